@@ -1,0 +1,1 @@
+"""Numba kernels on NumPy arrays: no I/O, no geo imports."""

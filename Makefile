@@ -1,0 +1,39 @@
+# cimtwin: `make demo` and `make test` are the two commands a newcomer needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO   ?= demo-out
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba-cache
+
+.PHONY: install demo test bench docs clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cimtwin needs Python >= 3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Build the sample city, ingest it, run the design-storm flood and write the 3D scene.
+demo: install
+	$(BIN)/twin demo --out $(DEMO)
+
+## The whole test suite.
+test: install
+	$(BIN)/python -m pytest
+
+## Benchmarks against the named peers (installs the peers into the venv; minutes).
+bench: install
+	$(BIN)/python benchmarks/bench_flood.py
+	$(BIN)/python benchmarks/bench_scene.py
+
+## Regenerate the README's pictures: verification plots and the demo scene screenshot.
+docs: demo
+	$(BIN)/python benchmarks/plot_verification.py
+	$(BIN)/python -m twin._browser $(DEMO)/result/scene.html docs/img/demo_scene.png
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .numba-cache

@@ -1,0 +1,134 @@
+"""The ``twin`` command line: demo, ingest, run, scene, info."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from twin.errors import TwinError
+
+
+class _Group(click.Group):
+    """Turns cimtwin's own errors into one clear line and exit code 2 instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TwinError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cimtwin")
+def main() -> None:
+    """cimtwin: a City Information Model engine (BIM + GIS twin, flood and water simulations)."""
+
+
+@main.command()
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
+              help="Folder for the sample city, its twin and the results.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample city generator.")
+@click.option("--size", "size_m", type=float, default=2000.0, show_default=True, help="Side of the city [m].")
+@click.option("--cell", type=float, default=2.0, show_default=True, help="DEM cell size [m].")
+def demo(out: Path, seed: int, size_m: float, cell: float) -> None:
+    """Build the sample city, ingest it into a twin and show what was built."""
+    from twin import sample
+    from twin.build import from_files
+
+    click.echo(f"Generating the sample city (seed {seed}, {size_m:g} m at {cell:g} m) in {out / 'city'} ...")
+    city = sample.city(out / "city", seed=seed, size_m=size_m, cell=cell)
+    click.echo("Ingesting it into a twin ...")
+    tw = from_files(city.dem, buildings=f"{city.layers}::buildings", rivers=f"{city.layers}::rivers",
+                    lakes=f"{city.layers}::lakes", landuse=f"{city.layers}::landuse")
+    tw.save(out / "twin")
+    click.echo(f"Twin saved to {out / 'twin'}\n")
+    _print_twin(tw.summary())
+
+
+@main.command()
+@click.option("--dem", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Terrain raster (fixes the grid).")
+@click.option("--buildings", help="Building footprints (file or file::layer).")
+@click.option("--rivers", help="River centre lines (file or file::layer).")
+@click.option("--lakes", help="Lake polygons (file or file::layer).")
+@click.option("--landuse", help="Land-use polygons with a 'class' column (file or file::layer).")
+@click.option("--crs", help="The twin's projected CRS (default: the DEM's), e.g. EPSG:4547.")
+@click.option("--dem-crs", help="The DEM's CRS when its file declares none.")
+@click.option("--resolution", type=float, help="Cell size in metres (default: the DEM's).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Twin folder to write.")
+def ingest(dem: Path, buildings: str | None, rivers: str | None, lakes: str | None, landuse: str | None,
+           crs: str | None, dem_crs: str | None, resolution: float | None, out: Path) -> None:
+    """Build a twin from a DEM and vector layers and save it."""
+    from twin.build import from_files
+
+    tw = from_files(dem, buildings=buildings, rivers=rivers, lakes=lakes, landuse=landuse, crs=crs,
+                    dem_crs=dem_crs, resolution=resolution)
+    tw.save(out)
+    click.echo(f"Twin saved to {out}\n")
+    _print_twin(tw.summary())
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def info(path: Path, as_json: bool) -> None:
+    """Describe a twin folder (CRS, grid, layers) or a result folder (summary)."""
+    if (path / "twin.json").is_file():
+        from twin.model import Twin
+
+        summary = Twin.load(path).summary()
+        click.echo(json.dumps(summary, indent=2)) if as_json else _print_twin(summary)
+    elif (path / "summary.json").is_file():
+        summary = json.loads((path / "summary.json").read_text())
+        click.echo(json.dumps(summary, indent=2)) if as_json else _print_result(summary)
+    else:
+        raise click.UsageError(f"{path} is neither a twin folder (twin.json) nor a result folder (summary.json).")
+
+
+def _print_twin(s: dict[str, Any]) -> None:
+    g = s["grid"]
+    click.echo(f"CRS      {s['crs']}  ({s['crs_name']})")
+    click.echo(f"Grid     {g['rows']} x {g['cols']} cells at {g['cell_size_m']:g} m = {g['area_km2']:.2f} km2")
+    b = g["bounds"]
+    click.echo(f"Extent   x {b[0]:.1f} .. {b[2]:.1f}   y {b[1]:.1f} .. {b[3]:.1f}")
+    t = s["terrain"]
+    click.echo(f"Terrain  {t['min']:.2f} .. {t['max']:.2f} m (mean {t['mean']:.2f} m)")
+    for name, e in s["layers"].items():
+        extra = ""
+        if "by_source" in e:
+            extra = "  (" + ", ".join(f"{k}: {v}" for k, v in e["by_source"].items()) + f"; {e['footprint_km2']:.3f} km2 footprint)"
+        elif "length_km" in e:
+            extra = f"  ({e['length_km']:.2f} km)"
+        elif "area_km2" in e:
+            extra = f"  ({e['area_km2']:.3f} km2)"
+        click.echo(f"{name:<9}{e['features']:>7} features{extra}")
+    rep = s.get("ingest_report")
+    if rep:
+        notes = []
+        for name, e in rep.items():
+            if name == "sources":
+                continue
+            assumed = {k: v for k, v in e.items() if k not in ("read", "kept") and v not in (0, None, [])}
+            if assumed:
+                notes.append(f"  {name}: " + "; ".join(f"{k} = {v}" for k, v in assumed.items()))
+        if notes:
+            click.echo("Ingest assumed:")
+            for line in notes:
+                click.echo(line)
+
+
+def _print_result(s: dict[str, Any]) -> None:
+    for key, value in s.items():
+        if isinstance(value, float):
+            value = f"{value:.6g}"
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value)
+        click.echo(f"{key:<28}{value}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
