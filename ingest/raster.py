@@ -85,10 +85,8 @@ def read_raster(path: str | os.PathLike, *, crs: object | None = None, band: int
                 f"Raster {path} declares {as_crs(file_crs).to_string()} but {given.to_string()} was given; "
                 "drop the explicit CRS or fix the file's tag."
             )
-        data = src.read(band, masked=True)
-        array = np.asarray(data.filled(np.nan) if np.ma.isMaskedArray(data) else data, dtype=np.float64)
-        if not np.ma.isMaskedArray(data):
-            array = array.astype(np.float64)
+        data = src.read(band, masked=True).astype(np.float64)
+        array = np.ma.filled(data, np.nan)
         array[~np.isfinite(array)] = np.nan
         return Raster(array=array, transform=src.transform, crs=given or as_crs(file_crs))
 
@@ -147,3 +145,22 @@ def read_dem(path: str | os.PathLike, *, crs: object | None = None, src_crs: obj
                             src_nodata=np.nan, dst_transform=transform, dst_crs=target.to_wkt(),
                             dst_nodata=np.nan, resampling=method)
     return Raster(out, transform, target)
+
+
+def read_onto(path: str | os.PathLike, crs: object, transform: Affine, shape: tuple[int, int], *,
+              src_crs: object | None = None, resampling: str = "bilinear") -> np.ndarray:
+    """Read a raster resampled onto a given grid (e.g. a rain frame onto the twin's grid); NaN = no data.
+
+    Raises
+    ------
+    InputDataError
+        The raster does not overlap the grid at all.
+    """
+    src = read_raster(path, crs=src_crs)
+    out = np.full(shape, np.nan, dtype=np.float64)
+    rasterio.warp.reproject(src.array, out, src_transform=src.transform, src_crs=src.crs.to_wkt(),
+                            src_nodata=np.nan, dst_transform=transform, dst_crs=as_crs(crs).to_wkt(),
+                            dst_nodata=np.nan, resampling=Resampling[resampling])
+    if np.isnan(out).all():
+        raise InputDataError(f"Raster {path} does not overlap the twin's extent; check its CRS and extent.")
+    return out

@@ -117,7 +117,7 @@ def zonal_stat(geoms: gpd.GeoSeries | np.ndarray, grid: np.ndarray, transform, *
         pts = shapely.point_on_surface(geoms[missing])
         xs, ys = shapely.get_x(pts), shapely.get_y(pts)
         inv = ~transform
-        cols, rows = inv * (xs, ys)
+        cols, rows = inv @ (xs, ys)
         r = np.clip(np.floor(rows).astype(int), 0, ny - 1)
         c = np.clip(np.floor(cols).astype(int), 0, nx - 1)
         out[missing] = grid[r, c]

@@ -107,6 +107,8 @@ class Twin:
         for name, arr in (rasters or {}).items():
             self.set_raster(name, arr)
         self.meta: dict[str, Any] = dict(meta or {})
+        #: The folder this twin was loaded from (None for a twin built in memory).
+        self.path: Path | None = None
 
     # ------------------------------------------------------------------ grid
     @property
@@ -138,12 +140,12 @@ class Twin:
 
     def index(self, x: np.ndarray | float, y: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """Row and column of the cells holding points ``(x, y)`` (may fall outside the grid)."""
-        col, row = ~self._transform * (np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+        col, row = ~self._transform @ (np.asarray(x, dtype=float), np.asarray(y, dtype=float))
         return np.floor(row).astype(np.int64), np.floor(col).astype(np.int64)
 
     def xy(self, row: np.ndarray | int, col: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
         """Coordinates of cell centres."""
-        x, y = self._transform * (np.asarray(col) + 0.5, np.asarray(row) + 0.5)
+        x, y = self._transform @ (np.asarray(col) + 0.5, np.asarray(row) + 0.5)
         return np.asarray(x), np.asarray(y)
 
     # ---------------------------------------------------------------- layers
@@ -457,8 +459,10 @@ class Twin:
             with rasterio.open(path / "rasters" / f"{name}.tif") as src:
                 rasters[name] = src.read(1)
         table = pd.read_csv(path / "landuse.csv")
-        return cls(manifest["crs"], Affine(*manifest["transform"]), terrain, landuse_table=table,
+        twin = cls(manifest["crs"], Affine(*manifest["transform"]), terrain, landuse_table=table,
                    vectors=vectors, rasters=rasters, meta=manifest.get("meta"), **kwargs)
+        twin.path = path.resolve()
+        return twin
 
     # ---------------------------------------------------------------- report
     def summary(self) -> dict[str, Any]:

@@ -1,0 +1,159 @@
+"""Foundation ingest: DEMs and vector layers into the twin's CRS, with clear errors on bad input."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from click.testing import CliRunner
+
+from conftest import CRS
+from ingest.raster import read_dem, read_raster
+from ingest.vector import read_vector, zonal_stat
+from twin import _io
+from twin.build import from_files
+from twin.cli import main
+from twin.errors import CRSError, InputDataError
+from twin.model import Twin
+
+
+def _tiny_city(root, *, crs=CRS):
+    """A 40 x 50 DEM at 5 m rising 0.1 m per column, and one GeoPackage with all four layers."""
+    x0, y0 = 423000.0, 2560000.0
+    transform = Affine(5.0, 0, x0, 0, -5.0, y0)
+    dem = np.tile(np.arange(50) * 0.1, (40, 1)) + 2.0
+    _io.write_geotiff(root / "dem.tif", dem.astype(np.float32), transform, pyproj.CRS(crs), nodata=-9999.0)
+    gpkg = root / "city.gpkg"
+    b = gpd.GeoDataFrame({"id": ["a", "b", "c"], "height": [12.0, None, None], "storeys": [4, 5, None]},
+                         geometry=[shapely.box(x0 + 20, y0 - 40, x0 + 40, y0 - 20),
+                                   shapely.box(x0 + 100, y0 - 60, x0 + 120, y0 - 40),
+                                   shapely.box(x0 + 5000, y0 - 60, x0 + 5020, y0 - 40)],  # outside: dropped
+                         crs=crs)
+    b.to_file(gpkg, layer="buildings")
+    gpd.GeoDataFrame({"width": [8.0]}, geometry=[shapely.LineString([(x0, y0 - 150), (x0 + 250, y0 - 150)])],
+                     crs=crs).to_file(gpkg, layer="rivers")
+    gpd.GeoDataFrame({"name": ["pond"]}, geometry=[shapely.box(x0 + 150, y0 - 100, x0 + 200, y0 - 60)],
+                     crs=crs).to_file(gpkg, layer="lakes")
+    gpd.GeoDataFrame({"class": ["Residential", "park"]},
+                     geometry=[shapely.box(x0, y0 - 200, x0 + 125, y0), shapely.box(x0 + 125, y0 - 200, x0 + 250, y0)],
+                     crs=crs).to_file(gpkg, layer="landuse")
+    return root / "dem.tif", gpkg
+
+
+def test_from_files_fills_what_is_missing_and_reports_it(tmp_path):
+    dem, gpkg = _tiny_city(tmp_path)
+    tw = from_files(dem, buildings=gpkg, rivers=gpkg, lakes=gpkg, landuse=f"{gpkg}::landuse")
+    assert tw.crs == pyproj.CRS(CRS) and tw.shape == (40, 50) and tw.cell_size == 5.0
+    b = tw.buildings
+    assert list(b["id"]) == ["a", "b"]  # c lies outside the DEM
+    np.testing.assert_allclose(b["height"], [12.0, 15.0])  # 5 storeys x 3 m
+    assert list(b["height_source"]) == ["height", "storeys"]
+    # base = minimum DEM under the footprint: cell centres x0+22.5.. -> columns 4..7 -> 2.4 m
+    assert b["base"].iloc[0] == pytest.approx(2.4, abs=1e-6)
+    assert set(b["source"]) == {"gis"}
+    assert tw.rivers["depth"].iloc[0] == 2.0  # default bank-full depth, reported
+    lvl = tw.lakes["level"].iloc[0]
+    assert 2.0 + 0.1 * 29 <= lvl <= 2.0 + 0.1 * 31  # lowest shore at x0+150 (column 30), within one cell
+    rep = tw.meta["ingest_report"]
+    assert rep["buildings"]["outside_extent_dropped"] == 1
+    assert rep["buildings"]["heights_from_storeys"] == 1
+    assert rep["rivers"]["depth_defaulted"] == {"features": 1, "value_m": 2.0}
+    assert rep["lakes"]["level_from_shore"] == 1
+    assert tw.landuse["class"].tolist() == ["residential", "park"]
+
+
+def test_cli_ingest_and_info(tmp_path):
+    dem, gpkg = _tiny_city(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(main, ["ingest", "--dem", str(dem), "--buildings", str(gpkg), "--rivers", str(gpkg),
+                               "--out", str(tmp_path / "tw")])
+    assert res.exit_code == 0, res.output
+    assert "EPSG:4547" in res.output and "buildings      2 features" in res.output
+    res = runner.invoke(main, ["info", str(tmp_path / "tw"), "--json"])
+    assert res.exit_code == 0
+    import json
+    info = json.loads(res.output)
+    assert info["grid"]["rows"] == 40 and info["layers"]["rivers"]["features"] == 1
+    # a geographic target CRS is a clear error with exit code 2, not a traceback
+    res = runner.invoke(main, ["ingest", "--dem", str(dem), "--crs", "EPSG:4326", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "projected CRS in metres" in res.output
+
+
+def test_corrupt_and_missing_files_name_the_file(tmp_path):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"II*\x00" + b"\x00" * 50)
+    with pytest.raises(InputDataError, match="broken.tif"):
+        read_raster(bad)
+    with pytest.raises(InputDataError, match="does not exist"):
+        read_dem(tmp_path / "nope.tif")
+    junk = tmp_path / "junk.gpkg"
+    junk.write_text("not a geopackage")
+    with pytest.raises(InputDataError, match="junk.gpkg"):
+        read_vector(junk, CRS)
+
+
+def test_all_nodata_dem_and_dem_with_holes(tmp_path):
+    t = Affine(5.0, 0, 423000, 0, -5.0, 2560000)
+    _io.write_geotiff(tmp_path / "void.tif", np.full((5, 5), -9999, np.float32), t, pyproj.CRS(CRS), nodata=-9999)
+    with pytest.raises(InputDataError, match="no valid elevations"):
+        read_dem(tmp_path / "void.tif")
+    holes = np.ones((5, 5), np.float32)
+    holes[2, 2] = -9999
+    _io.write_geotiff(tmp_path / "holes.tif", holes, t, pyproj.CRS(CRS), nodata=-9999)
+    with pytest.raises(InputDataError, match="1 nodata cells"):
+        from_files(tmp_path / "holes.tif")
+
+
+def test_zonal_stat_small_polygons_take_their_cell():
+    grid = np.arange(16.0).reshape(4, 4)
+    t = Affine(1, 0, 0, 0, -1, 4)
+    polys = [shapely.box(0, 0, 4, 4), shapely.box(2.1, 2.1, 2.3, 2.3)]  # the second holds no cell centre
+    np.testing.assert_array_equal(zonal_stat(polys, grid, t), [0.0, grid[1, 2]])
+    np.testing.assert_array_equal(zonal_stat(polys, grid, t, stat="mean"), [7.5, grid[1, 2]])
+
+
+# ------------------------------------------------------------------ real data (../shared/data)
+
+def test_dem_without_crs_asks_for_one(shared_data):
+    path = shared_data / "dem" / "taudem_MED_01_01_10m.tif"
+    with pytest.raises(CRSError, match="never guessed"):
+        read_dem(path)
+    r = read_dem(path, src_crs="EPSG:26912")  # the caller says what it is
+    assert r.shape == (456, 656) and r.crs == pyproj.CRS("EPSG:26912")
+
+
+def test_geographic_dem_reprojected_to_utm(shared_data):
+    path = shared_data / "dem" / "pysheds_dem_hydrosheds_3s.tif"
+    with pytest.raises(CRSError, match="geographic"):
+        read_dem(path)  # its own CRS is EPSG:4326: not usable as the twin's
+    r = read_dem(path, crs="EPSG:32614", resolution=90.0)
+    assert r.cell_size == 90.0 and r.crs == pyproj.CRS("EPSG:32614")
+    valid = np.isfinite(r.array)
+    assert valid.mean() > 0.6  # the rotated footprint of a lon/lat box inside its UTM bounding box
+    with rasterio.open(path) as src:
+        raw = src.read(1, masked=True)
+    assert np.nanmin(r.array) >= raw.min() - 1 and np.nanmax(r.array) <= raw.max() + 1  # bilinear stays in range
+    # the value at the grid centre matches the source sampled at the same point (within the source's
+    # local relief over one 90 m cell, a few metres on this terrain)
+    row, col = np.array(r.shape) // 2
+    x, y = r.transform @ (col + 0.5, row + 0.5)
+    lon, lat = pyproj.Transformer.from_crs("EPSG:32614", "EPSG:4326", always_xy=True).transform(x, y)
+    with rasterio.open(path) as src:
+        expected = next(src.sample([(lon, lat)]))[0]
+    assert r.array[row, col] == pytest.approx(float(expected), abs=5.0)
+
+
+def test_shapefile_without_prj_asks_for_crs(shared_data):
+    shp = shared_data / "dem" / "vectors" / "landlab_methow" / "Methow_Network.shp"
+    with pytest.raises(CRSError, match="never guessed"):
+        read_vector(shp, "EPSG:32610")
+    gdf = read_vector(shp, "EPSG:32610", src_crs="EPSG:26910")
+    assert len(gdf) == 720 and gdf.crs == pyproj.CRS("EPSG:32610")
+    # NAD83 and WGS84 UTM 10N differ by about a metre in this realisation-free pyproj transform
+    src = gpd.read_file(shp)
+    d = np.hypot(*(np.array(gdf.geometry.iloc[0].coords[0]) - np.array(src.geometry.iloc[0].coords[0])))
+    assert d < 2.0

@@ -1,0 +1,273 @@
+"""Scenario files: TOML validated into typed objects, with errors that name the key and the fix."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
+
+from twin.errors import ScenarioError
+
+__all__ = ["Scenario", "parse_duration"]
+
+_UNITS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "min": 60, "minute": 60, "minutes": 60, "m": 60,
+          "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number (seconds) or text such as ``"2h"``, ``"10min"``, ``"1h30min"``, ``"90 s"``."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or text like '2h' or '10min'")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        parts = re.findall(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]+)?\s*", value)
+        if not parts or "".join(p[0] + p[1] for p in parts) != re.sub(r"\s+", "", value):
+            raise ValueError(f"cannot read duration {value!r}; write e.g. '2h', '10min', '1h30min' or seconds")
+        seconds = 0.0
+        for number, unit in parts:
+            unit = (unit or "s").lower()
+            if unit not in _UNITS:
+                raise ValueError(f"unknown time unit {unit!r} in {value!r}; use s, min, h or d")
+            seconds += float(number) * _UNITS[unit]
+    else:
+        raise ValueError("a duration is a number of seconds or text like '2h' or '10min'")
+    if not seconds > 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Point = tuple[float, float]
+
+
+def _series(value: Any, *, what: str, nonneg: bool) -> list[tuple[float, float]]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"{what} must be a non-empty list of [time_seconds, value] pairs")
+    out = []
+    for i, pair in enumerate(value):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"{what} entry {i} must be a [time_seconds, value] pair, got {pair!r}")
+        t, v = (parse_duration(pair[0]) if isinstance(pair[0], str) else float(pair[0])), float(pair[1])
+        if nonneg and v < 0:
+            raise ValueError(f"{what} entry {i} has the negative value {v}; values must be >= 0")
+        if out and t <= out[-1][0]:
+            raise ValueError(f"{what} times must increase; entry {i} at t={t:g} s follows t={out[-1][0]:g} s. "
+                             "Sort the pairs by time")
+        out.append((t, v))
+    return out
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RasterFrame(_Model):
+    """One frame of a rain raster time series: rain rate [mm/h] from ``time`` until the next frame."""
+    time: Duration | Literal[0] = 0.0
+    file: Path
+
+
+class Rain(_Model):
+    """Rain: ``constant`` [mm/h], a ``hyetograph`` [[s, mm/h], ...] or raster ``frames``; with optional ``scale``."""
+    constant: float | None = Field(None, ge=0)
+    hyetograph: list[tuple[float, float]] | None = None
+    frames: list[RasterFrame] | None = None
+
+    @field_validator("hyetograph", mode="before")
+    @classmethod
+    def _hyeto(cls, v: Any) -> Any:
+        return None if v is None else _series(v, what="rain.hyetograph", nonneg=True)
+
+    @model_validator(mode="after")
+    def _one(self) -> "Rain":
+        given = [k for k in ("constant", "hyetograph", "frames") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of rain.constant (mm/h), rain.hyetograph ([[s, mm/h], ...]) "
+                             f"or rain.frames ([{{time, file}}, ...]); got {given or 'none'}")
+        if self.frames is not None:
+            times = [f.time for f in self.frames]
+            if times != sorted(set(times)):
+                raise ValueError("rain.frames times must increase")
+        return self
+
+
+class Infiltration(_Model):
+    """Losses to the ground on pervious cells, parameters from the land-use table."""
+    model: Literal["none", "green-ampt", "horton"] = "green-ampt"
+
+
+class Drainage(_Model):
+    """Urban drainage: water removed on impervious cells up to a design capacity [mm/h]."""
+    capacity: float = Field(0.0, ge=0, description="mm/h")
+
+
+class Inflow(_Model):
+    """An inflow hydrograph [[s, m3/s], ...] entering at a point ``at`` or spread along a ``line``."""
+    at: Point | None = None
+    line: list[Point] | None = None
+    hydrograph: list[tuple[float, float]]
+    name: str | None = None
+
+    @field_validator("hydrograph", mode="before")
+    @classmethod
+    def _hydro(cls, v: Any) -> Any:
+        return _series(v, what="inflow.hydrograph", nonneg=True)
+
+    @model_validator(mode="after")
+    def _where(self) -> "Inflow":
+        if (self.at is None) == (self.line is None):
+            raise ValueError("give exactly one of inflow.at = [x, y] or inflow.line = [[x, y], ...] (twin CRS)")
+        if self.line is not None and len(self.line) < 2:
+            raise ValueError("inflow.line needs at least two points")
+        return self
+
+
+class Boundary(_Model):
+    """A boundary on a domain ``edge`` (closed, free outflow, water level) or a water level along a ``line``."""
+    edge: Literal["north", "south", "east", "west"] | None = None
+    line: list[Point] | None = None
+    type: Literal["closed", "free", "level"]
+    slope: float | None = Field(None, gt=0)
+    level: list[tuple[float, float]] | None = None
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level(cls, v: Any) -> Any:
+        return None if v is None else _series(v, what="boundary.level", nonneg=False)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Boundary":
+        if (self.edge is None) == (self.line is None):
+            raise ValueError("give exactly one of boundary.edge ('north', 'south', 'east', 'west') or boundary.line")
+        if self.type == "level" and self.level is None:
+            raise ValueError("a 'level' boundary needs level = [[s, m], ...] (water surface elevation)")
+        if self.type != "level" and self.level is not None:
+            raise ValueError(f"boundary.level only applies to type = 'level', not {self.type!r}")
+        if self.type == "free" and self.slope is None:
+            object.__setattr__(self, "slope", 0.001)
+        if self.type != "free" and self.slope is not None:
+            raise ValueError("boundary.slope only applies to type = 'free' (normal-depth outflow)")
+        if self.line is not None and self.type != "level":
+            raise ValueError("along a line only type = 'level' is supported (a water level forced on those cells); "
+                             "use an edge for closed or free boundaries")
+        return self
+
+
+class Gauge(_Model):
+    """A point whose depth and level are recorded every ``gauge_interval``."""
+    name: str
+    at: Point
+
+
+class Initial(_Model):
+    """Initial water: lakes at their level; river cells at a fraction of their bank-full depth."""
+    lakes: bool = True
+    river_fill: float = Field(0.5, ge=0, le=1.5)
+
+
+class Output(_Model):
+    """What the result holds and when."""
+    snapshots: bool = True
+    gauge_interval: Duration = 60.0
+    wet_depth: float = Field(0.01, gt=0, description="m; arrival time and duration use it")
+    building_depth: float = Field(0.10, ge=0, description="m; a building counts as flooded above it")
+
+
+class Numerics(_Model):
+    """Solver settings; the defaults follow Bates et al. (2010) and de Almeida et al. (2012)."""
+    dtype: Literal["float32", "float64"] = "float32"
+    alpha: float = Field(0.7, gt=0, le=1.0)
+    theta: float = Field(0.8, ge=0, le=1.0)
+    h_dry: float = Field(1e-3, gt=0)
+    dt_max: float = Field(10.0, gt=0)
+    fixed_dt: float = Field(0.0, ge=0)
+
+
+class Scenario(_Model):
+    """A flood scenario (the TOML file's shape; see the README for every key).
+
+    Build one with :meth:`from_toml` or :meth:`from_dict`; both raise :class:`~twin.errors.ScenarioError`
+    naming the key and the fix.
+    """
+    kind: Literal["flood"] = "flood"
+    name: str = "scenario"
+    duration: Duration
+    output_interval: Duration = 600.0
+    checkpoint_interval: Duration | None = None
+    buildings: Literal["block", "raise"] = "block"
+    rain: Rain | None = None
+    infiltration: Infiltration = Infiltration()
+    drainage: Drainage = Drainage()
+    inflow: list[Inflow] = []
+    boundary: list[Boundary] = []
+    gauge: list[Gauge] = []
+    initial: Initial = Initial()
+    output: Output = Output()
+    numerics: Numerics = Numerics()
+
+    @model_validator(mode="after")
+    def _edges_once(self) -> "Scenario":
+        edges = [b.edge for b in self.boundary if b.edge]
+        dup = sorted({e for e in edges if edges.count(e) > 1})
+        if dup:
+            raise ValueError(f"boundary edge(s) {dup} given more than once; one [[boundary]] per edge")
+        if self.output_interval > self.duration:
+            object.__setattr__(self, "output_interval", self.duration)
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "scenario", base_dir: Path | None = None) -> "Scenario":
+        """Validate a dict of the TOML's shape; relative raster paths resolve against ``base_dir``."""
+        try:
+            scenario = cls.model_validate(data)
+        except ValidationError as exc:
+            raise ScenarioError(_explain(exc, source)) from None
+        if base_dir is not None and scenario.rain and scenario.rain.frames:
+            frames = [RasterFrame(time=f.time, file=(base_dir / f.file) if not f.file.is_absolute() else f.file)
+                      for f in scenario.rain.frames]
+            scenario = scenario.model_copy(update={"rain": Rain(frames=frames)})
+        return scenario
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> "Scenario":
+        """Read and validate a TOML scenario file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ScenarioError(f"Scenario file {path} does not exist.")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
+        return cls.from_dict(data, source=str(path), base_dir=path.parent)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The validated scenario as plain JSON-ready data (defaults filled in)."""
+        return json.loads(self.model_dump_json())
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the validated scenario (what a result records to say what produced it)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _explain(exc: ValidationError, source: str) -> str:
+    lines = [f"{source} is not a valid scenario:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key; check its spelling (see the README's scenario reference)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif err["type"] == "literal_error":
+            msg = f"{msg} (got {err.get('input')!r})"
+        lines.append(f"  - {key}: {msg}")
+    return "\n".join(lines)
