@@ -39,6 +39,8 @@ def demo(out: Path, seed: int, size_m: float, cell: float) -> None:
     """Build the sample city, ingest it into a twin and show what was built."""
     from twin import sample
     from twin.build import from_files
+    from twin.flood import run
+    from twin.model import Twin
 
     click.echo(f"Generating the sample city (seed {seed}, {size_m:g} m at {cell:g} m) in {out / 'city'} ...")
     city = sample.city(out / "city", seed=seed, size_m=size_m, cell=cell)
@@ -46,8 +48,14 @@ def demo(out: Path, seed: int, size_m: float, cell: float) -> None:
     tw = from_files(city.dem, buildings=f"{city.layers}::buildings", rivers=f"{city.layers}::rivers",
                     lakes=f"{city.layers}::lakes", landuse=f"{city.layers}::landuse")
     tw.save(out / "twin")
+    tw = Twin.load(out / "twin")
     click.echo(f"Twin saved to {out / 'twin'}\n")
     _print_twin(tw.summary())
+    click.echo(f"\nRunning the flood scenario {city.scenario.name} ...")
+    result = run(tw, city.scenario, out=out / "result")
+    click.echo(f"Result saved to {out / 'result'}\n")
+    _print_result(result.summary)
+    click.echo(f"\nOpen the scene (works offline): {(out / 'result' / 'scene.html').resolve()}")
 
 
 @main.command()
@@ -70,6 +78,56 @@ def ingest(dem: Path, buildings: str | None, rivers: str | None, lakes: str | No
     tw.save(out)
     click.echo(f"Twin saved to {out}\n")
     _print_twin(tw.summary())
+
+
+@main.command("run")
+@click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--twin", "twin_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Twin folder (from `twin ingest` or `twin demo`).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Result folder to write.")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint beside --out.")
+@click.option("--stop-at", type=float, help="Stop at this simulated time [s] with a checkpoint (resume later).")
+@click.option("--threads", type=int, help="Threads for the kernels (default: all cores).")
+@click.option("--no-scene", is_flag=True, help="Do not write scene.html.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: float | None, threads: int | None,
+            no_scene: bool, quiet: bool) -> None:
+    """Run a scenario file on a twin and write the result folder."""
+    from twin.flood import run
+    from twin.model import Twin
+    from twin.scenario import Scenario
+
+    if threads:
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    sc = Scenario.from_toml(scenario)
+    result = run(Twin.load(twin_dir), sc, out=out, resume=resume, stop_at=stop_at, progress=not quiet,
+                 scene=not no_scene)
+    if result is None:
+        click.echo(f"Stopped at t = {stop_at:g} s; checkpoint {out}.checkpoint.npz. Continue with --resume.")
+        return
+    click.echo(f"Result saved to {out}\n")
+    _print_result(result.summary)
+
+
+@main.command()
+@click.argument("result_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--twin", "twin_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Twin folder (default: the one recorded in the result's summary).")
+@click.option("--out", type=click.Path(path_type=Path), help="HTML file (default: RESULT_DIR/scene.html).")
+def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
+    """Write the offline 3D scene (HTML) of a flood result."""
+    from twin.errors import InputDataError
+    from twin.flood import FloodResult
+    from twin.model import Twin
+
+    summary = json.loads((result_dir / "summary.json").read_text()) if (result_dir / "summary.json").is_file() else {}
+    twin_dir = twin_dir or (Path(summary["twin"]) if summary.get("twin") else None)
+    if twin_dir is None or not Path(twin_dir).is_dir():
+        raise InputDataError(f"The twin of {result_dir} is not known or has moved; pass --twin TWIN_DIR.")
+    result = FloodResult.load(result_dir, twin=Twin.load(twin_dir))
+    path = result.scene().to_html(out or result_dir / "scene.html")
+    click.echo(f"Scene written to {path}")
 
 
 @main.command()

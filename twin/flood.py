@@ -1,0 +1,410 @@
+"""Running a flood scenario on a twin: the time loop around the kernel, checkpoints, the result."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+import twin as _pkg
+from kernels.flood import FloodAccum, FloodState, advance, stored_volume
+from twin import _io
+from twin.errors import InputDataError, NumericalError, ScenarioError
+from twin.exposure import building_exposure, hazard_class
+from twin.forcing import FloodSetup, setup
+from twin.model import Twin
+from twin.scenario import Scenario
+
+__all__ = ["run", "FloodResult"]
+
+_VOLUMES = ("vol_rain", "vol_inflow", "vol_bnd_in", "vol_bnd_out", "vol_infil", "vol_drain")
+_RASTERS = ("max_depth", "max_speed", "arrival_time", "duration", "hazard")
+
+
+@dataclass
+class FloodResult:
+    """A flood run's outputs on the twin's grid, with its summary; ``save`` writes the result folder.
+
+    Attributes
+    ----------
+    max_depth, max_speed, hazard : ndarray (float32)
+        Maxima over the run: depth [m], cell speed [m/s], FD2320 hazard rating.
+    arrival_time, duration : ndarray (float64)
+        First time [s] the depth exceeded ``output.wet_depth`` (NaN: never) and seconds above it.
+    depth_frames, frame_times
+        Depth snapshots every ``output_interval`` (``None`` when switched off) and their times [s].
+    gauges : DataFrame
+        Depth and water level at each gauge every ``gauge_interval``.
+    buildings : GeoDataFrame
+        The twin's buildings with ``max_depth``, ``arrival_time`` and ``flooded``.
+    summary : dict
+        Volumes, mass-balance error, steps, wall time, speed, flooded buildings, scenario hash.
+    """
+    crs: Any
+    transform: Any
+    max_depth: np.ndarray
+    max_speed: np.ndarray
+    arrival_time: np.ndarray
+    duration: np.ndarray
+    hazard: np.ndarray
+    hazard_class: np.ndarray
+    depth_frames: np.ndarray | None
+    frame_times: np.ndarray
+    gauges: pd.DataFrame
+    buildings: gpd.GeoDataFrame | None
+    summary: dict[str, Any]
+    scenario: dict[str, Any]
+    twin: Twin | None = field(default=None, repr=False)
+
+    def save(self, path: str | os.PathLike, *, scene: bool = True) -> Path:
+        """Write the result folder atomically: GeoTIFFs, ``depth.nc``, ``gauges.csv``, ``buildings.gpkg``,
+        ``summary.json``, ``scenario.json`` and (with a twin attached and ``scene``) ``scene.html``."""
+        path = Path(path)
+        with _io.atomic_dir(path) as tmp:
+            for name in _RASTERS:
+                arr = getattr(self, name)
+                nodata = np.nan if name == "arrival_time" else None
+                _io.write_geotiff(tmp / f"{name}.tif", arr.astype(np.float32), self.transform, self.crs, nodata=nodata)
+            _io.write_geotiff(tmp / "hazard_class.tif", self.hazard_class, self.transform, self.crs)
+            if self.depth_frames is not None:
+                self.depth_dataset().to_netcdf(tmp / "depth.nc", encoding={"depth": {"zlib": True, "complevel": 4}})
+            self.gauges.to_csv(tmp / "gauges.csv", index=False)
+            if self.buildings is not None:
+                self.buildings.to_file(tmp / "buildings.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
+            _io.write_json(tmp / "summary.json", self.summary)
+            _io.write_json(tmp / "scenario.json", self.scenario)
+            if scene and self.twin is not None:
+                self.scene().to_html(tmp / "scene.html", title=f"cimtwin: {self.scenario.get('name', 'flood')}")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, twin: Twin | None = None) -> "FloodResult":
+        """Read a result folder written by :meth:`save` (optionally attaching its twin for scenes)."""
+        import rasterio
+        import xarray as xr
+
+        path = Path(path)
+        if not (path / "summary.json").is_file():
+            raise InputDataError(f"{path} is not a flood result folder (no summary.json).")
+        arrays = {}
+        for name in (*_RASTERS, "hazard_class"):
+            with rasterio.open(path / f"{name}.tif") as src:
+                arrays[name] = src.read(1)
+                crs, transform = src.crs, src.transform
+        frames, times = None, np.zeros(0)
+        if (path / "depth.nc").is_file():
+            with xr.open_dataset(path / "depth.nc") as ds:
+                frames = ds["depth"].values.astype(np.float32)
+                times = ds["time"].values.astype(np.float64)
+        buildings = gpd.read_file(path / "buildings.gpkg") if (path / "buildings.gpkg").is_file() else None
+        arrays["arrival_time"] = arrays["arrival_time"].astype(np.float64)
+        arrays["duration"] = arrays["duration"].astype(np.float64)
+        return cls(crs=crs, transform=transform, depth_frames=frames, frame_times=times,
+                   gauges=pd.read_csv(path / "gauges.csv"), buildings=buildings,
+                   summary=json.loads((path / "summary.json").read_text()),
+                   scenario=json.loads((path / "scenario.json").read_text()), twin=twin, **arrays)
+
+    def depth_dataset(self):
+        """Depth snapshots as an xarray Dataset with CF metadata and the CRS (opens in QGIS, Panoply)."""
+        import xarray as xr
+        from pyproj import CRS
+
+        ny, nx = self.max_depth.shape
+        t = self.transform
+        x = t.c + (np.arange(nx) + 0.5) * t.a
+        y = t.f + (np.arange(ny) + 0.5) * t.e
+        crs = CRS.from_user_input(self.crs.to_wkt() if hasattr(self.crs, "to_wkt") else self.crs)
+        ds = xr.Dataset(
+            {"depth": (("time", "y", "x"), self.depth_frames,
+                       {"units": "m", "long_name": "water depth above ground", "grid_mapping": "spatial_ref"}),
+             "spatial_ref": ((), 0, {**crs.to_cf(), "spatial_ref": crs.to_wkt()})},
+            coords={"time": ("time", self.frame_times, {"units": "s", "long_name": "time since the start of the run"}),
+                    "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
+                    "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate"})},
+            attrs={"Conventions": "CF-1.8", "title": f"cimtwin flood: {self.scenario.get('name', '')}",
+                   "source": f"cimtwin {_pkg.__version__}", "scenario_hash": self.summary.get("scenario_hash", "")})
+        return ds
+
+    def scene(self, **kwargs: Any):
+        """The 3D scene of this result on its twin (see :func:`twin.scene.city_scene`)."""
+        if self.twin is None:
+            raise InputDataError("This result has no twin attached; load it with FloodResult.load(path, twin=Twin.load(...)).")
+        from twin.scene import city_scene
+        return city_scene(self.twin, self, **kwargs)
+
+
+def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
+        resume: bool = False, progress: bool = True, stop_at: float | None = None,
+        scene: bool = True) -> FloodResult | None:
+    """Run a flood scenario on a twin.
+
+    Parameters
+    ----------
+    twin
+        The city model.
+    scenario
+        A :class:`Scenario`, a dict of the TOML's shape, or the path of a TOML file.
+    out
+        Result folder to write (atomically). Checkpoints go beside it as ``<out>.checkpoint.npz``
+        every ``checkpoint_interval`` of simulated time.
+    resume
+        Continue from the checkpoint beside ``out`` (it must come from the same scenario and twin);
+        the result equals that of an uninterrupted run.
+    progress
+        Show a progress bar with simulated time and ETA.
+    stop_at
+        Stop once this simulated time [s] is reached, leaving a checkpoint (a long run split into
+        parts; continue with ``resume=True``). Returns ``None`` then.
+    scene
+        Also write ``scene.html`` into ``out``.
+
+    Returns
+    -------
+    FloodResult or None
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = Scenario.from_dict(scenario) if isinstance(scenario, dict) else Scenario.from_toml(scenario)
+    if scenario.kind != "flood":
+        raise ScenarioError(f"scenario kind {scenario.kind!r} is not a flood scenario")
+    s = setup(twin, scenario)
+    shape = twin.shape
+    dtype = np.dtype(scenario.numerics.dtype)
+    events = _schedule(scenario, s)
+    ckpt_path = Path(str(out) + ".checkpoint.npz") if out is not None else None
+    ckpt_every = scenario.checkpoint_interval
+    if stop_at is not None and ckpt_path is None:
+        raise ScenarioError("stop_at needs an output folder (out=...) to keep the checkpoint in.")
+    fingerprint = _fingerprint(twin, scenario)
+
+    state = FloodState.from_depth(s.h0.astype(dtype))
+    accum = FloodAccum.zeros(shape)
+    totals = dict.fromkeys(_VOLUMES, 0.0)
+    run_stats = {"steps": 0, "dt_min": np.inf, "dt_max": 0.0, "kernel_seconds": 0.0, "wall_seconds": 0.0}
+    gauge_rows: list[list[float]] = []
+    frames: list[np.ndarray] = []
+    frame_times: list[float] = []
+    stored0 = stored_volume(state, s.grid)
+    if scenario.output.snapshots:
+        frames.append(state.h.astype(np.float32, copy=True))
+        frame_times.append(0.0)
+    if len(s.gauge_names):
+        gauge_rows.append(_gauge_row(0.0, state, s))
+    if s.frames:
+        s.forcing = s.forcing._replace(rain_field=s.rain_field_for(twin, s.frames[0][1]))
+    frame_i = 0
+
+    if resume:
+        if ckpt_path is None or not ckpt_path.is_file():
+            raise ScenarioError(f"Nothing to resume: no checkpoint {ckpt_path}. Run without --resume.")
+        ck = _load_checkpoint(ckpt_path, fingerprint)
+        state.h[...] = ck["h"]
+        state.qx[...] = ck["qx"]
+        state.qy[...] = ck["qy"]
+        state.infil_cum[...] = ck["infil_cum"]
+        state.t = float(ck["t"])
+        state.steps = int(ck["steps"])
+        for name in ("h_max", "v_max", "t_arrival", "duration", "hazard_max"):
+            getattr(accum, name)[...] = ck[name]
+        totals = json.loads(str(ck["totals"]))
+        run_stats = json.loads(str(ck["run_stats"]))
+        stored0 = float(ck["stored0"])
+        gauge_rows = ck["gauges"].tolist()
+        frames = list(ck["frames"]) if "frames" in ck else []
+        frame_times = ck["frame_times"].tolist()
+        while frame_i + 1 < len(s.frames) and s.frames[frame_i + 1][0] <= state.t:
+            frame_i += 1
+        if s.frames:
+            s.forcing = s.forcing._replace(rain_field=s.rain_field_for(twin, s.frames[frame_i][1]))
+
+    wall0 = time.perf_counter() - run_stats["wall_seconds"]
+    bar = tqdm(total=scenario.duration, initial=state.t, unit="s", unit_scale=False, disable=not progress,
+               desc=f"flood {scenario.name}", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s sim [{elapsed}<{remaining}{postfix}]")
+    next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
+    try:
+        for t_event, kinds in events:
+            if t_event <= state.t + 1e-9:
+                continue
+            k0 = time.perf_counter()
+            stats = advance(state, s.grid, s.forcing, s.params, t_event, accum)
+            run_stats["kernel_seconds"] += time.perf_counter() - k0
+            if stats.status != 0:
+                raise NumericalError(_instability(stats.status, scenario, t_event))
+            for k in _VOLUMES:
+                totals[k] += getattr(stats, k)
+            run_stats["steps"] += stats.steps
+            if stats.steps:
+                run_stats["dt_min"] = min(run_stats["dt_min"], stats.dt_min)
+                run_stats["dt_max"] = max(run_stats["dt_max"], stats.dt_max)
+            if "gauge" in kinds and len(s.gauge_names):
+                gauge_rows.append(_gauge_row(t_event, state, s))
+            if "frame" in kinds and scenario.output.snapshots:
+                frames.append(state.h.astype(np.float32, copy=True))
+                frame_times.append(t_event)
+            if "rain" in kinds:
+                frame_i = next(i for i, (t, _) in enumerate(s.frames) if t == t_event)
+                s.forcing = s.forcing._replace(rain_field=s.rain_field_for(twin, s.frames[frame_i][1]))
+            bar.set_postfix_str(f"dt {stats.dt_min:.2g}-{stats.dt_max:.2g} s" if stats.steps else "", refresh=False)
+            bar.update(t_event - bar.n)
+            stop_now = stop_at is not None and state.t >= stop_at - 1e-9 and t_event < scenario.duration
+            if ckpt_path is not None and (state.t >= next_ckpt - 1e-9 or stop_now) and t_event < scenario.duration:
+                run_stats["wall_seconds"] = time.perf_counter() - wall0
+                _save_checkpoint(ckpt_path, fingerprint, state, accum, totals, run_stats, stored0, gauge_rows,
+                                 frames, frame_times)
+                next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
+            if stop_now:
+                return None
+    finally:
+        bar.close()
+    run_stats["wall_seconds"] = time.perf_counter() - wall0
+    result = _finish(twin, scenario, s, state, accum, totals, run_stats, stored0, gauge_rows, frames, frame_times)
+    if out is not None:
+        result.save(out, scene=scene)
+        if ckpt_path is not None and ckpt_path.exists():
+            ckpt_path.unlink()
+    return result
+
+
+def _schedule(scenario: Scenario, s: FloodSetup) -> list[tuple[float, set[str]]]:
+    """Times at which the loop stops: snapshots, gauges, rain frames, checkpoints and the end."""
+    d = scenario.duration
+    ev: dict[float, set[str]] = {}
+
+    def add(times, kind):
+        for t in times:
+            t = float(round(t, 9))
+            if 0 < t <= d:
+                ev.setdefault(t, set()).add(kind)
+
+    add(np.arange(1, int(np.floor(d / scenario.output_interval + 1e-9)) + 1) * scenario.output_interval, "frame")
+    if len(s.gauge_names):
+        gi = scenario.output.gauge_interval
+        add(np.arange(1, int(np.floor(d / gi + 1e-9)) + 1) * gi, "gauge")
+    if scenario.checkpoint_interval:
+        ci = scenario.checkpoint_interval
+        add(np.arange(1, int(np.floor(d / ci + 1e-9)) + 1) * ci, "checkpoint")
+    add([t for t, _ in s.frames[1:]], "rain")
+    add([d], "end")
+    return sorted(ev.items())
+
+
+def _gauge_row(t: float, state: FloodState, s: FloodSetup) -> list[float]:
+    depth = state.h[s.gauge_rows, s.gauge_cols].astype(float)
+    level = depth + s.grid.z[s.gauge_rows, s.gauge_cols].astype(float)
+    return [t, *depth.tolist(), *level.tolist()]
+
+
+def _fingerprint(twin: Twin, scenario: Scenario) -> str:
+    import hashlib
+    h = hashlib.sha256(scenario.hash.encode())
+    h.update(np.ascontiguousarray(twin.terrain).tobytes())
+    h.update(np.ascontiguousarray(twin.building_mask).tobytes())
+    return h.hexdigest()
+
+
+def _save_checkpoint(path: Path, fingerprint: str, state: FloodState, accum: FloodAccum, totals: dict,
+                     run_stats: dict, stored0: float, gauge_rows: list, frames: list, frame_times: list) -> None:
+    arrays = {"h": state.h, "qx": state.qx, "qy": state.qy, "infil_cum": state.infil_cum,
+              "t": np.float64(state.t), "steps": np.int64(state.steps),
+              "h_max": accum.h_max, "v_max": accum.v_max, "t_arrival": accum.t_arrival,
+              "duration": accum.duration, "hazard_max": accum.hazard_max,
+              "totals": np.array(json.dumps(totals)), "run_stats": np.array(json.dumps(run_stats)),
+              "stored0": np.float64(stored0), "fingerprint": np.array(fingerprint),
+              "gauges": np.asarray(gauge_rows, dtype=np.float64) if gauge_rows else np.zeros((0, 0)),
+              "frame_times": np.asarray(frame_times, dtype=np.float64)}
+    if frames:
+        arrays["frames"] = np.stack(frames)
+    with _io.atomic_file(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            ck = {k: data[k] for k in data.files}
+    except Exception as exc:
+        raise InputDataError(f"Checkpoint {path} cannot be read ({exc}); delete it and run from the start.") from None
+    if str(ck["fingerprint"]) != fingerprint:
+        raise ScenarioError(f"Checkpoint {path} was written by another scenario or twin; resuming would mix "
+                            "two runs. Delete it, or resume with the scenario and twin that wrote it.")
+    return ck
+
+
+def _instability(status: int, scenario: Scenario, t: float) -> str:
+    if status == 1:
+        return (f"The fixed time step numerics.fixed_dt = {scenario.numerics.fixed_dt:g} s exceeds the Courant "
+                f"limit by t = {t:.0f} s and the run would blow up. Lower it, or set fixed_dt = 0 for the "
+                "adaptive step.")
+    return (f"The flood state became non-finite by t = {t:.0f} s. Check the inputs for extreme values "
+            "(e.g. huge inflows into one cell) or lower numerics.alpha.")
+
+
+def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, accum: FloodAccum, totals: dict,
+            run_stats: dict, stored0: float, gauge_rows: list, frames: list, frame_times: list) -> FloodResult:
+    stored1 = stored_volume(state, s.grid)
+    vin = totals["vol_rain"] + totals["vol_inflow"] + totals["vol_bnd_in"]
+    vout = totals["vol_bnd_out"]
+    lost = totals["vol_infil"] + totals["vol_drain"]
+    residual = (stored1 - stored0) - (vin - vout - lost)
+    h_max = accum.h_max.astype(np.float32)
+    wet = scenario.output.wet_depth
+    hz_class = hazard_class(accum.hazard_max, h_max, wet)
+    buildings = None
+    if twin.buildings is not None:
+        buildings = building_exposure(twin.buildings, twin.transform, twin.shape, h_max, accum.t_arrival,
+                                      flooded_depth=scenario.output.building_depth)
+    land = ~s.water_mask & (s.grid.blocked == 0)
+    cells = int(np.count_nonzero(s.grid.blocked == 0))
+    ks = max(run_stats["kernel_seconds"], 1e-12)
+    import numba
+    summary = {
+        "scenario": scenario.name,
+        "scenario_hash": scenario.hash,
+        "duration_s": scenario.duration,
+        "volume_in_m3": vin,
+        "volume_rain_m3": totals["vol_rain"],
+        "volume_inflow_m3": totals["vol_inflow"],
+        "volume_boundary_in_m3": totals["vol_bnd_in"],
+        "volume_out_m3": vout,
+        "volume_lost_m3": lost,
+        "volume_infiltrated_m3": totals["vol_infil"],
+        "volume_drained_m3": totals["vol_drain"],
+        "volume_initial_m3": stored0,
+        "volume_stored_m3": stored1,
+        "mass_balance_error": float(residual / vin) if vin > 0 else float(residual),
+        "steps": int(run_stats["steps"]),
+        "dt_min_s": float(run_stats["dt_min"]) if np.isfinite(run_stats["dt_min"]) else 0.0,
+        "dt_max_s": float(run_stats["dt_max"]),
+        "wall_seconds": float(run_stats["wall_seconds"]),
+        "kernel_seconds": float(run_stats["kernel_seconds"]),
+        "cell_updates_per_second": float(cells * run_stats["steps"] / ks),
+        "cells": cells,
+        "threads": int(numba.get_num_threads()),
+        "dtype": scenario.numerics.dtype,
+        "max_depth_m": float(h_max[land].max()) if land.any() else 0.0,
+        "flooded_area_km2": float(np.count_nonzero(land & (h_max > scenario.output.building_depth)) * twin.cell_size ** 2 / 1e6),
+        "buildings": int(len(buildings)) if buildings is not None else 0,
+        "buildings_flooded": int(buildings["flooded"].sum()) if buildings is not None else 0,
+        "hazard_cells": {name: int(np.count_nonzero(land & (hz_class == i + 1)))
+                         for i, name in enumerate(("low", "moderate", "significant", "extreme"))},
+        "cimtwin": _pkg.__version__,
+    }
+    if twin.path is not None:
+        summary["twin"] = str(twin.path)
+    gcols = ["time_s", *[f"{n}_depth_m" for n in s.gauge_names], *[f"{n}_level_m" for n in s.gauge_names]]
+    gauges = pd.DataFrame(np.asarray(gauge_rows, dtype=float).reshape(len(gauge_rows), len(gcols)) if gauge_rows
+                          else np.zeros((0, len(gcols))), columns=gcols)
+    return FloodResult(
+        crs=twin.crs, transform=twin.transform, max_depth=h_max, max_speed=accum.v_max.astype(np.float32),
+        arrival_time=accum.t_arrival.astype(np.float64), duration=accum.duration.astype(np.float64),
+        hazard=accum.hazard_max.astype(np.float32), hazard_class=hz_class,
+        depth_frames=np.stack(frames) if frames else None, frame_times=np.asarray(frame_times, dtype=np.float64),
+        gauges=gauges, buildings=buildings, summary=summary, scenario=scenario.to_dict(), twin=twin)
