@@ -35,8 +35,10 @@ def main() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample city generator.")
 @click.option("--size", "size_m", type=float, default=2000.0, show_default=True, help="Side of the city [m].")
 @click.option("--cell", type=float, default=2.0, show_default=True, help="DEM cell size [m].")
-def demo(out: Path, seed: int, size_m: float, cell: float) -> None:
-    """Build the sample city, ingest it into a twin and show what was built."""
+@click.option("--resolution", type=float, default=4.0, show_default=True,
+              help="The twin's cell size [m]; the 2 m DEM is resampled so the 2-hour storm runs in about a minute.")
+def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) -> None:
+    """Build the sample city, ingest it into a twin, run the design-storm flood and write the scene."""
     from twin import sample
     from twin.build import from_files
     from twin.flood import run
@@ -46,7 +48,7 @@ def demo(out: Path, seed: int, size_m: float, cell: float) -> None:
     city = sample.city(out / "city", seed=seed, size_m=size_m, cell=cell)
     click.echo("Ingesting it into a twin ...")
     tw = from_files(city.dem, buildings=f"{city.layers}::buildings", rivers=f"{city.layers}::rivers",
-                    lakes=f"{city.layers}::lakes", landuse=f"{city.layers}::landuse")
+                    lakes=f"{city.layers}::lakes", landuse=f"{city.layers}::landuse", resolution=resolution)
     tw.save(out / "twin")
     tw = Twin.load(out / "twin")
     click.echo(f"Twin saved to {out / 'twin'}\n")

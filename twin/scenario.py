@@ -246,6 +246,7 @@ class Scenario(_Model):
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
+        data.setdefault("name", path.stem)
         return cls.from_dict(data, source=str(path), base_dir=path.parent)
 
     def to_dict(self) -> dict[str, Any]:
