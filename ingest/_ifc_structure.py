@@ -1,0 +1,128 @@
+"""An IFC model's spatial structure: which building and storey each element belongs to, and what it is."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+__all__ = ["Structure", "psets_json", "ENVELOPE", "ROOF", "OTHER", "SPACE"]
+
+ENVELOPE, ROOF, OTHER, SPACE = "envelope", "roof", "other", "space"
+
+# Elements whose plan outline is the building's footprint, and assemblies whose parts count as such.
+_ENVELOPE = ("IfcWall", "IfcCurtainWall", "IfcColumn", "IfcSlab")
+_ROOF_TYPES = {"ROOF", "ROOFING"}
+
+
+class Structure:
+    """Spatial-structure look-ups on one opened file, memoised (a model has many elements per storey)."""
+
+    def __init__(self, f: Any, length: float):
+        self.f = f
+        self.length = length
+        self._parent_cache: dict[int, Any] = {}
+
+    def building_of(self, entity: Any) -> Any | None:
+        """The IfcBuilding an element, space or storey belongs to; failing one, its IfcSite; else None."""
+        site = None
+        seen = set()
+        node = entity
+        while node is not None and node.id() not in seen:
+            seen.add(node.id())
+            if node.is_a("IfcBuilding"):
+                return node
+            if node.is_a("IfcSite") and site is None:
+                site = node
+            node = self._parent(node)
+        return site
+
+    def storey_of(self, entity: Any) -> Any | None:
+        """The IfcBuildingStorey holding an element or space, if any."""
+        seen = set()
+        node = entity
+        while node is not None and node.id() not in seen:
+            seen.add(node.id())
+            if node.is_a("IfcBuildingStorey"):
+                return node
+            node = self._parent(node)
+        return None
+
+    def storeys(self, building: Any) -> list[Any]:
+        """The storeys of a building (or site), lowest first."""
+        found = [s for s in self.f.by_type("IfcBuildingStorey") if self.building_of(s) == building]
+        return sorted(found, key=self.elevation)
+
+    def elevation(self, storey: Any) -> float:
+        """A storey's elevation in the model's z [m]: its placement, or its Elevation when it has none."""
+        import ifcopenshell.util.placement
+
+        if storey.ObjectPlacement is not None:
+            return float(ifcopenshell.util.placement.get_local_placement(storey.ObjectPlacement)[2, 3]) * self.length
+        return float(storey.Elevation or 0.0) * self.length
+
+    def role(self, element: Any) -> str:
+        """ENVELOPE, ROOF, OTHER or SPACE, from the element's class, predefined type and assembly."""
+        if element.is_a("IfcSpace"):
+            return SPACE
+        chain = [element]
+        seen = {element.id()}
+        parent = _aggregate(element)
+        while parent is not None and parent.id() not in seen and not parent.is_a("IfcSpatialElement"):
+            seen.add(parent.id())
+            chain.append(parent)
+            parent = _aggregate(parent)
+        if any(_is_roof(e) for e in chain):
+            return ROOF
+        if any(e.is_a(c) for e in chain for c in _ENVELOPE):
+            return ENVELOPE
+        return OTHER
+
+    def element_counts(self, building: Any, elements: list[Any]) -> str:
+        """JSON ``{class: count}`` of the building's elements (openings left out)."""
+        counts = Counter(e.is_a() for e in elements if not e.is_a("IfcFeatureElement"))
+        return json.dumps(dict(sorted(counts.items())), ensure_ascii=False)
+
+    def _parent(self, node: Any) -> Any | None:
+        key = node.id()
+        if key not in self._parent_cache:
+            self._parent_cache[key] = _container(node) or _aggregate(node) or _nest(node)
+        return self._parent_cache[key]
+
+
+def psets_json(entity: Any) -> str:
+    """The entity's property sets as JSON ``{pset: {property: value}}`` (ifcopenshell ids dropped)."""
+    import ifcopenshell.util.element
+
+    psets = ifcopenshell.util.element.get_psets(entity, psets_only=True)
+    clean = {name: {k: v for k, v in props.items() if k != "id"} for name, props in sorted(psets.items())}
+    return json.dumps(clean, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _is_roof(e: Any) -> bool:
+    if e.is_a("IfcRoof"):
+        return True
+    if e.is_a("IfcSlab") or e.is_a("IfcCovering"):
+        import ifcopenshell.util.element
+
+        return (ifcopenshell.util.element.get_predefined_type(e) or "").upper() in _ROOF_TYPES
+    return False
+
+
+def _container(e: Any) -> Any | None:
+    for rel in getattr(e, "ContainedInStructure", None) or ():
+        return rel.RelatingStructure
+    return None
+
+
+def _aggregate(e: Any) -> Any | None:
+    for rel in getattr(e, "Decomposes", None) or ():
+        if rel.is_a("IfcRelAggregates"):
+            return rel.RelatingObject
+    return None
+
+
+def _nest(e: Any) -> Any | None:
+    for rel in getattr(e, "Nests", None) or ():
+        return rel.RelatingObject
+    return None

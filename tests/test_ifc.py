@@ -1,0 +1,482 @@
+"""BIM ingest: real IFC files (ArchiCAD, Revit, IfcOpenShell, buildingSMART samples) into the twin.
+
+Reads of the shared files are cached per module (their own cache folder) so that each file is meshed
+once; tests that need a fresh read say cache=False.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+import warnings
+
+from geopandas.testing import assert_geodataframe_equal
+import numpy as np
+import psutil
+import pyproj
+import pytest
+import shapely
+import shapely.affinity
+
+from ingest.ifc import IfcImportWarning, read_ifc, read_ifc_many
+from twin.errors import GeoreferencingError, InputDataError
+
+pytestmark = pytest.mark.filterwarnings("ignore::ingest.ifc.IfcImportWarning")
+
+FZK = "AC20-FZK-Haus.ifc"
+DUPLEX = "Duplex_A_20110907.ifc"
+OPENHOUSE = "IfcOpenHouse_IFC4.ifc"
+UTM = "geographic-referencing-utm.ifc"
+RIGID = "geographic-referencing-rigid-operation.ifc"
+
+# Footprints are simplified within 5 mm, so 1 cm is the distance they are held to.
+CM = 0.01
+
+
+@pytest.fixture(scope="module")
+def ifc_dir(shared_data):
+    return shared_data / "ifc"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("ifc-cache")
+
+
+@pytest.fixture(scope="module")
+def fzk(ifc_dir, cache):
+    t0 = time.perf_counter()
+    res = read_ifc(ifc_dir / FZK, "EPSG:25832", cache_dir=cache)
+    return res, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="module")
+def duplex(ifc_dir, cache):
+    # NAD83 / UTM zone 16N: the zone of Chicago, where Revit's default location puts the Duplex.
+    return read_ifc(ifc_dir / DUPLEX, "EPSG:26916", cache_dir=cache)
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    from twin.sample import city
+
+    sc = city(tmp_path_factory.mktemp("city"), size_m=600, cell=4)
+    return sc, json.loads(sc.placements.read_text())
+
+
+def _areal_scale(crs: str, lon: float, lat: float) -> float:
+    """How much a projected CRS enlarges areas at a point (UTM's grid scale factor squared, about 0.9993)."""
+    return pyproj.Proj(crs).get_factors(lon, lat).areal_scale
+
+
+# ------------------------------------------------------------------------------------ real files
+
+
+def test_fzk_haus_footprint_roof_storeys_and_site_placement(fzk):
+    res, _ = fzk
+    b = res.buildings
+    assert len(b) == 1
+    row = b.iloc[0]
+    lon, lat = res.georef.eastings, res.georef.northings
+    k = _areal_scale("EPSG:25832", lon, lat)
+    # The walls stand flush on the 12 m x 10 m base slab (120 m2); the roof overhangs it by 0.5 m all
+    # round (13 m x 11 m = 143 m2). Tolerance: 5 mm simplification along a 44-46 m outline.
+    assert row.geometry.area == pytest.approx(120.0 * k, abs=0.05)
+    assert shapely.from_wkt(row["roof_outline"]).area == pytest.approx(143.0 * k, abs=0.05)
+    assert (row["storeys"], json.loads(row["storey_elevations"])) == (2, [110.0, 112.7])
+    # Ground floor at RefElevation 110 m; the ridge of the roof slabs lies 6.318 m above it in the model.
+    assert row["base"] == pytest.approx(110.0, abs=1e-6)
+    assert row["height"] == pytest.approx(6.318, abs=0.005)
+    assert json.loads(row["element_counts"])["IfcWallStandardCase"] == 13
+    assert "Pset_BuildingCommon" in json.loads(row["psets"])
+    assert (row["id"], row["source"], row["file"]) == (f"IFC-{row['ifc_guid']}", "ifc", FZK)
+    # Only IfcSite latitude/longitude: approximate, and said so.
+    assert res.georef.method == "IfcSite" and res.georef.approximate and bool(row["georef_approximate"])
+    assert any("approximate" in w for w in res.warnings)
+    # 49°6'1.566" N, 8°26'11.5404" E is the model's origin, the corner of the base slab.
+    assert (lat, lon) == pytest.approx((49 + 6 / 60 + 1.566 / 3600, 8 + 26 / 60 + 11.5404 / 3600), abs=1e-9)
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:25832", always_xy=True).transform(lon, lat)
+    corners = shapely.get_coordinates(row.geometry)
+    assert np.hypot(corners[:, 0] - x, corners[:, 1] - y).min() < CM
+
+
+def test_fzk_haus_spaces_belong_to_building_and_storeys(fzk):
+    res, _ = fzk
+    sp = res.spaces
+    row = res.buildings.iloc[0]
+    assert len(sp) == 7  # SOURCES.md: 7 spaces
+    assert set(sp["building_guid"]) == {row["ifc_guid"]}
+    assert set(sp["storey"]) <= {"Erdgeschoss", "Dachgeschoss"}
+    assert (sp["area"] > 1.0).all()
+    # Rooms lie inside the building: their plans stay within the roof outline (1 cm slack).
+    assert sp.geometry.within(shapely.from_wkt(row["roof_outline"]).buffer(CM)).all()
+
+
+def test_duplex_revit_default_location_is_accepted_as_approximate(duplex):
+    res = duplex
+    row = res.buildings.iloc[0]
+    k = _areal_scale("EPSG:26916", res.georef.eastings, res.georef.northings)
+    # Walls and floor slabs cover 207.5 m2 (measured from the meshes, unions of projected triangles).
+    # The ~218 m2 in SOURCES.md adds the strip footings (10.3 m2 beyond the walls, 1.25-1.55 m below
+    # ground), which do not stand in the way of surface water. Tolerance: 5 mm simplification.
+    assert row.geometry.area == pytest.approx(207.48 * k, abs=0.15)
+    assert row["storeys"] == 4 and json.loads(row["storey_elevations"]) == pytest.approx([-1.25, 0.0, 3.1, 6.0])
+    assert len(res.spaces) == 21  # SOURCES.md: 21 spaces
+    assert res.georef.approximate and any("Revit's default location" in w for w in res.warnings)
+
+
+def test_utm_map_conversion_with_wrong_scale_is_corrected(ifc_dir, cache):
+    res = read_ifc(ifc_dir / UTM, "EPSG:25832", cache_dir=cache)
+    row = res.buildings.iloc[0]
+    g = res.georef
+    assert (g.method, g.source_crs, g.approximate) == ("IfcMapConversion", "EPSG:25832", False)
+    assert g.scale == pytest.approx(1.0)
+    assert any("Scale=1000" in w and "inconsistent" in w for w in res.warnings)
+    # The 1 m x 1 m box around the model origin lands on the file's eastings and northings ...
+    c = row.geometry.centroid
+    assert (c.x, c.y) == pytest.approx((458657.30, 5438232.25), abs=CM)
+    assert row.geometry.area == pytest.approx(1.0, abs=0.01)  # 5 mm on a 4 m outline
+    # ... turned so that its x axis points along XAxisAbscissa/Ordinate (0.2706, 0.9627).
+    ring = shapely.get_coordinates(shapely.oriented_envelope(row.geometry))
+    edge = math.degrees(math.atan2(ring[1, 1] - ring[0, 1], ring[1, 0] - ring[0, 0])) % 90.0
+    assert edge == pytest.approx(math.degrees(math.atan2(0.962691746426, 0.270600445976)) % 90.0, abs=0.05)
+    assert (row["base"], row["height"]) == pytest.approx((113.7, 4.0), abs=1e-6)
+
+
+def test_rigid_operation_to_geographic_crs(ifc_dir, cache):
+    res = read_ifc(ifc_dir / RIGID, "EPSG:25833", cache_dir=cache)
+    g = res.georef
+    assert (g.method, g.eastings, g.northings, g.height) == ("IfcRigidOperation", 14.0902217, 46.3623297, 475.0)
+    row = res.buildings.iloc[0]
+    # The 3 m x 4 m cube is centred 1 m along the model's x axis (east) from the operation's point.
+    local = pyproj.Transformer.from_crs(
+        "EPSG:25833", f"+proj=tmerc +lat_0={g.northings} +lon_0={g.eastings} +k=1 +x_0=0 +y_0=0 +ellps=GRS80",
+        always_xy=True)
+    c = row.geometry.centroid
+    assert local.transform(c.x, c.y) == pytest.approx((1.0, 0.0), abs=CM)
+    k = _areal_scale("EPSG:25833", g.eastings, g.northings)
+    assert row.geometry.area == pytest.approx(12.0 * k, abs=0.02)
+    assert (row["base"], row["height"]) == pytest.approx((475.0, 1.5), abs=1e-6)
+    # No IfcBuilding in this file: the site's elements stand in for one, and the user is told.
+    assert any("no IfcBuilding" in w for w in res.warnings)
+
+
+def test_no_georeferencing_is_an_error_until_the_user_places_it(ifc_dir, cache):
+    with pytest.raises(GeoreferencingError, match="no georeferencing") as err:
+        read_ifc(ifc_dir / OPENHOUSE, "EPSG:4547", cache_dir=cache)
+    assert OPENHOUSE in str(err.value) and "--ifc-origin" in str(err.value)
+    e, n, h = 423500.0, 2558600.0, 5.0
+    plain = read_ifc(ifc_dir / OPENHOUSE, "EPSG:4547", origin=(e, n, h), cache_dir=cache)
+    turned = read_ifc(ifc_dir / OPENHOUSE, "EPSG:4547", origin=(e, n, h), rotation=30.0, cache_dir=cache)
+    assert plain.georef.method == "user" and not plain.georef.approximate
+    # A rotation turns the model about its origin, which sits at (E, N).
+    expected = shapely.affinity.rotate(plain.buildings.geometry.iloc[0], 30.0, origin=(e, n))
+    assert shapely.hausdorff_distance(turned.buildings.geometry.iloc[0], expected) < CM
+    assert turned.buildings["base"].iloc[0] == pytest.approx(h)
+    # Walls without a ground slab enclose the interior; the roof covers it, so it is no courtyard.
+    assert shapely.get_num_interior_rings(plain.buildings.geometry.iloc[0]) == 0
+
+
+# ------------------------------------------------------------------------------------- bad files
+
+
+def _truncated(src, dst):
+    dst.write_bytes(src.read_bytes()[: int(src.stat().st_size * 0.6)])
+
+
+def _unsupported_schema(src, dst):
+    dst.write_bytes(src.read_bytes().replace(b"FILE_SCHEMA(('IFC4'));", b"FILE_SCHEMA(('IFC4X3_RC2'));", 1))
+
+
+def _corrupt(src, dst):
+    data = src.read_bytes()
+    cut = data.index(b"\n#", len(data) // 2)
+    dst.write_bytes(data[:cut] + b"\n#999999= IFCWALL('x',#1,((garbage;;\n" + data[cut:])
+
+
+def _not_ifc(src, dst):
+    dst.write_bytes(np.random.default_rng(0).bytes(4096))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_truncated, "truncated"),
+    (_unsupported_schema, "IFC4X3_RC2"),
+    (_corrupt, "corrupt STEP text"),
+    (_not_ifc, "not a readable IFC file"),
+])
+def test_damaged_files_raise_input_data_error_naming_the_file(ifc_dir, tmp_path, damage, message):
+    bad = tmp_path / f"damaged-{damage.__name__.strip('_')}.ifc"
+    damage(ifc_dir / FZK, bad)
+    with pytest.raises(InputDataError, match=message) as err:
+        read_ifc(bad, "EPSG:25832", cache=False)
+    assert bad.name in str(err.value)
+
+
+def test_missing_file_and_file_without_body_geometry(ifc_dir, tmp_path):
+    with pytest.raises(InputDataError, match="does not exist"):
+        read_ifc(tmp_path / "nowhere.ifc", "EPSG:25832", cache=False)
+    # The rigid-operation sample less its cube keeps only a 2D 'Axis' footprint polyline.
+    text = (ifc_dir / RIGID).read_text().replace("#80,#90,$);", "#80,$,$);")
+    (tmp_path / "flat.ifc").write_text(text)
+    with pytest.raises(InputDataError, match="no building elements with 3D geometry") as err:
+        read_ifc(tmp_path / "flat.ifc", "EPSG:25833", cache=False)
+    assert "flat.ifc" in str(err.value)
+
+
+def test_failed_element_is_named_and_the_rest_imports(city, tmp_path):
+    sc, placements = city
+    src = sc.ifc[1]
+    import ifcopenshell
+
+    wall = next(w for w in ifcopenshell.open(str(src)).by_type("IfcWall") if w.Name == "Wall 0.1")
+    solid = wall.Representation.Representations[0].Items[0]
+    assert solid.is_a("IfcExtrudedAreaSolid")
+    text = src.read_text()
+    line = next(t for t in text.splitlines() if t.startswith(f"#{solid.id()}="))
+    broken = line.rsplit(",", 1)[0] + ",0.);"  # zero depth: no solid at all
+    (tmp_path / "broken.ifc").write_text(text.replace(line, broken))
+    res = read_ifc(tmp_path / "broken.ifc", sc.crs, cache=False)
+    assert any(f"IfcWall #{wall.id()} 'Wall 0.1'" in w and "left out" in w for w in res.warnings)
+    # The slabs still cover the whole footprint.
+    expected = shapely.Polygon(placements["buildings"][1]["footprint"])
+    assert shapely.hausdorff_distance(res.buildings.geometry.iloc[0], expected) < CM
+
+
+# ------------------------------------------------------------------------- kernels and isolation
+
+
+def test_elements_a_kernel_loses_are_meshed_again(fzk, ifc_dir):
+    res, _ = fzk
+    # cgal-simple drops some of FZK-Haus's walls (4 of 13 with ifcopenshell 0.9); none may go missing.
+    other = read_ifc(ifc_dir / FZK, "EPSG:25832", kernel="cgal-simple", spaces=False, cache=False)
+    assert other.products == res.products - len(res.spaces)
+    assert shapely.hausdorff_distance(other.buildings.geometry.iloc[0], res.buildings.geometry.iloc[0]) < CM
+
+
+def _pool_workers() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children() if "ingest._ifc_pool" in " ".join(p.cmdline())]
+
+
+def test_a_worker_that_dies_mid_read_falls_back_to_the_default_kernel(city):
+    sc, placements = city
+    events = []
+
+    def crash_the_worker(event, path):
+        events.append(event)
+        if event == "start" and events.count("start") == 1:
+            # The file has just been handed to its worker: kill it the way a kernel bug would.
+            for proc in _pool_workers():
+                proc.send_signal(signal.SIGSEGV)
+                # Wait for it to die without reaping it: its exit status is the pool's to read.
+                while proc.status() != psutil.STATUS_ZOMBIE:
+                    time.sleep(0.01)
+
+    res = read_ifc_many([sc.ifc[0]], sc.crs, workers=1, cache=False, progress=crash_the_worker)[0]
+    assert events == ["start", "retry", "start", "done"]
+    assert res.kernel == "opencascade"
+    assert "died" in res.warnings[0] and "SIGSEGV" in res.warnings[0]
+    expected = shapely.Polygon(placements["buildings"][0]["footprint"])
+    assert shapely.hausdorff_distance(res.buildings.geometry.iloc[0], expected) < CM
+    # The caller's process is untouched and the pool serves the next read.
+    again = read_ifc(sc.ifc[0], sc.crs, cache=False)
+    assert again.kernel == "manifold" and not again.warnings
+
+
+def test_worker_pool_survives_a_real_segfault():
+    from ingest._ifc_pool import Pool, WorkerDied
+
+    pool = Pool(workers=1)
+    try:
+        pool.submit("boom", "ctypes:string_at", 0)  # reads address 0: a genuine SIGSEGV in native code
+        pool.submit("fine", "math:hypot", 3.0, 4.0)
+        out = {key: (ok, value) for key, ok, value in pool.as_completed()}
+    finally:
+        pool.close()
+    ok, err = out["boom"]
+    assert not ok and isinstance(err, WorkerDied) and err.returncode == -signal.SIGSEGV
+    assert out["fine"] == (True, 5.0)
+
+
+# ----------------------------------------------------------------------------------------- cache
+
+
+def test_cache_returns_the_same_result_much_faster(fzk, ifc_dir, cache):
+    first, seconds = fzk
+    t0 = time.perf_counter()
+    second = read_ifc(ifc_dir / FZK, "EPSG:25832", cache_dir=cache)
+    again = time.perf_counter() - t0
+    assert second.cached and not first.cached
+    # Hashing 2.5 MB and unpickling take milliseconds; meshing took over a second.
+    assert again < seconds / 5
+    assert_geodataframe_equal(second.buildings, first.buildings)
+    assert_geodataframe_equal(second.spaces, first.spaces)
+    assert second.warnings == first.warnings and second.georef == first.georef
+
+
+def test_cache_entry_is_invalidated_when_the_file_changes(city, tmp_path):
+    sc, _ = city
+    copy = tmp_path / "office.ifc"
+    copy.write_bytes(sc.ifc[0].read_bytes())
+    first = read_ifc(copy, sc.crs, cache_dir=tmp_path / "cache")
+    assert not first.cached and read_ifc(copy, sc.crs, cache_dir=tmp_path / "cache").cached
+    name = first.buildings["name"].iloc[0]
+    copy.write_bytes(copy.read_bytes().replace(f"'{name}'".encode(), b"'Renamed'", 1))
+    changed = read_ifc(copy, sc.crs, cache_dir=tmp_path / "cache")
+    assert not changed.cached and changed.buildings["name"].iloc[0] == "Renamed"
+
+
+# -------------------------------------------------------------------------------- holes / options
+
+
+def _courtyard_ifc(path, *, roof: bool) -> None:
+    """A 30 m x 30 m block of four slabs round a 10 m x 10 m courtyard, optionally roofed over."""
+    import ifcopenshell.api
+
+    api = ifcopenshell.api
+    f = api.project.create_file(version="IFC4")
+    project = api.root.create_entity(f, ifc_class="IfcProject", name="courtyard")
+    api.unit.assign_unit(f, length={"is_metric": True, "raw": "METERS"})
+    body = api.context.add_context(f, context_type="Model", context_identifier="Body", target_view="MODEL_VIEW",
+                                   parent=api.context.add_context(f, context_type="Model"))
+    site = api.root.create_entity(f, ifc_class="IfcSite")
+    building = api.root.create_entity(f, ifc_class="IfcBuilding", name="Block")
+    storey = api.root.create_entity(f, ifc_class="IfcBuildingStorey", name="Ground")
+    api.aggregate.assign_object(f, products=[site], relating_object=project)
+    api.aggregate.assign_object(f, products=[building], relating_object=site)
+    api.aggregate.assign_object(f, products=[storey], relating_object=building)
+    parts = [((0, 0), (30, 10)), ((0, 20), (30, 30)), ((0, 10), (10, 20)), ((20, 10), (30, 20))]
+    outlines = [[(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)] for (x0, y0), (x1, y1) in parts]
+    if roof:
+        outlines.append([(0, 0), (30, 0), (30, 30), (0, 30), (0, 0)])
+    for k, outline in enumerate(outlines):
+        slab = api.root.create_entity(f, ifc_class="IfcSlab", predefined_type="ROOF" if k == 4 else "FLOOR")
+        api.spatial.assign_container(f, products=[slab], relating_structure=storey)
+        api.geometry.assign_representation(f, product=slab, representation=api.geometry.add_slab_representation(
+            f, context=body, depth=0.3, polyline=outline))
+        matrix = np.eye(4)
+        matrix[2, 3] = 6.0 if k == 4 else 0.0
+        api.geometry.edit_object_placement(f, product=slab, matrix=matrix)
+    api.georeference.add_georeferencing(f, ifc_class="IfcMapConversion", name="EPSG:4547")
+    api.georeference.edit_georeferencing(f, projected_crs={"Name": "EPSG:4547"},
+                                         coordinate_operation={"Eastings": 423100.0, "Northings": 2558100.0,
+                                                               "OrthogonalHeight": 4.0, "Scale": 1.0})
+    f.write(str(path))
+
+
+def test_courtyards_are_holes_unless_roofed_or_holes_false(tmp_path):
+    _courtyard_ifc(tmp_path / "open.ifc", roof=False)
+    _courtyard_ifc(tmp_path / "roofed.ifc", roof=True)
+    open_, filled, roofed = (
+        read_ifc(tmp_path / "open.ifc", "EPSG:4547", cache=False),
+        read_ifc(tmp_path / "open.ifc", "EPSG:4547", holes=False, spaces=False, cache=False),
+        read_ifc(tmp_path / "roofed.ifc", "EPSG:4547", cache=False),
+    )
+    # Exact rectangles: 900 m2 less the 100 m2 courtyard, to floating point.
+    assert open_.buildings.geometry.iloc[0].area == pytest.approx(800.0, abs=1e-6)
+    assert shapely.get_num_interior_rings(open_.buildings.geometry.iloc[0]) == 1
+    assert filled.buildings.geometry.iloc[0].area == pytest.approx(900.0, abs=1e-6)
+    assert roofed.buildings.geometry.iloc[0].area == pytest.approx(900.0, abs=1e-6)
+    assert roofed.buildings["roof_outline"].iloc[0] == ""  # the roof does not reach beyond the walls' outline
+    assert open_.buildings["base"].iloc[0] == pytest.approx(4.0)
+    assert open_.buildings.total_bounds == pytest.approx([423100.0, 2558100.0, 423130.0, 2558130.0], abs=1e-6)
+
+
+def test_options_are_checked(ifc_dir):
+    with pytest.raises(ValueError, match="kernel"):
+        read_ifc(ifc_dir / UTM, "EPSG:25832", kernel="fastest")
+    with pytest.raises(GeoreferencingError, match="rotation was given without origin"):
+        read_ifc(ifc_dir / UTM, "EPSG:25832", rotation=10.0, cache=False)
+    from twin.errors import CRSError
+
+    with pytest.raises(CRSError):
+        read_ifc(ifc_dir / UTM, "EPSG:4326")
+
+
+def test_warnings_are_emitted_for_notebook_users(ifc_dir, cache):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        read_ifc(ifc_dir / UTM, "EPSG:25832", cache_dir=cache)
+    assert any(issubclass(w.category, IfcImportWarning) and UTM in str(w.message) and "Scale" in str(w.message)
+               for w in seen)
+
+
+# ------------------------------------------------------------------------------- merge into twin
+
+
+@pytest.fixture(scope="module")
+def city_base(city):
+    from twin.build import from_files
+
+    sc, _ = city
+    return from_files(sc.dem, buildings=sc.layers)
+
+
+@pytest.fixture
+def city_twin(city_base):
+    """A fresh twin of the sample city (tests change its buildings)."""
+    from twin.model import Twin
+
+    return Twin(city_base.crs, city_base.transform, city_base.terrain, buildings=city_base.buildings)
+
+
+def test_sample_city_ifc_lands_where_placed_and_replaces_gis(city, city_twin, cache, tmp_path):
+    from twin.bim import add_ifc
+    from twin.model import Twin
+
+    sc, placements = city
+    tw = city_twin
+    n_before = len(tw.buildings)
+    report = add_ifc(tw, sc.ifc, cache_dir=cache)
+    b = tw.buildings
+    assert len(b) == n_before  # two GIS footprints out, two IFC buildings in
+    for rec in placements["buildings"]:
+        row = b[b["file"] == rec["file"]].iloc[0]
+        expected = shapely.Polygon(rec["footprint"])
+        assert shapely.hausdorff_distance(row.geometry, expected) < CM
+        assert row["base"] == pytest.approx(rec["height"], abs=1e-6)
+        assert row["height"] == pytest.approx(rec["total_height"], abs=1e-6)
+        assert row["storeys"] == rec["storeys"] and row["replaces"] == rec["building_id"]
+        assert rec["building_id"] not in set(b["id"])
+        assert report.replaced[row["id"]] == [rec["building_id"]]
+        # Burned into the derived terrain like any building: the roof at base + height.
+        r, c = tw.index(expected.centroid.x, expected.centroid.y)
+        assert tw.burned_terrain[r, c] == pytest.approx(rec["height"] + rec["total_height"])
+    assert report.replaced_ids == sorted(r["building_id"] for r in placements["buildings"])
+    assert [f["georef_method"] for f in report.files] == ["IfcMapConversion"] * 2
+    assert tw.meta["ifc_imports"][-1]["added"] == report.added
+    # Saved in the GeoPackage with its provenance, and loaded back as it was.
+    back = Twin.load(tw.save(tmp_path / "twin")).buildings
+    ifc_rows = back[back["source"] == "ifc"].set_index("id")
+    assert set(ifc_rows.index) == set(report.added)
+    assert set(ifc_rows["replaces"]) == set(report.replaced_ids)
+    # Importing the same files again replaces the earlier import rather than duplicating it.
+    again = add_ifc(tw, sc.ifc, cache_dir=cache)
+    assert len(tw.buildings) == n_before and tw.buildings["id"].is_unique
+    assert all(again.replaced[k] == [k] for k in again.added)
+
+
+def test_building_outside_the_twin_is_refused_and_the_twin_unchanged(city_twin, ifc_dir, cache):
+    from twin.bim import add_ifc
+
+    before = city_twin.buildings.copy()
+    # The Bled sample, placed on a Slovenian island, put into a twin near Guangzhou.
+    with pytest.raises(GeoreferencingError, match="outside the twin's grid|cannot be expressed"):
+        add_ifc(city_twin, [ifc_dir / RIGID], cache_dir=cache)
+    assert_geodataframe_equal(city_twin.buildings, before)
+
+
+def test_overlap_threshold_decides_what_is_replaced(city, city_twin, cache):
+    from twin.bim import merge_buildings
+
+    sc, placements = city
+    res = read_ifc_many(sc.ifc, sc.crs, cache_dir=cache)
+    for r in res:
+        # Shrunk to 60 % each way about its centre, an IFC footprint covers 36 % of the GIS one.
+        shrunk = shapely.affinity.scale(r.buildings.geometry.iloc[0], 0.6, 0.6, origin="centroid")
+        r.buildings = r.buildings.set_geometry([shrunk], crs=r.buildings.crs)
+    _, low = merge_buildings(city_twin, res, overlap=0.3)
+    _, high = merge_buildings(city_twin, res, overlap=0.5)
+    ids = sorted(p["building_id"] for p in placements["buildings"])
+    assert set(ids) <= set(low.replaced_ids) and not set(ids) & set(high.replaced_ids)
