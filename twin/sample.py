@@ -86,6 +86,20 @@ hydrograph = [[0, 20.0], [2400, 180.0], [7200, 40.0]]   # seconds, m3/s
 edge = "{edge}"
 type = "free"
 slope = 0.001
+
+[infiltration]
+model = "green-ampt"                  # parameters per land-use class
+
+[drainage]
+capacity = 30.0                       # mm/h: the pipe network's design capacity on impervious ground
+
+[[gauge]]
+name = "river_inlet"
+at = [{x:.1f}, {y:.1f}]
+
+[[gauge]]
+name = "river_outlet"
+at = [{xo:.1f}, {yo:.1f}]
 """
 
 # The flat bottom of a channel spans this fraction of its half-width; the banks are a half cosine.
@@ -940,8 +954,10 @@ def _write_scenario(path: Path, grid: _Grid, river: _Channel) -> Path:
     # The inflow enters on the river's centre line 50 m in from the west edge; it leaves by the east edge.
     x = grid.x0 + 50.0
     y = float(np.interp(x, river.xy[:, 0], river.xy[:, 1]))
+    xo = grid.x0 + grid.size - 50.0
+    yo = float(np.interp(xo, river.xy[:, 0], river.xy[:, 1]))
     with atomic_file(path) as tmp:
-        tmp.write_text(_FLOOD_TOML.format(x=x, y=y, edge="east"), encoding="utf-8")
+        tmp.write_text(_FLOOD_TOML.format(x=x, y=y, xo=xo, yo=yo, edge="east"), encoding="utf-8")
     return path
 
 
