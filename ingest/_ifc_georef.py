@@ -345,10 +345,13 @@ def _checked_scale(given: float | None, length: float, unit: float, method: str,
     if abs(literal - 1.0) <= _SCALE_TOLERANCE:
         return literal
     units = f"project length unit {_unit_label(length)}, map unit {_unit_label(unit)}"
-    candidates = []
-    if given is not None:
-        candidates.append((given, "a grid scale factor applied after unit conversion"))
-        candidates.append(((1.0 / given) * unit / length, "the inverse of what it should be"))
+    if given is None:
+        warnings.append(f"{method} has no Scale, which would mean 1 map unit per project unit ({units}); "
+                        f"the units were converted instead (Scale taken as {length / unit:g}), as authoring "
+                        "tools that omit it intend.")
+        return 1.0
+    candidates = [(given, "a grid scale factor applied after unit conversion"),
+                  ((1.0 / given) * unit / length, "the inverse of what it should be")]
     for k, reading in candidates:
         if abs(k - 1.0) <= _SCALE_TOLERANCE:
             warnings.append(
@@ -356,8 +359,7 @@ def _checked_scale(given: float | None, length: float, unit: float, method: str,
                 f"{length / unit:g}): taken literally it would scale the model by {literal:g}. It was read "
                 f"as {reading}, giving {k:g} map metres per model metre. Fix the Scale in the authoring tool.")
             return k
-    stated = "no Scale" if given is None else f"Scale={given:g}"
-    warnings.append(f"{method} {stated} is inconsistent with the units ({units}): taken literally it would "
+    warnings.append(f"{method} Scale={given:g} is inconsistent with the units ({units}): taken literally it would "
                     f"scale the model by {literal:g}. The Scale was ignored and only the units converted.")
     return 1.0
 

@@ -68,6 +68,8 @@ class Pool:
     """
 
     workers: int = 2
+    #: Modules each worker imports as it starts, so that a job's time is the job's own.
+    preload: tuple[str, ...] = ()
     _idle: list[_Worker] = field(default_factory=list)
     _busy: list[_Worker] = field(default_factory=list)
     _queue: deque = field(default_factory=deque)
@@ -164,7 +166,7 @@ class Pool:
         proc = subprocess.Popen([sys.executable, "-m", "ingest._ifc_pool"], stdin=subprocess.PIPE, env=env,
                                 stdout=subprocess.DEVNULL, close_fds=True)
         assert proc.stdin is not None
-        proc.stdin.write(f"{self._listener.address}\n{self._authkey.hex()}\n".encode())
+        proc.stdin.write(f"{self._listener.address}\n{self._authkey.hex()}\n{','.join(self.preload)}\n".encode())
         proc.stdin.close()
         conn = _accept(self._listener, proc)
         return _Worker(proc, conn)
@@ -242,12 +244,12 @@ _SHARED: Pool | None = None
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_pool(workers: int) -> tuple[Pool, threading.Lock]:
+def shared_pool(workers: int, preload: tuple[str, ...] = ()) -> tuple[Pool, threading.Lock]:
     """The process-wide pool (kept warm between calls) and the lock to hold while using it."""
     global _SHARED
     with _SHARED_LOCK:
         if _SHARED is None:
-            _SHARED = Pool(workers)
+            _SHARED = Pool(workers, preload)
             atexit.register(_SHARED.close)
         _SHARED.workers = max(1, workers)
         return _SHARED, _USE_LOCK
@@ -294,7 +296,13 @@ def _portable(exc: BaseException) -> BaseException:
 def _main() -> None:
     address = sys.stdin.readline().strip()
     authkey = bytes.fromhex(sys.stdin.readline().strip())
+    preload = [m for m in sys.stdin.readline().strip().split(",") if m]
     conn = Client(address, authkey=authkey)
+    for module in preload:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - the job that needs it reports the failure
+            pass
     _serve(conn)
 
 

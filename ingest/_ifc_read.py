@@ -229,8 +229,8 @@ def _enclosed(envelope: shapely.Geometry, plans: list[shapely.Geometry]) -> shap
     return shapely.union_all([envelope, shapely.intersection(inside, shapely.union_all(plans))])
 
 
-def _clean(geom: shapely.Geometry, holes: bool) -> shapely.Geometry:
-    """Drop slivers and small (or all) holes, then simplify within :data:`_SIMPLIFY_M`."""
+def _clean(geom: shapely.Geometry, holes: bool, tolerance: float = _SIMPLIFY_M) -> shapely.Geometry:
+    """Drop slivers and small (or all) holes, then simplify within ``tolerance`` [m]."""
     parts = []
     for poly in shapely.get_parts(shapely.make_valid(geom)):
         if poly.geom_type != "Polygon" or poly.area < _MIN_PART_M2:
@@ -240,7 +240,7 @@ def _clean(geom: shapely.Geometry, holes: bool) -> shapely.Geometry:
     if not parts:
         return shapely.Polygon()
     merged = shapely.union_all(parts)
-    return shapely.simplify(merged, _SIMPLIFY_M, preserve_topology=True)
+    return shapely.simplify(merged, tolerance, preserve_topology=True) if tolerance > 0 else merged
 
 
 def _unique_ids(rows: list[dict], file: Path) -> None:

@@ -216,8 +216,9 @@ def _read_in_workers(files: list[Path], todo: list[int], options: dict[str, Any]
                      timeout: float | None, results: list, errors: dict, notify: Callable) -> None:
     """Read files in isolated workers; a file whose worker dies is read again with the default kernel."""
     n_workers = max(1, min(int(workers), len(todo)))
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
-    pool, lock = shared_pool(n_workers)
+    # One iterator thread per worker: on a shared two-core machine more threads only contend.
+    threads = 1
+    pool, lock = shared_pool(n_workers, preload=("ingest._ifc_read", "ifcopenshell.geom"))
     with lock:
         try:
             _run(pool, files, todo, options, threads, timeout, results, errors, notify)

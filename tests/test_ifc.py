@@ -330,44 +330,77 @@ def test_cache_entry_is_invalidated_when_the_file_changes(city, tmp_path):
 # -------------------------------------------------------------------------------- holes / options
 
 
-def _courtyard_ifc(path, *, roof: bool) -> None:
-    """A 30 m x 30 m block of four slabs round a 10 m x 10 m courtyard, optionally roofed over."""
+def _slab_model(path, blocks, *, version="IFC4", millimetres=False, georef="map", roof=False) -> None:
+    """A model of floor slabs: one IfcBuilding per entry of ``blocks`` (a list of rectangles
+    ``((x0, y0), (x1, y1))`` in metres), optionally roofed over, georeferenced in EPSG:4547 at
+    (423100, 2558100, 4 m) turned 90 degrees by an IfcMapConversion (``georef="map"``) or by the IFC2X3
+    property sets (``georef`` = the pset name, e.g. "ePset_MapConversion")."""
     import ifcopenshell.api
 
+    import ifcopenshell.api.owner.settings as owner
+
     api = ifcopenshell.api
-    f = api.project.create_file(version="IFC4")
-    project = api.root.create_entity(f, ifc_class="IfcProject", name="courtyard")
-    api.unit.assign_unit(f, length={"is_metric": True, "raw": "METERS"})
+    unit = 1000.0 if millimetres else 1.0
+    f = api.project.create_file(version=version)
+    if version == "IFC2X3":
+        # IFC2X3 requires owner histories; the API asks these two (documented) hooks for them.
+        user = f.createIfcPersonAndOrganization(f.createIfcPerson(), f.createIfcOrganization(Name="cimtwin"))
+        app = f.createIfcApplication(user.TheOrganization, "0", "cimtwin tests", "cimtwin")
+        hooks = owner.get_user, owner.get_application
+        owner.get_user, owner.get_application = (lambda _: user), (lambda _: app)
+        try:
+            return _slab_model_body(api, f, path, blocks, unit, georef, roof)
+        finally:
+            owner.get_user, owner.get_application = hooks
+    _slab_model_body(api, f, path, blocks, unit, georef, roof)
+
+
+def _slab_model_body(api, f, path, blocks, unit, georef, roof) -> None:
+    project = api.root.create_entity(f, ifc_class="IfcProject", name="slabs")
+    api.unit.assign_unit(f, length={"is_metric": True, "raw": "MILLIMETERS" if unit != 1.0 else "METERS"})
     body = api.context.add_context(f, context_type="Model", context_identifier="Body", target_view="MODEL_VIEW",
                                    parent=api.context.add_context(f, context_type="Model"))
     site = api.root.create_entity(f, ifc_class="IfcSite")
-    building = api.root.create_entity(f, ifc_class="IfcBuilding", name="Block")
-    storey = api.root.create_entity(f, ifc_class="IfcBuildingStorey", name="Ground")
     api.aggregate.assign_object(f, products=[site], relating_object=project)
-    api.aggregate.assign_object(f, products=[building], relating_object=site)
-    api.aggregate.assign_object(f, products=[storey], relating_object=building)
-    parts = [((0, 0), (30, 10)), ((0, 20), (30, 30)), ((0, 10), (10, 20)), ((20, 10), (30, 20))]
-    outlines = [[(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)] for (x0, y0), (x1, y1) in parts]
-    if roof:
-        outlines.append([(0, 0), (30, 0), (30, 30), (0, 30), (0, 0)])
-    for k, outline in enumerate(outlines):
-        slab = api.root.create_entity(f, ifc_class="IfcSlab", predefined_type="ROOF" if k == 4 else "FLOOR")
-        api.spatial.assign_container(f, products=[slab], relating_structure=storey)
-        api.geometry.assign_representation(f, product=slab, representation=api.geometry.add_slab_representation(
-            f, context=body, depth=0.3, polyline=outline))
-        matrix = np.eye(4)
-        matrix[2, 3] = 6.0 if k == 4 else 0.0
-        api.geometry.edit_object_placement(f, product=slab, matrix=matrix)
-    api.georeference.add_georeferencing(f, ifc_class="IfcMapConversion", name="EPSG:4547")
-    api.georeference.edit_georeferencing(f, projected_crs={"Name": "EPSG:4547"},
-                                         coordinate_operation={"Eastings": 423100.0, "Northings": 2558100.0,
-                                                               "OrthogonalHeight": 4.0, "Scale": 1.0})
+    for n, rects in enumerate(blocks):
+        building = api.root.create_entity(f, ifc_class="IfcBuilding", name=f"Block {n}")
+        storey = api.root.create_entity(f, ifc_class="IfcBuildingStorey", name="Ground")
+        api.aggregate.assign_object(f, products=[building], relating_object=site)
+        api.aggregate.assign_object(f, products=[storey], relating_object=building)
+        outlines = [[(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)] for (x0, y0), (x1, y1) in rects]
+        if roof:
+            xs = [x for r in rects for x, _ in r]
+            ys = [y for r in rects for _, y in r]
+            outlines.append([(min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys)),
+                             (min(xs), min(ys))])
+        for k, outline in enumerate(outlines):
+            slab = api.root.create_entity(f, ifc_class="IfcSlab", predefined_type="ROOF" if k == len(rects) else "FLOOR")
+            api.spatial.assign_container(f, products=[slab], relating_structure=storey)
+            api.geometry.assign_representation(f, product=slab, representation=api.geometry.add_slab_representation(
+                f, context=body, depth=0.3, polyline=outline))  # the API takes metres and converts
+            matrix = np.eye(4)
+            matrix[2, 3] = 6.0 if k == len(rects) else 0.0
+            api.geometry.edit_object_placement(f, product=slab, matrix=matrix)
+    conversion = {"Eastings": 423100.0, "Northings": 2558100.0, "OrthogonalHeight": 4.0, "XAxisAbscissa": 0.0,
+                  "XAxisOrdinate": 1.0}
+    if georef == "map":
+        api.georeference.add_georeferencing(f, ifc_class="IfcMapConversion", name="EPSG:4547")
+        api.georeference.edit_georeferencing(f, projected_crs={"Name": "EPSG:4547"},
+                                             coordinate_operation={**conversion, "Scale": 1.0 / unit})
+    elif georef:
+        # IFC2X3: the property sets of the buildingSMART georeferencing guide, on the project; this one
+        # carries no Scale (read as 1, which is wrong for millimetres).
+        pset = api.pset.add_pset(f, product=project, name=georef)
+        api.pset.edit_pset(f, pset=pset, properties=conversion)
+        crs = api.pset.add_pset(f, product=project, name=georef.replace("MapConversion", "ProjectedCRS"))
+        api.pset.edit_pset(f, pset=crs, properties={"Name": "EPSG:4547"})
     f.write(str(path))
 
 
 def test_courtyards_are_holes_unless_roofed_or_holes_false(tmp_path):
-    _courtyard_ifc(tmp_path / "open.ifc", roof=False)
-    _courtyard_ifc(tmp_path / "roofed.ifc", roof=True)
+    ring = [((0, 0), (30, 10)), ((0, 20), (30, 30)), ((0, 10), (10, 20)), ((20, 10), (30, 20))]
+    _slab_model(tmp_path / "open.ifc", [ring])
+    _slab_model(tmp_path / "roofed.ifc", [ring], roof=True)
     open_, filled, roofed = (
         read_ifc(tmp_path / "open.ifc", "EPSG:4547", cache=False),
         read_ifc(tmp_path / "open.ifc", "EPSG:4547", holes=False, spaces=False, cache=False),
@@ -378,9 +411,25 @@ def test_courtyards_are_holes_unless_roofed_or_holes_false(tmp_path):
     assert shapely.get_num_interior_rings(open_.buildings.geometry.iloc[0]) == 1
     assert filled.buildings.geometry.iloc[0].area == pytest.approx(900.0, abs=1e-6)
     assert roofed.buildings.geometry.iloc[0].area == pytest.approx(900.0, abs=1e-6)
-    assert roofed.buildings["roof_outline"].iloc[0] == ""  # the roof does not reach beyond the walls' outline
+    assert roofed.buildings["roof_outline"].iloc[0] == ""  # the roof does not reach beyond the slabs
     assert open_.buildings["base"].iloc[0] == pytest.approx(4.0)
-    assert open_.buildings.total_bounds == pytest.approx([423100.0, 2558100.0, 423130.0, 2558130.0], abs=1e-6)
+    # Turned 90 degrees about (423100, 2558100): model x runs north, model y runs west.
+    assert open_.buildings.total_bounds == pytest.approx([423070.0, 2558100.0, 423100.0, 2558130.0], abs=1e-6)
+
+
+@pytest.mark.parametrize("spelling", ["ePset_MapConversion", "ePSet_MapConversion"])
+def test_ifc2x3_property_set_georeferencing_in_millimetres(tmp_path, spelling):
+    blocks = [[((0, 0), (20, 10))], [((30, 0), (40, 5))]]  # two buildings in one file
+    _slab_model(tmp_path / "twox3.ifc", blocks, version="IFC2X3", millimetres=True, georef=spelling)
+    res = read_ifc(tmp_path / "twox3.ifc", "EPSG:4547", cache=False)
+    assert res.georef.method == "ePSet_MapConversion" and res.georef.source_crs == "EPSG:4547"
+    # No Scale in a millimetre file means, read literally, a model a thousand times too large; the
+    # units are converted instead, and the user told.
+    assert res.georef.scale == pytest.approx(1.0) and any("has no Scale" in w for w in res.warnings)
+    b = res.buildings.sort_values("name")
+    assert list(b["name"]) == ["Block 0", "Block 1"] and b["id"].is_unique
+    assert list(b.geometry.area) == pytest.approx([200.0, 50.0], abs=1e-6)
+    assert b.geometry.iloc[1].bounds == pytest.approx((423095.0, 2558130.0, 423100.0, 2558140.0), abs=1e-6)
 
 
 def test_options_are_checked(ifc_dir):
@@ -392,6 +441,19 @@ def test_options_are_checked(ifc_dir):
 
     with pytest.raises(CRSError):
         read_ifc(ifc_dir / UTM, "EPSG:4326")
+
+
+def test_on_error_skip_keeps_the_good_files(ifc_dir, cache, tmp_path):
+    with pytest.warns(IfcImportWarning, match="nowhere.ifc was skipped"):
+        out = read_ifc_many([ifc_dir / UTM, tmp_path / "nowhere.ifc"], "EPSG:25832", on_error="skip", cache_dir=cache)
+    assert out[0] is not None and out[1] is None
+
+
+def test_a_read_past_its_time_limit_is_stopped(ifc_dir):
+    # 5 ms cannot even open a file and set up pyproj: both the fast and the default attempt are stopped.
+    with pytest.raises(InputDataError, match="time limit"):
+        read_ifc(ifc_dir / UTM, "EPSG:25832", timeout=0.005, cache=False)
+    assert read_ifc(ifc_dir / UTM, "EPSG:25832", cache=False).buildings.shape[0] == 1
 
 
 def test_warnings_are_emitted_for_notebook_users(ifc_dir, cache):
