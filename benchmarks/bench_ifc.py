@@ -108,7 +108,15 @@ def ours(path: Path, crs: str, origin: tuple | None) -> tuple[float, object]:
 def tower(path: Path, storeys: int = 24) -> Path:
     """A synthetic 24 m x 16 m tower: per storey a slab, 8 wall panels each with a window in an opening,
     12 columns and 4 rooms; georeferenced by an IfcMapConversion in EPSG:4547."""
-    import ifcopenshell.api
+    import ifcopenshell.api.aggregate
+    import ifcopenshell.api.context
+    import ifcopenshell.api.feature
+    import ifcopenshell.api.geometry
+    import ifcopenshell.api.georeference
+    import ifcopenshell.api.project
+    import ifcopenshell.api.root
+    import ifcopenshell.api.spatial
+    import ifcopenshell.api.unit
 
     api = ifcopenshell.api
     f = api.project.create_file(version="IFC4")

@@ -61,7 +61,14 @@ class Meshing:
 
 def select(f: Any, *, spaces: bool) -> list[Any]:
     """The elements (and optionally spaces) to mesh: those with a body representation, minus skipped classes."""
-    chosen = [e for e in f.by_type("IfcElement") if _has_body(e) and not any(e.is_a(c) for c in _SKIPPED)]
+    skipped: dict[str, bool] = {}  # per class: a model has thousands of elements of a few dozen classes
+    chosen = []
+    for e in f.by_type("IfcElement"):
+        cls = e.is_a()
+        if cls not in skipped:
+            skipped[cls] = any(e.is_a(c) for c in _SKIPPED)
+        if not skipped[cls] and _has_body(e):
+            chosen.append(e)
     if spaces:
         chosen += [s for s in f.by_type("IfcSpace") if _has_body(s)]
     return chosen

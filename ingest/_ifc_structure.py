@@ -22,20 +22,26 @@ class Structure:
         self.f = f
         self.length = length
         self._parent_cache: dict[int, Any] = {}
+        self._building_cache: dict[int, Any] = {}
+        self._envelope_cache: dict[str, bool] = {}
 
     def building_of(self, entity: Any) -> Any | None:
         """The IfcBuilding an element, space or storey belongs to; failing one, its IfcSite; else None."""
-        site = None
-        seen = set()
-        node = entity
-        while node is not None and node.id() not in seen:
-            seen.add(node.id())
-            if node.is_a("IfcBuilding"):
-                return node
-            if node.is_a("IfcSite") and site is None:
-                site = node
-            node = self._parent(node)
-        return site
+        key = entity.id()
+        if key in self._building_cache:
+            return self._building_cache[key]
+        self._building_cache[key] = None  # a cyclic (malformed) structure ends here instead of recursing forever
+        if entity.is_a("IfcBuilding"):
+            found = entity
+        else:
+            parent = self._parent(entity)
+            above = self.building_of(parent) if parent is not None else None
+            if above is not None and above.is_a("IfcBuilding"):
+                found = above
+            else:
+                found = entity if entity.is_a("IfcSite") else above
+        self._building_cache[key] = found
+        return found
 
     def storey_of(self, entity: Any) -> Any | None:
         """The IfcBuildingStorey holding an element or space, if any."""
@@ -74,9 +80,13 @@ class Structure:
             parent = _aggregate(parent)
         if any(_is_roof(e) for e in chain):
             return ROOF
-        if any(e.is_a(c) for e in chain for c in _ENVELOPE):
-            return ENVELOPE
-        return OTHER
+        return ENVELOPE if any(self._is_envelope(e) for e in chain) else OTHER
+
+    def _is_envelope(self, e: Any) -> bool:
+        cls = e.is_a()
+        if cls not in self._envelope_cache:
+            self._envelope_cache[cls] = any(e.is_a(c) for c in _ENVELOPE)
+        return self._envelope_cache[cls]
 
     def element_counts(self, building: Any, elements: list[Any]) -> str:
         """JSON ``{class: count}`` of the building's elements (openings left out)."""

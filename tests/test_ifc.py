@@ -335,7 +335,15 @@ def _slab_model(path, blocks, *, version="IFC4", millimetres=False, georef="map"
     ``((x0, y0), (x1, y1))`` in metres), optionally roofed over, georeferenced in EPSG:4547 at
     (423100, 2558100, 4 m) turned 90 degrees by an IfcMapConversion (``georef="map"``) or by the IFC2X3
     property sets (``georef`` = the pset name, e.g. "ePset_MapConversion")."""
-    import ifcopenshell.api
+    import ifcopenshell.api.aggregate
+    import ifcopenshell.api.context
+    import ifcopenshell.api.geometry
+    import ifcopenshell.api.georeference
+    import ifcopenshell.api.project
+    import ifcopenshell.api.pset
+    import ifcopenshell.api.root
+    import ifcopenshell.api.spatial
+    import ifcopenshell.api.unit
 
     import ifcopenshell.api.owner.settings as owner
 
