@@ -550,3 +550,16 @@ def test_overlap_threshold_decides_what_is_replaced(city, city_twin, cache):
     _, high = merge_buildings(city_twin, res, overlap=0.5)
     ids = sorted(p["building_id"] for p in placements["buildings"])
     assert set(ids) <= set(low.replaced_ids) and not set(ids) & set(high.replaced_ids)
+
+
+def test_add_ifc_to_a_twin_without_buildings(city, city_base, cache):
+    from twin.bim import add_ifc
+    from twin.model import Twin
+
+    sc, placements = city
+    tw = Twin(city_base.crs, city_base.transform, city_base.terrain)
+    report = add_ifc(tw, [sc.ifc[0]], cache_dir=cache)
+    b = tw.buildings
+    assert list(b["id"]) == report.added and report.replaced == {report.added[0]: []}
+    assert b["storeys"].dtype.kind == "i" and b["replaces"].iloc[0] == ""
+    assert shapely.hausdorff_distance(b.geometry.iloc[0], shapely.Polygon(placements["buildings"][0]["footprint"])) < CM

@@ -146,7 +146,8 @@ def merge_buildings(twin: Twin, results: list[IfcBuildings], *, overlap: float =
     kept = existing.loc[~drop]
     if "replaces" not in kept.columns:
         kept = kept.assign(replaces="")
-    merged = pd.concat([kept, ifc], ignore_index=True)
+    # Concatenating an empty frame would turn the IFC columns' dtypes into object.
+    merged = pd.concat([kept, ifc], ignore_index=True) if len(kept) else ifc
     merged = gpd.GeoDataFrame(merged, geometry="geometry", crs=twin.crs)
     return _fill_plain(merged), report
 
