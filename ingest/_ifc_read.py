@@ -81,7 +81,10 @@ def read_file(path: str, options: dict[str, Any], threads: int) -> dict[str, Any
         raise InputDataError(f"{file.name}: none of its {len(products)} elements with geometry could be meshed "
                              "into anything with a plan area; check it in an IFC viewer.")
     structure = Structure(f, length)
-    rows, spaces = _assemble(f, file, structure, meshing, by_id, frame, to_crs, options["holes"], notes)
+    try:
+        rows, spaces = _assemble(f, file, structure, meshing, by_id, frame, to_crs, options["holes"], notes)
+    except GeoreferencingError as exc:
+        raise GeoreferencingError(f"{file.name}: {exc}") from None
     return {"rows": rows, "spaces": spaces, "warnings": notes, "georef": frame.georef, "kernel": meshing.kernel,
             "products": len(meshing.shapes), "seconds": time.perf_counter() - t0}
 

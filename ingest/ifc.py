@@ -24,7 +24,7 @@ from ingest import _ifc_cache
 from ingest._ifc_georef import METHODS, Georef
 from ingest._ifc_geom import DEFAULT_KERNEL, FAST_KERNEL, KERNELS
 from ingest._ifc_pool import WorkerDied, shared_pool
-from ingest.crs import require_projected
+from ingest.crs import as_crs, require_projected
 from twin.errors import InputDataError, TwinError
 
 __all__ = ["read_ifc", "read_ifc_many", "IfcBuildings", "Georef", "IfcImportWarning", "KERNELS", "METHODS",
@@ -175,7 +175,7 @@ def read_ifc_many(paths: Iterable[str | os.PathLike], crs: Any, *, workers: int 
     files = [Path(p) for p in paths]
     options = {"origin": None if origin is None else [float(v) for v in origin],
                "rotation": None if rotation is None else float(rotation),
-               "source_crs": None if source_crs is None else pyproj.CRS.from_user_input(source_crs).to_wkt(),
+               "source_crs": None if source_crs is None else as_crs(source_crs, what="source_crs").to_wkt(),
                "kernel": kernel, "holes": bool(holes), "spaces": bool(spaces), "crs": target.to_wkt()}
     folder = Path(cache_dir) if cache_dir is not None else _ifc_cache.default_dir()
     notify = progress or (lambda event, path: None)
