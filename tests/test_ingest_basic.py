@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pyproj
@@ -157,3 +159,27 @@ def test_shapefile_without_prj_asks_for_crs(shared_data):
     src = gpd.read_file(shp)
     d = np.hypot(*(np.array(gdf.geometry.iloc[0].coords[0]) - np.array(src.geometry.iloc[0].coords[0])))
     assert d < 2.0
+
+
+def test_cli_ingest_with_ifc_models(tmp_path, shared_data):
+    from twin import sample
+
+    city = sample.city(tmp_path / "city", size_m=600, cell=4)
+    runner = CliRunner()
+    args = ["ingest", "--dem", str(city.dem), "--buildings", f"{city.layers}::buildings"]
+    res = runner.invoke(main, [*args, *sum((["--ifc", str(p)] for p in city.ifc), []), "--out", str(tmp_path / "tw")])
+    assert res.exit_code == 0, res.output
+    assert "replaces GIS footprint" in res.output and "ifc: 2" in res.output
+    tw = Twin.load(tmp_path / "tw")
+    placed = {b["file"]: b for b in json.loads(city.placements.read_text())["buildings"]}
+    ifc = tw.buildings[tw.buildings["source"] == "ifc"]
+    assert len(ifc) == 2 and set(ifc["file"]) == set(placed)
+    # a model without georeferencing is refused with the options that fix it, then placed where told
+    house = shared_data / "ifc" / "IfcOpenHouse_IFC4.ifc"
+    res = runner.invoke(main, [*args, "--ifc", str(house), "--out", str(tmp_path / "tw2")])
+    assert res.exit_code == 2 and "--ifc-origin" in res.output
+    x, y = 423300.0, 2558450.0
+    res = runner.invoke(main, [*args, "--ifc", str(house), "--ifc-origin", f"{x},{y},5", "--out", str(tmp_path / "tw2")])
+    assert res.exit_code == 0, res.output
+    house_row = Twin.load(tmp_path / "tw2").buildings.query("source == 'ifc'").iloc[0]
+    assert house_row.geometry.distance(shapely.Point(x, y)) < 15.0  # the house stands at the origin given

@@ -49,6 +49,8 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
     click.echo("Ingesting it into a twin ...")
     tw = from_files(city.dem, buildings=f"{city.layers}::buildings", rivers=f"{city.layers}::rivers",
                     lakes=f"{city.layers}::lakes", landuse=f"{city.layers}::landuse", resolution=resolution)
+    click.echo(f"Importing {len(city.ifc)} IFC building models ...")
+    _report_ifc(tw.add_ifc(city.ifc))
     tw.save(out / "twin")
     tw = Twin.load(out / "twin")
     click.echo(f"Twin saved to {out / 'twin'}\n")
@@ -69,14 +71,38 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
 @click.option("--crs", help="The twin's projected CRS (default: the DEM's), e.g. EPSG:4547.")
 @click.option("--dem-crs", help="The DEM's CRS when its file declares none.")
 @click.option("--resolution", type=float, help="Cell size in metres (default: the DEM's).")
+@click.option("--ifc", "ifc_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="IFC building model (repeatable); replaces the GIS footprints it stands on.")
+@click.option("--ifc-origin", help="E,N[,H] in --ifc-crs for IFC files without georeferencing.")
+@click.option("--ifc-rotation", type=float, help="Rotation [degrees, counter-clockwise from east] of such files.")
+@click.option("--ifc-crs", help="CRS of --ifc-origin (default: the twin's).")
+@click.option("--ifc-overlap", type=float, default=0.5, show_default=True,
+              help="Share of a GIS footprint an IFC building must cover to replace it.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Twin folder to write.")
 def ingest(dem: Path, buildings: str | None, rivers: str | None, lakes: str | None, landuse: str | None,
-           crs: str | None, dem_crs: str | None, resolution: float | None, out: Path) -> None:
-    """Build a twin from a DEM and vector layers and save it."""
+           crs: str | None, dem_crs: str | None, resolution: float | None, ifc_files: tuple[Path, ...],
+           ifc_origin: str | None, ifc_rotation: float | None, ifc_crs: str | None, ifc_overlap: float,
+           out: Path) -> None:
+    """Build a twin from a DEM, vector layers and IFC models, and save it."""
     from twin.build import from_files
 
     tw = from_files(dem, buildings=buildings, rivers=rivers, lakes=lakes, landuse=landuse, crs=crs,
                     dem_crs=dem_crs, resolution=resolution)
+    if ifc_files:
+        placement: dict[str, Any] = {}
+        if ifc_origin:
+            try:
+                placement["origin"] = tuple(float(v) for v in ifc_origin.split(","))
+            except ValueError:
+                raise click.BadParameter("write E,N or E,N,H, e.g. 423500,2558700,6.5", param_hint="--ifc-origin") from None
+            if len(ifc_files) > 1:
+                raise click.BadParameter("one origin places one file; give one --ifc with --ifc-origin",
+                                         param_hint="--ifc-origin")
+        if ifc_rotation is not None:
+            placement["rotation"] = ifc_rotation
+        if ifc_crs:
+            placement["source_crs"] = ifc_crs
+        _report_ifc(tw.add_ifc(list(ifc_files), overlap=ifc_overlap, **placement))
     tw.save(out)
     click.echo(f"Twin saved to {out}\n")
     _print_twin(tw.summary())
@@ -147,6 +173,17 @@ def info(path: Path, as_json: bool) -> None:
         click.echo(json.dumps(summary, indent=2)) if as_json else _print_result(summary)
     else:
         raise click.UsageError(f"{path} is neither a twin folder (twin.json) nor a result folder (summary.json).")
+
+
+def _report_ifc(report: Any) -> None:
+    for f in report.files:
+        click.echo(f"  {Path(str(f.get('file', ''))).name}: {f.get('buildings', '')} building(s), "
+                   f"placed by {f.get('georef_method', '?')}, {f.get('seconds', 0):.2f} s")
+    for gis_ids in report.replaced.values():
+        if gis_ids:
+            click.echo(f"  replaces GIS footprint(s) {', '.join(gis_ids)}")
+    for w in report.warnings:
+        click.secho(f"  warning: {w}", fg="yellow")
 
 
 def _print_twin(s: dict[str, Any]) -> None:

@@ -229,6 +229,16 @@ class Twin:
                                  "Resample it onto the grid first.")
         self._rasters[name] = arr
 
+    def add_ifc(self, paths: Any, *, overlap: float = 0.5, workers: int = 2, **read_kwargs: Any):
+        """Import IFC building models; each replaces the GIS footprints it covers by ``overlap`` or more.
+
+        See :func:`twin.bim.add_ifc` for the options (``origin``, ``rotation``, ``source_crs`` for files
+        without georeferencing, ``kernel``, ``holes``) and the returned report.
+        """
+        from twin.bim import add_ifc
+
+        return add_ifc(self, paths, overlap=overlap, workers=workers, **read_kwargs)
+
     # --------------------------------------------------------------- derived
     def derived(self, name: str) -> np.ndarray:
         """A derived grid by name (see :data:`DERIVED`), computed once and cached until a layer it depends on changes."""
