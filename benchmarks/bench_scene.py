@@ -38,6 +38,7 @@ import shapely
 from affine import Affine
 
 from twin._browser import chromium_path, open_page
+from twin._io import atomic_file
 from twin._scene_page import instrument_pydeck_html
 from twin.model import Twin
 from twin.scene import city_scene
@@ -129,7 +130,7 @@ def synthetic_city(n_buildings: int, size: int = 2000, cell: float = 2.0,
                                 buildings=exposed)
 
 
-def _measure(n: int, size: int, out: Path) -> dict:
+def _measure(n: int, size: int, out: Path, repeat: int) -> dict:
     twin, flood = synthetic_city(n, size)
     t = time.perf_counter()
     scene = city_scene(twin, flood)
@@ -147,17 +148,21 @@ def _measure(n: int, size: int, out: Path) -> dict:
 
     row = {"n": n, "cells": size * size}
     for key, path, build in (("ours", ours, ours_build), ("ref", reference, reference_build)):
-        report = open_page(path, out / f"{path.stem}.png", timeout_s=590)
-        if not report.ready:
-            raise SystemExit(f"{path} failed in Chromium: {report.error} {report.console_errors[:3]}")
-        row[key] = {"bytes": path.stat().st_size, "build_s": build, "first_frame_s": report.ready_ms / 1000,
-                    "isolation": report.isolation}
+        times = []
+        for _ in range(repeat):
+            report = open_page(path, out / f"{path.stem}.png", timeout_s=590)
+            if not report.ready:
+                raise SystemExit(f"{path} failed in Chromium: {report.error} {report.console_errors[:3]}")
+            times.append(report.ready_ms / 1000)
+        first = float(np.median(times))
+        row[key] = {"bytes": path.stat().st_size, "build_s": build, "first_frame_s": first,
+                    "runs": times, "isolation": report.isolation}
         print(f"  {key:4s} {path.name}: {path.stat().st_size / 1e6:7.1f} MB, build {build:6.1f} s, "
-              f"first frame {report.ready_ms / 1000:6.1f} s", flush=True)
+              f"first frame {first:6.1f} s (runs {', '.join(f'{t:.1f}' for t in times)})", flush=True)
     return row
 
 
-def _table(rows: list[dict], command: str) -> str:
+def _table(rows: list[dict], command: str, load: tuple[float, float]) -> str:
     cpu = platform.processor() or platform.machine()
     try:
         chromium = subprocess.run([str(chromium_path()), "--version"], capture_output=True, text=True,
@@ -172,18 +177,20 @@ def _table(rows: list[dict], command: str) -> str:
         f"2000 x 2000 grid (4 M cells) with a flood result; {os.cpu_count()} CPU cores ({cpu}),",
         f"{chromium} headless with SwiftShader WebGL (software rendering), network isolation:",
         f"{rows[0]['ours']['isolation']}. First frame = navigation start to the first frame with every",
-        "layer loaded, measured by the page. Build = Python, scene + HTML.",
+        "layer loaded, measured by the page (median of the runs listed). Build = Python, scene + HTML.",
+        f"Load average {load[0]:.1f} before and {load[1]:.1f} after the run (the cores are shared).",
         "",
         f"Command: `{command}`",
         "",
-        "| buildings | page | HTML size | build (s) | first frame (s) |",
-        "|---:|---|---:|---:|---:|",
+        "| buildings | page | HTML size | build (s) | first frame (s) | runs (s) |",
+        "|---:|---|---:|---:|---:|---|",
     ]
     for row in rows:
         for key, label in (("ours", "cimtwin"), ("ref", "pydeck")):
             r = row[key]
+            runs = ", ".join(f"{t:.1f}" for t in r["runs"])
             lines.append(f"| {row['n']:,} | {label} | {r['bytes'] / 1e6:.1f} MB | {r['build_s']:.1f} | "
-                         f"{r['first_frame_s']:.1f} |")
+                         f"{r['first_frame_s']:.1f} | {runs} |")
     lines.append("")
     for row in rows:
         o, r = row["ours"], row["ref"]
@@ -201,10 +208,8 @@ def _write_section(path: Path, section: str) -> None:
         end = text.find("\n## ", start + 1)
         text = text[:start] + (text[end + 1:] if end >= 0 else "")
     text = text.rstrip("\n") + "\n\n" + section
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=None, help="keep the pages here")
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    parser.add_argument("--repeat", type=int, default=1, help="page loads per page (median reported)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     if chromium_path() is None:
@@ -223,10 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
         rows = []
+        load_before = os.getloadavg()[0]
         for n in args.buildings:
             print(f"{n:,} buildings, {args.grid}x{args.grid} grid", flush=True)
-            rows.append(_measure(n, args.grid, out))
-    section = _table(rows, command.strip())
+            rows.append(_measure(n, args.grid, out, args.repeat))
+        load = (load_before, os.getloadavg()[0])
+    section = _table(rows, command.strip(), load)
     print(section)
     if not args.no_write:
         _write_section(args.results, section)

@@ -8,7 +8,6 @@ import html as html_lib
 import io
 import json
 import re
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -16,11 +15,11 @@ import pandas as pd
 import pydeck
 import pytest
 import shapely
+from _chromium import require_chromium, shoot
 from affine import Affine
 from PIL import Image
 from pyproj import Transformer
 
-from _chromium import require_chromium, shoot
 from twin._browser import screenshot
 from twin._scene_page import instrument_pydeck_html
 from twin._scene_payload import pack, unpack
@@ -370,7 +369,7 @@ def _ifc_green(rgb: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.chromium
-def test_scene_draws_offline_in_chromium(scene, tmp_path):
+def test_scene_draws_offline_in_chromium(scene, tmp_path, record_property):
     """The page draws buildings and the flood in headless Chromium inside an empty network
     namespace, asks for nothing on the network, and its hazard toggle and time slider work."""
     require_chromium()
@@ -387,6 +386,7 @@ def test_scene_draws_offline_in_chromium(scene, tmp_path):
     assert report.requests == ()
     assert report.console_errors == ()
     assert report.isolation in ("netns", "blocked")
+    record_property("network_isolation", report.isolation)  # which one ran: see the JUnit XML
     view = shot[:, MAP_X:]
     assert view.std() > 20  # not a blank page
     # The flooded east half of the grid fills well over 100,000 pixels of this view; a
@@ -436,3 +436,28 @@ def test_pydeck_page_draws_the_flood_bitmap(scene, tmp_path):
     # pydeck's template asks CDNs for stylesheets and scripts; none could be reached.
     assert report.requests and all(u.startswith("https://") for u in report.requests)
     assert _flood_blue(shot).sum() > 10_000
+
+
+@pytest.mark.chromium
+@pytest.mark.parametrize("isolation", ["netns", "blocked"])
+def test_browser_reaches_no_network(isolation, tmp_path, monkeypatch):
+    """Both isolation modes of the helper: a page's fetch of an outside URL fails, and the
+    attempt is reported. (Where unshare is not permitted only 'blocked' can run.)"""
+    import twin._browser as browser
+
+    require_chromium()
+    if isolation == "netns" and not browser._netns_allowed():
+        pytest.skip("unshare --net is not permitted here")
+    if isolation == "blocked":
+        monkeypatch.setattr(browser, "_netns_allowed", lambda: False)
+    page = tmp_path / "fetch.html"
+    page.write_text(
+        "<!DOCTYPE html><html><body><script>"
+        "fetch('https://example.org/tile.png', {cache: 'no-store'})"
+        ".then(() => { window.sceneStatus = {ready: false, error: 'reached the network'}; })"
+        ".catch(() => { window.sceneStatus = {ready: true, ms: performance.now()}; });"
+        "</script></body></html>", encoding="utf-8")
+    report, _ = shoot(page, tmp_path / "fetch.png", timeout_s=60)
+    assert report.isolation == isolation
+    assert report.ready, report.error
+    assert report.requests == ("https://example.org/tile.png",)

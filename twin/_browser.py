@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from twin._io import atomic_file
 from twin.errors import TwinError
 
 __all__ = ["PageReport", "chromium_path", "open_page", "screenshot"]
@@ -219,9 +220,11 @@ def _attach_page(pipe: _Pipe, deadline: float) -> str:
         time.sleep(0.05)
 
 
-def _evaluate(pipe: _Pipe, session: str, expression: str):
+def _evaluate(pipe: _Pipe, session: str, expression: str, deadline: float):
+    # A page busy parsing (pydeck's 100 MB pages take minutes) answers only when its main
+    # thread is free: wait for the reply as long as the page is allowed to take.
     result = pipe.send("Runtime.evaluate", {"expression": expression, "returnByValue": True},
-                       session=session)
+                       session=session, timeout_s=max(deadline - time.monotonic(), 1.0))
     return result.get("result", {}).get("value")
 
 
@@ -299,7 +302,10 @@ def open_page(html_path: str | os.PathLike, png_path: str | os.PathLike | None =
             start = time.monotonic()
             pipe.send("Page.navigate", {"url": url}, session=session)
             while True:
-                state = json.loads(_evaluate(pipe, session, probe) or "null") or {}
+                try:
+                    state = json.loads(_evaluate(pipe, session, probe, deadline) or "null") or {}
+                except TimeoutError:
+                    state = {}
                 if state.get("ready") or state.get("error"):
                     break
                 if time.monotonic() > deadline:
@@ -383,14 +389,8 @@ def screenshot(html_path: str | os.PathLike, png_path: str | os.PathLike, *,
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def _main(argv: list[str]) -> int:

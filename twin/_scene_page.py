@@ -243,6 +243,7 @@ _APP = r"""
     const state = {terrain: true, water: true, depth: true, hazard: false, buildings: true,
       frame: C.frames.length};
     const frameCache = new Map();
+    let shownDepth = null;
 
     const fmtTime = (s) => {
       if (s === null || !isFinite(s)) return "never";
@@ -277,7 +278,9 @@ _APP = r"""
         pickable: true, parameters: flat}));
       if (images.depth) {
         let img = images.depth;
-        if (state.frame < C.frames.length) img = frameCache.get(state.frame) || img;
+        // While a frame is still decoding, keep showing the previous picture.
+        if (state.frame < C.frames.length) img = frameCache.get(state.frame) || shownDepth || img;
+        shownDepth = img;
         out.push(new deck.BitmapLayer({id: "depth", image: img, bounds: C.bounds,
           visible: state.depth, parameters: flat}));
       }
@@ -318,12 +321,17 @@ _APP = r"""
         }
         return {html: lines.join("<br>")};
       }
-      if (layer.id === "rivers" && object) return {html: "<b>" + esc(object.name || "river") + "</b><br>width " + fmt(object.width, "m", 1)};
-      if (layer.id === "lakes" && object) return {html: "<b>" + esc(object.name || "lake") + "</b><br>level " + fmt(object.level, "m", 2)};
+      if (layer.id === "rivers" && object) {
+        return {html: "<b>" + esc(object.name || "river") + "</b><br>width " + fmt(object.width, "m", 1)};
+      }
+      if (layer.id === "lakes" && object) {
+        return {html: "<b>" + esc(object.name || "lake") + "</b><br>level " + fmt(object.level, "m", 2)};
+      }
       return null;
     }
     function esc(s) {
-      return String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]);
+      const entities = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"};
+      return String(s).replace(/[&<>"']/g, (c) => entities[c]);
     }
 
     // ---- panel
@@ -360,8 +368,12 @@ _APP = r"""
     const legendBoxes = {};
     if (images.depth) legendBoxes.depth = legend("depth", "Flood depth", C.depth_legend);
     if (images.hazard) legendBoxes.hazard = legend("hazard", "Hazard rating", C.hazard_legend);
-    if (nB > 0) legendBoxes.buildings = legend("buildings", B.exposure ? "Buildings: max depth" : "Buildings", B.legend);
-    if (rivers.length + lakes.length > 0) legendBoxes.water = legend("water", "Water bodies", [[C.water, "River, lake"]]);
+    if (nB > 0) {
+      legendBoxes.buildings = legend("buildings", B.exposure ? "Buildings: max depth" : "Buildings", B.legend);
+    }
+    if (rivers.length + lakes.length > 0) {
+      legendBoxes.water = legend("water", "Water bodies", [[C.water, "River, lake"]]);
+    }
     function syncLegends() {
       for (const [key, box] of Object.entries(legendBoxes)) box.hidden = !state[key];
     }
@@ -393,9 +405,10 @@ _APP = r"""
       slider.max = String(C.frames.length);
       slider.value = String(C.frames.length);
       label.textContent = "Maximum over the event";
-      slider.addEventListener("input", () => showFrame(Number(slider.value)));
+      const stop = () => { clearInterval(timer); timer = null; play.innerHTML = "&#9654;"; };
+      slider.addEventListener("input", () => { if (timer) stop(); showFrame(Number(slider.value)); });
       play.addEventListener("click", () => {
-        if (timer) { clearInterval(timer); timer = null; play.innerHTML = "&#9654;"; return; }
+        if (timer) { stop(); return; }
         play.innerHTML = "&#10074;&#10074;";
         let k = state.frame >= C.frames.length ? 0 : state.frame;
         let busy = false;
@@ -406,7 +419,7 @@ _APP = r"""
           k += 1;
           await showFrame(Math.min(k, C.frames.length));
           busy = false;
-          if (k >= C.frames.length) { clearInterval(timer); timer = null; play.innerHTML = "&#9654;"; }
+          if (k >= C.frames.length && timer) stop();
         }, C.frame_interval_ms);
       });
     }

@@ -17,7 +17,6 @@ from __future__ import annotations
 import html as _html
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -29,11 +28,11 @@ import shapely
 from pydeck.types import String
 from pyproj import CRS, Transformer
 
+from twin._io import atomic_file
 from twin._scene_page import render_page
 from twin._scene_payload import b64, delta_encode, pack
 from twin._scene_raster import (
     HAZARD_CLASSES,
-    ColourClass,
     block_max,
     classify,
     depth_classes,
@@ -51,6 +50,10 @@ QUANTUM_DEG = 1e-7
 #: Longest side, in pixels, of each time frame image; the maximum-depth image keeps the
 #: full grid. 48 full 2000 x 2000 frames would add tens of megabytes to a page.
 FRAME_MAX_PIXELS = 1024
+
+#: Vertical exaggeration of the shaded relief: city terrain is so gentle that true-scale
+#: shading varies by a few grey levels (4.5 on the sample city) and vanishes under overlays.
+RELIEF_EXAGGERATION = 3.0
 
 _WATER = (96, 158, 168, 255)  # teal-grey: permanent water, kept apart from the flood blues
 _IFC_OUTLINE = (20, 210, 110)
@@ -170,16 +173,9 @@ class Scene:
             ``path``.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         page = self.html(title=title)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(page)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as tmp:
+            tmp.write_text(page, encoding="utf-8")
         return path
 
     def _repr_html_(self) -> str:
@@ -266,7 +262,8 @@ def city_scene(twin, result=None, *, depth_min: float = 0.05, basemap_url: str |
                       basemap_url=basemap_url)
     terrain = np.asarray(twin.terrain)
     data.images["terrain"] = png_grey(hillshade(terrain, abs(transform.a) or cell,
-                                                abs(transform.e) or cell))
+                                                abs(transform.e) or cell,
+                                                exaggeration=RELIEF_EXAGGERATION))
     if result is not None:
         _add_flood(data, result, (ny, nx), depth_min, max_frames)
 
@@ -369,9 +366,7 @@ def _text(values: np.ndarray) -> list[str]:
 
 
 def _add_buildings(data: _SceneData, frame, crs: CRS, depth_min: float) -> None:
-    source_crs = CRS.from_user_input(frame.crs) if getattr(frame, "crs", None) is not None else crs
-    to_wgs84 = Transformer.from_crs(source_crs, "EPSG:4326", always_xy=True)
-    polygons = _flatten_polygons(np.asarray(frame.geometry.values), to_wgs84)
+    polygons = _flatten_polygons(np.asarray(frame.geometry.values), _to_wgs84(frame, crs))
     if len(polygons.rows) == 0:
         return
     rows = polygons.rows
@@ -426,43 +421,54 @@ def _add_buildings(data: _SceneData, frame, crs: CRS, depth_min: float) -> None:
     data.building_meta = meta
 
 
-def _lines_lonlat(frame, crs: CRS):
-    source_crs = CRS.from_user_input(frame.crs) if frame.crs is not None else crs
-    to_wgs84 = Transformer.from_crs(source_crs, "EPSG:4326", always_xy=True)
-    geoms = np.asarray(frame.geometry.values)
-    for row, geom in enumerate(geoms):
+def _to_wgs84(frame, crs: CRS) -> Transformer:
+    """Transformer from a layer's CRS (the twin's when the layer has none) to lon/lat."""
+    source = CRS.from_user_input(frame.crs) if getattr(frame, "crs", None) is not None else crs
+    return Transformer.from_crs(source, "EPSG:4326", always_xy=True)
+
+
+def _parts(frame, geom_type: str):
+    """(row, single-part geometry) of every part of type ``geom_type`` in a layer."""
+    for row, geom in enumerate(np.asarray(frame.geometry.values)):
         if geom is None or geom.is_empty:
             continue
         for part in shapely.get_parts(geom):
-            yield row, part, to_wgs84
+            if part.geom_type == geom_type:
+                yield row, part
+
+
+def _lonlat(geom, to_wgs84: Transformer) -> tuple[np.ndarray, np.ndarray]:
+    xy = shapely.get_coordinates(geom)
+    lon, lat = to_wgs84.transform(xy[:, 0], xy[:, 1])
+    return np.asarray(lon), np.asarray(lat)
+
+
+def _number(value, default: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return number if math.isfinite(number) else default
 
 
 def _add_water(data: _SceneData, rivers, lakes, crs: CRS) -> None:
     if rivers is not None and len(rivers):
-        widths = _column(rivers, "width", 5.0)
+        to_wgs84 = _to_wgs84(rivers, crs)
+        widths = _column(rivers, "width", None)
         names = _text(_column(rivers, "name", None))
-        for row, line, to_wgs84 in _lines_lonlat(rivers, crs):
-            if line.geom_type != "LineString":
-                continue
-            xy = shapely.get_coordinates(line)
-            lon, lat = to_wgs84.transform(xy[:, 0], xy[:, 1])
-            width = float(widths[row]) if widths[row] is not None else 5.0
-            data.rivers.append({"lon": np.asarray(lon), "lat": np.asarray(lat),
-                                "width": width if math.isfinite(width) else 5.0,
+        for row, line in _parts(rivers, "LineString"):
+            lon, lat = _lonlat(line, to_wgs84)
+            # A river without a width still shows, as a 5 m line.
+            data.rivers.append({"lon": lon, "lat": lat, "width": _number(widths[row], 5.0),
                                 "name": names[row]})
     if lakes is not None and len(lakes):
-        levels = _column(lakes, "level", np.nan)
+        to_wgs84 = _to_wgs84(lakes, crs)
+        levels = _column(lakes, "level", None)
         names = _text(_column(lakes, "name", None))
-        for row, polygon, to_wgs84 in _lines_lonlat(lakes, crs):
-            if polygon.geom_type != "Polygon":
-                continue
-            rings = []
-            for ring in shapely.get_rings(polygon):
-                xy = shapely.get_coordinates(ring)
-                lon, lat = to_wgs84.transform(xy[:, 0], xy[:, 1])
-                rings.append((np.asarray(lon), np.asarray(lat)))
-            level = float(levels[row]) if levels[row] is not None else math.nan
-            data.lakes.append({"rings": rings, "level": level, "name": names[row]})
+        for row, polygon in _parts(lakes, "Polygon"):
+            rings = [_lonlat(ring, to_wgs84) for ring in shapely.get_rings(polygon)]
+            data.lakes.append({"rings": rings, "level": _number(levels[row], math.nan),
+                               "name": names[row]})
 
 
 # ---------------------------------------------------------------------------------------
