@@ -374,19 +374,30 @@ def test_scene_draws_offline_in_chromium(scene, tmp_path, record_property):
     namespace, asks for nothing on the network, and its hazard toggle and time slider work."""
     require_chromium()
     page = scene.to_html(tmp_path / "scene.html")
+    # The tooltip deck.gl would show over a building (one picking pass over the map).
+    tooltip = f"""(() => {{
+      const d = window.sceneDeck;
+      const hits = d.pickObjects({{x: {MAP_X}, y: 0, width: innerWidth - {MAP_X}, height: innerHeight,
+                                  layerIds: ["buildings"]}});
+      return hits.length ? d.props.getTooltip(hits[0]).html : null;
+    }})()"""
     actions = [
+        (tooltip, tmp_path / "tooltip.png"),
         ("document.getElementById('toggle-hazard').click()", tmp_path / "hazard.png"),
         ("document.getElementById('toggle-hazard').click();"
          "const s = document.getElementById('slider'); s.value = '0';"
          "s.dispatchEvent(new Event('input')); new Promise(r => setTimeout(r, 300))",
          tmp_path / "frame0.png"),
     ]
-    report, (shot, hazard, frame0) = shoot(page, tmp_path / "scene.png", actions=actions)
+    report, (shot, _, hazard, frame0) = shoot(page, tmp_path / "scene.png", actions=actions)
     assert report.ready, report.error
     assert report.requests == ()
     assert report.console_errors == ()
     assert report.isolation in ("netns", "blocked")
     record_property("network_isolation", report.isolation)  # which one ran: see the JUnit XML
+    tip = report.action_values[0]
+    assert re.match(r"<b>B\d\d</b><br>block \d+<br>height [\d.]+ m, base 8\.00 m<br>source (GIS|IFC)", tip), tip
+    assert "max depth " in tip and "water arrives " in tip
     view = shot[:, MAP_X:]
     assert view.std() > 20  # not a blank page
     # The flooded east half of the grid fills well over 100,000 pixels of this view; a

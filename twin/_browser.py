@@ -85,6 +85,8 @@ class PageReport:
         Console errors and uncaught exceptions of the page.
     isolation : str
         ``"netns"`` (own empty network namespace) or ``"blocked"`` (resolver and proxy rules).
+    action_values : tuple
+        What each action's expression evaluated to (JSON-compatible values).
     """
 
     ready: bool
@@ -94,6 +96,7 @@ class PageReport:
     requests: tuple[str, ...] = field(default_factory=tuple)
     console_errors: tuple[str, ...] = field(default_factory=tuple)
     isolation: str = "netns"
+    action_values: tuple = field(default_factory=tuple)
 
 
 def chromium_path() -> Path | None:
@@ -271,7 +274,8 @@ def open_page(html_path: str | os.PathLike, png_path: str | os.PathLike | None =
         Extra seconds to let events arrive (and late frames draw) before each screenshot.
     actions : sequence of (str, path-like)
         After the first screenshot, for each pair: evaluate the JavaScript expression (a
-        promise is awaited), wait ``settle_s`` and take a screenshot into the path.
+        promise is awaited; its value lands in :attr:`PageReport.action_values`), wait
+        ``settle_s`` and take a screenshot into the path.
 
     Returns
     -------
@@ -320,12 +324,14 @@ def open_page(html_path: str | os.PathLike, png_path: str | os.PathLike | None =
                 shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session,
                                  timeout_s=timeout_s)
                 _write_atomic(Path(png_path), base64.b64decode(shot["data"]))
+            values = []
             for script, path in actions:
                 done = pipe.send("Runtime.evaluate", {"expression": script, "awaitPromise": True,
                                                       "returnByValue": True},
                                  session=session, timeout_s=timeout_s)
                 if "exceptionDetails" in done:
                     raise TwinError(f"page action {script!r} failed: {done['exceptionDetails']}")
+                values.append(done.get("result", {}).get("value"))
                 pipe.pump(settle_s)
                 shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session,
                                  timeout_s=timeout_s)
@@ -346,7 +352,7 @@ def open_page(html_path: str | os.PathLike, png_path: str | os.PathLike | None =
     return PageReport(ready=bool(state.get("ready")),
                       ready_ms=float(ms) if isinstance(ms, (int, float)) else None,
                       wall_s=wall_s, error=state.get("error"), requests=requests,
-                      console_errors=errors, isolation=isolation)
+                      console_errors=errors, isolation=isolation, action_values=tuple(values))
 
 
 def screenshot(html_path: str | os.PathLike, png_path: str | os.PathLike, *,
