@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pyproj
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
 
 from twin.errors import CRSError
 
-__all__ = ["as_crs", "require_projected", "same_crs"]
+__all__ = ["as_crs", "require_projected", "same_crs", "horizontal", "is_metric_projected", "auto_crs",
+           "vertical_unit_factor"]
+
+#: EPSG code of CGCS2000 / 3-degree Gauss-Kruger CM 75E; the CM 78E ... 135E zones follow one by one.
+_CGCS2000_GK3_CM75 = 4534
 
 
 def as_crs(value: Any, *, what: str = "CRS") -> pyproj.CRS:
@@ -57,3 +63,99 @@ def same_crs(a: Any, b: Any) -> bool:
     """True when two CRSs describe the same system (ignoring names and axis-order metadata)."""
     ca, cb = as_crs(a), as_crs(b)
     return ca == cb or ca.equals(cb, ignore_axis_order=True)
+
+
+def horizontal(value: Any) -> pyproj.CRS:
+    """The horizontal part of a CRS: the CRS itself, or the first component of a compound CRS."""
+    crs = as_crs(value)
+    if crs.is_compound:
+        return next((sub for sub in crs.sub_crs_list if not sub.is_vertical), crs.sub_crs_list[0])
+    return crs
+
+
+def is_metric_projected(value: Any) -> bool:
+    """True when the CRS is projected with metre axes (what the twin accepts)."""
+    try:
+        require_projected(horizontal(value))
+    except CRSError:
+        return False
+    return True
+
+
+def auto_crs(lon: float, lat: float, *, datum: Any = None) -> tuple[pyproj.CRS, str]:
+    """A projected CRS in metres for a place: China's national grid inside China, else the local UTM zone.
+
+    Inside China (the point lies in the area of use of the CGCS2000 3-degree Gauss-Kruger zone whose
+    central meridian is nearest, as EPSG records it) the result is that zone, EPSG:4534 + (CM - 75) / 3,
+    e.g. EPSG:4547 for CM 114E around Guangzhou; the frame Chinese CIM platforms use. Elsewhere it is
+    the UTM zone holding the point, on ``datum``'s geodetic CRS where EPSG defines UTM zones for it
+    (NAD83, ETRS89, ...), else on WGS 84.
+
+    Parameters
+    ----------
+    lon, lat
+        The place (e.g. a DEM's centre) in degrees.
+    datum
+        The source's geographic CRS, to keep its datum where possible.
+
+    Returns
+    -------
+    (pyproj.CRS, str)
+        The CRS and a sentence saying why it was chosen (for the ingest report).
+    """
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        raise CRSError(f"({lon}, {lat}) is not a longitude/latitude; give the twin's CRS explicitly (crs=...).")
+    cm = 3 * round(lon / 3.0)
+    if 75 <= cm <= 135:
+        gk = pyproj.CRS.from_epsg(_CGCS2000_GK3_CM75 + (cm - 75) // 3)
+        area = gk.area_of_use
+        if area is not None and area.west <= lon <= area.east and area.south <= lat <= area.north:
+            return gk, (f"auto: the DEM's centre ({lon:.4f}E, {lat:.4f}N) lies in China, so its national grid "
+                        f"CGCS2000 3-degree Gauss-Kruger CM {cm}E ({gk.to_string()})")
+    aoi = AreaOfInterest(lon, lat, lon, lat)
+    names = [horizontal(datum).geodetic_crs.name] if datum is not None else []
+    for name in [*names, "WGS 84"]:
+        found = query_utm_crs_info(datum_name=name, area_of_interest=aoi)
+        if found:
+            break
+    if not found:
+        raise CRSError(f"No UTM zone found for ({lon}, {lat}); give the twin's CRS explicitly (crs=...).")
+    # EPSG also lists variants such as "ETRS89 / UTM zone 31N (N-E)" (northing first) and "(zE-N)" (zone
+    # number prefixed to the easting): prefer the plain zone; on a zone boundary, the nearer central meridian
+    # (and zones on realisations such as ETRS89/DREF91/2016 share the datum's name: prefer the datum itself)
+    utm = min((pyproj.CRS.from_epsg(int(info.code)) for info in found),
+              key=lambda c: (c.geodetic_crs.name != name, c.axis_info[0].direction != "east", "(" in c.name,
+                             abs(_utm_cm(c) - lon)))
+    return utm, (f"auto: the UTM zone of the DEM's centre ({lon:.4f}, {lat:.4f}): {utm.name} "
+                 f"({utm.to_string()})")
+
+
+def _utm_cm(crs: pyproj.CRS) -> float:
+    params = {p.name: p.value for p in crs.coordinate_operation.params}
+    return float(params.get("Longitude of natural origin", 0.0))
+
+
+#: Metres per vertical unit, by the names GDAL band tags and PROJ units use.
+_Z_UNITS = {
+    "m": 1.0, "metre": 1.0, "meter": 1.0, "metres": 1.0, "meters": 1.0,
+    "ft": 0.3048, "foot": 0.3048, "feet": 0.3048, "international foot": 0.3048, "ft_intl": 0.3048,
+    "us survey foot": 1200.0 / 3937.0, "us-ft": 1200.0 / 3937.0, "ftus": 1200.0 / 3937.0,
+    "us_ft": 1200.0 / 3937.0, "foot_us": 1200.0 / 3937.0, "us survey feet": 1200.0 / 3937.0,
+    "dm": 0.1, "decimetre": 0.1, "decimeter": 0.1, "cm": 0.01, "centimetre": 0.01, "centimeter": 0.01,
+    "mm": 0.001, "millimetre": 0.001, "millimeter": 0.001,
+}
+
+
+def vertical_unit_factor(unit: str, *, what: str = "the vertical unit") -> float:
+    """Metres per ``unit`` ("m", "ft", "US survey foot", "cm", ...).
+
+    Raises
+    ------
+    CRSError
+        For a unit it does not know.
+    """
+    key = " ".join(str(unit).strip().lower().replace("'", "").split())
+    if key in _Z_UNITS:
+        return _Z_UNITS[key]
+    raise CRSError(f"{what} {unit!r} is not a length unit cimtwin knows ({sorted(set(_Z_UNITS))}); "
+                   "say which it is, e.g. z_unit='ft' (or --z-unit ft).")

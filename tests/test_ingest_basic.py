@@ -106,8 +106,11 @@ def test_all_nodata_dem_and_dem_with_holes(tmp_path):
     holes = np.ones((5, 5), np.float32)
     holes[2, 2] = -9999
     _io.write_geotiff(tmp_path / "holes.tif", holes, t, pyproj.CRS(CRS), nodata=-9999)
-    with pytest.raises(InputDataError, match="1 nodata cells"):
-        from_files(tmp_path / "holes.tif")
+    # a small hole is interpolated and reported; a hole larger than max_hole_cells is an error
+    tw = from_files(tmp_path / "holes.tif")
+    assert tw.terrain[2, 2] == 1.0 and tw.meta["ingest_report"]["dem"]["holes_filled"]["cells"] == 1
+    with pytest.raises(InputDataError, match="larger than 0 cells"):
+        from_files(tmp_path / "holes.tif", max_hole_cells=0)
 
 
 def test_zonal_stat_small_polygons_take_their_cell():

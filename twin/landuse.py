@@ -10,9 +10,12 @@ import pandas as pd
 
 from twin.errors import InputDataError
 
-__all__ = ["default_table", "read_table", "validate_table", "COLUMNS"]
+__all__ = ["default_table", "read_table", "validate_table", "COLUMNS", "OPTIONAL_COLUMNS"]
 
 COLUMNS = ("manning", "impervious", "ks_mm_h", "psi_dtheta_mm", "f0_mm_h", "fc_mm_h", "k_per_h")
+#: Columns a table may leave out; they are then taken from the shipped table (by class, else its
+#: ``default`` row), so tables written before a column existed stay valid.
+OPTIONAL_COLUMNS = ("building_height_m",)
 
 
 def default_table() -> pd.DataFrame:
@@ -57,7 +60,9 @@ def validate_table(table: pd.DataFrame, *, source: str, partial: bool = False) -
         raise InputDataError(f"{source} lacks columns {missing}; expected {list(COLUMNS)}.")
     if not partial and "default" not in table.index:
         raise InputDataError(f"{source} needs a 'default' row for classes it does not list.")
-    cols = [c for c in COLUMNS if c in table.columns]
+    if not partial:
+        table = _with_optional(table)
+    cols = [c for c in (*COLUMNS, *OPTIONAL_COLUMNS) if c in table.columns]
     table = table[cols].astype(float)
     if table.isna().any().any():
         raise InputDataError(f"{source} has empty cells; fill every value.")
@@ -67,4 +72,17 @@ def validate_table(table: pd.DataFrame, *, source: str, partial: bool = False) -
         raise InputDataError(f"{source}: imperviousness must be a fraction in [0, 1].")
     if (table < 0).any().any():
         raise InputDataError(f"{source}: values must not be negative.")
+    return table
+
+
+def _with_optional(table: pd.DataFrame) -> pd.DataFrame:
+    """Add the optional columns a table lacks, from the shipped table (its ``default`` row for new classes)."""
+    missing = [c for c in OPTIONAL_COLUMNS if c not in table.columns]
+    if not missing:
+        return table
+    with resources.files("twin").joinpath("data/landuse.csv").open() as fh:
+        shipped = pd.read_csv(fh, comment="#").set_index("class")
+    table = table.copy()
+    for col in missing:
+        table[col] = [shipped[col].get(cls, shipped.loc["default", col]) for cls in table.index]
     return table

@@ -1,0 +1,165 @@
+"""Making a warped DEM whole: trimming no-data edges off the grid and filling small interior holes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.ndimage as ndi
+import scipy.sparse
+import scipy.sparse.linalg
+
+__all__ = ["EdgeTrim", "trim_rectangle", "nodata_holes", "fill_holes"]
+
+# rows processed at a time when scanning for NaN, so a DEM of 1e8 cells needs no full-size mask
+_CHUNK_ROWS = 1024
+# above this many rows the rectangle search samples its top rows, then refines around the best
+_EXACT_ROWS = 8192
+
+
+@dataclass(frozen=True)
+class EdgeTrim:
+    """The part of a grid kept: rows ``top:bottom`` and columns ``left:right``, and what was lost."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+    valid_dropped: int   # cells with data outside the kept rectangle
+    valid_total: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.bottom - self.top, self.right - self.left
+
+
+def _row_extents(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: first valid column, one past the last valid column (``nx, 0`` for an empty row), valid count."""
+    ny, nx = array.shape
+    first = np.full(ny, nx, dtype=np.int64)
+    last = np.zeros(ny, dtype=np.int64)
+    count = np.zeros(ny, dtype=np.int64)
+    for r0 in range(0, ny, _CHUNK_ROWS):
+        nan = np.isnan(array[r0:r0 + _CHUNK_ROWS])
+        empty = nan.all(axis=1)
+        # argmin of a boolean row is its first False, i.e. the first cell with data
+        f = np.argmin(nan, axis=1)
+        l_ = nx - np.argmin(nan[:, ::-1], axis=1)
+        first[r0:r0 + len(nan)] = np.where(empty, nx, f)
+        last[r0:r0 + len(nan)] = np.where(empty, 0, l_)
+        count[r0:r0 + len(nan)] = nx - nan.sum(axis=1)
+    return first, last, count
+
+
+def _best_rectangle(first: np.ndarray, last: np.ndarray, tops: np.ndarray) -> tuple[int, int, int, int, int]:
+    """Largest ``(area, top, bottom, left, right)`` whose rows all hold data on ``[left, right)``."""
+    ny = len(first)
+    best = (0, 0, 0, 0, 0)
+    for t in tops:
+        lmax = np.maximum.accumulate(first[t:])
+        rmin = np.minimum.accumulate(last[t:])
+        area = np.maximum(rmin - lmax, 0) * np.arange(1, ny - t + 1)
+        k = int(area.argmax())
+        if area[k] > best[0]:
+            best = (int(area[k]), int(t), int(t + k + 1), int(lmax[k]), int(rmin[k]))
+    return best
+
+
+def trim_rectangle(array: np.ndarray) -> EdgeTrim:
+    """The largest rectangle of the grid without the no-data (NaN) that reaches in from its edges.
+
+    No-data reaching in from the left and right of each row (the corners a reprojected lon/lat box
+    leaves, a missing tile at an edge) lies outside the rectangle; no-data enclosed by data in its row
+    stays inside as a hole for :func:`fill_holes`. The grid is scanned in blocks of rows, so no mask
+    of the full grid is allocated.
+    """
+    ny, nx = array.shape
+    first, last, count = _row_extents(array)
+    total = int(count.sum())
+    if total == 0:
+        return EdgeTrim(0, 0, 0, 0, 0, 0)
+    edges_clean = (count[0] == nx and count[-1] == nx and not (first > 0).any() and not (last < nx).any())
+    if edges_clean:
+        return EdgeTrim(0, ny, 0, nx, 0, total)
+    if ny <= _EXACT_ROWS:
+        _, t, b, lo, hi = _best_rectangle(first, last, np.arange(ny))
+    else:
+        step = -(-ny // _EXACT_ROWS)
+        _, t, _, _, _ = _best_rectangle(first, last, np.arange(0, ny, step))
+        _, t, b, lo, hi = _best_rectangle(first, last, np.arange(max(0, t - step), min(ny, t + step + 1)))
+    kept = int(sum(_valid_in(array[r0:min(b, r0 + _CHUNK_ROWS), lo:hi]) for r0 in range(t, b, _CHUNK_ROWS)))
+    return EdgeTrim(t, b, lo, hi, total - kept, total)
+
+
+def _valid_in(block: np.ndarray) -> int:
+    return int(block.size - np.isnan(block).sum())
+
+
+def nodata_holes(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int], int]:
+    """Label the NaN holes: ``(labels, (row0, col0), count)``, labels covering only the holes' bounding box."""
+    ny, nx = array.shape
+    rows = np.zeros(ny, dtype=bool)
+    for r0 in range(0, ny, _CHUNK_ROWS):
+        rows[r0:r0 + _CHUNK_ROWS] = np.isnan(array[r0:r0 + _CHUNK_ROWS]).any(axis=1)
+    if not rows.any():
+        return np.zeros((0, 0), np.int32), (0, 0), 0
+    r = np.flatnonzero(rows)
+    nan = np.isnan(array[r[0]:r[-1] + 1])
+    c = np.flatnonzero(nan.any(axis=0))
+    nan = nan[:, c[0]:c[-1] + 1]
+    labels, n = ndi.label(nan)
+    return labels, (int(r[0]), int(c[0])), int(n)
+
+
+def fill_holes(array: np.ndarray, labels: np.ndarray, origin: tuple[int, int], which: np.ndarray) -> None:
+    """Fill the holes numbered in ``which`` in place with the harmonic (Laplace) interpolation of their rims.
+
+    The harmonic fill reproduces a plane exactly and never rises above the highest or falls below the
+    lowest rim cell, so it creates no artificial pits or mounds for water to collect in or flow around.
+    Cells on the grid's edge and next to other holes take a zero-gradient condition there.
+    """
+    r0, c0 = origin
+    objects = ndi.find_objects(labels)
+    ny, nx = array.shape
+    for k in which:
+        sl = objects[k - 1]
+        a0, a1, b0, b1 = sl[0].start + r0, sl[0].stop + r0, sl[1].start + c0, sl[1].stop + c0
+        rs, cs = slice(max(a0 - 1, 0), min(a1 + 1, ny)), slice(max(b0 - 1, 0), min(b1 + 1, nx))
+        window = array[rs, cs]
+        hole = np.zeros(window.shape, dtype=bool)
+        hole[a0 - rs.start:a1 - rs.start, b0 - cs.start:b1 - cs.start] = labels[sl] == k
+        window[hole] = _harmonic(window, hole)
+
+
+def _harmonic(window: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Solve the 5-point Laplace equation on ``hole`` with the known cells of ``window`` as boundary."""
+    n = int(hole.sum())
+    index = np.full(window.shape, -1, dtype=np.int64)
+    index[hole] = np.arange(n)
+    known = ~np.isnan(window)
+    rows, cols, vals = [], [], []
+    diag = np.zeros(n)
+    rhs = np.zeros(n)
+    hr, hc = np.nonzero(hole)
+    me = index[hr, hc]
+    has_rim = False
+    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        nr, nc = hr + dr, hc + dc
+        inside = (nr >= 0) & (nr < window.shape[0]) & (nc >= 0) & (nc < window.shape[1])
+        i, nr, nc = me[inside], nr[inside], nc[inside]
+        other = index[nr, nc]
+        coupled = other >= 0
+        rim = ~coupled & known[nr, nc]
+        has_rim = has_rim or bool(rim.any())
+        rows.append(i[coupled])
+        cols.append(other[coupled])
+        vals.append(np.full(int(coupled.sum()), -1.0))
+        np.add.at(rhs, i[rim], window[nr[rim], nc[rim]])
+        np.add.at(diag, i[coupled | rim], 1.0)
+    if not has_rim:
+        return np.full(n, np.nan)  # nothing around it to interpolate from
+    rows.append(np.arange(n))
+    cols.append(np.arange(n))
+    vals.append(diag)
+    a = scipy.sparse.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    return scipy.sparse.linalg.spsolve(a, rhs)

@@ -1,0 +1,423 @@
+"""GIS ingest: rasters and vectors in any CRS and format onto the twin, with what was assumed reported.
+
+Reference values come from pyproj and rasterio computed here independently of cimtwin's code path
+(a hand-written bilinear interpolation of the source array, pyproj transformers, geodesic areas).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from click.testing import CliRunner
+from rasterio.windows import Window
+
+from conftest import CRS
+from ingest._notes import IngestWarning
+from ingest.crs import auto_crs
+from ingest.raster import read_dem, read_onto
+from ingest.vector import read_vector
+from twin import _io
+from twin.build import from_files
+from twin.cli import main
+from twin.errors import CRSError, InputDataError
+
+PYSHEDS = "dem/pysheds_dem_hydrosheds_3s.tif"       # EPSG:4326, 3 arc-seconds, near Fort Worth, Texas
+METHOW = "dem/vectors/landlab_methow"
+SOQUE = "dem/vectors/landlab_soque/Soque_Links.shp"  # NHD flowlines in EPSG:4269
+X0, Y0 = 423000.0, 2560000.0                          # a corner in Guangzhou, EPSG:4547
+
+
+def _plane(path, *, crs=CRS, x0=X0, y0=Y0, cell=5.0, shape=(40, 50), slope=(0.1, 0.05), base=2.0,
+           nodata=-9999.0, holes=(), unit=None, dtype=np.float32):
+    """A tilted-plane DEM z = base + sx*col + sy*row, with ``holes`` (row slice, col slice) as nodata."""
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    z = (base + slope[0] * cols + slope[1] * rows).astype(dtype)
+    for hole in holes:
+        z[hole] = nodata
+    _io.write_geotiff(path, z, Affine(cell, 0, x0, 0, -cell, y0), pyproj.CRS(crs), nodata=nodata)
+    if unit:
+        with rasterio.open(path, "r+") as dst:
+            dst.set_band_unit(1, unit)
+    return path
+
+
+def _bilinear(src: np.ndarray, transform: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear interpolation of ``src`` at points (its CRS), and the steepest step between neighbouring
+    cells in the 4 x 4 cells around each point (what a shift of under a cell can reach)."""
+    fc, fr = ~transform @ (x, y)
+    fc, fr = fc - 0.5, fr - 0.5  # from cell edges to cell centres
+    c0, r0 = np.floor(fc).astype(int), np.floor(fr).astype(int)
+    dc, dr = fc - c0, fr - r0
+    a, b, c, d = src[r0, c0], src[r0, c0 + 1], src[r0 + 1, c0], src[r0 + 1, c0 + 1]
+    z = a * (1 - dc) * (1 - dr) + b * dc * (1 - dr) + c * (1 - dc) * dr + d * dc * dr
+    pad = np.pad(src, 2, mode="edge")
+    block = np.stack([pad[r0 + 2 + i, c0 + 2 + j] for i in range(-1, 3) for j in range(-1, 3)]).reshape(4, 4, -1)
+    slope = np.abs(np.diff(block, axis=0)).max(axis=(0, 1)) + np.abs(np.diff(block, axis=1)).max(axis=(0, 1))
+    return z, slope
+
+
+@pytest.fixture(scope="module")
+def texas(shared_data):
+    """The Texas DEM warped to its auto-chosen UTM zone at 60 m (finer than its ~85 m cells)."""
+    return read_dem(shared_data / PYSHEDS, crs="auto", resolution=60.0)
+
+
+# ------------------------------------------------------------------------------------------- rasters
+
+def _off_bilinear(r, path, stride=(29, 31)):
+    """|DEM on the grid - hand-made bilinear of the source| and 1/8 of the source's local step, at many cells."""
+    with rasterio.open(path) as src:
+        raw, src_t, src_crs = src.read(1).astype(float), src.transform, src.crs
+    rows, cols = np.meshgrid(np.arange(1, r.shape[0] - 1, stride[0]), np.arange(1, r.shape[1] - 1, stride[1]), indexing="ij")
+    rows, cols = rows.ravel(), cols.ravel()
+    x, y = r.transform @ (cols + 0.5, rows + 0.5)
+    lon, lat = pyproj.Transformer.from_crs(r.crs, src_crs, always_xy=True).transform(x, y)
+    expected, slope = _bilinear(raw, src_t, np.asarray(lon), np.asarray(lat))
+    # GDAL's warper maps pixels through an approximate transformer accurate to 1/8 source cell (gdalwarp's
+    # default -et 0.125, the sum of both axes' errors), so a value may be off by 1/8 cell times the
+    # steepest step between neighbouring source cells around the point
+    return np.abs(r.array[rows, cols] - expected), 0.125 * slope + 1e-6
+
+
+def test_reprojected_dem_matches_independent_bilinear(texas, shared_data):
+    assert texas.crs == pyproj.CRS("EPSG:32614")  # Fort Worth lies in UTM zone 14N (102W-96W)
+    off, tol = _off_bilinear(texas, shared_data / PYSHEDS)
+    assert len(off) > 150 and np.all(off <= tol)
+
+
+def test_lon_lat_corners_are_trimmed_not_filled(texas, shared_data):
+    trim = texas.report["edges_trimmed"]
+    assert np.isfinite(texas.array).all()
+    # the rotation between the lon/lat box and UTM at 97.3W (0.9 degrees of grid convergence) costs a
+    # few cells along each edge, a few percent of the data
+    assert 0 < trim["valid_share_dropped"] < 0.05
+    assert all(1 <= trim[k] <= 15 for k in ("rows_top", "rows_bottom", "cols_left", "cols_right"))
+    # every corner of the trimmed grid lies inside the source's lon/lat box
+    with rasterio.open(shared_data / PYSHEDS) as src:
+        b = src.bounds
+    ny, nx = texas.shape
+    xs, ys = texas.transform @ (np.array([0, nx, 0, nx]), np.array([0, 0, ny, ny]))
+    lon, lat = pyproj.Transformer.from_crs(texas.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    assert np.all((lon > b.left) & (lon < b.right) & (lat > b.bottom) & (lat < b.top))
+
+
+def test_tiles_mosaic_equals_the_whole(shared_data, tmp_path):
+    whole = shared_data / PYSHEDS
+    tiles = []
+    with rasterio.open(whole) as src:
+        profile = src.profile
+        h, w = src.height // 2, src.width // 2
+        for i, win in enumerate([Window(0, 0, w, h), Window(w, 0, src.width - w, h),
+                                 Window(0, h, w, src.height - h), Window(w, h, src.width - w, src.height - h)]):
+            profile.update(width=win.width, height=win.height, transform=src.window_transform(win),
+                           tiled=False, blockxsize=None, blockysize=None)
+            profile.pop("blockxsize"), profile.pop("blockysize")
+            tiles.append(tmp_path / f"tile{i}.tif")
+            with rasterio.open(tiles[-1], "w", **profile) as dst:
+                dst.write(src.read(1, window=win), 1)
+    ref = read_dem(whole, crs="EPSG:32614", resolution=90.0)
+    mosaic = read_dem(tiles[::-1], crs="EPSG:32614", resolution=90.0)
+    assert mosaic.transform == ref.transform and mosaic.shape == ref.shape
+    # the VRT mosaic hands GDAL's warper the same pixels as the whole file: equal to float32 rounding
+    np.testing.assert_allclose(mosaic.array, ref.array, rtol=0, atol=1e-4)
+    assert mosaic.report["files"] == 4
+    # and from the command line, --dem repeated
+    res = CliRunner().invoke(main, ["ingest", *sum((["--dem", str(t)] for t in tiles), []), "--resolution", "300",
+                                    "--out", str(tmp_path / "tw")])
+    assert res.exit_code == 0, res.output
+    assert "EPSG:32614" in res.output and "files = 4" in res.output
+
+
+def test_bounds_read_a_window_of_the_same_grid(texas, shared_data):
+    t = texas.transform
+    box = (t.c + 60 * 40, t.f - 60 * 90, t.c + 60 * 140, t.f - 60 * 30)  # cell edges of the full grid
+    part = read_dem(shared_data / PYSHEDS, crs="EPSG:32614", resolution=60.0, bounds=box)
+    assert part.shape == (60, 100) and part.transform == Affine(60.0, 0, box[0], 0, -60.0, box[3])
+    off, tol = _off_bilinear(part, shared_data / PYSHEDS, stride=(3, 3))
+    assert np.all(off <= tol)
+    # the same cells as the full grid's, up to the approximate transformer's error in each (2 x 1/8 step)
+    assert np.abs(part.array - texas.array[30:90, 40:140]).max() < 1.0
+    with pytest.raises(InputDataError, match="do not overlap the DEM"):
+        read_dem(shared_data / PYSHEDS, crs="EPSG:32614", bounds=(0, 0, 1000, 1000))
+
+
+def test_small_holes_filled_large_holes_refused(tmp_path):
+    dem = _plane(tmp_path / "dem.tif", shape=(120, 120), holes=[(slice(10, 13), slice(20, 23)),
+                                                                (slice(50, 110), slice(40, 100))])
+    with pytest.raises(InputDataError, match=r"larger than 2500 cells.*3600 cells.*max_hole_cells"):
+        read_dem(dem)
+    r = read_dem(dem, max_hole_cells=4000)
+    rows, cols = np.mgrid[0:120, 0:120]
+    # the harmonic fill reproduces a plane (to the solver's round-off; the DEM is float32, 1e-6 m)
+    np.testing.assert_allclose(r.array, 2.0 + 0.1 * cols + 0.05 * rows, atol=1e-4)
+    assert r.report["holes_filled"]["holes"] == 2 and r.report["holes_filled"]["cells"] == 9 + 3600
+    small = read_dem(_plane(tmp_path / "small.tif", holes=[(slice(10, 13), slice(20, 23))]))
+    assert small.report["holes_filled"] == {"holes": 1, "cells": 9, "largest_cells": 9,
+                                            "method": "harmonic interpolation of the hole's rim"}
+
+
+def test_feet_dem_converted_to_metres(tmp_path):
+    ft = read_dem(_plane(tmp_path / "ft.tif", unit="ft", base=100.0))
+    m = read_dem(_plane(tmp_path / "m.tif", base=100.0))
+    np.testing.assert_allclose(ft.array, m.array * 0.3048, rtol=1e-12)
+    assert "ft (band unit tag)" in ft.report["z_unit"] and "0.3048" in ft.report["z_unit"]
+    assert "metres assumed" in m.report["z_unit"]
+    us = read_dem(tmp_path / "m.tif", z_unit="US survey foot")  # an explicit unit overrides
+    np.testing.assert_allclose(us.array, m.array * 1200 / 3937, rtol=1e-12)
+    with pytest.raises(CRSError, match="z_unit"):
+        read_dem(tmp_path / "m.tif", z_unit="furlong")
+
+
+def test_coarse_dem_warns(tmp_path):
+    dem = _plane(tmp_path / "coarse.tif", cell=100.0, shape=(10, 10))
+    with pytest.warns(IngestWarning, match="100x the twin's 1 m"):
+        r = read_dem(dem, resolution=1.0, bounds=(X0, Y0 - 200, X0 + 200, Y0))
+    assert "coarse" in r.report["warnings"]
+
+
+def test_all_nodata_within_bounds_and_missing_crs(tmp_path):
+    dem = _plane(tmp_path / "dem.tif", holes=[(slice(0, 20), slice(None))])  # north half empty
+    with pytest.raises(InputDataError, match="no valid elevations"):
+        read_dem(dem, bounds=(X0, Y0 - 90, X0 + 100, Y0))
+    bare = tmp_path / "bare.tif"
+    with rasterio.open(bare, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32",
+                       transform=Affine(5, 0, X0, 0, -5, Y0)) as dst:
+        dst.write(np.ones((1, 4, 4), np.float32))
+    with pytest.raises(CRSError, match="--dem-crs"):
+        from_files(bare)
+    assert from_files(bare, layer_crs={"dem": CRS}).crs == pyproj.CRS(CRS)
+
+
+def test_auto_crs_choices(shared_data, tmp_path):
+    # a lon/lat DEM around Guangzhou: China's national grid, CGCS2000 3-degree Gauss-Kruger CM 114E
+    ll = tmp_path / "gz.tif"
+    _io.write_geotiff(ll, np.linspace(0, 10, 60 * 60, dtype=np.float32).reshape(60, 60),
+                      Affine(1 / 1200, 0, 113.25, 0, -1 / 1200, 23.15), pyproj.CRS("EPSG:4326"))
+    tw = from_files(ll)
+    assert tw.crs == pyproj.CRS("EPSG:4547") and "China" in tw.meta["ingest_report"]["crs"]["how"]
+    # 3 arc-seconds are 85.3 m of longitude and 92.2 m of latitude here; GDAL's default keeps the cell
+    # count along the diagonal, and ingest rounds that to 3 significant digits
+    assert 85.3 < tw.cell_size < 92.2 and tw.cell_size == round(tw.cell_size, 1)
+    # the Texas DEM: UTM 14N
+    assert from_files(shared_data / PYSHEDS, resolution=300).crs == pyproj.CRS("EPSG:32614")
+    # outside China, even nearby, UTM; a NAD83 source keeps its datum
+    assert auto_crs(127.0, 37.5)[0] == pyproj.CRS("EPSG:32652")            # Seoul
+    assert auto_crs(105.85, 21.03)[0] == pyproj.CRS("EPSG:32648")          # Hanoi
+    assert auto_crs(-97.3, 32.7, datum="EPSG:4269")[0] == pyproj.CRS("EPSG:26914")
+    assert auto_crs(116.4, 39.9)[0] == pyproj.CRS("EPSG:4548")             # Beijing, CM 117E
+
+
+def test_extra_rasters_onto_the_grid(tmp_path):
+    dem = _plane(tmp_path / "dem.tif")
+    rain = tmp_path / "rain.tif"   # a 25 m float field: bilinear
+    _io.write_geotiff(rain, np.full((10, 12), 30.0, np.float32), Affine(25, 0, X0 - 25, 0, -25, Y0 + 25), pyproj.CRS(CRS))
+    cover = tmp_path / "cover.tif"  # integer classes in lon/lat: nearest, never a blend of codes
+    lon, lat = pyproj.Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(X0 - 50, Y0 + 50)
+    codes = np.tile(np.array([10, 20, 30], np.uint8).repeat(20), (60, 1))
+    _io.write_geotiff(cover, codes, Affine(1e-4, 0, lon, 0, -1e-4, lat), pyproj.CRS("EPSG:4326"))
+    tw = from_files(dem, rasters={"rain": rain, "cover": cover})
+    assert np.allclose(tw.rasters["rain"], 30.0)
+    assert set(np.unique(tw.rasters["cover"][np.isfinite(tw.rasters["cover"])])) <= {10.0, 20.0, 30.0}
+    rep = tw.meta["ingest_report"]
+    assert rep["raster:rain"]["resampling"] == "bilinear" and rep["raster:cover"]["resampling"] == "nearest"
+    mode = read_onto(cover, CRS, tw.transform, tw.shape, resampling="mode")
+    assert set(np.unique(mode[np.isfinite(mode)])) <= {10.0, 20.0, 30.0}
+
+
+# ------------------------------------------------------------------------------------------- vectors
+
+def _squares(lons, lats, half_deg=5e-4):
+    return [shapely.box(x - half_deg, y - half_deg, x + half_deg, y + half_deg) for x, y in zip(lons, lats)]
+
+
+def test_lon_lat_footprints_round_trip_and_keep_true_areas(tmp_path):
+    lons = np.array([112.6, 113.3, 114.0, 115.2])   # up to 1.2 degrees from CM 114E
+    lats = np.array([22.6, 23.1, 23.4, 24.0])
+    src = gpd.GeoDataFrame({"id": list("abcd")}, geometry=_squares(lons, lats), crs="EPSG:4326")
+    src.to_file(tmp_path / "b.geojson", driver="GeoJSON")
+    got = read_vector(tmp_path / "b.geojson", CRS)
+    # vertices equal pyproj's own transform (always_xy: lon/lat in, easting/northing out) to a millimetre
+    tr = pyproj.Transformer.from_crs("EPSG:4326", CRS, always_xy=True)
+    for g_src, g in zip(src.geometry, got.geometry):
+        x, y = tr.transform(*np.asarray(g_src.exterior.coords).T)
+        np.testing.assert_allclose(np.asarray(g.exterior.coords), np.c_[x, y], atol=1e-3)
+    # back to lon/lat within a centimetre (1 cm is 9e-8 degrees of latitude)
+    back = got.to_crs("EPSG:4326")
+    for g_src, g in zip(src.geometry, back.geometry):
+        d = np.asarray(g.exterior.coords) - np.asarray(g_src.exterior.coords)
+        metres = np.hypot(d[:, 0] * 111_320 * np.cos(np.radians(g_src.centroid.y)), d[:, 1] * 110_574)
+        assert metres.max() < 0.01
+    # projected area = geodesic area x the projection's areal scale factor at the footprint (Gauss-
+    # Kruger is conformal: k^2, growing away from the central meridian); over a 100 m square the factor
+    # varies by < 1e-8, so they agree to 1e-6
+    geod = pyproj.Geod(ellps="GRS80")
+    factors = pyproj.Proj(CRS).get_factors(lons, lats)
+    for g_src, g, k2 in zip(src.geometry, got.geometry, factors.areal_scale):
+        true_area = abs(geod.geometry_area_perimeter(g_src)[0])
+        assert g.area == pytest.approx(true_area * k2, rel=1e-6)
+    assert factors.areal_scale.max() - factors.areal_scale.min() > 1e-4  # the check can tell them apart
+
+
+def test_nhd_lines_in_nad83_onto_utm(shared_data):
+    rep = {}
+    got = read_vector(shared_data / SOQUE, "EPSG:26917", kind="line", name="rivers", report=rep)
+    src = gpd.read_file(shared_data / SOQUE)
+    assert len(got) == len(src) == 317 and rep["reprojected"] == "EPSG:4269 -> EPSG:26917"
+    tr = pyproj.Transformer.from_crs("EPSG:4269", "EPSG:26917", always_xy=True)
+    x, y = tr.transform(*np.asarray(src.geometry.iloc[100].coords).T)
+    np.testing.assert_allclose(np.asarray(got.geometry.iloc[100].coords), np.c_[x, y], atol=1e-3)
+    # NHD's LengthKM is geodesic; the UTM length differs by the scale factor (about 0.9996-0.9997 here)
+    ratio = got.geometry.length.sum() / (src["LengthKM"].sum() * 1000)
+    assert ratio == pytest.approx(0.9997, abs=5e-4)
+
+
+def test_methow_network_without_prj_matches_its_sub_basin(shared_data):
+    """Methow_Network.shp has no .prj; its coordinates are North America Albers (ESRI:102008), not the
+    UTM 10N of MethowSubBasin.shp (which has a .prj): the 29 sub-basin links lie on network links."""
+    shp = shared_data / METHOW / "Methow_Network.shp"
+    with pytest.raises(CRSError, match=r"layer_crs=\{'rivers'"):
+        read_vector(shp, "EPSG:26910", name="rivers")
+    net = read_vector(shp, "EPSG:26910", src_crs="ESRI:102008", kind="line")
+    sub = read_vector(shared_data / METHOW / "MethowSubBasin.shp", "EPSG:26910", kind="line")
+    tree = shapely.STRtree(net.geometry.values)
+    gap = [float(tree.query_nearest(g, return_distance=True)[1][0]) for g in sub.geometry]
+    assert max(gap) < 0.01  # metres
+
+
+def test_layer_crs_on_the_command_line(shared_data, tmp_path):
+    """Rivers without a CRS on a twin in UTM 10N around the Methow valley, given with --layer-crs."""
+    shp = shared_data / METHOW / "Methow_Network.shp"
+    dem = _plane(tmp_path / "methow.tif", crs="EPSG:26910", x0=660000.0, y0=5435000.0, cell=1000.0,
+                 shape=(115, 75), base=500.0, slope=(2.0, 5.0))
+    runner = CliRunner()
+    args = ["ingest", "--dem", str(dem), "--rivers", str(shp), "--out", str(tmp_path / "tw")]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 2 and "--layer-crs rivers=" in res.output
+    res = runner.invoke(main, [*args, "--layer-crs", "river=ESRI:102008"])  # a typo is caught
+    assert res.exit_code == 2 and "river" in res.output and "spelling" in res.output
+    res = runner.invoke(main, [*args, "--layer-crs", "rivers=ESRI:102008"])
+    assert res.exit_code == 0, res.output
+    assert "rivers       720 features" in res.output and "reprojected = ESRI:102008 -> EPSG:26910" in res.output
+    info = json.loads(runner.invoke(main, ["info", str(tmp_path / "tw"), "--json"]).output)
+    assert info["ingest_report"]["rivers"]["width_defaulted"] == {"features": 720, "value_m": 10.0}
+
+
+def test_bow_tie_repaired_and_counted(tmp_path):
+    dem = _plane(tmp_path / "dem.tif")
+    bow = shapely.Polygon([(X0 + 20, Y0 - 60), (X0 + 60, Y0 - 20), (X0 + 60, Y0 - 60), (X0 + 20, Y0 - 20)])
+    ok = shapely.box(X0 + 100, Y0 - 60, X0 + 120, Y0 - 40)
+    gpd.GeoDataFrame({"height": [10.0, 12.0]}, geometry=[bow, ok], crs=CRS).to_file(tmp_path / "b.gpkg")
+    tw = from_files(dem, buildings=tmp_path / "b.gpkg")
+    rep = tw.meta["ingest_report"]["buildings"]
+    assert rep["invalid_repaired"] == 1 and rep["kept"] == 2
+    fixed = tw.buildings.geometry.iloc[0]
+    # the bow-tie becomes its two triangles, 400 m2 each; the self-crossing ring had a signed area of 0
+    assert fixed.is_valid and fixed.geom_type == "MultiPolygon" and fixed.area == pytest.approx(800.0)
+    assert bow.area == pytest.approx(0.0)
+
+
+def test_formats_read_alike(tmp_path):
+    gdf = gpd.GeoDataFrame({"id": ["a", "b"], "height": [10.0, 20.0]},
+                           geometry=_squares([113.30, 113.31], [23.10, 23.11]), crs="EPSG:4326")
+    paths = [tmp_path / "b.gpkg", tmp_path / "b.geojson", tmp_path / "b.shp", tmp_path / "b.fgb", tmp_path / "b.parquet"]
+    for p in paths[:-1]:
+        gdf.to_file(p)
+    gdf.to_parquet(paths[-1])
+    ref = read_vector(paths[0], CRS)
+    for p in paths[1:]:
+        got = read_vector(p, CRS).sort_values("id")  # FlatGeobuf's spatial index reorders features
+        assert list(got["id"]) == ["a", "b"] and got.crs == pyproj.CRS(CRS)
+        # (a Shapefile stores rings clockwise: compare normalised vertex orders)
+        assert all(a.normalize().equals_exact(b.normalize(), 1e-6) for a, b in zip(got.geometry, ref.geometry)), p.suffix
+
+
+def test_geometry_types_checked_per_layer(tmp_path):
+    dem = _plane(tmp_path / "dem.tif")
+    pts = gpd.GeoDataFrame({"id": ["p"]}, geometry=[shapely.Point(X0 + 10, Y0 - 10)], crs=CRS)
+    pts.to_file(tmp_path / "pts.gpkg")
+    with pytest.raises(InputDataError, match=r"\['Point'\] geometries; buildings needs polygons"):
+        from_files(dem, buildings=tmp_path / "pts.gpkg")
+    poly = gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0 - 50, X0 + 50, Y0)], crs=CRS)
+    poly.to_file(tmp_path / "poly.gpkg")
+    with pytest.raises(InputDataError, match="rivers needs lines"):
+        from_files(dem, rivers=tmp_path / "poly.gpkg")
+
+
+def test_multipart_lines_merged_or_split_and_edges_clipped(tmp_path):
+    dem = _plane(tmp_path / "dem.tif")  # 250 m x 200 m
+    joined = shapely.MultiLineString([[(X0 + 10, Y0 - 100), (X0 + 100, Y0 - 100)], [(X0 + 100, Y0 - 100), (X0 + 200, Y0 - 120)]])
+    apart = shapely.MultiLineString([[(X0 + 10, Y0 - 30), (X0 + 50, Y0 - 30)], [(X0 + 80, Y0 - 30), (X0 + 120, Y0 - 30)]])
+    crossing = shapely.LineString([(X0 + 100, Y0 - 150), (X0 + 400, Y0 - 150)])  # runs 150 m past the east edge
+    gpd.GeoDataFrame({"name": ["j", "a", "c"], "width": [5.0, 0.0, 3.0]}, geometry=[joined, apart, crossing],
+                     crs=CRS).to_file(tmp_path / "r.gpkg")
+    tw = from_files(dem, rivers=tmp_path / "r.gpkg")
+    r = tw.rivers
+    rep = tw.meta["ingest_report"]["rivers"]
+    assert rep["multipart_merged"] == 1 and rep["multipart_split"] == 1 and rep["clipped_at_edge"] == 1
+    assert list(r["name"]) == ["j", "a", "a", "c"] and set(r.geom_type) == {"LineString"}
+    assert r.geometry.iloc[3].length == pytest.approx(150.0)
+    assert list(r["width"]) == [5.0, 10.0, 10.0, 3.0]  # a width of 0 is no width: the default, reported
+    assert rep["width_defaulted"] == {"features": 2, "value_m": 10.0}
+
+
+def test_outside_and_empty_layers(tmp_path, shared_data):
+    dem = _plane(tmp_path / "dem.tif")
+    far = gpd.GeoDataFrame({"height": [5.0]}, geometry=[shapely.box(X0 + 9000, Y0, X0 + 9010, Y0 + 10)], crs=CRS)
+    far.to_file(tmp_path / "far.gpkg")
+    with pytest.raises(InputDataError, match=r"None of the 1 features .* within the twin's extent.*CRS right"):
+        from_files(dem, buildings=tmp_path / "far.gpkg")
+    # real data: NHD lines of Georgia are nowhere near a twin in Guangzhou
+    with pytest.raises(InputDataError, match="None of the 317 features"):
+        from_files(dem, rivers=shared_data / SOQUE)
+    empty = gpd.GeoDataFrame({"height": pd.Series([], dtype=float)}, geometry=[], crs=CRS)
+    empty.to_file(tmp_path / "empty.gpkg", layer="buildings")
+    with pytest.raises(InputDataError, match="holds no features"):
+        from_files(dem, buildings=tmp_path / "empty.gpkg")
+
+
+def test_building_heights_from_column_storeys_landuse_and_default(tmp_path):
+    dem = _plane(tmp_path / "dem.tif")
+    boxes = [shapely.box(X0 + 10 + 30 * i, Y0 - 40, X0 + 30 + 30 * i, Y0 - 20) for i in range(7)]
+    gpd.GeoDataFrame(
+        {"HGT": [33.0, "40 ft", "12 m", None, None, None, -1.0], "FLOORS": [None, None, None, 5, None, None, None]},
+        geometry=boxes, crs=CRS).to_file(tmp_path / "b.gpkg", layer="buildings")
+    # land use: residential under the first five footprints (x < X0 + 160), an unknown class east of it
+    gpd.GeoDataFrame({"LU": ["Residential", "orchard"]},
+                     geometry=[shapely.box(X0, Y0 - 200, X0 + 160, Y0), shapely.box(X0 + 160, Y0 - 200, X0 + 250, Y0)],
+                     crs=CRS).to_file(tmp_path / "b.gpkg", layer="landuse")
+    tw = from_files(dem, buildings=tmp_path / "b.gpkg", landuse=tmp_path / "b.gpkg", height_column="HGT",
+                    storeys_column="FLOORS", storey_height=3.5, landuse_column="LU", base_stat="mean")
+    b = tw.buildings
+    np.testing.assert_allclose(b["height"], [33.0, 40 * 0.3048, 12.0, 17.5, 18.0, 9.0, 9.0])
+    assert list(b["height_source"]) == ["height", "height", "height", "storeys", "landuse", "default", "default"]
+    rep = tw.meta["ingest_report"]
+    assert rep["buildings"]["heights_in_feet_converted"] == 1 and rep["buildings"]["heights_unusable"] == 1
+    assert rep["buildings"]["heights_from_landuse"] == {"residential": 1}
+    assert rep["buildings"]["heights_defaulted"] == 2 and rep["buildings"]["default_height_m"] == 9.0
+    assert rep["landuse"]["unknown_classes"] == {"orchard": 1}
+    # mean base: the footprint's cell centres, columns 2.5..5.5 -> 2 + 0.1 * 4 (+ rows 4..7 at 0.05)
+    assert b["base"].iloc[0] == pytest.approx(2.0 + 0.1 * 3.5 + 0.05 * 5.5, abs=1e-6)
+    # feet as plain numbers when declared
+    tw_ft = from_files(dem, buildings=tmp_path / "b.gpkg", height_column="HGT", height_unit="ft")
+    assert tw_ft.buildings["height"].iloc[0] == pytest.approx(33 * 0.3048)
+
+
+def test_user_landuse_table_overrides(tmp_path):
+    dem = _plane(tmp_path / "dem.tif")
+    gpd.GeoDataFrame({"fclass": ["park", "orchard"]},
+                     geometry=[shapely.box(X0, Y0 - 200, X0 + 125, Y0), shapely.box(X0 + 125, Y0 - 200, X0 + 250, Y0)],
+                     crs=CRS).to_file(tmp_path / "lu.gpkg")
+    (tmp_path / "table.csv").write_text("class,manning\npark,0.05\norchard,0.06\n")
+    tw = from_files(dem, landuse=tmp_path / "lu.gpkg", landuse_table=tmp_path / "table.csv")
+    assert "unknown_classes" not in tw.meta["ingest_report"]["landuse"]
+    assert tw.meta["ingest_report"]["landuse"]["class_column"] == "fclass"
+    np.testing.assert_allclose(np.unique(tw.manning), [0.05, 0.06])
