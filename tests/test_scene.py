@@ -23,7 +23,7 @@ from pyproj import Transformer
 from twin._browser import screenshot
 from twin._scene_page import instrument_pydeck_html
 from twin._scene_payload import pack, unpack
-from twin._scene_raster import block_max, classify, depth_classes, hillshade, png_classes
+from twin._scene_raster import block_reduce, classify, depth_classes, hillshade, png_classes
 from twin.errors import InputDataError
 from twin.exposure import building_exposure, hazard_class
 from twin.flood import FloodResult
@@ -334,14 +334,42 @@ def test_depth_classes_and_classify():
     assert high[-1].rgba == classes[-1].rgba  # the deepest colour is kept
 
 
-def test_block_max_keeps_thin_flow_paths():
+def test_block_reduce_keeps_thin_flow_paths():
     grid = np.zeros((100, 90), np.float32)
     grid[:, 41] = 1.0  # a one-cell-wide channel
-    small = block_max(grid, 30)
-    assert small.shape == (25, 23)  # factor 4, padded
+    small, factor = block_reduce(grid, 30, "max")
+    assert factor == 4 and small.shape == (25, 23)  # 90 columns: the last block is padded
     assert (small.max(axis=1) == 1.0).all()
+    mean, _ = block_reduce(grid, 30, "mean")
+    assert mean[0, 10] == pytest.approx(0.25)  # the channel is one of four columns
+    # padded cells do not count: the last column of blocks holds 2 real columns of 1.0
+    ones, _ = block_reduce(np.ones((8, 10)), 3, "mean")
+    assert ones.shape == (2, 3) and (ones == 1.0).all()
     png = png_classes(classify(small, depth_classes(0.05)), depth_classes(0.05))
     assert Image.open(io.BytesIO(png)).size == (23, 25)
+
+
+def test_reduced_images_get_their_own_bounds(city):
+    """A frame image of padded blocks covers more than the grid; its corners say so."""
+    big = Twin(CRS, city.transform, np.zeros((1100, 1030)))
+    cols = np.broadcast_to(np.arange(1030), (1100, 1030))
+    depth = (cols / 1030.0).astype(np.float32)
+    result = FloodResult(crs=CRS, transform=city.transform, max_depth=depth, max_speed=depth,
+                         arrival_time=np.full(depth.shape, np.nan), duration=depth, hazard=depth,
+                         hazard_class=np.zeros(depth.shape, np.uint8), depth_frames=depth[None],
+                         frame_times=np.array([60.0]), gauges=pd.DataFrame(), buildings=None,
+                         summary={}, scenario={})
+    config = _config(city_scene(big, result).html())
+    # factor 2: 550 x 515 pixels cover 1100 x 1030 cells exactly, for relief and frames
+    t = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    top_right = t.transform(*(city.transform @ (1030, 0)))
+    for key in ("bounds", "terrain_bounds", "frame_bounds"):
+        assert config[key][2] == pytest.approx(list(top_right), abs=1e-9)
+    odd = Twin(CRS, city.transform, np.zeros((1100, 1031)))  # 1031 = 2 * 516 - 1: one padded column
+    config = _config(city_scene(odd).html())
+    padded_right = t.transform(*(city.transform @ (1032, 0)))
+    assert config["terrain_bounds"][2] == pytest.approx(list(padded_right), abs=1e-9)
+    assert config["bounds"][2] != config["terrain_bounds"][2]
 
 
 # ---------------------------------------------------------------------------------------

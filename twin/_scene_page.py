@@ -243,7 +243,7 @@ _APP = r"""
     const state = {terrain: true, water: true, depth: true, hazard: false, buildings: true,
       frame: C.frames.length};
     const frameCache = new Map();
-    let shownDepth = null;
+    let shownDepth = {img: images.depth, bounds: C.bounds};
 
     const fmtTime = (s) => {
       if (s === null || !isFinite(s)) return "never";
@@ -268,7 +268,7 @@ _APP = r"""
           }}));
       }
       if (images.terrain) out.push(new deck.BitmapLayer({id: "terrain", image: images.terrain,
-        bounds: C.bounds, visible: state.terrain, opacity: C.basemap ? 0.55 : 1, parameters: flat}));
+        bounds: C.terrain_bounds, visible: state.terrain, opacity: C.basemap ? 0.55 : 1, parameters: flat}));
       if (lakes.length) out.push(new deck.SolidPolygonLayer({id: "lakes", data: lakes, ...offsets,
         getPolygon: (d) => d.polygon, getFillColor: C.water, visible: state.water, pickable: true,
         parameters: flat}));
@@ -277,11 +277,14 @@ _APP = r"""
         getColor: C.water, capRounded: true, jointRounded: true, visible: state.water,
         pickable: true, parameters: flat}));
       if (images.depth) {
-        let img = images.depth;
-        // While a frame is still decoding, keep showing the previous picture.
-        if (state.frame < C.frames.length) img = frameCache.get(state.frame) || shownDepth || img;
-        shownDepth = img;
-        out.push(new deck.BitmapLayer({id: "depth", image: img, bounds: C.bounds,
+        let img = images.depth, bounds = C.bounds;
+        if (state.frame < C.frames.length) {
+          // While a frame is still decoding, keep showing the previous picture.
+          img = frameCache.get(state.frame) || shownDepth.img;
+          bounds = frameCache.has(state.frame) ? C.frame_bounds : shownDepth.bounds;
+        }
+        shownDepth = {img, bounds};
+        out.push(new deck.BitmapLayer({id: "depth", image: img, bounds,
           visible: state.depth, parameters: flat}));
       }
       if (images.hazard) out.push(new deck.BitmapLayer({id: "hazard", image: images.hazard,

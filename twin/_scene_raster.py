@@ -21,7 +21,7 @@ __all__ = [
     "HAZARD_CLASSES",
     "hillshade",
     "classify",
-    "block_max",
+    "block_reduce",
     "png_grey",
     "png_classes",
 ]
@@ -177,25 +177,44 @@ def classify(values: np.ndarray, classes: tuple[ColourClass, ...],
     return index
 
 
-def block_max(values: np.ndarray, max_pixels: int) -> np.ndarray:
+def block_reduce(values: np.ndarray, max_pixels: int, how: str = "max") -> tuple[np.ndarray, int]:
     """Shrink a grid by an integer factor so its longer side is at most ``max_pixels``.
 
-    Each output cell is the maximum of its block, so that thin flow paths survive the
-    reduction (a mean or a subsample would erase them). NaN counts as absent.
+    Parameters
+    ----------
+    values : ndarray, shape (ny, nx)
+    max_pixels : int
+        Longest side of the result.
+    how : {"max", "mean"}
+        Block statistic. The maximum keeps thin flow paths in depth images (a mean or a
+        subsample would erase them); the mean suits elevations. NaN counts as absent.
+
+    Returns
+    -------
+    reduced : ndarray of float32, shape (ceil(ny / factor), ceil(nx / factor))
+        The last row and column of blocks may be partial (padded with NaN before reducing).
+    factor : int
+        Cells per output pixel along each axis (1: ``values`` returned as float32).
     """
+    if how not in ("max", "mean"):
+        raise ValueError(f"how must be 'max' or 'mean', got {how!r}")
     ny, nx = values.shape
     factor = max(1, math.ceil(max(ny, nx) / max_pixels))
     if factor == 1:
-        return values
+        return np.asarray(values, dtype=np.float32), 1
     py, px = (-ny) % factor, (-nx) % factor
     padded = np.pad(np.asarray(values, dtype=np.float32), ((0, py), (0, px)),
                     constant_values=np.nan)
     blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
-    with np.errstate(invalid="ignore"):
-        allnan = np.isnan(blocks).all(axis=(1, 3))
-        out = np.max(np.where(np.isnan(blocks), -np.inf, blocks), axis=(1, 3))
-    out[allnan] = np.nan
-    return out
+    absent = np.isnan(blocks)
+    count = (~absent).sum(axis=(1, 3))
+    if how == "max":
+        out = np.max(np.where(absent, -np.inf, blocks), axis=(1, 3))
+    else:
+        out = np.where(absent, 0.0, blocks).sum(axis=(1, 3)) / np.maximum(count, 1)
+    out = out.astype(np.float32)
+    out[count == 0] = np.nan
+    return out, factor
 
 
 def png_grey(grey: np.ndarray, *, levels: int = 64) -> bytes:

@@ -5,11 +5,12 @@
 outlined, the flood depth and hazard as ground images with legends in metres, rivers and
 lakes, shaded relief, and a time slider over the depth frames.
 
-The HTML page (:meth:`Scene.to_html`) works with no network at all: it inlines deck.gl from
-the pydeck wheel, the buildings travel as a deflated binary payload (delta-coded
+The HTML page (:meth:`Scene.to_html`) works with no network at all: it carries deck.gl from
+the pydeck wheel (deflated), the buildings travel as a deflated binary payload (delta-coded
 vertices quantised to 1e-7 degree, about 1 cm) and the rasters as palette PNGs, so a city
-of 100,000 buildings on a 4-million-cell grid stays a page of a few tens of megabytes
-at most. :attr:`Scene.deck` is a regular pydeck ``Deck`` of the same layers for notebooks.
+of 100,000 buildings on a 4-million-cell grid is a page of about 6 MB (pydeck's own
+``to_html`` writes about 100 MB; see benchmarks/RESULTS.md). :attr:`Scene.deck` is a
+regular pydeck ``Deck`` of the same layers for notebooks.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from twin._scene_page import render_page
 from twin._scene_payload import b64, delta_encode, pack
 from twin._scene_raster import (
     HAZARD_CLASSES,
-    block_max,
+    block_reduce,
     classify,
     depth_classes,
     hillshade,
@@ -47,10 +48,13 @@ __all__ = ["Scene", "city_scene", "image_data_uri"]
 
 #: Degrees per unit of the quantised vertex offsets in the page payload (~1.1 cm of latitude).
 QUANTUM_DEG = 1e-7
-#: Longest side, in pixels, of each time frame image; the maximum-depth image keeps the
-#: full grid. 48 full 2000 x 2000 frames would add tens of megabytes to a page.
+#: Longest side, in pixels, of each time frame image (block maximum); the maximum-depth
+#: and hazard images keep the full grid. 48 full 2000 x 2000 frames would add tens of
+#: megabytes to a page.
 FRAME_MAX_PIXELS = 1024
-
+#: Longest side, in pixels, of the shaded relief (from block-mean terrain): it is context
+#: under the overlays, and at full resolution a 2 m DEM's noise alone costs ~1.5 MB of PNG.
+RELIEF_MAX_PIXELS = 1024
 #: Vertical exaggeration of the shaded relief: city terrain is so gentle that true-scale
 #: shading varies by a few grey levels (4.5 on the sample city) and vanishes under overlays.
 RELIEF_EXAGGERATION = 3.0
@@ -91,13 +95,16 @@ class _SceneData:
     """Everything a scene draws, in WGS84, ready for either renderer."""
 
     origin: tuple[float, float]
-    quad: list[list[float]]  # raster corners: bottom-left, top-left, top-right, bottom-right
+    quad: list[list[float]]  # grid corners: bottom-left, top-left, top-right, bottom-right
+    terrain_quad: list[list[float]]  # corners of the (reduced, maybe padded) relief image
     extent: list[list[float]]  # [[west, south], [east, north]]
     subtitle: str
     default_title: str
+    frame_quad: list[list[float]] | None = None  # corners of the (reduced) depth frames
     images: dict[str, bytes] = field(default_factory=dict)
     frames: list[bytes] = field(default_factory=list)
     frame_times: list[float] = field(default_factory=list)
+    frame_factor: int = 0  # grid cells per frame pixel along each axis (0: no frames)
     depth_legend: list = field(default_factory=list)
     buildings: _Polygons | None = None
     building_attrs: dict[str, np.ndarray] = field(default_factory=dict)
@@ -116,8 +123,10 @@ class Scene:
     ----------
     deck : pydeck.Deck
         The same layers as a regular pydeck ``Deck`` (built on first access), for
-        notebooks and for further editing with pydeck. Its HTML from pydeck needs a network
-        for pydeck's CDN stylesheets; use :meth:`to_html` for an offline page.
+        notebooks and for further editing with pydeck. Buildings are plain JSON records
+        there (about 1 kB each in pydeck's HTML), and pydeck's page links CDN stylesheets
+        and scripts: for large cities and for offline use, display the scene itself
+        (``_repr_html_``) or write it with :meth:`to_html`.
     """
 
     def __init__(self, data: _SceneData):
@@ -142,6 +151,8 @@ class Scene:
             "origin": list(data.origin),
             "quantum": QUANTUM_DEG,
             "bounds": data.quad,
+            "terrain_bounds": data.terrain_quad,
+            "frame_bounds": data.frame_quad or data.quad,
             "extent": data.extent,
             "images": list(data.images),
             "frames": data.frame_times,
@@ -187,6 +198,7 @@ class Scene:
     # -- notebook deck ------------------------------------------------------------------
     @cached_property
     def deck(self) -> pydeck.Deck:
+        """The scene's layers as a pydeck ``Deck`` (see the class docstring)."""
         return _build_deck(self._data)
 
 
@@ -247,25 +259,35 @@ def city_scene(twin, result=None, *, depth_min: float = 0.05, basemap_url: str |
                        "build the twin with a projected CRS (e.g. EPSG:4547).")
     crs = CRS.from_user_input(twin.crs)
     to_wgs84 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    ny, nx = (int(n) for n in np.shape(twin.terrain))
+    terrain = np.asarray(twin.terrain)
+    ny, nx = terrain.shape
     transform = twin.transform
 
-    corners_xy = [transform @ (0, ny), transform @ (0, 0), transform @ (nx, 0), transform @ (nx, ny)]
-    lon, lat = to_wgs84.transform(*zip(*corners_xy))
-    quad = [[float(a), float(b)] for a, b in zip(lon, lat)]
-    extent = [[min(lon), min(lat)], [max(lon), max(lat)]]
+    def quad(rows: int, cols: int) -> list[list[float]]:
+        """Lon/lat corners of an image covering ``rows`` x ``cols`` cells from the grid origin."""
+        corners = [transform @ (0, rows), transform @ (0, 0), transform @ (cols, 0), transform @ (cols, rows)]
+        lon, lat = to_wgs84.transform(*zip(*corners))
+        return [[float(a), float(b)] for a, b in zip(lon, lat)]
+
+    grid_quad = quad(ny, nx)
+    lons, lats = [c[0] for c in grid_quad], [c[1] for c in grid_quad]
+    extent = [[min(lons), min(lats)], [max(lons), max(lats)]]
     origin = (round((extent[0][0] + extent[1][0]) / 2, 6), round((extent[0][1] + extent[1][1]) / 2, 6))
 
-    cell = math.hypot(transform.a, transform.d)
-    data = _SceneData(origin=origin, quad=quad, extent=[list(extent[0]), list(extent[1])],
-                      subtitle="", default_title="Flood scene" if result is not None else "City scene",
+    relief, factor = block_reduce(terrain, RELIEF_MAX_PIXELS, "mean")
+    data = _SceneData(origin=origin, quad=grid_quad,
+                      terrain_quad=quad(relief.shape[0] * factor, relief.shape[1] * factor),
+                      extent=extent, subtitle="",
+                      default_title="Flood scene" if result is not None else "City scene",
                       basemap_url=basemap_url)
-    terrain = np.asarray(twin.terrain)
-    data.images["terrain"] = png_grey(hillshade(terrain, abs(transform.a) or cell,
-                                                abs(transform.e) or cell,
+    data.images["terrain"] = png_grey(hillshade(relief, abs(transform.a) * factor,
+                                                abs(transform.e) * factor,
                                                 exaggeration=RELIEF_EXAGGERATION))
     if result is not None:
         _add_flood(data, result, (ny, nx), depth_min, max_frames)
+        if data.frame_factor:
+            rows, cols = (-(-n // data.frame_factor) * data.frame_factor for n in (ny, nx))
+            data.frame_quad = quad(rows, cols)
 
     buildings = _buildings_frame(twin, result)
     if buildings is not None and len(buildings):
@@ -273,6 +295,7 @@ def city_scene(twin, result=None, *, depth_min: float = 0.05, basemap_url: str |
     _add_water(data, getattr(twin, "rivers", None), getattr(twin, "lakes", None), crs)
 
     n_buildings = len(data.buildings.rows) if data.buildings is not None else 0
+    cell = math.hypot(transform.a, transform.d)
     epsg = crs.to_epsg()
     crs_name = f"EPSG:{epsg}" if epsg else crs.name
     data.subtitle = (f"{crs_name} · {nx:,} × {ny:,} cells of {cell:g} m · "
@@ -319,7 +342,7 @@ def _add_flood(data: _SceneData, result, shape, depth_min: float, max_frames: in
         return
     pick = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int))
     for k in pick:
-        small = block_max(np.asarray(frames[k], dtype=np.float32), FRAME_MAX_PIXELS)
+        small, data.frame_factor = block_reduce(frames[k], FRAME_MAX_PIXELS, "max")
         data.frames.append(png_classes(classify(small, classes), classes))
         data.frame_times.append(float(times[k]))
 
@@ -334,7 +357,8 @@ def _buildings_frame(twin, result):
 def _flatten_polygons(geoms: np.ndarray, to_wgs84: Transformer) -> _Polygons:
     """Flatten polygonal geometries; non-polygonal or empty ones are left out."""
     type_ids = shapely.get_type_id(geoms)
-    keep = np.flatnonzero(np.isin(type_ids, (3, 6)) & ~shapely.is_empty(geoms))
+    polygonal = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+    keep = np.flatnonzero(np.isin(type_ids, polygonal) & ~shapely.is_empty(geoms))
     oriented = shapely.orient_polygons(geoms[keep], exterior_cw=True)
     parts, part_of = shapely.get_parts(oriented, return_index=True)
     rings, ring_of = shapely.get_rings(parts, return_index=True)
