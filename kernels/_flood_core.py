@@ -1,0 +1,903 @@
+"""Numba core of the local-inertial flood solver. Private: use :mod:`kernels.flood`.
+
+One time step is three short parallel sweeps over row chunks plus short serial loops:
+
+1. ``_momentum``: the de Almeida et al. (2012) theta-weighted local-inertial flux of every
+   interior face, from the old fluxes into the other flux buffer (the theta smoothing reads the
+   *old* neighbour fluxes, so an in-place update would race between threads); then
+   ``_boundary_momentum`` for the open boundary faces. The two buffers swap roles every step.
+2. ``_halo_factors``: the positivity factors of the rows bordering each chunk, before any chunk
+   changes them.
+3. ``_continuity``: the positivity limiter (applied to the new fluxes in place), the depth
+   update, rain, infiltration, drainage and the running maxima, fused in one sweep that also
+   returns the next step's maximum depth and a non-finite count.
+4. Serial loops: the faces between chunks, the point inflows, the level-forced cells and the
+   boundary faces (volume accounting).
+
+Memory traffic, not arithmetic, bounds a step on a CPU, so the sweeps avoid extra passes: the
+limiter stores fluxes only in rows where it scales one, the maximum depth and the non-finite check
+use the float's bit pattern (an integer reduction that vectorises without fast-math), and blocked
+cells are folded into the bed elevation instead of a mask the momentum sweep would have to read.
+
+Precision: the state (depth, fluxes) may be float32 or float64; all volumes are accumulated in
+float64. Arithmetic on the state stays in the state's dtype: every constant the hot loops need is
+read from the small typed array ``pf`` (a Python float literal would promote float32 maths to
+float64 and halve the SIMD width).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, typeof
+from numba.core import types
+from numba.core.types.function_type import WrapperAddressProtocol
+from numba.experimental.function_type import _get_wrapper_address
+from numba.extending import intrinsic, overload
+
+from ._series import series_cumulative, series_integral, series_value
+
+# Only value-safe fast-math: 'nsz' and FMA contraction. 'reassoc'/'arcp'/'afn' made the cached
+# and the freshly compiled builds round differently (results must not depend on the cache), and
+# 'nnan'/'ninf' would let LLVM drop the non-finite checks.
+FASTMATH = {"nsz", "contract"}
+
+# Internal bed elevation of blocked cells: any face touching one gets a flow depth <= 0 (no flux),
+# so the momentum sweep needs no separate mask. Far below float32's maximum (3.4e38).
+BLOCKED_Z = 1.0e30
+
+# Slots of the typed per-step constant array ``pf``.
+P_DT, P_DTDX, P_GDT, P_THETA, P_HALF1M, P_HDRY, P_INVDX, P_RAINDT, P_WET = range(9)
+P_ONE, P_FOUR, P_THIRD, P_HALF, P_ZERO, P_DF_DEPTH = range(9, 15)
+N_PF = 15
+
+# Columns of the per-chunk results of the continuity sweep.
+S_INFIL, S_DRAIN, S_BAD, S_HMAX = range(4)
+
+# Seed for x**(-1/3) from the float32 bit pattern (the "magic constant" trick, tuned for the
+# inverse cube root); Newton steps then refine it.
+_INV_CBRT_MAGIC = 0x54A2FA8C
+
+
+@intrinsic
+def _as_bits(typingctx, x):
+    """The bit pattern of a float as a signed integer of the same width (int32 or int64).
+
+    For non-negative floats the integer order is the float order, which turns a max over depths
+    into an integer reduction.
+    """
+    if not isinstance(x, types.Float):
+        return None
+    width = x.bitwidth
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(width))
+
+    return (types.int32 if width == 32 else types.int64)(x), codegen
+
+
+@intrinsic
+def _from_bits(typingctx, i, like):
+    """The float of type ``like`` whose bit pattern is the integer ``i`` (inverse of _as_bits)."""
+    if not (isinstance(i, types.Integer) and isinstance(like, types.Float)):
+        return None
+    width = like.bitwidth
+
+    def codegen(context, builder, signature, args):
+        v = args[0]
+        if i.bitwidth > width:
+            v = builder.trunc(v, ir.IntType(width))
+        elif i.bitwidth < width:
+            v = builder.sext(v, ir.IntType(width))
+        return builder.bitcast(v, context.get_value_type(like))
+
+    return like(i, like), codegen
+
+
+@intrinsic
+def _nonfinite(typingctx, x):
+    """1 if x is NaN or infinite, else 0 (integer maths on the bit pattern, immune to fast-math)."""
+    if not isinstance(x, types.Float):
+        return None
+    width = x.bitwidth
+    exp_mask = 0x7F800000 if width == 32 else 0x7FF0000000000000
+    abs_mask = (1 << (width - 1)) - 1
+
+    def codegen(context, builder, signature, args):
+        ity = ir.IntType(width)
+        bits = builder.and_(builder.bitcast(args[0], ity), ir.Constant(ity, abs_mask))
+        bad = builder.icmp_unsigned(">=", bits, ir.Constant(ity, exp_mask))
+        return builder.zext(bad, ir.IntType(64))
+
+    return types.int64(x), codegen
+
+
+def _newton_last(r, x, four, third):
+    """Last Newton step of the inverse cube root: needed for float64 only (see the overload)."""
+    raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
+
+
+@overload(_newton_last)
+def _newton_last_impl(r, x, four, third):
+    if isinstance(r, types.Float) and r.bitwidth == 32:
+        # Three steps already reach ~1e-6 relative, float32's resolution for x**(-7/3).
+        return lambda r, x, four, third: r
+    return lambda r, x, four, third: r * (four - x * r * r * r) * third
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _pow_m7_3(x, one, four, third):
+    """x**(-7/3) for x > 0 in x's dtype, without a libm call so the face loops stay SIMD.
+
+    libm's pow/cbrt are scalar calls that stop LLVM vectorising the loop; the bit-trick seed plus
+    Newton steps r <- r (4 - x r^3) / 3 (no division) vectorise and are ~6x faster.
+    """
+    seed = _from_bits(np.int32(_INV_CBRT_MAGIC) - _as_bits(np.float32(x)) // np.int32(3), np.float32(0.0))
+    r = one * seed
+    r = r * (four - x * r * r * r) * third
+    r = r * (four - x * r * r * r) * third
+    r = r * (four - x * r * r * r) * third
+    r = _newton_last(r, x, four, third)
+    r2 = r * r
+    return r * r2 * r2 * r2
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _face_flux(q, qm, qp, hl, hr, zl, zr, nl, nr, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero):
+    """New unit discharge through one face (positive from the left/upper cell to the right/lower).
+
+    Bates et al. (2010) eq. 11 with the de Almeida et al. (2012) theta weighting of the old face
+    flux ``q`` and its two neighbours ``qm``, ``qp`` along the flow direction; friction is
+    semi-implicit (Manning, face n = mean of the two cells).
+    """
+    el = hl + zl
+    er = hr + zr
+    hf = max(el, er) - max(zl, zr)
+    hfc = max(hf, hdry)
+    nf = half * (nl + nr)
+    num = theta * q + half1m * (qm + qp) - gdt * hf * (er - el) * invdx
+    den = one + gdt * nf * nf * abs(q) * _pow_m7_3(hfc, one, four, third)
+    return num / den if hf > hdry else zero
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _momentum_row(r, h, zb, nb, qxo, qyo, qxn, qyn, pf):
+    """Faces of row r: its interior x-faces and, for r > 0, the y-faces on its north side."""
+    nx = h.shape[1]
+    gdt = pf[P_GDT]
+    theta = pf[P_THETA]
+    half1m = pf[P_HALF1M]
+    invdx = pf[P_INVDX]
+    hdry = pf[P_HDRY]
+    one = pf[P_ONE]
+    four = pf[P_FOUR]
+    third = pf[P_THIRD]
+    half = pf[P_HALF]
+    zero = pf[P_ZERO]
+    for j in range(1, nx):
+        qxn[r, j] = _face_flux(
+            qxo[r, j], qxo[r, j - 1], qxo[r, j + 1], h[r, j - 1], h[r, j], zb[r, j - 1], zb[r, j],
+            nb[r, j - 1], nb[r, j], gdt, theta, half1m, invdx, hdry, one, four, third, half, zero,
+        )
+    if r > 0:
+        for c in range(nx):
+            qyn[r, c] = _face_flux(
+                qyo[r, c], qyo[r - 1, c], qyo[r + 1, c], h[r - 1, c], h[r, c], zb[r - 1, c], zb[r, c],
+                nb[r - 1, c], nb[r, c], gdt, theta, half1m, invdx, hdry, one, four, third, half, zero,
+            )
+
+
+# The parallel functions are thin prange loops over serial workers: parfor lowering time grows
+# quickly with the size of the loop body, and this keeps the first-call compile short. The index
+# is cast so the worker compiles once (prange hands out an unsigned index).
+@njit(parallel=True, error_model="numpy", cache=True)
+def _momentum(row_fn, h, zb, nb, qxo, qyo, qxn, qyn, pf):
+    """Interior face fluxes from the old fluxes (qxo, qyo) into the new buffers (qxn, qyn).
+
+    ``row_fn`` is :func:`_momentum_row` as a function pointer (see :func:`run`).
+    """
+    for r in prange(h.shape[0]):
+        row_fn(np.int64(r), h, zb, nb, qxo, qyo, qxn, qyn, pf)
+
+
+@njit(error_model="numpy", cache=True)
+def _momentum_serial(row_fn, h, zb, nb, qxo, qyo, qxn, qyn, pf):
+    """:func:`_momentum` on one thread (small grids: waking threads costs more than the work)."""
+    for r in range(h.shape[0]):
+        row_fn(r, h, zb, nb, qxo, qyo, qxn, qyn, pf)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _boundary_momentum(h, zb, nb, blocked, qxo, qyo, qxn, qyn, b_row, b_col, b_side, b_kind, b_ser,
+                       b_slope, level_t, zref, dt, g, dx, theta, hdry):
+    """Fluxes through the open boundary faces; every other outer face is closed (q = 0)."""
+    ny, nx = h.shape
+    qxn[:, 0] = 0.0
+    qxn[:, nx] = 0.0
+    qyn[0, :] = 0.0
+    qyn[ny, :] = 0.0
+    half1m = 0.5 * (1.0 - theta)
+    for k in range(b_row.size):
+        r = b_row[k]
+        c = b_col[k]
+        if blocked[r, c]:
+            continue
+        side = b_side[k]
+        # Outward sign of the face normal in the array's +col/+row convention.
+        outward = -1.0 if (side == 0 or side == 2) else 1.0
+        hc = np.float64(h[r, c])
+        n = np.float64(nb[r, c])
+        q = 0.0
+        if b_kind[k] == 1:
+            if hc > hdry:
+                q = outward * hc ** (5.0 / 3.0) * np.sqrt(b_slope[k]) / n
+        else:
+            zc = np.float64(zb[r, c])
+            ec = hc + zc
+            eg = level_t[b_ser[k]] - zref
+            hf = max(ec, eg) - zc
+            if hf > hdry:
+                if side == 0:
+                    qo, qi = qxo[r, 0], qxo[r, 1]
+                elif side == 1:
+                    qo, qi = qxo[r, nx], qxo[r, nx - 1]
+                elif side == 2:
+                    qo, qi = qyo[0, c], qyo[1, c]
+                else:
+                    qo, qi = qyo[ny, c], qyo[ny - 1, c]
+                qo = np.float64(qo)
+                # Slope along +col/+row: from the ghost into the cell on the west/north sides.
+                slope = outward * (eg - ec) / dx
+                num = theta * qo + half1m * (qo + np.float64(qi)) - g * dt * hf * slope
+                q = num / (1.0 + g * dt * n * n * abs(qo) / hf ** (7.0 / 3.0))
+        if side == 0:
+            qxn[r, 0] = q
+        elif side == 1:
+            qxn[r, nx] = q
+        elif side == 2:
+            qyn[0, c] = q
+        else:
+            qyn[ny, c] = q
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _factor_row(hrow, qx, qy, r, dtdx, one, zero, out):
+    """Positivity factors of row r (depths hrow, before the update) into out[1:nx+1].
+
+    out[0] = out[nx+1] = 1 stand for the ghost cells. A cell whose outgoing face volumes in this
+    step exceed its water gets all its outgoing fluxes scaled by (water / outflow); a face is
+    outgoing for exactly one cell, so the scaled flux is the same on both sides and the update
+    stays conservative.
+    """
+    nx = hrow.size
+    out[0] = one
+    out[nx + 1] = one
+    for c in range(nx):
+        o = (max(zero - qx[r, c], zero) + max(qx[r, c + 1], zero)
+             + max(zero - qy[r, c], zero) + max(qy[r + 1, c], zero)) * dtdx
+        hc = hrow[c]
+        out[c + 1] = hc / o if o > hc else one
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _n_limited(f, one):
+    """How many factors in the row are below one (cells whose outflow gets scaled)."""
+    n = 0
+    for c in range(f.size):
+        n += f[c] < one
+    return n
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _halo_chunk(ch, h, qx, qy, nch, pf, halo):
+    ny = h.shape[0]
+    one = pf[P_ONE]
+    zero = pf[P_ZERO]
+    dtdx = pf[P_DTDX]
+    r0 = ch * ny // nch
+    r1 = (ch + 1) * ny // nch
+    if r0 > 0:
+        _factor_row(h[r0 - 1], qx, qy, r0 - 1, dtdx, one, zero, halo[0, ch])
+    else:
+        halo[0, ch, :] = one
+    if r1 < ny:
+        _factor_row(h[r1], qx, qy, r1, dtdx, one, zero, halo[1, ch])
+    else:
+        halo[1, ch, :] = one
+
+
+@njit(parallel=True, error_model="numpy", cache=True)
+def _halo_factors(chunk_fn, h, qx, qy, nch, pf, halo):
+    """Positivity factors of the rows just outside each chunk.
+
+    A separate pass because the continuity sweep of a chunk changes its depths and limits its
+    fluxes in place, and the neighbouring chunks need the factors from the values before that.
+    """
+    for ch in prange(nch):
+        chunk_fn(np.int64(ch), h, qx, qy, nch, pf, halo)
+
+
+@njit(error_model="numpy", cache=True)
+def _halo_factors_serial(chunk_fn, h, qx, qy, nch, pf, halo):
+    """:func:`_halo_factors` on one thread."""
+    for ch in range(nch):
+        chunk_fn(ch, h, qx, qy, nch, pf, halo)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _continuity_chunk(ch, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                      do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part):
+    """Rows of chunk ch, swept in order with a rolling window of three factor rows."""
+    ny, nx = h.shape
+    dtdx = pf[P_DTDX]
+    raindt = pf[P_RAINDT]
+    one = pf[P_ONE]
+    zero = pf[P_ZERO]
+    hdry = pf[P_HDRY]
+    half = pf[P_HALF]
+    wet = pf[P_WET]
+    df_depth = pf[P_DF_DEPTH]
+    dt = np.float64(pf[P_DT])
+    r0 = ch * ny // nch
+    r1 = (ch + 1) * ny // nch
+    fr = np.empty((3, nx + 2), dtype=h.dtype)
+    qn_row = np.empty(nx, dtype=h.dtype)
+    qs_row = np.empty(nx, dtype=h.dtype)
+    h0_row = np.empty(nx, dtype=h.dtype)
+    fr[0, :] = halo[0, ch]
+    _factor_row(h[r0], qx, qy, r0, dtdx, one, zero, fr[1])
+    # The face row r0 is shared with the chunk above: it is limited after the sweep, serially.
+    halo[2, ch, :] = fr[1]
+    ip, ic_, inx = 0, 1, 2
+    s_inf = 0.0
+    s_drn = 0.0
+    n_bad = 0
+    kmax = _as_bits(zero)
+    for r in range(r0, r1):
+        if r + 1 < r1:
+            _factor_row(h[r + 1], qx, qy, r + 1, dtdx, one, zero, fr[inx])
+        else:
+            fr[inx, :] = halo[1, ch]
+        fp = fr[ip]
+        fc = fr[ic_]
+        fn = fr[inx]
+        # Sweep 1: limited fluxes and the depth update (no stores to the fluxes: a conditional
+        # store in this loop stops it vectorising).
+        for c in range(nx):
+            qw = qx[r, c]
+            qw = qw * (fc[c] if qw > zero else fc[c + 1])
+            qe = qx[r, c + 1]
+            qe = qe * (fc[c + 1] if qe > zero else fc[c + 2])
+            qn = qy[r, c]
+            qn = qn * (fp[c + 1] if qn > zero else fc[c + 1])
+            qs = qy[r + 1, c]
+            qs = qs * (fc[c + 1] if qs > zero else fn[c + 1])
+            qn_row[c] = qn
+            qs_row[c] = qs
+            hc = h[r, c]
+            h0_row[c] = hc
+            h[r, c] = max(hc + dtdx * ((qw - qe) + (qn - qs)) + rainf[r, c] * raindt, zero)
+        # Store the limited fluxes, only in rows where a factor is below one (rare: fronts and
+        # steep ground). The face row r0 is shared with the chunk above and done after the sweep.
+        n_cur = _n_limited(fc, one)
+        if n_cur:
+            for c in range(nx + 1):
+                q = qx[r, c]
+                qx[r, c] = q * (fc[c] if q > zero else fc[c + 1])
+        if (r > r0 or r == 0) and (n_cur or _n_limited(fp, one)):
+            for c in range(nx):
+                qy[r, c] = qn_row[c]
+        if r == ny - 1:
+            for c in range(nx):
+                qy[ny, c] = qs_row[c]
+        # Sweep 2: losses, only where there is water (the row is in cache by now).
+        if infil_kind != 0 or has_drain:
+            for c in range(nx):
+                w = np.float64(h[r, c])
+                if w <= 0.0:
+                    continue
+                if infil_kind == 1:
+                    inf = min(_horton_capacity(ia[r, c], ib[r, c], ic[r, c], icum[r, c], dt), w)
+                    icum[r, c] += max(inf - ib[r, c] * dt, 0.0)
+                    w -= inf
+                    s_inf += inf
+                elif infil_kind == 2:
+                    inf = min(_green_ampt_capacity(ia[r, c], ib[r, c], icum[r, c], dt), w)
+                    icum[r, c] += inf
+                    w -= inf
+                    s_inf += inf
+                if has_drain:
+                    d = min(drain[r, c] * dt, w)
+                    w -= d
+                    s_drn += d
+                h[r, c] = w
+        # Sweep 3: next step's maximum depth, non-finite check, running maxima.
+        for c in range(nx):
+            w = h[r, c]
+            kmax = max(kmax, _as_bits(w))
+            n_bad += _nonfinite(w)
+        if do_acc:
+            n_changed = 0
+            for c in range(nx):
+                w = h[r, c]
+                ux = half * (qx[r, c] + qx[r, c + 1])
+                uy = half * (qn_row[c] + qs_row[c])
+                a_hmax[r, c], a_vmax[r, c], a_haz[r, c] = _maxima(
+                    w, ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], hdry, half, zero, one, df_depth)
+                n_changed += (w > wet) != (h0_row[c] > wet)
+            # Wet/dry changes are rare and branchy: a separate loop keeps the one above SIMD.
+            if n_changed:
+                for c in range(nx):
+                    is_wet = h[r, c] > wet
+                    if is_wet != (h0_row[c] > wet):
+                        _wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
+        ip, ic_, inx = ic_, inx, ip
+    part[ch, S_INFIL] = s_inf
+    part[ch, S_DRAIN] = s_drn
+    part[ch, S_BAD] = n_bad
+    part[ch, S_HMAX] = _from_bits(kmax, zero)
+
+
+@njit(parallel=True, error_model="numpy", cache=True)
+def _continuity(chunk_fn, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part):
+    """Limit the new fluxes, apply them; add rain; remove losses; update the running maxima.
+
+    Per chunk it leaves in ``part`` the infiltrated and drained depth sums, the number of
+    non-finite depths and the maximum depth (the next step's time step).
+    """
+    for ch in prange(nch):
+        chunk_fn(np.int64(ch), h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                          do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part)
+
+
+@njit(error_model="numpy", cache=True)
+def _continuity_serial(chunk_fn, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                       do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part):
+    """:func:`_continuity` on one thread."""
+    for ch in range(nch):
+        chunk_fn(ch, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                          do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part)
+
+
+@njit(error_model="numpy", cache=True)
+def _limit_chunk_edges(qy, nch, halo):
+    """Limit the y-faces between chunks, left alone by the sweep (both chunks read them)."""
+    ny, nx = qy.shape[0] - 1, qy.shape[1]
+    for ch in range(1, nch):
+        r0 = ch * ny // nch
+        for c in range(nx):
+            q = qy[r0, c]
+            # Donor: the cell above (factor row r0 - 1) for southward flow, else the one below.
+            qy[r0, c] = q * (halo[0, ch, c + 1] if q > 0 else halo[2, ch, c + 1])
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _maxima(w, ux, uy, hm, vm, hz, hdry, half, zero, one, df_depth):
+    """New running maxima (depth, speed, hazard) of a cell with depth w and centre discharges ux, uy.
+
+    Scalars in, scalars out: LLVM inlines it and the caller's loop stays SIMD (array arguments
+    would not).
+    """
+    spd = np.sqrt(ux * ux + uy * uy) / w if w > hdry else zero
+    # Defra FD2320 hazard rating with the urban debris factor (DF = 1 above 0.25 m).
+    hazard = w * (spd + half) + (one if w > df_depth else zero)
+    return max(hm, w), max(vm, spd), max(hz, hazard)
+
+
+@njit(error_model="numpy", cache=True)
+def _wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet):
+    """Arrival time and wet duration of a cell that turned wet (is_wet) or dry in a step ending at t1."""
+    if is_wet:
+        a_wet[r, c] = t1
+        if np.isnan(a_tarr[r, c]):
+            a_tarr[r, c] = t1
+    else:
+        a_dur[r, c] += t1 - a_wet[r, c]
+        a_wet[r, c] = np.nan
+
+
+@njit(error_model="numpy", cache=True)
+def _horton_capacity(f0, fc, k, fe, dt):
+    """Horton infiltration capacity [m] over dt, cumulative-infiltration form.
+
+    With Fe the infiltration in excess of fc so far, Horton's ponded curve gives f = f0 - k Fe
+    (never below fc); integrating dFe/dt = f - fc exactly over the step makes it stable for any
+    k dt. Where supply limits infiltration, Fe grows only by what infiltrated (capacity declines
+    with infiltrated water, not with clock time).
+    """
+    if k <= 0.0:
+        return f0 * dt
+    fe_max = (f0 - fc) / k
+    return fc * dt + max(fe_max - fe, 0.0) * (1.0 - np.exp(-k * dt))
+
+
+@njit(error_model="numpy", cache=True)
+def _green_ampt_capacity(ks, psi_dtheta, f, dt):
+    """Green-Ampt capacity [m] over dt: f = Ks (1 + psi dtheta / F) taken at the end of the step.
+
+    Implicit in F, so dF solves dF (F + dF) = Ks dt (F + dF + psi dtheta): finite at F = 0 (no
+    ad-hoc minimum F) and stable for large steps. Written in the cancellation-free form.
+    """
+    a = ks * dt
+    b = f - a
+    cc = a * (f + psi_dtheta)
+    disc = np.sqrt(b * b + 4.0 * cc)
+    if b > 0.0:
+        return 2.0 * cc / (b + disc)
+    return 0.5 * (disc - b)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _sparse_accumulate(r, c, h, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet):
+    """Running maxima of one cell whose depth changed after the continuity sweep."""
+    w = h[r, c]
+    half = pf[P_HALF]
+    ux = half * (qx[r, c] + qx[r, c + 1])
+    uy = half * (qy[r, c] + qy[r + 1, c])
+    was_wet = not np.isnan(a_wet[r, c])
+    a_hmax[r, c], a_vmax[r, c], a_haz[r, c] = _maxima(
+        w, ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf[P_HDRY], half, pf[P_ZERO], pf[P_ONE],
+        pf[P_DF_DEPTH])
+    if (w > pf[P_WET]) != was_wet:
+        _wet_dry(r, c, not was_wet, t1, a_tarr, a_dur, a_wet)
+
+
+def _run_impl(momentum, halo_factors, continuity, momentum_row, halo_chunk, continuity_chunk, h, qxa, qya, qxb, qyb, zb, nb, blocked, rainf, rain_sum, rain_ser,
+        infil_kind, ia, ib, ic, icum, drain, has_drain,
+        b_row, b_col, b_side, b_kind, b_ser, b_slope, f_row, f_col, f_ser,
+        s_row, s_col, s_ser, s_w, st, sv, sptr,
+        dx, alpha, theta, h_dry, dt_max, fixed_dt, g, wet_depth, zref, t0, t_end,
+        do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, nch, hmax, vols):
+    """Advance from t0 to exactly t_end, the whole time loop compiled (see :func:`run`).
+
+    The first six arguments are function pointers: the three sweeps (parallel or one-thread)
+    and the three per-row/per-chunk workers they apply.
+
+    (qxa, qya) hold the fluxes in and out; (qxb, qyb) is the second buffer. ``nch`` row chunks
+    share the sweeps among the threads (a few per thread, for balance); ``hmax`` is the largest
+    depth at t0. Returns (t, steps, dt_min, dt_max_seen, status); ``vols`` (float64, length 6)
+    receives the interval's volumes [m^3]: rain, inflow, boundary in, boundary out, infiltration,
+    drainage. status: 0 ok, 1 fixed dt above 1.5x the adaptive (Courant) step, 2 non-finite.
+    """
+    ny, nx = h.shape
+    cell_area = dx * dx
+    halo = np.empty((3, nch, nx + 2), dtype=h.dtype)
+    part = np.zeros((nch, 4))
+    pf = np.zeros(N_PF, dtype=h.dtype)
+    pf[P_THETA] = theta
+    pf[P_HALF1M] = 0.5 * (1.0 - theta)
+    pf[P_HDRY] = h_dry
+    pf[P_INVDX] = 1.0 / dx
+    pf[P_WET] = wet_depth
+    pf[P_ONE] = 1.0
+    pf[P_FOUR] = 4.0
+    pf[P_THIRD] = 1.0 / 3.0
+    pf[P_HALF] = 0.5
+    pf[P_ZERO] = 0.0
+    pf[P_DF_DEPTH] = 0.25
+    cum = series_cumulative(st, sv, sptr)
+    nser = sptr.size - 1
+    level_t = np.zeros(nser)
+    for k in range(vols.size):
+        vols[k] = 0.0
+    qxo, qyo, qxn, qyn = qxa, qya, qxb, qyb
+    swapped = False
+    t = t0
+    steps = 0
+    status = 0
+    dt_min = np.inf
+    dt_min_clipped = np.inf
+    dt_seen = 0.0
+    # Time tolerance: an interval end closer than this is reached (no sliver steps).
+    t_tol = 1e-9 * max(1.0, abs(t_end))
+    while t_end - t > t_tol:
+        for k in range(nser):
+            level_t[k] = series_value(st, sv, sptr, k, t)
+        hm = hmax
+        for k in range(b_row.size):
+            if b_kind[k] == 2 and not blocked[b_row[k], b_col[k]]:
+                hm = max(hm, level_t[b_ser[k]] - zref - np.float64(zb[b_row[k], b_col[k]]))
+        dt_courant = alpha * dx / np.sqrt(g * hm) if hm > 0.0 else np.inf
+        if fixed_dt > 0.0:
+            if fixed_dt > 1.5 * dt_courant:
+                status = 1
+                break
+            dt = fixed_dt
+        else:
+            dt = min(dt_max, dt_courant)
+        remaining = t_end - t
+        # Stretch by at most 0.1 % rather than leave a sliver step before t_end.
+        clipped = dt >= remaining * (1.0 - 1e-3)
+        if clipped:
+            dt = remaining
+        t1 = t_end if clipped else t + dt
+        pf[P_DT] = dt
+        pf[P_DTDX] = dt / dx
+        pf[P_GDT] = g * dt
+        rain_mean = 0.0
+        if rain_ser >= 0:
+            rain_mean = (series_integral(st, sv, cum, sptr, rain_ser, t1)
+                         - series_integral(st, sv, cum, sptr, rain_ser, t)) / dt
+        pf[P_RAINDT] = rain_mean * dt
+
+        momentum(momentum_row, h, zb, nb, qxo, qyo, qxn, qyn, pf)
+        _boundary_momentum(h, zb, nb, blocked, qxo, qyo, qxn, qyn, b_row, b_col, b_side, b_kind, b_ser,
+                           b_slope, level_t, zref, dt, g, dx, theta, h_dry)
+        halo_factors(halo_chunk, h, qxn, qyn, nch, pf, halo)
+        continuity(continuity_chunk, h, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                   do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part)
+        _limit_chunk_edges(qyn, nch, halo)
+        qxo, qyo, qxn, qyn = qxn, qyn, qxo, qyo
+        swapped = not swapped
+        hmax = 0.0
+        n_bad = 0.0
+        for ch in range(nch):
+            vols[4] += part[ch, S_INFIL] * cell_area
+            vols[5] += part[ch, S_DRAIN] * cell_area
+            n_bad += part[ch, S_BAD]
+            hmax = max(hmax, part[ch, S_HMAX])
+        vols[0] += rain_sum * np.float64(pf[P_RAINDT]) * cell_area
+
+        # Point inflows (after the sweep, so its wet/dry bookkeeping saw the start-of-step depth).
+        for k in range(s_row.size):
+            r = s_row[k]
+            c = s_col[k]
+            qmean = (series_integral(st, sv, cum, sptr, s_ser[k], t1)
+                     - series_integral(st, sv, cum, sptr, s_ser[k], t)) / dt
+            add = qmean * s_w[k] * dt / cell_area
+            # A negative inflow (abstraction) takes at most the water there.
+            old = np.float64(h[r, c])
+            h[r, c] = old + max(add, -old)
+            # Account what the state really gained (float32 rounds the sum).
+            vols[1] += (np.float64(h[r, c]) - old) * cell_area
+            hmax = max(hmax, np.float64(h[r, c]))
+            if do_acc:
+                _sparse_accumulate(r, c, h, qxo, qyo, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+
+        # Boundary faces: volumes through them (after limiting).
+        for k in range(b_row.size):
+            r = b_row[k]
+            c = b_col[k]
+            side = b_side[k]
+            if side == 0:
+                vin = np.float64(qxo[r, 0])
+            elif side == 1:
+                vin = -np.float64(qxo[r, nx])
+            elif side == 2:
+                vin = np.float64(qyo[0, c])
+            else:
+                vin = -np.float64(qyo[ny, c])
+            vin *= dt * dx
+            if vin > 0.0:
+                vols[2] += vin
+            else:
+                vols[3] -= vin
+
+        # Cells with a forced water surface: the change is boundary inflow/outflow.
+        for k in range(f_row.size):
+            r = f_row[k]
+            c = f_col[k]
+            if blocked[r, c]:
+                continue
+            target = series_value(st, sv, sptr, f_ser[k], t1) - zref - np.float64(zb[r, c])
+            old = np.float64(h[r, c])
+            h[r, c] = max(target, 0.0)
+            new = np.float64(h[r, c])
+            d = (new - old) * cell_area
+            if d > 0.0:
+                vols[2] += d
+            else:
+                vols[3] -= d
+            hmax = max(hmax, new)
+            if do_acc:
+                _sparse_accumulate(r, c, h, qxo, qyo, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+
+        if clipped:
+            dt_min_clipped = min(dt_min_clipped, dt)
+        else:
+            dt_min = min(dt_min, dt)
+        dt_seen = max(dt_seen, dt)
+        t = t1
+        steps += 1
+        if n_bad > 0 or not (hmax < np.inf):
+            status = 2
+            break
+    if swapped:
+        qxa[:, :] = qxo
+        qya[:, :] = qyo
+    if dt_min == np.inf:
+        dt_min = dt_min_clipped
+    return t, steps, dt_min, dt_seen, status
+
+
+# One compiled time loop per argument-type combination (in practice: per state dtype).
+_RUNNERS: dict = {}
+
+# Below this many cells one thread does a step faster than several (a parallel region costs tens
+# of microseconds to start, far more when the machine is busy).
+PARALLEL_MIN_CELLS = 40_000
+
+
+def plan(shape: tuple[int, int], threads: int) -> tuple[bool, int]:
+    """(parallel, number of row chunks) for a grid: a few chunks per thread, or one serial chunk."""
+    ny, nx = shape
+    if threads > 1 and ny * nx >= PARALLEL_MIN_CELLS and ny > 1:
+        return True, min(ny, 4 * threads)
+    return False, 1
+
+
+def run(parallel: bool, *args):
+    """Advance from t0 to exactly t_end; arguments as :func:`_run_impl` without the sweeps.
+
+    Every array must be C-contiguous and writeable, with the dtypes of the first call for the
+    same state dtype (the compiled loop refuses others rather than recompiling silently).
+
+    The time loop calls the sweeps through function pointers (Numba first-class functions)
+    instead of linking them in. Numba re-optimises every linked callee inside the caller's module,
+    which made the time loop's first compile take longer than all the sweeps together; with
+    pointers each sweep is optimised once (and cached), and the parallel and the one-thread sweeps
+    share one compiled time loop.
+    """
+    # The caller hands over C-contiguous writeable arrays of fixed dtypes, so the state dtype
+    # decides every type (typeof on all the arguments would cost milliseconds per call).
+    key = args[0].dtype.str
+    entry = _RUNNERS.get(key)
+    if entry is None:
+        entry = _compile_runner(tuple(typeof(a) for a in args))
+        _RUNNERS[key] = entry
+    runner, parallel_sweeps, serial_sweeps, workers = entry
+    return runner(*(parallel_sweeps if parallel else serial_sweeps), *workers, *args)
+
+
+class _SweepPointer(WrapperAddressProtocol):
+    """A compiled sweep as a first-class function, its address looked up once.
+
+    Passing the dispatcher itself works too, but Numba then resolves its address on every call
+    (milliseconds, as long as a short interval's whole time loop).
+    """
+
+    def __init__(self, dispatcher, sig):
+        dispatcher.compile(sig.args)
+        self._addr = _get_wrapper_address(dispatcher, sig)
+        self._sig = sig
+        self._dispatcher = dispatcher  # keeps the compiled code alive
+
+    def __wrapper_address__(self):
+        return self._addr
+
+    def signature(self):
+        return self._sig
+
+
+def _compile_runner(argtypes):
+    """Compile :func:`_run_impl` for these argument types, with the sweeps as function pointers."""
+    h, qx, qy = argtypes[0], argtypes[1], argtypes[2]
+    zb, nb, rainf = argtypes[5], argtypes[6], argtypes[8]
+    infil_kind, ia, ib, ic, icum, drain, has_drain = argtypes[11:18]
+    do_acc = argtypes[45]
+    acc = argtypes[46:52]
+    # Arrays _run_impl allocates itself.
+    row = types.Array(h.dtype, 1, "C")
+    cube = types.Array(h.dtype, 3, "C")
+    part = types.Array(types.float64, 2, "C")
+    i64 = types.int64
+    worker_sigs = (
+        types.void(i64, h, zb, nb, qx, qy, qx, qy, row),
+        types.void(i64, h, qx, qy, i64, row, cube),
+        types.void(i64, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain, do_acc, *acc,
+                   types.float64, i64, cube, row, part),
+    )
+    # Each sweep takes its worker as a pointer too, so the worker is optimised once, not again
+    # inside every sweep that calls it.
+    sweep_sigs = tuple(types.void(types.FunctionType(w), *w.args[1:]) for w in worker_sigs)
+    workers = tuple(_SweepPointer(d, sig) for d, sig in
+                    zip((_momentum_row, _halo_chunk, _continuity_chunk), worker_sigs))
+    parallel = tuple(_SweepPointer(d, sig) for d, sig in zip((_momentum, _halo_factors, _continuity), sweep_sigs))
+    serial = tuple(_SweepPointer(d, sig) for d, sig in
+                   zip((_momentum_serial, _halo_factors_serial, _continuity_serial), sweep_sigs))
+    runner = njit(error_model="numpy", cache=True)(_run_impl)
+    pointers = tuple(types.FunctionType(sig) for sig in sweep_sigs + worker_sigs)
+    runner.compile(pointers + tuple(argtypes))
+    # No silent recompiles for other types: a mismatch is a bug in the caller.
+    runner.disable_compile()
+    return runner, parallel, serial, workers
+
+
+@njit(error_model="numpy", cache=True)
+def accum_open(h, qx, qy, blocked, t0, hdry, wet_depth, a_hmax, a_vmax, a_haz, a_tarr, a_wet):
+    """Fold the state at the start of an interval into the running maxima and wet/dry bookkeeping."""
+    ny, nx = h.shape
+    for r in range(ny):
+        for c in range(nx):
+            if blocked[r, c]:
+                continue
+            w = np.float64(h[r, c])
+            ux = 0.5 * (np.float64(qx[r, c]) + np.float64(qx[r, c + 1]))
+            uy = 0.5 * (np.float64(qy[r, c]) + np.float64(qy[r + 1, c]))
+            a_hmax[r, c], a_vmax[r, c], a_haz[r, c] = _maxima(
+                w, ux, uy, np.float64(a_hmax[r, c]), np.float64(a_vmax[r, c]), np.float64(a_haz[r, c]),
+                hdry, 0.5, 0.0, 1.0, 0.25)
+            if w > wet_depth:
+                if np.isnan(a_wet[r, c]):
+                    a_wet[r, c] = t0
+                if np.isnan(a_tarr[r, c]):
+                    a_tarr[r, c] = t0
+            else:
+                a_wet[r, c] = np.nan
+
+
+# Codes of the first problem prepare() finds in the inputs (0: none).
+BAD_Z, BAD_MANNING, BAD_RAIN, BAD_DRAIN, BAD_INFIL, BAD_DEPTH = 1, 2, 3, 4, 5, 6
+
+
+@njit(error_model="numpy", cache=True)
+def prepare(z, manning, blocked, rain_field, drain, infil_kind, ia, ib, ic, h, zb, nb, rainf):
+    """Check the static inputs and build the kernel's working copies, in two passes.
+
+    Fills zb (bed relative to the lowest open cell, BLOCKED_Z on blocked cells), nb (Manning),
+    rainf (rain map, 0 on blocked cells) and zeroes h on blocked cells. Returns (problem code,
+    zref, rain-map sum, largest depth, any drainage).
+    """
+    ny, nx = z.shape
+    zref = np.inf
+    has_drain = False
+    for r in range(ny):
+        for c in range(nx):
+            d = drain[r, c]
+            if not (d >= 0.0 and d < np.inf):
+                return BAD_DRAIN, 0.0, 0.0, 0.0, False
+            has_drain = has_drain or d > 0.0
+            rf = rain_field[r, c]
+            if not (rf >= 0.0 and rf < np.inf):
+                return BAD_RAIN, 0.0, 0.0, 0.0, False
+            if infil_kind != 0:
+                a = ia[r, c]
+                b = ib[r, c]
+                k = ic[r, c]
+                ok = a >= 0.0 and a < np.inf and b >= 0.0 and b < np.inf and k >= 0.0 and k < np.inf
+                if not ok or (infil_kind == 1 and a < b):
+                    return BAD_INFIL, 0.0, 0.0, 0.0, False
+            if blocked[r, c]:
+                continue
+            hh = np.float64(h[r, c])
+            if not (hh >= 0.0 and hh < np.inf):
+                return BAD_DEPTH, 0.0, 0.0, 0.0, False
+            zz = np.float64(z[r, c])
+            if not np.isfinite(zz):
+                return BAD_Z, 0.0, 0.0, 0.0, False
+            n = manning[r, c]
+            if not (n >= 0.0 and n < np.inf):
+                return BAD_MANNING, 0.0, 0.0, 0.0, False
+            zref = min(zref, zz)
+    if zref == np.inf:
+        zref = 0.0
+    rain_sum = 0.0
+    hmax = 0.0
+    for r in range(ny):
+        for c in range(nx):
+            if blocked[r, c]:
+                zb[r, c] = BLOCKED_Z
+                nb[r, c] = 0.0
+                rainf[r, c] = 0.0
+                h[r, c] = 0.0
+            else:
+                zb[r, c] = np.float64(z[r, c]) - zref
+                nb[r, c] = manning[r, c]
+                rainf[r, c] = rain_field[r, c]
+                # Sum what the kernel will add (rounded to the state dtype), so volumes match.
+                rain_sum += np.float64(rainf[r, c])
+                hmax = max(hmax, np.float64(h[r, c]))
+    return 0, zref, rain_sum, hmax, has_drain
+
+
+@njit(error_model="numpy", cache=True)
+def accum_close(t, a_dur, a_wet):
+    """Credit the wet time up to t to the duration of the cells wet now (they stay tracked)."""
+    ny, nx = a_wet.shape
+    for r in range(ny):
+        for c in range(nx):
+            ws = a_wet[r, c]
+            if not np.isnan(ws):
+                a_dur[r, c] += t - ws
+                a_wet[r, c] = t

@@ -1,0 +1,619 @@
+"""Urban flood kernel: the local-inertial shallow-water equations on a raster, in Numba.
+
+The scheme is that of Bates et al. (2010) with the theta-weighted face flux of de Almeida et al.
+(2012), as in LISFLOOD-FP's ACC solver and Landlab's ``OverlandFlow``:
+
+* face discharge from the water-surface slope with semi-implicit Manning friction,
+  ``q' = [theta q + (1-theta)/2 (q_- + q_+) - g h_f dt dEta/dx] / [1 + g dt n^2 |q| / h_f^(7/3)]``,
+  where ``h_f = max(eta_i, eta_j) - max(z_i, z_j)`` and no flow where ``h_f <= h_dry``;
+* continuity with a conservative positivity limiter (a cell never sends away more water than it
+  holds: its outgoing face fluxes are scaled down together);
+* adaptive step ``dt = alpha dx / sqrt(g h_max)`` (clipped to ``dt_max`` and to the interval end),
+  or a fixed step checked against that limit.
+
+Conventions: arrays are raster-ordered (row 0 = north, col 0 = west), square cells of ``dx`` m.
+Depth ``h`` at cell centres; unit-width discharges [m^2/s] on faces: ``qx`` (ny, nx+1), face ``j``
+between cells (r, j-1) and (r, j), positive east; ``qy`` (ny+1, nx), face ``i`` between (i-1, c) and
+(i, c), positive south. The outer faces are the domain boundary.
+
+The whole time loop of :func:`advance` runs compiled; the state may be float32 (half the memory
+traffic, fastest) or float64 (mass balance to round-off), volumes are always float64.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from . import _flood_core as _core
+from ._series import Series
+
+__all__ = [
+    "Series",
+    "FloodGrid",
+    "FloodForcing",
+    "FloodParams",
+    "FloodState",
+    "FloodAccum",
+    "IntervalStats",
+    "BoundaryFaces",
+    "edge_faces",
+    "advance",
+    "stored_volume",
+    "STATUS_OK",
+    "STATUS_UNSTABLE_DT",
+    "STATUS_NON_FINITE",
+    "SIDES",
+]
+
+STATUS_OK = 0
+STATUS_UNSTABLE_DT = 1
+STATUS_NON_FINITE = 2
+
+#: Codes of the four domain edges, as used by ``bnd_side``.
+SIDES = {"west": 0, "east": 1, "north": 2, "south": 3}
+
+_I64 = np.zeros(0, dtype=np.int64)
+_I8 = np.zeros(0, dtype=np.int8)
+_F64 = np.zeros(0, dtype=np.float64)
+
+
+class BoundaryFaces(NamedTuple):
+    """Open boundary faces, the six ``bnd_*`` arrays of :class:`FloodGrid` (see there)."""
+
+    row: np.ndarray
+    col: np.ndarray
+    side: np.ndarray
+    kind: np.ndarray
+    ser: np.ndarray
+    slope: np.ndarray
+
+    @classmethod
+    def concat(cls, faces: "list[BoundaryFaces]") -> "BoundaryFaces":
+        """Join several sets of boundary faces into one."""
+        if not faces:
+            return cls(_I64, _I64, _I8, _I8, _I64, _F64)
+        return cls(*(np.concatenate([getattr(f, name) for f in faces]) for name in cls._fields))
+
+
+def edge_faces(shape: tuple[int, int], side: str | int, kind: int, series: int = -1, slope: float = 0.0,
+               span: tuple[int, int] | None = None) -> BoundaryFaces:
+    """Boundary faces along (part of) one domain edge.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Grid shape (ny, nx).
+    side : {"west", "east", "north", "south"} or int
+        Edge, or its code 0-3.
+    kind : int
+        1 free outflow (normal depth with friction slope ``slope``), 2 water-level series ``series``.
+    series : int
+        Series index for kind 2.
+    slope : float
+        Friction slope for kind 1.
+    span : (int, int), optional
+        Half-open range of rows (west/east) or columns (north/south); the whole edge by default.
+
+    Returns
+    -------
+    BoundaryFaces
+    """
+    ny, nx = shape
+    code = SIDES[side] if isinstance(side, str) else int(side)
+    along = ny if code in (0, 1) else nx
+    lo, hi = span if span is not None else (0, along)
+    idx = np.arange(lo, hi, dtype=np.int64)
+    fixed = {0: 0, 1: nx - 1, 2: 0, 3: ny - 1}[code]
+    other = np.full(idx.size, fixed, dtype=np.int64)
+    row, col = (idx, other) if code in (0, 1) else (other, idx)
+    return BoundaryFaces(
+        row, col, np.full(idx.size, code, np.int8), np.full(idx.size, kind, np.int8),
+        np.full(idx.size, series, np.int64), np.full(idx.size, slope, np.float64),
+    )
+
+
+class FloodGrid(NamedTuple):
+    """Static inputs of a flood run.
+
+    Attributes
+    ----------
+    z : (ny, nx) array
+        Bed elevation [m].
+    manning : (ny, nx) array
+        Manning's n [s m^-1/3]; a face uses the mean of its two cells.
+    blocked : (ny, nx) uint8
+        1 = no flow into or out of the cell (buildings in "block" mode, nodata); depth stays 0.
+    dx : float
+        Cell size [m].
+    infil_kind : int
+        0 none, 1 Horton, 2 Green-Ampt.
+    infil_a, infil_b, infil_c : (ny, nx) float64
+        Horton: f0 [m/s], fc [m/s], decay k [1/s]. Green-Ampt: Ks [m/s], psi*dtheta [m], unused.
+    drain_cap : (ny, nx) float64
+        Urban drainage capacity [m/s], limited to the water present.
+    bnd_row, bnd_col : (k,) int64
+        Cell of each open boundary face.
+    bnd_side : (k,) int8
+        0 west, 1 east, 2 north, 3 south: which outer face of that cell.
+    bnd_kind : (k,) int8
+        1 free outflow ``q = h^(5/3) sqrt(S) / n`` outward (outflow only); 2 water-level series
+        (ghost water surface from series ``bnd_ser``, local-inertial flux in or out).
+    bnd_ser : (k,) int64
+        Series index for kind 2 (-1 otherwise).
+    bnd_slope : (k,) float64
+        Friction slope S for kind 1.
+    fix_row, fix_col, fix_ser : (m,) int64
+        Cells whose water surface follows series ``fix_ser``: depth set to max(level - z, 0) after
+        each step, the volume change counted as boundary in/out.
+    """
+
+    z: np.ndarray
+    manning: np.ndarray
+    blocked: np.ndarray
+    dx: float
+    infil_kind: int
+    infil_a: np.ndarray
+    infil_b: np.ndarray
+    infil_c: np.ndarray
+    drain_cap: np.ndarray
+    bnd_row: np.ndarray
+    bnd_col: np.ndarray
+    bnd_side: np.ndarray
+    bnd_kind: np.ndarray
+    bnd_ser: np.ndarray
+    bnd_slope: np.ndarray
+    fix_row: np.ndarray
+    fix_col: np.ndarray
+    fix_ser: np.ndarray
+
+    @classmethod
+    def simple(cls, z: np.ndarray, dx: float, manning: float | np.ndarray = 0.03,
+               blocked: np.ndarray | None = None,
+               boundaries: "list[BoundaryFaces] | BoundaryFaces | None" = None) -> "FloodGrid":
+        """A grid with no losses and no forced cells; closed walls unless ``boundaries`` opens faces.
+
+        Use ``grid._replace(...)`` to add infiltration, drainage or level-forced cells.
+        """
+        z = np.asarray(z)
+        shape = z.shape
+        if isinstance(boundaries, BoundaryFaces):
+            boundaries = [boundaries]
+        b = BoundaryFaces.concat(list(boundaries or []))
+        zeros = np.zeros(shape)
+        return cls(
+            z=z, manning=np.broadcast_to(np.asarray(manning, dtype=z.dtype), shape).copy(),
+            blocked=np.zeros(shape, np.uint8) if blocked is None else np.asarray(blocked, np.uint8),
+            dx=float(dx), infil_kind=0, infil_a=zeros, infil_b=zeros, infil_c=zeros, drain_cap=zeros,
+            bnd_row=b.row, bnd_col=b.col, bnd_side=b.side, bnd_kind=b.kind, bnd_ser=b.ser,
+            bnd_slope=b.slope, fix_row=_I64, fix_col=_I64, fix_ser=_I64,
+        )
+
+
+class FloodForcing(NamedTuple):
+    """Time-varying inputs.
+
+    Attributes
+    ----------
+    series : Series
+        All time series (rain multiplier, inflow hydrographs [m^3/s], water levels [m]).
+    rain_field : (ny, nx) float64
+        Rain rate map [m/s], multiplied by series ``rain_ser`` (its mean over each step, so the
+        rain volume is the hyetograph's integral).
+    rain_ser : int
+        -1 for no rain.
+    src_row, src_col : (p,) int64
+        Point-inflow cells (not blocked).
+    src_ser : (p,) int64
+        Series of each inflow, m^3/s (a negative value abstracts, at most the water present).
+    src_w : (p,) float64
+        Fraction of that series' discharge entering this cell.
+    """
+
+    series: Series
+    rain_field: np.ndarray
+    rain_ser: int
+    src_row: np.ndarray
+    src_col: np.ndarray
+    src_ser: np.ndarray
+    src_w: np.ndarray
+
+    @classmethod
+    def none(cls, shape: tuple[int, int], series: Series | None = None) -> "FloodForcing":
+        """No rain and no inflow (use ``_replace`` to add them)."""
+        return cls(series if series is not None else Series.pack([]), np.zeros(shape), -1, _I64, _I64, _I64, _F64)
+
+    @classmethod
+    def uniform_rain(cls, shape: tuple[int, int], rate: float) -> "FloodForcing":
+        """Constant rain ``rate`` [m/s] over the whole grid."""
+        return cls(Series.pack([([0.0], [1.0])]), np.full(shape, float(rate)), 0, _I64, _I64, _I64, _F64)
+
+
+class FloodParams(NamedTuple):
+    """Numerical parameters.
+
+    Attributes
+    ----------
+    alpha : float
+        Courant factor of the adaptive step (Bates et al. 2010 recommend 0.2-0.7).
+    theta : float
+        de Almeida weighting. 0.8 (Landlab's default): some smoothing of the checkerboard
+        oscillations that 1.0 (pure Bates 2010) shows at low friction, at little cost in accuracy;
+        de Almeida et al. (2012) found 0.7-0.9 good and below 0.7 too diffusive.
+    h_dry : float
+        Flow-depth threshold [m]: no flux through a face whose flow depth is not above it.
+    dt_max : float
+        Largest step [s].
+    fixed_dt : float
+        > 0 uses this step; above 1.5x the adaptive step the run stops with status 1.
+    g : float
+        Gravity [m/s^2].
+    wet_depth : float
+        Depth [m] above which a cell counts as flooded (arrival time, duration).
+    """
+
+    alpha: float = 0.7
+    theta: float = 0.8
+    h_dry: float = 1e-3
+    dt_max: float = 10.0
+    fixed_dt: float = 0.0
+    g: float = 9.81
+    wet_depth: float = 0.01
+
+
+class FloodState:
+    """Mutable state: depth, face discharges, cumulative infiltration, time.
+
+    Attributes
+    ----------
+    h : (ny, nx) float32 or float64
+    qx : (ny, nx+1), same dtype
+    qy : (ny+1, nx), same dtype
+    infil_cum : (ny, nx) float64
+        Green-Ampt: cumulative infiltration F [m]. Horton: infiltration in excess of fc so far [m],
+        the state of the capacity f = max(fc, f0 - k Fe).
+    t : float
+        Time [s].
+    steps : int
+        Steps taken so far.
+    """
+
+    def __init__(self, h: np.ndarray, qx: np.ndarray, qy: np.ndarray, infil_cum: np.ndarray | None = None,
+                 t: float = 0.0, steps: int = 0):
+        self.h = h
+        self.qx = qx
+        self.qy = qy
+        self.infil_cum = np.zeros(h.shape) if infil_cum is None else infil_cum
+        self.t = float(t)
+        self.steps = int(steps)
+        self._scratch: tuple[np.ndarray, ...] | None = None
+
+    @classmethod
+    def zeros(cls, shape: tuple[int, int], dtype=np.float64) -> "FloodState":
+        """Dry state at t = 0."""
+        ny, nx = shape
+        return cls(np.zeros(shape, dtype), np.zeros((ny, nx + 1), dtype), np.zeros((ny + 1, nx), dtype))
+
+    @classmethod
+    def from_depth(cls, h: np.ndarray, dtype=None) -> "FloodState":
+        """Still water of depth ``h`` (copied) at t = 0."""
+        h = np.array(h, dtype=dtype if dtype is not None else np.asarray(h).dtype, order="C")
+        state = cls.zeros(h.shape, h.dtype)
+        state.h = h
+        return state
+
+    def copy(self) -> "FloodState":
+        """Deep copy (for checkpoints)."""
+        return FloodState(self.h.copy(), self.qx.copy(), self.qy.copy(), self.infil_cum.copy(), self.t, self.steps)
+
+    def _buffers(self) -> tuple[np.ndarray, ...]:
+        """Scratch face arrays and working input copies, kept between calls (no reallocation)."""
+        s = self._scratch
+        if s is None or s[0].shape != self.qx.shape or s[0].dtype != self.qx.dtype:
+            s = (np.zeros_like(self.qx), np.zeros_like(self.qy), np.empty_like(self.h), np.empty_like(self.h),
+                 np.empty_like(self.h))
+            self._scratch = s
+        return s
+
+
+class FloodAccum:
+    """Running maxima and flood timing, updated at every step inside the kernel.
+
+    Attributes
+    ----------
+    h_max, v_max : (ny, nx) float32
+        Largest depth [m] and cell-centre speed [m/s] (face discharges averaged to the centre,
+        divided by the depth; 0 where the depth is not above ``h_dry``).
+    hazard_max : (ny, nx) float32
+        Largest Defra FD2320 hazard rating HR = d (v + 0.5) + DF, DF = 1 where d > 0.25 m, else 0.
+    t_arrival : (ny, nx) float64
+        First time [s] the depth exceeded ``wet_depth`` (NaN: never).
+    duration : (ny, nx) float64
+        Time [s] with depth above ``wet_depth`` (depth sampled at the end of each step).
+    wet_since : (ny, nx) float64
+        Bookkeeping for ``duration``: when the cell last became wet (NaN while dry). Save it with
+        checkpoints alongside the state.
+    """
+
+    def __init__(self, h_max, v_max, hazard_max, t_arrival, duration, wet_since):
+        self.h_max = h_max
+        self.v_max = v_max
+        self.hazard_max = hazard_max
+        self.t_arrival = t_arrival
+        self.duration = duration
+        self.wet_since = wet_since
+
+    @classmethod
+    def zeros(cls, shape: tuple[int, int]) -> "FloodAccum":
+        """Empty accumulators for a grid of ``shape``."""
+        return cls(np.zeros(shape, np.float32), np.zeros(shape, np.float32), np.zeros(shape, np.float32),
+                   np.full(shape, np.nan), np.zeros(shape), np.full(shape, np.nan))
+
+    def copy(self) -> "FloodAccum":
+        """Deep copy (for checkpoints)."""
+        return FloodAccum(*(getattr(self, n).copy() for n in
+                            ("h_max", "v_max", "hazard_max", "t_arrival", "duration", "wet_since")))
+
+
+class IntervalStats(NamedTuple):
+    """What happened during one :func:`advance` call. Volumes [m^3], float64, over the interval.
+
+    ``dt_min`` leaves out the last step when it was shortened to land on ``t_end`` (unless it was
+    the only kind of step). ``status``: 0 ok, 1 fixed dt unstable, 2 non-finite state; on a non-zero
+    status the state stops where the problem was found (``state.t < t_end``).
+    """
+
+    steps: int
+    dt_min: float
+    dt_max: float
+    vol_rain: float
+    vol_inflow: float
+    vol_bnd_in: float
+    vol_bnd_out: float
+    vol_infil: float
+    vol_drain: float
+    status: int
+
+    @property
+    def net_inflow(self) -> float:
+        """rain + inflow + bnd_in - bnd_out - infil - drain: the change of stored volume it implies."""
+        return (self.vol_rain + self.vol_inflow + self.vol_bnd_in - self.vol_bnd_out
+                - self.vol_infil - self.vol_drain)
+
+
+def stored_volume(state: FloodState, grid: FloodGrid) -> float:
+    """Water volume [m^3] over the unblocked cells, summed in float64."""
+    h = np.where(np.asarray(grid.blocked) != 0, 0, state.h)
+    return float(np.sum(h, dtype=np.float64)) * float(grid.dx) ** 2
+
+
+def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: FloodParams,
+            t_end: float, accum: FloodAccum | None = None) -> IntervalStats:
+    """Advance ``state`` in place from ``state.t`` to exactly ``t_end``.
+
+    Parameters
+    ----------
+    state : FloodState
+        Updated in place (its ``t`` and ``steps`` too). Depths in blocked cells are set to 0.
+    grid : FloodGrid
+    forcing : FloodForcing
+    params : FloodParams
+    t_end : float
+        End of the interval [s], not before ``state.t``; the last step is shortened to land on it.
+    accum : FloodAccum, optional
+        Running maxima, updated at every step (and with the state at ``state.t``).
+
+    Returns
+    -------
+    IntervalStats
+        Volumes of the interval and ``status`` (raise on non-zero: the state is not trustworthy).
+
+    Raises
+    ------
+    ValueError
+        If an input breaks the contract (shape, dtype, range, a non-finite value); the message
+        says which and how to fix it.
+    """
+    _check(state, grid, forcing, params, t_end, accum)
+    dtype = state.h.dtype
+    shape = state.h.shape
+    blocked = _c(grid.blocked, np.uint8)
+    kind = int(grid.infil_kind)
+    if kind:
+        ia, ib, ic = (_c(a, np.float64) for a in (grid.infil_a, grid.infil_b, grid.infil_c))
+    else:
+        ia = ib = ic = np.zeros((1, 1))
+    drain = _c(grid.drain_cap, np.float64)
+    qx1, qy1, zb, nb, rainf = state._buffers()
+    problem, zref, rain_sum, hmax, has_drain = _core.prepare(
+        _c(grid.z, dtype), _c(grid.manning, dtype), blocked,
+        _c(forcing.rain_field, np.float64), drain, kind, ia, ib, ic,
+        state.h, zb, nb, rainf,
+    )
+    if problem:
+        raise ValueError(_PROBLEMS[problem])
+    if accum is None:
+        dummy32 = np.zeros((1, 1), np.float32)
+        dummy64 = np.zeros((1, 1))
+        acc = (dummy32, dummy32, dummy32, dummy64, dummy64, dummy64)
+    else:
+        acc = (accum.h_max, accum.v_max, accum.hazard_max, accum.t_arrival, accum.duration, accum.wet_since)
+        _core.accum_open(state.h, state.qx, state.qy, blocked, state.t, params.h_dry, params.wet_depth,
+                         acc[0], acc[1], acc[2], acc[3], acc[5])
+    ser = forcing.series
+    vols = np.zeros(6)
+    parallel, nch = _core.plan(shape, numba.get_num_threads())
+    t, steps, dt_min, dt_max, status = _core.run(
+        parallel, state.h, state.qx, state.qy, qx1, qy1, zb, nb, blocked, rainf, rain_sum, int(forcing.rain_ser),
+        kind, ia, ib, ic, state.infil_cum, drain, has_drain,
+        *(_i64(a) for a in (grid.bnd_row, grid.bnd_col)), _i8(grid.bnd_side), _i8(grid.bnd_kind),
+        _i64(grid.bnd_ser), _c(grid.bnd_slope, np.float64),
+        *(_i64(a) for a in (grid.fix_row, grid.fix_col, grid.fix_ser)),
+        *(_i64(a) for a in (forcing.src_row, forcing.src_col, forcing.src_ser)),
+        _c(forcing.src_w, np.float64),
+        _c(ser.t, np.float64), _c(ser.v, np.float64), _i64(ser.ptr),
+        float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
+        float(params.fixed_dt), float(params.g), float(params.wet_depth), zref, state.t, float(t_end),
+        accum is not None, *acc, nch, hmax, vols,
+    )
+    if accum is not None:
+        _core.accum_close(t, accum.duration, accum.wet_since)
+    state.t = float(t)
+    state.steps += int(steps)
+    if steps == 0:
+        dt_min = dt_max = 0.0
+    return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status))
+
+
+_PROBLEMS = {
+    _core.BAD_Z: "grid.z holds NaN or infinite elevations on unblocked cells; fill them or mark the cells blocked",
+    _core.BAD_MANNING: "grid.manning must be finite and >= 0 on unblocked cells",
+    _core.BAD_RAIN: "forcing.rain_field must be finite and >= 0 m/s everywhere",
+    _core.BAD_DRAIN: "grid.drain_cap must be finite and >= 0 m/s everywhere (0 where there is no drainage)",
+    _core.BAD_INFIL: ("infiltration parameters must be finite and >= 0, and Horton needs f0 (infil_a) >= fc "
+                      "(infil_b) in every cell"),
+    _core.BAD_DEPTH: "state.h holds negative, NaN or infinite depths on unblocked cells; start from a valid state",
+}
+
+
+def _c(a, dtype) -> np.ndarray:
+    """``a`` as a C-contiguous writeable array of ``dtype``, copied only when it is not one.
+
+    The compiled time loop is typed once per state dtype, so every array it gets must have the
+    same dtype, layout and flags on every call.
+    """
+    return np.require(a, dtype=dtype, requirements=("C", "W"))
+
+
+def _i64(a) -> np.ndarray:
+    return _c(a, np.int64)
+
+
+def _i8(a) -> np.ndarray:
+    return _c(a, np.int8)
+
+
+def _check(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: FloodParams, t_end: float,
+           accum: FloodAccum | None) -> None:
+    """Raise ValueError on anything that breaks the contract of :func:`advance`."""
+    h = state.h
+    if h.ndim != 2 or h.dtype not in (np.float32, np.float64) or min(h.shape) < 1:
+        raise ValueError(f"state.h must be a non-empty 2-D float32 or float64 array, got {h.dtype} {h.shape}")
+    ny, nx = h.shape
+    for name, arr, shp in (("h", h, (ny, nx)), ("qx", state.qx, (ny, nx + 1)), ("qy", state.qy, (ny + 1, nx))):
+        if arr.shape != shp or arr.dtype != h.dtype or not arr.flags.c_contiguous or not arr.flags.writeable:
+            raise ValueError(
+                f"state.{name} must be a writeable C-contiguous {h.dtype} array of shape {shp}, got "
+                f"{arr.dtype} {arr.shape}; build the state with FloodState.zeros or FloodState.from_depth"
+            )
+    ic = state.infil_cum
+    if ic.shape != (ny, nx) or ic.dtype != np.float64 or not ic.flags.c_contiguous or not ic.flags.writeable:
+        raise ValueError(f"state.infil_cum must be a writeable C-contiguous float64 array of shape {(ny, nx)}")
+    if not np.isfinite(t_end) or t_end < state.t:
+        raise ValueError(f"t_end = {t_end} must be finite and not before the state's time {state.t}")
+    _check_params(params)
+    if not (np.isfinite(grid.dx) and grid.dx > 0):
+        raise ValueError(f"grid.dx = {grid.dx} must be a positive cell size in metres")
+    for name in ("z", "manning", "blocked", "drain_cap"):
+        if np.shape(getattr(grid, name)) != (ny, nx):
+            raise ValueError(f"grid.{name} must have the state's shape {(ny, nx)}, got {np.shape(getattr(grid, name))}")
+    # Per-cell values are checked by _core.prepare (one compiled pass instead of many NumPy ones).
+    if grid.infil_kind not in (0, 1, 2):
+        raise ValueError(f"grid.infil_kind = {grid.infil_kind} must be 0 (none), 1 (Horton) or 2 (Green-Ampt)")
+    if grid.infil_kind and not (np.shape(grid.infil_a) == np.shape(grid.infil_b) == np.shape(grid.infil_c) == (ny, nx)):
+        raise ValueError(f"grid.infil_a/b/c must have shape {(ny, nx)}")
+    nser = forcing.series.n_series
+    _check_boundaries(grid, (ny, nx), nser, np.asarray(grid.manning))
+    fr, fc_, fs = (np.asarray(a) for a in (grid.fix_row, grid.fix_col, grid.fix_ser))
+    if not (fr.shape == fc_.shape == fs.shape) or fr.ndim != 1:
+        raise ValueError("grid.fix_row, fix_col and fix_ser must be 1-D arrays of the same length")
+    _check_cells("grid.fix", fr, fc_, (ny, nx))
+    _check_series_index("grid.fix_ser", fs, nser)
+    # Forcing.
+    if np.shape(forcing.rain_field) != (ny, nx):
+        raise ValueError(f"forcing.rain_field must have shape {(ny, nx)}, got {np.shape(forcing.rain_field)}")
+    rs = int(forcing.rain_ser)
+    if not -1 <= rs < nser:
+        raise ValueError(f"forcing.rain_ser = {rs} must be -1 (no rain) or a series index below {nser}")
+    if rs >= 0:
+        ser = forcing.series
+        if np.any(ser.v[ser.ptr[rs]:ser.ptr[rs + 1]] < 0):
+            raise ValueError(f"rain series {rs} has negative values; rain multipliers must be >= 0")
+    sr, sc, ss, sw = (np.asarray(a) for a in (forcing.src_row, forcing.src_col, forcing.src_ser, forcing.src_w))
+    if not (sr.shape == sc.shape == ss.shape == sw.shape) or sr.ndim != 1:
+        raise ValueError("forcing.src_row, src_col, src_ser and src_w must be 1-D arrays of the same length")
+    _check_cells("forcing.src", sr, sc, (ny, nx))
+    _check_series_index("forcing.src_ser", ss, nser)
+    if not np.all(np.isfinite(sw)):
+        raise ValueError("forcing.src_w must be finite")
+    if sr.size and np.any(np.asarray(grid.blocked)[sr, sc] != 0):
+        k = int(np.flatnonzero(np.asarray(grid.blocked)[sr, sc] != 0)[0])
+        raise ValueError(
+            f"inflow {k} enters blocked cell (row {sr[k]}, col {sc[k]}), where its water would vanish; "
+            "move the inflow point off the building/nodata cell"
+        )
+    if accum is not None:
+        for name in ("h_max", "v_max", "hazard_max", "t_arrival", "duration", "wet_since"):
+            a = getattr(accum, name)
+            want = np.float32 if name in ("h_max", "v_max", "hazard_max") else np.float64
+            if a.shape != (ny, nx) or a.dtype != want or not a.flags.c_contiguous or not a.flags.writeable:
+                raise ValueError(f"accum.{name} must be a writeable C-contiguous {np.dtype(want)} array of shape {(ny, nx)}; "
+                                 "build it with FloodAccum.zeros(shape)")
+
+
+def _check_params(p: FloodParams) -> None:
+    rules = (
+        ("alpha", 0 < p.alpha <= 1, "in (0, 1]"),
+        ("theta", 0 <= p.theta <= 1, "in [0, 1]"),
+        ("h_dry", p.h_dry > 0, "> 0"),
+        ("dt_max", p.dt_max > 0, "> 0"),
+        ("fixed_dt", p.fixed_dt >= 0, ">= 0 (0 = adaptive)"),
+        ("g", p.g > 0, "> 0"),
+        ("wet_depth", p.wet_depth >= 0, ">= 0"),
+    )
+    for name, ok, rule in rules:
+        if not (ok and np.isfinite(getattr(p, name))):
+            raise ValueError(f"FloodParams.{name} = {getattr(p, name)} must be {rule}")
+
+
+def _check_boundaries(grid: FloodGrid, shape: tuple[int, int], nser: int, manning: np.ndarray) -> None:
+    ny, nx = shape
+    arrs = [np.asarray(getattr(grid, f"bnd_{x}")) for x in ("row", "col", "side", "kind", "ser", "slope")]
+    row, col, side, kind, ser, slope = arrs
+    if any(a.ndim != 1 or a.shape != row.shape for a in arrs):
+        raise ValueError("grid.bnd_row/col/side/kind/ser/slope must be 1-D arrays of the same length")
+    if row.size == 0:
+        return
+    _check_cells("grid.bnd", row, col, shape)
+    if not np.all(np.isin(side, (0, 1, 2, 3))):
+        raise ValueError("grid.bnd_side must be 0 (west), 1 (east), 2 (north) or 3 (south)")
+    edge = np.choose(side.astype(np.int64), [col == 0, col == nx - 1, row == 0, row == ny - 1])
+    if not np.all(edge):
+        k = int(np.flatnonzero(~edge)[0])
+        raise ValueError(f"boundary face {k}: cell (row {row[k]}, col {col[k]}) is not on the side {side[k]} "
+                         "edge; boundary faces must be outer faces (use edge_faces)")
+    face = np.where(side < 2, row * 2 + (side == 1), col * 2 + (side == 3)) + np.where(side < 2, 0, 2 * ny)
+    if np.unique(face).size != face.size:
+        raise ValueError("a boundary face is listed twice; list each open face once")
+    if not np.all(np.isin(kind, (1, 2))):
+        raise ValueError("grid.bnd_kind must be 1 (free outflow) or 2 (water-level series)")
+    lvl = kind == 2
+    _check_series_index("grid.bnd_ser (level boundaries)", ser[lvl], nser)
+    free = kind == 1
+    open_free = free & (np.asarray(grid.blocked)[row, col] == 0)
+    if not np.all(np.isfinite(slope[free]) & (slope[free] > 0)):
+        raise ValueError("free-outflow boundary faces need a friction slope bnd_slope > 0")
+    if not np.all(manning[row[open_free], col[open_free]] > 0):
+        raise ValueError("free-outflow boundary cells need Manning n > 0 (normal depth is undefined without friction)")
+
+
+def _check_cells(what: str, row: np.ndarray, col: np.ndarray, shape: tuple[int, int]) -> None:
+    if row.size and (row.min() < 0 or row.max() >= shape[0] or col.min() < 0 or col.max() >= shape[1]):
+        raise ValueError(f"{what}_row/col hold cells outside the grid {shape}")
+
+
+def _check_series_index(what: str, idx: np.ndarray, nser: int) -> None:
+    if idx.size and (idx.min() < 0 or idx.max() >= nser):
+        raise ValueError(f"{what} must index the forcing's series (0..{nser - 1})")
