@@ -1,17 +1,16 @@
 """Numba core of the local-inertial flood solver. Private: use :mod:`kernels.flood`.
 
-One time step is three short parallel sweeps over row chunks plus short serial loops:
+One time step is two parallel sweeps over row chunks plus short serial loops:
 
-1. ``_momentum``: the de Almeida et al. (2012) theta-weighted local-inertial flux of every
-   interior face, from the old fluxes into the other flux buffer (the theta smoothing reads the
-   *old* neighbour fluxes, so an in-place update would race between threads); then
-   ``_boundary_momentum`` for the open boundary faces. The two buffers swap roles every step.
-2. ``_halo_factors``: the positivity factors of the rows bordering each chunk, before any chunk
-   changes them.
-3. ``_continuity``: the positivity limiter (applied to the new fluxes in place), the depth
+1. ``_boundary_momentum`` for the open boundary faces, then ``_momentum``: the de Almeida et al.
+   (2012) theta-weighted local-inertial flux of every interior face, from the old fluxes into the
+   other flux buffer (the theta smoothing reads the *old* neighbour fluxes, so an in-place update
+   would race between threads); each chunk also works out the positivity factors of the two rows
+   bordering it. The two flux buffers swap roles every step.
+2. ``_continuity``: the positivity limiter (applied to the new fluxes in place), the depth
    update, rain, infiltration, drainage and the running maxima, fused in one sweep that also
    returns the next step's maximum depth and a non-finite count.
-4. Serial loops: the faces between chunks, the point inflows, the level-forced cells and the
+3. Serial loops: the faces between chunks, the point inflows, the level-forced cells and the
    boundary faces (volume accounting).
 
 Memory traffic, not arithmetic, bounds a step on a CPU, so the sweeps avoid extra passes: the
@@ -161,8 +160,8 @@ def _face_flux(q, qm, qp, hl, hr, zl, zr, nl, nr, gdt, theta, half1m, invdx, hdr
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _momentum_row(r, h, zb, nb, qxo, qyo, qxn, qyn, pf):
-    """Faces of row r: its interior x-faces and, for r > 0, the y-faces on its north side."""
+def _x_faces(r, h, zb, nb, qxo, pf, out):
+    """New fluxes of the interior x-faces of row r into out[1:nx] (out has nx + 1 entries)."""
     nx = h.shape[1]
     gdt = pf[P_GDT]
     theta = pf[P_THETA]
@@ -175,36 +174,96 @@ def _momentum_row(r, h, zb, nb, qxo, qyo, qxn, qyn, pf):
     half = pf[P_HALF]
     zero = pf[P_ZERO]
     for j in range(1, nx):
-        qxn[r, j] = _face_flux(
+        out[j] = _face_flux(
             qxo[r, j], qxo[r, j - 1], qxo[r, j + 1], h[r, j - 1], h[r, j], zb[r, j - 1], zb[r, j],
             nb[r, j - 1], nb[r, j], gdt, theta, half1m, invdx, hdry, one, four, third, half, zero,
         )
-    if r > 0:
-        for c in range(nx):
-            qyn[r, c] = _face_flux(
-                qyo[r, c], qyo[r - 1, c], qyo[r + 1, c], h[r - 1, c], h[r, c], zb[r - 1, c], zb[r, c],
-                nb[r - 1, c], nb[r, c], gdt, theta, half1m, invdx, hdry, one, four, third, half, zero,
-            )
 
 
-# The parallel functions are thin prange loops over serial workers: parfor lowering time grows
-# quickly with the size of the loop body, and this keeps the first-call compile short. The index
-# is cast so the worker compiles once (prange hands out an unsigned index).
-@njit(parallel=True, error_model="numpy", cache=True)
-def _momentum(row_fn, h, zb, nb, qxo, qyo, qxn, qyn, pf):
-    """Interior face fluxes from the old fluxes (qxo, qyo) into the new buffers (qxn, qyn).
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _y_faces(r, h, zb, nb, qyo, pf, out):
+    """New fluxes of the y-faces between rows r - 1 and r (0 < r < ny) into out (nx entries)."""
+    nx = h.shape[1]
+    gdt = pf[P_GDT]
+    theta = pf[P_THETA]
+    half1m = pf[P_HALF1M]
+    invdx = pf[P_INVDX]
+    hdry = pf[P_HDRY]
+    one = pf[P_ONE]
+    four = pf[P_FOUR]
+    third = pf[P_THIRD]
+    half = pf[P_HALF]
+    zero = pf[P_ZERO]
+    for c in range(nx):
+        out[c] = _face_flux(
+            qyo[r, c], qyo[r - 1, c], qyo[r + 1, c], h[r - 1, c], h[r, c], zb[r - 1, c], zb[r, c],
+            nb[r - 1, c], nb[r, c], gdt, theta, half1m, invdx, hdry, one, four, third, half, zero,
+        )
 
-    ``row_fn`` is :func:`_momentum_row` as a function pointer (see :func:`run`).
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _momentum_chunk(ch, h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo):
+    """Faces of the rows of chunk ch, then the positivity factors of the two rows bordering it.
+
+    The continuity sweep needs those border factors from the values before any chunk changes
+    them, so they are made here, from a private copy of the few face rows that belong to the
+    neighbouring chunks (recomputed: the same arithmetic gives the same numbers). The outer
+    boundary faces are already final (``_boundary_momentum`` runs first).
     """
-    for r in prange(h.shape[0]):
-        row_fn(np.int64(r), h, zb, nb, qxo, qyo, qxn, qyn, pf)
+    ny, nx = h.shape
+    r0 = ch * ny // nch
+    r1 = (ch + 1) * ny // nch
+    for r in range(r0, r1):
+        _x_faces(r, h, zb, nb, qxo, pf, qxn[r])
+        if r > 0:
+            _y_faces(r, h, zb, nb, qyo, pf, qyn[r])
+    one = pf[P_ONE]
+    zero = pf[P_ZERO]
+    dtdx = pf[P_DTDX]
+    if r0 > 0:
+        xr = np.empty(nx + 1, dtype=h.dtype)
+        xr[0] = qxn[r0 - 1, 0]
+        xr[nx] = qxn[r0 - 1, nx]
+        _x_faces(r0 - 1, h, zb, nb, qxo, pf, xr)
+        yn = qyn[0]
+        if r0 - 1 > 0:
+            yn = np.empty(nx, dtype=h.dtype)
+            _y_faces(r0 - 1, h, zb, nb, qyo, pf, yn)
+        _factor_row(h[r0 - 1], xr, yn, qyn[r0], dtdx, one, zero, halo[0, ch])
+    else:
+        halo[0, ch, :] = one
+    if r1 < ny:
+        xr = np.empty(nx + 1, dtype=h.dtype)
+        xr[0] = qxn[r1, 0]
+        xr[nx] = qxn[r1, nx]
+        _x_faces(r1, h, zb, nb, qxo, pf, xr)
+        yn = np.empty(nx, dtype=h.dtype)
+        _y_faces(r1, h, zb, nb, qyo, pf, yn)
+        ys = qyn[ny]
+        if r1 + 1 < ny:
+            ys = np.empty(nx, dtype=h.dtype)
+            _y_faces(r1 + 1, h, zb, nb, qyo, pf, ys)
+        _factor_row(h[r1], xr, yn, ys, dtdx, one, zero, halo[1, ch])
+    else:
+        halo[1, ch, :] = one
+
+
+# The parallel functions are thin prange loops over a worker passed as a function pointer (see
+# :func:`run`): parfor lowering time grows quickly with the size of the loop body, and Numba
+# would re-optimise a linked worker inside every caller. The index is cast so the worker's
+# signature is fixed (prange hands out an unsigned index).
+@njit(parallel=True, error_model="numpy", cache=True)
+def _momentum(chunk_fn, h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo):
+    """Interior face fluxes from the old fluxes (qxo, qyo) into the new buffers (qxn, qyn)."""
+    for ch in prange(nch):
+        chunk_fn(np.int64(ch), h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo)
 
 
 @njit(error_model="numpy", cache=True)
-def _momentum_serial(row_fn, h, zb, nb, qxo, qyo, qxn, qyn, pf):
+def _momentum_serial(chunk_fn, h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo):
     """:func:`_momentum` on one thread (small grids: waking threads costs more than the work)."""
-    for r in range(h.shape[0]):
-        row_fn(r, h, zb, nb, qxo, qyo, qxn, qyn, pf)
+    for ch in range(nch):
+        chunk_fn(ch, h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -261,20 +320,19 @@ def _boundary_momentum(h, zb, nb, blocked, qxo, qyo, qxn, qyn, b_row, b_col, b_s
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _factor_row(hrow, qx, qy, r, dtdx, one, zero, out):
-    """Positivity factors of row r (depths hrow, before the update) into out[1:nx+1].
+def _factor_row(hrow, qxr, qnr, qsr, dtdx, one, zero, out):
+    """Positivity factors of one row into out[1:nx+1] (out[0] = out[nx+1] = 1 for the ghosts).
 
-    out[0] = out[nx+1] = 1 stand for the ghost cells. A cell whose outgoing face volumes in this
-    step exceed its water gets all its outgoing fluxes scaled by (water / outflow); a face is
-    outgoing for exactly one cell, so the scaled flux is the same on both sides and the update
-    stays conservative.
+    hrow: depths before the update; qxr: the row's x-faces (nx + 1); qnr, qsr: its north and south
+    y-faces. A cell whose outgoing face volumes in this step exceed its water gets all its
+    outgoing fluxes scaled by (water / outflow); a face is outgoing for exactly one cell, so the
+    scaled flux is the same on both sides and the update stays conservative.
     """
     nx = hrow.size
     out[0] = one
     out[nx + 1] = one
     for c in range(nx):
-        o = (max(zero - qx[r, c], zero) + max(qx[r, c + 1], zero)
-             + max(zero - qy[r, c], zero) + max(qy[r + 1, c], zero)) * dtdx
+        o = (max(zero - qxr[c], zero) + max(qxr[c + 1], zero) + max(zero - qnr[c], zero) + max(qsr[c], zero)) * dtdx
         hc = hrow[c]
         out[c + 1] = hc / o if o > hc else one
 
@@ -286,42 +344,6 @@ def _n_limited(f, one):
     for c in range(f.size):
         n += f[c] < one
     return n
-
-
-@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _halo_chunk(ch, h, qx, qy, nch, pf, halo):
-    ny = h.shape[0]
-    one = pf[P_ONE]
-    zero = pf[P_ZERO]
-    dtdx = pf[P_DTDX]
-    r0 = ch * ny // nch
-    r1 = (ch + 1) * ny // nch
-    if r0 > 0:
-        _factor_row(h[r0 - 1], qx, qy, r0 - 1, dtdx, one, zero, halo[0, ch])
-    else:
-        halo[0, ch, :] = one
-    if r1 < ny:
-        _factor_row(h[r1], qx, qy, r1, dtdx, one, zero, halo[1, ch])
-    else:
-        halo[1, ch, :] = one
-
-
-@njit(parallel=True, error_model="numpy", cache=True)
-def _halo_factors(chunk_fn, h, qx, qy, nch, pf, halo):
-    """Positivity factors of the rows just outside each chunk.
-
-    A separate pass because the continuity sweep of a chunk changes its depths and limits its
-    fluxes in place, and the neighbouring chunks need the factors from the values before that.
-    """
-    for ch in prange(nch):
-        chunk_fn(np.int64(ch), h, qx, qy, nch, pf, halo)
-
-
-@njit(error_model="numpy", cache=True)
-def _halo_factors_serial(chunk_fn, h, qx, qy, nch, pf, halo):
-    """:func:`_halo_factors` on one thread."""
-    for ch in range(nch):
-        chunk_fn(ch, h, qx, qy, nch, pf, halo)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -345,7 +367,7 @@ def _continuity_chunk(ch, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain,
     qs_row = np.empty(nx, dtype=h.dtype)
     h0_row = np.empty(nx, dtype=h.dtype)
     fr[0, :] = halo[0, ch]
-    _factor_row(h[r0], qx, qy, r0, dtdx, one, zero, fr[1])
+    _factor_row(h[r0], qx[r0], qy[r0], qy[r0 + 1], dtdx, one, zero, fr[1])
     # The face row r0 is shared with the chunk above: it is limited after the sweep, serially.
     halo[2, ch, :] = fr[1]
     ip, ic_, inx = 0, 1, 2
@@ -355,7 +377,7 @@ def _continuity_chunk(ch, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain,
     kmax = _as_bits(zero)
     for r in range(r0, r1):
         if r + 1 < r1:
-            _factor_row(h[r + 1], qx, qy, r + 1, dtdx, one, zero, fr[inx])
+            _factor_row(h[r + 1], qx[r + 1], qy[r + 1], qy[r + 2], dtdx, one, zero, fr[inx])
         else:
             fr[inx, :] = halo[1, ch]
         fp = fr[ip]
@@ -543,7 +565,7 @@ def _sparse_accumulate(r, c, h, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a
         _wet_dry(r, c, not was_wet, t1, a_tarr, a_dur, a_wet)
 
 
-def _run_impl(momentum, halo_factors, continuity, momentum_row, halo_chunk, continuity_chunk, h, qxa, qya, qxb, qyb, zb, nb, blocked, rainf, rain_sum, rain_ser,
+def _run_impl(momentum, continuity, momentum_chunk, continuity_chunk, h, qxa, qya, qxb, qyb, zb, nb, blocked, rainf, rain_sum, rain_ser,
         infil_kind, ia, ib, ic, icum, drain, has_drain,
         b_row, b_col, b_side, b_kind, b_ser, b_slope, f_row, f_col, f_ser,
         s_row, s_col, s_ser, s_w, st, sv, sptr,
@@ -551,8 +573,8 @@ def _run_impl(momentum, halo_factors, continuity, momentum_row, halo_chunk, cont
         do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, nch, hmax, vols):
     """Advance from t0 to exactly t_end, the whole time loop compiled (see :func:`run`).
 
-    The first six arguments are function pointers: the three sweeps (parallel or one-thread)
-    and the three per-row/per-chunk workers they apply.
+    The first four arguments are function pointers: the two sweeps (parallel or one-thread) and
+    the per-chunk workers they apply.
 
     (qxa, qya) hold the fluxes in and out; (qxb, qyb) is the second buffer. ``nch`` row chunks
     share the sweeps among the threads (a few per thread, for balance); ``hmax`` is the largest
@@ -621,10 +643,10 @@ def _run_impl(momentum, halo_factors, continuity, momentum_row, halo_chunk, cont
                          - series_integral(st, sv, cum, sptr, rain_ser, t)) / dt
         pf[P_RAINDT] = rain_mean * dt
 
-        momentum(momentum_row, h, zb, nb, qxo, qyo, qxn, qyn, pf)
+        # Boundary faces first: the momentum sweep reads them for the chunks' border factors.
         _boundary_momentum(h, zb, nb, blocked, qxo, qyo, qxn, qyn, b_row, b_col, b_side, b_kind, b_ser,
                            b_slope, level_t, zref, dt, g, dx, theta, h_dry)
-        halo_factors(halo_chunk, h, qxn, qyn, nch, pf, halo)
+        momentum(momentum_chunk, h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo)
         continuity(continuity_chunk, h, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
                    do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part)
         _limit_chunk_edges(qyn, nch, halo)
@@ -783,19 +805,16 @@ def _compile_runner(argtypes):
     part = types.Array(types.float64, 2, "C")
     i64 = types.int64
     worker_sigs = (
-        types.void(i64, h, zb, nb, qx, qy, qx, qy, row),
-        types.void(i64, h, qx, qy, i64, row, cube),
+        types.void(i64, h, zb, nb, qx, qy, qx, qy, i64, row, cube),
         types.void(i64, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain, do_acc, *acc,
                    types.float64, i64, cube, row, part),
     )
     # Each sweep takes its worker as a pointer too, so the worker is optimised once, not again
     # inside every sweep that calls it.
     sweep_sigs = tuple(types.void(types.FunctionType(w), *w.args[1:]) for w in worker_sigs)
-    workers = tuple(_SweepPointer(d, sig) for d, sig in
-                    zip((_momentum_row, _halo_chunk, _continuity_chunk), worker_sigs))
-    parallel = tuple(_SweepPointer(d, sig) for d, sig in zip((_momentum, _halo_factors, _continuity), sweep_sigs))
-    serial = tuple(_SweepPointer(d, sig) for d, sig in
-                   zip((_momentum_serial, _halo_factors_serial, _continuity_serial), sweep_sigs))
+    workers = tuple(_SweepPointer(d, sig) for d, sig in zip((_momentum_chunk, _continuity_chunk), worker_sigs))
+    parallel = tuple(_SweepPointer(d, sig) for d, sig in zip((_momentum, _continuity), sweep_sigs))
+    serial = tuple(_SweepPointer(d, sig) for d, sig in zip((_momentum_serial, _continuity_serial), sweep_sigs))
     runner = njit(error_model="numpy", cache=True)(_run_impl)
     pointers = tuple(types.FunctionType(sig) for sig in sweep_sigs + worker_sigs)
     runner.compile(pointers + tuple(argtypes))

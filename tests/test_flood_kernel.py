@@ -246,15 +246,23 @@ def test_every_cell_conserves_water_on_the_parallel_path():
 def test_parallel_and_serial_sweeps_give_identical_results():
     if numba.get_num_threads() < 2:
         pytest.skip("needs two Numba threads")
-    grid = _basin(np.float64, shape=(220, 200), dx=5.0)
-    forcing = FloodForcing.uniform_rain((220, 200), 100 / 3.6e6)
+    shape = (220, 200)
+    grid = _losses(_basin(np.float64, shape=shape, dx=5.0), 2)
+    # Open boundaries too: the chunks' border factors read the boundary faces.
+    faces = flood.BoundaryFaces.concat([edge_faces(shape, "west", 2, series=1), edge_faces(shape, "east", 1, slope=0.002),
+                                        edge_faces(shape, "north", 1, slope=0.01)])
+    grid = grid._replace(**_faces(faces))
+    level = grid.z[:, 0].min() + 0.4
+    forcing = FloodForcing.uniform_rain(shape, 100 / 3.6e6)._replace(
+        series=Series.pack([([0.0], [1.0]), ([0.0, 300.0], [level, level - 0.6])]))
     results = []
     for threads in (2, 1):
         before = numba.get_num_threads()
         numba.set_num_threads(threads)
         try:
-            state = FloodState.zeros((220, 200))
-            advance(state, grid, forcing, FloodParams(), 300.0)
+            state = FloodState.zeros(shape)
+            st = advance(state, grid, forcing, FloodParams(), 300.0)
+            assert st.vol_bnd_in > 0 and st.vol_bnd_out > 0
         finally:
             numba.set_num_threads(before)
         results.append(state)
