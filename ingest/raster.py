@@ -42,9 +42,6 @@ MAX_HOLE_CELLS = 2500
 #: grid is then mostly interpolation, smoother than the real ground.
 COARSE_WARNING_FACTOR = 10.0
 
-# GDAL's warper processes the output in chunks of this many bytes; larger chunks mean fewer passes
-_WARP_MEM_LIMIT_MB = 256
-
 
 @dataclass(frozen=True)
 class Raster:
@@ -240,9 +237,17 @@ def _groups(tiles: Sequence[_Tile]) -> list[list[_Tile]]:
 
 
 @contextlib.contextmanager
-def _open_mosaic(group: Sequence[_Tile], band: int) -> Iterator[Any]:
+def _open_source(group: Sequence[_Tile], band: int) -> Iterator[tuple[Any, int, float | None]]:
+    """``(dataset, band, nodata)`` reading the group: the file itself when one tile needs no scaling
+    (so GDAL caches its blocks once), else a VRT mosaic (band 1, NaN nodata)."""
+    t = group[0]
+    if len(group) == 1 and t.scale == 1.0 and t.offset == 0.0:
+        nodata = t.nodata if t.nodata is not None or not np.issubdtype(np.dtype(t.dtype), np.floating) else np.nan
+        with rasterio.open(t.path) as ds:
+            yield ds, band, nodata
+        return
     with rasterio.open(_mosaic_xml(group, band)) as ds:
-        yield ds
+        yield ds, 1, np.nan
 
 
 def _z_factor(tiles: Sequence[_Tile], z_unit: str | float | None, what: str) -> tuple[float, str]:
@@ -363,15 +368,16 @@ def grid_for(raster: Raster, crs: object, resolution: float | None = None) -> tu
 def _warp(group: Sequence[_Tile], band: int, out: np.ndarray, transform: Affine, crs: pyproj.CRS,
           resampling: Resampling, *, gaps_only: bool = False) -> None:
     """Warp one same-CRS group of tiles onto ``out``'s grid (with ``gaps_only``, into its NaN cells only)."""
-    with _open_mosaic(group, band) as ds:
+    with _open_source(group, band) as (ds, b, nodata):
         if same_crs(group[0].crs, crs) and _aligned(ds.transform, transform):
-            _read_aligned(ds, out, transform)
+            _read_aligned(ds, b, out, transform)
             return
         target = np.full(out.shape, np.nan) if gaps_only else out
-        rasterio.warp.reproject(rasterio.band(ds, 1), target, src_crs=ds.crs, src_nodata=np.nan,
+        # GDAL reads the source block by block as the warp needs it; only ``target`` is allocated
+        declared = None if ds.crs else group[0].crs.to_wkt()  # a CRS given for a file without one
+        rasterio.warp.reproject(rasterio.band(ds, b), target, src_crs=declared, src_nodata=nodata,
                                 dst_transform=transform, dst_crs=crs.to_wkt(), dst_nodata=np.nan,
-                                resampling=resampling, num_threads=os.cpu_count() or 1,
-                                warp_mem_limit=_WARP_MEM_LIMIT_MB)
+                                resampling=resampling)
         if target is not out:
             gap = np.isnan(out)
             out[gap] = target[gap]
@@ -385,14 +391,15 @@ def _aligned(src: Affine, dst: Affine) -> bool:
     return abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6
 
 
-def _read_aligned(ds, out: np.ndarray, transform: Affine) -> None:
+def _read_aligned(ds, band: int, out: np.ndarray, transform: Affine) -> None:
     col, row = (int(round(v)) for v in ~ds.transform @ (transform.c, transform.f))
     ny, nx = out.shape
     r0, c0 = max(row, 0), max(col, 0)
     r1, c1 = min(row + ny, ds.height), min(col + nx, ds.width)
     if r1 <= r0 or c1 <= c0:
         return
-    block = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+    block = np.ma.filled(ds.read(band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True).astype(np.float64), np.nan)
+    block[~np.isfinite(block)] = np.nan
     view = out[r0 - row:r1 - row, c0 - col:c1 - col]
     gap = np.isnan(view)
     view[gap] = block[gap]
@@ -527,8 +534,19 @@ def _trim(out: np.ndarray, transform: Affine, what: str, report: dict[str, Any])
         warn(report, "trim", f"Trimming the no-data edges of {what} off the grid drops {share:.0%} of its valid "
                              "cells (its data is not a rectangle on the twin's grid). Give bounds= to choose the "
                              "extent, or a DEM that covers it.")
-    out = np.ascontiguousarray(out[cut.top:cut.bottom, cut.left:cut.right])
-    return transform @ Affine.translation(cut.left, cut.top), out
+    return transform @ Affine.translation(cut.left, cut.top), _crop_in_place(out, cut)
+
+
+def _crop_in_place(out: np.ndarray, cut: _dem_repair.EdgeTrim) -> np.ndarray:
+    """``out[top:bottom, left:right]`` as a C-contiguous array in ``out``'s own buffer (no second grid in memory)."""
+    ny, nx = out.shape
+    h, w = cut.shape
+    flat = out.reshape(-1)
+    # rows move only towards the buffer's start, so a row is never overwritten before it is moved
+    for i in range(h):
+        start = (cut.top + i) * nx + cut.left
+        flat[i * w:(i + 1) * w] = flat[start:start + w]
+    return flat[:h * w].reshape(h, w)
 
 
 def _fill(out: np.ndarray, transform: Affine, what: str, max_cells: int, report: dict[str, Any]) -> None:
