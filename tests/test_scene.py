@@ -233,6 +233,16 @@ def test_scene_without_result_or_layers(city):
     assert arrays["b_class"].tolist() == arrays["b_source"].tolist()  # grey GIS, lavender IFC
 
 
+def test_buildings_without_area_are_left_out(city):
+    extra = gpd.GeoDataFrame({"id": ["P1", "E1"], "base": 8.0, "height": 5.0, "source": "gis"},
+                             geometry=[shapely.Point(X0 + 5, Y0 - 5), shapely.Polygon()], crs=CRS)
+    twin = Twin(CRS, city.transform, city.terrain,
+                buildings=pd.concat([city.buildings, extra], ignore_index=True))
+    arrays, meta = unpack(_blob(city_scene(twin).html(), "payload"))
+    assert meta["buildings"]["ids"] == list(city.buildings["id"])
+    assert len(arrays["b_height"]) == len(city.buildings)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"depth_min": 0.0}, "depth_min"),
     ({"depth_min": float("nan")}, "depth_min"),
