@@ -250,3 +250,12 @@ def test_cli_run_info_and_resume(tmp_path):
 def main_cli():
     from twin.cli import main
     return main
+
+
+def test_hazard_classes_follow_fd2320_bounds():
+    from twin.exposure import hazard_class
+
+    hr = np.array([0.0, 0.74, 0.75, 1.25, 1.26, 2.0, 2.01, 5.0])
+    depth = np.array([0.0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
+    # low < 0.75 <= moderate < 1.25 <= significant < 2.0 <= extreme; dry cells have no class
+    np.testing.assert_array_equal(hazard_class(hr, depth, 0.01), [0, 1, 2, 3, 3, 4, 4, 4])

@@ -211,7 +211,8 @@ def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
     if twin_dir is None or not Path(twin_dir).is_dir():
         raise InputDataError(f"The twin of {result_dir} is not known or has moved; pass --twin TWIN_DIR.")
     result = FloodResult.load(result_dir, twin=Twin.load(twin_dir))
-    path = result.scene().to_html(out or result_dir / "scene.html")
+    path = result.scene().to_html(out or result_dir / "scene.html",
+                                  title=f"cimtwin: {result.scenario.get('name', 'flood')}")
     click.echo(f"Scene written to {path}")
 
 

@@ -16,7 +16,7 @@ HAZARD_CLASSES = ((0.75, "low"), (1.25, "moderate"), (2.0, "significant"), (np.i
 def hazard_class(hr: np.ndarray, depth: np.ndarray, wet_depth: float) -> np.ndarray:
     """uint8 classes: 0 dry, 1 low, 2 moderate, 3 significant, 4 extreme (FD2320 thresholds)."""
     bounds = np.array([b for b, _ in HAZARD_CLASSES[:-1]])
-    cls = (np.searchsorted(bounds, hr, side="left") + 1).astype(np.uint8)
+    cls = (np.searchsorted(bounds, hr, side="right") + 1).astype(np.uint8)  # HR = 0.75 is moderate
     cls[depth <= wet_depth] = 0
     return cls
 
