@@ -368,6 +368,16 @@ def grid_for(raster: Raster, crs: object, resolution: float | None = None) -> tu
 def _warp(group: Sequence[_Tile], band: int, out: np.ndarray, transform: Affine, crs: pyproj.CRS,
           resampling: Resampling, *, gaps_only: bool = False) -> None:
     """Warp one same-CRS group of tiles onto ``out``'s grid (with ``gaps_only``, into its NaN cells only)."""
+    try:
+        _warp_group(group, band, out, transform, crs, resampling, gaps_only)
+    except rasterio.errors.RasterioError as exc:
+        names = ", ".join(t.path for t in group)
+        raise InputDataError(f"Raster {names} cannot be read to the end ({exc}); the file is damaged or "
+                             "truncated. Re-export or re-download it.") from None
+
+
+def _warp_group(group: Sequence[_Tile], band: int, out: np.ndarray, transform: Affine, crs: pyproj.CRS,
+                resampling: Resampling, gaps_only: bool) -> None:
     with _open_source(group, band) as (ds, b, nodata):
         if same_crs(group[0].crs, crs) and _aligned(ds.transform, transform):
             _read_aligned(ds, b, out, transform)

@@ -15,6 +15,7 @@ import pandas as pd
 import pyproj
 import pytest
 import rasterio
+import rasterio.features
 import shapely
 from affine import Affine
 from click.testing import CliRunner
@@ -421,3 +422,79 @@ def test_user_landuse_table_overrides(tmp_path):
     assert "unknown_classes" not in tw.meta["ingest_report"]["landuse"]
     assert tw.meta["ingest_report"]["landuse"]["class_column"] == "fclass"
     np.testing.assert_allclose(np.unique(tw.manning), [0.05, 0.06])
+
+
+def test_ascii_grid_vrt_and_truncated_files(tmp_path):
+    plane = _plane(tmp_path / "plane.tif")
+    with rasterio.open(plane) as src:
+        profile = dict(driver="AAIGrid", width=src.width, height=src.height, count=1, dtype="float32",
+                       transform=src.transform, nodata=-9999.0)
+        with rasterio.open(tmp_path / "dem.asc", "w", **profile) as dst:  # an ASCII grid has no CRS of its own
+            dst.write(src.read(1), 1)
+    with pytest.raises(CRSError, match="--dem-crs"):
+        read_dem(tmp_path / "dem.asc")
+    asc = read_dem(tmp_path / "dem.asc", src_crs=CRS)
+    ref = read_dem(plane)
+    assert asc.transform == ref.transform
+    np.testing.assert_allclose(asc.array, ref.array, atol=1e-4)  # the ASCII grid writes 6-7 digits
+    vrt = tmp_path / "dem.vrt"
+    vrt.write_text(f'<VRTDataset rasterXSize="50" rasterYSize="40"><SRS>{CRS}</SRS>'
+                   f"<GeoTransform>{X0}, 5, 0, {Y0}, 0, -5</GeoTransform>"
+                   '<VRTRasterBand dataType="Float32" band="1"><SimpleSource>'
+                   f'<SourceFilename relativeToVRT="1">plane.tif</SourceFilename><SourceBand>1</SourceBand>'
+                   "</SimpleSource></VRTRasterBand></VRTDataset>")
+    np.testing.assert_array_equal(read_dem(vrt).array, ref.array)
+    big = _plane(tmp_path / "big.tif", shape=(600, 600))
+    data = big.read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[:len(data) // 3])
+    with pytest.raises(InputDataError, match="cut.tif"):
+        read_dem(tmp_path / "cut.tif", resolution=7.0)
+
+
+def test_notch_from_the_top_is_trimmed_holes_inside_are_not(tmp_path):
+    # no-data running down from the top edge between data on both sides (as the curved top parallel of
+    # a wide lon/lat box leaves at the central meridian) is trimmed; a hole inside is filled
+    dem = _plane(tmp_path / "notch.tif", shape=(60, 80), holes=[(slice(0, 9), slice(35, 45)), (slice(30, 33), slice(20, 24))])
+    r = read_dem(dem)
+    trim = r.report["edges_trimmed"]
+    assert (trim["rows_top"], trim["rows_bottom"], trim["cols_left"], trim["cols_right"]) == (9, 0, 0, 0)
+    assert r.report["holes_filled"]["cells"] == 12 and np.isfinite(r.array).all()
+    assert r.transform.f == Y0 - 9 * 5.0
+
+
+def test_zonal_cells_match_gdal_rasterize():
+    """The vectorised scanline picks the same cells as GDAL's rasterizer (cell centre inside)."""
+    from ingest._zonal import cell_runs
+    from ingest.vector import zonal_stat
+
+    rng = np.random.default_rng(1)
+    t = Affine(1.0, 0, 0, 0, -1.0, 60)
+    shape = (60, 70)
+    polys = []
+    for i in range(120):
+        cx, cy, n = rng.uniform(-5, 75), rng.uniform(-5, 65), rng.integers(3, 12)
+        ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+        p = shapely.Polygon(np.c_[cx + rng.uniform(0.3, 9, n) * np.cos(ang), cy + rng.uniform(0.3, 9, n) * np.sin(ang)]).buffer(0)
+        if i % 5 == 0:
+            p = p.difference(shapely.Point(cx, cy).buffer(2))          # holes
+        if i % 7 == 0:
+            p = shapely.union(p, shapely.box(cx + 12, cy, cx + 15, cy + 4))  # multi-part
+        polys.append(p)
+    geoms = np.array(polys, dtype=object)
+    for i, g in enumerate(geoms):
+        ref = rasterio.features.rasterize([(g, 1)], out_shape=shape, transform=t, fill=0, dtype="uint8") \
+            if not g.is_empty else np.zeros(shape, np.uint8)
+        mine = np.zeros(shape, np.uint8)
+        for _, rows, c0, c1 in cell_runs(geoms[i:i + 1], t, shape):
+            for r, a, b in zip(rows, c0, c1):
+                mine[r, a:b + 1] = 1
+        assert (ref == mine).all(), i
+    grid = rng.random(shape)
+    got = zonal_stat(geoms, grid, t, stat="mean")
+    checked = 0
+    for k in (i for i, g in enumerate(geoms) if g.geom_type == "MultiPolygon" or len(g.interiors)):
+        cells = rasterio.features.rasterize([(geoms[k], 1)], out_shape=shape, transform=t, fill=0, dtype="uint8") == 1
+        if cells.any():
+            assert got[k] == pytest.approx(grid[cells].mean(), rel=1e-12)
+            checked += 1
+    assert checked >= 10
