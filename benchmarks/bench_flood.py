@@ -139,7 +139,8 @@ def render(args, ours: dict, landlab: dict | None, load: tuple[float, float], n:
         f"closed walls, dry start, {t_end:g} s simulated, adaptive step (alpha 0.7, theta 0.8, at most 10 s). "
         "Throughput = cells x steps / wall seconds (compilation excluded).",
         "",
-        f"Command: `NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_flood.py{' --quick' if args.quick else ''}`  ",
+        "Command: `NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_flood.py"
+        + (" --quick`  " if args.quick else "`  "),
         f"Date: {_dt.date.today().isoformat()}; machine: {machine()}; Python {platform.python_version()}, "
         f"NumPy {np.__version__}, Numba {numba.__version__}.  ",
         f"Load average {load[0]:.1f} before and {load[1]:.1f} after the run"
@@ -159,9 +160,10 @@ def render(args, ours: dict, landlab: dict | None, load: tuple[float, float], n:
     if landlab is not None:
         best_key = max(ours, key=lambda k: ours[k]["rate"])
         f64_1 = ours.get(("float64", 1))
-        lines.append(f"Speed-up over Landlab: {best['rate'] / landlab['rate']:.0f}x ({best_key[0]}, {best_key[1]} "
-                     f"threads)" + (f"; {f64_1['rate'] / landlab['rate']:.0f}x like for like (float64, one thread)."
-                                    if f64_1 else "."))
+        threads = "one thread" if best_key[1] == 1 else f"{best_key[1]} threads"
+        lines.append(f"Speed-up over Landlab: {best['rate'] / landlab['rate']:.0f}x ({best_key[0]}, {threads})"
+                     + (f"; {f64_1['rate'] / landlab['rate']:.0f}x like for like (float64, one thread)."
+                        if f64_1 else "."))
     else:
         lines.append("Landlab not installed: no peer figure in this run.")
     lines += [

@@ -565,12 +565,13 @@ def _sparse_accumulate(r, c, h, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a
         _wet_dry(r, c, not was_wet, t1, a_tarr, a_dur, a_wet)
 
 
-def _run_impl(momentum, continuity, momentum_chunk, continuity_chunk, h, qxa, qya, qxb, qyb, zb, nb, blocked, rainf, rain_sum, rain_ser,
-        infil_kind, ia, ib, ic, icum, drain, has_drain,
-        b_row, b_col, b_side, b_kind, b_ser, b_slope, f_row, f_col, f_ser,
-        s_row, s_col, s_ser, s_w, st, sv, sptr,
-        dx, alpha, theta, h_dry, dt_max, fixed_dt, g, wet_depth, zref, t0, t_end,
-        do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, nch, hmax, vols):
+def _run_impl(momentum, continuity, momentum_chunk, continuity_chunk,
+              h, qxa, qya, qxb, qyb, zb, nb, blocked, rainf, rain_sum, rain_ser,
+              infil_kind, ia, ib, ic, icum, drain, has_drain,
+              b_row, b_col, b_side, b_kind, b_ser, b_slope, f_row, f_col, f_ser,
+              s_row, s_col, s_ser, s_w, st, sv, sptr,
+              dx, alpha, theta, h_dry, dt_max, fixed_dt, g, wet_depth, zref, t0, t_end,
+              do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, nch, hmax, vols):
     """Advance from t0 to exactly t_end, the whole time loop compiled (see :func:`run`).
 
     The first four arguments are function pointers: the two sweeps (parallel or one-thread) and
@@ -725,6 +726,8 @@ def _run_impl(momentum, continuity, momentum_chunk, continuity_chunk, h, qxa, qy
         if n_bad > 0 or not (hmax < np.inf):
             status = 2
             break
+    if status == 0:
+        t = t_end  # also when the interval was shorter than the time tolerance
     if swapped:
         qxa[:, :] = qxo
         qya[:, :] = qyo

@@ -16,8 +16,19 @@ Depth ``h`` at cell centres; unit-width discharges [m^2/s] on faces: ``qx`` (ny,
 between cells (r, j-1) and (r, j), positive east; ``qy`` (ny+1, nx), face ``i`` between (i-1, c) and
 (i, c), positive south. The outer faces are the domain boundary.
 
+Forcing and losses within a step: rain and point inflows add their exact mean over the step (so
+volumes equal the hydrographs' integrals); infiltration, then drainage, take from the water in the
+cell after the flux update (never more than is there). Horton uses the cumulative-infiltration
+form f = max(fc, f0 - k Fe), Fe the infiltration in excess of fc (exactly integrated over the step
+under ponding; capacity falls only as water infiltrates); Green-Ampt f = Ks (1 + psi dtheta / F)
+is taken implicitly at the step's end (finite at F = 0). Level boundaries use the series at the
+step's start, level-forced cells the value at its end.
+
 The whole time loop of :func:`advance` runs compiled; the state may be float32 (half the memory
-traffic, fastest) or float64 (mass balance to round-off), volumes are always float64.
+traffic, fastest) or float64 (mass balance to round-off), volumes are always float64. Heights are
+taken relative to the lowest open cell inside, which keeps float32 water surfaces precise on high
+ground. Like every local-inertial model it has no advection term: fine for floodplain and urban
+flow, less so for supercritical flow (a dam-break rarefaction, flow through a gate).
 """
 
 from __future__ import annotations
@@ -239,9 +250,11 @@ class FloodParams(NamedTuple):
     alpha : float
         Courant factor of the adaptive step (Bates et al. 2010 recommend 0.2-0.7).
     theta : float
-        de Almeida weighting. 0.8 (Landlab's default): some smoothing of the checkerboard
-        oscillations that 1.0 (pure Bates 2010) shows at low friction, at little cost in accuracy;
-        de Almeida et al. (2012) found 0.7-0.9 good and below 0.7 too diffusive.
+        de Almeida weighting of a face's old flux against its two neighbours; 1.0 is Bates et al.
+        (2010) without smoothing. Default 0.8 (as Landlab): it damps the checkerboard oscillations
+        that grow at low friction (frictionless Thacker bowl: depth RMSE after two periods 0.031 m
+        against 0.039 m with 1.0) at a small cost where friction dominates (Hunter wave front at
+        3600 s: 0.066 m against 0.063 m).
     h_dry : float
         Flow-depth threshold [m]: no flux through a face whose flow depth is not above it.
     dt_max : float
@@ -559,8 +572,8 @@ def _check(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: Fl
             a = getattr(accum, name)
             want = np.float32 if name in ("h_max", "v_max", "hazard_max") else np.float64
             if a.shape != (ny, nx) or a.dtype != want or not a.flags.c_contiguous or not a.flags.writeable:
-                raise ValueError(f"accum.{name} must be a writeable C-contiguous {np.dtype(want)} array of shape {(ny, nx)}; "
-                                 "build it with FloodAccum.zeros(shape)")
+                raise ValueError(f"accum.{name} must be a writeable C-contiguous {np.dtype(want)} array of shape "
+                                 f"{(ny, nx)}; build it with FloodAccum.zeros(shape)")
 
 
 def _check_params(p: FloodParams) -> None:

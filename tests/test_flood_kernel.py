@@ -249,7 +249,8 @@ def test_parallel_and_serial_sweeps_give_identical_results():
     shape = (220, 200)
     grid = _losses(_basin(np.float64, shape=shape, dx=5.0), 2)
     # Open boundaries too: the chunks' border factors read the boundary faces.
-    faces = flood.BoundaryFaces.concat([edge_faces(shape, "west", 2, series=1), edge_faces(shape, "east", 1, slope=0.002),
+    faces = flood.BoundaryFaces.concat([edge_faces(shape, "west", 2, series=1),
+                                        edge_faces(shape, "east", 1, slope=0.002),
                                         edge_faces(shape, "north", 1, slope=0.01)])
     grid = grid._replace(**_faces(faces))
     level = grid.z[:, 0].min() + 0.4
