@@ -30,7 +30,7 @@ from ingest._notes import warn
 from ingest.crs import as_crs, auto_crs, horizontal, require_projected, same_crs, vertical_unit_factor
 from twin.errors import CRSError, InputDataError
 
-__all__ = ["Raster", "read_raster", "read_dem", "read_onto", "grid_for", "raster_crs", "dem_centre", "default_resampling",
+__all__ = ["Raster", "read_raster", "read_dem", "read_onto", "grid_for", "raster_crs", "default_resampling",
            "MAX_HOLE_CELLS", "COARSE_WARNING_FACTOR"]
 
 #: Holes (connected no-data cells inside the DEM) up to this many cells are filled by interpolation;
@@ -278,11 +278,6 @@ def _union_bounds(tiles: Sequence[_Tile], crs: pyproj.CRS) -> tuple[float, float
     boxes = [rasterio.warp.transform_bounds(t.crs, crs, *t.bounds, densify_pts=21) if not same_crs(t.crs, crs)
              else t.bounds for t in tiles]
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-
-
-def dem_centre(paths: str | os.PathLike | Sequence[str | os.PathLike], *, crs: Any = None) -> tuple[float, float]:
-    """Longitude and latitude of the centre of a DEM (or of its tiles together)."""
-    return _centre(_tiles(_as_paths(paths), crs, 1))[:2]
 
 
 def _centre(tiles: Sequence[_Tile]) -> tuple[float, float, pyproj.CRS]:

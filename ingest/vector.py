@@ -14,7 +14,6 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pyogrio
 import pyproj
 import rasterio.warp

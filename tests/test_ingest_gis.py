@@ -7,7 +7,6 @@ Reference values come from pyproj and rasterio computed here independently of ci
 from __future__ import annotations
 
 import json
-import warnings
 
 import geopandas as gpd
 import numpy as np

@@ -138,11 +138,12 @@ def from_files(dem: PathLike | Sequence[PathLike], *, buildings: PathLike | None
     dem_report = dict(terrain.report)
     report["crs"] = dem_report.pop("crs", None) or {"crs": terrain.crs.to_string(), "name": terrain.crs.name, "how": how}
     report["dem"] = dem_report
-    table = _landuse_table(landuse_table)
-    shell = Twin(terrain.crs, terrain.transform, terrain.array, landuse_table=table)
+    # the twin is built once and filled in, so the grid exists once beside the DEM read for it
+    tw = Twin(terrain.crs, terrain.transform, terrain.array, landuse_table=_landuse_table(landuse_table),
+              meta={"ingest_report": report})
+    del terrain
     opts = BuildingOptions(height_column, storeys_column, float(storey_height), height_unit, base_stat)
     columns = {"landuse": landuse_column, "width": river_width_column, "depth": river_depth_column}
-    layers: dict[str, gpd.GeoDataFrame] = {}
     # land use first: buildings without heights take a default by the class they stand in
     for name in ("landuse", "rivers", "lakes", "buildings"):
         path = given[name]
@@ -150,26 +151,25 @@ def from_files(dem: PathLike | Sequence[PathLike], *, buildings: PathLike | None
             continue
         report["sources"][name] = str(path)
         entry: dict[str, Any] = {}
-        gdf = read_vector(path, shell.crs, src_crs=layer_crs.get(name), prefer_layer=name, bounds=shell.bounds,
+        gdf = read_vector(path, tw.crs, src_crs=layer_crs.get(name), prefer_layer=name, bounds=tw.bounds,
                           kind=LAYER_KINDS[name], clip=name != "buildings", name=name, report=entry)
         if name == "buildings":
-            gdf = _prepare_buildings(gdf, shell, entry, opts, layers.get("landuse"))
+            gdf = _prepare_buildings(gdf, tw, entry, opts, tw.landuse)
         elif name == "landuse":
-            gdf = _prepare_landuse(gdf, shell, entry, columns["landuse"])
+            gdf = _prepare_landuse(gdf, tw, entry, columns["landuse"])
         elif name == "rivers":
-            gdf = _prepare_rivers(gdf, shell, entry, columns["width"], columns["depth"])
+            gdf = _prepare_rivers(gdf, entry, columns["width"], columns["depth"])
         else:
-            gdf = _prepare_lakes(gdf, shell, entry)
+            gdf = _prepare_lakes(gdf, tw, entry)
         entry["kept"] = int(len(gdf))
         report[name] = entry
-        layers[name] = gdf
-    grids = {}
+        tw.set_layer(name, gdf)
     for name, spec in rasters.items():
         path, method = spec if isinstance(spec, tuple) else (spec, None)
-        grids[name], report[f"raster:{name}"] = _read_grid(path, method, shell, layer_crs.get(name))
+        grid, report[f"raster:{name}"] = _read_grid(path, method, tw, layer_crs.get(name))
         report["sources"][name] = str(path)
-    return Twin(shell.crs, shell.transform, terrain.array, landuse_table=table, rasters=grids,
-                meta={"ingest_report": report}, **layers)
+        tw.set_raster(name, grid)
+    return tw
 
 
 def _check_layer_crs(layer_crs: Mapping[str, Any], given: Mapping[str, Any], rasters: Mapping[str, Any],
@@ -236,7 +236,7 @@ def _lengths(values: pd.Series, unit: str, what: str) -> tuple[pd.Series, int]:
     return out.where(out > 0), feet_text
 
 
-def _prepare_buildings(gdf: gpd.GeoDataFrame, shell: Twin, entry: dict[str, Any], opts: BuildingOptions,
+def _prepare_buildings(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], opts: BuildingOptions,
                        landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     gdf = gdf.copy()
     if "id" not in gdf.columns:
@@ -272,7 +272,7 @@ def _prepare_buildings(gdf: gpd.GeoDataFrame, shell: Twin, entry: dict[str, Any]
         if use.any():
             entry["storeys_column"] = str(storeys_col)
             entry["storey_height_m"] = opts.storey_height
-    table = shell.landuse_table
+    table = tw.landuse_table
     missing = height.isna()
     if missing.any() and "building_height_m" in table:
         classes = _classes_under(gdf.geometry[missing], landuse)
@@ -296,7 +296,7 @@ def _prepare_buildings(gdf: gpd.GeoDataFrame, shell: Twin, entry: dict[str, Any]
     base = pd.to_numeric(gdf["base"], errors="coerce") if "base" in gdf.columns else pd.Series(np.nan, index=gdf.index)
     need = base.isna()
     if need.any():
-        base[need] = zonal_stat(gdf.geometry[need], shell.terrain, shell.transform, stat=opts.base_stat)
+        base[need] = zonal_stat(gdf.geometry[need], tw.terrain, tw.transform, stat=opts.base_stat)
         entry["base_from_dem"] = {"features": int(need.sum()),
                                   "stat": {"min": "minimum", "mean": "mean"}[opts.base_stat] + " terrain under the footprint"}
     gdf["base"] = base.astype(float)
@@ -317,7 +317,7 @@ def _classes_under(footprints: gpd.GeoSeries, landuse: gpd.GeoDataFrame | None) 
     return pd.Series(landuse["class"].to_numpy()[first.to_numpy()], index=footprints.index[first.index])
 
 
-def _prepare_rivers(gdf: gpd.GeoDataFrame, shell: Twin, entry: dict[str, Any], width_column: str | None,
+def _prepare_rivers(gdf: gpd.GeoDataFrame, entry: dict[str, Any], width_column: str | None,
                     depth_column: str | None) -> gpd.GeoDataFrame:
     gdf = gdf.copy()
     for col, named, candidates, key in (("width", width_column, WIDTH_COLUMNS, "river_width_m"),
@@ -334,19 +334,19 @@ def _prepare_rivers(gdf: gpd.GeoDataFrame, shell: Twin, entry: dict[str, Any], w
     return gdf
 
 
-def _prepare_lakes(gdf: gpd.GeoDataFrame, shell: Twin, entry: dict[str, Any]) -> gpd.GeoDataFrame:
+def _prepare_lakes(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any]) -> gpd.GeoDataFrame:
     gdf = gdf.copy()
     level = pd.to_numeric(gdf["level"], errors="coerce") if "level" in gdf.columns else pd.Series(np.nan, index=gdf.index)
     if level.isna().any():
         # a lake without a stated level is taken as filled to its lowest shore: the minimum DEM on its outline
-        shore = zonal_stat(gdf.geometry.boundary.buffer(shell.cell_size), shell.terrain, shell.transform, stat="min")
+        shore = zonal_stat(gdf.geometry.boundary.buffer(tw.cell_size), tw.terrain, tw.transform, stat="min")
         entry["level_from_shore"] = int(level.isna().sum())
         level = level.fillna(pd.Series(shore, index=gdf.index))
     gdf["level"] = level.astype(float)
     return gdf
 
 
-def _prepare_landuse(gdf: gpd.GeoDataFrame, shell: Twin, entry: dict[str, Any], column: str | None) -> gpd.GeoDataFrame:
+def _prepare_landuse(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], column: str | None) -> gpd.GeoDataFrame:
     found = _find_column(gdf, column, CLASS_COLUMNS, "land-use class")
     if found is None:
         raise InputDataError(f"The land-use layer needs a class column (one of {list(CLASS_COLUMNS)}, e.g. "
@@ -361,7 +361,7 @@ def _prepare_landuse(gdf: gpd.GeoDataFrame, shell: Twin, entry: dict[str, Any], 
         classes[blank] = "default"
         entry["class_missing"] = int(blank.sum())
     gdf["class"] = classes
-    known = set(shell.landuse_table.index)
+    known = set(tw.landuse_table.index)
     unknown = classes[~classes.isin(known)]
     if len(unknown):
         entry["unknown_classes"] = {str(k): int(v) for k, v in unknown.value_counts().sort_index().items()}
@@ -369,10 +369,10 @@ def _prepare_landuse(gdf: gpd.GeoDataFrame, shell: Twin, entry: dict[str, Any], 
     return gdf
 
 
-def _read_grid(path: PathLike, method: str | None, shell: Twin, src_crs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+def _read_grid(path: PathLike, method: str | None, tw: Twin, src_crs: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """A further raster onto the twin's grid: bilinear for measurements, nearest for integer classes."""
     method = method or default_resampling(path)
-    grid = read_onto(path, shell.crs, shell.transform, shell.shape, src_crs=src_crs, resampling=method)
+    grid = read_onto(path, tw.crs, tw.transform, tw.shape, src_crs=src_crs, resampling=method)
     entry: dict[str, Any] = {"resampling": method}
     gaps = int(np.isnan(grid).sum())
     if gaps:

@@ -76,7 +76,8 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
               help="CRS of a layer whose file declares none, e.g. rivers=EPSG:26910 (repeatable).")
 @click.option("--resolution", type=float, help="Cell size in metres (default: the DEM's).")
 @click.option("--bounds", metavar="XMIN,YMIN,XMAX,YMAX", help="Clip the twin to this box in its CRS.")
-@click.option("--resampling", default="bilinear", show_default=True, help="DEM resampling (bilinear, cubic, average, nearest ...).")
+@click.option("--resampling", default="bilinear", show_default=True,
+              help="DEM resampling (bilinear, cubic, average, nearest ...).")
 @click.option("--z-unit", help="The DEM's elevation unit when the file does not say (m, ft, 'US survey foot').")
 @click.option("--max-hole-cells", type=int, default=None,
               help="Largest DEM no-data hole to interpolate, in cells (default 2500).")
