@@ -68,9 +68,12 @@ def same_crs(a: Any, b: Any) -> bool:
 def horizontal(value: Any) -> pyproj.CRS:
     """The horizontal part of a CRS: the CRS itself, or the first component of a compound CRS."""
     crs = as_crs(value)
-    if crs.is_compound:
-        return next((sub for sub in crs.sub_crs_list if not sub.is_vertical), crs.sub_crs_list[0])
-    return crs
+    if not crs.is_compound:
+        return crs
+    sub = next((s for s in crs.sub_crs_list if not s.is_vertical), crs.sub_crs_list[0])
+    # a component read from WKT1 (as GDAL reports compound CRSs) loses its EPSG identity: look it up again
+    code = sub.to_epsg()
+    return pyproj.CRS.from_epsg(code) if code else sub
 
 
 def is_metric_projected(value: Any) -> bool:

@@ -7,6 +7,7 @@ Reference values come from pyproj and rasterio computed here independently of ci
 from __future__ import annotations
 
 import json
+from xml.sax.saxutils import escape
 
 import geopandas as gpd
 import numpy as np
@@ -175,6 +176,21 @@ def test_feet_dem_converted_to_metres(tmp_path):
     np.testing.assert_allclose(us.array, m.array * 1200 / 3937, rtol=1e-12)
     with pytest.raises(CRSError, match="z_unit"):
         read_dem(tmp_path / "m.tif", z_unit="furlong")
+    # a compound CRS whose vertical part is in feet (UTM 18N + NAVD88 height (ft)): the twin takes the
+    # horizontal part, the elevations become metres (GDAL also tags the band "foot" from the vertical CRS)
+    navd = read_dem(_plane(tmp_path / "navd.tif", crs="EPSG:32618+8228", x0=500000.0, y0=4500000.0, base=100.0))
+    assert navd.crs == pyproj.CRS("EPSG:32618") and "foot" in navd.report["z_unit"]
+    np.testing.assert_allclose(navd.array, m.array * 0.3048, rtol=1e-12)
+    # a VRT declares only the compound CRS, no band unit: the vertical CRS says feet
+    vrt = tmp_path / "navd.vrt"
+    vrt.write_text(f'<VRTDataset rasterXSize="50" rasterYSize="40"><SRS>{escape(pyproj.CRS("EPSG:32618+8228").to_wkt())}'
+                   "</SRS><GeoTransform>500000, 5, 0, 4500000, 0, -5</GeoTransform>"
+                   '<VRTRasterBand dataType="Float32" band="1"><SimpleSource>'
+                   '<SourceFilename relativeToVRT="1">m.tif</SourceFilename><SourceBand>1</SourceBand>'
+                   "</SimpleSource></VRTRasterBand></VRTDataset>")
+    from_vrt = read_dem(vrt)
+    assert "vertical CRS NAVD88 height (ft)" in from_vrt.report["z_unit"]
+    np.testing.assert_allclose(from_vrt.array, m.array * 0.3048, rtol=1e-12)
 
 
 def test_coarse_dem_warns(tmp_path):
