@@ -1,15 +1,14 @@
 """Numba core of the local-inertial flood solver. Private: use :mod:`kernels.flood`.
 
-One time step is two parallel sweeps over row chunks plus short serial loops:
+One time step is one parallel sweep over row chunks plus short serial loops:
 
-1. ``_boundary_momentum`` for the open boundary faces, then ``_momentum``: the de Almeida et al.
-   (2012) theta-weighted local-inertial flux of every interior face, from the old fluxes into the
-   other flux buffer (the theta smoothing reads the *old* neighbour fluxes, so an in-place update
-   would race between threads); each chunk also works out the positivity factors of the two rows
-   bordering it. The two flux buffers swap roles every step.
-2. ``_continuity``: the positivity limiter (applied to the new fluxes in place), the depth
-   update, rain, infiltration, drainage and the running maxima, fused in one sweep that also
-   returns the next step's maximum depth and a non-finite count.
+1. ``_boundary_momentum``: the fluxes of the open boundary faces.
+2. ``_step``: momentum and continuity fused, row by row with a one-row look-ahead: the de Almeida
+   et al. (2012) theta-weighted local-inertial flux of the faces (from the old fluxes into the
+   other flux buffer: the theta smoothing reads the *old* neighbour fluxes, so an in-place update
+   would race), the positivity limiter (applied to the new fluxes in place), the depth update,
+   rain, infiltration, drainage and the running maxima; it also returns the next step's maximum
+   depth and a non-finite count. The two flux buffers swap roles every step.
 3. Serial loops: the faces between chunks, the point inflows, the level-forced cells and the
    boundary faces (volume accounting).
 
@@ -160,9 +159,9 @@ def _face_flux(q, qm, qp, hl, hr, zl, zr, nl, nr, gdt, theta, half1m, invdx, hdr
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _x_faces(r, h, zb, nb, qxo, pf, out):
-    """New fluxes of the interior x-faces of row r into out[1:nx] (out has nx + 1 entries)."""
-    nx = h.shape[1]
+def _x_faces(hrow, zrow, nrow, qo, pf, out):
+    """New fluxes of a row's interior x-faces into out[1:nx] (out and qo, the old ones: nx + 1)."""
+    nx = hrow.size
     gdt = pf[P_GDT]
     theta = pf[P_THETA]
     half1m = pf[P_HALF1M]
@@ -174,16 +173,14 @@ def _x_faces(r, h, zb, nb, qxo, pf, out):
     half = pf[P_HALF]
     zero = pf[P_ZERO]
     for j in range(1, nx):
-        out[j] = _face_flux(
-            qxo[r, j], qxo[r, j - 1], qxo[r, j + 1], h[r, j - 1], h[r, j], zb[r, j - 1], zb[r, j],
-            nb[r, j - 1], nb[r, j], gdt, theta, half1m, invdx, hdry, one, four, third, half, zero,
-        )
+        out[j] = _face_flux(qo[j], qo[j - 1], qo[j + 1], hrow[j - 1], hrow[j], zrow[j - 1], zrow[j],
+                            nrow[j - 1], nrow[j], gdt, theta, half1m, invdx, hdry, one, four, third, half, zero)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _y_faces(r, h, zb, nb, qyo, pf, out):
-    """New fluxes of the y-faces between rows r - 1 and r (0 < r < ny) into out (nx entries)."""
-    nx = h.shape[1]
+def _y_faces(hu, hd, zu, zd, nu, nd, qm, qo, qp, pf, out):
+    """New fluxes of a row of y-faces (cells u above, d below; old fluxes qo, neighbours qm, qp)."""
+    nx = hu.size
     gdt = pf[P_GDT]
     theta = pf[P_THETA]
     half1m = pf[P_HALF1M]
@@ -195,75 +192,8 @@ def _y_faces(r, h, zb, nb, qyo, pf, out):
     half = pf[P_HALF]
     zero = pf[P_ZERO]
     for c in range(nx):
-        out[c] = _face_flux(
-            qyo[r, c], qyo[r - 1, c], qyo[r + 1, c], h[r - 1, c], h[r, c], zb[r - 1, c], zb[r, c],
-            nb[r - 1, c], nb[r, c], gdt, theta, half1m, invdx, hdry, one, four, third, half, zero,
-        )
-
-
-@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _momentum_chunk(ch, h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo):
-    """Faces of the rows of chunk ch, then the positivity factors of the two rows bordering it.
-
-    The continuity sweep needs those border factors from the values before any chunk changes
-    them, so they are made here, from a private copy of the few face rows that belong to the
-    neighbouring chunks (recomputed: the same arithmetic gives the same numbers). The outer
-    boundary faces are already final (``_boundary_momentum`` runs first).
-    """
-    ny, nx = h.shape
-    r0 = ch * ny // nch
-    r1 = (ch + 1) * ny // nch
-    for r in range(r0, r1):
-        _x_faces(r, h, zb, nb, qxo, pf, qxn[r])
-        if r > 0:
-            _y_faces(r, h, zb, nb, qyo, pf, qyn[r])
-    one = pf[P_ONE]
-    zero = pf[P_ZERO]
-    dtdx = pf[P_DTDX]
-    if r0 > 0:
-        xr = np.empty(nx + 1, dtype=h.dtype)
-        xr[0] = qxn[r0 - 1, 0]
-        xr[nx] = qxn[r0 - 1, nx]
-        _x_faces(r0 - 1, h, zb, nb, qxo, pf, xr)
-        yn = qyn[0]
-        if r0 - 1 > 0:
-            yn = np.empty(nx, dtype=h.dtype)
-            _y_faces(r0 - 1, h, zb, nb, qyo, pf, yn)
-        _factor_row(h[r0 - 1], xr, yn, qyn[r0], dtdx, one, zero, halo[0, ch])
-    else:
-        halo[0, ch, :] = one
-    if r1 < ny:
-        xr = np.empty(nx + 1, dtype=h.dtype)
-        xr[0] = qxn[r1, 0]
-        xr[nx] = qxn[r1, nx]
-        _x_faces(r1, h, zb, nb, qxo, pf, xr)
-        yn = np.empty(nx, dtype=h.dtype)
-        _y_faces(r1, h, zb, nb, qyo, pf, yn)
-        ys = qyn[ny]
-        if r1 + 1 < ny:
-            ys = np.empty(nx, dtype=h.dtype)
-            _y_faces(r1 + 1, h, zb, nb, qyo, pf, ys)
-        _factor_row(h[r1], xr, yn, ys, dtdx, one, zero, halo[1, ch])
-    else:
-        halo[1, ch, :] = one
-
-
-# The parallel functions are thin prange loops over a worker passed as a function pointer (see
-# :func:`run`): parfor lowering time grows quickly with the size of the loop body, and Numba
-# would re-optimise a linked worker inside every caller. The index is cast so the worker's
-# signature is fixed (prange hands out an unsigned index).
-@njit(parallel=True, error_model="numpy", cache=True)
-def _momentum(chunk_fn, h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo):
-    """Interior face fluxes from the old fluxes (qxo, qyo) into the new buffers (qxn, qyn)."""
-    for ch in prange(nch):
-        chunk_fn(np.int64(ch), h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo)
-
-
-@njit(error_model="numpy", cache=True)
-def _momentum_serial(chunk_fn, h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo):
-    """:func:`_momentum` on one thread (small grids: waking threads costs more than the work)."""
-    for ch in range(nch):
-        chunk_fn(ch, h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo)
+        out[c] = _face_flux(qo[c], qm[c], qp[c], hu[c], hd[c], zu[c], zd[c], nu[c], nd[c],
+                            gdt, theta, half1m, invdx, hdry, one, four, third, half, zero)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -346,10 +276,94 @@ def _n_limited(f, one):
     return n
 
 
+@njit(error_model="numpy", cache=True)
+def _old_depths(h, snap, ch, r0, r1, k):
+    """Depth row k as it was at the start of the step, for chunk ch (rows r0..r1-1).
+
+    The chunk's own rows are updated only after their last use, so they are read in place; the
+    two rows above and below it may already be updated by the neighbours, so they come from the
+    snapshot taken before the sweep.
+    """
+    if r0 <= k < r1:
+        return h[k]
+    if k == r0 - 2:
+        return snap[ch, 0]
+    if k == r0 - 1:
+        return snap[ch, 1]
+    if k == r1:
+        return snap[ch, 2]
+    return snap[ch, 3]
+
+
+@njit(error_model="numpy", cache=True)
+def _x_row(qxn, px, r0, r1, k):
+    """Where chunk r0..r1-1 keeps the new x-faces of row k: its own rows in place, r0-1 and r1 aside."""
+    if r0 <= k < r1:
+        return qxn[k]
+    return px[0] if k == r0 - 1 else px[1]
+
+
+@njit(error_model="numpy", cache=True)
+def _y_row(qyn, py, r0, r1, k):
+    """Where chunk r0..r1-1 keeps the new y-face row k (0 and ny: the domain's outer faces)."""
+    ny = qyn.shape[0] - 1
+    if k == 0 or k == ny or r0 <= k < r1:
+        return qyn[k]
+    if k == r0 - 1:
+        return py[0]
+    return py[1] if k == r1 else py[2]
+
+
+@njit(error_model="numpy", cache=True)
+def _new_x_row(k, h, zb, nb, qxo, qxn, px, snap, snapq, ch, r0, r1, pf):
+    """Compute the new x-faces of row k; a private row takes its outer faces from the snapshot."""
+    out = _x_row(qxn, px, r0, r1, k)
+    if not r0 <= k < r1:
+        side = 0 if k == r0 - 1 else 2
+        out[0] = snapq[ch, side]
+        out[out.size - 1] = snapq[ch, side + 1]
+    _x_faces(_old_depths(h, snap, ch, r0, r1, k), zb[k], nb[k], qxo[k], pf, out)
+
+
+@njit(error_model="numpy", cache=True)
+def _new_y_row(k, h, zb, nb, qyo, qyn, py, snap, ch, r0, r1, pf):
+    """Compute the new y-face row k (between rows k-1 and k); the outer rows are already final."""
+    ny = h.shape[0]
+    if k <= 0 or k >= ny:
+        return
+    _y_faces(_old_depths(h, snap, ch, r0, r1, k - 1), _old_depths(h, snap, ch, r0, r1, k), zb[k - 1], zb[k],
+             nb[k - 1], nb[k], qyo[k - 1], qyo[k], qyo[k + 1], pf, _y_row(qyn, py, r0, r1, k))
+
+
+@njit(error_model="numpy", cache=True)
+def _snapshot(h, qxn, nch, snap, snapq):
+    """Depth rows r0-2, r0-1, r1, r1+1 and the outer x-faces of rows r0-1 and r1 of every chunk."""
+    ny, nx = h.shape
+    for ch in range(nch):
+        r0 = ch * ny // nch
+        r1 = (ch + 1) * ny // nch
+        for i, k in enumerate((r0 - 2, r0 - 1, r1, r1 + 1)):
+            if 0 <= k < ny:
+                snap[ch, i, :] = h[k]
+        for i, k in enumerate((r0 - 1, r1)):
+            if 0 <= k < ny:
+                snapq[ch, 2 * i] = qxn[k, 0]
+                snapq[ch, 2 * i + 1] = qxn[k, nx]
+
+
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _continuity_chunk(ch, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                      do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part):
-    """Rows of chunk ch, swept in order with a rolling window of three factor rows."""
+def _step_chunk(ch, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part):
+    """One time step for the rows of chunk ch: momentum and continuity fused in one pass.
+
+    Rows are swept in order with a short look-ahead: before row r is updated, the x-faces of row
+    r+1, the y-faces between rows r+1 and r+2 and the positivity factors of row r+1 are made, so
+    every face and factor is computed once, from the start-of-step state, and used while it is
+    still in cache. The chunk's outer boundary faces are already final (``_boundary_momentum``).
+    The face rows that belong to the neighbouring chunks (x-faces of rows r0-1 and r1, y-faces
+    r0-1, r1 and r1+1) are recomputed privately: the same arithmetic gives the same numbers, and
+    the neighbours' copies may already be limited in place.
+    """
     ny, nx = h.shape
     dtdx = pf[P_DTDX]
     raindt = pf[P_RAINDT]
@@ -362,37 +376,56 @@ def _continuity_chunk(ch, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain,
     dt = np.float64(pf[P_DT])
     r0 = ch * ny // nch
     r1 = (ch + 1) * ny // nch
+    px = np.empty((2, nx + 1), dtype=h.dtype)
+    py = np.empty((3, nx), dtype=h.dtype)
     fr = np.empty((3, nx + 2), dtype=h.dtype)
     qn_row = np.empty(nx, dtype=h.dtype)
     qs_row = np.empty(nx, dtype=h.dtype)
     h0_row = np.empty(nx, dtype=h.dtype)
-    fr[0, :] = halo[0, ch]
-    _factor_row(h[r0], qx[r0], qy[r0], qy[r0 + 1], dtdx, one, zero, fr[1])
-    # The face row r0 is shared with the chunk above: it is limited after the sweep, serially.
-    halo[2, ch, :] = fr[1]
+    if r0 > 0:
+        _new_x_row(r0 - 1, h, zb, nb, qxo, qxn, px, snap, snapq, ch, r0, r1, pf)
+        _new_y_row(r0 - 1, h, zb, nb, qyo, qyn, py, snap, ch, r0, r1, pf)
+    _new_x_row(r0, h, zb, nb, qxo, qxn, px, snap, snapq, ch, r0, r1, pf)
+    _new_y_row(r0, h, zb, nb, qyo, qyn, py, snap, ch, r0, r1, pf)
+    _new_y_row(r0 + 1, h, zb, nb, qyo, qyn, py, snap, ch, r0, r1, pf)
+    if r0 > 0:
+        _factor_row(_old_depths(h, snap, ch, r0, r1, r0 - 1), _x_row(qxn, px, r0, r1, r0 - 1),
+                    _y_row(qyn, py, r0, r1, r0 - 1), qyn[r0], dtdx, one, zero, fr[0])
+    else:
+        fr[0, :] = one
+    _factor_row(h[r0], qxn[r0], qyn[r0], _y_row(qyn, py, r0, r1, r0 + 1), dtdx, one, zero, fr[1])
+    # The y-face row r0 is shared with the chunk above: it is limited after the sweep, serially.
+    edge[0, ch, :] = fr[0]
+    edge[1, ch, :] = fr[1]
     ip, ic_, inx = 0, 1, 2
     s_inf = 0.0
     s_drn = 0.0
     n_bad = 0
     kmax = _as_bits(zero)
     for r in range(r0, r1):
-        if r + 1 < r1:
-            _factor_row(h[r + 1], qx[r + 1], qy[r + 1], qy[r + 2], dtdx, one, zero, fr[inx])
+        if r + 1 < ny:
+            _new_x_row(r + 1, h, zb, nb, qxo, qxn, px, snap, snapq, ch, r0, r1, pf)
+            _new_y_row(r + 2, h, zb, nb, qyo, qyn, py, snap, ch, r0, r1, pf)
+            _factor_row(_old_depths(h, snap, ch, r0, r1, r + 1), _x_row(qxn, px, r0, r1, r + 1),
+                        _y_row(qyn, py, r0, r1, r + 1), _y_row(qyn, py, r0, r1, r + 2), dtdx, one, zero, fr[inx])
         else:
-            fr[inx, :] = halo[1, ch]
+            fr[inx, :] = one
         fp = fr[ip]
         fc = fr[ic_]
         fn = fr[inx]
+        qxr = qxn[r]
+        qnr = qyn[r]
+        qsr = _y_row(qyn, py, r0, r1, r + 1)
         # Sweep 1: limited fluxes and the depth update (no stores to the fluxes: a conditional
         # store in this loop stops it vectorising).
         for c in range(nx):
-            qw = qx[r, c]
+            qw = qxr[c]
             qw = qw * (fc[c] if qw > zero else fc[c + 1])
-            qe = qx[r, c + 1]
+            qe = qxr[c + 1]
             qe = qe * (fc[c + 1] if qe > zero else fc[c + 2])
-            qn = qy[r, c]
+            qn = qnr[c]
             qn = qn * (fp[c + 1] if qn > zero else fc[c + 1])
-            qs = qy[r + 1, c]
+            qs = qsr[c]
             qs = qs * (fc[c + 1] if qs > zero else fn[c + 1])
             qn_row[c] = qn
             qs_row[c] = qs
@@ -404,14 +437,14 @@ def _continuity_chunk(ch, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain,
         n_cur = _n_limited(fc, one)
         if n_cur:
             for c in range(nx + 1):
-                q = qx[r, c]
-                qx[r, c] = q * (fc[c] if q > zero else fc[c + 1])
+                q = qxr[c]
+                qxr[c] = q * (fc[c] if q > zero else fc[c + 1])
         if (r > r0 or r == 0) and (n_cur or _n_limited(fp, one)):
             for c in range(nx):
-                qy[r, c] = qn_row[c]
+                qnr[c] = qn_row[c]
         if r == ny - 1:
             for c in range(nx):
-                qy[ny, c] = qs_row[c]
+                qsr[c] = qs_row[c]
         # Sweep 2: losses, only where there is water (the row is in cache by now).
         if infil_kind != 0 or has_drain:
             for c in range(nx):
@@ -442,7 +475,7 @@ def _continuity_chunk(ch, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain,
             n_changed = 0
             for c in range(nx):
                 w = h[r, c]
-                ux = half * (qx[r, c] + qx[r, c + 1])
+                ux = half * (qxr[c] + qxr[c + 1])
                 uy = half * (qn_row[c] + qs_row[c])
                 a_hmax[r, c], a_vmax[r, c], a_haz[r, c] = _maxima(
                     w, ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], hdry, half, zero, one, df_depth)
@@ -460,30 +493,34 @@ def _continuity_chunk(ch, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain,
     part[ch, S_HMAX] = _from_bits(kmax, zero)
 
 
+# The parallel function is a thin prange loop over a worker passed as a function pointer (see
+# :func:`run`): parfor lowering time grows quickly with the size of the loop body, and Numba would
+# re-optimise a linked worker inside every caller. The index is cast so the worker's signature is
+# fixed (prange hands out an unsigned index).
 @njit(parallel=True, error_model="numpy", cache=True)
-def _continuity(chunk_fn, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part):
-    """Limit the new fluxes, apply them; add rain; remove losses; update the running maxima.
+def _step(chunk_fn, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+          do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part):
+    """One time step over all row chunks in parallel (``chunk_fn`` is :func:`_step_chunk`).
 
     Per chunk it leaves in ``part`` the infiltrated and drained depth sums, the number of
     non-finite depths and the maximum depth (the next step's time step).
     """
     for ch in prange(nch):
-        chunk_fn(np.int64(ch), h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                          do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part)
+        chunk_fn(np.int64(ch), h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part)
 
 
 @njit(error_model="numpy", cache=True)
-def _continuity_serial(chunk_fn, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                       do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part):
-    """:func:`_continuity` on one thread."""
+def _step_serial(chunk_fn, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part):
+    """:func:`_step` on one thread (small grids: waking threads costs more than the work)."""
     for ch in range(nch):
-        chunk_fn(ch, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                          do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part)
+        chunk_fn(ch, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part)
 
 
 @njit(error_model="numpy", cache=True)
-def _limit_chunk_edges(qy, nch, halo):
+def _limit_chunk_edges(qy, nch, edge):
     """Limit the y-faces between chunks, left alone by the sweep (both chunks read them)."""
     ny, nx = qy.shape[0] - 1, qy.shape[1]
     for ch in range(1, nch):
@@ -491,7 +528,7 @@ def _limit_chunk_edges(qy, nch, halo):
         for c in range(nx):
             q = qy[r0, c]
             # Donor: the cell above (factor row r0 - 1) for southward flow, else the one below.
-            qy[r0, c] = q * (halo[0, ch, c + 1] if q > 0 else halo[2, ch, c + 1])
+            qy[r0, c] = q * (edge[0, ch, c + 1] if q > 0 else edge[1, ch, c + 1])
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -565,7 +602,7 @@ def _sparse_accumulate(r, c, h, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a
         _wet_dry(r, c, not was_wet, t1, a_tarr, a_dur, a_wet)
 
 
-def _run_impl(momentum, continuity, momentum_chunk, continuity_chunk,
+def _run_impl(step, step_chunk,
               h, qxa, qya, qxb, qyb, zb, nb, blocked, rainf, rain_sum, rain_ser,
               infil_kind, ia, ib, ic, icum, drain, has_drain,
               b_row, b_col, b_side, b_kind, b_ser, b_slope, f_row, f_col, f_ser,
@@ -574,8 +611,8 @@ def _run_impl(momentum, continuity, momentum_chunk, continuity_chunk,
               do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, nch, hmax, vols):
     """Advance from t0 to exactly t_end, the whole time loop compiled (see :func:`run`).
 
-    The first four arguments are function pointers: the two sweeps (parallel or one-thread) and
-    the per-chunk workers they apply.
+    The first two arguments are function pointers: the sweep (parallel or one-thread) and the
+    per-chunk worker it applies.
 
     (qxa, qya) hold the fluxes in and out; (qxb, qyb) is the second buffer. ``nch`` row chunks
     share the sweeps among the threads (a few per thread, for balance); ``hmax`` is the largest
@@ -585,7 +622,9 @@ def _run_impl(momentum, continuity, momentum_chunk, continuity_chunk,
     """
     ny, nx = h.shape
     cell_area = dx * dx
-    halo = np.empty((3, nch, nx + 2), dtype=h.dtype)
+    snap = np.zeros((nch, 4, nx), dtype=h.dtype)
+    snapq = np.zeros((nch, 4), dtype=h.dtype)
+    edge = np.empty((2, nch, nx + 2), dtype=h.dtype)
     part = np.zeros((nch, 4))
     pf = np.zeros(N_PF, dtype=h.dtype)
     pf[P_THETA] = theta
@@ -644,13 +683,13 @@ def _run_impl(momentum, continuity, momentum_chunk, continuity_chunk,
                          - series_integral(st, sv, cum, sptr, rain_ser, t)) / dt
         pf[P_RAINDT] = rain_mean * dt
 
-        # Boundary faces first: the momentum sweep reads them for the chunks' border factors.
+        # Boundary faces first: the sweep reads them (for the chunks' border rows too).
         _boundary_momentum(h, zb, nb, blocked, qxo, qyo, qxn, qyn, b_row, b_col, b_side, b_kind, b_ser,
                            b_slope, level_t, zref, dt, g, dx, theta, h_dry)
-        momentum(momentum_chunk, h, zb, nb, qxo, qyo, qxn, qyn, nch, pf, halo)
-        continuity(continuity_chunk, h, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                   do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, halo, pf, part)
-        _limit_chunk_edges(qyn, nch, halo)
+        _snapshot(h, qxn, nch, snap, snapq)
+        step(step_chunk, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+             do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part)
+        _limit_chunk_edges(qyn, nch, edge)
         qxo, qyo, qxn, qyn = qxn, qyn, qxo, qyo
         swapped = not swapped
         hmax = 0.0
@@ -747,8 +786,11 @@ PARALLEL_MIN_CELLS = 40_000
 def plan(shape: tuple[int, int], threads: int) -> tuple[bool, int]:
     """(parallel, number of row chunks) for a grid: a few chunks per thread, or one serial chunk."""
     ny, nx = shape
-    if threads > 1 and ny * nx >= PARALLEL_MIN_CELLS and ny > 1:
-        return True, min(ny, 4 * threads)
+    # At least 4 rows a chunk: a chunk's private border rows (r0-2 .. r1+1) then never reach the
+    # outer faces or another chunk's border.
+    nch = min(4 * threads, ny // 4)
+    if threads > 1 and ny * nx >= PARALLEL_MIN_CELLS and nch > 1:
+        return True, nch
     return False, 1
 
 
@@ -771,8 +813,8 @@ def run(parallel: bool, *args):
     if entry is None:
         entry = _compile_runner(tuple(typeof(a) for a in args))
         _RUNNERS[key] = entry
-    runner, parallel_sweeps, serial_sweeps, workers = entry
-    return runner(*(parallel_sweeps if parallel else serial_sweeps), *workers, *args)
+    runner, parallel_sweep, serial_sweep, worker = entry
+    return runner(parallel_sweep if parallel else serial_sweep, worker, *args)
 
 
 class _SweepPointer(WrapperAddressProtocol):
@@ -807,23 +849,19 @@ def _compile_runner(argtypes):
     cube = types.Array(h.dtype, 3, "C")
     part = types.Array(types.float64, 2, "C")
     i64 = types.int64
-    worker_sigs = (
-        types.void(i64, h, zb, nb, qx, qy, qx, qy, i64, row, cube),
-        types.void(i64, h, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain, do_acc, *acc,
-                   types.float64, i64, cube, row, part),
-    )
-    # Each sweep takes its worker as a pointer too, so the worker is optimised once, not again
-    # inside every sweep that calls it.
-    sweep_sigs = tuple(types.void(types.FunctionType(w), *w.args[1:]) for w in worker_sigs)
-    workers = tuple(_SweepPointer(d, sig) for d, sig in zip((_momentum_chunk, _continuity_chunk), worker_sigs))
-    parallel = tuple(_SweepPointer(d, sig) for d, sig in zip((_momentum, _continuity), sweep_sigs))
-    serial = tuple(_SweepPointer(d, sig) for d, sig in zip((_momentum_serial, _continuity_serial), sweep_sigs))
+    worker_sig = types.void(i64, h, zb, nb, qx, qy, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                            do_acc, *acc, types.float64, i64, cube, types.Array(h.dtype, 2, "C"), cube, row, part)
+    # The sweep takes its worker as a pointer too, so the worker is optimised once, not again inside
+    # each sweep that calls it.
+    sweep_sig = types.void(types.FunctionType(worker_sig), *worker_sig.args[1:])
+    worker = _SweepPointer(_step_chunk, worker_sig)
+    parallel = _SweepPointer(_step, sweep_sig)
+    serial = _SweepPointer(_step_serial, sweep_sig)
     runner = njit(error_model="numpy", cache=True)(_run_impl)
-    pointers = tuple(types.FunctionType(sig) for sig in sweep_sigs + worker_sigs)
-    runner.compile(pointers + tuple(argtypes))
+    runner.compile((types.FunctionType(sweep_sig), types.FunctionType(worker_sig)) + tuple(argtypes))
     # No silent recompiles for other types: a mismatch is a bug in the caller.
     runner.disable_compile()
-    return runner, parallel, serial, workers
+    return runner, parallel, serial, worker
 
 
 @njit(error_model="numpy", cache=True)
