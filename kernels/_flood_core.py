@@ -342,13 +342,14 @@ def _snapshot(h, qxn, nch, snap, snapq):
     for ch in range(nch):
         r0 = ch * ny // nch
         r1 = (ch + 1) * ny // nch
-        for i, k in enumerate((r0 - 2, r0 - 1, r1, r1 + 1)):
+        for i in range(4):
+            k = r0 - 2 + i if i < 2 else r1 + i - 2
             if 0 <= k < ny:
-                snap[ch, i, :] = h[k]
-        for i, k in enumerate((r0 - 1, r1)):
-            if 0 <= k < ny:
-                snapq[ch, 2 * i] = qxn[k, 0]
-                snapq[ch, 2 * i + 1] = qxn[k, nx]
+                for c in range(nx):
+                    snap[ch, i, c] = h[k, c]
+            if (i == 1 or i == 2) and 0 <= k < ny:
+                snapq[ch, 2 * i - 2] = qxn[k, 0]
+                snapq[ch, 2 * i - 1] = qxn[k, nx]
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
