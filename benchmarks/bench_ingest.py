@@ -199,7 +199,18 @@ def _median(runs: list[dict]) -> dict:
     out = dict(runs[0])
     out["seconds"] = statistics.median(r["seconds"] for r in runs)
     out["peak_mb"] = statistics.median(r["peak_mb"] for r in runs)
+    out["all_seconds"] = [round(r["seconds"], 2) for r in runs]
     return out
+
+
+def _interleaved(cases: list[tuple[str, Path | str, str]], repeat: int) -> list[dict]:
+    """Medians of ``repeat`` rounds, each round running every case once, so that a change in the shared
+    machine's load between rounds hits the reference and cimtwin alike."""
+    runs: list[list[dict]] = [[] for _ in cases]
+    for _ in range(repeat):
+        for i, (name, path, extra) in enumerate(cases):
+            runs[i].append(run_child(name, path, extra))
+    return [_median(r) for r in runs]
 
 
 def main() -> None:
@@ -231,16 +242,14 @@ def main() -> None:
         small = run_child("make_dem", work, "1200")
         print(f"generated buildings in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         for label, path in (("GeoParquet", pq), ("GeoPackage", gpkg)):
-            ref = _median([run_child("ref_vector", path) for _ in range(args.repeat)])
-            ours = _median([run_child("vector", path) for _ in range(args.repeat)])
-            full = _median([run_child("buildings", path, str(small)) for _ in range(args.repeat)])
+            ref, ours, full = _interleaved([("ref_vector", path, ""), ("vector", path, ""),
+                                            ("buildings", path, str(small))], args.repeat)
             rows.append((f"{args.buildings:,} footprints, {label}, 4326 -> 4547", ref, ours, full))
     if args.only in (None, "dem"):
         t = time.perf_counter()
         dem = run_child("make_dem", work, str(args.dem))
         print(f"generated DEM in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-        ref = _median([run_child("ref_dem", dem) for _ in range(args.repeat)])
-        ours = _median([run_child("dem", dem) for _ in range(args.repeat)])
+        ref, ours = _interleaved([("ref_dem", dem, ""), ("dem", dem, "")], args.repeat)
         rows.append((f"{args.dem:,} x {args.dem:,} DEM, 4326 -> 4547 at {GRID_M:g} m", ref, ours, None))
     load_after = os.getloadavg()
     print(f"\nMachine: {os.cpu_count()} cores ({platform.machine()}); load average {load[0]:.1f} before, "

@@ -21,14 +21,13 @@ _EXACT_ROWS = 1024
 
 @dataclass(frozen=True)
 class EdgeTrim:
-    """The part of a grid kept: rows ``top:bottom`` and columns ``left:right``, and what was lost."""
+    """The part of a grid kept: rows ``top:bottom`` and columns ``left:right``, and the data left out."""
 
     top: int
     bottom: int
     left: int
     right: int
     valid_dropped: int   # cells with data outside the kept rectangle
-    valid_total: int
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -43,29 +42,35 @@ class _Extents:
     last: np.ndarray    # per row: one past the last column with data
     top: np.ndarray     # per column: first row with data
     bottom: np.ndarray  # per column: one past the last row with data
-    total: int          # cells with data
+
+
+def _first_valid(array: np.ndarray, *, along_rows: bool, reverse: bool) -> np.ndarray:
+    """Per row (or column): how far in from its start (or end) the first cell with data lies; its
+    length for a line without data. Reads strips of growing width in from the edge, so a grid whose
+    data comes close to its edges is barely read (the corners of a warped box are a few percent)."""
+    lines, length = array.shape if along_rows else array.shape[::-1]
+    out = np.full(lines, length, dtype=np.int64)
+    todo = np.arange(lines)
+    start, width = 0, 64
+    while todo.size and start < length:
+        # strips of at most 16 M cells: the worst case (a grid mostly without data) never doubles memory
+        stop = min(length, start + min(width, max(64, 16_000_000 // todo.size)))
+        span = slice(length - stop, length - start) if reverse else slice(start, stop)
+        block = array[todo, span] if along_rows else array[span][:, todo].T
+        valid = ~np.isnan(block[:, ::-1] if reverse else block)
+        hit = valid.any(axis=1)
+        out[todo[hit]] = start + np.argmax(valid[hit], axis=1)
+        todo = todo[~hit]
+        start, width = stop, width * 2
+    return out
 
 
 def _extents(array: np.ndarray) -> _Extents:
     ny, nx = array.shape
-    first = np.full(ny, nx, dtype=np.int64)
-    last = np.zeros(ny, dtype=np.int64)
-    top = np.full(nx, ny, dtype=np.int64)
-    bottom = np.zeros(nx, dtype=np.int64)
-    total = 0
-    for r0 in range(0, ny, _CHUNK_ROWS):
-        valid = ~np.isnan(array[r0:r0 + _CHUNK_ROWS])
-        n = len(valid)
-        rows = valid.any(axis=1)
-        # argmax of a boolean line is its first True, i.e. the first cell with data
-        first[r0:r0 + n] = np.where(rows, np.argmax(valid, axis=1), nx)
-        last[r0:r0 + n] = np.where(rows, nx - np.argmax(valid[:, ::-1], axis=1), 0)
-        cols = valid.any(axis=0)
-        new = cols & (top == ny)
-        top[new] = r0 + np.argmax(valid, axis=0)[new]
-        bottom[cols] = r0 + n - np.argmax(valid[::-1], axis=0)[cols]
-        total += int(np.count_nonzero(valid))
-    return _Extents(first, last, top, bottom, total)
+    return _Extents(first=_first_valid(array, along_rows=True, reverse=False),
+                    last=nx - _first_valid(array, along_rows=True, reverse=True),
+                    top=_first_valid(array, along_rows=False, reverse=False),
+                    bottom=ny - _first_valid(array, along_rows=False, reverse=True))
 
 
 def _best_rectangle(first: np.ndarray, last: np.ndarray, tops: np.ndarray) -> tuple[int, int, int, int, int]:
@@ -110,21 +115,21 @@ def _shrink(e: _Extents, t: int, b: int, lo: int, hi: int) -> tuple[int, int, in
     return t, b, lo, hi
 
 
-def trim_rectangle(array: np.ndarray) -> EdgeTrim:
+def trim_rectangle(array: np.ndarray) -> EdgeTrim | None:
     """A large rectangle of the grid without the no-data (NaN) that reaches in from its edges.
 
     First the largest rectangle whose rows all hold data between its sides (which cuts the corners a
     reprojected lon/lat box leaves, or a missing tile at an edge); then its sides move in while they
     cross no-data running straight in from the grid's edge along a column. No-data enclosed by data
-    stays inside as a hole for :func:`fill_holes`. The grid is scanned in blocks of rows, so no mask
-    of the full grid is allocated.
+    stays inside as a hole for :func:`fill_holes`. Only the grid's margins are read; None when the
+    grid holds no data at all.
     """
     ny, nx = array.shape
     e = _extents(array)
-    if e.total == 0:
-        return EdgeTrim(0, 0, 0, 0, 0, 0)
+    if not (e.first < nx).any():
+        return None
     if not ((e.first > 0).any() or (e.last < nx).any() or (e.top > 0).any() or (e.bottom < ny).any()):
-        return EdgeTrim(0, ny, 0, nx, 0, e.total)
+        return EdgeTrim(0, ny, 0, nx, 0)
     if ny <= _EXACT_ROWS:
         _, t, b, lo, hi = _best_rectangle(e.first, e.last, np.arange(ny))
     else:
@@ -133,12 +138,14 @@ def trim_rectangle(array: np.ndarray) -> EdgeTrim:
         _, t, b, lo, hi = _best_rectangle(e.first, e.last, np.arange(max(0, t - step), min(ny, t + step + 1)))
     if b - t > 0 and hi - lo > 0:
         t, b, lo, hi = _shrink(e, t, b, lo, hi)
-    kept = int(sum(_valid_in(array[r0:min(b, r0 + _CHUNK_ROWS), lo:hi]) for r0 in range(t, b, _CHUNK_ROWS)))
-    return EdgeTrim(t, b, lo, hi, e.total - kept, e.total)
+    dropped = sum(_valid_in(block) for block in (array[:t], array[b:], array[t:b, :lo], array[t:b, hi:]))
+    return EdgeTrim(t, b, lo, hi, dropped)
 
 
 def _valid_in(block: np.ndarray) -> int:
-    return int(block.size - np.count_nonzero(np.isnan(block)))
+    """Cells with data in a block, counted a band of rows at a time."""
+    return sum(int(part.size - np.count_nonzero(np.isnan(part)))
+               for part in (block[r0:r0 + _CHUNK_ROWS] for r0 in range(0, len(block), _CHUNK_ROWS)))
 
 
 def nodata_holes(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int], int]:

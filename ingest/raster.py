@@ -506,13 +506,28 @@ def read_dem(path: str | os.PathLike | Sequence[str | os.PathLike], *, crs: obje
         out *= factor
         unit = f"{unit} -> metres (x {factor:.10g})"
     report["z_unit"] = unit
-    if trim:
-        transform, out = _trim(out, transform, what, report)
-    elif np.isnan(out).all():
+    ny, nx = out.shape
+    cut = _dem_repair.trim_rectangle(out) if trim else _dem_repair.EdgeTrim(0, ny, 0, nx, 0)
+    if cut is None:
         raise InputDataError(f"{what} holds no valid elevations within the grid (every cell is nodata). "
                              "Check the file, its CRS and bounds=.")
-    if fill:
-        _fill(out, transform, what, max_hole_cells, report)
+    if cut.shape != (ny, nx):
+        if min(cut.shape) < 2:
+            raise InputDataError(f"{what} leaves no rectangle of data on the grid once its no-data edges are "
+                                 "trimmed; check the file and bounds=.")
+        out = _crop_in_place(out, cut)
+        transform = transform @ Affine.translation(cut.left, cut.top)
+    labels, origin, n = _dem_repair.nodata_holes(out)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    if int(sizes.sum()) == out.size:
+        raise InputDataError(f"{what} holds no valid elevations within the grid (every cell is nodata). "
+                             "Check the file, its CRS and bounds=.")
+    if cut.shape != (ny, nx):
+        _report_trim(cut, (ny, nx), out.size - int(sizes.sum()), what, report)
+    if fill and n:
+        _fill(out, transform, labels, origin, sizes, what, max_hole_cells, report)
+    elif n:
+        report["nodata_cells"] = int(sizes.sum())
     return Raster(out, transform, target, report)
 
 
@@ -520,26 +535,17 @@ def _names(names: set[str]) -> str | list[str]:
     return next(iter(names)) if len(names) == 1 else sorted(names)
 
 
-def _trim(out: np.ndarray, transform: Affine, what: str, report: dict[str, Any]) -> tuple[Affine, np.ndarray]:
-    cut = _dem_repair.trim_rectangle(out)
-    if cut.valid_total == 0:
-        raise InputDataError(f"{what} holds no valid elevations within the grid (every cell is nodata). "
-                             "Check the file, its CRS and bounds=.")
-    ny, nx = out.shape
-    if cut.shape == (ny, nx):
-        return transform, out
-    if min(cut.shape) < 2:
-        raise InputDataError(f"{what} leaves no rectangle of data on the grid once its no-data edges are trimmed; "
-                             "check the file and bounds=.")
-    share = cut.valid_dropped / cut.valid_total
+def _report_trim(cut: _dem_repair.EdgeTrim, shape: tuple[int, int], kept: int, what: str,
+                 report: dict[str, Any]) -> None:
+    ny, nx = shape
+    share = cut.valid_dropped / (cut.valid_dropped + kept)
     report["edges_trimmed"] = {"rows_top": cut.top, "rows_bottom": ny - cut.bottom, "cols_left": cut.left,
                                "cols_right": nx - cut.right, "valid_cells_dropped": cut.valid_dropped,
                                "valid_share_dropped": round(share, 4)}
     if share > 0.1:
         warn(report, "trim", f"Trimming the no-data edges of {what} off the grid drops {share:.0%} of its valid "
                              "cells (its data is not a rectangle on the twin's grid). Give bounds= to choose the "
-                             "extent, or a DEM that covers it.")
-    return transform @ Affine.translation(cut.left, cut.top), _crop_in_place(out, cut)
+                             "extent, or a DEM that covers it.", stacklevel=4)
 
 
 def _crop_in_place(out: np.ndarray, cut: _dem_repair.EdgeTrim) -> np.ndarray:
@@ -554,11 +560,9 @@ def _crop_in_place(out: np.ndarray, cut: _dem_repair.EdgeTrim) -> np.ndarray:
     return flat[:h * w].reshape(h, w)
 
 
-def _fill(out: np.ndarray, transform: Affine, what: str, max_cells: int, report: dict[str, Any]) -> None:
-    labels, origin, n = _dem_repair.nodata_holes(out)
-    if n == 0:
-        return
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+def _fill(out: np.ndarray, transform: Affine, labels: np.ndarray, origin: tuple[int, int], sizes: np.ndarray,
+          what: str, max_cells: int, report: dict[str, Any]) -> None:
+    n = len(sizes)
     large = np.flatnonzero(sizes > max_cells) + 1
     if len(large):
         rows, cols = np.nonzero(labels == large[np.argmax(sizes[large - 1])])
