@@ -331,10 +331,11 @@ def test_bow_tie_repaired_and_counted(tmp_path):
     dem = _plane(tmp_path / "dem.tif")
     bow = shapely.Polygon([(X0 + 20, Y0 - 60), (X0 + 60, Y0 - 20), (X0 + 60, Y0 - 60), (X0 + 20, Y0 - 20)])
     ok = shapely.box(X0 + 100, Y0 - 60, X0 + 120, Y0 - 40)
-    gpd.GeoDataFrame({"height": [10.0, 12.0]}, geometry=[bow, ok], crs=CRS).to_file(tmp_path / "b.gpkg")
+    gpd.GeoDataFrame({"id": [None, "k"], "height": [10.0, 12.0]}, geometry=[bow, ok], crs=CRS).to_file(tmp_path / "b.gpkg")
     tw = from_files(dem, buildings=tmp_path / "b.gpkg")
     rep = tw.meta["ingest_report"]["buildings"]
     assert rep["invalid_repaired"] == 1 and rep["kept"] == 2
+    assert list(tw.buildings["id"]) == ["B000000", "k"] and rep["ids_generated"] == 1
     fixed = tw.buildings.geometry.iloc[0]
     # the bow-tie becomes its two triangles, 400 m2 each; the self-crossing ring had a signed area of 0
     assert fixed.is_valid and fixed.geom_type == "MultiPolygon" and fixed.area == pytest.approx(800.0)

@@ -239,10 +239,12 @@ def _lengths(values: pd.Series, unit: str, what: str) -> tuple[pd.Series, int]:
 def _prepare_buildings(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], opts: BuildingOptions,
                        landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     gdf = gdf.copy()
-    if "id" not in gdf.columns:
-        gdf["id"] = [f"B{i:06d}" for i in range(len(gdf))]
-        entry["ids_generated"] = int(len(gdf))
-    gdf["id"] = gdf["id"].astype(str)
+    ids = gdf["id"].astype("string") if "id" in gdf.columns else pd.Series(pd.NA, index=gdf.index, dtype="string")
+    missing = (ids.isna() | (ids.str.strip() == "")).fillna(True).to_numpy(bool)
+    if missing.any():
+        ids[missing] = [f"B{i:06d}" for i in np.flatnonzero(missing)]
+        entry["ids_generated"] = int(missing.sum())
+    gdf["id"] = ids.astype(str)
     dup = gdf["id"].duplicated(keep=False)
     if dup.any():
         # a multi-part footprint split by the source, or ids reused across files: keep every part, unique
