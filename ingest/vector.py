@@ -310,20 +310,24 @@ def _within(gdf: gpd.GeoDataFrame, bounds: Sequence[float], clip: bool, kind: st
     box = shapely.box(left, bottom, right, top)
     keep = inside.copy()
     keep[maybe] = shapely.intersects(geoms[maybe], box)
+    if clip and maybe[keep].any():
+        # cut at the edge by position (exploded lines share index labels); a feature that only touches
+        # the edge leaves nothing inside and counts as outside
+        geoms = geoms.copy()
+        edge = keep & maybe
+        cut = shapely.clip_by_rect(geoms[edge], left, bottom, right, top)
+        if kind is not None:
+            cut = np.where(np.isin(shapely.get_type_id(cut), _TYPES[kind]), cut, _only_kind(cut, kind))
+        geoms[edge] = cut
+        keep &= ~shapely.is_empty(geoms)
+        report["clipped_at_edge"] = int((edge & keep).sum())
     report["outside_extent_dropped"] = int(outside_box + len(gdf) - keep.sum())
     if not keep.any():
         raise _outside(where, total, bounds, tuple(gdf.total_bounds), report)
-    out = gdf.loc[keep] if not keep.all() else gdf
-    if clip:
-        edge = maybe[keep]
-        if edge.any():
-            cut = shapely.clip_by_rect(np.asarray(out.geometry.values)[edge], left, bottom, right, top)
-            if kind is not None:
-                cut = np.where(np.isin(shapely.get_type_id(cut), _TYPES[kind]), cut, _only_kind(cut, kind))
-            out = out.copy()
-            out.loc[out.index[edge], out.geometry.name] = cut
-            report["clipped_at_edge"] = int(edge.sum())
-    return out
+    if keep.all() and not clip:
+        return gdf
+    out = gdf.loc[keep].reset_index(drop=True)
+    return out.set_geometry(gpd.GeoSeries(geoms[keep], crs=gdf.crs), crs=gdf.crs)
 
 
 def zonal_stat(geoms: gpd.GeoSeries | np.ndarray, grid: np.ndarray, transform, *, stat: str = "min") -> np.ndarray:
