@@ -516,3 +516,22 @@ def test_zonal_cells_match_gdal_rasterize():
             assert got[k] == pytest.approx(grid[cells].mean(), rel=1e-12)
             checked += 1
     assert checked >= 10
+
+
+def test_cli_options_reach_from_files(tmp_path):
+    dem = _plane(tmp_path / "dem.tif")
+    cover = tmp_path / "cover.tif"
+    _io.write_geotiff(cover, np.tile(np.array([1, 2], np.uint8).repeat(25), (40, 1)), Affine(5, 0, X0, 0, -5, Y0),
+                      pyproj.CRS(CRS))
+    runner = CliRunner()
+    res = runner.invoke(main, ["ingest", "--dem", str(dem), "--bounds", f"{X0 + 50},{Y0 - 100},{X0 + 150},{Y0}",
+                               "--z-unit", "ft", "--raster", f"lc={cover}:mode", "--raster", f"rain={cover}",
+                               "--out", str(tmp_path / "tw")])
+    assert res.exit_code == 0, res.output
+    info = json.loads(runner.invoke(main, ["info", str(tmp_path / "tw"), "--json"]).output)
+    assert info["grid"]["rows"] == 20 and info["grid"]["cols"] == 20 and info["grid"]["bounds"][0] == X0 + 50
+    rep = info["ingest_report"]
+    assert "ft (given)" in rep["dem"]["z_unit"] and info["terrain"]["min"] == pytest.approx((2.0 + 1.0) * 0.3048, rel=1e-6)
+    assert rep["raster:lc"]["resampling"] == "mode" and rep["raster:rain"]["resampling"] == "nearest"
+    res = runner.invoke(main, ["ingest", "--dem", str(dem), "--bounds", "1,2,3", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "XMIN,YMIN,XMAX,YMAX" in res.output
