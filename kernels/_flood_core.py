@@ -4,11 +4,11 @@ One time step is one parallel sweep over row chunks plus short serial loops:
 
 1. ``_boundary_momentum``: the fluxes of the open boundary faces.
 2. ``_step``: momentum and continuity fused, row by row with a one-row look-ahead: the de Almeida
-   et al. (2012) theta-weighted local-inertial flux of the faces (from the old fluxes into the
-   other flux buffer: the theta smoothing reads the *old* neighbour fluxes, so an in-place update
-   would race), the positivity limiter (applied to the new fluxes in place), the depth update,
-   rain, infiltration, drainage and the running maxima; it also returns the next step's maximum
-   depth and a non-finite count. The two flux buffers swap roles every step.
+   et al. (2012) theta-weighted local-inertial flux of the faces, the positivity limiter, the depth
+   update, rain, infiltration, drainage and the running maxima; it also returns the next step's
+   maximum depth and a non-finite count. New fluxes wait in small ring buffers until their last
+   old-value reader has run, then overwrite the old ones in place (one flux array, and no write
+   has to fetch its cache line first).
 3. Serial loops: the faces between chunks, the point inflows, the level-forced cells and the
    boundary faces (volume accounting).
 
@@ -25,10 +25,13 @@ float64 and halve the SIMD width).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, typeof
 from numba.core import types
+from numba.core.errors import NumbaExperimentalFeatureWarning
 from numba.core.types.function_type import WrapperAddressProtocol
 from numba.experimental.function_type import _get_wrapper_address
 from numba.extending import intrinsic, overload
@@ -197,14 +200,16 @@ def _y_faces(hu, hd, zu, zd, nu, nd, qm, qo, qp, pf, out):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _boundary_momentum(h, zb, nb, blocked, qxo, qyo, qxn, qyn, b_row, b_col, b_side, b_kind, b_ser,
+def _boundary_momentum(h, zb, nb, blocked, qx, qy, bx, by, b_row, b_col, b_side, b_kind, b_ser,
                        b_slope, level_t, zref, dt, g, dx, theta, hdry):
-    """Fluxes through the open boundary faces; every other outer face is closed (q = 0)."""
+    """New fluxes of the outer faces into bx (west, east per row) and by (north, south per column).
+
+    Open boundary faces per their kind; every other outer face is closed (q = 0). The state's own
+    outer faces still hold the old fluxes, which the interior faces next to them need.
+    """
     ny, nx = h.shape
-    qxn[:, 0] = 0.0
-    qxn[:, nx] = 0.0
-    qyn[0, :] = 0.0
-    qyn[ny, :] = 0.0
+    bx[:, :] = 0.0
+    by[:, :] = 0.0
     half1m = 0.5 * (1.0 - theta)
     for k in range(b_row.size):
         r = b_row[k]
@@ -227,26 +232,22 @@ def _boundary_momentum(h, zb, nb, blocked, qxo, qyo, qxn, qyn, b_row, b_col, b_s
             hf = max(ec, eg) - zc
             if hf > hdry:
                 if side == 0:
-                    qo, qi = qxo[r, 0], qxo[r, 1]
+                    qo, qi = qx[r, 0], qx[r, 1]
                 elif side == 1:
-                    qo, qi = qxo[r, nx], qxo[r, nx - 1]
+                    qo, qi = qx[r, nx], qx[r, nx - 1]
                 elif side == 2:
-                    qo, qi = qyo[0, c], qyo[1, c]
+                    qo, qi = qy[0, c], qy[1, c]
                 else:
-                    qo, qi = qyo[ny, c], qyo[ny - 1, c]
+                    qo, qi = qy[ny, c], qy[ny - 1, c]
                 qo = np.float64(qo)
                 # Slope along +col/+row: from the ghost into the cell on the west/north sides.
                 slope = outward * (eg - ec) / dx
                 num = theta * qo + half1m * (qo + np.float64(qi)) - g * dt * hf * slope
                 q = num / (1.0 + g * dt * n * n * abs(qo) / hf ** (7.0 / 3.0))
-        if side == 0:
-            qxn[r, 0] = q
-        elif side == 1:
-            qxn[r, nx] = q
-        elif side == 2:
-            qyn[0, c] = q
+        if side < 2:
+            bx[r, side] = q
         else:
-            qyn[ny, c] = q
+            by[side - 2, c] = q
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -276,68 +277,43 @@ def _n_limited(f, one):
     return n
 
 
+# Border bands of a chunk r0..r1-1 whose start-of-step values other chunks read while this one
+# updates them in place (and the other way round): depths r0-2, r0-1, r1, r1+1; x-face rows
+# r0-1, r0, r1-1, r1; y-face rows r0-1 .. r0+2 and r1-1 .. r1+2. ``_snapshot`` copies them before
+# the sweep and every read of an old value in a band goes to the copy.
 @njit(error_model="numpy", cache=True)
-def _old_depths(h, snap, ch, r0, r1, k):
-    """Depth row k as it was at the start of the step, for chunk ch (rows r0..r1-1).
-
-    The chunk's own rows are updated only after their last use, so they are read in place; the
-    two rows above and below it may already be updated by the neighbours, so they come from the
-    snapshot taken before the sweep.
-    """
+def _old_h(h, snap_h, ch, r0, r1, k):
+    """Depth row k at the start of the step, as seen by chunk ch."""
     if r0 <= k < r1:
-        return h[k]
-    if k == r0 - 2:
-        return snap[ch, 0]
-    if k == r0 - 1:
-        return snap[ch, 1]
-    if k == r1:
-        return snap[ch, 2]
-    return snap[ch, 3]
+        return h[k]  # own rows change only after their last use
+    if k < r0:
+        return snap_h[ch, k - r0 + 2]
+    return snap_h[ch, k - r1 + 2]
 
 
 @njit(error_model="numpy", cache=True)
-def _x_row(qxn, px, r0, r1, k):
-    """Where chunk r0..r1-1 keeps the new x-faces of row k: its own rows in place, r0-1 and r1 aside."""
-    if r0 <= k < r1:
-        return qxn[k]
-    return px[0] if k == r0 - 1 else px[1]
+def _old_x(qx, snap_x, ch, r0, r1, k):
+    """x-face row k at the start of the step, as seen by chunk ch."""
+    if k == r0 - 1 or k == r0:
+        return snap_x[ch, k - r0 + 1]
+    if k == r1 - 1 or k == r1:
+        return snap_x[ch, k - r1 + 3]
+    return qx[k]
 
 
 @njit(error_model="numpy", cache=True)
-def _y_row(qyn, py, r0, r1, k):
-    """Where chunk r0..r1-1 keeps the new y-face row k (0 and ny: the domain's outer faces)."""
-    ny = qyn.shape[0] - 1
-    if k == 0 or k == ny or r0 <= k < r1:
-        return qyn[k]
-    if k == r0 - 1:
-        return py[0]
-    return py[1] if k == r1 else py[2]
+def _old_y(qy, snap_y, ch, r0, r1, k):
+    """y-face row k at the start of the step, as seen by chunk ch."""
+    if r0 - 1 <= k <= r0 + 2:
+        return snap_y[ch, k - r0 + 1]
+    if r1 - 1 <= k <= r1 + 2:
+        return snap_y[ch, k - r1 + 5]
+    return qy[k]
 
 
 @njit(error_model="numpy", cache=True)
-def _new_x_row(k, h, zb, nb, qxo, qxn, px, snap, snapq, ch, r0, r1, pf):
-    """Compute the new x-faces of row k; a private row takes its outer faces from the snapshot."""
-    out = _x_row(qxn, px, r0, r1, k)
-    if not r0 <= k < r1:
-        side = 0 if k == r0 - 1 else 2
-        out[0] = snapq[ch, side]
-        out[out.size - 1] = snapq[ch, side + 1]
-    _x_faces(_old_depths(h, snap, ch, r0, r1, k), zb[k], nb[k], qxo[k], pf, out)
-
-
-@njit(error_model="numpy", cache=True)
-def _new_y_row(k, h, zb, nb, qyo, qyn, py, snap, ch, r0, r1, pf):
-    """Compute the new y-face row k (between rows k-1 and k); the outer rows are already final."""
-    ny = h.shape[0]
-    if k <= 0 or k >= ny:
-        return
-    _y_faces(_old_depths(h, snap, ch, r0, r1, k - 1), _old_depths(h, snap, ch, r0, r1, k), zb[k - 1], zb[k],
-             nb[k - 1], nb[k], qyo[k - 1], qyo[k], qyo[k + 1], pf, _y_row(qyn, py, r0, r1, k))
-
-
-@njit(error_model="numpy", cache=True)
-def _snapshot(h, qxn, nch, snap, snapq):
-    """Depth rows r0-2, r0-1, r1, r1+1 and the outer x-faces of rows r0-1 and r1 of every chunk."""
+def _snapshot(h, qx, qy, nch, snap_h, snap_x, snap_y):
+    """Copy every chunk's border bands (see above) before the sweep changes them."""
     ny, nx = h.shape
     for ch in range(nch):
         r0 = ch * ny // nch
@@ -346,24 +322,55 @@ def _snapshot(h, qxn, nch, snap, snapq):
             k = r0 - 2 + i if i < 2 else r1 + i - 2
             if 0 <= k < ny:
                 for c in range(nx):
-                    snap[ch, i, c] = h[k, c]
-            if (i == 1 or i == 2) and 0 <= k < ny:
-                snapq[ch, 2 * i - 2] = qxn[k, 0]
-                snapq[ch, 2 * i - 1] = qxn[k, nx]
+                    snap_h[ch, i, c] = h[k, c]
+            k = r0 - 1 + i if i < 2 else r1 + i - 3
+            if 0 <= k < ny:
+                for c in range(nx + 1):
+                    snap_x[ch, i, c] = qx[k, c]
+        for i in range(8):
+            k = r0 - 1 + i if i < 4 else r1 + i - 5
+            if 0 <= k <= ny:
+                for c in range(nx):
+                    snap_y[ch, i, c] = qy[k, c]
+
+
+@njit(error_model="numpy", cache=True)
+def _new_x_row(k, h, zb, nb, qx, bx, snap_h, snap_x, ch, r0, r1, pf, out):
+    """New x-faces of row k into out: the outer two from bx, the interior from the old state."""
+    out[0] = bx[k, 0]
+    out[out.size - 1] = bx[k, 1]
+    _x_faces(_old_h(h, snap_h, ch, r0, r1, k), zb[k], nb[k], _old_x(qx, snap_x, ch, r0, r1, k), pf, out)
+
+
+@njit(error_model="numpy", cache=True)
+def _new_y_row(k, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, out):
+    """New y-face row k (between cell rows k-1 and k) into out; rows 0 and ny come from by."""
+    ny = h.shape[0]
+    if k == 0:
+        out[:] = by[0]
+    elif k == ny:
+        out[:] = by[1]
+    elif 0 < k < ny:
+        _y_faces(_old_h(h, snap_h, ch, r0, r1, k - 1), _old_h(h, snap_h, ch, r0, r1, k), zb[k - 1], zb[k],
+                 nb[k - 1], nb[k], _old_y(qy, snap_y, ch, r0, r1, k - 1), _old_y(qy, snap_y, ch, r0, r1, k),
+                 _old_y(qy, snap_y, ch, r0, r1, k + 1), pf, out)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _step_chunk(ch, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part):
-    """One time step for the rows of chunk ch: momentum and continuity fused in one pass.
+def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y,
+                edge, edge_q, pf, part):
+    """One time step for the rows of chunk ch: momentum and continuity fused in one pass, in place.
 
-    Rows are swept in order with a short look-ahead: before row r is updated, the x-faces of row
-    r+1, the y-faces between rows r+1 and r+2 and the positivity factors of row r+1 are made, so
-    every face and factor is computed once, from the start-of-step state, and used while it is
-    still in cache. The chunk's outer boundary faces are already final (``_boundary_momentum``).
-    The face rows that belong to the neighbouring chunks (x-faces of rows r0-1 and r1, y-faces
-    r0-1, r1 and r1+1) are recomputed privately: the same arithmetic gives the same numbers, and
-    the neighbours' copies may already be limited in place.
+    Rows are swept in order with a short look-ahead: before row r is updated, the new x-faces of
+    row r+1, the new y-faces between rows r+1 and r+2 and the positivity factors of row r+1 are
+    made (in small ring buffers), so every face and factor is computed once, from the start-of-step
+    state, and used while in cache. Once row r is updated, its limited x-faces and north y-faces
+    overwrite the old ones in place (their last reader has run), so the fluxes need one array and
+    no write ever has to fetch its cache line first. The rows bordering the chunk are read from
+    the snapshot and the faces there that belong to a neighbour are recomputed privately (the same
+    arithmetic gives the same numbers). The y-face row r0 is shared: its unlimited value goes to
+    ``edge_q`` and its factors to ``edge``, and it is limited after the sweep.
     """
     ny, nx = h.shape
     dtdx = pf[P_DTDX]
@@ -377,25 +384,25 @@ def _step_chunk(ch, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic
     dt = np.float64(pf[P_DT])
     r0 = ch * ny // nch
     r1 = (ch + 1) * ny // nch
-    px = np.empty((2, nx + 1), dtype=h.dtype)
-    py = np.empty((3, nx), dtype=h.dtype)
+    xb = np.empty((2, nx + 1), dtype=h.dtype)  # new x-face rows, row k in slot k % 2
+    yb = np.empty((3, nx), dtype=h.dtype)  # new y-face rows, row k in slot k % 3
     fr = np.empty((3, nx + 2), dtype=h.dtype)
     qn_row = np.empty(nx, dtype=h.dtype)
     qs_row = np.empty(nx, dtype=h.dtype)
     h0_row = np.empty(nx, dtype=h.dtype)
     if r0 > 0:
-        _new_x_row(r0 - 1, h, zb, nb, qxo, qxn, px, snap, snapq, ch, r0, r1, pf)
-        _new_y_row(r0 - 1, h, zb, nb, qyo, qyn, py, snap, ch, r0, r1, pf)
-    _new_x_row(r0, h, zb, nb, qxo, qxn, px, snap, snapq, ch, r0, r1, pf)
-    _new_y_row(r0, h, zb, nb, qyo, qyn, py, snap, ch, r0, r1, pf)
-    _new_y_row(r0 + 1, h, zb, nb, qyo, qyn, py, snap, ch, r0, r1, pf)
+        _new_x_row(r0 - 1, h, zb, nb, qx, bx, snap_h, snap_x, ch, r0, r1, pf, xb[(r0 - 1) % 2])
+        _new_y_row(r0 - 1, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, yb[(r0 - 1) % 3])
+    _new_x_row(r0, h, zb, nb, qx, bx, snap_h, snap_x, ch, r0, r1, pf, xb[r0 % 2])
+    _new_y_row(r0, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, yb[r0 % 3])
+    _new_y_row(r0 + 1, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, yb[(r0 + 1) % 3])
     if r0 > 0:
-        _factor_row(_old_depths(h, snap, ch, r0, r1, r0 - 1), _x_row(qxn, px, r0, r1, r0 - 1),
-                    _y_row(qyn, py, r0, r1, r0 - 1), qyn[r0], dtdx, one, zero, fr[0])
+        _factor_row(_old_h(h, snap_h, ch, r0, r1, r0 - 1), xb[(r0 - 1) % 2], yb[(r0 - 1) % 3], yb[r0 % 3],
+                    dtdx, one, zero, fr[0])
+        edge_q[ch, :] = yb[r0 % 3]
     else:
         fr[0, :] = one
-    _factor_row(h[r0], qxn[r0], qyn[r0], _y_row(qyn, py, r0, r1, r0 + 1), dtdx, one, zero, fr[1])
-    # The y-face row r0 is shared with the chunk above: it is limited after the sweep, serially.
+    _factor_row(h[r0], xb[r0 % 2], yb[r0 % 3], yb[(r0 + 1) % 3], dtdx, one, zero, fr[1])
     edge[0, ch, :] = fr[0]
     edge[1, ch, :] = fr[1]
     ip, ic_, inx = 0, 1, 2
@@ -405,18 +412,18 @@ def _step_chunk(ch, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic
     kmax = _as_bits(zero)
     for r in range(r0, r1):
         if r + 1 < ny:
-            _new_x_row(r + 1, h, zb, nb, qxo, qxn, px, snap, snapq, ch, r0, r1, pf)
-            _new_y_row(r + 2, h, zb, nb, qyo, qyn, py, snap, ch, r0, r1, pf)
-            _factor_row(_old_depths(h, snap, ch, r0, r1, r + 1), _x_row(qxn, px, r0, r1, r + 1),
-                        _y_row(qyn, py, r0, r1, r + 1), _y_row(qyn, py, r0, r1, r + 2), dtdx, one, zero, fr[inx])
+            _new_x_row(r + 1, h, zb, nb, qx, bx, snap_h, snap_x, ch, r0, r1, pf, xb[(r + 1) % 2])
+            _new_y_row(r + 2, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, yb[(r + 2) % 3])
+            _factor_row(_old_h(h, snap_h, ch, r0, r1, r + 1), xb[(r + 1) % 2], yb[(r + 1) % 3], yb[(r + 2) % 3],
+                        dtdx, one, zero, fr[inx])
         else:
             fr[inx, :] = one
         fp = fr[ip]
         fc = fr[ic_]
         fn = fr[inx]
-        qxr = qxn[r]
-        qnr = qyn[r]
-        qsr = _y_row(qyn, py, r0, r1, r + 1)
+        qxr = xb[r % 2]
+        qnr = yb[r % 3]
+        qsr = yb[(r + 1) % 3]
         # Sweep 1: limited fluxes and the depth update (no stores to the fluxes: a conditional
         # store in this loop stops it vectorising).
         for c in range(nx):
@@ -433,19 +440,16 @@ def _step_chunk(ch, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic
             hc = h[r, c]
             h0_row[c] = hc
             h[r, c] = max(hc + dtdx * ((qw - qe) + (qn - qs)) + rainf[r, c] * raindt, zero)
-        # Store the limited fluxes, only in rows where a factor is below one (rare: fronts and
-        # steep ground). The face row r0 is shared with the chunk above and done after the sweep.
-        n_cur = _n_limited(fc, one)
-        if n_cur:
-            for c in range(nx + 1):
-                q = qxr[c]
-                qxr[c] = q * (fc[c] if q > zero else fc[c + 1])
-        if (r > r0 or r == 0) and (n_cur or _n_limited(fp, one)):
+        # The row is done with the old fluxes: store its limited faces in place.
+        for c in range(nx + 1):
+            q = qxr[c]
+            qx[r, c] = q * (fc[c] if q > zero else fc[c + 1])
+        if r > r0 or r == 0:
             for c in range(nx):
-                qnr[c] = qn_row[c]
+                qy[r, c] = qn_row[c]
         if r == ny - 1:
             for c in range(nx):
-                qsr[c] = qs_row[c]
+                qy[ny, c] = qs_row[c]
         # Sweep 2: losses, only where there is water (the row is in cache by now).
         if infil_kind != 0 or has_drain:
             for c in range(nx):
@@ -476,7 +480,7 @@ def _step_chunk(ch, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic
             n_changed = 0
             for c in range(nx):
                 w = h[r, c]
-                ux = half * (qxr[c] + qxr[c + 1])
+                ux = half * (qx[r, c] + qx[r, c + 1])
                 uy = half * (qn_row[c] + qs_row[c])
                 a_hmax[r, c], a_vmax[r, c], a_haz[r, c] = _maxima(
                     w, ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], hdry, half, zero, one, df_depth)
@@ -499,35 +503,39 @@ def _step_chunk(ch, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic
 # re-optimise a linked worker inside every caller. The index is cast so the worker's signature is
 # fixed (prange hands out an unsigned index).
 @njit(parallel=True, error_model="numpy", cache=True)
-def _step(chunk_fn, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-          do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part):
+def _step(chunk_fn, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+          do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y, edge, edge_q,
+          pf, part):
     """One time step over all row chunks in parallel (``chunk_fn`` is :func:`_step_chunk`).
 
     Per chunk it leaves in ``part`` the infiltrated and drained depth sums, the number of
     non-finite depths and the maximum depth (the next step's time step).
     """
     for ch in prange(nch):
-        chunk_fn(np.int64(ch), h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part)
+        chunk_fn(np.int64(ch), h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y, edge,
+                 edge_q, pf, part)
 
 
 @njit(error_model="numpy", cache=True)
-def _step_serial(chunk_fn, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part):
+def _step_serial(chunk_fn, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y, edge,
+                 edge_q, pf, part):
     """:func:`_step` on one thread (small grids: waking threads costs more than the work)."""
     for ch in range(nch):
-        chunk_fn(ch, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part)
+        chunk_fn(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y, edge,
+                 edge_q, pf, part)
 
 
 @njit(error_model="numpy", cache=True)
-def _limit_chunk_edges(qy, nch, edge):
-    """Limit the y-faces between chunks, left alone by the sweep (both chunks read them)."""
+def _limit_chunk_edges(qy, nch, edge, edge_q):
+    """Limit and store the y-faces between chunks, left alone by the sweep (both chunks use them)."""
     ny, nx = qy.shape[0] - 1, qy.shape[1]
     for ch in range(1, nch):
         r0 = ch * ny // nch
         for c in range(nx):
-            q = qy[r0, c]
+            q = edge_q[ch, c]
             # Donor: the cell above (factor row r0 - 1) for southward flow, else the one below.
             qy[r0, c] = q * (edge[0, ch, c + 1] if q > 0 else edge[1, ch, c + 1])
 
@@ -604,7 +612,7 @@ def _sparse_accumulate(r, c, h, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a
 
 
 def _run_impl(step, step_chunk,
-              h, qxa, qya, qxb, qyb, zb, nb, blocked, rainf, rain_sum, rain_ser,
+              h, qx, qy, zb, nb, blocked, rainf, rain_sum, rain_ser,
               infil_kind, ia, ib, ic, icum, drain, has_drain,
               b_row, b_col, b_side, b_kind, b_ser, b_slope, f_row, f_col, f_ser,
               s_row, s_col, s_ser, s_w, st, sv, sptr,
@@ -615,17 +623,21 @@ def _run_impl(step, step_chunk,
     The first two arguments are function pointers: the sweep (parallel or one-thread) and the
     per-chunk worker it applies.
 
-    (qxa, qya) hold the fluxes in and out; (qxb, qyb) is the second buffer. ``nch`` row chunks
-    share the sweeps among the threads (a few per thread, for balance); ``hmax`` is the largest
+    (qx, qy) are the face fluxes, updated in place. ``nch`` row chunks share the sweep among the
+    threads (a few per thread, for balance); ``hmax`` is the largest
     depth at t0. Returns (t, steps, dt_min, dt_max_seen, status); ``vols`` (float64, length 6)
     receives the interval's volumes [m^3]: rain, inflow, boundary in, boundary out, infiltration,
     drainage. status: 0 ok, 1 fixed dt above 1.5x the adaptive (Courant) step, 2 non-finite.
     """
     ny, nx = h.shape
     cell_area = dx * dx
-    snap = np.zeros((nch, 4, nx), dtype=h.dtype)
-    snapq = np.zeros((nch, 4), dtype=h.dtype)
+    bx = np.zeros((ny, 2), dtype=h.dtype)
+    by = np.zeros((2, nx), dtype=h.dtype)
+    snap_h = np.zeros((nch, 4, nx), dtype=h.dtype)
+    snap_x = np.zeros((nch, 4, nx + 1), dtype=h.dtype)
+    snap_y = np.zeros((nch, 8, nx), dtype=h.dtype)
     edge = np.empty((2, nch, nx + 2), dtype=h.dtype)
+    edge_q = np.empty((nch, nx), dtype=h.dtype)
     part = np.zeros((nch, 4))
     pf = np.zeros(N_PF, dtype=h.dtype)
     pf[P_THETA] = theta
@@ -644,8 +656,6 @@ def _run_impl(step, step_chunk,
     level_t = np.zeros(nser)
     for k in range(vols.size):
         vols[k] = 0.0
-    qxo, qyo, qxn, qyn = qxa, qya, qxb, qyb
-    swapped = False
     t = t0
     steps = 0
     status = 0
@@ -685,14 +695,13 @@ def _run_impl(step, step_chunk,
         pf[P_RAINDT] = rain_mean * dt
 
         # Boundary faces first: the sweep reads them (for the chunks' border rows too).
-        _boundary_momentum(h, zb, nb, blocked, qxo, qyo, qxn, qyn, b_row, b_col, b_side, b_kind, b_ser,
+        _boundary_momentum(h, zb, nb, blocked, qx, qy, bx, by, b_row, b_col, b_side, b_kind, b_ser,
                            b_slope, level_t, zref, dt, g, dx, theta, h_dry)
-        _snapshot(h, qxn, nch, snap, snapq)
-        step(step_chunk, h, zb, nb, qxo, qyo, qxn, qyn, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-             do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap, snapq, edge, pf, part)
-        _limit_chunk_edges(qyn, nch, edge)
-        qxo, qyo, qxn, qyn = qxn, qyn, qxo, qyo
-        swapped = not swapped
+        _snapshot(h, qx, qy, nch, snap_h, snap_x, snap_y)
+        step(step_chunk, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+             do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y, edge, edge_q,
+             pf, part)
+        _limit_chunk_edges(qy, nch, edge, edge_q)
         hmax = 0.0
         n_bad = 0.0
         for ch in range(nch):
@@ -716,7 +725,7 @@ def _run_impl(step, step_chunk,
             vols[1] += (np.float64(h[r, c]) - old) * cell_area
             hmax = max(hmax, np.float64(h[r, c]))
             if do_acc:
-                _sparse_accumulate(r, c, h, qxo, qyo, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+                _sparse_accumulate(r, c, h, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
 
         # Boundary faces: volumes through them (after limiting).
         for k in range(b_row.size):
@@ -724,13 +733,13 @@ def _run_impl(step, step_chunk,
             c = b_col[k]
             side = b_side[k]
             if side == 0:
-                vin = np.float64(qxo[r, 0])
+                vin = np.float64(qx[r, 0])
             elif side == 1:
-                vin = -np.float64(qxo[r, nx])
+                vin = -np.float64(qx[r, nx])
             elif side == 2:
-                vin = np.float64(qyo[0, c])
+                vin = np.float64(qy[0, c])
             else:
-                vin = -np.float64(qyo[ny, c])
+                vin = -np.float64(qy[ny, c])
             vin *= dt * dx
             if vin > 0.0:
                 vols[2] += vin
@@ -754,7 +763,7 @@ def _run_impl(step, step_chunk,
                 vols[3] -= d
             hmax = max(hmax, new)
             if do_acc:
-                _sparse_accumulate(r, c, h, qxo, qyo, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+                _sparse_accumulate(r, c, h, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
 
         if clipped:
             dt_min_clipped = min(dt_min_clipped, dt)
@@ -768,9 +777,6 @@ def _run_impl(step, step_chunk,
             break
     if status == 0:
         t = t_end  # also when the interval was shorter than the time tolerance
-    if swapped:
-        qxa[:, :] = qxo
-        qya[:, :] = qyo
     if dt_min == np.inf:
         dt_min = dt_min_clipped
     return t, steps, dt_min, dt_seen, status
@@ -841,17 +847,18 @@ class _SweepPointer(WrapperAddressProtocol):
 def _compile_runner(argtypes):
     """Compile :func:`_run_impl` for these argument types, with the sweeps as function pointers."""
     h, qx, qy = argtypes[0], argtypes[1], argtypes[2]
-    zb, nb, rainf = argtypes[5], argtypes[6], argtypes[8]
-    infil_kind, ia, ib, ic, icum, drain, has_drain = argtypes[11:18]
-    do_acc = argtypes[45]
-    acc = argtypes[46:52]
+    zb, nb, rainf = argtypes[3], argtypes[4], argtypes[6]
+    infil_kind, ia, ib, ic, icum, drain, has_drain = argtypes[9:16]
+    do_acc = argtypes[43]
+    acc = argtypes[44:50]
     # Arrays _run_impl allocates itself.
     row = types.Array(h.dtype, 1, "C")
     cube = types.Array(h.dtype, 3, "C")
     part = types.Array(types.float64, 2, "C")
     i64 = types.int64
-    worker_sig = types.void(i64, h, zb, nb, qx, qy, qx, qy, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                            do_acc, *acc, types.float64, i64, cube, types.Array(h.dtype, 2, "C"), cube, row, part)
+    mat = types.Array(h.dtype, 2, "C")
+    worker_sig = types.void(i64, h, zb, nb, qx, qy, mat, mat, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
+                            do_acc, *acc, types.float64, i64, cube, cube, cube, cube, mat, row, part)
     # The sweep takes its worker as a pointer too, so the worker is optimised once, not again inside
     # each sweep that calls it.
     sweep_sig = types.void(types.FunctionType(worker_sig), *worker_sig.args[1:])
@@ -859,7 +866,11 @@ def _compile_runner(argtypes):
     parallel = _SweepPointer(_step, sweep_sig)
     serial = _SweepPointer(_step_serial, sweep_sig)
     runner = njit(error_model="numpy", cache=True)(_run_impl)
-    runner.compile((types.FunctionType(sweep_sig), types.FunctionType(worker_sig)) + tuple(argtypes))
+    with warnings.catch_warnings():
+        # First-class function types are marked experimental; this use (a fixed signature, called
+        # by pointer) is the documented one.
+        warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
+        runner.compile((types.FunctionType(sweep_sig), types.FunctionType(worker_sig)) + tuple(argtypes))
     # No silent recompiles for other types: a mismatch is a bug in the caller.
     runner.disable_compile()
     return runner, parallel, serial, worker

@@ -322,11 +322,10 @@ class FloodState:
         return FloodState(self.h.copy(), self.qx.copy(), self.qy.copy(), self.infil_cum.copy(), self.t, self.steps)
 
     def _buffers(self) -> tuple[np.ndarray, ...]:
-        """Scratch face arrays and working input copies, kept between calls (no reallocation)."""
+        """Working copies of the inputs (bed, Manning, rain map), kept between calls (no reallocation)."""
         s = self._scratch
-        if s is None or s[0].shape != self.qx.shape or s[0].dtype != self.qx.dtype:
-            s = (np.zeros_like(self.qx), np.zeros_like(self.qy), np.empty_like(self.h), np.empty_like(self.h),
-                 np.empty_like(self.h))
+        if s is None or s[0].shape != self.h.shape or s[0].dtype != self.h.dtype:
+            s = (np.empty_like(self.h), np.empty_like(self.h), np.empty_like(self.h))
             self._scratch = s
         return s
 
@@ -439,7 +438,7 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
     else:
         ia = ib = ic = np.zeros((1, 1))
     drain = _c(grid.drain_cap, np.float64)
-    qx1, qy1, zb, nb, rainf = state._buffers()
+    zb, nb, rainf = state._buffers()
     problem, zref, rain_sum, hmax, has_drain = _core.prepare(
         _c(grid.z, dtype), _c(grid.manning, dtype), blocked,
         _c(forcing.rain_field, np.float64), drain, kind, ia, ib, ic,
@@ -459,7 +458,7 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
     vols = np.zeros(6)
     parallel, nch = _core.plan(shape, numba.get_num_threads())
     t, steps, dt_min, dt_max, status = _core.run(
-        parallel, state.h, state.qx, state.qy, qx1, qy1, zb, nb, blocked, rainf, rain_sum, int(forcing.rain_ser),
+        parallel, state.h, state.qx, state.qy, zb, nb, blocked, rainf, rain_sum, int(forcing.rain_ser),
         kind, ia, ib, ic, state.infil_cum, drain, has_drain,
         *(_i64(a) for a in (grid.bnd_row, grid.bnd_col)), _i8(grid.bnd_side), _i8(grid.bnd_kind),
         _i64(grid.bnd_ser), _c(grid.bnd_slope, np.float64),
