@@ -1,0 +1,589 @@
+"""Terrain hydrology kernels: depression filling, D8 directions, accumulation, basins, streams, HAND.
+
+Conventions
+-----------
+* Arrays are raster-ordered (row 0 = north, col 0 = west). Flat cell indices are ``int64``
+  (``row * nx + col``) so grids above 2^31 cells work; labels and link ids are ``int32``.
+* D8 codes are ESRI's: 1 E, 2 SE, 4 S, 8 SW, 16 W, 32 NW, 64 N, 128 NE; ``0`` = a pit or a flat
+  with no lower neighbour; ``247`` = nodata (:data:`NODATA_DIR`).
+* Outlets: cells on the grid edge and cells next to nodata drain out of the domain.
+  :func:`fill_depressions` treats them as the seeds of the flood; :func:`d8_directions` points such a
+  cell *out of the domain* when none of its valid neighbours is lower (towards the first off-grid or
+  nodata neighbour, cardinal directions first in the order E, S, W, N, then SE, SW, NW, NE).
+  :func:`flow_accumulation` and the other routines treat a code pointing off the grid or into
+  nodata as leaving the domain.
+* Ties in the steepest descent go to the first direction in the order E, SE, S, SW, W, NW, N, NE
+  (the order of the ESRI codes): a later direction wins only if its slope is strictly larger.
+
+Flats are removed by filling with ``epsilon > 0`` (Barnes et al. 2014, "Priority-Flood + epsilon"):
+every filled cell is then strictly higher than the neighbour the flood reached it from, so every valid
+cell has a lower neighbour or is an outlet, and no interior cell gets code 0.
+
+References: Barnes, Lehman & Mulla (2014), Priority-Flood, Computers & Geosciences 62;
+Kahn (1962) for the topological order; Strahler (1957); Renno et al. (2008) for HAND.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+__all__ = [
+    "NODATA_DIR",
+    "D8_CODES",
+    "fill_depressions",
+    "d8_directions",
+    "downstream_index",
+    "topological_order",
+    "flow_accumulation",
+    "watersheds",
+    "snap_to_stream",
+    "strahler_order",
+    "StreamLinks",
+    "stream_links",
+    "hand",
+]
+
+NODATA_DIR = 247
+#: ESRI code of each neighbour k = 0..7, and its row / column offset.
+D8_CODES = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=np.uint8)
+_DR = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
+_DC = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
+# order in which an edge cell without a lower neighbour looks for a way out: cardinals first
+_OUT_ORDER = np.array([0, 2, 4, 6, 1, 3, 5, 7], dtype=np.int64)
+# code -> k (255 for codes that are not a direction)
+_CODE_TO_K = np.full(256, 255, dtype=np.uint8)
+_CODE_TO_K[D8_CODES] = np.arange(8, dtype=np.uint8)
+
+
+def _valid_mask(z: np.ndarray, nodata_mask: np.ndarray | None) -> np.ndarray:
+    z = np.asarray(z)
+    if z.ndim != 2 or z.size == 0:
+        raise ValueError(f"the DEM must be a non-empty 2-D array, got shape {z.shape}")
+    valid = np.isfinite(z)
+    if nodata_mask is not None:
+        nodata_mask = np.asarray(nodata_mask, dtype=bool)
+        if nodata_mask.shape != z.shape:
+            raise ValueError(f"nodata_mask has shape {nodata_mask.shape}, the DEM {z.shape}; give one of the DEM's shape")
+        valid &= ~nodata_mask
+    return valid
+
+
+# ----------------------------------------------------------------------------------------------- fill
+
+@numba.njit(cache=True, inline="always")
+def _heap_push(key, idx, n, k, i):
+    # binary min-heap on key; ties broken by insertion position (any order is correct)
+    j = n
+    key[j] = k
+    idx[j] = i
+    while j > 0:
+        p = (j - 1) >> 1
+        if key[p] <= key[j]:
+            break
+        key[p], key[j] = key[j], key[p]
+        idx[p], idx[j] = idx[j], idx[p]
+        j = p
+    return n + 1
+
+
+@numba.njit(cache=True, inline="always")
+def _heap_pop(key, idx, n):
+    top = idx[0]
+    n -= 1
+    key[0] = key[n]
+    idx[0] = idx[n]
+    j = 0
+    while True:
+        a = 2 * j + 1
+        if a >= n:
+            break
+        b = a + 1
+        m = b if (b < n and key[b] < key[a]) else a
+        if key[j] <= key[m]:
+            break
+        key[m], key[j] = key[j], key[m]
+        idx[m], idx[j] = idx[j], idx[m]
+        j = m
+    return top, n
+
+
+@numba.njit(cache=True)
+def _is_outlet(valid, r, c, ny, nx):
+    if r == 0 or c == 0 or r == ny - 1 or c == nx - 1:
+        return True
+    for k in range(8):
+        if not valid[r + _DR[k], c + _DC[k]]:
+            return True
+    return False
+
+
+@numba.njit(cache=True)
+def _priority_flood(z, valid, epsilon):
+    ny, nx = z.shape
+    out = z.copy()
+    closed = ~valid
+    n = ny * nx
+    key = np.empty(n, dtype=np.float64)
+    idx = np.empty(n, dtype=np.int64)
+    pit = np.empty(n, dtype=np.int64)  # FIFO of cells raised to a depression's spill level (epsilon = 0)
+    nheap = 0
+    for r in range(ny):
+        for c in range(nx):
+            if valid[r, c] and _is_outlet(valid, r, c, ny, nx):
+                closed[r, c] = True
+                nheap = _heap_push(key, idx, nheap, out[r, c], r * nx + c)
+    phead = 0
+    ptail = 0
+    while nheap > 0 or phead < ptail:
+        if phead < ptail:
+            i = pit[phead]
+            phead += 1
+        else:
+            i, nheap = _heap_pop(key, idx, nheap)
+        r = i // nx
+        c = i - r * nx
+        zc = out[r, c]
+        if epsilon > 0.0:
+            # strictly above the cell it is reached from, even where epsilon is below one ulp
+            zmin = max(zc + epsilon, np.nextafter(zc, np.inf))
+        else:
+            zmin = zc
+        for k in range(8):
+            rr = r + _DR[k]
+            cc = c + _DC[k]
+            if rr < 0 or rr >= ny or cc < 0 or cc >= nx or closed[rr, cc]:
+                continue
+            closed[rr, cc] = True
+            j = rr * nx + cc
+            if out[rr, cc] <= zmin:
+                out[rr, cc] = zmin
+                if epsilon > 0.0:
+                    nheap = _heap_push(key, idx, nheap, zmin, j)
+                else:
+                    pit[ptail] = j
+                    ptail += 1
+            else:
+                nheap = _heap_push(key, idx, nheap, out[rr, cc], j)
+    return out
+
+
+def fill_depressions(z: np.ndarray, nodata_mask: np.ndarray | None = None, epsilon: float = 0.0) -> np.ndarray:
+    """Fill every depression of a DEM up to its spill level (Priority-Flood).
+
+    Parameters
+    ----------
+    z : (ny, nx) float array
+        Elevations; NaN counts as nodata.
+    nodata_mask : (ny, nx) bool array, optional
+        True where there is no data. Nodata cells are left as they are.
+    epsilon : float
+        0 gives flat lakes at the spill level (Barnes et al. 2014, Algorithm 2 with a pit queue).
+        ``> 0`` raises every cell at least ``epsilon`` (and at least one ulp) above the cell the
+        flood reached it from, so every cell drains (no flats): the "+epsilon" variant.
+
+    Returns
+    -------
+    filled : (ny, nx) float64 array, ``filled >= z`` on valid cells; edge cells and cells next to
+        nodata are the outlets and keep their elevation.
+    """
+    if not np.isfinite(epsilon) or epsilon < 0:
+        raise ValueError(f"epsilon = {epsilon} must be a finite number >= 0")
+    valid = _valid_mask(z, nodata_mask)
+    zf = np.ascontiguousarray(z, dtype=np.float64)
+    return _priority_flood(zf, valid, float(epsilon))
+
+
+# ------------------------------------------------------------------------------------------------ D8
+
+@numba.njit(cache=True, parallel=True)
+def _d8(z, valid, dx_row, dy):
+    ny, nx = z.shape
+    out = np.full((ny, nx), NODATA_DIR, dtype=np.uint8)
+    for r in numba.prange(ny):
+        dxr = dx_row[r]
+        dist = np.empty(8)
+        for k in range(8):
+            if _DR[k] == 0:
+                dist[k] = dxr
+            elif _DC[k] == 0:
+                dist[k] = dy
+            else:
+                dist[k] = np.sqrt(dxr * dxr + dy * dy)
+        for c in range(nx):
+            if not valid[r, c]:
+                continue
+            zc = z[r, c]
+            best = 0.0
+            bk = -1
+            for k in range(8):
+                rr = r + _DR[k]
+                cc = c + _DC[k]
+                if rr < 0 or rr >= ny or cc < 0 or cc >= nx or not valid[rr, cc]:
+                    continue
+                s = (zc - z[rr, cc]) / dist[k]
+                if s > best:
+                    best = s
+                    bk = k
+            if bk < 0:
+                for m in range(8):
+                    k = _OUT_ORDER[m]
+                    rr = r + _DR[k]
+                    cc = c + _DC[k]
+                    if rr < 0 or rr >= ny or cc < 0 or cc >= nx or not valid[rr, cc]:
+                        bk = k
+                        break
+            out[r, c] = 0 if bk < 0 else _D8_CODES_NB[bk]
+    return out
+
+
+_D8_CODES_NB = D8_CODES
+
+
+def d8_directions(z: np.ndarray, nodata_mask: np.ndarray | None = None, dx: float | np.ndarray = 1.0,
+                  dy: float | None = None) -> np.ndarray:
+    """D8 steepest-descent flow directions in ESRI codes.
+
+    Parameters
+    ----------
+    z : (ny, nx) float array
+        Elevations (usually filled with ``epsilon > 0``); NaN counts as nodata.
+    nodata_mask : (ny, nx) bool array, optional
+        True where there is no data (code 247).
+    dx : float or (ny,) array
+        East-west cell size; one value per row for a latitude-longitude grid in metres.
+    dy : float, optional
+        North-south cell size (``dx`` when omitted and ``dx`` is a scalar).
+
+    Returns
+    -------
+    (ny, nx) uint8 array of ESRI codes. The slope to a neighbour is the drop over the distance
+    between centres (``sqrt(dx^2 + dy^2)`` on diagonals); ties go to the first of E, SE, S, SW, W,
+    NW, N, NE. A cell with no lower valid neighbour gets 0, unless it is on the grid edge or next
+    to nodata: then it points out of the domain (first of E, S, W, N, SE, SW, NW, NE leaving it).
+    """
+    valid = _valid_mask(z, nodata_mask)
+    ny = valid.shape[0]
+    dx_row = np.broadcast_to(np.asarray(dx, dtype=np.float64), (ny,)).copy()
+    if dy is None:
+        if np.ndim(dx) != 0:
+            raise ValueError("dx varies by row, so give dy (the north-south cell size) too")
+        dy = float(dx)
+    if not (np.all(dx_row > 0) and np.all(np.isfinite(dx_row)) and dy > 0 and np.isfinite(dy)):
+        raise ValueError(f"cell sizes must be finite and > 0, got dx = {dx}, dy = {dy}")
+    return _d8(np.ascontiguousarray(z, dtype=np.float64), valid, dx_row, float(dy))
+
+
+# ------------------------------------------------------------------------------ graph and accumulation
+
+@numba.njit(cache=True)
+def _downstream(d8):
+    ny, nx = d8.shape
+    down = np.full(ny * nx, -1, dtype=np.int64)
+    for r in range(ny):
+        for c in range(nx):
+            k = _CODE_TO_K_NB[d8[r, c]]
+            if k == 255:
+                continue
+            rr = r + _DR[k]
+            cc = c + _DC[k]
+            if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                continue
+            code = d8[rr, cc]
+            if code == NODATA_DIR:
+                continue
+            down[r * nx + c] = rr * nx + cc
+    return down
+
+
+_CODE_TO_K_NB = _CODE_TO_K
+
+
+@numba.njit(cache=True)
+def _kahn(down, valid_flat):
+    n = down.size
+    ndon = np.zeros(n, dtype=np.int32)
+    for i in range(n):
+        if down[i] >= 0:
+            ndon[down[i]] += 1
+    order = np.empty(n, dtype=np.int64)
+    head = 0
+    tail = 0
+    nvalid = 0
+    for i in range(n):
+        if valid_flat[i]:
+            nvalid += 1
+            if ndon[i] == 0:
+                order[tail] = i
+                tail += 1
+    while head < tail:
+        i = order[head]
+        head += 1
+        d = down[i]
+        if d >= 0:
+            ndon[d] -= 1
+            if ndon[d] == 0:
+                order[tail] = d
+                tail += 1
+    return order[:tail], nvalid
+
+
+def downstream_index(d8: np.ndarray) -> np.ndarray:
+    """Flat int64 index of each cell's receiver; -1 for pits, nodata and cells draining out of the grid."""
+    d8 = np.ascontiguousarray(d8, dtype=np.uint8)
+    if d8.ndim != 2:
+        raise ValueError(f"d8 must be a 2-D array of ESRI codes, got shape {d8.shape}")
+    return _downstream(d8)
+
+
+def topological_order(d8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Valid cells ordered upstream first (Kahn's algorithm on donor counts), and the receivers.
+
+    Returns
+    -------
+    order : int64 flat indices, every cell before its receiver.
+    down : int64 receivers (see :func:`downstream_index`).
+
+    Raises
+    ------
+    ValueError
+        If the directions contain a loop (then some cells never become free of donors).
+    """
+    down = downstream_index(d8)
+    valid = np.asarray(d8).ravel() != NODATA_DIR
+    order, nvalid = _kahn(down, valid)
+    if order.size != nvalid:
+        raise ValueError(f"the flow directions contain loops ({nvalid - order.size} cells never drain); "
+                         "derive them from a DEM filled with epsilon > 0")
+    return order, down
+
+
+@numba.njit(cache=True)
+def _accumulate(order, down, acc):
+    for i in order:
+        d = down[i]
+        if d >= 0:
+            acc[d] += acc[i]
+
+
+def flow_accumulation(d8: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Upstream area in cells (or the sum of ``weights``) of every cell, including the cell itself.
+
+    O(n): one pass in topological order. Nodata cells get 0 (NaN weights propagate as NaN).
+
+    Parameters
+    ----------
+    d8 : (ny, nx) uint8 ESRI codes.
+    weights : (ny, nx) float array, optional
+        Per-cell contribution (1 when omitted), e.g. cell areas or runoff depths.
+    """
+    order, down = topological_order(d8)
+    valid = np.asarray(d8) != NODATA_DIR
+    if weights is None:
+        acc = valid.astype(np.float64).ravel()
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != valid.shape:
+            raise ValueError(f"weights have shape {w.shape}, the directions {valid.shape}")
+        acc = np.where(valid, w, 0.0).ravel()
+    _accumulate(order, down, acc)
+    return acc.reshape(valid.shape)
+
+
+# ------------------------------------------------------------------------------------------- basins
+
+@numba.njit(cache=True)
+def _propagate_down_first(order, down, lab):
+    # reverse topological order: a receiver is final before its donors read it
+    for m in range(order.size - 1, -1, -1):
+        i = order[m]
+        if lab[i] == 0 and down[i] >= 0:
+            lab[i] = lab[down[i]]
+
+
+def watersheds(d8: np.ndarray, outlets_rows: np.ndarray, outlets_cols: np.ndarray) -> np.ndarray:
+    """Label the area draining to each outlet: 1 for the first outlet, 2 for the next, 0 elsewhere.
+
+    A nested outlet (one upstream of another) keeps its own sub-basin; the outer basin is the rest.
+    """
+    d8 = np.asarray(d8)
+    rows = np.atleast_1d(np.asarray(outlets_rows, dtype=np.int64))
+    cols = np.atleast_1d(np.asarray(outlets_cols, dtype=np.int64))
+    ny, nx = d8.shape
+    if rows.shape != cols.shape or rows.ndim != 1:
+        raise ValueError("outlets_rows and outlets_cols must be 1-D and of the same length")
+    if np.any((rows < 0) | (rows >= ny) | (cols < 0) | (cols >= nx)):
+        raise ValueError(f"an outlet lies outside the {ny} x {nx} grid; give row/col indices inside it")
+    order, down = topological_order(d8)
+    lab = np.zeros(ny * nx, dtype=np.int32)
+    lab[rows * nx + cols] = np.arange(1, rows.size + 1, dtype=np.int32)
+    _propagate_down_first(order, down, lab)
+    return lab.reshape(ny, nx)
+
+
+def snap_to_stream(acc: np.ndarray, row: int, col: int, radius: int) -> tuple[int, int]:
+    """The cell of largest accumulation within ``radius`` cells (a square window) of (row, col).
+
+    Ties go to the candidate nearest (Euclidean) to the given cell, then the first in raster order.
+    """
+    acc = np.asarray(acc, dtype=np.float64)
+    ny, nx = acc.shape
+    if not (0 <= row < ny and 0 <= col < nx):
+        raise ValueError(f"({row}, {col}) is outside the {ny} x {nx} grid")
+    if radius < 0:
+        raise ValueError(f"radius = {radius} must be >= 0 cells")
+    r0, r1 = max(row - radius, 0), min(row + radius + 1, ny)
+    c0, c1 = max(col - radius, 0), min(col + radius + 1, nx)
+    win = np.nan_to_num(acc[r0:r1, c0:c1], nan=-np.inf)
+    rr, cc = np.nonzero(win == win.max())
+    d2 = (rr + r0 - row) ** 2 + (cc + c0 - col) ** 2
+    m = int(np.argmin(d2))
+    return int(rr[m] + r0), int(cc[m] + c0)
+
+
+# ------------------------------------------------------------------------------------------- streams
+
+@numba.njit(cache=True)
+def _strahler(order, down, stream):
+    n = down.size
+    so = np.zeros(n, dtype=np.int32)
+    maxo = np.zeros(n, dtype=np.int32)
+    cnt = np.zeros(n, dtype=np.int32)
+    for i in order:
+        if not stream[i]:
+            continue
+        if cnt[i] == 0:
+            so[i] = 1
+        elif cnt[i] >= 2:
+            so[i] = maxo[i] + 1
+        else:
+            so[i] = maxo[i]
+        d = down[i]
+        if d >= 0 and stream[d]:
+            if so[i] > maxo[d]:
+                maxo[d] = so[i]
+                cnt[d] = 1
+            elif so[i] == maxo[d]:
+                cnt[d] += 1
+    return so
+
+
+def strahler_order(d8: np.ndarray, stream_mask: np.ndarray) -> np.ndarray:
+    """Strahler order of each stream cell (0 off the streams); sources are order 1."""
+    order, down = topological_order(d8)
+    stream = np.asarray(stream_mask, dtype=bool)
+    if stream.shape != np.shape(d8):
+        raise ValueError(f"stream_mask has shape {stream.shape}, the directions {np.shape(d8)}")
+    return _strahler(order, down, stream.ravel()).reshape(stream.shape)
+
+
+class StreamLinks(NamedTuple):
+    """Stream links: reaches between a source or junction and the next junction or outlet.
+
+    ``ids`` is the (ny, nx) int32 grid of link ids (1..n; 0 off the streams). The per-link arrays
+    are indexed by ``id - 1``: ``downstream`` (id of the receiving link, 0 at an outlet),
+    ``order`` (Strahler), ``length`` (along the cells' centres, from the top cell to the centre of
+    the cell it drains to, in the units of ``dx``), ``top`` and ``bottom`` (flat int64 indices of
+    the first and last cell).
+    """
+
+    ids: np.ndarray
+    downstream: np.ndarray
+    order: np.ndarray
+    length: np.ndarray
+    top: np.ndarray
+    bottom: np.ndarray
+
+
+@numba.njit(cache=True)
+def _links(order, down, stream, so, nx, dx, dy):
+    n = down.size
+    ids = np.zeros(n, dtype=np.int32)
+    nsd = np.zeros(n, dtype=np.int32)  # stream donors
+    for i in order:
+        if stream[i] and down[i] >= 0 and stream[down[i]]:
+            nsd[down[i]] += 1
+    nlink = 0
+    for i in order:
+        if stream[i] and nsd[i] != 1:
+            nlink += 1
+    top = np.empty(nlink, dtype=np.int64)
+    bottom = np.empty(nlink, dtype=np.int64)
+    length = np.zeros(nlink, dtype=np.float64)
+    lorder = np.zeros(nlink, dtype=np.int32)
+    dn = np.zeros(nlink, dtype=np.int32)
+    diag = np.sqrt(dx * dx + dy * dy)
+    nlink = 0
+    for i in order:
+        if not stream[i]:
+            continue
+        if nsd[i] != 1:
+            nlink += 1
+            ids[i] = nlink
+            top[nlink - 1] = i
+        lid = ids[i]
+        bottom[lid - 1] = i
+        if so[i] > lorder[lid - 1]:
+            lorder[lid - 1] = so[i]
+        d = down[i]
+        if d >= 0:
+            r, c = i // nx, i % nx
+            rd, cd = d // nx, d % nx
+            if r != rd and c != cd:
+                length[lid - 1] += diag
+            elif r != rd:
+                length[lid - 1] += dy
+            else:
+                length[lid - 1] += dx
+            if stream[d] and nsd[d] == 1:
+                ids[d] = lid
+    for m in range(nlink):
+        d = down[bottom[m]]
+        if d >= 0 and stream[d]:
+            dn[m] = ids[d]
+    return ids, dn, lorder, length, top, bottom
+
+
+def stream_links(d8: np.ndarray, stream_mask: np.ndarray, dx: float = 1.0, dy: float | None = None) -> StreamLinks:
+    """Split the stream network into links (see :class:`StreamLinks`); ids follow topological order."""
+    order, down = topological_order(d8)
+    stream = np.asarray(stream_mask, dtype=bool)
+    if stream.shape != np.shape(d8):
+        raise ValueError(f"stream_mask has shape {stream.shape}, the directions {np.shape(d8)}")
+    sflat = stream.ravel()
+    so = _strahler(order, down, sflat)
+    dy = float(dx) if dy is None else float(dy)
+    ids, dn, lorder, length, top, bottom = _links(order, down, sflat, so, stream.shape[1], float(dx), dy)
+    return StreamLinks(ids.reshape(stream.shape), dn, lorder, length, top, bottom)
+
+
+# ---------------------------------------------------------------------------------------------- HAND
+
+@numba.njit(cache=True)
+def _drainage_height(order, down, stream, z):
+    dz = np.full(down.size, np.nan)
+    for m in range(order.size - 1, -1, -1):
+        i = order[m]
+        if stream[i]:
+            dz[i] = z[i]
+        elif down[i] >= 0:
+            dz[i] = dz[down[i]]
+    return dz
+
+
+def hand(z: np.ndarray, d8: np.ndarray, stream_mask: np.ndarray) -> np.ndarray:
+    """Height Above Nearest Drainage: a cell's elevation minus that of the first stream cell on its flow path.
+
+    Give the DEM the directions were derived from (the filled one), so that the height is >= 0.
+    Cells whose path leaves the grid without meeting a stream, and nodata cells, get NaN.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    stream = np.asarray(stream_mask, dtype=bool)
+    if z.shape != np.shape(d8) or stream.shape != z.shape:
+        raise ValueError(f"z {z.shape}, d8 {np.shape(d8)} and stream_mask {stream.shape} must share one shape")
+    order, down = topological_order(d8)
+    zf = z.ravel()
+    dz = _drainage_height(order, down, stream.ravel() & (np.asarray(d8).ravel() != NODATA_DIR), zf)
+    return (zf - dz).reshape(z.shape)
