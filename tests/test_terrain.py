@@ -248,3 +248,65 @@ def test_hand_and_strahler_rhine(rhine):
     assert links.ids[stream].min() == 1 and np.all(links.ids[~stream] == 0)
     assert links.ids.max() == links.downstream.size
     np.testing.assert_array_equal(links.order, so.ravel()[links.bottom])
+
+
+# ------------------------------------------------------------------------------- twin-facing wrapper
+
+def _valley_twin():
+    """A 40 x 50 V-shaped valley sloping north, 5 m cells, a square building on the east slope."""
+    import geopandas as gpd
+    import shapely
+    from affine import Affine
+
+    from twin.model import Twin
+
+    ny, nx, cell = 40, 50, 5.0
+    rows, cols = np.mgrid[0:ny, 0:nx]
+    z = 100.0 + 0.02 * cell * rows + 0.1 * cell * np.abs(cols - 25)  # talweg along column 25
+    x0, y0 = 423000.0, 2560000.0
+    transform = Affine(cell, 0.0, x0, 0.0, -cell, y0)
+    b = gpd.GeoDataFrame({"id": ["b1"], "base": [0.0], "height": [200.0], "source": ["gis"]},
+                         geometry=[shapely.box(x0 + 30 * cell, y0 - 20 * cell, x0 + 34 * cell, y0 - 16 * cell)],
+                         crs="EPSG:4547")
+    return Twin("EPSG:4547", transform, z, buildings=b)
+
+
+def test_terrain_analysis_writes_consistent_outputs(tmp_path):
+    rasterio = pytest.importorskip("rasterio")
+    import geopandas as gpd
+
+    from twin.errors import InputDataError
+    from twin.hydrology import terrain_analysis
+
+    twin = _valley_twin()
+    res = terrain_analysis(twin, threshold_cells=40, out=tmp_path / "hydro")
+    ny, nx = twin.shape
+    # the talweg collects the whole valley and leaves at the north edge, one cell per row southwards
+    assert res["accumulation"][0, 25] == pytest.approx(ny * nx - np.count_nonzero(res["accumulation"] == 0))
+    assert res["flow_direction"][10, 25] == 64
+    bm = twin.building_mask.astype(bool)
+    from kernels.terrain import downstream_index
+
+    down = downstream_index(res["flow_direction"])
+    ground = np.flatnonzero(~bm.ravel() & (down >= 0))
+    assert bm.sum() == 16 and not np.any(bm.ravel()[down[ground]])  # no ground cell drains onto a roof
+    assert res["accumulation"][bm].max() <= 16  # at most the roof's own 16 cells drain through a roof cell
+    assert np.all(res["streams"][:, 25]) and np.all(res["hand"][:, 25] == 0)
+    assert np.all(res["hand"][np.isfinite(res["hand"])] >= 0)
+    for name, dtype in [("filled_dem", "float64"), ("flow_direction", "uint8"), ("accumulation", "float64"),
+                        ("watersheds", "int32"), ("hand", "float32")]:
+        with rasterio.open(tmp_path / "hydro" / f"{name}.tif") as src:
+            assert src.dtypes[0] == dtype and src.shape == (ny, nx) and src.crs.to_epsg() == 4547
+            assert src.transform == twin.transform
+    with rasterio.open(tmp_path / "hydro" / "flow_direction.tif") as src:
+        np.testing.assert_array_equal(src.read(1), res["flow_direction"])
+    links = gpd.read_file(tmp_path / "hydro" / "streams.gpkg", layer="streams")
+    assert list(links.columns[:5]) == ["link_id", "downstream_id", "order", "length_m", "slope"]
+    main = links[links.downstream_id == 0]
+    assert len(main) >= 1 and np.all(links.length_m > 0)
+    # every line is as long as the kernel's path length, and downstream ids name existing links
+    np.testing.assert_allclose(links.geometry.length.to_numpy(), links.length_m.to_numpy(), rtol=1e-9)
+    assert set(links.downstream_id) - {0} <= set(links.link_id)
+    assert np.all(links.slope >= 0)
+    with pytest.raises(InputDataError, match="burn_buildings"):
+        terrain_analysis(twin, burn_buildings="melt")
