@@ -1,0 +1,147 @@
+"""Terrain kernels against richdem and pysheds: fill, D8 and accumulation on one synthetic DEM.
+
+Each library runs in its own child process on the same ``.npy`` input so that its peak resident
+memory (``ru_maxrss`` minus the process's size once the DEM is loaded) is its own. Times are the
+best of ``--repeat`` runs, after one warm-up run on a small grid (Numba compilation excluded).
+
+    NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_terrain.py            # 4000 x 4000
+    NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_terrain.py --quick    # 1000 x 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def synthetic_dem(n: int, seed: int = 0) -> np.ndarray:
+    """Rolling hills on a regional slope, with noise that leaves many small pits and flats (1 m steps)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:n, 0:n] / n
+    z = 200 * (1 - y) + 30 * np.sin(7 * np.pi * x) * np.cos(5 * np.pi * y) + 10 * np.sin(23 * np.pi * (x + y))
+    z += rng.normal(0, 2.0, (n, n))
+    return np.round(z)  # integer metres, as in many DEMs: flats appear
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _run_cimtwin(dem, small):
+    from kernels import terrain as T
+
+    def go(z):
+        t0 = time.perf_counter()
+        f = T.fill_depressions(z, epsilon=1e-3)
+        t1 = time.perf_counter()
+        d = T.d8_directions(f)
+        t2 = time.perf_counter()
+        a = T.flow_accumulation(d)
+        t3 = time.perf_counter()
+        return (t1 - t0, t2 - t1, t3 - t2), float(a.max())
+    go(small)
+    return go
+
+
+def _run_richdem(dem, small):
+    import richdem as rd
+
+    def go(z):
+        r = rd.rdarray(z.copy(), no_data=-9999.0)
+        r.geotransform = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+        t0 = time.perf_counter()
+        f = rd.fill_depressions(r, epsilon=True, in_place=False)
+        t1 = time.perf_counter()
+        # richdem has no D8 code grid: its D8 flow proportions stand in for the direction step
+        p = rd.flow_proportions(f, method="D8")
+        t2 = time.perf_counter()
+        a = rd.flow_accum_from_props(p)
+        t3 = time.perf_counter()
+        return (t1 - t0, t2 - t1, t3 - t2), float(np.asarray(a).max())
+    return go
+
+
+def _run_pysheds(dem, small):
+    if not hasattr(np, "in1d"):
+        np.in1d = np.isin  # pysheds 0.5 still calls the alias NumPy 2.4 removed
+    from affine import Affine
+    from pysheds.grid import Grid
+    from pysheds.sview import Raster, ViewFinder
+
+    def go(z):
+        vf = ViewFinder(affine=Affine(1.0, 0, 0, 0, -1.0, 0), shape=z.shape, nodata=-9999.0)
+        r = Raster(z.copy(), viewfinder=vf)
+        grid = Grid(viewfinder=vf)
+        t0 = time.perf_counter()
+        f = grid.resolve_flats(grid.fill_depressions(r))  # pysheds removes flats in a separate step
+        t1 = time.perf_counter()
+        d = grid.flowdir(f)
+        t2 = time.perf_counter()
+        a = grid.accumulation(d)
+        t3 = time.perf_counter()
+        return (t1 - t0, t2 - t1, t3 - t2), float(np.asarray(a).max())
+    go(small)
+    return go
+
+
+RUNNERS = {"cimtwin": _run_cimtwin, "richdem": _run_richdem, "pysheds": _run_pysheds}
+
+
+def _worker(tool: str, path: str, repeat: int) -> None:
+    dem = np.load(path)
+    small = synthetic_dem(200, seed=1)
+    go = RUNNERS[tool](dem, small)
+    base = _rss_mb()
+    best = None
+    for _ in range(repeat):
+        times, amax = go(dem)
+        best = times if best is None else tuple(min(a, b) for a, b in zip(best, times))
+    print(json.dumps({"tool": tool, "times": best, "acc_max": amax, "peak_mb": _rss_mb() - base}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1000 x 1000 instead of 4000 x 4000")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--tools", default="cimtwin,richdem,pysheds")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--dem", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        _worker(a.worker, a.dem, a.repeat)
+        return
+    n = 1000 if a.quick else 4000
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "dem.npy"
+        np.save(path, synthetic_dem(n))
+        for tool in a.tools.split(","):
+            p = subprocess.run([sys.executable, __file__, "--worker", tool, "--dem", str(path), "--repeat", str(a.repeat)],
+                               capture_output=True, text=True, env=os.environ.copy())
+            line = [s for s in p.stdout.splitlines() if s.startswith("{")]
+            if p.returncode or not line:
+                print(f"{tool}: failed\n{p.stderr[-2000:]}", file=sys.stderr)
+                continue
+            rows.append(json.loads(line[-1]))
+    ours = next((r for r in rows if r["tool"] == "cimtwin"), None)
+    print(f"{n} x {n} synthetic DEM ({n * n / 1e6:.0f} M cells), load {os.getloadavg()[0]:.1f}")
+    print("| Tool | Fill (s) | D8 (s) | Accumulation (s) | Total (s) | Total vs cimtwin | Peak memory (MB) | Max acc. |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        tot = sum(r["times"])
+        ratio = tot / sum(ours["times"]) if ours else float("nan")
+        f, d8, acc = r["times"]
+        print(f"| {r['tool']} | {f:.2f} | {d8:.2f} | {acc:.2f} | {tot:.2f} | {ratio:.1f}x | {r['peak_mb']:.0f} | {r['acc_max']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
