@@ -128,7 +128,7 @@ def _priority_flood(z, valid, epsilon):
     n = ny * nx
     key = np.empty(n, dtype=np.float64)
     idx = np.empty(n, dtype=np.int64)
-    pit = np.empty(n, dtype=np.int64)  # FIFO of cells raised to a depression's spill level (epsilon = 0)
+    pit = np.empty(n, dtype=np.int64)  # FIFO of cells raised to a depression's spill level
     nheap = 0
     for r in range(ny):
         for c in range(nx):
@@ -159,12 +159,10 @@ def _priority_flood(z, valid, epsilon):
             closed[rr, cc] = True
             j = rr * nx + cc
             if out[rr, cc] <= zmin:
+                # raised cells skip the heap: a depression floods breadth-first from its spill point
                 out[rr, cc] = zmin
-                if epsilon > 0.0:
-                    nheap = _heap_push(key, idx, nheap, zmin, j)
-                else:
-                    pit[ptail] = j
-                    ptail += 1
+                pit[ptail] = j
+                ptail += 1
             else:
                 nheap = _heap_push(key, idx, nheap, out[rr, cc], j)
     return out
@@ -180,7 +178,7 @@ def fill_depressions(z: np.ndarray, nodata_mask: np.ndarray | None = None, epsil
     nodata_mask : (ny, nx) bool array, optional
         True where there is no data. Nodata cells are left as they are.
     epsilon : float
-        0 gives flat lakes at the spill level (Barnes et al. 2014, Algorithm 2 with a pit queue).
+        0 gives flat lakes at the spill level (Barnes et al. 2014, Priority-Flood with a pit queue).
         ``> 0`` raises every cell at least ``epsilon`` (and at least one ulp) above the cell the
         flood reached it from, so every cell drains (no flats): the "+epsilon" variant.
 
