@@ -114,7 +114,9 @@ def _worker(tool: str, path: str, repeat: int) -> None:
     _reset_peak()
     base = _status_mb("VmRSS")
     best = None
+    filled = d8 = acc = None
     for _ in range(repeat):
+        filled = d8 = acc = None  # the previous run's outputs would count against this run's peak
         times, filled, d8, acc = go(dem)
         best = times if best is None else tuple(min(a, b) for a, b in zip(best, times))
     peak = _status_mb("VmHWM") - base

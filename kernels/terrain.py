@@ -15,9 +15,13 @@ Conventions
 * Ties in the steepest descent go to the first direction in the order E, SE, S, SW, W, NW, N, NE
   (the order of the ESRI codes): a later direction wins only if its slope is strictly larger.
 
-Flats are removed by filling with ``epsilon > 0`` (Barnes et al. 2014, "Priority-Flood + epsilon"):
-every filled cell is then strictly higher than the neighbour the flood reached it from, so every valid
-cell has a lower neighbour or is an outlet, and no interior cell gets code 0.
+Flats are removed in one of two ways. Filling with ``epsilon > 0`` (Barnes et al. 2014,
+"Priority-Flood + epsilon") makes every filled cell strictly higher than the neighbour the flood
+reached it from, so every valid cell has a lower neighbour or is an outlet and no interior cell gets
+code 0 (flow on former flats runs in parallel lines). :func:`resolve_flats` instead keeps the DEM and
+directs flow across each flat towards lower terrain and away from higher terrain (Barnes, Lehman &
+Mulla 2014, "An efficient assignment of drainage direction over flat surfaces"), which gives
+convergent, more natural paths.
 
 References: Barnes, Lehman & Mulla (2014), Priority-Flood, Computers & Geosciences 62;
 Kahn (1962) for the topological order; Strahler (1957); Renno et al. (2008) for HAND.
@@ -35,6 +39,7 @@ __all__ = [
     "D8_CODES",
     "fill_depressions",
     "d8_directions",
+    "resolve_flats",
     "downstream_index",
     "topological_order",
     "flow_accumulation",
@@ -263,7 +268,11 @@ def d8_directions(z: np.ndarray, nodata_mask: np.ndarray | None = None, dx: floa
     to nodata: then it points out of the domain (first of E, S, W, N, SE, SW, NW, NE leaving it).
     """
     valid = _valid_mask(z, nodata_mask)
-    ny = valid.shape[0]
+    dx_row, dy = _cell_sizes(dx, dy, valid.shape[0])
+    return _d8(np.ascontiguousarray(z, dtype=np.float64), valid, dx_row, dy)
+
+
+def _cell_sizes(dx: float | np.ndarray, dy: float | None, ny: int) -> tuple[np.ndarray, float]:
     dx_row = np.broadcast_to(np.asarray(dx, dtype=np.float64), (ny,)).copy()
     if dy is None:
         if np.ndim(dx) != 0:
@@ -271,7 +280,160 @@ def d8_directions(z: np.ndarray, nodata_mask: np.ndarray | None = None, dx: floa
         dy = float(dx)
     if not (np.all(dx_row > 0) and np.all(np.isfinite(dx_row)) and dy > 0 and np.isfinite(dy)):
         raise ValueError(f"cell sizes must be finite and > 0, got dx = {dx}, dy = {dy}")
-    return _d8(np.ascontiguousarray(z, dtype=np.float64), valid, dx_row, float(dy))
+    return dx_row, float(dy)
+
+
+# ----------------------------------------------------------------------------------------------- flats
+
+@numba.njit(cache=True)
+def _flats(z, valid, d8, dx_row, dy):
+    ny, nx = z.shape
+    n = ny * nx
+    out = d8.copy()
+    label = np.zeros(n, dtype=np.int32)
+    low = np.empty(n, dtype=np.int64)
+    high = np.empty(n, dtype=np.int64)
+    nlow = 0
+    nhigh = 0
+    for r in range(ny):
+        for c in range(nx):
+            if not valid[r, c]:
+                continue
+            for k in range(8):
+                rr = r + _DR[k]
+                cc = c + _DC[k]
+                if rr < 0 or rr >= ny or cc < 0 or cc >= nx or not valid[rr, cc]:
+                    continue
+                if d8[r, c] != 0 and d8[rr, cc] == 0 and z[rr, cc] == z[r, c]:
+                    low[nlow] = r * nx + c
+                    nlow += 1
+                    break
+                if d8[r, c] == 0 and z[rr, cc] > z[r, c]:
+                    high[nhigh] = r * nx + c
+                    nhigh += 1
+                    break
+    # label each drainable flat: the equal-elevation region reached from a low edge
+    queue = np.empty(n, dtype=np.int64)
+    nlab = 0
+    for m in range(nlow):
+        s = low[m]
+        if label[s] != 0:
+            continue
+        nlab += 1
+        label[s] = nlab
+        zs = z[s // nx, s % nx]
+        head = 0
+        tail = 1
+        queue[0] = s
+        while head < tail:
+            i = queue[head]
+            head += 1
+            r = i // nx
+            c = i - r * nx
+            for k in range(8):
+                rr = r + _DR[k]
+                cc = c + _DC[k]
+                if rr < 0 or rr >= ny or cc < 0 or cc >= nx or not valid[rr, cc]:
+                    continue
+                j = rr * nx + cc
+                if label[j] == 0 and z[rr, cc] == zs:
+                    label[j] = nlab
+                    queue[tail] = j
+                    tail += 1
+    # breadth-first distances over the flat cells: away from higher ground, towards lower
+    away = np.zeros(n, dtype=np.int64)
+    tow = np.zeros(n, dtype=np.int64)
+    height = np.zeros(nlab + 1, dtype=np.int64)
+    for which in range(2):
+        dist = away if which == 0 else tow
+        seeds = high if which == 0 else low
+        nseed = nhigh if which == 0 else nlow
+        tail = 0
+        for m in range(nseed):
+            s = seeds[m]
+            if label[s] > 0:
+                dist[s] = 1
+                queue[tail] = s
+                tail += 1
+        head = 0
+        while head < tail:
+            i = queue[head]
+            head += 1
+            r = i // nx
+            c = i - r * nx
+            if which == 0 and dist[i] > height[label[i]]:
+                height[label[i]] = dist[i]
+            for k in range(8):
+                rr = r + _DR[k]
+                cc = c + _DC[k]
+                if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                    continue
+                j = rr * nx + cc
+                if dist[j] == 0 and label[j] == label[i] and d8[rr, cc] == 0:
+                    dist[j] = dist[i] + 1
+                    queue[tail] = j
+                    tail += 1
+    # the combined gradient: towards lower counts double so that it always wins
+    mask = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        if label[i] > 0:
+            a = height[label[i]] - away[i] if away[i] > 0 else 0
+            mask[i] = 2 * tow[i] + a
+    for r in range(ny):
+        dxr = dx_row[r]
+        diag = np.sqrt(dxr * dxr + dy * dy)
+        for c in range(nx):
+            i = r * nx + c
+            if label[i] == 0 or d8[r, c] != 0:
+                continue
+            best = 0.0
+            bk = -1
+            for k in range(8):
+                rr = r + _DR[k]
+                cc = c + _DC[k]
+                if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                    continue
+                j = rr * nx + cc
+                if label[j] != label[i]:
+                    continue
+                dist = dxr if _DR[k] == 0 else (dy if _DC[k] == 0 else diag)
+                g = (mask[i] - mask[j]) / dist
+                if g > best:
+                    best = g
+                    bk = k
+            if bk >= 0:
+                out[r, c] = _D8_CODES_NB[bk]
+    return out
+
+
+def resolve_flats(z: np.ndarray, d8: np.ndarray, nodata_mask: np.ndarray | None = None,
+                  dx: float | np.ndarray = 1.0, dy: float | None = None) -> np.ndarray:
+    """Give the cells of drainable flats a direction: towards lower terrain, away from higher terrain.
+
+    Barnes, Lehman & Mulla (2014): each flat (an equal-elevation region next to a cell that drains)
+    gets a gradient ``2 * (steps to the nearest draining edge) + (steps from higher ground, inverted)``
+    and its cells follow the steepest descent of that gradient within the flat. The DEM is not changed.
+
+    Parameters
+    ----------
+    z : (ny, nx) float array
+        The DEM ``d8`` came from, usually filled with ``epsilon = 0``.
+    d8 : (ny, nx) uint8 array
+        Directions from :func:`d8_directions`; flat cells have code 0.
+    nodata_mask, dx, dy
+        As for :func:`d8_directions`.
+
+    Returns
+    -------
+    (ny, nx) uint8 directions: ``d8`` with the flat cells directed; cells of flats with no outlet
+    (undrained pits: fill first) keep code 0.
+    """
+    valid = _valid_mask(z, nodata_mask)
+    d8 = np.ascontiguousarray(d8, dtype=np.uint8)
+    if d8.shape != valid.shape:
+        raise ValueError(f"d8 has shape {d8.shape}, the DEM {valid.shape}")
+    dx_row, dy = _cell_sizes(dx, dy, valid.shape[0])
+    return _flats(np.ascontiguousarray(z, dtype=np.float64), valid, d8, dx_row, dy)
 
 
 # ------------------------------------------------------------------------------ graph and accumulation

@@ -103,6 +103,25 @@ def test_nodata_and_interior_pit():
     assert f[1, 1] == 9.0 and np.isnan(f[2, 3])
 
 
+def test_resolve_flats_drains_towards_the_outlet_and_away_from_a_hill():
+    z = np.full((7, 9), 5.0)
+    z[0, :] = z[-1, :] = z[:, 0] = z[:, -1] = 9.0
+    z[3, 0] = 4.0  # the only outlet, on the west edge
+    z[1:6, 6:8] = 6.0  # a hill standing in the flat: a flat of its own at 6, draining west
+    d8 = T.d8_directions(z)
+    assert np.count_nonzero(d8 == 0) == 25 - 3 + 5  # the flat at 5 less the 3 cells by the outlet, the hill's east column
+    r = T.resolve_flats(z, d8)
+    assert np.count_nonzero(r == 0) == 0
+    np.testing.assert_array_equal(r[d8 != 0], d8[d8 != 0])  # only flat cells change
+    assert T.flow_accumulation(r)[3, 0] == z.size  # everything reaches the outlet, no loops
+    # next to the hill, flow leaves it westwards (away from higher ground)
+    assert np.all(r[1:6, 5] & (8 | 16 | 32) > 0)
+    # a closed pit (not filled) keeps code 0
+    z2 = np.full((5, 5), 9.0)
+    z2[1:4, 1:4] = 1.0
+    assert np.count_nonzero(T.resolve_flats(z2, T.d8_directions(z2)) == 0) == 9
+
+
 def test_loops_are_reported():
     d8 = np.array([[1, 16]], dtype=np.uint8)
     with pytest.raises(ValueError, match="loops"):
@@ -142,6 +161,13 @@ def test_fill_rhine_properties(rhine):
     assert not np.any(inner & (low < 0))  # no pits left (flats remain at epsilon = 0)
     d8 = T.d8_directions(fe, nd, rhine["dx"], rhine["dy"])
     assert np.count_nonzero(d8[v] == 0) == 0  # epsilon removes every flat
+    # or, on the lake-level fill, flat resolution directs every flat cell
+    d0 = T.d8_directions(f, nd, rhine["dx"], rhine["dy"])
+    assert np.count_nonzero(d0[v] == 0) > 1000  # measured 17517 flat cells
+    res = T.resolve_flats(f, d0, nd, rhine["dx"], rhine["dy"])
+    assert np.count_nonzero(res[v] == 0) == 0
+    acc = T.flow_accumulation(res)  # raises on loops
+    assert acc.max() == pytest.approx(T.flow_accumulation(d8).max(), rel=0.01)  # same main basin
     # a lake is raised by a few thousand epsilons at most: 1e-3 m * number of cells in the largest flat
     assert np.max(fe[v] - f[v]) < 1e-3 * v.sum()
 
