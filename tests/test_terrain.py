@@ -343,3 +343,12 @@ def test_terrain_analysis_writes_consistent_outputs(tmp_path):
     assert np.all(links.slope >= 0)
     with pytest.raises(InputDataError, match="burn_buildings"):
         terrain_analysis(twin, burn_buildings="melt")
+    # flat resolution on a valley with a flat floor: same outlet, level filled DEM, all cells drain
+    flat = _valley_twin()
+    z = flat.terrain.copy()
+    z[10:20, 20:31] = z[20, 25]  # a level floodplain, draining north through the talweg
+    flat.set_terrain(z)
+    r2 = terrain_analysis(flat, flats="resolve", burn_buildings="none", threshold_cells=40)
+    assert np.count_nonzero(r2["flow_direction"] == 0) == 0
+    assert r2["accumulation"][0, 25] == ny * nx
+    np.testing.assert_array_equal(r2["filled"], z)  # nothing to fill: the floodplain drains north

@@ -21,6 +21,7 @@ from .model import Twin
 __all__ = ["terrain_analysis", "stream_links_frame", "write_terrain_analysis"]
 
 BURN_MODES = ("block", "none")
+FLAT_MODES = ("epsilon", "resolve")
 # float32 keeps a 1e-4 m step distinct up to about 1000 m but not beyond, so the tiff gets float64
 _RASTERS = {
     "filled_dem": ("filled", np.float64, np.nan),
@@ -32,7 +33,8 @@ _RASTERS = {
 
 
 def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: str = "block",
-                     epsilon: float = 1e-4, out: str | os.PathLike | None = None) -> dict[str, Any]:
+                     flats: str = "epsilon", epsilon: float = 1e-4,
+                     out: str | os.PathLike | None = None) -> dict[str, Any]:
     """Hydrological terrain analysis on the twin's grid.
 
     Parameters
@@ -44,9 +46,14 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
     burn_buildings : {"block", "none"}
         ``"block"`` raises building cells to their roofs so water flows around buildings (the
         twin's ``burned_terrain``); ``"none"`` uses the bare terrain.
+    flats : {"epsilon", "resolve"}
+        How filled depressions and flats drain: ``"epsilon"`` fills with a tiny gradient
+        (Priority-Flood + epsilon; paths run in parallel lines across flats), ``"resolve"`` fills to
+        the spill level and directs flat cells towards lower and away from higher terrain
+        (Barnes et al. 2014; convergent paths, the filled DEM stays level).
     epsilon : float
-        Gradient [m] imposed across filled depressions and flats so every cell drains
-        (Priority-Flood + epsilon); filled cells sit at most a few ``epsilon`` per cell above the spill level.
+        Gradient [m] per cell for ``flats="epsilon"``; filled cells sit at most a few ``epsilon``
+        per cell above the spill level.
     out : path, optional
         Folder to write (atomically) with :func:`write_terrain_analysis`.
 
@@ -60,12 +67,16 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
         raise InputDataError(f"burn_buildings = {burn_buildings!r} is not known; use one of {BURN_MODES}")
     if int(threshold_cells) != threshold_cells or threshold_cells < 1:
         raise InputDataError(f"threshold_cells = {threshold_cells} must be a whole number of cells >= 1")
+    if flats not in FLAT_MODES:
+        raise InputDataError(f"flats = {flats!r} is not known; use one of {FLAT_MODES}")
     if not np.isfinite(epsilon) or epsilon <= 0:
         raise InputDataError(f"epsilon = {epsilon} must be > 0 m so that flats drain; 1e-4 suits DEMs in metres")
     z = twin.burned_terrain if burn_buildings == "block" else twin.terrain
     dx = float(twin.cell_size)
-    filled = _k.fill_depressions(z, epsilon=epsilon)
+    filled = _k.fill_depressions(z, epsilon=epsilon if flats == "epsilon" else 0.0)
     d8 = _k.d8_directions(filled, dx=dx)
+    if flats == "resolve":
+        d8 = _k.resolve_flats(filled, d8, dx=dx)
     acc = _k.flow_accumulation(d8)
     down = _k.downstream_index(d8)
     outlets = np.flatnonzero(down < 0)
