@@ -352,3 +352,23 @@ def test_terrain_analysis_writes_consistent_outputs(tmp_path):
     assert np.count_nonzero(r2["flow_direction"] == 0) == 0
     assert r2["accumulation"][0, 25] == ny * nx
     np.testing.assert_array_equal(r2["filled"], z)  # nothing to fill: the floodplain drains north
+
+
+def test_cli_terrain_on_the_sample_city(tmp_path):
+    from click.testing import CliRunner
+
+    from twin.build import from_files
+    from twin.cli import main
+    from twin import sample
+
+    city = sample.city(tmp_path / "city", size_m=600, cell=4)
+    from_files(city.dem, buildings=f"{city.layers}::buildings").save(tmp_path / "tw")
+    res = CliRunner().invoke(main, ["terrain", str(tmp_path / "tw"), "--out", str(tmp_path / "hydro"),
+                                    "--threshold", "200"])
+    assert res.exit_code == 0, res.output
+    names = {p.name for p in (tmp_path / "hydro").iterdir()}
+    assert {"filled_dem.tif", "flow_direction.tif", "accumulation.tif", "watersheds.tif", "hand.tif",
+            "streams.gpkg"} <= names
+    import geopandas as gpd
+    links = gpd.read_file(tmp_path / "hydro" / "streams.gpkg")
+    assert len(links) > 0 and {"link_id", "downstream_id", "order", "length_m", "slope"} <= set(links.columns)

@@ -197,6 +197,26 @@ def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: fl
 
 
 @main.command()
+@click.argument("twin_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the rasters and streams.gpkg.")
+@click.option("--threshold", "threshold_cells", type=int, default=100, show_default=True,
+              help="Cells draining through a cell for it to be a stream.")
+@click.option("--buildings", "burn_buildings", type=click.Choice(["block", "none"]), default="block",
+              show_default=True, help="Buildings block flow, or are ignored.")
+@click.option("--flats", type=click.Choice(["epsilon", "resolve"]), default="epsilon", show_default=True,
+              help="Drain flats by an epsilon gradient, or towards lower / away from higher ground.")
+def terrain(twin_dir: Path, out: Path, threshold_cells: int, burn_buildings: str, flats: str) -> None:
+    """Terrain hydrology: filled DEM, D8 directions, accumulation, watersheds, streams, HAND."""
+    from twin.hydrology import terrain_analysis
+    from twin.model import Twin
+
+    res = terrain_analysis(Twin.load(twin_dir), threshold_cells=threshold_cells, burn_buildings=burn_buildings,
+                           flats=flats, out=out)
+    click.echo(f"Terrain analysis written to {out}: {int(res['watersheds'].max())} watersheds, "
+               f"{len(res['links'].ids)} stream links, max accumulation {res['accumulation'].max():.0f} cells")
+
+
+@main.command()
 @click.argument("result_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--twin", "twin_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Twin folder (default: the one recorded in the result's summary).")
