@@ -168,6 +168,13 @@ def render(args, ours: dict, landlab: dict | None, load: tuple[float, float], n:
         lines.append("Landlab not installed: no peer figure in this run.")
     lines += [
         "",
+        "Variance: the figures move a lot on this shared 2-core VM. Its memory bandwidth (a STREAM-like "
+        "triad) measured 15 GB/s on one core and 14 GB/s on two, so the two-thread rate is bounded by the "
+        "bytes per cell and step (about 60 in float32 with the running maxima on). During development, with "
+        "other jobs on the cores, two threads gave 1.0-2.1e8 cell updates/s in float32, at times less than "
+        "one thread: GNU OpenMP threads spin-wait for each other, and a descheduled one stalls every step "
+        "(`NUMBA_THREADING_LAYER=workqueue` or `OMP_WAIT_POLICY=passive` held up better under load).",
+        "",
         "Notes: float32 halves the memory traffic of the state and runs the fastest; its mass-balance error "
         "is float32 rounding of the depth updates (the volumes themselves are float64). Both codes solve the "
         "same equations with the same time-step rule, so a step is the same unit of work; Landlab is timed "
