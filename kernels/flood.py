@@ -189,6 +189,8 @@ class FloodGrid(NamedTuple):
         Use ``grid._replace(...)`` to add infiltration, drainage or level-forced cells.
         """
         z = np.asarray(z)
+        if not np.issubdtype(z.dtype, np.floating):
+            z = z.astype(np.float64)
         shape = z.shape
         if isinstance(boundaries, BoundaryFaces):
             boundaries = [boundaries]
