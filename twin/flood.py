@@ -233,7 +233,10 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
             if t_event <= state.t + 1e-9:
                 continue
             k0 = time.perf_counter()
-            stats = advance(state, s.grid, s.forcing, s.params, t_event, accum)
+            try:
+                stats = advance(state, s.grid, s.forcing, s.params, t_event, accum)
+            except ValueError as exc:  # the kernel checks its contract; say it in the twin's terms
+                raise InputDataError(f"The flood inputs are inconsistent: {exc}") from None
             run_stats["kernel_seconds"] += time.perf_counter() - k0
             if stats.status != 0:
                 raise NumericalError(_instability(stats.status, scenario, t_event))
