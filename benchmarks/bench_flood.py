@@ -24,7 +24,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _results import replace_section  # noqa: E402
 from kernels.flood import FloodForcing, FloodGrid, FloodParams, FloodState, advance, stored_volume  # noqa: E402
 
 RAIN = 0.1 / 3600.0  # 100 mm/h in m/s
@@ -191,22 +191,7 @@ def render(args, ours: dict, landlab: dict | None, load: tuple[float, float], n:
 
 def write_section(path: Path, text: str) -> None:
     """Replace (or append) our section of RESULTS.md, keeping the others; atomic."""
-    old = path.read_text() if path.exists() else ""
-    start = old.find(SECTION + "\n")
-    if start < 0:
-        new = old.rstrip("\n") + ("\n\n" if old.strip() else "") + text
-    else:
-        end = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text + ("\n" + old[end + 1:] if end >= 0 else "")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".md")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(new.rstrip("\n") + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    replace_section(path, SECTION, text)
 
 
 def main(argv: list[str] | None = None) -> int:

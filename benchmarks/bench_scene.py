@@ -40,7 +40,7 @@ import shapely
 from affine import Affine
 
 from twin._browser import chromium_path, open_page
-from twin._io import atomic_file
+from _results import replace_section
 from twin._scene_page import instrument_pydeck_html
 from twin.model import Twin
 from twin.scene import city_scene
@@ -225,14 +225,7 @@ def _table(rows: list[dict], command: str, load: tuple[float, float]) -> str:
 
 
 def _write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    start = text.find("## Scenes")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + (text[end + 1:] if end >= 0 else "")
-    text = text.rstrip("\n") + "\n\n" + section
-    with atomic_file(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    replace_section(path, "## Scenes", section)
 
 
 def main(argv: list[str] | None = None) -> int:
