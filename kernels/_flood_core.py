@@ -163,21 +163,13 @@ def _face_flux(q, qm, qp, hl, hr, zl, zr, nl, nr, gdt, theta, half1m, invdx, hdr
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _x_faces(hrow, zrow, nrow, qo, pf, out):
-    """New fluxes of a row's interior x-faces into out[1:nx] (out and qo, the old ones: nx + 1)."""
+    """New fluxes of a row's interior x-faces into out[1:nx] (out and qo, the old ones: nx + 1).
+
+    Face j lies between cells j - 1 and j: the y-face loop on the row shifted by one cell.
+    """
     nx = hrow.size
-    gdt = pf[P_GDT]
-    theta = pf[P_THETA]
-    half1m = pf[P_HALF1M]
-    invdx = pf[P_INVDX]
-    hdry = pf[P_HDRY]
-    one = pf[P_ONE]
-    four = pf[P_FOUR]
-    third = pf[P_THIRD]
-    half = pf[P_HALF]
-    zero = pf[P_ZERO]
-    for j in range(1, nx):
-        out[j] = _face_flux(qo[j], qo[j - 1], qo[j + 1], hrow[j - 1], hrow[j], zrow[j - 1], zrow[j],
-                            nrow[j - 1], nrow[j], gdt, theta, half1m, invdx, hdry, one, four, third, half, zero)
+    _y_faces(hrow[:nx - 1], hrow[1:], zrow[:nx - 1], zrow[1:], nrow[:nx - 1], nrow[1:],
+             qo[:nx - 1], qo[1:nx], qo[2:], pf, out[1:nx])
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
