@@ -7,6 +7,8 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
+from _chromium import shoot
+
 from twin.cli import main
 from twin.flood import FloodResult
 from twin.model import Twin
@@ -29,6 +31,11 @@ def test_demo_end_to_end(tmp_path):
     assert np.isfinite(result.max_depth).all() and result.max_depth.max() > 0.1
     html = (out / "result" / "scene.html").read_text()
     assert "<html" in html.lower() and len(html) > 10_000
+    # the demo's own scene draws in a browser with no network, and asks for nothing
+    report, (shot,) = shoot(out / "result" / "scene.html", tmp_path / "demo.png")
+    assert report.ready, report.error
+    assert report.requests == () and report.console_errors == ()
+    assert shot.std() > 20  # not a blank page
     # `twin scene` finds the twin recorded in the summary and rewrites the page
     res = CliRunner().invoke(main, ["scene", str(out / "result"), "--out", str(tmp_path / "s.html")])
     assert res.exit_code == 0, res.output
