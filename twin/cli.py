@@ -283,6 +283,13 @@ def _print_twin(s: dict[str, Any]) -> None:
             extra = f"  ({e['area_km2']:.3f} km2)"
         click.echo(f"{name:<9}{e['features']:>7} features{extra}")
     _print_ingest_report(s.get("ingest_report") or {})
+    for imp in s.get("ifc_imports") or []:
+        for f in imp.get("files", []):
+            click.echo(f"IFC      {Path(str(f.get('file', ''))).name}: placed by {f.get('georef_method', '?')}"
+                       + (" (approximate)" if f.get("georef_approximate") else ""))
+        for ifc_id, gis_ids in imp.get("replaced", {}).items():
+            if gis_ids:
+                click.echo(f"         {ifc_id} replaces {', '.join(gis_ids)}")
 
 
 def _print_ingest_report(rep: dict[str, Any]) -> None:
@@ -312,8 +319,18 @@ def _print_ingest_report(rep: dict[str, Any]) -> None:
         click.secho(f"  warning: {w}", fg="yellow")
 
 
+_RESULT_FIRST = ("scenario", "duration_s", "volume_in_m3", "volume_rain_m3", "volume_inflow_m3",
+                 "volume_boundary_in_m3", "volume_out_m3", "volume_lost_m3", "volume_infiltrated_m3",
+                 "volume_drained_m3", "volume_initial_m3", "volume_stored_m3", "mass_balance_error",
+                 "max_depth_m", "flooded_area_km2", "buildings", "buildings_flooded", "hazard_cells",
+                 "steps", "dt_min_s", "dt_max_s", "wall_seconds", "kernel_seconds", "cell_updates_per_second")
+
+
 def _print_result(s: dict[str, Any]) -> None:
-    for key, value in s.items():
+    # the figures people look for first, in a fixed order; then whatever else the summary holds
+    keys = [k for k in _RESULT_FIRST if k in s] + [k for k in s if k not in _RESULT_FIRST]
+    for key in keys:
+        value = s[key]
         if isinstance(value, float):
             value = f"{value:.6g}"
         elif isinstance(value, (dict, list)):

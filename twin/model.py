@@ -506,6 +506,8 @@ class Twin:
             out["rasters"] = {k: str(v.dtype) for k, v in self._rasters.items()}
         if self.meta.get("ingest_report"):
             out["ingest_report"] = self.meta["ingest_report"]
+        if self.meta.get("ifc_imports"):
+            out["ifc_imports"] = self.meta["ifc_imports"]
         return out
 
     def __repr__(self) -> str:
