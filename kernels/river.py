@@ -37,37 +37,12 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from kernels._graph import kahn_order
+
 __all__ = ["topological_order", "RiverNetwork", "channel_parameters", "Router", "route", "level_pool"]
 
 
 # --- topology ---------------------------------------------------------------------------------
-
-
-@numba.njit(cache=True)
-def _kahn(downstream: np.ndarray) -> tuple[np.ndarray, int]:
-    """Kahn's algorithm; returns the order and how many links it could place."""
-    n = downstream.shape[0]
-    indeg = np.zeros(n, np.int64)
-    for i in range(n):
-        if downstream[i] >= 0:
-            indeg[downstream[i]] += 1
-    order = np.empty(n, np.int64)
-    head = 0
-    tail = 0
-    for i in range(n):
-        if indeg[i] == 0:
-            order[tail] = i
-            tail += 1
-    while head < tail:
-        i = order[head]
-        head += 1
-        d = downstream[i]
-        if d >= 0:
-            indeg[d] -= 1
-            if indeg[d] == 0:
-                order[tail] = d
-                tail += 1
-    return order, tail
 
 
 @numba.njit(cache=True)
@@ -119,10 +94,11 @@ def topological_order(downstream: np.ndarray) -> np.ndarray:
             f"downstream[{i}] = {int(ds[i])} is not a link index: use 0..{n - 1} for the receiving link, "
             f"or -1 where link {i} is an outlet ({bad.size} such entries)"
         )
-    order, placed_count = _kahn(ds)
+    order, _ = kahn_order(ds, np.ones(n, np.bool_))
+    placed_count = order.size
     if placed_count < n:
         placed = np.zeros(n, np.bool_)
-        placed[order[:placed_count]] = True
+        placed[order] = True
         link = int(_link_on_cycle(ds, placed))
         cycle = [link]
         j = int(ds[link])

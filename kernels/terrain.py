@@ -34,6 +34,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from kernels._graph import kahn_order
+
 __all__ = [
     "NODATA_DIR",
     "D8_CODES",
@@ -461,35 +463,6 @@ def _downstream(d8):
 _CODE_TO_K_NB = _CODE_TO_K
 
 
-@numba.njit(cache=True)
-def _kahn(down, valid_flat):
-    n = down.size
-    ndon = np.zeros(n, dtype=np.int32)
-    for i in range(n):
-        if down[i] >= 0:
-            ndon[down[i]] += 1
-    order = np.empty(n, dtype=np.int64)
-    head = 0
-    tail = 0
-    nvalid = 0
-    for i in range(n):
-        if valid_flat[i]:
-            nvalid += 1
-            if ndon[i] == 0:
-                order[tail] = i
-                tail += 1
-    while head < tail:
-        i = order[head]
-        head += 1
-        d = down[i]
-        if d >= 0:
-            ndon[d] -= 1
-            if ndon[d] == 0:
-                order[tail] = d
-                tail += 1
-    return order[:tail], nvalid
-
-
 def downstream_index(d8: np.ndarray) -> np.ndarray:
     """Flat int64 index of each cell's receiver; -1 for pits, nodata and cells draining out of the grid."""
     d8 = np.ascontiguousarray(d8, dtype=np.uint8)
@@ -513,7 +486,7 @@ def topological_order(d8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     down = downstream_index(d8)
     valid = np.asarray(d8).ravel() != NODATA_DIR
-    order, nvalid = _kahn(down, valid)
+    order, nvalid = kahn_order(down, valid)
     if order.size != nvalid:
         raise ValueError(f"the flow directions contain loops ({nvalid - order.size} cells never drain); "
                          "derive them from a DEM filled with epsilon > 0")
