@@ -1,0 +1,182 @@
+"""Verification of the pollutant transport kernel (kernels.transport).
+
+Checked against things independent of the code: the analytic Gaussian plume of an instantaneous
+spill (/work/shared/VERIFICATION.md), exact mass identities, the flux-weighted mixing of a
+confluence at steady state, and a fine-step ODE integration of a completely mixed lake.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from kernels.transport import Transport, gaussian_plume, lake_step, reach_spill
+
+# A uniform reach: A = 10 m2, u = 0.5 m/s, D = 5 m2/s; with dx = 10 m the cell Peclet number
+# u dx / D is 1, and after 4000 s the plume's standard deviation sqrt(2 D t) = 200 m spans 20 cells.
+A, U, D, M = 10.0, 0.5, 5.0, 1000.0
+LENGTH, SPILL_X, T = 5000.0, 500.0, 4000.0
+
+
+def _plume_errors(dx: float, decay: float) -> tuple[float, float, float, float]:
+    """(relative peak error, peak shift [m], relative L1 error, L-inf error / peak) of the kernel's plume."""
+    x, c = reach_spill(LENGTH, A, U, D, decay, dx, SPILL_X, M, T)
+    # the spill is resolved to the cell holding SPILL_X, so the analytic plume starts at its centre
+    x0 = (math.floor(SPILL_X / dx) + 0.5) * dx
+    exact = gaussian_plume(x - x0, T, M, A, U, D, decay)
+    peak = exact.max()
+    return (
+        c.max() / peak - 1.0,
+        x[c.argmax()] - x[exact.argmax()],
+        np.abs(c - exact).sum() / exact.sum(),
+        np.abs(c - exact).max() / peak,
+    )
+
+
+@pytest.mark.parametrize("decay", [0.0, 1e-4])
+def test_spill_matches_the_gaussian_plume(decay):
+    peak_err, shift, l1, linf = _plume_errors(10.0, decay)
+    # At cell Peclet 1 the limited second-order scheme adds little numerical diffusion; what it
+    # adds flattens the peak (measured -0.26 %) and the spill's spread over one cell adds
+    # dx^2/12 = 8 m2 to the plume's 40000 m2 variance (0.01 %). 1 % / 2 % leave room for round-off
+    # and platform differences but fail a first-order scheme (its numerical diffusion
+    # u dx (1 - Cr) / 2 ~ 2 m2/s would flatten the peak by ~ 15 %).
+    assert abs(peak_err) < 0.01
+    assert shift == 0.0  # the peak sits in the cell holding x0 + u t
+    assert l1 < 0.02
+    assert linf < 0.02
+
+
+def test_plume_error_falls_faster_than_first_order():
+    _, _, l1_coarse, _ = _plume_errors(20.0, 0.0)
+    _, _, l1_fine, _ = _plume_errors(10.0, 0.0)
+    # halving dx cuts the L1 error by 3.0 (measured): better than the factor 2 of a first-order scheme
+    assert l1_coarse / l1_fine > 2.5
+
+
+def _network(decay: float) -> Transport:
+    """Two head links joining into a third, which drains (with a fourth link) into an outlet link."""
+    #   0 \
+    #      2 -> 4 (outlet)
+    #   1 /   3 /
+    downstream = np.array([2, 2, 4, 4, -1])
+    length = np.array([800.0, 1200.0, 1000.0, 500.0, 1500.0])
+    area = np.array([5.0, 8.0, 13.0, 4.0, 20.0])
+    velocity = np.array([0.4, 0.5, 0.6, 0.3, 0.7])
+    return Transport(
+        length, area, velocity, [2.0, 3.0, 4.0, 1.0, 6.0], decay, 25.0, downstream
+    )
+
+
+@pytest.mark.parametrize("decay", [0.0, 2e-4])
+def test_network_conserves_mass(decay):
+    tr = _network(decay)
+    tr.spill(0, 100.0, 500.0)
+    tr.spill(1, 1199.0, 300.0)
+    tr.spill(3, 0.0, 200.0)
+    initial = 1000.0
+    assert tr.mass() == pytest.approx(initial, rel=1e-14)
+    inflow = np.array([1e-3, 0.0, 0.0, 2e-3, 0.0])
+    for _ in range(40):
+        tr.step(300.0, inflow_conc=inflow)
+    assert (
+        tr.outflow_mass > 100.0 and tr.inflow_mass > 10.0
+    )  # mass crossed both boundaries
+    if decay == 0.0:
+        assert tr.decayed_mass == 0.0
+    else:
+        assert tr.decayed_mass > 100.0
+    balance = tr.mass() + tr.outflow_mass + tr.decayed_mass
+    assert balance == pytest.approx(initial + tr.inflow_mass, rel=1e-12)
+    assert (
+        tr.concentration.min() > -1e-15
+    )  # the limited scheme keeps concentrations non-negative
+
+
+def test_decay_removes_exactly_exp_minus_k_t_while_mass_stays_in_the_reach():
+    k = 3e-4
+    tr = Transport([3000.0], 6.0, 0.2, 2.0, k, 20.0, [-1])
+    tr.spill(0, 500.0, 80.0)
+    for _ in range(10):
+        tr.step(100.0)
+    # the plume is ~1 km from either end: nothing leaves, so decay alone changes the mass
+    assert tr.outflow_mass < 1e-12 * 80.0
+    assert tr.mass() == pytest.approx(80.0 * math.exp(-k * 1000.0), rel=1e-12)
+    assert tr.mass() + tr.decayed_mass == pytest.approx(80.0, rel=1e-12)
+
+
+def test_confluence_mixes_flux_weighted():
+    # two tributaries (Q = 2 and 6 m3/s) carrying 3 and 1 g/m3 join into a link of Q = 8 m3/s
+    tr = Transport(
+        [400.0, 600.0, 900.0],
+        [4.0, 10.0, 16.0],
+        [0.5, 0.6, 0.5],
+        3.0,
+        0.0,
+        20.0,
+        [2, 2, -1],
+    )
+    c_in = np.array([3e-3, 1e-3, 0.0])
+    for _ in range(
+        30
+    ):  # 9000 s: about five residence times of the longest path (~2.8 h)
+        tr.step(300.0, inflow_conc=c_in)
+    mixed = (2.0 * 3e-3 + 6.0 * 1e-3) / 8.0
+    below = tr.link_concentration(2)
+    # at steady state every cell of the receiving link holds the mixed concentration; the
+    # remaining transient decays like exp(-t / residence time), far below 1e-9 after 9000 s
+    np.testing.assert_allclose(below, mixed, rtol=1e-9)
+    np.testing.assert_allclose(tr.link_concentration(0), 3e-3, rtol=1e-9)
+
+
+def test_extra_water_dilutes_with_its_own_concentration():
+    # link 1 carries 10 m3/s but receives only 4 m3/s: 6 m3/s of clean water join at its head
+    tr = Transport([300.0, 500.0], [8.0, 20.0], [0.5, 0.5], 1.0, 0.0, 10.0, [1, -1])
+    for _ in range(20):
+        tr.step(300.0, inflow_conc=[5e-3, 0.0])
+    np.testing.assert_allclose(tr.link_concentration(1), 5e-3 * 4.0 / 10.0, rtol=1e-9)
+
+
+def test_lake_step_matches_an_ode_integration():
+    volume, q, k = 2.0e6, 15.0, 1e-6
+    c_in = [2e-3, 0.0, 5e-4, 1e-3]  # the inflow concentration changes every 6 h
+    dt = 6 * 3600.0
+
+    def rhs(t, y):
+        return [(q * c_in[min(int(t // dt), 3)] - q * y[0]) / volume - k * y[0]]
+
+    c = 1e-3
+    for i, ci in enumerate(c_in):
+        c = lake_step(c, dt, volume, q, ci, q, k)
+        ref = solve_ivp(
+            rhs, (0.0, (i + 1) * dt), [1e-3], rtol=1e-11, atol=1e-15, max_step=600.0
+        ).y[0, -1]
+        # the ODE solver's own error is ~ 1e-10 relative at these tolerances
+        assert c == pytest.approx(ref, rel=1e-8)
+
+
+def test_lake_step_is_exact_for_constant_inputs():
+    # exact steps compose: one step of 10 h equals 100 steps of 6 min to round-off
+    args = (3.0e5, 2.0, 4e-3, 2.0, 5e-5)
+    one = lake_step(0.0, 36000.0, *args)
+    many = 0.0
+    for _ in range(100):
+        many = lake_step(many, 360.0, *args)
+    assert many == pytest.approx(one, rel=1e-12)
+    steady = 2.0 * 4e-3 / (3.0e5 * (2.0 / 3.0e5 + 5e-5))
+    assert lake_step(0.0, 1e7, *args) == pytest.approx(steady, rel=1e-12)
+
+
+def test_bad_inputs_are_refused_with_a_fix():
+    with pytest.raises(ValueError, match="velocities"):
+        Transport([100.0], 1.0, -0.5, 1.0, 0.0, 10.0, [-1])
+    with pytest.raises(ValueError, match="cycle"):
+        Transport([100.0, 100.0], 1.0, 0.5, 1.0, 0.0, 10.0, [1, 0])
+    tr = Transport([100.0], 1.0, 0.5, 1.0, 0.0, 10.0, [-1])
+    with pytest.raises(ValueError, match="outside link 0"):
+        tr.spill(0, 150.0, 1.0)
+    with pytest.raises(ValueError, match="volume"):
+        lake_step(0.0, 10.0, 0.0, 1.0, 1.0, 1.0)
