@@ -30,7 +30,7 @@ link carries more water than its upstream links together (``Q_i > sum Q_up``), t
 enters at its upstream end with the concentration ``inflow_conc[i]`` (at head links, all of
 ``Q_i``); the mass it brings is counted in :attr:`Transport.inflow_mass`.
 
-A completely mixed lake (:func:`lake_step`) takes the exact solution of
+A completely mixed lake (:func:`lake_step`, or a link given a ``lake_volume``) takes the exact solution of
 ``dC/dt = (Q_in C_in - Q C) / V - k C`` over a step with constant inputs.
 """
 
@@ -50,6 +50,18 @@ _STABILITY = 0.5
 
 
 @numba.njit(cache=True)
+def _lake_substep(c, s, volume, q, k, load, dt_s):
+    """Exact mixed-lake step of cell ``s`` under a constant mass load [kg/s]; returns (outflow, decayed) [kg]."""
+    a = q / volume + k
+    c0 = c[s]
+    c_star = load / (volume * a)
+    c[s] = c_star + (c0 - c_star) * math.exp(-a * dt_s)
+    # what left the lake, split between outflow and decay in proportion q : k V (both act on C)
+    removed = load * dt_s - volume * (c[s] - c0)
+    return removed * (q / (volume * a)), removed * (k / a)
+
+
+@numba.njit(cache=True)
 def _advance(
     c,
     offsets,
@@ -62,6 +74,7 @@ def _advance(
     dxl,
     q_ext,
     cin,
+    lake,
     dt_s,
     m_sub,
     flux,
@@ -83,6 +96,17 @@ def _advance(
             g = disp[i] * a / dx
             ext = q_ext[i] * cin[i]
             inflow += ext * dt_s
+            if lake[i] > 0.0:
+                out_i, lost = _lake_substep(
+                    c, s, lake[i], q, decay[i], up_flux[i] + ext, dt_s
+                )
+                decayed += lost
+                d = downstream[i]
+                if d >= 0:
+                    up_flux[d] += out_i / dt_s
+                else:
+                    outflow += out_i
+                continue
             flux[0] = up_flux[i] + ext
             for j in range(1, n):
                 # face between cells j-1 and j (local indices); upwind cell j-1
@@ -140,6 +164,11 @@ class Transport:
         Target cell length [m]; each link gets ``max(1, round(L / dx))`` equal cells.
     downstream : int array (n,)
         Receiving link of each link, -1 at an outlet (a tree or forest, no cycles).
+    lake_volume : float array (n,) or scalar, optional
+        Volume [m3] of a completely mixed lake standing for the link, 0 for a river link (default).
+        A lake link is one cell whose outflow is ``areas * velocities`` [m3/s] and whose
+        concentration takes the exact step of :func:`lake_step` each sub-step under the mass
+        load from upstream; its length and dispersion are not used.
 
     Attributes
     ----------
@@ -161,6 +190,7 @@ class Transport:
         decay,
         dx: float,
         downstream,
+        lake_volume=0.0,
     ):
         length = np.atleast_1d(np.asarray(network_lengths, dtype=np.float64))
         n = length.size
@@ -173,6 +203,8 @@ class Transport:
         self.velocity = _per_link(velocities, n, "velocities", True)
         self.dispersion = _per_link(dispersion, n, "dispersion", False)
         self.decay = _per_link(decay, n, "decay", False)
+        self.lake_volume = _per_link(lake_volume, n, "lake_volume", False)
+        lake = self.lake_volume > 0
         if not (np.isfinite(dx) and dx > 0):
             raise ValueError(f"dx = {dx} must be a positive cell length in metres")
         ds = np.atleast_1d(np.asarray(downstream))
@@ -182,9 +214,13 @@ class Transport:
             )
         self.order = topological_order(ds)
         self.downstream = ds.astype(np.int64)
-        cells = np.maximum(1, np.rint(self.length / dx)).astype(np.int64)
+        cells = np.where(lake, 1, np.maximum(1, np.rint(self.length / dx))).astype(
+            np.int64
+        )
         self.offsets = np.concatenate([[0], np.cumsum(cells)]).astype(np.int64)
         self.cell_length = self.length / cells
+        self._volume = np.repeat(self.area * self.cell_length, cells)
+        self._volume[self.offsets[:-1][lake]] = self.lake_volume[lake]
         q = self.area * self.velocity
         q_up = np.zeros(n)
         has = self.downstream >= 0
@@ -196,17 +232,14 @@ class Transport:
         self.inflow_mass = 0.0
         self.time = 0.0
         # Cr + 2 d per second of time step; the sub-step keeps it <= _STABILITY on every link.
-        self._rate = float(
-            np.max(
-                self.velocity / self.cell_length
-                + 2.0 * self.dispersion / self.cell_length**2
-            )
+        # Lakes take exact steps and set no limit.
+        rate = (
+            self.velocity / self.cell_length
+            + 2.0 * self.dispersion / self.cell_length**2
         )
+        self._rate = float(np.max(rate[~lake], initial=0.0))
         self._flux = np.empty(int(cells.max()) + 1)
         self._up_flux = np.empty(n)
-
-    def _cell_volume(self) -> np.ndarray:
-        return np.repeat(self.area * self.cell_length, np.diff(self.offsets))
 
     def cell_centres(self, link: int) -> np.ndarray:
         """Distances [m] of link ``link``'s cell centres from its upstream end."""
@@ -233,9 +266,8 @@ class Transport:
             raise ValueError(f"mass = {mass} must be a finite non-negative mass in kg")
         n = int(self.offsets[link + 1] - self.offsets[link])
         j = min(int(x / self.cell_length[link]), n - 1)
-        self.concentration[self.offsets[link] + j] += mass / (
-            self.area[link] * self.cell_length[link]
-        )
+        cell = self.offsets[link] + j
+        self.concentration[cell] += mass / self._volume[cell]
 
     def sub_steps(self, dt: float) -> int:
         """Number of sub-steps a step of ``dt`` seconds takes (so that ``Cr + 2 d <= 0.5``)."""
@@ -264,7 +296,7 @@ class Transport:
         m = self.sub_steps(dt)
         decayed, out, inflow = _advance(
             self.concentration, self.offsets, self.order, self.downstream, self.area, self.velocity,
-            self.dispersion, self.decay, self.cell_length, self._q_ext, cin, dt / m, m, self._flux, self._up_flux,
+            self.dispersion, self.decay, self.cell_length, self._q_ext, cin, self.lake_volume, dt / m, m, self._flux, self._up_flux,
         )  # fmt: skip
         self.decayed_mass += decayed
         self.outflow_mass += out
@@ -272,8 +304,8 @@ class Transport:
         self.time += dt
 
     def mass(self) -> float:
-        """Pollutant mass [kg] now in the network (concentration x area x cell length, summed)."""
-        return float(np.dot(self.concentration, self._cell_volume()))
+        """Pollutant mass [kg] now in the network (concentration x cell volume, summed; lakes included)."""
+        return float(np.dot(self.concentration, self._volume))
 
 
 def reach_spill(length: float, area: float, velocity: float, dispersion: float, decay: float,
