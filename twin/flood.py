@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numba
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -305,7 +307,6 @@ def _gauge_row(t: float, state: FloodState, s: FloodSetup) -> list[float]:
 
 
 def _fingerprint(twin: Twin, scenario: Scenario) -> str:
-    import hashlib
     h = hashlib.sha256(scenario.hash.encode())
     h.update(np.ascontiguousarray(twin.terrain).tobytes())
     h.update(np.ascontiguousarray(twin.building_mask).tobytes())
@@ -367,7 +368,6 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
     land = ~s.water_mask & (s.grid.blocked == 0)
     cells = int(np.count_nonzero(s.grid.blocked == 0))
     ks = max(run_stats["kernel_seconds"], 1e-12)
-    import numba
     summary = {
         "scenario": scenario.name,
         "scenario_hash": scenario.hash,

@@ -9,7 +9,7 @@ import scipy.ndimage as ndi
 import shapely
 
 from ingest.raster import read_onto
-from kernels.flood import FloodForcing, FloodGrid, FloodParams, Series
+from kernels.flood import BoundaryFaces, FloodForcing, FloodGrid, FloodParams, Series, edge_faces
 from twin import _grids
 from twin.errors import InputDataError, ScenarioError
 from twin.model import Twin
@@ -18,7 +18,6 @@ from twin.scenario import Scenario
 __all__ = ["FloodSetup", "setup"]
 
 MM_PER_H = 1.0 / 3.6e6  # m/s in one mm/h
-_SIDES = {"west": 0, "east": 1, "north": 2, "south": 3}
 
 
 @dataclass
@@ -116,7 +115,7 @@ def setup(twin: Twin, scenario: Scenario) -> FloodSetup:
         src_ser += [k] * len(rows)
         src_w += [1.0 / len(rows)] * len(rows)
 
-    bnd = {k: [] for k in ("row", "col", "side", "kind", "ser", "slope")}
+    edges: list[BoundaryFaces] = []
     fix_rows, fix_cols, fix_ser = [], [], []
     for i, bc in enumerate(scenario.boundary):
         if bc.type == "closed":
@@ -128,27 +127,19 @@ def setup(twin: Twin, scenario: Scenario) -> FloodSetup:
             fix_cols += list(cols)
             fix_ser += [k] * len(rows)
             continue
-        rows, cols = _edge_cells(shape, bc.edge)
-        open_ = blocked[rows, cols] == 0
-        n = int(open_.sum())
-        bnd["row"] += list(rows[open_])
-        bnd["col"] += list(cols[open_])
-        bnd["side"] += [_SIDES[bc.edge]] * n
-        bnd["kind"] += [1 if bc.type == "free" else 2] * n
-        bnd["ser"] += [k] * n
-        bnd["slope"] += [bc.slope or 0.0] * n
+        # faces of blocked edge cells carry no flux: the kernel skips them
+        edges.append(edge_faces(shape, bc.edge, 1 if bc.type == "free" else 2, series=k, slope=bc.slope or 0.0))
 
     if not series:
         add_series([(0.0, 0.0)])  # Numba wants at least one series to type the arrays
-    i64 = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+    bnd = BoundaryFaces.concat(edges)
     grid = FloodGrid(
         z=z, manning=np.asarray(twin.manning, dtype=dtype), blocked=blocked, dx=twin.cell_size,
         infil_kind=infil_kind, infil_a=a, infil_b=b, infil_c=c, drain_cap=drain,
-        bnd_row=i64(bnd["row"]), bnd_col=i64(bnd["col"]), bnd_side=np.asarray(bnd["side"], np.int8),
-        bnd_kind=np.asarray(bnd["kind"], np.int8), bnd_ser=i64(bnd["ser"]), bnd_slope=np.asarray(bnd["slope"], float),
-        fix_row=i64(fix_rows), fix_col=i64(fix_cols), fix_ser=i64(fix_ser))
+        bnd_row=bnd.row, bnd_col=bnd.col, bnd_side=bnd.side, bnd_kind=bnd.kind, bnd_ser=bnd.ser,
+        bnd_slope=bnd.slope, fix_row=_i64(fix_rows), fix_col=_i64(fix_cols), fix_ser=_i64(fix_ser))
     forcing = FloodForcing(series=Series.pack(series), rain_field=np.ascontiguousarray(rain_field, dtype=np.float64),
-                           rain_ser=rain_ser, src_row=i64(src_rows), src_col=i64(src_cols), src_ser=i64(src_ser),
+                           rain_ser=rain_ser, src_row=_i64(src_rows), src_col=_i64(src_cols), src_ser=_i64(src_ser),
                            src_w=np.asarray(src_w, dtype=np.float64))
     n = scenario.numerics
     params = FloodParams(alpha=n.alpha, theta=n.theta, h_dry=n.h_dry, dt_max=n.dt_max, fixed_dt=n.fixed_dt,
@@ -160,7 +151,7 @@ def setup(twin: Twin, scenario: Scenario) -> FloodSetup:
         g_cols.append(cc[0])
     return FloodSetup(grid=grid, forcing=forcing, params=params, h0=_initial_depth(twin, scenario, blocked).astype(dtype),
                       roof_share=roof, frames=frames, gauge_names=[g.name for g in scenario.gauge],
-                      gauge_rows=i64(g_rows), gauge_cols=i64(g_cols), water_mask=water)
+                      gauge_rows=_i64(g_rows), gauge_cols=_i64(g_cols), water_mask=water)
 
 
 def _roof_share(blocked: np.ndarray) -> np.ndarray:
@@ -229,13 +220,8 @@ def _line_cells(twin: Twin, line, blocked: np.ndarray, key: str) -> tuple[np.nda
     return rows, cols
 
 
-def _edge_cells(shape: tuple[int, int], edge: str) -> tuple[np.ndarray, np.ndarray]:
-    ny, nx = shape
-    if edge in ("west", "east"):
-        rows = np.arange(ny)
-        return rows, np.full(ny, 0 if edge == "west" else nx - 1)
-    cols = np.arange(nx)
-    return np.full(nx, 0 if edge == "north" else ny - 1), cols
+def _i64(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
 
 
 def _initial_depth(twin: Twin, scenario: Scenario, blocked: np.ndarray) -> np.ndarray:
