@@ -259,3 +259,18 @@ def test_hazard_classes_follow_fd2320_bounds():
     depth = np.array([0.0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
     # low < 0.75 <= moderate < 1.25 <= significant < 2.0 <= extreme; dry cells have no class
     np.testing.assert_array_equal(hazard_class(hr, depth, 0.01), [0, 1, 2, 3, 3, 4, 4, 4])
+
+
+def test_design_storm_rain_volume_equals_the_storm_depth():
+    from twin.storms import chicago
+
+    tw = _plane_twin()
+    design = {"method": "chicago", "A": 3618.427, "b": 11.259, "C": 0.438, "n": 0.75, "return_period": 10,
+              "duration": "10min", "step": "1min", "peak": 0.4}
+    r = run(tw, _scenario(rain={"design": design}, inflow=[], boundary=[], infiltration={"model": "none"},
+                          drainage={"capacity": 0.0}), progress=False)
+    depth_mm = chicago(3618.427, 11.259, 0.438, 0.75, 10, 600, peak_ratio=0.4, dt_s=60).depth_mm
+    area = tw.shape[0] * tw.shape[1] * DX * DX
+    # the kernel integrates the piecewise-linear series exactly, and the series keeps the storm depth
+    assert r.summary["volume_rain_m3"] == pytest.approx(area * depth_mm / 1000.0, rel=1e-9)
+    assert r.scenario["rain"]["design"]["method"] == "chicago"

@@ -97,9 +97,9 @@ def setup(twin: Twin, scenario: Scenario) -> FloodSetup:
         if rain.constant is not None:
             rain_field = rain.constant * MM_PER_H * roof
             rain_ser = add_series([(0.0, 1.0)])
-        elif rain.hyetograph is not None:
+        elif rain.hyetograph is not None or rain.design is not None:
             rain_field = MM_PER_H * roof
-            rain_ser = add_series(rain.hyetograph)
+            rain_ser = add_series(rain.hyetograph if rain.design is None else rain.design.hyetograph().series())
         else:
             frames = [(float(f.time), str(f.file)) for f in rain.frames]
             rain_ser = add_series([(0.0, 1.0)])

@@ -10,8 +10,8 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from twin.errors import ScenarioError
 
@@ -75,10 +75,121 @@ class RasterFrame(_Model):
     file: Path
 
 
+class IdfInline(_Model):
+    """An IDF table written into the scenario: durations, return periods [years] and one of
+    ``intensity`` [mm/h] or ``depth`` [mm] as rows per duration (a CSV ``table`` is read into this)."""
+    durations: list[Duration]
+    return_periods: list[float]
+    intensity: list[list[float]] | None = None
+    depth: list[list[float]] | None = None
+
+    @model_validator(mode="after")
+    def _table(self) -> "IdfInline":
+        if (self.intensity is None) == (self.depth is None):
+            raise ValueError("give exactly one of intensity = [[mm/h, ...], ...] or depth = [[mm, ...], ...], "
+                             "one row per duration")
+        self.idf()
+        return self
+
+    def idf(self):
+        """The validated :class:`twin.storms.IdfTable`."""
+        from twin.storms import IdfTable
+        quantity = "intensity" if self.intensity is not None else "depth"
+        try:
+            return IdfTable.from_values(self.durations, self.return_periods, self.intensity or self.depth,
+                                        quantity=quantity, source="the table")
+        except ScenarioError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class DesignStorm(_Model):
+    """A design storm: ``method = "chicago"`` from a storm intensity formula
+    ``q = A (1 + C lg P) / (t + b)^n`` [L/(s.ha), t in min] (``A`` expanded, or ``A1`` [mm/min] with
+    ``A = 167 A1``), or ``method = "idf"``: alternating blocks from an IDF ``table`` (CSV path or inline)."""
+    method: Literal["chicago", "idf"]
+    return_period: float = Field(gt=0, description="years")
+    duration: Duration
+    step: Duration = 300.0
+    peak: float | None = Field(None, ge=0, le=1)
+    A: float | None = Field(None, gt=0, description="L/(s.ha)")
+    A1: float | None = Field(None, gt=0, description="mm/min")
+    b: float | None = Field(None, ge=0, description="min")
+    C: float | None = None
+    n: float | None = Field(None, gt=0, lt=1)
+    quantity: Literal["intensity", "depth"] = Field("intensity", description="what a CSV table holds")
+    table: IdfInline | None = None
+
+    @field_validator("table", mode="before")
+    @classmethod
+    def _read_table(cls, v: Any, info: ValidationInfo) -> Any:
+        if isinstance(v, (str, os.PathLike)):
+            from twin.storms import IdfTable
+            path = Path(v)
+            base = (info.context or {}).get("base_dir")
+            if not path.is_absolute() and base is not None:
+                path = Path(base) / path
+            try:
+                t = IdfTable.from_csv(path, quantity=(info.data or {}).get("quantity", "intensity"))
+            except ScenarioError as exc:
+                raise ValueError(str(exc)) from None
+            # read into the scenario, so that the result's scenario.json and hash hold the numbers used
+            return {"durations": t.durations_s.tolist(), "return_periods": t.return_periods.tolist(),
+                    "intensity": t.intensity_mm_h.tolist()}
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "DesignStorm":
+        formula = ("A", "A1", "b", "C", "n")
+        if self.method == "chicago":
+            if self.table is not None:
+                raise ValueError("table only applies to method = 'idf'; the Chicago storm uses A (or A1), b, C, n")
+            if (self.A is None) == (self.A1 is None):
+                raise ValueError("give exactly one of A (the formula's leading coefficient in L/(s.ha), e.g. 3618.427) "
+                                 "or A1 (mm/min, with A = 167 A1)")
+            missing = [k for k in ("b", "C", "n") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"the Chicago storm needs {missing} of q = A (1 + C lg P) / (t + b)^n")
+            if self.A1 is not None and self.A1 > 200:
+                raise ValueError(f"A1 = {self.A1:g} mm/min is far above any storm formula's A1 (2-60 mm/min); this "
+                                 "looks like the expanded coefficient 167 A1: write it as A instead")
+            if self.A is not None and self.A < 100:
+                raise ValueError(f"A = {self.A:g} L/(s.ha) is far below any storm formula's (300-10000); this looks "
+                                 "like A1 in mm/min: write it as A1 instead")
+        else:
+            given = [k for k in formula if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{given} only apply to method = 'chicago'; method = 'idf' reads the table")
+            if self.table is None:
+                raise ValueError("method = 'idf' needs table = \"idf.csv\" (relative to the scenario) or an inline "
+                                 "table {durations, return_periods, intensity or depth}")
+        if self.peak is None:
+            object.__setattr__(self, "peak", 0.4 if self.method == "chicago" else 0.5)
+        try:
+            self.hyetograph()
+        except ScenarioError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def coefficient(self) -> float:
+        """The formula's expanded leading coefficient ``A`` [L/(s.ha)]."""
+        return self.A if self.A is not None else 167.0 * self.A1
+
+    def hyetograph(self):
+        """The storm as a :class:`twin.storms.Hyetograph` (block intensities in mm/h)."""
+        from twin import storms
+        if self.method == "chicago":
+            return storms.chicago(self.coefficient, self.b, self.C, self.n, self.return_period, self.duration,
+                                  peak_ratio=self.peak, dt_s=self.step)
+        return storms.alternating_block(self.table.idf(), self.return_period, self.duration, dt_s=self.step,
+                                        peak_ratio=self.peak)
+
+
 class Rain(_Model):
-    """Rain: ``constant`` [mm/h], a ``hyetograph`` [[s, mm/h], ...] or raster ``frames``; with optional ``scale``."""
+    """Rain: ``constant`` [mm/h], a ``hyetograph`` [[s, mm/h], ...], a ``design`` storm or raster ``frames``."""
     constant: float | None = Field(None, ge=0)
     hyetograph: list[tuple[float, float]] | None = None
+    design: DesignStorm | None = None
     frames: list[RasterFrame] | None = None
 
     @field_validator("hyetograph", mode="before")
@@ -88,10 +199,10 @@ class Rain(_Model):
 
     @model_validator(mode="after")
     def _one(self) -> "Rain":
-        given = [k for k in ("constant", "hyetograph", "frames") if getattr(self, k) is not None]
+        given = [k for k in ("constant", "hyetograph", "design", "frames") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of rain.constant (mm/h), rain.hyetograph ([[s, mm/h], ...]) "
-                             f"or rain.frames ([{{time, file}}, ...]); got {given or 'none'}")
+            raise ValueError("give exactly one of rain.constant (mm/h), rain.hyetograph ([[s, mm/h], ...]), "
+                             f"[rain.design] or rain.frames ([{{time, file}}, ...]); got {given or 'none'}")
         if self.frames is not None:
             times = [f.time for f in self.frames]
             if times != sorted(set(times)):
@@ -227,7 +338,7 @@ class Scenario(_Model):
     def from_dict(cls, data: dict[str, Any], *, source: str = "scenario", base_dir: Path | None = None) -> "Scenario":
         """Validate a dict of the TOML's shape; relative raster paths resolve against ``base_dir``."""
         try:
-            scenario = cls.model_validate(data)
+            scenario = cls.model_validate(data, context={"base_dir": base_dir})
         except ValidationError as exc:
             raise ScenarioError(_explain(exc, source)) from None
         if base_dir is not None and scenario.rain and scenario.rain.frames:
@@ -250,8 +361,17 @@ class Scenario(_Model):
         return cls.from_dict(data, source=str(path), base_dir=path.parent)
 
     def to_dict(self) -> dict[str, Any]:
-        """The validated scenario as plain JSON-ready data (defaults filled in)."""
-        return json.loads(self.model_dump_json())
+        """The validated scenario as plain JSON-ready data (defaults filled in).
+
+        Keys added after the first release (``rain.design``, ``edit``) are left out while unused, so
+        a scenario that does not use them keeps the hash it always had.
+        """
+        data = json.loads(self.model_dump_json())
+        if data.get("rain") and data["rain"].get("design") is None:
+            data["rain"].pop("design", None)
+        if not data.get("edit"):
+            data.pop("edit", None)
+        return data
 
     @property
     def hash(self) -> str:
