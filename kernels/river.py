@@ -191,7 +191,34 @@ def _discretise(length, slope, manning, width, q_ref, dt: float):
     c2 = (k * (1.0 - x) - 0.5 * dt_s) / den
     ptr = np.zeros(length.shape[0] + 1, np.int64)
     np.cumsum(n_sub, out=ptr[1:])
-    return n_sub, m_sub, c0, c1, c2, ptr
+    return n_sub, m_sub, c0, c1, c2, ptr, k, x
+
+
+@numba.njit(cache=True)
+def _mc_link(i, qin, ptr, m_sub, c0, c1, c2, q):
+    """Route link ``i`` over one time step under the step-mean inflow ``qin``; advances its
+    sub-reach outlet discharges ``q`` in place and returns its step-mean outflow."""
+    a0 = c0[i]
+    a1 = c1[i]
+    a2 = c2[i]
+    p0 = ptr[i]
+    p1 = ptr[i + 1]
+    m = m_sub[i]
+    total = 0.0
+    for _ in range(m):
+        # The first sub-reach sees the step-mean inflow at both time levels.
+        i_old = qin
+        i_new = qin
+        o_old = 0.0
+        o_new = 0.0
+        for p in range(p0, p1):
+            o_old = q[p]
+            o_new = a0 * i_new + a1 * i_old + a2 * o_old
+            q[p] = o_new
+            i_old = o_old
+            i_new = o_new
+        total += 0.5 * (o_old + o_new)
+    return total / m
 
 
 @numba.njit(cache=True)
@@ -201,32 +228,30 @@ def _mc_step(order, downstream, ptr, m_sub, c0, c1, c2, q, acc, out):
     outflows; ``q`` (the sub-reach outlet discharges) is advanced in place."""
     for j in range(order.shape[0]):
         i = order[j]
-        qin = acc[i]
-        a0 = c0[i]
-        a1 = c1[i]
-        a2 = c2[i]
-        p0 = ptr[i]
-        p1 = ptr[i + 1]
-        m = m_sub[i]
-        total = 0.0
-        for _ in range(m):
-            # The first sub-reach sees the step-mean inflow at both time levels.
-            i_old = qin
-            i_new = qin
-            o_old = 0.0
-            o_new = 0.0
-            for p in range(p0, p1):
-                o_old = q[p]
-                o_new = a0 * i_new + a1 * i_old + a2 * o_old
-                q[p] = o_new
-                i_old = o_old
-                i_new = o_new
-            total += 0.5 * (o_old + o_new)
-        mean = total / m
+        mean = _mc_link(i, acc[i], ptr, m_sub, c0, c1, c2, q)
         out[i] = mean
         d = downstream[i]
         if d >= 0:
             acc[d] += mean
+
+
+@numba.njit(cache=True)
+def _mc_storage(ptr, k, x, q, first_inflow):
+    """Muskingum storage ``K (X I + (1 - X) O)`` of each link summed over its sub-reaches [m3].
+
+    ``q`` holds the sub-reach outlet discharges; the first sub-reach's inflow term is taken at
+    ``first_inflow`` (a fixed reference, the hot-start flow), not at the step's inflow: the
+    scheme holds the inflow over a step, so only this choice makes the storage change of every
+    step equal its inflow minus outflow volume exactly.
+    """
+    n = ptr.shape[0] - 1
+    out = np.zeros(n)
+    for i in range(n):
+        inflow = first_inflow[i]
+        for p in range(ptr[i], ptr[i + 1]):
+            out[i] += k[i] * (x[i] * inflow + (1.0 - x[i]) * q[p])
+            inflow = q[p]
+    return out
 
 
 @numba.njit(cache=True)
@@ -281,7 +306,7 @@ class Router:
         (self._order, self._downstream, length, slope, manning, width, q_ref) = _checked_network(network)
         self.dt = float(dt)
         self.n_links = self._order.shape[0]
-        self.n_sub, self.m_sub, self._c0, self._c1, self._c2, self._ptr = _discretise(
+        self.n_sub, self.m_sub, self._c0, self._c1, self._c2, self._ptr, self._k, self._x = _discretise(
             length, slope, manning, width, q_ref, self.dt)
         self._q = np.zeros(int(self._ptr[-1]))
         self._acc = np.zeros(self.n_links)
@@ -299,6 +324,16 @@ class Router:
         if not np.all(np.isfinite(v)):
             raise ValueError("flows must be finite discharges in m3/s, one per link (or one for all)")
         self._q[:] = np.repeat(v, self.n_sub)
+        self._storage_ref = v.copy()
+
+    def storage(self) -> np.ndarray:
+        """Water stored in each link [m3], the Muskingum storage ``K (X I + (1 - X) O)`` of its sub-reaches.
+
+        Its change over any run equals the inflow minus outflow volume to round-off (the first
+        sub-reach's inflow term is held at the flow of the last :attr:`flows` assignment, see
+        :func:`_mc_storage`), so it closes volume ledgers exactly.
+        """
+        return _mc_storage(self._ptr, self._k, self._x, self._q, self._storage_ref)
 
     def step(self, lateral=None, inflow=None) -> np.ndarray:
         """Advance one time step.
