@@ -56,7 +56,7 @@ PARAMS = ("fc", "lp", "beta", "perc", "uzl", "k0", "k1", "k2", "dep")
 #: State variables per cell [mm over their own part of the cell]: soil moisture, upper zone, lower
 #: zone (pervious part) and the depression store (impervious part).
 STATES = ("soil", "upper", "lower", "depression")
-#: Per zone and step, summed over the zone's cells [mm x cells]: fast runoff (impervious + quick flow
+#: Per zone and step, summed over the zone's cells [mm x cell weight]: fast runoff (impervious + quick flow
 #: + interflow), slow runoff (baseflow), actual ET, precipitation, and the four storages at step end
 #: (weighted by each part's area fraction).
 ZONE_VARS = ("q_fast", "q_slow", "et", "precip", "soil", "upper", "lower", "depression")
@@ -70,7 +70,7 @@ class HBVResult(NamedTuple):
     Attributes
     ----------
     zone : ndarray (n_scenarios, n_steps, n_zones, len(ZONE_VARS))
-        Zone sums per step (see :data:`ZONE_VARS`) [mm x cells]; multiply by the cell area for volumes.
+        Zone sums per step (see :data:`ZONE_VARS`) [mm x cell weight].
     precip, et, runoff : ndarray (n_scenarios, n_cells)
         The ledger: per-cell totals over the run [mm of cell area].
     state_start, state_end : ndarray (n_scenarios, n_cells, 4)
@@ -99,7 +99,7 @@ class HBVResult(NamedTuple):
 
 
 @numba.njit(cache=True, parallel=True)
-def _hbv(precip, pet, forcing_index, params, imp, zones, n_zones, state, dt_days, n_chunks,
+def _hbv(precip, pet, forcing_index, params, imp, weight, zones, n_zones, state, dt_days, n_chunks,
          zone_out, p_tot, e_tot, q_tot, state_end):
     n_scen, n_steps = precip.shape[0], precip.shape[1]
     n_cells = params.shape[0]
@@ -121,6 +121,7 @@ def _hbv(precip, pet, forcing_index, params, imp, zones, n_zones, state, dt_days
                 dep = params[c, _DEP]
                 fi = imp[c]
                 fp = 1.0 - fi
+                w = weight[c]
                 f = forcing_index[c]
                 z = zones[c]
                 sm = state[s, c, 0]
@@ -164,14 +165,14 @@ def _hbv(precip, pet, forcing_index, params, imp, zones, n_zones, state, dt_days
                     sp += p
                     se += et
                     sq += fast + slow
-                    b[t, z, 0] += fast
-                    b[t, z, 1] += slow
-                    b[t, z, 2] += et
-                    b[t, z, 3] += p
-                    b[t, z, 4] += fp * sm
-                    b[t, z, 5] += fp * suz
-                    b[t, z, 6] += fp * slz
-                    b[t, z, 7] += fi * sd
+                    b[t, z, 0] += w * fast
+                    b[t, z, 1] += w * slow
+                    b[t, z, 2] += w * et
+                    b[t, z, 3] += w * p
+                    b[t, z, 4] += w * fp * sm
+                    b[t, z, 5] += w * fp * suz
+                    b[t, z, 6] += w * fp * slz
+                    b[t, z, 7] += w * fi * sd
                 p_tot[s, c] = sp
                 e_tot[s, c] = se
                 q_tot[s, c] = sq
@@ -215,8 +216,8 @@ def _check_params(params: np.ndarray, n_cells: int) -> np.ndarray:
 
 def hbv(precip: np.ndarray, pet: np.ndarray, params: np.ndarray, impervious: np.ndarray | float = 0.0, *,
         dt_days: float = 1.0, zones: np.ndarray | None = None, n_zones: int | None = None,
-        forcing_index: np.ndarray | None = None, state: np.ndarray | None = None,
-        n_chunks: int | None = None) -> HBVResult:
+        forcing_index: np.ndarray | None = None, weights: np.ndarray | None = None,
+        state: np.ndarray | None = None, n_chunks: int | None = None) -> HBVResult:
     """Run the HBV-96 water balance over cells, time steps and scenarios.
 
     Parameters
@@ -237,6 +238,9 @@ def hbv(precip: np.ndarray, pet: np.ndarray, params: np.ndarray, impervious: np.
         Number of zones (default ``zones.max() + 1``).
     forcing_index : int array (n_cells,), optional
         The forcing column each cell takes (default 0: one series for all cells).
+    weights : array_like (n_cells,), optional
+        Weight of each cell in the zone sums, e.g. its area in m2 when cells differ in size
+        (then the zone sums are in mm x m2 = litres); default 1.
     state : array_like (n_cells, 4) or (n_scenarios, n_cells, 4), optional
         Initial stores (:data:`STATES`) [mm]; default empty. A previous run's ``state_end`` continues it.
     n_chunks : int, optional
@@ -284,13 +288,17 @@ def hbv(precip: np.ndarray, pet: np.ndarray, params: np.ndarray, impervious: np.
         raise ValueError(f"state must be (n_cells, 4) or (n_scenarios, n_cells, 4); got {state0.shape}") from None
     if not np.all(np.isfinite(state0)) or (state0 < 0).any():
         raise ValueError("state must hold finite, non-negative storages in mm")
+    weights = np.ascontiguousarray(np.broadcast_to(np.asarray(1.0 if weights is None else weights, dtype=np.float64),
+                                                   (n_cells,)))
+    if not np.all(np.isfinite(weights)) or (weights < 0).any():
+        raise ValueError("weights must be finite and >= 0, one per cell")
     if not np.isfinite(dt_days) or dt_days <= 0:
         raise ValueError(f"dt_days = {dt_days} must be a positive step length in days (1/24 for hourly)")
     n_chunks = max(1, min(numba.get_num_threads() if n_chunks is None else int(n_chunks), max(n_cells, 1)))
     zone_out = np.zeros((n_scen, n_steps, n_zones, len(ZONE_VARS)))
     p_tot, e_tot, q_tot = (np.zeros((n_scen, n_cells)) for _ in range(3))
     state_end = np.zeros((n_scen, n_cells, 4))
-    _hbv(precip, pet, fidx, params, imp, zones, n_zones, state0, float(dt_days), n_chunks,
+    _hbv(precip, pet, fidx, params, imp, weights, zones, n_zones, state0, float(dt_days), n_chunks,
          zone_out, p_tot, e_tot, q_tot, state_end)
     return HBVResult(zone_out, p_tot, e_tot, q_tot, state0, state_end, imp)
 
