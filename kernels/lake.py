@@ -78,7 +78,7 @@ _SECONDS_PER_DAY = 86400.0
 # columns of the per-lake float parameters
 _CREST, _WEIR_W, _WEIR_C, _RMIN, _RMAX, _TRESP, _EX_BED, _EX_SILL, _EX_W, _EX_C, _EX_B, _EX_SQRT_S, _EX_N = range(13)
 # columns of the per-lake int parameters
-_OUTLET, _EXLINK, _RULE = range(3)
+_OUTLET, _EXLINK, _RULE, _LINK = range(4)
 # columns of the per-lake step results (m3/s step means)
 _OUT, _SPILL, _REL, _EVAP, _EXCH = range(5)
 
@@ -118,6 +118,12 @@ class Lake(NamedTuple):
         Sill level of the side channel [m]; default the table's lowest stage.
     exchange_width, exchange_coeff : float
         Side channel width [m] and weir coefficient [m^0.5/s].
+    link : int
+        A *lake link*: the network link that stands for this lake (as
+        :func:`twin.network.network_from_rivers` makes them). The lake replaces its routing: the
+        links draining into it become inflow links, the link's own lateral and external inflow
+        enter the lake, its ``downstream`` is the outlet link, and its outflow reads the lake's
+        outflow. -1 (default): the lake is a node between links (``inflow_links``/``outlet_link``).
     """
 
     stage: np.ndarray
@@ -140,6 +146,7 @@ class Lake(NamedTuple):
     exchange_sill: float | None = None
     exchange_width: float = 0.0
     exchange_coeff: float = 1.7
+    link: int = -1
 
 
 def weir_discharge(head, width: float, coeff: float = 1.7):
@@ -368,14 +375,16 @@ def _lake_update(k, inflow, acc, t, dt, storage, stage, res, overtop, lk_i, lk_f
 
 
 @numba.njit(cache=True)
-def _system_step(t, dt, nodes, n_links, link_down, link_lake, ptr, m_sub, c0, c1, c2, q, acc, lake_acc,
+def _system_step(t, dt, nodes, n_links, link_down, link_lake, lake_of_link, ptr, m_sub, c0, c1, c2, q, acc, lake_acc,
                  out, storage, stage, res, overtop, lk_i, lk_f, evap_series, target_series, override,
                  rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_s, tab_a):
     """One step of links and lakes in topological order; ``acc`` and ``lake_acc`` hold the
     external inputs on entry. Returns the volume leaving the system [m3]."""
     leaving = 0.0
     for node in nodes:
-        if node < n_links:
+        if node < n_links and lake_of_link[node] >= 0:
+            lake_acc[lake_of_link[node]] += acc[node]  # a lake link: the lake takes its inputs
+        elif node < n_links:
             mean = _mc_link(node, acc[node], ptr, m_sub, c0, c1, c2, q)
             out[node] = mean
             if link_lake[node] >= 0:
@@ -389,11 +398,13 @@ def _system_step(t, dt, nodes, n_links, link_down, link_lake, ptr, m_sub, c0, c1
             leaving += dt * _lake_update(k, lake_acc[k], acc, t, dt, storage, stage, res, overtop, lk_i,
                                          lk_f, evap_series, target_series, override, rat_ptr, rat_h, rat_q,
                                          tab_ptr, tab_h, tab_s, tab_a)
+            if lk_i[k, _LINK] >= 0:
+                out[lk_i[k, _LINK]] = res[k, _OUT]
     return leaving
 
 
 @numba.njit(cache=True)
-def _system_run(t0, dt, nodes, n_links, link_down, link_lake, ptr, m_sub, c0, c1, c2, q, acc, lake_acc,
+def _system_run(t0, dt, nodes, n_links, link_down, link_lake, lake_of_link, ptr, m_sub, c0, c1, c2, q, acc, lake_acc,
                 inflow, lateral, lake_inflow, storage, stage, overtop, lk_i, lk_f, evap_series,
                 target_series, override, rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_s, tab_a,
                 out, lake_res, lake_stage, lake_storage, ledger):
@@ -410,7 +421,7 @@ def _system_run(t0, dt, nodes, n_links, link_down, link_lake, ptr, m_sub, c0, c1
         if lake_inflow.shape[0] > 0:
             lake_acc += lake_inflow[t]
         ledger[0] += dt * (acc.sum() + lake_acc.sum())
-        ledger[1] += _system_step(t0 + t, dt, nodes, n_links, link_down, link_lake, ptr, m_sub, c0, c1, c2,
+        ledger[1] += _system_step(t0 + t, dt, nodes, n_links, link_down, link_lake, lake_of_link, ptr, m_sub, c0, c1, c2,
                                   q, acc, lake_acc, out[t], storage, stage, res, overtop, lk_i, lk_f,
                                   evap_series, target_series, override, rat_ptr, rat_h, rat_q, tab_ptr,
                                   tab_h, tab_s, tab_a)
@@ -514,8 +525,9 @@ class RiverLakeSystem:
         ds = np.asarray(network.downstream, dtype=np.int64)
         width, slope, manning = (np.broadcast_to(np.asarray(getattr(network, a), dtype=np.float64), (n,))
                                  for a in ("width", "slope", "manning"))
-        self._link_lake = np.full(n, -1, np.int64)
-        self._lk_i = np.zeros((max(nl, 1), 3), np.int64)[:nl]
+        self._link_lake = np.full(n, -1, np.int64)  # lake receiving each link's outflow
+        self._lake_of_link = np.full(n, -1, np.int64)  # lake standing for each link
+        self._lk_i = np.zeros((max(nl, 1), 4), np.int64)[:nl]
         self._lk_f = np.zeros((max(nl, 1), 13))[:nl]
         tabs, ratings, evaps, targets = [], [], [], []
         s0 = np.zeros(nl)
@@ -523,13 +535,24 @@ class RiverLakeSystem:
             tabs.append(self._table(lake, k))
             h, s, a = tabs[-1]
             ratings.append(self._rating(lake, k))
-            for i in np.atleast_1d(np.asarray(lake.inflow_links, dtype=np.int64)):
+            own = _link_index(lake.link, n, f"lake {k}: link")
+            outlet = _link_index(lake.outlet_link, n, f"lake {k}: outlet_link")
+            inflow_links = list(np.atleast_1d(np.asarray(lake.inflow_links, dtype=np.int64)))
+            if own >= 0:
+                if self._lake_of_link[own] >= 0:
+                    raise ValueError(f"lake {k}: link {own} already stands for lake {self._lake_of_link[own]}")
+                if outlet not in (-1, int(ds[own])):
+                    raise ValueError(f"lake {k}: outlet_link = {outlet} differs from its lake link's downstream "
+                                     f"link {int(ds[own])}; leave outlet_link at -1 for a lake link")
+                self._lake_of_link[own] = k
+                outlet = int(ds[own])
+                inflow_links += [i for i in np.flatnonzero(ds == own) if i not in inflow_links]
+            for i in inflow_links:
                 i = _link_index(i, n, f"lake {k}: inflow link")
                 if i < 0 or self._link_lake[i] >= 0:
                     raise ValueError(f"lake {k}: inflow link {i} is -1 or already drains into lake "
                                      f"{self._link_lake[i]}; a link drains into one lake at most")
                 self._link_lake[i] = k
-            outlet = _link_index(lake.outlet_link, n, f"lake {k}: outlet_link")
             exlink = _link_index(lake.exchange_link, n, f"lake {k}: exchange_link")
             h_init = h[0] if lake.initial_stage is None else float(lake.initial_stage)
             if not h[0] <= h_init <= h[-1]:
@@ -563,7 +586,7 @@ class RiverLakeSystem:
                                  f"above the lake bottom ({h[0]} m)")
             if not lake.response_time >= 0:
                 raise ValueError(f"lake {k}: response_time must be >= 0 s")
-            self._lk_i[k] = (outlet, exlink, int(rule))
+            self._lk_i[k] = (outlet, exlink, int(rule), own)
             self._lk_f[k] = (lake.crest, lake.weir_width, lake.weir_coeff, rmin, rmax, lake.response_time,
                              lake.exchange_bed, sill, lake.exchange_width if exlink >= 0 else 0.0,
                              lake.exchange_coeff, width[max(exlink, 0)], math.sqrt(slope[max(exlink, 0)]),
@@ -580,8 +603,14 @@ class RiverLakeSystem:
         # order: a lake after its inflow links and after everything feeding its exchange link,
         # before its outlet and exchange links
         edges = [(i, n + int(self._link_lake[i]) if self._link_lake[i] >= 0 else int(ds[i]))
-                 for i in range(n) if self._link_lake[i] >= 0 or ds[i] >= 0]
-        self._link_down = np.where(self._link_lake >= 0, -1, ds)
+                 for i in range(n) if (self._link_lake[i] >= 0 or ds[i] >= 0) and self._lake_of_link[i] < 0]
+        edges += [(i, n + int(self._lake_of_link[i])) for i in np.flatnonzero(self._lake_of_link >= 0)]
+        self._link_down = np.where((self._link_lake >= 0) | (self._lake_of_link >= 0), -1, ds)
+        # a lake link holds no water of its own (the lake holds it)
+        r = self.router
+        for i in np.flatnonzero(self._lake_of_link >= 0):
+            r._q[r._ptr[i]:r._ptr[i + 1]] = 0.0
+            r._storage_ref[i] = 0.0
         feeders: dict[int, list[int]] = {}
         for a, b in edges:
             if b < n:
@@ -640,8 +669,12 @@ class RiverLakeSystem:
 
     @property
     def flows(self) -> np.ndarray:
-        """Instantaneous discharge at each link's outlet [m3/s] (a copy)."""
-        return self.router.flows
+        """Instantaneous discharge at each link's outlet [m3/s] (a copy); a lake link reads its
+        lake's outflow (the last step's mean)."""
+        q = self.router.flows
+        own = self._lk_i[:, _LINK]
+        q[own[own >= 0]] = self._res[own >= 0, _OUT]
+        return q
 
     @property
     def lake_stage(self) -> np.ndarray:
@@ -730,7 +763,7 @@ class RiverLakeSystem:
         lake_stage = np.empty((n_steps, nl))
         lake_storage = np.empty((n_steps, nl))
         r = self.router
-        _system_run(self.time_step, self.dt, self._nodes, n, self._link_down, self._link_lake, r._ptr, r.m_sub,
+        _system_run(self.time_step, self.dt, self._nodes, n, self._link_down, self._link_lake, self._lake_of_link, r._ptr, r.m_sub,
                     r._c0, r._c1, r._c2, r._q, self._acc, self._lake_acc, inflow_a, lateral_a, lake_a,
                     self._storage, self._stage, self.overtopped, self._lk_i, self._lk_f, self._evap, self._target,
                     self._override, self._rat_ptr, self._rat_h, self._rat_q, self._tab_ptr, self._tab_h,

@@ -233,6 +233,22 @@ def test_two_lakes_in_series_close_the_volume_balance_and_step_equals_run():
     np.testing.assert_allclose(led["lake_inflow"][1], result["outflow"][:, 1].sum() * dt, rtol=1e-12)
     assert result["lake_release"][:, 1].max() > 0 and result["lake_spill"][:, 1].max() > 0
 
+    # The same lakes given as lake links (a link standing for each lake, as twin.network makes
+    # them): 0 -> 4 (lake A) -> 1 -> 5 (lake B) -> 2. Same answers; the lake links read the
+    # lakes' outflows, and lateral inflow given on a lake link enters its lake.
+    net_links = _network([4, 5, -1, 1, 1, 2], length=[6e3, 9e3, 4e3, 3e3, 1e3, 1e3])
+    lakes = [a._replace(inflow_links=(), outlet_link=-1, link=4), b._replace(inflow_links=(), outlet_link=-1, link=5)]
+    linked = RiverLakeSystem(net_links, lakes, dt, initial_flow=[5.0, 8.0, 20.0, 2.0, 0.0, 0.0])
+    lake_in = np.zeros((n_steps, 2))
+    lake_in[:, 1] = 0.5
+    lat6 = np.column_stack([lateral, np.zeros(n_steps), np.full(n_steps, 0.5)])
+    res6 = linked.run(np.column_stack([inflow, np.zeros((n_steps, 2))]), lat6)
+    res4 = RiverLakeSystem(net, [a, b], dt, initial_flow=[5.0, 8.0, 20.0, 2.0]).run(inflow, lateral, lake_inflow=lake_in)
+    np.testing.assert_allclose(res6["outflow"][:, :4], res4["outflow"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res6["outflow"][:, 4:], res4["lake_outflow"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(linked.flows[4:], res4["lake_outflow"][-1], rtol=1e-12)
+    assert abs(linked.ledger()["error"]) < 1e-9 * linked.ledger()["inflow"]
+
     stepped = RiverLakeSystem(net, [a, b], dt, initial_flow=[5.0, 8.0, 20.0, 2.0])
     out = np.array([stepped.step(lateral[t], inflow[t]) for t in range(n_steps)])
     np.testing.assert_allclose(out, result["outflow"], rtol=0, atol=1e-12 * result["outflow"].max())
