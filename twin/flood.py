@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 import twin as _pkg
 from kernels.flood import FloodAccum, FloodState, advance, stored_volume
 from twin import _io
+from twin.edits import apply_edits
 from twin.errors import InputDataError, NumericalError, ScenarioError
 from twin.exposure import building_exposure, hazard_class
 from twin.forcing import FloodSetup, setup
@@ -176,6 +177,8 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
         scenario = Scenario.from_dict(scenario) if isinstance(scenario, dict) else Scenario.from_toml(scenario)
     if scenario.kind != "flood":
         raise ScenarioError(f"scenario kind {scenario.kind!r} is not a flood scenario")
+    # edits act on a copy; the run, its fingerprint and the result's scene all see the edited city
+    twin, edit_report = apply_edits(twin, scenario.edit)
     s = setup(twin, scenario)
     shape = twin.shape
     dtype = np.dtype(scenario.numerics.dtype)
@@ -270,6 +273,8 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
         bar.close()
     run_stats["wall_seconds"] = time.perf_counter() - wall0
     result = _finish(twin, scenario, s, state, accum, totals, run_stats, stored0, gauge_rows, frames, frame_times)
+    if edit_report:
+        result.summary["edits"] = edit_report
     if out is not None:
         result.save(out, scene=scene)
         if ckpt_path is not None and ckpt_path.exists():

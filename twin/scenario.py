@@ -8,14 +8,14 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
 
 from twin.errors import ScenarioError
 
-__all__ = ["Scenario", "parse_duration"]
+__all__ = ["Scenario", "parse_duration", "Edit", "FloodwallEdit", "GroundEdit", "PondEdit", "BuildingEdit"]
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "min": 60, "minute": 60, "minutes": 60, "m": 60,
           "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400}
@@ -302,6 +302,106 @@ class Numerics(_Model):
     fixed_dt: float = Field(0.0, ge=0)
 
 
+def _ring(value: Any) -> Any:
+    """A polygon given as [[x, y], ...]: at least three corners, closed, not crossing itself."""
+    import shapely
+
+    if not isinstance(value, (list, tuple)) or len(value) < 3:
+        raise ValueError("a polygon is a list of at least three [x, y] corners (twin CRS)")
+    pts = [tuple(float(c) for c in p) for p in value]
+    if any(len(p) != 2 for p in pts):
+        raise ValueError("every polygon corner is an [x, y] pair")
+    if pts[0] != pts[-1]:
+        pts.append(pts[0])  # a ring closes on its first corner; writing it twice is optional
+    if len(set(pts)) < 3:
+        raise ValueError("a polygon needs at least three distinct corners")
+    poly = shapely.Polygon(pts)
+    if not poly.is_valid:
+        raise ValueError(f"the polygon is not valid ({shapely.is_valid_reason(poly)}); list its corners in order "
+                         "around the outline without crossing")
+    if poly.area <= 0:
+        raise ValueError("the polygon has no area; check its corners")
+    return pts
+
+
+Ring = Annotated[list[Point], BeforeValidator(_ring)]
+
+
+class FloodwallEdit(_Model):
+    """A floodwall along ``line``: the ground on its cells is raised to ``crest`` [m] (absolute) or by
+    ``height`` [m] above the ground there."""
+    type: Literal["floodwall"]
+    line: list[Point] = Field(min_length=2)
+    crest: float | None = None
+    height: float | None = Field(None, gt=0)
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "FloodwallEdit":
+        if (self.crest is None) == (self.height is None):
+            raise ValueError("give exactly one of crest (absolute elevation, m) or height (m above the ground)")
+        return self
+
+
+class GroundEdit(_Model):
+    """Ground raised or lowered in ``polygon``: by ``delta`` [m] or to the absolute ``level`` [m]."""
+    type: Literal["ground"]
+    polygon: Ring
+    delta: float | None = None
+    level: float | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "GroundEdit":
+        if (self.delta is None) == (self.level is None):
+            raise ValueError("give exactly one of delta (m, + raises, - lowers) or level (absolute elevation, m)")
+        if self.delta == 0:
+            raise ValueError("delta = 0 changes nothing; give the change in metres (+ raises, - lowers)")
+        return self
+
+
+class PondEdit(_Model):
+    """A retention pond: the ground in ``polygon`` lowered by ``depth`` [m]; ``volume_check`` [m3] is
+    the design volume to compare with the volume the grid holds."""
+    type: Literal["pond"]
+    polygon: Ring
+    depth: float = Field(gt=0)
+    volume_check: float | None = Field(None, gt=0)
+    name: str | None = None
+
+
+class BuildingEdit(_Model):
+    """A building added (``polygon``, ``height`` [m], optional ``base`` [m] and ``id``) or removed
+    (by ``id`` or a point ``at`` inside its footprint)."""
+    type: Literal["building"]
+    action: Literal["add", "remove"]
+    polygon: Ring | None = None
+    height: float | None = Field(None, gt=0)
+    base: float | None = None
+    id: str | None = None
+    at: Point | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "BuildingEdit":
+        if self.action == "add":
+            if self.polygon is None or self.height is None:
+                raise ValueError("adding a building needs polygon = [[x, y], ...] and height (m)")
+            if self.at is not None:
+                raise ValueError("at only applies to action = 'remove'; an added building has a polygon")
+        else:
+            if (self.id is None) == (self.at is None):
+                raise ValueError("removing a building needs exactly one of id = '...' or at = [x, y] (a point inside it)")
+            extra = [k for k in ("polygon", "height", "base") if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(f"{extra} only apply to action = 'add'")
+        return self
+
+
+#: One ``[[edit]]`` entry; ``type`` picks the kind.
+Edit = Annotated[Union[FloodwallEdit, GroundEdit, PondEdit, BuildingEdit], Field(discriminator="type")]
+_EDIT_TYPES = "'floodwall', 'ground', 'pond' or 'building'"
+
+
 class Scenario(_Model):
     """A flood scenario (the TOML file's shape; see the README for every key).
 
@@ -323,6 +423,7 @@ class Scenario(_Model):
     initial: Initial = Initial()
     output: Output = Output()
     numerics: Numerics = Numerics()
+    edit: list[Edit] = []
 
     @model_validator(mode="after")
     def _edges_once(self) -> "Scenario":
@@ -382,9 +483,13 @@ class Scenario(_Model):
 def _explain(exc: ValidationError, source: str) -> str:
     lines = [f"{source} is not a valid scenario:"]
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        key = _key(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "union_tag_not_found":
+            msg = f"type is missing; give type = {_EDIT_TYPES}"
+        elif err["type"] == "union_tag_invalid":
+            msg = f"type {err.get('input', {}).get('type')!r} is not an edit type; use {_EDIT_TYPES}"
+        elif err["type"] == "extra_forbidden":
             msg = "unknown key; check its spelling (see the README's scenario reference)"
         elif err["type"] == "missing":
             msg = "required key is missing"
@@ -392,3 +497,16 @@ def _explain(exc: ValidationError, source: str) -> str:
             msg = f"{msg} (got {err.get('input')!r})"
         lines.append(f"  - {key}: {msg}")
     return "\n".join(lines)
+
+
+def _key(loc: tuple) -> str:
+    """``edit[2].crest`` for edits (their type tag dropped), dotted paths elsewhere."""
+    parts: list[str] = []
+    loc = list(loc)
+    if len(loc) >= 2 and loc[0] == "edit" and isinstance(loc[1], int):
+        parts.append(f"edit[{loc[1]}]")
+        rest = loc[2:]
+        if rest and rest[0] in ("floodwall", "ground", "pond", "building"):
+            rest = rest[1:]
+        return ".".join(parts + [str(p) for p in rest])
+    return ".".join(str(p) for p in loc) or "(top level)"
