@@ -209,3 +209,21 @@ def test_level_pool_rejects_a_pool_above_its_tables():
                    np.column_stack([stage_tab, [0.0, 1.0]]), 0.0)
     with pytest.raises(ValueError, match="strictly increasing"):
         level_pool(np.zeros(3), 600.0, [[0.0, 0.0], [0.0, 1.0]], [[0.0, 0.0], [1.0, 1.0]], 0.0)
+
+
+def test_router_storage_changes_by_inflow_minus_outflow_every_step():
+    # The ledger identity the lake system builds on: per step, the change of Router.storage()
+    # equals (inflow - outflow) * dt to round-off, including sub-reaches and sub-steps.
+    net = RiverNetwork(np.array([2, 2, -1]), np.array([30e3, 800.0, 20e3]), np.array([2e-3, 5e-4, 5e-4]),
+                       np.array([0.04, 0.03, 0.03]), np.array([20.0, 60.0, 60.0]), np.array([40.0, 100.0, 100.0]))
+    dt = 900.0
+    router = Router(net, dt, initial_flow=[10.0, 5.0, 15.0])
+    assert router.n_sub[0] > 1 and router.m_sub[1] > 1
+    rng = np.random.default_rng(3)
+    before = router.storage().sum()
+    for _ in range(50):
+        inflow = np.array([rng.uniform(0, 80), rng.uniform(0, 30), 0.0])
+        out = router.step(inflow=inflow)
+        after = router.storage().sum()
+        assert after - before == pytest.approx((inflow.sum() - out[2]) * dt, rel=1e-10, abs=1e-6)
+        before = after
