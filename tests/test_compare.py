@@ -1,0 +1,139 @@
+"""Comparing two flood results: difference rasters, buildings newly safe or flooded, refusal of other grids."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from click.testing import CliRunner
+
+from conftest import CRS
+from twin._cli_compare import compare_cmd
+from twin.compare import compare
+from twin.errors import InputDataError
+from twin.flood import FloodResult, run
+from twin.model import Twin
+
+X0, Y0, DX = 423000.0, 2560000.0, 5.0
+NY, NX = 24, 40
+RIDGE = 12  # a high row that splits the city into a north and a south basin
+
+
+def _twin() -> Twin:
+    terrain = np.full((NY, NX), 10.0)
+    terrain[RIDGE] = 20.0
+    b = gpd.GeoDataFrame({"id": ["north", "south"], "base": [10.0, 10.0], "height": [6.0, 6.0],
+                          "source": ["gis", "gis"]},
+                         geometry=[shapely.box(X0 + 150, Y0 - 40, X0 + 170, Y0 - 20),
+                                   shapely.box(X0 + 150, Y0 - 100, X0 + 170, Y0 - 80)], crs=CRS)
+    return Twin(CRS, Affine(DX, 0, X0, 0, -DX, Y0), terrain, buildings=b)
+
+
+def _scenario(name: str, edits: list) -> dict:
+    pulse = [[0, 10.0], [300, 10.0], [300.001, 0.0]]  # 3000 m3 into each basin
+    # a fixed time step: both runs take the same steps, so the basin the wall does not touch is
+    # computed bit for bit alike and its difference is exactly zero
+    return {"name": name, "duration": 600, "output_interval": 300, "infiltration": {"model": "none"},
+            "inflow": [{"at": [X0 + 22.0, Y0 - 30.0], "hydrograph": pulse},
+                       {"at": [X0 + 22.0, Y0 - 92.0], "hydrograph": pulse}],
+            "numerics": {"dtype": "float64", "fixed_dt": 0.5}, "edit": edits}
+
+
+WALL = {"type": "floodwall", "line": [[X0 + 102.5, Y0 - 65.5], [X0 + 102.5, Y0 - 119.9]], "crest": 11.5}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    _twin().save(root / "twin")
+    tw = Twin.load(root / "twin")
+    a = run(tw, _scenario("no wall", []), out=root / "a", progress=False, scene=False)
+    b = run(tw, _scenario("wall", [WALL]), out=root / "b", progress=False, scene=False)
+    return root, a, b
+
+
+def test_a_floodwall_shows_where_it_acts_and_which_buildings_it_saves(runs):
+    _, a, b = runs
+    c = compare(a, b)
+    d = c.max_depth_diff
+    assert (d[:RIDGE + 1] == 0).all()  # the north basin and the ridge: untouched by the wall
+    wall_col = 20
+    south = slice(RIDGE + 1, NY)
+    east = d[south, wall_col + 1:]
+    footprint = a.twin.building_mask[south, wall_col + 1:] > 0
+    assert (east[~footprint] < 0).all() and (east[footprint] == 0).all()  # east of the wall now dry
+    assert (d[south, :wall_col] > 0).all()  # the water held back stands deeper in the west
+    st = dict(zip(c.buildings["id"], c.buildings["status"]))
+    assert st == {"north": "flooded in both", "south": "newly safe"}
+    s = c.summary
+    assert s["buildings"]["newly_safe"] == 1 and s["buildings"]["newly_safe_ids"] == ["south"]
+    assert s["figures"]["buildings_flooded"] == {"a": 2, "b": 1, "b_minus_a": -1}
+    assert s["b"]["edits"][0]["type"] == "floodwall" and s["b"]["scenario"] == "wall"
+    # the same water in both runs: the stored volumes agree to the float64 mass balance
+    assert abs(s["figures"]["volume_stored_m3"]["b_minus_a"]) < 1e-6 * s["figures"]["volume_in_m3"]["a"]
+    assert s["difference"]["cells_newly_dry"] > 0 and s["difference"]["cells_newly_wet"] == 0
+    # arrival: NaN where either stays dry (east of the wall in b), 0 in the untouched north
+    assert np.isnan(c.arrival_time_diff[south, wall_col + 1:]).all()
+    assert (c.arrival_time_diff[:RIDGE][np.isfinite(c.arrival_time_diff[:RIDGE])] == 0).all()
+
+
+def test_a_result_against_itself_is_all_zeros(runs):
+    _, a, _ = runs
+    c = compare(a, a)
+    assert (c.max_depth_diff == 0).all() and (c.hazard_class_change == 0).all()
+    assert (c.arrival_time_diff[np.isfinite(c.arrival_time_diff)] == 0).all()
+    assert set(c.buildings["status"]) == {"flooded in both"}
+    assert c.summary["difference"]["cells_deeper"] == c.summary["difference"]["cells_shallower"] == 0
+
+
+def test_save_writes_georeferenced_rasters_buildings_and_scene(runs, tmp_path):
+    root, a, b = runs
+    c = compare(root / "a", root / "b")  # folders: the twin comes from the path in summary.json
+    assert c.twin is not None and c.twin.terrain[RIDGE + 1, 20] == 11.5 and c.twin.terrain[RIDGE, 20] == 20.0  # b's wall is in the twin
+    out = c.save(tmp_path / "cmp")
+    with rasterio.open(out / "max_depth_diff.tif") as src:
+        assert pyproj.CRS(src.crs.to_wkt()) == pyproj.CRS(CRS) and src.shape == (NY, NX)
+        np.testing.assert_allclose(src.read(1), compare(a, b).max_depth_diff)
+    for name in ("arrival_time_diff.tif", "hazard_class_change.tif", "scene.html"):
+        assert (out / name).is_file()
+    back = gpd.read_file(out / "buildings.gpkg")
+    assert set(back["status"]) == {"flooded in both", "newly safe"}
+    assert json.loads((out / "comparison.json").read_text())["buildings"]["newly_safe_ids"] == ["south"]
+    data = c.scene()._data
+    assert "depth" in data.images
+    labels = [label for _, label in data.building_meta["legend"]]
+    assert labels == ["Flooded in both", "Newly safe"]
+    assert any("shallower" in label for _, label in data.depth_legend)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_results_on_other_grids_are_refused(runs, tmp_path):
+    _, a, _ = runs
+    other = Twin(CRS, Affine(DX, 0, X0, 0, -DX, Y0), np.full((NY, NX + 2), 10.0))
+    r = run(other, {"duration": 60, "rain": {"constant": 10.0}}, progress=False)
+    with pytest.raises(InputDataError, match="different grids"):
+        compare(a, r)
+    moved = Twin(CRS, Affine(DX, 0, X0 + 1.0, 0, -DX, Y0), np.full((NY, NX), 10.0))
+    with pytest.raises(InputDataError, match="different grids"):
+        compare(a, run(moved, {"duration": 60, "rain": {"constant": 10.0}}, progress=False))
+    with pytest.raises(InputDataError, match="not a flood result"):
+        compare(tmp_path, a)
+
+
+def test_cli_compare(runs, tmp_path):
+    root, _, _ = runs
+    res = CliRunner().invoke(compare_cmd, [str(root / "a"), str(root / "b"), "--out", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
+    assert "newly safe 1" in res.output and "buildings_flooded" in res.output
+    assert (tmp_path / "c" / "scene.html").is_file()
+    res = CliRunner().invoke(compare_cmd, [str(root / "a"), str(root / "b"), "--out", str(tmp_path / "d"),
+                                           "--no-scene"])
+    assert res.exit_code == 0 and not (tmp_path / "d" / "scene.html").exists()
+    res = CliRunner().invoke(compare_cmd, [str(root / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "e")])
+    assert isinstance(res.exception, InputDataError) and "not a flood result" in str(res.exception)

@@ -1,0 +1,49 @@
+"""``twin compare``: two flood results of one twin, side by side and as difference maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("compare")
+@click.argument("result_a", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("result_b", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Comparison folder to write.")
+@click.option("--twin", "twin_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Twin folder for the scene (default: the one recorded in RESULT_B's summary).")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=0.01, show_default=True,
+              help="Depth change [m] below which a cell counts as unchanged.")
+@click.option("--scene/--no-scene", default=True, show_default=True, help="Also write scene.html.")
+def compare_cmd(result_a: Path, result_b: Path, out: Path, twin_dir: Path | None, tolerance: float,
+                scene: bool) -> None:
+    """Compare flood result RESULT_B with RESULT_A (e.g. with and without a floodwall).
+
+    Writes OUT/max_depth_diff.tif (B - A), arrival_time_diff.tif, hazard_class_change.tif,
+    buildings.gpkg (newly flooded / newly safe / ...), comparison.json and scene.html.
+    """
+    from twin.compare import compare
+    from twin.errors import InputDataError
+    from twin.model import Twin
+
+    c = compare(result_a, result_b, tolerance=tolerance, twin=Twin.load(twin_dir) if twin_dir else None)
+    if scene and c.twin is None:
+        raise InputDataError(f"The twin of {result_b} is not known or has moved; pass --twin TWIN_DIR, or "
+                             "--no-scene.")
+    c.save(out, scene=scene)
+    s = c.summary
+    click.echo(f"{s['b']['scenario']} (B) against {s['a']['scenario']} (A), written to {out}")
+    click.echo(f"  {'':<22}{'A':>14}{'B':>14}{'B - A':>14}")
+    for key, v in s["figures"].items():
+        if "b_minus_a" in v:
+            click.echo(f"  {key:<22}{v['a']:>14.6g}{v['b']:>14.6g}{v['b_minus_a']:>+14.6g}")
+    d = s["difference"]
+    click.echo(f"  cells deeper / shallower by more than {d['tolerance_m']:g} m: {d['cells_deeper']} / "
+               f"{d['cells_shallower']}; newly wet / dry: {d['cells_newly_wet']} / {d['cells_newly_dry']}")
+    if "buildings" in s:
+        b = s["buildings"]
+        click.echo(f"  buildings newly flooded {b['newly_flooded']}, newly safe {b['newly_safe']}, "
+                   f"flooded in both {b['flooded_in_both']}, added {b['added']}, removed {b['removed']}")
+    if scene:
+        click.echo(f"Open the scene (works offline): {(out / 'scene.html').resolve()}")
