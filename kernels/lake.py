@@ -56,7 +56,7 @@ lake's and the network's volume ledgers close to round-off.
 
 Public API: :class:`Lake`, :class:`RiverLakeSystem` (``step``, ``run``, ``flows``, ``outflow``,
 ``lake_stage``, ``lake_storage``, ``lake_outflow``, ``lake_spill``, ``lake_release``,
-``lake_evaporation``, ``lake_exchange``, ``release``, ``ledger``), and
+``lake_evaporation``, ``lake_exchange``, ``release``, ``ledger``, ``link_lake_volume``), and
 :func:`weir_discharge`.
 """
 
@@ -726,6 +726,14 @@ class RiverLakeSystem:
         if np.any(new[~np.isnan(new)] < 0) or np.any(np.isinf(new)):
             raise ValueError("release overrides must be finite discharges >= 0 m3/s (None: follow the rule)")
         self._override = new
+
+    def link_lake_volume(self) -> np.ndarray:
+        """Per link: the storage of the lake a link stands for [m3] (see :attr:`Lake.link`), 0 for
+        river links; what :meth:`kernels.transport.Transport.set_flows` takes as ``lake_volume``."""
+        v = np.zeros(self.n_links)
+        own = self._lk_i[:, _LINK]
+        v[own[own >= 0]] = self._storage[own >= 0]
+        return v
 
     # --- stepping --------------------------------------------------------------------------------
 

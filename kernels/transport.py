@@ -32,6 +32,17 @@ enters at its upstream end with the concentration ``inflow_conc[i]`` (at head li
 
 A completely mixed lake (:func:`lake_step`, or a link given a ``lake_volume``) takes the exact solution of
 ``dC/dt = (Q_in C_in - Q C) / V - k C`` over a step with constant inputs.
+
+Routed, time-varying flows: build the transport with :meth:`Transport.from_network` and call
+:meth:`Transport.set_flows` before each step with the links' step-mean discharges (e.g. what
+:meth:`kernels.lake.RiverLakeSystem.step` returns) and the lakes' storage as the lake links'
+volumes (:meth:`kernels.lake.RiverLakeSystem.link_lake_volume`). Each river link's area and
+velocity then follow Manning's normal flow at its discharge (wide rectangular: ``A = B h``,
+``h = (Q n / (B sqrt(S)))^(3/5)``, ``u = Q / A``). Every cell keeps its pollutant *mass* across
+the change (its concentration is rescaled by old / new volume), so mass stays conserved to
+round-off; water continuity inside a link is not enforced (one discharge per link and step),
+which is the usual approximation of transport on routed flows. River discharges below
+``min_flow`` are raised to it, so every cell keeps some water and a finite velocity.
 """
 
 from __future__ import annotations
@@ -41,7 +52,7 @@ import math
 import numba
 import numpy as np
 
-from kernels.river import topological_order
+from kernels.river import RiverNetwork, channel_parameters, topological_order
 
 __all__ = ["Transport", "gaussian_plume", "lake_step", "reach_spill"]
 
@@ -54,6 +65,9 @@ def _lake_substep(c, s, volume, q, k, load, dt_s):
     """Exact mixed-lake step of cell ``s`` under a constant mass load [kg/s]; returns (outflow, decayed) [kg]."""
     a = q / volume + k
     c0 = c[s]
+    if a * dt_s < 1e-12:  # a closed lake without decay just accumulates its load
+        c[s] = c0 + load * dt_s / volume
+        return 0.0, 0.0
     c_star = load / (volume * a)
     c[s] = c_star + (c0 - c_star) * math.exp(-a * dt_s)
     # what left the lake, split between outflow and decay in proportion q : k V (both act on C)
@@ -221,25 +235,105 @@ class Transport:
         self.cell_length = self.length / cells
         self._volume = np.repeat(self.area * self.cell_length, cells)
         self._volume[self.offsets[:-1][lake]] = self.lake_volume[lake]
-        q = self.area * self.velocity
-        q_up = np.zeros(n)
-        has = self.downstream >= 0
-        np.add.at(q_up, self.downstream[has], q[has])
-        self._q_ext = np.maximum(q - q_up, 0.0)
+        self._set_hydraulics()
+        self._geometry = None
         self.concentration = np.zeros(int(self.offsets[-1]))
         self.decayed_mass = 0.0
         self.outflow_mass = 0.0
         self.inflow_mass = 0.0
         self.time = 0.0
-        # Cr + 2 d per second of time step; the sub-step keeps it <= _STABILITY on every link.
-        # Lakes take exact steps and set no limit.
-        rate = (
-            self.velocity / self.cell_length
-            + 2.0 * self.dispersion / self.cell_length**2
-        )
-        self._rate = float(np.max(rate[~lake], initial=0.0))
         self._flux = np.empty(int(cells.max()) + 1)
         self._up_flux = np.empty(n)
+
+    @classmethod
+    def from_network(cls, network: RiverNetwork, dispersion, decay, dx: float, flows=None, lake_volume=0.0,
+                     min_flow: float = 1e-3) -> "Transport":
+        """Transport on a river network's links, with areas and velocities from Manning at given flows.
+
+        Parameters
+        ----------
+        network : RiverNetwork
+            The links (lengths, widths, slopes, Manning's n, topology).
+        dispersion, decay : float array (n,) or scalar
+            Dispersion [m2/s] and first-order decay rate [1/s].
+        dx : float
+            Target cell length [m].
+        flows : float array (n,), optional
+            Initial discharge of each link [m3/s]; default ``network.q_ref``.
+        lake_volume : float array (n,) or scalar
+            Volume of the completely mixed lake standing for a link [m3], 0 for river links; the
+            lake links are fixed here (give them a volume > 0), their volumes may change later.
+        min_flow : float
+            Smallest river discharge used [m3/s] (see the module docstring).
+
+        Returns
+        -------
+        Transport
+            Ready for :meth:`set_flows` each step.
+        """
+        n = np.asarray(network.downstream).shape[0]
+        geometry = [_per_link(getattr(network, a), n, f"network.{a}", True) for a in ("width", "slope", "manning")]
+        if not (np.isfinite(min_flow) and min_flow > 0):
+            raise ValueError(f"min_flow = {min_flow} must be a positive discharge in m3/s")
+        q = network.q_ref if flows is None else flows
+        q = _per_link(q, n, "flows", False)
+        lake = _per_link(lake_volume, n, "lake_volume", False) > 0
+        area, velocity = _manning_section(np.maximum(q, min_flow), *geometry)
+        area[lake] = 1.0
+        velocity[lake] = np.maximum(q[lake], min_flow)
+        tr = cls(network.length, area, velocity, dispersion, decay, dx, network.downstream, lake_volume)
+        tr._geometry = geometry
+        tr._min_flow = float(min_flow)
+        return tr
+
+    def set_flows(self, q, lake_volume=None) -> None:
+        """Take new link discharges for the next step(s): areas and velocities from Manning.
+
+        Parameters
+        ----------
+        q : float array (n,)
+            Discharge of each link [m3/s], >= 0 (a lake link: its lake's outflow).
+        lake_volume : float array (n,), optional
+            New volumes of the lake links [m3] (entries of river links are ignored); volumes
+            below 1 m3 are raised to it so an emptied lake still holds its pollutant mass.
+
+        Notes
+        -----
+        Pollutant mass in every cell is kept; concentrations are rescaled to the new volumes.
+        Needs a transport made by :meth:`from_network` (it knows the channels' geometry).
+        """
+        if getattr(self, "_geometry", None) is None:
+            raise ValueError("set_flows needs the channels' width, slope and roughness: build the transport "
+                             "with Transport.from_network(network, ...)")
+        n = self.length.size
+        q = _per_link(q, n, "q", False)
+        lake = self.lake_volume > 0
+        area, velocity = _manning_section(np.maximum(q, self._min_flow), *self._geometry)
+        area[lake] = 1.0
+        velocity[lake] = q[lake]
+        if lake_volume is not None:
+            v = _per_link(lake_volume, n, "lake_volume", False)
+            self.lake_volume = np.where(lake, np.maximum(v, 1.0), 0.0)
+        cells = np.diff(self.offsets)
+        volume = np.repeat(area * self.cell_length, cells)
+        volume[self.offsets[:-1][lake]] = self.lake_volume[lake]
+        self.concentration *= self._volume / volume
+        self._volume = volume
+        self.area, self.velocity = area, velocity
+        self._set_hydraulics()
+
+    def _set_hydraulics(self) -> None:
+        """Inflow from outside at each link and the stability rate, after the flows change."""
+        lake = self.lake_volume > 0
+        q = self.area * self.velocity
+        q_up = np.zeros(q.size)
+        has = self.downstream >= 0
+        np.add.at(q_up, self.downstream[has], q[has])
+        self._q_ext = np.maximum(q - q_up, 0.0)
+        # Cr + 2 d per second of time step; the sub-step keeps it <= _STABILITY on every link.
+        # Lakes take exact steps and set no limit.
+        rate = self.velocity / self.cell_length + 2.0 * self.dispersion / self.cell_length**2
+        self._rate = float(np.max(rate[~lake], initial=0.0))
 
     def cell_centres(self, link: int) -> np.ndarray:
         """Distances [m] of link ``link``'s cell centres from its upstream end."""
@@ -306,6 +400,12 @@ class Transport:
     def mass(self) -> float:
         """Pollutant mass [kg] now in the network (concentration x cell volume, summed; lakes included)."""
         return float(np.dot(self.concentration, self._volume))
+
+
+def _manning_section(q, width, slope, manning) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-section area and velocity of wide rectangular channels at normal flow."""
+    depth, velocity, _, _ = channel_parameters(q, width, slope, manning)
+    return width * depth, velocity
 
 
 def reach_spill(length: float, area: float, velocity: float, dispersion: float, decay: float,
