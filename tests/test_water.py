@@ -1,0 +1,230 @@
+"""Water scenarios end to end: a hand-computable network from a TOML file, outputs, members, bad files.
+
+Daily steps; flows in m3/s, so a day's volume is 86400 times the rate and storages are written as
+multiples of a day of 1 m3/s (``DAY``). Hand values match to 1e-9 m3/s (LP vertices, feasibility
+tolerance 1e-9 on O(1-10) numbers) and to 1e-9 * DAY on storages.
+"""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from affine import Affine
+from conftest import CRS
+
+from twin.errors import ScenarioError
+from twin.model import Twin
+from twin.water import WaterScenario, run
+
+DAY = 86400.0
+TOL = 1e-9
+
+HAND_TOML = """
+name = "hand"
+start = 2021-01-01
+end = 2021-01-07
+step = "1d"
+timeseries = "flows.csv"
+
+[[node]]
+name = "lake"
+type = "reservoir"
+at = [500100.0, 3000100.0]
+capacity = 1728000.0        # 20 days of 1 m3/s
+initial = 864000.0          # 10 days
+inflow = "lake_in"
+zones = { inactive = 0.1 }  # 2 days never released
+
+[[node]]
+name = "eflow"
+type = "env_flow"
+at = [500300.0, 3000100.0]
+demand = 2.0
+
+[[node]]
+name = "town"
+type = "demand"
+use = "domestic"
+at = [500100.0, 3000300.0]
+demand = 5.0
+priority = 1
+
+[[node]]
+name = "farm"
+type = "demand"
+use = "agricultural"
+demand = 4.0
+priority = 2
+
+[[node]]
+name = "mill"
+type = "demand"
+use = "industrial"
+demand = 2.0
+priority = 2
+
+[[link]]
+from = "lake"
+to = "eflow"
+river = true
+
+[[link]]
+from = "lake"
+to = "town"
+capacity = 10.0
+loss = 0.1
+
+[[link]]
+from = "lake"
+to = "farm"
+capacity = 3.0
+
+[[link]]
+from = "lake"
+to = "mill"
+"""
+
+INFLOW = [3.0, 0.0, 0.0, 10.0, 30.0, 40.0]
+
+
+def _write_hand(tmp_path, toml=HAND_TOML, inflow=INFLOW):
+    (tmp_path / "hand.toml").write_text(toml)
+    pd.DataFrame({"date": pd.date_range("2021-01-01", periods=len(inflow)), "lake_in": inflow,
+                  "lake_dry": [0.5 * q for q in inflow]}).to_csv(tmp_path / "flows.csv", index=False)
+    return tmp_path / "hand.toml"
+
+
+def _hand_expected():
+    """Deliveries (eflow, town, farm, mill) and end storages [days of 1 m3/s], by hand."""
+    f1 = (11 - 2 - 5 / 0.9) / 6   # 13 there, 11 above the inactive 2: env 2, town 5/0.9, rest shared 4:2
+    f4 = (10 - 2 - 5 / 0.9) / 6   # 12 there, 10 releasable
+    full = [2, 5, 3, 2]           # farm capped at 3 by its link
+    release_full = 2 + 5 / 0.9 + 3 + 2
+    deliv = [[2, 5, 4 * f1, 2 * f1], [0] * 4, [0] * 4, [2, 5, 4 * f4, 2 * f4], full, full]
+    store = [2, 2, 2, 2, 32 - release_full, 20]
+    # day 6: 19.44 + 40 = 59.44 there; capacity 20 stays, withdrawals take 10.56 and 28.89 spills
+    spill = [0, 0, 0, 0, 32 - 20 - (release_full - 2), 59.444444444444444 - 20 - (release_full - 2)]
+    return np.array(deliv, float), np.array(store, float), np.array(spill, float)
+
+
+def test_hand_network_exact_and_outputs(tmp_path):
+    path = _write_hand(tmp_path)
+    r = run(None, path, out=tmp_path / "out")
+    deliv, store, spill = _hand_expected()
+    np.testing.assert_allclose(r.delivered[0], deliv, rtol=0, atol=TOL)
+    np.testing.assert_allclose(r.storage[0, :, 0] / DAY, store, rtol=0, atol=TOL)
+    np.testing.assert_allclose(r.spill[0, :, 0], spill, rtol=0, atol=TOL)
+    assert r.balance_error.max() <= 1e-9
+    # outputs
+    out = tmp_path / "out"
+    ds = xr.open_dataset(out / "allocation.nc")
+    np.testing.assert_allclose(ds["delivered"].values, r.delivered)
+    assert ds["storage"].attrs["units"] == "m3" and ds.attrs["Conventions"] == "CF-1.8"
+    assert list(ds["link_from"].values) == ["lake"] * 4
+    ds.close()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mass_balance_max_rel_error"] <= 1e-9 and summary["steps"] == 6
+    assert json.loads((out / "scenario.json").read_text())["link"][0]["from"] == "lake"
+    assert not (out / "network.gpkg").exists()   # no twin, no CRS to put the network in
+    sh = pd.read_csv(out / "shortages.csv").set_index("demand")
+    # town fails on days 2 and 3 only: reliability 4/6, one recovery out of two failed days
+    assert sh.loc["town", "reliability"] == pytest.approx(4 / 6)
+    assert sh.loc["town", "resilience"] == pytest.approx(0.5)
+    assert sh.loc["town", "shortage_m3"] == pytest.approx(10 * DAY, rel=1e-12)
+    mill_short = (2 - 2 * (11 - 2 - 5 / 0.9) / 6) + 4 + (2 - 2 * (10 - 2 - 5 / 0.9) / 6)
+    assert sh.loc["mill", "shortage_pct"] == pytest.approx(100 * mill_short / 12, rel=1e-9)
+
+
+def test_members_batched_equal_one_by_one(tmp_path):
+    toml = HAND_TOML + """
+[[member]]
+name = "growth"
+demand = 1.2
+
+[[member]]
+name = "dry"
+inflow = 0.9
+series = { lake_in = "lake_dry" }
+"""
+    path = _write_hand(tmp_path, toml)
+    both = run(None, path)
+    assert both.members == ["growth", "dry"]
+    base = WaterScenario.from_toml(path)
+    for m, member in enumerate(base.member):
+        alone = run(None, base.model_copy(update={"member": [member]}))
+        for name in ("flow", "delivered", "storage", "spill", "release"):
+            np.testing.assert_array_equal(getattr(both, name)[m], getattr(alone, name)[0])
+    # the dry trace (half the inflow, times 0.9) leaves less in the lake than the growth member
+    assert both.storage[1, -1, 0] < both.storage[0, -1, 0]
+    # env flows do not grow with demand
+    assert np.all(both.demand[0, :, 0] == 2.0) and np.all(both.demand[0, :, 1] == 6.0)
+
+
+def test_annual_licence_binds_and_resets(tmp_path):
+    sc = {"start": "2020-12-29", "end": "2021-01-03",
+          "node": [{"name": "river", "type": "abstraction", "inflow": 10.0, "licence": 5.0,
+                    "licence_annual": 2 * 2.0 * DAY + 1.0 * DAY},
+                   {"name": "city", "type": "demand", "demand": 2.0}],
+          "link": [{"from": "river", "to": "city"}]}
+    r = run(None, sc)
+    # 5 days of 2020's licence: 2, 2, 1 (the rest of it), then the new year's licence
+    np.testing.assert_allclose(r.delivered[0, :, 0], [2, 2, 1, 2, 2], atol=TOL)
+
+
+def test_reservoir_evaporation_level_and_guide_curve():
+    sc = {"start": "2021-01-01", "end": "2021-01-03",
+          "node": [{"name": "lake", "type": "reservoir", "capacity": 10 * DAY, "initial": 10 * DAY,
+                    "evaporation": 5.0,  # mm/day
+                    "table": [[0.0, 0.0, 100.0], [10 * DAY, 2.0e6, 110.0]],
+                    "zones": {"conservation": 0.5}},
+                   {"name": "out", "type": "env_flow", "demand": 0.0}],
+          "link": [{"from": "lake", "to": "out", "river": True}]}
+    r = run(None, sc)
+    # day 1: area 2e6 m2 at full -> 10,000 m3 evaporated; the flood zone drains to the conservation top
+    assert r.evaporation[0, 0, 0] * DAY == pytest.approx(1.0e4, rel=1e-12)
+    assert r.storage[0, 0, 0] == pytest.approx(5 * DAY, rel=1e-12)
+    assert r.release[0, 0, 0] * DAY == pytest.approx(5 * DAY - 1.0e4, rel=1e-12)
+    assert r.level[0, 0, 0] == pytest.approx(105.0, rel=1e-12)
+    # day 2: area 1e6 m2 -> 5,000 m3; what evaporates is no longer there to release
+    assert r.evaporation[0, 1, 0] * DAY == pytest.approx(5.0e3, rel=1e-12)
+    assert r.storage[0, 1, 0] == pytest.approx(5 * DAY - 5.0e3, rel=1e-12)
+
+
+def test_network_written_in_the_twin_crs(tmp_path):
+    path = _write_hand(tmp_path)
+    tw = Twin(CRS, Affine(10.0, 0, 500000.0, 0, -10.0, 3000500.0), np.zeros((50, 50)))
+    run(tw, path, out=tmp_path / "out")
+    nodes = gpd.read_file(tmp_path / "out" / "network.gpkg", layer="nodes")
+    links = gpd.read_file(tmp_path / "out" / "network.gpkg", layer="links")
+    assert nodes.crs == tw.crs and sorted(nodes["name"]) == ["eflow", "lake", "town"]
+    assert sorted(links["to"]) == ["eflow", "town"]   # only links with both ends located
+    far = HAND_TOML.replace("at = [500300.0, 3000100.0]", "at = [900000.0, 3000100.0]")
+    with pytest.raises(ScenarioError, match=r"node\[1\].*outside the twin"):
+        run(tw, _write_hand(tmp_path, far))
+
+
+@pytest.mark.parametrize("change, key", [
+    (('to = "mill"', 'to = "mil"'), r"link\[3\]\.to.*unknown node 'mil'"),
+    (("capacity = 3.0", "capacity = -3.0"), r"link\.2\.capacity.*greater than or equal to 0"),
+    (('use = "industrial"', 'usage = "industrial"'), r"node\.4\.usage.*unknown key"),
+    (('inflow = "lake_in"', 'inflow = "lake_wet"'), r"node\[0\]\.inflow.*'lake_wet' is not in"),
+    (("zones = { inactive = 0.1 }", "zones = { inactive = 0.1, conservation = 0.05 }"),
+     r"node\.0.*inactive <= buffer <= conservation"),
+])
+def test_bad_files_name_the_key(tmp_path, change, key):
+    with pytest.raises(ScenarioError, match=key):
+        run(None, _write_hand(tmp_path, HAND_TOML.replace(*change)))
+
+
+def test_cycle_without_storage_is_refused():
+    sc = {"start": "2021-01-01", "end": "2021-01-02",
+          "node": [{"name": "a", "type": "works"}, {"name": "b", "type": "works"},
+                   {"name": "s", "type": "abstraction", "inflow": 1.0}],
+          "link": [{"from": "s", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "a"}]}
+    with pytest.raises(ScenarioError, match="cycle without storage: a -> b -> a"):
+        WaterScenario.from_dict(sc)

@@ -1,0 +1,257 @@
+"""Water-resources scenario files: a supply network, its series and the ensemble members, validated."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from kernels.reservoir import guide_curve
+from twin.errors import ScenarioError
+from twin.scenario import Duration, Point, _explain, _Model
+
+__all__ = ["Member", "WaterLink", "WaterNode", "WaterScenario", "Zones"]
+
+_ZONES = ("conservation", "buffer", "inactive")
+NODE_TYPES = ("reservoir", "abstraction", "groundwater", "works", "demand", "env_flow")
+Series = float | str  # a constant, or the name of a column of the scenario's time series
+
+
+class Zones(_Model):
+    """Zone tops of a reservoir as fractions of its capacity: constants or ``[[day_of_year, fraction], ...]``."""
+    conservation: float | list[tuple[float, float]] = 1.0
+    buffer: float | list[tuple[float, float]] | None = None  # none: no buffer zone (its top is the inactive top)
+    inactive: float | list[tuple[float, float]] = 0.0
+    buffer_coef: float = Field(1.0, ge=0, le=1)
+
+    @field_validator("conservation", "buffer", "inactive")
+    @classmethod
+    def _curve(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        points = [(1.0, v)] if isinstance(v, (int, float)) else v
+        if not points:
+            raise ValueError("a guide curve needs at least one [day_of_year, fraction] point")
+        days = [d for d, _ in points]
+        if days != sorted(set(days)) or days[0] < 1 or days[-1] >= 366:
+            raise ValueError("guide curve days must increase within [1, 366)")
+        if any(not 0 <= f <= 1 for _, f in points):
+            raise ValueError("guide curve values are fractions of capacity in [0, 1]")
+        return v
+
+    def curve(self, which: str) -> list[tuple[float, float]]:
+        """The zone top ``which`` as ``[(day, fraction), ...]``."""
+        v = getattr(self, which)
+        if v is None:
+            return self.curve("inactive")
+        return [(1.0, float(v))] if isinstance(v, (int, float)) else [(float(d), float(f)) for d, f in v]
+
+
+class WaterNode(_Model):
+    """One node of the supply network (see the README's water scenario reference)."""
+    name: str = Field(min_length=1)
+    type: Literal["reservoir", "abstraction", "groundwater", "works", "demand", "env_flow"]
+    at: Point | None = None
+    inflow: Series = 0.0
+    capacity: float | None = Field(None, ge=0)
+    initial: float | None = Field(None, ge=0)
+    demand: Series | None = None
+    monthly: list[float] | None = None
+    use: Literal["domestic", "industrial", "agricultural", "environmental", "other"] | None = None
+    priority: int | None = Field(None, ge=0)
+    licence: float | None = Field(None, ge=0, description="m3/s, step mean")
+    licence_annual: float | None = Field(None, ge=0, description="m3 per calendar year")
+    evaporation: Series = 0.0
+    table: list[tuple[float, float, float]] | None = None
+    zones: Zones = Zones()
+    max_release: float | None = Field(None, ge=0)
+
+    @field_validator("monthly")
+    @classmethod
+    def _monthly(cls, v: Any) -> Any:
+        if v is not None and (len(v) != 12 or any(f < 0 for f in v)):
+            raise ValueError("monthly needs 12 factors >= 0 (January to December)")
+        return v
+
+    @field_validator("inflow", "demand")
+    @classmethod
+    def _nonneg(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and v < 0:
+            raise ValueError("must be >= 0 (m3/s) or the name of a time-series column")
+        return v
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        storage = [row[0] for row in v]
+        if len(v) < 2 or storage != sorted(set(storage)) or any(a < 0 for _, a, _ in v):
+            raise ValueError("table rows are [storage m3, area m2, level m], at least two, storage increasing, area >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _by_type(self) -> WaterNode:
+        t = self.type
+        if t in ("demand", "env_flow") and self.demand is None:
+            raise ValueError(f"a {t} node needs demand = m3/s (or a time-series column name)")
+        if t not in ("demand", "env_flow") and (self.demand is not None or self.priority is not None):
+            raise ValueError(f"demand and priority apply to demand and env_flow nodes, not to a {t}")
+        if t in ("reservoir", "groundwater"):
+            if self.capacity is None:
+                raise ValueError(f"a {t} needs capacity (m3)")
+            if self.initial is not None and self.initial > self.capacity:
+                raise ValueError(f"initial storage {self.initial:g} m3 exceeds capacity {self.capacity:g} m3")
+        elif self.initial is not None:
+            raise ValueError(f"initial (storage) applies to reservoir and groundwater nodes, not to a {t}")
+        if t != "reservoir" and (self.table is not None or self.max_release is not None or self.zones != Zones()
+                                 or self.evaporation != 0.0):
+            raise ValueError("table, zones, max_release and evaporation apply to reservoir nodes only")
+        if t in ("demand", "works") and self.inflow != 0.0:
+            raise ValueError(f"a {t} node has no external inflow; link a source to it")
+        if t == "works" and self.licence is not None:
+            raise ValueError("licences apply to the sources (abstraction, groundwater, reservoir)")
+        z = self.zones
+        # piecewise-linear curves keep their order everywhere if they keep it at every knot
+        for day in sorted({d for k in _ZONES for d, _ in z.curve(k)}):
+            top = {k: float(guide_curve(day, *_curve_arrays([z.curve(k)]))[0]) for k in _ZONES}
+            if not top["inactive"] <= top["buffer"] <= top["conservation"] + 1e-12:
+                raise ValueError(f"zones must satisfy inactive <= buffer <= conservation; on day {day:g} they are "
+                                 f"{top['inactive']:g}, {top['buffer']:g}, {top['conservation']:g}")
+        return self
+
+    @property
+    def priority_or_default(self) -> int:
+        """Priority, defaulting to 0 for environmental flows and 1 for demands."""
+        return self.priority if self.priority is not None else (0 if self.type == "env_flow" else 1)
+
+
+class WaterLink(_Model):
+    """A link: canal, pipe or river reach from one node to another."""
+    from_: str = Field(alias="from")
+    to: str
+    capacity: float | None = Field(None, ge=0, description="m3/s; none = unlimited")
+    loss: float = Field(0.0, ge=0, lt=1)
+    cost: float = Field(1.0, ge=0)
+    river: bool = False
+
+
+class Member(_Model):
+    """One ensemble member: demand growth and inflow factors, column substitutions (another climate trace)."""
+    name: str = Field(min_length=1)
+    demand: float = Field(1.0, ge=0)
+    inflow: float = Field(1.0, ge=0)
+    series: dict[str, str] = Field(default_factory=dict)
+
+
+class WaterScenario(_Model):
+    """A water-resources scenario: network, period, series and ensemble members.
+
+    Build one with :meth:`from_toml` or :meth:`from_dict`; both raise :class:`~twin.errors.ScenarioError`
+    naming the key and the fix.
+    """
+    kind: Literal["water"] = "water"
+    name: str = "water"
+    start: dt.date
+    end: dt.date
+    step: Duration = 86400.0
+    timeseries: Path | None = None
+    node: list[WaterNode]
+    link: list[WaterLink] = Field(default_factory=list)
+    member: list[Member] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _network(self) -> WaterScenario:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must come after start ({self.start})")
+        if 86400.0 % self.step:
+            raise ValueError("step must divide a day (e.g. '1d', '6h', '1h')")
+        names = [n.name for n in self.node]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"node names {dup} are used more than once; names must be unique")
+        kinds = {n.name: n.type for n in self.node}
+        for i, link in enumerate(self.link):
+            for end in ("from_", "to"):
+                if getattr(link, end) not in kinds:
+                    raise ValueError(f"link[{i}].{end.rstrip('_')} names the unknown node {getattr(link, end)!r}; "
+                                     f"nodes are {names}")
+            if kinds[link.from_] == "demand":
+                raise ValueError(f"link[{i}] leaves the demand node {link.from_!r}; demands consume what they receive")
+            if link.from_ == link.to:
+                raise ValueError(f"link[{i}] goes from {link.to!r} to itself")
+        cycle = _cycle_without_storage(self)
+        if cycle:
+            raise ValueError(f"the links form a cycle without storage: {' -> '.join(cycle)}; a reservoir or "
+                             "groundwater node must break every cycle")
+        members = [m.name for m in self.member]
+        if len(set(members)) != len(members):
+            raise ValueError("member names must be unique")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "scenario", base_dir: Path | None = None) -> WaterScenario:
+        """Validate a dict of the TOML's shape; a relative ``timeseries`` path resolves against ``base_dir``."""
+        try:
+            scenario = cls.model_validate(data)
+        except ValidationError as exc:
+            raise ScenarioError(_explain(exc, source)) from None
+        if base_dir is not None and scenario.timeseries is not None and not scenario.timeseries.is_absolute():
+            scenario = scenario.model_copy(update={"timeseries": base_dir / scenario.timeseries})
+        return scenario
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> WaterScenario:
+        """Read and validate a TOML water scenario file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ScenarioError(f"Scenario file {path} does not exist.")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
+        data.setdefault("name", path.stem)
+        return cls.from_dict(data, source=str(path), base_dir=path.parent)
+
+
+def _curve_arrays(curves: list[list[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray]:
+    """Guide curves as the (r, k) day and value arrays of :func:`kernels.reservoir.guide_curve` (padded)."""
+    k = max(len(c) for c in curves)
+    days = np.empty((len(curves), k))
+    values = np.empty((len(curves), k))
+    for i, c in enumerate(curves):
+        padded = list(c) + [c[-1]] * (k - len(c))
+        days[i], values[i] = zip(*padded)
+    return days, values
+
+
+def _cycle_without_storage(scenario: WaterScenario) -> list[str]:
+    """Node names along a cycle whose nodes are all free of storage (empty if none)."""
+    storage = {n.name for n in scenario.node if n.type in ("reservoir", "groundwater")}
+    succ: dict[str, list[str]] = {}
+    for link in scenario.link:
+        if link.from_ not in storage and link.to not in storage:
+            succ.setdefault(link.from_, []).append(link.to)
+    state: dict[str, int] = {}
+    for root in succ:
+        if state.get(root):
+            continue
+        path, stack = [root], [iter(succ.get(root, []))]
+        state[root] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(succ.get(nxt, [])))
+    return []
