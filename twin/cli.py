@@ -340,3 +340,13 @@ def _print_result(s: dict[str, Any]) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def _register() -> None:
+    """Verbs that live in their own modules (each imports its heavy parts only when run)."""
+    from twin._cli_compare import compare_cmd
+
+    main.add_command(compare_cmd)
+
+
+_register()
