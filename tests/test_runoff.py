@@ -1,0 +1,147 @@
+"""Runoff on a twin: a year on the sample city, exact response units, urban vs forest, scenarios, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from kernels import water_balance as wb
+from twin.errors import InputDataError
+from twin.runoff import hbv_table, link_catchments, response_units, runoff
+
+N_DAYS = 365
+URBAN = ("residential", "commercial", "industrial", "road")
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    from twin import sample
+    from twin.build import from_files
+
+    sc = sample.city(tmp_path_factory.mktemp("city"), seed=0, size_m=600.0, cell=4.0)
+    return from_files(sc.dem, buildings=sc.layers, rivers=sc.layers, lakes=sc.layers, landuse=sc.layers)
+
+
+def _climate(n_scen: int = 1, n: int = N_DAYS, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic daily rain (35 % wet days, mean 15 mm: about 1900 mm/yr, as in Guangdong) and a
+    seasonal PET of 2-5 mm/d."""
+    rng = np.random.default_rng(seed)
+    rain = rng.exponential(15.0, (n_scen, n)) * (rng.random((n_scen, n)) < 0.35)
+    pet = 3.5 + 1.5 * np.sin(2 * np.pi * (np.arange(n) - 80) / 365)
+    return rain, pet
+
+
+def _classes(twin) -> np.ndarray:
+    return np.asarray(twin.landuse_table.index)[twin.derived("landuse_index")]
+
+
+def test_a_year_per_river_link_closes_the_balance(city):
+    from twin.hydrology import stream_links_frame, terrain_analysis
+
+    rain, pet = _climate(3)
+    ds = runoff(city, rain, pet, zones="links", threshold_cells=200)
+    assert dict(ds.sizes) | {"unit": 0} == {"scenario": 3, "time": N_DAYS, "zone": ds.sizes["zone"], "unit": 0,
+                                            "store": 4}
+    # round-off only: a year of ~1900 mm summed in float64 leaves errors near 1e-12 mm
+    assert float(np.abs(ds.balance_error).max()) < 1e-9 * rain.sum(axis=1).min()
+    assert (ds.runoff >= 0).all() and np.allclose(ds.runoff, ds.quick_runoff + ds.slow_runoff, rtol=1e-14)
+    result = terrain_analysis(city, threshold_cells=200)
+    links = stream_links_frame(city, result)
+    assert set(ds.zone.values) <= set(links.link_id)
+    # each link's catchment: the cells whose first stream cell downstream lies on that link
+    cat = link_catchments(result)
+    assert (cat[result["links"].ids > 0] == result["links"].ids[result["links"].ids > 0]).all()
+    np.testing.assert_allclose(ds.area_m2, [np.sum(cat == z) * city.cell_size**2 for z in ds.zone.values])
+    # volumes: the year's runoff plus ET and storage gain equals the rain on the simulated area
+    vol_q = float((ds.runoff.isel(scenario=0) * ds.attrs["dt_s"]).sum())
+    vol_p = rain[0].sum() * 1e-3 * float(ds.area_m2.sum())
+    assert 0.3 * vol_p < vol_q < vol_p
+
+
+def test_response_units_give_what_every_cell_would(city):
+    """Grouping cells by zone and class is exact, not an approximation: compare with a per-cell run."""
+    rain, pet = _climate(2, n=120, seed=4)
+    ny, nx = city.shape
+    zones = np.ones(city.shape, np.int64)
+    zones[: ny // 2] += 1
+    zones[:, : nx // 3] += 2  # four quadrant-like zones 1..4
+    ds = runoff(city, rain, pet, zones=zones)
+    table = hbv_table()
+    cls = _classes(city).ravel()
+    params = table.reindex([c if c in table.index else "default" for c in cls]).to_numpy()
+    fine = wb.hbv(rain[:, :, None], pet[:, None], params, np.asarray(city.impervious).ravel(),
+                  zones=zones.ravel() - 1, n_zones=4)
+    q_fine = (fine.zone[..., 0] + fine.zone[..., 1]) * city.cell_size**2 * 1e-3 / 86400.0
+    # the units sum the same terms in another order: agreement to round-off
+    np.testing.assert_allclose(ds.runoff.to_numpy(), q_fine, rtol=1e-10, atol=1e-15)
+    assert ds.attrs["units_simulated"] < 40 and ds.attrs["cells_simulated"] == ny * nx
+
+
+def test_urban_land_yields_more_quick_runoff_than_forest(city):
+    rain, pet = _climate(1)
+    cls = _classes(city)
+    zones = np.where(np.isin(cls, URBAN), 1, np.where(cls == "forest", 2, 0)).astype(np.int64)
+    ds = runoff(city, rain, pet, zones=zones).isel(scenario=0)
+    quick = (ds.quick_runoff.sum("time") * ds.attrs["dt_s"] / ds.area_m2 * 1e3).to_numpy()  # mm/yr
+    et = ds.et.sum("time").to_numpy()
+    p = rain.sum()
+    urban, forest = 0, 1
+    # the urban cells are mostly impervious (sample city: about 0.7), the forest none: with ~1900 mm
+    # of rain the urban quick runoff must exceed the forest's by far, and evaporate less
+    assert float(ds.impervious[urban]) > 0.5 and float(ds.impervious[forest]) == 0.0
+    assert quick[urban] > 0.5 * p and quick[urban] > 2 * quick[forest]
+    assert et[urban] < et[forest]
+
+
+def test_scenarios_hourly_steps_routing_and_continuation(city):
+    hours = pd.date_range("2024-06-01", periods=96, freq="1h")
+    rng = np.random.default_rng(2)
+    storm = np.zeros((2, 96))
+    storm[0, 10:16] = [2, 8, 25, 30, 12, 3]
+    storm[1, 40:44] = [10, 40, 40, 10]
+    precip = xr.DataArray(storm, dims=("scenario", "time"), coords={"scenario": ["short", "long"], "time": hours})
+    pet = xr.DataArray(np.full(96, 0.15) * (rng.random(96) > 0.5), dims="time", coords={"time": hours})
+    whole = runoff(city, precip, pet, dt="1h", zones="watersheds", maxbas_days=0.25)
+    assert list(whole.scenario.values) == ["short", "long"] and whole.time[0] == hours[0]
+    assert float(np.abs(whole.balance_error).max()) < 1e-9 * 100
+    first = runoff(city, precip.isel(time=slice(0, 40)), pet.isel(time=slice(0, 40)), dt="1h",
+                   zones="watersheds", maxbas_days=0.25)
+    second = runoff(city, precip.isel(time=slice(40, None)), pet.isel(time=slice(40, None)), dt="1h",
+                    zones="watersheds", maxbas_days=0.25, state=first)
+    joined = xr.concat([first.runoff, second.runoff], dim="time")
+    # routing adds the carried lags in a different order: equal to round-off
+    np.testing.assert_allclose(joined, whole.runoff, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(second.state, whole.state, rtol=1e-12)
+    assert float(np.abs(second.balance_error).max()) < 1e-9 * 100
+    # six hours of routing delay: the peak leaves the catchment after the rain's peak
+    main = int(np.argmax(whole.area_m2.to_numpy()))
+    assert int(whole.runoff.isel(scenario=0, zone=main).argmax("time")) > 13
+
+
+def test_user_table_and_bad_inputs(city, tmp_path):
+    rain, pet = _climate(1, n=30)
+    csv = tmp_path / "hbv.csv"
+    csv.write_text("class,fc,beta\nforest,500,1.0\n")
+    table = hbv_table(csv)
+    assert table.loc["forest", "fc"] == 500 and table.loc["forest", "k2"] == hbv_table().loc["forest", "k2"]
+    units = response_units(city, np.ones(city.shape, np.int64), table=table)
+    assert (units.loc[units["class"] == "forest", "fc"] == 500).all()
+    (tmp_path / "bad.csv").write_text("class,fc,kk\nforest,500,1\n")
+    with pytest.raises(InputDataError, match="unknown columns"):
+        hbv_table(tmp_path / "bad.csv")
+    (tmp_path / "neg.csv").write_text("class,lp\nforest,1.5\n")
+    with pytest.raises(InputDataError, match="LP must be in"):
+        hbv_table(tmp_path / "neg.csv")
+    with pytest.raises(InputDataError, match="at most one day"):
+        runoff(city, rain, pet, dt="2d", zones=np.ones(city.shape, np.int64))
+    with pytest.raises(InputDataError, match="finite depths"):
+        runoff(city, -rain, pet, zones=np.ones(city.shape, np.int64))
+    with pytest.raises(InputDataError, match="label"):
+        runoff(city, rain, pet, zones=np.ones((3, 3), np.int64))
+    with pytest.raises(InputDataError, match="not known"):
+        runoff(city, rain, pet, zones="basins")
+    first = runoff(city, rain, pet, zones=np.ones(city.shape, np.int64))
+    with pytest.raises(InputDataError, match="same twin, zones"):
+        runoff(city, rain, pet, zones="watersheds", state=first)
