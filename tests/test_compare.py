@@ -109,7 +109,7 @@ def test_save_writes_georeferenced_rasters_buildings_and_scene(runs, tmp_path):
     assert "depth" in data.images
     labels = [label for _, label in data.building_meta["legend"]]
     assert labels == ["Flooded in both", "Newly safe"]
-    assert any("shallower" in label for _, label in data.depth_legend)
+    assert any("Shallower" in label for _, label in data.depth_legend)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -137,3 +137,21 @@ def test_cli_compare(runs, tmp_path):
     assert res.exit_code == 0 and not (tmp_path / "d" / "scene.html").exists()
     res = CliRunner().invoke(compare_cmd, [str(root / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "e")])
     assert isinstance(res.exception, InputDataError) and "not a flood result" in str(res.exception)
+
+
+@pytest.mark.chromium
+def test_comparison_scene_draws_offline_in_chromium(runs, tmp_path):
+    """The comparison page draws without network: red where b is deeper, blue where shallower,
+    the newly safe building green."""
+    from _chromium import shoot
+
+    _, a, b = runs
+    page = compare(a, b).scene().to_html(tmp_path / "scene.html")
+    report, (shot,) = shoot(page, tmp_path / "scene.png")
+    assert report.ready, report.error
+    assert report.requests == () and report.console_errors == ()
+    r, g, bl = (shot[..., k].astype(int) for k in range(3))
+    # each half of the southern basin covers tens of thousands of pixels at this zoom
+    assert ((r - bl > 60) & (r > 150)).sum() > 10_000  # deeper: the water held west of the wall
+    assert ((bl - r > 40) & (bl > 120)).sum() > 10_000  # shallower: east of the wall
+    assert ((g - r > 80) & (g - bl > 40)).sum() > 1_000  # the newly safe building's roof and walls

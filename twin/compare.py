@@ -314,11 +314,11 @@ def _diff_classes(depth_min: float):
     classes = []
     for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
         if hi <= -depth_min:
-            rgba, label = blues[k], f"shallower by {_span(-hi, -lo)}"
+            rgba, label = blues[k], f"Shallower by {_span(-hi, -lo)}"
         elif lo >= depth_min:
-            rgba, label = reds[k - len(blues) - 1], f"deeper by {_span(lo, hi)}"
+            rgba, label = reds[k - len(blues) - 1], f"Deeper by {_span(lo, hi)}"
         else:
-            rgba, label = (0, 0, 0, 0), f"unchanged (within {depth_min:g} m)"
+            rgba, label = (0, 0, 0, 0), f"Unchanged (within {depth_min:g} m)"
         classes.append(ColourClass(float(lo), float(hi), rgba, label))
     return tuple(classes)
 
