@@ -1,0 +1,182 @@
+"""The "river" scenario kind on the sample city: storm through rivers and lake, spills, outputs, bad input."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from twin.errors import ScenarioError
+from twin.riverlake import RiverResult, RiverScenario, run
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    from twin.build import from_files
+    from twin.sample import city
+
+    sc = city(tmp_path_factory.mktemp("city"), size_m=600, cell=4)
+    return from_files(sc.dem, rivers=sc.layers, lakes=sc.layers)
+
+
+def _river_xy(twin, x: float) -> list[float]:
+    """A point on the main river's centre line at easting ``x``."""
+    import shapely
+
+    line = twin.rivers.geometry.iloc[0]
+    pts = shapely.get_coordinates(line)
+    return [x, float(np.interp(x, pts[:, 0], pts[:, 1]))]
+
+
+def _scenario(twin, **over) -> dict:
+    x0, _, x1, _ = twin.bounds
+    base = {
+        "name": "storm", "duration": "1d", "dt": "15min", "output_interval": "1h",
+        "network": {"reference_discharge": 5.0},
+        "runoff": {"hyetograph": [[0, 40.0], [3600, 40.0], [3601, 0.0]], "coefficient": 0.6},
+        "inflow": [{"at": _river_xy(twin, x0 + 10), "hydrograph": [[0, 5.0], ["2h", 30.0], ["6h", 5.0]]}],
+        "lake": [{"name": "Sample Lake", "crest": float(twin.lakes["level"].iloc[0]), "weir_width": 4.0}],
+        "gauge": [{"name": "outlet", "at": _river_xy(twin, x1 - 10)}],
+    }
+    base.update(over)
+    return base
+
+
+def test_storm_routes_through_rivers_and_lake_with_closed_balance(city, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # slopes floored on the flat lake bed
+        r = run(city, _scenario(city), out=tmp_path / "res", progress=False)
+    s = r.summary
+    # routing and lakes are volume-conservative by construction: only round-off remains
+    assert abs(s["mass_balance_error"]) < 1e-9
+    # runoff over the catchments plus the inflow hydrograph: 40 mm/h x 0.6 for 1 h (and half a
+    # second of the ramp down to 0) over the catchment area, and the hydrograph's integral (5 m3/s
+    # for a day plus the 25 m3/s triangle)
+    from twin.network import link_catchments, network_from_rivers
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        area = link_catchments(city, network_from_rivers(city)).catchment_area().sum()
+    hydro = 5.0 * 86400 + 0.5 * 25.0 * 6 * 3600
+    assert s["volume_in_m3"] == pytest.approx(hydro + 40e-3 * 0.6 * area * 3600.5 / 3600, rel=1e-12)
+    # the lake rises above its crest during the storm and falls back towards it afterwards
+    stage = r.lake_series["stage"][:, 0]
+    crest = float(city.lakes["level"].iloc[0])
+    assert stage.max() > crest + 0.05
+    assert stage[-1] < crest + 0.2 * (stage.max() - crest)
+    assert np.argmax(stage) < len(stage) // 2
+    # the outlet's peak follows the inflow's (2 h) within a few hours
+    outlet = str(int(r.links.loc[r.links["downstream_id"] == -1, "link_id"].iloc[0]))
+    assert 2 * 3600 <= s["time_of_peak_s"][outlet] <= 6 * 3600
+    assert s["peak_discharge_m3s"][outlet] > 25.0
+    # the outputs open with the right dimensions and units
+    with xr.open_dataset(tmp_path / "res" / "links.nc") as ds:
+        assert ds["discharge"].dims == ("time", "link_id")
+        assert ds["discharge"].shape == (24, len(r.links))
+        assert ds.attrs["Conventions"] == "CF-1.8" and ds["discharge"].attrs["units"] == "m3 s-1"
+        assert ds["x"].dims == ("link_id",) and "crs" in ds and ds["discharge"].attrs["grid_mapping"] == "crs"
+    with xr.open_dataset(tmp_path / "res" / "lakes.nc") as ds:
+        assert ds["stage"].dims == ("time", "lake") and ds["lake_name"].values[0] == "Sample Lake"
+        np.testing.assert_allclose(ds["stage"].values[:, 0], stage)
+    # the lake's ledger over the run: storage change = inflow - outflow (no evaporation given)
+    hours = 3600.0
+    ser = r.lake_series
+    v0 = ser["storage"][0, 0] - (ser["inflow"][0, 0] - ser["outflow"][0, 0]) * hours
+    change = ser["storage"][-1, 0] - v0
+    assert change == pytest.approx(((ser["inflow"] - ser["outflow"])[:, 0] * hours).sum(), abs=1e-6 * v0)
+    assert ser["inflow"][:, 0].max() > 0
+    back = RiverResult.load(tmp_path / "res")
+    np.testing.assert_allclose(back.discharge, r.discharge)
+    assert back.summary == json.loads((tmp_path / "res" / "summary.json").read_text())
+    assert "peak_discharge_m3s" in back.links.columns and len(back.gauges) == 24
+    assert (tmp_path / "res" / "scenario.json").is_file()
+
+
+def test_spill_reaches_the_outlet_with_its_mass_conserved(city):
+    spill = {"name": "diesel", "at": _river_xy(city, city.bounds[0] + 100), "time": "1h", "mass": 500.0,
+             "dispersion": 5.0, "decay_rate": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        r = run(city, _scenario(city, runoff=None, lake=[], spill=[spill], duration="12h"), progress=False)
+    pol = r.summary["pollutants"][0]
+    assert pol["name"] == "diesel"
+    # the transport kernel is conservative in flux form: the ledger closes to round-off
+    assert abs(pol["mass_balance_error"]) < 1e-9
+    # at 5 m3/s the plume crosses the 600 m city in well under the 11 h left
+    assert pol["outflow_kg"] > 0.999 * 500.0
+    assert np.nanmax(r.links["peak_concentration_kgm3"]) > 0
+    assert r.concentration.shape == (1, 12, len(r.links))
+    outlet_col = r.gauges["outlet_concentration_kgm3"].to_numpy()
+    assert outlet_col.max() >= 0 and r.gauges["outlet_discharge_m3s"].min() > 0
+
+
+def test_scenario_from_toml_round_trips(city, tmp_path):
+    path = tmp_path / "flood_wave.toml"
+    path.write_text("""
+kind = "river"
+duration = "6h"
+dt = "10min"
+output_interval = "30min"
+
+[network]
+source = "rivers"
+reference_discharge = 8.0
+
+[runoff]
+constant = 5.0
+coefficient = 0.5
+
+[[lateral]]
+link = 1
+series = [[0, 0.0], ["1h", 2.0], ["3h", 0.0]]
+
+[[lake]]
+lake = 0
+rating = [[3.0, 0.0], [3.23, 0.0], [4.0, 6.0], [6.0, 40.0]]
+
+[[gauge]]
+name = "mouth"
+link = 2
+""", encoding="utf-8")
+    sc = RiverScenario.from_toml(path)
+    assert sc.name == "flood_wave" and sc.steps == 36 and sc.lake[0].rating[1] == (3.23, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        r = run(city, sc, progress=False)
+    assert abs(r.summary["mass_balance_error"]) < 1e-9
+    assert list(r.gauges.columns) == ["time_s", "mouth_discharge_m3s"]
+    assert RiverScenario.from_dict(sc.to_dict()).hash == sc.hash
+
+
+def test_stream_network_runoff_volume_is_runoff_times_catchment(city):
+    sc = {"duration": "3h", "dt": "15min", "output_interval": "1h",
+          "network": {"source": "streams", "threshold_cells": 200, "allow_disconnected": True},
+          "runoff": {"constant": 10.0, "coefficient": 1.0}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        from twin.network import network_from_streams
+
+        net = network_from_streams(city, threshold_cells=200)
+        r = run(city, sc, progress=False)
+    expected = 10.0 / 3.6e6 * np.count_nonzero(net.catchment) * city.cell_size**2 * 3 * 3600
+    assert r.summary["volume_in_m3"] == pytest.approx(expected, rel=1e-12)
+    assert abs(r.summary["mass_balance_error"]) < 1e-9
+
+
+@pytest.mark.parametrize("over, match", [
+    ({"rainfall": {"constant": 1.0}}, r"rainfall: unknown key"),
+    ({"output_interval": "25min"}, r"whole multiple of dt"),
+    ({"lake": [{"name": "Nowhere Lake", "crest": 3.0, "weir_width": 1.0}]}, r"'Nowhere Lake' is not a lake"),
+    ({"lake": [{"lake": 0}]}, r"has no outlet: give a weir"),
+    ({"lake": [{"lake": 0, "weir_width": 2.0}]}, r"needs its crest level"),
+    ({"spill": [{"at": [0.0, 0.0], "mass": 1.0}]}, r"spill.0: the point .* m from the nearest link"),
+    ({"spill": [{"link": 99, "mass": 1.0}]}, r"spill.0: link id\(s\) \[99\] are not in the network"),
+    ({"inflow": [{"at": [0.0, 0.0], "hydrograph": [[0, 1.0]]}]}, r"inflow.0.at: the point"),
+])
+def test_bad_input_names_the_key_and_the_fix(city, over, match):
+    with pytest.raises(ScenarioError, match=match), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        run(city, _scenario(city, **over), progress=False)

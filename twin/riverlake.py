@@ -1,0 +1,737 @@
+"""The "river" scenario kind: runoff, inflows and spills routed through a twin's rivers and lakes.
+
+A :class:`RiverScenario` (TOML, ``kind = "river"``) names the network (the twin's ``rivers``
+layer with its ``lakes`` as lake links, or stream links from the terrain), the forcings (runoff
+over the links' catchments, per-link lateral series, inflow hydrographs at points), the lakes'
+outlets and operating rules, pollutant spills and gauges. :func:`run` routes it with
+:class:`kernels.lake.RiverLakeSystem` (Muskingum-Cunge links, level-pool lakes) and carries each
+spill with :class:`kernels.transport.Transport`, then writes a result folder atomically.
+
+Pollutants travel at the links' steady velocities at the reference discharge (the transport
+kernel's hydraulics are steady); lakes are completely mixed at their initial volume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pydantic import Field, ValidationError, field_validator, model_validator
+from tqdm.auto import tqdm
+
+import twin as _pkg
+from kernels._series import Series, series_cumulative, series_integral
+from kernels.river import channel_parameters
+from kernels.transport import Transport
+from twin import _io
+from twin.errors import InputDataError, ScenarioError
+from twin.forcing import MM_PER_H
+from twin.model import Twin
+from twin.network import (
+    Network,
+    lake_connections,
+    lake_hypsometry,
+    lake_table,
+    link_catchments,
+    network_from_rivers,
+    network_from_streams,
+)
+from twin.scenario import Duration, Point, _explain, _Model, _series
+
+__all__ = ["RiverResult", "RiverScenario", "run"]
+
+_SECONDS_PER_DAY = 86400.0
+
+
+# ------------------------------------------------------------------------------------------ scenario
+
+
+class NetworkSpec(_Model):
+    """Where the links come from and their hydraulics."""
+    source: Literal["rivers", "streams"] = "rivers"
+    threshold_cells: int = Field(100, ge=1, description="streams: cells draining through a stream cell")
+    snap_tolerance: float | None = Field(None, ge=0, description="rivers: m; default one cell")
+    orient: Literal["digitised", "terrain"] = "digitised"
+    dangling: Literal["error", "outlet"] = "error"
+    allow_disconnected: bool = False
+    reference_discharge: float = Field(1.0, gt=0, description="m3/s, where celerity and dispersion are taken")
+    manning: float = Field(0.035, gt=0)
+    min_slope: float = Field(1e-4, gt=0)
+
+
+class Runoff(_Model):
+    """Runoff over the catchments: rain ``constant`` [mm/h] or ``hyetograph`` times ``coefficient``."""
+    constant: float | None = Field(None, ge=0)
+    hyetograph: list[tuple[float, float]] | None = None
+    coefficient: float = Field(1.0, ge=0, le=1)
+
+    @field_validator("hyetograph", mode="before")
+    @classmethod
+    def _hyeto(cls, v: Any) -> Any:
+        return None if v is None else _series(v, what="runoff.hyetograph", nonneg=True)
+
+    @model_validator(mode="after")
+    def _one(self) -> Runoff:
+        if (self.constant is None) == (self.hyetograph is None):
+            raise ValueError("give exactly one of runoff.constant (mm/h) or runoff.hyetograph ([[s, mm/h], ...])")
+        return self
+
+
+class Inflow(_Model):
+    """A hydrograph [[s, m3/s], ...] entering the link nearest to ``at`` at its upstream end."""
+    at: Point
+    hydrograph: list[tuple[float, float]]
+    name: str | None = None
+    max_distance: float = Field(100.0, gt=0, description="m from the point to the link")
+
+    @field_validator("hydrograph", mode="before")
+    @classmethod
+    def _hydro(cls, v: Any) -> Any:
+        return _series(v, what="inflow.hydrograph", nonneg=True)
+
+
+class Lateral(_Model):
+    """A lateral inflow series [[s, m3/s], ...] into link ``link`` (its id)."""
+    link: int
+    series: list[tuple[float, float]]
+
+    @field_validator("series", mode="before")
+    @classmethod
+    def _ser(cls, v: Any) -> Any:
+        return _series(v, what="lateral.series", nonneg=True)
+
+
+class LakeSpec(_Model):
+    """A lake of the twin's ``lakes`` layer (``lake`` row or ``name``): its table, outlet and rule."""
+    lake: int | None = Field(None, ge=0)
+    name: str | None = None
+    table: list[tuple[float, float]] | None = Field(None, description="[[stage m, area m2], ...]; else DEM")
+    initial_level: float | None = None
+    crest: float | None = None
+    weir_width: float = Field(0.0, ge=0)
+    weir_coeff: float = Field(1.7, gt=0)
+    rating: list[tuple[float, float]] | None = None
+    target_level: float | None = None
+    release_min: float = Field(0.0, ge=0)
+    release_max: float = Field(1e12, ge=0)
+    response_time: Duration = 86400.0
+    evaporation: float = Field(0.0, ge=0, description="mm/day")
+    side_distance: float = Field(50.0, ge=0, description="m; a lake this near a link is side-connected")
+    exchange_width: float = Field(0.0, ge=0)
+    exchange_sill: float | None = None
+
+    @model_validator(mode="after")
+    def _which(self) -> LakeSpec:
+        if (self.lake is None) == (self.name is None):
+            raise ValueError("give exactly one of lake.lake (row of the twin's lakes layer) or lake.name")
+        if self.weir_width > 0 and self.crest is None:
+            raise ValueError("a weir (weir_width > 0) needs its crest level: lake.crest = ... m")
+        return self
+
+
+class Spill(_Model):
+    """An instantaneous pollutant spill of ``mass`` [kg] at ``at`` (or on link ``link``) at ``time``."""
+    name: str | None = None
+    at: Point | None = None
+    link: int | None = None
+    time: Duration | Literal[0] = 0.0
+    mass: float = Field(gt=0, description="kg")
+    decay_rate: float = Field(0.0, ge=0, description="1/day")
+    dispersion: float = Field(5.0, ge=0, description="m2/s")
+    max_distance: float = Field(100.0, gt=0, description="m from the point to the link")
+
+    @model_validator(mode="after")
+    def _where(self) -> Spill:
+        if (self.at is None) == (self.link is None):
+            raise ValueError("give exactly one of spill.at = [x, y] (twin CRS) or spill.link = link id")
+        return self
+
+
+class Gauge(_Model):
+    """A point (or link id) whose discharge and concentration are recorded."""
+    name: str
+    at: Point | None = None
+    link: int | None = None
+
+    @model_validator(mode="after")
+    def _where(self) -> Gauge:
+        if (self.at is None) == (self.link is None):
+            raise ValueError("give exactly one of gauge.at = [x, y] or gauge.link = link id")
+        return self
+
+
+class RiverScenario(_Model):
+    """A river-lake scenario (the TOML file's shape; see the README).
+
+    Build one with :meth:`from_toml` or :meth:`from_dict`; both raise
+    :class:`~twin.errors.ScenarioError` naming the key and the fix.
+    """
+    kind: Literal["river"] = "river"
+    name: str = "river"
+    duration: Duration
+    dt: Duration = 900.0
+    output_interval: Duration = 3600.0
+    network: NetworkSpec = NetworkSpec()
+    runoff: Runoff | None = None
+    lateral: list[Lateral] = []
+    inflow: list[Inflow] = []
+    lake: list[LakeSpec] = []
+    spill: list[Spill] = []
+    gauge: list[Gauge] = []
+    transport_dx: float = Field(25.0, gt=0, description="m; pollutant cell length")
+
+    @model_validator(mode="after")
+    def _intervals(self) -> RiverScenario:
+        if self.dt > self.duration:
+            raise ValueError(f"dt = {self.dt:g} s is longer than the duration {self.duration:g} s; shorten dt")
+        ratio = self.output_interval / self.dt
+        if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+            raise ValueError(f"output_interval = {self.output_interval:g} s must be a whole multiple of dt = "
+                             f"{self.dt:g} s")
+        steps = self.duration / self.dt
+        if abs(steps - round(steps)) > 1e-9:
+            raise ValueError(f"duration = {self.duration:g} s must be a whole number of steps dt = {self.dt:g} s")
+        names = [g.name for g in self.gauge]
+        if len(set(names)) != len(names):
+            raise ValueError("gauge names must be unique")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "scenario") -> RiverScenario:
+        """Validate a dict of the TOML's shape."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ScenarioError(_explain(exc, source)) from None
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> RiverScenario:
+        """Read and validate a TOML scenario file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ScenarioError(f"Scenario file {path} does not exist.")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
+        data.setdefault("name", path.stem)
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The validated scenario as plain JSON-ready data (defaults filled in)."""
+        return json.loads(self.model_dump_json())
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the validated scenario."""
+        import hashlib
+
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    @property
+    def steps(self) -> int:
+        """Number of routing steps."""
+        return round(self.duration / self.dt)
+
+
+# ------------------------------------------------------------------------------------------- result
+
+
+@dataclass
+class RiverResult:
+    """A river run's outputs; :meth:`save` writes the result folder.
+
+    Attributes
+    ----------
+    links : GeoDataFrame
+        The network's links with ``peak_discharge_m3s``, ``time_of_peak_s`` and
+        ``peak_concentration_kgm3`` (NaN without spills).
+    times : float array (K,)
+        End of each output interval [s].
+    discharge : float array (K, n)
+        Mean outflow of each link over each output interval [m3/s].
+    concentration : float array (S, K, n) or None
+        Mean concentration of each spill's pollutant in each link at the output times [kg/m3].
+    spills : list of str
+    lakes : DataFrame
+        One row per lake: ``lake``, ``name``, ``kind``, ``lake_link``.
+    lake_series : dict of float arrays (K, m)
+        ``stage`` [m] and ``storage`` [m3] at the output times; ``inflow``, ``outflow``,
+        ``evaporation``, ``exchange`` interval means [m3/s].
+    gauges : DataFrame
+        ``time_s`` and per gauge ``<name>_discharge_m3s`` and ``<name>_concentration_kgm3``.
+    summary, scenario : dict
+    """
+    links: gpd.GeoDataFrame
+    times: np.ndarray
+    discharge: np.ndarray
+    concentration: np.ndarray | None
+    spills: list[str]
+    lakes: pd.DataFrame
+    lake_series: dict[str, np.ndarray]
+    gauges: pd.DataFrame
+    summary: dict[str, Any]
+    scenario: dict[str, Any]
+
+    def links_dataset(self):
+        """Link discharges (and concentrations) over time as a CF-1.8 xarray Dataset."""
+        import xarray as xr
+
+        crs = self.links.crs
+        ids = self.links["link_id"].to_numpy(np.int64)
+        mid = self.links.geometry.interpolate(0.5, normalized=True)
+        data = {"discharge": (("time", "link_id"), self.discharge,
+                              {"units": "m3 s-1", "long_name": "mean link outflow over the output interval",
+                               "coordinates": "x y", "grid_mapping": "crs"}),
+                "crs": ((), 0, {**crs.to_cf(), "spatial_ref": crs.to_wkt()})}
+        coords = {"time": ("time", self.times, {"units": "s", "long_name": "end of the output interval"}),
+                  "link_id": ("link_id", ids, {"long_name": "link id (network.gpkg)"}),
+                  "x": ("link_id", mid.x.to_numpy(), {"units": "m", "standard_name": "projection_x_coordinate",
+                                                      "long_name": "x of the link's midpoint"}),
+                  "y": ("link_id", mid.y.to_numpy(), {"units": "m", "standard_name": "projection_y_coordinate",
+                                                      "long_name": "y of the link's midpoint"})}
+        if self.concentration is not None:
+            data["concentration"] = (("spill", "time", "link_id"), self.concentration,
+                                     {"units": "kg m-3", "long_name": "mean pollutant concentration in the link",
+                                      "coordinates": "x y", "grid_mapping": "crs"})
+            coords["spill"] = ("spill", np.asarray(self.spills, dtype=object))
+        return xr.Dataset(data, coords=coords, attrs=self._attrs("links"))
+
+    def lakes_dataset(self):
+        """Lake stage, storage and flows over time as a CF-1.8 xarray Dataset."""
+        import xarray as xr
+
+        units = {"stage": ("m", "water surface elevation"), "storage": ("m3", "stored volume"),
+                 "inflow": ("m3 s-1", "mean inflow over the output interval"),
+                 "outflow": ("m3 s-1", "mean outflow over the output interval"),
+                 "evaporation": ("m3 s-1", "mean evaporation over the output interval"),
+                 "exchange": ("m3 s-1", "mean side-channel flow into the lake over the output interval")}
+        data = {k: (("time", "lake"), self.lake_series[k], {"units": u, "long_name": ln})
+                for k, (u, ln) in units.items()}
+        coords = {"time": ("time", self.times, {"units": "s", "long_name": "end of the output interval"}),
+                  "lake": ("lake", self.lakes["lake"].to_numpy(np.int64)),
+                  "lake_name": ("lake", self.lakes["name"].astype(str).to_numpy().astype(object)),
+                  "lake_link": ("lake", self.lakes["lake_link"].to_numpy(np.int64))}
+        return xr.Dataset(data, coords=coords, attrs=self._attrs("lakes"))
+
+    def _attrs(self, what: str) -> dict[str, str]:
+        return {"Conventions": "CF-1.8", "title": f"cimtwin river {what}: {self.scenario.get('name', '')}",
+                "source": f"cimtwin {_pkg.__version__}", "scenario_hash": self.summary.get("scenario_hash", "")}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``network.gpkg``, ``links.nc``, ``lakes.nc``, ``gauges.csv``, ``summary.json`` and
+        ``scenario.json`` into the folder ``path``, atomically."""
+        path = Path(path)
+        with _io.atomic_dir(path) as tmp:
+            self.links.to_file(tmp / "network.gpkg", layer="links", driver="GPKG", engine="pyogrio")
+            self.links_dataset().to_netcdf(tmp / "links.nc")
+            self.lakes_dataset().to_netcdf(tmp / "lakes.nc")
+            self.gauges.to_csv(tmp / "gauges.csv", index=False)
+            _io.write_json(tmp / "summary.json", self.summary)
+            _io.write_json(tmp / "scenario.json", self.scenario)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RiverResult:
+        """Read a result folder written by :meth:`save`."""
+        import xarray as xr
+
+        path = Path(path)
+        if not (path / "summary.json").is_file() or not (path / "links.nc").is_file():
+            raise InputDataError(f"{path} is not a river result folder (no summary.json and links.nc); "
+                                 "give the folder that run(..., out=...) wrote")
+        links = gpd.read_file(path / "network.gpkg", layer="links")
+        with xr.open_dataset(path / "links.nc") as ds:
+            times = ds["time"].values.astype(np.float64)
+            discharge = ds["discharge"].values
+            conc = ds["concentration"].values if "concentration" in ds else None
+            spills = [str(s) for s in ds["spill"].values] if "spill" in ds.coords else []
+        with xr.open_dataset(path / "lakes.nc") as ds:
+            series = {k: ds[k].values for k in ("stage", "storage", "inflow", "outflow", "evaporation", "exchange")}
+            lakes = pd.DataFrame({"lake": ds["lake"].values.astype(np.int64),
+                                  "name": [str(s) for s in ds["lake_name"].values],
+                                  "lake_link": ds["lake_link"].values.astype(np.int64)})
+        return cls(links=links, times=times, discharge=discharge, concentration=conc, spills=spills, lakes=lakes,
+                   lake_series=series, gauges=pd.read_csv(path / "gauges.csv"),
+                   summary=json.loads((path / "summary.json").read_text()),
+                   scenario=json.loads((path / "scenario.json").read_text()))
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+
+def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
+        progress: bool = True) -> RiverResult:
+    """Run a river-lake scenario on a twin.
+
+    Parameters
+    ----------
+    twin : Twin
+        Its rivers (or terrain, for stream networks), lakes and terrain are used.
+    scenario : RiverScenario, dict or path of a TOML file
+    out : path, optional
+        Result folder to write (atomically).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    RiverResult
+    """
+    from kernels.lake import RiverLakeSystem
+
+    if not isinstance(scenario, RiverScenario):
+        scenario = (RiverScenario.from_dict(scenario) if isinstance(scenario, dict)
+                    else RiverScenario.from_toml(scenario))
+    wall0 = time.perf_counter()
+    net = _network(twin, scenario)
+    n = len(net)
+    lakes, lake_rows, lake_links = _lakes(twin, scenario, net)
+    rn = net.river_network(scenario.network.reference_discharge)
+    dt, steps = scenario.dt, scenario.steps
+    per_out = round(scenario.output_interval / dt)
+    lateral_rate = _lateral_per_step(scenario, net, steps)  # callable: (t0 step, count) -> (count, n)
+    inflow_series = _inflow_series(scenario, net, steps)
+    transports, spill_links = _transports(scenario, net, rn, twin, lakes, lake_links)
+    spill_steps = [int(np.floor(s.time / dt + 1e-9)) for s in scenario.spill]
+    gauge_idx = _gauges(scenario, net)
+
+    try:
+        system = RiverLakeSystem(rn, lakes, dt)
+    except ValueError as exc:  # the kernel checks the lakes' tables and rules; say it in scenario terms
+        raise ScenarioError(f"the scenario's lakes are inconsistent: {exc} (lake k is the k-th [[lake]])") from None
+    n_out = steps // per_out + (1 if steps % per_out else 0)
+    discharge = np.zeros((n_out, n))
+    conc = np.zeros((len(transports), n_out, n)) if transports else None
+    series = {k: np.zeros((n_out, len(lakes))) for k in ("stage", "storage", "inflow", "outflow", "evaporation",
+                                                          "exchange")}
+    peak_q = np.full(n, -np.inf)
+    peak_t = np.zeros(n)
+    peak_c = np.zeros(n)  # of any one spill's pollutant, over every step
+    lake_in_prev = np.zeros(len(lakes))
+    times = np.zeros(n_out)
+    bar = tqdm(total=steps, disable=not progress, unit="step", desc=f"river {scenario.name}")
+    try:
+        for o in range(n_out):
+            s0, s1 = o * per_out, min((o + 1) * per_out, steps)
+            inflow = inflow_series[s0:s1] if inflow_series is not None else None
+            # a lake link's lateral inflow (its catchment, the lake's own area) enters the lake
+            res = system.run(inflow=inflow, lateral=lateral_rate(s0, s1 - s0), n_steps=s1 - s0)
+            q = res["outflow"]
+            discharge[o] = q.mean(axis=0)
+            k = np.argmax(q, axis=0)
+            better = q[k, np.arange(n)] > peak_q
+            peak_q = np.where(better, q[k, np.arange(n)], peak_q)
+            peak_t = np.where(better, (s0 + k + 1) * dt, peak_t)
+            times[o] = s1 * dt
+            if lakes:
+                series["stage"][o] = res["lake_stage"][-1]
+                series["storage"][o] = res["lake_storage"][-1]
+                series["outflow"][o] = res["lake_outflow"].mean(axis=0)
+                series["evaporation"][o] = res["lake_evaporation"].mean(axis=0)
+                series["exchange"][o] = res["lake_exchange"].mean(axis=0)
+                lake_in_cum = system.ledger()["lake_inflow"]
+                series["inflow"][o] = (lake_in_cum - lake_in_prev) / ((s1 - s0) * dt)
+                lake_in_prev = lake_in_cum
+            for si, tr in enumerate(transports):
+                cells = np.diff(tr.offsets)
+                for step in range(s0, s1):
+                    if step == spill_steps[si]:
+                        link, x = spill_links[si]
+                        tr.spill(link, x, scenario.spill[si].mass)
+                    tr.step(dt)
+                    if step >= spill_steps[si]:
+                        c = np.add.reduceat(tr.concentration, tr.offsets[:-1]) / cells
+                        np.maximum(peak_c, c, out=peak_c)
+                conc[si, o] = np.add.reduceat(tr.concentration, tr.offsets[:-1]) / cells
+            bar.update(s1 - s0)
+    finally:
+        bar.close()
+    wall = time.perf_counter() - wall0
+    led = system.ledger()
+    links = net.links.copy()
+    links["peak_discharge_m3s"] = peak_q
+    links["time_of_peak_s"] = peak_t
+    links["peak_concentration_kgm3"] = peak_c if transports else np.nan
+    lake_frame = pd.DataFrame({"lake": lake_rows,
+                               "name": [_lake_name(twin, r) for r in lake_rows],
+                               "kind": ["side" if lk.exchange_link >= 0 else "inline" for lk in lakes],
+                               "lake_link": [int(net.ids[j]) if j >= 0 else -1 for j in lake_links]})
+    gauges = _gauge_frame(scenario, times, discharge, conc, gauge_idx)
+    summary = _summary(scenario, net, led, peak_q, peak_t, transports, wall, steps)
+    if twin.path is not None:
+        summary["twin"] = str(twin.path)
+    result = RiverResult(links=links, times=times, discharge=discharge, concentration=conc,
+                         spills=_spill_names(scenario), lakes=lake_frame,
+                         lake_series=series, gauges=gauges, summary=summary, scenario=scenario.to_dict())
+    if out is not None:
+        result.save(out)
+    return result
+
+
+def _network(twin: Twin, scenario: RiverScenario) -> Network:
+    spec = scenario.network
+    if spec.source == "streams":
+        if scenario.lake:
+            raise ScenarioError("lakes need network.source = 'rivers' (the lakes layer cuts the river lines into "
+                                "lake links); stream networks from the terrain carry no lakes")
+        return network_from_streams(twin, threshold_cells=spec.threshold_cells, manning=spec.manning,
+                                    min_slope=spec.min_slope)
+    opts = {"orient": spec.orient, "dangling": spec.dangling, "allow_disconnected": spec.allow_disconnected,
+            "manning": spec.manning, "min_slope": spec.min_slope}
+    if spec.snap_tolerance is not None:
+        opts["snap_tolerance"] = spec.snap_tolerance
+    net = network_from_rivers(twin, lakes=bool(scenario.lake), **opts)
+    if scenario.runoff is not None:
+        net = link_catchments(twin, net)
+    return net
+
+
+def _lake_name(twin: Twin, row: int) -> str:
+    lk = twin.lakes
+    if lk is not None and "name" in lk.columns:
+        return str(lk["name"].iloc[row])
+    return f"lake{row}"
+
+
+def _lake_row(twin: Twin, spec: LakeSpec, i: int) -> int:
+    lk = twin.lakes
+    n = 0 if lk is None else len(lk)
+    if spec.lake is not None:
+        if spec.lake >= n:
+            raise ScenarioError(f"lake.{i}.lake = {spec.lake}: the twin has {n} lakes (rows 0..{n - 1}); "
+                                "use a row of its lakes layer")
+        return spec.lake
+    names = [] if lk is None or "name" not in lk.columns else [str(v) for v in lk["name"]]
+    if spec.name not in names:
+        raise ScenarioError(f"lake.{i}.name = {spec.name!r} is not a lake of the twin (its lakes: {names}); "
+                            "check the spelling or give lake = row")
+    return names.index(spec.name)
+
+
+def _lakes(twin: Twin, scenario: RiverScenario, net: Network):
+    from kernels.lake import Lake
+
+    lakes, rows, lake_links = [], [], []
+    if not scenario.lake:
+        return lakes, rows, lake_links
+    for i, spec in enumerate(scenario.lake):
+        row = _lake_row(twin, spec, i)
+        con = lake_connections(net, twin.lakes.iloc[[row]].reset_index(drop=True),
+                               side_distance=spec.side_distance).iloc[0]
+        if spec.table is not None:
+            t = np.asarray(spec.table, dtype=np.float64)
+            try:
+                h, a, s = lake_table(t[:, 0], area=t[:, 1])
+            except InputDataError as exc:
+                raise ScenarioError(f"lake.{i}.table: {exc}") from None
+        else:
+            h, a, s = lake_hypsometry(twin, row)
+        level = spec.initial_level
+        if level is None and "level" in twin.lakes.columns:
+            level = float(twin.lakes["level"].iloc[row])
+        level = float(np.clip(h[0] if level is None else level, h[0], h[-1]))
+        rating = None if spec.rating is None else np.asarray(spec.rating, dtype=np.float64)
+        has_outlet = spec.weir_width > 0 or rating is not None or spec.target_level is not None
+        common = {"stage": h, "storage": s, "area": a, "initial_stage": level, "rating": rating,
+                  "crest": float(spec.crest if spec.crest is not None else h[0]), "weir_width": spec.weir_width,
+                  "weir_coeff": spec.weir_coeff, "evaporation": spec.evaporation,
+                  "target_stage": spec.target_level, "release_min": spec.release_min,
+                  "release_max": spec.release_max, "response_time": spec.response_time}
+        if con["kind"] == "inline":
+            j = int(net.index(con["lake_link"])[0]) if con["lake_link"] >= 0 else -1
+            outlet = int(net.index(con["outflow_link"])[0]) if con["outflow_link"] >= 0 else -1
+            if outlet >= 0 and not has_outlet:
+                raise ScenarioError(
+                    f"lake.{i} ({_lake_name(twin, row)}) drains into link {con['outflow_link']} but has no outlet: "
+                    "give a weir (crest = m, weir_width = m), a rating = [[stage, m3/s], ...] or a "
+                    "target_level with release_max")
+            if j >= 0:  # the lake stands for its lake link: the kernel wires its inflows and outlet
+                lake = Lake(link=j, **common)
+            else:
+                inflow = net.index(con["inflow_links"]).tolist() if con["inflow_links"] else []
+                lake = Lake(inflow_links=inflow, outlet_link=outlet, **common)
+        elif con["kind"] == "side":
+            j = -1
+            side = int(net.index(con["side_link"])[0])
+            if spec.exchange_width <= 0:
+                raise ScenarioError(
+                    f"lake.{i} ({_lake_name(twin, row)}) lies {con['distance_m']:.0f} m beside link "
+                    f"{con['side_link']} with no river through it: give exchange_width = m (and exchange_sill) "
+                    "for the side channel")
+            bed = _bed_near(twin, net, side, twin.lakes.geometry.iloc[row])
+            lake = Lake(outlet_link=side if has_outlet else -1, exchange_link=side, exchange_bed=bed,
+                        exchange_sill=spec.exchange_sill, exchange_width=spec.exchange_width, **common)
+        else:
+            raise ScenarioError(
+                f"lake.{i} ({_lake_name(twin, row)}) touches no river and lies more than {spec.side_distance:g} m "
+                "from every link: raise lake.side_distance, or draw the river that feeds it")
+        lakes.append(lake)
+        rows.append(row)
+        lake_links.append(j)
+    return lakes, rows, lake_links
+
+
+def _bed_near(twin: Twin, net: Network, link: int, poly) -> float:
+    """River bed level where a side lake meets its link: the terrain under the nearest point of the link."""
+    import shapely
+
+    line = net.links.geometry.iloc[link]
+    pt = shapely.ops.nearest_points(line, poly)[0]
+    r, c = twin.index(pt.x, pt.y)
+    ny, nx = twin.shape
+    return float(twin.terrain[int(np.clip(r, 0, ny - 1)), int(np.clip(c, 0, nx - 1))])
+
+
+def _step_means(pairs: list[tuple[float, float]], dt: float, steps: int) -> np.ndarray:
+    """Exact means of a piecewise-linear series over each step (held constant beyond its ends)."""
+    s = Series.pack([(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))])
+    cum = series_cumulative(s.t, s.v, s.ptr)
+    edges = np.arange(steps + 1) * dt
+    integral = np.array([series_integral(s.t, s.v, cum, s.ptr, 0, float(e)) for e in edges])
+    return np.diff(integral) / dt
+
+
+def _lateral_per_step(scenario: RiverScenario, net: Network, steps: int):
+    """A function giving the lateral inflow [m3/s] of steps ``s0 .. s0 + count - 1`` (count x n)."""
+    n = len(net)
+    dt = scenario.dt
+    per_link = np.zeros(n)
+    rate = None
+    if scenario.runoff is not None:
+        per_link = net.catchment_area() * MM_PER_H * scenario.runoff.coefficient
+        r = scenario.runoff
+        rate = np.full(steps, r.constant) if r.constant is not None else _step_means(r.hyetograph, dt, steps)
+    extra = []
+    for i, lat in enumerate(scenario.lateral):
+        try:
+            j = int(net.index([lat.link])[0])
+        except InputDataError as exc:
+            raise ScenarioError(f"lateral.{i}.link: {exc}") from None
+        extra.append((j, _step_means(lat.series, dt, steps)))
+
+    def chunk(s0: int, count: int) -> np.ndarray:
+        out = np.zeros((count, n))
+        if rate is not None:
+            out += rate[s0:s0 + count, None] * per_link[None, :]
+        for j, series in extra:
+            out[:, j] += series[s0:s0 + count]
+        return out
+
+    return chunk
+
+
+def _inflow_series(scenario: RiverScenario, net: Network, steps: int) -> np.ndarray | None:
+    if not scenario.inflow:
+        return None
+    out = np.zeros((steps, len(net)))
+    for i, inf in enumerate(scenario.inflow):
+        try:
+            j, _ = net.nearest_link(*inf.at, max_distance=inf.max_distance)
+        except InputDataError as exc:
+            raise ScenarioError(f"inflow.{i}.at: {exc}") from None
+        out[:, j] += _step_means(inf.hydrograph, scenario.dt, steps)
+    return out
+
+
+def _spill_place(scenario: RiverScenario, net: Network, i: int) -> tuple[int, float]:
+    sp = scenario.spill[i]
+    try:
+        if sp.link is not None:
+            return int(net.index([sp.link])[0]), 0.0
+        return net.nearest_link(*sp.at, max_distance=sp.max_distance)
+    except InputDataError as exc:
+        raise ScenarioError(f"spill.{i}: {exc}") from None
+
+
+def _transports(scenario: RiverScenario, net: Network, rn, twin: Twin, lakes, lake_links):
+    if not scenario.spill:
+        return [], []
+    depth, velocity, _, _ = channel_parameters(rn.q_ref, rn.width, rn.slope, rn.manning)
+    area = rn.width * depth
+    lake_volume = np.zeros(len(net))
+    for lake, j in zip(lakes, lake_links, strict=True):
+        if j >= 0:
+            lake_volume[j] = float(np.interp(lake.initial_stage, lake.stage, lake.storage))
+    transports, places = [], []
+    for i, sp in enumerate(scenario.spill):
+        link, x = _spill_place(scenario, net, i)
+        if sp.time >= scenario.duration:
+            raise ScenarioError(f"spill.{i}.time = {sp.time:g} s is not before the end of the run "
+                                f"({scenario.duration:g} s); spill earlier or run longer")
+        tr = Transport(rn.length, area, velocity, sp.dispersion, sp.decay_rate / _SECONDS_PER_DAY,
+                       scenario.transport_dx, rn.downstream, lake_volume=lake_volume)
+        transports.append(tr)
+        places.append((link, min(x, float(rn.length[link]))))
+    return transports, places
+
+
+def _spill_names(scenario: RiverScenario) -> list[str]:
+    return [s.name or f"spill{i + 1}" for i, s in enumerate(scenario.spill)]
+
+
+def _gauges(scenario: RiverScenario, net: Network) -> list[int]:
+    idx = []
+    for i, g in enumerate(scenario.gauge):
+        try:
+            idx.append(int(net.index([g.link])[0]) if g.link is not None
+                       else net.nearest_link(*g.at, max_distance=200.0)[0])
+        except InputDataError as exc:
+            raise ScenarioError(f"gauge.{i} ({g.name}): {exc}") from None
+    return idx
+
+
+def _gauge_frame(scenario, times, discharge, conc, idx) -> pd.DataFrame:
+    cols = {"time_s": times}
+    for g, j in zip(scenario.gauge, idx, strict=True):
+        cols[f"{g.name}_discharge_m3s"] = discharge[:, j]
+        if conc is not None:
+            cols[f"{g.name}_concentration_kgm3"] = conc.sum(axis=0)[:, j]
+    return pd.DataFrame(cols)
+
+
+def _summary(scenario, net, led, peak_q, peak_t, transports, wall, steps) -> dict[str, Any]:
+    stored0 = led["channel_storage_initial"] + float(np.sum(led["lake_storage_initial"]))
+    stored1 = led["channel_storage"] + float(np.sum(led["lake_storage"]))
+    vin = led["inflow"]
+    outlets = net.outlets
+    summary = {
+        "scenario": scenario.name,
+        "scenario_hash": scenario.hash,
+        "kind": "river",
+        "duration_s": scenario.duration,
+        "dt_s": scenario.dt,
+        "steps": steps,
+        "links": len(net),
+        "lakes": len(led["lake_storage"]),
+        "volume_in_m3": vin,
+        "volume_out_m3": led["outflow"],
+        "volume_evaporated_m3": led["evaporated"],
+        "volume_stored_initial_m3": stored0,
+        "volume_stored_m3": stored1,
+        "volume_lakes_m3": float(np.sum(led["lake_storage"])),
+        "mass_balance_error": float(led["error"] / vin) if vin > 0 else float(led["error"]),
+        "peak_discharge_m3s": {str(int(net.ids[o])): float(peak_q[o]) for o in outlets},
+        "time_of_peak_s": {str(int(net.ids[o])): float(peak_t[o]) for o in outlets},
+        "max_peak_discharge_m3s": float(np.max(peak_q)),
+        "wall_seconds": wall,
+        "cimtwin": _pkg.__version__,
+    }
+    if transports:
+        pol = []
+        for sp, name, tr in zip(scenario.spill, _spill_names(scenario), transports, strict=True):
+            left = tr.mass()
+            err = sp.mass + tr.inflow_mass - tr.outflow_mass - tr.decayed_mass - left
+            pol.append({"name": name, "mass_kg": sp.mass, "outflow_kg": tr.outflow_mass,
+                        "decayed_kg": tr.decayed_mass, "in_network_kg": left,
+                        "mass_balance_error": float(err / sp.mass)})
+        summary["pollutants"] = pol
+    return summary
