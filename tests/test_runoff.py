@@ -145,3 +145,30 @@ def test_user_table_and_bad_inputs(city, tmp_path):
     first = runoff(city, rain, pet, zones=np.ones(city.shape, np.int64))
     with pytest.raises(InputDataError, match="same twin, zones"):
         runoff(city, rain, pet, zones="watersheds", state=first)
+
+
+def test_catchment_spi_from_daily_rain():
+    from twin.runoff import catchment_spi
+
+    rng = np.random.default_rng(8)
+    days = pd.date_range("1990-01-15", "2019-12-31", freq="D")  # starts mid-month: January 1990 is dropped
+    wet = rng.random((2, days.size)) < 0.35
+    rain = rng.exponential(15.0, (2, days.size)) * wet
+    hist = xr.DataArray(rain, dims=("zone", "time"), coords={"zone": [1, 2], "time": days})
+    precip = xr.concat([hist, 0.7 * hist], dim=pd.Index(["hist", "dry"], name="scenario"))
+    own = catchment_spi(precip, scales=(1, 3))
+    assert own.dims == ("scale", "scenario", "zone", "month") and own.month[0] == pd.Timestamp("1990-02-01")
+    assert own.sizes["month"] == 12 * 30 - 1
+    # a record scaled by a constant has the same SPI against its own fit (gamma's scale absorbs it)
+    np.testing.assert_allclose(own.sel(scenario="dry"), own.sel(scenario="hist"), atol=1e-9)
+    # monthly totals of a whole-month record: in-sample SPI is standard (see tests/test_drought.py)
+    s1 = own.sel(scale=1, scenario="hist")
+    assert abs(float(s1.mean())) < 0.05 and abs(float(s1.std()) - 1) < 0.05
+    judged = catchment_spi(precip, scales=(3,), fit_on="hist")
+    np.testing.assert_allclose(judged.sel(scenario="hist"), own.sel(scale=[3], scenario="hist"), atol=1e-12)
+    # 30 % less rain every month: the 3-month sums sit about 1.4 standard deviations low (measured -1.41)
+    assert float(judged.sel(scenario="dry").mean()) < -1.0
+    with pytest.raises(InputDataError, match="complete months"):
+        catchment_spi(precip.isel(time=slice(0, 300)))
+    with pytest.raises(InputDataError, match="not a scenario"):
+        catchment_spi(precip, fit_on="wet")

@@ -30,7 +30,7 @@ from kernels import water_balance as _wb
 from .errors import InputDataError
 from .model import Twin
 
-__all__ = ["hbv_table", "link_catchments", "response_units", "runoff"]
+__all__ = ["hbv_table", "link_catchments", "response_units", "runoff", "catchment_spi"]
 
 _ZONE_MODES = ("watersheds", "links")
 _FLOW_VARS = {"quick_runoff": "q_fast", "slow_runoff": "q_slow"}
@@ -324,6 +324,75 @@ def runoff(twin: Twin, precip: Any, pet: Any, *, dt: str | pd.Timedelta = "1d",
     return xr.Dataset(data, coords={"scenario": list(names), "time": times, "zone": labels, "store": list(_wb.STATES)},
                       attrs={"model": "HBV-96 (Lindström et al. 1997; Seibert & Vis 2012)", "dt_s": dt_s,
                              "units_simulated": len(units), "cells_simulated": int(units["cells"].sum())})
+
+
+def catchment_spi(precip: xr.DataArray | xr.Dataset, scales: Sequence[int] = (1, 3, 6, 12), *,
+                  fit_on: Any = None, method: str = "mle") -> xr.DataArray:
+    """Standardized Precipitation Index per catchment from daily or hourly rainfall (McKee et al. 1993).
+
+    Parameters
+    ----------
+    precip : DataArray or Dataset
+        Rainfall [mm per step] with a ``time`` dim (and any others, e.g. ``scenario``, ``zone``); a
+        :func:`runoff` result gives its zone-mean ``precip``. Summed to calendar months; a partial
+        first or last month is dropped. Decades of record are needed for a meaningful fit (30 years
+        is the WMO's advice).
+    scales : sequence of int
+        Accumulation periods in months.
+    fit_on : scenario label, optional
+        Fit the distribution on this scenario (e.g. the historical record) and judge every scenario
+        against it; default: each scenario against its own record.
+    method : {"mle", "thom"}
+        Gamma fit (:func:`kernels.drought.fit_gamma`).
+
+    Returns
+    -------
+    DataArray
+        Dims ``scale``, the input's other dims, ``month`` (the month's first day); NaN where undefined.
+    """
+    from kernels import drought
+
+    da = precip["precip"] if isinstance(precip, xr.Dataset) else precip
+    if "time" not in da.dims:
+        raise InputDataError("precip needs a 'time' dim to be summed to calendar months.")
+    times = pd.DatetimeIndex(da["time"].to_numpy())
+    if times.size < 2:
+        raise InputDataError("precip needs at least two steps to tell its step length.")
+    step = times[1] - times[0]
+    monthly = da.resample(time="MS").sum()
+    counts = da["time"].resample(time="MS").count().to_numpy()
+    starts = pd.DatetimeIndex(monthly["time"].to_numpy())
+    expected = np.array([(s + pd.offsets.MonthBegin(1) - s) / step for s in starts])
+    monthly = monthly.isel(time=np.flatnonzero(counts >= expected - 1e-9))
+    if monthly.sizes["time"] < 24:
+        raise InputDataError(f"Only {monthly.sizes['time']} complete months of rainfall; the SPI needs years "
+                             "(at least two per calendar month, decades for a sound fit).")
+    months = pd.DatetimeIndex(monthly["time"].to_numpy())
+    if (np.diff(months.year * 12 + months.month) != 1).any():
+        raise InputDataError("The complete months of rainfall are not consecutive; fill the gaps first.")
+    monthly = monthly.rename(time="month")
+    other = [d for d in monthly.dims if d != "month"]
+    values = monthly.transpose(*other, "month").to_numpy()
+    out = []
+    for scale in scales:
+        fit = None
+        if fit_on is not None:
+            if "scenario" not in monthly.dims:
+                raise InputDataError("fit_on names a scenario, but precip has no 'scenario' dim.")
+            labels = list(monthly["scenario"].to_numpy())
+            if fit_on not in labels:
+                raise InputDataError(f"fit_on = {fit_on!r} is not a scenario of precip ({labels}).")
+            base = np.take(values, [labels.index(fit_on)], axis=other.index("scenario"))
+            fit = drought.fit_gamma(drought.rolling_sum(base, scale), start_month=int(months[0].month), method=method)
+        try:
+            index, _ = drought.spi(values, scale, start_month=int(months[0].month), fit=fit, method=method)
+        except ValueError as exc:
+            raise InputDataError(f"SPI: {exc}") from None
+        out.append(index)
+    coords = {d: monthly[d] for d in other if d in monthly.coords}
+    return xr.DataArray(np.stack(out), dims=("scale", *other, "month"),
+                        coords={**coords, "scale": list(scales), "month": months}, name="spi",
+                        attrs={"long_name": "Standardized Precipitation Index (McKee et al. 1993)"})
 
 
 def _previous(state: xr.Dataset | None, n_units: int, n_scen: int) -> tuple[np.ndarray | None, np.ndarray | None]:
