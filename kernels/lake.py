@@ -37,7 +37,9 @@ A :class:`Lake` is a node of the river network (:class:`kernels.river.RiverNetwo
   (wide rectangular, ``h_r = exchange_bed + (Q n / (B sqrt(S)))^(3/5)``), with the link's own
   width, slope and roughness and ``exchange_bed`` the river bed level [m] at the channel. ``X``
   leaves (or enters) the link as lateral inflow at its upstream end in the same step, and never
-  takes more than the link carries.
+  takes more than the link carries. Several side lakes on one link are solved one after another
+  (each sees what the previous left in the link). Only water is exchanged: a pollutant
+  (:mod:`kernels.transport`) follows lake links, not side channels.
 
 Time stepping. Flows are step means (as in :mod:`kernels.river`). Each step the nodes (links and
 lakes) are processed in one topological order; a lake is solved when all its inflows are known
@@ -64,7 +66,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -226,9 +229,9 @@ def _fluxes(k, h, hr, x_fixed, lk_f, evap, rat_ptr, rat_h, rat_q, tab_ptr, tab_h
     if lk_f[k, _WEIR_W] > 0.0 and h > lk_f[k, _CREST]:
         spill += lk_f[k, _WEIR_C] * lk_f[k, _WEIR_W] * (h - lk_f[k, _CREST]) ** 1.5
     e = evap * _interp_hold(h, tab_h, tab_a, tab_ptr[k], tab_ptr[k + 1])
-    if x_fixed == x_fixed:  # not NaN: the exchange is held at the river's capacity
+    if not math.isnan(x_fixed):  # the exchange is held at the river's capacity
         x = x_fixed
-    elif hr == hr:
+    elif not math.isnan(hr):
         x = _exchange(h, hr, lk_f[k, _EX_SILL], lk_f[k, _EX_W], lk_f[k, _EX_C])
     else:
         x = 0.0
@@ -318,7 +321,7 @@ def _lake_update(k, inflow, acc, t, dt, storage, stage, res, overtop, lk_i, lk_f
         w0, e0, x0 = _fluxes(k, h0, hr, x_fixed, lk_f, ev, rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_a)
         f0 = w0 + e0 - x0
         x_max = x0
-        if j >= 0 and x_fixed != x_fixed:
+        if j >= 0 and math.isnan(x_fixed):
             x_max = max(x0, _exchange(_stage_of(s_min, k, tab_ptr, tab_h, tab_s, tab_a), hr,
                                       lk_f[k, _EX_SILL], lk_f[k, _EX_W], lk_f[k, _EX_C]))
         # F >= -x_max everywhere, so G(s_hi) >= 0
@@ -336,7 +339,7 @@ def _lake_update(k, inflow, acc, t, dt, storage, stage, res, overtop, lk_i, lk_f
                     theta = theta_needed
                     continue
         x_mean = theta * x1 + (1.0 - theta) * x0
-        if j >= 0 and x_fixed != x_fixed and x_mean > avail:
+        if j >= 0 and math.isnan(x_fixed) and x_mean > avail:
             x_fixed = avail  # the side channel cannot take more than the river brings
             continue
         break

@@ -39,7 +39,7 @@ import numpy as np
 
 from kernels._graph import kahn_order
 
-__all__ = ["topological_order", "RiverNetwork", "channel_parameters", "Router", "route", "level_pool"]
+__all__ = ["RiverNetwork", "Router", "channel_parameters", "level_pool", "route", "topological_order"]
 
 
 # --- topology ---------------------------------------------------------------------------------

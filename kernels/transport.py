@@ -247,7 +247,7 @@ class Transport:
 
     @classmethod
     def from_network(cls, network: RiverNetwork, dispersion, decay, dx: float, flows=None, lake_volume=0.0,
-                     min_flow: float = 1e-3) -> "Transport":
+                     min_flow: float = 1e-3) -> Transport:
         """Transport on a river network's links, with areas and velocities from Manning at given flows.
 
         Parameters

@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from kernels.river import RiverNetwork, Router, channel_parameters, level_pool, route, topological_order
-
+from kernels.river import (
+    RiverNetwork,
+    Router,
+    channel_parameters,
+    level_pool,
+    route,
+    topological_order,
+)
 
 # --- topology -------------------------------------------------------------------------------------
 
