@@ -180,3 +180,43 @@ def test_bad_input_names_the_key_and_the_fix(city, over, match):
     with pytest.raises(ScenarioError, match=match), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         run(city, _scenario(city, **over), progress=False)
+
+
+def test_side_lake_fills_from_a_flood_and_drains_back():
+    import geopandas as gpd
+    import shapely
+    from affine import Affine
+
+    from conftest import CRS
+    from twin.model import Twin
+
+    # a valley falling 1 % east with sides rising 2 %; a pond 20 m north of the river, no river through it
+    x0, y0, dx, ny, nx = 423000.0, 2560000.0, 10.0, 40, 60
+    x = (np.arange(nx) + 0.5) * dx
+    y = (np.arange(ny) + 0.5) * dx
+    terrain = 20.0 - 0.01 * x[None, :] + 0.02 * np.abs(y[:, None] - 200.0)
+    rivers = gpd.GeoDataFrame({"width": [5.0]}, geometry=[shapely.LineString([(x0, y0 - 200), (x0 + 600, y0 - 200)])],
+                              crs=CRS)
+    pond = shapely.box(x0 + 400, y0 - 180, x0 + 450, y0 - 150)
+    lakes = gpd.GeoDataFrame({"name": ["pond"], "level": [0.0]}, geometry=[pond], crs=CRS)
+    tw = Twin(CRS, Affine(dx, 0, x0, 0, -dx, y0), terrain, rivers=rivers, lakes=lakes)
+    sc = {"duration": "2d", "dt": "10min", "output_interval": "1h", "network": {"reference_discharge": 5.0},
+          "inflow": [{"at": [x0 + 5, y0 - 200], "hydrograph": [[0, 2.0], ["6h", 30.0], ["12h", 2.0]]}],
+          "lake": [{"name": "pond", "side_distance": 30.0, "exchange_width": 5.0}]}
+    r = run(tw, sc, progress=False)
+    assert r.lakes.loc[0, "kind"] == "side" and r.lakes.loc[0, "lake_link"] == -1
+    assert abs(r.summary["mass_balance_error"]) < 1e-9
+    ex = r.lake_series["exchange"][:, 0]
+    stage = r.lake_series["stage"][:, 0]
+    # the flood (its river stage ~1.6 m above the bed against ~0.4 m at 2 m3/s) spills into the pond,
+    # which then drains back into the river as the flood passes
+    assert ex.max() > 0 and ex.min() < 0
+    assert np.argmax(ex) < np.argmin(ex)
+    assert stage.max() > stage[-1]
+    # without a side channel width the pond is not connected: a clear error
+    bad = dict(sc, lake=[{"name": "pond", "side_distance": 30.0}])
+    with pytest.raises(ScenarioError, match="exchange_width"):
+        run(tw, bad, progress=False)
+    far = dict(sc, lake=[{"name": "pond", "side_distance": 5.0, "exchange_width": 5.0}])
+    with pytest.raises(ScenarioError, match="touches no river"):
+        run(tw, far, progress=False)
