@@ -186,8 +186,8 @@ def test_side_lake_fills_from_a_flood_and_drains_back():
     import geopandas as gpd
     import shapely
     from affine import Affine
-
     from conftest import CRS
+
     from twin.model import Twin
 
     # a valley falling 1 % east with sides rising 2 %; a pond 20 m north of the river, no river through it
