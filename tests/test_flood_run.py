@@ -274,3 +274,5 @@ def test_design_storm_rain_volume_equals_the_storm_depth():
     # the kernel integrates the piecewise-linear series exactly, and the series keeps the storm depth
     assert r.summary["volume_rain_m3"] == pytest.approx(area * depth_mm / 1000.0, rel=1e-9)
     assert r.scenario["rain"]["design"]["method"] == "chicago"
+    assert r.summary["design_storm"]["depth_mm"] == pytest.approx(depth_mm)
+    assert len(r.summary["design_storm"]["intensity_mm_h"]) == 10

@@ -49,7 +49,8 @@ class FloodResult:
     buildings : GeoDataFrame
         The twin's buildings with ``max_depth``, ``arrival_time`` and ``flooded``.
     summary : dict
-        Volumes, mass-balance error, steps, wall time, speed, flooded buildings, scenario hash.
+        Volumes, mass-balance error, steps, wall time, speed, flooded buildings, scenario hash; with
+        edits their cells and volumes (``edits``), with a design storm its blocks (``design_storm``).
     """
     crs: Any
     transform: Any
@@ -275,11 +276,21 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
     result = _finish(twin, scenario, s, state, accum, totals, run_stats, stored0, gauge_rows, frames, frame_times)
     if edit_report:
         result.summary["edits"] = edit_report
+    if scenario.rain is not None and scenario.rain.design is not None:
+        result.summary["design_storm"] = _design_summary(scenario.rain.design)
     if out is not None:
         result.save(out, scene=scene)
         if ckpt_path is not None and ckpt_path.exists():
             ckpt_path.unlink()
     return result
+
+
+def _design_summary(design) -> dict[str, Any]:
+    """The design storm a run used: its depth, peak and blocks (the parameters are in scenario.json)."""
+    h = design.hyetograph()
+    return {"method": design.method, "return_period_years": design.return_period, "duration_s": h.duration_s,
+            "step_s": h.step_s, "depth_mm": h.depth_mm, "peak_mm_h": float(h.intensity_mm_h.max()),
+            "intensity_mm_h": [float(v) for v in h.intensity_mm_h]}
 
 
 def _schedule(scenario: Scenario, s: FloodSetup) -> list[tuple[float, set[str]]]:
