@@ -269,3 +269,26 @@ def test_bad_lakes_are_refused_with_a_fix():
         RiverLakeSystem(net, [Lake(h, s, a, initial_stage=50.0)], 600.0)
     with pytest.raises(ValueError, match="one entry per lake"):
         RiverLakeSystem(net, [Lake(h, s, a)], 600.0).release = [1.0, 2.0]
+
+
+def test_side_channel_takes_no_more_than_the_river_brings_and_a_full_lake_rises_above_its_table():
+    # An empty lake 3 m below a small river (2 m3/s) with a 50 m wide channel: the weir law asks
+    # far more than 2 m3/s, so the exchange takes the whole river flow and the link runs dry.
+    dt, n_steps = 600.0, 30
+    h, s, a = _prism(1.0e6, bottom=97.0, top=101.0, rows=9)
+    lake = Lake(h, s, a, initial_stage=97.0, exchange_link=0, exchange_bed=100.0, exchange_width=50.0)
+    system = RiverLakeSystem(_network([-1]), [lake], dt, initial_flow=2.0)
+    result = system.run(np.full((n_steps, 1), 2.0))
+    np.testing.assert_allclose(result["lake_exchange"][:, 0], 2.0, rtol=1e-12)
+    assert result["outflow"].min() >= 0.0 and result["outflow"][-1, 0] < 1e-3
+    led = system.ledger()
+    assert abs(led["error"]) < 1e-9 * led["inflow"]
+    assert not system.overtopped[0]
+
+    # A closed lake filled past its table's top keeps rising with vertical walls (area[-1]) and
+    # is flagged so the caller can extend the table.
+    full = Lake(*_prism(1.0e4, top=101.0, rows=3), initial_stage=100.5)
+    system = RiverLakeSystem(_network([-1]), [full], 3600.0)
+    system.run(n_steps=2, lake_inflow=np.full((2, 1), 5.0))  # 5,000 m3 + 36,000 m3 in; the table holds 10,000
+    assert system.overtopped[0]
+    assert system.lake_stage[0] == pytest.approx(101.0 + (5000.0 + 36000.0 - 10000.0) / 1.0e4, rel=1e-12)
