@@ -292,7 +292,7 @@ def _lake_update(k, inflow, acc, t, dt, storage, stage, res, overtop, lk_i, lk_f
     s_min = tab_s[p0]
     ev = evap_series[k, min(t, evap_series.shape[1] - 1)]
     # controlled release, held over the step
-    if override[k] == override[k]:
+    if not math.isnan(override[k]):
         release = max(override[k], 0.0)
     elif lk_i[k, _RULE] > 0:
         s_target = target_series[k, min(t, target_series.shape[1] - 1)]
@@ -750,7 +750,7 @@ class RiverLakeSystem:
         n_steps : int, optional
             Number of steps when no series is given.
         lake_inflow : float array (T, n_lakes), optional
-            Step-mean direct inflow into each lake [m3/s] (local runoff, rain on the lake).
+            Step-mean direct inflow into each lake [m3/s], >= 0 (local runoff, rain on the lake).
 
         Returns
         -------
@@ -769,6 +769,11 @@ class RiverLakeSystem:
         inflow_a = _as_series(inflow, n_steps, n, "inflow")
         lateral_a = _as_series(lateral, n_steps, n, "lateral")
         lake_a = _as_series(lake_inflow, n_steps, nl, "lake_inflow") if nl else np.zeros((0, 0))
+        own = np.flatnonzero(self._lake_of_link >= 0)
+        into_lakes = [lake_a] + [a[:, own] for a in (inflow_a, lateral_a) if a.size]
+        if any(np.any(a < 0) for a in into_lakes):
+            raise ValueError("inflow into a lake (lake_inflow, or inflow and lateral of a lake link) must be >= 0 "
+                             "m3/s; take water out of a lake with a release override or evaporation")
         out = np.empty((n_steps, n))
         lake_res = np.zeros((n_steps, nl, 5))
         lake_stage = np.empty((n_steps, nl))

@@ -267,6 +267,10 @@ def test_bad_lakes_are_refused_with_a_fix():
         RiverLakeSystem(net, [Lake(h, s, a, exchange_link=1, exchange_width=5.0)], 600.0)
     with pytest.raises(ValueError, match="outside its table"):
         RiverLakeSystem(net, [Lake(h, s, a, initial_stage=50.0)], 600.0)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        RiverLakeSystem(net, [Lake(h, s, a)], 600.0).run(n_steps=1, lake_inflow=[[-1.0]])
+    with pytest.raises(ValueError, match="must be >= 0"):
+        RiverLakeSystem(net, [Lake(h, s, a, link=1)], 600.0).run(lateral=[[0.0, -1.0]])
     with pytest.raises(ValueError, match="one entry per lake"):
         RiverLakeSystem(net, [Lake(h, s, a)], 600.0).release = [1.0, 2.0]
 
