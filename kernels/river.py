@@ -27,7 +27,10 @@ parameters), so its answers for flows far from the reference discharge carry the
 the constant-parameter method; choose the reference near the flows of interest (e.g. a bankfull
 or mean annual flood discharge).
 
-Reservoirs and lakes: :func:`level_pool`, the storage-indication (modified Puls) method.
+Reservoirs and lakes: :func:`level_pool`, the storage-indication (modified Puls) method, for
+one reservoir; lakes as nodes of a routed network (spillways, operating rules, side channels,
+volume ledger): :class:`kernels.lake.RiverLakeSystem`. :meth:`Router.storage` gives the water
+held in each link, whose change equals the inflow minus the outflow volume exactly.
 """
 
 from __future__ import annotations
