@@ -24,7 +24,7 @@ EXPECTED = {
     "01_planner_scenarios.ipynb": (),
     "02_emergency_flood_overlay.ipynb": ("field/flood_overlay.html", "field/exposed_buildings.csv",
                                          "flood-result/summary.json"),
-    "03_engineer_ifc_import.ipynb": (),
+    "03_engineer_ifc_import.ipynb": ("sample-city/ifc/placements.json", "flood-result/summary.json"),
 }
 PRESENT = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 
