@@ -9,7 +9,9 @@ A :class:`Lake` is a node of the river network (:class:`kernels.river.RiverNetwo
 * **connections**: ``inflow_links``, the links whose outflow enters the lake (their
   ``network.downstream`` entry is ignored), and ``outlet_link``, the link receiving the lake's
   outflow at its upstream end (``-1``: it leaves the system). Such an *in-line* lake sits between
-  the links. A *side-channel* lake (``exchange_link >= 0``) is also connected to a river link
+  the links. Or a *lake link* (``link``): a network link stands for the lake (as
+  :mod:`twin.network` draws lakes on river lines); the links draining into it feed the lake, its
+  downstream link is the outlet, and its outflow reads the lake's. A *side-channel* lake (``exchange_link >= 0``) is also connected to a river link
   by a channel through which water flows both ways (see below).
 * **uncontrolled outlet** (spillway), passing ``W(h)`` [m3/s] whatever the operator does: the
   sum of an optional ``rating`` table (rows stage, discharge; linear between rows, its last
