@@ -10,6 +10,12 @@ import pytest
 import xarray as xr
 
 from twin.errors import ScenarioError
+from twin.network import (
+    lake_hypsometry,
+    link_catchments,
+    network_from_rivers,
+    network_from_streams,
+)
 from twin.riverlake import RiverResult, RiverScenario, run
 
 
@@ -55,8 +61,6 @@ def test_storm_routes_through_rivers_and_lake_with_closed_balance(city, tmp_path
     # runoff over the catchments plus the inflow hydrograph: 40 mm/h x 0.6 for 1 h (and half a
     # second of the ramp down to 0) over the catchment area, and the hydrograph's integral (5 m3/s
     # for a day plus the 25 m3/s triangle)
-    from twin.network import link_catchments, network_from_rivers
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         area = link_catchments(city, network_from_rivers(city)).catchment_area().sum()
@@ -95,12 +99,13 @@ def test_storm_routes_through_rivers_and_lake_with_closed_balance(city, tmp_path
     assert (tmp_path / "res" / "scenario.json").is_file()
 
 
-def test_spill_reaches_the_outlet_with_its_mass_conserved(city):
+def test_spill_reaches_the_outlet_with_its_mass_conserved(city, tmp_path):
     spill = {"name": "diesel", "at": _river_xy(city, city.bounds[0] + 100), "time": "1h", "mass": 500.0,
              "dispersion": 5.0, "decay_rate": 0.0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        r = run(city, _scenario(city, runoff=None, lake=[], spill=[spill], duration="12h"), progress=False)
+        r = run(city, _scenario(city, runoff=None, lake=[], spill=[spill], duration="12h"), out=tmp_path / "r",
+                progress=False)
     pol = r.summary["pollutants"][0]
     assert pol["name"] == "diesel"
     # the transport kernel is conservative in flux form: the ledger closes to round-off
@@ -109,8 +114,15 @@ def test_spill_reaches_the_outlet_with_its_mass_conserved(city):
     assert pol["outflow_kg"] > 0.999 * 500.0
     assert np.nanmax(r.links["peak_concentration_kgm3"]) > 0
     assert r.concentration.shape == (1, 12, len(r.links))
+    # the plume passes the outlet gauge and is gone by the end
     outlet_col = r.gauges["outlet_concentration_kgm3"].to_numpy()
-    assert outlet_col.max() >= 0 and r.gauges["outlet_discharge_m3s"].min() > 0
+    assert outlet_col.max() > 0 and outlet_col[-1] < 1e-6 * outlet_col.max()
+    back = RiverResult.load(tmp_path / "r")
+    assert back.spills == ["diesel"]
+    np.testing.assert_allclose(back.concentration, r.concentration)
+    with xr.open_dataset(tmp_path / "r" / "links.nc") as ds:
+        assert ds["concentration"].dims == ("spill", "time", "link_id")
+        assert ds["concentration"].attrs["units"] == "kg m-3"
 
 
 def test_scenario_from_toml_round_trips(city, tmp_path):
@@ -136,6 +148,9 @@ series = [[0, 0.0], ["1h", 2.0], ["3h", 0.0]]
 [[lake]]
 lake = 0
 rating = [[3.0, 0.0], [3.23, 0.0], [4.0, 6.0], [6.0, 40.0]]
+target_level = 3.1
+release_max = 0.5
+evaporation = 5.0
 
 [[gauge]]
 name = "mouth"
@@ -148,6 +163,12 @@ link = 2
         r = run(city, sc, progress=False)
     assert abs(r.summary["mass_balance_error"]) < 1e-9
     assert list(r.gauges.columns) == ["time_s", "mouth_discharge_m3s"]
+    # 5 mm/day for 6 h on at most the lake's cells (the table's top area)
+    _, area, _ = lake_hypsometry(city, 0)
+    assert 0 < r.summary["volume_evaporated_m3"] <= 5e-3 * area[-1] * 0.25
+    # the operating rule releases water to bring the lake down towards 3.1 m: it ends below its
+    # rest level (3.23 m), which the rating alone would only approach from above
+    assert r.lake_series["stage"][-1, 0] < 3.23
     assert RiverScenario.from_dict(sc.to_dict()).hash == sc.hash
 
 
@@ -157,8 +178,6 @@ def test_stream_network_runoff_volume_is_runoff_times_catchment(city):
           "runoff": {"constant": 10.0, "coefficient": 1.0}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        from twin.network import network_from_streams
-
         net = network_from_streams(city, threshold_cells=200)
         r = run(city, sc, progress=False)
     expected = 10.0 / 3.6e6 * np.count_nonzero(net.catchment) * city.cell_size**2 * 3 * 3600

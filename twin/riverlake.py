@@ -160,6 +160,7 @@ class Gauge(_Model):
     name: str
     at: Point | None = None
     link: int | None = None
+    max_distance: float = Field(100.0, gt=0, description="m from the point to the link")
 
     @model_validator(mode="after")
     def _where(self) -> Gauge:
@@ -683,7 +684,7 @@ def _gauges(scenario: RiverScenario, net: Network) -> list[int]:
     for i, g in enumerate(scenario.gauge):
         try:
             idx.append(int(net.index([g.link])[0]) if g.link is not None
-                       else net.nearest_link(*g.at, max_distance=200.0)[0])
+                       else net.nearest_link(*g.at, max_distance=g.max_distance)[0])
         except InputDataError as exc:
             raise ScenarioError(f"gauge.{i} ({g.name}): {exc}") from None
     return idx
