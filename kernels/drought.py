@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special
 
-__all__ = ["GammaFit", "SPI_CLIP", "rolling_sum", "fit_gamma", "spi", "RRV", "reliability"]
+__all__ = ["RRV", "SPI_CLIP", "GammaFit", "fit_gamma", "reliability", "rolling_sum", "spi"]
 
 #: SPI values are clipped to +-3.09 (probabilities 0.001 and 0.999), as in the WMO SPI guide's tools;
 #: beyond that the fitted tails say little and a zero probability would give -inf.

@@ -48,7 +48,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-__all__ = ["PARAMS", "STATES", "ZONE_VARS", "HBVResult", "hbv", "triangular_weights", "route_triangular"]
+__all__ = ["PARAMS", "STATES", "ZONE_VARS", "HBVResult", "check_params", "hbv", "route_triangular", "triangular_weights"]
 
 #: Parameter columns, in this order: field capacity FC [mm], LP [-], BETA [-], PERC [mm/d],
 #: UZL [mm], K0, K1, K2 [1/d], impervious depression storage DEP [mm].
@@ -198,7 +198,14 @@ def _forcing(name: str, a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _check_params(params: np.ndarray, n_cells: int) -> np.ndarray:
+def check_params(params: np.ndarray, n_cells: int) -> np.ndarray:
+    """Parameters as a contiguous ``(n_cells, len(PARAMS))`` float array, checked against the model's ranges.
+
+    Raises
+    ------
+    ValueError
+        Non-finite or negative values, ``FC <= 0``, ``LP`` outside ``(0, 1]``, ``BETA <= 0``.
+    """
     params = np.ascontiguousarray(np.broadcast_to(np.asarray(params, dtype=np.float64), (n_cells, len(PARAMS))))
     bad = []
     if not np.all(np.isfinite(params)) or (params < 0).any():
@@ -267,7 +274,7 @@ def hbv(precip: np.ndarray, pet: np.ndarray, params: np.ndarray, impervious: np.
     pet = np.broadcast_to(pet, (n_scen, n_steps, n_forcing))
     params = np.asarray(params, dtype=np.float64)
     n_cells = params.shape[0] if params.ndim == 2 else np.size(impervious) if np.ndim(impervious) else 1
-    params = _check_params(params, n_cells)
+    params = check_params(params, n_cells)
     imp = np.ascontiguousarray(np.broadcast_to(np.asarray(impervious, dtype=np.float64), (n_cells,)))
     if not np.all(np.isfinite(imp)) or (imp < 0).any() or (imp > 1).any():
         raise ValueError("impervious must be fractions in [0, 1], one per cell")

@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from kernels.water_balance import PARAMS, STATES, ZONE_VARS, hbv, route_triangular, triangular_weights
+from kernels.water_balance import (
+    PARAMS,
+    STATES,
+    ZONE_VARS,
+    hbv,
+    route_triangular,
+    triangular_weights,
+)
 
 # FC, LP, BETA, PERC, UZL, K0, K1, K2, DEP: values inside the ranges of Seibert & Vis (2012), table 1
 PAR = {"fc": 150.0, "lp": 0.7, "beta": 2.5, "perc": 1.5, "uzl": 10.0, "k0": 0.4, "k1": 0.1, "k2": 0.05, "dep": 2.0}
@@ -23,7 +30,7 @@ def _reference_step(s: dict, p: float, pet: float, imp: float, dt: float) -> dic
     sd = sd + p
     q_imp = sd - PAR["dep"] if sd > PAR["dep"] else 0.0
     sd = sd - q_imp
-    e_imp = pet if pet < sd else sd
+    e_imp = min(sd, pet)
     sd = sd - e_imp
     # eq. 2: recharge / P = (SM / FC) ** BETA
     recharge = p * (sm / PAR["fc"]) ** PAR["beta"]
@@ -78,7 +85,7 @@ def test_five_steps_match_the_published_equations():
 
 @pytest.mark.parametrize("dt", [1.0, 1.0 / 24.0])
 def test_lower_zone_recession_is_exponential(dt):
-    n = int(round(60 / dt))
+    n = round(60 / dt)
     state = np.array([[0.0, 0.0, 100.0, 0.0]])
     res = hbv(np.zeros(n), np.zeros(n), ROW[None], 0.0, dt_days=dt, state=state)
     t = dt * np.arange(1, n + 1)

@@ -30,7 +30,7 @@ from kernels import water_balance as _wb
 from .errors import InputDataError
 from .model import Twin
 
-__all__ = ["hbv_table", "link_catchments", "response_units", "runoff", "catchment_spi"]
+__all__ = ["catchment_spi", "hbv_table", "link_catchments", "response_units", "runoff"]
 
 _ZONE_MODES = ("watersheds", "links")
 _FLOW_VARS = {"quick_runoff": "q_fast", "slow_runoff": "q_slow"}
@@ -83,7 +83,7 @@ def _index(table: pd.DataFrame, source: str) -> pd.DataFrame:
 def _check_table(table: pd.DataFrame, source: str) -> pd.DataFrame:
     table = table[list(_wb.PARAMS)].astype(float)
     try:
-        _wb._check_params(table.to_numpy(), len(table))
+        _wb.check_params(table.to_numpy(), len(table))
     except ValueError as exc:
         raise InputDataError(f"{source}: {exc}. Fix the values (see twin/data/hbv.csv for typical ones).") from None
     return table
@@ -426,10 +426,10 @@ def _balance(res: _wb.HBVResult, flows: dict[str, np.ndarray], units: pd.DataFra
     def by_zone(per_unit: np.ndarray) -> np.ndarray:
         return np.stack([np.bincount(zone_index, weights=w * row, minlength=n_zones) for row in per_unit])
 
-    total = lambda col: res.zone[..., _wb.ZONE_VARS.index(col)].sum(axis=1)  # noqa: E731
+    p, et = (res.zone[..., _wb.ZONE_VARS.index(col)].sum(axis=1) for col in ("precip", "et"))
     q = sum(f.sum(axis=1) for f in flows.values())
     ds = by_zone(res.storage(res.state_end)) - by_zone(res.storage(res.state_start))
     transit = sum(c.sum(axis=1) for c in carry.values()) if carry else 0.0
     if carry0 is not None:
         transit = transit - carry0.sum(axis=(1, 3))
-    return (total("precip") - total("et") - q - ds - transit) / area
+    return (p - et - q - ds - transit) / area
