@@ -239,3 +239,19 @@ def test_side_lake_fills_from_a_flood_and_drains_back():
     far = dict(sc, lake=[{"name": "pond", "side_distance": 5.0, "exchange_width": 5.0}])
     with pytest.raises(ScenarioError, match="touches no river"):
         run(tw, far, progress=False)
+
+
+def test_spill_on_the_creek_mixes_into_the_lake_and_decays_with_mass_conserved(city):
+    # link 3 is the creek above the lake (see test_network's sample-city topology), link 4 the lake
+    spill = {"name": "tracer", "link": 3, "time": "30min", "mass": 50.0, "decay_rate": 0.5}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        r = run(city, _scenario(city, spill=[spill]), progress=False)
+    pol = r.summary["pollutants"][0]
+    assert abs(pol["mass_balance_error"]) < 1e-9
+    # a decay of 0.5 / day over the ~day the tracer spends in the lake removes a good share
+    assert 0.05 * 50 < pol["decayed_kg"] < 0.6 * 50
+    peak = r.links.set_index("link_id")["peak_concentration_kgm3"]
+    # mixed into the lake's volume the tracer is diluted below its peak in the creek
+    assert 0 < peak[4] < peak[3]
+    assert peak[2] > 0  # and it reaches the river below the creek's mouth

@@ -7,8 +7,9 @@ outlets and operating rules, pollutant spills and gauges. :func:`run` routes it 
 :class:`kernels.lake.RiverLakeSystem` (Muskingum-Cunge links, level-pool lakes) and carries each
 spill with :class:`kernels.transport.Transport`, then writes a result folder atomically.
 
-Pollutants travel at the links' steady velocities at the reference discharge (the transport
-kernel's hydraulics are steady); lakes are completely mixed at their initial volume.
+Pollutants ride on the routed flows: each step the transport takes the links' step-mean
+discharges (Manning's normal-flow area and velocity) and the lakes' storage as the volumes of the
+completely mixed lake links. Side-connected lakes exchange water, not pollutant.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from tqdm.auto import tqdm
 
 import twin as _pkg
 from kernels._series import Series, series_cumulative, series_integral
-from kernels.river import channel_parameters
 from kernels.transport import Transport
 from twin import _io
 from twin.errors import InputDataError, ScenarioError
@@ -401,7 +401,9 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
     per_out = round(scenario.output_interval / dt)
     lateral_rate = _lateral_per_step(scenario, net, steps)  # callable: (t0 step, count) -> (count, n)
     inflow_series = _inflow_series(scenario, net, steps)
-    transports, spill_links = _transports(scenario, net, rn, twin, lakes, lake_links)
+    transports, spill_links = _transports(scenario, net, rn, lakes, lake_links)
+    own_lakes = np.array([k for k, j in enumerate(lake_links) if j >= 0], dtype=np.int64)
+    own_links = np.asarray(lake_links, dtype=np.int64)[own_lakes] if len(own_lakes) else own_lakes
     spill_steps = [int(np.floor(s.time / dt + 1e-9)) for s in scenario.spill]
     gauge_idx = _gauges(scenario, net)
 
@@ -445,6 +447,10 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
             for si, tr in enumerate(transports):
                 cells = np.diff(tr.offsets)
                 for step in range(s0, s1):
+                    # the pollutant rides on the step's routed flows; lake links hold their lakes' water
+                    volume = np.zeros(n)
+                    volume[own_links] = res["lake_storage"][step - s0, own_lakes]
+                    tr.set_flows(q[step - s0], lake_volume=volume)
                     if step == spill_steps[si]:
                         link, x = spill_links[si]
                         tr.spill(link, x, scenario.spill[si].mass)
@@ -653,23 +659,22 @@ def _spill_place(scenario: RiverScenario, net: Network, i: int) -> tuple[int, fl
         raise ScenarioError(f"spill.{i}: {exc}") from None
 
 
-def _transports(scenario: RiverScenario, net: Network, rn, twin: Twin, lakes, lake_links):
+def _transports(scenario: RiverScenario, net: Network, rn, lakes, lake_links):
     if not scenario.spill:
         return [], []
-    depth, velocity, _, _ = channel_parameters(rn.q_ref, rn.width, rn.slope, rn.manning)
-    area = rn.width * depth
+    # lake links are completely mixed lakes; a volume > 0 marks them (the lake's own comes each step)
     lake_volume = np.zeros(len(net))
     for lake, j in zip(lakes, lake_links, strict=True):
         if j >= 0:
-            lake_volume[j] = float(np.interp(lake.initial_stage, lake.stage, lake.storage))
+            lake_volume[j] = max(float(np.interp(lake.initial_stage, lake.stage, lake.storage)), 1.0)
     transports, places = [], []
     for i, sp in enumerate(scenario.spill):
         link, x = _spill_place(scenario, net, i)
         if sp.time >= scenario.duration:
             raise ScenarioError(f"spill.{i}.time = {sp.time:g} s is not before the end of the run "
                                 f"({scenario.duration:g} s); spill earlier or run longer")
-        tr = Transport(rn.length, area, velocity, sp.dispersion, sp.decay_rate / _SECONDS_PER_DAY,
-                       scenario.transport_dx, rn.downstream, lake_volume=lake_volume)
+        tr = Transport.from_network(rn, sp.dispersion, sp.decay_rate / _SECONDS_PER_DAY, scenario.transport_dx,
+                                    lake_volume=lake_volume)
         transports.append(tr)
         places.append((link, min(x, float(rn.length[link]))))
     return transports, places
