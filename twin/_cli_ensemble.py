@@ -1,0 +1,51 @@
+"""``twin ensemble``: run an ensemble file on a Dask cluster and write the probability maps."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("ensemble")
+@click.argument("ensemble_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--twin", "twin_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Twin folder (from `twin ingest` or `twin demo`).")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Ensemble folder to write; running again into it resumes (complete members are kept).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: start a local cluster).")
+@click.option("--workers", "n_workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes of the local cluster.")
+@click.option("--threads", "threads_per_worker", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Threads per worker (and Numba threads per member); workers x threads <= cores.")
+@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Retries of a failing member before it is recorded in failed.json.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def ensemble_cmd(ensemble_file: Path, twin_dir: Path, out: Path, scheduler: str | None, n_workers: int,
+                 threads_per_worker: int, retries: int, quiet: bool) -> None:
+    """Run the scenarios of ENSEMBLE_FILE (a TOML sweep or member list) on a twin with Dask.
+
+    Writes each member's result under OUT/members/, exceedance maps (exceedance.nc and one GeoTIFF
+    per threshold), per-building flood probabilities (buildings.gpkg), members.csv, failed.json and
+    ensemble.json. Exits with 1 when members failed (the others' results are complete).
+    """
+    from twin.ensemble import Ensemble, run_ensemble
+    from twin.model import Twin
+
+    ensemble = Ensemble.from_toml(ensemble_file)  # every member validated before the cluster starts
+    click.echo(f"Ensemble {ensemble.name}: {len(ensemble.members)} members; "
+               f"{'scheduler ' + scheduler if scheduler else f'local cluster of {n_workers} x {threads_per_worker}'}")
+    result = run_ensemble(Twin.load(twin_dir), ensemble, out, scheduler=scheduler, n_workers=n_workers,
+                          threads_per_worker=threads_per_worker, retries=retries, progress=not quiet)
+    s = result.summary
+    click.echo(f"Members: {s['members_ok']} ok, {s['members_failed']} failed ({s['members_reused']} reused "
+               f"from an earlier run) in {s['wall_seconds']:.1f} s; {s['scenarios_per_minute']:.2f} scenarios/min")
+    for f in result.failed:
+        click.secho(f"  member {f['member']} ({f['name']}): {f['error']}: {f['message']}", fg="red", err=True)
+    outputs = ["exceedance.nc", *(f"exceedance_{d:g}m.tif" for d in ensemble.thresholds), "buildings.gpkg",
+               "members.csv", "failed.json", "ensemble.json"]
+    click.echo(f"Written to {out}: " + ", ".join(o for o in outputs if (out / o).is_file()))
+    if result.failed:
+        sys.exit(1)
