@@ -188,14 +188,6 @@ class Network:
                                  "them with link_catchments(twin, network)")
         return self.catchment
 
-    def to_file(self, path: Any, layer: str = "links") -> None:
-        """Write the links to a GeoPackage (atomically)."""
-        from twin import _io
-
-        with _io.atomic_file(path, suffix=".gpkg") as tmp:
-            tmp.unlink()
-            self.links.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
-
 
 # --------------------------------------------------------------------------------------- from lines
 
