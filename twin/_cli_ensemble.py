@@ -19,7 +19,7 @@ import click
 @click.option("--workers", "n_workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Worker processes of the local cluster.")
 @click.option("--threads", "threads_per_worker", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Threads per worker (and Numba threads per member); workers x threads <= cores.")
+              help="Numba threads of each member's kernel (a worker runs one member at a time); workers x threads <= cores.")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="Retries of a failing member before it is recorded in failed.json.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

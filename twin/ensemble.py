@@ -109,10 +109,12 @@ def run_ensemble(twin: Twin, ensemble: Ensemble | dict | str | os.PathLike, out:
         running again into the folder of a broken ensemble resumes it.
     scheduler
         Address of a running Dask scheduler (``tcp://host:8786``). ``None`` starts a local cluster of
-        ``n_workers`` processes with ``threads_per_worker`` threads each.
+        ``n_workers`` processes (see below).
     n_workers, threads_per_worker
-        The local cluster's size. Each member's kernel uses ``threads_per_worker`` Numba threads (on a
-        remote cluster too), so workers x threads should not exceed the cores.
+        The local cluster: ``n_workers`` processes, each running one member at a time whose kernel
+        uses ``threads_per_worker`` Numba threads (set on a remote cluster's workers too, per member;
+        start those with ``--nthreads 1`` so that they also run one member at a time). Keep
+        workers x threads at most the number of cores.
     retries
         How often a failing member is retried before it is recorded in ``failed.json``. A worker that
         dies is another matter: Dask reschedules its members elsewhere, without using up retries.
@@ -165,7 +167,7 @@ def _run_members(client: Any, twin: Twin, todo: list[Member], members_dir: Path,
                  progress: bool, total: int, summaries: dict, status: dict, failed: dict) -> None:
     from distributed import as_completed
 
-    twin_future = client.scatter(twin, broadcast=True)  # once per worker, not once per member
+    twin_future = client.scatter(twin, broadcast=True, hash=False)  # once per worker, not per member
     futures = {}
     for m in todo:
         fut = client.submit(_run_member, twin_future, m.scenario.to_dict(), str(members_dir / m.folder), threads,
@@ -226,9 +228,10 @@ def _client(scheduler: str | None, n_workers: int, threads_per_worker: int) -> I
     if n_workers < 1 or threads_per_worker < 1:
         raise InputDataError(f"A local cluster needs n_workers >= 1 and threads_per_worker >= 1; got "
                              f"{n_workers} and {threads_per_worker}.")
-    # Each worker process's Numba pool gets its own share of the cores, or the workers oversubscribe them.
+    # One member at a time per worker (one Dask thread), its kernel on the worker's share of the
+    # cores: a Numba pool of threads_per_worker, or the workers would oversubscribe the cores.
     env = {"NUMBA_NUM_THREADS": str(threads_per_worker), "OMP_NUM_THREADS": "1"}
-    with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                       dashboard_address=None, silence_logs=logging.ERROR, env=env) as cluster, \
             Client(cluster, set_as_default=False) as client:
         yield client
