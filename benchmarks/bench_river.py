@@ -58,6 +58,25 @@ def lakes_on(net: RiverNetwork, count: int, seed: int = 2) -> list[Lake]:
     return [Lake(stage, storage, area, link=int(j), initial_stage=5.0, crest=5.0, weir_width=20.0) for j in links]
 
 
+def tree_lines(net: RiverNetwork, seed: int = 3):
+    """The random tree drawn as lines: each link ends where its receiving link starts (outlet at 0, 0)."""
+    import geopandas as gpd
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    n = net.downstream.size
+    start = np.zeros((n, 2))
+    end = np.zeros((n, 2))
+    for i in range(n):  # receivers come first (down[i] < i)
+        end[i] = start[net.downstream[i]] if net.downstream[i] >= 0 else (0.0, 0.0)
+        angle = rng.uniform(0.0, np.pi)  # upstream lies north: lines fan out without looping back
+        start[i] = end[i] + net.length[i] * np.array([np.cos(angle), np.sin(angle)])
+    mid = 0.5 * (start + end) + rng.normal(0.0, 20.0, (n, 2))  # a bend, so lines are not straight
+    coords = np.stack([start, mid, end], axis=1)
+    return gpd.GeoDataFrame({"width": net.width, "slope": net.slope},
+                            geometry=shapely.linestrings(coords), crs="EPSG:3857")
+
+
 def _time(system, n: int, steps: int, month: int = 730) -> tuple[float, float]:
     """Seconds spent in the kernel for ``steps`` steps (forcing made outside the clock), and the ledger error."""
     spent = 0.0
@@ -68,6 +87,42 @@ def _time(system, n: int, steps: int, month: int = 730) -> tuple[float, float]:
         spent += time.perf_counter() - t0
     err = system.ledger()["error"] / max(system.ledger()["inflow"], 1e-300) if hasattr(system, "ledger") else float("nan")
     return spent, err
+
+
+def _sample_city_scenario() -> str:
+    """Wall time of a whole river scenario (network, catchments, lake, a spill, outputs) on the 2 km sample city."""
+    import tempfile
+    import warnings
+
+    import shapely
+
+    from twin.build import from_files
+    from twin.riverlake import run
+    from twin.sample import city
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sc = city(Path(tmp) / "city")
+        tw = from_files(sc.dem, rivers=sc.layers, lakes=sc.layers)
+        river = shapely.get_coordinates(tw.rivers.geometry.iloc[0])
+        creek = shapely.get_coordinates(tw.rivers.geometry.iloc[1])
+        x0 = tw.bounds[0] + 20.0
+        scenario = {
+            "duration": "2d", "dt": "15min", "output_interval": "1h", "network": {"reference_discharge": 20.0},
+            "runoff": {"hyetograph": [[0, 30.0], ["2h", 30.0], ["2h1s", 0.0]], "coefficient": 0.5},
+            "inflow": [{"at": [x0, float(np.interp(x0, river[:, 0], river[:, 1]))],
+                        "hydrograph": [[0, 20.0], ["6h", 120.0], ["18h", 20.0]]}],
+            "lake": [{"name": "Sample Lake", "crest": float(tw.lakes["level"].iloc[0]), "weir_width": 6.0}],
+            "spill": [{"at": creek[1].tolist(), "time": "3h", "mass": 200.0, "decay_rate": 0.2}],
+        }
+        t0 = time.perf_counter()
+        r = run(tw, scenario, out=Path(tmp) / "result", progress=False)
+        wall = time.perf_counter() - t0
+    return (f"A whole river scenario on the 2 km sample city (1000 x 1000 cells; {len(r.links)} links, its lake, "
+            f"runoff over D8 catchments, an inflow hydrograph, a spill carried on the routed flows; 2 days at "
+            f"15 min): {wall:.1f} s wall with the outputs written, {r.summary['wall_seconds']:.1f} s before "
+            f"writing (network, catchments, routing, transport); mass-balance error "
+            f"{r.summary['mass_balance_error']:.1e}.")
 
 
 def main() -> None:
@@ -90,14 +145,22 @@ def main() -> None:
     t_sys, e = _time(RiverLakeSystem(net, lakes_on(net, 100), DT), n, steps)
     rows.append(("RiverLakeSystem, 100 lake links", n, sub, t_sys, e))
 
+    import warnings
+
+    from twin.network import network_from_lines
+
+    lines = tree_lines(net)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        built = network_from_lines(lines, snap_tolerance=1e-3, slope_column="slope")
+    build_tree = time.perf_counter() - t0
+    same = int(np.sum(built.downstream == net.downstream))
+
     methow = SHARED / "dem" / "vectors" / "landlab_methow" / "Methow_Network.shp"
     build = None
     if methow.is_file():
-        import warnings
-
         import geopandas as gpd
-
-        from twin.network import network_from_lines
 
         lines = gpd.read_file(methow).set_crs("ESRI:102008")  # no .prj: North America Albers
         t0 = time.perf_counter()
@@ -109,6 +172,8 @@ def main() -> None:
         msys = RiverLakeSystem(rn, [], DT)
         t_m, e_m = _time(msys, len(mnet), steps)
         rows.append(("Methow (landlab), 720 links, from its lines", len(mnet), int(msys.router.n_sub.sum()), t_m, e_m))
+
+    scenario_line = _sample_city_scenario() if not args.quick else None
 
     load = os.getloadavg()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -127,9 +192,12 @@ def main() -> None:
     for name, links, subs, secs, err in rows:
         err_s = "-" if np.isnan(err) else f"{err:.1e}"
         lines_md.append(f"| {name} | {links:,} | {subs:,} | {secs:.2f} | {links * steps / secs:.2e} | {err_s} |")
-    lines_md += [""]
+    lines_md += ["", f"Building a network from the random tree's {n:,} lines (3 vertices each; end snapping, junction "
+                 f"splits, topology checks): {build_tree:.2f} s; {same:,} of {n:,} downstream links as drawn."]
     if build is not None:
         lines_md.append(f"Building the Methow network from its 720 lines (snapping, topology checks): {build:.2f} s.")
+    if scenario_line:
+        lines_md.append(scenario_line)
     lines_md += [
         f"Load average while measuring: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (shared machine, 2 cores); "
         f"commit {commit}.",
