@@ -177,7 +177,7 @@ def main() -> None:
 
     load = os.getloadavg()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=HERE).stdout.strip()
+                            cwd=HERE, check=False).stdout.strip()
     lines_md = [
         "## River-lake",
         "",
@@ -192,15 +192,16 @@ def main() -> None:
     for name, links, subs, secs, err in rows:
         err_s = "-" if np.isnan(err) else f"{err:.1e}"
         lines_md.append(f"| {name} | {links:,} | {subs:,} | {secs:.2f} | {links * steps / secs:.2e} | {err_s} |")
-    lines_md += ["", f"Building a network from the random tree's {n:,} lines (3 vertices each; end snapping, junction "
-                 f"splits, topology checks): {build_tree:.2f} s; {same:,} of {n:,} downstream links as drawn."]
+    lines_md += ["", (f"Building a network from the random tree's {n:,} lines (3 vertices each; end snapping, "
+                      f"junction splits, topology checks): {build_tree:.2f} s; {same:,} of {n:,} downstream links "
+                      "as drawn.")]
     if build is not None:
         lines_md.append(f"Building the Methow network from its 720 lines (snapping, topology checks): {build:.2f} s.")
     if scenario_line:
         lines_md.append(scenario_line)
     lines_md += [
-        f"Load average while measuring: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (shared machine, 2 cores); "
-        f"commit {commit}.",
+        (f"Load average while measuring: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (shared machine, 2 cores); "
+         f"commit {commit}."),
         "",
         "Command: `NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/bench_river.py`",
         "",
