@@ -239,6 +239,9 @@ def test_side_lake_fills_from_a_flood_and_drains_back():
     far = dict(sc, lake=[{"name": "pond", "side_distance": 5.0, "exchange_width": 5.0}])
     with pytest.raises(ScenarioError, match="touches no river"):
         run(tw, far, progress=False)
+    no_lakes = Twin(CRS, tw.transform, terrain, rivers=rivers)
+    with pytest.raises(ScenarioError, match="the twin has no lakes layer"):
+        run(no_lakes, sc, progress=False)
 
 
 def test_spill_on_the_creek_mixes_into_the_lake_and_decays_with_mass_conserved(city):

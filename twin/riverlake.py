@@ -512,6 +512,9 @@ def _lake_name(twin: Twin, row: int) -> str:
 def _lake_row(twin: Twin, spec: LakeSpec, i: int) -> int:
     lk = twin.lakes
     n = 0 if lk is None else len(lk)
+    if n == 0:
+        raise ScenarioError(f"lake.{i}: the twin has no lakes layer; add one (twin ingest --lakes FILE) or remove "
+                            "the [[lake]] entries")
     if spec.lake is not None:
         if spec.lake >= n:
             raise ScenarioError(f"lake.{i}.lake = {spec.lake}: the twin has {n} lakes (rows 0..{n - 1}); "
