@@ -66,7 +66,8 @@ class Network:
         ``link_id`` (int, stable), ``downstream_id`` (-1 at an outlet), ``length_m``, ``slope``,
         ``width_m``, ``depth_m`` (NaN where unknown), ``manning``, ``order`` (Strahler), ``lake``
         (row of the twin's lake layer a lake link stands for, -1 for a river link), ``source``
-        (row of the input line or stream link it came from) and ``geometry`` (line, drawn downstream).
+        (row of the input line, or id of the stream link, it came from) and ``geometry`` (line,
+        drawn downstream).
     downstream : int64 array (n,)
         Index of each link's receiving link, -1 at an outlet.
     catchment : int32 array (ny, nx) or None
@@ -268,11 +269,12 @@ def network_from_lines(lines: gpd.GeoDataFrame, *, terrain: np.ndarray | None = 
         raise InputDataError("orient='terrain' needs a terrain grid (and its transform)")
     if len(lines) == 0:
         raise InputDataError("there are no river lines to build a network from")
+    rows = np.arange(len(lines))
     if id_column is not None:
         if id_column not in lines.columns:
             raise InputDataError(f"id_column {id_column!r} is not a column of the lines ({list(lines.columns)})")
-        lines = lines.iloc[np.argsort(lines[id_column].to_numpy(), kind="stable")]
-    lines = lines.reset_index(drop=True)
+        rows = np.argsort(lines[id_column].to_numpy(), kind="stable")
+    lines = lines.iloc[rows].reset_index(drop=True)
     geoms = _single_lines(lines.geometry.values)
     if orient == "terrain":
         geoms = _orient_by_terrain(geoms, terrain, transform)
@@ -319,7 +321,7 @@ def network_from_lines(lines: gpd.GeoDataFrame, *, terrain: np.ndarray | None = 
     frame = gpd.GeoDataFrame({
         "link_id": ids, "downstream_id": np.where(down >= 0, ids[np.maximum(down, 0)], -1),
         "length_m": length, "slope": slope, "width_m": w, "depth_m": depth, "manning": n_man,
-        "order": _strahler(down), "lake": lake_of, "source": source,
+        "order": _strahler(down), "lake": lake_of, "source": rows[source],
     }, geometry=pieces, crs=lines.crs)
     return Network(frame, down, slope_floored=int(floored.sum()))
 
