@@ -228,3 +228,18 @@ def test_cycle_without_storage_is_refused():
           "link": [{"from": "s", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "a"}]}
     with pytest.raises(ScenarioError, match="cycle without storage: a -> b -> a"):
         WaterScenario.from_dict(sc)
+
+
+def test_cli_runs_a_file_and_reports_bad_ones(tmp_path):
+    from click.testing import CliRunner
+
+    from twin._cli_water import water_cmd
+
+    path = _write_hand(tmp_path)
+    res = CliRunner().invoke(water_cmd, [str(path), "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 0, res.output
+    assert "6 steps x 1 member(s)" in res.output and "base/mill (priority 2)" in res.output
+    assert (tmp_path / "cli" / "allocation.nc").is_file()
+    bad = _write_hand(tmp_path, HAND_TOML.replace('to = "mill"', 'to = "mil"'))
+    res = CliRunner().invoke(water_cmd, [str(bad), "--out", str(tmp_path / "cli2")])
+    assert isinstance(res.exception, ScenarioError) and not (tmp_path / "cli2").exists()
