@@ -104,7 +104,8 @@ def _hbv(precip, pet, forcing_index, params, imp, weight, zones, n_zones, state,
     n_scen, n_steps = precip.shape[0], precip.shape[1]
     n_cells = params.shape[0]
     chunk = (n_cells + n_chunks - 1) // n_chunks
-    buf = np.zeros((n_chunks, n_steps, n_zones, 8))
+    # per chunk, zone-major: a cell's steps are consecutive in memory
+    buf = np.zeros((n_chunks, n_zones, n_steps, 8))
     for s in range(n_scen):
         for k in numba.prange(n_chunks):
             b = buf[k]
@@ -140,8 +141,8 @@ def _hbv(precip, pet, forcing_index, params, imp, weight, zones, n_zones, state,
                     sd -= q_imp
                     e_imp = min(e, sd)
                     sd -= e_imp
-                    # soil routine
-                    r = p * min(sm / fc, 1.0) ** beta
+                    # soil routine (the power is the costly part: skip it on dry steps)
+                    r = p * min(sm / fc, 1.0) ** beta if p > 0.0 else 0.0
                     sm += p - r
                     if sm > fc:
                         r += sm - fc
@@ -165,14 +166,14 @@ def _hbv(precip, pet, forcing_index, params, imp, weight, zones, n_zones, state,
                     sp += p
                     se += et
                     sq += fast + slow
-                    b[t, z, 0] += w * fast
-                    b[t, z, 1] += w * slow
-                    b[t, z, 2] += w * et
-                    b[t, z, 3] += w * p
-                    b[t, z, 4] += w * fp * sm
-                    b[t, z, 5] += w * fp * suz
-                    b[t, z, 6] += w * fp * slz
-                    b[t, z, 7] += w * fi * sd
+                    b[z, t, 0] += w * fast
+                    b[z, t, 1] += w * slow
+                    b[z, t, 2] += w * et
+                    b[z, t, 3] += w * p
+                    b[z, t, 4] += w * fp * sm
+                    b[z, t, 5] += w * fp * suz
+                    b[z, t, 6] += w * fp * slz
+                    b[z, t, 7] += w * fi * sd
                 p_tot[s, c] = sp
                 e_tot[s, c] = se
                 q_tot[s, c] = sq
@@ -181,7 +182,10 @@ def _hbv(precip, pet, forcing_index, params, imp, weight, zones, n_zones, state,
                 state_end[s, c, 2] = slz
                 state_end[s, c, 3] = sd
         for k in range(n_chunks):
-            zone_out[s] += buf[k]
+            for z in range(n_zones):
+                for t in range(n_steps):
+                    for v in range(8):
+                        zone_out[s, t, z, v] += buf[k, z, t, v]
 
 
 def _forcing(name: str, a: np.ndarray) -> np.ndarray:
