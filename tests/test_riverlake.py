@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from twin.errors import ScenarioError
+from twin.errors import InputDataError, ScenarioError
 from twin.network import (
     lake_hypsometry,
     link_catchments,
@@ -174,7 +174,7 @@ link = 2
 
 def test_stream_network_runoff_volume_is_runoff_times_catchment(city):
     sc = {"duration": "3h", "dt": "15min", "output_interval": "1h",
-          "network": {"source": "streams", "threshold_cells": 200, "allow_disconnected": True},
+          "network": {"source": "streams", "threshold_cells": 200},
           "runoff": {"constant": 10.0, "coefficient": 1.0}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -183,6 +183,9 @@ def test_stream_network_runoff_volume_is_runoff_times_catchment(city):
     expected = 10.0 / 3.6e6 * np.count_nonzero(net.catchment) * city.cell_size**2 * 3 * 3600
     assert r.summary["volume_in_m3"] == pytest.approx(expected, rel=1e-12)
     assert abs(r.summary["mass_balance_error"]) < 1e-9
+    assert len(r.summary["peak_discharge_m3s"]) > 1  # several edge outlets, each its own tree
+    with pytest.raises(InputDataError, match="separate outlets"):
+        run(city, dict(sc, network={**sc["network"], "allow_disconnected": False}), progress=False)
 
 
 @pytest.mark.parametrize("over, match", [

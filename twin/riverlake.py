@@ -61,7 +61,7 @@ class NetworkSpec(_Model):
     snap_tolerance: float | None = Field(None, ge=0, description="rivers: m; default one cell")
     orient: Literal["digitised", "terrain"] = "digitised"
     dangling: Literal["error", "outlet"] = "error"
-    allow_disconnected: bool = False
+    allow_disconnected: bool | None = Field(None, description="default: False for rivers, True for streams")
     reference_discharge: float = Field(1.0, gt=0, description="m3/s, where celerity and dispersion are taken")
     manning: float = Field(0.035, gt=0)
     min_slope: float = Field(1e-4, gt=0)
@@ -490,9 +490,10 @@ def _network(twin: Twin, scenario: RiverScenario) -> Network:
         if scenario.lake:
             raise ScenarioError("lakes need network.source = 'rivers' (the lakes layer cuts the river lines into "
                                 "lake links); stream networks from the terrain carry no lakes")
+        # a DEM drains through many edge outlets, each its own tree
         return network_from_streams(twin, threshold_cells=spec.threshold_cells, manning=spec.manning,
-                                    min_slope=spec.min_slope)
-    opts = {"orient": spec.orient, "dangling": spec.dangling, "allow_disconnected": spec.allow_disconnected,
+                                    min_slope=spec.min_slope, allow_disconnected=spec.allow_disconnected is not False)
+    opts = {"orient": spec.orient, "dangling": spec.dangling, "allow_disconnected": bool(spec.allow_disconnected),
             "manning": spec.manning, "min_slope": spec.min_slope}
     if spec.snap_tolerance is not None:
         opts["snap_tolerance"] = spec.snap_tolerance
@@ -564,11 +565,9 @@ def _lakes(twin: Twin, scenario: RiverScenario, net: Network):
                     f"lake.{i} ({_lake_name(twin, row)}) drains into link {con['outflow_link']} but has no outlet: "
                     "give a weir (crest = m, weir_width = m), a rating = [[stage, m3/s], ...] or a "
                     "target_level with release_max")
-            if j >= 0:  # the lake stands for its lake link: the kernel wires its inflows and outlet
-                lake = Lake(link=j, **common)
-            else:
-                inflow = net.index(con["inflow_links"]).tolist() if con["inflow_links"] else []
-                lake = Lake(inflow_links=inflow, outlet_link=outlet, **common)
+            # the lines were cut at the shore, so an in-line lake always has its lake link; the
+            # kernel wires the links draining into it and its outlet from the network
+            lake = Lake(link=j, **common)
         elif con["kind"] == "side":
             j = -1
             side = int(net.index(con["side_link"])[0])
