@@ -21,7 +21,8 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # One notebook per user group, and what each must leave in its working directory.
 EXPECTED = {
-    "01_planner_scenarios.ipynb": (),
+    "01_planner_scenarios.ipynb": ("results/50-year-ponds/summary.json", "comparison/comparison.json",
+                                   "comparison/scene.html"),
     "02_emergency_flood_overlay.ipynb": ("field/flood_overlay.html", "field/exposed_buildings.csv",
                                          "flood-result/summary.json"),
     "03_engineer_ifc_import.ipynb": ("sample-city/ifc/placements.json", "flood-result/summary.json"),
