@@ -243,3 +243,26 @@ def test_cli_runs_a_file_and_reports_bad_ones(tmp_path):
     bad = _write_hand(tmp_path, HAND_TOML.replace('to = "mill"', 'to = "mil"'))
     res = CliRunner().invoke(water_cmd, [str(bad), "--out", str(tmp_path / "cli2")])
     assert isinstance(res.exception, ScenarioError) and not (tmp_path / "cli2").exists()
+
+
+def test_inflow_from_catchment_runoff(small_twin):
+    """A river abstraction fed by the twin's HBV runoff: two runoff scenarios become two members."""
+    from twin.runoff import runoff
+
+    rng = np.random.default_rng(0)
+    rain = rng.exponential(20.0, (2, 10)) * (rng.random((2, 10)) < 0.5)
+    rain[1] *= 3.0
+    ds = runoff(small_twin, rain, np.full(10, 3.0), zones=np.ones(small_twin.shape, np.int64),
+                scenarios=["dry", "wet"], start="2021-01-01")
+    sc = {"start": "2021-01-01", "end": "2021-01-11",
+          "node": [{"name": "brook", "type": "abstraction", "inflow": "runoff:1"},
+                   {"name": "garden", "type": "demand", "demand": 2e-4}],
+          "link": [{"from": "brook", "to": "garden"}],
+          "member": [{"name": "dry"}, {"name": "wet"}]}
+    r = run(small_twin, sc, runoff=ds)
+    q = ds["runoff"].sel(zone=1).values            # (scenario, time) [m3/s]; a 480 m2 twin gives little
+    assert (q > 2e-4).any() and (q < 2e-4).any()  # the demand binds on some days, the brook on others
+    # LP vertices: exact to round-off of these 1e-4 values
+    np.testing.assert_allclose(r.delivered[:, :, 0], np.minimum(q, 2e-4), rtol=1e-12, atol=1e-15)
+    with pytest.raises(ScenarioError, match="runoff zone '7' is not in"):
+        run(small_twin, dict(sc, node=[dict(sc["node"][0], inflow="runoff:7"), sc["node"][1]]), runoff=ds)

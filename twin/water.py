@@ -188,7 +188,7 @@ class WaterResult:
 
 
 def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
-        series: pd.DataFrame | None = None) -> WaterResult:
+        series: pd.DataFrame | None = None, runoff: Any = None) -> WaterResult:
     """Run a water scenario: every member over the whole period, allocation by priority each step.
 
     Parameters
@@ -201,6 +201,10 @@ def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: s
         Result folder, written atomically.
     series : DataFrame, optional
         Time series by column name, indexed by date (instead of the scenario's ``timeseries`` CSV).
+    runoff : xarray.Dataset, optional
+        A result of :func:`twin.runoff.runoff`: a node's ``inflow = "runoff:<zone>"`` takes that
+        zone's runoff [m3/s] (averaged over the water step when the runoff's step is finer), from
+        the runoff scenario named like the member (or its only scenario).
 
     Returns
     -------
@@ -218,7 +222,7 @@ def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: s
                     else WaterScenario.from_toml(scenario))
     if twin is not None:
         _check_locations(twin, scenario)
-    setup = _Setup(scenario, series)
+    setup = _Setup(scenario, series, runoff)
     result = _simulate(scenario, setup)
     result.crs = twin.crs if twin is not None else None
     result.twin = twin
@@ -245,7 +249,7 @@ def _check_locations(twin: Any, scenario: WaterScenario) -> None:
 class _Setup:
     """The scenario as arrays: the network, per-member series (members, t, nodes) and reservoir data."""
 
-    def __init__(self, scenario: WaterScenario, series: pd.DataFrame | None) -> None:
+    def __init__(self, scenario: WaterScenario, series: pd.DataFrame | None, runoff: Any = None) -> None:
         sc = scenario
         self.dt = sc.step
         start = pd.Timestamp(sc.start)
@@ -274,7 +278,7 @@ class _Setup:
             cost=np.array([0.0 if link.river else link.cost for link in sc.link]),
             licensed=(~river) & licensed_node[frm] if len(sc.link) else np.zeros(0, bool),
         )
-        table = _Series(sc, series, self.time)
+        table = _Series(sc, series, self.time, runoff)
         month = self.time.month.to_numpy() - 1
         m_n, t_n, n_n = len(self.members), n_steps, len(nodes)
         self.inflow = np.zeros((m_n, t_n, n_n))
@@ -329,8 +333,11 @@ class _Setup:
 class _Series:
     """Named time series on the run's steps (from the scenario's CSV or a DataFrame), per member."""
 
-    def __init__(self, scenario: WaterScenario, frame: pd.DataFrame | None, steps: pd.DatetimeIndex) -> None:
+    def __init__(self, scenario: WaterScenario, frame: pd.DataFrame | None, steps: pd.DatetimeIndex,
+                 runoff: Any = None) -> None:
         self.steps = steps
+        self.step = pd.Timedelta(seconds=scenario.step)
+        self.runoff = runoff
         self.source = "the series DataFrame"
         if frame is None and scenario.timeseries is not None:
             path = scenario.timeseries
@@ -348,9 +355,33 @@ class _Series:
         if not isinstance(value, str):
             return np.full(self.steps.size, float(value))
         column = member.series.get(value, value)
+        if column.startswith("runoff:"):
+            return self._runoff(column, member, key)
         if column not in self._cache:
             self._cache[column] = self._column(column, key)
         return self._cache[column]
+
+    def _runoff(self, column: str, member: Member, key: str) -> np.ndarray:
+        ds = self.runoff
+        if ds is None:
+            raise ScenarioError(f"{key} = {column!r} takes catchment runoff, but no runoff was given; pass "
+                                "run(..., runoff=twin.runoff.runoff(...))")
+        zone = column.removeprefix("runoff:")
+        zones = [str(z) for z in ds["zone"].values]
+        if zone not in zones:
+            raise ScenarioError(f"{key}: runoff zone {zone!r} is not in the runoff result; its zones are {zones}")
+        scenarios = [str(v) for v in ds["scenario"].values]
+        if member.name in scenarios:
+            pick = scenarios.index(member.name)
+        elif len(scenarios) == 1:
+            pick = 0
+        else:
+            raise ScenarioError(f"{key}: the runoff has scenarios {scenarios} and none is named like member "
+                                f"{member.name!r}; name the members after the runoff scenarios")
+        q = ds["runoff"].isel(scenario=pick, zone=zones.index(zone)).to_series()
+        if pd.Timedelta(seconds=float(ds.attrs.get("dt_s", self.step.total_seconds()))) < self.step:
+            q = q.resample(self.step, origin=self.steps[0]).mean()
+        return self._on_steps(q, column, key, source="the runoff result")
 
     def _column(self, column: str, key: str) -> np.ndarray:
         if self.frame is None:
@@ -359,10 +390,12 @@ class _Series:
         if column not in self.frame.columns:
             raise ScenarioError(f"{key}: column {column!r} is not in {self.source}; its columns are "
                                 f"{list(self.frame.columns)}")
-        s = self.frame[column].sort_index()
+        return self._on_steps(self.frame[column].sort_index(), column, key, source=self.source)
+
+    def _on_steps(self, s: pd.Series, column: str, key: str, *, source: str) -> np.ndarray:
         if s.index[0] > self.steps[0] or s.index[-1] < self.steps[-1].normalize():
-            raise ScenarioError(f"{key}: series {column!r} covers {s.index[0].date()} to {s.index[-1].date()}, "
-                                f"not the run's {self.steps[0].date()} to {self.steps[-1].date()}; extend it")
+            raise ScenarioError(f"{key}: series {column!r} in {source} covers {s.index[0].date()} to "
+                                f"{s.index[-1].date()}, not the run's {self.steps[0].date()} to {self.steps[-1].date()}; extend it")
         values = s.reindex(self.steps, method="ffill").to_numpy(dtype=float)
         if not np.all(np.isfinite(values)) or (values < 0).any():
             raise ScenarioError(f"{key}: series {column!r} has missing or negative values in the run's period")
