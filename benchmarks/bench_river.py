@@ -153,7 +153,7 @@ def main() -> None:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        built = network_from_lines(lines, snap_tolerance=1e-3, slope_column="slope")
+        built = network_from_lines(lines, snap_tolerance=1e-6, slope_column="slope")
     build_tree = time.perf_counter() - t0
     same = int(np.sum(built.downstream == net.downstream))
 
