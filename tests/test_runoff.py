@@ -9,7 +9,7 @@ import xarray as xr
 
 from kernels import water_balance as wb
 from twin.errors import InputDataError
-from twin.runoff import hbv_table, link_catchments, response_units, runoff
+from twin.runoff import hbv_table, response_units, runoff
 
 N_DAYS = 365
 URBAN = ("residential", "commercial", "industrial", "road")
@@ -37,27 +37,32 @@ def _classes(twin) -> np.ndarray:
     return np.asarray(twin.landuse_table.index)[twin.derived("landuse_index")]
 
 
-def test_a_year_per_river_link_closes_the_balance(city):
-    from twin.hydrology import stream_links_frame, terrain_analysis
+@pytest.mark.filterwarnings("ignore:.*slope was set")  # flat sample-city links; routing still works
+def test_a_year_per_river_link_closes_the_balance_and_feeds_the_router(city):
+    from kernels.river import route
+    from twin.network import network_from_streams
 
     rain, pet = _climate(3)
-    ds = runoff(city, rain, pet, zones="links", threshold_cells=200)
-    assert dict(ds.sizes) | {"unit": 0} == {"scenario": 3, "time": N_DAYS, "zone": ds.sizes["zone"], "unit": 0,
-                                            "store": 4}
+    net = network_from_streams(city, threshold_cells=200)
+    ds = runoff(city, rain, pet, zones=net)
+    assert dict(ds.sizes) == {"scenario": 3, "time": N_DAYS, "zone": len(net), "unit": ds.sizes["unit"], "store": 4}
     # round-off only: a year of ~1900 mm summed in float64 leaves errors near 1e-12 mm
     assert float(np.abs(ds.balance_error).max()) < 1e-9 * rain.sum(axis=1).min()
     assert (ds.runoff >= 0).all() and np.allclose(ds.runoff, ds.quick_runoff + ds.slow_runoff, rtol=1e-14)
-    result = terrain_analysis(city, threshold_cells=200)
-    links = stream_links_frame(city, result)
-    assert set(ds.zone.values) <= set(links.link_id)
-    # each link's catchment: the cells whose first stream cell downstream lies on that link
-    cat = link_catchments(result)
-    assert (cat[result["links"].ids > 0] == result["links"].ids[result["links"].ids > 0]).all()
-    np.testing.assert_allclose(ds.area_m2, [np.sum(cat == z) * city.cell_size**2 for z in ds.zone.values])
-    # volumes: the year's runoff plus ET and storage gain equals the rain on the simulated area
+    np.testing.assert_array_equal(ds.zone, net.ids)
+    np.testing.assert_allclose(ds.area_m2, net.catchment_area(), rtol=1e-14)
+    # the year's runoff is a share of the rain on the area that reaches a link
     vol_q = float((ds.runoff.isel(scenario=0) * ds.attrs["dt_s"]).sum())
     vol_p = rain[0].sum() * 1e-3 * float(ds.area_m2.sum())
     assert 0.3 * vol_p < vol_q < vol_p
+    # the lateral inflow of the network's router: routed, the volume leaves at the outlets or stays in the links
+    lateral = ds.runoff.isel(scenario=0).reindex(zone=net.ids, fill_value=0.0).to_numpy()
+    out = route(net.river_network(q_ref=0.05), lateral=lateral, dt=ds.attrs["dt_s"])
+    leaving = out[:, net.outlets].sum() * ds.attrs["dt_s"]
+    assert 0.95 * vol_q < leaving <= vol_q * (1 + 1e-12)
+    # "links" builds the same network from the terrain itself
+    again = runoff(city, rain[:1, :30], pet[:30], zones="links", threshold_cells=200)
+    np.testing.assert_array_equal(again.runoff, ds.runoff.isel(scenario=[0], time=slice(0, 30)))
 
 
 def test_response_units_give_what_every_cell_would(city):

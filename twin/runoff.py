@@ -16,6 +16,7 @@ cells would: no block-averaging, no loss. A 2 m twin of a few km2 becomes a few 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -30,7 +31,7 @@ from kernels import water_balance as _wb
 from .errors import InputDataError
 from .model import Twin
 
-__all__ = ["catchment_spi", "hbv_table", "link_catchments", "response_units", "runoff"]
+__all__ = ["catchment_spi", "hbv_table", "response_units", "runoff"]
 
 _ZONE_MODES = ("watersheds", "links")
 _FLOW_VARS = {"quick_runoff": "q_fast", "slow_runoff": "q_slow"}
@@ -89,38 +90,25 @@ def _check_table(table: pd.DataFrame, source: str) -> pd.DataFrame:
     return table
 
 
-def link_catchments(result: dict[str, Any]) -> np.ndarray:
-    """The catchment of every stream link: each cell labelled with the id of the first link it drains into.
+def _zones(twin: Twin, zones: Any, threshold_cells: int) -> np.ndarray:
+    from .network import Network, network_from_streams
 
-    Parameters
-    ----------
-    result : dict
-        A :func:`twin.hydrology.terrain_analysis` result (its ``flow_direction`` and ``links``).
-
-    Returns
-    -------
-    int32 array (ny, nx)
-        Link ids (1..n, as in :func:`twin.hydrology.stream_links_frame`); 0 where water leaves the
-        grid without reaching a link.
-    """
-    from kernels import terrain as _k
-
-    ids = result["links"].ids
-    rows, cols = np.nonzero(ids)
-    # every stream cell is an outlet of its own: each cell gets the first stream cell downstream
-    first = _k.watersheds(result["flow_direction"], rows, cols)
-    link_of = np.concatenate([[0], ids[rows, cols]]).astype(np.int32)
-    return link_of[first]
-
-
-def _zones(twin: Twin, zones: np.ndarray | str, threshold_cells: int) -> np.ndarray:
+    if isinstance(zones, Network):
+        if zones.catchment is None:
+            raise InputDataError("The network has no catchments; build it with network_from_streams or attach them "
+                                 "with twin.network.link_catchments(twin, network).")
+        return zones.catchment
     if isinstance(zones, str):
         if zones not in _ZONE_MODES:
-            raise InputDataError(f"zones = {zones!r} is not known; use one of {_ZONE_MODES} or a label grid.")
+            raise InputDataError(f"zones = {zones!r} is not known; use one of {_ZONE_MODES}, a Network or a label grid.")
+        if zones == "links":
+            with warnings.catch_warnings():
+                # it warns of links whose slope it floors for routing; the catchments do not depend on it
+                warnings.filterwarnings("ignore", message=".*slope was set")
+                return network_from_streams(twin, threshold_cells=threshold_cells).catchment
         from .hydrology import terrain_analysis
 
-        result = terrain_analysis(twin, threshold_cells=threshold_cells)
-        return result["watersheds"] if zones == "watersheds" else link_catchments(result)
+        return terrain_analysis(twin, threshold_cells=threshold_cells)["watersheds"]
     arr = np.asarray(zones)
     if arr.shape != twin.shape or not np.issubdtype(arr.dtype, np.integer) or (arr < 0).any():
         raise InputDataError(f"zones must be a grid of non-negative integer labels of the twin's shape {twin.shape} "
@@ -212,7 +200,7 @@ def _forcing(name: str, value: Any, n_forcing: int) -> tuple[np.ndarray, dict[st
 
 
 def runoff(twin: Twin, precip: Any, pet: Any, *, dt: str | pd.Timedelta = "1d",
-           zones: np.ndarray | str = "watersheds", threshold_cells: int = 100,
+           zones: Any = "watersheds", threshold_cells: int = 100,
            forcing_zones: np.ndarray | None = None, scenarios: Sequence[str] | None = None,
            start: str | pd.Timestamp = "2000-01-01", table: pd.DataFrame | str | os.PathLike | None = None,
            maxbas_days: float | None = None, state: xr.Dataset | None = None) -> xr.Dataset:
@@ -228,10 +216,12 @@ def runoff(twin: Twin, precip: Any, pet: Any, *, dt: str | pd.Timedelta = "1d",
         give the time and scenario coordinates. The two broadcast (e.g. rain per scenario, one PET).
     dt : str or Timedelta
         Step length, at most a day ("1d", "1h"); HBV's rates are per day and are converted.
-    zones : {"watersheds", "links"} or int array (ny, nx)
-        Where runoff is summed: the watersheds of the domain's outlets, the catchment of every river
-        link of the terrain analysis (ids as in :func:`twin.hydrology.stream_links_frame`, the lateral
-        inflow a network router takes), or a label grid (labels > 0; cells labelled 0 are not run).
+    zones : {"watersheds", "links"}, Network or int array (ny, nx)
+        Where runoff is summed: the watersheds of the domain's outlets; the catchment of every link
+        of :func:`twin.network.network_from_streams`; the catchments of a :class:`twin.network.Network`
+        (zone = ``link_id``; ``ds.runoff.reindex(zone=network.ids, fill_value=0)`` is then the lateral
+        inflow its router takes, ``(scenario, time, link)`` in m3/s); or a label grid (labels > 0;
+        cells labelled 0 are not run).
     threshold_cells : int
         Stream threshold of the terrain analysis behind ``"watersheds"`` and ``"links"``.
     forcing_zones : int array (ny, nx), optional
