@@ -111,6 +111,12 @@ def test_idf_table_from_csv_with_depths_in_a_scenario(tmp_path):
     assert Scenario.from_dict(sc.to_dict()).hash == sc.hash
 
 
+def test_a_storm_longer_than_the_run_is_refused():
+    design = {"method": "chicago", "A": A, "b": B, "C": C, "n": N, "return_period": 5, "duration": "2h"}
+    with pytest.raises(ScenarioError, match="longer than the run"):
+        Scenario.from_dict({"duration": "1h", "rain": {"design": design}})
+
+
 def test_scenarios_without_new_keys_keep_their_hash():
     sc = Scenario.from_dict({"duration": 600, "rain": {"constant": 10.0}})
     assert "design" not in sc.to_dict()["rain"] and "edit" not in sc.to_dict()

@@ -431,6 +431,10 @@ class Scenario(_Model):
         dup = sorted({e for e in edges if edges.count(e) > 1})
         if dup:
             raise ValueError(f"boundary edge(s) {dup} given more than once; one [[boundary]] per edge")
+        design = self.rain.design if self.rain is not None else None
+        if design is not None and design.duration > self.duration * (1 + 1e-12):
+            raise ValueError(f"rain.design.duration ({design.duration:g} s) is longer than the run (duration = "
+                             f"{self.duration:g} s), so the storm would be cut short; run at least as long as the storm")
         if self.output_interval > self.duration:
             object.__setattr__(self, "output_interval", self.duration)
         return self
