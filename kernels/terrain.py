@@ -2,8 +2,10 @@
 
 Conventions
 -----------
-* Arrays are raster-ordered (row 0 = north, col 0 = west). Flat cell indices are ``int64``
-  (``row * nx + col``) so grids above 2^31 cells work; labels and link ids are ``int32``.
+* Arrays are raster-ordered (row 0 = north, col 0 = west). Flat cell indices (``row * nx + col``)
+  are ``int32`` when the grid has fewer than 2^31 cells and ``int64`` otherwise, so that large grids
+  do not overflow and smaller ones use half the memory (``_index_dtype``); index arithmetic inside
+  the kernels is 64-bit. Labels and link ids are ``int32``.
 * D8 codes are ESRI's: 1 E, 2 SE, 4 S, 8 SW, 16 W, 32 NW, 64 N, 128 NE; ``0`` = a pit or a flat
   with no lower neighbour; ``247`` = nodata (:data:`NODATA_DIR`).
 * Outlets: cells on the grid edge and cells next to nodata drain out of the domain.
@@ -35,6 +37,9 @@ import numba
 import numpy as np
 
 from kernels._graph import kahn_order
+from kernels._terrain_dinf import _dinf, _dinf_accumulate, _dinf_donors
+from kernels._terrain_fill import priority_flood
+from kernels._terrain_grid import _CODE_TO_K, _DC, _DR, _OUT_ORDER, D8_CODES, NODATA_DIR, _index_dtype, _receiver
 
 __all__ = [
     "NODATA_DIR",
@@ -45,6 +50,8 @@ __all__ = [
     "downstream_index",
     "topological_order",
     "flow_accumulation",
+    "dinf_directions",
+    "flow_accumulation_dinf",
     "watersheds",
     "snap_to_stream",
     "strahler_order",
@@ -52,18 +59,6 @@ __all__ = [
     "stream_links",
     "hand",
 ]
-
-NODATA_DIR = 247
-#: ESRI code of each neighbour k = 0..7, and its row / column offset.
-D8_CODES = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=np.uint8)
-_DR = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
-_DC = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
-# order in which an edge cell without a lower neighbour looks for a way out: cardinals first
-_OUT_ORDER = np.array([0, 2, 4, 6, 1, 3, 5, 7], dtype=np.int64)
-# code -> k (255 for codes that are not a direction)
-_CODE_TO_K = np.full(256, 255, dtype=np.uint8)
-_CODE_TO_K[D8_CODES] = np.arange(8, dtype=np.uint8)
-
 
 def _valid_mask(z: np.ndarray, nodata_mask: np.ndarray | None) -> np.ndarray:
     z = np.asarray(z)
@@ -79,101 +74,6 @@ def _valid_mask(z: np.ndarray, nodata_mask: np.ndarray | None) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- fill
-
-@numba.njit(cache=True, inline="always")
-def _heap_push(key, idx, n, k, i):
-    # binary min-heap on key; ties broken by insertion position (any order is correct)
-    j = n
-    key[j] = k
-    idx[j] = i
-    while j > 0:
-        p = (j - 1) >> 1
-        if key[p] <= key[j]:
-            break
-        key[p], key[j] = key[j], key[p]
-        idx[p], idx[j] = idx[j], idx[p]
-        j = p
-    return n + 1
-
-
-@numba.njit(cache=True, inline="always")
-def _heap_pop(key, idx, n):
-    top = idx[0]
-    n -= 1
-    key[0] = key[n]
-    idx[0] = idx[n]
-    j = 0
-    while True:
-        a = 2 * j + 1
-        if a >= n:
-            break
-        b = a + 1
-        m = b if (b < n and key[b] < key[a]) else a
-        if key[j] <= key[m]:
-            break
-        key[m], key[j] = key[j], key[m]
-        idx[m], idx[j] = idx[j], idx[m]
-        j = m
-    return top, n
-
-
-@numba.njit(cache=True)
-def _is_outlet(valid, r, c, ny, nx):
-    if r == 0 or c == 0 or r == ny - 1 or c == nx - 1:
-        return True
-    for k in range(8):
-        if not valid[r + _DR[k], c + _DC[k]]:
-            return True
-    return False
-
-
-@numba.njit(cache=True)
-def _priority_flood(z, valid, epsilon):
-    ny, nx = z.shape
-    out = z.copy()
-    closed = ~valid
-    n = ny * nx
-    key = np.empty(n, dtype=np.float64)
-    idx = np.empty(n, dtype=np.int64)
-    pit = np.empty(n, dtype=np.int64)  # FIFO of cells raised to a depression's spill level
-    nheap = 0
-    for r in range(ny):
-        for c in range(nx):
-            if valid[r, c] and _is_outlet(valid, r, c, ny, nx):
-                closed[r, c] = True
-                nheap = _heap_push(key, idx, nheap, out[r, c], r * nx + c)
-    phead = 0
-    ptail = 0
-    while nheap > 0 or phead < ptail:
-        if phead < ptail:
-            i = pit[phead]
-            phead += 1
-        else:
-            i, nheap = _heap_pop(key, idx, nheap)
-        r = i // nx
-        c = i - r * nx
-        zc = out[r, c]
-        if epsilon > 0.0:
-            # strictly above the cell it is reached from, even where epsilon is below one ulp
-            zmin = max(zc + epsilon, np.nextafter(zc, np.inf))
-        else:
-            zmin = zc
-        for k in range(8):
-            rr = r + _DR[k]
-            cc = c + _DC[k]
-            if rr < 0 or rr >= ny or cc < 0 or cc >= nx or closed[rr, cc]:
-                continue
-            closed[rr, cc] = True
-            j = rr * nx + cc
-            if out[rr, cc] <= zmin:
-                # raised cells skip the heap: a depression floods breadth-first from its spill point
-                out[rr, cc] = zmin
-                pit[ptail] = j
-                ptail += 1
-            else:
-                nheap = _heap_push(key, idx, nheap, out[rr, cc], j)
-    return out
-
 
 def fill_depressions(z: np.ndarray, nodata_mask: np.ndarray | None = None, epsilon: float = 0.0) -> np.ndarray:
     """Fill every depression of a DEM up to its spill level (Priority-Flood).
@@ -198,7 +98,7 @@ def fill_depressions(z: np.ndarray, nodata_mask: np.ndarray | None = None, epsil
         raise ValueError(f"epsilon = {epsilon} must be a finite number >= 0")
     valid = _valid_mask(z, nodata_mask)
     zf = np.ascontiguousarray(z, dtype=np.float64)
-    return _priority_flood(zf, valid, float(epsilon))
+    return priority_flood(zf, valid, epsilon)
 
 
 # ------------------------------------------------------------------------------------------------ D8
@@ -288,13 +188,14 @@ def _cell_sizes(dx: float | np.ndarray, dy: float | None, ny: int) -> tuple[np.n
 # ----------------------------------------------------------------------------------------------- flats
 
 @numba.njit(cache=True)
-def _flats(z, valid, d8, dx_row, dy):
+def _flats(z, valid, d8, dx_row, dy, proto):
+    # proto: an empty array of the index dtype
     ny, nx = z.shape
     n = ny * nx
     out = d8.copy()
     label = np.zeros(n, dtype=np.int32)
-    low = np.empty(n, dtype=np.int64)
-    high = np.empty(n, dtype=np.int64)
+    low = np.empty(n, dtype=proto.dtype)
+    high = np.empty(n, dtype=proto.dtype)
     nlow = 0
     nhigh = 0
     for r in range(ny):
@@ -315,7 +216,7 @@ def _flats(z, valid, d8, dx_row, dy):
                     nhigh += 1
                     break
     # label each drainable flat: the equal-elevation region reached from a low edge
-    queue = np.empty(n, dtype=np.int64)
+    queue = np.empty(n, dtype=proto.dtype)
     nlab = 0
     for m in range(nlow):
         s = low[m]
@@ -343,8 +244,8 @@ def _flats(z, valid, d8, dx_row, dy):
                     queue[tail] = j
                     tail += 1
     # breadth-first distances over the flat cells: away from higher ground, towards lower
-    away = np.zeros(n, dtype=np.int64)
-    tow = np.zeros(n, dtype=np.int64)
+    away = np.zeros(n, dtype=proto.dtype)
+    tow = np.zeros(n, dtype=proto.dtype)
     height = np.zeros(nlab + 1, dtype=np.int64)
     for which in range(2):
         dist = away if which == 0 else tow
@@ -375,12 +276,12 @@ def _flats(z, valid, d8, dx_row, dy):
                     dist[j] = dist[i] + 1
                     queue[tail] = j
                     tail += 1
-    # the combined gradient: towards lower counts double so that it always wins
+    # the combined gradient: towards lower counts double so that it always wins (64-bit: 2 * n)
     mask = np.zeros(n, dtype=np.int64)
     for i in range(n):
         if label[i] > 0:
-            a = height[label[i]] - away[i] if away[i] > 0 else 0
-            mask[i] = 2 * tow[i] + a
+            a = height[label[i]] - np.int64(away[i]) if away[i] > 0 else 0
+            mask[i] = 2 * np.int64(tow[i]) + a
     for r in range(ny):
         dxr = dx_row[r]
         diag = np.sqrt(dxr * dxr + dy * dy)
@@ -435,40 +336,35 @@ def resolve_flats(z: np.ndarray, d8: np.ndarray, nodata_mask: np.ndarray | None 
     if d8.shape != valid.shape:
         raise ValueError(f"d8 has shape {d8.shape}, the DEM {valid.shape}")
     dx_row, dy = _cell_sizes(dx, dy, valid.shape[0])
-    return _flats(np.ascontiguousarray(z, dtype=np.float64), valid, d8, dx_row, dy)
+    return _flats(np.ascontiguousarray(z, dtype=np.float64), valid, d8, dx_row, dy,
+                  np.empty(0, dtype=_index_dtype(d8.size)))
 
 
 # ------------------------------------------------------------------------------ graph and accumulation
 
-@numba.njit(cache=True)
-def _downstream(d8):
+@numba.njit(cache=True, parallel=True)
+def _downstream(d8, down):
     ny, nx = d8.shape
-    down = np.full(ny * nx, -1, dtype=np.int64)
-    for r in range(ny):
+    for r in numba.prange(ny):
         for c in range(nx):
-            k = _CODE_TO_K_NB[d8[r, c]]
-            if k == 255:
-                continue
-            rr = r + _DR[k]
-            cc = c + _DC[k]
-            if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
-                continue
-            code = d8[rr, cc]
-            if code == NODATA_DIR:
-                continue
-            down[r * nx + c] = rr * nx + cc
-    return down
+            rr, cc = _receiver(d8, r, c)
+            down[r * nx + c] = -1 if rr < 0 else rr * nx + cc
 
 
 _CODE_TO_K_NB = _CODE_TO_K
 
 
-def downstream_index(d8: np.ndarray) -> np.ndarray:
-    """Flat int64 index of each cell's receiver; -1 for pits, nodata and cells draining out of the grid."""
+def downstream_index(d8: np.ndarray, index_dtype=None) -> np.ndarray:
+    """Flat index of each cell's receiver; -1 for pits, nodata and cells draining out of the grid.
+
+    The dtype is int32 below 2^31 cells, else int64 (``index_dtype`` overrides it).
+    """
     d8 = np.ascontiguousarray(d8, dtype=np.uint8)
     if d8.ndim != 2:
         raise ValueError(f"d8 must be a 2-D array of ESRI codes, got shape {d8.shape}")
-    return _downstream(d8)
+    down = np.empty(d8.size, dtype=_index_dtype(d8.size) if index_dtype is None else index_dtype)
+    _downstream(d8, down)
+    return down
 
 
 def topological_order(d8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -477,7 +373,7 @@ def topological_order(d8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     order : int64 flat indices, every cell before its receiver.
-    down : int64 receivers (see :func:`downstream_index`).
+    down : receivers (see :func:`downstream_index`).
 
     Raises
     ------
@@ -493,36 +389,156 @@ def topological_order(d8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, down
 
 
+@numba.njit(cache=True, parallel=True)
+def _donor_counts(d8):
+    # a cell counts the neighbours pointing at it; rows are independent, so no races
+    ny, nx = d8.shape
+    ndon = np.zeros((ny, nx), dtype=np.uint8)
+    for r in numba.prange(ny):
+        for c in range(nx):
+            if d8[r, c] == NODATA_DIR:
+                continue
+            cnt = 0
+            for k in range(8):
+                rr = r - _DR[k]
+                cc = c - _DC[k]
+                if 0 <= rr < ny and 0 <= cc < nx and _CODE_TO_K_NB[d8[rr, cc]] == k:
+                    cnt += 1
+            ndon[r, c] = cnt
+    return ndon
+
+
 @numba.njit(cache=True)
-def _accumulate(order, down, acc):
-    for i in order:
-        d = down[i]
-        if d >= 0:
-            acc[d] += acc[i]
+def _accumulate_walk(d8, ndon, acc):
+    # From every cell without donors, walk downstream while each next cell has just lost its last
+    # pending donor: a topological order without storing one, following flow paths (cache friendly).
+    ny, nx = d8.shape
+    done = np.uint8(255)
+    nvalid = 0
+    nplaced = 0
+    for r0 in range(ny):
+        for c0 in range(nx):
+            if d8[r0, c0] == NODATA_DIR:
+                continue
+            nvalid += 1
+            if ndon[r0, c0] != 0:
+                continue
+            r = r0
+            c = c0
+            while True:
+                ndon[r, c] = done
+                nplaced += 1
+                k = _CODE_TO_K_NB[d8[r, c]]
+                if k == 255:
+                    break
+                rr = r + _DR[k]
+                cc = c + _DC[k]
+                if rr < 0 or rr >= ny or cc < 0 or cc >= nx or d8[rr, cc] == NODATA_DIR:
+                    break
+                acc[rr, cc] += acc[r, c]
+                ndon[rr, cc] -= 1
+                if ndon[rr, cc] != 0:
+                    break
+                r = rr
+                c = cc
+    return nvalid - nplaced
 
 
 def flow_accumulation(d8: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Upstream area in cells (or the sum of ``weights``) of every cell, including the cell itself.
 
-    O(n): one pass in topological order. Nodata cells get 0 (NaN weights propagate as NaN).
+    O(n): donor counts (in parallel by rows), then walks down the flow paths from every cell whose
+    donors are all done. Nodata cells get 0 (NaN weights propagate as NaN).
 
     Parameters
     ----------
     d8 : (ny, nx) uint8 ESRI codes.
     weights : (ny, nx) float array, optional
-        Per-cell contribution (1 when omitted), e.g. cell areas or runoff depths.
+        Per-cell contribution (1 when omitted), e.g. cell areas, runoff depths or impervious fractions.
+
+    Raises
+    ------
+    ValueError
+        If the directions contain a loop.
     """
-    order, down = topological_order(d8)
-    valid = np.asarray(d8) != NODATA_DIR
+    d8 = np.ascontiguousarray(d8, dtype=np.uint8)
+    if d8.ndim != 2:
+        raise ValueError(f"d8 must be a 2-D array of ESRI codes, got shape {d8.shape}")
+    valid = d8 != NODATA_DIR
     if weights is None:
-        acc = valid.astype(np.float64).ravel()
+        acc = valid.astype(np.float64)
     else:
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != valid.shape:
             raise ValueError(f"weights have shape {w.shape}, the directions {valid.shape}")
-        acc = np.where(valid, w, 0.0).ravel()
-    _accumulate(order, down, acc)
-    return acc.reshape(valid.shape)
+        acc = np.where(valid, w, 0.0)
+    stuck = _accumulate_walk(d8, _donor_counts(d8), acc)
+    if stuck:
+        raise ValueError(f"the flow directions contain loops ({stuck} cells never drain); "
+                         "derive them from a DEM filled with epsilon > 0")
+    return acc
+
+
+def dinf_directions(z: np.ndarray, nodata_mask: np.ndarray | None = None, dx: float | np.ndarray = 1.0,
+                    dy: float | None = None) -> np.ndarray:
+    """D-infinity flow directions (Tarboton 1997): the steepest downslope angle over eight facets.
+
+    Parameters
+    ----------
+    z : (ny, nx) float array
+        Elevations, usually filled with ``epsilon > 0``; NaN counts as nodata.
+    nodata_mask, dx, dy
+        As for :func:`d8_directions`.
+
+    Returns
+    -------
+    (ny, nx) float64 angles in radians counter-clockwise from east, in ``[0, 2 pi)``; ``-1`` where
+    no facet slopes down (pits, flats, and outlets with no lower neighbour), NaN on nodata. A facet
+    with a missing neighbour (off the grid or nodata) only offers the direction to the other one.
+    Ties go to the first facet counter-clockwise from east.
+    """
+    valid = _valid_mask(z, nodata_mask)
+    dx_row, dy = _cell_sizes(dx, dy, valid.shape[0])
+    return _dinf(np.ascontiguousarray(z, dtype=np.float64), valid, dx_row, dy)
+
+
+def flow_accumulation_dinf(angle: np.ndarray, weights: np.ndarray | None = None, dx: float | np.ndarray = 1.0,
+                           dy: float | None = None) -> np.ndarray:
+    """Upstream area (cells, or the sum of ``weights``) with D-infinity's proportional flow sharing.
+
+    A cell passes its accumulation to the two neighbours its angle lies between, in proportion to
+    the angle (Tarboton 1997); flow towards a missing neighbour leaves the domain. Give the same
+    ``dx``/``dy`` as to :func:`dinf_directions` (the facet angles depend on the cell shape).
+
+    Parameters
+    ----------
+    angle : (ny, nx) float array from :func:`dinf_directions`.
+    weights : (ny, nx) float array, optional
+        Per-cell contribution (1 when omitted). Nodata cells get 0.
+
+    Raises
+    ------
+    ValueError
+        If the directions contain a loop (angles not from a DEM, or from different cell sizes).
+    """
+    angle = np.ascontiguousarray(angle, dtype=np.float64)
+    if angle.ndim != 2:
+        raise ValueError(f"angle must be a 2-D array, got shape {angle.shape}")
+    dx_row, dy = _cell_sizes(dx, dy, angle.shape[0])
+    valid = ~np.isnan(angle)
+    if weights is None:
+        acc = valid.astype(np.float64)
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != angle.shape:
+            raise ValueError(f"weights have shape {w.shape}, the directions {angle.shape}")
+        acc = np.where(valid, w, 0.0)
+    stack = np.empty(angle.size, dtype=_index_dtype(angle.size))
+    stuck = _dinf_accumulate(angle, dx_row, dy, _dinf_donors(angle, dx_row, dy), acc, stack)
+    if stuck:
+        raise ValueError(f"the D-infinity directions contain loops ({stuck} cells never drain); derive them "
+                         "with dinf_directions from a DEM filled with epsilon > 0, with the same dx and dy")
+    return acc
 
 
 # ------------------------------------------------------------------------------------------- basins
@@ -618,8 +634,8 @@ class StreamLinks(NamedTuple):
     ``ids`` is the (ny, nx) int32 grid of link ids (1..n; 0 off the streams). The per-link arrays
     are indexed by ``id - 1``: ``downstream`` (id of the receiving link, 0 at an outlet),
     ``order`` (Strahler), ``length`` (along the cells' centres, from the top cell to the centre of
-    the cell it drains to, in the units of ``dx``), ``top`` and ``bottom`` (flat int64 indices of
-    the first and last cell).
+    the cell it drains to, in the units of ``dx``), ``top`` and ``bottom`` (flat indices of the
+    first and last cell, in the dtype of :func:`downstream_index`).
     """
 
     ids: np.ndarray
@@ -642,8 +658,8 @@ def _links(order, down, stream, so, nx, dx, dy):
     for i in order:
         if stream[i] and nsd[i] != 1:
             nlink += 1
-    top = np.empty(nlink, dtype=np.int64)
-    bottom = np.empty(nlink, dtype=np.int64)
+    top = np.empty(nlink, dtype=down.dtype)
+    bottom = np.empty(nlink, dtype=down.dtype)
     length = np.zeros(nlink, dtype=np.float64)
     lorder = np.zeros(nlink, dtype=np.int32)
     dn = np.zeros(nlink, dtype=np.int32)
