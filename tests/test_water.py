@@ -266,3 +266,11 @@ def test_inflow_from_catchment_runoff(small_twin):
     np.testing.assert_allclose(r.delivered[:, :, 0], np.minimum(q, 2e-4), rtol=1e-12, atol=1e-15)
     with pytest.raises(ScenarioError, match="runoff zone '7' is not in"):
         run(small_twin, dict(sc, node=[dict(sc["node"][0], inflow="runoff:7"), sc["node"][1]]), runoff=ds)
+
+
+def test_river_reaches_have_no_capacity():
+    sc = {"start": "2021-01-01", "end": "2021-01-02",
+          "node": [{"name": "s", "type": "abstraction", "inflow": 5.0}, {"name": "e", "type": "env_flow", "demand": 1.0}],
+          "link": [{"from": "s", "to": "e", "river": True, "capacity": 2.0}]}
+    with pytest.raises(ScenarioError, match=r"link\[0\] is a river reach"):
+        WaterScenario.from_dict(sc)

@@ -183,6 +183,10 @@ class WaterScenario(_Model):
                                      f"nodes are {names}")
             if kinds[link.from_] == "demand":
                 raise ValueError(f"link[{i}] leaves the demand node {link.from_!r}; demands consume what they receive")
+            if link.river and (link.capacity is not None or kinds[link.to] in ("demand", "works")):
+                raise ValueError(f"link[{i}] is a river reach: it carries all the water that reaches it, so it has "
+                                 "no capacity and ends at a river point (reservoir, abstraction, env_flow, "
+                                 "groundwater); demands and works take water through canals or pipes (river = false)")
             if link.from_ == link.to:
                 raise ValueError(f"link[{i}] goes from {link.to!r} to itself")
         cycle = _cycle_without_storage(self)
