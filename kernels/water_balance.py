@@ -1,7 +1,7 @@
 """Conceptual catchment water balance: the HBV-96 model on cells x time x scenarios.
 
 The soil and response routines follow HBV-96 (Lindström et al. 1997, *J. Hydrol.* 201, 272-288) in
-the form of HBV-light (Seibert & Vis 2012, *Hydrol. Earth Syst. Sci.* 16, 3315-3325, eqs. 2-6).
+the form of HBV-light (Seibert & Vis 2012, *Hydrol. Earth Syst. Sci.* 16, 3315-3325).
 No snow routine: the cities this engine targets (Guangdong) see none. Every cell has a pervious part
 (the HBV stores) and an impervious part of fraction ``imp``; each step, in this order:
 
@@ -9,13 +9,13 @@ Impervious part (a depression store of capacity ``dep`` [mm])::
 
     sd += P;  q_imp = max(sd - dep, 0);  sd -= q_imp;  e_imp = min(PET, sd);  sd -= e_imp
 
-Soil routine (Seibert & Vis 2012 eqs. 2-3), with the soil moisture ``sm`` before the rain::
+Soil routine (Seibert & Vis 2012), with the soil moisture ``sm`` before the rain::
 
     r   = P * min(sm / FC, 1) ** BETA          # recharge to the upper zone
     sm += P - r;  if sm > FC: r += sm - FC; sm = FC
     ea  = min(PET * min(sm / (LP * FC), 1), sm);  sm -= ea
 
-Response routine (eqs. 4-6): the recharge enters the upper zone, which percolates to the lower zone
+Response routine: the recharge enters the upper zone, which percolates to the lower zone
 and drains through two outlets, the quick one only above the threshold ``UZL``::
 
     suz += r;  perc = min(PERC * dt, suz);  suz -= perc;  slz += perc
@@ -315,7 +315,7 @@ def hbv(precip: np.ndarray, pet: np.ndarray, params: np.ndarray, impervious: np.
 
 
 def triangular_weights(maxbas: float) -> np.ndarray:
-    """HBV's triangular routing weights for a base of ``maxbas`` steps (Seibert & Vis 2012, eq. 7).
+    """HBV's triangular routing weights for a base of ``maxbas`` steps (Seibert & Vis 2012).
 
     The weight of lag ``i`` (``i = 0, 1, ...``) is the area of the triangle of base ``[0, maxbas]``
     and unit area over ``[i, i + 1]``, integrated exactly, so a non-integer base is allowed and the

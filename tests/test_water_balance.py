@@ -23,8 +23,8 @@ V = {name: i for i, name in enumerate(ZONE_VARS)}
 
 
 def _reference_step(s: dict, p: float, pet: float, imp: float, dt: float) -> dict:
-    """One step written from Seibert & Vis (2012), HBV-light, eqs. 2-6, with the stores' outflow
-    fractions 1 - exp(-K dt) (the exact linear-reservoir step the kernel documents)."""
+    """One step of the HBV-light soil and response routines as Seibert & Vis (2012) write them, with
+    the stores' outflow fractions 1 - exp(-K dt) (the exact linear-reservoir step the kernel documents)."""
     sm, suz, slz, sd = s["sm"], s["suz"], s["slz"], s["sd"]
     # impervious part: fill the depression store, spill the excess, evaporate
     sd = sd + p
@@ -32,18 +32,18 @@ def _reference_step(s: dict, p: float, pet: float, imp: float, dt: float) -> dic
     sd = sd - q_imp
     e_imp = min(sd, pet)
     sd = sd - e_imp
-    # eq. 2: recharge / P = (SM / FC) ** BETA
+    # soil routine: recharge / P = (SM / FC) ** BETA
     recharge = p * (sm / PAR["fc"]) ** PAR["beta"]
     sm = sm + p - recharge
     spilled = sm > PAR["fc"]
     if spilled:
         recharge += sm - PAR["fc"]
         sm = PAR["fc"]
-    # eq. 3: Ea = PET min(SM / (FC LP), 1)
+    # actual evapotranspiration: Ea = PET min(SM / (FC LP), 1)
     ea = pet * min(sm / (PAR["fc"] * PAR["lp"]), 1.0)
     ea = min(ea, sm)
     sm = sm - ea
-    # eqs. 4-6: upper zone percolates (PERC), drains above UZL (K0) and as a whole (K1); lower zone (K2)
+    # response routine: upper zone percolates (PERC), drains above UZL (K0) and as a whole (K1); lower zone (K2)
     suz = suz + recharge
     perc = min(PAR["perc"] * dt, suz)
     suz, slz = suz - perc, slz + perc
