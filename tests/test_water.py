@@ -274,3 +274,17 @@ def test_river_reaches_have_no_capacity():
           "link": [{"from": "s", "to": "e", "river": True, "capacity": 2.0}]}
     with pytest.raises(ScenarioError, match=r"link\[0\] is a river reach"):
         WaterScenario.from_dict(sc)
+
+
+def test_sub_daily_steps():
+    """6-hour steps: daily values hold through the day, evaporation keeps its daily rate."""
+    sc = {"start": "2021-01-01", "end": "2021-01-03", "step": "6h",
+          "node": [{"name": "lake", "type": "reservoir", "capacity": 10 * DAY, "initial": 10 * DAY,
+                    "evaporation": 5.0, "table": [[0.0, 0.0, 100.0], [10 * DAY, 2.0e6, 110.0]]},
+                   {"name": "city", "type": "demand", "demand": 2.0, "monthly": [0.5] + [1.0] * 11}],
+          "link": [{"from": "lake", "to": "city"}]}
+    r = run(None, sc)
+    assert r.time.size == 8 and r.summary["mass_balance_max_rel_error"] <= 1e-9
+    np.testing.assert_allclose(r.delivered[0, :, 0], 1.0, atol=TOL)   # January's factor 0.5
+    # 5 mm/day on 2e6 m2 is 1e4 m3/day whatever the step: 1e4 / 86400 m3/s
+    assert r.evaporation[0, 0, 0] == pytest.approx(1.0e4 / DAY, rel=1e-12)
