@@ -20,6 +20,7 @@ import shapely
 
 from twin import _grids
 from twin.errors import ScenarioError
+from twin.forcing import outside_error
 from twin.model import Twin
 from twin.scenario import BuildingEdit, Edit, FloodwallEdit, GroundEdit, PondEdit
 
@@ -118,9 +119,8 @@ def _inside(twin: Twin, points, key: str) -> None:
     xmin, ymin, xmax, ymax = twin.bounds
     bad = (pts[:, 0] < xmin) | (pts[:, 0] > xmax) | (pts[:, 1] < ymin) | (pts[:, 1] > ymax)
     if bad.any():
-        x, y = pts[np.argmax(bad)]
-        raise ScenarioError(f"{key}: the point ({x:.1f}, {y:.1f}) lies outside the twin (x {xmin:.1f}..{xmax:.1f}, "
-                            f"y {ymin:.1f}..{ymax:.1f} in {twin.crs.to_string()}). Give coordinates in the twin's CRS.")
+        # unlike an inflow point, a wall or polygon may end exactly on the twin's edge
+        raise outside_error(twin, key, *pts[np.argmax(bad)])
 
 
 def _polygon_cells(twin: Twin, ring, key: str) -> np.ndarray:

@@ -15,7 +15,7 @@ from twin.errors import InputDataError, ScenarioError
 from twin.model import Twin
 from twin.scenario import Scenario
 
-__all__ = ["FloodSetup", "setup"]
+__all__ = ["FloodSetup", "setup", "outside_error"]
 
 MM_PER_H = 1.0 / 3.6e6  # m/s in one mm/h
 
@@ -183,11 +183,15 @@ def _inside(twin: Twin, points, key: str) -> tuple[np.ndarray, np.ndarray]:
     ny, nx = twin.shape
     bad = (rows < 0) | (rows >= ny) | (cols < 0) | (cols >= nx)
     if bad.any():
-        x, y = pts[np.argmax(bad)]
-        b = twin.bounds
-        raise ScenarioError(f"{key}: the point ({x:.1f}, {y:.1f}) lies outside the twin (x {b[0]:.1f}..{b[2]:.1f}, "
-                            f"y {b[1]:.1f}..{b[3]:.1f} in {twin.crs.to_string()}). Give coordinates in the twin's CRS.")
+        raise outside_error(twin, key, *pts[np.argmax(bad)])
     return rows, cols
+
+
+def outside_error(twin: Twin, key: str, x: float, y: float) -> ScenarioError:
+    """The error for a scenario point ``(x, y)`` at ``key`` that lies outside the twin."""
+    b = twin.bounds
+    return ScenarioError(f"{key}: the point ({x:.1f}, {y:.1f}) lies outside the twin (x {b[0]:.1f}..{b[2]:.1f}, "
+                         f"y {b[1]:.1f}..{b[3]:.1f} in {twin.crs.to_string()}). Give coordinates in the twin's CRS.")
 
 
 def _point_cells(twin: Twin, at, blocked: np.ndarray, key: str) -> tuple[np.ndarray, np.ndarray]:
