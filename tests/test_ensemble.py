@@ -40,7 +40,7 @@ def cluster():
     """One real 2-process cluster shared by the tests that pass ``scheduler=`` (starting one costs ~10 s)."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=50, env={"NUMBA_NUM_THREADS": "1"}) as c:
         yield c
 

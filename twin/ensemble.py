@@ -144,13 +144,17 @@ def run_ensemble(twin: Twin, ensemble: Ensemble | dict | str | os.PathLike, out:
     todo = [m for m in ensemble.members if m.index not in summaries]
     failed: dict[int, dict[str, Any]] = {}
     t0 = time.perf_counter()
-    # run_seconds: scatter to last result; wall_seconds adds starting and stopping a local cluster
-    timing: dict[str, Any] = {"cluster_start_seconds": 0.0, "run_seconds": 0.0, "scheduler": scheduler, "workers": 0}
+    # run_seconds: scatter to last result; wall_seconds adds starting, warming up and stopping the cluster
+    timing: dict[str, Any] = {"cluster_start_seconds": 0.0, "warmup_seconds": 0.0, "run_seconds": 0.0,
+                              "scheduler": scheduler, "workers": 0}
     if todo:
         with _client(scheduler, n_workers, threads_per_worker) as client:
             timing["cluster_start_seconds"] = time.perf_counter() - t0
             timing["scheduler"] = client.scheduler.address
             timing["workers"] = len(client.scheduler_info(n_workers=-1)["workers"])
+            t1 = time.perf_counter()
+            _warm_up(client)
+            timing["warmup_seconds"] = time.perf_counter() - t1
             t1 = time.perf_counter()
             _run_members(client, twin, todo, members_dir, threads_per_worker, retries, progress,
                          len(ensemble.members), summaries, status, failed)
@@ -161,6 +165,25 @@ def run_ensemble(twin: Twin, ensemble: Ensemble | dict | str | os.PathLike, out:
         **timing, "wall_seconds": wall, "threads_per_worker": threads_per_worker, "retries": retries,
         "members_run": len(todo),
         "scenarios_per_minute": (len(todo) - len(failed)) / wall * 60 if todo and wall > 0 else 0.0})
+
+
+def _warm_up(client: Any) -> None:
+    """Import the flood code on every worker at once (seconds per process), and fail early where it is missing."""
+    try:
+        versions = client.run(_import_flood)
+    except Exception as exc:  # noqa: BLE001 -- whatever the workers' environment raised
+        raise TwinError(f"The Dask workers cannot import cimtwin ({type(exc).__name__}: {exc}). Install cimtwin "
+                        f"{_pkg.__version__} in the workers' environment.") from None
+    other = {addr: v for addr, v in versions.items() if v != _pkg.__version__}
+    if other:
+        raise TwinError(f"Dask workers run another cimtwin version than this client ({_pkg.__version__}): {other}. "
+                        "Install the same version on the workers.")
+
+
+def _import_flood() -> str:
+    import twin.flood  # noqa: F401
+
+    return _pkg.__version__
 
 
 def _run_members(client: Any, twin: Twin, todo: list[Member], members_dir: Path, threads: int, retries: int,
@@ -232,7 +255,7 @@ def _client(scheduler: str | None, n_workers: int, threads_per_worker: int) -> I
     # cores: a Numba pool of threads_per_worker, or the workers would oversubscribe the cores.
     env = {"NUMBA_NUM_THREADS": str(threads_per_worker), "OMP_NUM_THREADS": "1"}
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR, env=env) as cluster, \
+                      dashboard_address=":0", silence_logs=logging.ERROR, env=env) as cluster, \
             Client(cluster, set_as_default=False) as client:
         yield client
 
