@@ -128,12 +128,6 @@ class Network:
         has = self.downstream >= 0
         return np.bincount(self.downstream[has], minlength=len(self))
 
-    def midpoints(self) -> tuple[np.ndarray, np.ndarray]:
-        """x, y of each link's midpoint along its line (twin CRS)."""
-        pts = shapely.line_interpolate_point(self.links.geometry.values, 0.5, normalized=True)
-        xy = shapely.get_coordinates(pts)
-        return xy[:, 0], xy[:, 1]
-
     def nearest_link(self, x: float, y: float, max_distance: float | None = None) -> tuple[int, float]:
         """Index of the link nearest to (x, y) and the distance [m] from its upstream end to the
         nearest point on it; InputDataError when farther than ``max_distance``."""
