@@ -139,6 +139,11 @@ def test_user_table_and_bad_inputs(city, tmp_path):
     (tmp_path / "neg.csv").write_text("class,lp\nforest,1.5\n")
     with pytest.raises(InputDataError, match="LP must be in"):
         hbv_table(tmp_path / "neg.csv")
+    daily = xr.DataArray(rain[0], dims="time", coords={"time": pd.date_range("2020-01-01", periods=30, freq="D")})
+    with pytest.raises(InputDataError, match="times are not 0 days 01:00:00 apart"):
+        runoff(city, daily, pet, dt="1h", zones=np.ones(city.shape, np.int64))
+    with pytest.raises(InputDataError, match="maxbas_days"):
+        runoff(city, rain, pet, zones=np.ones(city.shape, np.int64), maxbas_days=0.0)
     with pytest.raises(InputDataError, match="at most one day"):
         runoff(city, rain, pet, dt="2d", zones=np.ones(city.shape, np.int64))
     with pytest.raises(InputDataError, match="finite depths"):

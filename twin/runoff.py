@@ -212,8 +212,8 @@ def runoff(twin: Twin, precip: Any, pet: Any, *, dt: str | pd.Timedelta = "1d",
     precip, pet : array_like, pandas.Series or xarray.DataArray
         Precipitation and potential evapotranspiration [mm per step]: ``(time,)``, ``(scenario, time)``
         or ``(scenario, time, forcing)`` (with ``forcing_zones``, a 2-D array is ``(time, forcing)``);
-        DataArrays use those dim names and
-        give the time and scenario coordinates. The two broadcast (e.g. rain per scenario, one PET).
+        DataArrays use those dim names and give the time and scenario coordinates (times ``dt`` apart).
+        The two broadcast (e.g. rain per scenario, one PET for all).
     dt : str or Timedelta
         Step length, at most a day ("1d", "1h"); HBV's rates are per day and are converted.
     zones : {"watersheds", "links"}, Network or int array (ny, nx)
@@ -257,6 +257,8 @@ def runoff(twin: Twin, precip: Any, pet: Any, *, dt: str | pd.Timedelta = "1d",
     """
     step = _step(dt)
     dt_s = step.total_seconds()
+    if maxbas_days is not None and not (np.isfinite(maxbas_days) and maxbas_days > 0):
+        raise InputDataError(f"maxbas_days = {maxbas_days} must be a positive routing base in days (or None).")
     if table is not None and not isinstance(table, pd.DataFrame):
         table = hbv_table(table)
     elif table is not None:
@@ -293,6 +295,8 @@ def runoff(twin: Twin, precip: Any, pet: Any, *, dt: str | pd.Timedelta = "1d",
     times = p_coords.get("time", e_coords.get("time"))
     if times is None:
         times = pd.date_range(pd.Timestamp(start), periods=n_steps, freq=step)
+    elif len(times) > 1 and (np.diff(pd.DatetimeIndex(times)) != step).any():
+        raise InputDataError(f"The forcing's times are not {step} apart; pass dt matching its step (e.g. dt='1h').")
     names = scenarios if scenarios is not None else p_coords.get("scenario", e_coords.get("scenario", np.arange(n_scen)))
     if len(names) != n_scen or len(times) != n_steps:
         raise InputDataError(f"{len(names)} scenario names / {len(times)} times for {n_scen} scenarios x "
