@@ -37,6 +37,7 @@ import numba
 import numpy as np
 
 from kernels._graph import kahn_order
+from kernels._terrain_breach import _breach
 from kernels._terrain_dinf import _dinf, _dinf_accumulate, _dinf_donors
 from kernels._terrain_fill import priority_flood
 from kernels._terrain_grid import _CODE_TO_K, _DC, _DR, _OUT_ORDER, D8_CODES, NODATA_DIR, _index_dtype, _receiver
@@ -45,6 +46,8 @@ __all__ = [
     "NODATA_DIR",
     "D8_CODES",
     "fill_depressions",
+    "breach_depressions",
+    "carve_path",
     "d8_directions",
     "resolve_flats",
     "downstream_index",
@@ -99,6 +102,91 @@ def fill_depressions(z: np.ndarray, nodata_mask: np.ndarray | None = None, epsil
     valid = _valid_mask(z, nodata_mask)
     zf = np.ascontiguousarray(z, dtype=np.float64)
     return priority_flood(zf, valid, epsilon)
+
+
+def breach_depressions(z: np.ndarray, nodata_mask: np.ndarray | None = None, *, max_depth: float = np.inf,
+                       max_length: int = 50, epsilon: float = 0.0, fill: bool = True) -> np.ndarray:
+    """Remove depressions by carving channels out of them, filling only what cannot be breached.
+
+    Pits (cells the fill would raise that have no lower neighbour: the bottoms of depressions, not
+    drainable flats) are visited from the lowest up. From each, the cheapest path of at most ``max_length``
+    steps (cost: the sum of its cells' heights above the pit) to a lower cell, or to an outlet or
+    earlier channel no higher than the pit, is lowered linearly from the pit's elevation to that
+    cell's, never raising a cell. A path whose cut would be deeper than ``max_depth`` anywhere is
+    not carved. Breaching keeps the terrain where it is and cuts through thin barriers (road
+    embankments, DEM artefacts at bridges) where filling would raise a whole lake behind them.
+
+    Parameters
+    ----------
+    z : (ny, nx) float array
+        Elevations; NaN counts as nodata.
+    nodata_mask : (ny, nx) bool array, optional
+        True where there is no data.
+    max_depth : float
+        Deepest cut allowed [units of ``z``]; ``inf`` for no limit.
+    max_length : int
+        Longest channel in cells (steps from the pit); bounds the search around each pit.
+    epsilon : float
+        Passed to the fill of what remains (see :func:`fill_depressions`).
+    fill : bool
+        Fill the depressions that could not be breached (default), so that every cell drains;
+        ``False`` returns the breached DEM with those pits left.
+
+    Returns
+    -------
+    (ny, nx) float64 DEM, ``<= fill_depressions(z)`` on every valid cell for ``epsilon = 0``.
+    """
+    if not (max_depth > 0):
+        raise ValueError(f"max_depth = {max_depth} must be > 0 (np.inf for no limit)")
+    if int(max_length) != max_length or max_length < 1:
+        raise ValueError(f"max_length = {max_length} must be a whole number of cells >= 1")
+    if not np.isfinite(epsilon) or epsilon < 0:
+        raise ValueError(f"epsilon = {epsilon} must be a finite number >= 0")
+    valid = _valid_mask(z, nodata_mask)
+    zf = np.ascontiguousarray(z, dtype=np.float64)
+    filled = priority_flood(zf, valid, 0.0)
+    out, _ = _breach(zf, filled, valid, float(max_depth), int(max_length), np.empty(0, dtype=_index_dtype(zf.size)))
+    return priority_flood(out, valid, epsilon) if fill else out
+
+
+@numba.njit(cache=True)
+def _carve(z, rows, cols, z0, z1):
+    # cumulative length along the path, then a linear profile from z0 to z1 that never raises a cell
+    m = rows.size
+    s = np.zeros(m)
+    for i in range(1, m):
+        s[i] = s[i - 1] + np.hypot(rows[i] - rows[i - 1], cols[i] - cols[i - 1])
+    total = s[m - 1]
+    for i in range(m):
+        level = z0 + (z1 - z0) * (s[i] / total) if total > 0 else min(z0, z1)
+        if level < z[rows[i], cols[i]]:
+            z[rows[i], cols[i]] = level
+
+
+def carve_path(z: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Lower a DEM along a path of cells, linearly between the elevations of its two end cells.
+
+    For culverts and bridges: the cells between the ends (a path of 8-connected cells, in order)
+    get the elevation interpolated along the path's length between the end cells' elevations,
+    where that is lower than theirs; no cell is raised, so water passes from the higher end to the
+    lower one. Returns a float64 copy of ``z``.
+    """
+    out = np.array(z, dtype=np.float64)
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    if rows.shape != cols.shape or rows.ndim != 1 or rows.size == 0:
+        raise ValueError("rows and cols must be 1-D, non-empty and of the same length")
+    ny, nx = out.shape
+    if np.any((rows < 0) | (rows >= ny) | (cols < 0) | (cols >= nx)):
+        raise ValueError(f"the path leaves the {ny} x {nx} grid; clip it to the grid first")
+    step = np.maximum(np.abs(np.diff(rows)), np.abs(np.diff(cols)))
+    if np.any(step > 1):
+        raise ValueError("consecutive path cells must be neighbours (8-connected); sample the line more densely")
+    z0, z1 = out[rows[0], cols[0]], out[rows[-1], cols[-1]]
+    if not (np.isfinite(z0) and np.isfinite(z1)):
+        raise ValueError("both end cells of the path need an elevation (not nodata)")
+    _carve(out, rows, cols, float(z0), float(z1))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ D8

@@ -133,6 +133,61 @@ def test_index_dtype_choice_and_64_bit_kernels():
     assert np.count_nonzero(flat32[v] == 0) == 0
 
 
+def _dammed_valley(ny: int = 30, nx: int = 21, crest: float = 104.0) -> np.ndarray:
+    """A valley falling north (0.1 m per row, talweg at column 10) with a 1-cell dam across row 10."""
+    rows, cols = np.mgrid[0:ny, 0:nx]
+    z = 100.0 + 0.1 * rows + 0.5 * np.abs(cols - 10)
+    z[10, :] = np.maximum(z[10, :], crest)
+    return z
+
+
+def test_breach_cuts_a_dam_that_fill_would_drown():
+    z = _dammed_valley()
+    f = T.fill_depressions(z)
+    assert np.count_nonzero(f != z) > 50  # filling raises a lake behind the dam (66 cells)
+    b = T.breach_depressions(z)
+    cut = np.argwhere(b != z)
+    # one cell of the dam next to the talweg is cut, from the pit (11, 10) at 101.1 m to (9, 10) at
+    # 100.9 m: linear over two steps, so 101.0 m; nothing else changes
+    assert cut.shape == (1, 2) and cut[0, 0] == 10 and abs(cut[0, 1] - 10) <= 1
+    assert b[tuple(cut[0])] == pytest.approx(101.0, abs=1e-12)
+    d8 = T.d8_directions(T.breach_depressions(z, epsilon=1e-4))
+    assert np.count_nonzero(d8 == 0) == 0 and T.flow_accumulation(d8)[0, 10] > 0.9 * z.size
+    # limits: a cut deeper than max_depth, or a dam thicker than max_length, is filled instead
+    np.testing.assert_array_equal(T.breach_depressions(z, max_depth=2.0), f)
+    thick = z.copy()
+    thick[10:15, :] = np.maximum(thick[10:15, :], 104.0)
+    np.testing.assert_array_equal(T.breach_depressions(thick, max_length=4), T.fill_depressions(thick))
+    assert np.count_nonzero(T.breach_depressions(thick, max_length=8) != thick) == 5  # cut through
+    with pytest.raises(ValueError, match="max_length"):
+        T.breach_depressions(z, max_length=0)
+
+
+def test_breach_on_random_dems_never_exceeds_the_fill():
+    rng = np.random.default_rng(11)
+    for t in range(30):
+        z = rng.normal(size=(18, 23)) if t % 2 else rng.integers(0, 5, (18, 23)).astype(float)
+        nd = rng.random(z.shape) < 0.05
+        v = ~nd
+        b = T.breach_depressions(z, nd)
+        assert np.all(b[v] <= T.fill_depressions(z, nd)[v])  # fill is monotone: carving only lowers it
+        np.testing.assert_array_equal(T.fill_depressions(b, nd)[v], b[v])  # no depression left
+        assert np.all(T.breach_depressions(z, nd, fill=False)[v] <= z[v])  # carving never raises
+        be = T.breach_depressions(z, nd, epsilon=1e-3)
+        assert np.count_nonzero(T.d8_directions(be, nd)[v] == 0) == 0
+
+
+def test_carve_path_is_linear_and_never_raises():
+    z = np.full((3, 6), 10.0)
+    z[1, 0], z[1, 5], z[1, 2] = 6.0, 4.0, 3.0
+    out = T.carve_path(z, np.ones(6, int), np.arange(6))
+    # from 6 m to 4 m over 5 steps: 5.6, (3.0 kept: lower than 5.2), 4.8, 4.4
+    np.testing.assert_allclose(out[1], [6.0, 5.6, 3.0, 4.8, 4.4, 4.0], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(out[[0, 2]], z[[0, 2]])
+    with pytest.raises(ValueError, match="neighbours"):
+        T.carve_path(z, [0, 0], [0, 2])
+
+
 def test_d8_codes_ties_and_edges():
     z = np.array([[5.0, 5.0, 5.0],
                   [5.0, 4.0, 3.0],
