@@ -178,17 +178,22 @@ def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, la
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: float | None, threads: int | None,
             no_scene: bool, quiet: bool) -> None:
-    """Run a scenario file on a twin and write the result folder."""
-    from twin.flood import run
+    """Run a scenario file (flood, river or water: its `kind`) on a twin and write the result folder."""
     from twin.model import Twin
-    from twin.scenario import Scenario
+    from twin.runs import load_scenario, run
 
     if threads:
         import numba
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    sc = Scenario.from_toml(scenario)
-    result = run(Twin.load(twin_dir), sc, out=out, resume=resume, stop_at=stop_at, progress=not quiet,
-                 scene=not no_scene)
+    sc = load_scenario(scenario)
+    options: dict[str, Any] = {}
+    if sc.kind == "flood":
+        options = {"resume": resume, "stop_at": stop_at, "progress": not quiet, "scene": not no_scene}
+    elif resume or stop_at is not None:
+        raise click.UsageError(f"--resume and --stop-at apply to flood runs; {scenario} is a {sc.kind} scenario.")
+    elif sc.kind == "river":
+        options = {"progress": not quiet}
+    result = run(Twin.load(twin_dir), sc, out=out, **options)
     if result is None:
         click.echo(f"Stopped at t = {stop_at:g} s; checkpoint {out}.checkpoint.npz. Continue with --resume.")
         return
@@ -338,15 +343,17 @@ def _print_result(s: dict[str, Any]) -> None:
         click.echo(f"{key:<28}{value}")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 def _register() -> None:
     """Verbs that live in their own modules (each imports its heavy parts only when run)."""
     from twin._cli_compare import compare_cmd
+    from twin._cli_ensemble import ensemble_cmd
+    from twin._cli_water import water_cmd
 
-    main.add_command(compare_cmd)
+    for command in (compare_cmd, ensemble_cmd, water_cmd):
+        main.add_command(command)
 
 
 _register()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,87 @@
+"""One entry point for every scenario kind: the TOML's ``kind`` picks the scenario model and its run.
+
+=========  ===============================  ===========================================
+kind       scenario model                   run (writes the result folder)
+=========  ===============================  ===========================================
+flood      :class:`twin.scenario.Scenario`  :func:`twin.flood.run`
+river      ``twin.riverlake.RiverScenario``  :func:`twin.riverlake.run`
+water      ``twin.water.WaterScenario``      :func:`twin.water.run`
+=========  ===============================  ===========================================
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from twin.errors import ScenarioError
+
+__all__ = ["KINDS", "load_scenario", "run"]
+
+# kind -> (module, scenario class); the module's ``run(twin, scenario, *, out=..., ...)`` runs it
+KINDS: dict[str, tuple[str, str]] = {
+    "flood": ("twin.flood", "Scenario"),
+    "river": ("twin.riverlake", "RiverScenario"),
+    "water": ("twin.water", "WaterScenario"),
+}
+
+
+def _kind(data: dict[str, Any], source: str) -> str:
+    kind = data.get("kind", "flood")
+    if kind not in KINDS:
+        raise ScenarioError(f"{source}: kind = {kind!r} is not a scenario kind; use one of {sorted(KINDS)}")
+    return kind
+
+
+def load_scenario(source: Any) -> Any:
+    """A validated scenario of the kind its ``kind`` key names (``"flood"`` when absent).
+
+    Parameters
+    ----------
+    source : path of a TOML file, dict of the TOML's shape, or an already validated scenario
+
+    Raises
+    ------
+    ScenarioError
+        Unknown kind, unreadable file, or a key that does not validate (the message names it).
+    """
+    if isinstance(source, dict):
+        module, cls = KINDS[_kind(source, "scenario")]
+        return getattr(importlib.import_module(module), cls).from_dict(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ScenarioError(f"Scenario file {path} does not exist.")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
+        module, cls = KINDS[_kind(data, str(path))]
+        return getattr(importlib.import_module(module), cls).from_toml(path)
+    return source
+
+
+def run(twin: Any, scenario: Any, *, out: str | os.PathLike | None = None, **options: Any) -> Any:
+    """Run a scenario of any kind on a twin; ``options`` go to that kind's ``run``.
+
+    Parameters
+    ----------
+    twin : Twin
+        The city model (a water scenario also runs without one: pass ``None``).
+    scenario : path, dict or scenario object
+        See :func:`load_scenario`.
+    out : path, optional
+        Result folder, written atomically.
+    **options
+        E.g. ``progress=False``; a flood run also takes ``resume``, ``stop_at`` and ``scene``.
+
+    Returns
+    -------
+    FloodResult, RiverResult or WaterResult (``None`` for a flood run stopped with ``stop_at``)
+    """
+    scenario = load_scenario(scenario)
+    module = importlib.import_module(KINDS[scenario.kind][0])
+    return module.run(twin, scenario, out=out, **options)
