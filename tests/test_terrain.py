@@ -550,3 +550,71 @@ def test_cli_terrain_on_the_sample_city(tmp_path):
     import geopandas as gpd
     links = gpd.read_file(tmp_path / "hydro" / "streams.gpkg")
     assert len(links) > 0 and {"link_id", "downstream_id", "order", "length_m", "slope"} <= set(links.columns)
+
+
+def test_culvert_carries_a_stream_through_an_embankment():
+    import geopandas as gpd
+    import shapely
+
+    from twin.errors import InputDataError
+    from twin.hydrology import culvert_paths, terrain_analysis
+
+    twin = _valley_twin()  # 40 x 50 cells of 5 m, talweg at column 25 falling north by 0.1 m a row
+    z = twin.terrain.copy()
+    z[20, :] = np.maximum(z[20, :], 110.0)  # an embankment across the valley, crest at 110 m
+    z[-1, :] = np.maximum(z[-1, :], 120.0)  # and a wall at the south edge, so the valley behind it is closed
+    twin.set_terrain(z)
+    x18, y18 = twin.xy(18, 25)
+    x22, y22 = twin.xy(22, 25)
+    # drawn downstream-to-upstream on purpose: the carve goes from the higher end cell to the lower
+    line = gpd.GeoDataFrame(geometry=[shapely.LineString([(x18, y18), (x22, y22)])], crs=twin.crs)
+    rows, cols = culvert_paths(twin, line)[0]
+    np.testing.assert_array_equal(rows, [18, 19, 20, 21, 22])
+    np.testing.assert_array_equal(cols, 25)
+    kw = dict(burn_buildings="ignore", flats="resolve", threshold_cells=40)
+    dammed = terrain_analysis(twin, **kw)
+    # without the culvert the valley behind the embankment fills to the crest, exactly (lake level)
+    assert dammed["filled"][25, 25] == 110.0 and dammed["filled"][21, 25] == 110.0
+    twin.set_vector("culverts", line)
+    res = terrain_analysis(twin, culverts="culverts", **kw)
+    f = res["filled"]
+    # with it the embankment cell is cut to 102.0 m (linear between 101.8 and 102.2 m), nothing is
+    # filled upstream, and the stream crosses: the talweg below the embankment collects the valley above
+    assert f[20, 25] == pytest.approx(102.0, abs=1e-9)
+    np.testing.assert_array_equal(f[21:, :], z[21:, :])
+    assert res["flow_direction"][20, 25] == 64 and res["streams"][19:22, 25].all()
+    # rows 21-39, the whole valley behind the embankment, drain through the culvert (measured 953 cells);
+    # the dammed lake spills over the whole crest instead (470 through this cell)
+    behind = 19 * 50
+    assert res["accumulation"][20, 25] >= behind > dammed["accumulation"][20, 25]
+    # the same line as a GeoDataFrame in another CRS (metres in UTM 50N: the twin's EPSG:4547 is CGCS2000 GK)
+    res2 = terrain_analysis(twin, culverts=line.to_crs("EPSG:4326"), **kw)
+    assert res2["filled"][20, 25] == pytest.approx(102.0, abs=0.05)  # 5 m cells: reprojection moves the ends < 1 mm
+    with pytest.raises(InputDataError, match="no vector layer"):
+        terrain_analysis(twin, culverts="bridges")
+
+
+def test_buildings_block_or_are_ignored_and_weighted_accumulation():
+    from kernels.terrain import downstream_index
+    from twin.hydrology import terrain_analysis
+
+    twin = _valley_twin()
+    bm = twin.building_mask.astype(bool)
+    for mode in ("block", "ignore"):
+        res = terrain_analysis(twin, burn_buildings=mode, threshold_cells=40, weights="impervious", dinf=True)
+        down = downstream_index(res["flow_direction"])
+        ground = np.flatnonzero(~bm.ravel() & (down >= 0))
+        onto_roof = bm.ravel()[down[ground]]
+        if mode == "block":
+            # water goes around: no ground cell drains onto a roof, only the roof's own cells pass through it
+            assert not onto_roof.any() and res["accumulation"][bm].max() <= bm.sum()
+        else:
+            # ignored: the slope drains west straight through the footprint
+            assert onto_roof.any() and res["accumulation"][bm].max() > bm.sum()
+        # impervious weights: 1 on the roof, 0.5 elsewhere (no land use); the outlets collect all of it
+        outlets = down < 0
+        assert res["weighted_accumulation"].ravel()[outlets].sum() == pytest.approx(twin.impervious.sum(), rel=1e-12)
+        # D-inf on the same DEM: the talweg's outlet collects about as much as D8's (measured within 1 %)
+        assert res["dinf_accumulation"][0, 25] == pytest.approx(res["accumulation"][0, 25], rel=0.05)
+    b = terrain_analysis(twin, depressions="breach", threshold_cells=40)
+    assert np.count_nonzero(b["flow_direction"] == 0) == 0

@@ -1,7 +1,9 @@
 """Terrain hydrology of a twin: filled DEM, D8 directions, accumulation, basins, streams and HAND.
 
 Joins the twin's grids to :mod:`kernels.terrain` and writes the results as GeoTIFFs and a
-GeoPackage of stream links in the twin's CRS.
+GeoPackage of stream links in the twin's CRS. Buildings can block flow (raised to their roofs) or be
+ignored; culverts and bridges (lines) are carved through embankments before depressions are filled
+or breached.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import numpy as np
 from kernels import terrain as _k
 
 from . import _io
-from .errors import InputDataError
+from .errors import CRSError, InputDataError
 from .model import Twin
 
-__all__ = ["terrain_analysis", "stream_links_frame", "write_terrain_analysis"]
+__all__ = ["terrain_analysis", "conditioned_dem", "culvert_paths", "stream_links_frame", "write_terrain_analysis"]
 
-BURN_MODES = ("block", "none")
+BURN_MODES = ("block", "ignore", "none")  # "none" is the older name of "ignore"
 FLAT_MODES = ("epsilon", "resolve")
+DEPRESSION_MODES = ("fill", "breach")
 # float32 keeps a 1e-4 m step distinct up to about 1000 m but not beyond, so the tiff gets float64
 _RASTERS = {
     "filled_dem": ("filled", np.float64, np.nan),
@@ -29,12 +32,18 @@ _RASTERS = {
     "accumulation": ("accumulation", np.float64, None),
     "watersheds": ("watersheds", np.int32, 0),
     "hand": ("hand", np.float32, np.nan),
+    # written only when computed
+    "weighted_accumulation": ("weighted_accumulation", np.float64, None),
+    "dinf_angle": ("dinf_angle", np.float64, np.nan),
+    "dinf_accumulation": ("dinf_accumulation", np.float64, None),
 }
 
 
 def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: str = "block",
-                     flats: str = "epsilon", epsilon: float = 1e-4,
-                     out: str | os.PathLike | None = None) -> dict[str, Any]:
+                     flats: str = "epsilon", epsilon: float = 1e-4, depressions: str = "fill",
+                     breach_max_depth: float = np.inf, breach_max_length: int = 50,
+                     culverts: str | Any | None = None, weights: str | np.ndarray | None = None,
+                     dinf: bool = False, out: str | os.PathLike | None = None) -> dict[str, Any]:
     """Hydrological terrain analysis on the twin's grid.
 
     Parameters
@@ -43,9 +52,10 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
         Its terrain, cell size and (with ``burn_buildings="block"``) buildings are used.
     threshold_cells : int
         A cell is a stream cell when at least this many cells (itself included) drain through it.
-    burn_buildings : {"block", "none"}
+    burn_buildings : {"block", "ignore"}
         ``"block"`` raises building cells to their roofs so water flows around buildings (the
-        twin's ``burned_terrain``); ``"none"`` uses the bare terrain.
+        twin's ``burned_terrain``); ``"ignore"`` (or ``"none"``) uses the bare terrain, so water
+        flows through them as if they were not there.
     flats : {"epsilon", "resolve"}
         How filled depressions and flats drain: ``"epsilon"`` fills with a tiny gradient
         (Priority-Flood + epsilon; paths run in parallel lines across flats), ``"resolve"`` fills to
@@ -54,26 +64,52 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
     epsilon : float
         Gradient [m] per cell for ``flats="epsilon"``; filled cells sit at most a few ``epsilon``
         per cell above the spill level.
+    depressions : {"fill", "breach"}
+        ``"fill"`` raises every depression to its spill level (Priority-Flood); ``"breach"`` first
+        carves channels out of depressions through thin barriers
+        (:func:`kernels.terrain.breach_depressions`) and fills only what cannot be breached.
+    breach_max_depth, breach_max_length : float, int
+        Deepest cut [m] and longest channel [cells] for ``depressions="breach"``.
+    culverts : str or GeoDataFrame of lines, optional
+        Culverts and bridges: the name of one of the twin's vector layers, or lines in any CRS.
+        Each line is carved into the DEM from end to end (see :func:`conditioned_dem`).
+    weights : "impervious" or (ny, nx) array, optional
+        Also accumulate these per-cell values (``"impervious"``: the twin's impervious fraction,
+        so the result is the impervious area upstream in cells) as ``weighted_accumulation``.
+    dinf : bool
+        Also compute D-infinity angles (``dinf_angle``, radians counter-clockwise from east) and
+        their proportional accumulation (``dinf_accumulation``, cells). Streams, basins and HAND
+        stay on D8.
     out : path, optional
         Folder to write (atomically) with :func:`write_terrain_analysis`.
 
     Returns
     -------
-    dict with ``filled``, ``flow_direction`` (ESRI D8 codes), ``accumulation`` (cells),
-    ``upstream_area_m2``, ``watersheds`` (one label per domain outlet, 1..n), ``streams`` (bool),
-    ``strahler``, ``hand`` [m], ``links`` (:class:`kernels.terrain.StreamLinks`, lengths in metres).
+    dict with ``filled`` (the conditioned DEM: culverts carved, depressions filled or breached),
+    ``flow_direction`` (ESRI D8 codes), ``accumulation`` (cells), ``upstream_area_m2``,
+    ``watersheds`` (one label per domain outlet, 1..n), ``streams`` (bool), ``strahler``,
+    ``hand`` [m], ``links`` (:class:`kernels.terrain.StreamLinks`, lengths in metres), and the
+    optional ``weighted_accumulation``, ``dinf_angle``, ``dinf_accumulation``.
     """
-    if burn_buildings not in BURN_MODES:
-        raise InputDataError(f"burn_buildings = {burn_buildings!r} is not known; use one of {BURN_MODES}")
     if int(threshold_cells) != threshold_cells or threshold_cells < 1:
         raise InputDataError(f"threshold_cells = {threshold_cells} must be a whole number of cells >= 1")
     if flats not in FLAT_MODES:
         raise InputDataError(f"flats = {flats!r} is not known; use one of {FLAT_MODES}")
     if not np.isfinite(epsilon) or epsilon <= 0:
         raise InputDataError(f"epsilon = {epsilon} must be > 0 m so that flats drain; 1e-4 suits DEMs in metres")
-    z = twin.burned_terrain if burn_buildings == "block" else twin.terrain
+    if depressions not in DEPRESSION_MODES:
+        raise InputDataError(f"depressions = {depressions!r} is not known; use one of {DEPRESSION_MODES}")
+    w = _weights(twin, weights)
+    z = conditioned_dem(twin, burn_buildings=burn_buildings, culverts=culverts)
     dx = float(twin.cell_size)
-    filled = _k.fill_depressions(z, epsilon=epsilon if flats == "epsilon" else 0.0)
+    eps = epsilon if flats == "epsilon" else 0.0
+    if depressions == "breach":
+        try:
+            filled = _k.breach_depressions(z, max_depth=breach_max_depth, max_length=breach_max_length, epsilon=eps)
+        except ValueError as e:
+            raise InputDataError(f"{e}: adjust breach_max_depth / breach_max_length") from None
+    else:
+        filled = _k.fill_depressions(z, epsilon=eps)
     d8 = _k.d8_directions(filled, dx=dx)
     if flats == "resolve":
         d8 = _k.resolve_flats(filled, d8, dx=dx)
@@ -95,9 +131,104 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
         "links": links,
         "threshold_cells": int(threshold_cells),
     }
+    if w is not None:
+        result["weighted_accumulation"] = _k.flow_accumulation(d8, w)
+    if dinf:
+        angle = _k.dinf_directions(filled, dx=dx)
+        result["dinf_angle"] = angle
+        result["dinf_accumulation"] = _k.flow_accumulation_dinf(angle, dx=dx)
     if out is not None:
         write_terrain_analysis(twin, result, out)
     return result
+
+
+def _weights(twin: Twin, weights: str | np.ndarray | None) -> np.ndarray | None:
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights != "impervious":
+            raise InputDataError(f"weights = {weights!r} is not known; use 'impervious' or give a grid")
+        return np.asarray(twin.impervious, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != twin.shape:
+        raise InputDataError(f"weights have shape {w.shape}, the twin's grid is {twin.shape}; resample them first")
+    return w
+
+
+def conditioned_dem(twin: Twin, *, burn_buildings: str = "block", culverts: str | Any | None = None) -> np.ndarray:
+    """The twin's terrain prepared for flow routing: buildings blocking or ignored, culverts carved.
+
+    Parameters
+    ----------
+    twin : Twin
+    burn_buildings : {"block", "ignore"}
+        See :func:`terrain_analysis`.
+    culverts : str or GeoDataFrame of lines, optional
+        A vector layer of the twin (by name) or lines with a CRS. Each line's cells (in order along
+        it, see :func:`culvert_paths`) are lowered linearly between the elevations of its two end
+        cells, never raised (:func:`kernels.terrain.carve_path`): water passes through the
+        embankment from the higher end to the lower one whichever way the line was digitised.
+
+    Returns
+    -------
+    (ny, nx) float64 DEM (a new array).
+    """
+    if burn_buildings not in BURN_MODES:
+        raise InputDataError(f"burn_buildings = {burn_buildings!r} is not known; use 'block' or 'ignore'")
+    z = np.array(twin.burned_terrain if burn_buildings == "block" else twin.terrain, dtype=np.float64)
+    if culverts is not None:
+        for rows, cols in culvert_paths(twin, culverts):
+            z = _k.carve_path(z, rows, cols)
+    return z
+
+
+def culvert_paths(twin: Twin, culverts: str | Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The grid cells of each culvert line, in order along it: ``[(rows, cols), ...]``.
+
+    Lines are clipped to the grid and sampled every quarter cell, so consecutive cells are
+    neighbours; multi-part lines give one path per part. Lines inside a single cell are skipped
+    (nothing to carve).
+    """
+    import geopandas as gpd
+    import shapely
+
+    from ingest.crs import same_crs
+
+    if isinstance(culverts, str):
+        layers = twin.vectors
+        if culverts not in layers:
+            raise InputDataError(f"the twin has no vector layer {culverts!r} for culverts; "
+                                 f"its layers: {sorted(layers)}. Add one with twin.set_vector(name, gdf)")
+        gdf = layers[culverts]
+    elif isinstance(culverts, gpd.GeoDataFrame):
+        gdf = culverts
+        if gdf.crs is None:
+            raise CRSError("the culvert lines have no CRS; set it with gdf.set_crs(...)")
+        if not same_crs(gdf.crs, twin.crs):
+            gdf = gdf.to_crs(twin.crs)
+    else:
+        raise InputDataError(f"culverts must be a vector layer name or a GeoDataFrame, got {type(culverts).__name__}")
+    xmin, ymin, xmax, ymax = twin.bounds
+    ny, nx = twin.shape
+    step = 0.25 * float(twin.cell_size)
+    paths = []
+    for geom in gdf.geometry:
+        if geom is None or geom.is_empty:
+            continue
+        if geom.geom_type not in ("LineString", "MultiLineString"):
+            raise InputDataError(f"culverts must be lines, got a {geom.geom_type}; draw each culvert from end to end")
+        clipped = shapely.clip_by_rect(geom, xmin, ymin, xmax, ymax)
+        for part in getattr(clipped, "geoms", [clipped]):
+            if part.is_empty or part.geom_type != "LineString":
+                continue
+            pts = shapely.line_interpolate_point(part, np.linspace(0.0, part.length, int(np.ceil(part.length / step)) + 1))
+            rows, cols = twin.index(shapely.get_x(pts), shapely.get_y(pts))
+            # a point on the grid's east or south edge falls just outside: into the last cell
+            rows, cols = np.clip(rows, 0, ny - 1), np.clip(cols, 0, nx - 1)
+            keep = np.r_[True, (np.diff(rows) != 0) | (np.diff(cols) != 0)]
+            if keep.sum() >= 2:
+                paths.append((rows[keep], cols[keep]))
+    return paths
 
 
 def stream_links_frame(twin: Twin, result: dict[str, Any]):
@@ -152,9 +283,13 @@ def stream_links_frame(twin: Twin, result: dict[str, Any]):
 
 def write_terrain_analysis(twin: Twin, result: dict[str, Any], out: str | os.PathLike) -> Path:
     """Write ``filled_dem.tif``, ``flow_direction.tif``, ``accumulation.tif``, ``watersheds.tif``,
-    ``hand.tif`` and ``streams.gpkg`` (layer ``streams``) into the folder ``out``, atomically."""
+    ``hand.tif`` and ``streams.gpkg`` (layer ``streams``) into the folder ``out``, atomically; also
+    ``weighted_accumulation.tif``, ``dinf_angle.tif`` and ``dinf_accumulation.tif`` when the result
+    has them."""
     with _io.atomic_dir(out) as tmp:
         for name, (key, dtype, nodata) in _RASTERS.items():
+            if key not in result:
+                continue
             _io.write_geotiff(tmp / f"{name}.tif", np.asarray(result[key]).astype(dtype), twin.transform, twin.crs,
                               nodata=nodata)
         frame = stream_links_frame(twin, result)
