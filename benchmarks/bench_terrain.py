@@ -6,13 +6,19 @@ best of ``--repeat`` runs, after one warm-up run on a small grid (Numba compilat
 
     NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_terrain.py            # 4000 x 4000
     NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_terrain.py --quick    # 1000 x 1000
+    NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_terrain.py --repeat 2 --write   # into RESULTS.md
+
+``--write`` replaces the ``## Terrain hydrology`` section of benchmarks/RESULTS.md (others kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
+import importlib.metadata
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -22,6 +28,18 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parent
+SECTION = "## Terrain hydrology"
+VERIFICATION = (
+    "Verification (`tests/test_terrain.py`): on the real Rhine DEM (682 x 997 cells of 30\", 349,847 valid) our "
+    "lake-level fill equals richdem's exactly on every cell, and on 40 random DEMs with ties and nodata it equals a "
+    "textbook heapq Priority-Flood exactly; the epsilon fill leaves no cell with code 0; accumulation equals 1 + the "
+    "sum of the donors on every cell and the outlets' sum equals the number of valid cells; D-infinity reproduces "
+    "the direction of tilted planes to 1e-12 rad on rectangular cells, conserves the (weighted) inflow exactly and its "
+    "main Rhine outlet collects 282,875 cells against D8's 282,860. Against pyflwdir's reference directions "
+    "(`rhine_d8.tif`): 45.3 % agreement where our steepest drop is unique and > 0, 69.8 % where it is 1.5x the next; "
+    "the reference is the example's upscaled hydrography, not a steepest descent of `elv0`."
+)
 
 def synthetic_dem(n: int, seed: int = 0) -> np.ndarray:
     """Rolling hills on a regional slope, with noise that leaves many small pits and flats (1 m steps)."""
@@ -156,11 +174,78 @@ def _d8_agreement(folder: Path, dem: np.ndarray) -> tuple[float, int] | None:
     return float(np.mean(a[clear] == b[clear])), int(clear.sum())
 
 
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _machine() -> str:
+    model = platform.processor() or platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{os.cpu_count()} cores, {model}"
+
+
+def _table(rows: list[dict]) -> list[str]:
+    ours = next((r for r in rows if r["tool"] == "cimtwin"), None)
+    lines = ["| Tool | Fill (s) | D8 (s) | Accumulation (s) | Total (s) | Total vs cimtwin | Peak memory (MB) | Max acc. |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        tot = sum(r["times"])
+        ratio = tot / sum(ours["times"]) if ours else float("nan")
+        f, d8, acc = r["times"]
+        lines.append(f"| {r['tool']} | {f:.2f} | {d8:.2f} | {acc:.2f} | {tot:.2f} | {ratio:.1f}x | "
+                     f"{r['peak_mb']:.0f} | {r['acc_max']:.0f} |")
+    return lines
+
+
+def _section(rows: list[dict], agreement, n: int, repeat: int, loads: tuple[float, float], command: str) -> str:
+    by = {r["tool"]: r for r in rows}
+    tot = {k: sum(r["times"]) for k, r in by.items()}
+    lines = [SECTION, "",
+             f"Fill, D8 directions and flow accumulation on one synthetic {n} x {n} DEM ({n * n / 1e6:.0f} M cells: "
+             "rolling hills on a regional slope plus 2 m noise, rounded to whole metres so that it holds many pits and "
+             "flats), the same array for every library, each library in its own process. Best of "
+             f"{repeat} run(s) per step, Numba compilation excluded (a warm-up on a 200 x 200 grid). Peak memory = the "
+             "process's peak resident size during the runs (`VmHWM`, reset after the warm-up) minus its size with the "
+             "DEM loaded.", "",
+             f"Command: `{command}`  ",
+             f"Date: {_dt.date.today().isoformat()}; machine: {_machine()}; Python {platform.python_version()}, "
+             f"NumPy {np.__version__}, Numba {_version('numba')}, richdem {_version('py-richdem')} (py-richdem), "
+             f"pysheds {_version('pysheds')}. Load average {loads[0]:.1f} before, {loads[1]:.1f} after (the cores are "
+             "shared with other work: expect 20-30 % noise between runs).", ""]
+    lines += _table(rows)
+    lines += ["",
+              "What each step is: cimtwin `fill_depressions(epsilon=1e-3)` (Priority-Flood + epsilon with a pit queue; "
+              "4-ary heap with int32 indices), `d8_directions` (parallel by rows), `flow_accumulation` (donor counts in "
+              "parallel, then walks down the flow paths; no order or receiver array); richdem "
+              "`fill_depressions(epsilon=True)` (Barnes 2014 Priority-Flood + epsilon), `flow_proportions(method=\"D8\")` "
+              "(it has no D8 code grid) and `flow_accum_from_props`; pysheds `fill_depressions` (morphological "
+              "reconstruction) + `resolve_flats` (counted as the fill step), `flowdir`, `accumulation`. The largest "
+              "accumulations differ by a few 0.1 % because each tool drains the filled flats its own way."]
+    if agreement is not None:
+        lines += ["", f"Where the choice is clear-cut (no tool changed the cell or a neighbour, steepest drop unique and "
+                      f"> 0, away from the edges) our D8 codes equal pysheds' on **{100 * agreement[0]:.3f} % of "
+                      f"{agreement[1]:,} cells**."]
+    if "cimtwin" in tot:
+        parts = [f"{tot[k] / tot['cimtwin']:.2f}x faster than {k}" for k in ("richdem", "pysheds") if k in tot]
+        mem = f"; peak memory {by['cimtwin']['peak_mb']:.0f} MB" + (
+            f" against richdem's {by['richdem']['peak_mb']:.0f} MB" if "richdem" in by else "")
+        lines += ["", f"Summary: fill + D8 + accumulation together {', '.join(parts) or 'measured alone'}{mem}."]
+    lines += ["", VERIFICATION]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1000 x 1000 instead of 4000 x 4000")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--tools", default="cimtwin,richdem,pysheds")
+    ap.add_argument("--write", action="store_true", help="replace the Terrain hydrology section of RESULTS.md")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--dem", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -168,6 +253,7 @@ def main() -> None:
         _worker(a.worker, a.dem, a.repeat)
         return
     n = 1000 if a.quick else 4000
+    load0 = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "dem.npy"
@@ -181,17 +267,17 @@ def main() -> None:
                 continue
             rows.append(json.loads(line[-1]))
         agreement = _d8_agreement(Path(d), np.load(path))
-    ours = next((r for r in rows if r["tool"] == "cimtwin"), None)
-    print(f"{n} x {n} synthetic DEM ({n * n / 1e6:.0f} M cells), load {os.getloadavg()[0]:.1f}")
-    print("| Tool | Fill (s) | D8 (s) | Accumulation (s) | Total (s) | Total vs cimtwin | Peak memory (MB) | Max acc. |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        tot = sum(r["times"])
-        ratio = tot / sum(ours["times"]) if ours else float("nan")
-        f, d8, acc = r["times"]
-        print(f"| {r['tool']} | {f:.2f} | {d8:.2f} | {acc:.2f} | {tot:.2f} | {ratio:.1f}x | {r['peak_mb']:.0f} | {r['acc_max']:.0f} |")
-    if agreement is not None:
-        print(f"D8 codes equal to pysheds' on {100 * agreement[0]:.3f} % of {agreement[1]} clear-cut cells")
+    load1 = os.getloadavg()[0]
+    flags = (["--quick"] if a.quick else []) + (["--repeat", str(a.repeat)] if a.repeat != 1 else []) + (
+        ["--tools", a.tools] if a.tools != "cimtwin,richdem,pysheds" else [])
+    command = " ".join([f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', '(all cores)')}",
+                        ".venv/bin/python benchmarks/bench_terrain.py", *flags, "--write"])
+    text = _section(rows, agreement, n, a.repeat, (load0, load1), command)
+    print(text)
+    if a.write:
+        sys.path.insert(0, str(ROOT))
+        from _results import replace_section
+        replace_section(ROOT / "RESULTS.md", SECTION, text)
 
 
 if __name__ == "__main__":
