@@ -115,6 +115,10 @@ def test_failing_member_is_reported_others_complete_and_resume(twin, base, clust
     again = run_ensemble(twin, ens, out, scheduler=cluster.scheduler_address, retries=0, progress=False)
     assert again.summary["members_reused"] == 4 and again.summary["members_run"] == 2
     np.testing.assert_array_equal(again.exceedance["p_exceed"].values, res.exceedance["p_exceed"].values)
+    # another twin: nothing is reused, the results would mix two cities
+    other = run_ensemble(_plane_twin(slope=0.004), ens, out, scheduler=cluster.scheduler_address, retries=0,
+                         progress=False)
+    assert other.summary["members_reused"] == 0 and other.summary["members_run"] == 6
 
 
 def test_killed_worker_is_rescheduled(twin, base, cluster, tmp_path):

@@ -208,8 +208,9 @@ def _run_members(client: Any, twin: Twin, todo: list[Member], members_dir: Path,
                                    "message": str(exc), "attempts": retries + 1,
                                    "traceback": "".join(traceback.format_tb(exc.__traceback__))[-4000:]}
                 status[m.index] = "failed"
-                bar.write(f"member {m.index} ({m.name}) failed after {retries + 1} attempts: "
-                          f"{type(exc).__name__}: {exc}")
+                if progress:  # otherwise failed.json and EnsembleResult.failed tell
+                    bar.write(f"member {m.index} ({m.name}) failed after {retries + 1} attempts: "
+                              f"{type(exc).__name__}: {exc}")
             fut.release()
             bar.set_postfix_str(f"{sum(v == 'failed' for v in status.values())} failed", refresh=False)
             bar.update(1)
