@@ -83,6 +83,22 @@ def test_a_floodwall_shows_where_it_acts_and_which_buildings_it_saves(runs):
     assert (c.arrival_time_diff[:RIDGE][np.isfinite(c.arrival_time_diff[:RIDGE])] == 0).all()
 
 
+def test_figures_leave_rivers_and_lakes_out(runs):
+    import dataclasses
+
+    _, a, b = runs
+    full = compare(a, b).summary["difference"]
+    assert full["cells_counted"].startswith("land")
+    tw = _twin()
+    # a lake over the west half of the southern basin, where the wall holds the water deeper
+    tw.lakes = gpd.GeoDataFrame({"level": [10.0]}, geometry=[shapely.box(X0, Y0 - 120, X0 + 50, Y0 - 65)], crs=CRS)
+    lake = int(tw.lake_mask.sum())
+    assert lake == 10 * 11
+    part = compare(a, dataclasses.replace(b, twin=tw)).summary["difference"]
+    assert part["cells_deeper"] == full["cells_deeper"] - lake
+    assert part["cells_shallower"] == full["cells_shallower"]
+
+
 def test_a_result_against_itself_is_all_zeros(runs):
     _, a, _ = runs
     c = compare(a, a)

@@ -57,7 +57,8 @@ class Comparison:
         ``flooded_a``, ``flooded_b``, ``status`` (see :data:`BUILDING_STATUS`) and ``status_code``.
     summary : dict
         What ``comparison.json`` holds: both scenarios, figures side by side, cell counts and
-        volumes of the change, building counts and ids by status.
+        volumes of the change (on land when the twin is known: rivers and lakes left out), building
+        counts and ids by status.
     twin : Twin or None
         The twin of ``b`` (with its edits), for :meth:`scene`.
     """
@@ -165,11 +166,15 @@ def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | s
     arrival = b.arrival_time.astype(np.float64) - a.arrival_time.astype(np.float64)
     hazard = b.hazard_class.astype(np.int16) - a.hazard_class.astype(np.int16)
     cell_area = abs(a.transform.a * a.transform.e)
+    tw = b.twin if b.twin is not None else _twin_of(b, path_b, twin)
+    # the figures are about the city: a lake or river a metre higher is not a street flooded
+    land = (tw.river_mask == 0) & (tw.lake_mask == 0) if tw is not None else np.ones(diff.shape, bool)
+    diff_land = np.where(land, diff, 0.0)
     wet_a = _scenario_value(a, "wet_depth", 0.01)
     wet_b = _scenario_value(b, "wet_depth", 0.01)
-    newly_wet = (depth_a <= wet_a) & (depth_b > wet_b)
-    newly_dry = (depth_a > wet_a) & (depth_b <= wet_b)
-    both = np.isfinite(arrival)
+    newly_wet = land & (depth_a <= wet_a) & (depth_b > wet_b)
+    newly_dry = land & (depth_a > wet_a) & (depth_b <= wet_b)
+    both = land & np.isfinite(arrival)
     buildings = _buildings(a.buildings, b.buildings)
     summary: dict[str, Any] = {
         "a": _about(a, path_a), "b": _about(b, path_b),
@@ -179,19 +184,20 @@ def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | s
                          for k in ("low", "moderate", "significant", "extreme")},
         "difference": {
             "tolerance_m": tolerance,
-            "cells_deeper": int(np.count_nonzero(diff > tolerance)),
-            "cells_shallower": int(np.count_nonzero(diff < -tolerance)),
+            "cells_counted": "land (rivers and lakes left out)" if tw is not None else "all (twin unknown)",
+            "cells_deeper": int(np.count_nonzero(diff_land > tolerance)),
+            "cells_shallower": int(np.count_nonzero(diff_land < -tolerance)),
             "cells_newly_wet": int(np.count_nonzero(newly_wet)),
             "cells_newly_dry": int(np.count_nonzero(newly_dry)),
             "area_newly_wet_m2": float(np.count_nonzero(newly_wet) * cell_area),
             "area_newly_dry_m2": float(np.count_nonzero(newly_dry) * cell_area),
-            "max_increase_m": float(max(diff.max(), 0.0)),
-            "max_decrease_m": float(max(-diff.min(), 0.0)),
-            "max_depth_volume_change_m3": float(diff.astype(np.float64).sum() * cell_area),
+            "max_increase_m": float(max(diff_land.max(), 0.0)),
+            "max_decrease_m": float(max(-diff_land.min(), 0.0)),
+            "max_depth_volume_change_m3": float(diff_land.astype(np.float64).sum() * cell_area),
             "cells_earlier": int(np.count_nonzero(both & (arrival < 0))),
             "cells_later": int(np.count_nonzero(both & (arrival > 0))),
-            "cells_hazard_up": int(np.count_nonzero(hazard > 0)),
-            "cells_hazard_down": int(np.count_nonzero(hazard < 0)),
+            "cells_hazard_up": int(np.count_nonzero(land & (hazard > 0))),
+            "cells_hazard_down": int(np.count_nonzero(land & (hazard < 0))),
         },
     }
     if buildings is not None:
@@ -200,8 +206,7 @@ def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | s
         for s in ("newly flooded", "newly safe", "added", "removed"):
             summary["buildings"][f"{s.replace(' ', '_')}_ids"] = buildings.loc[buildings["status"] == s, "id"].tolist()
     return Comparison(crs=b.crs, transform=b.transform, max_depth_diff=diff, arrival_time_diff=arrival,
-                      hazard_class_change=hazard, buildings=buildings, summary=summary,
-                      twin=b.twin if b.twin is not None else _twin_of(b, path_b, twin))
+                      hazard_class_change=hazard, buildings=buildings, summary=summary, twin=tw)
 
 
 def _load(result: FloodResult | str | os.PathLike) -> tuple[FloodResult, Path | None]:
