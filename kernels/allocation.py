@@ -27,9 +27,10 @@ Ties between equally good allocations are broken by small secondary terms in eve
 each link costs ``_COST * cost / max(cost)`` per m3/s and each m3/s of storage kept is worth
 ``_STORE``. The weights are separated so that nothing is ever traded against a higher term: a unit
 delivered to the current level gains 1, to a later level ``_LATER`` = 1e-2, and routing it costs
-at most ``_STORE + n_links * _COST`` times the loss amplification along its path (this holds for
-paths losing less than ~80 % and shorter than ~100 links); among allocations that deliver the
-same, the one that keeps water in storage and uses cheaper links wins.
+at most ``_STORE + n_links * _COST`` times the loss amplification along its path, and a unit
+taken from a level already settled costs ``_SETTLED`` = 4 (this holds for paths losing less than
+75 % and shorter than ~100 links); among allocations that deliver the same, the one that keeps
+water in storage and uses cheaper links wins.
 
 Environmental flows are ``ENV`` nodes: a minimum flow through a river point. Their "delivery" is
 the flow through the node counted up to the requirement; the water itself continues downstream.
@@ -56,6 +57,8 @@ __all__ = [
 SOURCE, STORAGE, WORKS, DEMAND, ENV = 0, 1, 2, 3, 4
 
 _LATER = 1e-2
+_SETTLED = 4.0
+_SLACK = 1e-9
 _COST = 1e-5
 _STORE = 1e-3
 _OPTIONS = {"output_flag": False, "primal_feasibility_tolerance": 1e-9, "dual_feasibility_tolerance": 1e-9,
@@ -286,7 +289,7 @@ class Allocator:
                 break
             level = levels[k]
             if full[0]:
-                lo[level] = dem_need[level]
+                self._fix(level, x[self._cy:self._cy + nd], dem_need, lo, hi, full=True)
                 k += 1
                 continue
             # level k is short in x; x maximised its total if x came from level k's LP, or if it is the
@@ -298,8 +301,7 @@ class Allocator:
             if np.count_nonzero(dem_need[level]) > 1:
                 x = self._share(level, dem_need, lo, hi, self._level_cost(k))
                 n_lp += 2
-            got = np.minimum(x[self._cy + level], dem_need[level])
-            lo[level] = hi[level] = got
+            self._fix(level, x[self._cy:self._cy + nd], dem_need, lo, hi, full=False)
             k += 1
         y = np.minimum(x[self._cy:self._cy + nd], dem_need)
         n = kind.size
@@ -315,12 +317,26 @@ class Allocator:
         got, want = x[self._cy + level].sum(), need[level].sum()
         return bool(got >= want - 1e-9 * max(1.0, want))
 
+    @staticmethod
+    def _fix(level: np.ndarray, x_y: np.ndarray, need: np.ndarray, lo: np.ndarray, hi: np.ndarray, *,
+             full: bool) -> None:
+        """Hold a settled level at what it got in later LPs.
+
+        The values come from a solution feasible to the solver's tolerance, so they are held in
+        ``[got - _SLACK * max(1, got), got]`` (``need`` above when the level is met): pinning them
+        exactly can make the next LP infeasible by round-off. Settled levels weigh ``_SETTLED`` in later
+        objectives, so no LP ever takes the slack back from them.
+        """
+        got = np.minimum(x_y[level], need[level])
+        lo[level] = np.maximum(got - _SLACK * np.maximum(1.0, got), 0.0)
+        hi[level] = need[level] if full else got
+
     def _level_cost(self, k: int) -> np.ndarray:
-        """Objective of level k's LP: its deliveries weigh 1, later levels' _LATER, plus the tie-breakers."""
+        """Objective of level k's LP: its deliveries weigh 1, later levels' _LATER, settled ones _SETTLED,
+        plus the tie-breakers."""
         cost = self._base_cost.copy()
         for j, level in enumerate(self._levels):
-            if j >= k:
-                cost[self._y_cols[level]] = 1.0 if j == k else _LATER
+            cost[self._y_cols[level]] = _SETTLED if j < k else (1.0 if j == k else _LATER)
         return cost
 
     def _run(self, lo: np.ndarray, hi: np.ndarray, cost: np.ndarray) -> np.ndarray:
@@ -331,6 +347,11 @@ class Allocator:
             self._cost = cost
         h.run()
         status = h.getModelStatus()
+        if status != self._highspy.HighsModelStatus.kOptimal:
+            # a warm start can stall on a tiny dual infeasibility (status Unknown); a cold start does not
+            h.clearSolver()
+            h.run()
+            status = h.getModelStatus()
         if status != self._highspy.HighsModelStatus.kOptimal:
             raise ArithmeticError(f"HiGHS returned {h.modelStatusToString(status)}")
         # vertices sit on bounds; -1e-17 is round-off of 0, and every column is >= 0
@@ -351,10 +372,14 @@ class Allocator:
         value[1::2] = -need[level]
         h.addRows(k, np.zeros(k), np.full(k, inf), 2 * k, np.arange(0, 2 * k, 2, dtype=np.int32), index, value)
         h.changeColBounds(self._cf, 0.0, 1.0)
+        # f weighs the level's total demand (so a unit of water moves it by at most ~1) and settled
+        # levels keep their weight: the slack they were held with is never traded for f
         only_f = np.zeros(self._ncol)
-        only_f[self._cf] = 1.0
+        only_f[self._cf] = max(float(need[level].sum()), 1e-300)
+        settled = cost[self._y_cols] == _SETTLED
+        only_f[self._y_cols[settled]] = _SETTLED
         f = self._run(lo, hi, only_f)[self._cf]
-        h.changeColBounds(self._cf, f, f)
+        h.changeColBounds(self._cf, max(f - _SLACK, 0.0), f)  # pinning f exactly risks round-off infeasibility
         x = self._run(lo, hi, cost)
         h.deleteRows(k, np.arange(first, first + k, dtype=np.int32))
         h.changeColBounds(self._cf, 0.0, 0.0)
