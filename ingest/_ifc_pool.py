@@ -294,6 +294,11 @@ def _portable(exc: BaseException) -> BaseException:
 
 
 def _main() -> None:
+    import signal
+
+    # Ctrl-C (or a Jupyter kernel's interrupt/shutdown) goes to the whole process group; the parent
+    # decides what happens to its jobs, so a worker must not die mid-job printing a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     address = sys.stdin.readline().strip()
     authkey = bytes.fromhex(sys.stdin.readline().strip())
     preload = [m for m in sys.stdin.readline().strip().split(",") if m]
