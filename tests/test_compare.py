@@ -78,6 +78,11 @@ def test_a_floodwall_shows_where_it_acts_and_which_buildings_it_saves(runs):
     # the same water in both runs: the stored volumes agree to the float64 mass balance
     assert abs(s["figures"]["volume_stored_m3"]["b_minus_a"]) < 1e-6 * s["figures"]["volume_in_m3"]["a"]
     assert s["difference"]["cells_newly_dry"] > 0 and s["difference"]["cells_newly_wet"] == 0
+    # the front spreads west as before and the wall's reflection wets a few cells one step (0.5 s)
+    # sooner: counted without a time tolerance, not with the default 60 s
+    exact = compare(a, b, time_tolerance=0.0).summary["difference"]
+    assert exact["cells_earlier"] > 0 and exact["cells_later"] == 0
+    assert s["difference"]["cells_earlier"] == s["difference"]["cells_later"] == 0
     # arrival: NaN where either stays dry (east of the wall in b), 0 in the untouched north
     assert np.isnan(c.arrival_time_diff[south, wall_col + 1:]).all()
     assert (c.arrival_time_diff[:RIDGE][np.isfinite(c.arrival_time_diff[:RIDGE])] == 0).all()

@@ -129,7 +129,7 @@ class Comparison:
 
 
 def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | str | os.PathLike, *,
-            tolerance: float = 0.01, twin: Twin | None = None) -> Comparison:
+            tolerance: float = 0.01, time_tolerance: float = 60.0, twin: Twin | None = None) -> Comparison:
     """Compare flood result ``b`` with ``a`` (e.g. with and without a floodwall) on the same grid.
 
     Parameters
@@ -138,6 +138,9 @@ def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | s
         Results or result folders (see :meth:`FloodResult.save`).
     tolerance
         Depth change [m] below which a cell counts as unchanged in the cell counts.
+    time_tolerance
+        Arrival time change [s] below which a cell counts as unchanged (two runs take different
+        adaptive time steps, so arrival times differ by seconds everywhere).
     twin
         The twin for the scene, when the results carry none; ``b``'s edits are applied to it.
         Folders find their twin through the path in ``summary.json`` when it still exists.
@@ -158,8 +161,8 @@ def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | s
     if ta and tb and Path(ta).resolve() != Path(tb).resolve():
         raise InputDataError(f"The results come from different twins ({ta} and {tb}); a comparison cell by cell "
                              "needs both runs on the same twin. Run both scenarios on one twin.")
-    if not tolerance >= 0:
-        raise InputDataError(f"tolerance must be >= 0 m, got {tolerance!r}.")
+    if not (tolerance >= 0 and time_tolerance >= 0):
+        raise InputDataError(f"tolerance ({tolerance!r} m) and time_tolerance ({time_tolerance!r} s) must be >= 0.")
     depth_a = a.max_depth.astype(np.float32)
     depth_b = b.max_depth.astype(np.float32)
     diff = depth_b - depth_a
@@ -194,8 +197,9 @@ def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | s
             "max_increase_m": float(max(diff_land.max(), 0.0)),
             "max_decrease_m": float(max(-diff_land.min(), 0.0)),
             "max_depth_volume_change_m3": float(diff_land.astype(np.float64).sum() * cell_area),
-            "cells_earlier": int(np.count_nonzero(both & (arrival < 0))),
-            "cells_later": int(np.count_nonzero(both & (arrival > 0))),
+            "time_tolerance_s": time_tolerance,
+            "cells_earlier": int(np.count_nonzero(both & (arrival < -time_tolerance))),
+            "cells_later": int(np.count_nonzero(both & (arrival > time_tolerance))),
             "cells_hazard_up": int(np.count_nonzero(land & (hazard > 0))),
             "cells_hazard_down": int(np.count_nonzero(land & (hazard < 0))),
         },
