@@ -152,10 +152,13 @@ def test_cli_compare(runs, tmp_path):
     res = CliRunner().invoke(compare_cmd, [str(root / "a"), str(root / "b"), "--out", str(tmp_path / "c")])
     assert res.exit_code == 0, res.output
     assert "newly safe 1" in res.output and "buildings_flooded" in res.output
+    assert json.loads((tmp_path / "c" / "comparison.json").read_text())["difference"]["time_tolerance_s"] == 60.0
     assert (tmp_path / "c" / "scene.html").is_file()
     res = CliRunner().invoke(compare_cmd, [str(root / "a"), str(root / "b"), "--out", str(tmp_path / "d"),
-                                           "--no-scene"])
+                                           "--no-scene", "--time-tolerance", "0", "--tolerance", "0.5"])
     assert res.exit_code == 0 and not (tmp_path / "d" / "scene.html").exists()
+    d = json.loads((tmp_path / "d" / "comparison.json").read_text())["difference"]
+    assert d["time_tolerance_s"] == 0.0 and d["tolerance_m"] == 0.5 and d["cells_earlier"] > 0
     res = CliRunner().invoke(compare_cmd, [str(root / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "e")])
     assert isinstance(res.exception, InputDataError) and "not a flood result" in str(res.exception)
 
