@@ -276,3 +276,22 @@ def test_design_storm_rain_volume_equals_the_storm_depth():
     assert r.scenario["rain"]["design"]["method"] == "chicago"
     assert r.summary["design_storm"]["depth_mm"] == pytest.approx(depth_mm)
     assert len(r.summary["design_storm"]["intensity_mm_h"]) == 10
+
+
+def test_river_fill_is_a_level_so_the_banks_do_not_spill():
+    # a V-shaped valley: a 20 m wide, 2 m deep river whose buffered cells include the sloping banks
+    ny, nx = 20, 30
+    transform = Affine(DX, 0, X0, 0, -DX, Y0)
+    y = Y0 - (np.arange(ny) + 0.5) * DX
+    yc = Y0 - 50.0
+    terrain = np.tile((3.0 + 0.25 * np.abs(y - yc))[:, None], (1, nx))
+    line = shapely.LineString([(X0, yc), (X0 + nx * DX, yc)])
+    rivers = gpd.GeoDataFrame({"width": [20.0], "depth": [2.0]}, geometry=[line], crs=CRS)
+    tw = Twin(CRS, transform, terrain, rivers=rivers)
+    h0 = setup(tw, Scenario.from_dict({"duration": 60, "initial": {"river_fill": 0.5}})).h0
+    wet = h0 > 0
+    level = (terrain + h0)[wet]
+    bed = terrain[tw.river_mask > 0].min()
+    # one flat water surface at bed + 0.5 x 2 m, never a uniform depth laid over the banks
+    np.testing.assert_allclose(level, bed + 1.0, atol=1e-12)
+    assert h0.max() == pytest.approx(1.0) and wet.sum() < (tw.river_mask > 0).sum()

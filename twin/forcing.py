@@ -237,8 +237,15 @@ def _initial_depth(twin: Twin, scenario: Scenario, blocked: np.ndarray) -> np.nd
         h0 = np.maximum(h0, level - terrain)
     if scenario.initial.river_fill > 0 and twin.rivers is not None and len(twin.rivers) and "depth" in twin.rivers:
         polys = _grids.buffered_lines(twin.rivers.geometry, twin.rivers["width"].to_numpy(float), twin.cell_size)
+        widths = twin.rivers["width"].to_numpy(float)
         depth = _grids.burn(polys, twin.rivers["depth"].to_numpy(float), twin.shape, twin.transform,
                             all_touched=True)
-        h0 = np.maximum(h0, scenario.initial.river_fill * depth * (twin.river_mask > 0))
+        # A level, not a depth: the channel fills to (lowest bed across its width) + fill x depth, so the
+        # sloping banks of the buffered river hold less water and nothing spills onto the floodplain at t=0.
+        river = (twin.river_mask > 0) & (depth > 0)
+        across = 2 * int(np.ceil(np.nanmax(widths) / 2 / twin.cell_size)) + 1
+        bed = ndi.minimum_filter(np.where(river, terrain, np.inf), size=across, mode="nearest")
+        level = np.where(river, bed + scenario.initial.river_fill * depth, -np.inf)
+        h0 = np.maximum(h0, level - terrain)
     h0[blocked > 0] = 0.0
     return np.where(np.isfinite(h0), np.maximum(h0, 0.0), 0.0)
