@@ -1,4 +1,5 @@
-"""Terrain hydrology kernels: depression filling, D8 directions, accumulation, basins, streams, HAND.
+"""Terrain hydrology kernels: depression filling and breaching, D8 and D-infinity directions,
+accumulation, basins, streams, HAND.
 
 Conventions
 -----------
@@ -23,10 +24,14 @@ reached it from, so every valid cell has a lower neighbour or is an outlet and n
 code 0 (flow on former flats runs in parallel lines). :func:`resolve_flats` instead keeps the DEM and
 directs flow across each flat towards lower terrain and away from higher terrain (Barnes, Lehman &
 Mulla 2014, "An efficient assignment of drainage direction over flat surfaces"), which gives
-convergent, more natural paths.
+convergent, more natural paths. Depressions can also be breached (:func:`breach_depressions`:
+channels carved out of them through thin barriers, the rest filled), and culverts carved along a
+path (:func:`carve_path`). :func:`dinf_directions` and :func:`flow_accumulation_dinf` give
+D-infinity (Tarboton 1997) as an alternative to D8.
 
 References: Barnes, Lehman & Mulla (2014), Priority-Flood, Computers & Geosciences 62;
-Kahn (1962) for the topological order; Strahler (1957); Renno et al. (2008) for HAND.
+Lindsay (2016) for breaching; Tarboton (1997) for D-infinity; Kahn (1962) for the topological
+order; Strahler (1957); Renno et al. (2008) for HAND.
 """
 
 from __future__ import annotations
