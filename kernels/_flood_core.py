@@ -575,6 +575,18 @@ def _green_ampt_capacity(ks, psi_dtheta, f, dt):
     return 0.5 * (disc - b)
 
 
+@njit(cache=True)
+def _source_limited_dt(dt, hm, src, cfl_length, g):
+    """The largest step <= dt with g dt^2 (hm + src dt) <= cfl_length^2 (Newton from above: convex)."""
+    c2 = cfl_length * cfl_length
+    for _ in range(30):
+        phi = g * dt * dt * (hm + src * dt) - c2
+        if phi <= 1e-9 * c2:
+            break
+        dt -= phi / (g * dt * (2.0 * hm + 3.0 * src * dt))
+    return dt
+
+
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _sparse_accumulate(r, c, h, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet):
     """Running maxima of one cell whose depth changed after the continuity sweep."""
@@ -658,6 +670,14 @@ def _run_impl(step, step_chunk,
             dt = fixed_dt
         else:
             dt = min(dt_max, dt_courant)
+            # A point inflow adds q dt / A to its cell after the sweep: the step must also keep the
+            # Courant number of the depth it makes there, or a first step of dt_max on a dry domain
+            # stacks metres of water on one cell (a spike in the maximum depth).
+            src = 0.0
+            for k in range(s_row.size):
+                src = max(src, series_value(st, sv, sptr, s_ser[k], t) * s_w[k] / cell_area)
+            if src > 0.0:
+                dt = _source_limited_dt(dt, hm, src, alpha * dx, g)
         remaining = t_end - t
         # Stretch by at most 0.1 % rather than leave a sliver step before t_end.
         clipped = dt >= remaining * (1.0 - 1e-3)

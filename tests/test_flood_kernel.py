@@ -456,6 +456,22 @@ def test_accumulators_track_arrival_duration_and_hazard():
 # --- Robustness and bad input ------------------------------------------------------------------
 
 
+def test_point_inflow_on_a_dry_domain_keeps_the_courant_number_of_the_depth_it_makes():
+    # 20 m3/s into one 4 m cell of a dry plane. Without the source in the time step the first step
+    # is dt_max = 10 s and stacks 12.5 m of water on that cell (a spike in the maximum depth). With
+    # it, g dt^2 (src dt) = (alpha dx)^2, so the first step adds h1 = (src alpha dx)^(2/3) / g^(1/3)
+    # (1.077 m) and later steps, with the water spreading, stay below it.
+    ny, nx, dx, q, alpha, g = 41, 41, 4.0, 20.0, 0.7, 9.81
+    grid = FloodGrid.simple(np.zeros((ny, nx)), dx, 0.03)
+    forcing = FloodForcing.none((ny, nx), Series.pack([([0.0, 600.0], [q, q])]))._replace(
+        src_row=np.array([20]), src_col=np.array([20]), src_ser=np.array([0]), src_w=np.array([1.0]))
+    state, accum = FloodState.zeros((ny, nx)), FloodAccum.zeros((ny, nx))
+    st = advance(state, grid, forcing, FloodParams(alpha=alpha), 60.0, accum)
+    h1 = (q / dx**2 * alpha * dx) ** (2 / 3) / g ** (1 / 3)
+    assert st.status == 0 and st.dt_max < 1.0
+    assert float(accum.h_max.max()) == pytest.approx(h1, rel=1e-5)  # float32 maxima
+
+
 def test_unstable_fixed_dt_is_reported_without_nan():
     grid, state, _, _ = _lake(np.float64)
     # Courant limit alpha dx / sqrt(g h_max) = 0.7 * 5 / sqrt(9.81 * 1.0) = 1.1 s; 5 s is 4.5x it.
