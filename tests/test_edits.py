@@ -10,7 +10,7 @@ from conftest import CRS
 from test_flood_run import DX, X0, Y0, _plane_twin, _scenario
 from twin.edits import apply_edits, wall_cells
 from twin.errors import ScenarioError
-from twin.flood import run
+from twin.flood import FloodResult, run
 from twin.model import Twin
 from twin.scenario import Scenario
 from affine import Affine
@@ -82,11 +82,16 @@ def test_wall_cells_form_an_eight_connected_chain():
     assert seen == cells
 
 
-def test_pond_stores_its_hand_computed_volume():
+def test_pond_stores_its_hand_computed_volume(tmp_path):
     tw = _flat_twin()
     pond = {"type": "pond", "polygon": [[X0 + 40, Y0 - 20], [X0 + 60, Y0 - 20], [X0 + 60, Y0 - 40], [X0 + 40, Y0 - 40]],
             "depth": 1.0, "volume_check": 400.0}
     r = _channel_run(tw, [pond], 300.0, at=(X0 + 52.0, Y0 - 32.0))
+    # a saved result reloaded with the plain twin gets the edited one back (what scenes and compare show)
+    r.save(tmp_path / "r", scene=False)
+    reloaded = FloodResult.load(tmp_path / "r", twin=tw)
+    np.testing.assert_array_equal(reloaded.twin.terrain, r.twin.terrain)
+    assert (reloaded.twin.terrain < tw.terrain).sum() == 16
     (entry,) = r.summary["edits"]
     assert entry["volume_m3"] == 4 * 4 * DX * DX * 1.0 == 400.0  # 4 x 4 cells of 5 m, 1 m deep
     assert entry["cells"] == 16 and entry["volume_design_m3"] == 400.0

@@ -91,7 +91,11 @@ class FloodResult:
 
     @classmethod
     def load(cls, path: str | os.PathLike, twin: Twin | None = None) -> "FloodResult":
-        """Read a result folder written by :meth:`save` (optionally attaching its twin for scenes)."""
+        """Read a result folder written by :meth:`save` (optionally attaching its twin for scenes).
+
+        The scenario's edits (floodwalls, ponds, ...) are applied to a copy of ``twin``, so the
+        attached twin is the one the run saw.
+        """
         import rasterio
         import xarray as xr
 
@@ -111,10 +115,13 @@ class FloodResult:
         buildings = gpd.read_file(path / "buildings.gpkg") if (path / "buildings.gpkg").is_file() else None
         arrays["arrival_time"] = arrays["arrival_time"].astype(np.float64)
         arrays["duration"] = arrays["duration"].astype(np.float64)
+        scenario = json.loads((path / "scenario.json").read_text())
+        if twin is not None and scenario.get("edit"):
+            twin = apply_edits(twin, Scenario.from_dict(scenario).edit)[0]
         return cls(crs=crs, transform=transform, depth_frames=frames, frame_times=times,
                    gauges=pd.read_csv(path / "gauges.csv"), buildings=buildings,
                    summary=json.loads((path / "summary.json").read_text()),
-                   scenario=json.loads((path / "scenario.json").read_text()), twin=twin, **arrays)
+                   scenario=scenario, twin=twin, **arrays)
 
     def depth_dataset(self):
         """Depth snapshots as an xarray Dataset with CF metadata and the CRS (opens in QGIS, Panoply)."""
