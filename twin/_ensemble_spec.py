@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from twin.errors import ScenarioError
-from twin.scenario import Scenario, _explain
+from twin.scenario import Scenario, _explain, read_toml
 
 __all__ = ["Ensemble", "Member"]
 
@@ -111,9 +110,7 @@ class Ensemble:
     def from_toml(cls, path: str | os.PathLike) -> Ensemble:
         """Read an ensemble TOML file; ``base = "flood.toml"`` is relative to the file's folder."""
         path = Path(path)
-        if not path.is_file():
-            raise ScenarioError(f"Ensemble file {path} does not exist.")
-        data = _read_toml(path)
+        data = read_toml(path, "Ensemble")
         data.setdefault("name", path.stem)
         return cls.from_dict(data, source=str(path), base_dir=path.parent)
 
@@ -134,7 +131,7 @@ class Ensemble:
             if not base_path.is_file():
                 raise ScenarioError(f"{source}: base scenario {base_path} does not exist; give base = a scenario "
                                     "file's path relative to the ensemble file, or an inline [base] table.")
-            base, scenario_dir = _read_toml(base_path), base_path.parent
+            base, scenario_dir = read_toml(base_path), base_path.parent
         else:
             base, scenario_dir = spec.base, base_dir
         rows = [dict(m) for m in spec.member] or [{}]
@@ -166,13 +163,6 @@ class Ensemble:
         return {"name": self.name, "thresholds": list(self.thresholds), "sweep_keys": list(self.sweep_keys),
                 "members": [{"index": m.index, "name": m.name, "parameters": m.parameters, "weight": m.weight,
                              "scenario_hash": m.scenario.hash} for m in self.members]}
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
 
 
 def _apply(target: dict[str, Any], key: str, value: Any, where: str, prefix: tuple[str, ...] = ()) -> None:

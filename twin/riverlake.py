@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +24,7 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from tqdm.auto import tqdm
 
 import twin as _pkg
@@ -44,7 +43,7 @@ from twin.network import (
     network_from_rivers,
     network_from_streams,
 )
-from twin.scenario import Duration, Point, _explain, _Model, _series
+from twin.scenario import Duration, Point, ScenarioModel, _Model, _series
 
 __all__ = ["RiverResult", "RiverScenario", "run"]
 
@@ -169,7 +168,7 @@ class Gauge(_Model):
         return self
 
 
-class RiverScenario(_Model):
+class RiverScenario(ScenarioModel):
     """A river-lake scenario (the TOML file's shape; see the README).
 
     Build one with :meth:`from_toml` or :meth:`from_dict`; both raise
@@ -204,38 +203,6 @@ class RiverScenario(_Model):
         if len(set(names)) != len(names):
             raise ValueError("gauge names must be unique")
         return self
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "scenario") -> RiverScenario:
-        """Validate a dict of the TOML's shape."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise ScenarioError(_explain(exc, source)) from None
-
-    @classmethod
-    def from_toml(cls, path: str | os.PathLike) -> RiverScenario:
-        """Read and validate a TOML scenario file."""
-        path = Path(path)
-        if not path.is_file():
-            raise ScenarioError(f"Scenario file {path} does not exist.")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
-        data.setdefault("name", path.stem)
-        return cls.from_dict(data, source=str(path))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The validated scenario as plain JSON-ready data (defaults filled in)."""
-        return json.loads(self.model_dump_json())
-
-    @property
-    def hash(self) -> str:
-        """SHA-256 of the validated scenario."""
-        import hashlib
-
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
     @property
     def steps(self) -> int:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import importlib
 import os
-import tomllib
-from pathlib import Path
 from typing import Any
 
 from twin.errors import ScenarioError
+from twin.scenario import read_toml
 
 __all__ = ["KINDS", "load_scenario", "run"]
 
@@ -52,15 +51,9 @@ def load_scenario(source: Any) -> Any:
         module, cls = KINDS[_kind(source, "scenario")]
         return getattr(importlib.import_module(module), cls).from_dict(source)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise ScenarioError(f"Scenario file {path} does not exist.")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
-        module, cls = KINDS[_kind(data, str(path))]
-        return getattr(importlib.import_module(module), cls).from_toml(path)
+        data = read_toml(source)
+        module, cls = KINDS[_kind(data, str(source))]
+        return getattr(importlib.import_module(module), cls).from_toml(source)
     return source
 
 

@@ -69,6 +69,55 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def read_toml(path: str | os.PathLike, what: str = "Scenario") -> dict[str, Any]:
+    """The table of a TOML file, or a :class:`ScenarioError` saying what is wrong with the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{what} file {path} does not exist.")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
+
+
+class ScenarioModel(_Model):
+    """What every scenario kind shares: validation from a dict or a TOML file with errors that name the
+    key and the fix, the JSON-ready form a result records, and its hash."""
+
+    kind: str
+    name: str = "scenario"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "scenario", base_dir: Path | None = None) -> Any:
+        """Validate a dict of the TOML's shape; relative file paths in it resolve against ``base_dir``."""
+        try:
+            scenario = cls.model_validate(data, context={"base_dir": base_dir})
+        except ValidationError as exc:
+            raise ScenarioError(_explain(exc, source)) from None
+        return scenario._resolved(base_dir) if base_dir is not None else scenario
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> Any:
+        """Read and validate a TOML scenario file (its ``name`` defaults to the file's stem)."""
+        path = Path(path)
+        data = read_toml(path)
+        data.setdefault("name", path.stem)
+        return cls.from_dict(data, source=str(path), base_dir=path.parent)
+
+    def _resolved(self, base_dir: Path) -> Any:
+        """This scenario with its relative file paths made relative to ``base_dir`` (kinds with files override)."""
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The validated scenario as plain JSON-ready data (defaults filled in)."""
+        return json.loads(self.model_dump_json())
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the validated scenario (what a result records to say what produced it)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
 class RasterFrame(_Model):
     """One frame of a rain raster time series: rain rate [mm/h] from ``time`` until the next frame."""
     time: Duration | Literal[0] = 0.0
@@ -402,7 +451,7 @@ Edit = Annotated[Union[FloodwallEdit, GroundEdit, PondEdit, BuildingEdit], Field
 _EDIT_TYPES = "'floodwall', 'ground', 'pond' or 'building'"
 
 
-class Scenario(_Model):
+class Scenario(ScenarioModel):
     """A flood scenario (the TOML file's shape; see the README for every key).
 
     Build one with :meth:`from_toml` or :meth:`from_dict`; both raise :class:`~twin.errors.ScenarioError`
@@ -439,31 +488,12 @@ class Scenario(_Model):
             object.__setattr__(self, "output_interval", self.duration)
         return self
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "scenario", base_dir: Path | None = None) -> "Scenario":
-        """Validate a dict of the TOML's shape; relative raster paths resolve against ``base_dir``."""
-        try:
-            scenario = cls.model_validate(data, context={"base_dir": base_dir})
-        except ValidationError as exc:
-            raise ScenarioError(_explain(exc, source)) from None
-        if base_dir is not None and scenario.rain and scenario.rain.frames:
-            frames = [RasterFrame(time=f.time, file=(base_dir / f.file) if not f.file.is_absolute() else f.file)
-                      for f in scenario.rain.frames]
-            scenario = scenario.model_copy(update={"rain": Rain(frames=frames)})
-        return scenario
-
-    @classmethod
-    def from_toml(cls, path: str | os.PathLike) -> "Scenario":
-        """Read and validate a TOML scenario file."""
-        path = Path(path)
-        if not path.is_file():
-            raise ScenarioError(f"Scenario file {path} does not exist.")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
-        data.setdefault("name", path.stem)
-        return cls.from_dict(data, source=str(path), base_dir=path.parent)
+    def _resolved(self, base_dir: Path) -> "Scenario":
+        if not (self.rain and self.rain.frames):
+            return self
+        frames = [RasterFrame(time=f.time, file=(base_dir / f.file) if not f.file.is_absolute() else f.file)
+                  for f in self.rain.frames]
+        return self.model_copy(update={"rain": Rain(frames=frames)})
 
     def to_dict(self) -> dict[str, Any]:
         """The validated scenario as plain JSON-ready data (defaults filled in).
@@ -471,17 +501,12 @@ class Scenario(_Model):
         Keys added after the first release (``rain.design``, ``edit``) are left out while unused, so
         a scenario that does not use them keeps the hash it always had.
         """
-        data = json.loads(self.model_dump_json())
+        data = super().to_dict()
         if data.get("rain") and data["rain"].get("design") is None:
             data["rain"].pop("design", None)
         if not data.get("edit"):
             data.pop("edit", None)
         return data
-
-    @property
-    def hash(self) -> str:
-        """SHA-256 of the validated scenario (what a result records to say what produced it)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
 def _explain(exc: ValidationError, source: str) -> str:
