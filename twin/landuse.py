@@ -10,7 +10,7 @@ import pandas as pd
 
 from twin.errors import InputDataError
 
-__all__ = ["default_table", "read_table", "validate_table", "COLUMNS", "OPTIONAL_COLUMNS"]
+__all__ = ["default_table", "merge_class_tables", "read_table", "validate_table", "COLUMNS", "OPTIONAL_COLUMNS"]
 
 COLUMNS = ("manning", "impervious", "ks_mm_h", "psi_dtheta_mm", "f0_mm_h", "fc_mm_h", "k_per_h")
 #: Columns a table may leave out; they are then taken from the shipped table (by class, else its
@@ -36,14 +36,23 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     except Exception as exc:
         raise InputDataError(f"Land-use table {path} cannot be read as CSV ({exc}).") from None
     user = validate_table(table, source=str(path), partial=True)
-    base = default_table()
+    merged = merge_class_tables(default_table(), user)
+    return validate_table(merged.reset_index(names="class"), source=str(path))
+
+
+def merge_class_tables(base: pd.DataFrame, user: pd.DataFrame) -> pd.DataFrame:
+    """``base`` (indexed by class, with a ``default`` row) overridden by what ``user`` gives.
+
+    A class only ``user`` knows starts from ``base``'s ``default`` row; only the columns ``user`` has
+    are replaced, so a user table can override just what is known locally.
+    """
     merged = base.reindex(base.index.union(user.index))
     for cls in user.index:
         if cls not in base.index:
             merged.loc[cls] = base.loc["default"]
         for col in user.columns:
             merged.loc[cls, col] = user.loc[cls, col]
-    return validate_table(merged.reset_index(names="class"), source=str(path))
+    return merged
 
 
 def validate_table(table: pd.DataFrame, *, source: str, partial: bool = False) -> pd.DataFrame:

@@ -29,6 +29,7 @@ import xarray as xr
 from kernels import water_balance as _wb
 
 from .errors import InputDataError
+from .landuse import merge_class_tables
 from .model import Twin
 
 __all__ = ["catchment_spi", "hbv_table", "response_units", "runoff"]
@@ -64,13 +65,7 @@ def hbv_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
     unknown = sorted(set(user.columns) - set(_wb.PARAMS))
     if unknown:
         raise InputDataError(f"HBV table {path} has unknown columns {unknown}; known: {list(_wb.PARAMS)}.")
-    merged = base.reindex(base.index.union(user.index))
-    for cls in user.index:
-        if cls not in base.index:
-            merged.loc[cls] = base.loc["default"]
-        for col in user.columns:
-            merged.loc[cls, col] = user.loc[cls, col]
-    return _check_table(merged, str(path))
+    return _check_table(merge_class_tables(base, user), str(path))
 
 
 def _index(table: pd.DataFrame, source: str) -> pd.DataFrame:
