@@ -550,6 +550,13 @@ def test_cli_terrain_on_the_sample_city(tmp_path):
     import geopandas as gpd
     links = gpd.read_file(tmp_path / "hydro" / "streams.gpkg")
     assert len(links) > 0 and {"link_id", "downstream_id", "order", "length_m", "slope"} <= set(links.columns)
+    # the options of the Python API are there too: breaching, D-infinity, impervious-weighted accumulation
+    res = CliRunner().invoke(main, ["terrain", str(tmp_path / "tw"), "--out", str(tmp_path / "hydro2"),
+                                    "--depressions", "breach", "--dinf", "--weights", "impervious",
+                                    "--buildings", "ignore"])
+    assert res.exit_code == 0, res.output
+    names = {p.name for p in (tmp_path / "hydro2").iterdir()}
+    assert {"dinf_angle.tif", "dinf_accumulation.tif", "weighted_accumulation.tif"} <= names, names
 
 
 def test_culvert_carries_a_stream_through_an_embankment():

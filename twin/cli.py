@@ -206,17 +206,28 @@ def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: fl
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the rasters and streams.gpkg.")
 @click.option("--threshold", "threshold_cells", type=int, default=100, show_default=True,
               help="Cells draining through a cell for it to be a stream.")
-@click.option("--buildings", "burn_buildings", type=click.Choice(["block", "none"]), default="block",
-              show_default=True, help="Buildings block flow, or are ignored.")
+@click.option("--buildings", "burn_buildings", type=click.Choice(["block", "ignore", "none"]), default="block",
+              show_default=True, help="Buildings block flow (water goes around them), or are ignored.")
+@click.option("--depressions", type=click.Choice(["fill", "breach"]), default="fill", show_default=True,
+              help="Fill depressions, or breach them through thin barriers (what cannot be breached is filled).")
+@click.option("--breach-max-depth", type=float, default=float("inf"), help="Deepest cut a breach may make [m].")
+@click.option("--breach-max-length", type=int, default=50, show_default=True, help="Longest breach [cells].")
 @click.option("--flats", type=click.Choice(["epsilon", "resolve"]), default="epsilon", show_default=True,
               help="Drain flats by an epsilon gradient, or towards lower / away from higher ground.")
-def terrain(twin_dir: Path, out: Path, threshold_cells: int, burn_buildings: str, flats: str) -> None:
+@click.option("--culverts", help="Vector layer of the twin with culvert/bridge lines burned through embankments.")
+@click.option("--weights", type=click.Choice(["impervious"]), help="Also accumulate this grid (weighted_accumulation).")
+@click.option("--dinf", is_flag=True, help="Also D-infinity angles and accumulation (Tarboton 1997).")
+def terrain(twin_dir: Path, out: Path, threshold_cells: int, burn_buildings: str, depressions: str,
+            breach_max_depth: float, breach_max_length: int, flats: str, culverts: str | None,
+            weights: str | None, dinf: bool) -> None:
     """Terrain hydrology: filled DEM, D8 directions, accumulation, watersheds, streams, HAND."""
     from twin.hydrology import terrain_analysis
     from twin.model import Twin
 
     res = terrain_analysis(Twin.load(twin_dir), threshold_cells=threshold_cells, burn_buildings=burn_buildings,
-                           flats=flats, out=out)
+                           depressions=depressions, breach_max_depth=breach_max_depth,
+                           breach_max_length=breach_max_length, flats=flats, culverts=culverts, weights=weights,
+                           dinf=dinf, out=out)
     click.echo(f"Terrain analysis written to {out}: {int(res['watersheds'].max())} watersheds, "
                f"{len(res['links'].ids)} stream links, max accumulation {res['accumulation'].max():.0f} cells")
 
