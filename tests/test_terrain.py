@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+import rasterio
 
 from kernels import terrain as T
+from twin.errors import InputDataError
 
 R_EARTH = 6371007.0  # authalic sphere radius [m]: 30" cells only need relative sizes to a few 0.1 %
 
@@ -411,7 +415,9 @@ def test_accumulation_and_watersheds_rhine(rhine):
     accw = T.flow_accumulation(d8, w)
     assert accw.ravel()[outlets].sum() == pytest.approx(w.sum(), rel=1e-12)
     # the reference's outlet and our largest outlet: the basin drains through one cell
-    r, c = np.unravel_index(np.argmax(acc), acc.shape)
+    inner = np.zeros_like(acc)
+    inner[10:-10, 10:-10] = acc[10:-10, 10:-10]  # a stream cell away from the edges
+    r, c = np.unravel_index(np.argmax(inner), acc.shape)
     assert acc[r, c] > 0.5 * v.sum()
     # watersheds: the main basin and a nested one upstream; every cell carries its receiver's label
     r0 = r - 100 if r >= 100 else r + 100
@@ -535,9 +541,9 @@ def test_terrain_analysis_writes_consistent_outputs(tmp_path):
 def test_cli_terrain_on_the_sample_city(tmp_path):
     from click.testing import CliRunner
 
+    from twin import sample
     from twin.build import from_files
     from twin.cli import main
-    from twin import sample
 
     city = sample.city(tmp_path / "city", size_m=600, cell=4)
     from_files(city.dem, buildings=f"{city.layers}::buildings").save(tmp_path / "tw")
@@ -625,3 +631,50 @@ def test_buildings_block_or_are_ignored_and_weighted_accumulation():
         assert res["dinf_accumulation"][0, 25] == pytest.approx(res["accumulation"][0, 25], rel=0.05)
     b = terrain_analysis(twin, depressions="breach", threshold_cells=40)
     assert np.count_nonzero(b["flow_direction"] == 0) == 0
+
+
+def test_terrain_scenario_kind_with_pour_points(tmp_path):
+    import geopandas as gpd
+    from click.testing import CliRunner
+
+    from twin import sample
+    from twin.build import from_files
+    from twin.cli import main
+    from twin.errors import ScenarioError
+    from twin.hydrology import TerrainScenario, run, terrain_analysis
+
+    city = sample.city(tmp_path / "city", size_m=600, cell=4)
+    tw = from_files(city.dem, buildings=f"{city.layers}::buildings")
+    tw.save(tmp_path / "tw")
+    plain = terrain_analysis(tw, threshold_cells=200)
+    acc = plain["accumulation"]
+    inner = np.zeros_like(acc)
+    inner[10:-10, 10:-10] = acc[10:-10, 10:-10]  # a stream cell away from the edges
+    r, c = np.unravel_index(np.argmax(inner), acc.shape)
+    x, y = tw.xy(r, c)
+    # a gauge drawn 10 m beside the stream's largest cell snaps back onto it with a 20 m radius
+    (tmp_path / "t.toml").write_text(
+        f'kind = "terrain"\nthreshold_cells = 200\nsnap_distance = 20.0\n'
+        f'[[pour_point]]\nname = "gauge"\nat = [{float(x) + 10.0}, {float(y) - 10.0}]\n')
+    res = CliRunner().invoke(main, ["run", str(tmp_path / "t.toml"), "--twin", str(tmp_path / "tw"),
+                                    "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    cell_area = float(tw.cell_size) ** 2
+    # snapped to the largest accumulation within 20 m (5 cells of 4 m) of the point's cell, whose
+    # catchment is everything upstream of it: that accumulation, exactly
+    pr, pc = (int(v) for v in tw.index(float(x) + 10.0, float(y) - 10.0))
+    best = acc[pr - 5:pr + 6, pc - 5:pc + 6].max()
+    assert best >= acc[r, c]
+    assert summary["pour_points"]["gauge"]["upstream_area_m2"] == pytest.approx(best * cell_area)
+    pts = gpd.read_file(tmp_path / "out" / "pour_points.gpkg")
+    assert pts["own_catchment_m2"].iloc[0] == pytest.approx(best * cell_area)
+    with rasterio.open(tmp_path / "out" / "pour_watersheds.tif") as src:
+        assert (src.read(1) == 1).sum() == best
+    assert (tmp_path / "out" / "scenario.json").is_file() and summary["stream_links"] > 0
+    direct = run(tw, TerrainScenario.from_dict({"threshold_cells": 200}))
+    np.testing.assert_array_equal(direct.arrays["accumulation"], acc)
+    with pytest.raises(ScenarioError, match="threshold_cells"):
+        TerrainScenario.from_dict({"threshold_cells": 0})
+    with pytest.raises(InputDataError, match="outside the twin"):
+        run(tw, {"pour_point": [{"name": "far", "at": [0.0, 0.0]}]})

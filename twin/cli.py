@@ -178,7 +178,7 @@ def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, la
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: float | None, threads: int | None,
             no_scene: bool, quiet: bool) -> None:
-    """Run a scenario file (flood, river or water: its `kind`) on a twin and write the result folder."""
+    """Run a scenario file (its `kind`: flood, river, water or terrain) on a twin and write the result folder."""
     from twin.model import Twin
     from twin.runs import load_scenario, run
 
@@ -191,7 +191,7 @@ def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: fl
         options = {"resume": resume, "stop_at": stop_at, "progress": not quiet, "scene": not no_scene}
     elif resume or stop_at is not None:
         raise click.UsageError(f"--resume and --stop-at apply to flood runs; {scenario} is a {sc.kind} scenario.")
-    elif sc.kind == "river":
+    elif sc.kind in ("river", "terrain"):
         options = {"progress": not quiet}
     result = run(Twin.load(twin_dir), sc, out=out, **options)
     if result is None:

@@ -9,18 +9,22 @@ or breached.
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from kernels import terrain as _k
 
 from . import _io
 from .errors import CRSError, InputDataError
 from .model import Twin
+from .scenario import Point, ScenarioModel, _Model
 
-__all__ = ["terrain_analysis", "conditioned_dem", "culvert_paths", "stream_links_frame", "write_terrain_analysis"]
+__all__ = ["TerrainResult", "TerrainScenario", "run", "terrain_analysis", "conditioned_dem", "culvert_paths", "stream_links_frame", "write_terrain_analysis"]
 
 BURN_MODES = ("block", "ignore", "none")  # "none" is the older name of "ignore"
 FLAT_MODES = ("epsilon", "resolve")
@@ -36,6 +40,7 @@ _RASTERS = {
     "weighted_accumulation": ("weighted_accumulation", np.float64, None),
     "dinf_angle": ("dinf_angle", np.float64, np.nan),
     "dinf_accumulation": ("dinf_accumulation", np.float64, None),
+    "pour_watersheds": ("pour_watersheds", np.int32, 0),
 }
 
 
@@ -43,7 +48,8 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
                      flats: str = "epsilon", epsilon: float = 1e-4, depressions: str = "fill",
                      breach_max_depth: float = np.inf, breach_max_length: int = 50,
                      culverts: str | Any | None = None, weights: str | np.ndarray | None = None,
-                     dinf: bool = False, out: str | os.PathLike | None = None) -> dict[str, Any]:
+                     dinf: bool = False, pour_points: Any = None, snap_distance: float = 0.0,
+                     out: str | os.PathLike | None = None) -> dict[str, Any]:
     """Hydrological terrain analysis on the twin's grid.
 
     Parameters
@@ -80,6 +86,12 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
         Also compute D-infinity angles (``dinf_angle``, radians counter-clockwise from east) and
         their proportional accumulation (``dinf_accumulation``, cells). Streams, basins and HAND
         stay on D8.
+    pour_points : sequence of (x, y) in the twin's CRS, optional
+        Delineate the catchment of each point (labels 1..n in ``pour_watersheds``, a nested point
+        keeps its own sub-catchment) instead of only the domain outlets' basins.
+    snap_distance : float
+        Move each pour point to the cell of largest accumulation within this distance [m] (a gauge
+        or intake drawn beside the stream still gets the stream's catchment).
     out : path, optional
         Folder to write (atomically) with :func:`write_terrain_analysis`.
 
@@ -89,7 +101,8 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
     ``flow_direction`` (ESRI D8 codes), ``accumulation`` (cells), ``upstream_area_m2``,
     ``watersheds`` (one label per domain outlet, 1..n), ``streams`` (bool), ``strahler``,
     ``hand`` [m], ``links`` (:class:`kernels.terrain.StreamLinks`, lengths in metres), and the
-    optional ``weighted_accumulation``, ``dinf_angle``, ``dinf_accumulation``.
+    optional ``weighted_accumulation``, ``dinf_angle``, ``dinf_accumulation``, and with
+    ``pour_points`` ``pour_watersheds`` and ``pour_cells`` (the snapped (row, col) of each point).
     """
     if int(threshold_cells) != threshold_cells or threshold_cells < 1:
         raise InputDataError(f"threshold_cells = {threshold_cells} must be a whole number of cells >= 1")
@@ -137,9 +150,31 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
         angle = _k.dinf_directions(filled, dx=dx)
         result["dinf_angle"] = angle
         result["dinf_accumulation"] = _k.flow_accumulation_dinf(angle, dx=dx)
+    if pour_points is not None:
+        cells = _pour_cells(twin, pour_points, acc, snap_distance)
+        result["pour_cells"] = cells
+        result["pour_watersheds"] = _k.watersheds(d8, cells[:, 0], cells[:, 1])
     if out is not None:
         write_terrain_analysis(twin, result, out)
     return result
+
+
+def _pour_cells(twin: Twin, points: Any, acc: np.ndarray, snap_distance: float) -> np.ndarray:
+    """(row, col) of each pour point, snapped to the largest accumulation within ``snap_distance``."""
+    pts = np.asarray(points, dtype=float).reshape(-1, 2) if len(points) else np.zeros((0, 2))
+    if not len(pts):
+        raise InputDataError("pour_points is empty; give at least one [x, y] in the twin's CRS")
+    if not np.isfinite(snap_distance) or snap_distance < 0:
+        raise InputDataError(f"snap_distance = {snap_distance} must be >= 0 m")
+    rows, cols = twin.index(pts[:, 0], pts[:, 1])
+    ny, nx = twin.shape
+    outside = np.flatnonzero((rows < 0) | (rows >= ny) | (cols < 0) | (cols >= nx))
+    if outside.size:
+        i = int(outside[0])
+        raise InputDataError(f"pour point {i} at ({pts[i, 0]:.1f}, {pts[i, 1]:.1f}) is outside the twin's grid; "
+                             "give points in the twin's CRS inside its bounds")
+    radius = int(np.ceil(snap_distance / twin.cell_size))
+    return np.array([_k.snap_to_stream(acc, int(r), int(c), radius) for r, c in zip(rows, cols)], dtype=np.int64)
 
 
 def _weights(twin: Twin, weights: str | np.ndarray | None) -> np.ndarray | None:
@@ -281,7 +316,8 @@ def stream_links_frame(twin: Twin, result: dict[str, Any]):
     }, geometry=geom, crs=twin.crs)
 
 
-def write_terrain_analysis(twin: Twin, result: dict[str, Any], out: str | os.PathLike) -> Path:
+def write_terrain_analysis(twin: Twin, result: dict[str, Any], out: str | os.PathLike,
+                           files: dict[str, Any] | None = None) -> Path:
     """Write ``filled_dem.tif``, ``flow_direction.tif``, ``accumulation.tif``, ``watersheds.tif``,
     ``hand.tif`` and ``streams.gpkg`` (layer ``streams``) into the folder ``out``, atomically; also
     ``weighted_accumulation.tif``, ``dinf_angle.tif`` and ``dinf_accumulation.tif`` when the result
@@ -295,4 +331,102 @@ def write_terrain_analysis(twin: Twin, result: dict[str, Any], out: str | os.Pat
         frame = stream_links_frame(twin, result)
         if len(frame):
             frame.to_file(tmp / "streams.gpkg", layer="streams", driver="GPKG", engine="pyogrio")
+        for name, obj in (files or {}).items():  # JSON documents (summary, scenario) or GeoDataFrames
+            if hasattr(obj, "to_file"):
+                obj.to_file(tmp / name, driver="GPKG", engine="pyogrio")
+            else:
+                _io.write_json(tmp / name, obj)
     return Path(out)
+
+
+# ------------------------------------------------------------------------------------ scenario kind
+
+
+class PourPoint(_Model):
+    """A point whose catchment is delineated (a gauge, an intake, a culvert inlet)."""
+    name: str
+    at: Point
+
+
+class TerrainScenario(ScenarioModel):
+    """A terrain-hydrology scenario (``kind = "terrain"``): the options of :func:`terrain_analysis`.
+
+    Build one with :meth:`from_toml` or :meth:`from_dict`; both raise
+    :class:`~twin.errors.ScenarioError` naming the key and the fix.
+    """
+    kind: Literal["terrain"] = "terrain"
+    name: str = "terrain"
+    threshold_cells: int = Field(100, ge=1, description="cells draining through a stream cell")
+    buildings: Literal["block", "ignore"] = "block"
+    depressions: Literal["fill", "breach"] = "fill"
+    breach_max_depth: float | None = Field(None, gt=0, description="m; none = unlimited")
+    breach_max_length: int = Field(50, ge=1, description="cells")
+    flats: Literal["epsilon", "resolve"] = "epsilon"
+    epsilon: float = Field(1e-4, gt=0, description="m per cell")
+    culverts: str | None = Field(None, description="name of a vector layer of the twin with culvert lines")
+    weights: Literal["impervious"] | None = None
+    dinf: bool = False
+    pour_point: list[PourPoint] = []
+    snap_distance: float = Field(0.0, ge=0, description="m")
+
+
+@dataclass
+class TerrainResult:
+    """What :func:`run` computed (the arrays of :func:`terrain_analysis`) and its ``summary``."""
+    arrays: dict[str, Any]
+    summary: dict[str, Any]
+    scenario: dict[str, Any]
+    pour_points: Any = None
+
+
+def run(twin: Twin, scenario: TerrainScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
+        progress: bool = False) -> TerrainResult:
+    """Run a terrain scenario: :func:`terrain_analysis` with the scenario's options.
+
+    Writes (atomically, into ``out``) the rasters and ``streams.gpkg`` of
+    :func:`write_terrain_analysis`, ``pour_points.gpkg`` (each point snapped, with its catchment
+    area), ``summary.json`` and ``scenario.json``. ``progress`` is accepted for a uniform call
+    and ignored (the analysis takes seconds).
+    """
+    import geopandas as gpd
+
+    if not isinstance(scenario, TerrainScenario):
+        scenario = (TerrainScenario.from_dict(scenario) if isinstance(scenario, dict)
+                    else TerrainScenario.from_toml(scenario))
+    wall0 = time.perf_counter()
+    points = [p.at for p in scenario.pour_point]
+    res = terrain_analysis(twin, threshold_cells=scenario.threshold_cells, burn_buildings=scenario.buildings,
+                           flats=scenario.flats, epsilon=scenario.epsilon, depressions=scenario.depressions,
+                           breach_max_depth=scenario.breach_max_depth or np.inf,
+                           breach_max_length=scenario.breach_max_length, culverts=scenario.culverts,
+                           weights=scenario.weights, dinf=scenario.dinf, pour_points=points or None,
+                           snap_distance=scenario.snap_distance)
+    cell_area = float(twin.cell_size) ** 2
+    z = conditioned_dem(twin, burn_buildings=scenario.buildings, culverts=scenario.culverts)
+    frame = None
+    if points:
+        rows, cols = res["pour_cells"][:, 0], res["pour_cells"][:, 1]
+        x, y = twin.xy(rows, cols)
+        areas = np.bincount(res["pour_watersheds"].ravel(), minlength=len(points) + 1)[1:] * cell_area
+        frame = gpd.GeoDataFrame({"name": [p.name for p in scenario.pour_point],
+                                  "upstream_area_m2": res["accumulation"][rows, cols] * cell_area,
+                                  "own_catchment_m2": areas.astype(float)},
+                                 geometry=gpd.points_from_xy(x, y), crs=twin.crs)
+    summary = {
+        "kind": "terrain", "name": scenario.name, "scenario_hash": scenario.hash,
+        "cells": int(np.prod(twin.shape)), "cell_size_m": float(twin.cell_size),
+        "watersheds": int(res["watersheds"].max()), "stream_links": int(len(res["links"].downstream)),
+        "max_accumulation_cells": float(res["accumulation"].max()),
+        "filled_volume_m3": float(np.nansum(np.maximum(res["filled"] - z, 0.0)) * cell_area),
+        "breached_volume_m3": float(np.nansum(np.maximum(z - res["filled"], 0.0)) * cell_area),
+        "wall_seconds": time.perf_counter() - wall0,
+    }
+    if frame is not None:
+        summary["pour_points"] = {n: {"upstream_area_m2": float(a)} for n, a in
+                                  zip(frame["name"], frame["upstream_area_m2"])}
+    if out is not None:
+        files: dict[str, Any] = {"summary.json": summary, "scenario.json": scenario.to_dict()}
+        if frame is not None:
+            files["pour_points.gpkg"] = frame
+        write_terrain_analysis(twin, res, out, files=files)
+    return TerrainResult(res, summary, scenario.to_dict(), frame)

@@ -1,12 +1,13 @@
 """One entry point for every scenario kind: the TOML's ``kind`` picks the scenario model and its run.
 
-=========  ===============================  ===========================================
-kind       scenario model                   run (writes the result folder)
-=========  ===============================  ===========================================
-flood      :class:`twin.scenario.Scenario`  :func:`twin.flood.run`
-river      ``twin.riverlake.RiverScenario``  :func:`twin.riverlake.run`
-water      ``twin.water.WaterScenario``      :func:`twin.water.run`
-=========  ===============================  ===========================================
+=======  ==================================  ==============================
+kind     scenario model                      run (writes the result folder)
+=======  ==================================  ==============================
+flood    ``twin.scenario.Scenario``          ``twin.flood.run``
+river    ``twin.riverlake.RiverScenario``    ``twin.riverlake.run``
+water    ``twin.water.WaterScenario``        ``twin.water.run``
+terrain  ``twin.hydrology.TerrainScenario``  ``twin.hydrology.run``
+=======  ==================================  ==============================
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "flood": ("twin.flood", "Scenario"),
     "river": ("twin.riverlake", "RiverScenario"),
     "water": ("twin.water", "WaterScenario"),
+    "terrain": ("twin.hydrology", "TerrainScenario"),
 }
 
 
