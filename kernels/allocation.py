@@ -15,10 +15,9 @@ If level ``p`` is short and holds more than one demand, maximise the common frac
 every level-``p`` demand receives (``y_d >= f D_d``), then, with ``f`` held, maximise the level's
 total again (equal-percentage sharing, then no water left unused that another level-``p`` demand
 could take), and fix the level's deliveries. LPs are skipped where an earlier solution already
-answers: a level met in full is fixed at what it got; once every remaining level is met the step
-is done; a level short in an earlier solution goes straight to sharing (whose first LP also says
-whether it can be met after all). So a step where everything is met costs one LP, and each short
-level two more.
+answers: a level met in full is fixed at its demand; once every remaining level is met the step
+is done. So a step where everything is met costs one LP, and a step short only at the last level
+three.
 
 "Exact" means: the deliveries are lexicographically optimal (level by level, max-min fraction
 then max total) to the solver's tolerances (HiGHS primal/dual feasibility 1e-9 here, see
@@ -293,18 +292,16 @@ class Allocator:
                 self._fix(level, x[self._cy:self._cy + nd], dem_need, lo, hi, full=True)
                 k += 1
                 continue
-            # level k is short in x. With several demands, sharing answers directly (its first LP finds
-            # the common fraction, 1 if the level can be met after all). With one, x already holds its
-            # maximum if x came from level k's LP, or if k is the last level (x maximised the sum of
-            # all open levels with the earlier ones met); otherwise solve level k's LP.
+            # level k is short in x; x maximised its total if x came from level k's LP, or if it is the
+            # last level (x maximised the sum of all open levels with the earlier ones full)
+            if src != k and k != len(levels) - 1:
+                x = self._run(lo, hi, self._level_cost(k))
+                n_lp, src = n_lp + 1, k
+                continue
             if np.count_nonzero(dem_need[level]) > 1:
                 x = self._share(level, dem_need, lo, hi, self._level_cost(k))
                 n_lp += 2
-            elif src != k and k != len(levels) - 1:
-                x = self._run(lo, hi, self._level_cost(k))
-                n_lp += 1
-            src = k
-            self._fix(level, x[self._cy:self._cy + nd], dem_need, lo, hi, full=self._full(x, dem_need, level))
+            self._fix(level, x[self._cy:self._cy + nd], dem_need, lo, hi, full=False)
             k += 1
         y = np.minimum(x[self._cy:self._cy + nd], dem_need)
         n = kind.size
