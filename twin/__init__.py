@@ -1,7 +1,8 @@
 """cimtwin: a City Information Model engine.
 
 BIM buildings and GIS layers in one georeferenced twin (:class:`Twin`), fast Numba simulations on it
-(urban flood, terrain hydrology, river-lake, water resources) and pydeck scenes of the results.
+(urban flood, terrain hydrology, river-lake, water resources; :func:`run` picks one by the scenario's
+``kind``), Dask ensembles of them and pydeck scenes of the results.
 
 The public API is imported lazily so that ``import twin`` (and the ``twin`` CLI) start fast.
 """
@@ -17,8 +18,10 @@ _LAZY = {
     "Twin": "twin.model",
     "from_files": "twin.build",
     "Scenario": "twin.scenario",
-    "run": "twin.flood",
+    "run": "twin.runs",
+    "load_scenario": "twin.runs",
     "FloodResult": "twin.flood",
+    "run_ensemble": "twin.ensemble",
     "city_scene": "twin.scene",
     "Scene": "twin.scene",
     "sample": "twin.sample",
