@@ -27,6 +27,10 @@ def test_demo_end_to_end(tmp_path):
     assert summary["scenario"] == "flood"  # the scenario file's stem
     assert abs(summary["mass_balance_error"]) < 1e-4  # float32 state over thousands of steps
     assert summary["volume_rain_m3"] > 0 and summary["volume_inflow_m3"] > 0 and summary["volume_out_m3"] > 0
+    # the same storm routed through the river, creek and lake: water and pollutant balances close
+    river = json.loads((out / "river" / "summary.json").read_text())
+    assert river["kind"] == "river" and abs(river["mass_balance_error"]) < 1e-9
+    assert abs(river["pollutants"][0]["mass_balance_error"]) < 1e-9 and "River-lake result saved" in res.output
     result = FloodResult.load(out / "result", twin=tw)
     assert np.isfinite(result.max_depth).all() and result.max_depth.max() > 0.1
     html = (out / "result" / "scene.html").read_text()

@@ -328,3 +328,22 @@ def test_flood_scenario_points_at_the_river_inlet(small, layers):
     main = rivers.loc[rivers["width"].idxmax()].geometry
     assert x - small.bounds[0] == pytest.approx(50.0, abs=1.0)
     assert main.distance(shapely.Point(x, y)) < 0.1
+
+
+def test_river_scenario_routes_the_storm_through_the_lake_and_the_spill_reaches_the_outlet(small, layers, tmp_path):
+    from twin.build import from_files
+    from twin.runs import load_scenario, run
+
+    scenario = load_scenario(small.river_scenario)
+    assert scenario.kind == "river" and scenario.lake[0].name == layers["lakes"]["name"].iloc[0]
+    creek = layers["rivers"].loc[layers["rivers"]["width"].idxmin()].geometry
+    assert creek.distance(shapely.Point(scenario.spill[0].at)) < 0.1  # the spill is on the creek
+    tw = from_files(small.dem, rivers=f"{small.layers}::rivers", lakes=f"{small.layers}::lakes")
+    result = run(tw, scenario, out=tmp_path / "river", progress=False)
+    s = result.summary
+    # water: in = out + stored + evaporated to round-off; the pollutant: in = left + out + decayed to
+    # round-off, some of it through the lake and out by the river within the day
+    assert abs(s["mass_balance_error"]) < 1e-9
+    (spill,) = s["pollutants"]
+    assert abs(spill["mass_balance_error"]) < 1e-9 and spill["outflow_kg"] > 0 and spill["decayed_kg"] > 0
+    assert {"network.gpkg", "links.nc", "lakes.nc", "summary.json"} <= {p.name for p in (tmp_path / "river").iterdir()}

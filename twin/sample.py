@@ -1,7 +1,7 @@
 """The built-in sample city: a synthetic district of central Guangzhou on the Pearl River delta.
 
 :func:`city` writes a complete, self-consistent set of input files for a twin -- a DEM, a GeoPackage
-with buildings, rivers, lakes and land use, two georeferenced IFC4 buildings and a flood scenario --
+with buildings, rivers, lakes and land use, two georeferenced IFC4 buildings, a flood and a river-lake scenario --
 all in EPSG:4547 (CGCS2000 / 3-degree Gauss-Kruger CM 114E). Everything is drawn from one seed, so
 the same seed always gives the same files (the DEM and the IFC files byte for byte).
 
@@ -102,6 +102,47 @@ name = "river_outlet"
 at = [{xo:.1f}, {yo:.1f}]
 """
 
+_RIVER_TOML = """\
+# River-lake scenario on the sample city: the same storm's runoff and river flood wave routed through
+# the river, the creek and the lake for a day, and a diesel spill on the creek that mixes in the lake.
+kind = "river"
+duration = "1d"
+dt = "10min"
+output_interval = "30min"
+
+[network]
+source = "rivers"                     # the twin's river layer (the river and the creek)
+reference_discharge = 60.0            # m3/s: Muskingum-Cunge celerity and diffusion are taken here
+
+[runoff]                              # rain x coefficient over each link's catchment
+hyetograph = [[0, 60.0], [3600, 60.0], [3601, 0.0]]   # seconds, mm/h
+coefficient = 0.6
+
+[[inflow]]
+at = [{x:.1f}, {y:.1f}]
+hydrograph = [[0, 20.0], [2400, 180.0], [7200, 40.0], [86400, 20.0]]   # seconds, m3/s
+
+[[lake]]
+name = "{lake}"
+crest = {crest:.2f}                        # m: the outlet weir
+weir_width = 6.0
+target_level = {target:.2f}                 # m: the sluice releases towards it ...
+release_max = 2.0                     # ... at most 2 m3/s
+evaporation = 4.0                     # mm/day
+
+[[spill]]
+name = "diesel"
+at = [{sx:.1f}, {sy:.1f}]
+time = "2h"
+mass = 200.0                          # kg
+decay_rate = 0.2                      # 1/day
+dispersion = 5.0                      # m2/s
+
+[[gauge]]
+name = "river_outlet"
+at = [{xo:.1f}, {yo:.1f}]
+"""
+
 # The flat bottom of a channel spans this fraction of its half-width; the banks are a half cosine.
 _FLAT = 0.3
 LANDUSE_CLASSES = ("residential", "commercial", "industrial", "park", "forest", "water", "road", "agriculture")
@@ -124,6 +165,9 @@ class SampleCity:
         where each one was placed.
     scenario
         ``root / "flood.toml"``: a design storm plus a river flood wave.
+    river_scenario
+        ``root / "river.toml"``: the same storm and wave routed through the river, creek and lake for
+        a day, with a pollutant spill on the creek.
     crs
         ``"EPSG:4547"``.
     bounds
@@ -137,6 +181,7 @@ class SampleCity:
     scenario: Path
     crs: str
     bounds: tuple[float, float, float, float]
+    river_scenario: Path
 
     @property
     def placements(self) -> Path:
@@ -200,8 +245,9 @@ def city(path: str | os.PathLike, seed: int = 0, *, size_m: float = 2000.0, cell
     gpkg = _write_layers(root / "city.gpkg", buildings, river, creek, lake, landuse)
     ifc_paths = _write_ifc_folder(root / "ifc", seed, grid, z.astype(np.float32), buildings)
     scenario = _write_scenario(root / "flood.toml", grid, river)
+    river_scenario = _write_river_scenario(root / "river.toml", grid, river, creek, lake)
     return SampleCity(root=root, dem=dem_path, layers=gpkg, ifc=ifc_paths, scenario=scenario, crs=CRS,
-                      bounds=grid.bounds)
+                      bounds=grid.bounds, river_scenario=river_scenario)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -950,14 +996,26 @@ def _write_layers(path: Path, buildings: _Buildings, river: _Channel, creek: _Ch
     return path
 
 
+def _river_ends(grid: _Grid, river: _Channel) -> dict[str, float]:
+    """The inflow on the river's centre line 50 m in from the west edge, and the outlet 50 m from the east."""
+    x, xo = grid.x0 + 50.0, grid.x0 + grid.size - 50.0
+    return {"x": x, "y": float(np.interp(x, river.xy[:, 0], river.xy[:, 1])),
+            "xo": xo, "yo": float(np.interp(xo, river.xy[:, 0], river.xy[:, 1]))}
+
+
 def _write_scenario(path: Path, grid: _Grid, river: _Channel) -> Path:
-    # The inflow enters on the river's centre line 50 m in from the west edge; it leaves by the east edge.
-    x = grid.x0 + 50.0
-    y = float(np.interp(x, river.xy[:, 0], river.xy[:, 1]))
-    xo = grid.x0 + grid.size - 50.0
-    yo = float(np.interp(xo, river.xy[:, 0], river.xy[:, 1]))
     with atomic_file(path) as tmp:
-        tmp.write_text(_FLOOD_TOML.format(x=x, y=y, xo=xo, yo=yo, edge="east"), encoding="utf-8")
+        tmp.write_text(_FLOOD_TOML.format(**_river_ends(grid, river), edge="east"), encoding="utf-8")
+    return path
+
+
+def _write_river_scenario(path: Path, grid: _Grid, river: _Channel, creek: _Channel, lake: dict) -> Path:
+    # The spill a quarter of the way down the creek, upstream of the lake it drains through.
+    sx, sy = creek.xy[len(creek.xy) // 4]
+    text = _RIVER_TOML.format(**_river_ends(grid, river), lake=lake["name"], crest=lake["level"] + 0.05,
+                              target=lake["level"] - 0.2, sx=float(sx), sy=float(sy))
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 
