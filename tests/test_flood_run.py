@@ -295,3 +295,9 @@ def test_river_fill_is_a_level_so_the_banks_do_not_spill():
     # one flat water surface at bed + 0.5 x 2 m, never a uniform depth laid over the banks
     np.testing.assert_allclose(level, bed + 1.0, atol=1e-12)
     assert h0.max() == pytest.approx(1.0) and wet.sum() < (tw.river_mask > 0).sum()
+
+
+def test_scenarios_default_to_the_courant_factor_deep_lakes_need():
+    # kernels.flood's literature default 0.7 lets deep still water oscillate (see
+    # test_deep_lake_under_rain_needs_alpha_0_6); a city holds lakes, so scenarios take 0.6
+    assert Scenario.from_dict({"duration": 60}).numerics.alpha == 0.6

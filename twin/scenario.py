@@ -344,7 +344,7 @@ class Output(_Model):
 class Numerics(_Model):
     """Solver settings; the defaults follow Bates et al. (2010) and de Almeida et al. (2012)."""
     dtype: Literal["float32", "float64"] = "float32"
-    alpha: float = Field(0.7, gt=0, le=1.0)
+    alpha: float = Field(0.6, gt=0, le=1.0, description="0.7 lets deep lakes oscillate")
     theta: float = Field(0.8, ge=0, le=1.0)
     h_dry: float = Field(1e-3, gt=0)
     dt_max: float = Field(10.0, gt=0)
