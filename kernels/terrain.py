@@ -557,14 +557,7 @@ def flow_accumulation(d8: np.ndarray, weights: np.ndarray | None = None) -> np.n
     d8 = np.ascontiguousarray(d8, dtype=np.uint8)
     if d8.ndim != 2:
         raise ValueError(f"d8 must be a 2-D array of ESRI codes, got shape {d8.shape}")
-    valid = d8 != NODATA_DIR
-    if weights is None:
-        acc = valid.astype(np.float64)
-    else:
-        w = np.asarray(weights, dtype=np.float64)
-        if w.shape != valid.shape:
-            raise ValueError(f"weights have shape {w.shape}, the directions {valid.shape}")
-        acc = np.where(valid, w, 0.0)
+    acc = _own_contribution(d8 != NODATA_DIR, weights)
     stuck = _accumulate_walk(d8, _donor_counts(d8), acc)
     if stuck:
         raise ValueError(f"the flow directions contain loops ({stuck} cells never drain); "
@@ -595,6 +588,16 @@ def dinf_directions(z: np.ndarray, nodata_mask: np.ndarray | None = None, dx: fl
     return _dinf(np.ascontiguousarray(z, dtype=np.float64), valid, dx_row, dy)
 
 
+def _own_contribution(valid: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Each cell's own share of an accumulation: 1 (or its weight) on valid cells, 0 on nodata."""
+    if weights is None:
+        return valid.astype(np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != valid.shape:
+        raise ValueError(f"weights have shape {w.shape}, the directions {valid.shape}")
+    return np.where(valid, w, 0.0)
+
+
 def flow_accumulation_dinf(angle: np.ndarray, weights: np.ndarray | None = None, dx: float | np.ndarray = 1.0,
                            dy: float | None = None) -> np.ndarray:
     """Upstream area (cells, or the sum of ``weights``) with D-infinity's proportional flow sharing.
@@ -618,14 +621,7 @@ def flow_accumulation_dinf(angle: np.ndarray, weights: np.ndarray | None = None,
     if angle.ndim != 2:
         raise ValueError(f"angle must be a 2-D array, got shape {angle.shape}")
     dx_row, dy = _cell_sizes(dx, dy, angle.shape[0])
-    valid = ~np.isnan(angle)
-    if weights is None:
-        acc = valid.astype(np.float64)
-    else:
-        w = np.asarray(weights, dtype=np.float64)
-        if w.shape != angle.shape:
-            raise ValueError(f"weights have shape {w.shape}, the directions {angle.shape}")
-        acc = np.where(valid, w, 0.0)
+    acc = _own_contribution(~np.isnan(angle), weights)
     stack = np.empty(angle.size, dtype=_index_dtype(angle.size))
     stuck = _dinf_accumulate(angle, dx_row, dy, _dinf_donors(angle, dx_row, dy), acc, stack)
     if stuck:
