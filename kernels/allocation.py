@@ -62,7 +62,7 @@ _SLACK = 1e-9
 _COST = 1e-5
 _STORE = 1e-3
 _OPTIONS = {"output_flag": False, "primal_feasibility_tolerance": 1e-9, "dual_feasibility_tolerance": 1e-9,
-            "presolve": "off", "solver": "simplex",
+            "presolve": "off", "solver": "simplex", "simplex_strategy": 1,
             # devex pricing: about as many iterations as steepest edge here, and a cheaper restart
             "simplex_dual_edge_weight_strategy": 1}
 
@@ -348,10 +348,17 @@ class Allocator:
         h.run()
         status = h.getModelStatus()
         if status != self._highspy.HighsModelStatus.kOptimal:
-            # a warm start can stall on a tiny dual infeasibility (status Unknown); a cold start does not
+            # a warm start can stall short of the 1e-9 tolerances (status Unknown): start cold, and
+            # then with the primal simplex, which has finished every such case met so far
             h.clearSolver()
             h.run()
             status = h.getModelStatus()
+            if status != self._highspy.HighsModelStatus.kOptimal:
+                h.setOptionValue("simplex_strategy", 4)
+                h.clearSolver()
+                h.run()
+                status = h.getModelStatus()
+                h.setOptionValue("simplex_strategy", 1)
         if status != self._highspy.HighsModelStatus.kOptimal and not self._near_optimal():
             raise ArithmeticError(f"HiGHS returned {h.modelStatusToString(status)}")
         # vertices sit on bounds; -1e-17 is round-off of 0, and every column is >= 0
