@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kernels.reservoir import guide_curve
-from twin.errors import ScenarioError
-from twin.scenario import Duration, Point, _explain, _Model
+from twin.scenario import Duration, Point, ScenarioModel, _Model
 
 __all__ = ["Member", "WaterLink", "WaterNode", "WaterScenario", "Zones"]
 
@@ -149,7 +146,7 @@ class Member(_Model):
     series: dict[str, str] = Field(default_factory=dict)
 
 
-class WaterScenario(_Model):
+class WaterScenario(ScenarioModel):
     """A water-resources scenario: network, period, series and ensemble members.
 
     Build one with :meth:`from_toml` or :meth:`from_dict`; both raise :class:`~twin.errors.ScenarioError`
@@ -198,29 +195,14 @@ class WaterScenario(_Model):
             raise ValueError("member names must be unique")
         return self
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "scenario", base_dir: Path | None = None) -> WaterScenario:
-        """Validate a dict of the TOML's shape; a relative ``timeseries`` path resolves against ``base_dir``."""
-        try:
-            scenario = cls.model_validate(data)
-        except ValidationError as exc:
-            raise ScenarioError(_explain(exc, source)) from None
-        if base_dir is not None and scenario.timeseries is not None and not scenario.timeseries.is_absolute():
-            scenario = scenario.model_copy(update={"timeseries": base_dir / scenario.timeseries})
-        return scenario
+    def _resolved(self, base_dir: Path) -> WaterScenario:
+        if self.timeseries is None or self.timeseries.is_absolute():
+            return self
+        return self.model_copy(update={"timeseries": base_dir / self.timeseries})
 
-    @classmethod
-    def from_toml(cls, path: str | os.PathLike) -> WaterScenario:
-        """Read and validate a TOML water scenario file."""
-        path = Path(path)
-        if not path.is_file():
-            raise ScenarioError(f"Scenario file {path} does not exist.")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
-        data.setdefault("name", path.stem)
-        return cls.from_dict(data, source=str(path), base_dir=path.parent)
+    def to_dict(self) -> dict[str, Any]:
+        """The validated scenario as plain JSON-ready data, with the TOML's key names (``from``)."""
+        return self.model_dump(mode="json", by_alias=True)
 
 
 def _curve_arrays(curves: list[list[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray]:

@@ -183,7 +183,7 @@ class WaterResult:
                 net[0].to_file(tmp / "network.gpkg", layer="nodes", driver="GPKG")
                 net[1].to_file(tmp / "network.gpkg", layer="links", driver="GPKG")
             _io.write_json(tmp / "summary.json", self.summary)
-            _io.write_json(tmp / "scenario.json", self.scenario.model_dump(mode="json", by_alias=True))
+            _io.write_json(tmp / "scenario.json", self.scenario.to_dict())
         return path
 
 
@@ -471,7 +471,8 @@ def _simulate(scenario: WaterScenario, s: _Setup) -> WaterResult:
         else storage_out.copy()
     dem_demand = s.demand[:, :, dem_nodes]
     summary = {
-        "name": scenario.name, "start": str(scenario.start), "end": str(scenario.end), "step_s": dt_s,
+        "kind": "water", "name": scenario.name, "scenario_hash": scenario.hash,
+        "start": str(scenario.start), "end": str(scenario.end), "step_s": dt_s,
         "steps": t_n, "members": [m.name for m in s.members], "nodes": n_n, "links": l_n,
         "linear_programs": n_lp, "lp_per_step": n_lp / max(t_n * m_n, 1),
         "build_s": build_s, "wall_s": wall, "wall_per_step_ms": 1e3 * wall / max(t_n, 1),
