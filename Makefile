@@ -25,10 +25,15 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-## Benchmarks against the named peers (installs the peers into the venv; minutes).
+## Benchmarks against the named peers (installs the peers into the venv; about 45 minutes in all).
+## Each writes its section of benchmarks/RESULTS.md; the water benchmark runs pywr when it is installed.
 bench: install
 	$(BIN)/python benchmarks/bench_flood.py
 	$(BIN)/python benchmarks/bench_scene.py
+	NUMBA_NUM_THREADS=2 $(BIN)/python benchmarks/bench_terrain.py --repeat 2 --write
+	NUMBA_NUM_THREADS=1 $(BIN)/python benchmarks/bench_river.py
+	$(BIN)/python benchmarks/bench_ensemble.py --cells 600 --members 8 --write
+	NUMBA_NUM_THREADS=2 $(BIN)/python benchmarks/bench_water.py --members 1
 
 ## Regenerate the README's pictures: verification plots and the demo scene screenshot.
 docs: demo
