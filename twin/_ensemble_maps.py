@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pyogrio
 import rasterio
 import xarray as xr
-from pyproj import CRS
 
 import twin as _pkg
+from twin._cf import grid_mapping, xy_coords
 
 __all__ = ["building_probabilities", "exceedance_maps"]
 
@@ -69,9 +68,9 @@ def exceedance_maps(folders: Sequence[Path], weights: Sequence[float], threshold
                              "grid_mapping": grid}),
          "max_depth_max": (("y", "x"), peak,
                            {"units": "m", "long_name": "largest maximum depth of any member", "grid_mapping": grid}),
-         grid: ((), 0, _grid_mapping(crs))},
+         grid: ((), 0, grid_mapping(crs))},
         coords={"threshold": ("threshold", thr, {"units": "m", "long_name": "water depth threshold"}),
-                **_xy(transform, depth.shape)},
+                **xy_coords(transform, depth.shape)},
         attrs={"Conventions": "CF-1.8", "title": title, "source": f"cimtwin {_pkg.__version__}",
                "members": len(folders)})
     return ds
@@ -106,16 +105,3 @@ def building_probabilities(folders: Sequence[Path], weights: Sequence[float]) ->
     out["max_depth_mean"] = mean
     out["max_depth_max"] = peak
     return out
-
-
-def _xy(transform: Any, shape: tuple[int, int]) -> dict[str, Any]:
-    ny, nx = shape
-    x = transform.c + (np.arange(nx) + 0.5) * transform.a
-    y = transform.f + (np.arange(ny) + 0.5) * transform.e
-    return {"x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate", "axis": "X"}),
-            "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate", "axis": "Y"})}
-
-
-def _grid_mapping(crs: Any) -> dict[str, Any]:
-    crs = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
-    return {**crs.to_cf(), "spatial_ref": crs.to_wkt()}

@@ -103,7 +103,7 @@ class Comparison:
         if self.twin is None:
             raise InputDataError("This comparison has no twin attached; compare results that carry one, or load "
                                  "them with FloodResult.load(path, twin=Twin.load(...)).")
-        from twin._scene_raster import ColourClass, classify, png_classes
+        from twin._scene_raster import classify, png_classes
         from twin.scene import city_scene
 
         classes = _diff_classes(depth_min)

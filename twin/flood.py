@@ -126,20 +126,15 @@ class FloodResult:
     def depth_dataset(self):
         """Depth snapshots as an xarray Dataset with CF metadata and the CRS (opens in QGIS, Panoply)."""
         import xarray as xr
-        from pyproj import CRS
 
-        ny, nx = self.max_depth.shape
-        t = self.transform
-        x = t.c + (np.arange(nx) + 0.5) * t.a
-        y = t.f + (np.arange(ny) + 0.5) * t.e
-        crs = CRS.from_user_input(self.crs.to_wkt() if hasattr(self.crs, "to_wkt") else self.crs)
+        from twin._cf import grid_mapping, xy_coords
+
         ds = xr.Dataset(
             {"depth": (("time", "y", "x"), self.depth_frames,
                        {"units": "m", "long_name": "water depth above ground", "grid_mapping": "spatial_ref"}),
-             "spatial_ref": ((), 0, {**crs.to_cf(), "spatial_ref": crs.to_wkt()})},
+             "spatial_ref": ((), 0, grid_mapping(self.crs))},
             coords={"time": ("time", self.frame_times, {"units": "s", "long_name": "time since the start of the run"}),
-                    "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
-                    "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate"})},
+                    **xy_coords(self.transform, self.max_depth.shape)},
             attrs={"Conventions": "CF-1.8", "title": f"cimtwin flood: {self.scenario.get('name', '')}",
                    "source": f"cimtwin {_pkg.__version__}", "scenario_hash": self.summary.get("scenario_hash", "")})
         return ds

@@ -31,6 +31,7 @@ import twin as _pkg
 from kernels._series import Series, series_cumulative, series_integral
 from kernels.transport import Transport
 from twin import _io
+from twin._cf import grid_mapping
 from twin.errors import InputDataError, ScenarioError
 from twin.forcing import MM_PER_H
 from twin.model import Twin
@@ -259,7 +260,7 @@ class RiverResult:
         data = {"discharge": (("time", "link_id"), self.discharge,
                               {"units": "m3 s-1", "long_name": "mean link outflow over the output interval",
                                "coordinates": "x y", "grid_mapping": "crs"}),
-                "crs": ((), 0, {**crs.to_cf(), "spatial_ref": crs.to_wkt()})}
+                "crs": ((), 0, grid_mapping(crs))}
         coords = {"time": ("time", self.times, {"units": "s", "long_name": "end of the output interval"}),
                   "link_id": ("link_id", ids, {"long_name": "link id (network.gpkg)"}),
                   "x": ("link_id", mid.x.to_numpy(), {"units": "m", "standard_name": "projection_x_coordinate",

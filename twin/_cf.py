@@ -1,0 +1,25 @@
+"""CF-1.8 pieces shared by every NetCDF a result writes: projected x/y coordinates and the grid mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pyproj import CRS
+
+__all__ = ["grid_mapping", "xy_coords"]
+
+
+def xy_coords(transform: Any, shape: tuple[int, int]) -> dict[str, Any]:
+    """Cell-centre ``x`` and ``y`` coordinates of a north-up grid, as xarray ``(dim, values, attrs)``."""
+    ny, nx = shape
+    x = transform.c + (np.arange(nx) + 0.5) * transform.a
+    y = transform.f + (np.arange(ny) + 0.5) * transform.e
+    return {"x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate", "axis": "X"}),
+            "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate", "axis": "Y"})}
+
+
+def grid_mapping(crs: Any) -> dict[str, Any]:
+    """The attributes of a CF grid-mapping variable for ``crs`` (with the WKT GDAL and QGIS read)."""
+    crs = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+    return {**crs.to_cf(), "spatial_ref": crs.to_wkt()}
