@@ -97,6 +97,12 @@ class SupplyNetwork(NamedTuple):
         Link capacity [m3/s] (``inf``: none), loss fraction in [0, 1) and cost (>= 0).
     licensed : bool array (m,)
         Whether the link's flow counts against the licence of its upstream node.
+    return_to : int array (n,), optional
+        For ``DEMAND`` nodes: the node (not a demand) that receives their return flow (treated
+        wastewater, drainage) in the same step; -1 for none.
+    return_fraction : float array (n,), optional
+        Fraction in [0, 1) of each ``DEMAND`` node's delivery that returns to ``return_to``; the rest
+        is consumed.
     """
     kind: np.ndarray
     priority: np.ndarray
@@ -108,6 +114,21 @@ class SupplyNetwork(NamedTuple):
     loss: np.ndarray
     cost: np.ndarray
     licensed: np.ndarray
+    return_to: np.ndarray | None = None
+    return_fraction: np.ndarray | None = None
+
+    def returns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The return flows as ``(demand nodes, receiving nodes, fractions)``, checked."""
+        if self.return_to is None or self.return_fraction is None:
+            return (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
+        to = np.asarray(self.return_to, np.int64)
+        frac = np.asarray(self.return_fraction, float)
+        src = np.flatnonzero((to >= 0) & (frac > 0))
+        kind = np.asarray(self.kind)
+        if np.any(kind[src] != DEMAND) or np.any(kind[to[src]] == DEMAND) or np.any(frac[src] >= 1):
+            raise ValueError("return flows leave DEMAND nodes with a fraction in [0, 1) and reach a node that "
+                             "is not a demand")
+        return src, to[src], frac[src]
 
 
 class Allocation(NamedTuple):
@@ -151,15 +172,20 @@ class Allocator:
         rows: list[list[tuple[int, float]]] = []
         gain = 1.0 - np.asarray(net.loss, float)
 
-        def links_in(i):
-            return [(int(l), float(gain[l])) for l in np.flatnonzero(net.link_to == i)]
-
         def links_out(i):
             return [(int(l), -1.0) for l in np.flatnonzero(net.link_from == i)]
 
         pos_d = {int(i): k for k, i in enumerate(self._dem)}
         pos_s = {int(i): k for k, i in enumerate(self._sto)}
         pos_e = {int(i): k for k, i in enumerate(self._ext)}
+        # a return flow enters its node like a link whose flow is the fraction of the delivery
+        returns_in: dict[int, list[tuple[int, float]]] = {}
+        for d, j, r in zip(*net.returns()):
+            returns_in.setdefault(int(j), []).append((self._cy + pos_d[int(d)], float(r)))
+
+        def links_in(i):
+            return [(int(l), float(gain[l])) for l in np.flatnonzero(net.link_to == i)] + returns_in.get(i, [])
+
         self._row_bal = np.empty(n, dtype=np.int64)
         for i in range(n):        # node balance: in - out - exit (- storage/dt) = -(inflow or storage/dt)
             self._row_bal[i] = len(rows)
@@ -503,14 +529,17 @@ def balance_error(net: SupplyNetwork, inflow: np.ndarray, storage_before: np.nda
 
     Notes
     -----
-    In: external inflows. Out: deliveries to DEMAND nodes, link losses, exits, evaporation and the
-    change of storage. The throughput is the external inflow plus all link flows over the step, so
-    the relative error does not hide behind large storages.
+    In: external inflows. Out: what DEMAND nodes consume (their deliveries less the return flows),
+    link losses, exits, evaporation and the change of storage. The throughput is the external inflow
+    plus all link and return flows over the step, so the relative error does not hide behind large
+    storages.
     """
     kind = net.kind
     sto = kind == STORAGE
     water_in = float(np.sum(inflow)) * dt
-    water_out = (float(np.sum(alloc.delivered[kind == DEMAND]) + np.sum(alloc.flow * net.loss)
-                       + np.sum(alloc.exit)) * dt
+    src, _, frac = net.returns()
+    returned = float(np.sum(alloc.delivered[src] * frac))
+    consumed = float(np.sum(alloc.delivered[kind == DEMAND])) - returned
+    water_out = ((consumed + float(np.sum(alloc.flow * net.loss)) + float(np.sum(alloc.exit))) * dt
                  + float(np.sum(evaporation)) + float(np.sum(alloc.storage[sto] - storage_before[sto])))
-    return abs(water_in - water_out), water_in + float(np.sum(alloc.flow)) * dt
+    return abs(water_in - water_out), water_in + (float(np.sum(alloc.flow)) + returned) * dt

@@ -67,6 +67,8 @@ class WaterNode(_Model):
     table: list[tuple[float, float, float]] | None = None
     zones: Zones = Zones()
     max_release: float | None = Field(None, ge=0)
+    return_fraction: float = Field(0.0, ge=0, lt=1, description="share of a demand's delivery that returns")
+    return_to: str | None = None
 
     @field_validator("monthly")
     @classmethod
@@ -111,6 +113,12 @@ class WaterNode(_Model):
             raise ValueError("table, zones, max_release and evaporation apply to reservoir nodes only")
         if t in ("demand", "works") and self.inflow != 0.0:
             raise ValueError(f"a {t} node has no external inflow; link a source to it")
+        if (self.return_fraction > 0 or self.return_to is not None) and t != "demand":
+            raise ValueError("return_fraction and return_to apply to demand nodes (what they do not consume "
+                             "goes back to the network)")
+        if (self.return_fraction > 0) != (self.return_to is not None):
+            raise ValueError("a return flow needs both return_fraction (0 to < 1) and return_to (the node that "
+                             "receives it, e.g. the river point below the outfall)")
         if t == "works" and self.licence is not None:
             raise ValueError("licences apply to the sources (abstraction, groundwater, reservoir)")
         z = self.zones
@@ -186,6 +194,11 @@ class WaterScenario(ScenarioModel):
                                  "groundwater); demands and works take water through canals or pipes (river = false)")
             if link.from_ == link.to:
                 raise ValueError(f"link[{i}] goes from {link.to!r} to itself")
+        for i, node in enumerate(self.node):
+            if node.return_to is not None and kinds.get(node.return_to) in (None, "demand"):
+                what = "a demand" if node.return_to in kinds else "not a node"
+                raise ValueError(f"node[{i}].return_to = {node.return_to!r} is {what}; return flows go to a river "
+                                 "point, reservoir, groundwater or works node")
         cycle = _cycle_without_storage(self)
         if cycle:
             raise ValueError(f"the links form a cycle without storage: {' -> '.join(cycle)}; a reservoir or "

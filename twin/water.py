@@ -88,6 +88,13 @@ class WaterResult:
     crs: Any = None
     twin: Any = field(default=None, repr=False)
 
+    @property
+    def returned(self) -> np.ndarray:
+        """Return flow of each demand node [m3/s], (members, t, demands): its delivery times its
+        ``return_fraction``, entering its ``return_to`` node in the same step."""
+        frac = {n.name: n.return_fraction for n in self.scenario.node}
+        return self.delivered * np.array([frac[d] for d in self.demands])
+
     def dataset(self):
         """The result as an xarray Dataset with CF metadata (what ``allocation.nc`` holds)."""
         import xarray as xr
@@ -103,6 +110,8 @@ class WaterResult:
                 "delivered": (dims3 + ("demand_node",), self.delivered, _attrs("delivery", "m3 s-1")),
                 "shortage": (dims3 + ("demand_node",), np.maximum(self.demand - self.delivered, 0.0),
                              _attrs("demand minus delivery", "m3 s-1")),
+                "returned": (dims3 + ("demand_node",), self.returned,
+                             _attrs("return flow (delivery times return_fraction)", "m3 s-1")),
                 "storage": (dims3 + ("storage_node",), self.storage, _attrs("end-of-step storage", "m3")),
                 "level": (dims3 + ("storage_node",), self.level,
                           _attrs("end-of-step water level", "m", "water_surface_height_above_reference_datum")),
@@ -277,6 +286,8 @@ class _Setup:
             loss=np.array([link.loss for link in sc.link]),
             cost=np.array([0.0 if link.river else link.cost for link in sc.link]),
             licensed=(~river) & licensed_node[frm] if len(sc.link) else np.zeros(0, bool),
+            return_to=np.array([index[n.return_to] if n.return_to is not None else -1 for n in nodes], dtype=np.int64),
+            return_fraction=np.array([n.return_fraction for n in nodes], dtype=float),
         )
         table = _Series(sc, series, self.time, runoff)
         month = self.time.month.to_numpy() - 1
