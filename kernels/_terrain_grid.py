@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 NODATA_DIR = 247
 #: ESRI code of each neighbour k = 0..7, and its row / column offset.
@@ -25,6 +28,31 @@ def _index_dtype(n: int) -> type[np.signedinteger]:
     if n < 0:
         raise ValueError(f"a grid cannot have {n} cells")
     return np.int32 if n <= _INT32_CELLS else np.int64
+
+
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """Ask the CPU to bring ``arr[i]`` (a 1-D array) into the cache, without waiting for it.
+
+    For loops that know which cells they will visit a few steps ahead but whose visits jump across
+    a grid far larger than the cache: the loads then overlap instead of stalling one after the other.
+    """
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+        # read access, high temporal locality, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen
 
 
 @numba.njit(cache=True)

@@ -126,7 +126,9 @@ def test_index_dtype_choice_and_64_bit_kernels():
     assert T.downstream_index(np.zeros((3, 3), np.uint8)).dtype == np.int32
     # the same kernels compiled for 64-bit indices give the same results
     for eps in (0.0, 1e-3):
-        np.testing.assert_array_equal(priority_flood(z, v, eps, np.int64), priority_flood(z, v, eps, np.int32))
+        for buckets in (True, False):  # whole numbers: the bucket queue, unless the heap is asked for
+            np.testing.assert_array_equal(priority_flood(z, v, eps, np.int64, buckets),
+                                          priority_flood(z, v, eps, np.int32, buckets))
     f = T.fill_depressions(z, ~v)
     d8 = T.d8_directions(f, ~v)
     np.testing.assert_array_equal(T.downstream_index(d8, np.int64), T.downstream_index(d8))
@@ -135,6 +137,75 @@ def test_index_dtype_choice_and_64_bit_kernels():
     flat64 = T._flats(f, v, d8, np.ones(z.shape[0]), 1.0, np.empty(0, np.int64))
     np.testing.assert_array_equal(flat32, flat64)
     assert np.count_nonzero(flat32[v] == 0) == 0
+
+
+def _drains_by_epsilon(fe: np.ndarray, z: np.ndarray, valid: np.ndarray, eps: float) -> bool:
+    """Every valid cell the epsilon fill raised stands at least ``eps`` above a valid neighbour."""
+    ny, nx = z.shape
+    pad = np.pad(np.where(valid, fe, np.nan), 1, constant_values=np.nan)
+    below = np.zeros(z.shape, bool)
+    for dr, dc in zip(T._DR, T._DC):
+        below |= pad[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx] + eps <= fe
+    raised = valid & (fe != z)
+    return bool(np.all(below[raised]))
+
+
+def test_bucket_queue_and_heap_agree_on_quantized_dems():
+    from kernels._terrain_fill import _levels, priority_flood
+
+    rng = np.random.default_rng(11)
+    for t in range(30):
+        ny, nx = rng.integers(1, 30, 2)
+        # whole metres (many ties), decimetres as float products, quarter metres; negative values too
+        q = (1.0, 0.1, 0.25)[t % 3]
+        z = rng.integers(-4, 9, (ny, nx)) * q
+        v = rng.random((ny, nx)) > 0.1
+        zlo, scale, start = _levels(z, v)
+        assert start is not None or not v.any()
+        if start is not None:
+            assert scale <= 1.0 / q and zlo == z[v].min() and start[-1] == v.sum()  # q or coarser
+        for dt in (np.int32, np.int64):
+            lake = priority_flood(z, v, 0.0, dt)
+            np.testing.assert_array_equal(lake, priority_flood(z, v, 0.0, dt, buckets=False))
+            np.testing.assert_array_equal(lake[v], _reference_fill(z, v)[v])
+            fe = priority_flood(z, v, 1e-3, dt)
+            # the order within a level differs from the heap's, so epsilon fills may differ; both drain
+            assert np.all(fe[v] >= lake[v]) and np.all(fe[~v] == z[~v])
+            assert _drains_by_epsilon(fe, z, v, 1e-3)
+            assert np.count_nonzero(T.d8_directions(fe, ~v)[v] == 0) == 0
+            np.testing.assert_array_equal(fe, priority_flood(z, v, 1e-3, np.int32))
+
+
+def test_levels_fall_back_to_the_heap():
+    from kernels._terrain_fill import _levels, priority_flood
+
+    rng = np.random.default_rng(12)
+    z = np.round(rng.normal(0, 3, (40, 50)))
+    v = np.ones(z.shape, bool)
+    assert _levels(z, v)[2] is not None
+    for noisy in (z + rng.normal(0, 1e-6, z.shape),  # not quantized
+                  np.where(rng.random(z.shape) < 0.01, z + 1e-7, z),  # nearly: a few odd values
+                  z * 1e6):  # quantized, but with more levels than cells and 2^16
+        assert _levels(noisy, v)[2] is None
+        lake = priority_flood(noisy, v, 0.0)
+        np.testing.assert_array_equal(lake, _reference_fill(noisy, v))
+        fe = priority_flood(noisy, v, 1e-3)
+        assert _drains_by_epsilon(fe, noisy, v, 1e-3)
+    # nodata values do not count: huge or NaN elevations under the mask still give whole-metre levels
+    z2 = z.copy()
+    z2[:3, :3] = 1e12
+    z2[5, 5] = np.nan
+    nd = np.zeros(z.shape, bool)
+    nd[:3, :3] = nd[5, 5] = True
+    assert _levels(z2, ~nd)[2] is not None
+    np.testing.assert_array_equal(T.fill_depressions(z2, nd)[~nd], _reference_fill(z2, ~nd)[~nd])
+    assert _levels(z, np.zeros(z.shape, bool))[2] is None  # no valid cell
+    np.testing.assert_array_equal(priority_flood(z, np.zeros(z.shape, bool), 1e-3), z)
+    # a single level, and a tiny epsilon below one ulp of the values
+    flat = np.full((6, 7), 1e6)
+    np.testing.assert_array_equal(priority_flood(flat, flat == flat, 0.0), flat)
+    fe = priority_flood(flat, flat == flat, 1e-12)
+    assert np.all(fe >= flat) and np.count_nonzero(T.d8_directions(fe) == 0) == 0
 
 
 def _dammed_valley(ny: int = 30, nx: int = 21, crest: float = 104.0) -> np.ndarray:
