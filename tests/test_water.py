@@ -333,3 +333,15 @@ def test_bad_return_flows_say_what_to_fix(change, message):
     sc["node"][1].update(change)
     with pytest.raises(ScenarioError, match=message):
         WaterScenario.from_dict(sc)
+
+
+def test_result_folder_loads_back(tmp_path):
+    r = run(None, _write_hand(tmp_path), out=tmp_path / "out")
+    back = type(r).load(tmp_path / "out")
+    for name in ("flow", "demand", "delivered", "storage", "release", "spill", "balance_error"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(r, name))
+    assert back.demands == r.demands and back.links == r.links and back.scenario.hash == r.scenario.hash
+    pd.testing.assert_frame_equal(back.shortages(), r.shortages())
+    from twin.errors import InputDataError
+    with pytest.raises(InputDataError, match="not a water result folder"):
+        type(r).load(tmp_path)

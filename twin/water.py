@@ -35,7 +35,7 @@ from kernels.drought import reliability
 from kernels.reservoir import guide_curve, storage_bounds, table_lookup
 from twin import _io
 from twin._water_scenario import Member, WaterScenario, _curve_arrays
-from twin.errors import NumericalError, ScenarioError
+from twin.errors import InputDataError, NumericalError, ScenarioError
 
 __all__ = ["WaterResult", "WaterScenario", "run"]
 
@@ -178,6 +178,40 @@ class WaterResult:
              "to": [link.to for _, link in links], "mean_flow_m3s": [float(mean_flow[i]) for i, _ in links]},
             geometry=[LineString([at[link.from_], at[link.to]]) for _, link in links], crs=self.crs)
         return nodes, lines
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, twin: Any = None) -> WaterResult:
+        """Read a result folder written by :meth:`save`, optionally attaching the twin it ran on (for
+        ``network()``).
+
+        Raises
+        ------
+        InputDataError
+            The folder is not a water result (no ``summary.json`` of kind water, or files missing).
+        """
+        import json
+
+        import xarray as xr
+
+        path = Path(path)
+        summary_file = path / "summary.json"
+        if not summary_file.is_file():
+            raise InputDataError(f"{path} is not a water result folder (no summary.json); give a folder written "
+                                 "by twin water or twin.water.run(..., out=...)")
+        summary = json.loads(summary_file.read_text())
+        if summary.get("kind") != "water" or not (path / "allocation.nc").is_file():
+            raise InputDataError(f"{path} holds a {summary.get('kind', 'unknown')!r} result, not a water result "
+                                 "with allocation.nc")
+        scenario = WaterScenario.from_dict(json.loads((path / "scenario.json").read_text()))
+        with xr.open_dataset(path / "allocation.nc") as ds:
+            data = {name: ds[name].values for name in ("flow", "demand", "delivered", "storage", "level", "release",
+                                                        "spill", "evaporation", "balance_error")}
+            coords = {name: [str(v) for v in ds[name].values] for name in ("member", "link", "demand_node",
+                                                                          "storage_node")}
+            time = pd.DatetimeIndex(ds["time"].values)
+        return cls(scenario=scenario, time=time, members=coords["member"], nodes=[n.name for n in scenario.node],
+                   links=coords["link"], demands=coords["demand_node"], storages=coords["storage_node"],
+                   summary=summary, crs=twin.crs if twin is not None else None, twin=twin, **data)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result folder atomically: ``allocation.nc``, ``shortages.csv``, ``network.gpkg`` (when
