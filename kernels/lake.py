@@ -40,8 +40,9 @@ A :class:`Lake` is a node of the river network (:class:`kernels.river.RiverNetwo
   width, slope and roughness and ``exchange_bed`` the river bed level [m] at the channel. ``X``
   leaves (or enters) the link as lateral inflow at its upstream end in the same step, and never
   takes more than the link carries. Several side lakes on one link are solved one after another
-  (each sees what the previous left in the link). Only water is exchanged: a pollutant
-  (:mod:`kernels.transport`) follows lake links, not side channels.
+  (each sees what the previous left in the link). A pollutant (:mod:`kernels.transport`) follows
+  lake links, and side channels too when the transport is given the side lakes (``side_link``,
+  with :attr:`lake_exchange`, :attr:`lake_outflow` and :attr:`lake_storage` each step).
 
 Time stepping. Flows are step means (as in :mod:`kernels.river`). Each step the nodes (links and
 lakes) are processed in one topological order; a lake is solved when all its inflows are known

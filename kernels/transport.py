@@ -33,6 +33,15 @@ enters at its upstream end with the concentration ``inflow_conc[i]`` (at head li
 A completely mixed lake (:func:`lake_step`, or a link given a ``lake_volume``) takes the exact solution of
 ``dC/dt = (Q_in C_in - Q C) / V - k C`` over a step with constant inputs.
 
+A side lake (beside a river link, joined by a side channel: ``side_link``) is completely mixed
+too, with a volume that changes linearly over each step from the last volume given to the new
+one. Each sub-step it takes ``side_in`` [m3/s] of the water of the cell of its link where the
+side channel joins (``side_x``; an exponential draw on that cell, so it cannot go negative) and gives back ``side_out`` (its outflow
+into the link and the channel's flow back) at its own concentration, exactly for the linearly
+changing volume: ``m -> m (V_b / V_a)^(-q dt / (V_b - V_a))``, which is ``exp(-q dt / V)`` at
+constant volume and keeps the concentration of a lake that only drains. Mass moves between the
+two and is conserved to round-off; the lake decays at its link's rate.
+
 Routed, time-varying flows: build the transport with :meth:`Transport.from_network` and call
 :meth:`Transport.set_flows` before each step with the links' step-mean discharges (e.g. what
 :meth:`kernels.lake.RiverLakeSystem.step` returns) and the lakes' storage as the lake links'
@@ -93,12 +102,23 @@ def _advance(
     m_sub,
     flux,
     up_flux,
+    side_start,
+    side_ids,
+    side_cell,
+    side_m,
+    side_v0,
+    side_v1,
+    side_in,
+    side_out,
 ):
-    """Advance all links ``m_sub`` sub-steps of ``dt_s``; returns (decayed, outflow, inflow) masses [kg]."""
+    """Advance all links ``m_sub`` sub-steps of ``dt_s``; returns (decayed, outflow, inflow) masses [kg].
+
+    Side lakes ``side_ids[side_start[i]:side_start[i + 1]]`` exchange with cells ``side_cell`` of link ``i``.
+    """
     decayed = 0.0
     outflow = 0.0
     inflow = 0.0
-    for _ in range(m_sub):
+    for it in range(m_sub):
         up_flux[:] = 0.0
         for i in order:
             s = offsets[i]
@@ -141,6 +161,20 @@ def _advance(
             else:
                 outflow += flux[n] * dt_s
             f = math.exp(-decay[i] * dt_s)
+            for p in range(side_start[i], side_start[i + 1]):
+                k = side_ids[p]
+                cell = side_cell[k]
+                va = side_v0[k] + (side_v1[k] - side_v0[k]) * it / m_sub
+                vb = side_v0[k] + (side_v1[k] - side_v0[k]) * (it + 1) / m_sub
+                m_in = c[cell] * vol * -math.expm1(-side_in[k] * dt_s / vol)
+                x = (vb - va) / va
+                per_volume = 1.0 / va if abs(x) < 1e-9 else math.log1p(x) / (vb - va)
+                m_lake = side_m[k] + m_in
+                m_out = m_lake * -math.expm1(-side_out[k] * dt_s * per_volume)
+                c[cell] += (m_out - m_in) / vol
+                m_lake -= m_out
+                decayed += m_lake * (1.0 - f)
+                side_m[k] = m_lake * f
             if f < 1.0:
                 for j in range(n):
                     lost = c[s + j] * (1.0 - f)
@@ -183,12 +217,21 @@ class Transport:
         A lake link is one cell whose outflow is ``areas * velocities`` [m3/s] and whose
         concentration takes the exact step of :func:`lake_step` each sub-step under the mass
         load from upstream; its length and dispersion are not used.
+    side_link : int array (k,), optional
+        For each side lake, the river link it exchanges water with (see the module docstring);
+        its volume and flows come with :meth:`set_flows`.
+    side_x : float array (k,), optional
+        Distance [m] from the link's upstream end to the side channel (default: the link's end).
+    side_volume : float array (k,) or scalar, optional
+        Initial volumes of the side lakes [m3] (default 1 m3 each, until :meth:`set_flows`).
 
     Attributes
     ----------
     concentration : float array (n_cells,)
         Cell concentrations [kg/m3], links one after another; link ``i`` holds cells
         ``offsets[i]:offsets[i + 1]`` with centres at ``(j + 0.5) * cell_length[i]``.
+    side_mass : float array (k,)
+        Pollutant mass in each side lake [kg] (:attr:`side_concentration` divides it by the volume).
     decayed_mass, outflow_mass, inflow_mass : float
         Cumulative mass [kg] removed by decay, leaving at outlets, and entering with ``inflow_conc``.
     time : float
@@ -205,6 +248,9 @@ class Transport:
         dx: float,
         downstream,
         lake_volume=0.0,
+        side_link=None,
+        side_volume=1.0,
+        side_x=None,
     ):
         length = np.atleast_1d(np.asarray(network_lengths, dtype=np.float64))
         n = length.size
@@ -244,10 +290,34 @@ class Transport:
         self.time = 0.0
         self._flux = np.empty(int(cells.max()) + 1)
         self._up_flux = np.empty(n)
+        self._set_side_lakes(side_link, side_volume, side_x)
+
+    def _set_side_lakes(self, side_link, side_volume, side_x) -> None:
+        n = self.length.size
+        links = np.zeros(0, np.int64) if side_link is None else np.atleast_1d(np.asarray(side_link, np.int64))
+        bad = (links < 0) | (links >= n)
+        if bad.any() or np.any(self.lake_volume[links[~bad]] > 0):
+            raise ValueError(f"side_link = {links.tolist()}: each side lake needs a river link (0..{n - 1}, "
+                             "not a lake link) to exchange with")
+        k = links.size
+        self.side_link = links
+        x = self.length[links] if side_x is None else np.broadcast_to(np.asarray(side_x, np.float64), (k,))
+        if np.any(~np.isfinite(x) | (x < 0) | (x > self.length[links])):
+            raise ValueError(f"side_x = {np.asarray(x).tolist()} m: each must lie on its link, 0 <= x <= length")
+        cells = np.diff(self.offsets)[links]
+        self._side_cell = (self.offsets[links] + np.minimum((x / self.cell_length[links]).astype(np.int64),
+                                                            cells - 1)).astype(np.int64)
+        self._side_ids = np.argsort(links, kind="stable").astype(np.int64)
+        self._side_start = np.searchsorted(links[self._side_ids], np.arange(n + 1)).astype(np.int64)
+        self.side_volume = np.maximum(_per_link(side_volume, k, "side_volume", False), 1.0) if k else np.zeros(0)
+        self._side_v0 = self.side_volume.copy()   # the volume at the start of the next step
+        self.side_mass = np.zeros(k)
+        self._side_in = np.zeros(k)
+        self._side_out = np.zeros(k)
 
     @classmethod
     def from_network(cls, network: RiverNetwork, dispersion, decay, dx: float, flows=None, lake_volume=0.0,
-                     min_flow: float = 1e-3) -> Transport:
+                     min_flow: float = 1e-3, side_link=None, side_volume=1.0, side_x=None) -> Transport:
         """Transport on a river network's links, with areas and velocities from Manning at given flows.
 
         Parameters
@@ -265,6 +335,9 @@ class Transport:
             lake links are fixed here (give them a volume > 0), their volumes may change later.
         min_flow : float
             Smallest river discharge used [m3/s] (see the module docstring).
+        side_link, side_volume, side_x : optional
+            Side lakes: the river link each exchanges with, their initial volumes [m3] and where on
+            the link their channels join [m from its upstream end].
 
         Returns
         -------
@@ -281,12 +354,13 @@ class Transport:
         area, velocity = _manning_section(np.maximum(q, min_flow), *geometry)
         area[lake] = 1.0
         velocity[lake] = np.maximum(q[lake], min_flow)
-        tr = cls(network.length, area, velocity, dispersion, decay, dx, network.downstream, lake_volume)
+        tr = cls(network.length, area, velocity, dispersion, decay, dx, network.downstream, lake_volume, side_link,
+                 side_volume, side_x)
         tr._geometry = geometry
         tr._min_flow = float(min_flow)
         return tr
 
-    def set_flows(self, q, lake_volume=None) -> None:
+    def set_flows(self, q, lake_volume=None, side_volume=None, side_exchange=None, side_outflow=None) -> None:
         """Take new link discharges for the next step(s): areas and velocities from Manning.
 
         Parameters
@@ -296,6 +370,9 @@ class Transport:
         lake_volume : float array (n,), optional
             New volumes of the lake links [m3] (entries of river links are ignored); volumes
             below 1 m3 are raised to it so an emptied lake still holds its pollutant mass.
+        side_volume, side_exchange, side_outflow : float arrays (k,), optional
+            Side lakes: new volumes [m3] (raised to 1 m3 like lakes), side-channel flow into each lake
+            [m3/s] (< 0: back to the river) and the lake's own outflow into its link [m3/s], >= 0.
 
         Notes
         -----
@@ -319,6 +396,18 @@ class Transport:
         volume[self.offsets[:-1][lake]] = self.lake_volume[lake]
         self.concentration *= self._volume / volume
         self._volume = volume
+        k = self.side_link.size
+        if k:
+            if side_volume is not None:
+                self._side_v0 = self.side_volume
+                self.side_volume = np.maximum(_per_link(side_volume, k, "side_volume", False), 1.0)
+            if side_exchange is not None:
+                ex = np.broadcast_to(np.asarray(side_exchange, np.float64), (k,))
+                if not np.all(np.isfinite(ex)):
+                    raise ValueError("side_exchange must be finite discharges [m3/s] (< 0: lake to river)")
+                out = np.zeros(k) if side_outflow is None else _per_link(side_outflow, k, "side_outflow", False)
+                self._side_in = np.maximum(ex, 0.0)
+                self._side_out = np.maximum(-ex, 0.0) + out
         self.area, self.velocity = area, velocity
         self._set_hydraulics()
 
@@ -391,15 +480,24 @@ class Transport:
         decayed, out, inflow = _advance(
             self.concentration, self.offsets, self.order, self.downstream, self.area, self.velocity,
             self.dispersion, self.decay, self.cell_length, self._q_ext, cin, self.lake_volume, dt / m, m, self._flux, self._up_flux,
+            self._side_start, self._side_ids, self._side_cell, self.side_mass, self._side_v0, self.side_volume, self._side_in,
+            self._side_out,
         )  # fmt: skip
+        self._side_v0 = self.side_volume  # later steps before the next set_flows keep the volume
         self.decayed_mass += decayed
         self.outflow_mass += out
         self.inflow_mass += inflow
         self.time += dt
 
     def mass(self) -> float:
-        """Pollutant mass [kg] now in the network (concentration x cell volume, summed; lakes included)."""
-        return float(np.dot(self.concentration, self._volume))
+        """Pollutant mass [kg] now in the network (concentration x cell volume, summed; lakes and side lakes
+        included)."""
+        return float(np.dot(self.concentration, self._volume) + np.sum(self.side_mass))
+
+    @property
+    def side_concentration(self) -> np.ndarray:
+        """Concentration of each side lake [kg/m3]."""
+        return self.side_mass / self.side_volume
 
 
 def _manning_section(q, width, slope, manning) -> tuple[np.ndarray, np.ndarray]:

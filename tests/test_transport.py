@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from kernels.river import channel_parameters
+from kernels.river import RiverNetwork, channel_parameters
 from kernels.transport import Transport, gaussian_plume, lake_step, reach_spill
 
 # A uniform reach: A = 10 m2, u = 0.5 m/s, D = 5 m2/s; with dx = 10 m the cell Peclet number
@@ -240,7 +240,6 @@ def test_spill_through_a_lake_conserves_mass():
 
 def test_spill_on_routed_time_varying_flows_through_a_lake_conserves_mass():
     from kernels.lake import Lake, RiverLakeSystem
-    from kernels.river import RiverNetwork
 
     # 0 and 1 join into 2, which enters lake link 3 (a weir-controlled lake), draining into 4.
     dt, n_steps = 600.0, 150
@@ -276,7 +275,6 @@ def test_spill_on_routed_time_varying_flows_through_a_lake_conserves_mass():
 
 def test_spill_reaches_an_intake_after_the_routed_travel_time():
     from kernels.lake import RiverLakeSystem
-    from kernels.river import RiverNetwork
 
     # Four links of different widths and slopes (20 km), a flow rising from 30 to 60 m3/s while
     # the plume travels; the intake is the outlet of link 3.
@@ -320,3 +318,69 @@ def test_spill_reaches_an_intake_after_the_routed_travel_time():
     assert centroid == pytest.approx(arrival, rel=0.005)
     # the plume's peak passes the intake within a few steps of that time (dispersion skews it)
     assert abs(t[np.argmax(arrived)] - arrival) < 0.03 * arrival
+
+
+def _side_reach(**kw) -> Transport:
+    """Two 2 km links of the Manning network below, a side lake on the first."""
+    length, width = np.array([2e3, 2e3]), np.array([20.0, 20.0])
+    net = RiverNetwork(np.array([1, -1]), length, np.full(2, 1e-3), np.full(2, 0.035), width, np.full(2, 10.0))
+    return Transport.from_network(net, kw.pop("dispersion", 1.0), kw.pop("decay", 0.0), 50.0, flows=np.full(2, 10.0),
+                                  side_link=[0], **kw)
+
+
+def test_side_lake_drains_exactly_and_keeps_the_mass():
+    """A side lake of 1e5 m3 holding 1 kg/m3 gives 2 m3/s back to a clean river: its concentration falls as
+    exp(-q t / V) (each sub-step takes the exact exponential), and what it loses leaves through the river."""
+    tr = _side_reach(side_volume=1e5)
+    tr.side_mass[:] = 1e5
+    tr.set_flows(np.full(2, 10.0), side_volume=[1e5], side_exchange=[-2.0])
+    for _ in range(24):
+        tr.step(3600.0)
+    assert tr.side_concentration[0] == pytest.approx(math.exp(-2.0 * 86400.0 / 1e5), rel=1e-12)
+    assert tr.mass() + tr.outflow_mass == pytest.approx(1e5, rel=1e-12)
+    # a lake that only drains (2 m3/s out, its volume falling by as much) keeps its concentration, however
+    # far it drains in one step: from 1e5 m3 to 1e4 in 12.5 h
+    tr = _side_reach(side_volume=1e5)
+    tr.side_mass[:] = 1e5
+    tr.set_flows(np.full(2, 10.0), side_volume=[1e4], side_exchange=[-2.0])
+    tr.step(45000.0)
+    assert tr.side_concentration[0] == pytest.approx(1.0, rel=1e-12)
+    assert tr.mass() + tr.outflow_mass == pytest.approx(1e5, rel=1e-12)
+
+
+def test_side_lake_takes_a_spill_and_gives_it_back_with_mass_conserved():
+    """A spill on link 0 passes the side channel while the river spills into the lake, then the lake drains
+    back (and through its own outlet); with decay, mass in + out + decayed + left closes to round-off."""
+    tr = _side_reach(decay=2e-6, side_volume=5e4)
+    tr.spill(0, 200.0, 1000.0)
+    rng = np.random.default_rng(3)
+    volume, peak = 5e4, 0.0
+    for k in range(96):
+        into = 3.0 if k < 12 else -1.5            # the flood fills the lake, then it drains
+        volume = max(volume + (into - 0.5) * 900.0, 1e3)
+        tr.set_flows(rng.uniform(8.0, 12.0, 2), side_volume=[volume], side_exchange=[into], side_outflow=[0.5])
+        tr.step(900.0)
+        peak = max(peak, tr.side_concentration[0])
+    assert peak > 0.0 and tr.side_concentration[0] < peak    # it received part of the plume, then lost it
+    left = tr.mass()
+    assert left + tr.outflow_mass + tr.decayed_mass == pytest.approx(1000.0, rel=1e-12)
+    assert tr.decayed_mass > 0.0
+    with pytest.raises(ValueError, match="side_link"):
+        Transport([1e3], 1.0, 1.0, 1.0, 0.0, 50.0, [-1], side_link=[3])
+
+
+def test_side_channel_sees_only_what_passes_it():
+    """Without dispersion (upwind-biased advection only), a side channel 100 m down link 0 takes nothing of a
+    spill made 200 m down, and one 1900 m down takes part of it."""
+    below = _side_reach(side_volume=5e4, side_x=[100.0], dispersion=0.0)
+    above = _side_reach(side_volume=5e4, side_x=[1900.0], dispersion=0.0)
+    for tr in (below, above):
+        tr.spill(0, 200.0, 1000.0)
+        for _ in range(4):   # the plume moves at ~0.7 m/s: it passes 1900 m after ~40 min
+            tr.set_flows(np.full(2, 10.0), side_volume=[5e4], side_exchange=[3.0])
+            tr.step(900.0)
+    assert below.side_mass[0] == 0.0
+    assert above.side_mass[0] > 1.0
+    assert above.mass() + above.outflow_mass == pytest.approx(1000.0, rel=1e-12)
+    with pytest.raises(ValueError, match="side_x"):
+        _side_reach(side_x=[2500.0])

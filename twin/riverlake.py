@@ -233,8 +233,8 @@ class RiverResult:
     lakes : DataFrame
         One row per lake: ``lake``, ``name``, ``kind``, ``lake_link``.
     lake_series : dict of float arrays (K, m)
-        ``stage`` [m] and ``storage`` [m3] at the output times; ``inflow``, ``outflow``,
-        ``evaporation``, ``exchange`` interval means [m3/s].
+        ``stage`` [m], ``storage`` [m3] and ``concentration`` [kg/m3, all spills] at the output
+        times; ``inflow``, ``outflow``, ``evaporation``, ``exchange`` interval means [m3/s].
     gauges : DataFrame
         ``time_s`` and per gauge ``<name>_discharge_m3s`` and ``<name>_concentration_kgm3``.
     summary, scenario : dict
@@ -282,9 +282,11 @@ class RiverResult:
                  "inflow": ("m3 s-1", "mean inflow over the output interval"),
                  "outflow": ("m3 s-1", "mean outflow over the output interval"),
                  "evaporation": ("m3 s-1", "mean evaporation over the output interval"),
-                 "exchange": ("m3 s-1", "mean side-channel flow into the lake over the output interval")}
+                 "exchange": ("m3 s-1", "mean side-channel flow into the lake over the output interval"),
+                 "concentration": ("kg m-3", "pollutant concentration at the end of the output interval, all "
+                                             "spills together")}
         data = {k: (("time", "lake"), self.lake_series[k], {"units": u, "long_name": ln})
-                for k, (u, ln) in units.items()}
+                for k, (u, ln) in units.items() if k in self.lake_series}
         coords = {"time": ("time", self.times, {"units": "s", "long_name": "end of the output interval"}),
                   "lake": ("lake", self.lakes["lake"].to_numpy(np.int64)),
                   "lake_name": ("lake", self.lakes["name"].astype(str).to_numpy().astype(object)),
@@ -324,7 +326,8 @@ class RiverResult:
             conc = ds["concentration"].values if "concentration" in ds else None
             spills = [str(s) for s in ds["spill"].values] if "spill" in ds.coords else []
         with xr.open_dataset(path / "lakes.nc") as ds:
-            series = {k: ds[k].values for k in ("stage", "storage", "inflow", "outflow", "evaporation", "exchange")}
+            series = {k: ds[k].values for k in ("stage", "storage", "inflow", "outflow", "evaporation", "exchange",
+                                                 "concentration") if k in ds}
             lakes = pd.DataFrame({"lake": ds["lake"].values.astype(np.int64),
                                   "name": [str(s) for s in ds["lake_name"].values],
                                   "lake_link": ds["lake_link"].values.astype(np.int64)})
@@ -369,8 +372,11 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
     per_out = round(scenario.output_interval / dt)
     lateral_rate = _lateral_per_step(scenario, net, steps)  # callable: (t0 step, count) -> (count, n)
     inflow_series = _inflow_series(scenario, net, steps)
-    transports, spill_links = _transports(scenario, net, rn, lakes, lake_links)
+    transports, spill_links = _transports(scenario, net, rn, lakes, lake_links, twin, lake_rows)
     own_lakes = np.array([k for k, j in enumerate(lake_links) if j >= 0], dtype=np.int64)
+    side_lakes = np.array([k for k, j in enumerate(lake_links) if j < 0], dtype=np.int64)
+    # a side lake's own outlet (if any) discharges into the link its side channel joins
+    side_outlet = np.array([lakes[k].outlet_link >= 0 for k in side_lakes], dtype=bool)
     own_links = np.asarray(lake_links, dtype=np.int64)[own_lakes] if len(own_lakes) else own_lakes
     spill_steps = [int(np.floor(s.time / dt + 1e-9)) for s in scenario.spill]
     gauge_idx = _gauges(scenario, net)
@@ -383,7 +389,7 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
     discharge = np.zeros((n_out, n))
     conc = np.zeros((len(transports), n_out, n)) if transports else None
     series = {k: np.zeros((n_out, len(lakes))) for k in ("stage", "storage", "inflow", "outflow", "evaporation",
-                                                          "exchange")}
+                                                          "exchange", "concentration")}
     peak_q = np.full(n, -np.inf)
     peak_t = np.zeros(n)
     peak_c = np.zeros(n)  # of any one spill's pollutant, over every step
@@ -418,7 +424,10 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
                     # the pollutant rides on the step's routed flows; lake links hold their lakes' water
                     volume = np.zeros(n)
                     volume[own_links] = res["lake_storage"][step - s0, own_lakes]
-                    tr.set_flows(q[step - s0], lake_volume=volume)
+                    tr.set_flows(q[step - s0], lake_volume=volume,
+                                 side_volume=res["lake_storage"][step - s0, side_lakes],
+                                 side_exchange=res["lake_exchange"][step - s0, side_lakes],
+                                 side_outflow=res["lake_outflow"][step - s0, side_lakes] * side_outlet)
                     if step == spill_steps[si]:
                         link, x = spill_links[si]
                         tr.spill(link, x, scenario.spill[si].mass)
@@ -427,6 +436,9 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
                         c = np.add.reduceat(tr.concentration, tr.offsets[:-1]) / cells
                         np.maximum(peak_c, c, out=peak_c)
                 conc[si, o] = np.add.reduceat(tr.concentration, tr.offsets[:-1]) / cells
+                if lakes:
+                    series["concentration"][o, own_lakes] += tr.concentration[tr.offsets[own_links]]
+                    series["concentration"][o, side_lakes] += tr.side_concentration
             bar.update(s1 - s0)
     finally:
         bar.close()
@@ -557,6 +569,16 @@ def _lakes(twin: Twin, scenario: RiverScenario, net: Network):
     return lakes, rows, lake_links
 
 
+def _channel_x(net: Network, rn, link: int, poly) -> float:
+    """Where a side lake's channel joins its link: the distance [m] along the routed link of the link's
+    point nearest the lake."""
+    import shapely
+
+    line = net.links.geometry.iloc[link]
+    pt = shapely.ops.nearest_points(line, poly)[0]
+    return float(min(line.project(pt) / max(line.length, 1e-300), 1.0) * rn.length[link])
+
+
 def _bed_near(twin: Twin, net: Network, link: int, poly) -> float:
     """River bed level where a side lake meets its link: the terrain under the nearest point of the link."""
     import shapely
@@ -629,7 +651,7 @@ def _spill_place(scenario: RiverScenario, net: Network, i: int) -> tuple[int, fl
         raise ScenarioError(f"spill.{i}: {exc}") from None
 
 
-def _transports(scenario: RiverScenario, net: Network, rn, lakes, lake_links):
+def _transports(scenario: RiverScenario, net: Network, rn, lakes, lake_links, twin: Twin, lake_rows):
     if not scenario.spill:
         return [], []
     # lake links are completely mixed lakes; a volume > 0 marks them (the lake's own comes each step)
@@ -637,6 +659,10 @@ def _transports(scenario: RiverScenario, net: Network, rn, lakes, lake_links):
     for lake, j in zip(lakes, lake_links, strict=True):
         if j >= 0:
             lake_volume[j] = max(float(np.interp(lake.initial_stage, lake.stage, lake.storage)), 1.0)
+    side = [k for k, j in enumerate(lake_links) if j < 0]
+    side_link = [lakes[k].exchange_link for k in side]
+    side_volume = [max(float(np.interp(lakes[k].initial_stage, lakes[k].stage, lakes[k].storage)), 1.0) for k in side]
+    side_x = [_channel_x(net, rn, lakes[k].exchange_link, twin.lakes.geometry.iloc[lake_rows[k]]) for k in side]
     transports, places = [], []
     for i, sp in enumerate(scenario.spill):
         link, x = _spill_place(scenario, net, i)
@@ -644,7 +670,8 @@ def _transports(scenario: RiverScenario, net: Network, rn, lakes, lake_links):
             raise ScenarioError(f"spill.{i}.time = {sp.time:g} s is not before the end of the run "
                                 f"({scenario.duration:g} s); spill earlier or run longer")
         tr = Transport.from_network(rn, sp.dispersion, sp.decay_rate / _SECONDS_PER_DAY, scenario.transport_dx,
-                                    lake_volume=lake_volume)
+                                    lake_volume=lake_volume, side_link=side_link, side_volume=side_volume,
+                                    side_x=side_x)
         transports.append(tr)
         places.append((link, min(x, float(rn.length[link]))))
     return transports, places
