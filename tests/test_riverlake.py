@@ -204,7 +204,9 @@ def test_bad_input_names_the_key_and_the_fix(city, over, match):
         run(city, _scenario(city, **over), progress=False)
 
 
-def test_side_lake_fills_from_a_flood_and_drains_back():
+def _side_valley():
+    """A valley falling 1 % east with sides rising 2 %, a pond 20 m north of the river (no river through it),
+    and a flood scenario: (twin, scenario, x0, y0)."""
     import geopandas as gpd
     import shapely
     from affine import Affine
@@ -212,7 +214,6 @@ def test_side_lake_fills_from_a_flood_and_drains_back():
 
     from twin.model import Twin
 
-    # a valley falling 1 % east with sides rising 2 %; a pond 20 m north of the river, no river through it
     x0, y0, dx, ny, nx = 423000.0, 2560000.0, 10.0, 40, 60
     x = (np.arange(nx) + 0.5) * dx
     y = (np.arange(ny) + 0.5) * dx
@@ -225,6 +226,15 @@ def test_side_lake_fills_from_a_flood_and_drains_back():
     sc = {"duration": "2d", "dt": "10min", "output_interval": "1h", "network": {"reference_discharge": 5.0},
           "inflow": [{"at": [x0 + 5, y0 - 200], "hydrograph": [[0, 2.0], ["6h", 30.0], ["12h", 2.0]]}],
           "lake": [{"name": "pond", "side_distance": 30.0, "exchange_width": 5.0}]}
+    return tw, sc, x0, y0
+
+
+def test_side_lake_fills_from_a_flood_and_drains_back():
+    from conftest import CRS
+
+    from twin.model import Twin
+
+    tw, sc, _, _ = _side_valley()
     r = run(tw, sc, progress=False)
     assert r.lakes.loc[0, "kind"] == "side" and r.lakes.loc[0, "lake_link"] == -1
     assert abs(r.summary["mass_balance_error"]) < 1e-9
@@ -242,7 +252,7 @@ def test_side_lake_fills_from_a_flood_and_drains_back():
     far = dict(sc, lake=[{"name": "pond", "side_distance": 5.0, "exchange_width": 5.0}])
     with pytest.raises(ScenarioError, match="touches no river"):
         run(tw, far, progress=False)
-    no_lakes = Twin(CRS, tw.transform, terrain, rivers=rivers)
+    no_lakes = Twin(CRS, tw.transform, tw.terrain, rivers=tw.rivers)
     with pytest.raises(ScenarioError, match="the twin has no lakes layer"):
         run(no_lakes, sc, progress=False)
 
@@ -266,26 +276,8 @@ def test_spill_on_the_creek_mixes_into_the_lake_and_decays_with_mass_conserved(c
 def test_spill_reaches_a_side_lake_through_its_channel():
     """The flood of the side-lake valley with a spill upstream: the pond takes polluted water while the river
     spills into it and gives it back as it drains; the pollutant balance still closes."""
-    import geopandas as gpd
-    import shapely
-    from affine import Affine
-    from conftest import CRS
-
-    from twin.model import Twin
-
-    x0, y0, dx, ny, nx = 423000.0, 2560000.0, 10.0, 40, 60
-    x = (np.arange(nx) + 0.5) * dx
-    y = (np.arange(ny) + 0.5) * dx
-    terrain = 20.0 - 0.01 * x[None, :] + 0.02 * np.abs(y[:, None] - 200.0)
-    rivers = gpd.GeoDataFrame({"width": [5.0]}, geometry=[shapely.LineString([(x0, y0 - 200), (x0 + 600, y0 - 200)])],
-                              crs=CRS)
-    lakes = gpd.GeoDataFrame({"name": ["pond"], "level": [0.0]},
-                             geometry=[shapely.box(x0 + 400, y0 - 180, x0 + 450, y0 - 150)], crs=CRS)
-    tw = Twin(CRS, Affine(dx, 0, x0, 0, -dx, y0), terrain, rivers=rivers, lakes=lakes)
-    sc = {"duration": "2d", "dt": "10min", "output_interval": "1h", "network": {"reference_discharge": 5.0},
-          "inflow": [{"at": [x0 + 5, y0 - 200], "hydrograph": [[0, 2.0], ["6h", 30.0], ["12h", 2.0]]}],
-          "lake": [{"name": "pond", "side_distance": 30.0, "exchange_width": 5.0}],
-          "spill": [{"at": [x0 + 50, y0 - 200], "time": "5h", "mass": 500.0, "decay_rate": 0.1}]}
+    tw, sc, x0, y0 = _side_valley()
+    sc["spill"] = [{"at": [x0 + 50, y0 - 200], "time": "5h", "mass": 500.0, "decay_rate": 0.1}]
     r = run(tw, sc, progress=False)
     c = r.lake_series["concentration"][:, 0]
     ex = r.lake_series["exchange"][:, 0]
