@@ -128,12 +128,13 @@ def _levels(z: np.ndarray, valid: np.ndarray) -> tuple[float, float, np.ndarray 
     ``start[k]`` is where the FIFO of level ``k = _level(z, zlo, scale)`` begins in one array of
     ``start[-1]`` cells (a prefix sum of the level histogram). Exact: a quantum is accepted only when
     no two different values share a level, so the level order is the value order. ``start`` is None
-    when no quantum of :data:`_QUANTA` fits with at most ``max(cells, 2^16)`` levels (then the heap is used).
+    when no quantum of :data:`_QUANTA` fits with at most ``max(cells / 4, 2^16)`` levels (then the heap is used).
     """
     zlo, zhi = _valid_range(z, valid)
     if not (np.isfinite(zlo) and np.isfinite(zhi)):  # also when no cell is valid
         return 0.0, 1.0, None
-    max_levels = max(z.size, _MIN_BUCKETS)
+    # 40 bytes of counters and positions per level: at most a quarter of the cells keeps them at 10 per cell
+    max_levels = max(z.size // 4, _MIN_BUCKETS)
     for q in _QUANTA:
         span = (zhi - zlo) / q
         if not span < max_levels - 1:  # finer quanta only need more levels

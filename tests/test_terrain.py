@@ -191,6 +191,11 @@ def test_levels_fall_back_to_the_heap():
         np.testing.assert_array_equal(lake, _reference_fill(noisy, v))
         fe = priority_flood(noisy, v, 1e-3)
         assert _drains_by_epsilon(fe, noisy, v, 1e-3)
+    # centimetres read from a float32 raster are not multiples of 0.01 in float64, but distinct levels all the same
+    cm = np.round(rng.uniform(100, 140, (60, 70)), 2).astype(np.float32).astype(np.float64)
+    zlo, scale, start = _levels(cm, cm == cm)
+    assert scale == 100.0 and start is not None
+    np.testing.assert_array_equal(priority_flood(cm, cm == cm, 0.0), priority_flood(cm, cm == cm, 0.0, buckets=False))
     # nodata values do not count: huge or NaN elevations under the mask still give whole-metre levels
     z2 = z.copy()
     z2[:3, :3] = 1e12
