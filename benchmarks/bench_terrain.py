@@ -47,7 +47,9 @@ LIMITS = (
 VERIFICATION = (
     "Verification (`tests/test_terrain.py`): on the real Rhine DEM (682 x 997 cells of 30\", 349,847 valid) our "
     "lake-level fill equals richdem's exactly on every cell, and on 40 random DEMs with ties and nodata it equals a "
-    "textbook heapq Priority-Flood exactly; the epsilon fill leaves no cell with code 0; accumulation equals 1 + the "
+    "textbook heapq Priority-Flood exactly; so does the bucket queue on 30 random quantized DEMs (metres, decimetres, "
+    "quarters; nodata; int32 and int64 indices), equal to the heap's there; the epsilon fill leaves no cell with code 0 "
+    "and raises each cell at least epsilon above a neighbour; accumulation equals 1 + the "
     "sum of the donors on every cell and the outlets' sum equals the number of valid cells; D-infinity reproduces "
     "the direction of tilted planes to 1e-12 rad on rectangular cells, conserves the (weighted) inflow exactly and its "
     "main Rhine outlet collects 282,875 cells against D8's 282,860. Against pyflwdir's reference directions "
