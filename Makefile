@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= demo-out
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba-cache
 
-.PHONY: install demo test bench docs clean
+.PHONY: install demo test bench bench-peers docs clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cimtwin needs Python >= 3.11")'
@@ -25,15 +25,21 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-## Benchmarks against the named peers (installs the peers into the venv; about 45 minutes in all).
-## Each writes its section of benchmarks/RESULTS.md; the water benchmark runs pywr when it is installed.
-bench: install
+## The peers the benchmarks compare against (richdem comes with the test extras). pywr 1.31.1 pins
+## pandas < 3 but runs with pandas 3, so the second line puts pandas 3 back.
+bench-peers: install
+	$(BIN)/python -m pip install --quiet "pysheds==0.5" "pywr==1.31.1"
+	$(BIN)/python -m pip install --quiet "pandas>=3,<4"
+
+## Benchmarks against the named peers (installs them into the venv; about 50 minutes in all).
+## Each writes its section of benchmarks/RESULTS.md.
+bench: bench-peers
 	$(BIN)/python benchmarks/bench_flood.py
 	$(BIN)/python benchmarks/bench_scene.py
 	NUMBA_NUM_THREADS=2 $(BIN)/python benchmarks/bench_terrain.py --repeat 2 --write
 	NUMBA_NUM_THREADS=1 $(BIN)/python benchmarks/bench_river.py
 	$(BIN)/python benchmarks/bench_ensemble.py --cells 600 --members 8 --write
-	NUMBA_NUM_THREADS=2 $(BIN)/python benchmarks/bench_water.py --members 1
+	$(BIN)/python benchmarks/bench_water.py
 
 ## Regenerate the README's pictures: verification plots and the demo scene screenshot.
 docs: demo
