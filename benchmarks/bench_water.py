@@ -253,8 +253,11 @@ def main() -> None:
              f"--members {' '.join(map(str, args.members))} --pywr-days {args.pywr_days}` (commit {commit}; "
              + ("all cores" if args.all_cores else "pinned to one core")
              + f"; load average before {load_before}, after {load_after}, on the 2-core machine)."), "",
-             ("Generated network: 500 nodes (20 reservoirs, 40 abstractions, 20 groundwater, 40 works, 20 env flows, "
-             f"360 demands in 3 priorities), {len(synthetic_network(1)[0]['link'])} links; daily steps. "
+             ("Generated network: 500 nodes (20 reservoirs with seasonal guide curve, buffer zone and evaporation; "
+             "40 river abstractions with licences; 20 groundwater nodes with annual licences; 40 works; 20 "
+             "environmental flows; 360 demands in priorities 1-3 with monthly profiles), "
+             f"{len(synthetic_network(1)[0]['link'])} links with capacities and losses; daily steps from 1991; "
+             "inflows are seasonal log-normal AR(1) traces. Members: base, demand x 1.15, inflow x 0.8, both. "
              "Per member, one HiGHS model per kind of LP (a level's total, a level's common fraction), each "
              "with a fixed objective and warm-started from its own last basis."), "",
              ("| run | steps | members | wall [s] | ms / step | ms / member-step | LPs / member-step | short steps | "
