@@ -345,3 +345,90 @@ def test_result_folder_loads_back(tmp_path):
     from twin.errors import InputDataError
     with pytest.raises(InputDataError, match="not a water result folder"):
         type(r).load(tmp_path)
+
+
+def _write_supply_gpkg(tmp_path, crs="EPSG:4326"):
+    """The hand network as GIS layers: nodes as points (in ``crs``) with their attributes, links as lines."""
+    import shapely
+    from pyproj import Transformer
+
+    to = Transformer.from_crs(CRS, crs, always_xy=True)
+    xy = {"lake": (500100.0, 3000100.0), "eflow": (500300.0, 3000100.0), "town": (500100.0, 3000300.0),
+          "farm": (500200.0, 3000400.0), "mill": (500400.0, 3000400.0)}
+    pts = {k: shapely.Point(*to.transform(*v)) for k, v in xy.items()}
+    nodes = gpd.GeoDataFrame({
+        "name": list(xy), "type": ["reservoir", "env_flow", "demand", "demand", "demand"],
+        "capacity": [1728000.0, None, None, None, None], "initial": [864000.0, None, None, None, None],
+        "inflow": ["lake_in", None, None, None, None], "zones": ['{"inactive": 0.1}', None, None, None, None],
+        "demand": [None, 2.0, 9.0, 4.0, 2.0], "priority": [None, None, 1, 2, 2],
+        "use": [None, None, "domestic", "agricultural", "industrial"]}, geometry=list(pts.values()), crs=crs)
+    ends = [("lake", "eflow"), ("lake", "town"), ("lake", "farm"), ("lake", "mill")]
+    links = gpd.GeoDataFrame({"from": [a for a, _ in ends], "to": [b for _, b in ends],
+                              "river": [True, False, False, False], "capacity": [None, 10.0, 3.0, None],
+                              "loss": [0.0, 0.1, 0.0, 0.0]},
+                             geometry=[shapely.LineString([pts[a], pts[b]]) for a, b in ends], crs=crs)
+    path = tmp_path / "supply.gpkg"
+    nodes.to_file(path, layer="nodes", driver="GPKG")
+    links.to_file(path, layer="links", driver="GPKG")
+    return path
+
+
+# the hand scenario's header, its network from the GeoPackage, and one key laid over the file's town
+SUPPLY_TOML = HAND_TOML[:HAND_TOML.index("[[node]]")] + """network = "supply.gpkg"
+
+[[node]]            # the GeoPackage's town has demand 9
+name = "town"
+demand = 5.0
+"""
+
+
+def test_supply_network_from_a_geopackage_in_another_crs(tmp_path):
+    """The hand network read from a GeoPackage in WGS 84 (the TOML overriding one attribute) runs to the
+    same allocation as the TOML network, and its nodes land in the twin's CRS where the TOML put them."""
+    import shapely
+
+    _write_supply_gpkg(tmp_path)
+    toml = _write_hand(tmp_path, SUPPLY_TOML)
+    tw = Twin(CRS, Affine(10.0, 0, 500000.0, 0, -10.0, 3000500.0), np.zeros((50, 50)))
+    r = run(tw, toml, out=tmp_path / "out")
+    deliv, store, _ = _hand_expected()
+    np.testing.assert_allclose(r.delivered[0], deliv, rtol=0, atol=TOL)
+    np.testing.assert_allclose(r.storage[0, :, 0] / DAY, store, rtol=0, atol=TOL)
+    nodes = gpd.read_file(tmp_path / "out" / "network.gpkg", layer="nodes").set_index("name")
+    assert nodes.crs == tw.crs and len(nodes) == 5
+    # EPSG:4547 -> 4326 -> 4547 with PROJ: far below a millimetre
+    assert nodes.geometry["town"].distance(shapely.Point(500100.0, 3000300.0)) < 1e-3
+    saved = json.loads((tmp_path / "out" / "scenario.json").read_text())
+    assert saved["network"] is None and len(saved["node"]) == 5   # the result stands without the file
+    # without a twin the nodes keep the GeoPackage's CRS
+    alone = run(None, toml, out=tmp_path / "alone")
+    assert gpd.read_file(tmp_path / "alone" / "network.gpkg", layer="nodes").crs == "EPSG:4326"
+    np.testing.assert_array_equal(alone.delivered, r.delivered)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing", r"supply.gpkg does not exist"),
+    ("no_nodes", r"has no 'nodes' layer"),
+    ("no_name", r"no 'name' column"),
+    ("bad_json", r"row 0 column 'zones' is not JSON"),
+])
+def test_bad_supply_geopackage_says_what_to_fix(tmp_path, damage, message):
+    path = _write_supply_gpkg(tmp_path)
+    if damage == "missing":
+        path.unlink()
+    elif damage == "no_nodes":
+        nodes = gpd.read_file(path, layer="nodes")
+        path.unlink()
+        nodes.to_file(path, layer="points", driver="GPKG")
+    else:
+        nodes = gpd.read_file(path, layer="nodes")
+        links = gpd.read_file(path, layer="links")
+        if damage == "no_name":
+            nodes = nodes.drop(columns="name")
+        else:
+            nodes.loc[0, "zones"] = "{inactive: 0.1"
+        path.unlink()
+        nodes.to_file(path, layer="nodes", driver="GPKG")
+        links.to_file(path, layer="links", driver="GPKG")
+    with pytest.raises(ScenarioError, match=message):
+        run(None, _write_hand(tmp_path, SUPPLY_TOML))

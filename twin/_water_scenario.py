@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from kernels.reservoir import guide_curve
 from twin.scenario import Duration, Point, ScenarioModel, _Model
@@ -166,9 +166,35 @@ class WaterScenario(ScenarioModel):
     end: dt.date
     step: Duration = 86400.0
     timeseries: Path | None = None
-    node: list[WaterNode]
+    network: Path | None = Field(None, description="GeoPackage with layers 'nodes' (points) and 'links'")
+    network_crs: str | None = Field(None, description="CRS (WKT) of the nodes' 'at'; set from the GeoPackage")
+    node: list[WaterNode] = Field(min_length=1)
     link: list[WaterLink] = Field(default_factory=list)
     member: list[Member] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_geopackage(cls, data: Any, info: ValidationInfo) -> Any:
+        """Read ``network = "file.gpkg"`` into nodes and links (the TOML's entries added over them).
+
+        The result holds the nodes and links themselves and ``network_crs``, not the file, so a
+        result's scenario.json stands on its own.
+        """
+        if not isinstance(data, dict) or data.get("network") is None:
+            return data
+        from twin._water_gpkg import merge_nodes, read_network
+
+        path = Path(data["network"])
+        base = (info.context or {}).get("base_dir")
+        if not path.is_absolute() and base is not None:
+            path = Path(base) / path
+        nodes, links, crs = read_network(path)
+        out = dict(data)
+        out["node"] = merge_nodes(nodes, list(data.get("node") or []))
+        out["link"] = links + list(data.get("link") or [])
+        out["network"] = None
+        out["network_crs"] = crs
+        return out
 
     @model_validator(mode="after")
     def _network(self) -> WaterScenario:

@@ -211,7 +211,8 @@ class WaterResult:
             time = pd.DatetimeIndex(ds["time"].values)
         return cls(scenario=scenario, time=time, members=coords["member"], nodes=[n.name for n in scenario.node],
                    links=coords["link"], demands=coords["demand_node"], storages=coords["storage_node"],
-                   summary=summary, crs=twin.crs if twin is not None else None, twin=twin, **data)
+                   summary=summary, crs=twin.crs if twin is not None else scenario.network_crs, twin=twin,
+                   **data)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the result folder atomically: ``allocation.nc``, ``shortages.csv``, ``network.gpkg`` (when
@@ -264,10 +265,11 @@ def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: s
         scenario = (WaterScenario.from_dict(scenario) if isinstance(scenario, dict)
                     else WaterScenario.from_toml(scenario))
     if twin is not None:
+        scenario = _in_twin_crs(twin, scenario)
         _check_locations(twin, scenario)
     setup = _Setup(scenario, series, runoff)
     result = _simulate(scenario, setup)
-    result.crs = twin.crs if twin is not None else None
+    result.crs = twin.crs if twin is not None else scenario.network_crs
     result.twin = twin
     if out is not None:
         result.save(out)
@@ -279,6 +281,20 @@ def _attrs(long_name: str, units: str, standard_name: str | None = None) -> dict
     if standard_name:
         attrs["standard_name"] = standard_name
     return attrs
+
+
+def _in_twin_crs(twin: Any, scenario: WaterScenario) -> WaterScenario:
+    """The scenario with node locations from a GeoPackage in another CRS moved into the twin's."""
+    from ingest.crs import as_crs, same_crs
+
+    if scenario.network_crs is None or same_crs(scenario.network_crs, twin.crs):
+        return scenario
+    from pyproj import Transformer
+
+    to_twin = Transformer.from_crs(as_crs(scenario.network_crs), as_crs(twin.crs), always_xy=True)
+    nodes = [n if n.at is None else n.model_copy(update={"at": tuple(map(float, to_twin.transform(*n.at)))})
+             for n in scenario.node]
+    return scenario.model_copy(update={"node": nodes, "network_crs": as_crs(twin.crs).to_wkt()})
 
 
 def _check_locations(twin: Any, scenario: WaterScenario) -> None:
