@@ -9,8 +9,8 @@ Each step is solved as a sequence of linear programs with HiGHS (``highspy``). E
 (a level's total, a level's common fraction) has a HiGHS model of its own, built on first use,
 whose objective never changes: from one step to the next only bounds (and the demands in the
 fraction rows) change, so its last optimal basis stays dual feasible and the dual simplex restarts
-from it (about 30 pivots a step on the 500-node benchmark, against 80-400 when one model took every
-objective in turn):
+from it (about 35 pivots for a step's first LP on the 500-node benchmark, against 80-400 when one
+model took every objective in turn):
 
 For each priority level ``p`` in increasing order (lower number first, as in WEAP and pywr), with
 the levels before it fixed at what they got, the level's total is maximised (weight 1; later
@@ -24,7 +24,7 @@ could take), and the level's deliveries are fixed. LPs are skipped where an earl
 already answers: a level met in full is fixed at its demand; once every remaining level is met the
 step is done; a short level of several demands goes straight to its fraction (a fraction of 1 says
 it is met after all). So a step where everything is met costs one LP, and each short level two
-more. On the 30-year 500-node benchmark: 2.05 LPs a step, 35 pivots for the first.
+more (2.05 LPs a step on the 30-year 500-node benchmark).
 
 "Exact" means: the deliveries are lexicographically optimal (level by level, max-min fraction
 then max total) to the solver's tolerances (HiGHS primal/dual feasibility 1e-9 here, see
@@ -34,8 +34,8 @@ Ties between equally good allocations are broken by small secondary terms in eve
 each link costs ``_COST * cost / max(cost)`` per m3/s and each m3/s of storage kept is worth
 ``_STORE``. The weights are separated so that nothing is ever traded against a higher term: a unit
 delivered to the current level gains 1, to a later level at most ``_NEXT`` = 0.05 and at least
-``_LATER`` = 1e-2, and routing it costs at most ``_STORE + n_links * _COST`` times the loss amplification along its path, and a unit
-taken from a level already settled costs ``_SETTLED`` = 4 (this holds for paths losing less than
+``_LATER`` = 1e-2, and routing it costs at most ``_STORE + n_links * _COST`` times the loss
+amplification along its path, and a unit taken from a level already settled costs ``_SETTLED`` = 4 (this holds for paths losing less than
 75 % and shorter than ~100 links); among allocations that deliver the same, the one that keeps
 water in storage and uses cheaper links wins.
 
@@ -391,14 +391,8 @@ class Allocator:
         return cost
 
     def _model(self, key: tuple[str, int]) -> _Model:
-        """The HiGHS model for one kind of LP of one level, made on first use.
-
-        Each kind of LP (a level's total, its common fraction, its total with the fraction held)
-        keeps a model of its own with a fixed objective, so that from one step to the next only
-        bounds change: its last optimal basis stays dual feasible and the dual simplex restarts from
-        it. Sharing one model between all of them cost 2-5 times the pivots, each objective change
-        throwing the basis out of dual feasibility.
-        """
+        """The HiGHS model for one kind of LP of one level (``("level", k)`` or ``("fraction", k)``),
+        made on first use (see the module docstring for why each keeps its own)."""
         model = self._models.get(key)
         if model is not None:
             return model
@@ -440,7 +434,6 @@ class Allocator:
              f_bounds: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
         model = self._model(key)
         h, hs = model.h, self._highspy
-        nd = self._y_cols.size
         col_lo, col_hi = self._col_lo, self._col_hi
         col_lo[self._y_cols], col_hi[self._y_cols] = lo, hi
         col_lo[self._cf], col_hi[self._cf] = f_bounds

@@ -36,8 +36,9 @@ A completely mixed lake (:func:`lake_step`, or a link given a ``lake_volume``) t
 A side lake (beside a river link, joined by a side channel: ``side_link``) is completely mixed
 too, with a volume that changes linearly over each step from the last volume given to the new
 one. Each sub-step it takes ``side_in`` [m3/s] of the water of the cell of its link where the
-side channel joins (``side_x``; an exponential draw on that cell, so it cannot go negative) and gives back ``side_out`` (its outflow
-into the link and the channel's flow back) at its own concentration, exactly for the linearly
+side channel joins (``side_x``; an exponential draw on that cell, so it cannot go negative) and
+gives back ``side_out`` (its outflow into the link and the channel's flow back) at its own
+concentration, exactly for the linearly
 changing volume: ``m -> m (V_b / V_a)^(-q dt / (V_b - V_a))``, which is ``exp(-q dt / V)`` at
 constant volume and keeps the concentration of a lake that only drains. Mass moves between the
 two and is conserved to round-off; the lake decays at its link's rate.
@@ -304,9 +305,7 @@ class Transport:
         x = self.length[links] if side_x is None else np.broadcast_to(np.asarray(side_x, np.float64), (k,))
         if np.any(~np.isfinite(x) | (x < 0) | (x > self.length[links])):
             raise ValueError(f"side_x = {np.asarray(x).tolist()} m: each must lie on its link, 0 <= x <= length")
-        cells = np.diff(self.offsets)[links]
-        self._side_cell = (self.offsets[links] + np.minimum((x / self.cell_length[links]).astype(np.int64),
-                                                            cells - 1)).astype(np.int64)
+        self._side_cell = np.array([self._cell_at(int(i), float(v)) for i, v in zip(links, x)], dtype=np.int64)
         self._side_ids = np.argsort(links, kind="stable").astype(np.int64)
         self._side_start = np.searchsorted(links[self._side_ids], np.arange(n + 1)).astype(np.int64)
         self.side_volume = np.maximum(_per_link(side_volume, k, "side_volume", False), 1.0) if k else np.zeros(0)
@@ -447,10 +446,13 @@ class Transport:
             )
         if not (np.isfinite(mass) and mass >= 0):
             raise ValueError(f"mass = {mass} must be a finite non-negative mass in kg")
-        n = int(self.offsets[link + 1] - self.offsets[link])
-        j = min(int(x / self.cell_length[link]), n - 1)
-        cell = self.offsets[link] + j
+        cell = self._cell_at(link, x)
         self.concentration[cell] += mass / self._volume[cell]
+
+    def _cell_at(self, link: int, x: float) -> int:
+        """Index of the cell of ``link`` holding distance ``x`` from its upstream end (its last at the end)."""
+        n = int(self.offsets[link + 1] - self.offsets[link])
+        return int(self.offsets[link]) + min(int(x / self.cell_length[link]), n - 1)
 
     def sub_steps(self, dt: float) -> int:
         """Number of sub-steps a step of ``dt`` seconds takes (so that ``Cr + 2 d <= 0.5``)."""

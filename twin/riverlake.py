@@ -372,9 +372,10 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
     per_out = round(scenario.output_interval / dt)
     lateral_rate = _lateral_per_step(scenario, net, steps)  # callable: (t0 step, count) -> (count, n)
     inflow_series = _inflow_series(scenario, net, steps)
-    transports, spill_links = _transports(scenario, net, rn, lakes, lake_links, twin, lake_rows)
     own_lakes = np.array([k for k, j in enumerate(lake_links) if j >= 0], dtype=np.int64)
     side_lakes = np.array([k for k, j in enumerate(lake_links) if j < 0], dtype=np.int64)
+    transports, spill_links = _transports(scenario, net, rn, lakes, lake_links, side_lakes,
+                                          [twin.lakes.geometry.iloc[lake_rows[k]] for k in side_lakes])
     # a side lake's own outlet (if any) discharges into the link its side channel joins
     side_outlet = np.array([lakes[k].outlet_link >= 0 for k in side_lakes], dtype=bool)
     own_links = np.asarray(lake_links, dtype=np.int64)[own_lakes] if len(own_lakes) else own_lakes
@@ -569,22 +570,23 @@ def _lakes(twin: Twin, scenario: RiverScenario, net: Network):
     return lakes, rows, lake_links
 
 
-def _channel_x(net: Network, rn, link: int, poly) -> float:
-    """Where a side lake's channel joins its link: the distance [m] along the routed link of the link's
-    point nearest the lake."""
+def _channel_point(net: Network, link: int, poly):
+    """Where a side lake's channel meets its link: the link's point nearest the lake."""
     import shapely
 
+    return shapely.ops.nearest_points(net.links.geometry.iloc[link], poly)[0]
+
+
+def _channel_x(net: Network, rn, link: int, poly) -> float:
+    """The distance [m] along the routed link of the point where a side lake's channel meets it."""
     line = net.links.geometry.iloc[link]
-    pt = shapely.ops.nearest_points(line, poly)[0]
+    pt = _channel_point(net, link, poly)
     return float(min(line.project(pt) / max(line.length, 1e-300), 1.0) * rn.length[link])
 
 
 def _bed_near(twin: Twin, net: Network, link: int, poly) -> float:
-    """River bed level where a side lake meets its link: the terrain under the nearest point of the link."""
-    import shapely
-
-    line = net.links.geometry.iloc[link]
-    pt = shapely.ops.nearest_points(line, poly)[0]
+    """River bed level where a side lake meets its link: the terrain under that point."""
+    pt = _channel_point(net, link, poly)
     r, c = twin.index(pt.x, pt.y)
     ny, nx = twin.shape
     return float(twin.terrain[int(np.clip(r, 0, ny - 1)), int(np.clip(c, 0, nx - 1))])
@@ -651,18 +653,23 @@ def _spill_place(scenario: RiverScenario, net: Network, i: int) -> tuple[int, fl
         raise ScenarioError(f"spill.{i}: {exc}") from None
 
 
-def _transports(scenario: RiverScenario, net: Network, rn, lakes, lake_links, twin: Twin, lake_rows):
+def _transports(scenario: RiverScenario, net: Network, rn, lakes, lake_links, side, side_polys):
+    """One transport per spill; ``side`` are the side lakes (indices into ``lakes``), ``side_polys`` their
+    shapes."""
     if not scenario.spill:
         return [], []
+
+    def initial_volume(lake) -> float:
+        return max(float(np.interp(lake.initial_stage, lake.stage, lake.storage)), 1.0)
+
     # lake links are completely mixed lakes; a volume > 0 marks them (the lake's own comes each step)
     lake_volume = np.zeros(len(net))
     for lake, j in zip(lakes, lake_links, strict=True):
         if j >= 0:
-            lake_volume[j] = max(float(np.interp(lake.initial_stage, lake.stage, lake.storage)), 1.0)
-    side = [k for k, j in enumerate(lake_links) if j < 0]
+            lake_volume[j] = initial_volume(lake)
     side_link = [lakes[k].exchange_link for k in side]
-    side_volume = [max(float(np.interp(lakes[k].initial_stage, lakes[k].stage, lakes[k].storage)), 1.0) for k in side]
-    side_x = [_channel_x(net, rn, lakes[k].exchange_link, twin.lakes.geometry.iloc[lake_rows[k]]) for k in side]
+    side_volume = [initial_volume(lakes[k]) for k in side]
+    side_x = [_channel_x(net, rn, lakes[k].exchange_link, poly) for k, poly in zip(side, side_polys, strict=True)]
     transports, places = [], []
     for i, sp in enumerate(scenario.spill):
         link, x = _spill_place(scenario, net, i)
