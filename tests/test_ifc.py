@@ -536,10 +536,15 @@ def test_sample_city_ifc_lands_where_placed_and_replaces_gis(city, city_twin, ca
     ifc_rows = back[back["source"] == "ifc"].set_index("id")
     assert set(ifc_rows.index) == set(report.added)
     assert set(ifc_rows["replaces"]) == set(report.replaced_ids)
-    # Importing the same files again replaces the earlier import rather than duplicating it.
+    # Importing the same files again replaces the earlier import rather than duplicating it, keeps the
+    # ids of the GIS footprints that import replaced (they are gone from the twin), and says so.
     again = add_ifc(tw, sc.ifc, cache_dir=cache)
     assert len(tw.buildings) == n_before and tw.buildings["id"].is_unique
-    assert all(again.replaced[k] == [k] for k in again.added)
+    assert again.replaced == report.replaced and sorted(again.reimported) == sorted(report.added)
+    after = tw.buildings.set_index("id")
+    assert all(after.loc[k, "replaces"] == ",".join(v) for k, v in report.replaced.items())
+    assert sum("was re-imported" in w for w in again.warnings) == len(report.added)
+    assert Twin.load(tw.save(tmp_path / "twin")).meta["ifc_imports"][-1]["replaced"] == report.replaced
 
 
 def test_building_outside_the_twin_is_refused_and_the_twin_unchanged(city_twin, ifc_dir, cache):
@@ -770,3 +775,38 @@ def test_cache_entries_are_json_in_a_private_folder(tmp_path):
     entries[0].write_bytes(pickle.dumps(first))
     assert not read_ifc(tmp_path / "house.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0),
                         cache_dir=folder).cached
+
+
+def test_spaces_are_kept_in_the_twin_saved_and_replaced_on_reimport(city_twin, tmp_path):
+    from twin.model import Twin
+
+    _revit_office(tmp_path / "office.ifc")
+    x0, y0, x1, y1 = city_twin.bounds
+    where = {"origin": ((x0 + x1) / 2, (y0 + y1) / 2, 4.0), "cache": False}
+    report = city_twin.add_ifc([tmp_path / "office.ifc"], **where)
+    sp = city_twin.spaces
+    assert len(sp) == 16 and set(sp["building_id"]) == set(report.added)
+    assert set(sp["storey"]) == {"Level 1", "Level 2"} and (sp["area"] > 10).all()
+    back = Twin.load(city_twin.save(tmp_path / "twin"))
+    assert_geodataframe_equal(back.spaces, sp)
+    # A re-import replaces the building's spaces; it does not add them twice.
+    back.add_ifc([tmp_path / "office.ifc"], **where)
+    assert len(back.spaces) == 16
+
+
+def test_cli_prints_each_ifc_warning_once(city, city_twin, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    sc, _ = city
+    _prism_model(tmp_path / "stray.ifc", [*_house_items(), ("IfcWall", None, "Level 1", _rect(1e12, 0, 1e12 + 5, 0.3),
+                                                          0.0, 3.0)], version="IFC4")
+    x0, y0, x1, y1 = city_twin.bounds
+    env = {**os.environ, "CIMTWIN_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-m", "twin", "ingest", "--dem", str(sc.dem), "--ifc", str(tmp_path / "stray.ifc"),
+                          "--ifc-origin", f"{(x0 + x1) / 2},{(y0 + y1) / 2},4", "--out", str(tmp_path / "tw")],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    assert text.count("stray elements:") == 1 and "IfcImportWarning" not in text
