@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["default_dir", "key_for", "load", "store"]
+__all__ = ["default_dir", "key_for", "load", "store", "unsafe"]
 
 # 2: JSON entries and the outline footprint rule (entries of format 1 were pickles).
 _FORMAT = 2
@@ -24,6 +24,25 @@ def default_dir() -> Path:
         return Path(os.environ["CIMTWIN_CACHE_DIR"]) / "ifc"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "cimtwin" / "ifc"
+
+
+def unsafe(folder: Path) -> str:
+    """Why ``folder`` must not be used as a cache ("" when it may): another user could write entries.
+
+    Entries cannot run code, but a planted one would give false footprints; so a folder that is not
+    the user's own, or that others may write, is not used.
+    """
+    try:
+        st = folder.stat()
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"it cannot be read ({exc})"
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return "it belongs to another user"
+    if st.st_mode & 0o022:
+        return f"others may write it (mode {st.st_mode & 0o777:o}; make it private: chmod 700 {folder})"
+    return ""
 
 
 def key_for(path: Path, options: dict[str, Any]) -> str:

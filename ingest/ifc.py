@@ -179,6 +179,10 @@ def read_ifc_many(paths: Iterable[str | os.PathLike], crs: Any, *, workers: int 
                "source_crs": None if source_crs is None else as_crs(source_crs, what="source_crs").to_wkt(),
                "kernel": kernel, "holes": bool(holes), "spaces": bool(spaces), "crs": target.to_wkt()}
     folder = Path(cache_dir) if cache_dir is not None else _ifc_cache.default_dir()
+    why = _ifc_cache.unsafe(folder) if cache else ""
+    if why:
+        _warnings.warn(f"the IFC cache folder {folder} was not used: {why}.", IfcImportWarning, stacklevel=3)
+        cache = False
     notify = progress or (lambda event, path: None)
     results: list[IfcBuildings | None] = [None] * len(files)
     raw: dict[int, dict[str, Any]] = {}

@@ -775,6 +775,27 @@ def test_cache_entries_are_json_in_a_private_folder(tmp_path):
     entries[0].write_bytes(pickle.dumps(first))
     assert not read_ifc(tmp_path / "house.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0),
                         cache_dir=folder).cached
+    # A folder others may write is not used (a planted entry would give false footprints), and you are told.
+    folder.chmod(0o777)
+    with pytest.warns(IfcImportWarning, match="cache folder .* was not used: others may write it"):
+        res = read_ifc(tmp_path / "house.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache_dir=folder)
+    assert not res.cached
+
+
+def test_a_footprint_much_smaller_than_its_hull_is_reported_with_both_areas(tmp_path):
+    # Two 10 x 10 m rooms at opposite corners of a 40 x 40 m plot, joined by one thin wall: an outline
+    # this sparse usually means parts of the building did not come out of the export.
+    items = [("IfcSlab", "FLOOR", "Level 1", _rect(0, 0, 10, 10), 0.0, 0.2),
+             ("IfcSlab", "FLOOR", "Level 1", _rect(30, 30, 40, 40), 0.0, 0.2),
+             ("IfcWall", None, "Level 1", [(10, 9.8), (30, 29.8), (30, 30), (10, 10), (10, 9.8)], 0.0, 3.0),
+             ("IfcSpace", None, "Level 1", _rect(0, 0, 10, 10), 0.2, 3.0)]
+    _prism_model(tmp_path / "sparse.ifc", items, version="IFC4")
+    res = read_ifc(tmp_path / "sparse.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False)
+    small = [w for w in res.warnings if w.startswith("small footprint:")]
+    area = res.buildings.geometry.iloc[0].area
+    assert len(small) == 1 and 200 < area < 210
+    # The hull: the 40 x 40 m plot less two 30 x 30 m half-squares = 700 m2.
+    assert f"covers {area:.0f} m2" in small[0] and "the 700 m2 convex hull" in small[0] and "spaces: 100 m2" in small[0]
 
 
 def test_spaces_are_kept_in_the_twin_saved_and_replaced_on_reimport(city_twin, tmp_path):
