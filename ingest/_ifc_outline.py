@@ -87,8 +87,8 @@ def closed_outline(bounding: Sequence[shapely.Geometry], spaces: Sequence[shapel
         return closed
     rooms = shapely.union_all([g for g in spaces if not g.is_empty])
     over = shapely.union_all([g for g in covers if not g.is_empty])
-    fill = [hole if shapely.area(shapely.intersection(hole, rooms)) > _MIN_SPACE_M2 else shapely.intersection(hole, over)
-            for hole in shapely.get_parts(inside)]
+    fill = [hole if shapely.area(shapely.intersection(hole, rooms)) > _MIN_SPACE_M2
+            else shapely.intersection(hole, over) for hole in shapely.get_parts(inside)]
     return shapely.union_all([closed, *fill])
 
 

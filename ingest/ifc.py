@@ -23,12 +23,13 @@ import pyproj
 from ingest import _ifc_cache
 from ingest._ifc_georef import METHODS, Georef
 from ingest._ifc_geom import DEFAULT_KERNEL, FAST_KERNEL, KERNELS
+from ingest._ifc_outline import MAX_SPAN_M
 from ingest._ifc_pool import WorkerDied, shared_pool
 from ingest.crs import as_crs, require_projected
 from twin.errors import InputDataError, TwinError
 
 __all__ = ["read_ifc", "read_ifc_many", "IfcBuildings", "Georef", "IfcImportWarning", "KERNELS", "METHODS",
-           "BUILDING_COLUMNS", "SPACE_COLUMNS"]
+           "BUILDING_COLUMNS", "SPACE_COLUMNS", "MAX_SPAN_M"]
 
 #: Columns of :attr:`IfcBuildings.buildings` (plus ``geometry``).
 BUILDING_COLUMNS = ("id", "ifc_guid", "name", "file", "source", "base", "height", "max_height", "tallest_element",

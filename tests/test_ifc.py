@@ -713,8 +713,8 @@ def test_a_courtyard_with_a_space_in_it_is_filled_and_narrow_gaps_closed(tmp_pat
     items = [("IfcWall", None, "Level 1", w, 0.0, 3.0) for w in walls]
     items += [("IfcCovering", "FLOORING", "Level 1", r, 0.0, 0.05) for r in floor]
     _prism_model(tmp_path / "court.ifc", items, version="IFC4")
-    _prism_model(tmp_path / "hall.ifc", [*items, ("IfcSpace", None, "Level 1", _rect(10.3, 10.3, 19.7, 19.7), 0.0, 3.0)],
-                 version="IFC4")
+    hall = ("IfcSpace", None, "Level 1", _rect(10.3, 10.3, 19.7, 19.7), 0.0, 3.0)
+    _prism_model(tmp_path / "hall.ifc", [*items, hall], version="IFC4")
     court, hall = (read_ifc(tmp_path / n, "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False).buildings
                    .geometry.iloc[0] for n in ("court.ifc", "hall.ifc"))
     # The 0.8 m gap in the facade is closed (the outline is whole); the court stays a hole...
@@ -733,9 +733,8 @@ def _house_items():
 def test_a_stray_wall_far_away_is_dropped_by_name(tmp_path, city_twin):
     from twin.bim import add_ifc
 
-    guids = _prism_model(tmp_path / "stray.ifc", [*_house_items(),
-                                                  ("IfcWall", None, "Level 1", _rect(1e12, 0, 1e12 + 5, 0.3), 0.0, 3.0)],
-                         version="IFC4")
+    stray = ("IfcWall", None, "Level 1", _rect(1e12, 0, 1e12 + 5, 0.3), 0.0, 3.0)
+    guids = _prism_model(tmp_path / "stray.ifc", [*_house_items(), stray], version="IFC4")
     res = read_ifc(tmp_path / "stray.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False)
     fp = res.buildings.geometry.iloc[0]
     # The footprint is the house's 12 x 10 m, not 1e12 m wide; the wall is named by its GlobalId.
@@ -825,9 +824,22 @@ def test_cli_prints_each_ifc_warning_once(city, city_twin, tmp_path):
                                                           0.0, 3.0)], version="IFC4")
     x0, y0, x1, y1 = city_twin.bounds
     env = {**os.environ, "CIMTWIN_CACHE_DIR": str(tmp_path / "cache")}
-    out = subprocess.run([sys.executable, "-m", "twin", "ingest", "--dem", str(sc.dem), "--ifc", str(tmp_path / "stray.ifc"),
-                          "--ifc-origin", f"{(x0 + x1) / 2},{(y0 + y1) / 2},4", "--out", str(tmp_path / "tw")],
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-m", "twin", "ingest", "--dem", str(sc.dem),
+                          "--ifc", str(tmp_path / "stray.ifc"), "--ifc-origin", f"{(x0 + x1) / 2},{(y0 + y1) / 2},4",
+                          "--out", str(tmp_path / "tw")], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr
     assert text.count("stray elements:") == 1 and "IfcImportWarning" not in text
+
+
+def test_a_building_wider_than_any_building_is_refused_at_merge(city, city_twin, cache):
+    from twin.bim import merge_buildings
+
+    sc, _ = city
+    res = read_ifc_many(sc.ifc, sc.crs, cache_dir=cache)
+    # A footprint with a part 1e12 m away (as a stray wall gave before strays were dropped at read).
+    fp = res[0].buildings.geometry.iloc[0]
+    far = shapely.MultiPolygon([fp, shapely.affinity.translate(fp, 1e12, 0.0)])
+    res[0].buildings = res[0].buildings.set_geometry([far], crs=res[0].buildings.crs)
+    with pytest.raises(InputDataError, match=r"is 1e\+09 km across; no building is wider than 2 km"):
+        merge_buildings(city_twin, res)

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ingest.ifc import IfcBuildings, IfcImportWarning, read_ifc_many
+from ingest.ifc import MAX_SPAN_M, IfcBuildings, IfcImportWarning, read_ifc_many
 from ingest.vector import zonal_stat
-from twin.errors import GeoreferencingError
+from twin.errors import GeoreferencingError, InputDataError
 from twin.model import LAYERS, Twin
 
 __all__ = ["add_ifc", "merge_buildings", "merge_spaces", "MergeReport"]
@@ -60,7 +60,8 @@ class MergeReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what goes into ``twin.meta['ifc_imports']``)."""
         return {"added": list(self.added), "replaced": {k: list(v) for k, v in self.replaced.items()},
-                "reimported": list(self.reimported), "warnings": list(self.warnings), "files": [dict(f) for f in self.files]}
+                "reimported": list(self.reimported), "warnings": list(self.warnings),
+                "files": [dict(f) for f in self.files]}
 
 
 def add_ifc(twin: Twin, paths: str | os.PathLike | Iterable[str | os.PathLike], *, overlap: float = 0.5,
@@ -100,7 +101,8 @@ def add_ifc(twin: Twin, paths: str | os.PathLike | Iterable[str | os.PathLike], 
     GeoreferencingError
         A building lands wholly outside the twin's grid (the twin is left unchanged).
     InputDataError
-        A file cannot be read (see :func:`ingest.ifc.read_ifc`).
+        A file cannot be read (see :func:`ingest.ifc.read_ifc`), or a building is wider than
+        :data:`ingest.ifc.MAX_SPAN_M` (the twin is left unchanged).
     """
     if not 0.0 < float(overlap) <= 1.0:
         raise ValueError(f"overlap={overlap!r} must be a fraction in (0, 1], e.g. 0.5.")
@@ -163,8 +165,9 @@ def merge_buildings(twin: Twin, results: list[IfcBuildings], *, overlap: float =
         report.added.append(bid)
         if again:
             report.reimported.append(bid)
+            also = f" and keeps what that replaced ({', '.join(kept)})" if kept else ""
             report.warnings.append(f"{Path(file).name}: building {bid} was re-imported; it replaces its earlier "
-                                   f"import{' and keeps what that replaced (' + ', '.join(kept) + ')' if kept else ''}.")
+                                   f"import{also}.")
     ifc["replaces"] = replaces
     report.warnings += _base_warnings(twin, ifc)
     kept = existing.loc[~drop]
@@ -191,6 +194,15 @@ def merge_spaces(twin: Twin, results: list[IfcBuildings], buildings: gpd.GeoData
 
 
 def _check_inside(twin: Twin, ifc: gpd.GeoDataFrame) -> None:
+    """Every IFC building is of a building's size and lands on the twin's grid; else nothing is added."""
+    b = ifc.geometry.bounds
+    span = np.maximum(b["maxx"] - b["minx"], b["maxy"] - b["miny"]).to_numpy()
+    if (~(span <= MAX_SPAN_M)).any():
+        row = ifc.iloc[int(np.argmax(np.nan_to_num(span, nan=np.inf)))]
+        raise InputDataError(
+            f"IFC building {row['id']} from {row['file']} is {np.nanmax(span) / 1000:.3g} km across; no building "
+            f"is wider than {MAX_SPAN_M / 1000:g} km. Its elements or its length unit are wrong: check it in an IFC "
+            "viewer. Nothing was added.")
     grid = shapely.box(*twin.bounds)
     outside = ~ifc.geometry.intersects(grid)
     if outside.any():
