@@ -806,6 +806,13 @@ def test_spaces_are_kept_in_the_twin_saved_and_replaced_on_reimport(city_twin, t
     report = city_twin.add_ifc([tmp_path / "office.ifc"], **where)
     sp = city_twin.spaces
     assert len(sp) == 16 and set(sp["building_id"]) == set(report.added)
+    # Every cell whose centre lies in the office's outline is building, none open ground for water to fill.
+    outline = shapely.box(where["origin"][0], where["origin"][1], where["origin"][0] + W, where["origin"][1] + D)
+    ny, nx = city_twin.shape
+    cols, rows = np.meshgrid(np.arange(nx) + 0.5, np.arange(ny) + 0.5)
+    xs, ys = city_twin.transform @ (cols, rows)
+    inside = shapely.contains_xy(outline, xs, ys)
+    assert inside.sum() > 100 and city_twin.building_mask[inside].all()
     assert set(sp["storey"]) == {"Level 1", "Level 2"} and (sp["area"] > 10).all()
     back = Twin.load(city_twin.save(tmp_path / "twin"))
     assert_geodataframe_equal(back.spaces, sp)
