@@ -20,6 +20,7 @@ Roofs are kept apart (the roof outline): an overhang shelters the ground but doe
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -55,10 +56,12 @@ def outliers(bounds: np.ndarray) -> np.ndarray:
     if len(bounds) == 0:
         return np.zeros(0, dtype=bool)
     lo, hi = bounds[:, :3], bounds[:, 3:]
-    centre = np.median((lo + hi) / 2.0, axis=0)
-    reach = np.maximum(np.abs(lo - centre), np.abs(hi - centre))
-    with np.errstate(invalid="ignore"):
-        return ~(reach <= MAX_SPAN_M / 2.0).all(axis=1)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        # An element with an empty plan has NaN plan bounds: it is judged by its height alone.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centre = np.nanmedian((lo + hi) / 2.0, axis=0)
+        reach = np.maximum(np.abs(lo - centre), np.abs(hi - centre))
+        return (reach > MAX_SPAN_M / 2.0).any(axis=1)
 
 
 def closed_outline(bounding: Sequence[shapely.Geometry], spaces: Sequence[shapely.Geometry],
