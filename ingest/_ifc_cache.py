@@ -1,17 +1,21 @@
-"""On-disk cache of IFC reads, keyed by the file's content, the read's options and the reader's code."""
+"""On-disk cache of IFC reads, keyed by the file's content, the read's options and the reader's code.
+
+Entries are JSON (geometries as WKB in hex), never pickle: a cache entry is data, so a file planted
+in the cache folder cannot run code. The folder is created private (0700).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
-__all__ = ["default_dir", "key_for", "load", "store"]
+__all__ = ["default_dir", "key_for", "load", "store", "unsafe"]
 
-_FORMAT = 1
+# 2: JSON entries and the outline footprint rule (entries of format 1 were pickles).
+_FORMAT = 2
 
 
 def default_dir() -> Path:
@@ -20,6 +24,25 @@ def default_dir() -> Path:
         return Path(os.environ["CIMTWIN_CACHE_DIR"]) / "ifc"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "cimtwin" / "ifc"
+
+
+def unsafe(folder: Path) -> str:
+    """Why ``folder`` must not be used as a cache ("" when it may): another user could write entries.
+
+    Entries cannot run code, but a planted one would give false footprints; so a folder that is not
+    the user's own, or that others may write, is not used.
+    """
+    try:
+        st = folder.stat()
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"it cannot be read ({exc})"
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return "it belongs to another user"
+    if st.st_mode & 0o022:
+        return f"others may write it (mode {st.st_mode & 0o777:o}; make it private: chmod 700 {folder})"
+    return ""
 
 
 def key_for(path: Path, options: dict[str, Any]) -> str:
@@ -36,28 +59,48 @@ def key_for(path: Path, options: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def load(folder: Path, key: str) -> Any | None:
+def load(folder: Path, key: str) -> dict[str, Any] | None:
     """The cached value, or None when absent or unreadable (a damaged entry is simply recomputed)."""
-    entry = folder / f"{key}.pickle"
     try:
-        with open(entry, "rb") as fh:
-            return pickle.load(fh)
+        with open(folder / f"{key}.json", encoding="utf-8") as fh:
+            value = json.load(fh, object_hook=_decode)
     except FileNotFoundError:
         return None
-    except Exception:  # noqa: BLE001 - truncated or from an incompatible library version
+    except Exception:  # noqa: BLE001 - truncated, or not what this code wrote
         return None
+    return value if isinstance(value, dict) and value.get("_format") == _FORMAT else None
 
 
-def store(folder: Path, key: str, value: Any) -> None:
-    """Write an entry atomically; a cache that cannot be written is not an error."""
+def store(folder: Path, key: str, value: dict[str, Any]) -> None:
+    """Write an entry atomically (a JSON object; shapely geometries allowed anywhere in it).
+
+    A cache that cannot be written is not an error.
+    """
     from twin._io import atomic_file
 
     try:
-        with atomic_file(folder / f"{key}.pickle") as tmp:
-            with open(tmp, "wb") as fh:
-                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    except OSError:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        text = json.dumps({**value, "_format": _FORMAT}, default=_encode, ensure_ascii=False)
+        with atomic_file(folder / f"{key}.json") as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except (OSError, TypeError, ValueError):
         pass
+
+
+def _encode(value: Any) -> Any:
+    import shapely
+
+    if isinstance(value, shapely.Geometry):
+        return {"__wkb__": shapely.to_wkb(value, hex=True)}
+    raise TypeError(f"{type(value).__name__} is not cached")
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and "__wkb__" in obj:
+        import shapely
+
+        return shapely.from_wkb(obj["__wkb__"])
+    return obj
 
 
 _CODE: str | None = None

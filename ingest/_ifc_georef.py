@@ -29,8 +29,12 @@ METHODS = ("user", "IfcMapConversion", "IfcRigidOperation", "ePSet_MapConversion
 # grid scale factor (those stay within a few parts in ten thousand) but a unit mix-up.
 _SCALE_TOLERANCE = 0.02
 
-# Revit's default project location (Chicago), written into every model whose author never set one.
+# Revit's default project locations, written into every model whose author never set one: Chicago
+# (the exact point), and the Boston of Revit's templates (central Boston, matched within _REVIT_NEAR_DEG
+# when the site keeps Revit's name 'Default').
 _REVIT_DEFAULT_LATLON = (41.8744, -87.6394)
+_REVIT_TEMPLATE_LATLON = {"Chicago": _REVIT_DEFAULT_LATLON, "Boston": (42.3584, -71.0598)}
+_REVIT_NEAR_DEG = 0.05
 
 
 @dataclass(frozen=True)
@@ -300,14 +304,26 @@ def _site_reference(f: Any, length: float, source_crs: Any, warnings: list[str])
     georef = Georef("IfcSite", geog.to_string(), lon, lat, elevation, rotation, 1.0, True)
     note = (f"placed by IfcSite {site.Name!r} latitude {lat:.6f}, longitude {lon:.6f} and true north alone "
             "(approximate: no map conversion in the file, position good to metres at best")
-    if abs(lat - _REVIT_DEFAULT_LATLON[0]) < 0.01 and abs(lon - _REVIT_DEFAULT_LATLON[1]) < 0.01:
-        note += "; this is Revit's default location (Chicago), most likely not the real site"
+    city = _revit_default(site.Name, lat, lon)
+    if city:
+        note += f"; this is Revit's default location ({city}), most likely not the real site"
     warnings.append(note + "). Check it, or give origin=(E, N[, H]) and rotation "
                     "(CLI: --ifc-origin/--ifc-rotation/--ifc-crs).")
     return Frame(georef, _local_tm(geog, lon, lat), 0.0, 0.0, rotation, 1.0, pivot=pivot)
 
 
 # ---------------------------------------------------------------------------------------- helpers
+
+
+def _revit_default(name: str | None, lat: float, lon: float) -> str:
+    """The city of Revit's default location the site sits at, or ""."""
+    if abs(lat - _REVIT_DEFAULT_LATLON[0]) < 0.01 and abs(lon - _REVIT_DEFAULT_LATLON[1]) < 0.01:
+        return "Chicago"
+    if (name or "").strip().lower() == "default":
+        for city, (la, lo) in _REVIT_TEMPLATE_LATLON.items():
+            if abs(lat - la) < _REVIT_NEAR_DEG and abs(lon - lo) < _REVIT_NEAR_DEG:
+                return city
+    return ""
 
 
 def _helmert(f: Any, method: str, crs: pyproj.CRS, unit: float, length: float, east: Any, north: Any,

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyproj
 import shapely
 
 from ingest._ifc_georef import Frame, find_frame
 from ingest._ifc_geom import mesh, select
-from ingest._ifc_structure import ENVELOPE, ROOF, SPACE, Structure, psets_json
+from ingest._ifc_outline import MAX_SPAN_M, SMALL_FRACTION, closed_outline, frame_outline, outliers
+from ingest._ifc_structure import COLUMN, ENVELOPE, FRAME, OTHER, ROOF, SPACE, Structure, psets_json
 from twin.errors import GeoreferencingError, InputDataError
 
 __all__ = ["read_file"]
@@ -157,30 +159,23 @@ def _assemble(f: Any, file: Path, structure: Structure, meshing: Any, by_id: dic
     rows, spaces = [], []
     for key in keys:
         owner = owners[key]
-        ids = groups[key]
+        label = _describe(owner) if owner is not None else file.name
+        ids = _drop_strays(groups[key], meshing.shapes, by_id, label, notes)
         shapes = {i: meshing.shapes[i] for i in ids}
         roles = {i: structure.role(by_id[i]) for i in ids}
         solid = [i for i in ids if roles[i] != SPACE]
-        envelope = [shapes[i].plan for i in solid if roles[i] == ENVELOPE]
-        label = _describe(owner) if owner is not None else file.name
-        if envelope:
-            footprint, source = _enclosed(shapely.union_all(envelope), [shapes[i].plan for i in solid]), \
-                "walls, slabs, columns"
-        else:
-            footprint, source = shapely.union_all([shapes[i].plan for i in solid]), "all elements"
-            notes.append(f"{label} has no walls, slabs or columns; its footprint is the outline of its "
-                         f"{_plural(len(solid), 'element')}.")
-        footprint = _clean(footprint, holes)
+        footprint, source = _footprint(shapes, roles, solid, label, holes, notes)
         roof = [shapes[i].plan for i in solid if roles[i] == ROOF]
         outline = ""
         if roof:
             full = _clean(shapely.union_all([footprint, *roof]), holes)
             if shapely.area(shapely.difference(full, footprint)) > _MIN_OVERHANG_M2:
                 outline = shapely.to_wkt(shapely.transform(full, to_crs), rounding_precision=3)
-        storeys = structure.storeys(owner) if owner is not None else []
+        storeys = structure.occupied_storeys(owner, all_elements.get(key, [])) if owner is not None else []
         elevations = [float(frame.height_of(structure.elevation(s))) for s in storeys]
-        top = float(frame.height_of(max(shapes[i].zmax for i in solid)))
         base = min(elevations) if elevations else float(frame.height_of(min(shapes[i].zmin for i in solid)))
+        top = float(frame.height_of(_top(shapes, roles, solid, [structure.elevation(s) for s in storeys])))
+        tallest = max(solid, key=lambda i: shapes[i].zmax)
         guid = owner.GlobalId if owner is not None else ""
         rows.append({
             "id": f"IFC-{guid}" if guid else f"IFC-{file.stem}",
@@ -190,6 +185,8 @@ def _assemble(f: Any, file: Path, structure: Structure, meshing: Any, by_id: dic
             "source": "ifc",
             "base": round(base, 4),
             "height": round(max(0.0, top - base), 4),
+            "max_height": round(max(0.0, float(frame.height_of(shapes[tallest].zmax)) - base), 4),
+            "tallest_element": _describe(by_id[tallest]),
             "storeys": len(storeys),
             "storey_elevations": json.dumps([round(z, 4) for z in elevations]),
             "roof_outline": outline,
@@ -209,27 +206,85 @@ def _assemble(f: Any, file: Path, structure: Structure, meshing: Any, by_id: dic
             z0 = float(frame.height_of(shapes[i].zmin))
             spaces.append({
                 "ifc_guid": space.GlobalId, "name": space.Name or "", "long_name": space.LongName or "",
-                "area": round(float(plan.area), 4), "building_guid": guid,
+                "area": round(float(plan.area), 4), "building_guid": guid, "building_id": len(rows) - 1,
                 "storey": (storey.Name or "") if storey is not None else "",
                 "base": round(z0, 4), "height": round(float(frame.height_of(shapes[i].zmax)) - z0, 4),
                 "file": file.name, "geometry": plan,
             })
     _unique_ids(rows, file)
+    for space in spaces:
+        space["building_id"] = rows[space["building_id"]]["id"]
     return rows, spaces
 
 
-def _enclosed(envelope: shapely.Geometry, plans: list[shapely.Geometry]) -> shapely.Geometry:
-    """Fill the envelope's holes where anything (a roof, an upper floor) covers them.
+def _drop_strays(ids: list[int], shapes: dict[int, Any], by_id: dict[int, Any], label: str,
+                 notes: list[str]) -> list[int]:
+    """The building's elements less those far outside its main cluster (named in a warning)."""
+    plans = shapely.bounds([shapes[i].plan for i in ids])
+    bounds = np.column_stack([plans[:, :2], [shapes[i].zmin for i in ids], plans[:, 2:],
+                              [shapes[i].zmax for i in ids]])
+    far = outliers(bounds)
+    if not far.any():
+        return ids
+    span = float(np.nanmax(bounds[:, 3:5]) - np.nanmin(bounds[:, :2]))
+    kept = [i for i, f in zip(ids, far) if not f]
+    if len(kept) < len(ids) / 2 or not any(not by_id[i].is_a("IfcSpace") for i in kept):
+        raise InputDataError(
+            f"{label}: its elements spread over {span / 1000:.3g} km with no main cluster, and no building is "
+            f"wider than {MAX_SPAN_M / 1000:g} km. Check the model's length unit and where its elements are "
+            "placed, in an IFC viewer.")
+    gone = [by_id[i] for i, f in zip(ids, far) if f]
+    names = ", ".join(f"{e.is_a()} {e.GlobalId}" for e in gone[:10])
+    more = f" and {len(gone) - 10} more" if len(gone) > 10 else ""
+    notes.append(f"stray elements: {label} has {_plural(len(gone), 'element')} more than "
+                 f"{MAX_SPAN_M / 2000:g} km from the rest of it (the model spans {span / 1000:.3g} km), left out of "
+                 f"its footprint and height: {names}{more}. Check where they are placed in an IFC viewer.")
+    return kept
 
-    Walls without a ground slab enclose the interior as a hole; a courtyard is a hole that nothing
-    above covers, and only that is kept.
+
+_KIND_NAMES = {ENVELOPE: "walls and floors", COLUMN: "columns", SPACE: "spaces"}
+
+
+def _footprint(shapes: dict[int, Any], roles: dict[int, str], solid: list[int], label: str, holes: bool,
+               notes: list[str]) -> tuple[shapely.Geometry, str]:
+    """The footprint by the rule of :mod:`ingest._ifc_outline`, what it was taken from, and its checks."""
+    plans = {role: [shapes[i].plan for i in shapes if roles[i] == role]
+             for role in (ENVELOPE, COLUMN, FRAME, SPACE)}
+    covers = [shapes[i].plan for i in solid if roles[i] in (FRAME, ROOF, OTHER)]
+    if plans[ENVELOPE] or plans[SPACE]:
+        footprint = closed_outline([*plans[ENVELOPE], *plans[COLUMN]], plans[SPACE], covers)
+        source = "outline of " + ", ".join(_KIND_NAMES[r] for r in (ENVELOPE, COLUMN, SPACE) if plans[r])
+    elif plans[COLUMN] or plans[FRAME]:
+        bare = [*plans[COLUMN], *plans[FRAME]]
+        footprint, source = frame_outline(bare, [shapes[i].plan for i in solid if roles[i] == ROOF])
+        notes.append(f"bare frame: {label} has no walls, floors or spaces, only "
+                     f"{_plural(len(bare), 'column, beam, plate or member')}; its footprint is the "
+                     f"{source}, {footprint.area:.0f} m2 (approximate).")
+    else:
+        footprint, source = shapely.union_all([shapes[i].plan for i in solid]), "all elements"
+        notes.append(f"{label} has no walls, floors, frame or spaces; its footprint is the outline of its "
+                     f"{_plural(len(solid), 'element')}.")
+    footprint = _clean(footprint, holes)
+    hull = shapely.convex_hull(shapely.union_all([*plans[ENVELOPE], *plans[COLUMN], *plans[SPACE]]))
+    if footprint.area < SMALL_FRACTION * hull.area:
+        notes.append(f"small footprint: {label}'s footprint covers {footprint.area:.0f} m2, less than "
+                     f"{SMALL_FRACTION:.0%} of the {hull.area:.0f} m2 convex hull of its walls, floors, columns and "
+                     f"spaces (spaces: {shapely.union_all(plans[SPACE]).area:.0f} m2). Parts of its outline may "
+                     "be missing from the export; check it in an IFC viewer.")
+    return footprint, source
+
+
+def _top(shapes: dict[int, Any], roles: dict[int, str], solid: list[int], levels: list[float]) -> float:
+    """The building's top in the model's z: its roof, or the top of its walls, floors and frame.
+
+    A roof lower than the highest storey's level (a canopy) does not lower the building; a chimney or a
+    parapet above the roof does not raise it (the tallest element is reported apart).
     """
-    shells = shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(envelope)
-                                if p.geom_type == "Polygon"])
-    inside = shapely.difference(shells, envelope)
-    if inside.is_empty:
-        return envelope
-    return shapely.union_all([envelope, shapely.intersection(inside, shapely.union_all(plans))])
+    roofs = [shapes[i].zmax for i in solid if roles[i] == ROOF]
+    if roofs:
+        return max([max(roofs), *levels])
+    body = [shapes[i].zmax for i in solid if roles[i] in (ENVELOPE, COLUMN, FRAME)]
+    return max(body or [shapes[i].zmax for i in solid])
 
 
 def _clean(geom: shapely.Geometry, holes: bool, tolerance: float = _SIMPLIFY_M) -> shapely.Geometry:

@@ -6,13 +6,21 @@ import json
 from collections import Counter
 from typing import Any
 
-__all__ = ["Structure", "psets_json", "ENVELOPE", "ROOF", "OTHER", "SPACE"]
+__all__ = ["Structure", "psets_json", "ENVELOPE", "COLUMN", "FRAME", "ROOF", "OTHER", "SPACE"]
 
-ENVELOPE, ROOF, OTHER, SPACE = "envelope", "roof", "other", "space"
+ENVELOPE, COLUMN, FRAME, ROOF, OTHER, SPACE = "envelope", "column", "frame", "roof", "other", "space"
 
-# Elements whose plan outline is the building's footprint, and assemblies whose parts count as such.
-_ENVELOPE = ("IfcWall", "IfcCurtainWall", "IfcColumn", "IfcSlab")
+# Elements that enclose floor area (walls, curtain walls, floors), and assemblies whose parts count as such.
+_ENVELOPE = ("IfcWall", "IfcCurtainWall", "IfcSlab")
+# Coverings that bound the building in plan: floor finishes (Revit exports floors as these) and cladding.
+_ENVELOPE_COVERINGS = {"FLOORING", "CLADDING"}
+# The rest of a load-bearing frame: it encloses nothing by itself, and beams, rafters and plates often
+# reach out over the ground (eaves, canopies), where columns stand on it.
+_COLUMN = ("IfcColumn",)
+_FRAME = ("IfcBeam", "IfcPlate", "IfcMember")
 _ROOF_TYPES = {"ROOF", "ROOFING"}
+# Slabs that are not a floor one stands on (a stair landing lies between two storeys).
+_NOT_FLOOR = {"ROOF", "LANDING"}
 
 
 class Structure:
@@ -23,7 +31,7 @@ class Structure:
         self.length = length
         self._parent_cache: dict[int, Any] = {}
         self._building_cache: dict[int, Any] = {}
-        self._envelope_cache: dict[str, bool] = {}
+        self._class_cache: dict[tuple, bool] = {}
 
     def building_of(self, entity: Any) -> Any | None:
         """The IfcBuilding an element, space or storey belongs to; failing one, its IfcSite; else None."""
@@ -67,8 +75,24 @@ class Structure:
             return float(ifcopenshell.util.placement.get_local_placement(storey.ObjectPlacement)[2, 3]) * self.length
         return float(storey.Elevation or 0.0) * self.length
 
+    def occupied_storeys(self, building: Any, elements: list[Any]) -> list[Any]:
+        """The storeys of a building that are storeys, lowest first.
+
+        A level counts when it holds a floor (a floor slab or a flooring covering); a model without
+        floors counts the levels holding spaces, and failing those the levels holding any element.
+        A "Roof" or foundation level that holds only a roof, parapets or footings is no storey.
+        """
+        levels = {s.id(): s for s in self.storeys(building)}
+        spaces = [s for s in self.f.by_type("IfcSpace") if self.building_of(s) == building]
+        for group in ([e for e in elements if _is_floor(e)], spaces, elements):
+            held = {self.storey_of(e) for e in group} - {None}
+            found = [s for s in held if s.id() in levels]
+            if found:
+                return sorted(found, key=self.elevation)
+        return []
+
     def role(self, element: Any) -> str:
-        """ENVELOPE, ROOF, OTHER or SPACE, from the element's class, predefined type and assembly."""
+        """ENVELOPE, COLUMN, FRAME, ROOF, OTHER or SPACE, from the element's class, predefined type and assembly."""
         if element.is_a("IfcSpace"):
             return SPACE
         chain = [element]
@@ -80,13 +104,17 @@ class Structure:
             parent = _aggregate(parent)
         if any(_is_roof(e) for e in chain):
             return ROOF
-        return ENVELOPE if any(self._is_envelope(e) for e in chain) else OTHER
+        if any(self._is_a(e, _ENVELOPE) or _covering_type(e) in _ENVELOPE_COVERINGS for e in chain):
+            return ENVELOPE
+        if any(self._is_a(e, _COLUMN) for e in chain):
+            return COLUMN
+        return FRAME if any(self._is_a(e, _FRAME) for e in chain) else OTHER
 
-    def _is_envelope(self, e: Any) -> bool:
-        cls = e.is_a()
-        if cls not in self._envelope_cache:
-            self._envelope_cache[cls] = any(e.is_a(c) for c in _ENVELOPE)
-        return self._envelope_cache[cls]
+    def _is_a(self, e: Any, classes: tuple[str, ...]) -> bool:
+        key = (e.is_a(), classes)
+        if key not in self._class_cache:
+            self._class_cache[key] = any(e.is_a(c) for c in classes)
+        return self._class_cache[key]
 
     def element_counts(self, building: Any, elements: list[Any]) -> str:
         """JSON ``{class: count}`` of the building's elements (openings left out)."""
@@ -107,6 +135,22 @@ def psets_json(entity: Any) -> str:
     psets = ifcopenshell.util.element.get_psets(entity, psets_only=True)
     clean = {name: {k: v for k, v in props.items() if k != "id"} for name, props in sorted(psets.items())}
     return json.dumps(clean, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _covering_type(e: Any) -> str:
+    if not e.is_a("IfcCovering"):
+        return ""
+    import ifcopenshell.util.element
+
+    return (ifcopenshell.util.element.get_predefined_type(e) or "").upper()
+
+
+def _is_floor(e: Any) -> bool:
+    if e.is_a("IfcSlab"):
+        import ifcopenshell.util.element
+
+        return (ifcopenshell.util.element.get_predefined_type(e) or "").upper() not in _NOT_FLOOR
+    return _covering_type(e) == "FLOORING"
 
 
 def _is_roof(e: Any) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import warnings as _warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +23,21 @@ import pyproj
 from ingest import _ifc_cache
 from ingest._ifc_georef import METHODS, Georef
 from ingest._ifc_geom import DEFAULT_KERNEL, FAST_KERNEL, KERNELS
+from ingest._ifc_outline import MAX_SPAN_M
 from ingest._ifc_pool import WorkerDied, shared_pool
 from ingest.crs import as_crs, require_projected
 from twin.errors import InputDataError, TwinError
 
 __all__ = ["read_ifc", "read_ifc_many", "IfcBuildings", "Georef", "IfcImportWarning", "KERNELS", "METHODS",
-           "BUILDING_COLUMNS", "SPACE_COLUMNS"]
+           "BUILDING_COLUMNS", "SPACE_COLUMNS", "MAX_SPAN_M"]
 
 #: Columns of :attr:`IfcBuildings.buildings` (plus ``geometry``).
-BUILDING_COLUMNS = ("id", "ifc_guid", "name", "file", "source", "base", "height", "storeys", "storey_elevations",
-                    "roof_outline", "element_counts", "psets", "georef_method", "georef_approximate",
-                    "footprint_from")
-#: Columns of :attr:`IfcBuildings.spaces` (plus ``geometry``).
-SPACE_COLUMNS = ("ifc_guid", "name", "long_name", "area", "building_guid", "storey", "base", "height", "file")
+BUILDING_COLUMNS = ("id", "ifc_guid", "name", "file", "source", "base", "height", "max_height", "tallest_element",
+                    "storeys", "storey_elevations", "roof_outline", "element_counts", "psets", "georef_method",
+                    "georef_approximate", "footprint_from")
+#: Columns of :attr:`IfcBuildings.spaces` (plus ``geometry``); ``building_id`` is the building's ``id``.
+SPACE_COLUMNS = ("ifc_guid", "name", "long_name", "area", "building_id", "building_guid", "storey", "base", "height",
+                 "file")
 
 
 class IfcImportWarning(UserWarning):
@@ -178,8 +180,13 @@ def read_ifc_many(paths: Iterable[str | os.PathLike], crs: Any, *, workers: int 
                "source_crs": None if source_crs is None else as_crs(source_crs, what="source_crs").to_wkt(),
                "kernel": kernel, "holes": bool(holes), "spaces": bool(spaces), "crs": target.to_wkt()}
     folder = Path(cache_dir) if cache_dir is not None else _ifc_cache.default_dir()
+    why = _ifc_cache.unsafe(folder) if cache else ""
+    if why:
+        _warnings.warn(f"the IFC cache folder {folder} was not used: {why}.", IfcImportWarning, stacklevel=3)
+        cache = False
     notify = progress or (lambda event, path: None)
     results: list[IfcBuildings | None] = [None] * len(files)
+    raw: dict[int, dict[str, Any]] = {}
     errors: dict[int, Exception] = {}
     keys: dict[int, str] = {}
     todo = []
@@ -190,16 +197,22 @@ def read_ifc_many(paths: Iterable[str | os.PathLike], crs: Any, *, workers: int 
         if cache:
             keys[i] = _ifc_cache.key_for(file, options)
             hit = _ifc_cache.load(folder, keys[i])
-            if isinstance(hit, IfcBuildings):
-                results[i] = replace(hit, file=file, cached=True, seconds=0.0)
-                notify("cached", file)
-                continue
+            if hit is not None:
+                try:
+                    results[i] = replace(_to_result(file, hit, options["crs"]), cached=True, seconds=0.0)
+                except (KeyError, TypeError, ValueError):
+                    pass  # an entry this code cannot use is read again
+                else:
+                    notify("cached", file)
+                    continue
         todo.append(i)
     if todo:
-        _read_in_workers(files, todo, options, workers, timeout, results, errors, notify)
+        _read_in_workers(files, todo, options, workers, timeout, raw, errors, notify)
     for i in todo:
-        if results[i] is not None and cache:
-            _ifc_cache.store(folder, keys[i], results[i])
+        if i in raw:
+            results[i] = _to_result(files[i], raw[i], options["crs"])
+            if cache:
+                _ifc_cache.store(folder, keys[i], {**raw[i], "georef": asdict(raw[i]["georef"])})
     for i, res in enumerate(results):
         if res is not None:
             for text in res.warnings:
@@ -213,7 +226,7 @@ def read_ifc_many(paths: Iterable[str | os.PathLike], crs: Any, *, workers: int 
 
 
 def _read_in_workers(files: list[Path], todo: list[int], options: dict[str, Any], workers: int,
-                     timeout: float | None, results: list, errors: dict, notify: Callable) -> None:
+                     timeout: float | None, raw: dict, errors: dict, notify: Callable) -> None:
     """Read files in isolated workers; a file whose worker dies is read again with the default kernel."""
     n_workers = max(1, min(int(workers), len(todo)))
     # One iterator thread per worker: on a shared two-core machine more threads only contend.
@@ -221,13 +234,13 @@ def _read_in_workers(files: list[Path], todo: list[int], options: dict[str, Any]
     pool, lock = shared_pool(n_workers, preload=("ingest._ifc_read", "ifcopenshell.geom"))
     with lock:
         try:
-            _run(pool, files, todo, options, threads, timeout, results, errors, notify)
+            _run(pool, files, todo, options, threads, timeout, raw, errors, notify)
         finally:
             pool.reset()  # a no-op after a complete run; after an interrupt no stale job stays queued
 
 
 def _run(pool: Any, files: list[Path], todo: list[int], options: dict[str, Any], threads: int,
-         timeout: float | None, results: list, errors: dict, notify: Callable) -> None:
+         timeout: float | None, raw: dict, errors: dict, notify: Callable) -> None:
     """Submit every file, then collect; a fast kernel's crash queues the file again with the default one."""
     notes: dict[int, str] = {}
     for i in todo:
@@ -235,7 +248,7 @@ def _run(pool: Any, files: list[Path], todo: list[int], options: dict[str, Any],
                     timeout=timeout)
     for (i, kernel), ok, value in pool.as_completed(lambda key: notify("start", files[key[0]])):
         if ok:
-            results[i] = _to_result(files[i], value, [notes[i]] if i in notes else [], options["crs"])
+            raw[i] = {**value, "warnings": [*([notes[i]] if i in notes else []), *value["warnings"]]}
             notify("done", files[i])
         elif isinstance(value, WorkerDied) and kernel != DEFAULT_KERNEL:
             used = FAST_KERNEL if kernel == "auto" else kernel
@@ -256,10 +269,14 @@ def _run(pool: Any, files: list[Path], todo: list[int], options: dict[str, Any],
             notify("failed", files[i])
 
 
-def _to_result(file: Path, data: dict[str, Any], notes: list[str], crs_wkt: str) -> IfcBuildings:
+def _to_result(file: Path, data: dict[str, Any], crs_wkt: str) -> IfcBuildings:
+    """The tables of one read (fresh from a worker, or from the cache with ``georef`` as a dict)."""
     crs = pyproj.CRS.from_wkt(crs_wkt)
     buildings = gpd.GeoDataFrame(data["rows"], columns=[*BUILDING_COLUMNS, "geometry"], geometry="geometry", crs=crs)
     spaces = gpd.GeoDataFrame(data["spaces"], columns=[*SPACE_COLUMNS, "geometry"], geometry="geometry", crs=crs)
-    buildings = buildings.astype({"base": float, "height": float, "storeys": int, "georef_approximate": bool})
-    return IfcBuildings(buildings, spaces, [*notes, *data["warnings"]], data["georef"], file, data["kernel"],
+    buildings = buildings.astype({"base": float, "height": float, "max_height": float, "storeys": int,
+                                  "georef_approximate": bool})
+    spaces = spaces.astype({"area": float, "base": float, "height": float})
+    georef = data["georef"] if isinstance(data["georef"], Georef) else Georef(**data["georef"])
+    return IfcBuildings(buildings, spaces, list(data["warnings"]), georef, file, data["kernel"],
                         int(data["products"]), float(data["seconds"]))

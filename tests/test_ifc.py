@@ -6,6 +6,7 @@ once; tests that need a fresh read say cache=False.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -122,8 +123,14 @@ def test_duplex_revit_default_location_is_accepted_as_approximate(duplex):
     # The ~218 m2 in SOURCES.md adds the strip footings (10.3 m2 beyond the walls, 1.25-1.55 m below
     # ground), which do not stand in the way of surface water. Tolerance: 5 mm simplification.
     assert row.geometry.area == pytest.approx(207.48 * k, abs=0.15)
-    assert row["storeys"] == 4 and json.loads(row["storey_elevations"]) == pytest.approx([-1.25, 0.0, 3.1, 6.0])
+    # Four levels, two storeys: "T/FDN" (-1.25 m) holds only foundation walls and footings, "Roof" (6 m)
+    # the roof, its parapets and a roof space; Level 1 and Level 2 hold the floors.
+    assert row["storeys"] == 2 and json.loads(row["storey_elevations"]) == pytest.approx([0.0, 3.1])
+    # Height to the top of the flat roof; the parapet walls stand 0.15 m above it, reported apart.
+    assert row["base"] == pytest.approx(0.0) and row["height"] == pytest.approx(6.459, abs=0.005)
+    assert row["max_height"] == pytest.approx(6.609, abs=0.005) and "Exterior - Brick" in row["tallest_element"]
     assert len(res.spaces) == 21  # SOURCES.md: 21 spaces
+    assert res.spaces.geometry.within(row.geometry.buffer(CM)).all()
     assert res.georef.approximate and any("Revit's default location" in w for w in res.warnings)
 
 
@@ -335,6 +342,14 @@ def _slab_model(path, blocks, *, version="IFC4", millimetres=False, georef="map"
     ``((x0, y0), (x1, y1))`` in metres), optionally roofed over, georeferenced in EPSG:4547 at
     (423100, 2558100, 4 m) turned 90 degrees by an IfcMapConversion (``georef="map"``) or by the IFC2X3
     property sets (``georef`` = the pset name, e.g. "ePset_MapConversion")."""
+    unit = 1000.0 if millimetres else 1.0
+    with _new_file(version) as (api, f):
+        _slab_model_body(api, f, path, blocks, unit, georef, roof)
+
+
+@contextlib.contextmanager
+def _new_file(version):
+    """An empty IFC file of ``version`` and the ifcopenshell.api module to fill it with."""
     import ifcopenshell.api.aggregate
     import ifcopenshell.api.context
     import ifcopenshell.api.geometry
@@ -348,19 +363,19 @@ def _slab_model(path, blocks, *, version="IFC4", millimetres=False, georef="map"
     import ifcopenshell.api.owner.settings as owner
 
     api = ifcopenshell.api
-    unit = 1000.0 if millimetres else 1.0
     f = api.project.create_file(version=version)
-    if version == "IFC2X3":
-        # IFC2X3 requires owner histories; the API asks these two (documented) hooks for them.
-        user = f.createIfcPersonAndOrganization(f.createIfcPerson(), f.createIfcOrganization(Name="cimtwin"))
-        app = f.createIfcApplication(user.TheOrganization, "0", "cimtwin tests", "cimtwin")
-        hooks = owner.get_user, owner.get_application
-        owner.get_user, owner.get_application = (lambda _: user), (lambda _: app)
-        try:
-            return _slab_model_body(api, f, path, blocks, unit, georef, roof)
-        finally:
-            owner.get_user, owner.get_application = hooks
-    _slab_model_body(api, f, path, blocks, unit, georef, roof)
+    if version != "IFC2X3":
+        yield api, f
+        return
+    # IFC2X3 requires owner histories; the API asks these two (documented) hooks for them.
+    user = f.createIfcPersonAndOrganization(f.createIfcPerson(), f.createIfcOrganization(Name="cimtwin"))
+    app = f.createIfcApplication(user.TheOrganization, "0", "cimtwin tests", "cimtwin")
+    hooks = owner.get_user, owner.get_application
+    owner.get_user, owner.get_application = (lambda _: user), (lambda _: app)
+    try:
+        yield api, f
+    finally:
+        owner.get_user, owner.get_application = hooks
 
 
 def _slab_model_body(api, f, path, blocks, unit, georef, roof) -> None:
@@ -521,10 +536,15 @@ def test_sample_city_ifc_lands_where_placed_and_replaces_gis(city, city_twin, ca
     ifc_rows = back[back["source"] == "ifc"].set_index("id")
     assert set(ifc_rows.index) == set(report.added)
     assert set(ifc_rows["replaces"]) == set(report.replaced_ids)
-    # Importing the same files again replaces the earlier import rather than duplicating it.
+    # Importing the same files again replaces the earlier import rather than duplicating it, keeps the
+    # ids of the GIS footprints that import replaced (they are gone from the twin), and says so.
     again = add_ifc(tw, sc.ifc, cache_dir=cache)
     assert len(tw.buildings) == n_before and tw.buildings["id"].is_unique
-    assert all(again.replaced[k] == [k] for k in again.added)
+    assert again.replaced == report.replaced and sorted(again.reimported) == sorted(report.added)
+    after = tw.buildings.set_index("id")
+    assert all(after.loc[k, "replaces"] == ",".join(v) for k, v in report.replaced.items())
+    assert sum("was re-imported" in w for w in again.warnings) == len(report.added)
+    assert Twin.load(tw.save(tmp_path / "twin")).meta["ifc_imports"][-1]["replaced"] == report.replaced
 
 
 def test_building_outside_the_twin_is_refused_and_the_twin_unchanged(city_twin, ifc_dir, cache):
@@ -563,3 +583,270 @@ def test_add_ifc_to_a_twin_without_buildings(city, city_base, cache):
     assert list(b["id"]) == report.added and report.replaced == {report.added[0]: []}
     assert b["storeys"].dtype.kind == "i" and b["replaces"].iloc[0] == ""
     assert shapely.hausdorff_distance(b.geometry.iloc[0], shapely.Polygon(placements["buildings"][0]["footprint"])) < CM
+
+
+# --------------------------------------------------------------- footprints of odd real-world exports
+
+
+def _rect(x0, y0, x1, y1):
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
+
+
+def _prism_model(path, items, *, version="IFC2X3", levels=(("Level 1", 0.0),), site=None) -> dict:
+    """A model of prisms: ``items`` are ``(ifc_class, predefined_type, level, outline, z, depth)`` (plan
+    outline in metres, extruded ``depth`` up from ``z``); ``levels`` are ``(name, elevation)``; ``site`` is
+    ``(name, (d, m, s, millionths) latitude, longitude)`` or None (no georeferencing). Returns the
+    GlobalIds of the items, in order."""
+    with _new_file(version) as (api, f):
+        project = api.root.create_entity(f, ifc_class="IfcProject", name="prisms")
+        api.unit.assign_unit(f, length={"is_metric": True, "raw": "METERS"})
+        body = api.context.add_context(f, context_type="Model", context_identifier="Body", target_view="MODEL_VIEW",
+                                       parent=api.context.add_context(f, context_type="Model"))
+        s = api.root.create_entity(f, ifc_class="IfcSite", name=site[0] if site else "Site")
+        if site:
+            s.RefLatitude, s.RefLongitude, s.RefElevation = site[1], site[2], 0.0
+        building = api.root.create_entity(f, ifc_class="IfcBuilding", name="Office")
+        api.aggregate.assign_object(f, products=[s], relating_object=project)
+        api.aggregate.assign_object(f, products=[building], relating_object=s)
+        storeys = {}
+        for name, z in levels:
+            storeys[name] = api.root.create_entity(f, ifc_class="IfcBuildingStorey", name=name)
+            storeys[name].Elevation = z
+            api.aggregate.assign_object(f, products=[storeys[name]], relating_object=building)
+        guids = []
+        for cls, kind, level, outline, z, depth in items:
+            e = api.root.create_entity(f, ifc_class=cls, predefined_type=kind, name=f"{cls} {len(guids)}")
+            if cls == "IfcSpace":
+                api.aggregate.assign_object(f, products=[e], relating_object=storeys[level])
+            else:
+                api.spatial.assign_container(f, products=[e], relating_structure=storeys[level])
+            api.geometry.assign_representation(f, product=e, representation=api.geometry.add_slab_representation(
+                f, context=body, depth=depth, polyline=outline))
+            matrix = np.eye(4)
+            matrix[2, 3] = z
+            api.geometry.edit_object_placement(f, product=e, matrix=matrix)
+            guids.append(e.GlobalId)
+        f.write(str(path))
+    return guids
+
+
+# Revit's Boston template location, as an IfcCompoundPlaneAngleMeasure: 42°21'30.24" N, 71°03'35.28" W.
+BOSTON = ("Default", (42, 21, 30, 240000), (-71, -3, -35, -280000))
+W, D = 50.5, 36.8  # the office's plan [m]
+
+
+def _revit_office(path) -> list:
+    """A Revit-like IFC2X3 office: floors exported as IfcCovering FLOORING, the only IfcSlabs two stair
+    landings, solid walls on the east and west facades and round the core only, the north and south
+    facades curtain panels (IfcPlate) and mullions (IfcMember), an open-plan 14 x 20 m corner hall with no
+    walls at all, rooms as IfcSpaces, a roof on a "Roof" level and a chimney above it."""
+    items = []
+    for level, z in (("Level 1", 0.0), ("Level 2", 4.0)):
+        items.append(("IfcCovering", "FLOORING", level, _rect(0, 0, W, D), z, 0.05))
+        items += [("IfcWall", None, level, _rect(0, 0, 0.3, D), z, 4.0),
+                  ("IfcWall", None, level, _rect(W - 0.3, 0, W, D), z, 4.0),
+                  ("IfcWall", None, level, _rect(20, 12, 30, 12.2), z, 4.0),      # the core
+                  ("IfcWall", None, level, _rect(20, 24, 30, 24.2), z, 4.0)]
+        for x in np.arange(0.3, W - 1.0, 1.5):                                     # curtain panels
+            items += [("IfcPlate", None, level, _rect(x, 0, x + 1.45, 0.05), z, 4.0),
+                      ("IfcPlate", None, level, _rect(x, D - 0.05, x + 1.45, D), z, 4.0)]
+        rooms = [_rect(0.3, 0.05, 20, 12), _rect(0.3, 12, 20, 24), _rect(0.3, 24, 20, D - 0.05),
+                 _rect(20, 0.05, 36.5, 12), _rect(30, 12, 36.5, 24), _rect(20, 24.2, 36.5, D - 0.05),
+                 _rect(36.5, 0.05, W - 0.3, 16.8), _rect(36.5, 16.8, W - 0.3, D - 0.05)]   # the last: the hall
+        items += [("IfcSpace", None, level, r, z + 0.05, 3.0) for r in rooms]
+    items += [("IfcSlab", "LANDING", "Level 1", _rect(21, 13, 23, 15), 2.0, 0.2),
+              ("IfcSlab", "LANDING", "Level 2", _rect(21, 13, 23, 15), 6.0, 0.2),
+              ("IfcRoof", None, "Roof", _rect(0, 0, W, D), 8.0, 0.3),
+              ("IfcBuildingElementProxy", None, "Roof", _rect(25, 18, 26, 19), 8.3, 2.2)]   # the chimney
+    return _prism_model(path, items, levels=(("Level 1", 0.0), ("Level 2", 4.0), ("Roof", 8.0)), site=BOSTON)
+
+
+def test_revit_office_footprint_is_its_outline_and_holds_its_spaces(tmp_path):
+    _revit_office(tmp_path / "office.ifc")
+    # UTM zone 19N: Boston.
+    res = read_ifc(tmp_path / "office.ifc", "EPSG:26919", cache=False)
+    row = res.buildings.iloc[0]
+    k = _areal_scale("EPSG:26919", res.georef.eastings, res.georef.northings)
+    fp = row.geometry
+    # The outline of the building (50.5 x 36.8 m), one part, no holes: the rule walls-and-slabs-only gave
+    # the two facade walls, the core and two landings, smaller than the rooms inside.
+    assert fp.area == pytest.approx(W * D * k, abs=0.5)
+    assert fp.geom_type == "Polygon" and len(fp.interiors) == 0
+    assert res.spaces.geometry.within(fp.buffer(CM)).all() and len(res.spaces) == 16
+    assert "spaces" in row["footprint_from"] and not any("small footprint" in w for w in res.warnings)
+    # Two storeys (the "Roof" level holds only the roof and the chimney); height to the roof, not the chimney.
+    assert row["storeys"] == 2 and json.loads(row["storey_elevations"]) == pytest.approx([0.0, 4.0])
+    assert row["height"] == pytest.approx(8.3, abs=1e-6) and row["max_height"] == pytest.approx(10.5, abs=1e-6)
+    assert "IfcBuildingElementProxy" in row["tallest_element"]
+    # A site named 'Default' at Revit's Boston template location is recognised like the Chicago default.
+    assert any("Revit's default location (Boston)" in w for w in res.warnings)
+    assert set(res.spaces["building_id"]) == {row["id"]}
+
+
+def test_bare_steel_frame_gets_its_hull_and_says_so(tmp_path):
+    # A Tekla-like frame: 0.3 m columns on a 7.4 x 7.5 m grid over 37 x 30 m, beams along the grid lines
+    # at 6 m, base plates under the columns; nothing encloses anything.
+    items = []
+    xs, ys = np.arange(0, 37.1, 7.4), np.arange(0, 30.1, 7.5)
+    for x in xs:
+        for y in ys:
+            items += [("IfcColumn", None, "Level 1", _rect(x, y, x + 0.3, y + 0.3), 0.0, 6.0),
+                      ("IfcPlate", None, "Level 1", _rect(x - 0.1, y - 0.1, x + 0.4, y + 0.4), -0.02, 0.02)]
+    items += [("IfcBeam", None, "Level 1", _rect(0, y, 37.3, y + 0.3), 6.0, 0.4) for y in ys]
+    items += [("IfcBeam", None, "Level 1", _rect(x, 0, x + 0.3, 30.3), 6.0, 0.4) for x in xs]
+    _prism_model(tmp_path / "frame.ifc", items, version="IFC4")
+    res = read_ifc(tmp_path / "frame.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False)
+    row = res.buildings.iloc[0]
+    # The columns alone cover 30 x 0.09 m2 = 2.7 m2; the frame's hull is what stands in the water's way.
+    assert row.geometry.area == pytest.approx(37.5 * 30.5 - 4 * 0.5 * 0.1 * 0.1, abs=0.05)
+    assert row["footprint_from"] == "convex hull of the frame"
+    assert any(w.startswith("bare frame:") and "convex hull" in w for w in res.warnings)
+
+
+def test_a_courtyard_with_a_space_in_it_is_filled_and_narrow_gaps_closed(tmp_path):
+    # A ring of walls with a 0.8 m gap in the north facade round a 10 x 10 m inner court; the court is a
+    # courtyard in one model and a room (an IfcSpace) in the other.
+    walls = [_rect(0, 0, 30, 0.3), _rect(0, 0, 0.3, 30), _rect(29.7, 0, 30, 30), _rect(0, 29.7, 14.6, 30),
+             _rect(15.4, 29.7, 30, 30), _rect(10, 10, 20, 10.3), _rect(10, 19.7, 20, 20),
+             _rect(10, 10, 10.3, 20), _rect(19.7, 10, 20, 20)]
+    floor = [_rect(0.3, 0.3, 29.7, 10), _rect(0.3, 20, 29.7, 29.7), _rect(0.3, 10, 10, 20), _rect(20, 10, 29.7, 20)]
+    items = [("IfcWall", None, "Level 1", w, 0.0, 3.0) for w in walls]
+    items += [("IfcCovering", "FLOORING", "Level 1", r, 0.0, 0.05) for r in floor]
+    _prism_model(tmp_path / "court.ifc", items, version="IFC4")
+    hall = ("IfcSpace", None, "Level 1", _rect(10.3, 10.3, 19.7, 19.7), 0.0, 3.0)
+    _prism_model(tmp_path / "hall.ifc", [*items, hall], version="IFC4")
+    court, hall = (read_ifc(tmp_path / n, "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False).buildings
+                   .geometry.iloc[0] for n in ("court.ifc", "hall.ifc"))
+    # The 0.8 m gap in the facade is closed (the outline is whole); the court stays a hole...
+    assert court.area == pytest.approx(900.0 - 9.4 * 9.4, abs=1e-3) and len(court.interiors) == 1
+    # ... unless a space stands in it.
+    assert hall.area == pytest.approx(900.0, abs=1e-3) and len(hall.interiors) == 0
+
+
+def _house_items():
+    return [("IfcSlab", "FLOOR", "Level 1", _rect(0, 0, 12, 10), 0.0, 0.2),
+            *[("IfcWall", None, "Level 1", r, 0.2, 3.0)
+              for r in (_rect(0, 0, 12, 0.3), _rect(0, 9.7, 12, 10), _rect(0, 0, 0.3, 10), _rect(11.7, 0, 12, 10))],
+            ("IfcSpace", None, "Level 1", _rect(0.3, 0.3, 11.7, 9.7), 0.2, 3.0)]
+
+
+def test_a_stray_wall_far_away_is_dropped_by_name(tmp_path, city_twin):
+    from twin.bim import add_ifc
+
+    stray = ("IfcWall", None, "Level 1", _rect(1e12, 0, 1e12 + 5, 0.3), 0.0, 3.0)
+    guids = _prism_model(tmp_path / "stray.ifc", [*_house_items(), stray], version="IFC4")
+    res = read_ifc(tmp_path / "stray.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False)
+    fp = res.buildings.geometry.iloc[0]
+    # The footprint is the house's 12 x 10 m, not 1e12 m wide; the wall is named by its GlobalId.
+    assert fp.area == pytest.approx(120.0, abs=1e-3) and max(np.ptp(np.reshape(fp.bounds, (2, 2)), axis=0)) < 13
+    stray = [w for w in res.warnings if w.startswith("stray elements:")]
+    assert len(stray) == 1 and guids[-1] in stray[0] and guids[0] not in stray[0]
+    # In a twin it lands, and burns in, as the house alone.
+    x0, y0, x1, y1 = city_twin.bounds
+    report = add_ifc(city_twin, [tmp_path / "stray.ifc"], origin=((x0 + x1) / 2, (y0 + y1) / 2, 4.0), cache=False)
+    assert city_twin.buildings.set_index("id").geometry[report.added[0]].area == pytest.approx(120.0, abs=1e-3)
+
+
+def test_a_model_with_no_main_cluster_is_refused(tmp_path):
+    # Two houses 5 km apart in one IfcBuilding: no building is that large, and neither half is "the" building.
+    far = [(cls, kind, level, [(x + 5000.0, y) for x, y in outline], z, depth)
+           for cls, kind, level, outline, z, depth in _house_items()]
+    _prism_model(tmp_path / "split.ifc", [*_house_items(), *far], version="IFC4")
+    with pytest.raises(InputDataError, match="no main cluster"):
+        read_ifc(tmp_path / "split.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False)
+
+
+def test_cache_entries_are_json_in_a_private_folder(tmp_path):
+    _prism_model(tmp_path / "house.ifc", _house_items(), version="IFC4")
+    folder = tmp_path / "cache"
+    first = read_ifc(tmp_path / "house.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache_dir=folder)
+    entries = list(folder.iterdir())
+    assert [e.suffix for e in entries] == [".json"] and (folder.stat().st_mode & 0o777) == 0o700
+    json.loads(entries[0].read_text())  # data, not a pickle that could run code when loaded
+    again = read_ifc(tmp_path / "house.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache_dir=folder)
+    assert again.cached
+    assert_geodataframe_equal(again.buildings, first.buildings)
+    assert_geodataframe_equal(again.spaces, first.spaces)
+    assert again.georef == first.georef and again.warnings == first.warnings
+    # A planted pickle under an entry's name is never unpickled: the read is simply done again.
+    import pickle
+
+    entries[0].write_bytes(pickle.dumps(first))
+    assert not read_ifc(tmp_path / "house.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0),
+                        cache_dir=folder).cached
+    # A folder others may write is not used (a planted entry would give false footprints), and you are told.
+    folder.chmod(0o777)
+    with pytest.warns(IfcImportWarning, match="cache folder .* was not used: others may write it"):
+        res = read_ifc(tmp_path / "house.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache_dir=folder)
+    assert not res.cached
+
+
+def test_a_footprint_much_smaller_than_its_hull_is_reported_with_both_areas(tmp_path):
+    # Two 10 x 10 m rooms at opposite corners of a 40 x 40 m plot, joined by one thin wall: an outline
+    # this sparse usually means parts of the building did not come out of the export.
+    items = [("IfcSlab", "FLOOR", "Level 1", _rect(0, 0, 10, 10), 0.0, 0.2),
+             ("IfcSlab", "FLOOR", "Level 1", _rect(30, 30, 40, 40), 0.0, 0.2),
+             ("IfcWall", None, "Level 1", [(10, 9.8), (30, 29.8), (30, 30), (10, 10), (10, 9.8)], 0.0, 3.0),
+             ("IfcSpace", None, "Level 1", _rect(0, 0, 10, 10), 0.2, 3.0)]
+    _prism_model(tmp_path / "sparse.ifc", items, version="IFC4")
+    res = read_ifc(tmp_path / "sparse.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False)
+    small = [w for w in res.warnings if w.startswith("small footprint:")]
+    area = res.buildings.geometry.iloc[0].area
+    assert len(small) == 1 and 200 < area < 210
+    # The hull: the 40 x 40 m plot less two 30 x 30 m half-squares = 700 m2.
+    assert f"covers {area:.0f} m2" in small[0] and "the 700 m2 convex hull" in small[0] and "spaces: 100 m2" in small[0]
+
+
+def test_spaces_are_kept_in_the_twin_saved_and_replaced_on_reimport(city_twin, tmp_path):
+    from twin.model import Twin
+
+    _revit_office(tmp_path / "office.ifc")
+    x0, y0, x1, y1 = city_twin.bounds
+    where = {"origin": ((x0 + x1) / 2, (y0 + y1) / 2, 4.0), "cache": False}
+    report = city_twin.add_ifc([tmp_path / "office.ifc"], **where)
+    sp = city_twin.spaces
+    assert len(sp) == 16 and set(sp["building_id"]) == set(report.added)
+    # Every cell whose centre lies in the office's outline is building, none open ground for water to fill.
+    outline = shapely.box(where["origin"][0], where["origin"][1], where["origin"][0] + W, where["origin"][1] + D)
+    ny, nx = city_twin.shape
+    cols, rows = np.meshgrid(np.arange(nx) + 0.5, np.arange(ny) + 0.5)
+    xs, ys = city_twin.transform @ (cols, rows)
+    inside = shapely.contains_xy(outline, xs, ys)
+    assert inside.sum() > 100 and city_twin.building_mask[inside].all()
+    assert set(sp["storey"]) == {"Level 1", "Level 2"} and (sp["area"] > 10).all()
+    back = Twin.load(city_twin.save(tmp_path / "twin"))
+    assert_geodataframe_equal(back.spaces, sp)
+    # A re-import replaces the building's spaces; it does not add them twice.
+    back.add_ifc([tmp_path / "office.ifc"], **where)
+    assert len(back.spaces) == 16
+
+
+def test_cli_prints_each_ifc_warning_once(city, city_twin, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    sc, _ = city
+    _prism_model(tmp_path / "stray.ifc", [*_house_items(), ("IfcWall", None, "Level 1", _rect(1e12, 0, 1e12 + 5, 0.3),
+                                                          0.0, 3.0)], version="IFC4")
+    x0, y0, x1, y1 = city_twin.bounds
+    env = {**os.environ, "CIMTWIN_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-m", "twin", "ingest", "--dem", str(sc.dem),
+                          "--ifc", str(tmp_path / "stray.ifc"), "--ifc-origin", f"{(x0 + x1) / 2},{(y0 + y1) / 2},4",
+                          "--out", str(tmp_path / "tw")], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    assert text.count("stray elements:") == 1 and "IfcImportWarning" not in text
+
+
+def test_a_building_wider_than_any_building_is_refused_at_merge(city, city_twin, cache):
+    from twin.bim import merge_buildings
+
+    sc, _ = city
+    res = read_ifc_many(sc.ifc, sc.crs, cache_dir=cache)
+    # A footprint with a part 1e12 m away (as a stray wall gave before strays were dropped at read).
+    fp = res[0].buildings.geometry.iloc[0]
+    far = shapely.MultiPolygon([fp, shapely.affinity.translate(fp, 1e12, 0.0)])
+    res[0].buildings = res[0].buildings.set_geometry([far], crs=res[0].buildings.crs)
+    with pytest.raises(InputDataError, match=r"is 1e\+09 km across; no building is wider than 2 km"):
+        merge_buildings(city_twin, res)

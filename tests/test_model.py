@@ -14,7 +14,7 @@ import shapely
 from conftest import CRS, small_layers
 from twin import _io
 from twin.errors import CRSError, InputDataError, TwinError
-from twin.model import Twin
+from twin.model import LAYERS, Twin
 
 
 def test_geographic_crs_is_rejected_with_a_fix():
@@ -154,6 +154,21 @@ def test_round_trip_of_every_layer_kind(tmp_path, small_twin):
     assert "gauges" not in again.vectors
     _assert_twins_equal(tw, again)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+def test_spaces_layer_is_saved_and_loaded_and_needs_its_columns(tmp_path, small_twin):
+    tw = small_twin
+    assert tw.spaces is None and "spaces" in LAYERS
+    bid = str(tw.buildings["id"].iloc[0])
+    room = tw.buildings.geometry.iloc[0]
+    rooms = gpd.GeoDataFrame({"building_id": [bid, bid], "storey": ["Level 1", "Level 2"], "name": ["101", "201"],
+                              "area": [room.area, room.area], "base": [4.0, 1 / 3]}, geometry=[room, room], crs=CRS)
+    tw.spaces = rooms
+    back = Twin.load(tw.save(tmp_path / "t"))
+    geopandas.testing.assert_geodataframe_equal(back.spaces, rooms)
+    assert back.summary()["layers"]["spaces"]["features"] == 2
+    with pytest.raises(InputDataError, match="spaces"):
+        tw.spaces = rooms.drop(columns="storey")
 
 
 def test_crash_mid_save_leaves_previous_twin_loadable(tmp_path, small_twin, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +14,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ingest.ifc import IfcBuildings, read_ifc_many
+from ingest.ifc import MAX_SPAN_M, IfcBuildings, IfcImportWarning, read_ifc_many
 from ingest.vector import zonal_stat
-from twin.errors import GeoreferencingError
+from twin.errors import GeoreferencingError, InputDataError
 from twin.model import LAYERS, Twin
 
-__all__ = ["add_ifc", "merge_buildings", "MergeReport"]
+__all__ = ["add_ifc", "merge_buildings", "merge_spaces", "MergeReport"]
 
 # An IFC building whose base is further than this [m] from the terrain under it is reported: its
 # height reference (OrthogonalHeight, RefElevation, origin H) is probably off.
@@ -34,7 +35,10 @@ class MergeReport:
     added
         Ids of the IFC buildings now in the twin.
     replaced
-        IFC id to the ids of the buildings it replaced (GIS footprints, or an earlier import of itself).
+        IFC id to the ids of the buildings it replaced (GIS footprints; for a re-import, those its earlier
+        import had replaced).
+    reimported
+        Ids of IFC buildings that replaced an earlier import of themselves.
     warnings
         Everything the reads and the merge assumed or corrected, each prefixed with its file.
     files
@@ -44,6 +48,7 @@ class MergeReport:
 
     added: list[str] = field(default_factory=list)
     replaced: dict[str, list[str]] = field(default_factory=dict)
+    reimported: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
 
@@ -55,17 +60,19 @@ class MergeReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what goes into ``twin.meta['ifc_imports']``)."""
         return {"added": list(self.added), "replaced": {k: list(v) for k, v in self.replaced.items()},
-                "warnings": list(self.warnings), "files": [dict(f) for f in self.files]}
+                "reimported": list(self.reimported), "warnings": list(self.warnings),
+                "files": [dict(f) for f in self.files]}
 
 
 def add_ifc(twin: Twin, paths: str | os.PathLike | Iterable[str | os.PathLike], *, overlap: float = 0.5,
-            workers: int = 2, **read_kwargs: Any) -> MergeReport:
+            workers: int = 2, warn: bool = True, **read_kwargs: Any) -> MergeReport:
     """Read IFC files and merge their buildings into ``twin.buildings``.
 
     Each IFC building replaces every other building whose footprint it covers by at least ``overlap``
     (intersection area over that footprint's area) and records their ids in ``replaces``. Setting
     ``twin.buildings`` drops the derived grids, so the IFC buildings are burned into the terrain like
-    any other and saved with the twin. Re-importing a file replaces its earlier import.
+    any other and saved with the twin. Re-importing a file replaces its earlier import and keeps the ids
+    that import had replaced. The buildings' rooms (IfcSpaces) go to ``twin.spaces``.
 
     Parameters
     ----------
@@ -77,6 +84,9 @@ def add_ifc(twin: Twin, paths: str | os.PathLike | Iterable[str | os.PathLike], 
         Fraction of a GIS footprint an IFC building must cover to replace it, in (0, 1].
     workers
         Files read at once.
+    warn
+        Emit each read's warnings as an :class:`ingest.ifc.IfcImportWarning` (they are in the report
+        either way; the CLI prints the report's and says False).
     **read_kwargs
         Passed to :func:`ingest.ifc.read_ifc_many`: ``origin``, ``rotation``, ``source_crs``, ``kernel``,
         ``holes``, ``spaces``, ``cache``, ``cache_dir``, ``timeout``, ``on_error``, ``progress``.
@@ -91,14 +101,20 @@ def add_ifc(twin: Twin, paths: str | os.PathLike | Iterable[str | os.PathLike], 
     GeoreferencingError
         A building lands wholly outside the twin's grid (the twin is left unchanged).
     InputDataError
-        A file cannot be read (see :func:`ingest.ifc.read_ifc`).
+        A file cannot be read (see :func:`ingest.ifc.read_ifc`), or a building is wider than
+        :data:`ingest.ifc.MAX_SPAN_M` (the twin is left unchanged).
     """
     if not 0.0 < float(overlap) <= 1.0:
         raise ValueError(f"overlap={overlap!r} must be a fraction in (0, 1], e.g. 0.5.")
     files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    results = [r for r in read_ifc_many(files, twin.crs, workers=workers, **read_kwargs) if r is not None]
+    with warnings.catch_warnings():
+        if not warn:
+            warnings.simplefilter("ignore", IfcImportWarning)
+        results = [r for r in read_ifc_many(files, twin.crs, workers=workers, **read_kwargs) if r is not None]
     merged, report = merge_buildings(twin, results, overlap=overlap)
+    spaces = merge_spaces(twin, results, merged)
     twin.buildings = merged
+    twin.spaces = spaces
     twin.meta.setdefault("ifc_imports", []).append(report.to_dict())
     return report
 
@@ -131,16 +147,27 @@ def merge_buildings(twin: Twin, results: list[IfcBuildings], *, overlap: float =
     replaces = []
     areas = existing.geometry.area.to_numpy()
     same_id = existing["id"].astype(str).to_numpy()
-    for geom, bid in zip(ifc.geometry, ifc["id"]):
+    earlier = (existing["replaces"].fillna("").astype(str).to_numpy() if "replaces" in existing.columns
+               else np.full(len(existing), "", dtype=object))
+    for geom, bid, file in zip(ifc.geometry, ifc["id"], ifc["file"]):
         hits = existing.sindex.query(geom, predicate="intersects") if len(existing) else np.array([], int)
         covered = [j for j in hits if areas[j] > 0 and
                    shapely.area(shapely.intersection(existing.geometry.iloc[j], geom)) / areas[j] >= overlap]
-        covered += [int(j) for j in np.nonzero(same_id == bid)[0] if j not in covered]
-        others = [str(same_id[j]) for j in covered]
+        again = [int(j) for j in np.nonzero(same_id == bid)[0]]
+        covered += [j for j in again if j not in covered]
         drop[covered] = True
-        replaces.append(",".join(o for o in others if o != bid))
+        # A re-import inherits what the earlier import had replaced: those footprints are gone from
+        # the twin, and their ids are the only record of them.
+        kept = [r for j in again for r in earlier[j].split(",") if r]
+        others = list(dict.fromkeys([*kept, *(str(same_id[j]) for j in covered if same_id[j] != bid)]))
+        replaces.append(",".join(others))
         report.replaced[bid] = others
         report.added.append(bid)
+        if again:
+            report.reimported.append(bid)
+            also = f" and keeps what that replaced ({', '.join(kept)})" if kept else ""
+            report.warnings.append(f"{Path(file).name}: building {bid} was re-imported; it replaces its earlier "
+                                   f"import{also}.")
     ifc["replaces"] = replaces
     report.warnings += _base_warnings(twin, ifc)
     kept = existing.loc[~drop]
@@ -152,7 +179,30 @@ def merge_buildings(twin: Twin, results: list[IfcBuildings], *, overlap: float =
     return _fill_plain(merged), report
 
 
+def merge_spaces(twin: Twin, results: list[IfcBuildings], buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    """The twin's spaces with those of ``results`` in; spaces of buildings no longer in ``buildings`` go."""
+    frames = [r.spaces for r in results if len(r.spaces)]
+    old = twin.spaces
+    if old is not None and len(old):
+        new_ids = set().union(*(set(r.buildings["id"]) for r in results))
+        old = old[old["building_id"].isin(set(buildings["id"])) & ~old["building_id"].isin(new_ids)]
+        frames.insert(0, old)
+    if not frames:
+        return old
+    merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs=twin.crs)
+
+
 def _check_inside(twin: Twin, ifc: gpd.GeoDataFrame) -> None:
+    """Every IFC building is of a building's size and lands on the twin's grid; else nothing is added."""
+    b = ifc.geometry.bounds
+    span = np.maximum(b["maxx"] - b["minx"], b["maxy"] - b["miny"]).to_numpy()
+    if (~(span <= MAX_SPAN_M)).any():
+        row = ifc.iloc[int(np.argmax(np.nan_to_num(span, nan=np.inf)))]
+        raise InputDataError(
+            f"IFC building {row['id']} from {row['file']} is {np.nanmax(span) / 1000:.3g} km across; no building "
+            f"is wider than {MAX_SPAN_M / 1000:g} km. Its elements or its length unit are wrong: check it in an IFC "
+            "viewer. Nothing was added.")
     grid = shapely.box(*twin.bounds)
     outside = ~ifc.geometry.intersects(grid)
     if outside.any():

@@ -51,7 +51,7 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
     tw = from_files(city.dem, buildings=f"{city.layers}::buildings", rivers=f"{city.layers}::rivers",
                     lakes=f"{city.layers}::lakes", landuse=f"{city.layers}::landuse", resolution=resolution)
     click.echo(f"Importing {len(city.ifc)} IFC building models ...")
-    _report_ifc(tw.add_ifc(city.ifc))
+    _report_ifc(tw.add_ifc(city.ifc, warn=False))
     tw.save(out / "twin")
     tw = Twin.load(out / "twin")
     click.echo(f"Twin saved to {out / 'twin'}\n")
@@ -169,7 +169,7 @@ def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, la
             placement["rotation"] = ifc_rotation
         if ifc_crs:
             placement["source_crs"] = ifc_crs
-        _report_ifc(tw.add_ifc(list(ifc_files), overlap=ifc_overlap, **placement))
+        _report_ifc(tw.add_ifc(list(ifc_files), overlap=ifc_overlap, warn=False, **placement))
     tw.save(out)
     click.echo(f"Twin saved to {out}\n")
     _print_twin(tw.summary())

@@ -32,6 +32,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "rivers": ("width",),
     "lakes": ("level",),
     "landuse": ("class",),
+    # Rooms of IFC buildings (IfcSpace plans): the building's id, storey, name, area [m2], base [m].
+    "spaces": ("building_id", "storey", "name", "area", "base"),
 }
 
 #: Derived grids and the layers each depends on (a change to one of these drops the cached grid).
@@ -59,7 +61,7 @@ class Twin:
         The grid's north-up affine transform (rasterio convention); cells must be square.
     terrain
         Ground elevation [m] on the grid, shape ``(ny, nx)``, finite everywhere.
-    buildings, rivers, lakes, landuse
+    buildings, rivers, lakes, landuse, spaces
         GeoDataFrames in ``crs`` (see :data:`LAYERS` for required columns).
     landuse_table
         Land-use classes to Manning's n, imperviousness and infiltration (default: the shipped table).
@@ -79,7 +81,7 @@ class Twin:
     def __init__(self, crs: Any, transform: Affine, terrain: np.ndarray, *,
                  buildings: gpd.GeoDataFrame | None = None, rivers: gpd.GeoDataFrame | None = None,
                  lakes: gpd.GeoDataFrame | None = None, landuse: gpd.GeoDataFrame | None = None,
-                 landuse_table: pd.DataFrame | None = None,
+                 spaces: gpd.GeoDataFrame | None = None, landuse_table: pd.DataFrame | None = None,
                  vectors: Mapping[str, gpd.GeoDataFrame] | None = None,
                  rasters: Mapping[str, np.ndarray] | None = None, meta: Mapping[str, Any] | None = None):
         self._crs = require_projected(crs)
@@ -99,7 +101,8 @@ class Twin:
         self._landuse_table = default_table() if landuse_table is None else validate_table(
             landuse_table.reset_index() if landuse_table.index.name == "class" else landuse_table,
             source="the land-use table")
-        for name, gdf in (("buildings", buildings), ("rivers", rivers), ("lakes", lakes), ("landuse", landuse)):
+        for name, gdf in (("buildings", buildings), ("rivers", rivers), ("lakes", lakes), ("landuse", landuse),
+                          ("spaces", spaces)):
             if gdf is not None:
                 self.set_layer(name, gdf)
         for name, gdf in (vectors or {}).items():
@@ -172,6 +175,8 @@ class Twin:
                      doc="Lake polygons with ``level`` [m] (and ``bed`` where known).")
     landuse = property(lambda self: self._layers["landuse"], lambda self, v: self.set_layer("landuse", v),
                        doc="Land-use polygons with a ``class`` column.")
+    spaces = property(lambda self: self._layers["spaces"], lambda self, v: self.set_layer("spaces", v),
+                      doc="Rooms of IFC buildings: ``building_id``, ``storey``, ``name``, ``area`` [m2], ``base`` [m].")
 
     @property
     def landuse_table(self) -> pd.DataFrame:
