@@ -27,7 +27,7 @@ from rasterio.windows import Window
 
 from ingest import _dem_repair
 from ingest._notes import warn
-from ingest.crs import as_crs, auto_crs, horizontal, require_projected, same_crs, vertical_unit_factor
+from ingest.crs import as_crs, auto_crs, crs_label, horizontal, require_projected, same_crs, vertical_unit_factor
 from twin.errors import CRSError, InputDataError
 
 __all__ = ["Raster", "read_raster", "read_dem", "read_onto", "grid_for", "raster_crs", "default_resampling",
@@ -422,7 +422,7 @@ def _target_crs(crs: Any, tiles: Sequence[_Tile], what: str, report: dict[str, A
     if isinstance(crs, str) and crs.lower() == "auto":
         lon, lat, geographic = _centre(tiles)
         chosen, why = auto_crs(lon, lat, datum=geographic)
-        report["crs"] = {"crs": chosen.to_string(), "name": chosen.name, "how": why}
+        report["crs"] = {"crs": crs_label(chosen), "name": chosen.name, "how": why}
         return chosen
     if crs is not None:
         return require_projected(horizontal(crs), what=f"the target CRS for {what}")
@@ -482,7 +482,7 @@ def read_dem(path: str | os.PathLike | Sequence[str | os.PathLike], *, crs: obje
     paths = _as_paths(path)
     what = f"DEM {paths[0]}" if len(paths) == 1 else f"the DEM tiles {[str(p) for p in paths]}"
     tiles = _tiles(paths, src_crs, band)
-    report: dict[str, Any] = {"files": len(tiles), "source_crs": _names({t.crs.to_string() for t in tiles})}
+    report: dict[str, Any] = {"files": len(tiles), "source_crs": _names({crs_label(t.crs) for t in tiles})}
     target = _target_crs(crs, tiles, what, report)
     transform, shape, native = _target_grid(tiles, target, resolution, bounds)
     method = _resampling(resampling)

@@ -15,6 +15,7 @@ import pandas as pd
 import pyproj
 import pytest
 import rasterio
+import rasterio.crs
 import rasterio.features
 import shapely
 from affine import Affine
@@ -213,6 +214,29 @@ def test_all_nodata_within_bounds_and_missing_crs(tmp_path):
     assert from_files(bare, layer_crs={"dem": CRS}).crs == pyproj.CRS(CRS)
 
 
+def test_report_names_source_crs_not_wkt(tmp_path):
+    """The ingest report names a CRS with its EPSG code, also when a file spells it as a WKT1 without
+    axes (identification alone rejects that) or pairs it with a vertical CRS; WKT only for a custom one."""
+    wkt1 = pyproj.CRS(CRS).to_wkt("WKT1_GDAL")
+    assert pyproj.CRS.from_wkt(wkt1).to_string().startswith("PROJCS")  # what the report used to print
+    compound = pyproj.CRS("EPSG:4547+5737").to_wkt("WKT1_GDAL")
+    custom = "+proj=tmerc +lon_0=113.5 +k=1 +x_0=500000 +ellps=GRS80 +units=m +no_defs"
+    runner = CliRunner()
+    for name, crs, expected in (("wkt1", wkt1, "source_crs = CGCS2000 / 3-degree Gauss-Kruger CM 114E (EPSG:4547)"),
+                                ("compound", compound, "source_crs = CGCS2000 / 3-degree Gauss-Kruger CM 114E "
+                                                       "(EPSG:4547) + Yellow Sea 1985 height (EPSG:5737)"),
+                                ("custom", custom, "source_crs = PROJCRS[")):
+        dem = _plane(tmp_path / f"{name}.tif")
+        with rasterio.open(dem, "r+") as dst:
+            dst.crs = rasterio.crs.CRS.from_wkt(pyproj.CRS(crs).to_wkt("WKT1_GDAL"))
+        res = runner.invoke(main, ["ingest", "--dem", str(dem), "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        assert expected in res.output, res.output
+        assert (name == "custom") == ("PROJCRS[" in res.output or "PROJCS[" in res.output)
+        info = runner.invoke(main, ["info", str(tmp_path / name)]).output
+        assert expected in info
+
+
 def test_auto_crs_choices(shared_data, tmp_path):
     # a lon/lat DEM around Guangzhou: China's national grid, CGCS2000 3-degree Gauss-Kruger CM 114E
     ll = tmp_path / "gz.tif"
@@ -287,7 +311,7 @@ def test_nhd_lines_in_nad83_onto_utm(shared_data):
     rep = {}
     got = read_vector(shared_data / SOQUE, "EPSG:26917", kind="line", name="rivers", report=rep)
     src = gpd.read_file(shared_data / SOQUE)
-    assert len(got) == len(src) == 317 and rep["reprojected"] == "EPSG:4269 -> EPSG:26917"
+    assert len(got) == len(src) == 317 and rep["reprojected"] == "NAD83 (EPSG:4269) -> NAD83 / UTM zone 17N (EPSG:26917)"
     tr = pyproj.Transformer.from_crs("EPSG:4269", "EPSG:26917", always_xy=True)
     x, y = tr.transform(*np.asarray(src.geometry.iloc[100].coords).T)
     np.testing.assert_allclose(np.asarray(got.geometry.iloc[100].coords), np.c_[x, y], atol=1e-3)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ingest.crs import is_metric_projected, vertical_unit_factor
+from ingest.crs import crs_label, is_metric_projected, vertical_unit_factor
 from ingest.raster import MAX_HOLE_CELLS, default_resampling, raster_crs, read_dem, read_onto
 from ingest.vector import LAYER_KINDS, read_vector, zonal_stat
 from twin.errors import InputDataError
@@ -136,7 +136,7 @@ def from_files(dem: PathLike | Sequence[PathLike], *, buildings: PathLike | None
     terrain = read_dem(dem_paths, crs=target, src_crs=dem_crs, resolution=resolution, bounds=bounds,
                        resampling=resampling, z_unit=z_unit, max_hole_cells=max_hole_cells)
     dem_report = dict(terrain.report)
-    report["crs"] = dem_report.pop("crs", None) or {"crs": terrain.crs.to_string(), "name": terrain.crs.name, "how": how}
+    report["crs"] = dem_report.pop("crs", None) or {"crs": crs_label(terrain.crs), "name": terrain.crs.name, "how": how}
     report["dem"] = dem_report
     # the twin is built once and filled in, so the grid exists once beside the DEM read for it
     tw = Twin(terrain.crs, terrain.transform, terrain.array, landuse_table=_landuse_table(landuse_table),
