@@ -7,6 +7,7 @@ Reference values come from pyproj and rasterio computed here independently of ci
 from __future__ import annotations
 
 import json
+import re
 from xml.sax.saxutils import escape
 
 import geopandas as gpd
@@ -165,6 +166,89 @@ def test_small_holes_filled_large_holes_refused(tmp_path):
     small = read_dem(_plane(tmp_path / "small.tif", holes=[(slice(10, 13), slice(20, 23))]))
     assert small.report["holes_filled"] == {"holes": 1, "cells": 9, "largest_cells": 9,
                                             "method": "harmonic interpolation of the hole's rim"}
+
+
+def _undeclared(path, z, dtype, transform=Affine(5.0, 0, X0, 0, -5.0, Y0)):
+    """``z`` written by rasterio as ``dtype`` with no nodata tag (its gaps marked by a value only)."""
+    with rasterio.open(path, "w", driver="GTiff", width=z.shape[1], height=z.shape[0], count=1, dtype=dtype,
+                       crs=CRS, transform=transform) as dst:
+        dst.write(z.astype(dtype), 1)
+        assert dst.nodata is None
+    return path
+
+
+@pytest.mark.parametrize("marker,dtype,z_unit", [(-9999.0, "float32", None), (-32768.0, "int16", "dm"),
+                                                 (float(np.finfo(np.float32).min), "float32", None)])
+def test_undeclared_nodata_markers_taken_as_nodata(tmp_path, marker, dtype, z_unit):
+    """Cells of -9999 / -32768 / float32-min in a DEM declaring no nodata are no data, as if declared: the
+    grid equals the same file's with the value declared (edges trimmed, holes filled), and it is reported."""
+    rows, cols = np.mgrid[0:40, 0:50]
+    z = np.round((2.0 + 0.1 * cols + 0.05 * rows) * 10) / (10 if z_unit is None else 1)  # dm: whole numbers
+    z[10:13, 20:23] = marker   # a hole inside
+    z[:, :3] = marker          # a no-data edge
+    _undeclared(tmp_path / "bare.tif", z, dtype)
+    _io.write_geotiff(tmp_path / "tagged.tif", z.astype(dtype), Affine(5.0, 0, X0, 0, -5.0, Y0), pyproj.CRS(CRS),
+                      nodata=marker)
+    for resolution in (None, 3.0):  # read as is, and resampled
+        with pytest.warns(IngestWarning, match=re.escape(f"declares no nodata value, but 129 cells hold {marker:.9g}")):
+            got = read_dem(tmp_path / "bare.tif", resolution=resolution, z_unit=z_unit)
+        want = read_dem(tmp_path / "tagged.tif", resolution=resolution, z_unit=z_unit)
+        np.testing.assert_array_equal(got.array, want.array)
+        assert got.transform == want.transform and np.nanmin(got.array) > 1.9
+        assert got.report["undeclared_nodata"] == {"bare.tif": f"{marker:.9g} in 129 cells"}
+        assert got.report["holes_filled"]["cells"] == want.report["holes_filled"]["cells"] > 0
+    # the twin and its report, through the CLI
+    res = CliRunner().invoke(main, ["ingest", "--dem", str(tmp_path / "bare.tif"), "--out", str(tmp_path / "tw")]
+                             + (["--z-unit", z_unit] if z_unit else []))
+    assert res.exit_code == 0, res.output
+    assert f"undeclared_nodata = bare.tif {marker:.9g} in 129 cells" in res.output
+    assert f"gdal_edit.py -a_nodata {marker:.9g} bare.tif" in res.output
+    assert "Terrain  2.30 .." in res.output or "Terrain  2.00 .." in res.output
+
+
+def test_undeclared_marker_only_where_it_cannot_be_terrain(tmp_path):
+    """-9999 is a marker only as an outlier: in a DEM in centimetres of a coast from -150 m to +50 m,
+    -9999 cm (-99.99 m) is ground among its neighbours; around 10 to 50 m it is a marker."""
+    rows, cols = np.mgrid[0:40, 0:50]
+    coast = -15000.0 + 400.0 * cols + 0.0 * rows  # -150 .. +46 m in cm
+    coast[20, 20] = -9999.0
+    r = read_dem(_undeclared(tmp_path / "coast.tif", coast, "float32"), z_unit="cm")
+    assert "undeclared_nodata" not in r.report and r.array[20, 20] == pytest.approx(-99.99)
+    city = 1000.0 + 80.0 * cols  # 10 .. 49 m in cm
+    city[20, 20] = -9999.0
+    with pytest.warns(IngestWarning, match="-99.99 m; the rest of it spans 10.00 .. 49.20 m"):
+        r = read_dem(_undeclared(tmp_path / "city.tif", city, "float32"), z_unit="cm")
+    assert r.report["undeclared_nodata"] == {"city.tif": "-9999 in 1 cells"}
+    assert r.array[20, 20] == pytest.approx(26.0)  # filled from its rim
+
+
+def test_impossible_elevations_and_too_many_markers_refused(tmp_path):
+    rows, cols = np.mgrid[0:40, 0:50]
+    z = 2.0 + 0.1 * cols + 0.05 * rows
+    # a marker cimtwin does not know: refused, naming the value, where, and the fix
+    odd = z.copy()
+    odd[5:7, 5:7] = -8888.0
+    with pytest.raises(InputDataError, match=r"4 cells with elevations no terrain has.*-8888 m.*gdal_edit.py -a_nodata"):
+        read_dem(_undeclared(tmp_path / "odd.tif", odd, "float32"))
+    # a file declaring -32768 but also holding -9999: the undeclared value is refused, not a 10 km pit
+    mixed = z.copy()
+    mixed[5, 5], mixed[30, 30] = -32768.0, -9999.0
+    _io.write_geotiff(tmp_path / "mixed.tif", mixed.astype(np.float32), Affine(5.0, 0, X0, 0, -5.0, Y0),
+                      pyproj.CRS(CRS), nodata=-32768.0)
+    with pytest.raises(InputDataError, match=r"1 cells with elevations no terrain has.*-9999 m"):
+        read_dem(tmp_path / "mixed.tif")
+    # a DEM in feet up to 35,000 ft (10.7 km): the unit must be wrong
+    with pytest.raises(InputDataError, match="z_unit"):
+        read_dem(_undeclared(tmp_path / "high.tif", z * 3500, "float32"))
+    # a marker hole too large to fill: the error says the cells were the undeclared marker
+    big = z.copy()
+    big[5:35, 5:45] = -9999.0
+    with pytest.raises(InputDataError, match=r"larger than 1000 cells.*1,200 cells of -9999, which big.tif does "
+                                             r"not declare as nodata, were taken as no data"):
+        read_dem(_undeclared(tmp_path / "big.tif", big, "float32"), max_hole_cells=1000)
+    # all marker: no valid elevations, saying why
+    with pytest.raises(InputDataError, match=r"no valid elevations.*2,000 cells of -32768"):
+        read_dem(_undeclared(tmp_path / "void.tif", np.full((40, 50), -32768.0), "int16"))
 
 
 def test_feet_dem_converted_to_metres(tmp_path):
@@ -346,7 +430,7 @@ def test_layer_crs_on_the_command_line(shared_data, tmp_path):
     assert res.exit_code == 2 and "river" in res.output and "spelling" in res.output
     res = runner.invoke(main, [*args, "--layer-crs", "rivers=ESRI:102008"])
     assert res.exit_code == 0, res.output
-    assert "rivers       720 features" in res.output and "reprojected = ESRI:102008 -> EPSG:26910" in res.output
+    assert "rivers       720 features" in res.output and "reprojected = North_America_Albers_Equal_Area_Conic (ESRI:102008) -> NAD83 / UTM zone 10N (EPSG:26910)" in res.output
     info = json.loads(runner.invoke(main, ["info", str(tmp_path / "tw"), "--json"]).output)
     assert info["ingest_report"]["rivers"]["width_defaulted"] == {"features": 720, "value_m": 10.0}
 
