@@ -538,6 +538,63 @@ def test_building_heights_from_column_storeys_landuse_and_default(tmp_path):
     assert tw_ft.buildings["height"].iloc[0] == pytest.approx(33 * 0.3048)
 
 
+def test_absurd_building_values_fall_back_and_are_reported(tmp_path):
+    """Heights of inf, 1e9 and the text "1e9", storeys of 1e9 and a base of inf are no building's: each is
+    dropped for the next source (storeys, then the default; the DEM for the base), warned about naming
+    the layer, column and feature ids, and reported; the twin holds no infinite value."""
+    dem = _plane(tmp_path / "dem.tif")
+    boxes = [shapely.box(X0 + 10 + 30 * i, Y0 - 60, X0 + 30 + 30 * i, Y0 - 40) for i in range(5)]
+    gpd.GeoDataFrame({"id": ["ok", "inf", "big", "st", "base"], "height": [12.0, np.inf, 1e9, None, 10.0],
+                      "storeys": [None, 4, None, 1e9, None], "base": [None, None, None, None, np.inf]},
+                     geometry=boxes, crs=CRS).to_file(tmp_path / "num.gpkg")
+    runner = CliRunner()
+    res = runner.invoke(main, ["ingest", "--dem", str(dem), "--buildings", str(tmp_path / "num.gpkg"),
+                               "--out", str(tmp_path / "tw")])
+    assert res.exit_code == 0, res.output
+    assert "heights_implausible = 2 in column 'height': inf = inf, big = 1e+09" in res.output
+    assert "storeys_implausible = 1 in column 'storeys': st = 1e+09" in res.output
+    assert f"Building layer {tmp_path / 'num.gpkg'}: 2 height(s) in column 'height' are no building's" in res.output
+    with pytest.warns(IngestWarning, match="base elevation.*base = inf.*the DEM under the footprint"):
+        tw = from_files(dem, buildings=tmp_path / "num.gpkg")
+    b = tw.buildings.set_index("id")
+    assert b["height"].to_dict() == {"ok": 12.0, "inf": 12.0, "big": 9.0, "st": 9.0, "base": 10.0}
+    assert b["height_source"].to_dict() == {"ok": "height", "inf": "storeys", "big": "default", "st": "default",
+                                            "base": "height"}
+    assert np.isfinite(b["base"]).all() and np.isfinite(tw.terrain).all()
+    # heights as texts: "1e9" is read as a number and dropped like the others
+    gpd.GeoDataFrame({"id": ["a", "b", "c"], "height": ["12 m", "1e9", "40 ft"]}, geometry=boxes[:3],
+                     crs=CRS).to_file(tmp_path / "text.gpkg")
+    with pytest.warns(IngestWarning, match=r"1 height\(s\) in column 'height'.*b = 1e\+09"):
+        tw = from_files(dem, buildings=tmp_path / "text.gpkg")
+    assert tw.buildings["height"].tolist() == pytest.approx([12.0, 9.0, 40 * 0.3048])
+    # most heights too large: the unit is wrong, and ingest says so rather than defaulting them all
+    gpd.GeoDataFrame({"id": ["a", "b", "c"], "height": [12000.0, 15000.0, 9.0]}, geometry=boxes[:3],
+                     crs=CRS).to_file(tmp_path / "mm.gpkg")
+    with pytest.raises(InputDataError, match=r"2 of 3 heights in column 'height' are more than 1000 m.*height_unit="):
+        from_files(dem, buildings=tmp_path / "mm.gpkg")
+    assert from_files(dem, buildings=tmp_path / "mm.gpkg", height_unit="mm").buildings["height"].tolist() == \
+        pytest.approx([12.0, 15.0, 0.009])
+
+
+def test_absurd_river_and_lake_values_refused(tmp_path):
+    """A river's width and depth and a lake's level decide where water goes: infinite or absurd ones are
+    refused naming the layer, column and feature (blank ones still take the reported defaults)."""
+    dem = _plane(tmp_path / "dem.tif")
+    line = shapely.LineString([(X0, Y0 - 100), (X0 + 250, Y0 - 100)])
+    for width, depth, bad in (([8.0, np.inf], [1.0, 2.0], r"'width'.*r2 = inf.*0 < width <= 50,000 m"),
+                              ([8.0, 1e9], [1.0, 2.0], r"'width'.*r2 = 1e\+09"),
+                              ([8.0, 9.0], ["1", "1e9"], r"'depth'.*r2 = 1e\+09.*default 2 m")):
+        gpd.GeoDataFrame({"id": ["r1", "r2"], "width": width, "depth": depth}, geometry=[line, line],
+                         crs=CRS).to_file(tmp_path / "r.gpkg")
+        with pytest.raises(InputDataError, match=f"River layer .*r.gpkg: column {bad}"):
+            from_files(dem, rivers=tmp_path / "r.gpkg")
+    pond = shapely.box(X0 + 50, Y0 - 150, X0 + 100, Y0 - 100)
+    for level in (np.inf, 1e9, -9999.0):
+        gpd.GeoDataFrame({"name": ["pond"], "level": [level]}, geometry=[pond], crs=CRS).to_file(tmp_path / "l.gpkg")
+        with pytest.raises(InputDataError, match=r"Lake layer .*l.gpkg: column 'level'.*pond = .*-500 .. 9000 m"):
+            from_files(dem, lakes=tmp_path / "l.gpkg")
+
+
 def test_user_landuse_table_overrides(tmp_path):
     dem = _plane(tmp_path / "dem.tif")
     gpd.GeoDataFrame({"fclass": ["park", "orchard"]},
