@@ -135,6 +135,23 @@ def test_kiosk_footprint_alone_gets_a_base(tmp_path):
     assert tw.buildings["base"].iloc[0] == pytest.approx(tw.terrain[4, 4])  # the cell under it
 
 
+def test_ifc_house_between_cell_centres_is_placed(shared_data):
+    """The IFC path (add_ifc -> bim._base_warnings -> zonal_stat) with a house whose footprint crosses a
+    row of cell centres on a 40 m grid but holds none: placed, not an IndexError (issue #17)."""
+    ifc = shared_data / "ifc" / "IfcOpenHouse_IFC4.ifc"
+    e, n = 423000.0, 2560000.0
+    # the house spans x 422995..423005, y 2559999.8..2560005.2 placed at (e, n): put a row of cell
+    # centres through it at y = 2560002.5 and the nearest column centres 20 m either side of x = 423000
+    t = Affine(40.0, 0, e - 40.0, 0, -40.0, 2560002.5 + 20.0 + 3 * 40.0)
+    tw = Twin(CRS, t, np.full((6, 6), 3.0))
+    rows, cols = np.mgrid[0:6, 0:6]
+    centres = t @ (cols.ravel() + 0.5, rows.ravel() + 0.5)
+    assert not shapely.contains_xy(shapely.box(422995, 2559999.8, 423005, 2560005.2), *centres).any()
+    report = tw.add_ifc([ifc], origin=(e, n, 0.0))
+    assert len(tw.buildings) == 1 and np.isfinite(tw.buildings["base"]).all()
+    assert isinstance(report.warnings, list)
+
+
 def test_zonal_stat_random_small_polygons_never_fail():
     """Small polygons of any shape at random offsets on random grids: each gets a value of a cell it
     touches (the minimum over the cells whose centres it holds, when it holds any), never a traceback."""
