@@ -91,8 +91,17 @@ def find_sentinel(ds, band: int, window: Window, to_metres: tuple[float, float])
     step = max(1, _STRIP_CELLS // max(width, 1))
     for r in range(row0, row0 + height, step):
         block = ds.read(band, window=Window(col0, r, width, min(step, row0 + height - r)))
+        with np.errstate(invalid="ignore"):
+            bmin, bmax = float(np.fmin.reduce(block, axis=None)), float(np.fmax.reduce(block, axis=None))
+        if np.isnan(bmin):
+            continue  # a strip of NaN only
+        inside = [value for value in candidates if bmin <= value <= bmax]
+        if not inside:
+            # the usual case, a strip without markers: two reductions, no comparison per marker
+            lo, hi = min(lo, bmin), max(hi, bmax)
+            continue
         rest = np.isfinite(block) if np.issubdtype(dtype, np.floating) else np.ones(block.shape, bool)
-        for value in candidates:
+        for value in inside:
             hit = block == value
             n = int(np.count_nonzero(hit))
             if n:
