@@ -60,7 +60,7 @@ def _candidates(dtype: np.dtype) -> list[float]:
 
 def scan_window(transform: Affine, shape: tuple[int, int], bounds: tuple[float, float, float, float]) -> Window:
     """The window of a raster (``transform``, ``shape``) holding ``bounds`` (in its CRS), 2 cells wider
-    for the resampling kernel; the whole raster when ``bounds`` miss it."""
+    for the resampling kernel; empty when ``bounds`` miss it, whole when they cannot be placed."""
     full = Window(0, 0, shape[1], shape[0])
     left, bottom, right, top = bounds
     c0, r0 = ~transform @ (left, top)
@@ -70,7 +70,7 @@ def scan_window(transform: Affine, shape: tuple[int, int], bounds: tuple[float, 
     col0, row0 = max(int(np.floor(min(c0, c1))) - 2, 0), max(int(np.floor(min(r0, r1))) - 2, 0)
     col1, row1 = min(int(np.ceil(max(c0, c1))) + 2, shape[1]), min(int(np.ceil(max(r0, r1))) + 2, shape[0])
     if col1 <= col0 or row1 <= row0:
-        return full
+        return Window(0, 0, 0, 0)  # the grid does not reach this file
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 

@@ -206,6 +206,38 @@ def test_undeclared_nodata_markers_taken_as_nodata(tmp_path, marker, dtype, z_un
     assert "Terrain  2.30 .." in res.output or "Terrain  2.00 .." in res.output
 
 
+def test_undeclared_marker_in_one_tile_and_outside_bounds(shared_data, tmp_path):
+    """A real DEM (HydroSHEDS, int16) in two tiles, the eastern one with -32768 voids and its nodata tag
+    removed: the mosaic equals the one with the tag kept. Markers outside bounds= are not scanned."""
+    with rasterio.open(shared_data / PYSHEDS) as src:
+        profile, z = src.profile, src.read(1)
+    assert src.nodata == -32768 and (z != -32768).all()
+    w = z.shape[1] // 2
+    z[50:53, w + 40:w + 44] = -32768   # a void inside the eastern tile
+    z[:, -5:] = -32768                 # and along its eastern edge
+    paths = {}
+    for name, tag in (("bare", None), ("tagged", -32768)):
+        for i, cols in enumerate((slice(0, w), slice(w, None))):
+            part = z[:, cols]
+            p = tmp_path / f"{name}{i}.tif"
+            profile.update(width=part.shape[1], transform=src.transform @ Affine.translation(cols.start, 0),
+                           nodata=-32768 if i == 0 else tag)
+            with rasterio.open(p, "w", **profile) as dst:
+                dst.write(part, 1)
+            paths.setdefault(name, []).append(p)
+    with pytest.warns(IngestWarning, match="bare1.tif declares no nodata value, but 1,807 cells hold -32768"):
+        got = read_dem(paths["bare"], crs="EPSG:32614")
+    want = read_dem(paths["tagged"], crs="EPSG:32614")
+    np.testing.assert_array_equal(got.array, want.array)
+    assert got.report["undeclared_nodata"] == {"bare1.tif": "-32768 in 1807 cells"}
+    assert np.nanmin(got.array) > 100
+    # bounds= over the western tile only: the eastern file is scanned only where the grid lies (nothing)
+    left, top = want.transform.c, want.transform.f
+    box = (left + 500, top - 0.8 * want.shape[0] * want.cell_size, left + 0.3 * want.shape[1] * want.cell_size, top - 500)
+    west = read_dem(paths["bare"], crs="EPSG:32614", bounds=box)
+    assert "undeclared_nodata" not in west.report and np.nanmin(west.array) > 100
+
+
 def test_undeclared_marker_only_where_it_cannot_be_terrain(tmp_path):
     """-9999 is a marker only as an outlier: in a DEM in centimetres of a coast from -150 m to +50 m,
     -9999 cm (-99.99 m) is ground among its neighbours; around 10 to 50 m it is a marker."""
