@@ -606,6 +606,11 @@ def test_absurd_building_values_fall_back_and_are_reported(tmp_path):
         from_files(dem, buildings=tmp_path / "mm.gpkg")
     assert from_files(dem, buildings=tmp_path / "mm.gpkg", height_unit="mm").buildings["height"].tolist() == \
         pytest.approx([12.0, 15.0, 0.009])
+    # but one building alone at inf or 1e9 is a typo, not a unit: it takes the default
+    for value in (np.inf, 1e9):
+        gpd.GeoDataFrame({"id": ["solo"], "height": [value]}, geometry=boxes[:1], crs=CRS).to_file(tmp_path / "solo.gpkg")
+        with pytest.warns(IngestWarning, match="solo = "):
+            assert from_files(dem, buildings=tmp_path / "solo.gpkg").buildings["height"].tolist() == [9.0]
 
 
 def test_absurd_river_and_lake_values_refused(tmp_path):

@@ -280,10 +280,12 @@ def _prepare_buildings(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], o
         if bad:
             entry["heights_unusable"] = bad
         absurd = _absurd(height, LIMITS["building_height_m"])
-        if absurd.sum() > height.notna().sum() / 2:
+        # heights in mm or cm read as metres: most too tall, yet within 1,000x of a real building
+        unit = absurd & (height <= 1000 * LIMITS["building_height_m"])
+        if unit.sum() > height.notna().sum() / 2:
             raise InputDataError(
-                f"Building layer {where}: {int(absurd.sum())} of {int(height.notna().sum())} heights in column "
-                f"{column!r} are more than {LIMITS['building_height_m']:g} m (e.g. {_examples(gdf, absurd, height)}); "
+                f"Building layer {where}: {int(unit.sum())} of {int(height.notna().sum())} heights in column "
+                f"{column!r} are more than {LIMITS['building_height_m']:g} m (e.g. {_examples(gdf, unit, height)}); "
                 "no building is that tall. Is the column in another unit? Give height_unit= (--height-unit), "
                 "e.g. 'cm' or 'mm', or name another column with height_column= (--height-column).")
         height = _drop_absurd(height, absurd, gdf, entry, "heights_implausible", where, column, "height",
@@ -418,7 +420,7 @@ def _prepare_lakes(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], where
         if col in gdf.columns:
             vals = pd.to_numeric(gdf[col], errors="coerce")
             _refuse_absurd(gdf, vals, _absurd(vals, high, low=low), "Lake", where, col, f"{low:g} .. {high:g} m",
-                           "a blank level is taken from the lowest shore" if col == "level" else "or drop the column")
+                           "a blank level is taken from the lowest shore" if col == "level" else "a blank bed is fine")
     level = pd.to_numeric(gdf["level"], errors="coerce") if "level" in gdf.columns else pd.Series(np.nan, index=gdf.index)
     if level.isna().any():
         # a lake without a stated level is taken as filled to its lowest shore: the minimum DEM on its outline
