@@ -63,6 +63,9 @@ def _runs(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> list[
     j0 = np.maximum(np.ceil(xa - 0.5), 0).astype(np.int64)
     j1 = np.minimum(np.ceil(xb - 0.5) - 1, nx - 1).astype(np.int64)
     ok = j1 >= j0
+    if not ok.any():
+        # every crossing pair falls between two cell centres (a sliver or a kiosk-sized footprint)
+        return None
     key = key[ok]
     return [key // ny, key % ny, j0[ok], j1[ok]]
 
@@ -104,6 +107,8 @@ def reduce_cells(geoms: np.ndarray, grid: np.ndarray, transform: Affine, stat: s
     for feature, row, j0, j1 in cell_runs(geoms, transform, (ny, nx)):
         length = j1 - j0 + 1
         total = int(length.sum())
+        if total == 0:
+            continue
         start = row * nx + j0
         cells = np.repeat(start - (np.cumsum(length) - length), length) + np.arange(total)
         values = flat[cells]

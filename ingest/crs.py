@@ -11,7 +11,7 @@ from pyproj.database import query_utm_crs_info
 from twin.errors import CRSError
 
 __all__ = ["as_crs", "require_projected", "same_crs", "horizontal", "is_metric_projected", "auto_crs",
-           "vertical_unit_factor"]
+           "vertical_unit_factor", "crs_label"]
 
 #: EPSG code of CGCS2000 / 3-degree Gauss-Kruger CM 75E; the CM 78E ... 135E zones follow one by one.
 _CGCS2000_GK3_CM75 = 4534
@@ -162,3 +162,45 @@ def vertical_unit_factor(unit: str, *, what: str = "the vertical unit") -> float
         return _Z_UNITS[key]
     raise CRSError(f"{what} {unit!r} is not a length unit cimtwin knows ({sorted(set(_Z_UNITS))}); "
                    "say which it is, e.g. z_unit='ft' (or --z-unit ft).")
+
+
+def crs_label(value: Any) -> str:
+    """A CRS as people name it: ``"CGCS2000 / 3-degree Gauss-Kruger CM 114E (EPSG:4547)"``.
+
+    The authority's own name and code when the CRS is one it registers (also when a file spells it in
+    another dialect, e.g. an ESRI .prj); a compound CRS without a code of its own as its parts joined
+    by ``" + "``; the WKT only when nothing shorter identifies it (a custom projection).
+    """
+    crs = as_crs(value)
+    parts = crs.sub_crs_list if crs.is_compound and crs.to_authority() is None else [crs]
+    names = [_registered_name(part) for part in parts]
+    return " + ".join(names) if all(names) else crs.to_wkt()
+
+
+def _registered_name(crs: pyproj.CRS) -> str | None:
+    """``"name (AUTHORITY:code)"`` with the authority's name for the code, or None for an unregistered CRS."""
+    code = crs.to_authority()
+    if code is None:
+        # a WKT1 without AXIS (as GDAL writes EPSG:4547) differs from the registered CRS in axis order
+        # only, which identification rejects: trust the code it declares when all else agrees
+        declared = crs.to_json_dict().get("id") or {}
+        code = (declared.get("authority"), str(declared.get("code")))
+        if not declared or not _same_but_axes(crs, code):
+            return None
+    try:
+        name = pyproj.CRS.from_authority(*code).name
+    except pyproj.exceptions.CRSError:
+        name = crs.name
+    return f"{name} ({code[0]}:{code[1]})"
+
+
+def _same_but_axes(crs: pyproj.CRS, code: tuple[str, str]) -> bool:
+    """True when ``crs`` is the registered CRS ``code`` up to axis order (same datum and projection)."""
+    try:
+        registered = pyproj.CRS.from_authority(*code)
+    except pyproj.exceptions.CRSError:
+        return False
+    if registered.equals(crs, ignore_axis_order=True):
+        return True
+    return bool(crs.is_projected and registered.is_projected and registered.geodetic_crs == crs.geodetic_crs
+                and registered.coordinate_operation == crs.coordinate_operation)

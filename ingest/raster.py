@@ -9,6 +9,7 @@ warp sees one seamless raster.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,12 +26,14 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from ingest import _dem_repair
+from ingest import _dem_repair, _sentinel
+from ingest._sentinel import PLAUSIBLE_ELEVATION_M
 from ingest._notes import warn
-from ingest.crs import as_crs, auto_crs, horizontal, require_projected, same_crs, vertical_unit_factor
+from ingest.crs import as_crs, auto_crs, crs_label, horizontal, require_projected, same_crs, vertical_unit_factor
 from twin.errors import CRSError, InputDataError
 
 __all__ = ["Raster", "read_raster", "read_dem", "read_onto", "grid_for", "raster_crs", "default_resampling",
+           "PLAUSIBLE_ELEVATION_M",
            "MAX_HOLE_CELLS", "COARSE_WARNING_FACTOR"]
 
 #: Holes (connected no-data cells inside the DEM) up to this many cells are filled by interpolation;
@@ -375,7 +378,7 @@ def _warp_group(group: Sequence[_Tile], band: int, out: np.ndarray, transform: A
                 resampling: Resampling, gaps_only: bool) -> None:
     with _open_source(group, band) as (ds, b, nodata):
         if same_crs(group[0].crs, crs) and _aligned(ds.transform, transform):
-            _read_aligned(ds, b, out, transform)
+            _read_aligned(ds, b, out, transform, nodata)
             return
         target = np.full(out.shape, np.nan) if gaps_only else out
         # GDAL reads the source block by block as the warp needs it; only ``target`` is allocated
@@ -396,7 +399,7 @@ def _aligned(src: Affine, dst: Affine) -> bool:
     return abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6
 
 
-def _read_aligned(ds, band: int, out: np.ndarray, transform: Affine) -> None:
+def _read_aligned(ds, band: int, out: np.ndarray, transform: Affine, nodata: float | None = None) -> None:
     col, row = (int(round(v)) for v in ~ds.transform @ (transform.c, transform.f))
     ny, nx = out.shape
     r0, c0 = max(row, 0), max(col, 0)
@@ -405,6 +408,8 @@ def _read_aligned(ds, band: int, out: np.ndarray, transform: Affine) -> None:
         return
     block = np.ma.filled(ds.read(band, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True).astype(np.float64), np.nan)
     block[~np.isfinite(block)] = np.nan
+    if nodata is not None and not np.isnan(nodata):
+        block[block == nodata] = np.nan  # a marker the file does not declare (see _undeclared_nodata)
     view = out[r0 - row:r1 - row, c0 - col:c1 - col]
     gap = np.isnan(view)
     view[gap] = block[gap]
@@ -422,7 +427,7 @@ def _target_crs(crs: Any, tiles: Sequence[_Tile], what: str, report: dict[str, A
     if isinstance(crs, str) and crs.lower() == "auto":
         lon, lat, geographic = _centre(tiles)
         chosen, why = auto_crs(lon, lat, datum=geographic)
-        report["crs"] = {"crs": chosen.to_string(), "name": chosen.name, "how": why}
+        report["crs"] = {"crs": crs_label(chosen), "name": chosen.name, "how": why}
         return chosen
     if crs is not None:
         return require_projected(horizontal(crs), what=f"the target CRS for {what}")
@@ -482,7 +487,7 @@ def read_dem(path: str | os.PathLike | Sequence[str | os.PathLike], *, crs: obje
     paths = _as_paths(path)
     what = f"DEM {paths[0]}" if len(paths) == 1 else f"the DEM tiles {[str(p) for p in paths]}"
     tiles = _tiles(paths, src_crs, band)
-    report: dict[str, Any] = {"files": len(tiles), "source_crs": _names({t.crs.to_string() for t in tiles})}
+    report: dict[str, Any] = {"files": len(tiles), "source_crs": _names({crs_label(t.crs) for t in tiles})}
     target = _target_crs(crs, tiles, what, report)
     transform, shape, native = _target_grid(tiles, target, resolution, bounds)
     method = _resampling(resampling)
@@ -495,17 +500,31 @@ def read_dem(path: str | os.PathLike | Sequence[str | os.PathLike], *, crs: obje
         warn(report, "coarse", f"{what} has cells of about {native:.4g} m, {native / res:.0f}x the twin's {res:g} m "
                                "cells: the terrain between its cells is interpolated and smoother than the ground. "
                                "Use a finer DEM or a coarser resolution=.")
+    factor, unit = _z_factor(tiles, z_unit, what)
+    tiles, hint = _undeclared_nodata(tiles, band, transform, shape, target, factor, report)
     groups = _groups(tiles)
     if len(groups) > 1:
         report["tiles_in_several_crs"] = "warped one CRS at a time; seams may differ from one warp by a cell"
     out = np.full(shape, np.nan, dtype=np.float64)
     for i, group in enumerate(groups):
         _warp(group, band, out, transform, target, method, gaps_only=i > 0)
-    factor, unit = _z_factor(tiles, z_unit, what)
     if factor != 1.0:
         out *= factor
         unit = f"{unit} -> metres (x {factor:.10g})"
     report["z_unit"] = unit
+    _refuse_implausible(out, transform, what)
+    try:
+        out, transform = _repair(out, transform, what, trim, fill, max_hole_cells, report)
+    except InputDataError as exc:
+        if not hint:
+            raise
+        raise InputDataError(f"{exc} {hint}") from None
+    return Raster(out, transform, target, report)
+
+
+def _repair(out: np.ndarray, transform: Affine, what: str, trim: bool, fill: bool, max_hole_cells: int,
+            report: dict[str, Any]) -> tuple[np.ndarray, Affine]:
+    """Trim no-data edges off the grid and fill small holes (see :func:`read_dem`); the grid and its transform."""
     ny, nx = out.shape
     cut = _dem_repair.trim_rectangle(out) if trim else _dem_repair.EdgeTrim(0, ny, 0, nx, 0)
     if cut is None:
@@ -528,7 +547,62 @@ def read_dem(path: str | os.PathLike | Sequence[str | os.PathLike], *, crs: obje
         _fill(out, transform, labels, origin, sizes, what, max_hole_cells, report)
     elif n:
         report["nodata_cells"] = int(sizes.sum())
-    return Raster(out, transform, target, report)
+    return out, transform
+
+
+def _undeclared_nodata(tiles: Sequence[_Tile], band: int, transform: Affine, shape: tuple[int, int],
+                       crs: pyproj.CRS, factor: float, report: dict[str, Any]) -> tuple[list[_Tile], str]:
+    """The tiles, each file that declares no nodata but marks gaps with a conventional value (-9999,
+    -32768, ...) given that value as its nodata; and a sentence for errors about no-data (empty if none).
+
+    Only the part of each file under the grid is scanned; what was found is warned about and reported.
+    """
+    box = rasterio.transform.array_bounds(shape[0], shape[1], transform)
+    kept, found = [], []
+    for t in tiles:
+        if t.nodata is not None:
+            kept.append(t)
+            continue
+        own = box if same_crs(t.crs, crs) else rasterio.warp.transform_bounds(crs, t.crs, *box, densify_pts=21)
+        window = _sentinel.scan_window(t.transform, (t.height, t.width), own)
+        try:
+            with rasterio.open(t.path) as ds:
+                marker = _sentinel.find_sentinel(ds, band, window, (t.scale * factor, t.offset * factor))
+        except rasterio.errors.RasterioError as exc:
+            raise InputDataError(f"Raster file {t.path} cannot be read to the end ({exc}); the file is damaged or "
+                                 "truncated. Re-export or re-download it.") from None
+        kept.append(t if marker is None else dataclasses.replace(t, nodata=marker.value))
+        if marker is not None:
+            found.append((Path(t.path).name, marker))
+    if not found:
+        return kept, ""
+    report["undeclared_nodata"] = {name: f"{m.value:.9g} in {m.cells} cells" for name, m in found}
+    notes = []
+    for name, m in found:
+        rest = f"the rest of it spans {m.rest_m[0]:.2f} .. {m.rest_m[1]:.2f} m" if m.rest_m else "it holds nothing else"
+        notes.append(f"{name} declares no nodata value, but {m.cells:,} cells hold {m.value:.9g}, which is no "
+                     f"elevation (read as one: {m.as_elevation_m:.6g} m; {rest}). They are taken as no data: "
+                     f"trimmed at the edges and filled where small holes, as declared no data is. Declare it in "
+                     f"the file to be sure (gdal_edit.py -a_nodata {m.value:.9g} {name}).")
+    warn(report, "undeclared_nodata", " ".join(notes), stacklevel=4)
+    hint = "; ".join(f"{m.cells:,} cells of {m.value:.9g}, which {name} does not declare as nodata" for name, m in found)
+    return kept, f"({hint}, were taken as no data.)"
+
+
+def _refuse_implausible(out: np.ndarray, transform: Affine, what: str) -> None:
+    """Raise for elevations no terrain has (an undeclared marker that was not recognised, a wrong unit)."""
+    found = _sentinel.implausible(out)
+    if found is None:
+        return
+    n, common, extreme, (row, col) = found
+    x, y = transform @ (col + 0.5, row + 0.5)
+    low, high = _sentinel.PLAUSIBLE_ELEVATION_M
+    raise InputDataError(
+        f"{what} has {n:,} cells with elevations no terrain has (outside {low:g} .. {high:,.0f} m): most often "
+        f"{common:.9g} m, up to {extreme:.9g} m, e.g. at x={x:.1f}, y={y:.1f}. If that value marks missing data, "
+        "declare it as the file's nodata (gdal_edit.py -a_nodata VALUE FILE); if the elevation unit is wrong, give "
+        f"z_unit= (--z-unit); bathymetry deeper than {-low:g} m is no terrain for the twin: leave it out with "
+        "bounds= (--bounds).")
 
 
 def _names(names: set[str]) -> str | list[str]:
@@ -545,7 +619,7 @@ def _report_trim(cut: _dem_repair.EdgeTrim, shape: tuple[int, int], kept: int, w
     if share > 0.1:
         warn(report, "trim", f"Trimming the no-data edges of {what} off the grid drops {share:.0%} of its valid "
                              "cells (its data is not a rectangle on the twin's grid). Give bounds= to choose the "
-                             "extent, or a DEM that covers it.", stacklevel=4)
+                             "extent, or a DEM that covers it.", stacklevel=5)
 
 
 def _crop_in_place(out: np.ndarray, cut: _dem_repair.EdgeTrim) -> np.ndarray:

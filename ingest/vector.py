@@ -20,7 +20,7 @@ import rasterio.warp
 import shapely
 
 from ingest import _zonal
-from ingest.crs import as_crs, same_crs
+from ingest.crs import as_crs, crs_label, same_crs
 from twin.errors import CRSError, InputDataError
 
 __all__ = ["read_vector", "split_layer_path", "zonal_stat", "LAYER_KINDS"]
@@ -110,10 +110,10 @@ def read_vector(path: str | os.PathLike, crs: object, *, layer: str | None = Non
     if total == 0:
         raise InputDataError(f"Vector layer {where} holds no features; check the file (or the layer name).")
     gdf = gdf.set_crs(_layer_crs(gdf.crs, src_crs, where, name), allow_override=True)
-    report["crs"] = as_crs(gdf.crs).to_string()
+    report["crs"] = crs_label(gdf.crs)
     if not same_crs(gdf.crs, target):
         gdf = gdf.to_crs(target)
-        report["reprojected"] = f"{report['crs']} -> {target.to_string()}"
+        report["reprojected"] = f"{report['crs']} -> {crs_label(target)}"
     gdf = gdf.set_crs(target, allow_override=True)
     if bounds is not None and len(gdf) == 0:
         raise _outside(where, total, bounds, _layer_bounds(file, layer, gdf.crs, target), report)

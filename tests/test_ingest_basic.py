@@ -10,6 +10,7 @@ import pyproj
 import pytest
 import rasterio
 import shapely
+import shapely.affinity
 from affine import Affine
 from click.testing import CliRunner
 
@@ -119,6 +120,76 @@ def test_zonal_stat_small_polygons_take_their_cell():
     polys = [shapely.box(0, 0, 4, 4), shapely.box(2.1, 2.1, 2.3, 2.3)]  # the second holds no cell centre
     np.testing.assert_array_equal(zonal_stat(polys, grid, t), [0.0, grid[1, 2]])
     np.testing.assert_array_equal(zonal_stat(polys, grid, t, stat="mean"), [7.5, grid[1, 2]])
+
+
+
+def test_kiosk_footprint_alone_gets_a_base(tmp_path):
+    # a 0.6 x 1 m kiosk crossing the row of cell centres at y0-22.5 between two centres (x0+22.5, x0+27.5):
+    # it holds no cell centre, yet its crossing pair made reduce_cells index an empty array (issue #17)
+    dem, _ = _tiny_city(tmp_path)
+    x0, y0 = 423000.0, 2560000.0
+    kiosk = gpd.GeoDataFrame({"id": ["k1"], "height": [2.5]},
+                             geometry=[shapely.box(x0 + 24.0, y0 - 23.0, x0 + 24.6, y0 - 22.0)], crs=CRS)
+    kiosk.to_file(tmp_path / "kiosk.gpkg", layer="buildings")
+    tw = from_files(dem, buildings=tmp_path / "kiosk.gpkg")
+    assert tw.buildings["base"].iloc[0] == pytest.approx(tw.terrain[4, 4])  # the cell under it
+
+
+def test_ifc_house_between_cell_centres_is_placed(shared_data):
+    """The IFC path (add_ifc -> bim._base_warnings -> zonal_stat) with a house whose footprint crosses a
+    row of cell centres on a 40 m grid but holds none: placed, not an IndexError (issue #17)."""
+    ifc = shared_data / "ifc" / "IfcOpenHouse_IFC4.ifc"
+    e, n = 423000.0, 2560000.0
+    # the house spans x 422995..423005, y 2559999.8..2560005.2 placed at (e, n): put a row of cell
+    # centres through it at y = 2560002.5 and the nearest column centres 20 m either side of x = 423000
+    t = Affine(40.0, 0, e - 40.0, 0, -40.0, 2560002.5 + 20.0 + 3 * 40.0)
+    tw = Twin(CRS, t, np.full((6, 6), 3.0))
+    rows, cols = np.mgrid[0:6, 0:6]
+    centres = t @ (cols.ravel() + 0.5, rows.ravel() + 0.5)
+    assert not shapely.contains_xy(shapely.box(422995, 2559999.8, 423005, 2560005.2), *centres).any()
+    report = tw.add_ifc([ifc], origin=(e, n, 0.0))
+    assert len(tw.buildings) == 1 and np.isfinite(tw.buildings["base"]).all()
+    assert isinstance(report.warnings, list)
+
+
+def test_zonal_stat_random_small_polygons_never_fail():
+    """Small polygons of any shape at random offsets on random grids: each gets a value of a cell it
+    touches (the minimum over the cells whose centres it holds, when it holds any), never a traceback."""
+    rng = np.random.default_rng(17)
+    for trial in range(40):
+        cell = float(rng.choice([0.5, 1.0, 2.0, 5.0, 30.0]))
+        ny, nx = (int(v) for v in rng.integers(3, 12, size=2))
+        t = Affine(cell, 0, float(rng.uniform(-1e3, 1e3)), 0, -cell, float(rng.uniform(-1e3, 1e3)))
+        grid = rng.normal(size=(ny, nx))
+        polys = []
+        for _ in range(200):
+            # a rectangle (a kiosk is 0.1 to 2 cells across) rotated by any angle, or a triangle
+            cx, cy = t @ (rng.uniform(1, nx - 1), rng.uniform(1, ny - 1))
+            w, h = rng.uniform(0.02, 2.0, size=2) * cell
+            if rng.random() < 0.7:
+                shape = shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+                polys.append(shapely.affinity.rotate(shape, float(rng.uniform(0, 180))))
+            else:
+                pts = np.c_[cx + rng.uniform(-w, w, 3), cy + rng.uniform(-h, h, 3)]
+                polys.append(shapely.Polygon(pts).buffer(0) or shapely.box(cx, cy, cx + w, cy + h))
+        polys = [p if not p.is_empty else shapely.box(0, 0, 1e-3, 1e-3) for p in polys]
+        for stat in ("min", "mean"):
+            values = zonal_stat(polys, grid, t, stat=stat)
+            assert np.isfinite(values).all(), (trial, stat)
+        # the cells each polygon touches, and those whose centres it holds
+        rows, cols = np.mgrid[0:ny, 0:nx]
+        x0s, y0s = t @ (cols.ravel(), rows.ravel())
+        boxes = shapely.box(x0s, y0s - cell, x0s + cell, y0s)
+        centres = shapely.points(x0s + cell / 2, y0s - cell / 2)
+        values = zonal_stat(polys, grid, t, stat="min")
+        for p, v in zip(polys, values):
+            assert zonal_stat([p], grid, t)[0] == v  # alone (one IFC building) as in a batch
+            touched = grid.ravel()[shapely.intersects(boxes, p)]
+            inside = grid.ravel()[shapely.contains(p, centres)]
+            if inside.size:
+                assert v == inside.min()
+            elif touched.size:
+                assert v in touched
 
 
 # ------------------------------------------------------------------ real data (../shared/data)

@@ -7,6 +7,7 @@ Reference values come from pyproj and rasterio computed here independently of ci
 from __future__ import annotations
 
 import json
+import re
 from xml.sax.saxutils import escape
 
 import geopandas as gpd
@@ -15,6 +16,7 @@ import pandas as pd
 import pyproj
 import pytest
 import rasterio
+import rasterio.crs
 import rasterio.features
 import shapely
 from affine import Affine
@@ -166,6 +168,121 @@ def test_small_holes_filled_large_holes_refused(tmp_path):
                                             "method": "harmonic interpolation of the hole's rim"}
 
 
+def _undeclared(path, z, dtype, transform=Affine(5.0, 0, X0, 0, -5.0, Y0)):
+    """``z`` written by rasterio as ``dtype`` with no nodata tag (its gaps marked by a value only)."""
+    with rasterio.open(path, "w", driver="GTiff", width=z.shape[1], height=z.shape[0], count=1, dtype=dtype,
+                       crs=CRS, transform=transform) as dst:
+        dst.write(z.astype(dtype), 1)
+        assert dst.nodata is None
+    return path
+
+
+@pytest.mark.parametrize("marker,dtype,z_unit", [(-9999.0, "float32", None), (-32768.0, "int16", "dm"),
+                                                 (float(np.finfo(np.float32).min), "float32", None)])
+def test_undeclared_nodata_markers_taken_as_nodata(tmp_path, marker, dtype, z_unit):
+    """Cells of -9999 / -32768 / float32-min in a DEM declaring no nodata are no data, as if declared: the
+    grid equals the same file's with the value declared (edges trimmed, holes filled), and it is reported."""
+    rows, cols = np.mgrid[0:40, 0:50]
+    z = np.round((2.0 + 0.1 * cols + 0.05 * rows) * 10) / (10 if z_unit is None else 1)  # dm: whole numbers
+    z[10:13, 20:23] = marker   # a hole inside
+    z[:, :3] = marker          # a no-data edge
+    _undeclared(tmp_path / "bare.tif", z, dtype)
+    _io.write_geotiff(tmp_path / "tagged.tif", z.astype(dtype), Affine(5.0, 0, X0, 0, -5.0, Y0), pyproj.CRS(CRS),
+                      nodata=marker)
+    for resolution in (None, 3.0):  # read as is, and resampled
+        with pytest.warns(IngestWarning, match=re.escape(f"declares no nodata value, but 129 cells hold {marker:.9g}")):
+            got = read_dem(tmp_path / "bare.tif", resolution=resolution, z_unit=z_unit)
+        want = read_dem(tmp_path / "tagged.tif", resolution=resolution, z_unit=z_unit)
+        np.testing.assert_array_equal(got.array, want.array)
+        assert got.transform == want.transform and np.nanmin(got.array) > 1.9
+        assert got.report["undeclared_nodata"] == {"bare.tif": f"{marker:.9g} in 129 cells"}
+        assert got.report["holes_filled"]["cells"] == want.report["holes_filled"]["cells"] > 0
+    # the twin and its report, through the CLI
+    res = CliRunner().invoke(main, ["ingest", "--dem", str(tmp_path / "bare.tif"), "--out", str(tmp_path / "tw")]
+                             + (["--z-unit", z_unit] if z_unit else []))
+    assert res.exit_code == 0, res.output
+    assert f"undeclared_nodata = bare.tif {marker:.9g} in 129 cells" in res.output
+    assert f"gdal_edit.py -a_nodata {marker:.9g} bare.tif" in res.output
+    assert "Terrain  2.30 .." in res.output or "Terrain  2.00 .." in res.output
+
+
+def test_undeclared_marker_in_one_tile_and_outside_bounds(shared_data, tmp_path):
+    """A real DEM (HydroSHEDS, int16) in two tiles, the eastern one with -32768 voids and its nodata tag
+    removed: the mosaic equals the one with the tag kept. Markers outside bounds= are not scanned."""
+    with rasterio.open(shared_data / PYSHEDS) as src:
+        profile, z = src.profile, src.read(1)
+    assert src.nodata == -32768 and (z != -32768).all()
+    w = z.shape[1] // 2
+    z[50:53, w + 40:w + 44] = -32768   # a void inside the eastern tile
+    z[:, -5:] = -32768                 # and along its eastern edge
+    paths = {}
+    for name, tag in (("bare", None), ("tagged", -32768)):
+        for i, cols in enumerate((slice(0, w), slice(w, None))):
+            part = z[:, cols]
+            p = tmp_path / f"{name}{i}.tif"
+            profile.update(width=part.shape[1], transform=src.transform @ Affine.translation(cols.start, 0),
+                           nodata=-32768 if i == 0 else tag)
+            with rasterio.open(p, "w", **profile) as dst:
+                dst.write(part, 1)
+            paths.setdefault(name, []).append(p)
+    with pytest.warns(IngestWarning, match="bare1.tif declares no nodata value, but 1,807 cells hold -32768"):
+        got = read_dem(paths["bare"], crs="EPSG:32614")
+    want = read_dem(paths["tagged"], crs="EPSG:32614")
+    np.testing.assert_array_equal(got.array, want.array)
+    assert got.report["undeclared_nodata"] == {"bare1.tif": "-32768 in 1807 cells"}
+    assert np.nanmin(got.array) > 100
+    # bounds= over the western tile only: the eastern file is scanned only where the grid lies (nothing)
+    left, top = want.transform.c, want.transform.f
+    box = (left + 500, top - 0.8 * want.shape[0] * want.cell_size, left + 0.3 * want.shape[1] * want.cell_size, top - 500)
+    west = read_dem(paths["bare"], crs="EPSG:32614", bounds=box)
+    assert "undeclared_nodata" not in west.report and np.nanmin(west.array) > 100
+
+
+def test_undeclared_marker_only_where_it_cannot_be_terrain(tmp_path):
+    """-9999 is a marker only as an outlier: in a DEM in centimetres of a coast from -150 m to +50 m,
+    -9999 cm (-99.99 m) is ground among its neighbours; around 10 to 50 m it is a marker."""
+    rows, cols = np.mgrid[0:40, 0:50]
+    coast = -15000.0 + 400.0 * cols + 0.0 * rows  # -150 .. +46 m in cm
+    coast[20, 20] = -9999.0
+    r = read_dem(_undeclared(tmp_path / "coast.tif", coast, "float32"), z_unit="cm")
+    assert "undeclared_nodata" not in r.report and r.array[20, 20] == pytest.approx(-99.99)
+    city = 1000.0 + 80.0 * cols  # 10 .. 49 m in cm
+    city[20, 20] = -9999.0
+    with pytest.warns(IngestWarning, match="-99.99 m; the rest of it spans 10.00 .. 49.20 m"):
+        r = read_dem(_undeclared(tmp_path / "city.tif", city, "float32"), z_unit="cm")
+    assert r.report["undeclared_nodata"] == {"city.tif": "-9999 in 1 cells"}
+    assert r.array[20, 20] == pytest.approx(26.0)  # filled from its rim
+
+
+def test_impossible_elevations_and_too_many_markers_refused(tmp_path):
+    rows, cols = np.mgrid[0:40, 0:50]
+    z = 2.0 + 0.1 * cols + 0.05 * rows
+    # a marker cimtwin does not know: refused, naming the value, where, and the fix
+    odd = z.copy()
+    odd[5:7, 5:7] = -8888.0
+    with pytest.raises(InputDataError, match=r"4 cells with elevations no terrain has.*-8888 m.*gdal_edit.py -a_nodata"):
+        read_dem(_undeclared(tmp_path / "odd.tif", odd, "float32"))
+    # a file declaring -32768 but also holding -9999: the undeclared value is refused, not a 10 km pit
+    mixed = z.copy()
+    mixed[5, 5], mixed[30, 30] = -32768.0, -9999.0
+    _io.write_geotiff(tmp_path / "mixed.tif", mixed.astype(np.float32), Affine(5.0, 0, X0, 0, -5.0, Y0),
+                      pyproj.CRS(CRS), nodata=-32768.0)
+    with pytest.raises(InputDataError, match=r"1 cells with elevations no terrain has.*-9999 m"):
+        read_dem(tmp_path / "mixed.tif")
+    # a DEM in feet up to 35,000 ft (10.7 km): the unit must be wrong
+    with pytest.raises(InputDataError, match="z_unit"):
+        read_dem(_undeclared(tmp_path / "high.tif", z * 3500, "float32"))
+    # a marker hole too large to fill: the error says the cells were the undeclared marker
+    big = z.copy()
+    big[5:35, 5:45] = -9999.0
+    with pytest.raises(InputDataError, match=r"larger than 1000 cells.*1,200 cells of -9999, which big.tif does "
+                                             r"not declare as nodata, were taken as no data"):
+        read_dem(_undeclared(tmp_path / "big.tif", big, "float32"), max_hole_cells=1000)
+    # all marker: no valid elevations, saying why
+    with pytest.raises(InputDataError, match=r"no valid elevations.*2,000 cells of -32768"):
+        read_dem(_undeclared(tmp_path / "void.tif", np.full((40, 50), -32768.0), "int16"))
+
+
 def test_feet_dem_converted_to_metres(tmp_path):
     ft = read_dem(_plane(tmp_path / "ft.tif", unit="ft", base=100.0))
     m = read_dem(_plane(tmp_path / "m.tif", base=100.0))
@@ -211,6 +328,29 @@ def test_all_nodata_within_bounds_and_missing_crs(tmp_path):
     with pytest.raises(CRSError, match="--dem-crs"):
         from_files(bare)
     assert from_files(bare, layer_crs={"dem": CRS}).crs == pyproj.CRS(CRS)
+
+
+def test_report_names_source_crs_not_wkt(tmp_path):
+    """The ingest report names a CRS with its EPSG code, also when a file spells it as a WKT1 without
+    axes (identification alone rejects that) or pairs it with a vertical CRS; WKT only for a custom one."""
+    wkt1 = pyproj.CRS(CRS).to_wkt("WKT1_GDAL")
+    assert pyproj.CRS.from_wkt(wkt1).to_string().startswith("PROJCS")  # what the report used to print
+    compound = pyproj.CRS("EPSG:4547+5737").to_wkt("WKT1_GDAL")
+    custom = "+proj=tmerc +lon_0=113.5 +k=1 +x_0=500000 +ellps=GRS80 +units=m +no_defs"
+    runner = CliRunner()
+    for name, crs, expected in (("wkt1", wkt1, "source_crs = CGCS2000 / 3-degree Gauss-Kruger CM 114E (EPSG:4547)"),
+                                ("compound", compound, "source_crs = CGCS2000 / 3-degree Gauss-Kruger CM 114E "
+                                                       "(EPSG:4547) + Yellow Sea 1985 height (EPSG:5737)"),
+                                ("custom", custom, "source_crs = PROJCRS[")):
+        dem = _plane(tmp_path / f"{name}.tif")
+        with rasterio.open(dem, "r+") as dst:
+            dst.crs = rasterio.crs.CRS.from_wkt(pyproj.CRS(crs).to_wkt("WKT1_GDAL"))
+        res = runner.invoke(main, ["ingest", "--dem", str(dem), "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        assert expected in res.output, res.output
+        assert (name == "custom") == ("PROJCRS[" in res.output or "PROJCS[" in res.output)
+        info = runner.invoke(main, ["info", str(tmp_path / name)]).output
+        assert expected in info
 
 
 def test_auto_crs_choices(shared_data, tmp_path):
@@ -287,7 +427,7 @@ def test_nhd_lines_in_nad83_onto_utm(shared_data):
     rep = {}
     got = read_vector(shared_data / SOQUE, "EPSG:26917", kind="line", name="rivers", report=rep)
     src = gpd.read_file(shared_data / SOQUE)
-    assert len(got) == len(src) == 317 and rep["reprojected"] == "EPSG:4269 -> EPSG:26917"
+    assert len(got) == len(src) == 317 and rep["reprojected"] == "NAD83 (EPSG:4269) -> NAD83 / UTM zone 17N (EPSG:26917)"
     tr = pyproj.Transformer.from_crs("EPSG:4269", "EPSG:26917", always_xy=True)
     x, y = tr.transform(*np.asarray(src.geometry.iloc[100].coords).T)
     np.testing.assert_allclose(np.asarray(got.geometry.iloc[100].coords), np.c_[x, y], atol=1e-3)
@@ -322,7 +462,7 @@ def test_layer_crs_on_the_command_line(shared_data, tmp_path):
     assert res.exit_code == 2 and "river" in res.output and "spelling" in res.output
     res = runner.invoke(main, [*args, "--layer-crs", "rivers=ESRI:102008"])
     assert res.exit_code == 0, res.output
-    assert "rivers       720 features" in res.output and "reprojected = ESRI:102008 -> EPSG:26910" in res.output
+    assert "rivers       720 features" in res.output and "reprojected = North_America_Albers_Equal_Area_Conic (ESRI:102008) -> NAD83 / UTM zone 10N (EPSG:26910)" in res.output
     info = json.loads(runner.invoke(main, ["info", str(tmp_path / "tw"), "--json"]).output)
     assert info["ingest_report"]["rivers"]["width_defaulted"] == {"features": 720, "value_m": 10.0}
 
@@ -428,6 +568,68 @@ def test_building_heights_from_column_storeys_landuse_and_default(tmp_path):
     # feet as plain numbers when declared
     tw_ft = from_files(dem, buildings=tmp_path / "b.gpkg", height_column="HGT", height_unit="ft")
     assert tw_ft.buildings["height"].iloc[0] == pytest.approx(33 * 0.3048)
+
+
+def test_absurd_building_values_fall_back_and_are_reported(tmp_path):
+    """Heights of inf, 1e9 and the text "1e9", storeys of 1e9 and a base of inf are no building's: each is
+    dropped for the next source (storeys, then the default; the DEM for the base), warned about naming
+    the layer, column and feature ids, and reported; the twin holds no infinite value."""
+    dem = _plane(tmp_path / "dem.tif")
+    boxes = [shapely.box(X0 + 10 + 30 * i, Y0 - 60, X0 + 30 + 30 * i, Y0 - 40) for i in range(5)]
+    gpd.GeoDataFrame({"id": ["ok", "inf", "big", "st", "base"], "height": [12.0, np.inf, 1e9, None, 10.0],
+                      "storeys": [None, 4, None, 1e9, None], "base": [None, None, None, None, np.inf]},
+                     geometry=boxes, crs=CRS).to_file(tmp_path / "num.gpkg")
+    runner = CliRunner()
+    res = runner.invoke(main, ["ingest", "--dem", str(dem), "--buildings", str(tmp_path / "num.gpkg"),
+                               "--out", str(tmp_path / "tw")])
+    assert res.exit_code == 0, res.output
+    assert "heights_implausible = 2 in column 'height': inf = inf, big = 1e+09" in res.output
+    assert "storeys_implausible = 1 in column 'storeys': st = 1e+09" in res.output
+    assert f"Building layer {tmp_path / 'num.gpkg'}: 2 height(s) in column 'height' are no building's" in res.output
+    with pytest.warns(IngestWarning, match="base elevation.*base = inf.*the DEM under the footprint"):
+        tw = from_files(dem, buildings=tmp_path / "num.gpkg")
+    b = tw.buildings.set_index("id")
+    assert b["height"].to_dict() == {"ok": 12.0, "inf": 12.0, "big": 9.0, "st": 9.0, "base": 10.0}
+    assert b["height_source"].to_dict() == {"ok": "height", "inf": "storeys", "big": "default", "st": "default",
+                                            "base": "height"}
+    assert np.isfinite(b["base"]).all() and np.isfinite(tw.terrain).all()
+    # heights as texts: "1e9" is read as a number and dropped like the others
+    gpd.GeoDataFrame({"id": ["a", "b", "c"], "height": ["12 m", "1e9", "40 ft"]}, geometry=boxes[:3],
+                     crs=CRS).to_file(tmp_path / "text.gpkg")
+    with pytest.warns(IngestWarning, match=r"1 height\(s\) in column 'height'.*b = 1e\+09"):
+        tw = from_files(dem, buildings=tmp_path / "text.gpkg")
+    assert tw.buildings["height"].tolist() == pytest.approx([12.0, 9.0, 40 * 0.3048])
+    # most heights too large: the unit is wrong, and ingest says so rather than defaulting them all
+    gpd.GeoDataFrame({"id": ["a", "b", "c"], "height": [12000.0, 15000.0, 9.0]}, geometry=boxes[:3],
+                     crs=CRS).to_file(tmp_path / "mm.gpkg")
+    with pytest.raises(InputDataError, match=r"2 of 3 heights in column 'height' are more than 1000 m.*height_unit="):
+        from_files(dem, buildings=tmp_path / "mm.gpkg")
+    assert from_files(dem, buildings=tmp_path / "mm.gpkg", height_unit="mm").buildings["height"].tolist() == \
+        pytest.approx([12.0, 15.0, 0.009])
+    # but one building alone at inf or 1e9 is a typo, not a unit: it takes the default
+    for value in (np.inf, 1e9):
+        gpd.GeoDataFrame({"id": ["solo"], "height": [value]}, geometry=boxes[:1], crs=CRS).to_file(tmp_path / "solo.gpkg")
+        with pytest.warns(IngestWarning, match="solo = "):
+            assert from_files(dem, buildings=tmp_path / "solo.gpkg").buildings["height"].tolist() == [9.0]
+
+
+def test_absurd_river_and_lake_values_refused(tmp_path):
+    """A river's width and depth and a lake's level decide where water goes: infinite or absurd ones are
+    refused naming the layer, column and feature (blank ones still take the reported defaults)."""
+    dem = _plane(tmp_path / "dem.tif")
+    line = shapely.LineString([(X0, Y0 - 100), (X0 + 250, Y0 - 100)])
+    for width, depth, bad in (([8.0, np.inf], [1.0, 2.0], r"'width'.*r2 = inf.*0 < width <= 50,000 m"),
+                              ([8.0, 1e9], [1.0, 2.0], r"'width'.*r2 = 1e\+09"),
+                              ([8.0, 9.0], ["1", "1e9"], r"'depth'.*r2 = 1e\+09.*default 2 m")):
+        gpd.GeoDataFrame({"id": ["r1", "r2"], "width": width, "depth": depth}, geometry=[line, line],
+                         crs=CRS).to_file(tmp_path / "r.gpkg")
+        with pytest.raises(InputDataError, match=f"River layer .*r.gpkg: column {bad}"):
+            from_files(dem, rivers=tmp_path / "r.gpkg")
+    pond = shapely.box(X0 + 50, Y0 - 150, X0 + 100, Y0 - 100)
+    for level in (np.inf, 1e9, -9999.0):
+        gpd.GeoDataFrame({"name": ["pond"], "level": [level]}, geometry=[pond], crs=CRS).to_file(tmp_path / "l.gpkg")
+        with pytest.raises(InputDataError, match=r"Lake layer .*l.gpkg: column 'level'.*pond = .*-500 .. 9000 m"):
+            from_files(dem, lakes=tmp_path / "l.gpkg")
 
 
 def test_user_landuse_table_overrides(tmp_path):

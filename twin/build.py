@@ -18,17 +18,24 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ingest.crs import is_metric_projected, vertical_unit_factor
-from ingest.raster import MAX_HOLE_CELLS, default_resampling, raster_crs, read_dem, read_onto
+from ingest.crs import crs_label, is_metric_projected, vertical_unit_factor
+from ingest._notes import warn
+from ingest.raster import MAX_HOLE_CELLS, PLAUSIBLE_ELEVATION_M, default_resampling, raster_crs, read_dem, read_onto
 from ingest.vector import LAYER_KINDS, read_vector, zonal_stat
 from twin.errors import InputDataError
 from twin.landuse import read_table
 from twin.model import Twin
 
-__all__ = ["from_files", "BuildingOptions", "DEFAULTS", "HEIGHT_COLUMNS", "STOREY_COLUMNS", "CLASS_COLUMNS"]
+__all__ = ["from_files", "BuildingOptions", "DEFAULTS", "LIMITS", "HEIGHT_COLUMNS", "STOREY_COLUMNS", "CLASS_COLUMNS"]
 
 #: Values ingest assumes when a layer lacks them; every use is recorded in the ingest report.
 DEFAULTS = {"storey_height_m": 3.0, "building_height_m": 9.0, "river_width_m": 10.0, "river_depth_m": 2.0}
+
+#: The largest values ingest believes (inclusive; anything larger, infinite or not a number is a data error).
+#: The tallest building is 828 m with 163 storeys; the widest river channels are a few tens of km across
+#: in flood and the deepest about 220 m. Elevations (building bases, lake levels) must lie within
+#: :data:`ingest.raster.PLAUSIBLE_ELEVATION_M`.
+LIMITS = {"building_height_m": 1000.0, "storeys": 200.0, "river_width_m": 50_000.0, "river_depth_m": 250.0}
 
 #: Column names recognised (case-insensitive, in this order) when none is named.
 HEIGHT_COLUMNS = ("height", "height_m", "building_height", "bldg_height", "measuredheight", "hgt", "h")
@@ -136,7 +143,7 @@ def from_files(dem: PathLike | Sequence[PathLike], *, buildings: PathLike | None
     terrain = read_dem(dem_paths, crs=target, src_crs=dem_crs, resolution=resolution, bounds=bounds,
                        resampling=resampling, z_unit=z_unit, max_hole_cells=max_hole_cells)
     dem_report = dict(terrain.report)
-    report["crs"] = dem_report.pop("crs", None) or {"crs": terrain.crs.to_string(), "name": terrain.crs.name, "how": how}
+    report["crs"] = dem_report.pop("crs", None) or {"crs": crs_label(terrain.crs), "name": terrain.crs.name, "how": how}
     report["dem"] = dem_report
     # the twin is built once and filled in, so the grid exists once beside the DEM read for it
     tw = Twin(terrain.crs, terrain.transform, terrain.array, landuse_table=_landuse_table(landuse_table),
@@ -154,13 +161,13 @@ def from_files(dem: PathLike | Sequence[PathLike], *, buildings: PathLike | None
         gdf = read_vector(path, tw.crs, src_crs=layer_crs.get(name), prefer_layer=name, bounds=tw.bounds,
                           kind=LAYER_KINDS[name], clip=name != "buildings", name=name, report=entry)
         if name == "buildings":
-            gdf = _prepare_buildings(gdf, tw, entry, opts, tw.landuse)
+            gdf = _prepare_buildings(gdf, tw, entry, opts, tw.landuse, str(path))
         elif name == "landuse":
             gdf = _prepare_landuse(gdf, tw, entry, columns["landuse"])
         elif name == "rivers":
-            gdf = _prepare_rivers(gdf, entry, columns["width"], columns["depth"])
+            gdf = _prepare_rivers(gdf, entry, columns["width"], columns["depth"], str(path))
         else:
-            gdf = _prepare_lakes(gdf, tw, entry)
+            gdf = _prepare_lakes(gdf, tw, entry, str(path))
         entry["kept"] = int(len(gdf))
         report[name] = entry
         tw.set_layer(name, gdf)
@@ -237,7 +244,15 @@ def _lengths(values: pd.Series, unit: str, what: str) -> tuple[pd.Series, int]:
 
 
 def _prepare_buildings(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], opts: BuildingOptions,
-                       landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+                       landuse: gpd.GeoDataFrame | None, where: str) -> gpd.GeoDataFrame:
+    """Ids, heights (column, storeys, land use, default) and bases (column, else the DEM) of footprints.
+
+    A height, storey count or base no building has (infinite, 1e9, above :data:`LIMITS`) is dropped for
+    the next source in that order, warned about and reported with the features' ids: a wrong height
+    changes little in a flood (a building is an obstacle whatever its height above the water), and one
+    typo in a city of 100,000 footprints should not stop the ingest. When most heights are too large,
+    the column's unit is wrong and the ingest stops.
+    """
     gdf = gdf.copy()
     ids = gdf["id"].astype("string") if "id" in gdf.columns else pd.Series(pd.NA, index=gdf.index, dtype="string")
     missing = (ids.isna() | (ids.str.strip() == "")).fillna(True).to_numpy(bool)
@@ -264,9 +279,23 @@ def _prepare_buildings(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], o
         bad = int((gdf[column].notna() & height.isna()).sum())
         if bad:
             entry["heights_unusable"] = bad
+        absurd = _absurd(height, LIMITS["building_height_m"])
+        # heights in mm or cm read as metres: most too tall, yet within 1,000x of a real building
+        unit = absurd & (height <= 1000 * LIMITS["building_height_m"])
+        if unit.sum() > height.notna().sum() / 2:
+            raise InputDataError(
+                f"Building layer {where}: {int(unit.sum())} of {int(height.notna().sum())} heights in column "
+                f"{column!r} are more than {LIMITS['building_height_m']:g} m (e.g. {_examples(gdf, unit, height)}); "
+                "no building is that tall. Is the column in another unit? Give height_unit= (--height-unit), "
+                "e.g. 'cm' or 'mm', or name another column with height_column= (--height-column).")
+        height = _drop_absurd(height, absurd, gdf, entry, "heights_implausible", where, column, "height",
+                              f"0 < height <= {LIMITS['building_height_m']:g} m", "storeys, land use or the default")
     storeys_col = _find_column(gdf, opts.storeys_column, STOREY_COLUMNS, "storey count")
     if storeys_col is not None:
         storeys = pd.to_numeric(gdf[storeys_col], errors="coerce").where(lambda s: s > 0)
+        storeys = _drop_absurd(storeys, _absurd(storeys, LIMITS["storeys"]), gdf, entry, "storeys_implausible",
+                               where, storeys_col, "storey count", f"1 to {LIMITS['storeys']:g}",
+                               "land use or the default")
         use = height.isna() & storeys.notna()
         height[use] = storeys[use] * opts.storey_height
         source[use] = "storeys"
@@ -296,6 +325,9 @@ def _prepare_buildings(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], o
     if opts.base_stat not in ("min", "mean"):
         raise InputDataError(f"base_stat must be 'min' or 'mean', got {opts.base_stat!r}.")
     base = pd.to_numeric(gdf["base"], errors="coerce") if "base" in gdf.columns else pd.Series(np.nan, index=gdf.index)
+    base = _drop_absurd(base, _absurd(base, PLAUSIBLE_ELEVATION_M[1], low=PLAUSIBLE_ELEVATION_M[0]), gdf, entry,
+                        "bases_implausible", where, "base", "base elevation",
+                        f"{PLAUSIBLE_ELEVATION_M[0]:g} .. {PLAUSIBLE_ELEVATION_M[1]:g} m", "the DEM under the footprint")
     need = base.isna()
     if need.any():
         base[need] = zonal_stat(gdf.geometry[need], tw.terrain, tw.transform, stat=opts.base_stat)
@@ -305,6 +337,44 @@ def _prepare_buildings(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], o
     if "source" not in gdf.columns:
         gdf["source"] = "gis"
     return gdf
+
+
+def _absurd(values: pd.Series, high: float, *, low: float | None = None) -> pd.Series:
+    """Where a value is present but infinite or beyond ``high`` (or below ``low``)."""
+    ok = np.isfinite(values) & (values <= high) & ((values >= low) if low is not None else True)
+    return values.notna() & ~ok
+
+
+def _examples(gdf: gpd.GeoDataFrame, mask: pd.Series, values: pd.Series, n: int = 5) -> str:
+    """``"a = inf, b = 1e+09 (and 3 more)"``: the first features of ``mask`` by id (else name, else row)."""
+    label = next((c for c in ("id", "name") if c in gdf.columns), None)
+    rows = np.flatnonzero(mask.to_numpy())
+    names = [f"{gdf[label].iloc[i] if label else f'row {i}'} = {values.iloc[i]:g}" for i in rows[:n]]
+    more = f" (and {len(rows) - n} more)" if len(rows) > n else ""
+    return ", ".join(names) + more
+
+
+def _drop_absurd(values: pd.Series, absurd: pd.Series, gdf: gpd.GeoDataFrame, entry: dict[str, Any], key: str,
+                 where: str, column: Any, what: str, allowed: str, instead: str) -> pd.Series:
+    """``values`` without the ``absurd`` ones (NaN, so the next source fills them), warned and reported."""
+    if not absurd.any():
+        return values
+    examples = _examples(gdf, absurd, values)
+    entry[key] = f"{int(absurd.sum())} in column {column!r}: {examples}"
+    warn(entry, key, f"Building layer {where}: {int(absurd.sum())} {what}(s) in column {column!r} are no building's "
+                     f"({examples}; expected {allowed}); they are ignored and taken from {instead}. Fix them in "
+                     "the layer to use them.", stacklevel=5)
+    return values.mask(absurd)
+
+
+def _refuse_absurd(gdf: gpd.GeoDataFrame, values: pd.Series, absurd: pd.Series, layer: str, where: str,
+                   column: Any, allowed: str, blank: str) -> None:
+    """Raise for values no river or lake has: they decide where water flows, so none is guessed."""
+    if absurd.any():
+        raise InputDataError(
+            f"{layer} layer {where}: column {column!r} holds values no {layer.lower()} has "
+            f"({_examples(gdf, absurd, values)}; expected {allowed}). Fix them in the layer, or clear them "
+            f"({blank}).")
 
 
 def _classes_under(footprints: gpd.GeoSeries, landuse: gpd.GeoDataFrame | None) -> pd.Series:
@@ -320,13 +390,18 @@ def _classes_under(footprints: gpd.GeoSeries, landuse: gpd.GeoDataFrame | None) 
 
 
 def _prepare_rivers(gdf: gpd.GeoDataFrame, entry: dict[str, Any], width_column: str | None,
-                    depth_column: str | None) -> gpd.GeoDataFrame:
+                    depth_column: str | None, where: str) -> gpd.GeoDataFrame:
+    """Widths and depths from their columns; blank or non-positive ones take the defaults (reported),
+    infinite or absurd ones (beyond :data:`LIMITS`) are refused."""
     gdf = gdf.copy()
     for col, named, candidates, key in (("width", width_column, WIDTH_COLUMNS, "river_width_m"),
                                         ("depth", depth_column, DEPTH_COLUMNS, "river_depth_m")):
         found = _find_column(gdf, named, candidates, f"river {col}")
         vals = pd.to_numeric(gdf[found], errors="coerce").where(lambda s: s > 0) if found is not None \
             else pd.Series(np.nan, index=gdf.index)
+        if found is not None:
+            _refuse_absurd(gdf, vals, _absurd(vals, LIMITS[key]), "River", where, found,
+                           f"0 < {col} <= {LIMITS[key]:,g} m", f"a blank {col} takes the default {DEFAULTS[key]:g} m")
         if found is not None and found != col:
             entry[f"{col}_column"] = str(found)
         n = int(vals.isna().sum())
@@ -336,8 +411,16 @@ def _prepare_rivers(gdf: gpd.GeoDataFrame, entry: dict[str, Any], width_column: 
     return gdf
 
 
-def _prepare_lakes(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any]) -> gpd.GeoDataFrame:
+def _prepare_lakes(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], where: str) -> gpd.GeoDataFrame:
+    """Water levels from the "level" column, else the lowest shore; infinite or impossible levels and
+    beds (outside :data:`ingest.raster.PLAUSIBLE_ELEVATION_M`) are refused."""
     gdf = gdf.copy()
+    low, high = PLAUSIBLE_ELEVATION_M
+    for col in ("level", "bed"):
+        if col in gdf.columns:
+            vals = pd.to_numeric(gdf[col], errors="coerce")
+            _refuse_absurd(gdf, vals, _absurd(vals, high, low=low), "Lake", where, col, f"{low:g} .. {high:g} m",
+                           "a blank level is taken from the lowest shore" if col == "level" else "a blank bed is fine")
     level = pd.to_numeric(gdf["level"], errors="coerce") if "level" in gdf.columns else pd.Series(np.nan, index=gdf.index)
     if level.isna().any():
         # a lake without a stated level is taken as filled to its lowest shore: the minimum DEM on its outline
