@@ -278,18 +278,27 @@ def test_first_crossing_interpolates_in_log_return_period():
 def test_return_period_sweep_writes_flood_return_period(twin, cluster, tmp_path):
     # rain alone on the tilted plane: the pit ponds at every return period, the slope's sheet of
     # water crosses 2-3 cm between them, the upper cells stay shallower
-    design = {"method": "chicago", "A": 3618.427, "b": 11.259, "C": 0.438, "n": 0.75, "return_period": 10,
-              "duration": "1h", "step": "5min"}
-    base = _scenario(duration=3600, output_interval=1800, rain={"design": design}, numerics={"dtype": "float32"},
-                     inflow=[], boundary=[{"edge": "east", "type": "free", "slope": 0.002}],
-                     infiltration={"model": "none"}, drainage={"capacity": 0.0},
-                     output={"building_depth": 0.035}).to_dict()
+    twin.save(tmp_path / "twin")
+    (tmp_path / "flood.toml").write_text(
+        'duration = "1h"\noutput_interval = "30min"\n'
+        '[rain.design]\nmethod = "chicago"\nA = 3618.427\nb = 11.259\nC = 0.438\nn = 0.75\n'
+        'return_period = 10\nduration = "1h"\nstep = "5min"\n'
+        '[[boundary]]\nedge = "east"\ntype = "free"\nslope = 0.002\n'
+        '[infiltration]\nmodel = "none"\n[output]\nbuilding_depth = 0.035\n[numerics]\ndtype = "float32"\n',
+        encoding="utf-8")
     periods = [100.0, 2.0, 10.0]  # any order; the maps sort them
     thresholds = [0.02, 0.03, 0.05]
-    ens = Ensemble.from_dict({"name": "rp", "base": base, "sweep": {"rain.design.return_period": periods},
-                              "thresholds": thresholds})
+    (tmp_path / "rp.toml").write_text(
+        f'base = "flood.toml"\nthresholds = {thresholds}\n[sweep]\n"rain.design.return_period" = {periods}\n',
+        encoding="utf-8")
     out = tmp_path / "ens"
-    res = run_ensemble(twin, ens, out, scheduler=cluster.scheduler_address, retries=0, progress=False)
+    r = CliRunner().invoke(ensemble_cmd, [str(tmp_path / "rp.toml"), "--twin", str(tmp_path / "twin"), "--out",
+                                          str(out), "--scheduler", cluster.scheduler_address, "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "member_share, the share of members (no weights given" in r.output
+    assert "Return periods 2, 10, 100 y: flood_return_period and flood_aep" in r.output
+    assert "return_period.nc" in r.output and "flood_aep_0.03m.tif" in r.output
+    res = EnsembleResult.load(out)
     assert res.failed == [] and list(res.members["return_period"]) == periods
     rp = res.summary["return_period"]
     assert rp["written"] and rp["periods_years"] == [2.0, 10.0, 100.0] and rp["aep_formula"] == "1 - exp(-1/T)"
