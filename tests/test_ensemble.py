@@ -373,3 +373,28 @@ def test_old_folder_gets_member_share(twin, base, cluster, tmp_path):
     back = EnsembleResult.load(out)
     np.testing.assert_array_equal(back.exceedance["member_share"].values, res.exceedance["member_share"].values)
     np.testing.assert_array_equal(back.exceedance["p_exceed"].values, res.exceedance["member_share"].values)
+
+
+def test_labelled_return_periods_and_non_monotonic_warning(twin, base, cluster, tmp_path, caplog):
+    # members labelled with return periods whose rain does not grow with them: depth drops from 2 to
+    # 10 years, which the maps count and the run warns about
+    ens = Ensemble.from_dict({"name": "odd", "base": base, "thresholds": [0.05],
+                              "member": [{"return_period": 2, "rain.constant": 120.0},
+                                         {"return_period": 10, "rain.constant": 30.0},
+                                         {"return_period": 100, "rain.constant": 240.0}]})
+    assert [m.return_period for m in ens.members] == [2.0, 10.0, 100.0] and not ens.weighted
+    with caplog.at_level("WARNING", logger="twin.ensemble"):
+        res = run_ensemble(twin, ens, tmp_path / "ens", scheduler=cluster.scheduler_address, retries=0,
+                           progress=False)
+    rp = res.summary["return_period"]
+    assert rp["written"] and rp["non_monotonic_cells"] > 0
+    assert rp["non_monotonic_cells"] == int(res.return_period["non_monotonic"].sum())
+    assert any("max depth drops as the return period grows" in r.getMessage() for r in caplog.records)
+    # a sweep that crosses return periods with another key makes no return-period maps, and says why
+    storm = {**base, "rain": {"design": {"method": "chicago", "A": 3618.427, "b": 11.259, "C": 0.438, "n": 0.75,
+                                         "return_period": 10, "duration": "10min", "step": "1min"}}}
+    both = Ensemble.from_dict({"name": "both", "base": storm, "thresholds": [0.05],
+                               "sweep": {"rain.design.return_period": [2, 10], "drainage.capacity": [0.0, 20.0]}})
+    res = run_ensemble(twin, both, tmp_path / "both", scheduler=cluster.scheduler_address, retries=0, progress=False)
+    assert res.return_period is None and not (tmp_path / "both" / "return_period.nc").exists()
+    assert "share a return period" in res.summary["return_period"]["reason"]

@@ -3,6 +3,7 @@ period at which each place floods (return-period sweeps), and the same per build
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,8 @@ def return_period_maps(folders: Sequence[Path], periods: Sequence[float], thresh
     order = np.argsort(np.asarray(periods, dtype=np.float64), kind="stable")
     t = np.asarray(periods, dtype=np.float64)[order]
     grids = _depths([folders[i] for i in order])
-    first = next(grids)
-    _, transform, crs = first
-    cross = first_crossing((g[0] for g in _chain(first, grids)), t, thresholds, tolerance=tolerance)
+    first, transform, crs = next(grids)
+    cross = first_crossing(itertools.chain([first], (g for g, _, _ in grids)), t, thresholds, tolerance=tolerance)
     thr = np.asarray(thresholds, dtype=np.float64)
     rp_attrs = {"units": "year", "grid_mapping": _GRID, "ancillary_variables": "flood_return_period_flag",
                 "long_name": "smallest return period at which the maximum water depth exceeds the threshold",
@@ -208,11 +208,6 @@ def _depths(folders: Sequence[Path]) -> Iterator[tuple[np.ndarray, Any, Any]]:
     for folder in folders:
         with rasterio.open(Path(folder) / "max_depth.tif") as src:
             yield src.read(1), src.transform, src.crs
-
-
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
 
 
 def _dataset(data: dict[str, Any], thresholds: np.ndarray, transform: Any, crs: Any, shape: tuple[int, int],

@@ -328,6 +328,9 @@ def _write_outputs(out: Path, ensemble: Ensemble, summaries: dict, status: dict,
         if buildings is not None:
             if "non_monotonic" in buildings:
                 rp_summary["non_monotonic_buildings"] = int(buildings["non_monotonic"].sum())
+            elif periods is not None:
+                rp_summary["buildings_reason"] = ("members differ in output.building_depth, so buildings have no "
+                                                  "flood return period; set building_depth in the ensemble file")
             with _io.atomic_file(out / "buildings.gpkg") as tmp:
                 tmp.unlink()  # GDAL creates the GeoPackage itself
                 buildings.to_file(tmp, layer="buildings", driver="GPKG", engine="pyogrio")
