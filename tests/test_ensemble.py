@@ -71,6 +71,7 @@ def test_sweep_on_local_cluster_equals_one_by_one(twin, base, tmp_path):
     assert 0 < ds["member_share"].values[0].max() == 1.0 and ds["member_share"].values[2].min() == 0.0
     # no weights given: a share of members is not a probability, so none is written under that name
     assert "p_exceed" not in ds and "p_flooded" not in res.buildings
+    assert ds.attrs["weighted"] == 0 and "not a probability" in ds.attrs["comment"]
     assert res.summary["weighted"] is False and res.summary["return_period"]["written"] is False
     # float32 mean of 8 float32 depths accumulated in float64: float32 rounding of the result only
     np.testing.assert_allclose(ds["max_depth_mean"].values, depth.astype(np.float64).mean(axis=0), rtol=1e-6, atol=1e-7)
@@ -390,11 +391,15 @@ def test_labelled_return_periods_and_non_monotonic_warning(twin, base, cluster, 
     assert rp["written"] and rp["non_monotonic_cells"] > 0
     assert rp["non_monotonic_cells"] == int(res.return_period["non_monotonic"].sum())
     assert any("max depth drops as the return period grows" in r.getMessage() for r in caplog.records)
-    # a sweep that crosses return periods with another key makes no return-period maps, and says why
+    assert (tmp_path / "ens" / "flood_aep_0.05m.tif").is_file()
+    # a sweep that crosses return periods with another key makes no return-period maps, and says why;
+    # run into the same folder, the earlier maps go (they would read as this ensemble's)
     storm = {**base, "rain": {"design": {"method": "chicago", "A": 3618.427, "b": 11.259, "C": 0.438, "n": 0.75,
                                          "return_period": 10, "duration": "10min", "step": "1min"}}}
     both = Ensemble.from_dict({"name": "both", "base": storm, "thresholds": [0.05],
                                "sweep": {"rain.design.return_period": [2, 10], "drainage.capacity": [0.0, 20.0]}})
-    res = run_ensemble(twin, both, tmp_path / "both", scheduler=cluster.scheduler_address, retries=0, progress=False)
-    assert res.return_period is None and not (tmp_path / "both" / "return_period.nc").exists()
+    res = run_ensemble(twin, both, tmp_path / "ens", scheduler=cluster.scheduler_address, retries=0, progress=False)
+    assert res.return_period is None and not (tmp_path / "ens" / "return_period.nc").exists()
+    assert not list((tmp_path / "ens").glob("flood_*.tif"))
+    assert EnsembleResult.load(tmp_path / "ens").return_period is None
     assert "share a return period" in res.summary["return_period"]["reason"]

@@ -81,8 +81,11 @@ def exceedance_maps(folders: Sequence[Path], weights: Sequence[float] | None, th
                                "maximum depth" if weights is not None else "mean of the members' maximum depth"})
     data["max_depth_max"] = (("y", "x"), peak,
                              {"units": "m", "long_name": "largest maximum depth of any member", "grid_mapping": _GRID})
+    comment = ("members weighted by their probabilities: p_exceed is a probability, member_share the plain share"
+               if weights is not None else "no weights given: member_share is the share of members, not a "
+               "probability, so there is no p_exceed (give weights for one)")
     return _dataset(data, thr, transform, crs, depth.shape, title, len(folders),
-                    weighted=int(weights is not None))
+                    weighted=int(weights is not None), comment=comment)
 
 
 def return_period_maps(folders: Sequence[Path], periods: Sequence[float], thresholds: Sequence[float], *,

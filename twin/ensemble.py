@@ -311,6 +311,7 @@ def _write_outputs(out: Path, ensemble: Ensemble, summaries: dict, status: dict,
         for i, d in enumerate(ensemble.thresholds):
             _io.write_geotiff(out / f"exceedance_{d:g}m.tif", share.values[i], transform, crs)
         periods = [m.return_period for m in ok] if rp_summary["written"] else None
+        _remove_return_period_maps(out)  # an earlier run's, into this folder, would read as this one's
         if periods is not None:
             rp = return_period_maps(folders, periods, ensemble.thresholds,
                                     title=f"cimtwin ensemble: {ensemble.name}, return periods")
@@ -362,6 +363,8 @@ def _return_period_plan(ensemble: Ensemble, ok: list[Member]) -> dict[str, Any]:
         plan["reason"] = "no member has a return period (rain.design.return_period or return_period)"
     elif None in periods:
         plan["reason"] = "some members have no return period"
+    elif len(set(periods)) == 1:
+        plan["reason"] = f"every member has the same return period ({periods[0]:g} y)"
     elif len(set(periods)) != len(periods):
         plan["reason"] = ("several members share a return period; run one ensemble per other parameter "
                           "so that each return period has one member")
@@ -372,6 +375,11 @@ def _return_period_plan(ensemble: Ensemble, ok: list[Member]) -> dict[str, Any]:
                     "threshold", aep_formula=AEP_FORMULA, tolerance_m=TOLERANCE_M,
                     non_monotonic_cells=0, non_monotonic_buildings=0)
     return plan
+
+
+def _remove_return_period_maps(out: Path) -> None:
+    for p in (out / "return_period.nc", *out.glob("flood_return_period_*m.tif"), *out.glob("flood_aep_*m.tif")):
+        p.unlink(missing_ok=True)
 
 
 def _write_netcdf(path: Path, ds: xr.Dataset) -> None:
