@@ -8,8 +8,9 @@ member depths ``h_k`` at a place first exceed a threshold ``d`` between ``T_{k-1
 
 Why ``ln T``: storm formulas grow linearly in ``lg T`` (``q = A (1 + C lg T) / (t + b)^n``) and IDF
 tables nearly so, and depth follows rain closely between two nearby members. The Gumbel reduced
-variate ``-ln(-ln(1 - 1/T))`` would be the alternative; it differs from ``ln T`` by less than
-``1/(2T)``, so for T >= 10 years the two rules agree within a few per cent of the interval.
+variate ``-ln(-ln(1 - 1/T))`` would be the alternative; it is ``ln T - 1/(2T)`` and a little less, so
+the two rules give return periods within 1.3 % of each other between members of 10 and 100 years, and
+within 6 % between 2 and 10 years (the Gumbel rule lower).
 
 The annual exceedance probability that goes with ``T`` is ``AEP = 1 - exp(-1/T)``: the chance of at
 least one T-year event in a year when events arrive as a Poisson process (ARR 2019's ARI-AEP
