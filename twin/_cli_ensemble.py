@@ -28,8 +28,10 @@ def ensemble_cmd(ensemble_file: Path, twin_dir: Path, out: Path, scheduler: str 
     """Run the scenarios of ENSEMBLE_FILE (a TOML sweep or member list) on a twin with Dask.
 
     Writes each member's result under OUT/members/, exceedance maps (exceedance.nc and one GeoTIFF
-    per threshold), per-building flood probabilities (buildings.gpkg), members.csv, failed.json and
-    ensemble.json. Exits with 1 when members failed (the others' results are complete).
+    per threshold: the share of members, a probability only when the file gives weights), per-building
+    shares (buildings.gpkg), members.csv, failed.json and ensemble.json; for a sweep over return periods
+    also the return period at which each cell and building floods (return_period.nc and GeoTIFFs).
+    Exits with 1 when members failed (the others' results are complete).
     """
     from twin.ensemble import Ensemble, run_ensemble
     from twin.model import Twin
@@ -44,8 +46,22 @@ def ensemble_cmd(ensemble_file: Path, twin_dir: Path, out: Path, scheduler: str 
                f"from an earlier run) in {s['wall_seconds']:.1f} s; {s['scenarios_per_minute']:.2f} scenarios/min")
     for f in result.failed:
         click.secho(f"  member {f['member']} ({f['name']}): {f['error']}: {f['message']}", fg="red", err=True)
-    outputs = ["exceedance.nc", *(f"exceedance_{d:g}m.tif" for d in ensemble.thresholds), "buildings.gpkg",
-               "members.csv", "failed.json", "ensemble.json"]
+    click.echo("Exceedance: " + ("p_exceed, the probability with the file's weights" if s["weighted"] else
+                                 "member_share, the share of members (no weights given, so no probability)"))
+    rp = s["return_period"]
+    if rp["written"]:
+        click.echo(f"Return periods {', '.join(f'{t:g}' for t in rp['periods_years'])} y: flood_return_period and "
+                   f"flood_aep per cell and building (interpolated in ln T, AEP = {rp['aep_formula']})")
+        if rp["non_monotonic_cells"] or rp["non_monotonic_buildings"]:
+            click.secho(f"  warning: depth drops as the return period grows at {rp['non_monotonic_cells']} cells "
+                        f"and {rp['non_monotonic_buildings']} buildings (non_monotonic in the outputs)",
+                        fg="yellow", err=True)
+    elif rp["periods_years"]:
+        click.echo(f"No return-period maps: {rp['reason']}")
+    per_threshold = ("exceedance", "flood_return_period", "flood_aep")
+    outputs = ["exceedance.nc", "return_period.nc",
+               *(f"{kind}_{d:g}m.tif" for kind in per_threshold for d in ensemble.thresholds),
+               "buildings.gpkg", "members.csv", "failed.json", "ensemble.json"]
     click.echo(f"Written to {out}: " + ", ".join(o for o in outputs if (out / o).is_file()))
     if result.failed:
         sys.exit(1)

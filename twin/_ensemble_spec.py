@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -52,8 +53,11 @@ class _Spec(BaseModel):
     @field_validator("weights")
     @classmethod
     def _weights(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None and (any(w < 0 for w in v) or sum(v) <= 0):
-            raise ValueError("weights are probabilities: each >= 0 and not all 0")
+        if v is not None:
+            for i, w in enumerate(v):
+                _check_weight(w, f"weights[{i}]")
+            if sum(v) <= 0:
+                raise ValueError("weights are probabilities: each >= 0 and not all 0")
         return v
 
     @field_validator("thresholds")
@@ -66,12 +70,17 @@ class _Spec(BaseModel):
 
 @dataclass(frozen=True)
 class Member:
-    """One ensemble member: its overrides of the base, its weight and its validated scenario."""
+    """One ensemble member: its overrides of the base, its weight and its validated scenario.
+
+    ``weight`` is normalised over the ensemble (equal when no weights are given); ``return_period``
+    [years] is the member's ``return_period`` key or its design storm's, ``None`` without either.
+    """
     index: int
     name: str
     parameters: dict[str, Any]
     weight: float
     scenario: Scenario
+    return_period: float | None = None
 
     @property
     def folder(self) -> str:
@@ -99,12 +108,16 @@ class Ensemble:
         The swept keys (``members.csv`` gets one column each).
     source : str
         Where the ensemble came from (for messages).
+    weighted : bool
+        Whether weights were given (``weights = [...]`` or ``weight`` in every ``[[member]]``): only
+        then are the maps probabilities (``p_exceed``, ``p_flooded``); otherwise they are shares of members.
     """
     name: str
     members: tuple[Member, ...]
     thresholds: tuple[float, ...]
     sweep_keys: tuple[str, ...] = ()
     source: str = "ensemble"
+    weighted: bool = False
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> Ensemble:
@@ -135,13 +148,11 @@ class Ensemble:
         else:
             base, scenario_dir = spec.base, base_dir
         rows = [dict(m) for m in spec.member] or [{}]
+        labels = [_member_labels(row, i, source) for i, row in enumerate(rows)]  # pops weight, return_period
         keys = tuple(spec.sweep)
         combos = list(itertools.product(*spec.sweep.values()))
         n = len(rows) * len(combos)
-        if spec.weights is not None and len(spec.weights) != n:
-            raise ScenarioError(f"{source}: weights has {len(spec.weights)} values for {n} members "
-                                f"({len(rows)} [[member]] x {len(combos)} sweep combinations); give one weight per member.")
-        weights = spec.weights or [1.0] * n
+        weights = _weights(spec.weights, [w for w, _ in labels], len(combos), source)
         total = float(sum(weights))
         members = []
         for k, (row, combo) in enumerate(itertools.product(rows, combos)):
@@ -155,14 +166,77 @@ class Ensemble:
                 _apply(merged, "output.building_depth", spec.building_depth, where)
             merged["name"] = name
             scenario = Scenario.from_dict(merged, source=where, base_dir=scenario_dir)
-            members.append(Member(k, name, params, weights[k] / total, scenario))
-        return cls(spec.name, tuple(members), tuple(spec.thresholds), keys, source)
+            period = _return_period(labels[k // len(combos)][1], scenario, where)
+            members.append(Member(k, name, params, weights[k] / total, scenario, period))
+        weighted = spec.weights is not None or labels[0][0] is not None
+        return cls(spec.name, tuple(members), tuple(spec.thresholds), keys, source, weighted)
 
     def to_dict(self) -> dict[str, Any]:
         """What the ensemble is, as JSON-ready data (recorded in ``ensemble.json``)."""
         return {"name": self.name, "thresholds": list(self.thresholds), "sweep_keys": list(self.sweep_keys),
+                "weighted": self.weighted,
                 "members": [{"index": m.index, "name": m.name, "parameters": m.parameters, "weight": m.weight,
-                             "scenario_hash": m.scenario.hash} for m in self.members]}
+                             "return_period": m.return_period, "scenario_hash": m.scenario.hash}
+                            for m in self.members]}
+
+
+def _check_weight(w: Any, key: str) -> float:
+    """A weight is a probability: a finite number >= 0 (TOML has nan and inf)."""
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+        raise ValueError(f"{key} = {w!r} is not a probability; give a finite number >= 0")
+    return float(w)
+
+
+def _member_labels(row: dict[str, Any], i: int, source: str) -> tuple[float | None, float | None]:
+    """Take a ``[[member]]``'s ``weight`` and ``return_period`` out of its overrides, validated."""
+    where = f"{source}: [[member]] {i}"
+    weight = period = None
+    try:
+        if "weight" in row:
+            weight = _check_weight(row.pop("weight"), "weight")
+        if "return_period" in row:
+            period = row.pop("return_period")
+            if isinstance(period, bool) or not isinstance(period, (int, float)) or not math.isfinite(period) \
+                    or period <= 0:
+                raise ValueError(f"return_period = {period!r} is not a return period; give years > 0")
+            period = float(period)
+    except ValueError as exc:
+        raise ScenarioError(f"{where}: {exc}.") from None
+    return weight, period
+
+
+def _weights(listed: list[float] | None, per_row: list[float | None], n_combos: int, source: str) -> list[float]:
+    """One weight per member: ``weights = [...]``, or each ``[[member]]``'s ``weight`` for all its
+    sweep combinations (so normalising splits a row's weight equally among them), or equal."""
+    n = len(per_row) * n_combos
+    given = [w is not None for w in per_row]
+    if listed is not None:
+        if any(given):
+            raise ScenarioError(f"{source}: weights are given twice (weights = [...] and weight in [[member]]); "
+                                "give one of them.")
+        if len(listed) != n:
+            raise ScenarioError(f"{source}: weights has {len(listed)} values for {n} members ({len(per_row)} "
+                                f"[[member]] x {n_combos} sweep combinations); give one weight per member.")
+        return [float(w) for w in listed]
+    if any(given) and not all(given):
+        missing = [i for i, g in enumerate(given) if not g]
+        raise ScenarioError(f"{source}: [[member]] {missing} have no weight while others do; give weight in "
+                            "every [[member]] or in none.")
+    if all(given):
+        if sum(per_row) <= 0:
+            raise ScenarioError(f"{source}: every [[member]] weight is 0; weights are probabilities, not all 0.")
+        return [w for w in per_row for _ in range(n_combos)]
+    return [1.0] * n
+
+
+def _return_period(label: float | None, scenario: Scenario, where: str) -> float | None:
+    """The member's return period: its ``return_period`` key or its design storm's, which must agree."""
+    design = scenario.rain.design if scenario.rain is not None else None
+    storm = float(design.return_period) if design is not None else None
+    if label is not None and storm is not None and not math.isclose(label, storm):
+        raise ScenarioError(f"{where}: return_period = {label:g} but its design storm has return_period = "
+                            f"{storm:g}; leave return_period out of the [[member]] (the storm's is used).")
+    return label if label is not None else storm
 
 
 def _apply(target: dict[str, Any], key: str, value: Any, where: str, prefix: tuple[str, ...] = ()) -> None:

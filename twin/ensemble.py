@@ -34,12 +34,16 @@ from tqdm.auto import tqdm
 
 import twin as _pkg
 from twin import _io
-from twin._ensemble_maps import building_probabilities, exceedance_maps
+from twin._ensemble_maps import building_probabilities, exceedance_maps, return_period_maps
 from twin._ensemble_spec import Ensemble, Member
+from twin._return_period import AEP_FORMULA, TOLERANCE_M
 from twin.errors import InputDataError, TwinError
 from twin.model import Twin
 
-__all__ = ["Ensemble", "EnsembleResult", "Member", "building_probabilities", "exceedance_maps", "run_ensemble"]
+__all__ = ["Ensemble", "EnsembleResult", "Member", "building_probabilities", "exceedance_maps", "return_period_maps",
+           "run_ensemble"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,15 +55,22 @@ class EnsembleResult:
     path : Path
         The ensemble folder.
     exceedance : xarray.Dataset
-        ``p_exceed(threshold, y, x)``, ``max_depth_mean``, ``max_depth_max`` (``exceedance.nc``).
+        ``member_share(threshold, y, x)``, ``p_exceed(threshold, y, x)`` (only when the ensemble
+        gives weights), ``max_depth_mean``, ``max_depth_max`` (``exceedance.nc``).
     buildings : GeoDataFrame or None
-        Per building ``p_flooded``, ``max_depth_mean``, ``max_depth_max`` (``buildings.gpkg``).
+        Per building ``member_share``, ``p_flooded`` (weighted only), ``max_depth_mean``,
+        ``max_depth_max``, and for a return-period sweep ``flood_return_period``, ``flood_aep``,
+        ``flood_return_period_flag``, ``non_monotonic`` (``buildings.gpkg``).
     members : DataFrame
         One row per member: parameters, hash, volumes, mass-balance error, wall time, status (``members.csv``).
     failed : list of dict
         Members that failed after their retries, with the error (``failed.json``).
     summary : dict
-        Counts, wall time, throughput, settings (``ensemble.json``).
+        Counts, wall time, throughput, settings (``ensemble.json``); ``return_period`` says whether
+        return-period maps were made, from which periods, and counts non-monotonic cells and buildings.
+    return_period : xarray.Dataset or None
+        For a sweep over return periods: ``flood_return_period``, ``flood_return_period_flag``,
+        ``flood_aep``, ``non_monotonic`` (``return_period.nc``).
     """
     path: Path
     exceedance: xr.Dataset
@@ -67,6 +78,7 @@ class EnsembleResult:
     members: pd.DataFrame
     failed: list[dict[str, Any]]
     summary: dict[str, Any]
+    return_period: xr.Dataset | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> EnsembleResult:
@@ -76,19 +88,36 @@ class EnsembleResult:
         if summary is None or summary.get("status") != "complete":
             raise InputDataError(f"{path} is not a complete ensemble folder (no finished ensemble.json); run "
                                  "`twin ensemble` into it (completed members are kept).")
-        exc = None
+        exc = rp = None
         if (path / "exceedance.nc").is_file():
             with xr.open_dataset(path / "exceedance.nc") as ds:
                 exc = ds.load()
+        if (path / "return_period.nc").is_file():
+            with xr.open_dataset(path / "return_period.nc") as ds:
+                rp = ds.load()
         buildings = gpd.read_file(path / "buildings.gpkg") if (path / "buildings.gpkg").is_file() else None
+        _name_old_share(summary, exc, buildings)
         return cls(path, exc, buildings, pd.read_csv(path / "members.csv"),
-                   _read_json(path / "failed.json") or [], summary)
+                   _read_json(path / "failed.json") or [], summary, rp)
 
     def member(self, index: int, twin: Twin | None = None):
         """Member ``index``'s :class:`~twin.flood.FloodResult` (optionally with its twin for scenes)."""
         from twin.flood import FloodResult
 
         return FloodResult.load(self.path / "members" / f"{index:03d}", twin=twin)
+
+
+def _name_old_share(summary: dict[str, Any], exc: xr.Dataset | None, buildings: gpd.GeoDataFrame | None) -> None:
+    """Folders written before ``member_share`` existed called the share of equally weighted
+    members ``p_exceed`` / ``p_flooded``: give it its name too (the old one stays, for old code)."""
+    if exc is None or "member_share" in exc or "p_exceed" not in exc:
+        return
+    weights = [m.get("weight") for m in summary.get("ensemble", {}).get("members", [])]
+    if not weights or len(set(weights)) != 1:
+        return  # weighted: p_exceed is a probability and the share cannot be recovered
+    exc["member_share"] = exc["p_exceed"]
+    if buildings is not None and "p_flooded" in buildings:
+        buildings["member_share"] = buildings["p_flooded"]
 
 
 def run_ensemble(twin: Twin, ensemble: Ensemble | dict | str | os.PathLike, out: str | os.PathLike, *,
@@ -104,7 +133,9 @@ def run_ensemble(twin: Twin, ensemble: Ensemble | dict | str | os.PathLike, out:
         An :class:`Ensemble`, a dict of the TOML's shape, or the path of an ensemble TOML file.
     out
         The ensemble folder: ``members/<k>/`` (each member's flood result), ``exceedance.nc``,
-        ``exceedance_<d>m.tif``, ``buildings.gpkg``, ``members.csv``, ``failed.json``, ``ensemble.json``.
+        ``exceedance_<d>m.tif``, ``buildings.gpkg``, ``members.csv``, ``failed.json``, ``ensemble.json``;
+        for a sweep over return periods also ``return_period.nc``, ``flood_return_period_<d>m.tif``
+        and ``flood_aep_<d>m.tif``.
         Members whose folder is already complete for the same scenario and twin are not rerun, so
         running again into the folder of a broken ensemble resumes it.
     scheduler
@@ -265,25 +296,50 @@ def _write_outputs(out: Path, ensemble: Ensemble, summaries: dict, status: dict,
                    fingerprint: str, timing: dict[str, Any]) -> EnsembleResult:
     ok = [m for m in ensemble.members if m.index in summaries]
     folders = [out / "members" / m.folder for m in ok]
-    weights = [m.weight for m in ok]
-    exc = buildings = None
+    weights = [m.weight for m in ok] if ensemble.weighted else None
+    exc = buildings = rp = None
+    rp_summary = _return_period_plan(ensemble, ok)
     if ok:
         exc = exceedance_maps(folders, weights, ensemble.thresholds, title=f"cimtwin ensemble: {ensemble.name}")
         exc.attrs.update(members_failed=len(failed), ensemble=ensemble.name)
-        with _io.atomic_file(out / "exceedance.nc") as tmp:
-            exc.to_netcdf(tmp, encoding={v: {"zlib": True, "complevel": 4}
-                                         for v in ("p_exceed", "max_depth_mean", "max_depth_max")})
+        _write_netcdf(out / "exceedance.nc", exc)
         ref = folders[0] / "max_depth.tif"
         import rasterio
         with rasterio.open(ref) as src:
             transform, crs = src.transform, src.crs
+        share = exc["p_exceed"] if weights is not None else exc["member_share"]
         for i, d in enumerate(ensemble.thresholds):
-            _io.write_geotiff(out / f"exceedance_{d:g}m.tif", exc["p_exceed"].values[i], transform, crs)
-        buildings = building_probabilities(folders, weights)
+            _io.write_geotiff(out / f"exceedance_{d:g}m.tif", share.values[i], transform, crs)
+        periods = [m.return_period for m in ok] if rp_summary["written"] else None
+        _remove_return_period_maps(out)  # an earlier run's, into this folder, would read as this one's
+        if periods is not None:
+            rp = return_period_maps(folders, periods, ensemble.thresholds,
+                                    title=f"cimtwin ensemble: {ensemble.name}, return periods")
+            rp.attrs.update(members_failed=len(failed), ensemble=ensemble.name)
+            _write_netcdf(out / "return_period.nc", rp)
+            for i, d in enumerate(ensemble.thresholds):
+                _io.write_geotiff(out / f"flood_return_period_{d:g}m.tif", rp["flood_return_period"].values[i],
+                                  transform, crs, nodata=np.nan)
+                _io.write_geotiff(out / f"flood_aep_{d:g}m.tif", rp["flood_aep"].values[i], transform, crs,
+                                  nodata=np.nan)
+            rp_summary["non_monotonic_cells"] = rp.attrs["non_monotonic_cells"]
+        building_depth = {m.scenario.output.building_depth for m in ok}
+        buildings = building_probabilities(folders, weights, periods=periods,
+                                           building_depth=building_depth.pop() if len(building_depth) == 1 else None)
         if buildings is not None:
+            if "non_monotonic" in buildings:
+                rp_summary["non_monotonic_buildings"] = int(buildings["non_monotonic"].sum())
+            elif periods is not None:
+                rp_summary["buildings_reason"] = ("members differ in output.building_depth, so buildings have no "
+                                                  "flood return period; set building_depth in the ensemble file")
             with _io.atomic_file(out / "buildings.gpkg") as tmp:
                 tmp.unlink()  # GDAL creates the GeoPackage itself
                 buildings.to_file(tmp, layer="buildings", driver="GPKG", engine="pyogrio")
+    if rp_summary.get("non_monotonic_cells") or rp_summary.get("non_monotonic_buildings"):
+        log.warning("ensemble %s: max depth drops as the return period grows at %d cells and %d buildings "
+                    "(non-physical or numerical; see non_monotonic in return_period.nc and buildings.gpkg)",
+                    ensemble.name, rp_summary.get("non_monotonic_cells", 0),
+                    rp_summary.get("non_monotonic_buildings", 0))
     members = _members_table(ensemble, summaries, status, failed)
     with _io.atomic_file(out / "members.csv") as tmp:
         members.to_csv(tmp, index=False)
@@ -292,10 +348,43 @@ def _write_outputs(out: Path, ensemble: Ensemble, summaries: dict, status: dict,
     summary = {"status": "complete", "name": ensemble.name, "members": len(ensemble.members),
                "members_ok": len(ok), "members_failed": len(failed),
                "members_reused": sum(v == "reused" for v in status.values()),
-               "thresholds_m": list(ensemble.thresholds), "twin_fingerprint": fingerprint,
+               "thresholds_m": list(ensemble.thresholds), "weighted": ensemble.weighted,
+               "return_period": rp_summary, "twin_fingerprint": fingerprint,
                "cimtwin": _pkg.__version__, "ensemble": ensemble.to_dict(), **timing}
     _io.write_json(out / "ensemble.json", summary)
-    return EnsembleResult(out, exc, buildings, members, failed_list, summary)
+    return EnsembleResult(out, exc, buildings, members, failed_list, summary, rp)
+
+
+def _return_period_plan(ensemble: Ensemble, ok: list[Member]) -> dict[str, Any]:
+    """Whether the members that ran make a sweep over return periods, and why not where they do not."""
+    periods = [m.return_period for m in ok]
+    plan: dict[str, Any] = {"written": False, "periods_years": sorted(p for p in periods if p is not None)}
+    if not any(p is not None for p in periods):
+        plan["reason"] = "no member has a return period (rain.design.return_period or return_period)"
+    elif None in periods:
+        plan["reason"] = "some members have no return period"
+    elif len(set(periods)) == 1:
+        plan["reason"] = f"every member has the same return period ({periods[0]:g} y)"
+    elif len(set(periods)) != len(periods):
+        plan["reason"] = ("several members share a return period; run one ensemble per other parameter "
+                          "so that each return period has one member")
+    elif len(periods) < 2:
+        plan["reason"] = "one return period only"
+    else:
+        plan.update(written=True, interpolation="linear in ln(T) between the members on either side of the "
+                    "threshold", aep_formula=AEP_FORMULA, tolerance_m=TOLERANCE_M,
+                    non_monotonic_cells=0, non_monotonic_buildings=0)
+    return plan
+
+
+def _remove_return_period_maps(out: Path) -> None:
+    for p in (out / "return_period.nc", *out.glob("flood_return_period_*m.tif"), *out.glob("flood_aep_*m.tif")):
+        p.unlink(missing_ok=True)
+
+
+def _write_netcdf(path: Path, ds: xr.Dataset) -> None:
+    with _io.atomic_file(path) as tmp:
+        ds.to_netcdf(tmp, encoding={v: {"zlib": True, "complevel": 4} for v in ds.data_vars if ds[v].ndim})
 
 
 _COLUMNS = ("volume_in_m3", "volume_out_m3", "volume_lost_m3", "volume_stored_m3", "mass_balance_error",
@@ -306,7 +395,8 @@ def _members_table(ensemble: Ensemble, summaries: dict, status: dict, failed: di
     rows = []
     for m in ensemble.members:
         s = summaries.get(m.index, {})
-        row = {"member": m.index, "name": m.name, "weight": m.weight, "status": status.get(m.index, "failed"),
+        row = {"member": m.index, "name": m.name, "weight": m.weight, "return_period": m.return_period,
+               "status": status.get(m.index, "failed"),
                **{k: _csv_value(m.parameters.get(k)) for k in ensemble.sweep_keys},
                "parameters": json.dumps(m.parameters, sort_keys=True, default=str),
                "scenario_hash": m.scenario.hash,
