@@ -203,7 +203,8 @@ def test_no_copy_that_verifies_means_nothing_is_put_back(city):
     (city / ".tw.old-00000001" / "layers.gpkg").unlink()
     assert not _io.recover_dir(tw)
     res = _cli("info", tw)
-    assert res.exit_code == 2 and "does not exist" in res.output
+    assert res.exit_code == 2 and "none passes its checksums" in res.output
+    assert (city / ".tw.old-00000001").is_dir()  # left for a person to look at
 
 
 def test_stale_temporary_folders_are_cleaned(city):

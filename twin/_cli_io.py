@@ -26,9 +26,14 @@ class FolderIn(click.Path):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         from twin import _io
 
-        if isinstance(value, (str, os.PathLike)) and _io.recover_dir(value):
-            click.secho(f"warning: {value} was restored from the previous save (a save was interrupted).",
-                        fg="yellow", err=True)
+        if isinstance(value, (str, os.PathLike)):
+            if _io.recover_dir(value):
+                click.secho(f"warning: {value} was restored from the previous save (a save was interrupted).",
+                            fg="yellow", err=True)
+            elif not Path(value).exists() and _io.copies_aside(value):
+                self.fail(f"{value} does not exist; an interrupted save left copies beside it "
+                          f"({', '.join(p.name for p in _io.copies_aside(value))}), but none passes its "
+                          "checksums. Write it again, or restore a backup.", param, ctx)
         return super().convert(value, param, ctx)
 
 

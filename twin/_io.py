@@ -211,7 +211,11 @@ def check_out(path: str | os.PathLike, kind: str, *, inputs: Iterable[Any] = (),
     if given.is_symlink():
         raise InputDataError(f"The output folder {path} is a link; give the folder itself, or a new name.")
     out = given.resolve()
-    cwd, home = Path.cwd().resolve(), Path.home().resolve()
+    cwd = Path.cwd().resolve()
+    try:
+        home = Path.home().resolve()
+    except RuntimeError:  # no home folder known (a service account)
+        home = cwd
     special = {**{p: "a folder holding your home folder" for p in home.parents},
                **{p: "a folder holding the current folder" for p in cwd.parents},
                home: "your home folder", cwd: "the current folder", Path(out.anchor): "the root folder"}
@@ -297,12 +301,17 @@ def recover_dir(path: str | os.PathLike) -> bool:
     path = Path(path)
     restored = False
     if not path.exists() and not path.is_symlink():
-        good = [p for p in _siblings(path, "old") if p.is_dir() and _verifies(p)]
+        good = [p for p in copies_aside(path) if _verifies(p)]
         if good:
             os.replace(max(good, key=lambda p: p.stat().st_mtime), path)
             restored = True
     _clean_debris(path)
     return restored
+
+
+def copies_aside(path: str | os.PathLike) -> list[Path]:
+    """The copies an interrupted save left beside ``path`` (``.<name>.old-*``)."""
+    return sorted(p for p in _siblings(Path(path), "old") if p.is_dir())
 
 
 def _siblings(path: Path, what: str) -> list[Path]:
