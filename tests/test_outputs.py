@@ -138,6 +138,19 @@ def test_folders_written_before_the_marker_are_still_replaced_and_read(city):
     FloodResult.load(out)
     assert _run(city, out).exit_code == 0 and (out / _io.MARKER).is_file()
     Twin.load(city / "tw").save(city / "tw")
+    # an old result holds only the names that version wrote: anything else is someone's, and stays
+    (out / _io.MARKER).unlink()
+    (out / "report.pdf").write_bytes(b"%PDF")
+    assert "report.pdf" in _error_line(_run(city, out, "--overwrite"))
+    assert (out / "report.pdf").is_file()
+    # a data folder that merely has a DEM, layers and a scenario is not taken for a sample city
+    data = city / "data"
+    data.mkdir()
+    for name in ("dem.tif", "city.gpkg", "flood.toml"):
+        (data / name).write_bytes(b"mine")
+    assert _io.folder_kind(data) is None
+    assert "did not write" in _error_line(_cli("run", city / "flood.toml", "--twin", city / "tw", "--out", data,
+                                               "--overwrite"))
 
 
 def test_a_sample_city_goes_only_where_nothing_else_is(tmp_path):

@@ -8,6 +8,7 @@ result is checked when read (:func:`verify_dir`) and a save cut short is undone 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
@@ -103,10 +104,29 @@ _EXTRAS = {"scene.html"}
 # Files operating systems drop into folders by themselves.
 _OS_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
-# Folders written before the marker existed, told apart by their manifest files.
-_LEGACY = (("twin", ("twin.json",)), ("compare", ("comparison.json",)), ("ensemble", ("ensemble.json",)),
-           ("sample-ifc", ("placements.json",)), ("sample-city", ("dem.tif", "city.gpkg", "flood.toml")),
-           ("terrain", ("filled_dem.tif", "flow_direction.tif")))
+# Folders written before the marker existed: their kind, the files that tell it apart (in order of
+# precedence), and the names such a folder can hold (what those versions wrote; ``None``: a twin, whose
+# twin.json lists its files, or a kind written in place). A file of any other name is someone else's.
+_TERRAIN_NAMES = ("filled_dem.tif", "flow_direction.tif", "accumulation.tif", "watersheds.tif", "hand.tif",
+                  "weighted_accumulation.tif", "dinf_angle.tif", "dinf_accumulation.tif", "pour_watersheds.tif",
+                  "streams.gpkg", "pour_points.gpkg", "summary.json", "scenario.json")
+_LEGACY: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None], ...] = (
+    ("twin", ("twin.json",), None),
+    ("flood", ("summary.json", "scenario.json", "max_depth.tif"),
+     ("max_depth.tif", "max_speed.tif", "arrival_time.tif", "duration.tif", "hazard.tif", "hazard_class.tif",
+      "depth.nc", "gauges.csv", "buildings.gpkg", "summary.json", "scenario.json", "scene.html")),
+    ("river", ("summary.json", "scenario.json", "links.nc"),
+     ("network.gpkg", "links.nc", "lakes.nc", "gauges.csv", "summary.json", "scenario.json")),
+    ("water", ("summary.json", "scenario.json", "allocation.nc"),
+     ("allocation.nc", "shortages.csv", "network.gpkg", "summary.json", "scenario.json")),
+    ("terrain", ("filled_dem.tif", "flow_direction.tif"), _TERRAIN_NAMES),
+    ("compare", ("comparison.json", "max_depth_diff.tif"),
+     ("max_depth_diff.tif", "arrival_time_diff.tif", "hazard_class_change.tif", "buildings.gpkg",
+      "comparison.json", "scene.html")),
+    ("ensemble", ("ensemble.json",), None),
+    ("sample-city", ("dem.tif", "city.gpkg", "flood.toml", "ifc/placements.json"), None),
+    ("sample-ifc", ("placements.json",), ("*.ifc", "placements.json")),
+)
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -140,41 +160,42 @@ def _read_json_file(path: Path) -> Any:
 def folder_kind(path: str | os.PathLike) -> str | None:
     """The kind of folder cimtwin wrote at ``path`` (see :data:`KINDS`), or ``None`` if it wrote none there.
 
-    Folders written before the marker existed are recognised by their manifest files: ``twin.json``,
-    ``summary.json`` with ``scenario.json`` (its ``kind``, else a flood result), ``comparison.json``,
-    ``ensemble.json``, a terrain analysis' rasters, a sample city's files.
+    Folders written before the marker existed are recognised by their manifest and main files:
+    ``twin.json``; ``summary.json`` and ``scenario.json`` with ``max_depth.tif``, ``links.nc`` or
+    ``allocation.nc``; ``comparison.json``; ``ensemble.json``; a terrain analysis' rasters; a sample
+    city's files.
     """
     path = Path(path)
     marker = _read_json_file(path / MARKER)
     if isinstance(marker, dict) and marker.get("written_by") == "cimtwin" and marker.get("kind") in KINDS:
         return marker["kind"]
-    if (path / "summary.json").is_file() and (path / "scenario.json").is_file():
-        summary = _read_json_file(path / "summary.json")
-        kind = summary.get("kind", "flood") if isinstance(summary, dict) else "flood"
-        return kind if kind in KINDS else None
-    for kind, names in _LEGACY:
-        if all((path / n).is_file() for n in names):
+    for kind, signature, _ in _LEGACY:
+        if all((path / n).is_file() for n in signature):
             return kind
     return None
 
 
-def _listed_files(path: Path) -> dict[str, str] | None:
-    """The files (relative path -> SHA-256) the folder's manifest says cimtwin wrote; ``None``: no list."""
-    for name in (MARKER, "twin.json"):
-        manifest = _read_json_file(path / name)
-        if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict):
-            return manifest["files"]
-    return None
-
-
 def _foreign_files(path: Path) -> list[str]:
-    """Files in a cimtwin folder that its manifest does not list (someone else put them there)."""
-    listed = _listed_files(path)
+    """Files in a cimtwin folder that it did not write (someone else put them there).
+
+    What cimtwin wrote is what ``cimtwin.json`` (or a twin's ``twin.json``) lists; in a folder written
+    before the marker existed, the names that version of cimtwin wrote.
+    """
+    listed, names = None, None
+    for manifest_name in (MARKER, "twin.json"):
+        manifest = _read_json_file(path / manifest_name)
+        if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict):
+            listed = set(manifest["files"]) | {manifest_name, MARKER}
+            break
     if listed is None:
-        return []
-    known = set(listed) | _EXTRAS | {MARKER, "twin.json" if (path / "twin.json").is_file() else MARKER}
-    return sorted(rel for p in path.rglob("*") if p.is_file() and p.name not in _OS_JUNK
-                  and (rel := p.relative_to(path).as_posix()) not in known)
+        kind = folder_kind(path)
+        names = next((n for k, _, n in _LEGACY if k == kind), None)
+        if names is None:
+            return []
+    found = (p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() and p.name not in _OS_JUNK)
+    if listed is not None:
+        return sorted(rel for rel in found if rel not in listed | _EXTRAS)
+    return sorted(rel for rel in found if not any(fnmatch.fnmatchcase(rel, n) for n in names))
 
 
 def check_out(path: str | os.PathLike, kind: str, *, inputs: Iterable[Any] = (), overwrite: bool = False) -> Path:
@@ -281,9 +302,12 @@ def verify_dir(path: str | os.PathLike) -> dict[str, Any] | None:
 
 def _verifies(path: Path) -> bool:
     """Whether a folder's manifest lists its files and every one matches its checksum."""
-    listed = _listed_files(path)
-    return listed is not None and all((path / rel).is_file() and sha256(path / rel) == digest
-                                      for rel, digest in listed.items())
+    for name in (MARKER, "twin.json"):
+        manifest = _read_json_file(path / name)
+        if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict):
+            return all((path / rel).is_file() and sha256(path / rel) == digest
+                       for rel, digest in manifest["files"].items())
+    return False
 
 
 def recover_dir(path: str | os.PathLike) -> bool:
