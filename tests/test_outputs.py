@@ -217,7 +217,26 @@ def test_no_copy_that_verifies_means_nothing_is_put_back(city):
     assert not _io.recover_dir(tw)
     res = _cli("info", tw)
     assert res.exit_code == 2 and "none passes its checksums" in res.output
+    with pytest.raises(InputDataError, match="none passes its checksums"):
+        Twin.load(tw)
     assert (city / ".tw.old-00000001").is_dir()  # left for a person to look at
+
+
+def test_files_put_into_the_folder_during_the_run_are_kept_and_so_is_the_result(city, monkeypatch):
+    out = city / "r"
+    assert _run(city, out).exit_code == 0
+    real_write_marker = _io.write_marker
+
+    def someone_saves_a_file_meanwhile(folder, kind, files=None):
+        (out / "my-notes.txt").write_text("mine")
+        return real_write_marker(folder, kind, files)
+
+    monkeypatch.setattr(_io, "write_marker", someone_saves_a_file_meanwhile)
+    with pytest.raises(InputDataError, match="my-notes.txt.*kept in"):
+        run(Twin.load(city / "tw"), city / "flood.toml", out=out, progress=False, scene=False)
+    assert (out / "my-notes.txt").read_text() == "mine"
+    (kept,) = city.glob("r.new-*")
+    FloodResult.load(kept)
 
 
 def test_stale_temporary_folders_are_cleaned(city):

@@ -67,7 +67,7 @@ def atomic_dir(path: str | os.PathLike, kind: str, *, overwrite: bool = False) -
         _fsync_tree(tmp)
         old = None
         if path.exists():
-            check_out(path, kind, overwrite=overwrite)
+            _recheck(path, kind, overwrite, tmp)
             old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(path, old)
         os.replace(tmp, path)
@@ -76,6 +76,17 @@ def atomic_dir(path: str | os.PathLike, kind: str, *, overwrite: bool = False) -
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _recheck(path: Path, kind: str, overwrite: bool, tmp: Path) -> None:
+    """:func:`check_out` again once the work is done; if someone put files into ``path`` meanwhile, the
+    new folder is kept under a visible name rather than lost."""
+    try:
+        check_out(path, kind, overwrite=overwrite)
+    except InputDataError as exc:
+        kept = path.parent / f"{path.name}.new-{uuid.uuid4().hex[:8]}"
+        os.replace(tmp, kept)
+        raise InputDataError(f"{exc} What was just written is kept in {kept}.") from None
 
 
 def _umask() -> int:

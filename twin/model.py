@@ -441,6 +441,10 @@ class Twin:
         if _io.recover_dir(path):
             warnings.warn(f"{path} was restored from the previous save (a save was interrupted).", stacklevel=2)
         manifest_path = path / "twin.json"
+        if not path.exists() and _io.copies_aside(path):
+            raise InputDataError(f"{path} does not exist; an interrupted save left copies beside it "
+                                 f"({', '.join(p.name for p in _io.copies_aside(path))}), but none passes its "
+                                 "checksums. Rebuild the twin with `twin ingest`, or restore a backup.")
         if not manifest_path.is_file():
             raise InputDataError(f"{path} is not a twin folder (no twin.json). Build one with `twin ingest` or Twin.save().")
         try:
