@@ -298,3 +298,20 @@ def test_a_scenario_with_several_errors_is_one_line(city):
     (city / "bad.toml").write_text('duration = -5\nrian = 3\n')
     line = _error_line(_cli("run", city / "bad.toml", "--twin", city / "tw", "--out", city / "r"))
     assert "duration" in line and "rian" in line and not (city / "r").exists()
+
+
+def test_an_ensemble_resumes_into_its_own_folder_and_no_other(city):
+    from twin.ensemble import run_ensemble
+
+    docs = city / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("mine")
+    spec = {"base": {"duration": 60, "rain": {"constant": 20}}, "member": [{}]}
+    with pytest.raises(InputDataError, match="did not write"):  # refused before any cluster starts
+        run_ensemble(Twin.load(city / "tw"), spec, docs)
+    assert sorted(p.name for p in docs.iterdir()) == ["a.txt"]
+    (city / "old-ensemble").mkdir()
+    (city / "old-ensemble" / "ensemble.json").write_text('{"status": "running"}')
+    _io.check_out(city / "old-ensemble", "ensemble")  # an earlier (broken) ensemble is resumed
+    with pytest.raises(InputDataError, match="holds an ensemble"):
+        _io.check_out(city / "old-ensemble", "flood")
