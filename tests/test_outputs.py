@@ -275,6 +275,10 @@ def test_a_tampered_result_file_is_refused_by_load_and_compare(city):
         compare(city / "a", city / "b")
     line = _error_line(_cli("compare", city / "a", city / "b", "--out", city / "c", "--no-scene"))
     assert "max_depth.tif" in line and not (city / "c").exists()
+    # twin info shows a result's figures only as the run wrote them
+    summary = json.loads((city / "a" / "summary.json").read_text())
+    (city / "a" / "summary.json").write_text(json.dumps({**summary, "max_depth_m": 0.0}))
+    assert "summary.json is missing or differs" in _error_line(_cli("info", city / "a"))
 
 
 def test_river_and_water_results_are_verified_too(city):

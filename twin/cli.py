@@ -289,6 +289,9 @@ def info(path: Path, as_json: bool) -> None:
         summary = Twin.load(path).summary()
         click.echo(json.dumps(summary, indent=2)) if as_json else _print_twin(summary)
     elif (path / "summary.json").is_file():
+        from twin import _io
+
+        _io.verify_dir(path)  # the figures shown are the ones the run wrote
         summary = json.loads((path / "summary.json").read_text())
         click.echo(json.dumps(summary, indent=2)) if as_json else _print_result(summary)
     else:
