@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from twin.errors import InputDataError
+
 
 class FolderIn(click.Path):
     """An existing folder argument (a twin or a result); a save cut short there is undone first.
@@ -31,9 +33,9 @@ class FolderIn(click.Path):
                 click.secho(f"warning: {value} was restored from the previous save (a save was interrupted).",
                             fg="yellow", err=True)
             elif not Path(value).exists() and _io.copies_aside(value):
-                self.fail(f"{value} does not exist; an interrupted save left copies beside it "
-                          f"({', '.join(p.name for p in _io.copies_aside(value))}), but none passes its "
-                          "checksums. Write it again, or restore a backup.", param, ctx)
+                raise InputDataError(f"{value} does not exist; an interrupted save left copies beside it "
+                                     f"({', '.join(p.name for p in _io.copies_aside(value))}), but none passes "
+                                     "its checksums. Write it again, or restore a backup.")
         return super().convert(value, param, ctx)
 
 
