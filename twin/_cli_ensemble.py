@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
+from twin._cli_io import FolderIn, one_line
+
 
 @click.command("ensemble")
 @click.argument("ensemble_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--twin", "twin_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--twin", "twin_dir", required=True, type=FolderIn(),
               help="Twin folder (from `twin ingest` or `twin demo`).")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Ensemble folder to write; running again into it resumes (complete members are kept).")
@@ -33,9 +35,11 @@ def ensemble_cmd(ensemble_file: Path, twin_dir: Path, out: Path, scheduler: str 
     also the return period at which each cell and building floods (return_period.nc and GeoTIFFs).
     Exits with 1 when members failed (the others' results are complete).
     """
+    from twin import _io
     from twin.ensemble import Ensemble, run_ensemble
     from twin.model import Twin
 
+    _io.check_out(out, "ensemble", inputs=[ensemble_file, twin_dir])
     ensemble = Ensemble.from_toml(ensemble_file)  # every member validated before the cluster starts
     click.echo(f"Ensemble {ensemble.name}: {len(ensemble.members)} members; "
                f"{'scheduler ' + scheduler if scheduler else f'local cluster of {n_workers} x {threads_per_worker}'}")
@@ -45,7 +49,8 @@ def ensemble_cmd(ensemble_file: Path, twin_dir: Path, out: Path, scheduler: str 
     click.echo(f"Members: {s['members_ok']} ok, {s['members_failed']} failed ({s['members_reused']} reused "
                f"from an earlier run) in {s['wall_seconds']:.1f} s; {s['scenarios_per_minute']:.2f} scenarios/min")
     for f in result.failed:
-        click.secho(f"  member {f['member']} ({f['name']}): {f['error']}: {f['message']}", fg="red", err=True)
+        click.secho(f"  member {f['member']} ({f['name']}): {f['error']}: {one_line(f['message'])}", fg="red",
+                    err=True)
     click.echo("Exceedance: " + ("p_exceed, the probability with the file's weights" if s["weighted"] else
                                  "member_share, the share of members (no weights given, so no probability)"))
     rp = s["return_period"]

@@ -6,27 +6,32 @@ from pathlib import Path
 
 import click
 
+from twin._cli_io import OVERWRITE_HELP, FolderIn
+
 
 @click.command("water")
 @click.argument("scenario_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Result folder to write (atomically).")
-@click.option("--twin", "twin_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
+@click.option("--twin", "twin_dir", type=FolderIn(),
               help="Twin folder whose CRS the node locations are in (adds network.gpkg).")
-def water_cmd(scenario_file: Path, out: Path, twin_dir: Path | None) -> None:
+def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | None) -> None:
     """Allocate water over the network of SCENARIO_FILE (TOML) for every member and step.
 
     Writes allocation.nc, shortages.csv, summary.json, scenario.json and, with --twin and located
     nodes, network.gpkg.
     """
+    from twin import _io
     from twin.water import WaterScenario, run
 
+    _io.check_out(out, "water", inputs=[scenario_file, twin_dir], overwrite=overwrite)
     scenario = WaterScenario.from_toml(scenario_file)
     twin = None
     if twin_dir is not None:
         from twin.model import Twin
 
         twin = Twin.load(twin_dir)
-    result = run(twin, scenario, out=out)
+    result = run(twin, scenario, out=out, overwrite=overwrite)
     s = result.summary
     click.echo(f"{s['name']}: {s['steps']} steps x {len(s['members'])} member(s), {s['nodes']} nodes, "
                f"{s['links']} links in {s['wall_s']:.1f} s ({s['wall_per_step_ms']:.2f} ms/step, "

@@ -9,17 +9,20 @@ from typing import Any
 
 import click
 
+from twin._cli_io import OVERWRITE_HELP, FolderIn, cli_warnings, one_line
 from twin.errors import TwinError
 
 
 class _Group(click.Group):
-    """Turns cimtwin's own errors into one clear line and exit code 2 instead of a traceback."""
+    """Turns cimtwin's own errors into one clear line and exit code 2 instead of a traceback; warnings
+    are one line each too."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with cli_warnings():
+                return super().invoke(ctx)
         except TwinError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            click.secho(f"error: {one_line(str(exc))}", fg="red", err=True)
             sys.exit(2)
 
 
@@ -40,11 +43,13 @@ def main() -> None:
 def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) -> None:
     """Build the sample city, ingest it into a twin, run the design-storm flood and write the scene,
     then route the storm through the river and lake."""
-    from twin import sample
+    from twin import _io, sample
     from twin.build import from_files
     from twin.model import Twin
     from twin.runs import run
 
+    for sub, kind in (("city", "sample-city"), ("twin", "twin"), ("result", "flood"), ("river", "river")):
+        _io.check_out(out / sub, kind)
     click.echo(f"Generating the sample city (seed {seed}, {size_m:g} m at {cell:g} m) in {out / 'city'} ...")
     city = sample.city(out / "city", seed=seed, size_m=size_m, cell=cell)
     click.echo("Ingesting it into a twin ...")
@@ -111,6 +116,7 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
 @click.option("--ifc-overlap", type=float, default=0.5, show_default=True,
               help="Share of a GIS footprint an IFC building must cover to replace it.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Twin folder to write.")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, lakes: str | None,
            landuse: str | None, crs: str | None, dem_crs: str | None, layer_crs: tuple[str, ...],
            resolution: float | None, bounds: str | None, resampling: str, z_unit: str | None,
@@ -118,10 +124,11 @@ def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, la
            height_column: str | None, height_unit: str, storeys_column: str | None, storey_height: float,
            base_stat: str, river_width_column: str | None, river_depth_column: str | None,
            raster_specs: tuple[str, ...], ifc_files: tuple[Path, ...], ifc_origin: str | None,
-           ifc_rotation: float | None, ifc_crs: str | None, ifc_overlap: float, out: Path) -> None:
+           ifc_rotation: float | None, ifc_crs: str | None, ifc_overlap: float, out: Path, overwrite: bool) -> None:
     """Build a twin from a DEM, vector layers, rasters and IFC models, and save it."""
     from rasterio.enums import Resampling
 
+    from twin import _io
     from twin.build import from_files
 
     def pairs(values: tuple[str, ...], option: str, example: str) -> dict[str, str]:
@@ -148,6 +155,9 @@ def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, la
     for name, spec in pairs(raster_specs, "--raster", "rain=rain.tif").items():
         path, _, method = spec.rpartition(":")
         rasters[name] = (path, method) if path and method in Resampling.__members__ else spec
+    _io.check_out(out, "twin", overwrite=overwrite,
+                  inputs=[*dems, buildings, rivers, lakes, landuse, landuse_table, *ifc_files,
+                          *(r[0] if isinstance(r, tuple) else r for r in rasters.values())])
     tw = from_files(list(dems), buildings=buildings, rivers=rivers, lakes=lakes, landuse=landuse, crs=crs,
                     dem_crs=dem_crs, layer_crs=pairs(layer_crs, "--layer-crs", "rivers=EPSG:26910"),
                     resolution=resolution, resampling=resampling, z_unit=z_unit, landuse_table=landuse_table,
@@ -170,24 +180,26 @@ def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, la
         if ifc_crs:
             placement["source_crs"] = ifc_crs
         _report_ifc(tw.add_ifc(list(ifc_files), overlap=ifc_overlap, warn=False, **placement))
-    tw.save(out)
+    tw.save(out, overwrite=overwrite)
     click.echo(f"Twin saved to {out}\n")
     _print_twin(tw.summary())
 
 
 @main.command("run")
 @click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--twin", "twin_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--twin", "twin_dir", required=True, type=FolderIn(),
               help="Twin folder (from `twin ingest` or `twin demo`).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Result folder to write.")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint beside --out.")
 @click.option("--stop-at", type=float, help="Stop at this simulated time [s] with a checkpoint (resume later).")
 @click.option("--threads", type=int, help="Threads for the kernels (default: all cores).")
 @click.option("--no-scene", is_flag=True, help="Do not write scene.html.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: float | None, threads: int | None,
-            no_scene: bool, quiet: bool) -> None:
+def run_cmd(scenario: Path, twin_dir: Path, out: Path, overwrite: bool, resume: bool, stop_at: float | None,
+            threads: int | None, no_scene: bool, quiet: bool) -> None:
     """Run a scenario file (its `kind`: flood, river, water or terrain) on a twin and write the result folder."""
+    from twin import _io
     from twin.model import Twin
     from twin.runs import load_scenario, run
 
@@ -202,7 +214,8 @@ def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: fl
         raise click.UsageError(f"--resume and --stop-at apply to flood runs; {scenario} is a {sc.kind} scenario.")
     elif sc.kind in ("river", "terrain"):
         options = {"progress": not quiet}
-    result = run(Twin.load(twin_dir), sc, out=out, **options)
+    _io.check_out(out, sc.kind, inputs=[scenario, twin_dir], overwrite=overwrite)
+    result = run(Twin.load(twin_dir), sc, out=out, overwrite=overwrite, **options)
     if result is None:
         click.echo(f"Stopped at t = {stop_at:g} s; checkpoint {out}.checkpoint.npz. Continue with --resume.")
         return
@@ -211,8 +224,9 @@ def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: fl
 
 
 @main.command()
-@click.argument("twin_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("twin_dir", type=FolderIn())
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the rasters and streams.gpkg.")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @click.option("--threshold", "threshold_cells", type=int, default=100, show_default=True,
               help="Cells draining through a cell for it to be a stream.")
 @click.option("--buildings", "burn_buildings", type=click.Choice(["block", "ignore", "none"]), default="block",
@@ -226,24 +240,26 @@ def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: fl
 @click.option("--culverts", help="Vector layer of the twin with culvert/bridge lines burned through embankments.")
 @click.option("--weights", type=click.Choice(["impervious"]), help="Also accumulate this grid (weighted_accumulation).")
 @click.option("--dinf", is_flag=True, help="Also D-infinity angles and accumulation (Tarboton 1997).")
-def terrain(twin_dir: Path, out: Path, threshold_cells: int, burn_buildings: str, depressions: str,
+def terrain(twin_dir: Path, out: Path, overwrite: bool, threshold_cells: int, burn_buildings: str, depressions: str,
             breach_max_depth: float, breach_max_length: int, flats: str, culverts: str | None,
             weights: str | None, dinf: bool) -> None:
     """Terrain hydrology: filled DEM, D8 directions, accumulation, watersheds, streams, HAND."""
+    from twin import _io
     from twin.hydrology import terrain_analysis
     from twin.model import Twin
 
+    _io.check_out(out, "terrain", inputs=[twin_dir], overwrite=overwrite)
     res = terrain_analysis(Twin.load(twin_dir), threshold_cells=threshold_cells, burn_buildings=burn_buildings,
                            depressions=depressions, breach_max_depth=breach_max_depth,
                            breach_max_length=breach_max_length, flats=flats, culverts=culverts, weights=weights,
-                           dinf=dinf, out=out)
+                           dinf=dinf, out=out, overwrite=overwrite)
     click.echo(f"Terrain analysis written to {out}: {int(res['watersheds'].max())} watersheds, "
                f"{len(res['links'].ids)} stream links, max accumulation {res['accumulation'].max():.0f} cells")
 
 
 @main.command()
-@click.argument("result_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--twin", "twin_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.argument("result_dir", type=FolderIn())
+@click.option("--twin", "twin_dir", type=FolderIn(),
               help="Twin folder (default: the one recorded in the result's summary).")
 @click.option("--out", type=click.Path(path_type=Path), help="HTML file (default: RESULT_DIR/scene.html).")
 def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
@@ -263,7 +279,7 @@ def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("path", type=FolderIn())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def info(path: Path, as_json: bool) -> None:
     """Describe a twin folder (CRS, grid, layers) or a result folder (summary)."""
@@ -273,6 +289,9 @@ def info(path: Path, as_json: bool) -> None:
         summary = Twin.load(path).summary()
         click.echo(json.dumps(summary, indent=2)) if as_json else _print_twin(summary)
     elif (path / "summary.json").is_file():
+        from twin import _io
+
+        _io.verify_dir(path)  # the figures shown are the ones the run wrote
         summary = json.loads((path / "summary.json").read_text())
         click.echo(json.dumps(summary, indent=2)) if as_json else _print_result(summary)
     else:

@@ -71,12 +71,19 @@ class Comparison:
     summary: dict[str, Any]
     twin: Twin | None = field(default=None, repr=False)
 
-    def save(self, path: str | os.PathLike, *, scene: bool = True) -> Path:
+    def save(self, path: str | os.PathLike, *, scene: bool = True, overwrite: bool = False) -> Path:
         """Write the comparison folder atomically: ``max_depth_diff.tif``, ``arrival_time_diff.tif``,
-        ``hazard_class_change.tif``, ``buildings.gpkg``, ``comparison.json`` and (with a twin and
-        ``scene``) ``scene.html``."""
+        ``hazard_class_change.tif``, ``buildings.gpkg``, ``comparison.json`` and ``cimtwin.json`` (SHA-256
+        of each); then, with a twin and ``scene``, ``scene.html`` (a scene that fails is a warning).
+
+        Only a new or empty folder or a folder cimtwin wrote is replaced (see
+        :func:`twin._io.check_out`; the two results compared are inputs, never replaced);
+        ``overwrite`` also replaces a cimtwin folder of another kind.
+        """
         path = Path(path)
-        with _io.atomic_dir(path) as tmp:
+        inputs = [self.summary[k].get(what) for k in ("a", "b") for what in ("path", "twin")]
+        _io.check_out(path, "compare", inputs=[*inputs, getattr(self.twin, "path", None)], overwrite=overwrite)
+        with _io.atomic_dir(path, "compare", overwrite=overwrite) as tmp:
             _io.write_geotiff(tmp / "max_depth_diff.tif", self.max_depth_diff.astype(np.float32), self.transform,
                               self.crs)
             _io.write_geotiff(tmp / "arrival_time_diff.tif", self.arrival_time_diff.astype(np.float32),
@@ -86,8 +93,9 @@ class Comparison:
             if self.buildings is not None:
                 self.buildings.to_file(tmp / "buildings.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
             _io.write_json(tmp / "comparison.json", self.summary)
-            if scene and self.twin is not None:
-                self.scene().to_html(tmp / "scene.html", title=self._title())
+        if scene and self.twin is not None:
+            _io.write_extra(path, "scene.html", lambda f: self.scene().to_html(f, title=self._title()),
+                            "run the comparison again to get it.")
         return path
 
     def _title(self) -> str:
@@ -217,6 +225,7 @@ def _load(result: FloodResult | str | os.PathLike) -> tuple[FloodResult, Path | 
     if isinstance(result, FloodResult):
         return result, None
     path = Path(result)
+    _io.recover_dir(path)
     if not (path / "summary.json").is_file():
         raise InputDataError(f"{path} is not a flood result folder (no summary.json); give the folder that "
                              "`twin run --out` wrote.")

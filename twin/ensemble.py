@@ -159,8 +159,11 @@ def run_ensemble(twin: Twin, ensemble: Ensemble | dict | str | os.PathLike, out:
     if not isinstance(ensemble, Ensemble):
         ensemble = Ensemble.from_dict(ensemble) if isinstance(ensemble, dict) else Ensemble.from_toml(ensemble)
     out = Path(out)
+    # an earlier run of an ensemble into the folder is resumed; anything else there is refused
+    _io.check_out(out, "ensemble", inputs=[getattr(twin, "path", None)])
     members_dir = out / "members"
     members_dir.mkdir(parents=True, exist_ok=True)
+    _io.write_marker(out, "ensemble", files=[])
     fingerprint = _twin_fingerprint(twin)
     previous = _read_json(out / "ensemble.json") or {}
     reuse = previous.get("twin_fingerprint") == fingerprint

@@ -68,11 +68,16 @@ class FloodResult:
     scenario: dict[str, Any]
     twin: Twin | None = field(default=None, repr=False)
 
-    def save(self, path: str | os.PathLike, *, scene: bool = True) -> Path:
+    def save(self, path: str | os.PathLike, *, scene: bool = True, overwrite: bool = False) -> Path:
         """Write the result folder atomically: GeoTIFFs, ``depth.nc``, ``gauges.csv``, ``buildings.gpkg``,
-        ``summary.json``, ``scenario.json`` and (with a twin attached and ``scene``) ``scene.html``."""
+        ``summary.json``, ``scenario.json`` and ``cimtwin.json`` (SHA-256 of each); then, with a twin
+        attached and ``scene``, ``scene.html`` (a scene that fails is a warning: the result stays).
+
+        Only a new or empty folder or a folder cimtwin wrote is replaced (see
+        :func:`twin._io.check_out`); ``overwrite`` also replaces a cimtwin folder of another kind.
+        """
         path = Path(path)
-        with _io.atomic_dir(path) as tmp:
+        with _io.atomic_dir(path, "flood", overwrite=overwrite) as tmp:
             for name in _RASTERS:
                 arr = getattr(self, name)
                 nodata = np.nan if name == "arrival_time" else None
@@ -85,8 +90,10 @@ class FloodResult:
                 self.buildings.to_file(tmp / "buildings.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
             _io.write_json(tmp / "summary.json", self.summary)
             _io.write_json(tmp / "scenario.json", self.scenario)
-            if scene and self.twin is not None:
-                self.scene().to_html(tmp / "scene.html", title=f"cimtwin: {self.scenario.get('name', 'flood')}")
+        if scene and self.twin is not None:
+            title = f"cimtwin: {self.scenario.get('name', 'flood')}"
+            _io.write_extra(path, "scene.html", lambda f: self.scene().to_html(f, title=title),
+                            f"write it later with `twin scene {path}`.")
         return path
 
     @classmethod
@@ -95,13 +102,21 @@ class FloodResult:
 
         The scenario's edits (floodwalls, ponds, ...) are applied to a copy of ``twin``, so the
         attached twin is the one the run saw.
+
+        Raises
+        ------
+        InputDataError
+            Not a flood result folder, or a file missing or altered since it was written (its
+            SHA-256 in ``cimtwin.json`` differs; the message names the file).
         """
         import rasterio
         import xarray as xr
 
         path = Path(path)
+        _io.recover_dir(path)
         if not (path / "summary.json").is_file():
             raise InputDataError(f"{path} is not a flood result folder (no summary.json).")
+        _io.verify_dir(path)
         arrays = {}
         for name in (*_RASTERS, "hazard_class"):
             with rasterio.open(path / f"{name}.tif") as src:
@@ -149,7 +164,7 @@ class FloodResult:
 
 def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
         resume: bool = False, progress: bool = True, stop_at: float | None = None,
-        scene: bool = True) -> FloodResult | None:
+        scene: bool = True, overwrite: bool = False) -> FloodResult | None:
     """Run a flood scenario on a twin.
 
     Parameters
@@ -171,6 +186,9 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
         parts; continue with ``resume=True``). Returns ``None`` then.
     scene
         Also write ``scene.html`` into ``out``.
+    overwrite
+        Let ``out`` replace a cimtwin folder of another kind (see :func:`twin._io.check_out`, which
+        refuses an unsafe ``out`` before the run starts).
 
     Returns
     -------
@@ -180,6 +198,8 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
         scenario = Scenario.from_dict(scenario) if isinstance(scenario, dict) else Scenario.from_toml(scenario)
     if scenario.kind != "flood":
         raise ScenarioError(f"scenario kind {scenario.kind!r} is not a flood scenario")
+    if out is not None:
+        _io.check_out(out, "flood", inputs=[twin.path], overwrite=overwrite)
     # edits act on a copy; the run, its fingerprint and the result's scene all see the edited city
     twin, edit_report = apply_edits(twin, scenario.edit)
     s = setup(twin, scenario)
@@ -281,7 +301,7 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
     if scenario.rain is not None and scenario.rain.design is not None:
         result.summary["design_storm"] = _design_summary(scenario.rain.design)
     if out is not None:
-        result.save(out, scene=scene)
+        result.save(out, scene=scene, overwrite=overwrite)
         if ckpt_path is not None and ckpt_path.exists():
             ckpt_path.unlink()
     return result

@@ -49,7 +49,7 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
                      breach_max_depth: float = np.inf, breach_max_length: int = 50,
                      culverts: str | Any | None = None, weights: str | np.ndarray | None = None,
                      dinf: bool = False, pour_points: Any = None, snap_distance: float = 0.0,
-                     out: str | os.PathLike | None = None) -> dict[str, Any]:
+                     out: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Hydrological terrain analysis on the twin's grid.
 
     Parameters
@@ -93,7 +93,10 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
         Move each pour point to the cell of largest accumulation within this distance [m] (a gauge
         or intake drawn beside the stream still gets the stream's catchment).
     out : path, optional
-        Folder to write (atomically) with :func:`write_terrain_analysis`.
+        Folder to write (atomically) with :func:`write_terrain_analysis`; checked before any work
+        (see :func:`twin._io.check_out`).
+    overwrite : bool
+        Let ``out`` replace a cimtwin folder of another kind.
 
     Returns
     -------
@@ -106,6 +109,8 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
     """
     if int(threshold_cells) != threshold_cells or threshold_cells < 1:
         raise InputDataError(f"threshold_cells = {threshold_cells} must be a whole number of cells >= 1")
+    if out is not None:
+        _io.check_out(out, "terrain", inputs=[twin.path], overwrite=overwrite)
     if flats not in FLAT_MODES:
         raise InputDataError(f"flats = {flats!r} is not known; use one of {FLAT_MODES}")
     if not np.isfinite(epsilon) or epsilon <= 0:
@@ -155,7 +160,7 @@ def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: 
         result["pour_cells"] = cells
         result["pour_watersheds"] = _k.watersheds(d8, cells[:, 0], cells[:, 1])
     if out is not None:
-        write_terrain_analysis(twin, result, out)
+        write_terrain_analysis(twin, result, out, overwrite=overwrite)
     return result
 
 
@@ -317,12 +322,14 @@ def stream_links_frame(twin: Twin, result: dict[str, Any]):
 
 
 def write_terrain_analysis(twin: Twin, result: dict[str, Any], out: str | os.PathLike,
-                           files: dict[str, Any] | None = None) -> Path:
+                           files: dict[str, Any] | None = None, *, overwrite: bool = False) -> Path:
     """Write ``filled_dem.tif``, ``flow_direction.tif``, ``accumulation.tif``, ``watersheds.tif``,
     ``hand.tif`` and ``streams.gpkg`` (layer ``streams``) into the folder ``out``, atomically; also
     ``weighted_accumulation.tif``, ``dinf_angle.tif`` and ``dinf_accumulation.tif`` when the result
-    has them."""
-    with _io.atomic_dir(out) as tmp:
+    has them, and ``cimtwin.json`` (SHA-256 of each file). Only a new or empty folder or a folder
+    cimtwin wrote is replaced (see :func:`twin._io.check_out`); ``overwrite`` also replaces a cimtwin
+    folder of another kind."""
+    with _io.atomic_dir(out, "terrain", overwrite=overwrite) as tmp:
         for name, (key, dtype, nodata) in _RASTERS.items():
             if key not in result:
                 continue
@@ -380,19 +387,22 @@ class TerrainResult:
 
 
 def run(twin: Twin, scenario: TerrainScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
-        progress: bool = False) -> TerrainResult:
+        progress: bool = False, overwrite: bool = False) -> TerrainResult:
     """Run a terrain scenario: :func:`terrain_analysis` with the scenario's options.
 
     Writes (atomically, into ``out``) the rasters and ``streams.gpkg`` of
     :func:`write_terrain_analysis`, ``pour_points.gpkg`` (each point snapped, with its catchment
     area), ``summary.json`` and ``scenario.json``. ``progress`` is accepted for a uniform call
-    and ignored (the analysis takes seconds).
+    and ignored (the analysis takes seconds). ``out`` is checked before any work and ``overwrite``
+    lets it replace a cimtwin folder of another kind (see :func:`twin._io.check_out`).
     """
     import geopandas as gpd
 
     if not isinstance(scenario, TerrainScenario):
         scenario = (TerrainScenario.from_dict(scenario) if isinstance(scenario, dict)
                     else TerrainScenario.from_toml(scenario))
+    if out is not None:
+        _io.check_out(out, "terrain", inputs=[twin.path], overwrite=overwrite)
     wall0 = time.perf_counter()
     points = [p.at for p in scenario.pour_point]
     res = terrain_analysis(twin, threshold_cells=scenario.threshold_cells, burn_buildings=scenario.buildings,
@@ -428,5 +438,5 @@ def run(twin: Twin, scenario: TerrainScenario | dict | str | os.PathLike, *, out
         files: dict[str, Any] = {"summary.json": summary, "scenario.json": scenario.to_dict()}
         if frame is not None:
             files["pour_points.gpkg"] = frame
-        write_terrain_analysis(twin, res, out, files=files)
+        write_terrain_analysis(twin, res, out, files=files, overwrite=overwrite)
     return TerrainResult(res, summary, scenario.to_dict(), frame)

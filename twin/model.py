@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -395,14 +394,16 @@ class Twin:
             raise ValueError(f"Layer names must be letters, digits and '_' and not a reserved name; got {name!r}.")
 
     # ------------------------------------------------------------- save/load
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the twin as a folder, atomically: ``twin.json``, ``terrain.tif``, ``layers.gpkg``, ``rasters/``.
 
         The folder appears under its name only when complete; an existing twin there is replaced in
-        one rename, so a crash mid-save leaves the previous twin loadable.
+        one rename, so a crash mid-save leaves the previous twin loadable. Only a new or empty folder
+        or a folder cimtwin wrote is replaced (see :func:`twin._io.check_out`); ``overwrite`` also
+        replaces a cimtwin folder of another kind (a result).
         """
         path = Path(path)
-        with _io.atomic_dir(path) as tmp:
+        with _io.atomic_dir(path, "twin", overwrite=overwrite) as tmp:
             _io.write_geotiff(tmp / "terrain.tif", self._terrain, self._transform, self._crs)
             layers = {}
             for name, gdf in [*self._layers.items(), *((f"x_{k}", v) for k, v in self._vectors.items())]:
@@ -427,7 +428,7 @@ class Twin:
                 "layers": layers,
                 "rasters": rasters,
                 "meta": self.meta,
-                "files": {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()},
+                "files": {p.relative_to(tmp).as_posix(): _io.sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()},
             }
             _io.write_json(tmp / "twin.json", manifest)
         return path
@@ -445,6 +446,10 @@ class Twin:
         if _io.recover_dir(path):
             warnings.warn(f"{path} was restored from the previous save (a save was interrupted).", stacklevel=2)
         manifest_path = path / "twin.json"
+        if not path.exists() and _io.copies_aside(path):
+            raise InputDataError(f"{path} does not exist; an interrupted save left copies beside it "
+                                 f"({', '.join(p.name for p in _io.copies_aside(path))}), but none passes its "
+                                 "checksums. Rebuild the twin with `twin ingest`, or restore a backup.")
         if not manifest_path.is_file():
             raise InputDataError(f"{path} is not a twin folder (no twin.json). Build one with `twin ingest` or Twin.save().")
         try:
@@ -455,7 +460,7 @@ class Twin:
             raise InputDataError(f"{path} holds format {manifest.get('format')!r}; this cimtwin reads {FORMAT!r}.")
         for rel, digest in manifest["files"].items():
             f = path / rel
-            if not f.is_file() or _sha256(f) != digest:
+            if not f.is_file() or _io.sha256(f) != digest:
                 raise InputDataError(f"{f} is missing or differs from when the twin was saved; the twin folder "
                                      "is damaged. Rebuild it with `twin ingest` or restore a backup.")
         with rasterio.open(path / "terrain.tif") as src:
@@ -519,14 +524,6 @@ class Twin:
         ny, nx = self.shape
         layers = ", ".join(f"{k}={len(v)}" for k, v in self._layers.items() if v is not None)
         return f"<Twin {self._crs.to_string()} {ny}x{nx} @ {self.cell_size:g} m; {layers or 'no layers'}>"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _restore_dtypes(gdf: gpd.GeoDataFrame, columns: list[str], dtypes: dict[str, str]) -> gpd.GeoDataFrame:

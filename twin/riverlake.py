@@ -297,11 +297,15 @@ class RiverResult:
         return {"Conventions": "CF-1.8", "title": f"cimtwin river {what}: {self.scenario.get('name', '')}",
                 "source": f"cimtwin {_pkg.__version__}", "scenario_hash": self.summary.get("scenario_hash", "")}
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``network.gpkg``, ``links.nc``, ``lakes.nc``, ``gauges.csv``, ``summary.json`` and
-        ``scenario.json`` into the folder ``path``, atomically."""
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write ``network.gpkg``, ``links.nc``, ``lakes.nc``, ``gauges.csv``, ``summary.json``,
+        ``scenario.json`` and ``cimtwin.json`` (SHA-256 of each) into the folder ``path``, atomically.
+
+        Only a new or empty folder or a folder cimtwin wrote is replaced (see
+        :func:`twin._io.check_out`); ``overwrite`` also replaces a cimtwin folder of another kind.
+        """
         path = Path(path)
-        with _io.atomic_dir(path) as tmp:
+        with _io.atomic_dir(path, "river", overwrite=overwrite) as tmp:
             self.links.to_file(tmp / "network.gpkg", layer="links", driver="GPKG", engine="pyogrio")
             self.links_dataset().to_netcdf(tmp / "links.nc")
             self.lakes_dataset().to_netcdf(tmp / "lakes.nc")
@@ -312,13 +316,16 @@ class RiverResult:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RiverResult:
-        """Read a result folder written by :meth:`save`."""
+        """Read a result folder written by :meth:`save`; a file altered since (its SHA-256 in
+        ``cimtwin.json`` differs) is an :class:`~twin.errors.InputDataError` naming it."""
         import xarray as xr
 
         path = Path(path)
+        _io.recover_dir(path)
         if not (path / "summary.json").is_file() or not (path / "links.nc").is_file():
             raise InputDataError(f"{path} is not a river result folder (no summary.json and links.nc); "
                                  "give the folder that run(..., out=...) wrote")
+        _io.verify_dir(path)
         links = gpd.read_file(path / "network.gpkg", layer="links")
         with xr.open_dataset(path / "links.nc") as ds:
             times = ds["time"].values.astype(np.float64)
@@ -341,7 +348,7 @@ class RiverResult:
 
 
 def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
-        progress: bool = True) -> RiverResult:
+        progress: bool = True, overwrite: bool = False) -> RiverResult:
     """Run a river-lake scenario on a twin.
 
     Parameters
@@ -353,6 +360,9 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
         Result folder to write (atomically).
     progress : bool
         Show a progress bar.
+    overwrite : bool
+        Let ``out`` replace a cimtwin folder of another kind (see :func:`twin._io.check_out`, which
+        refuses an unsafe ``out`` before the run starts).
 
     Returns
     -------
@@ -363,6 +373,8 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
     if not isinstance(scenario, RiverScenario):
         scenario = (RiverScenario.from_dict(scenario) if isinstance(scenario, dict)
                     else RiverScenario.from_toml(scenario))
+    if out is not None:
+        _io.check_out(out, "river", inputs=[twin.path], overwrite=overwrite)
     wall0 = time.perf_counter()
     net = _network(twin, scenario)
     n = len(net)
@@ -461,7 +473,7 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
                          spills=_spill_names(scenario), lakes=lake_frame,
                          lake_series=series, gauges=gauges, summary=summary, scenario=scenario.to_dict())
     if out is not None:
-        result.save(out)
+        result.save(out, overwrite=overwrite)
     return result
 
 

@@ -16,6 +16,7 @@ import importlib
 import os
 from typing import Any
 
+from twin._io import check_out
 from twin.errors import ScenarioError
 from twin.scenario import read_toml
 
@@ -69,14 +70,21 @@ def run(twin: Any, scenario: Any, *, out: str | os.PathLike | None = None, **opt
     scenario : path, dict or scenario object
         See :func:`load_scenario`.
     out : path, optional
-        Result folder, written atomically.
+        Result folder, written atomically. Checked before any work: it must be new, empty or a
+        folder cimtwin wrote, and neither the twin's folder nor the scenario file (see
+        :func:`twin._io.check_out`).
     **options
-        E.g. ``progress=False``; a flood run also takes ``resume``, ``stop_at`` and ``scene``.
+        E.g. ``progress=False``; every kind takes ``overwrite=True`` (``out`` may replace a cimtwin
+        folder of another kind); a flood run also takes ``resume``, ``stop_at`` and ``scene``.
 
     Returns
     -------
     FloodResult, RiverResult or WaterResult (``None`` for a flood run stopped with ``stop_at``)
     """
+    source = scenario if isinstance(scenario, (str, os.PathLike)) else None
     scenario = load_scenario(scenario)
+    if out is not None:
+        check_out(out, scenario.kind, inputs=[source, getattr(twin, "path", None)],
+                  overwrite=options.get("overwrite", False))
     module = importlib.import_module(KINDS[scenario.kind][0])
     return module.run(twin, scenario, out=out, **options)

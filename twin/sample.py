@@ -49,7 +49,7 @@ from scipy import ndimage
 from scipy.interpolate import RectBivariateSpline
 
 from ingest.vector import zonal_stat
-from twin._io import atomic_dir, atomic_file, write_geotiff, write_json
+from twin._io import atomic_dir, atomic_file, check_out, write_geotiff, write_json, write_marker
 from twin.errors import InputDataError
 
 __all__ = ["SampleCity", "city", "CRS", "ORIGIN", "NODATA", "LANDUSE_CLASSES"]
@@ -196,7 +196,8 @@ def city(path: str | os.PathLike, seed: int = 0, *, size_m: float = 2000.0, cell
     Parameters
     ----------
     path
-        Output folder (created if missing). Files of an earlier sample city there are replaced.
+        Output folder (created if missing): new, empty, or an earlier sample city, whose files are
+        replaced (anything else is refused before any work, see :func:`twin._io.check_out`).
     seed
         Non-negative integer; the same seed gives the same files.
     size_m
@@ -214,7 +215,8 @@ def city(path: str | os.PathLike, seed: int = 0, *, size_m: float = 2000.0, cell
     Raises
     ------
     InputDataError
-        A parameter is out of range, or more buildings were asked for than the blocks can hold.
+        A parameter is out of range, more buildings were asked for than the blocks can hold, or
+        ``path`` is not a folder a sample city may be written to.
 
     Examples
     --------
@@ -224,6 +226,7 @@ def city(path: str | os.PathLike, seed: int = 0, *, size_m: float = 2000.0, cell
     grid = _Grid.make(size_m, cell)
     seed = _check_seed(seed)
     n_target = _check_count(n_buildings, grid)
+    check_out(path, "sample-city")
 
     river = _main_river(_rng(seed, "river"), grid)
     lake, creek = _lake_and_creek(_rng(seed, "lake"), grid, river)
@@ -246,6 +249,7 @@ def city(path: str | os.PathLike, seed: int = 0, *, size_m: float = 2000.0, cell
     ifc_paths = _write_ifc_folder(root / "ifc", seed, grid, z.astype(np.float32), buildings)
     scenario = _write_scenario(root / "flood.toml", grid, river)
     river_scenario = _write_river_scenario(root / "river.toml", grid, river, creek, lake)
+    write_marker(root, "sample-city", [dem_path, gpkg, scenario, river_scenario, *(root / "ifc").iterdir()])
     return SampleCity(root=root, dem=dem_path, layers=gpkg, ifc=ifc_paths, scenario=scenario, crs=CRS,
                       bounds=grid.bounds, river_scenario=river_scenario)
 
@@ -1023,7 +1027,7 @@ def _write_ifc_folder(folder: Path, seed: int, grid: _Grid, z: np.ndarray,
                       buildings: _Buildings) -> tuple[Path, ...]:
     """Author the IFC buildings on their cadastre footprints and record where they were placed."""
     records, names = [], []
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, "sample-ifc") as tmp:
         for row, place, (_, floors, floor_h, label) in zip(buildings.ifc, buildings.placements, _IFC_SPECS):
             east, north, width, depth = place["eastings"], place["northings"], place["width"], place["depth"]
             # The ground the model stands on: the lowest DEM cell under its footprint, which is also

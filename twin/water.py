@@ -187,13 +187,15 @@ class WaterResult:
         Raises
         ------
         InputDataError
-            The folder is not a water result (no ``summary.json`` of kind water, or files missing).
+            The folder is not a water result (no ``summary.json`` of kind water, or files missing), or
+            a file was altered since it was written (its SHA-256 in ``cimtwin.json`` differs).
         """
         import json
 
         import xarray as xr
 
         path = Path(path)
+        _io.recover_dir(path)
         summary_file = path / "summary.json"
         if not summary_file.is_file():
             raise InputDataError(f"{path} is not a water result folder (no summary.json); give a folder written "
@@ -202,6 +204,7 @@ class WaterResult:
         if summary.get("kind") != "water" or not (path / "allocation.nc").is_file():
             raise InputDataError(f"{path} holds a {summary.get('kind', 'unknown')!r} result, not a water result "
                                  "with allocation.nc")
+        _io.verify_dir(path)
         scenario = WaterScenario.from_dict(json.loads((path / "scenario.json").read_text()))
         with xr.open_dataset(path / "allocation.nc") as ds:
             data = {name: ds[name].values for name in ("flow", "demand", "delivered", "storage", "level", "release",
@@ -214,11 +217,16 @@ class WaterResult:
                    summary=summary, crs=twin.crs if twin is not None else scenario.network_crs, twin=twin,
                    **data)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the result folder atomically: ``allocation.nc``, ``shortages.csv``, ``network.gpkg`` (when
-        nodes are located and the run had a twin), ``summary.json``, ``scenario.json``."""
+        nodes are located and the run had a twin), ``summary.json``, ``scenario.json``, ``cimtwin.json``
+        (SHA-256 of each).
+
+        Only a new or empty folder or a folder cimtwin wrote is replaced (see
+        :func:`twin._io.check_out`); ``overwrite`` also replaces a cimtwin folder of another kind.
+        """
         path = Path(path)
-        with _io.atomic_dir(path) as tmp:
+        with _io.atomic_dir(path, "water", overwrite=overwrite) as tmp:
             enc = {v: {"zlib": True, "complevel": 4} for v in ("flow", "demand", "delivered", "shortage", "storage")}
             self.dataset().to_netcdf(tmp / "allocation.nc", encoding=enc)
             self.shortages().to_csv(tmp / "shortages.csv", index=False)
@@ -232,7 +240,7 @@ class WaterResult:
 
 
 def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
-        series: pd.DataFrame | None = None, runoff: Any = None) -> WaterResult:
+        series: pd.DataFrame | None = None, runoff: Any = None, overwrite: bool = False) -> WaterResult:
     """Run a water scenario: every member over the whole period, allocation by priority each step.
 
     Parameters
@@ -249,6 +257,9 @@ def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: s
         A result of :func:`twin.runoff.runoff`: a node's ``inflow = "runoff:<zone>"`` takes that
         zone's runoff [m3/s] (averaged over the water step when the runoff's step is finer), from
         the runoff scenario named like the member (or its only scenario).
+    overwrite : bool
+        Let ``out`` replace a cimtwin folder of another kind (see :func:`twin._io.check_out`, which
+        refuses an unsafe ``out`` before the run starts).
 
     Returns
     -------
@@ -264,6 +275,8 @@ def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: s
     if not isinstance(scenario, WaterScenario):
         scenario = (WaterScenario.from_dict(scenario) if isinstance(scenario, dict)
                     else WaterScenario.from_toml(scenario))
+    if out is not None:
+        _io.check_out(out, "water", inputs=[getattr(twin, "path", None)], overwrite=overwrite)
     if twin is not None:
         scenario = _in_twin_crs(twin, scenario)
         _check_locations(twin, scenario)
@@ -272,7 +285,7 @@ def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: s
     result.crs = twin.crs if twin is not None else scenario.network_crs
     result.twin = twin
     if out is not None:
-        result.save(out)
+        result.save(out, overwrite=overwrite)
     return result
 
 
