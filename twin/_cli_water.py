@@ -6,13 +6,16 @@ from pathlib import Path
 
 import click
 
+from twin._cli_allow import allow_path_option
+
 
 @click.command("water")
 @click.argument("scenario_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Result folder to write (atomically).")
 @click.option("--twin", "twin_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Twin folder whose CRS the node locations are in (adds network.gpkg).")
-def water_cmd(scenario_file: Path, out: Path, twin_dir: Path | None) -> None:
+@allow_path_option
+def water_cmd(scenario_file: Path, out: Path, twin_dir: Path | None, allowed_paths: tuple[Path, ...]) -> None:
     """Allocate water over the network of SCENARIO_FILE (TOML) for every member and step.
 
     Writes allocation.nc, shortages.csv, summary.json, scenario.json and, with --twin and located
@@ -20,7 +23,7 @@ def water_cmd(scenario_file: Path, out: Path, twin_dir: Path | None) -> None:
     """
     from twin.water import WaterScenario, run
 
-    scenario = WaterScenario.from_toml(scenario_file)
+    scenario = WaterScenario.from_toml(scenario_file, allowed_paths=allowed_paths)
     twin = None
     if twin_dir is not None:
         from twin.model import Twin

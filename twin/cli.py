@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from twin._cli_allow import allow_path_option
 from twin.errors import TwinError
 
 
@@ -185,8 +186,9 @@ def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, la
 @click.option("--threads", type=int, help="Threads for the kernels (default: all cores).")
 @click.option("--no-scene", is_flag=True, help="Do not write scene.html.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@allow_path_option
 def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: float | None, threads: int | None,
-            no_scene: bool, quiet: bool) -> None:
+            no_scene: bool, quiet: bool, allowed_paths: tuple[Path, ...]) -> None:
     """Run a scenario file (its `kind`: flood, river, water or terrain) on a twin and write the result folder."""
     from twin.model import Twin
     from twin.runs import load_scenario, run
@@ -194,7 +196,7 @@ def run_cmd(scenario: Path, twin_dir: Path, out: Path, resume: bool, stop_at: fl
     if threads:
         import numba
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario, allowed_paths=allowed_paths)
     options: dict[str, Any] = {}
     if sc.kind == "flood":
         options = {"resume": resume, "stop_at": stop_at, "progress": not quiet, "scene": not no_scene}

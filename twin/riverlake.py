@@ -44,7 +44,7 @@ from twin.network import (
     network_from_rivers,
     network_from_streams,
 )
-from twin.scenario import Duration, Point, ScenarioModel, _Model, _series
+from twin.scenario import Duration, Point, ScenarioModel, _Model, _series, monotone_table
 
 __all__ = ["RiverResult", "RiverScenario", "run"]
 
@@ -128,12 +128,32 @@ class LakeSpec(_Model):
     exchange_width: float = Field(0.0, ge=0)
     exchange_sill: float | None = None
 
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: Any) -> Any:
+        return v if v is None else monotone_table(v, ("stage m", "area m2"), increasing=("stage m",),
+                                                  rising=("area m2",), nonneg=("area m2",))
+
+    @field_validator("rating")
+    @classmethod
+    def _rating(cls, v: Any) -> Any:
+        return v if v is None else monotone_table(v, ("stage m", "discharge m3/s"), increasing=("stage m",),
+                                                  rising=("discharge m3/s",), nonneg=("discharge m3/s",))
+
     @model_validator(mode="after")
     def _which(self) -> LakeSpec:
         if (self.lake is None) == (self.name is None):
             raise ValueError("give exactly one of lake.lake (row of the twin's lakes layer) or lake.name")
         if self.weir_width > 0 and self.crest is None:
             raise ValueError("a weir (weir_width > 0) needs its crest level: lake.crest = ... m")
+        if self.table is not None:
+            # outside its table the lake would be clamped to the first or last stage without a word
+            low, high = self.table[0][0], self.table[-1][0]
+            for key in ("initial_level", "target_level"):
+                level = getattr(self, key)
+                if level is not None and not low <= level <= high:
+                    raise ValueError(f"{key} = {level:g} m lies outside the table's stages {low:g} to {high:g} m; "
+                                     "extend the table to cover it")
         return self
 
 
