@@ -124,10 +124,8 @@ class Ensemble:
         try:
             spec = _Spec.model_validate(data)
         except ValidationError as exc:
-            lines = _explain(exc, source).splitlines()
-            lines[0] = f"{source} is not a valid ensemble:"
-            raise ScenarioError("\n".join(lines).replace("the README's scenario reference",
-                                                         "the README's ensemble section")) from None
+            text = _explain(exc, source).replace("is not a valid scenario:", "is not a valid ensemble:", 1)
+            raise ScenarioError(text.replace("the README's scenario reference", "the README's ensemble section")) from None
         base_dir = Path(base_dir or ".").resolve()
         if isinstance(spec.base, str):
             try:

@@ -88,8 +88,8 @@ class WaterNode(_Model):
     @classmethod
     def _table(cls, v: Any) -> Any:
         # a level falling as storage rises would make the lake drop as it fills
-        return v if v is None else monotone_table(v, ("storage m3", "area m2", "level m"),
-                                                  increasing=("storage m3", "level m"), nonneg=("storage m3", "area m2"))
+        return v if v is None else monotone_table(v, ("storage", "area", "level"), increasing=("storage", "level"),
+                                                  nonneg=("storage", "area"))
 
     @model_validator(mode="after")
     def _by_type(self) -> WaterNode:

@@ -361,10 +361,21 @@ def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
     return ck
 
 
+def _deepest(state: FloodState, s: FloodSetup) -> float:
+    """The depth [m] the kernel's Courant step uses: the deepest water, or a water-level boundary's."""
+    depth = float(np.nanmax(state.h)) if state.h.size else 0.0
+    g, series = s.grid, s.forcing.series
+    for row, col, kind, k in zip(g.bnd_row, g.bnd_col, g.bnd_kind, g.bnd_ser):
+        if kind == 2 and not g.blocked[row, col]:
+            times, values = series.t[series.ptr[k]:series.ptr[k + 1]], series.v[series.ptr[k]:series.ptr[k + 1]]
+            depth = max(depth, float(np.interp(state.t, times, values)) - float(g.z[row, col]))
+    return depth
+
+
 def _instability(status: int, scenario: Scenario, state: FloodState, s: FloodSetup) -> str:
     if status == 1:
         # the kernel stops before a step longer than 1.5x the Courant step of the deepest water
-        depth = float(np.nanmax(state.h)) if state.h.size else 0.0
+        depth = _deepest(state, s)
         limit = s.params.alpha * s.grid.dx / math.sqrt(s.params.g * depth) if depth > 0 else math.inf
         return (f"numerics.fixed_dt = {scenario.numerics.fixed_dt:g} s is longer than the Courant limit of "
                 f"{limit:.3g} s (numerics.alpha x cell size / sqrt(g x depth), with the deepest water {depth:.2f} m "

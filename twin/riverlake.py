@@ -131,14 +131,14 @@ class LakeSpec(_Model):
     @field_validator("table")
     @classmethod
     def _table(cls, v: Any) -> Any:
-        return v if v is None else monotone_table(v, ("stage m", "area m2"), increasing=("stage m",),
-                                                  rising=("area m2",), nonneg=("area m2",))
+        return v if v is None else monotone_table(v, ("stage", "area"), increasing=("stage",), rising=("area",),
+                                                  nonneg=("area",))
 
     @field_validator("rating")
     @classmethod
     def _rating(cls, v: Any) -> Any:
-        return v if v is None else monotone_table(v, ("stage m", "discharge m3/s"), increasing=("stage m",),
-                                                  rising=("discharge m3/s",), nonneg=("discharge m3/s",))
+        return v if v is None else monotone_table(v, ("stage", "discharge"), increasing=("stage",),
+                                                  rising=("discharge",), nonneg=("discharge",))
 
     @model_validator(mode="after")
     def _which(self) -> LakeSpec:

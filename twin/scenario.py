@@ -655,9 +655,12 @@ class Scenario(ScenarioModel):
 
 
 def _explain(exc: ValidationError, source: str) -> str:
-    lines = [f"{source} is not a valid scenario:"]
+    """One line for one error (what the CLI prints), else a list of ``key: message`` lines."""
+    found: dict[str, list[tuple[str, str]]] = {}
     for err in exc.errors():
-        key = _key(err["loc"])
+        loc = list(err["loc"])
+        if loc and isinstance(loc[-1], str) and loc[-1] in _UNION_TAGS:
+            loc = loc[:-1]  # 'demand.float', 'demand.str': the branches of ``float | str`` are one key
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "union_tag_not_found":
             msg = f"type is missing; give type = {_EDIT_TYPES}"
@@ -671,8 +674,18 @@ def _explain(exc: ValidationError, source: str) -> str:
             msg = f"{err.get('input')!r} is not a finite number; NaN and infinity are not values, give a number"
         elif err["type"] == "literal_error":
             msg = f"{msg} (got {err.get('input')!r})"
-        lines.append(f"  - {key}: {msg}")
-    return "\n".join(lines)
+        found.setdefault(_key(tuple(loc)), []).append((err["type"], msg))
+    lines = []
+    for key, errs in found.items():
+        # a NaN given where a number or a column name goes: the number is what was meant
+        finite = [m for t, m in errs if t == "finite_number"]
+        lines += [f"{key}: {m}" for m in (finite or [m for _, m in errs])]
+    if len(lines) == 1:
+        return f"{source} is not a valid scenario: {lines[0]}"
+    return "\n".join([f"{source} is not a valid scenario:", *(f"  - {line}" for line in lines)])
+
+
+_UNION_TAGS = {"float", "int", "str", "bool"}
 
 
 def _key(loc: tuple) -> str:
