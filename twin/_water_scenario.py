@@ -77,11 +77,11 @@ class WaterNode(_Model):
             raise ValueError("monthly needs 12 factors >= 0 (January to December)")
         return v
 
-    @field_validator("inflow", "demand")
+    @field_validator("inflow", "demand", "evaporation")
     @classmethod
     def _nonneg(cls, v: Any) -> Any:
         if isinstance(v, (int, float)) and v < 0:
-            raise ValueError("must be >= 0 (m3/s) or the name of a time-series column")
+            raise ValueError("must be >= 0 (m3/s; evaporation mm/day) or the name of a time-series column")
         return v
 
     @field_validator("table")

@@ -379,7 +379,7 @@ def _instability(status: int, scenario: Scenario, state: FloodState, s: FloodSet
         limit = s.params.alpha * s.grid.dx / math.sqrt(s.params.g * depth) if depth > 0 else math.inf
         return (f"numerics.fixed_dt = {scenario.numerics.fixed_dt:g} s is longer than the Courant limit of "
                 f"{limit:.3g} s (numerics.alpha x cell size / sqrt(g x depth), with the deepest water {depth:.2f} m "
-                f"at t = {state.t:.0f} s), so the run would blow up. Set numerics.fixed_dt to {limit:.2g} s or less "
+                f"at t = {state.t:.0f} s), so the run would blow up. Set numerics.fixed_dt to {limit:.3g} s or less "
                 "(deeper water later needs less), or to 0 for the adaptive step.")
     return (f"The flood state became non-finite by t = {t:.0f} s. Check the inputs for extreme values "
             "(e.g. huge inflows into one cell) or lower numerics.alpha.")
