@@ -244,3 +244,31 @@ def test_lake_tables_use_the_same_checks(lake, message):
     with pytest.raises(ScenarioError) as err:
         RiverScenario.from_dict({"duration": "6h", "lake": [{"lake": 0, **lake}]})
     assert message in str(err.value)
+
+
+# ------------------------------------------------------------------------ rain frames at run time
+
+
+def _frames(folder, rates):
+    import pyproj
+    from test_flood_run import X0, Y0
+
+    from twin import _io
+
+    t = Affine(10.0, 0, X0, 0, -10.0, Y0)
+    for name, rate in rates.items():
+        _io.write_geotiff(folder / name, np.full((12, 16), rate, np.float32), t, pyproj.CRS(CRS))
+
+
+def test_ensemble_member_with_frames_runs_outside_its_folder(tmp_path):
+    """A member's scenario goes to the worker as its record: the frames it names (checked when the
+    ensemble was read) are not checked again against the worker's folder (here the repository)."""
+    from twin.ensemble import Ensemble, _run_member
+
+    _frames(tmp_path, {"a.tif": 20.0})
+    (tmp_path / "base.toml").write_text('duration = 300\n[rain]\nframes = [{time = 0, file = "a.tif"}]\n')
+    (tmp_path / "ens.toml").write_text('base = "base.toml"\n[sweep]\n"numerics.dtype" = ["float64"]\n')
+    member = Ensemble.from_toml(tmp_path / "ens.toml").members[0]
+    summary = _run_member(_plane_twin(), member.scenario.to_dict(), str(tmp_path / "m"), 1)
+    assert summary["scenario_hash"] == member.scenario.hash and summary["volume_rain_m3"] > 0
+

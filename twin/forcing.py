@@ -40,9 +40,8 @@ class FloodSetup:
         if np.isnan(mmh).any():
             raise InputDataError(f"Rain raster {path} does not cover the whole twin ({int(np.isnan(mmh).sum())} "
                                  "cells without data); extend it or fill with 0.")
-        if not np.isfinite(mmh).all() or (mmh < 0).any():
-            raise InputDataError(f"Rain raster {path} (a rain.frames file) has infinite or negative rain rates; rain "
-                                 "must be a finite rate >= 0 mm/h in every cell.")
+        if (mmh < 0).any():
+            raise InputDataError(f"Rain raster {path} has negative rain rates; rain must be >= 0 mm/h.")
         return mmh * MM_PER_H * self.roof_share
 
 
