@@ -125,7 +125,8 @@ class Ensemble:
             spec = _Spec.model_validate(data)
         except ValidationError as exc:
             text = _explain(exc, source).replace("is not a valid scenario:", "is not a valid ensemble:", 1)
-            raise ScenarioError(text.replace("the README's scenario reference", "the README's ensemble section")) from None
+            text = text.replace("the README's scenario reference", "the README's ensemble section")
+            raise ScenarioError(text) from None
         base_dir = Path(base_dir or ".").resolve()
         if isinstance(spec.base, str):
             try:

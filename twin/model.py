@@ -389,7 +389,8 @@ class Twin:
         if not name or not name.replace("_", "").isalnum() or name in LAYERS or name == "terrain":
             # the name becomes a file name in the twin folder: nothing that could leave it (../, /)
             raise InputDataError(f"Layer and raster names must be letters, digits and '_' and not a reserved name "
-                                 f"({sorted(LAYERS)}, 'terrain'); got {name!r}. Name it e.g. rain (--raster rain=rain.tif).")
+                                 f"({sorted(LAYERS)}, 'terrain'); got {name!r}. Name it e.g. rain "
+                                 "(--raster rain=rain.tif).")
 
     # ------------------------------------------------------------- save/load
     def save(self, path: str | os.PathLike) -> Path:

@@ -17,7 +17,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
 
 from twin.errors import ScenarioError
 
-__all__ = ["Scenario", "parse_duration", "scenario_path", "Edit", "FloodwallEdit", "GroundEdit", "PondEdit", "BuildingEdit"]
+__all__ = ["Scenario", "parse_duration", "scenario_path", "monotone_table", "Edit", "FloodwallEdit", "GroundEdit",
+           "PondEdit", "BuildingEdit"]
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "min": 60, "minute": 60, "minutes": 60, "m": 60,
           "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400}
@@ -190,8 +191,9 @@ class _Checked(BaseModel):
             for name, field in cls.model_fields.items():
                 key = field.alias or name
                 if _holds_bool(data.get(key)) and not _takes_bool(field.annotation):
-                    raise ValueError(f"{key} = {json.dumps(data[key], default=str)}: true/false is not a value this key takes; give a "
-                                     "number, or the value the README lists for it")
+                    shown = json.dumps(data[key], default=str)
+                    raise ValueError(f"{key} = {shown}: true/false is not a value this key takes; give a number, or "
+                                     "the value the README lists for it")
         return data
 
 

@@ -272,7 +272,7 @@ class IdfTable:
             body = np.array([[float(c) for c in r] for r in rows[1:]])
         except ValueError:
             raise ScenarioError(f"IDF table {path}: a cell is not a number; the header holds return periods in "
-                                "years (2, 5 or P2, P5) and the body numbers only, one per column in every row.") from None
+                                "years (2, 5 or P2, P5) and the body numbers only, one per column.") from None
         return cls.from_values(body[:, 0] * scale, periods, body[:, 1:], quantity=quantity, source=f"IDF table {path}")
 
     def intensity(self, duration_s: np.ndarray | float, P: float) -> np.ndarray:
