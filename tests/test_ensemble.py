@@ -187,7 +187,7 @@ def test_cli_ensemble(twin, base, cluster, tmp_path):
 
 
 def test_validation_names_member_and_key(tmp_path, base):
-    with pytest.raises(ScenarioError, match=r"(?s)member 1 \(\{\"rain.constant\": -5\}\).*- rain.constant: Input should be greater"):
+    with pytest.raises(ScenarioError, match=r"(?s)member 1 \(\{\"rain.constant\": -5\}\).* rain.constant: Input should be greater"):
         Ensemble.from_dict({"base": base, "member": [{}, {"rain.constant": -5}]})
     with pytest.raises(ScenarioError, match=r"(?s)member 0 .*numerics.dtyp: unknown key"):
         Ensemble.from_dict({"base": base, "member": [{"numerics.dtyp": "float32"}]})

@@ -8,8 +8,8 @@ import math
 import os
 import re
 import tomllib
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
@@ -53,7 +53,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Point = tuple[float, float]
 
 
-def finite_number(value: Any, what: str) -> float:
+def _finite_number(value: Any, what: str) -> float:
     """``value`` as a float, or a ``ValueError`` naming ``what`` when it is not a finite number.
 
     TOML's ``true``/``false`` and ``nan``/``inf`` are refused: Python would read them as 1.0, 0.0 or
@@ -74,8 +74,8 @@ def _series(value: Any, *, what: str, nonneg: bool) -> list[tuple[float, float]]
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise ValueError(f"{what} entry {i} must be a [time_seconds, value] pair, got {pair!r}")
         t = (parse_duration(pair[0]) if isinstance(pair[0], str)
-             else finite_number(pair[0], f"{what} entry {i}'s time"))
-        v = finite_number(pair[1], f"{what} entry {i}'s value")
+             else _finite_number(pair[0], f"{what} entry {i}'s time"))
+        v = _finite_number(pair[1], f"{what} entry {i}'s value")
         if nonneg and v < 0:
             raise ValueError(f"{what} entry {i} has the negative value {v}; values must be >= 0")
         if out and t <= out[-1][0]:
@@ -511,7 +511,7 @@ def _ring(value: Any) -> Any:
 
     if not isinstance(value, (list, tuple)) or len(value) < 3:
         raise ValueError("a polygon is a list of at least three [x, y] corners (twin CRS)")
-    pts = [tuple(finite_number(c, "a polygon corner coordinate") for c in p) for p in value]
+    pts = [tuple(_finite_number(c, "a polygon corner coordinate") for c in p) for p in value]
     if any(len(p) != 2 for p in pts):
         raise ValueError("every polygon corner is an [x, y] pair")
     if pts[0] != pts[-1]:
