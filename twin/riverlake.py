@@ -548,6 +548,12 @@ def _lakes(twin: Twin, scenario: RiverScenario, net: Network):
         else:
             h, a, s = lake_hypsometry(twin, row)
         level = spec.initial_level
+        if level is not None and not h[0] <= level <= h[-1]:
+            # the lake would start clamped to its lowest or highest stage without a word
+            raise ScenarioError(f"lake.{i}.initial_level = {level:g} m lies outside the stages of lake {i} "
+                                f"({_lake_name(twin, row)}), {h[0]:.2f} to {h[-1]:.2f} m "
+                                f"({'its table' if spec.table is not None else 'from the DEM inside its polygon'}); "
+                                "give a level within them, or a lake.table that reaches it")
         if level is None and "level" in twin.lakes.columns:
             level = float(twin.lakes["level"].iloc[row])
         level = float(np.clip(h[0] if level is None else level, h[0], h[-1]))
