@@ -194,6 +194,8 @@ def test_stream_network_runoff_volume_is_runoff_times_catchment(city):
     ({"lake": [{"name": "Nowhere Lake", "crest": 3.0, "weir_width": 1.0}]}, r"'Nowhere Lake' is not a lake"),
     ({"lake": [{"lake": 0}]}, r"has no outlet: give a weir"),
     ({"lake": [{"lake": 0, "weir_width": 2.0}]}, r"needs its crest level"),
+    ({"lake": [{"lake": 0, "weir_width": 2.0, "crest": 3.0, "initial_level": 1e4}]},
+     r"lake.0.initial_level = 10000 m lies outside the stages of lake 0 .*from the DEM"),
     ({"spill": [{"at": [0.0, 0.0], "mass": 1.0}]}, r"spill.0: the point .* m from the nearest link"),
     ({"spill": [{"link": 99, "mass": 1.0}]}, r"spill.0: link id\(s\) \[99\] are not in the network"),
     ({"inflow": [{"at": [0.0, 0.0], "hydrograph": [[0, 1.0]]}]}, r"inflow.0.at: the point"),

@@ -41,9 +41,9 @@ def test_unknown_kind_and_bad_keys_are_clear_errors(tmp_path):
 def test_run_dispatches_to_the_kind(tmp_path):
     result = run(None, _water(tmp_path), out=tmp_path / "w")
     assert isinstance(result, WaterResult) and (tmp_path / "w" / "allocation.nc").is_file()
-    # every kind records the validated scenario and its hash, and the scenario reads back the same
+    # every kind records the validated scenario and its hash, and the record reads back the same
     summary = json.loads((tmp_path / "w" / "summary.json").read_text())
-    again = WaterScenario.from_dict(json.loads((tmp_path / "w" / "scenario.json").read_text()))
+    again = WaterScenario.from_record(json.loads((tmp_path / "w" / "scenario.json").read_text()))
     assert summary["scenario_hash"] == load_scenario(_water(tmp_path)).hash == again.hash
 
 

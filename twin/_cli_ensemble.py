@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from twin._cli_io import FolderIn, one_line
+from twin._cli_allow import allow_path_option
 
 
 @click.command("ensemble")
@@ -25,8 +26,9 @@ from twin._cli_io import FolderIn, one_line
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="Retries of a failing member before it is recorded in failed.json.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@allow_path_option
 def ensemble_cmd(ensemble_file: Path, twin_dir: Path, out: Path, scheduler: str | None, n_workers: int,
-                 threads_per_worker: int, retries: int, quiet: bool) -> None:
+                 threads_per_worker: int, retries: int, quiet: bool, allowed_paths: tuple[Path, ...]) -> None:
     """Run the scenarios of ENSEMBLE_FILE (a TOML sweep or member list) on a twin with Dask.
 
     Writes each member's result under OUT/members/, exceedance maps (exceedance.nc and one GeoTIFF
@@ -40,7 +42,7 @@ def ensemble_cmd(ensemble_file: Path, twin_dir: Path, out: Path, scheduler: str 
     from twin.model import Twin
 
     _io.check_out(out, "ensemble", inputs=[ensemble_file, twin_dir])
-    ensemble = Ensemble.from_toml(ensemble_file)  # every member validated before the cluster starts
+    ensemble = Ensemble.from_toml(ensemble_file, allowed_paths=allowed_paths)  # every member validated before the cluster starts
     click.echo(f"Ensemble {ensemble.name}: {len(ensemble.members)} members; "
                f"{'scheduler ' + scheduler if scheduler else f'local cluster of {n_workers} x {threads_per_worker}'}")
     result = run_ensemble(Twin.load(twin_dir), ensemble, out, scheduler=scheduler, n_workers=n_workers,

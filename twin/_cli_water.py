@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from twin._cli_io import OVERWRITE_HELP, FolderIn
+from twin._cli_allow import allow_path_option
 
 
 @click.command("water")
@@ -15,7 +16,9 @@ from twin._cli_io import OVERWRITE_HELP, FolderIn
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @click.option("--twin", "twin_dir", type=FolderIn(),
               help="Twin folder whose CRS the node locations are in (adds network.gpkg).")
-def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | None) -> None:
+@allow_path_option
+def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | None,
+              allowed_paths: tuple[Path, ...]) -> None:
     """Allocate water over the network of SCENARIO_FILE (TOML) for every member and step.
 
     Writes allocation.nc, shortages.csv, summary.json, scenario.json and, with --twin and located
@@ -25,7 +28,7 @@ def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | 
     from twin.water import WaterScenario, run
 
     _io.check_out(out, "water", inputs=[scenario_file, twin_dir], overwrite=overwrite)
-    scenario = WaterScenario.from_toml(scenario_file)
+    scenario = WaterScenario.from_toml(scenario_file, allowed_paths=allowed_paths)
     twin = None
     if twin_dir is not None:
         from twin.model import Twin

@@ -8,14 +8,15 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from twin.errors import ScenarioError
-from twin.scenario import Scenario, _explain, read_toml
+from twin.scenario import Scenario, _Checked, _explain, read_toml, scenario_path
 
 __all__ = ["Ensemble", "Member"]
 
@@ -25,8 +26,8 @@ _ONE_OF = {("rain",): ("constant", "hyetograph", "frames")}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Spec(_Checked):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = "ensemble"
     base: str | dict[str, Any]
     member: list[dict[str, Any]] = []
@@ -120,27 +121,31 @@ class Ensemble:
     weighted: bool = False
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike) -> Ensemble:
-        """Read an ensemble TOML file; ``base = "flood.toml"`` is relative to the file's folder."""
+    def from_toml(cls, path: str | os.PathLike, *, allowed_paths: Sequence[str | os.PathLike] = ()) -> Ensemble:
+        """Read an ensemble TOML file; ``base = "flood.toml"`` is relative to the file's folder (and must lie
+        in it or in one of ``allowed_paths``, like every file a scenario names)."""
         path = Path(path)
         data = read_toml(path, "Ensemble")
         data.setdefault("name", path.stem)
-        return cls.from_dict(data, source=str(path), base_dir=path.parent)
+        return cls.from_dict(data, source=str(path), base_dir=path.parent, allowed_paths=allowed_paths)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "ensemble", base_dir: str | os.PathLike | None = None
-                  ) -> Ensemble:
-        """Validate a dict of the TOML's shape; a ``base`` path resolves against ``base_dir`` (default: cwd)."""
+    def from_dict(cls, data: dict[str, Any], *, source: str = "ensemble", base_dir: str | os.PathLike | None = None,
+                  allowed_paths: Sequence[str | os.PathLike] = ()) -> Ensemble:
+        """Validate a dict of the TOML's shape; a ``base`` path resolves inside ``base_dir`` (default: the
+        current folder) or one of ``allowed_paths``, and so do the files the members name."""
         try:
             spec = _Spec.model_validate(data)
         except ValidationError as exc:
-            lines = _explain(exc, source).splitlines()
-            lines[0] = f"{source} is not a valid ensemble:"
-            raise ScenarioError("\n".join(lines).replace("the README's scenario reference",
-                                                         "the README's ensemble section")) from None
+            text = _explain(exc, source).replace("is not a valid scenario:", "is not a valid ensemble:", 1)
+            text = text.replace("the README's scenario reference", "the README's ensemble section")
+            raise ScenarioError(text) from None
         base_dir = Path(base_dir or ".").resolve()
         if isinstance(spec.base, str):
-            base_path = base_dir / spec.base
+            try:
+                base_path = scenario_path(spec.base, {"base_dir": base_dir, "allowed": allowed_paths}, "base")
+            except ValueError as exc:
+                raise ScenarioError(f"{source}: {exc}") from None
             if not base_path.is_file():
                 raise ScenarioError(f"{source}: base scenario {base_path} does not exist; give base = a scenario "
                                     "file's path relative to the ensemble file, or an inline [base] table.")
@@ -165,7 +170,8 @@ class Ensemble:
             if spec.building_depth is not None:
                 _apply(merged, "output.building_depth", spec.building_depth, where)
             merged["name"] = name
-            scenario = Scenario.from_dict(merged, source=where, base_dir=scenario_dir)
+            scenario = Scenario.from_dict(merged, source=where, base_dir=scenario_dir,
+                                          allowed_paths=allowed_paths)
             period = _return_period(labels[k // len(combos)][1], scenario, where)
             members.append(Member(k, name, params, weights[k] / total, scenario, period))
         weighted = spec.weights is not None or labels[0][0] is not None

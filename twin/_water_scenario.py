@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from kernels.reservoir import guide_curve
-from twin.scenario import Duration, Point, ScenarioModel, _Model
+from twin.scenario import Duration, Point, ScenarioModel, ScenarioPath, _Model, monotone_table, scenario_path
 
 __all__ = ["Member", "WaterLink", "WaterNode", "WaterScenario", "Zones"]
 
@@ -77,22 +77,19 @@ class WaterNode(_Model):
             raise ValueError("monthly needs 12 factors >= 0 (January to December)")
         return v
 
-    @field_validator("inflow", "demand")
+    @field_validator("inflow", "demand", "evaporation")
     @classmethod
     def _nonneg(cls, v: Any) -> Any:
         if isinstance(v, (int, float)) and v < 0:
-            raise ValueError("must be >= 0 (m3/s) or the name of a time-series column")
+            raise ValueError("must be >= 0 (m3/s; evaporation mm/day) or the name of a time-series column")
         return v
 
     @field_validator("table")
     @classmethod
     def _table(cls, v: Any) -> Any:
-        if v is None:
-            return v
-        storage = [row[0] for row in v]
-        if len(v) < 2 or storage != sorted(set(storage)) or any(a < 0 for _, a, _ in v):
-            raise ValueError("table rows are [storage m3, area m2, level m], at least two, storage increasing, area >= 0")
-        return v
+        # a level falling as storage rises would make the lake drop as it fills
+        return v if v is None else monotone_table(v, ("storage", "area", "level"), increasing=("storage", "level"),
+                                                  nonneg=("storage", "area"))
 
     @model_validator(mode="after")
     def _by_type(self) -> WaterNode:
@@ -106,6 +103,11 @@ class WaterNode(_Model):
                 raise ValueError(f"a {t} needs capacity (m3)")
             if self.initial is not None and self.initial > self.capacity:
                 raise ValueError(f"initial storage {self.initial:g} m3 exceeds capacity {self.capacity:g} m3")
+            # the lookup clamps outside the table: levels and areas there would be silently wrong
+            if self.table is not None and (self.table[0][0] > 0 or self.table[-1][0] < self.capacity):
+                raise ValueError(f"table covers storage {self.table[0][0]:g} to {self.table[-1][0]:g} m3, not the "
+                                 f"reservoir's range 0 to capacity = {self.capacity:g} m3; start it at storage 0 "
+                                 "and extend it to the capacity or above")
         elif self.initial is not None:
             raise ValueError(f"initial (storage) applies to reservoir and groundwater nodes, not to a {t}")
         if t != "reservoir" and (self.table is not None or self.max_release is not None or self.zones != Zones()
@@ -165,7 +167,7 @@ class WaterScenario(ScenarioModel):
     start: dt.date
     end: dt.date
     step: Duration = 86400.0
-    timeseries: Path | None = None
+    timeseries: ScenarioPath | None = None
     network: Path | None = Field(None, description="GeoPackage with layers 'nodes' (points) and 'links'")
     network_crs: str | None = Field(None, description="CRS (WKT) of the nodes' 'at'; set from the GeoPackage")
     node: list[WaterNode] = Field(min_length=1)
@@ -184,11 +186,7 @@ class WaterScenario(ScenarioModel):
             return data
         from twin._water_gpkg import merge_nodes, read_network
 
-        path = Path(data["network"])
-        base = (info.context or {}).get("base_dir")
-        if not path.is_absolute() and base is not None:
-            path = Path(base) / path
-        nodes, links, crs = read_network(path)
+        nodes, links, crs = read_network(scenario_path(data["network"], info.context, "network"))
         out = dict(data)
         out["node"] = merge_nodes(nodes, list(data.get("node") or []))
         out["link"] = links + list(data.get("link") or [])
@@ -233,11 +231,6 @@ class WaterScenario(ScenarioModel):
         if len(set(members)) != len(members):
             raise ValueError("member names must be unique")
         return self
-
-    def _resolved(self, base_dir: Path) -> WaterScenario:
-        if self.timeseries is None or self.timeseries.is_absolute():
-            return self
-        return self.model_copy(update={"timeseries": base_dir / self.timeseries})
 
     def to_dict(self) -> dict[str, Any]:
         """The validated scenario as plain JSON-ready data, with the TOML's key names (``from``)."""

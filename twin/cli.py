@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from twin._cli_io import OVERWRITE_HELP, FolderIn, cli_warnings, one_line
+from twin._cli_allow import allow_path_option
 from twin.errors import TwinError
 
 
@@ -196,8 +197,9 @@ def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, la
 @click.option("--threads", type=int, help="Threads for the kernels (default: all cores).")
 @click.option("--no-scene", is_flag=True, help="Do not write scene.html.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@allow_path_option
 def run_cmd(scenario: Path, twin_dir: Path, out: Path, overwrite: bool, resume: bool, stop_at: float | None,
-            threads: int | None, no_scene: bool, quiet: bool) -> None:
+            threads: int | None, no_scene: bool, quiet: bool, allowed_paths: tuple[Path, ...]) -> None:
     """Run a scenario file (its `kind`: flood, river, water or terrain) on a twin and write the result folder."""
     from twin import _io
     from twin.model import Twin
@@ -206,7 +208,7 @@ def run_cmd(scenario: Path, twin_dir: Path, out: Path, overwrite: bool, resume: 
     if threads:
         import numba
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario, allowed_paths=allowed_paths)
     options: dict[str, Any] = {}
     if sc.kind == "flood":
         options = {"resume": resume, "stop_at": stop_at, "progress": not quiet, "scene": not no_scene}

@@ -305,7 +305,7 @@ def _twin_of(b: FloodResult, path: Path | None, given: Twin | None) -> Twin | No
         return None
     if tw.shape != b.max_depth.shape:
         raise InputDataError(f"The twin's grid {tw.shape} is not the results' {b.max_depth.shape}; pass their twin.")
-    edits = Scenario.from_dict(b.scenario).edit if b.scenario.get("edit") else []
+    edits = Scenario.from_record(b.scenario).edit if b.scenario.get("edit") else []
     return apply_edits(tw, edits)[0]
 
 

@@ -259,9 +259,11 @@ def _run_member(twin: Twin, scenario: dict[str, Any], out: str, threads: int) ->
     import numba
 
     from twin.flood import run
+    from twin.scenario import Scenario
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    result = run(twin, scenario, out=out, progress=False, scene=False)
+    # validated (and its files resolved and checked) when the ensemble was read, not in the worker's folder
+    result = run(twin, Scenario.from_record(scenario), out=out, progress=False, scene=False)
     summary = dict(result.summary)
     with contextlib.suppress(ValueError):
         from distributed import get_worker

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -132,7 +133,7 @@ class FloodResult:
         arrays["duration"] = arrays["duration"].astype(np.float64)
         scenario = json.loads((path / "scenario.json").read_text())
         if twin is not None and scenario.get("edit"):
-            twin = apply_edits(twin, Scenario.from_dict(scenario).edit)[0]
+            twin = apply_edits(twin, Scenario.from_record(scenario).edit)[0]
         return cls(crs=crs, transform=transform, depth_frames=frames, frame_times=times,
                    gauges=pd.read_csv(path / "gauges.csv"), buildings=buildings,
                    summary=json.loads((path / "summary.json").read_text()),
@@ -267,7 +268,7 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
                 raise InputDataError(f"The flood inputs are inconsistent: {exc}") from None
             run_stats["kernel_seconds"] += time.perf_counter() - k0
             if stats.status != 0:
-                raise NumericalError(_instability(stats.status, scenario, t_event))
+                raise NumericalError(_instability(stats.status, scenario, state, s))
             for k in _VOLUMES:
                 totals[k] += getattr(stats, k)
             run_stats["steps"] += stats.steps
@@ -380,11 +381,28 @@ def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
     return ck
 
 
-def _instability(status: int, scenario: Scenario, t: float) -> str:
+def _deepest(state: FloodState, s: FloodSetup) -> float:
+    """The depth [m] the kernel's Courant step uses: the deepest water, or a water-level boundary's."""
+    depth = float(np.nanmax(state.h)) if state.h.size else 0.0
+    g, series = s.grid, s.forcing.series
+    for row, col, kind, k in zip(g.bnd_row, g.bnd_col, g.bnd_kind, g.bnd_ser):
+        if kind == 2 and not g.blocked[row, col]:
+            times, values = series.t[series.ptr[k]:series.ptr[k + 1]], series.v[series.ptr[k]:series.ptr[k + 1]]
+            depth = max(depth, float(np.interp(state.t, times, values)) - float(g.z[row, col]))
+    return depth
+
+
+def _instability(status: int, scenario: Scenario, state: FloodState, s: FloodSetup) -> str:
     if status == 1:
-        return (f"The fixed time step numerics.fixed_dt = {scenario.numerics.fixed_dt:g} s exceeds the Courant "
-                f"limit by t = {t:.0f} s and the run would blow up. Lower it, or set fixed_dt = 0 for the "
-                "adaptive step.")
+        # the kernel stops before a step longer than 1.5x the Courant step of the deepest water
+        depth = _deepest(state, s)
+        limit = s.params.alpha * s.grid.dx / math.sqrt(s.params.g * depth) if depth > 0 else math.inf
+        return (f"numerics.fixed_dt = {scenario.numerics.fixed_dt:g} s is longer than the Courant limit of "
+                f"{limit:.3g} s (numerics.alpha x cell size / sqrt(g x depth), with the deepest water {depth:.2f} m "
+                f"at t = {state.t:.0f} s), so the run would blow up. Set numerics.fixed_dt to {limit:.3g} s or less "
+                "(deeper water later needs less), or to 0 for the adaptive step.")
+    return (f"The flood state became non-finite by t = {t:.0f} s. Check the inputs for extreme values "
+            "(e.g. huge inflows into one cell) or lower numerics.alpha.")
     return (f"The flood state became non-finite by t = {t:.0f} s. Check the inputs for extreme values "
             "(e.g. huge inflows into one cell) or lower numerics.alpha.")
 

@@ -391,7 +391,10 @@ class Twin:
     @staticmethod
     def _check_name(name: str) -> None:
         if not name or not name.replace("_", "").isalnum() or name in LAYERS or name == "terrain":
-            raise ValueError(f"Layer names must be letters, digits and '_' and not a reserved name; got {name!r}.")
+            # the name becomes a file name in the twin folder: nothing that could leave it (../, /)
+            raise InputDataError(f"Layer and raster names must be letters, digits and '_' and not a reserved name "
+                                 f"({sorted(LAYERS)}, 'terrain'); got {name!r}. Name it e.g. rain "
+                                 "(--raster rain=rain.tif).")
 
     # ------------------------------------------------------------- save/load
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:

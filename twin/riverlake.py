@@ -44,7 +44,7 @@ from twin.network import (
     network_from_rivers,
     network_from_streams,
 )
-from twin.scenario import Duration, Point, ScenarioModel, _Model, _series
+from twin.scenario import Duration, Point, ScenarioModel, _Model, _series, monotone_table
 
 __all__ = ["RiverResult", "RiverScenario", "run"]
 
@@ -128,12 +128,32 @@ class LakeSpec(_Model):
     exchange_width: float = Field(0.0, ge=0)
     exchange_sill: float | None = None
 
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: Any) -> Any:
+        return v if v is None else monotone_table(v, ("stage", "area"), increasing=("stage",), rising=("area",),
+                                                  nonneg=("area",))
+
+    @field_validator("rating")
+    @classmethod
+    def _rating(cls, v: Any) -> Any:
+        return v if v is None else monotone_table(v, ("stage", "discharge"), increasing=("stage",),
+                                                  rising=("discharge",), nonneg=("discharge",))
+
     @model_validator(mode="after")
     def _which(self) -> LakeSpec:
         if (self.lake is None) == (self.name is None):
             raise ValueError("give exactly one of lake.lake (row of the twin's lakes layer) or lake.name")
         if self.weir_width > 0 and self.crest is None:
             raise ValueError("a weir (weir_width > 0) needs its crest level: lake.crest = ... m")
+        if self.table is not None:
+            # outside its table the lake would be clamped to the first or last stage without a word
+            low, high = self.table[0][0], self.table[-1][0]
+            for key in ("initial_level", "target_level"):
+                level = getattr(self, key)
+                if level is not None and not low <= level <= high:
+                    raise ValueError(f"{key} = {level:g} m lies outside the table's stages {low:g} to {high:g} m; "
+                                     "extend the table to cover it")
         return self
 
 
@@ -540,6 +560,12 @@ def _lakes(twin: Twin, scenario: RiverScenario, net: Network):
         else:
             h, a, s = lake_hypsometry(twin, row)
         level = spec.initial_level
+        if level is not None and not h[0] <= level <= h[-1]:
+            # the lake would start clamped to its lowest or highest stage without a word
+            raise ScenarioError(f"lake.{i}.initial_level = {level:g} m lies outside the stages of lake {i} "
+                                f"({_lake_name(twin, row)}), {h[0]:.2f} to {h[-1]:.2f} m "
+                                f"({'its table' if spec.table is not None else 'from the DEM inside its polygon'}); "
+                                "give a level within them, or a lake.table that reaches it")
         if level is None and "level" in twin.lakes.columns:
             level = float(twin.lakes["level"].iloc[row])
         level = float(np.clip(h[0] if level is None else level, h[0], h[-1]))

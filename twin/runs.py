@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from twin._io import check_out
@@ -38,12 +39,15 @@ def _kind(data: dict[str, Any], source: str) -> str:
     return kind
 
 
-def load_scenario(source: Any) -> Any:
+def load_scenario(source: Any, *, allowed_paths: Sequence[str | os.PathLike] = ()) -> Any:
     """A validated scenario of the kind its ``kind`` key names (``"flood"`` when absent).
 
     Parameters
     ----------
     source : path of a TOML file, dict of the TOML's shape, or an already validated scenario
+    allowed_paths : folders
+        Where the files the scenario names may lie besides its own folder (the current folder for
+        a dict); see :func:`twin.scenario.scenario_path`.
 
     Raises
     ------
@@ -52,15 +56,16 @@ def load_scenario(source: Any) -> Any:
     """
     if isinstance(source, dict):
         module, cls = KINDS[_kind(source, "scenario")]
-        return getattr(importlib.import_module(module), cls).from_dict(source)
+        return getattr(importlib.import_module(module), cls).from_dict(source, allowed_paths=allowed_paths)
     if isinstance(source, (str, os.PathLike)):
         data = read_toml(source)
         module, cls = KINDS[_kind(data, str(source))]
-        return getattr(importlib.import_module(module), cls).from_toml(source)
+        return getattr(importlib.import_module(module), cls).from_toml(source, allowed_paths=allowed_paths)
     return source
 
 
-def run(twin: Any, scenario: Any, *, out: str | os.PathLike | None = None, **options: Any) -> Any:
+def run(twin: Any, scenario: Any, *, out: str | os.PathLike | None = None,
+        allowed_paths: Sequence[str | os.PathLike] = (), **options: Any) -> Any:
     """Run a scenario of any kind on a twin; ``options`` go to that kind's ``run``.
 
     Parameters
@@ -73,6 +78,8 @@ def run(twin: Any, scenario: Any, *, out: str | os.PathLike | None = None, **opt
         Result folder, written atomically. Checked before any work: it must be new, empty or a
         folder cimtwin wrote, and neither the twin's folder nor the scenario file (see
         :func:`twin._io.check_out`).
+    allowed_paths : folders
+        See :func:`load_scenario`.
     **options
         E.g. ``progress=False``; every kind takes ``overwrite=True`` (``out`` may replace a cimtwin
         folder of another kind); a flood run also takes ``resume``, ``stop_at`` and ``scene``.
@@ -82,7 +89,7 @@ def run(twin: Any, scenario: Any, *, out: str | os.PathLike | None = None, **opt
     FloodResult, RiverResult or WaterResult (``None`` for a flood run stopped with ``stop_at``)
     """
     source = scenario if isinstance(scenario, (str, os.PathLike)) else None
-    scenario = load_scenario(scenario)
+    scenario = load_scenario(scenario, allowed_paths=allowed_paths)
     if out is not None:
         check_out(out, scenario.kind, inputs=[source, getattr(twin, "path", None)],
                   overwrite=options.get("overwrite", False))

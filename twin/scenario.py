@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
 
 from twin.errors import ScenarioError
 
-__all__ = ["Scenario", "parse_duration", "Edit", "FloodwallEdit", "GroundEdit", "PondEdit", "BuildingEdit"]
+__all__ = ["Scenario", "parse_duration", "scenario_path", "monotone_table", "Edit", "FloodwallEdit", "GroundEdit",
+           "PondEdit", "BuildingEdit"]
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "min": 60, "minute": 60, "minutes": 60, "m": 60,
           "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400}
@@ -39,6 +42,8 @@ def parse_duration(value: Any) -> float:
             seconds += float(number) * _UNITS[unit]
     else:
         raise ValueError("a duration is a number of seconds or text like '2h' or '10min'")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be a finite number of seconds, not {value!r}")
     if not seconds > 0:
         raise ValueError("a duration must be positive")
     return seconds
@@ -48,6 +53,19 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Point = tuple[float, float]
 
 
+def _finite_number(value: Any, what: str) -> float:
+    """``value`` as a float, or a ``ValueError`` naming ``what`` when it is not a finite number.
+
+    TOML's ``true``/``false`` and ``nan``/``inf`` are refused: Python would read them as 1.0, 0.0 or
+    values that poison a run long after the scenario was accepted.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} must be a number, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, not {value!r}")
+    return float(value)
+
+
 def _series(value: Any, *, what: str, nonneg: bool) -> list[tuple[float, float]]:
     if not isinstance(value, (list, tuple)) or not value:
         raise ValueError(f"{what} must be a non-empty list of [time_seconds, value] pairs")
@@ -55,7 +73,9 @@ def _series(value: Any, *, what: str, nonneg: bool) -> list[tuple[float, float]]
     for i, pair in enumerate(value):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise ValueError(f"{what} entry {i} must be a [time_seconds, value] pair, got {pair!r}")
-        t, v = (parse_duration(pair[0]) if isinstance(pair[0], str) else float(pair[0])), float(pair[1])
+        t = (parse_duration(pair[0]) if isinstance(pair[0], str)
+             else _finite_number(pair[0], f"{what} entry {i}'s time"))
+        v = _finite_number(pair[1], f"{what} entry {i}'s value")
         if nonneg and v < 0:
             raise ValueError(f"{what} entry {i} has the negative value {v}; values must be >= 0")
         if out and t <= out[-1][0]:
@@ -65,8 +85,120 @@ def _series(value: Any, *, what: str, nonneg: bool) -> list[tuple[float, float]]
     return out
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def monotone_table(rows: list[tuple[float, ...]], columns: tuple[str, ...], *, increasing: tuple[str, ...] = (),
+                   rising: tuple[str, ...] = (), nonneg: tuple[str, ...] = ()) -> list[tuple[float, ...]]:
+    """Check a lookup table (stage-area, level-storage, rating, ...) whose rows are ``columns``.
+
+    Parameters
+    ----------
+    rows : list of tuples
+        The table, one row per entry (already finite numbers: the models refuse NaN and inf).
+    columns : tuple of str
+        The column names, as the README writes them (messages use them).
+    increasing, rising : tuple of str
+        Columns that must increase strictly, or never fall, from row to row: a table that runs
+        backwards would be interpolated as written (a lake whose level drops as it fills).
+    nonneg : tuple of str
+        Columns that must be >= 0.
+
+    Returns
+    -------
+    The rows unchanged; a ``ValueError`` says which column breaks which rule at which row.
+    """
+    form = "[" + ", ".join(columns) + "]"
+    if len(rows) < 2:
+        raise ValueError(f"a table needs at least two rows {form}")
+    for j, col in enumerate(columns):
+        values = [row[j] for row in rows]
+        if col in nonneg and min(values) < 0:
+            i = next(i for i, v in enumerate(values) if v < 0)
+            raise ValueError(f"row {i} has {col} = {values[i]:g}; {col} must be >= 0 (rows are {form})")
+        for i in range(1, len(values)):
+            if values[i] < values[i - 1] or (col in increasing and values[i] == values[i - 1]):
+                rule = "increase" if col in increasing else "never fall"
+                raise ValueError(f"{col} must {rule} from row to row, but row {i} has {col} = {values[i]:g} after "
+                                 f"{values[i - 1]:g} (rows are {form}); sort the rows and check the columns' order")
+    return rows
+
+
+def scenario_path(value: Any, context: dict[str, Any] | None, key: str | None = None) -> Path:
+    """The file a scenario names, resolved inside the scenario's folder or a folder the user allowed.
+
+    Every scenario key that names a file goes through here (``rain.frames[].file``,
+    ``rain.design.table``, ``timeseries``, ``network``, an ensemble's ``base``), so that a
+    scenario handed over by someone else cannot read (and copy into its results, or print in an
+    error) a file elsewhere on the machine: ``/etc/shadow`` or ``../secret/table.csv``.
+
+    Parameters
+    ----------
+    value : str or path
+        As written in the scenario; relative paths are relative to the scenario's folder.
+    context : dict or None
+        The validation context: ``base_dir`` (the scenario's folder; default: the current folder),
+        ``allowed`` (further folders, from ``--allow-path`` or ``allowed_paths=``) and
+        ``recorded`` (a result's own ``scenario.json`` read back: its paths were checked when it ran).
+    key : str, optional
+        The scenario key, for messages raised where pydantic does not add it.
+
+    Returns
+    -------
+    Path
+        Absolute, with links and ``..`` resolved.
+    """
+    what = f"{key} = {str(value)!r}" if key else repr(str(value))
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise ValueError(f"{key or 'a file key'} must be a file path (text), not {value!r}")
+    ctx = context or {}
+    if ctx.get("recorded"):
+        return Path(value)
+    base = Path(ctx.get("base_dir") or Path.cwd()).resolve()
+    full = (base / Path(value)).resolve()  # an absolute value replaces base; links and '..' are followed
+    roots = [base, *(Path(a).resolve() for a in ctx.get("allowed") or ())]
+    if not any(full.is_relative_to(root) for root in roots):
+        where = f"the scenario's folder {base}" + (
+            "" if len(roots) == 1 else " and the allowed folders " + ", ".join(str(r) for r in roots[1:]))
+        raise ValueError(f"{what} lies outside {where}; scenarios read files only there. Copy the file into the "
+                         "scenario's folder, or allow its folder: twin run/water/ensemble --allow-path DIR "
+                         "(allowed_paths=[DIR] in Python)")
+    return full
+
+
+def _path_field(value: Any, info: ValidationInfo) -> Path:
+    return scenario_path(value, info.context)
+
+
+#: A file a scenario names: resolved by :func:`scenario_path` (inside the scenario's folder).
+ScenarioPath = Annotated[Path, BeforeValidator(_path_field)]
+
+
+def _takes_bool(annotation: Any) -> bool:
+    return annotation is bool or any(_takes_bool(a) for a in get_args(annotation))
+
+
+def _holds_bool(value: Any) -> bool:
+    return isinstance(value, bool) or (isinstance(value, (list, tuple)) and any(_holds_bool(v) for v in value))
+
+
+class _Checked(BaseModel):
+    """Numbers are numbers: NaN and infinity are refused everywhere, and so are TOML's ``true`` and
+    ``false`` wherever the key does not take one (pydantic would read ``capacity = true`` as 1.0)."""
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                key = field.alias or name
+                if _holds_bool(data.get(key)) and not _takes_bool(field.annotation):
+                    shown = json.dumps(data[key], default=str)
+                    raise ValueError(f"{key} = {shown}: true/false is not a value this key takes; give a number, or "
+                                     "the value the README lists for it")
+        return data
+
+
+class _Model(_Checked):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def read_toml(path: str | os.PathLike, what: str = "Scenario") -> dict[str, Any]:
@@ -78,35 +210,49 @@ def read_toml(path: str | os.PathLike, what: str = "Scenario") -> dict[str, Any]
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path} is not valid TOML: {exc}. Check quotes, brackets and commas there.") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path} is not a UTF-8 text file; a {what.lower()} is TOML text.") from None
 
 
 class ScenarioModel(_Model):
     """What every scenario kind shares: validation from a dict or a TOML file with errors that name the
-    key and the fix, the JSON-ready form a result records, and its hash."""
+    key and the fix, the JSON-ready form a result records, and its hash.
+
+    Files a scenario names resolve inside its folder (``base_dir``) or a folder in ``allowed_paths``;
+    anything else is refused (see :func:`scenario_path`).
+    """
 
     kind: str
     name: str = "scenario"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "scenario", base_dir: Path | None = None) -> Any:
-        """Validate a dict of the TOML's shape; relative file paths in it resolve against ``base_dir``."""
-        try:
-            scenario = cls.model_validate(data, context={"base_dir": base_dir})
-        except ValidationError as exc:
-            raise ScenarioError(_explain(exc, source)) from None
-        return scenario._resolved(base_dir) if base_dir is not None else scenario
+    def from_dict(cls, data: dict[str, Any], *, source: str = "scenario", base_dir: str | os.PathLike | None = None,
+                  allowed_paths: Sequence[str | os.PathLike] = ()) -> Any:
+        """Validate a dict of the TOML's shape; the files it names resolve inside ``base_dir`` (default:
+        the current folder) or one of ``allowed_paths``."""
+        return cls._validate(data, source, {"base_dir": base_dir, "allowed": tuple(allowed_paths)})
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike) -> Any:
-        """Read and validate a TOML scenario file (its ``name`` defaults to the file's stem)."""
+    def from_toml(cls, path: str | os.PathLike, *, allowed_paths: Sequence[str | os.PathLike] = ()) -> Any:
+        """Read and validate a TOML scenario file (its ``name`` defaults to the file's stem); the files it
+        names resolve inside the file's folder or one of ``allowed_paths``."""
         path = Path(path)
         data = read_toml(path)
         data.setdefault("name", path.stem)
-        return cls.from_dict(data, source=str(path), base_dir=path.parent)
+        return cls.from_dict(data, source=str(path), base_dir=path.parent, allowed_paths=allowed_paths)
 
-    def _resolved(self, base_dir: Path) -> Any:
-        """This scenario with its relative file paths made relative to ``base_dir`` (kinds with files override)."""
-        return self
+    @classmethod
+    def from_record(cls, data: dict[str, Any], *, source: str = "scenario.json") -> Any:
+        """A scenario as a result recorded it (``scenario.json``): validated, its paths taken as recorded
+        (they were resolved and checked when it ran)."""
+        return cls._validate(data, source, {"recorded": True})
+
+    @classmethod
+    def _validate(cls, data: dict[str, Any], source: str, context: dict[str, Any]) -> Any:
+        try:
+            return cls.model_validate(data, context=context)
+        except ValidationError as exc:
+            raise ScenarioError(_explain(exc, source)) from None
 
     def to_dict(self) -> dict[str, Any]:
         """The validated scenario as plain JSON-ready data (defaults filled in)."""
@@ -121,7 +267,7 @@ class ScenarioModel(_Model):
 class RasterFrame(_Model):
     """One frame of a rain raster time series: rain rate [mm/h] from ``time`` until the next frame."""
     time: Duration | Literal[0] = 0.0
-    file: Path
+    file: ScenarioPath
 
 
 class IdfInline(_Model):
@@ -173,10 +319,7 @@ class DesignStorm(_Model):
     def _read_table(cls, v: Any, info: ValidationInfo) -> Any:
         if isinstance(v, (str, os.PathLike)):
             from twin.storms import IdfTable
-            path = Path(v)
-            base = (info.context or {}).get("base_dir")
-            if not path.is_absolute() and base is not None:
-                path = Path(base) / path
+            path = scenario_path(v, info.context)
             try:
                 t = IdfTable.from_csv(path, quantity=(info.data or {}).get("quantity", "intensity"))
             except ScenarioError as exc:
@@ -234,9 +377,13 @@ class DesignStorm(_Model):
                                         peak_ratio=self.peak)
 
 
+#: Rain rates above this [mm/h] are refused as typing errors: about the world's 1-minute record (31 mm).
+MAX_RAIN_MM_H = 2000.0
+
+
 class Rain(_Model):
     """Rain: ``constant`` [mm/h], a ``hyetograph`` [[s, mm/h], ...], a ``design`` storm or raster ``frames``."""
-    constant: float | None = Field(None, ge=0)
+    constant: float | None = Field(None, ge=0, le=MAX_RAIN_MM_H)
     hyetograph: list[tuple[float, float]] | None = None
     design: DesignStorm | None = None
     frames: list[RasterFrame] | None = None
@@ -244,7 +391,14 @@ class Rain(_Model):
     @field_validator("hyetograph", mode="before")
     @classmethod
     def _hyeto(cls, v: Any) -> Any:
-        return None if v is None else _series(v, what="rain.hyetograph", nonneg=True)
+        if v is None:
+            return None
+        series = _series(v, what="rain.hyetograph", nonneg=True)
+        top = max(rate for _, rate in series)
+        if top > MAX_RAIN_MM_H:
+            raise ValueError(f"a rate of {top:g} mm/h is above {MAX_RAIN_MM_H:g} mm/h, more than any rain measured; "
+                             "the values are mm/h (check for mm per step or a unit slip)")
+        return series
 
     @model_validator(mode="after")
     def _one(self) -> "Rain":
@@ -357,7 +511,7 @@ def _ring(value: Any) -> Any:
 
     if not isinstance(value, (list, tuple)) or len(value) < 3:
         raise ValueError("a polygon is a list of at least three [x, y] corners (twin CRS)")
-    pts = [tuple(float(c) for c in p) for p in value]
+    pts = [tuple(_finite_number(c, "a polygon corner coordinate") for c in p) for p in value]
     if any(len(p) != 2 for p in pts):
         raise ValueError("every polygon corner is an [x, y] pair")
     if pts[0] != pts[-1]:
@@ -488,13 +642,6 @@ class Scenario(ScenarioModel):
             object.__setattr__(self, "output_interval", self.duration)
         return self
 
-    def _resolved(self, base_dir: Path) -> "Scenario":
-        if not (self.rain and self.rain.frames):
-            return self
-        frames = [RasterFrame(time=f.time, file=(base_dir / f.file) if not f.file.is_absolute() else f.file)
-                  for f in self.rain.frames]
-        return self.model_copy(update={"rain": Rain(frames=frames)})
-
     def to_dict(self) -> dict[str, Any]:
         """The validated scenario as plain JSON-ready data (defaults filled in).
 
@@ -510,9 +657,12 @@ class Scenario(ScenarioModel):
 
 
 def _explain(exc: ValidationError, source: str) -> str:
-    lines = [f"{source} is not a valid scenario:"]
+    """One line for one error (what the CLI prints), else a list of ``key: message`` lines."""
+    found: dict[str, list[tuple[str, str]]] = {}
     for err in exc.errors():
-        key = _key(err["loc"])
+        loc = list(err["loc"])
+        if loc and isinstance(loc[-1], str) and loc[-1] in _UNION_TAGS:
+            loc = loc[:-1]  # 'demand.float', 'demand.str': the branches of ``float | str`` are one key
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "union_tag_not_found":
             msg = f"type is missing; give type = {_EDIT_TYPES}"
@@ -522,10 +672,22 @@ def _explain(exc: ValidationError, source: str) -> str:
             msg = "unknown key; check its spelling (see the README's scenario reference)"
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"] == "finite_number":
+            msg = f"{err.get('input')!r} is not a finite number; NaN and infinity are not values, give a number"
         elif err["type"] == "literal_error":
             msg = f"{msg} (got {err.get('input')!r})"
-        lines.append(f"  - {key}: {msg}")
-    return "\n".join(lines)
+        found.setdefault(_key(tuple(loc)), []).append((err["type"], msg))
+    lines = []
+    for key, errs in found.items():
+        # a NaN given where a number or a column name goes: the number is what was meant
+        finite = [m for t, m in errs if t == "finite_number"]
+        lines += [f"{key}: {m}" for m in (finite or [m for _, m in errs])]
+    if len(lines) == 1:
+        return f"{source} is not a valid scenario: {lines[0]}"
+    return "\n".join([f"{source} is not a valid scenario:", *(f"  - {line}" for line in lines)])
+
+
+_UNION_TAGS = {"float", "int", "str", "bool"}
 
 
 def _key(loc: tuple) -> str:

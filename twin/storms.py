@@ -254,21 +254,25 @@ class IdfTable:
         path = Path(path)
         if not path.is_file():
             raise ScenarioError(f"IDF table {path} does not exist; give its path relative to the scenario file.")
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+        # messages name rows and columns, never their text: the file may not be the table the user meant
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+        except (UnicodeDecodeError, csv.Error):
+            raise ScenarioError(f"IDF table {path} is not a UTF-8 CSV text file; save the table as CSV.") from None
         if len(rows) < 3:
             raise ScenarioError(f"IDF table {path}: needs a header and at least two duration rows.")
         head = [c.strip().lower() for c in rows[0]]
         scale = {"duration_s": 1.0, "duration_min": 60.0, "duration_h": 3600.0}.get(head[0])
         if scale is None:
             raise ScenarioError(f"IDF table {path}: the first column must be named duration_min, duration_s or "
-                                f"duration_h (its unit), not {rows[0][0]!r}.")
+                                "duration_h (its unit).")
         try:
             periods = [float(c.removeprefix("p")) for c in head[1:]]
             body = np.array([[float(c) for c in r] for r in rows[1:]])
-        except ValueError as exc:
-            raise ScenarioError(f"IDF table {path}: {exc}; the header holds return periods in years (2, 5 or P2, P5) "
-                                "and the body numbers only.") from None
+        except ValueError:
+            raise ScenarioError(f"IDF table {path}: a cell is not a number; the header holds return periods in "
+                                "years (2, 5 or P2, P5) and the body numbers only, one per column.") from None
         return cls.from_values(body[:, 0] * scale, periods, body[:, 1:], quantity=quantity, source=f"IDF table {path}")
 
     def intensity(self, duration_s: np.ndarray | float, P: float) -> np.ndarray:

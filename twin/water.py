@@ -205,7 +205,7 @@ class WaterResult:
             raise InputDataError(f"{path} holds a {summary.get('kind', 'unknown')!r} result, not a water result "
                                  "with allocation.nc")
         _io.verify_dir(path)
-        scenario = WaterScenario.from_dict(json.loads((path / "scenario.json").read_text()))
+        scenario = WaterScenario.from_record(json.loads((path / "scenario.json").read_text()))
         with xr.open_dataset(path / "allocation.nc") as ds:
             data = {name: ds[name].values for name in ("flow", "demand", "delivered", "storage", "level", "release",
                                                         "spill", "evaporation", "balance_error")}
