@@ -237,8 +237,10 @@ def terrain(twin_dir: Path, out: Path, threshold_cells: int, burn_buildings: str
                            depressions=depressions, breach_max_depth=breach_max_depth,
                            breach_max_length=breach_max_length, flats=flats, culverts=culverts, weights=weights,
                            dinf=dinf, out=out)
+    # one link per entry of the per-link arrays (``links.ids`` is the grid, so its length is the row count)
     click.echo(f"Terrain analysis written to {out}: {int(res['watersheds'].max())} watersheds, "
-               f"{len(res['links'].ids)} stream links, max accumulation {res['accumulation'].max():.0f} cells")
+               f"{res['links'].downstream.size} stream links (threshold {threshold_cells} cells), "
+               f"max accumulation {res['accumulation'].max():.0f} cells")
 
 
 @main.command()
