@@ -510,3 +510,50 @@ def test_browser_reaches_no_network(isolation, tmp_path, monkeypatch):
     assert report.isolation == isolation
     assert report.ready, report.error
     assert report.requests == ("https://example.org/tile.png",)
+
+
+# ---------------------------------------------------------------------------------------
+# the CLI around scenes: one grid wording, and results the scene does not draw
+# ---------------------------------------------------------------------------------------
+def test_cli_and_scene_name_the_grid_the_same_way(city, tmp_path):
+    """`twin info` said "Grid 120 x 160" (rows x columns) while the scene said "160 x 120";
+    both now name columns and rows."""
+    from click.testing import CliRunner
+
+    from twin.cli import main
+
+    city.save(tmp_path / "tw")
+    res = CliRunner().invoke(main, ["info", str(tmp_path / "tw")])
+    assert res.exit_code == 0, res.output
+    wording = f"{NX} columns x {NY} rows, {CELL:g} m cells"
+    assert wording in res.output
+    assert wording in _config(city_scene(city).html())["subtitle"]
+
+
+def test_cli_scene_of_river_and_terrain_results_says_what_it_draws(tmp_path):
+    """A river or terrain result used to die on a missing max_depth.tif (a rasterio traceback)."""
+    import warnings
+
+    from click.testing import CliRunner
+
+    from twin import sample
+    from twin.build import from_files
+    from twin.cli import main
+
+    sc = sample.city(tmp_path / "city", size_m=600, cell=4)
+    from_files(sc.dem, rivers=sc.layers, lakes=sc.layers).save(tmp_path / "tw")
+    (tmp_path / "terrain.toml").write_text('kind = "terrain"\nthreshold_cells = 200\n')
+    (tmp_path / "river.toml").write_text(
+        'kind = "river"\nname = "storm"\nduration = "6h"\ndt = "15min"\noutput_interval = "1h"\n'
+        '[runoff]\nhyetograph = [[0, 40.0], [3600, 40.0], [3601, 0.0]]\ncoefficient = 0.6\n')
+    for kind, hint in (("terrain", "streams.gpkg"), ("river", "network.gpkg")):
+        out = tmp_path / kind
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # slopes floored on the flat lake bed
+            res = CliRunner().invoke(main, ["run", str(tmp_path / f"{kind}.toml"), "--twin", str(tmp_path / "tw"),
+                                            "--out", str(out), "--quiet"])
+        assert res.exit_code == 0, res.output
+        res = CliRunner().invoke(main, ["scene", str(out)])
+        assert res.exit_code == 2, res.output
+        assert f"holds a {kind} result" in res.output and "flood results" in res.output and hint in res.output
+        assert "Traceback" not in res.output and not (out / "scene.html").exists()

@@ -249,12 +249,13 @@ def terrain(twin_dir: Path, out: Path, threshold_cells: int, burn_buildings: str
               help="Twin folder (default: the one recorded in the result's summary).")
 @click.option("--out", type=click.Path(path_type=Path), help="HTML file (default: RESULT_DIR/scene.html).")
 def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
-    """Write the offline 3D scene (HTML) of a flood result."""
+    """Write the offline 3D scene (HTML) of a flood result (river, terrain and water results have none)."""
     from twin.errors import InputDataError
     from twin.flood import FloodResult
     from twin.model import Twin
 
     summary = json.loads((result_dir / "summary.json").read_text()) if (result_dir / "summary.json").is_file() else {}
+    _check_scene_kind(result_dir, summary)
     twin_dir = twin_dir or (Path(summary["twin"]) if summary.get("twin") else None)
     if twin_dir is None or not Path(twin_dir).is_dir():
         raise InputDataError(f"The twin of {result_dir} is not known or has moved; pass --twin TWIN_DIR.")
@@ -262,6 +263,27 @@ def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
     path = result.scene().to_html(out or result_dir / "scene.html",
                                   title=f"cimtwin: {result.scenario.get('name', 'flood')}")
     click.echo(f"Scene written to {path}")
+
+
+# where each kind's results are to look at, for the kinds `twin scene` does not draw
+_SCENE_ELSEWHERE = {
+    "river": "its links with peak discharge are in network.gpkg (layer links, column peak_discharge_m3s) and "
+             "the series in links.nc and lakes.nc; open them in QGIS or xarray",
+    "terrain": "its streams are in streams.gpkg and the accumulation in accumulation.tif; open them in QGIS",
+    "water": "its shortages are in shortages.csv and the flows in allocation.nc",
+}
+
+
+def _check_scene_kind(result_dir: Path, summary: dict[str, Any]) -> None:
+    """A clear error instead of a missing max_depth.tif for a result the scene cannot draw."""
+    from twin.errors import InputDataError
+
+    kind = summary.get("kind", "flood")  # flood summaries carry no kind
+    if kind == "flood" and (result_dir / "max_depth.tif").is_file():
+        return
+    where = _SCENE_ELSEWHERE.get(kind, "it has no max_depth.tif")
+    raise InputDataError(f"{result_dir} holds a {kind} result; `twin scene` draws flood results only "
+                         f"(water depth, hazard and buildings): {where}.")
 
 
 @main.command()
@@ -293,9 +315,11 @@ def _report_ifc(report: Any) -> None:
 
 
 def _print_twin(s: dict[str, Any]) -> None:
+    from twin._grid_text import grid_text
+
     g = s["grid"]
     click.echo(f"CRS      {s['crs']}  ({s['crs_name']})")
-    click.echo(f"Grid     {g['rows']} x {g['cols']} cells at {g['cell_size_m']:g} m = {g['area_km2']:.2f} km2")
+    click.echo(f"Grid     {grid_text(g['cols'], g['rows'], g['cell_size_m'])} = {g['area_km2']:.2f} km2")
     b = g["bounds"]
     click.echo(f"Extent   x {b[0]:.1f} .. {b[2]:.1f}   y {b[1]:.1f} .. {b[3]:.1f}")
     t = s["terrain"]

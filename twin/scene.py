@@ -29,6 +29,7 @@ import shapely
 from pydeck.types import String
 from pyproj import CRS, Transformer
 
+from twin._grid_text import grid_text
 from twin._io import atomic_file
 from twin._scene_page import render_page
 from twin._scene_payload import b64, delta_encode, pack
@@ -298,7 +299,7 @@ def city_scene(twin, result=None, *, depth_min: float = 0.05, basemap_url: str |
     cell = math.hypot(transform.a, transform.d)
     epsg = crs.to_epsg()
     crs_name = f"EPSG:{epsg}" if epsg else crs.name
-    data.subtitle = (f"{crs_name} · {nx:,} × {ny:,} cells of {cell:g} m · "
+    data.subtitle = (f"{crs_name} · {grid_text(nx, ny, cell)} · "
                      f"{n_buildings:,} buildings")
     return Scene(data)
 
