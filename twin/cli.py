@@ -39,7 +39,7 @@ def main() -> None:
               help="The twin's cell size [m]; the 2 m DEM is resampled so the 2-hour storm runs in about a minute.")
 def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) -> None:
     """Build the sample city, ingest it into a twin, run the design-storm flood and write the scene,
-    then route the storm through the river and lake."""
+    route the storm through the river and lake, then run 30 years of the city's water supply."""
     from twin import sample
     from twin.build import from_files
     from twin.model import Twin
@@ -68,7 +68,25 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
                f"balance error {s['mass_balance_error']:.1e}"
                + (f"; {spill['outflow_kg']:.1f} of {spill['mass_kg']:.0f} kg of {spill['name']} left by the river "
                   "within the day" if spill else ""))
+    _demo_water(tw, city.water_scenario, out / "water")
     click.echo(f"\nOpen the scene (works offline): {(out / 'result' / 'scene.html').resolve()}")
+
+
+def _demo_water(tw: Any, scenario: Path, out: Path) -> None:
+    """The demo's last part: the sample's 30 years of water supply, with its plot when matplotlib is there."""
+    from twin._cli_water import report_water
+    from twin.errors import InputDataError
+    from twin.runs import run
+
+    click.echo(f"\nAllocating the city's water supply over 30 years of days ({scenario.name}) ...")
+    water = run(tw, scenario, out=out)
+    report_water(water)
+    try:
+        from twin._water_plot import plot_water
+
+        click.echo(f"Water result saved to {out}; storage and shortages in {plot_water(water, out / 'water.png')}")
+    except InputDataError as exc:  # matplotlib is optional: the result is complete without the picture
+        click.echo(f"Water result saved to {out} (no plot: {exc})")
 
 
 @main.command()
