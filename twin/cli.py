@@ -267,41 +267,58 @@ def terrain(twin_dir: Path, out: Path, threshold_cells: int, burn_buildings: str
               help="Twin folder (default: the one recorded in the result's summary).")
 @click.option("--out", type=click.Path(path_type=Path), help="HTML file (default: RESULT_DIR/scene.html).")
 def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
-    """Write the offline 3D scene (HTML) of a flood result (river, terrain and water results have none)."""
+    """Write the offline 3D scene (HTML) of a flood, river or terrain result.
+
+    A flood result shows its depth, hazard and buildings; a river result its links coloured by
+    peak discharge; a terrain result its streams coloured by Strahler order.
+    """
     from twin.errors import InputDataError
-    from twin.flood import FloodResult
     from twin.model import Twin
 
     summary = json.loads((result_dir / "summary.json").read_text()) if (result_dir / "summary.json").is_file() else {}
-    _check_scene_kind(result_dir, summary)
+    kind = _scene_kind(result_dir, summary)
     twin_dir = twin_dir or (Path(summary["twin"]) if summary.get("twin") else None)
     if twin_dir is None or not Path(twin_dir).is_dir():
         raise InputDataError(f"The twin of {result_dir} is not known or has moved; pass --twin TWIN_DIR.")
-    result = FloodResult.load(result_dir, twin=Twin.load(twin_dir))
-    path = result.scene().to_html(out or result_dir / "scene.html",
-                                  title=f"cimtwin: {result.scenario.get('name', 'flood')}")
+    tw = Twin.load(twin_dir)
+    out = out or result_dir / "scene.html"
+    if kind == "flood":
+        from twin.flood import FloodResult
+
+        result = FloodResult.load(result_dir, twin=tw)
+        path = result.scene().to_html(out, title=f"cimtwin: {result.scenario.get('name', 'flood')}")
+    elif kind == "river":
+        from twin.riverlake import RiverResult
+        from twin.scene import network_scene
+
+        river = RiverResult.load(result_dir)
+        path = network_scene(tw, river.links, "peak_discharge_m3s", title="Peak discharge", unit="m3/s").to_html(
+            out, title=f"cimtwin: {river.scenario.get('name', 'river')}, peak discharge")
+    else:
+        import geopandas as gpd
+
+        from twin.scene import network_scene
+
+        if not (result_dir / "streams.gpkg").is_file():
+            raise InputDataError(f"{result_dir} has no streams.gpkg (no cell reached the stream threshold); "
+                                 "run the terrain analysis again with a lower threshold_cells.")
+        streams = gpd.read_file(result_dir / "streams.gpkg", layer="streams")
+        path = network_scene(tw, streams, "order", title="Stream order (Strahler)", unit="order", whole=True).to_html(
+            out, title=f"cimtwin: {summary.get('name', 'terrain')}, streams")
     click.echo(f"Scene written to {path}")
 
 
-# where each kind's results are to look at, for the kinds `twin scene` does not draw
-_SCENE_ELSEWHERE = {
-    "river": "its links with peak discharge are in network.gpkg (layer links, column peak_discharge_m3s) and "
-             "the series in links.nc and lakes.nc; open them in QGIS or xarray",
-    "terrain": "its streams are in streams.gpkg and the accumulation in accumulation.tif; open them in QGIS",
-    "water": "its shortages are in shortages.csv and the flows in allocation.nc",
-}
-
-
-def _check_scene_kind(result_dir: Path, summary: dict[str, Any]) -> None:
-    """A clear error instead of a missing max_depth.tif for a result the scene cannot draw."""
+def _scene_kind(result_dir: Path, summary: dict[str, Any]) -> str:
+    """The result's kind, or a clear error for a result the scene cannot draw (not a missing max_depth.tif)."""
     from twin.errors import InputDataError
 
     kind = summary.get("kind", "flood")  # flood summaries carry no kind
-    if kind == "flood" and (result_dir / "max_depth.tif").is_file():
-        return
-    where = _SCENE_ELSEWHERE.get(kind, "it has no max_depth.tif")
-    raise InputDataError(f"{result_dir} holds a {kind} result; `twin scene` draws flood results only "
-                         f"(water depth, hazard and buildings): {where}.")
+    if kind in ("river", "terrain") or (kind == "flood" and (result_dir / "max_depth.tif").is_file()):
+        return kind
+    what = {"water": f"{result_dir} holds a water result, which has no map: its shortages are in shortages.csv "
+                     "and the flows in allocation.nc (twin water --plot draws storage and shortages)"}.get(
+        kind, f"{result_dir} is not a flood, river or terrain result folder (no summary.json with their files)")
+    raise InputDataError(f"{what}; `twin scene` draws flood, river and terrain results.")
 
 
 @main.command()
