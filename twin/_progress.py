@@ -12,7 +12,6 @@ import sys
 from typing import Any, TextIO
 
 from tqdm.auto import tqdm as _auto_tqdm
-from tqdm.autonotebook import tqdm as _notebook_or_std
 from tqdm.std import tqdm as _std_tqdm
 
 __all__ = ["progress"]
@@ -79,7 +78,8 @@ def progress(total: float | None, desc: str, enabled: bool = True, *, file: Text
         Use it like any tqdm (``update``, ``set_postfix_str``, ``write``, ``close``).
     """
     stream = file if file is not None else sys.stderr
-    in_notebook = _notebook_or_std is not _std_tqdm  # tqdm.autonotebook picked its widget
+    # tqdm.auto built its class on the notebook widget bar when it found a Jupyter kernel
+    in_notebook = any(c.__module__ == "tqdm.notebook" for c in _auto_tqdm.__mro__)
     live = in_notebook or getattr(stream, "isatty", lambda: False)()
     if live:
         return _auto_tqdm(total=total, desc=desc, disable=not enabled, file=stream, **options)
