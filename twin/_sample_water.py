@@ -4,7 +4,7 @@
 (its daily series) for :func:`twin.sample.city`. The series are synthetic but shaped like the Pearl
 River delta's: rain from monthly normals of Guangzhou (about 1,700 mm a year, three quarters of it
 from April to September), a year-to-year factor with three drought years (a third to a half less
-rain, like 1963, 1991 or 2004 in Guangdong), and flows from a daily soil-and-groundwater bucket
+rain, like 1963 or 2004 in Guangdong), and flows from a daily soil-and-groundwater bucket
 over each catchment, so that dry seasons recede slowly and a dry year leaves the next one low.
 The reservoir is sized so that the city's supply is secure in ordinary years and short in the
 droughts: the priorities then show (irrigation is cut first, then industry).
