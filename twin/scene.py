@@ -361,8 +361,8 @@ def network_scene(twin, lines, column: str, *, title: str, unit: str, whole: boo
         value = float(values[row])
         text = ("no value" if not math.isfinite(value) else f"{unit} {value:.0f}" if whole
                 else f"{title.lower()} {value:.3g} {unit}")
-        data.network.append({"lon": lon, "lat": lat, "color": colours[row], "name": names[row] or "line", "value": value,
-                             "text": text})
+        data.network.append({"lon": lon, "lat": lat, "color": colours[row], "name": names[row] or "line",
+                             "value": value, "text": text})
     data.network_title = f"{title} ({unit})" if not whole else title
     data.network_legend = [[list(c.rgba), c.label] for c in classes]
     data.default_title = title
