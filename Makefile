@@ -45,6 +45,7 @@ bench: bench-peers
 docs: demo
 	$(BIN)/python benchmarks/plot_verification.py
 	$(BIN)/python -m twin._browser $(DEMO)/result/scene.html docs/img/demo_scene.png
+	cp $(DEMO)/water/water.png docs/img/sample_water.png
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .numba-cache

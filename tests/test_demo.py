@@ -31,6 +31,10 @@ def test_demo_end_to_end(tmp_path):
     river = json.loads((out / "river" / "summary.json").read_text())
     assert river["kind"] == "river" and abs(river["mass_balance_error"]) < 1e-9
     assert abs(river["pollutants"][0]["mass_balance_error"]) < 1e-9 and "River-lake result saved" in res.output
+    # 30 years of the sample's water supply: the balance closes, the farms go short in a drought, and the plot
+    water = json.loads((out / "water" / "summary.json").read_text())
+    assert water["kind"] == "water" and water["steps"] == 10958 and water["mass_balance_max_rel_error"] <= 1e-9
+    assert "base/farms (priority 3)" in res.output and (out / "water" / "water.png").stat().st_size > 10_000
     result = FloodResult.load(out / "result", twin=tw)
     assert np.isfinite(result.max_depth).all() and result.max_depth.max() > 0.1
     html = (out / "result" / "scene.html").read_text()

@@ -81,12 +81,15 @@ def test_same_seed_same_bytes_other_seed_other_city(small, tmp_path):
     assert again.layers.read_bytes() == small.layers.read_bytes()
     assert again.scenario.read_text() == small.scenario.read_text()
     assert again.placements.read_text() == small.placements.read_text()
+    assert again.water_scenario.read_text() == small.water_scenario.read_text()
+    assert (again.root / "water_flows.csv").read_bytes() == (small.root / "water_flows.csv").read_bytes()
     assert [p.name for p in again.ifc] == [p.name for p in small.ifc]
     for a, b in zip(again.ifc, small.ifc):
         assert a.read_bytes() == b.read_bytes(), a.name
     other = sample.city(tmp_path / "other", seed=1, size_m=SIZE, cell=CELL)
     assert other.dem.read_bytes() != small.dem.read_bytes()
     assert other.layers.read_bytes() != small.layers.read_bytes()
+    assert (other.root / "water_flows.csv").read_bytes() != (small.root / "water_flows.csv").read_bytes()
 
 
 def test_bad_parameters_are_refused_with_a_fix(tmp_path):
@@ -347,3 +350,47 @@ def test_river_scenario_routes_the_storm_through_the_lake_and_the_spill_reaches_
     (spill,) = s["pollutants"]
     assert abs(spill["mass_balance_error"]) < 1e-9 and spill["outflow_kg"] > 0 and spill["decayed_kg"] > 0
     assert {"network.gpkg", "links.nc", "lakes.nc", "summary.json"} <= {p.name for p in (tmp_path / "river").iterdir()}
+
+
+def test_water_scenario_runs_30_years_short_only_after_droughts_and_its_balance_closes(small, tmp_path):
+    """The sample's water supply through `twin water`: the city is always served, the farms (and
+    industry) go short in the dry seasons of the drought years, never after two ordinary years, and
+    the balance closes every day."""
+    import pandas as pd
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from twin.build import from_files
+    from twin.cli import main
+    from twin.water import WaterResult
+
+    from_files(small.dem).save(tmp_path / "tw")
+    out = tmp_path / "water"
+    res = CliRunner().invoke(main, ["water", str(small.water_scenario), "--out", str(out), "--twin",
+                                    str(tmp_path / "tw"), "--plot", str(tmp_path / "water.png")])
+    assert res.exit_code == 0, res.output
+    r = WaterResult.load(out)
+    assert r.summary["steps"] == 10958 and r.time[0] == pd.Timestamp("1991-01-01")  # 30 years of days
+    assert r.summary["mass_balance_max_rel_error"] <= 1e-9 and np.abs(r.balance_error).max() <= 1e-9
+    assert len(gpd.read_file(out / "network.gpkg", layer="nodes")) == len(r.nodes)  # all nodes on the map
+    flows = pd.read_csv(small.root / "water_flows.csv", index_col="date", parse_dates=True)
+    # the reservoir's own balance, from the series and the result alone: each day's storage change is
+    # the day's inflow less its links' flows and evaporation (to a few litres on 8 million m3)
+    leaving = [k for k, link in enumerate(r.links) if link.startswith("hill_reservoir->")]
+    net = flows["reservoir_in"].to_numpy() - r.flow[0][:, leaving].sum(axis=1) - r.evaporation[0, :, 0]
+    change = np.diff(r.storage[0, :, 0], prepend=6.0e6)  # the TOML's initial storage
+    assert np.abs(change - net * 86400.0).max() < 1e-3
+    rain = flows["rain_mm"]
+    annual = rain.groupby(rain.index.year).sum()
+    assert 1500 < annual.mean() < 1900  # Guangzhou's ~1,700 mm a year
+    short = pd.DataFrame((r.demand - r.delivered)[0] * 86400.0, index=r.time, columns=r.demands).clip(lower=0)
+    by_year = short.groupby(short.index.year).sum()
+    assert by_year["city"].max() < 1.0  # m3: priority 1 is always served
+    assert by_year["farms"].max() > 1e5 and by_year["industry"].max() > 0  # cut first, then industry
+    # the short years are drought years or the dry season after one; two ordinary years never go short
+    short_years = by_year.index[by_year.sum(axis=1) > 1.0]
+    droughts = annual.nsmallest(4).index
+    assert len(short_years) >= 1 and all(y in droughts or y - 1 in droughts for y in short_years), (
+        short_years.tolist(), droughts.tolist())
+    with Image.open(tmp_path / "water.png") as png:
+        assert png.format == "PNG" and png.width > 800

@@ -510,3 +510,127 @@ def test_browser_reaches_no_network(isolation, tmp_path, monkeypatch):
     assert report.isolation == isolation
     assert report.ready, report.error
     assert report.requests == ("https://example.org/tile.png",)
+
+
+# ---------------------------------------------------------------------------------------
+# the CLI around scenes: one grid wording, and results the scene does not draw
+# ---------------------------------------------------------------------------------------
+def test_cli_and_scene_name_the_grid_the_same_way(city, tmp_path):
+    """`twin info` said "Grid 120 x 160" (rows x columns) while the scene said "160 x 120";
+    both now name columns and rows."""
+    from click.testing import CliRunner
+
+    from twin.cli import main
+
+    city.save(tmp_path / "tw")
+    res = CliRunner().invoke(main, ["info", str(tmp_path / "tw")])
+    assert res.exit_code == 0, res.output
+    wording = f"{NX} columns x {NY} rows, {CELL:g} m cells"
+    assert wording in res.output
+    assert wording in _config(city_scene(city).html())["subtitle"]
+
+
+def test_cli_scene_of_river_and_terrain_results_colours_their_lines(tmp_path):
+    """A river or terrain result used to die on a missing max_depth.tif (a rasterio traceback); now the
+    river's links are drawn by peak discharge and the streams by Strahler order, and a water result
+    (no map) is a one-line error."""
+    import warnings
+
+    from click.testing import CliRunner
+
+    from twin import sample
+    from twin.build import from_files
+    from twin.cli import main
+    from twin.riverlake import RiverResult
+
+    sc = sample.city(tmp_path / "city", size_m=600, cell=4)
+    from_files(sc.dem, rivers=sc.layers, lakes=sc.layers).save(tmp_path / "tw")
+    (tmp_path / "terrain.toml").write_text('kind = "terrain"\nthreshold_cells = 200\n')
+    (tmp_path / "river.toml").write_text(
+        'kind = "river"\nname = "storm"\nduration = "6h"\ndt = "15min"\noutput_interval = "1h"\n'
+        '[runoff]\nhyetograph = [[0, 40.0], [3600, 40.0], [3601, 0.0]]\ncoefficient = 0.6\n')
+    pages = {}
+    for kind in ("terrain", "river"):
+        out = tmp_path / kind
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # slopes floored on the flat lake bed
+            res = CliRunner().invoke(main, ["run", str(tmp_path / f"{kind}.toml"), "--twin", str(tmp_path / "tw"),
+                                            "--out", str(out), "--quiet"])
+        assert res.exit_code == 0, res.output
+        # a terrain summary records no twin: the scene asks for it
+        args = ["scene", str(out)] + (["--twin", str(tmp_path / "tw")] if kind == "terrain" else [])
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 0, res.output
+        pages[kind] = (out / "scene.html").read_text()
+    # river: one path per link, coloured by its class of peak discharge; the largest peak is darkest
+    links = RiverResult.load(tmp_path / "river").links
+    _, meta = unpack(_blob(pages["river"], "payload"))
+    config = _config(pages["river"])
+    assert len(meta["network"]) == len(links) and config["network_title"] == "Peak discharge (m3/s)"
+    peaks = links["peak_discharge_m3s"].to_numpy()
+    colours = [tuple(n["color"]) for n in meta["network"]]
+    assert len(set(colours)) >= 2
+    assert colours[int(np.argmax(peaks))] == tuple(config["network_legend"][-1][0])
+    assert all(n["text"].startswith("peak discharge ") and n["text"].endswith(" m3/s") for n in meta["network"])
+    # terrain: one path per stream link, one class per order
+    streams = gpd.read_file(tmp_path / "terrain" / "streams.gpkg", layer="streams")
+    _, meta = unpack(_blob(pages["terrain"], "payload"))
+    legend = [label for _, label in _config(pages["terrain"])["network_legend"]]
+    assert len(meta["network"]) == len(streams) and legend[0] == "order 1"
+    assert len(legend) == min(int(streams["order"].max()), 6)
+    # water: no map, a clear error
+    (tmp_path / "water.toml").write_text(
+        'kind = "water"\nstart = 2021-01-01\nend = 2021-01-05\n'
+        '[[node]]\nname = "lake"\ntype = "reservoir"\ncapacity = 1e6\ninitial = 5e5\ninflow = 1.0\n'
+        '[[node]]\nname = "city"\ntype = "demand"\ndemand = 0.5\n[[link]]\nfrom = "lake"\nto = "city"\n')
+    res = CliRunner().invoke(main, ["water", str(tmp_path / "water.toml"), "--out", str(tmp_path / "water")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["scene", str(tmp_path / "water")])
+    assert res.exit_code == 2 and "water result" in res.output and "shortages.csv" in res.output, res.output
+    assert "Traceback" not in res.output and not (tmp_path / "water" / "scene.html").exists()
+
+
+def test_network_classes_round_breaks_orders_and_no_value():
+    from twin._scene_network import NO_VALUE_RGBA, colours_of, network_classes
+
+    classes = network_classes(np.array([0.07, 3.0, 168.0, np.nan]), "m3/s")
+    assert [c.label for c in classes] == ["0 – 5 m3/s", "5 – 10 m3/s", "10 – 20 m3/s", "20 – 50 m3/s",
+                                          "50 – 100 m3/s", "> 100 m3/s"]
+    colours = colours_of(np.array([0.07, 168.0, np.nan]), classes)
+    assert colours == [list(classes[0].rgba), list(classes[-1].rgba), list(NO_VALUE_RGBA)]
+    small = network_classes(np.array([0.3, 1.5]), "m3/s")  # breaks below the largest value only
+    assert [c.label for c in small] == ["0 – 0.05 m3/s", "0.05 – 0.1 m3/s", "0.1 – 0.2 m3/s", "0.2 – 0.5 m3/s",
+                                        "0.5 – 1 m3/s", "> 1 m3/s"]
+    orders = network_classes(np.array([1, 2, 9]), "order", whole=True)
+    assert [c.label for c in orders] == [f"order {k}" for k in range(1, 6)] + ["order 6 and above"]
+    assert colours_of(np.array([3, 9]), orders)[1] == list(orders[-1].rgba)
+
+
+def test_network_scene_needs_its_column(city):
+    from twin.scene import network_scene
+
+    lines = gpd.GeoDataFrame({"q": [1.0]}, geometry=[shapely.LineString([(X0, Y0 - 50), (X0 + 300, Y0 - 50)])],
+                             crs=CRS)
+    with pytest.raises(InputDataError, match="no column 'peak'"):
+        network_scene(city, lines, "peak", title="Peak discharge", unit="m3/s")
+
+
+@pytest.mark.chromium
+def test_network_scene_draws_offline_in_chromium(city, tmp_path):
+    """A line network coloured by value draws with the page's own script: the largest value's dark
+    blue across the map, no console errors, no request."""
+    from twin.scene import network_scene
+
+    require_chromium()
+    lines = gpd.GeoDataFrame(
+        {"link_id": [1, 2], "peak_discharge_m3s": [150.0, 2.0]},
+        geometry=[shapely.LineString([(X0 + 5, Y0 - 60), (X0 + NX * CELL - 5, Y0 - 60)]),
+                  shapely.LineString([(X0 + 5, Y0 - 150), (X0 + NX * CELL - 5, Y0 - 150)])], crs=CRS)
+    page = network_scene(city, lines, "peak_discharge_m3s", title="Peak discharge", unit="m3/s").to_html(
+        tmp_path / "network.html")
+    report, (shot,) = shoot(page, tmp_path / "network.png")
+    assert report.ready, report.error
+    assert report.requests == () and report.console_errors == ()
+    r, g, b = (shot[:, MAP_X:, k].astype(int) for k in range(3))
+    dark_blue = (np.abs(r - 12) < 25) & (np.abs(g - 44) < 25) & (np.abs(b - 132) < 30)
+    assert dark_blue.sum() > 100

@@ -641,6 +641,29 @@ def test_cli_terrain_on_the_sample_city(tmp_path):
     assert {"dinf_angle.tif", "dinf_accumulation.tif", "weighted_accumulation.tif"} <= names, names
 
 
+def test_cli_terrain_counts_the_links_it_writes(tmp_path):
+    """The printed link count follows --threshold and equals the features in streams.gpkg (it used to
+    print the grid's row count, 40 here, whatever the threshold)."""
+    import re
+
+    import geopandas as gpd
+    from click.testing import CliRunner
+
+    from twin.cli import main
+
+    _valley_twin().save(tmp_path / "tw")
+    counts = {}
+    for threshold in (5, 200):
+        out = tmp_path / f"hydro{threshold}"
+        res = CliRunner().invoke(main, ["terrain", str(tmp_path / "tw"), "--out", str(out),
+                                        "--threshold", str(threshold)])
+        assert res.exit_code == 0, res.output
+        printed = int(re.search(r"(\d+) stream links", res.output).group(1))
+        assert printed == len(gpd.read_file(out / "streams.gpkg", layer="streams"))
+        counts[threshold] = printed
+    assert counts[5] > counts[200] >= 1 and 40 not in counts.values()
+
+
 def test_culvert_carries_a_stream_through_an_embankment():
     import geopandas as gpd
     import shapely

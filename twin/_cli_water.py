@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,8 +17,10 @@ from twin._cli_allow import allow_path_option
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @click.option("--twin", "twin_dir", type=FolderIn(),
               help="Twin folder whose CRS the node locations are in (adds network.gpkg).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a PNG of storage and monthly shortages (needs matplotlib).")
 @allow_path_option
-def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | None,
+def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | None, plot: Path | None,
               allowed_paths: tuple[Path, ...]) -> None:
     """Allocate water over the network of SCENARIO_FILE (TOML) for every member and step.
 
@@ -35,6 +38,16 @@ def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | 
 
         twin = Twin.load(twin_dir)
     result = run(twin, scenario, out=out, overwrite=overwrite)
+    report_water(result)
+    click.echo(f"Written to {out}")
+    if plot is not None:
+        from twin._water_plot import plot_water
+
+        click.echo(f"Storage and shortages plotted in {plot_water(result, plot)}")
+
+
+def report_water(result: Any) -> None:
+    """The run in one line, then the demands that went short, worst first (also used by ``twin demo``)."""
     s = result.summary
     click.echo(f"{s['name']}: {s['steps']} steps x {len(s['members'])} member(s), {s['nodes']} nodes, "
                f"{s['links']} links in {s['wall_s']:.1f} s ({s['wall_per_step_ms']:.2f} ms/step, "
@@ -45,4 +58,3 @@ def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | 
         if row.shortage_pct > 0:
             click.echo(f"  {row.member}/{row.demand} (priority {row.priority}): {row.shortage_pct:.1f} % short, "
                        f"reliability {row.reliability:.3f}")
-    click.echo(f"Written to {out}")

@@ -111,7 +111,7 @@ KINDS = {
 # Kinds written file by file into an existing folder: nothing in them is ever deleted.
 _IN_PLACE = {"ensemble", "sample-city"}
 # Written after the folder itself (an extra whose failure does not cost the result).
-_EXTRAS = {"scene.html"}
+_EXTRAS = {"scene.html", "water.png"}
 # Files operating systems drop into folders by themselves.
 _OS_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}
 

@@ -238,9 +238,11 @@ _APP = r"""
       width: r.width, name: r.name}));
     const lakes = (M.lakes || []).map((l) => ({polygon: l.rings.map((ring) =>
       ring.map(([px, py]) => [toDeg(px), toDeg(py)])), level: l.level, name: l.name}));
+    const network = (M.network || []).map((r) => ({path: r.path.map(([px, py]) => [toDeg(px), toDeg(py)]),
+      color: r.color, name: r.name, text: r.text}));
 
     // ---- UI state
-    const state = {terrain: true, water: true, depth: true, hazard: false, buildings: true,
+    const state = {terrain: true, water: true, depth: true, hazard: false, buildings: true, network: true,
       frame: C.frames.length};
     const frameCache = new Map();
     let shownDepth = {img: images.depth, bounds: C.bounds};
@@ -287,6 +289,9 @@ _APP = r"""
         out.push(new deck.BitmapLayer({id: "depth", image: img, bounds,
           visible: state.depth, parameters: flat}));
       }
+      if (network.length) out.push(new deck.PathLayer({id: "network", data: network, ...offsets,
+        getPath: (d) => d.path, getWidth: 4, widthUnits: "pixels", getColor: (d) => d.color,
+        capRounded: true, jointRounded: true, visible: state.network, pickable: true, parameters: flat}));
       if (images.hazard) out.push(new deck.BitmapLayer({id: "hazard", image: images.hazard,
         bounds: C.bounds, visible: state.hazard && state.frame === C.frames.length,
         parameters: flat}));
@@ -327,6 +332,9 @@ _APP = r"""
       if (layer.id === "rivers" && object) {
         return {html: "<b>" + esc(object.name || "river") + "</b><br>width " + fmt(object.width, "m", 1)};
       }
+      if (layer.id === "network" && object) {
+        return {html: "<b>" + esc(object.name) + "</b><br>" + esc(object.text)};
+      }
       if (layer.id === "lakes" && object) {
         return {html: "<b>" + esc(object.name || "lake") + "</b><br>level " + fmt(object.level, "m", 2)};
       }
@@ -341,6 +349,7 @@ _APP = r"""
     document.getElementById("subtitle").textContent = C.subtitle;
     const layerBox = document.getElementById("layers");
     const toggles = [["depth", "Flood depth", !!images.depth], ["hazard", "Hazard (Defra)", !!images.hazard],
+      ["network", C.network_title, network.length > 0],
       ["buildings", "Buildings", nB > 0], ["water", "Rivers and lakes", rivers.length + lakes.length > 0],
       ["terrain", "Relief", !!images.terrain]];
     let any = false;
@@ -374,6 +383,7 @@ _APP = r"""
     if (nB > 0) {
       legendBoxes.buildings = legend("buildings", B.exposure ? "Buildings: max depth" : "Buildings", B.legend);
     }
+    if (network.length) legendBoxes.network = legend("network", C.network_title, C.network_legend);
     if (rivers.length + lakes.length > 0) {
       legendBoxes.water = legend("water", "Water bodies", [[C.water, "River, lake"]]);
     }

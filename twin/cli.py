@@ -43,13 +43,13 @@ def main() -> None:
               help="The twin's cell size [m]; the 2 m DEM is resampled so the 2-hour storm runs in about a minute.")
 def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) -> None:
     """Build the sample city, ingest it into a twin, run the design-storm flood and write the scene,
-    then route the storm through the river and lake."""
+    route the storm through the river and lake, then run 30 years of the city's water supply."""
     from twin import _io, sample
     from twin.build import from_files
     from twin.model import Twin
     from twin.runs import run
 
-    for sub, kind in (("city", "sample-city"), ("twin", "twin"), ("result", "flood"), ("river", "river")):
+    for sub, kind in (("city", "sample-city"), ("twin", "twin"), ("result", "flood"), ("river", "river"), ("water", "water")):
         _io.check_out(out / sub, kind)
     click.echo(f"Generating the sample city (seed {seed}, {size_m:g} m at {cell:g} m) in {out / 'city'} ...")
     city = sample.city(out / "city", seed=seed, size_m=size_m, cell=cell)
@@ -74,7 +74,25 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
                f"balance error {s['mass_balance_error']:.1e}"
                + (f"; {spill['outflow_kg']:.1f} of {spill['mass_kg']:.0f} kg of {spill['name']} left by the river "
                   "within the day" if spill else ""))
+    _demo_water(tw, city.water_scenario, out / "water")
     click.echo(f"\nOpen the scene (works offline): {(out / 'result' / 'scene.html').resolve()}")
+
+
+def _demo_water(tw: Any, scenario: Path, out: Path) -> None:
+    """The demo's last part: the sample's 30 years of water supply, with its plot when matplotlib is there."""
+    from twin._cli_water import report_water
+    from twin.errors import InputDataError
+    from twin.runs import run
+
+    click.echo(f"\nAllocating the city's water supply over 30 years of days ({scenario.name}) ...")
+    water = run(tw, scenario, out=out)
+    report_water(water)
+    try:
+        from twin._water_plot import plot_water
+
+        click.echo(f"Water result saved to {out}; storage and shortages in {plot_water(water, out / 'water.png')}")
+    except InputDataError as exc:  # matplotlib is optional: the result is complete without the picture
+        click.echo(f"Water result saved to {out} (no plot: {exc})")
 
 
 @main.command()
@@ -255,8 +273,10 @@ def terrain(twin_dir: Path, out: Path, overwrite: bool, threshold_cells: int, bu
                            depressions=depressions, breach_max_depth=breach_max_depth,
                            breach_max_length=breach_max_length, flats=flats, culverts=culverts, weights=weights,
                            dinf=dinf, out=out, overwrite=overwrite)
+    # one link per entry of the per-link arrays (``links.ids`` is the grid, so its length is the row count)
     click.echo(f"Terrain analysis written to {out}: {int(res['watersheds'].max())} watersheds, "
-               f"{len(res['links'].ids)} stream links, max accumulation {res['accumulation'].max():.0f} cells")
+               f"{res['links'].downstream.size} stream links (threshold {threshold_cells} cells), "
+               f"max accumulation {res['accumulation'].max():.0f} cells")
 
 
 @main.command()
@@ -265,19 +285,58 @@ def terrain(twin_dir: Path, out: Path, overwrite: bool, threshold_cells: int, bu
               help="Twin folder (default: the one recorded in the result's summary).")
 @click.option("--out", type=click.Path(path_type=Path), help="HTML file (default: RESULT_DIR/scene.html).")
 def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
-    """Write the offline 3D scene (HTML) of a flood result."""
+    """Write the offline 3D scene (HTML) of a flood, river or terrain result.
+
+    A flood result shows its depth, hazard and buildings; a river result its links coloured by
+    peak discharge; a terrain result its streams coloured by Strahler order.
+    """
     from twin.errors import InputDataError
-    from twin.flood import FloodResult
     from twin.model import Twin
 
     summary = json.loads((result_dir / "summary.json").read_text()) if (result_dir / "summary.json").is_file() else {}
+    kind = _scene_kind(result_dir, summary)
     twin_dir = twin_dir or (Path(summary["twin"]) if summary.get("twin") else None)
     if twin_dir is None or not Path(twin_dir).is_dir():
         raise InputDataError(f"The twin of {result_dir} is not known or has moved; pass --twin TWIN_DIR.")
-    result = FloodResult.load(result_dir, twin=Twin.load(twin_dir))
-    path = result.scene().to_html(out or result_dir / "scene.html",
-                                  title=f"cimtwin: {result.scenario.get('name', 'flood')}")
+    tw = Twin.load(twin_dir)
+    out = out or result_dir / "scene.html"
+    if kind == "flood":
+        from twin.flood import FloodResult
+
+        result = FloodResult.load(result_dir, twin=tw)
+        path = result.scene().to_html(out, title=f"cimtwin: {result.scenario.get('name', 'flood')}")
+    elif kind == "river":
+        from twin.riverlake import RiverResult
+        from twin.scene import network_scene
+
+        river = RiverResult.load(result_dir)
+        path = network_scene(tw, river.links, "peak_discharge_m3s", title="Peak discharge", unit="m3/s").to_html(
+            out, title=f"cimtwin: {river.scenario.get('name', 'river')}, peak discharge")
+    else:
+        import geopandas as gpd
+
+        from twin.scene import network_scene
+
+        if not (result_dir / "streams.gpkg").is_file():
+            raise InputDataError(f"{result_dir} has no streams.gpkg (no cell reached the stream threshold); "
+                                 "run the terrain analysis again with a lower threshold_cells.")
+        streams = gpd.read_file(result_dir / "streams.gpkg", layer="streams")
+        path = network_scene(tw, streams, "order", title="Stream order (Strahler)", unit="order", whole=True).to_html(
+            out, title=f"cimtwin: {summary.get('name', 'terrain')}, streams")
     click.echo(f"Scene written to {path}")
+
+
+def _scene_kind(result_dir: Path, summary: dict[str, Any]) -> str:
+    """The result's kind, or a clear error for a result the scene cannot draw (not a missing max_depth.tif)."""
+    from twin.errors import InputDataError
+
+    kind = summary.get("kind", "flood")  # flood summaries carry no kind
+    if kind in ("river", "terrain") or (kind == "flood" and (result_dir / "max_depth.tif").is_file()):
+        return kind
+    what = {"water": f"{result_dir} holds a water result, which has no map: its shortages are in shortages.csv "
+                     "and the flows in allocation.nc (twin water --plot draws storage and shortages)"}.get(
+        kind, f"{result_dir} is not a flood, river or terrain result folder (no summary.json with their files)")
+    raise InputDataError(f"{what}; `twin scene` draws flood, river and terrain results.")
 
 
 @main.command()
@@ -312,9 +371,11 @@ def _report_ifc(report: Any) -> None:
 
 
 def _print_twin(s: dict[str, Any]) -> None:
+    from twin._grid_text import grid_text
+
     g = s["grid"]
     click.echo(f"CRS      {s['crs']}  ({s['crs_name']})")
-    click.echo(f"Grid     {g['rows']} x {g['cols']} cells at {g['cell_size_m']:g} m = {g['area_km2']:.2f} km2")
+    click.echo(f"Grid     {grid_text(g['cols'], g['rows'], g['cell_size_m'])} = {g['area_km2']:.2f} km2")
     b = g["bounds"]
     click.echo(f"Extent   x {b[0]:.1f} .. {b[2]:.1f}   y {b[1]:.1f} .. {b[3]:.1f}")
     t = s["terrain"]

@@ -30,13 +30,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
-from tqdm.auto import tqdm
 
 import twin as _pkg
 from twin import _io
 from twin._ensemble_maps import building_probabilities, exceedance_maps, return_period_maps
 from twin._ensemble_spec import Ensemble, Member
 from twin._return_period import AEP_FORMULA, TOLERANCE_M
+from twin._progress import progress as _progress_bar
 from twin.errors import InputDataError, TwinError
 from twin.model import Twin
 
@@ -230,7 +230,7 @@ def _run_members(client: Any, twin: Twin, todo: list[Member], members_dir: Path,
         fut = client.submit(_run_member, twin_future, m.scenario.to_dict(), str(members_dir / m.folder), threads,
                             key=f"{m.name}-{m.scenario.hash[:12]}-{os.urandom(4).hex()}", pure=False, retries=retries)
         futures[fut] = m
-    bar = tqdm(total=total, initial=total - len(todo), unit="member", disable=not progress, desc="ensemble")
+    bar = _progress_bar(total, "ensemble", progress, initial=total - len(todo), unit="member")
     try:
         for fut in as_completed(futures, loop=client.loop):  # this client, not a global default
             m = futures[fut]

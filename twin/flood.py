@@ -15,11 +15,11 @@ import geopandas as gpd
 import numba
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 import twin as _pkg
 from kernels.flood import FloodAccum, FloodState, advance, stored_volume
 from twin import _io
+from twin._progress import progress as _progress_bar
 from twin.edits import apply_edits
 from twin.errors import InputDataError, NumericalError, ScenarioError
 from twin.exposure import building_exposure, hazard_class
@@ -254,8 +254,8 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
             s.forcing = s.forcing._replace(rain_field=s.rain_field_for(twin, s.frames[frame_i][1]))
 
     wall0 = time.perf_counter() - run_stats["wall_seconds"]
-    bar = tqdm(total=scenario.duration, initial=state.t, unit="s", unit_scale=False, disable=not progress,
-               desc=f"flood {scenario.name}", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s sim [{elapsed}<{remaining}{postfix}]")
+    bar = _progress_bar(scenario.duration, f"flood {scenario.name}", progress, initial=state.t, unit="s",
+                        unit_scale=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s sim [{elapsed}<{remaining}{postfix}]")
     next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
     try:
         for t_event, kinds in events:

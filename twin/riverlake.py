@@ -25,13 +25,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
-from tqdm.auto import tqdm
 
 import twin as _pkg
 from kernels._series import Series, series_cumulative, series_integral
 from kernels.transport import Transport
 from twin import _io
 from twin._cf import grid_mapping
+from twin._progress import progress as _progress_bar
 from twin.errors import InputDataError, ScenarioError
 from twin.forcing import MM_PER_H
 from twin.model import Twin
@@ -428,7 +428,7 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
     peak_c = np.zeros(n)  # of any one spill's pollutant, over every step
     lake_in_prev = np.zeros(len(lakes))
     times = np.zeros(n_out)
-    bar = tqdm(total=steps, disable=not progress, unit="step", desc=f"river {scenario.name}")
+    bar = _progress_bar(steps, f"river {scenario.name}", progress, unit="step")
     try:
         for o in range(n_out):
             s0, s1 = o * per_out, min((o + 1) * per_out, steps)

@@ -1,7 +1,8 @@
 """The built-in sample city: a synthetic district of central Guangzhou on the Pearl River delta.
 
 :func:`city` writes a complete, self-consistent set of input files for a twin -- a DEM, a GeoPackage
-with buildings, rivers, lakes and land use, two georeferenced IFC4 buildings, a flood and a river-lake scenario --
+with buildings, rivers, lakes and land use, two georeferenced IFC4 buildings, a flood, a river-lake and a water-supply
+scenario (with 30 years of daily flows) --
 all in EPSG:4547 (CGCS2000 / 3-degree Gauss-Kruger CM 114E). Everything is drawn from one seed, so
 the same seed always gives the same files (the DEM and the IFC files byte for byte).
 
@@ -50,6 +51,7 @@ from scipy.interpolate import RectBivariateSpline
 
 from ingest.vector import zonal_stat
 from twin._io import atomic_dir, atomic_file, check_out, write_geotiff, write_json, write_marker
+from twin._sample_water import write_water
 from twin.errors import InputDataError
 
 __all__ = ["SampleCity", "city", "CRS", "ORIGIN", "NODATA", "LANDUSE_CLASSES"]
@@ -168,6 +170,10 @@ class SampleCity:
     river_scenario
         ``root / "river.toml"``: the same storm and wave routed through the river, creek and lake for
         a day, with a pollutant spill on the creek.
+    water_scenario
+        ``root / "water.toml"``: the city's water supply (a reservoir in the hills, a river intake, the
+        city, industry and farms) over 30 years of days, with its series in ``root / "water_flows.csv"``
+        (see :mod:`twin._sample_water`).
     crs
         ``"EPSG:4547"``.
     bounds
@@ -182,6 +188,7 @@ class SampleCity:
     crs: str
     bounds: tuple[float, float, float, float]
     river_scenario: Path
+    water_scenario: Path
 
     @property
     def placements(self) -> Path:
@@ -249,9 +256,11 @@ def city(path: str | os.PathLike, seed: int = 0, *, size_m: float = 2000.0, cell
     ifc_paths = _write_ifc_folder(root / "ifc", seed, grid, z.astype(np.float32), buildings)
     scenario = _write_scenario(root / "flood.toml", grid, river)
     river_scenario = _write_river_scenario(root / "river.toml", grid, river, creek, lake)
-    write_marker(root, "sample-city", [dem_path, gpkg, scenario, river_scenario, *(root / "ifc").iterdir()])
+    water_scenario = write_water(root, _rng(seed, "water"), _water_points(grid, river, creek))
+    write_marker(root, "sample-city", [dem_path, gpkg, scenario, river_scenario, water_scenario,
+                                       root / "water_flows.csv", *(root / "ifc").iterdir()])
     return SampleCity(root=root, dem=dem_path, layers=gpkg, ifc=ifc_paths, scenario=scenario, crs=CRS,
-                      bounds=grid.bounds, river_scenario=river_scenario)
+                      bounds=grid.bounds, river_scenario=river_scenario, water_scenario=water_scenario)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1021,6 +1030,21 @@ def _write_river_scenario(path: Path, grid: _Grid, river: _Channel, creek: _Chan
     with atomic_file(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+def _water_points(grid: _Grid, river: _Channel, creek: _Channel) -> dict[str, tuple[float, float]]:
+    """Where the water-supply nodes stand: the dam near the creek's head, the intake where the river
+    enters, each environmental flow a little downstream of its source, the works, city, industry and
+    farms at representative points inside the map."""
+    def on(channel: _Channel, share: float) -> tuple[float, float]:
+        x, y = channel.xy[int(share * (len(channel.xy) - 1))]
+        return float(x), float(y)
+
+    ends = _river_ends(grid, river)
+    L = grid.size
+    return {"r": on(creek, 0.05), "c": on(creek, 0.15), "i": (ends["x"], ends["y"]), "e": on(river, 0.12),
+            "w": (grid.x0 + 0.3 * L, grid.y0 + 0.55 * L), "d": (grid.x0 + 0.5 * L, grid.y0 + 0.5 * L),
+            "n": (grid.x0 + 0.8 * L, grid.y0 + 0.25 * L), "f": (grid.x0 + 0.2 * L, grid.y0 + 0.2 * L)}
 
 
 def _write_ifc_folder(folder: Path, seed: int, grid: _Grid, z: np.ndarray,

@@ -29,6 +29,7 @@ import shapely
 from pydeck.types import String
 from pyproj import CRS, Transformer
 
+from twin._grid_text import grid_text
 from twin._io import atomic_file
 from twin._scene_page import render_page
 from twin._scene_payload import b64, delta_encode, pack
@@ -44,7 +45,7 @@ from twin._scene_raster import (
 )
 from twin.errors import CRSError, InputDataError
 
-__all__ = ["Scene", "city_scene", "image_data_uri"]
+__all__ = ["Scene", "city_scene", "image_data_uri", "network_scene"]
 
 #: Degrees per unit of the quantised vertex offsets in the page payload (~1.1 cm of latitude).
 QUANTUM_DEG = 1e-7
@@ -111,6 +112,9 @@ class _SceneData:
     building_meta: dict[str, Any] = field(default_factory=dict)
     rivers: list[dict] = field(default_factory=list)  # path in lon/lat, width, name
     lakes: list[dict] = field(default_factory=list)  # rings in lon/lat, level, name
+    network: list[dict] = field(default_factory=list)  # path in lon/lat, colour, name, value
+    network_title: str = ""  # what the network's colours show, with the unit
+    network_legend: list = field(default_factory=list)
     basemap_url: str | None = None
 
 
@@ -164,6 +168,8 @@ class Scene:
             "pitch": _PITCH,
             "basemap": data.basemap_url,
             "subtitle": data.subtitle,
+            "network_title": data.network_title,
+            "network_legend": data.network_legend,
         }
         return render_page(config, blobs, title=title or data.default_title)
 
@@ -298,9 +304,69 @@ def city_scene(twin, result=None, *, depth_min: float = 0.05, basemap_url: str |
     cell = math.hypot(transform.a, transform.d)
     epsg = crs.to_epsg()
     crs_name = f"EPSG:{epsg}" if epsg else crs.name
-    data.subtitle = (f"{crs_name} · {nx:,} × {ny:,} cells of {cell:g} m · "
+    data.subtitle = (f"{crs_name} · {grid_text(nx, ny, cell)} · "
                      f"{n_buildings:,} buildings")
     return Scene(data)
+
+
+def network_scene(twin, lines, column: str, *, title: str, unit: str, whole: bool = False,
+                  name_column: str | None = None) -> Scene:
+    """The twin's scene (relief, buildings, rivers, lakes) with a line network coloured by a column.
+
+    For a river result, its links by ``peak_discharge_m3s``; for a terrain result, its streams by
+    Strahler ``order``.
+
+    Parameters
+    ----------
+    twin : twin.model.Twin
+    lines : GeoDataFrame
+        Line features (in any CRS; the twin's when the frame has none).
+    column : str
+        The numeric column the colours show.
+    title : str
+        What the colours show, for the legend and the tooltips (e.g. "Peak discharge").
+    unit : str
+        The column's unit (e.g. "m3/s"); with ``whole``, the word before each class number.
+    whole : bool
+        Whole-number values (one class per number, e.g. stream order).
+    name_column : str, optional
+        Column naming each line in the tooltip (default: "link <link_id>" when there is a ``link_id``).
+
+    Returns
+    -------
+    Scene
+
+    Raises
+    ------
+    InputDataError
+        ``column`` is not a column of ``lines``.
+    """
+    from twin._scene_network import colours_of, network_classes
+
+    if column not in lines.columns:
+        raise InputDataError(f"the lines have no column {column!r} to colour by; they have "
+                             f"{[c for c in lines.columns if c != 'geometry']}.")
+    scene = city_scene(twin)
+    data = scene._data
+    values = lines[column].to_numpy(dtype=np.float64)
+    classes = network_classes(values, unit, whole=whole)
+    colours = colours_of(values, classes)
+    if name_column is None and "link_id" in lines.columns:
+        names = [f"link {i}" for i in _text(lines["link_id"].to_numpy())]
+    else:
+        names = _text(_column(lines, name_column, None)) if name_column else [""] * len(lines)
+    to_wgs84 = _to_wgs84(lines, CRS.from_user_input(twin.crs))
+    for row, line in _parts(lines, "LineString"):
+        lon, lat = _lonlat(line, to_wgs84)
+        value = float(values[row])
+        text = ("no value" if not math.isfinite(value) else f"{unit} {value:.0f}" if whole
+                else f"{title.lower()} {value:.3g} {unit}")
+        data.network.append({"lon": lon, "lat": lat, "color": colours[row], "name": names[row] or "line",
+                             "value": value, "text": text})
+    data.network_title = f"{title} ({unit})" if not whole else title
+    data.network_legend = [[list(c.rgba), c.label] for c in classes]
+    data.default_title = title
+    return scene
 
 
 # ---------------------------------------------------------------------------------------
@@ -540,6 +606,12 @@ def _payload(data: _SceneData) -> tuple[dict[str, np.ndarray], dict]:
                  for lon, lat in lake["rings"]]
         meta["lakes"].append({"rings": rings, "level": _finite_or_none(lake["level"]),
                               "name": lake["name"]})
+    meta["network"] = []
+    for line in data.network:
+        qx, qy = _quantise(line["lon"], line["lat"], data.origin)
+        meta["network"].append({"path": np.column_stack([qx, qy]).tolist(), "color": line["color"],
+                                "name": line["name"], "value": _finite_or_none(line["value"]),
+                                "text": line["text"]})
     return arrays, meta
 
 
@@ -621,6 +693,12 @@ def _build_deck(data: _SceneData) -> pydeck.Deck:
                     width_units=String("meters"), width_min_pixels=1.5, get_color=list(_WATER), pickable=True,
                     data=[{"path": np.column_stack([np.round(r["lon"], 7), np.round(r["lat"], 7)]).tolist(),
                            "width": r["width"], "name": r["name"] or "river"} for r in data.rivers]))
+    if data.network:
+        layers.append(pydeck.Layer(
+            "PathLayer", id="network", get_path="path", get_color="color", get_width=4,
+            width_units=String("pixels"), pickable=True,
+            data=[{"path": np.column_stack([np.round(n["lon"], 7), np.round(n["lat"], 7)]).tolist(),
+                   "color": n["color"], "name": n["name"], "text": n["text"]} for n in data.network]))
     tooltip_lines = ["<b>{id}</b>", "{name}", "height {height} m, base {base} m", "source {source} {file}"]
     if data.buildings is not None:
         records, ifc_roofs = _building_records(data)
