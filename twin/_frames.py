@@ -3,21 +3,24 @@
 A run keeps its snapshots out of RAM: each frame is appended as raw float32 to ``<out>.frames.f32``
 beside the result folder (a temporary file for a run without one). A checkpoint records how many
 frames it covers, so a resumed run cuts the file back to that count and goes on appending. The
-result's ``depth_frames`` map the file, and ``depth.nc`` is written from it frame by frame.
+result's ``depth_frames`` map the file, and ``depth.nc`` is written from it frame by frame, one
+NetCDF chunk per frame (a whole-run chunk would be decompressed and compressed again for every frame).
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
 
 from twin.errors import InputDataError, ScenarioError
 
-__all__ = ["FrameStore", "check_budget", "free_bytes", "lazy"]
+__all__ = ["FrameStore", "check_budget", "free_bytes", "lazy", "write_netcdf"]
 
 #: Share of the free disk space the uncompressed snapshots may take.
 DISK_SHARE = 0.9
@@ -119,11 +122,42 @@ def free_bytes(path: Path | None) -> int:
     return shutil.disk_usage(folder).free
 
 
+def write_netcdf(ds, path: Path) -> None:
+    """Write a depth dataset (from ``FloodResult.depth_dataset``) compressed, one NetCDF chunk per frame.
+
+    Memory-mapped frames are copied one at a time in order: Dask's threads would read frames ahead
+    of the (serialised, compressing) writes and hold hundreds of them.
+    """
+    ny, nx = ds["depth"].shape[1:]
+    encoding = {"depth": {"zlib": True, "complevel": 4, "chunksizes": (1, ny, nx)}}
+    if ds["depth"].chunks is None:
+        ds.to_netcdf(path, encoding=encoding)
+    else:
+        ds.to_netcdf(path, encoding=encoding, compute=False).compute(scheduler="synchronous")
+
+
 def lazy(frames: np.ndarray):
-    """Memory-mapped frames as a dask array of one chunk per frame (written to NetCDF frame by frame);
-    frames in memory as they are."""
+    """Memory-mapped frames as a dask array of one chunk per frame, each read and released (so that
+    writing them all never makes the whole file resident); frames in memory as they are."""
     if not isinstance(frames, np.memmap):
         return frames
     import dask.array as da
 
-    return da.from_array(frames, chunks=(1, *frames.shape[1:]), asarray=True)
+    # named, so that Dask does not tokenize (pickle) the whole map to name it
+    return da.from_array(_Released(frames), chunks=(1, *frames.shape[1:]), asarray=True,
+                         name=f"cimtwin-frames-{uuid.uuid4().hex}")
+
+
+class _Released:
+    """A memory map that gives its pages back after each read: the reads stay out of the resident set."""
+
+    def __init__(self, frames: np.memmap):
+        self._frames = frames
+        self.shape, self.dtype, self.ndim = frames.shape, frames.dtype, frames.ndim
+
+    def __getitem__(self, key):
+        out = np.array(self._frames[key])
+        mm = getattr(self._frames, "_mmap", None)
+        if mm is not None and hasattr(mmap, "MADV_DONTNEED"):
+            mm.madvise(mmap.MADV_DONTNEED)  # clean file pages: dropped here, read again from the file if needed
+        return out

@@ -80,7 +80,7 @@ class FloodResult:
                 _io.write_geotiff(tmp / f"{name}.tif", arr.astype(np.float32), self.transform, self.crs, nodata=nodata)
             _io.write_geotiff(tmp / "hazard_class.tif", self.hazard_class, self.transform, self.crs)
             if self.depth_frames is not None:
-                self.depth_dataset().to_netcdf(tmp / "depth.nc", encoding={"depth": {"zlib": True, "complevel": 4}})
+                _frames.write_netcdf(self.depth_dataset(), tmp / "depth.nc")
             self.gauges.to_csv(tmp / "gauges.csv", index=False)
             if self.buildings is not None:
                 self.buildings.to_file(tmp / "buildings.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
