@@ -136,7 +136,15 @@ def test_checkpoint_and_resume_equal_an_uninterrupted_run(tmp_path):
     assert not (tmp_path / "full.checkpoint.npz").exists()  # removed once the result is written
     assert run(tw, sc, out=tmp_path / "part", progress=False, stop_at=450, scene=False) is None
     assert (tmp_path / "part.checkpoint.npz").exists() and not (tmp_path / "part").exists()
+    # a run killed after its checkpoint has written snapshots past it: they are cut off and taken again
+    frames = tmp_path / "part.frames.f32"
+    assert frames.stat().st_size == 2 * tw.shape[0] * tw.shape[1] * 4  # t = 0 and 300 s
+    with open(frames, "ab") as fh:
+        fh.write(np.full(tw.shape, 7.0, np.float32).tobytes())
     resumed = run(tw, sc, out=tmp_path / "part", progress=False, resume=True, scene=False)
+    assert not frames.exists()
+    with xr.open_dataset(tmp_path / "part" / "depth.nc") as a, xr.open_dataset(tmp_path / "full" / "depth.nc") as b:
+        np.testing.assert_array_equal(a["depth"].values, b["depth"].values)
     for name in ("max_depth", "max_speed", "arrival_time", "duration", "hazard", "depth_frames"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
     for key in ("volume_in_m3", "volume_out_m3", "volume_lost_m3", "volume_stored_m3", "steps"):
@@ -327,8 +335,10 @@ def test_resume_on_a_twin_with_other_land_use_rivers_or_lakes_is_refused(tmp_pat
     with pytest.raises(ScenarioError, match=f"the twin's {changed} changed") as err:
         run(other, sc, out=tmp_path / "r", progress=False, resume=True, scene=False)
     assert "terrain" not in str(err.value) and "scenario" in str(err.value)
-    # the twin that wrote it still resumes
-    assert run(tw, sc, out=tmp_path / "r", progress=False, resume=True, scene=False) is not None
+    # the twin that wrote it still resumes, but not without the snapshots the checkpoint counts
+    (tmp_path / "r.frames.f32").write_bytes(b"")
+    with pytest.raises(InputDataError, match="holds 0 frames but the checkpoint needs 2"):
+        run(tw, sc, out=tmp_path / "r", progress=False, resume=True, scene=False)
 
 
 @pytest.mark.parametrize(("over", "match"), [

@@ -44,7 +44,8 @@ class FloodResult:
     arrival_time, duration : ndarray (float64)
         First time [s] the depth exceeded ``output.wet_depth`` (NaN: never) and seconds above it.
     depth_frames, frame_times
-        Depth snapshots every ``output_interval`` (``None`` when switched off) and their times [s].
+        Depth snapshots every ``output_interval`` (``None`` when switched off) and their times [s]. A run's
+        snapshots map the file they were written to (read-only), so they never fill memory.
     gauges : DataFrame
         Depth and water level at each gauge every ``gauge_interval``.
     buildings : GeoDataFrame
@@ -161,7 +162,8 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
         A :class:`Scenario`, a dict of the TOML's shape, or the path of a TOML file.
     out
         Result folder to write (atomically). Checkpoints go beside it as ``<out>.checkpoint.npz``
-        every ``checkpoint_interval`` of simulated time.
+        every ``checkpoint_interval`` of simulated time, and depth snapshots into ``<out>.frames.f32``
+        as they are taken (both removed once the result is written).
     resume
         Continue from the checkpoint beside ``out`` (it must come from the same scenario and twin);
         the result equals that of an uninterrupted run.
@@ -227,17 +229,13 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
         stored0 = float(ck["stored0"])
         gauge_rows = ck["gauges"].tolist()
         frame_times = ck["frame_times"].tolist()
-        old_frames = ck.get("frames")  # a checkpoint of cimtwin <= 0.x kept its frames inside
         while frame_i + 1 < len(s.frames) and s.frames[frame_i + 1][0] <= state.t:
             frame_i += 1
         if s.frames:
             s.forcing = s.forcing._replace(rain_field=s.rain_field_for(twin, s.frames[frame_i][1]))
     store = None
     if scenario.output.snapshots:
-        keep = len(frame_times) if resume and old_frames is None else 0
-        store = _frames.FrameStore(frames_path, shape, keep=keep)
-        for frame in (old_frames if resume and old_frames is not None else []):
-            store.append(frame)
+        store = _frames.FrameStore(frames_path, shape, keep=len(frame_times) if resume else 0)
         if not resume:
             store.append(state.h)
             frame_times.append(0.0)
@@ -390,10 +388,13 @@ def _load_checkpoint(path: Path, parts: dict[str, str]) -> dict[str, Any]:
     except Exception as exc:
         raise InputDataError(f"Checkpoint {path} cannot be read ({exc}); delete it and run from the start.") from None
     try:
-        written = json.loads(str(ck["fingerprint"]))
-    except (KeyError, json.JSONDecodeError):
-        written = {}  # an older checkpoint: one hash over scenario, terrain and buildings
-    changed = changed_parts(written, parts) if isinstance(written, dict) else list(parts)
+        written = json.loads(str(ck.get("fingerprint", "")))
+    except json.JSONDecodeError:
+        written = None
+    if not isinstance(written, dict):  # older checkpoints: one hash over the scenario, terrain and buildings
+        raise ScenarioError(f"Checkpoint {path} was written by an older cimtwin and does not record the twin it "
+                            "ran on; delete it and run from the start.")
+    changed = changed_parts(written, parts)
     if changed:
         what = ", ".join("the scenario" if k == "scenario" else f"the twin's {k}" for k in changed)
         raise ScenarioError(f"Checkpoint {path} was written by another scenario or twin ({what} changed since); "
