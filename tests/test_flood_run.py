@@ -345,7 +345,8 @@ def test_resume_on_a_twin_with_other_land_use_rivers_or_lakes_is_refused(tmp_pat
     ({"duration": 10, "output_interval": 0.001}, r"output_interval = 0\.001 s \(10001 depth snapshots.*at least 1 s"),
     ({"duration": "1d", "output_interval": 1}, r"output_interval = 1 s writes 86401 depth snapshots.*at least 9 s"),
     ({"duration": "1d", "output": {"gauge_interval": 0.01}}, r"output\.gauge_interval = 0\.01 s is below the floor"),
-    ({"duration": "300d", "output_interval": "1d", "output": {"gauge_interval": 10}}, r"2592001 gauge rows.*at least 24 s"),
+    ({"duration": "300d", "output_interval": "1d", "output": {"gauge_interval": 10}},
+     r"2592001 gauge rows.*at least 24 s"),
     ({"duration": 900, "checkpoint_interval": 0.5}, r"checkpoint_interval = 0\.5 s is below the floor"),
     ({"duration": "100000d"}, r"duration = 8\.64e\+09 s \(100000 days\) is longer than the 366 days"),
 ])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
@@ -337,13 +338,13 @@ class Output(_Model):
     """What the result holds and when."""
     snapshots: bool = True
     gauge_interval: Duration = 60.0
+    wet_depth: float = Field(0.01, gt=0, description="m; arrival time and duration use it")
+    building_depth: float = Field(0.10, ge=0, description="m; a building counts as flooded above it")
 
     @field_validator("gauge_interval")
     @classmethod
     def _gauge_floor(cls, v: float) -> float:
         return _interval_floor(v, "output.gauge_interval")
-    wet_depth: float = Field(0.01, gt=0, description="m; arrival time and duration use it")
-    building_depth: float = Field(0.10, ge=0, description="m; a building counts as flooded above it")
 
 
 class Numerics(_Model):
@@ -531,12 +532,12 @@ class Scenario(ScenarioModel):
         if self.output.snapshots and frames > MAX_FRAMES:
             raise ValueError(f"output_interval = {interval:g} s writes {frames} depth snapshots over the run, more "
                              f"than the {MAX_FRAMES} allowed (each holds the whole grid). Raise output_interval to "
-                             f"at least {self.duration / (MAX_FRAMES - 1):.0f} s, or set output.snapshots = false")
+                             f"at least {math.ceil(self.duration / (MAX_FRAMES - 1)):d} s, or set output.snapshots = false")
         rows = _records(self.duration, self.output.gauge_interval)
         if self.gauge and rows > MAX_GAUGE_ROWS:
             raise ValueError(f"output.gauge_interval = {self.output.gauge_interval:g} s records {rows} gauge rows "
                              f"over the run, more than the {MAX_GAUGE_ROWS} allowed. Raise it to at least "
-                             f"{self.duration / (MAX_GAUGE_ROWS - 1):.0f} s")
+                             f"{math.ceil(self.duration / (MAX_GAUGE_ROWS - 1)):d} s")
         return self
 
     @model_validator(mode="after")
