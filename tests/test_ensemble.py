@@ -16,7 +16,7 @@ import pytest
 import rasterio
 import xarray as xr
 from click.testing import CliRunner
-from test_flood_run import X0, Y0, _plane_twin, _scenario
+from test_flood_run import X0, Y0, _plane_twin, _scenario, _variants
 
 from twin._cli_ensemble import ensemble_cmd
 from twin.ensemble import Ensemble, EnsembleResult, run_ensemble
@@ -124,6 +124,26 @@ def test_failing_member_is_reported_others_complete_and_resume(twin, base, clust
     other = run_ensemble(_plane_twin(slope=0.004), ens, out, scheduler=cluster.scheduler_address, retries=0,
                          progress=False)
     assert other.summary["members_reused"] == 0 and other.summary["members_run"] == 6
+
+
+def test_twin_fingerprint_covers_what_a_run_reads():
+    """Members are reused, and checkpoints resumed, only on a twin whose every read part is the same."""
+    from twin._fingerprint import changed_parts, twin_fingerprint, twin_parts
+
+    assert twin_fingerprint(_plane_twin()) == twin_fingerprint(_plane_twin())
+    base = twin_parts(_plane_twin())
+    for changed, other in _variants().items():  # same DEM and buildings: the old fingerprint matched
+        found = changed_parts(base, twin_parts(other))
+        assert changed in found and "terrain" not in found and "buildings" not in found, (changed, found)
+    lake = _variants()["lakes"]
+    higher = _variants()["lakes"]
+    higher.lakes = higher.lakes.assign(level=5.5)  # same outline and mask, another initial level
+    assert changed_parts(twin_parts(lake), twin_parts(higher)) == ["lakes"]
+    table = _plane_twin()
+    t = table.landuse_table
+    t.loc[t.index == "park", "ks_mm_h"] *= 2  # same classes, Manning's n and imperviousness: other infiltration
+    table.landuse_table = t
+    assert changed_parts(base, twin_parts(table)) == ["land use"]
 
 
 def test_killed_worker_is_rescheduled(twin, base, cluster, tmp_path):

@@ -136,7 +136,15 @@ def test_checkpoint_and_resume_equal_an_uninterrupted_run(tmp_path):
     assert not (tmp_path / "full.checkpoint.npz").exists()  # removed once the result is written
     assert run(tw, sc, out=tmp_path / "part", progress=False, stop_at=450, scene=False) is None
     assert (tmp_path / "part.checkpoint.npz").exists() and not (tmp_path / "part").exists()
+    # a run killed after its checkpoint has written snapshots past it: they are cut off and taken again
+    frames = tmp_path / "part.frames.f32"
+    assert frames.stat().st_size == 2 * tw.shape[0] * tw.shape[1] * 4  # t = 0 and 300 s
+    with open(frames, "ab") as fh:
+        fh.write(np.full(tw.shape, 7.0, np.float32).tobytes())
     resumed = run(tw, sc, out=tmp_path / "part", progress=False, resume=True, scene=False)
+    assert not frames.exists()
+    with xr.open_dataset(tmp_path / "part" / "depth.nc") as a, xr.open_dataset(tmp_path / "full" / "depth.nc") as b:
+        np.testing.assert_array_equal(a["depth"].values, b["depth"].values)
     for name in ("max_depth", "max_speed", "arrival_time", "duration", "hazard", "depth_frames"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
     for key in ("volume_in_m3", "volume_out_m3", "volume_lost_m3", "volume_stored_m3", "steps"):
@@ -301,3 +309,118 @@ def test_scenarios_default_to_the_courant_factor_deep_lakes_need():
     # kernels.flood's literature default 0.7 lets deep still water oscillate (see
     # test_deep_lake_under_rain_needs_alpha_0_6); a city holds lakes, so scenarios take 0.6
     assert Scenario.from_dict({"duration": 60}).numerics.alpha == 0.6
+
+
+def _variants() -> dict[str, Twin]:
+    """Twins with the plane's DEM and buildings but other land use, a river or a lake."""
+    land = _plane_twin()
+    land.landuse = gpd.GeoDataFrame({"class": ["park"]}, geometry=[shapely.box(X0, Y0 - 120, X0 + 160, Y0)], crs=CRS)
+    river = _plane_twin()
+    river.rivers = gpd.GeoDataFrame({"width": [6.0], "depth": [1.0]},
+                                    geometry=[shapely.LineString([(X0, Y0 - 100), (X0 + 160, Y0 - 100)])], crs=CRS)
+    lake = _plane_twin()
+    lake.lakes = gpd.GeoDataFrame({"level": [5.2]}, geometry=[shapely.box(X0 + 5, Y0 - 115, X0 + 30, Y0 - 95)],
+                                  crs=CRS)
+    return {"land use": land, "rivers": river, "lakes": lake}
+
+
+@pytest.mark.parametrize("changed", ["land use", "rivers", "lakes"])
+def test_resume_on_a_twin_with_other_land_use_rivers_or_lakes_is_refused(tmp_path, changed):
+    tw = _plane_twin()
+    other = _variants()[changed]
+    np.testing.assert_array_equal(other.terrain, tw.terrain)  # what the old fingerprint hashed is the same
+    np.testing.assert_array_equal(other.building_mask, tw.building_mask)
+    sc = _scenario(checkpoint_interval=300)
+    assert run(tw, sc, out=tmp_path / "r", progress=False, stop_at=300, scene=False) is None
+    with pytest.raises(ScenarioError, match=f"the twin's {changed} changed") as err:
+        run(other, sc, out=tmp_path / "r", progress=False, resume=True, scene=False)
+    assert "terrain" not in str(err.value) and "scenario" in str(err.value)
+    # the twin that wrote it still resumes, but not without the snapshots the checkpoint counts
+    (tmp_path / "r.frames.f32").write_bytes(b"")
+    with pytest.raises(InputDataError, match="holds 0 frames but the checkpoint needs 2"):
+        run(tw, sc, out=tmp_path / "r", progress=False, resume=True, scene=False)
+
+
+@pytest.mark.parametrize(("over", "match"), [
+    ({"duration": 10, "output_interval": 0.001}, r"output_interval = 0\.001 s \(10001 depth snapshots.*at least 1 s"),
+    ({"duration": "1d", "output_interval": 1}, r"output_interval = 1 s writes 86401 depth snapshots.*at least 9 s"),
+    ({"duration": "1d", "output": {"gauge_interval": 0.01}}, r"output\.gauge_interval = 0\.01 s is below the floor"),
+    ({"duration": "300d", "output_interval": "1d", "output": {"gauge_interval": 10}},
+     r"2592001 gauge rows.*at least 24 s"),
+    ({"duration": 900, "checkpoint_interval": 0.5}, r"checkpoint_interval = 0\.5 s is below the floor"),
+    ({"duration": "100000d"}, r"duration = 8\.64e\+09 s \(100000 days\) is longer than the 366 days"),
+])
+def test_scenario_limits_name_the_key_the_count_and_the_fix(over, match):
+    with pytest.raises(ScenarioError, match=match):
+        _scenario(**over)
+
+
+def test_snapshot_count_is_bounded_only_with_snapshots():
+    sc = _scenario(duration="1d", output_interval=1, output={"snapshots": False})
+    assert sc.snapshot_count == 86401  # allowed: nothing is kept per output time
+
+
+def test_snapshot_budget_against_the_free_disk():
+    from twin._frames import check_budget
+
+    check_budget(1000, 1_000_000, 10 ** 12, 60.0)  # 4 GB of 1 TB free
+    with pytest.raises(ScenarioError, match=r"output_interval = 60 s writes 1000 depth snapshots.*4\.0 GB.*1\.0 GB"):
+        check_budget(1000, 1_000_000, 10 ** 9, 60.0)
+
+
+_MEMORY_SCRIPT = r"""
+import json, resource, sys, time
+import numpy as np, psutil
+from affine import Affine
+from twin.flood import run
+from twin.model import Twin
+
+tw = Twin("EPSG:4547", Affine(5.0, 0, 423000.0, 0, -5.0, 2560000.0),
+          np.tile(5.0 - 0.002 * np.arange(400) * 5.0, (400, 1)))
+out = sys.argv[1]
+base = {"infiltration": {"model": "none"}, "rain": {"constant": 20.0}}
+run(tw, {**base, "duration": 10, "output_interval": 5}, out=out + "-warm", progress=False, scene=False)  # imports
+rss0 = psutil.Process().memory_info().rss
+t0 = time.perf_counter()
+r = run(tw, {**base, **json.loads(sys.argv[2])}, out=out, progress=False, scene=False,
+        stop_at=float(sys.argv[3]) if len(sys.argv) > 3 else None)
+seconds = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+frames = None if r is None else [type(r.depth_frames).__name__, len(r.depth_frames)]
+print(json.dumps({"growth_mb": (peak - rss0) / 1e6, "seconds": seconds, "frames": frames}))
+"""
+
+
+def _measure(tmp_path, scenario: dict, *stop_at: float) -> dict:
+    """Peak memory growth and wall time of one run in a fresh process (so the peak is that run's)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(tmp_path / "r"), json.dumps(scenario),
+                           *map(str, stop_at)], capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_snapshots_go_to_disk_as_they_come(tmp_path):
+    # 601 frames of 160,000 cells: 385 MB that a list in RAM (and its stack at the end) would hold twice
+    m = _measure(tmp_path, {"duration": 600, "output_interval": 1})
+    assert m["frames"] == ["memmap", 601]
+    assert m["growth_mb"] < 200, m
+    with xr.open_dataset(tmp_path / "r" / "depth.nc") as ds:
+        assert ds["depth"].shape == (601, 400, 400) and ds["depth"].encoding["chunksizes"] == (1, 400, 400)
+        assert float(ds["depth"][-1].max()) > 0 and ds["time"].values[-1] == 600.0
+    assert not (tmp_path / "r.frames.f32").exists() and not (tmp_path / "r.checkpoint.npz").exists()
+
+
+def test_a_year_long_run_with_stop_at_starts_at_once(tmp_path):
+    # 31.6 million loop stops (a stop every second for 365 days): built up front they took minutes and GBs
+    m = _measure(tmp_path, {"duration": "365d", "output_interval": 1, "output": {"snapshots": False},
+                            "checkpoint_interval": "1h"}, 120)
+    assert m["frames"] is None and (tmp_path / "r.checkpoint.npz").exists()
+    assert m["growth_mb"] < 200, m
+    assert m["seconds"] < 60, m  # generous: the first 120 simulated seconds of a 400 x 400 plane

@@ -131,6 +131,8 @@ def test_scenarios_without_new_keys_keep_their_hash():
     ({"b": -3}, "rain.design.b"),
     ({"peak": 1.5}, "rain.design.peak"),
     ({"step": "7min"}, "whole number of steps"),
+    ({"step": 0.001}, r"step = 0\.001 s is below the shortest block of 1 s"),
+    ({"duration": "100000d"}, r"has 28800000 blocks, more than 100000"),
     ({"A": 21.667}, "A1"),
     ({"A": None, "A1": 3618.0}, "write it as A"),
     ({"A1": 21.0}, "exactly one of A"),

@@ -156,7 +156,6 @@ class Ensemble:
         labels = [_member_labels(row, i, source) for i, row in enumerate(rows)]  # pops weight, return_period
         keys = tuple(spec.sweep)
         combos = list(itertools.product(*spec.sweep.values()))
-        n = len(rows) * len(combos)
         weights = _weights(spec.weights, [w for w, _ in labels], len(combos), source)
         total = float(sum(weights))
         members = []

@@ -14,7 +14,6 @@ file system for a real one).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from twin import _io
 from twin._ensemble_maps import building_probabilities, exceedance_maps, return_period_maps
 from twin._ensemble_spec import Ensemble, Member
 from twin._return_period import AEP_FORMULA, TOLERANCE_M
+from twin._fingerprint import twin_fingerprint
 from twin._progress import progress as _progress_bar
 from twin.errors import InputDataError, TwinError
 from twin.model import Twin
@@ -164,7 +164,7 @@ def run_ensemble(twin: Twin, ensemble: Ensemble | dict | str | os.PathLike, out:
     members_dir = out / "members"
     members_dir.mkdir(parents=True, exist_ok=True)
     _io.write_marker(out, "ensemble", files=[])
-    fingerprint = _twin_fingerprint(twin)
+    fingerprint = twin_fingerprint(twin)
     previous = _read_json(out / "ensemble.json") or {}
     reuse = previous.get("twin_fingerprint") == fingerprint
     _io.write_json(out / "ensemble.json", {"status": "running", "twin_fingerprint": fingerprint,
@@ -419,15 +419,6 @@ def _remove_stale(members_dir: Path) -> None:
     """Temporary folders of members whose worker died mid-save (every member is settled by now)."""
     for p in members_dir.glob(".*.tmp-*"):
         shutil.rmtree(p, ignore_errors=True)
-
-
-def _twin_fingerprint(twin: Twin) -> str:
-    """What decides whether an earlier member result still holds for this twin."""
-    h = hashlib.sha256(repr((twin.crs.to_wkt(), tuple(twin.transform)[:6])).encode())
-    for arr in (twin.terrain, twin.building_mask, twin.burned_terrain, twin.manning, twin.impervious,
-                twin.river_mask, twin.lake_mask):
-        h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
 
 
 def _read_json(path: Path) -> Any:

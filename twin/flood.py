@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ import pandas as pd
 
 import twin as _pkg
 from kernels.flood import FloodAccum, FloodState, advance, stored_volume
-from twin import _io
+from twin import _frames, _io
+from twin._fingerprint import changed_parts, twin_parts
 from twin._progress import progress as _progress_bar
 from twin.edits import apply_edits
 from twin.errors import InputDataError, NumericalError, ScenarioError
@@ -44,7 +45,8 @@ class FloodResult:
     arrival_time, duration : ndarray (float64)
         First time [s] the depth exceeded ``output.wet_depth`` (NaN: never) and seconds above it.
     depth_frames, frame_times
-        Depth snapshots every ``output_interval`` (``None`` when switched off) and their times [s].
+        Depth snapshots every ``output_interval`` (``None`` when switched off) and their times [s]. A run's
+        snapshots map the file they were written to (read-only), so they never fill memory.
     gauges : DataFrame
         Depth and water level at each gauge every ``gauge_interval``.
     buildings : GeoDataFrame
@@ -85,7 +87,7 @@ class FloodResult:
                 _io.write_geotiff(tmp / f"{name}.tif", arr.astype(np.float32), self.transform, self.crs, nodata=nodata)
             _io.write_geotiff(tmp / "hazard_class.tif", self.hazard_class, self.transform, self.crs)
             if self.depth_frames is not None:
-                self.depth_dataset().to_netcdf(tmp / "depth.nc", encoding={"depth": {"zlib": True, "complevel": 4}})
+                _frames.write_netcdf(self.depth_dataset(), tmp / "depth.nc")
             self.gauges.to_csv(tmp / "gauges.csv", index=False)
             if self.buildings is not None:
                 self.buildings.to_file(tmp / "buildings.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
@@ -146,7 +148,7 @@ class FloodResult:
         from twin._cf import grid_mapping, xy_coords
 
         ds = xr.Dataset(
-            {"depth": (("time", "y", "x"), self.depth_frames,
+            {"depth": (("time", "y", "x"), _frames.lazy(self.depth_frames),
                        {"units": "m", "long_name": "water depth above ground", "grid_mapping": "spatial_ref"}),
              "spatial_ref": ((), 0, grid_mapping(self.crs))},
             coords={"time": ("time", self.frame_times, {"units": "s", "long_name": "time since the start of the run"}),
@@ -176,7 +178,8 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
         A :class:`Scenario`, a dict of the TOML's shape, or the path of a TOML file.
     out
         Result folder to write (atomically). Checkpoints go beside it as ``<out>.checkpoint.npz``
-        every ``checkpoint_interval`` of simulated time.
+        every ``checkpoint_interval`` of simulated time, and depth snapshots into ``<out>.frames.f32``
+        as they are taken (both removed once the result is written).
     resume
         Continue from the checkpoint beside ``out`` (it must come from the same scenario and twin);
         the result equals that of an uninterrupted run.
@@ -206,24 +209,24 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
     s = setup(twin, scenario)
     shape = twin.shape
     dtype = np.dtype(scenario.numerics.dtype)
-    events = _schedule(scenario, s)
     ckpt_path = Path(str(out) + ".checkpoint.npz") if out is not None else None
     ckpt_every = scenario.checkpoint_interval
     if stop_at is not None and ckpt_path is None:
         raise ScenarioError("stop_at needs an output folder (out=...) to keep the checkpoint in.")
-    fingerprint = _fingerprint(twin, scenario)
+    parts = _fingerprint(twin, scenario) if ckpt_path is not None else {}
+    frames_path = Path(str(out) + ".frames.f32") if out is not None else None
+    n_frames = scenario.snapshot_count if scenario.output.snapshots else 0
+    if n_frames:
+        _frames.check_budget(n_frames, int(np.prod(shape)), _frames.free_bytes(frames_path),
+                             scenario.output_interval)
 
     state = FloodState.from_depth(s.h0.astype(dtype))
     accum = FloodAccum.zeros(shape)
     totals = dict.fromkeys(_VOLUMES, 0.0)
     run_stats = {"steps": 0, "dt_min": np.inf, "dt_max": 0.0, "kernel_seconds": 0.0, "wall_seconds": 0.0}
     gauge_rows: list[list[float]] = []
-    frames: list[np.ndarray] = []
     frame_times: list[float] = []
     stored0 = stored_volume(state, s.grid)
-    if scenario.output.snapshots:
-        frames.append(state.h.astype(np.float32, copy=True))
-        frame_times.append(0.0)
     if len(s.gauge_names):
         gauge_rows.append(_gauge_row(0.0, state, s))
     if s.frames:
@@ -233,7 +236,7 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
     if resume:
         if ckpt_path is None or not ckpt_path.is_file():
             raise ScenarioError(f"Nothing to resume: no checkpoint {ckpt_path}. Run without --resume.")
-        ck = _load_checkpoint(ckpt_path, fingerprint)
+        ck = _load_checkpoint(ckpt_path, parts)
         state.h[...] = ck["h"]
         state.qx[...] = ck["qx"]
         state.qy[...] = ck["qy"]
@@ -246,19 +249,25 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
         run_stats = json.loads(str(ck["run_stats"]))
         stored0 = float(ck["stored0"])
         gauge_rows = ck["gauges"].tolist()
-        frames = list(ck["frames"]) if "frames" in ck else []
         frame_times = ck["frame_times"].tolist()
         while frame_i + 1 < len(s.frames) and s.frames[frame_i + 1][0] <= state.t:
             frame_i += 1
         if s.frames:
             s.forcing = s.forcing._replace(rain_field=s.rain_field_for(twin, s.frames[frame_i][1]))
+    store = None
+    if scenario.output.snapshots:
+        store = _frames.FrameStore(frames_path, shape, keep=len(frame_times) if resume else 0)
+        if not resume:
+            store.append(state.h)
+            frame_times.append(0.0)
 
     wall0 = time.perf_counter() - run_stats["wall_seconds"]
     bar = _progress_bar(scenario.duration, f"flood {scenario.name}", progress, initial=state.t, unit="s",
                         unit_scale=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s sim [{elapsed}<{remaining}{postfix}]")
     next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
+    finished = False
     try:
-        for t_event, kinds in events:
+        for t_event, kinds in _schedule(scenario, s):
             if t_event <= state.t + 1e-9:
                 continue
             k0 = time.perf_counter()
@@ -277,8 +286,8 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
                 run_stats["dt_max"] = max(run_stats["dt_max"], stats.dt_max)
             if "gauge" in kinds and len(s.gauge_names):
                 gauge_rows.append(_gauge_row(t_event, state, s))
-            if "frame" in kinds and scenario.output.snapshots:
-                frames.append(state.h.astype(np.float32, copy=True))
+            if "frame" in kinds and store is not None:
+                store.append(state.h)
                 frame_times.append(t_event)
             if "rain" in kinds:
                 frame_i = next(i for i, (t, _) in enumerate(s.frames) if t == t_event)
@@ -288,14 +297,20 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
             stop_now = stop_at is not None and state.t >= stop_at - 1e-9 and t_event < scenario.duration
             if ckpt_path is not None and (state.t >= next_ckpt - 1e-9 or stop_now) and t_event < scenario.duration:
                 run_stats["wall_seconds"] = time.perf_counter() - wall0
-                _save_checkpoint(ckpt_path, fingerprint, state, accum, totals, run_stats, stored0, gauge_rows,
-                                 frames, frame_times)
+                if store is not None:
+                    store.sync()
+                _save_checkpoint(ckpt_path, parts, state, accum, totals, run_stats, stored0, gauge_rows,
+                                 frame_times)
                 next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
             if stop_now:
                 return None
+        finished = True
     finally:
         bar.close()
+        if store is not None and not finished:
+            store.close()
     run_stats["wall_seconds"] = time.perf_counter() - wall0
+    frames = store.frames() if store is not None else None
     result = _finish(twin, scenario, s, state, accum, totals, run_stats, stored0, gauge_rows, frames, frame_times)
     if edit_report:
         result.summary["edits"] = edit_report
@@ -305,6 +320,8 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
         result.save(out, scene=scene, overwrite=overwrite)
         if ckpt_path is not None and ckpt_path.exists():
             ckpt_path.unlink()
+        if store is not None:
+            store.remove()  # the result's frames map it until they are dropped
     return result
 
 
@@ -316,27 +333,46 @@ def _design_summary(design) -> dict[str, Any]:
             "intensity_mm_h": [float(v) for v in h.intensity_mm_h]}
 
 
-def _schedule(scenario: Scenario, s: FloodSetup) -> list[tuple[float, set[str]]]:
-    """Times at which the loop stops: snapshots, gauges, rain frames, checkpoints and the end."""
+def _schedule(scenario: Scenario, s: FloodSetup) -> Iterator[tuple[float, set[str]]]:
+    """Times at which the loop stops, in order: snapshots, gauges, rain frames, checkpoints and the end.
+
+    Generated as the run goes, so that a long run with ``stop_at`` starts at once and memory does
+    not grow with the duration; the times are those of a list built up front.
+    """
     d = scenario.duration
-    ev: dict[float, set[str]] = {}
-
-    def add(times, kind):
-        for t in times:
-            t = float(round(t, 9))
-            if 0 < t <= d:
-                ev.setdefault(t, set()).add(kind)
-
-    add(np.arange(1, int(np.floor(d / scenario.output_interval + 1e-9)) + 1) * scenario.output_interval, "frame")
+    streams: list[tuple[str, Iterator[float]]] = [("frame", _every(scenario.output_interval, d))]
     if len(s.gauge_names):
-        gi = scenario.output.gauge_interval
-        add(np.arange(1, int(np.floor(d / gi + 1e-9)) + 1) * gi, "gauge")
+        streams.append(("gauge", _every(scenario.output.gauge_interval, d)))
     if scenario.checkpoint_interval:
-        ci = scenario.checkpoint_interval
-        add(np.arange(1, int(np.floor(d / ci + 1e-9)) + 1) * ci, "checkpoint")
-    add([t for t, _ in s.frames[1:]], "rain")
-    add([d], "end")
-    return sorted(ev.items())
+        streams.append(("checkpoint", _every(scenario.checkpoint_interval, d)))
+    streams.append(("rain", iter([t for t, _ in s.frames[1:]])))
+    streams.append(("end", iter([d])))
+    ahead: dict[str, float] = {}
+    for kind, times in streams:
+        _pull(ahead, kind, times, d)
+    iters = dict(streams)
+    while ahead:
+        t = min(ahead.values())
+        kinds = {k for k, v in ahead.items() if v == t}
+        for k in kinds:
+            _pull(ahead, k, iters[k], d)
+        yield t, kinds
+
+
+def _every(interval: float, d: float) -> Iterator[float]:
+    """Multiples of ``interval`` up to ``d`` (as ``np.arange(1, n + 1) * interval`` gives them)."""
+    for k in range(1, int(np.floor(d / interval + 1e-9)) + 1):
+        yield np.float64(k) * interval
+
+
+def _pull(ahead: dict[str, float], kind: str, times: Iterator[float], d: float) -> None:
+    """Put the next time of ``kind`` in (0, d], rounded to the nanosecond, into ``ahead`` (or drop the kind)."""
+    ahead.pop(kind, None)
+    for t in times:
+        t = float(round(t, 9))  # numpy's rounding for the multiples, Python's for listed times, as before
+        if 0 < t <= d:
+            ahead[kind] = t
+            return
 
 
 def _gauge_row(t: float, state: FloodState, s: FloodSetup) -> list[float]:
@@ -345,39 +381,46 @@ def _gauge_row(t: float, state: FloodState, s: FloodSetup) -> list[float]:
     return [t, *depth.tolist(), *level.tolist()]
 
 
-def _fingerprint(twin: Twin, scenario: Scenario) -> str:
-    h = hashlib.sha256(scenario.hash.encode())
-    h.update(np.ascontiguousarray(twin.terrain).tobytes())
-    h.update(np.ascontiguousarray(twin.building_mask).tobytes())
-    return h.hexdigest()
+def _fingerprint(twin: Twin, scenario: Scenario) -> dict[str, str]:
+    """What a checkpoint must match to be resumed: the scenario and each part of the twin the run reads."""
+    return {"scenario": scenario.hash, **twin_parts(twin)}
 
 
-def _save_checkpoint(path: Path, fingerprint: str, state: FloodState, accum: FloodAccum, totals: dict,
-                     run_stats: dict, stored0: float, gauge_rows: list, frames: list, frame_times: list) -> None:
+def _save_checkpoint(path: Path, parts: dict[str, str], state: FloodState, accum: FloodAccum, totals: dict,
+                     run_stats: dict, stored0: float, gauge_rows: list, frame_times: list) -> None:
+    """The run's state; its snapshots are in the frames file beside it (``frame_times`` says how many)."""
     arrays = {"h": state.h, "qx": state.qx, "qy": state.qy, "infil_cum": state.infil_cum,
               "t": np.float64(state.t), "steps": np.int64(state.steps),
               "h_max": accum.h_max, "v_max": accum.v_max, "t_arrival": accum.t_arrival,
               "duration": accum.duration, "hazard_max": accum.hazard_max,
               "totals": np.array(json.dumps(totals)), "run_stats": np.array(json.dumps(run_stats)),
-              "stored0": np.float64(stored0), "fingerprint": np.array(fingerprint),
+              "stored0": np.float64(stored0), "fingerprint": np.array(json.dumps(parts, sort_keys=True)),
               "gauges": np.asarray(gauge_rows, dtype=np.float64) if gauge_rows else np.zeros((0, 0)),
               "frame_times": np.asarray(frame_times, dtype=np.float64)}
-    if frames:
-        arrays["frames"] = np.stack(frames)
     with _io.atomic_file(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
 
-def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
+def _load_checkpoint(path: Path, parts: dict[str, str]) -> dict[str, Any]:
     try:
         with np.load(path, allow_pickle=False) as data:
             ck = {k: data[k] for k in data.files}
     except Exception as exc:
         raise InputDataError(f"Checkpoint {path} cannot be read ({exc}); delete it and run from the start.") from None
-    if str(ck["fingerprint"]) != fingerprint:
-        raise ScenarioError(f"Checkpoint {path} was written by another scenario or twin; resuming would mix "
-                            "two runs. Delete it, or resume with the scenario and twin that wrote it.")
+    try:
+        written = json.loads(str(ck.get("fingerprint", "")))
+    except json.JSONDecodeError:
+        written = None
+    if not isinstance(written, dict):  # older checkpoints: one hash over the scenario, terrain and buildings
+        raise ScenarioError(f"Checkpoint {path} was written by an older cimtwin and does not record the twin it "
+                            "ran on; delete it and run from the start.")
+    changed = changed_parts(written, parts)
+    if changed:
+        what = ", ".join("the scenario" if k == "scenario" else f"the twin's {k}" for k in changed)
+        raise ScenarioError(f"Checkpoint {path} was written by another scenario or twin ({what} changed since); "
+                            "resuming would mix two runs. Delete it and run from the start, or resume with the "
+                            "scenario and twin that wrote it.")
     return ck
 
 
@@ -401,14 +444,13 @@ def _instability(status: int, scenario: Scenario, state: FloodState, s: FloodSet
                 f"{limit:.3g} s (numerics.alpha x cell size / sqrt(g x depth), with the deepest water {depth:.2f} m "
                 f"at t = {state.t:.0f} s), so the run would blow up. Set numerics.fixed_dt to {limit:.3g} s or less "
                 "(deeper water later needs less), or to 0 for the adaptive step.")
-    return (f"The flood state became non-finite by t = {t:.0f} s. Check the inputs for extreme values "
-            "(e.g. huge inflows into one cell) or lower numerics.alpha.")
-    return (f"The flood state became non-finite by t = {t:.0f} s. Check the inputs for extreme values "
+    return (f"The flood state became non-finite by t = {state.t:.0f} s. Check the inputs for extreme values "
             "(e.g. huge inflows into one cell) or lower numerics.alpha.")
 
 
 def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, accum: FloodAccum, totals: dict,
-            run_stats: dict, stored0: float, gauge_rows: list, frames: list, frame_times: list) -> FloodResult:
+            run_stats: dict, stored0: float, gauge_rows: list, frames: np.ndarray | None,
+            frame_times: list) -> FloodResult:
     stored1 = stored_volume(state, s.grid)
     vin = totals["vol_rain"] + totals["vol_inflow"] + totals["vol_bnd_in"]
     vout = totals["vol_bnd_out"]
@@ -465,5 +507,5 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
         crs=twin.crs, transform=twin.transform, max_depth=h_max, max_speed=accum.v_max.astype(np.float32),
         arrival_time=accum.t_arrival.astype(np.float64), duration=accum.duration.astype(np.float64),
         hazard=accum.hazard_max.astype(np.float32), hazard_class=hz_class,
-        depth_frames=np.stack(frames) if frames else None, frame_times=np.asarray(frame_times, dtype=np.float64),
+        depth_frames=frames, frame_times=np.asarray(frame_times, dtype=np.float64),
         gauges=gauges, buildings=buildings, summary=summary, scenario=scenario.to_dict(), twin=twin)

@@ -494,6 +494,11 @@ class Output(_Model):
     wet_depth: float = Field(0.01, gt=0, description="m; arrival time and duration use it")
     building_depth: float = Field(0.10, ge=0, description="m; a building counts as flooded above it")
 
+    @field_validator("gauge_interval")
+    @classmethod
+    def _gauge_floor(cls, v: float) -> float:
+        return _interval_floor(v, "output.gauge_interval")
+
 
 class Numerics(_Model):
     """Solver settings; the defaults follow Bates et al. (2010) and de Almeida et al. (2012)."""
@@ -605,6 +610,26 @@ Edit = Annotated[Union[FloodwallEdit, GroundEdit, PondEdit, BuildingEdit], Field
 _EDIT_TYPES = "'floodwall', 'ground', 'pond' or 'building'"
 
 
+#: Limits on what a flood scenario may ask for (README, "Limits"). The loop stops at every output,
+#: gauge and checkpoint time, so an interval below MIN_INTERVAL_S would force the time step below it.
+MIN_INTERVAL_S = 1.0
+#: A year, leap years included: longer floods are slow seasonal processes a 2D flood model is not
+#: meant for (a year at the usual 0.5-2 s step is 15-60 million steps).
+MAX_DURATION_S = 366 * 86400.0
+#: Depth snapshots per run (the 24 h of a long storm every 10 s); each holds the whole grid.
+MAX_FRAMES = 10_000
+#: Gauge rows per run (a year every 30 s), held in memory.
+MAX_GAUGE_ROWS = 1_100_000
+
+
+def _interval_floor(v: float, key: str) -> float:
+    if v < MIN_INTERVAL_S:
+        raise ValueError(f"{key} = {v:g} s is below the floor of {MIN_INTERVAL_S:g} s: the run stops at every "
+                         f"{key.rsplit('.', 1)[-1]} time, so it would force a time step of {v:g} s. "
+                         f"Give at least {MIN_INTERVAL_S:g} s, e.g. \"1min\"")
+    return v
+
+
 class Scenario(ScenarioModel):
     """A flood scenario (the TOML file's shape; see the README for every key).
 
@@ -628,6 +653,46 @@ class Scenario(ScenarioModel):
     numerics: Numerics = Numerics()
     edit: list[Edit] = []
 
+    @field_validator("duration")
+    @classmethod
+    def _duration_cap(cls, v: float) -> float:
+        if v > MAX_DURATION_S:
+            raise ValueError(f"duration = {v:g} s ({v / 86400:g} days) is longer than the {MAX_DURATION_S / 86400:g} "
+                             "days a flood run may take; a flood lasts hours to weeks. Check the unit "
+                             "(e.g. \"10d\", \"100h\"), or split a longer study into runs")
+        return v
+
+    @field_validator("checkpoint_interval")
+    @classmethod
+    def _checkpoint_floor(cls, v: float | None) -> float | None:
+        return None if v is None else _interval_floor(v, "checkpoint_interval")
+
+    @field_validator("output_interval")
+    @classmethod
+    def _output_floor(cls, v: float, info: ValidationInfo) -> float:
+        if v < MIN_INTERVAL_S:
+            d = (info.data or {}).get("duration")
+            frames = f" ({_records(d, v)} depth snapshots over the run)" if d else ""
+            raise ValueError(f"output_interval = {v:g} s{frames} is below the floor of {MIN_INTERVAL_S:g} s: "
+                             f"the run stops at every output time, so it would force a time step of {v:g} s. "
+                             "Give at least 1 s; for snapshots, minutes are usual (e.g. \"5min\")")
+        return v
+
+    @model_validator(mode="after")
+    def _outputs_bounded(self) -> "Scenario":
+        interval = min(self.output_interval, self.duration)
+        frames = _records(self.duration, interval)
+        if self.output.snapshots and frames > MAX_FRAMES:
+            raise ValueError(f"output_interval = {interval:g} s writes {frames} depth snapshots over the run, more "
+                             f"than the {MAX_FRAMES} allowed (each holds the whole grid). Raise output_interval to "
+                             f"at least {math.ceil(self.duration / (MAX_FRAMES - 1)):d} s, or set output.snapshots = false")
+        rows = _records(self.duration, self.output.gauge_interval)
+        if self.gauge and rows > MAX_GAUGE_ROWS:
+            raise ValueError(f"output.gauge_interval = {self.output.gauge_interval:g} s records {rows} gauge rows "
+                             f"over the run, more than the {MAX_GAUGE_ROWS} allowed. Raise it to at least "
+                             f"{math.ceil(self.duration / (MAX_GAUGE_ROWS - 1)):d} s")
+        return self
+
     @model_validator(mode="after")
     def _edges_once(self) -> "Scenario":
         edges = [b.edge for b in self.boundary if b.edge]
@@ -642,6 +707,11 @@ class Scenario(ScenarioModel):
             object.__setattr__(self, "output_interval", self.duration)
         return self
 
+    @property
+    def snapshot_count(self) -> int:
+        """Depth snapshots a run takes with ``output.snapshots``: at t = 0 and every ``output_interval``."""
+        return _records(self.duration, self.output_interval)
+
     def to_dict(self) -> dict[str, Any]:
         """The validated scenario as plain JSON-ready data (defaults filled in).
 
@@ -654,6 +724,11 @@ class Scenario(ScenarioModel):
         if not data.get("edit"):
             data.pop("edit", None)
         return data
+
+
+def _records(duration: float, interval: float) -> int:
+    """Records a run takes every ``interval``: at t = 0 and each multiple up to ``duration``."""
+    return int(duration / interval + 1e-9) + 1
 
 
 def _explain(exc: ValidationError, source: str) -> str:

@@ -38,6 +38,10 @@ MM_H_PER_L_S_HA = 0.36
 #: rain series (the kernel interpolates linearly). Centred on the block edge, the ramp keeps every
 #: block's depth except for 1/8 of ramp x jump at the two edges (< 1e-6 mm for any real storm).
 JUMP_S = 1e-3
+#: Shortest block [s]: far longer than a ramp, and storm formulas and IDF tables start at minutes.
+MIN_STEP_S = 1.0
+#: Most blocks in a storm (10 weeks in 1-minute blocks): the hyetograph and its series stay small.
+MAX_BLOCKS = 100_000
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,14 @@ def chicago(A: float, b: float, C: float, n: float, P: float, duration_s: float,
 def _edges(duration_s: float, dt_s: float) -> np.ndarray:
     _positive("duration", duration_s, "give the storm duration, e.g. duration = \"2h\".")
     _positive("step", dt_s, "give the block length, e.g. step = \"5min\".")
+    if dt_s < MIN_STEP_S:
+        raise ScenarioError(f"step = {dt_s:g} s is below the shortest block of {MIN_STEP_S:g} s; storm formulas and "
+                            "IDF tables describe minutes: give e.g. step = \"5min\".")
     m = duration_s / dt_s
+    if m > MAX_BLOCKS:
+        raise ScenarioError(f"The storm of {duration_s:g} s in steps of {dt_s:g} s has {m:.0f} blocks, more than "
+                            f"{MAX_BLOCKS}; a design storm lasts hours to days: raise step or check the duration's "
+                            "unit (e.g. duration = \"24h\").")
     if abs(m - round(m)) > 1e-9 * max(m, 1.0) or round(m) < 1:
         raise ScenarioError(f"The storm duration {duration_s:g} s is not a whole number of steps of {dt_s:g} s; "
                             "choose a step that divides the duration (e.g. 5 min for 2 h).")
