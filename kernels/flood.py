@@ -270,7 +270,12 @@ class FloodParams(NamedTuple):
     g : float
         Gravity [m/s^2].
     wet_depth : float
-        Depth [m] above which a cell counts as flooded (arrival time, duration).
+        Depth [m] above which a cell counts as flooded (arrival time, duration) and has a speed.
+    froude_cap : float
+        Froude number of the speed bound of :class:`FloodAccum`'s ``v_max``: a cell's reported
+        speed is at most the larger of ``froude_cap * sqrt(g d)`` and the Manning speed
+        ``d^(2/3) S^(1/2) / n`` on the steepest water-surface slope S across its flowing faces.
+        Only the reported speed (and hazard) is bounded, not the flow. ``inf``: no bound.
     """
 
     alpha: float = 0.7
@@ -280,6 +285,7 @@ class FloodParams(NamedTuple):
     fixed_dt: float = 0.0
     g: float = 9.81
     wet_depth: float = 0.01
+    froude_cap: float = 1.0
 
 
 class FloodState:
@@ -393,6 +399,7 @@ class IntervalStats(NamedTuple):
     vol_infil: float
     vol_drain: float
     status: int
+    speed_capped: int = 0
 
     @property
     def net_inflow(self) -> float:
@@ -458,12 +465,14 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
         acc = (dummy32, dummy32, dummy32, dummy64, dummy64, dummy64)
     else:
         acc = (accum.h_max, accum.v_max, accum.hazard_max, accum.t_arrival, accum.duration, accum.wet_since)
-        _core.accum_open(state.h, state.qx, state.qy, blocked, state.t, params.h_dry, params.wet_depth,
+        pf = _core.constants(state.h, float(params.theta), float(params.h_dry), float(grid.dx),
+                             float(params.wet_depth), float(params.froude_cap), float(params.g))
+        _core.accum_open(state.h, zb, nb, state.qx, state.qy, blocked, state.t, pf,
                          acc[0], acc[1], acc[2], acc[3], acc[5])
     ser = forcing.series
     vols = np.zeros(6)
     parallel, nch = _core.plan(shape, numba.get_num_threads())
-    t, steps, dt_min, dt_max, status = _core.run(
+    t, steps, dt_min, dt_max, status, capped = _core.run(
         parallel, state.h, state.qx, state.qy, zb, nb, blocked, rainf, rain_sum, int(forcing.rain_ser),
         kind, ia, ib, ic, state.infil_cum, drain, has_drain,
         *(_i64(a) for a in (grid.bnd_row, grid.bnd_col)), _i8(grid.bnd_side), _i8(grid.bnd_kind),
@@ -473,7 +482,7 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
         _c(forcing.src_w, np.float64),
         _c(ser.t, np.float64), _c(ser.v, np.float64), _i64(ser.ptr),
         float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
-        float(params.fixed_dt), float(params.g), float(params.wet_depth), zref, state.t, float(t_end),
+        float(params.fixed_dt), float(params.g), float(params.wet_depth), float(params.froude_cap), zref, state.t, float(t_end),
         accum is not None, *acc, nch, hmax, vols,
     )
     if accum is not None:
@@ -482,7 +491,8 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
     state.steps += int(steps)
     if steps == 0:
         dt_min = dt_max = 0.0
-    return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status))
+    return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status),
+                         int(capped))
 
 
 _PROBLEMS = {
@@ -590,9 +600,10 @@ def _check_params(p: FloodParams) -> None:
         ("fixed_dt", p.fixed_dt >= 0, ">= 0 (0 = adaptive)"),
         ("g", p.g > 0, "> 0"),
         ("wet_depth", p.wet_depth >= 0, ">= 0"),
+        ("froude_cap", p.froude_cap > 0, "> 0 (inf: no bound)"),
     )
     for name, ok, rule in rules:
-        if not (ok and np.isfinite(getattr(p, name))):
+        if not (ok and (np.isfinite(getattr(p, name)) or name == "froude_cap" and not np.isnan(p.froude_cap))):
             raise ValueError(f"FloodParams.{name} = {getattr(p, name)} must be {rule}")
 
 
