@@ -272,10 +272,9 @@ class FloodParams(NamedTuple):
     wet_depth : float
         Depth [m] above which a cell counts as flooded (arrival time, duration) and has a speed.
     froude_cap : float
-        Froude number of the speed bound of :class:`FloodAccum`'s ``v_max``: a cell's reported
-        speed is at most the larger of ``froude_cap * sqrt(g d)`` and the Manning speed
-        ``d^(2/3) S^(1/2) / n`` on the steepest water-surface slope S across its flowing faces.
-        Only the reported speed (and hazard) is bounded, not the flow. ``inf``: no bound.
+        Froude number of the inertial allowance in the bound on the reported speed (see
+        :class:`FloodAccum`); ``inf``: no bound. Only the reported speed and hazard are bounded, not
+        the flow.
     """
 
     alpha: float = 0.7
@@ -348,8 +347,17 @@ class FloodAccum:
     Attributes
     ----------
     h_max, v_max : (ny, nx) float32
-        Largest depth [m] and cell-centre speed [m/s] (face discharges averaged to the centre,
-        divided by the depth; 0 where the depth is not above ``h_dry``).
+        Largest depth [m] and cell speed [m/s]. The speed is the step's face discharges averaged to
+        the centre, divided by the largest depth those fluxes went through: the cell's depth at the
+        start and end of the step and its faces' flow depths (so never above the fastest face's own
+        speed q / h_f; a cell drained or filled within a step, or fed over a step in the ground,
+        is not divided by the sliver of water left). 0 where the depth is not above
+        ``max(h_dry, wet_depth)``. It is held to the larger of the Manning speed
+        d^(2/3) S^(1/2) / n on the steepest water-surface slope S across the cell's flowing faces
+        and an inertial allowance ``froude_cap * sqrt(g d min(1, L / dx))``, L = d^(4/3) / (g n^2)
+        the friction length: a faster speed is both faster than friction allows and one the
+        scheme cannot give (no advection term; semi-implicit friction that overshoots where it is
+        stiff). :attr:`IntervalStats.speed_capped` counts the cell-steps held.
     hazard_max : (ny, nx) float32
         Largest Defra FD2320 hazard rating HR = d (v + 0.5) + DF, DF = 1 where d > 0.25 m, else 0.
     t_arrival : (ny, nx) float64
@@ -384,6 +392,7 @@ class FloodAccum:
 class IntervalStats(NamedTuple):
     """What happened during one :func:`advance` call. Volumes [m^3], float64, over the interval.
 
+    ``speed_capped``: cell-steps whose reported speed was held to its bound (see :class:`FloodAccum`).
     ``dt_min`` leaves out the last step when it was shortened to land on ``t_end`` (unless it was
     the only kind of step). ``status``: 0 ok, 1 fixed dt unstable, 2 non-finite state; on a non-zero
     status the state stops where the problem was found (``state.t < t_end``).

@@ -251,6 +251,7 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
             for k in _VOLUMES:
                 totals[k] += getattr(stats, k)
             run_stats["steps"] += stats.steps
+            run_stats["speed_capped"] = run_stats.get("speed_capped", 0) + stats.speed_capped
             if stats.steps:
                 run_stats["dt_min"] = min(run_stats["dt_min"], stats.dt_min)
                 run_stats["dt_max"] = max(run_stats["dt_max"], stats.dt_max)
@@ -382,7 +383,7 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
     buildings = None
     if twin.buildings is not None:
         buildings = building_exposure(twin.buildings, twin.transform, twin.shape, h_max, accum.t_arrival,
-                                      flooded_depth=scenario.output.building_depth)
+                                      ground=s.grid.z, flooded_depth=scenario.output.building_depth)
     land = ~s.water_mask & (s.grid.blocked == 0)
     cells = int(np.count_nonzero(s.grid.blocked == 0))
     ks = max(run_stats["kernel_seconds"], 1e-12)
@@ -404,6 +405,7 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
         "steps": int(run_stats["steps"]),
         "dt_min_s": float(run_stats["dt_min"]) if np.isfinite(run_stats["dt_min"]) else 0.0,
         "dt_max_s": float(run_stats["dt_max"]),
+        "speed_capped_cell_steps": int(run_stats.get("speed_capped", 0)),
         "wall_seconds": float(run_stats["wall_seconds"]),
         "kernel_seconds": float(run_stats["kernel_seconds"]),
         "cell_updates_per_second": float(cells * run_stats["steps"] / ks),
