@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import geopandas as gpd
 import numpy as np
@@ -250,3 +251,16 @@ def test_exposure_counts_water_above_the_base_and_at_most_its_depth():
     high = np.zeros(POND_TWIN_SHAPE)
     high[:, 16] = 0.05  # 5 cm on ground above the base: 5 cm against the wall, not 55
     assert wall_depth(high) == pytest.approx(0.05)
+
+
+def test_results_measuring_buildings_by_another_rule_are_refused(runs, tmp_path):
+    # A result folder from before the exposure rule (no "building_exposure" in summary.json) counted
+    # the depth beside the walls; its building statuses cannot be set against a newer result's.
+    root, a, b = runs
+    old = tmp_path / "old"
+    shutil.copytree(root / "a", old)
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["building_exposure"]
+    (old / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(InputDataError, match="older cimtwin"):
+        compare(old, root / "b")

@@ -8,7 +8,11 @@ import pandas as pd
 import shapely
 from affine import Affine
 
-__all__ = ["HAZARD_CLASSES", "hazard_class", "building_exposure"]
+__all__ = ["HAZARD_CLASSES", "EXPOSURE_RULE", "hazard_class", "building_exposure"]
+
+#: How :func:`building_exposure` measures a building's water; a result's ``summary.json`` records it
+#: (results without it counted the depth in the ring cells, water below the base included).
+EXPOSURE_RULE = "water against the walls above the base"
 
 #: UK Defra/EA FD2320 flood hazard rating classes, HR = d (v + 0.5) + DF: upper bounds and names.
 HAZARD_CLASSES = ((0.75, "low"), (1.25, "moderate"), (2.0, "significant"), (np.inf, "extreme"))

@@ -21,7 +21,7 @@ from kernels.flood import FloodAccum, FloodState, advance, stored_volume
 from twin import _io
 from twin.edits import apply_edits
 from twin.errors import InputDataError, NumericalError, ScenarioError
-from twin.exposure import building_exposure, hazard_class
+from twin.exposure import EXPOSURE_RULE, building_exposure, hazard_class
 from twin.forcing import FloodSetup, setup
 from twin.model import Twin
 from twin.scenario import Scenario
@@ -416,6 +416,7 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
         "flooded_area_km2": float(np.count_nonzero(land & (h_max > scenario.output.building_depth)) * twin.cell_size ** 2 / 1e6),
         "buildings": int(len(buildings)) if buildings is not None else 0,
         "buildings_flooded": int(buildings["flooded"].sum()) if buildings is not None else 0,
+        "building_exposure": EXPOSURE_RULE,
         "hazard_cells": {name: int(np.count_nonzero(land & (hz_class == i + 1)))
                          for i, name in enumerate(("low", "moderate", "significant", "extreme"))},
         "cimtwin": _pkg.__version__,
