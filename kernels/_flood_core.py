@@ -359,9 +359,6 @@ def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, ic
     hdry = pf[P_HDRY]
     half = pf[P_HALF]
     wet = pf[P_WET]
-    df_depth = pf[P_DF_DEPTH]
-    v_depth = pf[P_V_DEPTH]
-    v_cap2 = pf[P_V_CAP2]
     dt = np.float64(pf[P_DT])
     r0 = ch * ny // nch
     r1 = (ch + 1) * ny // nch

@@ -491,7 +491,8 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
         _c(forcing.src_w, np.float64),
         _c(ser.t, np.float64), _c(ser.v, np.float64), _i64(ser.ptr),
         float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
-        float(params.fixed_dt), float(params.g), float(params.wet_depth), float(params.froude_cap), zref, state.t, float(t_end),
+        float(params.fixed_dt), float(params.g), float(params.wet_depth), float(params.froude_cap), zref, state.t,
+        float(t_end),
         accum is not None, *acc, nch, hmax, vols,
     )
     if accum is not None:

@@ -78,7 +78,10 @@ def building_exposure(buildings: gpd.GeoDataFrame, transform: Affine, shape: tup
     ok = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
     r, c, owner = r[ok], c[ok], owner[ok]
     h = max_depth[r, c].astype(np.float64)
-    base = pd.to_numeric(out["base"], errors="coerce").to_numpy(np.float64) if "base" in out.columns else np.full(n, np.nan)
+    if "base" in out.columns:
+        base = pd.to_numeric(out["base"], errors="coerce").to_numpy(np.float64)
+    else:
+        base = np.full(n, np.nan)
     above_base = np.asarray(ground, dtype=np.float64)[r, c] + h - base[owner]
     wall = np.clip(np.where(np.isnan(above_base), h, np.minimum(h, above_base)), 0.0, None)
     depth = np.zeros(n)
