@@ -39,7 +39,8 @@ class FloodResult:
     Attributes
     ----------
     max_depth, max_speed, hazard : ndarray (float32)
-        Maxima over the run: depth [m], cell speed [m/s], FD2320 hazard rating.
+        Maxima over the run: depth [m], cell speed [m/s] (0 below ``output.wet_depth``, bounded: see
+        :class:`kernels.flood.FloodAccum`), FD2320 hazard rating.
     arrival_time, duration : ndarray (float64)
         First time [s] the depth exceeded ``output.wet_depth`` (NaN: never) and seconds above it.
     depth_frames, frame_times
@@ -47,7 +48,8 @@ class FloodResult:
     gauges : DataFrame
         Depth and water level at each gauge every ``gauge_interval``.
     buildings : GeoDataFrame
-        The twin's buildings with ``max_depth``, ``arrival_time`` and ``flooded``.
+        The twin's buildings with ``max_depth`` (the water against the walls above the base, see
+        :func:`twin.exposure.building_exposure`), ``arrival_time`` and ``flooded``.
     summary : dict
         Volumes, mass-balance error, steps, wall time, speed, flooded buildings, scenario hash; with
         edits their cells and volumes (``edits``), with a design storm its blocks (``design_storm``).
