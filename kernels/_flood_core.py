@@ -49,11 +49,11 @@ BLOCKED_Z = 1.0e30
 
 # Slots of the typed per-step constant array ``pf``.
 P_DT, P_DTDX, P_GDT, P_THETA, P_HALF1M, P_HDRY, P_INVDX, P_RAINDT, P_WET = range(9)
-P_ONE, P_FOUR, P_THIRD, P_HALF, P_ZERO, P_DF_DEPTH = range(9, 15)
-N_PF = 15
+P_ONE, P_FOUR, P_THIRD, P_HALF, P_ZERO, P_DF_DEPTH, P_V_DEPTH, P_V_CAP2, P_BIG, P_G = range(9, 19)
+N_PF = 19
 
 # Columns of the per-chunk results of the continuity sweep.
-S_INFIL, S_DRAIN, S_BAD, S_HMAX = range(4)
+S_INFIL, S_DRAIN, S_BAD, S_HMAX, S_CAPPED = range(5)
 
 # Seed for x**(-1/3) from the float32 bit pattern (the "magic constant" trick, tuned for the
 # inverse cube root); Newton steps then refine it.
@@ -359,7 +359,6 @@ def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, ic
     hdry = pf[P_HDRY]
     half = pf[P_HALF]
     wet = pf[P_WET]
-    df_depth = pf[P_DF_DEPTH]
     dt = np.float64(pf[P_DT])
     r0 = ch * ny // nch
     r1 = (ch + 1) * ny // nch
@@ -368,7 +367,11 @@ def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, ic
     fr = np.empty((3, nx + 2), dtype=h.dtype)
     qn_row = np.empty(nx, dtype=h.dtype)
     qs_row = np.empty(nx, dtype=h.dtype)
-    h0_row = np.empty(nx, dtype=h.dtype)
+    h0b = np.empty((2, nx), dtype=h.dtype)  # start-of-step depths of rows r - 1 and r, row k in slot k % 2
+    fx = np.zeros(nx + 1, dtype=h.dtype)  # flow depths of the row's x-faces (the outer two stay 0)
+    sx = np.zeros(nx + 1, dtype=h.dtype)  # their water-surface drops
+    if do_acc and r0 > 0:
+        h0b[(r0 - 1) % 2, :] = _old_h(h, snap_h, ch, r0, r1, r0 - 1)
     if r0 > 0:
         _new_x_row(r0 - 1, h, zb, nb, qx, bx, snap_h, snap_x, ch, r0, r1, pf, xb[(r0 - 1) % 2])
         _new_y_row(r0 - 1, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, yb[(r0 - 1) % 3])
@@ -388,8 +391,10 @@ def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, ic
     s_inf = 0.0
     s_drn = 0.0
     n_bad = 0
+    n_cap = 0
     kmax = _as_bits(zero)
     for r in range(r0, r1):
+        h0_row = h0b[r % 2]
         if r + 1 < ny:
             _new_x_row(r + 1, h, zb, nb, qx, bx, snap_h, snap_x, ch, r0, r1, pf, xb[(r + 1) % 2])
             _new_y_row(r + 2, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, yb[(r + 2) % 3])
@@ -456,14 +461,27 @@ def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, ic
             kmax = max(kmax, _as_bits(w))
             n_bad += _nonfinite(w)
         if do_acc:
+            # Flow depths and water-surface drops of the faces as the momentum sweep saw them
+            # (start-of-step depths), for the speed and its bound (see _maxima).
+            zr = zb[r]
+            hn, zn = (h0b[(r - 1) % 2], zb[r - 1]) if r > 0 else (h0_row, zr)
+            hs, zs = (_old_h(h, snap_h, ch, r0, r1, r + 1), zb[r + 1]) if r + 1 < ny else (h0_row, zr)
+            for c in range(1, nx):
+                fx[c], sx[c] = _face_depth_drop(h0_row[c - 1], h0_row[c], zr[c - 1], zr[c], hdry, zero)
             n_changed = 0
             for c in range(nx):
                 w = h[r, c]
+                w0 = h0_row[c]
+                dn, sn = _face_depth_drop(hn[c], w0, zn[c], zr[c], hdry, zero)
+                ds, ss = _face_depth_drop(w0, hs[c], zr[c], zs[c], hdry, zero)
+                d = max(max(max(w, w0), max(fx[c], fx[c + 1])), max(dn, ds))
+                drop = max(max(sx[c], sx[c + 1]), max(sn, ss))
                 ux = half * (qx[r, c] + qx[r, c + 1])
                 uy = half * (qn_row[c] + qs_row[c])
-                a_hmax[r, c], a_vmax[r, c], a_haz[r, c] = _maxima(
-                    w, ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], hdry, half, zero, one, df_depth)
-                n_changed += (w > wet) != (h0_row[c] > wet)
+                a_hmax[r, c], a_vmax[r, c], a_haz[r, c], cap = _maxima(
+                    w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf)
+                n_cap += cap
+                n_changed += (w > wet) != (w0 > wet)
             # Wet/dry changes are rare and branchy: a separate loop keeps the one above SIMD.
             if n_changed:
                 for c in range(nx):
@@ -474,6 +492,7 @@ def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, ic
     part[ch, S_INFIL] = s_inf
     part[ch, S_DRAIN] = s_drn
     part[ch, S_BAD] = n_bad
+    part[ch, S_CAPPED] = n_cap
     part[ch, S_HMAX] = _from_bits(kmax, zero)
 
 
@@ -520,16 +539,76 @@ def _limit_chunk_edges(qy, nch, edge, edge_q):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _maxima(w, ux, uy, hm, vm, hz, hdry, half, zero, one, df_depth):
-    """New running maxima (depth, speed, hazard) of a cell with depth w and centre discharges ux, uy.
+def _face_depth_drop(hl, hr, zl, zr, hdry, zero):
+    """Flow depth of a face as :func:`_face_flux` takes it, and the drop of the water surface across
+    it (0 where the face carries no flow: flow depth not above hdry, a blocked cell)."""
+    el = hl + zl
+    er = hr + zr
+    hf = max(el, er) - max(zl, zr)
+    return max(hf, zero), (abs(el - er) if hf > hdry else zero)
 
-    Scalars in, scalars out: LLVM inlines it and the caller's loop stays SIMD (array arguments
-    would not).
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
+    """New running maxima (depth, speed, hazard) of a cell, and 1 where its speed was held to the bound.
+
+    w: the cell's depth; d: the largest depth the step's fluxes went through (the cell's depth at
+    the start and end of the step, its faces' flow depths); drop: the largest water-surface drop
+    across a flowing face; n: Manning's n; ux, uy: the step's face discharges averaged to the centre.
+
+    The speed is the centre discharge over d, so never above the fastest face's own speed q / h_f,
+    and only where w is above the wet threshold ``pf[P_V_DEPTH]``. It is held to the larger of
+
+    * the Manning speed d^(2/3) S^(1/2) / n on the steepest water-surface slope S = drop / dx
+      around the cell: what friction allows, and
+    * an inertial allowance Fr sqrt(g d min(1, L / dx)), Fr = ``froude_cap`` (pf[P_V_CAP2] =
+      Fr^2 g): a flow can carry a speed above its friction speed only over about the friction
+      length L = d^(4/3) / (g n^2) (the e-folding distance of the excess), so in a cell much longer
+      than L it cannot, and the allowance shrinks; in deep water it is Fr times the critical speed.
+
+    A faster reported speed comes from the scheme, not the flow: the local-inertial equations have
+    no advection (no supercritical flow), and where friction is stiff (shallow sheet flow, long
+    steps) their semi-implicit friction lets the face discharges oscillate from step to step
+    around the right mean. Scalars in, scalars out: LLVM inlines it and the caller's loop stays
+    SIMD (array arguments would not).
     """
-    spd = np.sqrt(ux * ux + uy * uy) / w if w > hdry else zero
+    zero = pf[P_ZERO]
+    one = pf[P_ONE]
+    wet = w > pf[P_V_DEPTH]
+    dd = max(d, pf[P_HDRY])  # d >= w; the floor only keeps the dry cells' (unused) arithmetic finite
+    s2 = (ux * ux + uy * uy) / (dd * dd) if wet else zero
+    # nn = n^2 d^(-4/3) (as d * d^(-7/3)): Manning v^2 = S / nn, friction length L = 1 / (g nn).
+    nn = n * n * dd * _pow_m7_3(dd, one, pf[P_FOUR], pf[P_THIRD])
+    manning2 = drop * pf[P_INVDX] / nn if nn > zero else pf[P_BIG]
+    g_eff = min(pf[P_G], pf[P_INVDX] / nn) if nn > zero else pf[P_G]  # g min(1, L / dx)
+    cap2 = max(pf[P_V_CAP2] / pf[P_G] * g_eff * dd, manning2)
+    spd = np.sqrt(min(s2, cap2))
     # Defra FD2320 hazard rating with the urban debris factor (DF = 1 above 0.25 m).
-    hazard = w * (spd + half) + (one if w > df_depth else zero)
-    return max(hm, w), max(vm, spd), max(hz, hazard)
+    hazard = w * (spd + pf[P_HALF]) + (one if w > pf[P_DF_DEPTH] else zero)
+    return max(hm, w), max(vm, spd), max(hz, hazard), (1 if s2 > cap2 else 0)
+
+
+@njit(error_model="numpy", cache=True)
+def _flow_depth_drop(h, zb, r, c, hdry, zero):
+    """(depth, drop) for _maxima from the state as it is: cells changed outside the sweep."""
+    ny, nx = h.shape
+    w = h[r, c]
+    z = zb[r, c]
+    d = w
+    drop = zero
+    if c > 0:
+        f, s = _face_depth_drop(h[r, c - 1], w, zb[r, c - 1], z, hdry, zero)
+        d, drop = max(d, f), max(drop, s)
+    if c + 1 < nx:
+        f, s = _face_depth_drop(w, h[r, c + 1], z, zb[r, c + 1], hdry, zero)
+        d, drop = max(d, f), max(drop, s)
+    if r > 0:
+        f, s = _face_depth_drop(h[r - 1, c], w, zb[r - 1, c], z, hdry, zero)
+        d, drop = max(d, f), max(drop, s)
+    if r + 1 < ny:
+        f, s = _face_depth_drop(w, h[r + 1, c], z, zb[r + 1, c], hdry, zero)
+        d, drop = max(d, f), max(drop, s)
+    return d, drop
 
 
 @njit(error_model="numpy", cache=True)
@@ -588,48 +667,24 @@ def _source_limited_dt(dt, hm, src, cfl_length, g):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _sparse_accumulate(r, c, h, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet):
+def _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet):
     """Running maxima of one cell whose depth changed after the continuity sweep."""
     w = h[r, c]
     half = pf[P_HALF]
     ux = half * (qx[r, c] + qx[r, c + 1])
     uy = half * (qy[r, c] + qy[r + 1, c])
     was_wet = not np.isnan(a_wet[r, c])
-    a_hmax[r, c], a_vmax[r, c], a_haz[r, c] = _maxima(
-        w, ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf[P_HDRY], half, pf[P_ZERO], pf[P_ONE],
-        pf[P_DF_DEPTH])
+    d, drop = _flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
+    a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = _maxima(
+        w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf)
     if (w > pf[P_WET]) != was_wet:
         _wet_dry(r, c, not was_wet, t1, a_tarr, a_dur, a_wet)
 
 
-def _run_impl(step, step_chunk,
-              h, qx, qy, zb, nb, blocked, rainf, rain_sum, rain_ser,
-              infil_kind, ia, ib, ic, icum, drain, has_drain,
-              b_row, b_col, b_side, b_kind, b_ser, b_slope, f_row, f_col, f_ser,
-              s_row, s_col, s_ser, s_w, st, sv, sptr,
-              dx, alpha, theta, h_dry, dt_max, fixed_dt, g, wet_depth, zref, t0, t_end,
-              do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, nch, hmax, vols):
-    """Advance from t0 to exactly t_end, the whole time loop compiled (see :func:`run`).
-
-    The first two arguments are function pointers: the sweep (parallel or one-thread) and the
-    per-chunk worker it applies.
-
-    (qx, qy) are the face fluxes, updated in place. ``nch`` row chunks share the sweep among the
-    threads (a few per thread, for balance); ``hmax`` is the largest
-    depth at t0. Returns (t, steps, dt_min, dt_max_seen, status); ``vols`` (float64, length 6)
-    receives the interval's volumes [m^3]: rain, inflow, boundary in, boundary out, infiltration,
-    drainage. status: 0 ok, 1 fixed dt above 1.5x the adaptive (Courant) step, 2 non-finite.
-    """
-    ny, nx = h.shape
-    cell_area = dx * dx
-    bx = np.zeros((ny, 2), dtype=h.dtype)
-    by = np.zeros((2, nx), dtype=h.dtype)
-    snap_h = np.zeros((nch, 4, nx), dtype=h.dtype)
-    snap_x = np.zeros((nch, 4, nx + 1), dtype=h.dtype)
-    snap_y = np.zeros((nch, 8, nx), dtype=h.dtype)
-    edge = np.empty((2, nch, nx + 2), dtype=h.dtype)
-    edge_q = np.empty((nch, nx), dtype=h.dtype)
-    part = np.zeros((nch, 4))
+@njit(error_model="numpy", cache=True)
+def constants(h, theta, h_dry, dx, wet_depth, froude_cap, g):
+    """The typed per-step constant array ``pf`` in the state's dtype (the P_* slots; the step's own
+    slots P_DT, P_DTDX, P_GDT, P_RAINDT are filled by the time loop)."""
     pf = np.zeros(N_PF, dtype=h.dtype)
     pf[P_THETA] = theta
     pf[P_HALF1M] = 0.5 * (1.0 - theta)
@@ -642,6 +697,43 @@ def _run_impl(step, step_chunk,
     pf[P_HALF] = 0.5
     pf[P_ZERO] = 0.0
     pf[P_DF_DEPTH] = 0.25
+    pf[P_V_DEPTH] = max(h_dry, wet_depth)
+    pf[P_V_CAP2] = min(froude_cap * froude_cap * g, 1e30)  # finite: 0 * inf would be NaN
+    pf[P_BIG] = 1e30
+    pf[P_G] = g
+    return pf
+
+
+def _run_impl(step, step_chunk,
+              h, qx, qy, zb, nb, blocked, rainf, rain_sum, rain_ser,
+              infil_kind, ia, ib, ic, icum, drain, has_drain,
+              b_row, b_col, b_side, b_kind, b_ser, b_slope, f_row, f_col, f_ser,
+              s_row, s_col, s_ser, s_w, st, sv, sptr,
+              dx, alpha, theta, h_dry, dt_max, fixed_dt, g, wet_depth, froude_cap, zref, t0, t_end,
+              do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, nch, hmax, vols):
+    """Advance from t0 to exactly t_end, the whole time loop compiled (see :func:`run`).
+
+    The first two arguments are function pointers: the sweep (parallel or one-thread) and the
+    per-chunk worker it applies.
+
+    (qx, qy) are the face fluxes, updated in place. ``nch`` row chunks share the sweep among the
+    threads (a few per thread, for balance); ``hmax`` is the largest
+    depth at t0. Returns (t, steps, dt_min, dt_max_seen, status, capped): ``capped`` counts the cell-steps
+    whose speed was held to its bound (see :func:`_maxima`); ``vols`` (float64, length 6)
+    receives the interval's volumes [m^3]: rain, inflow, boundary in, boundary out, infiltration,
+    drainage. status: 0 ok, 1 fixed dt above 1.5x the adaptive (Courant) step, 2 non-finite.
+    """
+    ny, nx = h.shape
+    cell_area = dx * dx
+    bx = np.zeros((ny, 2), dtype=h.dtype)
+    by = np.zeros((2, nx), dtype=h.dtype)
+    snap_h = np.zeros((nch, 4, nx), dtype=h.dtype)
+    snap_x = np.zeros((nch, 4, nx + 1), dtype=h.dtype)
+    snap_y = np.zeros((nch, 8, nx), dtype=h.dtype)
+    edge = np.empty((2, nch, nx + 2), dtype=h.dtype)
+    edge_q = np.empty((nch, nx), dtype=h.dtype)
+    part = np.zeros((nch, 5))
+    pf = constants(h, theta, h_dry, dx, wet_depth, froude_cap, g)
     cum = series_cumulative(st, sv, sptr)
     nser = sptr.size - 1
     level_t = np.zeros(nser)
@@ -650,6 +742,7 @@ def _run_impl(step, step_chunk,
     t = t0
     steps = 0
     status = 0
+    capped = 0.0
     dt_min = np.inf
     dt_min_clipped = np.inf
     dt_seen = 0.0
@@ -707,6 +800,7 @@ def _run_impl(step, step_chunk,
             vols[4] += part[ch, S_INFIL] * cell_area
             vols[5] += part[ch, S_DRAIN] * cell_area
             n_bad += part[ch, S_BAD]
+            capped += part[ch, S_CAPPED]
             hmax = max(hmax, part[ch, S_HMAX])
         vols[0] += rain_sum * np.float64(pf[P_RAINDT]) * cell_area
 
@@ -724,7 +818,7 @@ def _run_impl(step, step_chunk,
             vols[1] += (np.float64(h[r, c]) - old) * cell_area
             hmax = max(hmax, np.float64(h[r, c]))
             if do_acc:
-                _sparse_accumulate(r, c, h, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+                _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
 
         # Boundary faces: volumes through them (after limiting).
         for k in range(b_row.size):
@@ -762,7 +856,7 @@ def _run_impl(step, step_chunk,
                 vols[3] -= d
             hmax = max(hmax, new)
             if do_acc:
-                _sparse_accumulate(r, c, h, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+                _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
 
         if clipped:
             dt_min_clipped = min(dt_min_clipped, dt)
@@ -778,7 +872,7 @@ def _run_impl(step, step_chunk,
         t = t_end  # also when the interval was shorter than the time tolerance
     if dt_min == np.inf:
         dt_min = dt_min_clipped
-    return t, steps, dt_min, dt_seen, status
+    return t, steps, dt_min, dt_seen, status, capped
 
 
 # One compiled time loop per argument-type combination (in practice: per state dtype).
@@ -848,8 +942,8 @@ def _compile_runner(argtypes):
     h, qx, qy = argtypes[0], argtypes[1], argtypes[2]
     zb, nb, rainf = argtypes[3], argtypes[4], argtypes[6]
     infil_kind, ia, ib, ic, icum, drain, has_drain = argtypes[9:16]
-    do_acc = argtypes[43]
-    acc = argtypes[44:50]
+    do_acc = argtypes[44]
+    acc = argtypes[45:51]
     # Arrays _run_impl allocates itself.
     row = types.Array(h.dtype, 1, "C")
     cube = types.Array(h.dtype, 3, "C")
@@ -876,19 +970,23 @@ def _compile_runner(argtypes):
 
 
 @njit(error_model="numpy", cache=True)
-def accum_open(h, qx, qy, blocked, t0, hdry, wet_depth, a_hmax, a_vmax, a_haz, a_tarr, a_wet):
-    """Fold the state at the start of an interval into the running maxima and wet/dry bookkeeping."""
+def accum_open(h, zb, nb, qx, qy, blocked, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet):
+    """Fold the state at the start of an interval into the running maxima and wet/dry bookkeeping.
+
+    zb, nb: the bed and Manning's n as :func:`prepare` leaves them; pf: :func:`constants`.
+    """
     ny, nx = h.shape
+    wet_depth = pf[P_WET]
     for r in range(ny):
         for c in range(nx):
             if blocked[r, c]:
                 continue
-            w = np.float64(h[r, c])
-            ux = 0.5 * (np.float64(qx[r, c]) + np.float64(qx[r, c + 1]))
-            uy = 0.5 * (np.float64(qy[r, c]) + np.float64(qy[r + 1, c]))
-            a_hmax[r, c], a_vmax[r, c], a_haz[r, c] = _maxima(
-                w, ux, uy, np.float64(a_hmax[r, c]), np.float64(a_vmax[r, c]), np.float64(a_haz[r, c]),
-                hdry, 0.5, 0.0, 1.0, 0.25)
+            w = h[r, c]
+            ux = pf[P_HALF] * (qx[r, c] + qx[r, c + 1])
+            uy = pf[P_HALF] * (qy[r, c] + qy[r + 1, c])
+            d, drop = _flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
+            a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = _maxima(
+                w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf)
             if w > wet_depth:
                 if np.isnan(a_wet[r, c]):
                     a_wet[r, c] = t0

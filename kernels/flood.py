@@ -270,7 +270,11 @@ class FloodParams(NamedTuple):
     g : float
         Gravity [m/s^2].
     wet_depth : float
-        Depth [m] above which a cell counts as flooded (arrival time, duration).
+        Depth [m] above which a cell counts as flooded (arrival time, duration) and has a speed.
+    froude_cap : float
+        Froude number of the inertial allowance in the bound on the reported speed (see
+        :class:`FloodAccum`); ``inf``: no bound. Only the reported speed and hazard are bounded, not
+        the flow.
     """
 
     alpha: float = 0.7
@@ -280,6 +284,7 @@ class FloodParams(NamedTuple):
     fixed_dt: float = 0.0
     g: float = 9.81
     wet_depth: float = 0.01
+    froude_cap: float = 1.0
 
 
 class FloodState:
@@ -342,8 +347,17 @@ class FloodAccum:
     Attributes
     ----------
     h_max, v_max : (ny, nx) float32
-        Largest depth [m] and cell-centre speed [m/s] (face discharges averaged to the centre,
-        divided by the depth; 0 where the depth is not above ``h_dry``).
+        Largest depth [m] and cell speed [m/s]. The speed is the step's face discharges averaged to
+        the centre, divided by the largest depth those fluxes went through: the cell's depth at the
+        start and end of the step and its faces' flow depths (so never above the fastest face's own
+        speed q / h_f; a cell drained or filled within a step, or fed over a step in the ground,
+        is not divided by the sliver of water left). 0 where the depth is not above
+        ``max(h_dry, wet_depth)``. It is held to the larger of the Manning speed
+        d^(2/3) S^(1/2) / n on the steepest water-surface slope S across the cell's flowing faces
+        and an inertial allowance ``froude_cap * sqrt(g d min(1, L / dx))``, L = d^(4/3) / (g n^2)
+        the friction length: a faster speed is both faster than friction allows and one the
+        scheme cannot give (no advection term; semi-implicit friction that overshoots where it is
+        stiff). :attr:`IntervalStats.speed_capped` counts the cell-steps held.
     hazard_max : (ny, nx) float32
         Largest Defra FD2320 hazard rating HR = d (v + 0.5) + DF, DF = 1 where d > 0.25 m, else 0.
     t_arrival : (ny, nx) float64
@@ -378,6 +392,7 @@ class FloodAccum:
 class IntervalStats(NamedTuple):
     """What happened during one :func:`advance` call. Volumes [m^3], float64, over the interval.
 
+    ``speed_capped``: cell-steps whose reported speed was held to its bound (see :class:`FloodAccum`).
     ``dt_min`` leaves out the last step when it was shortened to land on ``t_end`` (unless it was
     the only kind of step). ``status``: 0 ok, 1 fixed dt unstable, 2 non-finite state; on a non-zero
     status the state stops where the problem was found (``state.t < t_end``).
@@ -393,6 +408,7 @@ class IntervalStats(NamedTuple):
     vol_infil: float
     vol_drain: float
     status: int
+    speed_capped: int = 0
 
     @property
     def net_inflow(self) -> float:
@@ -458,12 +474,14 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
         acc = (dummy32, dummy32, dummy32, dummy64, dummy64, dummy64)
     else:
         acc = (accum.h_max, accum.v_max, accum.hazard_max, accum.t_arrival, accum.duration, accum.wet_since)
-        _core.accum_open(state.h, state.qx, state.qy, blocked, state.t, params.h_dry, params.wet_depth,
+        pf = _core.constants(state.h, float(params.theta), float(params.h_dry), float(grid.dx),
+                             float(params.wet_depth), float(params.froude_cap), float(params.g))
+        _core.accum_open(state.h, zb, nb, state.qx, state.qy, blocked, state.t, pf,
                          acc[0], acc[1], acc[2], acc[3], acc[5])
     ser = forcing.series
     vols = np.zeros(6)
     parallel, nch = _core.plan(shape, numba.get_num_threads())
-    t, steps, dt_min, dt_max, status = _core.run(
+    t, steps, dt_min, dt_max, status, capped = _core.run(
         parallel, state.h, state.qx, state.qy, zb, nb, blocked, rainf, rain_sum, int(forcing.rain_ser),
         kind, ia, ib, ic, state.infil_cum, drain, has_drain,
         *(_i64(a) for a in (grid.bnd_row, grid.bnd_col)), _i8(grid.bnd_side), _i8(grid.bnd_kind),
@@ -473,7 +491,8 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
         _c(forcing.src_w, np.float64),
         _c(ser.t, np.float64), _c(ser.v, np.float64), _i64(ser.ptr),
         float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
-        float(params.fixed_dt), float(params.g), float(params.wet_depth), zref, state.t, float(t_end),
+        float(params.fixed_dt), float(params.g), float(params.wet_depth), float(params.froude_cap), zref, state.t,
+        float(t_end),
         accum is not None, *acc, nch, hmax, vols,
     )
     if accum is not None:
@@ -482,7 +501,8 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
     state.steps += int(steps)
     if steps == 0:
         dt_min = dt_max = 0.0
-    return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status))
+    return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status),
+                         int(capped))
 
 
 _PROBLEMS = {
@@ -590,9 +610,10 @@ def _check_params(p: FloodParams) -> None:
         ("fixed_dt", p.fixed_dt >= 0, ">= 0 (0 = adaptive)"),
         ("g", p.g > 0, "> 0"),
         ("wet_depth", p.wet_depth >= 0, ">= 0"),
+        ("froude_cap", p.froude_cap > 0, "> 0 (inf: no bound)"),
     )
     for name, ok, rule in rules:
-        if not (ok and np.isfinite(getattr(p, name))):
+        if not (ok and (np.isfinite(getattr(p, name)) or name == "froude_cap" and not np.isnan(p.froude_cap))):
             raise ValueError(f"FloodParams.{name} = {getattr(p, name)} must be {rule}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import geopandas as gpd
 import numpy as np
@@ -179,3 +180,87 @@ def test_comparison_scene_draws_offline_in_chromium(runs, tmp_path):
     assert ((r - bl > 60) & (r > 150)).sum() > 10_000  # deeper: the water held west of the wall
     assert ((bl - r > 40) & (bl > 120)).sum() > 10_000  # shallower: east of the wall
     assert ((g - r > 80) & (g - bl > 40)).sum() > 1_000  # the newly safe building's roof and walls
+
+
+# --- Building exposure: the water against the building's base ------------------------------------
+
+POND_TWIN_SHAPE = (20, 30)
+HOUSE = shapely.box(X0 + 50, Y0 - 60, X0 + 80, Y0 - 40)  # cols 10-15, rows 8-11
+# 2 m deep, 6 x 4 cells (600 m2, 1200 m3) right beside the house's east wall
+POND = {"type": "pond", "depth": 2.0,
+        "polygon": [[X0 + 80, Y0 - 62], [X0 + 110, Y0 - 62], [X0 + 110, Y0 - 38], [X0 + 80, Y0 - 38]]}
+
+
+def _pond_twin() -> Twin:
+    b = gpd.GeoDataFrame({"id": ["house"], "base": [10.0], "height": [6.0], "source": ["gis"]},
+                         geometry=[HOUSE], crs=CRS)
+    return Twin(CRS, Affine(DX, 0, X0, 0, -DX, Y0), np.full(POND_TWIN_SHAPE, 10.0), buildings=b)
+
+
+def _pond_scenario(name: str, volume: float, edits: list) -> dict:
+    rate = volume / 1800.0  # m3/s for 30 minutes, into the pond's middle
+    return {"name": name, "duration": 3600, "output_interval": 1800, "infiltration": {"model": "none"},
+            "inflow": [{"at": [X0 + 97.5, Y0 - 47.5], "hydrograph": [[0, rate], [1800, rate], [1800.001, 0.0]]}],
+            "numerics": {"dtype": "float64"}, "edit": edits}
+
+
+def test_a_pond_dug_beside_a_building_does_not_flood_it(tmp_path):
+    # 900 m3 into the pond fill it 1.5 m deep: its surface (9.5 m) stays below the house's base
+    # (10 m), so the house is dry although 1.5 m of water stand in the cells next to its wall.
+    # Without the pond the same water spreads 6 cm deep over the flat city: dry too. Counting the
+    # depth in the ring cells instead of the level against the base made it "newly flooded".
+    tw = _pond_twin()
+    plain = run(tw, _pond_scenario("no pond", 900.0, []), progress=False, scene=False)
+    pond = run(tw, _pond_scenario("pond", 900.0, [POND]), progress=False, scene=False)
+    ring_depth = pond.max_depth[8:12, 16].max()
+    assert ring_depth == pytest.approx(1.5, abs=0.05)
+    assert pond.buildings["max_depth"].iloc[0] == 0.0 and not pond.buildings["flooded"].iloc[0]
+    assert pond.summary["buildings_flooded"] == 0
+    c = compare(plain, pond)
+    assert c.summary["buildings"]["newly_flooded"] == 0
+    assert c.buildings.set_index("id").loc["house", "status"] == "dry in both"
+    # 5400 m3 fill the pond (1200 m3) and stand 0.3 m over the rest of the city (13,800 m2 open):
+    # now the water truly rises above the base and the house is newly flooded, by 0.3 m.
+    deep = run(tw, _pond_scenario("pond overtopped", 5400.0, [POND]), progress=False, scene=False)
+    assert deep.buildings["max_depth"].iloc[0] == pytest.approx(0.3, abs=0.03)
+    assert deep.buildings["flooded"].iloc[0]
+    c = compare(plain, deep)
+    assert c.summary["buildings"]["newly_flooded_ids"] == ["house"]
+    assert c.buildings.set_index("id").loc["house", "depth_b"] == pytest.approx(0.3, abs=0.03)
+
+
+def test_exposure_counts_water_above_the_base_and_at_most_its_depth():
+    # One building, base 10 m, on a slope: ring cells west of it lie 0.5 m lower, east 0.5 m higher.
+    from twin.exposure import building_exposure
+
+    tw = _pond_twin()
+    ground = np.full(POND_TWIN_SHAPE, 10.0)
+    ground[:, :10] = 9.5
+    ground[:, 16:] = 10.5
+    arrival = np.full(POND_TWIN_SHAPE, np.nan)
+
+    def wall_depth(depth: np.ndarray) -> float:
+        return float(building_exposure(tw.buildings, tw.transform, tw.shape, depth, arrival, ground=ground,
+                                       flooded_depth=0.1)["max_depth"].iloc[0])
+
+    low = np.zeros(POND_TWIN_SHAPE)
+    low[:, 9] = 0.4  # surface 9.9 m: below the base
+    assert wall_depth(low) == 0.0
+    low[:, 9] = 0.7  # surface 10.2 m: 0.2 m above the base
+    assert wall_depth(low) == pytest.approx(0.2)
+    high = np.zeros(POND_TWIN_SHAPE)
+    high[:, 16] = 0.05  # 5 cm on ground above the base: 5 cm against the wall, not 55
+    assert wall_depth(high) == pytest.approx(0.05)
+
+
+def test_results_measuring_buildings_by_another_rule_are_refused(runs, tmp_path):
+    # A result folder from before the exposure rule (no "building_exposure" in summary.json) counted
+    # the depth beside the walls; its building statuses cannot be set against a newer result's.
+    root, a, b = runs
+    old = tmp_path / "old"
+    shutil.copytree(root / "a", old)
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["building_exposure"]
+    (old / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(InputDataError, match="older cimtwin"):
+        compare(old, root / "b")

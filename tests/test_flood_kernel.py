@@ -478,6 +478,74 @@ def test_accumulators_track_arrival_duration_and_hazard():
     assert np.all(hazard <= h * (v + 0.5) + (h > 0.25) + 1e-6)
 
 
+# --- Speeds: sheet flow, still water -----------------------------------------------------------
+
+
+def _manning_speed(h, slope, n):
+    """Normal-flow (Manning) speed [m/s] of sheet flow of depth h on slope S."""
+    return h ** (2.0 / 3.0) * np.sqrt(slope) / n
+
+
+def test_sheet_flow_speed_is_the_manning_normal_flow_speed():
+    # Rain r on a plane of slope S draining east through a free outflow: at steady state the unit
+    # discharge at distance x from the divide is q = r x and the flow is Manning's normal flow,
+    # v = q^(2/5) (S^(1/2) / n)^(3/5). The plane (400 m, 100 mm/h, S 1 %, n 0.03) reaches it within
+    # the kinematic time of concentration (n L / (S^(1/2) r^(2/3)))^(3/5) = 1175 s; it runs 3600 s.
+    # Steps of at most 2 s: a step much longer than the friction time d^(4/3) / (g n^2 v) (3 s
+    # here) makes the semi-implicit friction overshoot, and on a domain holding only sheet flow
+    # (the Courant step is then 7-10 s) the face discharges swing from step to step around the
+    # right mean, their maxima up to twice the normal-flow speed (a limit of the scheme's time
+    # step, see the README). With a river or lake in the domain its depth keeps steps near 1 s.
+    ny, nx, dx, slope, n, rain = 3, 80, 5.0, 0.01, 0.03, 100.0 / 3.6e6
+    z = np.tile(slope * dx * (nx - np.arange(nx)), (ny, 1))
+    grid = FloodGrid.simple(z, dx, n, boundaries=edge_faces((ny, nx), "east", 1, slope=slope))
+    state, accum = FloodState.zeros((ny, nx)), FloodAccum.zeros((ny, nx))
+    st = advance(state, grid, FloodForcing.uniform_rain((ny, nx), rain), FloodParams(dt_max=2.0), 3600.0, accum)
+    assert st.status == 0
+    x = (np.arange(nx) + 0.5) * dx  # a cell's centre discharge is the mean of its faces'
+    v_normal = (rain * x) ** 0.4 * (np.sqrt(slope) / n) ** 0.6
+    v = accum.v_max[1].astype(np.float64)
+    wet = accum.h_max[1] > FloodParams().wet_depth
+    assert wet.sum() > nx // 2
+    # 3 %: a cell's depth is set by the discharge through its downstream face, half a cell further
+    # down than its centre discharge, so the reported speed runs 0.6 * 0.5 / (k + 1) low in cell k
+    # (1.5 % in the first wet cell, k ~ 20); the water-surface slope exceeds S by the depth
+    # gradient 0.6 h / x (< 1 %).
+    assert np.allclose(v[wet], v_normal[wet], rtol=0.03)
+    # Below the wet threshold a cell reports no speed (a depth of millimetres gives none).
+    assert np.all(v[~wet] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sheet_flow_into_a_still_channel_reports_no_impossible_speed(dtype):
+    # Rain on a 2 % plane that ends at a 2 m drop into a still channel 1.5 m deep (closed walls):
+    # the setting of a street draining over a river bank. Each plane cell's speed is bounded by
+    # the Manning speed h^(2/3) S^(1/2) / n of its maximum depth h; the brink cell, where the sheet
+    # falls over the edge, by the larger of that and the critical speed sqrt(g h) of a free
+    # overfall. Dividing the discharge by the depth left at the end of a step (the brink cell is
+    # drained every step) or below the wet threshold reported twice these.
+    ny, nx, dx, slope, n, rain = 6, 40, 4.0, 0.02, 0.03, 200.0 / 3.6e6
+    brink = 29
+    zrow = slope * dx * (nx - np.arange(nx))
+    zrow[brink + 1:] = zrow[brink] - 2.0
+    h0 = np.zeros((ny, nx))
+    h0[:, brink + 1:] = 1.5
+    grid = FloodGrid.simple(np.tile(zrow, (ny, 1)).astype(dtype), dx, n)
+    state, accum = FloodState.from_depth(h0, dtype), FloodAccum.zeros((ny, nx))
+    st = advance(state, grid, FloodForcing.uniform_rain((ny, nx), rain), FloodParams(), 1800.0, accum)
+    assert st.status == 0
+    h, v = accum.h_max.astype(np.float64), accum.v_max.astype(np.float64)
+    manning = _manning_speed(h, slope, n)
+    # 5 %: the water-surface slope on the plane exceeds the bed's by the depth gradient (< 1 %)
+    # and the maximum speed and maximum depth of a cell come from different steps while the
+    # sheet builds up.
+    assert np.all(v[:, :brink] <= 1.05 * manning[:, :brink])
+    assert np.all(v[:, brink] <= 1.05 * np.maximum(manning[:, brink], np.sqrt(G * h[:, brink])))
+    assert np.all(v[h <= FloodParams().wet_depth] == 0)
+    # The channel only stores the plane's runoff, r L / h < 0.006 m/s: a still lake reports ~0.
+    assert v[:, brink + 1:].max() < 0.01
+
+
 # --- Robustness and bad input ------------------------------------------------------------------
 
 

@@ -77,7 +77,7 @@ def _flood(twin: Twin, n_frames: int = 3) -> FloodResult:
     frames = np.stack([depth * (k + 1) / n_frames for k in range(n_frames)]).astype(np.float32)
     times = 600.0 * (np.arange(n_frames) + 1)
     exposed = building_exposure(twin.buildings, twin.transform, twin.shape, depth, arrival,
-                                flooded_depth=0.1)
+                                ground=twin.terrain, flooded_depth=0.1)
     return FloodResult(crs=twin.crs, transform=twin.transform, max_depth=depth, max_speed=speed,
                        arrival_time=arrival, duration=np.where(depth > 0, 600.0, 0.0), hazard=hr,
                        hazard_class=hazard_class(hr, depth, 0.05), depth_frames=frames,

@@ -160,7 +160,8 @@ def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | s
     Raises
     ------
     InputDataError
-        Results on different grids (CRS, cell size, origin or shape) or from different twins.
+        Results on different grids (CRS, cell size, origin or shape), from different twins, or whose
+        buildings' water was measured by different rules (a result from an older cimtwin).
     """
     a, path_a = _load(result_a)
     b, path_b = _load(result_b)
@@ -169,6 +170,11 @@ def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | s
     if ta and tb and Path(ta).resolve() != Path(tb).resolve():
         raise InputDataError(f"The results come from different twins ({ta} and {tb}); a comparison cell by cell "
                              "needs both runs on the same twin. Run both scenarios on one twin.")
+    rules = [r.summary.get("building_exposure", "depth beside the walls") for r in (a, b)]
+    if rules[0] != rules[1]:
+        older = "a" if "building_exposure" not in a.summary else "b"
+        raise InputDataError(f"The results measure the buildings' water differently ({rules[0]!r} and {rules[1]!r}): "
+                             f"result {older} comes from an older cimtwin. Run its scenario again, then compare.")
     if not (tolerance >= 0 and time_tolerance >= 0):
         raise InputDataError(f"tolerance ({tolerance!r} m) and time_tolerance ({time_tolerance!r} s) must be >= 0.")
     depth_a = a.max_depth.astype(np.float32)

@@ -23,7 +23,7 @@ from twin._fingerprint import changed_parts, twin_parts
 from twin._progress import progress as _progress_bar
 from twin.edits import apply_edits
 from twin.errors import InputDataError, NumericalError, ScenarioError
-from twin.exposure import building_exposure, hazard_class
+from twin.exposure import EXPOSURE_RULE, building_exposure, hazard_class
 from twin.forcing import FloodSetup, setup
 from twin.model import Twin
 from twin.scenario import Scenario
@@ -41,7 +41,8 @@ class FloodResult:
     Attributes
     ----------
     max_depth, max_speed, hazard : ndarray (float32)
-        Maxima over the run: depth [m], cell speed [m/s], FD2320 hazard rating.
+        Maxima over the run: depth [m], cell speed [m/s] (0 below ``output.wet_depth``, bounded: see
+        :class:`kernels.flood.FloodAccum`), FD2320 hazard rating.
     arrival_time, duration : ndarray (float64)
         First time [s] the depth exceeded ``output.wet_depth`` (NaN: never) and seconds above it.
     depth_frames, frame_times
@@ -50,7 +51,8 @@ class FloodResult:
     gauges : DataFrame
         Depth and water level at each gauge every ``gauge_interval``.
     buildings : GeoDataFrame
-        The twin's buildings with ``max_depth``, ``arrival_time`` and ``flooded``.
+        The twin's buildings with ``max_depth`` (the water against the walls above the base, see
+        :func:`twin.exposure.building_exposure`), ``arrival_time`` and ``flooded``.
     summary : dict
         Volumes, mass-balance error, steps, wall time, speed, flooded buildings, scenario hash; with
         edits their cells and volumes (``edits``), with a design storm its blocks (``design_storm``).
@@ -281,6 +283,7 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
             for k in _VOLUMES:
                 totals[k] += getattr(stats, k)
             run_stats["steps"] += stats.steps
+            run_stats["speed_capped"] = run_stats.get("speed_capped", 0) + stats.speed_capped
             if stats.steps:
                 run_stats["dt_min"] = min(run_stats["dt_min"], stats.dt_min)
                 run_stats["dt_max"] = max(run_stats["dt_max"], stats.dt_max)
@@ -462,7 +465,7 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
     buildings = None
     if twin.buildings is not None:
         buildings = building_exposure(twin.buildings, twin.transform, twin.shape, h_max, accum.t_arrival,
-                                      flooded_depth=scenario.output.building_depth)
+                                      ground=s.grid.z, flooded_depth=scenario.output.building_depth)
     land = ~s.water_mask & (s.grid.blocked == 0)
     cells = int(np.count_nonzero(s.grid.blocked == 0))
     ks = max(run_stats["kernel_seconds"], 1e-12)
@@ -484,6 +487,7 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
         "steps": int(run_stats["steps"]),
         "dt_min_s": float(run_stats["dt_min"]) if np.isfinite(run_stats["dt_min"]) else 0.0,
         "dt_max_s": float(run_stats["dt_max"]),
+        "speed_capped_cell_steps": int(run_stats.get("speed_capped", 0)),
         "wall_seconds": float(run_stats["wall_seconds"]),
         "kernel_seconds": float(run_stats["kernel_seconds"]),
         "cell_updates_per_second": float(cells * run_stats["steps"] / ks),
@@ -494,6 +498,7 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
         "flooded_area_km2": float(np.count_nonzero(land & (h_max > scenario.output.building_depth)) * twin.cell_size ** 2 / 1e6),
         "buildings": int(len(buildings)) if buildings is not None else 0,
         "buildings_flooded": int(buildings["flooded"].sum()) if buildings is not None else 0,
+        "building_exposure": EXPOSURE_RULE,
         "hazard_cells": {name: int(np.count_nonzero(land & (hz_class == i + 1)))
                          for i, name in enumerate(("low", "moderate", "significant", "extreme"))},
         "cimtwin": _pkg.__version__,
