@@ -18,11 +18,13 @@ import xarray as xr
 from click.testing import CliRunner
 from test_flood_run import X0, Y0, _plane_twin, _scenario, _variants
 
+from ingest.vector import zonal_stat
 from twin._cli_ensemble import ensemble_cmd
 from twin.ensemble import Ensemble, EnsembleResult, run_ensemble
 from twin._return_period import aep, first_crossing
 from twin.errors import ScenarioError
 from twin.flood import run
+from twin.model import Twin
 
 SCALES = [10.0, 20.0, 40.0, 60.0, 80.0, 120.0, 160.0, 240.0]  # mm/h, from dry streets to ponding
 
@@ -301,7 +303,12 @@ def test_first_crossing_interpolates_in_log_return_period():
 
 def test_return_period_sweep_writes_flood_return_period(twin, cluster, tmp_path):
     # rain alone on the tilted plane: the pit ponds at every return period, the slope's sheet of
-    # water crosses 2-3 cm between them, the upper cells stay shallower
+    # water crosses 2-3 cm between them, the upper cells stay shallower. The buildings stand on the
+    # plane as ingest puts them, their base the lowest ground under them (the fixture's 5 m is above it,
+    # where no water against the walls would count)
+    buildings = twin.buildings.copy()
+    buildings["base"] = zonal_stat(buildings.geometry, twin.terrain, twin.transform)
+    twin = Twin(twin.crs, twin.transform, twin.terrain, buildings=buildings, landuse=twin.landuse)
     twin.save(tmp_path / "twin")
     (tmp_path / "flood.toml").write_text(
         'duration = "1h"\noutput_interval = "30min"\n'

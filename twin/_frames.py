@@ -57,6 +57,7 @@ class FrameStore:
             self._fh.truncate(keep * self._frame_bytes)  # frames taken after the checkpoint are taken again
             self._fh.seek(0, os.SEEK_END)
         else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # beside an --out whose parent is new too
             self._fh = open(self.path, "wb")
         self.count = keep
 
