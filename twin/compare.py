@@ -311,9 +311,7 @@ def _twin_of(b: FloodResult, path: Path | None, given: Twin | None) -> Twin | No
 
 def _with_buildings(twin: Twin, frame: gpd.GeoDataFrame) -> Twin:
     """A copy of ``twin`` whose buildings are ``frame`` (with the twin's required columns)."""
-    from twin.edits import _copy
-
-    out = _copy(twin)
+    out = twin.copy()
     layer = frame[["id", "geometry"]].copy()
     for col, default in (("base", 0.0), ("height", 0.0), ("source", "gis")):
         layer[col] = frame[col].fillna(default) if col in frame.columns else default

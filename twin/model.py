@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import warnings
@@ -242,6 +243,29 @@ class Twin:
         from twin.bim import add_ifc
 
         return add_ifc(self, paths, overlap=overlap, workers=workers, **read_kwargs)
+
+    def copy(self) -> "Twin":
+        """A copy that can be edited without changing this twin.
+
+        Layers, rasters, the land-use table and ``meta`` are the copy's own (setting or removing one on
+        either twin never shows on the other); the arrays and frames themselves are shared, which is
+        safe because the twin never writes them in place (derived grids are read-only, setters replace
+        and validate a copy). Derived grids already computed are shared too and dropped, on the copy
+        alone, when a layer they depend on changes there. ``path`` is kept: it names where the
+        original was loaded from.
+
+        Returns
+        -------
+        Twin
+            The copy.
+        """
+        out = copy.copy(self)
+        out._cache = dict(self._cache)
+        out._layers = dict(self._layers)
+        out._vectors = dict(self._vectors)
+        out._rasters = dict(self._rasters)
+        out.meta = copy.deepcopy(self.meta)
+        return out
 
     # --------------------------------------------------------------- derived
     def derived(self, name: str) -> np.ndarray:
