@@ -24,7 +24,9 @@ FORBIDDEN = {
         "twin", "ingest",
         # geo and file-format libraries: kernels take arrays, never files or geometries
         "rasterio", "geopandas", "shapely", "pyproj", "fiona", "pyogrio", "ifcopenshell",
-        "netCDF4", "h5netcdf", "xarray", "pandas",
+        "netCDF4", "h5netcdf", "h5py", "xarray", "pandas",
+        # file I/O: a kernel reads and returns arrays, the layers above read and write the files
+        "os", "io", "pathlib", "shutil", "tempfile", "glob", "pickle", "json", "csv", "sqlite3",
     },
 }
 
@@ -81,3 +83,89 @@ def test_layering_check_sees_function_level_and_relative_imports(tmp_path: Path)
     src = tmp_path / "ingest" / "m.py"
     src.write_text("def f():\n    from twin._io import atomic_file\n\nfrom .. import kernels\n")
     assert sorted(layering_violations("ingest", tmp_path)) == ["ingest/m.py:2 imports twin._io", "ingest/m.py:4 imports kernels"]
+
+
+# ------------------------------------------------------------------------------------------ private names
+
+#: The only private names a module of the project may take from another one: white-box tests that call
+#: one private helper of the module they test, to check it where no public entry point isolates it.
+#: Project code itself (twin/, ingest/, kernels/) has no exception.
+PRIVATE_ALLOWED = {
+    # the int32 and int64 flat-resolution kernels agree (the public entry point picks one by grid size)
+    ("tests/test_terrain.py", "kernels.terrain._flats"),
+    # the roof-rain multiplier on its own (setup() folds it into the rain field)
+    ("tests/test_flood_run.py", "twin.forcing._roof_share"),
+    # an ensemble member run in-process, as a worker runs it
+    ("tests/test_scenario_validation.py", "twin.ensemble._run_member"),
+}
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _is_module(root: Path, dotted: str) -> bool:
+    """Whether ``dotted`` names a module or package of the project (``twin._io``: a private module,
+    which its package's modules may import; the rule is about names, not modules)."""
+    path = root.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def private_name_uses(root: Path = ROOT, dirs: tuple[str, ...] = (*PACKAGES, "tests")) -> list[str]:
+    """``file:line module._name`` for every private name a module takes from another project module:
+    ``from m import _name`` and ``m._name`` / ``m.Class._name`` where ``m`` is an imported project
+    module or name."""
+    found = []
+    for path in _sources(root, *dirs):
+        rel = path.relative_to(root).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        bound: dict[str, str] = {}  # local name -> dotted project name it stands for
+        for line, module, names in _imports(path, root):
+            if module.split(".")[0] not in PACKAGES:
+                continue
+            if not names:  # import twin.model [as m]
+                bound[module.split(".")[0]] = module.split(".")[0]
+            for name in names:
+                dotted = f"{module}.{name}"
+                if _private(name) and not _is_module(root, dotted):
+                    found.append((rel, line, dotted))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname and alias.name.split(".")[0] in PACKAGES:
+                        bound[alias.asname] = alias.name
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
+                for alias in node.names:
+                    bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Attribute) and _private(node.attr)):
+                continue
+            chain, value = [node.attr], node.value
+            while isinstance(value, ast.Attribute):
+                chain.append(value.attr)
+                value = value.value
+            if isinstance(value, ast.Name) and value.id in bound:
+                dotted = ".".join([bound[value.id], *reversed(chain)])
+                if not _is_module(root, dotted):
+                    found.append((rel, node.lineno, dotted))
+    return [f"{rel}:{line} {dotted}" for rel, line, dotted in sorted(set(found))
+            if (rel, dotted) not in PRIVATE_ALLOWED]
+
+
+def test_no_module_takes_a_private_name_from_another() -> None:
+    assert private_name_uses() == []
+
+
+def test_private_name_check_sees_imports_and_attributes(tmp_path: Path) -> None:
+    """The checker itself: a private name imported, reached through a module or through a class is
+    found; a private module imported, and a module's own private names, are not."""
+    (tmp_path / "twin").mkdir()
+    (tmp_path / "twin" / "__init__.py").write_text("")
+    (tmp_path / "twin" / "_io.py").write_text("def _umask():\n    return 0\n")
+    (tmp_path / "twin" / "model.py").write_text("class Twin:\n    def _check(self):\n        return self._x\n")
+    (tmp_path / "twin" / "use.py").write_text(
+        "from twin import _io\nfrom twin._io import _umask\nimport twin.model as m\nfrom twin.model import Twin\n\n"
+        "def f():\n    return _io._umask(), m.Twin._check, Twin._check, _io.atomic_file\n")
+    assert private_name_uses(tmp_path, ("twin",)) == [
+        "twin/use.py:2 twin._io._umask", "twin/use.py:7 twin._io._umask", "twin/use.py:7 twin.model.Twin._check",
+    ]

@@ -122,7 +122,7 @@ class Comparison:
             frame = frame[frame["status"] != "removed"].reset_index(drop=True)
             twin = _with_buildings(twin, frame)
         scene = city_scene(twin, None, depth_min=depth_min, **kwargs)
-        data = scene._data  # filled in place: the scene module has no diverging overlay of its own
+        data = scene.data  # filled in place: the scene module has no diverging overlay of its own
         data.default_title = "Flood comparison"
         data.images["depth"] = png_classes(classify(self.max_depth_diff, classes), classes)
         data.depth_legend = [[list(c.rgba), c.label] for c in classes if c.rgba[3] > 0]

@@ -216,7 +216,7 @@ class Twin:
 
     def set_vector(self, name: str, gdf: gpd.GeoDataFrame | None) -> None:
         """Add, replace (or with ``None`` remove) a free-named vector layer."""
-        self._check_name(name)
+        self.check_name(name)
         if gdf is None:
             self._vectors.pop(name, None)
         else:
@@ -224,7 +224,7 @@ class Twin:
 
     def set_raster(self, name: str, array: np.ndarray | None) -> None:
         """Add, replace (or with ``None`` remove) a free-named raster on the twin's grid."""
-        self._check_name(name)
+        self.check_name(name)
         if array is None:
             self._rasters.pop(name, None)
             return
@@ -413,7 +413,11 @@ class Twin:
         return gdf
 
     @staticmethod
-    def _check_name(name: str) -> None:
+    def check_name(name: str) -> None:
+        """Raise InputDataError unless ``name`` can name a free layer or raster (it becomes a file name).
+
+        Callers that read files named by the user check the names first, before any work.
+        """
         if not name or not name.replace("_", "").isalnum() or name in LAYERS or name == "terrain":
             # the name becomes a file name in the twin folder: nothing that could leave it (../, /)
             raise InputDataError(f"Layer and raster names must be letters, digits and '_' and not a reserved name "
