@@ -180,12 +180,12 @@ def _d8_agreement(folder: Path, dem: np.ndarray) -> tuple[float, int] | None:
     Clear-cut: no tool changed the elevation of the cell or of a neighbour, and its steepest drop is > 0 and unique
     (ties and flats are settled by conventions that differ between the tools).
     """
-    from kernels.terrain import _DC, _DR
+    from kernels.terrain import DC, DR
     if not ((folder / "cimtwin_d8.npy").is_file() and (folder / "pysheds_d8.npy").is_file()):
         return None
     ny, nx = dem.shape
     pad = np.pad(dem, 1, constant_values=np.nan)
-    s = np.stack([(dem - pad[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx]) / np.hypot(dr, dc) for dr, dc in zip(_DR, _DC)])
+    s = np.stack([(dem - pad[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx]) / np.hypot(dr, dc) for dr, dc in zip(DR, DC)])
     s = np.sort(np.nan_to_num(s, nan=-np.inf), axis=0)
     clear = (s[-1] > 0) & (s[-1] > s[-2])
     del s
@@ -195,7 +195,7 @@ def _d8_agreement(folder: Path, dem: np.ndarray) -> tuple[float, int] | None:
         if f.is_file():
             changed |= np.load(f) != dem
     near = np.pad(changed, 1)
-    for dr, dc in zip(_DR, _DC):  # a changed neighbour changes the slopes too
+    for dr, dc in zip(DR, DC):  # a changed neighbour changes the slopes too
         changed |= near[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx]
     clear &= ~changed
     clear[[0, -1], :] = clear[:, [0, -1]] = False

@@ -76,7 +76,7 @@ def store(folder: Path, key: str, value: dict[str, Any]) -> None:
 
     A cache that cannot be written is not an error.
     """
-    from twin._io import atomic_file
+    from ingest._atomic import atomic_file
 
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)

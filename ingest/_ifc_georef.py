@@ -18,7 +18,7 @@ import numpy as np
 import pyproj
 
 from ingest.crs import as_crs
-from twin.errors import CRSError, GeoreferencingError
+from ingest.errors import CRSError, GeoreferencingError
 
 __all__ = ["Georef", "Frame", "find_frame", "METHODS"]
 

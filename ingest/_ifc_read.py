@@ -20,7 +20,7 @@ from ingest._ifc_georef import Frame, find_frame
 from ingest._ifc_geom import mesh, select
 from ingest._ifc_outline import MAX_SPAN_M, SMALL_FRACTION, closed_outline, frame_outline, outliers
 from ingest._ifc_structure import COLUMN, ENVELOPE, FRAME, OTHER, ROOF, SPACE, Structure, psets_json
-from twin.errors import GeoreferencingError, InputDataError
+from ingest.errors import GeoreferencingError, InputDataError
 
 __all__ = ["read_file"]
 

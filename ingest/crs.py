@@ -8,7 +8,7 @@ import pyproj
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 
-from twin.errors import CRSError
+from ingest.errors import CRSError
 
 __all__ = ["as_crs", "require_projected", "same_crs", "horizontal", "is_metric_projected", "auto_crs",
            "vertical_unit_factor", "crs_label"]

@@ -26,7 +26,7 @@ from ingest._ifc_geom import DEFAULT_KERNEL, FAST_KERNEL, KERNELS
 from ingest._ifc_outline import MAX_SPAN_M
 from ingest._ifc_pool import WorkerDied, shared_pool
 from ingest.crs import as_crs, require_projected
-from twin.errors import InputDataError, TwinError
+from ingest.errors import InputDataError, TwinError
 
 __all__ = ["read_ifc", "read_ifc_many", "IfcBuildings", "Georef", "IfcImportWarning", "KERNELS", "METHODS",
            "BUILDING_COLUMNS", "SPACE_COLUMNS", "MAX_SPAN_M"]

@@ -30,7 +30,7 @@ from ingest import _dem_repair, _sentinel
 from ingest._sentinel import PLAUSIBLE_ELEVATION_M
 from ingest._notes import warn
 from ingest.crs import as_crs, auto_crs, crs_label, horizontal, require_projected, same_crs, vertical_unit_factor
-from twin.errors import CRSError, InputDataError
+from ingest.errors import CRSError, InputDataError
 
 __all__ = ["Raster", "read_raster", "read_dem", "read_onto", "grid_for", "raster_crs", "default_resampling",
            "PLAUSIBLE_ELEVATION_M",

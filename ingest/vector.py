@@ -21,7 +21,7 @@ import shapely
 
 from ingest import _zonal
 from ingest.crs import as_crs, crs_label, same_crs
-from twin.errors import CRSError, InputDataError
+from ingest.errors import CRSError, InputDataError
 
 __all__ = ["read_vector", "split_layer_path", "zonal_stat", "LAYER_KINDS"]
 

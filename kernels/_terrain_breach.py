@@ -16,8 +16,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from kernels._terrain_fill import _heap_pop, _heap_push
-from kernels._terrain_grid import _DC, _DR, _is_outlet
+from kernels._terrain_fill import heap_pop, heap_push
+from kernels._terrain_grid import DC, DR, is_outlet
 
 
 @numba.njit(cache=True)
@@ -33,10 +33,10 @@ def _pits(z, filled, valid, proto):
                 continue
             low = False
             for k in range(8):
-                if z[r + _DR[k], c + _DC[k]] < z[r, c]:
+                if z[r + DR[k], c + DC[k]] < z[r, c]:
                     low = True
                     break
-            if not low and not _is_outlet(valid, r, c, ny, nx):
+            if not low and not is_outlet(valid, r, c, ny, nx):
                 pits[npit] = r * nx + c
                 npit += 1
     pits = pits[:npit]
@@ -47,7 +47,7 @@ def _pits(z, filled, valid, proto):
 
 
 @numba.njit(cache=True)
-def _breach(z, filled, valid, max_depth, max_length, proto):
+def breach(z, filled, valid, max_depth, max_length, proto):
     ny, nx = z.shape
     n = z.size
     out = z.copy()
@@ -70,7 +70,7 @@ def _breach(z, filled, valid, max_depth, max_length, proto):
             continue
         lower = False
         for k in range(8):
-            if valid[r0 + _DR[k], c0 + _DC[k]] and out[r0 + _DR[k], c0 + _DC[k]] < zp:
+            if valid[r0 + DR[k], c0 + DC[k]] and out[r0 + DR[k], c0 + DC[k]] < zp:
                 lower = True  # an earlier breach passed by
                 break
         if lower:
@@ -80,25 +80,25 @@ def _breach(z, filled, valid, max_depth, max_length, proto):
         steps[p] = 0
         ntouched = 1
         touched[0] = p
-        nheap = _heap_push(key, hidx, 0, 0.0, p)
+        nheap = heap_push(key, hidx, 0, 0.0, p)
         target = -1
         while nheap > 0:
             ku = key[0]
-            u, nheap = _heap_pop(key, hidx, nheap)
+            u, nheap = heap_pop(key, hidx, nheap)
             u = np.int64(u)
             if ku > cost[u]:
                 continue  # a stale entry
             ru = u // nx
             cu = u - ru * nx
             zu = out[ru, cu]
-            if u != p and (zu < zp or ((drains[u] or _is_outlet(valid, ru, cu, ny, nx)) and zu <= zp)):
+            if u != p and (zu < zp or ((drains[u] or is_outlet(valid, ru, cu, ny, nx)) and zu <= zp)):
                 target = u
                 break
             if steps[u] >= max_length:
                 continue
             for k in range(8):
-                rv = ru + _DR[k]
-                cv = cu + _DC[k]
+                rv = ru + DR[k]
+                cv = cu + DC[k]
                 if rv < 0 or rv >= ny or cv < 0 or cv >= nx or not valid[rv, cv]:
                     continue
                 d = out[rv, cv] - zp
@@ -113,7 +113,7 @@ def _breach(z, filled, valid, max_depth, max_length, proto):
                     cost[v] = nc
                     steps[v] = steps[u] + 1
                     parent[v] = u
-                    nheap = _heap_push(key, hidx, nheap, nc, v)
+                    nheap = heap_push(key, hidx, nheap, nc, v)
         for t in range(ntouched):
             cost[touched[t]] = np.inf
         if target < 0:

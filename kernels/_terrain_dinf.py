@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from kernels._terrain_grid import _DC, _DR
+from kernels._terrain_grid import DC, DR
 
 # neighbour k (code order E, SE, S, SW, W, NW, N, NE) in counter-clockwise order from east
 _CCW = np.array([0, 7, 6, 5, 4, 3, 2, 1], dtype=np.int64)
@@ -24,7 +24,7 @@ _TINY = 1e-9  # shares below this are rounding noise of the angle: the direction
 
 
 @numba.njit(cache=True)
-def _sector_angles(dxr, dy, ang):
+def sector_angles(dxr, dy, ang):
     # ang[m] = angle of neighbour _CCW[m]; ang[8] = 2 pi closes the circle
     t = np.arctan2(dy, dxr)
     ang[0] = 0.0
@@ -39,13 +39,13 @@ def _sector_angles(dxr, dy, ang):
 
 
 @numba.njit(cache=True, parallel=True)
-def _dinf(z, valid, dx_row, dy):
+def dinf(z, valid, dx_row, dy):
     ny, nx = z.shape
     out = np.full((ny, nx), np.nan)
     for r in numba.prange(ny):
         dxr = dx_row[r]
         ang = np.empty(9)
-        _sector_angles(dxr, dy, ang)
+        sector_angles(dxr, dy, ang)
         hyp = np.sqrt(dxr * dxr + dy * dy)
         for c in range(nx):
             if not valid[r, c]:
@@ -62,14 +62,14 @@ def _dinf(z, valid, dx_row, dy):
                 ac = ang[m] if m % 2 == 0 else ang[m + 1]
                 ad = ang[m + 1] if m % 2 == 0 else ang[m]
                 sign = 1.0 if m % 2 == 0 else -1.0
-                rc = r + _DR[kc]
-                cc = c + _DC[kc]
-                rd = r + _DR[kd]
-                cd = c + _DC[kd]
+                rc = r + DR[kc]
+                cc = c + DC[kc]
+                rd = r + DR[kd]
+                cd = c + DC[kd]
                 okc = 0 <= rc < ny and 0 <= cc < nx and valid[rc, cc]
                 okd = 0 <= rd < ny and 0 <= cd < nx and valid[rd, cd]
-                d1 = dxr if _DR[kc] == 0 else dy  # centre to the cardinal
-                d2 = dy if _DR[kc] == 0 else dxr  # cardinal to the diagonal
+                d1 = dxr if DR[kc] == 0 else dy  # centre to the cardinal
+                d2 = dy if DR[kc] == 0 else dxr  # cardinal to the diagonal
                 if okc and okd:
                     s1 = (z0 - z[rc, cc]) / d1
                     s2 = (z[rc, cc] - z[rd, cd]) / d2
@@ -95,7 +95,7 @@ def _dinf(z, valid, dx_row, dy):
 
 
 @numba.njit(cache=True, inline="always")
-def _shares(alpha, ang):
+def sector_shares(alpha, ang):
     """The two neighbours (code-order k) an angle points between and their shares of the flow."""
     m = 7
     for j in range(8):
@@ -111,7 +111,7 @@ def _shares(alpha, ang):
 
 
 @numba.njit(cache=True, parallel=True)
-def _dinf_donors(angle, dx_row, dy):
+def dinf_donors(angle, dx_row, dy):
     ny, nx = angle.shape
     ndon = np.zeros((ny, nx), dtype=np.uint8)
     for r in numba.prange(ny):
@@ -121,12 +121,12 @@ def _dinf_donors(angle, dx_row, dy):
                 continue
             cnt = 0
             for k in range(8):
-                rr = r + _DR[k]
-                cc = c + _DC[k]
+                rr = r + DR[k]
+                cc = c + DC[k]
                 if rr < 0 or rr >= ny or cc < 0 or cc >= nx or not angle[rr, cc] >= 0.0:
                     continue
-                _sector_angles(dx_row[rr], dy, ang)
-                ka, kb, fa, fb = _shares(angle[rr, cc], ang)
+                sector_angles(dx_row[rr], dy, ang)
+                ka, kb, fa, fb = sector_shares(angle[rr, cc], ang)
                 # neighbour (rr, cc) sends to me when one of its receivers is the cell opposite to k
                 back = (k + 4) % 8
                 if (ka == back and fa > 0.0) or (kb == back and fb > 0.0):
@@ -136,7 +136,7 @@ def _dinf_donors(angle, dx_row, dy):
 
 
 @numba.njit(cache=True)
-def _dinf_accumulate(angle, dx_row, dy, ndon, acc, stack):
+def dinf_accumulate(angle, dx_row, dy, ndon, acc, stack):
     ny, nx = angle.shape
     ang = np.empty(9)
     nvalid = 0
@@ -160,15 +160,15 @@ def _dinf_accumulate(angle, dx_row, dy, ndon, acc, stack):
                 a = angle[r, c]
                 if not a >= 0.0:
                     continue
-                _sector_angles(dx_row[r], dy, ang)
-                ka, kb, fa, fb = _shares(a, ang)
+                sector_angles(dx_row[r], dy, ang)
+                ka, kb, fa, fb = sector_shares(a, ang)
                 for t in range(2):
                     k = ka if t == 0 else kb
                     f = fa if t == 0 else fb
                     if f <= 0.0:
                         continue
-                    rr = r + _DR[k]
-                    cc = c + _DC[k]
+                    rr = r + DR[k]
+                    cc = c + DC[k]
                     if rr < 0 or rr >= ny or cc < 0 or cc >= nx or np.isnan(angle[rr, cc]):
                         continue  # leaves the domain
                     acc[rr, cc] += f * acc[r, c]

@@ -4,7 +4,7 @@ priority queue: a bucket queue where the DEM's values are quantized, else a 4-ar
 The queue holds the flood front keyed on elevation; cells the flood raises to a spill level skip it
 (the pit queue, breadth-first from the spill point). So the queue only ever receives *original*
 values of the DEM, and none below the level being drained. Where every valid value is one of a
-bounded number of levels ``zlo + k q`` (whole metres, decimetres, ...; :func:`_levels` checks in a
+bounded number of levels ``zlo + k q`` (whole metres, decimetres, ...; :func:`bucket_levels` checks in a
 pass or two), one FIFO per level is an exact priority queue with O(1) pushes and pops. Each cell
 enters it at most once, at its own level, so the FIFOs are segments of one array laid out by a
 histogram of the levels, and the next cells to pop are known: their neighbourhoods are prefetched,
@@ -19,13 +19,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from kernels._terrain_grid import _DC, _DR, _index_dtype, _is_outlet, _prefetch
+from kernels._terrain_grid import DC, DR, grid_index_dtype, is_outlet, prefetch
 
 _ARITY = 4
 
 
 @numba.njit(cache=True, inline="always")
-def _heap_push(key, idx, n, k, i):
+def heap_push(key, idx, n, k, i):
     # sift the hole up, then write once
     j = n
     while j > 0:
@@ -41,7 +41,7 @@ def _heap_push(key, idx, n, k, i):
 
 
 @numba.njit(cache=True, inline="always")
-def _heap_pop(key, idx, n):
+def heap_pop(key, idx, n):
     top = idx[0]
     n -= 1
     k = key[n]
@@ -122,7 +122,7 @@ def _level_counts(z, valid, zlo, scale, nlev):
     return cnt
 
 
-def _levels(z: np.ndarray, valid: np.ndarray) -> tuple[float, float, np.ndarray | None]:
+def bucket_levels(z: np.ndarray, valid: np.ndarray) -> tuple[float, float, np.ndarray | None]:
     """``(zlo, scale, start)`` for a bucket queue over the valid values of ``z``, if they are quantized.
 
     ``start[k]`` is where the FIFO of level ``k = _level(z, zlo, scale)`` begins in one array of
@@ -154,15 +154,15 @@ def _push(key, idx, nq, queue, tail, zlo, scale, zv, j):
         queue[tail[k]] = j
         tail[k] += 1
         return nq + 1
-    return _heap_push(key, idx, nq, zv, j)
+    return heap_push(key, idx, nq, zv, j)
 
 
 @numba.njit(cache=True, inline="always")
 def _prefetch_around(out, closed, p, w):
     # the three rows of cell p's neighbourhood in the padded grid, elevations and closed flags
     for a in (p - w, p, p + w):
-        _prefetch(out, a)
-        _prefetch(closed, a)
+        prefetch(out, a)
+        prefetch(closed, a)
 
 
 @numba.njit(cache=True, inline="always")
@@ -177,7 +177,7 @@ def _pop(key, idx, nq, queue, head, tail, cur, out, closed, w):
         if h < tail[cur]:
             _prefetch_around(out, closed, np.int64(queue[h]), w)
         return i, nq - 1, cur
-    i, nq = _heap_pop(key, idx, nq)
+    i, nq = heap_pop(key, idx, nq)
     if nq > 0:
         # the new top is the next pop unless a neighbour of i is pushed below it (20 % off the heap fill)
         _prefetch_around(out, closed, np.int64(idx[0]), w)
@@ -192,7 +192,7 @@ def _priority_flood(z, valid, epsilon, out, closed, pit, queue, zlo, scale, star
     the padded grid remove the division back to row and column (together 15 % faster on 16 M
     cells). ``closed`` (uint8) and ``pit`` (the index dtype, one per grid cell) are scratch of the
     padded and the plain grid's size; ``queue``, ``zlo``, ``scale`` and ``start`` describe the
-    levels of a bucket queue (:func:`_levels`), or ``queue = start = None`` selects the heap. The
+    levels of a bucket queue (:func:`bucket_levels`), or ``queue = start = None`` selects the heap. The
     large arrays come from NumPy, which asks the kernel for huge pages: allocated here they would
     fault in 4 KiB at a time (0.1 s per 128 MB).
     """
@@ -201,7 +201,7 @@ def _priority_flood(z, valid, epsilon, out, closed, pit, queue, zlo, scale, star
     n = (ny + 2) * w
     off = np.empty(8, dtype=np.int64)
     for k in range(8):
-        off[k] = _DR[k] * w + _DC[k]
+        off[k] = DR[k] * w + DC[k]
     out[:w] = np.nan
     out[n - w:] = np.nan
     closed[:w] = 1
@@ -232,7 +232,7 @@ def _priority_flood(z, valid, epsilon, out, closed, pit, queue, zlo, scale, star
             i = (r + 1) * w + c + 1
             if closed[i]:
                 continue
-            if r == 0 or c == 0 or r == ny - 1 or c == nx - 1 or (holes and _is_outlet(valid, r, c, ny, nx)):
+            if r == 0 or c == 0 or r == ny - 1 or c == nx - 1 or (holes and is_outlet(valid, r, c, ny, nx)):
                 nq = _push(key, idx, nq, queue, tail, zlo, scale, out[i], i)
                 closed[i] = 1  # the outlet test reads valid, not closed
     phead = 0
@@ -280,8 +280,8 @@ def priority_flood(z: np.ndarray, valid: np.ndarray, epsilon: float, index_dtype
     """
     ny, nx = z.shape
     n = (ny + 2) * (nx + 2)
-    dt = _index_dtype(n) if index_dtype is None else index_dtype
-    zlo, scale, start = _levels(z, valid) if buckets else (0.0, 1.0, None)
+    dt = grid_index_dtype(n) if index_dtype is None else index_dtype
+    zlo, scale, start = bucket_levels(z, valid) if buckets else (0.0, 1.0, None)
     padded = np.empty((ny + 2, nx + 2))
     queue = None if start is None else np.empty(start[-1], dtype=dt)
     _priority_flood(z, valid, float(epsilon), padded.reshape(-1), np.empty(n, dtype=np.uint8),

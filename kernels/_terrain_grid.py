@@ -11,18 +11,18 @@ from numba.extending import intrinsic
 NODATA_DIR = 247
 #: ESRI code of each neighbour k = 0..7, and its row / column offset.
 D8_CODES = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=np.uint8)
-_DR = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
-_DC = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
+DR = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
+DC = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
 # order in which an edge cell without a lower neighbour looks for a way out: cardinals first
-_OUT_ORDER = np.array([0, 2, 4, 6, 1, 3, 5, 7], dtype=np.int64)
+OUT_ORDER = np.array([0, 2, 4, 6, 1, 3, 5, 7], dtype=np.int64)
 # code -> k (255 for codes that are not a direction)
-_CODE_TO_K = np.full(256, 255, dtype=np.uint8)
-_CODE_TO_K[D8_CODES] = np.arange(8, dtype=np.uint8)
+CODE_TO_K = np.full(256, 255, dtype=np.uint8)
+CODE_TO_K[D8_CODES] = np.arange(8, dtype=np.uint8)
 
 _INT32_CELLS = 2**31 - 1  # flat indices 0 .. n-1 and the -1 marker must fit
 
 
-def _index_dtype(n: int) -> type[np.signedinteger]:
+def grid_index_dtype(n: int) -> type[np.signedinteger]:
     """``np.int32`` for flat indices of a grid of ``n`` cells when they fit (half the memory and
     bandwidth), else ``np.int64``: grids of 2^31 cells or more must not overflow."""
     if n < 0:
@@ -31,7 +31,7 @@ def _index_dtype(n: int) -> type[np.signedinteger]:
 
 
 @intrinsic
-def _prefetch(typingctx, arr, i):
+def prefetch(typingctx, arr, i):
     """Ask the CPU to bring ``arr[i]`` (a 1-D array) into the cache, without waiting for it.
 
     For loops that know which cells they will visit a few steps ahead but whose visits jump across
@@ -56,24 +56,24 @@ def _prefetch(typingctx, arr, i):
 
 
 @numba.njit(cache=True)
-def _is_outlet(valid, r, c, ny, nx):
+def is_outlet(valid, r, c, ny, nx):
     if r == 0 or c == 0 or r == ny - 1 or c == nx - 1:
         return True
     for k in range(8):
-        if not valid[r + _DR[k], c + _DC[k]]:
+        if not valid[r + DR[k], c + DC[k]]:
             return True
     return False
 
 
 @numba.njit(cache=True)
-def _receiver(d8, r, c):
+def receiver(d8, r, c):
     """Row and column a cell drains to, or (-1, -1) for pits, nodata and flow off the grid or into nodata."""
     ny, nx = d8.shape
-    k = _CODE_TO_K[d8[r, c]]
+    k = CODE_TO_K[d8[r, c]]
     if k == 255:
         return -1, -1
-    rr = r + _DR[k]
-    cc = c + _DC[k]
+    rr = r + DR[k]
+    cc = c + DC[k]
     if rr < 0 or rr >= ny or cc < 0 or cc >= nx or d8[rr, cc] == NODATA_DIR:
         return -1, -1
     return rr, cc

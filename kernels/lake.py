@@ -75,7 +75,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from kernels.river import RiverNetwork, Router, _as_series, _mc_link
+from kernels.river import RiverNetwork, Router, as_series, mc_link
 
 __all__ = ["Lake", "RiverLakeSystem", "weir_discharge"]
 
@@ -391,7 +391,7 @@ def _system_step(t, dt, nodes, n_links, link_down, link_lake, lake_of_link, ptr,
         if node < n_links and lake_of_link[node] >= 0:
             lake_acc[lake_of_link[node]] += acc[node]  # a lake link: the lake takes its inputs
         elif node < n_links:
-            mean = _mc_link(node, acc[node], ptr, m_sub, c0, c1, c2, q)
+            mean = mc_link(node, acc[node], ptr, m_sub, c0, c1, c2, q)
             out[node] = mean
             if link_lake[node] >= 0:
                 lake_acc[link_lake[node]] += mean
@@ -613,10 +613,7 @@ class RiverLakeSystem:
         edges += [(i, n + int(self._lake_of_link[i])) for i in np.flatnonzero(self._lake_of_link >= 0)]
         self._link_down = np.where((self._link_lake >= 0) | (self._lake_of_link >= 0), -1, ds)
         # a lake link holds no water of its own (the lake holds it)
-        r = self.router
-        for i in np.flatnonzero(self._lake_of_link >= 0):
-            r._q[r._ptr[i]:r._ptr[i + 1]] = 0.0
-            r._storage_ref[i] = 0.0
+        self.router.empty_links(np.flatnonzero(self._lake_of_link >= 0))
         feeders: dict[int, list[int]] = {}
         for a, b in edges:
             if b < n:
@@ -769,9 +766,9 @@ class RiverLakeSystem:
                 raise ValueError("give inflow, lateral, lake_inflow or n_steps so the system knows how many steps to run")
             n_steps = shapes[0]
         n, nl = self.n_links, self.n_lakes
-        inflow_a = _as_series(inflow, n_steps, n, "inflow")
-        lateral_a = _as_series(lateral, n_steps, n, "lateral")
-        lake_a = _as_series(lake_inflow, n_steps, nl, "lake_inflow") if nl else np.zeros((0, 0))
+        inflow_a = as_series(inflow, n_steps, n, "inflow")
+        lateral_a = as_series(lateral, n_steps, n, "lateral")
+        lake_a = as_series(lake_inflow, n_steps, nl, "lake_inflow") if nl else np.zeros((0, 0))
         own = np.flatnonzero(self._lake_of_link >= 0)
         into_lakes = [lake_a] + [a[:, own] for a in (inflow_a, lateral_a) if a.size]
         if any(np.any(a < 0) for a in into_lakes):
@@ -781,16 +778,16 @@ class RiverLakeSystem:
         lake_res = np.zeros((n_steps, nl, 5))
         lake_stage = np.empty((n_steps, nl))
         lake_storage = np.empty((n_steps, nl))
-        r = self.router
-        _system_run(self.time_step, self.dt, self._nodes, n, self._link_down, self._link_lake, self._lake_of_link, r._ptr, r.m_sub,
-                    r._c0, r._c1, r._c2, r._q, self._acc, self._lake_acc, inflow_a, lateral_a, lake_a,
+        ptr, m_sub, c0, c1, c2, q = self.router.routing_arrays
+        _system_run(self.time_step, self.dt, self._nodes, n, self._link_down, self._link_lake, self._lake_of_link, ptr, m_sub,
+                    c0, c1, c2, q, self._acc, self._lake_acc, inflow_a, lateral_a, lake_a,
                     self._storage, self._stage, self.overtopped, self._lk_i, self._lk_f, self._evap, self._target,
                     self._override, self._rat_ptr, self._rat_h, self._rat_q, self._tab_ptr, self._tab_h,
                     self._tab_s, self._tab_a, out, lake_res, lake_stage, lake_storage, self._ledger)
         self.time_step += n_steps
         if n_steps:
             self.outflow = out[-1].copy()
-            r.outflow = self.outflow.copy()
+            self.router.outflow = self.outflow.copy()
             self._res = lake_res[-1].copy()
         return {"outflow": out, "lake_stage": lake_stage, "lake_storage": lake_storage,
                 "lake_outflow": lake_res[:, :, _OUT], "lake_spill": lake_res[:, :, _SPILL],

@@ -198,7 +198,7 @@ def _discretise(length, slope, manning, width, q_ref, dt: float):
 
 
 @numba.njit(cache=True)
-def _mc_link(i, qin, ptr, m_sub, c0, c1, c2, q):
+def mc_link(i, qin, ptr, m_sub, c0, c1, c2, q):
     """Route link ``i`` over one time step under the step-mean inflow ``qin``; advances its
     sub-reach outlet discharges ``q`` in place and returns its step-mean outflow."""
     a0 = c0[i]
@@ -231,7 +231,7 @@ def _mc_step(order, downstream, ptr, m_sub, c0, c1, c2, q, acc, out):
     outflows; ``q`` (the sub-reach outlet discharges) is advanced in place."""
     for j in range(order.shape[0]):
         i = order[j]
-        mean = _mc_link(i, acc[i], ptr, m_sub, c0, c1, c2, q)
+        mean = mc_link(i, acc[i], ptr, m_sub, c0, c1, c2, q)
         out[i] = mean
         d = downstream[i]
         if d >= 0:
@@ -273,7 +273,11 @@ def _mc_run(order, downstream, ptr, m_sub, c0, c1, c2, q, inflow, lateral, out):
         _mc_step(order, downstream, ptr, m_sub, c0, c1, c2, q, acc, out[t])
 
 
-def _as_series(a, n_steps: int | None, n: int, name: str) -> np.ndarray:
+def as_series(a, n_steps: int | None, n: int, name: str) -> np.ndarray:
+    """``a`` as a contiguous float64 ``(n_steps, n)`` series (steps x links), or ``(0, n)`` for None.
+
+    Raises ValueError naming ``name`` for another shape or a NaN/infinite value.
+    """
     if a is None:
         return np.zeros((0, n))
     a = np.asarray(a, dtype=np.float64)
@@ -329,6 +333,22 @@ class Router:
         self._q[:] = np.repeat(v, self.n_sub)
         self._storage_ref = v.copy()
 
+    def empty_links(self, links) -> None:
+        """Set the flow and the stored water of ``links`` (link indices) to zero, e.g. links a lake holds."""
+        for i in np.asarray(links, dtype=np.int64):
+            self._q[self._ptr[i]:self._ptr[i + 1]] = 0.0
+            self._storage_ref[i] = 0.0
+
+    @property
+    def routing_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(ptr, m_sub, c0, c1, c2, q)`` for a compiled loop that routes with this router's state.
+
+        ``ptr`` and ``m_sub`` locate each link's sub-reaches, ``c0, c1, c2`` are their Muskingum-Cunge
+        coefficients and ``q`` their outlet discharges [m3/s]: the router's own state, which the loop
+        advances in place (as :meth:`run` does).
+        """
+        return self._ptr, self.m_sub, self._c0, self._c1, self._c2, self._q
+
     def storage(self) -> np.ndarray:
         """Water stored in each link [m3], the Muskingum storage ``K (X I + (1 - X) O)`` of its sub-reaches.
 
@@ -354,7 +374,7 @@ class Router:
         self._acc[:] = 0.0
         for a, name in ((lateral, "lateral"), (inflow, "inflow")):
             if a is not None:
-                self._acc += _as_series(np.reshape(a, (1, -1)), 1, self.n_links, name)[0]
+                self._acc += as_series(np.reshape(a, (1, -1)), 1, self.n_links, name)[0]
         out = np.empty(self.n_links)
         _mc_step(self._order, self._downstream, self._ptr, self.m_sub, self._c0, self._c1, self._c2,
                  self._q, self._acc, out)
@@ -381,8 +401,8 @@ class Router:
             if not shapes:
                 raise ValueError("give inflow, lateral or n_steps so the router knows how many steps to run")
             n_steps = shapes[0]
-        inflow_a = _as_series(inflow, n_steps, self.n_links, "inflow")
-        lateral_a = _as_series(lateral, n_steps, self.n_links, "lateral")
+        inflow_a = as_series(inflow, n_steps, self.n_links, "inflow")
+        lateral_a = as_series(lateral, n_steps, self.n_links, "lateral")
         out = np.empty((n_steps, self.n_links))
         _mc_run(self._order, self._downstream, self._ptr, self.m_sub, self._c0, self._c1, self._c2,
                 self._q, inflow_a, lateral_a, out)

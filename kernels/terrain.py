@@ -5,7 +5,7 @@ Conventions
 -----------
 * Arrays are raster-ordered (row 0 = north, col 0 = west). Flat cell indices (``row * nx + col``)
   are ``int32`` when the grid has fewer than 2^31 cells and ``int64`` otherwise, so that large grids
-  do not overflow and smaller ones use half the memory (``_index_dtype``); index arithmetic inside
+  do not overflow and smaller ones use half the memory (``grid_index_dtype``); index arithmetic inside
   the kernels is 64-bit. Labels and link ids are ``int32``.
 * D8 codes are ESRI's: 1 E, 2 SE, 4 S, 8 SW, 16 W, 32 NW, 64 N, 128 NE; ``0`` = a pit or a flat
   with no lower neighbour; ``247`` = nodata (:data:`NODATA_DIR`).
@@ -42,10 +42,10 @@ import numba
 import numpy as np
 
 from kernels._graph import kahn_order
-from kernels._terrain_breach import _breach
-from kernels._terrain_dinf import _dinf, _dinf_accumulate, _dinf_donors
+from kernels._terrain_breach import breach
+from kernels._terrain_dinf import dinf, dinf_accumulate, dinf_donors
 from kernels._terrain_fill import priority_flood
-from kernels._terrain_grid import _CODE_TO_K, _DC, _DR, _OUT_ORDER, D8_CODES, NODATA_DIR, _index_dtype, _receiver
+from kernels._terrain_grid import CODE_TO_K, D8_CODES, DC, DR, NODATA_DIR, OUT_ORDER, grid_index_dtype, receiver
 
 __all__ = [
     "NODATA_DIR",
@@ -150,7 +150,7 @@ def breach_depressions(z: np.ndarray, nodata_mask: np.ndarray | None = None, *, 
     valid = _valid_mask(z, nodata_mask)
     zf = np.ascontiguousarray(z, dtype=np.float64)
     filled = priority_flood(zf, valid, 0.0)
-    out, _ = _breach(zf, filled, valid, float(max_depth), int(max_length), np.empty(0, dtype=_index_dtype(zf.size)))
+    out, _ = breach(zf, filled, valid, float(max_depth), int(max_length), np.empty(0, dtype=grid_index_dtype(zf.size)))
     return priority_flood(out, valid, epsilon) if fill else out
 
 
@@ -209,11 +209,11 @@ def _d8(z, valid, dx_row, dy):
         bk = np.full(nx, -1, dtype=np.int64)
         zr = z[r]
         for k in range(8):
-            rr = r + _DR[k]
+            rr = r + DR[k]
             if rr < 0 or rr >= ny:
                 continue
-            dist = dxr if _DR[k] == 0 else (dy if _DC[k] == 0 else np.sqrt(dxr * dxr + dy * dy))
-            dc = _DC[k]
+            dist = dxr if DR[k] == 0 else (dy if DC[k] == 0 else np.sqrt(dxr * dxr + dy * dy))
+            dc = DC[k]
             zn = z[rr]
             vn = valid[rr]
             for c in range(1 if dc < 0 else 0, nx - 1 if dc > 0 else nx):
@@ -228,9 +228,9 @@ def _d8(z, valid, dx_row, dy):
             b = bk[c]
             if b < 0:
                 for m in range(8):
-                    k = _OUT_ORDER[m]
-                    rr = r + _DR[k]
-                    cc = c + _DC[k]
+                    k = OUT_ORDER[m]
+                    rr = r + DR[k]
+                    cc = c + DC[k]
                     if rr < 0 or rr >= ny or cc < 0 or cc >= nx or not valid[rr, cc]:
                         b = k
                         break
@@ -297,8 +297,8 @@ def _flats(z, valid, d8, dx_row, dy, proto):
             if not valid[r, c]:
                 continue
             for k in range(8):
-                rr = r + _DR[k]
-                cc = c + _DC[k]
+                rr = r + DR[k]
+                cc = c + DC[k]
                 if rr < 0 or rr >= ny or cc < 0 or cc >= nx or not valid[rr, cc]:
                     continue
                 if d8[r, c] != 0 and d8[rr, cc] == 0 and z[rr, cc] == z[r, c]:
@@ -328,8 +328,8 @@ def _flats(z, valid, d8, dx_row, dy, proto):
             r = i // nx
             c = i - r * nx
             for k in range(8):
-                rr = r + _DR[k]
-                cc = c + _DC[k]
+                rr = r + DR[k]
+                cc = c + DC[k]
                 if rr < 0 or rr >= ny or cc < 0 or cc >= nx or not valid[rr, cc]:
                     continue
                 j = rr * nx + cc
@@ -361,8 +361,8 @@ def _flats(z, valid, d8, dx_row, dy, proto):
             if which == 0 and dist[i] > height[label[i]]:
                 height[label[i]] = dist[i]
             for k in range(8):
-                rr = r + _DR[k]
-                cc = c + _DC[k]
+                rr = r + DR[k]
+                cc = c + DC[k]
                 if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
                     continue
                 j = rr * nx + cc
@@ -386,14 +386,14 @@ def _flats(z, valid, d8, dx_row, dy, proto):
             best = 0.0
             bk = -1
             for k in range(8):
-                rr = r + _DR[k]
-                cc = c + _DC[k]
+                rr = r + DR[k]
+                cc = c + DC[k]
                 if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
                     continue
                 j = rr * nx + cc
                 if label[j] != label[i]:
                     continue
-                dist = dxr if _DR[k] == 0 else (dy if _DC[k] == 0 else diag)
+                dist = dxr if DR[k] == 0 else (dy if DC[k] == 0 else diag)
                 g = (mask[i] - mask[j]) / dist
                 if g > best:
                     best = g
@@ -431,7 +431,7 @@ def resolve_flats(z: np.ndarray, d8: np.ndarray, nodata_mask: np.ndarray | None 
         raise ValueError(f"d8 has shape {d8.shape}, the DEM {valid.shape}")
     dx_row, dy = _cell_sizes(dx, dy, valid.shape[0])
     return _flats(np.ascontiguousarray(z, dtype=np.float64), valid, d8, dx_row, dy,
-                  np.empty(0, dtype=_index_dtype(d8.size)))
+                  np.empty(0, dtype=grid_index_dtype(d8.size)))
 
 
 # ------------------------------------------------------------------------------ graph and accumulation
@@ -441,11 +441,11 @@ def _downstream(d8, down):
     ny, nx = d8.shape
     for r in numba.prange(ny):
         for c in range(nx):
-            rr, cc = _receiver(d8, r, c)
+            rr, cc = receiver(d8, r, c)
             down[r * nx + c] = -1 if rr < 0 else rr * nx + cc
 
 
-_CODE_TO_K_NB = _CODE_TO_K
+_CODE_TO_K_NB = CODE_TO_K
 
 
 def downstream_index(d8: np.ndarray, index_dtype=None) -> np.ndarray:
@@ -456,7 +456,7 @@ def downstream_index(d8: np.ndarray, index_dtype=None) -> np.ndarray:
     d8 = np.ascontiguousarray(d8, dtype=np.uint8)
     if d8.ndim != 2:
         raise ValueError(f"d8 must be a 2-D array of ESRI codes, got shape {d8.shape}")
-    down = np.empty(d8.size, dtype=_index_dtype(d8.size) if index_dtype is None else index_dtype)
+    down = np.empty(d8.size, dtype=grid_index_dtype(d8.size) if index_dtype is None else index_dtype)
     _downstream(d8, down)
     return down
 
@@ -494,8 +494,8 @@ def _donor_counts(d8):
                 continue
             cnt = 0
             for k in range(8):
-                rr = r - _DR[k]
-                cc = c - _DC[k]
+                rr = r - DR[k]
+                cc = c - DC[k]
                 if 0 <= rr < ny and 0 <= cc < nx and _CODE_TO_K_NB[d8[rr, cc]] == k:
                     cnt += 1
             ndon[r, c] = cnt
@@ -525,8 +525,8 @@ def _accumulate_walk(d8, ndon, acc):
                 k = _CODE_TO_K_NB[d8[r, c]]
                 if k == 255:
                     break
-                rr = r + _DR[k]
-                cc = c + _DC[k]
+                rr = r + DR[k]
+                cc = c + DC[k]
                 if rr < 0 or rr >= ny or cc < 0 or cc >= nx or d8[rr, cc] == NODATA_DIR:
                     break
                 acc[rr, cc] += acc[r, c]
@@ -586,7 +586,7 @@ def dinf_directions(z: np.ndarray, nodata_mask: np.ndarray | None = None, dx: fl
     """
     valid = _valid_mask(z, nodata_mask)
     dx_row, dy = _cell_sizes(dx, dy, valid.shape[0])
-    return _dinf(np.ascontiguousarray(z, dtype=np.float64), valid, dx_row, dy)
+    return dinf(np.ascontiguousarray(z, dtype=np.float64), valid, dx_row, dy)
 
 
 def _own_contribution(valid: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
@@ -623,8 +623,8 @@ def flow_accumulation_dinf(angle: np.ndarray, weights: np.ndarray | None = None,
         raise ValueError(f"angle must be a 2-D array, got shape {angle.shape}")
     dx_row, dy = _cell_sizes(dx, dy, angle.shape[0])
     acc = _own_contribution(~np.isnan(angle), weights)
-    stack = np.empty(angle.size, dtype=_index_dtype(angle.size))
-    stuck = _dinf_accumulate(angle, dx_row, dy, _dinf_donors(angle, dx_row, dy), acc, stack)
+    stack = np.empty(angle.size, dtype=grid_index_dtype(angle.size))
+    stuck = dinf_accumulate(angle, dx_row, dy, dinf_donors(angle, dx_row, dy), acc, stack)
     if stuck:
         raise ValueError(f"the D-infinity directions contain loops ({stuck} cells never drain); derive them "
                          "with dinf_directions from a DEM filled with epsilon > 0, with the same dx and dy")

@@ -50,6 +50,31 @@ def test_nan_terrain_and_bad_grid_are_rejected():
         Twin(CRS, Affine(2, 0, 0, 0, -3, 0), terrain)
 
 
+def test_copy_is_independent_and_keeps_derived_grids_right(small_twin):
+    tw = small_twin
+    tw.set_raster("rain", np.ones(tw.shape))
+    tw.meta["note"] = {"by": "ingest"}
+    mask, manning = tw.building_mask, tw.manning
+    cp = tw.copy()
+    assert cp is not tw and cp.building_mask is mask  # computed grids are shared, not recomputed
+    # changing the copy's layers, rasters, terrain and meta leaves the original as it was
+    cp.set_layer("buildings", tw.buildings.iloc[:1])
+    cp.set_raster("rain", None)
+    cp.set_vector("extra", tw.buildings)
+    cp.set_terrain(tw.terrain + 1.0)
+    cp.meta["note"]["by"] = "edit"
+    assert len(tw.buildings) == 2 and "rain" in tw.rasters and "extra" not in tw.vectors
+    assert tw.meta["note"] == {"by": "ingest"} and tw.building_mask is mask
+    np.testing.assert_array_equal(tw.burned_terrain, Twin(CRS, tw.transform, tw.terrain, buildings=tw.buildings).burned_terrain)
+    # the copy's derived grids follow its own layers; those that do not depend on them stay shared
+    assert cp.building_mask[5:7, 7:9].sum() == 0 and cp.building_mask[1:3, 1:4].all()
+    np.testing.assert_array_equal(cp.burned_terrain[5:7, 7:9], tw.terrain[5:7, 7:9] + 1.0)
+    assert cp.manning is manning
+    # and the original's changes do not reach the copy
+    tw.set_layer("buildings", None)
+    assert len(cp.buildings) == 1 and cp.building_mask[1:3, 1:4].all()
+
+
 def test_buildings_need_their_columns():
     transform, terrain, b, *_ = small_layers()
     with pytest.raises(InputDataError, match="base"):

@@ -495,10 +495,10 @@ def test_browser_reaches_no_network(isolation, tmp_path, monkeypatch):
     import twin._browser as browser
 
     require_chromium()
-    if isolation == "netns" and not browser._netns_allowed():
+    if isolation == "netns" and not browser.netns_allowed():
         pytest.skip("unshare --net is not permitted here")
     if isolation == "blocked":
-        monkeypatch.setattr(browser, "_netns_allowed", lambda: False)
+        monkeypatch.setattr(browser, "netns_allowed", lambda: False)
     page = tmp_path / "fetch.html"
     page.write_text(
         "<!DOCTYPE html><html><body><script>"

@@ -36,7 +36,7 @@ def _interior(valid: np.ndarray) -> np.ndarray:
     pad = np.pad(valid, 1, constant_values=False)
     ny, nx = valid.shape
     out = valid.copy()
-    for dr, dc in zip(T._DR, T._DC):
+    for dr, dc in zip(T.DR, T.DC):
         out &= pad[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx]
     return out
 
@@ -47,7 +47,7 @@ def _slopes(z: np.ndarray, valid: np.ndarray, dx, dy: float) -> np.ndarray:
     pad = np.pad(np.where(valid, z, np.nan), 1, constant_values=np.nan)
     dxc = np.broadcast_to(np.asarray(dx, dtype=float), (ny,))[:, None]
     out = np.empty((8, ny, nx))
-    for k, (dr, dc) in enumerate(zip(T._DR, T._DC)):
+    for k, (dr, dc) in enumerate(zip(T.DR, T.DC)):
         dist = dxc if dr == 0 else (dy if dc == 0 else np.hypot(dxc, dy))
         s = (z - pad[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx]) / dist
         out[k] = np.where(np.isnan(s), -np.inf, s)
@@ -91,7 +91,7 @@ def _reference_fill(z: np.ndarray, valid: np.ndarray) -> np.ndarray:
     heapq.heapify(heap)
     while heap:
         level, r, c = heapq.heappop(heap)
-        for dr, dc in zip(T._DR, T._DC):
+        for dr, dc in zip(T.DR, T.DC):
             rr, cc = r + dr, c + dc
             if 0 <= rr < ny and 0 <= cc < nx and not closed[rr, cc]:
                 closed[rr, cc] = True
@@ -118,8 +118,8 @@ def test_fill_equals_textbook_priority_flood_on_random_dems():
 def test_index_dtype_choice_and_64_bit_kernels():
     from kernels._terrain_fill import priority_flood
 
-    assert T._index_dtype(0) is np.int32 and T._index_dtype(2**31 - 1) is np.int32
-    assert T._index_dtype(2**31) is np.int64 and T._index_dtype(50_000 * 50_000) is np.int64
+    assert T.grid_index_dtype(0) is np.int32 and T.grid_index_dtype(2**31 - 1) is np.int32
+    assert T.grid_index_dtype(2**31) is np.int64 and T.grid_index_dtype(50_000 * 50_000) is np.int64
     rng = np.random.default_rng(3)
     z = rng.integers(0, 8, (23, 31)).astype(float)
     v = rng.random(z.shape) > 0.05
@@ -144,14 +144,14 @@ def _drains_by_epsilon(fe: np.ndarray, z: np.ndarray, valid: np.ndarray, eps: fl
     ny, nx = z.shape
     pad = np.pad(np.where(valid, fe, np.nan), 1, constant_values=np.nan)
     below = np.zeros(z.shape, bool)
-    for dr, dc in zip(T._DR, T._DC):
+    for dr, dc in zip(T.DR, T.DC):
         below |= pad[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx] + eps <= fe
     raised = valid & (fe != z)
     return bool(np.all(below[raised]))
 
 
 def test_bucket_queue_and_heap_agree_on_quantized_dems():
-    from kernels._terrain_fill import _levels, priority_flood
+    from kernels._terrain_fill import bucket_levels, priority_flood
 
     rng = np.random.default_rng(11)
     for t in range(30):
@@ -160,7 +160,7 @@ def test_bucket_queue_and_heap_agree_on_quantized_dems():
         q = (1.0, 0.1, 0.25)[t % 3]
         z = rng.integers(-4, 9, (ny, nx)) * q
         v = rng.random((ny, nx)) > 0.1
-        zlo, scale, start = _levels(z, v)
+        zlo, scale, start = bucket_levels(z, v)
         assert start is not None or not v.any()
         if start is not None:
             assert scale <= 1.0 / q and zlo == z[v].min() and start[-1] == v.sum()  # q or coarser
@@ -177,23 +177,23 @@ def test_bucket_queue_and_heap_agree_on_quantized_dems():
 
 
 def test_levels_fall_back_to_the_heap():
-    from kernels._terrain_fill import _levels, priority_flood
+    from kernels._terrain_fill import bucket_levels, priority_flood
 
     rng = np.random.default_rng(12)
     z = np.round(rng.normal(0, 3, (40, 50)))
     v = np.ones(z.shape, bool)
-    assert _levels(z, v)[2] is not None
+    assert bucket_levels(z, v)[2] is not None
     for noisy in (z + rng.normal(0, 1e-6, z.shape),  # not quantized
                   np.where(rng.random(z.shape) < 0.01, z + 1e-7, z),  # nearly: a few odd values
                   z * 1e6):  # quantized, but with more levels than cells and 2^16
-        assert _levels(noisy, v)[2] is None
+        assert bucket_levels(noisy, v)[2] is None
         lake = priority_flood(noisy, v, 0.0)
         np.testing.assert_array_equal(lake, _reference_fill(noisy, v))
         fe = priority_flood(noisy, v, 1e-3)
         assert _drains_by_epsilon(fe, noisy, v, 1e-3)
     # centimetres read from a float32 raster are not multiples of 0.01 in float64, but distinct levels all the same
     cm = np.round(rng.uniform(100, 140, (60, 70)), 2).astype(np.float32).astype(np.float64)
-    zlo, scale, start = _levels(cm, cm == cm)
+    zlo, scale, start = bucket_levels(cm, cm == cm)
     assert scale == 100.0 and start is not None
     np.testing.assert_array_equal(priority_flood(cm, cm == cm, 0.0), priority_flood(cm, cm == cm, 0.0, buckets=False))
     # nodata values do not count: huge or NaN elevations under the mask still give whole-metre levels
@@ -202,9 +202,9 @@ def test_levels_fall_back_to_the_heap():
     z2[5, 5] = np.nan
     nd = np.zeros(z.shape, bool)
     nd[:3, :3] = nd[5, 5] = True
-    assert _levels(z2, ~nd)[2] is not None
+    assert bucket_levels(z2, ~nd)[2] is not None
     np.testing.assert_array_equal(T.fill_depressions(z2, nd)[~nd], _reference_fill(z2, ~nd)[~nd])
-    assert _levels(z, np.zeros(z.shape, bool))[2] is None  # no valid cell
+    assert bucket_levels(z, np.zeros(z.shape, bool))[2] is None  # no valid cell
     np.testing.assert_array_equal(priority_flood(z, np.zeros(z.shape, bool), 1e-3), z)
     # a single level, and a tiny epsilon below one ulp of the values
     flat = np.full((6, 7), 1e6)
@@ -323,11 +323,11 @@ def test_resolve_flats_drains_towards_the_outlet_and_away_from_a_hill():
 
 def _dinf_outflow(angle: np.ndarray, acc: np.ndarray, dx: float, dy: float) -> tuple[np.ndarray, float]:
     """Recompute, cell by cell in Python, what each cell receives and what leaves the grid."""
-    from kernels._terrain_dinf import _sector_angles, _shares
+    from kernels._terrain_dinf import sector_angles, sector_shares
 
     ny, nx = angle.shape
     ang = np.empty(9)
-    _sector_angles(dx, dy, ang)
+    sector_angles(dx, dy, ang)
     inflow = np.zeros_like(acc)
     out = 0.0
     for r in range(ny):
@@ -335,9 +335,9 @@ def _dinf_outflow(angle: np.ndarray, acc: np.ndarray, dx: float, dy: float) -> t
             if not angle[r, c] >= 0:
                 out += acc[r, c] if np.isfinite(angle[r, c]) else 0.0  # stays: a pit or an edge outlet
                 continue
-            ka, kb, fa, fb = _shares(angle[r, c], ang)
+            ka, kb, fa, fb = sector_shares(angle[r, c], ang)
             for k, f in ((ka, fa), (kb, fb)):
-                rr, cc = r + T._DR[k], c + T._DC[k]
+                rr, cc = r + T.DR[k], c + T.DC[k]
                 if 0 <= rr < ny and 0 <= cc < nx and np.isfinite(angle[rr, cc]):
                     inflow[rr, cc] += f * acc[r, c]
                 else:

@@ -116,7 +116,7 @@ def chromium_path() -> Path | None:
 
 
 @lru_cache(maxsize=1)
-def _netns_allowed() -> bool:
+def netns_allowed() -> bool:
     unshare = shutil.which("unshare")
     if unshare is None:
         return False
@@ -193,7 +193,7 @@ def _launch(exe: Path, user_dir: str, width: int, height: int) -> tuple[subproce
     # moves the child's ends there before it execs (a preexec_fn would run before
     # subprocess closes inherited fds, and /bin/sh cannot name fds above 9).
     flags = [*_BASE_FLAGS, f"--user-data-dir={user_dir}", f"--window-size={width},{height}"]
-    if _netns_allowed():
+    if netns_allowed():
         argv, isolation = [shutil.which("unshare") or "unshare", "--net", str(exe), *flags], "netns"
     else:
         argv, isolation = [str(exe), *flags, *_BLOCK_FLAGS], "blocked"

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from twin.errors import ScenarioError
-from twin.scenario import Scenario, _Checked, _explain, read_toml, scenario_path
+from twin.scenario import CheckedModel, Scenario, explain_errors, read_toml, scenario_path
 
 __all__ = ["Ensemble", "Member"]
 
@@ -26,7 +26,7 @@ _ONE_OF = {("rain",): ("constant", "hyetograph", "frames")}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class _Spec(_Checked):
+class _Spec(CheckedModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = "ensemble"
     base: str | dict[str, Any]
@@ -137,7 +137,7 @@ class Ensemble:
         try:
             spec = _Spec.model_validate(data)
         except ValidationError as exc:
-            text = _explain(exc, source).replace("is not a valid scenario:", "is not a valid ensemble:", 1)
+            text = explain_errors(exc, source).replace("is not a valid scenario:", "is not a valid ensemble:", 1)
             text = text.replace("the README's scenario reference", "the README's ensemble section")
             raise ScenarioError(text) from None
         base_dir = Path(base_dir or ".").resolve()

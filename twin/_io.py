@@ -1,5 +1,7 @@
 """Atomic writing of files and folders: a crash never leaves a half-written output that loads.
 
+:func:`atomic_file` is :func:`ingest._atomic.atomic_file`, re-exported (one implementation for both layers).
+
 Every folder cimtwin writes carries a marker, ``cimtwin.json`` (its kind and the SHA-256 of every
 file), so that an output folder is replaced only when cimtwin wrote it (:func:`check_out`), a
 result is checked when read (:func:`verify_dir`) and a save cut short is undone (:func:`recover_dir`).
@@ -13,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -22,25 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ingest._atomic import atomic_file
 from twin.errors import InputDataError
-
-
-@contextlib.contextmanager
-def atomic_file(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        # mkstemp creates 0600 files; give the result the permissions any new file would get
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
 
 
 @contextlib.contextmanager
@@ -87,12 +71,6 @@ def _recheck(path: Path, kind: str, overwrite: bool, tmp: Path) -> None:
         kept = path.parent / f"{path.name}.new-{uuid.uuid4().hex[:8]}"
         os.replace(tmp, kept)
         raise InputDataError(f"{exc} What was just written is kept in {kept}.") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ------------------------------------------------------------------------------- markers and checks

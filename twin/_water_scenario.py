@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from kernels.reservoir import guide_curve
-from twin.scenario import Duration, Point, ScenarioModel, ScenarioPath, _Model, monotone_table, scenario_path
+from twin.scenario import Duration, Point, ScenarioModel, ScenarioPath, ScenarioTable, monotone_table, scenario_path
 
 __all__ = ["Member", "WaterLink", "WaterNode", "WaterScenario", "Zones"]
 
@@ -19,7 +19,7 @@ NODE_TYPES = ("reservoir", "abstraction", "groundwater", "works", "demand", "env
 Series = float | str  # a constant, or the name of a column of the scenario's time series
 
 
-class Zones(_Model):
+class Zones(ScenarioTable):
     """Zone tops of a reservoir as fractions of its capacity: constants or ``[[day_of_year, fraction], ...]``."""
     conservation: float | list[tuple[float, float]] = 1.0
     buffer: float | list[tuple[float, float]] | None = None  # none: no buffer zone (its top is the inactive top)
@@ -49,7 +49,7 @@ class Zones(_Model):
         return [(1.0, float(v))] if isinstance(v, (int, float)) else [(float(d), float(f)) for d, f in v]
 
 
-class WaterNode(_Model):
+class WaterNode(ScenarioTable):
     """One node of the supply network (see the README's water scenario reference)."""
     name: str = Field(min_length=1)
     type: Literal["reservoir", "abstraction", "groundwater", "works", "demand", "env_flow"]
@@ -126,7 +126,7 @@ class WaterNode(_Model):
         z = self.zones
         # piecewise-linear curves keep their order everywhere if they keep it at every knot
         for day in sorted({d for k in _ZONES for d, _ in z.curve(k)}):
-            top = {k: float(guide_curve(day, *_curve_arrays([z.curve(k)]))[0]) for k in _ZONES}
+            top = {k: float(guide_curve(day, *curve_arrays([z.curve(k)]))[0]) for k in _ZONES}
             if not top["inactive"] <= top["buffer"] <= top["conservation"] + 1e-12:
                 raise ValueError(f"zones must satisfy inactive <= buffer <= conservation; on day {day:g} they are "
                                  f"{top['inactive']:g}, {top['buffer']:g}, {top['conservation']:g}")
@@ -138,7 +138,7 @@ class WaterNode(_Model):
         return self.priority if self.priority is not None else (0 if self.type == "env_flow" else 1)
 
 
-class WaterLink(_Model):
+class WaterLink(ScenarioTable):
     """A link: canal, pipe or river reach from one node to another."""
     from_: str = Field(alias="from")
     to: str
@@ -148,7 +148,7 @@ class WaterLink(_Model):
     river: bool = False
 
 
-class Member(_Model):
+class Member(ScenarioTable):
     """One ensemble member: demand growth and inflow factors, column substitutions (another climate trace)."""
     name: str = Field(min_length=1)
     demand: float = Field(1.0, ge=0)
@@ -237,7 +237,7 @@ class WaterScenario(ScenarioModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-def _curve_arrays(curves: list[list[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray]:
+def curve_arrays(curves: list[list[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray]:
     """Guide curves as the (r, k) day and value arrays of :func:`kernels.reservoir.guide_curve` (padded)."""
     k = max(len(c) for c in curves)
     days = np.empty((len(curves), k))

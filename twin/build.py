@@ -135,7 +135,7 @@ def from_files(dem: PathLike | Sequence[PathLike], *, buildings: PathLike | None
     layer_crs = dict(layer_crs or {})
     rasters = dict(rasters or {})
     for name in rasters:  # before any file is read: a bad name fails at once
-        Twin._check_name(name)
+        Twin.check_name(name)
     given = {"buildings": buildings, "rivers": rivers, "lakes": lakes, "landuse": landuse}
     _check_layer_crs(layer_crs, given, rasters, dem_crs)
     dem_crs = layer_crs.pop("dem", dem_crs)

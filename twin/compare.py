@@ -122,7 +122,7 @@ class Comparison:
             frame = frame[frame["status"] != "removed"].reset_index(drop=True)
             twin = _with_buildings(twin, frame)
         scene = city_scene(twin, None, depth_min=depth_min, **kwargs)
-        data = scene._data  # filled in place: the scene module has no diverging overlay of its own
+        data = scene.data  # filled in place: the scene module has no diverging overlay of its own
         data.default_title = "Flood comparison"
         data.images["depth"] = png_classes(classify(self.max_depth_diff, classes), classes)
         data.depth_legend = [[list(c.rgba), c.label] for c in classes if c.rgba[3] > 0]
@@ -317,9 +317,7 @@ def _twin_of(b: FloodResult, path: Path | None, given: Twin | None) -> Twin | No
 
 def _with_buildings(twin: Twin, frame: gpd.GeoDataFrame) -> Twin:
     """A copy of ``twin`` whose buildings are ``frame`` (with the twin's required columns)."""
-    from twin.edits import _copy
-
-    out = _copy(twin)
+    out = twin.copy()
     layer = frame[["id", "geometry"]].copy()
     for col, default in (("base", 0.0), ("height", 0.0), ("source", "gis")):
         layer[col] = frame[col].fillna(default) if col in frame.columns else default

@@ -8,7 +8,6 @@ for what changes, so exactly the derived grids that depend on an edited layer ar
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -57,7 +56,7 @@ def apply_edits(twin: Twin, edits: Sequence[Edit]) -> tuple[Twin, list[dict[str,
     """
     if not edits:
         return twin, []
-    out = _copy(twin)
+    out = twin.copy()
     terrain = np.array(twin.terrain, dtype=np.float64)
     buildings = twin.buildings
     report = []
@@ -100,18 +99,6 @@ def wall_cells(twin: Twin, line: Sequence[tuple[float, float]]) -> tuple[np.ndar
     keep = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
     cells = np.unique(np.column_stack([rows[keep], cols[keep]]), axis=0)
     return cells[:, 0], cells[:, 1]
-
-
-def _copy(twin: Twin) -> Twin:
-    # A shallow copy with its own layer and cache mappings: the arrays and frames it shares are never
-    # written in place (derived grids are read-only, setters replace), so the caller's twin stays as it was.
-    out = copy.copy(twin)
-    out._cache = dict(twin._cache)
-    out._layers = dict(twin._layers)
-    out._vectors = dict(twin._vectors)
-    out._rasters = dict(twin._rasters)
-    out.meta = copy.deepcopy(twin.meta)
-    return out
 
 
 def _inside(twin: Twin, points, key: str) -> None:

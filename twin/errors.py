@@ -3,9 +3,14 @@
 Every error a user can cause derives from :class:`TwinError`, so a caller can catch
 everything the engine raises deliberately with a single ``except TwinError``. Messages
 say what is wrong *and* how to fix it.
+
+The base and the input errors are defined in :mod:`ingest.errors` (ingest raises them and may not
+import ``twin``) and re-exported here: they are the same classes.
 """
 
 from __future__ import annotations
+
+from ingest.errors import CRSError, GeoreferencingError, InputDataError, TwinError
 
 __all__ = [
     "TwinError",
@@ -15,22 +20,6 @@ __all__ = [
     "ScenarioError",
     "NumericalError",
 ]
-
-
-class TwinError(Exception):
-    """Base class of every error cimtwin raises on purpose."""
-
-
-class CRSError(TwinError, ValueError):
-    """A coordinate reference system is missing, geographic, unit-less or mismatched."""
-
-
-class GeoreferencingError(TwinError, ValueError):
-    """A file cannot be placed in the world (no georeferencing, or contradictory georeferencing)."""
-
-
-class InputDataError(TwinError, ValueError):
-    """An input file or array is unreadable, empty, corrupt, or holds invalid values (NaN, nodata)."""
 
 
 class ScenarioError(TwinError, ValueError):

@@ -22,7 +22,7 @@ from kernels import terrain as _k
 from . import _io
 from .errors import CRSError, InputDataError
 from .model import Twin
-from .scenario import Point, ScenarioModel, _Model
+from .scenario import Point, ScenarioModel, ScenarioTable
 
 __all__ = ["TerrainResult", "TerrainScenario", "run", "terrain_analysis", "conditioned_dem", "culvert_paths", "stream_links_frame", "write_terrain_analysis"]
 
@@ -349,7 +349,7 @@ def write_terrain_analysis(twin: Twin, result: dict[str, Any], out: str | os.Pat
 # ------------------------------------------------------------------------------------ scenario kind
 
 
-class PourPoint(_Model):
+class PourPoint(ScenarioTable):
     """A point whose catchment is delineated (a gauge, an intake, a culvert inlet)."""
     name: str
     at: Point

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import warnings
@@ -215,7 +216,7 @@ class Twin:
 
     def set_vector(self, name: str, gdf: gpd.GeoDataFrame | None) -> None:
         """Add, replace (or with ``None`` remove) a free-named vector layer."""
-        self._check_name(name)
+        self.check_name(name)
         if gdf is None:
             self._vectors.pop(name, None)
         else:
@@ -223,7 +224,7 @@ class Twin:
 
     def set_raster(self, name: str, array: np.ndarray | None) -> None:
         """Add, replace (or with ``None`` remove) a free-named raster on the twin's grid."""
-        self._check_name(name)
+        self.check_name(name)
         if array is None:
             self._rasters.pop(name, None)
             return
@@ -242,6 +243,29 @@ class Twin:
         from twin.bim import add_ifc
 
         return add_ifc(self, paths, overlap=overlap, workers=workers, **read_kwargs)
+
+    def copy(self) -> "Twin":
+        """A copy that can be edited without changing this twin.
+
+        Layers, rasters, the land-use table and ``meta`` are the copy's own (setting or removing one on
+        either twin never shows on the other); the arrays and frames themselves are shared, which is
+        safe because the twin never writes them in place (derived grids are read-only, setters replace
+        and validate a copy). Derived grids already computed are shared too and dropped, on the copy
+        alone, when a layer they depend on changes there. ``path`` is kept: it names where the
+        original was loaded from.
+
+        Returns
+        -------
+        Twin
+            The copy.
+        """
+        out = copy.copy(self)
+        out._cache = dict(self._cache)
+        out._layers = dict(self._layers)
+        out._vectors = dict(self._vectors)
+        out._rasters = dict(self._rasters)
+        out.meta = copy.deepcopy(self.meta)
+        return out
 
     # --------------------------------------------------------------- derived
     def derived(self, name: str) -> np.ndarray:
@@ -389,7 +413,11 @@ class Twin:
         return gdf
 
     @staticmethod
-    def _check_name(name: str) -> None:
+    def check_name(name: str) -> None:
+        """Raise InputDataError unless ``name`` can name a free layer or raster (it becomes a file name).
+
+        Callers that read files named by the user check the names first, before any work.
+        """
         if not name or not name.replace("_", "").isalnum() or name in LAYERS or name == "terrain":
             # the name becomes a file name in the twin folder: nothing that could leave it (../, /)
             raise InputDataError(f"Layer and raster names must be letters, digits and '_' and not a reserved name "

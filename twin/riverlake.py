@@ -44,7 +44,7 @@ from twin.network import (
     network_from_rivers,
     network_from_streams,
 )
-from twin.scenario import Duration, Point, ScenarioModel, _Model, _series, monotone_table
+from twin.scenario import Duration, Point, ScenarioModel, ScenarioTable, monotone_table, parse_series
 
 __all__ = ["RiverResult", "RiverScenario", "run"]
 
@@ -54,7 +54,7 @@ _SECONDS_PER_DAY = 86400.0
 # ------------------------------------------------------------------------------------------ scenario
 
 
-class NetworkSpec(_Model):
+class NetworkSpec(ScenarioTable):
     """Where the links come from and their hydraulics."""
     source: Literal["rivers", "streams"] = "rivers"
     threshold_cells: int = Field(100, ge=1, description="streams: cells draining through a stream cell")
@@ -67,7 +67,7 @@ class NetworkSpec(_Model):
     min_slope: float = Field(1e-4, gt=0)
 
 
-class Runoff(_Model):
+class Runoff(ScenarioTable):
     """Runoff over the catchments: rain ``constant`` [mm/h] or ``hyetograph`` times ``coefficient``."""
     constant: float | None = Field(None, ge=0)
     hyetograph: list[tuple[float, float]] | None = None
@@ -76,7 +76,7 @@ class Runoff(_Model):
     @field_validator("hyetograph", mode="before")
     @classmethod
     def _hyeto(cls, v: Any) -> Any:
-        return None if v is None else _series(v, what="runoff.hyetograph", nonneg=True)
+        return None if v is None else parse_series(v, what="runoff.hyetograph", nonneg=True)
 
     @model_validator(mode="after")
     def _one(self) -> Runoff:
@@ -85,7 +85,7 @@ class Runoff(_Model):
         return self
 
 
-class Inflow(_Model):
+class Inflow(ScenarioTable):
     """A hydrograph [[s, m3/s], ...] entering the link nearest to ``at`` at its upstream end."""
     at: Point
     hydrograph: list[tuple[float, float]]
@@ -95,10 +95,10 @@ class Inflow(_Model):
     @field_validator("hydrograph", mode="before")
     @classmethod
     def _hydro(cls, v: Any) -> Any:
-        return _series(v, what="inflow.hydrograph", nonneg=True)
+        return parse_series(v, what="inflow.hydrograph", nonneg=True)
 
 
-class Lateral(_Model):
+class Lateral(ScenarioTable):
     """A lateral inflow series [[s, m3/s], ...] into link ``link`` (its id)."""
     link: int
     series: list[tuple[float, float]]
@@ -106,10 +106,10 @@ class Lateral(_Model):
     @field_validator("series", mode="before")
     @classmethod
     def _ser(cls, v: Any) -> Any:
-        return _series(v, what="lateral.series", nonneg=True)
+        return parse_series(v, what="lateral.series", nonneg=True)
 
 
-class LakeSpec(_Model):
+class LakeSpec(ScenarioTable):
     """A lake of the twin's ``lakes`` layer (``lake`` row or ``name``): its table, outlet and rule."""
     lake: int | None = Field(None, ge=0)
     name: str | None = None
@@ -157,7 +157,7 @@ class LakeSpec(_Model):
         return self
 
 
-class Spill(_Model):
+class Spill(ScenarioTable):
     """An instantaneous pollutant spill of ``mass`` [kg] at ``at`` (or on link ``link``) at ``time``."""
     name: str | None = None
     at: Point | None = None
@@ -175,7 +175,7 @@ class Spill(_Model):
         return self
 
 
-class Gauge(_Model):
+class Gauge(ScenarioTable):
     """A point (or link id) whose discharge and concentration are recorded."""
     name: str
     at: Point | None = None

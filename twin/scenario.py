@@ -66,7 +66,9 @@ def _finite_number(value: Any, what: str) -> float:
     return float(value)
 
 
-def _series(value: Any, *, what: str, nonneg: bool) -> list[tuple[float, float]]:
+def parse_series(value: Any, *, what: str, nonneg: bool) -> list[tuple[float, float]]:
+    """A ``[[time, value], ...]`` series as float pairs with strictly increasing times (a time may be a
+    duration string such as ``"30min"``); ValueError naming ``what`` otherwise (a validator's message)."""
     if not isinstance(value, (list, tuple)) or not value:
         raise ValueError(f"{what} must be a non-empty list of [time_seconds, value] pairs")
     out = []
@@ -179,7 +181,7 @@ def _holds_bool(value: Any) -> bool:
     return isinstance(value, bool) or (isinstance(value, (list, tuple)) and any(_holds_bool(v) for v in value))
 
 
-class _Checked(BaseModel):
+class CheckedModel(BaseModel):
     """Numbers are numbers: NaN and infinity are refused everywhere, and so are TOML's ``true`` and
     ``false`` wherever the key does not take one (pydantic would read ``capacity = true`` as 1.0)."""
     model_config = ConfigDict(allow_inf_nan=False)
@@ -197,7 +199,9 @@ class _Checked(BaseModel):
         return data
 
 
-class _Model(_Checked):
+class ScenarioTable(CheckedModel):
+    """The base of every table of a scenario file: unknown keys are refused and the value is frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
@@ -214,7 +218,7 @@ def read_toml(path: str | os.PathLike, what: str = "Scenario") -> dict[str, Any]
         raise ScenarioError(f"{path} is not a UTF-8 text file; a {what.lower()} is TOML text.") from None
 
 
-class ScenarioModel(_Model):
+class ScenarioModel(ScenarioTable):
     """What every scenario kind shares: validation from a dict or a TOML file with errors that name the
     key and the fix, the JSON-ready form a result records, and its hash.
 
@@ -252,7 +256,7 @@ class ScenarioModel(_Model):
         try:
             return cls.model_validate(data, context=context)
         except ValidationError as exc:
-            raise ScenarioError(_explain(exc, source)) from None
+            raise ScenarioError(explain_errors(exc, source)) from None
 
     def to_dict(self) -> dict[str, Any]:
         """The validated scenario as plain JSON-ready data (defaults filled in)."""
@@ -264,13 +268,13 @@ class ScenarioModel(_Model):
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
-class RasterFrame(_Model):
+class RasterFrame(ScenarioTable):
     """One frame of a rain raster time series: rain rate [mm/h] from ``time`` until the next frame."""
     time: Duration | Literal[0] = 0.0
     file: ScenarioPath
 
 
-class IdfInline(_Model):
+class IdfInline(ScenarioTable):
     """An IDF table written into the scenario: durations, return periods [years] and one of
     ``intensity`` [mm/h] or ``depth`` [mm] as rows per duration (a CSV ``table`` is read into this)."""
     durations: list[Duration]
@@ -297,7 +301,7 @@ class IdfInline(_Model):
             raise ValueError(str(exc)) from None
 
 
-class DesignStorm(_Model):
+class DesignStorm(ScenarioTable):
     """A design storm: ``method = "chicago"`` from a storm intensity formula
     ``q = A (1 + C lg P) / (t + b)^n`` [L/(s.ha), t in min] (``A`` expanded, or ``A1`` [mm/min] with
     ``A = 167 A1``), or ``method = "idf"``: alternating blocks from an IDF ``table`` (CSV path or inline)."""
@@ -381,7 +385,7 @@ class DesignStorm(_Model):
 MAX_RAIN_MM_H = 2000.0
 
 
-class Rain(_Model):
+class Rain(ScenarioTable):
     """Rain: ``constant`` [mm/h], a ``hyetograph`` [[s, mm/h], ...], a ``design`` storm or raster ``frames``."""
     constant: float | None = Field(None, ge=0, le=MAX_RAIN_MM_H)
     hyetograph: list[tuple[float, float]] | None = None
@@ -393,7 +397,7 @@ class Rain(_Model):
     def _hyeto(cls, v: Any) -> Any:
         if v is None:
             return None
-        series = _series(v, what="rain.hyetograph", nonneg=True)
+        series = parse_series(v, what="rain.hyetograph", nonneg=True)
         top = max(rate for _, rate in series)
         if top > MAX_RAIN_MM_H:
             raise ValueError(f"a rate of {top:g} mm/h is above {MAX_RAIN_MM_H:g} mm/h, more than any rain measured; "
@@ -413,17 +417,17 @@ class Rain(_Model):
         return self
 
 
-class Infiltration(_Model):
+class Infiltration(ScenarioTable):
     """Losses to the ground on pervious cells, parameters from the land-use table."""
     model: Literal["none", "green-ampt", "horton"] = "green-ampt"
 
 
-class Drainage(_Model):
+class Drainage(ScenarioTable):
     """Urban drainage: water removed on impervious cells up to a design capacity [mm/h]."""
     capacity: float = Field(0.0, ge=0, description="mm/h")
 
 
-class Inflow(_Model):
+class Inflow(ScenarioTable):
     """An inflow hydrograph [[s, m3/s], ...] entering at a point ``at`` or spread along a ``line``."""
     at: Point | None = None
     line: list[Point] | None = None
@@ -433,7 +437,7 @@ class Inflow(_Model):
     @field_validator("hydrograph", mode="before")
     @classmethod
     def _hydro(cls, v: Any) -> Any:
-        return _series(v, what="inflow.hydrograph", nonneg=True)
+        return parse_series(v, what="inflow.hydrograph", nonneg=True)
 
     @model_validator(mode="after")
     def _where(self) -> "Inflow":
@@ -444,7 +448,7 @@ class Inflow(_Model):
         return self
 
 
-class Boundary(_Model):
+class Boundary(ScenarioTable):
     """A boundary on a domain ``edge`` (closed, free outflow, water level) or a water level along a ``line``."""
     edge: Literal["north", "south", "east", "west"] | None = None
     line: list[Point] | None = None
@@ -455,7 +459,7 @@ class Boundary(_Model):
     @field_validator("level", mode="before")
     @classmethod
     def _level(cls, v: Any) -> Any:
-        return None if v is None else _series(v, what="boundary.level", nonneg=False)
+        return None if v is None else parse_series(v, what="boundary.level", nonneg=False)
 
     @model_validator(mode="after")
     def _check(self) -> "Boundary":
@@ -475,19 +479,19 @@ class Boundary(_Model):
         return self
 
 
-class Gauge(_Model):
+class Gauge(ScenarioTable):
     """A point whose depth and level are recorded every ``gauge_interval``."""
     name: str
     at: Point
 
 
-class Initial(_Model):
+class Initial(ScenarioTable):
     """Initial water: lakes at their level; river cells at a fraction of their bank-full depth."""
     lakes: bool = True
     river_fill: float = Field(0.5, ge=0, le=1.5)
 
 
-class Output(_Model):
+class Output(ScenarioTable):
     """What the result holds and when."""
     snapshots: bool = True
     gauge_interval: Duration = 60.0
@@ -500,7 +504,7 @@ class Output(_Model):
         return _interval_floor(v, "output.gauge_interval")
 
 
-class Numerics(_Model):
+class Numerics(ScenarioTable):
     """Solver settings; the defaults follow Bates et al. (2010) and de Almeida et al. (2012)."""
     dtype: Literal["float32", "float64"] = "float32"
     alpha: float = Field(0.6, gt=0, le=1.0, description="0.7 lets deep lakes oscillate")
@@ -535,7 +539,7 @@ def _ring(value: Any) -> Any:
 Ring = Annotated[list[Point], BeforeValidator(_ring)]
 
 
-class FloodwallEdit(_Model):
+class FloodwallEdit(ScenarioTable):
     """A floodwall along ``line``: the ground on its cells is raised to ``crest`` [m] (absolute) or by
     ``height`` [m] above the ground there."""
     type: Literal["floodwall"]
@@ -551,7 +555,7 @@ class FloodwallEdit(_Model):
         return self
 
 
-class GroundEdit(_Model):
+class GroundEdit(ScenarioTable):
     """Ground raised or lowered in ``polygon``: by ``delta`` [m] or to the absolute ``level`` [m]."""
     type: Literal["ground"]
     polygon: Ring
@@ -568,7 +572,7 @@ class GroundEdit(_Model):
         return self
 
 
-class PondEdit(_Model):
+class PondEdit(ScenarioTable):
     """A retention pond: the ground in ``polygon`` lowered by ``depth`` [m]; ``volume_check`` [m3] is
     the design volume to compare with the volume the grid holds."""
     type: Literal["pond"]
@@ -578,7 +582,7 @@ class PondEdit(_Model):
     name: str | None = None
 
 
-class BuildingEdit(_Model):
+class BuildingEdit(ScenarioTable):
     """A building added (``polygon``, ``height`` [m], optional ``base`` [m] and ``id``) or removed
     (by ``id`` or a point ``at`` inside its footprint)."""
     type: Literal["building"]
@@ -731,7 +735,7 @@ def _records(duration: float, interval: float) -> int:
     return int(duration / interval + 1e-9) + 1
 
 
-def _explain(exc: ValidationError, source: str) -> str:
+def explain_errors(exc: ValidationError, source: str) -> str:
     """One line for one error (what the CLI prints), else a list of ``key: message`` lines."""
     found: dict[str, list[tuple[str, str]]] = {}
     for err in exc.errors():

@@ -136,6 +136,12 @@ class Scene:
     def __init__(self, data: _SceneData):
         self._data = data
 
+    @property
+    def data(self) -> _SceneData:
+        """The scene's content (images, legends, buildings, frames, title), shared, not copied: a module
+        that builds a scene on another (a comparison's diverging overlay) edits it before the page is made."""
+        return self._data
+
     def __repr__(self) -> str:
         n = len(self._data.buildings.rows) if self._data.buildings is not None else 0
         return (f"<Scene {self._data.default_title!r}: {n} buildings, "

@@ -34,7 +34,7 @@ from kernels.allocation import (
 from kernels.drought import reliability
 from kernels.reservoir import guide_curve, storage_bounds, table_lookup
 from twin import _io
-from twin._water_scenario import Member, WaterScenario, _curve_arrays
+from twin._water_scenario import Member, WaterScenario, curve_arrays
 from twin.errors import InputDataError, NumericalError, ScenarioError
 
 __all__ = ["WaterResult", "WaterScenario", "run"]
@@ -374,7 +374,7 @@ class _Setup:
         self.evap_depth = evap[:, :, self.sto]
         self.capacity = np.array([n.capacity for n in sto_nodes], dtype=float)
         self.initial = np.array([n.capacity if n.initial is None else n.initial for n in sto_nodes], dtype=float)
-        self.curves = {k: _curve_arrays([n.zones.curve(k) for n in sto_nodes]) if sto_nodes else None
+        self.curves = {k: curve_arrays([n.zones.curve(k) for n in sto_nodes]) if sto_nodes else None
                        for k in ("conservation", "buffer", "inactive")}
         self.buffer_coef = np.array([n.zones.buffer_coef for n in sto_nodes], dtype=float)
         self.max_release = np.array([np.inf if n.max_release is None else n.max_release for n in sto_nodes])
