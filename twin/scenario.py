@@ -51,7 +51,7 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=float | str)]
 Point = tuple[float, float]
 
 
@@ -108,7 +108,8 @@ def TimeSeries(key: str, *, nonneg: bool = True) -> Any:  # noqa: N802 (it names
     An ``Annotated`` list of ``(t_seconds, value)`` tuples for a pydantic field.
     """
     return Annotated[list[tuple[float, float]],
-                     BeforeValidator(functools.partial(_series, what=key, nonneg=nonneg))]
+                     BeforeValidator(functools.partial(_series, what=key, nonneg=nonneg),
+                                     json_schema_input_type=list[tuple[float | str, float]])]
 
 
 def doc(default: Any = PydanticUndefined, *, description: str, units: str | None = None, **constraints: Any) -> Any:
@@ -204,7 +205,7 @@ def _path_field(value: Any, info: ValidationInfo) -> Path:
 
 
 #: A file a scenario names: resolved by :func:`scenario_path` (inside the scenario's folder).
-ScenarioPath = Annotated[Path, BeforeValidator(_path_field)]
+ScenarioPath = Annotated[Path, BeforeValidator(_path_field, json_schema_input_type=str)]
 
 
 def _takes_bool(annotation: Any) -> bool:
