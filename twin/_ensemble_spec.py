@@ -143,7 +143,7 @@ class Ensemble:
             spec = _Spec.model_validate(data)
         except ValidationError as exc:
             text = _explain(exc, source).replace("is not a valid scenario:", "is not a valid ensemble:", 1)
-            text = text.replace("the README's scenario reference", "the README's ensemble section")
+            text = text.replace("twin schema KIND", "twin schema ensemble")
             raise ScenarioError(text) from None
         base_dir = Path(base_dir or ".").resolve()
         if isinstance(spec.base, str):

@@ -151,7 +151,8 @@ def reference() -> str:
         lines += [f"## {_TITLES[kind]}", "", "| key | type | units | default | description |",
                   "|---|---|---|---|---|"]
         for path, field in fields(model):
-            units = (field.json_schema_extra or {}).get("units", "") if isinstance(field.json_schema_extra, dict) else ""
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            units = str(extra.get("units", ""))
             lines.append(f"| `{path}` | {_cell(type_name(field.annotation, field.metadata))} | {_cell(units)} | "
                          f"{_cell(_default(field))} | {_cell(field.description or '')} |")
         lines.append("")

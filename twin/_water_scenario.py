@@ -22,14 +22,16 @@ Series = float | str  # a constant, or the name of a column of the scenario's ti
 class Zones(_Model):
     """Zone tops of a reservoir as fractions of its capacity: constants or ``[[day_of_year, fraction], ...]``."""
     conservation: float | list[tuple[float, float]] = doc(
-        1.0, description="Top of the conservation zone (the guide curve; above it water is released)",
-        units="fraction of capacity; or [[day_of_year, fraction], ...]")
+        1.0, description="Top of the conservation zone (the guide curve; above it water is released); a constant "
+        "or [[day_of_year, fraction], ...]",
+        units="fraction of capacity")
     buffer: float | list[tuple[float, float]] | None = doc(  # none: no buffer zone (its top is the inactive top)
-        None, description="Top of the buffer zone (none: no buffer zone)",
-        units="fraction of capacity; or [[day_of_year, fraction], ...]")
+        None, description="Top of the buffer zone (none: no buffer zone); a constant or "
+        "[[day_of_year, fraction], ...]",
+        units="fraction of capacity")
     inactive: float | list[tuple[float, float]] = doc(
-        0.0, description="Top of the inactive zone, never released",
-        units="fraction of capacity; or [[day_of_year, fraction], ...]")
+        0.0, description="Top of the inactive zone, never released; a constant or [[day_of_year, fraction], ...]",
+        units="fraction of capacity")
     buffer_coef: float = doc(1.0, description="Share of the buffer zone's water released at most per step "
                              "(hedging)", ge=0, le=1)
 
@@ -62,12 +64,13 @@ class WaterNode(_Model):
     type: Literal["reservoir", "abstraction", "groundwater", "works", "demand", "env_flow"] = doc(
         description="What the node is")
     at: Point | None = doc(None, description="Location [x, y] (twin CRS) for network.gpkg", units="m")
-    inflow: Series = doc(0.0, description="External inflow: a constant (m3/s), the name of a time-series column or 'runoff:<zone>'", units="m3/s")
+    inflow: Series = doc(0.0, description="External inflow: a constant (m3/s), the name of a time-series column or "
+                         "'runoff:<zone>'", units="m3/s")
     capacity: float | None = doc(None, description="Storage capacity (reservoir, groundwater) or treatment capacity "
                                  "(works, m3/s)", units="m3", ge=0)
     initial: float | None = doc(None, description="Initial storage (reservoir, groundwater)", units="m3", ge=0)
-    demand: Series | None = doc(None, description="demand, env_flow: the demand or minimum flow: a constant (m3/s), the name of a time-series column or 'runoff:<zone>'",
-                                units="m3/s")
+    demand: Series | None = doc(None, description="demand, env_flow: the demand or minimum flow: a constant (m3/s) "
+                                "or the name of a time-series column", units="m3/s")
     monthly: list[float] | None = doc(None, description="12 factors on the demand, January to December")
     use: Literal["domestic", "industrial", "agricultural", "environmental", "other"] | None = doc(
         None, description="demand: the use, for reports")

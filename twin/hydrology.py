@@ -363,8 +363,10 @@ class TerrainScenario(ScenarioModel):
     kind: Literal["terrain"] = doc("terrain", description="The scenario kind")
     name: str = doc("terrain", description="Names the run in results and messages (default: the file's stem)")
     threshold_cells: int = doc(100, description="Cells draining through a stream cell", units="cells", ge=1)
-    buildings: Literal["block", "ignore"] = doc("block", description="block: buildings raised to their roofs, so water flows around them; or ignore")
-    depressions: Literal["fill", "breach"] = doc("fill", description="fill, or breach: carve through thin barriers, fill what cannot be breached")
+    buildings: Literal["block", "ignore"] = doc("block", description="block: buildings raised to their roofs, so "
+                                                "water flows around them; or ignore")
+    depressions: Literal["fill", "breach"] = doc("fill", description="fill, or breach: carve through thin barriers, "
+                                                 "fill what cannot be breached")
     breach_max_depth: float | None = doc(None, description="breach: deepest cut (none: unlimited)", units="m", gt=0)
     breach_max_length: int = doc(50, description="breach: longest cut", units="cells", ge=1)
     flats: Literal["epsilon", "resolve"] = doc("epsilon", description="Flats drained by a small gradient (epsilon), or "

@@ -806,7 +806,7 @@ def _explain(exc: ValidationError, source: str) -> str:
         elif err["type"] == "union_tag_invalid":
             msg = f"type {err.get('input', {}).get('type')!r} is not an edit type; use {_EDIT_TYPES}"
         elif err["type"] == "extra_forbidden":
-            msg = "unknown key; check its spelling (see the README's scenario reference)"
+            msg = "unknown key; check its spelling (docs/scenarios.md lists every key; so does twin schema KIND)"
         elif err["type"] == "missing":
             msg = "required key is missing"
         elif err["type"] == "finite_number":
