@@ -83,16 +83,14 @@ def _tables(annotation: Any, suffix: str = "") -> Iterator[tuple[str, type[BaseM
 
 def _validator_kind(metadata: list[Any]) -> str | None:
     """``duration``, ``series``, ``path`` or ``polygon`` for the scenario's validated types."""
-    from twin import scenario as sc
+    from twin.scenario import KEY_TYPES
 
     for m in metadata:
         func = getattr(m, "func", None)
         if isinstance(func, functools.partial):
             func = func.func
-        named = {sc.parse_duration: "duration", sc._series: "series [[time, value], ...]",  # noqa: SLF001
-                 sc._path_field: "path", sc._ring: "polygon [[x, y], ...]"}  # noqa: SLF001
-        if func in named:
-            return named[func]
+        if func in KEY_TYPES:
+            return KEY_TYPES[func]
     return None
 
 

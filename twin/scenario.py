@@ -20,7 +20,7 @@ from pydantic_core import PydanticUndefined
 from twin.errors import ScenarioError
 
 __all__ = ["Scenario", "parse_duration", "scenario_path", "monotone_table", "Edit", "FloodwallEdit", "GroundEdit",
-           "PondEdit", "BuildingEdit"]
+           "PondEdit", "BuildingEdit", "TimeSeries", "doc", "KEY_TYPES"]
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "min": 60, "minute": 60, "minutes": 60, "m": 60,
           "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400}
@@ -587,6 +587,10 @@ def _ring(value: Any) -> Any:
 
 
 Ring = Annotated[list[Point], BeforeValidator(_ring)]
+
+#: What the reference (docs/scenarios.md) calls the keys each scenario validator reads.
+KEY_TYPES = {parse_duration: "duration", _series: "series [[time, value], ...]", _path_field: "path",
+             _ring: "polygon [[x, y], ...]"}
 
 
 class FloodwallEdit(_Model):
