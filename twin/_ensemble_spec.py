@@ -56,10 +56,11 @@ class _Spec(_Checked):
             raise ValueError(f"sweep key(s) {empty} have no values; give each a non-empty list")
         return v
 
-    @field_validator("weights")
+    @field_validator("weights", mode="before")
     @classmethod
-    def _weights(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None:
+    def _weights(cls, v: Any) -> Any:
+        # before pydantic's own check, so that a NaN weight is named as the probability it is not
+        if isinstance(v, (list, tuple)):
             for i, w in enumerate(v):
                 _check_weight(w, f"weights[{i}]")
             if sum(v) <= 0:
