@@ -59,7 +59,7 @@ class Zones(_Model):
 
 
 class WaterNode(_Model):
-    """One node of the supply network (see the README's water scenario reference)."""
+    """One node of the supply network (docs/scenarios.md lists its keys)."""
     name: str = doc(description="The node's name (unique; links name it)", min_length=1)
     type: Literal["reservoir", "abstraction", "groundwater", "works", "demand", "env_flow"] = doc(
         description="What the node is")

@@ -193,7 +193,7 @@ class Gauge(_Model):
 
 
 class RiverScenario(ScenarioModel):
-    """A river-lake scenario (the TOML file's shape; see the README).
+    """A river-lake scenario (the TOML file's shape; docs/scenarios.md lists every key).
 
     Build one with :meth:`from_toml` or :meth:`from_dict`; both raise
     :class:`~twin.errors.ScenarioError` naming the key and the fix.

@@ -692,7 +692,7 @@ def _interval_floor(v: float, key: str) -> float:
 
 
 class Scenario(ScenarioModel):
-    """A flood scenario (the TOML file's shape; see the README for every key).
+    """A flood scenario (the TOML file's shape; docs/scenarios.md lists every key, ``twin schema flood``).
 
     Build one with :meth:`from_toml` or :meth:`from_dict`; both raise :class:`~twin.errors.ScenarioError`
     naming the key and the fix.
