@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= demo-out
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba-cache
 
-.PHONY: install demo test bench bench-peers docs clean
+.PHONY: install demo test bench bench-peers docs reference clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cimtwin needs Python >= 3.11")'
@@ -41,8 +41,12 @@ bench: bench-peers
 	$(BIN)/python benchmarks/bench_ensemble.py --cells 600 --members 8 --write
 	$(BIN)/python benchmarks/bench_water.py
 
-## Regenerate the README's pictures: verification plots and the demo scene screenshot.
-docs: demo
+## The scenario reference (docs/scenarios.md), generated from the scenario models.
+reference: install
+	$(BIN)/python -m twin._schema_docs docs/scenarios.md
+
+## Regenerate the docs: the scenario reference, verification plots and the demo scene screenshot.
+docs: reference demo
 	$(BIN)/python benchmarks/plot_verification.py
 	$(BIN)/python -m twin._browser $(DEMO)/result/scene.html docs/img/demo_scene.png
 	cp $(DEMO)/water/water.png docs/img/sample_water.png

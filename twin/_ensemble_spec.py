@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, ValidationError, field_validator
 
 from twin.errors import ScenarioError
-from twin.scenario import CheckedModel, Scenario, explain_errors, read_toml, scenario_path
+from twin.scenario import Scenario, CheckedModel, explain_errors, doc, read_toml, scenario_path
 
 __all__ = ["Ensemble", "Member"]
 
@@ -28,13 +28,18 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 class _Spec(CheckedModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    name: str = "ensemble"
-    base: str | dict[str, Any]
-    member: list[dict[str, Any]] = []
-    sweep: dict[str, list[Any]] = {}
-    weights: list[float] | None = None
-    thresholds: list[float] = [0.1, 0.3, 0.5, 1.0]
-    building_depth: float | None = Field(None, ge=0, description="m; sets output.building_depth of every member")
+    name: str = doc("ensemble", description="Names the ensemble and its members' folders (<name>-000, ...)")
+    base: str | dict[str, Any] = doc(description="The base flood scenario: a file (relative to this one) or an "
+                                     "inline [base] table")
+    member: list[dict[str, Any]] = doc([], description="Members: overrides merged into the base (dotted keys or "
+                                       "tables; weight = ..., return_period = ... optional)")
+    sweep: dict[str, list[Any]] = doc({}, description="Dotted keys and their values: cartesian product, crossed "
+                                      "with every member")
+    weights: list[float] | None = doc(None, description="One probability per member (>= 0, not all 0; normalised)")
+    thresholds: list[float] = doc([0.1, 0.3, 0.5, 1.0], description="Depths, one exceedance map each; positive "
+                                  "and increasing", units="m")
+    building_depth: float | None = doc(None, description="Sets output.building_depth of every member", units="m",
+                                       ge=0)
 
     @field_validator("name")
     @classmethod
@@ -51,10 +56,11 @@ class _Spec(CheckedModel):
             raise ValueError(f"sweep key(s) {empty} have no values; give each a non-empty list")
         return v
 
-    @field_validator("weights")
+    @field_validator("weights", mode="before")
     @classmethod
-    def _weights(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None:
+    def _weights(cls, v: Any) -> Any:
+        # before pydantic's own check, so that a NaN weight is named as the probability it is not
+        if isinstance(v, (list, tuple)):
             for i, w in enumerate(v):
                 _check_weight(w, f"weights[{i}]")
             if sum(v) <= 0:
@@ -138,7 +144,7 @@ class Ensemble:
             spec = _Spec.model_validate(data)
         except ValidationError as exc:
             text = explain_errors(exc, source).replace("is not a valid scenario:", "is not a valid ensemble:", 1)
-            text = text.replace("the README's scenario reference", "the README's ensemble section")
+            text = text.replace("twin schema KIND", "twin schema ensemble")
             raise ScenarioError(text) from None
         base_dir = Path(base_dir or ".").resolve()
         if isinstance(spec.base, str):

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from kernels.reservoir import guide_curve
-from twin.scenario import Duration, Point, ScenarioModel, ScenarioPath, ScenarioTable, monotone_table, scenario_path
+from twin.scenario import Duration, Point, ScenarioModel, ScenarioPath, ScenarioTable, doc, monotone_table, scenario_path
 
 __all__ = ["Member", "WaterLink", "WaterNode", "WaterScenario", "Zones"]
 
@@ -21,10 +21,19 @@ Series = float | str  # a constant, or the name of a column of the scenario's ti
 
 class Zones(ScenarioTable):
     """Zone tops of a reservoir as fractions of its capacity: constants or ``[[day_of_year, fraction], ...]``."""
-    conservation: float | list[tuple[float, float]] = 1.0
-    buffer: float | list[tuple[float, float]] | None = None  # none: no buffer zone (its top is the inactive top)
-    inactive: float | list[tuple[float, float]] = 0.0
-    buffer_coef: float = Field(1.0, ge=0, le=1)
+    conservation: float | list[tuple[float, float]] = doc(
+        1.0, description="Top of the conservation zone (the guide curve; above it water is released); a constant "
+        "or [[day_of_year, fraction], ...]",
+        units="fraction of capacity")
+    buffer: float | list[tuple[float, float]] | None = doc(  # none: no buffer zone (its top is the inactive top)
+        None, description="Top of the buffer zone (none: no buffer zone); a constant or "
+        "[[day_of_year, fraction], ...]",
+        units="fraction of capacity")
+    inactive: float | list[tuple[float, float]] = doc(
+        0.0, description="Top of the inactive zone, never released; a constant or [[day_of_year, fraction], ...]",
+        units="fraction of capacity")
+    buffer_coef: float = doc(1.0, description="Share of the buffer zone's water released at most per step "
+                             "(hedging)", ge=0, le=1)
 
     @field_validator("conservation", "buffer", "inactive")
     @classmethod
@@ -50,25 +59,37 @@ class Zones(ScenarioTable):
 
 
 class WaterNode(ScenarioTable):
-    """One node of the supply network (see the README's water scenario reference)."""
-    name: str = Field(min_length=1)
-    type: Literal["reservoir", "abstraction", "groundwater", "works", "demand", "env_flow"]
-    at: Point | None = None
-    inflow: Series = 0.0
-    capacity: float | None = Field(None, ge=0)
-    initial: float | None = Field(None, ge=0)
-    demand: Series | None = None
-    monthly: list[float] | None = None
-    use: Literal["domestic", "industrial", "agricultural", "environmental", "other"] | None = None
-    priority: int | None = Field(None, ge=0)
-    licence: float | None = Field(None, ge=0, description="m3/s, step mean")
-    licence_annual: float | None = Field(None, ge=0, description="m3 per calendar year")
-    evaporation: Series = 0.0
-    table: list[tuple[float, float, float]] | None = None
-    zones: Zones = Zones()
-    max_release: float | None = Field(None, ge=0)
-    return_fraction: float = Field(0.0, ge=0, lt=1, description="share of a demand's delivery that returns")
-    return_to: str | None = None
+    """One node of the supply network (docs/scenarios.md lists its keys)."""
+    name: str = doc(description="The node's name (unique; links name it)", min_length=1)
+    type: Literal["reservoir", "abstraction", "groundwater", "works", "demand", "env_flow"] = doc(
+        description="What the node is")
+    at: Point | None = doc(None, description="Location [x, y] (twin CRS) for network.gpkg", units="m")
+    inflow: Series = doc(0.0, description="External inflow: a constant (m3/s), the name of a time-series column or "
+                         "'runoff:<zone>'", units="m3/s")
+    capacity: float | None = doc(None, description="Storage capacity (reservoir, groundwater) or treatment capacity "
+                                 "(works, m3/s)", units="m3", ge=0)
+    initial: float | None = doc(None, description="Initial storage (reservoir, groundwater)", units="m3", ge=0)
+    demand: Series | None = doc(None, description="demand, env_flow: the demand or minimum flow: a constant (m3/s) "
+                                "or the name of a time-series column", units="m3/s")
+    monthly: list[float] | None = doc(None, description="12 factors on the demand, January to December")
+    use: Literal["domestic", "industrial", "agricultural", "environmental", "other"] | None = doc(
+        None, description="demand: the use, for reports")
+    priority: int | None = doc(None, description="demand, env_flow: lower numbers are served first (default 1; "
+                               "env_flow 0)", ge=0)
+    licence: float | None = doc(None, description="Sources: licensed abstraction, step mean", units="m3/s", ge=0)
+    licence_annual: float | None = doc(None, description="Sources: licensed abstraction per calendar year",
+                                       units="m3", ge=0)
+    evaporation: Series = doc(0.0, description="reservoir: evaporation depth: a constant or a time-series column",
+                              units="mm/day")
+    table: list[tuple[float, float, float]] | None = doc(
+        None, description="reservoir: [[storage, area, level], ...] from storage 0 to at least capacity, rising",
+        units="m3, m2, m")
+    zones: Zones = doc(Zones(), description="reservoir: zone tops as fractions of capacity")
+    max_release: float | None = doc(None, description="reservoir: largest flood-control release", units="m3/s",
+                                    ge=0)
+    return_fraction: float = doc(0.0, description="demand: share of the delivery that returns to return_to", ge=0,
+                                 lt=1)
+    return_to: str | None = doc(None, description="demand: the node that receives the return flow")
 
     @field_validator("monthly")
     @classmethod
@@ -140,20 +161,21 @@ class WaterNode(ScenarioTable):
 
 class WaterLink(ScenarioTable):
     """A link: canal, pipe or river reach from one node to another."""
-    from_: str = Field(alias="from")
-    to: str
-    capacity: float | None = Field(None, ge=0, description="m3/s; none = unlimited")
-    loss: float = Field(0.0, ge=0, lt=1)
-    cost: float = Field(1.0, ge=0)
-    river: bool = False
+    from_: str = doc(description="The node the link leaves", alias="from")
+    to: str = doc(description="The node the link reaches")
+    capacity: float | None = doc(None, description="Largest flow (none: unlimited)", units="m3/s", ge=0)
+    loss: float = doc(0.0, description="Fraction of the flow lost on the way", ge=0, lt=1)
+    cost: float = doc(1.0, description="Ties between equal allocations go to cheaper links", ge=0)
+    river: bool = doc(False, description="A river reach: carries all its water, no capacity")
 
 
 class Member(ScenarioTable):
     """One ensemble member: demand growth and inflow factors, column substitutions (another climate trace)."""
-    name: str = Field(min_length=1)
-    demand: float = Field(1.0, ge=0)
-    inflow: float = Field(1.0, ge=0)
-    series: dict[str, str] = Field(default_factory=dict)
+    name: str = doc(description="The member's name (unique)", min_length=1)
+    demand: float = doc(1.0, description="Factor on every demand (not on environmental flows)", ge=0)
+    inflow: float = doc(1.0, description="Factor on every inflow", ge=0)
+    series: dict[str, str] = doc({}, description="Column substitutions {column = other_column} (another climate "
+                                 "trace)")
 
 
 class WaterScenario(ScenarioModel):
@@ -162,17 +184,18 @@ class WaterScenario(ScenarioModel):
     Build one with :meth:`from_toml` or :meth:`from_dict`; both raise :class:`~twin.errors.ScenarioError`
     naming the key and the fix.
     """
-    kind: Literal["water"] = "water"
-    name: str = "water"
-    start: dt.date
-    end: dt.date
-    step: Duration = 86400.0
-    timeseries: ScenarioPath | None = None
-    network: Path | None = Field(None, description="GeoPackage with layers 'nodes' (points) and 'links'")
-    network_crs: str | None = Field(None, description="CRS (WKT) of the nodes' 'at'; set from the GeoPackage")
-    node: list[WaterNode] = Field(min_length=1)
-    link: list[WaterLink] = Field(default_factory=list)
-    member: list[Member] = Field(default_factory=list)
+    kind: Literal["water"] = doc("water", description="The scenario kind")
+    name: str = doc("water", description="Names the run in results and messages (default: the file's stem)")
+    start: dt.date = doc(description="First day of the period (a TOML date)")
+    end: dt.date = doc(description="End of the period (a TOML date, after start)")
+    step: Duration = doc(86400.0, description="Allocation step; must divide a day", units="s")
+    timeseries: ScenarioPath | None = doc(None, description="CSV: a date column, then one column per series "
+                                          "(m3/s; mm/day for evaporation)")
+    network: Path | None = doc(None, description="GeoPackage with layers 'nodes' (points) and 'links'")
+    network_crs: str | None = doc(None, description="CRS (WKT) of the nodes' 'at'; set from the GeoPackage")
+    node: list[WaterNode] = doc(description="The network's nodes", min_length=1)
+    link: list[WaterLink] = doc([], description="The network's links (canals, pipes, river reaches)")
+    member: list[Member] = doc([], description="Ensemble members: demand and inflow factors, column substitutions")
 
     @model_validator(mode="before")
     @classmethod

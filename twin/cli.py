@@ -449,9 +449,10 @@ def _register() -> None:
     """Verbs that live in their own modules (each imports its heavy parts only when run)."""
     from twin._cli_compare import compare_cmd
     from twin._cli_ensemble import ensemble_cmd
+    from twin._cli_schema import schema_cmd
     from twin._cli_water import water_cmd
 
-    for command in (compare_cmd, ensemble_cmd, water_cmd):
+    for command in (compare_cmd, ensemble_cmd, schema_cmd, water_cmd):
         main.add_command(command)
 
 

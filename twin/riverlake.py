@@ -24,7 +24,7 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 import twin as _pkg
 from kernels._series import Series, series_cumulative, series_integral
@@ -44,7 +44,7 @@ from twin.network import (
     network_from_rivers,
     network_from_streams,
 )
-from twin.scenario import Duration, Point, ScenarioModel, ScenarioTable, monotone_table, parse_series
+from twin.scenario import Duration, Point, ScenarioModel, TimeSeries, ScenarioTable, doc, monotone_table
 
 __all__ = ["RiverResult", "RiverScenario", "run"]
 
@@ -56,27 +56,31 @@ _SECONDS_PER_DAY = 86400.0
 
 class NetworkSpec(ScenarioTable):
     """Where the links come from and their hydraulics."""
-    source: Literal["rivers", "streams"] = "rivers"
-    threshold_cells: int = Field(100, ge=1, description="streams: cells draining through a stream cell")
-    snap_tolerance: float | None = Field(None, ge=0, description="rivers: m; default one cell")
-    orient: Literal["digitised", "terrain"] = "digitised"
-    dangling: Literal["error", "outlet"] = "error"
-    allow_disconnected: bool | None = Field(None, description="default: False for rivers, True for streams")
-    reference_discharge: float = Field(1.0, gt=0, description="m3/s, where celerity and dispersion are taken")
-    manning: float = Field(0.035, gt=0)
-    min_slope: float = Field(1e-4, gt=0)
+    source: Literal["rivers", "streams"] = doc("rivers", description="The twin's river layer, or streams derived "
+                                               "from the terrain")
+    threshold_cells: int = doc(100, description="streams: cells draining through a stream cell", units="cells",
+                               ge=1)
+    snap_tolerance: float | None = doc(None, description="rivers: line ends this close become one node (default "
+                                       "one cell)", units="m", ge=0)
+    orient: Literal["digitised", "terrain"] = doc("digitised", description="Links flow as digitised, or downhill "
+                                                  "on the terrain")
+    dangling: Literal["error", "outlet"] = doc("error", description="A dangling line end is an error, or an outlet")
+    allow_disconnected: bool | None = doc(None, description="Accept disconnected parts (default: false for rivers, "
+                                          "true for streams)")
+    reference_discharge: float = doc(1.0, description="Discharge at which the Muskingum-Cunge celerity and "
+                                     "diffusion are taken", units="m3/s", gt=0)
+    manning: float = doc(0.035, description="Manning's roughness of the channels", units="s/m^(1/3)", gt=0)
+    min_slope: float = doc(1e-4, description="Smallest link slope (flatter fits are raised to it)", units="m/m",
+                           gt=0)
 
 
 class Runoff(ScenarioTable):
     """Runoff over the catchments: rain ``constant`` [mm/h] or ``hyetograph`` times ``coefficient``."""
-    constant: float | None = Field(None, ge=0)
-    hyetograph: list[tuple[float, float]] | None = None
-    coefficient: float = Field(1.0, ge=0, le=1)
-
-    @field_validator("hyetograph", mode="before")
-    @classmethod
-    def _hyeto(cls, v: Any) -> Any:
-        return None if v is None else parse_series(v, what="runoff.hyetograph", nonneg=True)
+    constant: float | None = doc(None, description="Uniform rain rate (give this or hyetograph)", units="mm/h",
+                                 ge=0)
+    hyetograph: TimeSeries("runoff.hyetograph") | None = doc(
+        None, description="Rain rate series [[s, mm/h], ...] (give this or constant)", units="s, mm/h")
+    coefficient: float = doc(1.0, description="Runoff coefficient: the share of the rain that runs off", ge=0, le=1)
 
     @model_validator(mode="after")
     def _one(self) -> Runoff:
@@ -87,46 +91,45 @@ class Runoff(ScenarioTable):
 
 class Inflow(ScenarioTable):
     """A hydrograph [[s, m3/s], ...] entering the link nearest to ``at`` at its upstream end."""
-    at: Point
-    hydrograph: list[tuple[float, float]]
-    name: str | None = None
-    max_distance: float = Field(100.0, gt=0, description="m from the point to the link")
-
-    @field_validator("hydrograph", mode="before")
-    @classmethod
-    def _hydro(cls, v: Any) -> Any:
-        return parse_series(v, what="inflow.hydrograph", nonneg=True)
+    at: Point = doc(description="Point [x, y] (twin CRS); the nearest link takes the inflow at its upstream end",
+                    units="m")
+    hydrograph: TimeSeries("inflow.hydrograph") = doc(description="Discharge series [[s, m3/s], ...]",
+                                                      units="s, m3/s")
+    name: str | None = doc(None, description="Names the inflow in the summary")
+    max_distance: float = doc(100.0, description="Farthest the point may lie from the link", units="m", gt=0)
 
 
 class Lateral(ScenarioTable):
     """A lateral inflow series [[s, m3/s], ...] into link ``link`` (its id)."""
-    link: int
-    series: list[tuple[float, float]]
-
-    @field_validator("series", mode="before")
-    @classmethod
-    def _ser(cls, v: Any) -> Any:
-        return parse_series(v, what="lateral.series", nonneg=True)
+    link: int = doc(description="The link's id")
+    series: TimeSeries("lateral.series") = doc(description="Lateral inflow series [[s, m3/s], ...]", units="s, m3/s")
 
 
 class LakeSpec(ScenarioTable):
     """A lake of the twin's ``lakes`` layer (``lake`` row or ``name``): its table, outlet and rule."""
-    lake: int | None = Field(None, ge=0)
-    name: str | None = None
-    table: list[tuple[float, float]] | None = Field(None, description="[[stage m, area m2], ...]; else DEM")
-    initial_level: float | None = None
-    crest: float | None = None
-    weir_width: float = Field(0.0, ge=0)
-    weir_coeff: float = Field(1.7, gt=0)
-    rating: list[tuple[float, float]] | None = None
-    target_level: float | None = None
-    release_min: float = Field(0.0, ge=0)
-    release_max: float = Field(1e12, ge=0)
-    response_time: Duration = 86400.0
-    evaporation: float = Field(0.0, ge=0, description="mm/day")
-    side_distance: float = Field(50.0, ge=0, description="m; a lake this near a link is side-connected")
-    exchange_width: float = Field(0.0, ge=0)
-    exchange_sill: float | None = None
+    lake: int | None = doc(None, description="Row of the twin's lakes layer (give this or name)", ge=0)
+    name: str | None = doc(None, description="Name in the twin's lakes layer (give this or lake)")
+    table: list[tuple[float, float]] | None = doc(None, description="Stage-area table [[stage, area], ...]; "
+                                                  "default: from the DEM", units="m, m2")
+    initial_level: float | None = doc(None, description="Starting water level (default: the lake's level)",
+                                      units="m")
+    crest: float | None = doc(None, description="Weir crest level", units="m")
+    weir_width: float = doc(0.0, description="Broad-crested weir width (0: no weir)", units="m", ge=0)
+    weir_coeff: float = doc(1.7, description="Weir coefficient C in Q = C L (h - crest)^1.5", units="m^0.5/s",
+                            gt=0)
+    rating: list[tuple[float, float]] | None = doc(None, description="Spillway rating [[stage, discharge], ...]",
+                                                   units="m, m3/s")
+    target_level: float | None = doc(None, description="Level the controlled release aims at (none: no rule)",
+                                     units="m")
+    release_min: float = doc(0.0, description="Smallest controlled release", units="m3/s", ge=0)
+    release_max: float = doc(1e12, description="Largest controlled release", units="m3/s", ge=0)
+    response_time: Duration = doc(86400.0, description="Time T_r over which the rule brings the lake to its target",
+                                  units="s")
+    evaporation: float = doc(0.0, description="Evaporation from the lake surface", units="mm/day", ge=0)
+    side_distance: float = doc(50.0, description="A lake this near a link is side-connected", units="m", ge=0)
+    exchange_width: float = doc(0.0, description="Width of a side lake's channel to the river (0: none)", units="m",
+                                ge=0)
+    exchange_sill: float | None = doc(None, description="Sill level of a side lake's channel", units="m")
 
     @field_validator("table")
     @classmethod
@@ -159,14 +162,14 @@ class LakeSpec(ScenarioTable):
 
 class Spill(ScenarioTable):
     """An instantaneous pollutant spill of ``mass`` [kg] at ``at`` (or on link ``link``) at ``time``."""
-    name: str | None = None
-    at: Point | None = None
-    link: int | None = None
-    time: Duration | Literal[0] = 0.0
-    mass: float = Field(gt=0, description="kg")
-    decay_rate: float = Field(0.0, ge=0, description="1/day")
-    dispersion: float = Field(5.0, ge=0, description="m2/s")
-    max_distance: float = Field(100.0, gt=0, description="m from the point to the link")
+    name: str | None = doc(None, description="Names the spill in results")
+    at: Point | None = doc(None, description="Point [x, y] (twin CRS) of the spill (give this or link)", units="m")
+    link: int | None = doc(None, description="Link id of the spill (give this or at)")
+    time: Duration | Literal[0] = doc(0.0, description="When the spill happens", units="s")
+    mass: float = doc(description="Mass spilled", units="kg", gt=0)
+    decay_rate: float = doc(0.0, description="First-order decay rate", units="1/day", ge=0)
+    dispersion: float = doc(5.0, description="Longitudinal dispersion coefficient", units="m2/s", ge=0)
+    max_distance: float = doc(100.0, description="Farthest the point may lie from the link", units="m", gt=0)
 
     @model_validator(mode="after")
     def _where(self) -> Spill:
@@ -177,10 +180,10 @@ class Spill(ScenarioTable):
 
 class Gauge(ScenarioTable):
     """A point (or link id) whose discharge and concentration are recorded."""
-    name: str
-    at: Point | None = None
-    link: int | None = None
-    max_distance: float = Field(100.0, gt=0, description="m from the point to the link")
+    name: str = doc(description="The gauge's name (in gauges.csv)")
+    at: Point | None = doc(None, description="Point [x, y] (twin CRS) (give this or link)", units="m")
+    link: int | None = doc(None, description="Link id (give this or at)")
+    max_distance: float = doc(100.0, description="Farthest the point may lie from the link", units="m", gt=0)
 
     @model_validator(mode="after")
     def _where(self) -> Gauge:
@@ -190,24 +193,25 @@ class Gauge(ScenarioTable):
 
 
 class RiverScenario(ScenarioModel):
-    """A river-lake scenario (the TOML file's shape; see the README).
+    """A river-lake scenario (the TOML file's shape; docs/scenarios.md lists every key).
 
     Build one with :meth:`from_toml` or :meth:`from_dict`; both raise
     :class:`~twin.errors.ScenarioError` naming the key and the fix.
     """
-    kind: Literal["river"] = "river"
-    name: str = "river"
-    duration: Duration
-    dt: Duration = 900.0
-    output_interval: Duration = 3600.0
-    network: NetworkSpec = NetworkSpec()
-    runoff: Runoff | None = None
-    lateral: list[Lateral] = []
-    inflow: list[Inflow] = []
-    lake: list[LakeSpec] = []
-    spill: list[Spill] = []
-    gauge: list[Gauge] = []
-    transport_dx: float = Field(25.0, gt=0, description="m; pollutant cell length")
+    kind: Literal["river"] = doc("river", description="The scenario kind")
+    name: str = doc("river", description="Names the run in results and messages (default: the file's stem)")
+    duration: Duration = doc(description="How long the run lasts; a whole number of steps dt", units="s")
+    dt: Duration = doc(900.0, description="Routing step", units="s")
+    output_interval: Duration = doc(3600.0, description="How often results are recorded; a whole multiple of dt",
+                                    units="s")
+    network: NetworkSpec = doc(NetworkSpec(), description="Where the links come from and their hydraulics")
+    runoff: Runoff | None = doc(None, description="Rain times a coefficient over each link's catchment")
+    lateral: list[Lateral] = doc([], description="Lateral inflow series into links")
+    inflow: list[Inflow] = doc([], description="Inflow hydrographs entering the nearest link")
+    lake: list[LakeSpec] = doc([], description="Lakes of the twin's lakes layer: table, outlet and rule")
+    spill: list[Spill] = doc([], description="Instantaneous pollutant spills")
+    gauge: list[Gauge] = doc([], description="Points or links whose discharge and concentration are recorded")
+    transport_dx: float = doc(25.0, description="Pollutant transport cell length", units="m", gt=0)
 
     @model_validator(mode="after")
     def _intervals(self) -> RiverScenario:

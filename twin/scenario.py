@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -14,11 +15,12 @@ from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
+from pydantic_core import PydanticUndefined
 
 from twin.errors import ScenarioError
 
 __all__ = ["Scenario", "parse_duration", "scenario_path", "monotone_table", "Edit", "FloodwallEdit", "GroundEdit",
-           "PondEdit", "BuildingEdit"]
+           "PondEdit", "BuildingEdit", "TimeSeries", "doc", "KEY_TYPES"]
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "min": 60, "minute": 60, "minutes": 60, "m": 60,
           "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400}
@@ -49,7 +51,7 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=float | str)]
 Point = tuple[float, float]
 
 
@@ -67,8 +69,7 @@ def _finite_number(value: Any, what: str) -> float:
 
 
 def parse_series(value: Any, *, what: str, nonneg: bool) -> list[tuple[float, float]]:
-    """A ``[[time, value], ...]`` series as float pairs with strictly increasing times (a time may be a
-    duration string such as ``"30min"``); ValueError naming ``what`` otherwise (a validator's message)."""
+    """``value`` as ``[(t_seconds, value), ...]``, or a ``ValueError`` naming the key ``what``."""
     if not isinstance(value, (list, tuple)) or not value:
         raise ValueError(f"{what} must be a non-empty list of [time_seconds, value] pairs")
     out = []
@@ -85,6 +86,40 @@ def parse_series(value: Any, *, what: str, nonneg: bool) -> list[tuple[float, fl
                              "Sort the pairs by time")
         out.append((t, v))
     return out
+
+
+def TimeSeries(key: str, *, nonneg: bool = True) -> Any:  # noqa: N802 (it names a type)
+    """The validated type of a ``[[time, value], ...]`` scenario key (hyetographs, hydrographs, levels).
+
+    Times are seconds or duration text (``"2h"``) and must increase; values are finite numbers, and
+    ``>= 0`` with ``nonneg``. Every series key of every scenario kind goes through this one type, so
+    they all refuse the same mistakes with the same messages, which name ``key`` (e.g.
+    ``"rain.hyetograph entry 1's value must be a finite number"``).
+
+    Parameters
+    ----------
+    key : str
+        The scenario key as users write it, for messages.
+    nonneg : bool
+        Refuse negative values (rates and discharges; a water level may be below 0 m).
+
+    Returns
+    -------
+    An ``Annotated`` list of ``(t_seconds, value)`` tuples for a pydantic field.
+    """
+    return Annotated[list[tuple[float, float]],
+                     BeforeValidator(functools.partial(parse_series, what=key, nonneg=nonneg),
+                                     json_schema_input_type=list[tuple[float | str, float]])]
+
+
+def doc(default: Any = PydanticUndefined, *, description: str, units: str | None = None, **constraints: Any) -> Any:
+    """A scenario key's pydantic ``Field`` with its ``description`` and ``units`` (the reference's columns).
+
+    ``units`` goes into the JSON Schema as ``"units"``; ``docs/scenarios.md`` is generated from both
+    (``python -m twin._schema_docs``).
+    """
+    return Field(default, description=description, json_schema_extra={"units": units} if units else None,
+                 **constraints)
 
 
 def monotone_table(rows: list[tuple[float, ...]], columns: tuple[str, ...], *, increasing: tuple[str, ...] = (),
@@ -170,7 +205,7 @@ def _path_field(value: Any, info: ValidationInfo) -> Path:
 
 
 #: A file a scenario names: resolved by :func:`scenario_path` (inside the scenario's folder).
-ScenarioPath = Annotated[Path, BeforeValidator(_path_field)]
+ScenarioPath = Annotated[Path, BeforeValidator(_path_field, json_schema_input_type=str)]
 
 
 def _takes_bool(annotation: Any) -> bool:
@@ -226,8 +261,8 @@ class ScenarioModel(ScenarioTable):
     anything else is refused (see :func:`scenario_path`).
     """
 
-    kind: str
-    name: str = "scenario"
+    kind: str = doc(description="The scenario kind: flood, river, water or terrain")
+    name: str = doc("scenario", description="Names the run in results and messages (default: the file's stem)")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "scenario", base_dir: str | os.PathLike | None = None,
@@ -270,17 +305,21 @@ class ScenarioModel(ScenarioTable):
 
 class RasterFrame(ScenarioTable):
     """One frame of a rain raster time series: rain rate [mm/h] from ``time`` until the next frame."""
-    time: Duration | Literal[0] = 0.0
-    file: ScenarioPath
+    time: Duration | Literal[0] = doc(0.0, description="When the frame starts (seconds or text such as '10min')",
+                                      units="s")
+    file: ScenarioPath = doc(description="Rain-rate raster in mm/h, any CRS, relative to the scenario's folder")
 
 
 class IdfInline(ScenarioTable):
     """An IDF table written into the scenario: durations, return periods [years] and one of
     ``intensity`` [mm/h] or ``depth`` [mm] as rows per duration (a CSV ``table`` is read into this)."""
-    durations: list[Duration]
-    return_periods: list[float]
-    intensity: list[list[float]] | None = None
-    depth: list[list[float]] | None = None
+    durations: list[Duration] = doc(description="The table's storm durations (seconds or text such as '10min')",
+                                    units="s")
+    return_periods: list[float] = doc(description="The table's return periods", units="years")
+    intensity: list[list[float]] | None = doc(None, description="Mean intensity, one row per duration and one "
+                                              "column per return period (give this or depth)", units="mm/h")
+    depth: list[list[float]] | None = doc(None, description="Depth, one row per duration and one column per return "
+                                          "period (give this or intensity)", units="mm")
 
     @model_validator(mode="after")
     def _table(self) -> "IdfInline":
@@ -305,18 +344,24 @@ class DesignStorm(ScenarioTable):
     """A design storm: ``method = "chicago"`` from a storm intensity formula
     ``q = A (1 + C lg P) / (t + b)^n`` [L/(s.ha), t in min] (``A`` expanded, or ``A1`` [mm/min] with
     ``A = 167 A1``), or ``method = "idf"``: alternating blocks from an IDF ``table`` (CSV path or inline)."""
-    method: Literal["chicago", "idf"]
-    return_period: float = Field(gt=0, description="years")
-    duration: Duration
-    step: Duration = 300.0
-    peak: float | None = Field(None, ge=0, le=1)
-    A: float | None = Field(None, gt=0, description="L/(s.ha)")
-    A1: float | None = Field(None, gt=0, description="mm/min")
-    b: float | None = Field(None, ge=0, description="min")
-    C: float | None = None
-    n: float | None = Field(None, gt=0, lt=1)
-    quantity: Literal["intensity", "depth"] = Field("intensity", description="what a CSV table holds")
-    table: IdfInline | None = None
+    method: Literal["chicago", "idf"] = doc(description="'chicago': Chicago storm from a storm intensity formula; "
+                                            "'idf': alternating blocks from an IDF table")
+    return_period: float = doc(description="Return period P of the storm", units="years", gt=0)
+    duration: Duration = doc(description="Storm duration; the run must be at least as long", units="s")
+    step: Duration = doc(300.0, description="Block length; must divide the duration", units="s")
+    peak: float | None = doc(None, description="Peak position as a fraction of the duration (default 0.4 for "
+                             "chicago, 0.5 for idf)", ge=0, le=1)
+    A: float | None = doc(None, description="chicago: the formula's expanded leading coefficient (or give A1)",
+                          units="L/(s.ha)", gt=0)
+    A1: float | None = doc(None, description="chicago: the formula's A1, with A = 167 A1 (or give A)",
+                           units="mm/min", gt=0)
+    b: float | None = doc(None, description="chicago: the formula's b in (t + b)^n", units="min", ge=0)
+    C: float | None = doc(None, description="chicago: the formula's C in (1 + C lg P)")
+    n: float | None = doc(None, description="chicago: the formula's exponent n", gt=0, lt=1)
+    quantity: Literal["intensity", "depth"] = doc("intensity", description="idf: what a CSV table holds, mean "
+                                                  "intensity (mm/h) or depth (mm)")
+    table: IdfInline | None = doc(None, description="idf: a CSV file (relative to the scenario) or an inline table "
+                                  "{durations, return_periods, intensity or depth}")
 
     @field_validator("table", mode="before")
     @classmethod
@@ -387,17 +432,19 @@ MAX_RAIN_MM_H = 2000.0
 
 class Rain(ScenarioTable):
     """Rain: ``constant`` [mm/h], a ``hyetograph`` [[s, mm/h], ...], a ``design`` storm or raster ``frames``."""
-    constant: float | None = Field(None, ge=0, le=MAX_RAIN_MM_H)
-    hyetograph: list[tuple[float, float]] | None = None
-    design: DesignStorm | None = None
-    frames: list[RasterFrame] | None = None
+    constant: float | None = doc(None, description="Uniform rain rate over the run", units="mm/h", ge=0,
+                                 le=MAX_RAIN_MM_H)
+    hyetograph: TimeSeries("rain.hyetograph") | None = doc(
+        None, description="Rain rate series [[s, mm/h], ...], interpolated linearly", units="s, mm/h")
+    design: DesignStorm | None = doc(None, description="A design storm (see Design storms)")
+    frames: list[RasterFrame] | None = doc(None, description="Rain-rate rasters [{time, file}, ...], each from its "
+                                           "time until the next frame")
 
-    @field_validator("hyetograph", mode="before")
+    @field_validator("hyetograph")
     @classmethod
-    def _hyeto(cls, v: Any) -> Any:
-        if v is None:
+    def _hyeto(cls, series: Any) -> Any:
+        if series is None:
             return None
-        series = parse_series(v, what="rain.hyetograph", nonneg=True)
         top = max(rate for _, rate in series)
         if top > MAX_RAIN_MM_H:
             raise ValueError(f"a rate of {top:g} mm/h is above {MAX_RAIN_MM_H:g} mm/h, more than any rain measured; "
@@ -419,25 +466,25 @@ class Rain(ScenarioTable):
 
 class Infiltration(ScenarioTable):
     """Losses to the ground on pervious cells, parameters from the land-use table."""
-    model: Literal["none", "green-ampt", "horton"] = "green-ampt"
+    model: Literal["none", "green-ampt", "horton"] = doc(
+        "green-ampt", description="Infiltration model; parameters from the land-use table, on the pervious fraction")
 
 
 class Drainage(ScenarioTable):
     """Urban drainage: water removed on impervious cells up to a design capacity [mm/h]."""
-    capacity: float = Field(0.0, ge=0, description="mm/h")
+    capacity: float = doc(0.0, description="Rate removed on impervious cells (the pipe network's design capacity)",
+                          units="mm/h", ge=0)
 
 
 class Inflow(ScenarioTable):
     """An inflow hydrograph [[s, m3/s], ...] entering at a point ``at`` or spread along a ``line``."""
-    at: Point | None = None
-    line: list[Point] | None = None
-    hydrograph: list[tuple[float, float]]
-    name: str | None = None
-
-    @field_validator("hydrograph", mode="before")
-    @classmethod
-    def _hydro(cls, v: Any) -> Any:
-        return parse_series(v, what="inflow.hydrograph", nonneg=True)
+    at: Point | None = doc(None, description="Entry point [x, y] (twin CRS); spread over the river's cross-section "
+                           "when on a river", units="m")
+    line: list[Point] | None = doc(None, description="Or a line [[x, y], ...] (twin CRS) the inflow is spread along",
+                                   units="m")
+    hydrograph: TimeSeries("inflow.hydrograph") = doc(description="Discharge series [[s, m3/s], ...]",
+                                                      units="s, m3/s")
+    name: str | None = doc(None, description="Names the inflow in the summary")
 
     @model_validator(mode="after")
     def _where(self) -> "Inflow":
@@ -450,16 +497,16 @@ class Inflow(ScenarioTable):
 
 class Boundary(ScenarioTable):
     """A boundary on a domain ``edge`` (closed, free outflow, water level) or a water level along a ``line``."""
-    edge: Literal["north", "south", "east", "west"] | None = None
-    line: list[Point] | None = None
-    type: Literal["closed", "free", "level"]
-    slope: float | None = Field(None, gt=0)
-    level: list[tuple[float, float]] | None = None
-
-    @field_validator("level", mode="before")
-    @classmethod
-    def _level(cls, v: Any) -> Any:
-        return None if v is None else parse_series(v, what="boundary.level", nonneg=False)
+    edge: Literal["north", "south", "east", "west"] | None = doc(None, description="The domain edge (give this or "
+                                                                 "line); edges not given are closed")
+    line: list[Point] | None = doc(None, description="A polyline [[x, y], ...] (twin CRS) along which a level is "
+                                   "forced (type = 'level' only)", units="m")
+    type: Literal["closed", "free", "level"] = doc(description="closed (no flow), free (normal-depth outflow) or "
+                                                   "level (water level series)")
+    slope: float | None = doc(None, description="free: the energy slope of the normal-depth outflow (default 0.001)",
+                              gt=0)
+    level: TimeSeries("boundary.level", nonneg=False) | None = doc(
+        None, description="level: water surface elevation series [[s, m], ...]", units="s, m")
 
     @model_validator(mode="after")
     def _check(self) -> "Boundary":
@@ -481,22 +528,25 @@ class Boundary(ScenarioTable):
 
 class Gauge(ScenarioTable):
     """A point whose depth and level are recorded every ``gauge_interval``."""
-    name: str
-    at: Point
+    name: str = doc(description="The gauge's name (a column of gauges.csv)")
+    at: Point = doc(description="The point [x, y] (twin CRS)", units="m")
 
 
 class Initial(ScenarioTable):
     """Initial water: lakes at their level; river cells at a fraction of their bank-full depth."""
-    lakes: bool = True
-    river_fill: float = Field(0.5, ge=0, le=1.5)
+    lakes: bool = doc(True, description="Lakes start at their level")
+    river_fill: float = doc(0.5, description="River cells start at this fraction of their bank-full depth", ge=0,
+                            le=1.5)
 
 
 class Output(ScenarioTable):
     """What the result holds and when."""
-    snapshots: bool = True
-    gauge_interval: Duration = 60.0
-    wet_depth: float = Field(0.01, gt=0, description="m; arrival time and duration use it")
-    building_depth: float = Field(0.10, ge=0, description="m; a building counts as flooded above it")
+    snapshots: bool = doc(True, description="Write depth snapshots every output_interval (depth.nc)")
+    gauge_interval: Duration = doc(60.0, description="How often gauges are recorded (at least 1 s)", units="s")
+    wet_depth: float = doc(0.01, description="Depth above which a cell is wet (arrival time and duration use it)",
+                           units="m", gt=0)
+    building_depth: float = doc(0.10, description="Depth around a building above which it counts as flooded",
+                                units="m", ge=0)
 
     @field_validator("gauge_interval")
     @classmethod
@@ -506,12 +556,14 @@ class Output(ScenarioTable):
 
 class Numerics(ScenarioTable):
     """Solver settings; the defaults follow Bates et al. (2010) and de Almeida et al. (2012)."""
-    dtype: Literal["float32", "float64"] = "float32"
-    alpha: float = Field(0.6, gt=0, le=1.0, description="0.7 lets deep lakes oscillate")
-    theta: float = Field(0.8, ge=0, le=1.0)
-    h_dry: float = Field(1e-3, gt=0)
-    dt_max: float = Field(10.0, gt=0)
-    fixed_dt: float = Field(0.0, ge=0)
+    dtype: Literal["float32", "float64"] = doc("float32", description="Floating-point precision of the solver")
+    alpha: float = doc(0.6, description="Courant factor of the adaptive step (0.7 lets deep lakes oscillate)", gt=0,
+                       le=1.0)
+    theta: float = doc(0.8, description="de Almeida et al. (2012) flux weighting", ge=0, le=1.0)
+    h_dry: float = doc(1e-3, description="Depth below which a cell is dry (no flux leaves it)", units="m", gt=0)
+    dt_max: float = doc(10.0, description="Largest time step of the adaptive solver", units="s", gt=0)
+    fixed_dt: float = doc(0.0, description="> 0 fixes the step; a step beyond the Courant limit is an error, not NaN",
+                          units="s", ge=0)
 
 
 def _ring(value: Any) -> Any:
@@ -538,15 +590,20 @@ def _ring(value: Any) -> Any:
 
 Ring = Annotated[list[Point], BeforeValidator(_ring)]
 
+#: What the reference (docs/scenarios.md) calls the keys each scenario validator reads.
+KEY_TYPES = {parse_duration: "duration", parse_series: "series [[time, value], ...]", _path_field: "path",
+             _ring: "polygon [[x, y], ...]"}
+
 
 class FloodwallEdit(ScenarioTable):
     """A floodwall along ``line``: the ground on its cells is raised to ``crest`` [m] (absolute) or by
     ``height`` [m] above the ground there."""
-    type: Literal["floodwall"]
-    line: list[Point] = Field(min_length=2)
-    crest: float | None = None
-    height: float | None = Field(None, gt=0)
-    name: str | None = None
+    type: Literal["floodwall"] = doc(description="'floodwall': a watertight chain of cells raised to the crest")
+    line: list[Point] = doc(description="The wall's line [[x, y], ...] (twin CRS)", units="m", min_length=2)
+    crest: float | None = doc(None, description="Absolute crest elevation, above the ground everywhere on the line "
+                              "(or give height)", units="m")
+    height: float | None = doc(None, description="Height above the ground (or give crest)", units="m", gt=0)
+    name: str | None = doc(None, description="Names the edit in the summary")
 
     @model_validator(mode="after")
     def _one(self) -> "FloodwallEdit":
@@ -557,11 +614,12 @@ class FloodwallEdit(ScenarioTable):
 
 class GroundEdit(ScenarioTable):
     """Ground raised or lowered in ``polygon``: by ``delta`` [m] or to the absolute ``level`` [m]."""
-    type: Literal["ground"]
-    polygon: Ring
-    delta: float | None = None
-    level: float | None = None
-    name: str | None = None
+    type: Literal["ground"] = doc(description="'ground': ground raised, lowered or set in a polygon")
+    polygon: Ring = doc(description="The area [[x, y], ...] (twin CRS; closes on its first corner)", units="m")
+    delta: float | None = doc(None, description="Change of the ground: + raises, - lowers (or give level)",
+                              units="m")
+    level: float | None = doc(None, description="Absolute ground elevation (or give delta)", units="m")
+    name: str | None = doc(None, description="Names the edit in the summary")
 
     @model_validator(mode="after")
     def _one(self) -> "GroundEdit":
@@ -575,23 +633,24 @@ class GroundEdit(ScenarioTable):
 class PondEdit(ScenarioTable):
     """A retention pond: the ground in ``polygon`` lowered by ``depth`` [m]; ``volume_check`` [m3] is
     the design volume to compare with the volume the grid holds."""
-    type: Literal["pond"]
-    polygon: Ring
-    depth: float = Field(gt=0)
-    volume_check: float | None = Field(None, gt=0)
-    name: str | None = None
+    type: Literal["pond"] = doc(description="'pond': a retention pond, the ground in a polygon lowered")
+    polygon: Ring = doc(description="The pond's outline [[x, y], ...] (twin CRS)", units="m")
+    depth: float = doc(description="How far the ground is lowered", units="m", gt=0)
+    volume_check: float | None = doc(None, description="Design volume: a warning when the pond holds more than 10 % "
+                                     "more or less", units="m3", gt=0)
+    name: str | None = doc(None, description="Names the edit in the summary")
 
 
 class BuildingEdit(ScenarioTable):
     """A building added (``polygon``, ``height`` [m], optional ``base`` [m] and ``id``) or removed
     (by ``id`` or a point ``at`` inside its footprint)."""
-    type: Literal["building"]
-    action: Literal["add", "remove"]
-    polygon: Ring | None = None
-    height: float | None = Field(None, gt=0)
-    base: float | None = None
-    id: str | None = None
-    at: Point | None = None
+    type: Literal["building"] = doc(description="'building': a building added or removed")
+    action: Literal["add", "remove"] = doc(description="add (polygon, height) or remove (id or at)")
+    polygon: Ring | None = doc(None, description="add: the footprint [[x, y], ...] (twin CRS)", units="m")
+    height: float | None = doc(None, description="add: the building's height", units="m", gt=0)
+    base: float | None = doc(None, description="add: the base elevation (default: the ground)", units="m")
+    id: str | None = doc(None, description="add: the new building's id; remove: the id of the building removed")
+    at: Point | None = doc(None, description="remove: a point [x, y] inside the footprint (or give id)", units="m")
 
     @model_validator(mode="after")
     def _check(self) -> "BuildingEdit":
@@ -635,27 +694,32 @@ def _interval_floor(v: float, key: str) -> float:
 
 
 class Scenario(ScenarioModel):
-    """A flood scenario (the TOML file's shape; see the README for every key).
+    """A flood scenario (the TOML file's shape; docs/scenarios.md lists every key, ``twin schema flood``).
 
     Build one with :meth:`from_toml` or :meth:`from_dict`; both raise :class:`~twin.errors.ScenarioError`
     naming the key and the fix.
     """
-    kind: Literal["flood"] = "flood"
-    name: str = "scenario"
-    duration: Duration
-    output_interval: Duration = 600.0
-    checkpoint_interval: Duration | None = None
-    buildings: Literal["block", "raise"] = "block"
-    rain: Rain | None = None
-    infiltration: Infiltration = Infiltration()
-    drainage: Drainage = Drainage()
-    inflow: list[Inflow] = []
-    boundary: list[Boundary] = []
-    gauge: list[Gauge] = []
-    initial: Initial = Initial()
-    output: Output = Output()
-    numerics: Numerics = Numerics()
-    edit: list[Edit] = []
+    kind: Literal["flood"] = doc("flood", description="The scenario kind")
+    name: str = doc("scenario", description="Names the run in results and messages (default: the file's stem)")
+    duration: Duration = doc(description="How long the run lasts (seconds or text such as '2h'; at most 366 days)",
+                             units="s")
+    output_interval: Duration = doc(600.0, description="How often depth snapshots are taken (at least 1 s)", units="s")
+    checkpoint_interval: Duration | None = doc(None, description="How often <out>.checkpoint.npz is written; "
+                                               "continue with --resume", units="s")
+    buildings: Literal["block", "raise"] = doc("block", description="Buildings as walls (block: no flow through) or "
+                                               "as raised ground (raise)")
+    rain: Rain | None = doc(None, description="Rain: one of constant, hyetograph, design or frames")
+    infiltration: Infiltration = doc(Infiltration(), description="Losses to the ground on pervious cells")
+    drainage: Drainage = doc(Drainage(), description="Urban drainage on impervious cells")
+    inflow: list[Inflow] = doc([], description="Inflow hydrographs at points or along lines")
+    boundary: list[Boundary] = doc([], description="Boundary conditions per edge or along lines (edges default to "
+                                   "closed)")
+    gauge: list[Gauge] = doc([], description="Points whose depth and level are recorded")
+    initial: Initial = doc(Initial(), description="Initial water in lakes and rivers")
+    output: Output = doc(Output(), description="What the result holds and when")
+    numerics: Numerics = doc(Numerics(), description="Solver settings")
+    edit: list[Edit] = doc([], description="Planners' edits: floodwall, ground, pond or building (see Planners' "
+                           "edits)")
 
     @field_validator("duration")
     @classmethod
@@ -748,7 +812,7 @@ def explain_errors(exc: ValidationError, source: str) -> str:
         elif err["type"] == "union_tag_invalid":
             msg = f"type {err.get('input', {}).get('type')!r} is not an edit type; use {_EDIT_TYPES}"
         elif err["type"] == "extra_forbidden":
-            msg = "unknown key; check its spelling (see the README's scenario reference)"
+            msg = "unknown key; check its spelling (docs/scenarios.md lists every key; so does twin schema KIND)"
         elif err["type"] == "missing":
             msg = "required key is missing"
         elif err["type"] == "finite_number":
