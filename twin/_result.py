@@ -55,6 +55,15 @@ class Result:
     def _read_files(cls, path: Path, summary: dict[str, Any], scenario: dict[str, Any], twin: Any) -> Result:
         raise NotImplementedError  # pragma: no cover
 
+    def scene(self) -> Any:
+        """The 3D scene of this result on its twin; a kind without a map raises."""
+        raise InputDataError(f"a {self.kind} result has no map; `twin scene` draws flood, river and terrain results.")
+
+    def scene_title(self) -> str:
+        """The title of the scene's page."""
+        name = self.summary.get("name") or self._scenario_record().get("name") or self.kind
+        return f"cimtwin: {name}"
+
     def _scenario_record(self) -> dict[str, Any]:
         return self.scenario.to_dict() if hasattr(self.scenario, "to_dict") else self.scenario
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -409,6 +409,22 @@ class TerrainResult(Result):
     crs: Any = None
     transform: Any = None
     streams: Any = None
+    twin: Any = field(default=None, repr=False)
+
+    def scene(self) -> Any:
+        """The stream links on the twin coloured by Strahler order (see :func:`twin.scene.network_scene`)."""
+        from twin.scene import network_scene
+
+        if self.twin is None:
+            raise InputDataError("This result has no twin attached; load it with load_result(path, twin=Twin.load(...)).")
+        if self.streams is None or not len(self.streams):
+            raise InputDataError("this terrain result has no streams.gpkg (no cell reached the stream threshold); "
+                                 "run the terrain analysis again with a lower threshold_cells.")
+        return network_scene(self.twin, self.streams, "order", title="Stream order (Strahler)", unit="order",
+                             whole=True)
+
+    def scene_title(self) -> str:
+        return f"{super().scene_title()}, streams"
 
     def _write_files(self, tmp: Path) -> None:
         """The rasters, ``streams.gpkg`` and ``pour_points.gpkg``."""
@@ -432,7 +448,7 @@ class TerrainResult(Result):
             return gpd.read_file(path / name, engine="pyogrio") if (path / name).is_file() else None
 
         return cls(arrays, summary, scenario, layer("pour_points.gpkg"), crs=crs, transform=transform,
-                   streams=layer("streams.gpkg"))
+                   streams=layer("streams.gpkg"), twin=twin)
 
 
 def run(twin: Twin, scenario: TerrainScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
@@ -483,7 +499,7 @@ def run(twin: Twin, scenario: TerrainScenario | dict | str | os.PathLike, *, out
         summary["pour_points"] = {n: {"upstream_area_m2": float(a)} for n, a in
                                   zip(frame["name"], frame["upstream_area_m2"])}
     result = TerrainResult(res, summary, scenario.to_dict(), frame, crs=twin.crs, transform=twin.transform,
-                           streams=stream_links_frame(twin, res))
+                           streams=stream_links_frame(twin, res), twin=twin)
     if out is not None:
         result.save(out, overwrite=overwrite)
     return result

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -272,6 +272,18 @@ class RiverResult(Result):
     gauges: pd.DataFrame
     summary: dict[str, Any]
     scenario: dict[str, Any]
+    twin: Twin | None = field(default=None, repr=False)
+
+    def scene(self):
+        """The links on the twin coloured by peak discharge (see :func:`twin.scene.network_scene`)."""
+        from twin.scene import network_scene
+
+        if self.twin is None:
+            raise InputDataError("This result has no twin attached; load it with load_result(path, twin=Twin.load(...)).")
+        return network_scene(self.twin, self.links, "peak_discharge_m3s", title="Peak discharge", unit="m3/s")
+
+    def scene_title(self) -> str:
+        return f"{super().scene_title()}, peak discharge"
 
     def links_dataset(self):
         """Link discharges (and concentrations) over time as a CF-1.8 xarray Dataset."""
@@ -343,7 +355,8 @@ class RiverResult(Result):
                                   "name": [str(s) for s in ds["lake_name"].values],
                                   "lake_link": ds["lake_link"].values.astype(np.int64)})
         return cls(links=links, times=times, discharge=discharge, concentration=conc, spills=spills, lakes=lakes,
-                   lake_series=series, gauges=pd.read_csv(path / "gauges.csv"), summary=summary, scenario=scenario)
+                   lake_series=series, gauges=pd.read_csv(path / "gauges.csv"), summary=summary, scenario=scenario,
+                   twin=twin)
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -473,7 +486,8 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
         summary["twin"] = str(twin.path)
     result = RiverResult(links=links, times=times, discharge=discharge, concentration=conc,
                          spills=_spill_names(scenario), lakes=lake_frame,
-                         lake_series=series, gauges=gauges, summary=summary, scenario=scenario.to_dict())
+                         lake_series=series, gauges=gauges, summary=summary, scenario=scenario.to_dict(),
+                         twin=twin)
     if out is not None:
         result.save(out, overwrite=overwrite)
     return result
