@@ -98,6 +98,7 @@ class SimulationKind:
 
 
 _REGISTRY: dict[str, SimulationKind] = {}
+_BUILTIN_NAMES = ("flood", "river", "water", "terrain")
 _ENTRY_POINTS_LOADED = False
 
 
@@ -113,8 +114,7 @@ def register_kind(kind: SimulationKind, *, replace: bool = False) -> SimulationK
 
     if kind.name in _REGISTRY and not replace:
         raise ValueError(f"a simulation kind {kind.name!r} is registered already; pass replace=True to replace it")
-    if kind.name in _io.KINDS and kind.name not in _REGISTRY and kind.name not in ("flood", "river", "water",
-                                                                                  "terrain"):
+    if kind.name in _io.KINDS and kind.name not in _REGISTRY and kind.name not in _BUILTIN_NAMES:
         raise ValueError(f"{kind.name!r} names a cimtwin folder kind ({_io.KINDS[kind.name]}); choose another name")
     _REGISTRY[kind.name] = kind
     _io.KINDS[kind.name] = kind.description or f"a {kind.name} result"
@@ -125,7 +125,7 @@ def unregister_kind(name: str) -> None:
     """Remove a kind added by :func:`register_kind` (the built-in ones stay)."""
     from twin import _io
 
-    if name in _BUILTIN:
+    if name in _BUILTIN_NAMES:
         raise ValueError(f"{name!r} is a built-in kind")
     _REGISTRY.pop(name, None)
     _io.KINDS.pop(name, None)
@@ -189,4 +189,3 @@ _BUILTIN = (
 )
 for _kind in _BUILTIN:
     register_kind(_kind)
-_BUILTIN = tuple(k.name for k in _BUILTIN)  # type: ignore[assignment]

@@ -14,7 +14,6 @@ completely mixed lake links. Side-connected lakes exchange water, not pollutant.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field

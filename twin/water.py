@@ -37,7 +37,7 @@ from twin import _io
 from twin._cf import global_attrs
 from twin._result import Result, common_summary
 from twin._water_scenario import Member, WaterScenario, _curve_arrays
-from twin.errors import InputDataError, NumericalError, ScenarioError
+from twin.errors import NumericalError, ScenarioError
 
 __all__ = ["WaterResult", "WaterScenario", "run"]
 
