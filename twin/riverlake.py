@@ -28,7 +28,7 @@ from pydantic import Field, field_validator, model_validator
 from kernels._series import Series, series_cumulative, series_integral
 from kernels.transport import Transport
 from twin import _io
-from twin._cf import global_attrs, grid_mapping
+from twin._cf import global_attrs, grid_mapping, point_xy
 from twin._result import Result, common_summary
 from twin._progress import progress as _progress_bar
 from twin.errors import InputDataError, ScenarioError
@@ -297,10 +297,7 @@ class RiverResult(Result):
                 "crs": ((), 0, grid_mapping(crs))}
         coords = {"time": ("time", self.times, {"units": "s", "long_name": "end of the output interval"}),
                   "link_id": ("link_id", ids, {"long_name": "link id (network.gpkg)"}),
-                  "x": ("link_id", mid.x.to_numpy(), {"units": "m", "standard_name": "projection_x_coordinate",
-                                                      "long_name": "x of the link's midpoint"}),
-                  "y": ("link_id", mid.y.to_numpy(), {"units": "m", "standard_name": "projection_y_coordinate",
-                                                      "long_name": "y of the link's midpoint"})}
+                  **point_xy("link_id", mid.x.to_numpy(), mid.y.to_numpy(), "the link's midpoint")}
         if self.concentration is not None:
             data["concentration"] = (("spill", "time", "link_id"), self.concentration,
                                      {"units": "kg m-3", "long_name": "mean pollutant concentration in the link",
