@@ -183,3 +183,24 @@ def test_cf_attributes_come_from_one_place(tmp_path):
     with xr.open_dataset(tmp_path / "w" / "allocation.nc") as ds:
         assert ds.attrs["Conventions"] == "CF-1.8" and ds.attrs["source"] == f"cimtwin {twin.__version__}"
         assert ds.attrs["scenario_hash"] == json.loads((tmp_path / "w" / "summary.json").read_text())["scenario_hash"]
+
+
+def test_twin_terrain_is_twin_run_with_the_scenarios_words(tmp_path):
+    """`twin terrain`'s options are the terrain scenario's keys; the older spellings still work."""
+    from test_terrain import _valley_twin
+
+    _valley_twin().save(tmp_path / "tw")
+    res = CliRunner().invoke(main, ["terrain", str(tmp_path / "tw"), "--out", str(tmp_path / "a"),
+                                    "--threshold", "5", "--buildings", "none"])
+    assert res.exit_code == 0, res.output
+    record = json.loads((tmp_path / "a" / "scenario.json").read_text())
+    assert record["kind"] == "terrain" and record["threshold_cells"] == 5 and record["buildings"] == "ignore"
+    (tmp_path / "t.toml").write_text('kind = "terrain"\nname = "terrain"\nthreshold_cells = 5\nbuildings = "ignore"\n')
+    res = CliRunner().invoke(main, ["run", str(tmp_path / "t.toml"), "--twin", str(tmp_path / "tw"),
+                                    "--out", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    a, b = twin.load_result(tmp_path / "a"), twin.load_result(tmp_path / "b")
+    assert a.summary["scenario_hash"] == b.summary["scenario_hash"]
+    assert a.summary["stream_links"] == b.summary["stream_links"]
+    help_text = CliRunner().invoke(main, ["terrain", "--help"]).output
+    assert "--threshold-cells" in help_text and "deprecated" in help_text

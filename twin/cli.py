@@ -273,7 +273,7 @@ _TERRAIN_OLD = {"none": "ignore"}
 @overwrite_option
 @click.option("--threshold-cells", "--threshold", "threshold_cells", type=int, default=100, show_default=True,
               help="Cells draining through a cell for it to be a stream (scenario key threshold_cells; "
-                   "--threshold is the older spelling).")
+                   "--threshold is the deprecated spelling).")
 @click.option("--buildings", "buildings", type=click.Choice(["block", "ignore", "none"]), default="block",
               show_default=True, help="Buildings block flow (water goes around them), or are ignored "
                                       "('none' is the deprecated spelling of 'ignore').")
