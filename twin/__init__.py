@@ -14,21 +14,46 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+#: The public API: every name here, and only these, is what users and notebooks import from ``twin``.
+__all__ = [
+    # the model
+    "Twin", "from_files",
+    # scenarios and runs of every kind (see twin.kinds)
+    "run", "load_scenario", "load_result", "SimulationKind", "register_kind",
+    "Scenario", "FloodResult",
+    "RiverScenario", "RiverResult",
+    "WaterScenario", "WaterResult",
+    "TerrainScenario", "TerrainResult",
+    # ensembles and scenes
+    "run_ensemble", "city_scene", "Scene",
+    # modules
+    "sample", "errors",
+    "__version__",
+]
+
 _LAZY = {
     "Twin": "twin.model",
     "from_files": "twin.build",
-    "Scenario": "twin.scenario",
     "run": "twin.runs",
     "load_scenario": "twin.runs",
+    "load_result": "twin.runs",
+    "SimulationKind": "twin.kinds",
+    "register_kind": "twin.kinds",
+    "Scenario": "twin.scenario",
     "FloodResult": "twin.flood",
+    "RiverScenario": "twin.riverlake",
+    "RiverResult": "twin.riverlake",
+    "WaterScenario": "twin.water",
+    "WaterResult": "twin.water",
+    "TerrainScenario": "twin.hydrology",
+    "TerrainResult": "twin.hydrology",
     "run_ensemble": "twin.ensemble",
     "city_scene": "twin.scene",
     "Scene": "twin.scene",
     "sample": "twin.sample",
     "errors": "twin.errors",
 }
-
-__all__ = sorted(_LAZY) + ["__version__"]
+assert set(_LAZY) | {"__version__"} == set(__all__)
 
 
 def __getattr__(name: str) -> Any:

@@ -6,16 +6,15 @@ from pathlib import Path
 
 import click
 
-from twin._cli_io import OVERWRITE_HELP, FolderIn
+from twin._cli_options import FolderIn, out_option, overwrite_option, twin_option
 
 
 @click.command("compare")
 @click.argument("result_a", type=FolderIn())
 @click.argument("result_b", type=FolderIn())
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Comparison folder to write.")
-@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
-@click.option("--twin", "twin_dir", type=FolderIn(),
-              help="Twin folder for the scene (default: the one recorded in RESULT_B's summary).")
+@out_option("Comparison folder to write.")
+@overwrite_option
+@twin_option(required=False, help="Twin folder for the scene (default: the one recorded in RESULT_B's summary).")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=0.01, show_default=True,
               help="Depth change [m] below which a cell counts as unchanged.")
 @click.option("--time-tolerance", type=click.FloatRange(min=0), default=60.0, show_default=True,

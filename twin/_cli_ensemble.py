@@ -7,16 +7,13 @@ from pathlib import Path
 
 import click
 
-from twin._cli_io import FolderIn, one_line
-from twin._cli_allow import allow_path_option
+from twin._cli_options import allow_path_option, one_line, out_option, quiet_option, twin_option
 
 
 @click.command("ensemble")
 @click.argument("ensemble_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--twin", "twin_dir", required=True, type=FolderIn(),
-              help="Twin folder (from `twin ingest` or `twin demo`).")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Ensemble folder to write; running again into it resumes (complete members are kept).")
+@twin_option()
+@out_option("Ensemble folder to write; running again into it resumes (complete members are kept).")
 @click.option("--scheduler", metavar="ADDRESS",
               help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: start a local cluster).")
 @click.option("--workers", "n_workers", type=click.IntRange(min=1), default=2, show_default=True,
@@ -25,7 +22,7 @@ from twin._cli_allow import allow_path_option
               help="Numba threads of each member's kernel (a worker runs one member at a time); workers x threads <= cores.")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="Retries of a failing member before it is recorded in failed.json.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @allow_path_option
 def ensemble_cmd(ensemble_file: Path, twin_dir: Path, out: Path, scheduler: str | None, n_workers: int,
                  threads_per_worker: int, retries: int, quiet: bool, allowed_paths: tuple[Path, ...]) -> None:

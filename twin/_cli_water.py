@@ -7,16 +7,14 @@ from typing import Any
 
 import click
 
-from twin._cli_io import OVERWRITE_HELP, FolderIn
-from twin._cli_allow import allow_path_option
+from twin._cli_options import allow_path_option, out_option, overwrite_option, twin_option
 
 
 @click.command("water")
 @click.argument("scenario_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Result folder to write (atomically).")
-@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
-@click.option("--twin", "twin_dir", type=FolderIn(),
-              help="Twin folder whose CRS the node locations are in (adds network.gpkg).")
+@out_option()
+@overwrite_option
+@twin_option(required=False, help="Twin folder whose CRS the node locations are in (adds network.gpkg).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a PNG of storage and monthly shortages (needs matplotlib).")
 @allow_path_option
@@ -25,19 +23,14 @@ def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | 
     """Allocate water over the network of SCENARIO_FILE (TOML) for every member and step.
 
     Writes allocation.nc, shortages.csv, summary.json, scenario.json and, with --twin and located
-    nodes, network.gpkg.
+    nodes, network.gpkg. The same as `twin run` of a kind = "water" scenario, plus the shortage report
+    and --plot (a file without a kind key is read as a water scenario here).
     """
-    from twin import _io
-    from twin.water import WaterScenario, run
+    from twin.cli import run_scenario
+    from twin.water import WaterScenario
 
-    _io.check_out(out, "water", inputs=[scenario_file, twin_dir], overwrite=overwrite)
     scenario = WaterScenario.from_toml(scenario_file, allowed_paths=allowed_paths)
-    twin = None
-    if twin_dir is not None:
-        from twin.model import Twin
-
-        twin = Twin.load(twin_dir)
-    result = run(twin, scenario, out=out, overwrite=overwrite)
+    result = run_scenario(scenario, scenario_file, twin_dir, out, overwrite, None, progress=False)
     report_water(result)
     click.echo(f"Written to {out}")
     if plot is not None:
@@ -50,7 +43,7 @@ def report_water(result: Any) -> None:
     """The run in one line, then the demands that went short, worst first (also used by ``twin demo``)."""
     s = result.summary
     click.echo(f"{s['name']}: {s['steps']} steps x {len(s['members'])} member(s), {s['nodes']} nodes, "
-               f"{s['links']} links in {s['wall_s']:.1f} s ({s['wall_per_step_ms']:.2f} ms/step, "
+               f"{s['links']} links in {s['wall_seconds']:.1f} s ({s['wall_per_step_ms']:.2f} ms/step, "
                f"{s['lp_per_step']:.2f} LPs per member-step); balance error <= {s['mass_balance_max_rel_error']:.1e}")
     short = result.shortages()
     worst = short.sort_values("shortage_pct", ascending=False).head(5)

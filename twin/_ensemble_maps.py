@@ -14,8 +14,7 @@ import pyogrio
 import rasterio
 import xarray as xr
 
-import twin as _pkg
-from twin._cf import grid_mapping, xy_coords
+from twin._cf import global_attrs, grid_mapping, xy_coords
 from twin._return_period import AEP_FORMULA, FLAG_MEANINGS, TOLERANCE_M, aep, first_crossing
 
 __all__ = ["building_probabilities", "exceedance_maps", "return_period_maps"]
@@ -220,5 +219,4 @@ def _dataset(data: dict[str, Any], thresholds: np.ndarray, transform: Any, crs: 
         {**data, _GRID: ((), 0, grid_mapping(crs))},
         coords={"threshold": ("threshold", thresholds, {"units": "m", "long_name": "water depth threshold"}),
                 **xy_coords(transform, shape)},
-        attrs={"Conventions": "CF-1.8", "title": title, "source": f"cimtwin {_pkg.__version__}",
-               "members": members, **attrs})
+        attrs=global_attrs(title, members=members, **attrs))

@@ -9,8 +9,16 @@ from typing import Any
 
 import click
 
-from twin._cli_io import OVERWRITE_HELP, FolderIn, cli_warnings, one_line
-from twin._cli_allow import allow_path_option
+from twin._cli_options import (
+    FolderIn,
+    allow_path_option,
+    cli_warnings,
+    one_line,
+    out_option,
+    overwrite_option,
+    quiet_option,
+    twin_option,
+)
 from twin.errors import TwinError
 
 
@@ -135,7 +143,7 @@ def _demo_water(tw: Any, scenario: Path, out: Path) -> None:
 @click.option("--ifc-overlap", type=float, default=0.5, show_default=True,
               help="Share of a GIS footprint an IFC building must cover to replace it.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Twin folder to write.")
-@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
+@overwrite_option
 def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, lakes: str | None,
            landuse: str | None, crs: str | None, dem_crs: str | None, layer_crs: tuple[str, ...],
            resolution: float | None, bounds: str | None, resampling: str, z_unit: str | None,
@@ -206,36 +214,25 @@ def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, la
 
 @main.command("run")
 @click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--twin", "twin_dir", required=True, type=FolderIn(),
-              help="Twin folder (from `twin ingest` or `twin demo`).")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Result folder to write.")
-@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
-@click.option("--resume", is_flag=True, help="Continue from the checkpoint beside --out.")
-@click.option("--stop-at", type=float, help="Stop at this simulated time [s] with a checkpoint (resume later).")
+@twin_option(required=False, help="Twin folder (from `twin ingest` or `twin demo`); a water scenario runs "
+                                   "without one.")
+@out_option()
+@overwrite_option
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint beside --out (flood).")
+@click.option("--stop-at", type=float, help="Stop at this simulated time [s] with a checkpoint (flood; resume later).")
 @click.option("--threads", type=int, help="Threads for the kernels (default: all cores).")
-@click.option("--no-scene", is_flag=True, help="Do not write scene.html.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--no-scene", is_flag=True, help="Do not write scene.html (flood).")
+@quiet_option
 @allow_path_option
-def run_cmd(scenario: Path, twin_dir: Path, out: Path, overwrite: bool, resume: bool, stop_at: float | None,
+def run_cmd(scenario: Path, twin_dir: Path | None, out: Path, overwrite: bool, resume: bool, stop_at: float | None,
             threads: int | None, no_scene: bool, quiet: bool, allowed_paths: tuple[Path, ...]) -> None:
-    """Run a scenario file (its `kind`: flood, river, water or terrain) on a twin and write the result folder."""
-    from twin import _io
-    from twin.model import Twin
-    from twin.runs import load_scenario, run
+    """Run a scenario file on a twin and write the result folder; its `kind` (flood, river, water,
+    terrain or a registered one) picks the simulation."""
+    from twin.runs import load_scenario
 
-    if threads:
-        import numba
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    sc = load_scenario(scenario, allowed_paths=allowed_paths)
-    options: dict[str, Any] = {}
-    if sc.kind == "flood":
-        options = {"resume": resume, "stop_at": stop_at, "progress": not quiet, "scene": not no_scene}
-    elif resume or stop_at is not None:
-        raise click.UsageError(f"--resume and --stop-at apply to flood runs; {scenario} is a {sc.kind} scenario.")
-    elif sc.kind in ("river", "terrain"):
-        options = {"progress": not quiet}
-    _io.check_out(out, sc.kind, inputs=[scenario, twin_dir], overwrite=overwrite)
-    result = run(Twin.load(twin_dir), sc, out=out, overwrite=overwrite, **options)
+    given = {"resume": True if resume else None, "stop_at": stop_at, "scene": False if no_scene else None}
+    result = run_scenario(load_scenario(scenario, allowed_paths=allowed_paths), scenario, twin_dir, out, overwrite,
+                  threads, progress=not quiet, **{k: v for k, v in given.items() if v is not None})
     if result is None:
         click.echo(f"Stopped at t = {stop_at:g} s; checkpoint {out}.checkpoint.npz. Continue with --resume.")
         return
@@ -243,46 +240,76 @@ def run_cmd(scenario: Path, twin_dir: Path, out: Path, overwrite: bool, resume: 
     _print_result(result.summary)
 
 
+def run_scenario(sc: Any, source: Path | None, twin_dir: Path | None, out: Path, overwrite: bool,
+                 threads: int | None, **options: Any) -> Any:
+    """Run the validated scenario ``sc`` through its kind (what ``twin run`` and its aliases share)."""
+    from twin import _io
+    from twin.kinds import CLI_OPTIONS, get_kind, kinds
+    from twin.model import Twin
+    from twin.runs import run
+
+    kind = get_kind(sc.kind)
+    refused = [k for k in options if k != "progress" and k not in kind.options]
+    if refused:
+        takers = sorted(n for n, k in kinds().items() if set(refused) <= set(k.options)) or ["other"]
+        raise click.UsageError(f"the options {' and '.join(CLI_OPTIONS[k] for k in refused)} apply to "
+                               f"{' and '.join(takers)} runs; {source} is a {sc.kind} scenario.")
+    if twin_dir is None and kind.needs_twin:
+        raise click.UsageError(f"a {sc.kind} scenario runs on a twin; give --twin TWIN_DIR.")
+    if threads:
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    _io.check_out(out, sc.kind, inputs=[source, twin_dir], overwrite=overwrite)
+    return run(Twin.load(twin_dir) if twin_dir is not None else None, sc, out=out, overwrite=overwrite, **options)
+
+
+#: Old spellings of ``twin terrain`` options and the scenario's words they stand for.
+_TERRAIN_OLD = {"none": "ignore"}
+
+
 @main.command()
 @click.argument("twin_dir", type=FolderIn())
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the rasters and streams.gpkg.")
-@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
-@click.option("--threshold", "threshold_cells", type=int, default=100, show_default=True,
-              help="Cells draining through a cell for it to be a stream.")
-@click.option("--buildings", "burn_buildings", type=click.Choice(["block", "ignore", "none"]), default="block",
-              show_default=True, help="Buildings block flow (water goes around them), or are ignored.")
+@out_option("Folder for the rasters and streams.gpkg.")
+@overwrite_option
+@click.option("--threshold-cells", "--threshold", "threshold_cells", type=int, default=100, show_default=True,
+              help="Cells draining through a cell for it to be a stream (scenario key threshold_cells; "
+                   "--threshold is the deprecated spelling).")
+@click.option("--buildings", "buildings", type=click.Choice(["block", "ignore", "none"]), default="block",
+              show_default=True, help="Buildings block flow (water goes around them), or are ignored "
+                                      "('none' is the deprecated spelling of 'ignore').")
 @click.option("--depressions", type=click.Choice(["fill", "breach"]), default="fill", show_default=True,
               help="Fill depressions, or breach them through thin barriers (what cannot be breached is filled).")
-@click.option("--breach-max-depth", type=float, default=float("inf"), help="Deepest cut a breach may make [m].")
+@click.option("--breach-max-depth", type=float, default=None, help="Deepest cut a breach may make [m] (default: unlimited).")
 @click.option("--breach-max-length", type=int, default=50, show_default=True, help="Longest breach [cells].")
 @click.option("--flats", type=click.Choice(["epsilon", "resolve"]), default="epsilon", show_default=True,
               help="Drain flats by an epsilon gradient, or towards lower / away from higher ground.")
 @click.option("--culverts", help="Vector layer of the twin with culvert/bridge lines burned through embankments.")
 @click.option("--weights", type=click.Choice(["impervious"]), help="Also accumulate this grid (weighted_accumulation).")
 @click.option("--dinf", is_flag=True, help="Also D-infinity angles and accumulation (Tarboton 1997).")
-def terrain(twin_dir: Path, out: Path, overwrite: bool, threshold_cells: int, burn_buildings: str, depressions: str,
-            breach_max_depth: float, breach_max_length: int, flats: str, culverts: str | None,
+def terrain(twin_dir: Path, out: Path, overwrite: bool, threshold_cells: int, buildings: str, depressions: str,
+            breach_max_depth: float | None, breach_max_length: int, flats: str, culverts: str | None,
             weights: str | None, dinf: bool) -> None:
-    """Terrain hydrology: filled DEM, D8 directions, accumulation, watersheds, streams, HAND."""
-    from twin import _io
-    from twin.hydrology import terrain_analysis
-    from twin.model import Twin
+    """Terrain hydrology: filled DEM, D8 directions, accumulation, watersheds, streams, HAND.
 
-    _io.check_out(out, "terrain", inputs=[twin_dir], overwrite=overwrite)
-    res = terrain_analysis(Twin.load(twin_dir), threshold_cells=threshold_cells, burn_buildings=burn_buildings,
-                           depressions=depressions, breach_max_depth=breach_max_depth,
-                           breach_max_length=breach_max_length, flats=flats, culverts=culverts, weights=weights,
-                           dinf=dinf, out=out, overwrite=overwrite)
-    # one link per entry of the per-link arrays (``links.ids`` is the grid, so its length is the row count)
-    click.echo(f"Terrain analysis written to {out}: {int(res['watersheds'].max())} watersheds, "
-               f"{res['links'].downstream.size} stream links (threshold {threshold_cells} cells), "
-               f"max accumulation {res['accumulation'].max():.0f} cells")
+    The same as `twin run` of a scenario with kind = "terrain" and these keys (the options are the
+    scenario's keys: --threshold-cells is threshold_cells, --buildings ignore is buildings = "ignore").
+    """
+    from twin.runs import load_scenario
+
+    if breach_max_depth is not None and breach_max_depth == float("inf"):
+        breach_max_depth = None  # the older default: unlimited
+    sc = load_scenario({"kind": "terrain", "threshold_cells": threshold_cells,
+                        "buildings": _TERRAIN_OLD.get(buildings, buildings), "depressions": depressions,
+                        "breach_max_depth": breach_max_depth, "breach_max_length": breach_max_length,
+                        "flats": flats, "culverts": culverts, "weights": weights, "dinf": dinf})
+    s = run_scenario(sc, None, twin_dir, out, overwrite, None, progress=False).summary
+    click.echo(f"Terrain analysis written to {out}: {s['watersheds']} watersheds, {s['stream_links']} stream links "
+               f"(threshold {threshold_cells} cells), max accumulation {s['max_accumulation_cells']:.0f} cells")
 
 
 @main.command()
 @click.argument("result_dir", type=FolderIn())
-@click.option("--twin", "twin_dir", type=FolderIn(),
-              help="Twin folder (default: the one recorded in the result's summary).")
+@twin_option(required=False, help="Twin folder (default: the one recorded in the result's summary).")
 @click.option("--out", type=click.Path(path_type=Path), help="HTML file (default: RESULT_DIR/scene.html).")
 def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
     """Write the offline 3D scene (HTML) of a flood, river or terrain result.
@@ -292,51 +319,19 @@ def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
     """
     from twin.errors import InputDataError
     from twin.model import Twin
+    from twin.runs import load_result
 
     summary = json.loads((result_dir / "summary.json").read_text()) if (result_dir / "summary.json").is_file() else {}
-    kind = _scene_kind(result_dir, summary)
+    if summary.get("kind") == "water" or (result_dir / "allocation.nc").is_file():
+        raise InputDataError(f"{result_dir} holds a water result, which has no map: its shortages are in "
+                             "shortages.csv and the flows in allocation.nc (twin water --plot draws storage and "
+                             "shortages); `twin scene` draws flood, river and terrain results.")
     twin_dir = twin_dir or (Path(summary["twin"]) if summary.get("twin") else None)
     if twin_dir is None or not Path(twin_dir).is_dir():
         raise InputDataError(f"The twin of {result_dir} is not known or has moved; pass --twin TWIN_DIR.")
-    tw = Twin.load(twin_dir)
-    out = out or result_dir / "scene.html"
-    if kind == "flood":
-        from twin.flood import FloodResult
-
-        result = FloodResult.load(result_dir, twin=tw)
-        path = result.scene().to_html(out, title=f"cimtwin: {result.scenario.get('name', 'flood')}")
-    elif kind == "river":
-        from twin.riverlake import RiverResult
-        from twin.scene import network_scene
-
-        river = RiverResult.load(result_dir)
-        path = network_scene(tw, river.links, "peak_discharge_m3s", title="Peak discharge", unit="m3/s").to_html(
-            out, title=f"cimtwin: {river.scenario.get('name', 'river')}, peak discharge")
-    else:
-        import geopandas as gpd
-
-        from twin.scene import network_scene
-
-        if not (result_dir / "streams.gpkg").is_file():
-            raise InputDataError(f"{result_dir} has no streams.gpkg (no cell reached the stream threshold); "
-                                 "run the terrain analysis again with a lower threshold_cells.")
-        streams = gpd.read_file(result_dir / "streams.gpkg", layer="streams")
-        path = network_scene(tw, streams, "order", title="Stream order (Strahler)", unit="order", whole=True).to_html(
-            out, title=f"cimtwin: {summary.get('name', 'terrain')}, streams")
+    result = load_result(result_dir, twin=Twin.load(twin_dir))
+    path = result.scene().to_html(out or result_dir / "scene.html", title=result.scene_title())
     click.echo(f"Scene written to {path}")
-
-
-def _scene_kind(result_dir: Path, summary: dict[str, Any]) -> str:
-    """The result's kind, or a clear error for a result the scene cannot draw (not a missing max_depth.tif)."""
-    from twin.errors import InputDataError
-
-    kind = summary.get("kind", "flood")  # flood summaries carry no kind
-    if kind in ("river", "terrain") or (kind == "flood" and (result_dir / "max_depth.tif").is_file()):
-        return kind
-    what = {"water": f"{result_dir} holds a water result, which has no map: its shortages are in shortages.csv "
-                     "and the flows in allocation.nc (twin water --plot draws storage and shortages)"}.get(
-        kind, f"{result_dir} is not a flood, river or terrain result folder (no summary.json with their files)")
-    raise InputDataError(f"{what}; `twin scene` draws flood, river and terrain results.")
 
 
 @main.command()
@@ -352,7 +347,8 @@ def info(path: Path, as_json: bool) -> None:
     elif (path / "summary.json").is_file():
         from twin import _io
 
-        _io.verify_dir(path)  # the figures shown are the ones the run wrote
+        # checked, not loaded (a flood's depth.nc can be large): the figures shown are the ones the run wrote
+        _io.verify_dir(path)
         summary = json.loads((path / "summary.json").read_text())
         click.echo(json.dumps(summary, indent=2)) if as_json else _print_result(summary)
     else:
@@ -426,23 +422,14 @@ def _print_ingest_report(rep: dict[str, Any]) -> None:
         click.secho(f"  warning: {w}", fg="yellow")
 
 
-_RESULT_FIRST = ("scenario", "duration_s", "volume_in_m3", "volume_rain_m3", "volume_inflow_m3",
-                 "volume_boundary_in_m3", "volume_out_m3", "volume_lost_m3", "volume_infiltrated_m3",
-                 "volume_drained_m3", "volume_initial_m3", "volume_stored_m3", "mass_balance_error",
-                 "max_depth_m", "flooded_area_km2", "buildings", "buildings_flooded", "hazard_cells",
-                 "steps", "dt_min_s", "dt_max_s", "wall_seconds", "kernel_seconds", "cell_updates_per_second")
-
-
 def _print_result(s: dict[str, Any]) -> None:
-    # the figures people look for first, in a fixed order; then whatever else the summary holds
-    keys = [k for k in _RESULT_FIRST if k in s] + [k for k in s if k not in _RESULT_FIRST]
-    for key in keys:
-        value = s[key]
-        if isinstance(value, float):
-            value = f"{value:.6g}"
-        elif isinstance(value, (dict, list)):
-            value = json.dumps(value)
-        click.echo(f"{key:<28}{value}")
+    """A result's summary, the figures its kind names first in front (flood summaries before 0.1 carry
+    no kind)."""
+    from twin.kinds import SimulationKind, kinds
+
+    kind = kinds().get(s.get("kind", "flood")) or SimulationKind("", None, None, None)
+    for line in kind.summary_lines(s):
+        click.echo(line)
 
 
 def _register() -> None:

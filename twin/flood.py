@@ -9,16 +9,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import geopandas as gpd
 import numba
 import numpy as np
 import pandas as pd
 
-import twin as _pkg
 from kernels.flood import FloodAccum, FloodState, advance, stored_volume
 from twin import _frames, _io
+from twin._result import Result, common_summary
 from twin._fingerprint import changed_parts, twin_parts
 from twin._progress import progress as _progress_bar
 from twin.edits import apply_edits
@@ -35,7 +35,7 @@ _RASTERS = ("max_depth", "max_speed", "arrival_time", "duration", "hazard")
 
 
 @dataclass
-class FloodResult:
+class FloodResult(Result):
     """A flood run's outputs on the twin's grid, with its summary; ``save`` writes the result folder.
 
     Attributes
@@ -73,6 +73,9 @@ class FloodResult:
     scenario: dict[str, Any]
     twin: Twin | None = field(default=None, repr=False)
 
+    kind: ClassVar[str] = "flood"
+    signature: ClassVar[tuple[str, ...]] = ("max_depth.tif",)
+
     def save(self, path: str | os.PathLike, *, scene: bool = True, overwrite: bool = False) -> Path:
         """Write the result folder atomically: GeoTIFFs, ``depth.nc``, ``gauges.csv``, ``buildings.gpkg``,
         ``summary.json``, ``scenario.json`` and ``cimtwin.json`` (SHA-256 of each); then, with a twin
@@ -81,25 +84,24 @@ class FloodResult:
         Only a new or empty folder or a folder cimtwin wrote is replaced (see
         :func:`twin._io.check_out`); ``overwrite`` also replaces a cimtwin folder of another kind.
         """
-        path = Path(path)
-        with _io.atomic_dir(path, "flood", overwrite=overwrite) as tmp:
-            for name in _RASTERS:
-                arr = getattr(self, name)
-                nodata = np.nan if name == "arrival_time" else None
-                _io.write_geotiff(tmp / f"{name}.tif", arr.astype(np.float32), self.transform, self.crs, nodata=nodata)
-            _io.write_geotiff(tmp / "hazard_class.tif", self.hazard_class, self.transform, self.crs)
-            if self.depth_frames is not None:
-                _frames.write_netcdf(self.depth_dataset(), tmp / "depth.nc")
-            self.gauges.to_csv(tmp / "gauges.csv", index=False)
-            if self.buildings is not None:
-                self.buildings.to_file(tmp / "buildings.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
-            _io.write_json(tmp / "summary.json", self.summary)
-            _io.write_json(tmp / "scenario.json", self.scenario)
+        path = super().save(path, overwrite=overwrite)
         if scene and self.twin is not None:
             title = f"cimtwin: {self.scenario.get('name', 'flood')}"
             _io.write_extra(path, "scene.html", lambda f: self.scene().to_html(f, title=title),
                             f"write it later with `twin scene {path}`.")
         return path
+
+    def _write_files(self, tmp: Path) -> None:
+        for name in _RASTERS:
+            arr = getattr(self, name)
+            nodata = np.nan if name == "arrival_time" else None
+            _io.write_geotiff(tmp / f"{name}.tif", arr.astype(np.float32), self.transform, self.crs, nodata=nodata)
+        _io.write_geotiff(tmp / "hazard_class.tif", self.hazard_class, self.transform, self.crs)
+        if self.depth_frames is not None:
+            _frames.write_netcdf(self.depth_dataset(), tmp / "depth.nc")
+        self.gauges.to_csv(tmp / "gauges.csv", index=False)
+        if self.buildings is not None:
+            self.buildings.to_file(tmp / "buildings.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
 
     @classmethod
     def load(cls, path: str | os.PathLike, twin: Twin | None = None) -> "FloodResult":
@@ -114,14 +116,14 @@ class FloodResult:
             Not a flood result folder, or a file missing or altered since it was written (its
             SHA-256 in ``cimtwin.json`` differs; the message names the file).
         """
+        return super().load(path, twin)
+
+    @classmethod
+    def _read_files(cls, path: Path, summary: dict[str, Any], scenario: dict[str, Any],
+                    twin: Twin | None) -> "FloodResult":
         import rasterio
         import xarray as xr
 
-        path = Path(path)
-        _io.recover_dir(path)
-        if not (path / "summary.json").is_file():
-            raise InputDataError(f"{path} is not a flood result folder (no summary.json).")
-        _io.verify_dir(path)
         arrays = {}
         for name in (*_RASTERS, "hazard_class"):
             with rasterio.open(path / f"{name}.tif") as src:
@@ -135,19 +137,17 @@ class FloodResult:
         buildings = gpd.read_file(path / "buildings.gpkg") if (path / "buildings.gpkg").is_file() else None
         arrays["arrival_time"] = arrays["arrival_time"].astype(np.float64)
         arrays["duration"] = arrays["duration"].astype(np.float64)
-        scenario = json.loads((path / "scenario.json").read_text())
         if twin is not None and scenario.get("edit"):
             twin = apply_edits(twin, Scenario.from_record(scenario).edit)[0]
         return cls(crs=crs, transform=transform, depth_frames=frames, frame_times=times,
                    gauges=pd.read_csv(path / "gauges.csv"), buildings=buildings,
-                   summary=json.loads((path / "summary.json").read_text()),
-                   scenario=scenario, twin=twin, **arrays)
+                   summary=summary, scenario=scenario, twin=twin, **arrays)
 
     def depth_dataset(self):
         """Depth snapshots as an xarray Dataset with CF metadata and the CRS (opens in QGIS, Panoply)."""
         import xarray as xr
 
-        from twin._cf import grid_mapping, xy_coords
+        from twin._cf import global_attrs, grid_mapping, xy_coords
 
         ds = xr.Dataset(
             {"depth": (("time", "y", "x"), _frames.lazy(self.depth_frames),
@@ -155,8 +155,7 @@ class FloodResult:
              "spatial_ref": ((), 0, grid_mapping(self.crs))},
             coords={"time": ("time", self.frame_times, {"units": "s", "long_name": "time since the start of the run"}),
                     **xy_coords(self.transform, self.max_depth.shape)},
-            attrs={"Conventions": "CF-1.8", "title": f"cimtwin flood: {self.scenario.get('name', '')}",
-                   "source": f"cimtwin {_pkg.__version__}", "scenario_hash": self.summary.get("scenario_hash", "")})
+            attrs=global_attrs(f"cimtwin flood: {self.scenario.get('name', '')}", self.summary))
         return ds
 
     def scene(self, **kwargs: Any):
@@ -470,8 +469,8 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
     cells = int(np.count_nonzero(s.grid.blocked == 0))
     ks = max(run_stats["kernel_seconds"], 1e-12)
     summary = {
+        **common_summary("flood", scenario, twin, run_stats["wall_seconds"]),
         "scenario": scenario.name,
-        "scenario_hash": scenario.hash,
         "duration_s": scenario.duration,
         "volume_in_m3": vin,
         "volume_rain_m3": totals["vol_rain"],
@@ -501,10 +500,7 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
         "building_exposure": EXPOSURE_RULE,
         "hazard_cells": {name: int(np.count_nonzero(land & (hz_class == i + 1)))
                          for i, name in enumerate(("low", "moderate", "significant", "extreme"))},
-        "cimtwin": _pkg.__version__,
     }
-    if twin.path is not None:
-        summary["twin"] = str(twin.path)
     gcols = ["time_s", *[f"{n}_depth_m" for n in s.gauge_names], *[f"{n}_level_m" for n in s.gauge_names]]
     gauges = pd.DataFrame(np.asarray(gauge_rows, dtype=float).reshape(len(gauge_rows), len(gcols)) if gauge_rows
                           else np.zeros((0, len(gcols))), columns=gcols)

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from kernels import terrain as _k
 
 from . import _io
+from ._result import Result, common_summary
 from .errors import CRSError, InputDataError
 from .model import Twin
 from .scenario import Point, ScenarioModel, ScenarioTable, doc
@@ -320,6 +321,16 @@ def stream_links_frame(twin: Twin, result: dict[str, Any]):
     }, geometry=geom, crs=twin.crs)
 
 
+def _write_grids(folder: Path, arrays: dict[str, Any], transform: Any, crs: Any, streams: Any) -> None:
+    """The rasters of ``arrays`` that were computed, and ``streams.gpkg`` when there are streams."""
+    for name, (key, dtype, nodata) in _RASTERS.items():
+        if key in arrays:
+            _io.write_geotiff(folder / f"{name}.tif", np.asarray(arrays[key]).astype(dtype), transform, crs,
+                              nodata=nodata)
+    if streams is not None and len(streams):
+        streams.to_file(folder / "streams.gpkg", layer="streams", driver="GPKG", engine="pyogrio")
+
+
 def write_terrain_analysis(twin: Twin, result: dict[str, Any], out: str | os.PathLike,
                            files: dict[str, Any] | None = None, *, overwrite: bool = False) -> Path:
     """Write ``filled_dem.tif``, ``flow_direction.tif``, ``accumulation.tif``, ``watersheds.tif``,
@@ -329,14 +340,7 @@ def write_terrain_analysis(twin: Twin, result: dict[str, Any], out: str | os.Pat
     cimtwin wrote is replaced (see :func:`twin._io.check_out`); ``overwrite`` also replaces a cimtwin
     folder of another kind."""
     with _io.atomic_dir(out, "terrain", overwrite=overwrite) as tmp:
-        for name, (key, dtype, nodata) in _RASTERS.items():
-            if key not in result:
-                continue
-            _io.write_geotiff(tmp / f"{name}.tif", np.asarray(result[key]).astype(dtype), twin.transform, twin.crs,
-                              nodata=nodata)
-        frame = stream_links_frame(twin, result)
-        if len(frame):
-            frame.to_file(tmp / "streams.gpkg", layer="streams", driver="GPKG", engine="pyogrio")
+        _write_grids(tmp, result, twin.transform, twin.crs, stream_links_frame(twin, result))
         for name, obj in (files or {}).items():  # JSON documents (summary, scenario) or GeoDataFrames
             if hasattr(obj, "to_file"):
                 obj.to_file(tmp / name, driver="GPKG", engine="pyogrio")
@@ -382,12 +386,73 @@ class TerrainScenario(ScenarioModel):
 
 
 @dataclass
-class TerrainResult:
-    """What :func:`run` computed (the arrays of :func:`terrain_analysis`) and its ``summary``."""
+class TerrainResult(Result):
+    """What :func:`run` computed and its ``summary``; :meth:`save` writes the result folder,
+    :meth:`load` reads it back.
+
+    Attributes
+    ----------
+    arrays : dict
+        The arrays of :func:`terrain_analysis`. A loaded result holds those its rasters keep
+        (``filled``, ``flow_direction``, ``accumulation``, ``watersheds``, ``hand`` and the optional
+        ones), not ``links`` or ``pour_cells``: the links are in ``streams``.
+    summary, scenario : dict
+    pour_points : GeoDataFrame or None
+        Each pour point snapped, with its upstream and own catchment areas.
+    crs, transform
+        The twin's grid.
+    streams : GeoDataFrame or None
+        The stream links (see :func:`stream_links_frame`).
+    """
+    kind: ClassVar[str] = "terrain"
+    signature: ClassVar[tuple[str, ...]] = ("filled_dem.tif", "flow_direction.tif")
     arrays: dict[str, Any]
     summary: dict[str, Any]
     scenario: dict[str, Any]
     pour_points: Any = None
+    crs: Any = None
+    transform: Any = None
+    streams: Any = None
+    twin: Any = field(default=None, repr=False)
+
+    def scene(self) -> Any:
+        """The stream links on the twin coloured by Strahler order (see :func:`twin.scene.network_scene`)."""
+        from twin.scene import network_scene
+
+        if self.twin is None:
+            raise InputDataError("This result has no twin attached; load it with load_result(path, twin=Twin.load(...)).")
+        if self.streams is None or not len(self.streams):
+            raise InputDataError("this terrain result has no streams.gpkg (no cell reached the stream threshold); "
+                                 "run the terrain analysis again with a lower threshold_cells.")
+        return network_scene(self.twin, self.streams, "order", title="Stream order (Strahler)", unit="order",
+                             whole=True)
+
+    def scene_title(self) -> str:
+        return f"{super().scene_title()}, streams"
+
+    def _write_files(self, tmp: Path) -> None:
+        """The rasters, ``streams.gpkg`` and ``pour_points.gpkg``."""
+        _write_grids(tmp, self.arrays, self.transform, self.crs, self.streams)
+        if self.pour_points is not None:
+            self.pour_points.to_file(tmp / "pour_points.gpkg", driver="GPKG", engine="pyogrio")
+
+    @classmethod
+    def _read_files(cls, path: Path, summary: dict[str, Any], scenario: dict[str, Any], twin: Any) -> TerrainResult:
+        import geopandas as gpd
+        import rasterio
+
+        arrays: dict[str, Any] = {}
+        crs = transform = None
+        for name, (key, _, _) in _RASTERS.items():
+            if (path / f"{name}.tif").is_file():
+                with rasterio.open(path / f"{name}.tif") as src:
+                    arrays[key] = src.read(1)
+                    crs, transform = src.crs, src.transform
+        def layer(name: str) -> Any:
+            return gpd.read_file(path / name, engine="pyogrio") if (path / name).is_file() else None
+
+        return cls(arrays, summary, scenario, layer("pour_points.gpkg"), crs=crs, transform=transform,
+                   streams=layer("streams.gpkg"), twin=twin)
 
 
 def run(twin: Twin, scenario: TerrainScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
@@ -427,20 +492,18 @@ def run(twin: Twin, scenario: TerrainScenario | dict | str | os.PathLike, *, out
                                   "own_catchment_m2": areas.astype(float)},
                                  geometry=gpd.points_from_xy(x, y), crs=twin.crs)
     summary = {
-        "kind": "terrain", "name": scenario.name, "scenario_hash": scenario.hash,
+        **common_summary("terrain", scenario, twin, time.perf_counter() - wall0),
         "cells": int(np.prod(twin.shape)), "cell_size_m": float(twin.cell_size),
         "watersheds": int(res["watersheds"].max()), "stream_links": int(len(res["links"].downstream)),
         "max_accumulation_cells": float(res["accumulation"].max()),
         "filled_volume_m3": float(np.nansum(np.maximum(res["filled"] - z, 0.0)) * cell_area),
         "breached_volume_m3": float(np.nansum(np.maximum(z - res["filled"], 0.0)) * cell_area),
-        "wall_seconds": time.perf_counter() - wall0,
     }
     if frame is not None:
         summary["pour_points"] = {n: {"upstream_area_m2": float(a)} for n, a in
                                   zip(frame["name"], frame["upstream_area_m2"])}
+    result = TerrainResult(res, summary, scenario.to_dict(), frame, crs=twin.crs, transform=twin.transform,
+                           streams=stream_links_frame(twin, res), twin=twin)
     if out is not None:
-        files: dict[str, Any] = {"summary.json": summary, "scenario.json": scenario.to_dict()}
-        if frame is not None:
-            files["pour_points.gpkg"] = frame
-        write_terrain_analysis(twin, res, out, files=files, overwrite=overwrite)
-    return TerrainResult(res, summary, scenario.to_dict(), frame)
+        result.save(out, overwrite=overwrite)
+    return result

@@ -14,23 +14,22 @@ completely mixed lake links. Side-connected lakes exchange water, not pollutant.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pydantic import field_validator, model_validator
 
-import twin as _pkg
 from kernels._series import Series, series_cumulative, series_integral
 from kernels.transport import Transport
 from twin import _io
-from twin._cf import grid_mapping
+from twin._cf import global_attrs, grid_mapping, point_xy
+from twin._result import Result, common_summary
 from twin._progress import progress as _progress_bar
 from twin.errors import InputDataError, ScenarioError
 from twin.forcing import MM_PER_H
@@ -239,8 +238,9 @@ class RiverScenario(ScenarioModel):
 
 
 @dataclass
-class RiverResult:
-    """A river run's outputs; :meth:`save` writes the result folder.
+class RiverResult(Result):
+    """A river run's outputs; :meth:`save` writes the result folder (``network.gpkg``, ``links.nc``,
+    ``lakes.nc``, ``gauges.csv``), :meth:`load` reads it back.
 
     Attributes
     ----------
@@ -263,6 +263,8 @@ class RiverResult:
         ``time_s`` and per gauge ``<name>_discharge_m3s`` and ``<name>_concentration_kgm3``.
     summary, scenario : dict
     """
+    kind: ClassVar[str] = "river"
+    signature: ClassVar[tuple[str, ...]] = ("links.nc",)
     links: gpd.GeoDataFrame
     times: np.ndarray
     discharge: np.ndarray
@@ -273,6 +275,18 @@ class RiverResult:
     gauges: pd.DataFrame
     summary: dict[str, Any]
     scenario: dict[str, Any]
+    twin: Twin | None = field(default=None, repr=False)
+
+    def scene(self):
+        """The links on the twin coloured by peak discharge (see :func:`twin.scene.network_scene`)."""
+        from twin.scene import network_scene
+
+        if self.twin is None:
+            raise InputDataError("This result has no twin attached; load it with load_result(path, twin=Twin.load(...)).")
+        return network_scene(self.twin, self.links, "peak_discharge_m3s", title="Peak discharge", unit="m3/s")
+
+    def scene_title(self) -> str:
+        return f"{super().scene_title()}, peak discharge"
 
     def links_dataset(self):
         """Link discharges (and concentrations) over time as a CF-1.8 xarray Dataset."""
@@ -287,10 +301,7 @@ class RiverResult:
                 "crs": ((), 0, grid_mapping(crs))}
         coords = {"time": ("time", self.times, {"units": "s", "long_name": "end of the output interval"}),
                   "link_id": ("link_id", ids, {"long_name": "link id (network.gpkg)"}),
-                  "x": ("link_id", mid.x.to_numpy(), {"units": "m", "standard_name": "projection_x_coordinate",
-                                                      "long_name": "x of the link's midpoint"}),
-                  "y": ("link_id", mid.y.to_numpy(), {"units": "m", "standard_name": "projection_y_coordinate",
-                                                      "long_name": "y of the link's midpoint"})}
+                  **point_xy("link_id", mid.x.to_numpy(), mid.y.to_numpy(), "the link's midpoint")}
         if self.concentration is not None:
             data["concentration"] = (("spill", "time", "link_id"), self.concentration,
                                      {"units": "kg m-3", "long_name": "mean pollutant concentration in the link",
@@ -318,38 +329,19 @@ class RiverResult:
         return xr.Dataset(data, coords=coords, attrs=self._attrs("lakes"))
 
     def _attrs(self, what: str) -> dict[str, str]:
-        return {"Conventions": "CF-1.8", "title": f"cimtwin river {what}: {self.scenario.get('name', '')}",
-                "source": f"cimtwin {_pkg.__version__}", "scenario_hash": self.summary.get("scenario_hash", "")}
+        return global_attrs(f"cimtwin river {what}: {self.scenario.get('name', '')}", self.summary)
 
-    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write ``network.gpkg``, ``links.nc``, ``lakes.nc``, ``gauges.csv``, ``summary.json``,
-        ``scenario.json`` and ``cimtwin.json`` (SHA-256 of each) into the folder ``path``, atomically.
-
-        Only a new or empty folder or a folder cimtwin wrote is replaced (see
-        :func:`twin._io.check_out`); ``overwrite`` also replaces a cimtwin folder of another kind.
-        """
-        path = Path(path)
-        with _io.atomic_dir(path, "river", overwrite=overwrite) as tmp:
-            self.links.to_file(tmp / "network.gpkg", layer="links", driver="GPKG", engine="pyogrio")
-            self.links_dataset().to_netcdf(tmp / "links.nc")
-            self.lakes_dataset().to_netcdf(tmp / "lakes.nc")
-            self.gauges.to_csv(tmp / "gauges.csv", index=False)
-            _io.write_json(tmp / "summary.json", self.summary)
-            _io.write_json(tmp / "scenario.json", self.scenario)
-        return path
+    def _write_files(self, tmp: Path) -> None:
+        """``network.gpkg``, ``links.nc``, ``lakes.nc`` and ``gauges.csv``."""
+        self.links.to_file(tmp / "network.gpkg", layer="links", driver="GPKG", engine="pyogrio")
+        self.links_dataset().to_netcdf(tmp / "links.nc")
+        self.lakes_dataset().to_netcdf(tmp / "lakes.nc")
+        self.gauges.to_csv(tmp / "gauges.csv", index=False)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> RiverResult:
-        """Read a result folder written by :meth:`save`; a file altered since (its SHA-256 in
-        ``cimtwin.json`` differs) is an :class:`~twin.errors.InputDataError` naming it."""
+    def _read_files(cls, path: Path, summary: dict[str, Any], scenario: dict[str, Any], twin: Any) -> RiverResult:
         import xarray as xr
 
-        path = Path(path)
-        _io.recover_dir(path)
-        if not (path / "summary.json").is_file() or not (path / "links.nc").is_file():
-            raise InputDataError(f"{path} is not a river result folder (no summary.json and links.nc); "
-                                 "give the folder that run(..., out=...) wrote")
-        _io.verify_dir(path)
         links = gpd.read_file(path / "network.gpkg", layer="links")
         with xr.open_dataset(path / "links.nc") as ds:
             times = ds["time"].values.astype(np.float64)
@@ -363,9 +355,8 @@ class RiverResult:
                                   "name": [str(s) for s in ds["lake_name"].values],
                                   "lake_link": ds["lake_link"].values.astype(np.int64)})
         return cls(links=links, times=times, discharge=discharge, concentration=conc, spills=spills, lakes=lakes,
-                   lake_series=series, gauges=pd.read_csv(path / "gauges.csv"),
-                   summary=json.loads((path / "summary.json").read_text()),
-                   scenario=json.loads((path / "scenario.json").read_text()))
+                   lake_series=series, gauges=pd.read_csv(path / "gauges.csv"), summary=summary, scenario=scenario,
+                   twin=twin)
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -495,7 +486,8 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
         summary["twin"] = str(twin.path)
     result = RiverResult(links=links, times=times, discharge=discharge, concentration=conc,
                          spills=_spill_names(scenario), lakes=lake_frame,
-                         lake_series=series, gauges=gauges, summary=summary, scenario=scenario.to_dict())
+                         lake_series=series, gauges=gauges, summary=summary, scenario=scenario.to_dict(),
+                         twin=twin)
     if out is not None:
         result.save(out, overwrite=overwrite)
     return result
@@ -756,9 +748,8 @@ def _summary(scenario, net, led, peak_q, peak_t, transports, wall, steps) -> dic
     vin = led["inflow"]
     outlets = net.outlets
     summary = {
+        **common_summary("river", scenario, None, wall),
         "scenario": scenario.name,
-        "scenario_hash": scenario.hash,
-        "kind": "river",
         "duration_s": scenario.duration,
         "dt_s": scenario.dt,
         "steps": steps,
@@ -774,8 +765,6 @@ def _summary(scenario, net, led, peak_q, peak_t, transports, wall, steps) -> dic
         "peak_discharge_m3s": {str(int(net.ids[o])): float(peak_q[o]) for o in outlets},
         "time_of_peak_s": {str(int(net.ids[o])): float(peak_t[o]) for o in outlets},
         "max_peak_discharge_m3s": float(np.max(peak_q)),
-        "wall_seconds": wall,
-        "cimtwin": _pkg.__version__,
     }
     if transports:
         pol = []

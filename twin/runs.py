@@ -1,42 +1,23 @@
 """One entry point for every scenario kind: the TOML's ``kind`` picks the scenario model and its run.
 
-=======  ==================================  ==============================
-kind     scenario model                      run (writes the result folder)
-=======  ==================================  ==============================
-flood    ``twin.scenario.Scenario``          ``twin.flood.run``
-river    ``twin.riverlake.RiverScenario``    ``twin.riverlake.run``
-water    ``twin.water.WaterScenario``        ``twin.water.run``
-terrain  ``twin.hydrology.TerrainScenario``  ``twin.hydrology.run``
-=======  ==================================  ==============================
+The kinds are those of the registry :mod:`twin.kinds` (built in: flood, river, water, terrain);
+:func:`load_result` reads any kind's result folder back.
 """
 
 from __future__ import annotations
 
-import importlib
+import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from twin._io import check_out
-from twin.errors import ScenarioError
+from twin.errors import InputDataError
+from twin.kinds import get_kind, kinds
 from twin.scenario import read_toml
 
-__all__ = ["KINDS", "load_scenario", "run"]
-
-# kind -> (module, scenario class); the module's ``run(twin, scenario, *, out=..., ...)`` runs it
-KINDS: dict[str, tuple[str, str]] = {
-    "flood": ("twin.flood", "Scenario"),
-    "river": ("twin.riverlake", "RiverScenario"),
-    "water": ("twin.water", "WaterScenario"),
-    "terrain": ("twin.hydrology", "TerrainScenario"),
-}
-
-
-def _kind(data: dict[str, Any], source: str) -> str:
-    kind = data.get("kind", "flood")
-    if kind not in KINDS:
-        raise ScenarioError(f"{source}: kind = {kind!r} is not a scenario kind; use one of {sorted(KINDS)}")
-    return kind
+__all__ = ["load_result", "load_scenario", "run"]
 
 
 def load_scenario(source: Any, *, allowed_paths: Sequence[str | os.PathLike] = ()) -> Any:
@@ -55,12 +36,11 @@ def load_scenario(source: Any, *, allowed_paths: Sequence[str | os.PathLike] = (
         Unknown kind, unreadable file, or a key that does not validate (the message names it).
     """
     if isinstance(source, dict):
-        module, cls = KINDS[_kind(source, "scenario")]
-        return getattr(importlib.import_module(module), cls).from_dict(source, allowed_paths=allowed_paths)
+        kind = get_kind(source.get("kind", "flood"), "scenario")
+        return kind.scenario_class.from_dict(source, allowed_paths=allowed_paths)
     if isinstance(source, (str, os.PathLike)):
-        data = read_toml(source)
-        module, cls = KINDS[_kind(data, str(source))]
-        return getattr(importlib.import_module(module), cls).from_toml(source, allowed_paths=allowed_paths)
+        kind = get_kind(read_toml(source).get("kind", "flood"), str(source))
+        return kind.scenario_class.from_toml(source, allowed_paths=allowed_paths)
     return source
 
 
@@ -86,12 +66,44 @@ def run(twin: Any, scenario: Any, *, out: str | os.PathLike | None = None,
 
     Returns
     -------
-    FloodResult, RiverResult or WaterResult (``None`` for a flood run stopped with ``stop_at``)
+    The kind's result (FloodResult, RiverResult, WaterResult, TerrainResult, ...; ``None`` for a
+    flood run stopped with ``stop_at``)
     """
     source = scenario if isinstance(scenario, (str, os.PathLike)) else None
     scenario = load_scenario(scenario, allowed_paths=allowed_paths)
     if out is not None:
         check_out(out, scenario.kind, inputs=[source, getattr(twin, "path", None)],
                   overwrite=options.get("overwrite", False))
-    module = importlib.import_module(KINDS[scenario.kind][0])
-    return module.run(twin, scenario, out=out, **options)
+    return get_kind(scenario.kind).run_function(twin, scenario, out=out, **options)
+
+
+def load_result(path: str | os.PathLike, twin: Any = None) -> Any:
+    """Read a result folder of any kind (the kind its ``cimtwin.json`` or ``summary.json`` names).
+
+    Parameters
+    ----------
+    path : folder written by :func:`run` (or ``twin run``)
+    twin : Twin, optional
+        Attached to results that use it (a flood result's scene, a water result's network).
+
+    Raises
+    ------
+    InputDataError
+        The folder is not a result folder, or a file in it was altered since it was written.
+    """
+    from twin import _io
+
+    path = Path(path)
+    _io.recover_dir(path)
+    name = _io.folder_kind(path)
+    if name is None and (path / "summary.json").is_file():
+        try:
+            name = json.loads((path / "summary.json").read_text()).get("kind")
+        except (OSError, ValueError):
+            name = None
+    known = kinds()
+    if name not in known:
+        what = _io.KINDS.get(name, "no result") if name else "no result folder cimtwin wrote"
+        raise InputDataError(f"{path} holds {what}; give a folder that `twin run` or twin.run(..., out=...) "
+                             f"wrote (kinds: {', '.join(sorted(known))})")
+    return known[name].result_class.load(path, twin=twin)

@@ -16,7 +16,7 @@ import os
 import time as _time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -34,8 +34,10 @@ from kernels.allocation import (
 from kernels.drought import reliability
 from kernels.reservoir import guide_curve, storage_bounds, table_lookup
 from twin import _io
+from twin._cf import global_attrs
+from twin._result import Result, common_summary
 from twin._water_scenario import Member, WaterScenario, curve_arrays
-from twin.errors import InputDataError, NumericalError, ScenarioError
+from twin.errors import NumericalError, ScenarioError
 
 __all__ = ["WaterResult", "WaterScenario", "run"]
 
@@ -45,7 +47,7 @@ _BALANCE_TOL = 1e-9
 
 
 @dataclass
-class WaterResult:
+class WaterResult(Result):
     """A water run over its members and steps; ``save`` writes the result folder.
 
     Attributes
@@ -67,7 +69,12 @@ class WaterResult:
     balance_error : (members, t)
         System mass-balance error relative to the step's throughput.
     summary : dict
+
+    :meth:`save` writes the result folder (``allocation.nc``, ``shortages.csv``, ``network.gpkg``
+    when nodes are located); :meth:`load` reads it back (``twin`` attaches the twin for ``network()``).
     """
+    kind: ClassVar[str] = "water"
+    signature: ClassVar[tuple[str, ...]] = ("allocation.nc",)
     scenario: WaterScenario
     time: pd.DatetimeIndex
     members: list[str]
@@ -124,10 +131,9 @@ class WaterResult:
                 "member": self.members, "time": self.time, "link": self.links, "demand_node": self.demands,
                 "storage_node": self.storages, "link_from": ("link", link_from), "link_to": ("link", link_to),
             },
-            attrs={"Conventions": "CF-1.8", "title": f"cimtwin water allocation: {self.scenario.name}",
-                   "source": "cimtwin twin.water (priority allocation with HiGHS)",
-                   "time_step_seconds": self.scenario.step,
-                   "comment": "flows are step means starting at each time"},
+            attrs=global_attrs(f"cimtwin water allocation: {self.scenario.name}", self.summary,
+                               time_step_seconds=self.scenario.step,
+                               comment="flows are step means starting at each time; priority allocation with HiGHS"),
         )
         ds["time"].attrs.update(standard_name="time", long_name="start of step")
         return ds
@@ -180,32 +186,10 @@ class WaterResult:
         return nodes, lines
 
     @classmethod
-    def load(cls, path: str | os.PathLike, twin: Any = None) -> WaterResult:
-        """Read a result folder written by :meth:`save`, optionally attaching the twin it ran on (for
-        ``network()``).
-
-        Raises
-        ------
-        InputDataError
-            The folder is not a water result (no ``summary.json`` of kind water, or files missing), or
-            a file was altered since it was written (its SHA-256 in ``cimtwin.json`` differs).
-        """
-        import json
-
+    def _read_files(cls, path: Path, summary: dict[str, Any], scenario: dict[str, Any], twin: Any) -> WaterResult:
         import xarray as xr
 
-        path = Path(path)
-        _io.recover_dir(path)
-        summary_file = path / "summary.json"
-        if not summary_file.is_file():
-            raise InputDataError(f"{path} is not a water result folder (no summary.json); give a folder written "
-                                 "by twin water or twin.water.run(..., out=...)")
-        summary = json.loads(summary_file.read_text())
-        if summary.get("kind") != "water" or not (path / "allocation.nc").is_file():
-            raise InputDataError(f"{path} holds a {summary.get('kind', 'unknown')!r} result, not a water result "
-                                 "with allocation.nc")
-        _io.verify_dir(path)
-        scenario = WaterScenario.from_record(json.loads((path / "scenario.json").read_text()))
+        scenario = WaterScenario.from_record(scenario)
         with xr.open_dataset(path / "allocation.nc") as ds:
             data = {name: ds[name].values for name in ("flow", "demand", "delivered", "storage", "level", "release",
                                                         "spill", "evaporation", "balance_error")}
@@ -217,30 +201,21 @@ class WaterResult:
                    summary=summary, crs=twin.crs if twin is not None else scenario.network_crs, twin=twin,
                    **data)
 
-    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write the result folder atomically: ``allocation.nc``, ``shortages.csv``, ``network.gpkg`` (when
-        nodes are located and the run had a twin), ``summary.json``, ``scenario.json``, ``cimtwin.json``
-        (SHA-256 of each).
-
-        Only a new or empty folder or a folder cimtwin wrote is replaced (see
-        :func:`twin._io.check_out`); ``overwrite`` also replaces a cimtwin folder of another kind.
-        """
-        path = Path(path)
-        with _io.atomic_dir(path, "water", overwrite=overwrite) as tmp:
-            enc = {v: {"zlib": True, "complevel": 4} for v in ("flow", "demand", "delivered", "shortage", "storage")}
-            self.dataset().to_netcdf(tmp / "allocation.nc", encoding=enc)
-            self.shortages().to_csv(tmp / "shortages.csv", index=False)
-            net = self.network()
-            if net is not None:
-                net[0].to_file(tmp / "network.gpkg", layer="nodes", driver="GPKG")
-                net[1].to_file(tmp / "network.gpkg", layer="links", driver="GPKG")
-            _io.write_json(tmp / "summary.json", self.summary)
-            _io.write_json(tmp / "scenario.json", self.scenario.to_dict())
-        return path
+    def _write_files(self, tmp: Path) -> None:
+        """``allocation.nc``, ``shortages.csv`` and ``network.gpkg`` (when nodes are located and the run
+        had a twin)."""
+        enc = {v: {"zlib": True, "complevel": 4} for v in ("flow", "demand", "delivered", "shortage", "storage")}
+        self.dataset().to_netcdf(tmp / "allocation.nc", encoding=enc)
+        self.shortages().to_csv(tmp / "shortages.csv", index=False)
+        net = self.network()
+        if net is not None:
+            net[0].to_file(tmp / "network.gpkg", layer="nodes", driver="GPKG")
+            net[1].to_file(tmp / "network.gpkg", layer="links", driver="GPKG")
 
 
 def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
-        series: pd.DataFrame | None = None, runoff: Any = None, overwrite: bool = False) -> WaterResult:
+        series: pd.DataFrame | None = None, runoff: Any = None, overwrite: bool = False,
+        progress: bool = False) -> WaterResult:
     """Run a water scenario: every member over the whole period, allocation by priority each step.
 
     Parameters
@@ -260,6 +235,8 @@ def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: s
     overwrite : bool
         Let ``out`` replace a cimtwin folder of another kind (see :func:`twin._io.check_out`, which
         refuses an unsafe ``out`` before the run starts).
+    progress : bool
+        Accepted for a uniform call (every kind's ``run`` takes it) and ignored.
 
     Returns
     -------
@@ -284,6 +261,8 @@ def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: s
     result = _simulate(scenario, setup)
     result.crs = twin.crs if twin is not None else scenario.network_crs
     result.twin = twin
+    if getattr(twin, "path", None) is not None:
+        result.summary["twin"] = str(twin.path)
     if out is not None:
         result.save(out, overwrite=overwrite)
     return result
@@ -545,7 +524,7 @@ def _simulate(scenario: WaterScenario, s: _Setup) -> WaterResult:
         else storage_out.copy()
     dem_demand = s.demand[:, :, dem_nodes]
     summary = {
-        "kind": "water", "name": scenario.name, "scenario_hash": scenario.hash,
+        **common_summary("water", scenario, None, wall),
         "start": str(scenario.start), "end": str(scenario.end), "step_s": dt_s,
         "steps": t_n, "members": [m.name for m in s.members], "nodes": n_n, "links": l_n,
         "linear_programs": n_lp, "lp_per_step": n_lp / max(t_n * m_n, 1),

@@ -1,5 +1,6 @@
-"""What every ``twin`` verb shares about folders and messages: recovery of an interrupted save before
-click checks that a folder exists, ``--overwrite``'s help, one line per error and warning."""
+"""What every ``twin`` verb shares, declared once (as rasterio's ``rio/options.py``): the common options
+(``--twin``, ``--out``, ``--overwrite``, ``--quiet``, ``--allow-path``), recovery of an interrupted
+save before click checks that a folder exists, one line per error and warning."""
 
 from __future__ import annotations
 
@@ -64,3 +65,28 @@ def cli_warnings() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.showwarning = show_warning
         yield
+
+
+def twin_option(required: bool = True, help: str = "Twin folder (from `twin ingest` or `twin demo`).") -> Any:
+    """``--twin TWIN_DIR`` (``twin_dir``): an existing twin folder."""
+    return click.option("--twin", "twin_dir", required=required, type=FolderIn(), help=help)
+
+
+def out_option(help: str = "Result folder to write (atomically).", required: bool = True) -> Any:
+    """``--out PATH`` (``out``): the folder a verb writes."""
+    return click.option("--out", "out", required=required, type=click.Path(path_type=Path), help=help)
+
+
+#: ``--overwrite`` (``overwrite``).
+overwrite_option = click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
+
+#: ``--quiet`` (``quiet``): no progress bar.
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
+
+#: ``--allow-path DIR`` (``allowed_paths``, a tuple of folders): a folder besides the scenario's own
+#: from which its files may be read; every command that reads a scenario file takes it.
+allow_path_option = click.option(
+    "--allow-path", "allowed_paths", multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder outside the scenario's own from which it may read files (rain frames, IDF tables, "
+         "time series, networks); repeatable.")
