@@ -419,8 +419,18 @@ class Infiltration(_Model):
 
 
 class Drainage(_Model):
-    """Urban drainage: water removed on impervious cells up to a design capacity [mm/h]."""
+    """Urban drainage: water removed on impervious cells up to a design capacity [mm/h], and/or a sewer
+    network (a SWMM ``.inp``) run by EPA SWMM and coupled with the surface at its manholes."""
     capacity: float = Field(0.0, ge=0, description="mm/h")
+    # --- sewer network (1D-2D coupling, twin/drainage.py) ---
+    inp: ScenarioPath | None = Field(None, description="SWMM 5 input file of the sewer network")
+    crs: str | None = Field(None, description="CRS of the .inp coordinates (default: the twin's)")
+    coupling_interval: Duration | None = Field(None, gt=0, description="s; default: SWMM's ROUTING_STEP")
+    weir_coefficient: float = Field(0.54, gt=0, le=2, description="free-weir discharge coefficient")
+    orifice_coefficient: float = Field(0.167, gt=0, le=1, description="orifice discharge coefficient")
+    inlet_area: float = Field(0.2827, gt=0, description="m2 per manhole cover (default: 0.6 m diameter)")
+    inlet_perimeter: float = Field(1.885, gt=0, description="m per manhole cover (default: 0.6 m diameter)")
+    # --- end sewer network ---
 
 
 class Inflow(_Model):

@@ -1,0 +1,180 @@
+"""Urban drainage: the SWMM sewer network coupled with the surface flood at its manholes (issue #24)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from affine import Affine
+from scipy.interpolate import griddata
+
+from ingest.swmm import read_inp
+from kernels.drainage import exchange_flow
+from twin.drainage import DrainageWarning
+from twin.errors import InputDataError, ScenarioError
+from twin.flood import FloodResult, run
+from twin.model import Twin
+from twin.scenario import Scenario
+
+G = 9.81
+CW, CO, AREA, PERIM = 0.54, 0.167, 0.2827, 1.885
+BELLINGE_CRS = "EPSG:25832"
+
+
+def _one(depth, ground, head, rim, volume=1e9, cell=1e9, dt=1.0):
+    q = exchange_flow(np.array([depth]), np.array([ground]), np.array([head]), np.array([rim]),
+                      np.array([AREA]), np.array([PERIM]), np.array([volume]), CW, CO, np.array([cell]), dt, G)
+    return float(q[0])
+
+
+# --- the exchange formula: closed forms on one manhole under a fixed head ------------------------------
+
+def test_weir_when_surface_above_rim_and_node_below():
+    h = 0.05  # under A/P = 0.15 m: free weir over the cover's perimeter
+    assert _one(h, 10.0, 9.0, 10.0) == pytest.approx(CW * PERIM * h * math.sqrt(2 * G * h), rel=1e-12)
+
+
+def test_orifice_when_inlet_submerged():
+    h = 0.30  # over A/P: the cover is drowned, an orifice
+    assert _one(h, 10.0, 9.0, 10.0) == pytest.approx(CO * AREA * math.sqrt(2 * G * h), rel=1e-12)
+
+
+def test_orifice_on_head_difference_when_node_surcharged():
+    assert _one(0.5, 10.0, 10.2, 10.0) == pytest.approx(CO * AREA * math.sqrt(2 * G * 0.3), rel=1e-12)
+
+
+def test_reverse_flow_when_network_pushes_water_out():
+    # onto a dry street: the head over the rim drives it
+    assert _one(0.0, 10.0, 10.8, 10.0) == pytest.approx(-CO * AREA * math.sqrt(2 * G * 0.8), rel=1e-12)
+    # onto water standing 0.3 m over the rim: the head difference drives it
+    assert _one(0.3, 10.0, 10.8, 10.0) == pytest.approx(-CO * AREA * math.sqrt(2 * G * 0.5), rel=1e-12)
+
+
+def test_no_flow_below_rim_or_at_equal_heads():
+    assert _one(0.0, 10.0, 9.0, 10.0) == 0.0
+    assert _one(0.4, 10.0, 10.4, 10.0) == 0.0
+
+
+def test_never_more_than_the_cell_or_node_holds():
+    # 0.3 m on a 1 m2 cell over 10 s: at most 0.03 m3/s, while the orifice alone would take more
+    assert _one(0.3, 10.0, 9.0, 10.0, cell=1.0, dt=10.0) == pytest.approx(0.3 * 1.0 / 10.0, rel=1e-12)
+    assert CO * AREA * math.sqrt(2 * G * 0.3) > 0.3 * 1.0 / 10.0
+    assert _one(0.0, 10.0, 12.0, 10.0, volume=0.5, dt=10.0) == pytest.approx(-0.05)
+
+
+# --- reading the .inp -------------------------------------------------------------------------------------
+
+_INP = """[OPTIONS]
+FLOW_UNITS LPS
+FLOW_ROUTING DYNWAVE
+ROUTING_STEP 0:00:05
+[JUNCTIONS]
+J1 10.0 2.0 0 0 0
+J2 9.5 2.0 0 0 0
+[OUTFALLS]
+O1 9.0 FREE NO
+[CONDUITS]
+C1 J1 J2 50 0.013 0 0 0 0
+C2 J2 O1 50 0.013 0 0 0 0
+[XSECTIONS]
+C1 CIRCULAR 0.3 0 0 0 1
+C2 CIRCULAR 0.3 0 0 0 1
+[COORDINATES]
+J1 100 100
+J2 150 100
+O1 200 100
+"""
+
+
+def test_read_inp_nodes_rims_and_reprojection(tmp_path):
+    p = tmp_path / "net.inp"
+    p.write_text(_INP)
+    net = read_inp(p, "EPSG:25832", "EPSG:4326")
+    assert list(net.nodes["name"]) == ["J1", "J2", "O1"]
+    assert list(net.nodes["rim"]) == [12.0, 11.5, 9.0]
+    assert net.nodes.crs.to_epsg() == 4326 and abs(net.nodes.geometry.x.iloc[0]) < 10  # degrees now
+    assert net.routing_step == 5.0 and net.flow_units == "LPS"
+    assert list(net.conduits["from_node"]) == ["J1", "J2"] and net.conduits["geom1"].iloc[0] == 0.3
+
+
+@pytest.mark.parametrize("edit, words", [
+    (("C2 J2 O1", "C2 J2 O9"), "link C2 ([CONDUITS]) joins node O9"),
+    (("J2 9.5 2.0", "J2 9.5 -0.5"), "invert (9.5 m) lies above its rim"),
+    (("O1 200 100\n", ""), "O1 have no [COORDINATES]"),
+    (("FLOW_UNITS LPS", "FLOW_UNITS CFS"), "US units"),
+    (("J1 10.0 2.0", "J1 ten 2.0"), "[JUNCTIONS] J1 has 'ten'"),
+])
+def test_read_inp_bad_input_errors(tmp_path, edit, words):
+    p = tmp_path / "net.inp"
+    p.write_text(_INP.replace(*edit))
+    with pytest.raises(InputDataError, match=re.escape(words)):
+        read_inp(p, "EPSG:25832")
+
+
+def test_missing_inp_names_the_scenario_key(tmp_path):
+    with pytest.raises(InputDataError, match=r"\[drainage\] inp"):
+        read_inp(tmp_path / "none.inp", "EPSG:25832")
+
+
+# --- coupled runs on the real Bellinge network -----------------------------------------------------------
+
+@pytest.fixture
+def bellinge(shared_data, tmp_path) -> Path:
+    """The Bellinge network, its rain gauge (a file not shipped) replaced by a dry time series."""
+    src = shared_data / "drainage" / "bellinge_small.inp"
+    if not src.is_file():
+        pytest.skip("the Bellinge network is not in ../shared")
+    text = re.sub(r"(?m)^1\s+INTENSITY.*$", "1 INTENSITY 00:05 1 TIMESERIES dry", src.read_text())
+    text += "\n[TIMESERIES]\ndry 0:00 0\ndry 24:00 0\n"
+    p = tmp_path / "bellinge.inp"
+    p.write_text(text)
+    return p
+
+
+def _surface_twin(inp: Path, cell: float = 2.0, margin: float = 20.0, drop: float = 0.0) -> Twin:
+    """A DEM under the network, interpolated from its rims (linear inside, nearest outside), ``drop`` below."""
+    nodes = read_inp(inp, BELLINGE_CRS).nodes
+    nodes = nodes[nodes["kind"] != "outfall"]
+    x0, y0 = nodes.geometry.x.min() - margin, nodes.geometry.y.max() + margin
+    nx = int(math.ceil((nodes.geometry.x.max() + margin - x0) / cell))
+    ny = int(math.ceil((y0 - nodes.geometry.y.min() + margin) / cell))
+    xs, ys = np.meshgrid(x0 + (np.arange(nx) + 0.5) * cell, y0 - (np.arange(ny) + 0.5) * cell)
+    pts = np.c_[nodes.geometry.x, nodes.geometry.y]
+    z = griddata(pts, nodes["rim"], (xs, ys), method="linear")
+    near = griddata(pts, nodes["rim"], (xs, ys), method="nearest")
+    z = np.where(np.isfinite(z), z, near) - drop
+    return Twin(BELLINGE_CRS, Affine(cell, 0, x0, 0, -cell, y0), z.astype(np.float64))
+
+
+def _scenario(inp: Path, **drainage) -> Scenario:
+    return Scenario.from_dict(
+        {"name": "sewer", "duration": 1800, "output_interval": 600,
+         "rain": {"hyetograph": [[0, 60.0], [900, 60.0], [901, 0.0]]},
+         "drainage": {"inp": inp.name, **drainage}, "numerics": {"dtype": "float64"}},
+        base_dir=inp.parent)
+
+
+def test_coupled_run_closes_one_balance_and_writes_drainage_gpkg(bellinge, tmp_path):
+    tw = _surface_twin(bellinge)
+    r = run(tw, _scenario(bellinge), out=tmp_path / "res", progress=False, scene=False)
+    d = r.summary["drainage"]
+    assert d["nodes_coupled"] == 15  # every manhole (the outfall is not an inlet)
+    assert d["volume_surface_to_network_m3"] > 10
+    assert d["volume_outfalls_m3"] > 0
+    # surface: its own balance includes what it gave to and took from the network
+    assert abs(r.summary["mass_balance_error"]) < 1e-9
+    # both domains together close to 1e-6 of the water in, SWMM's own continuity error aside
+    assert abs(d["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
+    assert abs(d["network_continuity_error_m3"]) < 0.05 * d["volume_surface_to_network_m3"]
+    manholes = gpd.read_file(tmp_path / "res" / "drainage.gpkg", layer="manholes")
+    pipes = gpd.read_file(tmp_path / "res" / "drainage.gpkg", layer="pipes")
+    assert len(manholes) == 16 and len(pipes) == 15
+    assert (manholes["peak_head_m"] >= manholes["invert"] - 1e-9).all()
+    assert manholes["inflow_from_surface_m3"].sum() == pytest.approx(d["volume_surface_to_network_m3"])
+    assert (pipes["peak_flow_m3s"] > 0).any() and np.isfinite(pipes["capacity_ratio"].iloc[:-1]).all()
+    assert "Flow Routing Continuity" in (tmp_path / "res" / "swmm.rpt").read_text()
+    FloodResult.load(tmp_path / "res")  # the folder's checksums cover the drainage files

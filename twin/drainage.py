@@ -1,0 +1,310 @@
+"""The sewer network, run by EPA SWMM 5 (pyswmm), coupled with the 2D surface flood at its manholes.
+
+Each coupling step (SWMM's routing step, or ``[drainage] coupling_interval``) the flood run hands the
+depths over: :class:`SewerCoupling` computes the exchange at every manhole from the water on its cell
+and the node's head (:func:`kernels.drainage.exchange_flow`), feeds it to SWMM as the node's lateral
+inflow, advances SWMM over the step (dynamic wave, its own time steps) and then takes that water off the
+cells, and puts back on them the water SWMM's nodes overflowed ("flooding"). What leaves the surface
+is exactly what SWMM was given; what SWMM floods is exactly what the surface receives; so the two
+domains share one balance, with SWMM's own continuity error beside it.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from ingest.swmm import FLOW_TO_M3S, SewerNetwork, read_inp
+from kernels.drainage import exchange_flow
+from twin.errors import InputDataError, ScenarioError
+
+__all__ = ["SewerCoupling", "DrainageWarning", "full_capacity"]
+
+
+class DrainageWarning(UserWarning):
+    """A manhole the coupling leaves out (outside the grid, in a building) or an option it overrides."""
+
+
+def full_capacity(conduits: pd.DataFrame, nodes: pd.DataFrame, offsets_are_elevations: bool = False) -> np.ndarray:
+    """Full-bore capacity [m3/s] of circular conduits by Manning (NaN for other shapes).
+
+    The slope is from invert to invert (with the offsets), floored at 1e-4 as SWMM floors slopes.
+    """
+    inv = dict(zip(nodes["name"], nodes["invert"]))
+    cap = np.full(len(conduits), np.nan)
+    for i, c in enumerate(conduits.itertuples()):
+        if c.shape != "CIRCULAR" or c.geom1 <= 0 or c.length <= 0 or c.roughness <= 0:
+            continue
+        up = c.in_offset if offsets_are_elevations else inv[c.from_node] + c.in_offset
+        down = c.out_offset if offsets_are_elevations else inv[c.to_node] + c.out_offset
+        slope = max(abs(up - down) / c.length, 1e-4)
+        area = math.pi * c.geom1 ** 2 / 4
+        cap[i] = c.barrels * area * (c.geom1 / 4) ** (2 / 3) * math.sqrt(slope) / c.roughness
+    return cap
+
+
+class SewerCoupling:
+    """One SWMM run of a sewer network, coupled with a flood run's surface.
+
+    Parameters
+    ----------
+    cfg
+        The scenario's ``[drainage]`` section (its ``inp`` set).
+    crs, transform, shape
+        The twin's grid.
+    ground, blocked : ndarray
+        The flood grid's bed elevation and blocked cells.
+    duration : float
+        Length of the run [s]; SWMM's end date is set to match.
+    """
+
+    def __init__(self, cfg: Any, crs: Any, transform: Any, shape: tuple[int, int], ground: np.ndarray,
+                 blocked: np.ndarray, duration: float) -> None:
+        import pyswmm
+
+        self.cfg = cfg
+        self.network: SewerNetwork = read_inp(cfg.inp, cfg.crs or crs, crs)
+        self.to_m3s = FLOW_TO_M3S[self.network.flow_units]
+        self.interval = float(cfg.coupling_interval or self.network.routing_step or 5.0)
+        self.cell_area = abs(transform.a * transform.e)
+        self.warnings: list[str] = []
+        nodes = self.network.nodes
+        self.names = list(nodes["name"])
+        rows, cols = _cells(nodes, transform)
+        ny, nx = shape
+        inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
+        rr, cc = np.clip(rows, 0, ny - 1), np.clip(cols, 0, nx - 1)
+        free = inside & (blocked[rr, cc] == 0)
+        coupled = free & np.isin(nodes["kind"].to_numpy(), ("junction", "storage"))
+        for name, ok, isin in zip(self.names, free, inside):
+            if not isin:
+                self._warn(f"manhole {name} of {self.network.path.name} lies outside the twin's grid; it is not "
+                           "coupled with the surface (water it overflows leaves the model, counted as lost).")
+            elif not ok:
+                self._warn(f"manhole {name} of {self.network.path.name} lies in a blocked cell (a building or "
+                           "nodata); it is not coupled with the surface.")
+        self.idx = np.flatnonzero(coupled)
+        self.rows, self.cols = rr[self.idx], cc[self.idx]
+        self.ground = ground[self.rows, self.cols].astype(np.float64)
+        rim = nodes["rim"].to_numpy(dtype=float)[self.idx]
+        below = rim < self.ground - 0.5
+        for k in np.flatnonzero(below):
+            self._warn(f"manhole {self.names[self.idx[k]]}: its rim ({rim[k]:.2f} m) lies "
+                       f"{self.ground[k] - rim[k]:.2f} m below the ground of its cell ({self.ground[k]:.2f} m); "
+                       "water enters it from the ground up (check the .inp's elevations or its CRS).")
+        # the crest the surface water has to top: the rim, or the street where the rim is buried
+        self.crest = np.maximum(rim, self.ground)
+        flat = self.rows * nx + self.cols
+        count = np.bincount(flat, minlength=ny * nx)[flat]
+        self.share = self.cell_area / count  # nodes sharing a cell share its water
+        self.area = np.full(len(self.idx), cfg.inlet_area)
+        self.perimeter = np.full(len(self.idx), cfg.inlet_perimeter)
+        if self.network.options.get("ALLOW_PONDING", "NO").upper() == "YES":
+            self._warn(f"{self.network.path.name} sets ALLOW_PONDING YES; in the coupled run the street is the "
+                       "pond, so water a node overflows is put on its cell rather than ponded in SWMM.")
+        self._tmp = Path(tempfile.mkdtemp(prefix="cimtwin-swmm-"))
+        try:
+            self.sim = pyswmm.Simulation(str(self.network.path), str(self._tmp / "swmm.rpt"),
+                                         str(self._tmp / "swmm.out"))
+        except Exception as exc:  # swmm-toolkit raises a bare Exception with SWMM's error text
+            raise InputDataError(f"SWMM cannot open {self.network.path}: {_swmm_error(exc, self._tmp)}") from None
+        self.sim.end_time = self.sim.start_time + pd.Timedelta(seconds=duration).to_pytimedelta()
+        self.nodes = pyswmm.Nodes(self.sim)
+        self.links = pyswmm.Links(self.sim)
+        self.node_objs = [self.nodes[n] for n in self.names]
+        self.coupled_objs = [self.node_objs[i] for i in self.idx]
+        self.link_objs = [self.links[n] for n in self.network.conduits["name"]]
+        if any(n.is_junction() for n in self.coupled_objs):
+            for n in self.coupled_objs:
+                if n.is_junction():
+                    n.ponding_area = 0.0
+        try:
+            self.sim.start()
+        except Exception as exc:
+            raise InputDataError(f"SWMM cannot run {self.network.path}: {_swmm_error(exc, self._tmp)}") from None
+        self.t = 0.0
+        self.done = False
+        n = len(self.names)
+        self.vol_to_network = np.zeros(n)
+        self.vol_to_surface = np.zeros(n)
+        self.overflow_time = np.zeros(n)
+        self.peak_head = np.array([o.head for o in self.node_objs], dtype=float)
+        self.peak_head_time = np.zeros(n)
+        self.lost_flooding = 0.0
+        self.stored0 = self.network_storage()
+        self._flood_prev = np.zeros(n)
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        warnings.warn(message, DrainageWarning, stacklevel=3)
+
+    def network_storage(self) -> float:
+        """Water in the network's nodes and conduits [m3]."""
+        return float(sum(o.volume for o in self.node_objs) + sum(o.volume for o in self.link_objs))
+
+    def step(self, h: np.ndarray, t_end: float) -> None:
+        """Exchange with the surface depths ``h`` (changed in place) while SWMM advances to ``t_end`` [s]."""
+        if self.done or t_end <= self.t + 1e-9:
+            return
+        dt = t_end - self.t
+        depth = h[self.rows, self.cols].astype(np.float64)
+        head = np.array([o.head for o in self.coupled_objs], dtype=float)
+        vol = np.array([o.volume for o in self.coupled_objs], dtype=float)
+        # SWMM may run past t_end by up to one routing step: the cap allows for it
+        q = exchange_flow(depth, self.ground, head, self.crest, self.area, self.perimeter, vol,
+                          float(self.cfg.weir_coefficient), float(self.cfg.orifice_coefficient),
+                          self.share, dt + self.network.routing_step, 9.81)
+        elapsed = self._advance(q / self.to_m3s, t_end)
+        flood_now = np.array([o.statistics["flooding_volume"] for o in self.node_objs], dtype=float)
+        flooded = np.maximum(flood_now - self._flood_prev, 0.0)
+        self._flood_prev = flood_now
+        fed = q * elapsed  # what SWMM was given (negative: taken out of a surcharged node)
+        back = flooded[self.idx]
+        self.lost_flooding += float(flooded.sum() - back.sum())
+        np.add.at(h, (self.rows, self.cols), ((back - fed) / self.cell_area).astype(h.dtype))
+        np.maximum(h, 0, out=h)  # float rounding only: the cap keeps what is taken within the cell's water
+        to_net = np.maximum(fed, 0.0)
+        to_surf = np.maximum(-fed, 0.0) + back
+        self.vol_to_network[self.idx] += to_net
+        self.vol_to_surface[self.idx] += to_surf
+        self.overflow_time[self.idx] += np.where(to_surf > 0, elapsed, 0.0)
+        self.t += elapsed
+
+    def _advance(self, q_units: np.ndarray, t_end: float) -> float:
+        """Run SWMM's routing steps until ``t_end``, feeding ``q_units`` at the coupled nodes; the seconds run."""
+        start = self.sim.current_time
+        target = self.sim.start_time + pd.Timedelta(seconds=t_end).to_pytimedelta()
+        while self.sim.current_time < target - pd.Timedelta(milliseconds=1).to_pytimedelta():
+            for o, qu in zip(self.coupled_objs, q_units):
+                o.generated_inflow(float(qu))
+            try:
+                left = self.sim._model.swmm_step()
+            except Exception as exc:
+                raise InputDataError(f"SWMM stopped on {self.network.path}: {_swmm_error(exc, self._tmp)}") from None
+            now = (self.sim.current_time - self.sim.start_time).total_seconds()
+            heads = np.array([o.head for o in self.node_objs], dtype=float)
+            up = heads > self.peak_head
+            self.peak_head[up] = heads[up]
+            self.peak_head_time[up] = now
+            if left == 0:
+                self.done = True
+                break
+        return (self.sim.current_time - start).total_seconds()
+
+    def finish(self) -> "DrainageResult":
+        """Close SWMM; the per-manhole and per-pipe results and the network's balance."""
+        from pyswmm import SystemStats
+
+        stored1 = self.network_storage()
+        routing = dict(SystemStats(self.sim).routing_stats)
+        outfalls = [o for o in self.node_objs if o.is_outfall()]
+        outflow = float(sum(o.cumulative_inflow for o in outfalls))  # m3: SWMM's volumes are m3 in SI units
+        cstats = [lk.conduit_statistics for lk in self.link_objs]
+        self.sim.report()
+        self.sim.close()
+        net = self.network
+        cap = full_capacity(net.conduits, net.nodes, net.options.get("LINK_OFFSETS", "DEPTH").upper() == "ELEVATION")
+        peak = np.array([abs(c["peak_flow"]) for c in cstats], dtype=float) * self.to_m3s
+        conduits = net.conduits[["name", "from_node", "to_node", "shape", "geom1", "length"]].copy()
+        conduits = conduits.rename(columns={"geom1": "diameter_m", "length": "length_m"})
+        conduits["peak_flow_m3s"] = peak
+        conduits["capacity_m3s"] = cap
+        conduits["capacity_ratio"] = peak / cap
+        conduits["surcharged_hours"] = [float(c["time_surcharged"]) for c in cstats]
+        conduits = gpd.GeoDataFrame(conduits, geometry=net.conduits.geometry, crs=net.conduits.crs)
+        nodes = net.nodes[["name", "kind", "invert", "rim"]].copy()
+        coupled = np.zeros(len(nodes), dtype=bool)
+        coupled[self.idx] = True
+        nodes["coupled"] = coupled
+        nodes["peak_head_m"] = self.peak_head
+        nodes["peak_head_time_s"] = self.peak_head_time
+        nodes["overflow_volume_m3"] = self.vol_to_surface
+        nodes["overflow_duration_s"] = self.overflow_time
+        nodes["inflow_from_surface_m3"] = self.vol_to_network
+        nodes = gpd.GeoDataFrame(nodes, geometry=net.nodes.geometry, crs=net.nodes.crs)
+        # SWMM's own inputs (its subcatchments' runoff, dry weather flow, ...); the coupling's inflow is
+        # SWMM's "external inflow" and is counted from what was fed
+        other_in = sum(routing.get(k, 0.0) for k in ("dry_weather_inflow", "wet_weather_inflow",
+                                                      "groundwater_inflow", "II_inflow"))
+        fed = float(self.vol_to_network.sum())
+        losses = routing.get("evaporation_loss", 0.0) + routing.get("seepage_loss", 0.0)
+        flooded = float(self.vol_to_surface.sum()) + self.lost_flooding
+        resid = (stored1 - self.stored0) - (fed + other_in - outflow - flooded - losses)
+        summary = {
+            "inp": str(net.path), "nodes": len(nodes), "nodes_coupled": int(coupled.sum()),
+            "conduits": len(conduits), "coupling_interval_s": self.interval, "flow_units": net.flow_units,
+            "volume_surface_to_network_m3": fed,
+            "volume_network_to_surface_m3": float(self.vol_to_surface.sum()),
+            "volume_network_inflow_other_m3": float(other_in),
+            "volume_outfalls_m3": outflow,
+            "volume_flooding_lost_m3": float(self.lost_flooding),
+            "volume_network_losses_m3": float(losses),
+            "volume_network_initial_m3": self.stored0,
+            "volume_network_stored_m3": stored1,
+            "network_continuity_error_m3": float(resid),
+            "swmm_routing_continuity_error_percent": float(routing.get("routing_error", 0.0)),
+            "manholes_overflowing": int(np.count_nonzero(self.vol_to_surface > 0)),
+            "conduits_over_capacity": int(np.count_nonzero(conduits["capacity_ratio"] > 1)),
+            "warnings": list(self.warnings),
+        }
+        rpt = self._tmp / "swmm.rpt"
+        report = rpt.read_text(errors="replace") if rpt.is_file() else ""
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        return DrainageResult(nodes=nodes, conduits=conduits, summary=summary, report=report)
+
+    def close(self) -> None:
+        """Release SWMM after a failed run."""
+        try:
+            self.sim.close()
+        except Exception:  # already closed, or never started
+            pass
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class DrainageResult:
+    """Per manhole and per pipe outputs of a coupled run, its network balance and SWMM's report."""
+
+    def __init__(self, nodes: gpd.GeoDataFrame, conduits: gpd.GeoDataFrame, summary: dict[str, Any],
+                 report: str) -> None:
+        self.nodes, self.conduits, self.summary, self.report = nodes, conduits, summary, report
+
+    def save(self, folder: Path) -> None:
+        """Write ``drainage.gpkg`` (layers ``manholes`` and ``pipes``) and ``swmm.rpt`` into ``folder``."""
+        gpkg = folder / "drainage.gpkg"
+        self.nodes.to_file(gpkg, layer="manholes", driver="GPKG", engine="pyogrio")
+        self.conduits.to_file(gpkg, layer="pipes", driver="GPKG", engine="pyogrio")
+        (folder / "swmm.rpt").write_text(self.report)
+
+
+def _cells(nodes: gpd.GeoDataFrame, transform: Any) -> tuple[np.ndarray, np.ndarray]:
+    x, y = nodes.geometry.x.to_numpy(), nodes.geometry.y.to_numpy()
+    c, r = ~transform @ (x, y)
+    return np.floor(np.asarray(r)).astype(np.int64), np.floor(np.asarray(c)).astype(np.int64)
+
+
+def _swmm_error(exc: Exception, tmp: Path) -> str:
+    """SWMM's own words: the ERROR lines of its report, else the exception's text."""
+    rpt = tmp / "swmm.rpt"
+    if rpt.is_file():
+        lines = [ln.strip() for ln in rpt.read_text(errors="replace").splitlines() if "ERROR" in ln]
+        if lines:
+            return "; ".join(lines[:3])
+    return str(exc).strip() or type(exc).__name__
+
+
+def check_run_options(scenario: Any, resume: bool, stop_at: float | None) -> None:
+    """A coupled run cannot be checkpointed (SWMM's state stays inside SWMM): say so up front."""
+    if scenario.drainage.inp is None:
+        return
+    if resume or stop_at is not None or scenario.checkpoint_interval:
+        raise ScenarioError("[drainage] inp (a SWMM network) cannot be combined with checkpoint_interval, stop_at "
+                            "or resume: SWMM's state is not checkpointed. Remove checkpoint_interval and run the "
+                            "scenario in one go.")
