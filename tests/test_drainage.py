@@ -178,3 +178,111 @@ def test_coupled_run_closes_one_balance_and_writes_drainage_gpkg(bellinge, tmp_p
     assert (pipes["peak_flow_m3s"] > 0).any() and np.isfinite(pipes["capacity_ratio"].iloc[:-1]).all()
     assert "Flow Routing Continuity" in (tmp_path / "res" / "swmm.rpt").read_text()
     FloodResult.load(tmp_path / "res")  # the folder's checksums cover the drainage files
+
+
+def _coupling(inp: Path, tw: Twin, duration: float, **cfg):
+    from twin.drainage import SewerCoupling
+    sc = _scenario(inp, **cfg)
+    z = np.asarray(tw.terrain, dtype=np.float64)
+    return SewerCoupling(sc.drainage, tw.crs, tw.transform, tw.shape, z, np.zeros(tw.shape, np.uint8), duration)
+
+
+def _fixed_surface(inp: Path, over_rim: float, duration: float = 1200.0):
+    """A coupled network under a surface held at ``over_rim`` above each crest (never limiting)."""
+    tw = _surface_twin(inp, cell=4.0)  # cells big enough that the volume cap never binds
+    cp = _coupling(inp, tw, duration)
+    h = np.zeros(tw.shape)
+    t = 0.0
+    while t < duration:
+        h[cp.rows, cp.cols] = cp.crest - cp.ground + over_rim  # the surface is refilled every step
+        cp.step(h, min(t + cp.interval, duration))
+        t = min(t + cp.interval, duration)
+    return cp, cp.finish()
+
+
+def _swmm_alone(inp: Path, inflow_lps: dict[str, float], duration: float, tmp: Path) -> dict:
+    """The same network in SWMM alone, with constant lateral inflows at its nodes."""
+    from pyswmm import Nodes, Simulation
+    with Simulation(str(inp), str(tmp / "alone.rpt"), str(tmp / "alone.out")) as sim:
+        sim.end_time = sim.start_time + __import__("datetime").timedelta(seconds=duration)
+        nodes = Nodes(sim)
+        objs = {n: nodes[n] for n in inflow_lps}
+        peak = {n: -np.inf for n in inflow_lps}
+        sim.start()
+        for n, q in inflow_lps.items():
+            objs[n].generated_inflow(q)
+        for _ in sim:
+            for n, q in inflow_lps.items():
+                objs[n].generated_inflow(q)
+                peak[n] = max(peak[n], objs[n].head)
+        out = {"flooding": {n: objs[n].statistics["flooding_volume"] for n in inflow_lps},
+               "peak_head": peak,
+               "outfall": sum(o.cumulative_inflow for o in nodes if o.is_outfall())}
+    return out
+
+
+def test_network_alone_equals_uncoupled_swmm_with_the_same_inflows(bellinge, tmp_path):
+    over = 0.01  # weir regime, no surcharge: each manhole takes c_w P h sqrt(2 g h)
+    cp, res = _fixed_surface(bellinge, over)
+    q = CW * PERIM * over * math.sqrt(2 * G * over)
+    names = [cp.names[i] for i in cp.idx]
+    alone = _swmm_alone(bellinge, dict.fromkeys(names, q * 1000.0), 1200.0, tmp_path)
+    fed = res.nodes.set_index("name")["inflow_from_surface_m3"]
+    assert fed[names].to_numpy() == pytest.approx(q * 1200.0, rel=1e-9)
+    assert res.summary["volume_outfalls_m3"] == pytest.approx(alone["outfall"], rel=1e-9)
+    assert res.summary["volume_network_to_surface_m3"] == 0.0
+    heads = res.nodes.set_index("name")["peak_head_m"]
+    for n in names:
+        assert heads[n] == pytest.approx(alone["peak_head"][n], abs=1e-9)
+
+
+def test_surcharge_returns_to_the_street_what_swmm_alone_floods(bellinge, tmp_path):
+    over = 0.3  # a drowned cover: an orifice, far more than the 0.2-0.35 m pipes carry
+    cp, res = _fixed_surface(bellinge, over)
+    q = CO * AREA * math.sqrt(2 * G * over)
+    names = [cp.names[i] for i in cp.idx]
+    alone = _swmm_alone(bellinge, dict.fromkeys(names, q * 1000.0), 1200.0, tmp_path)
+    back = res.nodes.set_index("name")["overflow_volume_m3"]
+    total_alone = sum(alone["flooding"].values())
+    assert total_alone > 100  # SWMM alone floods this much at its manholes
+    # node by node, the street receives what SWMM alone reports as flooding (to 1e-9 of the total)
+    for n in names:
+        assert back[n] == pytest.approx(alone["flooding"][n], rel=1e-9, abs=1e-9 * total_alone)
+    assert res.summary["manholes_overflowing"] == sum(v > 0 for v in alone["flooding"].values())
+
+
+def test_manhole_outside_the_grid_is_a_warning_and_not_coupled(bellinge):
+    tw = _surface_twin(bellinge)
+    small = Twin(tw.crs, tw.transform, np.asarray(tw.terrain)[:, : tw.shape[1] // 2].copy())
+    with pytest.warns(DrainageWarning, match="lies outside the twin's grid"):
+        cp = _coupling(bellinge, small, 60.0)
+    try:
+        assert 0 < len(cp.idx) < 15
+    finally:
+        cp.close()
+
+
+def test_swmm_error_is_an_input_error_in_swmm_words(shared_data, tmp_path):
+    src = shared_data / "drainage" / "bellinge_small.inp"
+    if not src.is_file():
+        pytest.skip("the Bellinge network is not in ../shared")
+    p = tmp_path / "bellinge.inp"
+    p.write_text(src.read_text())  # its rain gauge reads storm.dat, which is not there
+    tw = _surface_twin(p)
+    with pytest.raises(InputDataError, match=r"SWMM cannot (open|run) .*bellinge.inp.*ERROR"):
+        run(tw, _scenario(p), progress=False, scene=False)
+
+
+def test_coupled_run_refuses_checkpoints(bellinge, tmp_path):
+    tw = _surface_twin(bellinge)
+    sc = Scenario.from_dict({"name": "s", "duration": 600, "checkpoint_interval": 300,
+                             "drainage": {"inp": bellinge.name}}, base_dir=bellinge.parent)
+    with pytest.raises(ScenarioError, match="SWMM's state is not checkpointed"):
+        run(tw, sc, out=tmp_path / "r", progress=False, scene=False)
+
+
+def test_inp_outside_the_scenario_folder_is_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    with pytest.raises(ScenarioError, match=r"drainage\.inp"):
+        Scenario.from_dict({"name": "s", "duration": 600, "drainage": {"inp": "../net.inp"}},
+                           base_dir=tmp_path / "a")

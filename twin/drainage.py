@@ -131,6 +131,7 @@ class SewerCoupling:
         except Exception as exc:
             raise InputDataError(f"SWMM cannot run {self.network.path}: {_swmm_error(exc, self._tmp)}") from None
         self.t = 0.0
+        self.duration = float(duration)
         self.done = False
         n = len(self.names)
         self.vol_to_network = np.zeros(n)
@@ -185,10 +186,7 @@ class SewerCoupling:
         while self.sim.current_time < target - pd.Timedelta(milliseconds=1).to_pytimedelta():
             for o, qu in zip(self.coupled_objs, q_units):
                 o.generated_inflow(float(qu))
-            try:
-                left = self.sim._model.swmm_step()
-            except Exception as exc:
-                raise InputDataError(f"SWMM stopped on {self.network.path}: {_swmm_error(exc, self._tmp)}") from None
+            left = self._swmm_step()
             now = (self.sim.current_time - self.sim.start_time).total_seconds()
             heads = np.array([o.head for o in self.node_objs], dtype=float)
             up = heads > self.peak_head
@@ -197,7 +195,17 @@ class SewerCoupling:
             if left == 0:
                 self.done = True
                 break
+        if not self.done and t_end >= self.duration - 1e-9:
+            # SWMM closes its last step's statistics (flooding among them) in the call that ends the run
+            self._swmm_step()
+            self.done = True
         return (self.sim.current_time - start).total_seconds()
+
+    def _swmm_step(self) -> float:
+        try:
+            return self.sim._model.swmm_step()
+        except Exception as exc:
+            raise InputDataError(f"SWMM stopped on {self.network.path}: {_swmm_error(exc, self._tmp)}") from None
 
     def finish(self) -> "DrainageResult":
         """Close SWMM; the per-manhole and per-pipe results and the network's balance."""
