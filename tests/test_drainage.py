@@ -286,3 +286,26 @@ def test_inp_outside_the_scenario_folder_is_refused(tmp_path):
     with pytest.raises(ScenarioError, match=r"drainage\.inp"):
         Scenario.from_dict({"name": "s", "duration": 600, "drainage": {"inp": "../net.inp"}},
                            base_dir=tmp_path / "a")
+
+
+def test_cli_run_with_a_sewer_network_and_a_broken_one(bellinge, tmp_path):
+    from click.testing import CliRunner
+
+    from twin.cli import main
+    _surface_twin(bellinge).save(tmp_path / "tw")
+    (tmp_path / "s.toml").write_text(f'duration = 600\n[rain]\nconstant = 60\n[drainage]\ninp = "{bellinge.name}"\n'
+                                     f'crs = "{BELLINGE_CRS}"\ncoupling_interval = 10\n')
+    runner = CliRunner()
+    res = runner.invoke(main, ["run", str(tmp_path / "s.toml"), "--twin", str(tmp_path / "tw"),
+                               "--out", str(tmp_path / "r"), "--quiet", "--no-scene"])
+    assert res.exit_code == 0, res.output
+    assert "coupled_mass_balance_error" in res.output
+    assert (tmp_path / "r" / "drainage.gpkg").is_file()
+    broken = tmp_path / "broken.inp"
+    broken.write_text(bellinge.read_text().replace("G72F050-G72F050_outfall G72F050          G72F050_outfall",
+                                                   "G72F050-G72F050_outfall G72F050          NOWHERE"))
+    (tmp_path / "b.toml").write_text('duration = 600\n[drainage]\ninp = "broken.inp"\n')
+    res = runner.invoke(main, ["run", str(tmp_path / "b.toml"), "--twin", str(tmp_path / "tw"),
+                               "--out", str(tmp_path / "r2"), "--quiet", "--no-scene"])
+    assert res.exit_code == 2
+    assert "link G72F050-G72F050_outfall ([CONDUITS]) joins node NOWHERE" in res.output
