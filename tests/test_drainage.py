@@ -18,7 +18,7 @@ from twin.drainage import DrainageWarning
 from twin.errors import InputDataError, ScenarioError
 from twin.flood import FloodResult, run
 from twin.model import Twin
-from twin.scenario import Scenario
+from twin.scenario import Gauge, Scenario
 
 G = 9.81
 CW, CO, AREA, PERIM = 0.54, 0.167, 0.2827, 1.885
@@ -309,3 +309,27 @@ def test_cli_run_with_a_sewer_network_and_a_broken_one(bellinge, tmp_path):
                                "--out", str(tmp_path / "r2"), "--quiet", "--no-scene"])
     assert res.exit_code == 2
     assert "link G72F050-G72F050_outfall ([CONDUITS]) joins node NOWHERE" in res.output
+
+
+def test_outfall_onto_the_surface_discharges_into_its_cell_at_its_level(bellinge):
+    tw = _surface_twin(bellinge)
+    net = read_inp(bellinge, BELLINGE_CRS)
+    out = net.nodes.set_index("name").loc["G72F050_outfall"]
+    col, row = (~tw.transform) @ (out.geometry.x, out.geometry.y)
+    z = np.asarray(tw.terrain, dtype=np.float64).copy()
+    z[int(row) - 2:int(row) + 3, int(col) - 2:int(col) + 3] = 14.0  # a pond 0.42 m below the outfall's invert
+    tw = Twin(tw.crs, tw.transform, z)
+    sc = _scenario(bellinge, outfalls="surface").model_copy(update={"gauge": [
+        Gauge(name="pond", at=[out.geometry.x, out.geometry.y])]})
+    r = run(tw, sc, progress=False, scene=False)
+    d = r.summary["drainage"]
+    assert d["volume_outfalls_to_surface_m3"] > 10  # the network's water stays in the model ...
+    assert d["volume_outfalls_m3"] == pytest.approx(0.0, abs=1e-9)  # ... none leaves it
+    assert abs(r.summary["mass_balance_error"]) < 1e-9
+    assert abs(d["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
+    manholes = r.drainage.nodes.set_index("name")
+    assert manholes.loc["G72F050_outfall", "overflow_volume_m3"] == pytest.approx(d["volume_outfalls_to_surface_m3"])
+    # the pond rose over the invert, and the outfall's stage followed it (one coupling step behind)
+    pond = float(r.gauges["pond_level_m"].iloc[-1])
+    assert pond > out["invert"] + 0.1
+    assert manholes.loc["G72F050_outfall", "peak_head_m"] == pytest.approx(pond, abs=0.005)

@@ -105,6 +105,16 @@ class SewerCoupling:
         flat = self.rows * nx + self.cols
         count = np.bincount(flat, minlength=ny * nx)[flat]
         self.share = self.cell_area / count  # nodes sharing a cell share its water
+        # outfalls into the surface: stage from the cell's water, discharge onto the cell
+        kinds = nodes["kind"].to_numpy()
+        self.out_idx = np.flatnonzero(free & (kinds == "outfall")) if cfg.outfalls == "surface" else np.zeros(0, int)
+        if cfg.outfalls == "surface":
+            for i in np.flatnonzero(~free & (kinds == "outfall")):
+                self._warn(f"outfall {self.names[i]} of {self.network.path.name} lies outside the grid or in a "
+                           "blocked cell; it discharges freely out of the model.")
+        self.out_rows, self.out_cols = rr[self.out_idx], cc[self.out_idx]
+        self.out_ground = ground[self.out_rows, self.out_cols].astype(np.float64)
+        self.out_invert = nodes["invert"].to_numpy(dtype=float)[self.out_idx]
         self.area = np.full(len(self.idx), cfg.inlet_area)
         self.perimeter = np.full(len(self.idx), cfg.inlet_perimeter)
         if self.network.options.get("ALLOW_PONDING", "NO").upper() == "YES":
@@ -121,11 +131,11 @@ class SewerCoupling:
         self.links = pyswmm.Links(self.sim)
         self.node_objs = [self.nodes[n] for n in self.names]
         self.coupled_objs = [self.node_objs[i] for i in self.idx]
+        self.outfall_objs = [self.node_objs[i] for i in self.out_idx]
         self.link_objs = [self.links[n] for n in self.network.conduits["name"]]
-        if any(n.is_junction() for n in self.coupled_objs):
-            for n in self.coupled_objs:
-                if n.is_junction():
-                    n.ponding_area = 0.0
+        for o in self.coupled_objs:
+            if o.is_junction():
+                o.ponding_area = 0.0  # the street is the pond: overflow is SWMM's flooding, put on the cell
         try:
             self.sim.start()
         except Exception as exc:
@@ -140,8 +150,10 @@ class SewerCoupling:
         self.peak_head = np.array([o.head for o in self.node_objs], dtype=float)
         self.peak_head_time = np.zeros(n)
         self.lost_flooding = 0.0
+        self.vol_outfalls_to_surface = 0.0
         self.stored0 = self.network_storage()
         self._flood_prev = np.zeros(n)
+        self._outfall_prev = np.zeros(len(self.out_idx))
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -163,7 +175,18 @@ class SewerCoupling:
         q = exchange_flow(depth, self.ground, head, self.crest, self.area, self.perimeter, vol,
                           float(self.cfg.weir_coefficient), float(self.cfg.orifice_coefficient),
                           self.share, dt + self.network.routing_step, 9.81)
+        level = self.out_ground + np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0)
+        for o, stage in zip(self.outfall_objs, np.maximum(level, self.out_invert)):
+            o.outfall_stage(float(stage))
         elapsed = self._advance(q / self.to_m3s, t_end)
+        if len(self.out_idx):
+            now = np.array([o.cumulative_inflow for o in self.outfall_objs], dtype=float)
+            dis = now - self._outfall_prev  # negative: the surface backs up into the pipe (no flap gate)
+            self._outfall_prev = now
+            np.add.at(h, (self.out_rows, self.out_cols), (dis / self.cell_area).astype(h.dtype))
+            self.vol_to_surface[self.out_idx] += dis
+            self.vol_outfalls_to_surface += float(dis.sum())
+            self.overflow_time[self.out_idx] += np.where(dis > 0, elapsed, 0.0)
         flood_now = np.array([o.statistics["flooding_volume"] for o in self.node_objs], dtype=float)
         flooded = np.maximum(flood_now - self._flood_prev, 0.0)
         self._flood_prev = flood_now
@@ -214,7 +237,8 @@ class SewerCoupling:
         stored1 = self.network_storage()
         routing = dict(SystemStats(self.sim).routing_stats)
         outfalls = [o for o in self.node_objs if o.is_outfall()]
-        outflow = float(sum(o.cumulative_inflow for o in outfalls))  # m3: SWMM's volumes are m3 in SI units
+        # m3 (SWMM's volumes are m3 in SI units); what outfalls put on the surface stays in the model
+        outflow = float(sum(o.cumulative_inflow for o in outfalls)) - self.vol_outfalls_to_surface
         cstats = [lk.conduit_statistics for lk in self.link_objs]
         self.sim.report()
         self.sim.close()
@@ -253,6 +277,7 @@ class SewerCoupling:
             "volume_network_to_surface_m3": float(self.vol_to_surface.sum()),
             "volume_network_inflow_other_m3": float(other_in),
             "volume_outfalls_m3": outflow,
+            "volume_outfalls_to_surface_m3": self.vol_outfalls_to_surface,
             "volume_flooding_lost_m3": float(self.lost_flooding),
             "volume_network_losses_m3": float(losses),
             "volume_network_initial_m3": self.stored0,

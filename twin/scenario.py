@@ -430,6 +430,8 @@ class Drainage(_Model):
     orifice_coefficient: float = Field(0.167, gt=0, le=1, description="orifice discharge coefficient")
     inlet_area: float = Field(0.2827, gt=0, description="m2 per manhole cover (default: 0.6 m diameter)")
     inlet_perimeter: float = Field(1.885, gt=0, description="m per manhole cover (default: 0.6 m diameter)")
+    outfalls: Literal["free", "surface"] = Field("free", description="free: out of the model; surface: onto "
+                                                "their cell, stage from its water level")
     # --- end sewer network ---
 
 
