@@ -147,8 +147,6 @@ class SewerCoupling:
         self.vol_to_network = np.zeros(n)
         self.vol_to_surface = np.zeros(n)
         self.overflow_time = np.zeros(n)
-        self.peak_head = np.array([o.head for o in self.node_objs], dtype=float)
-        self.peak_head_time = np.zeros(n)
         self.lost_flooding = 0.0
         self.vol_outfalls_to_surface = 0.0
         self.stored0 = self.network_storage()
@@ -206,15 +204,10 @@ class SewerCoupling:
         """Run SWMM's routing steps until ``t_end``, feeding ``q_units`` at the coupled nodes; the seconds run."""
         start = self.sim.current_time
         target = self.sim.start_time + pd.Timedelta(seconds=t_end).to_pytimedelta()
+        for o, qu in zip(self.coupled_objs, q_units):
+            o.generated_inflow(float(qu))  # SWMM keeps it until it is set again
         while self.sim.current_time < target - pd.Timedelta(milliseconds=1).to_pytimedelta():
-            for o, qu in zip(self.coupled_objs, q_units):
-                o.generated_inflow(float(qu))
             left = self._swmm_step()
-            now = (self.sim.current_time - self.sim.start_time).total_seconds()
-            heads = np.array([o.head for o in self.node_objs], dtype=float)
-            up = heads > self.peak_head
-            self.peak_head[up] = heads[up]
-            self.peak_head_time[up] = now
             if left == 0:
                 self.done = True
                 break
@@ -240,6 +233,8 @@ class SewerCoupling:
         # m3 (SWMM's volumes are m3 in SI units); what outfalls put on the surface stays in the model
         outflow = float(sum(o.cumulative_inflow for o in outfalls)) - self.vol_outfalls_to_surface
         cstats = [lk.conduit_statistics for lk in self.link_objs]
+        nstats = [o.statistics for o in self.node_objs]
+        day0 = (self.sim.start_time - pd.Timestamp("1899-12-30").to_pydatetime()).total_seconds() / 86400.0
         self.sim.report()
         self.sim.close()
         net = self.network
@@ -256,8 +251,10 @@ class SewerCoupling:
         coupled = np.zeros(len(nodes), dtype=bool)
         coupled[self.idx] = True
         nodes["coupled"] = coupled
-        nodes["peak_head_m"] = self.peak_head
-        nodes["peak_head_time_s"] = self.peak_head_time
+        # SWMM's own maxima over its steps (dates in days since 1899-12-30)
+        nodes["peak_head_m"] = nodes["invert"].to_numpy() + np.array([st["max_depth"] for st in nstats])
+        times = np.array([(st["max_depth_date"] - day0) * 86400.0 for st in nstats])
+        nodes["peak_head_time_s"] = np.clip(np.round(times, 1), 0.0, self.duration)  # dates hold ~1 ms
         nodes["overflow_volume_m3"] = self.vol_to_surface
         nodes["overflow_duration_s"] = self.overflow_time
         nodes["inflow_from_surface_m3"] = self.vol_to_network
