@@ -73,6 +73,7 @@ class SewerCoupling:
         self.cfg = cfg
         self.network: SewerNetwork = read_inp(cfg.inp, cfg.crs or crs, crs)
         self.to_m3s = FLOW_TO_M3S[self.network.flow_units]
+        # default: SWMM's routing step (an inlet drains its cell within seconds: longer intervals starve it)
         self.interval = float(cfg.coupling_interval or self.network.routing_step or 5.0)
         self.cell_area = abs(transform.a * transform.e)
         self.warnings: list[str] = []
@@ -169,14 +170,15 @@ class SewerCoupling:
         depth = h[self.rows, self.cols].astype(np.float64)
         head = np.array([o.head for o in self.coupled_objs], dtype=float)
         vol = np.array([o.volume for o in self.coupled_objs], dtype=float)
-        # SWMM may run past t_end by up to one routing step: the cap allows for it
         q = exchange_flow(depth, self.ground, head, self.crest, self.area, self.perimeter, vol,
                           float(self.cfg.weir_coefficient), float(self.cfg.orifice_coefficient),
-                          self.share, dt + self.network.routing_step, 9.81)
+                          self.share, dt, 9.81)
+        # SWMM's last step may run past t_end: what a node takes or gives stays within this allowance
+        allow = np.where(q > 0, depth * self.share, np.maximum(vol, 0.0))
         level = self.out_ground + np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0)
         for o, stage in zip(self.outfall_objs, np.maximum(level, self.out_invert)):
             o.outfall_stage(float(stage))
-        elapsed = self._advance(q / self.to_m3s, t_end)
+        elapsed, fed = self._advance(q, allow, t_end)
         if len(self.out_idx):
             now = np.array([o.cumulative_inflow for o in self.outfall_objs], dtype=float)
             dis = now - self._outfall_prev  # negative: the surface backs up into the pipe (no flap gate)
@@ -188,7 +190,6 @@ class SewerCoupling:
         flood_now = np.array([o.statistics["flooding_volume"] for o in self.node_objs], dtype=float)
         flooded = np.maximum(flood_now - self._flood_prev, 0.0)
         self._flood_prev = flood_now
-        fed = q * elapsed  # what SWMM was given (negative: taken out of a surcharged node)
         back = flooded[self.idx]
         self.lost_flooding += float(flooded.sum() - back.sum())
         np.add.at(h, (self.rows, self.cols), ((back - fed) / self.cell_area).astype(h.dtype))
@@ -200,22 +201,37 @@ class SewerCoupling:
         self.overflow_time[self.idx] += np.where(to_surf > 0, elapsed, 0.0)
         self.t += elapsed
 
-    def _advance(self, q_units: np.ndarray, t_end: float) -> float:
-        """Run SWMM's routing steps until ``t_end``, feeding ``q_units`` at the coupled nodes; the seconds run."""
+    def _advance(self, q: np.ndarray, allow: np.ndarray, t_end: float) -> tuple[float, np.ndarray]:
+        """Run SWMM's steps until ``t_end``, feeding ``q`` [m3/s] at the coupled nodes but never more than
+        ``allow`` [m3] in all; the seconds run and the volume [m3] each node was fed (negative: given)."""
         start = self.sim.current_time
         target = self.sim.start_time + pd.Timedelta(seconds=t_end).to_pytimedelta()
-        for o, qu in zip(self.coupled_objs, q_units):
-            o.generated_inflow(float(qu))  # SWMM keeps it until it is set again
+        longest = self.network.routing_step  # no SWMM step is longer
+        rate = np.sign(q) * np.minimum(np.abs(q), allow / longest)
+        fed = np.zeros_like(q)
+        self._feed(rate, np.arange(len(q)))  # SWMM keeps an inflow until it is set again
         while self.sim.current_time < target - pd.Timedelta(milliseconds=1).to_pytimedelta():
+            before = self.sim.current_time
             left = self._swmm_step()
+            fed += rate * (self.sim.current_time - before).total_seconds()
             if left == 0:
                 self.done = True
                 break
+            # the next step (at most ROUTING_STEP long) must not take more than is left
+            room = np.maximum(allow - np.abs(fed), 0.0) / longest
+            short = np.flatnonzero(np.abs(rate) > room)
+            if len(short):
+                rate[short] = np.sign(rate[short]) * room[short]
+                self._feed(rate, short)
         if not self.done and t_end >= self.duration - 1e-9:
             # SWMM closes its last step's statistics (flooding among them) in the call that ends the run
             self._swmm_step()
             self.done = True
-        return (self.sim.current_time - start).total_seconds()
+        return (self.sim.current_time - start).total_seconds(), fed
+
+    def _feed(self, rate: np.ndarray, which: np.ndarray) -> None:
+        for k in which:
+            self.coupled_objs[k].generated_inflow(float(rate[k] / self.to_m3s))
 
     def _swmm_step(self) -> float:
         try:
