@@ -392,3 +392,10 @@ def test_surcharged_junctions_push_water_onto_the_street_and_the_books_close(tmp
     assert r.summary["volume_stored_m3"] > 10  # the street holds it
     assert abs(r.summary["mass_balance_error"]) < 1e-9
     assert abs(d["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
+
+
+def test_scenarios_without_a_network_keep_their_hash():
+    sc = Scenario.from_dict({"duration": 600, "rain": {"constant": 10}, "drainage": {"capacity": 5}})
+    assert sc.to_dict()["drainage"] == {"capacity": 5.0}
+    # the hash this scenario had before the sewer network's keys existed
+    assert sc.hash == "ba582da0f52b371e589f1276b851114b6f2418202c6d47fdfaa4e97ccc21d24d"

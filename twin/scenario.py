@@ -727,14 +727,17 @@ class Scenario(ScenarioModel):
     def to_dict(self) -> dict[str, Any]:
         """The validated scenario as plain JSON-ready data (defaults filled in).
 
-        Keys added after the first release (``rain.design``, ``edit``) are left out while unused, so
-        a scenario that does not use them keeps the hash it always had.
+        Keys added after the first release (``rain.design``, ``edit``, the sewer network's keys of
+        ``drainage``) are left out while unused, so a scenario that does not use them keeps the hash
+        it always had.
         """
         data = super().to_dict()
         if data.get("rain") and data["rain"].get("design") is None:
             data["rain"].pop("design", None)
         if not data.get("edit"):
             data.pop("edit", None)
+        if data.get("drainage", {}).get("inp") is None:  # the sewer network's keys (#24) only with a network
+            data["drainage"] = {"capacity": data.get("drainage", {}).get("capacity", 0.0)}
         return data
 
 
