@@ -179,7 +179,11 @@ def test_coupled_run_closes_one_balance_and_writes_drainage_gpkg(bellinge, tmp_p
     assert manholes["inflow_from_surface_m3"].sum() == pytest.approx(d["volume_surface_to_network_m3"])
     assert (pipes["peak_flow_m3s"] > 0).any() and np.isfinite(pipes["capacity_ratio"].iloc[:-1]).all()
     assert "Flow Routing Continuity" in (tmp_path / "res" / "swmm.rpt").read_text()
-    FloodResult.load(tmp_path / "res")  # the folder's checksums cover the drainage files
+    back = FloodResult.load(tmp_path / "res")  # the folder's checksums cover the drainage files
+    assert back.drainage.nodes["overflow_volume_m3"].tolist() == manholes["overflow_volume_m3"].tolist()
+    assert back.drainage.summary == d and "Flow Routing Continuity" in back.drainage.report
+    back.save(tmp_path / "again", scene=False)
+    assert len(gpd.read_file(tmp_path / "again" / "drainage.gpkg", layer="pipes")) == 15
 
 
 def _coupling(inp: Path, tw: Twin, duration: float, **cfg):

@@ -322,6 +322,16 @@ class DrainageResult:
                  report: str) -> None:
         self.nodes, self.conduits, self.summary, self.report = nodes, conduits, summary, report
 
+    @classmethod
+    def load(cls, folder: Path, summary: dict[str, Any]) -> "DrainageResult | None":
+        """Read back what :meth:`save` wrote into a result folder (``None`` when it holds no network)."""
+        gpkg = folder / "drainage.gpkg"
+        if not gpkg.is_file():
+            return None
+        rpt = folder / "swmm.rpt"
+        return cls(nodes=gpd.read_file(gpkg, layer="manholes"), conduits=gpd.read_file(gpkg, layer="pipes"),
+                   summary=dict(summary.get("drainage", {})), report=rpt.read_text() if rpt.is_file() else "")
+
     def save(self, folder: Path) -> None:
         """Write ``drainage.gpkg`` (layers ``manholes`` and ``pipes``) and ``swmm.rpt`` into ``folder``."""
         gpkg = folder / "drainage.gpkg"

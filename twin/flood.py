@@ -139,10 +139,14 @@ class FloodResult:
         scenario = json.loads((path / "scenario.json").read_text())
         if twin is not None and scenario.get("edit"):
             twin = apply_edits(twin, Scenario.from_record(scenario).edit)[0]
+        summary = json.loads((path / "summary.json").read_text())
+        drainage = None
+        if (path / "drainage.gpkg").is_file():  # a sewer-coupled run's manholes and pipes
+            from twin.drainage import DrainageResult
+            drainage = DrainageResult.load(path, summary)
         return cls(crs=crs, transform=transform, depth_frames=frames, frame_times=times,
                    gauges=pd.read_csv(path / "gauges.csv"), buildings=buildings,
-                   summary=json.loads((path / "summary.json").read_text()),
-                   scenario=scenario, twin=twin, **arrays)
+                   summary=summary, scenario=scenario, twin=twin, drainage=drainage, **arrays)
 
     def depth_dataset(self):
         """Depth snapshots as an xarray Dataset with CF metadata and the CRS (opens in QGIS, Panoply)."""
