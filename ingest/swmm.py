@@ -47,11 +47,14 @@ class SewerNetwork:
         [m]), ``barrels``, line geometry from node to node.
     options : dict
         The ``[OPTIONS]`` section, keys upper-case (``FLOW_UNITS``, ``ROUTING_STEP``, ...).
+    rows : dict
+        Rows in the sections SWMM feeds the network from itself: ``SUBCATCHMENTS``, ``INFLOWS``, ``DWF``.
     """
     path: Path
     nodes: gpd.GeoDataFrame
     conduits: gpd.GeoDataFrame
     options: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def flow_units(self) -> str:
@@ -120,7 +123,7 @@ def read_inp(path: str | os.PathLike, crs: Any, target_crs: Any | None = None) -
     _fill_zero_depths(node_gdf, sections, path)
     node_gdf["rim"] = node_gdf["invert"] + node_gdf["max_depth"]
     return SewerNetwork(path=path, nodes=node_gdf, conduits=_conduits(sections, path, node_gdf),
-                        options=options)
+                        options=options, rows={k: len(sections.get(k, [])) for k in ("SUBCATCHMENTS", "INFLOWS", "DWF")})
 
 
 def _sections(text: str) -> dict[str, list[list[str]]]:

@@ -20,6 +20,9 @@ from twin.flood import FloodResult, run
 from twin.model import Twin
 from twin.scenario import Gauge, Scenario
 
+# the Bellinge fixture keeps its subcatchments (their gauge is dry); the warning has its own test
+pytestmark = pytest.mark.filterwarnings("ignore:.*subcatchments:twin.drainage.DrainageWarning")
+
 G = 9.81
 CW, CO, AREA, PERIM = 0.54, 0.167, 0.2827, 1.885
 BELLINGE_CRS = "EPSG:25832"
@@ -403,3 +406,21 @@ def test_scenarios_without_a_network_keep_their_hash():
     assert sc.to_dict()["drainage"] == {"capacity": 5.0}
     # the hash this scenario had before the sewer network's keys existed
     assert sc.hash == "ba582da0f52b371e589f1276b851114b6f2418202c6d47fdfaa4e97ccc21d24d"
+
+
+def test_external_inflows_of_the_inp_are_in_the_books(tmp_path):
+    inp = tmp_path / "inflows.inp"
+    inp.write_text(_SURCHARGED.replace("[DWF]\nJ1 FLOW 100\n", "[INFLOWS]\nJ1 FLOW \"\" FLOW 1.0 1.0 100\n"))
+    tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+    sc = Scenario.from_dict({"name": "inflows", "duration": 1200, "output_interval": 600,
+                             "drainage": {"inp": inp.name}, "numerics": {"dtype": "float64"}}, base_dir=tmp_path)
+    d = run(tw, sc, progress=False, scene=False).summary["drainage"]
+    # a constant 100 L/s baseline of [INFLOWS] at J1, as with the dry weather flow: counted as the network's own
+    assert d["volume_network_inflow_other_m3"] == pytest.approx(100e-3 * 1200, rel=5e-3)
+    assert abs(d["network_continuity_error_m3"]) < 0.01 * d["volume_network_inflow_other_m3"]
+
+
+def test_subcatchments_in_the_inp_are_a_warning(bellinge):
+    tw = _surface_twin(bellinge)
+    with pytest.warns(DrainageWarning, match="13 subcatchments"):
+        _coupling(bellinge, tw, 60.0).close()
