@@ -84,8 +84,11 @@ class SewerCoupling:
         inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
         rr, cc = np.clip(rows, 0, ny - 1), np.clip(cols, 0, nx - 1)
         free = inside & (blocked[rr, cc] == 0)
-        coupled = free & np.isin(nodes["kind"].to_numpy(), ("junction", "storage"))
-        for name, ok, isin in zip(self.names, free, inside):
+        inlets = np.isin(nodes["kind"].to_numpy(), ("junction", "storage"))
+        coupled = free & inlets
+        for name, ok, isin, inlet in zip(self.names, free, inside, inlets):
+            if not inlet:
+                continue
             if not isin:
                 self._warn(f"manhole {name} of {self.network.path.name} lies outside the twin's grid; it is not "
                            "coupled with the surface (water it overflows leaves the model, counted as lost).")
@@ -130,7 +133,9 @@ class SewerCoupling:
             self.sim = pyswmm.Simulation(str(self.network.path), str(self._tmp / "swmm.rpt"),
                                          str(self._tmp / "swmm.out"))
         except Exception as exc:  # swmm-toolkit raises a bare Exception with SWMM's error text
-            raise InputDataError(f"SWMM cannot open {self.network.path}: {_swmm_error(exc, self._tmp)}") from None
+            message = f"SWMM cannot open {self.network.path}: {_swmm_error(exc, self._tmp)}"
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise InputDataError(message) from None
         self.sim.end_time = self.sim.start_time + pd.Timedelta(seconds=duration).to_pytimedelta()
         self.nodes = pyswmm.Nodes(self.sim)
         self.links = pyswmm.Links(self.sim)
@@ -144,7 +149,9 @@ class SewerCoupling:
         try:
             self.sim.start()
         except Exception as exc:
-            raise InputDataError(f"SWMM cannot run {self.network.path}: {_swmm_error(exc, self._tmp)}") from None
+            message = f"SWMM cannot run {self.network.path}: {_swmm_error(exc, self._tmp)}"
+            self.close()
+            raise InputDataError(message) from None
         self.t = 0.0
         self.duration = float(duration)
         self.done = False
@@ -307,7 +314,7 @@ class SewerCoupling:
             "volume_network_stored_m3": stored1,
             "network_continuity_error_m3": float(resid),
             "swmm_routing_continuity_error_percent": float(routing.get("routing_error", 0.0)),
-            "manholes_overflowing": int(np.count_nonzero(self.vol_to_surface > 0)),
+            "manholes_overflowing": int(np.count_nonzero(self.vol_to_surface[self.idx] > 0)),
             "conduits_over_capacity": int(np.count_nonzero(conduits["capacity_ratio"] > 1)),
             "warnings": list(self.warnings),
         }
