@@ -117,6 +117,12 @@ def read_inp(path: str | os.PathLike, crs: Any, target_crs: Any | None = None) -
     if target_crs is not None and not same_crs(src, target_crs):
         out_crs = as_crs(target_crs)
         x, y = pyproj.Transformer.from_crs(src, out_crs, always_xy=True).transform(x, y)
+        bad = ~(np.isfinite(x) & np.isfinite(y))
+        if bad.any():
+            first = names[int(np.flatnonzero(bad)[0])]
+            raise InputDataError(f"SWMM input file {path}: {int(bad.sum())} node(s), {first} first, cannot be placed in "
+                                 f"the twin's CRS from {src.to_string()}: their coordinates do not fit that CRS. Check "
+                                 "[drainage] crs: it must be the CRS of the .inp's coordinates.")
     node_gdf = gpd.GeoDataFrame(
         {"name": names, **{k: [nodes[n][k] for n in names] for k in ("kind", "invert", "max_depth", "surcharge_depth")}},
         geometry=shapely.points(x, y), crs=out_crs)

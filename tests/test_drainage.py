@@ -424,3 +424,14 @@ def test_subcatchments_in_the_inp_are_a_warning(bellinge):
     tw = _surface_twin(bellinge)
     with pytest.warns(DrainageWarning, match="13 subcatchments"):
         _coupling(bellinge, tw, 60.0).close()
+
+
+def test_a_network_off_the_grid_or_in_an_unknown_crs_is_an_error(bellinge):
+    tw = _surface_twin(bellinge)
+    from twin.errors import CRSError
+    with pytest.raises(InputDataError, match=r"None of the 15 manholes .* Check \[drainage\] crs"):
+        _coupling(bellinge, tw, 60.0, crs="EPSG:25833")  # the neighbouring UTM zone: 400 km off
+    with pytest.raises(InputDataError, match=r"16 node\(s\), .* do not fit that CRS. Check \[drainage\] crs"):
+        _coupling(bellinge, tw, 60.0, crs="EPSG:4326")  # the metres read as degrees
+    with pytest.raises(CRSError, match=r"\[drainage\] crs of bellinge.inp 'EPSG:99999'"):
+        _coupling(bellinge, tw, 60.0, crs="EPSG:99999")

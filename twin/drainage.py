@@ -86,6 +86,11 @@ class SewerCoupling:
         free = inside & (blocked[rr, cc] == 0)
         inlets = np.isin(nodes["kind"].to_numpy(), ("junction", "storage"))
         coupled = free & inlets
+        if inlets.any() and not (inside & inlets).any():
+            b = nodes.total_bounds
+            raise InputDataError(f"None of the {int(inlets.sum())} manholes of {self.network.path} lies on the twin's "
+                                 f"grid (the network spans x {b[0]:.0f}..{b[2]:.0f}, y {b[1]:.0f}..{b[3]:.0f} in the "
+                                 "twin's CRS). Check [drainage] crs: it must be the CRS of the .inp's coordinates.")
         for name, ok, isin, inlet in zip(self.names, free, inside, inlets):
             if not inlet:
                 continue
