@@ -270,12 +270,13 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
             frame_times.append(0.0)
 
     wall0 = time.perf_counter() - run_stats["wall_seconds"]
+    sewer = None  # --- drainage: the SWMM network coupled at its manholes (set up inside the try) ---
     bar = _progress_bar(scenario.duration, f"flood {scenario.name}", progress, initial=state.t, unit="s",
                         unit_scale=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s sim [{elapsed}<{remaining}{postfix}]")
     next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
     finished = False
-    sewer = _sewer(scenario, twin, s)  # --- drainage: the SWMM network coupled at its manholes ---
     try:
+        sewer = _sewer(scenario, twin, s)
         if sewer is not None:
             sewer.step(state.h, min(sewer.interval, scenario.duration))
         for t_event, kinds in _schedule(scenario, s, sewer.interval if sewer is not None else None):
