@@ -435,3 +435,50 @@ def test_a_network_off_the_grid_or_in_an_unknown_crs_is_an_error(bellinge):
         _coupling(bellinge, tw, 60.0, crs="EPSG:4326")  # the metres read as degrees
     with pytest.raises(CRSError, match=r"\[drainage\] crs of bellinge.inp 'EPSG:99999'"):
         _coupling(bellinge, tw, 60.0, crs="EPSG:99999")
+
+
+# --- a first network for a twin without one (rational method) ------------------------------------------
+
+def _valley_twin() -> Twin:
+    """A valley 500 m long falling 1 % east, its sides rising 3 % north and south."""
+    ny, nx, dx = 60, 100, 5.0
+    xs, ys = np.meshgrid((np.arange(nx) + 0.5) * dx, (np.arange(ny) + 0.5) * dx)
+    return Twin(BELLINGE_CRS, Affine(dx, 0, 500000.0, 0, -dx, 6100000.0), 20 - 0.01 * xs + 0.03 * np.abs(ys - 150))
+
+
+def test_designed_network_carries_its_rational_peak_and_grows_downstream(tmp_path):
+    from twin.drainage import full_capacity
+    from twin.sewer_design import design_network
+    tw = _valley_twin()
+    inp = design_network(tw, tmp_path / "designed.inp", intensity_mm_h=50.0, runoff_coefficient=1.0,
+                         min_area_m2=3000.0)
+    net = read_inp(inp, BELLINGE_CRS)
+    assert (net.nodes["kind"] == "outfall").sum() >= 1 and len(net.conduits) >= 10
+    cap = full_capacity(net.conduits, net.nodes)
+    # each pipe's capacity covers C i A of the catchment at its upstream manhole
+    cells = [(~tw.transform) @ (p.x, p.y) for p in net.nodes.set_index("name").loc[net.conduits["from_node"]].geometry]
+    from kernels.terrain import d8_directions, fill_depressions, flow_accumulation
+    z = np.asarray(tw.terrain, dtype=float)
+    acc = flow_accumulation(d8_directions(fill_depressions(z, None, 1e-4), None, 5.0)) * 25.0
+    demand = np.array([50.0 / 3.6e6 * acc[int(r), int(c)] for c, r in cells])
+    assert (cap >= demand).all()
+    # diameters never shrink downstream
+    d = dict(zip(net.conduits["from_node"], net.conduits["geom1"]))
+    for a, b in zip(net.conduits["from_node"], net.conduits["to_node"]):
+        if b in d:
+            assert d[b] >= d[a]
+    # in a coupled run at the design intensity, no pipe runs over its full-bore capacity
+    sc = Scenario.from_dict({"name": "design", "duration": 1800, "output_interval": 900,
+                             "rain": {"constant": 50.0}, "drainage": {"inp": inp.name},
+                             "numerics": {"dtype": "float64"}}, base_dir=tmp_path)
+    r = run(tw, sc, progress=False, scene=False)
+    ratio = r.drainage.conduits["capacity_ratio"]
+    assert 0.05 < ratio.max() <= 1.0
+    assert abs(r.summary["drainage"]["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
+
+
+def test_design_on_a_flat_twin_is_an_error(tmp_path):
+    from twin.sewer_design import design_network
+    tw = Twin(BELLINGE_CRS, Affine(5.0, 0, 0, 0, -5.0, 100.0), np.full((10, 10), 5.0))
+    with pytest.raises(InputDataError, match="lower min_area_m2"):
+        design_network(tw, tmp_path / "x.inp", min_area_m2=1e6)
