@@ -69,17 +69,14 @@ def design_network(twin: Twin, path: str | os.PathLike, *, intensity_mm_h: float
     if not stream.any():
         raise InputDataError(f"No flow path on the twin drains {min_area_m2:g} m2 or more (the largest drains "
                              f"{area.max():.0f} m2); lower min_area_m2 to lay a network.")
-    donors = np.zeros(area.size, dtype=np.int64)
-    for i in order:
-        if stream[i] and down[i] >= 0 and stream[down[i]]:
-            donors[down[i]] += 1
+    feeds = stream & (down >= 0)
+    feeds[feeds] = stream[down[feeds]]
+    donors = np.bincount(down[feeds], minlength=area.size)
     # manholes: heads, confluences, every spacing_m, and the path's last cell (an outfall)
     node_of = -np.ones(area.size, dtype=np.int64)
     run_len = np.zeros(area.size)
     cells: list[int] = []
-    for i in order:
-        if not stream[i]:
-            continue
+    for i in order[stream[order]]:  # upstream first
         last = down[i] < 0 or not stream[down[i]]
         if donors[i] != 1 or last or run_len[i] >= spacing_m:
             node_of[i] = len(cells)
