@@ -72,6 +72,7 @@ class FloodResult(Result):
     summary: dict[str, Any]
     scenario: dict[str, Any]
     twin: Twin | None = field(default=None, repr=False)
+    drainage: Any = field(default=None, repr=False)  # twin.drainage.DrainageResult of a sewer-coupled run
 
     kind: ClassVar[str] = "flood"
     signature: ClassVar[tuple[str, ...]] = ("max_depth.tif",)
@@ -102,6 +103,8 @@ class FloodResult(Result):
         self.gauges.to_csv(tmp / "gauges.csv", index=False)
         if self.buildings is not None:
             self.buildings.to_file(tmp / "buildings.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
+        if self.drainage is not None:
+            self.drainage.save(tmp)
 
     @classmethod
     def load(cls, path: str | os.PathLike, twin: Twin | None = None) -> "FloodResult":
@@ -139,9 +142,13 @@ class FloodResult(Result):
         arrays["duration"] = arrays["duration"].astype(np.float64)
         if twin is not None and scenario.get("edit"):
             twin = apply_edits(twin, Scenario.from_record(scenario).edit)[0]
+        drainage = None
+        if (path / "drainage.gpkg").is_file():  # a sewer-coupled run's manholes and pipes
+            from twin.drainage import DrainageResult
+            drainage = DrainageResult.load(path, summary)
         return cls(crs=crs, transform=transform, depth_frames=frames, frame_times=times,
                    gauges=pd.read_csv(path / "gauges.csv"), buildings=buildings,
-                   summary=summary, scenario=scenario, twin=twin, **arrays)
+                   summary=summary, scenario=scenario, twin=twin, drainage=drainage, **arrays)
 
     def depth_dataset(self):
         """Depth snapshots as an xarray Dataset with CF metadata and the CRS (opens in QGIS, Panoply)."""
@@ -203,6 +210,7 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
         scenario = Scenario.from_dict(scenario) if isinstance(scenario, dict) else Scenario.from_toml(scenario)
     if scenario.kind != "flood":
         raise ScenarioError(f"scenario kind {scenario.kind!r} is not a flood scenario")
+    _check_drainage(scenario, resume, stop_at)
     if out is not None:
         _io.check_out(out, "flood", inputs=[twin.path], overwrite=overwrite)
     # edits act on a copy; the run, its fingerprint and the result's scene all see the edited city
@@ -263,12 +271,16 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
             frame_times.append(0.0)
 
     wall0 = time.perf_counter() - run_stats["wall_seconds"]
+    sewer = None  # --- drainage: the SWMM network coupled at its manholes (set up inside the try) ---
     bar = _progress_bar(scenario.duration, f"flood {scenario.name}", progress, initial=state.t, unit="s",
                         unit_scale=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s sim [{elapsed}<{remaining}{postfix}]")
     next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
     finished = False
     try:
-        for t_event, kinds in _schedule(scenario, s):
+        sewer = _sewer(scenario, twin, s)
+        if sewer is not None:
+            sewer.step(state.h, min(sewer.interval, scenario.duration))
+        for t_event, kinds in _schedule(scenario, s, sewer.interval if sewer is not None else None):
             if t_event <= state.t + 1e-9:
                 continue
             k0 = time.perf_counter()
@@ -286,6 +298,8 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
             if stats.steps:
                 run_stats["dt_min"] = min(run_stats["dt_min"], stats.dt_min)
                 run_stats["dt_max"] = max(run_stats["dt_max"], stats.dt_max)
+            if sewer is not None and "drainage" in kinds and t_event < scenario.duration:
+                sewer.step(state.h, min(t_event + sewer.interval, scenario.duration))
             if "gauge" in kinds and len(s.gauge_names):
                 gauge_rows.append(_gauge_row(t_event, state, s))
             if "frame" in kinds and store is not None:
@@ -309,11 +323,20 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
         finished = True
     finally:
         bar.close()
+        if sewer is not None and not finished:
+            sewer.close()
         if store is not None and not finished:
             store.close()
     run_stats["wall_seconds"] = time.perf_counter() - wall0
     frames = store.frames() if store is not None else None
+    drained = sewer.finish() if sewer is not None else None
+    if drained is not None:
+        totals["vol_sewer_in"] = drained.summary["volume_surface_to_network_m3"]
+        totals["vol_sewer_out"] = drained.summary["volume_network_to_surface_m3"]
     result = _finish(twin, scenario, s, state, accum, totals, run_stats, stored0, gauge_rows, frames, frame_times)
+    if drained is not None:
+        result.drainage = drained
+        result.summary["drainage"] = _coupled_balance(result.summary, drained.summary)
     if edit_report:
         result.summary["edits"] = edit_report
     if scenario.rain is not None and scenario.rain.design is not None:
@@ -327,6 +350,38 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
     return result
 
 
+# --- drainage: hooks of the SWMM network coupling (twin/drainage.py) ---
+def _check_drainage(scenario: Scenario, resume: bool, stop_at: float | None) -> None:
+    if scenario.drainage.inp is not None:
+        from twin.drainage import check_run_options
+        check_run_options(scenario, resume, stop_at)
+
+
+def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup):
+    """The SWMM run coupled with this flood run, or None without ``[drainage] inp``."""
+    if scenario.drainage.inp is None:
+        return None
+    from twin.drainage import SewerCoupling
+    return SewerCoupling(scenario.drainage, twin.crs, twin.transform, twin.shape, np.asarray(s.grid.z),
+                         np.asarray(s.grid.blocked), scenario.duration)
+
+
+def _coupled_balance(surface: dict[str, Any], network: dict[str, Any]) -> dict[str, Any]:
+    """The network's summary with one balance over surface and network together."""
+    vin = surface["volume_in_m3"] + network["volume_network_inflow_other_m3"]
+    vout = (surface["volume_out_m3"] + surface["volume_lost_m3"] + network["volume_outfalls_m3"]
+            + network["volume_flooding_lost_m3"] + network["volume_network_losses_m3"])
+    stored = (surface["volume_stored_m3"] - surface["volume_initial_m3"]
+              + network["volume_network_stored_m3"] - network["volume_network_initial_m3"])
+    residual = stored - (vin - vout)
+    surface_part = residual - network["network_continuity_error_m3"]
+    return {**network, "coupled_volume_in_m3": vin, "coupled_volume_out_m3": vout,
+            "coupled_residual_m3": residual,
+            "coupled_mass_balance_error": residual / vin if vin > 0 else residual,
+            "coupled_mass_balance_error_without_network_continuity": surface_part / vin if vin > 0 else surface_part}
+# --- end drainage ---
+
+
 def _design_summary(design) -> dict[str, Any]:
     """The design storm a run used: its depth, peak and blocks (the parameters are in scenario.json)."""
     h = design.hyetograph()
@@ -335,8 +390,9 @@ def _design_summary(design) -> dict[str, Any]:
             "intensity_mm_h": [float(v) for v in h.intensity_mm_h]}
 
 
-def _schedule(scenario: Scenario, s: FloodSetup) -> Iterator[tuple[float, set[str]]]:
-    """Times at which the loop stops, in order: snapshots, gauges, rain frames, checkpoints and the end.
+def _schedule(scenario: Scenario, s: FloodSetup, coupling: float | None = None) -> Iterator[tuple[float, set[str]]]:
+    """Times at which the loop stops, in order: snapshots, gauges, rain frames, checkpoints, sewer
+    coupling steps (every ``coupling`` seconds) and the end.
 
     Generated as the run goes, so that a long run with ``stop_at`` starts at once and memory does
     not grow with the duration; the times are those of a list built up front.
@@ -347,6 +403,8 @@ def _schedule(scenario: Scenario, s: FloodSetup) -> Iterator[tuple[float, set[st
         streams.append(("gauge", _every(scenario.output.gauge_interval, d)))
     if scenario.checkpoint_interval:
         streams.append(("checkpoint", _every(scenario.checkpoint_interval, d)))
+    if coupling:
+        streams.append(("drainage", _every(coupling, d)))
     streams.append(("rain", iter([t for t, _ in s.frames[1:]])))
     streams.append(("end", iter([d])))
     ahead: dict[str, float] = {}
@@ -457,7 +515,9 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
     vin = totals["vol_rain"] + totals["vol_inflow"] + totals["vol_bnd_in"]
     vout = totals["vol_bnd_out"]
     lost = totals["vol_infil"] + totals["vol_drain"]
-    residual = (stored1 - stored0) - (vin - vout - lost)
+    # water exchanged with a coupled sewer network (0 without one)
+    sewer = totals.get("vol_sewer_in", 0.0) - totals.get("vol_sewer_out", 0.0)
+    residual = (stored1 - stored0) - (vin - vout - lost - sewer)
     h_max = accum.h_max.astype(np.float32)
     wet = scenario.output.wet_depth
     hz_class = hazard_class(accum.hazard_max, h_max, wet)

@@ -471,9 +471,28 @@ class Infiltration(ScenarioTable):
 
 
 class Drainage(ScenarioTable):
-    """Urban drainage: water removed on impervious cells up to a design capacity [mm/h]."""
+    """Urban drainage: water removed on impervious cells up to a design capacity [mm/h], and/or a sewer
+    network (a SWMM ``.inp``) run by EPA SWMM and coupled with the surface at its manholes."""
     capacity: float = doc(0.0, description="Rate removed on impervious cells (the pipe network's design capacity)",
                           units="mm/h", ge=0)
+    # --- sewer network (1D-2D coupling, twin/drainage.py) ---
+    inp: ScenarioPath | None = doc(None, description="SWMM 5 input file of the sewer network (inside the "
+                                   "scenario's folder)")
+    crs: str | None = doc(None, description="CRS of the .inp coordinates (default: the twin's)")
+    coupling_interval: Duration | None = doc(None, description="Exchange interval between surface and network "
+                                             "(default: the .inp's ROUTING_STEP; keep it at 5 s or less)",
+                                             units="s", gt=0)
+    weir_coefficient: float = doc(0.54, description="Free-weir discharge coefficient of a manhole inlet", gt=0,
+                                  le=2)
+    orifice_coefficient: float = doc(0.167, description="Orifice discharge coefficient of a manhole inlet", gt=0,
+                                     le=1)
+    inlet_area: float = doc(0.2827, description="Inlet area per manhole cover (default: 0.6 m diameter)",
+                            units="m2", gt=0)
+    inlet_perimeter: float = doc(1.885, description="Inlet perimeter per manhole cover (default: 0.6 m diameter)",
+                                 units="m", gt=0)
+    outfalls: Literal["free", "surface"] = doc("free", description="free: out of the model; surface: onto their "
+                                               "cell, with its water level as their stage")
+    # --- end sewer network ---
 
 
 class Inflow(ScenarioTable):
@@ -783,14 +802,17 @@ class Scenario(ScenarioModel):
     def to_dict(self) -> dict[str, Any]:
         """The validated scenario as plain JSON-ready data (defaults filled in).
 
-        Keys added after the first release (``rain.design``, ``edit``) are left out while unused, so
-        a scenario that does not use them keeps the hash it always had.
+        Keys added after the first release (``rain.design``, ``edit``, the sewer network's keys of
+        ``drainage``) are left out while unused, so a scenario that does not use them keeps the hash
+        it always had.
         """
         data = super().to_dict()
         if data.get("rain") and data["rain"].get("design") is None:
             data["rain"].pop("design", None)
         if not data.get("edit"):
             data.pop("edit", None)
+        if data.get("drainage", {}).get("inp") is None:  # the sewer network's keys (#24) only with a network
+            data["drainage"] = {"capacity": data.get("drainage", {}).get("capacity", 0.0)}
         return data
 
 

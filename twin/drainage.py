@@ -1,0 +1,388 @@
+"""The sewer network, run by EPA SWMM 5 (pyswmm), coupled with the 2D surface flood at its manholes.
+
+Each coupling step (SWMM's routing step, or ``[drainage] coupling_interval``) the flood run hands the
+depths over: :class:`SewerCoupling` computes the exchange at every manhole from the water on its cell
+and the node's head (:func:`kernels.drainage.exchange_flow`), feeds it to SWMM as the node's lateral
+inflow, advances SWMM over the step (dynamic wave, its own time steps) and then takes that water off the
+cells, and puts back on them the water SWMM's nodes overflowed ("flooding"). What leaves the surface
+is exactly what SWMM was given; what SWMM floods is exactly what the surface receives; so the two
+domains share one balance, with SWMM's own continuity error beside it.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from ingest.swmm import FLOW_TO_M3S, SewerNetwork, read_inp
+from kernels.drainage import exchange_flow
+from twin.errors import InputDataError, ScenarioError
+
+__all__ = ["SewerCoupling", "DrainageWarning", "full_capacity"]
+
+
+class DrainageWarning(UserWarning):
+    """A manhole the coupling leaves out (outside the grid, in a building) or an option it overrides."""
+
+
+def full_capacity(conduits: pd.DataFrame, nodes: pd.DataFrame, offsets_are_elevations: bool = False) -> np.ndarray:
+    """Full-bore capacity [m3/s] of circular conduits by Manning (NaN for other shapes).
+
+    The slope is from invert to invert (with the offsets), floored at 1e-4 as SWMM floors slopes.
+    """
+    inv = dict(zip(nodes["name"], nodes["invert"]))
+    cap = np.full(len(conduits), np.nan)
+    for i, c in enumerate(conduits.itertuples()):
+        if c.shape != "CIRCULAR" or c.geom1 <= 0 or c.length <= 0 or c.roughness <= 0:
+            continue
+        up = c.in_offset if offsets_are_elevations else inv[c.from_node] + c.in_offset
+        down = c.out_offset if offsets_are_elevations else inv[c.to_node] + c.out_offset
+        slope = max(abs(up - down) / c.length, 1e-4)
+        area = math.pi * c.geom1 ** 2 / 4
+        cap[i] = c.barrels * area * (c.geom1 / 4) ** (2 / 3) * math.sqrt(slope) / c.roughness
+    return cap
+
+
+class SewerCoupling:
+    """One SWMM run of a sewer network, coupled with a flood run's surface.
+
+    Parameters
+    ----------
+    cfg
+        The scenario's ``[drainage]`` section (its ``inp`` set).
+    crs, transform, shape
+        The twin's grid.
+    ground, blocked : ndarray
+        The flood grid's bed elevation and blocked cells.
+    duration : float
+        Length of the run [s]; SWMM's end date is set to match.
+    """
+
+    def __init__(self, cfg: Any, crs: Any, transform: Any, shape: tuple[int, int], ground: np.ndarray,
+                 blocked: np.ndarray, duration: float) -> None:
+        import pyswmm
+
+        self.cfg = cfg
+        self.network: SewerNetwork = read_inp(cfg.inp, cfg.crs or crs, crs)
+        self.to_m3s = FLOW_TO_M3S[self.network.flow_units]
+        # default: SWMM's routing step (an inlet drains its cell within seconds: longer intervals starve it)
+        self.interval = float(cfg.coupling_interval or self.network.routing_step or 5.0)
+        self.cell_area = abs(transform.a * transform.e)
+        self.warnings: list[str] = []
+        nodes = self.network.nodes
+        self.names = list(nodes["name"])
+        rows, cols = _cells(nodes, transform)
+        ny, nx = shape
+        inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
+        rr, cc = np.clip(rows, 0, ny - 1), np.clip(cols, 0, nx - 1)
+        free = inside & (blocked[rr, cc] == 0)
+        inlets = np.isin(nodes["kind"].to_numpy(), ("junction", "storage"))
+        coupled = free & inlets
+        if inlets.any() and not (inside & inlets).any():
+            b = nodes.total_bounds
+            raise InputDataError(f"None of the {int(inlets.sum())} manholes of {self.network.path} lies on the twin's "
+                                 f"grid (the network spans x {b[0]:.0f}..{b[2]:.0f}, y {b[1]:.0f}..{b[3]:.0f} in the "
+                                 "twin's CRS). Check [drainage] crs: it must be the CRS of the .inp's coordinates.")
+        for name, ok, isin, inlet in zip(self.names, free, inside, inlets):
+            if not inlet:
+                continue
+            if not isin:
+                self._warn(f"manhole {name} of {self.network.path.name} lies outside the twin's grid; it is not "
+                           "coupled with the surface (water it overflows leaves the model, counted as lost).")
+            elif not ok:
+                self._warn(f"manhole {name} of {self.network.path.name} lies in a blocked cell (a building or "
+                           "nodata); it is not coupled with the surface.")
+        self.idx = np.flatnonzero(coupled)
+        self.rows, self.cols = rr[self.idx], cc[self.idx]
+        self.ground = ground[self.rows, self.cols].astype(np.float64)
+        rim = nodes["rim"].to_numpy(dtype=float)[self.idx]
+        below = rim < self.ground - 0.5
+        for k in np.flatnonzero(below):
+            self._warn(f"manhole {self.names[self.idx[k]]}: its rim ({rim[k]:.2f} m) lies "
+                       f"{self.ground[k] - rim[k]:.2f} m below the ground of its cell ({self.ground[k]:.2f} m); "
+                       "water enters it from the ground up (check the .inp's elevations or its CRS).")
+        # the crest the surface water has to top: the rim, or the street where the rim is buried
+        self.crest = np.maximum(rim, self.ground)
+        flat = self.rows * nx + self.cols
+        count = np.bincount(flat, minlength=ny * nx)[flat]
+        self.share = self.cell_area / count  # nodes sharing a cell share its water
+        # outfalls into the surface: stage from the cell's water, discharge onto the cell
+        kinds = nodes["kind"].to_numpy()
+        self.out_idx = np.flatnonzero(free & (kinds == "outfall")) if cfg.outfalls == "surface" else np.zeros(0, int)
+        if cfg.outfalls == "surface":
+            for i in np.flatnonzero(~free & (kinds == "outfall")):
+                self._warn(f"outfall {self.names[i]} of {self.network.path.name} lies outside the grid or in a "
+                           "blocked cell; it discharges freely out of the model.")
+        self.out_rows, self.out_cols = rr[self.out_idx], cc[self.out_idx]
+        self.out_ground = ground[self.out_rows, self.out_cols].astype(np.float64)
+        self.out_invert = nodes["invert"].to_numpy(dtype=float)[self.out_idx]
+        self.area = np.full(len(self.idx), cfg.inlet_area)
+        self.perimeter = np.full(len(self.idx), cfg.inlet_perimeter)
+        if self.network.rows.get("SUBCATCHMENTS"):
+            self._warn(f"{self.network.path.name} has {self.network.rows['SUBCATCHMENTS']} subcatchments: SWMM runs "
+                       "them with their own rain gauges, and their runoff enters the network besides the water "
+                       "the surface gives it. Give their gauges no rain (or remove them) so rain is not counted twice.")
+        if self.network.options.get("ALLOW_PONDING", "NO").upper() == "YES":
+            self._warn(f"{self.network.path.name} sets ALLOW_PONDING YES; in the coupled run the street is the "
+                       "pond, so water a node overflows is put on its cell rather than ponded in SWMM.")
+        self._tmp = Path(tempfile.mkdtemp(prefix="cimtwin-swmm-"))
+        try:
+            self.sim = pyswmm.Simulation(str(self.network.path), str(self._tmp / "swmm.rpt"),
+                                         str(self._tmp / "swmm.out"))
+        except Exception as exc:  # swmm-toolkit raises a bare Exception with SWMM's error text
+            message = f"SWMM cannot open {self.network.path}: {_swmm_error(exc, self._tmp)}"
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise InputDataError(message) from None
+        self.sim.end_time = self.sim.start_time + pd.Timedelta(seconds=duration).to_pytimedelta()
+        self.nodes = pyswmm.Nodes(self.sim)
+        self.links = pyswmm.Links(self.sim)
+        self.node_objs = [self.nodes[n] for n in self.names]
+        self.coupled_objs = [self.node_objs[i] for i in self.idx]
+        self.outfall_objs = [self.node_objs[i] for i in self.out_idx]
+        self.link_objs = [self.links[n] for n in self.network.conduits["name"]]
+        for o in self.coupled_objs:
+            if o.is_junction():
+                o.ponding_area = 0.0  # the street is the pond: overflow is SWMM's flooding, put on the cell
+        try:
+            self.sim.start()
+        except Exception as exc:
+            message = f"SWMM cannot run {self.network.path}: {_swmm_error(exc, self._tmp)}"
+            self.close()
+            raise InputDataError(message) from None
+        self.t = 0.0
+        self.duration = float(duration)
+        self.done = False
+        n = len(self.names)
+        self.vol_to_network = np.zeros(n)
+        self.vol_to_surface = np.zeros(n)
+        self.overflow_time = np.zeros(n)
+        self.lost_flooding = 0.0
+        self.net_fed = 0.0  # fed to SWMM as lateral inflow, net of what surcharged nodes gave
+        self.vol_outfalls_to_surface = 0.0
+        self.stored0 = self.network_storage()
+        self._flood_prev = np.zeros(n)
+        self._outfall_prev = np.zeros(len(self.out_idx))
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        warnings.warn(message, DrainageWarning, stacklevel=3)
+
+    def network_storage(self) -> float:
+        """Water in the network's nodes and conduits [m3]."""
+        return float(sum(o.volume for o in self.node_objs) + sum(o.volume for o in self.link_objs))
+
+    def step(self, h: np.ndarray, t_end: float) -> None:
+        """Exchange with the surface depths ``h`` (changed in place) while SWMM advances to ``t_end`` [s]."""
+        if self.done or t_end <= self.t + 1e-9:
+            return
+        dt = t_end - self.t
+        depth = h[self.rows, self.cols].astype(np.float64)
+        head = np.array([o.head for o in self.coupled_objs], dtype=float)
+        vol = np.array([o.volume for o in self.coupled_objs], dtype=float)
+        q = exchange_flow(depth, self.ground, head, self.crest, self.area, self.perimeter, vol,
+                          float(self.cfg.weir_coefficient), float(self.cfg.orifice_coefficient),
+                          self.share, dt, 9.81)
+        # SWMM's last step may run past t_end: what a node takes or gives stays within this allowance
+        allow = np.where(q > 0, depth * self.share, np.maximum(vol, 0.0))
+        level = self.out_ground + np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0)
+        for o, stage in zip(self.outfall_objs, np.maximum(level, self.out_invert)):
+            o.outfall_stage(float(stage))
+        elapsed, fed = self._advance(q, allow, t_end)
+        if len(self.out_idx):
+            now = np.array([o.cumulative_inflow for o in self.outfall_objs], dtype=float)
+            dis = now - self._outfall_prev  # negative: the surface backs up into the pipe (no flap gate)
+            self._outfall_prev = now
+            np.add.at(h, (self.out_rows, self.out_cols), (dis / self.cell_area).astype(h.dtype))
+            self.vol_to_surface[self.out_idx] += dis
+            self.vol_outfalls_to_surface += float(dis.sum())
+            self.overflow_time[self.out_idx] += np.where(dis > 0, elapsed, 0.0)
+        # SWMM's own overflow volumes, node by node (~40 us a node: the coupling's largest cost)
+        flood_now = np.array([o.statistics["flooding_volume"] for o in self.node_objs], dtype=float)
+        flooded = np.maximum(flood_now - self._flood_prev, 0.0)
+        self._flood_prev = flood_now
+        back = flooded[self.idx]
+        self.lost_flooding += float(flooded.sum() - back.sum())
+        np.add.at(h, (self.rows, self.cols), ((back - fed) / self.cell_area).astype(h.dtype))
+        np.maximum(h, 0, out=h)  # float rounding only: the cap keeps what is taken within the cell's water
+        self.net_fed += float(fed.sum())
+        to_net = np.maximum(fed, 0.0)
+        to_surf = np.maximum(-fed, 0.0) + back
+        self.vol_to_network[self.idx] += to_net
+        self.vol_to_surface[self.idx] += to_surf
+        self.overflow_time[self.idx] += np.where(to_surf > 0, elapsed, 0.0)
+        self.t += elapsed
+
+    def _advance(self, q: np.ndarray, allow: np.ndarray, t_end: float) -> tuple[float, np.ndarray]:
+        """Run SWMM's steps until ``t_end``, feeding ``q`` [m3/s] at the coupled nodes but never more than
+        ``allow`` [m3] in all; the seconds run and the volume [m3] each node was fed (negative: given)."""
+        start = self.sim.current_time
+        target = self.sim.start_time + pd.Timedelta(seconds=t_end).to_pytimedelta()
+        longest = self.network.routing_step  # no SWMM step is longer
+        rate = np.sign(q) * np.minimum(np.abs(q), allow / longest)
+        fed = np.zeros_like(q)
+        self._feed(rate, np.arange(len(q)))  # SWMM keeps an inflow until it is set again
+        while self.sim.current_time < target - pd.Timedelta(milliseconds=1).to_pytimedelta():
+            before = self.sim.current_time
+            left = self._swmm_step()
+            fed += rate * (self.sim.current_time - before).total_seconds()
+            if left == 0:
+                self.done = True
+                break
+            # the next step (at most ROUTING_STEP long) must not take more than is left
+            room = np.maximum(allow - np.abs(fed), 0.0) / longest
+            short = np.flatnonzero(np.abs(rate) > room)
+            if len(short):
+                rate[short] = np.sign(rate[short]) * room[short]
+                self._feed(rate, short)
+        if not self.done and t_end >= self.duration - 1e-9:
+            # SWMM closes its last step's statistics (flooding among them) in the call that ends the run
+            self._swmm_step()
+            self.done = True
+        return (self.sim.current_time - start).total_seconds(), fed
+
+    def _feed(self, rate: np.ndarray, which: np.ndarray) -> None:
+        for k in which:
+            self.coupled_objs[k].generated_inflow(float(rate[k] / self.to_m3s))
+
+    def _swmm_step(self) -> float:
+        try:
+            return self.sim._model.swmm_step()
+        except Exception as exc:
+            raise InputDataError(f"SWMM stopped on {self.network.path}: {_swmm_error(exc, self._tmp)}") from None
+
+    def finish(self) -> "DrainageResult":
+        """Close SWMM; the per-manhole and per-pipe results and the network's balance."""
+        from pyswmm import SystemStats
+
+        stored1 = self.network_storage()
+        routing = dict(SystemStats(self.sim).routing_stats)
+        outfalls = [o for o in self.node_objs if o.is_outfall()]
+        # m3 (SWMM's volumes are m3 in SI units); what outfalls put on the surface stays in the model
+        outflow = float(sum(o.cumulative_inflow for o in outfalls)) - self.vol_outfalls_to_surface
+        cstats = [lk.conduit_statistics for lk in self.link_objs]
+        nstats = [o.statistics for o in self.node_objs]
+        day0 = (self.sim.start_time - pd.Timestamp("1899-12-30").to_pydatetime()).total_seconds() / 86400.0
+        self.sim.report()
+        self.sim.close()
+        net = self.network
+        cap = full_capacity(net.conduits, net.nodes, net.options.get("LINK_OFFSETS", "DEPTH").upper() == "ELEVATION")
+        peak = np.array([abs(c["peak_flow"]) for c in cstats], dtype=float) * self.to_m3s
+        conduits = net.conduits[["name", "from_node", "to_node", "shape", "geom1", "length"]].copy()
+        conduits = conduits.rename(columns={"geom1": "diameter_m", "length": "length_m"})
+        conduits["peak_flow_m3s"] = peak
+        conduits["capacity_m3s"] = cap
+        conduits["capacity_ratio"] = peak / cap
+        conduits["surcharged_hours"] = [float(c["time_surcharged"]) for c in cstats]
+        conduits = gpd.GeoDataFrame(conduits, geometry=net.conduits.geometry, crs=net.conduits.crs)
+        nodes = net.nodes[["name", "kind", "invert", "rim"]].copy()
+        coupled = np.zeros(len(nodes), dtype=bool)
+        coupled[self.idx] = True
+        nodes["coupled"] = coupled
+        # SWMM's own maxima over its steps (dates in days since 1899-12-30)
+        nodes["peak_head_m"] = nodes["invert"].to_numpy() + np.array([st["max_depth"] for st in nstats])
+        times = np.array([(st["max_depth_date"] - day0) * 86400.0 for st in nstats])
+        nodes["peak_head_time_s"] = np.clip(np.round(times, 1), 0.0, self.duration)  # dates hold ~1 ms
+        nodes["overflow_volume_m3"] = self.vol_to_surface
+        nodes["overflow_duration_s"] = self.overflow_time
+        nodes["inflow_from_surface_m3"] = self.vol_to_network
+        nodes = gpd.GeoDataFrame(nodes, geometry=net.nodes.geometry, crs=net.nodes.crs)
+        # SWMM's own inputs (its subcatchments' runoff, dry weather flow, ...); the coupling's inflow is
+        # SWMM's "external inflow" and is counted from what was fed
+        other_in = sum(routing.get(k, 0.0) for k in ("dry_weather_inflow", "wet_weather_inflow",
+                                                      "groundwater_inflow", "II_inflow"))
+        fed = float(self.vol_to_network.sum())
+        if self.network.rows.get("INFLOWS"):
+            # the .inp's own [INFLOWS] are external inflow too: what SWMM counts beyond the coupling's
+            other_in += max(routing.get("external_inflow", 0.0) - self.net_fed, 0.0)
+        losses = routing.get("evaporation_loss", 0.0) + routing.get("seepage_loss", 0.0)
+        flooded = float(self.vol_to_surface.sum()) + self.lost_flooding
+        resid = (stored1 - self.stored0) - (fed + other_in - outflow - flooded - losses)
+        summary = {
+            "inp": str(net.path), "nodes": len(nodes), "nodes_coupled": int(coupled.sum()),
+            "conduits": len(conduits), "coupling_interval_s": self.interval, "flow_units": net.flow_units,
+            "volume_surface_to_network_m3": fed,
+            "volume_network_to_surface_m3": float(self.vol_to_surface.sum()),
+            "volume_network_inflow_other_m3": float(other_in),
+            "volume_outfalls_m3": outflow,
+            "volume_outfalls_to_surface_m3": self.vol_outfalls_to_surface,
+            "volume_flooding_lost_m3": float(self.lost_flooding),
+            "volume_network_losses_m3": float(losses),
+            "volume_network_initial_m3": self.stored0,
+            "volume_network_stored_m3": stored1,
+            "network_continuity_error_m3": float(resid),
+            "swmm_routing_continuity_error_percent": float(routing.get("routing_error", 0.0)),
+            "manholes_overflowing": int(np.count_nonzero(self.vol_to_surface[self.idx] > 0)),
+            "conduits_over_capacity": int(np.count_nonzero(conduits["capacity_ratio"] > 1)),
+            "warnings": list(self.warnings),
+        }
+        rpt = self._tmp / "swmm.rpt"
+        report = rpt.read_text(errors="replace") if rpt.is_file() else ""
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        return DrainageResult(nodes=nodes, conduits=conduits, summary=summary, report=report)
+
+    def close(self) -> None:
+        """Release SWMM after a failed run."""
+        try:
+            self.sim.close()
+        except Exception:  # already closed, or never started
+            pass
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class DrainageResult:
+    """Per manhole and per pipe outputs of a coupled run, its network balance and SWMM's report."""
+
+    def __init__(self, nodes: gpd.GeoDataFrame, conduits: gpd.GeoDataFrame, summary: dict[str, Any],
+                 report: str) -> None:
+        self.nodes, self.conduits, self.summary, self.report = nodes, conduits, summary, report
+
+    @classmethod
+    def load(cls, folder: Path, summary: dict[str, Any]) -> "DrainageResult | None":
+        """Read back what :meth:`save` wrote into a result folder (``None`` when it holds no network)."""
+        gpkg = folder / "drainage.gpkg"
+        if not gpkg.is_file():
+            return None
+        rpt = folder / "swmm.rpt"
+        return cls(nodes=gpd.read_file(gpkg, layer="manholes"), conduits=gpd.read_file(gpkg, layer="pipes"),
+                   summary=dict(summary.get("drainage", {})), report=rpt.read_text() if rpt.is_file() else "")
+
+    def save(self, folder: Path) -> None:
+        """Write ``drainage.gpkg`` (layers ``manholes`` and ``pipes``) and ``swmm.rpt`` into ``folder``."""
+        gpkg = folder / "drainage.gpkg"
+        self.nodes.to_file(gpkg, layer="manholes", driver="GPKG", engine="pyogrio")
+        self.conduits.to_file(gpkg, layer="pipes", driver="GPKG", engine="pyogrio")
+        (folder / "swmm.rpt").write_text(self.report)
+
+
+def _cells(nodes: gpd.GeoDataFrame, transform: Any) -> tuple[np.ndarray, np.ndarray]:
+    x, y = nodes.geometry.x.to_numpy(), nodes.geometry.y.to_numpy()
+    c, r = ~transform @ (x, y)
+    return np.floor(np.asarray(r)).astype(np.int64), np.floor(np.asarray(c)).astype(np.int64)
+
+
+def _swmm_error(exc: Exception, tmp: Path) -> str:
+    """SWMM's own words: the ERROR lines of its report, else the exception's text."""
+    rpt = tmp / "swmm.rpt"
+    if rpt.is_file():
+        lines = [ln.strip() for ln in rpt.read_text(errors="replace").splitlines() if "ERROR" in ln]
+        if lines:
+            return "; ".join(lines[:3])
+    return str(exc).strip() or type(exc).__name__
+
+
+def check_run_options(scenario: Any, resume: bool, stop_at: float | None) -> None:
+    """A coupled run cannot be checkpointed (SWMM's state stays inside SWMM): say so up front."""
+    if scenario.drainage.inp is None:
+        return
+    if resume or stop_at is not None or scenario.checkpoint_interval:
+        raise ScenarioError("[drainage] inp (a SWMM network) cannot be combined with checkpoint_interval, stop_at "
+                            "or resume: SWMM's state is not checkpointed. Remove checkpoint_interval and run the "
+                            "scenario in one go.")
