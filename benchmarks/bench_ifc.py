@@ -228,7 +228,7 @@ def others(tmp: Path, files: list, repeat: int) -> dict[str, float]:
 
 
 def cases(tmp: Path) -> list[tuple[str, Path, str, tuple | None]]:
-    from twin.sample import city
+    from twin.sample.district import city
 
     sc = city(tmp / "city", size_m=600, cell=4)
     out = [("synthetic tower (24 storeys)", tower(tmp / "tower.ifc"), "EPSG:4547", None)]

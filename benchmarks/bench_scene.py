@@ -39,11 +39,11 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from twin._browser import chromium_path, open_page
+from tools.browser import chromium_path, open_page
 from _results import replace_section
-from twin._scene_page import instrument_pydeck_html
-from twin.model import Twin
-from twin.scene import city_scene
+from twin.scene.page import instrument_pydeck_html
+from twin.model.twin import Twin
+from twin.scene.city import city_scene
 
 CRS = "EPSG:4547"
 

@@ -48,7 +48,7 @@ def small_layers(x0: float = 423000.0, y0: float = 2560000.0, cell: float = 2.0,
 
 @pytest.fixture
 def small_twin():
-    from twin.model import Twin
+    from twin.model.twin import Twin
 
     transform, terrain, b, rivers, lakes, landuse = small_layers()
     return Twin(CRS, transform, terrain, buildings=b, rivers=rivers, lakes=lakes, landuse=landuse)

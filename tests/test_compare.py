@@ -15,11 +15,11 @@ from affine import Affine
 from click.testing import CliRunner
 
 from conftest import CRS
-from twin._cli_compare import compare_cmd
-from twin.compare import compare
+from twin.cli.compare import compare_cmd
+from twin.sims.flood.compare import compare
 from twin.errors import InputDataError
-from twin.flood import FloodResult, run
-from twin.model import Twin
+from twin.sims.flood.run import FloodResult, run
+from twin.model.twin import Twin
 
 X0, Y0, DX = 423000.0, 2560000.0, 5.0
 NY, NX = 24, 40
@@ -231,7 +231,7 @@ def test_a_pond_dug_beside_a_building_does_not_flood_it(tmp_path):
 
 def test_exposure_counts_water_above_the_base_and_at_most_its_depth():
     # One building, base 10 m, on a slope: ring cells west of it lie 0.5 m lower, east 0.5 m higher.
-    from twin.exposure import building_exposure
+    from twin.sims.flood.exposure import building_exposure
 
     tw = _pond_twin()
     ground = np.full(POND_TWIN_SHAPE, 10.0)

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 from _chromium import shoot
 
-from twin.cli import main
-from twin.flood import FloodResult
-from twin.model import Twin
+from twin.cli.app import main
+from twin.sims.flood.run import FloodResult
+from twin.model.twin import Twin
 
 
 def test_demo_end_to_end(tmp_path):

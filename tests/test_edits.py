@@ -8,11 +8,11 @@ import shapely
 
 from conftest import CRS
 from test_flood_run import DX, X0, Y0, _plane_twin, _scenario
-from twin.edits import apply_edits, wall_cells
+from twin.model.edits import apply_edits, wall_cells
 from twin.errors import ScenarioError
-from twin.flood import FloodResult, run
-from twin.model import Twin
-from twin.scenario import Scenario
+from twin.sims.flood.run import FloodResult, run
+from twin.model.twin import Twin
+from twin.sims.flood.scenario import Scenario
 from affine import Affine
 
 NY, NX = 12, 40

@@ -19,12 +19,12 @@ from click.testing import CliRunner
 from test_flood_run import X0, Y0, _plane_twin, _scenario, _variants
 
 from ingest.vector import zonal_stat
-from twin._cli_ensemble import ensemble_cmd
-from twin.ensemble import Ensemble, EnsembleResult, run_ensemble
-from twin._return_period import aep, first_crossing
+from twin.cli.ensemble import ensemble_cmd
+from twin.ensemble.run import Ensemble, EnsembleResult, run_ensemble
+from twin.sims.flood.return_period import aep, first_crossing
 from twin.errors import ScenarioError
-from twin.flood import run
-from twin.model import Twin
+from twin.sims.flood.run import run
+from twin.model.twin import Twin
 
 SCALES = [10.0, 20.0, 40.0, 60.0, 80.0, 120.0, 160.0, 240.0]  # mm/h, from dry streets to ponding
 
@@ -414,7 +414,7 @@ def test_labelled_return_periods_and_non_monotonic_warning(twin, base, cluster, 
                                          {"return_period": 10, "rain.constant": 30.0},
                                          {"return_period": 100, "rain.constant": 240.0}]})
     assert [m.return_period for m in ens.members] == [2.0, 10.0, 100.0] and not ens.weighted
-    with caplog.at_level("WARNING", logger="twin.ensemble"):
+    with caplog.at_level("WARNING", logger="twin.ensemble.run"):
         res = run_ensemble(twin, ens, tmp_path / "ens", scheduler=cluster.scheduler_address, retries=0,
                            progress=False)
     rp = res.summary["return_period"]

@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from conftest import CRS
 from twin import _io
 from twin.errors import InputDataError, NumericalError, ScenarioError
-from twin.flood import FloodResult, run
-from twin.forcing import MM_PER_H, _roof_share, setup
-from twin.model import Twin
-from twin.scenario import Scenario
+from twin.sims.flood.run import FloodResult, run
+from twin.sims.flood.forcing import MM_PER_H, _roof_share, setup
+from twin.model.twin import Twin
+from twin.sims.flood.scenario import Scenario
 
 X0, Y0, DX = 423000.0, 2560000.0, 5.0
 
@@ -256,12 +256,12 @@ def test_cli_run_info_and_resume(tmp_path):
 
 
 def main_cli():
-    from twin.cli import main
+    from twin.cli.app import main
     return main
 
 
 def test_hazard_classes_follow_fd2320_bounds():
-    from twin.exposure import hazard_class
+    from twin.sims.flood.exposure import hazard_class
 
     hr = np.array([0.0, 0.74, 0.75, 1.25, 1.26, 2.0, 2.01, 5.0])
     depth = np.array([0.0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
@@ -270,7 +270,7 @@ def test_hazard_classes_follow_fd2320_bounds():
 
 
 def test_design_storm_rain_volume_equals_the_storm_depth():
-    from twin.storms import chicago
+    from twin.sims.flood.storms import chicago
 
     tw = _plane_twin()
     design = {"method": "chicago", "A": 3618.427, "b": 11.259, "C": 0.438, "n": 0.75, "return_period": 10,
@@ -361,7 +361,7 @@ def test_snapshot_count_is_bounded_only_with_snapshots():
 
 
 def test_snapshot_budget_against_the_free_disk():
-    from twin._frames import check_budget
+    from twin.sims.flood.frames import check_budget
 
     check_budget(1000, 1_000_000, 10 ** 12, 60.0)  # 4 GB of 1 TB free
     with pytest.raises(ScenarioError, match=r"output_interval = 60 s writes 1000 depth snapshots.*4\.0 GB.*1\.0 GB"):
@@ -372,8 +372,8 @@ _MEMORY_SCRIPT = r"""
 import json, sys, time
 import numpy as np, psutil
 from affine import Affine
-from twin.flood import run
-from twin.model import Twin
+from twin.sims.flood.run import run
+from twin.model.twin import Twin
 
 tw = Twin("EPSG:4547", Affine(5.0, 0, 423000.0, 0, -5.0, 2560000.0),
           np.tile(5.0 - 0.002 * np.arange(400) * 5.0, (400, 1)))

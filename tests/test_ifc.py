@@ -61,7 +61,7 @@ def duplex(ifc_dir, cache):
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
-    from twin.sample import city
+    from twin.sample.district import city
 
     sc = city(tmp_path_factory.mktemp("city"), size_m=600, cell=4)
     return sc, json.loads(sc.placements.read_text())
@@ -492,7 +492,7 @@ def test_warnings_are_emitted_for_notebook_users(ifc_dir, cache):
 
 @pytest.fixture(scope="module")
 def city_base(city):
-    from twin.build import from_files
+    from twin.model.build import from_files
 
     sc, _ = city
     return from_files(sc.dem, buildings=sc.layers)
@@ -501,14 +501,14 @@ def city_base(city):
 @pytest.fixture
 def city_twin(city_base):
     """A fresh twin of the sample city (tests change its buildings)."""
-    from twin.model import Twin
+    from twin.model.twin import Twin
 
     return Twin(city_base.crs, city_base.transform, city_base.terrain, buildings=city_base.buildings)
 
 
 def test_sample_city_ifc_lands_where_placed_and_replaces_gis(city, city_twin, cache, tmp_path):
-    from twin.bim import add_ifc
-    from twin.model import Twin
+    from twin.model.bim import add_ifc
+    from twin.model.twin import Twin
 
     sc, placements = city
     tw = city_twin
@@ -548,7 +548,7 @@ def test_sample_city_ifc_lands_where_placed_and_replaces_gis(city, city_twin, ca
 
 
 def test_building_outside_the_twin_is_refused_and_the_twin_unchanged(city_twin, ifc_dir, cache):
-    from twin.bim import add_ifc
+    from twin.model.bim import add_ifc
 
     before = city_twin.buildings.copy()
     # The Bled sample, placed on a Slovenian island, put into a twin near Guangzhou.
@@ -558,7 +558,7 @@ def test_building_outside_the_twin_is_refused_and_the_twin_unchanged(city_twin, 
 
 
 def test_overlap_threshold_decides_what_is_replaced(city, city_twin, cache):
-    from twin.bim import merge_buildings
+    from twin.model.bim import merge_buildings
 
     sc, placements = city
     res = read_ifc_many(sc.ifc, sc.crs, cache_dir=cache)
@@ -573,8 +573,8 @@ def test_overlap_threshold_decides_what_is_replaced(city, city_twin, cache):
 
 
 def test_add_ifc_to_a_twin_without_buildings(city, city_base, cache):
-    from twin.bim import add_ifc
-    from twin.model import Twin
+    from twin.model.bim import add_ifc
+    from twin.model.twin import Twin
 
     sc, placements = city
     tw = Twin(city_base.crs, city_base.transform, city_base.terrain)
@@ -731,7 +731,7 @@ def _house_items():
 
 
 def test_a_stray_wall_far_away_is_dropped_by_name(tmp_path, city_twin):
-    from twin.bim import add_ifc
+    from twin.model.bim import add_ifc
 
     stray = ("IfcWall", None, "Level 1", _rect(1e12, 0, 1e12 + 5, 0.3), 0.0, 3.0)
     guids = _prism_model(tmp_path / "stray.ifc", [*_house_items(), stray], version="IFC4")
@@ -798,7 +798,7 @@ def test_a_footprint_much_smaller_than_its_hull_is_reported_with_both_areas(tmp_
 
 
 def test_spaces_are_kept_in_the_twin_saved_and_replaced_on_reimport(city_twin, tmp_path):
-    from twin.model import Twin
+    from twin.model.twin import Twin
 
     _revit_office(tmp_path / "office.ifc")
     x0, y0, x1, y1 = city_twin.bounds
@@ -840,7 +840,7 @@ def test_cli_prints_each_ifc_warning_once(city, city_twin, tmp_path):
 
 
 def test_a_building_wider_than_any_building_is_refused_at_merge(city, city_twin, cache):
-    from twin.bim import merge_buildings
+    from twin.model.bim import merge_buildings
 
     sc, _ = city
     res = read_ifc_many(sc.ifc, sc.crs, cache_dir=cache)

@@ -18,10 +18,10 @@ from conftest import CRS
 from ingest.raster import read_dem, read_raster
 from ingest.vector import read_vector, zonal_stat
 from twin import _io
-from twin.build import from_files
-from twin.cli import main
+from twin.model.build import from_files
+from twin.cli.app import main
 from twin.errors import CRSError, InputDataError
-from twin.model import Twin
+from twin.model.twin import Twin
 
 
 def _tiny_city(root, *, crs=CRS):

@@ -15,11 +15,11 @@ from pydantic import Field
 from test_flood_run import _plane_twin
 
 import twin
-from twin._result import Result, common_summary
-from twin.cli import main
+from twin.sims.base import Result, common_summary
+from twin.cli.app import main
 from twin.errors import InputDataError
-from twin.kinds import SimulationKind, get_kind, kinds, register_kind, unregister_kind
-from twin.scenario import ScenarioModel
+from twin.sims.kinds import SimulationKind, get_kind, kinds, register_kind, unregister_kind
+from twin.sims.scenario_base import ScenarioModel
 
 # ------------------------------------------------------------------------------- a toy kind, all of it
 
@@ -114,14 +114,14 @@ def test_a_kind_cannot_be_registered_twice_or_over_a_folder_kind(pond):
 
 
 def test_every_builtin_kind_is_registered_with_its_classes():
-    import twin.flood
-    import twin.hydrology
-    import twin.riverlake
-    import twin.water
+    import twin.sims.flood.run
+    import twin.sims.terrain.run
+    import twin.sims.river.run
+    import twin.sims.water.run
 
     assert {"flood", "river", "water", "terrain"} <= set(kinds())
-    assert get_kind("flood").result_class is twin.flood.FloodResult
-    assert get_kind("terrain").result_class is twin.hydrology.TerrainResult
+    assert get_kind("flood").result_class is twin.sims.flood.run.FloodResult
+    assert get_kind("terrain").result_class is twin.sims.terrain.run.TerrainResult
     for name in kinds():
         k = get_kind(name)
         assert issubclass(k.result_class, Result) and k.scenario_class.model_fields["kind"].default == name
@@ -130,7 +130,7 @@ def test_every_builtin_kind_is_registered_with_its_classes():
 def test_terrain_result_saves_and_loads(tmp_path):
     from test_terrain import _valley_twin
 
-    from twin.hydrology import TerrainResult
+    from twin.sims.terrain.run import TerrainResult
 
     tw = _valley_twin()
     tw.save(tmp_path / "tw")
@@ -145,7 +145,7 @@ def test_terrain_result_saves_and_loads(tmp_path):
     assert {p.name for p in again.iterdir()} == {p.name for p in (tmp_path / "t").iterdir()}
     assert back.summary["twin"] == str(tmp_path / "tw")
     # the wrong class for a folder is a clear error
-    from twin.flood import FloodResult
+    from twin.sims.flood.run import FloodResult
 
     with pytest.raises(InputDataError, match="not a flood result folder"):
         FloodResult.load(tmp_path / "t")

@@ -233,7 +233,7 @@ def test_two_lakes_in_series_close_the_volume_balance_and_step_equals_run():
     np.testing.assert_allclose(led["lake_inflow"][1], result["outflow"][:, 1].sum() * dt, rtol=1e-12)
     assert result["lake_release"][:, 1].max() > 0 and result["lake_spill"][:, 1].max() > 0
 
-    # The same lakes given as lake links (a link standing for each lake, as twin.network makes
+    # The same lakes given as lake links (a link standing for each lake, as twin.sims.river.network makes
     # them): 0 -> 4 (lake A) -> 1 -> 5 (lake B) -> 2. Same answers; the lake links read the
     # lakes' outflows, and lateral inflow given on a lake link enters its lake.
     net_links = _network([4, 5, -1, 1, 1, 2], length=[6e3, 9e3, 4e3, 3e3, 1e3, 1e3])

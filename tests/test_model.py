@@ -14,7 +14,7 @@ import shapely
 from conftest import CRS, small_layers
 from twin import _io
 from twin.errors import CRSError, InputDataError, TwinError
-from twin.model import LAYERS, Twin
+from twin.model.twin import LAYERS, Twin
 
 
 def test_geographic_crs_is_rejected_with_a_fix():

@@ -13,8 +13,8 @@ from conftest import CRS
 
 from kernels.river import Router
 from twin.errors import InputDataError
-from twin.model import Twin
-from twin.network import (
+from twin.model.twin import Twin
+from twin.sims.river.network import (
     lake_connections,
     lake_hypsometry,
     lake_table,
@@ -213,8 +213,8 @@ def test_lake_on_a_river_becomes_one_lake_link():
 
 @pytest.fixture(scope="module")
 def sample_twin(tmp_path_factory):
-    from twin.build import from_files
-    from twin.sample import city
+    from twin.model.build import from_files
+    from twin.sample.district import city
 
     sc = city(tmp_path_factory.mktemp("city"), size_m=600, cell=4)
     return from_files(sc.dem, rivers=sc.layers, lakes=sc.layers)

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from test_flood_run import _plane_twin
 
 from twin import _io
-from twin.cli import main
-from twin.compare import compare
+from twin.cli.app import main
+from twin.sims.flood.compare import compare
 from twin.errors import InputDataError
-from twin.flood import FloodResult, run
-from twin.model import Twin
+from twin.sims.flood.run import FloodResult, run
+from twin.model.twin import Twin
 
 FLOOD = 'name = "short"\nduration = 60\noutput_interval = 30\n[rain]\nconstant = 50\n'
 
@@ -168,7 +168,7 @@ def test_a_scene_that_fails_is_a_warning_and_the_result_stays(city, monkeypatch)
     def broken_scene(*args, **kwargs):
         raise ValueError("stray wall far outside the twin (simulated)")
 
-    monkeypatch.setattr("twin.scene.city_scene", broken_scene)
+    monkeypatch.setattr("twin.scene.city.city_scene", broken_scene)
     out = city / "r"
     with pytest.warns(UserWarning, match="scene.html could not be written.*simulated"):
         result = run(Twin.load(city / "tw"), city / "flood.toml", out=out, progress=False)
@@ -283,8 +283,8 @@ def test_a_tampered_result_file_is_refused_by_load_and_compare(city):
 def test_river_and_water_results_are_verified_too(city):
     from test_water import HAND_TOML, _write_hand
 
-    from twin.water import WaterResult
-    from twin.water import run as water_run
+    from twin.sims.water.run import WaterResult
+    from twin.sims.water.run import run as water_run
 
     water_run(None, _write_hand(city, toml=HAND_TOML), out=city / "w")
     assert _io.folder_kind(city / "w") == "water"
@@ -304,7 +304,7 @@ def test_a_scenario_with_several_errors_is_one_line(city):
 
 
 def test_an_ensemble_resumes_into_its_own_folder_and_no_other(city):
-    from twin.ensemble import run_ensemble
+    from twin.ensemble.run import run_ensemble
 
     docs = city / "docs"
     docs.mkdir()

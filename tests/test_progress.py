@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from test_flood_run import _plane_twin
 from twin._progress import progress
-from twin.cli import main
+from twin.cli.app import main
 
 
 def test_bar_in_a_file_prints_a_line_per_tenth_and_no_carriage_returns():

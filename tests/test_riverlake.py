@@ -10,19 +10,19 @@ import pytest
 import xarray as xr
 
 from twin.errors import InputDataError, ScenarioError
-from twin.network import (
+from twin.sims.river.network import (
     lake_hypsometry,
     link_catchments,
     network_from_rivers,
     network_from_streams,
 )
-from twin.riverlake import RiverResult, RiverScenario, run
+from twin.sims.river.run import RiverResult, RiverScenario, run
 
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
-    from twin.build import from_files
-    from twin.sample import city
+    from twin.model.build import from_files
+    from twin.sample.district import city
 
     sc = city(tmp_path_factory.mktemp("city"), size_m=600, cell=4)
     return from_files(sc.dem, rivers=sc.layers, lakes=sc.layers)
@@ -214,7 +214,7 @@ def _side_valley():
     from affine import Affine
     from conftest import CRS
 
-    from twin.model import Twin
+    from twin.model.twin import Twin
 
     x0, y0, dx, ny, nx = 423000.0, 2560000.0, 10.0, 40, 60
     x = (np.arange(nx) + 0.5) * dx
@@ -234,7 +234,7 @@ def _side_valley():
 def test_side_lake_fills_from_a_flood_and_drains_back():
     from conftest import CRS
 
-    from twin.model import Twin
+    from twin.model.twin import Twin
 
     tw, sc, _, _ = _side_valley()
     r = run(tw, sc, progress=False)

@@ -9,7 +9,7 @@ import xarray as xr
 
 from kernels import water_balance as wb
 from twin.errors import InputDataError
-from twin.runoff import hbv_table, response_units, runoff
+from twin.sims.river.runoff import hbv_table, response_units, runoff
 
 N_DAYS = 365
 URBAN = ("residential", "commercial", "industrial", "road")
@@ -18,7 +18,7 @@ URBAN = ("residential", "commercial", "industrial", "road")
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
     from twin import sample
-    from twin.build import from_files
+    from twin.model.build import from_files
 
     sc = sample.city(tmp_path_factory.mktemp("city"), seed=0, size_m=600.0, cell=4.0)
     return from_files(sc.dem, buildings=sc.layers, rivers=sc.layers, lakes=sc.layers, landuse=sc.layers)
@@ -40,7 +40,7 @@ def _classes(twin) -> np.ndarray:
 @pytest.mark.filterwarnings("ignore:.*slope was set")  # flat sample-city links; routing still works
 def test_a_year_per_river_link_closes_the_balance_and_feeds_the_router(city):
     from kernels.river import route
-    from twin.network import network_from_streams
+    from twin.sims.river.network import network_from_streams
 
     rain, pet = _climate(3)
     net = network_from_streams(city, threshold_cells=200)
@@ -158,7 +158,7 @@ def test_user_table_and_bad_inputs(city, tmp_path):
 
 
 def test_catchment_spi_from_daily_rain():
-    from twin.runoff import catchment_spi
+    from twin.sims.river.runoff import catchment_spi
 
     rng = np.random.default_rng(8)
     days = pd.date_range("1990-01-15", "2019-12-31", freq="D")  # starts mid-month: January 1990 is dropped

@@ -1,4 +1,4 @@
-"""One entry point for every scenario kind: ``twin.runs`` and ``twin run`` dispatch on the TOML's ``kind``."""
+"""One entry point for every scenario kind: ``twin.sims.runs`` and ``twin run`` dispatch on the TOML's ``kind``."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from click.testing import CliRunner
 from test_flood_run import _plane_twin
 from test_water import HAND_TOML, _write_hand
 
-from twin.cli import main
+from twin.cli.app import main
 from twin.errors import ScenarioError
-from twin.riverlake import RiverScenario
-from twin.runs import load_scenario, run
-from twin.scenario import Scenario
-from twin.water import WaterResult, WaterScenario
+from twin.sims.river.run import RiverScenario
+from twin.sims.runs import load_scenario, run
+from twin.sims.flood.scenario import Scenario
+from twin.sims.water.run import WaterResult, WaterScenario
 
 
 def _water(tmp_path):

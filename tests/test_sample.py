@@ -334,8 +334,8 @@ def test_flood_scenario_points_at_the_river_inlet(small, layers):
 
 
 def test_river_scenario_routes_the_storm_through_the_lake_and_the_spill_reaches_the_outlet(small, layers, tmp_path):
-    from twin.build import from_files
-    from twin.runs import load_scenario, run
+    from twin.model.build import from_files
+    from twin.sims.runs import load_scenario, run
 
     scenario = load_scenario(small.river_scenario)
     assert scenario.kind == "river" and scenario.lake[0].name == layers["lakes"]["name"].iloc[0]
@@ -360,9 +360,9 @@ def test_water_scenario_runs_30_years_short_only_after_droughts_and_its_balance_
     from click.testing import CliRunner
     from PIL import Image
 
-    from twin.build import from_files
-    from twin.cli import main
-    from twin.water import WaterResult
+    from twin.model.build import from_files
+    from twin.cli.app import main
+    from twin.sims.water.run import WaterResult
 
     from_files(small.dem).save(tmp_path / "tw")
     out = tmp_path / "water"

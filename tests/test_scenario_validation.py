@@ -20,13 +20,13 @@ from conftest import CRS
 from test_flood_run import _plane_twin, _scenario
 from test_water import HAND_TOML, _write_hand
 
-from twin.cli import main
+from twin.cli.app import main
 from twin.errors import NumericalError, ScenarioError
-from twin.flood import run as flood_run
-from twin.riverlake import RiverScenario
-from twin.runs import load_scenario
-from twin.scenario import Scenario
-from twin.water import WaterScenario
+from twin.sims.flood.run import run as flood_run
+from twin.sims.river.run import RiverScenario
+from twin.sims.runs import load_scenario
+from twin.sims.flood.scenario import Scenario
+from twin.sims.water.run import WaterScenario
 
 SECRET = "root:$6$SECRET-HASH:19000:0:99999:7:::"
 IDF_CSV = "duration_min,2,10\n5,123.25,181.5\n10,90,140\n60,30,50\n"
@@ -115,7 +115,7 @@ def test_water_series_and_network_outside_refused_by_the_cli_and_allowed(tmp_pat
 
 
 def test_ensemble_base_outside_refused_and_allowed(tmp_path):
-    from twin.ensemble import Ensemble
+    from twin.ensemble.run import Ensemble
 
     scen, _, tables = _folders(tmp_path)
     (tables / "flood.toml").write_text('duration = 600\n[rain]\nconstant = 10\n')
@@ -264,7 +264,7 @@ def _frames(folder, rates):
 def test_ensemble_member_with_frames_runs_outside_its_folder(tmp_path):
     """A member's scenario goes to the worker as its record: the frames it names (checked when the
     ensemble was read) are not checked again against the worker's folder (here the repository)."""
-    from twin.ensemble import Ensemble, _run_member
+    from twin.ensemble.run import Ensemble, _run_member
 
     _frames(tmp_path, {"a.tif": 20.0})
     (tmp_path / "base.toml").write_text('duration = 300\n[rain]\nframes = [{time = 0, file = "a.tif"}]\n')

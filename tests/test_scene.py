@@ -20,15 +20,15 @@ from affine import Affine
 from PIL import Image
 from pyproj import Transformer
 
-from twin._browser import screenshot
-from twin._scene_page import instrument_pydeck_html
-from twin._scene_payload import pack, unpack
-from twin._scene_raster import block_reduce, classify, depth_classes, hillshade, png_classes
+from tools.browser import screenshot
+from twin.scene.page import instrument_pydeck_html
+from twin.scene.payload import pack, unpack
+from twin.scene.raster import block_reduce, classify, depth_classes, hillshade, png_classes
 from twin.errors import InputDataError
-from twin.exposure import building_exposure, hazard_class
-from twin.flood import FloodResult
-from twin.model import Twin
-from twin.scene import QUANTUM_DEG, Scene, city_scene
+from twin.sims.flood.exposure import building_exposure, hazard_class
+from twin.sims.flood.run import FloodResult
+from twin.model.twin import Twin
+from twin.scene.city import QUANTUM_DEG, Scene, city_scene
 
 CRS = "EPSG:4547"
 X0, Y0, CELL, NY, NX = 424000.0, 2559600.0, 2.0, 120, 160
@@ -492,7 +492,7 @@ def test_pydeck_page_draws_the_flood_bitmap(scene, tmp_path):
 def test_browser_reaches_no_network(isolation, tmp_path, monkeypatch):
     """Both isolation modes of the helper: a page's fetch of an outside URL fails, and the
     attempt is reported. (Where unshare is not permitted only 'blocked' can run.)"""
-    import twin._browser as browser
+    import tools.browser as browser
 
     require_chromium()
     if isolation == "netns" and not browser.netns_allowed():
@@ -520,7 +520,7 @@ def test_cli_and_scene_name_the_grid_the_same_way(city, tmp_path):
     both now name columns and rows."""
     from click.testing import CliRunner
 
-    from twin.cli import main
+    from twin.cli.app import main
 
     city.save(tmp_path / "tw")
     res = CliRunner().invoke(main, ["info", str(tmp_path / "tw")])
@@ -539,9 +539,9 @@ def test_cli_scene_of_river_and_terrain_results_colours_their_lines(tmp_path):
     from click.testing import CliRunner
 
     from twin import sample
-    from twin.build import from_files
-    from twin.cli import main
-    from twin.riverlake import RiverResult
+    from twin.model.build import from_files
+    from twin.cli.app import main
+    from twin.sims.river.run import RiverResult
 
     sc = sample.city(tmp_path / "city", size_m=600, cell=4)
     from_files(sc.dem, rivers=sc.layers, lakes=sc.layers).save(tmp_path / "tw")
@@ -591,7 +591,7 @@ def test_cli_scene_of_river_and_terrain_results_colours_their_lines(tmp_path):
 
 
 def test_network_classes_round_breaks_orders_and_no_value():
-    from twin._scene_network import NO_VALUE_RGBA, colours_of, network_classes
+    from twin.scene.network import NO_VALUE_RGBA, colours_of, network_classes
 
     classes = network_classes(np.array([0.07, 3.0, 168.0, np.nan]), "m3/s")
     assert [c.label for c in classes] == ["0 – 5 m3/s", "5 – 10 m3/s", "10 – 20 m3/s", "20 – 50 m3/s",
@@ -607,7 +607,7 @@ def test_network_classes_round_breaks_orders_and_no_value():
 
 
 def test_network_scene_needs_its_column(city):
-    from twin.scene import network_scene
+    from twin.scene.city import network_scene
 
     lines = gpd.GeoDataFrame({"q": [1.0]}, geometry=[shapely.LineString([(X0, Y0 - 50), (X0 + 300, Y0 - 50)])],
                              crs=CRS)
@@ -619,7 +619,7 @@ def test_network_scene_needs_its_column(city):
 def test_network_scene_draws_offline_in_chromium(city, tmp_path):
     """A line network coloured by value draws with the page's own script: the largest value's dark
     blue across the map, no console errors, no request."""
-    from twin.scene import network_scene
+    from twin.scene.city import network_scene
 
     require_chromium()
     lines = gpd.GeoDataFrame(

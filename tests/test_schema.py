@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from twin._schema_docs import KINDS, fields, reference, scenario_model
-from twin.cli import main
+from twin.cli.app import main
 from twin.errors import ScenarioError
-from twin.riverlake import RiverScenario
-from twin.scenario import Scenario
+from twin.sims.river.run import RiverScenario
+from twin.sims.flood.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

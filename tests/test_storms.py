@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from twin.errors import ScenarioError
-from twin.scenario import Scenario
-from twin.storms import (JUMP_S, MM_H_PER_L_S_HA, IdfTable, alternating_block, chicago,
+from twin.sims.flood.scenario import Scenario
+from twin.sims.flood.storms import (JUMP_S, MM_H_PER_L_S_HA, IdfTable, alternating_block, chicago,
                          storm_formula_intensity)
 
 # Guangzhou-like storm formula (the brief's example): q = 3618.427 (1 + 0.438 lg P) / (t + 11.259)^0.750
@@ -17,7 +17,7 @@ A, B, C, N = 3618.427, 11.259, 0.438, 0.750
 
 
 def _idf_depth_mm(t_min: float, P: float) -> float:
-    """i(t) t straight from the formula, written out independently of twin.storms."""
+    """i(t) t straight from the formula, written out independently of twin.sims.flood.storms."""
     q = A * (1 + C * math.log10(P)) / (t_min + B) ** N  # L/(s.ha)
     return q * 0.36 * t_min / 60.0  # mm/h times hours
 

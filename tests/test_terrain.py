@@ -551,7 +551,7 @@ def _valley_twin():
     import shapely
     from affine import Affine
 
-    from twin.model import Twin
+    from twin.model.twin import Twin
 
     ny, nx, cell = 40, 50, 5.0
     rows, cols = np.mgrid[0:ny, 0:nx]
@@ -569,7 +569,7 @@ def test_terrain_analysis_writes_consistent_outputs(tmp_path):
     import geopandas as gpd
 
     from twin.errors import InputDataError
-    from twin.hydrology import terrain_analysis
+    from twin.sims.terrain.run import terrain_analysis
 
     twin = _valley_twin()
     res = terrain_analysis(twin, threshold_cells=40, out=tmp_path / "hydro")
@@ -618,8 +618,8 @@ def test_cli_terrain_on_the_sample_city(tmp_path):
     from click.testing import CliRunner
 
     from twin import sample
-    from twin.build import from_files
-    from twin.cli import main
+    from twin.model.build import from_files
+    from twin.cli.app import main
 
     city = sample.city(tmp_path / "city", size_m=600, cell=4)
     from_files(city.dem, buildings=f"{city.layers}::buildings").save(tmp_path / "tw")
@@ -649,7 +649,7 @@ def test_cli_terrain_counts_the_links_it_writes(tmp_path):
     import geopandas as gpd
     from click.testing import CliRunner
 
-    from twin.cli import main
+    from twin.cli.app import main
 
     _valley_twin().save(tmp_path / "tw")
     counts = {}
@@ -669,7 +669,7 @@ def test_culvert_carries_a_stream_through_an_embankment():
     import shapely
 
     from twin.errors import InputDataError
-    from twin.hydrology import culvert_paths, terrain_analysis
+    from twin.sims.terrain.run import culvert_paths, terrain_analysis
 
     twin = _valley_twin()  # 40 x 50 cells of 5 m, talweg at column 25 falling north by 0.1 m a row
     z = twin.terrain.copy()
@@ -708,7 +708,7 @@ def test_culvert_carries_a_stream_through_an_embankment():
 
 def test_buildings_block_or_are_ignored_and_weighted_accumulation():
     from kernels.terrain import downstream_index
-    from twin.hydrology import terrain_analysis
+    from twin.sims.terrain.run import terrain_analysis
 
     twin = _valley_twin()
     bm = twin.building_mask.astype(bool)
@@ -737,10 +737,10 @@ def test_terrain_scenario_kind_with_pour_points(tmp_path):
     from click.testing import CliRunner
 
     from twin import sample
-    from twin.build import from_files
-    from twin.cli import main
+    from twin.model.build import from_files
+    from twin.cli.app import main
     from twin.errors import ScenarioError
-    from twin.hydrology import TerrainScenario, run, terrain_analysis
+    from twin.sims.terrain.run import TerrainScenario, run, terrain_analysis
 
     city = sample.city(tmp_path / "city", size_m=600, cell=4)
     tw = from_files(city.dem, buildings=f"{city.layers}::buildings")

@@ -18,8 +18,8 @@ from affine import Affine
 from conftest import CRS
 
 from twin.errors import ScenarioError
-from twin.model import Twin
-from twin.water import WaterScenario, run
+from twin.model.twin import Twin
+from twin.sims.water.run import WaterScenario, run
 
 DAY = 86400.0
 TOL = 1e-9
@@ -233,7 +233,7 @@ def test_cycle_without_storage_is_refused():
 def test_cli_runs_a_file_and_reports_bad_ones(tmp_path):
     from click.testing import CliRunner
 
-    from twin._cli_water import water_cmd
+    from twin.cli.water import water_cmd
 
     path = _write_hand(tmp_path)
     res = CliRunner().invoke(water_cmd, [str(path), "--out", str(tmp_path / "cli")])
@@ -247,7 +247,7 @@ def test_cli_runs_a_file_and_reports_bad_ones(tmp_path):
 
 def test_inflow_from_catchment_runoff(small_twin):
     """A river abstraction fed by the twin's HBV runoff: two runoff scenarios become two members."""
-    from twin.runoff import runoff
+    from twin.sims.river.runoff import runoff
 
     rng = np.random.default_rng(0)
     rain = rng.exponential(20.0, (2, 10)) * (rng.random((2, 10)) < 0.5)

@@ -59,7 +59,7 @@ def render_page(config: dict, blobs: dict[str, str], *, title: str) -> str:
     Parameters
     ----------
     config : dict
-        JSON-serialisable scene description read by the page script (see ``twin.scene``).
+        JSON-serialisable scene description read by the page script (see ``twin.scene.city``).
     blobs : dict of str to str
         Element id -> base64 text (the compressed vector payload, PNG images).
     title : str

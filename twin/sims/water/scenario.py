@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from kernels.reservoir import guide_curve
-from twin.scenario import Duration, Point, ScenarioModel, ScenarioPath, ScenarioTable, doc, monotone_table, scenario_path
+from twin.sims.scenario_base import Duration, Point, ScenarioModel, ScenarioPath, ScenarioTable, doc, monotone_table, scenario_path
 
 __all__ = ["Member", "WaterLink", "WaterNode", "WaterScenario", "Zones"]
 
@@ -207,7 +207,7 @@ class WaterScenario(ScenarioModel):
         """
         if not isinstance(data, dict) or data.get("network") is None:
             return data
-        from twin._water_gpkg import merge_nodes, read_network
+        from twin.sims.water.gpkg import merge_nodes, read_network
 
         nodes, links, crs = read_network(scenario_path(data["network"], info.context, "network"))
         out = dict(data)

@@ -1,6 +1,6 @@
 """Scenes of a twin and its flood result: a pydeck ``Deck`` for notebooks, offline HTML pages.
 
-:func:`city_scene` turns a :class:`twin.model.Twin` (and optionally a flood result) into a
+:func:`city_scene` turns a :class:`twin.model.twin.Twin` (and optionally a flood result) into a
 :class:`Scene`: extruded buildings coloured by the water depth they saw, IFC buildings
 outlined, the flood depth and hazard as ground images with legends in metres, rivers and
 lakes, shaded relief, and a time slider over the depth frames.
@@ -31,9 +31,9 @@ from pyproj import CRS, Transformer
 
 from twin._grid_text import grid_text
 from twin._io import atomic_file
-from twin._scene_page import render_page
-from twin._scene_payload import b64, delta_encode, pack
-from twin._scene_raster import (
+from twin.scene.page import render_page
+from twin.scene.payload import b64, delta_encode, pack
+from twin.scene.raster import (
     HAZARD_CLASSES,
     block_reduce,
     classify,
@@ -231,7 +231,7 @@ def city_scene(twin, result=None, *, depth_min: float = 0.05, basemap_url: str |
 
     Parameters
     ----------
-    twin : twin.model.Twin
+    twin : twin.model.twin.Twin
         Uses ``crs``, ``transform``, ``shape``, ``terrain``, ``buildings``, ``rivers`` and
         ``lakes``.
     result : flood result, optional
@@ -324,7 +324,7 @@ def network_scene(twin, lines, column: str, *, title: str, unit: str, whole: boo
 
     Parameters
     ----------
-    twin : twin.model.Twin
+    twin : twin.model.twin.Twin
     lines : GeoDataFrame
         Line features (in any CRS; the twin's when the frame has none).
     column : str
@@ -347,7 +347,7 @@ def network_scene(twin, lines, column: str, *, title: str, unit: str, whole: boo
     InputDataError
         ``column`` is not a column of ``lines``.
     """
-    from twin._scene_network import colours_of, network_classes
+    from twin.scene.network import colours_of, network_classes
 
     if column not in lines.columns:
         raise InputDataError(f"the lines have no column {column!r} to colour by; they have "

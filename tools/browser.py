@@ -1,10 +1,10 @@
 """Open an HTML file in headless Chromium with no network, wait for it, take a screenshot.
 
 Used by the scene tests, the scene benchmark and the README screenshot (``python -m
-twin._browser PAGE.html OUT.png``). Chromium is driven through the DevTools protocol over
+tools.browser PAGE.html OUT.png``). Chromium is driven through the DevTools protocol over
 ``--remote-debugging-pipe`` (standard library only, no websocket client), which lets us
 wait for the page to say it has drawn its first frame (``window.sceneStatus`` becomes
-``{ready: true, ms: ...}``; scene pages set it, see ``twin._scene_page``), record every
+``{ready: true, ms: ...}``; scene pages set it, see ``twin.scene.page``), record every
 network request it attempts and collect its console errors.
 
 Network isolation: Chromium runs inside a fresh network namespace (``unshare --net``)
@@ -362,7 +362,7 @@ def screenshot(html_path: str | os.PathLike, png_path: str | os.PathLike, *,
     Parameters
     ----------
     html_path : path-like
-        A page written by :meth:`twin.scene.Scene.to_html`, or a result folder holding
+        A page written by :meth:`twin.scene.city.Scene.to_html`, or a result folder holding
         ``scene.html``.
     png_path : path-like
         Output PNG; its folder is created if needed.
@@ -401,7 +401,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m twin._browser PAGE.html|RESULT_DIR OUT.png", file=sys.stderr)
+        print("usage: python -m tools.browser PAGE.html|RESULT_DIR OUT.png", file=sys.stderr)
         return 2
     report = screenshot(argv[0], argv[1])
     print(f"{argv[1]}: first frame after {report.wall_s:.1f} s (network isolation: {report.isolation})")

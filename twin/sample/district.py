@@ -51,7 +51,7 @@ from scipy.interpolate import RectBivariateSpline
 
 from ingest.vector import zonal_stat
 from twin._io import atomic_dir, atomic_file, check_out, write_geotiff, write_json, write_marker
-from twin._sample_water import write_water
+from twin.sample.water import write_water
 from twin.errors import InputDataError
 
 __all__ = ["SampleCity", "city", "CRS", "ORIGIN", "NODATA", "LANDUSE_CLASSES"]
@@ -173,7 +173,7 @@ class SampleCity:
     water_scenario
         ``root / "water.toml"``: the city's water supply (a reservoir in the hills, a river intake, the
         city, industry and farms) over 30 years of days, with its series in ``root / "water_flows.csv"``
-        (see :mod:`twin._sample_water`).
+        (see :mod:`twin.sample.water`).
     crs
         ``"EPSG:4547"``.
     bounds

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from twin._cli_options import allow_path_option, one_line, out_option, quiet_option, twin_option
+from twin.cli.options import allow_path_option, one_line, out_option, quiet_option, twin_option
 
 
 @click.command("ensemble")
@@ -35,8 +35,8 @@ def ensemble_cmd(ensemble_file: Path, twin_dir: Path, out: Path, scheduler: str 
     Exits with 1 when members failed (the others' results are complete).
     """
     from twin import _io
-    from twin.ensemble import Ensemble, run_ensemble
-    from twin.model import Twin
+    from twin.ensemble.run import Ensemble, run_ensemble
+    from twin.model.twin import Twin
 
     _io.check_out(out, "ensemble", inputs=[ensemble_file, twin_dir])
     ensemble = Ensemble.from_toml(ensemble_file, allowed_paths=allowed_paths)  # every member validated before the cluster starts

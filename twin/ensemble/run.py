@@ -1,7 +1,7 @@
 """Flood ensembles on Dask distributed: many scenarios on one twin, exceedance maps, per-building probabilities.
 
 The twin is scattered to every worker once; each member runs on a worker with
-:func:`twin.flood.run`, which writes the member's result folder (atomically) under
+:func:`twin.sims.flood.run.run`, which writes the member's result folder (atomically) under
 ``<out>/members/<k>`` and hands back only its summary. The client then reads the members'
 ``max_depth.tif`` and ``buildings.gpkg`` one at a time, in member order, to build the maps:
 grids never travel through Dask, the client holds a few grids whatever the number of members,
@@ -32,13 +32,13 @@ import xarray as xr
 
 import twin as _pkg
 from twin import _io
-from twin._ensemble_maps import building_probabilities, exceedance_maps, return_period_maps
-from twin._ensemble_spec import Ensemble, Member
-from twin._return_period import AEP_FORMULA, TOLERANCE_M
+from twin.ensemble.maps import building_probabilities, exceedance_maps, return_period_maps
+from twin.ensemble.spec import Ensemble, Member
+from twin.sims.flood.return_period import AEP_FORMULA, TOLERANCE_M
 from twin._fingerprint import twin_fingerprint
 from twin._progress import progress as _progress_bar
 from twin.errors import InputDataError, TwinError
-from twin.model import Twin
+from twin.model.twin import Twin
 
 __all__ = ["Ensemble", "EnsembleResult", "Member", "building_probabilities", "exceedance_maps", "return_period_maps",
            "run_ensemble"]
@@ -101,8 +101,8 @@ class EnsembleResult:
                    _read_json(path / "failed.json") or [], summary, rp)
 
     def member(self, index: int, twin: Twin | None = None):
-        """Member ``index``'s :class:`~twin.flood.FloodResult` (optionally with its twin for scenes)."""
-        from twin.flood import FloodResult
+        """Member ``index``'s :class:`~twin.sims.flood.run.FloodResult` (optionally with its twin for scenes)."""
+        from twin.sims.flood.run import FloodResult
 
         return FloodResult.load(self.path / "members" / f"{index:03d}", twin=twin)
 
@@ -215,7 +215,7 @@ def _warm_up(client: Any) -> None:
 
 
 def _import_flood() -> str:
-    import twin.flood  # noqa: F401
+    import twin.sims.flood.run  # noqa: F401
 
     return _pkg.__version__
 
@@ -258,8 +258,8 @@ def _run_member(twin: Twin, scenario: dict[str, Any], out: str, threads: int) ->
     """On a worker: run one member, write its folder, return its summary (small)."""
     import numba
 
-    from twin.flood import run
-    from twin.scenario import Scenario
+    from twin.sims.flood.run import run
+    from twin.sims.flood.scenario import Scenario
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     # validated (and its files resolved and checked) when the ensemble was read, not in the worker's folder

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from twin._cli_options import (
+from twin.cli.options import (
     FolderIn,
     allow_path_option,
     cli_warnings,
@@ -53,9 +53,9 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
     """Build the sample city, ingest it into a twin, run the design-storm flood and write the scene,
     route the storm through the river and lake, then run 30 years of the city's water supply."""
     from twin import _io, sample
-    from twin.build import from_files
-    from twin.model import Twin
-    from twin.runs import run
+    from twin.model.build import from_files
+    from twin.model.twin import Twin
+    from twin.sims.runs import run
 
     for sub, kind in (("city", "sample-city"), ("twin", "twin"), ("result", "flood"), ("river", "river"), ("water", "water")):
         _io.check_out(out / sub, kind)
@@ -88,15 +88,15 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
 
 def _demo_water(tw: Any, scenario: Path, out: Path) -> None:
     """The demo's last part: the sample's 30 years of water supply, with its plot when matplotlib is there."""
-    from twin._cli_water import report_water
+    from twin.cli.water import report_water
     from twin.errors import InputDataError
-    from twin.runs import run
+    from twin.sims.runs import run
 
     click.echo(f"\nAllocating the city's water supply over 30 years of days ({scenario.name}) ...")
     water = run(tw, scenario, out=out)
     report_water(water)
     try:
-        from twin._water_plot import plot_water
+        from twin.sims.water.plot import plot_water
 
         click.echo(f"Water result saved to {out}; storage and shortages in {plot_water(water, out / 'water.png')}")
     except InputDataError as exc:  # matplotlib is optional: the result is complete without the picture
@@ -156,7 +156,7 @@ def ingest(dems: tuple[Path, ...], buildings: str | None, rivers: str | None, la
     from rasterio.enums import Resampling
 
     from twin import _io
-    from twin.build import from_files
+    from twin.model.build import from_files
 
     def pairs(values: tuple[str, ...], option: str, example: str) -> dict[str, str]:
         out_: dict[str, str] = {}
@@ -228,7 +228,7 @@ def run_cmd(scenario: Path, twin_dir: Path | None, out: Path, overwrite: bool, r
             threads: int | None, no_scene: bool, quiet: bool, allowed_paths: tuple[Path, ...]) -> None:
     """Run a scenario file on a twin and write the result folder; its `kind` (flood, river, water,
     terrain or a registered one) picks the simulation."""
-    from twin.runs import load_scenario
+    from twin.sims.runs import load_scenario
 
     given = {"resume": True if resume else None, "stop_at": stop_at, "scene": False if no_scene else None}
     result = run_scenario(load_scenario(scenario, allowed_paths=allowed_paths), scenario, twin_dir, out, overwrite,
@@ -244,9 +244,9 @@ def run_scenario(sc: Any, source: Path | None, twin_dir: Path | None, out: Path,
                  threads: int | None, **options: Any) -> Any:
     """Run the validated scenario ``sc`` through its kind (what ``twin run`` and its aliases share)."""
     from twin import _io
-    from twin.kinds import CLI_OPTIONS, get_kind, kinds
-    from twin.model import Twin
-    from twin.runs import run
+    from twin.sims.kinds import CLI_OPTIONS, get_kind, kinds
+    from twin.model.twin import Twin
+    from twin.sims.runs import run
 
     kind = get_kind(sc.kind)
     refused = [k for k in options if k != "progress" and k not in kind.options]
@@ -294,7 +294,7 @@ def terrain(twin_dir: Path, out: Path, overwrite: bool, threshold_cells: int, bu
     The same as `twin run` of a scenario with kind = "terrain" and these keys (the options are the
     scenario's keys: --threshold-cells is threshold_cells, --buildings ignore is buildings = "ignore").
     """
-    from twin.runs import load_scenario
+    from twin.sims.runs import load_scenario
 
     if breach_max_depth is not None and breach_max_depth == float("inf"):
         breach_max_depth = None  # the older default: unlimited
@@ -318,8 +318,8 @@ def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
     peak discharge; a terrain result its streams coloured by Strahler order.
     """
     from twin.errors import InputDataError
-    from twin.model import Twin
-    from twin.runs import load_result
+    from twin.model.twin import Twin
+    from twin.sims.runs import load_result
 
     summary = json.loads((result_dir / "summary.json").read_text()) if (result_dir / "summary.json").is_file() else {}
     if summary.get("kind") == "water" or (result_dir / "allocation.nc").is_file():
@@ -340,7 +340,7 @@ def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
 def info(path: Path, as_json: bool) -> None:
     """Describe a twin folder (CRS, grid, layers) or a result folder (summary)."""
     if (path / "twin.json").is_file():
-        from twin.model import Twin
+        from twin.model.twin import Twin
 
         summary = Twin.load(path).summary()
         click.echo(json.dumps(summary, indent=2)) if as_json else _print_twin(summary)
@@ -425,7 +425,7 @@ def _print_ingest_report(rep: dict[str, Any]) -> None:
 def _print_result(s: dict[str, Any]) -> None:
     """A result's summary, the figures its kind names first in front (flood summaries before 0.1 carry
     no kind)."""
-    from twin.kinds import SimulationKind, kinds
+    from twin.sims.kinds import SimulationKind, kinds
 
     kind = kinds().get(s.get("kind", "flood")) or SimulationKind("", None, None, None)
     for line in kind.summary_lines(s):
@@ -434,10 +434,10 @@ def _print_result(s: dict[str, Any]) -> None:
 
 def _register() -> None:
     """Verbs that live in their own modules (each imports its heavy parts only when run)."""
-    from twin._cli_compare import compare_cmd
-    from twin._cli_ensemble import ensemble_cmd
-    from twin._cli_schema import schema_cmd
-    from twin._cli_water import water_cmd
+    from twin.cli.compare import compare_cmd
+    from twin.cli.ensemble import ensemble_cmd
+    from twin.cli.schema import schema_cmd
+    from twin.cli.water import water_cmd
 
     for command in (compare_cmd, ensemble_cmd, schema_cmd, water_cmd):
         main.add_command(command)

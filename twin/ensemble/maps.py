@@ -15,7 +15,7 @@ import rasterio
 import xarray as xr
 
 from twin._cf import global_attrs, grid_mapping, xy_coords
-from twin._return_period import AEP_FORMULA, FLAG_MEANINGS, TOLERANCE_M, aep, first_crossing
+from twin.sims.flood.return_period import AEP_FORMULA, FLAG_MEANINGS, TOLERANCE_M, aep, first_crossing
 
 __all__ = ["building_probabilities", "exceedance_maps", "return_period_maps"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from twin._cli_options import allow_path_option, out_option, overwrite_option, twin_option
+from twin.cli.options import allow_path_option, out_option, overwrite_option, twin_option
 
 
 @click.command("water")
@@ -26,15 +26,15 @@ def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | 
     nodes, network.gpkg. The same as `twin run` of a kind = "water" scenario, plus the shortage report
     and --plot (a file without a kind key is read as a water scenario here).
     """
-    from twin.cli import run_scenario
-    from twin.water import WaterScenario
+    from twin.cli.app import run_scenario
+    from twin.sims.water.run import WaterScenario
 
     scenario = WaterScenario.from_toml(scenario_file, allowed_paths=allowed_paths)
     result = run_scenario(scenario, scenario_file, twin_dir, out, overwrite, None, progress=False)
     report_water(result)
     click.echo(f"Written to {out}")
     if plot is not None:
-        from twin._water_plot import plot_water
+        from twin.sims.water.plot import plot_water
 
         click.echo(f"Storage and shortages plotted in {plot_water(result, plot)}")
 

@@ -1,6 +1,6 @@
 """Line networks for scenes: a river result's links by peak discharge, a terrain result's streams by order.
 
-Everything here works on NumPy arrays and GeoDataFrames; :func:`twin.scene.network_scene` puts the
+Everything here works on NumPy arrays and GeoDataFrames; :func:`twin.scene.city.network_scene` puts the
 paths on the page.
 """
 
@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from twin._scene_raster import ColourClass, classify
+from twin.scene.raster import ColourClass, classify
 
 __all__ = ["NO_VALUE_RGBA", "colours_of", "network_classes"]
 

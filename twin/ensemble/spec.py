@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import ConfigDict, ValidationError, field_validator
 
 from twin.errors import ScenarioError
-from twin.scenario import Scenario, CheckedModel, explain_errors, doc, read_toml, scenario_path
+from twin.sims.flood.scenario import Scenario
+from twin.sims.scenario_base import CheckedModel, explain_errors, doc, read_toml, scenario_path
 
 __all__ = ["Ensemble", "Member"]
 
@@ -100,7 +101,7 @@ class Ensemble:
     """Many flood scenarios from one base: a list of members and/or a cartesian sweep.
 
     Build one with :meth:`from_toml` or :meth:`from_dict`. Every member is validated into a
-    :class:`~twin.scenario.Scenario` right away, so a bad member is reported (by number, overrides
+    :class:`~twin.sims.flood.scenario.Scenario` right away, so a bad member is reported (by number, overrides
     and key) before any cluster starts.
 
     Attributes

@@ -20,7 +20,7 @@ from affine import Affine
 from ingest.crs import as_crs, require_projected, same_crs
 from twin import _grids, _io
 from twin.errors import CRSError, InputDataError
-from twin.landuse import default_table, validate_table
+from twin.model.landuse import default_table, validate_table
 
 __all__ = ["Twin", "LAYERS", "DERIVED"]
 
@@ -237,10 +237,10 @@ class Twin:
     def add_ifc(self, paths: Any, *, overlap: float = 0.5, workers: int = 2, **read_kwargs: Any):
         """Import IFC building models; each replaces the GIS footprints it covers by ``overlap`` or more.
 
-        See :func:`twin.bim.add_ifc` for the options (``origin``, ``rotation``, ``source_crs`` for files
+        See :func:`twin.model.bim.add_ifc` for the options (``origin``, ``rotation``, ``source_crs`` for files
         without georeferencing, ``kernel``, ``holes``) and the returned report.
         """
-        from twin.bim import add_ifc
+        from twin.model.bim import add_ifc
 
         return add_ifc(self, paths, overlap=overlap, workers=workers, **read_kwargs)
 

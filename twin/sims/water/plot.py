@@ -20,7 +20,7 @@ def plot_water(result: Any, path: str | os.PathLike, *, member: int = 0) -> Path
 
     Parameters
     ----------
-    result : twin.water.WaterResult
+    result : twin.sims.water.run.WaterResult
     path : path-like
         The PNG to write (atomically).
     member : int

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from twin.exposure import HAZARD_CLASSES as HAZARD_BOUNDS
+from twin.sims.flood.exposure import HAZARD_CLASSES as HAZARD_BOUNDS
 
 __all__ = [
     "ColourClass",
@@ -50,7 +50,7 @@ _DEPTH_RGBA = (
 )
 
 # Colours and legend labels of the Defra / EA FD2320 hazard classes; the class bounds
-# come from twin.exposure so that the scene and the result agree.
+# come from twin.sims.flood.exposure so that the scene and the result agree.
 _HAZARD_STYLE = {
     "low": ((255, 236, 140, 150), "Low: caution"),
     "moderate": ((253, 160, 60, 190), "Moderate: danger for some"),
