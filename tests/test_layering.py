@@ -111,11 +111,11 @@ def test_layering_check_sees_function_level_and_relative_imports(tmp_path: Path)
 #: Project code itself (twin/, ingest/, kernels/) has no exception.
 PRIVATE_ALLOWED = {
     # the int32 and int64 flat-resolution kernels agree (the public entry point picks one by grid size)
-    ("tests/test_terrain.py", "kernels.terrain._flats"),
+    ("tests/kernels/test_terrain.py", "kernels.terrain._flats"),
     # the roof-rain multiplier on its own (setup() folds it into the rain field)
-    ("tests/test_flood_run.py", "twin.sims.flood.forcing._roof_share"),
+    ("tests/sims/flood/test_flood_run.py", "twin.sims.flood.forcing._roof_share"),
     # an ensemble member run in-process, as a worker runs it
-    ("tests/test_scenario_validation.py", "twin.ensemble.run._run_member"),
+    ("tests/sims/test_scenario_validation.py", "twin.ensemble.run._run_member"),
 }
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from conftest import valley_twin
 from kernels import terrain as T
 from twin.errors import InputDataError
 
@@ -545,24 +546,6 @@ def test_hand_and_strahler_rhine(rhine):
 
 # ------------------------------------------------------------------------------- twin-facing wrapper
 
-def _valley_twin():
-    """A 40 x 50 V-shaped valley sloping north, 5 m cells, a square building on the east slope."""
-    import geopandas as gpd
-    import shapely
-    from affine import Affine
-
-    from twin.model.twin import Twin
-
-    ny, nx, cell = 40, 50, 5.0
-    rows, cols = np.mgrid[0:ny, 0:nx]
-    z = 100.0 + 0.02 * cell * rows + 0.1 * cell * np.abs(cols - 25)  # talweg along column 25
-    x0, y0 = 423000.0, 2560000.0
-    transform = Affine(cell, 0.0, x0, 0.0, -cell, y0)
-    b = gpd.GeoDataFrame({"id": ["b1"], "base": [0.0], "height": [200.0], "source": ["gis"]},
-                         geometry=[shapely.box(x0 + 30 * cell, y0 - 20 * cell, x0 + 34 * cell, y0 - 16 * cell)],
-                         crs="EPSG:4547")
-    return Twin("EPSG:4547", transform, z, buildings=b)
-
 
 def test_terrain_analysis_writes_consistent_outputs(tmp_path):
     rasterio = pytest.importorskip("rasterio")
@@ -571,7 +554,7 @@ def test_terrain_analysis_writes_consistent_outputs(tmp_path):
     from twin.errors import InputDataError
     from twin.sims.terrain.run import terrain_analysis
 
-    twin = _valley_twin()
+    twin = valley_twin()
     res = terrain_analysis(twin, threshold_cells=40, out=tmp_path / "hydro")
     ny, nx = twin.shape
     # the talweg collects the whole valley and leaves at the north edge, one cell per row southwards
@@ -604,7 +587,7 @@ def test_terrain_analysis_writes_consistent_outputs(tmp_path):
     with pytest.raises(InputDataError, match="burn_buildings"):
         terrain_analysis(twin, burn_buildings="melt")
     # flat resolution on a valley with a flat floor: same outlet, level filled DEM, all cells drain
-    flat = _valley_twin()
+    flat = valley_twin()
     z = flat.terrain.copy()
     z[10:20, 20:31] = z[20, 25]  # a level floodplain, draining north through the talweg
     flat.set_terrain(z)
@@ -651,7 +634,7 @@ def test_cli_terrain_counts_the_links_it_writes(tmp_path):
 
     from twin.cli.app import main
 
-    _valley_twin().save(tmp_path / "tw")
+    valley_twin().save(tmp_path / "tw")
     counts = {}
     for threshold in (5, 200):
         out = tmp_path / f"hydro{threshold}"
@@ -671,7 +654,7 @@ def test_culvert_carries_a_stream_through_an_embankment():
     from twin.errors import InputDataError
     from twin.sims.terrain.run import culvert_paths, terrain_analysis
 
-    twin = _valley_twin()  # 40 x 50 cells of 5 m, talweg at column 25 falling north by 0.1 m a row
+    twin = valley_twin()  # 40 x 50 cells of 5 m, talweg at column 25 falling north by 0.1 m a row
     z = twin.terrain.copy()
     z[20, :] = np.maximum(z[20, :], 110.0)  # an embankment across the valley, crest at 110 m
     z[-1, :] = np.maximum(z[-1, :], 120.0)  # and a wall at the south edge, so the valley behind it is closed
@@ -710,7 +693,7 @@ def test_buildings_block_or_are_ignored_and_weighted_accumulation():
     from kernels.terrain import downstream_index
     from twin.sims.terrain.run import terrain_analysis
 
-    twin = _valley_twin()
+    twin = valley_twin()
     bm = twin.building_mask.astype(bool)
     for mode in ("block", "ignore"):
         res = terrain_analysis(twin, burn_buildings=mode, threshold_cells=40, weights="impervious", dinf=True)

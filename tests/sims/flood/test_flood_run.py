@@ -14,7 +14,7 @@ import xarray as xr
 from affine import Affine
 from click.testing import CliRunner
 
-from conftest import CRS
+from conftest import CRS, DX, X0, Y0, flood_scenario, plane_twin, plane_variants
 from twin import _io
 from twin.errors import InputDataError, NumericalError, ScenarioError
 from twin.sims.flood.run import FloodResult, run
@@ -22,40 +22,10 @@ from twin.sims.flood.forcing import MM_PER_H, _roof_share, setup
 from twin.model.twin import Twin
 from twin.sims.flood.scenario import Scenario
 
-X0, Y0, DX = 423000.0, 2560000.0, 5.0
-
-
-def _plane_twin(ny: int = 24, nx: int = 32, slope: float = 0.002) -> Twin:
-    """A plane tilted down to the east with a pit, two buildings and a park/road land use."""
-    transform = Affine(DX, 0, X0, 0, -DX, Y0)
-    x = (np.arange(nx) + 0.5) * DX
-    terrain = np.tile(5.0 - slope * x, (ny, 1))
-    terrain[10:14, 8:12] -= 0.4  # a depression that ponds
-    b = gpd.GeoDataFrame({"id": ["b1", "b2"], "base": [5.0, 5.0], "height": [9.0, 12.0], "source": ["gis", "gis"]},
-                         geometry=[shapely.box(X0 + 60, Y0 - 40, X0 + 80, Y0 - 20),
-                                   shapely.box(X0 + 100, Y0 - 90, X0 + 115, Y0 - 70)], crs=CRS)
-    lu = gpd.GeoDataFrame({"class": ["road", "park"]},
-                          geometry=[shapely.box(X0, Y0 - ny * DX, X0 + nx * DX / 2, Y0),
-                                    shapely.box(X0 + nx * DX / 2, Y0 - ny * DX, X0 + nx * DX, Y0)], crs=CRS)
-    return Twin(CRS, transform, terrain, buildings=b, landuse=lu)
-
-
-def _scenario(**over) -> Scenario:
-    base = {"name": "test", "duration": 900, "output_interval": 300,
-            "rain": {"hyetograph": [[0, 80.0], [600, 80.0], [601, 0.0]]},
-            "inflow": [{"at": [X0 + 12.0, Y0 - 60.0], "hydrograph": [[0, 0.0], [300, 2.0], [900, 0.5]]}],
-            "boundary": [{"edge": "east", "type": "free", "slope": 0.002},
-                         {"edge": "north", "type": "level", "level": [[0, 5.05], [900, 5.2]]}],
-            "infiltration": {"model": "green-ampt"}, "drainage": {"capacity": 10.0},
-            "gauge": [{"name": "pit", "at": [X0 + 50.0, Y0 - 60.0]}],
-            "output": {"gauge_interval": 60}, "numerics": {"dtype": "float64"}}
-    base.update(over)
-    return Scenario.from_dict(base)
-
 
 def test_mass_balance_with_every_forcing_float64():
-    tw = _plane_twin()
-    r = run(tw, _scenario(), progress=False)
+    tw = plane_twin()
+    r = run(tw, flood_scenario(), progress=False)
     s = r.summary
     # every term is present, so the balance tests all of them together
     for key in ("volume_rain_m3", "volume_inflow_m3", "volume_boundary_in_m3", "volume_out_m3",
@@ -72,7 +42,7 @@ def test_mass_balance_with_every_forcing_float64():
 
 
 def test_mass_balance_float32_state():
-    r = run(_plane_twin(), _scenario(numerics={"dtype": "float32"}), progress=False)
+    r = run(plane_twin(), flood_scenario(numerics={"dtype": "float32"}), progress=False)
     # float32 depths carry ~7 significant digits; the accounting is float64, so the residual is the
     # rounding of the stored depths themselves (measured ~1e-7 here; bound with margin)
     assert abs(r.summary["mass_balance_error"]) < 1e-5
@@ -91,9 +61,9 @@ def test_roof_rain_is_moved_not_lost():
 
 
 def test_buildings_block_or_raise():
-    tw = _plane_twin()
-    blocked = run(tw, _scenario(buildings="block"), progress=False)
-    raised = run(tw, _scenario(buildings="raise"), progress=False)
+    tw = plane_twin()
+    blocked = run(tw, flood_scenario(buildings="block"), progress=False)
+    raised = run(tw, flood_scenario(buildings="raise"), progress=False)
     inside = tw.building_mask > 0
     assert (blocked.max_depth[inside] == 0).all()  # no water inside blocked footprints
     assert raised.max_depth[inside].max() > 0  # rain on raised roofs stands there
@@ -104,8 +74,8 @@ def test_buildings_block_or_raise():
 
 
 def test_result_folder_and_reload(tmp_path):
-    tw = _plane_twin()
-    r = run(tw, _scenario(), out=tmp_path / "res", progress=False, scene=False)
+    tw = plane_twin()
+    r = run(tw, flood_scenario(), out=tmp_path / "res", progress=False, scene=False)
     out = tmp_path / "res"
     for name in ("max_depth", "max_speed", "arrival_time", "duration", "hazard", "hazard_class"):
         with rasterio.open(out / f"{name}.tif") as src:
@@ -119,7 +89,7 @@ def test_result_folder_and_reload(tmp_path):
     for key in ("volume_in_m3", "volume_out_m3", "volume_lost_m3", "volume_stored_m3", "mass_balance_error",
                 "steps", "wall_seconds", "cell_updates_per_second", "buildings_flooded", "scenario_hash"):
         assert key in s
-    assert s["scenario_hash"] == _scenario().hash
+    assert s["scenario_hash"] == flood_scenario().hash
     g = (out / "gauges.csv").read_text().splitlines()
     assert g[0] == "time_s,pit_depth_m,pit_level_m" and len(g) == 1 + 16  # t = 0..900 every 60 s
     back = FloodResult.load(out)
@@ -130,8 +100,8 @@ def test_result_folder_and_reload(tmp_path):
 
 
 def test_checkpoint_and_resume_equal_an_uninterrupted_run(tmp_path):
-    tw = _plane_twin()
-    sc = _scenario(checkpoint_interval=300)
+    tw = plane_twin()
+    sc = flood_scenario(checkpoint_interval=300)
     full = run(tw, sc, out=tmp_path / "full", progress=False, scene=False)
     assert not (tmp_path / "full.checkpoint.npz").exists()  # removed once the result is written
     assert run(tw, sc, out=tmp_path / "part", progress=False, stop_at=450, scene=False) is None
@@ -152,11 +122,11 @@ def test_checkpoint_and_resume_equal_an_uninterrupted_run(tmp_path):
     # a checkpoint from another scenario is refused rather than mixed in
     run(tw, sc, out=tmp_path / "x", progress=False, stop_at=300, scene=False)
     with pytest.raises(ScenarioError, match="another scenario"):
-        run(tw, _scenario(checkpoint_interval=300, duration=1200), out=tmp_path / "x", resume=True, progress=False)
+        run(tw, flood_scenario(checkpoint_interval=300, duration=1200), out=tmp_path / "x", resume=True, progress=False)
 
 
 def test_rain_frames_from_rasters(tmp_path):
-    tw = _plane_twin()
+    tw = plane_twin()
     # two frames in another CRS-free form: same grid, 20 and 50 mm/h, on a coarser 10 m grid
     t = Affine(10.0, 0, X0, 0, -10.0, Y0)
     for name, rate in (("a.tif", 20.0), ("b.tif", 50.0)):
@@ -189,24 +159,24 @@ def test_bad_scenarios_name_the_key(bad, match):
 
 
 def test_points_outside_or_on_buildings_are_refused():
-    tw = _plane_twin()
+    tw = plane_twin()
     with pytest.raises(ScenarioError, match="outside the twin"):
-        setup(tw, _scenario(inflow=[{"at": [X0 - 100.0, Y0], "hydrograph": [[0, 1.0]]}]))
+        setup(tw, flood_scenario(inflow=[{"at": [X0 - 100.0, Y0], "hydrograph": [[0, 1.0]]}]))
     with pytest.raises(ScenarioError, match="building"):
-        setup(tw, _scenario(inflow=[{"at": [X0 + 70.0, Y0 - 30.0], "hydrograph": [[0, 1.0]]}]))
+        setup(tw, flood_scenario(inflow=[{"at": [X0 + 70.0, Y0 - 30.0], "hydrograph": [[0, 1.0]]}]))
     with pytest.raises(ScenarioError, match="gauge.0.at"):
-        setup(tw, _scenario(gauge=[{"name": "far", "at": [0.0, 0.0]}]))
+        setup(tw, flood_scenario(gauge=[{"name": "far", "at": [0.0, 0.0]}]))
 
 
 def test_unstable_fixed_time_step_is_a_clear_error_not_nan():
-    tw = _plane_twin()
-    sc = _scenario(numerics={"dtype": "float64", "fixed_dt": 30.0})
+    tw = plane_twin()
+    sc = flood_scenario(numerics={"dtype": "float64", "fixed_dt": 30.0})
     with pytest.raises(NumericalError, match="fixed_dt"):
         run(tw, sc, progress=False)
 
 
 def test_nan_dem_never_reaches_the_kernel():
-    tw = _plane_twin()
+    tw = plane_twin()
     bad = np.array(tw.terrain)
     bad[3, 3] = np.nan
     with pytest.raises(InputDataError, match="NaN"):
@@ -235,7 +205,7 @@ def test_symmetric_city_gives_a_symmetric_flood():
 
 
 def test_cli_run_info_and_resume(tmp_path):
-    tw = _plane_twin()
+    tw = plane_twin()
     tw.save(tmp_path / "tw")
     (tmp_path / "s.toml").write_text('duration = 600\ncheckpoint_interval = 200\n[rain]\nconstant = 40\n')
     runner = CliRunner()
@@ -272,10 +242,10 @@ def test_hazard_classes_follow_fd2320_bounds():
 def test_design_storm_rain_volume_equals_the_storm_depth():
     from twin.sims.flood.storms import chicago
 
-    tw = _plane_twin()
+    tw = plane_twin()
     design = {"method": "chicago", "A": 3618.427, "b": 11.259, "C": 0.438, "n": 0.75, "return_period": 10,
               "duration": "10min", "step": "1min", "peak": 0.4}
-    r = run(tw, _scenario(rain={"design": design}, inflow=[], boundary=[], infiltration={"model": "none"},
+    r = run(tw, flood_scenario(rain={"design": design}, inflow=[], boundary=[], infiltration={"model": "none"},
                           drainage={"capacity": 0.0}), progress=False)
     depth_mm = chicago(3618.427, 11.259, 0.438, 0.75, 10, 600, peak_ratio=0.4, dt_s=60).depth_mm
     area = tw.shape[0] * tw.shape[1] * DX * DX
@@ -311,26 +281,13 @@ def test_scenarios_default_to_the_courant_factor_deep_lakes_need():
     assert Scenario.from_dict({"duration": 60}).numerics.alpha == 0.6
 
 
-def _variants() -> dict[str, Twin]:
-    """Twins with the plane's DEM and buildings but other land use, a river or a lake."""
-    land = _plane_twin()
-    land.landuse = gpd.GeoDataFrame({"class": ["park"]}, geometry=[shapely.box(X0, Y0 - 120, X0 + 160, Y0)], crs=CRS)
-    river = _plane_twin()
-    river.rivers = gpd.GeoDataFrame({"width": [6.0], "depth": [1.0]},
-                                    geometry=[shapely.LineString([(X0, Y0 - 100), (X0 + 160, Y0 - 100)])], crs=CRS)
-    lake = _plane_twin()
-    lake.lakes = gpd.GeoDataFrame({"level": [5.2]}, geometry=[shapely.box(X0 + 5, Y0 - 115, X0 + 30, Y0 - 95)],
-                                  crs=CRS)
-    return {"land use": land, "rivers": river, "lakes": lake}
-
-
 @pytest.mark.parametrize("changed", ["land use", "rivers", "lakes"])
 def test_resume_on_a_twin_with_other_land_use_rivers_or_lakes_is_refused(tmp_path, changed):
-    tw = _plane_twin()
-    other = _variants()[changed]
+    tw = plane_twin()
+    other = plane_variants()[changed]
     np.testing.assert_array_equal(other.terrain, tw.terrain)  # what the old fingerprint hashed is the same
     np.testing.assert_array_equal(other.building_mask, tw.building_mask)
-    sc = _scenario(checkpoint_interval=300)
+    sc = flood_scenario(checkpoint_interval=300)
     assert run(tw, sc, out=tmp_path / "r", progress=False, stop_at=300, scene=False) is None
     with pytest.raises(ScenarioError, match=f"the twin's {changed} changed") as err:
         run(other, sc, out=tmp_path / "r", progress=False, resume=True, scene=False)
@@ -352,11 +309,11 @@ def test_resume_on_a_twin_with_other_land_use_rivers_or_lakes_is_refused(tmp_pat
 ])
 def test_scenario_limits_name_the_key_the_count_and_the_fix(over, match):
     with pytest.raises(ScenarioError, match=match):
-        _scenario(**over)
+        flood_scenario(**over)
 
 
 def test_snapshot_count_is_bounded_only_with_snapshots():
-    sc = _scenario(duration="1d", output_interval=1, output={"snapshots": False})
+    sc = flood_scenario(duration="1d", output_interval=1, output={"snapshots": False})
     assert sc.snapshot_count == 86401  # allowed: nothing is kept per output time
 
 
@@ -402,7 +359,7 @@ def _measure(tmp_path, scenario: dict, *stop_at: float) -> dict:
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root)}
     proc = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(tmp_path / "r"), json.dumps(scenario),
                            *map(str, stop_at)], capture_output=True, text=True, cwd=root, env=env, timeout=600)

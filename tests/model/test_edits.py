@@ -7,7 +7,7 @@ import pytest
 import shapely
 
 from conftest import CRS
-from test_flood_run import DX, X0, Y0, _plane_twin, _scenario
+from conftest import DX, X0, Y0, plane_twin, flood_scenario
 from twin.model.edits import apply_edits, wall_cells
 from twin.errors import ScenarioError
 from twin.sims.flood.run import FloodResult, run
@@ -107,11 +107,11 @@ def test_pond_stores_its_hand_computed_volume(tmp_path):
 
 
 def test_added_building_blocks_and_removed_building_lets_water_in():
-    tw = _plane_twin()
+    tw = plane_twin()
     terrain, n_buildings, mask = np.array(tw.terrain), len(tw.buildings), tw.building_mask
     new = [[X0 + 20, Y0 - 70], [X0 + 40, Y0 - 70], [X0 + 40, Y0 - 50], [X0 + 20, Y0 - 50]]
-    base = run(tw, _scenario(), progress=False)
-    added = run(tw, _scenario(edit=[{"type": "building", "action": "add", "polygon": new, "height": 6.0,
+    base = run(tw, flood_scenario(), progress=False)
+    added = run(tw, flood_scenario(edit=[{"type": "building", "action": "add", "polygon": new, "height": 6.0,
                                      "id": "new-school"}]), progress=False)
     cells = np.zeros(tw.shape, bool)
     cells[10:14, 4:8] = True  # centres of the 20 m x 20 m footprint on the 5 m grid
@@ -119,7 +119,7 @@ def test_added_building_blocks_and_removed_building_lets_water_in():
     assert (added.twin.building_mask[cells] == 1).all() and "new-school" in set(added.buildings["id"])
     assert added.summary["edits"][0] == {"type": "building", "action": "add", "id": "new-school", "cells": 16,
                                          "base_m": pytest.approx(float(tw.terrain[cells].min()))}
-    removed = run(tw, _scenario(edit=[{"type": "building", "action": "remove", "at": [X0 + 70.0, Y0 - 30.0]}]),
+    removed = run(tw, flood_scenario(edit=[{"type": "building", "action": "remove", "at": [X0 + 70.0, Y0 - 30.0]}]),
                   progress=False)
     b1 = mask > 0
     b1[:, 15:] = False  # b1 is the western building
@@ -131,7 +131,7 @@ def test_added_building_blocks_and_removed_building_lets_water_in():
 
 
 def test_edited_copy_recomputes_only_what_depends_on_the_edit():
-    tw = _plane_twin()
+    tw = plane_twin()
     manning, burned = tw.manning, tw.burned_terrain
     poly = [[X0 + 5, Y0 - 5], [X0 + 25, Y0 - 5], [X0 + 25, Y0 - 25], [X0 + 5, Y0 - 25]]
     edited, report = apply_edits(tw, Scenario.from_dict(
@@ -158,7 +158,7 @@ def test_edited_copy_recomputes_only_what_depends_on_the_edit():
 ])
 def test_edits_that_do_not_fit_the_twin_name_the_key(edit, match):
     with pytest.raises(ScenarioError, match=match):
-        apply_edits(_plane_twin(), Scenario.from_dict({"duration": 60, "edit": [edit]}).edit)
+        apply_edits(plane_twin(), Scenario.from_dict({"duration": 60, "edit": [edit]}).edit)
 
 
 @pytest.mark.parametrize("edit, match", [

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from pydantic import Field
-from test_flood_run import _plane_twin
+from conftest import plane_twin
 
 import twin
 from twin.sims.base import Result, common_summary
@@ -66,7 +66,7 @@ def pond():
 
 
 def test_a_registered_kind_runs_saves_loads_and_shows(pond, tmp_path):
-    tw = _plane_twin()
+    tw = plane_twin()
     tw.save(tmp_path / "tw")
     tw = twin.Twin.load(tmp_path / "tw")
     (tmp_path / "pond.toml").write_text('kind = "pond"\nlevel = 0.5\n')
@@ -128,11 +128,11 @@ def test_every_builtin_kind_is_registered_with_its_classes():
 
 
 def test_terrain_result_saves_and_loads(tmp_path):
-    from test_terrain import _valley_twin
+    from conftest import valley_twin
 
     from twin.sims.terrain.run import TerrainResult
 
-    tw = _valley_twin()
+    tw = valley_twin()
     tw.save(tmp_path / "tw")
     tw = twin.Twin.load(tmp_path / "tw")
     result = twin.run(tw, {"kind": "terrain", "threshold_cells": 5}, out=tmp_path / "t")
@@ -152,7 +152,7 @@ def test_terrain_result_saves_and_loads(tmp_path):
 
 
 def test_load_result_refuses_a_folder_that_is_no_result(tmp_path):
-    tw = _plane_twin()
+    tw = plane_twin()
     tw.save(tmp_path / "tw")
     with pytest.raises(InputDataError, match="holds a twin"):
         twin.load_result(tmp_path / "tw")
@@ -162,10 +162,10 @@ def test_load_result_refuses_a_folder_that_is_no_result(tmp_path):
 
 
 def test_summaries_share_their_first_keys(tmp_path):
-    from test_water import HAND_TOML, _write_hand
+    from conftest import HAND_TOML, write_hand
 
-    water = twin.run(None, _write_hand(tmp_path, toml='kind = "water"\n' + HAND_TOML), out=tmp_path / "w")
-    flood = twin.run(_plane_twin(), {"duration": 60, "rain": {"constant": 20}}, out=tmp_path / "f",
+    water = twin.run(None, write_hand(tmp_path, toml='kind = "water"\n' + HAND_TOML), out=tmp_path / "w")
+    flood = twin.run(plane_twin(), {"duration": 60, "rain": {"constant": 20}}, out=tmp_path / "f",
                      progress=False, scene=False)
     for result, kind in ((water, "water"), (flood, "flood")):
         assert {"kind", "name", "scenario_hash", "cimtwin", "wall_seconds"} <= set(result.summary)
@@ -177,9 +177,9 @@ def test_summaries_share_their_first_keys(tmp_path):
 def test_cf_attributes_come_from_one_place(tmp_path):
     import xarray as xr
 
-    from test_water import HAND_TOML, _write_hand
+    from conftest import HAND_TOML, write_hand
 
-    twin.run(None, _write_hand(tmp_path, toml='kind = "water"\n' + HAND_TOML), out=tmp_path / "w")
+    twin.run(None, write_hand(tmp_path, toml='kind = "water"\n' + HAND_TOML), out=tmp_path / "w")
     with xr.open_dataset(tmp_path / "w" / "allocation.nc") as ds:
         assert ds.attrs["Conventions"] == "CF-1.8" and ds.attrs["source"] == f"cimtwin {twin.__version__}"
         assert ds.attrs["scenario_hash"] == json.loads((tmp_path / "w" / "summary.json").read_text())["scenario_hash"]
@@ -187,9 +187,9 @@ def test_cf_attributes_come_from_one_place(tmp_path):
 
 def test_twin_terrain_is_twin_run_with_the_scenarios_words(tmp_path):
     """`twin terrain`'s options are the terrain scenario's keys; the older spellings still work."""
-    from test_terrain import _valley_twin
+    from conftest import valley_twin
 
-    _valley_twin().save(tmp_path / "tw")
+    valley_twin().save(tmp_path / "tw")
     res = CliRunner().invoke(main, ["terrain", str(tmp_path / "tw"), "--out", str(tmp_path / "a"),
                                     "--threshold", "5", "--buildings", "none"])
     assert res.exit_code == 0, res.output

@@ -17,7 +17,7 @@ from twin.errors import ScenarioError
 from twin.sims.river.run import RiverScenario
 from twin.sims.flood.scenario import Scenario
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: One scenario per kind as a user writes it (durations as text, series with text times).
 EXAMPLES = {

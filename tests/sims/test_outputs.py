@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_flood_run import _plane_twin
+from conftest import plane_twin
 
 from twin import _io
 from twin.cli.app import main
@@ -26,7 +26,7 @@ FLOOD = 'name = "short"\nduration = 60\noutput_interval = 30\n[rain]\nconstant =
 @pytest.fixture
 def city(tmp_path):
     """A saved twin and a short flood scenario file."""
-    _plane_twin().save(tmp_path / "tw")
+    plane_twin().save(tmp_path / "tw")
     (tmp_path / "flood.toml").write_text(FLOOD)
     return tmp_path
 
@@ -281,12 +281,12 @@ def test_a_tampered_result_file_is_refused_by_load_and_compare(city):
 
 
 def test_river_and_water_results_are_verified_too(city):
-    from test_water import HAND_TOML, _write_hand
+    from conftest import HAND_TOML, write_hand
 
     from twin.sims.water.run import WaterResult
     from twin.sims.water.run import run as water_run
 
-    water_run(None, _write_hand(city, toml=HAND_TOML), out=city / "w")
+    water_run(None, write_hand(city, toml=HAND_TOML), out=city / "w")
     assert _io.folder_kind(city / "w") == "water"
     with open(city / "w" / "shortages.csv", "a") as fh:
         fh.write("x\n")

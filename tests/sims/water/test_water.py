@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from affine import Affine
-from conftest import CRS
+from conftest import CRS, HAND_TOML, write_hand
 
 from twin.errors import ScenarioError
 from twin.model.twin import Twin
@@ -23,80 +23,6 @@ from twin.sims.water.run import WaterScenario, run
 
 DAY = 86400.0
 TOL = 1e-9
-
-HAND_TOML = """
-name = "hand"
-start = 2021-01-01
-end = 2021-01-07
-step = "1d"
-timeseries = "flows.csv"
-
-[[node]]
-name = "lake"
-type = "reservoir"
-at = [500100.0, 3000100.0]
-capacity = 1728000.0        # 20 days of 1 m3/s
-initial = 864000.0          # 10 days
-inflow = "lake_in"
-zones = { inactive = 0.1 }  # 2 days never released
-
-[[node]]
-name = "eflow"
-type = "env_flow"
-at = [500300.0, 3000100.0]
-demand = 2.0
-
-[[node]]
-name = "town"
-type = "demand"
-use = "domestic"
-at = [500100.0, 3000300.0]
-demand = 5.0
-priority = 1
-
-[[node]]
-name = "farm"
-type = "demand"
-use = "agricultural"
-demand = 4.0
-priority = 2
-
-[[node]]
-name = "mill"
-type = "demand"
-use = "industrial"
-demand = 2.0
-priority = 2
-
-[[link]]
-from = "lake"
-to = "eflow"
-river = true
-
-[[link]]
-from = "lake"
-to = "town"
-capacity = 10.0
-loss = 0.1
-
-[[link]]
-from = "lake"
-to = "farm"
-capacity = 3.0
-
-[[link]]
-from = "lake"
-to = "mill"
-"""
-
-INFLOW = [3.0, 0.0, 0.0, 10.0, 30.0, 40.0]
-
-
-def _write_hand(tmp_path, toml=HAND_TOML, inflow=INFLOW):
-    (tmp_path / "hand.toml").write_text(toml)
-    pd.DataFrame({"date": pd.date_range("2021-01-01", periods=len(inflow)), "lake_in": inflow,
-                  "lake_dry": [0.5 * q for q in inflow]}).to_csv(tmp_path / "flows.csv", index=False)
-    return tmp_path / "hand.toml"
 
 
 def _hand_expected():
@@ -113,7 +39,7 @@ def _hand_expected():
 
 
 def test_hand_network_exact_and_outputs(tmp_path):
-    path = _write_hand(tmp_path)
+    path = write_hand(tmp_path)
     r = run(None, path, out=tmp_path / "out")
     deliv, store, spill = _hand_expected()
     np.testing.assert_allclose(r.delivered[0], deliv, rtol=0, atol=TOL)
@@ -151,7 +77,7 @@ name = "dry"
 inflow = 0.9
 series = { lake_in = "lake_dry" }
 """
-    path = _write_hand(tmp_path, toml)
+    path = write_hand(tmp_path, toml)
     both = run(None, path)
     assert both.members == ["growth", "dry"]
     base = WaterScenario.from_toml(path)
@@ -196,7 +122,7 @@ def test_reservoir_evaporation_level_and_guide_curve():
 
 
 def test_network_written_in_the_twin_crs(tmp_path):
-    path = _write_hand(tmp_path)
+    path = write_hand(tmp_path)
     tw = Twin(CRS, Affine(10.0, 0, 500000.0, 0, -10.0, 3000500.0), np.zeros((50, 50)))
     run(tw, path, out=tmp_path / "out")
     nodes = gpd.read_file(tmp_path / "out" / "network.gpkg", layer="nodes")
@@ -205,7 +131,7 @@ def test_network_written_in_the_twin_crs(tmp_path):
     assert sorted(links["to"]) == ["eflow", "town"]   # only links with both ends located
     far = HAND_TOML.replace("at = [500300.0, 3000100.0]", "at = [900000.0, 3000100.0]")
     with pytest.raises(ScenarioError, match=r"node\[1\].*outside the twin"):
-        run(tw, _write_hand(tmp_path, far))
+        run(tw, write_hand(tmp_path, far))
 
 
 @pytest.mark.parametrize("change, key", [
@@ -218,7 +144,7 @@ def test_network_written_in_the_twin_crs(tmp_path):
 ])
 def test_bad_files_name_the_key(tmp_path, change, key):
     with pytest.raises(ScenarioError, match=key):
-        run(None, _write_hand(tmp_path, HAND_TOML.replace(*change)))
+        run(None, write_hand(tmp_path, HAND_TOML.replace(*change)))
 
 
 def test_cycle_without_storage_is_refused():
@@ -235,12 +161,12 @@ def test_cli_runs_a_file_and_reports_bad_ones(tmp_path):
 
     from twin.cli.water import water_cmd
 
-    path = _write_hand(tmp_path)
+    path = write_hand(tmp_path)
     res = CliRunner().invoke(water_cmd, [str(path), "--out", str(tmp_path / "cli")])
     assert res.exit_code == 0, res.output
     assert "6 steps x 1 member(s)" in res.output and "base/mill (priority 2)" in res.output
     assert (tmp_path / "cli" / "allocation.nc").is_file()
-    bad = _write_hand(tmp_path, HAND_TOML.replace('to = "mill"', 'to = "mil"'))
+    bad = write_hand(tmp_path, HAND_TOML.replace('to = "mill"', 'to = "mil"'))
     res = CliRunner().invoke(water_cmd, [str(bad), "--out", str(tmp_path / "cli2")])
     assert isinstance(res.exception, ScenarioError) and not (tmp_path / "cli2").exists()
 
@@ -336,7 +262,7 @@ def test_bad_return_flows_say_what_to_fix(change, message):
 
 
 def test_result_folder_loads_back(tmp_path):
-    r = run(None, _write_hand(tmp_path), out=tmp_path / "out")
+    r = run(None, write_hand(tmp_path), out=tmp_path / "out")
     back = type(r).load(tmp_path / "out")
     for name in ("flow", "demand", "delivered", "storage", "release", "spill", "balance_error"):
         np.testing.assert_array_equal(getattr(back, name), getattr(r, name))
@@ -388,7 +314,7 @@ def test_supply_network_from_a_geopackage_in_another_crs(tmp_path):
     import shapely
 
     _write_supply_gpkg(tmp_path)
-    toml = _write_hand(tmp_path, SUPPLY_TOML)
+    toml = write_hand(tmp_path, SUPPLY_TOML)
     tw = Twin(CRS, Affine(10.0, 0, 500000.0, 0, -10.0, 3000500.0), np.zeros((50, 50)))
     r = run(tw, toml, out=tmp_path / "out")
     deliv, store, _ = _hand_expected()
@@ -431,4 +357,4 @@ def test_bad_supply_geopackage_says_what_to_fix(tmp_path, damage, message):
         nodes.to_file(path, layer="nodes", driver="GPKG")
         links.to_file(path, layer="links", driver="GPKG")
     with pytest.raises(ScenarioError, match=message):
-        run(None, _write_hand(tmp_path, SUPPLY_TOML))
+        run(None, write_hand(tmp_path, SUPPLY_TOML))

@@ -17,8 +17,8 @@ import rasterio
 from affine import Affine
 from click.testing import CliRunner
 from conftest import CRS
-from test_flood_run import _plane_twin, _scenario
-from test_water import HAND_TOML, _write_hand
+from conftest import plane_twin, flood_scenario
+from conftest import HAND_TOML, write_hand
 
 from twin.cli.app import main
 from twin.errors import NumericalError, ScenarioError
@@ -97,7 +97,7 @@ def test_rain_frames_outside_refused_and_allowed(tmp_path):
 
 def test_water_series_and_network_outside_refused_by_the_cli_and_allowed(tmp_path):
     scen, secret, tables = _folders(tmp_path)
-    _write_hand(tables)  # hand.toml and flows.csv
+    write_hand(tables)  # hand.toml and flows.csv
     (scen / "hand.toml").write_text(HAND_TOML.replace('timeseries = "flows.csv"', 'timeseries = "../tables/flows.csv"'))
     res = CliRunner().invoke(main, ["water", str(scen / "hand.toml"), "--out", str(tmp_path / "out")])
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
@@ -165,7 +165,7 @@ def test_nan_inf_and_bool_refused_naming_the_key(tmp_path, toml, key):
 ])
 def test_water_nan_and_bool_refused_naming_the_key(tmp_path, old, new, key):
     assert old in HAND_TOML
-    path = _write_hand(tmp_path, HAND_TOML.replace(old, new, 1))
+    path = write_hand(tmp_path, HAND_TOML.replace(old, new, 1))
     with pytest.raises(ScenarioError) as err:
         WaterScenario.from_toml(path)
     assert key in str(err.value) and "demand.str" not in str(err.value)
@@ -199,9 +199,9 @@ def test_ingest_raster_name_that_leaves_the_folder_exits_2(tmp_path):
 
 
 def test_fixed_dt_message_gives_the_courant_limit_and_the_fix():
-    sc = _scenario(numerics={"dtype": "float64", "fixed_dt": 60.0})
+    sc = flood_scenario(numerics={"dtype": "float64", "fixed_dt": 60.0})
     with pytest.raises(NumericalError) as err:
-        flood_run(_plane_twin(), sc, progress=False)
+        flood_run(plane_twin(), sc, progress=False)
     text = str(err.value)
     assert "numerics.fixed_dt = 60 s" in text and "Courant limit of" in text and "or to 0" in text
     limit = float(text.split("Courant limit of ")[1].split(" s")[0])
@@ -252,7 +252,7 @@ def test_lake_tables_use_the_same_checks(lake, message):
 
 def _frames(folder, rates):
     import pyproj
-    from test_flood_run import X0, Y0
+    from conftest import X0, Y0
 
     from twin import _io
 
@@ -270,6 +270,6 @@ def test_ensemble_member_with_frames_runs_outside_its_folder(tmp_path):
     (tmp_path / "base.toml").write_text('duration = 300\n[rain]\nframes = [{time = 0, file = "a.tif"}]\n')
     (tmp_path / "ens.toml").write_text('base = "base.toml"\n[sweep]\n"numerics.dtype" = ["float64"]\n')
     member = Ensemble.from_toml(tmp_path / "ens.toml").members[0]
-    summary = _run_member(_plane_twin(), member.scenario.to_dict(), str(tmp_path / "m"), 1)
+    summary = _run_member(plane_twin(), member.scenario.to_dict(), str(tmp_path / "m"), 1)
     assert summary["scenario_hash"] == member.scenario.hash and summary["volume_rain_m3"] > 0
 

@@ -16,7 +16,7 @@ import pytest
 import rasterio
 import xarray as xr
 from click.testing import CliRunner
-from test_flood_run import X0, Y0, _plane_twin, _scenario, _variants
+from conftest import X0, Y0, plane_twin, flood_scenario, plane_variants
 
 from ingest.vector import zonal_stat
 from twin.cli.ensemble import ensemble_cmd
@@ -31,12 +31,12 @@ SCALES = [10.0, 20.0, 40.0, 60.0, 80.0, 120.0, 160.0, 240.0]  # mm/h, from dry s
 
 @pytest.fixture(scope="module")
 def twin():
-    return _plane_twin()
+    return plane_twin()
 
 
 @pytest.fixture(scope="module")
 def base() -> dict:
-    return _scenario(numerics={"dtype": "float32"}).to_dict()
+    return flood_scenario(numerics={"dtype": "float32"}).to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_failing_member_is_reported_others_complete_and_resume(twin, base, clust
     assert again.summary["members_reused"] == 4 and again.summary["members_run"] == 2
     np.testing.assert_array_equal(again.exceedance["member_share"].values, res.exceedance["member_share"].values)
     # another twin: nothing is reused, the results would mix two cities
-    other = run_ensemble(_plane_twin(slope=0.004), ens, out, scheduler=cluster.scheduler_address, retries=0,
+    other = run_ensemble(plane_twin(slope=0.004), ens, out, scheduler=cluster.scheduler_address, retries=0,
                          progress=False)
     assert other.summary["members_reused"] == 0 and other.summary["members_run"] == 6
 
@@ -132,16 +132,16 @@ def test_twin_fingerprint_covers_what_a_run_reads():
     """Members are reused, and checkpoints resumed, only on a twin whose every read part is the same."""
     from twin._fingerprint import changed_parts, twin_fingerprint, twin_parts
 
-    assert twin_fingerprint(_plane_twin()) == twin_fingerprint(_plane_twin())
-    base = twin_parts(_plane_twin())
-    for changed, other in _variants().items():  # same DEM and buildings: the old fingerprint matched
+    assert twin_fingerprint(plane_twin()) == twin_fingerprint(plane_twin())
+    base = twin_parts(plane_twin())
+    for changed, other in plane_variants().items():  # same DEM and buildings: the old fingerprint matched
         found = changed_parts(base, twin_parts(other))
         assert changed in found and "terrain" not in found and "buildings" not in found, (changed, found)
-    lake = _variants()["lakes"]
-    higher = _variants()["lakes"]
+    lake = plane_variants()["lakes"]
+    higher = plane_variants()["lakes"]
     higher.lakes = higher.lakes.assign(level=5.5)  # same outline and mask, another initial level
     assert changed_parts(twin_parts(lake), twin_parts(higher)) == ["lakes"]
-    table = _plane_twin()
+    table = plane_twin()
     t = table.landuse_table
     t.loc[t.index == "park", "ks_mm_h"] *= 2  # same classes, Manning's n and imperviousness: other infiltration
     table.landuse_table = t

@@ -628,7 +628,7 @@ def test_zero_length_interval_and_float32_state():
 def test_plot_verification_writes_the_figures(tmp_path):
     pytest.importorskip("matplotlib")
     spec = importlib.util.spec_from_file_location(
-        "plot_verification", Path(__file__).resolve().parents[1] / "benchmarks" / "plot_verification.py")
+        "plot_verification", Path(__file__).resolve().parents[2] / "benchmarks" / "plot_verification.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     written = module.main(out_dir=tmp_path, quick=True)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_flood_run import _plane_twin
-from test_water import HAND_TOML, _write_hand
+from conftest import plane_twin
+from conftest import HAND_TOML, write_hand
 
 from twin.cli.app import main
 from twin.errors import ScenarioError
@@ -18,7 +18,7 @@ from twin.sims.water.run import WaterResult, WaterScenario
 
 
 def _water(tmp_path):
-    return _write_hand(tmp_path, toml='kind = "water"\n' + HAND_TOML)
+    return write_hand(tmp_path, toml='kind = "water"\n' + HAND_TOML)
 
 
 def test_kind_picks_the_scenario_model(tmp_path):
@@ -48,7 +48,7 @@ def test_run_dispatches_to_the_kind(tmp_path):
 
 
 def test_cli_refuses_flood_options_for_other_kinds(tmp_path):
-    _plane_twin().save(tmp_path / "tw")
+    plane_twin().save(tmp_path / "tw")
     (tmp_path / "r.toml").write_text('kind = "river"\nduration = "6h"\n')
     res = CliRunner().invoke(main, ["run", str(tmp_path / "r.toml"), "--twin", str(tmp_path / "tw"),
                                     "--out", str(tmp_path / "out"), "--resume"])
