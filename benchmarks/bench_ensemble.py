@@ -37,8 +37,8 @@ from _results import replace_section  # noqa: E402
 from affine import Affine  # noqa: E402
 
 from twin.ensemble.run import Ensemble, run_ensemble  # noqa: E402
-from twin.sims.flood.run import run  # noqa: E402
 from twin.model.twin import Twin  # noqa: E402
+from twin.sims.flood.run import run  # noqa: E402
 
 SECTION = "## Ensembles"
 CRS = "EPSG:4547"

@@ -37,8 +37,8 @@ import shapely
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ingest._ifc_georef import find_frame  # noqa: E402
 from ingest._ifc_geom import plan_polygon  # noqa: E402
+from ingest._ifc_georef import find_frame  # noqa: E402
 from ingest._ifc_read import _clean, _enclosed  # noqa: E402
 from ingest._ifc_structure import ENVELOPE, SPACE, Structure  # noqa: E402
 from ingest.ifc import read_ifc  # noqa: E402

@@ -97,8 +97,8 @@ def _sample_city_scenario() -> str:
     import shapely
 
     from twin.model.build import from_files
-    from twin.sims.river.run import run
     from twin.sample.district import city
+    from twin.sims.river.run import run
 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -320,7 +320,7 @@ def _lake_update(k, inflow, acc, t, dt, storage, stage, res, overtop, lk_i, lk_f
     w1 = 0.0
     e1 = 0.0
     x1 = 0.0
-    for attempt in range(8):
+    for _attempt in range(8):
         w0, e0, x0 = _fluxes(k, h0, hr, x_fixed, lk_f, ev, rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_a)
         f0 = w0 + e0 - x0
         x_max = x0

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from affine import Affine
-import pandas as pd
 
 from twin.model.twin import Twin
 from twin.sims.flood.scenario import Scenario

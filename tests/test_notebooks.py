@@ -76,7 +76,7 @@ def _execute(path: Path, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[nb
 
 
 def test_notebooks_are_the_users_three():
-    assert PRESENT == sorted(EXPECTED), f"{NOTEBOOKS} holds {PRESENT}; expected {sorted(EXPECTED)}"
+    assert sorted(EXPECTED) == PRESENT, f"{NOTEBOOKS} holds {PRESENT}; expected {sorted(EXPECTED)}"
 
 
 @pytest.mark.parametrize("name", PRESENT)

@@ -1,17 +1,5 @@
-"""Deprecated: ``twin.bim`` moved to
-``twin.model.bim``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.bim`` moved to ``twin.model.bim``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.bim is deprecated; import from "
-              "twin.model.bim instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.model.bim import (  # noqa: E402 (after the warning)
-    MergeReport, add_ifc, merge_buildings, merge_spaces,
-)
-
-__all__ = [
-    "MergeReport", "add_ifc", "merge_buildings", "merge_spaces"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.model.bim")

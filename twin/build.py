@@ -1,19 +1,5 @@
-"""Deprecated: ``twin.build`` moved to
-``twin.model.build``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.build`` moved to ``twin.model.build``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.build is deprecated; import from "
-              "twin.model.build instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.model.build import (  # noqa: E402 (after the warning)
-    BuildingOptions, CLASS_COLUMNS, DEFAULTS, DEPTH_COLUMNS, HEIGHT_COLUMNS, LIMITS, PathLike, STOREY_COLUMNS,
-    WIDTH_COLUMNS, from_files,
-)
-
-__all__ = [
-    "BuildingOptions", "CLASS_COLUMNS", "DEFAULTS", "DEPTH_COLUMNS", "HEIGHT_COLUMNS", "LIMITS", "PathLike",
-    "STOREY_COLUMNS", "WIDTH_COLUMNS", "from_files"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.model.build")

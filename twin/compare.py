@@ -1,17 +1,5 @@
-"""Deprecated: ``twin.compare`` moved to
-``twin.sims.flood.compare``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.compare`` moved to ``twin.sims.flood.compare``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.compare is deprecated; import from "
-              "twin.sims.flood.compare instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.sims.flood.compare import (  # noqa: E402 (after the warning)
-    BUILDING_STATUS, Comparison, compare,
-)
-
-__all__ = [
-    "BUILDING_STATUS", "Comparison", "compare"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.sims.flood.compare")

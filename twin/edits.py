@@ -1,17 +1,5 @@
-"""Deprecated: ``twin.edits`` moved to
-``twin.model.edits``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.edits`` moved to ``twin.model.edits``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.edits is deprecated; import from "
-              "twin.model.edits instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.model.edits import (  # noqa: E402 (after the warning)
-    POND_VOLUME_TOLERANCE, apply_edits, wall_cells,
-)
-
-__all__ = [
-    "POND_VOLUME_TOLERANCE", "apply_edits", "wall_cells"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.model.edits")

@@ -1,17 +1,5 @@
-"""Deprecated: ``twin.exposure`` moved to
-``twin.sims.flood.exposure``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.exposure`` moved to ``twin.sims.flood.exposure``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.exposure is deprecated; import from "
-              "twin.sims.flood.exposure instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.sims.flood.exposure import (  # noqa: E402 (after the warning)
-    EXPOSURE_RULE, HAZARD_CLASSES, building_exposure, hazard_class,
-)
-
-__all__ = [
-    "EXPOSURE_RULE", "HAZARD_CLASSES", "building_exposure", "hazard_class"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.sims.flood.exposure")

@@ -1,17 +1,5 @@
-"""Deprecated: ``twin.flood`` moved to
-``twin.sims.flood.run``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.flood`` moved to ``twin.sims.flood.run``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.flood is deprecated; import from "
-              "twin.sims.flood.run instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.sims.flood.run import (  # noqa: E402 (after the warning)
-    FloodResult, run,
-)
-
-__all__ = [
-    "FloodResult", "run"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.sims.flood.run")

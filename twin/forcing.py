@@ -1,17 +1,5 @@
-"""Deprecated: ``twin.forcing`` moved to
-``twin.sims.flood.forcing``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.forcing`` moved to ``twin.sims.flood.forcing``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.forcing is deprecated; import from "
-              "twin.sims.flood.forcing instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.sims.flood.forcing import (  # noqa: E402 (after the warning)
-    FloodSetup, MM_PER_H, outside_error, setup,
-)
-
-__all__ = [
-    "FloodSetup", "MM_PER_H", "outside_error", "setup"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.sims.flood.forcing")

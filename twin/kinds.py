@@ -1,17 +1,5 @@
-"""Deprecated: ``twin.kinds`` moved to
-``twin.sims.kinds``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.kinds`` moved to ``twin.sims.kinds``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.kinds is deprecated; import from "
-              "twin.sims.kinds instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.sims.kinds import (  # noqa: E402 (after the warning)
-    CLI_OPTIONS, SimulationKind, get_kind, kinds, register_kind, unregister_kind,
-)
-
-__all__ = [
-    "CLI_OPTIONS", "SimulationKind", "get_kind", "kinds", "register_kind", "unregister_kind"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.sims.kinds")

@@ -1,17 +1,5 @@
-"""Deprecated: ``twin.landuse`` moved to
-``twin.model.landuse``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.landuse`` moved to ``twin.model.landuse``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.landuse is deprecated; import from "
-              "twin.model.landuse instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.model.landuse import (  # noqa: E402 (after the warning)
-    COLUMNS, OPTIONAL_COLUMNS, default_table, merge_class_tables, read_table, validate_table,
-)
-
-__all__ = [
-    "COLUMNS", "OPTIONAL_COLUMNS", "default_table", "merge_class_tables", "read_table", "validate_table"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.model.landuse")

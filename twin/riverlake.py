@@ -1,18 +1,5 @@
-"""Deprecated: ``twin.riverlake`` moved to
-``twin.sims.river.run``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.riverlake`` moved to ``twin.sims.river.run``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.riverlake is deprecated; import from "
-              "twin.sims.river.run instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.sims.river.run import (  # noqa: E402 (after the warning)
-    Gauge, Inflow, LakeSpec, Lateral, NetworkSpec, RiverResult, RiverScenario, Runoff, Spill, run,
-)
-
-__all__ = [
-    "Gauge", "Inflow", "LakeSpec", "Lateral", "NetworkSpec", "RiverResult", "RiverScenario", "Runoff", "Spill",
-    "run"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.sims.river.run")

@@ -1,17 +1,5 @@
-"""Deprecated: ``twin.runoff`` moved to
-``twin.sims.river.runoff``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.runoff`` moved to ``twin.sims.river.runoff``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.runoff is deprecated; import from "
-              "twin.sims.river.runoff instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.sims.river.runoff import (  # noqa: E402 (after the warning)
-    catchment_spi, hbv_table, response_units, runoff,
-)
-
-__all__ = [
-    "catchment_spi", "hbv_table", "response_units", "runoff"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.sims.river.runoff")

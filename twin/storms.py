@@ -1,19 +1,5 @@
-"""Deprecated: ``twin.storms`` moved to
-``twin.sims.flood.storms``; this alias goes in 0.3.
-"""
+"""Deprecated since 0.2: ``twin.storms`` moved to ``twin.sims.flood.storms``; this path goes in 0.3."""
 
-import warnings
+from twin._compat import forward
 
-warnings.warn("twin.storms is deprecated; import from "
-              "twin.sims.flood.storms instead (the old path goes in 0.3)",
-              DeprecationWarning, stacklevel=2)
-
-from twin.sims.flood.storms import (  # noqa: E402 (after the warning)
-    Hyetograph, IdfTable, JUMP_S, MAX_BLOCKS, MIN_STEP_S, MM_H_PER_L_S_HA, alternating_block, chicago,
-    storm_formula_intensity,
-)
-
-__all__ = [
-    "Hyetograph", "IdfTable", "JUMP_S", "MAX_BLOCKS", "MIN_STEP_S", "MM_H_PER_L_S_HA", "alternating_block",
-    "chicago", "storm_formula_intensity"
-]
+__getattr__, __dir__, __all__ = forward(__name__, "twin.sims.flood.storms")

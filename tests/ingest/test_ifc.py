@@ -13,13 +13,13 @@ import signal
 import time
 import warnings
 
-from geopandas.testing import assert_geodataframe_equal
 import numpy as np
 import psutil
 import pyproj
 import pytest
 import shapely
 import shapely.affinity
+from geopandas.testing import assert_geodataframe_equal
 
 from ingest.ifc import IfcImportWarning, read_ifc, read_ifc_many
 from twin.errors import GeoreferencingError, InputDataError
@@ -354,13 +354,12 @@ def _new_file(version):
     import ifcopenshell.api.context
     import ifcopenshell.api.geometry
     import ifcopenshell.api.georeference
+    import ifcopenshell.api.owner.settings as owner
     import ifcopenshell.api.project
     import ifcopenshell.api.pset
     import ifcopenshell.api.root
     import ifcopenshell.api.spatial
     import ifcopenshell.api.unit
-
-    import ifcopenshell.api.owner.settings as owner
 
     api = ifcopenshell.api
     f = api.project.create_file(version=version)

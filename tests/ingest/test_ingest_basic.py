@@ -18,9 +18,9 @@ from conftest import CRS
 from ingest.raster import read_dem, read_raster
 from ingest.vector import read_vector, zonal_stat
 from twin import _io
-from twin.model.build import from_files
 from twin.cli.app import main
 from twin.errors import CRSError, InputDataError
+from twin.model.build import from_files
 from twin.model.twin import Twin
 
 

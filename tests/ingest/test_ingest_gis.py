@@ -29,9 +29,9 @@ from ingest.crs import auto_crs
 from ingest.raster import read_dem, read_onto
 from ingest.vector import read_vector
 from twin import _io
-from twin.model.build import from_files
 from twin.cli.app import main
 from twin.errors import CRSError, InputDataError
+from twin.model.build import from_files
 
 PYSHEDS = "dem/pysheds_dem_hydrosheds_3s.tif"       # EPSG:4326, 3 arc-seconds, near Fort Worth, Texas
 METHOW = "dem/vectors/landlab_methow"

@@ -601,8 +601,8 @@ def test_cli_terrain_on_the_sample_city(tmp_path):
     from click.testing import CliRunner
 
     from twin import sample
-    from twin.model.build import from_files
     from twin.cli.app import main
+    from twin.model.build import from_files
 
     city = sample.city(tmp_path / "city", size_m=600, cell=4)
     from_files(city.dem, buildings=f"{city.layers}::buildings").save(tmp_path / "tw")
@@ -720,9 +720,9 @@ def test_terrain_scenario_kind_with_pour_points(tmp_path):
     from click.testing import CliRunner
 
     from twin import sample
-    from twin.model.build import from_files
     from twin.cli.app import main
     from twin.errors import ScenarioError
+    from twin.model.build import from_files
     from twin.sims.terrain.run import TerrainScenario, run, terrain_analysis
 
     city = sample.city(tmp_path / "city", size_m=600, cell=4)

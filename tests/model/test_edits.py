@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-
-from conftest import CRS
-from conftest import DX, X0, Y0, plane_twin, flood_scenario
-from twin.model.edits import apply_edits, wall_cells
-from twin.errors import ScenarioError
-from twin.sims.flood.run import FloodResult, run
-from twin.model.twin import Twin
-from twin.sims.flood.scenario import Scenario
 from affine import Affine
+
+from conftest import CRS, DX, X0, Y0, flood_scenario, plane_twin
+from twin.errors import ScenarioError
+from twin.model.edits import apply_edits, wall_cells
+from twin.model.twin import Twin
+from twin.sims.flood.run import FloodResult, run
+from twin.sims.flood.scenario import Scenario
 
 NY, NX = 12, 40
 
@@ -54,7 +53,7 @@ def test_floodwall_holds_below_its_crest_and_overtops_above_it():
     # (0.25-0.9 m at 900 s around the 0.85 m mean) but everywhere wet and below the crest
     final = held.depth_frames[-1]
     assert final[west].sum() * DX * DX == pytest.approx(5000.0, rel=1e-5)
-    assert 0.1 < final[west].min() and final[west].max() < 1.5
+    assert final[west].min() > 0.1 and final[west].max() < 1.5
     assert abs(held.summary["mass_balance_error"]) < 1e-9
     (entry,) = held.summary["edits"]
     assert entry["type"] == "floodwall" and entry["cells"] == len(rows)

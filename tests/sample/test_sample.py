@@ -360,8 +360,8 @@ def test_water_scenario_runs_30_years_short_only_after_droughts_and_its_balance_
     from click.testing import CliRunner
     from PIL import Image
 
-    from twin.model.build import from_files
     from twin.cli.app import main
+    from twin.model.build import from_files
     from twin.sims.water.run import WaterResult
 
     from_files(small.dem).save(tmp_path / "tw")

@@ -15,20 +15,20 @@ import pandas as pd
 import pydeck
 import pytest
 import shapely
-from _chromium import require_chromium, shoot
 from affine import Affine
 from PIL import Image
 from pyproj import Transformer
 
+from _chromium import require_chromium, shoot
 from tools.browser import screenshot
+from twin.errors import InputDataError
+from twin.model.twin import Twin
+from twin.scene.city import QUANTUM_DEG, Scene, city_scene
 from twin.scene.page import instrument_pydeck_html
 from twin.scene.payload import pack, unpack
 from twin.scene.raster import block_reduce, classify, depth_classes, hillshade, png_classes
-from twin.errors import InputDataError
 from twin.sims.flood.exposure import building_exposure, hazard_class
 from twin.sims.flood.run import FloodResult
-from twin.model.twin import Twin
-from twin.scene.city import QUANTUM_DEG, Scene, city_scene
 
 CRS = "EPSG:4547"
 X0, Y0, CELL, NY, NX = 424000.0, 2559600.0, 2.0, 120, 160
@@ -539,8 +539,8 @@ def test_cli_scene_of_river_and_terrain_results_colours_their_lines(tmp_path):
     from click.testing import CliRunner
 
     from twin import sample
-    from twin.model.build import from_files
     from twin.cli.app import main
+    from twin.model.build import from_files
     from twin.sims.river.run import RiverResult
 
     sc = sample.city(tmp_path / "city", size_m=600, cell=4)

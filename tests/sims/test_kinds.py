@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from pydantic import Field
-from conftest import plane_twin
 
 import twin
-from twin.sims.base import Result, common_summary
+from conftest import plane_twin
 from twin.cli.app import main
 from twin.errors import InputDataError
+from twin.sims.base import Result, common_summary
 from twin.sims.kinds import SimulationKind, get_kind, kinds, register_kind, unregister_kind
 from twin.sims.scenario_base import ScenarioModel
 
@@ -115,8 +115,8 @@ def test_a_kind_cannot_be_registered_twice_or_over_a_folder_kind(pond):
 
 def test_every_builtin_kind_is_registered_with_its_classes():
     import twin.sims.flood.run
-    import twin.sims.terrain.run
     import twin.sims.river.run
+    import twin.sims.terrain.run
     import twin.sims.water.run
 
     assert {"flood", "river", "water", "terrain"} <= set(kinds())
@@ -129,7 +129,6 @@ def test_every_builtin_kind_is_registered_with_its_classes():
 
 def test_terrain_result_saves_and_loads(tmp_path):
     from conftest import valley_twin
-
     from twin.sims.terrain.run import TerrainResult
 
     tw = valley_twin()

@@ -11,14 +11,14 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import plane_twin
 
+from conftest import plane_twin
 from twin import _io
 from twin.cli.app import main
-from twin.sims.flood.compare import compare
 from twin.errors import InputDataError
-from twin.sims.flood.run import FloodResult, run
 from twin.model.twin import Twin
+from twin.sims.flood.compare import compare
+from twin.sims.flood.run import FloodResult, run
 
 FLOOD = 'name = "short"\nduration = 60\noutput_interval = 30\n[rain]\nconstant = 50\n'
 
@@ -282,7 +282,6 @@ def test_a_tampered_result_file_is_refused_by_load_and_compare(city):
 
 def test_river_and_water_results_are_verified_too(city):
     from conftest import HAND_TOML, write_hand
-
     from twin.sims.water.run import WaterResult
     from twin.sims.water.run import run as water_run
 

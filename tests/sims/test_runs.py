@@ -6,14 +6,13 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import plane_twin
-from conftest import HAND_TOML, write_hand
 
+from conftest import HAND_TOML, plane_twin, write_hand
 from twin.cli.app import main
 from twin.errors import ScenarioError
+from twin.sims.flood.scenario import Scenario
 from twin.sims.river.run import RiverScenario
 from twin.sims.runs import load_scenario, run
-from twin.sims.flood.scenario import Scenario
 from twin.sims.water.run import WaterResult, WaterScenario
 
 

@@ -16,16 +16,14 @@ import pytest
 import rasterio
 from affine import Affine
 from click.testing import CliRunner
-from conftest import CRS
-from conftest import plane_twin, flood_scenario
-from conftest import HAND_TOML, write_hand
 
+from conftest import CRS, HAND_TOML, flood_scenario, plane_twin, write_hand
 from twin.cli.app import main
 from twin.errors import NumericalError, ScenarioError
 from twin.sims.flood.run import run as flood_run
+from twin.sims.flood.scenario import Scenario
 from twin.sims.river.run import RiverScenario
 from twin.sims.runs import load_scenario
-from twin.sims.flood.scenario import Scenario
 from twin.sims.water.run import WaterScenario
 
 SECRET = "root:$6$SECRET-HASH:19000:0:99999:7:::"
@@ -252,8 +250,8 @@ def test_lake_tables_use_the_same_checks(lake, message):
 
 def _frames(folder, rates):
     import pyproj
-    from conftest import X0, Y0
 
+    from conftest import X0, Y0
     from twin import _io
 
     t = Affine(10.0, 0, X0, 0, -10.0, Y0)

@@ -244,8 +244,8 @@ def run_scenario(sc: Any, source: Path | None, twin_dir: Path | None, out: Path,
                  threads: int | None, **options: Any) -> Any:
     """Run the validated scenario ``sc`` through its kind (what ``twin run`` and its aliases share)."""
     from twin import _io
-    from twin.sims.kinds import CLI_OPTIONS, get_kind, kinds
     from twin.model.twin import Twin
+    from twin.sims.kinds import CLI_OPTIONS, get_kind, kinds
     from twin.sims.runs import run
 
     kind = get_kind(sc.kind)

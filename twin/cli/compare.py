@@ -28,9 +28,9 @@ def compare_cmd(result_a: Path, result_b: Path, out: Path, overwrite: bool, twin
     buildings.gpkg (newly flooded / newly safe / ...), comparison.json and scene.html.
     """
     from twin import _io
-    from twin.sims.flood.compare import compare
     from twin.errors import InputDataError
     from twin.model.twin import Twin
+    from twin.sims.flood.compare import compare
 
     _io.check_out(out, "compare", inputs=[result_a, result_b, twin_dir], overwrite=overwrite)
     c = compare(result_a, result_b, tolerance=tolerance, time_tolerance=time_tolerance,

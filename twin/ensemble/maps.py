@@ -54,7 +54,7 @@ def exceedance_maps(folders: Sequence[Path], weights: Sequence[float] | None, th
     w = _normalised(weights, len(folders))
     thr = np.asarray(thresholds, dtype=np.float64)
     count = prob = mean = peak = None
-    for (depth, transform, crs), wk in zip(_depths(folders), w):  # member order: sums independent of completion
+    for (depth, transform, crs), wk in zip(_depths(folders), w):  # noqa: B007 (the grid is used after the loop); member order: sums independent of completion
         if count is None:
             count = np.zeros((len(thr), *depth.shape), dtype=np.int64)
             prob = np.zeros((len(thr), *depth.shape))

@@ -32,13 +32,13 @@ import xarray as xr
 
 import twin as _pkg
 from twin import _io
-from twin.ensemble.maps import building_probabilities, exceedance_maps, return_period_maps
-from twin.ensemble.spec import Ensemble, Member
-from twin.sims.flood.return_period import AEP_FORMULA, TOLERANCE_M
 from twin._fingerprint import twin_fingerprint
 from twin._progress import progress as _progress_bar
+from twin.ensemble.maps import building_probabilities, exceedance_maps, return_period_maps
+from twin.ensemble.spec import Ensemble, Member
 from twin.errors import InputDataError, TwinError
 from twin.model.twin import Twin
+from twin.sims.flood.return_period import AEP_FORMULA, TOLERANCE_M
 
 __all__ = ["Ensemble", "EnsembleResult", "Member", "building_probabilities", "exceedance_maps", "return_period_maps",
            "run_ensemble"]

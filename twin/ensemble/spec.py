@@ -17,7 +17,7 @@ from pydantic import ConfigDict, ValidationError, field_validator
 
 from twin.errors import ScenarioError
 from twin.sims.flood.scenario import Scenario
-from twin.sims.scenario_base import CheckedModel, explain_errors, doc, read_toml, scenario_path
+from twin.sims.scenario_base import CheckedModel, doc, explain_errors, read_toml, scenario_path
 
 __all__ = ["Ensemble", "Member"]
 

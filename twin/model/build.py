@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ingest.crs import crs_label, is_metric_projected, vertical_unit_factor
 from ingest._notes import warn
+from ingest.crs import crs_label, is_metric_projected, vertical_unit_factor
 from ingest.raster import MAX_HOLE_CELLS, PLAUSIBLE_ELEVATION_M, default_resampling, raster_crs, read_dem, read_onto
 from ingest.vector import LAYER_KINDS, read_vector, zonal_stat
 from twin.errors import InputDataError

@@ -19,8 +19,8 @@ import shapely
 
 from twin import _grids
 from twin.errors import ScenarioError
-from twin.sims.flood.forcing import outside_error
 from twin.model.twin import Twin
+from twin.sims.flood.forcing import outside_error
 from twin.sims.flood.scenario import BuildingEdit, Edit, FloodwallEdit, GroundEdit, PondEdit
 
 __all__ = ["apply_edits", "wall_cells"]

@@ -244,7 +244,7 @@ class Twin:
 
         return add_ifc(self, paths, overlap=overlap, workers=workers, **read_kwargs)
 
-    def copy(self) -> "Twin":
+    def copy(self) -> Twin:
         """A copy that can be edited without changing this twin.
 
         Layers, rasters, the land-use table and ``meta`` are the copy's own (setting or removing one on
@@ -465,7 +465,7 @@ class Twin:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Twin":
+    def load(cls, path: str | os.PathLike) -> Twin:
         """Read a twin folder written by :meth:`save`; checksums are verified.
 
         Raises

@@ -51,8 +51,8 @@ from scipy.interpolate import RectBivariateSpline
 
 from ingest.vector import zonal_stat
 from twin._io import atomic_dir, atomic_file, check_out, write_geotiff, write_json, write_marker
-from twin.sample.water import write_water
 from twin.errors import InputDataError
+from twin.sample.water import write_water
 
 __all__ = ["SampleCity", "city", "CRS", "ORIGIN", "NODATA", "LANDUSE_CLASSES"]
 

@@ -31,6 +31,7 @@ from pyproj import CRS, Transformer
 
 from twin._grid_text import grid_text
 from twin._io import atomic_file
+from twin.errors import CRSError, InputDataError
 from twin.scene.page import render_page
 from twin.scene.payload import b64, delta_encode, pack
 from twin.scene.raster import (
@@ -43,7 +44,6 @@ from twin.scene.raster import (
     png_grey,
     stepped_classes,
 )
-from twin.errors import CRSError, InputDataError
 
 __all__ = ["Scene", "city_scene", "image_data_uri", "network_scene"]
 

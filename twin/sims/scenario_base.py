@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
-                      model_validator)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic_core import PydanticUndefined
 
 from twin.errors import ScenarioError
@@ -283,6 +282,14 @@ class ScenarioModel(ScenarioTable):
         data = read_toml(path)
         data.setdefault("name", path.stem)
         return cls.from_dict(data, source=str(path), base_dir=path.parent, allowed_paths=allowed_paths)
+
+    @classmethod
+    def coerce(cls, scenario: Any) -> Any:
+        """``scenario`` as this model: itself when it is one, else validated from a dict or read from a TOML
+        path (what every kind's ``run`` accepts)."""
+        if isinstance(scenario, cls):
+            return scenario
+        return cls.from_dict(scenario) if isinstance(scenario, dict) else cls.from_toml(scenario)
 
     @classmethod
     def from_record(cls, data: dict[str, Any], *, source: str = "scenario.json") -> Any:

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 
 from conftest import CRS
 from twin.cli.compare import compare_cmd
-from twin.sims.flood.compare import compare
 from twin.errors import InputDataError
-from twin.sims.flood.run import FloodResult, run
 from twin.model.twin import Twin
+from twin.sims.flood.compare import compare
+from twin.sims.flood.run import run
 
 X0, Y0, DX = 423000.0, 2560000.0, 5.0
 NY, NX = 24, 40

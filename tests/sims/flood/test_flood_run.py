@@ -17,9 +17,9 @@ from click.testing import CliRunner
 from conftest import CRS, DX, X0, Y0, flood_scenario, plane_twin, plane_variants
 from twin import _io
 from twin.errors import InputDataError, NumericalError, ScenarioError
-from twin.sims.flood.run import FloodResult, run
-from twin.sims.flood.forcing import MM_PER_H, _roof_share, setup
 from twin.model.twin import Twin
+from twin.sims.flood.forcing import MM_PER_H, _roof_share, setup
+from twin.sims.flood.run import FloodResult, run
 from twin.sims.flood.scenario import Scenario
 
 

@@ -9,8 +9,14 @@ import pytest
 
 from twin.errors import ScenarioError
 from twin.sims.flood.scenario import Scenario
-from twin.sims.flood.storms import (JUMP_S, MM_H_PER_L_S_HA, IdfTable, alternating_block, chicago,
-                         storm_formula_intensity)
+from twin.sims.flood.storms import (
+    JUMP_S,
+    MM_H_PER_L_S_HA,
+    IdfTable,
+    alternating_block,
+    chicago,
+    storm_formula_intensity,
+)
 
 # Guangzhou-like storm formula (the brief's example): q = 3618.427 (1 + 0.438 lg P) / (t + 11.259)^0.750
 A, B, C, N = 3618.427, 11.259, 0.438, 0.750
@@ -44,7 +50,7 @@ def test_chicago_windows_around_the_peak_hold_the_idf_depth(peak, step_min, tota
 
 def test_units_of_the_storm_formula():
     # 1 L/(s.ha) = 1e-3 m3/s over 1e4 m2 = 1e-7 m/s = 0.36 mm/h
-    assert MM_H_PER_L_S_HA == pytest.approx(1e-7 * 1000 * 3600)
+    assert pytest.approx(1e-7 * 1000 * 3600) == MM_H_PER_L_S_HA
     q10 = A * (1 + C * math.log10(10)) / (10 + B) ** N
     assert storm_formula_intensity(A, B, C, N, 10, 10.0) == pytest.approx(q10 * 0.36)
     # the expanded A equals 167 A1 in the scenario

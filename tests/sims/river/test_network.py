@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import shapely
 from affine import Affine
-from conftest import CRS
 
+from conftest import CRS
 from kernels.river import Router
 from twin.errors import InputDataError
 from twin.model.twin import Twin

@@ -212,8 +212,8 @@ def _side_valley():
     import geopandas as gpd
     import shapely
     from affine import Affine
-    from conftest import CRS
 
+    from conftest import CRS
     from twin.model.twin import Twin
 
     x0, y0, dx, ny, nx = 423000.0, 2560000.0, 10.0, 40, 60
@@ -233,7 +233,6 @@ def _side_valley():
 
 def test_side_lake_fills_from_a_flood_and_drains_back():
     from conftest import CRS
-
     from twin.model.twin import Twin
 
     tw, sc, _, _ = _side_valley()

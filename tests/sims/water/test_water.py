@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 from affine import Affine
-from conftest import CRS, HAND_TOML, write_hand
 
+from conftest import CRS, HAND_TOML, write_hand
 from twin.errors import ScenarioError
 from twin.model.twin import Twin
 from twin.sims.water.run import WaterScenario, run

@@ -20,8 +20,8 @@ import pandas as pd
 from ingest.crs import same_crs
 from twin import _io
 from twin.errors import InputDataError
-from twin.sims.flood.run import FloodResult
 from twin.model.twin import Twin
+from twin.sims.flood.run import FloodResult
 
 __all__ = ["Comparison", "compare", "BUILDING_STATUS"]
 
@@ -111,8 +111,8 @@ class Comparison:
         if self.twin is None:
             raise InputDataError("This comparison has no twin attached; compare results that carry one, or load "
                                  "them with FloodResult.load(path, twin=Twin.load(...)).")
-        from twin.scene.raster import classify, png_classes
         from twin.scene.city import city_scene
+        from twin.scene.raster import classify, png_classes
 
         classes = _diff_classes(depth_min)
         twin = self.twin

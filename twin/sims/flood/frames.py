@@ -53,12 +53,12 @@ class FrameStore:
             if size < keep * self._frame_bytes:
                 raise InputDataError(f"The snapshot file {self.path} holds {size // self._frame_bytes} frames but the "
                                      f"checkpoint needs {keep}; delete the checkpoint and run from the start.")
-            self._fh = open(self.path, "r+b")
+            self._fh = open(self.path, "r+b")  # noqa: SIM115 (open for the run; close() closes it)
             self._fh.truncate(keep * self._frame_bytes)  # frames taken after the checkpoint are taken again
             self._fh.seek(0, os.SEEK_END)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)  # beside an --out whose parent is new too
-            self._fh = open(self.path, "wb")
+            self._fh = open(self.path, "wb")  # noqa: SIM115 (open for the run; close() closes it)
         self.count = keep
 
     def append(self, depth: np.ndarray) -> None:

@@ -18,15 +18,15 @@ import pandas as pd
 
 from kernels.flood import FloodAccum, FloodState, advance, stored_volume
 from twin import _io
-from twin.sims.flood import frames as _frames
-from twin.sims.base import Result, common_summary
 from twin._fingerprint import changed_parts, twin_parts
 from twin._progress import progress as _progress_bar
-from twin.model.edits import apply_edits
 from twin.errors import InputDataError, NumericalError, ScenarioError
+from twin.model.edits import apply_edits
+from twin.model.twin import Twin
+from twin.sims.base import Result, common_summary
+from twin.sims.flood import frames as _frames
 from twin.sims.flood.exposure import EXPOSURE_RULE, building_exposure, hazard_class
 from twin.sims.flood.forcing import FloodSetup, setup
-from twin.model.twin import Twin
 from twin.sims.flood.scenario import Scenario
 
 __all__ = ["run", "FloodResult"]
@@ -105,7 +105,7 @@ class FloodResult(Result):
             self.buildings.to_file(tmp / "buildings.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
 
     @classmethod
-    def load(cls, path: str | os.PathLike, twin: Twin | None = None) -> "FloodResult":
+    def load(cls, path: str | os.PathLike, twin: Twin | None = None) -> FloodResult:
         """Read a result folder written by :meth:`save` (optionally attaching its twin for scenes).
 
         The scenario's edits (floodwalls, ponds, ...) are applied to a copy of ``twin``, so the
@@ -121,7 +121,7 @@ class FloodResult(Result):
 
     @classmethod
     def _read_files(cls, path: Path, summary: dict[str, Any], scenario: dict[str, Any],
-                    twin: Twin | None) -> "FloodResult":
+                    twin: Twin | None) -> FloodResult:
         import rasterio
         import xarray as xr
 
@@ -200,8 +200,7 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
     -------
     FloodResult or None
     """
-    if not isinstance(scenario, Scenario):
-        scenario = Scenario.from_dict(scenario) if isinstance(scenario, dict) else Scenario.from_toml(scenario)
+    scenario = Scenario.coerce(scenario)
     if scenario.kind != "flood":
         raise ScenarioError(f"scenario kind {scenario.kind!r} is not a flood scenario")
     if out is not None:
@@ -400,9 +399,8 @@ def _save_checkpoint(path: Path, parts: dict[str, str], state: FloodState, accum
               "stored0": np.float64(stored0), "fingerprint": np.array(json.dumps(parts, sort_keys=True)),
               "gauges": np.asarray(gauge_rows, dtype=np.float64) if gauge_rows else np.zeros((0, 0)),
               "frame_times": np.asarray(frame_times, dtype=np.float64)}
-    with _io.atomic_file(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    with _io.atomic_file(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _load_checkpoint(path: Path, parts: dict[str, str]) -> dict[str, Any]:

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import (Field, ValidationInfo,
-                      field_validator, model_validator)
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from twin.errors import ScenarioError
-from twin.sims.scenario_base import (Duration, Point, Ring, ScenarioModel, ScenarioPath, ScenarioTable,
-                                     TimeSeries, doc, scenario_path)
+from twin.sims.scenario_base import (
+    Duration,
+    Point,
+    Ring,
+    ScenarioModel,
+    ScenarioPath,
+    ScenarioTable,
+    TimeSeries,
+    doc,
+    scenario_path,
+)
 
 __all__ = ["Scenario", "Edit", "FloodwallEdit", "GroundEdit", "PondEdit", "BuildingEdit", "MAX_RAIN_MM_H",
            "MIN_INTERVAL_S", "MAX_DURATION_S", "MAX_FRAMES", "MAX_GAUGE_ROWS"]
@@ -37,7 +45,7 @@ class IdfInline(ScenarioTable):
                                           "period (give this or intensity)", units="mm")
 
     @model_validator(mode="after")
-    def _table(self) -> "IdfInline":
+    def _table(self) -> IdfInline:
         if (self.intensity is None) == (self.depth is None):
             raise ValueError("give exactly one of intensity = [[mm/h, ...], ...] or depth = [[mm, ...], ...], "
                              "one row per duration")
@@ -94,7 +102,7 @@ class DesignStorm(ScenarioTable):
         return v
 
     @model_validator(mode="after")
-    def _check(self) -> "DesignStorm":
+    def _check(self) -> DesignStorm:
         formula = ("A", "A1", "b", "C", "n")
         if self.method == "chicago":
             if self.table is not None:
@@ -167,7 +175,7 @@ class Rain(ScenarioTable):
         return series
 
     @model_validator(mode="after")
-    def _one(self) -> "Rain":
+    def _one(self) -> Rain:
         given = [k for k in ("constant", "hyetograph", "design", "frames") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of rain.constant (mm/h), rain.hyetograph ([[s, mm/h], ...]), "
@@ -202,7 +210,7 @@ class Inflow(ScenarioTable):
     name: str | None = doc(None, description="Names the inflow in the summary")
 
     @model_validator(mode="after")
-    def _where(self) -> "Inflow":
+    def _where(self) -> Inflow:
         if (self.at is None) == (self.line is None):
             raise ValueError("give exactly one of inflow.at = [x, y] or inflow.line = [[x, y], ...] (twin CRS)")
         if self.line is not None and len(self.line) < 2:
@@ -224,7 +232,7 @@ class Boundary(ScenarioTable):
         None, description="level: water surface elevation series [[s, m], ...]", units="s, m")
 
     @model_validator(mode="after")
-    def _check(self) -> "Boundary":
+    def _check(self) -> Boundary:
         if (self.edge is None) == (self.line is None):
             raise ValueError("give exactly one of boundary.edge ('north', 'south', 'east', 'west') or boundary.line")
         if self.type == "level" and self.level is None:
@@ -292,7 +300,7 @@ class FloodwallEdit(ScenarioTable):
     name: str | None = doc(None, description="Names the edit in the summary")
 
     @model_validator(mode="after")
-    def _one(self) -> "FloodwallEdit":
+    def _one(self) -> FloodwallEdit:
         if (self.crest is None) == (self.height is None):
             raise ValueError("give exactly one of crest (absolute elevation, m) or height (m above the ground)")
         return self
@@ -308,7 +316,7 @@ class GroundEdit(ScenarioTable):
     name: str | None = doc(None, description="Names the edit in the summary")
 
     @model_validator(mode="after")
-    def _one(self) -> "GroundEdit":
+    def _one(self) -> GroundEdit:
         if (self.delta is None) == (self.level is None):
             raise ValueError("give exactly one of delta (m, + raises, - lowers) or level (absolute elevation, m)")
         if self.delta == 0:
@@ -339,7 +347,7 @@ class BuildingEdit(ScenarioTable):
     at: Point | None = doc(None, description="remove: a point [x, y] inside the footprint (or give id)", units="m")
 
     @model_validator(mode="after")
-    def _check(self) -> "BuildingEdit":
+    def _check(self) -> BuildingEdit:
         if self.action == "add":
             if self.polygon is None or self.height is None:
                 raise ValueError("adding a building needs polygon = [[x, y], ...] and height (m)")
@@ -355,7 +363,7 @@ class BuildingEdit(ScenarioTable):
 
 
 #: One ``[[edit]]`` entry; ``type`` picks the kind.
-Edit = Annotated[Union[FloodwallEdit, GroundEdit, PondEdit, BuildingEdit], Field(discriminator="type")]
+Edit = Annotated[FloodwallEdit | GroundEdit | PondEdit | BuildingEdit, Field(discriminator="type")]
 
 
 #: Limits on what a flood scenario may ask for (README, "Limits"). The loop stops at every output,
@@ -432,7 +440,7 @@ class Scenario(ScenarioModel):
         return v
 
     @model_validator(mode="after")
-    def _outputs_bounded(self) -> "Scenario":
+    def _outputs_bounded(self) -> Scenario:
         interval = min(self.output_interval, self.duration)
         frames = _records(self.duration, interval)
         if self.output.snapshots and frames > MAX_FRAMES:
@@ -447,7 +455,7 @@ class Scenario(ScenarioModel):
         return self
 
     @model_validator(mode="after")
-    def _edges_once(self) -> "Scenario":
+    def _edges_once(self) -> Scenario:
         edges = [b.edge for b in self.boundary if b.edge]
         dup = sorted({e for e in edges if edges.count(e) > 1})
         if dup:

@@ -21,9 +21,9 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -222,7 +222,7 @@ class IdfTable:
 
     @classmethod
     def from_values(cls, durations_s, return_periods, values, *, quantity: str = "intensity",
-                    source: str = "the IDF table") -> "IdfTable":
+                    source: str = "the IDF table") -> IdfTable:
         """Validate a table given as intensities [mm/h] or depths [mm] (``quantity``)."""
         d = np.asarray(durations_s, dtype=float)
         p = np.asarray(return_periods, dtype=float)
@@ -259,7 +259,7 @@ class IdfTable:
         return cls(durations_s=d, return_periods=p, intensity_mm_h=mm_h)
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike, *, quantity: str = "intensity") -> "IdfTable":
+    def from_csv(cls, path: str | os.PathLike, *, quantity: str = "intensity") -> IdfTable:
         """Read a CSV: a first column ``duration_min`` (or ``duration_s``, ``duration_h``), then one
         column per return period in years (``2``, ``5``, ... or ``P2``, ``P5``, ...)."""
         path = Path(path)

@@ -36,8 +36,8 @@ from kernels import terrain as _kt
 from kernels.river import RiverNetwork
 from twin import _grids
 from twin.errors import InputDataError
-from twin.sims.flood.forcing import MM_PER_H
 from twin.model.twin import Twin
+from twin.sims.flood.forcing import MM_PER_H
 
 __all__ = [
     "Network",
@@ -119,7 +119,10 @@ class Network:
     def river_network(self, q_ref: float | np.ndarray = 1.0) -> RiverNetwork:
         """The links as :class:`kernels.river.RiverNetwork` arrays at reference discharge ``q_ref`` [m3/s]."""
         n = len(self)
-        f = lambda c: np.ascontiguousarray(self.links[c].to_numpy(np.float64))
+
+        def f(c: str) -> np.ndarray:
+            return np.ascontiguousarray(self.links[c].to_numpy(np.float64))
+
         return RiverNetwork(self.downstream.copy(), f("length_m"), f("slope"), f("manning"), f("width_m"),
                             np.ascontiguousarray(np.broadcast_to(np.asarray(q_ref, np.float64), (n,))))
 

@@ -29,11 +29,11 @@ from kernels._series import Series, series_cumulative, series_integral
 from kernels.transport import Transport
 from twin import _io
 from twin._cf import global_attrs, grid_mapping, point_xy
-from twin.sims.base import Result, common_summary
 from twin._progress import progress as _progress_bar
 from twin.errors import InputDataError, ScenarioError
-from twin.sims.flood.forcing import MM_PER_H
 from twin.model.twin import Twin
+from twin.sims.base import Result, common_summary
+from twin.sims.flood.forcing import MM_PER_H
 from twin.sims.river.network import (
     Network,
     lake_connections,
@@ -43,7 +43,7 @@ from twin.sims.river.network import (
     network_from_rivers,
     network_from_streams,
 )
-from twin.sims.scenario_base import Duration, Point, ScenarioModel, TimeSeries, ScenarioTable, doc, monotone_table
+from twin.sims.scenario_base import Duration, Point, ScenarioModel, ScenarioTable, TimeSeries, doc, monotone_table
 
 __all__ = ["RiverResult", "RiverScenario", "run"]
 
@@ -385,9 +385,7 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
     """
     from kernels.lake import RiverLakeSystem
 
-    if not isinstance(scenario, RiverScenario):
-        scenario = (RiverScenario.from_dict(scenario) if isinstance(scenario, dict)
-                    else RiverScenario.from_toml(scenario))
+    scenario = RiverScenario.coerce(scenario)
     if out is not None:
         _io.check_out(out, "river", inputs=[twin.path], overwrite=overwrite)
     wall0 = time.perf_counter()

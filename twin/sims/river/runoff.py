@@ -27,7 +27,6 @@ import pandas as pd
 import xarray as xr
 
 from kernels import water_balance as _wb
-
 from twin.errors import InputDataError
 from twin.model.landuse import merge_class_tables
 from twin.model.twin import Twin

@@ -17,11 +17,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from kernels import terrain as _k
-
 from twin import _io
-from twin.sims.base import Result, common_summary
 from twin.errors import CRSError, InputDataError
 from twin.model.twin import Twin
+from twin.sims.base import Result, common_summary
 from twin.sims.scenario_base import Point, ScenarioModel, ScenarioTable, doc
 
 __all__ = ["TerrainResult", "TerrainScenario", "run", "terrain_analysis", "conditioned_dem", "culvert_paths", "stream_links_frame", "write_terrain_analysis"]
@@ -467,9 +466,7 @@ def run(twin: Twin, scenario: TerrainScenario | dict | str | os.PathLike, *, out
     """
     import geopandas as gpd
 
-    if not isinstance(scenario, TerrainScenario):
-        scenario = (TerrainScenario.from_dict(scenario) if isinstance(scenario, dict)
-                    else TerrainScenario.from_toml(scenario))
+    scenario = TerrainScenario.coerce(scenario)
     if out is not None:
         _io.check_out(out, "terrain", inputs=[twin.path], overwrite=overwrite)
     wall0 = time.perf_counter()

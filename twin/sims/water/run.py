@@ -35,9 +35,9 @@ from kernels.drought import reliability
 from kernels.reservoir import guide_curve, storage_bounds, table_lookup
 from twin import _io
 from twin._cf import global_attrs
+from twin.errors import NumericalError, ScenarioError
 from twin.sims.base import Result, common_summary
 from twin.sims.water.scenario import Member, WaterScenario, curve_arrays
-from twin.errors import NumericalError, ScenarioError
 
 __all__ = ["WaterResult", "WaterScenario", "run"]
 
@@ -249,9 +249,7 @@ def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: s
     NumericalError
         The allocation failed or the balance did not close (a bug or an ill-posed network).
     """
-    if not isinstance(scenario, WaterScenario):
-        scenario = (WaterScenario.from_dict(scenario) if isinstance(scenario, dict)
-                    else WaterScenario.from_toml(scenario))
+    scenario = WaterScenario.coerce(scenario)
     if out is not None:
         _io.check_out(out, "water", inputs=[getattr(twin, "path", None)], overwrite=overwrite)
     if twin is not None:

@@ -10,7 +10,16 @@ import numpy as np
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from kernels.reservoir import guide_curve
-from twin.sims.scenario_base import Duration, Point, ScenarioModel, ScenarioPath, ScenarioTable, doc, monotone_table, scenario_path
+from twin.sims.scenario_base import (
+    Duration,
+    Point,
+    ScenarioModel,
+    ScenarioPath,
+    ScenarioTable,
+    doc,
+    monotone_table,
+    scenario_path,
+)
 
 __all__ = ["Member", "WaterLink", "WaterNode", "WaterScenario", "Zones"]
 
