@@ -26,7 +26,7 @@ def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | 
     nodes, network.gpkg. The same as `twin run` of a kind = "water" scenario, plus the shortage report
     and --plot (a file without a kind key is read as a water scenario here).
     """
-    from twin.cli.app import run_scenario
+    from twin.cli.run import run_scenario
     from twin.sims.water.run import WaterScenario
 
     scenario = WaterScenario.from_toml(scenario_file, allowed_paths=allowed_paths)
