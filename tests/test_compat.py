@@ -16,7 +16,7 @@ MOVED = {
     "twin.storms": ("twin.sims.flood.storms", "chicago"),
     "twin.exposure": ("twin.sims.flood.exposure", "HAZARD_CLASSES"),
     "twin.compare": ("twin.sims.flood.compare", "compare"),
-    "twin.riverlake": ("twin.sims.river.run", "RiverScenario"),
+    "twin.riverlake": ("twin.sims.river.scenario", "RiverScenario"),
     "twin.network": ("twin.sims.river.network", "Network"),
     "twin.runoff": ("twin.sims.river.runoff", "runoff"),
     "twin.water": ("twin.sims.water.run", "WaterResult"),

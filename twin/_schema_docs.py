@@ -22,8 +22,8 @@ from pydantic.fields import FieldInfo
 __all__ = ["KINDS", "scenario_model", "json_schema", "fields", "reference"]
 
 #: Scenario kinds and where their model lives (imported when asked for: river and water pull in more).
-KINDS = {"flood": ("twin.sims.flood.scenario", "Scenario"), "river": ("twin.sims.river.run", "RiverScenario"),
-         "water": ("twin.sims.water.scenario", "WaterScenario"), "terrain": ("twin.sims.terrain.run", "TerrainScenario"),
+KINDS = {"flood": ("twin.sims.flood.scenario", "Scenario"), "river": ("twin.sims.river.scenario", "RiverScenario"),
+         "water": ("twin.sims.water.scenario", "WaterScenario"), "terrain": ("twin.sims.terrain.scenario", "TerrainScenario"),
          "ensemble": ("twin.ensemble.spec", "_Spec")}
 
 _TITLES = {"flood": "Flood scenarios (`kind = \"flood\"`)", "river": "River-lake scenarios (`kind = \"river\"`)",

@@ -723,7 +723,8 @@ def test_terrain_scenario_kind_with_pour_points(tmp_path):
     from twin.cli.app import main
     from twin.errors import ScenarioError
     from twin.model.build import from_files
-    from twin.sims.terrain.run import TerrainScenario, run, terrain_analysis
+    from twin.sims.terrain.run import run, terrain_analysis
+    from twin.sims.terrain.scenario import TerrainScenario
 
     city = sample.city(tmp_path / "city", size_m=600, cell=4)
     tw = from_files(city.dem, buildings=f"{city.layers}::buildings")

@@ -11,7 +11,7 @@ from conftest import HAND_TOML, plane_twin, write_hand
 from twin.cli.app import main
 from twin.errors import ScenarioError
 from twin.sims.flood.scenario import Scenario
-from twin.sims.river.run import RiverScenario
+from twin.sims.river.scenario import RiverScenario
 from twin.sims.runs import load_scenario, run
 from twin.sims.water.run import WaterResult, WaterScenario
 

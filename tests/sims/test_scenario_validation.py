@@ -22,7 +22,7 @@ from twin.cli.app import main
 from twin.errors import NumericalError, ScenarioError
 from twin.sims.flood.run import run as flood_run
 from twin.sims.flood.scenario import Scenario
-from twin.sims.river.run import RiverScenario
+from twin.sims.river.scenario import RiverScenario
 from twin.sims.runs import load_scenario
 from twin.sims.water.run import WaterScenario
 

@@ -15,7 +15,7 @@ from twin._schema_docs import KINDS, fields, reference, scenario_model
 from twin.cli.app import main
 from twin.errors import ScenarioError
 from twin.sims.flood.scenario import Scenario
-from twin.sims.river.run import RiverScenario
+from twin.sims.river.scenario import RiverScenario
 
 ROOT = Path(__file__).resolve().parents[2]
 

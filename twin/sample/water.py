@@ -37,7 +37,7 @@ _WATER_TOML = """\
 # The sample city's water supply, 30 years of days ({first}-{last}): a reservoir on the creek in the
 # hills ({reservoir_km2:g} km2 catchment) and an intake on the river ({river_km2:g} km2 above it) feed one
 # treatment works; the city comes first, then industry; the farms take from the reservoir last.
-# The series (water_flows.csv) are synthetic: see twin/_sample_water.py. Run it with
+# The series (water_flows.csv) are synthetic: see twin/sample/water.py. Run it with
 #   twin water water.toml --out water [--twin TWIN_DIR] [--plot water.png]
 kind = "water"
 name = "sample-water"

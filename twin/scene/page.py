@@ -176,7 +176,7 @@ _APP = r"""
         const T = TYPES[dtype], size = T.BYTES_PER_ELEMENT;
         const planes = raw.subarray(start + offset, start + offset + length * size);
         if (size === 1) { arrays[name] = new T(planes.buffer, planes.byteOffset, length); continue; }
-        // Stored byte-planed (see twin/_scene_payload.py): gather byte k of item i.
+        // Stored byte-planed (see twin/scene/payload.py): gather byte k of item i.
         const bytesOut = new Uint8Array(length * size);
         for (let k = 0; k < size; k++) {
           const plane = planes.subarray(k * length, (k + 1) * length);

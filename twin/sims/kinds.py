@@ -174,7 +174,7 @@ _FLOOD_FIRST = ("scenario", "duration_s", "volume_in_m3", "volume_rain_m3", "vol
 _BUILTIN = (
     SimulationKind("flood", "twin.sims.flood.scenario:Scenario", "twin.sims.flood.run:FloodResult", "twin.sims.flood.run:run",
                    "a flood result", options=("resume", "stop_at", "scene"), summary_first=_FLOOD_FIRST),
-    SimulationKind("river", "twin.sims.river.run:RiverScenario", "twin.sims.river.run:RiverResult", "twin.sims.river.run:run",
+    SimulationKind("river", "twin.sims.river.scenario:RiverScenario", "twin.sims.river.run:RiverResult", "twin.sims.river.run:run",
                    "a river-lake result",
                    summary_first=("name", "duration_s", "volume_in_m3", "volume_out_m3", "mass_balance_error",
                                   "max_peak_discharge_m3s", "wall_seconds")),
@@ -182,7 +182,7 @@ _BUILTIN = (
                    "a water result", needs_twin=False,
                    summary_first=("name", "start", "end", "steps", "members", "delivered_pct",
                                   "mass_balance_max_rel_error", "wall_seconds")),
-    SimulationKind("terrain", "twin.sims.terrain.run:TerrainScenario", "twin.sims.terrain.run:TerrainResult",
+    SimulationKind("terrain", "twin.sims.terrain.scenario:TerrainScenario", "twin.sims.terrain.run:TerrainResult",
                    "twin.sims.terrain.run:run", "a terrain analysis",
                    summary_first=("name", "watersheds", "stream_links", "max_accumulation_cells",
                                   "filled_volume_m3", "wall_seconds")),

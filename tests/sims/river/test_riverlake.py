@@ -16,7 +16,8 @@ from twin.sims.river.network import (
     network_from_rivers,
     network_from_streams,
 )
-from twin.sims.river.run import RiverResult, RiverScenario, run
+from twin.sims.river.run import RiverResult, run
+from twin.sims.river.scenario import RiverScenario
 
 
 @pytest.fixture(scope="module")
