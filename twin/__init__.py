@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from twin import _compat
+
 __version__ = "0.1.0"
 
 #: The public API: every name here, and only these, is what users and notebooks import from ``twin``.
@@ -54,6 +56,9 @@ _LAZY = {
     "errors": "twin.errors",
 }
 assert set(_LAZY) | {"__version__"} == set(__all__)
+
+# the 0.1 module paths (twin.flood, twin.scenario, ...) answer for one more release, with a warning
+_compat.install()
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,0 @@
-"""Deprecated since 0.2: ``twin.kinds`` moved to ``twin.sims.kinds``; this path goes in 0.3."""
-
-from twin._compat import forward
-
-__getattr__, __dir__, __all__ = forward(__name__, "twin.sims.kinds")

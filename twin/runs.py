@@ -1,5 +1,0 @@
-"""Deprecated since 0.2: ``twin.runs`` moved to ``twin.sims.runs``; this path goes in 0.3."""
-
-from twin._compat import forward
-
-__getattr__, __dir__, __all__ = forward(__name__, "twin.sims.runs")
