@@ -48,7 +48,7 @@ reference: install
 ## Regenerate the docs: the scenario reference, verification plots and the demo scene screenshot.
 docs: reference demo
 	$(BIN)/python benchmarks/plot_verification.py
-	$(BIN)/python -m twin._browser $(DEMO)/result/scene.html docs/img/demo_scene.png
+	$(BIN)/python -m tools.browser $(DEMO)/result/scene.html docs/img/demo_scene.png
 	cp $(DEMO)/water/water.png docs/img/sample_water.png
 
 clean:

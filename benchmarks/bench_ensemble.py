@@ -2,7 +2,7 @@
 
 The same members (a rain sweep on a synthetic city of ``--cells``^2 cells of 4 m, each member about
 10 s on one thread at the defaults) run three ways: a plain loop in this process on one Numba thread
-(each member writing its result folder, as the workers do), then :func:`twin.ensemble.run_ensemble`
+(each member writing its result folder, as the workers do), then :func:`twin.ensemble.run.run_ensemble`
 on a LocalCluster of 1 and of 2 worker processes (1 thread each). Reported per way: wall seconds,
 scenarios per minute, and the overhead against the loop scaled to the workers,
 ``T_ensemble * workers / T_loop - 1``, both end to end (cluster start and stop, scatter, worker
@@ -36,9 +36,9 @@ import shapely  # noqa: E402
 from _results import replace_section  # noqa: E402
 from affine import Affine  # noqa: E402
 
-from twin.ensemble import Ensemble, run_ensemble  # noqa: E402
-from twin.flood import run  # noqa: E402
-from twin.model import Twin  # noqa: E402
+from twin.ensemble.run import Ensemble, run_ensemble  # noqa: E402
+from twin.model.twin import Twin  # noqa: E402
+from twin.sims.flood.run import run  # noqa: E402
 
 SECTION = "## Ensembles"
 CRS = "EPSG:4547"

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _results import replace_section  # noqa: E402
+
 from kernels.flood import FloodForcing, FloodGrid, FloodParams, FloodState, advance, stored_volume  # noqa: E402
 
 RAIN = 0.1 / 3600.0  # 100 mm/h in m/s

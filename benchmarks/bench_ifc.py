@@ -37,8 +37,8 @@ import shapely
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ingest._ifc_georef import find_frame  # noqa: E402
 from ingest._ifc_geom import plan_polygon  # noqa: E402
+from ingest._ifc_georef import find_frame  # noqa: E402
 from ingest._ifc_read import _clean, _enclosed  # noqa: E402
 from ingest._ifc_structure import ENVELOPE, SPACE, Structure  # noqa: E402
 from ingest.ifc import read_ifc  # noqa: E402
@@ -228,7 +228,7 @@ def others(tmp: Path, files: list, repeat: int) -> dict[str, float]:
 
 
 def cases(tmp: Path) -> list[tuple[str, Path, str, tuple | None]]:
-    from twin.sample import city
+    from twin.sample.district import city
 
     sc = city(tmp / "city", size_m=600, cell=4)
     out = [("synthetic tower (24 storeys)", tower(tmp / "tower.ifc"), "EPSG:4547", None)]

@@ -115,7 +115,7 @@ def _imports() -> None:
 
     import ingest.raster  # noqa: F401
     import ingest.vector  # noqa: F401
-    import twin.build  # noqa: F401
+    import twin.model.build  # noqa: F401
 
 
 def _extent_4547(lon_half: float, lat_half: float) -> tuple[float, float, float, float]:
@@ -150,7 +150,7 @@ def case(name: str, path: str, extra: str) -> dict:
         info["features"] = len(gdf)
         info["report"] = rep
     elif name == "buildings":
-        from twin.build import from_files
+        from twin.model.build import from_files
 
         tw = from_files(extra, buildings=path, crs=CRS)
         info["features"] = len(tw.buildings)

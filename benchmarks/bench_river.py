@@ -96,9 +96,9 @@ def _sample_city_scenario() -> str:
 
     import shapely
 
-    from twin.build import from_files
-    from twin.riverlake import run
-    from twin.sample import city
+    from twin.model.build import from_files
+    from twin.sample.district import city
+    from twin.sims.river.run import run
 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -147,7 +147,7 @@ def main() -> None:
 
     import warnings
 
-    from twin.network import network_from_lines
+    from twin.sims.river.network import network_from_lines
 
     lines = tree_lines(net)
     t0 = time.perf_counter()

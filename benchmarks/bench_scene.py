@@ -37,13 +37,15 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import shapely
+from _results import replace_section
 from affine import Affine
 
-from twin._browser import chromium_path, open_page
-from _results import replace_section
-from twin._scene_page import instrument_pydeck_html
-from twin.model import Twin
-from twin.scene import city_scene
+from twin.model.twin import Twin
+from twin.scene.city import city_scene
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/ lives in the checkout, not installed
+from tools.browser import chromium_path, open_page  # noqa: E402
+from twin.scene.page import instrument_pydeck_html
 
 CRS = "EPSG:4547"
 

@@ -92,7 +92,7 @@ def synthetic_network(years: int = 30, seed: int = 0, members: int = 1) -> tuple
 
 
 def run_cimtwin(scenario: dict, series: pd.DataFrame) -> dict:
-    from twin.water import run
+    from twin.sims.water.run import run
 
     t0 = time.perf_counter()
     r = run(None, scenario, series=series)

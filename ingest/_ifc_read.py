@@ -16,8 +16,8 @@ import numpy as np
 import pyproj
 import shapely
 
-from ingest._ifc_georef import Frame, find_frame
 from ingest._ifc_geom import mesh, select
+from ingest._ifc_georef import Frame, find_frame
 from ingest._ifc_outline import MAX_SPAN_M, SMALL_FRACTION, closed_outline, frame_outline, outliers
 from ingest._ifc_structure import COLUMN, ENVELOPE, FRAME, OTHER, ROOF, SPACE, Structure, psets_json
 from ingest.errors import GeoreferencingError, InputDataError
@@ -98,10 +98,9 @@ def _open(file: Path) -> Any:
         head = fh.read(64).lstrip()
         fh.seek(max(0, file.stat().st_size - 4096))
         tail = fh.read()
-    if head.startswith(b"ISO-10303-21"):
-        if b"END-ISO-10303-21" not in tail:
-            raise InputDataError(f"{file.name} is truncated: its STEP text does not end with END-ISO-10303-21 "
-                                 "(an interrupted export or download). Export or copy it again.")
+    if head.startswith(b"ISO-10303-21") and b"END-ISO-10303-21" not in tail:
+        raise InputDataError(f"{file.name} is truncated: its STEP text does not end with END-ISO-10303-21 "
+                             "(an interrupted export or download). Export or copy it again.")
     ifcopenshell.get_log()  # drop messages left from an earlier file
     try:
         f = ifcopenshell.open(str(file))

@@ -21,8 +21,8 @@ import geopandas as gpd
 import pyproj
 
 from ingest import _ifc_cache
-from ingest._ifc_georef import METHODS, Georef
 from ingest._ifc_geom import DEFAULT_KERNEL, FAST_KERNEL, KERNELS
+from ingest._ifc_georef import METHODS, Georef
 from ingest._ifc_outline import MAX_SPAN_M
 from ingest._ifc_pool import WorkerDied, shared_pool
 from ingest.crs import as_crs, require_projected

@@ -27,8 +27,8 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from ingest import _dem_repair, _sentinel
-from ingest._sentinel import PLAUSIBLE_ELEVATION_M
 from ingest._notes import warn
+from ingest._sentinel import PLAUSIBLE_ELEVATION_M
 from ingest.crs import as_crs, auto_crs, crs_label, horizontal, require_projected, same_crs, vertical_unit_factor
 from ingest.errors import CRSError, InputDataError
 

@@ -97,7 +97,7 @@ def centre_of_water(xx: np.ndarray, yy: np.ndarray, h: np.ndarray) -> tuple[floa
     return float((h * xx).sum() / h.sum()), float((h * yy).sum() / h.sum())
 
 
-def ritter(dx: float = 0.05, times=np.arange(0.5, 6.01, 0.5), params: FloodParams | None = None) -> dict:
+def ritter(dx: float = 0.05, times=np.arange(0.5, 6.01, 0.5), params: FloodParams | None = None) -> dict:  # noqa: B008 (read, never written)
     """Ritter's dam break on a dry frictionless bed (SWASHES): L = 10 m, x0 = 5 m, hl = 5 mm, T = 6 s.
 
     Analytic depth in the rarefaction fan: h = 4/(9 g) (sqrt(g hl) - (x - x0)/(2 t))^2.

@@ -9,7 +9,8 @@ volume a kernel adds over a run equals the integral of the hydrograph.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -35,7 +36,7 @@ class Series(NamedTuple):
     ptr: np.ndarray
 
     @classmethod
-    def pack(cls, series: Sequence[tuple[np.ndarray, np.ndarray]]) -> "Series":
+    def pack(cls, series: Sequence[tuple[np.ndarray, np.ndarray]]) -> Series:
         """Pack a list of ``(times, values)`` pairs into one :class:`Series`.
 
         Parameters

@@ -59,7 +59,7 @@ def prefetch(typingctx, arr, i):
 def is_outlet(valid, r, c, ny, nx):
     if r == 0 or c == 0 or r == ny - 1 or c == nx - 1:
         return True
-    for k in range(8):
+    for k in range(8):  # noqa: SIM110 (Numba compiles the loop, not any() over a generator)
         if not valid[r + DR[k], c + DC[k]]:
             return True
     return False

@@ -82,7 +82,7 @@ class BoundaryFaces(NamedTuple):
     slope: np.ndarray
 
     @classmethod
-    def concat(cls, faces: "list[BoundaryFaces]") -> "BoundaryFaces":
+    def concat(cls, faces: list[BoundaryFaces]) -> BoundaryFaces:
         """Join several sets of boundary faces into one."""
         if not faces:
             return cls(_I64, _I64, _I8, _I8, _I64, _F64)
@@ -183,7 +183,7 @@ class FloodGrid(NamedTuple):
     @classmethod
     def simple(cls, z: np.ndarray, dx: float, manning: float | np.ndarray = 0.03,
                blocked: np.ndarray | None = None,
-               boundaries: "list[BoundaryFaces] | BoundaryFaces | None" = None) -> "FloodGrid":
+               boundaries: list[BoundaryFaces] | BoundaryFaces | None = None) -> FloodGrid:
         """A grid with no losses and no forced cells; closed walls unless ``boundaries`` opens faces.
 
         Use ``grid._replace(...)`` to add infiltration, drainage or level-forced cells.
@@ -234,12 +234,12 @@ class FloodForcing(NamedTuple):
     src_w: np.ndarray
 
     @classmethod
-    def none(cls, shape: tuple[int, int], series: Series | None = None) -> "FloodForcing":
+    def none(cls, shape: tuple[int, int], series: Series | None = None) -> FloodForcing:
         """No rain and no inflow (use ``_replace`` to add them)."""
         return cls(series if series is not None else Series.pack([]), np.zeros(shape), -1, _I64, _I64, _I64, _F64)
 
     @classmethod
-    def uniform_rain(cls, shape: tuple[int, int], rate: float) -> "FloodForcing":
+    def uniform_rain(cls, shape: tuple[int, int], rate: float) -> FloodForcing:
         """Constant rain ``rate`` [m/s] over the whole grid."""
         return cls(Series.pack([([0.0], [1.0])]), np.full(shape, float(rate)), 0, _I64, _I64, _I64, _F64)
 
@@ -315,20 +315,20 @@ class FloodState:
         self._scratch: tuple[np.ndarray, ...] | None = None
 
     @classmethod
-    def zeros(cls, shape: tuple[int, int], dtype=np.float64) -> "FloodState":
+    def zeros(cls, shape: tuple[int, int], dtype=np.float64) -> FloodState:
         """Dry state at t = 0."""
         ny, nx = shape
         return cls(np.zeros(shape, dtype), np.zeros((ny, nx + 1), dtype), np.zeros((ny + 1, nx), dtype))
 
     @classmethod
-    def from_depth(cls, h: np.ndarray, dtype=None) -> "FloodState":
+    def from_depth(cls, h: np.ndarray, dtype=None) -> FloodState:
         """Still water of depth ``h`` (copied) at t = 0."""
         h = np.array(h, dtype=dtype if dtype is not None else np.asarray(h).dtype, order="C")
         state = cls.zeros(h.shape, h.dtype)
         state.h = h
         return state
 
-    def copy(self) -> "FloodState":
+    def copy(self) -> FloodState:
         """Deep copy (for checkpoints)."""
         return FloodState(self.h.copy(), self.qx.copy(), self.qy.copy(), self.infil_cum.copy(), self.t, self.steps)
 
@@ -378,12 +378,12 @@ class FloodAccum:
         self.wet_since = wet_since
 
     @classmethod
-    def zeros(cls, shape: tuple[int, int]) -> "FloodAccum":
+    def zeros(cls, shape: tuple[int, int]) -> FloodAccum:
         """Empty accumulators for a grid of ``shape``."""
         return cls(np.zeros(shape, np.float32), np.zeros(shape, np.float32), np.zeros(shape, np.float32),
                    np.full(shape, np.nan), np.zeros(shape), np.full(shape, np.nan))
 
-    def copy(self) -> "FloodAccum":
+    def copy(self) -> FloodAccum:
         """Deep copy (for checkpoints)."""
         return FloodAccum(*(getattr(self, n).copy() for n in
                             ("h_max", "v_max", "hazard_max", "t_arrival", "duration", "wet_since")))

@@ -10,7 +10,7 @@ A :class:`Lake` is a node of the river network (:class:`kernels.river.RiverNetwo
   ``network.downstream`` entry is ignored), and ``outlet_link``, the link receiving the lake's
   outflow at its upstream end (``-1``: it leaves the system). Such an *in-line* lake sits between
   the links. Or a *lake link* (``link``): a network link stands for the lake (as
-  :mod:`twin.network` draws lakes on river lines); the links draining into it feed the lake, its
+  :mod:`twin.sims.river.network` draws lakes on river lines); the links draining into it feed the lake, its
   downstream link is the outlet, and its outflow reads the lake's. A *side-channel* lake (``exchange_link >= 0``) is also connected to a river link
   by a channel through which water flows both ways (see below).
 * **uncontrolled outlet** (spillway), passing ``W(h)`` [m3/s] whatever the operator does: the
@@ -126,7 +126,7 @@ class Lake(NamedTuple):
         Side channel width [m] and weir coefficient [m^0.5/s].
     link : int
         A *lake link*: the network link that stands for this lake (as
-        :func:`twin.network.network_from_rivers` makes them). The lake replaces its routing: the
+        :func:`twin.sims.river.network.network_from_rivers` makes them). The lake replaces its routing: the
         links draining into it become inflow links, the link's own lateral and external inflow
         enter the lake, its ``downstream`` is the outlet link, and its outflow reads the lake's
         outflow. -1 (default): the lake is a node between links (``inflow_links``/``outlet_link``).
@@ -320,7 +320,7 @@ def _lake_update(k, inflow, acc, t, dt, storage, stage, res, overtop, lk_i, lk_f
     w1 = 0.0
     e1 = 0.0
     x1 = 0.0
-    for attempt in range(8):
+    for _attempt in range(8):
         w0, e0, x0 = _fluxes(k, h0, hr, x_fixed, lk_f, ev, rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_a)
         f0 = w0 + e0 - x0
         x_max = x0

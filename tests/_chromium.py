@@ -1,6 +1,6 @@
 """Test helper: screenshot a local HTML page in headless Chromium with no network.
 
-Thin wrapper over :mod:`twin._browser` (which the README screenshot uses too) that skips
+Thin wrapper over :mod:`tools.browser` (which the README screenshot uses too) that skips
 cleanly when Chromium is missing on a developer machine and fails when it is missing in
 CI (environment variable ``CI`` set), and returns the screenshots as NumPy arrays.
 """
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from twin._browser import PageReport, chromium_path, open_page
+from tools.browser import PageReport, chromium_path, open_page
 
 
 def require_chromium() -> Path:

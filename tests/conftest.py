@@ -7,9 +7,13 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from affine import Affine
+
+from twin.model.twin import Twin
+from twin.sims.flood.scenario import Scenario
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CRS = "EPSG:4547"
@@ -48,7 +52,151 @@ def small_layers(x0: float = 423000.0, y0: float = 2560000.0, cell: float = 2.0,
 
 @pytest.fixture
 def small_twin():
-    from twin.model import Twin
+    from twin.model.twin import Twin
 
     transform, terrain, b, rivers, lakes, landuse = small_layers()
     return Twin(CRS, transform, terrain, buildings=b, rivers=rivers, lakes=lakes, landuse=landuse)
+
+
+# ------------------------------------------------------------------ builders shared by several test modules
+
+# from test_flood_run.py
+X0, Y0, DX = 423000.0, 2560000.0, 5.0
+
+
+def plane_twin(ny: int = 24, nx: int = 32, slope: float = 0.002) -> Twin:
+    """A plane tilted down to the east with a pit, two buildings and a park/road land use."""
+    transform = Affine(DX, 0, X0, 0, -DX, Y0)
+    x = (np.arange(nx) + 0.5) * DX
+    terrain = np.tile(5.0 - slope * x, (ny, 1))
+    terrain[10:14, 8:12] -= 0.4  # a depression that ponds
+    b = gpd.GeoDataFrame({"id": ["b1", "b2"], "base": [5.0, 5.0], "height": [9.0, 12.0], "source": ["gis", "gis"]},
+                         geometry=[shapely.box(X0 + 60, Y0 - 40, X0 + 80, Y0 - 20),
+                                   shapely.box(X0 + 100, Y0 - 90, X0 + 115, Y0 - 70)], crs=CRS)
+    lu = gpd.GeoDataFrame({"class": ["road", "park"]},
+                          geometry=[shapely.box(X0, Y0 - ny * DX, X0 + nx * DX / 2, Y0),
+                                    shapely.box(X0 + nx * DX / 2, Y0 - ny * DX, X0 + nx * DX, Y0)], crs=CRS)
+    return Twin(CRS, transform, terrain, buildings=b, landuse=lu)
+
+
+def flood_scenario(**over) -> Scenario:
+    base = {"name": "test", "duration": 900, "output_interval": 300,
+            "rain": {"hyetograph": [[0, 80.0], [600, 80.0], [601, 0.0]]},
+            "inflow": [{"at": [X0 + 12.0, Y0 - 60.0], "hydrograph": [[0, 0.0], [300, 2.0], [900, 0.5]]}],
+            "boundary": [{"edge": "east", "type": "free", "slope": 0.002},
+                         {"edge": "north", "type": "level", "level": [[0, 5.05], [900, 5.2]]}],
+            "infiltration": {"model": "green-ampt"}, "drainage": {"capacity": 10.0},
+            "gauge": [{"name": "pit", "at": [X0 + 50.0, Y0 - 60.0]}],
+            "output": {"gauge_interval": 60}, "numerics": {"dtype": "float64"}}
+    base.update(over)
+    return Scenario.from_dict(base)
+
+
+def plane_variants() -> dict[str, Twin]:
+    """Twins with the plane's DEM and buildings but other land use, a river or a lake."""
+    land = plane_twin()
+    land.landuse = gpd.GeoDataFrame({"class": ["park"]}, geometry=[shapely.box(X0, Y0 - 120, X0 + 160, Y0)], crs=CRS)
+    river = plane_twin()
+    river.rivers = gpd.GeoDataFrame({"width": [6.0], "depth": [1.0]},
+                                    geometry=[shapely.LineString([(X0, Y0 - 100), (X0 + 160, Y0 - 100)])], crs=CRS)
+    lake = plane_twin()
+    lake.lakes = gpd.GeoDataFrame({"level": [5.2]}, geometry=[shapely.box(X0 + 5, Y0 - 115, X0 + 30, Y0 - 95)],
+                                  crs=CRS)
+    return {"land use": land, "rivers": river, "lakes": lake}
+
+
+# from test_water.py
+HAND_TOML = """
+name = "hand"
+start = 2021-01-01
+end = 2021-01-07
+step = "1d"
+timeseries = "flows.csv"
+
+[[node]]
+name = "lake"
+type = "reservoir"
+at = [500100.0, 3000100.0]
+capacity = 1728000.0        # 20 days of 1 m3/s
+initial = 864000.0          # 10 days
+inflow = "lake_in"
+zones = { inactive = 0.1 }  # 2 days never released
+
+[[node]]
+name = "eflow"
+type = "env_flow"
+at = [500300.0, 3000100.0]
+demand = 2.0
+
+[[node]]
+name = "town"
+type = "demand"
+use = "domestic"
+at = [500100.0, 3000300.0]
+demand = 5.0
+priority = 1
+
+[[node]]
+name = "farm"
+type = "demand"
+use = "agricultural"
+demand = 4.0
+priority = 2
+
+[[node]]
+name = "mill"
+type = "demand"
+use = "industrial"
+demand = 2.0
+priority = 2
+
+[[link]]
+from = "lake"
+to = "eflow"
+river = true
+
+[[link]]
+from = "lake"
+to = "town"
+capacity = 10.0
+loss = 0.1
+
+[[link]]
+from = "lake"
+to = "farm"
+capacity = 3.0
+
+[[link]]
+from = "lake"
+to = "mill"
+"""
+
+
+INFLOW = [3.0, 0.0, 0.0, 10.0, 30.0, 40.0]
+
+
+def write_hand(tmp_path, toml=HAND_TOML, inflow=INFLOW):
+    (tmp_path / "hand.toml").write_text(toml)
+    pd.DataFrame({"date": pd.date_range("2021-01-01", periods=len(inflow)), "lake_in": inflow,
+                  "lake_dry": [0.5 * q for q in inflow]}).to_csv(tmp_path / "flows.csv", index=False)
+    return tmp_path / "hand.toml"
+
+
+# from test_terrain.py
+def valley_twin():
+    """A 40 x 50 V-shaped valley sloping north, 5 m cells, a square building on the east slope."""
+    import geopandas as gpd
+    import shapely
+    from affine import Affine
+
+    from twin.model.twin import Twin
+
+    ny, nx, cell = 40, 50, 5.0
+    rows, cols = np.mgrid[0:ny, 0:nx]
+    z = 100.0 + 0.02 * cell * rows + 0.1 * cell * np.abs(cols - 25)  # talweg along column 25
+    x0, y0 = 423000.0, 2560000.0
+    transform = Affine(cell, 0.0, x0, 0.0, -cell, y0)
+    b = gpd.GeoDataFrame({"id": ["b1"], "base": [0.0], "height": [200.0], "source": ["gis"]},
+                         geometry=[shapely.box(x0 + 30 * cell, y0 - 20 * cell, x0 + 34 * cell, y0 - 16 * cell)],
+                         crs="EPSG:4547")
+    return Twin("EPSG:4547", transform, z, buildings=b)

@@ -8,10 +8,9 @@ import numpy as np
 from click.testing import CliRunner
 
 from _chromium import shoot
-
-from twin.cli import main
-from twin.flood import FloodResult
-from twin.model import Twin
+from twin.cli.app import main
+from twin.model.twin import Twin
+from twin.sims.flood.run import FloodResult
 
 
 def test_demo_end_to_end(tmp_path):

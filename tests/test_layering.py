@@ -29,6 +29,8 @@ FORBIDDEN = {
         # file I/O: a kernel reads and returns arrays, the layers above read and write the files
         "os", "io", "pathlib", "shutil", "tempfile", "glob", "pickle", "json", "csv", "sqlite3",
     },
+    # the installed package never needs the checkout's developer tools (not installed with it)
+    "twin": {"tools"},
 }
 
 
@@ -92,6 +94,13 @@ def test_lower_layer_does_not_import_higher(layer: str) -> None:
     assert layering_violations(layer) == []
 
 
+def test_every_folder_of_the_tree_is_a_package() -> None:
+    """setuptools finds a room (twin/sims/flood, ...) only when it has an ``__init__.py``."""
+    missing = [d.relative_to(ROOT).as_posix() for layer in PACKAGES for d in [ROOT / layer, *(ROOT / layer).rglob("*")]
+               if d.is_dir() and any(d.glob("*.py")) and not (d / "__init__.py").is_file()]
+    assert missing == []
+
+
 def test_layering_check_sees_function_level_and_relative_imports(tmp_path: Path) -> None:
     """The checker itself: an import inside a function and a relative import are both resolved."""
     (tmp_path / "ingest").mkdir()
@@ -111,11 +120,11 @@ def test_layering_check_sees_function_level_and_relative_imports(tmp_path: Path)
 #: Project code itself (twin/, ingest/, kernels/) has no exception.
 PRIVATE_ALLOWED = {
     # the int32 and int64 flat-resolution kernels agree (the public entry point picks one by grid size)
-    ("tests/test_terrain.py", "kernels.terrain._flats"),
+    ("tests/kernels/test_terrain.py", "kernels.terrain._flats"),
     # the roof-rain multiplier on its own (setup() folds it into the rain field)
-    ("tests/test_flood_run.py", "twin.forcing._roof_share"),
+    ("tests/sims/flood/test_flood_run.py", "twin.sims.flood.forcing._roof_share"),
     # an ensemble member run in-process, as a worker runs it
-    ("tests/test_scenario_validation.py", "twin.ensemble._run_member"),
+    ("tests/sims/test_scenario_validation.py", "twin.ensemble.run._run_member"),
 }
 
 
@@ -130,7 +139,7 @@ def _is_module(root: Path, dotted: str) -> bool:
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
-def private_name_uses(root: Path = ROOT, dirs: tuple[str, ...] = (*PACKAGES, "tests")) -> list[str]:
+def private_name_uses(root: Path = ROOT, dirs: tuple[str, ...] = (*PACKAGES, "tools", "tests")) -> list[str]:
     """``file:line module._name`` for every private name a module takes from another project module:
     ``from m import _name`` and ``m._name`` / ``m.Class._name`` where ``m`` is an imported project
     module or name."""

@@ -6,9 +6,9 @@ import io
 
 from click.testing import CliRunner
 
-from test_flood_run import _plane_twin
+from conftest import plane_twin
 from twin._progress import progress
-from twin.cli import main
+from twin.cli.app import main
 
 
 def test_bar_in_a_file_prints_a_line_per_tenth_and_no_carriage_returns():
@@ -44,7 +44,7 @@ def test_bar_that_stops_between_tenths_says_where_and_a_disabled_bar_is_silent()
 def test_cli_flood_run_into_a_log_writes_a_few_progress_lines(tmp_path):
     """A 1-hour run with a minute between outputs updates the bar 60 times; into a log (CliRunner's
     stderr is not a terminal) that is at most 11 lines, none of them carriage-return fragments."""
-    _plane_twin().save(tmp_path / "tw")
+    plane_twin().save(tmp_path / "tw")
     (tmp_path / "s.toml").write_text('name = "log"\nduration = 3600\noutput_interval = 60\n[rain]\nconstant = 20\n')
     res = CliRunner().invoke(main, ["run", str(tmp_path / "s.toml"), "--twin", str(tmp_path / "tw"),
                                     "--out", str(tmp_path / "r"), "--no-scene"])

@@ -12,13 +12,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from twin import _compat
+
 __version__ = "0.1.0"
 
 #: The public API: every name here, and only these, is what users and notebooks import from ``twin``.
 __all__ = [
     # the model
     "Twin", "from_files",
-    # scenarios and runs of every kind (see twin.kinds)
+    # scenarios and runs of every kind (see twin.sims.kinds)
     "run", "load_scenario", "load_result", "SimulationKind", "register_kind",
     "Scenario", "FloodResult",
     "RiverScenario", "RiverResult",
@@ -32,28 +34,31 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Twin": "twin.model",
-    "from_files": "twin.build",
-    "run": "twin.runs",
-    "load_scenario": "twin.runs",
-    "load_result": "twin.runs",
-    "SimulationKind": "twin.kinds",
-    "register_kind": "twin.kinds",
-    "Scenario": "twin.scenario",
-    "FloodResult": "twin.flood",
-    "RiverScenario": "twin.riverlake",
-    "RiverResult": "twin.riverlake",
-    "WaterScenario": "twin.water",
-    "WaterResult": "twin.water",
-    "TerrainScenario": "twin.hydrology",
-    "TerrainResult": "twin.hydrology",
-    "run_ensemble": "twin.ensemble",
-    "city_scene": "twin.scene",
-    "Scene": "twin.scene",
+    "Twin": "twin.model.twin",
+    "from_files": "twin.model.build",
+    "run": "twin.sims.runs",
+    "load_scenario": "twin.sims.runs",
+    "load_result": "twin.sims.runs",
+    "SimulationKind": "twin.sims.kinds",
+    "register_kind": "twin.sims.kinds",
+    "Scenario": "twin.sims.flood.scenario",
+    "FloodResult": "twin.sims.flood.run",
+    "RiverScenario": "twin.sims.river.scenario",
+    "RiverResult": "twin.sims.river.run",
+    "WaterScenario": "twin.sims.water.run",
+    "WaterResult": "twin.sims.water.run",
+    "TerrainScenario": "twin.sims.terrain.scenario",
+    "TerrainResult": "twin.sims.terrain.run",
+    "run_ensemble": "twin.ensemble.run",
+    "city_scene": "twin.scene.city",
+    "Scene": "twin.scene.city",
     "sample": "twin.sample",
     "errors": "twin.errors",
 }
 assert set(_LAZY) | {"__version__"} == set(__all__)
+
+# the 0.1 module paths (twin.flood, twin.scenario, ...) answer for one more release, with a warning
+_compat.install()
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from twin.model import Twin
+from twin.model.twin import Twin
 
 __all__ = ["twin_parts", "twin_fingerprint", "changed_parts"]
 

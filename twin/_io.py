@@ -417,8 +417,7 @@ def write_geotiff(path: str | os.PathLike, array: np.ndarray, transform: Any, cr
         profile.update(tiled=True, blockxsize=256, blockysize=256)
     if np.issubdtype(bands.dtype, np.floating):
         profile["predictor"] = 3 if bands.dtype.itemsize >= 4 else 1
-    with atomic_file(path, suffix=".tif") as tmp:
-        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-            with rasterio.open(tmp, "w", **profile) as dst:
-                dst.write(bands)
+    with (atomic_file(path, suffix=".tif") as tmp, rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True),
+          rasterio.open(tmp, "w", **profile) as dst):
+        dst.write(bands)
     return Path(path)

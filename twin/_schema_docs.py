@@ -1,7 +1,7 @@
 """The scenario reference, generated from the models: ``python -m twin._schema_docs docs/scenarios.md``.
 
 Every key of every scenario kind carries its description and units on its pydantic field (see
-:func:`twin.scenario.doc`), so the reference, the JSON Schema (``twin schema KIND``) and the validation
+:func:`twin.sims.flood.scenario.doc`), so the reference, the JSON Schema (``twin schema KIND``) and the validation
 are one source and cannot drift apart; ``tests/test_schema.py`` checks the committed file is current.
 """
 
@@ -18,14 +18,13 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 __all__ = ["KINDS", "scenario_model", "json_schema", "fields", "reference"]
 
 #: Scenario kinds and where their model lives (imported when asked for: river and water pull in more).
-KINDS = {"flood": ("twin.scenario", "Scenario"), "river": ("twin.riverlake", "RiverScenario"),
-         "water": ("twin._water_scenario", "WaterScenario"), "terrain": ("twin.hydrology", "TerrainScenario"),
-         "ensemble": ("twin._ensemble_spec", "_Spec")}
+KINDS = {"flood": ("twin.sims.flood.scenario", "Scenario"), "river": ("twin.sims.river.scenario", "RiverScenario"),
+         "water": ("twin.sims.water.scenario", "WaterScenario"), "terrain": ("twin.sims.terrain.scenario", "TerrainScenario"),
+         "ensemble": ("twin.ensemble.spec", "_Spec")}
 
 _TITLES = {"flood": "Flood scenarios (`kind = \"flood\"`)", "river": "River-lake scenarios (`kind = \"river\"`)",
            "water": "Water resources (`kind = \"water\"`)", "terrain": "Terrain (`kind = \"terrain\"`)",
@@ -83,7 +82,7 @@ def _tables(annotation: Any, suffix: str = "") -> Iterator[tuple[str, type[BaseM
 
 def _validator_kind(metadata: list[Any]) -> str | None:
     """``duration``, ``series``, ``path`` or ``polygon`` for the scenario's validated types."""
-    from twin.scenario import KEY_TYPES
+    from twin.sims.scenario_base import KEY_TYPES
 
     for m in metadata:
         func = getattr(m, "func", None)

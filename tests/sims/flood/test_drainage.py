@@ -1,0 +1,484 @@
+"""Urban drainage: the SWMM sewer network coupled with the surface flood at its manholes (issue #24)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from affine import Affine
+from scipy.interpolate import griddata
+
+from ingest.swmm import read_inp
+from kernels.drainage import exchange_flow
+from twin.sims.flood.drainage import DrainageWarning
+from twin.errors import InputDataError, ScenarioError
+from twin.sims.flood.run import FloodResult, run
+from twin.model import Twin
+from twin.sims.flood.scenario import Gauge, Scenario
+
+# the Bellinge fixture keeps its subcatchments (their gauge is dry); the warning has its own test
+pytestmark = pytest.mark.filterwarnings("ignore:.*subcatchments:twin.drainage.DrainageWarning")
+
+G = 9.81
+CW, CO, AREA, PERIM = 0.54, 0.167, 0.2827, 1.885
+BELLINGE_CRS = "EPSG:25832"
+
+
+def _one(depth, ground, head, rim, volume=1e9, cell=1e9, dt=1.0):
+    q = exchange_flow(np.array([depth]), np.array([ground]), np.array([head]), np.array([rim]),
+                      np.array([AREA]), np.array([PERIM]), np.array([volume]), CW, CO, np.array([cell]), dt, G)
+    return float(q[0])
+
+
+# --- the exchange formula: closed forms on one manhole under a fixed head ------------------------------
+
+def test_weir_when_surface_above_rim_and_node_below():
+    h = 0.05  # under A/P = 0.15 m: free weir over the cover's perimeter
+    assert _one(h, 10.0, 9.0, 10.0) == pytest.approx(CW * PERIM * h * math.sqrt(2 * G * h), rel=1e-12)
+
+
+def test_orifice_when_inlet_submerged():
+    h = 0.30  # over A/P: the cover is drowned, an orifice
+    assert _one(h, 10.0, 9.0, 10.0) == pytest.approx(CO * AREA * math.sqrt(2 * G * h), rel=1e-12)
+
+
+def test_orifice_on_head_difference_when_node_surcharged():
+    assert _one(0.5, 10.0, 10.2, 10.0) == pytest.approx(CO * AREA * math.sqrt(2 * G * 0.3), rel=1e-12)
+
+
+def test_reverse_flow_when_network_pushes_water_out():
+    # onto a dry street: the head over the rim drives it
+    assert _one(0.0, 10.0, 10.8, 10.0) == pytest.approx(-CO * AREA * math.sqrt(2 * G * 0.8), rel=1e-12)
+    # onto water standing 0.3 m over the rim: the head difference drives it
+    assert _one(0.3, 10.0, 10.8, 10.0) == pytest.approx(-CO * AREA * math.sqrt(2 * G * 0.5), rel=1e-12)
+
+
+def test_no_flow_below_rim_or_at_equal_heads():
+    assert _one(0.0, 10.0, 9.0, 10.0) == 0.0
+    assert _one(0.4, 10.0, 10.4, 10.0) == 0.0
+
+
+def test_never_more_than_the_cell_or_node_holds():
+    # 0.3 m on a 1 m2 cell over 10 s: at most 0.03 m3/s, while the orifice alone would take more
+    assert _one(0.3, 10.0, 9.0, 10.0, cell=1.0, dt=10.0) == pytest.approx(0.3 * 1.0 / 10.0, rel=1e-12)
+    assert CO * AREA * math.sqrt(2 * G * 0.3) > 0.3 * 1.0 / 10.0
+    assert _one(0.0, 10.0, 12.0, 10.0, volume=0.5, dt=10.0) == pytest.approx(-0.05)
+
+
+# --- reading the .inp -------------------------------------------------------------------------------------
+
+_INP = """[OPTIONS]
+FLOW_UNITS LPS
+FLOW_ROUTING DYNWAVE
+ROUTING_STEP 0:00:05
+[JUNCTIONS]
+J1 10.0 2.0 0 0 0
+J2 9.5 2.0 0 0 0
+[OUTFALLS]
+O1 9.0 FREE NO
+[CONDUITS]
+C1 J1 J2 50 0.013 0 0 0 0
+C2 J2 O1 50 0.013 0 0 0 0
+[XSECTIONS]
+C1 CIRCULAR 0.3 0 0 0 1
+C2 CIRCULAR 0.3 0 0 0 1
+[COORDINATES]
+J1 100 100
+J2 150 100
+O1 200 100
+"""
+
+
+def test_read_inp_nodes_rims_and_reprojection(tmp_path):
+    p = tmp_path / "net.inp"
+    p.write_text(_INP)
+    net = read_inp(p, "EPSG:25832", "EPSG:4326")
+    assert list(net.nodes["name"]) == ["J1", "J2", "O1"]
+    assert list(net.nodes["rim"]) == [12.0, 11.5, 9.0]
+    assert net.nodes.crs.to_epsg() == 4326 and abs(net.nodes.geometry.x.iloc[0]) < 10  # degrees now
+    assert net.routing_step == 5.0 and net.flow_units == "LPS"
+    assert list(net.conduits["from_node"]) == ["J1", "J2"] and net.conduits["geom1"].iloc[0] == 0.3
+
+
+@pytest.mark.parametrize("edit, words", [
+    (("C2 J2 O1", "C2 J2 O9"), "link C2 ([CONDUITS]) joins node O9"),
+    (("J2 9.5 2.0", "J2 9.5 -0.5"), "invert (9.5 m) lies above its rim"),
+    (("O1 200 100\n", ""), "O1 have no [COORDINATES]"),
+    (("FLOW_UNITS LPS", "FLOW_UNITS CFS"), "US units"),
+    (("J1 10.0 2.0", "J1 ten 2.0"), "[JUNCTIONS] J1 has 'ten'"),
+])
+def test_read_inp_bad_input_errors(tmp_path, edit, words):
+    p = tmp_path / "net.inp"
+    p.write_text(_INP.replace(*edit))
+    with pytest.raises(InputDataError, match=re.escape(words)):
+        read_inp(p, "EPSG:25832")
+
+
+def test_missing_inp_names_the_scenario_key(tmp_path):
+    with pytest.raises(InputDataError, match=r"\[drainage\] inp"):
+        read_inp(tmp_path / "none.inp", "EPSG:25832")
+
+
+# --- coupled runs on the real Bellinge network -----------------------------------------------------------
+
+@pytest.fixture
+def bellinge(shared_data, tmp_path) -> Path:
+    """The Bellinge network, its rain gauge (a file not shipped) replaced by a dry time series."""
+    src = shared_data / "drainage" / "bellinge_small.inp"
+    if not src.is_file():
+        pytest.skip("the Bellinge network is not in ../shared")
+    text = re.sub(r"(?m)^1\s+INTENSITY.*$", "1 INTENSITY 00:05 1 TIMESERIES dry", src.read_text())
+    text += "\n[TIMESERIES]\ndry 0:00 0\ndry 24:00 0\n"
+    p = tmp_path / "bellinge.inp"
+    p.write_text(text)
+    return p
+
+
+def _surface_twin(inp: Path, cell: float = 2.0, margin: float = 20.0, drop: float = 0.0) -> Twin:
+    """A DEM under the network, interpolated from its rims (linear inside, nearest outside), ``drop`` below."""
+    nodes = read_inp(inp, BELLINGE_CRS).nodes
+    nodes = nodes[nodes["kind"] != "outfall"]
+    x0, y0 = nodes.geometry.x.min() - margin, nodes.geometry.y.max() + margin
+    nx = int(math.ceil((nodes.geometry.x.max() + margin - x0) / cell))
+    ny = int(math.ceil((y0 - nodes.geometry.y.min() + margin) / cell))
+    xs, ys = np.meshgrid(x0 + (np.arange(nx) + 0.5) * cell, y0 - (np.arange(ny) + 0.5) * cell)
+    pts = np.c_[nodes.geometry.x, nodes.geometry.y]
+    z = griddata(pts, nodes["rim"], (xs, ys), method="linear")
+    near = griddata(pts, nodes["rim"], (xs, ys), method="nearest")
+    z = np.where(np.isfinite(z), z, near) - drop
+    return Twin(BELLINGE_CRS, Affine(cell, 0, x0, 0, -cell, y0), z.astype(np.float64))
+
+
+def _scenario(inp: Path, dtype: str = "float64", **drainage) -> Scenario:
+    return Scenario.from_dict(
+        {"name": "sewer", "duration": 1800, "output_interval": 600,
+         "rain": {"hyetograph": [[0, 60.0], [900, 60.0], [901, 0.0]]},
+         "drainage": {"inp": inp.name, **drainage}, "numerics": {"dtype": dtype}},
+        base_dir=inp.parent)
+
+
+@pytest.mark.parametrize("dtype, bound", [("float64", 1e-9), ("float32", 1e-6)])
+def test_coupled_run_closes_one_balance_and_writes_drainage_gpkg(bellinge, tmp_path, dtype, bound):
+    tw = _surface_twin(bellinge)
+    r = run(tw, _scenario(bellinge, dtype), out=tmp_path / "res", progress=False, scene=False)
+    d = r.summary["drainage"]
+    assert d["nodes_coupled"] == 15  # every manhole (the outfall is not an inlet)
+    assert d["volume_surface_to_network_m3"] > 10
+    assert d["volume_outfalls_m3"] > 0
+    # surface: its own balance includes what it gave to and took from the network
+    assert abs(r.summary["mass_balance_error"]) < bound
+    # both domains together close to 1e-6 of the water in, SWMM's own continuity error aside
+    assert abs(d["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
+    assert abs(d["network_continuity_error_m3"]) < 0.05 * d["volume_surface_to_network_m3"]
+    manholes = gpd.read_file(tmp_path / "res" / "drainage.gpkg", layer="manholes")
+    pipes = gpd.read_file(tmp_path / "res" / "drainage.gpkg", layer="pipes")
+    assert len(manholes) == 16 and len(pipes) == 15
+    assert (manholes["peak_head_m"] >= manholes["invert"] - 1e-9).all()
+    assert manholes["peak_head_time_s"].between(0, 1800).all()
+    assert manholes["inflow_from_surface_m3"].sum() == pytest.approx(d["volume_surface_to_network_m3"])
+    assert (pipes["peak_flow_m3s"] > 0).any() and np.isfinite(pipes["capacity_ratio"].iloc[:-1]).all()
+    assert "Flow Routing Continuity" in (tmp_path / "res" / "swmm.rpt").read_text()
+    back = FloodResult.load(tmp_path / "res")  # the folder's checksums cover the drainage files
+    assert back.drainage.nodes["overflow_volume_m3"].tolist() == manholes["overflow_volume_m3"].tolist()
+    assert back.drainage.summary == d and "Flow Routing Continuity" in back.drainage.report
+    back.save(tmp_path / "again", scene=False)
+    assert len(gpd.read_file(tmp_path / "again" / "drainage.gpkg", layer="pipes")) == 15
+
+
+def _coupling(inp: Path, tw: Twin, duration: float, **cfg):
+    from twin.sims.flood.drainage import SewerCoupling
+    sc = _scenario(inp, **cfg)
+    z = np.asarray(tw.terrain, dtype=np.float64)
+    return SewerCoupling(sc.drainage, tw.crs, tw.transform, tw.shape, z, np.zeros(tw.shape, np.uint8), duration)
+
+
+def _fixed_surface(inp: Path, over_rim: float, duration: float = 1200.0):
+    """A coupled network under a surface held at ``over_rim`` above each crest (never limiting)."""
+    tw = _surface_twin(inp, cell=4.0)  # cells big enough that the volume cap never binds
+    cp = _coupling(inp, tw, duration)
+    h = np.zeros(tw.shape)
+    t = 0.0
+    while t < duration:
+        h[cp.rows, cp.cols] = cp.crest - cp.ground + over_rim  # the surface is refilled every step
+        cp.step(h, min(t + cp.interval, duration))
+        t = min(t + cp.interval, duration)
+    return cp, cp.finish()
+
+
+def _swmm_alone(inp: Path, inflow_lps: dict[str, float], duration: float, tmp: Path) -> dict:
+    """The same network in SWMM alone, with constant lateral inflows at its nodes."""
+    from pyswmm import Nodes, Simulation
+    with Simulation(str(inp), str(tmp / "alone.rpt"), str(tmp / "alone.out")) as sim:
+        sim.end_time = sim.start_time + __import__("datetime").timedelta(seconds=duration)
+        nodes = Nodes(sim)
+        objs = {n: nodes[n] for n in inflow_lps}
+        peak = {n: -np.inf for n in inflow_lps}
+        sim.start()
+        for n, q in inflow_lps.items():
+            objs[n].generated_inflow(q)
+        for _ in sim:
+            for n, q in inflow_lps.items():
+                objs[n].generated_inflow(q)
+                peak[n] = max(peak[n], objs[n].head)
+        out = {"flooding": {n: objs[n].statistics["flooding_volume"] for n in inflow_lps},
+               "peak_head": peak,
+               "outfall": sum(o.cumulative_inflow for o in nodes if o.is_outfall())}
+    return out
+
+
+def test_network_alone_equals_uncoupled_swmm_with_the_same_inflows(bellinge, tmp_path):
+    over = 0.01  # weir regime, no surcharge: each manhole takes c_w P h sqrt(2 g h)
+    cp, res = _fixed_surface(bellinge, over)
+    q = CW * PERIM * over * math.sqrt(2 * G * over)
+    names = [cp.names[i] for i in cp.idx]
+    alone = _swmm_alone(bellinge, dict.fromkeys(names, q * 1000.0), 1200.0, tmp_path)
+    fed = res.nodes.set_index("name")["inflow_from_surface_m3"]
+    assert fed[names].to_numpy() == pytest.approx(q * 1200.0, rel=1e-9)
+    assert res.summary["volume_outfalls_m3"] == pytest.approx(alone["outfall"], rel=1e-9)
+    assert res.summary["volume_network_to_surface_m3"] == 0.0
+    heads = res.nodes.set_index("name")["peak_head_m"]
+    for n in names:
+        assert heads[n] == pytest.approx(alone["peak_head"][n], abs=1e-9)
+
+
+def test_surcharge_returns_to_the_street_what_swmm_alone_floods(bellinge, tmp_path):
+    over = 0.3  # a drowned cover: an orifice, far more than the 0.2-0.35 m pipes carry
+    cp, res = _fixed_surface(bellinge, over)
+    q = CO * AREA * math.sqrt(2 * G * over)
+    names = [cp.names[i] for i in cp.idx]
+    alone = _swmm_alone(bellinge, dict.fromkeys(names, q * 1000.0), 1200.0, tmp_path)
+    back = res.nodes.set_index("name")["overflow_volume_m3"]
+    total_alone = sum(alone["flooding"].values())
+    assert total_alone > 100  # SWMM alone floods this much at its manholes
+    # node by node, the street receives what SWMM alone reports as flooding (to 1e-9 of the total)
+    for n in names:
+        assert back[n] == pytest.approx(alone["flooding"][n], rel=1e-9, abs=1e-9 * total_alone)
+    assert res.summary["manholes_overflowing"] == sum(v > 0 for v in alone["flooding"].values())
+
+
+def test_manhole_outside_the_grid_is_a_warning_and_not_coupled(bellinge):
+    tw = _surface_twin(bellinge)
+    small = Twin(tw.crs, tw.transform, np.asarray(tw.terrain)[:, : tw.shape[1] // 2].copy())
+    with pytest.warns(DrainageWarning, match="lies outside the twin's grid"):
+        cp = _coupling(bellinge, small, 60.0)
+    try:
+        assert 0 < len(cp.idx) < 15
+    finally:
+        cp.close()
+
+
+def test_swmm_error_is_an_input_error_in_swmm_words(shared_data, tmp_path):
+    src = shared_data / "drainage" / "bellinge_small.inp"
+    if not src.is_file():
+        pytest.skip("the Bellinge network is not in ../shared")
+    p = tmp_path / "bellinge.inp"
+    p.write_text(src.read_text())  # its rain gauge reads storm.dat, which is not there
+    tw = _surface_twin(p)
+    with pytest.raises(InputDataError, match=r"SWMM cannot (open|run) .*bellinge.inp.*ERROR"):
+        run(tw, _scenario(p), progress=False, scene=False)
+
+
+def test_coupled_run_refuses_checkpoints(bellinge, tmp_path):
+    tw = _surface_twin(bellinge)
+    sc = Scenario.from_dict({"name": "s", "duration": 600, "checkpoint_interval": 300,
+                             "drainage": {"inp": bellinge.name}}, base_dir=bellinge.parent)
+    with pytest.raises(ScenarioError, match="SWMM's state is not checkpointed"):
+        run(tw, sc, out=tmp_path / "r", progress=False, scene=False)
+
+
+def test_inp_outside_the_scenario_folder_is_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    with pytest.raises(ScenarioError, match=r"drainage\.inp"):
+        Scenario.from_dict({"name": "s", "duration": 600, "drainage": {"inp": "../net.inp"}},
+                           base_dir=tmp_path / "a")
+
+
+def test_cli_run_with_a_sewer_network_and_a_broken_one(bellinge, tmp_path):
+    from click.testing import CliRunner
+
+    from twin.cli import main
+    _surface_twin(bellinge).save(tmp_path / "tw")
+    (tmp_path / "s.toml").write_text(f'duration = 600\n[rain]\nconstant = 60\n[drainage]\ninp = "{bellinge.name}"\n'
+                                     f'crs = "{BELLINGE_CRS}"\ncoupling_interval = 10\n')
+    runner = CliRunner()
+    res = runner.invoke(main, ["run", str(tmp_path / "s.toml"), "--twin", str(tmp_path / "tw"),
+                               "--out", str(tmp_path / "r"), "--quiet", "--no-scene"])
+    assert res.exit_code == 0, res.output
+    assert "coupled_mass_balance_error" in res.output
+    assert (tmp_path / "r" / "drainage.gpkg").is_file()
+    broken = tmp_path / "broken.inp"
+    broken.write_text(bellinge.read_text().replace("G72F050-G72F050_outfall G72F050          G72F050_outfall",
+                                                   "G72F050-G72F050_outfall G72F050          NOWHERE"))
+    (tmp_path / "b.toml").write_text('duration = 600\n[drainage]\ninp = "broken.inp"\n')
+    res = runner.invoke(main, ["run", str(tmp_path / "b.toml"), "--twin", str(tmp_path / "tw"),
+                               "--out", str(tmp_path / "r2"), "--quiet", "--no-scene"])
+    assert res.exit_code == 2
+    assert "link G72F050-G72F050_outfall ([CONDUITS]) joins node NOWHERE" in res.output
+
+
+def test_outfall_onto_the_surface_discharges_into_its_cell_at_its_level(bellinge):
+    tw = _surface_twin(bellinge)
+    net = read_inp(bellinge, BELLINGE_CRS)
+    out = net.nodes.set_index("name").loc["G72F050_outfall"]
+    col, row = (~tw.transform) @ (out.geometry.x, out.geometry.y)
+    z = np.asarray(tw.terrain, dtype=np.float64).copy()
+    z[int(row) - 2:int(row) + 3, int(col) - 2:int(col) + 3] = 14.0  # a pond 0.42 m below the outfall's invert
+    tw = Twin(tw.crs, tw.transform, z)
+    sc = _scenario(bellinge, outfalls="surface").model_copy(update={"gauge": [
+        Gauge(name="pond", at=[out.geometry.x, out.geometry.y])]})
+    r = run(tw, sc, progress=False, scene=False)
+    d = r.summary["drainage"]
+    assert d["volume_outfalls_to_surface_m3"] > 10  # the network's water stays in the model ...
+    assert d["volume_outfalls_m3"] == pytest.approx(0.0, abs=1e-9)  # ... none leaves it
+    assert abs(r.summary["mass_balance_error"]) < 1e-9
+    assert abs(d["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
+    manholes = r.drainage.nodes.set_index("name")
+    assert manholes.loc["G72F050_outfall", "overflow_volume_m3"] == pytest.approx(d["volume_outfalls_to_surface_m3"])
+    # the pond rose over the invert, and the outfall's stage followed it (one coupling step behind)
+    pond = float(r.gauges["pond_level_m"].iloc[-1])
+    assert pond > out["invert"] + 0.1
+    assert manholes.loc["G72F050_outfall", "peak_head_m"] == pytest.approx(pond, abs=0.005)
+
+
+def test_coupling_interval_one_to_five_seconds_agree(bellinge):
+    tw = _surface_twin(bellinge)
+    into = [run(tw, _scenario(bellinge, coupling_interval=iv), progress=False, scene=False)
+            .summary["drainage"]["volume_surface_to_network_m3"] for iv in (1.0, 5.0)]
+    # the inlets may take only what their cells hold, across SWMM's own steps: 70.2 and 71.7 m3 measured
+    assert into[1] == pytest.approx(into[0], rel=0.05)
+
+
+_SURCHARGED = """[OPTIONS]
+FLOW_UNITS LPS
+FLOW_ROUTING DYNWAVE
+ROUTING_STEP 0:00:02
+START_DATE 01/01/2020
+START_TIME 00:00:00
+END_DATE 01/01/2020
+END_TIME 01:00:00
+[JUNCTIONS]
+J1 10.0 2.0 0 10 0
+J2 9.9 2.0 0 10 0
+[OUTFALLS]
+O1 9.8 FREE NO
+[CONDUITS]
+C1 J1 J2 50 0.013 0 0 0 0
+C2 J2 O1 50 0.013 0 0 0 0
+[XSECTIONS]
+C1 CIRCULAR 0.3 0 0 0 1
+C2 CIRCULAR 0.1 0 0 0 1
+[DWF]
+J1 FLOW 100
+[COORDINATES]
+J1 101 99
+J2 151 99
+O1 201 99
+"""
+
+
+def test_surcharged_junctions_push_water_onto_the_street_and_the_books_close(tmp_path):
+    inp = tmp_path / "surcharged.inp"
+    inp.write_text(_SURCHARGED)
+    # a flat street at 12 m (J1's rim; J2's rim is 0.1 m under it) around the network
+    tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+    sc = Scenario.from_dict({"name": "surcharge", "duration": 1200, "output_interval": 600,
+                             "drainage": {"inp": inp.name, "crs": BELLINGE_CRS},
+                             "numerics": {"dtype": "float64"}}, base_dir=tmp_path)
+    r = run(tw, sc, progress=False, scene=False)
+    d = r.summary["drainage"]
+    # 100 L/s of dry weather flow into a 0.1 m pipe: the junctions surcharge over their rims (SurDepth 10 m)
+    # and the orifice flow reverses onto the street
+    assert d["volume_network_inflow_other_m3"] == pytest.approx(100e-3 * 1200, rel=1e-3)
+    assert d["volume_network_to_surface_m3"] > 10
+    manholes = r.drainage.nodes.set_index("name")
+    assert manholes.loc["J1", "peak_head_m"] > 12.0 and manholes.loc["J1", "overflow_volume_m3"] > 0
+    assert r.summary["volume_stored_m3"] > 10  # the street holds it
+    assert abs(r.summary["mass_balance_error"]) < 1e-9
+    assert abs(d["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
+
+
+def test_scenarios_without_a_network_keep_their_hash():
+    sc = Scenario.from_dict({"duration": 600, "rain": {"constant": 10}, "drainage": {"capacity": 5}})
+    assert sc.to_dict()["drainage"] == {"capacity": 5.0}
+    # the hash this scenario had before the sewer network's keys existed
+    assert sc.hash == "ba582da0f52b371e589f1276b851114b6f2418202c6d47fdfaa4e97ccc21d24d"
+
+
+def test_external_inflows_of_the_inp_are_in_the_books(tmp_path):
+    inp = tmp_path / "inflows.inp"
+    inp.write_text(_SURCHARGED.replace("[DWF]\nJ1 FLOW 100\n", "[INFLOWS]\nJ1 FLOW \"\" FLOW 1.0 1.0 100\n"))
+    tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+    sc = Scenario.from_dict({"name": "inflows", "duration": 1200, "output_interval": 600,
+                             "drainage": {"inp": inp.name}, "numerics": {"dtype": "float64"}}, base_dir=tmp_path)
+    d = run(tw, sc, progress=False, scene=False).summary["drainage"]
+    # a constant 100 L/s baseline of [INFLOWS] at J1, as with the dry weather flow: counted as the network's own
+    assert d["volume_network_inflow_other_m3"] == pytest.approx(100e-3 * 1200, rel=5e-3)
+    assert abs(d["network_continuity_error_m3"]) < 0.01 * d["volume_network_inflow_other_m3"]
+
+
+def test_subcatchments_in_the_inp_are_a_warning(bellinge):
+    tw = _surface_twin(bellinge)
+    with pytest.warns(DrainageWarning, match="13 subcatchments"):
+        _coupling(bellinge, tw, 60.0).close()
+
+
+def test_a_network_off_the_grid_or_in_an_unknown_crs_is_an_error(bellinge):
+    tw = _surface_twin(bellinge)
+    from twin.errors import CRSError
+    with pytest.raises(InputDataError, match=r"None of the 15 manholes .* Check \[drainage\] crs"):
+        _coupling(bellinge, tw, 60.0, crs="EPSG:25833")  # the neighbouring UTM zone: 400 km off
+    with pytest.raises(InputDataError, match=r"16 node\(s\), .* do not fit that CRS. Check \[drainage\] crs"):
+        _coupling(bellinge, tw, 60.0, crs="EPSG:4326")  # the metres read as degrees
+    with pytest.raises(CRSError, match=r"\[drainage\] crs of bellinge.inp 'EPSG:99999'"):
+        _coupling(bellinge, tw, 60.0, crs="EPSG:99999")
+
+
+# --- a first network for a twin without one (rational method) ------------------------------------------
+
+def _valley_twin() -> Twin:
+    """A valley 500 m long falling 1 % east, its sides rising 3 % north and south."""
+    ny, nx, dx = 60, 100, 5.0
+    xs, ys = np.meshgrid((np.arange(nx) + 0.5) * dx, (np.arange(ny) + 0.5) * dx)
+    return Twin(BELLINGE_CRS, Affine(dx, 0, 500000.0, 0, -dx, 6100000.0), 20 - 0.01 * xs + 0.03 * np.abs(ys - 150))
+
+
+def test_designed_network_carries_its_rational_peak_and_grows_downstream(tmp_path):
+    from twin.sims.flood.drainage import full_capacity
+    from twin.sims.flood.sewer_design import design_network
+    tw = _valley_twin()
+    inp = design_network(tw, tmp_path / "designed.inp", intensity_mm_h=50.0, runoff_coefficient=1.0,
+                         min_area_m2=3000.0)
+    net = read_inp(inp, BELLINGE_CRS)
+    assert (net.nodes["kind"] == "outfall").sum() >= 1 and len(net.conduits) >= 10
+    cap = full_capacity(net.conduits, net.nodes)
+    # each pipe's capacity covers C i A of the catchment at its upstream manhole
+    cells = [(~tw.transform) @ (p.x, p.y) for p in net.nodes.set_index("name").loc[net.conduits["from_node"]].geometry]
+    from kernels.terrain import d8_directions, fill_depressions, flow_accumulation
+    z = np.asarray(tw.terrain, dtype=float)
+    acc = flow_accumulation(d8_directions(fill_depressions(z, None, 1e-4), None, 5.0)) * 25.0
+    demand = np.array([50.0 / 3.6e6 * acc[int(r), int(c)] for c, r in cells])
+    assert (cap >= demand).all()
+    # diameters never shrink downstream
+    d = dict(zip(net.conduits["from_node"], net.conduits["geom1"]))
+    for a, b in zip(net.conduits["from_node"], net.conduits["to_node"]):
+        if b in d:
+            assert d[b] >= d[a]
+    # in a coupled run at the design intensity, no pipe runs over its full-bore capacity
+    sc = Scenario.from_dict({"name": "design", "duration": 1800, "output_interval": 900,
+                             "rain": {"constant": 50.0}, "drainage": {"inp": inp.name},
+                             "numerics": {"dtype": "float64"}}, base_dir=tmp_path)
+    r = run(tw, sc, progress=False, scene=False)
+    ratio = r.drainage.conduits["capacity_ratio"]
+    assert 0.05 < ratio.max() <= 1.0
+    assert abs(r.summary["drainage"]["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
+
+
+def test_design_on_a_flat_twin_is_an_error(tmp_path):
+    from twin.sims.flood.sewer_design import design_network
+    tw = Twin(BELLINGE_CRS, Affine(5.0, 0, 0, 0, -5.0, 100.0), np.full((10, 10), 5.0))
+    with pytest.raises(InputDataError, match="lower min_area_m2"):
+        design_network(tw, tmp_path / "x.inp", min_area_m2=1e6)

@@ -1,0 +1,40 @@
+"""``twin scene``: the offline 3D scene of a result folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from twin.cli.options import (
+    FolderIn,
+    twin_option,
+)
+
+
+@click.command()
+@click.argument("result_dir", type=FolderIn())
+@twin_option(required=False, help="Twin folder (default: the one recorded in the result's summary).")
+@click.option("--out", type=click.Path(path_type=Path), help="HTML file (default: RESULT_DIR/scene.html).")
+def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
+    """Write the offline 3D scene (HTML) of a flood, river or terrain result.
+
+    A flood result shows its depth, hazard and buildings; a river result its links coloured by
+    peak discharge; a terrain result its streams coloured by Strahler order.
+    """
+    from twin.errors import InputDataError
+    from twin.model.twin import Twin
+    from twin.sims.runs import load_result
+
+    summary = json.loads((result_dir / "summary.json").read_text()) if (result_dir / "summary.json").is_file() else {}
+    if summary.get("kind") == "water" or (result_dir / "allocation.nc").is_file():
+        raise InputDataError(f"{result_dir} holds a water result, which has no map: its shortages are in "
+                             "shortages.csv and the flows in allocation.nc (twin water --plot draws storage and "
+                             "shortages); `twin scene` draws flood, river and terrain results.")
+    twin_dir = twin_dir or (Path(summary["twin"]) if summary.get("twin") else None)
+    if twin_dir is None or not Path(twin_dir).is_dir():
+        raise InputDataError(f"The twin of {result_dir} is not known or has moved; pass --twin TWIN_DIR.")
+    result = load_result(result_dir, twin=Twin.load(twin_dir))
+    path = result.scene().to_html(out or result_dir / "scene.html", title=result.scene_title())
+    click.echo(f"Scene written to {path}")

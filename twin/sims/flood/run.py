@@ -1,0 +1,571 @@
+"""Running a flood scenario on a twin: the time loop around the kernel, checkpoints, the result."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import geopandas as gpd
+import numba
+import numpy as np
+import pandas as pd
+
+from kernels.flood import FloodAccum, FloodState, advance, stored_volume
+from twin import _io
+from twin._fingerprint import changed_parts, twin_parts
+from twin._progress import progress as _progress_bar
+from twin.errors import InputDataError, NumericalError, ScenarioError
+from twin.model.edits import apply_edits
+from twin.model.twin import Twin
+from twin.sims.base import Result, common_summary
+from twin.sims.flood import frames as _frames
+from twin.sims.flood.exposure import EXPOSURE_RULE, building_exposure, hazard_class
+from twin.sims.flood.forcing import FloodSetup, setup
+from twin.sims.flood.scenario import Scenario
+
+__all__ = ["run", "FloodResult"]
+
+_VOLUMES = ("vol_rain", "vol_inflow", "vol_bnd_in", "vol_bnd_out", "vol_infil", "vol_drain")
+_RASTERS = ("max_depth", "max_speed", "arrival_time", "duration", "hazard")
+
+
+@dataclass
+class FloodResult(Result):
+    """A flood run's outputs on the twin's grid, with its summary; ``save`` writes the result folder.
+
+    Attributes
+    ----------
+    max_depth, max_speed, hazard : ndarray (float32)
+        Maxima over the run: depth [m], cell speed [m/s] (0 below ``output.wet_depth``, bounded: see
+        :class:`kernels.flood.FloodAccum`), FD2320 hazard rating.
+    arrival_time, duration : ndarray (float64)
+        First time [s] the depth exceeded ``output.wet_depth`` (NaN: never) and seconds above it.
+    depth_frames, frame_times
+        Depth snapshots every ``output_interval`` (``None`` when switched off) and their times [s]. A run's
+        snapshots map the file they were written to (read-only), so they never fill memory.
+    gauges : DataFrame
+        Depth and water level at each gauge every ``gauge_interval``.
+    buildings : GeoDataFrame
+        The twin's buildings with ``max_depth`` (the water against the walls above the base, see
+        :func:`twin.sims.flood.exposure.building_exposure`), ``arrival_time`` and ``flooded``.
+    summary : dict
+        Volumes, mass-balance error, steps, wall time, speed, flooded buildings, scenario hash; with
+        edits their cells and volumes (``edits``), with a design storm its blocks (``design_storm``).
+    """
+    crs: Any
+    transform: Any
+    max_depth: np.ndarray
+    max_speed: np.ndarray
+    arrival_time: np.ndarray
+    duration: np.ndarray
+    hazard: np.ndarray
+    hazard_class: np.ndarray
+    depth_frames: np.ndarray | None
+    frame_times: np.ndarray
+    gauges: pd.DataFrame
+    buildings: gpd.GeoDataFrame | None
+    summary: dict[str, Any]
+    scenario: dict[str, Any]
+    twin: Twin | None = field(default=None, repr=False)
+    drainage: Any = field(default=None, repr=False)  # twin.drainage.DrainageResult of a sewer-coupled run
+
+    kind: ClassVar[str] = "flood"
+    signature: ClassVar[tuple[str, ...]] = ("max_depth.tif",)
+
+    def save(self, path: str | os.PathLike, *, scene: bool = True, overwrite: bool = False) -> Path:
+        """Write the result folder atomically: GeoTIFFs, ``depth.nc``, ``gauges.csv``, ``buildings.gpkg``,
+        ``summary.json``, ``scenario.json`` and ``cimtwin.json`` (SHA-256 of each); then, with a twin
+        attached and ``scene``, ``scene.html`` (a scene that fails is a warning: the result stays).
+
+        Only a new or empty folder or a folder cimtwin wrote is replaced (see
+        :func:`twin._io.check_out`); ``overwrite`` also replaces a cimtwin folder of another kind.
+        """
+        path = super().save(path, overwrite=overwrite)
+        if scene and self.twin is not None:
+            title = f"cimtwin: {self.scenario.get('name', 'flood')}"
+            _io.write_extra(path, "scene.html", lambda f: self.scene().to_html(f, title=title),
+                            f"write it later with `twin scene {path}`.")
+        return path
+
+    def _write_files(self, tmp: Path) -> None:
+        for name in _RASTERS:
+            arr = getattr(self, name)
+            nodata = np.nan if name == "arrival_time" else None
+            _io.write_geotiff(tmp / f"{name}.tif", arr.astype(np.float32), self.transform, self.crs, nodata=nodata)
+        _io.write_geotiff(tmp / "hazard_class.tif", self.hazard_class, self.transform, self.crs)
+        if self.depth_frames is not None:
+            _frames.write_netcdf(self.depth_dataset(), tmp / "depth.nc")
+        self.gauges.to_csv(tmp / "gauges.csv", index=False)
+        if self.buildings is not None:
+            self.buildings.to_file(tmp / "buildings.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
+        if self.drainage is not None:
+            self.drainage.save(tmp)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, twin: Twin | None = None) -> FloodResult:
+        """Read a result folder written by :meth:`save` (optionally attaching its twin for scenes).
+
+        The scenario's edits (floodwalls, ponds, ...) are applied to a copy of ``twin``, so the
+        attached twin is the one the run saw.
+
+        Raises
+        ------
+        InputDataError
+            Not a flood result folder, or a file missing or altered since it was written (its
+            SHA-256 in ``cimtwin.json`` differs; the message names the file).
+        """
+        return super().load(path, twin)
+
+    @classmethod
+    def _read_files(cls, path: Path, summary: dict[str, Any], scenario: dict[str, Any],
+                    twin: Twin | None) -> FloodResult:
+        import rasterio
+        import xarray as xr
+
+        arrays = {}
+        for name in (*_RASTERS, "hazard_class"):
+            with rasterio.open(path / f"{name}.tif") as src:
+                arrays[name] = src.read(1)
+                crs, transform = src.crs, src.transform
+        frames, times = None, np.zeros(0)
+        if (path / "depth.nc").is_file():
+            with xr.open_dataset(path / "depth.nc") as ds:
+                frames = ds["depth"].values.astype(np.float32)
+                times = ds["time"].values.astype(np.float64)
+        buildings = gpd.read_file(path / "buildings.gpkg") if (path / "buildings.gpkg").is_file() else None
+        arrays["arrival_time"] = arrays["arrival_time"].astype(np.float64)
+        arrays["duration"] = arrays["duration"].astype(np.float64)
+        if twin is not None and scenario.get("edit"):
+            twin = apply_edits(twin, Scenario.from_record(scenario).edit)[0]
+        drainage = None
+        if (path / "drainage.gpkg").is_file():  # a sewer-coupled run's manholes and pipes
+            from twin.sims.flood.drainage import DrainageResult
+            drainage = DrainageResult.load(path, summary)
+        return cls(crs=crs, transform=transform, depth_frames=frames, frame_times=times,
+                   gauges=pd.read_csv(path / "gauges.csv"), buildings=buildings,
+                   summary=summary, scenario=scenario, twin=twin, drainage=drainage, **arrays)
+
+    def depth_dataset(self):
+        """Depth snapshots as an xarray Dataset with CF metadata and the CRS (opens in QGIS, Panoply)."""
+        import xarray as xr
+
+        from twin._cf import global_attrs, grid_mapping, xy_coords
+
+        ds = xr.Dataset(
+            {"depth": (("time", "y", "x"), _frames.lazy(self.depth_frames),
+                       {"units": "m", "long_name": "water depth above ground", "grid_mapping": "spatial_ref"}),
+             "spatial_ref": ((), 0, grid_mapping(self.crs))},
+            coords={"time": ("time", self.frame_times, {"units": "s", "long_name": "time since the start of the run"}),
+                    **xy_coords(self.transform, self.max_depth.shape)},
+            attrs=global_attrs(f"cimtwin flood: {self.scenario.get('name', '')}", self.summary))
+        return ds
+
+    def scene(self, **kwargs: Any):
+        """The 3D scene of this result on its twin (see :func:`twin.scene.city.city_scene`)."""
+        if self.twin is None:
+            raise InputDataError("This result has no twin attached; load it with FloodResult.load(path, twin=Twin.load(...)).")
+        from twin.scene.city import city_scene
+        return city_scene(self.twin, self, **kwargs)
+
+
+def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
+        resume: bool = False, progress: bool = True, stop_at: float | None = None,
+        scene: bool = True, overwrite: bool = False) -> FloodResult | None:
+    """Run a flood scenario on a twin.
+
+    Parameters
+    ----------
+    twin
+        The city model.
+    scenario
+        A :class:`Scenario`, a dict of the TOML's shape, or the path of a TOML file.
+    out
+        Result folder to write (atomically). Checkpoints go beside it as ``<out>.checkpoint.npz``
+        every ``checkpoint_interval`` of simulated time, and depth snapshots into ``<out>.frames.f32``
+        as they are taken (both removed once the result is written).
+    resume
+        Continue from the checkpoint beside ``out`` (it must come from the same scenario and twin);
+        the result equals that of an uninterrupted run.
+    progress
+        Show a progress bar with simulated time and ETA.
+    stop_at
+        Stop once this simulated time [s] is reached, leaving a checkpoint (a long run split into
+        parts; continue with ``resume=True``). Returns ``None`` then.
+    scene
+        Also write ``scene.html`` into ``out``.
+    overwrite
+        Let ``out`` replace a cimtwin folder of another kind (see :func:`twin._io.check_out`, which
+        refuses an unsafe ``out`` before the run starts).
+
+    Returns
+    -------
+    FloodResult or None
+    """
+    scenario = Scenario.coerce(scenario)
+    if scenario.kind != "flood":
+        raise ScenarioError(f"scenario kind {scenario.kind!r} is not a flood scenario")
+    _check_drainage(scenario, resume, stop_at)
+    if out is not None:
+        _io.check_out(out, "flood", inputs=[twin.path], overwrite=overwrite)
+    # edits act on a copy; the run, its fingerprint and the result's scene all see the edited city
+    twin, edit_report = apply_edits(twin, scenario.edit)
+    s = setup(twin, scenario)
+    shape = twin.shape
+    dtype = np.dtype(scenario.numerics.dtype)
+    ckpt_path = Path(str(out) + ".checkpoint.npz") if out is not None else None
+    ckpt_every = scenario.checkpoint_interval
+    if stop_at is not None and ckpt_path is None:
+        raise ScenarioError("stop_at needs an output folder (out=...) to keep the checkpoint in.")
+    parts = _fingerprint(twin, scenario) if ckpt_path is not None else {}
+    frames_path = Path(str(out) + ".frames.f32") if out is not None else None
+    n_frames = scenario.snapshot_count if scenario.output.snapshots else 0
+    if n_frames:
+        _frames.check_budget(n_frames, int(np.prod(shape)), _frames.free_bytes(frames_path),
+                             scenario.output_interval)
+
+    state = FloodState.from_depth(s.h0.astype(dtype))
+    accum = FloodAccum.zeros(shape)
+    totals = dict.fromkeys(_VOLUMES, 0.0)
+    run_stats = {"steps": 0, "dt_min": np.inf, "dt_max": 0.0, "kernel_seconds": 0.0, "wall_seconds": 0.0}
+    gauge_rows: list[list[float]] = []
+    frame_times: list[float] = []
+    stored0 = stored_volume(state, s.grid)
+    if len(s.gauge_names):
+        gauge_rows.append(_gauge_row(0.0, state, s))
+    if s.frames:
+        s.forcing = s.forcing._replace(rain_field=s.rain_field_for(twin, s.frames[0][1]))
+    frame_i = 0
+
+    if resume:
+        if ckpt_path is None or not ckpt_path.is_file():
+            raise ScenarioError(f"Nothing to resume: no checkpoint {ckpt_path}. Run without --resume.")
+        ck = _load_checkpoint(ckpt_path, parts)
+        state.h[...] = ck["h"]
+        state.qx[...] = ck["qx"]
+        state.qy[...] = ck["qy"]
+        state.infil_cum[...] = ck["infil_cum"]
+        state.t = float(ck["t"])
+        state.steps = int(ck["steps"])
+        for name in ("h_max", "v_max", "t_arrival", "duration", "hazard_max"):
+            getattr(accum, name)[...] = ck[name]
+        totals = json.loads(str(ck["totals"]))
+        run_stats = json.loads(str(ck["run_stats"]))
+        stored0 = float(ck["stored0"])
+        gauge_rows = ck["gauges"].tolist()
+        frame_times = ck["frame_times"].tolist()
+        while frame_i + 1 < len(s.frames) and s.frames[frame_i + 1][0] <= state.t:
+            frame_i += 1
+        if s.frames:
+            s.forcing = s.forcing._replace(rain_field=s.rain_field_for(twin, s.frames[frame_i][1]))
+    store = None
+    if scenario.output.snapshots:
+        store = _frames.FrameStore(frames_path, shape, keep=len(frame_times) if resume else 0)
+        if not resume:
+            store.append(state.h)
+            frame_times.append(0.0)
+
+    wall0 = time.perf_counter() - run_stats["wall_seconds"]
+    sewer = None  # --- drainage: the SWMM network coupled at its manholes (set up inside the try) ---
+    bar = _progress_bar(scenario.duration, f"flood {scenario.name}", progress, initial=state.t, unit="s",
+                        unit_scale=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s sim [{elapsed}<{remaining}{postfix}]")
+    next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
+    finished = False
+    try:
+        sewer = _sewer(scenario, twin, s)
+        if sewer is not None:
+            sewer.step(state.h, min(sewer.interval, scenario.duration))
+        for t_event, kinds in _schedule(scenario, s, sewer.interval if sewer is not None else None):
+            if t_event <= state.t + 1e-9:
+                continue
+            k0 = time.perf_counter()
+            try:
+                stats = advance(state, s.grid, s.forcing, s.params, t_event, accum)
+            except ValueError as exc:  # the kernel checks its contract; say it in the twin's terms
+                raise InputDataError(f"The flood inputs are inconsistent: {exc}") from None
+            run_stats["kernel_seconds"] += time.perf_counter() - k0
+            if stats.status != 0:
+                raise NumericalError(_instability(stats.status, scenario, state, s))
+            for k in _VOLUMES:
+                totals[k] += getattr(stats, k)
+            run_stats["steps"] += stats.steps
+            run_stats["speed_capped"] = run_stats.get("speed_capped", 0) + stats.speed_capped
+            if stats.steps:
+                run_stats["dt_min"] = min(run_stats["dt_min"], stats.dt_min)
+                run_stats["dt_max"] = max(run_stats["dt_max"], stats.dt_max)
+            if sewer is not None and "drainage" in kinds and t_event < scenario.duration:
+                sewer.step(state.h, min(t_event + sewer.interval, scenario.duration))
+            if "gauge" in kinds and len(s.gauge_names):
+                gauge_rows.append(_gauge_row(t_event, state, s))
+            if "frame" in kinds and store is not None:
+                store.append(state.h)
+                frame_times.append(t_event)
+            if "rain" in kinds:
+                frame_i = next(i for i, (t, _) in enumerate(s.frames) if t == t_event)
+                s.forcing = s.forcing._replace(rain_field=s.rain_field_for(twin, s.frames[frame_i][1]))
+            bar.set_postfix_str(f"dt {stats.dt_min:.2g}-{stats.dt_max:.2g} s" if stats.steps else "", refresh=False)
+            bar.update(t_event - bar.n)
+            stop_now = stop_at is not None and state.t >= stop_at - 1e-9 and t_event < scenario.duration
+            if ckpt_path is not None and (state.t >= next_ckpt - 1e-9 or stop_now) and t_event < scenario.duration:
+                run_stats["wall_seconds"] = time.perf_counter() - wall0
+                if store is not None:
+                    store.sync()
+                _save_checkpoint(ckpt_path, parts, state, accum, totals, run_stats, stored0, gauge_rows,
+                                 frame_times)
+                next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
+            if stop_now:
+                return None
+        finished = True
+    finally:
+        bar.close()
+        if sewer is not None and not finished:
+            sewer.close()
+        if store is not None and not finished:
+            store.close()
+    run_stats["wall_seconds"] = time.perf_counter() - wall0
+    frames = store.frames() if store is not None else None
+    drained = sewer.finish() if sewer is not None else None
+    if drained is not None:
+        totals["vol_sewer_in"] = drained.summary["volume_surface_to_network_m3"]
+        totals["vol_sewer_out"] = drained.summary["volume_network_to_surface_m3"]
+    result = _finish(twin, scenario, s, state, accum, totals, run_stats, stored0, gauge_rows, frames, frame_times)
+    if drained is not None:
+        result.drainage = drained
+        result.summary["drainage"] = _coupled_balance(result.summary, drained.summary)
+    if edit_report:
+        result.summary["edits"] = edit_report
+    if scenario.rain is not None and scenario.rain.design is not None:
+        result.summary["design_storm"] = _design_summary(scenario.rain.design)
+    if out is not None:
+        result.save(out, scene=scene, overwrite=overwrite)
+        if ckpt_path is not None and ckpt_path.exists():
+            ckpt_path.unlink()
+        if store is not None:
+            store.remove()  # the result's frames map it until they are dropped
+    return result
+
+
+# --- drainage: hooks of the SWMM network coupling (twin/sims/flood/drainage.py) ---
+def _check_drainage(scenario: Scenario, resume: bool, stop_at: float | None) -> None:
+    if scenario.drainage.inp is not None:
+        from twin.sims.flood.drainage import check_run_options
+        check_run_options(scenario, resume, stop_at)
+
+
+def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup):
+    """The SWMM run coupled with this flood run, or None without ``[drainage] inp``."""
+    if scenario.drainage.inp is None:
+        return None
+    from twin.sims.flood.drainage import SewerCoupling
+    return SewerCoupling(scenario.drainage, twin.crs, twin.transform, twin.shape, np.asarray(s.grid.z),
+                         np.asarray(s.grid.blocked), scenario.duration)
+
+
+def _coupled_balance(surface: dict[str, Any], network: dict[str, Any]) -> dict[str, Any]:
+    """The network's summary with one balance over surface and network together."""
+    vin = surface["volume_in_m3"] + network["volume_network_inflow_other_m3"]
+    vout = (surface["volume_out_m3"] + surface["volume_lost_m3"] + network["volume_outfalls_m3"]
+            + network["volume_flooding_lost_m3"] + network["volume_network_losses_m3"])
+    stored = (surface["volume_stored_m3"] - surface["volume_initial_m3"]
+              + network["volume_network_stored_m3"] - network["volume_network_initial_m3"])
+    residual = stored - (vin - vout)
+    surface_part = residual - network["network_continuity_error_m3"]
+    return {**network, "coupled_volume_in_m3": vin, "coupled_volume_out_m3": vout,
+            "coupled_residual_m3": residual,
+            "coupled_mass_balance_error": residual / vin if vin > 0 else residual,
+            "coupled_mass_balance_error_without_network_continuity": surface_part / vin if vin > 0 else surface_part}
+# --- end drainage ---
+
+
+def _design_summary(design) -> dict[str, Any]:
+    """The design storm a run used: its depth, peak and blocks (the parameters are in scenario.json)."""
+    h = design.hyetograph()
+    return {"method": design.method, "return_period_years": design.return_period, "duration_s": h.duration_s,
+            "step_s": h.step_s, "depth_mm": h.depth_mm, "peak_mm_h": float(h.intensity_mm_h.max()),
+            "intensity_mm_h": [float(v) for v in h.intensity_mm_h]}
+
+
+def _schedule(scenario: Scenario, s: FloodSetup, coupling: float | None = None) -> Iterator[tuple[float, set[str]]]:
+    """Times at which the loop stops, in order: snapshots, gauges, rain frames, checkpoints, sewer
+    coupling steps (every ``coupling`` seconds) and the end.
+
+    Generated as the run goes, so that a long run with ``stop_at`` starts at once and memory does
+    not grow with the duration; the times are those of a list built up front.
+    """
+    d = scenario.duration
+    streams: list[tuple[str, Iterator[float]]] = [("frame", _every(scenario.output_interval, d))]
+    if len(s.gauge_names):
+        streams.append(("gauge", _every(scenario.output.gauge_interval, d)))
+    if scenario.checkpoint_interval:
+        streams.append(("checkpoint", _every(scenario.checkpoint_interval, d)))
+    if coupling:
+        streams.append(("drainage", _every(coupling, d)))
+    streams.append(("rain", iter([t for t, _ in s.frames[1:]])))
+    streams.append(("end", iter([d])))
+    ahead: dict[str, float] = {}
+    for kind, times in streams:
+        _pull(ahead, kind, times, d)
+    iters = dict(streams)
+    while ahead:
+        t = min(ahead.values())
+        kinds = {k for k, v in ahead.items() if v == t}
+        for k in kinds:
+            _pull(ahead, k, iters[k], d)
+        yield t, kinds
+
+
+def _every(interval: float, d: float) -> Iterator[float]:
+    """Multiples of ``interval`` up to ``d`` (as ``np.arange(1, n + 1) * interval`` gives them)."""
+    for k in range(1, int(np.floor(d / interval + 1e-9)) + 1):
+        yield np.float64(k) * interval
+
+
+def _pull(ahead: dict[str, float], kind: str, times: Iterator[float], d: float) -> None:
+    """Put the next time of ``kind`` in (0, d], rounded to the nanosecond, into ``ahead`` (or drop the kind)."""
+    ahead.pop(kind, None)
+    for t in times:
+        t = float(round(t, 9))  # numpy's rounding for the multiples, Python's for listed times, as before
+        if 0 < t <= d:
+            ahead[kind] = t
+            return
+
+
+def _gauge_row(t: float, state: FloodState, s: FloodSetup) -> list[float]:
+    depth = state.h[s.gauge_rows, s.gauge_cols].astype(float)
+    level = depth + s.grid.z[s.gauge_rows, s.gauge_cols].astype(float)
+    return [t, *depth.tolist(), *level.tolist()]
+
+
+def _fingerprint(twin: Twin, scenario: Scenario) -> dict[str, str]:
+    """What a checkpoint must match to be resumed: the scenario and each part of the twin the run reads."""
+    return {"scenario": scenario.hash, **twin_parts(twin)}
+
+
+def _save_checkpoint(path: Path, parts: dict[str, str], state: FloodState, accum: FloodAccum, totals: dict,
+                     run_stats: dict, stored0: float, gauge_rows: list, frame_times: list) -> None:
+    """The run's state; its snapshots are in the frames file beside it (``frame_times`` says how many)."""
+    arrays = {"h": state.h, "qx": state.qx, "qy": state.qy, "infil_cum": state.infil_cum,
+              "t": np.float64(state.t), "steps": np.int64(state.steps),
+              "h_max": accum.h_max, "v_max": accum.v_max, "t_arrival": accum.t_arrival,
+              "duration": accum.duration, "hazard_max": accum.hazard_max,
+              "totals": np.array(json.dumps(totals)), "run_stats": np.array(json.dumps(run_stats)),
+              "stored0": np.float64(stored0), "fingerprint": np.array(json.dumps(parts, sort_keys=True)),
+              "gauges": np.asarray(gauge_rows, dtype=np.float64) if gauge_rows else np.zeros((0, 0)),
+              "frame_times": np.asarray(frame_times, dtype=np.float64)}
+    with _io.atomic_file(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _load_checkpoint(path: Path, parts: dict[str, str]) -> dict[str, Any]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            ck = {k: data[k] for k in data.files}
+    except Exception as exc:
+        raise InputDataError(f"Checkpoint {path} cannot be read ({exc}); delete it and run from the start.") from None
+    try:
+        written = json.loads(str(ck.get("fingerprint", "")))
+    except json.JSONDecodeError:
+        written = None
+    if not isinstance(written, dict):  # older checkpoints: one hash over the scenario, terrain and buildings
+        raise ScenarioError(f"Checkpoint {path} was written by an older cimtwin and does not record the twin it "
+                            "ran on; delete it and run from the start.")
+    changed = changed_parts(written, parts)
+    if changed:
+        what = ", ".join("the scenario" if k == "scenario" else f"the twin's {k}" for k in changed)
+        raise ScenarioError(f"Checkpoint {path} was written by another scenario or twin ({what} changed since); "
+                            "resuming would mix two runs. Delete it and run from the start, or resume with the "
+                            "scenario and twin that wrote it.")
+    return ck
+
+
+def _deepest(state: FloodState, s: FloodSetup) -> float:
+    """The depth [m] the kernel's Courant step uses: the deepest water, or a water-level boundary's."""
+    depth = float(np.nanmax(state.h)) if state.h.size else 0.0
+    g, series = s.grid, s.forcing.series
+    for row, col, kind, k in zip(g.bnd_row, g.bnd_col, g.bnd_kind, g.bnd_ser):
+        if kind == 2 and not g.blocked[row, col]:
+            times, values = series.t[series.ptr[k]:series.ptr[k + 1]], series.v[series.ptr[k]:series.ptr[k + 1]]
+            depth = max(depth, float(np.interp(state.t, times, values)) - float(g.z[row, col]))
+    return depth
+
+
+def _instability(status: int, scenario: Scenario, state: FloodState, s: FloodSetup) -> str:
+    if status == 1:
+        # the kernel stops before a step longer than 1.5x the Courant step of the deepest water
+        depth = _deepest(state, s)
+        limit = s.params.alpha * s.grid.dx / math.sqrt(s.params.g * depth) if depth > 0 else math.inf
+        return (f"numerics.fixed_dt = {scenario.numerics.fixed_dt:g} s is longer than the Courant limit of "
+                f"{limit:.3g} s (numerics.alpha x cell size / sqrt(g x depth), with the deepest water {depth:.2f} m "
+                f"at t = {state.t:.0f} s), so the run would blow up. Set numerics.fixed_dt to {limit:.3g} s or less "
+                "(deeper water later needs less), or to 0 for the adaptive step.")
+    return (f"The flood state became non-finite by t = {state.t:.0f} s. Check the inputs for extreme values "
+            "(e.g. huge inflows into one cell) or lower numerics.alpha.")
+
+
+def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, accum: FloodAccum, totals: dict,
+            run_stats: dict, stored0: float, gauge_rows: list, frames: np.ndarray | None,
+            frame_times: list) -> FloodResult:
+    stored1 = stored_volume(state, s.grid)
+    vin = totals["vol_rain"] + totals["vol_inflow"] + totals["vol_bnd_in"]
+    vout = totals["vol_bnd_out"]
+    lost = totals["vol_infil"] + totals["vol_drain"]
+    # water exchanged with a coupled sewer network (0 without one)
+    sewer = totals.get("vol_sewer_in", 0.0) - totals.get("vol_sewer_out", 0.0)
+    residual = (stored1 - stored0) - (vin - vout - lost - sewer)
+    h_max = accum.h_max.astype(np.float32)
+    wet = scenario.output.wet_depth
+    hz_class = hazard_class(accum.hazard_max, h_max, wet)
+    buildings = None
+    if twin.buildings is not None:
+        buildings = building_exposure(twin.buildings, twin.transform, twin.shape, h_max, accum.t_arrival,
+                                      ground=s.grid.z, flooded_depth=scenario.output.building_depth)
+    land = ~s.water_mask & (s.grid.blocked == 0)
+    cells = int(np.count_nonzero(s.grid.blocked == 0))
+    ks = max(run_stats["kernel_seconds"], 1e-12)
+    summary = {
+        **common_summary("flood", scenario, twin, run_stats["wall_seconds"]),
+        "scenario": scenario.name,
+        "duration_s": scenario.duration,
+        "volume_in_m3": vin,
+        "volume_rain_m3": totals["vol_rain"],
+        "volume_inflow_m3": totals["vol_inflow"],
+        "volume_boundary_in_m3": totals["vol_bnd_in"],
+        "volume_out_m3": vout,
+        "volume_lost_m3": lost,
+        "volume_infiltrated_m3": totals["vol_infil"],
+        "volume_drained_m3": totals["vol_drain"],
+        "volume_initial_m3": stored0,
+        "volume_stored_m3": stored1,
+        "mass_balance_error": float(residual / vin) if vin > 0 else float(residual),
+        "steps": int(run_stats["steps"]),
+        "dt_min_s": float(run_stats["dt_min"]) if np.isfinite(run_stats["dt_min"]) else 0.0,
+        "dt_max_s": float(run_stats["dt_max"]),
+        "speed_capped_cell_steps": int(run_stats.get("speed_capped", 0)),
+        "wall_seconds": float(run_stats["wall_seconds"]),
+        "kernel_seconds": float(run_stats["kernel_seconds"]),
+        "cell_updates_per_second": float(cells * run_stats["steps"] / ks),
+        "cells": cells,
+        "threads": int(numba.get_num_threads()),
+        "dtype": scenario.numerics.dtype,
+        "max_depth_m": float(h_max[land].max()) if land.any() else 0.0,
+        "flooded_area_km2": float(np.count_nonzero(land & (h_max > scenario.output.building_depth)) * twin.cell_size ** 2 / 1e6),
+        "buildings": int(len(buildings)) if buildings is not None else 0,
+        "buildings_flooded": int(buildings["flooded"].sum()) if buildings is not None else 0,
+        "building_exposure": EXPOSURE_RULE,
+        "hazard_cells": {name: int(np.count_nonzero(land & (hz_class == i + 1)))
+                         for i, name in enumerate(("low", "moderate", "significant", "extreme"))},
+    }
+    gcols = ["time_s", *[f"{n}_depth_m" for n in s.gauge_names], *[f"{n}_level_m" for n in s.gauge_names]]
+    gauges = pd.DataFrame(np.asarray(gauge_rows, dtype=float).reshape(len(gauge_rows), len(gcols)) if gauge_rows
+                          else np.zeros((0, len(gcols))), columns=gcols)
+    return FloodResult(
+        crs=twin.crs, transform=twin.transform, max_depth=h_max, max_speed=accum.v_max.astype(np.float32),
+        arrival_time=accum.t_arrival.astype(np.float64), duration=accum.duration.astype(np.float64),
+        hazard=accum.hazard_max.astype(np.float32), hazard_class=hz_class,
+        depth_frames=frames, frame_times=np.asarray(frame_times, dtype=np.float64),
+        gauges=gauges, buildings=buildings, summary=summary, scenario=scenario.to_dict(), twin=twin)

@@ -1,0 +1,1 @@
+"""The river kind: river networks of a twin, catchment runoff (HBV-96), and the river-lake run and result."""
