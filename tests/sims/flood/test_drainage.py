@@ -21,7 +21,7 @@ from twin.model import Twin
 from twin.sims.flood.scenario import Gauge, Scenario
 
 # the Bellinge fixture keeps its subcatchments (their gauge is dry); the warning has its own test
-pytestmark = pytest.mark.filterwarnings("ignore:.*subcatchments:twin.drainage.DrainageWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:.*subcatchments:twin.sims.flood.drainage.DrainageWarning")
 
 G = 9.81
 CW, CO, AREA, PERIM = 0.54, 0.167, 0.2827, 1.885
