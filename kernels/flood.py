@@ -450,6 +450,17 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
     ValueError
         If an input breaks the contract (shape, dtype, range, a non-finite value); the message
         says which and how to fix it.
+
+    Notes
+    -----
+    A run stopped often (every few seconds for a sewer coupling) calls this many times with the same
+    inputs, so the state keeps what the last call checked and built from ``grid``, ``forcing`` and
+    ``params``: called again with the same objects, only the state's depths are checked (one pass),
+    and only the cells whose depth the caller changed since (and their neighbours) are folded into
+    ``accum``. Inputs are recognised by identity, so treat their arrays as read-only between calls
+    and pass a new grid or forcing (``grid._replace(z=...)``) to change one: it is checked and
+    prepared again. With a fixed step that divides the intervals, many calls give the same bits as
+    one; with adaptive steps, the last step of each call is shortened to land on its end.
     """
     prep = state._prepared
     if prep is not None and prep.inputs_match(grid, forcing, params, state.h):
