@@ -70,7 +70,7 @@ def _valley(tmp: Path, ny: int, nx: int, dx: float, min_area: float, spacing: fl
     """A valley falling 1 % east, its sides rising 3 % (the sewer-design test's, scaled up), and its network."""
     from twin.sewer_design import design_network
     xs, ys = np.meshgrid((np.arange(nx) + 0.5) * dx, (np.arange(ny) + 0.5) * dx)
-    z = 20 - 0.01 * xs + 0.03 * np.abs(ys - ny * dx / 2) + 0.2 * np.sin(xs / 37.0) * np.cos(ys / 23.0)
+    z = 20 - 0.01 * xs + 0.03 * np.abs(ys - ny * dx / 2)
     tw = Twin(CRS, Affine(dx, 0, 500000.0, 0, -dx, 6100000.0), z)
     inp = design_network(tw, tmp / "designed.inp", intensity_mm_h=50.0, runoff_coefficient=1.0,
                          min_area_m2=min_area, spacing_m=spacing)
@@ -99,10 +99,10 @@ def measure(tw: Twin, inp: Path, duration: float, interval: float | None, repeat
         warnings.simplefilter("ignore")
         run(tw, _scenario(inp, True, 60.0, interval), progress=False, scene=False)  # compile, warm caches
         plain, coupled = [], []
-        summary = {}
+        summary = plain_summary = {}
         for _ in range(repeat):
             t0 = time.perf_counter()
-            run(tw, plain_sc, progress=False, scene=False)
+            plain_summary = run(tw, plain_sc, progress=False, scene=False).summary
             plain.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             r = run(tw, coupled_sc, progress=False, scene=False)
@@ -119,7 +119,7 @@ def measure(tw: Twin, inp: Path, duration: float, interval: float | None, repeat
     d = summary["drainage"]
     return {"cells": int(np.prod(tw.shape)), "nodes": d["nodes"], "coupled": d["nodes_coupled"],
             "interval": d["coupling_interval_s"], "plain": statistics.median(plain),
-            "with": statistics.median(coupled), "steps": summary["run"]["steps"] if "run" in summary else None}
+            "with": statistics.median(coupled), "steps": (plain_summary["steps"], summary["steps"])}
 
 
 def main() -> None:
@@ -130,6 +130,8 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=5.0, help="coupling interval [s]")
     ap.add_argument("--load", type=int, default=0, help="busy processes competing for the cores")
     ap.add_argument("--cases", default="bellinge,valley")
+    ap.add_argument("--valley-area", type=float, default=5000.0,
+                    help="design_network's min_area_m2 for the valley (smaller: more manholes)")
     ap.add_argument("--profile", action="store_true", help="print cProfile's top functions of one run each")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     ap.add_argument("--no-write", action="store_true")
@@ -150,7 +152,7 @@ def main() -> None:
                         print("skip bellinge: ../shared absent")
                         continue
                 else:
-                    built = _valley(tmp, 200, 400, 5.0, 2000.0, 40.0)
+                    built = _valley(tmp, 200, 400, 5.0, args.valley_area, 60.0)
                 m = measure(*built, args.duration, args.interval, args.repeat, args.profile)
                 m["case"] = case
                 rows.append(m)
@@ -170,17 +172,17 @@ def render(args, rows: list[dict], load: tuple[float, float]) -> str:
         HEADING, "",
         f"{_dt.date.today().isoformat()}, `NUMBA_NUM_THREADS={numba.get_num_threads()} python "
         f"benchmarks/bench_drainage.py --repeat {args.repeat} --duration {args.duration:g} --cell {args.cell:g} "
-        f"--interval {args.interval:g}" + (f" --load {args.load}" if args.load else "") + "`; "
+        f"--interval {args.interval:g} --valley-area {args.valley_area:g}" + (f" --load {args.load}" if args.load else "") + "`; "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} before and {load[1]:.1f} after"
         + (f", with {args.load} busy processes competing" if args.load else "") + ". "
         "Float32 state, rain 60 mm/h for half the run; surface-only and coupled runs interleaved, medians.",
         "",
-        "| case | cells | nodes (coupled) | sync interval | surface only | coupled | ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| case | cells | nodes (coupled) | sync interval | steps surface only / coupled | surface only | coupled | ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for m in rows:
         lines.append(f"| {m['case']} | {m['cells']:,} | {m['nodes']} ({m['coupled']}) | {m['interval']:g} s | "
-                     f"{m['plain']:.2f} s | {m['with']:.2f} s | {m['with'] / m['plain']:.2f} |")
+                     f"{m['steps'][0]} / {m['steps'][1]} | {m['plain']:.2f} s | {m['with']:.2f} s | {m['with'] / m['plain']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
