@@ -129,9 +129,7 @@ def main() -> None:
     ap.add_argument("--cell", type=float, default=1.0, help="Bellinge surface cell size [m]")
     ap.add_argument("--interval", type=float, default=5.0, help="coupling interval [s]")
     ap.add_argument("--load", type=int, default=0, help="busy processes competing for the cores")
-    ap.add_argument("--cases", default="bellinge,valley")
-    ap.add_argument("--valley-area", type=float, default=5000.0,
-                    help="design_network's min_area_m2 for the valley (smaller: more manholes)")
+    ap.add_argument("--cases", default="bellinge,valley,dense", help="valley: ~70 manholes, dense: ~2400")
     ap.add_argument("--profile", action="store_true", help="print cProfile's top functions of one run each")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     ap.add_argument("--no-write", action="store_true")
@@ -151,8 +149,8 @@ def main() -> None:
                     if built is None:
                         print("skip bellinge: ../shared absent")
                         continue
-                else:
-                    built = _valley(tmp, 200, 400, 5.0, args.valley_area, 60.0)
+                else:  # design_network's min_area_m2: smaller lays more manholes
+                    built = _valley(tmp, 200, 400, 5.0, 2000.0 if case == "dense" else 5000.0, 60.0)
                 m = measure(*built, args.duration, args.interval, args.repeat, args.profile)
                 m["case"] = case
                 rows.append(m)
@@ -172,7 +170,7 @@ def render(args, rows: list[dict], load: tuple[float, float]) -> str:
         HEADING, "",
         f"{_dt.date.today().isoformat()}, `NUMBA_NUM_THREADS={numba.get_num_threads()} python "
         f"benchmarks/bench_drainage.py --repeat {args.repeat} --duration {args.duration:g} --cell {args.cell:g} "
-        f"--interval {args.interval:g} --valley-area {args.valley_area:g}" + (f" --load {args.load}" if args.load else "") + "`; "
+        f"--interval {args.interval:g} --cases {args.cases}" + (f" --load {args.load}" if args.load else "") + "`; "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} before and {load[1]:.1f} after"
         + (f", with {args.load} busy processes competing" if args.load else "") + ". "
         "Float32 state, rain 60 mm/h for half the run; surface-only and coupled runs interleaved, medians.",

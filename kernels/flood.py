@@ -498,7 +498,6 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
     if accum is not None and not cont:
         _core.accum_open(state.h, zb, nb, state.qx, state.qy, blocked, state.t, pf,
                          acc[0], acc[1], acc[2], acc[3], acc[5])
-    ser = forcing.series
     vols = np.zeros(6)
     parallel, nch = _core.plan(state.h.shape, numba.get_num_threads())
     t, steps, dt_min, dt_max, status, capped = _core.run(
