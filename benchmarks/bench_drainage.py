@@ -3,7 +3,7 @@
 Two cases: (a) the Bellinge network (../shared) under a surface interpolated from its rims, as
 tests/test_drainage.py builds it; (b) a network laid by ``twin.sewer_design.design_network`` on a
 sample-like valley. Each repeat runs surface-only and coupled back to back (interleaved), the ratio
-is of the medians. ``--load N`` starts N busy processes for the whole measurement (a competing load).
+is of the medians. ``--load N`` measures every case again with N busy processes (a competing load).
 Writes the "Sewer coupling overhead" section of benchmarks/RESULTS.md.
 
     NUMBA_NUM_THREADS=2 python benchmarks/bench_drainage.py --repeat 3 [--load 2] [--profile]
@@ -134,31 +134,32 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    stop = mp.Event()
-    burners = [mp.Process(target=_burn, args=(stop,), daemon=True) for _ in range(args.load)]
-    for p in burners:
-        p.start()
     load0 = os.getloadavg()[0]
     rows = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-drainage-") as tmp:
-            tmp = Path(tmp)
-            for case in args.cases.split(","):
-                if case == "bellinge":
-                    built = _bellinge(tmp, args.cell)
-                    if built is None:
-                        print("skip bellinge: ../shared absent")
-                        continue
-                else:  # design_network's min_area_m2: smaller lays more manholes
-                    built = _valley(tmp, 200, 400, 5.0, 2000.0 if case == "dense" else 5000.0, 60.0)
-                m = measure(*built, args.duration, args.interval, args.repeat, args.profile)
-                m["case"] = case
-                rows.append(m)
-                print(m, f"ratio {m['with'] / m['plain']:.2f}", flush=True)
-    finally:
-        stop.set()
-        for p in burners:
-            p.join()
+    with tempfile.TemporaryDirectory(prefix="bench-drainage-") as tmp:
+        tmp = Path(tmp)
+        for busy in sorted({0, args.load}):  # as the machine is, then with the competing load
+            stop = mp.Event()
+            burners = [mp.Process(target=_burn, args=(stop,), daemon=True) for _ in range(busy)]
+            for p in burners:
+                p.start()
+            try:
+                for case in args.cases.split(","):
+                    if case == "bellinge":
+                        built = _bellinge(tmp, args.cell)
+                        if built is None:
+                            print("skip bellinge: ../shared absent")
+                            continue
+                    else:  # design_network's min_area_m2: smaller lays more manholes
+                        built = _valley(tmp, 200, 400, 5.0, 2000.0 if case == "dense" else 5000.0, 60.0)
+                    m = measure(*built, args.duration, args.interval, args.repeat, args.profile)
+                    m["case"], m["busy"] = case, busy
+                    rows.append(m)
+                    print(m, f"ratio {m['with'] / m['plain']:.2f}", flush=True)
+            finally:
+                stop.set()
+                for p in burners:
+                    p.join()
     text = render(args, rows, (load0, os.getloadavg()[0]))
     print(text)
     if not args.no_write:
@@ -172,14 +173,15 @@ def render(args, rows: list[dict], load: tuple[float, float]) -> str:
         f"benchmarks/bench_drainage.py --repeat {args.repeat} --duration {args.duration:g} --cell {args.cell:g} "
         f"--interval {args.interval:g} --cases {args.cases}" + (f" --load {args.load}" if args.load else "") + "`; "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} before and {load[1]:.1f} after"
-        + (f", with {args.load} busy processes competing" if args.load else "") + ". "
+        + (f"; each case again with {args.load} busy processes competing" if args.load else "") + ". "
         "Float32 state, rain 60 mm/h for half the run; surface-only and coupled runs interleaved, medians.",
         "",
-        "| case | cells | nodes (coupled) | sync interval | steps surface only / coupled | surface only | coupled | ratio |",
-        "|---|---|---|---|---|---|---|---|",
+        "| case | busy processes | cells | nodes (coupled) | sync interval | steps surface only / coupled "
+        "| surface only | coupled | ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in rows:
-        lines.append(f"| {m['case']} | {m['cells']:,} | {m['nodes']} ({m['coupled']}) | {m['interval']:g} s | "
+        lines.append(f"| {m['case']} | {m['busy']} | {m['cells']:,} | {m['nodes']} ({m['coupled']}) | {m['interval']:g} s | "
                      f"{m['steps'][0]} / {m['steps'][1]} | {m['plain']:.2f} s | {m['with']:.2f} s | {m['with'] / m['plain']:.2f} |")
     return "\n".join(lines) + "\n"
 
