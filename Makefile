@@ -40,6 +40,7 @@ bench: bench-peers
 	NUMBA_NUM_THREADS=1 $(BIN)/python benchmarks/bench_river.py
 	$(BIN)/python benchmarks/bench_ensemble.py --cells 600 --members 8 --write
 	$(BIN)/python benchmarks/bench_water.py
+	NUMBA_NUM_THREADS=2 $(BIN)/python benchmarks/bench_drainage.py --repeat 3 --load 2
 
 ## The scenario reference (docs/scenarios.md), generated from the scenario models.
 reference: install

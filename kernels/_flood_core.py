@@ -976,24 +976,58 @@ def accum_open(h, zb, nb, qx, qy, blocked, t0, pf, a_hmax, a_vmax, a_haz, a_tarr
     zb, nb: the bed and Manning's n as :func:`prepare` leaves them; pf: :func:`constants`.
     """
     ny, nx = h.shape
-    wet_depth = pf[P_WET]
+    for r in range(ny):
+        for c in range(nx):
+            if not blocked[r, c]:
+                _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet)
+
+
+@njit(error_model="numpy", cache=True)
+def _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet):
+    w = h[r, c]
+    ux = pf[P_HALF] * (qx[r, c] + qx[r, c + 1])
+    uy = pf[P_HALF] * (qy[r, c] + qy[r + 1, c])
+    d, drop = _flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
+    a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = _maxima(
+        w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf)
+    if w > pf[P_WET]:
+        if np.isnan(a_wet[r, c]):
+            a_wet[r, c] = t0
+        if np.isnan(a_tarr[r, c]):
+            a_tarr[r, c] = t0
+    else:
+        a_wet[r, c] = np.nan
+
+
+@njit(error_model="numpy", cache=True)
+def reopen(h, h_end, qx, qy, zb, nb, blocked, t0, pf, do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_wet):
+    """The per-call part of :func:`prepare` and :func:`accum_open` for a state the last call left.
+
+    One pass over the depths: check them, zero blocked cells, find the largest. Only the cells whose
+    depth differs from ``h_end`` (what the last call left: the caller changed them, e.g. a sewer
+    exchange), and their neighbours (their flow depths changed), are folded into the accumulators;
+    the others were folded at the last call's end. Returns (problem code, largest depth).
+    """
+    ny, nx = h.shape
+    hmax = 0.0
     for r in range(ny):
         for c in range(nx):
             if blocked[r, c]:
+                h[r, c] = 0.0
                 continue
-            w = h[r, c]
-            ux = pf[P_HALF] * (qx[r, c] + qx[r, c + 1])
-            uy = pf[P_HALF] * (qy[r, c] + qy[r + 1, c])
-            d, drop = _flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
-            a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = _maxima(
-                w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf)
-            if w > wet_depth:
-                if np.isnan(a_wet[r, c]):
-                    a_wet[r, c] = t0
-                if np.isnan(a_tarr[r, c]):
-                    a_tarr[r, c] = t0
-            else:
-                a_wet[r, c] = np.nan
+            hh = np.float64(h[r, c])
+            if not (hh >= 0.0 and hh < np.inf):
+                return BAD_DEPTH, 0.0
+            hmax = max(hmax, hh)
+    if do_acc:
+        for r in range(ny):
+            for c in range(nx):
+                if h[r, c] == h_end[r, c]:
+                    continue
+                for rr, cc in ((r, c), (r, c - 1), (r, c + 1), (r - 1, c), (r + 1, c)):
+                    if 0 <= rr < ny and 0 <= cc < nx and not blocked[rr, cc]:
+                        _open_cell(h, zb, nb, qx, qy, rr, cc, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet)
+    return 0, hmax
 
 
 # Codes of the first problem prepare() finds in the inputs (0: none).

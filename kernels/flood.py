@@ -313,6 +313,7 @@ class FloodState:
         self.t = float(t)
         self.steps = int(steps)
         self._scratch: tuple[np.ndarray, ...] | None = None
+        self._prepared = None  # what advance() checked and built for its last inputs (see _Prepared)
 
     @classmethod
     def zeros(cls, shape: tuple[int, int], dtype=np.float64) -> FloodState:
@@ -449,10 +450,112 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
     ValueError
         If an input breaks the contract (shape, dtype, range, a non-finite value); the message
         says which and how to fix it.
+
+    Notes
+    -----
+    A run stopped often (every few seconds for a sewer coupling) calls this many times with the same
+    inputs, so the state keeps what the last call checked and built from ``grid``, ``forcing`` and
+    ``params``: called again with the same objects, only the state's depths are checked (one pass),
+    and only the cells whose depth the caller changed since (and their neighbours) are folded into
+    ``accum``. Inputs are recognised by identity, so treat their arrays as read-only between calls
+    and pass a new grid or forcing (``grid._replace(z=...)``) to change one: it is checked and
+    prepared again. With a fixed step that divides the intervals, many calls give the same bits as
+    one; with adaptive steps, the last step of each call is shortened to land on its end.
     """
-    _check(state, grid, forcing, params, t_end, accum)
+    prep = state._prepared
+    if prep is not None and prep.inputs_match(grid, forcing, params, state.h):
+        _check_state(state, t_end, accum)
+    else:
+        _check(state, grid, forcing, params, t_end, accum)
+        prep = None
+    if prep is None:
+        state._prepared = None  # the buffers are rebuilt now
+        prep = _prepare(state, grid, forcing, params)
+        problem, hmax = prep.problem, prep.hmax
+        fresh = True
+    else:
+        fresh = False
+    zb, nb, rainf = state._buffers()
+    blocked = prep.blocked
+    pf = _core.constants(state.h, float(params.theta), float(params.h_dry), float(grid.dx),
+                         float(params.wet_depth), float(params.froude_cap), float(params.g))
+    if accum is None:
+        dummy32 = np.zeros((1, 1), np.float32)
+        dummy64 = np.zeros((1, 1))
+        acc = (dummy32, dummy32, dummy32, dummy64, dummy64, dummy64)
+    else:
+        acc = (accum.h_max, accum.v_max, accum.hazard_max, accum.t_arrival, accum.duration, accum.wet_since)
+    # the state as the last call left it (same arrays, same time): fold only what the caller changed
+    cont = (not fresh and accum is not None and prep.accum is accum and prep.h is state.h
+            and prep.t == state.t and prep.h_end is not None)
+    if not fresh:
+        problem, hmax = _core.reopen(state.h, prep.h_end if cont else state.h, state.qx, state.qy, zb, nb,
+                                     blocked, state.t, pf, cont, *acc[:4],
+                                     acc[5])
+    if problem:
+        state._prepared = None
+        raise ValueError(_PROBLEMS[problem])
+    if accum is not None and not cont:
+        _core.accum_open(state.h, zb, nb, state.qx, state.qy, blocked, state.t, pf,
+                         acc[0], acc[1], acc[2], acc[3], acc[5])
+    vols = np.zeros(6)
+    parallel, nch = _core.plan(state.h.shape, numba.get_num_threads())
+    t, steps, dt_min, dt_max, status, capped = _core.run(
+        parallel, state.h, state.qx, state.qy, zb, nb, blocked, rainf, prep.rain_sum, int(forcing.rain_ser),
+        prep.kind, prep.ia, prep.ib, prep.ic, state.infil_cum, prep.drain, prep.has_drain, *prep.static,
+        float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
+        float(params.fixed_dt), float(params.g), float(params.wet_depth), float(params.froude_cap), prep.zref,
+        state.t, float(t_end),
+        accum is not None, *acc, nch, hmax, vols,
+    )
+    if accum is not None:
+        _core.accum_close(t, accum.duration, accum.wet_since)
+    state.t = float(t)
+    state.steps += int(steps)
+    prep.remember(state, accum)
+    if steps == 0:
+        dt_min = dt_max = 0.0
+    return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status),
+                         int(capped))
+
+
+class _Prepared:
+    """What :func:`advance` checked and built from a grid and forcing, kept on the state between calls.
+
+    The inputs are recognised by identity: ``grid`` and ``forcing`` are immutable tuples, so the same
+    objects hold the same arrays. Their values are inputs the caller does not change in place between
+    calls (the flood run replaces the forcing when the rain map changes); a new grid or forcing is
+    checked and prepared again. ``h_end`` is the depth the last call left, to see what the caller
+    changed in between.
+    """
+
+    def __init__(self, grid: FloodGrid, forcing: FloodForcing, params: FloodParams, dtype, zref: float,
+                 rain_sum: float, has_drain: bool, blocked, kind, ia, ib, ic, drain, static, problem, hmax):
+        self.grid, self.forcing, self.params, self.dtype = grid, forcing, params, dtype
+        self.zref, self.rain_sum, self.has_drain = zref, rain_sum, has_drain
+        self.blocked, self.kind, self.ia, self.ib, self.ic, self.drain = blocked, kind, ia, ib, ic, drain
+        self.static = static
+        self.problem, self.hmax = problem, hmax
+        self.h = self.accum = self.h_end = None
+        self.t = np.nan
+
+    def inputs_match(self, grid: FloodGrid, forcing: FloodForcing, params: FloodParams, h: np.ndarray) -> bool:
+        return (grid is self.grid and forcing is self.forcing and params == self.params
+                and h.dtype == self.dtype and h.shape == self.blocked.shape)
+
+    def remember(self, state: FloodState, accum: FloodAccum | None) -> None:
+        """Keep the state's arrays, time and depths as this call leaves them."""
+        self.h, self.accum, self.t = state.h, accum, state.t
+        if accum is not None:
+            if self.h_end is None or self.h_end.shape != state.h.shape or self.h_end.dtype != state.h.dtype:
+                self.h_end = np.empty_like(state.h)
+            np.copyto(self.h_end, state.h)
+        state._prepared = self
+
+
+def _prepare(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: FloodParams) -> _Prepared:
+    """Check the per-cell inputs and build the kernel's working copies (whole-grid passes)."""
     dtype = state.h.dtype
-    shape = state.h.shape
     blocked = _c(grid.blocked, np.uint8)
     kind = int(grid.infil_kind)
     if kind:
@@ -466,43 +569,17 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
         _c(forcing.rain_field, np.float64), drain, kind, ia, ib, ic,
         state.h, zb, nb, rainf,
     )
-    if problem:
-        raise ValueError(_PROBLEMS[problem])
-    if accum is None:
-        dummy32 = np.zeros((1, 1), np.float32)
-        dummy64 = np.zeros((1, 1))
-        acc = (dummy32, dummy32, dummy32, dummy64, dummy64, dummy64)
-    else:
-        acc = (accum.h_max, accum.v_max, accum.hazard_max, accum.t_arrival, accum.duration, accum.wet_since)
-        pf = _core.constants(state.h, float(params.theta), float(params.h_dry), float(grid.dx),
-                             float(params.wet_depth), float(params.froude_cap), float(params.g))
-        _core.accum_open(state.h, zb, nb, state.qx, state.qy, blocked, state.t, pf,
-                         acc[0], acc[1], acc[2], acc[3], acc[5])
     ser = forcing.series
-    vols = np.zeros(6)
-    parallel, nch = _core.plan(shape, numba.get_num_threads())
-    t, steps, dt_min, dt_max, status, capped = _core.run(
-        parallel, state.h, state.qx, state.qy, zb, nb, blocked, rainf, rain_sum, int(forcing.rain_ser),
-        kind, ia, ib, ic, state.infil_cum, drain, has_drain,
+    static = (
         *(_i64(a) for a in (grid.bnd_row, grid.bnd_col)), _i8(grid.bnd_side), _i8(grid.bnd_kind),
         _i64(grid.bnd_ser), _c(grid.bnd_slope, np.float64),
         *(_i64(a) for a in (grid.fix_row, grid.fix_col, grid.fix_ser)),
         *(_i64(a) for a in (forcing.src_row, forcing.src_col, forcing.src_ser)),
         _c(forcing.src_w, np.float64),
         _c(ser.t, np.float64), _c(ser.v, np.float64), _i64(ser.ptr),
-        float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
-        float(params.fixed_dt), float(params.g), float(params.wet_depth), float(params.froude_cap), zref, state.t,
-        float(t_end),
-        accum is not None, *acc, nch, hmax, vols,
     )
-    if accum is not None:
-        _core.accum_close(t, accum.duration, accum.wet_since)
-    state.t = float(t)
-    state.steps += int(steps)
-    if steps == 0:
-        dt_min = dt_max = 0.0
-    return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status),
-                         int(capped))
+    return _Prepared(grid, forcing, params, dtype, zref, rain_sum, has_drain, blocked, kind, ia, ib, ic, drain,
+                     static, problem, hmax)
 
 
 _PROBLEMS = {
@@ -536,21 +613,9 @@ def _i8(a) -> np.ndarray:
 def _check(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: FloodParams, t_end: float,
            accum: FloodAccum | None) -> None:
     """Raise ValueError on anything that breaks the contract of :func:`advance`."""
+    _check_state(state, t_end, accum)
     h = state.h
-    if h.ndim != 2 or h.dtype not in (np.float32, np.float64) or min(h.shape) < 1:
-        raise ValueError(f"state.h must be a non-empty 2-D float32 or float64 array, got {h.dtype} {h.shape}")
     ny, nx = h.shape
-    for name, arr, shp in (("h", h, (ny, nx)), ("qx", state.qx, (ny, nx + 1)), ("qy", state.qy, (ny + 1, nx))):
-        if arr.shape != shp or arr.dtype != h.dtype or not arr.flags.c_contiguous or not arr.flags.writeable:
-            raise ValueError(
-                f"state.{name} must be a writeable C-contiguous {h.dtype} array of shape {shp}, got "
-                f"{arr.dtype} {arr.shape}; build the state with FloodState.zeros or FloodState.from_depth"
-            )
-    ic = state.infil_cum
-    if ic.shape != (ny, nx) or ic.dtype != np.float64 or not ic.flags.c_contiguous or not ic.flags.writeable:
-        raise ValueError(f"state.infil_cum must be a writeable C-contiguous float64 array of shape {(ny, nx)}")
-    if not np.isfinite(t_end) or t_end < state.t:
-        raise ValueError(f"t_end = {t_end} must be finite and not before the state's time {state.t}")
     _check_params(params)
     if not (np.isfinite(grid.dx) and grid.dx > 0):
         raise ValueError(f"grid.dx = {grid.dx} must be a positive cell size in metres")
@@ -592,6 +657,25 @@ def _check(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: Fl
             f"inflow {k} enters blocked cell (row {sr[k]}, col {sc[k]}), where its water would vanish; "
             "move the inflow point off the building/nodata cell"
         )
+
+
+def _check_state(state: FloodState, t_end: float, accum: FloodAccum | None) -> None:
+    """The per-call part of :func:`_check`: the state's arrays, the interval's end, the accumulators."""
+    h = state.h
+    if h.ndim != 2 or h.dtype not in (np.float32, np.float64) or min(h.shape) < 1:
+        raise ValueError(f"state.h must be a non-empty 2-D float32 or float64 array, got {h.dtype} {h.shape}")
+    ny, nx = h.shape
+    for name, arr, shp in (("h", h, (ny, nx)), ("qx", state.qx, (ny, nx + 1)), ("qy", state.qy, (ny + 1, nx))):
+        if arr.shape != shp or arr.dtype != h.dtype or not arr.flags.c_contiguous or not arr.flags.writeable:
+            raise ValueError(
+                f"state.{name} must be a writeable C-contiguous {h.dtype} array of shape {shp}, got "
+                f"{arr.dtype} {arr.shape}; build the state with FloodState.zeros or FloodState.from_depth"
+            )
+    ic = state.infil_cum
+    if ic.shape != (ny, nx) or ic.dtype != np.float64 or not ic.flags.c_contiguous or not ic.flags.writeable:
+        raise ValueError(f"state.infil_cum must be a writeable C-contiguous float64 array of shape {(ny, nx)}")
+    if not np.isfinite(t_end) or t_end < state.t:
+        raise ValueError(f"t_end = {t_end} must be finite and not before the state's time {state.t}")
     if accum is not None:
         for name in ("h_max", "v_max", "hazard_max", "t_arrival", "duration", "wet_since"):
             a = getattr(accum, name)

@@ -482,3 +482,21 @@ def test_design_on_a_flat_twin_is_an_error(tmp_path):
     tw = Twin(BELLINGE_CRS, Affine(5.0, 0, 0, 0, -5.0, 100.0), np.full((10, 10), 5.0))
     with pytest.raises(InputDataError, match="lower min_area_m2"):
         design_network(tw, tmp_path / "x.inp", min_area_m2=1e6)
+
+
+def test_designed_network_joins_paths_before_an_outfall(tmp_path):
+    # a low threshold makes the valley's side paths meet at their outlet cells; SWMM refuses an outfall
+    # with two inlet pipes (ERROR 141), so a junction there takes them and drains to the outfall
+    from twin.drainage import SewerCoupling
+    from twin.sewer_design import design_network
+    tw = _valley_twin()
+    inp = design_network(tw, tmp_path / "dense.inp", min_area_m2=500.0)
+    net = read_inp(inp, BELLINGE_CRS)
+    outfalls = set(net.nodes.loc[net.nodes["kind"] == "outfall", "name"])
+    inlets = net.conduits["to_node"].value_counts()
+    assert len(net.nodes) > 300 and all(inlets.get(o, 0) <= 1 for o in outfalls)
+    sc = Scenario.from_dict({"name": "dense", "duration": 60, "output_interval": 60,
+                             "drainage": {"inp": inp.name}}, base_dir=tmp_path)
+    z = np.asarray(tw.terrain, dtype=np.float64)
+    sewer = SewerCoupling(sc.drainage, tw.crs, tw.transform, tw.shape, z, np.zeros(tw.shape, np.uint8), 60.0)
+    sewer.close()

@@ -99,6 +99,14 @@ def design_network(twin: Twin, path: str | os.PathLike, *, intensity_mm_h: float
             if node_of[j] >= 0:
                 to[k], length[k] = node_of[j], dist
                 break
+    # SWMM takes one pipe into an outfall: where paths join at the outlet, a junction drains to it
+    inlets = np.bincount(to[to >= 0], minlength=len(cells))
+    for k in np.flatnonzero((to < 0) & (inlets > 1)):
+        to[k] = len(cells)
+        to = np.append(to, -1)
+        length[k] = dx
+        length = np.append(length, 0.0)
+        cells.append(cells[k])
     ground = z.ravel()[cells]
     q = runoff_coefficient * intensity_mm_h / 3.6e6 * area[cells]  # m3/s leaving each manhole
     slope = np.full(len(cells), min_slope)
