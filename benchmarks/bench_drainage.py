@@ -1,7 +1,7 @@
 """Sewer coupling overhead: a SWMM-coupled flood run against the same surface-only run (issue #24).
 
 Two cases: (a) the Bellinge network (../shared) under a surface interpolated from its rims, as
-tests/test_drainage.py builds it; (b) a network laid by ``twin.sewer_design.design_network`` on a
+tests/sims/flood/test_drainage.py builds it; (b) a network laid by ``twin.sims.flood.sewer_design.design_network`` on a
 sample-like valley. Each repeat runs surface-only and coupled back to back (interleaved), the ratio
 is of the medians. ``--load N`` measures every case again with N busy processes (a competing load).
 Writes the "Sewer coupling overhead" section of benchmarks/RESULTS.md.
@@ -37,9 +37,9 @@ from affine import Affine  # noqa: E402
 from scipy.interpolate import griddata  # noqa: E402
 
 from ingest.swmm import read_inp  # noqa: E402
-from twin.flood import run  # noqa: E402
+from twin.sims.flood.run import run  # noqa: E402
 from twin.model import Twin  # noqa: E402
-from twin.scenario import Scenario  # noqa: E402
+from twin.sims.flood.scenario import Scenario  # noqa: E402
 
 CRS = "EPSG:25832"
 SHARED = ROOT.parent / "shared" / "data" / "drainage" / "bellinge_small.inp"
@@ -68,7 +68,7 @@ def _bellinge(tmp: Path, cell: float) -> tuple[Twin, Path] | None:
 
 def _valley(tmp: Path, ny: int, nx: int, dx: float, min_area: float, spacing: float) -> tuple[Twin, Path]:
     """A valley falling 1 % east, its sides rising 3 % (the sewer-design test's, scaled up), and its network."""
-    from twin.sewer_design import design_network
+    from twin.sims.flood.sewer_design import design_network
     xs, ys = np.meshgrid((np.arange(nx) + 0.5) * dx, (np.arange(ny) + 0.5) * dx)
     z = 20 - 0.01 * xs + 0.03 * np.abs(ys - ny * dx / 2)
     tw = Twin(CRS, Affine(dx, 0, 500000.0, 0, -dx, 6100000.0), z)

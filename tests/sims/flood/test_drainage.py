@@ -487,8 +487,8 @@ def test_design_on_a_flat_twin_is_an_error(tmp_path):
 def test_designed_network_joins_paths_before_an_outfall(tmp_path):
     # a low threshold makes the valley's side paths meet at their outlet cells; SWMM refuses an outfall
     # with two inlet pipes (ERROR 141), so a junction there takes them and drains to the outfall
-    from twin.drainage import SewerCoupling
-    from twin.sewer_design import design_network
+    from twin.sims.flood.drainage import SewerCoupling
+    from twin.sims.flood.sewer_design import design_network
     tw = _valley_twin()
     inp = design_network(tw, tmp_path / "dense.inp", min_area_m2=500.0)
     net = read_inp(inp, BELLINGE_CRS)
