@@ -15,6 +15,6 @@ def replace_section(path: Path, heading: str, text: str) -> None:
         new = old.rstrip("\n") + ("\n\n" if old.strip() else "") + text
     else:
         end = old.find("\n## ", start + len(heading))
-        new = old[:start] + text.rstrip("\n") + "\n" + ("\n" + old[end + 1:] if end >= 0 else "")
+        new = old[:start] + text.rstrip("\n") + "\n" + ("\n" + old[end + 1 :] if end >= 0 else "")
     with atomic_file(path) as tmp:
         tmp.write_text(new.rstrip("\n") + "\n", encoding="utf-8")

@@ -37,8 +37,8 @@ from affine import Affine  # noqa: E402
 from scipy.interpolate import griddata  # noqa: E402
 
 from ingest.swmm import read_inp  # noqa: E402
-from twin.sims.flood.run import run  # noqa: E402
 from twin.model import Twin  # noqa: E402
+from twin.sims.flood.run import run  # noqa: E402
 from twin.sims.flood.scenario import Scenario  # noqa: E402
 
 CRS = "EPSG:25832"
@@ -69,18 +69,25 @@ def _bellinge(tmp: Path, cell: float) -> tuple[Twin, Path] | None:
 def _valley(tmp: Path, ny: int, nx: int, dx: float, min_area: float, spacing: float) -> tuple[Twin, Path]:
     """A valley falling 1 % east, its sides rising 3 % (the sewer-design test's, scaled up), and its network."""
     from twin.sims.flood.sewer_design import design_network
+
     xs, ys = np.meshgrid((np.arange(nx) + 0.5) * dx, (np.arange(ny) + 0.5) * dx)
     z = 20 - 0.01 * xs + 0.03 * np.abs(ys - ny * dx / 2)
     tw = Twin(CRS, Affine(dx, 0, 500000.0, 0, -dx, 6100000.0), z)
-    inp = design_network(tw, tmp / "designed.inp", intensity_mm_h=50.0, runoff_coefficient=1.0,
-                         min_area_m2=min_area, spacing_m=spacing)
+    inp = design_network(
+        tw, tmp / "designed.inp", intensity_mm_h=50.0, runoff_coefficient=1.0, min_area_m2=min_area, spacing_m=spacing
+    )
     return tw, inp
 
 
 def _scenario(inp: Path, coupled: bool, duration: float, interval: float | None) -> Scenario:
-    d: dict = {"name": "bench", "duration": duration, "output_interval": duration / 3,
-               "rain": {"hyetograph": [[0, 60.0], [duration / 2, 60.0], [duration / 2 + 1, 0.0]]},
-               "numerics": {"dtype": "float32"}, "output": {"snapshots": False}}
+    d: dict = {
+        "name": "bench",
+        "duration": duration,
+        "output_interval": duration / 3,
+        "rain": {"hyetograph": [[0, 60.0], [duration / 2, 60.0], [duration / 2 + 1, 0.0]]},
+        "numerics": {"dtype": "float32"},
+        "output": {"snapshots": False},
+    }
     if coupled:
         d["drainage"] = {"inp": inp.name, **({"coupling_interval": interval} if interval else {})}
     return Scenario.from_dict(d, base_dir=inp.parent)
@@ -91,8 +98,7 @@ def _burn(stop) -> None:
         sum(range(10000))
 
 
-def measure(tw: Twin, inp: Path, duration: float, interval: float | None, repeat: int,
-            profile: bool) -> dict:
+def measure(tw: Twin, inp: Path, duration: float, interval: float | None, repeat: int, profile: bool) -> dict:
     """Median wall seconds of the surface-only and the coupled run, interleaved."""
     plain_sc, coupled_sc = _scenario(inp, False, duration, interval), _scenario(inp, True, duration, interval)
     with warnings.catch_warnings():
@@ -117,9 +123,15 @@ def measure(tw: Twin, inp: Path, duration: float, interval: float | None, repeat
                 print(f"--- profile, {'coupled' if sc.drainage.inp else 'surface only'}")
                 pstats.Stats(pr).sort_stats("tottime").print_stats(18)
     d = summary["drainage"]
-    return {"cells": int(np.prod(tw.shape)), "nodes": d["nodes"], "coupled": d["nodes_coupled"],
-            "interval": d["coupling_interval_s"], "plain": statistics.median(plain),
-            "with": statistics.median(coupled), "steps": (plain_summary["steps"], summary["steps"])}
+    return {
+        "cells": int(np.prod(tw.shape)),
+        "nodes": d["nodes"],
+        "coupled": d["nodes_coupled"],
+        "interval": d["coupling_interval_s"],
+        "plain": statistics.median(plain),
+        "with": statistics.median(coupled),
+        "steps": (plain_summary["steps"], summary["steps"]),
+    }
 
 
 def main() -> None:
@@ -168,12 +180,14 @@ def main() -> None:
 
 def render(args, rows: list[dict], load: tuple[float, float]) -> str:
     lines = [
-        HEADING, "",
+        HEADING,
+        "",
         f"{_dt.date.today().isoformat()}, `NUMBA_NUM_THREADS={numba.get_num_threads()} python "
         f"benchmarks/bench_drainage.py --repeat {args.repeat} --duration {args.duration:g} --cell {args.cell:g} "
         f"--interval {args.interval:g} --cases {args.cases}" + (f" --load {args.load}" if args.load else "") + "`; "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} before and {load[1]:.1f} after"
-        + (f"; each case again with {args.load} busy processes competing" if args.load else "") + ". "
+        + (f"; each case again with {args.load} busy processes competing" if args.load else "")
+        + ". "
         "Float32 state, rain 60 mm/h for half the run; surface-only and coupled runs interleaved, medians.",
         "",
         "| case | busy processes | cells | nodes (coupled) | sync interval | steps surface only / coupled "
@@ -181,8 +195,10 @@ def render(args, rows: list[dict], load: tuple[float, float]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in rows:
-        lines.append(f"| {m['case']} | {m['busy']} | {m['cells']:,} | {m['nodes']} ({m['coupled']}) | {m['interval']:g} s | "
-                     f"{m['steps'][0]} / {m['steps'][1]} | {m['plain']:.2f} s | {m['with']:.2f} s | {m['with'] / m['plain']:.2f} |")
+        lines.append(
+            f"| {m['case']} | {m['busy']} | {m['cells']:,} | {m['nodes']} ({m['coupled']}) | {m['interval']:g} s | "
+            f"{m['steps'][0]} / {m['steps'][1]} | {m['plain']:.2f} s | {m['with']:.2f} s | {m['with'] / m['plain']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -50,16 +50,27 @@ def city(n: int) -> Twin:
     x = (np.arange(n) + 0.5) * DX
     terrain = np.tile(10.0 - 0.002 * x, (n, 1))
     step = n * DX / 12
-    boxes = [shapely.box(X0 + (i + 1) * step, Y0 - (j + 1) * step - 20, X0 + (i + 1) * step + 20, Y0 - (j + 1) * step)
-             for i in range(10) for j in range(10)]
-    b = gpd.GeoDataFrame({"id": [f"b{k}" for k in range(len(boxes))], "base": 10.0, "height": 12.0,
-                          "source": "gis"}, geometry=boxes, crs=CRS)
+    boxes = [
+        shapely.box(X0 + (i + 1) * step, Y0 - (j + 1) * step - 20, X0 + (i + 1) * step + 20, Y0 - (j + 1) * step)
+        for i in range(10)
+        for j in range(10)
+    ]
+    b = gpd.GeoDataFrame(
+        {"id": [f"b{k}" for k in range(len(boxes))], "base": 10.0, "height": 12.0, "source": "gis"},
+        geometry=boxes,
+        crs=CRS,
+    )
     return Twin(CRS, Affine(DX, 0, X0, 0, -DX, Y0), terrain, buildings=b)
 
 
 def ensemble(members: int, duration: float) -> Ensemble:
-    base = {"duration": duration, "output_interval": duration / 4, "rain": {"constant": 50.0},
-            "boundary": [{"edge": "east", "type": "free"}], "infiltration": {"model": "none"}}
+    base = {
+        "duration": duration,
+        "output_interval": duration / 4,
+        "rain": {"constant": 50.0},
+        "boundary": [{"edge": "east", "type": "free"}],
+        "infiltration": {"model": "none"},
+    }
     rates = np.linspace(30.0, 120.0, members).round(1).tolist()
     return Ensemble.from_dict({"name": "bench", "base": base, "sweep": {"rain.constant": rates}})
 
@@ -99,24 +110,34 @@ def main() -> None:
     def per_min(t: float) -> str:
         return f"{args.members / t * 60:.2f}"
 
-    lines = [SECTION, "",
-             f"`.venv/bin/python benchmarks/bench_ensemble.py --cells {args.cells} --duration {args.duration:g} "
-             f"--members {args.members} --write`", "",
-             f"{args.members} members (rain 30-120 mm/h) on {args.cells} x {args.cells} cells of {DX:g} m, "
-             f"{args.duration:g} s simulated each, float32, 1 Numba thread per member; every member writes its "
-             "result folder. Overhead = T x workers / T_loop - 1 (0 = perfect scaling).", "",
-             "| way | workers | wall [s] | scenarios/min | overhead | run only [s] | scenarios/min | overhead | cluster start [s] |",
-             "|---|---|---|---|---|---|---|---|---|",
-             f"| plain loop | - | {t_loop:.1f} | {per_min(t_loop)} | - | - | - | - | - |"]
+    lines = [
+        SECTION,
+        "",
+        f"`.venv/bin/python benchmarks/bench_ensemble.py --cells {args.cells} --duration {args.duration:g} "
+        f"--members {args.members} --write`",
+        "",
+        f"{args.members} members (rain 30-120 mm/h) on {args.cells} x {args.cells} cells of {DX:g} m, "
+        f"{args.duration:g} s simulated each, float32, 1 Numba thread per member; every member writes its "
+        "result folder. Overhead = T x workers / T_loop - 1 (0 = perfect scaling).",
+        "",
+        "| way | workers | wall [s] | scenarios/min | overhead | run only [s] | scenarios/min | overhead | cluster start [s] |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| plain loop | - | {t_loop:.1f} | {per_min(t_loop)} | - | - | - | - | - |",
+    ]
     for workers, wall, run_s, start in rows:
-        lines.append(f"| LocalCluster | {workers} | {wall:.1f} | {per_min(wall)} | {wall * workers / t_loop - 1:+.1%} "
-                     f"| {run_s:.1f} | {per_min(run_s)} | {run_s * workers / t_loop - 1:+.1%} | {start:.1f} |")
-    lines += ["", f"Load average while measuring (1, 5, 15 min): {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} on a "
-              f"shared {os.cpu_count()}-core machine; one run. \"Run only\" counts from scattering the twin to the "
-              "last member's result (loading the Numba cache on each worker included); \"wall\" is the whole "
-              "run_ensemble call: starting the worker processes (each imports cimtwin), running, stopping them "
-              "and building the maps. The fixed part is the cluster; the per-member overhead is what run-only "
-              "adds to the loop."]
+        lines.append(
+            f"| LocalCluster | {workers} | {wall:.1f} | {per_min(wall)} | {wall * workers / t_loop - 1:+.1%} "
+            f"| {run_s:.1f} | {per_min(run_s)} | {run_s * workers / t_loop - 1:+.1%} | {start:.1f} |"
+        )
+    lines += [
+        "",
+        f"Load average while measuring (1, 5, 15 min): {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} on a "
+        f'shared {os.cpu_count()}-core machine; one run. "Run only" counts from scattering the twin to the '
+        'last member\'s result (loading the Numba cache on each worker included); "wall" is the whole '
+        "run_ensemble call: starting the worker processes (each imports cimtwin), running, stopping them "
+        "and building the maps. The fixed part is the cluster; the per-member overhead is what run-only "
+        "adds to the loop.",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

@@ -67,8 +67,14 @@ def run_ours(n: int, dx: float, t_end: float, dtype, threads: int) -> dict:
     if st.status:
         raise RuntimeError(f"kernel status {st.status}")
     error = (stored_volume(state, grid) - v0 - st.net_inflow) / st.vol_rain
-    return {"steps": st.steps, "wall": wall, "rate": n * n * st.steps / wall, "mass_error": error,
-            "h_max": float(state.h.max()), "dt_min": st.dt_min}
+    return {
+        "steps": st.steps,
+        "wall": wall,
+        "rate": n * n * st.steps / wall,
+        "mass_error": error,
+        "h_max": float(state.h.max()),
+        "dt_min": st.dt_min,
+    }
 
 
 def install_landlab() -> None:
@@ -107,8 +113,15 @@ def run_landlab(n: int, dx: float, t_end: float, install: bool) -> dict | None:
     wall = time.perf_counter() - t0
     rain = RAIN * core.size * dx * dx * t_end  # rain falls on core nodes only
     error = (float(h[core].sum()) * dx * dx - v0 - rain) / rain
-    return {"steps": steps, "wall": wall, "rate": n * n * steps / wall, "mass_error": error,
-            "h_max": float(h.max()), "h_min": float(h[core].min()), "t_end": t_end}
+    return {
+        "steps": steps,
+        "wall": wall,
+        "rate": n * n * steps / wall,
+        "mass_error": error,
+        "h_max": float(h.max()),
+        "h_min": float(h[core].min()),
+        "t_end": t_end,
+    }
 
 
 def warm_up() -> None:
@@ -151,20 +164,25 @@ def render(args, ours: dict, landlab: dict | None, load: tuple[float, float], n:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for (dtype, threads), r in ours.items():
-        lines.append(f"| cimtwin {dtype} | {threads} | {r['steps']} | {r['wall']:.2f} | {r['rate']:.3g} | "
-                     f"{r['mass_error']:.1e} |")
+        lines.append(
+            f"| cimtwin {dtype} | {threads} | {r['steps']} | {r['wall']:.2f} | {r['rate']:.3g} | "
+            f"{r['mass_error']:.1e} |"
+        )
     if landlab is not None:
-        lines.append(f"| Landlab OverlandFlow (float64, first {landlab['t_end']:g} s) | 1 | {landlab['steps']} | "
-                     f"{landlab['wall']:.2f} | {landlab['rate']:.3g} | {landlab['mass_error']:.1e} |")
+        lines.append(
+            f"| Landlab OverlandFlow (float64, first {landlab['t_end']:g} s) | 1 | {landlab['steps']} | "
+            f"{landlab['wall']:.2f} | {landlab['rate']:.3g} | {landlab['mass_error']:.1e} |"
+        )
     lines.append("")
     best = max(ours.values(), key=lambda r: r["rate"])
     if landlab is not None:
         best_key = max(ours, key=lambda k: ours[k]["rate"])
         f64_1 = ours.get(("float64", 1))
         threads = "one thread" if best_key[1] == 1 else f"{best_key[1]} threads"
-        lines.append(f"Speed-up over Landlab: {best['rate'] / landlab['rate']:.0f}x ({best_key[0]}, {threads})"
-                     + (f"; {f64_1['rate'] / landlab['rate']:.0f}x like for like (float64, one thread)."
-                        if f64_1 else "."))
+        lines.append(
+            f"Speed-up over Landlab: {best['rate'] / landlab['rate']:.0f}x ({best_key[0]}, {threads})"
+            + (f"; {f64_1['rate'] / landlab['rate']:.0f}x like for like (float64, one thread)." if f64_1 else ".")
+        )
     else:
         lines.append("Landlab not installed: no peer figure in this run.")
     lines += [
@@ -182,8 +200,9 @@ def render(args, ours: dict, landlab: dict | None, load: tuple[float, float], n:
         "over a shorter stretch because the whole storm takes it many minutes, and its cost per step does not "
         "depend on the water state (it computes every link every step, wet or dry). Landlab here has no "
         "positivity limiter (its `steep_slopes` option clips instead), so its balance closes but depths may "
-        f"dip below zero (its minimum: {landlab['h_min']:.1e} m)." if landlab is not None else
-        "Notes: float32 halves the memory traffic of the state and runs the fastest; its mass-balance error "
+        f"dip below zero (its minimum: {landlab['h_min']:.1e} m)."
+        if landlab is not None
+        else "Notes: float32 halves the memory traffic of the state and runs the fastest; its mass-balance error "
         "is float32 rounding of the depth updates (the volumes themselves are float64).",
         "",
     ]
@@ -198,10 +217,15 @@ def write_section(path: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="500 x 500 cells, 300 s: a smoke run")
-    parser.add_argument("--landlab-seconds", type=float, default=None,
-                        help="simulated seconds for Landlab (default 300, quick 60)")
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md",
-                        help="markdown file whose '## Flood kernel' section is (re)written")
+    parser.add_argument(
+        "--landlab-seconds", type=float, default=None, help="simulated seconds for Landlab (default 300, quick 60)"
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "benchmarks" / "RESULTS.md",
+        help="markdown file whose '## Flood kernel' section is (re)written",
+    )
     parser.add_argument("--no-write", action="store_true", help="print the section only")
     parser.add_argument("--no-install", action="store_true", help="do not pip-install Landlab when it is missing")
     args = parser.parse_args(argv)
@@ -216,12 +240,18 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             r = run_ours(n, 2.0, t_end, dtype, threads)
             ours[(np.dtype(dtype).name, threads)] = r
-            print(f"cimtwin {np.dtype(dtype).name} x{threads}: {r['steps']} steps, {r['wall']:.2f} s, "
-                  f"{r['rate']:.3g} cell updates/s, mass error {r['mass_error']:.1e}", flush=True)
+            print(
+                f"cimtwin {np.dtype(dtype).name} x{threads}: {r['steps']} steps, {r['wall']:.2f} s, "
+                f"{r['rate']:.3g} cell updates/s, mass error {r['mass_error']:.1e}",
+                flush=True,
+            )
     landlab = run_landlab(n, 2.0, landlab_t, install=not args.no_install)
     if landlab is not None:
-        print(f"Landlab: {landlab['steps']} steps in {landlab['wall']:.2f} s, {landlab['rate']:.3g} cell updates/s, "
-              f"mass error {landlab['mass_error']:.1e}", flush=True)
+        print(
+            f"Landlab: {landlab['steps']} steps in {landlab['wall']:.2f} s, {landlab['rate']:.3g} cell updates/s, "
+            f"mass error {landlab['mass_error']:.1e}",
+            flush=True,
+        )
     text = render(args, ours, landlab, (load0, os.getloadavg()[0]), n, t_end)
     print(text)
     if not args.no_write:

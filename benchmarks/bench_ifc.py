@@ -63,8 +63,10 @@ def reference(path: Path, crs: str, origin: tuple | None) -> dict:
         while True:
             shape = it.get()
             g = shape.geometry
-            meshes[shape.id] = (np.frombuffer(g.verts_buffer, np.float64).reshape(-1, 3),
-                                np.frombuffer(g.faces_buffer, np.int32).reshape(-1, 3))
+            meshes[shape.id] = (
+                np.frombuffer(g.verts_buffer, np.float64).reshape(-1, 3),
+                np.frombuffer(g.faces_buffer, np.int32).reshape(-1, 3),
+            )
             if not it.next():
                 break
     seconds = time.perf_counter() - t0
@@ -122,8 +124,13 @@ def tower(path: Path, storeys: int = 24) -> Path:
     f = api.project.create_file(version="IFC4")
     project = api.root.create_entity(f, ifc_class="IfcProject", name="synthetic tower")
     api.unit.assign_unit(f, length={"is_metric": True, "raw": "METERS"})
-    body = api.context.add_context(f, context_type="Model", context_identifier="Body", target_view="MODEL_VIEW",
-                                   parent=api.context.add_context(f, context_type="Model"))
+    body = api.context.add_context(
+        f,
+        context_type="Model",
+        context_identifier="Body",
+        target_view="MODEL_VIEW",
+        parent=api.context.add_context(f, context_type="Model"),
+    )
     site = api.root.create_entity(f, ifc_class="IfcSite")
     building = api.root.create_entity(f, ifc_class="IfcBuilding", name="Tower")
     api.aggregate.assign_object(f, products=[site], relating_object=project)
@@ -146,51 +153,101 @@ def tower(path: Path, storeys: int = 24) -> Path:
         place(storey, 0, 0, z)
         slab = api.root.create_entity(f, ifc_class="IfcSlab", predefined_type="FLOOR")
         api.spatial.assign_container(f, products=[slab], relating_structure=storey)
-        api.geometry.assign_representation(f, product=slab, representation=api.geometry.add_slab_representation(
-            f, context=body, depth=0.25, polyline=[(0, 0), (w, 0), (w, d), (0, d), (0, 0)]))
+        api.geometry.assign_representation(
+            f,
+            product=slab,
+            representation=api.geometry.add_slab_representation(
+                f, context=body, depth=0.25, polyline=[(0, 0), (w, 0), (w, d), (0, d), (0, 0)]
+            ),
+        )
         place(slab, 0, 0, z)
         for (x0, y0), turn, length in runs:
             for half in range(2):
                 wall = api.root.create_entity(f, ifc_class="IfcWall")
                 api.spatial.assign_container(f, products=[wall], relating_structure=storey)
-                api.geometry.assign_representation(f, product=wall, representation=api.geometry.add_wall_representation(
-                    f, context=body, length=length / 2, height=h, thickness=t))
+                api.geometry.assign_representation(
+                    f,
+                    product=wall,
+                    representation=api.geometry.add_wall_representation(
+                        f, context=body, length=length / 2, height=h, thickness=t
+                    ),
+                )
                 c, s = np.cos(np.radians(turn)), np.sin(np.radians(turn))
                 place(wall, x0 + c * half * length / 2, y0 + s * half * length / 2, z, turn)
                 opening = api.root.create_entity(f, ifc_class="IfcOpeningElement")
-                api.geometry.assign_representation(f, product=opening, representation=api.geometry.add_wall_representation(
-                    f, context=body, length=1.8, height=1.5, thickness=t + 0.2))
+                api.geometry.assign_representation(
+                    f,
+                    product=opening,
+                    representation=api.geometry.add_wall_representation(
+                        f, context=body, length=1.8, height=1.5, thickness=t + 0.2
+                    ),
+                )
                 ox, oy = length / 4 - 0.9, -0.1
-                place(opening, x0 + c * (half * length / 2 + ox) - s * oy, y0 + s * (half * length / 2 + ox) + c * oy,
-                      z + 0.9, turn)
+                place(
+                    opening,
+                    x0 + c * (half * length / 2 + ox) - s * oy,
+                    y0 + s * (half * length / 2 + ox) + c * oy,
+                    z + 0.9,
+                    turn,
+                )
                 api.feature.add_feature(f, feature=opening, element=wall)
                 window = api.root.create_entity(f, ifc_class="IfcWindow")
                 api.spatial.assign_container(f, products=[window], relating_structure=storey)
-                api.geometry.assign_representation(f, product=window, representation=api.geometry.add_wall_representation(
-                    f, context=body, length=1.8, height=1.5, thickness=0.1))
-                place(window, x0 + c * (half * length / 2 + ox) - s * 0.1, y0 + s * (half * length / 2 + ox) + c * 0.1,
-                      z + 0.9, turn)
+                api.geometry.assign_representation(
+                    f,
+                    product=window,
+                    representation=api.geometry.add_wall_representation(
+                        f, context=body, length=1.8, height=1.5, thickness=0.1
+                    ),
+                )
+                place(
+                    window,
+                    x0 + c * (half * length / 2 + ox) - s * 0.1,
+                    y0 + s * (half * length / 2 + ox) + c * 0.1,
+                    z + 0.9,
+                    turn,
+                )
                 api.feature.add_filling(f, opening=opening, element=window)
         for i in range(4):
             for j in range(3):
                 col = api.root.create_entity(f, ifc_class="IfcColumn")
                 api.spatial.assign_container(f, products=[col], relating_structure=storey)
-                api.geometry.assign_representation(f, product=col, representation=api.geometry.add_profile_representation(
-                    f, context=body, profile=column_profile, depth=h))
+                api.geometry.assign_representation(
+                    f,
+                    product=col,
+                    representation=api.geometry.add_profile_representation(
+                        f, context=body, profile=column_profile, depth=h
+                    ),
+                )
                 place(col, 3 + i * 6, 3 + j * 5, z)
         for i in range(2):
             for j in range(2):
                 room = api.root.create_entity(f, ifc_class="IfcSpace", name=f"{k}.{i}{j}")
                 api.aggregate.assign_object(f, products=[room], relating_object=storey)
-                api.geometry.assign_representation(f, product=room, representation=api.geometry.add_slab_representation(
-                    f, context=body, depth=h - 0.25, polyline=[(0, 0), (w / 2 - t, 0), (w / 2 - t, d / 2 - t),
-                                                               (0, d / 2 - t), (0, 0)]))
+                api.geometry.assign_representation(
+                    f,
+                    product=room,
+                    representation=api.geometry.add_slab_representation(
+                        f,
+                        context=body,
+                        depth=h - 0.25,
+                        polyline=[(0, 0), (w / 2 - t, 0), (w / 2 - t, d / 2 - t), (0, d / 2 - t), (0, 0)],
+                    ),
+                )
                 place(room, t + i * w / 2, t + j * d / 2, z + 0.25)
     api.georeference.add_georeferencing(f, ifc_class="IfcMapConversion", name="EPSG:4547")
-    api.georeference.edit_georeferencing(f, projected_crs={"Name": "EPSG:4547"},
-                                         coordinate_operation={"Eastings": 423300.0, "Northings": 2558300.0,
-                                                               "OrthogonalHeight": 5.0, "XAxisAbscissa": 0.9659258,
-                                                               "XAxisOrdinate": 0.2588190, "Scale": 1.0})
+    api.georeference.edit_georeferencing(
+        f,
+        projected_crs={"Name": "EPSG:4547"},
+        coordinate_operation={
+            "Eastings": 423300.0,
+            "Northings": 2558300.0,
+            "OrthogonalHeight": 5.0,
+            "XAxisAbscissa": 0.9659258,
+            "XAxisOrdinate": 0.2588190,
+            "Scale": 1.0,
+        },
+    )
     f.write(str(path))
     return path
 
@@ -236,11 +293,19 @@ def cases(tmp: Path) -> list[tuple[str, Path, str, tuple | None]]:
         out += [
             ("AC20-FZK-Haus (ArchiCAD, IFC4)", SHARED / "AC20-FZK-Haus.ifc", "EPSG:25832", None),
             ("Duplex_A (Revit, IFC2X3)", SHARED / "Duplex_A_20110907.ifc", "EPSG:26916", None),
-            ("IfcOpenHouse (IFC4, mm; origin given)", SHARED / "IfcOpenHouse_IFC4.ifc", "EPSG:4547",
-             (423500.0, 2558600.0, 5.0)),
+            (
+                "IfcOpenHouse (IFC4, mm; origin given)",
+                SHARED / "IfcOpenHouse_IFC4.ifc",
+                "EPSG:4547",
+                (423500.0, 2558600.0, 5.0),
+            ),
             ("geographic-referencing-utm (IFC4X3)", SHARED / "geographic-referencing-utm.ifc", "EPSG:25832", None),
-            ("geographic-referencing-rigid-operation (IFC4X3)", SHARED / "geographic-referencing-rigid-operation.ifc",
-             "EPSG:25833", None),
+            (
+                "geographic-referencing-rigid-operation (IFC4X3)",
+                SHARED / "geographic-referencing-rigid-operation.ifc",
+                "EPSG:25833",
+                None,
+            ),
         ]
     out += [(f"sample city {p.stem}", p, sc.crs, None) for p in sc.ifc]
     return out
@@ -259,35 +324,51 @@ def main() -> int:
         ours(files[-1][1], files[-1][2], None)  # start the worker pool
         for label, path, crs, origin in files:
             ref = reference(path, crs, origin)
-            ref_s = statistics.median([ref["seconds"]] + [reference(path, crs, origin)["seconds"]
-                                                          for _ in range(args.repeat - 1)])
+            ref_s = statistics.median(
+                [ref["seconds"]] + [reference(path, crs, origin)["seconds"] for _ in range(args.repeat - 1)]
+            )
             runs = [ours(path, crs, origin) for _ in range(args.repeat)]
             our_s = statistics.median(s for s, _ in runs)
             res = runs[0][1]
             worst = 0.0
             for guid, geom in zip(res.buildings["ifc_guid"], res.buildings.geometry):
                 worst = max(worst, shapely.hausdorff_distance(geom, ref["footprints"][guid]))
-            rows.append({"file": label, "products": ref["products"], "meshed": res.products, "kernel": res.kernel,
-                         "reference_s": ref_s, "ours_s": our_s, "products_per_s": ref["products"] / our_s,
-                         "speedup": ref_s / our_s, "hausdorff_cm": 100 * worst,
-                         "footprint_m2": float(res.buildings.geometry.area.sum())})
+            rows.append(
+                {
+                    "file": label,
+                    "products": ref["products"],
+                    "meshed": res.products,
+                    "kernel": res.kernel,
+                    "reference_s": ref_s,
+                    "ours_s": our_s,
+                    "products_per_s": ref["products"] / our_s,
+                    "speedup": ref_s / our_s,
+                    "hausdorff_cm": 100 * worst,
+                    "footprint_m2": float(res.buildings.geometry.area.sum()),
+                }
+            )
             r = rows[-1]
-            print(f"{label:50s} {r['products']:5d} products  ref {ref_s:7.2f} s  ours {our_s:6.2f} s  "
-                  f"{r['products_per_s']:7.0f}/s  x{r['speedup']:5.1f}  {r['hausdorff_cm']:.2f} cm  {r['kernel']}")
+            print(
+                f"{label:50s} {r['products']:5d} products  ref {ref_s:7.2f} s  ours {our_s:6.2f} s  "
+                f"{r['products_per_s']:7.0f}/s  x{r['speedup']:5.1f}  {r['hausdorff_cm']:.2f} cm  {r['kernel']}"
+            )
         extras = others(Path(tmp), files, args.repeat)
     for name, value in extras.items():
         print(f"{name:50s} {value:7.3f} s")
     load_after = os.getloadavg()
     total_ref = sum(r["reference_s"] for r in rows)
     total_ours = sum(r["ours_s"] for r in rows)
-    print(f"{'all files':50s} {sum(r['products'] for r in rows):5d} products  ref {total_ref:7.2f} s  "
-          f"ours {total_ours:6.2f} s  x{total_ref / total_ours:5.1f}")
-    print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} on {os.cpu_count()} cores "
-          f"({platform.processor() or platform.machine()})")
+    print(
+        f"{'all files':50s} {sum(r['products'] for r in rows):5d} products  ref {total_ref:7.2f} s  "
+        f"ours {total_ours:6.2f} s  x{total_ref / total_ours:5.1f}"
+    )
+    print(
+        f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} on {os.cpu_count()} cores "
+        f"({platform.processor() or platform.machine()})"
+    )
     bad = [r["file"] for r in rows if r["hausdorff_cm"] >= 100 * TOLERANCE_M]
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "other_s": extras, "load": [load_before, load_after]},
-                                        indent=2))
+        args.json.write_text(json.dumps({"rows": rows, "other_s": extras, "load": [load_before, load_after]}, indent=2))
     if bad:
         print(f"FOOTPRINTS DIFFER by 1 cm or more: {bad}")
         return 1

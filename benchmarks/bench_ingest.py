@@ -42,13 +42,14 @@ from pathlib import Path
 import numpy as np
 
 CRS = "EPSG:4547"
-LON0, LAT0 = 113.30, 23.10          # Guangzhou
-BUILDING_BOX_DEG = 0.30             # footprints spread over 0.3 x 0.3 degrees (about 30 x 33 km)
-DEM_RES_DEG = 1.0 / 3600.0          # 1 arc-second, about 28 x 31 m here
+LON0, LAT0 = 113.30, 23.10  # Guangzhou
+BUILDING_BOX_DEG = 0.30  # footprints spread over 0.3 x 0.3 degrees (about 30 x 33 km)
+DEM_RES_DEG = 1.0 / 3600.0  # 1 arc-second, about 28 x 31 m here
 GRID_M = 30.0
 
 
 # ------------------------------------------------------------------------------------------ data
+
 
 def make_buildings(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
     """N rotated rectangles (8-40 m sides) in EPSG:4326, written as GeoParquet and GeoPackage."""
@@ -74,8 +75,11 @@ def make_buildings(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
     geoms = shapely.polygons(coords)
     height = np.where(rng.random(n) < 0.6, np.round(rng.uniform(3, 120, n), 1), np.nan)
     storeys = np.where(rng.random(n) < 0.5, rng.integers(1, 40, n), -1)
-    gdf = gpd.GeoDataFrame({"id": np.char.add("B", np.arange(n).astype(str)), "height": height,
-                            "storeys": storeys}, geometry=geoms, crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(
+        {"id": np.char.add("B", np.arange(n).astype(str)), "height": height, "storeys": storeys},
+        geometry=geoms,
+        crs="EPSG:4326",
+    )
     gdf.to_parquet(pq)
     gdf.to_file(gpkg, layer="buildings", engine="pyogrio", use_arrow=True)
     return pq, gpkg
@@ -91,19 +95,35 @@ def make_dem(folder: Path, size: int) -> Path:
         return path
     half = size * DEM_RES_DEG / 2
     transform = Affine(DEM_RES_DEG, 0, LON0 - half, 0, -DEM_RES_DEG, LAT0 + half)
-    profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="float32", crs="EPSG:4326",
-                   transform=transform, nodata=-9999.0, tiled=True, blockxsize=256, blockysize=256)
+    profile = dict(
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=1,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=transform,
+        nodata=-9999.0,
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+    )
     cols = np.arange(size, dtype=np.float64)
     with rasterio.open(path, "w", **profile) as dst:
         for r0 in range(0, size, 1024):
             rows = np.arange(r0, min(r0 + 1024, size), dtype=np.float64)[:, None]
-            z = 40 + 25 * np.sin(cols / 700.0) * np.cos(rows / 900.0) + 0.002 * (rows + cols) \
+            z = (
+                40
+                + 25 * np.sin(cols / 700.0) * np.cos(rows / 900.0)
+                + 0.002 * (rows + cols)
                 + 3 * np.sin(cols / 37.0 + rows / 53.0)
+            )
             dst.write(z.astype(np.float32), 1, window=rasterio.windows.Window(0, r0, size, len(rows)))
     return path
 
 
 # ------------------------------------------------------------------------------------------ cases
+
 
 def _imports() -> None:
     """The same modules in every child, so their memory floor is the same."""
@@ -121,8 +141,9 @@ def _imports() -> None:
 def _extent_4547(lon_half: float, lat_half: float) -> tuple[float, float, float, float]:
     import rasterio.warp
 
-    return rasterio.warp.transform_bounds("EPSG:4326", CRS, LON0 - lon_half, LAT0 - lat_half,
-                                          LON0 + lon_half, LAT0 + lat_half, densify_pts=21)
+    return rasterio.warp.transform_bounds(
+        "EPSG:4326", CRS, LON0 - lon_half, LAT0 - lat_half, LON0 + lon_half, LAT0 + lat_half, densify_pts=21
+    )
 
 
 def case(name: str, path: str, extra: str) -> dict:
@@ -145,8 +166,14 @@ def case(name: str, path: str, extra: str) -> dict:
         # the twin's extent: a 1 km margin around the footprints' box
         left, bottom, right, top = _extent_4547(BUILDING_BOX_DEG / 2, BUILDING_BOX_DEG / 2)
         rep: dict = {}
-        gdf = read_vector(path, CRS, bounds=(left - 1000, bottom - 1000, right + 1000, top + 1000), kind="polygon",
-                          name="buildings", report=rep)
+        gdf = read_vector(
+            path,
+            CRS,
+            bounds=(left - 1000, bottom - 1000, right + 1000, top + 1000),
+            kind="polygon",
+            name="buildings",
+            report=rep,
+        )
         info["features"] = len(gdf)
         info["report"] = rep
     elif name == "buildings":
@@ -162,10 +189,18 @@ def case(name: str, path: str, extra: str) -> dict:
 
         with rasterio.open(path) as src:
             transform, width, height = rasterio.warp.calculate_default_transform(
-                src.crs, CRS, src.width, src.height, *src.bounds, resolution=GRID_M)
+                src.crs, CRS, src.width, src.height, *src.bounds, resolution=GRID_M
+            )
             out = np.full((height, width), np.nan)
-            rasterio.warp.reproject(rasterio.band(src, 1), out, src_nodata=src.nodata, dst_transform=transform,
-                                    dst_crs=CRS, dst_nodata=np.nan, resampling=Resampling.bilinear)
+            rasterio.warp.reproject(
+                rasterio.band(src, 1),
+                out,
+                src_nodata=src.nodata,
+                dst_transform=transform,
+                dst_crs=CRS,
+                dst_nodata=np.nan,
+                resampling=Resampling.bilinear,
+            )
         info["shape"] = list(out.shape)
         info["nan_cells"] = int(np.isnan(out).sum())
     elif name == "dem":
@@ -188,8 +223,13 @@ def run_child(name: str, path: Path | str, extra: str = "") -> dict:
     child of a big parent would report the parent's memory as its own.
     """
     env = dict(os.environ, NUMBA_NUM_THREADS=os.environ.get("NUMBA_NUM_THREADS", "2"))
-    res = subprocess.run([sys.executable, __file__, "--child", name, str(path), extra], capture_output=True,
-                         text=True, env=env, check=False)
+    res = subprocess.run(
+        [sys.executable, __file__, "--child", name, str(path), extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if res.returncode:
         raise RuntimeError(f"case {name} failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -242,8 +282,9 @@ def main() -> None:
         small = run_child("make_dem", work, "1200")
         print(f"generated buildings in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         for label, path in (("GeoParquet", pq), ("GeoPackage", gpkg)):
-            ref, ours, full = _interleaved([("ref_vector", path, ""), ("vector", path, ""),
-                                            ("buildings", path, str(small))], args.repeat)
+            ref, ours, full = _interleaved(
+                [("ref_vector", path, ""), ("vector", path, ""), ("buildings", path, str(small))], args.repeat
+            )
             rows.append((f"{args.buildings:,} footprints, {label}, 4326 -> 4547", ref, ours, full))
     if args.only in (None, "dem"):
         t = time.perf_counter()
@@ -252,17 +293,25 @@ def main() -> None:
         ref, ours = _interleaved([("ref_dem", dem, ""), ("dem", dem, "")], args.repeat)
         rows.append((f"{args.dem:,} x {args.dem:,} DEM, 4326 -> 4547 at {GRID_M:g} m", ref, ours, None))
     load_after = os.getloadavg()
-    print(f"\nMachine: {os.cpu_count()} cores ({platform.machine()}); load average {load[0]:.1f} before, "
-          f"{load_after[0]:.1f} after\n")
-    print("| Case | Reference (s) | cimtwin (s) | Time ratio | Reference peak (MB) | cimtwin peak (MB) | Memory ratio |")
+    print(
+        f"\nMachine: {os.cpu_count()} cores ({platform.machine()}); load average {load[0]:.1f} before, "
+        f"{load_after[0]:.1f} after\n"
+    )
+    print(
+        "| Case | Reference (s) | cimtwin (s) | Time ratio | Reference peak (MB) | cimtwin peak (MB) | Memory ratio |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for label, ref, ours, full in rows:
-        print(f"| {label} | {ref['seconds']:.2f} | {ours['seconds']:.2f} | {ours['seconds'] / ref['seconds']:.2f}x | "
-              f"{ref['peak_mb']:.0f} | {ours['peak_mb']:.0f} | {ours['peak_mb'] / ref['peak_mb']:.2f}x |")
+        print(
+            f"| {label} | {ref['seconds']:.2f} | {ours['seconds']:.2f} | {ours['seconds'] / ref['seconds']:.2f}x | "
+            f"{ref['peak_mb']:.0f} | {ours['peak_mb']:.0f} | {ours['peak_mb'] / ref['peak_mb']:.2f}x |"
+        )
         if full is not None:
-            print(f"| ... whole building layer of `from_files` | {ref['seconds']:.2f} | {full['seconds']:.2f} | "
-                  f"{full['seconds'] / ref['seconds']:.2f}x | {ref['peak_mb']:.0f} | {full['peak_mb']:.0f} | "
-                  f"{full['peak_mb'] / ref['peak_mb']:.2f}x |")
+            print(
+                f"| ... whole building layer of `from_files` | {ref['seconds']:.2f} | {full['seconds']:.2f} | "
+                f"{full['seconds'] / ref['seconds']:.2f}x | {ref['peak_mb']:.0f} | {full['peak_mb']:.0f} | "
+                f"{full['peak_mb'] / ref['peak_mb']:.2f}x |"
+            )
     print(f"\nImport floor of every child: {rows[0][1]['floor_mb']:.0f} MB.")
     print("\nDetails:")
     for _, ref, ours, full in rows:

@@ -35,8 +35,14 @@ def random_tree(n: int, seed: int = 0) -> RiverNetwork:
     up = np.ones(n)
     for i in range(n - 1, 0, -1):  # every link drains to a lower index: reverse order accumulates
         up[down[i]] += up[i]
-    return RiverNetwork(down, rng.uniform(500.0, 3000.0, n), 10 ** rng.uniform(-4, -2, n), np.full(n, 0.035),
-                        5.0 + 2.0 * np.sqrt(up), 0.05 * up)
+    return RiverNetwork(
+        down,
+        rng.uniform(500.0, 3000.0, n),
+        10 ** rng.uniform(-4, -2, n),
+        np.full(n, 0.035),
+        5.0 + 2.0 * np.sqrt(up),
+        0.05 * up,
+    )
 
 
 def lateral_month(n: int, start: int, steps: int, seed: int = 1) -> np.ndarray:
@@ -45,7 +51,9 @@ def lateral_month(n: int, start: int, steps: int, seed: int = 1) -> np.ndarray:
     t = (start + np.arange(steps))[:, None] * DT
     base = 0.05 * (1.2 + np.sin(2 * np.pi * t / (365 * 86400.0)))
     storm = (rng.random((steps, 1)) < 1 / 240) * rng.random((1, n)) * (rng.random((1, n)) < 0.33)
-    return np.broadcast_to(base, (steps, n)) + 0.5 * np.cumsum(storm, axis=0) * np.exp(-np.arange(steps) / 48.0)[:, None]
+    return (
+        np.broadcast_to(base, (steps, n)) + 0.5 * np.cumsum(storm, axis=0) * np.exp(-np.arange(steps) / 48.0)[:, None]
+    )
 
 
 def lakes_on(net: RiverNetwork, count: int, seed: int = 2) -> list[Lake]:
@@ -73,8 +81,9 @@ def tree_lines(net: RiverNetwork, seed: int = 3):
         start[i] = end[i] + net.length[i] * np.array([np.cos(angle), np.sin(angle)])
     mid = 0.5 * (start + end) + rng.normal(0.0, 20.0, (n, 2))  # a bend, so lines are not straight
     coords = np.stack([start, mid, end], axis=1)
-    return gpd.GeoDataFrame({"width": net.width, "slope": net.slope},
-                            geometry=shapely.linestrings(coords), crs="EPSG:3857")
+    return gpd.GeoDataFrame(
+        {"width": net.width, "slope": net.slope}, geometry=shapely.linestrings(coords), crs="EPSG:3857"
+    )
 
 
 def _time(system, n: int, steps: int, month: int = 730) -> tuple[float, float]:
@@ -85,7 +94,9 @@ def _time(system, n: int, steps: int, month: int = 730) -> tuple[float, float]:
         t0 = time.perf_counter()
         system.run(lateral=lat)
         spent += time.perf_counter() - t0
-    err = system.ledger()["error"] / max(system.ledger()["inflow"], 1e-300) if hasattr(system, "ledger") else float("nan")
+    err = (
+        system.ledger()["error"] / max(system.ledger()["inflow"], 1e-300) if hasattr(system, "ledger") else float("nan")
+    )
     return spent, err
 
 
@@ -108,21 +119,30 @@ def _sample_city_scenario() -> str:
         creek = shapely.get_coordinates(tw.rivers.geometry.iloc[1])
         x0 = tw.bounds[0] + 20.0
         scenario = {
-            "duration": "2d", "dt": "15min", "output_interval": "1h", "network": {"reference_discharge": 20.0},
+            "duration": "2d",
+            "dt": "15min",
+            "output_interval": "1h",
+            "network": {"reference_discharge": 20.0},
             "runoff": {"hyetograph": [[0, 30.0], ["2h", 30.0], ["2h1s", 0.0]], "coefficient": 0.5},
-            "inflow": [{"at": [x0, float(np.interp(x0, river[:, 0], river[:, 1]))],
-                        "hydrograph": [[0, 20.0], ["6h", 120.0], ["18h", 20.0]]}],
+            "inflow": [
+                {
+                    "at": [x0, float(np.interp(x0, river[:, 0], river[:, 1]))],
+                    "hydrograph": [[0, 20.0], ["6h", 120.0], ["18h", 20.0]],
+                }
+            ],
             "lake": [{"name": "Sample Lake", "crest": float(tw.lakes["level"].iloc[0]), "weir_width": 6.0}],
             "spill": [{"at": creek[1].tolist(), "time": "3h", "mass": 200.0, "decay_rate": 0.2}],
         }
         t0 = time.perf_counter()
         r = run(tw, scenario, out=Path(tmp) / "result", progress=False)
         wall = time.perf_counter() - t0
-    return (f"A whole river scenario on the 2 km sample city (1000 x 1000 cells; {len(r.links)} links, its lake, "
-            f"runoff over D8 catchments, an inflow hydrograph, a spill carried on the routed flows; 2 days at "
-            f"15 min): {wall:.1f} s wall with the outputs written, {r.summary['wall_seconds']:.1f} s before "
-            f"writing (network, catchments, routing, transport); mass-balance error "
-            f"{r.summary['mass_balance_error']:.1e}.")
+    return (
+        f"A whole river scenario on the 2 km sample city (1000 x 1000 cells; {len(r.links)} links, its lake, "
+        f"runoff over D8 catchments, an inflow hydrograph, a spill carried on the routed flows; 2 days at "
+        f"15 min): {wall:.1f} s wall with the outputs written, {r.summary['wall_seconds']:.1f} s before "
+        f"writing (network, catchments, routing, transport); mass-balance error "
+        f"{r.summary['mass_balance_error']:.1e}."
+    )
 
 
 def main() -> None:
@@ -176,8 +196,9 @@ def main() -> None:
     scenario_line = _sample_city_scenario() if not args.quick else None
 
     load = os.getloadavg()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=HERE, check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE, check=False
+    ).stdout.strip()
     lines_md = [
         "## River-lake",
         "",
@@ -192,16 +213,23 @@ def main() -> None:
     for name, links, subs, secs, err in rows:
         err_s = "-" if np.isnan(err) else f"{err:.1e}"
         lines_md.append(f"| {name} | {links:,} | {subs:,} | {secs:.2f} | {links * steps / secs:.2e} | {err_s} |")
-    lines_md += ["", (f"Building a network from the random tree's {n:,} lines (3 vertices each; end snapping, "
-                      f"junction splits, topology checks): {build_tree:.2f} s; {same:,} of {n:,} downstream links "
-                      "as drawn.")]
+    lines_md += [
+        "",
+        (
+            f"Building a network from the random tree's {n:,} lines (3 vertices each; end snapping, "
+            f"junction splits, topology checks): {build_tree:.2f} s; {same:,} of {n:,} downstream links "
+            "as drawn."
+        ),
+    ]
     if build is not None:
         lines_md.append(f"Building the Methow network from its 720 lines (snapping, topology checks): {build:.2f} s.")
     if scenario_line:
         lines_md.append(scenario_line)
     lines_md += [
-        (f"Load average while measuring: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (shared machine, 2 cores); "
-         f"commit {commit}."),
+        (
+            f"Load average while measuring: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (shared machine, 2 cores); "
+            f"commit {commit}."
+        ),
         "",
         "Command: `NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/bench_river.py`",
         "",

@@ -87,8 +87,8 @@ def _footprints(rng, n: int, extent: float, x0: float, y0: float) -> np.ndarray:
     h = rng.uniform(0.35, 0.7, n) * spacing
     angle = rng.uniform(0, np.pi / 2, n)
     kind = rng.choice(3, size=n, p=[0.6, 0.3, 0.1])
-    rect = np.array([[-.5, -.5], [.5, -.5], [.5, .5], [-.5, .5]])
-    ell = np.array([[-.5, -.5], [.5, -.5], [.5, 0], [0, 0], [0, .5], [-.5, .5]])
+    rect = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
+    ell = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0], [0, 0], [0, 0.5], [-0.5, 0.5]])
     t = np.linspace(0, 2 * np.pi, 12, endpoint=False)
     gon = 0.5 * np.column_stack([np.cos(t), np.sin(t)])
     geoms = np.empty(n, dtype=object)
@@ -102,25 +102,31 @@ def _footprints(rng, n: int, extent: float, x0: float, y0: float) -> np.ndarray:
     return geoms
 
 
-def synthetic_city(n_buildings: int, size: int = 2000, cell: float = 2.0,
-                   seed: int = 0) -> tuple[Twin, SyntheticFlood]:
+def synthetic_city(n_buildings: int, size: int = 2000, cell: float = 2.0, seed: int = 0) -> tuple[Twin, SyntheticFlood]:
     """A twin of ``n_buildings`` on a ``size`` x ``size`` grid and a flood result on it."""
     rng = np.random.default_rng(seed)
     x0, y0 = 420000.0, 2562000.0
     extent = size * cell
     transform = Affine(cell, 0.0, x0, 0.0, -cell, y0)
-    terrain = (12.0 + 6.0 * _blobs(rng, size, 12, (size / 10, size / 3))
-               + rng.normal(0, 0.03, (size, size)).astype(np.float32)).astype(np.float64)
+    terrain = (
+        12.0 + 6.0 * _blobs(rng, size, 12, (size / 10, size / 3)) + rng.normal(0, 0.03, (size, size)).astype(np.float32)
+    ).astype(np.float64)
     geoms = _footprints(rng, n_buildings, extent * 0.96, x0 + extent * 0.02, y0 - extent * 0.02)
     centroids = shapely.centroid(geoms)
     col = np.clip(((shapely.get_x(centroids) - x0) / cell).astype(int), 0, size - 1)
     row = np.clip(((y0 - shapely.get_y(centroids)) / cell).astype(int), 0, size - 1)
     source = np.where(rng.random(n_buildings) < 0.01, "ifc", "gis")
     buildings = gpd.GeoDataFrame(
-        {"id": [f"B{i:06d}" for i in range(n_buildings)], "base": terrain[row, col],
-         "height": rng.gamma(2.0, 6.0, n_buildings) + 3.0, "source": source,
-         "file": np.where(source == "ifc", "block.ifc", None)},
-        geometry=geoms, crs=CRS)
+        {
+            "id": [f"B{i:06d}" for i in range(n_buildings)],
+            "base": terrain[row, col],
+            "height": rng.gamma(2.0, 6.0, n_buildings) + 3.0,
+            "source": source,
+            "file": np.where(source == "ifc", "block.ifc", None),
+        },
+        geometry=geoms,
+        crs=CRS,
+    )
     twin = Twin(CRS, transform, terrain, buildings=buildings)
 
     depth = np.clip(2.5 * _blobs(rng, size, 25, (size / 40, size / 8)) - 0.4, 0, None)
@@ -130,8 +136,7 @@ def synthetic_city(n_buildings: int, size: int = 2000, cell: float = 2.0,
     exposed = buildings.copy()
     exposed["max_depth"] = depth[row, col]
     exposed["arrival_time"] = arrival[row, col]
-    return twin, SyntheticFlood(max_depth=depth, hazard=hazard, arrival_time=arrival,
-                                buildings=exposed)
+    return twin, SyntheticFlood(max_depth=depth, hazard=hazard, arrival_time=arrival, buildings=exposed)
 
 
 def _measure(n: int, size: int, out: Path, repeat: int) -> dict:
@@ -159,10 +164,18 @@ def _measure(n: int, size: int, out: Path, repeat: int) -> dict:
                 raise SystemExit(f"{path} failed in Chromium: {report.error} {report.console_errors[:3]}")
             times.append(report.ready_ms / 1000)
         first = float(np.median(times))
-        row[key] = {"bytes": path.stat().st_size, "build_s": build, "first_frame_s": first,
-                    "runs": times, "isolation": report.isolation}
-        print(f"  {key:4s} {path.name}: {path.stat().st_size / 1e6:7.1f} MB, build {build:6.1f} s, "
-              f"first frame {first:6.1f} s (runs {', '.join(f'{t:.1f}' for t in times)})", flush=True)
+        row[key] = {
+            "bytes": path.stat().st_size,
+            "build_s": build,
+            "first_frame_s": first,
+            "runs": times,
+            "isolation": report.isolation,
+        }
+        print(
+            f"  {key:4s} {path.name}: {path.stat().st_size / 1e6:7.1f} MB, build {build:6.1f} s, "
+            f"first frame {first:6.1f} s (runs {', '.join(f'{t:.1f}' for t in times)})",
+            flush=True,
+        )
     return row
 
 
@@ -175,8 +188,9 @@ def _page_parts(page: str) -> dict[str, int]:
 def _table(rows: list[dict], command: str, load: tuple[float, float]) -> str:
     cpu = platform.processor() or platform.machine()
     try:
-        chromium = subprocess.run([str(chromium_path()), "--version"], capture_output=True, text=True,
-                                  timeout=30).stdout.strip()
+        chromium = subprocess.run(
+            [str(chromium_path()), "--version"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
     except OSError:
         chromium = "chromium"
     lines = [
@@ -200,14 +214,18 @@ def _table(rows: list[dict], command: str, load: tuple[float, float]) -> str:
         for key, label in (("ours", "cimtwin"), ("ref", "pydeck")):
             r = row[key]
             runs = ", ".join(f"{t:.1f}" for t in r["runs"])
-            lines.append(f"| {row['n']:,} | {label} | {r['bytes'] / 1e6:.1f} MB | {r['build_s']:.1f} | "
-                         f"{r['first_frame_s']:.1f} | {runs} |")
+            lines.append(
+                f"| {row['n']:,} | {label} | {r['bytes'] / 1e6:.1f} MB | {r['build_s']:.1f} | "
+                f"{r['first_frame_s']:.1f} | {runs} |"
+            )
     lines.append("")
     for row in rows:
         o, r = row["ours"], row["ref"]
-        lines.append(f"- {row['n']:,} buildings: {r['bytes'] / o['bytes']:.1f}x smaller, first frame "
-                     f"{r['first_frame_s'] / o['first_frame_s']:.1f}x sooner, build "
-                     f"{r['build_s'] / o['build_s']:.1f}x faster.")
+        lines.append(
+            f"- {row['n']:,} buildings: {r['bytes'] / o['bytes']:.1f}x smaller, first frame "
+            f"{r['first_frame_s'] / o['first_frame_s']:.1f}x sooner, build "
+            f"{r['build_s'] / o['build_s']:.1f}x faster."
+        )
     lines.append("")
     last = rows[-1]
     parts = last["parts"]
@@ -221,7 +239,9 @@ def _table(rows: list[dict], command: str, load: tuple[float, float]) -> str:
         f"an indented JSON record, which the browser parses into {last['n']:,} objects of nested "
         "coordinate arrays that deck.gl's JSON converter and polygon normaliser then walk; the scene "
         "page decodes typed arrays and hands deck.gl flat, already closed and oriented rings "
-        "(`_normalize: false`).", width=100)
+        "(`_normalize: false`).",
+        width=100,
+    )
     lines.append("")
     return "\n".join(lines)
 
@@ -245,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     shown = list(argv if argv is not None else sys.argv[1:])
     if "--out" in shown:  # where the pages are kept does not change the figures
         at = shown.index("--out")
-        del shown[at:at + 2]
+        del shown[at : at + 2]
     command = "NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_scene.py " + " ".join(shown)
     with tempfile.TemporaryDirectory(prefix="bench-scene-") as tmp:
         out = args.out or Path(tmp)

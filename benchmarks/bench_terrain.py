@@ -45,7 +45,7 @@ LIMITS = (
     "2016's slope queue."
 )
 VERIFICATION = (
-    "Verification (`tests/test_terrain.py`): on the real Rhine DEM (682 x 997 cells of 30\", 349,847 valid) our "
+    'Verification (`tests/test_terrain.py`): on the real Rhine DEM (682 x 997 cells of 30", 349,847 valid) our '
     "lake-level fill equals richdem's exactly on every cell, and on 40 random DEMs with ties and nodata it equals a "
     "textbook heapq Priority-Flood exactly; so does the bucket queue on 30 random quantized DEMs (metres, decimetres, "
     "quarters; nodata; int32 and int64 indices), equal to the heap's there; the epsilon fill leaves no cell with code 0 "
@@ -56,6 +56,7 @@ VERIFICATION = (
     "(`rhine_d8.tif`): 45.3 % agreement where our steepest drop is unique and > 0, 69.8 % where it is 1.5x the next; "
     "the reference is the example's upscaled hydrography, not a steepest descent of `elv0`."
 )
+
 
 def synthetic_dem(n: int, seed: int = 0) -> np.ndarray:
     """Rolling hills on a regional slope, with noise that leaves many small pits and flats (1 m steps)."""
@@ -93,6 +94,7 @@ def _run_cimtwin(dem, small):
         a = T.flow_accumulation(d)
         t3 = time.perf_counter()
         return (t1 - t0, t2 - t1, t3 - t2), f, d, a
+
     go(small)
     return go
 
@@ -112,6 +114,7 @@ def _run_richdem(dem, small):
         a = rd.flow_accum_from_props(p)
         t3 = time.perf_counter()
         return (t1 - t0, t2 - t1, t3 - t2), np.asarray(f), None, np.asarray(a)
+
     return go
 
 
@@ -134,6 +137,7 @@ def _run_pysheds(dem, small):
         a = grid.accumulation(d)
         t3 = time.perf_counter()
         return (t1 - t0, t2 - t1, t3 - t2), np.asarray(f), np.asarray(d), np.asarray(a)
+
     go(small)
     return go
 
@@ -141,16 +145,23 @@ def _run_pysheds(dem, small):
 def _noisy(runner):
     """The runner on the same DEM plus uniform noise of +-4 mm: no longer quantized, so cimtwin's fill takes the
     heap (and fewer flats are left, so more cells pass through any priority queue)."""
+
     def setup(dem, small):
         rng = np.random.default_rng(1)
         go = runner(dem, small + rng.uniform(-0.004, 0.004, small.shape))  # warms up cimtwin's heap variant
         noisy = dem + rng.uniform(-0.004, 0.004, dem.shape)  # made before the peak-memory count starts
         return lambda z: go(noisy)
+
     return setup
 
 
-RUNNERS = {"cimtwin": _run_cimtwin, "richdem": _run_richdem, "pysheds": _run_pysheds,
-           "cimtwin-noisy": _noisy(_run_cimtwin), "richdem-noisy": _noisy(_run_richdem)}
+RUNNERS = {
+    "cimtwin": _run_cimtwin,
+    "richdem": _run_richdem,
+    "pysheds": _run_pysheds,
+    "cimtwin-noisy": _noisy(_run_cimtwin),
+    "richdem-noisy": _noisy(_run_richdem),
+}
 DEFAULT_TOOLS = ",".join(RUNNERS)
 
 
@@ -181,11 +192,12 @@ def _d8_agreement(folder: Path, dem: np.ndarray) -> tuple[float, int] | None:
     (ties and flats are settled by conventions that differ between the tools).
     """
     from kernels.terrain import DC, DR
+
     if not ((folder / "cimtwin_d8.npy").is_file() and (folder / "pysheds_d8.npy").is_file()):
         return None
     ny, nx = dem.shape
     pad = np.pad(dem, 1, constant_values=np.nan)
-    s = np.stack([(dem - pad[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx]) / np.hypot(dr, dc) for dr, dc in zip(DR, DC)])
+    s = np.stack([(dem - pad[1 + dr : 1 + dr + ny, 1 + dc : 1 + dc + nx]) / np.hypot(dr, dc) for dr, dc in zip(DR, DC)])
     s = np.sort(np.nan_to_num(s, nan=-np.inf), axis=0)
     clear = (s[-1] > 0) & (s[-1] > s[-2])
     del s
@@ -196,7 +208,7 @@ def _d8_agreement(folder: Path, dem: np.ndarray) -> tuple[float, int] | None:
             changed |= np.load(f) != dem
     near = np.pad(changed, 1)
     for dr, dc in zip(DR, DC):  # a changed neighbour changes the slopes too
-        changed |= near[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx]
+        changed |= near[1 + dr : 1 + dr + ny, 1 + dc : 1 + dc + nx]
     clear &= ~changed
     clear[[0, -1], :] = clear[:, [0, -1]] = False
     a, b = np.load(folder / "cimtwin_d8.npy"), np.load(folder / "pysheds_d8.npy")
@@ -221,58 +233,79 @@ def _machine() -> str:
 
 def _table(rows: list[dict]) -> list[str]:
     ours = next((r for r in rows if r["tool"] == "cimtwin"), None)
-    lines = ["| Tool | Fill (s) | D8 (s) | Accumulation (s) | Total (s) | Total vs cimtwin | Peak memory (MB) | Max acc. |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| Tool | Fill (s) | D8 (s) | Accumulation (s) | Total (s) | Total vs cimtwin | Peak memory (MB) | Max acc. |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         tot = sum(r["times"])
         ratio = tot / sum(ours["times"]) if ours else float("nan")
         f, d8, acc = r["times"]
-        lines.append(f"| {r['tool']} | {f:.2f} | {d8:.2f} | {acc:.2f} | {tot:.2f} | {ratio:.1f}x | "
-                     f"{r['peak_mb']:.0f} | {r['acc_max']:.0f} |")
+        lines.append(
+            f"| {r['tool']} | {f:.2f} | {d8:.2f} | {acc:.2f} | {tot:.2f} | {ratio:.1f}x | "
+            f"{r['peak_mb']:.0f} | {r['acc_max']:.0f} |"
+        )
     return lines
 
 
 def _section(rows: list[dict], agreement, n: int, repeat: int, loads: tuple[float, float], command: str) -> str:
     by = {r["tool"]: r for r in rows}
     tot = {k: sum(r["times"]) for k, r in by.items()}
-    lines = [SECTION, "",
-             f"Fill, D8 directions and flow accumulation on one synthetic {n} x {n} DEM ({n * n / 1e6:.0f} M cells: "
-             "rolling hills on a regional slope plus 2 m noise, rounded to whole metres so that it holds many pits and "
-             "flats), the same array for every library, each library in its own process. Best of "
-             f"{repeat} run(s) per step, Numba compilation excluded (a warm-up on a 200 x 200 grid). Peak memory = the "
-             "process's peak resident size during the runs (`VmHWM`, reset after the warm-up) minus its size with the "
-             "DEM loaded.", "",
-             f"Command: `{command}`  ",
-             f"Date: {_dt.date.today().isoformat()}; machine: {_machine()}; Python {platform.python_version()}, "
-             f"NumPy {np.__version__}, Numba {_version('numba')}, richdem {_version('py-richdem')} (py-richdem), "
-             f"pysheds {_version('pysheds')}. Load average {loads[0]:.1f} before, {loads[1]:.1f} after (the cores are "
-             "shared with other work: expect 20-30 % noise between runs).", ""]
+    lines = [
+        SECTION,
+        "",
+        f"Fill, D8 directions and flow accumulation on one synthetic {n} x {n} DEM ({n * n / 1e6:.0f} M cells: "
+        "rolling hills on a regional slope plus 2 m noise, rounded to whole metres so that it holds many pits and "
+        "flats), the same array for every library, each library in its own process. Best of "
+        f"{repeat} run(s) per step, Numba compilation excluded (a warm-up on a 200 x 200 grid). Peak memory = the "
+        "process's peak resident size during the runs (`VmHWM`, reset after the warm-up) minus its size with the "
+        "DEM loaded.",
+        "",
+        f"Command: `{command}`  ",
+        f"Date: {_dt.date.today().isoformat()}; machine: {_machine()}; Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, Numba {_version('numba')}, richdem {_version('py-richdem')} (py-richdem), "
+        f"pysheds {_version('pysheds')}. Load average {loads[0]:.1f} before, {loads[1]:.1f} after (the cores are "
+        "shared with other work: expect 20-30 % noise between runs).",
+        "",
+    ]
     lines += _table(rows)
-    lines += ["",
-              "What each step is: cimtwin `fill_depressions(epsilon=1e-3)` (Priority-Flood + epsilon with a pit queue; "
-              "a bucket queue per elevation level where the values are quantized, as here, else a 4-ary heap; int32 "
-              "indices), `d8_directions` (parallel by rows, neighbour by neighbour over each row so that it "
-              "vectorizes), `flow_accumulation` (donor counts in parallel, then walks down the flow paths; no order or "
-              "receiver array); richdem "
-              "`fill_depressions(epsilon=True)` (Barnes 2014 Priority-Flood + epsilon), `flow_proportions(method=\"D8\")` "
-              "(it has no D8 code grid) and `flow_accum_from_props`; pysheds `fill_depressions` (morphological "
-              "reconstruction) + `resolve_flats` (counted as the fill step), `flowdir`, `accumulation`. The largest "
-              "accumulations differ by a few 0.1 % because each tool drains the filled flats its own way."]
+    lines += [
+        "",
+        "What each step is: cimtwin `fill_depressions(epsilon=1e-3)` (Priority-Flood + epsilon with a pit queue; "
+        "a bucket queue per elevation level where the values are quantized, as here, else a 4-ary heap; int32 "
+        "indices), `d8_directions` (parallel by rows, neighbour by neighbour over each row so that it "
+        "vectorizes), `flow_accumulation` (donor counts in parallel, then walks down the flow paths; no order or "
+        "receiver array); richdem "
+        '`fill_depressions(epsilon=True)` (Barnes 2014 Priority-Flood + epsilon), `flow_proportions(method="D8")` '
+        "(it has no D8 code grid) and `flow_accum_from_props`; pysheds `fill_depressions` (morphological "
+        "reconstruction) + `resolve_flats` (counted as the fill step), `flowdir`, `accumulation`. The largest "
+        "accumulations differ by a few 0.1 % because each tool drains the filled flats its own way.",
+    ]
     if agreement is not None:
-        lines += ["", f"Where the choice is clear-cut (no tool changed the cell or a neighbour, steepest drop unique and "
-                      f"> 0, away from the edges) our D8 codes equal pysheds' on **{100 * agreement[0]:.3f} % of "
-                      f"{agreement[1]:,} cells**."]
+        lines += [
+            "",
+            f"Where the choice is clear-cut (no tool changed the cell or a neighbour, steepest drop unique and "
+            f"> 0, away from the edges) our D8 codes equal pysheds' on **{100 * agreement[0]:.3f} % of "
+            f"{agreement[1]:,} cells**.",
+        ]
     if "cimtwin" in tot:
         parts = [f"{tot[k] / tot['cimtwin']:.2f}x faster than {k}" for k in ("richdem", "pysheds") if k in tot]
         mem = f"; peak memory {by['cimtwin']['peak_mb']:.0f} MB" + (
-            f" against richdem's {by['richdem']['peak_mb']:.0f} MB" if "richdem" in by else "")
+            f" against richdem's {by['richdem']['peak_mb']:.0f} MB" if "richdem" in by else ""
+        )
         lines += ["", f"Summary: fill + D8 + accumulation together {', '.join(parts) or 'measured alone'}{mem}."]
         if "cimtwin-noisy" in tot:
-            vs = (f", {tot['richdem-noisy'] / tot['cimtwin-noisy']:.2f}x faster than richdem on that DEM "
-                  f"({tot['richdem-noisy']:.2f} s)" if "richdem-noisy" in tot else "")
-            lines[-1] += (f" On a DEM that is not quantized (the same + +-4 mm noise, rows `-noisy`: the fill takes "
-                          f"the heap) cimtwin takes {tot['cimtwin-noisy']:.2f} s, the fill "
-                          f"{by['cimtwin-noisy']['times'][0]:.2f} s{vs}.")
+            vs = (
+                f", {tot['richdem-noisy'] / tot['cimtwin-noisy']:.2f}x faster than richdem on that DEM "
+                f"({tot['richdem-noisy']:.2f} s)"
+                if "richdem-noisy" in tot
+                else ""
+            )
+            lines[-1] += (
+                f" On a DEM that is not quantized (the same + +-4 mm noise, rows `-noisy`: the fill takes "
+                f"the heap) cimtwin takes {tot['cimtwin-noisy']:.2f} s, the fill "
+                f"{by['cimtwin-noisy']['times'][0]:.2f} s{vs}."
+            )
     lines += ["", LIMITS, "", VERIFICATION]
     return "\n".join(lines) + "\n"
 
@@ -296,8 +329,12 @@ def main() -> None:
         path = Path(d) / "dem.npy"
         np.save(path, synthetic_dem(n))
         for tool in a.tools.split(","):
-            p = subprocess.run([sys.executable, __file__, "--worker", tool, "--dem", str(path), "--repeat", str(a.repeat)],
-                               capture_output=True, text=True, env=os.environ.copy())
+            p = subprocess.run(
+                [sys.executable, __file__, "--worker", tool, "--dem", str(path), "--repeat", str(a.repeat)],
+                capture_output=True,
+                text=True,
+                env=os.environ.copy(),
+            )
             line = [s for s in p.stdout.splitlines() if s.startswith("{")]
             if p.returncode or not line:
                 print(f"{tool}: failed\n{p.stderr[-2000:]}", file=sys.stderr)
@@ -305,15 +342,25 @@ def main() -> None:
             rows.append(json.loads(line[-1]))
         agreement = _d8_agreement(Path(d), np.load(path))
     load1 = os.getloadavg()[0]
-    flags = (["--quick"] if a.quick else []) + (["--repeat", str(a.repeat)] if a.repeat != 1 else []) + (
-        ["--tools", a.tools] if a.tools != DEFAULT_TOOLS else [])
-    command = " ".join([f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', '(all cores)')}",
-                        ".venv/bin/python benchmarks/bench_terrain.py", *flags, "--write"])
+    flags = (
+        (["--quick"] if a.quick else [])
+        + (["--repeat", str(a.repeat)] if a.repeat != 1 else [])
+        + (["--tools", a.tools] if a.tools != DEFAULT_TOOLS else [])
+    )
+    command = " ".join(
+        [
+            f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', '(all cores)')}",
+            ".venv/bin/python benchmarks/bench_terrain.py",
+            *flags,
+            "--write",
+        ]
+    )
     text = _section(rows, agreement, n, a.repeat, (load0, load1), command)
     print(text)
     if a.write:
         sys.path.insert(0, str(ROOT))
         from _results import replace_section
+
         replace_section(ROOT / "RESULTS.md", SECTION, text)
 
 

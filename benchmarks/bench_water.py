@@ -43,9 +43,9 @@ def synthetic_network(years: int = 30, seed: int = 0, members: int = 1) -> tuple
 
     def trace(name: str, mean: float) -> str:
         z = np.empty(days.size)
-        e = rng.standard_normal(days.size) * np.sqrt(1 - 0.95 ** 2)
+        e = rng.standard_normal(days.size) * np.sqrt(1 - 0.95**2)
         z[0] = e[0]
-        for i in range(1, days.size):   # AR(1), lag-1 correlation 0.95: wet and dry spells of weeks
+        for i in range(1, days.size):  # AR(1), lag-1 correlation 0.95: wet and dry spells of weeks
             z[i] = 0.95 * z[i - 1] + e[i]
         series[name] = mean * season * np.exp(0.6 * z - 0.18)
         return name
@@ -55,39 +55,104 @@ def synthetic_network(years: int = 30, seed: int = 0, members: int = 1) -> tuple
     monthly = list(np.round(1 + 0.25 * np.cos(2 * np.pi * (np.arange(12) - 6) / 12), 3))
     for i in range(N_RES):
         cap = float(rng.uniform(20, 60)) * 1e6
-        nodes.append({"name": f"res{i}", "type": "reservoir", "capacity": cap, "initial": 0.7 * cap,
-                      "inflow": trace(f"res{i}_in", float(rng.uniform(4, 10))), "evaporation": 3.0,
-                      "table": [[0.0, 0.0, 100.0], [cap, cap / 15.0, 115.0]],
-                      "zones": {"conservation": [[1, 0.85], [120, 1.0], [270, 1.0], [330, 0.85]],
-                                "buffer": 0.3, "inactive": 0.1, "buffer_coef": 0.1}})
+        nodes.append(
+            {
+                "name": f"res{i}",
+                "type": "reservoir",
+                "capacity": cap,
+                "initial": 0.7 * cap,
+                "inflow": trace(f"res{i}_in", float(rng.uniform(4, 10))),
+                "evaporation": 3.0,
+                "table": [[0.0, 0.0, 100.0], [cap, cap / 15.0, 115.0]],
+                "zones": {
+                    "conservation": [[1, 0.85], [120, 1.0], [270, 1.0], [330, 0.85]],
+                    "buffer": 0.3,
+                    "inactive": 0.1,
+                    "buffer_coef": 0.1,
+                },
+            }
+        )
         nodes.append({"name": f"env{i}", "type": "env_flow", "demand": float(rng.uniform(0.5, 1.0))})
         links.append({"from": f"res{i}", "to": f"env{i}", "river": True})
     for i in range(N_ABS):
-        nodes.append({"name": f"abs{i}", "type": "abstraction", "inflow": trace(f"abs{i}_in", float(rng.uniform(2, 6))),
-                      "licence": float(rng.uniform(2, 4))})
+        nodes.append(
+            {
+                "name": f"abs{i}",
+                "type": "abstraction",
+                "inflow": trace(f"abs{i}_in", float(rng.uniform(2, 6))),
+                "licence": float(rng.uniform(2, 4)),
+            }
+        )
     for i in range(N_GW):
         cap = float(rng.uniform(50, 100)) * 1e6
-        nodes.append({"name": f"gw{i}", "type": "groundwater", "capacity": cap, "initial": 0.5 * cap,
-                      "inflow": float(rng.uniform(0.5, 1.5)), "licence_annual": float(rng.uniform(1, 2)) * 365 * DAY})
+        nodes.append(
+            {
+                "name": f"gw{i}",
+                "type": "groundwater",
+                "capacity": cap,
+                "initial": 0.5 * cap,
+                "inflow": float(rng.uniform(0.5, 1.5)),
+                "licence_annual": float(rng.uniform(1, 2)) * 365 * DAY,
+            }
+        )
     for i in range(N_WORKS):
         nodes.append({"name": f"wtw{i}", "type": "works", "capacity": float(rng.uniform(8, 15))})
         for r in rng.choice(N_RES, 2, replace=False):
-            links.append({"from": f"res{r}", "to": f"wtw{i}", "capacity": float(rng.uniform(4, 10)), "loss": 0.02,
-                          "cost": float(rng.uniform(1, 3))})
-        links.append({"from": f"abs{i}", "to": f"wtw{i}", "capacity": float(rng.uniform(3, 6)), "loss": 0.02,
-                      "cost": float(rng.uniform(0.5, 1.5))})
+            links.append(
+                {
+                    "from": f"res{r}",
+                    "to": f"wtw{i}",
+                    "capacity": float(rng.uniform(4, 10)),
+                    "loss": 0.02,
+                    "cost": float(rng.uniform(1, 3)),
+                }
+            )
+        links.append(
+            {
+                "from": f"abs{i}",
+                "to": f"wtw{i}",
+                "capacity": float(rng.uniform(3, 6)),
+                "loss": 0.02,
+                "cost": float(rng.uniform(0.5, 1.5)),
+            }
+        )
         links.append({"from": f"gw{i // 2}", "to": f"wtw{i}", "capacity": 2.0, "cost": float(rng.uniform(2, 4))})
     for i in range(N_DEM):
-        nodes.append({"name": f"dem{i}", "type": "demand", "demand": float(rng.uniform(0.3, 0.9)),
-                      "priority": int(rng.integers(1, 4)), "monthly": monthly,
-                      "use": ["domestic", "industrial", "agricultural"][i % 3]})
+        nodes.append(
+            {
+                "name": f"dem{i}",
+                "type": "demand",
+                "demand": float(rng.uniform(0.3, 0.9)),
+                "priority": int(rng.integers(1, 4)),
+                "monthly": monthly,
+                "use": ["domestic", "industrial", "agricultural"][i % 3],
+            }
+        )
         for w in rng.choice(N_WORKS, 2, replace=False):
-            links.append({"from": f"wtw{w}", "to": f"dem{i}", "capacity": float(rng.uniform(0.5, 1.5)),
-                          "loss": float(rng.uniform(0.0, 0.1)), "cost": float(rng.uniform(1, 2))})
-    member_defs = [{"name": "base"}, {"name": "growth", "demand": 1.15}, {"name": "dry", "inflow": 0.8},
-                   {"name": "dry_growth", "demand": 1.15, "inflow": 0.8}][:members]
-    scenario = {"name": "bench500", "start": str(days[0].date()), "end": str((days[-1] + pd.Timedelta(days=1)).date()),
-                "step": "1d", "node": nodes, "link": links, "member": member_defs}
+            links.append(
+                {
+                    "from": f"wtw{w}",
+                    "to": f"dem{i}",
+                    "capacity": float(rng.uniform(0.5, 1.5)),
+                    "loss": float(rng.uniform(0.0, 0.1)),
+                    "cost": float(rng.uniform(1, 2)),
+                }
+            )
+    member_defs = [
+        {"name": "base"},
+        {"name": "growth", "demand": 1.15},
+        {"name": "dry", "inflow": 0.8},
+        {"name": "dry_growth", "demand": 1.15, "inflow": 0.8},
+    ][:members]
+    scenario = {
+        "name": "bench500",
+        "start": str(days[0].date()),
+        "end": str((days[-1] + pd.Timedelta(days=1)).date()),
+        "step": "1d",
+        "node": nodes,
+        "link": links,
+        "member": member_defs,
+    }
     return scenario, pd.DataFrame(series, index=days)
 
 
@@ -98,11 +163,19 @@ def run_cimtwin(scenario: dict, series: pd.DataFrame) -> dict:
     r = run(None, scenario, series=series)
     total = time.perf_counter() - t0
     s = r.summary
-    return {"total_s": total, "wall_s": s["wall_s"], "build_s": s["build_s"], "steps": s["steps"],
-            "members": len(s["members"]), "ms_per_step": s["wall_per_step_ms"],
-            "ms_per_member_step": s["wall_per_member_step_ms"], "lp_per_step": s["lp_per_step"],
-            "balance": s["mass_balance_max_rel_error"], "delivered_pct": s["delivered_pct"],
-            "short_steps_pct": float(100 * np.mean((r.demand - r.delivered).max(axis=2) > 1e-9))}
+    return {
+        "total_s": total,
+        "wall_s": s["wall_s"],
+        "build_s": s["build_s"],
+        "steps": s["steps"],
+        "members": len(s["members"]),
+        "ms_per_step": s["wall_per_step_ms"],
+        "ms_per_member_step": s["wall_per_member_step_ms"],
+        "lp_per_step": s["lp_per_step"],
+        "balance": s["mass_balance_max_rel_error"],
+        "delivered_pct": s["delivered_pct"],
+        "short_steps_pct": float(100 * np.mean((r.demand - r.delivered).max(axis=2) > 1e-9)),
+    }
 
 
 def build_pywr(scenario: dict, series: pd.DataFrame):
@@ -139,12 +212,16 @@ def build_pywr(scenario: dict, series: pd.DataFrame):
         name, kind = spec["name"], spec["type"]
 
         def inflow(value):
-            return (DataFrameParameter(model, series[value]) if isinstance(value, str)
-                    else ConstantParameter(model, float(value)))
+            return (
+                DataFrameParameter(model, series[value])
+                if isinstance(value, str)
+                else ConstantParameter(model, float(value))
+            )
 
         if kind in ("reservoir", "groundwater"):
-            st = Storage(model, name, max_volume=spec["capacity"] / DAY, initial_volume=spec["initial"] / DAY,
-                         cost=-1e-3)
+            st = Storage(
+                model, name, max_volume=spec["capacity"] / DAY, initial_volume=spec["initial"] / DAY, cost=-1e-3
+            )
             c = Catchment(model, f"{name}_in", flow=inflow(spec["inflow"]))
             c.connect(st)
             if kind == "groundwater" or not any(l["from"] == name and l.get("river") for l in scenario["link"]):
@@ -168,7 +245,7 @@ def build_pywr(scenario: dict, series: pd.DataFrame):
             term = Output(model, f"{name}_out", cost=0.0)
             g.connect(term)
             node[name] = g
-    leaving: dict[str, list] = {}   # the link nodes leaving each node (for annual licences)
+    leaving: dict[str, list] = {}  # the link nodes leaving each node (for annual licences)
     for i, link in enumerate(scenario["link"]):
         a, b = node[link["from"]], node[link["to"]]
         if link.get("river"):
@@ -177,8 +254,14 @@ def build_pywr(scenario: dict, series: pd.DataFrame):
         loss, cap = link.get("loss", 0.0), link.get("capacity")
         cost = 1e-5 * link.get("cost", 1.0) / max_cost
         if loss > 0:
-            mid = LossLink(model, f"link{i}", loss_factor=loss, loss_factor_type="gross",
-                           max_flow=None if cap is None else cap * (1 - loss), cost=cost)
+            mid = LossLink(
+                model,
+                f"link{i}",
+                loss_factor=loss,
+                loss_factor_type="gross",
+                max_flow=None if cap is None else cap * (1 - loss),
+                cost=cost,
+            )
         else:
             mid = Link(model, f"link{i}", max_flow=cap, cost=cost)
         a.connect(mid)
@@ -186,8 +269,13 @@ def build_pywr(scenario: dict, series: pd.DataFrame):
         leaving.setdefault(link["from"], []).append(mid)
     for spec in scenario["node"]:
         if "licence_annual" in spec:
-            AnnualVirtualStorage(model=model, name=f"{spec['name']}_licence", nodes=leaving[spec["name"]],
-                                 initial_volume=spec["licence_annual"] / DAY, max_volume=spec["licence_annual"] / DAY)
+            AnnualVirtualStorage(
+                model=model,
+                name=f"{spec['name']}_licence",
+                nodes=leaving[spec["name"]],
+                initial_volume=spec["licence_annual"] / DAY,
+                max_volume=spec["licence_annual"] / DAY,
+            )
     return model
 
 
@@ -202,9 +290,15 @@ def run_pywr(scenario: dict, series: pd.DataFrame) -> dict:
     stats = model.run()
     wall = time.perf_counter() - t2
     steps = series.index.size
-    return {"build_s": build, "setup_s": setup, "wall_s": wall, "steps": steps, "ms_per_step": 1e3 * wall / steps,
-            "solver": str(model.solver.name) if hasattr(model.solver, "name") else type(model.solver).__name__,
-            "stats": str(stats)[:200]}
+    return {
+        "build_s": build,
+        "setup_s": setup,
+        "wall_s": wall,
+        "steps": steps,
+        "ms_per_step": 1e3 * wall / steps,
+        "solver": str(model.solver.name) if hasattr(model.solver, "name") else type(model.solver).__name__,
+        "stats": str(stats)[:200],
+    }
 
 
 def _load() -> str:
@@ -236,7 +330,7 @@ def main() -> None:
             print("pywr is not installed; skipped")
         else:
             scenario, series = synthetic_network(args.years, members=1)
-            pywr_row = run_pywr(scenario, series.iloc[:args.pywr_days])
+            pywr_row = run_pywr(scenario, series.iloc[: args.pywr_days])
             # the same steps in cimtwin, for a like-for-like time per step
             short = dict(scenario, end=str((series.index[args.pywr_days - 1] + pd.Timedelta(days=1)).date()))
             pywr_row["cimtwin_same_steps"] = run_cimtwin(short, series)
@@ -246,51 +340,77 @@ def main() -> None:
         return
     from benchmarks._results import replace_section
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
-    lines = ["## Water resources", "",
-             (f"`.venv/bin/python benchmarks/bench_water.py --years {args.years} "
-             f"--members {' '.join(map(str, args.members))} --pywr-days {args.pywr_days}` (commit {commit}; "
-             + ("all cores" if args.all_cores else "pinned to one core")
-             + f"; load average before {load_before}, after {load_after}, on the 2-core machine)."), "",
-             ("Generated network: 500 nodes (20 reservoirs with seasonal guide curve, buffer zone and evaporation; "
-             "40 river abstractions with licences; 20 groundwater nodes with annual licences; 40 works; 20 "
-             "environmental flows; 360 demands in priorities 1-3 with monthly profiles), "
-             f"{len(synthetic_network(1)[0]['link'])} links with capacities and losses; daily steps from 1991; "
-             "inflows are seasonal log-normal AR(1) traces. Members: base, demand x 1.15, inflow x 0.8, both. "
-             "Per member, one HiGHS model per kind of LP (a level's total, a level's common fraction), each "
-             "with a fixed objective and warm-started from its own last basis."), "",
-             ("| run | steps | members | wall [s] | ms / step | ms / member-step | LPs / member-step | short steps | "
-             "max balance error |"),
-             "|---|---|---|---|---|---|---|---|---|"]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    lines = [
+        "## Water resources",
+        "",
+        (
+            f"`.venv/bin/python benchmarks/bench_water.py --years {args.years} "
+            f"--members {' '.join(map(str, args.members))} --pywr-days {args.pywr_days}` (commit {commit}; "
+            + ("all cores" if args.all_cores else "pinned to one core")
+            + f"; load average before {load_before}, after {load_after}, on the 2-core machine)."
+        ),
+        "",
+        (
+            "Generated network: 500 nodes (20 reservoirs with seasonal guide curve, buffer zone and evaporation; "
+            "40 river abstractions with licences; 20 groundwater nodes with annual licences; 40 works; 20 "
+            "environmental flows; 360 demands in priorities 1-3 with monthly profiles), "
+            f"{len(synthetic_network(1)[0]['link'])} links with capacities and losses; daily steps from 1991; "
+            "inflows are seasonal log-normal AR(1) traces. Members: base, demand x 1.15, inflow x 0.8, both. "
+            "Per member, one HiGHS model per kind of LP (a level's total, a level's common fraction), each "
+            "with a fixed objective and warm-started from its own last basis."
+        ),
+        "",
+        (
+            "| run | steps | members | wall [s] | ms / step | ms / member-step | LPs / member-step | short steps | "
+            "max balance error |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for m, r in rows.items():
-        lines.append(f"| cimtwin | {r['steps']} | {m} | {r['wall_s']:.1f} | {r['ms_per_step']:.2f} | "
-                     f"{r['ms_per_member_step']:.2f} | {r['lp_per_step']:.2f} | {r['short_steps_pct']:.0f} % | "
-                     f"{r['balance']:.1e} |")
+        lines.append(
+            f"| cimtwin | {r['steps']} | {m} | {r['wall_s']:.1f} | {r['ms_per_step']:.2f} | "
+            f"{r['ms_per_member_step']:.2f} | {r['lp_per_step']:.2f} | {r['short_steps_pct']:.0f} % | "
+            f"{r['balance']:.1e} |"
+        )
     one = rows.get(1)
     if one is not None:
         verdict = "met" if one["wall_s"] < 60 else "not met"
-        lines += ["", (f"One member, {one['steps']} steps: {one['wall_s']:.1f} s, {one['ms_per_step']:.2f} ms per step "
-                       f"({one['lp_per_step']:.2f} LPs per step, {one['ms_per_step'] / one['lp_per_step']:.2f} ms per LP "
-                       f"with the step's own work); target < 60 s on one core: {verdict}.")]
+        lines += [
+            "",
+            (
+                f"One member, {one['steps']} steps: {one['wall_s']:.1f} s, {one['ms_per_step']:.2f} ms per step "
+                f"({one['lp_per_step']:.2f} LPs per step, {one['ms_per_step'] / one['lp_per_step']:.2f} ms per LP "
+                f"with the step's own work); target < 60 s on one core: {verdict}."
+            ),
+        ]
         for m, r in rows.items():
             if m > 1:
-                lines.append(f"{m} members: {r['wall_s'] / one['wall_s']:.2f} x one member's time for {m} x its steps "
-                             f"({r['lp_per_step'] / one['lp_per_step']:.2f} x its LPs per member-step: the drier and "
-                             "growing members are short more often); time per LP "
-                             f"{r['ms_per_member_step'] / r['lp_per_step']:.2f} ms against "
-                             f"{one['ms_per_step'] / one['lp_per_step']:.2f} ms.")
+                lines.append(
+                    f"{m} members: {r['wall_s'] / one['wall_s']:.2f} x one member's time for {m} x its steps "
+                    f"({r['lp_per_step'] / one['lp_per_step']:.2f} x its LPs per member-step: the drier and "
+                    "growing members are short more often); time per LP "
+                    f"{r['ms_per_member_step'] / r['lp_per_step']:.2f} ms against "
+                    f"{one['ms_per_step'] / one['lp_per_step']:.2f} ms."
+                )
     if pywr_row is not None:
         c = pywr_row["cimtwin_same_steps"]
-        lines += ["", (f"pywr {pywr.__version__} ({pywr_row['solver']}) on the same network for the first "
-                  f"{pywr_row['steps']} days (one member): model build {pywr_row['build_s']:.1f} s, "
-                  f"`setup()` {pywr_row['setup_s']:.1f} s, run {pywr_row['wall_s']:.1f} s = "
-                  f"{pywr_row['ms_per_step']:.1f} ms / step; cimtwin on the same days: build {c['build_s']:.2f} s, "
-                  f"{c['ms_per_step']:.2f} ms / step. Ratio pywr / cimtwin per step: "
-                  f"{pywr_row['ms_per_step'] / c['ms_per_step']:.1f}; first step including set-up: "
-                  f"{(pywr_row['build_s'] + pywr_row['setup_s']) / max(c['total_s'] - c['wall_s'], 1e-9):.0f} x. "
-                  "What differs in pywr: see `build_pywr`'s docstring (cost-weighted single LP, no "
-                  "equal-percentage sharing, no guide curves, buffer or evaporation).")]
+        lines += [
+            "",
+            (
+                f"pywr {pywr.__version__} ({pywr_row['solver']}) on the same network for the first "
+                f"{pywr_row['steps']} days (one member): model build {pywr_row['build_s']:.1f} s, "
+                f"`setup()` {pywr_row['setup_s']:.1f} s, run {pywr_row['wall_s']:.1f} s = "
+                f"{pywr_row['ms_per_step']:.1f} ms / step; cimtwin on the same days: build {c['build_s']:.2f} s, "
+                f"{c['ms_per_step']:.2f} ms / step. Ratio pywr / cimtwin per step: "
+                f"{pywr_row['ms_per_step'] / c['ms_per_step']:.1f}; first step including set-up: "
+                f"{(pywr_row['build_s'] + pywr_row['setup_s']) / max(c['total_s'] - c['wall_s'], 1e-9):.0f} x. "
+                "What differs in pywr: see `build_pywr`'s docstring (cost-weighted single LP, no "
+                "equal-percentage sharing, no guide curves, buffer or evaporation)."
+            ),
+        ]
     replace_section(ROOT / "benchmarks" / "RESULTS.md", "## Water resources", "\n".join(lines) + "\n")
 
 

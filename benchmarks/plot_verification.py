@@ -67,8 +67,11 @@ def plot_wavefront(out_dir: Path, quick: bool = False) -> Path:
             colour = f"C{k}"
             ax.plot(case["x"], he, "--", color=colour, lw=1)
             ax.plot(case["x"], hm[0], "-", color=colour, lw=1.5, label=f"{t:.0f} s")
-        ax.set_title(f"Manning n = {n}" + (" (Froude$^2$ 0.1-0.2: inertia slows the front)" if n == 0.01 else
-                                           " (low Froude: diffusive limit)"), fontsize=9)
+        ax.set_title(
+            f"Manning n = {n}"
+            + (" (Froude$^2$ 0.1-0.2: inertia slows the front)" if n == 0.01 else " (low Froude: diffusive limit)"),
+            fontsize=9,
+        )
         ax.set_xlabel("x (m)")
         ax.set_xlim(0, 4000)
         ax.grid(alpha=0.3)
@@ -92,8 +95,9 @@ def plot_thacker(out_dir: Path, quick: bool = False) -> Path:
     for k, (q, hm, he) in enumerate(list(zip(quarters, case["model"], case["analytic"]))[:3]):
         colour = f"C{k}"
         ax.plot(xx[mid], np.where(he[mid] > 0, he[mid] + bed, np.nan), "--", color=colour, lw=1)
-        ax.plot(xx[mid], np.where(hm[mid] > 0, hm[mid] + bed, np.nan), "-", color=colour, lw=1.5,
-                label=f"t = {q / 4:g} T")
+        ax.plot(
+            xx[mid], np.where(hm[mid] > 0, hm[mid] + bed, np.nan), "-", color=colour, lw=1.5, label=f"t = {q / 4:g} T"
+        )
     ax.set_xlim(-2, 2)
     ax.set_ylim(-0.11, 0.06)
     ax.set_xlabel("x (m), section y = 0")
@@ -114,8 +118,11 @@ def plot_thacker(out_dir: Path, quick: bool = False) -> Path:
     ax2.set_title("centre of the water body", fontsize=9)
     ax2.legend(fontsize=7, loc="lower left", framealpha=0.9)
     ax2.grid(alpha=0.3)
-    fig.suptitle("Thacker's planar surface in a paraboloid (frictionless, period T = "
-                 f"{case['period']:.2f} s): the local-inertial scheme keeps the phase, loses amplitude", fontsize=10)
+    fig.suptitle(
+        "Thacker's planar surface in a paraboloid (frictionless, period T = "
+        f"{case['period']:.2f} s): the local-inertial scheme keeps the phase, loses amplitude",
+        fontsize=10,
+    )
     return _save(fig, out_dir / "flood_thacker.png")
 
 

@@ -27,7 +27,7 @@ class EdgeTrim:
     bottom: int
     left: int
     right: int
-    valid_dropped: int   # cells with data outside the kept rectangle
+    valid_dropped: int  # cells with data outside the kept rectangle
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -38,9 +38,9 @@ class EdgeTrim:
 class _Extents:
     """Where each row's and each column's data begins and ends (``n, 0`` for a line without data)."""
 
-    first: np.ndarray   # per row: first column with data
-    last: np.ndarray    # per row: one past the last column with data
-    top: np.ndarray     # per column: first row with data
+    first: np.ndarray  # per row: first column with data
+    last: np.ndarray  # per row: one past the last column with data
+    top: np.ndarray  # per column: first row with data
     bottom: np.ndarray  # per column: one past the last row with data
 
 
@@ -67,10 +67,12 @@ def _first_valid(array: np.ndarray, *, along_rows: bool, reverse: bool) -> np.nd
 
 def _extents(array: np.ndarray) -> _Extents:
     ny, nx = array.shape
-    return _Extents(first=_first_valid(array, along_rows=True, reverse=False),
-                    last=nx - _first_valid(array, along_rows=True, reverse=True),
-                    top=_first_valid(array, along_rows=False, reverse=False),
-                    bottom=ny - _first_valid(array, along_rows=False, reverse=True))
+    return _Extents(
+        first=_first_valid(array, along_rows=True, reverse=False),
+        last=nx - _first_valid(array, along_rows=True, reverse=True),
+        top=_first_valid(array, along_rows=False, reverse=False),
+        bottom=ny - _first_valid(array, along_rows=False, reverse=True),
+    )
 
 
 def _best_rectangle(first: np.ndarray, last: np.ndarray, tops: np.ndarray) -> tuple[int, int, int, int, int]:
@@ -91,6 +93,7 @@ def _shrink(e: _Extents, t: int, b: int, lo: int, hi: int) -> tuple[int, int, in
     """Move the rectangle's sides inwards, worst first, until no side crosses no-data that runs in
     straight from the grid's edge along a row or a column (the notch a curved parallel leaves at the
     top of a reprojected lon/lat box, between data on its left and right)."""
+
     def row_bad(k: int) -> float:
         outside = (e.top[lo:hi] > k) | (e.bottom[lo:hi] <= k)
         return (outside.sum() + max(0, e.first[k] - lo) + max(0, hi - e.last[k])) / (hi - lo)
@@ -144,8 +147,10 @@ def trim_rectangle(array: np.ndarray) -> EdgeTrim | None:
 
 def _valid_in(block: np.ndarray) -> int:
     """Cells with data in a block, counted a band of rows at a time."""
-    return sum(int(part.size - np.count_nonzero(np.isnan(part)))
-               for part in (block[r0:r0 + _CHUNK_ROWS] for r0 in range(0, len(block), _CHUNK_ROWS)))
+    return sum(
+        int(part.size - np.count_nonzero(np.isnan(part)))
+        for part in (block[r0 : r0 + _CHUNK_ROWS] for r0 in range(0, len(block), _CHUNK_ROWS))
+    )
 
 
 def nodata_holes(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int], int]:
@@ -153,13 +158,13 @@ def nodata_holes(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int], int]:
     ny, nx = array.shape
     rows = np.zeros(ny, dtype=bool)
     for r0 in range(0, ny, _CHUNK_ROWS):
-        rows[r0:r0 + _CHUNK_ROWS] = np.isnan(array[r0:r0 + _CHUNK_ROWS]).any(axis=1)
+        rows[r0 : r0 + _CHUNK_ROWS] = np.isnan(array[r0 : r0 + _CHUNK_ROWS]).any(axis=1)
     if not rows.any():
         return np.zeros((0, 0), np.int32), (0, 0), 0
     r = np.flatnonzero(rows)
-    nan = np.isnan(array[r[0]:r[-1] + 1])
+    nan = np.isnan(array[r[0] : r[-1] + 1])
     c = np.flatnonzero(nan.any(axis=0))
-    nan = nan[:, c[0]:c[-1] + 1]
+    nan = nan[:, c[0] : c[-1] + 1]
     labels, n = ndi.label(nan)
     return labels, (int(r[0]), int(c[0])), int(n)
 
@@ -180,7 +185,7 @@ def fill_holes(array: np.ndarray, labels: np.ndarray, origin: tuple[int, int], w
         rs, cs = slice(max(a0 - 1, 0), min(a1 + 1, ny)), slice(max(b0 - 1, 0), min(b1 + 1, nx))
         window = array[rs, cs]
         hole = np.zeros(window.shape, dtype=bool)
-        hole[a0 - rs.start:a1 - rs.start, b0 - cs.start:b1 - cs.start] = labels[sl] == k
+        hole[a0 - rs.start : a1 - rs.start, b0 - cs.start : b1 - cs.start] = labels[sl] == k
         window[hole] = _harmonic(window, hole)
 
 

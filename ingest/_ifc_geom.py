@@ -24,9 +24,18 @@ FAST_KERNEL = "manifold"
 
 # Element classes (and their subtypes) that are never meshed: they add nothing to an outline or a
 # height, or (openings) are not solid.
-_SKIPPED = ("IfcFeatureElement", "IfcDoor", "IfcWindow", "IfcFurnishingElement", "IfcDistributionElement",
-            "IfcElementComponent", "IfcVirtualElement", "IfcTransportElement", "IfcGeographicElement",
-            "IfcCivilElement")
+_SKIPPED = (
+    "IfcFeatureElement",
+    "IfcDoor",
+    "IfcWindow",
+    "IfcFurnishingElement",
+    "IfcDistributionElement",
+    "IfcElementComponent",
+    "IfcVirtualElement",
+    "IfcTransportElement",
+    "IfcGeographicElement",
+    "IfcCivilElement",
+)
 # Representation identifiers the geometry iterator meshes as an element's body.
 _BODY_IDS = ("Body", "Facetation", "Body-FallBack")
 
@@ -160,8 +169,9 @@ def _iterate(f: Any, products: list[Any], kernel: str, threads: int) -> dict[int
         verts = np.frombuffer(geom.verts_buffer, dtype=np.float64).reshape(-1, 3)
         faces = np.frombuffer(geom.faces_buffer, dtype=np.int32).reshape(-1, 3)
         if len(verts):
-            out[shape.id] = ElementShape(shape.id, plan_polygon(verts, faces), float(verts[:, 2].min()),
-                                         float(verts[:, 2].max()))
+            out[shape.id] = ElementShape(
+                shape.id, plan_polygon(verts, faces), float(verts[:, 2].min()), float(verts[:, 2].max())
+            )
         if not it.next():
             break
     return out

@@ -117,7 +117,8 @@ class Frame:
                     f"The model's position cannot be expressed in {crs.to_string()} (the transformation "
                     f"from {self.georef.source_crs} failed). The twin's CRS probably does not cover the "
                     f"place the file's georeferencing ({self.georef.method}) puts it; check that placement "
-                    "or give origin=(E, N[, H]) and rotation.")
+                    "or give origin=(E, N[, H]) and rotation."
+                )
             return out
 
         return apply
@@ -130,8 +131,14 @@ class Frame:
         return float(lon), float(lat)
 
 
-def find_frame(f: Any, crs: pyproj.CRS, *, origin: tuple[float, ...] | None = None,
-               rotation: float | None = None, source_crs: Any = None) -> tuple[Frame, list[str]]:
+def find_frame(
+    f: Any,
+    crs: pyproj.CRS,
+    *,
+    origin: tuple[float, ...] | None = None,
+    rotation: float | None = None,
+    source_crs: Any = None,
+) -> tuple[Frame, list[str]]:
     """Find the placement of an opened IFC file, in the order of :data:`METHODS`.
 
     Parameters
@@ -161,8 +168,10 @@ def find_frame(f: Any, crs: pyproj.CRS, *, origin: tuple[float, ...] | None = No
     if origin is not None:
         return _user_frame(origin, rotation, source_crs if source_crs is not None else crs, warnings), warnings
     if rotation is not None:
-        raise GeoreferencingError("rotation was given without origin; a user placement needs origin=(E, N[, H]) "
-                                  "(CLI: --ifc-origin E,N[,H]) as well as rotation.")
+        raise GeoreferencingError(
+            "rotation was given without origin; a user placement needs origin=(E, N[, H]) "
+            "(CLI: --ifc-origin E,N[,H]) as well as rotation."
+        )
     for finder in (_map_conversion, _rigid_operation, _epset_map_conversion, _site_reference):
         frame = finder(f, length, source_crs, warnings)
         if frame is not None:
@@ -172,21 +181,22 @@ def find_frame(f: Any, crs: pyproj.CRS, *, origin: tuple[float, ...] | None = No
         "latitude/longitude), so it cannot be placed in the world; it is not put at the CRS origin. Say "
         "where it goes: origin=(E, N[, H]) of the model's origin, rotation=DEG (counter-clockwise from "
         "east to the model's x axis) and source_crs if E, N are not in the twin's CRS "
-        "(CLI: --ifc-origin E,N[,H] --ifc-rotation DEG --ifc-crs EPSG).")
+        "(CLI: --ifc-origin E,N[,H] --ifc-rotation DEG --ifc-crs EPSG)."
+    )
 
 
 # ------------------------------------------------------------------------------------------ finders
 
 
-def _user_frame(origin: tuple[float, ...], rotation: float | None, source_crs: Any,
-                warnings: list[str]) -> Frame:
+def _user_frame(origin: tuple[float, ...], rotation: float | None, source_crs: Any, warnings: list[str]) -> Frame:
     values = [float(v) for v in origin]
     if len(values) not in (2, 3) or not all(math.isfinite(v) for v in values):
         raise GeoreferencingError(f"origin={tuple(origin)!r} must be (E, N) or (E, N, H) in finite numbers.")
     if len(values) == 2:
         values.append(0.0)
-        warnings.append("origin has no height: the model's z = 0 was put at elevation 0 m; give "
-                        "origin=(E, N, H) to set it.")
+        warnings.append(
+            "origin has no height: the model's z = 0 was put at elevation 0 m; give origin=(E, N, H) to set it."
+        )
     rot = float(rotation or 0.0)
     if not math.isfinite(rot):
         raise GeoreferencingError(f"rotation={rotation!r} must be a finite angle in degrees.")
@@ -211,8 +221,21 @@ def _map_conversion(f: Any, length: float, source_crs: Any, warnings: list[str])
     factors = (1.0, 1.0, 1.0)
     if conv.is_a("IfcMapConversionScaled"):
         factors = (float(conv.FactorX), float(conv.FactorY), float(conv.FactorZ))
-    return _helmert(f, "IfcMapConversion", crs, unit, length, conv.Eastings, conv.Northings,
-                    conv.OrthogonalHeight, conv.XAxisAbscissa, conv.XAxisOrdinate, conv.Scale, factors, warnings)
+    return _helmert(
+        f,
+        "IfcMapConversion",
+        crs,
+        unit,
+        length,
+        conv.Eastings,
+        conv.Northings,
+        conv.OrthogonalHeight,
+        conv.XAxisAbscissa,
+        conv.XAxisOrdinate,
+        conv.Scale,
+        factors,
+        warnings,
+    )
 
 
 def _rigid_operation(f: Any, length: float, source_crs: Any, warnings: list[str]) -> Frame | None:
@@ -229,8 +252,10 @@ def _rigid_operation(f: Any, length: float, source_crs: Any, warnings: list[str]
     if target.is_a("IfcGeographicCRS"):
         geog = _crs_from_ifc(target, source_crs, "IfcRigidOperation")
         if not geog.is_geographic:
-            raise GeoreferencingError(f"IfcRigidOperation targets IfcGeographicCRS {target.Name!r}, which pyproj "
-                                      "reads as a non-geographic CRS; give source_crs='EPSG:....' (a geographic CRS).")
+            raise GeoreferencingError(
+                f"IfcRigidOperation targets IfcGeographicCRS {target.Name!r}, which pyproj "
+                "reads as a non-geographic CRS; give source_crs='EPSG:....' (a geographic CRS)."
+            )
         degrees = _angle_degrees(getattr(target, "AngleUnit", None))
         lon, lat = first * degrees, second * degrees
         h_unit = _named_unit_metres(getattr(target, "HeightUnit", None)) or 1.0
@@ -255,8 +280,9 @@ def _epset_map_conversion(f: Any, length: float, source_crs: Any, warnings: list
                 crs_pset = props
     if conv is None:
         return None
-    crs = _map_crs_from_names((crs_pset or {}).get("Name"), (crs_pset or {}).get("Description"), source_crs,
-                              "ePSet_ProjectedCRS")
+    crs = _map_crs_from_names(
+        (crs_pset or {}).get("Name"), (crs_pset or {}).get("Description"), source_crs, "ePSet_ProjectedCRS"
+    )
     unit = _crs_unit(crs)
     map_unit = (crs_pset or {}).get("MapUnit")
     if isinstance(map_unit, str) and map_unit.strip():
@@ -266,9 +292,21 @@ def _epset_map_conversion(f: Any, length: float, source_crs: Any, warnings: list
         value = conv.get(key)
         return default if value is None else float(value)
 
-    return _helmert(f, "ePSet_MapConversion", crs, unit, length, get("Eastings", 0.0), get("Northings", 0.0),
-                    get("OrthogonalHeight", 0.0), get("XAxisAbscissa", None), get("XAxisOrdinate", None),
-                    get("Scale", None), (1.0, 1.0, 1.0), warnings)
+    return _helmert(
+        f,
+        "ePSet_MapConversion",
+        crs,
+        unit,
+        length,
+        get("Eastings", 0.0),
+        get("Northings", 0.0),
+        get("OrthogonalHeight", 0.0),
+        get("XAxisAbscissa", None),
+        get("XAxisOrdinate", None),
+        get("Scale", None),
+        (1.0, 1.0, 1.0),
+        warnings,
+    )
 
 
 def _site_reference(f: Any, length: float, source_crs: Any, warnings: list[str]) -> Frame | None:
@@ -284,10 +322,13 @@ def _site_reference(f: Any, length: float, source_crs: Any, warnings: list[str])
     except (AssertionError, TypeError, ValueError):
         raise GeoreferencingError(
             f"IfcSite {site.Name!r} has a malformed RefLatitude/RefLongitude ({site.RefLatitude}, "
-            f"{site.RefLongitude}); fix it or give origin=(E, N[, H]) and rotation.") from None
+            f"{site.RefLongitude}); fix it or give origin=(E, N[, H]) and rotation."
+        ) from None
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        raise GeoreferencingError(f"IfcSite {site.Name!r} lies at latitude {lat}, longitude {lon}, which is off "
-                                  "the globe; fix it or give origin=(E, N[, H]) and rotation.")
+        raise GeoreferencingError(
+            f"IfcSite {site.Name!r} lies at latitude {lat}, longitude {lon}, which is off "
+            "the globe; fix it or give origin=(E, N[, H]) and rotation."
+        )
     geog = _projected_or_geographic(source_crs) if source_crs is not None else pyproj.CRS("EPSG:4326")
     if not geog.is_geographic:
         geog = geog.geodetic_crs
@@ -302,13 +343,16 @@ def _site_reference(f: Any, length: float, source_crs: Any, warnings: list[str])
     rotation = 90.0 - math.degrees(math.atan2(north[1], north[0]))
     rotation = (rotation + 180.0) % 360.0 - 180.0
     georef = Georef("IfcSite", geog.to_string(), lon, lat, elevation, rotation, 1.0, True)
-    note = (f"placed by IfcSite {site.Name!r} latitude {lat:.6f}, longitude {lon:.6f} and true north alone "
-            "(approximate: no map conversion in the file, position good to metres at best")
+    note = (
+        f"placed by IfcSite {site.Name!r} latitude {lat:.6f}, longitude {lon:.6f} and true north alone "
+        "(approximate: no map conversion in the file, position good to metres at best"
+    )
     city = _revit_default(site.Name, lat, lon)
     if city:
         note += f"; this is Revit's default location ({city}), most likely not the real site"
-    warnings.append(note + "). Check it, or give origin=(E, N[, H]) and rotation "
-                    "(CLI: --ifc-origin/--ifc-rotation/--ifc-crs).")
+    warnings.append(
+        note + "). Check it, or give origin=(E, N[, H]) and rotation (CLI: --ifc-origin/--ifc-rotation/--ifc-crs)."
+    )
     return Frame(georef, _local_tm(geog, lon, lat), 0.0, 0.0, rotation, 1.0, pivot=pivot)
 
 
@@ -326,9 +370,21 @@ def _revit_default(name: str | None, lat: float, lon: float) -> str:
     return ""
 
 
-def _helmert(f: Any, method: str, crs: pyproj.CRS, unit: float, length: float, east: Any, north: Any,
-             height: Any, abscissa: Any, ordinate: Any, scale: Any, factors: tuple[float, float, float],
-             warnings: list[str]) -> Frame:
+def _helmert(
+    f: Any,
+    method: str,
+    crs: pyproj.CRS,
+    unit: float,
+    length: float,
+    east: Any,
+    north: Any,
+    height: Any,
+    abscissa: Any,
+    ordinate: Any,
+    scale: Any,
+    factors: tuple[float, float, float],
+    warnings: list[str],
+) -> Frame:
     """A map conversion's frame, with its Scale checked against the ratio of the units."""
     east, north, height = float(east or 0.0), float(north or 0.0), float(height or 0.0)
     a, o = float(abscissa or 0.0), float(ordinate or 0.0)
@@ -339,8 +395,9 @@ def _helmert(f: Any, method: str, crs: pyproj.CRS, unit: float, length: float, e
     k = _checked_scale(given, length, unit, method, warnings)
     # Map coordinates are in map units; local z becomes metres on the same scale as x and y.
     georef = Georef(method, _crs_name(crs), east, north, height * unit, rotation, k, False)
-    frame = Frame(georef, crs, east, north, rotation, k, scale_z=k * factors[2], unit=unit,
-                  factors=(factors[0], factors[1]))
+    frame = Frame(
+        georef, crs, east, north, rotation, k, scale_z=k * factors[2], unit=unit, factors=(factors[0], factors[1])
+    )
     wcs = _wcs(f, length)
     if wcs is not None:
         frame = replace(frame, pivot=wcs)
@@ -362,27 +419,40 @@ def _checked_scale(given: float | None, length: float, unit: float, method: str,
         return literal
     units = f"project length unit {_unit_label(length)}, map unit {_unit_label(unit)}"
     if given is None:
-        warnings.append(f"{method} has no Scale, which would mean 1 map unit per project unit ({units}); "
-                        f"the units were converted instead (Scale taken as {length / unit:g}), as authoring "
-                        "tools that omit it intend.")
+        warnings.append(
+            f"{method} has no Scale, which would mean 1 map unit per project unit ({units}); "
+            f"the units were converted instead (Scale taken as {length / unit:g}), as authoring "
+            "tools that omit it intend."
+        )
         return 1.0
-    candidates = [(given, "a grid scale factor applied after unit conversion"),
-                  ((1.0 / given) * unit / length, "the inverse of what it should be")]
+    candidates = [
+        (given, "a grid scale factor applied after unit conversion"),
+        ((1.0 / given) * unit / length, "the inverse of what it should be"),
+    ]
     for k, reading in candidates:
         if abs(k - 1.0) <= _SCALE_TOLERANCE:
             warnings.append(
                 f"{method} Scale={given:g} is inconsistent with the units ({units}; expected "
                 f"{length / unit:g}): taken literally it would scale the model by {literal:g}. It was read "
-                f"as {reading}, giving {k:g} map metres per model metre. Fix the Scale in the authoring tool.")
+                f"as {reading}, giving {k:g} map metres per model metre. Fix the Scale in the authoring tool."
+            )
             return k
-    warnings.append(f"{method} Scale={given:g} is inconsistent with the units ({units}): taken literally it would "
-                    f"scale the model by {literal:g}. The Scale was ignored and only the units converted.")
+    warnings.append(
+        f"{method} Scale={given:g} is inconsistent with the units ({units}): taken literally it would "
+        f"scale the model by {literal:g}. The Scale was ignored and only the units converted."
+    )
     return 1.0
 
 
 def _unit_label(metres: float) -> str:
-    names = {1.0: "metre", 0.001: "millimetre", 0.01: "centimetre", 0.3048: "foot", 0.0254: "inch",
-             0.3048006096012192: "US survey foot"}
+    names = {
+        1.0: "metre",
+        0.001: "millimetre",
+        0.01: "centimetre",
+        0.3048: "foot",
+        0.0254: "inch",
+        0.3048006096012192: "US survey foot",
+    }
     for value, name in names.items():
         if math.isclose(metres, value, rel_tol=1e-9):
             return name
@@ -403,8 +473,10 @@ def _map_crs(target: Any, source_crs: Any, what: str) -> pyproj.CRS:
         return _map_crs_from_names(None, None, source_crs, what)
     crs = _crs_from_ifc(target, source_crs, what)
     if not crs.is_projected:
-        raise GeoreferencingError(f"{what} targets {target.Name!r}, which is not a projected CRS; give "
-                                  "source_crs='EPSG:....' naming the projected CRS of the map coordinates.")
+        raise GeoreferencingError(
+            f"{what} targets {target.Name!r}, which is not a projected CRS; give "
+            "source_crs='EPSG:....' naming the projected CRS of the map coordinates."
+        )
     return crs
 
 
@@ -412,12 +484,19 @@ def _crs_from_ifc(target: Any, source_crs: Any, what: str) -> pyproj.CRS:
     wkt = None
     for inverse in getattr(target, "WellKnownText", None) or ():
         wkt = getattr(inverse, "WellKnownText", None)
-    return _map_crs_from_names(getattr(target, "Name", None), getattr(target, "Description", None), source_crs,
-                               what, wkt=wkt, geographic_ok=True)
+    return _map_crs_from_names(
+        getattr(target, "Name", None),
+        getattr(target, "Description", None),
+        source_crs,
+        what,
+        wkt=wkt,
+        geographic_ok=True,
+    )
 
 
-def _map_crs_from_names(name: Any, description: Any, source_crs: Any, what: str, *, wkt: str | None = None,
-                        geographic_ok: bool = False) -> pyproj.CRS:
+def _map_crs_from_names(
+    name: Any, description: Any, source_crs: Any, what: str, *, wkt: str | None = None, geographic_ok: bool = False
+) -> pyproj.CRS:
     if source_crs is not None:
         return _projected_or_geographic(source_crs) if geographic_ok else _projected(source_crs, "source_crs")
     tried = []
@@ -433,7 +512,8 @@ def _map_crs_from_names(name: Any, description: Any, source_crs: Any, what: str,
     said = f"names {', '.join(repr(t) for t in tried)}" if tried else "names no CRS"
     raise GeoreferencingError(
         f"{what} {said}, which is not a CRS pyproj recognises, so the map coordinates cannot be placed. "
-        "Give the CRS of the file's map coordinates: source_crs='EPSG:....' (CLI: --ifc-crs EPSG).")
+        "Give the CRS of the file's map coordinates: source_crs='EPSG:....' (CLI: --ifc-crs EPSG)."
+    )
 
 
 def _crs_spellings(text: str) -> list[str]:
@@ -451,8 +531,10 @@ def _projected(value: Any, what: str) -> pyproj.CRS:
     except CRSError as exc:
         raise GeoreferencingError(str(exc)) from None
     if not crs.is_projected:
-        raise GeoreferencingError(f"{what} {crs.to_string()} is not projected; map coordinates (E, N) need a "
-                                  "projected CRS, e.g. 'EPSG:25832'.")
+        raise GeoreferencingError(
+            f"{what} {crs.to_string()} is not projected; map coordinates (E, N) need a "
+            "projected CRS, e.g. 'EPSG:25832'."
+        )
     return crs
 
 
@@ -479,8 +561,13 @@ def _local_tm(geog: pyproj.CRS, lon: float, lat: float) -> pyproj.CRS:
     from pyproj.crs import ProjectedCRS
     from pyproj.crs.coordinate_operation import TransverseMercatorConversion
 
-    conversion = TransverseMercatorConversion(latitude_natural_origin=lat, longitude_natural_origin=lon,
-                                              false_easting=0.0, false_northing=0.0, scale_factor_natural_origin=1.0)
+    conversion = TransverseMercatorConversion(
+        latitude_natural_origin=lat,
+        longitude_natural_origin=lon,
+        false_easting=0.0,
+        false_northing=0.0,
+        scale_factor_natural_origin=1.0,
+    )
     return ProjectedCRS(conversion=conversion, geodetic_crs=geog, name=f"local TM at {lat:.7f}, {lon:.7f}")
 
 
@@ -498,8 +585,17 @@ def _named_unit_metres(unit: Any) -> float | None:
 def _unit_name_metres(name: str) -> float | None:
     """ePSet_ProjectedCRS MapUnit is free text: 'METRE', 'MILLIMETRE', 'foot', ..."""
     low = name.strip().lower().replace("meter", "metre")
-    table = {"metre": 1.0, "m": 1.0, "millimetre": 0.001, "mm": 0.001, "centimetre": 0.01,
-             "foot": 0.3048, "feet": 0.3048, "ft": 0.3048, "us survey foot": 1200.0 / 3937.0}
+    table = {
+        "metre": 1.0,
+        "m": 1.0,
+        "millimetre": 0.001,
+        "mm": 0.001,
+        "centimetre": 0.01,
+        "foot": 0.3048,
+        "feet": 0.3048,
+        "ft": 0.3048,
+        "us survey foot": 1200.0 / 3937.0,
+    }
     return table.get(low)
 
 

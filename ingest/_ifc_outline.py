@@ -64,8 +64,9 @@ def outliers(bounds: np.ndarray) -> np.ndarray:
         return (reach > MAX_SPAN_M / 2.0).any(axis=1)
 
 
-def closed_outline(bounding: Sequence[shapely.Geometry], spaces: Sequence[shapely.Geometry],
-                   covers: Sequence[shapely.Geometry]) -> shapely.Geometry:
+def closed_outline(
+    bounding: Sequence[shapely.Geometry], spaces: Sequence[shapely.Geometry], covers: Sequence[shapely.Geometry]
+) -> shapely.Geometry:
     """The closed outline of the bounding elements and spaces; holes kept only where nothing is.
 
     Parameters
@@ -80,18 +81,25 @@ def closed_outline(bounding: Sequence[shapely.Geometry], spaces: Sequence[shapel
     """
     union = shapely.union_all([g for g in [*bounding, *spaces] if not g.is_empty])
     # Mitred buffers out and back in: right-angled corners come back exactly; gaps up to 2 r close.
-    closed = shapely.buffer(shapely.buffer(union, CLOSING_M, join_style="mitre", mitre_limit=2.0),
-                            -CLOSING_M, join_style="mitre", mitre_limit=2.0)
+    closed = shapely.buffer(
+        shapely.buffer(union, CLOSING_M, join_style="mitre", mitre_limit=2.0),
+        -CLOSING_M,
+        join_style="mitre",
+        mitre_limit=2.0,
+    )
     closed = shapely.union_all([union, closed])  # a bevelled acute corner never loses what an element covers
-    shells = shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(closed)
-                                if p.geom_type == "Polygon"])
+    shells = shapely.union_all(
+        [shapely.Polygon(p.exterior) for p in shapely.get_parts(closed) if p.geom_type == "Polygon"]
+    )
     inside = shapely.difference(shells, closed)
     if inside.is_empty:
         return closed
     rooms = shapely.union_all([g for g in spaces if not g.is_empty])
     over = shapely.union_all([g for g in covers if not g.is_empty])
-    fill = [hole if shapely.area(shapely.intersection(hole, rooms)) > _MIN_SPACE_M2
-            else shapely.intersection(hole, over) for hole in shapely.get_parts(inside)]
+    fill = [
+        hole if shapely.area(shapely.intersection(hole, rooms)) > _MIN_SPACE_M2 else shapely.intersection(hole, over)
+        for hole in shapely.get_parts(inside)
+    ]
     return shapely.union_all([closed, *fill])
 
 
@@ -105,6 +113,7 @@ def frame_outline(frame: Sequence[shapely.Geometry], roofs: Sequence[shapely.Geo
     """
     roof = shapely.union_all([g for g in roofs if not g.is_empty])
     if not roof.is_empty and roof.area > 0:
-        return shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(roof)
-                                  if p.geom_type == "Polygon"]), "roof outline"
+        return shapely.union_all(
+            [shapely.Polygon(p.exterior) for p in shapely.get_parts(roof) if p.geom_type == "Polygon"]
+        ), "roof outline"
     return shapely.convex_hull(shapely.union_all(list(frame))), "convex hull of the frame"

@@ -45,7 +45,7 @@ class WorkerDied(RuntimeError):
 class _Worker:
     proc: subprocess.Popen
     conn: Connection
-    job: tuple[Hashable, float] | None = None   # (key, start time)
+    job: tuple[Hashable, float] | None = None  # (key, start time)
     deadline: float | None = None
 
 
@@ -80,8 +80,9 @@ class Pool:
         """Queue ``module:function(*args)``; its outcome comes out of :meth:`as_completed` under ``key``."""
         self._queue.append(_Job(key, func, args, timeout))
 
-    def as_completed(self, on_dispatch: Callable[[Hashable], None] | None = None
-                     ) -> Iterator[tuple[Hashable, bool, Any]]:
+    def as_completed(
+        self, on_dispatch: Callable[[Hashable], None] | None = None
+    ) -> Iterator[tuple[Hashable, bool, Any]]:
         """Run the queued jobs, yielding ``(key, ok, result_or_exception)`` as each finishes.
 
         Jobs submitted while iterating are run too. A job whose worker died yields
@@ -163,8 +164,13 @@ class Pool:
         # The worker must import this very checkout of the package, whatever the caller's cwd.
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        proc = subprocess.Popen([sys.executable, "-m", "ingest._ifc_pool"], stdin=subprocess.PIPE, env=env,
-                                stdout=subprocess.DEVNULL, close_fds=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest._ifc_pool"],
+            stdin=subprocess.PIPE,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            close_fds=True,
+        )
         assert proc.stdin is not None
         proc.stdin.write(f"{self._listener.address}\n{self._authkey.hex()}\n{','.join(self.preload)}\n".encode())
         proc.stdin.close()
@@ -223,8 +229,11 @@ def _accept(listener: Listener, proc: subprocess.Popen) -> Connection:
             Client(listener.address, authkey=None).close()
         except Exception:  # noqa: BLE001 - the authentication failure is expected
             pass
-    raise WorkerDied(proc.returncode, f"worker process failed to start (exit status {proc.returncode}); "
-                     f"check that `{sys.executable} -m ingest._ifc_pool` runs in this environment")
+    raise WorkerDied(
+        proc.returncode,
+        f"worker process failed to start (exit status {proc.returncode}); "
+        f"check that `{sys.executable} -m ingest._ifc_pool` runs in this environment",
+    )
 
 
 def _signal_name(code: int | None) -> str:

@@ -60,8 +60,9 @@ def read_file(path: str, options: dict[str, Any], threads: int) -> dict[str, Any
     f = _open(file)
     length = float(ifcopenshell.util.unit.calculate_unit_scale(f))
     try:
-        frame, notes = find_frame(f, crs, origin=options["origin"], rotation=options["rotation"],
-                                  source_crs=options["source_crs"])
+        frame, notes = find_frame(
+            f, crs, origin=options["origin"], rotation=options["rotation"], source_crs=options["source_crs"]
+        )
     except GeoreferencingError as exc:
         raise GeoreferencingError(f"{file.name}: {exc}") from None
     _check_area_of_use(frame, crs, notes)
@@ -69,26 +70,39 @@ def read_file(path: str, options: dict[str, Any], threads: int) -> dict[str, Any
 
     products = select(f, spaces=options["spaces"])
     if not any(not p.is_a("IfcSpace") for p in products):
-        raise InputDataError(f"{file.name} has no building elements with 3D geometry (walls, slabs, roofs, "
-                             "...), so there is no footprint to take from it. Export it with 3D body geometry.")
+        raise InputDataError(
+            f"{file.name} has no building elements with 3D geometry (walls, slabs, roofs, "
+            "...), so there is no footprint to take from it. Export it with 3D body geometry."
+        )
     meshing = mesh(f, products, kernel=options["kernel"], threads=threads)
     by_id = {p.id(): p for p in products}
     if meshing.failed:
         names = ", ".join(_describe(by_id[i]) for i in meshing.failed[:10])
         more = f" and {len(meshing.failed) - 10} more" if len(meshing.failed) > 10 else ""
-        notes.append(f"{_plural(len(meshing.failed), 'element')} with geometry that no kernel could mesh "
-                     f"left out: {names}{more}.")
+        notes.append(
+            f"{_plural(len(meshing.failed), 'element')} with geometry that no kernel could mesh "
+            f"left out: {names}{more}."
+        )
     solids = [s for i, s in meshing.shapes.items() if not by_id[i].is_a("IfcSpace") and not s.plan.is_empty]
     if not solids:
-        raise InputDataError(f"{file.name}: none of its {len(products)} elements with geometry could be meshed "
-                             "into anything with a plan area; check it in an IFC viewer.")
+        raise InputDataError(
+            f"{file.name}: none of its {len(products)} elements with geometry could be meshed "
+            "into anything with a plan area; check it in an IFC viewer."
+        )
     structure = Structure(f, length)
     try:
         rows, spaces = _assemble(f, file, structure, meshing, by_id, frame, to_crs, options["holes"], notes)
     except GeoreferencingError as exc:
         raise GeoreferencingError(f"{file.name}: {exc}") from None
-    return {"rows": rows, "spaces": spaces, "warnings": notes, "georef": frame.georef, "kernel": meshing.kernel,
-            "products": len(meshing.shapes), "seconds": time.perf_counter() - t0}
+    return {
+        "rows": rows,
+        "spaces": spaces,
+        "warnings": notes,
+        "georef": frame.georef,
+        "kernel": meshing.kernel,
+        "products": len(meshing.shapes),
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def _open(file: Path) -> Any:
@@ -99,22 +113,29 @@ def _open(file: Path) -> Any:
         fh.seek(max(0, file.stat().st_size - 4096))
         tail = fh.read()
     if head.startswith(b"ISO-10303-21") and b"END-ISO-10303-21" not in tail:
-        raise InputDataError(f"{file.name} is truncated: its STEP text does not end with END-ISO-10303-21 "
-                             "(an interrupted export or download). Export or copy it again.")
+        raise InputDataError(
+            f"{file.name} is truncated: its STEP text does not end with END-ISO-10303-21 "
+            "(an interrupted export or download). Export or copy it again."
+        )
     ifcopenshell.get_log()  # drop messages left from an earlier file
     try:
         f = ifcopenshell.open(str(file))
     except ifcopenshell.SchemaError as exc:
-        raise InputDataError(f"{file.name}: {exc}. ifcopenshell {ifcopenshell.version} reads IFC2X3, IFC4 and "
-                             "IFC4X3_ADD2; export the model in one of those.") from None
+        raise InputDataError(
+            f"{file.name}: {exc}. ifcopenshell {ifcopenshell.version} reads IFC2X3, IFC4 and "
+            "IFC4X3_ADD2; export the model in one of those."
+        ) from None
     except Exception as exc:  # noqa: BLE001 - the parser raises several types
-        raise InputDataError(f"{file.name} is not a readable IFC file ({exc}). Is it complete IFC-SPF "
-                             "(STEP) text?") from None
+        raise InputDataError(
+            f"{file.name} is not a readable IFC file ({exc}). Is it complete IFC-SPF (STEP) text?"
+        ) from None
     errors = [line for line in ifcopenshell.get_log().splitlines() if line.startswith("[error]")]
     if errors:
-        raise InputDataError(f"{file.name} has corrupt STEP text ({len(errors)} parse errors; first: "
-                             f"{errors[0]}); entities were lost, so its buildings would be incomplete. "
-                             "Export it again or repair it.")
+        raise InputDataError(
+            f"{file.name} has corrupt STEP text ({len(errors)} parse errors; first: "
+            f"{errors[0]}); entities were lost, so its buildings would be incomplete. "
+            "Export it again or repair it."
+        )
     return f
 
 
@@ -125,13 +146,24 @@ def _check_area_of_use(frame: Frame, crs: pyproj.CRS, notes: list[str]) -> None:
     lon, lat = frame.lonlat()
     margin = 1.0  # degrees: projections stay usable a little beyond their official area
     if not (area.west - margin <= lon <= area.east + margin and area.south - margin <= lat <= area.north + margin):
-        notes.append(f"its georeferencing ({frame.georef.method}) puts it at longitude {lon:.4f}, latitude "
-                     f"{lat:.4f}, outside the area of use of {crs.to_string()} ({area.name}); the placement "
-                     "is probably wrong for this twin. Check it, or give origin=(E, N[, H]).")
+        notes.append(
+            f"its georeferencing ({frame.georef.method}) puts it at longitude {lon:.4f}, latitude "
+            f"{lat:.4f}, outside the area of use of {crs.to_string()} ({area.name}); the placement "
+            "is probably wrong for this twin. Check it, or give origin=(E, N[, H])."
+        )
 
 
-def _assemble(f: Any, file: Path, structure: Structure, meshing: Any, by_id: dict[int, Any], frame: Frame,
-              to_crs: Callable, holes: bool, notes: list[str]) -> tuple[list[dict], list[dict]]:
+def _assemble(
+    f: Any,
+    file: Path,
+    structure: Structure,
+    meshing: Any,
+    by_id: dict[int, Any],
+    frame: Frame,
+    to_crs: Callable,
+    holes: bool,
+    notes: list[str],
+) -> tuple[list[dict], list[dict]]:
     """Group the meshed elements by building and build the rows of both tables."""
     groups: dict[int, list[int]] = {}
     owners: dict[int, Any] = {}
@@ -140,16 +172,21 @@ def _assemble(f: Any, file: Path, structure: Structure, meshing: Any, by_id: dic
         key = -1 if owner is None else owner.id()
         owners[key] = owner
         groups.setdefault(key, []).append(i)
-    real = [k for k, o in owners.items() if o is not None and o.is_a("IfcBuilding")
-            and any(not by_id[i].is_a("IfcSpace") for i in groups[k])]
+    real = [
+        k
+        for k, o in owners.items()
+        if o is not None and o.is_a("IfcBuilding") and any(not by_id[i].is_a("IfcSpace") for i in groups[k])
+    ]
     keys = real or [k for k in groups if any(not by_id[i].is_a("IfcSpace") for i in groups[k])]
     left = sum(len(groups[k]) for k in groups if k not in keys)
     if left:
         example = _describe(by_id[next(groups[k][0] for k in groups if k not in keys)])
         notes.append(f"{_plural(left, 'element')} outside any IfcBuilding (e.g. {example}) left out.")
     if not real:
-        notes.append("the file has no IfcBuilding with geometry; its elements were taken as one building per "
-                     "site (or one for the whole file).")
+        notes.append(
+            "the file has no IfcBuilding with geometry; its elements were taken as one building per "
+            "site (or one for the whole file)."
+        )
     all_elements: dict[int, list[Any]] = {}
     for e in f.by_type("IfcElement"):
         owner = structure.building_of(e)
@@ -176,26 +213,28 @@ def _assemble(f: Any, file: Path, structure: Structure, meshing: Any, by_id: dic
         top = float(frame.height_of(_top(shapes, roles, solid, [structure.elevation(s) for s in storeys])))
         tallest = max(solid, key=lambda i: shapes[i].zmax)
         guid = owner.GlobalId if owner is not None else ""
-        rows.append({
-            "id": f"IFC-{guid}" if guid else f"IFC-{file.stem}",
-            "ifc_guid": guid,
-            "name": (owner.Name or owner.LongName or "") if owner is not None else file.stem,
-            "file": file.name,
-            "source": "ifc",
-            "base": round(base, 4),
-            "height": round(max(0.0, top - base), 4),
-            "max_height": round(max(0.0, float(frame.height_of(shapes[tallest].zmax)) - base), 4),
-            "tallest_element": _describe(by_id[tallest]),
-            "storeys": len(storeys),
-            "storey_elevations": json.dumps([round(z, 4) for z in elevations]),
-            "roof_outline": outline,
-            "element_counts": structure.element_counts(owner, all_elements.get(key, [])),
-            "psets": psets_json(owner) if owner is not None else "{}",
-            "georef_method": frame.georef.method,
-            "georef_approximate": bool(frame.georef.approximate),
-            "footprint_from": source,
-            "geometry": shapely.transform(footprint, to_crs),
-        })
+        rows.append(
+            {
+                "id": f"IFC-{guid}" if guid else f"IFC-{file.stem}",
+                "ifc_guid": guid,
+                "name": (owner.Name or owner.LongName or "") if owner is not None else file.stem,
+                "file": file.name,
+                "source": "ifc",
+                "base": round(base, 4),
+                "height": round(max(0.0, top - base), 4),
+                "max_height": round(max(0.0, float(frame.height_of(shapes[tallest].zmax)) - base), 4),
+                "tallest_element": _describe(by_id[tallest]),
+                "storeys": len(storeys),
+                "storey_elevations": json.dumps([round(z, 4) for z in elevations]),
+                "roof_outline": outline,
+                "element_counts": structure.element_counts(owner, all_elements.get(key, [])),
+                "psets": psets_json(owner) if owner is not None else "{}",
+                "georef_method": frame.georef.method,
+                "georef_approximate": bool(frame.georef.approximate),
+                "footprint_from": source,
+                "geometry": shapely.transform(footprint, to_crs),
+            }
+        )
         for i in ids:
             if roles[i] != SPACE or shapes[i].plan.is_empty:
                 continue
@@ -203,25 +242,33 @@ def _assemble(f: Any, file: Path, structure: Structure, meshing: Any, by_id: dic
             storey = structure.storey_of(space)
             plan = shapely.transform(_clean(shapes[i].plan, True), to_crs)
             z0 = float(frame.height_of(shapes[i].zmin))
-            spaces.append({
-                "ifc_guid": space.GlobalId, "name": space.Name or "", "long_name": space.LongName or "",
-                "area": round(float(plan.area), 4), "building_guid": guid, "building_id": len(rows) - 1,
-                "storey": (storey.Name or "") if storey is not None else "",
-                "base": round(z0, 4), "height": round(float(frame.height_of(shapes[i].zmax)) - z0, 4),
-                "file": file.name, "geometry": plan,
-            })
+            spaces.append(
+                {
+                    "ifc_guid": space.GlobalId,
+                    "name": space.Name or "",
+                    "long_name": space.LongName or "",
+                    "area": round(float(plan.area), 4),
+                    "building_guid": guid,
+                    "building_id": len(rows) - 1,
+                    "storey": (storey.Name or "") if storey is not None else "",
+                    "base": round(z0, 4),
+                    "height": round(float(frame.height_of(shapes[i].zmax)) - z0, 4),
+                    "file": file.name,
+                    "geometry": plan,
+                }
+            )
     _unique_ids(rows, file)
     for space in spaces:
         space["building_id"] = rows[space["building_id"]]["id"]
     return rows, spaces
 
 
-def _drop_strays(ids: list[int], shapes: dict[int, Any], by_id: dict[int, Any], label: str,
-                 notes: list[str]) -> list[int]:
+def _drop_strays(
+    ids: list[int], shapes: dict[int, Any], by_id: dict[int, Any], label: str, notes: list[str]
+) -> list[int]:
     """The building's elements less those far outside its main cluster (named in a warning)."""
     plans = shapely.bounds([shapes[i].plan for i in ids])
-    bounds = np.column_stack([plans[:, :2], [shapes[i].zmin for i in ids], plans[:, 2:],
-                              [shapes[i].zmax for i in ids]])
+    bounds = np.column_stack([plans[:, :2], [shapes[i].zmin for i in ids], plans[:, 2:], [shapes[i].zmax for i in ids]])
     far = outliers(bounds)
     if not far.any():
         return ids
@@ -231,24 +278,27 @@ def _drop_strays(ids: list[int], shapes: dict[int, Any], by_id: dict[int, Any], 
         raise InputDataError(
             f"{label}: its elements spread over {span / 1000:.3g} km with no main cluster, and no building is "
             f"wider than {MAX_SPAN_M / 1000:g} km. Check the model's length unit and where its elements are "
-            "placed, in an IFC viewer.")
+            "placed, in an IFC viewer."
+        )
     gone = [by_id[i] for i, f in zip(ids, far) if f]
     names = ", ".join(f"{e.is_a()} {e.GlobalId}" for e in gone[:10])
     more = f" and {len(gone) - 10} more" if len(gone) > 10 else ""
-    notes.append(f"stray elements: {label} has {_plural(len(gone), 'element')} more than "
-                 f"{MAX_SPAN_M / 2000:g} km from the rest of it (the model spans {span / 1000:.3g} km), left out of "
-                 f"its footprint and height: {names}{more}. Check where they are placed in an IFC viewer.")
+    notes.append(
+        f"stray elements: {label} has {_plural(len(gone), 'element')} more than "
+        f"{MAX_SPAN_M / 2000:g} km from the rest of it (the model spans {span / 1000:.3g} km), left out of "
+        f"its footprint and height: {names}{more}. Check where they are placed in an IFC viewer."
+    )
     return kept
 
 
 _KIND_NAMES = {ENVELOPE: "walls and floors", COLUMN: "columns", SPACE: "spaces"}
 
 
-def _footprint(shapes: dict[int, Any], roles: dict[int, str], solid: list[int], label: str, holes: bool,
-               notes: list[str]) -> tuple[shapely.Geometry, str]:
+def _footprint(
+    shapes: dict[int, Any], roles: dict[int, str], solid: list[int], label: str, holes: bool, notes: list[str]
+) -> tuple[shapely.Geometry, str]:
     """The footprint by the rule of :mod:`ingest._ifc_outline`, what it was taken from, and its checks."""
-    plans = {role: [shapes[i].plan for i in shapes if roles[i] == role]
-             for role in (ENVELOPE, COLUMN, FRAME, SPACE)}
+    plans = {role: [shapes[i].plan for i in shapes if roles[i] == role] for role in (ENVELOPE, COLUMN, FRAME, SPACE)}
     covers = [shapes[i].plan for i in solid if roles[i] in (FRAME, ROOF, OTHER)]
     if plans[ENVELOPE] or plans[SPACE]:
         footprint = closed_outline([*plans[ENVELOPE], *plans[COLUMN]], plans[SPACE], covers)
@@ -256,20 +306,26 @@ def _footprint(shapes: dict[int, Any], roles: dict[int, str], solid: list[int], 
     elif plans[COLUMN] or plans[FRAME]:
         bare = [*plans[COLUMN], *plans[FRAME]]
         footprint, source = frame_outline(bare, [shapes[i].plan for i in solid if roles[i] == ROOF])
-        notes.append(f"bare frame: {label} has no walls, floors or spaces, only "
-                     f"{_plural(len(bare), 'column, beam, plate or member')}; its footprint is the "
-                     f"{source}, {footprint.area:.0f} m2 (approximate).")
+        notes.append(
+            f"bare frame: {label} has no walls, floors or spaces, only "
+            f"{_plural(len(bare), 'column, beam, plate or member')}; its footprint is the "
+            f"{source}, {footprint.area:.0f} m2 (approximate)."
+        )
     else:
         footprint, source = shapely.union_all([shapes[i].plan for i in solid]), "all elements"
-        notes.append(f"{label} has no walls, floors, frame or spaces; its footprint is the outline of its "
-                     f"{_plural(len(solid), 'element')}.")
+        notes.append(
+            f"{label} has no walls, floors, frame or spaces; its footprint is the outline of its "
+            f"{_plural(len(solid), 'element')}."
+        )
     footprint = _clean(footprint, holes)
     hull = shapely.convex_hull(shapely.union_all([*plans[ENVELOPE], *plans[COLUMN], *plans[SPACE]]))
     if footprint.area < SMALL_FRACTION * hull.area:
-        notes.append(f"small footprint: {label}'s footprint covers {footprint.area:.0f} m2, less than "
-                     f"{SMALL_FRACTION:.0%} of the {hull.area:.0f} m2 convex hull of its walls, floors, columns and "
-                     f"spaces (spaces: {shapely.union_all(plans[SPACE]).area:.0f} m2). Parts of its outline may "
-                     "be missing from the export; check it in an IFC viewer.")
+        notes.append(
+            f"small footprint: {label}'s footprint covers {footprint.area:.0f} m2, less than "
+            f"{SMALL_FRACTION:.0%} of the {hull.area:.0f} m2 convex hull of its walls, floors, columns and "
+            f"spaces (spaces: {shapely.union_all(plans[SPACE]).area:.0f} m2). Parts of its outline may "
+            "be missing from the export; check it in an IFC viewer."
+        )
     return footprint, source
 
 

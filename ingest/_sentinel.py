@@ -19,8 +19,17 @@ __all__ = ["SENTINELS", "PLAUSIBLE_ELEVATION_M", "Sentinel", "scan_window", "fin
 
 #: Markers recognised when a file declares none: the GIS conventions, the int16 and uint16 extremes and
 #: the float32 extremes (exact, and as 3.4e38 as some software writes them).
-SENTINELS = (-9999.0, -99999.0, -32768.0, -32767.0, 65535.0, float(np.finfo(np.float32).min),
-             float(np.finfo(np.float32).max), -3.4e38, 3.4e38)
+SENTINELS = (
+    -9999.0,
+    -99999.0,
+    -32768.0,
+    -32767.0,
+    65535.0,
+    float(np.finfo(np.float32).min),
+    float(np.finfo(np.float32).max),
+    -3.4e38,
+    3.4e38,
+)
 
 #: Elevations (metres) terrain can have: the Dead Sea shore is at -430 m, Everest at 8,849 m.
 PLAUSIBLE_ELEVATION_M = (-500.0, 9000.0)

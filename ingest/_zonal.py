@@ -26,7 +26,7 @@ def cell_runs(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> I
     Runs come sorted by feature, then row. ``transform`` must be north-up.
     """
     for start in range(0, len(geoms), _BLOCK):
-        runs = _runs(geoms[start:start + _BLOCK], transform, shape)
+        runs = _runs(geoms[start : start + _BLOCK], transform, shape)
         if runs is not None:
             runs[0] += start
             yield runs
@@ -93,8 +93,11 @@ def _rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     else:
         raise ValueError(f"polygons expected, got {kind.name}")
     more_ring = np.repeat(np.arange(len(ring_offsets) - 1), np.diff(ring_offsets)) + len(feature_of_ring)
-    return (np.concatenate([coords, more[:, :2]]), np.concatenate([vertex_ring, more_ring]),
-            np.concatenate([feature_of_ring, rest[ring_feature]]))
+    return (
+        np.concatenate([coords, more[:, :2]]),
+        np.concatenate([vertex_ring, more_ring]),
+        np.concatenate([feature_of_ring, rest[ring_feature]]),
+    )
 
 
 def reduce_cells(geoms: np.ndarray, grid: np.ndarray, transform: Affine, stat: str) -> np.ndarray:

@@ -10,8 +10,16 @@ from pyproj.database import query_utm_crs_info
 
 from ingest.errors import CRSError
 
-__all__ = ["as_crs", "require_projected", "same_crs", "horizontal", "is_metric_projected", "auto_crs",
-           "vertical_unit_factor", "crs_label"]
+__all__ = [
+    "as_crs",
+    "require_projected",
+    "same_crs",
+    "horizontal",
+    "is_metric_projected",
+    "auto_crs",
+    "vertical_unit_factor",
+    "crs_label",
+]
 
 #: EPSG code of CGCS2000 / 3-degree Gauss-Kruger CM 75E; the CM 78E ... 135E zones follow one by one.
 _CGCS2000_GK3_CM75 = 4534
@@ -113,8 +121,10 @@ def auto_crs(lon: float, lat: float, *, datum: Any = None) -> tuple[pyproj.CRS, 
         gk = pyproj.CRS.from_epsg(_CGCS2000_GK3_CM75 + (cm - 75) // 3)
         area = gk.area_of_use
         if area is not None and area.west <= lon <= area.east and area.south <= lat <= area.north:
-            return gk, (f"auto: the DEM's centre ({lon:.4f}E, {lat:.4f}N) lies in China, so its national grid "
-                        f"CGCS2000 3-degree Gauss-Kruger CM {cm}E ({gk.to_string()})")
+            return gk, (
+                f"auto: the DEM's centre ({lon:.4f}E, {lat:.4f}N) lies in China, so its national grid "
+                f"CGCS2000 3-degree Gauss-Kruger CM {cm}E ({gk.to_string()})"
+            )
     aoi = AreaOfInterest(lon, lat, lon, lat)
     names = [horizontal(datum).geodetic_crs.name] if datum is not None else []
     for name in [*names, "WGS 84"]:
@@ -126,11 +136,16 @@ def auto_crs(lon: float, lat: float, *, datum: Any = None) -> tuple[pyproj.CRS, 
     # EPSG also lists variants such as "ETRS89 / UTM zone 31N (N-E)" (northing first) and "(zE-N)" (zone
     # number prefixed to the easting): prefer the plain zone; on a zone boundary, the nearer central meridian
     # (and zones on realisations such as ETRS89/DREF91/2016 share the datum's name: prefer the datum itself)
-    utm = min((pyproj.CRS.from_epsg(int(info.code)) for info in found),
-              key=lambda c: (c.geodetic_crs.name != name, c.axis_info[0].direction != "east", "(" in c.name,
-                             abs(_utm_cm(c) - lon)))
-    return utm, (f"auto: the UTM zone of the DEM's centre ({lon:.4f}, {lat:.4f}): {utm.name} "
-                 f"({utm.to_string()})")
+    utm = min(
+        (pyproj.CRS.from_epsg(int(info.code)) for info in found),
+        key=lambda c: (
+            c.geodetic_crs.name != name,
+            c.axis_info[0].direction != "east",
+            "(" in c.name,
+            abs(_utm_cm(c) - lon),
+        ),
+    )
+    return utm, (f"auto: the UTM zone of the DEM's centre ({lon:.4f}, {lat:.4f}): {utm.name} ({utm.to_string()})")
 
 
 def _utm_cm(crs: pyproj.CRS) -> float:
@@ -140,12 +155,31 @@ def _utm_cm(crs: pyproj.CRS) -> float:
 
 #: Metres per vertical unit, by the names GDAL band tags and PROJ units use.
 _Z_UNITS = {
-    "m": 1.0, "metre": 1.0, "meter": 1.0, "metres": 1.0, "meters": 1.0,
-    "ft": 0.3048, "foot": 0.3048, "feet": 0.3048, "international foot": 0.3048, "ft_intl": 0.3048,
-    "us survey foot": 1200.0 / 3937.0, "us-ft": 1200.0 / 3937.0, "ftus": 1200.0 / 3937.0,
-    "us_ft": 1200.0 / 3937.0, "foot_us": 1200.0 / 3937.0, "us survey feet": 1200.0 / 3937.0,
-    "dm": 0.1, "decimetre": 0.1, "decimeter": 0.1, "cm": 0.01, "centimetre": 0.01, "centimeter": 0.01,
-    "mm": 0.001, "millimetre": 0.001, "millimeter": 0.001,
+    "m": 1.0,
+    "metre": 1.0,
+    "meter": 1.0,
+    "metres": 1.0,
+    "meters": 1.0,
+    "ft": 0.3048,
+    "foot": 0.3048,
+    "feet": 0.3048,
+    "international foot": 0.3048,
+    "ft_intl": 0.3048,
+    "us survey foot": 1200.0 / 3937.0,
+    "us-ft": 1200.0 / 3937.0,
+    "ftus": 1200.0 / 3937.0,
+    "us_ft": 1200.0 / 3937.0,
+    "foot_us": 1200.0 / 3937.0,
+    "us survey feet": 1200.0 / 3937.0,
+    "dm": 0.1,
+    "decimetre": 0.1,
+    "decimeter": 0.1,
+    "cm": 0.01,
+    "centimetre": 0.01,
+    "centimeter": 0.01,
+    "mm": 0.001,
+    "millimetre": 0.001,
+    "millimeter": 0.001,
 }
 
 
@@ -160,8 +194,10 @@ def vertical_unit_factor(unit: str, *, what: str = "the vertical unit") -> float
     key = " ".join(str(unit).strip().lower().replace("'", "").split())
     if key in _Z_UNITS:
         return _Z_UNITS[key]
-    raise CRSError(f"{what} {unit!r} is not a length unit cimtwin knows ({sorted(set(_Z_UNITS))}); "
-                   "say which it is, e.g. z_unit='ft' (or --z-unit ft).")
+    raise CRSError(
+        f"{what} {unit!r} is not a length unit cimtwin knows ({sorted(set(_Z_UNITS))}); "
+        "say which it is, e.g. z_unit='ft' (or --z-unit ft)."
+    )
 
 
 def crs_label(value: Any) -> str:
@@ -202,5 +238,9 @@ def _same_but_axes(crs: pyproj.CRS, code: tuple[str, str]) -> bool:
         return False
     if registered.equals(crs, ignore_axis_order=True):
         return True
-    return bool(crs.is_projected and registered.is_projected and registered.geodetic_crs == crs.geodetic_crs
-                and registered.coordinate_operation == crs.coordinate_operation)
+    return bool(
+        crs.is_projected
+        and registered.is_projected
+        and registered.geodetic_crs == crs.geodetic_crs
+        and registered.coordinate_operation == crs.coordinate_operation
+    )

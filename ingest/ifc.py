@@ -28,16 +28,52 @@ from ingest._ifc_pool import WorkerDied, shared_pool
 from ingest.crs import as_crs, require_projected
 from ingest.errors import InputDataError, TwinError
 
-__all__ = ["read_ifc", "read_ifc_many", "IfcBuildings", "Georef", "IfcImportWarning", "KERNELS", "METHODS",
-           "BUILDING_COLUMNS", "SPACE_COLUMNS", "MAX_SPAN_M"]
+__all__ = [
+    "read_ifc",
+    "read_ifc_many",
+    "IfcBuildings",
+    "Georef",
+    "IfcImportWarning",
+    "KERNELS",
+    "METHODS",
+    "BUILDING_COLUMNS",
+    "SPACE_COLUMNS",
+    "MAX_SPAN_M",
+]
 
 #: Columns of :attr:`IfcBuildings.buildings` (plus ``geometry``).
-BUILDING_COLUMNS = ("id", "ifc_guid", "name", "file", "source", "base", "height", "max_height", "tallest_element",
-                    "storeys", "storey_elevations", "roof_outline", "element_counts", "psets", "georef_method",
-                    "georef_approximate", "footprint_from")
+BUILDING_COLUMNS = (
+    "id",
+    "ifc_guid",
+    "name",
+    "file",
+    "source",
+    "base",
+    "height",
+    "max_height",
+    "tallest_element",
+    "storeys",
+    "storey_elevations",
+    "roof_outline",
+    "element_counts",
+    "psets",
+    "georef_method",
+    "georef_approximate",
+    "footprint_from",
+)
 #: Columns of :attr:`IfcBuildings.spaces` (plus ``geometry``); ``building_id`` is the building's ``id``.
-SPACE_COLUMNS = ("ifc_guid", "name", "long_name", "area", "building_id", "building_guid", "storey", "base", "height",
-                 "file")
+SPACE_COLUMNS = (
+    "ifc_guid",
+    "name",
+    "long_name",
+    "area",
+    "building_id",
+    "building_guid",
+    "storey",
+    "base",
+    "height",
+    "file",
+)
 
 
 class IfcImportWarning(UserWarning):
@@ -81,10 +117,20 @@ class IfcBuildings:
     cached: bool = False
 
 
-def read_ifc(path: str | os.PathLike, crs: Any, *, origin: Sequence[float] | None = None,
-             rotation: float | None = None, source_crs: Any = None, kernel: str = "auto", holes: bool = True,
-             spaces: bool = True, cache: bool = True, cache_dir: str | os.PathLike | None = None,
-             timeout: float | None = None) -> IfcBuildings:
+def read_ifc(
+    path: str | os.PathLike,
+    crs: Any,
+    *,
+    origin: Sequence[float] | None = None,
+    rotation: float | None = None,
+    source_crs: Any = None,
+    kernel: str = "auto",
+    holes: bool = True,
+    spaces: bool = True,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    timeout: float | None = None,
+) -> IfcBuildings:
     """Read the buildings of an IFC file into footprints, heights and spaces in ``crs``.
 
     Parameters
@@ -134,16 +180,39 @@ def read_ifc(path: str | os.PathLike, crs: Any, *, origin: Sequence[float] | Non
     ('IfcSite', True)
     >>> read_ifc("IfcOpenHouse.ifc", "EPSG:4547", origin=(423500, 2558600, 5.0), rotation=30)  # doctest: +SKIP
     """
-    return read_ifc_many([path], crs, workers=1, origin=origin, rotation=rotation, source_crs=source_crs,
-                         kernel=kernel, holes=holes, spaces=spaces, cache=cache, cache_dir=cache_dir,
-                         timeout=timeout)[0]
+    return read_ifc_many(
+        [path],
+        crs,
+        workers=1,
+        origin=origin,
+        rotation=rotation,
+        source_crs=source_crs,
+        kernel=kernel,
+        holes=holes,
+        spaces=spaces,
+        cache=cache,
+        cache_dir=cache_dir,
+        timeout=timeout,
+    )[0]
 
 
-def read_ifc_many(paths: Iterable[str | os.PathLike], crs: Any, *, workers: int = 2, on_error: str = "raise",
-                  progress: Callable[[str, Path], None] | None = None, origin: Sequence[float] | None = None,
-                  rotation: float | None = None, source_crs: Any = None, kernel: str = "auto", holes: bool = True,
-                  spaces: bool = True, cache: bool = True, cache_dir: str | os.PathLike | None = None,
-                  timeout: float | None = None) -> list[IfcBuildings | None]:
+def read_ifc_many(
+    paths: Iterable[str | os.PathLike],
+    crs: Any,
+    *,
+    workers: int = 2,
+    on_error: str = "raise",
+    progress: Callable[[str, Path], None] | None = None,
+    origin: Sequence[float] | None = None,
+    rotation: float | None = None,
+    source_crs: Any = None,
+    kernel: str = "auto",
+    holes: bool = True,
+    spaces: bool = True,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    timeout: float | None = None,
+) -> list[IfcBuildings | None]:
     """Read several IFC files, ``workers`` at a time in parallel processes.
 
     Parameters
@@ -175,10 +244,15 @@ def read_ifc_many(paths: Iterable[str | os.PathLike], crs: Any, *, workers: int 
         raise ValueError(f"kernel={kernel!r} is not one of {KERNELS}.")
     target = require_projected(crs)
     files = [Path(p) for p in paths]
-    options = {"origin": None if origin is None else [float(v) for v in origin],
-               "rotation": None if rotation is None else float(rotation),
-               "source_crs": None if source_crs is None else as_crs(source_crs, what="source_crs").to_wkt(),
-               "kernel": kernel, "holes": bool(holes), "spaces": bool(spaces), "crs": target.to_wkt()}
+    options = {
+        "origin": None if origin is None else [float(v) for v in origin],
+        "rotation": None if rotation is None else float(rotation),
+        "source_crs": None if source_crs is None else as_crs(source_crs, what="source_crs").to_wkt(),
+        "kernel": kernel,
+        "holes": bool(holes),
+        "spaces": bool(spaces),
+        "crs": target.to_wkt(),
+    }
     folder = Path(cache_dir) if cache_dir is not None else _ifc_cache.default_dir()
     why = _ifc_cache.unsafe(folder) if cache else ""
     if why:
@@ -225,8 +299,16 @@ def read_ifc_many(paths: Iterable[str | os.PathLike], crs: Any, *, workers: int 
     return results
 
 
-def _read_in_workers(files: list[Path], todo: list[int], options: dict[str, Any], workers: int,
-                     timeout: float | None, raw: dict, errors: dict, notify: Callable) -> None:
+def _read_in_workers(
+    files: list[Path],
+    todo: list[int],
+    options: dict[str, Any],
+    workers: int,
+    timeout: float | None,
+    raw: dict,
+    errors: dict,
+    notify: Callable,
+) -> None:
     """Read files in isolated workers; a file whose worker dies is read again with the default kernel."""
     n_workers = max(1, min(int(workers), len(todo)))
     # One iterator thread per worker: on a shared two-core machine more threads only contend.
@@ -239,30 +321,49 @@ def _read_in_workers(files: list[Path], todo: list[int], options: dict[str, Any]
             pool.reset()  # a no-op after a complete run; after an interrupt no stale job stays queued
 
 
-def _run(pool: Any, files: list[Path], todo: list[int], options: dict[str, Any], threads: int,
-         timeout: float | None, raw: dict, errors: dict, notify: Callable) -> None:
+def _run(
+    pool: Any,
+    files: list[Path],
+    todo: list[int],
+    options: dict[str, Any],
+    threads: int,
+    timeout: float | None,
+    raw: dict,
+    errors: dict,
+    notify: Callable,
+) -> None:
     """Submit every file, then collect; a fast kernel's crash queues the file again with the default one."""
     notes: dict[int, str] = {}
     for i in todo:
-        pool.submit((i, options["kernel"]), "ingest._ifc_read:read_file", str(files[i]), options, threads,
-                    timeout=timeout)
+        pool.submit(
+            (i, options["kernel"]), "ingest._ifc_read:read_file", str(files[i]), options, threads, timeout=timeout
+        )
     for (i, kernel), ok, value in pool.as_completed(lambda key: notify("start", files[key[0]])):
         if ok:
             raw[i] = {**value, "warnings": [*([notes[i]] if i in notes else []), *value["warnings"]]}
             notify("done", files[i])
         elif isinstance(value, WorkerDied) and kernel != DEFAULT_KERNEL:
             used = FAST_KERNEL if kernel == "auto" else kernel
-            notes[i] = (f"the {used!r} geometry kernel's worker process died on this file ({value}); it was "
-                        f"read again with the {DEFAULT_KERNEL!r} kernel")
+            notes[i] = (
+                f"the {used!r} geometry kernel's worker process died on this file ({value}); it was "
+                f"read again with the {DEFAULT_KERNEL!r} kernel"
+            )
             notify("retry", files[i])
-            pool.submit((i, DEFAULT_KERNEL), "ingest._ifc_read:read_file", str(files[i]),
-                        {**options, "kernel": DEFAULT_KERNEL}, threads, timeout=timeout)
+            pool.submit(
+                (i, DEFAULT_KERNEL),
+                "ingest._ifc_read:read_file",
+                str(files[i]),
+                {**options, "kernel": DEFAULT_KERNEL},
+                threads,
+                timeout=timeout,
+            )
         else:
             if isinstance(value, WorkerDied):
                 also = " as the fast kernel's had before it" if i in notes else ""
                 value = InputDataError(
                     f"{files[i].name}: the {kernel!r} geometry kernel's worker process died on this file "
-                    f"({value}){also}. Check the file in an IFC viewer, or split it.")
+                    f"({value}){also}. Check the file in an IFC viewer, or split it."
+                )
             elif not isinstance(value, TwinError):
                 value = InputDataError(f"{files[i].name} could not be read: {value}")
             errors[i] = value
@@ -274,9 +375,18 @@ def _to_result(file: Path, data: dict[str, Any], crs_wkt: str) -> IfcBuildings:
     crs = pyproj.CRS.from_wkt(crs_wkt)
     buildings = gpd.GeoDataFrame(data["rows"], columns=[*BUILDING_COLUMNS, "geometry"], geometry="geometry", crs=crs)
     spaces = gpd.GeoDataFrame(data["spaces"], columns=[*SPACE_COLUMNS, "geometry"], geometry="geometry", crs=crs)
-    buildings = buildings.astype({"base": float, "height": float, "max_height": float, "storeys": int,
-                                  "georef_approximate": bool})
+    buildings = buildings.astype(
+        {"base": float, "height": float, "max_height": float, "storeys": int, "georef_approximate": bool}
+    )
     spaces = spaces.astype({"area": float, "base": float, "height": float})
     georef = data["georef"] if isinstance(data["georef"], Georef) else Georef(**data["georef"])
-    return IfcBuildings(buildings, spaces, list(data["warnings"]), georef, file, data["kernel"],
-                        int(data["products"]), float(data["seconds"]))
+    return IfcBuildings(
+        buildings,
+        spaces,
+        list(data["warnings"]),
+        georef,
+        file,
+        data["kernel"],
+        int(data["products"]),
+        float(data["seconds"]),
+    )

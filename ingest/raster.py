@@ -32,9 +32,18 @@ from ingest._sentinel import PLAUSIBLE_ELEVATION_M
 from ingest.crs import as_crs, auto_crs, crs_label, horizontal, require_projected, same_crs, vertical_unit_factor
 from ingest.errors import CRSError, InputDataError
 
-__all__ = ["Raster", "read_raster", "read_dem", "read_onto", "grid_for", "raster_crs", "default_resampling",
-           "PLAUSIBLE_ELEVATION_M",
-           "MAX_HOLE_CELLS", "COARSE_WARNING_FACTOR"]
+__all__ = [
+    "Raster",
+    "read_raster",
+    "read_dem",
+    "read_onto",
+    "grid_for",
+    "raster_crs",
+    "default_resampling",
+    "PLAUSIBLE_ELEVATION_M",
+    "MAX_HOLE_CELLS",
+    "COARSE_WARNING_FACTOR",
+]
 
 #: Holes (connected no-data cells inside the DEM) up to this many cells are filled by interpolation;
 #: 2,500 cells is a 50 x 50 cell gap, e.g. 100 m x 100 m at 2 m, where an interpolated surface is still
@@ -181,10 +190,23 @@ def _tiles(paths: Sequence[str | os.PathLike], crs: Any, band: int) -> list[_Til
             try:
                 src.read(band, window=Window(0, 0, 1, 1))  # a truncated file fails here, with its name
             except rasterio.errors.RasterioError as exc:
-                raise InputDataError(f"Raster file {path} cannot be read ({exc}); re-export or re-download it.") from None
-            tiles.append(_Tile(str(Path(path).resolve()), declared, src.transform, src.width, src.height,
-                               src.dtypes[band - 1], src.nodata, float(src.scales[band - 1] or 1.0),
-                               float(src.offsets[band - 1] or 0.0), src.units[band - 1] or ""))
+                raise InputDataError(
+                    f"Raster file {path} cannot be read ({exc}); re-export or re-download it."
+                ) from None
+            tiles.append(
+                _Tile(
+                    str(Path(path).resolve()),
+                    declared,
+                    src.transform,
+                    src.width,
+                    src.height,
+                    src.dtypes[band - 1],
+                    src.nodata,
+                    float(src.scales[band - 1] or 1.0),
+                    float(src.offsets[band - 1] or 0.0),
+                    src.units[band - 1] or "",
+                )
+            )
     return tiles
 
 
@@ -214,12 +236,15 @@ def _mosaic_xml(tiles: Sequence[_Tile], band: int) -> str:
             f'<DstRect xOff="{(tl - left) / res_x!r}" yOff="{(top - tt) / res_y!r}" '
             f'xSize="{(tr - tl) / res_x!r}" ySize="{(tt - tb) / res_y!r}"/>'
             f"{nodata}<ScaleOffset>{t.offset!r}</ScaleOffset><ScaleRatio>{t.scale!r}</ScaleRatio>"
-            "</ComplexSource>")
-    return (f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">'
-            f"<SRS>{escape(tiles[0].crs.to_wkt())}</SRS>"
-            f"<GeoTransform>{left!r}, {res_x!r}, 0, {top!r}, 0, {-res_y!r}</GeoTransform>"
-            f'<VRTRasterBand dataType="{dtype}" band="1"><NoDataValue>nan</NoDataValue>'
-            f"{''.join(sources)}</VRTRasterBand></VRTDataset>")
+            "</ComplexSource>"
+        )
+    return (
+        f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">'
+        f"<SRS>{escape(tiles[0].crs.to_wkt())}</SRS>"
+        f"<GeoTransform>{left!r}, {res_x!r}, 0, {top!r}, 0, {-res_y!r}</GeoTransform>"
+        f'<VRTRasterBand dataType="{dtype}" band="1"><NoDataValue>nan</NoDataValue>'
+        f"{''.join(sources)}</VRTRasterBand></VRTDataset>"
+    )
 
 
 def _gdal_number(value: float) -> str:
@@ -262,24 +287,32 @@ def _z_factor(tiles: Sequence[_Tile], z_unit: str | float | None, what: str) -> 
     declared = set()
     for t in tiles:
         if t.unit:
-            declared.add((vertical_unit_factor(t.unit, what=f"The band unit tag of {t.path}"), f"{t.unit} (band unit tag)"))
+            declared.add(
+                (vertical_unit_factor(t.unit, what=f"The band unit tag of {t.path}"), f"{t.unit} (band unit tag)")
+            )
         elif t.crs.is_compound:
             vertical = [s for s in t.crs.sub_crs_list if s.is_vertical]
             if vertical:
                 axis = vertical[0].axis_info[0]
-                declared.add((float(axis.unit_conversion_factor), f"{axis.unit_name} (vertical CRS {vertical[0].name})"))
+                declared.add(
+                    (float(axis.unit_conversion_factor), f"{axis.unit_name} (vertical CRS {vertical[0].name})")
+                )
     factors = {round(f, 12) for f, _ in declared}
     if len(factors) > 1:
-        raise InputDataError(f"The tiles of {what} declare different vertical units ({sorted(n for _, n in declared)}); "
-                             "convert them to one unit first or give z_unit= (--z-unit) if the tags are wrong.")
+        raise InputDataError(
+            f"The tiles of {what} declare different vertical units ({sorted(n for _, n in declared)}); "
+            "convert them to one unit first or give z_unit= (--z-unit) if the tags are wrong."
+        )
     if declared:
         return next(iter(declared))
     return 1.0, "m (the file declares no vertical unit; metres assumed)"
 
 
 def _union_bounds(tiles: Sequence[_Tile], crs: pyproj.CRS) -> tuple[float, float, float, float]:
-    boxes = [rasterio.warp.transform_bounds(t.crs, crs, *t.bounds, densify_pts=21) if not same_crs(t.crs, crs)
-             else t.bounds for t in tiles]
+    boxes = [
+        rasterio.warp.transform_bounds(t.crs, crs, *t.bounds, densify_pts=21) if not same_crs(t.crs, crs) else t.bounds
+        for t in tiles
+    ]
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
@@ -318,8 +351,9 @@ def _snap(value: float, anchor: float, res: float, up: bool) -> float:
     return anchor + float(n) * res
 
 
-def _target_grid(tiles: Sequence[_Tile], crs: pyproj.CRS, resolution: float | None,
-                 bounds: Sequence[float] | None) -> tuple[Affine, tuple[int, int], float]:
+def _target_grid(
+    tiles: Sequence[_Tile], crs: pyproj.CRS, resolution: float | None, bounds: Sequence[float] | None
+) -> tuple[Affine, tuple[int, int], float]:
     """North-up grid in ``crs`` over the DEM (or ``bounds``): transform, shape and the DEM's own cell size."""
     native = _native_resolution(tiles, crs)
     if resolution is None and not all(same_crs(t.crs, crs) for t in tiles):
@@ -332,23 +366,32 @@ def _target_grid(tiles: Sequence[_Tile], crs: pyproj.CRS, resolution: float | No
     if bounds is not None:
         left, bottom, right, top = (float(v) for v in bounds)
         if not (left < right and bottom < top):
-            raise InputDataError(f"bounds={tuple(bounds)} must be (xmin, ymin, xmax, ymax) with xmin < xmax and ymin < ymax.")
+            raise InputDataError(
+                f"bounds={tuple(bounds)} must be (xmin, ymin, xmax, ymax) with xmin < xmax and ymin < ymax."
+            )
         if left >= covered[2] or right <= covered[0] or bottom >= covered[3] or top <= covered[1]:
             raise InputDataError(
                 f"bounds={tuple(bounds)} (in {crs.to_string()}) do not overlap the DEM, which covers "
-                f"{tuple(round(v, 1) for v in covered)} there; give bounds in the twin's CRS.")
+                f"{tuple(round(v, 1) for v in covered)} there; give bounds in the twin's CRS."
+            )
     else:
         left, bottom, right, top = covered
     # the grid keeps the source's cell edges when it can (same CRS and cell size), else whole multiples
-    single = len(tiles) == 1 and same_crs(tiles[0].crs, crs) and np.isclose(abs(tiles[0].transform.a), res) \
+    single = (
+        len(tiles) == 1
+        and same_crs(tiles[0].crs, crs)
+        and np.isclose(abs(tiles[0].transform.a), res)
         and np.isclose(abs(tiles[0].transform.e), res)
+    )
     ax, ay = (tiles[0].transform.c, tiles[0].transform.f) if single else (0.0, 0.0)
     left, right = _snap(left, ax, res, False), _snap(right, ax, res, True)
     bottom, top = _snap(bottom, ay, res, False), _snap(top, ay, res, True)
     shape = (int(round((top - bottom) / res)), int(round((right - left) / res)))
     if shape[0] * shape[1] > 2**31:
-        raise InputDataError(f"The grid would have {shape[0]} x {shape[1]} cells; choose a coarser resolution "
-                             "or a smaller extent with bounds=(xmin, ymin, xmax, ymax).")
+        raise InputDataError(
+            f"The grid would have {shape[0]} x {shape[1]} cells; choose a coarser resolution "
+            "or a smaller extent with bounds=(xmin, ymin, xmax, ymax)."
+        )
     return Affine(res, 0.0, left, 0.0, -res, top), shape, native
 
 
@@ -363,19 +406,36 @@ def grid_for(raster: Raster, crs: object, resolution: float | None = None) -> tu
     return transform, shape
 
 
-def _warp(group: Sequence[_Tile], band: int, out: np.ndarray, transform: Affine, crs: pyproj.CRS,
-          resampling: Resampling, *, gaps_only: bool = False) -> None:
+def _warp(
+    group: Sequence[_Tile],
+    band: int,
+    out: np.ndarray,
+    transform: Affine,
+    crs: pyproj.CRS,
+    resampling: Resampling,
+    *,
+    gaps_only: bool = False,
+) -> None:
     """Warp one same-CRS group of tiles onto ``out``'s grid (with ``gaps_only``, into its NaN cells only)."""
     try:
         _warp_group(group, band, out, transform, crs, resampling, gaps_only)
     except rasterio.errors.RasterioError as exc:
         names = ", ".join(t.path for t in group)
-        raise InputDataError(f"Raster {names} cannot be read to the end ({exc}); the file is damaged or "
-                             "truncated. Re-export or re-download it.") from None
+        raise InputDataError(
+            f"Raster {names} cannot be read to the end ({exc}); the file is damaged or "
+            "truncated. Re-export or re-download it."
+        ) from None
 
 
-def _warp_group(group: Sequence[_Tile], band: int, out: np.ndarray, transform: Affine, crs: pyproj.CRS,
-                resampling: Resampling, gaps_only: bool) -> None:
+def _warp_group(
+    group: Sequence[_Tile],
+    band: int,
+    out: np.ndarray,
+    transform: Affine,
+    crs: pyproj.CRS,
+    resampling: Resampling,
+    gaps_only: bool,
+) -> None:
     with _open_source(group, band) as (ds, b, nodata):
         if same_crs(group[0].crs, crs) and _aligned(ds.transform, transform):
             _read_aligned(ds, b, out, transform, nodata)
@@ -383,9 +443,16 @@ def _warp_group(group: Sequence[_Tile], band: int, out: np.ndarray, transform: A
         target = np.full(out.shape, np.nan) if gaps_only else out
         # GDAL reads the source block by block as the warp needs it; only ``target`` is allocated
         declared = None if ds.crs else group[0].crs.to_wkt()  # a CRS given for a file without one
-        rasterio.warp.reproject(rasterio.band(ds, b), target, src_crs=declared, src_nodata=nodata,
-                                dst_transform=transform, dst_crs=crs.to_wkt(), dst_nodata=np.nan,
-                                resampling=resampling)
+        rasterio.warp.reproject(
+            rasterio.band(ds, b),
+            target,
+            src_crs=declared,
+            src_nodata=nodata,
+            dst_transform=transform,
+            dst_crs=crs.to_wkt(),
+            dst_nodata=np.nan,
+            resampling=resampling,
+        )
         if target is not out:
             gap = np.isnan(out)
             out[gap] = target[gap]
@@ -410,7 +477,7 @@ def _read_aligned(ds, band: int, out: np.ndarray, transform: Affine, nodata: flo
     block[~np.isfinite(block)] = np.nan
     if nodata is not None and not np.isnan(nodata):
         block[block == nodata] = np.nan  # a marker the file does not declare (see _undeclared_nodata)
-    view = out[r0 - row:r1 - row, c0 - col:c1 - col]
+    view = out[r0 - row : r1 - row, c0 - col : c1 - col]
     gap = np.isnan(view)
     view[gap] = block[gap]
 
@@ -434,10 +501,20 @@ def _target_crs(crs: Any, tiles: Sequence[_Tile], what: str, report: dict[str, A
     return require_projected(horizontal(tiles[0].crs), what=f"the CRS of {what}")
 
 
-def read_dem(path: str | os.PathLike | Sequence[str | os.PathLike], *, crs: object | None = None,
-             src_crs: object | None = None, resolution: float | None = None, resampling: str = "bilinear",
-             bounds: Sequence[float] | None = None, z_unit: str | float | None = None, band: int = 1,
-             trim: bool = True, fill: bool = True, max_hole_cells: int = MAX_HOLE_CELLS) -> Raster:
+def read_dem(
+    path: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    crs: object | None = None,
+    src_crs: object | None = None,
+    resolution: float | None = None,
+    resampling: str = "bilinear",
+    bounds: Sequence[float] | None = None,
+    z_unit: str | float | None = None,
+    band: int = 1,
+    trim: bool = True,
+    fill: bool = True,
+    max_hole_cells: int = MAX_HOLE_CELLS,
+) -> Raster:
     """Read a DEM (one file or several tiles) onto a north-up grid in ``crs`` at ``resolution``.
 
     The DEM is warped by GDAL straight onto the target grid, reading the source block by block (a DEM
@@ -497,9 +574,13 @@ def read_dem(path: str | os.PathLike | Sequence[str | os.PathLike], *, crs: obje
     if reprojected or not np.isclose(native, res):
         report["resampling"] = resampling
     if native / res >= COARSE_WARNING_FACTOR:
-        warn(report, "coarse", f"{what} has cells of about {native:.4g} m, {native / res:.0f}x the twin's {res:g} m "
-                               "cells: the terrain between its cells is interpolated and smoother than the ground. "
-                               "Use a finer DEM or a coarser resolution=.")
+        warn(
+            report,
+            "coarse",
+            f"{what} has cells of about {native:.4g} m, {native / res:.0f}x the twin's {res:g} m "
+            "cells: the terrain between its cells is interpolated and smoother than the ground. "
+            "Use a finer DEM or a coarser resolution=.",
+        )
     factor, unit = _z_factor(tiles, z_unit, what)
     tiles, hint = _undeclared_nodata(tiles, band, transform, shape, target, factor, report)
     groups = _groups(tiles)
@@ -522,25 +603,32 @@ def read_dem(path: str | os.PathLike | Sequence[str | os.PathLike], *, crs: obje
     return Raster(out, transform, target, report)
 
 
-def _repair(out: np.ndarray, transform: Affine, what: str, trim: bool, fill: bool, max_hole_cells: int,
-            report: dict[str, Any]) -> tuple[np.ndarray, Affine]:
+def _repair(
+    out: np.ndarray, transform: Affine, what: str, trim: bool, fill: bool, max_hole_cells: int, report: dict[str, Any]
+) -> tuple[np.ndarray, Affine]:
     """Trim no-data edges off the grid and fill small holes (see :func:`read_dem`); the grid and its transform."""
     ny, nx = out.shape
     cut = _dem_repair.trim_rectangle(out) if trim else _dem_repair.EdgeTrim(0, ny, 0, nx, 0)
     if cut is None:
-        raise InputDataError(f"{what} holds no valid elevations within the grid (every cell is nodata). "
-                             "Check the file, its CRS and bounds=.")
+        raise InputDataError(
+            f"{what} holds no valid elevations within the grid (every cell is nodata). "
+            "Check the file, its CRS and bounds=."
+        )
     if cut.shape != (ny, nx):
         if min(cut.shape) < 2:
-            raise InputDataError(f"{what} leaves no rectangle of data on the grid once its no-data edges are "
-                                 "trimmed; check the file and bounds=.")
+            raise InputDataError(
+                f"{what} leaves no rectangle of data on the grid once its no-data edges are "
+                "trimmed; check the file and bounds=."
+            )
         out = _crop_in_place(out, cut)
         transform = transform @ Affine.translation(cut.left, cut.top)
     labels, origin, n = _dem_repair.nodata_holes(out)
     sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
     if int(sizes.sum()) == out.size:
-        raise InputDataError(f"{what} holds no valid elevations within the grid (every cell is nodata). "
-                             "Check the file, its CRS and bounds=.")
+        raise InputDataError(
+            f"{what} holds no valid elevations within the grid (every cell is nodata). "
+            "Check the file, its CRS and bounds=."
+        )
     if cut.shape != (ny, nx):
         _report_trim(cut, (ny, nx), out.size - int(sizes.sum()), what, report)
     if fill and n:
@@ -550,8 +638,15 @@ def _repair(out: np.ndarray, transform: Affine, what: str, trim: bool, fill: boo
     return out, transform
 
 
-def _undeclared_nodata(tiles: Sequence[_Tile], band: int, transform: Affine, shape: tuple[int, int],
-                       crs: pyproj.CRS, factor: float, report: dict[str, Any]) -> tuple[list[_Tile], str]:
+def _undeclared_nodata(
+    tiles: Sequence[_Tile],
+    band: int,
+    transform: Affine,
+    shape: tuple[int, int],
+    crs: pyproj.CRS,
+    factor: float,
+    report: dict[str, Any],
+) -> tuple[list[_Tile], str]:
     """The tiles, each file that declares no nodata but marks gaps with a conventional value (-9999,
     -32768, ...) given that value as its nodata; and a sentence for errors about no-data (empty if none).
 
@@ -569,8 +664,10 @@ def _undeclared_nodata(tiles: Sequence[_Tile], band: int, transform: Affine, sha
             with rasterio.open(t.path) as ds:
                 marker = _sentinel.find_sentinel(ds, band, window, (t.scale * factor, t.offset * factor))
         except rasterio.errors.RasterioError as exc:
-            raise InputDataError(f"Raster file {t.path} cannot be read to the end ({exc}); the file is damaged or "
-                                 "truncated. Re-export or re-download it.") from None
+            raise InputDataError(
+                f"Raster file {t.path} cannot be read to the end ({exc}); the file is damaged or "
+                "truncated. Re-export or re-download it."
+            ) from None
         kept.append(t if marker is None else dataclasses.replace(t, nodata=marker.value))
         if marker is not None:
             found.append((Path(t.path).name, marker))
@@ -580,12 +677,16 @@ def _undeclared_nodata(tiles: Sequence[_Tile], band: int, transform: Affine, sha
     notes = []
     for name, m in found:
         rest = f"the rest of it spans {m.rest_m[0]:.2f} .. {m.rest_m[1]:.2f} m" if m.rest_m else "it holds nothing else"
-        notes.append(f"{name} declares no nodata value, but {m.cells:,} cells hold {m.value:.9g}, which is no "
-                     f"elevation (read as one: {m.as_elevation_m:.6g} m; {rest}). They are taken as no data: "
-                     f"trimmed at the edges and filled where small holes, as declared no data is. Declare it in "
-                     f"the file to be sure (gdal_edit.py -a_nodata {m.value:.9g} {name}).")
+        notes.append(
+            f"{name} declares no nodata value, but {m.cells:,} cells hold {m.value:.9g}, which is no "
+            f"elevation (read as one: {m.as_elevation_m:.6g} m; {rest}). They are taken as no data: "
+            f"trimmed at the edges and filled where small holes, as declared no data is. Declare it in "
+            f"the file to be sure (gdal_edit.py -a_nodata {m.value:.9g} {name})."
+        )
     warn(report, "undeclared_nodata", " ".join(notes), stacklevel=4)
-    hint = "; ".join(f"{m.cells:,} cells of {m.value:.9g}, which {name} does not declare as nodata" for name, m in found)
+    hint = "; ".join(
+        f"{m.cells:,} cells of {m.value:.9g}, which {name} does not declare as nodata" for name, m in found
+    )
     return kept, f"({hint}, were taken as no data.)"
 
 
@@ -602,24 +703,36 @@ def _refuse_implausible(out: np.ndarray, transform: Affine, what: str) -> None:
         f"{common:.9g} m, up to {extreme:.9g} m, e.g. at x={x:.1f}, y={y:.1f}. If that value marks missing data, "
         "declare it as the file's nodata (gdal_edit.py -a_nodata VALUE FILE); if the elevation unit is wrong, give "
         f"z_unit= (--z-unit); bathymetry deeper than {-low:g} m is no terrain for the twin: leave it out with "
-        "bounds= (--bounds).")
+        "bounds= (--bounds)."
+    )
 
 
 def _names(names: set[str]) -> str | list[str]:
     return next(iter(names)) if len(names) == 1 else sorted(names)
 
 
-def _report_trim(cut: _dem_repair.EdgeTrim, shape: tuple[int, int], kept: int, what: str,
-                 report: dict[str, Any]) -> None:
+def _report_trim(
+    cut: _dem_repair.EdgeTrim, shape: tuple[int, int], kept: int, what: str, report: dict[str, Any]
+) -> None:
     ny, nx = shape
     share = cut.valid_dropped / (cut.valid_dropped + kept)
-    report["edges_trimmed"] = {"rows_top": cut.top, "rows_bottom": ny - cut.bottom, "cols_left": cut.left,
-                               "cols_right": nx - cut.right, "valid_cells_dropped": cut.valid_dropped,
-                               "valid_share_dropped": round(share, 4)}
+    report["edges_trimmed"] = {
+        "rows_top": cut.top,
+        "rows_bottom": ny - cut.bottom,
+        "cols_left": cut.left,
+        "cols_right": nx - cut.right,
+        "valid_cells_dropped": cut.valid_dropped,
+        "valid_share_dropped": round(share, 4),
+    }
     if share > 0.1:
-        warn(report, "trim", f"Trimming the no-data edges of {what} off the grid drops {share:.0%} of its valid "
-                             "cells (its data is not a rectangle on the twin's grid). Give bounds= to choose the "
-                             "extent, or a DEM that covers it.", stacklevel=5)
+        warn(
+            report,
+            "trim",
+            f"Trimming the no-data edges of {what} off the grid drops {share:.0%} of its valid "
+            "cells (its data is not a rectangle on the twin's grid). Give bounds= to choose the "
+            "extent, or a DEM that covers it.",
+            stacklevel=5,
+        )
 
 
 def _crop_in_place(out: np.ndarray, cut: _dem_repair.EdgeTrim) -> np.ndarray:
@@ -630,12 +743,20 @@ def _crop_in_place(out: np.ndarray, cut: _dem_repair.EdgeTrim) -> np.ndarray:
     # rows move only towards the buffer's start, so a row is never overwritten before it is moved
     for i in range(h):
         start = (cut.top + i) * nx + cut.left
-        flat[i * w:(i + 1) * w] = flat[start:start + w]
-    return flat[:h * w].reshape(h, w)
+        flat[i * w : (i + 1) * w] = flat[start : start + w]
+    return flat[: h * w].reshape(h, w)
 
 
-def _fill(out: np.ndarray, transform: Affine, labels: np.ndarray, origin: tuple[int, int], sizes: np.ndarray,
-          what: str, max_cells: int, report: dict[str, Any]) -> None:
+def _fill(
+    out: np.ndarray,
+    transform: Affine,
+    labels: np.ndarray,
+    origin: tuple[int, int],
+    sizes: np.ndarray,
+    what: str,
+    max_cells: int,
+    report: dict[str, Any],
+) -> None:
     n = len(sizes)
     large = np.flatnonzero(sizes > max_cells) + 1
     if len(large):
@@ -646,14 +767,27 @@ def _fill(out: np.ndarray, transform: Affine, labels: np.ndarray, origin: tuple[
             f"{what} has {len(large)} no-data hole(s) larger than {max_cells} cells inside the grid; the largest "
             f"has {sizes.max()} cells ({area:,.0f} m2) around x={x:.1f}, y={y:.1f}. Too large to interpolate: "
             "fill it from other data (e.g. another DEM tile), clip it away with bounds=, or raise "
-            "max_hole_cells= (--max-hole-cells) to interpolate anyway.")
+            "max_hole_cells= (--max-hole-cells) to interpolate anyway."
+        )
     _dem_repair.fill_holes(out, labels, origin, np.arange(1, n + 1))
-    report["holes_filled"] = {"holes": int(n), "cells": int(sizes.sum()), "largest_cells": int(sizes.max()),
-                              "method": "harmonic interpolation of the hole's rim"}
+    report["holes_filled"] = {
+        "holes": int(n),
+        "cells": int(sizes.sum()),
+        "largest_cells": int(sizes.max()),
+        "method": "harmonic interpolation of the hole's rim",
+    }
 
 
-def read_onto(path: str | os.PathLike, crs: object, transform: Affine, shape: tuple[int, int], *,
-              src_crs: object | None = None, resampling: str = "bilinear", band: int = 1) -> np.ndarray:
+def read_onto(
+    path: str | os.PathLike,
+    crs: object,
+    transform: Affine,
+    shape: tuple[int, int],
+    *,
+    src_crs: object | None = None,
+    resampling: str = "bilinear",
+    band: int = 1,
+) -> np.ndarray:
     """Read a raster resampled onto a given grid (e.g. a rain frame onto the twin's grid); NaN = no data.
 
     Only the part of the source the grid needs is read. ``resampling``: ``"bilinear"`` for continuous

@@ -50,6 +50,7 @@ class SewerNetwork:
     rows : dict
         Rows in the sections SWMM feeds the network from itself: ``SUBCATCHMENTS``, ``INFLOWS``, ``DWF``.
     """
+
     path: Path
     nodes: gpd.GeoDataFrame
     conduits: gpd.GeoDataFrame
@@ -94,21 +95,30 @@ def read_inp(path: str | os.PathLike, crs: Any, target_crs: Any | None = None) -
     options = {r[0].upper(): " ".join(r[1:]) for r in sections.get("OPTIONS", []) if r}
     units = options.get("FLOW_UNITS", "CFS").upper()
     if units not in FLOW_TO_M3S:
-        raise InputDataError(f"SWMM input file {path} uses FLOW_UNITS {units} (US units: feet); the twin works in "
-                             f"metres. Save the model in SI units ({', '.join(FLOW_TO_M3S)}) in SWMM and retry.")
+        raise InputDataError(
+            f"SWMM input file {path} uses FLOW_UNITS {units} (US units: feet); the twin works in "
+            f"metres. Save the model in SI units ({', '.join(FLOW_TO_M3S)}) in SWMM and retry."
+        )
     links = _links(sections, path)
     nodes = _nodes(sections, path, links)
-    coords = {r[0]: (_num(r[1], path, "COORDINATES", r[0]), _num(r[2], path, "COORDINATES", r[0]))
-              for r in sections.get("COORDINATES", []) if len(r) >= 3}
+    coords = {
+        r[0]: (_num(r[1], path, "COORDINATES", r[0]), _num(r[2], path, "COORDINATES", r[0]))
+        for r in sections.get("COORDINATES", [])
+        if len(r) >= 3
+    }
     missing = [n for n in nodes if n not in coords]
     if missing:
-        raise InputDataError(f"SWMM input file {path}: node(s) {', '.join(missing[:5])} have no [COORDINATES]; "
-                             "every node needs map coordinates to be placed on the twin's grid.")
+        raise InputDataError(
+            f"SWMM input file {path}: node(s) {', '.join(missing[:5])} have no [COORDINATES]; "
+            "every node needs map coordinates to be placed on the twin's grid."
+        )
     for name, (kind, a, b) in links.items():
         for end in (a, b):
             if end not in nodes:
-                raise InputDataError(f"SWMM input file {path}: link {name} ([{kind}]) joins node {end}, which the "
-                                     "file does not define in [JUNCTIONS], [OUTFALLS], [STORAGE] or [DIVIDERS].")
+                raise InputDataError(
+                    f"SWMM input file {path}: link {name} ([{kind}]) joins node {end}, which the "
+                    "file does not define in [JUNCTIONS], [OUTFALLS], [STORAGE] or [DIVIDERS]."
+                )
     src = as_crs(crs, what=f"[drainage] crs of {path.name}")
     names = list(nodes)
     x = np.array([coords[n][0] for n in names], dtype=float)
@@ -120,16 +130,28 @@ def read_inp(path: str | os.PathLike, crs: Any, target_crs: Any | None = None) -
         bad = ~(np.isfinite(x) & np.isfinite(y))
         if bad.any():
             first = names[int(np.flatnonzero(bad)[0])]
-            raise InputDataError(f"SWMM input file {path}: {int(bad.sum())} node(s), {first} first, cannot be placed in "
-                                 f"the twin's CRS from {src.to_string()}: their coordinates do not fit that CRS. Check "
-                                 "[drainage] crs: it must be the CRS of the .inp's coordinates.")
+            raise InputDataError(
+                f"SWMM input file {path}: {int(bad.sum())} node(s), {first} first, cannot be placed in "
+                f"the twin's CRS from {src.to_string()}: their coordinates do not fit that CRS. Check "
+                "[drainage] crs: it must be the CRS of the .inp's coordinates."
+            )
     node_gdf = gpd.GeoDataFrame(
-        {"name": names, **{k: [nodes[n][k] for n in names] for k in ("kind", "invert", "max_depth", "surcharge_depth")}},
-        geometry=shapely.points(x, y), crs=out_crs)
+        {
+            "name": names,
+            **{k: [nodes[n][k] for n in names] for k in ("kind", "invert", "max_depth", "surcharge_depth")},
+        },
+        geometry=shapely.points(x, y),
+        crs=out_crs,
+    )
     _fill_zero_depths(node_gdf, sections, path)
     node_gdf["rim"] = node_gdf["invert"] + node_gdf["max_depth"]
-    return SewerNetwork(path=path, nodes=node_gdf, conduits=_conduits(sections, path, node_gdf),
-                        options=options, rows={k: len(sections.get(k, [])) for k in ("SUBCATCHMENTS", "INFLOWS", "DWF")})
+    return SewerNetwork(
+        path=path,
+        nodes=node_gdf,
+        conduits=_conduits(sections, path, node_gdf),
+        options=options,
+        rows={k: len(sections.get(k, [])) for k in ("SUBCATCHMENTS", "INFLOWS", "DWF")},
+    )
 
 
 def _sections(text: str) -> dict[str, list[list[str]]]:
@@ -152,7 +174,9 @@ def _num(value: str, path: Path, section: str, name: str) -> float:
     try:
         v = float(value)
     except ValueError:
-        raise InputDataError(f"SWMM input file {path}: [{section}] {name} has {value!r} where a number belongs.") from None
+        raise InputDataError(
+            f"SWMM input file {path}: [{section}] {name} has {value!r} where a number belongs."
+        ) from None
     if not np.isfinite(v):
         raise InputDataError(f"SWMM input file {path}: [{section}] {name} has a non-finite number {value!r}.")
     return v
@@ -189,9 +213,11 @@ def _nodes(sections: dict, path: Path, links: dict) -> dict[str, dict[str, Any]]
             if kind == "junction" and len(r) >= 5:
                 surcharge = _num(r[4], path, sec, r[0])
             if depth < 0:
-                raise InputDataError(f"SWMM input file {path}: [{sec}] node {r[0]} has MaxDepth {depth:g} m: its "
-                                     f"invert ({invert:g} m) lies above its rim ({invert + depth:g} m). Give the "
-                                     "depth from invert to rim (>= 0).")
+                raise InputDataError(
+                    f"SWMM input file {path}: [{sec}] node {r[0]} has MaxDepth {depth:g} m: its "
+                    f"invert ({invert:g} m) lies above its rim ({invert + depth:g} m). Give the "
+                    "depth from invert to rim (>= 0)."
+                )
             nodes[r[0]] = {"kind": kind, "invert": invert, "max_depth": depth, "surcharge_depth": surcharge}
     return nodes
 
@@ -226,13 +252,31 @@ def _conduits(sections: dict, path: Path, nodes: gpd.GeoDataFrame) -> gpd.GeoDat
         if len(r) < 5:
             raise InputDataError(f"SWMM input file {path}: [CONDUITS] row {' '.join(r)!r} lacks length and roughness.")
         x = xs.get(r[0], [r[0], "DUMMY", "0", "0", "0", "0", "1"])
-        rows.append({"name": r[0], "from_node": r[1], "to_node": r[2], "length": _num(r[3], path, "CONDUITS", r[0]),
-                     "roughness": _num(r[4], path, "CONDUITS", r[0]),
-                     "in_offset": _num(r[5], path, "CONDUITS", r[0]) if len(r) > 5 and _isnum(r[5]) else 0.0,
-                     "out_offset": _num(r[6], path, "CONDUITS", r[0]) if len(r) > 6 and _isnum(r[6]) else 0.0,
-                     "shape": x[1].upper() if len(x) > 1 else "DUMMY",
-                     "geom1": float(x[2]) if len(x) > 2 and _isnum(x[2]) else 0.0,
-                     "barrels": int(float(x[6])) if len(x) > 6 and _isnum(x[6]) else 1})
+        rows.append(
+            {
+                "name": r[0],
+                "from_node": r[1],
+                "to_node": r[2],
+                "length": _num(r[3], path, "CONDUITS", r[0]),
+                "roughness": _num(r[4], path, "CONDUITS", r[0]),
+                "in_offset": _num(r[5], path, "CONDUITS", r[0]) if len(r) > 5 and _isnum(r[5]) else 0.0,
+                "out_offset": _num(r[6], path, "CONDUITS", r[0]) if len(r) > 6 and _isnum(r[6]) else 0.0,
+                "shape": x[1].upper() if len(x) > 1 else "DUMMY",
+                "geom1": float(x[2]) if len(x) > 2 and _isnum(x[2]) else 0.0,
+                "barrels": int(float(x[6])) if len(x) > 6 and _isnum(x[6]) else 1,
+            }
+        )
         lines.append(shapely.LineString([pos[r[1]], pos[r[2]]]))
-    cols = ["name", "from_node", "to_node", "length", "roughness", "in_offset", "out_offset", "shape", "geom1", "barrels"]
+    cols = [
+        "name",
+        "from_node",
+        "to_node",
+        "length",
+        "roughness",
+        "in_offset",
+        "out_offset",
+        "shape",
+        "geom1",
+        "barrels",
+    ]
     return gpd.GeoDataFrame(rows if rows else {c: [] for c in cols}, geometry=lines, crs=nodes.crs)

@@ -31,11 +31,20 @@ LAYER_KINDS = {"buildings": "polygon", "lakes": "polygon", "landuse": "polygon",
 # shapely type ids: the single and multi type of each kind, and GeometryCollection
 _TYPES = {"polygon": (3, 6), "line": (1, 5), "point": (0, 4)}
 _COLLECTION = 7
-_TYPE_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint",
-               5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}
+_TYPE_NAMES = {
+    0: "Point",
+    1: "LineString",
+    2: "LinearRing",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
 
 try:  # pyogrio reads several times faster through Arrow when pyarrow is installed
     import pyarrow  # noqa: F401
+
     _ARROW = True
 except ImportError:  # pragma: no cover - pyarrow is a dependency, this only keeps reading possible without it
     _ARROW = False
@@ -50,10 +59,19 @@ def split_layer_path(spec: str | os.PathLike) -> tuple[Path, str | None]:
     return Path(text), None
 
 
-def read_vector(path: str | os.PathLike, crs: object, *, layer: str | None = None,
-                src_crs: object | None = None, prefer_layer: str | None = None,
-                bounds: Sequence[float] | None = None, kind: str | None = None, clip: bool = False,
-                name: str | None = None, report: dict[str, Any] | None = None) -> gpd.GeoDataFrame:
+def read_vector(
+    path: str | os.PathLike,
+    crs: object,
+    *,
+    layer: str | None = None,
+    src_crs: object | None = None,
+    prefer_layer: str | None = None,
+    bounds: Sequence[float] | None = None,
+    kind: str | None = None,
+    clip: bool = False,
+    name: str | None = None,
+    report: dict[str, Any] | None = None,
+) -> gpd.GeoDataFrame:
     """Read a vector layer and return it in ``crs``.
 
     Parameters
@@ -133,22 +151,29 @@ def _layer_bounds(file: Path, layer: str | None, layer_crs: Any, target: pyproj.
         return ()
 
 
-def _outside(where: str, total: int, bounds: Sequence[float], have: Sequence[float],
-             report: dict[str, Any]) -> InputDataError:
+def _outside(
+    where: str, total: int, bounds: Sequence[float], have: Sequence[float], report: dict[str, Any]
+) -> InputDataError:
     left, bottom, right, top = (float(v) for v in bounds)
-    cover = f", they cover ({have[0]:.1f}, {have[1]:.1f}, {have[2]:.1f}, {have[3]:.1f}) in the twin's CRS" \
-        if len(have) == 4 and np.all(np.isfinite(have)) else ""
+    cover = (
+        f", they cover ({have[0]:.1f}, {have[1]:.1f}, {have[2]:.1f}, {have[3]:.1f}) in the twin's CRS"
+        if len(have) == 4 and np.all(np.isfinite(have))
+        else ""
+    )
     return InputDataError(
         f"None of the {total} features of {where} lies within the twin's extent "
         f"({left:.1f}, {bottom:.1f}, {right:.1f}, {top:.1f}); read as {report.get('crs')}{cover}. Is the layer's CRS "
-        "right (e.g. a .prj or --layer-crs that does not match its coordinates) and is it the right area?")
+        "right (e.g. a .prj or --layer-crs that does not match its coordinates) and is it the right area?"
+    )
 
 
 def _pick_layer(file: Path, layer: str | None, prefer_layer: str | None) -> str | None:
     try:
         names = [row[0] for row in pyogrio.list_layers(file)]
     except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise InputDataError(f"Vector file {file} cannot be read ({exc}). Is it complete and a format OGR reads?") from None
+        raise InputDataError(
+            f"Vector file {file} cannot be read ({exc}). Is it complete and a format OGR reads?"
+        ) from None
     if layer is not None:
         if layer not in names:
             raise InputDataError(f"{file} has no layer {layer!r}; its layers are {names}.")
@@ -169,8 +194,15 @@ def _read_parquet(file: Path) -> gpd.GeoDataFrame:
         raise InputDataError(f"GeoParquet file {file} cannot be read ({exc}). Is it complete GeoParquet?") from None
 
 
-def _read_ogr(file: Path, layer: str | None, where: str, target: pyproj.CRS, src_crs: Any,
-              bounds: Sequence[float] | None, name: str | None) -> tuple[gpd.GeoDataFrame, int | None]:
+def _read_ogr(
+    file: Path,
+    layer: str | None,
+    where: str,
+    target: pyproj.CRS,
+    src_crs: Any,
+    bounds: Sequence[float] | None,
+    name: str | None,
+) -> tuple[gpd.GeoDataFrame, int | None]:
     """Read through OGR, filtered to ``bounds`` when the layer's CRS is known; also the layer's feature count."""
     try:
         info = pyogrio.read_info(file, layer=layer)
@@ -180,13 +212,18 @@ def _read_ogr(file: Path, layer: str | None, where: str, target: pyproj.CRS, src
         total = None
         if bounds is not None:
             bbox = _bbox_in(bounds, target, layer_crs)
-            total = int(info["features"]) if info.get("features", -1) >= 0 else \
-                int(pyogrio.read_info(file, layer=layer, force_feature_count=True)["features"])
+            total = (
+                int(info["features"])
+                if info.get("features", -1) >= 0
+                else int(pyogrio.read_info(file, layer=layer, force_feature_count=True)["features"])
+            )
         gdf = pyogrio.read_dataframe(file, layer=layer, bbox=bbox, use_arrow=_ARROW)
     except (InputDataError, CRSError):
         raise
     except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise InputDataError(f"Vector file {where} cannot be read ({exc}). Is it complete and a format OGR reads?") from None
+        raise InputDataError(
+            f"Vector file {where} cannot be read ({exc}). Is it complete and a format OGR reads?"
+        ) from None
     if gdf.crs is None and declared is None:
         gdf = gdf.set_crs(layer_crs)
     return gdf, total
@@ -203,22 +240,28 @@ def _bbox_in(bounds: Sequence[float], target: pyproj.CRS, layer_crs: pyproj.CRS)
 
 
 def _layer_crs(declared: Any, src_crs: Any, where: str, name: str | None) -> pyproj.CRS:
-    option = f"layer_crs={{'{name}': 'EPSG:26910'}} (or --layer-crs {name}=EPSG:26910)" if name else \
-        "src_crs='EPSG:26910'"
+    option = (
+        f"layer_crs={{'{name}': 'EPSG:26910'}} (or --layer-crs {name}=EPSG:26910)" if name else "src_crs='EPSG:26910'"
+    )
     if declared is None:
         if src_crs is None:
-            raise CRSError(f"Vector layer {where} has no CRS (e.g. a Shapefile without its .prj). Say what it is, "
-                           f"e.g. {option}; it is never guessed.")
+            raise CRSError(
+                f"Vector layer {where} has no CRS (e.g. a Shapefile without its .prj). Say what it is, "
+                f"e.g. {option}; it is never guessed."
+            )
         return as_crs(src_crs, what=f"the CRS given for {where}")
     file_crs = as_crs(declared, what=f"the CRS of {where}")
     if src_crs is not None and not same_crs(file_crs, src_crs):
-        raise CRSError(f"Vector layer {where} declares {file_crs.to_string()} but {as_crs(src_crs).to_string()} was "
-                       "given for it; drop the explicit CRS or fix the file.")
+        raise CRSError(
+            f"Vector layer {where} declares {file_crs.to_string()} but {as_crs(src_crs).to_string()} was "
+            "given for it; drop the explicit CRS or fix the file."
+        )
     return file_crs
 
 
-def _fix_geometries(gdf: gpd.GeoDataFrame, kind: str, where: str, name: str | None,
-                    report: dict[str, Any]) -> gpd.GeoDataFrame:
+def _fix_geometries(
+    gdf: gpd.GeoDataFrame, kind: str, where: str, name: str | None, report: dict[str, Any]
+) -> gpd.GeoDataFrame:
     """Keep the features of ``kind``: drop empty and other-type ones, drop Z, repair invalid ones."""
     if kind not in _TYPES:
         raise ValueError(f"kind must be one of {sorted(_TYPES)}, got {kind!r}")
@@ -234,8 +277,10 @@ def _fix_geometries(gdf: gpd.GeoDataFrame, kind: str, where: str, name: str | No
     ok = wanted & ~empty
     if not ok.any():
         found = sorted({_TYPE_NAMES.get(int(t), str(t)) for t in types[~empty]})
-        raise InputDataError(f"Vector layer {where} holds {found} geometries; {name or 'this layer'} needs "
-                             f"{kind}s. Check that the right file or layer was given.")
+        raise InputDataError(
+            f"Vector layer {where} holds {found} geometries; {name or 'this layer'} needs "
+            f"{kind}s. Check that the right file or layer was given."
+        )
     if (~wanted & ~empty).any():
         report["wrong_type_dropped"] = int((~wanted & ~empty).sum())
     invalid = ok & ~shapely.is_valid(geoms)
@@ -269,9 +314,17 @@ def _only_kind(geoms: np.ndarray, kind: str) -> np.ndarray:
     out = np.array([shapely.GeometryCollection()] * len(geoms), dtype=object)
     for i in np.unique(index[keep]):
         sel = parts[(index == i) & keep]
-        out[i] = sel[0] if len(sel) == 1 else (shapely.multipolygons(sel) if kind == "polygon" else
-                                               shapely.multilinestrings(sel) if kind == "line" else
-                                               shapely.multipoints(sel))
+        out[i] = (
+            sel[0]
+            if len(sel) == 1
+            else (
+                shapely.multipolygons(sel)
+                if kind == "polygon"
+                else shapely.multilinestrings(sel)
+                if kind == "line"
+                else shapely.multipoints(sel)
+            )
+        )
     if kind == "polygon":
         # parts of one repaired polygon may touch or overlap; merging them gives one valid (multi)polygon
         multi = shapely.get_type_id(out) == 6
@@ -299,8 +352,16 @@ def _single_lines(gdf: gpd.GeoDataFrame, report: dict[str, Any]) -> gpd.GeoDataF
     return gdf
 
 
-def _within(gdf: gpd.GeoDataFrame, bounds: Sequence[float], clip: bool, kind: str | None, where: str,
-            total: int, outside_box: int, report: dict[str, Any]) -> gpd.GeoDataFrame:
+def _within(
+    gdf: gpd.GeoDataFrame,
+    bounds: Sequence[float],
+    clip: bool,
+    kind: str | None,
+    where: str,
+    total: int,
+    outside_box: int,
+    report: dict[str, Any],
+) -> gpd.GeoDataFrame:
     """Features intersecting ``bounds`` (cut at its edge with ``clip``); none at all is an error."""
     left, bottom, right, top = (float(v) for v in bounds)
     geoms = np.asarray(gdf.geometry.values)

@@ -168,8 +168,19 @@ def _x_faces(hrow, zrow, nrow, qo, pf, out):
     Face j lies between cells j - 1 and j: the y-face loop on the row shifted by one cell.
     """
     nx = hrow.size
-    _y_faces(hrow[:nx - 1], hrow[1:], zrow[:nx - 1], zrow[1:], nrow[:nx - 1], nrow[1:],
-             qo[:nx - 1], qo[1:nx], qo[2:], pf, out[1:nx])
+    _y_faces(
+        hrow[: nx - 1],
+        hrow[1:],
+        zrow[: nx - 1],
+        zrow[1:],
+        nrow[: nx - 1],
+        nrow[1:],
+        qo[: nx - 1],
+        qo[1:nx],
+        qo[2:],
+        pf,
+        out[1:nx],
+    )
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -187,13 +198,53 @@ def _y_faces(hu, hd, zu, zd, nu, nd, qm, qo, qp, pf, out):
     half = pf[P_HALF]
     zero = pf[P_ZERO]
     for c in range(nx):
-        out[c] = _face_flux(qo[c], qm[c], qp[c], hu[c], hd[c], zu[c], zd[c], nu[c], nd[c],
-                            gdt, theta, half1m, invdx, hdry, one, four, third, half, zero)
+        out[c] = _face_flux(
+            qo[c],
+            qm[c],
+            qp[c],
+            hu[c],
+            hd[c],
+            zu[c],
+            zd[c],
+            nu[c],
+            nd[c],
+            gdt,
+            theta,
+            half1m,
+            invdx,
+            hdry,
+            one,
+            four,
+            third,
+            half,
+            zero,
+        )
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _boundary_momentum(h, zb, nb, blocked, qx, qy, bx, by, b_row, b_col, b_side, b_kind, b_ser,
-                       b_slope, level_t, zref, dt, g, dx, theta, hdry):
+def _boundary_momentum(
+    h,
+    zb,
+    nb,
+    blocked,
+    qx,
+    qy,
+    bx,
+    by,
+    b_row,
+    b_col,
+    b_side,
+    b_kind,
+    b_ser,
+    b_slope,
+    level_t,
+    zref,
+    dt,
+    g,
+    dx,
+    theta,
+    hdry,
+):
     """New fluxes of the outer faces into bx (west, east per row) and by (north, south per column).
 
     Open boundary faces per their kind; every other outer face is closed (q = 0). The state's own
@@ -330,15 +381,56 @@ def _new_y_row(k, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, out):
     elif k == ny:
         out[:] = by[1]
     elif 0 < k < ny:
-        _y_faces(_old_h(h, snap_h, ch, r0, r1, k - 1), _old_h(h, snap_h, ch, r0, r1, k), zb[k - 1], zb[k],
-                 nb[k - 1], nb[k], _old_y(qy, snap_y, ch, r0, r1, k - 1), _old_y(qy, snap_y, ch, r0, r1, k),
-                 _old_y(qy, snap_y, ch, r0, r1, k + 1), pf, out)
+        _y_faces(
+            _old_h(h, snap_h, ch, r0, r1, k - 1),
+            _old_h(h, snap_h, ch, r0, r1, k),
+            zb[k - 1],
+            zb[k],
+            nb[k - 1],
+            nb[k],
+            _old_y(qy, snap_y, ch, r0, r1, k - 1),
+            _old_y(qy, snap_y, ch, r0, r1, k),
+            _old_y(qy, snap_y, ch, r0, r1, k + 1),
+            pf,
+            out,
+        )
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y,
-                edge, edge_q, pf, part):
+def _step_chunk(
+    ch,
+    h,
+    zb,
+    nb,
+    qx,
+    qy,
+    bx,
+    by,
+    rainf,
+    infil_kind,
+    ia,
+    ib,
+    ic,
+    icum,
+    drain,
+    has_drain,
+    do_acc,
+    a_hmax,
+    a_vmax,
+    a_haz,
+    a_tarr,
+    a_dur,
+    a_wet,
+    t1,
+    nch,
+    snap_h,
+    snap_x,
+    snap_y,
+    edge,
+    edge_q,
+    pf,
+    part,
+):
     """One time step for the rows of chunk ch: momentum and continuity fused in one pass, in place.
 
     Rows are swept in order with a short look-ahead: before row r is updated, the new x-faces of
@@ -379,8 +471,16 @@ def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, ic
     _new_y_row(r0, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, yb[r0 % 3])
     _new_y_row(r0 + 1, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, yb[(r0 + 1) % 3])
     if r0 > 0:
-        _factor_row(_old_h(h, snap_h, ch, r0, r1, r0 - 1), xb[(r0 - 1) % 2], yb[(r0 - 1) % 3], yb[r0 % 3],
-                    dtdx, one, zero, fr[0])
+        _factor_row(
+            _old_h(h, snap_h, ch, r0, r1, r0 - 1),
+            xb[(r0 - 1) % 2],
+            yb[(r0 - 1) % 3],
+            yb[r0 % 3],
+            dtdx,
+            one,
+            zero,
+            fr[0],
+        )
         edge_q[ch, :] = yb[r0 % 3]
     else:
         fr[0, :] = one
@@ -398,8 +498,16 @@ def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, ic
         if r + 1 < ny:
             _new_x_row(r + 1, h, zb, nb, qx, bx, snap_h, snap_x, ch, r0, r1, pf, xb[(r + 1) % 2])
             _new_y_row(r + 2, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, yb[(r + 2) % 3])
-            _factor_row(_old_h(h, snap_h, ch, r0, r1, r + 1), xb[(r + 1) % 2], yb[(r + 1) % 3], yb[(r + 2) % 3],
-                        dtdx, one, zero, fr[inx])
+            _factor_row(
+                _old_h(h, snap_h, ch, r0, r1, r + 1),
+                xb[(r + 1) % 2],
+                yb[(r + 1) % 3],
+                yb[(r + 2) % 3],
+                dtdx,
+                one,
+                zero,
+                fr[inx],
+            )
         else:
             fr[inx, :] = one
         fp = fr[ip]
@@ -479,7 +587,8 @@ def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, ic
                 ux = half * (qx[r, c] + qx[r, c + 1])
                 uy = half * (qn_row[c] + qs_row[c])
                 a_hmax[r, c], a_vmax[r, c], a_haz[r, c], cap = _maxima(
-                    w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf)
+                    w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
+                )
                 n_cap += cap
                 n_changed += (w > wet) != (w0 > wet)
             # Wet/dry changes are rare and branchy: a separate loop keeps the one above SIMD.
@@ -501,29 +610,153 @@ def _step_chunk(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, ic
 # re-optimise a linked worker inside every caller. The index is cast so the worker's signature is
 # fixed (prange hands out an unsigned index).
 @njit(parallel=True, error_model="numpy", cache=True)
-def _step(chunk_fn, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-          do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y, edge, edge_q,
-          pf, part):
+def _step(
+    chunk_fn,
+    h,
+    zb,
+    nb,
+    qx,
+    qy,
+    bx,
+    by,
+    rainf,
+    infil_kind,
+    ia,
+    ib,
+    ic,
+    icum,
+    drain,
+    has_drain,
+    do_acc,
+    a_hmax,
+    a_vmax,
+    a_haz,
+    a_tarr,
+    a_dur,
+    a_wet,
+    t1,
+    nch,
+    snap_h,
+    snap_x,
+    snap_y,
+    edge,
+    edge_q,
+    pf,
+    part,
+):
     """One time step over all row chunks in parallel (``chunk_fn`` is :func:`_step_chunk`).
 
     Per chunk it leaves in ``part`` the infiltrated and drained depth sums, the number of
     non-finite depths and the maximum depth (the next step's time step).
     """
     for ch in prange(nch):
-        chunk_fn(np.int64(ch), h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y, edge,
-                 edge_q, pf, part)
+        chunk_fn(
+            np.int64(ch),
+            h,
+            zb,
+            nb,
+            qx,
+            qy,
+            bx,
+            by,
+            rainf,
+            infil_kind,
+            ia,
+            ib,
+            ic,
+            icum,
+            drain,
+            has_drain,
+            do_acc,
+            a_hmax,
+            a_vmax,
+            a_haz,
+            a_tarr,
+            a_dur,
+            a_wet,
+            t1,
+            nch,
+            snap_h,
+            snap_x,
+            snap_y,
+            edge,
+            edge_q,
+            pf,
+            part,
+        )
 
 
 @njit(error_model="numpy", cache=True)
-def _step_serial(chunk_fn, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y, edge,
-                 edge_q, pf, part):
+def _step_serial(
+    chunk_fn,
+    h,
+    zb,
+    nb,
+    qx,
+    qy,
+    bx,
+    by,
+    rainf,
+    infil_kind,
+    ia,
+    ib,
+    ic,
+    icum,
+    drain,
+    has_drain,
+    do_acc,
+    a_hmax,
+    a_vmax,
+    a_haz,
+    a_tarr,
+    a_dur,
+    a_wet,
+    t1,
+    nch,
+    snap_h,
+    snap_x,
+    snap_y,
+    edge,
+    edge_q,
+    pf,
+    part,
+):
     """:func:`_step` on one thread (small grids: waking threads costs more than the work)."""
     for ch in range(nch):
-        chunk_fn(ch, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                 do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y, edge,
-                 edge_q, pf, part)
+        chunk_fn(
+            ch,
+            h,
+            zb,
+            nb,
+            qx,
+            qy,
+            bx,
+            by,
+            rainf,
+            infil_kind,
+            ia,
+            ib,
+            ic,
+            icum,
+            drain,
+            has_drain,
+            do_acc,
+            a_hmax,
+            a_vmax,
+            a_haz,
+            a_tarr,
+            a_dur,
+            a_wet,
+            t1,
+            nch,
+            snap_h,
+            snap_x,
+            snap_y,
+            edge,
+            edge_q,
+            pf,
+            part,
+        )
 
 
 @njit(error_model="numpy", cache=True)
@@ -676,7 +909,8 @@ def _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a
     was_wet = not np.isnan(a_wet[r, c])
     d, drop = _flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
     a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = _maxima(
-        w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf)
+        w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
+    )
     if (w > pf[P_WET]) != was_wet:
         _wet_dry(r, c, not was_wet, t1, a_tarr, a_dur, a_wet)
 
@@ -704,13 +938,64 @@ def constants(h, theta, h_dry, dx, wet_depth, froude_cap, g):
     return pf
 
 
-def _run_impl(step, step_chunk,
-              h, qx, qy, zb, nb, blocked, rainf, rain_sum, rain_ser,
-              infil_kind, ia, ib, ic, icum, drain, has_drain,
-              b_row, b_col, b_side, b_kind, b_ser, b_slope, f_row, f_col, f_ser,
-              s_row, s_col, s_ser, s_w, st, sv, sptr,
-              dx, alpha, theta, h_dry, dt_max, fixed_dt, g, wet_depth, froude_cap, zref, t0, t_end,
-              do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, nch, hmax, vols):
+def _run_impl(
+    step,
+    step_chunk,
+    h,
+    qx,
+    qy,
+    zb,
+    nb,
+    blocked,
+    rainf,
+    rain_sum,
+    rain_ser,
+    infil_kind,
+    ia,
+    ib,
+    ic,
+    icum,
+    drain,
+    has_drain,
+    b_row,
+    b_col,
+    b_side,
+    b_kind,
+    b_ser,
+    b_slope,
+    f_row,
+    f_col,
+    f_ser,
+    s_row,
+    s_col,
+    s_ser,
+    s_w,
+    st,
+    sv,
+    sptr,
+    dx,
+    alpha,
+    theta,
+    h_dry,
+    dt_max,
+    fixed_dt,
+    g,
+    wet_depth,
+    froude_cap,
+    zref,
+    t0,
+    t_end,
+    do_acc,
+    a_hmax,
+    a_vmax,
+    a_haz,
+    a_tarr,
+    a_dur,
+    a_wet,
+    nch,
+    hmax,
+    vols,
+):
     """Advance from t0 to exactly t_end, the whole time loop compiled (see :func:`run`).
 
     The first two arguments are function pointers: the sweep (parallel or one-thread) and the
@@ -782,17 +1067,70 @@ def _run_impl(step, step_chunk,
         pf[P_GDT] = g * dt
         rain_mean = 0.0
         if rain_ser >= 0:
-            rain_mean = (series_integral(st, sv, cum, sptr, rain_ser, t1)
-                         - series_integral(st, sv, cum, sptr, rain_ser, t)) / dt
+            rain_mean = (
+                series_integral(st, sv, cum, sptr, rain_ser, t1) - series_integral(st, sv, cum, sptr, rain_ser, t)
+            ) / dt
         pf[P_RAINDT] = rain_mean * dt
 
         # Boundary faces first: the sweep reads them (for the chunks' border rows too).
-        _boundary_momentum(h, zb, nb, blocked, qx, qy, bx, by, b_row, b_col, b_side, b_kind, b_ser,
-                           b_slope, level_t, zref, dt, g, dx, theta, h_dry)
+        _boundary_momentum(
+            h,
+            zb,
+            nb,
+            blocked,
+            qx,
+            qy,
+            bx,
+            by,
+            b_row,
+            b_col,
+            b_side,
+            b_kind,
+            b_ser,
+            b_slope,
+            level_t,
+            zref,
+            dt,
+            g,
+            dx,
+            theta,
+            h_dry,
+        )
         _snapshot(h, qx, qy, nch, snap_h, snap_x, snap_y)
-        step(step_chunk, h, zb, nb, qx, qy, bx, by, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-             do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, t1, nch, snap_h, snap_x, snap_y, edge, edge_q,
-             pf, part)
+        step(
+            step_chunk,
+            h,
+            zb,
+            nb,
+            qx,
+            qy,
+            bx,
+            by,
+            rainf,
+            infil_kind,
+            ia,
+            ib,
+            ic,
+            icum,
+            drain,
+            has_drain,
+            do_acc,
+            a_hmax,
+            a_vmax,
+            a_haz,
+            a_tarr,
+            a_dur,
+            a_wet,
+            t1,
+            nch,
+            snap_h,
+            snap_x,
+            snap_y,
+            edge,
+            edge_q,
+            pf,
+            part,
+        )
         _limit_chunk_edges(qy, nch, edge, edge_q)
         hmax = 0.0
         n_bad = 0.0
@@ -808,8 +1146,9 @@ def _run_impl(step, step_chunk,
         for k in range(s_row.size):
             r = s_row[k]
             c = s_col[k]
-            qmean = (series_integral(st, sv, cum, sptr, s_ser[k], t1)
-                     - series_integral(st, sv, cum, sptr, s_ser[k], t)) / dt
+            qmean = (
+                series_integral(st, sv, cum, sptr, s_ser[k], t1) - series_integral(st, sv, cum, sptr, s_ser[k], t)
+            ) / dt
             add = qmean * s_w[k] * dt / cell_area
             # A negative inflow (abstraction) takes at most the water there.
             old = np.float64(h[r, c])
@@ -950,8 +1289,35 @@ def _compile_runner(argtypes):
     part = types.Array(types.float64, 2, "C")
     i64 = types.int64
     mat = types.Array(h.dtype, 2, "C")
-    worker_sig = types.void(i64, h, zb, nb, qx, qy, mat, mat, rainf, infil_kind, ia, ib, ic, icum, drain, has_drain,
-                            do_acc, *acc, types.float64, i64, cube, cube, cube, cube, mat, row, part)
+    worker_sig = types.void(
+        i64,
+        h,
+        zb,
+        nb,
+        qx,
+        qy,
+        mat,
+        mat,
+        rainf,
+        infil_kind,
+        ia,
+        ib,
+        ic,
+        icum,
+        drain,
+        has_drain,
+        do_acc,
+        *acc,
+        types.float64,
+        i64,
+        cube,
+        cube,
+        cube,
+        cube,
+        mat,
+        row,
+        part,
+    )
     # The sweep takes its worker as a pointer too, so the worker is optimised once, not again inside
     # each sweep that calls it.
     sweep_sig = types.void(types.FunctionType(worker_sig), *worker_sig.args[1:])
@@ -989,7 +1355,8 @@ def _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a
     uy = pf[P_HALF] * (qy[r, c] + qy[r + 1, c])
     d, drop = _flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
     a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = _maxima(
-        w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf)
+        w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
+    )
     if w > pf[P_WET]:
         if np.isnan(a_wet[r, c]):
             a_wet[r, c] = t0

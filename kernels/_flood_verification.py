@@ -16,8 +16,9 @@ __all__ = ["wave_front", "thacker", "ritter", "isolated_building", "gauge_summar
 G = 9.81
 
 
-def wave_front(n_manning: float = 0.01, dx: float = 25.0, times=(900.0, 1800.0, 2700.0, 3600.0),
-               params: FloodParams | None = None) -> dict:
+def wave_front(
+    n_manning: float = 0.01, dx: float = 25.0, times=(900.0, 1800.0, 2700.0, 3600.0), params: FloodParams | None = None
+) -> dict:
     """Moving wave front over a horizontal plane (Hunter et al. 2005; Bates et al. 2010).
 
     Flat 5000 m strip (2 cells across), wave speed u = 1 m/s, level series at the west edge from
@@ -41,8 +42,7 @@ def wave_front(n_manning: float = 0.01, dx: float = 25.0, times=(900.0, 1800.0, 
         status.append(st.status)
         model.append(state.h.copy())
         analytic.append(exact(x, t))
-    return {"x": x, "times": list(times), "model": model, "analytic": analytic, "status": status, "dx": dx,
-            "u": u}
+    return {"x": x, "times": list(times), "model": model, "analytic": analytic, "status": status, "dx": dx, "u": u}
 
 
 def front_position(x: np.ndarray, h: np.ndarray, depth: float = 0.05) -> float:
@@ -79,8 +79,17 @@ def thacker(dx: float = 0.04, quarters=(1, 2, 4), params: FloodParams | None = N
     state.qy[:] = hf * eta * omega  # the initial velocity (0, eta omega) on the y-faces
     grid = FloodGrid.simple(z, dx, 0.0)
     v0 = stored_volume(state, grid)
-    out = {"xx": xx, "yy": yy, "period": period, "times": [], "model": [], "analytic": [], "status": [],
-           "volume0": v0, "grid": grid}
+    out = {
+        "xx": xx,
+        "yy": yy,
+        "period": period,
+        "times": [],
+        "model": [],
+        "analytic": [],
+        "status": [],
+        "volume0": v0,
+        "grid": grid,
+    }
     for k in quarters:
         t = k * period / 4
         st = advance(state, grid, FloodForcing.none((n, n)), params or FloodParams(h_dry=1e-4), t)
@@ -109,8 +118,17 @@ def ritter(dx: float = 0.05, times=np.arange(0.5, 6.01, 0.5), params: FloodParam
     grid = FloodGrid.simple(np.zeros((1, nx)), dx, 0.0)
     v0 = stored_volume(state, grid)
     cg = np.sqrt(G * hl)
-    out = {"x": x, "x0": x0, "hl": hl, "times": [], "model": [], "analytic": [], "status": [], "volumes": [],
-           "volume0": v0}
+    out = {
+        "x": x,
+        "x0": x0,
+        "hl": hl,
+        "times": [],
+        "model": [],
+        "analytic": [],
+        "status": [],
+        "volumes": [],
+        "volume0": v0,
+    }
     for t in times:
         st = advance(state, grid, FloodForcing.none((1, nx)), params or FloodParams(h_dry=1e-5), float(t))
         xa = (x - x0) / t
@@ -153,9 +171,11 @@ def isolated_building(t_end: float = 30.0, sample: float = 0.1, params: FloodPar
     xx, yy = np.meshgrid((np.arange(nx) + 0.5) * dx, ly - (np.arange(ny) + 0.5) * dx)
     z = np.where(yy < 0.34, 0.155 / 0.34 * (0.34 - yy), 0.0)
     z = np.where(yy > ly - 0.34, 0.155 / 0.34 * (yy - (ly - 0.34)), z)
-    walls = [[(6.75, 0.0), (6.75, 1.3), (7.55, 1.3), (7.55, 0.0)],
-             [(6.75, 2.3), (6.75, 3.6), (7.55, 3.6), (7.55, 2.3)],
-             [(10.99, 1.75), (11.340697, 2.469035), (11.700215, 2.293687), (11.349518, 1.574652)]]
+    walls = [
+        [(6.75, 0.0), (6.75, 1.3), (7.55, 1.3), (7.55, 0.0)],
+        [(6.75, 2.3), (6.75, 3.6), (7.55, 3.6), (7.55, 2.3)],
+        [(10.99, 1.75), (11.340697, 2.469035), (11.700215, 2.293687), (11.349518, 1.574652)],
+    ]
     blocked = np.zeros((ny, nx), bool)
     for poly in walls:
         blocked |= _inside(xx, yy, poly)
@@ -171,9 +191,15 @@ def isolated_building(t_end: float = 30.0, sample: float = 0.1, params: FloodPar
         st = advance(state, grid, FloodForcing.none((ny, nx)), params or FloodParams(), float(t))
         status = max(status, st.status)
         stage[i] = state.h[idx] + z[idx]
-    return {"times": times, "stage": stage, "status": status,
-            "mass_error": abs(stored_volume(state, grid) - v0) / v0, "depth": state.h, "blocked": blocked,
-            "extent": (0.0, lx, 0.0, ly)}
+    return {
+        "times": times,
+        "stage": stage,
+        "status": status,
+        "mass_error": abs(stored_volume(state, grid) - v0) / v0,
+        "depth": state.h,
+        "blocked": blocked,
+        "extent": (0.0, lx, 0.0, ly),
+    }
 
 
 def gauge_summary(times: np.ndarray, stage: np.ndarray, rise: float = 0.01) -> list[dict]:

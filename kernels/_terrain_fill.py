@@ -203,9 +203,9 @@ def _priority_flood(z, valid, epsilon, out, closed, pit, queue, zlo, scale, star
     for k in range(8):
         off[k] = DR[k] * w + DC[k]
     out[:w] = np.nan
-    out[n - w:] = np.nan
+    out[n - w :] = np.nan
     closed[:w] = 1
-    closed[n - w:] = 1
+    closed[n - w :] = 1
     for r in range(ny):
         base = (r + 1) * w + 1
         out[base - 1] = np.nan
@@ -271,8 +271,9 @@ def _priority_flood(z, valid, epsilon, out, closed, pit, queue, zlo, scale, star
     return out
 
 
-def priority_flood(z: np.ndarray, valid: np.ndarray, epsilon: float, index_dtype=None,
-                   buckets: bool = True) -> np.ndarray:
+def priority_flood(
+    z: np.ndarray, valid: np.ndarray, epsilon: float, index_dtype=None, buckets: bool = True
+) -> np.ndarray:
     """Run the fill on a float64 C-contiguous DEM.
 
     ``index_dtype`` overrides the int32/int64 choice; ``buckets=False`` takes the heap even where the
@@ -284,8 +285,18 @@ def priority_flood(z: np.ndarray, valid: np.ndarray, epsilon: float, index_dtype
     zlo, scale, start = bucket_levels(z, valid) if buckets else (0.0, 1.0, None)
     padded = np.empty((ny + 2, nx + 2))
     queue = None if start is None else np.empty(start[-1], dtype=dt)
-    _priority_flood(z, valid, float(epsilon), padded.reshape(-1), np.empty(n, dtype=np.uint8),
-                    np.empty(ny * nx, dtype=dt), queue, zlo, scale, start)
+    _priority_flood(
+        z,
+        valid,
+        float(epsilon),
+        padded.reshape(-1),
+        np.empty(n, dtype=np.uint8),
+        np.empty(ny * nx, dtype=dt),
+        queue,
+        zlo,
+        scale,
+        start,
+    )
     out = padded[1:-1, 1:-1].copy()
     # nodata cells keep their input value (the padded copy holds it already; NaN stays NaN)
     return out

@@ -69,10 +69,16 @@ _SETTLED = 4.0
 _SLACK = 1e-9
 _COST = 1e-5
 _STORE = 1e-3
-_OPTIONS = {"output_flag": False, "primal_feasibility_tolerance": 1e-9, "dual_feasibility_tolerance": 1e-9,
-            "presolve": "off", "solver": "simplex", "simplex_strategy": 1,
-            # devex pricing: about as many iterations as steepest edge here, and a cheaper restart
-            "simplex_dual_edge_weight_strategy": 1}
+_OPTIONS = {
+    "output_flag": False,
+    "primal_feasibility_tolerance": 1e-9,
+    "dual_feasibility_tolerance": 1e-9,
+    "presolve": "off",
+    "solver": "simplex",
+    "simplex_strategy": 1,
+    # devex pricing: about as many iterations as steepest edge here, and a cheaper restart
+    "simplex_dual_edge_weight_strategy": 1,
+}
 
 
 class SupplyNetwork(NamedTuple):
@@ -104,6 +110,7 @@ class SupplyNetwork(NamedTuple):
         Fraction in [0, 1) of each ``DEMAND`` node's delivery that returns to ``return_to``; the rest
         is consumed.
     """
+
     kind: np.ndarray
     priority: np.ndarray
     can_exit: np.ndarray
@@ -126,18 +133,20 @@ class SupplyNetwork(NamedTuple):
         src = np.flatnonzero((to >= 0) & (frac > 0))
         kind = np.asarray(self.kind)
         if np.any(kind[src] != DEMAND) or np.any(kind[to[src]] == DEMAND) or np.any(frac[src] >= 1):
-            raise ValueError("return flows leave DEMAND nodes with a fraction in [0, 1) and reach a node that "
-                             "is not a demand")
+            raise ValueError(
+                "return flows leave DEMAND nodes with a fraction in [0, 1) and reach a node that is not a demand"
+            )
         return src, to[src], frac[src]
 
 
 class Allocation(NamedTuple):
     """One step's answer (rates in m3/s, storage in m3)."""
-    flow: np.ndarray        # (m,) flow entering each link
-    delivered: np.ndarray   # (n,) delivery to DEMAND / ENV nodes (0 elsewhere)
-    storage: np.ndarray     # (n,) end-of-step storage of STORAGE nodes (0 elsewhere)
-    exit: np.ndarray        # (n,) water leaving the system at each node
-    n_lp: int               # linear programs solved
+
+    flow: np.ndarray  # (m,) flow entering each link
+    delivered: np.ndarray  # (n,) delivery to DEMAND / ENV nodes (0 elsewhere)
+    storage: np.ndarray  # (n,) end-of-step storage of STORAGE nodes (0 elsewhere)
+    exit: np.ndarray  # (n,) water leaving the system at each node
+    n_lp: int  # linear programs solved
 
 
 class Allocator:
@@ -187,7 +196,7 @@ class Allocator:
             return [(int(l), float(gain[l])) for l in np.flatnonzero(net.link_to == i)] + returns_in.get(i, [])
 
         self._row_bal = np.empty(n, dtype=np.int64)
-        for i in range(n):        # node balance: in - out - exit (- storage/dt) = -(inflow or storage/dt)
+        for i in range(n):  # node balance: in - out - exit (- storage/dt) = -(inflow or storage/dt)
             self._row_bal[i] = len(rows)
             entries = links_in(i) + links_out(i)
             if kind[i] == DEMAND:
@@ -217,7 +226,7 @@ class Allocator:
         row_lo = np.full(nrow, -inf)
         row_hi = np.full(nrow, inf)
         row_lo[:n] = row_hi[:n] = 0.0
-        row_hi[self._row_works:self._row_lic] = np.asarray(net.throughput)[works]
+        row_hi[self._row_works : self._row_lic] = np.asarray(net.throughput)[works]
         # sparse matrix, column-wise
         cols: list[list[tuple[int, float]]] = [[] for _ in range(ncol)]
         for r, entries in enumerate(rows):
@@ -250,7 +259,7 @@ class Allocator:
         cost = np.asarray(net.cost, float)
         self._base_cost = np.zeros(ncol)
         self._base_cost[:m] = -_COST * (cost / cost.max() if cost.size and cost.max() > 0 else cost)
-        self._base_cost[self._cs:self._ce] = _STORE
+        self._base_cost[self._cs : self._ce] = _STORE
         self._all_cols = np.arange(ncol, dtype=np.int32)
         self._all_rows = np.arange(nrow, dtype=np.int32)
         self._y_cols = (self._cy + np.arange(nd)).astype(np.int32)
@@ -269,8 +278,15 @@ class Allocator:
         """Indices of the DEMAND and ENV nodes, in the order of the delivery columns."""
         return self._dem
 
-    def solve(self, inflow: np.ndarray, demand: np.ndarray, storage: np.ndarray, storage_lower: np.ndarray,
-              storage_upper: np.ndarray, licence: np.ndarray) -> Allocation:
+    def solve(
+        self,
+        inflow: np.ndarray,
+        demand: np.ndarray,
+        storage: np.ndarray,
+        storage_lower: np.ndarray,
+        storage_upper: np.ndarray,
+        licence: np.ndarray,
+    ) -> Allocation:
         """Allocate one step.
 
         Parameters
@@ -316,15 +332,15 @@ class Allocator:
         levels = self._levels
         k = 0
         x = self._run(("level", 0), lo, hi)
-        n_lp, src = 1, 0    # src: the level whose LP produced x
-        shared = -1         # the level whose fraction LP produced x
+        n_lp, src = 1, 0  # src: the level whose LP produced x
+        shared = -1  # the level whose fraction LP produced x
         while k < len(levels):
             full = [self._full(x, dem_need, level) for level in levels[k:]]
             if all(full):
                 break
             level = levels[k]
             if full[0]:
-                self._fix(level, x[self._cy:self._cy + nd], dem_need, lo, hi, full=True)
+                self._fix(level, x[self._cy : self._cy + nd], dem_need, lo, hi, full=True)
                 k += 1
                 continue
             if shared != k and np.count_nonzero(dem_need[level]) > 1:
@@ -340,25 +356,26 @@ class Allocator:
                 x = self._run(("level", k), lo, hi)
                 n_lp, src = n_lp + 1, k
                 continue
-            self._fix(level, x[self._cy:self._cy + nd], dem_need, lo, hi, full=False)
+            self._fix(level, x[self._cy : self._cy + nd], dem_need, lo, hi, full=False)
             k += 1
-        y = np.minimum(x[self._cy:self._cy + nd], dem_need)
+        y = np.minimum(x[self._cy : self._cy + nd], dem_need)
         n = kind.size
         delivered = np.zeros(n)
         delivered[self._dem] = y
         store = np.zeros(n)
-        store[self._sto] = x[self._cs:self._ce] * dt
+        store[self._sto] = x[self._cs : self._ce] * dt
         out = np.zeros(n)
-        out[self._ext] = x[self._ce:self._cf]
-        return Allocation(x[:self._cy].copy(), delivered, store, out, n_lp)
+        out[self._ext] = x[self._ce : self._cf]
+        return Allocation(x[: self._cy].copy(), delivered, store, out, n_lp)
 
     def _full(self, x: np.ndarray, need: np.ndarray, level: np.ndarray) -> bool:
         got, want = x[self._cy + level].sum(), need[level].sum()
         return bool(got >= want - 1e-9 * max(1.0, want))
 
     @staticmethod
-    def _fix(level: np.ndarray, x_y: np.ndarray, need: np.ndarray, lo: np.ndarray, hi: np.ndarray, *,
-             full: bool) -> None:
+    def _fix(
+        level: np.ndarray, x_y: np.ndarray, need: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, full: bool
+    ) -> None:
         """Hold a settled level at what it got in later LPs.
 
         The values come from a solution feasible to the solver's tolerance, so they are held in
@@ -412,8 +429,9 @@ class Allocator:
             index[1::2] = self._cf
             value = np.zeros(2 * nk)
             value[0::2] = 1.0
-            h.addRows(nk, np.zeros(nk), np.full(nk, self._inf), 2 * nk, np.arange(0, 2 * nk, 2, dtype=np.int32),
-                      index, value)
+            h.addRows(
+                nk, np.zeros(nk), np.full(nk, self._inf), 2 * nk, np.arange(0, 2 * nk, 2, dtype=np.int32), index, value
+            )
             share = np.zeros(nk)
         cost = self._level_cost(k) if kind == "level" else self._fraction_cost(k)
         h.changeColsCost(self._ncol, self._all_cols, cost)
@@ -430,8 +448,15 @@ class Allocator:
             cost[self._y_cols[level]] = _SETTLED
         return cost
 
-    def _run(self, key: tuple[str, int], lo: np.ndarray, hi: np.ndarray, *, need: np.ndarray | None = None,
-             f_bounds: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    def _run(
+        self,
+        key: tuple[str, int],
+        lo: np.ndarray,
+        hi: np.ndarray,
+        *,
+        need: np.ndarray | None = None,
+        f_bounds: tuple[float, float] = (0.0, 0.0),
+    ) -> np.ndarray:
         model = self._model(key)
         h, hs = model.h, self._highspy
         col_lo, col_hi = self._col_lo, self._col_hi
@@ -442,7 +467,7 @@ class Allocator:
         if need is not None:
             d = need[self._levels[key[1]]]
             changed = np.flatnonzero(d != model.share)
-            for j in changed:    # y_d - D_d f >= 0: only demands that changed since this model's last solve
+            for j in changed:  # y_d - D_d f >= 0: only demands that changed since this model's last solve
                 h.changeCoeff(self._nrow + int(j), self._cf, -float(d[j]))
             model.share[changed] = d[changed]
             # f weighs about the level's total demand D (D/2 to D), so that a unit of water moves the
@@ -469,7 +494,7 @@ class Allocator:
         if status != hs.HighsModelStatus.kOptimal and not self._near_optimal(h):
             raise ArithmeticError(f"HiGHS returned {h.modelStatusToString(status)}")
         # vertices sit on bounds; -1e-17 is round-off of 0, and every column is >= 0
-        return np.maximum(np.asarray(h.getSolution().col_value)[:self._ncol], 0.0)
+        return np.maximum(np.asarray(h.getSolution().col_value)[: self._ncol], 0.0)
 
     @staticmethod
     def _near_optimal(h) -> bool:
@@ -479,8 +504,11 @@ class Allocator:
         m3/s can only be a tie-breaker (costs, storage kept), never a delivery.
         """
         info = h.getInfo()
-        return (info.primal_solution_status == 2 and info.max_primal_infeasibility <= 1e-9
-                and info.max_dual_infeasibility <= 1e-6)
+        return (
+            info.primal_solution_status == 2
+            and info.max_primal_infeasibility <= 1e-9
+            and info.max_dual_infeasibility <= 1e-6
+        )
 
     def _share(self, k: int, need: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Equal-percentage sharing within a level: max common fraction, then max total.
@@ -502,13 +530,20 @@ class Allocator:
 class _Model(NamedTuple):
     """One HiGHS model of the network, for one kind of LP; ``share`` holds the demands its
     equal-percentage rows were last given."""
+
     h: object
     cost: np.ndarray
     share: np.ndarray
 
 
-def balance_error(net: SupplyNetwork, inflow: np.ndarray, storage_before: np.ndarray, evaporation: np.ndarray,
-                  alloc: Allocation, dt: float) -> tuple[float, float]:
+def balance_error(
+    net: SupplyNetwork,
+    inflow: np.ndarray,
+    storage_before: np.ndarray,
+    evaporation: np.ndarray,
+    alloc: Allocation,
+    dt: float,
+) -> tuple[float, float]:
     """System mass balance of one step: (absolute error [m3], throughput [m3]).
 
     Parameters
@@ -533,6 +568,9 @@ def balance_error(net: SupplyNetwork, inflow: np.ndarray, storage_before: np.nda
     src, _, frac = net.returns()
     returned = float(np.sum(alloc.delivered[src] * frac))
     consumed = float(np.sum(alloc.delivered[kind == DEMAND])) - returned
-    water_out = ((consumed + float(np.sum(alloc.flow * net.loss)) + float(np.sum(alloc.exit))) * dt
-                 + float(np.sum(evaporation)) + float(np.sum(alloc.storage[sto] - storage_before[sto])))
+    water_out = (
+        (consumed + float(np.sum(alloc.flow * net.loss)) + float(np.sum(alloc.exit))) * dt
+        + float(np.sum(evaporation))
+        + float(np.sum(alloc.storage[sto] - storage_before[sto]))
+    )
     return abs(water_in - water_out), water_in + (float(np.sum(alloc.flow)) + returned) * dt

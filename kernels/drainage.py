@@ -24,8 +24,9 @@ __all__ = ["exchange_flow"]
 
 
 @numba.njit(cache=True)
-def _one(h_surf: float, z_rim: float, head: float, area: float, perimeter: float, cw: float, co: float,
-         g: float) -> float:
+def _one(
+    h_surf: float, z_rim: float, head: float, area: float, perimeter: float, cw: float, co: float, g: float
+) -> float:
     """Exchange [m3/s] through one inlet, before the volume limits (positive into the network)."""
     up = max(h_surf, head) - z_rim
     if up <= 0.0 or area <= 0.0:
@@ -41,9 +42,20 @@ def _one(h_surf: float, z_rim: float, head: float, area: float, perimeter: float
 
 
 @numba.njit(cache=True)
-def exchange_flow(depth: np.ndarray, ground: np.ndarray, head: np.ndarray, rim: np.ndarray,
-                  area: np.ndarray, perimeter: np.ndarray, node_volume: np.ndarray, cw: float, co: float,
-                  cell_area: np.ndarray, dt: float, g: float = 9.81) -> np.ndarray:
+def exchange_flow(
+    depth: np.ndarray,
+    ground: np.ndarray,
+    head: np.ndarray,
+    rim: np.ndarray,
+    area: np.ndarray,
+    perimeter: np.ndarray,
+    node_volume: np.ndarray,
+    cw: float,
+    co: float,
+    cell_area: np.ndarray,
+    dt: float,
+    g: float = 9.81,
+) -> np.ndarray:
     """Flows [m3/s] between the surface cells and the network's nodes over one coupling step.
 
     Parameters

@@ -57,7 +57,7 @@ def rolling_sum(x: np.ndarray, scale: int) -> np.ndarray:
     out = np.full(x.shape, np.nan)
     if x.shape[-1] >= scale:
         c = np.concatenate([np.zeros((*x.shape[:-1], 1)), np.cumsum(x, axis=-1)], axis=-1)
-        out[..., scale - 1:] = c[..., scale:] - c[..., :-scale]
+        out[..., scale - 1 :] = c[..., scale:] - c[..., :-scale]
     return out
 
 
@@ -122,8 +122,9 @@ def fit_gamma(sums: np.ndarray, *, start_month: int = 1, method: str = "mle") ->
     return GammaFit(alpha.reshape(shape), beta.reshape(shape), q.reshape(shape))
 
 
-def spi(precip: np.ndarray, scale: int = 1, *, start_month: int = 1, fit: GammaFit | None = None,
-        method: str = "mle") -> tuple[np.ndarray, GammaFit]:
+def spi(
+    precip: np.ndarray, scale: int = 1, *, start_month: int = 1, fit: GammaFit | None = None, method: str = "mle"
+) -> tuple[np.ndarray, GammaFit]:
     """Standardized Precipitation Index of monthly precipitation along the last axis.
 
     Parameters

@@ -89,8 +89,14 @@ class BoundaryFaces(NamedTuple):
         return cls(*(np.concatenate([getattr(f, name) for f in faces]) for name in cls._fields))
 
 
-def edge_faces(shape: tuple[int, int], side: str | int, kind: int, series: int = -1, slope: float = 0.0,
-               span: tuple[int, int] | None = None) -> BoundaryFaces:
+def edge_faces(
+    shape: tuple[int, int],
+    side: str | int,
+    kind: int,
+    series: int = -1,
+    slope: float = 0.0,
+    span: tuple[int, int] | None = None,
+) -> BoundaryFaces:
     """Boundary faces along (part of) one domain edge.
 
     Parameters
@@ -121,8 +127,12 @@ def edge_faces(shape: tuple[int, int], side: str | int, kind: int, series: int =
     other = np.full(idx.size, fixed, dtype=np.int64)
     row, col = (idx, other) if code in (0, 1) else (other, idx)
     return BoundaryFaces(
-        row, col, np.full(idx.size, code, np.int8), np.full(idx.size, kind, np.int8),
-        np.full(idx.size, series, np.int64), np.full(idx.size, slope, np.float64),
+        row,
+        col,
+        np.full(idx.size, code, np.int8),
+        np.full(idx.size, kind, np.int8),
+        np.full(idx.size, series, np.int64),
+        np.full(idx.size, slope, np.float64),
     )
 
 
@@ -181,9 +191,14 @@ class FloodGrid(NamedTuple):
     fix_ser: np.ndarray
 
     @classmethod
-    def simple(cls, z: np.ndarray, dx: float, manning: float | np.ndarray = 0.03,
-               blocked: np.ndarray | None = None,
-               boundaries: list[BoundaryFaces] | BoundaryFaces | None = None) -> FloodGrid:
+    def simple(
+        cls,
+        z: np.ndarray,
+        dx: float,
+        manning: float | np.ndarray = 0.03,
+        blocked: np.ndarray | None = None,
+        boundaries: list[BoundaryFaces] | BoundaryFaces | None = None,
+    ) -> FloodGrid:
         """A grid with no losses and no forced cells; closed walls unless ``boundaries`` opens faces.
 
         Use ``grid._replace(...)`` to add infiltration, drainage or level-forced cells.
@@ -197,11 +212,24 @@ class FloodGrid(NamedTuple):
         b = BoundaryFaces.concat(list(boundaries or []))
         zeros = np.zeros(shape)
         return cls(
-            z=z, manning=np.broadcast_to(np.asarray(manning, dtype=z.dtype), shape).copy(),
+            z=z,
+            manning=np.broadcast_to(np.asarray(manning, dtype=z.dtype), shape).copy(),
             blocked=np.zeros(shape, np.uint8) if blocked is None else np.asarray(blocked, np.uint8),
-            dx=float(dx), infil_kind=0, infil_a=zeros, infil_b=zeros, infil_c=zeros, drain_cap=zeros,
-            bnd_row=b.row, bnd_col=b.col, bnd_side=b.side, bnd_kind=b.kind, bnd_ser=b.ser,
-            bnd_slope=b.slope, fix_row=_I64, fix_col=_I64, fix_ser=_I64,
+            dx=float(dx),
+            infil_kind=0,
+            infil_a=zeros,
+            infil_b=zeros,
+            infil_c=zeros,
+            drain_cap=zeros,
+            bnd_row=b.row,
+            bnd_col=b.col,
+            bnd_side=b.side,
+            bnd_kind=b.kind,
+            bnd_ser=b.ser,
+            bnd_slope=b.slope,
+            fix_row=_I64,
+            fix_col=_I64,
+            fix_ser=_I64,
         )
 
 
@@ -304,8 +332,15 @@ class FloodState:
         Steps taken so far.
     """
 
-    def __init__(self, h: np.ndarray, qx: np.ndarray, qy: np.ndarray, infil_cum: np.ndarray | None = None,
-                 t: float = 0.0, steps: int = 0):
+    def __init__(
+        self,
+        h: np.ndarray,
+        qx: np.ndarray,
+        qy: np.ndarray,
+        infil_cum: np.ndarray | None = None,
+        t: float = 0.0,
+        steps: int = 0,
+    ):
         self.h = h
         self.qx = qx
         self.qy = qy
@@ -381,13 +416,20 @@ class FloodAccum:
     @classmethod
     def zeros(cls, shape: tuple[int, int]) -> FloodAccum:
         """Empty accumulators for a grid of ``shape``."""
-        return cls(np.zeros(shape, np.float32), np.zeros(shape, np.float32), np.zeros(shape, np.float32),
-                   np.full(shape, np.nan), np.zeros(shape), np.full(shape, np.nan))
+        return cls(
+            np.zeros(shape, np.float32),
+            np.zeros(shape, np.float32),
+            np.zeros(shape, np.float32),
+            np.full(shape, np.nan),
+            np.zeros(shape),
+            np.full(shape, np.nan),
+        )
 
     def copy(self) -> FloodAccum:
         """Deep copy (for checkpoints)."""
-        return FloodAccum(*(getattr(self, n).copy() for n in
-                            ("h_max", "v_max", "hazard_max", "t_arrival", "duration", "wet_since")))
+        return FloodAccum(
+            *(getattr(self, n).copy() for n in ("h_max", "v_max", "hazard_max", "t_arrival", "duration", "wet_since"))
+        )
 
 
 class IntervalStats(NamedTuple):
@@ -414,8 +456,7 @@ class IntervalStats(NamedTuple):
     @property
     def net_inflow(self) -> float:
         """rain + inflow + bnd_in - bnd_out - infil - drain: the change of stored volume it implies."""
-        return (self.vol_rain + self.vol_inflow + self.vol_bnd_in - self.vol_bnd_out
-                - self.vol_infil - self.vol_drain)
+        return self.vol_rain + self.vol_inflow + self.vol_bnd_in - self.vol_bnd_out - self.vol_infil - self.vol_drain
 
 
 def stored_volume(state: FloodState, grid: FloodGrid) -> float:
@@ -424,8 +465,14 @@ def stored_volume(state: FloodState, grid: FloodGrid) -> float:
     return float(np.sum(h, dtype=np.float64)) * float(grid.dx) ** 2
 
 
-def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: FloodParams,
-            t_end: float, accum: FloodAccum | None = None) -> IntervalStats:
+def advance(
+    state: FloodState,
+    grid: FloodGrid,
+    forcing: FloodForcing,
+    params: FloodParams,
+    t_end: float,
+    accum: FloodAccum | None = None,
+) -> IntervalStats:
     """Advance ``state`` in place from ``state.t`` to exactly ``t_end``.
 
     Parameters
@@ -477,8 +524,15 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
         fresh = False
     zb, nb, rainf = state._buffers()
     blocked = prep.blocked
-    pf = _core.constants(state.h, float(params.theta), float(params.h_dry), float(grid.dx),
-                         float(params.wet_depth), float(params.froude_cap), float(params.g))
+    pf = _core.constants(
+        state.h,
+        float(params.theta),
+        float(params.h_dry),
+        float(grid.dx),
+        float(params.wet_depth),
+        float(params.froude_cap),
+        float(params.g),
+    )
     if accum is None:
         dummy32 = np.zeros((1, 1), np.float32)
         dummy64 = np.zeros((1, 1))
@@ -486,27 +540,74 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
     else:
         acc = (accum.h_max, accum.v_max, accum.hazard_max, accum.t_arrival, accum.duration, accum.wet_since)
     # the state as the last call left it (same arrays, same time): fold only what the caller changed
-    cont = (not fresh and accum is not None and prep.accum is accum and prep.h is state.h
-            and prep.t == state.t and prep.h_end is not None)
+    cont = (
+        not fresh
+        and accum is not None
+        and prep.accum is accum
+        and prep.h is state.h
+        and prep.t == state.t
+        and prep.h_end is not None
+    )
     if not fresh:
-        problem, hmax = _core.reopen(state.h, prep.h_end if cont else state.h, state.qx, state.qy, zb, nb,
-                                     blocked, state.t, pf, cont, *acc[:4],
-                                     acc[5])
+        problem, hmax = _core.reopen(
+            state.h,
+            prep.h_end if cont else state.h,
+            state.qx,
+            state.qy,
+            zb,
+            nb,
+            blocked,
+            state.t,
+            pf,
+            cont,
+            *acc[:4],
+            acc[5],
+        )
     if problem:
         state._prepared = None
         raise ValueError(_PROBLEMS[problem])
     if accum is not None and not cont:
-        _core.accum_open(state.h, zb, nb, state.qx, state.qy, blocked, state.t, pf,
-                         acc[0], acc[1], acc[2], acc[3], acc[5])
+        _core.accum_open(
+            state.h, zb, nb, state.qx, state.qy, blocked, state.t, pf, acc[0], acc[1], acc[2], acc[3], acc[5]
+        )
     vols = np.zeros(6)
     parallel, nch = _core.plan(state.h.shape, numba.get_num_threads())
     t, steps, dt_min, dt_max, status, capped = _core.run(
-        parallel, state.h, state.qx, state.qy, zb, nb, blocked, rainf, prep.rain_sum, int(forcing.rain_ser),
-        prep.kind, prep.ia, prep.ib, prep.ic, state.infil_cum, prep.drain, prep.has_drain, *prep.static,
-        float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
-        float(params.fixed_dt), float(params.g), float(params.wet_depth), float(params.froude_cap), prep.zref,
-        state.t, float(t_end),
-        accum is not None, *acc, nch, hmax, vols,
+        parallel,
+        state.h,
+        state.qx,
+        state.qy,
+        zb,
+        nb,
+        blocked,
+        rainf,
+        prep.rain_sum,
+        int(forcing.rain_ser),
+        prep.kind,
+        prep.ia,
+        prep.ib,
+        prep.ic,
+        state.infil_cum,
+        prep.drain,
+        prep.has_drain,
+        *prep.static,
+        float(grid.dx),
+        float(params.alpha),
+        float(params.theta),
+        float(params.h_dry),
+        float(params.dt_max),
+        float(params.fixed_dt),
+        float(params.g),
+        float(params.wet_depth),
+        float(params.froude_cap),
+        prep.zref,
+        state.t,
+        float(t_end),
+        accum is not None,
+        *acc,
+        nch,
+        hmax,
+        vols,
     )
     if accum is not None:
         _core.accum_close(t, accum.duration, accum.wet_since)
@@ -515,8 +616,7 @@ def advance(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: F
     prep.remember(state, accum)
     if steps == 0:
         dt_min = dt_max = 0.0
-    return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status),
-                         int(capped))
+    return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status), int(capped))
 
 
 class _Prepared:
@@ -529,8 +629,25 @@ class _Prepared:
     changed in between.
     """
 
-    def __init__(self, grid: FloodGrid, forcing: FloodForcing, params: FloodParams, dtype, zref: float,
-                 rain_sum: float, has_drain: bool, blocked, kind, ia, ib, ic, drain, static, problem, hmax):
+    def __init__(
+        self,
+        grid: FloodGrid,
+        forcing: FloodForcing,
+        params: FloodParams,
+        dtype,
+        zref: float,
+        rain_sum: float,
+        has_drain: bool,
+        blocked,
+        kind,
+        ia,
+        ib,
+        ic,
+        drain,
+        static,
+        problem,
+        hmax,
+    ):
         self.grid, self.forcing, self.params, self.dtype = grid, forcing, params, dtype
         self.zref, self.rain_sum, self.has_drain = zref, rain_sum, has_drain
         self.blocked, self.kind, self.ia, self.ib, self.ic, self.drain = blocked, kind, ia, ib, ic, drain
@@ -540,8 +657,13 @@ class _Prepared:
         self.t = np.nan
 
     def inputs_match(self, grid: FloodGrid, forcing: FloodForcing, params: FloodParams, h: np.ndarray) -> bool:
-        return (grid is self.grid and forcing is self.forcing and params == self.params
-                and h.dtype == self.dtype and h.shape == self.blocked.shape)
+        return (
+            grid is self.grid
+            and forcing is self.forcing
+            and params == self.params
+            and h.dtype == self.dtype
+            and h.shape == self.blocked.shape
+        )
 
     def remember(self, state: FloodState, accum: FloodAccum | None) -> None:
         """Keep the state's arrays, time and depths as this call leaves them."""
@@ -565,21 +687,37 @@ def _prepare(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: 
     drain = _c(grid.drain_cap, np.float64)
     zb, nb, rainf = state._buffers()
     problem, zref, rain_sum, hmax, has_drain = _core.prepare(
-        _c(grid.z, dtype), _c(grid.manning, dtype), blocked,
-        _c(forcing.rain_field, np.float64), drain, kind, ia, ib, ic,
-        state.h, zb, nb, rainf,
+        _c(grid.z, dtype),
+        _c(grid.manning, dtype),
+        blocked,
+        _c(forcing.rain_field, np.float64),
+        drain,
+        kind,
+        ia,
+        ib,
+        ic,
+        state.h,
+        zb,
+        nb,
+        rainf,
     )
     ser = forcing.series
     static = (
-        *(_i64(a) for a in (grid.bnd_row, grid.bnd_col)), _i8(grid.bnd_side), _i8(grid.bnd_kind),
-        _i64(grid.bnd_ser), _c(grid.bnd_slope, np.float64),
+        *(_i64(a) for a in (grid.bnd_row, grid.bnd_col)),
+        _i8(grid.bnd_side),
+        _i8(grid.bnd_kind),
+        _i64(grid.bnd_ser),
+        _c(grid.bnd_slope, np.float64),
         *(_i64(a) for a in (grid.fix_row, grid.fix_col, grid.fix_ser)),
         *(_i64(a) for a in (forcing.src_row, forcing.src_col, forcing.src_ser)),
         _c(forcing.src_w, np.float64),
-        _c(ser.t, np.float64), _c(ser.v, np.float64), _i64(ser.ptr),
+        _c(ser.t, np.float64),
+        _c(ser.v, np.float64),
+        _i64(ser.ptr),
     )
-    return _Prepared(grid, forcing, params, dtype, zref, rain_sum, has_drain, blocked, kind, ia, ib, ic, drain,
-                     static, problem, hmax)
+    return _Prepared(
+        grid, forcing, params, dtype, zref, rain_sum, has_drain, blocked, kind, ia, ib, ic, drain, static, problem, hmax
+    )
 
 
 _PROBLEMS = {
@@ -587,8 +725,9 @@ _PROBLEMS = {
     _core.BAD_MANNING: "grid.manning must be finite and >= 0 on unblocked cells",
     _core.BAD_RAIN: "forcing.rain_field must be finite and >= 0 m/s everywhere",
     _core.BAD_DRAIN: "grid.drain_cap must be finite and >= 0 m/s everywhere (0 where there is no drainage)",
-    _core.BAD_INFIL: ("infiltration parameters must be finite and >= 0, and Horton needs f0 (infil_a) >= fc "
-                      "(infil_b) in every cell"),
+    _core.BAD_INFIL: (
+        "infiltration parameters must be finite and >= 0, and Horton needs f0 (infil_a) >= fc (infil_b) in every cell"
+    ),
     _core.BAD_DEPTH: "state.h holds negative, NaN or infinite depths on unblocked cells; start from a valid state",
 }
 
@@ -610,8 +749,14 @@ def _i8(a) -> np.ndarray:
     return _c(a, np.int8)
 
 
-def _check(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: FloodParams, t_end: float,
-           accum: FloodAccum | None) -> None:
+def _check(
+    state: FloodState,
+    grid: FloodGrid,
+    forcing: FloodForcing,
+    params: FloodParams,
+    t_end: float,
+    accum: FloodAccum | None,
+) -> None:
     """Raise ValueError on anything that breaks the contract of :func:`advance`."""
     _check_state(state, t_end, accum)
     h = state.h
@@ -642,7 +787,7 @@ def _check(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: Fl
         raise ValueError(f"forcing.rain_ser = {rs} must be -1 (no rain) or a series index below {nser}")
     if rs >= 0:
         ser = forcing.series
-        if np.any(ser.v[ser.ptr[rs]:ser.ptr[rs + 1]] < 0):
+        if np.any(ser.v[ser.ptr[rs] : ser.ptr[rs + 1]] < 0):
             raise ValueError(f"rain series {rs} has negative values; rain multipliers must be >= 0")
     sr, sc, ss, sw = (np.asarray(a) for a in (forcing.src_row, forcing.src_col, forcing.src_ser, forcing.src_w))
     if not (sr.shape == sc.shape == ss.shape == sw.shape) or sr.ndim != 1:
@@ -681,8 +826,10 @@ def _check_state(state: FloodState, t_end: float, accum: FloodAccum | None) -> N
             a = getattr(accum, name)
             want = np.float32 if name in ("h_max", "v_max", "hazard_max") else np.float64
             if a.shape != (ny, nx) or a.dtype != want or not a.flags.c_contiguous or not a.flags.writeable:
-                raise ValueError(f"accum.{name} must be a writeable C-contiguous {np.dtype(want)} array of shape "
-                                 f"{(ny, nx)}; build it with FloodAccum.zeros(shape)")
+                raise ValueError(
+                    f"accum.{name} must be a writeable C-contiguous {np.dtype(want)} array of shape "
+                    f"{(ny, nx)}; build it with FloodAccum.zeros(shape)"
+                )
 
 
 def _check_params(p: FloodParams) -> None:
@@ -715,8 +862,10 @@ def _check_boundaries(grid: FloodGrid, shape: tuple[int, int], nser: int, mannin
     edge = np.choose(side.astype(np.int64), [col == 0, col == nx - 1, row == 0, row == ny - 1])
     if not np.all(edge):
         k = int(np.flatnonzero(~edge)[0])
-        raise ValueError(f"boundary face {k}: cell (row {row[k]}, col {col[k]}) is not on the side {side[k]} "
-                         "edge; boundary faces must be outer faces (use edge_faces)")
+        raise ValueError(
+            f"boundary face {k}: cell (row {row[k]}, col {col[k]}) is not on the side {side[k]} "
+            "edge; boundary faces must be outer faces (use edge_faces)"
+        )
     face = np.where(side < 2, row * 2 + (side == 1), col * 2 + (side == 3)) + np.where(side < 2, 0, 2 * ny)
     if np.unique(face).size != face.size:
         raise ValueError("a boundary face is listed twice; list each open face once")

@@ -225,8 +225,10 @@ def _fluxes(k, h, hr, x_fixed, lk_f, evap, rat_ptr, rat_h, rat_q, tab_ptr, tab_h
     r1 = rat_ptr[k + 1]
     if r1 > r0:
         if h >= rat_h[r1 - 1] and r1 - r0 >= 2:  # last segment extended above the table
-            spill += max(rat_q[r1 - 1] + (h - rat_h[r1 - 1]) * (rat_q[r1 - 1] - rat_q[r1 - 2])
-                         / (rat_h[r1 - 1] - rat_h[r1 - 2]), 0.0)
+            spill += max(
+                rat_q[r1 - 1] + (h - rat_h[r1 - 1]) * (rat_q[r1 - 1] - rat_q[r1 - 2]) / (rat_h[r1 - 1] - rat_h[r1 - 2]),
+                0.0,
+            )
         else:
             spill += _interp_hold(h, rat_h, rat_q, r0, r1)
     if lk_f[k, _WEIR_W] > 0.0 and h > lk_f[k, _CREST]:
@@ -242,18 +244,62 @@ def _fluxes(k, h, hr, x_fixed, lk_f, evap, rat_ptr, rat_h, rat_q, tab_ptr, tab_h
 
 
 @numba.njit(cache=True)
-def _solve_storage(k, s0, f0, inflow, release, hr, x_fixed, theta, dt, lk_f, evap, s_min, s_hi,
-                   rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_s, tab_a):
+def _solve_storage(
+    k,
+    s0,
+    f0,
+    inflow,
+    release,
+    hr,
+    x_fixed,
+    theta,
+    dt,
+    lk_f,
+    evap,
+    s_min,
+    s_hi,
+    rat_ptr,
+    rat_h,
+    rat_q,
+    tab_ptr,
+    tab_h,
+    tab_s,
+    tab_a,
+):
     """Root of G(S) = S - S0 - dt (I - R - theta F(h(S)) - (1 - theta) F0), increasing in S."""
     lo = s_min
-    w, e, x = _fluxes(k, _stage_of(lo, k, tab_ptr, tab_h, tab_s, tab_a), hr, x_fixed, lk_f, evap,
-                      rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_a)
+    w, e, x = _fluxes(
+        k,
+        _stage_of(lo, k, tab_ptr, tab_h, tab_s, tab_a),
+        hr,
+        x_fixed,
+        lk_f,
+        evap,
+        rat_ptr,
+        rat_h,
+        rat_q,
+        tab_ptr,
+        tab_h,
+        tab_a,
+    )
     g_lo = lo - s0 - dt * (inflow - release - theta * (w + e - x) - (1.0 - theta) * f0)
     if g_lo >= 0.0:
         return lo
     hi = s_hi
-    w, e, x = _fluxes(k, _stage_of(hi, k, tab_ptr, tab_h, tab_s, tab_a), hr, x_fixed, lk_f, evap,
-                      rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_a)
+    w, e, x = _fluxes(
+        k,
+        _stage_of(hi, k, tab_ptr, tab_h, tab_s, tab_a),
+        hr,
+        x_fixed,
+        lk_f,
+        evap,
+        rat_ptr,
+        rat_h,
+        rat_q,
+        tab_ptr,
+        tab_h,
+        tab_a,
+    )
     g_hi = hi - s0 - dt * (inflow - release - theta * (w + e - x) - (1.0 - theta) * f0)
     if g_hi <= 0.0:
         return hi
@@ -264,8 +310,20 @@ def _solve_storage(k, s0, f0, inflow, release, hr, x_fixed, theta, dt, lk_f, eva
         s = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
         if not (lo < s < hi):
             s = 0.5 * (lo + hi)
-        w, e, x = _fluxes(k, _stage_of(s, k, tab_ptr, tab_h, tab_s, tab_a), hr, x_fixed, lk_f, evap,
-                          rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_a)
+        w, e, x = _fluxes(
+            k,
+            _stage_of(s, k, tab_ptr, tab_h, tab_s, tab_a),
+            hr,
+            x_fixed,
+            lk_f,
+            evap,
+            rat_ptr,
+            rat_h,
+            rat_q,
+            tab_ptr,
+            tab_h,
+            tab_a,
+        )
         g = s - s0 - dt * (inflow - release - theta * (w + e - x) - (1.0 - theta) * f0)
         if g == 0.0 or hi - lo < tol:
             break
@@ -285,8 +343,29 @@ def _solve_storage(k, s0, f0, inflow, release, hr, x_fixed, theta, dt, lk_f, eva
 
 
 @numba.njit(cache=True)
-def _lake_update(k, inflow, acc, t, dt, storage, stage, res, overtop, lk_i, lk_f, evap_series,
-                 target_series, override, rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_s, tab_a):
+def _lake_update(
+    k,
+    inflow,
+    acc,
+    t,
+    dt,
+    storage,
+    stage,
+    res,
+    overtop,
+    lk_i,
+    lk_f,
+    evap_series,
+    target_series,
+    override,
+    rat_ptr,
+    rat_h,
+    rat_q,
+    tab_ptr,
+    tab_h,
+    tab_s,
+    tab_a,
+):
     """Advance lake k one step under the step-mean inflow ``inflow``; exchange and outflow are
     applied to ``acc`` (the links' step inflows); step-mean rates go to ``res[k]``."""
     s0 = storage[k]
@@ -325,14 +404,54 @@ def _lake_update(k, inflow, acc, t, dt, storage, stage, res, overtop, lk_i, lk_f
         f0 = w0 + e0 - x0
         x_max = x0
         if j >= 0 and math.isnan(x_fixed):
-            x_max = max(x0, _exchange(_stage_of(s_min, k, tab_ptr, tab_h, tab_s, tab_a), hr,
-                                      lk_f[k, _EX_SILL], lk_f[k, _EX_W], lk_f[k, _EX_C]))
+            x_max = max(
+                x0,
+                _exchange(
+                    _stage_of(s_min, k, tab_ptr, tab_h, tab_s, tab_a),
+                    hr,
+                    lk_f[k, _EX_SILL],
+                    lk_f[k, _EX_W],
+                    lk_f[k, _EX_C],
+                ),
+            )
         # F >= -x_max everywhere, so G(s_hi) >= 0
         s_hi = s0 + dt * (max(inflow, 0.0) + max(x_max, 0.0) + abs(f0)) + 1.0
-        s1 = _solve_storage(k, s0, f0, inflow, release, hr, x_fixed, theta, dt, lk_f, ev, s_min, s_hi,
-                            rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_s, tab_a)
-        w1, e1, x1 = _fluxes(k, _stage_of(s1, k, tab_ptr, tab_h, tab_s, tab_a), hr, x_fixed, lk_f, ev,
-                             rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_a)
+        s1 = _solve_storage(
+            k,
+            s0,
+            f0,
+            inflow,
+            release,
+            hr,
+            x_fixed,
+            theta,
+            dt,
+            lk_f,
+            ev,
+            s_min,
+            s_hi,
+            rat_ptr,
+            rat_h,
+            rat_q,
+            tab_ptr,
+            tab_h,
+            tab_s,
+            tab_a,
+        )
+        w1, e1, x1 = _fluxes(
+            k,
+            _stage_of(s1, k, tab_ptr, tab_h, tab_s, tab_a),
+            hr,
+            x_fixed,
+            lk_f,
+            ev,
+            rat_ptr,
+            rat_h,
+            rat_q,
+            tab_ptr,
+            tab_h,
+            tab_a,
+        )
         # stiffness over the step: raise theta so the linearised step never oscillates
         if s1 != s0:
             r = dt * ((w1 + e1 - x1) - f0) / (s1 - s0)
@@ -381,9 +500,40 @@ def _lake_update(k, inflow, acc, t, dt, storage, stage, res, overtop, lk_i, lk_f
 
 
 @numba.njit(cache=True)
-def _system_step(t, dt, nodes, n_links, link_down, link_lake, lake_of_link, ptr, m_sub, c0, c1, c2, q, acc, lake_acc,
-                 out, storage, stage, res, overtop, lk_i, lk_f, evap_series, target_series, override,
-                 rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_s, tab_a):
+def _system_step(
+    t,
+    dt,
+    nodes,
+    n_links,
+    link_down,
+    link_lake,
+    lake_of_link,
+    ptr,
+    m_sub,
+    c0,
+    c1,
+    c2,
+    q,
+    acc,
+    lake_acc,
+    out,
+    storage,
+    stage,
+    res,
+    overtop,
+    lk_i,
+    lk_f,
+    evap_series,
+    target_series,
+    override,
+    rat_ptr,
+    rat_h,
+    rat_q,
+    tab_ptr,
+    tab_h,
+    tab_s,
+    tab_a,
+):
     """One step of links and lakes in topological order; ``acc`` and ``lake_acc`` hold the
     external inputs on entry. Returns the volume leaving the system [m3]."""
     leaving = 0.0
@@ -401,19 +551,75 @@ def _system_step(t, dt, nodes, n_links, link_down, link_lake, lake_of_link, ptr,
                 leaving += mean * dt
         else:
             k = node - n_links
-            leaving += dt * _lake_update(k, lake_acc[k], acc, t, dt, storage, stage, res, overtop, lk_i,
-                                         lk_f, evap_series, target_series, override, rat_ptr, rat_h, rat_q,
-                                         tab_ptr, tab_h, tab_s, tab_a)
+            leaving += dt * _lake_update(
+                k,
+                lake_acc[k],
+                acc,
+                t,
+                dt,
+                storage,
+                stage,
+                res,
+                overtop,
+                lk_i,
+                lk_f,
+                evap_series,
+                target_series,
+                override,
+                rat_ptr,
+                rat_h,
+                rat_q,
+                tab_ptr,
+                tab_h,
+                tab_s,
+                tab_a,
+            )
             if lk_i[k, _LINK] >= 0:
                 out[lk_i[k, _LINK]] = res[k, _OUT]
     return leaving
 
 
 @numba.njit(cache=True)
-def _system_run(t0, dt, nodes, n_links, link_down, link_lake, lake_of_link, ptr, m_sub, c0, c1, c2, q, acc, lake_acc,
-                inflow, lateral, lake_inflow, storage, stage, overtop, lk_i, lk_f, evap_series,
-                target_series, override, rat_ptr, rat_h, rat_q, tab_ptr, tab_h, tab_s, tab_a,
-                out, lake_res, lake_stage, lake_storage, ledger):
+def _system_run(
+    t0,
+    dt,
+    nodes,
+    n_links,
+    link_down,
+    link_lake,
+    lake_of_link,
+    ptr,
+    m_sub,
+    c0,
+    c1,
+    c2,
+    q,
+    acc,
+    lake_acc,
+    inflow,
+    lateral,
+    lake_inflow,
+    storage,
+    stage,
+    overtop,
+    lk_i,
+    lk_f,
+    evap_series,
+    target_series,
+    override,
+    rat_ptr,
+    rat_h,
+    rat_q,
+    tab_ptr,
+    tab_h,
+    tab_s,
+    tab_a,
+    out,
+    lake_res,
+    lake_stage,
+    lake_storage,
+    ledger,
+):
     """Many steps; ``ledger`` accumulates (external inflow, leaving, lake inflow...) volumes."""
     n_lakes = storage.shape[0]
     res = np.zeros((n_lakes, 5))
@@ -427,10 +633,40 @@ def _system_run(t0, dt, nodes, n_links, link_down, link_lake, lake_of_link, ptr,
         if lake_inflow.shape[0] > 0:
             lake_acc += lake_inflow[t]
         ledger[0] += dt * (acc.sum() + lake_acc.sum())
-        ledger[1] += _system_step(t0 + t, dt, nodes, n_links, link_down, link_lake, lake_of_link, ptr, m_sub, c0, c1, c2,
-                                  q, acc, lake_acc, out[t], storage, stage, res, overtop, lk_i, lk_f,
-                                  evap_series, target_series, override, rat_ptr, rat_h, rat_q, tab_ptr,
-                                  tab_h, tab_s, tab_a)
+        ledger[1] += _system_step(
+            t0 + t,
+            dt,
+            nodes,
+            n_links,
+            link_down,
+            link_lake,
+            lake_of_link,
+            ptr,
+            m_sub,
+            c0,
+            c1,
+            c2,
+            q,
+            acc,
+            lake_acc,
+            out[t],
+            storage,
+            stage,
+            res,
+            overtop,
+            lk_i,
+            lk_f,
+            evap_series,
+            target_series,
+            override,
+            rat_ptr,
+            rat_h,
+            rat_q,
+            tab_ptr,
+            tab_h,
+            tab_s,
+            tab_a,
+        )
         for k in range(n_lakes):
             ledger[2] += dt * res[k, _EVAP]
             lake_res[t, k] = res[k]
@@ -494,7 +730,7 @@ def _padded(rows: list[np.ndarray]) -> np.ndarray:
     out = np.zeros((len(rows), width))
     for k, r in enumerate(rows):
         out[k, : r.size] = r
-        out[k, r.size:] = r[-1]
+        out[k, r.size :] = r[-1]
     return out
 
 
@@ -529,8 +765,10 @@ class RiverLakeSystem:
         lakes = list(lakes)
         nl = self.n_lakes = len(lakes)
         ds = np.asarray(network.downstream, dtype=np.int64)
-        width, slope, manning = (np.broadcast_to(np.asarray(getattr(network, a), dtype=np.float64), (n,))
-                                 for a in ("width", "slope", "manning"))
+        width, slope, manning = (
+            np.broadcast_to(np.asarray(getattr(network, a), dtype=np.float64), (n,))
+            for a in ("width", "slope", "manning")
+        )
         self._link_lake = np.full(n, -1, np.int64)  # lake receiving each link's outflow
         self._lake_of_link = np.full(n, -1, np.int64)  # lake standing for each link
         self._lk_i = np.zeros((max(nl, 1), 4), np.int64)[:nl]
@@ -548,16 +786,20 @@ class RiverLakeSystem:
                 if self._lake_of_link[own] >= 0:
                     raise ValueError(f"lake {k}: link {own} already stands for lake {self._lake_of_link[own]}")
                 if outlet not in (-1, int(ds[own])):
-                    raise ValueError(f"lake {k}: outlet_link = {outlet} differs from its lake link's downstream "
-                                     f"link {int(ds[own])}; leave outlet_link at -1 for a lake link")
+                    raise ValueError(
+                        f"lake {k}: outlet_link = {outlet} differs from its lake link's downstream "
+                        f"link {int(ds[own])}; leave outlet_link at -1 for a lake link"
+                    )
                 self._lake_of_link[own] = k
                 outlet = int(ds[own])
                 inflow_links += [i for i in np.flatnonzero(ds == own) if i not in inflow_links]
             for i in inflow_links:
                 i = _link_index(i, n, f"lake {k}: inflow link")
                 if i < 0 or self._link_lake[i] >= 0:
-                    raise ValueError(f"lake {k}: inflow link {i} is -1 or already drains into lake "
-                                     f"{self._link_lake[i]}; a link drains into one lake at most")
+                    raise ValueError(
+                        f"lake {k}: inflow link {i} is -1 or already drains into lake "
+                        f"{self._link_lake[i]}; a link drains into one lake at most"
+                    )
                 self._link_lake[i] = k
             exlink = _link_index(lake.exchange_link, n, f"lake {k}: exchange_link")
             h_init = h[0] if lake.initial_stage is None else float(lake.initial_stage)
@@ -582,34 +824,56 @@ class RiverLakeSystem:
             sill = h[0] if lake.exchange_sill is None else float(lake.exchange_sill)
             if exlink >= 0:
                 if not (np.isfinite(lake.exchange_bed) and lake.exchange_width > 0 and lake.exchange_coeff > 0):
-                    raise ValueError(f"lake {k}: a side channel to link {exlink} needs a finite exchange_bed "
-                                     f"[m] and positive exchange_width [m] and exchange_coeff")
+                    raise ValueError(
+                        f"lake {k}: a side channel to link {exlink} needs a finite exchange_bed "
+                        f"[m] and positive exchange_width [m] and exchange_coeff"
+                    )
                 if sill < h[0]:
-                    raise ValueError(f"lake {k}: exchange_sill = {sill} m is below the lake bottom {h[0]} m; "
-                                     f"an empty lake cannot feed the river: raise the sill")
+                    raise ValueError(
+                        f"lake {k}: exchange_sill = {sill} m is below the lake bottom {h[0]} m; "
+                        f"an empty lake cannot feed the river: raise the sill"
+                    )
             if lake.weir_width < 0 or (lake.weir_width > 0 and not (lake.weir_coeff > 0 and lake.crest >= h[0])):
-                raise ValueError(f"lake {k}: a weir needs weir_width >= 0, weir_coeff > 0 and a crest at or "
-                                 f"above the lake bottom ({h[0]} m)")
+                raise ValueError(
+                    f"lake {k}: a weir needs weir_width >= 0, weir_coeff > 0 and a crest at or "
+                    f"above the lake bottom ({h[0]} m)"
+                )
             if not lake.response_time >= 0:
                 raise ValueError(f"lake {k}: response_time must be >= 0 s")
             self._lk_i[k] = (outlet, exlink, int(rule), own)
-            self._lk_f[k] = (lake.crest, lake.weir_width, lake.weir_coeff, rmin, rmax, lake.response_time,
-                             lake.exchange_bed, sill, lake.exchange_width if exlink >= 0 else 0.0,
-                             lake.exchange_coeff, width[max(exlink, 0)], math.sqrt(slope[max(exlink, 0)]),
-                             manning[max(exlink, 0)])
+            self._lk_f[k] = (
+                lake.crest,
+                lake.weir_width,
+                lake.weir_coeff,
+                rmin,
+                rmax,
+                lake.response_time,
+                lake.exchange_bed,
+                sill,
+                lake.exchange_width if exlink >= 0 else 0.0,
+                lake.exchange_coeff,
+                width[max(exlink, 0)],
+                math.sqrt(slope[max(exlink, 0)]),
+                manning[max(exlink, 0)],
+            )
         self._tab_ptr = np.concatenate([[0], np.cumsum([t[0].size for t in tabs])]).astype(np.int64)
-        self._tab_h, self._tab_s, self._tab_a = (np.concatenate([t[j] for t in tabs]) if tabs else np.zeros(0)
-                                                 for j in range(3))
+        self._tab_h, self._tab_s, self._tab_a = (
+            np.concatenate([t[j] for t in tabs]) if tabs else np.zeros(0) for j in range(3)
+        )
         self._rat_ptr = np.concatenate([[0], np.cumsum([r.shape[0] for r in ratings])]).astype(np.int64)
-        self._rat_h, self._rat_q = (np.concatenate([r[:, j] for r in ratings]) if ratings else np.zeros(0)
-                                    for j in range(2))
+        self._rat_h, self._rat_q = (
+            np.concatenate([r[:, j] for r in ratings]) if ratings else np.zeros(0) for j in range(2)
+        )
         self._evap = _padded(evaps) if nl else np.zeros((0, 1))
         self._target = _padded(targets) if nl else np.zeros((0, 1))
         self._override = np.full(nl, np.nan)
         # order: a lake after its inflow links and after everything feeding its exchange link,
         # before its outlet and exchange links
-        edges = [(i, n + int(self._link_lake[i]) if self._link_lake[i] >= 0 else int(ds[i]))
-                 for i in range(n) if (self._link_lake[i] >= 0 or ds[i] >= 0) and self._lake_of_link[i] < 0]
+        edges = [
+            (i, n + int(self._link_lake[i]) if self._link_lake[i] >= 0 else int(ds[i]))
+            for i in range(n)
+            if (self._link_lake[i] >= 0 or ds[i] >= 0) and self._lake_of_link[i] < 0
+        ]
         edges += [(i, n + int(self._lake_of_link[i])) for i in np.flatnonzero(self._lake_of_link >= 0)]
         self._link_down = np.where((self._link_lake >= 0) | (self._lake_of_link >= 0), -1, ds)
         # a lake link holds no water of its own (the lake holds it)
@@ -630,8 +894,9 @@ class RiverLakeSystem:
                 edges.append((n + k, exlink))
         self._nodes = _topological_nodes(n, nl, edges)
         self._storage = s0
-        self._stage = np.array([_stage_of(s0[k], k, self._tab_ptr, self._tab_h, self._tab_s, self._tab_a)
-                                for k in range(nl)])
+        self._stage = np.array(
+            [_stage_of(s0[k], k, self._tab_ptr, self._tab_h, self._tab_s, self._tab_a) for k in range(nl)]
+        )
         self._storage_initial = s0.copy()
         self._channel_initial = float(self.router.storage().sum())
         self._res = np.zeros((nl, 5))
@@ -650,8 +915,10 @@ class RiverLakeSystem:
         if not (np.all(np.isfinite(h)) and np.all(np.isfinite(s)) and np.all(np.isfinite(a))):
             raise ValueError(f"lake {k}: the stage-storage-area table holds NaN or infinite values")
         if np.any(np.diff(h) <= 0) or np.any(np.diff(s) <= 0):
-            raise ValueError(f"lake {k}: stage and storage must be strictly increasing; sort the table by "
-                             f"stage and drop rows where the storage does not grow")
+            raise ValueError(
+                f"lake {k}: stage and storage must be strictly increasing; sort the table by "
+                f"stage and drop rows where the storage does not grow"
+            )
         if np.any(a < 0) or a[-1] <= 0:
             raise ValueError(f"lake {k}: areas must be >= 0 m2 and the top row's area > 0")
         return h, s, a
@@ -664,8 +931,9 @@ class RiverLakeSystem:
         if r.ndim != 2 or r.shape[1] != 2 or r.shape[0] < 2 or not np.all(np.isfinite(r)):
             raise ValueError(f"lake {k}: rating must be an (m, 2) array of finite (stage, discharge) rows, m >= 2")
         if np.any(np.diff(r[:, 0]) <= 0) or np.any(np.diff(r[:, 1]) < 0) or r[0, 1] < 0:
-            raise ValueError(f"lake {k}: rating stages must increase strictly and discharges be >= 0 and "
-                             f"non-decreasing with stage")
+            raise ValueError(
+                f"lake {k}: rating stages must increase strictly and discharges be >= 0 and non-decreasing with stage"
+            )
         return r
 
     # --- state ---------------------------------------------------------------------------------
@@ -723,8 +991,10 @@ class RiverLakeSystem:
     def release(self, value) -> None:
         values = list(value) if np.ndim(value) else [value] * self.n_lakes
         if len(values) != self.n_lakes:
-            raise ValueError(f"release needs one entry per lake ({self.n_lakes}): a discharge in m3/s, or None "
-                             f"for the lake's own rule")
+            raise ValueError(
+                f"release needs one entry per lake ({self.n_lakes}): a discharge in m3/s, or None "
+                f"for the lake's own rule"
+            )
         new = np.array([np.nan if v is None else float(v) for v in values])
         if np.any(new[~np.isnan(new)] < 0) or np.any(np.isinf(new)):
             raise ValueError("release overrides must be finite discharges >= 0 m3/s (None: follow the rule)")
@@ -763,7 +1033,9 @@ class RiverLakeSystem:
         shapes = [np.shape(a)[0] for a in (inflow, lateral, lake_inflow) if a is not None]
         if n_steps is None:
             if not shapes:
-                raise ValueError("give inflow, lateral, lake_inflow or n_steps so the system knows how many steps to run")
+                raise ValueError(
+                    "give inflow, lateral, lake_inflow or n_steps so the system knows how many steps to run"
+                )
             n_steps = shapes[0]
         n, nl = self.n_links, self.n_lakes
         inflow_a = as_series(inflow, n_steps, n, "inflow")
@@ -772,27 +1044,70 @@ class RiverLakeSystem:
         own = np.flatnonzero(self._lake_of_link >= 0)
         into_lakes = [lake_a] + [a[:, own] for a in (inflow_a, lateral_a) if a.size]
         if any(np.any(a < 0) for a in into_lakes):
-            raise ValueError("inflow into a lake (lake_inflow, or inflow and lateral of a lake link) must be >= 0 "
-                             "m3/s; take water out of a lake with a release override or evaporation")
+            raise ValueError(
+                "inflow into a lake (lake_inflow, or inflow and lateral of a lake link) must be >= 0 "
+                "m3/s; take water out of a lake with a release override or evaporation"
+            )
         out = np.empty((n_steps, n))
         lake_res = np.zeros((n_steps, nl, 5))
         lake_stage = np.empty((n_steps, nl))
         lake_storage = np.empty((n_steps, nl))
         ptr, m_sub, c0, c1, c2, q = self.router.routing_arrays
-        _system_run(self.time_step, self.dt, self._nodes, n, self._link_down, self._link_lake, self._lake_of_link, ptr, m_sub,
-                    c0, c1, c2, q, self._acc, self._lake_acc, inflow_a, lateral_a, lake_a,
-                    self._storage, self._stage, self.overtopped, self._lk_i, self._lk_f, self._evap, self._target,
-                    self._override, self._rat_ptr, self._rat_h, self._rat_q, self._tab_ptr, self._tab_h,
-                    self._tab_s, self._tab_a, out, lake_res, lake_stage, lake_storage, self._ledger)
+        _system_run(
+            self.time_step,
+            self.dt,
+            self._nodes,
+            n,
+            self._link_down,
+            self._link_lake,
+            self._lake_of_link,
+            ptr,
+            m_sub,
+            c0,
+            c1,
+            c2,
+            q,
+            self._acc,
+            self._lake_acc,
+            inflow_a,
+            lateral_a,
+            lake_a,
+            self._storage,
+            self._stage,
+            self.overtopped,
+            self._lk_i,
+            self._lk_f,
+            self._evap,
+            self._target,
+            self._override,
+            self._rat_ptr,
+            self._rat_h,
+            self._rat_q,
+            self._tab_ptr,
+            self._tab_h,
+            self._tab_s,
+            self._tab_a,
+            out,
+            lake_res,
+            lake_stage,
+            lake_storage,
+            self._ledger,
+        )
         self.time_step += n_steps
         if n_steps:
             self.outflow = out[-1].copy()
             self.router.outflow = self.outflow.copy()
             self._res = lake_res[-1].copy()
-        return {"outflow": out, "lake_stage": lake_stage, "lake_storage": lake_storage,
-                "lake_outflow": lake_res[:, :, _OUT], "lake_spill": lake_res[:, :, _SPILL],
-                "lake_release": lake_res[:, :, _REL], "lake_evaporation": lake_res[:, :, _EVAP],
-                "lake_exchange": lake_res[:, :, _EXCH]}
+        return {
+            "outflow": out,
+            "lake_stage": lake_stage,
+            "lake_storage": lake_storage,
+            "lake_outflow": lake_res[:, :, _OUT],
+            "lake_spill": lake_res[:, :, _SPILL],
+            "lake_release": lake_res[:, :, _REL],
+            "lake_evaporation": lake_res[:, :, _EVAP],
+            "lake_exchange": lake_res[:, :, _EXCH],
+        }
 
     def step(self, lateral=None, inflow=None, lake_inflow=None) -> np.ndarray:
         """Advance one time step.
@@ -810,10 +1125,16 @@ class RiverLakeSystem:
             Step-mean outflow of each link [m3/s] (also in :attr:`outflow`); the lakes' results
             are in the ``lake_*`` attributes.
         """
+
         def row(a, size):
             return None if a is None else np.reshape(np.asarray(a, dtype=np.float64), (1, size))
-        result = self.run(row(inflow, self.n_links), row(lateral, self.n_links), 1,
-                          row(lake_inflow, self.n_lakes) if self.n_lakes else None)
+
+        result = self.run(
+            row(inflow, self.n_links),
+            row(lateral, self.n_links),
+            1,
+            row(lake_inflow, self.n_lakes) if self.n_lakes else None,
+        )
         return result["outflow"][0].copy()
 
     # --- ledger ----------------------------------------------------------------------------------
@@ -837,10 +1158,16 @@ class RiverLakeSystem:
         stored = channel + float(self._storage.sum())
         stored0 = self._channel_initial + float(self._storage_initial.sum())
         return {
-            "inflow": float(led[0]), "outflow": float(led[1]), "evaporated": float(led[2]),
-            "channel_storage": channel, "channel_storage_initial": self._channel_initial,
-            "lake_storage": self._storage.copy(), "lake_storage_initial": self._storage_initial.copy(),
-            "lake_inflow": per_lake[:, 0].copy(), "lake_outflow": per_lake[:, 1].copy(),
-            "lake_evaporated": per_lake[:, 2].copy(), "lake_exchange": per_lake[:, 3].copy(),
+            "inflow": float(led[0]),
+            "outflow": float(led[1]),
+            "evaporated": float(led[2]),
+            "channel_storage": channel,
+            "channel_storage_initial": self._channel_initial,
+            "lake_storage": self._storage.copy(),
+            "lake_storage_initial": self._storage_initial.copy(),
+            "lake_inflow": per_lake[:, 0].copy(),
+            "lake_outflow": per_lake[:, 1].copy(),
+            "lake_evaporated": per_lake[:, 2].copy(),
+            "lake_exchange": per_lake[:, 3].copy(),
             "error": float(led[0] - led[1] - led[2] - (stored - stored0)),
         }

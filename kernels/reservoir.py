@@ -78,8 +78,20 @@ def table_lookup(x: np.ndarray, table_x: np.ndarray, table_y: np.ndarray) -> np.
 
 
 @numba.njit(cache=True)
-def storage_bounds(storage, inflow, evap_depth, capacity, conservation, buffer, inactive, buffer_coef,
-                   max_release, table_storage, table_area, dt):
+def storage_bounds(
+    storage,
+    inflow,
+    evap_depth,
+    capacity,
+    conservation,
+    buffer,
+    inactive,
+    buffer_coef,
+    max_release,
+    table_storage,
+    table_area,
+    dt,
+):
     """Water available in each reservoir this step and the bounds of its end storage.
 
     Parameters

@@ -314,7 +314,8 @@ class Router:
         self.dt = float(dt)
         self.n_links = self._order.shape[0]
         self.n_sub, self.m_sub, self._c0, self._c1, self._c2, self._ptr, self._k, self._x = _discretise(
-            length, slope, manning, width, q_ref, self.dt)
+            length, slope, manning, width, q_ref, self.dt
+        )
         self._q = np.zeros(int(self._ptr[-1]))
         self._acc = np.zeros(self.n_links)
         self.outflow = np.zeros(self.n_links)
@@ -336,7 +337,7 @@ class Router:
     def empty_links(self, links) -> None:
         """Set the flow and the stored water of ``links`` (link indices) to zero, e.g. links a lake holds."""
         for i in np.asarray(links, dtype=np.int64):
-            self._q[self._ptr[i]:self._ptr[i + 1]] = 0.0
+            self._q[self._ptr[i] : self._ptr[i + 1]] = 0.0
             self._storage_ref[i] = 0.0
 
     @property
@@ -376,8 +377,9 @@ class Router:
             if a is not None:
                 self._acc += as_series(np.reshape(a, (1, -1)), 1, self.n_links, name)[0]
         out = np.empty(self.n_links)
-        _mc_step(self._order, self._downstream, self._ptr, self.m_sub, self._c0, self._c1, self._c2,
-                 self._q, self._acc, out)
+        _mc_step(
+            self._order, self._downstream, self._ptr, self.m_sub, self._c0, self._c1, self._c2, self._q, self._acc, out
+        )
         self.outflow = out
         return out.copy()
 
@@ -404,8 +406,19 @@ class Router:
         inflow_a = as_series(inflow, n_steps, self.n_links, "inflow")
         lateral_a = as_series(lateral, n_steps, self.n_links, "lateral")
         out = np.empty((n_steps, self.n_links))
-        _mc_run(self._order, self._downstream, self._ptr, self.m_sub, self._c0, self._c1, self._c2,
-                self._q, inflow_a, lateral_a, out)
+        _mc_run(
+            self._order,
+            self._downstream,
+            self._ptr,
+            self.m_sub,
+            self._c0,
+            self._c1,
+            self._c2,
+            self._q,
+            inflow_a,
+            lateral_a,
+            out,
+        )
         if n_steps:
             self.outflow = out[-1].copy()
         return out

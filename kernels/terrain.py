@@ -68,6 +68,7 @@ __all__ = [
     "hand",
 ]
 
+
 def _valid_mask(z: np.ndarray, nodata_mask: np.ndarray | None) -> np.ndarray:
     z = np.asarray(z)
     if z.ndim != 2 or z.size == 0:
@@ -76,12 +77,15 @@ def _valid_mask(z: np.ndarray, nodata_mask: np.ndarray | None) -> np.ndarray:
     if nodata_mask is not None:
         nodata_mask = np.asarray(nodata_mask, dtype=bool)
         if nodata_mask.shape != z.shape:
-            raise ValueError(f"nodata_mask has shape {nodata_mask.shape}, the DEM {z.shape}; give one of the DEM's shape")
+            raise ValueError(
+                f"nodata_mask has shape {nodata_mask.shape}, the DEM {z.shape}; give one of the DEM's shape"
+            )
         valid &= ~nodata_mask
     return valid
 
 
 # ----------------------------------------------------------------------------------------------- fill
+
 
 def fill_depressions(z: np.ndarray, nodata_mask: np.ndarray | None = None, epsilon: float = 0.0) -> np.ndarray:
     """Fill every depression of a DEM up to its spill level (Priority-Flood).
@@ -109,8 +113,15 @@ def fill_depressions(z: np.ndarray, nodata_mask: np.ndarray | None = None, epsil
     return priority_flood(zf, valid, epsilon)
 
 
-def breach_depressions(z: np.ndarray, nodata_mask: np.ndarray | None = None, *, max_depth: float = np.inf,
-                       max_length: int = 50, epsilon: float = 0.0, fill: bool = True) -> np.ndarray:
+def breach_depressions(
+    z: np.ndarray,
+    nodata_mask: np.ndarray | None = None,
+    *,
+    max_depth: float = np.inf,
+    max_length: int = 50,
+    epsilon: float = 0.0,
+    fill: bool = True,
+) -> np.ndarray:
     """Remove depressions by carving channels out of them, filling only what cannot be breached.
 
     Pits (cells the fill would raise that have no lower neighbour: the bottoms of depressions, not
@@ -196,6 +207,7 @@ def carve_path(z: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ D8
 
+
 @numba.njit(cache=True, parallel=True)
 def _d8(z, valid, dx_row, dy):
     # Neighbour by neighbour over a whole row, the steepest slope so far kept per column: the inner
@@ -241,8 +253,9 @@ def _d8(z, valid, dx_row, dy):
 _D8_CODES_NB = D8_CODES
 
 
-def d8_directions(z: np.ndarray, nodata_mask: np.ndarray | None = None, dx: float | np.ndarray = 1.0,
-                  dy: float | None = None) -> np.ndarray:
+def d8_directions(
+    z: np.ndarray, nodata_mask: np.ndarray | None = None, dx: float | np.ndarray = 1.0, dy: float | None = None
+) -> np.ndarray:
     """D8 steepest-descent flow directions in ESRI codes.
 
     Parameters
@@ -280,6 +293,7 @@ def _cell_sizes(dx: float | np.ndarray, dy: float | None, ny: int) -> tuple[np.n
 
 
 # ----------------------------------------------------------------------------------------------- flats
+
 
 @numba.njit(cache=True)
 def _flats(z, valid, d8, dx_row, dy, proto):
@@ -403,8 +417,13 @@ def _flats(z, valid, d8, dx_row, dy, proto):
     return out
 
 
-def resolve_flats(z: np.ndarray, d8: np.ndarray, nodata_mask: np.ndarray | None = None,
-                  dx: float | np.ndarray = 1.0, dy: float | None = None) -> np.ndarray:
+def resolve_flats(
+    z: np.ndarray,
+    d8: np.ndarray,
+    nodata_mask: np.ndarray | None = None,
+    dx: float | np.ndarray = 1.0,
+    dy: float | None = None,
+) -> np.ndarray:
     """Give the cells of drainable flats a direction: towards lower terrain, away from higher terrain.
 
     Barnes, Lehman & Mulla (2014): each flat (an equal-elevation region next to a cell that drains)
@@ -430,11 +449,13 @@ def resolve_flats(z: np.ndarray, d8: np.ndarray, nodata_mask: np.ndarray | None 
     if d8.shape != valid.shape:
         raise ValueError(f"d8 has shape {d8.shape}, the DEM {valid.shape}")
     dx_row, dy = _cell_sizes(dx, dy, valid.shape[0])
-    return _flats(np.ascontiguousarray(z, dtype=np.float64), valid, d8, dx_row, dy,
-                  np.empty(0, dtype=grid_index_dtype(d8.size)))
+    return _flats(
+        np.ascontiguousarray(z, dtype=np.float64), valid, d8, dx_row, dy, np.empty(0, dtype=grid_index_dtype(d8.size))
+    )
 
 
 # ------------------------------------------------------------------------------ graph and accumulation
+
 
 @numba.njit(cache=True, parallel=True)
 def _downstream(d8, down):
@@ -478,8 +499,10 @@ def topological_order(d8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     valid = np.asarray(d8).ravel() != NODATA_DIR
     order, nvalid = kahn_order(down, valid)
     if order.size != nvalid:
-        raise ValueError(f"the flow directions contain loops ({nvalid - order.size} cells never drain); "
-                         "derive them from a DEM filled with epsilon > 0")
+        raise ValueError(
+            f"the flow directions contain loops ({nvalid - order.size} cells never drain); "
+            "derive them from a DEM filled with epsilon > 0"
+        )
     return order, down
 
 
@@ -561,13 +584,16 @@ def flow_accumulation(d8: np.ndarray, weights: np.ndarray | None = None) -> np.n
     acc = _own_contribution(d8 != NODATA_DIR, weights)
     stuck = _accumulate_walk(d8, _donor_counts(d8), acc)
     if stuck:
-        raise ValueError(f"the flow directions contain loops ({stuck} cells never drain); "
-                         "derive them from a DEM filled with epsilon > 0")
+        raise ValueError(
+            f"the flow directions contain loops ({stuck} cells never drain); "
+            "derive them from a DEM filled with epsilon > 0"
+        )
     return acc
 
 
-def dinf_directions(z: np.ndarray, nodata_mask: np.ndarray | None = None, dx: float | np.ndarray = 1.0,
-                    dy: float | None = None) -> np.ndarray:
+def dinf_directions(
+    z: np.ndarray, nodata_mask: np.ndarray | None = None, dx: float | np.ndarray = 1.0, dy: float | None = None
+) -> np.ndarray:
     """D-infinity flow directions (Tarboton 1997): the steepest downslope angle over eight facets.
 
     Parameters
@@ -599,8 +625,9 @@ def _own_contribution(valid: np.ndarray, weights: np.ndarray | None) -> np.ndarr
     return np.where(valid, w, 0.0)
 
 
-def flow_accumulation_dinf(angle: np.ndarray, weights: np.ndarray | None = None, dx: float | np.ndarray = 1.0,
-                           dy: float | None = None) -> np.ndarray:
+def flow_accumulation_dinf(
+    angle: np.ndarray, weights: np.ndarray | None = None, dx: float | np.ndarray = 1.0, dy: float | None = None
+) -> np.ndarray:
     """Upstream area (cells, or the sum of ``weights``) with D-infinity's proportional flow sharing.
 
     A cell passes its accumulation to the two neighbours its angle lies between, in proportion to
@@ -626,12 +653,15 @@ def flow_accumulation_dinf(angle: np.ndarray, weights: np.ndarray | None = None,
     stack = np.empty(angle.size, dtype=grid_index_dtype(angle.size))
     stuck = dinf_accumulate(angle, dx_row, dy, dinf_donors(angle, dx_row, dy), acc, stack)
     if stuck:
-        raise ValueError(f"the D-infinity directions contain loops ({stuck} cells never drain); derive them "
-                         "with dinf_directions from a DEM filled with epsilon > 0, with the same dx and dy")
+        raise ValueError(
+            f"the D-infinity directions contain loops ({stuck} cells never drain); derive them "
+            "with dinf_directions from a DEM filled with epsilon > 0, with the same dx and dy"
+        )
     return acc
 
 
 # ------------------------------------------------------------------------------------------- basins
+
 
 @numba.njit(cache=True)
 def _propagate_down_first(order, down, lab):
@@ -683,6 +713,7 @@ def snap_to_stream(acc: np.ndarray, row: int, col: int, radius: int) -> tuple[in
 
 
 # ------------------------------------------------------------------------------------------- streams
+
 
 @numba.njit(cache=True)
 def _strahler(order, down, stream):
@@ -799,6 +830,7 @@ def stream_links(d8: np.ndarray, stream_mask: np.ndarray, dx: float = 1.0, dy: f
 
 
 # ---------------------------------------------------------------------------------------------- HAND
+
 
 @numba.njit(cache=True)
 def _drainage_height(order, down, stream, z):

@@ -132,9 +132,7 @@ def _advance(
             ext = q_ext[i] * cin[i]
             inflow += ext * dt_s
             if lake[i] > 0.0:
-                out_i, lost = _lake_substep(
-                    c, s, lake[i], q, decay[i], up_flux[i] + ext, dt_s
-                )
+                out_i, lost = _lake_substep(c, s, lake[i], q, decay[i], up_flux[i] + ext, dt_s)
                 decayed += lost
                 d = downstream[i]
                 if d >= 0:
@@ -190,9 +188,7 @@ def _per_link(value, n: int, name: str, positive: bool) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         need = "a finite positive number" if positive else "a finite number >= 0"
-        raise ValueError(
-            f"{name}[{i}] = {a[i]} must be {need} (SI units), one value per link or one for all"
-        )
+        raise ValueError(f"{name}[{i}] = {a[i]} must be {need} (SI units), one value per link or one for all")
     return a
 
 
@@ -256,9 +252,7 @@ class Transport:
         length = np.atleast_1d(np.asarray(network_lengths, dtype=np.float64))
         n = length.size
         if length.ndim != 1 or n == 0:
-            raise ValueError(
-                "network_lengths must be a non-empty 1-D array of link lengths in metres"
-            )
+            raise ValueError("network_lengths must be a non-empty 1-D array of link lengths in metres")
         self.length = _per_link(length, n, "network_lengths", True)
         self.area = _per_link(areas, n, "areas", True)
         self.velocity = _per_link(velocities, n, "velocities", True)
@@ -270,14 +264,10 @@ class Transport:
             raise ValueError(f"dx = {dx} must be a positive cell length in metres")
         ds = np.atleast_1d(np.asarray(downstream))
         if ds.shape != (n,):
-            raise ValueError(
-                f"downstream must have one entry per link ({n}), got shape {ds.shape}"
-            )
+            raise ValueError(f"downstream must have one entry per link ({n}), got shape {ds.shape}")
         self.order = topological_order(ds)
         self.downstream = ds.astype(np.int64)
-        cells = np.where(lake, 1, np.maximum(1, np.rint(self.length / dx))).astype(
-            np.int64
-        )
+        cells = np.where(lake, 1, np.maximum(1, np.rint(self.length / dx))).astype(np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(cells)]).astype(np.int64)
         self.cell_length = self.length / cells
         self._volume = np.repeat(self.area * self.cell_length, cells)
@@ -298,8 +288,10 @@ class Transport:
         links = np.zeros(0, np.int64) if side_link is None else np.atleast_1d(np.asarray(side_link, np.int64))
         bad = (links < 0) | (links >= n)
         if bad.any() or np.any(self.lake_volume[links[~bad]] > 0):
-            raise ValueError(f"side_link = {links.tolist()}: each side lake needs a river link (0..{n - 1}, "
-                             "not a lake link) to exchange with")
+            raise ValueError(
+                f"side_link = {links.tolist()}: each side lake needs a river link (0..{n - 1}, "
+                "not a lake link) to exchange with"
+            )
         k = links.size
         self.side_link = links
         x = self.length[links] if side_x is None else np.broadcast_to(np.asarray(side_x, np.float64), (k,))
@@ -309,14 +301,25 @@ class Transport:
         self._side_ids = np.argsort(links, kind="stable").astype(np.int64)
         self._side_start = np.searchsorted(links[self._side_ids], np.arange(n + 1)).astype(np.int64)
         self.side_volume = np.maximum(_per_link(side_volume, k, "side_volume", False), 1.0) if k else np.zeros(0)
-        self._side_v0 = self.side_volume.copy()   # the volume at the start of the next step
+        self._side_v0 = self.side_volume.copy()  # the volume at the start of the next step
         self.side_mass = np.zeros(k)
         self._side_in = np.zeros(k)
         self._side_out = np.zeros(k)
 
     @classmethod
-    def from_network(cls, network: RiverNetwork, dispersion, decay, dx: float, flows=None, lake_volume=0.0,
-                     min_flow: float = 1e-3, side_link=None, side_volume=1.0, side_x=None) -> Transport:
+    def from_network(
+        cls,
+        network: RiverNetwork,
+        dispersion,
+        decay,
+        dx: float,
+        flows=None,
+        lake_volume=0.0,
+        min_flow: float = 1e-3,
+        side_link=None,
+        side_volume=1.0,
+        side_x=None,
+    ) -> Transport:
         """Transport on a river network's links, with areas and velocities from Manning at given flows.
 
         Parameters
@@ -353,8 +356,19 @@ class Transport:
         area, velocity = _manning_section(np.maximum(q, min_flow), *geometry)
         area[lake] = 1.0
         velocity[lake] = np.maximum(q[lake], min_flow)
-        tr = cls(network.length, area, velocity, dispersion, decay, dx, network.downstream, lake_volume, side_link,
-                 side_volume, side_x)
+        tr = cls(
+            network.length,
+            area,
+            velocity,
+            dispersion,
+            decay,
+            dx,
+            network.downstream,
+            lake_volume,
+            side_link,
+            side_volume,
+            side_x,
+        )
         tr._geometry = geometry
         tr._min_flow = float(min_flow)
         return tr
@@ -379,8 +393,10 @@ class Transport:
         Needs a transport made by :meth:`from_network` (it knows the channels' geometry).
         """
         if getattr(self, "_geometry", None) is None:
-            raise ValueError("set_flows needs the channels' width, slope and roughness: build the transport "
-                             "with Transport.from_network(network, ...)")
+            raise ValueError(
+                "set_flows needs the channels' width, slope and roughness: build the transport "
+                "with Transport.from_network(network, ...)"
+            )
         n = self.length.size
         q = _per_link(q, n, "q", False)
         lake = self.lake_volume > 0
@@ -473,11 +489,7 @@ class Transport:
         if not (np.isfinite(dt) and dt > 0):
             raise ValueError(f"dt = {dt} must be a positive time step in seconds")
         n = self.length.size
-        cin = (
-            np.zeros(n)
-            if inflow_conc is None
-            else _per_link(inflow_conc, n, "inflow_conc", False)
-        )
+        cin = np.zeros(n) if inflow_conc is None else _per_link(inflow_conc, n, "inflow_conc", False)
         m = self.sub_steps(dt)
         decayed, out, inflow = _advance(
             self.concentration, self.offsets, self.order, self.downstream, self.area, self.velocity,
@@ -552,11 +564,7 @@ def gaussian_plume(
     """
     x = np.asarray(x, dtype=np.float64)
     spread = 4.0 * dispersion * t
-    return (
-        mass
-        / (area * np.sqrt(np.pi * spread))
-        * np.exp(-((x - velocity * t) ** 2) / spread - decay * t)
-    )
+    return mass / (area * np.sqrt(np.pi * spread)) * np.exp(-((x - velocity * t) ** 2) / spread - decay * t)
 
 
 def lake_step(
@@ -594,9 +602,7 @@ def lake_step(
         Concentration at the end of the step [kg/m3].
     """
     if not (volume > 0 and dt >= 0 and q_in >= 0 and q_out >= 0 and decay >= 0):
-        raise ValueError(
-            "lake_step needs volume > 0 and non-negative dt, q_in, q_out and decay (SI units)"
-        )
+        raise ValueError("lake_step needs volume > 0 and non-negative dt, q_in, q_out and decay (SI units)")
     a = q_out / volume + decay
     source = q_in * c_in / volume
     if a == 0.0:

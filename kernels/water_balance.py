@@ -48,7 +48,16 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-__all__ = ["PARAMS", "STATES", "ZONE_VARS", "HBVResult", "check_params", "hbv", "route_triangular", "triangular_weights"]
+__all__ = [
+    "PARAMS",
+    "STATES",
+    "ZONE_VARS",
+    "HBVResult",
+    "check_params",
+    "hbv",
+    "route_triangular",
+    "triangular_weights",
+]
 
 #: Parameter columns, in this order: field capacity FC [mm], LP [-], BETA [-], PERC [mm/d],
 #: UZL [mm], K0, K1, K2 [1/d], impervious depression storage DEP [mm].
@@ -99,8 +108,24 @@ class HBVResult(NamedTuple):
 
 
 @numba.njit(cache=True, parallel=True)
-def _hbv(precip, pet, forcing_index, params, imp, weight, zones, n_zones, state, dt_days, n_chunks,
-         zone_out, p_tot, e_tot, q_tot, state_end):
+def _hbv(
+    precip,
+    pet,
+    forcing_index,
+    params,
+    imp,
+    weight,
+    zones,
+    n_zones,
+    state,
+    dt_days,
+    n_chunks,
+    zone_out,
+    p_tot,
+    e_tot,
+    q_tot,
+    state_end,
+):
     n_scen, n_steps = precip.shape[0], precip.shape[1]
     n_cells = params.shape[0]
     chunk = (n_cells + n_chunks - 1) // n_chunks
@@ -195,8 +220,10 @@ def _forcing(name: str, a: np.ndarray) -> np.ndarray:
     if a.ndim == 2:
         a = a[None]
     if a.ndim != 3:
-        raise ValueError(f"{name} must be (n_steps,), (n_steps, n_forcing) or (n_scenarios, n_steps, n_forcing) "
-                         f"in mm per step; got shape {a.shape}")
+        raise ValueError(
+            f"{name} must be (n_steps,), (n_steps, n_forcing) or (n_scenarios, n_steps, n_forcing) "
+            f"in mm per step; got shape {a.shape}"
+        )
     if not np.all(np.isfinite(a)) or (a < 0).any():
         raise ValueError(f"{name} must hold finite, non-negative depths in mm per step; fill gaps before the run")
     return a
@@ -225,10 +252,20 @@ def check_params(params: np.ndarray, n_cells: int) -> np.ndarray:
     return params
 
 
-def hbv(precip: np.ndarray, pet: np.ndarray, params: np.ndarray, impervious: np.ndarray | float = 0.0, *,
-        dt_days: float = 1.0, zones: np.ndarray | None = None, n_zones: int | None = None,
-        forcing_index: np.ndarray | None = None, weights: np.ndarray | None = None,
-        state: np.ndarray | None = None, n_chunks: int | None = None) -> HBVResult:
+def hbv(
+    precip: np.ndarray,
+    pet: np.ndarray,
+    params: np.ndarray,
+    impervious: np.ndarray | float = 0.0,
+    *,
+    dt_days: float = 1.0,
+    zones: np.ndarray | None = None,
+    n_zones: int | None = None,
+    forcing_index: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+    state: np.ndarray | None = None,
+    n_chunks: int | None = None,
+) -> HBVResult:
     """Run the HBV-96 water balance over cells, time steps and scenarios.
 
     Parameters
@@ -272,8 +309,9 @@ def hbv(precip: np.ndarray, pet: np.ndarray, params: np.ndarray, impervious: np.
     try:
         n_scen, n_steps, n_forcing = np.broadcast_shapes(precip.shape, pet.shape)
     except ValueError:
-        raise ValueError(f"precip {precip.shape} and pet {pet.shape} do not broadcast to "
-                         "(n_scenarios, n_steps, n_forcing)") from None
+        raise ValueError(
+            f"precip {precip.shape} and pet {pet.shape} do not broadcast to (n_scenarios, n_steps, n_forcing)"
+        ) from None
     precip = np.broadcast_to(precip, (n_scen, n_steps, n_forcing))
     pet = np.broadcast_to(pet, (n_scen, n_steps, n_forcing))
     params = np.asarray(params, dtype=np.float64)
@@ -299,8 +337,9 @@ def hbv(precip: np.ndarray, pet: np.ndarray, params: np.ndarray, impervious: np.
         raise ValueError(f"state must be (n_cells, 4) or (n_scenarios, n_cells, 4); got {state0.shape}") from None
     if not np.all(np.isfinite(state0)) or (state0 < 0).any():
         raise ValueError("state must hold finite, non-negative storages in mm")
-    weights = np.ascontiguousarray(np.broadcast_to(np.asarray(1.0 if weights is None else weights, dtype=np.float64),
-                                                   (n_cells,)))
+    weights = np.ascontiguousarray(
+        np.broadcast_to(np.asarray(1.0 if weights is None else weights, dtype=np.float64), (n_cells,))
+    )
     if not np.all(np.isfinite(weights)) or (weights < 0).any():
         raise ValueError("weights must be finite and >= 0, one per cell")
     if not np.isfinite(dt_days) or dt_days <= 0:
@@ -309,8 +348,24 @@ def hbv(precip: np.ndarray, pet: np.ndarray, params: np.ndarray, impervious: np.
     zone_out = np.zeros((n_scen, n_steps, n_zones, len(ZONE_VARS)))
     p_tot, e_tot, q_tot = (np.zeros((n_scen, n_cells)) for _ in range(3))
     state_end = np.zeros((n_scen, n_cells, 4))
-    _hbv(precip, pet, fidx, params, imp, weights, zones, n_zones, state0, float(dt_days), n_chunks,
-         zone_out, p_tot, e_tot, q_tot, state_end)
+    _hbv(
+        precip,
+        pet,
+        fidx,
+        params,
+        imp,
+        weights,
+        zones,
+        n_zones,
+        state0,
+        float(dt_days),
+        n_chunks,
+        zone_out,
+        p_tot,
+        e_tot,
+        q_tot,
+        state_end,
+    )
     return HBVResult(zone_out, p_tot, e_tot, q_tot, state0, state_end, imp)
 
 
@@ -331,8 +386,9 @@ def triangular_weights(maxbas: float) -> np.ndarray:
     return np.diff(cdf)
 
 
-def route_triangular(q: np.ndarray, weights: np.ndarray, carry: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def route_triangular(
+    q: np.ndarray, weights: np.ndarray, carry: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Delay series along axis 1 (time) with :func:`triangular_weights`, keeping what is still in transit.
 
     Parameters
@@ -356,7 +412,7 @@ def route_triangular(q: np.ndarray, weights: np.ndarray, carry: np.ndarray | Non
     m = w.size
     full = np.zeros((q.shape[0], n + m - 1, *q.shape[2:]))
     for i in range(m):
-        full[:, i:i + n] += w[i] * q
+        full[:, i : i + n] += w[i] * q
     if carry is not None:
-        full[:, :m - 1] += carry
+        full[:, : m - 1] += carry
     return full[:, :n], full[:, n:]

@@ -28,16 +28,22 @@ def require_chromium() -> Path:
     return exe
 
 
-def shoot(html: Path, png: Path, *, actions: list[tuple[str, Path]] = (),
-          width: int = 1200, height: int = 800, timeout_s: float = 120.0,
-          status: str = "window.sceneStatus") -> tuple[PageReport, list[np.ndarray]]:
+def shoot(
+    html: Path,
+    png: Path,
+    *,
+    actions: list[tuple[str, Path]] = (),
+    width: int = 1200,
+    height: int = 800,
+    timeout_s: float = 120.0,
+    status: str = "window.sceneStatus",
+) -> tuple[PageReport, list[np.ndarray]]:
     """Open ``html`` without network, screenshot it (then after each action).
 
     Returns the page report and the screenshots as RGB uint8 arrays (first the page as
     loaded, then one per action).
     """
     require_chromium()
-    report = open_page(html, png, width=width, height=height, timeout_s=timeout_s,
-                       status=status, actions=list(actions))
+    report = open_page(html, png, width=width, height=height, timeout_s=timeout_s, status=status, actions=list(actions))
     paths = [png, *(path for _, path in actions)]
     return report, [np.asarray(Image.open(p).convert("RGB")) for p in paths]

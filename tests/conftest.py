@@ -36,17 +36,32 @@ def small_layers(x0: float = 423000.0, y0: float = 2560000.0, cell: float = 2.0,
     terrain = np.arange(ny * nx, dtype=float).reshape(ny, nx) / 10.0
     # building covering cells rows 1-2, cols 1-3 (centres inside)
     b = gpd.GeoDataFrame(
-        {"id": ["b1", "b2"], "base": [0.5, 3.0], "height": [10.0, 4.5], "source": ["gis", "ifc"],
-         "storeys": [3, 1], "file": [None, "house.ifc"]},
+        {
+            "id": ["b1", "b2"],
+            "base": [0.5, 3.0],
+            "height": [10.0, 4.5],
+            "source": ["gis", "ifc"],
+            "storeys": [3, 1],
+            "file": [None, "house.ifc"],
+        },
         geometry=[shapely.box(x0 + 2, y0 - 6, x0 + 8, y0 - 2), shapely.box(x0 + 14, y0 - 14, x0 + 18, y0 - 10)],
-        crs=CRS)
-    rivers = gpd.GeoDataFrame({"name": ["r"], "width": [2.0], "depth": [1.5]},
-                              geometry=[shapely.LineString([(x0, y0 - 17), (x0 + nx * cell, y0 - 17)])], crs=CRS)
-    lakes = gpd.GeoDataFrame({"name": ["l"], "level": [1.25], "bed": [0.1]},
-                             geometry=[shapely.box(x0 + 18, y0 - 8, x0 + 24, y0 - 2)], crs=CRS)
-    landuse = gpd.GeoDataFrame({"class": ["road", "Park"]},
-                               geometry=[shapely.box(x0, y0 - 20, x0 + 12, y0), shapely.box(x0 + 12, y0 - 20, x0 + 24, y0)],
-                               crs=CRS)
+        crs=CRS,
+    )
+    rivers = gpd.GeoDataFrame(
+        {"name": ["r"], "width": [2.0], "depth": [1.5]},
+        geometry=[shapely.LineString([(x0, y0 - 17), (x0 + nx * cell, y0 - 17)])],
+        crs=CRS,
+    )
+    lakes = gpd.GeoDataFrame(
+        {"name": ["l"], "level": [1.25], "bed": [0.1]},
+        geometry=[shapely.box(x0 + 18, y0 - 8, x0 + 24, y0 - 2)],
+        crs=CRS,
+    )
+    landuse = gpd.GeoDataFrame(
+        {"class": ["road", "Park"]},
+        geometry=[shapely.box(x0, y0 - 20, x0 + 12, y0), shapely.box(x0 + 12, y0 - 20, x0 + 24, y0)],
+        crs=CRS,
+    )
     return transform, terrain, b, rivers, lakes, landuse
 
 
@@ -70,24 +85,39 @@ def plane_twin(ny: int = 24, nx: int = 32, slope: float = 0.002) -> Twin:
     x = (np.arange(nx) + 0.5) * DX
     terrain = np.tile(5.0 - slope * x, (ny, 1))
     terrain[10:14, 8:12] -= 0.4  # a depression that ponds
-    b = gpd.GeoDataFrame({"id": ["b1", "b2"], "base": [5.0, 5.0], "height": [9.0, 12.0], "source": ["gis", "gis"]},
-                         geometry=[shapely.box(X0 + 60, Y0 - 40, X0 + 80, Y0 - 20),
-                                   shapely.box(X0 + 100, Y0 - 90, X0 + 115, Y0 - 70)], crs=CRS)
-    lu = gpd.GeoDataFrame({"class": ["road", "park"]},
-                          geometry=[shapely.box(X0, Y0 - ny * DX, X0 + nx * DX / 2, Y0),
-                                    shapely.box(X0 + nx * DX / 2, Y0 - ny * DX, X0 + nx * DX, Y0)], crs=CRS)
+    b = gpd.GeoDataFrame(
+        {"id": ["b1", "b2"], "base": [5.0, 5.0], "height": [9.0, 12.0], "source": ["gis", "gis"]},
+        geometry=[shapely.box(X0 + 60, Y0 - 40, X0 + 80, Y0 - 20), shapely.box(X0 + 100, Y0 - 90, X0 + 115, Y0 - 70)],
+        crs=CRS,
+    )
+    lu = gpd.GeoDataFrame(
+        {"class": ["road", "park"]},
+        geometry=[
+            shapely.box(X0, Y0 - ny * DX, X0 + nx * DX / 2, Y0),
+            shapely.box(X0 + nx * DX / 2, Y0 - ny * DX, X0 + nx * DX, Y0),
+        ],
+        crs=CRS,
+    )
     return Twin(CRS, transform, terrain, buildings=b, landuse=lu)
 
 
 def flood_scenario(**over) -> Scenario:
-    base = {"name": "test", "duration": 900, "output_interval": 300,
-            "rain": {"hyetograph": [[0, 80.0], [600, 80.0], [601, 0.0]]},
-            "inflow": [{"at": [X0 + 12.0, Y0 - 60.0], "hydrograph": [[0, 0.0], [300, 2.0], [900, 0.5]]}],
-            "boundary": [{"edge": "east", "type": "free", "slope": 0.002},
-                         {"edge": "north", "type": "level", "level": [[0, 5.05], [900, 5.2]]}],
-            "infiltration": {"model": "green-ampt"}, "drainage": {"capacity": 10.0},
-            "gauge": [{"name": "pit", "at": [X0 + 50.0, Y0 - 60.0]}],
-            "output": {"gauge_interval": 60}, "numerics": {"dtype": "float64"}}
+    base = {
+        "name": "test",
+        "duration": 900,
+        "output_interval": 300,
+        "rain": {"hyetograph": [[0, 80.0], [600, 80.0], [601, 0.0]]},
+        "inflow": [{"at": [X0 + 12.0, Y0 - 60.0], "hydrograph": [[0, 0.0], [300, 2.0], [900, 0.5]]}],
+        "boundary": [
+            {"edge": "east", "type": "free", "slope": 0.002},
+            {"edge": "north", "type": "level", "level": [[0, 5.05], [900, 5.2]]},
+        ],
+        "infiltration": {"model": "green-ampt"},
+        "drainage": {"capacity": 10.0},
+        "gauge": [{"name": "pit", "at": [X0 + 50.0, Y0 - 60.0]}],
+        "output": {"gauge_interval": 60},
+        "numerics": {"dtype": "float64"},
+    }
     base.update(over)
     return Scenario.from_dict(base)
 
@@ -97,11 +127,11 @@ def plane_variants() -> dict[str, Twin]:
     land = plane_twin()
     land.landuse = gpd.GeoDataFrame({"class": ["park"]}, geometry=[shapely.box(X0, Y0 - 120, X0 + 160, Y0)], crs=CRS)
     river = plane_twin()
-    river.rivers = gpd.GeoDataFrame({"width": [6.0], "depth": [1.0]},
-                                    geometry=[shapely.LineString([(X0, Y0 - 100), (X0 + 160, Y0 - 100)])], crs=CRS)
+    river.rivers = gpd.GeoDataFrame(
+        {"width": [6.0], "depth": [1.0]}, geometry=[shapely.LineString([(X0, Y0 - 100), (X0 + 160, Y0 - 100)])], crs=CRS
+    )
     lake = plane_twin()
-    lake.lakes = gpd.GeoDataFrame({"level": [5.2]}, geometry=[shapely.box(X0 + 5, Y0 - 115, X0 + 30, Y0 - 95)],
-                                  crs=CRS)
+    lake.lakes = gpd.GeoDataFrame({"level": [5.2]}, geometry=[shapely.box(X0 + 5, Y0 - 115, X0 + 30, Y0 - 95)], crs=CRS)
     return {"land use": land, "rivers": river, "lakes": lake}
 
 
@@ -177,8 +207,13 @@ INFLOW = [3.0, 0.0, 0.0, 10.0, 30.0, 40.0]
 
 def write_hand(tmp_path, toml=HAND_TOML, inflow=INFLOW):
     (tmp_path / "hand.toml").write_text(toml)
-    pd.DataFrame({"date": pd.date_range("2021-01-01", periods=len(inflow)), "lake_in": inflow,
-                  "lake_dry": [0.5 * q for q in inflow]}).to_csv(tmp_path / "flows.csv", index=False)
+    pd.DataFrame(
+        {
+            "date": pd.date_range("2021-01-01", periods=len(inflow)),
+            "lake_in": inflow,
+            "lake_dry": [0.5 * q for q in inflow],
+        }
+    ).to_csv(tmp_path / "flows.csv", index=False)
     return tmp_path / "hand.toml"
 
 
@@ -196,7 +231,9 @@ def valley_twin():
     z = 100.0 + 0.02 * cell * rows + 0.1 * cell * np.abs(cols - 25)  # talweg along column 25
     x0, y0 = 423000.0, 2560000.0
     transform = Affine(cell, 0.0, x0, 0.0, -cell, y0)
-    b = gpd.GeoDataFrame({"id": ["b1"], "base": [0.0], "height": [200.0], "source": ["gis"]},
-                         geometry=[shapely.box(x0 + 30 * cell, y0 - 20 * cell, x0 + 34 * cell, y0 - 16 * cell)],
-                         crs="EPSG:4547")
+    b = gpd.GeoDataFrame(
+        {"id": ["b1"], "base": [0.0], "height": [200.0], "source": ["gis"]},
+        geometry=[shapely.box(x0 + 30 * cell, y0 - 20 * cell, x0 + 34 * cell, y0 - 16 * cell)],
+        crs="EPSG:4547",
+    )
     return Twin("EPSG:4547", transform, z, buildings=b)

@@ -49,8 +49,16 @@ def test_old_scenario_path_still_holds_the_shared_base():
     assert (old.ScenarioModel, old.doc, old.parse_duration) == (ScenarioModel, doc, parse_duration)
 
 
-@pytest.mark.parametrize("old, name", [("twin.model", "Twin"), ("twin.ensemble", "run_ensemble"),
-                                       ("twin.scene", "city_scene"), ("twin.sample", "city"), ("twin.cli", "main")])
+@pytest.mark.parametrize(
+    "old, name",
+    [
+        ("twin.model", "Twin"),
+        ("twin.ensemble", "run_ensemble"),
+        ("twin.scene", "city_scene"),
+        ("twin.sample", "city"),
+        ("twin.cli", "main"),
+    ],
+)
 def test_old_paths_that_became_packages_hold_their_names_without_warning(old, name):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)

@@ -22,12 +22,32 @@ PACKAGES = ("twin", "ingest", "kernels")
 FORBIDDEN = {
     "ingest": {"twin", "kernels"},
     "kernels": {
-        "twin", "ingest",
+        "twin",
+        "ingest",
         # geo and file-format libraries: kernels take arrays, never files or geometries
-        "rasterio", "geopandas", "shapely", "pyproj", "fiona", "pyogrio", "ifcopenshell",
-        "netCDF4", "h5netcdf", "h5py", "xarray", "pandas",
+        "rasterio",
+        "geopandas",
+        "shapely",
+        "pyproj",
+        "fiona",
+        "pyogrio",
+        "ifcopenshell",
+        "netCDF4",
+        "h5netcdf",
+        "h5py",
+        "xarray",
+        "pandas",
         # file I/O: a kernel reads and returns arrays, the layers above read and write the files
-        "os", "io", "pathlib", "shutil", "tempfile", "glob", "pickle", "json", "csv", "sqlite3",
+        "os",
+        "io",
+        "pathlib",
+        "shutil",
+        "tempfile",
+        "glob",
+        "pickle",
+        "json",
+        "csv",
+        "sqlite3",
     },
     # the installed package never needs the checkout's developer tools (not installed with it)
     "twin": {"tools"},
@@ -96,8 +116,12 @@ def test_lower_layer_does_not_import_higher(layer: str) -> None:
 
 def test_every_folder_of_the_tree_is_a_package() -> None:
     """setuptools finds a room (twin/sims/flood, ...) only when it has an ``__init__.py``."""
-    missing = [d.relative_to(ROOT).as_posix() for layer in PACKAGES for d in [ROOT / layer, *(ROOT / layer).rglob("*")]
-               if d.is_dir() and any(d.glob("*.py")) and not (d / "__init__.py").is_file()]
+    missing = [
+        d.relative_to(ROOT).as_posix()
+        for layer in PACKAGES
+        for d in [ROOT / layer, *(ROOT / layer).rglob("*")]
+        if d.is_dir() and any(d.glob("*.py")) and not (d / "__init__.py").is_file()
+    ]
     assert missing == []
 
 
@@ -106,11 +130,18 @@ def test_layering_check_sees_function_level_and_relative_imports(tmp_path: Path)
     (tmp_path / "ingest").mkdir()
     src = tmp_path / "ingest" / "m.py"
     src.write_text("def f():\n    from twin._io import atomic_file\n\nfrom .. import kernels\n")
-    assert sorted(layering_violations("ingest", tmp_path)) == ["ingest/m.py:2 imports twin._io", "ingest/m.py:4 imports kernels"]
+    assert sorted(layering_violations("ingest", tmp_path)) == [
+        "ingest/m.py:2 imports twin._io",
+        "ingest/m.py:4 imports kernels",
+    ]
     (tmp_path / "kernels").mkdir()
     (tmp_path / "kernels" / "k.py").write_text(
-        "import math\nimport numpy as np\nfrom scipy import special\nimport os\n\ndef g():\n    import xyzgeo\n")
-    assert sorted(layering_violations("kernels", tmp_path)) == ["kernels/k.py:4 imports os", "kernels/k.py:7 imports xyzgeo"]
+        "import math\nimport numpy as np\nfrom scipy import special\nimport os\n\ndef g():\n    import xyzgeo\n"
+    )
+    assert sorted(layering_violations("kernels", tmp_path)) == [
+        "kernels/k.py:4 imports os",
+        "kernels/k.py:7 imports xyzgeo",
+    ]
 
 
 # ------------------------------------------------------------------------------------------ private names
@@ -176,8 +207,9 @@ def private_name_uses(root: Path = ROOT, dirs: tuple[str, ...] = (*PACKAGES, "to
                 dotted = ".".join([bound[value.id], *reversed(chain)])
                 if not _is_module(root, dotted):
                     found.append((rel, node.lineno, dotted))
-    return [f"{rel}:{line} {dotted}" for rel, line, dotted in sorted(set(found))
-            if (rel, dotted) not in PRIVATE_ALLOWED]
+    return [
+        f"{rel}:{line} {dotted}" for rel, line, dotted in sorted(set(found)) if (rel, dotted) not in PRIVATE_ALLOWED
+    ]
 
 
 def test_no_module_takes_a_private_name_from_another() -> None:
@@ -193,7 +225,10 @@ def test_private_name_check_sees_imports_and_attributes(tmp_path: Path) -> None:
     (tmp_path / "twin" / "model.py").write_text("class Twin:\n    def _check(self):\n        return self._x\n")
     (tmp_path / "twin" / "use.py").write_text(
         "from twin import _io\nfrom twin._io import _umask\nimport twin.model as m\nfrom twin.model import Twin\n\n"
-        "def f():\n    return _io._umask(), m.Twin._check, Twin._check, _io.atomic_file\n")
+        "def f():\n    return _io._umask(), m.Twin._check, Twin._check, _io.atomic_file\n"
+    )
     assert private_name_uses(tmp_path, ("twin",)) == [
-        "twin/use.py:2 twin._io._umask", "twin/use.py:7 twin._io._umask", "twin/use.py:7 twin.model.Twin._check",
+        "twin/use.py:2 twin._io._umask",
+        "twin/use.py:7 twin._io._umask",
+        "twin/use.py:7 twin.model.Twin._check",
     ]

@@ -22,10 +22,17 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # One notebook per user group, and what each must leave in its working directory.
 EXPECTED = {
-    "01_planner_scenarios.ipynb": ("results/50-year-ponds/summary.json", "comparison/comparison.json",
-                                   "comparison/scene.html", "ensemble/exceedance.nc"),
-    "02_emergency_flood_overlay.ipynb": ("field/flood_overlay.html", "field/exposed_buildings.csv",
-                                         "flood-result/summary.json"),
+    "01_planner_scenarios.ipynb": (
+        "results/50-year-ponds/summary.json",
+        "comparison/comparison.json",
+        "comparison/scene.html",
+        "ensemble/exceedance.nc",
+    ),
+    "02_emergency_flood_overlay.ipynb": (
+        "field/flood_overlay.html",
+        "field/exposed_buildings.csv",
+        "flood-result/summary.json",
+    ),
     "03_engineer_ifc_import.ipynb": ("sample-city/ifc/placements.json", "flood-result/summary.json"),
 }
 PRESENT = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
@@ -49,8 +56,10 @@ def _failure(nb: nbformat.NotebookNode, exc: Exception) -> str:
         if errors:
             tb = "\n".join(errors[0].get("traceback", ()))
             # the probe cell sits at index 0, so k is the cell's number in the file counting from 1
-            return (f"cell {k} (counting from 1, markdown included) failed:\n--- source ---\n{cell.source}\n"
-                    f"--- traceback ---\n{_ANSI.sub('', tb)}")
+            return (
+                f"cell {k} (counting from 1, markdown included) failed:\n--- source ---\n{cell.source}\n"
+                f"--- traceback ---\n{_ANSI.sub('', tb)}"
+            )
     return _ANSI.sub("", str(exc))
 
 
@@ -66,10 +75,17 @@ def _execute(path: Path, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[nb
     # took 81 s with OpenMP and 13 s with the workqueue layer at a load average of 5 on 2 cores.
     monkeypatch.setenv("NUMBA_THREADING_LAYER", "workqueue")
     # The kernel imports this checkout's twin, not whichever one the venv has installed (another checkout's)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH")]))
+    )
     # jupyter_client starts a kernelspec whose command is "python" with this process's interpreter.
-    client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, allow_errors=False,
-                            resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=CELL_TIMEOUT_S,
+        allow_errors=False,
+        resources={"metadata": {"path": str(cwd)}},
+    )
     t0 = time.perf_counter()
     try:
         client.execute()
@@ -91,8 +107,9 @@ def test_notebook_is_committed_clean(name):
     assert code, f"{name} has no code cells"
     dirty = [k for k, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert not dirty, f"{name}: cells {dirty} carry outputs; clear them before committing"
-    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), \
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), (
         f"{name} must open with a markdown title saying who it is for"
+    )
 
 
 @pytest.mark.parametrize("name", PRESENT)
@@ -117,8 +134,11 @@ def test_notebook_runs_end_to_end(name, tmp_path, monkeypatch):
 
 def test_a_failing_cell_fails_with_its_source_and_traceback(tmp_path, monkeypatch):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# A broken notebook"), nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_code_cell("y = 1 / (x - 1)")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A broken notebook"),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("y = 1 / (x - 1)"),
+    ]
     path = tmp_path / "broken.ipynb"
     nbformat.write(nb, path)
     with pytest.raises(pytest.fail.Exception) as info:

@@ -46,8 +46,10 @@ def test_cli_flood_run_into_a_log_writes_a_few_progress_lines(tmp_path):
     stderr is not a terminal) that is at most 11 lines, none of them carriage-return fragments."""
     plane_twin().save(tmp_path / "tw")
     (tmp_path / "s.toml").write_text('name = "log"\nduration = 3600\noutput_interval = 60\n[rain]\nconstant = 20\n')
-    res = CliRunner().invoke(main, ["run", str(tmp_path / "s.toml"), "--twin", str(tmp_path / "tw"),
-                                    "--out", str(tmp_path / "r"), "--no-scene"])
+    res = CliRunner().invoke(
+        main,
+        ["run", str(tmp_path / "s.toml"), "--twin", str(tmp_path / "tw"), "--out", str(tmp_path / "r"), "--no-scene"],
+    )
     assert res.exit_code == 0, res.output
     assert "\r" not in res.stderr
     bar = [line for line in res.stderr.splitlines() if line.startswith("flood log:")]

@@ -57,7 +57,7 @@ _BASE_FLAGS = (
 )
 
 _BLOCK_FLAGS = (
-    '--host-resolver-rules=MAP * ~NOTFOUND',
+    "--host-resolver-rules=MAP * ~NOTFOUND",
     "--proxy-server=127.0.0.1:9",
     "--proxy-bypass-list=<-loopback>",
 )
@@ -137,22 +137,24 @@ class _Pipe:
         self._next_id = 0
         self.events: list[dict] = []
 
-    def send(self, method: str, params: dict | None = None, *, session: str | None = None,
-             timeout_s: float = 30.0) -> dict:
+    def send(
+        self, method: str, params: dict | None = None, *, session: str | None = None, timeout_s: float = 30.0
+    ) -> dict:
         self._next_id += 1
         message = {"id": self._next_id, "method": method, "params": params or {}}
         if session is not None:
             message["sessionId"] = session
         data = json.dumps(message).encode() + b"\0"
         while data:
-            data = data[os.write(self._out, data):]
+            data = data[os.write(self._out, data) :]
         deadline = time.monotonic() + timeout_s
         while True:
             reply = self._read(deadline)
             if reply.get("id") == self._next_id:
                 if "error" in reply:
-                    raise TwinError(f"Chromium refused {method}: {reply['error']}. "
-                                    "Check the Chromium version (needs 110 or newer).")
+                    raise TwinError(
+                        f"Chromium refused {method}: {reply['error']}. Check the Chromium version (needs 110 or newer)."
+                    )
                 return reply.get("result", {})
             self.events.append(reply)
 
@@ -179,8 +181,10 @@ class _Pipe:
                 continue
             chunk = os.read(self._in, 1 << 20)
             if not chunk:
-                raise TwinError("Chromium closed its DevTools pipe (it crashed or exited); "
-                                "run it by hand with the same flags to see why.")
+                raise TwinError(
+                    "Chromium closed its DevTools pipe (it crashed or exited); "
+                    "run it by hand with the same flags to see why."
+                )
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
@@ -197,14 +201,19 @@ def _launch(exe: Path, user_dir: str, width: int, height: int) -> tuple[subproce
         argv, isolation = [shutil.which("unshare") or "unshare", "--net", str(exe), *flags], "netns"
     else:
         argv, isolation = [str(exe), *flags, *_BLOCK_FLAGS], "blocked"
-    wire = ("import os, sys; r, w = int(sys.argv[1]), int(sys.argv[2]); "
-            "os.dup2(r, 3); os.dup2(w, 4); [os.close(f) for f in (r, w) if f > 4]; "
-            "os.execvp(sys.argv[3], sys.argv[3:])")
+    wire = (
+        "import os, sys; r, w = int(sys.argv[1]), int(sys.argv[2]); "
+        "os.dup2(r, 3); os.dup2(w, 4); [os.close(f) for f in (r, w) if f > 4]; "
+        "os.execvp(sys.argv[3], sys.argv[3:])"
+    )
     try:
-        proc = subprocess.Popen([sys.executable, "-c", wire, str(to_child_r), str(from_child_w),
-                                 *argv, "about:blank"],
-                                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", wire, str(to_child_r), str(from_child_w), *argv, "about:blank"],
+            pass_fds=(to_child_r, from_child_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     finally:
         os.close(to_child_r)
         os.close(from_child_w)
@@ -216,8 +225,7 @@ def _attach_page(pipe: _Pipe, deadline: float) -> str:
         targets = pipe.send("Target.getTargets")["targetInfos"]
         pages = [t for t in targets if t["type"] == "page"]
         if pages:
-            return pipe.send("Target.attachToTarget",
-                             {"targetId": pages[0]["targetId"], "flatten": True})["sessionId"]
+            return pipe.send("Target.attachToTarget", {"targetId": pages[0]["targetId"], "flatten": True})["sessionId"]
         if time.monotonic() > deadline:
             raise TwinError("headless Chromium opened no page; check that it starts by hand.")
         time.sleep(0.05)
@@ -226,8 +234,12 @@ def _attach_page(pipe: _Pipe, deadline: float) -> str:
 def _evaluate(pipe: _Pipe, session: str, expression: str, deadline: float):
     # A page busy parsing (pydeck's 100 MB pages take minutes) answers only when its main
     # thread is free: wait for the reply as long as the page is allowed to take.
-    result = pipe.send("Runtime.evaluate", {"expression": expression, "returnByValue": True},
-                       session=session, timeout_s=max(deadline - time.monotonic(), 1.0))
+    result = pipe.send(
+        "Runtime.evaluate",
+        {"expression": expression, "returnByValue": True},
+        session=session,
+        timeout_s=max(deadline - time.monotonic(), 1.0),
+    )
     return result.get("result", {}).get("value")
 
 
@@ -244,17 +256,23 @@ def _collect(events: list[dict]) -> tuple[tuple[str, ...], tuple[str, ...]]:
             text = details.get("exception", {}).get("description") or details.get("text", "")
             errors.append(text)
         elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
-            errors.append(" ".join(str(a.get("value", a.get("description", "")))
-                                   for a in params.get("args", [])))
+            errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             errors.append(params["entry"].get("text", ""))
     return tuple(requests), tuple(errors)
 
 
-def open_page(html_path: str | os.PathLike, png_path: str | os.PathLike | None = None, *,
-              width: int = 1200, height: int = 800, status: str = "window.sceneStatus",
-              timeout_s: float = 120.0, settle_s: float = 0.3,
-              actions: Sequence[tuple[str, str | os.PathLike]] = ()) -> PageReport:
+def open_page(
+    html_path: str | os.PathLike,
+    png_path: str | os.PathLike | None = None,
+    *,
+    width: int = 1200,
+    height: int = 800,
+    status: str = "window.sceneStatus",
+    timeout_s: float = 120.0,
+    settle_s: float = 0.3,
+    actions: Sequence[tuple[str, str | os.PathLike]] = (),
+) -> PageReport:
     """Open a local HTML file in headless Chromium without network; optionally screenshot it.
 
     Parameters
@@ -289,8 +307,10 @@ def open_page(html_path: str | os.PathLike, png_path: str | os.PathLike | None =
     """
     exe = chromium_path()
     if exe is None:
-        raise TwinError("Chromium is not installed; install it (Debian: apt-get install chromium) "
-                        "or set the CHROMIUM environment variable to its executable.")
+        raise TwinError(
+            "Chromium is not installed; install it (Debian: apt-get install chromium) "
+            "or set the CHROMIUM environment variable to its executable."
+        )
     url = Path(html_path).resolve().as_uri()
     probe = f"JSON.stringify((() => {{ try {{ return {status} || null; }} catch (e) {{ return null; }} }})())"
     with tempfile.TemporaryDirectory(prefix="twin-chromium-") as user_dir:
@@ -300,9 +320,11 @@ def open_page(html_path: str | os.PathLike, png_path: str | os.PathLike | None =
             session = _attach_page(pipe, deadline)
             for domain in ("Page", "Runtime", "Network", "Log"):
                 pipe.send(f"{domain}.enable", session=session)
-            pipe.send("Emulation.setDeviceMetricsOverride",
-                      {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-                      session=session)
+            pipe.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                session=session,
+            )
             start = time.monotonic()
             pipe.send("Page.navigate", {"url": url}, session=session)
             while True:
@@ -314,27 +336,30 @@ def open_page(html_path: str | os.PathLike, png_path: str | os.PathLike | None =
                     break
                 if time.monotonic() > deadline:
                     requests, errors = _collect(pipe.events)
-                    raise TwinError(f"{html_path} did not finish drawing within {timeout_s:.0f} s "
-                                    f"(errors: {list(errors[:3])}); open it in a browser and "
-                                    "look at the console.")
+                    raise TwinError(
+                        f"{html_path} did not finish drawing within {timeout_s:.0f} s "
+                        f"(errors: {list(errors[:3])}); open it in a browser and "
+                        "look at the console."
+                    )
                 pipe.pump(0.02)
             wall_s = time.monotonic() - start
             pipe.pump(settle_s)
             if png_path is not None:
-                shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session,
-                                 timeout_s=timeout_s)
+                shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session, timeout_s=timeout_s)
                 _write_atomic(Path(png_path), base64.b64decode(shot["data"]))
             values = []
             for script, path in actions:
-                done = pipe.send("Runtime.evaluate", {"expression": script, "awaitPromise": True,
-                                                      "returnByValue": True},
-                                 session=session, timeout_s=timeout_s)
+                done = pipe.send(
+                    "Runtime.evaluate",
+                    {"expression": script, "awaitPromise": True, "returnByValue": True},
+                    session=session,
+                    timeout_s=timeout_s,
+                )
                 if "exceptionDetails" in done:
                     raise TwinError(f"page action {script!r} failed: {done['exceptionDetails']}")
                 values.append(done.get("result", {}).get("value"))
                 pipe.pump(settle_s)
-                shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session,
-                                 timeout_s=timeout_s)
+                shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session, timeout_s=timeout_s)
                 _write_atomic(Path(path), base64.b64decode(shot["data"]))
             requests, errors = _collect(pipe.events)
             try:
@@ -349,14 +374,26 @@ def open_page(html_path: str | os.PathLike, png_path: str | os.PathLike | None =
                 proc.wait()
             pipe.close()
     ms = state.get("ms")
-    return PageReport(ready=bool(state.get("ready")),
-                      ready_ms=float(ms) if isinstance(ms, (int, float)) else None,
-                      wall_s=wall_s, error=state.get("error"), requests=requests,
-                      console_errors=errors, isolation=isolation, action_values=tuple(values))
+    return PageReport(
+        ready=bool(state.get("ready")),
+        ready_ms=float(ms) if isinstance(ms, (int, float)) else None,
+        wall_s=wall_s,
+        error=state.get("error"),
+        requests=requests,
+        console_errors=errors,
+        isolation=isolation,
+        action_values=tuple(values),
+    )
 
 
-def screenshot(html_path: str | os.PathLike, png_path: str | os.PathLike, *,
-               width: int = 1200, height: int = 800, timeout_s: float = 120.0) -> PageReport:
+def screenshot(
+    html_path: str | os.PathLike,
+    png_path: str | os.PathLike,
+    *,
+    width: int = 1200,
+    height: int = 800,
+    timeout_s: float = 120.0,
+) -> PageReport:
     """Render a scene page in headless Chromium (no network) into a PNG.
 
     Parameters
@@ -389,8 +426,10 @@ def screenshot(html_path: str | os.PathLike, png_path: str | os.PathLike, *,
     png_path.parent.mkdir(parents=True, exist_ok=True)
     report = open_page(html_path, png_path, width=width, height=height, timeout_s=timeout_s)
     if not report.ready:
-        raise TwinError(f"{html_path} failed to draw: {report.error}; console errors: "
-                        f"{list(report.console_errors[:3])}. Rebuild it with twin scene.")
+        raise TwinError(
+            f"{html_path} failed to draw: {report.error}; console errors: "
+            f"{list(report.console_errors[:3])}. Rebuild it with twin scene."
+        )
     return report
 
 

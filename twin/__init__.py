@@ -19,17 +19,29 @@ __version__ = "0.1.0"
 #: The public API: every name here, and only these, is what users and notebooks import from ``twin``.
 __all__ = [
     # the model
-    "Twin", "from_files",
+    "Twin",
+    "from_files",
     # scenarios and runs of every kind (see twin.sims.kinds)
-    "run", "load_scenario", "load_result", "SimulationKind", "register_kind",
-    "Scenario", "FloodResult",
-    "RiverScenario", "RiverResult",
-    "WaterScenario", "WaterResult",
-    "TerrainScenario", "TerrainResult",
+    "run",
+    "load_scenario",
+    "load_result",
+    "SimulationKind",
+    "register_kind",
+    "Scenario",
+    "FloodResult",
+    "RiverScenario",
+    "RiverResult",
+    "WaterScenario",
+    "WaterResult",
+    "TerrainScenario",
+    "TerrainResult",
     # ensembles and scenes
-    "run_ensemble", "city_scene", "Scene",
+    "run_ensemble",
+    "city_scene",
+    "Scene",
     # modules
-    "sample", "errors",
+    "sample",
+    "errors",
     "__version__",
 ]
 

@@ -15,8 +15,10 @@ def xy_coords(transform: Any, shape: tuple[int, int]) -> dict[str, Any]:
     ny, nx = shape
     x = transform.c + (np.arange(nx) + 0.5) * transform.a
     y = transform.f + (np.arange(ny) + 0.5) * transform.e
-    return {"x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate", "axis": "X"}),
-            "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate", "axis": "Y"})}
+    return {
+        "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate", "axis": "X"}),
+        "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate", "axis": "Y"}),
+    }
 
 
 def grid_mapping(crs: Any) -> dict[str, Any]:
@@ -39,7 +41,15 @@ def global_attrs(title: str, summary: dict[str, Any] | None = None, **extra: Any
 def point_xy(dim: str, x: Any, y: Any, what: str) -> dict[str, Any]:
     """Projected ``x`` and ``y`` auxiliary coordinates along ``dim`` (e.g. a link's midpoint), as xarray
     ``(dim, values, attrs)``; ``what`` completes their long names ("x of the link's midpoint")."""
-    return {"x": (dim, np.asarray(x), {"units": "m", "standard_name": "projection_x_coordinate",
-                                       "long_name": f"x of {what}"}),
-            "y": (dim, np.asarray(y), {"units": "m", "standard_name": "projection_y_coordinate",
-                                       "long_name": f"y of {what}"})}
+    return {
+        "x": (
+            dim,
+            np.asarray(x),
+            {"units": "m", "standard_name": "projection_x_coordinate", "long_name": f"x of {what}"},
+        ),
+        "y": (
+            dim,
+            np.asarray(y),
+            {"units": "m", "standard_name": "projection_y_coordinate", "long_name": f"y of {what}"},
+        ),
+    }

@@ -48,8 +48,10 @@ class _Forwarding(types.ModuleType):
         for module in self.__dict__.get("_targets", ()):
             if hasattr(module, name):
                 return getattr(module, name)
-        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r} (it moved to "
-                             f"{' / '.join(m.__name__ for m in self.__dict__.get('_targets', ()))})")
+        raise AttributeError(
+            f"module {self.__name__!r} has no attribute {name!r} (it moved to "
+            f"{' / '.join(m.__name__ for m in self.__dict__.get('_targets', ()))})"
+        )
 
     def __dir__(self) -> list[str]:
         return sorted({name for module in self.__dict__.get("_targets", ()) for name in dir(module)})
@@ -62,8 +64,11 @@ class _Loader(importlib.abc.Loader):
     def exec_module(self, module: types.ModuleType) -> None:
         new = MOVED[module.__name__]
         # stacklevel 2 is the importer's line: the warnings module skips the import machinery's frames
-        warnings.warn(f"{module.__name__} is deprecated; import from {' / '.join(new)} instead (the old path goes "
-                      "in 0.3)", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{module.__name__} is deprecated; import from {' / '.join(new)} instead (the old path goes in 0.3)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         targets = [importlib.import_module(name) for name in new]
         module.__dict__["_targets"] = targets
         module.__dict__["__all__"] = sorted({n for m in targets for n in getattr(m, "__all__", ())})

@@ -30,8 +30,7 @@ def twin_parts(twin: Twin) -> dict[str, str]:
         "grid": [grid],
         "terrain": [twin.terrain],
         "buildings": [twin.buildings, twin.building_mask, twin.burned_terrain],
-        "land use": [twin.landuse, twin.landuse_table, twin.derived("landuse_index"), twin.manning,
-                     twin.impervious],
+        "land use": [twin.landuse, twin.landuse_table, twin.derived("landuse_index"), twin.manning, twin.impervious],
         "rivers": [twin.rivers, twin.river_mask],
         "lakes": [twin.lakes, twin.lake_mask],
     }

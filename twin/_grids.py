@@ -10,8 +10,16 @@ import shapely
 from affine import Affine
 
 
-def burn(geoms: Iterable, values: Iterable[float] | float, shape: tuple[int, int], transform: Affine, *,
-         fill: float = 0.0, dtype: str = "float64", all_touched: bool = False) -> np.ndarray:
+def burn(
+    geoms: Iterable,
+    values: Iterable[float] | float,
+    shape: tuple[int, int],
+    transform: Affine,
+    *,
+    fill: float = 0.0,
+    dtype: str = "float64",
+    all_touched: bool = False,
+) -> np.ndarray:
     """Rasterise geometries with per-geometry values (later geometries win where they overlap)."""
     geoms = list(geoms)
     if np.isscalar(values):
@@ -19,8 +27,9 @@ def burn(geoms: Iterable, values: Iterable[float] | float, shape: tuple[int, int
     pairs = [(g, v) for g, v in zip(geoms, values) if g is not None and not g.is_empty]
     if not pairs:
         return np.full(shape, fill, dtype=dtype)
-    return rasterio.features.rasterize(pairs, out_shape=shape, transform=transform, fill=fill,
-                                       dtype=dtype, all_touched=all_touched)
+    return rasterio.features.rasterize(
+        pairs, out_shape=shape, transform=transform, fill=fill, dtype=dtype, all_touched=all_touched
+    )
 
 
 def mask(geoms: Iterable, shape: tuple[int, int], transform: Affine, *, all_touched: bool = False) -> np.ndarray:

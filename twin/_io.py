@@ -81,9 +81,15 @@ MARKER = "cimtwin.json"
 
 #: Folder kinds and how messages name them.
 KINDS = {
-    "twin": "a twin", "flood": "a flood result", "river": "a river-lake result", "water": "a water result",
-    "terrain": "a terrain analysis", "compare": "a comparison", "ensemble": "an ensemble",
-    "sample-city": "a sample city", "sample-ifc": "the IFC models of a sample city",
+    "twin": "a twin",
+    "flood": "a flood result",
+    "river": "a river-lake result",
+    "water": "a water result",
+    "terrain": "a terrain analysis",
+    "compare": "a comparison",
+    "ensemble": "an ensemble",
+    "sample-city": "a sample city",
+    "sample-ifc": "the IFC models of a sample city",
 }
 
 # Kinds written file by file into an existing folder: nothing in them is ever deleted.
@@ -96,22 +102,64 @@ _OS_JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}
 # Folders written before the marker existed: their kind, the files that tell it apart (in order of
 # precedence), and the names such a folder can hold (what those versions wrote; ``None``: a twin, whose
 # twin.json lists its files, or a kind written in place). A file of any other name is someone else's.
-_TERRAIN_NAMES = ("filled_dem.tif", "flow_direction.tif", "accumulation.tif", "watersheds.tif", "hand.tif",
-                  "weighted_accumulation.tif", "dinf_angle.tif", "dinf_accumulation.tif", "pour_watersheds.tif",
-                  "streams.gpkg", "pour_points.gpkg", "summary.json", "scenario.json")
+_TERRAIN_NAMES = (
+    "filled_dem.tif",
+    "flow_direction.tif",
+    "accumulation.tif",
+    "watersheds.tif",
+    "hand.tif",
+    "weighted_accumulation.tif",
+    "dinf_angle.tif",
+    "dinf_accumulation.tif",
+    "pour_watersheds.tif",
+    "streams.gpkg",
+    "pour_points.gpkg",
+    "summary.json",
+    "scenario.json",
+)
 _LEGACY: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None], ...] = (
     ("twin", ("twin.json",), None),
-    ("flood", ("summary.json", "scenario.json", "max_depth.tif"),
-     ("max_depth.tif", "max_speed.tif", "arrival_time.tif", "duration.tif", "hazard.tif", "hazard_class.tif",
-      "depth.nc", "gauges.csv", "buildings.gpkg", "summary.json", "scenario.json", "scene.html")),
-    ("river", ("summary.json", "scenario.json", "links.nc"),
-     ("network.gpkg", "links.nc", "lakes.nc", "gauges.csv", "summary.json", "scenario.json")),
-    ("water", ("summary.json", "scenario.json", "allocation.nc"),
-     ("allocation.nc", "shortages.csv", "network.gpkg", "summary.json", "scenario.json")),
+    (
+        "flood",
+        ("summary.json", "scenario.json", "max_depth.tif"),
+        (
+            "max_depth.tif",
+            "max_speed.tif",
+            "arrival_time.tif",
+            "duration.tif",
+            "hazard.tif",
+            "hazard_class.tif",
+            "depth.nc",
+            "gauges.csv",
+            "buildings.gpkg",
+            "summary.json",
+            "scenario.json",
+            "scene.html",
+        ),
+    ),
+    (
+        "river",
+        ("summary.json", "scenario.json", "links.nc"),
+        ("network.gpkg", "links.nc", "lakes.nc", "gauges.csv", "summary.json", "scenario.json"),
+    ),
+    (
+        "water",
+        ("summary.json", "scenario.json", "allocation.nc"),
+        ("allocation.nc", "shortages.csv", "network.gpkg", "summary.json", "scenario.json"),
+    ),
     ("terrain", ("filled_dem.tif", "flow_direction.tif"), _TERRAIN_NAMES),
-    ("compare", ("comparison.json", "max_depth_diff.tif"),
-     ("max_depth_diff.tif", "arrival_time_diff.tif", "hazard_class_change.tif", "buildings.gpkg",
-      "comparison.json", "scene.html")),
+    (
+        "compare",
+        ("comparison.json", "max_depth_diff.tif"),
+        (
+            "max_depth_diff.tif",
+            "arrival_time_diff.tif",
+            "hazard_class_change.tif",
+            "buildings.gpkg",
+            "comparison.json",
+            "scene.html",
+        ),
+    ),
     ("ensemble", ("ensemble.json",), None),
     ("sample-city", ("dem.tif", "city.gpkg", "flood.toml", "ifc/placements.json"), None),
     ("sample-ifc", ("placements.json",), ("*.ifc", "placements.json")),
@@ -135,8 +183,9 @@ def write_marker(folder: str | os.PathLike, kind: str, files: Iterable[str | os.
     folder = Path(folder)
     chosen = sorted(folder.rglob("*")) if files is None else sorted(Path(f) for f in files)
     files = {p.relative_to(folder).as_posix(): sha256(p) for p in chosen if p.is_file() and p != folder / MARKER}
-    return write_json(folder / MARKER, {"written_by": "cimtwin", "version": _pkg.__version__, "kind": kind,
-                                        "files": files})
+    return write_json(
+        folder / MARKER, {"written_by": "cimtwin", "version": _pkg.__version__, "kind": kind, "files": files}
+    )
 
 
 def _read_json_file(path: Path) -> Any:
@@ -226,41 +275,57 @@ def check_out(path: str | os.PathLike, kind: str, *, inputs: Iterable[Any] = (),
         home = Path.home().resolve()
     except RuntimeError:  # no home folder known (a service account)
         home = cwd
-    special = {**{p: "a folder holding your home folder" for p in home.parents},
-               **{p: "a folder holding the current folder" for p in cwd.parents},
-               home: "your home folder", cwd: "the current folder", Path(out.anchor): "the root folder"}
+    special = {
+        **{p: "a folder holding your home folder" for p in home.parents},
+        **{p: "a folder holding the current folder" for p in cwd.parents},
+        home: "your home folder",
+        cwd: "the current folder",
+        Path(out.anchor): "the root folder",
+    }
     if out in special:
-        raise InputDataError(f"The output folder {path} is {special[out]}; cimtwin replaces the folder it writes "
-                             "as a whole, so give a new folder's name, e.g. results/run1.")
+        raise InputDataError(
+            f"The output folder {path} is {special[out]}; cimtwin replaces the folder it writes "
+            "as a whole, so give a new folder's name, e.g. results/run1."
+        )
     for item in inputs:
         if item is None:
             continue
         source = Path(str(item).split("::")[0]).expanduser().resolve()
         if out == source or out in source.parents or source in out.parents:
-            how = ("is" if out == source else "contains" if out in source.parents else "lies inside")
-            raise InputDataError(f"The output folder {path} {how} {item}, an input of the same command; writing "
-                                 "it would replace what is being read. Give a new folder's name for the output.")
+            how = "is" if out == source else "contains" if out in source.parents else "lies inside"
+            raise InputDataError(
+                f"The output folder {path} {how} {item}, an input of the same command; writing "
+                "it would replace what is being read. Give a new folder's name for the output."
+            )
     if not given.exists():
         return Path(path)
     if not given.is_dir():
-        raise InputDataError(f"The output folder {path} is a file; cimtwin never replaces a file with a folder. "
-                             "Give a new folder's name, or move the file away.")
+        raise InputDataError(
+            f"The output folder {path} is a file; cimtwin never replaces a file with a folder. "
+            "Give a new folder's name, or move the file away."
+        )
     if not any(p.name not in _OS_JUNK for p in given.iterdir()):
         return Path(path)
     found = folder_kind(given)
     if found is None:
-        raise InputDataError(f"The output folder {path} holds files cimtwin did not write (no {MARKER}); cimtwin "
-                             "replaces the folder it writes as a whole and never deletes what it did not write. "
-                             "Give a new or empty folder.")
+        raise InputDataError(
+            f"The output folder {path} holds files cimtwin did not write (no {MARKER}); cimtwin "
+            "replaces the folder it writes as a whole and never deletes what it did not write. "
+            "Give a new or empty folder."
+        )
     if found != kind and not overwrite:
-        raise InputDataError(f"The output folder {path} holds {KINDS[found]}, not {KINDS[kind]}; give another "
-                             "folder, or pass --overwrite (overwrite=True) to replace it.")
+        raise InputDataError(
+            f"The output folder {path} holds {KINDS[found]}, not {KINDS[kind]}; give another "
+            "folder, or pass --overwrite (overwrite=True) to replace it."
+        )
     foreign = [] if kind in _IN_PLACE and found == kind else _foreign_files(given)
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-        raise InputDataError(f"The output folder {path} holds {foreign[0]}{more}, which cimtwin did not write; "
-                             "replacing the folder would delete it, so cimtwin never does (not even with "
-                             "--overwrite). Move the file(s) away or give another folder.")
+        raise InputDataError(
+            f"The output folder {path} holds {foreign[0]}{more}, which cimtwin did not write; "
+            "replacing the folder would delete it, so cimtwin never does (not even with "
+            "--overwrite). Move the file(s) away or give another folder."
+        )
     return Path(path)
 
 
@@ -283,9 +348,11 @@ def verify_dir(path: str | os.PathLike) -> dict[str, Any] | None:
     for rel, digest in marker["files"].items():
         f = path / rel
         if not f.is_file() or sha256(f) != digest:
-            raise InputDataError(f"{f} is missing or differs from when cimtwin wrote it (its SHA-256 is in "
-                                 f"{MARKER}); the folder is damaged or was edited. Write it again, or restore "
-                                 "a backup.")
+            raise InputDataError(
+                f"{f} is missing or differs from when cimtwin wrote it (its SHA-256 is in "
+                f"{MARKER}); the folder is damaged or was edited. Write it again, or restore "
+                "a backup."
+            )
     return marker
 
 
@@ -294,8 +361,9 @@ def _verifies(path: Path) -> bool:
     for name in (MARKER, "twin.json"):
         manifest = _read_json_file(path / name)
         if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict):
-            return all((path / rel).is_file() and sha256(path / rel) == digest
-                       for rel, digest in manifest["files"].items())
+            return all(
+                (path / rel).is_file() and sha256(path / rel) == digest for rel, digest in manifest["files"].items()
+            )
     return False
 
 
@@ -371,8 +439,9 @@ def write_extra(folder: str | os.PathLike, name: str, write: Callable[[Path], An
     try:
         write(target)
     except Exception as exc:  # noqa: BLE001 -- an extra must never cost the result saved before it
-        warnings.warn(f"{folder} is saved, but {name} could not be written ({type(exc).__name__}: {exc}); "
-                      f"{hint}", stacklevel=3)
+        warnings.warn(
+            f"{folder} is saved, but {name} could not be written ({type(exc).__name__}: {exc}); {hint}", stacklevel=3
+        )
         return None
     return target
 
@@ -401,23 +470,39 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def write_geotiff(path: str | os.PathLike, array: np.ndarray, transform: Any, crs: Any,
-                  nodata: float | None = None, *, compress: str = "deflate") -> Path:
+def write_geotiff(
+    path: str | os.PathLike,
+    array: np.ndarray,
+    transform: Any,
+    crs: Any,
+    nodata: float | None = None,
+    *,
+    compress: str = "deflate",
+) -> Path:
     """Write a 2D (or band-first 3D) array as a tiled, compressed GeoTIFF, atomically."""
     import rasterio
 
     arr = np.asarray(array)
     bands = arr[None] if arr.ndim == 2 else arr
     profile = {
-        "driver": "GTiff", "height": bands.shape[1], "width": bands.shape[2], "count": bands.shape[0],
-        "dtype": bands.dtype.name, "crs": crs.to_wkt() if hasattr(crs, "to_wkt") else crs,
-        "transform": transform, "nodata": nodata, "compress": compress,
+        "driver": "GTiff",
+        "height": bands.shape[1],
+        "width": bands.shape[2],
+        "count": bands.shape[0],
+        "dtype": bands.dtype.name,
+        "crs": crs.to_wkt() if hasattr(crs, "to_wkt") else crs,
+        "transform": transform,
+        "nodata": nodata,
+        "compress": compress,
     }
     if bands.shape[1] >= 256 and bands.shape[2] >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
     if np.issubdtype(bands.dtype, np.floating):
         profile["predictor"] = 3 if bands.dtype.itemsize >= 4 else 1
-    with (atomic_file(path, suffix=".tif") as tmp, rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True),
-          rasterio.open(tmp, "w", **profile) as dst):
+    with (
+        atomic_file(path, suffix=".tif") as tmp,
+        rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True),
+        rasterio.open(tmp, "w", **profile) as dst,
+    ):
         dst.write(bands)
     return Path(path)

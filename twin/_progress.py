@@ -54,8 +54,9 @@ class _LogBar(_std_tqdm):
         super().close()
 
 
-def progress(total: float | None, desc: str, enabled: bool = True, *, file: TextIO | None = None,
-             **options: Any) -> _std_tqdm:
+def progress(
+    total: float | None, desc: str, enabled: bool = True, *, file: TextIO | None = None, **options: Any
+) -> _std_tqdm:
     """A progress bar over ``total`` units, live on a terminal, in a few lines in a log.
 
     Parameters

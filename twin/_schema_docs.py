@@ -22,13 +22,21 @@ from pydantic.fields import FieldInfo
 __all__ = ["KINDS", "scenario_model", "json_schema", "fields", "reference"]
 
 #: Scenario kinds and where their model lives (imported when asked for: river and water pull in more).
-KINDS = {"flood": ("twin.sims.flood.scenario", "Scenario"), "river": ("twin.sims.river.scenario", "RiverScenario"),
-         "water": ("twin.sims.water.scenario", "WaterScenario"), "terrain": ("twin.sims.terrain.scenario", "TerrainScenario"),
-         "ensemble": ("twin.ensemble.spec", "_Spec")}
+KINDS = {
+    "flood": ("twin.sims.flood.scenario", "Scenario"),
+    "river": ("twin.sims.river.scenario", "RiverScenario"),
+    "water": ("twin.sims.water.scenario", "WaterScenario"),
+    "terrain": ("twin.sims.terrain.scenario", "TerrainScenario"),
+    "ensemble": ("twin.ensemble.spec", "_Spec"),
+}
 
-_TITLES = {"flood": "Flood scenarios (`kind = \"flood\"`)", "river": "River-lake scenarios (`kind = \"river\"`)",
-           "water": "Water resources (`kind = \"water\"`)", "terrain": "Terrain (`kind = \"terrain\"`)",
-           "ensemble": "Ensembles (`twin ensemble`)"}
+_TITLES = {
+    "flood": 'Flood scenarios (`kind = "flood"`)',
+    "river": 'River-lake scenarios (`kind = "river"`)',
+    "water": 'Water resources (`kind = "water"`)',
+    "terrain": 'Terrain (`kind = "terrain"`)',
+    "ensemble": "Ensembles (`twin ensemble`)",
+}
 
 
 def scenario_model(kind: str) -> type[BaseModel]:
@@ -115,8 +123,15 @@ def type_name(annotation: Any, metadata: list[Any] = ()) -> str:
         return f"table of {type_name(args[1])}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "table"
-    return {float: "number", int: "integer", str: "text", bool: "true/false", Path: "path", dt.date: "date",
-            Any: "any"}.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    return {
+        float: "number",
+        int: "integer",
+        str: "text",
+        bool: "true/false",
+        Path: "path",
+        dt.date: "date",
+        Any: "any",
+    }.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def _default(field: FieldInfo) -> str:
@@ -138,20 +153,25 @@ def _cell(text: str) -> str:
 
 def reference() -> str:
     """``docs/scenarios.md``: per kind, a table of every key, its type, units, default and description."""
-    lines = ["# Scenario reference", "",
-             "Generated from the scenario models by `python -m twin._schema_docs docs/scenarios.md` "
-             "(`make docs`); do not edit by hand. `twin schema KIND` prints a kind's JSON Schema. The README "
-             "has the tour with examples. Keys are dotted paths; `[]` is an entry of a list of tables "
-             "(`[[inflow]]`); durations are seconds or text such as `\"2h\"` or `\"10min\"`.", ""]
+    lines = [
+        "# Scenario reference",
+        "",
+        "Generated from the scenario models by `python -m twin._schema_docs docs/scenarios.md` "
+        "(`make docs`); do not edit by hand. `twin schema KIND` prints a kind's JSON Schema. The README "
+        "has the tour with examples. Keys are dotted paths; `[]` is an entry of a list of tables "
+        '(`[[inflow]]`); durations are seconds or text such as `"2h"` or `"10min"`.',
+        "",
+    ]
     for kind in KINDS:
         model = scenario_model(kind)
-        lines += [f"## {_TITLES[kind]}", "", "| key | type | units | default | description |",
-                  "|---|---|---|---|---|"]
+        lines += [f"## {_TITLES[kind]}", "", "| key | type | units | default | description |", "|---|---|---|---|---|"]
         for path, field in fields(model):
             extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
             units = str(extra.get("units", ""))
-            lines.append(f"| `{path}` | {_cell(type_name(field.annotation, field.metadata))} | {_cell(units)} | "
-                         f"{_cell(_default(field))} | {_cell(field.description or '')} |")
+            lines.append(
+                f"| `{path}` | {_cell(type_name(field.annotation, field.metadata))} | {_cell(units)} | "
+                f"{_cell(_default(field))} | {_cell(field.description or '')} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

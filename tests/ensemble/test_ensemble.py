@@ -44,14 +44,21 @@ def cluster():
     """One real 2-process cluster shared by the tests that pass ``scheduler=`` (starting one costs ~10 s)."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=50, env={"NUMBA_NUM_THREADS": "1"}) as c:
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=50,
+        env={"NUMBA_NUM_THREADS": "1"},
+    ) as c:
         yield c
 
 
 def test_sweep_on_local_cluster_equals_one_by_one(twin, base, tmp_path):
-    ens = Ensemble.from_dict({"name": "sweep", "base": base, "sweep": {"rain.constant": SCALES},
-                              "thresholds": [0.05, 0.1, 0.2]})
+    ens = Ensemble.from_dict(
+        {"name": "sweep", "base": base, "sweep": {"rain.constant": SCALES}, "thresholds": [0.05, 0.1, 0.2]}
+    )
     # the default path: run_ensemble starts (and stops) its own LocalCluster of 2 worker processes
     res = run_ensemble(twin, ens, tmp_path / "ens", n_workers=2, threads_per_worker=1, progress=False)
     assert res.summary["workers"] == 2 and res.summary["members_ok"] == 8 and res.failed == []
@@ -106,8 +113,14 @@ def test_sweep_on_local_cluster_equals_one_by_one(twin, base, tmp_path):
 
 def test_failing_member_is_reported_others_complete_and_resume(twin, base, cluster, tmp_path):
     on_building = [X0 + 70.0, Y0 - 30.0]  # inside building b1: only the worker's setup finds it
-    ens = Ensemble.from_dict({"name": "f", "base": base, "member": [{}, {"inflow.0.at": on_building}, {}],
-                              "sweep": {"rain.constant": [30.0, 90.0]}})
+    ens = Ensemble.from_dict(
+        {
+            "name": "f",
+            "base": base,
+            "member": [{}, {"inflow.0.at": on_building}, {}],
+            "sweep": {"rain.constant": [30.0, 90.0]},
+        }
+    )
     out = tmp_path / "ens"
     res = run_ensemble(twin, ens, out, scheduler=cluster.scheduler_address, retries=1, progress=False)
     assert [f["member"] for f in res.failed] == [2, 3]
@@ -123,8 +136,9 @@ def test_failing_member_is_reported_others_complete_and_resume(twin, base, clust
     assert again.summary["members_reused"] == 4 and again.summary["members_run"] == 2
     np.testing.assert_array_equal(again.exceedance["member_share"].values, res.exceedance["member_share"].values)
     # another twin: nothing is reused, the results would mix two cities
-    other = run_ensemble(plane_twin(slope=0.004), ens, out, scheduler=cluster.scheduler_address, retries=0,
-                         progress=False)
+    other = run_ensemble(
+        plane_twin(slope=0.004), ens, out, scheduler=cluster.scheduler_address, retries=0, progress=False
+    )
     assert other.summary["members_reused"] == 0 and other.summary["members_run"] == 6
 
 
@@ -152,8 +166,13 @@ def test_killed_worker_is_rescheduled(twin, base, cluster, tmp_path):
     from distributed import Client
 
     # members of a few seconds each, so the kill lands while members run
-    ens = Ensemble.from_dict({"name": "k", "base": {**base, "duration": "1h", "output_interval": "30min"},
-                              "sweep": {"rain.constant": SCALES}})
+    ens = Ensemble.from_dict(
+        {
+            "name": "k",
+            "base": {**base, "duration": "1h", "output_interval": "30min"},
+            "sweep": {"rain.constant": SCALES},
+        }
+    )
     out = tmp_path / "ens"
     killed: list[str] = []
 
@@ -185,17 +204,32 @@ def test_cli_ensemble(twin, base, cluster, tmp_path):
     twin.save(tmp_path / "twin")
     (tmp_path / "flood.toml").write_text(
         'duration = "15min"\noutput_interval = "5min"\n[rain]\nconstant = 50.0\n'
-        '[[boundary]]\nedge = "east"\ntype = "free"\n', encoding="utf-8")
+        '[[boundary]]\nedge = "east"\ntype = "free"\n',
+        encoding="utf-8",
+    )
     (tmp_path / "storms.toml").write_text(
         'base = "flood.toml"\nthresholds = [0.05, 0.1]\nweights = [0.4, 0.2, 0.2, 0.2]\n'
         '[[member]]\n"rain.constant" = 20.0\n'
-        '[[member]]\nrain.hyetograph = [[0, 0.0], [300, 150.0], [600, 0.0]]\n'
-        '[[member]]\nrain = { constant = 200.0 }\n'
-        f'[[member]]\ninflow = [{{ at = [{X0 + 70.0}, {Y0 - 30.0}], hydrograph = [[0, 1.0], [900, 1.0]] }}]\n',
-        encoding="utf-8")
-    r = CliRunner().invoke(ensemble_cmd, [str(tmp_path / "storms.toml"), "--twin", str(tmp_path / "twin"),
-                                          "--out", str(tmp_path / "out"), "--scheduler", cluster.scheduler_address,
-                                          "--retries", "0", "--quiet"])
+        "[[member]]\nrain.hyetograph = [[0, 0.0], [300, 150.0], [600, 0.0]]\n"
+        "[[member]]\nrain = { constant = 200.0 }\n"
+        f"[[member]]\ninflow = [{{ at = [{X0 + 70.0}, {Y0 - 30.0}], hydrograph = [[0, 1.0], [900, 1.0]] }}]\n",
+        encoding="utf-8",
+    )
+    r = CliRunner().invoke(
+        ensemble_cmd,
+        [
+            str(tmp_path / "storms.toml"),
+            "--twin",
+            str(tmp_path / "twin"),
+            "--out",
+            str(tmp_path / "out"),
+            "--scheduler",
+            cluster.scheduler_address,
+            "--retries",
+            "0",
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 1, r.output  # a member failed: the exit code says so, the others are complete
     assert "3 ok, 1 failed" in r.output and "exceedance.nc" in r.output
     assert "member 3 (storms-003): ScenarioError" in r.output
@@ -222,7 +256,9 @@ def test_cli_ensemble(twin, base, cluster, tmp_path):
 
 
 def test_validation_names_member_and_key(tmp_path, base):
-    with pytest.raises(ScenarioError, match=r"(?s)member 1 \(\{\"rain.constant\": -5\}\).* rain.constant: Input should be greater"):
+    with pytest.raises(
+        ScenarioError, match=r"(?s)member 1 \(\{\"rain.constant\": -5\}\).* rain.constant: Input should be greater"
+    ):
         Ensemble.from_dict({"base": base, "member": [{}, {"rain.constant": -5}]})
     with pytest.raises(ScenarioError, match=r"(?s)member 0 .*numerics.dtyp: unknown key"):
         Ensemble.from_dict({"base": base, "member": [{"numerics.dtyp": "float32"}]})
@@ -258,14 +294,27 @@ def test_weights_validation_names_the_key(base):
     with pytest.raises(ScenarioError, match=r"\[\[member\]\] 0: return_period = -5 is not a return period"):
         Ensemble.from_dict({"base": base, "member": [{"return_period": -5}]})
     # a [[member]] weight covers each of its sweep combinations; weights are normalised over all
-    e = Ensemble.from_dict({"base": base, "member": [{"weight": 3, "rain.constant": 5.0}, {"weight": 1}],
-                            "sweep": {"drainage.capacity": [0.0, 10.0]}})
+    e = Ensemble.from_dict(
+        {
+            "base": base,
+            "member": [{"weight": 3, "rain.constant": 5.0}, {"weight": 1}],
+            "sweep": {"drainage.capacity": [0.0, 10.0]},
+        }
+    )
     assert e.weighted and [m.weight for m in e.members] == [0.375, 0.375, 0.125, 0.125]
     assert "weight" not in e.members[0].parameters and e.members[0].scenario.rain.constant == 5.0
     assert not Ensemble.from_dict({"base": base, "sweep": {"rain.constant": [1, 2]}}).weighted
     # a return period labels a member; a design storm's is taken from the storm and must agree
-    design = {"method": "chicago", "A": 3618.427, "b": 11.259, "C": 0.438, "n": 0.75, "return_period": 10,
-              "duration": "10min", "step": "1min"}
+    design = {
+        "method": "chicago",
+        "A": 3618.427,
+        "b": 11.259,
+        "C": 0.438,
+        "n": 0.75,
+        "return_period": 10,
+        "duration": "10min",
+        "step": "1min",
+    }
     storm = {**base, "rain": {"design": design}}
     e = Ensemble.from_dict({"base": storm, "sweep": {"rain.design.return_period": [2, 100]}})
     assert [m.return_period for m in e.members] == [2.0, 100.0]
@@ -279,16 +328,22 @@ def test_first_crossing_interpolates_in_log_return_period():
     periods = [2.0, 10.0, 100.0]
     # cells: crosses 0.1 between 10 and 100 a third of the way; floods at 2 already; between 2 and 10
     # half way; never; reaches exactly the threshold at 10 and exceeds it at 100; drops with T
-    depths = np.array([[0.00, 0.20, 0.05, 0.00, 0.00, 0.30],
-                       [0.05, 0.30, 0.15, 0.00, 0.10, 0.20],
-                       [0.20, 0.40, 0.10, 0.10, 0.40, 0.25]])
+    depths = np.array(
+        [
+            [0.00, 0.20, 0.05, 0.00, 0.00, 0.30],
+            [0.05, 0.30, 0.15, 0.00, 0.10, 0.20],
+            [0.20, 0.40, 0.10, 0.10, 0.40, 0.25],
+        ]
+    )
     c = first_crossing(iter(depths), periods, [0.1, 0.25])
-    np.testing.assert_allclose(c.period[0], [10 * 10 ** (1 / 3), 2.0, 2 * 5 ** 0.5, np.nan, 10.0, 2.0],
-                               rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        c.period[0], [10 * 10 ** (1 / 3), 2.0, 2 * 5**0.5, np.nan, 10.0, 2.0], rtol=1e-12, equal_nan=True
+    )
     np.testing.assert_array_equal(c.flag[0], [0, 1, 0, 2, 0, 1])
     # 0.25 m: cell 1 crosses between 2 (0.2) and 10 (0.3) half way; cell 4 between 10 and 100 at 0.5
-    np.testing.assert_allclose(c.period[1], [np.nan, 2 * 5 ** 0.5, np.nan, np.nan, 10 * 10 ** 0.5, 2.0],
-                               rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        c.period[1], [np.nan, 2 * 5**0.5, np.nan, np.nan, 10 * 10**0.5, 2.0], rtol=1e-12, equal_nan=True
+    )
     np.testing.assert_array_equal(c.decreasing, [False, False, True, False, False, True])
     # AEP = 1 - exp(-1/T): a probability for every T, within 5 % of 1/T from 10 years on
     np.testing.assert_allclose(aep(np.array([0.5, 2.0, 10.0, 100.0])), 1 - np.exp(-1 / np.array([0.5, 2, 10, 100])))
@@ -314,15 +369,28 @@ def test_return_period_sweep_writes_flood_return_period(twin, cluster, tmp_path)
         'return_period = 10\nduration = "1h"\nstep = "5min"\n'
         '[[boundary]]\nedge = "east"\ntype = "free"\nslope = 0.002\n'
         '[infiltration]\nmodel = "none"\n[output]\nbuilding_depth = 0.035\n[numerics]\ndtype = "float32"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     periods = [100.0, 2.0, 10.0]  # any order; the maps sort them
     thresholds = [0.02, 0.03, 0.05]
     (tmp_path / "rp.toml").write_text(
         f'base = "flood.toml"\nthresholds = {thresholds}\n[sweep]\n"rain.design.return_period" = {periods}\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     out = tmp_path / "ens"
-    r = CliRunner().invoke(ensemble_cmd, [str(tmp_path / "rp.toml"), "--twin", str(tmp_path / "twin"), "--out",
-                                          str(out), "--scheduler", cluster.scheduler_address, "--quiet"])
+    r = CliRunner().invoke(
+        ensemble_cmd,
+        [
+            str(tmp_path / "rp.toml"),
+            "--twin",
+            str(tmp_path / "twin"),
+            "--out",
+            str(out),
+            "--scheduler",
+            cluster.scheduler_address,
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "member_share, the share of members (no weights given" in r.output
     assert "Return periods 2, 10, 100 y: flood_return_period and flood_aep" in r.output
@@ -391,8 +459,9 @@ def test_return_period_sweep_writes_flood_return_period(twin, cluster, tmp_path)
 
 
 def test_old_folder_gets_member_share(twin, base, cluster, tmp_path):
-    ens = Ensemble.from_dict({"name": "old", "base": base, "sweep": {"rain.constant": [30.0, 120.0]},
-                              "thresholds": [0.05]})
+    ens = Ensemble.from_dict(
+        {"name": "old", "base": base, "sweep": {"rain.constant": [30.0, 120.0]}, "thresholds": [0.05]}
+    )
     out = tmp_path / "ens"
     res = run_ensemble(twin, ens, out, scheduler=cluster.scheduler_address, retries=0, progress=False)
     # rewrite the folder as an earlier version wrote it: the share of equal members under p_exceed
@@ -407,14 +476,21 @@ def test_old_folder_gets_member_share(twin, base, cluster, tmp_path):
 def test_labelled_return_periods_and_non_monotonic_warning(twin, base, cluster, tmp_path, caplog):
     # members labelled with return periods whose rain does not grow with them: depth drops from 2 to
     # 10 years, which the maps count and the run warns about
-    ens = Ensemble.from_dict({"name": "odd", "base": base, "thresholds": [0.05],
-                              "member": [{"return_period": 2, "rain.constant": 120.0},
-                                         {"return_period": 10, "rain.constant": 30.0},
-                                         {"return_period": 100, "rain.constant": 240.0}]})
+    ens = Ensemble.from_dict(
+        {
+            "name": "odd",
+            "base": base,
+            "thresholds": [0.05],
+            "member": [
+                {"return_period": 2, "rain.constant": 120.0},
+                {"return_period": 10, "rain.constant": 30.0},
+                {"return_period": 100, "rain.constant": 240.0},
+            ],
+        }
+    )
     assert [m.return_period for m in ens.members] == [2.0, 10.0, 100.0] and not ens.weighted
     with caplog.at_level("WARNING", logger="twin.ensemble.run"):
-        res = run_ensemble(twin, ens, tmp_path / "ens", scheduler=cluster.scheduler_address, retries=0,
-                           progress=False)
+        res = run_ensemble(twin, ens, tmp_path / "ens", scheduler=cluster.scheduler_address, retries=0, progress=False)
     rp = res.summary["return_period"]
     assert rp["written"] and rp["non_monotonic_cells"] > 0
     assert rp["non_monotonic_cells"] == int(res.return_period["non_monotonic"].sum())
@@ -422,10 +498,29 @@ def test_labelled_return_periods_and_non_monotonic_warning(twin, base, cluster, 
     assert (tmp_path / "ens" / "flood_aep_0.05m.tif").is_file()
     # a sweep that crosses return periods with another key makes no return-period maps, and says why;
     # run into the same folder, the earlier maps go (they would read as this ensemble's)
-    storm = {**base, "rain": {"design": {"method": "chicago", "A": 3618.427, "b": 11.259, "C": 0.438, "n": 0.75,
-                                         "return_period": 10, "duration": "10min", "step": "1min"}}}
-    both = Ensemble.from_dict({"name": "both", "base": storm, "thresholds": [0.05],
-                               "sweep": {"rain.design.return_period": [2, 10], "drainage.capacity": [0.0, 20.0]}})
+    storm = {
+        **base,
+        "rain": {
+            "design": {
+                "method": "chicago",
+                "A": 3618.427,
+                "b": 11.259,
+                "C": 0.438,
+                "n": 0.75,
+                "return_period": 10,
+                "duration": "10min",
+                "step": "1min",
+            }
+        },
+    }
+    both = Ensemble.from_dict(
+        {
+            "name": "both",
+            "base": storm,
+            "thresholds": [0.05],
+            "sweep": {"rain.design.return_period": [2, 10], "drainage.capacity": [0.0, 20.0]},
+        }
+    )
     res = run_ensemble(twin, both, tmp_path / "ens", scheduler=cluster.scheduler_address, retries=0, progress=False)
     assert res.return_period is None and not (tmp_path / "ens" / "return_period.nc").exists()
     assert not list((tmp_path / "ens").glob("flood_*.tif"))

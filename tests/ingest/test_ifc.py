@@ -159,8 +159,10 @@ def test_rigid_operation_to_geographic_crs(ifc_dir, cache):
     row = res.buildings.iloc[0]
     # The 3 m x 4 m cube is centred 1 m along the model's x axis (east) from the operation's point.
     local = pyproj.Transformer.from_crs(
-        "EPSG:25833", f"+proj=tmerc +lat_0={g.northings} +lon_0={g.eastings} +k=1 +x_0=0 +y_0=0 +ellps=GRS80",
-        always_xy=True)
+        "EPSG:25833",
+        f"+proj=tmerc +lat_0={g.northings} +lon_0={g.eastings} +k=1 +x_0=0 +y_0=0 +ellps=GRS80",
+        always_xy=True,
+    )
     c = row.geometry.centroid
     assert local.transform(c.x, c.y) == pytest.approx((1.0, 0.0), abs=CM)
     k = _areal_scale("EPSG:25833", g.eastings, g.northings)
@@ -207,12 +209,15 @@ def _not_ifc(src, dst):
     dst.write_bytes(np.random.default_rng(0).bytes(4096))
 
 
-@pytest.mark.parametrize("damage, message", [
-    (_truncated, "truncated"),
-    (_unsupported_schema, "IFC4X3_RC2"),
-    (_corrupt, "corrupt STEP text"),
-    (_not_ifc, "not a readable IFC file"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (_truncated, "truncated"),
+        (_unsupported_schema, "IFC4X3_RC2"),
+        (_corrupt, "corrupt STEP text"),
+        (_not_ifc, "not a readable IFC file"),
+    ],
+)
 def test_damaged_files_raise_input_data_error_naming_the_file(ifc_dir, tmp_path, damage, message):
     bad = tmp_path / f"damaged-{damage.__name__.strip('_')}.ifc"
     damage(ifc_dir / FZK, bad)
@@ -380,8 +385,13 @@ def _new_file(version):
 def _slab_model_body(api, f, path, blocks, unit, georef, roof) -> None:
     project = api.root.create_entity(f, ifc_class="IfcProject", name="slabs")
     api.unit.assign_unit(f, length={"is_metric": True, "raw": "MILLIMETERS" if unit != 1.0 else "METERS"})
-    body = api.context.add_context(f, context_type="Model", context_identifier="Body", target_view="MODEL_VIEW",
-                                   parent=api.context.add_context(f, context_type="Model"))
+    body = api.context.add_context(
+        f,
+        context_type="Model",
+        context_identifier="Body",
+        target_view="MODEL_VIEW",
+        parent=api.context.add_context(f, context_type="Model"),
+    )
     site = api.root.create_entity(f, ifc_class="IfcSite")
     api.aggregate.assign_object(f, products=[site], relating_object=project)
     for n, rects in enumerate(blocks):
@@ -393,22 +403,34 @@ def _slab_model_body(api, f, path, blocks, unit, georef, roof) -> None:
         if roof:
             xs = [x for r in rects for x, _ in r]
             ys = [y for r in rects for _, y in r]
-            outlines.append([(min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys)),
-                             (min(xs), min(ys))])
+            outlines.append(
+                [(min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys)), (min(xs), min(ys))]
+            )
         for k, outline in enumerate(outlines):
-            slab = api.root.create_entity(f, ifc_class="IfcSlab", predefined_type="ROOF" if k == len(rects) else "FLOOR")
+            slab = api.root.create_entity(
+                f, ifc_class="IfcSlab", predefined_type="ROOF" if k == len(rects) else "FLOOR"
+            )
             api.spatial.assign_container(f, products=[slab], relating_structure=storey)
-            api.geometry.assign_representation(f, product=slab, representation=api.geometry.add_slab_representation(
-                f, context=body, depth=0.3, polyline=outline))  # the API takes metres and converts
+            api.geometry.assign_representation(
+                f,
+                product=slab,
+                representation=api.geometry.add_slab_representation(f, context=body, depth=0.3, polyline=outline),
+            )  # the API takes metres and converts
             matrix = np.eye(4)
             matrix[2, 3] = 6.0 if k == len(rects) else 0.0
             api.geometry.edit_object_placement(f, product=slab, matrix=matrix)
-    conversion = {"Eastings": 423100.0, "Northings": 2558100.0, "OrthogonalHeight": 4.0, "XAxisAbscissa": 0.0,
-                  "XAxisOrdinate": 1.0}
+    conversion = {
+        "Eastings": 423100.0,
+        "Northings": 2558100.0,
+        "OrthogonalHeight": 4.0,
+        "XAxisAbscissa": 0.0,
+        "XAxisOrdinate": 1.0,
+    }
     if georef == "map":
         api.georeference.add_georeferencing(f, ifc_class="IfcMapConversion", name="EPSG:4547")
-        api.georeference.edit_georeferencing(f, projected_crs={"Name": "EPSG:4547"},
-                                             coordinate_operation={**conversion, "Scale": 1.0 / unit})
+        api.georeference.edit_georeferencing(
+            f, projected_crs={"Name": "EPSG:4547"}, coordinate_operation={**conversion, "Scale": 1.0 / unit}
+        )
     elif georef:
         # IFC2X3: the property sets of the buildingSMART georeferencing guide, on the project; this one
         # carries no Scale (read as 1, which is wrong for millimetres).
@@ -482,8 +504,9 @@ def test_warnings_are_emitted_for_notebook_users(ifc_dir, cache):
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         read_ifc(ifc_dir / UTM, "EPSG:25832", cache_dir=cache)
-    assert any(issubclass(w.category, IfcImportWarning) and UTM in str(w.message) and "Scale" in str(w.message)
-               for w in seen)
+    assert any(
+        issubclass(w.category, IfcImportWarning) and UTM in str(w.message) and "Scale" in str(w.message) for w in seen
+    )
 
 
 # ------------------------------------------------------------------------------- merge into twin
@@ -599,8 +622,13 @@ def _prism_model(path, items, *, version="IFC2X3", levels=(("Level 1", 0.0),), s
     with _new_file(version) as (api, f):
         project = api.root.create_entity(f, ifc_class="IfcProject", name="prisms")
         api.unit.assign_unit(f, length={"is_metric": True, "raw": "METERS"})
-        body = api.context.add_context(f, context_type="Model", context_identifier="Body", target_view="MODEL_VIEW",
-                                       parent=api.context.add_context(f, context_type="Model"))
+        body = api.context.add_context(
+            f,
+            context_type="Model",
+            context_identifier="Body",
+            target_view="MODEL_VIEW",
+            parent=api.context.add_context(f, context_type="Model"),
+        )
         s = api.root.create_entity(f, ifc_class="IfcSite", name=site[0] if site else "Site")
         if site:
             s.RefLatitude, s.RefLongitude, s.RefElevation = site[1], site[2], 0.0
@@ -619,8 +647,11 @@ def _prism_model(path, items, *, version="IFC2X3", levels=(("Level 1", 0.0),), s
                 api.aggregate.assign_object(f, products=[e], relating_object=storeys[level])
             else:
                 api.spatial.assign_container(f, products=[e], relating_structure=storeys[level])
-            api.geometry.assign_representation(f, product=e, representation=api.geometry.add_slab_representation(
-                f, context=body, depth=depth, polyline=outline))
+            api.geometry.assign_representation(
+                f,
+                product=e,
+                representation=api.geometry.add_slab_representation(f, context=body, depth=depth, polyline=outline),
+            )
             matrix = np.eye(4)
             matrix[2, 3] = z
             api.geometry.edit_object_placement(f, product=e, matrix=matrix)
@@ -642,21 +673,34 @@ def _revit_office(path) -> list:
     items = []
     for level, z in (("Level 1", 0.0), ("Level 2", 4.0)):
         items.append(("IfcCovering", "FLOORING", level, _rect(0, 0, W, D), z, 0.05))
-        items += [("IfcWall", None, level, _rect(0, 0, 0.3, D), z, 4.0),
-                  ("IfcWall", None, level, _rect(W - 0.3, 0, W, D), z, 4.0),
-                  ("IfcWall", None, level, _rect(20, 12, 30, 12.2), z, 4.0),      # the core
-                  ("IfcWall", None, level, _rect(20, 24, 30, 24.2), z, 4.0)]
-        for x in np.arange(0.3, W - 1.0, 1.5):                                     # curtain panels
-            items += [("IfcPlate", None, level, _rect(x, 0, x + 1.45, 0.05), z, 4.0),
-                      ("IfcPlate", None, level, _rect(x, D - 0.05, x + 1.45, D), z, 4.0)]
-        rooms = [_rect(0.3, 0.05, 20, 12), _rect(0.3, 12, 20, 24), _rect(0.3, 24, 20, D - 0.05),
-                 _rect(20, 0.05, 36.5, 12), _rect(30, 12, 36.5, 24), _rect(20, 24.2, 36.5, D - 0.05),
-                 _rect(36.5, 0.05, W - 0.3, 16.8), _rect(36.5, 16.8, W - 0.3, D - 0.05)]   # the last: the hall
+        items += [
+            ("IfcWall", None, level, _rect(0, 0, 0.3, D), z, 4.0),
+            ("IfcWall", None, level, _rect(W - 0.3, 0, W, D), z, 4.0),
+            ("IfcWall", None, level, _rect(20, 12, 30, 12.2), z, 4.0),  # the core
+            ("IfcWall", None, level, _rect(20, 24, 30, 24.2), z, 4.0),
+        ]
+        for x in np.arange(0.3, W - 1.0, 1.5):  # curtain panels
+            items += [
+                ("IfcPlate", None, level, _rect(x, 0, x + 1.45, 0.05), z, 4.0),
+                ("IfcPlate", None, level, _rect(x, D - 0.05, x + 1.45, D), z, 4.0),
+            ]
+        rooms = [
+            _rect(0.3, 0.05, 20, 12),
+            _rect(0.3, 12, 20, 24),
+            _rect(0.3, 24, 20, D - 0.05),
+            _rect(20, 0.05, 36.5, 12),
+            _rect(30, 12, 36.5, 24),
+            _rect(20, 24.2, 36.5, D - 0.05),
+            _rect(36.5, 0.05, W - 0.3, 16.8),
+            _rect(36.5, 16.8, W - 0.3, D - 0.05),
+        ]  # the last: the hall
         items += [("IfcSpace", None, level, r, z + 0.05, 3.0) for r in rooms]
-    items += [("IfcSlab", "LANDING", "Level 1", _rect(21, 13, 23, 15), 2.0, 0.2),
-              ("IfcSlab", "LANDING", "Level 2", _rect(21, 13, 23, 15), 6.0, 0.2),
-              ("IfcRoof", None, "Roof", _rect(0, 0, W, D), 8.0, 0.3),
-              ("IfcBuildingElementProxy", None, "Roof", _rect(25, 18, 26, 19), 8.3, 2.2)]   # the chimney
+    items += [
+        ("IfcSlab", "LANDING", "Level 1", _rect(21, 13, 23, 15), 2.0, 0.2),
+        ("IfcSlab", "LANDING", "Level 2", _rect(21, 13, 23, 15), 6.0, 0.2),
+        ("IfcRoof", None, "Roof", _rect(0, 0, W, D), 8.0, 0.3),
+        ("IfcBuildingElementProxy", None, "Roof", _rect(25, 18, 26, 19), 8.3, 2.2),
+    ]  # the chimney
     return _prism_model(path, items, levels=(("Level 1", 0.0), ("Level 2", 4.0), ("Roof", 8.0)), site=BOSTON)
 
 
@@ -689,8 +733,10 @@ def test_bare_steel_frame_gets_its_hull_and_says_so(tmp_path):
     xs, ys = np.arange(0, 37.1, 7.4), np.arange(0, 30.1, 7.5)
     for x in xs:
         for y in ys:
-            items += [("IfcColumn", None, "Level 1", _rect(x, y, x + 0.3, y + 0.3), 0.0, 6.0),
-                      ("IfcPlate", None, "Level 1", _rect(x - 0.1, y - 0.1, x + 0.4, y + 0.4), -0.02, 0.02)]
+            items += [
+                ("IfcColumn", None, "Level 1", _rect(x, y, x + 0.3, y + 0.3), 0.0, 6.0),
+                ("IfcPlate", None, "Level 1", _rect(x - 0.1, y - 0.1, x + 0.4, y + 0.4), -0.02, 0.02),
+            ]
     items += [("IfcBeam", None, "Level 1", _rect(0, y, 37.3, y + 0.3), 6.0, 0.4) for y in ys]
     items += [("IfcBeam", None, "Level 1", _rect(x, 0, x + 0.3, 30.3), 6.0, 0.4) for x in xs]
     _prism_model(tmp_path / "frame.ifc", items, version="IFC4")
@@ -705,17 +751,27 @@ def test_bare_steel_frame_gets_its_hull_and_says_so(tmp_path):
 def test_a_courtyard_with_a_space_in_it_is_filled_and_narrow_gaps_closed(tmp_path):
     # A ring of walls with a 0.8 m gap in the north facade round a 10 x 10 m inner court; the court is a
     # courtyard in one model and a room (an IfcSpace) in the other.
-    walls = [_rect(0, 0, 30, 0.3), _rect(0, 0, 0.3, 30), _rect(29.7, 0, 30, 30), _rect(0, 29.7, 14.6, 30),
-             _rect(15.4, 29.7, 30, 30), _rect(10, 10, 20, 10.3), _rect(10, 19.7, 20, 20),
-             _rect(10, 10, 10.3, 20), _rect(19.7, 10, 20, 20)]
+    walls = [
+        _rect(0, 0, 30, 0.3),
+        _rect(0, 0, 0.3, 30),
+        _rect(29.7, 0, 30, 30),
+        _rect(0, 29.7, 14.6, 30),
+        _rect(15.4, 29.7, 30, 30),
+        _rect(10, 10, 20, 10.3),
+        _rect(10, 19.7, 20, 20),
+        _rect(10, 10, 10.3, 20),
+        _rect(19.7, 10, 20, 20),
+    ]
     floor = [_rect(0.3, 0.3, 29.7, 10), _rect(0.3, 20, 29.7, 29.7), _rect(0.3, 10, 10, 20), _rect(20, 10, 29.7, 20)]
     items = [("IfcWall", None, "Level 1", w, 0.0, 3.0) for w in walls]
     items += [("IfcCovering", "FLOORING", "Level 1", r, 0.0, 0.05) for r in floor]
     _prism_model(tmp_path / "court.ifc", items, version="IFC4")
     hall = ("IfcSpace", None, "Level 1", _rect(10.3, 10.3, 19.7, 19.7), 0.0, 3.0)
     _prism_model(tmp_path / "hall.ifc", [*items, hall], version="IFC4")
-    court, hall = (read_ifc(tmp_path / n, "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False).buildings
-                   .geometry.iloc[0] for n in ("court.ifc", "hall.ifc"))
+    court, hall = (
+        read_ifc(tmp_path / n, "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False).buildings.geometry.iloc[0]
+        for n in ("court.ifc", "hall.ifc")
+    )
     # The 0.8 m gap in the facade is closed (the outline is whole); the court stays a hole...
     assert court.area == pytest.approx(900.0 - 9.4 * 9.4, abs=1e-3) and len(court.interiors) == 1
     # ... unless a space stands in it.
@@ -723,10 +779,14 @@ def test_a_courtyard_with_a_space_in_it_is_filled_and_narrow_gaps_closed(tmp_pat
 
 
 def _house_items():
-    return [("IfcSlab", "FLOOR", "Level 1", _rect(0, 0, 12, 10), 0.0, 0.2),
-            *[("IfcWall", None, "Level 1", r, 0.2, 3.0)
-              for r in (_rect(0, 0, 12, 0.3), _rect(0, 9.7, 12, 10), _rect(0, 0, 0.3, 10), _rect(11.7, 0, 12, 10))],
-            ("IfcSpace", None, "Level 1", _rect(0.3, 0.3, 11.7, 9.7), 0.2, 3.0)]
+    return [
+        ("IfcSlab", "FLOOR", "Level 1", _rect(0, 0, 12, 10), 0.0, 0.2),
+        *[
+            ("IfcWall", None, "Level 1", r, 0.2, 3.0)
+            for r in (_rect(0, 0, 12, 0.3), _rect(0, 9.7, 12, 10), _rect(0, 0, 0.3, 10), _rect(11.7, 0, 12, 10))
+        ],
+        ("IfcSpace", None, "Level 1", _rect(0.3, 0.3, 11.7, 9.7), 0.2, 3.0),
+    ]
 
 
 def test_a_stray_wall_far_away_is_dropped_by_name(tmp_path, city_twin):
@@ -748,8 +808,10 @@ def test_a_stray_wall_far_away_is_dropped_by_name(tmp_path, city_twin):
 
 def test_a_model_with_no_main_cluster_is_refused(tmp_path):
     # Two houses 5 km apart in one IfcBuilding: no building is that large, and neither half is "the" building.
-    far = [(cls, kind, level, [(x + 5000.0, y) for x, y in outline], z, depth)
-           for cls, kind, level, outline, z, depth in _house_items()]
+    far = [
+        (cls, kind, level, [(x + 5000.0, y) for x, y in outline], z, depth)
+        for cls, kind, level, outline, z, depth in _house_items()
+    ]
     _prism_model(tmp_path / "split.ifc", [*_house_items(), *far], version="IFC4")
     with pytest.raises(InputDataError, match="no main cluster"):
         read_ifc(tmp_path / "split.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False)
@@ -771,8 +833,7 @@ def test_cache_entries_are_json_in_a_private_folder(tmp_path):
     import pickle
 
     entries[0].write_bytes(pickle.dumps(first))
-    assert not read_ifc(tmp_path / "house.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0),
-                        cache_dir=folder).cached
+    assert not read_ifc(tmp_path / "house.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache_dir=folder).cached
     # A folder others may write is not used (a planted entry would give false footprints), and you are told.
     folder.chmod(0o777)
     with pytest.warns(IfcImportWarning, match="cache folder .* was not used: others may write it"):
@@ -783,10 +844,12 @@ def test_cache_entries_are_json_in_a_private_folder(tmp_path):
 def test_a_footprint_much_smaller_than_its_hull_is_reported_with_both_areas(tmp_path):
     # Two 10 x 10 m rooms at opposite corners of a 40 x 40 m plot, joined by one thin wall: an outline
     # this sparse usually means parts of the building did not come out of the export.
-    items = [("IfcSlab", "FLOOR", "Level 1", _rect(0, 0, 10, 10), 0.0, 0.2),
-             ("IfcSlab", "FLOOR", "Level 1", _rect(30, 30, 40, 40), 0.0, 0.2),
-             ("IfcWall", None, "Level 1", [(10, 9.8), (30, 29.8), (30, 30), (10, 10), (10, 9.8)], 0.0, 3.0),
-             ("IfcSpace", None, "Level 1", _rect(0, 0, 10, 10), 0.2, 3.0)]
+    items = [
+        ("IfcSlab", "FLOOR", "Level 1", _rect(0, 0, 10, 10), 0.0, 0.2),
+        ("IfcSlab", "FLOOR", "Level 1", _rect(30, 30, 40, 40), 0.0, 0.2),
+        ("IfcWall", None, "Level 1", [(10, 9.8), (30, 29.8), (30, 30), (10, 10), (10, 9.8)], 0.0, 3.0),
+        ("IfcSpace", None, "Level 1", _rect(0, 0, 10, 10), 0.2, 3.0),
+    ]
     _prism_model(tmp_path / "sparse.ifc", items, version="IFC4")
     res = read_ifc(tmp_path / "sparse.ifc", "EPSG:4547", origin=(423100.0, 2558100.0, 4.0), cache=False)
     small = [w for w in res.warnings if w.startswith("small footprint:")]
@@ -826,13 +889,32 @@ def test_cli_prints_each_ifc_warning_once(city, city_twin, tmp_path):
     import sys
 
     sc, _ = city
-    _prism_model(tmp_path / "stray.ifc", [*_house_items(), ("IfcWall", None, "Level 1", _rect(1e12, 0, 1e12 + 5, 0.3),
-                                                          0.0, 3.0)], version="IFC4")
+    _prism_model(
+        tmp_path / "stray.ifc",
+        [*_house_items(), ("IfcWall", None, "Level 1", _rect(1e12, 0, 1e12 + 5, 0.3), 0.0, 3.0)],
+        version="IFC4",
+    )
     x0, y0, x1, y1 = city_twin.bounds
     env = {**os.environ, "CIMTWIN_CACHE_DIR": str(tmp_path / "cache")}
-    out = subprocess.run([sys.executable, "-m", "twin", "ingest", "--dem", str(sc.dem),
-                          "--ifc", str(tmp_path / "stray.ifc"), "--ifc-origin", f"{(x0 + x1) / 2},{(y0 + y1) / 2},4",
-                          "--out", str(tmp_path / "tw")], capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twin",
+            "ingest",
+            "--dem",
+            str(sc.dem),
+            "--ifc",
+            str(tmp_path / "stray.ifc"),
+            "--ifc-origin",
+            f"{(x0 + x1) / 2},{(y0 + y1) / 2},4",
+            "--out",
+            str(tmp_path / "tw"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr
     assert text.count("stray elements:") == 1 and "IfcImportWarning" not in text

@@ -31,19 +31,27 @@ def _tiny_city(root, *, crs=CRS):
     dem = np.tile(np.arange(50) * 0.1, (40, 1)) + 2.0
     _io.write_geotiff(root / "dem.tif", dem.astype(np.float32), transform, pyproj.CRS(crs), nodata=-9999.0)
     gpkg = root / "city.gpkg"
-    b = gpd.GeoDataFrame({"id": ["a", "b", "c"], "height": [12.0, None, None], "storeys": [4, 5, None]},
-                         geometry=[shapely.box(x0 + 20, y0 - 40, x0 + 40, y0 - 20),
-                                   shapely.box(x0 + 100, y0 - 60, x0 + 120, y0 - 40),
-                                   shapely.box(x0 + 5000, y0 - 60, x0 + 5020, y0 - 40)],  # outside: dropped
-                         crs=crs)
+    b = gpd.GeoDataFrame(
+        {"id": ["a", "b", "c"], "height": [12.0, None, None], "storeys": [4, 5, None]},
+        geometry=[
+            shapely.box(x0 + 20, y0 - 40, x0 + 40, y0 - 20),
+            shapely.box(x0 + 100, y0 - 60, x0 + 120, y0 - 40),
+            shapely.box(x0 + 5000, y0 - 60, x0 + 5020, y0 - 40),
+        ],  # outside: dropped
+        crs=crs,
+    )
     b.to_file(gpkg, layer="buildings")
-    gpd.GeoDataFrame({"width": [8.0]}, geometry=[shapely.LineString([(x0, y0 - 150), (x0 + 250, y0 - 150)])],
-                     crs=crs).to_file(gpkg, layer="rivers")
-    gpd.GeoDataFrame({"name": ["pond"]}, geometry=[shapely.box(x0 + 150, y0 - 100, x0 + 200, y0 - 60)],
-                     crs=crs).to_file(gpkg, layer="lakes")
-    gpd.GeoDataFrame({"class": ["Residential", "park"]},
-                     geometry=[shapely.box(x0, y0 - 200, x0 + 125, y0), shapely.box(x0 + 125, y0 - 200, x0 + 250, y0)],
-                     crs=crs).to_file(gpkg, layer="landuse")
+    gpd.GeoDataFrame(
+        {"width": [8.0]}, geometry=[shapely.LineString([(x0, y0 - 150), (x0 + 250, y0 - 150)])], crs=crs
+    ).to_file(gpkg, layer="rivers")
+    gpd.GeoDataFrame(
+        {"name": ["pond"]}, geometry=[shapely.box(x0 + 150, y0 - 100, x0 + 200, y0 - 60)], crs=crs
+    ).to_file(gpkg, layer="lakes")
+    gpd.GeoDataFrame(
+        {"class": ["Residential", "park"]},
+        geometry=[shapely.box(x0, y0 - 200, x0 + 125, y0), shapely.box(x0 + 125, y0 - 200, x0 + 250, y0)],
+        crs=crs,
+    ).to_file(gpkg, layer="landuse")
     return root / "dem.tif", gpkg
 
 
@@ -72,13 +80,16 @@ def test_from_files_fills_what_is_missing_and_reports_it(tmp_path):
 def test_cli_ingest_and_info(tmp_path):
     dem, gpkg = _tiny_city(tmp_path)
     runner = CliRunner()
-    res = runner.invoke(main, ["ingest", "--dem", str(dem), "--buildings", str(gpkg), "--rivers", str(gpkg),
-                               "--out", str(tmp_path / "tw")])
+    res = runner.invoke(
+        main,
+        ["ingest", "--dem", str(dem), "--buildings", str(gpkg), "--rivers", str(gpkg), "--out", str(tmp_path / "tw")],
+    )
     assert res.exit_code == 0, res.output
     assert "EPSG:4547" in res.output and "buildings      2 features" in res.output
     res = runner.invoke(main, ["info", str(tmp_path / "tw"), "--json"])
     assert res.exit_code == 0
     import json
+
     info = json.loads(res.output)
     assert info["grid"]["rows"] == 40 and info["layers"]["rivers"]["features"] == 1
     # a geographic target CRS is a clear error with exit code 2, not a traceback
@@ -122,14 +133,14 @@ def test_zonal_stat_small_polygons_take_their_cell():
     np.testing.assert_array_equal(zonal_stat(polys, grid, t, stat="mean"), [7.5, grid[1, 2]])
 
 
-
 def test_kiosk_footprint_alone_gets_a_base(tmp_path):
     # a 0.6 x 1 m kiosk crossing the row of cell centres at y0-22.5 between two centres (x0+22.5, x0+27.5):
     # it holds no cell centre, yet its crossing pair made reduce_cells index an empty array (issue #17)
     dem, _ = _tiny_city(tmp_path)
     x0, y0 = 423000.0, 2560000.0
-    kiosk = gpd.GeoDataFrame({"id": ["k1"], "height": [2.5]},
-                             geometry=[shapely.box(x0 + 24.0, y0 - 23.0, x0 + 24.6, y0 - 22.0)], crs=CRS)
+    kiosk = gpd.GeoDataFrame(
+        {"id": ["k1"], "height": [2.5]}, geometry=[shapely.box(x0 + 24.0, y0 - 23.0, x0 + 24.6, y0 - 22.0)], crs=CRS
+    )
     kiosk.to_file(tmp_path / "kiosk.gpkg", layer="buildings")
     tw = from_files(dem, buildings=tmp_path / "kiosk.gpkg")
     assert tw.buildings["base"].iloc[0] == pytest.approx(tw.terrain[4, 4])  # the cell under it
@@ -194,6 +205,7 @@ def test_zonal_stat_random_small_polygons_never_fail():
 
 # ------------------------------------------------------------------ real data (../shared/data)
 
+
 def test_dem_without_crs_asks_for_one(shared_data):
     path = shared_data / "dem" / "taudem_MED_01_01_10m.tif"
     with pytest.raises(CRSError, match="never guessed"):
@@ -253,7 +265,9 @@ def test_cli_ingest_with_ifc_models(tmp_path, shared_data):
     res = runner.invoke(main, [*args, "--ifc", str(house), "--out", str(tmp_path / "tw2")])
     assert res.exit_code == 2 and "--ifc-origin" in res.output
     x, y = 423300.0, 2558450.0
-    res = runner.invoke(main, [*args, "--ifc", str(house), "--ifc-origin", f"{x},{y},5", "--out", str(tmp_path / "tw2")])
+    res = runner.invoke(
+        main, [*args, "--ifc", str(house), "--ifc-origin", f"{x},{y},5", "--out", str(tmp_path / "tw2")]
+    )
     assert res.exit_code == 0, res.output
     house_row = Twin.load(tmp_path / "tw2").buildings.query("source == 'ifc'").iloc[0]
     assert house_row.geometry.distance(shapely.Point(x, y)) < 15.0  # the house stands at the origin given

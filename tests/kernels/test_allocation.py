@@ -26,25 +26,44 @@ def _net(kind, priority, links, *, can_exit=None, throughput=None):
     """links: (from, to, capacity, loss, cost, licensed)."""
     kind = np.array(kind)
     f, t, c, lo, co, li = (np.array(v) for v in zip(*links))
-    return SupplyNetwork(kind=kind, priority=np.array(priority),
-                         can_exit=np.array(can_exit if can_exit is not None else [k in (SOURCE, ENV) for k in kind]),
-                         throughput=np.array(throughput if throughput is not None else [INF] * kind.size),
-                         link_from=f.astype(np.int64), link_to=t.astype(np.int64), capacity=c.astype(float),
-                         loss=lo.astype(float), cost=co.astype(float), licensed=li.astype(bool))
+    return SupplyNetwork(
+        kind=kind,
+        priority=np.array(priority),
+        can_exit=np.array(can_exit if can_exit is not None else [k in (SOURCE, ENV) for k in kind]),
+        throughput=np.array(throughput if throughput is not None else [INF] * kind.size),
+        link_from=f.astype(np.int64),
+        link_to=t.astype(np.int64),
+        capacity=c.astype(float),
+        loss=lo.astype(float),
+        cost=co.astype(float),
+        licensed=li.astype(bool),
+    )
 
 
 def _solve(a, n, *, inflow=None, demand=None, storage=None, lower=None, upper=None, licence=None):
     z = np.zeros(n)
     st = z if storage is None else np.asarray(storage, float)
-    return a.solve(z if inflow is None else np.asarray(inflow, float), np.asarray(demand, float), st,
-                   z if lower is None else np.asarray(lower, float), st if upper is None else np.asarray(upper, float),
-                   np.full(n, INF) if licence is None else np.asarray(licence, float))
+    return a.solve(
+        z if inflow is None else np.asarray(inflow, float),
+        np.asarray(demand, float),
+        st,
+        z if lower is None else np.asarray(lower, float),
+        st if upper is None else np.asarray(upper, float),
+        np.full(n, INF) if licence is None else np.asarray(licence, float),
+    )
 
 
 # reservoir 0 -> env flow 1 (river), -> town 2 (priority 1, 10 % loss), -> farm 3 and mill 4 (priority 2)
-HAND = _net([STORAGE, ENV, DEMAND, DEMAND, DEMAND], [0, 0, 1, 2, 2],
-            [(0, 1, INF, 0.0, 0.0, False), (0, 2, 10.0, 0.1, 1.0, False), (0, 3, 3.0, 0.0, 1.0, False),
-             (0, 4, INF, 0.0, 1.0, False)])
+HAND = _net(
+    [STORAGE, ENV, DEMAND, DEMAND, DEMAND],
+    [0, 0, 1, 2, 2],
+    [
+        (0, 1, INF, 0.0, 0.0, False),
+        (0, 2, 10.0, 0.1, 1.0, False),
+        (0, 3, 3.0, 0.0, 1.0, False),
+        (0, 4, INF, 0.0, 1.0, False),
+    ],
+)
 HAND_DEMAND = [0.0, 2.0, 5.0, 4.0, 2.0]
 
 
@@ -67,8 +86,15 @@ def test_hand_network_trajectory_and_balance():
     for q, (deliv, store) in zip([3, 0, 0, 10, 30], expected):
         before = np.array([s, 0, 0, 0, 0.0])
         avail = s + q
-        r = _solve(a, 5, inflow=[q, 0, 0, 0, 0], demand=HAND_DEMAND, storage=[avail, 0, 0, 0, 0],
-                   lower=[min(2.0, avail), 0, 0, 0, 0], upper=[min(avail, 20.0), 0, 0, 0, 0])
+        r = _solve(
+            a,
+            5,
+            inflow=[q, 0, 0, 0, 0],
+            demand=HAND_DEMAND,
+            storage=[avail, 0, 0, 0, 0],
+            lower=[min(2.0, avail), 0, 0, 0, 0],
+            upper=[min(avail, 20.0), 0, 0, 0, 0],
+        )
         np.testing.assert_allclose(r.delivered[1:], deliv, rtol=0, atol=TOL)
         assert r.storage[0] == pytest.approx(store, abs=TOL)
         err, through = balance_error(HAND, np.array([q, 0, 0, 0, 0.0]), before, np.zeros(5), r, 1.0)
@@ -79,9 +105,17 @@ def test_hand_network_trajectory_and_balance():
 def test_lower_priority_cut_first_and_equal_percentage_within():
     """Two sources of 6 and a shared pipe: priority 1 gets all it can, priority 2 shares the rest equally."""
     # source 0 -> works 1 (capacity 8) -> demands 2 (p1, 4), 3 (p2, 6), 4 (p2, 2)
-    net = _net([SOURCE, WORKS, DEMAND, DEMAND, DEMAND], [0, 0, 1, 2, 2],
-               [(0, 1, INF, 0.0, 1.0, True), (1, 2, INF, 0.0, 1.0, False), (1, 3, INF, 0.0, 1.0, False),
-                (1, 4, INF, 0.0, 1.0, False)], throughput=[INF, 8.0, INF, INF, INF])
+    net = _net(
+        [SOURCE, WORKS, DEMAND, DEMAND, DEMAND],
+        [0, 0, 1, 2, 2],
+        [
+            (0, 1, INF, 0.0, 1.0, True),
+            (1, 2, INF, 0.0, 1.0, False),
+            (1, 3, INF, 0.0, 1.0, False),
+            (1, 4, INF, 0.0, 1.0, False),
+        ],
+        throughput=[INF, 8.0, INF, INF, INF],
+    )
     a = Allocator(net, 1.0)
     r = _solve(a, 5, inflow=[20, 0, 0, 0, 0], demand=[0, 0, 4, 6, 2])
     # works limits to 8: p1 gets 4, p2 shares 4 over 8 demanded: 50 % each
@@ -98,8 +132,7 @@ def test_lower_priority_cut_first_and_equal_percentage_within():
 def test_equal_percentage_then_maximum_total():
     """A demand reachable only through a narrow pipe caps the common fraction; the others then take more."""
     # source 0 -> a (p1, 6) direct; -> b (p1, 4) through a 1 m3/s pipe; source has 6
-    net = _net([SOURCE, DEMAND, DEMAND], [0, 1, 1],
-               [(0, 1, INF, 0.0, 1.0, False), (0, 2, 1.0, 0.0, 1.0, False)])
+    net = _net([SOURCE, DEMAND, DEMAND], [0, 1, 1], [(0, 1, INF, 0.0, 1.0, False), (0, 2, 1.0, 0.0, 1.0, False)])
     r = _solve(Allocator(net, 1.0), 3, inflow=[6, 0, 0], demand=[0, 6, 4])
     # the common fraction is 1/4 (b's pipe); with it held, a takes the other 5
     np.testing.assert_allclose(r.delivered[1:], [5, 1], atol=TOL)
@@ -107,13 +140,20 @@ def test_equal_percentage_then_maximum_total():
 
 def test_environmental_flow_passes_on_and_binds():
     """River: source 0 -> env 1 -> abstraction downstream 2 -> demand 3; env flow 3 has priority over the demand."""
-    net = _net([SOURCE, ENV, SOURCE, DEMAND], [0, 0, 0, 1],
-               [(0, 1, INF, 0.0, 0.0, False), (1, 2, INF, 0.0, 0.0, False), (2, 3, INF, 0.0, 1.0, True)],
-               can_exit=[False, False, True, False])
+    net = _net(
+        [SOURCE, ENV, SOURCE, DEMAND],
+        [0, 0, 0, 1],
+        [(0, 1, INF, 0.0, 0.0, False), (1, 2, INF, 0.0, 0.0, False), (2, 3, INF, 0.0, 1.0, True)],
+        can_exit=[False, False, True, False],
+    )
     a = Allocator(net, 1.0)
     # upstream abstraction would break the env flow: env needs 3 through node 1
-    net2 = _net([SOURCE, ENV, DEMAND], [0, 0, 1],
-                [(0, 1, INF, 0.0, 0.0, False), (0, 2, INF, 0.0, 1.0, True)], can_exit=[False, True, False])
+    net2 = _net(
+        [SOURCE, ENV, DEMAND],
+        [0, 0, 1],
+        [(0, 1, INF, 0.0, 0.0, False), (0, 2, INF, 0.0, 1.0, True)],
+        can_exit=[False, True, False],
+    )
     r = _solve(Allocator(net2, 1.0), 3, inflow=[5, 0, 0], demand=[0, 3, 4])
     np.testing.assert_allclose([r.delivered[1], r.delivered[2]], [3, 2], atol=TOL)
     # downstream of the env point the same water serves both
@@ -125,8 +165,12 @@ def test_environmental_flow_passes_on_and_binds():
 def test_costs_choose_the_source_and_storage_is_kept():
     """A demand served from a river or a reservoir takes the river first; the reservoir keeps its water."""
     # reservoir 0 and river source 1 both feed demand 2
-    net = _net([STORAGE, SOURCE, DEMAND], [0, 0, 1],
-               [(0, 2, INF, 0.0, 1.0, False), (1, 2, INF, 0.0, 1.0, False)], can_exit=[True, True, False])
+    net = _net(
+        [STORAGE, SOURCE, DEMAND],
+        [0, 0, 1],
+        [(0, 2, INF, 0.0, 1.0, False), (1, 2, INF, 0.0, 1.0, False)],
+        can_exit=[True, True, False],
+    )
     r = _solve(Allocator(net, 1.0), 3, inflow=[0, 3, 0], demand=[0, 0, 5], storage=[100, 0, 0])
     np.testing.assert_allclose(r.flow, [2, 3], atol=TOL)
     assert r.storage[0] == pytest.approx(98, abs=TOL)
@@ -154,7 +198,9 @@ def _random_net(rng):
         for w in rng.choice([4, 5, 6], 2, replace=False):
             links.append((int(w), d, rng.uniform(0.5, 2), rng.uniform(0, 0.2), rng.uniform(1, 2), False))
     prio = [0] * 7 + list(rng.integers(1, 4, 8))
-    return _net(kind, prio, links, can_exit=[True] * 4 + [False] * (n - 4), throughput=[INF] * 4 + [4.0] * 3 + [INF] * 8)
+    return _net(
+        kind, prio, links, can_exit=[True] * 4 + [False] * (n - 4), throughput=[INF] * 4 + [4.0] * 3 + [INF] * 8
+    )
 
 
 def _reference(net, q, need, store, lower, upper, licence):
@@ -167,7 +213,7 @@ def _reference(net, q, need, store, lower, upper, licence):
     dem = np.flatnonzero(net.kind == DEMAND)
     sto = np.flatnonzero(net.kind == STORAGE)
     ext = np.flatnonzero(net.can_exit)
-    nv = m + dem.size + sto.size + ext.size + 1          # x, y, s, e, f
+    nv = m + dem.size + sto.size + ext.size + 1  # x, y, s, e, f
     iy, i_s, ie, jf = m, m + dem.size, m + dem.size + sto.size, nv - 1
     a_eq, b_eq, a_ub, b_ub = [], [], [], []
     for i in range(n):
@@ -190,8 +236,13 @@ def _reference(net, q, need, store, lower, upper, licence):
         if np.isfinite(licence[i]) and np.any((net.link_from == i) & net.licensed):
             a_ub.append(np.r_[((net.link_from == i) & net.licensed).astype(float), np.zeros(nv - m)])
             b_ub.append(licence[i])
-    bounds = ([(0, c) for c in net.capacity] + [(0, need[d]) for d in dem]
-              + [(lower[s], upper[s]) for s in sto] + [(0, None)] * ext.size + [(0, 0)])
+    bounds = (
+        [(0, c) for c in net.capacity]
+        + [(0, need[d]) for d in dem]
+        + [(lower[s], upper[s]) for s in sto]
+        + [(0, None)] * ext.size
+        + [(0, 0)]
+    )
     out = {}
     prio = net.priority[dem]
     for p in np.unique(prio):
@@ -207,12 +258,26 @@ def _reference(net, q, need, store, lower, upper, licence):
         bf[jf] = (0, 1)
         cf = np.zeros(nv)
         cf[jf] = -1
-        res = linprog(cf, A_ub=np.array(a_ub + frac_rows), b_ub=b_ub + [0] * k.size, A_eq=np.array(a_eq), b_eq=b_eq,
-                      bounds=bf, method="highs")
+        res = linprog(
+            cf,
+            A_ub=np.array(a_ub + frac_rows),
+            b_ub=b_ub + [0] * k.size,
+            A_eq=np.array(a_eq),
+            b_eq=b_eq,
+            bounds=bf,
+            method="highs",
+        )
         f = res.x[jf]
         bf[jf] = (f - 1e-9, f)
-        res = linprog(c, A_ub=np.array(a_ub + frac_rows), b_ub=b_ub + [0] * k.size, A_eq=np.array(a_eq), b_eq=b_eq,
-                      bounds=bf, method="highs")
+        res = linprog(
+            c,
+            A_ub=np.array(a_ub + frac_rows),
+            b_ub=b_ub + [0] * k.size,
+            A_eq=np.array(a_eq),
+            b_eq=b_eq,
+            bounds=bf,
+            method="highs",
+        )
         y = res.x[iy + k]
         total = y.sum()
         for j, v in zip(k, y):

@@ -17,8 +17,9 @@ def _slope(dtype=np.float32):
     z = 10 - 0.01 * xs + 0.02 * np.abs(ys - 40) + 0.05 * np.sin(xs / 7.0) * np.cos(ys / 5.0)
     blocked = np.zeros((ny, nx), np.uint8)
     blocked[10:14, 20:25] = 1  # a building
-    grid = FloodGrid.simple(z.astype(dtype), dx, 0.03, blocked=blocked,
-                            boundaries=edge_faces((ny, nx), "east", 1, slope=0.01))
+    grid = FloodGrid.simple(
+        z.astype(dtype), dx, 0.03, blocked=blocked, boundaries=edge_faces((ny, nx), "east", 1, slope=0.01)
+    )
     forcing = FloodForcing.uniform_rain((ny, nx), 100.0 / 3.6e6)
     return grid, forcing, FloodState.zeros((ny, nx), dtype), FloodAccum.zeros((ny, nx))
 

@@ -142,7 +142,8 @@ def test_deep_lake_under_rain_needs_alpha_0_6():
     z = np.where(r < 100, 0.07 + 3.4 * (r / 100) ** 4, 3.47 + 0.02 * (r - 100))
     grid = FloodGrid.simple(z, dx, 0.02)
     forcing = FloodForcing.none((ny, nx), Series.pack([([0.0, 3600.0], [1.0, 1.0])]))._replace(
-        rain_field=np.full((ny, nx), rain_mm_h / 3.6e6), rain_ser=0)
+        rain_field=np.full((ny, nx), rain_mm_h / 3.6e6), rain_ser=0
+    )
     expected = level - z.min() + rain_mm_h / 1000 * t_end / 3600
     peaks = {}
     for alpha in (0.6, 0.7):
@@ -191,8 +192,12 @@ def _case(name: str, dtype):
         # Up to 3 m3/s in at two cells, and a pump taking up to 0.5 m3/s out of a third (at most
         # the water there).
         ser = Series.pack([([0.0, 600.0, 1200.0], [0.0, 1.0, 0.2]), ([0.0, 1800.0], [-0.5, -0.5])])
-        src = dict(src_row=np.array([5, 20, 15]), src_col=np.array([3, 8, 30]), src_ser=np.array([0, 0, 1]),
-                   src_w=np.array([2.0, 1.0, 1.0]))
+        src = dict(
+            src_row=np.array([5, 20, 15]),
+            src_col=np.array([3, 8, 30]),
+            src_ser=np.array([0, 0, 1]),
+            src_w=np.array([2.0, 1.0, 1.0]),
+        )
         return _losses(grid, 2), none._replace(series=ser, **src), state
     if name == "level":
         # A level series on the west edge that fills then drains the basin (in and out), and a line
@@ -200,8 +205,12 @@ def _case(name: str, dtype):
         z0 = grid.z[0, 0]
         ser = Series.pack([([0.0, 600.0, 1200.0], [z0 + 0.5, z0 + 0.8, z0 - 1.0]), ([0.0, 1800.0], [z0, z0 - 0.3])])
         rows = np.arange(20, 26)
-        g = _losses(grid, 1)._replace(**_faces(edge_faces(shape, "west", 2, series=0)), fix_row=rows,
-                                      fix_col=np.full(rows.size, 30), fix_ser=np.ones(rows.size, np.int64))
+        g = _losses(grid, 1)._replace(
+            **_faces(edge_faces(shape, "west", 2, series=0)),
+            fix_row=rows,
+            fix_col=np.full(rows.size, 30),
+            fix_ser=np.ones(rows.size, np.int64),
+        )
         return g, FloodForcing.none(shape, ser), state
     if name == "outflow":
         h = np.where(grid.blocked == 1, 0.0, 0.3)
@@ -285,13 +294,18 @@ def test_parallel_and_serial_sweeps_give_identical_results():
     shape = (220, 200)
     grid = _losses(_basin(np.float64, shape=shape, dx=5.0), 2)
     # Open boundaries too: the chunks' border factors read the boundary faces.
-    faces = flood.BoundaryFaces.concat([edge_faces(shape, "west", 2, series=1),
-                                        edge_faces(shape, "east", 1, slope=0.002),
-                                        edge_faces(shape, "north", 1, slope=0.01)])
+    faces = flood.BoundaryFaces.concat(
+        [
+            edge_faces(shape, "west", 2, series=1),
+            edge_faces(shape, "east", 1, slope=0.002),
+            edge_faces(shape, "north", 1, slope=0.01),
+        ]
+    )
     grid = grid._replace(**_faces(faces))
     level = grid.z[:, 0].min() + 0.4
     forcing = FloodForcing.uniform_rain(shape, 100 / 3.6e6)._replace(
-        series=Series.pack([([0.0], [1.0]), ([0.0, 300.0], [level, level - 0.6])]))
+        series=Series.pack([([0.0], [1.0]), ([0.0, 300.0], [level, level - 0.6])])
+    )
     results = []
     for threads in (2, 1):
         before = numba.get_num_threads()
@@ -319,8 +333,9 @@ def test_ponded_horton_and_green_ampt_infiltration():
     # Horton under ponding: F(t) = fc t + (f0 - fc) / k (1 - exp(-k t)). The kernel integrates
     # the capacity exactly over each step, so only round-off separates them.
     f0, fc, k = 40 / 3.6e6, 8 / 3.6e6, 3 / 3600
-    horton = grid0._replace(infil_kind=1, infil_a=np.full(shape, f0), infil_b=np.full(shape, fc),
-                            infil_c=np.full(shape, k))
+    horton = grid0._replace(
+        infil_kind=1, infil_a=np.full(shape, f0), infil_b=np.full(shape, fc), infil_c=np.full(shape, k)
+    )
     state = FloodState.from_depth(np.full(shape, 1.0))
     st = advance(state, horton, FloodForcing.none(shape), FloodParams(dt_max=5.0), t_end)
     expected = fc * t_end + (f0 - fc) / k * (1 - np.exp(-k * t_end))
@@ -355,7 +370,11 @@ def test_symmetric_problem_gives_symmetric_result():
     # Uniform rain (series 0) plus a rising inflow at the centre (series 1).
     forcing = FloodForcing.uniform_rain((n, n), 30 / 3.6e6)._replace(
         series=Series.pack([([0.0], [1.0]), ([0.0, 300.0], [0.0, 2.0])]),
-        src_row=np.array([mid]), src_col=np.array([mid]), src_ser=np.array([1]), src_w=np.array([1.0]))
+        src_row=np.array([mid]),
+        src_col=np.array([mid]),
+        src_ser=np.array([1]),
+        src_w=np.array([1.0]),
+    )
     state = FloodState.zeros((n, n))
     advance(state, grid, forcing, FloodParams(), 600.0)
     h = state.h
@@ -445,7 +464,8 @@ def test_accumulators_track_arrival_duration_and_hazard():
     grid = FloodGrid.simple(np.zeros((ny, nx)), dx, 0.03)
     ser = Series.pack([([0.0, 300.0, 301.0], [4.0, 4.0, 0.0])])  # 4 m3/s for 5 minutes
     forcing = FloodForcing.none((ny, nx), ser)._replace(
-        src_row=np.array([10]), src_col=np.array([0]), src_ser=np.array([0]), src_w=np.array([1.0]))
+        src_row=np.array([10]), src_col=np.array([0]), src_ser=np.array([0]), src_w=np.array([1.0])
+    )
     state = FloodState.zeros((ny, nx))
     accum = FloodAccum.zeros((ny, nx))
     for t_end in (200.0, 400.0, 900.0):  # several intervals, as a caller writing outputs would
@@ -527,9 +547,9 @@ def test_sheet_flow_into_a_still_channel_reports_no_impossible_speed(dtype):
     ny, nx, dx, slope, n, rain = 6, 40, 4.0, 0.02, 0.03, 200.0 / 3.6e6
     brink = 29
     zrow = slope * dx * (nx - np.arange(nx))
-    zrow[brink + 1:] = zrow[brink] - 2.0
+    zrow[brink + 1 :] = zrow[brink] - 2.0
     h0 = np.zeros((ny, nx))
-    h0[:, brink + 1:] = 1.5
+    h0[:, brink + 1 :] = 1.5
     grid = FloodGrid.simple(np.tile(zrow, (ny, 1)).astype(dtype), dx, n)
     state, accum = FloodState.from_depth(h0, dtype), FloodAccum.zeros((ny, nx))
     st = advance(state, grid, FloodForcing.uniform_rain((ny, nx), rain), FloodParams(), 1800.0, accum)
@@ -543,7 +563,7 @@ def test_sheet_flow_into_a_still_channel_reports_no_impossible_speed(dtype):
     assert np.all(v[:, brink] <= 1.05 * np.maximum(manning[:, brink], np.sqrt(G * h[:, brink])))
     assert np.all(v[h <= FloodParams().wet_depth] == 0)
     # The channel only stores the plane's runoff, r L / h < 0.006 m/s: a still lake reports ~0.
-    assert v[:, brink + 1:].max() < 0.01
+    assert v[:, brink + 1 :].max() < 0.01
 
 
 # --- Robustness and bad input ------------------------------------------------------------------
@@ -557,7 +577,8 @@ def test_point_inflow_on_a_dry_domain_keeps_the_courant_number_of_the_depth_it_m
     ny, nx, dx, q, alpha, g = 41, 41, 4.0, 20.0, 0.7, 9.81
     grid = FloodGrid.simple(np.zeros((ny, nx)), dx, 0.03)
     forcing = FloodForcing.none((ny, nx), Series.pack([([0.0, 600.0], [q, q])]))._replace(
-        src_row=np.array([20]), src_col=np.array([20]), src_ser=np.array([0]), src_w=np.array([1.0]))
+        src_row=np.array([20]), src_col=np.array([20]), src_ser=np.array([0]), src_w=np.array([1.0])
+    )
     state, accum = FloodState.zeros((ny, nx)), FloodAccum.zeros((ny, nx))
     st = advance(state, grid, forcing, FloodParams(alpha=alpha), 60.0, accum)
     h1 = (q / dx**2 * alpha * dx) ** (2 / 3) / g ** (1 / 3)
@@ -594,11 +615,31 @@ def test_level_boundary_above_ground_is_checked_in_the_time_step():
         (lambda g, f, s: (g, f._replace(rain_field=-np.ones((30, 40))), s), "rain_field"),
         (lambda g, f, s: (g, f._replace(rain_ser=5), s), "rain_ser"),
         (lambda g, f, s: (g._replace(**_faces(edge_faces((30, 40), "west", 2, series=3))), f, s), "series"),
-        (lambda g, f, s: (g._replace(bnd_row=np.array([4]), bnd_col=np.array([4]), bnd_side=np.array([0], np.int8),
-                                     bnd_kind=np.array([1], np.int8), bnd_ser=np.array([-1]),
-                                     bnd_slope=np.array([0.01])), f, s), "not on the"),
-        (lambda g, f, s: (g, f._replace(src_row=np.array([13]), src_col=np.array([21]), src_ser=np.array([0]),
-                                        src_w=np.array([1.0])), s), "blocked cell"),
+        (
+            lambda g, f, s: (
+                g._replace(
+                    bnd_row=np.array([4]),
+                    bnd_col=np.array([4]),
+                    bnd_side=np.array([0], np.int8),
+                    bnd_kind=np.array([1], np.int8),
+                    bnd_ser=np.array([-1]),
+                    bnd_slope=np.array([0.01]),
+                ),
+                f,
+                s,
+            ),
+            "not on the",
+        ),
+        (
+            lambda g, f, s: (
+                g,
+                f._replace(
+                    src_row=np.array([13]), src_col=np.array([21]), src_ser=np.array([0]), src_w=np.array([1.0])
+                ),
+                s,
+            ),
+            "blocked cell",
+        ),
         (lambda g, f, s: (g, f, FloodState(s.h, s.qx[:, :-1], s.qy)), "state.qx"),
     ],
 )
@@ -628,7 +669,8 @@ def test_zero_length_interval_and_float32_state():
 def test_plot_verification_writes_the_figures(tmp_path):
     pytest.importorskip("matplotlib")
     spec = importlib.util.spec_from_file_location(
-        "plot_verification", Path(__file__).resolve().parents[2] / "benchmarks" / "plot_verification.py")
+        "plot_verification", Path(__file__).resolve().parents[2] / "benchmarks" / "plot_verification.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     written = module.main(out_dir=tmp_path, quick=True)

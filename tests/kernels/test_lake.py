@@ -20,8 +20,14 @@ B, S0, N_MANNING = 40.0, 1e-3, 0.035
 def _network(downstream, length=5e3, q_ref=50.0) -> RiverNetwork:
     ds = np.asarray(downstream, dtype=np.int64)
     n = ds.size
-    return RiverNetwork(ds, np.broadcast_to(np.asarray(length, float), (n,)).copy(), np.full(n, S0),
-                        np.full(n, N_MANNING), np.full(n, B), np.full(n, q_ref))
+    return RiverNetwork(
+        ds,
+        np.broadcast_to(np.asarray(length, float), (n,)).copy(),
+        np.full(n, S0),
+        np.full(n, N_MANNING),
+        np.full(n, B),
+        np.full(n, q_ref),
+    )
 
 
 def _prism(area: float, bottom: float = 100.0, top: float = 112.0, rows: int = 25):
@@ -48,9 +54,11 @@ def _ode_step_means(inflow, dt, h, s, spill, h_init):
     out = np.empty(inflow.size)
     state = [np.interp(h_init, h, s), 0.0]
     for j, q_in in enumerate(inflow):
+
         def rhs(_t, y, q_in=q_in):
             o = spill(np.interp(y[0], s, h))
             return [q_in - o, o]
+
         sol = solve_ivp(rhs, (0.0, dt), [state[0], 0.0], method="DOP853", rtol=1e-10, atol=1e-6)
         state = [sol.y[0, -1], 0.0]
         out[j] = sol.y[1, -1] / dt
@@ -100,11 +108,10 @@ def test_small_lake_with_a_long_step_and_big_lake_with_a_short_step_stay_stable(
     # no step-to-step oscillation: the small lake's stage rises to its peak, then only falls
     # (to within round-off once it is steady: 1e-9 m)
     peak = int(np.argmax(stage[:, 0]))
-    assert np.all(np.diff(stage[:peak + 1, 0]) > 0) and np.all(np.diff(stage[peak:, 0]) < 1e-9)
+    assert np.all(np.diff(stage[: peak + 1, 0]) > 0) and np.all(np.diff(stage[peak:, 0]) < 1e-9)
     # a lake this small passes its inflow almost unchanged; the ODE reference agrees within 2 %
     # of the peak (the L-stable step is first order only where it is stiff, as here)
-    ref = _ode_step_means(lake_in[:, 0], dt, *_prism(2000.0)[:2],
-                          lambda hh: weir_discharge(hh - crest, 50.0), crest)
+    ref = _ode_step_means(lake_in[:, 0], dt, *_prism(2000.0)[:2], lambda hh: weir_discharge(hh - crest, 50.0), crest)
     assert np.max(np.abs(out[:, 0] - ref)) < 0.02 * ref.max()
     assert np.all(out >= 0.0)
     # the big lake (50 km2) rises by centimetres and hardly spills; there the step is far from
@@ -120,8 +127,15 @@ def test_target_level_rule_follows_the_hand_computed_sequence():
     # Prismatic lake 1 km2 at 105 m, target 104 m (1e6 m3 lower), constant inflow 10 m3/s,
     # release capped at 30 m3/s, hourly steps, response time below one step (so one step is used).
     dt, area, inflow, r_max = 3600.0, 1.0e6, 10.0, 30.0
-    lake = Lake(*_prism(area), initial_stage=105.0, crest=110.0, weir_width=30.0, target_stage=104.0,
-                release_max=r_max, response_time=60.0)
+    lake = Lake(
+        *_prism(area),
+        initial_stage=105.0,
+        crest=110.0,
+        weir_width=30.0,
+        target_stage=104.0,
+        release_max=r_max,
+        response_time=60.0,
+    )
     system = RiverLakeSystem(_network([-1]), [lake], dt)
     n_steps = 20
     result = system.run(n_steps=n_steps, lake_inflow=np.full((n_steps, 1), inflow))
@@ -160,8 +174,9 @@ def test_evaporation_removes_the_hand_computed_volume_and_stops_when_empty():
     result = system.run(n_steps=5)
     np.testing.assert_allclose(result["lake_storage"][:, 0], 3.0e6 - 5000.0 * np.arange(1, 6), rtol=1e-12)
     np.testing.assert_allclose(result["lake_evaporation"][:, 0] * dt, 5000.0, rtol=1e-12)
-    np.testing.assert_allclose(result["lake_evaporation"][:, 1] * dt, [5000.0, 5000.0, 2000.0, 0.0, 0.0],
-                               rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(
+        result["lake_evaporation"][:, 1] * dt, [5000.0, 5000.0, 2000.0, 0.0, 0.0], rtol=1e-9, atol=1e-6
+    )
     assert result["lake_storage"][-1, 1] == pytest.approx(0.0, abs=1e-6)
     assert result["lake_stage"][-1, 1] == pytest.approx(100.0, abs=1e-9)
     led = system.ledger()
@@ -176,8 +191,14 @@ def test_two_way_exchange_fills_then_drains_back_and_closes_the_balance():
     base, bed = 20.0, 100.0
     depth0 = channel_parameters(base, B, S0, N_MANNING)[0]
     h_eq = bed + float(depth0)  # river stage at the base flow
-    lake = Lake(*_prism(2.0e5, bottom=99.0), initial_stage=h_eq, exchange_link=1, exchange_bed=bed,
-                exchange_sill=bed + 0.2, exchange_width=30.0)
+    lake = Lake(
+        *_prism(2.0e5, bottom=99.0),
+        initial_stage=h_eq,
+        exchange_link=1,
+        exchange_bed=bed,
+        exchange_sill=bed + 0.2,
+        exchange_width=30.0,
+    )
     system = RiverLakeSystem(_network([1, -1], length=[8e3, 6e3]), [lake], dt, initial_flow=base)
     inflow = np.zeros((n_steps, 2))
     inflow[:, 0] = _hydrograph(n_steps, dt, base, 300.0, 10 * 3600.0, 2 * 3600.0)
@@ -195,10 +216,14 @@ def test_two_way_exchange_fills_then_drains_back_and_closes_the_balance():
     assert abs(stage[-1] - h_eq) < 0.01
     # volume: network inflow = outlet outflow + change in channel and lake storage
     led = system.ledger()
-    stored = led["channel_storage"] - led["channel_storage_initial"] + led["lake_storage"][0] - led["lake_storage_initial"][0]
+    stored = (
+        led["channel_storage"]
+        - led["channel_storage_initial"]
+        + led["lake_storage"][0]
+        - led["lake_storage_initial"][0]
+    )
     assert abs(inflow.sum() * dt - result["outflow"][:, 1].sum() * dt - stored) < 1e-9 * inflow.sum() * dt
-    assert led["lake_exchange"][0] == pytest.approx(led["lake_storage"][0] - led["lake_storage_initial"][0],
-                                                    rel=1e-12)
+    assert led["lake_exchange"][0] == pytest.approx(led["lake_storage"][0] - led["lake_storage_initial"][0], rel=1e-12)
     # the river never gives more than it carries: link 1 outflow stays >= 0
     assert result["outflow"].min() >= 0.0
 
@@ -209,9 +234,17 @@ def test_two_lakes_in_series_close_the_volume_balance_and_step_equals_run():
     dt, n_steps = 1800.0, 200
     a = Lake(*_cone(3.0e6), inflow_links=[0], outlet_link=1, initial_stage=104.0, crest=104.0, weir_width=15.0)
     rating = np.array([[100.0, 0.0], [103.0, 0.0], [106.0, 60.0], [112.0, 400.0]])
-    b = Lake(*_prism(2.0e6), inflow_links=[1], outlet_link=2, initial_stage=105.0, rating=rating,
-             target_stage=np.linspace(105.0, 103.5, n_steps), release_max=40.0, evaporation=6.0,
-             response_time=6 * 3600.0)
+    b = Lake(
+        *_prism(2.0e6),
+        inflow_links=[1],
+        outlet_link=2,
+        initial_stage=105.0,
+        rating=rating,
+        target_stage=np.linspace(105.0, 103.5, n_steps),
+        release_max=40.0,
+        evaporation=6.0,
+        response_time=6 * 3600.0,
+    )
     net = _network([-1, -1, -1, 1], length=[6e3, 9e3, 4e3, 3e3])
     inflow = np.zeros((n_steps, 4))
     inflow[:, 0] = _hydrograph(n_steps, dt, 5.0, 150.0, 20 * 3600.0, 4 * 3600.0)
@@ -227,8 +260,10 @@ def test_two_lakes_in_series_close_the_volume_balance_and_step_equals_run():
     assert abs(led["error"]) < 1e-9 * total_in
     for k in range(2):  # per-lake ledgers close too
         change = led["lake_storage"][k] - led["lake_storage_initial"][k]
-        assert abs(led["lake_inflow"][k] - led["lake_outflow"][k] - led["lake_evaporated"][k] - change) \
+        assert (
+            abs(led["lake_inflow"][k] - led["lake_outflow"][k] - led["lake_evaporated"][k] - change)
             < 1e-9 * led["lake_inflow"][k]
+        )
     # lake A's outflow is what link 1 receives from upstream
     np.testing.assert_allclose(led["lake_inflow"][1], result["outflow"][:, 1].sum() * dt, rtol=1e-12)
     assert result["lake_release"][:, 1].max() > 0 and result["lake_spill"][:, 1].max() > 0
@@ -243,7 +278,9 @@ def test_two_lakes_in_series_close_the_volume_balance_and_step_equals_run():
     lake_in[:, 1] = 0.5
     lat6 = np.column_stack([lateral, np.zeros(n_steps), np.full(n_steps, 0.5)])
     res6 = linked.run(np.column_stack([inflow, np.zeros((n_steps, 2))]), lat6)
-    res4 = RiverLakeSystem(net, [a, b], dt, initial_flow=[5.0, 8.0, 20.0, 2.0]).run(inflow, lateral, lake_inflow=lake_in)
+    res4 = RiverLakeSystem(net, [a, b], dt, initial_flow=[5.0, 8.0, 20.0, 2.0]).run(
+        inflow, lateral, lake_inflow=lake_in
+    )
     np.testing.assert_allclose(res6["outflow"][:, :4], res4["outflow"], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(res6["outflow"][:, 4:], res4["lake_outflow"], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(linked.flows[4:], res4["lake_outflow"][-1], rtol=1e-12)

@@ -70,8 +70,9 @@ B, S0, N_MANNING, Q_REF = 50.0, 1e-3, 0.035, 100.0
 
 def _gaussian_run(length: float, dt: float, sigma: float, amplitude: float, hours: float):
     """Step-mean Gaussian inflow hydrograph through one long prismatic link."""
-    net = RiverNetwork(np.array([-1]), np.array([length]), np.array([S0]), np.array([N_MANNING]),
-                       np.array([B]), np.array([Q_REF]))
+    net = RiverNetwork(
+        np.array([-1]), np.array([length]), np.array([S0]), np.array([N_MANNING]), np.array([B]), np.array([Q_REF])
+    )
     t_mid = (np.arange(int(hours * 3600 / dt)) + 0.5) * dt
     t0 = 6.0 * sigma
     inflow = amplitude * np.exp(-0.5 * ((t_mid - t0) / sigma) ** 2)
@@ -82,7 +83,7 @@ def _gaussian_run(length: float, dt: float, sigma: float, amplitude: float, hour
 def _peak(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Peak time and value by a parabola through the largest sample and its neighbours."""
     k = int(np.argmax(y))
-    y0, y1, y2 = y[k - 1:k + 2]
+    y0, y1, y2 = y[k - 1 : k + 2]
     d = 0.5 * (y0 - y2) / (y0 - 2 * y1 + y2)
     return t[k] + d * (t[1] - t[0]), y1 - 0.25 * (y0 - y2) * d
 
@@ -103,7 +104,7 @@ def test_muskingum_cunge_translates_and_attenuates_like_the_diffusion_wave():
     # Frozen-shape diffusion of a Gaussian pulse: its spatial variance grows by 2 D t, i.e. its
     # temporal variance by 2 D t / c^2 over the travel time t = L / c, and the peak falls as the
     # width grows. The approximation neglects the kernel's skewness (< 0.2 % here); 3 % tolerance.
-    ratio = sigma / np.sqrt(sigma ** 2 + 2.0 * diff * travel / c ** 2)
+    ratio = sigma / np.sqrt(sigma**2 + 2.0 * diff * travel / c**2)
     assert ratio < 0.9  # the case does attenuate measurably
     assert q_peak / amplitude == pytest.approx(ratio, rel=0.03)
 
@@ -112,9 +113,9 @@ def test_muskingum_cunge_translates_and_attenuates_like_the_diffusion_wave():
     # Muskingum-Cunge matches D to second order, so its peak should be within 1 % (observed 0.1 %).
     h = 10.0
     s = np.arange(h, t[-1], h)
-    kernel = length / np.sqrt(4 * np.pi * diff * s ** 3) * np.exp(-(length - c * s) ** 2 / (4 * diff * s))
+    kernel = length / np.sqrt(4 * np.pi * diff * s**3) * np.exp(-((length - c * s) ** 2) / (4 * diff * s))
     tf = np.arange(0.0, t[-1], h)
-    hayami = np.convolve(amplitude * np.exp(-0.5 * ((tf - t0) / sigma) ** 2), kernel)[:tf.size] * h
+    hayami = np.convolve(amplitude * np.exp(-0.5 * ((tf - t0) / sigma) ** 2), kernel)[: tf.size] * h
     assert q_peak == pytest.approx(hayami.max(), rel=0.01)
     assert t_peak == pytest.approx(tf[np.argmax(hayami)], abs=dt)
 
@@ -155,8 +156,14 @@ def test_confluence_network_conserves_volume_and_step_equals_run():
 
 
 def test_router_flows_hot_start_is_steady():
-    net = RiverNetwork(np.array([1, -1]), np.array([10e3, 5e3]), np.array([1e-3, 1e-3]),
-                       np.array([0.035, 0.035]), np.array([50.0, 50.0]), np.array([100.0, 100.0]))
+    net = RiverNetwork(
+        np.array([1, -1]),
+        np.array([10e3, 5e3]),
+        np.array([1e-3, 1e-3]),
+        np.array([0.035, 0.035]),
+        np.array([50.0, 50.0]),
+        np.array([100.0, 100.0]),
+    )
     router = Router(net, 600.0)
     router.flows = [70.0, 70.0]
     for _ in range(10):
@@ -178,7 +185,7 @@ def test_level_pool_matches_a_fine_ode_integration():
     area, crest_c, crest_l = 2.0e5, 1.7, 10.0  # pool area [m2]; weir Q = C L H^1.5, H above the crest
     stage_tab = np.linspace(0.0, 6.0, 121)
     storage_table = np.column_stack([stage_tab, area * stage_tab])
-    outflow_table = np.column_stack([stage_tab, crest_c * crest_l * stage_tab ** 1.5])
+    outflow_table = np.column_stack([stage_tab, crest_c * crest_l * stage_tab**1.5])
 
     def inflow_at(time):  # triangle 0 -> 60 -> 0 m3/s over 6 h
         return np.interp(time, [0.0, 3 * 3600.0, 6 * 3600.0], [0.0, 60.0, 0.0])
@@ -190,9 +197,16 @@ def test_level_pool_matches_a_fine_ode_integration():
 
     # Reference: dH/dt = (I(t) - O(H)) / A with the same tabulated rating, integrated with tight
     # tolerances and steps far below dt (the rating's kinks at the table rows are resolved).
-    sol = solve_ivp(lambda tt, y: [(inflow_at(tt) - np.interp(y[0], stage_tab, outflow_table[:, 1])) / area],
-                    (0.0, times[-1]), [0.0], method="DOP853", rtol=1e-11, atol=1e-12, max_step=30.0,
-                    dense_output=True)
+    sol = solve_ivp(
+        lambda tt, y: [(inflow_at(tt) - np.interp(y[0], stage_tab, outflow_table[:, 1])) / area],
+        (0.0, times[-1]),
+        [0.0],
+        method="DOP853",
+        rtol=1e-11,
+        atol=1e-12,
+        max_step=30.0,
+        dense_output=True,
+    )
     fine_t = np.arange(0.0, times[-1], 5.0)
     fine_q = np.interp(sol.sol(fine_t)[0], stage_tab, outflow_table[:, 1])
     # Modified Puls is the trapezoidal rule (second order): with dt = 10 min against a ~6 h outflow
@@ -211,8 +225,13 @@ def test_level_pool_matches_a_fine_ode_integration():
 def test_level_pool_rejects_a_pool_above_its_tables():
     stage_tab = np.array([0.0, 1.0])
     with pytest.raises(ValueError, match="extend"):
-        level_pool(np.full(50, 100.0), 600.0, np.column_stack([stage_tab, [0.0, 1e4]]),
-                   np.column_stack([stage_tab, [0.0, 1.0]]), 0.0)
+        level_pool(
+            np.full(50, 100.0),
+            600.0,
+            np.column_stack([stage_tab, [0.0, 1e4]]),
+            np.column_stack([stage_tab, [0.0, 1.0]]),
+            0.0,
+        )
     with pytest.raises(ValueError, match="strictly increasing"):
         level_pool(np.zeros(3), 600.0, [[0.0, 0.0], [0.0, 1.0]], [[0.0, 0.0], [1.0, 1.0]], 0.0)
 
@@ -220,8 +239,14 @@ def test_level_pool_rejects_a_pool_above_its_tables():
 def test_router_storage_changes_by_inflow_minus_outflow_every_step():
     # The ledger identity the lake system builds on: per step, the change of Router.storage()
     # equals (inflow - outflow) * dt to round-off, including sub-reaches and sub-steps.
-    net = RiverNetwork(np.array([2, 2, -1]), np.array([30e3, 800.0, 20e3]), np.array([2e-3, 5e-4, 5e-4]),
-                       np.array([0.04, 0.03, 0.03]), np.array([20.0, 60.0, 60.0]), np.array([40.0, 100.0, 100.0]))
+    net = RiverNetwork(
+        np.array([2, 2, -1]),
+        np.array([30e3, 800.0, 20e3]),
+        np.array([2e-3, 5e-4, 5e-4]),
+        np.array([0.04, 0.03, 0.03]),
+        np.array([20.0, 60.0, 60.0]),
+        np.array([40.0, 100.0, 100.0]),
+    )
     dt = 900.0
     router = Router(net, dt, initial_flow=[10.0, 5.0, 15.0])
     assert router.n_sub[0] > 1 and router.m_sub[1] > 1

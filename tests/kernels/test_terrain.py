@@ -38,7 +38,7 @@ def _interior(valid: np.ndarray) -> np.ndarray:
     ny, nx = valid.shape
     out = valid.copy()
     for dr, dc in zip(T.DR, T.DC):
-        out &= pad[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx]
+        out &= pad[1 + dr : 1 + dr + ny, 1 + dc : 1 + dc + nx]
     return out
 
 
@@ -50,12 +50,13 @@ def _slopes(z: np.ndarray, valid: np.ndarray, dx, dy: float) -> np.ndarray:
     out = np.empty((8, ny, nx))
     for k, (dr, dc) in enumerate(zip(T.DR, T.DC)):
         dist = dxc if dr == 0 else (dy if dc == 0 else np.hypot(dxc, dy))
-        s = (z - pad[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx]) / dist
+        s = (z - pad[1 + dr : 1 + dr + ny, 1 + dc : 1 + dc + nx]) / dist
         out[k] = np.where(np.isnan(s), -np.inf, s)
     return out
 
 
 # ------------------------------------------------------------------------------------- small grids
+
 
 def test_fill_small_pit_and_flat_epsilon():
     z = np.full((5, 5), 10.0)
@@ -85,8 +86,9 @@ def _reference_fill(z: np.ndarray, valid: np.ndarray) -> np.ndarray:
     heap = []
     for r in range(ny):
         for c in range(nx):
-            if valid[r, c] and (r in (0, ny - 1) or c in (0, nx - 1)
-                                or not valid[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2].all()):
+            if valid[r, c] and (
+                r in (0, ny - 1) or c in (0, nx - 1) or not valid[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2].all()
+            ):
                 closed[r, c] = True
                 heap.append((z[r, c], r, c))
     heapq.heapify(heap)
@@ -128,8 +130,9 @@ def test_index_dtype_choice_and_64_bit_kernels():
     # the same kernels compiled for 64-bit indices give the same results
     for eps in (0.0, 1e-3):
         for buckets in (True, False):  # whole numbers: the bucket queue, unless the heap is asked for
-            np.testing.assert_array_equal(priority_flood(z, v, eps, np.int64, buckets),
-                                          priority_flood(z, v, eps, np.int32, buckets))
+            np.testing.assert_array_equal(
+                priority_flood(z, v, eps, np.int64, buckets), priority_flood(z, v, eps, np.int32, buckets)
+            )
     f = T.fill_depressions(z, ~v)
     d8 = T.d8_directions(f, ~v)
     np.testing.assert_array_equal(T.downstream_index(d8, np.int64), T.downstream_index(d8))
@@ -146,7 +149,7 @@ def _drains_by_epsilon(fe: np.ndarray, z: np.ndarray, valid: np.ndarray, eps: fl
     pad = np.pad(np.where(valid, fe, np.nan), 1, constant_values=np.nan)
     below = np.zeros(z.shape, bool)
     for dr, dc in zip(T.DR, T.DC):
-        below |= pad[1 + dr:1 + dr + ny, 1 + dc:1 + dc + nx] + eps <= fe
+        below |= pad[1 + dr : 1 + dr + ny, 1 + dc : 1 + dc + nx] + eps <= fe
     raised = valid & (fe != z)
     return bool(np.all(below[raised]))
 
@@ -184,9 +187,11 @@ def test_levels_fall_back_to_the_heap():
     z = np.round(rng.normal(0, 3, (40, 50)))
     v = np.ones(z.shape, bool)
     assert bucket_levels(z, v)[2] is not None
-    for noisy in (z + rng.normal(0, 1e-6, z.shape),  # not quantized
-                  np.where(rng.random(z.shape) < 0.01, z + 1e-7, z),  # nearly: a few odd values
-                  z * 1e6):  # quantized, but with more levels than cells and 2^16
+    for noisy in (
+        z + rng.normal(0, 1e-6, z.shape),  # not quantized
+        np.where(rng.random(z.shape) < 0.01, z + 1e-7, z),  # nearly: a few odd values
+        z * 1e6,
+    ):  # quantized, but with more levels than cells and 2^16
         assert bucket_levels(noisy, v)[2] is None
         lake = priority_flood(noisy, v, 0.0)
         np.testing.assert_array_equal(lake, _reference_fill(noisy, v))
@@ -270,9 +275,7 @@ def test_carve_path_is_linear_and_never_raises():
 
 
 def test_d8_codes_ties_and_edges():
-    z = np.array([[5.0, 5.0, 5.0],
-                  [5.0, 4.0, 3.0],
-                  [5.0, 3.0, 5.0]])
+    z = np.array([[5.0, 5.0, 5.0], [5.0, 4.0, 3.0], [5.0, 3.0, 5.0]])
     d8 = T.d8_directions(z)
     # centre: E and S drop by 1 over 1, a tie; E comes first in the code order
     assert d8[1, 1] == 1
@@ -290,10 +293,7 @@ def test_d8_codes_ties_and_edges():
 
 
 def test_nodata_and_interior_pit():
-    z = np.array([[9.0, 9.0, 9.0, 9.0],
-                  [9.0, 1.0, 9.0, 9.0],
-                  [9.0, 9.0, 9.0, np.nan],
-                  [9.0, 9.0, 9.0, 9.0]])
+    z = np.array([[9.0, 9.0, 9.0, 9.0], [9.0, 1.0, 9.0, 9.0], [9.0, 9.0, 9.0, np.nan], [9.0, 9.0, 9.0, 9.0]])
     d8 = T.d8_directions(z)
     assert d8[1, 1] == 0  # an interior pit keeps code 0
     assert d8[2, 3] == T.NODATA_DIR
@@ -309,7 +309,9 @@ def test_resolve_flats_drains_towards_the_outlet_and_away_from_a_hill():
     z[3, 0] = 4.0  # the only outlet, on the west edge
     z[1:6, 6:8] = 6.0  # a hill standing in the flat: a flat of its own at 6, draining west
     d8 = T.d8_directions(z)
-    assert np.count_nonzero(d8 == 0) == 25 - 3 + 5  # the flat at 5 less the 3 cells by the outlet, the hill's east column
+    assert (
+        np.count_nonzero(d8 == 0) == 25 - 3 + 5
+    )  # the flat at 5 less the 3 cells by the outlet, the hill's east column
     r = T.resolve_flats(z, d8)
     assert np.count_nonzero(r == 0) == 0
     np.testing.assert_array_equal(r[d8 != 0], d8[d8 != 0])  # only flat cells change
@@ -404,6 +406,7 @@ def test_streams_links_and_strahler_on_a_y():
 
 # ------------------------------------------------------------------------------------------- Rhine
 
+
 def test_fill_rhine_properties(rhine):
     z, nd, f, fe = rhine["z"], rhine["nodata"], rhine["filled"], rhine["filled_eps"]
     v = ~nd
@@ -466,8 +469,10 @@ def test_d8_against_pyflwdir_reference(rhine):
     a_unique = np.mean(latlon[unique] == ref[unique])
     a_clear = np.mean(latlon[clear] == ref[clear])
     a_square = np.mean(square[unique] == ref[unique])
-    print(f"D8 agreement: unique {a_unique:.3f} ({unique.sum()} cells), square cells {a_square:.3f}; "
-          f"steepest drop 1.5x the next {a_clear:.3f} ({clear.sum()} cells)")
+    print(
+        f"D8 agreement: unique {a_unique:.3f} ({unique.sum()} cells), square cells {a_square:.3f}; "
+        f"steepest drop 1.5x the next {a_clear:.3f} ({clear.sum()} cells)"
+    )
     # measured 0.453 / 0.698 / 0.414: bounds 3 points below, and lat/lon ahead of square cells
     assert a_unique > 0.42 and a_clear > 0.67
     assert a_unique > a_square + 0.02
@@ -500,7 +505,7 @@ def test_accumulation_and_watersheds_rhine(rhine):
     r0 = r - 100 if r >= 100 else r + 100
     r2, c2 = T.snap_to_stream(acc, r0, c, 30)
     assert abs(r2 - r0) <= 30 and abs(c2 - c) <= 30
-    assert acc[r2, c2] == acc[max(r0 - 30, 0):r0 + 31, max(c - 30, 0):c + 31].max()
+    assert acc[r2, c2] == acc[max(r0 - 30, 0) : r0 + 31, max(c - 30, 0) : c + 31].max()
     lab = T.watersheds(d8, [r, r2], [c, c2])
     j, nested = r2 * d8.shape[1] + c2, False
     while j >= 0 and not nested:
@@ -569,8 +574,13 @@ def test_terrain_analysis_writes_consistent_outputs(tmp_path):
     assert res["accumulation"][bm].max() <= 16  # at most the roof's own 16 cells drain through a roof cell
     assert np.all(res["streams"][:, 25]) and np.all(res["hand"][:, 25] == 0)
     assert np.all(res["hand"][np.isfinite(res["hand"])] >= 0)
-    for name, dtype in [("filled_dem", "float64"), ("flow_direction", "uint8"), ("accumulation", "float64"),
-                        ("watersheds", "int32"), ("hand", "float32")]:
+    for name, dtype in [
+        ("filled_dem", "float64"),
+        ("flow_direction", "uint8"),
+        ("accumulation", "float64"),
+        ("watersheds", "int32"),
+        ("hand", "float32"),
+    ]:
         with rasterio.open(tmp_path / "hydro" / f"{name}.tif") as src:
             assert src.dtypes[0] == dtype and src.shape == (ny, nx) and src.crs.to_epsg() == 4547
             assert src.transform == twin.transform
@@ -606,19 +616,40 @@ def test_cli_terrain_on_the_sample_city(tmp_path):
 
     city = sample.city(tmp_path / "city", size_m=600, cell=4)
     from_files(city.dem, buildings=f"{city.layers}::buildings").save(tmp_path / "tw")
-    res = CliRunner().invoke(main, ["terrain", str(tmp_path / "tw"), "--out", str(tmp_path / "hydro"),
-                                    "--threshold", "200"])
+    res = CliRunner().invoke(
+        main, ["terrain", str(tmp_path / "tw"), "--out", str(tmp_path / "hydro"), "--threshold", "200"]
+    )
     assert res.exit_code == 0, res.output
     names = {p.name for p in (tmp_path / "hydro").iterdir()}
-    assert {"filled_dem.tif", "flow_direction.tif", "accumulation.tif", "watersheds.tif", "hand.tif",
-            "streams.gpkg"} <= names
+    assert {
+        "filled_dem.tif",
+        "flow_direction.tif",
+        "accumulation.tif",
+        "watersheds.tif",
+        "hand.tif",
+        "streams.gpkg",
+    } <= names
     import geopandas as gpd
+
     links = gpd.read_file(tmp_path / "hydro" / "streams.gpkg")
     assert len(links) > 0 and {"link_id", "downstream_id", "order", "length_m", "slope"} <= set(links.columns)
     # the options of the Python API are there too: breaching, D-infinity, impervious-weighted accumulation
-    res = CliRunner().invoke(main, ["terrain", str(tmp_path / "tw"), "--out", str(tmp_path / "hydro2"),
-                                    "--depressions", "breach", "--dinf", "--weights", "impervious",
-                                    "--buildings", "ignore"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "terrain",
+            str(tmp_path / "tw"),
+            "--out",
+            str(tmp_path / "hydro2"),
+            "--depressions",
+            "breach",
+            "--dinf",
+            "--weights",
+            "impervious",
+            "--buildings",
+            "ignore",
+        ],
+    )
     assert res.exit_code == 0, res.output
     names = {p.name for p in (tmp_path / "hydro2").iterdir()}
     assert {"dinf_angle.tif", "dinf_accumulation.tif", "weighted_accumulation.tif"} <= names, names
@@ -638,8 +669,9 @@ def test_cli_terrain_counts_the_links_it_writes(tmp_path):
     counts = {}
     for threshold in (5, 200):
         out = tmp_path / f"hydro{threshold}"
-        res = CliRunner().invoke(main, ["terrain", str(tmp_path / "tw"), "--out", str(out),
-                                        "--threshold", str(threshold)])
+        res = CliRunner().invoke(
+            main, ["terrain", str(tmp_path / "tw"), "--out", str(out), "--threshold", str(threshold)]
+        )
         assert res.exit_code == 0, res.output
         printed = int(re.search(r"(\d+) stream links", res.output).group(1))
         assert printed == len(gpd.read_file(out / "streams.gpkg", layer="streams"))
@@ -738,16 +770,18 @@ def test_terrain_scenario_kind_with_pour_points(tmp_path):
     # a gauge drawn 10 m beside the stream's largest cell snaps back onto it with a 20 m radius
     (tmp_path / "t.toml").write_text(
         f'kind = "terrain"\nthreshold_cells = 200\nsnap_distance = 20.0\n'
-        f'[[pour_point]]\nname = "gauge"\nat = [{float(x) + 10.0}, {float(y) - 10.0}]\n')
-    res = CliRunner().invoke(main, ["run", str(tmp_path / "t.toml"), "--twin", str(tmp_path / "tw"),
-                                    "--out", str(tmp_path / "out")])
+        f'[[pour_point]]\nname = "gauge"\nat = [{float(x) + 10.0}, {float(y) - 10.0}]\n'
+    )
+    res = CliRunner().invoke(
+        main, ["run", str(tmp_path / "t.toml"), "--twin", str(tmp_path / "tw"), "--out", str(tmp_path / "out")]
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     cell_area = float(tw.cell_size) ** 2
     # snapped to the largest accumulation within 20 m (5 cells of 4 m) of the point's cell, whose
     # catchment is everything upstream of it: that accumulation, exactly
     pr, pc = (int(v) for v in tw.index(float(x) + 10.0, float(y) - 10.0))
-    best = acc[pr - 5:pr + 6, pc - 5:pc + 6].max()
+    best = acc[pr - 5 : pr + 6, pc - 5 : pc + 6].max()
     assert best >= acc[r, c]
     assert summary["pour_points"]["gauge"]["upstream_area_m2"] == pytest.approx(best * cell_area)
     pts = gpd.read_file(tmp_path / "out" / "pour_points.gpkg")

@@ -67,9 +67,7 @@ def _network(decay: float) -> Transport:
     length = np.array([800.0, 1200.0, 1000.0, 500.0, 1500.0])
     area = np.array([5.0, 8.0, 13.0, 4.0, 20.0])
     velocity = np.array([0.4, 0.5, 0.6, 0.3, 0.7])
-    return Transport(
-        length, area, velocity, [2.0, 3.0, 4.0, 1.0, 6.0], decay, 25.0, downstream
-    )
+    return Transport(length, area, velocity, [2.0, 3.0, 4.0, 1.0, 6.0], decay, 25.0, downstream)
 
 
 @pytest.mark.parametrize("decay", [0.0, 2e-4])
@@ -83,18 +81,14 @@ def test_network_conserves_mass(decay):
     inflow = np.array([1e-3, 0.0, 0.0, 2e-3, 0.0])
     for _ in range(40):
         tr.step(300.0, inflow_conc=inflow)
-    assert (
-        tr.outflow_mass > 100.0 and tr.inflow_mass > 10.0
-    )  # mass crossed both boundaries
+    assert tr.outflow_mass > 100.0 and tr.inflow_mass > 10.0  # mass crossed both boundaries
     if decay == 0.0:
         assert tr.decayed_mass == 0.0
     else:
         assert tr.decayed_mass > 100.0
     balance = tr.mass() + tr.outflow_mass + tr.decayed_mass
     assert balance == pytest.approx(initial + tr.inflow_mass, rel=1e-12)
-    assert (
-        tr.concentration.min() > -1e-15
-    )  # the limited scheme keeps concentrations non-negative
+    assert tr.concentration.min() > -1e-15  # the limited scheme keeps concentrations non-negative
 
 
 def test_decay_removes_exactly_exp_minus_k_t_while_mass_stays_in_the_reach():
@@ -121,9 +115,7 @@ def test_confluence_mixes_flux_weighted():
         [2, 2, -1],
     )
     c_in = np.array([3e-3, 1e-3, 0.0])
-    for _ in range(
-        30
-    ):  # 9000 s: about five residence times of the longest path (~2.8 h)
+    for _ in range(30):  # 9000 s: about five residence times of the longest path (~2.8 h)
         tr.step(300.0, inflow_conc=c_in)
     mixed = (2.0 * 3e-3 + 6.0 * 1e-3) / 8.0
     below = tr.link_concentration(2)
@@ -152,9 +144,7 @@ def test_lake_step_matches_an_ode_integration():
     c = 1e-3
     for i, ci in enumerate(c_in):
         c = lake_step(c, dt, volume, q, ci, q, k)
-        ref = solve_ivp(
-            rhs, (0.0, (i + 1) * dt), [1e-3], rtol=1e-11, atol=1e-15, max_step=600.0
-        ).y[0, -1]
+        ref = solve_ivp(rhs, (0.0, (i + 1) * dt), [1e-3], rtol=1e-11, atol=1e-15, max_step=600.0).y[0, -1]
         # the ODE solver's own error is ~ 1e-10 relative at these tolerances
         assert c == pytest.approx(ref, rel=1e-8)
 
@@ -206,9 +196,7 @@ def test_lake_link_follows_the_closed_form():
     # ~1500 sub-steps, hence round-off well above 1e-12 but far below 1e-10)
     rate, c0, duration = q / volume + k, 400.0 / volume, 12 * 1800.0
     c_star = q * c_in / (volume * rate)
-    integral = (
-        c_star * duration + (c0 - c_star) * (1.0 - math.exp(-rate * duration)) / rate
-    )
+    integral = c_star * duration + (c0 - c_star) * (1.0 - math.exp(-rate * duration)) / rate
     assert tr.decayed_mass == pytest.approx(k * volume * integral, rel=1e-10)
     balance = tr.mass() + tr.outflow_mass + tr.decayed_mass
     assert balance == pytest.approx(400.0 + tr.inflow_mass, rel=1e-12)
@@ -230,9 +218,7 @@ def test_spill_through_a_lake_conserves_mass():
     for _ in range(24):
         tr.step(600.0)
     assert tr.link_concentration(1)[0] > 0.0 and tr.outflow_mass > 1.0
-    assert tr.mass() + tr.outflow_mass + tr.decayed_mass == pytest.approx(
-        50.0, rel=1e-12
-    )
+    assert tr.mass() + tr.outflow_mass + tr.decayed_mass == pytest.approx(50.0, rel=1e-12)
 
 
 # --- transport on routed flows ----------------------------------------------------------------------
@@ -243,12 +229,16 @@ def test_spill_on_routed_time_varying_flows_through_a_lake_conserves_mass():
 
     # 0 and 1 join into 2, which enters lake link 3 (a weir-controlled lake), draining into 4.
     dt, n_steps = 600.0, 150
-    net = RiverNetwork(np.array([2, 2, 3, 4, -1]), np.array([4e3, 3e3, 5e3, 1e3, 6e3]),
-                       np.array([2e-3, 1.5e-3, 1e-3, 1e-3, 6e-4]), np.full(5, 0.035),
-                       np.array([15.0, 10.0, 30.0, 30.0, 35.0]), np.full(5, 30.0))
+    net = RiverNetwork(
+        np.array([2, 2, 3, 4, -1]),
+        np.array([4e3, 3e3, 5e3, 1e3, 6e3]),
+        np.array([2e-3, 1.5e-3, 1e-3, 1e-3, 6e-4]),
+        np.full(5, 0.035),
+        np.array([15.0, 10.0, 30.0, 30.0, 35.0]),
+        np.full(5, 30.0),
+    )
     h = np.linspace(100.0, 110.0, 21)
-    lake = Lake(h, 4.0e5 * (h - 100.0), np.full(21, 4.0e5), initial_stage=102.0, crest=102.0,
-                weir_width=25.0, link=3)
+    lake = Lake(h, 4.0e5 * (h - 100.0), np.full(21, 4.0e5), initial_stage=102.0, crest=102.0, weir_width=25.0, link=3)
     base = np.array([10.0, 5.0, 15.0, 0.0, 15.0])
     system = RiverLakeSystem(net, [lake], dt, initial_flow=base)
     t = (np.arange(n_steps) + 0.5) * dt
@@ -324,8 +314,9 @@ def _side_reach(**kw) -> Transport:
     """Two 2 km links of the Manning network below, a side lake on the first."""
     length, width = np.array([2e3, 2e3]), np.array([20.0, 20.0])
     net = RiverNetwork(np.array([1, -1]), length, np.full(2, 1e-3), np.full(2, 0.035), width, np.full(2, 10.0))
-    return Transport.from_network(net, kw.pop("dispersion", 1.0), kw.pop("decay", 0.0), 50.0, flows=np.full(2, 10.0),
-                                  side_link=[0], **kw)
+    return Transport.from_network(
+        net, kw.pop("dispersion", 1.0), kw.pop("decay", 0.0), 50.0, flows=np.full(2, 10.0), side_link=[0], **kw
+    )
 
 
 def test_side_lake_drains_exactly_and_keeps_the_mass():
@@ -356,12 +347,12 @@ def test_side_lake_takes_a_spill_and_gives_it_back_with_mass_conserved():
     rng = np.random.default_rng(3)
     volume, peak = 5e4, 0.0
     for k in range(96):
-        into = 3.0 if k < 12 else -1.5            # the flood fills the lake, then it drains
+        into = 3.0 if k < 12 else -1.5  # the flood fills the lake, then it drains
         volume = max(volume + (into - 0.5) * 900.0, 1e3)
         tr.set_flows(rng.uniform(8.0, 12.0, 2), side_volume=[volume], side_exchange=[into], side_outflow=[0.5])
         tr.step(900.0)
         peak = max(peak, tr.side_concentration[0])
-    assert peak > 0.0 and tr.side_concentration[0] < peak    # it received part of the plume, then lost it
+    assert peak > 0.0 and tr.side_concentration[0] < peak  # it received part of the plume, then lost it
     left = tr.mass()
     assert left + tr.outflow_mass + tr.decayed_mass == pytest.approx(1000.0, rel=1e-12)
     assert tr.decayed_mass > 0.0
@@ -376,7 +367,7 @@ def test_side_channel_sees_only_what_passes_it():
     above = _side_reach(side_volume=5e4, side_x=[1900.0], dispersion=0.0)
     for tr in (below, above):
         tr.spill(0, 200.0, 1000.0)
-        for _ in range(4):   # the plume moves at ~0.7 m/s: it passes 1900 m after ~40 min
+        for _ in range(4):  # the plume moves at ~0.7 m/s: it passes 1900 m after ~40 min
             tr.set_flows(np.full(2, 10.0), side_volume=[5e4], side_exchange=[3.0])
             tr.step(900.0)
     assert below.side_mass[0] == 0.0

@@ -54,9 +54,17 @@ def _reference_step(s: dict, p: float, pet: float, imp: float, dt: float) -> dic
     q2 = (1 - math.exp(-PAR["k2"] * dt)) * slz
     slz = slz - q2
     fp = 1 - imp
-    return {"sm": sm, "suz": suz, "slz": slz, "sd": sd,
-            "q_fast": imp * q_imp + fp * (q0 + q1), "q_slow": fp * q2, "et": imp * e_imp + fp * ea,
-            "spilled": spilled, "quick": q0 > 0}
+    return {
+        "sm": sm,
+        "suz": suz,
+        "slz": slz,
+        "sd": sd,
+        "q_fast": imp * q_imp + fp * (q0 + q1),
+        "q_slow": fp * q2,
+        "et": imp * e_imp + fp * ea,
+        "spilled": spilled,
+        "quick": q0 > 0,
+    }
 
 
 def test_five_steps_match_the_published_equations():
@@ -64,17 +72,30 @@ def test_five_steps_match_the_published_equations():
     pet = [3.0, 1.0, 0.5, 2.5, 4.0]
     imp, dt = 0.3, 1.0
     s0 = {"sm": 90.0, "suz": 12.0, "slz": 20.0, "sd": 0.5}
-    res = hbv(np.array(p), np.array(pet), ROW[None], imp, dt_days=dt,
-              state=np.array([[s0["sm"], s0["suz"], s0["slz"], s0["sd"]]]))
+    res = hbv(
+        np.array(p),
+        np.array(pet),
+        ROW[None],
+        imp,
+        dt_days=dt,
+        state=np.array([[s0["sm"], s0["suz"], s0["slz"], s0["sd"]]]),
+    )
     s = s0
     branches = set()
     for t in range(5):
         s = _reference_step(s, p[t], pet[t], imp, dt)
         branches |= {k for k in ("spilled", "quick") if s[k]}
         got = res.zone[0, t, 0]
-        want = {"q_fast": s["q_fast"], "q_slow": s["q_slow"], "et": s["et"], "precip": p[t],
-                "soil": (1 - imp) * s["sm"], "upper": (1 - imp) * s["suz"], "lower": (1 - imp) * s["slz"],
-                "depression": imp * s["sd"]}
+        want = {
+            "q_fast": s["q_fast"],
+            "q_slow": s["q_slow"],
+            "et": s["et"],
+            "precip": p[t],
+            "soil": (1 - imp) * s["sm"],
+            "upper": (1 - imp) * s["suz"],
+            "lower": (1 - imp) * s["slz"],
+            "depression": imp * s["sd"],
+        }
         for name, value in want.items():
             # the same operations in the same order: only the last bits may differ
             assert got[V[name]] == pytest.approx(value, rel=1e-12, abs=1e-12), (t, name)
@@ -91,8 +112,9 @@ def test_lower_zone_recession_is_exponential(dt):
     t = dt * np.arange(1, n + 1)
     # round-off of n multiplications by the same factor: far below 1e-12 relative for n <= 1440
     np.testing.assert_allclose(res.zone[0, :, 0, V["lower"]], 100.0 * np.exp(-PAR["k2"] * t), rtol=1e-12)
-    np.testing.assert_allclose(res.zone[0, :, 0, V["q_slow"]].sum(), 100.0 * (1 - np.exp(-PAR["k2"] * t[-1])),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        res.zone[0, :, 0, V["q_slow"]].sum(), 100.0 * (1 - np.exp(-PAR["k2"] * t[-1])), rtol=1e-12
+    )
 
 
 def test_balance_closes_for_a_year_of_random_cells():
@@ -106,14 +128,24 @@ def test_balance_closes_for_a_year_of_random_cells():
     rain = rng.exponential(12.0, (n_scen, n_steps, 2)) * (rng.random((n_scen, n_steps, 2)) < 0.4)
     pet = 3.5 + 2.5 * np.sin(2 * np.pi * np.arange(n_steps) / 365)[:, None]
     zones, area = rng.integers(0, 7, n_cells), rng.uniform(1.0, 100.0, n_cells)
-    res = hbv(rain, pet, params, imp, zones=zones, forcing_index=rng.integers(0, 2, n_cells), weights=area,
-              state=rng.random((n_cells, 4)) * [100, 20, 50, 1])
+    res = hbv(
+        rain,
+        pet,
+        params,
+        imp,
+        zones=zones,
+        forcing_index=rng.integers(0, 2, n_cells),
+        weights=area,
+        state=rng.random((n_cells, 4)) * [100, 20, 50, 1],
+    )
     err = np.abs(res.balance_error)
     assert (err <= 1e-9 * res.precip).all(), err.max()
     # the zone sums carry the same water as the cells, weighted by their areas
     q_zone = res.zone[..., V["q_fast"]] + res.zone[..., V["q_slow"]]
     for z in (0, 6):
-        np.testing.assert_allclose(q_zone[..., z].sum(axis=1), (res.runoff * area)[:, zones == z].sum(axis=1), rtol=1e-12)
+        np.testing.assert_allclose(
+            q_zone[..., z].sum(axis=1), (res.runoff * area)[:, zones == z].sum(axis=1), rtol=1e-12
+        )
     np.testing.assert_allclose(res.zone[..., V["et"]].sum(axis=(1, 2)), (res.et * area).sum(axis=1), rtol=1e-12)
     assert (res.state_end >= 0).all()
 

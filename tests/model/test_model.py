@@ -46,6 +46,7 @@ def test_nan_terrain_and_bad_grid_are_rejected():
     with pytest.raises(InputDataError, match="row 3, col 4"):
         Twin(CRS, transform, t)
     from affine import Affine
+
     with pytest.raises(InputDataError, match="square"):
         Twin(CRS, Affine(2, 0, 0, 0, -3, 0), terrain)
 
@@ -65,7 +66,9 @@ def test_copy_is_independent_and_keeps_derived_grids_right(small_twin):
     cp.meta["note"]["by"] = "edit"
     assert len(tw.buildings) == 2 and "rain" in tw.rasters and "extra" not in tw.vectors
     assert tw.meta["note"] == {"by": "ingest"} and tw.building_mask is mask
-    np.testing.assert_array_equal(tw.burned_terrain, Twin(CRS, tw.transform, tw.terrain, buildings=tw.buildings).burned_terrain)
+    np.testing.assert_array_equal(
+        tw.burned_terrain, Twin(CRS, tw.transform, tw.terrain, buildings=tw.buildings).burned_terrain
+    )
     # the copy's derived grids follow its own layers; those that do not depend on them stay shared
     assert cp.building_mask[5:7, 7:9].sum() == 0 and cp.building_mask[1:3, 1:4].all()
     np.testing.assert_array_equal(cp.burned_terrain[5:7, 7:9], tw.terrain[5:7, 7:9] + 1.0)
@@ -161,8 +164,11 @@ def test_round_trip_of_every_layer_kind(tmp_path, small_twin):
     tw = small_twin
     rng = np.random.default_rng(1)
     tw.set_terrain(tw.terrain + rng.random(tw.shape))  # non-representable decimals survive exactly
-    pts = gpd.GeoDataFrame({"name": ["gauge a", "gauge b"], "weight": [0.1, 1 / 3], "n": [1, 2], "ok": [True, False]},
-                           geometry=shapely.points([[423001.5, 2559990.25], [423010.0, 2559985.0]]), crs=CRS)
+    pts = gpd.GeoDataFrame(
+        {"name": ["gauge a", "gauge b"], "weight": [0.1, 1 / 3], "n": [1, 2], "ok": [True, False]},
+        geometry=shapely.points([[423001.5, 2559990.25], [423010.0, 2559985.0]]),
+        crs=CRS,
+    )
     tw.set_vector("gauges", pts)
     tw.set_raster("soil", rng.random(tw.shape).astype(np.float32))
     tw.set_raster("zone", rng.integers(0, 5, tw.shape).astype(np.int16))
@@ -186,8 +192,17 @@ def test_spaces_layer_is_saved_and_loaded_and_needs_its_columns(tmp_path, small_
     assert tw.spaces is None and "spaces" in LAYERS
     bid = str(tw.buildings["id"].iloc[0])
     room = tw.buildings.geometry.iloc[0]
-    rooms = gpd.GeoDataFrame({"building_id": [bid, bid], "storey": ["Level 1", "Level 2"], "name": ["101", "201"],
-                              "area": [room.area, room.area], "base": [4.0, 1 / 3]}, geometry=[room, room], crs=CRS)
+    rooms = gpd.GeoDataFrame(
+        {
+            "building_id": [bid, bid],
+            "storey": ["Level 1", "Level 2"],
+            "name": ["101", "201"],
+            "area": [room.area, room.area],
+            "base": [4.0, 1 / 3],
+        },
+        geometry=[room, room],
+        crs=CRS,
+    )
     tw.spaces = rooms
     back = Twin.load(tw.save(tmp_path / "t"))
     geopandas.testing.assert_geodataframe_equal(back.spaces, rooms)

@@ -109,12 +109,12 @@ def test_default_building_count_on_the_2km_city(tmp_path):
     buildings = gpd.read_file(big.layers, layer="buildings")
     assert len(buildings) >= 2000
     assert buildings["id"].is_unique
-    assert (buildings["height"] >= 60).sum() >= 10            # a few towers
-    assert 6.0 <= buildings["height"].median() <= 30.0         # mostly 6-30 m
+    assert (buildings["height"] >= 60).sum() >= 10  # a few towers
+    assert 6.0 <= buildings["height"].median() <= 30.0  # mostly 6-30 m
     with rasterio.open(big.dem) as src:
         z = src.read(1)
-    assert 40.0 <= z.max() <= 65.0                             # hills of 40-60 m in the north
-    assert 2.0 <= np.median(z) <= 8.0                          # low delta ground
+    assert 40.0 <= z.max() <= 65.0  # hills of 40-60 m in the north
+    assert 2.0 <= np.median(z) <= 8.0  # low delta ground
 
 
 # --- terrain -----------------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def test_dem_is_smooth_delta_ground(dem):
     assert z.shape == (int(SIZE / CELL),) * 2
     assert np.isfinite(z).all() and (z != -9999.0).all()
     assert 2.0 <= np.median(z) <= 8.0
-    assert z.min() > -3.0                                      # the river bed, a few metres below the banks
+    assert z.min() > -3.0  # the river bed, a few metres below the banks
     gy, gx = np.gradient(z.astype(float), CELL)
     # Steepest ground is a creek bank (2 m over about 4 m); 1.0 (45 degrees) would be a cliff.
     assert np.hypot(gx, gy).max() < 1.0
@@ -182,7 +182,7 @@ def test_closed_depressions_hold_rain_in_the_streets(dem, layers):
     roads = layers["landuse"].loc[layers["landuse"]["class"] == "road"]
     street = rasterio.features.rasterize(roads.geometry, out_shape=z.shape, transform=transform).astype(bool)
     radius = int(round(30.0 / CELL))
-    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     disk = yy**2 + xx**2 <= radius**2
     ring = disk & (yy**2 + xx**2 > (radius - 1) ** 2)
     pit = z == ndimage.minimum_filter(z, footprint=disk)
@@ -216,11 +216,11 @@ def test_buildings_schema_and_values(layers):
     assert b["height"].between(3.0, 100.0).all()
     assert np.issubdtype(b["storeys"].dtype, np.integer) and (b["storeys"] >= 1).all()
     per_storey = b["height"] / b["storeys"]
-    assert per_storey.between(2.8, 4.6).all()                  # about 3 m a storey, taller for sheds
+    assert per_storey.between(2.8, 4.6).all()  # about 3 m a storey, taller for sheds
     assert set(b["use"]) <= {"residential", "commercial", "industrial", "public"}
     assert set(b["use"]) >= {"residential", "commercial"}
     assert (b.geom_type == "Polygon").all() and b.is_valid.all()
-    assert (shapely.get_num_coordinates(b.geometry.values) > 5).any()   # some L shapes
+    assert (shapely.get_num_coordinates(b.geometry.values) > 5).any()  # some L shapes
     # Footprints never overlap one another.
     assert shapely.union_all(b.geometry.values).area == pytest.approx(b.area.sum(), rel=1e-9)
 
@@ -246,8 +246,9 @@ def test_landuse_tiles_the_domain_without_overlaps(small, layers, dem):
     water = shapely.union_all(lu.loc[lu["class"] == "water"].geometry.values)
     assert lake.difference(water).area < 1e-3 * lake.area
     z, transform = dem
-    forest = rasterio.features.rasterize(lu.loc[lu["class"] == "forest"].geometry, out_shape=z.shape,
-                                         transform=transform).astype(bool)
+    forest = rasterio.features.rasterize(
+        lu.loc[lu["class"] == "forest"].geometry, out_shape=z.shape, transform=transform
+    ).astype(bool)
     assert z[forest].mean() > z[~forest].mean() + 3.0
 
 
@@ -266,7 +267,10 @@ def test_ifc_buildings_are_where_placements_json_says(small, dem, layers):
         assert conv.TargetCRS.Name == "EPSG:4547"
         angle = math.radians(entry["rotation_deg"])
         assert (conv.Eastings, conv.Northings, conv.OrthogonalHeight) == (
-            entry["eastings"], entry["northings"], entry["height"])
+            entry["eastings"],
+            entry["northings"],
+            entry["height"],
+        )
         # Written from the same angle; only float formatting in the STEP file can differ.
         assert conv.XAxisAbscissa == pytest.approx(math.cos(angle), abs=1e-12)
         assert conv.XAxisOrdinate == pytest.approx(math.sin(angle), abs=1e-12)
@@ -276,8 +280,9 @@ def test_ifc_buildings_are_where_placements_json_says(small, dem, layers):
 
         # The local box [0, width] x [0, depth] maps onto the cadastre footprint of the same building.
         w, d = entry["width"], entry["depth"]
-        corners = np.array([geolocation.auto_xyz2enh(model, x, y, 0.0)[:2] for x, y in
-                            [(0, 0), (w, 0), (w, d), (0, d)]])
+        corners = np.array(
+            [geolocation.auto_xyz2enh(model, x, y, 0.0)[:2] for x, y in [(0, 0), (w, 0), (w, d), (0, d)]]
+        )
         np.testing.assert_allclose(corners, np.array(entry["footprint"]), atol=1e-3)  # mm rounding
         footprint = gis.loc[entry["building_id"]]
         assert shapely.hausdorff_distance(shapely.Polygon(corners), footprint.geometry) < 1e-3
@@ -292,8 +297,9 @@ def test_ifc_buildings_are_where_placements_json_says(small, dem, layers):
         np.testing.assert_allclose(np.diff(elevations), entry["storey_height"], atol=1e-6)
         assert len(model.by_type("IfcWall")) == 4 * len(storeys)
         assert {s.PredefinedType for s in model.by_type("IfcSlab")} == {"FLOOR", "ROOF"}
-        assert all(w.Representation.Representations[0].Items[0].is_a("IfcExtrudedAreaSolid")
-                   for w in model.by_type("IfcWall"))
+        assert all(
+            w.Representation.Representations[0].Items[0].is_a("IfcExtrudedAreaSolid") for w in model.by_type("IfcWall")
+        )
         assert len({e.GlobalId for e in model.by_type("IfcRoot")}) == len(model.by_type("IfcRoot"))
 
 
@@ -366,8 +372,19 @@ def test_water_scenario_runs_30_years_short_only_after_droughts_and_its_balance_
 
     from_files(small.dem).save(tmp_path / "tw")
     out = tmp_path / "water"
-    res = CliRunner().invoke(main, ["water", str(small.water_scenario), "--out", str(out), "--twin",
-                                    str(tmp_path / "tw"), "--plot", str(tmp_path / "water.png")])
+    res = CliRunner().invoke(
+        main,
+        [
+            "water",
+            str(small.water_scenario),
+            "--out",
+            str(out),
+            "--twin",
+            str(tmp_path / "tw"),
+            "--plot",
+            str(tmp_path / "water.png"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     r = WaterResult.load(out)
     assert r.summary["steps"] == 10958 and r.time[0] == pd.Timestamp("1991-01-01")  # 30 years of days
@@ -391,6 +408,8 @@ def test_water_scenario_runs_30_years_short_only_after_droughts_and_its_balance_
     short_years = by_year.index[by_year.sum(axis=1) > 1.0]
     droughts = annual.nsmallest(4).index
     assert len(short_years) >= 1 and all(y in droughts or y - 1 in droughts for y in short_years), (
-        short_years.tolist(), droughts.tolist())
+        short_years.tolist(),
+        droughts.tolist(),
+    )
     with Image.open(tmp_path / "water.png") as png:
         assert png.format == "PNG" and png.width > 800

@@ -53,18 +53,32 @@ def _city() -> Twin:
             source.append("gis")
             files.append(None)
     geoms[5] = shapely.box(X0 + 95, Y0 - 110, X0 + 135, Y0 - 80).difference(
-        shapely.box(X0 + 105, Y0 - 102, X0 + 125, Y0 - 88))  # courtyard
-    geoms[10] = shapely.MultiPolygon([shapely.box(X0 + 170, Y0 - 170, X0 + 185, Y0 - 140),
-                                      shapely.box(X0 + 195, Y0 - 170, X0 + 210, Y0 - 140)])
+        shapely.box(X0 + 105, Y0 - 102, X0 + 125, Y0 - 88)
+    )  # courtyard
+    geoms[10] = shapely.MultiPolygon(
+        [shapely.box(X0 + 170, Y0 - 170, X0 + 185, Y0 - 140), shapely.box(X0 + 195, Y0 - 170, X0 + 210, Y0 - 140)]
+    )
     source[7], files[7] = "ifc", "house.ifc"
-    buildings = gpd.GeoDataFrame({"id": ids, "base": 8.0, "height": heights, "source": source,
-                                  "file": files, "name": [f"block {k}" for k in range(12)]},
-                                 geometry=geoms, crs=CRS)
-    rivers = gpd.GeoDataFrame({"name": ["Canal"], "width": [6.0]},
-                              geometry=[shapely.LineString([(X0, Y0 - 225), (X0 + 320, Y0 - 215)])],
-                              crs=CRS)
-    lakes = gpd.GeoDataFrame({"name": ["Pond"], "level": [7.5]},
-                             geometry=[shapely.Point(X0 + 40, Y0 - 200).buffer(12)], crs=CRS)
+    buildings = gpd.GeoDataFrame(
+        {
+            "id": ids,
+            "base": 8.0,
+            "height": heights,
+            "source": source,
+            "file": files,
+            "name": [f"block {k}" for k in range(12)],
+        },
+        geometry=geoms,
+        crs=CRS,
+    )
+    rivers = gpd.GeoDataFrame(
+        {"name": ["Canal"], "width": [6.0]},
+        geometry=[shapely.LineString([(X0, Y0 - 225), (X0 + 320, Y0 - 215)])],
+        crs=CRS,
+    )
+    lakes = gpd.GeoDataFrame(
+        {"name": ["Pond"], "level": [7.5]}, geometry=[shapely.Point(X0 + 40, Y0 - 200).buffer(12)], crs=CRS
+    )
     return Twin(CRS, transform, terrain, buildings=buildings, rivers=rivers, lakes=lakes)
 
 
@@ -76,13 +90,26 @@ def _flood(twin: Twin, n_frames: int = 3) -> FloodResult:
     arrival = np.where(depth > 0.05, 3600.0 - 1000.0 * depth, np.nan)
     frames = np.stack([depth * (k + 1) / n_frames for k in range(n_frames)]).astype(np.float32)
     times = 600.0 * (np.arange(n_frames) + 1)
-    exposed = building_exposure(twin.buildings, twin.transform, twin.shape, depth, arrival,
-                                ground=twin.terrain, flooded_depth=0.1)
-    return FloodResult(crs=twin.crs, transform=twin.transform, max_depth=depth, max_speed=speed,
-                       arrival_time=arrival, duration=np.where(depth > 0, 600.0, 0.0), hazard=hr,
-                       hazard_class=hazard_class(hr, depth, 0.05), depth_frames=frames,
-                       frame_times=times, gauges=pd.DataFrame(), buildings=exposed, summary={},
-                       scenario={"name": "test"}, twin=twin)
+    exposed = building_exposure(
+        twin.buildings, twin.transform, twin.shape, depth, arrival, ground=twin.terrain, flooded_depth=0.1
+    )
+    return FloodResult(
+        crs=twin.crs,
+        transform=twin.transform,
+        max_depth=depth,
+        max_speed=speed,
+        arrival_time=arrival,
+        duration=np.where(depth > 0, 600.0, 0.0),
+        hazard=hr,
+        hazard_class=hazard_class(hr, depth, 0.05),
+        depth_frames=frames,
+        frame_times=times,
+        gauges=pd.DataFrame(),
+        buildings=exposed,
+        summary={},
+        scenario={"name": "test"},
+        twin=twin,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +214,12 @@ def test_payload_round_trips_buildings_to_one_centimetre(page, city, flood):
 
 
 def test_pack_unpack_round_trip():
-    arrays = {"i": np.array([1, -2, 2**31 - 1], np.int32), "f": np.array([1.5, np.nan], np.float32),
-              "u": np.arange(5, dtype=np.uint8), "empty": np.zeros(0, np.uint16)}
+    arrays = {
+        "i": np.array([1, -2, 2**31 - 1], np.int32),
+        "f": np.array([1.5, np.nan], np.float32),
+        "u": np.arange(5, dtype=np.uint8),
+        "empty": np.zeros(0, np.uint16),
+    }
     out, meta = unpack(pack(arrays, {"k": ["é", 1]}))
     assert meta == {"k": ["é", 1]}
     for name, a in arrays.items():
@@ -234,21 +265,26 @@ def test_scene_without_result_or_layers(city):
 
 
 def test_buildings_without_area_are_left_out(city):
-    extra = gpd.GeoDataFrame({"id": ["P1", "E1"], "base": 8.0, "height": 5.0, "source": "gis"},
-                             geometry=[shapely.Point(X0 + 5, Y0 - 5), shapely.Polygon()], crs=CRS)
-    twin = Twin(CRS, city.transform, city.terrain,
-                buildings=pd.concat([city.buildings, extra], ignore_index=True))
+    extra = gpd.GeoDataFrame(
+        {"id": ["P1", "E1"], "base": 8.0, "height": 5.0, "source": "gis"},
+        geometry=[shapely.Point(X0 + 5, Y0 - 5), shapely.Polygon()],
+        crs=CRS,
+    )
+    twin = Twin(CRS, city.transform, city.terrain, buildings=pd.concat([city.buildings, extra], ignore_index=True))
     arrays, meta = unpack(_blob(city_scene(twin).html(), "payload"))
     assert meta["buildings"]["ids"] == list(city.buildings["id"])
     assert len(arrays["b_height"]) == len(city.buildings)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"depth_min": 0.0}, "depth_min"),
-    ({"depth_min": float("nan")}, "depth_min"),
-    ({"max_frames": 0}, "max_frames"),
-    ({"basemap_url": "https://tiles.example.org/tile.png"}, r"\{z\}"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"depth_min": 0.0}, "depth_min"),
+        ({"depth_min": float("nan")}, "depth_min"),
+        ({"max_frames": 0}, "max_frames"),
+        ({"basemap_url": "https://tiles.example.org/tile.png"}, r"\{z\}"),
+    ],
+)
 def test_bad_arguments_say_how_to_fix(city, kwargs, match):
     with pytest.raises(InputDataError, match=match):
         city_scene(city, **kwargs)
@@ -364,11 +400,22 @@ def test_reduced_images_get_their_own_bounds(city):
     big = Twin(CRS, city.transform, np.zeros((1100, 1030)))
     cols = np.broadcast_to(np.arange(1030), (1100, 1030))
     depth = (cols / 1030.0).astype(np.float32)
-    result = FloodResult(crs=CRS, transform=city.transform, max_depth=depth, max_speed=depth,
-                         arrival_time=np.full(depth.shape, np.nan), duration=depth, hazard=depth,
-                         hazard_class=np.zeros(depth.shape, np.uint8), depth_frames=depth[None],
-                         frame_times=np.array([60.0]), gauges=pd.DataFrame(), buildings=None,
-                         summary={}, scenario={})
+    result = FloodResult(
+        crs=CRS,
+        transform=city.transform,
+        max_depth=depth,
+        max_speed=depth,
+        arrival_time=np.full(depth.shape, np.nan),
+        duration=depth,
+        hazard=depth,
+        hazard_class=np.zeros(depth.shape, np.uint8),
+        depth_frames=depth[None],
+        frame_times=np.array([60.0]),
+        gauges=pd.DataFrame(),
+        buildings=None,
+        summary={},
+        scenario={},
+    )
     config = _config(city_scene(big, result).html())
     # factor 2: 550 x 515 pixels cover 1100 x 1030 cells exactly, for relief and frames
     t = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
@@ -422,10 +469,12 @@ def test_scene_draws_offline_in_chromium(scene, tmp_path, record_property):
     actions = [
         (tooltip, tmp_path / "tooltip.png"),
         ("document.getElementById('toggle-hazard').click()", tmp_path / "hazard.png"),
-        ("document.getElementById('toggle-hazard').click();"
-         "const s = document.getElementById('slider'); s.value = '0';"
-         "s.dispatchEvent(new Event('input')); new Promise(r => setTimeout(r, 300))",
-         tmp_path / "frame0.png"),
+        (
+            "document.getElementById('toggle-hazard').click();"
+            "const s = document.getElementById('slider'); s.value = '0';"
+            "s.dispatchEvent(new Event('input')); new Promise(r => setTimeout(r, 300))",
+            tmp_path / "frame0.png",
+        ),
     ]
     report, (shot, _, hazard, frame0) = shoot(page, tmp_path / "scene.png", actions=actions)
     assert report.ready, report.error
@@ -478,8 +527,10 @@ def test_pydeck_page_draws_the_flood_bitmap(scene, tmp_path):
     is drawn (with the raw URI pydeck would make it an expression and draw nothing)."""
     require_chromium()
     page = tmp_path / "pydeck.html"
-    page.write_text(instrument_pydeck_html(
-        scene.deck.to_html(as_string=True, offline=True, notebook_display=False)), encoding="utf-8")
+    page.write_text(
+        instrument_pydeck_html(scene.deck.to_html(as_string=True, offline=True, notebook_display=False)),
+        encoding="utf-8",
+    )
     report, (shot,) = shoot(page, tmp_path / "pydeck.png")
     assert report.ready, report.error
     # pydeck's template asks CDNs for stylesheets and scripts; none could be reached.
@@ -505,7 +556,9 @@ def test_browser_reaches_no_network(isolation, tmp_path, monkeypatch):
         "fetch('https://example.org/tile.png', {cache: 'no-store'})"
         ".then(() => { window.sceneStatus = {ready: false, error: 'reached the network'}; })"
         ".catch(() => { window.sceneStatus = {ready: true, ms: performance.now()}; });"
-        "</script></body></html>", encoding="utf-8")
+        "</script></body></html>",
+        encoding="utf-8",
+    )
     report, _ = shoot(page, tmp_path / "fetch.png", timeout_s=60)
     assert report.isolation == isolation
     assert report.ready, report.error
@@ -548,14 +601,17 @@ def test_cli_scene_of_river_and_terrain_results_colours_their_lines(tmp_path):
     (tmp_path / "terrain.toml").write_text('kind = "terrain"\nthreshold_cells = 200\n')
     (tmp_path / "river.toml").write_text(
         'kind = "river"\nname = "storm"\nduration = "6h"\ndt = "15min"\noutput_interval = "1h"\n'
-        '[runoff]\nhyetograph = [[0, 40.0], [3600, 40.0], [3601, 0.0]]\ncoefficient = 0.6\n')
+        "[runoff]\nhyetograph = [[0, 40.0], [3600, 40.0], [3601, 0.0]]\ncoefficient = 0.6\n"
+    )
     pages = {}
     for kind in ("terrain", "river"):
         out = tmp_path / kind
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # slopes floored on the flat lake bed
-            res = CliRunner().invoke(main, ["run", str(tmp_path / f"{kind}.toml"), "--twin", str(tmp_path / "tw"),
-                                            "--out", str(out), "--quiet"])
+            res = CliRunner().invoke(
+                main,
+                ["run", str(tmp_path / f"{kind}.toml"), "--twin", str(tmp_path / "tw"), "--out", str(out), "--quiet"],
+            )
         assert res.exit_code == 0, res.output
         # a terrain summary records no twin: the scene asks for it
         args = ["scene", str(out)] + (["--twin", str(tmp_path / "tw")] if kind == "terrain" else [])
@@ -582,7 +638,8 @@ def test_cli_scene_of_river_and_terrain_results_colours_their_lines(tmp_path):
     (tmp_path / "water.toml").write_text(
         'kind = "water"\nstart = 2021-01-01\nend = 2021-01-05\n'
         '[[node]]\nname = "lake"\ntype = "reservoir"\ncapacity = 1e6\ninitial = 5e5\ninflow = 1.0\n'
-        '[[node]]\nname = "city"\ntype = "demand"\ndemand = 0.5\n[[link]]\nfrom = "lake"\nto = "city"\n')
+        '[[node]]\nname = "city"\ntype = "demand"\ndemand = 0.5\n[[link]]\nfrom = "lake"\nto = "city"\n'
+    )
     res = CliRunner().invoke(main, ["water", str(tmp_path / "water.toml"), "--out", str(tmp_path / "water")])
     assert res.exit_code == 0, res.output
     res = CliRunner().invoke(main, ["scene", str(tmp_path / "water")])
@@ -594,13 +651,25 @@ def test_network_classes_round_breaks_orders_and_no_value():
     from twin.scene.network import NO_VALUE_RGBA, colours_of, network_classes
 
     classes = network_classes(np.array([0.07, 3.0, 168.0, np.nan]), "m3/s")
-    assert [c.label for c in classes] == ["0 – 5 m3/s", "5 – 10 m3/s", "10 – 20 m3/s", "20 – 50 m3/s",
-                                          "50 – 100 m3/s", "> 100 m3/s"]
+    assert [c.label for c in classes] == [
+        "0 – 5 m3/s",
+        "5 – 10 m3/s",
+        "10 – 20 m3/s",
+        "20 – 50 m3/s",
+        "50 – 100 m3/s",
+        "> 100 m3/s",
+    ]
     colours = colours_of(np.array([0.07, 168.0, np.nan]), classes)
     assert colours == [list(classes[0].rgba), list(classes[-1].rgba), list(NO_VALUE_RGBA)]
     small = network_classes(np.array([0.3, 1.5]), "m3/s")  # breaks below the largest value only
-    assert [c.label for c in small] == ["0 – 0.05 m3/s", "0.05 – 0.1 m3/s", "0.1 – 0.2 m3/s", "0.2 – 0.5 m3/s",
-                                        "0.5 – 1 m3/s", "> 1 m3/s"]
+    assert [c.label for c in small] == [
+        "0 – 0.05 m3/s",
+        "0.05 – 0.1 m3/s",
+        "0.1 – 0.2 m3/s",
+        "0.2 – 0.5 m3/s",
+        "0.5 – 1 m3/s",
+        "> 1 m3/s",
+    ]
     orders = network_classes(np.array([1, 2, 9]), "order", whole=True)
     assert [c.label for c in orders] == [f"order {k}" for k in range(1, 6)] + ["order 6 and above"]
     assert colours_of(np.array([3, 9]), orders)[1] == list(orders[-1].rgba)
@@ -609,8 +678,7 @@ def test_network_classes_round_breaks_orders_and_no_value():
 def test_network_scene_needs_its_column(city):
     from twin.scene.city import network_scene
 
-    lines = gpd.GeoDataFrame({"q": [1.0]}, geometry=[shapely.LineString([(X0, Y0 - 50), (X0 + 300, Y0 - 50)])],
-                             crs=CRS)
+    lines = gpd.GeoDataFrame({"q": [1.0]}, geometry=[shapely.LineString([(X0, Y0 - 50), (X0 + 300, Y0 - 50)])], crs=CRS)
     with pytest.raises(InputDataError, match="no column 'peak'"):
         network_scene(city, lines, "peak", title="Peak discharge", unit="m3/s")
 
@@ -624,10 +692,15 @@ def test_network_scene_draws_offline_in_chromium(city, tmp_path):
     require_chromium()
     lines = gpd.GeoDataFrame(
         {"link_id": [1, 2], "peak_discharge_m3s": [150.0, 2.0]},
-        geometry=[shapely.LineString([(X0 + 5, Y0 - 60), (X0 + NX * CELL - 5, Y0 - 60)]),
-                  shapely.LineString([(X0 + 5, Y0 - 150), (X0 + NX * CELL - 5, Y0 - 150)])], crs=CRS)
+        geometry=[
+            shapely.LineString([(X0 + 5, Y0 - 60), (X0 + NX * CELL - 5, Y0 - 60)]),
+            shapely.LineString([(X0 + 5, Y0 - 150), (X0 + NX * CELL - 5, Y0 - 150)]),
+        ],
+        crs=CRS,
+    )
     page = network_scene(city, lines, "peak_discharge_m3s", title="Peak discharge", unit="m3/s").to_html(
-        tmp_path / "network.html")
+        tmp_path / "network.html"
+    )
     report, (shot,) = shoot(page, tmp_path / "network.png")
     assert report.ready, report.error
     assert report.requests == () and report.console_errors == ()

@@ -26,6 +26,7 @@ from twin.sims.scenario_base import ScenarioModel
 
 class PondScenario(ScenarioModel):
     """Fill every cell of the twin to ``level`` metres above its lowest ground."""
+
     kind: Literal["pond"] = "pond"
     name: str = "pond"
     level: float = Field(1.0, gt=0, description="m above the lowest cell")
@@ -49,8 +50,10 @@ class PondResult(Result):
 def run_pond(twin_, scenario, *, out=None, progress=True, overwrite=False) -> PondResult:
     t0 = time.perf_counter()
     depth = np.maximum(float(twin_.terrain.min()) + scenario.level - twin_.terrain, 0.0)
-    summary = {**common_summary("pond", scenario, twin_, time.perf_counter() - t0),
-               "pond_volume_m3": float(depth.sum() * twin_.cell_size ** 2)}
+    summary = {
+        **common_summary("pond", scenario, twin_, time.perf_counter() - t0),
+        "pond_volume_m3": float(depth.sum() * twin_.cell_size**2),
+    }
     result = PondResult(depth, summary, scenario.to_dict())
     if out is not None:
         result.save(out, overwrite=overwrite)
@@ -59,8 +62,11 @@ def run_pond(twin_, scenario, *, out=None, progress=True, overwrite=False) -> Po
 
 @pytest.fixture
 def pond():
-    kind = register_kind(SimulationKind("pond", PondScenario, PondResult, run_pond, "a pond result",
-                                        summary_first=("pond_volume_m3", "name")))
+    kind = register_kind(
+        SimulationKind(
+            "pond", PondScenario, PondResult, run_pond, "a pond result", summary_first=("pond_volume_m3", "name")
+        )
+    )
     yield kind
     unregister_kind("pond")
 
@@ -80,15 +86,27 @@ def test_a_registered_kind_runs_saves_loads_and_shows(pond, tmp_path):
     for key in ("kind", "name", "scenario_hash", "cimtwin", "wall_seconds", "twin"):
         assert key in back.summary, key
     # the CLI: twin run and twin info
-    res = CliRunner().invoke(main, ["run", str(tmp_path / "pond.toml"), "--twin", str(tmp_path / "tw"),
-                                    "--out", str(tmp_path / "p2")])
+    res = CliRunner().invoke(
+        main, ["run", str(tmp_path / "pond.toml"), "--twin", str(tmp_path / "tw"), "--out", str(tmp_path / "p2")]
+    )
     assert res.exit_code == 0, res.output
     assert res.output.splitlines()[2].startswith("pond_volume_m3")  # the kind's first figure first
     res = CliRunner().invoke(main, ["info", str(tmp_path / "p2")])
     assert res.exit_code == 0 and res.output.startswith("pond_volume_m3"), res.output
     # flood options are refused for it, and a twin is needed
-    res = CliRunner().invoke(main, ["run", str(tmp_path / "pond.toml"), "--twin", str(tmp_path / "tw"),
-                                    "--out", str(tmp_path / "p3"), "--stop-at", "10"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(tmp_path / "pond.toml"),
+            "--twin",
+            str(tmp_path / "tw"),
+            "--out",
+            str(tmp_path / "p3"),
+            "--stop-at",
+            "10",
+        ],
+    )
     assert res.exit_code == 2 and "apply to flood runs" in res.output
     res = CliRunner().invoke(main, ["run", str(tmp_path / "pond.toml"), "--out", str(tmp_path / "p3")])
     assert res.exit_code == 2 and "give --twin" in res.output
@@ -164,8 +182,9 @@ def test_summaries_share_their_first_keys(tmp_path):
     from conftest import HAND_TOML, write_hand
 
     water = twin.run(None, write_hand(tmp_path, toml='kind = "water"\n' + HAND_TOML), out=tmp_path / "w")
-    flood = twin.run(plane_twin(), {"duration": 60, "rain": {"constant": 20}}, out=tmp_path / "f",
-                     progress=False, scene=False)
+    flood = twin.run(
+        plane_twin(), {"duration": 60, "rain": {"constant": 20}}, out=tmp_path / "f", progress=False, scene=False
+    )
     for result, kind in ((water, "water"), (flood, "flood")):
         assert {"kind", "name", "scenario_hash", "cimtwin", "wall_seconds"} <= set(result.summary)
         assert result.summary["kind"] == kind
@@ -189,14 +208,16 @@ def test_twin_terrain_is_twin_run_with_the_scenarios_words(tmp_path):
     from conftest import valley_twin
 
     valley_twin().save(tmp_path / "tw")
-    res = CliRunner().invoke(main, ["terrain", str(tmp_path / "tw"), "--out", str(tmp_path / "a"),
-                                    "--threshold", "5", "--buildings", "none"])
+    res = CliRunner().invoke(
+        main, ["terrain", str(tmp_path / "tw"), "--out", str(tmp_path / "a"), "--threshold", "5", "--buildings", "none"]
+    )
     assert res.exit_code == 0, res.output
     record = json.loads((tmp_path / "a" / "scenario.json").read_text())
     assert record["kind"] == "terrain" and record["threshold_cells"] == 5 and record["buildings"] == "ignore"
     (tmp_path / "t.toml").write_text('kind = "terrain"\nname = "terrain"\nthreshold_cells = 5\nbuildings = "ignore"\n')
-    res = CliRunner().invoke(main, ["run", str(tmp_path / "t.toml"), "--twin", str(tmp_path / "tw"),
-                                    "--out", str(tmp_path / "b")])
+    res = CliRunner().invoke(
+        main, ["run", str(tmp_path / "t.toml"), "--twin", str(tmp_path / "tw"), "--out", str(tmp_path / "b")]
+    )
     assert res.exit_code == 0, res.output
     a, b = twin.load_result(tmp_path / "a"), twin.load_result(tmp_path / "b")
     assert a.summary["scenario_hash"] == b.summary["scenario_hash"]

@@ -79,8 +79,12 @@ def test_out_naming_the_twin_or_an_input_folder_is_refused(city):
     # ingest with --out the folder holding its DEM
     src = city / "src"
     src.mkdir()
-    dem = _io.write_geotiff(src / "dem.tif", np.full((20, 20), 5.0, np.float32),
-                            Twin.load(city / "tw").transform, Twin.load(city / "tw").crs)
+    dem = _io.write_geotiff(
+        src / "dem.tif",
+        np.full((20, 20), 5.0, np.float32),
+        Twin.load(city / "tw").transform,
+        Twin.load(city / "tw").crs,
+    )
     line = _error_line(_cli("ingest", "--dem", dem, "--out", src, "--overwrite"))
     assert "contains" in line and "dem.tif" in line
     assert dem.is_file() and _nothing_aside(city)
@@ -149,8 +153,9 @@ def test_folders_written_before_the_marker_are_still_replaced_and_read(city):
     for name in ("dem.tif", "city.gpkg", "flood.toml"):
         (data / name).write_bytes(b"mine")
     assert _io.folder_kind(data) is None
-    assert "did not write" in _error_line(_cli("run", city / "flood.toml", "--twin", city / "tw", "--out", data,
-                                               "--overwrite"))
+    assert "did not write" in _error_line(
+        _cli("run", city / "flood.toml", "--twin", city / "tw", "--out", data, "--overwrite")
+    )
 
 
 def test_a_sample_city_goes_only_where_nothing_else_is(tmp_path):
@@ -297,7 +302,7 @@ def test_river_and_water_results_are_verified_too(city):
 
 
 def test_a_scenario_with_several_errors_is_one_line(city):
-    (city / "bad.toml").write_text('duration = -5\nrian = 3\n')
+    (city / "bad.toml").write_text("duration = -5\nrian = 3\n")
     line = _error_line(_cli("run", city / "bad.toml", "--twin", city / "tw", "--out", city / "r"))
     assert "duration" in line and "rian" in line and not (city / "r").exists()
 

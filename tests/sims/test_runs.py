@@ -49,6 +49,8 @@ def test_run_dispatches_to_the_kind(tmp_path):
 def test_cli_refuses_flood_options_for_other_kinds(tmp_path):
     plane_twin().save(tmp_path / "tw")
     (tmp_path / "r.toml").write_text('kind = "river"\nduration = "6h"\n')
-    res = CliRunner().invoke(main, ["run", str(tmp_path / "r.toml"), "--twin", str(tmp_path / "tw"),
-                                    "--out", str(tmp_path / "out"), "--resume"])
+    res = CliRunner().invoke(
+        main,
+        ["run", str(tmp_path / "r.toml"), "--twin", str(tmp_path / "tw"), "--out", str(tmp_path / "out"), "--resume"],
+    )
     assert res.exit_code == 2 and "apply to flood runs" in res.output

@@ -89,8 +89,12 @@ def test_rain_frames_outside_refused_and_allowed(tmp_path):
     # a dict's files resolve in the current folder, or its base_dir
     with pytest.raises(ScenarioError, match="rain.frames.0.file"):
         Scenario.from_dict({"duration": 600, "rain": {"frames": [{"file": str(secret / "b.tif")}]}})
-    assert Scenario.from_dict({"duration": 600, "rain": {"frames": [{"file": "b.tif"}]}},
-                              base_dir=secret).rain.frames[0].file == secret.resolve() / "b.tif"
+    assert (
+        Scenario.from_dict({"duration": 600, "rain": {"frames": [{"file": "b.tif"}]}}, base_dir=secret)
+        .rain.frames[0]
+        .file
+        == secret.resolve() / "b.tif"
+    )
 
 
 def test_water_series_and_network_outside_refused_by_the_cli_and_allowed(tmp_path):
@@ -100,8 +104,9 @@ def test_water_series_and_network_outside_refused_by_the_cli_and_allowed(tmp_pat
     res = CliRunner().invoke(main, ["water", str(scen / "hand.toml"), "--out", str(tmp_path / "out")])
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     assert "timeseries: '../tables/flows.csv' lies outside" in res.output
-    res = CliRunner().invoke(main, ["water", str(scen / "hand.toml"), "--out", str(tmp_path / "out"),
-                                    "--allow-path", str(tables)])
+    res = CliRunner().invoke(
+        main, ["water", str(scen / "hand.toml"), "--out", str(tmp_path / "out"), "--allow-path", str(tables)]
+    )
     assert res.exit_code == 0, res.output
     # the result's scenario.json records the resolved path and reads back as a record
     record = json.loads((tmp_path / "out" / "scenario.json").read_text())
@@ -116,7 +121,7 @@ def test_ensemble_base_outside_refused_and_allowed(tmp_path):
     from twin.ensemble.run import Ensemble
 
     scen, _, tables = _folders(tmp_path)
-    (tables / "flood.toml").write_text('duration = 600\n[rain]\nconstant = 10\n')
+    (tables / "flood.toml").write_text("duration = 600\n[rain]\nconstant = 10\n")
     (scen / "ens.toml").write_text('base = "../tables/flood.toml"\n[sweep]\n"rain.constant" = [5, 10]\n')
     with pytest.raises(ScenarioError, match="base = '../tables/flood.toml' lies outside"):
         Ensemble.from_toml(scen / "ens.toml")
@@ -127,8 +132,9 @@ def test_cli_run_allow_path(tmp_path):
     scen, _, tables = _folders(tmp_path)
     (scen / "flood.toml").write_text(DESIGN + 'table = "../tables/idf.csv"\n')
     (tmp_path / "tw").mkdir()  # refused before the twin is read
-    res = CliRunner().invoke(main, ["run", str(scen / "flood.toml"), "--twin", str(tmp_path / "tw"),
-                                    "--out", str(tmp_path / "out")])
+    res = CliRunner().invoke(
+        main, ["run", str(scen / "flood.toml"), "--twin", str(tmp_path / "tw"), "--out", str(tmp_path / "out")]
+    )
     assert res.exit_code == 2 and "rain.design.table" in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1
 
@@ -136,19 +142,22 @@ def test_cli_run_allow_path(tmp_path):
 # ------------------------------------------------------------------------------------ values
 
 
-@pytest.mark.parametrize("toml, key", [
-    ("duration = 600\n[rain]\nconstant = nan\n", "rain.constant: nan is not a finite number"),
-    ("duration = 600\n[rain]\nconstant = inf\n", "rain.constant: inf is not a finite number"),
-    ("duration = 600\n[rain]\nconstant = 1e6\n", "rain.constant"),
-    ("duration = inf\n", "duration: a duration must be a finite number"),
-    ("duration = 600\n[rain]\nhyetograph = [[0, 10], [300, nan]]\n", "rain.hyetograph entry 1's value"),
-    ("duration = 600\n[rain]\nhyetograph = [[0, 10], [nan, 5]]\n", "rain.hyetograph entry 1's time"),
-    ("duration = 600\n[drainage]\ncapacity = true\n", "capacity = true: true/false"),
-    ("duration = 600\n[numerics]\nalpha = nan\n", "numerics.alpha: nan"),
-    ("duration = 600\n[[gauge]]\nname = 'g'\nat = [inf, 0]\n", "gauge.0.at.0: inf"),
-    ('kind = "river"\nduration = "6h"\n[[lake]]\nlake = 0\nweir_width = inf\n', "lake.0.weir_width: inf"),
-    ('kind = "river"\nduration = "6h"\n[runoff]\nconstant = 5\ncoefficient = true\n', "coefficient = true"),
-])
+@pytest.mark.parametrize(
+    "toml, key",
+    [
+        ("duration = 600\n[rain]\nconstant = nan\n", "rain.constant: nan is not a finite number"),
+        ("duration = 600\n[rain]\nconstant = inf\n", "rain.constant: inf is not a finite number"),
+        ("duration = 600\n[rain]\nconstant = 1e6\n", "rain.constant"),
+        ("duration = inf\n", "duration: a duration must be a finite number"),
+        ("duration = 600\n[rain]\nhyetograph = [[0, 10], [300, nan]]\n", "rain.hyetograph entry 1's value"),
+        ("duration = 600\n[rain]\nhyetograph = [[0, 10], [nan, 5]]\n", "rain.hyetograph entry 1's time"),
+        ("duration = 600\n[drainage]\ncapacity = true\n", "capacity = true: true/false"),
+        ("duration = 600\n[numerics]\nalpha = nan\n", "numerics.alpha: nan"),
+        ("duration = 600\n[[gauge]]\nname = 'g'\nat = [inf, 0]\n", "gauge.0.at.0: inf"),
+        ('kind = "river"\nduration = "6h"\n[[lake]]\nlake = 0\nweir_width = inf\n', "lake.0.weir_width: inf"),
+        ('kind = "river"\nduration = "6h"\n[runoff]\nconstant = 5\ncoefficient = true\n', "coefficient = true"),
+    ],
+)
 def test_nan_inf_and_bool_refused_naming_the_key(tmp_path, toml, key):
     (tmp_path / "s.toml").write_text(toml)
     with pytest.raises(ScenarioError, match="not a valid scenario") as err:
@@ -156,11 +165,14 @@ def test_nan_inf_and_bool_refused_naming_the_key(tmp_path, toml, key):
     assert key in str(err.value)
 
 
-@pytest.mark.parametrize("old, new, key", [
-    ("demand = 5.0", "demand = nan", "node.2.demand: nan is not a finite number"),
-    ("capacity = 1728000.0", "capacity = true", "capacity = true: true/false"),
-    ("zones = { inactive = 0.1 }", "zones = { inactive = inf }", "node.0.zones.inactive: inf"),
-])
+@pytest.mark.parametrize(
+    "old, new, key",
+    [
+        ("demand = 5.0", "demand = nan", "node.2.demand: nan is not a finite number"),
+        ("capacity = 1728000.0", "capacity = true", "capacity = true: true/false"),
+        ("zones = { inactive = 0.1 }", "zones = { inactive = inf }", "node.0.zones.inactive: inf"),
+    ],
+)
 def test_water_nan_and_bool_refused_naming_the_key(tmp_path, old, new, key):
     assert old in HAND_TOML
     path = write_hand(tmp_path, HAND_TOML.replace(old, new, 1))
@@ -169,17 +181,21 @@ def test_water_nan_and_bool_refused_naming_the_key(tmp_path, old, new, key):
     assert key in str(err.value) and "demand.str" not in str(err.value)
 
 
-@pytest.mark.parametrize("args", [
-    ["duration = inf\n"],
-    ["duration = 600\n[rain]\nconstant = inf\n"],
-    ["duration = 600\n[rain]\nhyetograph = [[0, nan], [300, 5]]\n"],
-    ["duration = 600\n[rain]\nhyetograph = [[0, 1], [nan, 5]]\n"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["duration = inf\n"],
+        ["duration = 600\n[rain]\nconstant = inf\n"],
+        ["duration = 600\n[rain]\nhyetograph = [[0, nan], [300, 5]]\n"],
+        ["duration = 600\n[rain]\nhyetograph = [[0, 1], [nan, 5]]\n"],
+    ],
+)
 def test_cli_bad_values_exit_2_with_one_line(tmp_path, args):
     (tmp_path / "s.toml").write_text(args[0])
     (tmp_path / "tw").mkdir()
-    res = CliRunner().invoke(main, ["run", str(tmp_path / "s.toml"), "--twin", str(tmp_path / "tw"),
-                                    "--out", str(tmp_path / "out")])
+    res = CliRunner().invoke(
+        main, ["run", str(tmp_path / "s.toml"), "--twin", str(tmp_path / "tw"), "--out", str(tmp_path / "out")]
+    )
     assert res.exit_code == 2, res.output
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "rain_field" not in lines[0]
@@ -187,11 +203,21 @@ def test_cli_bad_values_exit_2_with_one_line(tmp_path, args):
 
 def test_ingest_raster_name_that_leaves_the_folder_exits_2(tmp_path):
     dem = tmp_path / "dem.tif"
-    with rasterio.open(dem, "w", driver="GTiff", width=8, height=6, count=1, dtype="float32", crs=CRS,
-                       transform=Affine(2.0, 0, 423000.0, 0, -2.0, 2560000.0)) as ds:
+    with rasterio.open(
+        dem,
+        "w",
+        driver="GTiff",
+        width=8,
+        height=6,
+        count=1,
+        dtype="float32",
+        crs=CRS,
+        transform=Affine(2.0, 0, 423000.0, 0, -2.0, 2560000.0),
+    ) as ds:
         ds.write(np.ones((1, 6, 8), np.float32))
-    res = CliRunner().invoke(main, ["ingest", "--dem", str(dem), "--raster", f"../../../X={dem}",
-                                    "--out", str(tmp_path / "tw")])
+    res = CliRunner().invoke(
+        main, ["ingest", "--dem", str(dem), "--raster", f"../../../X={dem}", "--out", str(tmp_path / "tw")]
+    )
     assert res.exit_code == 2 and "'../../../X'" in res.output and "Traceback" not in res.output, res.output
     assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "tw").exists()
 
@@ -211,20 +237,30 @@ def test_fixed_dt_message_gives_the_courant_limit_and_the_fix():
 
 
 def _reservoir(table, capacity=1000.0):
-    return {"start": "2021-01-01", "end": "2021-01-05",
-            "node": [{"name": "lake", "type": "reservoir", "capacity": capacity, "initial": 500.0, "table": table},
-                     {"name": "town", "type": "demand", "demand": 0.001}],
-            "link": [{"from": "lake", "to": "town"}]}
+    return {
+        "start": "2021-01-01",
+        "end": "2021-01-05",
+        "node": [
+            {"name": "lake", "type": "reservoir", "capacity": capacity, "initial": 500.0, "table": table},
+            {"name": "town", "type": "demand", "demand": 0.001},
+        ],
+        "link": [{"from": "lake", "to": "town"}],
+    }
 
 
-@pytest.mark.parametrize("table, message", [
-    ([[0, 0, 110], [500, 1e4, 105], [1000, 2e4, 100]],
-     "level must increase from row to row, but row 1 has level = 105"),
-    ([[0, 0, 100], [1000, 1e4, 110], [500, 2e4, 120]], "storage must increase"),
-    ([[0, 0, 100], [500, -1, 105], [1000, 2e4, 110]], "row 1 has area = -1"),
-    ([[0, 0, 100], [800, 1e4, 110]], "table covers storage 0 to 800 m3, not the reservoir's range 0 to capacity"),
-    ([[100, 0, 100], [1000, 1e4, 110]], "start it at storage 0"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        (
+            [[0, 0, 110], [500, 1e4, 105], [1000, 2e4, 100]],
+            "level must increase from row to row, but row 1 has level = 105",
+        ),
+        ([[0, 0, 100], [1000, 1e4, 110], [500, 2e4, 120]], "storage must increase"),
+        ([[0, 0, 100], [500, -1, 105], [1000, 2e4, 110]], "row 1 has area = -1"),
+        ([[0, 0, 100], [800, 1e4, 110]], "table covers storage 0 to 800 m3, not the reservoir's range 0 to capacity"),
+        ([[100, 0, 100], [1000, 1e4, 110]], "start it at storage 0"),
+    ],
+)
 def test_reservoir_tables_monotone_and_covering_capacity(table, message):
     with pytest.raises(ScenarioError, match="node.0") as err:
         WaterScenario.from_dict(_reservoir(table))
@@ -232,13 +268,16 @@ def test_reservoir_tables_monotone_and_covering_capacity(table, message):
     WaterScenario.from_dict(_reservoir([[0, 0, 100], [500, 1e4, 105], [1200, 2e4, 110]]))
 
 
-@pytest.mark.parametrize("lake, message", [
-    ({"table": [[10, 0], [9, 100], [11, 200]]}, "lake.0.table: stage must increase"),
-    ({"table": [[10, 0], [11, 200], [12, 100]]}, "lake.0.table: area must never fall"),
-    ({"rating": [[10, 0], [11, 5], [12, 2]]}, "lake.0.rating: discharge must never fall"),
-    ({"table": [[10, 0], [11, 200]], "initial_level": 12}, "initial_level = 12 m lies outside the table's stages"),
-    ({"table": [[10, 0], [11, 200]], "target_level": 9}, "target_level = 9 m lies outside"),
-])
+@pytest.mark.parametrize(
+    "lake, message",
+    [
+        ({"table": [[10, 0], [9, 100], [11, 200]]}, "lake.0.table: stage must increase"),
+        ({"table": [[10, 0], [11, 200], [12, 100]]}, "lake.0.table: area must never fall"),
+        ({"rating": [[10, 0], [11, 5], [12, 2]]}, "lake.0.rating: discharge must never fall"),
+        ({"table": [[10, 0], [11, 200]], "initial_level": 12}, "initial_level = 12 m lies outside the table's stages"),
+        ({"table": [[10, 0], [11, 200]], "target_level": 9}, "target_level = 9 m lies outside"),
+    ],
+)
 def test_lake_tables_use_the_same_checks(lake, message):
     with pytest.raises(ScenarioError) as err:
         RiverScenario.from_dict({"duration": "6h", "lake": [{"lake": 0, **lake}]})
@@ -270,4 +309,3 @@ def test_ensemble_member_with_frames_runs_outside_its_folder(tmp_path):
     member = Ensemble.from_toml(tmp_path / "ens.toml").members[0]
     summary = _run_member(plane_twin(), member.scenario.to_dict(), str(tmp_path / "m"), 1)
     assert summary["scenario_hash"] == member.scenario.hash and summary["volume_rain_m3"] > 0
-

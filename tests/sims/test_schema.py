@@ -116,8 +116,10 @@ def test_keys_with_units_carry_them():
 
 def test_docs_scenarios_md_is_up_to_date():
     committed = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
-    assert committed == reference(), ("docs/scenarios.md is out of date with the scenario models; regenerate it: "
-                                      "python -m twin._schema_docs docs/scenarios.md")
+    assert committed == reference(), (
+        "docs/scenarios.md is out of date with the scenario models; regenerate it: "
+        "python -m twin._schema_docs docs/scenarios.md"
+    )
 
 
 def test_the_generator_writes_the_file(tmp_path):
@@ -154,24 +156,51 @@ def test_schema_cli_refuses_an_unknown_kind():
     assert "flood" in res.output and "ensemble" in res.output
 
 
-@pytest.mark.parametrize(("cls", "data", "message"), [
-    (Scenario, {"duration": 600, "rain": {"hyetograph": [[0, 10], [300, float("nan")]]}},
-     "rain.hyetograph: rain.hyetograph entry 1's value must be a finite number"),
-    (Scenario, {"duration": 600, "rain": {"hyetograph": []}},
-     "rain.hyetograph: rain.hyetograph must be a non-empty list of [time_seconds, value] pairs"),
-    (Scenario, {"duration": 600, "inflow": [{"at": [0, 0], "hydrograph": [[0, 1], [0, 2]]}]},
-     "inflow.0.hydrograph: inflow.hydrograph times must increase; entry 1 at t=0 s follows t=0 s"),
-    (Scenario, {"duration": 600, "inflow": [{"at": [0, 0], "hydrograph": [[0, -1]]}]},
-     "inflow.hydrograph entry 0 has the negative value -1.0"),
-    (Scenario, {"duration": 600, "boundary": [{"edge": "west", "type": "level", "level": [[0, 1, 2]]}]},
-     "boundary.0.level: boundary.level entry 0 must be a [time_seconds, value] pair"),
-    (RiverScenario, {"duration": 3600, "runoff": {"hyetograph": [[0, float("inf")]]}},
-     "runoff.hyetograph: runoff.hyetograph entry 0's value must be a finite number"),
-    (RiverScenario, {"duration": 3600, "lateral": [{"link": 1, "series": [["soon", 1.0]]}]},
-     "lateral.0.series: cannot read duration 'soon'"),
-    (RiverScenario, {"duration": 3600, "inflow": [{"at": [0, 0], "hydrograph": [[0, True]]}]},
-     "inflow.0: hydrograph = [[0, true]]: true/false is not a value this key takes"),
-])
+@pytest.mark.parametrize(
+    ("cls", "data", "message"),
+    [
+        (
+            Scenario,
+            {"duration": 600, "rain": {"hyetograph": [[0, 10], [300, float("nan")]]}},
+            "rain.hyetograph: rain.hyetograph entry 1's value must be a finite number",
+        ),
+        (
+            Scenario,
+            {"duration": 600, "rain": {"hyetograph": []}},
+            "rain.hyetograph: rain.hyetograph must be a non-empty list of [time_seconds, value] pairs",
+        ),
+        (
+            Scenario,
+            {"duration": 600, "inflow": [{"at": [0, 0], "hydrograph": [[0, 1], [0, 2]]}]},
+            "inflow.0.hydrograph: inflow.hydrograph times must increase; entry 1 at t=0 s follows t=0 s",
+        ),
+        (
+            Scenario,
+            {"duration": 600, "inflow": [{"at": [0, 0], "hydrograph": [[0, -1]]}]},
+            "inflow.hydrograph entry 0 has the negative value -1.0",
+        ),
+        (
+            Scenario,
+            {"duration": 600, "boundary": [{"edge": "west", "type": "level", "level": [[0, 1, 2]]}]},
+            "boundary.0.level: boundary.level entry 0 must be a [time_seconds, value] pair",
+        ),
+        (
+            RiverScenario,
+            {"duration": 3600, "runoff": {"hyetograph": [[0, float("inf")]]}},
+            "runoff.hyetograph: runoff.hyetograph entry 0's value must be a finite number",
+        ),
+        (
+            RiverScenario,
+            {"duration": 3600, "lateral": [{"link": 1, "series": [["soon", 1.0]]}]},
+            "lateral.0.series: cannot read duration 'soon'",
+        ),
+        (
+            RiverScenario,
+            {"duration": 3600, "inflow": [{"at": [0, 0], "hydrograph": [[0, True]]}]},
+            "inflow.0: hydrograph = [[0, true]]: true/false is not a value this key takes",
+        ),
+    ],
+)
 def test_series_errors_name_the_key(cls, data, message):
     with pytest.raises(ScenarioError) as err:
         cls.from_dict(data)
@@ -179,6 +208,7 @@ def test_series_errors_name_the_key(cls, data, message):
 
 
 def test_a_level_series_may_be_negative_and_times_may_be_text():
-    s = Scenario.from_dict({"duration": "1h", "boundary": [{"edge": "west", "type": "level",
-                                                            "level": [[0, -1.5], ["30min", -0.5]]}]})
+    s = Scenario.from_dict(
+        {"duration": "1h", "boundary": [{"edge": "west", "type": "level", "level": [[0, -1.5], ["30min", -0.5]]}]}
+    )
     assert s.boundary[0].level == [(0.0, -1.5), (1800.0, -0.5)]

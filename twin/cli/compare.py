@@ -15,13 +15,31 @@ from twin.cli.options import FolderIn, out_option, overwrite_option, twin_option
 @out_option("Comparison folder to write.")
 @overwrite_option
 @twin_option(required=False, help="Twin folder for the scene (default: the one recorded in RESULT_B's summary).")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=0.01, show_default=True,
-              help="Depth change [m] below which a cell counts as unchanged.")
-@click.option("--time-tolerance", type=click.FloatRange(min=0), default=60.0, show_default=True,
-              help="Arrival time change [s] below which a cell counts as unchanged.")
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=0.01,
+    show_default=True,
+    help="Depth change [m] below which a cell counts as unchanged.",
+)
+@click.option(
+    "--time-tolerance",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Arrival time change [s] below which a cell counts as unchanged.",
+)
 @click.option("--scene/--no-scene", default=True, show_default=True, help="Also write scene.html.")
-def compare_cmd(result_a: Path, result_b: Path, out: Path, overwrite: bool, twin_dir: Path | None, tolerance: float,
-                time_tolerance: float, scene: bool) -> None:
+def compare_cmd(
+    result_a: Path,
+    result_b: Path,
+    out: Path,
+    overwrite: bool,
+    twin_dir: Path | None,
+    tolerance: float,
+    time_tolerance: float,
+    scene: bool,
+) -> None:
     """Compare flood result RESULT_B with RESULT_A (e.g. with and without a floodwall).
 
     Writes OUT/max_depth_diff.tif (B - A), arrival_time_diff.tif, hazard_class_change.tif,
@@ -33,11 +51,15 @@ def compare_cmd(result_a: Path, result_b: Path, out: Path, overwrite: bool, twin
     from twin.sims.flood.compare import compare
 
     _io.check_out(out, "compare", inputs=[result_a, result_b, twin_dir], overwrite=overwrite)
-    c = compare(result_a, result_b, tolerance=tolerance, time_tolerance=time_tolerance,
-                twin=Twin.load(twin_dir) if twin_dir else None)
+    c = compare(
+        result_a,
+        result_b,
+        tolerance=tolerance,
+        time_tolerance=time_tolerance,
+        twin=Twin.load(twin_dir) if twin_dir else None,
+    )
     if scene and c.twin is None:
-        raise InputDataError(f"The twin of {result_b} is not known or has moved; pass --twin TWIN_DIR, or "
-                             "--no-scene.")
+        raise InputDataError(f"The twin of {result_b} is not known or has moved; pass --twin TWIN_DIR, or --no-scene.")
     c.save(out, scene=scene, overwrite=overwrite)
     s = c.summary
     click.echo(f"{s['b']['scenario']} (B) against {s['a']['scenario']} (A), written to {out}")
@@ -46,12 +68,16 @@ def compare_cmd(result_a: Path, result_b: Path, out: Path, overwrite: bool, twin
         if "b_minus_a" in v:
             click.echo(f"  {key:<22}{v['a']:>14.6g}{v['b']:>14.6g}{v['b_minus_a']:>+14.6g}")
     d = s["difference"]
-    click.echo(f"  cells deeper / shallower by more than {d['tolerance_m']:g} m: {d['cells_deeper']} / "
-               f"{d['cells_shallower']}; newly wet / dry: {d['cells_newly_wet']} / {d['cells_newly_dry']} "
-               f"({d['cells_counted']})")
+    click.echo(
+        f"  cells deeper / shallower by more than {d['tolerance_m']:g} m: {d['cells_deeper']} / "
+        f"{d['cells_shallower']}; newly wet / dry: {d['cells_newly_wet']} / {d['cells_newly_dry']} "
+        f"({d['cells_counted']})"
+    )
     if "buildings" in s:
         b = s["buildings"]
-        click.echo(f"  buildings newly flooded {b['newly_flooded']}, newly safe {b['newly_safe']}, "
-                   f"flooded in both {b['flooded_in_both']}, added {b['added']}, removed {b['removed']}")
+        click.echo(
+            f"  buildings newly flooded {b['newly_flooded']}, newly safe {b['newly_safe']}, "
+            f"flooded in both {b['flooded_in_both']}, added {b['added']}, removed {b['removed']}"
+        )
     if scene and (out / "scene.html").is_file():
         click.echo(f"Open the scene (works offline): {(out / 'scene.html').resolve()}")

@@ -11,13 +11,24 @@ from twin.cli.report import print_result, print_twin, report_ifc
 
 
 @click.command()
-@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
-              help="Folder for the sample city, its twin and the results.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=Path("demo-out"),
+    show_default=True,
+    help="Folder for the sample city, its twin and the results.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample city generator.")
 @click.option("--size", "size_m", type=float, default=2000.0, show_default=True, help="Side of the city [m].")
 @click.option("--cell", type=float, default=2.0, show_default=True, help="DEM cell size [m].")
-@click.option("--resolution", type=float, default=4.0, show_default=True,
-              help="The twin's cell size [m]; the 2 m DEM is resampled so the 2-hour storm runs in about a minute.")
+@click.option(
+    "--resolution",
+    type=float,
+    default=4.0,
+    show_default=True,
+    help="The twin's cell size [m]; the 2 m DEM is resampled so the 2-hour storm runs in about a minute.",
+)
 def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) -> None:
     """Build the sample city, ingest it into a twin, run the design-storm flood and write the scene,
     route the storm through the river and lake, then run 30 years of the city's water supply."""
@@ -26,13 +37,25 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
     from twin.model.twin import Twin
     from twin.sims.runs import run
 
-    for sub, kind in (("city", "sample-city"), ("twin", "twin"), ("result", "flood"), ("river", "river"), ("water", "water")):
+    for sub, kind in (
+        ("city", "sample-city"),
+        ("twin", "twin"),
+        ("result", "flood"),
+        ("river", "river"),
+        ("water", "water"),
+    ):
         _io.check_out(out / sub, kind)
     click.echo(f"Generating the sample city (seed {seed}, {size_m:g} m at {cell:g} m) in {out / 'city'} ...")
     city = sample.city(out / "city", seed=seed, size_m=size_m, cell=cell)
     click.echo("Ingesting it into a twin ...")
-    tw = from_files(city.dem, buildings=f"{city.layers}::buildings", rivers=f"{city.layers}::rivers",
-                    lakes=f"{city.layers}::lakes", landuse=f"{city.layers}::landuse", resolution=resolution)
+    tw = from_files(
+        city.dem,
+        buildings=f"{city.layers}::buildings",
+        rivers=f"{city.layers}::rivers",
+        lakes=f"{city.layers}::lakes",
+        landuse=f"{city.layers}::landuse",
+        resolution=resolution,
+    )
     click.echo(f"Importing {len(city.ifc)} IFC building models ...")
     report_ifc(tw.add_ifc(city.ifc, warn=False))
     tw.save(out / "twin")
@@ -47,10 +70,16 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
     river = run(tw, city.river_scenario, out=out / "river", progress=False)
     s = river.summary
     spill = s["pollutants"][0] if s.get("pollutants") else None
-    click.echo(f"River-lake result saved to {out / 'river'}: peak {s['max_peak_discharge_m3s']:.1f} m3/s, water "
-               f"balance error {s['mass_balance_error']:.1e}"
-               + (f"; {spill['outflow_kg']:.1f} of {spill['mass_kg']:.0f} kg of {spill['name']} left by the river "
-                  "within the day" if spill else ""))
+    click.echo(
+        f"River-lake result saved to {out / 'river'}: peak {s['max_peak_discharge_m3s']:.1f} m3/s, water "
+        f"balance error {s['mass_balance_error']:.1e}"
+        + (
+            f"; {spill['outflow_kg']:.1f} of {spill['mass_kg']:.0f} kg of {spill['name']} left by the river "
+            "within the day"
+            if spill
+            else ""
+        )
+    )
     _demo_water(tw, city.water_scenario, out / "water")
     click.echo(f"\nOpen the scene (works offline): {(out / 'result' / 'scene.html').resolve()}")
 

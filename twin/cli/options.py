@@ -31,17 +31,24 @@ class FolderIn(click.Path):
 
         if isinstance(value, (str, os.PathLike)):
             if _io.recover_dir(value):
-                click.secho(f"warning: {value} was restored from the previous save (a save was interrupted).",
-                            fg="yellow", err=True)
+                click.secho(
+                    f"warning: {value} was restored from the previous save (a save was interrupted).",
+                    fg="yellow",
+                    err=True,
+                )
             elif not Path(value).exists() and _io.copies_aside(value):
-                raise InputDataError(f"{value} does not exist; an interrupted save left copies beside it "
-                                     f"({', '.join(p.name for p in _io.copies_aside(value))}), but none passes "
-                                     "its checksums. Write it again, or restore a backup.")
+                raise InputDataError(
+                    f"{value} does not exist; an interrupted save left copies beside it "
+                    f"({', '.join(p.name for p in _io.copies_aside(value))}), but none passes "
+                    "its checksums. Write it again, or restore a backup."
+                )
         return super().convert(value, param, ctx)
 
 
-OVERWRITE_HELP = ("Let --out replace a folder cimtwin wrote of another kind (e.g. a result with a twin). "
-                  "Never a file, an input, or a folder holding files cimtwin did not write.")
+OVERWRITE_HELP = (
+    "Let --out replace a folder cimtwin wrote of another kind (e.g. a result with a twin). "
+    "Never a file, an input, or a folder holding files cimtwin did not write."
+)
 
 
 def one_line(message: str) -> str:
@@ -53,8 +60,14 @@ def one_line(message: str) -> str:
     return f"{head} {'; '.join(items)}" if head.endswith(":") else "; ".join([head, *items])
 
 
-def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                 file: Any = None, line: str | None = None) -> None:
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     """Print a warning as one yellow line on stderr (instead of Python's file:line form)."""
     click.secho(f"warning: {one_line(str(message))}", fg="yellow", err=True)
 
@@ -86,7 +99,10 @@ quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
 #: ``--allow-path DIR`` (``allowed_paths``, a tuple of folders): a folder besides the scenario's own
 #: from which its files may be read; every command that reads a scenario file takes it.
 allow_path_option = click.option(
-    "--allow-path", "allowed_paths", multiple=True,
+    "--allow-path",
+    "allowed_paths",
+    multiple=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A folder outside the scenario's own from which it may read files (rain frames, IDF tables, "
-         "time series, networks); repeatable.")
+    "time series, networks); repeatable.",
+)

@@ -10,8 +10,10 @@ import click
 
 def report_ifc(report: Any) -> None:
     for f in report.files:
-        click.echo(f"  {Path(str(f.get('file', ''))).name}: {f.get('buildings', '')} building(s), "
-                   f"placed by {f.get('georef_method', '?')}, {f.get('seconds', 0):.2f} s")
+        click.echo(
+            f"  {Path(str(f.get('file', ''))).name}: {f.get('buildings', '')} building(s), "
+            f"placed by {f.get('georef_method', '?')}, {f.get('seconds', 0):.2f} s"
+        )
     for gis_ids in report.replaced.values():
         if gis_ids:
             click.echo(f"  replaces GIS footprint(s) {', '.join(gis_ids)}")
@@ -32,7 +34,11 @@ def print_twin(s: dict[str, Any]) -> None:
     for name, e in s["layers"].items():
         extra = ""
         if "by_source" in e:
-            extra = "  (" + ", ".join(f"{k}: {v}" for k, v in e["by_source"].items()) + f"; {e['footprint_km2']:.3f} km2 footprint)"
+            extra = (
+                "  ("
+                + ", ".join(f"{k}: {v}" for k, v in e["by_source"].items())
+                + f"; {e['footprint_km2']:.3f} km2 footprint)"
+            )
         elif "length_km" in e:
             extra = f"  ({e['length_km']:.2f} km)"
         elif "area_km2" in e:
@@ -41,8 +47,10 @@ def print_twin(s: dict[str, Any]) -> None:
     print_ingest_report(s.get("ingest_report") or {})
     for imp in s.get("ifc_imports") or []:
         for f in imp.get("files", []):
-            click.echo(f"IFC      {Path(str(f.get('file', ''))).name}: placed by {f.get('georef_method', '?')}"
-                       + (" (approximate)" if f.get("georef_approximate") else ""))
+            click.echo(
+                f"IFC      {Path(str(f.get('file', ''))).name}: placed by {f.get('georef_method', '?')}"
+                + (" (approximate)" if f.get("georef_approximate") else "")
+            )
         for ifc_id, gis_ids in imp.get("replaced", {}).items():
             if gis_ids:
                 click.echo(f"         {ifc_id} replaces {', '.join(gis_ids)}")
@@ -50,6 +58,7 @@ def print_twin(s: dict[str, Any]) -> None:
 
 def print_ingest_report(rep: dict[str, Any]) -> None:
     """What ingest assumed, one line per layer; warnings in yellow."""
+
     def text(v: Any) -> str:
         if isinstance(v, dict):
             return ", ".join(f"{k} {text(x)}" for k, x in v.items())

@@ -19,8 +19,7 @@ from twin.cli.report import print_result
 
 @click.command("run")
 @click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@twin_option(required=False, help="Twin folder (from `twin ingest` or `twin demo`); a water scenario runs "
-                                   "without one.")
+@twin_option(required=False, help="Twin folder (from `twin ingest` or `twin demo`); a water scenario runs without one.")
 @out_option()
 @overwrite_option
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint beside --out (flood).")
@@ -29,15 +28,33 @@ from twin.cli.report import print_result
 @click.option("--no-scene", is_flag=True, help="Do not write scene.html (flood).")
 @quiet_option
 @allow_path_option
-def run_cmd(scenario: Path, twin_dir: Path | None, out: Path, overwrite: bool, resume: bool, stop_at: float | None,
-            threads: int | None, no_scene: bool, quiet: bool, allowed_paths: tuple[Path, ...]) -> None:
+def run_cmd(
+    scenario: Path,
+    twin_dir: Path | None,
+    out: Path,
+    overwrite: bool,
+    resume: bool,
+    stop_at: float | None,
+    threads: int | None,
+    no_scene: bool,
+    quiet: bool,
+    allowed_paths: tuple[Path, ...],
+) -> None:
     """Run a scenario file on a twin and write the result folder; its `kind` (flood, river, water,
     terrain or a registered one) picks the simulation."""
     from twin.sims.runs import load_scenario
 
     given = {"resume": True if resume else None, "stop_at": stop_at, "scene": False if no_scene else None}
-    result = run_scenario(load_scenario(scenario, allowed_paths=allowed_paths), scenario, twin_dir, out, overwrite,
-                  threads, progress=not quiet, **{k: v for k, v in given.items() if v is not None})
+    result = run_scenario(
+        load_scenario(scenario, allowed_paths=allowed_paths),
+        scenario,
+        twin_dir,
+        out,
+        overwrite,
+        threads,
+        progress=not quiet,
+        **{k: v for k, v in given.items() if v is not None},
+    )
     if result is None:
         click.echo(f"Stopped at t = {stop_at:g} s; checkpoint {out}.checkpoint.npz. Continue with --resume.")
         return
@@ -45,8 +62,9 @@ def run_cmd(scenario: Path, twin_dir: Path | None, out: Path, overwrite: bool, r
     print_result(result.summary)
 
 
-def run_scenario(sc: Any, source: Path | None, twin_dir: Path | None, out: Path, overwrite: bool,
-                 threads: int | None, **options: Any) -> Any:
+def run_scenario(
+    sc: Any, source: Path | None, twin_dir: Path | None, out: Path, overwrite: bool, threads: int | None, **options: Any
+) -> Any:
     """Run the validated scenario ``sc`` through its kind (what ``twin run`` and its aliases share)."""
     from twin import _io
     from twin.model.twin import Twin
@@ -57,12 +75,15 @@ def run_scenario(sc: Any, source: Path | None, twin_dir: Path | None, out: Path,
     refused = [k for k in options if k != "progress" and k not in kind.options]
     if refused:
         takers = sorted(n for n, k in kinds().items() if set(refused) <= set(k.options)) or ["other"]
-        raise click.UsageError(f"the options {' and '.join(CLI_OPTIONS[k] for k in refused)} apply to "
-                               f"{' and '.join(takers)} runs; {source} is a {sc.kind} scenario.")
+        raise click.UsageError(
+            f"the options {' and '.join(CLI_OPTIONS[k] for k in refused)} apply to "
+            f"{' and '.join(takers)} runs; {source} is a {sc.kind} scenario."
+        )
     if twin_dir is None and kind.needs_twin:
         raise click.UsageError(f"a {sc.kind} scenario runs on a twin; give --twin TWIN_DIR.")
     if threads:
         import numba
+
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     _io.check_out(out, sc.kind, inputs=[source, twin_dir], overwrite=overwrite)
     return run(Twin.load(twin_dir) if twin_dir is not None else None, sc, out=out, overwrite=overwrite, **options)

@@ -29,9 +29,11 @@ def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
 
     summary = json.loads((result_dir / "summary.json").read_text()) if (result_dir / "summary.json").is_file() else {}
     if summary.get("kind") == "water" or (result_dir / "allocation.nc").is_file():
-        raise InputDataError(f"{result_dir} holds a water result, which has no map: its shortages are in "
-                             "shortages.csv and the flows in allocation.nc (twin water --plot draws storage and "
-                             "shortages); `twin scene` draws flood, river and terrain results.")
+        raise InputDataError(
+            f"{result_dir} holds a water result, which has no map: its shortages are in "
+            "shortages.csv and the flows in allocation.nc (twin water --plot draws storage and "
+            "shortages); `twin scene` draws flood, river and terrain results."
+        )
     twin_dir = twin_dir or (Path(summary["twin"]) if summary.get("twin") else None)
     if twin_dir is None or not Path(twin_dir).is_dir():
         raise InputDataError(f"The twin of {result_dir} is not known or has moved; pass --twin TWIN_DIR.")

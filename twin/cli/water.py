@@ -15,11 +15,20 @@ from twin.cli.options import allow_path_option, out_option, overwrite_option, tw
 @out_option()
 @overwrite_option
 @twin_option(required=False, help="Twin folder whose CRS the node locations are in (adds network.gpkg).")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a PNG of storage and monthly shortages (needs matplotlib).")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a PNG of storage and monthly shortages (needs matplotlib).",
+)
 @allow_path_option
-def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | None, plot: Path | None,
-              allowed_paths: tuple[Path, ...]) -> None:
+def water_cmd(
+    scenario_file: Path,
+    out: Path,
+    overwrite: bool,
+    twin_dir: Path | None,
+    plot: Path | None,
+    allowed_paths: tuple[Path, ...],
+) -> None:
     """Allocate water over the network of SCENARIO_FILE (TOML) for every member and step.
 
     Writes allocation.nc, shortages.csv, summary.json, scenario.json and, with --twin and located
@@ -42,12 +51,16 @@ def water_cmd(scenario_file: Path, out: Path, overwrite: bool, twin_dir: Path | 
 def report_water(result: Any) -> None:
     """The run in one line, then the demands that went short, worst first (also used by ``twin demo``)."""
     s = result.summary
-    click.echo(f"{s['name']}: {s['steps']} steps x {len(s['members'])} member(s), {s['nodes']} nodes, "
-               f"{s['links']} links in {s['wall_seconds']:.1f} s ({s['wall_per_step_ms']:.2f} ms/step, "
-               f"{s['lp_per_step']:.2f} LPs per member-step); balance error <= {s['mass_balance_max_rel_error']:.1e}")
+    click.echo(
+        f"{s['name']}: {s['steps']} steps x {len(s['members'])} member(s), {s['nodes']} nodes, "
+        f"{s['links']} links in {s['wall_seconds']:.1f} s ({s['wall_per_step_ms']:.2f} ms/step, "
+        f"{s['lp_per_step']:.2f} LPs per member-step); balance error <= {s['mass_balance_max_rel_error']:.1e}"
+    )
     short = result.shortages()
     worst = short.sort_values("shortage_pct", ascending=False).head(5)
     for row in worst.itertuples():
         if row.shortage_pct > 0:
-            click.echo(f"  {row.member}/{row.demand} (priority {row.priority}): {row.shortage_pct:.1f} % short, "
-                       f"reliability {row.reliability:.3f}")
+            click.echo(
+                f"  {row.member}/{row.demand} (priority {row.priority}): {row.shortage_pct:.1f} % short, "
+                f"reliability {row.reliability:.3f}"
+            )

@@ -23,8 +23,9 @@ _GRID = "spatial_ref"
 _INTERPOLATION = "linear in ln(T) of the member depths on either side of the threshold"
 
 
-def exceedance_maps(folders: Sequence[Path], weights: Sequence[float] | None, thresholds: Sequence[float],
-                    *, title: str = "") -> xr.Dataset:
+def exceedance_maps(
+    folders: Sequence[Path], weights: Sequence[float] | None, thresholds: Sequence[float], *, title: str = ""
+) -> xr.Dataset:
     """The share of members whose max depth exceeds each threshold d; its probability when weighted.
 
     Parameters
@@ -66,29 +67,68 @@ def exceedance_maps(folders: Sequence[Path], weights: Sequence[float] | None, th
             prob[i] += wk * wet
         mean += wk * depth
         np.maximum(peak, depth, out=peak)
-    data = {"member_share": (("threshold", "y", "x"), (count / len(folders)).astype(np.float32),
-                             {"units": "1", "long_name": "share of members whose maximum water depth exceeds the "
-                              "threshold (unweighted; not a probability unless the members are equally likely)",
-                              "grid_mapping": _GRID, "valid_min": 0.0, "valid_max": 1.0})}
+    data = {
+        "member_share": (
+            ("threshold", "y", "x"),
+            (count / len(folders)).astype(np.float32),
+            {
+                "units": "1",
+                "long_name": "share of members whose maximum water depth exceeds the "
+                "threshold (unweighted; not a probability unless the members are equally likely)",
+                "grid_mapping": _GRID,
+                "valid_min": 0.0,
+                "valid_max": 1.0,
+            },
+        )
+    }
     if weights is not None:
-        data["p_exceed"] = (("threshold", "y", "x"), prob.astype(np.float32),
-                            {"units": "1", "long_name": "probability that the maximum water depth exceeds the "
-                             "threshold (members weighted by their probabilities)",
-                             "grid_mapping": _GRID, "valid_min": 0.0, "valid_max": 1.0})
-    data["max_depth_mean"] = (("y", "x"), mean.astype(np.float32),
-                              {"units": "m", "grid_mapping": _GRID, "long_name": "weighted mean of the members' "
-                               "maximum depth" if weights is not None else "mean of the members' maximum depth"})
-    data["max_depth_max"] = (("y", "x"), peak,
-                             {"units": "m", "long_name": "largest maximum depth of any member", "grid_mapping": _GRID})
-    comment = ("members weighted by their probabilities: p_exceed is a probability, member_share the plain share"
-               if weights is not None else "no weights given: member_share is the share of members, not a "
-               "probability, so there is no p_exceed (give weights for one)")
-    return _dataset(data, thr, transform, crs, depth.shape, title, len(folders),
-                    weighted=int(weights is not None), comment=comment)
+        data["p_exceed"] = (
+            ("threshold", "y", "x"),
+            prob.astype(np.float32),
+            {
+                "units": "1",
+                "long_name": "probability that the maximum water depth exceeds the "
+                "threshold (members weighted by their probabilities)",
+                "grid_mapping": _GRID,
+                "valid_min": 0.0,
+                "valid_max": 1.0,
+            },
+        )
+    data["max_depth_mean"] = (
+        ("y", "x"),
+        mean.astype(np.float32),
+        {
+            "units": "m",
+            "grid_mapping": _GRID,
+            "long_name": "weighted mean of the members' maximum depth"
+            if weights is not None
+            else "mean of the members' maximum depth",
+        },
+    )
+    data["max_depth_max"] = (
+        ("y", "x"),
+        peak,
+        {"units": "m", "long_name": "largest maximum depth of any member", "grid_mapping": _GRID},
+    )
+    comment = (
+        "members weighted by their probabilities: p_exceed is a probability, member_share the plain share"
+        if weights is not None
+        else "no weights given: member_share is the share of members, not a "
+        "probability, so there is no p_exceed (give weights for one)"
+    )
+    return _dataset(
+        data, thr, transform, crs, depth.shape, title, len(folders), weighted=int(weights is not None), comment=comment
+    )
 
 
-def return_period_maps(folders: Sequence[Path], periods: Sequence[float], thresholds: Sequence[float], *,
-                       title: str = "", tolerance: float = TOLERANCE_M) -> xr.Dataset:
+def return_period_maps(
+    folders: Sequence[Path],
+    periods: Sequence[float],
+    thresholds: Sequence[float],
+    *,
+    title: str = "",
+    tolerance: float = TOLERANCE_M,
+) -> xr.Dataset:
     """Per cell, the smallest return period at which max depth exceeds each threshold, and its AEP.
 
     Parameters
@@ -122,34 +162,73 @@ def return_period_maps(folders: Sequence[Path], periods: Sequence[float], thresh
     first, transform, crs = next(grids)
     cross = first_crossing(itertools.chain([first], (g for g, _, _ in grids)), t, thresholds, tolerance=tolerance)
     thr = np.asarray(thresholds, dtype=np.float64)
-    rp_attrs = {"units": "year", "grid_mapping": _GRID, "ancillary_variables": "flood_return_period_flag",
-                "long_name": "smallest return period at which the maximum water depth exceeds the threshold",
-                "interpolation": _INTERPOLATION,
-                "comment": f"where the smallest member (T = {t[0]:g} y) already floods the cell this is {t[0]:g} "
-                           f"and means at most {t[0]:g} (flag at_or_below); NaN where no member floods it, i.e. "
-                           f"more than {t[-1]:g} y (flag above)"}
+    rp_attrs = {
+        "units": "year",
+        "grid_mapping": _GRID,
+        "ancillary_variables": "flood_return_period_flag",
+        "long_name": "smallest return period at which the maximum water depth exceeds the threshold",
+        "interpolation": _INTERPOLATION,
+        "comment": f"where the smallest member (T = {t[0]:g} y) already floods the cell this is {t[0]:g} "
+        f"and means at most {t[0]:g} (flag at_or_below); NaN where no member floods it, i.e. "
+        f"more than {t[-1]:g} y (flag above)",
+    }
     data = {
         "flood_return_period": (("threshold", "y", "x"), cross.period.astype(np.float32), rp_attrs),
-        "flood_return_period_flag": (("threshold", "y", "x"), cross.flag,
-                                     {"long_name": "how flood_return_period was found", "grid_mapping": _GRID,
-                                      "flag_values": np.arange(len(FLAG_MEANINGS), dtype=np.int8),
-                                      "flag_meanings": " ".join(FLAG_MEANINGS)}),
-        "flood_aep": (("threshold", "y", "x"), aep(cross.period).astype(np.float32),
-                      {"units": "1", "grid_mapping": _GRID, "formula": f"AEP = {AEP_FORMULA}",
-                       "long_name": "annual exceedance probability of the flood_return_period event",
-                       "valid_min": 0.0, "valid_max": 1.0}),
-        "non_monotonic": (("y", "x"), cross.decreasing.astype(np.int8),
-                          {"long_name": "1 where the maximum depth drops by more than the tolerance from one "
-                           "return period to the next (non-physical or numerical)", "tolerance_m": tolerance,
-                           "grid_mapping": _GRID}),
+        "flood_return_period_flag": (
+            ("threshold", "y", "x"),
+            cross.flag,
+            {
+                "long_name": "how flood_return_period was found",
+                "grid_mapping": _GRID,
+                "flag_values": np.arange(len(FLAG_MEANINGS), dtype=np.int8),
+                "flag_meanings": " ".join(FLAG_MEANINGS),
+            },
+        ),
+        "flood_aep": (
+            ("threshold", "y", "x"),
+            aep(cross.period).astype(np.float32),
+            {
+                "units": "1",
+                "grid_mapping": _GRID,
+                "formula": f"AEP = {AEP_FORMULA}",
+                "long_name": "annual exceedance probability of the flood_return_period event",
+                "valid_min": 0.0,
+                "valid_max": 1.0,
+            },
+        ),
+        "non_monotonic": (
+            ("y", "x"),
+            cross.decreasing.astype(np.int8),
+            {
+                "long_name": "1 where the maximum depth drops by more than the tolerance from one "
+                "return period to the next (non-physical or numerical)",
+                "tolerance_m": tolerance,
+                "grid_mapping": _GRID,
+            },
+        ),
     }
-    return _dataset(data, thr, transform, crs, cross.decreasing.shape, title, len(folders),
-                    periods_years=t, non_monotonic_cells=int(cross.decreasing.sum()), aep_formula=AEP_FORMULA)
+    return _dataset(
+        data,
+        thr,
+        transform,
+        crs,
+        cross.decreasing.shape,
+        title,
+        len(folders),
+        periods_years=t,
+        non_monotonic_cells=int(cross.decreasing.sum()),
+        aep_formula=AEP_FORMULA,
+    )
 
 
-def building_probabilities(folders: Sequence[Path], weights: Sequence[float] | None, *,
-                           periods: Sequence[float] | None = None, building_depth: float | None = None,
-                           tolerance: float = TOLERANCE_M) -> gpd.GeoDataFrame | None:
+def building_probabilities(
+    folders: Sequence[Path],
+    weights: Sequence[float] | None,
+    *,
+    periods: Sequence[float] | None = None,
+    building_depth: float | None = None,
+    tolerance: float = TOLERANCE_M,
+) -> gpd.GeoDataFrame | None:
     """Per building: the share of members that flood it (its probability when weighted), the mean and
     max of its max depth, and with ``periods`` the return period at which it floods.
 
@@ -173,9 +252,12 @@ def building_probabilities(folders: Sequence[Path], weights: Sequence[float] | N
     peak = np.zeros(len(out))
     depths = []
     for folder, wk in zip(folders, w):
-        df = pyogrio.read_dataframe(Path(folder) / "buildings.gpkg", columns=["id", "max_depth", "flooded"],
-                                    read_geometry=False)
-        if len(df) != len(out) or ("id" in out and not (df["id"].astype(str).values == out["id"].astype(str).values).all()):
+        df = pyogrio.read_dataframe(
+            Path(folder) / "buildings.gpkg", columns=["id", "max_depth", "flooded"], read_geometry=False
+        )
+        if len(df) != len(out) or (
+            "id" in out and not (df["id"].astype(str).values == out["id"].astype(str).values).all()
+        ):
             raise ValueError(f"{folder} holds other buildings than the first member; were they run on one twin?")
         flooded = df["flooded"].astype(bool).to_numpy()
         depth = df["max_depth"].to_numpy(float)
@@ -191,8 +273,12 @@ def building_probabilities(folders: Sequence[Path], weights: Sequence[float] | N
     out["max_depth_max"] = peak
     if periods is not None and building_depth is not None:
         order = np.argsort(np.asarray(periods, dtype=np.float64), kind="stable")
-        cross = first_crossing((depths[i] for i in order), np.asarray(periods, dtype=np.float64)[order],
-                               [building_depth], tolerance=tolerance)
+        cross = first_crossing(
+            (depths[i] for i in order),
+            np.asarray(periods, dtype=np.float64)[order],
+            [building_depth],
+            tolerance=tolerance,
+        )
         out["flood_return_period"] = cross.period[0]
         out["flood_return_period_flag"] = np.asarray(FLAG_MEANINGS)[cross.flag[0]]
         out["flood_aep"] = aep(cross.period[0])
@@ -212,11 +298,22 @@ def _depths(folders: Sequence[Path]) -> Iterator[tuple[np.ndarray, Any, Any]]:
             yield src.read(1), src.transform, src.crs
 
 
-def _dataset(data: dict[str, Any], thresholds: np.ndarray, transform: Any, crs: Any, shape: tuple[int, int],
-             title: str, members: int, **attrs: Any) -> xr.Dataset:
+def _dataset(
+    data: dict[str, Any],
+    thresholds: np.ndarray,
+    transform: Any,
+    crs: Any,
+    shape: tuple[int, int],
+    title: str,
+    members: int,
+    **attrs: Any,
+) -> xr.Dataset:
     """A CF-1.8 dataset over (threshold, y, x) with the grid mapping every ensemble NetCDF carries."""
     return xr.Dataset(
         {**data, _GRID: ((), 0, grid_mapping(crs))},
-        coords={"threshold": ("threshold", thresholds, {"units": "m", "long_name": "water depth threshold"}),
-                **xy_coords(transform, shape)},
-        attrs=global_attrs(title, members=members, **attrs))
+        coords={
+            "threshold": ("threshold", thresholds, {"units": "m", "long_name": "water depth threshold"}),
+            **xy_coords(transform, shape),
+        },
+        attrs=global_attrs(title, members=members, **attrs),
+    )

@@ -40,8 +40,15 @@ from twin.errors import InputDataError, TwinError
 from twin.model.twin import Twin
 from twin.sims.flood.return_period import AEP_FORMULA, TOLERANCE_M
 
-__all__ = ["Ensemble", "EnsembleResult", "Member", "building_probabilities", "exceedance_maps", "return_period_maps",
-           "run_ensemble"]
+__all__ = [
+    "Ensemble",
+    "EnsembleResult",
+    "Member",
+    "building_probabilities",
+    "exceedance_maps",
+    "return_period_maps",
+    "run_ensemble",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,7 @@ class EnsembleResult:
         For a sweep over return periods: ``flood_return_period``, ``flood_return_period_flag``,
         ``flood_aep``, ``non_monotonic`` (``return_period.nc``).
     """
+
     path: Path
     exceedance: xr.Dataset
     buildings: gpd.GeoDataFrame | None
@@ -86,8 +94,10 @@ class EnsembleResult:
         path = Path(path)
         summary = _read_json(path / "ensemble.json")
         if summary is None or summary.get("status") != "complete":
-            raise InputDataError(f"{path} is not a complete ensemble folder (no finished ensemble.json); run "
-                                 "`twin ensemble` into it (completed members are kept).")
+            raise InputDataError(
+                f"{path} is not a complete ensemble folder (no finished ensemble.json); run "
+                "`twin ensemble` into it (completed members are kept)."
+            )
         exc = rp = None
         if (path / "exceedance.nc").is_file():
             with xr.open_dataset(path / "exceedance.nc") as ds:
@@ -97,8 +107,9 @@ class EnsembleResult:
                 rp = ds.load()
         buildings = gpd.read_file(path / "buildings.gpkg") if (path / "buildings.gpkg").is_file() else None
         _name_old_share(summary, exc, buildings)
-        return cls(path, exc, buildings, pd.read_csv(path / "members.csv"),
-                   _read_json(path / "failed.json") or [], summary, rp)
+        return cls(
+            path, exc, buildings, pd.read_csv(path / "members.csv"), _read_json(path / "failed.json") or [], summary, rp
+        )
 
     def member(self, index: int, twin: Twin | None = None):
         """Member ``index``'s :class:`~twin.sims.flood.run.FloodResult` (optionally with its twin for scenes)."""
@@ -120,9 +131,17 @@ def _name_old_share(summary: dict[str, Any], exc: xr.Dataset | None, buildings: 
         buildings["member_share"] = buildings["p_flooded"]
 
 
-def run_ensemble(twin: Twin, ensemble: Ensemble | dict | str | os.PathLike, out: str | os.PathLike, *,
-                 scheduler: str | None = None, n_workers: int = 2, threads_per_worker: int = 1, retries: int = 2,
-                 progress: bool = True) -> EnsembleResult:
+def run_ensemble(
+    twin: Twin,
+    ensemble: Ensemble | dict | str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    threads_per_worker: int = 1,
+    retries: int = 2,
+    progress: bool = True,
+) -> EnsembleResult:
     """Run every member of an ensemble on a Dask cluster and build the probability maps.
 
     Parameters
@@ -167,8 +186,9 @@ def run_ensemble(twin: Twin, ensemble: Ensemble | dict | str | os.PathLike, out:
     fingerprint = twin_fingerprint(twin)
     previous = _read_json(out / "ensemble.json") or {}
     reuse = previous.get("twin_fingerprint") == fingerprint
-    _io.write_json(out / "ensemble.json", {"status": "running", "twin_fingerprint": fingerprint,
-                                           "ensemble": ensemble.to_dict()})
+    _io.write_json(
+        out / "ensemble.json", {"status": "running", "twin_fingerprint": fingerprint, "ensemble": ensemble.to_dict()}
+    )
     summaries: dict[int, dict[str, Any]] = {}
     status: dict[int, str] = {}
     for m in ensemble.members:
@@ -179,8 +199,13 @@ def run_ensemble(twin: Twin, ensemble: Ensemble | dict | str | os.PathLike, out:
     failed: dict[int, dict[str, Any]] = {}
     t0 = time.perf_counter()
     # run_seconds: scatter to last result; wall_seconds adds starting, warming up and stopping the cluster
-    timing: dict[str, Any] = {"cluster_start_seconds": 0.0, "warmup_seconds": 0.0, "run_seconds": 0.0,
-                              "scheduler": scheduler, "workers": 0}
+    timing: dict[str, Any] = {
+        "cluster_start_seconds": 0.0,
+        "warmup_seconds": 0.0,
+        "run_seconds": 0.0,
+        "scheduler": scheduler,
+        "workers": 0,
+    }
     if todo:
         with _client(scheduler, n_workers, threads_per_worker) as client:
             timing["cluster_start_seconds"] = time.perf_counter() - t0
@@ -190,15 +215,38 @@ def run_ensemble(twin: Twin, ensemble: Ensemble | dict | str | os.PathLike, out:
             _warm_up(client)
             timing["warmup_seconds"] = time.perf_counter() - t1
             t1 = time.perf_counter()
-            _run_members(client, twin, todo, members_dir, threads_per_worker, retries, progress,
-                         len(ensemble.members), summaries, status, failed)
+            _run_members(
+                client,
+                twin,
+                todo,
+                members_dir,
+                threads_per_worker,
+                retries,
+                progress,
+                len(ensemble.members),
+                summaries,
+                status,
+                failed,
+            )
             timing["run_seconds"] = time.perf_counter() - t1
     wall = time.perf_counter() - t0
     _remove_stale(members_dir)
-    return _write_outputs(out, ensemble, summaries, status, failed, fingerprint, {
-        **timing, "wall_seconds": wall, "threads_per_worker": threads_per_worker, "retries": retries,
-        "members_run": len(todo),
-        "scenarios_per_minute": (len(todo) - len(failed)) / wall * 60 if todo and wall > 0 else 0.0})
+    return _write_outputs(
+        out,
+        ensemble,
+        summaries,
+        status,
+        failed,
+        fingerprint,
+        {
+            **timing,
+            "wall_seconds": wall,
+            "threads_per_worker": threads_per_worker,
+            "retries": retries,
+            "members_run": len(todo),
+            "scenarios_per_minute": (len(todo) - len(failed)) / wall * 60 if todo and wall > 0 else 0.0,
+        },
+    )
 
 
 def _warm_up(client: Any) -> None:
@@ -206,12 +254,16 @@ def _warm_up(client: Any) -> None:
     try:
         versions = client.run(_import_flood)
     except Exception as exc:  # noqa: BLE001 -- whatever the workers' environment raised
-        raise TwinError(f"The Dask workers cannot import cimtwin ({type(exc).__name__}: {exc}). Install cimtwin "
-                        f"{_pkg.__version__} in the workers' environment.") from None
+        raise TwinError(
+            f"The Dask workers cannot import cimtwin ({type(exc).__name__}: {exc}). Install cimtwin "
+            f"{_pkg.__version__} in the workers' environment."
+        ) from None
     other = {addr: v for addr, v in versions.items() if v != _pkg.__version__}
     if other:
-        raise TwinError(f"Dask workers run another cimtwin version than this client ({_pkg.__version__}): {other}. "
-                        "Install the same version on the workers.")
+        raise TwinError(
+            f"Dask workers run another cimtwin version than this client ({_pkg.__version__}): {other}. "
+            "Install the same version on the workers."
+        )
 
 
 def _import_flood() -> str:
@@ -220,15 +272,34 @@ def _import_flood() -> str:
     return _pkg.__version__
 
 
-def _run_members(client: Any, twin: Twin, todo: list[Member], members_dir: Path, threads: int, retries: int,
-                 progress: bool, total: int, summaries: dict, status: dict, failed: dict) -> None:
+def _run_members(
+    client: Any,
+    twin: Twin,
+    todo: list[Member],
+    members_dir: Path,
+    threads: int,
+    retries: int,
+    progress: bool,
+    total: int,
+    summaries: dict,
+    status: dict,
+    failed: dict,
+) -> None:
     from distributed import as_completed
 
     twin_future = client.scatter(twin, broadcast=True, hash=False)  # once per worker, not per member
     futures = {}
     for m in todo:
-        fut = client.submit(_run_member, twin_future, m.scenario.to_dict(), str(members_dir / m.folder), threads,
-                            key=f"{m.name}-{m.scenario.hash[:12]}-{os.urandom(4).hex()}", pure=False, retries=retries)
+        fut = client.submit(
+            _run_member,
+            twin_future,
+            m.scenario.to_dict(),
+            str(members_dir / m.folder),
+            threads,
+            key=f"{m.name}-{m.scenario.hash[:12]}-{os.urandom(4).hex()}",
+            pure=False,
+            retries=retries,
+        )
         futures[fut] = m
     bar = _progress_bar(total, "ensemble", progress, initial=total - len(todo), unit="member")
     try:
@@ -237,14 +308,21 @@ def _run_members(client: Any, twin: Twin, todo: list[Member], members_dir: Path,
             try:
                 summaries[m.index], status[m.index] = fut.result(), "ok"
             except Exception as exc:  # noqa: BLE001 -- the member's own error, after its retries; the others go on
-                failed[m.index] = {"member": m.index, "name": m.name, "parameters": m.parameters,
-                                   "scenario_hash": m.scenario.hash, "error": type(exc).__name__,
-                                   "message": str(exc), "attempts": retries + 1,
-                                   "traceback": "".join(traceback.format_tb(exc.__traceback__))[-4000:]}
+                failed[m.index] = {
+                    "member": m.index,
+                    "name": m.name,
+                    "parameters": m.parameters,
+                    "scenario_hash": m.scenario.hash,
+                    "error": type(exc).__name__,
+                    "message": str(exc),
+                    "attempts": retries + 1,
+                    "traceback": "".join(traceback.format_tb(exc.__traceback__))[-4000:],
+                }
                 status[m.index] = "failed"
                 if progress:  # otherwise failed.json and EnsembleResult.failed tell
-                    bar.write(f"member {m.index} ({m.name}) failed after {retries + 1} attempts: "
-                              f"{type(exc).__name__}: {exc}")
+                    bar.write(
+                        f"member {m.index} ({m.name}) failed after {retries + 1} attempts: {type(exc).__name__}: {exc}"
+                    )
             fut.release()
             bar.set_postfix_str(f"{sum(v == 'failed' for v in status.values())} failed", refresh=False)
             bar.update(1)
@@ -267,6 +345,7 @@ def _run_member(twin: Twin, scenario: dict[str, Any], out: str, threads: int) ->
     summary = dict(result.summary)
     with contextlib.suppress(ValueError):
         from distributed import get_worker
+
         summary["worker"] = get_worker().address
     return summary
 
@@ -279,26 +358,39 @@ def _client(scheduler: str | None, n_workers: int, threads_per_worker: int) -> I
         try:
             client = Client(scheduler, timeout="20s", set_as_default=False)
         except OSError as exc:
-            raise TwinError(f"Cannot reach the Dask scheduler at {scheduler} ({exc}). Check the address "
-                            "(e.g. tcp://host:8786) and that the scheduler runs, or leave --scheduler out "
-                            "to start a local cluster.") from None
+            raise TwinError(
+                f"Cannot reach the Dask scheduler at {scheduler} ({exc}). Check the address "
+                "(e.g. tcp://host:8786) and that the scheduler runs, or leave --scheduler out "
+                "to start a local cluster."
+            ) from None
         with client:
             yield client
         return
     if n_workers < 1 or threads_per_worker < 1:
-        raise InputDataError(f"A local cluster needs n_workers >= 1 and threads_per_worker >= 1; got "
-                             f"{n_workers} and {threads_per_worker}.")
+        raise InputDataError(
+            f"A local cluster needs n_workers >= 1 and threads_per_worker >= 1; got "
+            f"{n_workers} and {threads_per_worker}."
+        )
     # One member at a time per worker (one Dask thread), its kernel on the worker's share of the
     # cores: a Numba pool of threads_per_worker, or the workers would oversubscribe the cores.
     env = {"NUMBA_NUM_THREADS": str(threads_per_worker), "OMP_NUM_THREADS": "1"}
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", silence_logs=logging.ERROR, env=env) as cluster, \
-            Client(cluster, set_as_default=False) as client:
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+            env=env,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
         yield client
 
 
-def _write_outputs(out: Path, ensemble: Ensemble, summaries: dict, status: dict, failed: dict,
-                   fingerprint: str, timing: dict[str, Any]) -> EnsembleResult:
+def _write_outputs(
+    out: Path, ensemble: Ensemble, summaries: dict, status: dict, failed: dict, fingerprint: str, timing: dict[str, Any]
+) -> EnsembleResult:
     ok = [m for m in ensemble.members if m.index in summaries]
     folders = [out / "members" / m.folder for m in ok]
     weights = [m.weight for m in ok] if ensemble.weighted else None
@@ -310,6 +402,7 @@ def _write_outputs(out: Path, ensemble: Ensemble, summaries: dict, status: dict,
         _write_netcdf(out / "exceedance.nc", exc)
         ref = folders[0] / "max_depth.tif"
         import rasterio
+
         with rasterio.open(ref) as src:
             transform, crs = src.transform, src.crs
         share = exc["p_exceed"] if weights is not None else exc["member_share"]
@@ -318,44 +411,66 @@ def _write_outputs(out: Path, ensemble: Ensemble, summaries: dict, status: dict,
         periods = [m.return_period for m in ok] if rp_summary["written"] else None
         _remove_return_period_maps(out)  # an earlier run's, into this folder, would read as this one's
         if periods is not None:
-            rp = return_period_maps(folders, periods, ensemble.thresholds,
-                                    title=f"cimtwin ensemble: {ensemble.name}, return periods")
+            rp = return_period_maps(
+                folders, periods, ensemble.thresholds, title=f"cimtwin ensemble: {ensemble.name}, return periods"
+            )
             rp.attrs.update(members_failed=len(failed), ensemble=ensemble.name)
             _write_netcdf(out / "return_period.nc", rp)
             for i, d in enumerate(ensemble.thresholds):
-                _io.write_geotiff(out / f"flood_return_period_{d:g}m.tif", rp["flood_return_period"].values[i],
-                                  transform, crs, nodata=np.nan)
-                _io.write_geotiff(out / f"flood_aep_{d:g}m.tif", rp["flood_aep"].values[i], transform, crs,
-                                  nodata=np.nan)
+                _io.write_geotiff(
+                    out / f"flood_return_period_{d:g}m.tif",
+                    rp["flood_return_period"].values[i],
+                    transform,
+                    crs,
+                    nodata=np.nan,
+                )
+                _io.write_geotiff(
+                    out / f"flood_aep_{d:g}m.tif", rp["flood_aep"].values[i], transform, crs, nodata=np.nan
+                )
             rp_summary["non_monotonic_cells"] = rp.attrs["non_monotonic_cells"]
         building_depth = {m.scenario.output.building_depth for m in ok}
-        buildings = building_probabilities(folders, weights, periods=periods,
-                                           building_depth=building_depth.pop() if len(building_depth) == 1 else None)
+        buildings = building_probabilities(
+            folders, weights, periods=periods, building_depth=building_depth.pop() if len(building_depth) == 1 else None
+        )
         if buildings is not None:
             if "non_monotonic" in buildings:
                 rp_summary["non_monotonic_buildings"] = int(buildings["non_monotonic"].sum())
             elif periods is not None:
-                rp_summary["buildings_reason"] = ("members differ in output.building_depth, so buildings have no "
-                                                  "flood return period; set building_depth in the ensemble file")
+                rp_summary["buildings_reason"] = (
+                    "members differ in output.building_depth, so buildings have no "
+                    "flood return period; set building_depth in the ensemble file"
+                )
             with _io.atomic_file(out / "buildings.gpkg") as tmp:
                 tmp.unlink()  # GDAL creates the GeoPackage itself
                 buildings.to_file(tmp, layer="buildings", driver="GPKG", engine="pyogrio")
     if rp_summary.get("non_monotonic_cells") or rp_summary.get("non_monotonic_buildings"):
-        log.warning("ensemble %s: max depth drops as the return period grows at %d cells and %d buildings "
-                    "(non-physical or numerical; see non_monotonic in return_period.nc and buildings.gpkg)",
-                    ensemble.name, rp_summary.get("non_monotonic_cells", 0),
-                    rp_summary.get("non_monotonic_buildings", 0))
+        log.warning(
+            "ensemble %s: max depth drops as the return period grows at %d cells and %d buildings "
+            "(non-physical or numerical; see non_monotonic in return_period.nc and buildings.gpkg)",
+            ensemble.name,
+            rp_summary.get("non_monotonic_cells", 0),
+            rp_summary.get("non_monotonic_buildings", 0),
+        )
     members = _members_table(ensemble, summaries, status, failed)
     with _io.atomic_file(out / "members.csv") as tmp:
         members.to_csv(tmp, index=False)
     failed_list = [failed[k] for k in sorted(failed)]
     _io.write_json(out / "failed.json", failed_list)
-    summary = {"status": "complete", "name": ensemble.name, "members": len(ensemble.members),
-               "members_ok": len(ok), "members_failed": len(failed),
-               "members_reused": sum(v == "reused" for v in status.values()),
-               "thresholds_m": list(ensemble.thresholds), "weighted": ensemble.weighted,
-               "return_period": rp_summary, "twin_fingerprint": fingerprint,
-               "cimtwin": _pkg.__version__, "ensemble": ensemble.to_dict(), **timing}
+    summary = {
+        "status": "complete",
+        "name": ensemble.name,
+        "members": len(ensemble.members),
+        "members_ok": len(ok),
+        "members_failed": len(failed),
+        "members_reused": sum(v == "reused" for v in status.values()),
+        "thresholds_m": list(ensemble.thresholds),
+        "weighted": ensemble.weighted,
+        "return_period": rp_summary,
+        "twin_fingerprint": fingerprint,
+        "cimtwin": _pkg.__version__,
+        "ensemble": ensemble.to_dict(),
+        **timing,
+    }
     _io.write_json(out / "ensemble.json", summary)
     return EnsembleResult(out, exc, buildings, members, failed_list, summary, rp)
 
@@ -371,14 +486,21 @@ def _return_period_plan(ensemble: Ensemble, ok: list[Member]) -> dict[str, Any]:
     elif len(set(periods)) == 1:
         plan["reason"] = f"every member has the same return period ({periods[0]:g} y)"
     elif len(set(periods)) != len(periods):
-        plan["reason"] = ("several members share a return period; run one ensemble per other parameter "
-                          "so that each return period has one member")
+        plan["reason"] = (
+            "several members share a return period; run one ensemble per other parameter "
+            "so that each return period has one member"
+        )
     elif len(periods) < 2:
         plan["reason"] = "one return period only"
     else:
-        plan.update(written=True, interpolation="linear in ln(T) between the members on either side of the "
-                    "threshold", aep_formula=AEP_FORMULA, tolerance_m=TOLERANCE_M,
-                    non_monotonic_cells=0, non_monotonic_buildings=0)
+        plan.update(
+            written=True,
+            interpolation="linear in ln(T) between the members on either side of the threshold",
+            aep_formula=AEP_FORMULA,
+            tolerance_m=TOLERANCE_M,
+            non_monotonic_cells=0,
+            non_monotonic_buildings=0,
+        )
     return plan
 
 
@@ -392,21 +514,35 @@ def _write_netcdf(path: Path, ds: xr.Dataset) -> None:
         ds.to_netcdf(tmp, encoding={v: {"zlib": True, "complevel": 4} for v in ds.data_vars if ds[v].ndim})
 
 
-_COLUMNS = ("volume_in_m3", "volume_out_m3", "volume_lost_m3", "volume_stored_m3", "mass_balance_error",
-            "max_depth_m", "buildings_flooded", "wall_seconds", "worker")
+_COLUMNS = (
+    "volume_in_m3",
+    "volume_out_m3",
+    "volume_lost_m3",
+    "volume_stored_m3",
+    "mass_balance_error",
+    "max_depth_m",
+    "buildings_flooded",
+    "wall_seconds",
+    "worker",
+)
 
 
 def _members_table(ensemble: Ensemble, summaries: dict, status: dict, failed: dict) -> pd.DataFrame:
     rows = []
     for m in ensemble.members:
         s = summaries.get(m.index, {})
-        row = {"member": m.index, "name": m.name, "weight": m.weight, "return_period": m.return_period,
-               "status": status.get(m.index, "failed"),
-               **{k: _csv_value(m.parameters.get(k)) for k in ensemble.sweep_keys},
-               "parameters": json.dumps(m.parameters, sort_keys=True, default=str),
-               "scenario_hash": m.scenario.hash,
-               **{key: s.get(key, np.nan) for key in _COLUMNS},
-               "error": f"{failed[m.index]['error']}: {failed[m.index]['message']}" if m.index in failed else ""}
+        row = {
+            "member": m.index,
+            "name": m.name,
+            "weight": m.weight,
+            "return_period": m.return_period,
+            "status": status.get(m.index, "failed"),
+            **{k: _csv_value(m.parameters.get(k)) for k in ensemble.sweep_keys},
+            "parameters": json.dumps(m.parameters, sort_keys=True, default=str),
+            "scenario_hash": m.scenario.hash,
+            **{key: s.get(key, np.nan) for key in _COLUMNS},
+            "error": f"{failed[m.index]['error']}: {failed[m.index]['message']}" if m.index in failed else "",
+        }
         rows.append(row)
     return pd.DataFrame(rows)
 

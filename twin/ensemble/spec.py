@@ -30,17 +30,22 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 class _Spec(CheckedModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = doc("ensemble", description="Names the ensemble and its members' folders (<name>-000, ...)")
-    base: str | dict[str, Any] = doc(description="The base flood scenario: a file (relative to this one) or an "
-                                     "inline [base] table")
-    member: list[dict[str, Any]] = doc([], description="Members: overrides merged into the base (dotted keys or "
-                                       "tables; weight = ..., return_period = ... optional)")
-    sweep: dict[str, list[Any]] = doc({}, description="Dotted keys and their values: cartesian product, crossed "
-                                      "with every member")
+    base: str | dict[str, Any] = doc(
+        description="The base flood scenario: a file (relative to this one) or an inline [base] table"
+    )
+    member: list[dict[str, Any]] = doc(
+        [],
+        description="Members: overrides merged into the base (dotted keys or "
+        "tables; weight = ..., return_period = ... optional)",
+    )
+    sweep: dict[str, list[Any]] = doc(
+        {}, description="Dotted keys and their values: cartesian product, crossed with every member"
+    )
     weights: list[float] | None = doc(None, description="One probability per member (>= 0, not all 0; normalised)")
-    thresholds: list[float] = doc([0.1, 0.3, 0.5, 1.0], description="Depths, one exceedance map each; positive "
-                                  "and increasing", units="m")
-    building_depth: float | None = doc(None, description="Sets output.building_depth of every member", units="m",
-                                       ge=0)
+    thresholds: list[float] = doc(
+        [0.1, 0.3, 0.5, 1.0], description="Depths, one exceedance map each; positive and increasing", units="m"
+    )
+    building_depth: float | None = doc(None, description="Sets output.building_depth of every member", units="m", ge=0)
 
     @field_validator("name")
     @classmethod
@@ -83,6 +88,7 @@ class Member:
     ``weight`` is normalised over the ensemble (equal when no weights are given); ``return_period``
     [years] is the member's ``return_period`` key or its design storm's, ``None`` without either.
     """
+
     index: int
     name: str
     parameters: dict[str, Any]
@@ -120,6 +126,7 @@ class Ensemble:
         Whether weights were given (``weights = [...]`` or ``weight`` in every ``[[member]]``): only
         then are the maps probabilities (``p_exceed``, ``p_flooded``); otherwise they are shares of members.
     """
+
     name: str
     members: tuple[Member, ...]
     thresholds: tuple[float, ...]
@@ -137,8 +144,14 @@ class Ensemble:
         return cls.from_dict(data, source=str(path), base_dir=path.parent, allowed_paths=allowed_paths)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "ensemble", base_dir: str | os.PathLike | None = None,
-                  allowed_paths: Sequence[str | os.PathLike] = ()) -> Ensemble:
+    def from_dict(
+        cls,
+        data: dict[str, Any],
+        *,
+        source: str = "ensemble",
+        base_dir: str | os.PathLike | None = None,
+        allowed_paths: Sequence[str | os.PathLike] = (),
+    ) -> Ensemble:
         """Validate a dict of the TOML's shape; a ``base`` path resolves inside ``base_dir`` (default: the
         current folder) or one of ``allowed_paths``, and so do the files the members name."""
         try:
@@ -154,8 +167,10 @@ class Ensemble:
             except ValueError as exc:
                 raise ScenarioError(f"{source}: {exc}") from None
             if not base_path.is_file():
-                raise ScenarioError(f"{source}: base scenario {base_path} does not exist; give base = a scenario "
-                                    "file's path relative to the ensemble file, or an inline [base] table.")
+                raise ScenarioError(
+                    f"{source}: base scenario {base_path} does not exist; give base = a scenario "
+                    "file's path relative to the ensemble file, or an inline [base] table."
+                )
             base, scenario_dir = read_toml(base_path), base_path.parent
         else:
             base, scenario_dir = spec.base, base_dir
@@ -176,8 +191,7 @@ class Ensemble:
             if spec.building_depth is not None:
                 _apply(merged, "output.building_depth", spec.building_depth, where)
             merged["name"] = name
-            scenario = Scenario.from_dict(merged, source=where, base_dir=scenario_dir,
-                                          allowed_paths=allowed_paths)
+            scenario = Scenario.from_dict(merged, source=where, base_dir=scenario_dir, allowed_paths=allowed_paths)
             period = _return_period(labels[k // len(combos)][1], scenario, where)
             members.append(Member(k, name, params, weights[k] / total, scenario, period))
         weighted = spec.weights is not None or labels[0][0] is not None
@@ -185,11 +199,23 @@ class Ensemble:
 
     def to_dict(self) -> dict[str, Any]:
         """What the ensemble is, as JSON-ready data (recorded in ``ensemble.json``)."""
-        return {"name": self.name, "thresholds": list(self.thresholds), "sweep_keys": list(self.sweep_keys),
-                "weighted": self.weighted,
-                "members": [{"index": m.index, "name": m.name, "parameters": m.parameters, "weight": m.weight,
-                             "return_period": m.return_period, "scenario_hash": m.scenario.hash}
-                            for m in self.members]}
+        return {
+            "name": self.name,
+            "thresholds": list(self.thresholds),
+            "sweep_keys": list(self.sweep_keys),
+            "weighted": self.weighted,
+            "members": [
+                {
+                    "index": m.index,
+                    "name": m.name,
+                    "parameters": m.parameters,
+                    "weight": m.weight,
+                    "return_period": m.return_period,
+                    "scenario_hash": m.scenario.hash,
+                }
+                for m in self.members
+            ],
+        }
 
 
 def _check_weight(w: Any, key: str) -> float:
@@ -208,8 +234,12 @@ def _member_labels(row: dict[str, Any], i: int, source: str) -> tuple[float | No
             weight = _check_weight(row.pop("weight"), "weight")
         if "return_period" in row:
             period = row.pop("return_period")
-            if isinstance(period, bool) or not isinstance(period, (int, float)) or not math.isfinite(period) \
-                    or period <= 0:
+            if (
+                isinstance(period, bool)
+                or not isinstance(period, (int, float))
+                or not math.isfinite(period)
+                or period <= 0
+            ):
                 raise ValueError(f"return_period = {period!r} is not a return period; give years > 0")
             period = float(period)
     except ValueError as exc:
@@ -224,16 +254,21 @@ def _weights(listed: list[float] | None, per_row: list[float | None], n_combos: 
     given = [w is not None for w in per_row]
     if listed is not None:
         if any(given):
-            raise ScenarioError(f"{source}: weights are given twice (weights = [...] and weight in [[member]]); "
-                                "give one of them.")
+            raise ScenarioError(
+                f"{source}: weights are given twice (weights = [...] and weight in [[member]]); give one of them."
+            )
         if len(listed) != n:
-            raise ScenarioError(f"{source}: weights has {len(listed)} values for {n} members ({len(per_row)} "
-                                f"[[member]] x {n_combos} sweep combinations); give one weight per member.")
+            raise ScenarioError(
+                f"{source}: weights has {len(listed)} values for {n} members ({len(per_row)} "
+                f"[[member]] x {n_combos} sweep combinations); give one weight per member."
+            )
         return [float(w) for w in listed]
     if any(given) and not all(given):
         missing = [i for i, g in enumerate(given) if not g]
-        raise ScenarioError(f"{source}: [[member]] {missing} have no weight while others do; give weight in "
-                            "every [[member]] or in none.")
+        raise ScenarioError(
+            f"{source}: [[member]] {missing} have no weight while others do; give weight in "
+            "every [[member]] or in none."
+        )
     if all(given):
         if sum(per_row) <= 0:
             raise ScenarioError(f"{source}: every [[member]] weight is 0; weights are probabilities, not all 0.")
@@ -246,8 +281,10 @@ def _return_period(label: float | None, scenario: Scenario, where: str) -> float
     design = scenario.rain.design if scenario.rain is not None else None
     storm = float(design.return_period) if design is not None else None
     if label is not None and storm is not None and not math.isclose(label, storm):
-        raise ScenarioError(f"{where}: return_period = {label:g} but its design storm has return_period = "
-                            f"{storm:g}; leave return_period out of the [[member]] (the storm's is used).")
+        raise ScenarioError(
+            f"{where}: return_period = {label:g} but its design storm has return_period = "
+            f"{storm:g}; leave return_period out of the [[member]] (the storm's is used)."
+        )
     return label if label is not None else storm
 
 
@@ -265,8 +302,9 @@ def _apply(target: dict[str, Any], key: str, value: Any, where: str, prefix: tup
                 return
             node = node[int(part)]
         elif not isinstance(node, dict):
-            raise ScenarioError(f"{where}: {here}: {here.rsplit('.', 1)[0]} is a value, not a table; "
-                                "override it as a whole.")
+            raise ScenarioError(
+                f"{where}: {here}: {here.rsplit('.', 1)[0]} is a value, not a table; override it as a whole."
+            )
         elif i < len(parts) - 1:
             node = node.setdefault(part, {})
     path = (*prefix, *parts)

@@ -59,13 +59,24 @@ class MergeReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what goes into ``twin.meta['ifc_imports']``)."""
-        return {"added": list(self.added), "replaced": {k: list(v) for k, v in self.replaced.items()},
-                "reimported": list(self.reimported), "warnings": list(self.warnings),
-                "files": [dict(f) for f in self.files]}
+        return {
+            "added": list(self.added),
+            "replaced": {k: list(v) for k, v in self.replaced.items()},
+            "reimported": list(self.reimported),
+            "warnings": list(self.warnings),
+            "files": [dict(f) for f in self.files],
+        }
 
 
-def add_ifc(twin: Twin, paths: str | os.PathLike | Iterable[str | os.PathLike], *, overlap: float = 0.5,
-            workers: int = 2, warn: bool = True, **read_kwargs: Any) -> MergeReport:
+def add_ifc(
+    twin: Twin,
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    overlap: float = 0.5,
+    workers: int = 2,
+    warn: bool = True,
+    **read_kwargs: Any,
+) -> MergeReport:
     """Read IFC files and merge their buildings into ``twin.buildings``.
 
     Each IFC building replaces every other building whose footprint it covers by at least ``overlap``
@@ -119,8 +130,9 @@ def add_ifc(twin: Twin, paths: str | os.PathLike | Iterable[str | os.PathLike], 
     return report
 
 
-def merge_buildings(twin: Twin, results: list[IfcBuildings], *, overlap: float = 0.5
-                    ) -> tuple[gpd.GeoDataFrame, MergeReport]:
+def merge_buildings(
+    twin: Twin, results: list[IfcBuildings], *, overlap: float = 0.5
+) -> tuple[gpd.GeoDataFrame, MergeReport]:
     """The twin's buildings with the IFC buildings of ``results`` merged in (the twin is not changed).
 
     See :func:`add_ifc` for the rules; this is its pure part.
@@ -129,13 +141,24 @@ def merge_buildings(twin: Twin, results: list[IfcBuildings], *, overlap: float =
     new = [r.buildings for r in results if len(r.buildings)]
     for r in results:
         report.warnings += [f"{r.file.name}: {w}" for w in r.warnings]
-        report.files.append({"file": str(r.file), "buildings": int(len(r.buildings)), "seconds": round(r.seconds, 3),
-                             "cached": bool(r.cached), "kernel": r.kernel, "georef_method": r.georef.method,
-                             "georef_approximate": bool(r.georef.approximate)})
+        report.files.append(
+            {
+                "file": str(r.file),
+                "buildings": int(len(r.buildings)),
+                "seconds": round(r.seconds, 3),
+                "cached": bool(r.cached),
+                "kernel": r.kernel,
+                "georef_method": r.georef.method,
+                "georef_approximate": bool(r.georef.approximate),
+            }
+        )
     existing = twin.buildings
     if existing is None:
-        existing = gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in LAYERS["buildings"]},
-                                    geometry=gpd.GeoSeries([], crs=twin.crs), crs=twin.crs)
+        existing = gpd.GeoDataFrame(
+            {c: pd.Series(dtype=object) for c in LAYERS["buildings"]},
+            geometry=gpd.GeoSeries([], crs=twin.crs),
+            crs=twin.crs,
+        )
     if not new:
         return existing, report
     ifc = pd.concat(new, ignore_index=True)
@@ -147,12 +170,19 @@ def merge_buildings(twin: Twin, results: list[IfcBuildings], *, overlap: float =
     replaces = []
     areas = existing.geometry.area.to_numpy()
     same_id = existing["id"].astype(str).to_numpy()
-    earlier = (existing["replaces"].fillna("").astype(str).to_numpy() if "replaces" in existing.columns
-               else np.full(len(existing), "", dtype=object))
+    earlier = (
+        existing["replaces"].fillna("").astype(str).to_numpy()
+        if "replaces" in existing.columns
+        else np.full(len(existing), "", dtype=object)
+    )
     for geom, bid, file in zip(ifc.geometry, ifc["id"], ifc["file"]):
         hits = existing.sindex.query(geom, predicate="intersects") if len(existing) else np.array([], int)
-        covered = [j for j in hits if areas[j] > 0 and
-                   shapely.area(shapely.intersection(existing.geometry.iloc[j], geom)) / areas[j] >= overlap]
+        covered = [
+            j
+            for j in hits
+            if areas[j] > 0
+            and shapely.area(shapely.intersection(existing.geometry.iloc[j], geom)) / areas[j] >= overlap
+        ]
         again = [int(j) for j in np.nonzero(same_id == bid)[0]]
         covered += [j for j in again if j not in covered]
         drop[covered] = True
@@ -166,8 +196,9 @@ def merge_buildings(twin: Twin, results: list[IfcBuildings], *, overlap: float =
         if again:
             report.reimported.append(bid)
             also = f" and keeps what that replaced ({', '.join(kept)})" if kept else ""
-            report.warnings.append(f"{Path(file).name}: building {bid} was re-imported; it replaces its earlier "
-                                   f"import{also}.")
+            report.warnings.append(
+                f"{Path(file).name}: building {bid} was re-imported; it replaces its earlier import{also}."
+            )
     ifc["replaces"] = replaces
     report.warnings += _base_warnings(twin, ifc)
     kept = existing.loc[~drop]
@@ -202,7 +233,8 @@ def _check_inside(twin: Twin, ifc: gpd.GeoDataFrame) -> None:
         raise InputDataError(
             f"IFC building {row['id']} from {row['file']} is {np.nanmax(span) / 1000:.3g} km across; no building "
             f"is wider than {MAX_SPAN_M / 1000:g} km. Its elements or its length unit are wrong: check it in an IFC "
-            "viewer. Nothing was added.")
+            "viewer. Nothing was added."
+        )
     grid = shapely.box(*twin.bounds)
     outside = ~ifc.geometry.intersects(grid)
     if outside.any():
@@ -214,7 +246,8 @@ def _check_inside(twin: Twin, ifc: gpd.GeoDataFrame) -> None:
             f"{dist / 1000:.1f} km outside the twin's grid, placed by {row['georef_method']}"
             f"{' (approximate)' if row['georef_approximate'] else ''}. Its georeferencing is wrong or for "
             "another place: give origin=(E, N[, H]) and rotation (CLI: --ifc-origin E,N[,H] --ifc-rotation "
-            "DEG --ifc-crs EPSG). Nothing was added.")
+            "DEG --ifc-crs EPSG). Nothing was added."
+        )
 
 
 def _base_warnings(twin: Twin, ifc: gpd.GeoDataFrame) -> list[str]:
@@ -222,9 +255,11 @@ def _base_warnings(twin: Twin, ifc: gpd.GeoDataFrame) -> list[str]:
     out = []
     for (bid, base, file), g in zip(ifc[["id", "base", "file"]].itertuples(index=False), ground):
         if np.isfinite(g) and abs(base - g) > _BASE_MISMATCH_M:
-            out.append(f"{Path(file).name}: building {bid} has its base at {base:.2f} m but the terrain under it "
-                       f"averages {g:.2f} m; its height reference (OrthogonalHeight, RefElevation or the H of "
-                       "origin) may be off, or its lowest storey is a basement.")
+            out.append(
+                f"{Path(file).name}: building {bid} has its base at {base:.2f} m but the terrain under it "
+                f"averages {g:.2f} m; its height reference (OrthogonalHeight, RefElevation or the H of "
+                "origin) may be off, or its lowest storey is a basement."
+            )
     return out
 
 

@@ -39,8 +39,18 @@ LIMITS = {"building_height_m": 1000.0, "storeys": 200.0, "river_width_m": 50_000
 
 #: Column names recognised (case-insensitive, in this order) when none is named.
 HEIGHT_COLUMNS = ("height", "height_m", "building_height", "bldg_height", "measuredheight", "hgt", "h")
-STOREY_COLUMNS = ("storeys", "stories", "storey_count", "levels", "building:levels", "building_levels",
-                  "floors", "num_floors", "nfloors", "floor_count")
+STOREY_COLUMNS = (
+    "storeys",
+    "stories",
+    "storey_count",
+    "levels",
+    "building:levels",
+    "building_levels",
+    "floors",
+    "num_floors",
+    "nfloors",
+    "floor_count",
+)
 CLASS_COLUMNS = ("class", "landuse", "land_use", "lu_class", "fclass", "category", "type")
 WIDTH_COLUMNS = ("width", "width_m", "wid", "bankfull_width")
 DEPTH_COLUMNS = ("depth", "depth_m", "bankfull_depth")
@@ -59,17 +69,32 @@ class BuildingOptions:
     base_stat: str = "min"
 
 
-def from_files(dem: PathLike | Sequence[PathLike], *, buildings: PathLike | None = None,
-               rivers: PathLike | None = None, lakes: PathLike | None = None, landuse: PathLike | None = None,
-               crs: Any = None, dem_crs: Any = None, layer_crs: Mapping[str, Any] | None = None,
-               resolution: float | None = None, bounds: Sequence[float] | None = None,
-               resampling: str = "bilinear", z_unit: str | float | None = None,
-               max_hole_cells: int = MAX_HOLE_CELLS, landuse_table: pd.DataFrame | PathLike | None = None,
-               height_column: str | None = None, storeys_column: str | None = None,
-               storey_height: float = DEFAULTS["storey_height_m"], height_unit: str = "m", base_stat: str = "min",
-               landuse_column: str | None = None, river_width_column: str | None = None,
-               river_depth_column: str | None = None,
-               rasters: Mapping[str, PathLike | tuple[PathLike, str]] | None = None) -> Twin:
+def from_files(
+    dem: PathLike | Sequence[PathLike],
+    *,
+    buildings: PathLike | None = None,
+    rivers: PathLike | None = None,
+    lakes: PathLike | None = None,
+    landuse: PathLike | None = None,
+    crs: Any = None,
+    dem_crs: Any = None,
+    layer_crs: Mapping[str, Any] | None = None,
+    resolution: float | None = None,
+    bounds: Sequence[float] | None = None,
+    resampling: str = "bilinear",
+    z_unit: str | float | None = None,
+    max_hole_cells: int = MAX_HOLE_CELLS,
+    landuse_table: pd.DataFrame | PathLike | None = None,
+    height_column: str | None = None,
+    storeys_column: str | None = None,
+    storey_height: float = DEFAULTS["storey_height_m"],
+    height_unit: str = "m",
+    base_stat: str = "min",
+    landuse_column: str | None = None,
+    river_width_column: str | None = None,
+    river_depth_column: str | None = None,
+    rasters: Mapping[str, PathLike | tuple[PathLike, str]] | None = None,
+) -> Twin:
     """Build a :class:`Twin` from a DEM (one file or tiles) and optional vector layers and rasters.
 
     Parameters
@@ -140,16 +165,31 @@ def from_files(dem: PathLike | Sequence[PathLike], *, buildings: PathLike | None
     _check_layer_crs(layer_crs, given, rasters, dem_crs)
     dem_crs = layer_crs.pop("dem", dem_crs)
     dem_paths = [dem] if isinstance(dem, (str, os.PathLike)) else list(dem)
-    report: dict[str, Any] = {"sources": {"dem": [str(p) for p in dem_paths] if len(dem_paths) > 1 else str(dem_paths[0])}}
+    report: dict[str, Any] = {
+        "sources": {"dem": [str(p) for p in dem_paths] if len(dem_paths) > 1 else str(dem_paths[0])}
+    }
     target, how = _twin_crs(crs, dem_paths, dem_crs)
-    terrain = read_dem(dem_paths, crs=target, src_crs=dem_crs, resolution=resolution, bounds=bounds,
-                       resampling=resampling, z_unit=z_unit, max_hole_cells=max_hole_cells)
+    terrain = read_dem(
+        dem_paths,
+        crs=target,
+        src_crs=dem_crs,
+        resolution=resolution,
+        bounds=bounds,
+        resampling=resampling,
+        z_unit=z_unit,
+        max_hole_cells=max_hole_cells,
+    )
     dem_report = dict(terrain.report)
     report["crs"] = dem_report.pop("crs", None) or {"crs": crs_label(terrain.crs), "name": terrain.crs.name, "how": how}
     report["dem"] = dem_report
     # the twin is built once and filled in, so the grid exists once beside the DEM read for it
-    tw = Twin(terrain.crs, terrain.transform, terrain.array, landuse_table=_landuse_table(landuse_table),
-              meta={"ingest_report": report})
+    tw = Twin(
+        terrain.crs,
+        terrain.transform,
+        terrain.array,
+        landuse_table=_landuse_table(landuse_table),
+        meta={"ingest_report": report},
+    )
     del terrain
     opts = BuildingOptions(height_column, storeys_column, float(storey_height), height_unit, base_stat)
     columns = {"landuse": landuse_column, "width": river_width_column, "depth": river_depth_column}
@@ -160,8 +200,17 @@ def from_files(dem: PathLike | Sequence[PathLike], *, buildings: PathLike | None
             continue
         report["sources"][name] = str(path)
         entry: dict[str, Any] = {}
-        gdf = read_vector(path, tw.crs, src_crs=layer_crs.get(name), prefer_layer=name, bounds=tw.bounds,
-                          kind=LAYER_KINDS[name], clip=name != "buildings", name=name, report=entry)
+        gdf = read_vector(
+            path,
+            tw.crs,
+            src_crs=layer_crs.get(name),
+            prefer_layer=name,
+            bounds=tw.bounds,
+            kind=LAYER_KINDS[name],
+            clip=name != "buildings",
+            name=name,
+            report=entry,
+        )
         if name == "buildings":
             gdf = _prepare_buildings(gdf, tw, entry, opts, tw.landuse, str(path))
         elif name == "landuse":
@@ -181,13 +230,16 @@ def from_files(dem: PathLike | Sequence[PathLike], *, buildings: PathLike | None
     return tw
 
 
-def _check_layer_crs(layer_crs: Mapping[str, Any], given: Mapping[str, Any], rasters: Mapping[str, Any],
-                     dem_crs: Any) -> None:
+def _check_layer_crs(
+    layer_crs: Mapping[str, Any], given: Mapping[str, Any], rasters: Mapping[str, Any], dem_crs: Any
+) -> None:
     known = {"dem", *(k for k, v in given.items() if v is not None), *rasters}
     unknown = sorted(set(layer_crs) - known)
     if unknown:
-        raise InputDataError(f"layer_crs names {unknown}, which {'is' if len(unknown) == 1 else 'are'} not among the "
-                             f"layers given ({sorted(known)}); check the spelling (e.g. --layer-crs rivers=EPSG:26910).")
+        raise InputDataError(
+            f"layer_crs names {unknown}, which {'is' if len(unknown) == 1 else 'are'} not among the "
+            f"layers given ({sorted(known)}); check the spelling (e.g. --layer-crs rivers=EPSG:26910)."
+        )
     if "dem" in layer_crs and dem_crs is not None:
         raise InputDataError("The DEM's CRS was given twice (dem_crs and layer_crs['dem']); give it once.")
 
@@ -216,8 +268,9 @@ def _find_column(gdf: gpd.GeoDataFrame, named: str | None, candidates: Sequence[
             return named
         if named.lower() in lower:
             return lower[named.lower()]
-        raise InputDataError(f"The {what} column {named!r} is not in the layer; its columns are "
-                             f"{sorted(map(str, lower.values()))}.")
+        raise InputDataError(
+            f"The {what} column {named!r} is not in the layer; its columns are {sorted(map(str, lower.values()))}."
+        )
     return next((lower[c] for c in candidates if c in lower), None)
 
 
@@ -245,8 +298,14 @@ def _lengths(values: pd.Series, unit: str, what: str) -> tuple[pd.Series, int]:
     return out.where(out > 0), feet_text
 
 
-def _prepare_buildings(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], opts: BuildingOptions,
-                       landuse: gpd.GeoDataFrame | None, where: str) -> gpd.GeoDataFrame:
+def _prepare_buildings(
+    gdf: gpd.GeoDataFrame,
+    tw: Twin,
+    entry: dict[str, Any],
+    opts: BuildingOptions,
+    landuse: gpd.GeoDataFrame | None,
+    where: str,
+) -> gpd.GeoDataFrame:
     """Ids, heights (column, storeys, land use, default) and bases (column, else the DEM) of footprints.
 
     A height, storey count or base no building has (infinite, 1e9, above :data:`LIMITS`) is dropped for
@@ -289,15 +348,35 @@ def _prepare_buildings(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], o
                 f"Building layer {where}: {int(unit.sum())} of {int(height.notna().sum())} heights in column "
                 f"{column!r} are more than {LIMITS['building_height_m']:g} m (e.g. {_examples(gdf, unit, height)}); "
                 "no building is that tall. Is the column in another unit? Give height_unit= (--height-unit), "
-                "e.g. 'cm' or 'mm', or name another column with height_column= (--height-column).")
-        height = _drop_absurd(height, absurd, gdf, entry, "heights_implausible", where, column, "height",
-                              f"0 < height <= {LIMITS['building_height_m']:g} m", "storeys, land use or the default")
+                "e.g. 'cm' or 'mm', or name another column with height_column= (--height-column)."
+            )
+        height = _drop_absurd(
+            height,
+            absurd,
+            gdf,
+            entry,
+            "heights_implausible",
+            where,
+            column,
+            "height",
+            f"0 < height <= {LIMITS['building_height_m']:g} m",
+            "storeys, land use or the default",
+        )
     storeys_col = _find_column(gdf, opts.storeys_column, STOREY_COLUMNS, "storey count")
     if storeys_col is not None:
         storeys = pd.to_numeric(gdf[storeys_col], errors="coerce").where(lambda s: s > 0)
-        storeys = _drop_absurd(storeys, _absurd(storeys, LIMITS["storeys"]), gdf, entry, "storeys_implausible",
-                               where, storeys_col, "storey count", f"1 to {LIMITS['storeys']:g}",
-                               "land use or the default")
+        storeys = _drop_absurd(
+            storeys,
+            _absurd(storeys, LIMITS["storeys"]),
+            gdf,
+            entry,
+            "storeys_implausible",
+            where,
+            storeys_col,
+            "storey count",
+            f"1 to {LIMITS['storeys']:g}",
+            "land use or the default",
+        )
         use = height.isna() & storeys.notna()
         height[use] = storeys[use] * opts.storey_height
         source[use] = "storeys"
@@ -315,8 +394,11 @@ def _prepare_buildings(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], o
             source[classes.index] = "landuse"
             entry["heights_from_landuse"] = {str(k): int(v) for k, v in classes.value_counts().sort_index().items()}
     missing = height.isna()
-    default_height = float(table.loc["default", "building_height_m"]) if "building_height_m" in table else \
-        DEFAULTS["building_height_m"]
+    default_height = (
+        float(table.loc["default", "building_height_m"])
+        if "building_height_m" in table
+        else DEFAULTS["building_height_m"]
+    )
     height[missing] = default_height
     source[missing] = "default"
     entry["heights_defaulted"] = int(missing.sum())
@@ -327,14 +409,25 @@ def _prepare_buildings(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], o
     if opts.base_stat not in ("min", "mean"):
         raise InputDataError(f"base_stat must be 'min' or 'mean', got {opts.base_stat!r}.")
     base = pd.to_numeric(gdf["base"], errors="coerce") if "base" in gdf.columns else pd.Series(np.nan, index=gdf.index)
-    base = _drop_absurd(base, _absurd(base, PLAUSIBLE_ELEVATION_M[1], low=PLAUSIBLE_ELEVATION_M[0]), gdf, entry,
-                        "bases_implausible", where, "base", "base elevation",
-                        f"{PLAUSIBLE_ELEVATION_M[0]:g} .. {PLAUSIBLE_ELEVATION_M[1]:g} m", "the DEM under the footprint")
+    base = _drop_absurd(
+        base,
+        _absurd(base, PLAUSIBLE_ELEVATION_M[1], low=PLAUSIBLE_ELEVATION_M[0]),
+        gdf,
+        entry,
+        "bases_implausible",
+        where,
+        "base",
+        "base elevation",
+        f"{PLAUSIBLE_ELEVATION_M[0]:g} .. {PLAUSIBLE_ELEVATION_M[1]:g} m",
+        "the DEM under the footprint",
+    )
     need = base.isna()
     if need.any():
         base[need] = zonal_stat(gdf.geometry[need], tw.terrain, tw.transform, stat=opts.base_stat)
-        entry["base_from_dem"] = {"features": int(need.sum()),
-                                  "stat": {"min": "minimum", "mean": "mean"}[opts.base_stat] + " terrain under the footprint"}
+        entry["base_from_dem"] = {
+            "features": int(need.sum()),
+            "stat": {"min": "minimum", "mean": "mean"}[opts.base_stat] + " terrain under the footprint",
+        }
     gdf["base"] = base.astype(float)
     if "source" not in gdf.columns:
         gdf["source"] = "gis"
@@ -356,27 +449,51 @@ def _examples(gdf: gpd.GeoDataFrame, mask: pd.Series, values: pd.Series, n: int 
     return ", ".join(names) + more
 
 
-def _drop_absurd(values: pd.Series, absurd: pd.Series, gdf: gpd.GeoDataFrame, entry: dict[str, Any], key: str,
-                 where: str, column: Any, what: str, allowed: str, instead: str) -> pd.Series:
+def _drop_absurd(
+    values: pd.Series,
+    absurd: pd.Series,
+    gdf: gpd.GeoDataFrame,
+    entry: dict[str, Any],
+    key: str,
+    where: str,
+    column: Any,
+    what: str,
+    allowed: str,
+    instead: str,
+) -> pd.Series:
     """``values`` without the ``absurd`` ones (NaN, so the next source fills them), warned and reported."""
     if not absurd.any():
         return values
     examples = _examples(gdf, absurd, values)
     entry[key] = f"{int(absurd.sum())} in column {column!r}: {examples}"
-    warn(entry, key, f"Building layer {where}: {int(absurd.sum())} {what}(s) in column {column!r} are no building's "
-                     f"({examples}; expected {allowed}); they are ignored and taken from {instead}. Fix them in "
-                     "the layer to use them.", stacklevel=5)
+    warn(
+        entry,
+        key,
+        f"Building layer {where}: {int(absurd.sum())} {what}(s) in column {column!r} are no building's "
+        f"({examples}; expected {allowed}); they are ignored and taken from {instead}. Fix them in "
+        "the layer to use them.",
+        stacklevel=5,
+    )
     return values.mask(absurd)
 
 
-def _refuse_absurd(gdf: gpd.GeoDataFrame, values: pd.Series, absurd: pd.Series, layer: str, where: str,
-                   column: Any, allowed: str, blank: str) -> None:
+def _refuse_absurd(
+    gdf: gpd.GeoDataFrame,
+    values: pd.Series,
+    absurd: pd.Series,
+    layer: str,
+    where: str,
+    column: Any,
+    allowed: str,
+    blank: str,
+) -> None:
     """Raise for values no river or lake has: they decide where water flows, so none is guessed."""
     if absurd.any():
         raise InputDataError(
             f"{layer} layer {where}: column {column!r} holds values no {layer.lower()} has "
             f"({_examples(gdf, absurd, values)}; expected {allowed}). Fix them in the layer, or clear them "
-            f"({blank}).")
+            f"({blank})."
+        )
 
 
 def _classes_under(footprints: gpd.GeoSeries, landuse: gpd.GeoDataFrame | None) -> pd.Series:
@@ -391,19 +508,33 @@ def _classes_under(footprints: gpd.GeoSeries, landuse: gpd.GeoDataFrame | None) 
     return pd.Series(landuse["class"].to_numpy()[first.to_numpy()], index=footprints.index[first.index])
 
 
-def _prepare_rivers(gdf: gpd.GeoDataFrame, entry: dict[str, Any], width_column: str | None,
-                    depth_column: str | None, where: str) -> gpd.GeoDataFrame:
+def _prepare_rivers(
+    gdf: gpd.GeoDataFrame, entry: dict[str, Any], width_column: str | None, depth_column: str | None, where: str
+) -> gpd.GeoDataFrame:
     """Widths and depths from their columns; blank or non-positive ones take the defaults (reported),
     infinite or absurd ones (beyond :data:`LIMITS`) are refused."""
     gdf = gdf.copy()
-    for col, named, candidates, key in (("width", width_column, WIDTH_COLUMNS, "river_width_m"),
-                                        ("depth", depth_column, DEPTH_COLUMNS, "river_depth_m")):
+    for col, named, candidates, key in (
+        ("width", width_column, WIDTH_COLUMNS, "river_width_m"),
+        ("depth", depth_column, DEPTH_COLUMNS, "river_depth_m"),
+    ):
         found = _find_column(gdf, named, candidates, f"river {col}")
-        vals = pd.to_numeric(gdf[found], errors="coerce").where(lambda s: s > 0) if found is not None \
+        vals = (
+            pd.to_numeric(gdf[found], errors="coerce").where(lambda s: s > 0)
+            if found is not None
             else pd.Series(np.nan, index=gdf.index)
+        )
         if found is not None:
-            _refuse_absurd(gdf, vals, _absurd(vals, LIMITS[key]), "River", where, found,
-                           f"0 < {col} <= {LIMITS[key]:,g} m", f"a blank {col} takes the default {DEFAULTS[key]:g} m")
+            _refuse_absurd(
+                gdf,
+                vals,
+                _absurd(vals, LIMITS[key]),
+                "River",
+                where,
+                found,
+                f"0 < {col} <= {LIMITS[key]:,g} m",
+                f"a blank {col} takes the default {DEFAULTS[key]:g} m",
+            )
         if found is not None and found != col:
             entry[f"{col}_column"] = str(found)
         n = int(vals.isna().sum())
@@ -421,9 +552,19 @@ def _prepare_lakes(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], where
     for col in ("level", "bed"):
         if col in gdf.columns:
             vals = pd.to_numeric(gdf[col], errors="coerce")
-            _refuse_absurd(gdf, vals, _absurd(vals, high, low=low), "Lake", where, col, f"{low:g} .. {high:g} m",
-                           "a blank level is taken from the lowest shore" if col == "level" else "a blank bed is fine")
-    level = pd.to_numeric(gdf["level"], errors="coerce") if "level" in gdf.columns else pd.Series(np.nan, index=gdf.index)
+            _refuse_absurd(
+                gdf,
+                vals,
+                _absurd(vals, high, low=low),
+                "Lake",
+                where,
+                col,
+                f"{low:g} .. {high:g} m",
+                "a blank level is taken from the lowest shore" if col == "level" else "a blank bed is fine",
+            )
+    level = (
+        pd.to_numeric(gdf["level"], errors="coerce") if "level" in gdf.columns else pd.Series(np.nan, index=gdf.index)
+    )
     if level.isna().any():
         # a lake without a stated level is taken as filled to its lowest shore: the minimum DEM on its outline
         shore = zonal_stat(gdf.geometry.boundary.buffer(tw.cell_size), tw.terrain, tw.transform, stat="min")
@@ -436,8 +577,10 @@ def _prepare_lakes(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], where
 def _prepare_landuse(gdf: gpd.GeoDataFrame, tw: Twin, entry: dict[str, Any], column: str | None) -> gpd.GeoDataFrame:
     found = _find_column(gdf, column, CLASS_COLUMNS, "land-use class")
     if found is None:
-        raise InputDataError(f"The land-use layer needs a class column (one of {list(CLASS_COLUMNS)}, e.g. "
-                             "residential, park, road, water) or its name: landuse_column= (--landuse-column).")
+        raise InputDataError(
+            f"The land-use layer needs a class column (one of {list(CLASS_COLUMNS)}, e.g. "
+            "residential, park, road, water) or its name: landuse_column= (--landuse-column)."
+        )
     gdf = gdf.copy()
     if found != "class":
         entry["class_column"] = str(found)
@@ -465,4 +608,3 @@ def _read_grid(path: PathLike, method: str | None, tw: Twin, src_crs: Any) -> tu
     if gaps:
         entry["cells_without_data"] = gaps
     return grid, entry
-

@@ -74,7 +74,7 @@ def apply_edits(twin: Twin, edits: Sequence[Edit]) -> tuple[Twin, list[dict[str,
                 entry = _pond(out, edit, terrain, key)
             changed = terrain != before
             entry["cells"] = int(changed.sum())
-            entry["ground_change_m3"] = float((terrain - before).sum() * out.cell_size ** 2)
+            entry["ground_change_m3"] = float((terrain - before).sum() * out.cell_size**2)
         if getattr(edit, "name", None):
             entry["name"] = edit.name
         report.append({"type": edit.type, **entry})
@@ -125,15 +125,20 @@ def _floodwall(twin: Twin, edit: FloodwallEdit, terrain: np.ndarray, key: str) -
     if edit.crest is not None:
         below = ground >= edit.crest
         if below.any():
-            raise ScenarioError(f"{key}.crest = {edit.crest:g} m is not above the ground on {int(below.sum())} of the "
-                                f"wall's {len(rows)} cells (ground up to {ground.max():.2f} m); raise the crest, "
-                                "shorten the line or give height (m above the ground) instead.")
+            raise ScenarioError(
+                f"{key}.crest = {edit.crest:g} m is not above the ground on {int(below.sum())} of the "
+                f"wall's {len(rows)} cells (ground up to {ground.max():.2f} m); raise the crest, "
+                "shorten the line or give height (m above the ground) instead."
+            )
         crest = np.full(len(rows), float(edit.crest))
     else:
         crest = ground + edit.height
     terrain[rows, cols] = crest
-    return {"length_m": float(shapely.LineString(edit.line).length), "crest_min_m": float(crest.min()),
-            "crest_max_m": float(crest.max())}
+    return {
+        "length_m": float(shapely.LineString(edit.line).length),
+        "crest_min_m": float(crest.min()),
+        "crest_max_m": float(crest.max()),
+    }
 
 
 def _ground(twin: Twin, edit: GroundEdit, terrain: np.ndarray, key: str) -> dict[str, Any]:
@@ -142,25 +147,28 @@ def _ground(twin: Twin, edit: GroundEdit, terrain: np.ndarray, key: str) -> dict
         terrain[mask] += edit.delta
     else:
         terrain[mask] = edit.level
-    return {"area_m2": float(mask.sum() * twin.cell_size ** 2)}
+    return {"area_m2": float(mask.sum() * twin.cell_size**2)}
 
 
 def _pond(twin: Twin, edit: PondEdit, terrain: np.ndarray, key: str) -> dict[str, Any]:
     mask = _polygon_cells(twin, edit.polygon, key)
     terrain[mask] -= edit.depth
-    volume = float(mask.sum() * twin.cell_size ** 2 * edit.depth)
-    entry: dict[str, Any] = {"area_m2": float(mask.sum() * twin.cell_size ** 2), "volume_m3": volume}
+    volume = float(mask.sum() * twin.cell_size**2 * edit.depth)
+    entry: dict[str, Any] = {"area_m2": float(mask.sum() * twin.cell_size**2), "volume_m3": volume}
     if edit.volume_check is not None:
         entry["volume_design_m3"] = edit.volume_check
         if abs(volume / edit.volume_check - 1) > POND_VOLUME_TOLERANCE:
-            warnings.warn(f"{key}: the pond holds {volume:.0f} m3 on the {twin.cell_size:g} m grid, its volume_check "
-                          f"says {edit.volume_check:.0f} m3; adjust the polygon or depth, or refine the grid.",
-                          stacklevel=3)
+            warnings.warn(
+                f"{key}: the pond holds {volume:.0f} m3 on the {twin.cell_size:g} m grid, its volume_check "
+                f"says {edit.volume_check:.0f} m3; adjust the polygon or depth, or refine the grid.",
+                stacklevel=3,
+            )
     return entry
 
 
-def _building(twin: Twin, buildings: gpd.GeoDataFrame | None, edit: BuildingEdit, terrain: np.ndarray,
-              key: str) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+def _building(
+    twin: Twin, buildings: gpd.GeoDataFrame | None, edit: BuildingEdit, terrain: np.ndarray, key: str
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     if edit.action == "add":
         mask = _polygon_cells(twin, edit.polygon, key)
         base = float(terrain[mask].min()) if edit.base is None else edit.base
@@ -168,24 +176,32 @@ def _building(twin: Twin, buildings: gpd.GeoDataFrame | None, edit: BuildingEdit
         bid = edit.id or next(f"edit-{k}" for k in range(len(ids) + 1) if f"edit-{k}" not in ids)
         if bid in ids:
             raise ScenarioError(f"{key}.id = {bid!r} is already a building of the twin; choose another id.")
-        row = gpd.GeoDataFrame({"id": [bid], "base": [base], "height": [float(edit.height)], "source": ["edit"]},
-                               geometry=[shapely.Polygon(edit.polygon)], crs=twin.crs)
-        new = row if buildings is None else gpd.GeoDataFrame(pd.concat([buildings, row], ignore_index=True),
-                                                             crs=twin.crs)
+        row = gpd.GeoDataFrame(
+            {"id": [bid], "base": [base], "height": [float(edit.height)], "source": ["edit"]},
+            geometry=[shapely.Polygon(edit.polygon)],
+            crs=twin.crs,
+        )
+        new = (
+            row if buildings is None else gpd.GeoDataFrame(pd.concat([buildings, row], ignore_index=True), crs=twin.crs)
+        )
         return new, {"action": "add", "id": bid, "cells": int(mask.sum()), "base_m": base}
     if buildings is None or not len(buildings):
         raise ScenarioError(f"{key}: the twin has no buildings to remove; drop this edit.")
     if edit.id is not None:
         hit = np.flatnonzero(buildings["id"].astype(str).to_numpy() == edit.id)
         if not len(hit):
-            raise ScenarioError(f"{key}.id = {edit.id!r} is not a building of the twin; check the id "
-                                "(`twin info` lists the layers; buildings.gpkg holds the ids).")
+            raise ScenarioError(
+                f"{key}.id = {edit.id!r} is not a building of the twin; check the id "
+                "(`twin info` lists the layers; buildings.gpkg holds the ids)."
+            )
     else:
         _inside(twin, [edit.at], f"{key}.at")
         hit = np.flatnonzero(shapely.contains_xy(np.asarray(buildings.geometry.values), *edit.at))
         if not len(hit):
-            raise ScenarioError(f"{key}.at ({edit.at[0]:.1f}, {edit.at[1]:.1f}) lies in no building footprint; "
-                                "give a point inside the building or its id.")
+            raise ScenarioError(
+                f"{key}.at ({edit.at[0]:.1f}, {edit.at[1]:.1f}) lies in no building footprint; "
+                "give a point inside the building or its id."
+            )
     gone = buildings.iloc[hit]
     cells = int((_grids.mask(gone.geometry, twin.shape, twin.transform) > 0).sum())
     kept = buildings.drop(index=buildings.index[hit]).reset_index(drop=True)

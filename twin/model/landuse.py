@@ -63,7 +63,9 @@ def validate_table(table: pd.DataFrame, *, source: str, partial: bool = False) -
         table = table.set_index("class")
     table.index = table.index.astype(str).str.strip().str.lower()
     if table.index.duplicated().any():
-        raise InputDataError(f"{source} lists classes more than once: {sorted(set(table.index[table.index.duplicated()]))}.")
+        raise InputDataError(
+            f"{source} lists classes more than once: {sorted(set(table.index[table.index.duplicated()]))}."
+        )
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing and not partial:
         raise InputDataError(f"{source} lacks columns {missing}; expected {list(COLUMNS)}.")

@@ -78,31 +78,54 @@ class Twin:
         Terrain with NaN, a grid that is rotated or has non-square cells, a layer missing columns.
     """
 
-    def __init__(self, crs: Any, transform: Affine, terrain: np.ndarray, *,
-                 buildings: gpd.GeoDataFrame | None = None, rivers: gpd.GeoDataFrame | None = None,
-                 lakes: gpd.GeoDataFrame | None = None, landuse: gpd.GeoDataFrame | None = None,
-                 spaces: gpd.GeoDataFrame | None = None, landuse_table: pd.DataFrame | None = None,
-                 vectors: Mapping[str, gpd.GeoDataFrame] | None = None,
-                 rasters: Mapping[str, np.ndarray] | None = None, meta: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        crs: Any,
+        transform: Affine,
+        terrain: np.ndarray,
+        *,
+        buildings: gpd.GeoDataFrame | None = None,
+        rivers: gpd.GeoDataFrame | None = None,
+        lakes: gpd.GeoDataFrame | None = None,
+        landuse: gpd.GeoDataFrame | None = None,
+        spaces: gpd.GeoDataFrame | None = None,
+        landuse_table: pd.DataFrame | None = None,
+        vectors: Mapping[str, gpd.GeoDataFrame] | None = None,
+        rasters: Mapping[str, np.ndarray] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ):
         self._crs = require_projected(crs)
         transform = Affine(*tuple(transform)[:6])
         if transform.b != 0 or transform.d != 0:
-            raise InputDataError("The twin's grid must be north-up (no rotation); resample the DEM onto a north-up grid.")
+            raise InputDataError(
+                "The twin's grid must be north-up (no rotation); resample the DEM onto a north-up grid."
+            )
         if not np.isclose(abs(transform.a), abs(transform.e), rtol=1e-9) or transform.e >= 0 or transform.a <= 0:
             raise InputDataError(
                 f"The twin's grid needs square, north-up cells; got cell size {transform.a} x {transform.e}. "
-                "Resample the DEM (e.g. resolution=2.0).")
+                "Resample the DEM (e.g. resolution=2.0)."
+            )
         self._transform = transform
         self._cache: dict[str, np.ndarray] = {}
         self._layers: dict[str, gpd.GeoDataFrame | None] = dict.fromkeys(LAYERS)
         self._vectors: dict[str, gpd.GeoDataFrame] = {}
         self._rasters: dict[str, np.ndarray] = {}
         self._terrain = self._check_grid(terrain, "terrain", allow_nan=False)
-        self._landuse_table = default_table() if landuse_table is None else validate_table(
-            landuse_table.reset_index() if landuse_table.index.name == "class" else landuse_table,
-            source="the land-use table")
-        for name, gdf in (("buildings", buildings), ("rivers", rivers), ("lakes", lakes), ("landuse", landuse),
-                          ("spaces", spaces)):
+        self._landuse_table = (
+            default_table()
+            if landuse_table is None
+            else validate_table(
+                landuse_table.reset_index() if landuse_table.index.name == "class" else landuse_table,
+                source="the land-use table",
+            )
+        )
+        for name, gdf in (
+            ("buildings", buildings),
+            ("rivers", rivers),
+            ("lakes", lakes),
+            ("landuse", landuse),
+            ("spaces", spaces),
+        ):
             if gdf is not None:
                 self.set_layer(name, gdf)
         for name, gdf in (vectors or {}).items():
@@ -167,16 +190,31 @@ class Twin:
         self._terrain = arr
         self._invalidate("terrain")
 
-    buildings = property(lambda self: self._layers["buildings"], lambda self, v: self.set_layer("buildings", v),
-                         doc="Buildings: footprints with ``id``, ``base`` [m], ``height`` [m], ``source`` ('gis'|'ifc').")
-    rivers = property(lambda self: self._layers["rivers"], lambda self, v: self.set_layer("rivers", v),
-                      doc="River centre lines with ``width`` [m] (and ``depth`` where known).")
-    lakes = property(lambda self: self._layers["lakes"], lambda self, v: self.set_layer("lakes", v),
-                     doc="Lake polygons with ``level`` [m] (and ``bed`` where known).")
-    landuse = property(lambda self: self._layers["landuse"], lambda self, v: self.set_layer("landuse", v),
-                       doc="Land-use polygons with a ``class`` column.")
-    spaces = property(lambda self: self._layers["spaces"], lambda self, v: self.set_layer("spaces", v),
-                      doc="Rooms of IFC buildings: ``building_id``, ``storey``, ``name``, ``area`` [m2], ``base`` [m].")
+    buildings = property(
+        lambda self: self._layers["buildings"],
+        lambda self, v: self.set_layer("buildings", v),
+        doc="Buildings: footprints with ``id``, ``base`` [m], ``height`` [m], ``source`` ('gis'|'ifc').",
+    )
+    rivers = property(
+        lambda self: self._layers["rivers"],
+        lambda self, v: self.set_layer("rivers", v),
+        doc="River centre lines with ``width`` [m] (and ``depth`` where known).",
+    )
+    lakes = property(
+        lambda self: self._layers["lakes"],
+        lambda self, v: self.set_layer("lakes", v),
+        doc="Lake polygons with ``level`` [m] (and ``bed`` where known).",
+    )
+    landuse = property(
+        lambda self: self._layers["landuse"],
+        lambda self, v: self.set_layer("landuse", v),
+        doc="Land-use polygons with a ``class`` column.",
+    )
+    spaces = property(
+        lambda self: self._layers["spaces"],
+        lambda self, v: self.set_layer("spaces", v),
+        doc="Rooms of IFC buildings: ``building_id``, ``storey``, ``name``, ``area`` [m2], ``base`` [m].",
+    )
 
     @property
     def landuse_table(self) -> pd.DataFrame:
@@ -185,8 +223,9 @@ class Twin:
 
     @landuse_table.setter
     def landuse_table(self, table: pd.DataFrame) -> None:
-        self._landuse_table = validate_table(table.reset_index() if table.index.name == "class" else table,
-                                             source="the land-use table")
+        self._landuse_table = validate_table(
+            table.reset_index() if table.index.name == "class" else table, source="the land-use table"
+        )
         self._invalidate("landuse_table")
 
     def set_layer(self, name: str, gdf: gpd.GeoDataFrame | None) -> None:
@@ -197,8 +236,9 @@ class Twin:
             gdf = self._check_vector(gdf, name)
             missing = [c for c in LAYERS[name] if c not in gdf.columns]
             if missing:
-                raise InputDataError(f"Layer {name!r} lacks columns {missing}; ingest adds them "
-                                     "(e.g. base from the DEM, source='gis').")
+                raise InputDataError(
+                    f"Layer {name!r} lacks columns {missing}; ingest adds them (e.g. base from the DEM, source='gis')."
+                )
             if name == "buildings":
                 gdf = self._check_buildings(gdf)
         self._layers[name] = gdf
@@ -230,8 +270,10 @@ class Twin:
             return
         arr = self._check_grid(array, name, allow_nan=True, dtype=None)
         if arr.shape != self.shape:
-            raise InputDataError(f"Raster {name!r} has shape {arr.shape}; the twin's grid is {self.shape}. "
-                                 "Resample it onto the grid first.")
+            raise InputDataError(
+                f"Raster {name!r} has shape {arr.shape}; the twin's grid is {self.shape}. "
+                "Resample it onto the grid first."
+            )
         self._rasters[name] = arr
 
     def add_ifc(self, paths: Any, *, overlap: float = 0.5, workers: int = 2, **read_kwargs: Any):
@@ -323,8 +365,9 @@ class Twin:
         out = self._terrain.copy()
         b = self.buildings
         if b is not None and len(b):
-            roof = _grids.burn(b.geometry, (b["base"] + b["height"]).to_numpy(float), self.shape,
-                               self._transform, fill=-np.inf)
+            roof = _grids.burn(
+                b.geometry, (b["base"] + b["height"]).to_numpy(float), self.shape, self._transform, fill=-np.inf
+            )
             np.maximum(out, roof, out=out)
         return out
 
@@ -338,8 +381,11 @@ class Twin:
             codes = np.array([classes.index(c) if c in classes else classes.index("default") for c in known])
             unknown = sorted(set(known) - set(classes))
             if unknown:
-                warnings.warn(f"Land-use classes {unknown} are not in the land-use table; they take the "
-                              "'default' row. Add them to the table to set their values.", stacklevel=3)
+                warnings.warn(
+                    f"Land-use classes {unknown} are not in the land-use table; they take the "
+                    "'default' row. Add them to the table to set their values.",
+                    stacklevel=3,
+                )
             burned = _grids.burn(lu.geometry, codes + 1, self.shape, self._transform, fill=0, dtype="int16")
             idx = np.where(burned > 0, burned - 1, idx).astype(np.int16)
         if "water" in classes:
@@ -384,7 +430,8 @@ class Twin:
                 raise InputDataError(
                     f"{name} has {int(bad.sum())} NaN/nodata cells (first at row {r}, col {c}). Fill holes "
                     "before building the twin (ingest fills small holes; for large ones clip the extent "
-                    "or supply a complete DEM).")
+                    "or supply a complete DEM)."
+                )
         return arr
 
     def _check_vector(self, gdf: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
@@ -393,8 +440,10 @@ class Twin:
         if gdf.crs is None:
             raise CRSError(f"Layer {name!r} has no CRS; set it (gdf.set_crs(...)) or read it through ingest.")
         if not same_crs(gdf.crs, self._crs):
-            raise CRSError(f"Layer {name!r} is in {as_crs(gdf.crs).to_string()}, the twin in "
-                           f"{self._crs.to_string()}; reproject it first (gdf.to_crs(twin.crs)) or use ingest.")
+            raise CRSError(
+                f"Layer {name!r} is in {as_crs(gdf.crs).to_string()}, the twin in "
+                f"{self._crs.to_string()}; reproject it first (gdf.to_crs(twin.crs)) or use ingest."
+            )
         return gdf.reset_index(drop=True).copy()
 
     @staticmethod
@@ -402,14 +451,18 @@ class Twin:
         for col in ("base", "height"):
             vals = pd.to_numeric(gdf[col], errors="coerce")
             if vals.isna().any():
-                raise InputDataError(f"Buildings have {int(vals.isna().sum())} missing or non-numeric {col!r} values; "
-                                     "ingest fills them (base from the DEM, height from storeys or a default).")
+                raise InputDataError(
+                    f"Buildings have {int(vals.isna().sum())} missing or non-numeric {col!r} values; "
+                    "ingest fills them (base from the DEM, height from storeys or a default)."
+                )
             gdf[col] = vals.astype(float)
         if (gdf["height"] < 0).any():
             raise InputDataError("Buildings have negative heights; fix the height column.")
         if gdf["id"].astype(str).duplicated().any():
-            raise InputDataError("Building ids must be unique; duplicate ids: "
-                                 f"{sorted(gdf['id'][gdf['id'].astype(str).duplicated()].astype(str))[:5]}")
+            raise InputDataError(
+                "Building ids must be unique; duplicate ids: "
+                f"{sorted(gdf['id'][gdf['id'].astype(str).duplicated()].astype(str))[:5]}"
+            )
         return gdf
 
     @staticmethod
@@ -420,9 +473,11 @@ class Twin:
         """
         if not name or not name.replace("_", "").isalnum() or name in LAYERS or name == "terrain":
             # the name becomes a file name in the twin folder: nothing that could leave it (../, /)
-            raise InputDataError(f"Layer and raster names must be letters, digits and '_' and not a reserved name "
-                                 f"({sorted(LAYERS)}, 'terrain'); got {name!r}. Name it e.g. rain "
-                                 "(--raster rain=rain.tif).")
+            raise InputDataError(
+                f"Layer and raster names must be letters, digits and '_' and not a reserved name "
+                f"({sorted(LAYERS)}, 'terrain'); got {name!r}. Name it e.g. rain "
+                "(--raster rain=rain.tif)."
+            )
 
     # ------------------------------------------------------------- save/load
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -441,8 +496,11 @@ class Twin:
                 if gdf is None:
                     continue
                 gdf.to_file(tmp / "layers.gpkg", layer=name, driver="GPKG", engine="pyogrio")
-                layers[name] = {"rows": int(len(gdf)), "columns": [str(c) for c in gdf.columns],
-                                "dtypes": {c: str(t) for c, t in gdf.dtypes.items()}}
+                layers[name] = {
+                    "rows": int(len(gdf)),
+                    "columns": [str(c) for c in gdf.columns],
+                    "dtypes": {c: str(t) for c, t in gdf.dtypes.items()},
+                }
             rasters = {}
             if self._rasters:
                 (tmp / "rasters").mkdir()
@@ -478,11 +536,15 @@ class Twin:
             warnings.warn(f"{path} was restored from the previous save (a save was interrupted).", stacklevel=2)
         manifest_path = path / "twin.json"
         if not path.exists() and _io.copies_aside(path):
-            raise InputDataError(f"{path} does not exist; an interrupted save left copies beside it "
-                                 f"({', '.join(p.name for p in _io.copies_aside(path))}), but none passes its "
-                                 "checksums. Rebuild the twin with `twin ingest`, or restore a backup.")
+            raise InputDataError(
+                f"{path} does not exist; an interrupted save left copies beside it "
+                f"({', '.join(p.name for p in _io.copies_aside(path))}), but none passes its "
+                "checksums. Rebuild the twin with `twin ingest`, or restore a backup."
+            )
         if not manifest_path.is_file():
-            raise InputDataError(f"{path} is not a twin folder (no twin.json). Build one with `twin ingest` or Twin.save().")
+            raise InputDataError(
+                f"{path} is not a twin folder (no twin.json). Build one with `twin ingest` or Twin.save()."
+            )
         try:
             manifest = json.loads(manifest_path.read_text())
         except json.JSONDecodeError as exc:
@@ -492,8 +554,10 @@ class Twin:
         for rel, digest in manifest["files"].items():
             f = path / rel
             if not f.is_file() or _io.sha256(f) != digest:
-                raise InputDataError(f"{f} is missing or differs from when the twin was saved; the twin folder "
-                                     "is damaged. Rebuild it with `twin ingest` or restore a backup.")
+                raise InputDataError(
+                    f"{f} is missing or differs from when the twin was saved; the twin folder "
+                    "is damaged. Rebuild it with `twin ingest` or restore a backup."
+                )
         with rasterio.open(path / "terrain.tif") as src:
             terrain = src.read(1)
         kwargs: dict[str, Any] = {}
@@ -510,8 +574,16 @@ class Twin:
             with rasterio.open(path / "rasters" / f"{name}.tif") as src:
                 rasters[name] = src.read(1)
         table = pd.read_csv(path / "landuse.csv")
-        twin = cls(manifest["crs"], Affine(*manifest["transform"]), terrain, landuse_table=table,
-                   vectors=vectors, rasters=rasters, meta=manifest.get("meta"), **kwargs)
+        twin = cls(
+            manifest["crs"],
+            Affine(*manifest["transform"]),
+            terrain,
+            landuse_table=table,
+            vectors=vectors,
+            rasters=rasters,
+            meta=manifest.get("meta"),
+            **kwargs,
+        )
         twin.path = path.resolve()
         return twin
 
@@ -522,10 +594,18 @@ class Twin:
         out: dict[str, Any] = {
             "crs": self._crs.to_string(),
             "crs_name": self._crs.name,
-            "grid": {"rows": ny, "cols": nx, "cell_size_m": self.cell_size, "bounds": list(self.bounds),
-                     "area_km2": ny * nx * self.cell_size ** 2 / 1e6},
-            "terrain": {"min": float(self._terrain.min()), "max": float(self._terrain.max()),
-                        "mean": float(self._terrain.mean())},
+            "grid": {
+                "rows": ny,
+                "cols": nx,
+                "cell_size_m": self.cell_size,
+                "bounds": list(self.bounds),
+                "area_km2": ny * nx * self.cell_size**2 / 1e6,
+            },
+            "terrain": {
+                "min": float(self._terrain.min()),
+                "max": float(self._terrain.max()),
+                "mean": float(self._terrain.mean()),
+            },
             "layers": {},
         }
         for name, gdf in [*self._layers.items(), *self._vectors.items()]:

@@ -25,9 +25,9 @@ class _Zones:
     domain: shapely.Polygon
     water: shapely.Geometry
     forest: shapely.Geometry
-    green: shapely.Geometry      # river and creek greenways, the park round the lake
-    urban: shapely.Geometry      # what is left for street blocks
-    north: shapely.Geometry      # the domain north of the river
+    green: shapely.Geometry  # river and creek greenways, the park round the lake
+    urban: shapely.Geometry  # what is left for street blocks
+    north: shapely.Geometry  # the domain north of the river
     centre: tuple[float, float]  # the commercial centre, on the north bank
 
 
@@ -42,11 +42,13 @@ def make_zones(grid: Grid, river: Channel, lake: dict, creek: Channel, hills: np
     domain = grid.box()
     river_line = shapely.simplify(_extended(river.xy, 100.0), 0.05)
     creek_line = shapely.simplify(shapely.LineString(creek.xy), 0.05)
-    water = shapely.union_all([
-        river_line.buffer(0.5 * river.width, cap_style="flat"),
-        creek_line.buffer(0.5 * creek.width),
-        lake["polygon"],
-    ]).intersection(domain)
+    water = shapely.union_all(
+        [
+            river_line.buffer(0.5 * river.width, cap_style="flat"),
+            creek_line.buffer(0.5 * creek.width),
+            lake["polygon"],
+        ]
+    ).intersection(domain)
     # Forest where the hills rise more than a few metres: polygonised on a coarse grid, then smoothed.
     step = max(1, round(10.0 / grid.cell))
     mask = (hills > 4.0 * min(1.0, grid.size / 2000.0))[::step, ::step]
@@ -57,11 +59,18 @@ def make_zones(grid: Grid, river: Channel, lake: dict, creek: Channel, hills: np
     forest = forest.intersection(domain).difference(water)
     # Greenways along the water, narrower in a small domain so that some city is left.
     margin = 30.0 * float(np.clip(grid.size / 2000.0, 0.4, 1.0))
-    green = shapely.union_all([
-        river_line.buffer(0.5 * river.width + margin, cap_style="flat"),
-        creek_line.buffer(0.5 * creek.width + 0.5 * margin),
-        lake["polygon"].buffer(1.5 * margin),
-    ]).intersection(domain).difference(water).difference(forest)
+    green = (
+        shapely.union_all(
+            [
+                river_line.buffer(0.5 * river.width + margin, cap_style="flat"),
+                creek_line.buffer(0.5 * creek.width + 0.5 * margin),
+                lake["polygon"].buffer(1.5 * margin),
+            ]
+        )
+        .intersection(domain)
+        .difference(water)
+        .difference(forest)
+    )
     urban = domain.difference(shapely.union_all([water, forest, green]))
     halves = shapely.get_parts(shapely.ops.split(domain, river_line))
     north = next(h for h in halves if h.contains(shapely.Point(grid.x0 + 0.5 * grid.size, grid.y0 + grid.size - 1.0)))
@@ -74,11 +83,11 @@ def make_zones(grid: Grid, river: Channel, lake: dict, creek: Channel, hills: np
 class _Blocks:
     """Street blocks: full rectangles in their district's rotated frame and their clipped polygons."""
 
-    rect: np.ndarray        # (k, 4) a_lo, a_hi, b_lo, b_hi in the district frame
-    district: np.ndarray    # (k,) 0 north, 1 south
-    polygon: np.ndarray     # (k,) clipped shapely geometries
-    cls: np.ndarray         # (k,) land-use class
-    frames: list            # per district: (origin x, origin y, angle in radians)
+    rect: np.ndarray  # (k, 4) a_lo, a_hi, b_lo, b_hi in the district frame
+    district: np.ndarray  # (k,) 0 north, 1 south
+    polygon: np.ndarray  # (k,) clipped shapely geometries
+    cls: np.ndarray  # (k,) land-use class
+    frames: list  # per district: (origin x, origin y, angle in radians)
 
 
 def _street_cuts(rng: np.random.Generator, lo: float, hi: float, spacing: tuple[float, float]) -> np.ndarray:
@@ -169,10 +178,10 @@ _PARCELS = {
 
 @dataclass
 class _Footprints:
-    polygon: np.ndarray     # shapely polygons, world coordinates
-    block: np.ndarray       # index into _Blocks
-    rect: np.ndarray        # (n, 4) a_lo, a_hi, b_lo, b_hi of the enclosing rectangle in the district frame
-    is_rect: np.ndarray     # True for rectangles, False for L shapes
+    polygon: np.ndarray  # shapely polygons, world coordinates
+    block: np.ndarray  # index into _Blocks
+    rect: np.ndarray  # (n, 4) a_lo, a_hi, b_lo, b_hi of the enclosing rectangle in the district frame
+    is_rect: np.ndarray  # True for rectangles, False for L shapes
 
 
 def _parcels(rng: np.random.Generator, blocks: _Blocks, scale: float) -> _Footprints:
@@ -194,8 +203,11 @@ def _parcels(rng: np.random.Generator, blocks: _Blocks, scale: float) -> _Footpr
             for col in range(n_cols):
                 # Setbacks shrink with the parcel, as on a dense plot.
                 tight = min(1.0, pw / 20.0, pd / 30.0)
-                front, side, back = (tight * rng.uniform(3.0, 6.0), tight * rng.uniform(1.5, 3.0),
-                                     tight * rng.uniform(2.0, 4.0))
+                front, side, back = (
+                    tight * rng.uniform(3.0, 6.0),
+                    tight * rng.uniform(1.5, 3.0),
+                    tight * rng.uniform(2.0, 4.0),
+                )
                 fw = pw - 2.0 * side
                 fd = min(pd - front - back, rng.uniform(d_lo, d_hi))
                 if fw < 6.0 or fd < 6.0:
@@ -225,8 +237,9 @@ def _parcels(rng: np.random.Generator, blocks: _Blocks, scale: float) -> _Footpr
     return _Footprints(world, owners_a, rect_a, np.array(is_rect, dtype=bool))
 
 
-def _l_shape(a0: float, b0: float, fw: float, fd: float, ca: float, cb: float, *, back_high: bool,
-             left: bool) -> list[tuple[float, float]]:
+def _l_shape(
+    a0: float, b0: float, fw: float, fd: float, ca: float, cb: float, *, back_high: bool, left: bool
+) -> list[tuple[float, float]]:
     """A rectangle with one back corner (``ca`` by ``cb``) cut away, as a counter-clockwise ring."""
     a1, b1 = a0 + fw, b0 + fd
     na = (a0, a0 + ca) if left else (a1 - ca, a1)
@@ -258,7 +271,7 @@ class Buildings:
     use: np.ndarray
     storeys: np.ndarray
     height: np.ndarray
-    ifc: list[int]          # rows of the IFC buildings, in IFC_SPECS order
+    ifc: list[int]  # rows of the IFC buildings, in IFC_SPECS order
     placements: list[dict]  # their local origin (eastings, northings), x-axis angle, width and depth
 
 
@@ -281,7 +294,8 @@ def make_buildings(seed: int, grid: Grid, blocks: _Blocks, zones: _Zones, n_targ
     if best is None:
         raise InputDataError(
             f"n_buildings={n_target} is more than the sample city's blocks hold at size_m={grid.size:g} "
-            f"(at most about {most}); ask for fewer buildings or a larger size_m.")
+            f"(at most about {most}); ask for fewer buildings or a larger size_m."
+        )
     fp, ok = best
     fp = _Footprints(fp.polygon[ok], fp.block[ok], fp.rect[ok], fp.is_rect[ok])
     rng = rng_for(seed, "buildings")
@@ -317,11 +331,11 @@ def make_buildings(seed: int, grid: Grid, blocks: _Blocks, zones: _Zones, n_targ
         frame = blocks.frames[district[row]]
         east, north = (round(float(v), 3) for v in _to_world(frame, a0, b0))
         width, depth = round(float(a1 - a0), 3), round(float(b1 - b0), 3)
-        wx, wy = _to_world((east, north, frame[2]), np.array([0.0, width, width, 0.0]),
-                           np.array([0.0, 0.0, depth, depth]))
+        wx, wy = _to_world(
+            (east, north, frame[2]), np.array([0.0, width, width, 0.0]), np.array([0.0, 0.0, depth, depth])
+        )
         fp.polygon[row] = shapely.Polygon(np.round(np.c_[wx, wy], 3))
-        placements.append({"eastings": east, "northings": north, "angle": frame[2], "width": width,
-                           "depth": depth})
+        placements.append({"eastings": east, "northings": north, "angle": frame[2], "width": width, "depth": depth})
     height = np.clip(np.round(storeys * storey_h, 1), 3.0, 100.0)
     ids = np.array([f"B{k:06d}" for k in range(1, n + 1)], dtype=object)
     return Buildings(fp, ids, use, storeys, height, ifc_rows, placements)
@@ -334,8 +348,10 @@ def _pick_ifc(fp: _Footprints, district: np.ndarray, zones: _Zones, block_cls: n
     good = fp.is_rect & (np.minimum(size_a, size_b) >= 10.0) & (np.maximum(size_a, size_b) <= 45.0)
     good &= np.isin(block_cls, ("residential", "commercial"))
     if fp.is_rect.sum() < 2:
-        raise InputDataError("The sample city has too few rectangular footprints for its two IFC buildings; "
-                             "use a larger size_m or the default n_buildings.")
+        raise InputDataError(
+            "The sample city has too few rectangular footprints for its two IFC buildings; "
+            "use a larger size_m or the default n_buildings."
+        )
     centres = shapely.centroid(fp.polygon)
     px, py = shapely.get_x(centres), shapely.get_y(centres)
     picks: list[int] = []
@@ -369,5 +385,3 @@ def make_landuse(zones: _Zones, blocks: _Blocks) -> list[tuple[shapely.Geometry,
         add(geom, cls)
     add(zones.urban.difference(shapely.union_all(blocks.polygon)), "road")
     return pieces
-
-

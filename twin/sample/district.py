@@ -96,8 +96,9 @@ class SampleCity:
         return self.root / "ifc" / "placements.json"
 
 
-def city(path: str | os.PathLike, seed: int = 0, *, size_m: float = 2000.0, cell: float = 2.0,
-         n_buildings: int | None = None) -> SampleCity:
+def city(
+    path: str | os.PathLike, seed: int = 0, *, size_m: float = 2000.0, cell: float = 2.0, n_buildings: int | None = None
+) -> SampleCity:
     """Write the sample city's files into ``path`` and return where they are.
 
     Parameters
@@ -157,35 +158,63 @@ def city(path: str | os.PathLike, seed: int = 0, *, size_m: float = 2000.0, cell
     scenario = write_scenario(root / "flood.toml", grid, river)
     river_scenario = write_river_scenario(root / "river.toml", grid, river, creek, lake)
     water_scenario = write_water(root, rng_for(seed, "water"), water_points(grid, river, creek))
-    write_marker(root, "sample-city", [dem_path, gpkg, scenario, river_scenario, water_scenario,
-                                       root / "water_flows.csv", *(root / "ifc").iterdir()])
-    return SampleCity(root=root, dem=dem_path, layers=gpkg, ifc=ifc_paths, scenario=scenario, crs=CRS,
-                      bounds=grid.bounds, river_scenario=river_scenario, water_scenario=water_scenario)
+    write_marker(
+        root,
+        "sample-city",
+        [dem_path, gpkg, scenario, river_scenario, water_scenario, root / "water_flows.csv", *(root / "ifc").iterdir()],
+    )
+    return SampleCity(
+        root=root,
+        dem=dem_path,
+        layers=gpkg,
+        ifc=ifc_paths,
+        scenario=scenario,
+        crs=CRS,
+        bounds=grid.bounds,
+        river_scenario=river_scenario,
+        water_scenario=water_scenario,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
 # Writing
 
 
-def _write_layers(path: Path, buildings: Buildings, river: Channel, creek: Channel, lake: dict,
-                  landuse: list[tuple]) -> Path:
+def _write_layers(
+    path: Path, buildings: Buildings, river: Channel, creek: Channel, lake: dict, landuse: list[tuple]
+) -> Path:
     layers = {
-        "buildings": gpd.GeoDataFrame({
-            "id": buildings.ids.astype(str),
-            "height": buildings.height.astype(float),
-            "storeys": buildings.storeys.astype(np.int32),
-            "use": buildings.use.astype(str),
-        }, geometry=list(buildings.footprints.polygon), crs=CRS),
-        "rivers": gpd.GeoDataFrame({
-            "name": [river.name, creek.name],
-            "width": [round(river.width, 2), round(creek.width, 2)],
-            "depth": [round(river.depth, 2), round(creek.depth, 2)],
-        }, geometry=[river.line, creek.line], crs=CRS),
-        "lakes": gpd.GeoDataFrame({
-            "name": [lake["name"]], "bed": [lake["bed"]], "level": [lake["level"]],
-        }, geometry=[lake["polygon"]], crs=CRS),
-        "landuse": gpd.GeoDataFrame({"class": [cls for _, cls in landuse]},
-                                    geometry=[geom for geom, _ in landuse], crs=CRS),
+        "buildings": gpd.GeoDataFrame(
+            {
+                "id": buildings.ids.astype(str),
+                "height": buildings.height.astype(float),
+                "storeys": buildings.storeys.astype(np.int32),
+                "use": buildings.use.astype(str),
+            },
+            geometry=list(buildings.footprints.polygon),
+            crs=CRS,
+        ),
+        "rivers": gpd.GeoDataFrame(
+            {
+                "name": [river.name, creek.name],
+                "width": [round(river.width, 2), round(creek.width, 2)],
+                "depth": [round(river.depth, 2), round(creek.depth, 2)],
+            },
+            geometry=[river.line, creek.line],
+            crs=CRS,
+        ),
+        "lakes": gpd.GeoDataFrame(
+            {
+                "name": [lake["name"]],
+                "bed": [lake["bed"]],
+                "level": [lake["level"]],
+            },
+            geometry=[lake["polygon"]],
+            crs=CRS,
+        ),
+        "landuse": gpd.GeoDataFrame(
+            {"class": [cls for _, cls in landuse]}, geometry=[geom for geom, _ in landuse], crs=CRS
+        ),
     }
     # GDAL stamps the GeoPackage's contents table with the current time unless told otherwise.
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
@@ -198,5 +227,3 @@ def _write_layers(path: Path, buildings: Buildings, river: Channel, creek: Chann
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
     return path
-
-

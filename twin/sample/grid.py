@@ -50,15 +50,18 @@ class Grid:
     def make(cls, size_m: float, cell: float) -> Grid:
         size_m, cell = float(size_m), float(cell)
         if not (math.isfinite(size_m) and size_m >= 400.0):
-            raise InputDataError(f"size_m={size_m} is too small for the sample city; use at least 400 m "
-                                 "(the river, lake and hills need room), e.g. size_m=600.")
+            raise InputDataError(
+                f"size_m={size_m} is too small for the sample city; use at least 400 m "
+                "(the river, lake and hills need room), e.g. size_m=600."
+            )
         if not (math.isfinite(cell) and cell > 0):
             raise InputDataError(f"cell={cell} must be a positive cell size in metres, e.g. cell=2.0.")
         n = round(size_m / cell)
         if abs(n * cell - size_m) > 1e-6 * size_m or n < 100:
             raise InputDataError(
                 f"size_m={size_m} / cell={cell} must be a whole number of at least 100 cells; "
-                f"pick e.g. cell={size_m / max(100, round(size_m / cell)):g}.")
+                f"pick e.g. cell={size_m / max(100, round(size_m / cell)):g}."
+            )
         return cls(ORIGIN[0], ORIGIN[1], size_m, cell, n)
 
     @property
@@ -102,8 +105,10 @@ def check_count(n_buildings: int | None, grid: Grid) -> int:
     if n_buildings is None:
         return max(20, round(BUILDINGS_PER_KM2 * (grid.size / 1000.0) ** 2))
     if isinstance(n_buildings, bool) or not isinstance(n_buildings, (int, np.integer)) or n_buildings < 2:
-        raise InputDataError(f"n_buildings={n_buildings!r} must be an integer of at least 2 (the IFC "
-                             "buildings need two footprints), or None for the default density.")
+        raise InputDataError(
+            f"n_buildings={n_buildings!r} must be an integer of at least 2 (the IFC "
+            "buildings need two footprints), or None for the default density."
+        )
     return int(n_buildings)
 
 
@@ -116,5 +121,3 @@ def rng_for(seed: int, part: str) -> np.random.Generator:
 def smoothstep(t: np.ndarray) -> np.ndarray:
     t = np.clip(t, 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
-
-

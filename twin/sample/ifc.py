@@ -27,8 +27,7 @@ from twin.sample.buildings import IFC_SPECS, Buildings
 from twin.sample.grid import CRS, EPOCH, EPOCH_ISO, Grid
 
 
-def write_ifc_folder(folder: Path, seed: int, grid: Grid, z: np.ndarray,
-                      buildings: Buildings) -> tuple[Path, ...]:
+def write_ifc_folder(folder: Path, seed: int, grid: Grid, z: np.ndarray, buildings: Buildings) -> tuple[Path, ...]:
     """Author the IFC buildings on their cadastre footprints and record where they were placed."""
     records, names = [], []
     with atomic_dir(folder, "sample-ifc") as tmp:
@@ -39,38 +38,68 @@ def write_ifc_folder(folder: Path, seed: int, grid: Grid, z: np.ndarray,
             ground = round(float(zonal_stat([buildings.footprints.polygon[row]], z, grid.transform)[0]), 2)
             bid = str(buildings.ids[row])
             name = f"{bid}-{label}.ifc"
-            _ifc_building(tmp / name, seed=seed, building_id=bid, label=label, width=width, depth=depth,
-                          storeys=floors, storey_height=floor_h, eastings=east, northings=north, height=ground,
-                          angle=place["angle"])
+            _ifc_building(
+                tmp / name,
+                seed=seed,
+                building_id=bid,
+                label=label,
+                width=width,
+                depth=depth,
+                storeys=floors,
+                storey_height=floor_h,
+                eastings=east,
+                northings=north,
+                height=ground,
+                angle=place["angle"],
+            )
             names.append(name)
-            records.append({
-                "file": name,
-                "building_id": bid,
-                "eastings": east,
-                "northings": north,
-                "height": ground,
-                "rotation_deg": math.degrees(place["angle"]),
-                "width": width,
-                "depth": depth,
-                "storeys": floors,
-                "storey_height": floor_h,
-                "total_height": round(floors * floor_h, 3),
-                "footprint": np.round(shapely.get_coordinates(buildings.footprints.polygon[row].exterior)[:-1], 3),
-            })
-        write_json(tmp / "placements.json", {
-            "crs": CRS,
-            "note": ("Each IFC model's local origin is the footprint corner at (eastings, northings); its "
-                     "local x axis points rotation_deg counter-clockwise from grid east; the building "
-                     "spans [0, width] x [0, depth] in local x and y; height (the IfcMapConversion "
-                     "OrthogonalHeight) is the lowest DEM cell under the footprint, to the centimetre."),
-            "buildings": records,
-        })
+            records.append(
+                {
+                    "file": name,
+                    "building_id": bid,
+                    "eastings": east,
+                    "northings": north,
+                    "height": ground,
+                    "rotation_deg": math.degrees(place["angle"]),
+                    "width": width,
+                    "depth": depth,
+                    "storeys": floors,
+                    "storey_height": floor_h,
+                    "total_height": round(floors * floor_h, 3),
+                    "footprint": np.round(shapely.get_coordinates(buildings.footprints.polygon[row].exterior)[:-1], 3),
+                }
+            )
+        write_json(
+            tmp / "placements.json",
+            {
+                "crs": CRS,
+                "note": (
+                    "Each IFC model's local origin is the footprint corner at (eastings, northings); its "
+                    "local x axis points rotation_deg counter-clockwise from grid east; the building "
+                    "spans [0, width] x [0, depth] in local x and y; height (the IfcMapConversion "
+                    "OrthogonalHeight) is the lowest DEM cell under the footprint, to the centimetre."
+                ),
+                "buildings": records,
+            },
+        )
     return tuple(folder / name for name in names)
 
 
-def _ifc_building(path: Path, *, seed: int, building_id: str, label: str, width: float, depth: float,
-                  storeys: int, storey_height: float, eastings: float, northings: float, height: float,
-                  angle: float) -> None:
+def _ifc_building(
+    path: Path,
+    *,
+    seed: int,
+    building_id: str,
+    label: str,
+    width: float,
+    depth: float,
+    storeys: int,
+    storey_height: float,
+    eastings: float,
+    northings: float,
+    height: float,
+    angle: float,
+) -> None:
     """An IFC4 box building: storeys with floor slabs and four walls each, a roof slab, georeferenced."""
     api = ifcopenshell.api
     f = api.project.create_file(version="IFC4")
@@ -80,8 +109,9 @@ def _ifc_building(path: Path, *, seed: int, building_id: str, label: str, width:
     units = [api.unit.add_si_unit(f, unit_type=t) for t in ("LENGTHUNIT", "AREAUNIT", "VOLUMEUNIT", "PLANEANGLEUNIT")]
     project.UnitsInContext = f.createIfcUnitAssignment(units)
     model = api.context.add_context(f, context_type="Model")
-    body = api.context.add_context(f, context_type="Model", context_identifier="Body", target_view="MODEL_VIEW",
-                                   parent=model)
+    body = api.context.add_context(
+        f, context_type="Model", context_identifier="Body", target_view="MODEL_VIEW", parent=model
+    )
     site = api.root.create_entity(f, ifc_class="IfcSite", name="Sample city site")
     building = api.root.create_entity(f, ifc_class="IfcBuilding", name=building_id)
     building.LongName = f"Sample {label}"
@@ -93,8 +123,12 @@ def _ifc_building(path: Path, *, seed: int, building_id: str, label: str, width:
     wall_t, slab_t = 0.25, 0.2
     outline = [(0.0, 0.0), (width, 0.0), (width, depth), (0.0, depth), (0.0, 0.0)]
     # Walls run counter-clockwise round the footprint; each profile lies left of its run, i.e. inside.
-    runs = [((0.0, 0.0), 0.0, width), ((width, 0.0), 90.0, depth),
-            ((width, depth), 180.0, width), ((0.0, depth), 270.0, depth)]
+    runs = [
+        ((0.0, 0.0), 0.0, width),
+        ((width, 0.0), 90.0, depth),
+        ((width, depth), 180.0, width),
+        ((0.0, depth), 270.0, depth),
+    ]
     for k in range(storeys):
         elevation = round(k * storey_height, 6)
         storey = api.root.create_entity(f, ifc_class="IfcBuildingStorey", name=f"Level {k}")
@@ -104,20 +138,31 @@ def _ifc_building(path: Path, *, seed: int, building_id: str, label: str, width:
         parts = []
         slab = api.root.create_entity(f, ifc_class="IfcSlab", predefined_type="FLOOR", name=f"Floor {k}")
         api.spatial.assign_container(f, products=[slab], relating_structure=storey)
-        api.geometry.assign_representation(f, product=slab, representation=api.geometry.add_slab_representation(
-            f, context=body, depth=slab_t, polyline=outline))
+        api.geometry.assign_representation(
+            f,
+            product=slab,
+            representation=api.geometry.add_slab_representation(f, context=body, depth=slab_t, polyline=outline),
+        )
         parts.append((slab, _placement(0.0, 0.0, elevation, 0.0)))
         for j, ((x, y), turn, length) in enumerate(runs):
             wall = api.root.create_entity(f, ifc_class="IfcWall", predefined_type="SOLIDWALL", name=f"Wall {k}.{j}")
             api.spatial.assign_container(f, products=[wall], relating_structure=storey)
-            api.geometry.assign_representation(f, product=wall, representation=api.geometry.add_wall_representation(
-                f, context=body, length=length, height=storey_height, thickness=wall_t))
+            api.geometry.assign_representation(
+                f,
+                product=wall,
+                representation=api.geometry.add_wall_representation(
+                    f, context=body, length=length, height=storey_height, thickness=wall_t
+                ),
+            )
             parts.append((wall, _placement(x, y, elevation, turn)))
         if k == storeys - 1:
             roof = api.root.create_entity(f, ifc_class="IfcSlab", predefined_type="ROOF", name="Roof")
             api.spatial.assign_container(f, products=[roof], relating_structure=storey)
-            api.geometry.assign_representation(f, product=roof, representation=api.geometry.add_slab_representation(
-                f, context=body, depth=slab_t, polyline=outline))
+            api.geometry.assign_representation(
+                f,
+                product=roof,
+                representation=api.geometry.add_slab_representation(f, context=body, depth=slab_t, polyline=outline),
+            )
             parts.append((roof, _placement(0.0, 0.0, storeys * storey_height - slab_t, 0.0)))
         for product, matrix in parts:
             api.geometry.edit_object_placement(f, product=product, matrix=matrix)
@@ -125,11 +170,22 @@ def _ifc_building(path: Path, *, seed: int, building_id: str, label: str, width:
     api.georeference.add_georeferencing(f, ifc_class="IfcMapConversion", name=CRS)
     api.georeference.edit_georeferencing(
         f,
-        projected_crs={"Name": CRS, "Description": "CGCS2000 / 3-degree Gauss-Kruger CM 114E",
-                       "GeodeticDatum": "CGCS2000", "MapProjection": "Gauss-Kruger", "MapZone": "CM 114E",
-                       "MapUnit": units[0]},
-        coordinate_operation={"Eastings": eastings, "Northings": northings, "OrthogonalHeight": height,
-                              "XAxisAbscissa": math.cos(angle), "XAxisOrdinate": math.sin(angle), "Scale": 1.0},
+        projected_crs={
+            "Name": CRS,
+            "Description": "CGCS2000 / 3-degree Gauss-Kruger CM 114E",
+            "GeodeticDatum": "CGCS2000",
+            "MapProjection": "Gauss-Kruger",
+            "MapZone": "CM 114E",
+            "MapUnit": units[0],
+        },
+        coordinate_operation={
+            "Eastings": eastings,
+            "Northings": northings,
+            "OrthogonalHeight": height,
+            "XAxisAbscissa": math.cos(angle),
+            "XAxisOrdinate": math.sin(angle),
+            "Scale": 1.0,
+        },
     )
     _freeze(f, seed=seed, key=building_id, name=path.name)
     f.write(str(path))
@@ -151,8 +207,9 @@ def _freeze(f, *, seed: int, key: str, name: str) -> None:
     org = f.createIfcOrganization(Identification="cimtwin", Name="cimtwin")
     user = f.createIfcPersonAndOrganization(person, org)
     app = f.createIfcApplication(org, "0.1", "cimtwin sample city generator", "cimtwin.sample")
-    history = f.createIfcOwnerHistory(OwningUser=user, OwningApplication=app, State="READWRITE",
-                                      ChangeAction="NOCHANGE", CreationDate=EPOCH)
+    history = f.createIfcOwnerHistory(
+        OwningUser=user, OwningApplication=app, State="READWRITE", ChangeAction="NOCHANGE", CreationDate=EPOCH
+    )
     for stale in f.by_type("IfcOwnerHistory"):
         if stale != history:
             for inverse in f.get_inverse(stale):

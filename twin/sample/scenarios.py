@@ -85,12 +85,15 @@ at = [{xo:.1f}, {yo:.1f}]
 """
 
 
-
 def _river_ends(grid: Grid, river: Channel) -> dict[str, float]:
     """The inflow on the river's centre line 50 m in from the west edge, and the outlet 50 m from the east."""
     x, xo = grid.x0 + 50.0, grid.x0 + grid.size - 50.0
-    return {"x": x, "y": float(np.interp(x, river.xy[:, 0], river.xy[:, 1])),
-            "xo": xo, "yo": float(np.interp(xo, river.xy[:, 0], river.xy[:, 1]))}
+    return {
+        "x": x,
+        "y": float(np.interp(x, river.xy[:, 0], river.xy[:, 1])),
+        "xo": xo,
+        "yo": float(np.interp(xo, river.xy[:, 0], river.xy[:, 1])),
+    }
 
 
 def write_scenario(path: Path, grid: Grid, river: Channel) -> Path:
@@ -102,8 +105,14 @@ def write_scenario(path: Path, grid: Grid, river: Channel) -> Path:
 def write_river_scenario(path: Path, grid: Grid, river: Channel, creek: Channel, lake: dict) -> Path:
     # The spill a quarter of the way down the creek, upstream of the lake it drains through.
     sx, sy = creek.xy[len(creek.xy) // 4]
-    text = _RIVER_TOML.format(**_river_ends(grid, river), lake=lake["name"], crest=lake["level"] + 0.05,
-                              target=lake["level"] - 0.2, sx=float(sx), sy=float(sy))
+    text = _RIVER_TOML.format(
+        **_river_ends(grid, river),
+        lake=lake["name"],
+        crest=lake["level"] + 0.05,
+        target=lake["level"] - 0.2,
+        sx=float(sx),
+        sy=float(sy),
+    )
     with atomic_file(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
@@ -113,14 +122,20 @@ def water_points(grid: Grid, river: Channel, creek: Channel) -> dict[str, tuple[
     """Where the water-supply nodes stand: the dam near the creek's head, the intake where the river
     enters, each environmental flow a little downstream of its source, the works, city, industry and
     farms at representative points inside the map."""
+
     def on(channel: Channel, share: float) -> tuple[float, float]:
         x, y = channel.xy[int(share * (len(channel.xy) - 1))]
         return float(x), float(y)
 
     ends = _river_ends(grid, river)
     L = grid.size
-    return {"r": on(creek, 0.05), "c": on(creek, 0.15), "i": (ends["x"], ends["y"]), "e": on(river, 0.12),
-            "w": (grid.x0 + 0.3 * L, grid.y0 + 0.55 * L), "d": (grid.x0 + 0.5 * L, grid.y0 + 0.5 * L),
-            "n": (grid.x0 + 0.8 * L, grid.y0 + 0.25 * L), "f": (grid.x0 + 0.2 * L, grid.y0 + 0.2 * L)}
-
-
+    return {
+        "r": on(creek, 0.05),
+        "c": on(creek, 0.15),
+        "i": (ends["x"], ends["y"]),
+        "e": on(river, 0.12),
+        "w": (grid.x0 + 0.3 * L, grid.y0 + 0.55 * L),
+        "d": (grid.x0 + 0.5 * L, grid.y0 + 0.5 * L),
+        "n": (grid.x0 + 0.8 * L, grid.y0 + 0.25 * L),
+        "f": (grid.x0 + 0.2 * L, grid.y0 + 0.2 * L),
+    }

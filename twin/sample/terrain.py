@@ -24,9 +24,9 @@ class Channel:
     """A channel's centre line, densely sampled, with its bed elevation at every sample."""
 
     name: str
-    xy: np.ndarray        # (m, 2) world coordinates, upstream to downstream
-    chain: np.ndarray     # (m,) distance along the line from its upstream end
-    bed: np.ndarray       # (m,) bed elevation
+    xy: np.ndarray  # (m, 2) world coordinates, upstream to downstream
+    chain: np.ndarray  # (m,) distance along the line from its upstream end
+    bed: np.ndarray  # (m,) bed elevation
     width: float
     depth: float
 
@@ -55,8 +55,12 @@ def main_river(rng: np.random.Generator, grid: Grid) -> Channel:
     a1, k1, p1 = L * rng.uniform(0.03, 0.045), rng.uniform(1.0, 1.5), rng.uniform(0, 2 * np.pi)
     a2, k2, p2 = L * rng.uniform(0.008, 0.015), rng.uniform(2.5, 3.5), rng.uniform(0, 2 * np.pi)
     u = np.linspace(0.0, L, max(200, int(L / 5.0)) + 1)
-    v = (v_in + (v_out - v_in) * u / L + a1 * np.sin(2 * np.pi * k1 * u / L + p1)
-         + a2 * np.sin(2 * np.pi * k2 * u / L + p2))
+    v = (
+        v_in
+        + (v_out - v_in) * u / L
+        + a1 * np.sin(2 * np.pi * k1 * u / L + p1)
+        + a2 * np.sin(2 * np.pi * k2 * u / L + p2)
+    )
     xy, chain = _densify(np.c_[grid.x0 + u, grid.y0 + v], grid.cell / 3.0)
     width = min(rng.uniform(42.0, 55.0), 0.09 * L)
     depth = rng.uniform(3.0, 3.6)
@@ -67,8 +71,8 @@ def main_river(rng: np.random.Generator, grid: Grid) -> Channel:
 
 @dataclass
 class _Fields:
-    dist: np.ndarray      # distance of every cell from a channel's centre line (m)
-    chain: np.ndarray     # chainage of the nearest point on the centre line (m)
+    dist: np.ndarray  # distance of every cell from a channel's centre line (m)
+    chain: np.ndarray  # chainage of the nearest point on the centre line (m)
 
 
 def line_fields(grid: Grid, channel: Channel) -> _Fields:
@@ -106,7 +110,7 @@ def _noise(rng: np.random.Generator, grid: Grid, corr: float) -> np.ndarray:
     m = int(np.ceil(grid.size / spacing)) + 1
     pad = int(np.ceil(3 * corr / spacing))
     white = rng.standard_normal((m + 2 * pad, m + 2 * pad))
-    field = ndimage.gaussian_filter(white, corr / spacing)[pad:pad + m, pad:pad + m]
+    field = ndimage.gaussian_filter(white, corr / spacing)[pad : pad + m, pad : pad + m]
     field /= field.std()
     coarse = np.arange(m) * spacing
     spline = RectBivariateSpline(coarse, coarse, field)
@@ -114,8 +118,9 @@ def _noise(rng: np.random.Generator, grid: Grid, corr: float) -> np.ndarray:
     return spline(grid.size - (grid.ys - grid.y0), grid.xs - grid.x0)[::-1]
 
 
-def base_terrain(rng: np.random.Generator, grid: Grid, river: Channel, fields: _Fields,
-                  creek: Channel, creek_fields: _Fields) -> tuple[np.ndarray, np.ndarray]:
+def base_terrain(
+    rng: np.random.Generator, grid: Grid, river: Channel, fields: _Fields, creek: Channel, creek_fields: _Fields
+) -> tuple[np.ndarray, np.ndarray]:
     """Ground before any carving: floodplain rising away from the river, hills in the north, undulations.
 
     Returns the ground and the hills' share of it (the forest zone is drawn from the latter).
@@ -163,8 +168,7 @@ def lake_and_creek(rng: np.random.Generator, grid: Grid, river: Channel) -> tupl
     a2, p2, a3, p3 = rng.uniform(0.12, 0.2), rng.uniform(0, np.pi), rng.uniform(0.04, 0.08), rng.uniform(0, np.pi)
     r = radius * (1.0 + a2 * np.cos(2 * theta + p2) + a3 * np.cos(3 * theta + p3))
     outline = np.c_[centre[0] + r * np.cos(theta), centre[1] + r * np.sin(theta)]
-    lake = {"name": "Sample Lake", "polygon": shapely.Polygon(np.round(outline, 3)),
-            "depth": rng.uniform(2.5, 3.5)}
+    lake = {"name": "Sample Lake", "polygon": shapely.Polygon(np.round(outline, 3)), "depth": rng.uniform(2.5, 3.5)}
     # The creek comes down from the north edge between two hills.
     start = np.array([grid.x0 + L * rng.uniform(0.60, 0.66), grid.y0 + L])
     mid = np.array([start[0] + L * rng.uniform(-0.03, 0.03), 0.5 * (start[1] + centre[1])])
@@ -194,7 +198,7 @@ def water_levels(grid: Grid, base: np.ndarray, river: Channel, lake: dict, creek
     ground = base[row, col]
     # Upstream the bed follows the ground a creek-depth down, never rising, to just below the lake level.
     creek.bed[:first_in] = np.minimum.accumulate(np.maximum(ground[:first_in] - depth, level - 0.5))
-    creek.bed[first_in:last_in + 1] = level - 1.0
+    creek.bed[first_in : last_in + 1] = level - 1.0
     s = chain[last_in:]
     creek.bed[last_in:] = (level - 1.0) + (bank_junction - depth - (level - 1.0)) * (s - s[0]) / (s[-1] - s[0])
 
@@ -208,8 +212,7 @@ def _channel_surface(dist: np.ndarray, bed: np.ndarray, width: float, depth: flo
 
 def _inside(grid: Grid, polygon: shapely.Polygon) -> np.ndarray:
     """Cells whose centres lie in a polygon."""
-    return rasterize([(polygon, 1)], out_shape=(grid.n, grid.n), transform=grid.transform,
-                     dtype=np.uint8).astype(bool)
+    return rasterize([(polygon, 1)], out_shape=(grid.n, grid.n), transform=grid.transform, dtype=np.uint8).astype(bool)
 
 
 def _signed_distance(grid: Grid, polygon: shapely.Polygon, reach: float) -> np.ndarray:
@@ -222,23 +225,25 @@ def _signed_distance(grid: Grid, polygon: shapely.Polygon, reach: float) -> np.n
     xmin, ymin, xmax, ymax = polygon.bounds
     r0, c0 = grid.index(xmin - reach, ymax + reach)
     r1, c1 = grid.index(xmax + reach, ymin - reach)
-    X, Y = np.meshgrid(grid.xs[c0:c1 + 1], grid.ys[r0:r1 + 1])
+    X, Y = np.meshgrid(grid.xs[c0 : c1 + 1], grid.ys[r0 : r1 + 1])
     d = shapely.distance(polygon.exterior, shapely.points(X, Y))
-    window = np.where(_inside(grid, polygon)[r0:r1 + 1, c0:c1 + 1], -d, d)
-    sd[r0:r1 + 1, c0:c1 + 1] = window
+    window = np.where(_inside(grid, polygon)[r0 : r1 + 1, c0 : c1 + 1], -d, d)
+    sd[r0 : r1 + 1, c0 : c1 + 1] = window
     return sd
 
 
-def carve(grid: Grid, base: np.ndarray, river: Channel, fields: _Fields, lake: dict,
-           creek: Channel, creek_fields: _Fields) -> tuple[np.ndarray, np.ndarray]:
+def carve(
+    grid: Grid, base: np.ndarray, river: Channel, fields: _Fields, lake: dict, creek: Channel, creek_fields: _Fields
+) -> tuple[np.ndarray, np.ndarray]:
     """Cut the river channel, the creek's valley and the lake basin into the ground.
 
     Returns the ground and every cell's distance from the nearest channel bank or lake shore.
     """
     z = np.minimum(base, _channel_surface(fields.dist, river.bed_at(fields.chain), river.width, river.depth, 0.15))
     # The creek's valley walls (12 %) let it cut down through the hills without cliffs.
-    z = np.minimum(z, _channel_surface(creek_fields.dist, creek.bed_at(creek_fields.chain), creek.width,
-                                       creek.depth, 0.12))
+    z = np.minimum(
+        z, _channel_surface(creek_fields.dist, creek.bed_at(creek_fields.chain), creek.width, creek.depth, 0.12)
+    )
     # Beyond this reach the shore stands above the highest ground, so it need not be computed there.
     reach = 50.0 + (float(base.max()) - lake["level"]) / 0.1
     sd = _signed_distance(grid, lake["polygon"], reach)
@@ -246,8 +251,11 @@ def carve(grid: Grid, base: np.ndarray, river: Channel, fields: _Fields, lake: d
     ramp = min(40.0, 0.4 * radius)
     # Above the water the shore rises at 3 % for 40 m, then at 10 %, enough to meet any ground within
     # the distance field's reach.
-    shore = np.where(sd < 0, lake["level"] - lake["depth"] * smoothstep(-sd / ramp),
-                     lake["level"] + 0.03 * sd + 0.1 * np.maximum(sd - 40.0, 0.0))
+    shore = np.where(
+        sd < 0,
+        lake["level"] - lake["depth"] * smoothstep(-sd / ramp),
+        lake["level"] + 0.03 * sd + 0.1 * np.maximum(sd - 40.0, 0.0),
+    )
     water_dist = np.minimum.reduce([fields.dist - 0.5 * river.width, creek_fields.dist - 0.5 * creek.width, sd])
     return np.minimum(z, shore), water_dist
 
@@ -256,14 +264,16 @@ def lake_bed(grid: Grid, z: np.ndarray, lake: dict) -> float:
     return round(float(z[_inside(grid, lake["polygon"])].min()), 2)
 
 
-def streets_and_ponds(rng: np.random.Generator, grid: Grid, z: np.ndarray, landuse: list[tuple],
-                       water_dist: np.ndarray) -> np.ndarray:
+def streets_and_ponds(
+    rng: np.random.Generator, grid: Grid, z: np.ndarray, landuse: list[tuple], water_dist: np.ndarray
+) -> np.ndarray:
     """Lower the streets a kerb below the blocks and press a few closed dips (ponding spots) into them."""
     roads = [geom for geom, cls in landuse if cls == "road"]
     if not roads:
         return z
-    street = rasterize([(g, 1) for g in roads], out_shape=(grid.n, grid.n), transform=grid.transform,
-                       dtype=np.uint8).astype(bool)
+    street = rasterize(
+        [(g, 1) for g in roads], out_shape=(grid.n, grid.n), transform=grid.transform, dtype=np.uint8
+    ).astype(bool)
     # A 0.15 m kerb, softened over about a cell so that the DEM has no one-cell steps.
     z = z - 0.15 * ndimage.gaussian_filter(street.astype(np.float64), 0.75)
     # Ponds sit mid-street, well away from the water so that channels and shores keep their shape.
@@ -283,5 +293,3 @@ def streets_and_ponds(rng: np.random.Generator, grid: Grid, z: np.ndarray, landu
         depth, sigma = rng.uniform(0.6, 1.2), rng.uniform(5.0, 9.0)
         z = z - depth * np.exp(-0.5 * ((X - x) ** 2 + (Y - y) ** 2) / sigma**2)
     return z
-
-

@@ -172,8 +172,14 @@ def write_water(root: Path, rng: np.random.Generator, points: dict[str, tuple[fl
     with atomic_file(root / "water_flows.csv") as tmp:
         flows.to_csv(tmp, index_label="date", float_format="%.4f")
     coords = {f"{k}{axis}": v for k, (x, y) in points.items() for axis, v in (("x", x), ("y", y))}
-    text = _WATER_TOML.format(first=FIRST_YEAR, last=FIRST_YEAR + YEARS - 1, end=FIRST_YEAR + YEARS,
-                              reservoir_km2=RESERVOIR_KM2, river_km2=RIVER_KM2, **coords)
+    text = _WATER_TOML.format(
+        first=FIRST_YEAR,
+        last=FIRST_YEAR + YEARS - 1,
+        end=FIRST_YEAR + YEARS,
+        reservoir_km2=RESERVOIR_KM2,
+        river_km2=RIVER_KM2,
+        **coords,
+    )
     path = root / "water.toml"
     with atomic_file(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -209,9 +215,15 @@ def daily_series(rng: np.random.Generator) -> pd.DataFrame:
     pet = _PET_MM[month] * (1.0 + 0.1 * (1.0 - factor[year]))  # dry years are sunnier
     runoff_mm = _bucket(rain, pet)
     to_m3s = 1e3 / 86400.0  # mm over a km2 per day -> m3/s
-    return pd.DataFrame({"reservoir_in": runoff_mm * RESERVOIR_KM2 * to_m3s,
-                         "river_q": runoff_mm * RIVER_KM2 * to_m3s,
-                         "evaporation": pet, "rain_mm": rain}, index=days)
+    return pd.DataFrame(
+        {
+            "reservoir_in": runoff_mm * RESERVOIR_KM2 * to_m3s,
+            "river_q": runoff_mm * RIVER_KM2 * to_m3s,
+            "evaporation": pet,
+            "rain_mm": rain,
+        },
+        index=days,
+    )
 
 
 def _bucket(rain: np.ndarray, pet: np.ndarray) -> np.ndarray:

@@ -144,8 +144,10 @@ class Scene:
 
     def __repr__(self) -> str:
         n = len(self._data.buildings.rows) if self._data.buildings is not None else 0
-        return (f"<Scene {self._data.default_title!r}: {n} buildings, "
-                f"layers {sorted(self._data.images)}, {len(self._data.frames)} frames>")
+        return (
+            f"<Scene {self._data.default_title!r}: {n} buildings, "
+            f"layers {sorted(self._data.images)}, {len(self._data.frames)} frames>"
+        )
 
     # -- offline page -------------------------------------------------------------------
     def html(self, *, title: str | None = None) -> str:
@@ -204,8 +206,10 @@ class Scene:
     def _repr_html_(self) -> str:
         """Inline offline view for Jupyter: the page in an ``<iframe srcdoc>``."""
         page = self.html()
-        return (f'<iframe srcdoc="{_html.escape(page, quote=True)}" width="100%" height="620" '
-                'style="border:none" sandbox="allow-scripts"></iframe>')
+        return (
+            f'<iframe srcdoc="{_html.escape(page, quote=True)}" width="100%" height="620" '
+            'style="border:none" sandbox="allow-scripts"></iframe>'
+        )
 
     # -- notebook deck ------------------------------------------------------------------
     @cached_property
@@ -225,8 +229,9 @@ def image_data_uri(png: bytes) -> String:
     return String("data:image/png;base64," + b64(png))
 
 
-def city_scene(twin, result=None, *, depth_min: float = 0.05, basemap_url: str | None = None,
-               max_frames: int = 48) -> Scene:
+def city_scene(
+    twin, result=None, *, depth_min: float = 0.05, basemap_url: str | None = None, max_frames: int = 48
+) -> Scene:
     """Build the scene of a twin and, optionally, a flood result.
 
     Parameters
@@ -259,16 +264,21 @@ def city_scene(twin, result=None, *, depth_min: float = 0.05, basemap_url: str |
         A result grid does not match the twin's grid, or an argument is out of range.
     """
     if not (depth_min > 0 and math.isfinite(depth_min)):
-        raise InputDataError(f"depth_min must be a positive number of metres, got {depth_min!r}; "
-                             "use e.g. depth_min=0.05.")
+        raise InputDataError(
+            f"depth_min must be a positive number of metres, got {depth_min!r}; use e.g. depth_min=0.05."
+        )
     if max_frames < 1:
         raise InputDataError(f"max_frames must be at least 1, got {max_frames}.")
     if basemap_url is not None and not all(k in basemap_url for k in ("{z}", "{x}", "{y}")):
-        raise InputDataError(f"basemap_url {basemap_url!r} is not a tile URL template; it needs "
-                             "{z}, {x} and {y}, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+        raise InputDataError(
+            f"basemap_url {basemap_url!r} is not a tile URL template; it needs "
+            "{z}, {x} and {y}, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+        )
     if twin.crs is None:
-        raise CRSError("the twin has no CRS, so the scene cannot be placed on the globe; "
-                       "build the twin with a projected CRS (e.g. EPSG:4547).")
+        raise CRSError(
+            "the twin has no CRS, so the scene cannot be placed on the globe; "
+            "build the twin with a projected CRS (e.g. EPSG:4547)."
+        )
     crs = CRS.from_user_input(twin.crs)
     to_wgs84 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     terrain = np.asarray(twin.terrain)
@@ -287,14 +297,18 @@ def city_scene(twin, result=None, *, depth_min: float = 0.05, basemap_url: str |
     origin = (round((extent[0][0] + extent[1][0]) / 2, 6), round((extent[0][1] + extent[1][1]) / 2, 6))
 
     relief, factor = block_reduce(terrain, RELIEF_MAX_PIXELS, "mean")
-    data = _SceneData(origin=origin, quad=grid_quad,
-                      terrain_quad=quad(relief.shape[0] * factor, relief.shape[1] * factor),
-                      extent=extent, subtitle="",
-                      default_title="Flood scene" if result is not None else "City scene",
-                      basemap_url=basemap_url)
-    data.images["terrain"] = png_grey(hillshade(relief, abs(transform.a) * factor,
-                                                abs(transform.e) * factor,
-                                                exaggeration=RELIEF_EXAGGERATION))
+    data = _SceneData(
+        origin=origin,
+        quad=grid_quad,
+        terrain_quad=quad(relief.shape[0] * factor, relief.shape[1] * factor),
+        extent=extent,
+        subtitle="",
+        default_title="Flood scene" if result is not None else "City scene",
+        basemap_url=basemap_url,
+    )
+    data.images["terrain"] = png_grey(
+        hillshade(relief, abs(transform.a) * factor, abs(transform.e) * factor, exaggeration=RELIEF_EXAGGERATION)
+    )
     if result is not None:
         _add_flood(data, result, (ny, nx), depth_min, max_frames)
         if data.frame_factor:
@@ -310,13 +324,13 @@ def city_scene(twin, result=None, *, depth_min: float = 0.05, basemap_url: str |
     cell = math.hypot(transform.a, transform.d)
     epsg = crs.to_epsg()
     crs_name = f"EPSG:{epsg}" if epsg else crs.name
-    data.subtitle = (f"{crs_name} · {grid_text(nx, ny, cell)} · "
-                     f"{n_buildings:,} buildings")
+    data.subtitle = f"{crs_name} · {grid_text(nx, ny, cell)} · {n_buildings:,} buildings"
     return Scene(data)
 
 
-def network_scene(twin, lines, column: str, *, title: str, unit: str, whole: bool = False,
-                  name_column: str | None = None) -> Scene:
+def network_scene(
+    twin, lines, column: str, *, title: str, unit: str, whole: bool = False, name_column: str | None = None
+) -> Scene:
     """The twin's scene (relief, buildings, rivers, lakes) with a line network coloured by a column.
 
     For a river result, its links by ``peak_discharge_m3s``; for a terrain result, its streams by
@@ -350,8 +364,10 @@ def network_scene(twin, lines, column: str, *, title: str, unit: str, whole: boo
     from twin.scene.network import colours_of, network_classes
 
     if column not in lines.columns:
-        raise InputDataError(f"the lines have no column {column!r} to colour by; they have "
-                             f"{[c for c in lines.columns if c != 'geometry']}.")
+        raise InputDataError(
+            f"the lines have no column {column!r} to colour by; they have "
+            f"{[c for c in lines.columns if c != 'geometry']}."
+        )
     scene = city_scene(twin)
     data = scene._data
     values = lines[column].to_numpy(dtype=np.float64)
@@ -365,10 +381,16 @@ def network_scene(twin, lines, column: str, *, title: str, unit: str, whole: boo
     for row, line in _parts(lines, "LineString"):
         lon, lat = _lonlat(line, to_wgs84)
         value = float(values[row])
-        text = ("no value" if not math.isfinite(value) else f"{unit} {value:.0f}" if whole
-                else f"{title.lower()} {value:.3g} {unit}")
-        data.network.append({"lon": lon, "lat": lat, "color": colours[row], "name": names[row] or "line",
-                             "value": value, "text": text})
+        text = (
+            "no value"
+            if not math.isfinite(value)
+            else f"{unit} {value:.0f}"
+            if whole
+            else f"{title.lower()} {value:.3g} {unit}"
+        )
+        data.network.append(
+            {"lon": lon, "lat": lat, "color": colours[row], "name": names[row] or "line", "value": value, "text": text}
+        )
     data.network_title = f"{title} ({unit})" if not whole else title
     data.network_legend = [[list(c.rgba), c.label] for c in classes]
     data.default_title = title
@@ -384,32 +406,36 @@ def _grid(result, name: str, shape: tuple[int, int]) -> np.ndarray | None:
         return None
     array = np.asarray(value)
     if array.shape[-2:] != shape:
-        raise InputDataError(f"result.{name} has shape {array.shape}, but the twin's grid is "
-                             f"{shape}; pass the result computed on this twin.")
+        raise InputDataError(
+            f"result.{name} has shape {array.shape}, but the twin's grid is "
+            f"{shape}; pass the result computed on this twin."
+        )
     return array
 
 
 def _add_flood(data: _SceneData, result, shape, depth_min: float, max_frames: int) -> None:
     depth = _grid(result, "max_depth", shape)
     if depth is None:
-        raise InputDataError("the result has no max_depth grid; pass a flood result "
-                             "(twin.run(...) of a flood scenario).")
+        raise InputDataError(
+            "the result has no max_depth grid; pass a flood result (twin.run(...) of a flood scenario)."
+        )
     classes = depth_classes(depth_min)
     data.depth_legend = [[list(c.rgba), c.label] for c in classes]
     data.images["depth"] = png_classes(classify(depth, classes), classes)
     hazard = _grid(result, "hazard", shape)
     if hazard is not None:
         dry = ~(np.asarray(depth, dtype=np.float64) >= depth_min)
-        data.images["hazard"] = png_classes(classify(hazard, HAZARD_CLASSES, mask=dry),
-                                            HAZARD_CLASSES)
+        data.images["hazard"] = png_classes(classify(hazard, HAZARD_CLASSES, mask=dry), HAZARD_CLASSES)
     frames = getattr(result, "depth_frames", None)
     if frames is None:
         return
     frames = _grid(result, "depth_frames", shape)
     times = np.asarray(getattr(result, "frame_times", np.arange(len(frames))), dtype=np.float64)
     if frames.ndim != 3 or len(times) != len(frames):
-        raise InputDataError(f"result.depth_frames has shape {frames.shape} and frame_times "
-                             f"{len(times)} entries; they must be (nt, ny, nx) and (nt,).")
+        raise InputDataError(
+            f"result.depth_frames has shape {frames.shape} and frame_times "
+            f"{len(times)} entries; they must be (nt, ny, nx) and (nt,)."
+        )
     if len(frames) == 0:
         return
     pick = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int))
@@ -437,7 +463,8 @@ def _flatten_polygons(geoms: np.ndarray, to_wgs84: Transformer) -> _Polygons:
     xy, vertex_of = shapely.get_coordinates(rings, return_index=True)
     lon, lat = to_wgs84.transform(xy[:, 0], xy[:, 1])
     return _Polygons(
-        lon=np.asarray(lon), lat=np.asarray(lat),
+        lon=np.asarray(lon),
+        lat=np.asarray(lat),
         parts=np.bincount(part_of, minlength=len(keep)),
         rings=np.bincount(ring_of, minlength=len(parts)),
         verts=np.bincount(vertex_of, minlength=len(rings)),
@@ -492,15 +519,20 @@ def _add_buildings(data: _SceneData, frame, crs: CRS, depth_min: float) -> None:
     exposure = "max_depth" in sub.columns
     if exposure:
         depth = sub["max_depth"].to_numpy(dtype=np.float64)
-        arrival = (sub["arrival_time"].to_numpy(dtype=np.float64) if "arrival_time" in sub.columns
-                   else np.full(len(sub), np.nan))
+        arrival = (
+            sub["arrival_time"].to_numpy(dtype=np.float64)
+            if "arrival_time" in sub.columns
+            else np.full(len(sub), np.nan)
+        )
         classes = stepped_classes(depth_min, _EXPOSURE_STEPS, _EXPOSURE_RGBA)
         wet = classify(depth, classes)  # 0 dry (or unknown), k = class k
         attrs["b_class"] = wet
-        attrs["b_depth"] = np.where(np.isfinite(depth), np.rint(np.clip(depth, 0, 655.0) * 100),
-                                    65535).astype(np.uint16)
-        attrs["b_arrival"] = np.where(np.isfinite(arrival), np.rint(np.clip(arrival, 0, _NEVER - 1)),
-                                      _NEVER).astype(np.uint32)
+        attrs["b_depth"] = np.where(np.isfinite(depth), np.rint(np.clip(depth, 0, 655.0) * 100), 65535).astype(
+            np.uint16
+        )
+        attrs["b_arrival"] = np.where(np.isfinite(arrival), np.rint(np.clip(arrival, 0, _NEVER - 1)), _NEVER).astype(
+            np.uint32
+        )
         colours = [list(_DRY_GREY)] + [list(c.rgba) for c in classes]
         legend = [[list(_DRY_GREY), f"Dry (< {depth_min:g} m)"]]
         legend += [[list(c.rgba), c.label] for c in classes]
@@ -555,16 +587,14 @@ def _add_water(data: _SceneData, rivers, lakes, crs: CRS) -> None:
         for row, line in _parts(rivers, "LineString"):
             lon, lat = _lonlat(line, to_wgs84)
             # A river without a width still shows, as a 5 m line.
-            data.rivers.append({"lon": lon, "lat": lat, "width": _number(widths[row], 5.0),
-                                "name": names[row]})
+            data.rivers.append({"lon": lon, "lat": lat, "width": _number(widths[row], 5.0), "name": names[row]})
     if lakes is not None and len(lakes):
         to_wgs84 = _to_wgs84(lakes, crs)
         levels = _column(lakes, "level", None)
         names = _text(_column(lakes, "name", None))
         for row, polygon in _parts(lakes, "Polygon"):
             rings = [_lonlat(ring, to_wgs84) for ring in shapely.get_rings(polygon)]
-            data.lakes.append({"rings": rings, "level": _number(levels[row], math.nan),
-                               "name": names[row]})
+            data.lakes.append({"rings": rings, "level": _number(levels[row], math.nan), "name": names[row]})
 
 
 # ---------------------------------------------------------------------------------------
@@ -595,8 +625,10 @@ def _payload(data: _SceneData) -> tuple[dict[str, np.ndarray], dict]:
     if polygons is not None:
         qx, qy = _quantise(polygons.lon, polygons.lat, data.origin)
         arrays.update(
-            b_dx=delta_encode(qx), b_dy=delta_encode(qy),
-            b_parts=_smallest_uint(polygons.parts), b_rings=_smallest_uint(polygons.rings),
+            b_dx=delta_encode(qx),
+            b_dy=delta_encode(qy),
+            b_parts=_smallest_uint(polygons.parts),
+            b_rings=_smallest_uint(polygons.rings),
             b_verts=_smallest_uint(polygons.verts),
         )
         arrays.update(data.building_attrs)
@@ -604,20 +636,25 @@ def _payload(data: _SceneData) -> tuple[dict[str, np.ndarray], dict]:
     meta["rivers"] = []
     for river in data.rivers:
         qx, qy = _quantise(river["lon"], river["lat"], data.origin)
-        meta["rivers"].append({"path": np.column_stack([qx, qy]).tolist(),
-                               "width": river["width"], "name": river["name"]})
+        meta["rivers"].append(
+            {"path": np.column_stack([qx, qy]).tolist(), "width": river["width"], "name": river["name"]}
+        )
     meta["lakes"] = []
     for lake in data.lakes:
-        rings = [np.column_stack(_quantise(lon, lat, data.origin)).tolist()
-                 for lon, lat in lake["rings"]]
-        meta["lakes"].append({"rings": rings, "level": _finite_or_none(lake["level"]),
-                              "name": lake["name"]})
+        rings = [np.column_stack(_quantise(lon, lat, data.origin)).tolist() for lon, lat in lake["rings"]]
+        meta["lakes"].append({"rings": rings, "level": _finite_or_none(lake["level"]), "name": lake["name"]})
     meta["network"] = []
     for line in data.network:
         qx, qy = _quantise(line["lon"], line["lat"], data.origin)
-        meta["network"].append({"path": np.column_stack([qx, qy]).tolist(), "color": line["color"],
-                                "name": line["name"], "value": _finite_or_none(line["value"]),
-                                "text": line["text"]})
+        meta["network"].append(
+            {
+                "path": np.column_stack([qx, qy]).tolist(),
+                "color": line["color"],
+                "name": line["name"],
+                "value": _finite_or_none(line["value"]),
+                "text": line["text"],
+            }
+        )
     return arrays, meta
 
 
@@ -632,8 +669,13 @@ def _view_state(data: _SceneData, width: int = 900, height: int = 560) -> pydeck
 
     zoom_x = math.log2(width * 360.0 / (512.0 * max(east - west, 1e-9)))
     zoom_y = math.log2(height * 2 * math.pi / (512.0 * max(merc(north) - merc(south), 1e-12)))
-    return pydeck.ViewState(longitude=(west + east) / 2, latitude=(south + north) / 2,
-                            zoom=min(zoom_x, zoom_y) - 0.2, pitch=_PITCH, bearing=0)
+    return pydeck.ViewState(
+        longitude=(west + east) / 2,
+        latitude=(south + north) / 2,
+        zoom=min(zoom_x, zoom_y) - 0.2,
+        pitch=_PITCH,
+        bearing=0,
+    )
 
 
 def _building_records(data: _SceneData) -> tuple[list[dict], list[dict]]:
@@ -657,9 +699,15 @@ def _building_records(data: _SceneData) -> tuple[list[dict], list[dict]]:
     records, ifc_roofs = [], []
     ring = vertex = part = 0
     for b in range(n):
-        record = {"id": meta["ids"][b], "height": heights[b], "base": bases[b],
-                  "source": "ifc" if ifc[b] else "gis", "file": files[b], "name": names[b],
-                  "color": colours[classes[b]]}
+        record = {
+            "id": meta["ids"][b],
+            "height": heights[b],
+            "base": bases[b],
+            "source": "ifc" if ifc[b] else "gis",
+            "file": files[b],
+            "name": names[b],
+            "color": colours[classes[b]],
+        }
         if meta["exposure"]:
             record["max_depth"] = depth_text[b]
             record["arrival_min"] = arrival_text[b]
@@ -682,50 +730,124 @@ def _build_deck(data: _SceneData) -> pydeck.Deck:
     layers = []
     for name in ("terrain", "depth", "hazard"):
         if name in data.images:
-            layers.append(pydeck.Layer("BitmapLayer", data=None, id=name,
-                                       image=image_data_uri(data.images[name]), bounds=data.quad,
-                                       visible=name != "hazard"))
+            layers.append(
+                pydeck.Layer(
+                    "BitmapLayer",
+                    data=None,
+                    id=name,
+                    image=image_data_uri(data.images[name]),
+                    bounds=data.quad,
+                    visible=name != "hazard",
+                )
+            )
             if name == "terrain" and data.lakes:
-                layers.append(pydeck.Layer(
-                    "PolygonLayer", id="lakes", get_polygon="polygon", get_fill_color=list(_WATER),
-                    stroked=False, pickable=True,
-                    data=[{"polygon": [np.column_stack([np.round(lo, 7), np.round(la, 7)]).tolist()
-                                       for lo, la in lake["rings"]],
-                           "name": lake["name"] or "lake", "level": _finite_or_none(lake["level"])}
-                          for lake in data.lakes]))
+                layers.append(
+                    pydeck.Layer(
+                        "PolygonLayer",
+                        id="lakes",
+                        get_polygon="polygon",
+                        get_fill_color=list(_WATER),
+                        stroked=False,
+                        pickable=True,
+                        data=[
+                            {
+                                "polygon": [
+                                    np.column_stack([np.round(lo, 7), np.round(la, 7)]).tolist()
+                                    for lo, la in lake["rings"]
+                                ],
+                                "name": lake["name"] or "lake",
+                                "level": _finite_or_none(lake["level"]),
+                            }
+                            for lake in data.lakes
+                        ],
+                    )
+                )
             if name == "terrain" and data.rivers:
-                layers.append(pydeck.Layer(
-                    "PathLayer", id="rivers", get_path="path", get_width="width",
-                    width_units=String("meters"), width_min_pixels=1.5, get_color=list(_WATER), pickable=True,
-                    data=[{"path": np.column_stack([np.round(r["lon"], 7), np.round(r["lat"], 7)]).tolist(),
-                           "width": r["width"], "name": r["name"] or "river"} for r in data.rivers]))
+                layers.append(
+                    pydeck.Layer(
+                        "PathLayer",
+                        id="rivers",
+                        get_path="path",
+                        get_width="width",
+                        width_units=String("meters"),
+                        width_min_pixels=1.5,
+                        get_color=list(_WATER),
+                        pickable=True,
+                        data=[
+                            {
+                                "path": np.column_stack([np.round(r["lon"], 7), np.round(r["lat"], 7)]).tolist(),
+                                "width": r["width"],
+                                "name": r["name"] or "river",
+                            }
+                            for r in data.rivers
+                        ],
+                    )
+                )
     if data.network:
-        layers.append(pydeck.Layer(
-            "PathLayer", id="network", get_path="path", get_color="color", get_width=4,
-            width_units=String("pixels"), pickable=True,
-            data=[{"path": np.column_stack([np.round(n["lon"], 7), np.round(n["lat"], 7)]).tolist(),
-                   "color": n["color"], "name": n["name"], "text": n["text"]} for n in data.network]))
+        layers.append(
+            pydeck.Layer(
+                "PathLayer",
+                id="network",
+                get_path="path",
+                get_color="color",
+                get_width=4,
+                width_units=String("pixels"),
+                pickable=True,
+                data=[
+                    {
+                        "path": np.column_stack([np.round(n["lon"], 7), np.round(n["lat"], 7)]).tolist(),
+                        "color": n["color"],
+                        "name": n["name"],
+                        "text": n["text"],
+                    }
+                    for n in data.network
+                ],
+            )
+        )
     tooltip_lines = ["<b>{id}</b>", "{name}", "height {height} m, base {base} m", "source {source} {file}"]
     if data.buildings is not None:
         records, ifc_roofs = _building_records(data)
-        layers.append(pydeck.Layer("PolygonLayer", data=records, id="buildings",
-                                   get_polygon="polygon", get_elevation="height",
-                                   get_fill_color="color", extruded=True, stroked=False,
-                                   pickable=True, auto_highlight=True))
+        layers.append(
+            pydeck.Layer(
+                "PolygonLayer",
+                data=records,
+                id="buildings",
+                get_polygon="polygon",
+                get_elevation="height",
+                get_fill_color="color",
+                extruded=True,
+                stroked=False,
+                pickable=True,
+                auto_highlight=True,
+            )
+        )
         if ifc_roofs:
-            layers.append(pydeck.Layer("PathLayer", data=ifc_roofs, id="ifc-outline",
-                                       get_path="path", get_color=list(_IFC_OUTLINE),
-                                       get_width=3, width_units=String("pixels")))
+            layers.append(
+                pydeck.Layer(
+                    "PathLayer",
+                    data=ifc_roofs,
+                    id="ifc-outline",
+                    get_path="path",
+                    get_color=list(_IFC_OUTLINE),
+                    get_width=3,
+                    width_units=String("pixels"),
+                )
+            )
         if data.building_meta["exposure"]:
             tooltip_lines += ["max depth {max_depth} m", "water arrives after {arrival_min} min"]
     map_provider, map_style = None, None
     if data.basemap_url:
         # A raster style needs no token; pydeck accepts a style dict only with "mapbox".
         map_provider = "mapbox"
-        map_style = {"version": 8,
-                     "sources": {"basemap": {"type": "raster", "tiles": [data.basemap_url],
-                                             "tileSize": 256}},
-                     "layers": [{"id": "basemap", "type": "raster", "source": "basemap"}]}
-    return pydeck.Deck(layers=layers, initial_view_state=_view_state(data),
-                       map_provider=map_provider, map_style=map_style,
-                       tooltip={"html": "<br/>".join(tooltip_lines)})
+        map_style = {
+            "version": 8,
+            "sources": {"basemap": {"type": "raster", "tiles": [data.basemap_url], "tileSize": 256}},
+            "layers": [{"id": "basemap", "type": "raster", "source": "basemap"}],
+        }
+    return pydeck.Deck(
+        layers=layers,
+        initial_view_state=_view_state(data),
+        map_provider=map_provider,
+        map_style=map_style,
+        tooltip={"html": "<br/>".join(tooltip_lines)},
+    )

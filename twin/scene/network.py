@@ -55,7 +55,7 @@ def network_classes(values: np.ndarray, unit: str, *, whole: bool = False) -> tu
         return tuple(classes) + (ColourClass(float(last), math.inf, _RAMP[last - 1], label),)
     breaks = _round_breaks(top)
     edges = [0.0, *breaks, math.inf]
-    colours = _RAMP[len(_RAMP) - len(breaks) - 1:]
+    colours = _RAMP[len(_RAMP) - len(breaks) - 1 :]
     classes = []
     for low, high, rgba in zip(edges[:-1], edges[1:], colours):
         label = f"> {low:g} {unit}" if math.isinf(high) else f"{low:g} – {high:g} {unit}"
@@ -74,5 +74,5 @@ def _round_breaks(top: float) -> list[float]:
     if not top > 0:
         return []
     k = math.floor(math.log10(top))
-    candidates = [m * 10.0 ** e for e in range(k - 3, k + 1) for m in (1, 2, 5)]
-    return [c for c in candidates if c < top][-(len(_RAMP) - 1):]
+    candidates = [m * 10.0**e for e in range(k - 3, k + 1) for m in (1, 2, 5)]
+    return [c for c in candidates if c < top][-(len(_RAMP) - 1) :]

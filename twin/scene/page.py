@@ -31,15 +31,16 @@ def deck_bundle() -> str:
     """The deck.gl JavaScript bundle shipped in the pydeck wheel (defines ``globalThis.deck``)."""
     path = Path(pydeck.__file__).parent / "nbextension" / "static" / "index.js"
     if not path.is_file():
-        raise TwinError(f"the deck.gl bundle is missing from pydeck ({path}); "
-                        "reinstall pydeck: pip install --force-reinstall 'pydeck>=0.9,<0.10'")
+        raise TwinError(
+            f"the deck.gl bundle is missing from pydeck ({path}); "
+            "reinstall pydeck: pip install --force-reinstall 'pydeck>=0.9,<0.10'"
+        )
     text = path.read_text(encoding="utf-8")
     # The source map is not shipped inline; a reference to it would make DevTools ask
     # for a file that does not sit next to the page.
     text = text.replace("//# sourceMappingURL=index.js.map", "")
     if "globalThis.deck" not in text:
-        raise TwinError(f"{path} does not define globalThis.deck; this pydeck is not supported, "
-                        "pin pydeck to 0.9.x.")
+        raise TwinError(f"{path} does not define globalThis.deck; this pydeck is not supported, pin pydeck to 0.9.x.")
     return text
 
 

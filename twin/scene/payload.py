@@ -85,8 +85,7 @@ def pack(arrays: dict[str, np.ndarray], meta: dict | None = None, *, level: int 
         pad = (-len(data)) % 8
         chunks.append(data + b"\0" * pad)
         offset += len(data) + pad
-    header = json.dumps({"arrays": entries, "meta": meta or {}}, separators=(",", ":"),
-                        allow_nan=False).encode()
+    header = json.dumps({"arrays": entries, "meta": meta or {}}, separators=(",", ":"), allow_nan=False).encode()
     head = struct.pack("<I", len(header)) + header
     head += b"\0" * ((-len(head)) % 8)
     return zlib.compress(head + b"".join(chunks), level)
@@ -96,7 +95,7 @@ def unpack(blob: bytes) -> tuple[dict[str, np.ndarray], dict]:
     """Inverse of :func:`pack` (for tests and tools): arrays and metadata."""
     raw = zlib.decompress(blob)
     (size,) = struct.unpack_from("<I", raw)
-    header = json.loads(raw[4:4 + size])
+    header = json.loads(raw[4 : 4 + size])
     start = 4 + size + ((-(4 + size)) % 8)
     arrays = {}
     for name, (dtype, offset, length) in header["arrays"].items():

@@ -76,15 +76,16 @@ def _metres(value: float) -> str:
     return f"{value:g} m"
 
 
-def stepped_classes(lower: float, steps: tuple[float, ...],
-                    colours: tuple[tuple[int, int, int, int], ...]) -> tuple[ColourClass, ...]:
+def stepped_classes(
+    lower: float, steps: tuple[float, ...], colours: tuple[tuple[int, int, int, int], ...]
+) -> tuple[ColourClass, ...]:
     """Contiguous classes from ``lower`` up through ``steps`` to infinity, labelled in metres.
 
     Steps at or below ``lower`` are dropped, and the darkest end of ``colours`` (one more
     colour than steps) is kept, so a higher ``lower`` still ends on the strongest colour.
     """
     edges = [lower] + [e for e in steps if e > lower] + [math.inf]
-    kept = colours[len(colours) - (len(edges) - 1):]
+    kept = colours[len(colours) - (len(edges) - 1) :]
     classes = []
     for low, high, rgba in zip(edges[:-1], edges[1:], kept):
         label = f"> {_metres(low)}" if math.isinf(high) else f"{low:g} – {_metres(high)}"
@@ -108,8 +109,15 @@ def depth_classes(depth_min: float) -> tuple[ColourClass, ...]:
     return stepped_classes(depth_min, _DEPTH_STEPS, _DEPTH_RGBA)
 
 
-def hillshade(terrain: np.ndarray, dx: float, dy: float, *, azimuth: float = 315.0,
-              altitude: float = 45.0, exaggeration: float = 1.0) -> np.ndarray:
+def hillshade(
+    terrain: np.ndarray,
+    dx: float,
+    dy: float,
+    *,
+    azimuth: float = 315.0,
+    altitude: float = 45.0,
+    exaggeration: float = 1.0,
+) -> np.ndarray:
     """Shaded relief of a north-up elevation grid, as 8-bit brightness.
 
     Slopes by central differences (one-sided at the edges, via ``np.gradient``); the
@@ -151,8 +159,7 @@ def hillshade(terrain: np.ndarray, dx: float, dy: float, *, azimuth: float = 315
     return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
 
 
-def classify(values: np.ndarray, classes: tuple[ColourClass, ...],
-             mask: np.ndarray | None = None) -> np.ndarray:
+def classify(values: np.ndarray, classes: tuple[ColourClass, ...], mask: np.ndarray | None = None) -> np.ndarray:
     """Class index of every cell: 0 below the first class, NaN or masked, else 1 + class.
 
     Parameters
@@ -203,8 +210,7 @@ def block_reduce(values: np.ndarray, max_pixels: int, how: str = "max") -> tuple
     if factor == 1:
         return np.asarray(values, dtype=np.float32), 1
     py, px = (-ny) % factor, (-nx) % factor
-    padded = np.pad(np.asarray(values, dtype=np.float32), ((0, py), (0, px)),
-                    constant_values=np.nan)
+    padded = np.pad(np.asarray(values, dtype=np.float32), ((0, py), (0, px)), constant_values=np.nan)
     blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
     absent = np.isnan(blocks)
     count = (~absent).sum(axis=(1, 3))

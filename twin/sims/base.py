@@ -27,8 +27,13 @@ def common_summary(kind: str, scenario: Any, twin: Any, wall_seconds: float) -> 
     """
     import twin as _pkg
 
-    head = {"kind": kind, "name": scenario.name, "scenario_hash": scenario.hash, "cimtwin": _pkg.__version__,
-            "wall_seconds": float(wall_seconds)}
+    head = {
+        "kind": kind,
+        "name": scenario.name,
+        "scenario_hash": scenario.hash,
+        "cimtwin": _pkg.__version__,
+        "wall_seconds": float(wall_seconds),
+    }
     if getattr(twin, "path", None) is not None:
         head["twin"] = str(twin.path)
     return head
@@ -96,12 +101,16 @@ class Result:
         what = f"{cls.kind} result folder"
         needed = ("summary.json", "scenario.json", *cls.signature)
         if not all((path / n).is_file() for n in needed):
-            raise InputDataError(f"{path} is not a {what} (it needs {', '.join(needed)}); give the folder that "
-                                 f"`twin run` or run(..., out=...) wrote")
+            raise InputDataError(
+                f"{path} is not a {what} (it needs {', '.join(needed)}); give the folder that "
+                f"`twin run` or run(..., out=...) wrote"
+            )
         held = _io.folder_kind(path)
         if held is not None and held != cls.kind:
-            raise InputDataError(f"{path} holds {_io.KINDS.get(held, held)}, not a {cls.kind} result; load it "
-                                 "with twin.load_result(path)")
+            raise InputDataError(
+                f"{path} holds {_io.KINDS.get(held, held)}, not a {cls.kind} result; load it "
+                "with twin.load_result(path)"
+            )
         _io.verify_dir(path)
         summary = json.loads((path / "summary.json").read_text())
         scenario = json.loads((path / "scenario.json").read_text())

@@ -59,6 +59,7 @@ class SimulationKind:
     needs_twin : bool
         Whether a run needs a twin (a water run does not).
     """
+
     name: str
     scenario: Any
     result: Any
@@ -165,27 +166,92 @@ def get_kind(name: str, source: str = "scenario") -> SimulationKind:
     return known[name]
 
 
-_FLOOD_FIRST = ("scenario", "duration_s", "volume_in_m3", "volume_rain_m3", "volume_inflow_m3",
-                "volume_boundary_in_m3", "volume_out_m3", "volume_lost_m3", "volume_infiltrated_m3",
-                "volume_drained_m3", "volume_initial_m3", "volume_stored_m3", "mass_balance_error",
-                "max_depth_m", "flooded_area_km2", "buildings", "buildings_flooded", "hazard_cells",
-                "steps", "dt_min_s", "dt_max_s", "wall_seconds", "kernel_seconds", "cell_updates_per_second")
+_FLOOD_FIRST = (
+    "scenario",
+    "duration_s",
+    "volume_in_m3",
+    "volume_rain_m3",
+    "volume_inflow_m3",
+    "volume_boundary_in_m3",
+    "volume_out_m3",
+    "volume_lost_m3",
+    "volume_infiltrated_m3",
+    "volume_drained_m3",
+    "volume_initial_m3",
+    "volume_stored_m3",
+    "mass_balance_error",
+    "max_depth_m",
+    "flooded_area_km2",
+    "buildings",
+    "buildings_flooded",
+    "hazard_cells",
+    "steps",
+    "dt_min_s",
+    "dt_max_s",
+    "wall_seconds",
+    "kernel_seconds",
+    "cell_updates_per_second",
+)
 
 _BUILTIN = (
-    SimulationKind("flood", "twin.sims.flood.scenario:Scenario", "twin.sims.flood.run:FloodResult", "twin.sims.flood.run:run",
-                   "a flood result", options=("resume", "stop_at", "scene"), summary_first=_FLOOD_FIRST),
-    SimulationKind("river", "twin.sims.river.scenario:RiverScenario", "twin.sims.river.run:RiverResult", "twin.sims.river.run:run",
-                   "a river-lake result",
-                   summary_first=("name", "duration_s", "volume_in_m3", "volume_out_m3", "mass_balance_error",
-                                  "max_peak_discharge_m3s", "wall_seconds")),
-    SimulationKind("water", "twin.sims.water.run:WaterScenario", "twin.sims.water.run:WaterResult", "twin.sims.water.run:run",
-                   "a water result", needs_twin=False,
-                   summary_first=("name", "start", "end", "steps", "members", "delivered_pct",
-                                  "mass_balance_max_rel_error", "wall_seconds")),
-    SimulationKind("terrain", "twin.sims.terrain.scenario:TerrainScenario", "twin.sims.terrain.run:TerrainResult",
-                   "twin.sims.terrain.run:run", "a terrain analysis",
-                   summary_first=("name", "watersheds", "stream_links", "max_accumulation_cells",
-                                  "filled_volume_m3", "wall_seconds")),
+    SimulationKind(
+        "flood",
+        "twin.sims.flood.scenario:Scenario",
+        "twin.sims.flood.run:FloodResult",
+        "twin.sims.flood.run:run",
+        "a flood result",
+        options=("resume", "stop_at", "scene"),
+        summary_first=_FLOOD_FIRST,
+    ),
+    SimulationKind(
+        "river",
+        "twin.sims.river.scenario:RiverScenario",
+        "twin.sims.river.run:RiverResult",
+        "twin.sims.river.run:run",
+        "a river-lake result",
+        summary_first=(
+            "name",
+            "duration_s",
+            "volume_in_m3",
+            "volume_out_m3",
+            "mass_balance_error",
+            "max_peak_discharge_m3s",
+            "wall_seconds",
+        ),
+    ),
+    SimulationKind(
+        "water",
+        "twin.sims.water.run:WaterScenario",
+        "twin.sims.water.run:WaterResult",
+        "twin.sims.water.run:run",
+        "a water result",
+        needs_twin=False,
+        summary_first=(
+            "name",
+            "start",
+            "end",
+            "steps",
+            "members",
+            "delivered_pct",
+            "mass_balance_max_rel_error",
+            "wall_seconds",
+        ),
+    ),
+    SimulationKind(
+        "terrain",
+        "twin.sims.terrain.scenario:TerrainScenario",
+        "twin.sims.terrain.run:TerrainResult",
+        "twin.sims.terrain.run:run",
+        "a terrain analysis",
+        summary_first=(
+            "name",
+            "watersheds",
+            "stream_links",
+            "max_accumulation_cells",
+            "filled_volume_m3",
+            "wall_seconds",
+        ),
+    ),
 )
 for _kind in _BUILTIN:
     register_kind(_kind)

@@ -44,8 +44,14 @@ def load_scenario(source: Any, *, allowed_paths: Sequence[str | os.PathLike] = (
     return source
 
 
-def run(twin: Any, scenario: Any, *, out: str | os.PathLike | None = None,
-        allowed_paths: Sequence[str | os.PathLike] = (), **options: Any) -> Any:
+def run(
+    twin: Any,
+    scenario: Any,
+    *,
+    out: str | os.PathLike | None = None,
+    allowed_paths: Sequence[str | os.PathLike] = (),
+    **options: Any,
+) -> Any:
     """Run a scenario of any kind on a twin; ``options`` go to that kind's ``run``.
 
     Parameters
@@ -72,8 +78,9 @@ def run(twin: Any, scenario: Any, *, out: str | os.PathLike | None = None,
     source = scenario if isinstance(scenario, (str, os.PathLike)) else None
     scenario = load_scenario(scenario, allowed_paths=allowed_paths)
     if out is not None:
-        check_out(out, scenario.kind, inputs=[source, getattr(twin, "path", None)],
-                  overwrite=options.get("overwrite", False))
+        check_out(
+            out, scenario.kind, inputs=[source, getattr(twin, "path", None)], overwrite=options.get("overwrite", False)
+        )
     return get_kind(scenario.kind).run_function(twin, scenario, out=out, **options)
 
 
@@ -104,6 +111,8 @@ def load_result(path: str | os.PathLike, twin: Any = None) -> Any:
     known = kinds()
     if name not in known:
         what = _io.KINDS.get(name, "no result") if name else "no result folder cimtwin wrote"
-        raise InputDataError(f"{path} holds {what}; give a folder that `twin run` or twin.run(..., out=...) "
-                             f"wrote (kinds: {', '.join(sorted(known))})")
+        raise InputDataError(
+            f"{path} holds {what}; give a folder that `twin run` or twin.run(..., out=...) "
+            f"wrote (kinds: {', '.join(sorted(known))})"
+        )
     return known[name].result_class.load(path, twin=twin)

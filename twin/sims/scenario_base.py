@@ -20,13 +20,43 @@ from pydantic_core import PydanticUndefined
 
 from twin.errors import ScenarioError
 
-__all__ = ["CheckedModel", "Duration", "KEY_TYPES", "Point", "Ring", "ScenarioModel", "ScenarioPath", "ScenarioTable",
-           "TimeSeries", "doc", "explain_errors", "monotone_table", "parse_duration", "parse_series", "read_toml",
-           "scenario_path"]
+__all__ = [
+    "CheckedModel",
+    "Duration",
+    "KEY_TYPES",
+    "Point",
+    "Ring",
+    "ScenarioModel",
+    "ScenarioPath",
+    "ScenarioTable",
+    "TimeSeries",
+    "doc",
+    "explain_errors",
+    "monotone_table",
+    "parse_duration",
+    "parse_series",
+    "read_toml",
+    "scenario_path",
+]
 
 
-_UNITS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "min": 60, "minute": 60, "minutes": 60, "m": 60,
-          "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400}
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "seconds": 1,
+    "min": 60,
+    "minute": 60,
+    "minutes": 60,
+    "m": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+}
 
 
 def parse_duration(value: Any) -> float:
@@ -79,14 +109,14 @@ def parse_series(value: Any, *, what: str, nonneg: bool) -> list[tuple[float, fl
     for i, pair in enumerate(value):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise ValueError(f"{what} entry {i} must be a [time_seconds, value] pair, got {pair!r}")
-        t = (parse_duration(pair[0]) if isinstance(pair[0], str)
-             else _finite_number(pair[0], f"{what} entry {i}'s time"))
+        t = parse_duration(pair[0]) if isinstance(pair[0], str) else _finite_number(pair[0], f"{what} entry {i}'s time")
         v = _finite_number(pair[1], f"{what} entry {i}'s value")
         if nonneg and v < 0:
             raise ValueError(f"{what} entry {i} has the negative value {v}; values must be >= 0")
         if out and t <= out[-1][0]:
-            raise ValueError(f"{what} times must increase; entry {i} at t={t:g} s follows t={out[-1][0]:g} s. "
-                             "Sort the pairs by time")
+            raise ValueError(
+                f"{what} times must increase; entry {i} at t={t:g} s follows t={out[-1][0]:g} s. Sort the pairs by time"
+            )
         out.append((t, v))
     return out
 
@@ -110,9 +140,13 @@ def TimeSeries(key: str, *, nonneg: bool = True) -> Any:  # noqa: N802 (it names
     -------
     An ``Annotated`` list of ``(t_seconds, value)`` tuples for a pydantic field.
     """
-    return Annotated[list[tuple[float, float]],
-                     BeforeValidator(functools.partial(parse_series, what=key, nonneg=nonneg),
-                                     json_schema_input_type=list[tuple[float | str, float]])]
+    return Annotated[
+        list[tuple[float, float]],
+        BeforeValidator(
+            functools.partial(parse_series, what=key, nonneg=nonneg),
+            json_schema_input_type=list[tuple[float | str, float]],
+        ),
+    ]
 
 
 def doc(default: Any = PydanticUndefined, *, description: str, units: str | None = None, **constraints: Any) -> Any:
@@ -121,12 +155,17 @@ def doc(default: Any = PydanticUndefined, *, description: str, units: str | None
     ``units`` goes into the JSON Schema as ``"units"``; ``docs/scenarios.md`` is generated from both
     (``python -m twin._schema_docs``).
     """
-    return Field(default, description=description, json_schema_extra={"units": units} if units else None,
-                 **constraints)
+    return Field(default, description=description, json_schema_extra={"units": units} if units else None, **constraints)
 
 
-def monotone_table(rows: list[tuple[float, ...]], columns: tuple[str, ...], *, increasing: tuple[str, ...] = (),
-                   rising: tuple[str, ...] = (), nonneg: tuple[str, ...] = ()) -> list[tuple[float, ...]]:
+def monotone_table(
+    rows: list[tuple[float, ...]],
+    columns: tuple[str, ...],
+    *,
+    increasing: tuple[str, ...] = (),
+    rising: tuple[str, ...] = (),
+    nonneg: tuple[str, ...] = (),
+) -> list[tuple[float, ...]]:
     """Check a lookup table (stage-area, level-storage, rating, ...) whose rows are ``columns``.
 
     Parameters
@@ -156,8 +195,10 @@ def monotone_table(rows: list[tuple[float, ...]], columns: tuple[str, ...], *, i
         for i in range(1, len(values)):
             if values[i] < values[i - 1] or (col in increasing and values[i] == values[i - 1]):
                 rule = "increase" if col in increasing else "never fall"
-                raise ValueError(f"{col} must {rule} from row to row, but row {i} has {col} = {values[i]:g} after "
-                                 f"{values[i - 1]:g} (rows are {form}); sort the rows and check the columns' order")
+                raise ValueError(
+                    f"{col} must {rule} from row to row, but row {i} has {col} = {values[i]:g} after "
+                    f"{values[i - 1]:g} (rows are {form}); sort the rows and check the columns' order"
+                )
     return rows
 
 
@@ -196,10 +237,13 @@ def scenario_path(value: Any, context: dict[str, Any] | None, key: str | None = 
     roots = [base, *(Path(a).resolve() for a in ctx.get("allowed") or ())]
     if not any(full.is_relative_to(root) for root in roots):
         where = f"the scenario's folder {base}" + (
-            "" if len(roots) == 1 else " and the allowed folders " + ", ".join(str(r) for r in roots[1:]))
-        raise ValueError(f"{what} lies outside {where}; scenarios read files only there. Copy the file into the "
-                         "scenario's folder, or allow its folder: twin run/water/ensemble --allow-path DIR "
-                         "(allowed_paths=[DIR] in Python)")
+            "" if len(roots) == 1 else " and the allowed folders " + ", ".join(str(r) for r in roots[1:])
+        )
+        raise ValueError(
+            f"{what} lies outside {where}; scenarios read files only there. Copy the file into the "
+            "scenario's folder, or allow its folder: twin run/water/ensemble --allow-path DIR "
+            "(allowed_paths=[DIR] in Python)"
+        )
     return full
 
 
@@ -222,6 +266,7 @@ def _holds_bool(value: Any) -> bool:
 class CheckedModel(BaseModel):
     """Numbers are numbers: NaN and infinity are refused everywhere, and so are TOML's ``true`` and
     ``false`` wherever the key does not take one (pydantic would read ``capacity = true`` as 1.0)."""
+
     model_config = ConfigDict(allow_inf_nan=False)
 
     @model_validator(mode="before")
@@ -232,8 +277,10 @@ class CheckedModel(BaseModel):
                 key = field.alias or name
                 if _holds_bool(data.get(key)) and not _takes_bool(field.annotation):
                     shown = json.dumps(data[key], default=str)
-                    raise ValueError(f"{key} = {shown}: true/false is not a value this key takes; give a number, or "
-                                     "the value the README lists for it")
+                    raise ValueError(
+                        f"{key} = {shown}: true/false is not a value this key takes; give a number, or "
+                        "the value the README lists for it"
+                    )
         return data
 
 
@@ -268,8 +315,14 @@ class ScenarioModel(ScenarioTable):
     name: str = doc("scenario", description="Names the run in results and messages (default: the file's stem)")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "scenario", base_dir: str | os.PathLike | None = None,
-                  allowed_paths: Sequence[str | os.PathLike] = ()) -> Any:
+    def from_dict(
+        cls,
+        data: dict[str, Any],
+        *,
+        source: str = "scenario",
+        base_dir: str | os.PathLike | None = None,
+        allowed_paths: Sequence[str | os.PathLike] = (),
+    ) -> Any:
         """Validate a dict of the TOML's shape; the files it names resolve inside ``base_dir`` (default:
         the current folder) or one of ``allowed_paths``."""
         return cls._validate(data, source, {"base_dir": base_dir, "allowed": tuple(allowed_paths)})
@@ -329,8 +382,10 @@ def _ring(value: Any) -> Any:
         raise ValueError("a polygon needs at least three distinct corners")
     poly = shapely.Polygon(pts)
     if not poly.is_valid:
-        raise ValueError(f"the polygon is not valid ({shapely.is_valid_reason(poly)}); list its corners in order "
-                         "around the outline without crossing")
+        raise ValueError(
+            f"the polygon is not valid ({shapely.is_valid_reason(poly)}); list its corners in order "
+            "around the outline without crossing"
+        )
     if poly.area <= 0:
         raise ValueError("the polygon has no area; check its corners")
     return pts
@@ -339,13 +394,15 @@ def _ring(value: Any) -> Any:
 Ring = Annotated[list[Point], BeforeValidator(_ring)]
 
 #: What the reference (docs/scenarios.md) calls the keys each scenario validator reads.
-KEY_TYPES = {parse_duration: "duration", parse_series: "series [[time, value], ...]", _path_field: "path",
-             _ring: "polygon [[x, y], ...]"}
-
+KEY_TYPES = {
+    parse_duration: "duration",
+    parse_series: "series [[time, value], ...]",
+    _path_field: "path",
+    _ring: "polygon [[x, y], ...]",
+}
 
 
 _EDIT_TYPES = "'floodwall', 'ground', 'pond' or 'building'"
-
 
 
 def explain_errors(exc: ValidationError, source: str) -> str:

@@ -29,10 +29,14 @@ RIDGE = 12  # a high row that splits the city into a north and a south basin
 def _twin() -> Twin:
     terrain = np.full((NY, NX), 10.0)
     terrain[RIDGE] = 20.0
-    b = gpd.GeoDataFrame({"id": ["north", "south"], "base": [10.0, 10.0], "height": [6.0, 6.0],
-                          "source": ["gis", "gis"]},
-                         geometry=[shapely.box(X0 + 150, Y0 - 40, X0 + 170, Y0 - 20),
-                                   shapely.box(X0 + 150, Y0 - 100, X0 + 170, Y0 - 80)], crs=CRS)
+    b = gpd.GeoDataFrame(
+        {"id": ["north", "south"], "base": [10.0, 10.0], "height": [6.0, 6.0], "source": ["gis", "gis"]},
+        geometry=[
+            shapely.box(X0 + 150, Y0 - 40, X0 + 170, Y0 - 20),
+            shapely.box(X0 + 150, Y0 - 100, X0 + 170, Y0 - 80),
+        ],
+        crs=CRS,
+    )
     return Twin(CRS, Affine(DX, 0, X0, 0, -DX, Y0), terrain, buildings=b)
 
 
@@ -40,10 +44,18 @@ def _scenario(name: str, edits: list) -> dict:
     pulse = [[0, 10.0], [300, 10.0], [300.001, 0.0]]  # 3000 m3 into each basin
     # a fixed time step: both runs take the same steps, so the basin the wall does not touch is
     # computed bit for bit alike and its difference is exactly zero
-    return {"name": name, "duration": 600, "output_interval": 300, "infiltration": {"model": "none"},
-            "inflow": [{"at": [X0 + 22.0, Y0 - 30.0], "hydrograph": pulse},
-                       {"at": [X0 + 22.0, Y0 - 92.0], "hydrograph": pulse}],
-            "numerics": {"dtype": "float64", "fixed_dt": 0.5}, "edit": edits}
+    return {
+        "name": name,
+        "duration": 600,
+        "output_interval": 300,
+        "infiltration": {"model": "none"},
+        "inflow": [
+            {"at": [X0 + 22.0, Y0 - 30.0], "hydrograph": pulse},
+            {"at": [X0 + 22.0, Y0 - 92.0], "hydrograph": pulse},
+        ],
+        "numerics": {"dtype": "float64", "fixed_dt": 0.5},
+        "edit": edits,
+    }
 
 
 WALL = {"type": "floodwall", "line": [[X0 + 102.5, Y0 - 65.5], [X0 + 102.5, Y0 - 119.9]], "crest": 11.5}
@@ -63,11 +75,11 @@ def test_a_floodwall_shows_where_it_acts_and_which_buildings_it_saves(runs):
     _, a, b = runs
     c = compare(a, b)
     d = c.max_depth_diff
-    assert (d[:RIDGE + 1] == 0).all()  # the north basin and the ridge: untouched by the wall
+    assert (d[: RIDGE + 1] == 0).all()  # the north basin and the ridge: untouched by the wall
     wall_col = 20
     south = slice(RIDGE + 1, NY)
-    east = d[south, wall_col + 1:]
-    footprint = a.twin.building_mask[south, wall_col + 1:] > 0
+    east = d[south, wall_col + 1 :]
+    footprint = a.twin.building_mask[south, wall_col + 1 :] > 0
     assert (east[~footprint] < 0).all() and (east[footprint] == 0).all()  # east of the wall now dry
     assert (d[south, :wall_col] > 0).all()  # the water held back stands deeper in the west
     st = dict(zip(c.buildings["id"], c.buildings["status"]))
@@ -85,7 +97,7 @@ def test_a_floodwall_shows_where_it_acts_and_which_buildings_it_saves(runs):
     assert exact["cells_earlier"] > 0 and exact["cells_later"] == 0
     assert s["difference"]["cells_earlier"] == s["difference"]["cells_later"] == 0
     # arrival: NaN where either stays dry (east of the wall in b), 0 in the untouched north
-    assert np.isnan(c.arrival_time_diff[south, wall_col + 1:]).all()
+    assert np.isnan(c.arrival_time_diff[south, wall_col + 1 :]).all()
     assert (c.arrival_time_diff[:RIDGE][np.isfinite(c.arrival_time_diff[:RIDGE])] == 0).all()
 
 
@@ -117,7 +129,9 @@ def test_a_result_against_itself_is_all_zeros(runs):
 def test_save_writes_georeferenced_rasters_buildings_and_scene(runs, tmp_path):
     root, a, b = runs
     c = compare(root / "a", root / "b")  # folders: the twin comes from the path in summary.json
-    assert c.twin is not None and c.twin.terrain[RIDGE + 1, 20] == 11.5 and c.twin.terrain[RIDGE, 20] == 20.0  # b's wall is in the twin
+    assert (
+        c.twin is not None and c.twin.terrain[RIDGE + 1, 20] == 11.5 and c.twin.terrain[RIDGE, 20] == 20.0
+    )  # b's wall is in the twin
     out = c.save(tmp_path / "cmp")
     with rasterio.open(out / "max_depth_diff.tif") as src:
         assert pyproj.CRS(src.crs.to_wkt()) == pyproj.CRS(CRS) and src.shape == (NY, NX)
@@ -155,8 +169,20 @@ def test_cli_compare(runs, tmp_path):
     assert "newly safe 1" in res.output and "buildings_flooded" in res.output
     assert json.loads((tmp_path / "c" / "comparison.json").read_text())["difference"]["time_tolerance_s"] == 60.0
     assert (tmp_path / "c" / "scene.html").is_file()
-    res = CliRunner().invoke(compare_cmd, [str(root / "a"), str(root / "b"), "--out", str(tmp_path / "d"),
-                                           "--no-scene", "--time-tolerance", "0", "--tolerance", "0.5"])
+    res = CliRunner().invoke(
+        compare_cmd,
+        [
+            str(root / "a"),
+            str(root / "b"),
+            "--out",
+            str(tmp_path / "d"),
+            "--no-scene",
+            "--time-tolerance",
+            "0",
+            "--tolerance",
+            "0.5",
+        ],
+    )
     assert res.exit_code == 0 and not (tmp_path / "d" / "scene.html").exists()
     d = json.loads((tmp_path / "d" / "comparison.json").read_text())["difference"]
     assert d["time_tolerance_s"] == 0.0 and d["tolerance_m"] == 0.5 and d["cells_earlier"] > 0
@@ -187,21 +213,31 @@ def test_comparison_scene_draws_offline_in_chromium(runs, tmp_path):
 POND_TWIN_SHAPE = (20, 30)
 HOUSE = shapely.box(X0 + 50, Y0 - 60, X0 + 80, Y0 - 40)  # cols 10-15, rows 8-11
 # 2 m deep, 6 x 4 cells (600 m2, 1200 m3) right beside the house's east wall
-POND = {"type": "pond", "depth": 2.0,
-        "polygon": [[X0 + 80, Y0 - 62], [X0 + 110, Y0 - 62], [X0 + 110, Y0 - 38], [X0 + 80, Y0 - 38]]}
+POND = {
+    "type": "pond",
+    "depth": 2.0,
+    "polygon": [[X0 + 80, Y0 - 62], [X0 + 110, Y0 - 62], [X0 + 110, Y0 - 38], [X0 + 80, Y0 - 38]],
+}
 
 
 def _pond_twin() -> Twin:
-    b = gpd.GeoDataFrame({"id": ["house"], "base": [10.0], "height": [6.0], "source": ["gis"]},
-                         geometry=[HOUSE], crs=CRS)
+    b = gpd.GeoDataFrame(
+        {"id": ["house"], "base": [10.0], "height": [6.0], "source": ["gis"]}, geometry=[HOUSE], crs=CRS
+    )
     return Twin(CRS, Affine(DX, 0, X0, 0, -DX, Y0), np.full(POND_TWIN_SHAPE, 10.0), buildings=b)
 
 
 def _pond_scenario(name: str, volume: float, edits: list) -> dict:
     rate = volume / 1800.0  # m3/s for 30 minutes, into the pond's middle
-    return {"name": name, "duration": 3600, "output_interval": 1800, "infiltration": {"model": "none"},
-            "inflow": [{"at": [X0 + 97.5, Y0 - 47.5], "hydrograph": [[0, rate], [1800, rate], [1800.001, 0.0]]}],
-            "numerics": {"dtype": "float64"}, "edit": edits}
+    return {
+        "name": name,
+        "duration": 3600,
+        "output_interval": 1800,
+        "infiltration": {"model": "none"},
+        "inflow": [{"at": [X0 + 97.5, Y0 - 47.5], "hydrograph": [[0, rate], [1800, rate], [1800.001, 0.0]]}],
+        "numerics": {"dtype": "float64"},
+        "edit": edits,
+    }
 
 
 def test_a_pond_dug_beside_a_building_does_not_flood_it(tmp_path):
@@ -240,8 +276,11 @@ def test_exposure_counts_water_above_the_base_and_at_most_its_depth():
     arrival = np.full(POND_TWIN_SHAPE, np.nan)
 
     def wall_depth(depth: np.ndarray) -> float:
-        return float(building_exposure(tw.buildings, tw.transform, tw.shape, depth, arrival, ground=ground,
-                                       flooded_depth=0.1)["max_depth"].iloc[0])
+        return float(
+            building_exposure(tw.buildings, tw.transform, tw.shape, depth, arrival, ground=ground, flooded_depth=0.1)[
+                "max_depth"
+            ].iloc[0]
+        )
 
     low = np.zeros(POND_TWIN_SHAPE)
     low[:, 9] = 0.4  # surface 9.9 m: below the base

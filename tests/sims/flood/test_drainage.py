@@ -14,10 +14,10 @@ from scipy.interpolate import griddata
 
 from ingest.swmm import read_inp
 from kernels.drainage import exchange_flow
-from twin.sims.flood.drainage import DrainageWarning
 from twin.errors import InputDataError, ScenarioError
-from twin.sims.flood.run import FloodResult, run
 from twin.model import Twin
+from twin.sims.flood.drainage import DrainageWarning
+from twin.sims.flood.run import FloodResult, run
 from twin.sims.flood.scenario import Gauge, Scenario
 
 # the Bellinge fixture keeps its subcatchments (their gauge is dry); the warning has its own test
@@ -29,12 +29,25 @@ BELLINGE_CRS = "EPSG:25832"
 
 
 def _one(depth, ground, head, rim, volume=1e9, cell=1e9, dt=1.0):
-    q = exchange_flow(np.array([depth]), np.array([ground]), np.array([head]), np.array([rim]),
-                      np.array([AREA]), np.array([PERIM]), np.array([volume]), CW, CO, np.array([cell]), dt, G)
+    q = exchange_flow(
+        np.array([depth]),
+        np.array([ground]),
+        np.array([head]),
+        np.array([rim]),
+        np.array([AREA]),
+        np.array([PERIM]),
+        np.array([volume]),
+        CW,
+        CO,
+        np.array([cell]),
+        dt,
+        G,
+    )
     return float(q[0])
 
 
 # --- the exchange formula: closed forms on one manhole under a fixed head ------------------------------
+
 
 def test_weir_when_surface_above_rim_and_node_below():
     h = 0.05  # under A/P = 0.15 m: free weir over the cover's perimeter
@@ -104,13 +117,16 @@ def test_read_inp_nodes_rims_and_reprojection(tmp_path):
     assert list(net.conduits["from_node"]) == ["J1", "J2"] and net.conduits["geom1"].iloc[0] == 0.3
 
 
-@pytest.mark.parametrize("edit, words", [
-    (("C2 J2 O1", "C2 J2 O9"), "link C2 ([CONDUITS]) joins node O9"),
-    (("J2 9.5 2.0", "J2 9.5 -0.5"), "invert (9.5 m) lies above its rim"),
-    (("O1 200 100\n", ""), "O1 have no [COORDINATES]"),
-    (("FLOW_UNITS LPS", "FLOW_UNITS CFS"), "US units"),
-    (("J1 10.0 2.0", "J1 ten 2.0"), "[JUNCTIONS] J1 has 'ten'"),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (("C2 J2 O1", "C2 J2 O9"), "link C2 ([CONDUITS]) joins node O9"),
+        (("J2 9.5 2.0", "J2 9.5 -0.5"), "invert (9.5 m) lies above its rim"),
+        (("O1 200 100\n", ""), "O1 have no [COORDINATES]"),
+        (("FLOW_UNITS LPS", "FLOW_UNITS CFS"), "US units"),
+        (("J1 10.0 2.0", "J1 ten 2.0"), "[JUNCTIONS] J1 has 'ten'"),
+    ],
+)
 def test_read_inp_bad_input_errors(tmp_path, edit, words):
     p = tmp_path / "net.inp"
     p.write_text(_INP.replace(*edit))
@@ -124,6 +140,7 @@ def test_missing_inp_names_the_scenario_key(tmp_path):
 
 
 # --- coupled runs on the real Bellinge network -----------------------------------------------------------
+
 
 @pytest.fixture
 def bellinge(shared_data, tmp_path) -> Path:
@@ -155,10 +172,16 @@ def _surface_twin(inp: Path, cell: float = 2.0, margin: float = 20.0, drop: floa
 
 def _scenario(inp: Path, dtype: str = "float64", **drainage) -> Scenario:
     return Scenario.from_dict(
-        {"name": "sewer", "duration": 1800, "output_interval": 600,
-         "rain": {"hyetograph": [[0, 60.0], [900, 60.0], [901, 0.0]]},
-         "drainage": {"inp": inp.name, **drainage}, "numerics": {"dtype": dtype}},
-        base_dir=inp.parent)
+        {
+            "name": "sewer",
+            "duration": 1800,
+            "output_interval": 600,
+            "rain": {"hyetograph": [[0, 60.0], [900, 60.0], [901, 0.0]]},
+            "drainage": {"inp": inp.name, **drainage},
+            "numerics": {"dtype": dtype},
+        },
+        base_dir=inp.parent,
+    )
 
 
 @pytest.mark.parametrize("dtype, bound", [("float64", 1e-9), ("float32", 1e-6)])
@@ -191,6 +214,7 @@ def test_coupled_run_closes_one_balance_and_writes_drainage_gpkg(bellinge, tmp_p
 
 def _coupling(inp: Path, tw: Twin, duration: float, **cfg):
     from twin.sims.flood.drainage import SewerCoupling
+
     sc = _scenario(inp, **cfg)
     z = np.asarray(tw.terrain, dtype=np.float64)
     return SewerCoupling(sc.drainage, tw.crs, tw.transform, tw.shape, z, np.zeros(tw.shape, np.uint8), duration)
@@ -212,6 +236,7 @@ def _fixed_surface(inp: Path, over_rim: float, duration: float = 1200.0):
 def _swmm_alone(inp: Path, inflow_lps: dict[str, float], duration: float, tmp: Path) -> dict:
     """The same network in SWMM alone, with constant lateral inflows at its nodes."""
     from pyswmm import Nodes, Simulation
+
     with Simulation(str(inp), str(tmp / "alone.rpt"), str(tmp / "alone.out")) as sim:
         sim.end_time = sim.start_time + __import__("datetime").timedelta(seconds=duration)
         nodes = Nodes(sim)
@@ -224,9 +249,11 @@ def _swmm_alone(inp: Path, inflow_lps: dict[str, float], duration: float, tmp: P
             for n, q in inflow_lps.items():
                 objs[n].generated_inflow(q)
                 peak[n] = max(peak[n], objs[n].head)
-        out = {"flooding": {n: objs[n].statistics["flooding_volume"] for n in inflow_lps},
-               "peak_head": peak,
-               "outfall": sum(o.cumulative_inflow for o in nodes if o.is_outfall())}
+        out = {
+            "flooding": {n: objs[n].statistics["flooding_volume"] for n in inflow_lps},
+            "peak_head": peak,
+            "outfall": sum(o.cumulative_inflow for o in nodes if o.is_outfall()),
+        }
     return out
 
 
@@ -284,8 +311,10 @@ def test_swmm_error_is_an_input_error_in_swmm_words(shared_data, tmp_path):
 
 def test_coupled_run_refuses_checkpoints(bellinge, tmp_path):
     tw = _surface_twin(bellinge)
-    sc = Scenario.from_dict({"name": "s", "duration": 600, "checkpoint_interval": 300,
-                             "drainage": {"inp": bellinge.name}}, base_dir=bellinge.parent)
+    sc = Scenario.from_dict(
+        {"name": "s", "duration": 600, "checkpoint_interval": 300, "drainage": {"inp": bellinge.name}},
+        base_dir=bellinge.parent,
+    )
     with pytest.raises(ScenarioError, match="SWMM's state is not checkpointed"):
         run(tw, sc, out=tmp_path / "r", progress=False, scene=False)
 
@@ -293,29 +322,57 @@ def test_coupled_run_refuses_checkpoints(bellinge, tmp_path):
 def test_inp_outside_the_scenario_folder_is_refused(tmp_path):
     (tmp_path / "a").mkdir()
     with pytest.raises(ScenarioError, match=r"drainage\.inp"):
-        Scenario.from_dict({"name": "s", "duration": 600, "drainage": {"inp": "../net.inp"}},
-                           base_dir=tmp_path / "a")
+        Scenario.from_dict({"name": "s", "duration": 600, "drainage": {"inp": "../net.inp"}}, base_dir=tmp_path / "a")
 
 
 def test_cli_run_with_a_sewer_network_and_a_broken_one(bellinge, tmp_path):
     from click.testing import CliRunner
 
     from twin.cli import main
+
     _surface_twin(bellinge).save(tmp_path / "tw")
-    (tmp_path / "s.toml").write_text(f'duration = 600\n[rain]\nconstant = 60\n[drainage]\ninp = "{bellinge.name}"\n'
-                                     f'crs = "{BELLINGE_CRS}"\ncoupling_interval = 10\n')
+    (tmp_path / "s.toml").write_text(
+        f'duration = 600\n[rain]\nconstant = 60\n[drainage]\ninp = "{bellinge.name}"\n'
+        f'crs = "{BELLINGE_CRS}"\ncoupling_interval = 10\n'
+    )
     runner = CliRunner()
-    res = runner.invoke(main, ["run", str(tmp_path / "s.toml"), "--twin", str(tmp_path / "tw"),
-                               "--out", str(tmp_path / "r"), "--quiet", "--no-scene"])
+    res = runner.invoke(
+        main,
+        [
+            "run",
+            str(tmp_path / "s.toml"),
+            "--twin",
+            str(tmp_path / "tw"),
+            "--out",
+            str(tmp_path / "r"),
+            "--quiet",
+            "--no-scene",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "coupled_mass_balance_error" in res.output
     assert (tmp_path / "r" / "drainage.gpkg").is_file()
     broken = tmp_path / "broken.inp"
-    broken.write_text(bellinge.read_text().replace("G72F050-G72F050_outfall G72F050          G72F050_outfall",
-                                                   "G72F050-G72F050_outfall G72F050          NOWHERE"))
+    broken.write_text(
+        bellinge.read_text().replace(
+            "G72F050-G72F050_outfall G72F050          G72F050_outfall",
+            "G72F050-G72F050_outfall G72F050          NOWHERE",
+        )
+    )
     (tmp_path / "b.toml").write_text('duration = 600\n[drainage]\ninp = "broken.inp"\n')
-    res = runner.invoke(main, ["run", str(tmp_path / "b.toml"), "--twin", str(tmp_path / "tw"),
-                               "--out", str(tmp_path / "r2"), "--quiet", "--no-scene"])
+    res = runner.invoke(
+        main,
+        [
+            "run",
+            str(tmp_path / "b.toml"),
+            "--twin",
+            str(tmp_path / "tw"),
+            "--out",
+            str(tmp_path / "r2"),
+            "--quiet",
+            "--no-scene",
+        ],
+    )
     assert res.exit_code == 2
     assert "link G72F050-G72F050_outfall ([CONDUITS]) joins node NOWHERE" in res.output
 
@@ -326,10 +383,11 @@ def test_outfall_onto_the_surface_discharges_into_its_cell_at_its_level(bellinge
     out = net.nodes.set_index("name").loc["G72F050_outfall"]
     col, row = (~tw.transform) @ (out.geometry.x, out.geometry.y)
     z = np.asarray(tw.terrain, dtype=np.float64).copy()
-    z[int(row) - 2:int(row) + 3, int(col) - 2:int(col) + 3] = 14.0  # a pond 0.42 m below the outfall's invert
+    z[int(row) - 2 : int(row) + 3, int(col) - 2 : int(col) + 3] = 14.0  # a pond 0.42 m below the outfall's invert
     tw = Twin(tw.crs, tw.transform, z)
-    sc = _scenario(bellinge, outfalls="surface").model_copy(update={"gauge": [
-        Gauge(name="pond", at=[out.geometry.x, out.geometry.y])]})
+    sc = _scenario(bellinge, outfalls="surface").model_copy(
+        update={"gauge": [Gauge(name="pond", at=[out.geometry.x, out.geometry.y])]}
+    )
     r = run(tw, sc, progress=False, scene=False)
     d = r.summary["drainage"]
     assert d["volume_outfalls_to_surface_m3"] > 10  # the network's water stays in the model ...
@@ -346,8 +404,12 @@ def test_outfall_onto_the_surface_discharges_into_its_cell_at_its_level(bellinge
 
 def test_coupling_interval_one_to_five_seconds_agree(bellinge):
     tw = _surface_twin(bellinge)
-    into = [run(tw, _scenario(bellinge, coupling_interval=iv), progress=False, scene=False)
-            .summary["drainage"]["volume_surface_to_network_m3"] for iv in (1.0, 5.0)]
+    into = [
+        run(tw, _scenario(bellinge, coupling_interval=iv), progress=False, scene=False).summary["drainage"][
+            "volume_surface_to_network_m3"
+        ]
+        for iv in (1.0, 5.0)
+    ]
     # the inlets may take only what their cells hold, across SWMM's own steps: 70.2 and 71.7 m3 measured
     assert into[1] == pytest.approx(into[0], rel=0.05)
 
@@ -385,9 +447,16 @@ def test_surcharged_junctions_push_water_onto_the_street_and_the_books_close(tmp
     inp.write_text(_SURCHARGED)
     # a flat street at 12 m (J1's rim; J2's rim is 0.1 m under it) around the network
     tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
-    sc = Scenario.from_dict({"name": "surcharge", "duration": 1200, "output_interval": 600,
-                             "drainage": {"inp": inp.name, "crs": BELLINGE_CRS},
-                             "numerics": {"dtype": "float64"}}, base_dir=tmp_path)
+    sc = Scenario.from_dict(
+        {
+            "name": "surcharge",
+            "duration": 1200,
+            "output_interval": 600,
+            "drainage": {"inp": inp.name, "crs": BELLINGE_CRS},
+            "numerics": {"dtype": "float64"},
+        },
+        base_dir=tmp_path,
+    )
     r = run(tw, sc, progress=False, scene=False)
     d = r.summary["drainage"]
     # 100 L/s of dry weather flow into a 0.1 m pipe: the junctions surcharge over their rims (SurDepth 10 m)
@@ -410,10 +479,18 @@ def test_scenarios_without_a_network_keep_their_hash():
 
 def test_external_inflows_of_the_inp_are_in_the_books(tmp_path):
     inp = tmp_path / "inflows.inp"
-    inp.write_text(_SURCHARGED.replace("[DWF]\nJ1 FLOW 100\n", "[INFLOWS]\nJ1 FLOW \"\" FLOW 1.0 1.0 100\n"))
+    inp.write_text(_SURCHARGED.replace("[DWF]\nJ1 FLOW 100\n", '[INFLOWS]\nJ1 FLOW "" FLOW 1.0 1.0 100\n'))
     tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
-    sc = Scenario.from_dict({"name": "inflows", "duration": 1200, "output_interval": 600,
-                             "drainage": {"inp": inp.name}, "numerics": {"dtype": "float64"}}, base_dir=tmp_path)
+    sc = Scenario.from_dict(
+        {
+            "name": "inflows",
+            "duration": 1200,
+            "output_interval": 600,
+            "drainage": {"inp": inp.name},
+            "numerics": {"dtype": "float64"},
+        },
+        base_dir=tmp_path,
+    )
     d = run(tw, sc, progress=False, scene=False).summary["drainage"]
     # a constant 100 L/s baseline of [INFLOWS] at J1, as with the dry weather flow: counted as the network's own
     assert d["volume_network_inflow_other_m3"] == pytest.approx(100e-3 * 1200, rel=5e-3)
@@ -429,6 +506,7 @@ def test_subcatchments_in_the_inp_are_a_warning(bellinge):
 def test_a_network_off_the_grid_or_in_an_unknown_crs_is_an_error(bellinge):
     tw = _surface_twin(bellinge)
     from twin.errors import CRSError
+
     with pytest.raises(InputDataError, match=r"None of the 15 manholes .* Check \[drainage\] crs"):
         _coupling(bellinge, tw, 60.0, crs="EPSG:25833")  # the neighbouring UTM zone: 400 km off
     with pytest.raises(InputDataError, match=r"16 node\(s\), .* do not fit that CRS. Check \[drainage\] crs"):
@@ -438,6 +516,7 @@ def test_a_network_off_the_grid_or_in_an_unknown_crs_is_an_error(bellinge):
 
 
 # --- a first network for a twin without one (rational method) ------------------------------------------
+
 
 def _valley_twin() -> Twin:
     """A valley 500 m long falling 1 % east, its sides rising 3 % north and south."""
@@ -449,15 +528,16 @@ def _valley_twin() -> Twin:
 def test_designed_network_carries_its_rational_peak_and_grows_downstream(tmp_path):
     from twin.sims.flood.drainage import full_capacity
     from twin.sims.flood.sewer_design import design_network
+
     tw = _valley_twin()
-    inp = design_network(tw, tmp_path / "designed.inp", intensity_mm_h=50.0, runoff_coefficient=1.0,
-                         min_area_m2=3000.0)
+    inp = design_network(tw, tmp_path / "designed.inp", intensity_mm_h=50.0, runoff_coefficient=1.0, min_area_m2=3000.0)
     net = read_inp(inp, BELLINGE_CRS)
     assert (net.nodes["kind"] == "outfall").sum() >= 1 and len(net.conduits) >= 10
     cap = full_capacity(net.conduits, net.nodes)
     # each pipe's capacity covers C i A of the catchment at its upstream manhole
     cells = [(~tw.transform) @ (p.x, p.y) for p in net.nodes.set_index("name").loc[net.conduits["from_node"]].geometry]
     from kernels.terrain import d8_directions, fill_depressions, flow_accumulation
+
     z = np.asarray(tw.terrain, dtype=float)
     acc = flow_accumulation(d8_directions(fill_depressions(z, None, 1e-4), None, 5.0)) * 25.0
     demand = np.array([50.0 / 3.6e6 * acc[int(r), int(c)] for c, r in cells])
@@ -468,9 +548,17 @@ def test_designed_network_carries_its_rational_peak_and_grows_downstream(tmp_pat
         if b in d:
             assert d[b] >= d[a]
     # in a coupled run at the design intensity, no pipe runs over its full-bore capacity
-    sc = Scenario.from_dict({"name": "design", "duration": 1800, "output_interval": 900,
-                             "rain": {"constant": 50.0}, "drainage": {"inp": inp.name},
-                             "numerics": {"dtype": "float64"}}, base_dir=tmp_path)
+    sc = Scenario.from_dict(
+        {
+            "name": "design",
+            "duration": 1800,
+            "output_interval": 900,
+            "rain": {"constant": 50.0},
+            "drainage": {"inp": inp.name},
+            "numerics": {"dtype": "float64"},
+        },
+        base_dir=tmp_path,
+    )
     r = run(tw, sc, progress=False, scene=False)
     ratio = r.drainage.conduits["capacity_ratio"]
     assert 0.05 < ratio.max() <= 1.0
@@ -479,6 +567,7 @@ def test_designed_network_carries_its_rational_peak_and_grows_downstream(tmp_pat
 
 def test_design_on_a_flat_twin_is_an_error(tmp_path):
     from twin.sims.flood.sewer_design import design_network
+
     tw = Twin(BELLINGE_CRS, Affine(5.0, 0, 0, 0, -5.0, 100.0), np.full((10, 10), 5.0))
     with pytest.raises(InputDataError, match="lower min_area_m2"):
         design_network(tw, tmp_path / "x.inp", min_area_m2=1e6)
@@ -489,14 +578,16 @@ def test_designed_network_joins_paths_before_an_outfall(tmp_path):
     # with two inlet pipes (ERROR 141), so a junction there takes them and drains to the outfall
     from twin.sims.flood.drainage import SewerCoupling
     from twin.sims.flood.sewer_design import design_network
+
     tw = _valley_twin()
     inp = design_network(tw, tmp_path / "dense.inp", min_area_m2=500.0)
     net = read_inp(inp, BELLINGE_CRS)
     outfalls = set(net.nodes.loc[net.nodes["kind"] == "outfall", "name"])
     inlets = net.conduits["to_node"].value_counts()
     assert len(net.nodes) > 300 and all(inlets.get(o, 0) <= 1 for o in outfalls)
-    sc = Scenario.from_dict({"name": "dense", "duration": 60, "output_interval": 60,
-                             "drainage": {"inp": inp.name}}, base_dir=tmp_path)
+    sc = Scenario.from_dict(
+        {"name": "dense", "duration": 60, "output_interval": 60, "drainage": {"inp": inp.name}}, base_dir=tmp_path
+    )
     z = np.asarray(tw.terrain, dtype=np.float64)
     sewer = SewerCoupling(sc.drainage, tw.crs, tw.transform, tw.shape, z, np.zeros(tw.shape, np.uint8), 60.0)
     sewer.close()

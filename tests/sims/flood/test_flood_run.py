@@ -28,8 +28,14 @@ def test_mass_balance_with_every_forcing_float64():
     r = run(tw, flood_scenario(), progress=False)
     s = r.summary
     # every term is present, so the balance tests all of them together
-    for key in ("volume_rain_m3", "volume_inflow_m3", "volume_boundary_in_m3", "volume_out_m3",
-                "volume_infiltrated_m3", "volume_drained_m3"):
+    for key in (
+        "volume_rain_m3",
+        "volume_inflow_m3",
+        "volume_boundary_in_m3",
+        "volume_out_m3",
+        "volume_infiltrated_m3",
+        "volume_drained_m3",
+    ):
         assert s[key] > 0, key
     # float64 state, float64 accounting: round-off only (the issue's bound is 1e-6)
     assert abs(s["mass_balance_error"]) < 1e-9
@@ -86,8 +92,18 @@ def test_result_folder_and_reload(tmp_path):
         assert pyproj.CRS.from_cf(ds["spatial_ref"].attrs) == tw.crs
         np.testing.assert_allclose(ds["depth"].max("time").values, r.max_depth, atol=0.5)
     s = json.loads((out / "summary.json").read_text())
-    for key in ("volume_in_m3", "volume_out_m3", "volume_lost_m3", "volume_stored_m3", "mass_balance_error",
-                "steps", "wall_seconds", "cell_updates_per_second", "buildings_flooded", "scenario_hash"):
+    for key in (
+        "volume_in_m3",
+        "volume_out_m3",
+        "volume_lost_m3",
+        "volume_stored_m3",
+        "mass_balance_error",
+        "steps",
+        "wall_seconds",
+        "cell_updates_per_second",
+        "buildings_flooded",
+        "scenario_hash",
+    ):
         assert key in s
     assert s["scenario_hash"] == flood_scenario().hash
     g = (out / "gauges.csv").read_text().splitlines()
@@ -134,7 +150,8 @@ def test_rain_frames_from_rasters(tmp_path):
     (tmp_path / "s.toml").write_text(
         'duration = 600\noutput_interval = 300\nbuildings = "raise"\n[infiltration]\nmodel = "none"\n'
         '[numerics]\ndtype = "float64"\n'
-        '[rain]\nframes = [{time = 0, file = "a.tif"}, {time = 200, file = "b.tif"}]\n')
+        '[rain]\nframes = [{time = 0, file = "a.tif"}, {time = 200, file = "b.tif"}]\n'
+    )
     r = run(tw, Scenario.from_toml(tmp_path / "s.toml"), progress=False)
     area = tw.shape[0] * tw.shape[1] * DX * DX
     assert r.summary["volume_rain_m3"] == pytest.approx(area * MM_PER_H * (20 * 200 + 50 * 400), rel=1e-9)
@@ -143,14 +160,17 @@ def test_rain_frames_from_rasters(tmp_path):
         run(tw, Scenario.from_toml(tmp_path / "bad.toml"), progress=False)
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"rain": {"constant": -5}}, "rain.constant"),
-    ({"rain": {"hyetograph": [[0, 10], [600, 5], [300, 0]]}}, "times must increase"),
-    ({"inflow": [{"at": [X0, Y0], "hydrograph": [[600, 1.0], [0, 1.0]]}]}, "times must increase"),
-    ({"duration": "two hours"}, "duration"),
-    ({"boundary": [{"edge": "east", "type": "level"}]}, "needs level"),
-    ({"rains": {"constant": 5}}, "rains: unknown key"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"rain": {"constant": -5}}, "rain.constant"),
+        ({"rain": {"hyetograph": [[0, 10], [600, 5], [300, 0]]}}, "times must increase"),
+        ({"inflow": [{"at": [X0, Y0], "hydrograph": [[600, 1.0], [0, 1.0]]}]}, "times must increase"),
+        ({"duration": "two hours"}, "duration"),
+        ({"boundary": [{"edge": "east", "type": "level"}]}, "needs level"),
+        ({"rains": {"constant": 5}}, "rains: unknown key"),
+    ],
+)
 def test_bad_scenarios_name_the_key(bad, match):
     base = {"duration": 600}
     base.update(bad)
@@ -187,16 +207,27 @@ def test_symmetric_city_gives_a_symmetric_flood():
     n = 31
     transform = Affine(DX, 0, X0, 0, -DX, Y0)
     yy, xx = np.mgrid[0:n, 0:n] - n // 2
-    terrain = 0.001 * (xx ** 2 + yy ** 2) ** 0.5
+    terrain = 0.001 * (xx**2 + yy**2) ** 0.5
     c = X0 + n * DX / 2
-    b = gpd.GeoDataFrame({"id": ["w", "e"], "base": [0.0, 0.0], "height": [5.0, 5.0], "source": ["gis"] * 2},
-                         # edges between cell centres, so rasterising is unambiguous and mirror-symmetric
-                         geometry=[shapely.box(c - 41, Y0 - n * DX / 2 - 11, c - 24, Y0 - n * DX / 2 + 11),
-                                   shapely.box(c + 24, Y0 - n * DX / 2 - 11, c + 41, Y0 - n * DX / 2 + 11)], crs=CRS)
+    b = gpd.GeoDataFrame(
+        {"id": ["w", "e"], "base": [0.0, 0.0], "height": [5.0, 5.0], "source": ["gis"] * 2},
+        # edges between cell centres, so rasterising is unambiguous and mirror-symmetric
+        geometry=[
+            shapely.box(c - 41, Y0 - n * DX / 2 - 11, c - 24, Y0 - n * DX / 2 + 11),
+            shapely.box(c + 24, Y0 - n * DX / 2 - 11, c + 41, Y0 - n * DX / 2 + 11),
+        ],
+        crs=CRS,
+    )
     tw = Twin(CRS, transform, terrain, buildings=b)
-    sc = Scenario.from_dict({"duration": 600, "rain": {"constant": 50.0},
-                             "inflow": [{"at": [c, Y0 - n * DX / 2], "hydrograph": [[0, 1.0]]}],
-                             "infiltration": {"model": "none"}, "numerics": {"dtype": "float64"}})
+    sc = Scenario.from_dict(
+        {
+            "duration": 600,
+            "rain": {"constant": 50.0},
+            "inflow": [{"at": [c, Y0 - n * DX / 2], "hydrograph": [[0, 1.0]]}],
+            "infiltration": {"model": "none"},
+            "numerics": {"dtype": "float64"},
+        }
+    )
     r = run(tw, sc, progress=False)
     h = r.max_depth.astype(float)
     assert (tw.building_mask == tw.building_mask[:, ::-1]).all() and tw.building_mask.sum() == 2 * 4 * 5
@@ -207,26 +238,54 @@ def test_symmetric_city_gives_a_symmetric_flood():
 def test_cli_run_info_and_resume(tmp_path):
     tw = plane_twin()
     tw.save(tmp_path / "tw")
-    (tmp_path / "s.toml").write_text('duration = 600\ncheckpoint_interval = 200\n[rain]\nconstant = 40\n')
+    (tmp_path / "s.toml").write_text("duration = 600\ncheckpoint_interval = 200\n[rain]\nconstant = 40\n")
     runner = CliRunner()
-    res = runner.invoke(main_cli(), ["run", str(tmp_path / "s.toml"), "--twin", str(tmp_path / "tw"),
-                                     "--out", str(tmp_path / "r"), "--stop-at", "200", "--quiet", "--no-scene"])
+    res = runner.invoke(
+        main_cli(),
+        [
+            "run",
+            str(tmp_path / "s.toml"),
+            "--twin",
+            str(tmp_path / "tw"),
+            "--out",
+            str(tmp_path / "r"),
+            "--stop-at",
+            "200",
+            "--quiet",
+            "--no-scene",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "resume" in res.output.lower()
-    res = runner.invoke(main_cli(), ["run", str(tmp_path / "s.toml"), "--twin", str(tmp_path / "tw"),
-                                     "--out", str(tmp_path / "r"), "--resume", "--quiet", "--no-scene"])
+    res = runner.invoke(
+        main_cli(),
+        [
+            "run",
+            str(tmp_path / "s.toml"),
+            "--twin",
+            str(tmp_path / "tw"),
+            "--out",
+            str(tmp_path / "r"),
+            "--resume",
+            "--quiet",
+            "--no-scene",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "mass_balance_error" in res.output
     res = runner.invoke(main_cli(), ["info", str(tmp_path / "r")])
     assert res.exit_code == 0 and "volume_in_m3" in res.output
-    (tmp_path / "bad.toml").write_text('duration = 600\n[rain]\nconstant = -1\n')
-    res = runner.invoke(main_cli(), ["run", str(tmp_path / "bad.toml"), "--twin", str(tmp_path / "tw"),
-                                     "--out", str(tmp_path / "r2"), "--quiet"])
+    (tmp_path / "bad.toml").write_text("duration = 600\n[rain]\nconstant = -1\n")
+    res = runner.invoke(
+        main_cli(),
+        ["run", str(tmp_path / "bad.toml"), "--twin", str(tmp_path / "tw"), "--out", str(tmp_path / "r2"), "--quiet"],
+    )
     assert res.exit_code == 2 and "rain.constant" in res.output
 
 
 def main_cli():
     from twin.cli.app import main
+
     return main
 
 
@@ -243,10 +302,24 @@ def test_design_storm_rain_volume_equals_the_storm_depth():
     from twin.sims.flood.storms import chicago
 
     tw = plane_twin()
-    design = {"method": "chicago", "A": 3618.427, "b": 11.259, "C": 0.438, "n": 0.75, "return_period": 10,
-              "duration": "10min", "step": "1min", "peak": 0.4}
-    r = run(tw, flood_scenario(rain={"design": design}, inflow=[], boundary=[], infiltration={"model": "none"},
-                          drainage={"capacity": 0.0}), progress=False)
+    design = {
+        "method": "chicago",
+        "A": 3618.427,
+        "b": 11.259,
+        "C": 0.438,
+        "n": 0.75,
+        "return_period": 10,
+        "duration": "10min",
+        "step": "1min",
+        "peak": 0.4,
+    }
+    r = run(
+        tw,
+        flood_scenario(
+            rain={"design": design}, inflow=[], boundary=[], infiltration={"model": "none"}, drainage={"capacity": 0.0}
+        ),
+        progress=False,
+    )
     depth_mm = chicago(3618.427, 11.259, 0.438, 0.75, 10, 600, peak_ratio=0.4, dt_s=60).depth_mm
     area = tw.shape[0] * tw.shape[1] * DX * DX
     # the kernel integrates the piecewise-linear series exactly, and the series keeps the storm depth
@@ -298,15 +371,26 @@ def test_resume_on_a_twin_with_other_land_use_rivers_or_lakes_is_refused(tmp_pat
         run(tw, sc, out=tmp_path / "r", progress=False, resume=True, scene=False)
 
 
-@pytest.mark.parametrize(("over", "match"), [
-    ({"duration": 10, "output_interval": 0.001}, r"output_interval = 0\.001 s \(10001 depth snapshots.*at least 1 s"),
-    ({"duration": "1d", "output_interval": 1}, r"output_interval = 1 s writes 86401 depth snapshots.*at least 9 s"),
-    ({"duration": "1d", "output": {"gauge_interval": 0.01}}, r"output\.gauge_interval = 0\.01 s is below the floor"),
-    ({"duration": "300d", "output_interval": "1d", "output": {"gauge_interval": 10}},
-     r"2592001 gauge rows.*at least 24 s"),
-    ({"duration": 900, "checkpoint_interval": 0.5}, r"checkpoint_interval = 0\.5 s is below the floor"),
-    ({"duration": "100000d"}, r"duration = 8\.64e\+09 s \(100000 days\) is longer than the 366 days"),
-])
+@pytest.mark.parametrize(
+    ("over", "match"),
+    [
+        (
+            {"duration": 10, "output_interval": 0.001},
+            r"output_interval = 0\.001 s \(10001 depth snapshots.*at least 1 s",
+        ),
+        ({"duration": "1d", "output_interval": 1}, r"output_interval = 1 s writes 86401 depth snapshots.*at least 9 s"),
+        (
+            {"duration": "1d", "output": {"gauge_interval": 0.01}},
+            r"output\.gauge_interval = 0\.01 s is below the floor",
+        ),
+        (
+            {"duration": "300d", "output_interval": "1d", "output": {"gauge_interval": 10}},
+            r"2592001 gauge rows.*at least 24 s",
+        ),
+        ({"duration": 900, "checkpoint_interval": 0.5}, r"checkpoint_interval = 0\.5 s is below the floor"),
+        ({"duration": "100000d"}, r"duration = 8\.64e\+09 s \(100000 days\) is longer than the 366 days"),
+    ],
+)
 def test_scenario_limits_name_the_key_the_count_and_the_fix(over, match):
     with pytest.raises(ScenarioError, match=match):
         flood_scenario(**over)
@@ -320,9 +404,9 @@ def test_snapshot_count_is_bounded_only_with_snapshots():
 def test_snapshot_budget_against_the_free_disk():
     from twin.sims.flood.frames import check_budget
 
-    check_budget(1000, 1_000_000, 10 ** 12, 60.0)  # 4 GB of 1 TB free
+    check_budget(1000, 1_000_000, 10**12, 60.0)  # 4 GB of 1 TB free
     with pytest.raises(ScenarioError, match=r"output_interval = 60 s writes 1000 depth snapshots.*4\.0 GB.*1\.0 GB"):
-        check_budget(1000, 1_000_000, 10 ** 9, 60.0)
+        check_budget(1000, 1_000_000, 10**9, 60.0)
 
 
 _MEMORY_SCRIPT = r"""
@@ -361,8 +445,14 @@ def _measure(tmp_path, scenario: dict, *stop_at: float) -> dict:
 
     root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    proc = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(tmp_path / "r"), json.dumps(scenario),
-                           *map(str, stop_at)], capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT, str(tmp_path / "r"), json.dumps(scenario), *map(str, stop_at)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -380,8 +470,11 @@ def test_snapshots_go_to_disk_as_they_come(tmp_path):
 
 def test_a_year_long_run_with_stop_at_starts_at_once(tmp_path):
     # 31.6 million loop stops (a stop every second for 365 days): built up front they took minutes and GBs
-    m = _measure(tmp_path, {"duration": "365d", "output_interval": 1, "output": {"snapshots": False},
-                            "checkpoint_interval": "1h"}, 120)
+    m = _measure(
+        tmp_path,
+        {"duration": "365d", "output_interval": 1, "output": {"snapshots": False}, "checkpoint_interval": "1h"},
+        120,
+    )
     assert m["frames"] is None and (tmp_path / "r.checkpoint.npz").exists()
     assert m["growth_mb"] < 200, m
     assert m["seconds"] < 60, m  # generous: the first 120 simulated seconds of a 400 x 400 plane

@@ -54,8 +54,22 @@ def test_units_of_the_storm_formula():
     q10 = A * (1 + C * math.log10(10)) / (10 + B) ** N
     assert storm_formula_intensity(A, B, C, N, 10, 10.0) == pytest.approx(q10 * 0.36)
     # the expanded A equals 167 A1 in the scenario
-    sc = Scenario.from_dict({"duration": 3600, "rain": {"design": {
-        "method": "chicago", "A1": A / 167, "b": B, "C": C, "n": N, "return_period": 10, "duration": "1h"}}})
+    sc = Scenario.from_dict(
+        {
+            "duration": 3600,
+            "rain": {
+                "design": {
+                    "method": "chicago",
+                    "A1": A / 167,
+                    "b": B,
+                    "C": C,
+                    "n": N,
+                    "return_period": 10,
+                    "duration": "1h",
+                }
+            },
+        }
+    )
     assert sc.rain.design.coefficient == pytest.approx(A)
 
 
@@ -106,8 +120,10 @@ def test_idf_table_from_csv_with_depths_in_a_scenario(tmp_path):
     rows = ["duration_min," + ",".join(f"P{x}" for x in p)]
     rows += [f"{di / 60:g}," + ",".join(f"{x:.9f}" for x in row) for di, row in zip(d, v)]
     (tmp_path / "idf.csv").write_text("\n".join(rows) + "\n")
-    (tmp_path / "s.toml").write_text('duration = "3h"\n[rain.design]\nmethod = "idf"\ntable = "idf.csv"\n'
-                                     'quantity = "depth"\nreturn_period = 50\nduration = "2h"\nstep = "10min"\n')
+    (tmp_path / "s.toml").write_text(
+        'duration = "3h"\n[rain.design]\nmethod = "idf"\ntable = "idf.csv"\n'
+        'quantity = "depth"\nreturn_period = 50\nduration = "2h"\nstep = "10min"\n'
+    )
     sc = Scenario.from_toml(tmp_path / "s.toml")
     h = sc.rain.design.hyetograph()
     # depths in the CSV were rounded to 1e-9 mm
@@ -128,55 +144,73 @@ def test_scenarios_without_new_keys_keep_their_hash():
     assert "design" not in sc.to_dict()["rain"] and "edit" not in sc.to_dict()
 
 
-@pytest.mark.parametrize("design, match", [
-    ({"A": -1.0}, "A"),
-    ({"A": 0.0}, "A"),
-    ({"return_period": 0}, "return_period"),
-    ({"return_period": -2}, "return_period"),
-    ({"n": 1.2}, "rain.design.n"),
-    ({"b": -3}, "rain.design.b"),
-    ({"peak": 1.5}, "rain.design.peak"),
-    ({"step": "7min"}, "whole number of steps"),
-    ({"step": 0.001}, r"step = 0\.001 s is below the shortest block of 1 s"),
-    ({"duration": "100000d"}, r"has 28800000 blocks, more than 100000"),
-    ({"A": 21.667}, "A1"),
-    ({"A": None, "A1": 3618.0}, "write it as A"),
-    ({"A1": 21.0}, "exactly one of A"),
-    ({"C": -2.0}, "1 \\+ C lg P"),
-    ({"n": None}, "needs \\['n'\\]"),
-    ({"table": {"durations": ["5min", "10min"], "return_periods": [2], "intensity": [[100], [80]]}},
-     "only applies to method = 'idf'"),
-    ({"method": "idf"}, "only apply to method = 'chicago'"),
-    ({"colour": "red"}, "rain.design.colour: unknown key"),
-])
+@pytest.mark.parametrize(
+    "design, match",
+    [
+        ({"A": -1.0}, "A"),
+        ({"A": 0.0}, "A"),
+        ({"return_period": 0}, "return_period"),
+        ({"return_period": -2}, "return_period"),
+        ({"n": 1.2}, "rain.design.n"),
+        ({"b": -3}, "rain.design.b"),
+        ({"peak": 1.5}, "rain.design.peak"),
+        ({"step": "7min"}, "whole number of steps"),
+        ({"step": 0.001}, r"step = 0\.001 s is below the shortest block of 1 s"),
+        ({"duration": "100000d"}, r"has 28800000 blocks, more than 100000"),
+        ({"A": 21.667}, "A1"),
+        ({"A": None, "A1": 3618.0}, "write it as A"),
+        ({"A1": 21.0}, "exactly one of A"),
+        ({"C": -2.0}, "1 \\+ C lg P"),
+        ({"n": None}, "needs \\['n'\\]"),
+        (
+            {"table": {"durations": ["5min", "10min"], "return_periods": [2], "intensity": [[100], [80]]}},
+            "only applies to method = 'idf'",
+        ),
+        ({"method": "idf"}, "only apply to method = 'chicago'"),
+        ({"colour": "red"}, "rain.design.colour: unknown key"),
+    ],
+)
 def test_bad_design_storms_name_the_key(design, match):
-    base = {"method": "chicago", "A": A, "b": B, "C": C, "n": N, "return_period": 50, "duration": "2h",
-            "step": "5min"}
+    base = {"method": "chicago", "A": A, "b": B, "C": C, "n": N, "return_period": 50, "duration": "2h", "step": "5min"}
     base.update(design)
     base = {k: v for k, v in base.items() if v is not None}
     with pytest.raises(ScenarioError, match=match):
         Scenario.from_dict({"duration": 7200, "rain": {"design": base}})
 
 
-@pytest.mark.parametrize("table, match", [
-    ({"durations": ["5min", "10min"], "return_periods": [2], "intensity": [[100], [120]]}, "intensity rises"),
-    ({"durations": ["5min", "10min"], "return_periods": [2], "depth": [[10], [8]]}, "depth does not grow"),
-    ({"durations": ["10min", "5min"], "return_periods": [2], "intensity": [[100], [120]]}, "increasing"),
-    ({"durations": ["5min", "10min"], "return_periods": [2, 5], "intensity": [[100, 90], [80, 70]]}, "return period"),
-    ({"durations": ["5min", "10min"], "return_periods": [2], "intensity": [[100], [80]], "depth": [[1], [2]]},
-     "exactly one of"),
-])
+@pytest.mark.parametrize(
+    "table, match",
+    [
+        ({"durations": ["5min", "10min"], "return_periods": [2], "intensity": [[100], [120]]}, "intensity rises"),
+        ({"durations": ["5min", "10min"], "return_periods": [2], "depth": [[10], [8]]}, "depth does not grow"),
+        ({"durations": ["10min", "5min"], "return_periods": [2], "intensity": [[100], [120]]}, "increasing"),
+        (
+            {"durations": ["5min", "10min"], "return_periods": [2, 5], "intensity": [[100, 90], [80, 70]]},
+            "return period",
+        ),
+        (
+            {"durations": ["5min", "10min"], "return_periods": [2], "intensity": [[100], [80]], "depth": [[1], [2]]},
+            "exactly one of",
+        ),
+    ],
+)
 def test_bad_idf_tables_are_refused(table, match):
     with pytest.raises(ScenarioError, match=match):
-        Scenario.from_dict({"duration": 600, "rain": {"design": {"method": "idf", "table": table,
-                                                                 "return_period": 2, "duration": "10min"}}})
+        Scenario.from_dict(
+            {
+                "duration": 600,
+                "rain": {"design": {"method": "idf", "table": table, "return_period": 2, "duration": "10min"}},
+            }
+        )
 
 
 def test_idf_storm_outside_the_table_is_refused(tmp_path):
     tbl = {"durations": ["10min", "1h"], "return_periods": [2, 10], "intensity": [[100, 150], [40, 60]]}
-    for over, match in (({"step": "5min", "duration": "1h"}, "outside the IDF table"),
-                        ({"return_period": 50}, "outside the IDF table's 2-10 years"),
-                        ({"table": "missing.csv"}, "does not exist")):
+    for over, match in (
+        ({"step": "5min", "duration": "1h"}, "outside the IDF table"),
+        ({"return_period": 50}, "outside the IDF table's 2-10 years"),
+        ({"table": "missing.csv"}, "does not exist"),
+    ):
         design = {"method": "idf", "table": tbl, "return_period": 5, "duration": "1h", "step": "10min", **over}
         with pytest.raises(ScenarioError, match=match):
             Scenario.from_dict({"duration": 3600, "rain": {"design": design}}, base_dir=tmp_path)

@@ -205,8 +205,9 @@ def test_lake_on_a_river_becomes_one_lake_link():
     assert con2.loc[1, "kind"] == "none"
     # a creek ending in a lake makes it in-line
     creek = [(X0 + 420, Y0 - 20), (X0 + 420, Y0 - 160)]
-    ending = network_from_rivers(_valley_twin([MAIN, creek], lakes=[side]), lakes=False, dangling="outlet",
-                                 allow_disconnected=True)
+    ending = network_from_rivers(
+        _valley_twin([MAIN, creek], lakes=[side]), lakes=False, dangling="outlet", allow_disconnected=True
+    )
     con3 = lake_connections(ending, gpd.GeoDataFrame(geometry=[side], crs=CRS))
     assert con3.loc[0, "kind"] == "inline" and con3.loc[0, "inflow_links"] == [2]
 

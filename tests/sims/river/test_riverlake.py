@@ -41,7 +41,10 @@ def _river_xy(twin, x: float) -> list[float]:
 def _scenario(twin, **over) -> dict:
     x0, _, x1, _ = twin.bounds
     base = {
-        "name": "storm", "duration": "1d", "dt": "15min", "output_interval": "1h",
+        "name": "storm",
+        "duration": "1d",
+        "dt": "15min",
+        "output_interval": "1h",
         "network": {"reference_discharge": 5.0},
         "runoff": {"hyetograph": [[0, 40.0], [3600, 40.0], [3601, 0.0]], "coefficient": 0.6},
         "inflow": [{"at": _river_xy(twin, x0 + 10), "hydrograph": [[0, 5.0], ["2h", 30.0], ["6h", 5.0]]}],
@@ -101,12 +104,22 @@ def test_storm_routes_through_rivers_and_lake_with_closed_balance(city, tmp_path
 
 
 def test_spill_reaches_the_outlet_with_its_mass_conserved(city, tmp_path):
-    spill = {"name": "diesel", "at": _river_xy(city, city.bounds[0] + 100), "time": "1h", "mass": 500.0,
-             "dispersion": 5.0, "decay_rate": 0.0}
+    spill = {
+        "name": "diesel",
+        "at": _river_xy(city, city.bounds[0] + 100),
+        "time": "1h",
+        "mass": 500.0,
+        "dispersion": 5.0,
+        "decay_rate": 0.0,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        r = run(city, _scenario(city, runoff=None, lake=[], spill=[spill], duration="12h"), out=tmp_path / "r",
-                progress=False)
+        r = run(
+            city,
+            _scenario(city, runoff=None, lake=[], spill=[spill], duration="12h"),
+            out=tmp_path / "r",
+            progress=False,
+        )
     pol = r.summary["pollutants"][0]
     assert pol["name"] == "diesel"
     # the transport kernel is conservative in flux form: the ledger closes to round-off
@@ -128,7 +141,8 @@ def test_spill_reaches_the_outlet_with_its_mass_conserved(city, tmp_path):
 
 def test_scenario_from_toml_round_trips(city, tmp_path):
     path = tmp_path / "flood_wave.toml"
-    path.write_text("""
+    path.write_text(
+        """
 kind = "river"
 duration = "6h"
 dt = "10min"
@@ -156,7 +170,9 @@ evaporation = 5.0
 [[gauge]]
 name = "mouth"
 link = 2
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     sc = RiverScenario.from_toml(path)
     assert sc.name == "flood_wave" and sc.steps == 36 and sc.lake[0].rating[1] == (3.23, 0.0)
     with warnings.catch_warnings():
@@ -174,9 +190,13 @@ link = 2
 
 
 def test_stream_network_runoff_volume_is_runoff_times_catchment(city):
-    sc = {"duration": "3h", "dt": "15min", "output_interval": "1h",
-          "network": {"source": "streams", "threshold_cells": 200},
-          "runoff": {"constant": 10.0, "coefficient": 1.0}}
+    sc = {
+        "duration": "3h",
+        "dt": "15min",
+        "output_interval": "1h",
+        "network": {"source": "streams", "threshold_cells": 200},
+        "runoff": {"constant": 10.0, "coefficient": 1.0},
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         net = network_from_streams(city, threshold_cells=200)
@@ -189,18 +209,23 @@ def test_stream_network_runoff_volume_is_runoff_times_catchment(city):
         run(city, dict(sc, network={**sc["network"], "allow_disconnected": False}), progress=False)
 
 
-@pytest.mark.parametrize("over, match", [
-    ({"rainfall": {"constant": 1.0}}, r"rainfall: unknown key"),
-    ({"output_interval": "25min"}, r"whole multiple of dt"),
-    ({"lake": [{"name": "Nowhere Lake", "crest": 3.0, "weir_width": 1.0}]}, r"'Nowhere Lake' is not a lake"),
-    ({"lake": [{"lake": 0}]}, r"has no outlet: give a weir"),
-    ({"lake": [{"lake": 0, "weir_width": 2.0}]}, r"needs its crest level"),
-    ({"lake": [{"lake": 0, "weir_width": 2.0, "crest": 3.0, "initial_level": 1e4}]},
-     r"lake.0.initial_level = 10000 m lies outside the stages of lake 0 .*from the DEM"),
-    ({"spill": [{"at": [0.0, 0.0], "mass": 1.0}]}, r"spill.0: the point .* m from the nearest link"),
-    ({"spill": [{"link": 99, "mass": 1.0}]}, r"spill.0: link id\(s\) \[99\] are not in the network"),
-    ({"inflow": [{"at": [0.0, 0.0], "hydrograph": [[0, 1.0]]}]}, r"inflow.0.at: the point"),
-])
+@pytest.mark.parametrize(
+    "over, match",
+    [
+        ({"rainfall": {"constant": 1.0}}, r"rainfall: unknown key"),
+        ({"output_interval": "25min"}, r"whole multiple of dt"),
+        ({"lake": [{"name": "Nowhere Lake", "crest": 3.0, "weir_width": 1.0}]}, r"'Nowhere Lake' is not a lake"),
+        ({"lake": [{"lake": 0}]}, r"has no outlet: give a weir"),
+        ({"lake": [{"lake": 0, "weir_width": 2.0}]}, r"needs its crest level"),
+        (
+            {"lake": [{"lake": 0, "weir_width": 2.0, "crest": 3.0, "initial_level": 1e4}]},
+            r"lake.0.initial_level = 10000 m lies outside the stages of lake 0 .*from the DEM",
+        ),
+        ({"spill": [{"at": [0.0, 0.0], "mass": 1.0}]}, r"spill.0: the point .* m from the nearest link"),
+        ({"spill": [{"link": 99, "mass": 1.0}]}, r"spill.0: link id\(s\) \[99\] are not in the network"),
+        ({"inflow": [{"at": [0.0, 0.0], "hydrograph": [[0, 1.0]]}]}, r"inflow.0.at: the point"),
+    ],
+)
 def test_bad_input_names_the_key_and_the_fix(city, over, match):
     with pytest.raises(ScenarioError, match=match), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -221,14 +246,20 @@ def _side_valley():
     x = (np.arange(nx) + 0.5) * dx
     y = (np.arange(ny) + 0.5) * dx
     terrain = 20.0 - 0.01 * x[None, :] + 0.02 * np.abs(y[:, None] - 200.0)
-    rivers = gpd.GeoDataFrame({"width": [5.0]}, geometry=[shapely.LineString([(x0, y0 - 200), (x0 + 600, y0 - 200)])],
-                              crs=CRS)
+    rivers = gpd.GeoDataFrame(
+        {"width": [5.0]}, geometry=[shapely.LineString([(x0, y0 - 200), (x0 + 600, y0 - 200)])], crs=CRS
+    )
     pond = shapely.box(x0 + 400, y0 - 180, x0 + 450, y0 - 150)
     lakes = gpd.GeoDataFrame({"name": ["pond"], "level": [0.0]}, geometry=[pond], crs=CRS)
     tw = Twin(CRS, Affine(dx, 0, x0, 0, -dx, y0), terrain, rivers=rivers, lakes=lakes)
-    sc = {"duration": "2d", "dt": "10min", "output_interval": "1h", "network": {"reference_discharge": 5.0},
-          "inflow": [{"at": [x0 + 5, y0 - 200], "hydrograph": [[0, 2.0], ["6h", 30.0], ["12h", 2.0]]}],
-          "lake": [{"name": "pond", "side_distance": 30.0, "exchange_width": 5.0}]}
+    sc = {
+        "duration": "2d",
+        "dt": "10min",
+        "output_interval": "1h",
+        "network": {"reference_discharge": 5.0},
+        "inflow": [{"at": [x0 + 5, y0 - 200], "hydrograph": [[0, 2.0], ["6h", 30.0], ["12h", 2.0]]}],
+        "lake": [{"name": "pond", "side_distance": 30.0, "exchange_width": 5.0}],
+    }
     return tw, sc, x0, y0
 
 
@@ -284,7 +315,7 @@ def test_spill_reaches_a_side_lake_through_its_channel():
     c = r.lake_series["concentration"][:, 0]
     ex = r.lake_series["exchange"][:, 0]
     assert c.max() > 0.0 and c[-1] < c.max()
-    assert ex[:np.argmax(c) + 1].max() > 0   # it came in through the channel, while the river filled the pond
+    assert ex[: np.argmax(c) + 1].max() > 0  # it came in through the channel, while the river filled the pond
     pol = r.summary["pollutants"][0]
     assert pol["in_network_kg"] < pol["mass_kg"] and pol["decayed_kg"] > 0
     assert abs(pol["mass_balance_error"]) < 1e-12

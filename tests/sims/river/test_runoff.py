@@ -76,8 +76,9 @@ def test_response_units_give_what_every_cell_would(city):
     table = hbv_table()
     cls = _classes(city).ravel()
     params = table.reindex([c if c in table.index else "default" for c in cls]).to_numpy()
-    fine = wb.hbv(rain[:, :, None], pet[:, None], params, np.asarray(city.impervious).ravel(),
-                  zones=zones.ravel() - 1, n_zones=4)
+    fine = wb.hbv(
+        rain[:, :, None], pet[:, None], params, np.asarray(city.impervious).ravel(), zones=zones.ravel() - 1, n_zones=4
+    )
     q_fine = (fine.zone[..., 0] + fine.zone[..., 1]) * city.cell_size**2 * 1e-3 / 86400.0
     # the units sum the same terms in another order: agreement to round-off
     np.testing.assert_allclose(ds.runoff.to_numpy(), q_fine, rtol=1e-10, atol=1e-15)
@@ -111,10 +112,18 @@ def test_scenarios_hourly_steps_routing_and_continuation(city):
     whole = runoff(city, precip, pet, dt="1h", zones="watersheds", maxbas_days=0.25)
     assert list(whole.scenario.values) == ["short", "long"] and whole.time[0] == hours[0]
     assert float(np.abs(whole.balance_error).max()) < 1e-9 * 100
-    first = runoff(city, precip.isel(time=slice(0, 40)), pet.isel(time=slice(0, 40)), dt="1h",
-                   zones="watersheds", maxbas_days=0.25)
-    second = runoff(city, precip.isel(time=slice(40, None)), pet.isel(time=slice(40, None)), dt="1h",
-                    zones="watersheds", maxbas_days=0.25, state=first)
+    first = runoff(
+        city, precip.isel(time=slice(0, 40)), pet.isel(time=slice(0, 40)), dt="1h", zones="watersheds", maxbas_days=0.25
+    )
+    second = runoff(
+        city,
+        precip.isel(time=slice(40, None)),
+        pet.isel(time=slice(40, None)),
+        dt="1h",
+        zones="watersheds",
+        maxbas_days=0.25,
+        state=first,
+    )
     joined = xr.concat([first.runoff, second.runoff], dim="time")
     # routing adds the carried lags in a different order: equal to round-off
     np.testing.assert_allclose(joined, whole.runoff, rtol=1e-12, atol=1e-15)

@@ -27,9 +27,9 @@ TOL = 1e-9
 
 def _hand_expected():
     """Deliveries (eflow, town, farm, mill) and end storages [days of 1 m3/s], by hand."""
-    f1 = (11 - 2 - 5 / 0.9) / 6   # 13 there, 11 above the inactive 2: env 2, town 5/0.9, rest shared 4:2
-    f4 = (10 - 2 - 5 / 0.9) / 6   # 12 there, 10 releasable
-    full = [2, 5, 3, 2]           # farm capped at 3 by its link
+    f1 = (11 - 2 - 5 / 0.9) / 6  # 13 there, 11 above the inactive 2: env 2, town 5/0.9, rest shared 4:2
+    f4 = (10 - 2 - 5 / 0.9) / 6  # 12 there, 10 releasable
+    full = [2, 5, 3, 2]  # farm capped at 3 by its link
     release_full = 2 + 5 / 0.9 + 3 + 2
     deliv = [[2, 5, 4 * f1, 2 * f1], [0] * 4, [0] * 4, [2, 5, 4 * f4, 2 * f4], full, full]
     store = [2, 2, 2, 2, 32 - release_full, 20]
@@ -56,7 +56,7 @@ def test_hand_network_exact_and_outputs(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mass_balance_max_rel_error"] <= 1e-9 and summary["steps"] == 6
     assert json.loads((out / "scenario.json").read_text())["link"][0]["from"] == "lake"
-    assert not (out / "network.gpkg").exists()   # no twin, no CRS to put the network in
+    assert not (out / "network.gpkg").exists()  # no twin, no CRS to put the network in
     sh = pd.read_csv(out / "shortages.csv").set_index("demand")
     # town fails on days 2 and 3 only: reliability 4/6, one recovery out of two failed days
     assert sh.loc["town", "reliability"] == pytest.approx(4 / 6)
@@ -67,7 +67,9 @@ def test_hand_network_exact_and_outputs(tmp_path):
 
 
 def test_members_batched_equal_one_by_one(tmp_path):
-    toml = HAND_TOML + """
+    toml = (
+        HAND_TOML
+        + """
 [[member]]
 name = "growth"
 demand = 1.2
@@ -77,6 +79,7 @@ name = "dry"
 inflow = 0.9
 series = { lake_in = "lake_dry" }
 """
+    )
     path = write_hand(tmp_path, toml)
     both = run(None, path)
     assert both.members == ["growth", "dry"]
@@ -92,24 +95,44 @@ series = { lake_in = "lake_dry" }
 
 
 def test_annual_licence_binds_and_resets(tmp_path):
-    sc = {"start": "2020-12-29", "end": "2021-01-03",
-          "node": [{"name": "river", "type": "abstraction", "inflow": 10.0, "licence": 5.0,
-                    "licence_annual": 2 * 2.0 * DAY + 1.0 * DAY},
-                   {"name": "city", "type": "demand", "demand": 2.0}],
-          "link": [{"from": "river", "to": "city"}]}
+    sc = {
+        "start": "2020-12-29",
+        "end": "2021-01-03",
+        "node": [
+            {
+                "name": "river",
+                "type": "abstraction",
+                "inflow": 10.0,
+                "licence": 5.0,
+                "licence_annual": 2 * 2.0 * DAY + 1.0 * DAY,
+            },
+            {"name": "city", "type": "demand", "demand": 2.0},
+        ],
+        "link": [{"from": "river", "to": "city"}],
+    }
     r = run(None, sc)
     # 5 days of 2020's licence: 2, 2, 1 (the rest of it), then the new year's licence
     np.testing.assert_allclose(r.delivered[0, :, 0], [2, 2, 1, 2, 2], atol=TOL)
 
 
 def test_reservoir_evaporation_level_and_guide_curve():
-    sc = {"start": "2021-01-01", "end": "2021-01-03",
-          "node": [{"name": "lake", "type": "reservoir", "capacity": 10 * DAY, "initial": 10 * DAY,
-                    "evaporation": 5.0,  # mm/day
-                    "table": [[0.0, 0.0, 100.0], [10 * DAY, 2.0e6, 110.0]],
-                    "zones": {"conservation": 0.5}},
-                   {"name": "out", "type": "env_flow", "demand": 0.0}],
-          "link": [{"from": "lake", "to": "out", "river": True}]}
+    sc = {
+        "start": "2021-01-01",
+        "end": "2021-01-03",
+        "node": [
+            {
+                "name": "lake",
+                "type": "reservoir",
+                "capacity": 10 * DAY,
+                "initial": 10 * DAY,
+                "evaporation": 5.0,  # mm/day
+                "table": [[0.0, 0.0, 100.0], [10 * DAY, 2.0e6, 110.0]],
+                "zones": {"conservation": 0.5},
+            },
+            {"name": "out", "type": "env_flow", "demand": 0.0},
+        ],
+        "link": [{"from": "lake", "to": "out", "river": True}],
+    }
     r = run(None, sc)
     # day 1: area 2e6 m2 at full -> 10,000 m3 evaporated; the flood zone drains to the conservation top
     assert r.evaporation[0, 0, 0] * DAY == pytest.approx(1.0e4, rel=1e-12)
@@ -128,30 +151,41 @@ def test_network_written_in_the_twin_crs(tmp_path):
     nodes = gpd.read_file(tmp_path / "out" / "network.gpkg", layer="nodes")
     links = gpd.read_file(tmp_path / "out" / "network.gpkg", layer="links")
     assert nodes.crs == tw.crs and sorted(nodes["name"]) == ["eflow", "lake", "town"]
-    assert sorted(links["to"]) == ["eflow", "town"]   # only links with both ends located
+    assert sorted(links["to"]) == ["eflow", "town"]  # only links with both ends located
     far = HAND_TOML.replace("at = [500300.0, 3000100.0]", "at = [900000.0, 3000100.0]")
     with pytest.raises(ScenarioError, match=r"node\[1\].*outside the twin"):
         run(tw, write_hand(tmp_path, far))
 
 
-@pytest.mark.parametrize("change, key", [
-    (('to = "mill"', 'to = "mil"'), r"link\[3\]\.to.*unknown node 'mil'"),
-    (("capacity = 3.0", "capacity = -3.0"), r"link\.2\.capacity.*greater than or equal to 0"),
-    (('use = "industrial"', 'usage = "industrial"'), r"node\.4\.usage.*unknown key"),
-    (('inflow = "lake_in"', 'inflow = "lake_wet"'), r"node\[0\]\.inflow.*'lake_wet' is not in"),
-    (("zones = { inactive = 0.1 }", "zones = { inactive = 0.1, conservation = 0.05 }"),
-     r"node\.0.*inactive <= buffer <= conservation"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        (('to = "mill"', 'to = "mil"'), r"link\[3\]\.to.*unknown node 'mil'"),
+        (("capacity = 3.0", "capacity = -3.0"), r"link\.2\.capacity.*greater than or equal to 0"),
+        (('use = "industrial"', 'usage = "industrial"'), r"node\.4\.usage.*unknown key"),
+        (('inflow = "lake_in"', 'inflow = "lake_wet"'), r"node\[0\]\.inflow.*'lake_wet' is not in"),
+        (
+            ("zones = { inactive = 0.1 }", "zones = { inactive = 0.1, conservation = 0.05 }"),
+            r"node\.0.*inactive <= buffer <= conservation",
+        ),
+    ],
+)
 def test_bad_files_name_the_key(tmp_path, change, key):
     with pytest.raises(ScenarioError, match=key):
         run(None, write_hand(tmp_path, HAND_TOML.replace(*change)))
 
 
 def test_cycle_without_storage_is_refused():
-    sc = {"start": "2021-01-01", "end": "2021-01-02",
-          "node": [{"name": "a", "type": "works"}, {"name": "b", "type": "works"},
-                   {"name": "s", "type": "abstraction", "inflow": 1.0}],
-          "link": [{"from": "s", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "a"}]}
+    sc = {
+        "start": "2021-01-01",
+        "end": "2021-01-02",
+        "node": [
+            {"name": "a", "type": "works"},
+            {"name": "b", "type": "works"},
+            {"name": "s", "type": "abstraction", "inflow": 1.0},
+        ],
+        "link": [{"from": "s", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "a"}],
+    }
     with pytest.raises(ScenarioError, match="cycle without storage: a -> b -> a"):
         WaterScenario.from_dict(sc)
 
@@ -178,15 +212,26 @@ def test_inflow_from_catchment_runoff(small_twin):
     rng = np.random.default_rng(0)
     rain = rng.exponential(20.0, (2, 10)) * (rng.random((2, 10)) < 0.5)
     rain[1] *= 3.0
-    ds = runoff(small_twin, rain, np.full(10, 3.0), zones=np.ones(small_twin.shape, np.int64),
-                scenarios=["dry", "wet"], start="2021-01-01")
-    sc = {"start": "2021-01-01", "end": "2021-01-11",
-          "node": [{"name": "brook", "type": "abstraction", "inflow": "runoff:1"},
-                   {"name": "garden", "type": "demand", "demand": 2e-4}],
-          "link": [{"from": "brook", "to": "garden"}],
-          "member": [{"name": "dry"}, {"name": "wet"}]}
+    ds = runoff(
+        small_twin,
+        rain,
+        np.full(10, 3.0),
+        zones=np.ones(small_twin.shape, np.int64),
+        scenarios=["dry", "wet"],
+        start="2021-01-01",
+    )
+    sc = {
+        "start": "2021-01-01",
+        "end": "2021-01-11",
+        "node": [
+            {"name": "brook", "type": "abstraction", "inflow": "runoff:1"},
+            {"name": "garden", "type": "demand", "demand": 2e-4},
+        ],
+        "link": [{"from": "brook", "to": "garden"}],
+        "member": [{"name": "dry"}, {"name": "wet"}],
+    }
     r = run(small_twin, sc, runoff=ds)
-    q = ds["runoff"].sel(zone=1).values            # (scenario, time) [m3/s]; a 480 m2 twin gives little
+    q = ds["runoff"].sel(zone=1).values  # (scenario, time) [m3/s]; a 480 m2 twin gives little
     assert (q > 2e-4).any() and (q < 2e-4).any()  # the demand binds on some days, the brook on others
     # LP vertices: exact to round-off of these 1e-4 values
     np.testing.assert_allclose(r.delivered[:, :, 0], np.minimum(q, 2e-4), rtol=1e-12, atol=1e-15)
@@ -195,23 +240,38 @@ def test_inflow_from_catchment_runoff(small_twin):
 
 
 def test_river_reaches_have_no_capacity():
-    sc = {"start": "2021-01-01", "end": "2021-01-02",
-          "node": [{"name": "s", "type": "abstraction", "inflow": 5.0}, {"name": "e", "type": "env_flow", "demand": 1.0}],
-          "link": [{"from": "s", "to": "e", "river": True, "capacity": 2.0}]}
+    sc = {
+        "start": "2021-01-01",
+        "end": "2021-01-02",
+        "node": [{"name": "s", "type": "abstraction", "inflow": 5.0}, {"name": "e", "type": "env_flow", "demand": 1.0}],
+        "link": [{"from": "s", "to": "e", "river": True, "capacity": 2.0}],
+    }
     with pytest.raises(ScenarioError, match=r"link\[0\] is a river reach"):
         WaterScenario.from_dict(sc)
 
 
 def test_sub_daily_steps():
     """6-hour steps: daily values hold through the day, evaporation keeps its daily rate."""
-    sc = {"start": "2021-01-01", "end": "2021-01-03", "step": "6h",
-          "node": [{"name": "lake", "type": "reservoir", "capacity": 10 * DAY, "initial": 10 * DAY,
-                    "evaporation": 5.0, "table": [[0.0, 0.0, 100.0], [10 * DAY, 2.0e6, 110.0]]},
-                   {"name": "city", "type": "demand", "demand": 2.0, "monthly": [0.5] + [1.0] * 11}],
-          "link": [{"from": "lake", "to": "city"}]}
+    sc = {
+        "start": "2021-01-01",
+        "end": "2021-01-03",
+        "step": "6h",
+        "node": [
+            {
+                "name": "lake",
+                "type": "reservoir",
+                "capacity": 10 * DAY,
+                "initial": 10 * DAY,
+                "evaporation": 5.0,
+                "table": [[0.0, 0.0, 100.0], [10 * DAY, 2.0e6, 110.0]],
+            },
+            {"name": "city", "type": "demand", "demand": 2.0, "monthly": [0.5] + [1.0] * 11},
+        ],
+        "link": [{"from": "lake", "to": "city"}],
+    }
     r = run(None, sc)
     assert r.time.size == 8 and r.summary["mass_balance_max_rel_error"] <= 1e-9
-    np.testing.assert_allclose(r.delivered[0, :, 0], 1.0, atol=TOL)   # January's factor 0.5
+    np.testing.assert_allclose(r.delivered[0, :, 0], 1.0, atol=TOL)  # January's factor 0.5
     # 5 mm/day on 2e6 m2 is 1e4 m3/day whatever the step: 1e4 / 86400 m3/s
     assert r.evaporation[0, 0, 0] == pytest.approx(1.0e4 / DAY, rel=1e-12)
 
@@ -222,12 +282,21 @@ def _return_case(fraction: float, to: str | None = "below") -> dict:
     city = {"name": "city", "type": "demand", "demand": 6.0, "priority": 1}
     if fraction:
         city.update(return_fraction=fraction, return_to=to)
-    return {"start": "2021-01-01", "end": "2021-01-03",
-            "node": [{"name": "above", "type": "abstraction", "inflow": 10.0}, city,
-                     {"name": "below", "type": "abstraction"},
-                     {"name": "farm", "type": "demand", "demand": 6.0, "priority": 2}],
-            "link": [{"from": "above", "to": "city"}, {"from": "above", "to": "below", "river": True},
-                     {"from": "below", "to": "farm"}]}
+    return {
+        "start": "2021-01-01",
+        "end": "2021-01-03",
+        "node": [
+            {"name": "above", "type": "abstraction", "inflow": 10.0},
+            city,
+            {"name": "below", "type": "abstraction"},
+            {"name": "farm", "type": "demand", "demand": 6.0, "priority": 2},
+        ],
+        "link": [
+            {"from": "above", "to": "city"},
+            {"from": "above", "to": "below", "river": True},
+            {"from": "below", "to": "farm"},
+        ],
+    }
 
 
 def test_return_flows_are_taken_again_downstream(tmp_path):
@@ -248,12 +317,15 @@ def test_return_flows_are_taken_again_downstream(tmp_path):
     assert loop.balance_error.max() <= 1e-9
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"return_fraction": 0.5}, "needs both return_fraction"),
-    ({"return_fraction": 0.5, "return_to": "farm"}, "return_to = 'farm' is a demand"),
-    ({"return_fraction": 0.5, "return_to": "sea"}, "return_to = 'sea' is not a node"),
-    ({"return_fraction": 1.0, "return_to": "below"}, "less than 1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"return_fraction": 0.5}, "needs both return_fraction"),
+        ({"return_fraction": 0.5, "return_to": "farm"}, "return_to = 'farm' is a demand"),
+        ({"return_fraction": 0.5, "return_to": "sea"}, "return_to = 'sea' is not a node"),
+        ({"return_fraction": 1.0, "return_to": "below"}, "less than 1"),
+    ],
+)
 def test_bad_return_flows_say_what_to_fix(change, message):
     sc = _return_case(0.0)
     sc["node"][1].update(change)
@@ -269,6 +341,7 @@ def test_result_folder_loads_back(tmp_path):
     assert back.demands == r.demands and back.links == r.links and back.scenario.hash == r.scenario.hash
     pd.testing.assert_frame_equal(back.shortages(), r.shortages())
     from twin.errors import InputDataError
+
     with pytest.raises(InputDataError, match="not a water result folder"):
         type(r).load(tmp_path)
 
@@ -279,20 +352,41 @@ def _write_supply_gpkg(tmp_path, crs="EPSG:4326"):
     from pyproj import Transformer
 
     to = Transformer.from_crs(CRS, crs, always_xy=True)
-    xy = {"lake": (500100.0, 3000100.0), "eflow": (500300.0, 3000100.0), "town": (500100.0, 3000300.0),
-          "farm": (500200.0, 3000400.0), "mill": (500400.0, 3000400.0)}
+    xy = {
+        "lake": (500100.0, 3000100.0),
+        "eflow": (500300.0, 3000100.0),
+        "town": (500100.0, 3000300.0),
+        "farm": (500200.0, 3000400.0),
+        "mill": (500400.0, 3000400.0),
+    }
     pts = {k: shapely.Point(*to.transform(*v)) for k, v in xy.items()}
-    nodes = gpd.GeoDataFrame({
-        "name": list(xy), "type": ["reservoir", "env_flow", "demand", "demand", "demand"],
-        "capacity": [1728000.0, None, None, None, None], "initial": [864000.0, None, None, None, None],
-        "inflow": ["lake_in", None, None, None, None], "zones": ['{"inactive": 0.1}', None, None, None, None],
-        "demand": [None, 2.0, 9.0, 4.0, 2.0], "priority": [None, None, 1, 2, 2],
-        "use": [None, None, "domestic", "agricultural", "industrial"]}, geometry=list(pts.values()), crs=crs)
+    nodes = gpd.GeoDataFrame(
+        {
+            "name": list(xy),
+            "type": ["reservoir", "env_flow", "demand", "demand", "demand"],
+            "capacity": [1728000.0, None, None, None, None],
+            "initial": [864000.0, None, None, None, None],
+            "inflow": ["lake_in", None, None, None, None],
+            "zones": ['{"inactive": 0.1}', None, None, None, None],
+            "demand": [None, 2.0, 9.0, 4.0, 2.0],
+            "priority": [None, None, 1, 2, 2],
+            "use": [None, None, "domestic", "agricultural", "industrial"],
+        },
+        geometry=list(pts.values()),
+        crs=crs,
+    )
     ends = [("lake", "eflow"), ("lake", "town"), ("lake", "farm"), ("lake", "mill")]
-    links = gpd.GeoDataFrame({"from": [a for a, _ in ends], "to": [b for _, b in ends],
-                              "river": [True, False, False, False], "capacity": [None, 10.0, 3.0, None],
-                              "loss": [0.0, 0.1, 0.0, 0.0]},
-                             geometry=[shapely.LineString([pts[a], pts[b]]) for a, b in ends], crs=crs)
+    links = gpd.GeoDataFrame(
+        {
+            "from": [a for a, _ in ends],
+            "to": [b for _, b in ends],
+            "river": [True, False, False, False],
+            "capacity": [None, 10.0, 3.0, None],
+            "loss": [0.0, 0.1, 0.0, 0.0],
+        },
+        geometry=[shapely.LineString([pts[a], pts[b]]) for a, b in ends],
+        crs=crs,
+    )
     path = tmp_path / "supply.gpkg"
     nodes.to_file(path, layer="nodes", driver="GPKG")
     links.to_file(path, layer="links", driver="GPKG")
@@ -300,12 +394,15 @@ def _write_supply_gpkg(tmp_path, crs="EPSG:4326"):
 
 
 # the hand scenario's header, its network from the GeoPackage, and one key laid over the file's town
-SUPPLY_TOML = HAND_TOML[:HAND_TOML.index("[[node]]")] + """network = "supply.gpkg"
+SUPPLY_TOML = (
+    HAND_TOML[: HAND_TOML.index("[[node]]")]
+    + """network = "supply.gpkg"
 
 [[node]]            # the GeoPackage's town has demand 9
 name = "town"
 demand = 5.0
 """
+)
 
 
 def test_supply_network_from_a_geopackage_in_another_crs(tmp_path):
@@ -325,19 +422,22 @@ def test_supply_network_from_a_geopackage_in_another_crs(tmp_path):
     # EPSG:4547 -> 4326 -> 4547 with PROJ: far below a millimetre
     assert nodes.geometry["town"].distance(shapely.Point(500100.0, 3000300.0)) < 1e-3
     saved = json.loads((tmp_path / "out" / "scenario.json").read_text())
-    assert saved["network"] is None and len(saved["node"]) == 5   # the result stands without the file
+    assert saved["network"] is None and len(saved["node"]) == 5  # the result stands without the file
     # without a twin the nodes keep the GeoPackage's CRS
     alone = run(None, toml, out=tmp_path / "alone")
     assert gpd.read_file(tmp_path / "alone" / "network.gpkg", layer="nodes").crs == "EPSG:4326"
     np.testing.assert_array_equal(alone.delivered, r.delivered)
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("missing", r"supply.gpkg does not exist"),
-    ("no_nodes", r"has no 'nodes' layer"),
-    ("no_name", r"no 'name' column"),
-    ("bad_json", r"row 0 column 'zones' is not JSON"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("missing", r"supply.gpkg does not exist"),
+        ("no_nodes", r"has no 'nodes' layer"),
+        ("no_name", r"no 'name' column"),
+        ("bad_json", r"row 0 column 'zones' is not JSON"),
+    ],
+)
 def test_bad_supply_geopackage_says_what_to_fix(tmp_path, damage, message):
     path = _write_supply_gpkg(tmp_path)
     if damage == "missing":

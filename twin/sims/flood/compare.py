@@ -29,14 +29,30 @@ __all__ = ["Comparison", "compare", "BUILDING_STATUS"]
 BUILDING_STATUS = ("dry in both", "flooded in both", "newly flooded", "newly safe", "added", "removed")
 
 #: Summary figures put side by side (present in every flood result's summary.json).
-_FIGURES = ("volume_in_m3", "volume_rain_m3", "volume_inflow_m3", "volume_out_m3", "volume_lost_m3",
-            "volume_stored_m3", "max_depth_m", "flooded_area_km2", "buildings", "buildings_flooded")
+_FIGURES = (
+    "volume_in_m3",
+    "volume_rain_m3",
+    "volume_inflow_m3",
+    "volume_out_m3",
+    "volume_lost_m3",
+    "volume_stored_m3",
+    "max_depth_m",
+    "flooded_area_km2",
+    "buildings",
+    "buildings_flooded",
+)
 
 _DIFF_STEPS = (0.15, 0.5)
 _SHALLOWER = ((33, 102, 172, 235), (103, 169, 207, 215), (209, 229, 240, 200))
 _DEEPER = ((253, 219, 199, 200), (239, 138, 98, 215), (178, 24, 43, 235))
-_STATUS_RGBA = ((205, 205, 205, 255), (120, 120, 130, 255), (214, 40, 40, 255), (40, 170, 90, 255),
-                (150, 110, 220, 255), (0, 0, 0, 0))
+_STATUS_RGBA = (
+    (205, 205, 205, 255),
+    (120, 120, 130, 255),
+    (214, 40, 40, 255),
+    (40, 170, 90, 255),
+    (150, 110, 220, 255),
+    (0, 0, 0, 0),
+)
 
 
 @dataclass
@@ -62,6 +78,7 @@ class Comparison:
     twin : Twin or None
         The twin of ``b`` (with its edits), for :meth:`scene`.
     """
+
     crs: Any
     transform: Any
     max_depth_diff: np.ndarray
@@ -84,18 +101,29 @@ class Comparison:
         inputs = [self.summary[k].get(what) for k in ("a", "b") for what in ("path", "twin")]
         _io.check_out(path, "compare", inputs=[*inputs, getattr(self.twin, "path", None)], overwrite=overwrite)
         with _io.atomic_dir(path, "compare", overwrite=overwrite) as tmp:
-            _io.write_geotiff(tmp / "max_depth_diff.tif", self.max_depth_diff.astype(np.float32), self.transform,
-                              self.crs)
-            _io.write_geotiff(tmp / "arrival_time_diff.tif", self.arrival_time_diff.astype(np.float32),
-                              self.transform, self.crs, nodata=np.nan)
-            _io.write_geotiff(tmp / "hazard_class_change.tif", self.hazard_class_change.astype(np.int16),
-                              self.transform, self.crs)
+            _io.write_geotiff(
+                tmp / "max_depth_diff.tif", self.max_depth_diff.astype(np.float32), self.transform, self.crs
+            )
+            _io.write_geotiff(
+                tmp / "arrival_time_diff.tif",
+                self.arrival_time_diff.astype(np.float32),
+                self.transform,
+                self.crs,
+                nodata=np.nan,
+            )
+            _io.write_geotiff(
+                tmp / "hazard_class_change.tif", self.hazard_class_change.astype(np.int16), self.transform, self.crs
+            )
             if self.buildings is not None:
                 self.buildings.to_file(tmp / "buildings.gpkg", layer="buildings", driver="GPKG", engine="pyogrio")
             _io.write_json(tmp / "comparison.json", self.summary)
         if scene and self.twin is not None:
-            _io.write_extra(path, "scene.html", lambda f: self.scene().to_html(f, title=self._title()),
-                            "run the comparison again to get it.")
+            _io.write_extra(
+                path,
+                "scene.html",
+                lambda f: self.scene().to_html(f, title=self._title()),
+                "run the comparison again to get it.",
+            )
         return path
 
     def _title(self) -> str:
@@ -109,8 +137,10 @@ class Comparison:
         Other keyword arguments go to :func:`twin.scene.city.city_scene` (e.g. ``basemap_url``).
         """
         if self.twin is None:
-            raise InputDataError("This comparison has no twin attached; compare results that carry one, or load "
-                                 "them with FloodResult.load(path, twin=Twin.load(...)).")
+            raise InputDataError(
+                "This comparison has no twin attached; compare results that carry one, or load "
+                "them with FloodResult.load(path, twin=Twin.load(...))."
+            )
         from twin.scene.city import city_scene
         from twin.scene.raster import classify, png_classes
 
@@ -136,8 +166,14 @@ class Comparison:
         return scene
 
 
-def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | str | os.PathLike, *,
-            tolerance: float = 0.01, time_tolerance: float = 60.0, twin: Twin | None = None) -> Comparison:
+def compare(
+    result_a: FloodResult | str | os.PathLike,
+    result_b: FloodResult | str | os.PathLike,
+    *,
+    tolerance: float = 0.01,
+    time_tolerance: float = 60.0,
+    twin: Twin | None = None,
+) -> Comparison:
     """Compare flood result ``b`` with ``a`` (e.g. with and without a floodwall) on the same grid.
 
     Parameters
@@ -168,13 +204,17 @@ def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | s
     _same_grid(a, b)
     ta, tb = a.summary.get("twin"), b.summary.get("twin")
     if ta and tb and Path(ta).resolve() != Path(tb).resolve():
-        raise InputDataError(f"The results come from different twins ({ta} and {tb}); a comparison cell by cell "
-                             "needs both runs on the same twin. Run both scenarios on one twin.")
+        raise InputDataError(
+            f"The results come from different twins ({ta} and {tb}); a comparison cell by cell "
+            "needs both runs on the same twin. Run both scenarios on one twin."
+        )
     rules = [r.summary.get("building_exposure", "depth beside the walls") for r in (a, b)]
     if rules[0] != rules[1]:
         older = "a" if "building_exposure" not in a.summary else "b"
-        raise InputDataError(f"The results measure the buildings' water differently ({rules[0]!r} and {rules[1]!r}): "
-                             f"result {older} comes from an older cimtwin. Run its scenario again, then compare.")
+        raise InputDataError(
+            f"The results measure the buildings' water differently ({rules[0]!r} and {rules[1]!r}): "
+            f"result {older} comes from an older cimtwin. Run its scenario again, then compare."
+        )
     if not (tolerance >= 0 and time_tolerance >= 0):
         raise InputDataError(f"tolerance ({tolerance!r} m) and time_tolerance ({time_tolerance!r} s) must be >= 0.")
     depth_a = a.max_depth.astype(np.float32)
@@ -194,11 +234,13 @@ def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | s
     both = land & np.isfinite(arrival)
     buildings = _buildings(a.buildings, b.buildings)
     summary: dict[str, Any] = {
-        "a": _about(a, path_a), "b": _about(b, path_b),
-        "figures": {k: _side(a.summary.get(k), b.summary.get(k)) for k in _FIGURES
-                    if k in a.summary or k in b.summary},
-        "hazard_cells": {k: _side(a.summary.get("hazard_cells", {}).get(k), b.summary.get("hazard_cells", {}).get(k))
-                         for k in ("low", "moderate", "significant", "extreme")},
+        "a": _about(a, path_a),
+        "b": _about(b, path_b),
+        "figures": {k: _side(a.summary.get(k), b.summary.get(k)) for k in _FIGURES if k in a.summary or k in b.summary},
+        "hazard_cells": {
+            k: _side(a.summary.get("hazard_cells", {}).get(k), b.summary.get("hazard_cells", {}).get(k))
+            for k in ("low", "moderate", "significant", "extreme")
+        },
         "difference": {
             "tolerance_m": tolerance,
             "cells_counted": "land (rivers and lakes left out)" if tw is not None else "all (twin unknown)",
@@ -223,8 +265,16 @@ def compare(result_a: FloodResult | str | os.PathLike, result_b: FloodResult | s
         summary["buildings"] = {s.replace(" ", "_"): int(counts.get(s, 0)) for s in BUILDING_STATUS}
         for s in ("newly flooded", "newly safe", "added", "removed"):
             summary["buildings"][f"{s.replace(' ', '_')}_ids"] = buildings.loc[buildings["status"] == s, "id"].tolist()
-    return Comparison(crs=b.crs, transform=b.transform, max_depth_diff=diff, arrival_time_diff=arrival,
-                      hazard_class_change=hazard, buildings=buildings, summary=summary, twin=tw)
+    return Comparison(
+        crs=b.crs,
+        transform=b.transform,
+        max_depth_diff=diff,
+        arrival_time_diff=arrival,
+        hazard_class_change=hazard,
+        buildings=buildings,
+        summary=summary,
+        twin=tw,
+    )
 
 
 def _load(result: FloodResult | str | os.PathLike) -> tuple[FloodResult, Path | None]:
@@ -233,8 +283,9 @@ def _load(result: FloodResult | str | os.PathLike) -> tuple[FloodResult, Path | 
     path = Path(result)
     _io.recover_dir(path)
     if not (path / "summary.json").is_file():
-        raise InputDataError(f"{path} is not a flood result folder (no summary.json); give the folder that "
-                             "`twin run --out` wrote.")
+        raise InputDataError(
+            f"{path} is not a flood result folder (no summary.json); give the folder that `twin run --out` wrote."
+        )
     return FloodResult.load(path), path
 
 
@@ -243,9 +294,11 @@ def _same_grid(a: FloodResult, b: FloodResult) -> None:
     if not same_crs(a.crs, b.crs):
         raise InputDataError("The results are in different CRSs; compare two runs on the same twin.")
     if a.max_depth.shape != b.max_depth.shape or not np.allclose(ta, tb, rtol=0, atol=1e-6):
-        raise InputDataError(f"The results lie on different grids ({a.max_depth.shape} cells at {ta[0]:g} m from "
-                             f"({ta[2]:.1f}, {ta[5]:.1f}) and {b.max_depth.shape} at {tb[0]:g} m from ({tb[2]:.1f}, "
-                             f"{tb[5]:.1f})); compare two runs on the same twin.")
+        raise InputDataError(
+            f"The results lie on different grids ({a.max_depth.shape} cells at {ta[0]:g} m from "
+            f"({ta[2]:.1f}, {ta[5]:.1f}) and {b.max_depth.shape} at {tb[0]:g} m from ({tb[2]:.1f}, "
+            f"{tb[5]:.1f})); compare two runs on the same twin."
+        )
 
 
 def _scenario_value(r: FloodResult, key: str, default: float) -> float:
@@ -253,8 +306,11 @@ def _scenario_value(r: FloodResult, key: str, default: float) -> float:
 
 
 def _about(r: FloodResult, path: Path | None) -> dict[str, Any]:
-    about = {"scenario": r.scenario.get("name", r.summary.get("scenario", "")),
-             "scenario_hash": r.summary.get("scenario_hash", ""), "edits": r.summary.get("edits", [])}
+    about = {
+        "scenario": r.scenario.get("name", r.summary.get("scenario", "")),
+        "scenario_hash": r.summary.get("scenario_hash", ""),
+        "edits": r.summary.get("edits", []),
+    }
     if path is not None:
         about["path"] = str(path.resolve())
     if r.summary.get("twin"):
@@ -276,22 +332,34 @@ def _buildings(a: gpd.GeoDataFrame | None, b: gpd.GeoDataFrame | None) -> gpd.Ge
     frames = [f for f in (a, b) if f is not None]
     crs = frames[-1].crs
     cols = ["id", "max_depth", "flooded"]
-    left = (a[cols + ["geometry"]] if a is not None else gpd.GeoDataFrame(columns=cols + ["geometry"], crs=crs))
-    right = (b[cols + ["geometry"]] if b is not None else gpd.GeoDataFrame(columns=cols + ["geometry"], crs=crs))
+    left = a[cols + ["geometry"]] if a is not None else gpd.GeoDataFrame(columns=cols + ["geometry"], crs=crs)
+    right = b[cols + ["geometry"]] if b is not None else gpd.GeoDataFrame(columns=cols + ["geometry"], crs=crs)
     left = pd.DataFrame(left).assign(id=lambda d: d["id"].astype(str))
     right = pd.DataFrame(right).assign(id=lambda d: d["id"].astype(str))
     m = right.merge(left, on="id", how="outer", suffixes=("_b", "_a"), indicator=True)
     m["geometry"] = m["geometry_b"].where(m["geometry_b"].notna(), m["geometry_a"])
     fa = m["flooded_a"].fillna(False).astype(bool)
     fb = m["flooded_b"].fillna(False).astype(bool)
-    code = np.select([m["_merge"] == "left_only", m["_merge"] == "right_only", fa & fb, fb & ~fa, fa & ~fb],
-                     [4, 5, 1, 2, 3], default=0)
+    code = np.select(
+        [m["_merge"] == "left_only", m["_merge"] == "right_only", fa & fb, fb & ~fa, fa & ~fb],
+        [4, 5, 1, 2, 3],
+        default=0,
+    )
     # the merge's "left" is b: left_only = only in b = added, right_only = only in a = removed
-    out = gpd.GeoDataFrame({
-        "id": m["id"], "depth_a": m["max_depth_a"].astype(float), "depth_b": m["max_depth_b"].astype(float),
-        "depth_change": (m["max_depth_b"].astype(float) - m["max_depth_a"].astype(float)),
-        "flooded_a": fa, "flooded_b": fb, "status_code": code.astype(np.int16),
-        "status": np.asarray(BUILDING_STATUS, dtype=object)[code]}, geometry=list(m["geometry"]), crs=crs)
+    out = gpd.GeoDataFrame(
+        {
+            "id": m["id"],
+            "depth_a": m["max_depth_a"].astype(float),
+            "depth_b": m["max_depth_b"].astype(float),
+            "depth_change": (m["max_depth_b"].astype(float) - m["max_depth_a"].astype(float)),
+            "flooded_a": fa,
+            "flooded_b": fb,
+            "status_code": code.astype(np.int16),
+            "status": np.asarray(BUILDING_STATUS, dtype=object)[code],
+        },
+        geometry=list(m["geometry"]),
+        crs=crs,
+    )
     for col in ("base", "height", "source"):
         src = b if b is not None and col in b.columns else a
         if src is not None and col in src.columns:
@@ -331,8 +399,8 @@ def _diff_classes(depth_min: float):
 
     steps = [s for s in _DIFF_STEPS if s > depth_min]
     edges = [-np.inf] + [-s for s in reversed(steps)] + [-depth_min, depth_min] + steps + [np.inf]
-    blues = _SHALLOWER[len(_SHALLOWER) - len(steps) - 1:]
-    reds = _DEEPER[:len(steps) + 1]
+    blues = _SHALLOWER[len(_SHALLOWER) - len(steps) - 1 :]
+    reds = _DEEPER[: len(steps) + 1]
     classes = []
     for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
         if hi <= -depth_min:

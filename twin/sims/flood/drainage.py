@@ -46,7 +46,7 @@ def full_capacity(conduits: pd.DataFrame, nodes: pd.DataFrame, offsets_are_eleva
         up = c.in_offset if offsets_are_elevations else inv[c.from_node] + c.in_offset
         down = c.out_offset if offsets_are_elevations else inv[c.to_node] + c.out_offset
         slope = max(abs(up - down) / c.length, 1e-4)
-        area = math.pi * c.geom1 ** 2 / 4
+        area = math.pi * c.geom1**2 / 4
         cap[i] = c.barrels * area * (c.geom1 / 4) ** (2 / 3) * math.sqrt(slope) / c.roughness
     return cap
 
@@ -66,8 +66,16 @@ class SewerCoupling:
         Length of the run [s]; SWMM's end date is set to match.
     """
 
-    def __init__(self, cfg: Any, crs: Any, transform: Any, shape: tuple[int, int], ground: np.ndarray,
-                 blocked: np.ndarray, duration: float) -> None:
+    def __init__(
+        self,
+        cfg: Any,
+        crs: Any,
+        transform: Any,
+        shape: tuple[int, int],
+        ground: np.ndarray,
+        blocked: np.ndarray,
+        duration: float,
+    ) -> None:
         import pyswmm
 
         self.cfg = cfg
@@ -88,27 +96,35 @@ class SewerCoupling:
         coupled = free & inlets
         if inlets.any() and not (inside & inlets).any():
             b = nodes.total_bounds
-            raise InputDataError(f"None of the {int(inlets.sum())} manholes of {self.network.path} lies on the twin's "
-                                 f"grid (the network spans x {b[0]:.0f}..{b[2]:.0f}, y {b[1]:.0f}..{b[3]:.0f} in the "
-                                 "twin's CRS). Check [drainage] crs: it must be the CRS of the .inp's coordinates.")
+            raise InputDataError(
+                f"None of the {int(inlets.sum())} manholes of {self.network.path} lies on the twin's "
+                f"grid (the network spans x {b[0]:.0f}..{b[2]:.0f}, y {b[1]:.0f}..{b[3]:.0f} in the "
+                "twin's CRS). Check [drainage] crs: it must be the CRS of the .inp's coordinates."
+            )
         for name, ok, isin, inlet in zip(self.names, free, inside, inlets):
             if not inlet:
                 continue
             if not isin:
-                self._warn(f"manhole {name} of {self.network.path.name} lies outside the twin's grid; it is not "
-                           "coupled with the surface (water it overflows leaves the model, counted as lost).")
+                self._warn(
+                    f"manhole {name} of {self.network.path.name} lies outside the twin's grid; it is not "
+                    "coupled with the surface (water it overflows leaves the model, counted as lost)."
+                )
             elif not ok:
-                self._warn(f"manhole {name} of {self.network.path.name} lies in a blocked cell (a building or "
-                           "nodata); it is not coupled with the surface.")
+                self._warn(
+                    f"manhole {name} of {self.network.path.name} lies in a blocked cell (a building or "
+                    "nodata); it is not coupled with the surface."
+                )
         self.idx = np.flatnonzero(coupled)
         self.rows, self.cols = rr[self.idx], cc[self.idx]
         self.ground = ground[self.rows, self.cols].astype(np.float64)
         rim = nodes["rim"].to_numpy(dtype=float)[self.idx]
         below = rim < self.ground - 0.5
         for k in np.flatnonzero(below):
-            self._warn(f"manhole {self.names[self.idx[k]]}: its rim ({rim[k]:.2f} m) lies "
-                       f"{self.ground[k] - rim[k]:.2f} m below the ground of its cell ({self.ground[k]:.2f} m); "
-                       "water enters it from the ground up (check the .inp's elevations or its CRS).")
+            self._warn(
+                f"manhole {self.names[self.idx[k]]}: its rim ({rim[k]:.2f} m) lies "
+                f"{self.ground[k] - rim[k]:.2f} m below the ground of its cell ({self.ground[k]:.2f} m); "
+                "water enters it from the ground up (check the .inp's elevations or its CRS)."
+            )
         # the crest the surface water has to top: the rim, or the street where the rim is buried
         self.crest = np.maximum(rim, self.ground)
         flat = self.rows * nx + self.cols
@@ -119,24 +135,31 @@ class SewerCoupling:
         self.out_idx = np.flatnonzero(free & (kinds == "outfall")) if cfg.outfalls == "surface" else np.zeros(0, int)
         if cfg.outfalls == "surface":
             for i in np.flatnonzero(~free & (kinds == "outfall")):
-                self._warn(f"outfall {self.names[i]} of {self.network.path.name} lies outside the grid or in a "
-                           "blocked cell; it discharges freely out of the model.")
+                self._warn(
+                    f"outfall {self.names[i]} of {self.network.path.name} lies outside the grid or in a "
+                    "blocked cell; it discharges freely out of the model."
+                )
         self.out_rows, self.out_cols = rr[self.out_idx], cc[self.out_idx]
         self.out_ground = ground[self.out_rows, self.out_cols].astype(np.float64)
         self.out_invert = nodes["invert"].to_numpy(dtype=float)[self.out_idx]
         self.area = np.full(len(self.idx), cfg.inlet_area)
         self.perimeter = np.full(len(self.idx), cfg.inlet_perimeter)
         if self.network.rows.get("SUBCATCHMENTS"):
-            self._warn(f"{self.network.path.name} has {self.network.rows['SUBCATCHMENTS']} subcatchments: SWMM runs "
-                       "them with their own rain gauges, and their runoff enters the network besides the water "
-                       "the surface gives it. Give their gauges no rain (or remove them) so rain is not counted twice.")
+            self._warn(
+                f"{self.network.path.name} has {self.network.rows['SUBCATCHMENTS']} subcatchments: SWMM runs "
+                "them with their own rain gauges, and their runoff enters the network besides the water "
+                "the surface gives it. Give their gauges no rain (or remove them) so rain is not counted twice."
+            )
         if self.network.options.get("ALLOW_PONDING", "NO").upper() == "YES":
-            self._warn(f"{self.network.path.name} sets ALLOW_PONDING YES; in the coupled run the street is the "
-                       "pond, so water a node overflows is put on its cell rather than ponded in SWMM.")
+            self._warn(
+                f"{self.network.path.name} sets ALLOW_PONDING YES; in the coupled run the street is the "
+                "pond, so water a node overflows is put on its cell rather than ponded in SWMM."
+            )
         self._tmp = Path(tempfile.mkdtemp(prefix="cimtwin-swmm-"))
         try:
-            self.sim = pyswmm.Simulation(str(self.network.path), str(self._tmp / "swmm.rpt"),
-                                         str(self._tmp / "swmm.out"))
+            self.sim = pyswmm.Simulation(
+                str(self.network.path), str(self._tmp / "swmm.rpt"), str(self._tmp / "swmm.out")
+            )
         except Exception as exc:  # swmm-toolkit raises a bare Exception with SWMM's error text
             message = f"SWMM cannot open {self.network.path}: {_swmm_error(exc, self._tmp)}"
             shutil.rmtree(self._tmp, ignore_errors=True)
@@ -181,9 +204,20 @@ class SewerCoupling:
         dt = t_end - self.t
         depth = h[self.rows, self.cols].astype(np.float64)
         head, vol = self._io.heads_volumes()
-        q = exchange_flow(depth, self.ground, head, self.crest, self.area, self.perimeter, vol,
-                          float(self.cfg.weir_coefficient), float(self.cfg.orifice_coefficient),
-                          self.share, dt, 9.81)
+        q = exchange_flow(
+            depth,
+            self.ground,
+            head,
+            self.crest,
+            self.area,
+            self.perimeter,
+            vol,
+            float(self.cfg.weir_coefficient),
+            float(self.cfg.orifice_coefficient),
+            self.share,
+            dt,
+            9.81,
+        )
         # SWMM's last step may run past t_end: what a node takes or gives stays within this allowance
         allow = np.where(q > 0, depth * self.share, np.maximum(vol, 0.0))
         level = self.out_ground + np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0)
@@ -250,7 +284,7 @@ class SewerCoupling:
         except Exception as exc:
             raise InputDataError(f"SWMM stopped on {self.network.path}: {_swmm_error(exc, self._tmp)}") from None
 
-    def finish(self) -> "DrainageResult":
+    def finish(self) -> DrainageResult:
         """Close SWMM; the per-manhole and per-pipe results and the network's balance."""
         from pyswmm import SystemStats
 
@@ -289,8 +323,9 @@ class SewerCoupling:
         nodes = gpd.GeoDataFrame(nodes, geometry=net.nodes.geometry, crs=net.nodes.crs)
         # SWMM's own inputs (its subcatchments' runoff, dry weather flow, ...); the coupling's inflow is
         # SWMM's "external inflow" and is counted from what was fed
-        other_in = sum(routing.get(k, 0.0) for k in ("dry_weather_inflow", "wet_weather_inflow",
-                                                      "groundwater_inflow", "II_inflow"))
+        other_in = sum(
+            routing.get(k, 0.0) for k in ("dry_weather_inflow", "wet_weather_inflow", "groundwater_inflow", "II_inflow")
+        )
         fed = float(self.vol_to_network.sum())
         if self.network.rows.get("INFLOWS"):
             # the .inp's own [INFLOWS] are external inflow too: what SWMM counts beyond the coupling's
@@ -299,8 +334,12 @@ class SewerCoupling:
         flooded = float(self.vol_to_surface.sum()) + self.lost_flooding
         resid = (stored1 - self.stored0) - (fed + other_in - outflow - flooded - losses)
         summary = {
-            "inp": str(net.path), "nodes": len(nodes), "nodes_coupled": int(coupled.sum()),
-            "conduits": len(conduits), "coupling_interval_s": self.interval, "flow_units": net.flow_units,
+            "inp": str(net.path),
+            "nodes": len(nodes),
+            "nodes_coupled": int(coupled.sum()),
+            "conduits": len(conduits),
+            "coupling_interval_s": self.interval,
+            "flow_units": net.flow_units,
             "volume_surface_to_network_m3": fed,
             "volume_network_to_surface_m3": float(self.vol_to_surface.sum()),
             "volume_network_inflow_other_m3": float(other_in),
@@ -353,8 +392,10 @@ class _NodeIO:
     def heads_volumes(self) -> tuple[np.ndarray, np.ndarray]:
         """Head [m] and stored volume [m3] of the coupled nodes."""
         get = self._solver.node_get_result
-        return (np.array([get(i, self._head) for i in self.coupled], dtype=float),
-                np.array([get(i, self._volume) for i in self.coupled], dtype=float))
+        return (
+            np.array([get(i, self._head) for i in self.coupled], dtype=float),
+            np.array([get(i, self._volume) for i in self.coupled], dtype=float),
+        )
 
     def set_inflows(self, rate: np.ndarray, which: np.ndarray) -> None:
         """Set the lateral inflow (SWMM's flow units) of the coupled nodes ``which``."""
@@ -399,19 +440,24 @@ class _NodeIO:
 class DrainageResult:
     """Per manhole and per pipe outputs of a coupled run, its network balance and SWMM's report."""
 
-    def __init__(self, nodes: gpd.GeoDataFrame, conduits: gpd.GeoDataFrame, summary: dict[str, Any],
-                 report: str) -> None:
+    def __init__(
+        self, nodes: gpd.GeoDataFrame, conduits: gpd.GeoDataFrame, summary: dict[str, Any], report: str
+    ) -> None:
         self.nodes, self.conduits, self.summary, self.report = nodes, conduits, summary, report
 
     @classmethod
-    def load(cls, folder: Path, summary: dict[str, Any]) -> "DrainageResult | None":
+    def load(cls, folder: Path, summary: dict[str, Any]) -> DrainageResult | None:
         """Read back what :meth:`save` wrote into a result folder (``None`` when it holds no network)."""
         gpkg = folder / "drainage.gpkg"
         if not gpkg.is_file():
             return None
         rpt = folder / "swmm.rpt"
-        return cls(nodes=gpd.read_file(gpkg, layer="manholes"), conduits=gpd.read_file(gpkg, layer="pipes"),
-                   summary=dict(summary.get("drainage", {})), report=rpt.read_text() if rpt.is_file() else "")
+        return cls(
+            nodes=gpd.read_file(gpkg, layer="manholes"),
+            conduits=gpd.read_file(gpkg, layer="pipes"),
+            summary=dict(summary.get("drainage", {})),
+            report=rpt.read_text() if rpt.is_file() else "",
+        )
 
     def save(self, folder: Path) -> None:
         """Write ``drainage.gpkg`` (layers ``manholes`` and ``pipes``) and ``swmm.rpt`` into ``folder``."""
@@ -442,6 +488,8 @@ def check_run_options(scenario: Any, resume: bool, stop_at: float | None) -> Non
     if scenario.drainage.inp is None:
         return
     if resume or stop_at is not None or scenario.checkpoint_interval:
-        raise ScenarioError("[drainage] inp (a SWMM network) cannot be combined with checkpoint_interval, stop_at "
-                            "or resume: SWMM's state is not checkpointed. Remove checkpoint_interval and run the "
-                            "scenario in one go.")
+        raise ScenarioError(
+            "[drainage] inp (a SWMM network) cannot be combined with checkpoint_interval, stop_at "
+            "or resume: SWMM's state is not checkpointed. Remove checkpoint_interval and run the "
+            "scenario in one go."
+        )

@@ -26,9 +26,16 @@ def hazard_class(hr: np.ndarray, depth: np.ndarray, wet_depth: float) -> np.ndar
     return cls
 
 
-def building_exposure(buildings: gpd.GeoDataFrame, transform: Affine, shape: tuple[int, int],
-                      max_depth: np.ndarray, arrival: np.ndarray, *, ground: np.ndarray,
-                      flooded_depth: float) -> gpd.GeoDataFrame:
+def building_exposure(
+    buildings: gpd.GeoDataFrame,
+    transform: Affine,
+    shape: tuple[int, int],
+    max_depth: np.ndarray,
+    arrival: np.ndarray,
+    *,
+    ground: np.ndarray,
+    flooded_depth: float,
+) -> gpd.GeoDataFrame:
     """Per building: the deepest water against its walls above its base, and when water first came.
 
     Water stands against a building, not inside it (blocked cells stay dry, raised roofs shed), so

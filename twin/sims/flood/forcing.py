@@ -23,12 +23,13 @@ MM_PER_H = 1.0 / 3.6e6  # m/s in one mm/h
 @dataclass
 class FloodSetup:
     """Everything the time loop needs: kernel inputs plus the schedule of rain frames and gauges."""
+
     grid: FloodGrid
     forcing: FloodForcing
     params: FloodParams
     h0: np.ndarray
-    roof_share: np.ndarray               # rain multiplier map (roof rain moved to the cells around buildings)
-    frames: list[tuple[float, str]] = field(default_factory=list)   # (time, raster path) rain frames
+    roof_share: np.ndarray  # rain multiplier map (roof rain moved to the cells around buildings)
+    frames: list[tuple[float, str]] = field(default_factory=list)  # (time, raster path) rain frames
     gauge_names: list[str] = field(default_factory=list)
     gauge_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     gauge_cols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -38,8 +39,10 @@ class FloodSetup:
         """A rain frame [mm/h] resampled onto the grid, as the kernel's rate map [m/s]."""
         mmh = read_onto(path, twin.crs, twin.transform, twin.shape)
         if np.isnan(mmh).any():
-            raise InputDataError(f"Rain raster {path} does not cover the whole twin ({int(np.isnan(mmh).sum())} "
-                                 "cells without data); extend it or fill with 0.")
+            raise InputDataError(
+                f"Rain raster {path} does not cover the whole twin ({int(np.isnan(mmh).sum())} "
+                "cells without data); extend it or fill with 0."
+            )
         if (mmh < 0).any():
             raise InputDataError(f"Rain raster {path} has negative rain rates; rain must be >= 0 mm/h.")
         return mmh * MM_PER_H * self.roof_share
@@ -107,8 +110,11 @@ def setup(twin: Twin, scenario: Scenario) -> FloodSetup:
     src_rows, src_cols, src_ser, src_w = [], [], [], []
     for i, inflow in enumerate(scenario.inflow):
         key = f"inflow.{i}"
-        rows, cols = (_point_cells(twin, inflow.at, blocked, key) if inflow.at is not None
-                      else _line_cells(twin, inflow.line, blocked, key))
+        rows, cols = (
+            _point_cells(twin, inflow.at, blocked, key)
+            if inflow.at is not None
+            else _line_cells(twin, inflow.line, blocked, key)
+        )
         k = add_series(inflow.hydrograph)
         src_rows += list(rows)
         src_cols += list(cols)
@@ -134,24 +140,60 @@ def setup(twin: Twin, scenario: Scenario) -> FloodSetup:
         add_series([(0.0, 0.0)])  # Numba wants at least one series to type the arrays
     bnd = BoundaryFaces.concat(edges)
     grid = FloodGrid(
-        z=z, manning=np.asarray(twin.manning, dtype=dtype), blocked=blocked, dx=twin.cell_size,
-        infil_kind=infil_kind, infil_a=a, infil_b=b, infil_c=c, drain_cap=drain,
-        bnd_row=bnd.row, bnd_col=bnd.col, bnd_side=bnd.side, bnd_kind=bnd.kind, bnd_ser=bnd.ser,
-        bnd_slope=bnd.slope, fix_row=_i64(fix_rows), fix_col=_i64(fix_cols), fix_ser=_i64(fix_ser))
-    forcing = FloodForcing(series=Series.pack(series), rain_field=np.ascontiguousarray(rain_field, dtype=np.float64),
-                           rain_ser=rain_ser, src_row=_i64(src_rows), src_col=_i64(src_cols), src_ser=_i64(src_ser),
-                           src_w=np.asarray(src_w, dtype=np.float64))
+        z=z,
+        manning=np.asarray(twin.manning, dtype=dtype),
+        blocked=blocked,
+        dx=twin.cell_size,
+        infil_kind=infil_kind,
+        infil_a=a,
+        infil_b=b,
+        infil_c=c,
+        drain_cap=drain,
+        bnd_row=bnd.row,
+        bnd_col=bnd.col,
+        bnd_side=bnd.side,
+        bnd_kind=bnd.kind,
+        bnd_ser=bnd.ser,
+        bnd_slope=bnd.slope,
+        fix_row=_i64(fix_rows),
+        fix_col=_i64(fix_cols),
+        fix_ser=_i64(fix_ser),
+    )
+    forcing = FloodForcing(
+        series=Series.pack(series),
+        rain_field=np.ascontiguousarray(rain_field, dtype=np.float64),
+        rain_ser=rain_ser,
+        src_row=_i64(src_rows),
+        src_col=_i64(src_cols),
+        src_ser=_i64(src_ser),
+        src_w=np.asarray(src_w, dtype=np.float64),
+    )
     n = scenario.numerics
-    params = FloodParams(alpha=n.alpha, theta=n.theta, h_dry=n.h_dry, dt_max=n.dt_max, fixed_dt=n.fixed_dt,
-                         wet_depth=scenario.output.wet_depth)
+    params = FloodParams(
+        alpha=n.alpha,
+        theta=n.theta,
+        h_dry=n.h_dry,
+        dt_max=n.dt_max,
+        fixed_dt=n.fixed_dt,
+        wet_depth=scenario.output.wet_depth,
+    )
     g_rows, g_cols = [], []
     for i, g in enumerate(scenario.gauge):
         r, cc = _inside(twin, [g.at], f"gauge.{i}.at")
         g_rows.append(r[0])
         g_cols.append(cc[0])
-    return FloodSetup(grid=grid, forcing=forcing, params=params, h0=_initial_depth(twin, scenario, blocked).astype(dtype),
-                      roof_share=roof, frames=frames, gauge_names=[g.name for g in scenario.gauge],
-                      gauge_rows=_i64(g_rows), gauge_cols=_i64(g_cols), water_mask=water)
+    return FloodSetup(
+        grid=grid,
+        forcing=forcing,
+        params=params,
+        h0=_initial_depth(twin, scenario, blocked).astype(dtype),
+        roof_share=roof,
+        frames=frames,
+        gauge_names=[g.name for g in scenario.gauge],
+        gauge_rows=_i64(g_rows),
+        gauge_cols=_i64(g_cols),
+        water_mask=water,
+    )
 
 
 def _roof_share(blocked: np.ndarray) -> np.ndarray:
@@ -190,8 +232,10 @@ def _inside(twin: Twin, points, key: str) -> tuple[np.ndarray, np.ndarray]:
 def outside_error(twin: Twin, key: str, x: float, y: float) -> ScenarioError:
     """The error for a scenario point ``(x, y)`` at ``key`` that lies outside the twin."""
     b = twin.bounds
-    return ScenarioError(f"{key}: the point ({x:.1f}, {y:.1f}) lies outside the twin (x {b[0]:.1f}..{b[2]:.1f}, "
-                         f"y {b[1]:.1f}..{b[3]:.1f} in {twin.crs.to_string()}). Give coordinates in the twin's CRS.")
+    return ScenarioError(
+        f"{key}: the point ({x:.1f}, {y:.1f}) lies outside the twin (x {b[0]:.1f}..{b[2]:.1f}, "
+        f"y {b[1]:.1f}..{b[3]:.1f} in {twin.crs.to_string()}). Give coordinates in the twin's CRS."
+    )
 
 
 def _point_cells(twin: Twin, at, blocked: np.ndarray, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -204,14 +248,16 @@ def _point_cells(twin: Twin, at, blocked: np.ndarray, key: str) -> tuple[np.ndar
         nearest = int(np.argmin(shapely.distance(np.asarray(rivers.geometry.values), p)))
         half = max(float(rivers["width"].iloc[nearest]) / 2.0, twin.cell_size)
         k = int(np.ceil(half / twin.cell_size))
-        rr, cc = np.mgrid[max(r - k, 0):min(r + k + 1, twin.shape[0]), max(c - k, 0):min(c + k + 1, twin.shape[1])]
+        rr, cc = np.mgrid[max(r - k, 0) : min(r + k + 1, twin.shape[0]), max(c - k, 0) : min(c + k + 1, twin.shape[1])]
         xs, ys = twin.xy(rr, cc)
         near = (np.hypot(xs - at[0], ys - at[1]) <= half) & (twin.river_mask[rr, cc] > 0) & (blocked[rr, cc] == 0)
         if near.any():
             return rr[near].ravel(), cc[near].ravel()
     if blocked[r, c]:
-        raise ScenarioError(f"{key}.at ({at[0]:.1f}, {at[1]:.1f}) falls on a building cell, where water cannot enter; "
-                            "move the point onto open ground or a river.")
+        raise ScenarioError(
+            f"{key}.at ({at[0]:.1f}, {at[1]:.1f}) falls on a building cell, where water cannot enter; "
+            "move the point onto open ground or a river."
+        )
     return np.array([r]), np.array([c])
 
 
@@ -232,14 +278,14 @@ def _initial_depth(twin: Twin, scenario: Scenario, blocked: np.ndarray) -> np.nd
     h0 = np.zeros(twin.shape)
     terrain = twin.terrain
     if scenario.initial.lakes and twin.lakes is not None and len(twin.lakes):
-        level = _grids.burn(twin.lakes.geometry, twin.lakes["level"].to_numpy(float), twin.shape, twin.transform,
-                            fill=-np.inf)
+        level = _grids.burn(
+            twin.lakes.geometry, twin.lakes["level"].to_numpy(float), twin.shape, twin.transform, fill=-np.inf
+        )
         h0 = np.maximum(h0, level - terrain)
     if scenario.initial.river_fill > 0 and twin.rivers is not None and len(twin.rivers) and "depth" in twin.rivers:
         polys = _grids.buffered_lines(twin.rivers.geometry, twin.rivers["width"].to_numpy(float), twin.cell_size)
         widths = twin.rivers["width"].to_numpy(float)
-        depth = _grids.burn(polys, twin.rivers["depth"].to_numpy(float), twin.shape, twin.transform,
-                            all_touched=True)
+        depth = _grids.burn(polys, twin.rivers["depth"].to_numpy(float), twin.shape, twin.transform, all_touched=True)
         # A level, not a depth: the channel fills to (lowest bed across its width) + fill x depth, so the
         # sloping banks of the buffered river hold less water and nothing spills onto the floodplain at t=0.
         river = (twin.river_mask > 0) & (depth > 0)

@@ -51,8 +51,10 @@ class FrameStore:
         if keep:
             size = self.path.stat().st_size if self.path.is_file() else 0
             if size < keep * self._frame_bytes:
-                raise InputDataError(f"The snapshot file {self.path} holds {size // self._frame_bytes} frames but the "
-                                     f"checkpoint needs {keep}; delete the checkpoint and run from the start.")
+                raise InputDataError(
+                    f"The snapshot file {self.path} holds {size // self._frame_bytes} frames but the "
+                    f"checkpoint needs {keep}; delete the checkpoint and run from the start."
+                )
             self._fh = open(self.path, "r+b")  # noqa: SIM115 (open for the run; close() closes it)
             self._fh.truncate(keep * self._frame_bytes)  # frames taken after the checkpoint are taken again
             self._fh.seek(0, os.SEEK_END)
@@ -112,7 +114,8 @@ def check_budget(frames: int, cells: int, free_bytes: int, interval: float) -> N
         raise ScenarioError(
             f"output_interval = {interval:g} s writes {frames} depth snapshots of {cells} cells, "
             f"{need / 1e9:.1f} GB before compression, but only {free_bytes / 1e9:.1f} GB of disk are free for them. "
-            "Raise output_interval, set output.snapshots = false, or free disk space.")
+            "Raise output_interval, set output.snapshots = false, or free disk space."
+        )
 
 
 def free_bytes(path: Path | None) -> int:
@@ -145,8 +148,9 @@ def lazy(frames: np.ndarray):
     import dask.array as da
 
     # named, so that Dask does not tokenize (pickle) the whole map to name it
-    return da.from_array(_Released(frames), chunks=(1, *frames.shape[1:]), asarray=True,
-                         name=f"cimtwin-frames-{uuid.uuid4().hex}")
+    return da.from_array(
+        _Released(frames), chunks=(1, *frames.shape[1:]), asarray=True, name=f"cimtwin-frames-{uuid.uuid4().hex}"
+    )
 
 
 class _Released:

@@ -50,6 +50,7 @@ class Crossing:
         ``shape`` bool: the depth drops by more than the tolerance from one return period to the
         next somewhere in the sweep (non-physical, or numerical noise).
     """
+
     period: np.ndarray
     flag: np.ndarray
     decreasing: np.ndarray
@@ -60,8 +61,13 @@ def aep(period: np.ndarray) -> np.ndarray:
     return -np.expm1(-1.0 / np.asarray(period, dtype=np.float64))
 
 
-def first_crossing(depths: Iterable[np.ndarray], periods: Sequence[float], thresholds: Sequence[float], *,
-                   tolerance: float = TOLERANCE_M) -> Crossing:
+def first_crossing(
+    depths: Iterable[np.ndarray],
+    periods: Sequence[float],
+    thresholds: Sequence[float],
+    *,
+    tolerance: float = TOLERANCE_M,
+) -> Crossing:
     """The smallest return period at which depth exceeds each threshold, interpolated in ``ln T``.
 
     Parameters

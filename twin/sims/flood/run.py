@@ -58,6 +58,7 @@ class FloodResult(Result):
         Volumes, mass-balance error, steps, wall time, speed, flooded buildings, scenario hash; with
         edits their cells and volumes (``edits``), with a design storm its blocks (``design_storm``).
     """
+
     crs: Any
     transform: Any
     max_depth: np.ndarray
@@ -89,8 +90,12 @@ class FloodResult(Result):
         path = super().save(path, overwrite=overwrite)
         if scene and self.twin is not None:
             title = f"cimtwin: {self.scenario.get('name', 'flood')}"
-            _io.write_extra(path, "scene.html", lambda f: self.scene().to_html(f, title=title),
-                            f"write it later with `twin scene {path}`.")
+            _io.write_extra(
+                path,
+                "scene.html",
+                lambda f: self.scene().to_html(f, title=title),
+                f"write it later with `twin scene {path}`.",
+            )
         return path
 
     def _write_files(self, tmp: Path) -> None:
@@ -123,8 +128,9 @@ class FloodResult(Result):
         return super().load(path, twin)
 
     @classmethod
-    def _read_files(cls, path: Path, summary: dict[str, Any], scenario: dict[str, Any],
-                    twin: Twin | None) -> FloodResult:
+    def _read_files(
+        cls, path: Path, summary: dict[str, Any], scenario: dict[str, Any], twin: Twin | None
+    ) -> FloodResult:
         import rasterio
         import xarray as xr
 
@@ -146,10 +152,21 @@ class FloodResult(Result):
         drainage = None
         if (path / "drainage.gpkg").is_file():  # a sewer-coupled run's manholes and pipes
             from twin.sims.flood.drainage import DrainageResult
+
             drainage = DrainageResult.load(path, summary)
-        return cls(crs=crs, transform=transform, depth_frames=frames, frame_times=times,
-                   gauges=pd.read_csv(path / "gauges.csv"), buildings=buildings,
-                   summary=summary, scenario=scenario, twin=twin, drainage=drainage, **arrays)
+        return cls(
+            crs=crs,
+            transform=transform,
+            depth_frames=frames,
+            frame_times=times,
+            gauges=pd.read_csv(path / "gauges.csv"),
+            buildings=buildings,
+            summary=summary,
+            scenario=scenario,
+            twin=twin,
+            drainage=drainage,
+            **arrays,
+        )
 
     def depth_dataset(self):
         """Depth snapshots as an xarray Dataset with CF metadata and the CRS (opens in QGIS, Panoply)."""
@@ -158,25 +175,44 @@ class FloodResult(Result):
         from twin._cf import global_attrs, grid_mapping, xy_coords
 
         ds = xr.Dataset(
-            {"depth": (("time", "y", "x"), _frames.lazy(self.depth_frames),
-                       {"units": "m", "long_name": "water depth above ground", "grid_mapping": "spatial_ref"}),
-             "spatial_ref": ((), 0, grid_mapping(self.crs))},
-            coords={"time": ("time", self.frame_times, {"units": "s", "long_name": "time since the start of the run"}),
-                    **xy_coords(self.transform, self.max_depth.shape)},
-            attrs=global_attrs(f"cimtwin flood: {self.scenario.get('name', '')}", self.summary))
+            {
+                "depth": (
+                    ("time", "y", "x"),
+                    _frames.lazy(self.depth_frames),
+                    {"units": "m", "long_name": "water depth above ground", "grid_mapping": "spatial_ref"},
+                ),
+                "spatial_ref": ((), 0, grid_mapping(self.crs)),
+            },
+            coords={
+                "time": ("time", self.frame_times, {"units": "s", "long_name": "time since the start of the run"}),
+                **xy_coords(self.transform, self.max_depth.shape),
+            },
+            attrs=global_attrs(f"cimtwin flood: {self.scenario.get('name', '')}", self.summary),
+        )
         return ds
 
     def scene(self, **kwargs: Any):
         """The 3D scene of this result on its twin (see :func:`twin.scene.city.city_scene`)."""
         if self.twin is None:
-            raise InputDataError("This result has no twin attached; load it with FloodResult.load(path, twin=Twin.load(...)).")
+            raise InputDataError(
+                "This result has no twin attached; load it with FloodResult.load(path, twin=Twin.load(...))."
+            )
         from twin.scene.city import city_scene
+
         return city_scene(self.twin, self, **kwargs)
 
 
-def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
-        resume: bool = False, progress: bool = True, stop_at: float | None = None,
-        scene: bool = True, overwrite: bool = False) -> FloodResult | None:
+def run(
+    twin: Twin,
+    scenario: Scenario | dict | str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    stop_at: float | None = None,
+    scene: bool = True,
+    overwrite: bool = False,
+) -> FloodResult | None:
     """Run a flood scenario on a twin.
 
     Parameters
@@ -226,8 +262,7 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
     frames_path = Path(str(out) + ".frames.f32") if out is not None else None
     n_frames = scenario.snapshot_count if scenario.output.snapshots else 0
     if n_frames:
-        _frames.check_budget(n_frames, int(np.prod(shape)), _frames.free_bytes(frames_path),
-                             scenario.output_interval)
+        _frames.check_budget(n_frames, int(np.prod(shape)), _frames.free_bytes(frames_path), scenario.output_interval)
 
     state = FloodState.from_depth(s.h0.astype(dtype))
     accum = FloodAccum.zeros(shape)
@@ -272,8 +307,15 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
 
     wall0 = time.perf_counter() - run_stats["wall_seconds"]
     sewer = None  # --- drainage: the SWMM network coupled at its manholes (set up inside the try) ---
-    bar = _progress_bar(scenario.duration, f"flood {scenario.name}", progress, initial=state.t, unit="s",
-                        unit_scale=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s sim [{elapsed}<{remaining}{postfix}]")
+    bar = _progress_bar(
+        scenario.duration,
+        f"flood {scenario.name}",
+        progress,
+        initial=state.t,
+        unit="s",
+        unit_scale=False,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s sim [{elapsed}<{remaining}{postfix}]",
+    )
     next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
     finished = False
     try:
@@ -315,8 +357,7 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
                 run_stats["wall_seconds"] = time.perf_counter() - wall0
                 if store is not None:
                     store.sync()
-                _save_checkpoint(ckpt_path, parts, state, accum, totals, run_stats, stored0, gauge_rows,
-                                 frame_times)
+                _save_checkpoint(ckpt_path, parts, state, accum, totals, run_stats, stored0, gauge_rows, frame_times)
                 next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
             if stop_now:
                 return None
@@ -354,6 +395,7 @@ def run(twin: Twin, scenario: Scenario | dict | str | os.PathLike, *, out: str |
 def _check_drainage(scenario: Scenario, resume: bool, stop_at: float | None) -> None:
     if scenario.drainage.inp is not None:
         from twin.sims.flood.drainage import check_run_options
+
         check_run_options(scenario, resume, stop_at)
 
 
@@ -362,32 +404,61 @@ def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup):
     if scenario.drainage.inp is None:
         return None
     from twin.sims.flood.drainage import SewerCoupling
-    return SewerCoupling(scenario.drainage, twin.crs, twin.transform, twin.shape, np.asarray(s.grid.z),
-                         np.asarray(s.grid.blocked), scenario.duration)
+
+    return SewerCoupling(
+        scenario.drainage,
+        twin.crs,
+        twin.transform,
+        twin.shape,
+        np.asarray(s.grid.z),
+        np.asarray(s.grid.blocked),
+        scenario.duration,
+    )
 
 
 def _coupled_balance(surface: dict[str, Any], network: dict[str, Any]) -> dict[str, Any]:
     """The network's summary with one balance over surface and network together."""
     vin = surface["volume_in_m3"] + network["volume_network_inflow_other_m3"]
-    vout = (surface["volume_out_m3"] + surface["volume_lost_m3"] + network["volume_outfalls_m3"]
-            + network["volume_flooding_lost_m3"] + network["volume_network_losses_m3"])
-    stored = (surface["volume_stored_m3"] - surface["volume_initial_m3"]
-              + network["volume_network_stored_m3"] - network["volume_network_initial_m3"])
+    vout = (
+        surface["volume_out_m3"]
+        + surface["volume_lost_m3"]
+        + network["volume_outfalls_m3"]
+        + network["volume_flooding_lost_m3"]
+        + network["volume_network_losses_m3"]
+    )
+    stored = (
+        surface["volume_stored_m3"]
+        - surface["volume_initial_m3"]
+        + network["volume_network_stored_m3"]
+        - network["volume_network_initial_m3"]
+    )
     residual = stored - (vin - vout)
     surface_part = residual - network["network_continuity_error_m3"]
-    return {**network, "coupled_volume_in_m3": vin, "coupled_volume_out_m3": vout,
-            "coupled_residual_m3": residual,
-            "coupled_mass_balance_error": residual / vin if vin > 0 else residual,
-            "coupled_mass_balance_error_without_network_continuity": surface_part / vin if vin > 0 else surface_part}
+    return {
+        **network,
+        "coupled_volume_in_m3": vin,
+        "coupled_volume_out_m3": vout,
+        "coupled_residual_m3": residual,
+        "coupled_mass_balance_error": residual / vin if vin > 0 else residual,
+        "coupled_mass_balance_error_without_network_continuity": surface_part / vin if vin > 0 else surface_part,
+    }
+
+
 # --- end drainage ---
 
 
 def _design_summary(design) -> dict[str, Any]:
     """The design storm a run used: its depth, peak and blocks (the parameters are in scenario.json)."""
     h = design.hyetograph()
-    return {"method": design.method, "return_period_years": design.return_period, "duration_s": h.duration_s,
-            "step_s": h.step_s, "depth_mm": h.depth_mm, "peak_mm_h": float(h.intensity_mm_h.max()),
-            "intensity_mm_h": [float(v) for v in h.intensity_mm_h]}
+    return {
+        "method": design.method,
+        "return_period_years": design.return_period,
+        "duration_s": h.duration_s,
+        "step_s": h.step_s,
+        "depth_mm": h.depth_mm,
+        "peak_mm_h": float(h.intensity_mm_h.max()),
+        "intensity_mm_h": [float(v) for v in h.intensity_mm_h],
+    }
 
 
 def _schedule(scenario: Scenario, s: FloodSetup, coupling: float | None = None) -> Iterator[tuple[float, set[str]]]:
@@ -446,17 +517,37 @@ def _fingerprint(twin: Twin, scenario: Scenario) -> dict[str, str]:
     return {"scenario": scenario.hash, **twin_parts(twin)}
 
 
-def _save_checkpoint(path: Path, parts: dict[str, str], state: FloodState, accum: FloodAccum, totals: dict,
-                     run_stats: dict, stored0: float, gauge_rows: list, frame_times: list) -> None:
+def _save_checkpoint(
+    path: Path,
+    parts: dict[str, str],
+    state: FloodState,
+    accum: FloodAccum,
+    totals: dict,
+    run_stats: dict,
+    stored0: float,
+    gauge_rows: list,
+    frame_times: list,
+) -> None:
     """The run's state; its snapshots are in the frames file beside it (``frame_times`` says how many)."""
-    arrays = {"h": state.h, "qx": state.qx, "qy": state.qy, "infil_cum": state.infil_cum,
-              "t": np.float64(state.t), "steps": np.int64(state.steps),
-              "h_max": accum.h_max, "v_max": accum.v_max, "t_arrival": accum.t_arrival,
-              "duration": accum.duration, "hazard_max": accum.hazard_max,
-              "totals": np.array(json.dumps(totals)), "run_stats": np.array(json.dumps(run_stats)),
-              "stored0": np.float64(stored0), "fingerprint": np.array(json.dumps(parts, sort_keys=True)),
-              "gauges": np.asarray(gauge_rows, dtype=np.float64) if gauge_rows else np.zeros((0, 0)),
-              "frame_times": np.asarray(frame_times, dtype=np.float64)}
+    arrays = {
+        "h": state.h,
+        "qx": state.qx,
+        "qy": state.qy,
+        "infil_cum": state.infil_cum,
+        "t": np.float64(state.t),
+        "steps": np.int64(state.steps),
+        "h_max": accum.h_max,
+        "v_max": accum.v_max,
+        "t_arrival": accum.t_arrival,
+        "duration": accum.duration,
+        "hazard_max": accum.hazard_max,
+        "totals": np.array(json.dumps(totals)),
+        "run_stats": np.array(json.dumps(run_stats)),
+        "stored0": np.float64(stored0),
+        "fingerprint": np.array(json.dumps(parts, sort_keys=True)),
+        "gauges": np.asarray(gauge_rows, dtype=np.float64) if gauge_rows else np.zeros((0, 0)),
+        "frame_times": np.asarray(frame_times, dtype=np.float64),
+    }
     with _io.atomic_file(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
 
@@ -472,14 +563,18 @@ def _load_checkpoint(path: Path, parts: dict[str, str]) -> dict[str, Any]:
     except json.JSONDecodeError:
         written = None
     if not isinstance(written, dict):  # older checkpoints: one hash over the scenario, terrain and buildings
-        raise ScenarioError(f"Checkpoint {path} was written by an older cimtwin and does not record the twin it "
-                            "ran on; delete it and run from the start.")
+        raise ScenarioError(
+            f"Checkpoint {path} was written by an older cimtwin and does not record the twin it "
+            "ran on; delete it and run from the start."
+        )
     changed = changed_parts(written, parts)
     if changed:
         what = ", ".join("the scenario" if k == "scenario" else f"the twin's {k}" for k in changed)
-        raise ScenarioError(f"Checkpoint {path} was written by another scenario or twin ({what} changed since); "
-                            "resuming would mix two runs. Delete it and run from the start, or resume with the "
-                            "scenario and twin that wrote it.")
+        raise ScenarioError(
+            f"Checkpoint {path} was written by another scenario or twin ({what} changed since); "
+            "resuming would mix two runs. Delete it and run from the start, or resume with the "
+            "scenario and twin that wrote it."
+        )
     return ck
 
 
@@ -489,7 +584,7 @@ def _deepest(state: FloodState, s: FloodSetup) -> float:
     g, series = s.grid, s.forcing.series
     for row, col, kind, k in zip(g.bnd_row, g.bnd_col, g.bnd_kind, g.bnd_ser):
         if kind == 2 and not g.blocked[row, col]:
-            times, values = series.t[series.ptr[k]:series.ptr[k + 1]], series.v[series.ptr[k]:series.ptr[k + 1]]
+            times, values = series.t[series.ptr[k] : series.ptr[k + 1]], series.v[series.ptr[k] : series.ptr[k + 1]]
             depth = max(depth, float(np.interp(state.t, times, values)) - float(g.z[row, col]))
     return depth
 
@@ -499,17 +594,31 @@ def _instability(status: int, scenario: Scenario, state: FloodState, s: FloodSet
         # the kernel stops before a step longer than 1.5x the Courant step of the deepest water
         depth = _deepest(state, s)
         limit = s.params.alpha * s.grid.dx / math.sqrt(s.params.g * depth) if depth > 0 else math.inf
-        return (f"numerics.fixed_dt = {scenario.numerics.fixed_dt:g} s is longer than the Courant limit of "
-                f"{limit:.3g} s (numerics.alpha x cell size / sqrt(g x depth), with the deepest water {depth:.2f} m "
-                f"at t = {state.t:.0f} s), so the run would blow up. Set numerics.fixed_dt to {limit:.3g} s or less "
-                "(deeper water later needs less), or to 0 for the adaptive step.")
-    return (f"The flood state became non-finite by t = {state.t:.0f} s. Check the inputs for extreme values "
-            "(e.g. huge inflows into one cell) or lower numerics.alpha.")
+        return (
+            f"numerics.fixed_dt = {scenario.numerics.fixed_dt:g} s is longer than the Courant limit of "
+            f"{limit:.3g} s (numerics.alpha x cell size / sqrt(g x depth), with the deepest water {depth:.2f} m "
+            f"at t = {state.t:.0f} s), so the run would blow up. Set numerics.fixed_dt to {limit:.3g} s or less "
+            "(deeper water later needs less), or to 0 for the adaptive step."
+        )
+    return (
+        f"The flood state became non-finite by t = {state.t:.0f} s. Check the inputs for extreme values "
+        "(e.g. huge inflows into one cell) or lower numerics.alpha."
+    )
 
 
-def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, accum: FloodAccum, totals: dict,
-            run_stats: dict, stored0: float, gauge_rows: list, frames: np.ndarray | None,
-            frame_times: list) -> FloodResult:
+def _finish(
+    twin: Twin,
+    scenario: Scenario,
+    s: FloodSetup,
+    state: FloodState,
+    accum: FloodAccum,
+    totals: dict,
+    run_stats: dict,
+    stored0: float,
+    gauge_rows: list,
+    frames: np.ndarray | None,
+    frame_times: list,
+) -> FloodResult:
     stored1 = stored_volume(state, s.grid)
     vin = totals["vol_rain"] + totals["vol_inflow"] + totals["vol_bnd_in"]
     vout = totals["vol_bnd_out"]
@@ -522,8 +631,15 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
     hz_class = hazard_class(accum.hazard_max, h_max, wet)
     buildings = None
     if twin.buildings is not None:
-        buildings = building_exposure(twin.buildings, twin.transform, twin.shape, h_max, accum.t_arrival,
-                                      ground=s.grid.z, flooded_depth=scenario.output.building_depth)
+        buildings = building_exposure(
+            twin.buildings,
+            twin.transform,
+            twin.shape,
+            h_max,
+            accum.t_arrival,
+            ground=s.grid.z,
+            flooded_depth=scenario.output.building_depth,
+        )
     land = ~s.water_mask & (s.grid.blocked == 0)
     cells = int(np.count_nonzero(s.grid.blocked == 0))
     ks = max(run_stats["kernel_seconds"], 1e-12)
@@ -553,19 +669,38 @@ def _finish(twin: Twin, scenario: Scenario, s: FloodSetup, state: FloodState, ac
         "threads": int(numba.get_num_threads()),
         "dtype": scenario.numerics.dtype,
         "max_depth_m": float(h_max[land].max()) if land.any() else 0.0,
-        "flooded_area_km2": float(np.count_nonzero(land & (h_max > scenario.output.building_depth)) * twin.cell_size ** 2 / 1e6),
+        "flooded_area_km2": float(
+            np.count_nonzero(land & (h_max > scenario.output.building_depth)) * twin.cell_size**2 / 1e6
+        ),
         "buildings": int(len(buildings)) if buildings is not None else 0,
         "buildings_flooded": int(buildings["flooded"].sum()) if buildings is not None else 0,
         "building_exposure": EXPOSURE_RULE,
-        "hazard_cells": {name: int(np.count_nonzero(land & (hz_class == i + 1)))
-                         for i, name in enumerate(("low", "moderate", "significant", "extreme"))},
+        "hazard_cells": {
+            name: int(np.count_nonzero(land & (hz_class == i + 1)))
+            for i, name in enumerate(("low", "moderate", "significant", "extreme"))
+        },
     }
     gcols = ["time_s", *[f"{n}_depth_m" for n in s.gauge_names], *[f"{n}_level_m" for n in s.gauge_names]]
-    gauges = pd.DataFrame(np.asarray(gauge_rows, dtype=float).reshape(len(gauge_rows), len(gcols)) if gauge_rows
-                          else np.zeros((0, len(gcols))), columns=gcols)
+    gauges = pd.DataFrame(
+        np.asarray(gauge_rows, dtype=float).reshape(len(gauge_rows), len(gcols))
+        if gauge_rows
+        else np.zeros((0, len(gcols))),
+        columns=gcols,
+    )
     return FloodResult(
-        crs=twin.crs, transform=twin.transform, max_depth=h_max, max_speed=accum.v_max.astype(np.float32),
-        arrival_time=accum.t_arrival.astype(np.float64), duration=accum.duration.astype(np.float64),
-        hazard=accum.hazard_max.astype(np.float32), hazard_class=hz_class,
-        depth_frames=frames, frame_times=np.asarray(frame_times, dtype=np.float64),
-        gauges=gauges, buildings=buildings, summary=summary, scenario=scenario.to_dict(), twin=twin)
+        crs=twin.crs,
+        transform=twin.transform,
+        max_depth=h_max,
+        max_speed=accum.v_max.astype(np.float32),
+        arrival_time=accum.t_arrival.astype(np.float64),
+        duration=accum.duration.astype(np.float64),
+        hazard=accum.hazard_max.astype(np.float32),
+        hazard_class=hz_class,
+        depth_frames=frames,
+        frame_times=np.asarray(frame_times, dtype=np.float64),
+        gauges=gauges,
+        buildings=buildings,
+        summary=summary,
+        scenario=scenario.to_dict(),
+        twin=twin,
+    )

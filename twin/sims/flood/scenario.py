@@ -22,43 +22,67 @@ from twin.sims.scenario_base import (
     scenario_path,
 )
 
-__all__ = ["Scenario", "Edit", "FloodwallEdit", "GroundEdit", "PondEdit", "BuildingEdit", "MAX_RAIN_MM_H",
-           "MIN_INTERVAL_S", "MAX_DURATION_S", "MAX_FRAMES", "MAX_GAUGE_ROWS"]
+__all__ = [
+    "Scenario",
+    "Edit",
+    "FloodwallEdit",
+    "GroundEdit",
+    "PondEdit",
+    "BuildingEdit",
+    "MAX_RAIN_MM_H",
+    "MIN_INTERVAL_S",
+    "MAX_DURATION_S",
+    "MAX_FRAMES",
+    "MAX_GAUGE_ROWS",
+]
 
 
 class RasterFrame(ScenarioTable):
     """One frame of a rain raster time series: rain rate [mm/h] from ``time`` until the next frame."""
-    time: Duration | Literal[0] = doc(0.0, description="When the frame starts (seconds or text such as '10min')",
-                                      units="s")
+
+    time: Duration | Literal[0] = doc(
+        0.0, description="When the frame starts (seconds or text such as '10min')", units="s"
+    )
     file: ScenarioPath = doc(description="Rain-rate raster in mm/h, any CRS, relative to the scenario's folder")
 
 
 class IdfInline(ScenarioTable):
     """An IDF table written into the scenario: durations, return periods [years] and one of
     ``intensity`` [mm/h] or ``depth`` [mm] as rows per duration (a CSV ``table`` is read into this)."""
-    durations: list[Duration] = doc(description="The table's storm durations (seconds or text such as '10min')",
-                                    units="s")
+
+    durations: list[Duration] = doc(
+        description="The table's storm durations (seconds or text such as '10min')", units="s"
+    )
     return_periods: list[float] = doc(description="The table's return periods", units="years")
-    intensity: list[list[float]] | None = doc(None, description="Mean intensity, one row per duration and one "
-                                              "column per return period (give this or depth)", units="mm/h")
-    depth: list[list[float]] | None = doc(None, description="Depth, one row per duration and one column per return "
-                                          "period (give this or intensity)", units="mm")
+    intensity: list[list[float]] | None = doc(
+        None,
+        description="Mean intensity, one row per duration and one column per return period (give this or depth)",
+        units="mm/h",
+    )
+    depth: list[list[float]] | None = doc(
+        None,
+        description="Depth, one row per duration and one column per return period (give this or intensity)",
+        units="mm",
+    )
 
     @model_validator(mode="after")
     def _table(self) -> IdfInline:
         if (self.intensity is None) == (self.depth is None):
-            raise ValueError("give exactly one of intensity = [[mm/h, ...], ...] or depth = [[mm, ...], ...], "
-                             "one row per duration")
+            raise ValueError(
+                "give exactly one of intensity = [[mm/h, ...], ...] or depth = [[mm, ...], ...], one row per duration"
+            )
         self.idf()
         return self
 
     def idf(self):
         """The validated :class:`twin.sims.flood.storms.IdfTable`."""
         from twin.sims.flood.storms import IdfTable
+
         quantity = "intensity" if self.intensity is not None else "depth"
         try:
-            return IdfTable.from_values(self.durations, self.return_periods, self.intensity or self.depth,
-                                        quantity=quantity, source="the table")
+            return IdfTable.from_values(
+                self.durations, self.return_periods, self.intensity or self.depth, quantity=quantity, source="the table"
+            )
         except ScenarioError as exc:
             raise ValueError(str(exc)) from None
 
@@ -67,38 +91,55 @@ class DesignStorm(ScenarioTable):
     """A design storm: ``method = "chicago"`` from a storm intensity formula
     ``q = A (1 + C lg P) / (t + b)^n`` [L/(s.ha), t in min] (``A`` expanded, or ``A1`` [mm/min] with
     ``A = 167 A1``), or ``method = "idf"``: alternating blocks from an IDF ``table`` (CSV path or inline)."""
-    method: Literal["chicago", "idf"] = doc(description="'chicago': Chicago storm from a storm intensity formula; "
-                                            "'idf': alternating blocks from an IDF table")
+
+    method: Literal["chicago", "idf"] = doc(
+        description="'chicago': Chicago storm from a storm intensity formula; "
+        "'idf': alternating blocks from an IDF table"
+    )
     return_period: float = doc(description="Return period P of the storm", units="years", gt=0)
     duration: Duration = doc(description="Storm duration; the run must be at least as long", units="s")
     step: Duration = doc(300.0, description="Block length; must divide the duration", units="s")
-    peak: float | None = doc(None, description="Peak position as a fraction of the duration (default 0.4 for "
-                             "chicago, 0.5 for idf)", ge=0, le=1)
-    A: float | None = doc(None, description="chicago: the formula's expanded leading coefficient (or give A1)",
-                          units="L/(s.ha)", gt=0)
-    A1: float | None = doc(None, description="chicago: the formula's A1, with A = 167 A1 (or give A)",
-                           units="mm/min", gt=0)
+    peak: float | None = doc(
+        None,
+        description="Peak position as a fraction of the duration (default 0.4 for chicago, 0.5 for idf)",
+        ge=0,
+        le=1,
+    )
+    A: float | None = doc(
+        None, description="chicago: the formula's expanded leading coefficient (or give A1)", units="L/(s.ha)", gt=0
+    )
+    A1: float | None = doc(
+        None, description="chicago: the formula's A1, with A = 167 A1 (or give A)", units="mm/min", gt=0
+    )
     b: float | None = doc(None, description="chicago: the formula's b in (t + b)^n", units="min", ge=0)
     C: float | None = doc(None, description="chicago: the formula's C in (1 + C lg P)")
     n: float | None = doc(None, description="chicago: the formula's exponent n", gt=0, lt=1)
-    quantity: Literal["intensity", "depth"] = doc("intensity", description="idf: what a CSV table holds, mean "
-                                                  "intensity (mm/h) or depth (mm)")
-    table: IdfInline | None = doc(None, description="idf: a CSV file (relative to the scenario) or an inline table "
-                                  "{durations, return_periods, intensity or depth}")
+    quantity: Literal["intensity", "depth"] = doc(
+        "intensity", description="idf: what a CSV table holds, mean intensity (mm/h) or depth (mm)"
+    )
+    table: IdfInline | None = doc(
+        None,
+        description="idf: a CSV file (relative to the scenario) or an inline table "
+        "{durations, return_periods, intensity or depth}",
+    )
 
     @field_validator("table", mode="before")
     @classmethod
     def _read_table(cls, v: Any, info: ValidationInfo) -> Any:
         if isinstance(v, (str, os.PathLike)):
             from twin.sims.flood.storms import IdfTable
+
             path = scenario_path(v, info.context)
             try:
                 t = IdfTable.from_csv(path, quantity=(info.data or {}).get("quantity", "intensity"))
             except ScenarioError as exc:
                 raise ValueError(str(exc)) from None
             # read into the scenario, so that the result's scenario.json and hash hold the numbers used
-            return {"durations": t.durations_s.tolist(), "return_periods": t.return_periods.tolist(),
-                    "intensity": t.intensity_mm_h.tolist()}
+            return {
+                "durations": t.durations_s.tolist(),
+                "return_periods": t.return_periods.tolist(),
+                "intensity": t.intensity_mm_h.tolist(),
+            }
         return v
 
     @model_validator(mode="after")
@@ -108,24 +149,32 @@ class DesignStorm(ScenarioTable):
             if self.table is not None:
                 raise ValueError("table only applies to method = 'idf'; the Chicago storm uses A (or A1), b, C, n")
             if (self.A is None) == (self.A1 is None):
-                raise ValueError("give exactly one of A (the formula's leading coefficient in L/(s.ha), e.g. 3618.427) "
-                                 "or A1 (mm/min, with A = 167 A1)")
+                raise ValueError(
+                    "give exactly one of A (the formula's leading coefficient in L/(s.ha), e.g. 3618.427) "
+                    "or A1 (mm/min, with A = 167 A1)"
+                )
             missing = [k for k in ("b", "C", "n") if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"the Chicago storm needs {missing} of q = A (1 + C lg P) / (t + b)^n")
             if self.A1 is not None and self.A1 > 200:
-                raise ValueError(f"A1 = {self.A1:g} mm/min is far above any storm formula's A1 (2-60 mm/min); this "
-                                 "looks like the expanded coefficient 167 A1: write it as A instead")
+                raise ValueError(
+                    f"A1 = {self.A1:g} mm/min is far above any storm formula's A1 (2-60 mm/min); this "
+                    "looks like the expanded coefficient 167 A1: write it as A instead"
+                )
             if self.A is not None and self.A < 100:
-                raise ValueError(f"A = {self.A:g} L/(s.ha) is far below any storm formula's (300-10000); this looks "
-                                 "like A1 in mm/min: write it as A1 instead")
+                raise ValueError(
+                    f"A = {self.A:g} L/(s.ha) is far below any storm formula's (300-10000); this looks "
+                    "like A1 in mm/min: write it as A1 instead"
+                )
         else:
             given = [k for k in formula if getattr(self, k) is not None]
             if given:
                 raise ValueError(f"{given} only apply to method = 'chicago'; method = 'idf' reads the table")
             if self.table is None:
-                raise ValueError("method = 'idf' needs table = \"idf.csv\" (relative to the scenario) or an inline "
-                                 "table {durations, return_periods, intensity or depth}")
+                raise ValueError(
+                    "method = 'idf' needs table = \"idf.csv\" (relative to the scenario) or an inline "
+                    "table {durations, return_periods, intensity or depth}"
+                )
         if self.peak is None:
             object.__setattr__(self, "peak", 0.4 if self.method == "chicago" else 0.5)
         try:
@@ -142,11 +191,21 @@ class DesignStorm(ScenarioTable):
     def hyetograph(self):
         """The storm as a :class:`twin.sims.flood.storms.Hyetograph` (block intensities in mm/h)."""
         from twin.sims.flood import storms
+
         if self.method == "chicago":
-            return storms.chicago(self.coefficient, self.b, self.C, self.n, self.return_period, self.duration,
-                                  peak_ratio=self.peak, dt_s=self.step)
-        return storms.alternating_block(self.table.idf(), self.return_period, self.duration, dt_s=self.step,
-                                        peak_ratio=self.peak)
+            return storms.chicago(
+                self.coefficient,
+                self.b,
+                self.C,
+                self.n,
+                self.return_period,
+                self.duration,
+                peak_ratio=self.peak,
+                dt_s=self.step,
+            )
+        return storms.alternating_block(
+            self.table.idf(), self.return_period, self.duration, dt_s=self.step, peak_ratio=self.peak
+        )
 
 
 #: Rain rates above this [mm/h] are refused as typing errors: about the world's 1-minute record (31 mm).
@@ -155,13 +214,17 @@ MAX_RAIN_MM_H = 2000.0
 
 class Rain(ScenarioTable):
     """Rain: ``constant`` [mm/h], a ``hyetograph`` [[s, mm/h], ...], a ``design`` storm or raster ``frames``."""
-    constant: float | None = doc(None, description="Uniform rain rate over the run", units="mm/h", ge=0,
-                                 le=MAX_RAIN_MM_H)
+
+    constant: float | None = doc(
+        None, description="Uniform rain rate over the run", units="mm/h", ge=0, le=MAX_RAIN_MM_H
+    )
     hyetograph: TimeSeries("rain.hyetograph") | None = doc(
-        None, description="Rain rate series [[s, mm/h], ...], interpolated linearly", units="s, mm/h")
+        None, description="Rain rate series [[s, mm/h], ...], interpolated linearly", units="s, mm/h"
+    )
     design: DesignStorm | None = doc(None, description="A design storm (see Design storms)")
-    frames: list[RasterFrame] | None = doc(None, description="Rain-rate rasters [{time, file}, ...], each from its "
-                                           "time until the next frame")
+    frames: list[RasterFrame] | None = doc(
+        None, description="Rain-rate rasters [{time, file}, ...], each from its time until the next frame"
+    )
 
     @field_validator("hyetograph")
     @classmethod
@@ -170,16 +233,20 @@ class Rain(ScenarioTable):
             return None
         top = max(rate for _, rate in series)
         if top > MAX_RAIN_MM_H:
-            raise ValueError(f"a rate of {top:g} mm/h is above {MAX_RAIN_MM_H:g} mm/h, more than any rain measured; "
-                             "the values are mm/h (check for mm per step or a unit slip)")
+            raise ValueError(
+                f"a rate of {top:g} mm/h is above {MAX_RAIN_MM_H:g} mm/h, more than any rain measured; "
+                "the values are mm/h (check for mm per step or a unit slip)"
+            )
         return series
 
     @model_validator(mode="after")
     def _one(self) -> Rain:
         given = [k for k in ("constant", "hyetograph", "design", "frames") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of rain.constant (mm/h), rain.hyetograph ([[s, mm/h], ...]), "
-                             f"[rain.design] or rain.frames ([{{time, file}}, ...]); got {given or 'none'}")
+            raise ValueError(
+                "give exactly one of rain.constant (mm/h), rain.hyetograph ([[s, mm/h], ...]), "
+                f"[rain.design] or rain.frames ([{{time, file}}, ...]); got {given or 'none'}"
+            )
         if self.frames is not None:
             times = [f.time for f in self.frames]
             if times != sorted(set(times)):
@@ -189,43 +256,57 @@ class Rain(ScenarioTable):
 
 class Infiltration(ScenarioTable):
     """Losses to the ground on pervious cells, parameters from the land-use table."""
+
     model: Literal["none", "green-ampt", "horton"] = doc(
-        "green-ampt", description="Infiltration model; parameters from the land-use table, on the pervious fraction")
+        "green-ampt", description="Infiltration model; parameters from the land-use table, on the pervious fraction"
+    )
 
 
 class Drainage(ScenarioTable):
     """Urban drainage: water removed on impervious cells up to a design capacity [mm/h], and/or a sewer
     network (a SWMM ``.inp``) run by EPA SWMM and coupled with the surface at its manholes."""
-    capacity: float = doc(0.0, description="Rate removed on impervious cells (the pipe network's design capacity)",
-                          units="mm/h", ge=0)
+
+    capacity: float = doc(
+        0.0, description="Rate removed on impervious cells (the pipe network's design capacity)", units="mm/h", ge=0
+    )
     # --- sewer network (1D-2D coupling, twin/sims/flood/drainage.py) ---
-    inp: ScenarioPath | None = doc(None, description="SWMM 5 input file of the sewer network (inside the "
-                                   "scenario's folder)")
+    inp: ScenarioPath | None = doc(
+        None, description="SWMM 5 input file of the sewer network (inside the scenario's folder)"
+    )
     crs: str | None = doc(None, description="CRS of the .inp coordinates (default: the twin's)")
-    coupling_interval: Duration | None = doc(None, description="Exchange interval between surface and network "
-                                             "(default: the .inp's ROUTING_STEP; keep it at 5 s or less)",
-                                             units="s", gt=0)
-    weir_coefficient: float = doc(0.54, description="Free-weir discharge coefficient of a manhole inlet", gt=0,
-                                  le=2)
-    orifice_coefficient: float = doc(0.167, description="Orifice discharge coefficient of a manhole inlet", gt=0,
-                                     le=1)
-    inlet_area: float = doc(0.2827, description="Inlet area per manhole cover (default: 0.6 m diameter)",
-                            units="m2", gt=0)
-    inlet_perimeter: float = doc(1.885, description="Inlet perimeter per manhole cover (default: 0.6 m diameter)",
-                                 units="m", gt=0)
-    outfalls: Literal["free", "surface"] = doc("free", description="free: out of the model; surface: onto their "
-                                               "cell, with its water level as their stage")
+    coupling_interval: Duration | None = doc(
+        None,
+        description="Exchange interval between surface and network "
+        "(default: the .inp's ROUTING_STEP; keep it at 5 s or less)",
+        units="s",
+        gt=0,
+    )
+    weir_coefficient: float = doc(0.54, description="Free-weir discharge coefficient of a manhole inlet", gt=0, le=2)
+    orifice_coefficient: float = doc(0.167, description="Orifice discharge coefficient of a manhole inlet", gt=0, le=1)
+    inlet_area: float = doc(
+        0.2827, description="Inlet area per manhole cover (default: 0.6 m diameter)", units="m2", gt=0
+    )
+    inlet_perimeter: float = doc(
+        1.885, description="Inlet perimeter per manhole cover (default: 0.6 m diameter)", units="m", gt=0
+    )
+    outfalls: Literal["free", "surface"] = doc(
+        "free", description="free: out of the model; surface: onto their cell, with its water level as their stage"
+    )
     # --- end sewer network ---
 
 
 class Inflow(ScenarioTable):
     """An inflow hydrograph [[s, m3/s], ...] entering at a point ``at`` or spread along a ``line``."""
-    at: Point | None = doc(None, description="Entry point [x, y] (twin CRS); spread over the river's cross-section "
-                           "when on a river", units="m")
-    line: list[Point] | None = doc(None, description="Or a line [[x, y], ...] (twin CRS) the inflow is spread along",
-                                   units="m")
-    hydrograph: TimeSeries("inflow.hydrograph") = doc(description="Discharge series [[s, m3/s], ...]",
-                                                      units="s, m3/s")
+
+    at: Point | None = doc(
+        None,
+        description="Entry point [x, y] (twin CRS); spread over the river's cross-section when on a river",
+        units="m",
+    )
+    line: list[Point] | None = doc(
+        None, description="Or a line [[x, y], ...] (twin CRS) the inflow is spread along", units="m"
+    )
+    hydrograph: TimeSeries("inflow.hydrograph") = doc(description="Discharge series [[s, m3/s], ...]", units="s, m3/s")
     name: str | None = doc(None, description="Names the inflow in the summary")
 
     @model_validator(mode="after")
@@ -239,16 +320,24 @@ class Inflow(ScenarioTable):
 
 class Boundary(ScenarioTable):
     """A boundary on a domain ``edge`` (closed, free outflow, water level) or a water level along a ``line``."""
-    edge: Literal["north", "south", "east", "west"] | None = doc(None, description="The domain edge (give this or "
-                                                                 "line); edges not given are closed")
-    line: list[Point] | None = doc(None, description="A polyline [[x, y], ...] (twin CRS) along which a level is "
-                                   "forced (type = 'level' only)", units="m")
-    type: Literal["closed", "free", "level"] = doc(description="closed (no flow), free (normal-depth outflow) or "
-                                                   "level (water level series)")
-    slope: float | None = doc(None, description="free: the energy slope of the normal-depth outflow (default 0.001)",
-                              gt=0)
+
+    edge: Literal["north", "south", "east", "west"] | None = doc(
+        None, description="The domain edge (give this or line); edges not given are closed"
+    )
+    line: list[Point] | None = doc(
+        None,
+        description="A polyline [[x, y], ...] (twin CRS) along which a level is forced (type = 'level' only)",
+        units="m",
+    )
+    type: Literal["closed", "free", "level"] = doc(
+        description="closed (no flow), free (normal-depth outflow) or level (water level series)"
+    )
+    slope: float | None = doc(
+        None, description="free: the energy slope of the normal-depth outflow (default 0.001)", gt=0
+    )
     level: TimeSeries("boundary.level", nonneg=False) | None = doc(
-        None, description="level: water surface elevation series [[s, m], ...]", units="s, m")
+        None, description="level: water surface elevation series [[s, m], ...]", units="s, m"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Boundary:
@@ -263,32 +352,40 @@ class Boundary(ScenarioTable):
         if self.type != "free" and self.slope is not None:
             raise ValueError("boundary.slope only applies to type = 'free' (normal-depth outflow)")
         if self.line is not None and self.type != "level":
-            raise ValueError("along a line only type = 'level' is supported (a water level forced on those cells); "
-                             "use an edge for closed or free boundaries")
+            raise ValueError(
+                "along a line only type = 'level' is supported (a water level forced on those cells); "
+                "use an edge for closed or free boundaries"
+            )
         return self
 
 
 class Gauge(ScenarioTable):
     """A point whose depth and level are recorded every ``gauge_interval``."""
+
     name: str = doc(description="The gauge's name (a column of gauges.csv)")
     at: Point = doc(description="The point [x, y] (twin CRS)", units="m")
 
 
 class Initial(ScenarioTable):
     """Initial water: lakes at their level; river cells at a fraction of their bank-full depth."""
+
     lakes: bool = doc(True, description="Lakes start at their level")
-    river_fill: float = doc(0.5, description="River cells start at this fraction of their bank-full depth", ge=0,
-                            le=1.5)
+    river_fill: float = doc(
+        0.5, description="River cells start at this fraction of their bank-full depth", ge=0, le=1.5
+    )
 
 
 class Output(ScenarioTable):
     """What the result holds and when."""
+
     snapshots: bool = doc(True, description="Write depth snapshots every output_interval (depth.nc)")
     gauge_interval: Duration = doc(60.0, description="How often gauges are recorded (at least 1 s)", units="s")
-    wet_depth: float = doc(0.01, description="Depth above which a cell is wet (arrival time and duration use it)",
-                           units="m", gt=0)
-    building_depth: float = doc(0.10, description="Depth around a building above which it counts as flooded",
-                                units="m", ge=0)
+    wet_depth: float = doc(
+        0.01, description="Depth above which a cell is wet (arrival time and duration use it)", units="m", gt=0
+    )
+    building_depth: float = doc(
+        0.10, description="Depth around a building above which it counts as flooded", units="m", ge=0
+    )
 
     @field_validator("gauge_interval")
     @classmethod
@@ -298,23 +395,30 @@ class Output(ScenarioTable):
 
 class Numerics(ScenarioTable):
     """Solver settings; the defaults follow Bates et al. (2010) and de Almeida et al. (2012)."""
+
     dtype: Literal["float32", "float64"] = doc("float32", description="Floating-point precision of the solver")
-    alpha: float = doc(0.6, description="Courant factor of the adaptive step (0.7 lets deep lakes oscillate)", gt=0,
-                       le=1.0)
+    alpha: float = doc(
+        0.6, description="Courant factor of the adaptive step (0.7 lets deep lakes oscillate)", gt=0, le=1.0
+    )
     theta: float = doc(0.8, description="de Almeida et al. (2012) flux weighting", ge=0, le=1.0)
     h_dry: float = doc(1e-3, description="Depth below which a cell is dry (no flux leaves it)", units="m", gt=0)
     dt_max: float = doc(10.0, description="Largest time step of the adaptive solver", units="s", gt=0)
-    fixed_dt: float = doc(0.0, description="> 0 fixes the step; a step beyond the Courant limit is an error, not NaN",
-                          units="s", ge=0)
+    fixed_dt: float = doc(
+        0.0, description="> 0 fixes the step; a step beyond the Courant limit is an error, not NaN", units="s", ge=0
+    )
 
 
 class FloodwallEdit(ScenarioTable):
     """A floodwall along ``line``: the ground on its cells is raised to ``crest`` [m] (absolute) or by
     ``height`` [m] above the ground there."""
+
     type: Literal["floodwall"] = doc(description="'floodwall': a watertight chain of cells raised to the crest")
     line: list[Point] = doc(description="The wall's line [[x, y], ...] (twin CRS)", units="m", min_length=2)
-    crest: float | None = doc(None, description="Absolute crest elevation, above the ground everywhere on the line "
-                              "(or give height)", units="m")
+    crest: float | None = doc(
+        None,
+        description="Absolute crest elevation, above the ground everywhere on the line (or give height)",
+        units="m",
+    )
     height: float | None = doc(None, description="Height above the ground (or give crest)", units="m", gt=0)
     name: str | None = doc(None, description="Names the edit in the summary")
 
@@ -327,10 +431,10 @@ class FloodwallEdit(ScenarioTable):
 
 class GroundEdit(ScenarioTable):
     """Ground raised or lowered in ``polygon``: by ``delta`` [m] or to the absolute ``level`` [m]."""
+
     type: Literal["ground"] = doc(description="'ground': ground raised, lowered or set in a polygon")
     polygon: Ring = doc(description="The area [[x, y], ...] (twin CRS; closes on its first corner)", units="m")
-    delta: float | None = doc(None, description="Change of the ground: + raises, - lowers (or give level)",
-                              units="m")
+    delta: float | None = doc(None, description="Change of the ground: + raises, - lowers (or give level)", units="m")
     level: float | None = doc(None, description="Absolute ground elevation (or give delta)", units="m")
     name: str | None = doc(None, description="Names the edit in the summary")
 
@@ -346,17 +450,20 @@ class GroundEdit(ScenarioTable):
 class PondEdit(ScenarioTable):
     """A retention pond: the ground in ``polygon`` lowered by ``depth`` [m]; ``volume_check`` [m3] is
     the design volume to compare with the volume the grid holds."""
+
     type: Literal["pond"] = doc(description="'pond': a retention pond, the ground in a polygon lowered")
     polygon: Ring = doc(description="The pond's outline [[x, y], ...] (twin CRS)", units="m")
     depth: float = doc(description="How far the ground is lowered", units="m", gt=0)
-    volume_check: float | None = doc(None, description="Design volume: a warning when the pond holds more than 10 % "
-                                     "more or less", units="m3", gt=0)
+    volume_check: float | None = doc(
+        None, description="Design volume: a warning when the pond holds more than 10 % more or less", units="m3", gt=0
+    )
     name: str | None = doc(None, description="Names the edit in the summary")
 
 
 class BuildingEdit(ScenarioTable):
     """A building added (``polygon``, ``height`` [m], optional ``base`` [m] and ``id``) or removed
     (by ``id`` or a point ``at`` inside its footprint)."""
+
     type: Literal["building"] = doc(description="'building': a building added or removed")
     action: Literal["add", "remove"] = doc(description="add (polygon, height) or remove (id or at)")
     polygon: Ring | None = doc(None, description="add: the footprint [[x, y], ...] (twin CRS)", units="m")
@@ -374,7 +481,9 @@ class BuildingEdit(ScenarioTable):
                 raise ValueError("at only applies to action = 'remove'; an added building has a polygon")
         else:
             if (self.id is None) == (self.at is None):
-                raise ValueError("removing a building needs exactly one of id = '...' or at = [x, y] (a point inside it)")
+                raise ValueError(
+                    "removing a building needs exactly one of id = '...' or at = [x, y] (a point inside it)"
+                )
             extra = [k for k in ("polygon", "height", "base") if getattr(self, k) is not None]
             if extra:
                 raise ValueError(f"{extra} only apply to action = 'add'")
@@ -399,9 +508,11 @@ MAX_GAUGE_ROWS = 1_100_000
 
 def _interval_floor(v: float, key: str) -> float:
     if v < MIN_INTERVAL_S:
-        raise ValueError(f"{key} = {v:g} s is below the floor of {MIN_INTERVAL_S:g} s: the run stops at every "
-                         f"{key.rsplit('.', 1)[-1]} time, so it would force a time step of {v:g} s. "
-                         f"Give at least {MIN_INTERVAL_S:g} s, e.g. \"1min\"")
+        raise ValueError(
+            f"{key} = {v:g} s is below the floor of {MIN_INTERVAL_S:g} s: the run stops at every "
+            f"{key.rsplit('.', 1)[-1]} time, so it would force a time step of {v:g} s. "
+            f'Give at least {MIN_INTERVAL_S:g} s, e.g. "1min"'
+        )
     return v
 
 
@@ -411,35 +522,41 @@ class Scenario(ScenarioModel):
     Build one with :meth:`from_toml` or :meth:`from_dict`; both raise :class:`~twin.errors.ScenarioError`
     naming the key and the fix.
     """
+
     kind: Literal["flood"] = doc("flood", description="The scenario kind")
     name: str = doc("scenario", description="Names the run in results and messages (default: the file's stem)")
-    duration: Duration = doc(description="How long the run lasts (seconds or text such as '2h'; at most 366 days)",
-                             units="s")
+    duration: Duration = doc(
+        description="How long the run lasts (seconds or text such as '2h'; at most 366 days)", units="s"
+    )
     output_interval: Duration = doc(600.0, description="How often depth snapshots are taken (at least 1 s)", units="s")
-    checkpoint_interval: Duration | None = doc(None, description="How often <out>.checkpoint.npz is written; "
-                                               "continue with --resume", units="s")
-    buildings: Literal["block", "raise"] = doc("block", description="Buildings as walls (block: no flow through) or "
-                                               "as raised ground (raise)")
+    checkpoint_interval: Duration | None = doc(
+        None, description="How often <out>.checkpoint.npz is written; continue with --resume", units="s"
+    )
+    buildings: Literal["block", "raise"] = doc(
+        "block", description="Buildings as walls (block: no flow through) or as raised ground (raise)"
+    )
     rain: Rain | None = doc(None, description="Rain: one of constant, hyetograph, design or frames")
     infiltration: Infiltration = doc(Infiltration(), description="Losses to the ground on pervious cells")
     drainage: Drainage = doc(Drainage(), description="Urban drainage on impervious cells")
     inflow: list[Inflow] = doc([], description="Inflow hydrographs at points or along lines")
-    boundary: list[Boundary] = doc([], description="Boundary conditions per edge or along lines (edges default to "
-                                   "closed)")
+    boundary: list[Boundary] = doc(
+        [], description="Boundary conditions per edge or along lines (edges default to closed)"
+    )
     gauge: list[Gauge] = doc([], description="Points whose depth and level are recorded")
     initial: Initial = doc(Initial(), description="Initial water in lakes and rivers")
     output: Output = doc(Output(), description="What the result holds and when")
     numerics: Numerics = doc(Numerics(), description="Solver settings")
-    edit: list[Edit] = doc([], description="Planners' edits: floodwall, ground, pond or building (see Planners' "
-                           "edits)")
+    edit: list[Edit] = doc([], description="Planners' edits: floodwall, ground, pond or building (see Planners' edits)")
 
     @field_validator("duration")
     @classmethod
     def _duration_cap(cls, v: float) -> float:
         if v > MAX_DURATION_S:
-            raise ValueError(f"duration = {v:g} s ({v / 86400:g} days) is longer than the {MAX_DURATION_S / 86400:g} "
-                             "days a flood run may take; a flood lasts hours to weeks. Check the unit "
-                             "(e.g. \"10d\", \"100h\"), or split a longer study into runs")
+            raise ValueError(
+                f"duration = {v:g} s ({v / 86400:g} days) is longer than the {MAX_DURATION_S / 86400:g} "
+                "days a flood run may take; a flood lasts hours to weeks. Check the unit "
+                '(e.g. "10d", "100h"), or split a longer study into runs'
+            )
         return v
 
     @field_validator("checkpoint_interval")
@@ -453,9 +570,11 @@ class Scenario(ScenarioModel):
         if v < MIN_INTERVAL_S:
             d = (info.data or {}).get("duration")
             frames = f" ({_records(d, v)} depth snapshots over the run)" if d else ""
-            raise ValueError(f"output_interval = {v:g} s{frames} is below the floor of {MIN_INTERVAL_S:g} s: "
-                             f"the run stops at every output time, so it would force a time step of {v:g} s. "
-                             "Give at least 1 s; for snapshots, minutes are usual (e.g. \"5min\")")
+            raise ValueError(
+                f"output_interval = {v:g} s{frames} is below the floor of {MIN_INTERVAL_S:g} s: "
+                f"the run stops at every output time, so it would force a time step of {v:g} s. "
+                'Give at least 1 s; for snapshots, minutes are usual (e.g. "5min")'
+            )
         return v
 
     @model_validator(mode="after")
@@ -463,14 +582,18 @@ class Scenario(ScenarioModel):
         interval = min(self.output_interval, self.duration)
         frames = _records(self.duration, interval)
         if self.output.snapshots and frames > MAX_FRAMES:
-            raise ValueError(f"output_interval = {interval:g} s writes {frames} depth snapshots over the run, more "
-                             f"than the {MAX_FRAMES} allowed (each holds the whole grid). Raise output_interval to "
-                             f"at least {math.ceil(self.duration / (MAX_FRAMES - 1)):d} s, or set output.snapshots = false")
+            raise ValueError(
+                f"output_interval = {interval:g} s writes {frames} depth snapshots over the run, more "
+                f"than the {MAX_FRAMES} allowed (each holds the whole grid). Raise output_interval to "
+                f"at least {math.ceil(self.duration / (MAX_FRAMES - 1)):d} s, or set output.snapshots = false"
+            )
         rows = _records(self.duration, self.output.gauge_interval)
         if self.gauge and rows > MAX_GAUGE_ROWS:
-            raise ValueError(f"output.gauge_interval = {self.output.gauge_interval:g} s records {rows} gauge rows "
-                             f"over the run, more than the {MAX_GAUGE_ROWS} allowed. Raise it to at least "
-                             f"{math.ceil(self.duration / (MAX_GAUGE_ROWS - 1)):d} s")
+            raise ValueError(
+                f"output.gauge_interval = {self.output.gauge_interval:g} s records {rows} gauge rows "
+                f"over the run, more than the {MAX_GAUGE_ROWS} allowed. Raise it to at least "
+                f"{math.ceil(self.duration / (MAX_GAUGE_ROWS - 1)):d} s"
+            )
         return self
 
     @model_validator(mode="after")
@@ -481,8 +604,10 @@ class Scenario(ScenarioModel):
             raise ValueError(f"boundary edge(s) {dup} given more than once; one [[boundary]] per edge")
         design = self.rain.design if self.rain is not None else None
         if design is not None and design.duration > self.duration * (1 + 1e-12):
-            raise ValueError(f"rain.design.duration ({design.duration:g} s) is longer than the run (duration = "
-                             f"{self.duration:g} s), so the storm would be cut short; run at least as long as the storm")
+            raise ValueError(
+                f"rain.design.duration ({design.duration:g} s) is longer than the run (duration = "
+                f"{self.duration:g} s), so the storm would be cut short; run at least as long as the storm"
+            )
         if self.output_interval > self.duration:
             object.__setattr__(self, "output_interval", self.duration)
         return self
@@ -512,4 +637,3 @@ class Scenario(ScenarioModel):
 def _records(duration: float, interval: float) -> int:
     """Records a run takes every ``interval``: at t = 0 and each multiple up to ``duration``."""
     return int(duration / interval + 1e-9) + 1
-

@@ -26,9 +26,18 @@ __all__ = ["design_network", "DIAMETERS_M"]
 DIAMETERS_M = (0.3, 0.375, 0.45, 0.525, 0.6, 0.75, 0.9, 1.05, 1.2, 1.5, 1.8, 2.1, 2.4)
 
 
-def design_network(twin: Twin, path: str | os.PathLike, *, intensity_mm_h: float = 50.0,
-                   runoff_coefficient: float = 0.7, min_area_m2: float = 5000.0, spacing_m: float = 60.0,
-                   manning: float = 0.013, cover_m: float = 1.2, min_slope: float = 0.003) -> Path:
+def design_network(
+    twin: Twin,
+    path: str | os.PathLike,
+    *,
+    intensity_mm_h: float = 50.0,
+    runoff_coefficient: float = 0.7,
+    min_area_m2: float = 5000.0,
+    spacing_m: float = 60.0,
+    manning: float = 0.013,
+    cover_m: float = 1.2,
+    min_slope: float = 0.003,
+) -> Path:
     """Write a SWMM ``.inp`` of a tree network laid on ``twin`` and sized by the rational method.
 
     Parameters
@@ -67,8 +76,10 @@ def design_network(twin: Twin, path: str | os.PathLike, *, intensity_mm_h: float
     order, down = topological_order(d8)
     stream = area >= min_area_m2
     if not stream.any():
-        raise InputDataError(f"No flow path on the twin drains {min_area_m2:g} m2 or more (the largest drains "
-                             f"{area.max():.0f} m2); lower min_area_m2 to lay a network.")
+        raise InputDataError(
+            f"No flow path on the twin drains {min_area_m2:g} m2 or more (the largest drains "
+            f"{area.max():.0f} m2); lower min_area_m2 to lay a network."
+        )
     feeds = stream & (down >= 0)
     feeds[feeds] = stream[down[feeds]]
     donors = np.bincount(down[feeds], minlength=area.size)
@@ -139,20 +150,48 @@ def _centres(twin: Twin, cells: list[int]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(xs), np.asarray(ys)
 
 
-def _write(path: Path, names: list[str], to: np.ndarray, invert: np.ndarray, ground: np.ndarray,
-           diam: np.ndarray, length: np.ndarray, n: float, xs: np.ndarray, ys: np.ndarray) -> Path:
-    lines = ["[TITLE]", "cimtwin: a sewer network laid on the twin's flow paths, sized by the rational method", "",
-             "[OPTIONS]", "FLOW_UNITS CMS", "FLOW_ROUTING DYNWAVE", "LINK_OFFSETS DEPTH", "ALLOW_PONDING NO",
-             "START_DATE 01/01/2000", "START_TIME 00:00:00", "END_DATE 01/02/2000", "END_TIME 00:00:00",
-             "ROUTING_STEP 0:00:05", "VARIABLE_STEP 0.75", "MIN_SURFAREA 1.167", "", "[JUNCTIONS]"]
+def _write(
+    path: Path,
+    names: list[str],
+    to: np.ndarray,
+    invert: np.ndarray,
+    ground: np.ndarray,
+    diam: np.ndarray,
+    length: np.ndarray,
+    n: float,
+    xs: np.ndarray,
+    ys: np.ndarray,
+) -> Path:
+    lines = [
+        "[TITLE]",
+        "cimtwin: a sewer network laid on the twin's flow paths, sized by the rational method",
+        "",
+        "[OPTIONS]",
+        "FLOW_UNITS CMS",
+        "FLOW_ROUTING DYNWAVE",
+        "LINK_OFFSETS DEPTH",
+        "ALLOW_PONDING NO",
+        "START_DATE 01/01/2000",
+        "START_TIME 00:00:00",
+        "END_DATE 01/02/2000",
+        "END_TIME 00:00:00",
+        "ROUTING_STEP 0:00:05",
+        "VARIABLE_STEP 0.75",
+        "MIN_SURFAREA 1.167",
+        "",
+        "[JUNCTIONS]",
+    ]
     for k, name in enumerate(names):
         if to[k] >= 0:
             lines.append(f"{name} {invert[k]:.3f} {ground[k] - invert[k]:.3f} 0 0 0")
     lines += ["", "[OUTFALLS]"]
     lines += [f"{name} {invert[k]:.3f} FREE NO" for k, name in enumerate(names) if to[k] < 0]
     lines += ["", "[CONDUITS]"]
-    lines += [f"P{k + 1} {names[k]} {names[to[k]]} {max(length[k], 1.0):.2f} {n:g} 0 0 0 0"
-              for k in range(len(names)) if to[k] >= 0]
+    lines += [
+        f"P{k + 1} {names[k]} {names[to[k]]} {max(length[k], 1.0):.2f} {n:g} 0 0 0 0"
+        for k in range(len(names))
+        if to[k] >= 0
+    ]
     lines += ["", "[XSECTIONS]"]
     lines += [f"P{k + 1} CIRCULAR {diam[k]:g} 0 0 0 1" for k in range(len(names)) if to[k] >= 0]
     lines += ["", "[COORDINATES]"]

@@ -29,8 +29,7 @@ import numpy as np
 
 from twin.errors import ScenarioError
 
-__all__ = ["MM_H_PER_L_S_HA", "Hyetograph", "IdfTable", "storm_formula_intensity", "chicago",
-           "alternating_block"]
+__all__ = ["MM_H_PER_L_S_HA", "Hyetograph", "IdfTable", "storm_formula_intensity", "chicago", "alternating_block"]
 
 #: mm/h in one L/(s.ha): 1 L/s on 10,000 m2 is 1e-7 m/s.
 MM_H_PER_L_S_HA = 0.36
@@ -55,6 +54,7 @@ class Hyetograph:
     intensity_mm_h : ndarray
         Mean intensity of each block [mm/h].
     """
+
     step_s: float
     intensity_mm_h: np.ndarray
 
@@ -106,15 +106,20 @@ def _check_formula(A: float, b: float, C: float, n: float, P: float) -> None:
     if not (math.isfinite(b) and b >= 0):
         raise ScenarioError(f"b = {b!r} must be >= 0 (minutes added to the duration in (t + b)^n).")
     if not (math.isfinite(n) and 0 < n < 1):
-        raise ScenarioError(f"n = {n!r} must lie strictly between 0 and 1 (storm formulas have n of 0.5-0.9); "
-                            "with n >= 1 the Chicago storm's intensity turns negative.")
+        raise ScenarioError(
+            f"n = {n!r} must lie strictly between 0 and 1 (storm formulas have n of 0.5-0.9); "
+            "with n >= 1 the Chicago storm's intensity turns negative."
+        )
     if not math.isfinite(C) or 1 + C * math.log10(P) <= 0:
-        raise ScenarioError(f"1 + C lg P = {1 + C * math.log10(P):g} with C = {C!r}, P = {P!r} is not positive; "
-                            "check C and the return period.")
+        raise ScenarioError(
+            f"1 + C lg P = {1 + C * math.log10(P):g} with C = {C!r}, P = {P!r} is not positive; "
+            "check C and the return period."
+        )
 
 
-def storm_formula_intensity(A: float, b: float, C: float, n: float, P: float,
-                            duration_min: np.ndarray | float) -> np.ndarray:
+def storm_formula_intensity(
+    A: float, b: float, C: float, n: float, P: float, duration_min: np.ndarray | float
+) -> np.ndarray:
     """Mean intensity [mm/h] over ``duration_min`` minutes from ``q = A (1 + C lg P) / (t + b)^n``.
 
     ``A`` is the expanded leading coefficient in L/(s.ha) (``167 A1`` of GB 50014); see the module
@@ -125,8 +130,9 @@ def storm_formula_intensity(A: float, b: float, C: float, n: float, P: float,
     return MM_H_PER_L_S_HA * A * (1 + C * math.log10(P)) / (t + b) ** n
 
 
-def chicago(A: float, b: float, C: float, n: float, P: float, duration_s: float, *, peak_ratio: float = 0.4,
-            dt_s: float = 300.0) -> Hyetograph:
+def chicago(
+    A: float, b: float, C: float, n: float, P: float, duration_s: float, *, peak_ratio: float = 0.4, dt_s: float = 300.0
+) -> Hyetograph:
     """The Chicago design storm (Keifer & Chu, 1957) of a storm intensity formula, as blocks.
 
     The continuous Chicago storm puts its peak at ``peak_ratio * duration`` and is shaped so that
@@ -163,8 +169,10 @@ def chicago(A: float, b: float, C: float, n: float, P: float, duration_s: float,
     """
     _check_formula(A, b, C, n, P)
     if not 0.0 <= peak_ratio <= 1.0:
-        raise ScenarioError(f"peak = {peak_ratio!r} must lie between 0 and 1 (the peak's position as a fraction "
-                            "of the duration; 0.4 is usual).")
+        raise ScenarioError(
+            f"peak = {peak_ratio!r} must lie between 0 and 1 (the peak's position as a fraction "
+            "of the duration; 0.4 is usual)."
+        )
     edges = _edges(duration_s, dt_s)
     a = MM_H_PER_L_S_HA * A * (1 + C * math.log10(P)) / 60.0  # mm/min, so that depth(t) = a t / (t + b)^n in mm
 
@@ -176,26 +184,33 @@ def chicago(A: float, b: float, C: float, n: float, P: float, duration_s: float,
     t = edges / 60.0
     # cumulative depth from the start: the share before the peak is r D(t_b / r), after it (1 - r) D(t_a / (1 - r))
     before = peak_ratio * depth(np.maximum(peak - t, 0.0) / peak_ratio) if peak_ratio > 0 else np.zeros_like(t)
-    after = ((1 - peak_ratio) * depth(np.maximum(t - peak, 0.0) / (1 - peak_ratio)) if peak_ratio < 1
-             else np.zeros_like(t))
+    after = (
+        (1 - peak_ratio) * depth(np.maximum(t - peak, 0.0) / (1 - peak_ratio)) if peak_ratio < 1 else np.zeros_like(t)
+    )
     cum = peak_ratio * depth(total_min) - before + after
     return Hyetograph(step_s=float(dt_s), intensity_mm_h=np.diff(cum) * 3600.0 / dt_s)
 
 
 def _edges(duration_s: float, dt_s: float) -> np.ndarray:
-    _positive("duration", duration_s, "give the storm duration, e.g. duration = \"2h\".")
-    _positive("step", dt_s, "give the block length, e.g. step = \"5min\".")
+    _positive("duration", duration_s, 'give the storm duration, e.g. duration = "2h".')
+    _positive("step", dt_s, 'give the block length, e.g. step = "5min".')
     if dt_s < MIN_STEP_S:
-        raise ScenarioError(f"step = {dt_s:g} s is below the shortest block of {MIN_STEP_S:g} s; storm formulas and "
-                            "IDF tables describe minutes: give e.g. step = \"5min\".")
+        raise ScenarioError(
+            f"step = {dt_s:g} s is below the shortest block of {MIN_STEP_S:g} s; storm formulas and "
+            'IDF tables describe minutes: give e.g. step = "5min".'
+        )
     m = duration_s / dt_s
     if m > MAX_BLOCKS:
-        raise ScenarioError(f"The storm of {duration_s:g} s in steps of {dt_s:g} s has {m:.0f} blocks, more than "
-                            f"{MAX_BLOCKS}; a design storm lasts hours to days: raise step or check the duration's "
-                            "unit (e.g. duration = \"24h\").")
+        raise ScenarioError(
+            f"The storm of {duration_s:g} s in steps of {dt_s:g} s has {m:.0f} blocks, more than "
+            f"{MAX_BLOCKS}; a design storm lasts hours to days: raise step or check the duration's "
+            'unit (e.g. duration = "24h").'
+        )
     if abs(m - round(m)) > 1e-9 * max(m, 1.0) or round(m) < 1:
-        raise ScenarioError(f"The storm duration {duration_s:g} s is not a whole number of steps of {dt_s:g} s; "
-                            "choose a step that divides the duration (e.g. 5 min for 2 h).")
+        raise ScenarioError(
+            f"The storm duration {duration_s:g} s is not a whole number of steps of {dt_s:g} s; "
+            "choose a step that divides the duration (e.g. 5 min for 2 h)."
+        )
     return dt_s * np.arange(int(round(m)) + 1)
 
 
@@ -216,13 +231,15 @@ class IdfTable:
     intensity_mm_h : ndarray
         ``(durations, return periods)`` mean intensities [mm/h].
     """
+
     durations_s: np.ndarray
     return_periods: np.ndarray
     intensity_mm_h: np.ndarray
 
     @classmethod
-    def from_values(cls, durations_s, return_periods, values, *, quantity: str = "intensity",
-                    source: str = "the IDF table") -> IdfTable:
+    def from_values(
+        cls, durations_s, return_periods, values, *, quantity: str = "intensity", source: str = "the IDF table"
+    ) -> IdfTable:
         """Validate a table given as intensities [mm/h] or depths [mm] (``quantity``)."""
         d = np.asarray(durations_s, dtype=float)
         p = np.asarray(return_periods, dtype=float)
@@ -233,8 +250,10 @@ class IdfTable:
         if quantity not in ("intensity", "depth"):
             raise ScenarioError(f"{source}: quantity {quantity!r} must be 'intensity' (mm/h) or 'depth' (mm).")
         if v.shape != (len(d), len(p)):
-            raise ScenarioError(f"{source}: values have shape {v.shape}, expected one row per duration and one "
-                                f"column per return period ({len(d)} x {len(p)}).")
+            raise ScenarioError(
+                f"{source}: values have shape {v.shape}, expected one row per duration and one "
+                f"column per return period ({len(d)} x {len(p)})."
+            )
         if len(d) < 2 or len(p) < 1:
             raise ScenarioError(f"{source}: needs at least two durations and one return period.")
         if not (np.isfinite(d).all() and (d > 0).all() and (np.diff(d) > 0).all()):
@@ -248,12 +267,16 @@ class IdfTable:
         for j in range(len(p)):
             if (np.diff(depth[:, j]) <= 0).any():
                 k = int(np.argmax(np.diff(depth[:, j]) <= 0)) + 1
-                raise ScenarioError(f"{source}: for P = {p[j]:g} years the depth does not grow from "
-                                    f"{d[k - 1]:g} s to {d[k]:g} s; a longer storm holds more rain. Check that row.")
+                raise ScenarioError(
+                    f"{source}: for P = {p[j]:g} years the depth does not grow from "
+                    f"{d[k - 1]:g} s to {d[k]:g} s; a longer storm holds more rain. Check that row."
+                )
             if (np.diff(mm_h[:, j]) > 0).any():
                 k = int(np.argmax(np.diff(mm_h[:, j]) > 0)) + 1
-                raise ScenarioError(f"{source}: for P = {p[j]:g} years the mean intensity rises from {d[k - 1]:g} s "
-                                    f"to {d[k]:g} s; IDF intensities fall with duration. Check that row.")
+                raise ScenarioError(
+                    f"{source}: for P = {p[j]:g} years the mean intensity rises from {d[k - 1]:g} s "
+                    f"to {d[k]:g} s; IDF intensities fall with duration. Check that row."
+                )
         if len(p) > 1 and (np.diff(mm_h, axis=1) < 0).any():
             raise ScenarioError(f"{source}: intensities must not fall as the return period grows; check the columns.")
         return cls(durations_s=d, return_periods=p, intensity_mm_h=mm_h)
@@ -276,14 +299,17 @@ class IdfTable:
         head = [c.strip().lower() for c in rows[0]]
         scale = {"duration_s": 1.0, "duration_min": 60.0, "duration_h": 3600.0}.get(head[0])
         if scale is None:
-            raise ScenarioError(f"IDF table {path}: the first column must be named duration_min, duration_s or "
-                                "duration_h (its unit).")
+            raise ScenarioError(
+                f"IDF table {path}: the first column must be named duration_min, duration_s or duration_h (its unit)."
+            )
         try:
             periods = [float(c.removeprefix("p")) for c in head[1:]]
             body = np.array([[float(c) for c in r] for r in rows[1:]])
         except ValueError:
-            raise ScenarioError(f"IDF table {path}: a cell is not a number; the header holds return periods in "
-                                "years (2, 5 or P2, P5) and the body numbers only, one per column.") from None
+            raise ScenarioError(
+                f"IDF table {path}: a cell is not a number; the header holds return periods in "
+                "years (2, 5 or P2, P5) and the body numbers only, one per column."
+            ) from None
         return cls.from_values(body[:, 0] * scale, periods, body[:, 1:], quantity=quantity, source=f"IDF table {path}")
 
     def intensity(self, duration_s: np.ndarray | float, P: float) -> np.ndarray:
@@ -291,21 +317,34 @@ class IdfTable:
         d = np.atleast_1d(np.asarray(duration_s, dtype=float))
         lo, hi = self.durations_s[0], self.durations_s[-1]
         if (d < lo * (1 - 1e-9)).any() or (d > hi * (1 + 1e-9)).any():
-            raise ScenarioError(f"Duration {d[(d < lo * (1 - 1e-9)) | (d > hi * (1 + 1e-9))][0]:g} s lies outside the "
-                                f"IDF table ({lo:g}-{hi:g} s); the step must be at least the shortest and the storm "
-                                "at most the longest duration. Extend the table or change step/duration.")
+            raise ScenarioError(
+                f"Duration {d[(d < lo * (1 - 1e-9)) | (d > hi * (1 + 1e-9))][0]:g} s lies outside the "
+                f"IDF table ({lo:g}-{hi:g} s); the step must be at least the shortest and the storm "
+                "at most the longest duration. Extend the table or change step/duration."
+            )
         p = self.return_periods
         if not p[0] * (1 - 1e-9) <= P <= p[-1] * (1 + 1e-9):
-            raise ScenarioError(f"return_period = {P:g} lies outside the IDF table's {p[0]:g}-{p[-1]:g} years; "
-                                "add that column or choose a return period inside.")
+            raise ScenarioError(
+                f"return_period = {P:g} lies outside the IDF table's {p[0]:g}-{p[-1]:g} years; "
+                "add that column or choose a return period inside."
+            )
         lg = np.log10(p)
-        col = np.array([np.interp(math.log10(P), lg, row) for row in self.intensity_mm_h]) if len(p) > 1 \
+        col = (
+            np.array([np.interp(math.log10(P), lg, row) for row in self.intensity_mm_h])
+            if len(p) > 1
             else self.intensity_mm_h[:, 0]
+        )
         return np.exp(np.interp(np.log(np.clip(d, lo, hi)), np.log(self.durations_s), np.log(col)))
 
 
-def alternating_block(idf: IdfTable | Callable[[np.ndarray], np.ndarray], P: float, duration_s: float, *,
-                      dt_s: float = 300.0, peak_ratio: float = 0.5) -> Hyetograph:
+def alternating_block(
+    idf: IdfTable | Callable[[np.ndarray], np.ndarray],
+    P: float,
+    duration_s: float,
+    *,
+    dt_s: float = 300.0,
+    peak_ratio: float = 0.5,
+) -> Hyetograph:
     """The alternating-block design storm (Chow, Maidment & Mays 1988, 14.4) of an IDF relation.
 
     The depth increments ``D(k dt) - D((k - 1) dt)`` of the IDF depths are sorted, the largest is put

@@ -112,8 +112,10 @@ class Network:
         ids = np.atleast_1d(np.asarray(link_ids, dtype=np.int64))
         bad = [int(k) for k in ids if int(k) not in self._pos]
         if bad:
-            raise InputDataError(f"link id(s) {bad[:_MAX_NAMED]} are not in the network; its ids run from "
-                                 f"{int(self.ids.min())} to {int(self.ids.max())} (see network.links.link_id)")
+            raise InputDataError(
+                f"link id(s) {bad[:_MAX_NAMED]} are not in the network; its ids run from "
+                f"{int(self.ids.min())} to {int(self.ids.max())} (see network.links.link_id)"
+            )
         return np.array([self._pos[int(k)] for k in ids], dtype=np.int64)
 
     def river_network(self, q_ref: float | np.ndarray = 1.0) -> RiverNetwork:
@@ -123,8 +125,14 @@ class Network:
         def f(c: str) -> np.ndarray:
             return np.ascontiguousarray(self.links[c].to_numpy(np.float64))
 
-        return RiverNetwork(self.downstream.copy(), f("length_m"), f("slope"), f("manning"), f("width_m"),
-                            np.ascontiguousarray(np.broadcast_to(np.asarray(q_ref, np.float64), (n,))))
+        return RiverNetwork(
+            self.downstream.copy(),
+            f("length_m"),
+            f("slope"),
+            f("manning"),
+            f("width_m"),
+            np.ascontiguousarray(np.broadcast_to(np.asarray(q_ref, np.float64), (n,))),
+        )
 
     def upstream_count(self) -> np.ndarray:
         """Number of links draining directly into each link."""
@@ -141,7 +149,8 @@ class Network:
             raise InputDataError(
                 f"the point ({x:.1f}, {y:.1f}) is {d[i]:.1f} m from the nearest link (id "
                 f"{int(self.ids[i])}), more than {max_distance:g} m: move it onto a river, or check that its "
-                "coordinates are in the twin's CRS")
+                "coordinates are in the twin's CRS"
+            )
         return i, float(shapely.line_locate_point(self.links.geometry.values[i], pt))
 
     def catchment_area(self) -> np.ndarray:
@@ -171,19 +180,25 @@ class Network:
         if r.ndim == 0:
             return float(r) * scale * np.bincount(lab.ravel(), minlength=int(self.ids.max()) + 1)[self.ids]
         if r.shape[-2:] != lab.shape:
-            raise InputDataError(f"the runoff grid has shape {r.shape[-2:]}, the twin's grid {lab.shape}; "
-                                 "give one value per cell of the twin")
+            raise InputDataError(
+                f"the runoff grid has shape {r.shape[-2:]}, the twin's grid {lab.shape}; "
+                "give one value per cell of the twin"
+            )
         frames = r.reshape(-1, *lab.shape)
         flat = lab.ravel()
         width = int(self.ids.max()) + 1
-        out = np.stack([np.bincount(flat, weights=np.nan_to_num(f.ravel()), minlength=width)[self.ids]
-                        for f in frames]) * scale
+        out = (
+            np.stack([np.bincount(flat, weights=np.nan_to_num(f.ravel()), minlength=width)[self.ids] for f in frames])
+            * scale
+        )
         return out if r.ndim == 3 else out[0]
 
     def _require_catchment(self) -> np.ndarray:
         if self.catchment is None:
-            raise InputDataError("this network has no catchments; build it with network_from_streams, or attach "
-                                 "them with link_catchments(twin, network)")
+            raise InputDataError(
+                "this network has no catchments; build it with network_from_streams, or attach "
+                "them with link_catchments(twin, network)"
+            )
         return self.catchment
 
 
@@ -197,19 +212,39 @@ def network_from_rivers(twin: Twin, *, lakes: bool = True, **options: Any) -> Ne
     the snapping tolerance defaults to one cell. Other options as :func:`network_from_lines`.
     """
     if twin.rivers is None or not len(twin.rivers):
-        raise InputDataError("the twin has no rivers layer; add one (twin ingest --rivers FILE) or build the "
-                             "network from the terrain with network_from_streams(twin)")
+        raise InputDataError(
+            "the twin has no rivers layer; add one (twin ingest --rivers FILE) or build the "
+            "network from the terrain with network_from_streams(twin)"
+        )
     options.setdefault("snap_tolerance", float(twin.cell_size))
-    return network_from_lines(twin.rivers, terrain=twin.terrain, transform=twin.transform, bounds=twin.bounds,
-                              lakes=twin.lakes if lakes else None, **options)
+    return network_from_lines(
+        twin.rivers,
+        terrain=twin.terrain,
+        transform=twin.transform,
+        bounds=twin.bounds,
+        lakes=twin.lakes if lakes else None,
+        **options,
+    )
 
 
-def network_from_lines(lines: gpd.GeoDataFrame, *, terrain: np.ndarray | None = None, transform: Affine | None = None,
-                       bounds: Sequence[float] | None = None, lakes: gpd.GeoDataFrame | None = None,
-                       snap_tolerance: float = 1.0, orient: str = "digitised", id_column: str | None = None,
-                       dangling: str = "error", outlets: Iterable[int] = (), allow_disconnected: bool = False,
-                       slope_column: str | None = None, min_slope: float = 1e-4, manning: float = 0.035,
-                       width: float | None = None) -> Network:
+def network_from_lines(
+    lines: gpd.GeoDataFrame,
+    *,
+    terrain: np.ndarray | None = None,
+    transform: Affine | None = None,
+    bounds: Sequence[float] | None = None,
+    lakes: gpd.GeoDataFrame | None = None,
+    snap_tolerance: float = 1.0,
+    orient: str = "digitised",
+    id_column: str | None = None,
+    dangling: str = "error",
+    outlets: Iterable[int] = (),
+    allow_disconnected: bool = False,
+    slope_column: str | None = None,
+    min_slope: float = 1e-4,
+    manning: float = 0.035,
+    width: float | None = None,
+) -> Network:
     """Build a checked river network from lines.
 
     Parameters
@@ -259,8 +294,9 @@ def network_from_lines(lines: gpd.GeoDataFrame, *, terrain: np.ndarray | None = 
     if not (np.isfinite(snap_tolerance) and snap_tolerance >= 0):
         raise InputDataError(f"snap_tolerance = {snap_tolerance} must be a distance >= 0 in metres")
     if lines.crs is None:
-        raise InputDataError("the river lines have no CRS; set one (e.g. gdf.set_crs('EPSG:4547')) before "
-                             "building a network")
+        raise InputDataError(
+            "the river lines have no CRS; set one (e.g. gdf.set_crs('EPSG:4547')) before building a network"
+        )
     require_projected(lines.crs, what="the river lines' CRS")
     if orient == "terrain" and terrain is None:
         raise InputDataError("orient='terrain' needs a terrain grid (and its transform)")
@@ -302,8 +338,11 @@ def network_from_lines(lines: gpd.GeoDataFrame, *, terrain: np.ndarray | None = 
     floored = ~(slope >= min_slope)
     slope = np.where(floored, min_slope, slope)
     if floored.any():
-        warnings.warn(f"{int(floored.sum())} of {len(slope)} links had a slope below {min_slope:g} (flat or "
-                      "rising bed profile); their slope was set to that minimum", stacklevel=2)
+        warnings.warn(
+            f"{int(floored.sum())} of {len(slope)} links had a slope below {min_slope:g} (flat or "
+            "rising bed profile); their slope was set to that minimum",
+            stacklevel=2,
+        )
     if "width" in lines.columns:
         w = attrs["width"].to_numpy(np.float64)
     elif width is not None:
@@ -315,11 +354,22 @@ def network_from_lines(lines: gpd.GeoDataFrame, *, terrain: np.ndarray | None = 
         raise InputDataError(f"link {ids[i]} (line {int(source[i])}) has width {w[i]}; widths must be > 0 m")
     n_man = attrs["manning"].to_numpy(np.float64) if "manning" in lines.columns else np.full(len(pieces), manning)
     depth = attrs["depth"].to_numpy(np.float64) if "depth" in lines.columns else np.full(len(pieces), np.nan)
-    frame = gpd.GeoDataFrame({
-        "link_id": ids, "downstream_id": np.where(down >= 0, ids[np.maximum(down, 0)], -1),
-        "length_m": length, "slope": slope, "width_m": w, "depth_m": depth, "manning": n_man,
-        "order": _strahler(down), "lake": lake_of, "source": rows[source],
-    }, geometry=pieces, crs=lines.crs)
+    frame = gpd.GeoDataFrame(
+        {
+            "link_id": ids,
+            "downstream_id": np.where(down >= 0, ids[np.maximum(down, 0)], -1),
+            "length_m": length,
+            "slope": slope,
+            "width_m": w,
+            "depth_m": depth,
+            "manning": n_man,
+            "order": _strahler(down),
+            "lake": lake_of,
+            "source": rows[source],
+        },
+        geometry=pieces,
+        crs=lines.crs,
+    )
     return Network(frame, down, slope_floored=int(floored.sum()))
 
 
@@ -331,8 +381,10 @@ def _single_lines(geoms: np.ndarray) -> np.ndarray:
         if g.geom_type == "MultiLineString":
             g = shapely.line_merge(g)
         if g.geom_type != "LineString":
-            raise InputDataError(f"river line {i} is a {g.geom_type} whose parts do not join into one line; "
-                                 "split it into separate features")
+            raise InputDataError(
+                f"river line {i} is a {g.geom_type} whose parts do not join into one line; "
+                "split it into separate features"
+            )
         out.append(shapely.force_2d(g))
     return np.asarray(out, dtype=object)
 
@@ -419,8 +471,9 @@ def _nodes(pieces: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     from scipy.spatial import cKDTree
 
     n = len(pieces)
-    xy = np.concatenate([shapely.get_coordinates(shapely.get_point(pieces, 0)),
-                         shapely.get_coordinates(shapely.get_point(pieces, -1))])
+    xy = np.concatenate(
+        [shapely.get_coordinates(shapely.get_point(pieces, 0)), shapely.get_coordinates(shapely.get_point(pieces, -1))]
+    )
     ds = DisjointSet(range(2 * n))
     for a, b in cKDTree(xy).query_pairs(max(tol, 1e-9)):
         ds.merge(a, b)
@@ -461,7 +514,8 @@ def _merge_lakes(pieces, source, lake_of, down):
         if len(leaving) > 1:
             raise InputDataError(
                 f"lake {int(k)} drains through {len(leaving)} rivers (lines {_named(source[leaving])}); a lake "
-                "link has one outlet: keep one outflowing river, or split the lake polygon")
+                "link has one outlet: keep one outflowing river, or split the lake polygon"
+            )
         down[keep] = leaving[0] if leaving else -1
     alive = target == np.arange(n)
     new_index = np.cumsum(alive) - 1
@@ -485,7 +539,8 @@ def _check_bifurcations(pieces, down, ids, tol) -> None:
             f"the river network splits below link(s) {_named(ids[bad])}: link {ids[i]} flows into "
             f"{len(branches)} links ({_named(branches)}). Braids and bifurcations cannot be routed; keep one "
             "branch (delete or disconnect the others), or reverse a line drawn against the flow "
-            "(or build with orient='terrain')")
+            "(or build with orient='terrain')"
+        )
 
 
 def _check_cycles(down: np.ndarray, ids: np.ndarray) -> None:
@@ -499,11 +554,12 @@ def _check_cycles(down: np.ndarray, ids: np.ndarray) -> None:
             path.append(i)
             i = int(down[i])
         if i >= 0 and state[i] == 1:
-            cyc = path[path.index(i):]
+            cyc = path[path.index(i) :]
             raise InputDataError(
                 f"the river network has a cycle through links {' -> '.join(str(int(ids[k])) for k in cyc)} -> "
                 f"{int(ids[cyc[0]])}: water would flow round forever. Reverse the line drawn against the flow "
-                "(or build with orient='terrain'), or delete the link closing the loop")
+                "(or build with orient='terrain'), or delete the link closing the loop"
+            )
         for k in path:
             state[k] = 2
 
@@ -519,22 +575,26 @@ def _check_outlets(pieces, down, ids, tol, bounds, dangling, accepted, allow_dis
         on_edge = np.zeros(out.size, bool)
     unknown = accepted - {int(k) for k in ids}
     if unknown:
-        raise InputDataError(f"outlets names link id(s) {_named(sorted(unknown))} that the network does not have "
-                             f"(its ids run 1..{len(ids)})")
+        raise InputDataError(
+            f"outlets names link id(s) {_named(sorted(unknown))} that the network does not have "
+            f"(its ids run 1..{len(ids)})"
+        )
     marked = np.isin(ids[out], list(accepted))
     dangle = out[~on_edge & ~marked]
     if dangle.size and dangling == "error" and not (bounds is None and out.size == 1):
         raise InputDataError(
             f"link(s) {_named(ids[dangle])} end without touching another link or the domain edge (dangling "
             f"ends). Snap their ends onto the river they join (or raise snap_tolerance, now {tol:g} m); or, "
-            "if they really are outlets, pass outlets=[...] with their ids or dangling='outlet'")
+            "if they really are outlets, pass outlets=[...] with their ids or dangling='outlet'"
+        )
     if out.size > 1 and not allow_disconnected:
         sizes = _tree_sizes(down)
         parts = ", ".join(f"outlet {int(ids[o])} ({sizes[o]} links)" for o in out[:_MAX_NAMED])
         raise InputDataError(
             f"the river network falls into {out.size} unconnected parts: {parts}. Connect them (snap the "
             "ends that should meet, or raise snap_tolerance), or pass allow_disconnected=True if these are "
-            "separate rivers")
+            "separate rivers"
+        )
 
 
 def _tree_sizes(down: np.ndarray) -> np.ndarray:
@@ -569,8 +629,9 @@ def _strahler(down: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------- catchments
 
 
-def link_catchments(twin: Twin, network: Network, *, analysis: dict[str, Any] | None = None,
-                    burn_buildings: str = "none") -> Network:
+def link_catchments(
+    twin: Twin, network: Network, *, analysis: dict[str, Any] | None = None, burn_buildings: str = "none"
+) -> Network:
     """Attach catchments to a network built from lines: each cell goes to the link its D8 path reaches first.
 
     Each link's line is burned onto the grid (lake links as their lake polygon), and every other cell
@@ -598,15 +659,26 @@ def link_catchments(twin: Twin, network: Network, *, analysis: dict[str, Any] | 
         analysis = terrain_analysis(twin, threshold_cells=1, burn_buildings=burn_buildings)
     d8 = analysis["flow_direction"]
     links = network.links
-    seeds = _grids.burn(links.geometry.values, links["link_id"].to_numpy(float), twin.shape, twin.transform,
-                        dtype="int32", all_touched=True)
+    seeds = _grids.burn(
+        links.geometry.values,
+        links["link_id"].to_numpy(float),
+        twin.shape,
+        twin.transform,
+        dtype="int32",
+        all_touched=True,
+    )
     lakes = links[links["lake"] >= 0]
     if len(lakes) and twin.lakes is not None:
         polys = twin.lakes.geometry.values[lakes["lake"].to_numpy(np.int64)]
         lake_seed = _grids.burn(polys, lakes["link_id"].to_numpy(float), twin.shape, twin.transform, dtype="int32")
         seeds = np.where(lake_seed > 0, lake_seed, seeds)
-    return Network(links, network.downstream, catchment=_label_from_seeds(d8, seeds),
-                   cell_area=float(twin.cell_size) ** 2, slope_floored=network.slope_floored)
+    return Network(
+        links,
+        network.downstream,
+        catchment=_label_from_seeds(d8, seeds),
+        cell_area=float(twin.cell_size) ** 2,
+        slope_floored=network.slope_floored,
+    )
 
 
 def _label_from_seeds(d8: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -620,10 +692,19 @@ def _label_from_seeds(d8: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------- from streams
 
 
-def network_from_streams(twin: Twin, analysis: dict[str, Any] | None = None, *, threshold_cells: int = 100,
-                         burn_buildings: str = "none", min_slope: float = 1e-4, manning: float = 0.035,
-                         width_coefficient: float = 2.0, width_exponent: float = 0.5, min_width: float = 1.0,
-                         allow_disconnected: bool = True) -> Network:
+def network_from_streams(
+    twin: Twin,
+    analysis: dict[str, Any] | None = None,
+    *,
+    threshold_cells: int = 100,
+    burn_buildings: str = "none",
+    min_slope: float = 1e-4,
+    manning: float = 0.035,
+    width_coefficient: float = 2.0,
+    width_exponent: float = 0.5,
+    min_width: float = 1.0,
+    allow_disconnected: bool = True,
+) -> Network:
     """The network of stream links from the twin's terrain analysis, with catchments.
 
     Widths follow a downstream hydraulic-geometry rule on the upstream area ``A`` [km2] at each
@@ -649,41 +730,59 @@ def network_from_streams(twin: Twin, analysis: dict[str, Any] | None = None, *, 
         analysis = terrain_analysis(twin, threshold_cells=threshold_cells, burn_buildings=burn_buildings)
     sl = analysis["links"]
     if sl.downstream.size == 0:
-        raise InputDataError(f"the terrain has no stream links at threshold_cells = {analysis['threshold_cells']}; "
-                             "lower the threshold")
+        raise InputDataError(
+            f"the terrain has no stream links at threshold_cells = {analysis['threshold_cells']}; lower the threshold"
+        )
     frame = stream_links_frame(twin, analysis)
     ids = frame["link_id"].to_numpy(np.int64)
     down = sl.downstream.astype(np.int64) - 1
     out = np.flatnonzero(down < 0)
     if out.size > 1 and not allow_disconnected:
-        raise InputDataError(f"the streams drain through {out.size} separate outlets ({_named(ids[out])}); pass "
-                             "allow_disconnected=True or clip the twin to one catchment")
+        raise InputDataError(
+            f"the streams drain through {out.size} separate outlets ({_named(ids[out])}); pass "
+            "allow_disconnected=True or clip the twin to one catchment"
+        )
     length = frame["length_m"].to_numpy(np.float64)
     # a one-cell link draining off the grid has no length; give it one cell so that it can route
     length = np.where(length > 0, length, float(twin.cell_size))
     slope = frame["slope"].to_numpy(np.float64)
     floored = ~(slope >= min_slope)
     if floored.any():
-        warnings.warn(f"{int(floored.sum())} of {slope.size} stream links had a slope below {min_slope:g}; "
-                      "their slope was set to that minimum", stacklevel=2)
+        warnings.warn(
+            f"{int(floored.sum())} of {slope.size} stream links had a slope below {min_slope:g}; "
+            "their slope was set to that minimum",
+            stacklevel=2,
+        )
     area_km2 = analysis["upstream_area_m2"].ravel()[sl.bottom] / 1e6
-    width = np.maximum(min_width, width_coefficient * area_km2 ** width_exponent)
-    links = gpd.GeoDataFrame({
-        "link_id": ids, "downstream_id": np.where(down >= 0, ids[np.maximum(down, 0)], -1), "length_m": length,
-        "slope": np.where(floored, min_slope, slope), "width_m": width, "depth_m": np.full(ids.size, np.nan),
-        "manning": np.full(ids.size, float(manning)), "order": frame["order"].to_numpy(np.int32),
-        "lake": np.full(ids.size, -1, np.int64), "source": ids,
-    }, geometry=frame.geometry.values, crs=twin.crs)
+    width = np.maximum(min_width, width_coefficient * area_km2**width_exponent)
+    links = gpd.GeoDataFrame(
+        {
+            "link_id": ids,
+            "downstream_id": np.where(down >= 0, ids[np.maximum(down, 0)], -1),
+            "length_m": length,
+            "slope": np.where(floored, min_slope, slope),
+            "width_m": width,
+            "depth_m": np.full(ids.size, np.nan),
+            "manning": np.full(ids.size, float(manning)),
+            "order": frame["order"].to_numpy(np.int32),
+            "lake": np.full(ids.size, -1, np.int64),
+            "source": ids,
+        },
+        geometry=frame.geometry.values,
+        crs=twin.crs,
+    )
     catchment = _label_from_seeds(analysis["flow_direction"], sl.ids)
-    return Network(links, down, catchment=catchment, cell_area=float(twin.cell_size) ** 2,
-                   slope_floored=int(floored.sum()))
+    return Network(
+        links, down, catchment=catchment, cell_area=float(twin.cell_size) ** 2, slope_floored=int(floored.sum())
+    )
 
 
 # --------------------------------------------------------------------------------------------- lakes
 
 
-def lake_hypsometry(twin: Twin, lake: int | Any, *, n_levels: int = 50, max_stage: float | None = None,
-                    freeboard: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lake_hypsometry(
+    twin: Twin, lake: int | Any, *, n_levels: int = 50, max_stage: float | None = None, freeboard: float = 2.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stage-area-storage table of a lake from the DEM inside its polygon.
 
     The cells whose centres lie in the polygon are the lake's bed. At stage ``h`` the wet area is
@@ -714,8 +813,10 @@ def lake_hypsometry(twin: Twin, lake: int | Any, *, n_levels: int = 50, max_stag
     z = np.asarray(twin.terrain, dtype=np.float64)[inside]
     z = z[np.isfinite(z)]
     if z.size == 0:
-        raise InputDataError(f"lake {lake if isinstance(lake, int) else ''} covers no cell centre with terrain; "
-                             "check that its polygon lies on the twin's grid and is larger than a cell")
+        raise InputDataError(
+            f"lake {lake if isinstance(lake, int) else ''} covers no cell centre with terrain; "
+            "check that its polygon lies on the twin's grid and is larger than a cell"
+        )
     if int(n_levels) < 2:
         raise InputDataError(f"n_levels = {n_levels} must be at least 2")
     top = float(z.max() + freeboard) if max_stage is None else float(max_stage)
@@ -731,8 +832,9 @@ def lake_hypsometry(twin: Twin, lake: int | Any, *, n_levels: int = 50, max_stag
     return stage, area, storage
 
 
-def lake_table(stage: Sequence[float], *, area: Sequence[float] | None = None,
-               storage: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lake_table(
+    stage: Sequence[float], *, area: Sequence[float] | None = None, storage: Sequence[float] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check a user's stage-area and/or stage-storage table; fill in the missing column.
 
     Storage from area integrates it over stage by the trapezoid rule (from 0 at the first stage);
@@ -744,24 +846,29 @@ def lake_table(stage: Sequence[float], *, area: Sequence[float] | None = None,
     """
     h = np.asarray(stage, dtype=np.float64)
     if h.ndim != 1 or h.size < 2 or not np.all(np.isfinite(h)) or np.any(np.diff(h) <= 0):
-        raise InputDataError("a lake table needs at least two finite stages in strictly increasing order; sort "
-                             "its rows by stage")
+        raise InputDataError(
+            "a lake table needs at least two finite stages in strictly increasing order; sort its rows by stage"
+        )
     if area is None and storage is None:
         raise InputDataError("a lake table needs an area or a storage column (or both) beside the stages")
     a = None if area is None else np.asarray(area, dtype=np.float64)
     s = None if storage is None else np.asarray(storage, dtype=np.float64)
     for name, v in (("area", a), ("storage", s)):
-        if v is not None and (v.shape != h.shape or not np.all(np.isfinite(v)) or np.any(v < 0)
-                              or np.any(np.diff(v) < 0)):
-            raise InputDataError(f"the lake table's {name} column must give one finite value >= 0 per stage, "
-                                 "non-decreasing with stage")
+        if v is not None and (
+            v.shape != h.shape or not np.all(np.isfinite(v)) or np.any(v < 0) or np.any(np.diff(v) < 0)
+        ):
+            raise InputDataError(
+                f"the lake table's {name} column must give one finite value >= 0 per stage, non-decreasing with stage"
+            )
     if s is None:
         s = np.concatenate([[0.0], np.cumsum(0.5 * (a[1:] + a[:-1]) * np.diff(h))])
     if a is None:
         a = np.concatenate([[0.0], np.diff(s) / np.diff(h)])
     if np.any(np.diff(s) <= 0):
-        raise InputDataError("the lake table's storage must increase strictly with stage (a zero area over a "
-                             "stage interval stores nothing); drop the repeated rows")
+        raise InputDataError(
+            "the lake table's storage must increase strictly with stage (a zero area over a "
+            "stage interval stores nothing); drop the repeated rows"
+        )
     return h, a, s
 
 
@@ -799,20 +906,33 @@ def lake_connections(network: Network, lakes: gpd.GeoDataFrame, *, side_distance
     end = shapely.get_point(geoms, -1)
     rows = []
     for k, poly in enumerate(lakes.geometry.values):
-        row = {"lake": k, "kind": "none", "lake_link": -1, "inflow_links": [], "outflow_link": -1,
-               "side_link": -1, "distance_m": float("nan")}
+        row = {
+            "lake": k,
+            "kind": "none",
+            "lake_link": -1,
+            "inflow_links": [],
+            "outflow_link": -1,
+            "side_link": -1,
+            "distance_m": float("nan"),
+        }
         own = np.flatnonzero(links["lake"].to_numpy() == k)
         if own.size:
             j = int(own[0])
-            row.update(kind="inline", lake_link=int(ids[j]),
-                       inflow_links=[int(ids[i]) for i in np.flatnonzero(network.downstream == j)],
-                       outflow_link=int(ids[network.downstream[j]]) if network.downstream[j] >= 0 else -1)
+            row.update(
+                kind="inline",
+                lake_link=int(ids[j]),
+                inflow_links=[int(ids[i]) for i in np.flatnonzero(network.downstream == j)],
+                outflow_link=int(ids[network.downstream[j]]) if network.downstream[j] >= 0 else -1,
+            )
         else:
             ending = np.flatnonzero(shapely.contains(poly, end) & ~shapely.contains(poly, start))
             leaving = np.flatnonzero(shapely.contains(poly, start) & ~shapely.contains(poly, end))
             if ending.size or leaving.size:
-                row.update(kind="inline", inflow_links=[int(ids[i]) for i in ending],
-                           outflow_link=int(ids[leaving[0]]) if leaving.size else -1)
+                row.update(
+                    kind="inline",
+                    inflow_links=[int(ids[i]) for i in ending],
+                    outflow_link=int(ids[leaving[0]]) if leaving.size else -1,
+                )
             else:
                 d = shapely.distance(geoms, poly)
                 i = int(np.argmin(d))

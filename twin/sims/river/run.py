@@ -75,6 +75,7 @@ class RiverResult(Result):
         ``time_s`` and per gauge ``<name>_discharge_m3s`` and ``<name>_concentration_kgm3``.
     summary, scenario : dict
     """
+
     kind: ClassVar[str] = "river"
     signature: ClassVar[tuple[str, ...]] = ("links.nc",)
     links: gpd.GeoDataFrame
@@ -94,7 +95,9 @@ class RiverResult(Result):
         from twin.scene.city import network_scene
 
         if self.twin is None:
-            raise InputDataError("This result has no twin attached; load it with load_result(path, twin=Twin.load(...)).")
+            raise InputDataError(
+                "This result has no twin attached; load it with load_result(path, twin=Twin.load(...))."
+            )
         return network_scene(self.twin, self.links, "peak_discharge_m3s", title="Peak discharge", unit="m3/s")
 
     def scene_title(self) -> str:
@@ -107,17 +110,35 @@ class RiverResult(Result):
         crs = self.links.crs
         ids = self.links["link_id"].to_numpy(np.int64)
         mid = self.links.geometry.interpolate(0.5, normalized=True)
-        data = {"discharge": (("time", "link_id"), self.discharge,
-                              {"units": "m3 s-1", "long_name": "mean link outflow over the output interval",
-                               "coordinates": "x y", "grid_mapping": "crs"}),
-                "crs": ((), 0, grid_mapping(crs))}
-        coords = {"time": ("time", self.times, {"units": "s", "long_name": "end of the output interval"}),
-                  "link_id": ("link_id", ids, {"long_name": "link id (network.gpkg)"}),
-                  **point_xy("link_id", mid.x.to_numpy(), mid.y.to_numpy(), "the link's midpoint")}
+        data = {
+            "discharge": (
+                ("time", "link_id"),
+                self.discharge,
+                {
+                    "units": "m3 s-1",
+                    "long_name": "mean link outflow over the output interval",
+                    "coordinates": "x y",
+                    "grid_mapping": "crs",
+                },
+            ),
+            "crs": ((), 0, grid_mapping(crs)),
+        }
+        coords = {
+            "time": ("time", self.times, {"units": "s", "long_name": "end of the output interval"}),
+            "link_id": ("link_id", ids, {"long_name": "link id (network.gpkg)"}),
+            **point_xy("link_id", mid.x.to_numpy(), mid.y.to_numpy(), "the link's midpoint"),
+        }
         if self.concentration is not None:
-            data["concentration"] = (("spill", "time", "link_id"), self.concentration,
-                                     {"units": "kg m-3", "long_name": "mean pollutant concentration in the link",
-                                      "coordinates": "x y", "grid_mapping": "crs"})
+            data["concentration"] = (
+                ("spill", "time", "link_id"),
+                self.concentration,
+                {
+                    "units": "kg m-3",
+                    "long_name": "mean pollutant concentration in the link",
+                    "coordinates": "x y",
+                    "grid_mapping": "crs",
+                },
+            )
             coords["spill"] = ("spill", np.asarray(self.spills, dtype=object))
         return xr.Dataset(data, coords=coords, attrs=self._attrs("links"))
 
@@ -125,19 +146,29 @@ class RiverResult(Result):
         """Lake stage, storage and flows over time as a CF-1.8 xarray Dataset."""
         import xarray as xr
 
-        units = {"stage": ("m", "water surface elevation"), "storage": ("m3", "stored volume"),
-                 "inflow": ("m3 s-1", "mean inflow over the output interval"),
-                 "outflow": ("m3 s-1", "mean outflow over the output interval"),
-                 "evaporation": ("m3 s-1", "mean evaporation over the output interval"),
-                 "exchange": ("m3 s-1", "mean side-channel flow into the lake over the output interval"),
-                 "concentration": ("kg m-3", "pollutant concentration at the end of the output interval, all "
-                                             "spills together")}
-        data = {k: (("time", "lake"), self.lake_series[k], {"units": u, "long_name": ln})
-                for k, (u, ln) in units.items() if k in self.lake_series}
-        coords = {"time": ("time", self.times, {"units": "s", "long_name": "end of the output interval"}),
-                  "lake": ("lake", self.lakes["lake"].to_numpy(np.int64)),
-                  "lake_name": ("lake", self.lakes["name"].astype(str).to_numpy().astype(object)),
-                  "lake_link": ("lake", self.lakes["lake_link"].to_numpy(np.int64))}
+        units = {
+            "stage": ("m", "water surface elevation"),
+            "storage": ("m3", "stored volume"),
+            "inflow": ("m3 s-1", "mean inflow over the output interval"),
+            "outflow": ("m3 s-1", "mean outflow over the output interval"),
+            "evaporation": ("m3 s-1", "mean evaporation over the output interval"),
+            "exchange": ("m3 s-1", "mean side-channel flow into the lake over the output interval"),
+            "concentration": (
+                "kg m-3",
+                "pollutant concentration at the end of the output interval, all spills together",
+            ),
+        }
+        data = {
+            k: (("time", "lake"), self.lake_series[k], {"units": u, "long_name": ln})
+            for k, (u, ln) in units.items()
+            if k in self.lake_series
+        }
+        coords = {
+            "time": ("time", self.times, {"units": "s", "long_name": "end of the output interval"}),
+            "lake": ("lake", self.lakes["lake"].to_numpy(np.int64)),
+            "lake_name": ("lake", self.lakes["name"].astype(str).to_numpy().astype(object)),
+            "lake_link": ("lake", self.lakes["lake_link"].to_numpy(np.int64)),
+        }
         return xr.Dataset(data, coords=coords, attrs=self._attrs("lakes"))
 
     def _attrs(self, what: str) -> dict[str, str]:
@@ -161,21 +192,44 @@ class RiverResult(Result):
             conc = ds["concentration"].values if "concentration" in ds else None
             spills = [str(s) for s in ds["spill"].values] if "spill" in ds.coords else []
         with xr.open_dataset(path / "lakes.nc") as ds:
-            series = {k: ds[k].values for k in ("stage", "storage", "inflow", "outflow", "evaporation", "exchange",
-                                                 "concentration") if k in ds}
-            lakes = pd.DataFrame({"lake": ds["lake"].values.astype(np.int64),
-                                  "name": [str(s) for s in ds["lake_name"].values],
-                                  "lake_link": ds["lake_link"].values.astype(np.int64)})
-        return cls(links=links, times=times, discharge=discharge, concentration=conc, spills=spills, lakes=lakes,
-                   lake_series=series, gauges=pd.read_csv(path / "gauges.csv"), summary=summary, scenario=scenario,
-                   twin=twin)
+            series = {
+                k: ds[k].values
+                for k in ("stage", "storage", "inflow", "outflow", "evaporation", "exchange", "concentration")
+                if k in ds
+            }
+            lakes = pd.DataFrame(
+                {
+                    "lake": ds["lake"].values.astype(np.int64),
+                    "name": [str(s) for s in ds["lake_name"].values],
+                    "lake_link": ds["lake_link"].values.astype(np.int64),
+                }
+            )
+        return cls(
+            links=links,
+            times=times,
+            discharge=discharge,
+            concentration=conc,
+            spills=spills,
+            lakes=lakes,
+            lake_series=series,
+            gauges=pd.read_csv(path / "gauges.csv"),
+            summary=summary,
+            scenario=scenario,
+            twin=twin,
+        )
 
 
 # ---------------------------------------------------------------------------------------------- run
 
 
-def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
-        progress: bool = True, overwrite: bool = False) -> RiverResult:
+def run(
+    twin: Twin,
+    scenario: RiverScenario | dict | str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> RiverResult:
     """Run a river-lake scenario on a twin.
 
     Parameters
@@ -211,8 +265,9 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
     inflow_series = _inflow_series(scenario, net, steps)
     own_lakes = np.array([k for k, j in enumerate(lake_links) if j >= 0], dtype=np.int64)
     side_lakes = np.array([k for k, j in enumerate(lake_links) if j < 0], dtype=np.int64)
-    transports, spill_links = _transports(scenario, net, rn, lakes, lake_links, side_lakes,
-                                          [twin.lakes.geometry.iloc[lake_rows[k]] for k in side_lakes])
+    transports, spill_links = _transports(
+        scenario, net, rn, lakes, lake_links, side_lakes, [twin.lakes.geometry.iloc[lake_rows[k]] for k in side_lakes]
+    )
     # a side lake's own outlet (if any) discharges into the link its side channel joins
     side_outlet = np.array([lakes[k].outlet_link >= 0 for k in side_lakes], dtype=bool)
     own_links = np.asarray(lake_links, dtype=np.int64)[own_lakes] if len(own_lakes) else own_lakes
@@ -226,8 +281,10 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
     n_out = steps // per_out + (1 if steps % per_out else 0)
     discharge = np.zeros((n_out, n))
     conc = np.zeros((len(transports), n_out, n)) if transports else None
-    series = {k: np.zeros((n_out, len(lakes))) for k in ("stage", "storage", "inflow", "outflow", "evaporation",
-                                                          "exchange", "concentration")}
+    series = {
+        k: np.zeros((n_out, len(lakes)))
+        for k in ("stage", "storage", "inflow", "outflow", "evaporation", "exchange", "concentration")
+    }
     peak_q = np.full(n, -np.inf)
     peak_t = np.zeros(n)
     peak_c = np.zeros(n)  # of any one spill's pollutant, over every step
@@ -262,10 +319,13 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
                     # the pollutant rides on the step's routed flows; lake links hold their lakes' water
                     volume = np.zeros(n)
                     volume[own_links] = res["lake_storage"][step - s0, own_lakes]
-                    tr.set_flows(q[step - s0], lake_volume=volume,
-                                 side_volume=res["lake_storage"][step - s0, side_lakes],
-                                 side_exchange=res["lake_exchange"][step - s0, side_lakes],
-                                 side_outflow=res["lake_outflow"][step - s0, side_lakes] * side_outlet)
+                    tr.set_flows(
+                        q[step - s0],
+                        lake_volume=volume,
+                        side_volume=res["lake_storage"][step - s0, side_lakes],
+                        side_exchange=res["lake_exchange"][step - s0, side_lakes],
+                        side_outflow=res["lake_outflow"][step - s0, side_lakes] * side_outlet,
+                    )
                     if step == spill_steps[si]:
                         link, x = spill_links[si]
                         tr.spill(link, x, scenario.spill[si].mass)
@@ -286,18 +346,31 @@ def run(twin: Twin, scenario: RiverScenario | dict | str | os.PathLike, *, out: 
     links["peak_discharge_m3s"] = peak_q
     links["time_of_peak_s"] = peak_t
     links["peak_concentration_kgm3"] = peak_c if transports else np.nan
-    lake_frame = pd.DataFrame({"lake": lake_rows,
-                               "name": [_lake_name(twin, r) for r in lake_rows],
-                               "kind": ["side" if lk.exchange_link >= 0 else "inline" for lk in lakes],
-                               "lake_link": [int(net.ids[j]) if j >= 0 else -1 for j in lake_links]})
+    lake_frame = pd.DataFrame(
+        {
+            "lake": lake_rows,
+            "name": [_lake_name(twin, r) for r in lake_rows],
+            "kind": ["side" if lk.exchange_link >= 0 else "inline" for lk in lakes],
+            "lake_link": [int(net.ids[j]) if j >= 0 else -1 for j in lake_links],
+        }
+    )
     gauges = _gauge_frame(scenario, times, discharge, conc, gauge_idx)
     summary = _summary(scenario, net, led, peak_q, peak_t, transports, wall, steps)
     if twin.path is not None:
         summary["twin"] = str(twin.path)
-    result = RiverResult(links=links, times=times, discharge=discharge, concentration=conc,
-                         spills=_spill_names(scenario), lakes=lake_frame,
-                         lake_series=series, gauges=gauges, summary=summary, scenario=scenario.to_dict(),
-                         twin=twin)
+    result = RiverResult(
+        links=links,
+        times=times,
+        discharge=discharge,
+        concentration=conc,
+        spills=_spill_names(scenario),
+        lakes=lake_frame,
+        lake_series=series,
+        gauges=gauges,
+        summary=summary,
+        scenario=scenario.to_dict(),
+        twin=twin,
+    )
     if out is not None:
         result.save(out, overwrite=overwrite)
     return result
@@ -307,13 +380,25 @@ def _network(twin: Twin, scenario: RiverScenario) -> Network:
     spec = scenario.network
     if spec.source == "streams":
         if scenario.lake:
-            raise ScenarioError("lakes need network.source = 'rivers' (the lakes layer cuts the river lines into "
-                                "lake links); stream networks from the terrain carry no lakes")
+            raise ScenarioError(
+                "lakes need network.source = 'rivers' (the lakes layer cuts the river lines into "
+                "lake links); stream networks from the terrain carry no lakes"
+            )
         # a DEM drains through many edge outlets, each its own tree
-        return network_from_streams(twin, threshold_cells=spec.threshold_cells, manning=spec.manning,
-                                    min_slope=spec.min_slope, allow_disconnected=spec.allow_disconnected is not False)
-    opts = {"orient": spec.orient, "dangling": spec.dangling, "allow_disconnected": bool(spec.allow_disconnected),
-            "manning": spec.manning, "min_slope": spec.min_slope}
+        return network_from_streams(
+            twin,
+            threshold_cells=spec.threshold_cells,
+            manning=spec.manning,
+            min_slope=spec.min_slope,
+            allow_disconnected=spec.allow_disconnected is not False,
+        )
+    opts = {
+        "orient": spec.orient,
+        "dangling": spec.dangling,
+        "allow_disconnected": bool(spec.allow_disconnected),
+        "manning": spec.manning,
+        "min_slope": spec.min_slope,
+    }
     if spec.snap_tolerance is not None:
         opts["snap_tolerance"] = spec.snap_tolerance
     net = network_from_rivers(twin, lakes=bool(scenario.lake), **opts)
@@ -333,17 +418,21 @@ def _lake_row(twin: Twin, spec: LakeSpec, i: int) -> int:
     lk = twin.lakes
     n = 0 if lk is None else len(lk)
     if n == 0:
-        raise ScenarioError(f"lake.{i}: the twin has no lakes layer; add one (twin ingest --lakes FILE) or remove "
-                            "the [[lake]] entries")
+        raise ScenarioError(
+            f"lake.{i}: the twin has no lakes layer; add one (twin ingest --lakes FILE) or remove the [[lake]] entries"
+        )
     if spec.lake is not None:
         if spec.lake >= n:
-            raise ScenarioError(f"lake.{i}.lake = {spec.lake}: the twin has {n} lakes (rows 0..{n - 1}); "
-                                "use a row of its lakes layer")
+            raise ScenarioError(
+                f"lake.{i}.lake = {spec.lake}: the twin has {n} lakes (rows 0..{n - 1}); use a row of its lakes layer"
+            )
         return spec.lake
     names = [] if lk is None or "name" not in lk.columns else [str(v) for v in lk["name"]]
     if spec.name not in names:
-        raise ScenarioError(f"lake.{i}.name = {spec.name!r} is not a lake of the twin (its lakes: {names}); "
-                            "check the spelling or give lake = row")
+        raise ScenarioError(
+            f"lake.{i}.name = {spec.name!r} is not a lake of the twin (its lakes: {names}); "
+            "check the spelling or give lake = row"
+        )
     return names.index(spec.name)
 
 
@@ -355,8 +444,9 @@ def _lakes(twin: Twin, scenario: RiverScenario, net: Network):
         return lakes, rows, lake_links
     for i, spec in enumerate(scenario.lake):
         row = _lake_row(twin, spec, i)
-        con = lake_connections(net, twin.lakes.iloc[[row]].reset_index(drop=True),
-                               side_distance=spec.side_distance).iloc[0]
+        con = lake_connections(
+            net, twin.lakes.iloc[[row]].reset_index(drop=True), side_distance=spec.side_distance
+        ).iloc[0]
         if spec.table is not None:
             t = np.asarray(spec.table, dtype=np.float64)
             try:
@@ -368,20 +458,32 @@ def _lakes(twin: Twin, scenario: RiverScenario, net: Network):
         level = spec.initial_level
         if level is not None and not h[0] <= level <= h[-1]:
             # the lake would start clamped to its lowest or highest stage without a word
-            raise ScenarioError(f"lake.{i}.initial_level = {level:g} m lies outside the stages of lake {i} "
-                                f"({_lake_name(twin, row)}), {h[0]:.2f} to {h[-1]:.2f} m "
-                                f"({'its table' if spec.table is not None else 'from the DEM inside its polygon'}); "
-                                "give a level within them, or a lake.table that reaches it")
+            raise ScenarioError(
+                f"lake.{i}.initial_level = {level:g} m lies outside the stages of lake {i} "
+                f"({_lake_name(twin, row)}), {h[0]:.2f} to {h[-1]:.2f} m "
+                f"({'its table' if spec.table is not None else 'from the DEM inside its polygon'}); "
+                "give a level within them, or a lake.table that reaches it"
+            )
         if level is None and "level" in twin.lakes.columns:
             level = float(twin.lakes["level"].iloc[row])
         level = float(np.clip(h[0] if level is None else level, h[0], h[-1]))
         rating = None if spec.rating is None else np.asarray(spec.rating, dtype=np.float64)
         has_outlet = spec.weir_width > 0 or rating is not None or spec.target_level is not None
-        common = {"stage": h, "storage": s, "area": a, "initial_stage": level, "rating": rating,
-                  "crest": float(spec.crest if spec.crest is not None else h[0]), "weir_width": spec.weir_width,
-                  "weir_coeff": spec.weir_coeff, "evaporation": spec.evaporation,
-                  "target_stage": spec.target_level, "release_min": spec.release_min,
-                  "release_max": spec.release_max, "response_time": spec.response_time}
+        common = {
+            "stage": h,
+            "storage": s,
+            "area": a,
+            "initial_stage": level,
+            "rating": rating,
+            "crest": float(spec.crest if spec.crest is not None else h[0]),
+            "weir_width": spec.weir_width,
+            "weir_coeff": spec.weir_coeff,
+            "evaporation": spec.evaporation,
+            "target_stage": spec.target_level,
+            "release_min": spec.release_min,
+            "release_max": spec.release_max,
+            "response_time": spec.response_time,
+        }
         if con["kind"] == "inline":
             j = int(net.index(con["lake_link"])[0]) if con["lake_link"] >= 0 else -1
             outlet = int(net.index(con["outflow_link"])[0]) if con["outflow_link"] >= 0 else -1
@@ -389,7 +491,8 @@ def _lakes(twin: Twin, scenario: RiverScenario, net: Network):
                 raise ScenarioError(
                     f"lake.{i} ({_lake_name(twin, row)}) drains into link {con['outflow_link']} but has no outlet: "
                     "give a weir (crest = m, weir_width = m), a rating = [[stage, m3/s], ...] or a "
-                    "target_level with release_max")
+                    "target_level with release_max"
+                )
             # the lines were cut at the shore, so an in-line lake always has its lake link; the
             # kernel wires the links draining into it and its outlet from the network
             lake = Lake(link=j, **common)
@@ -400,14 +503,22 @@ def _lakes(twin: Twin, scenario: RiverScenario, net: Network):
                 raise ScenarioError(
                     f"lake.{i} ({_lake_name(twin, row)}) lies {con['distance_m']:.0f} m beside link "
                     f"{con['side_link']} with no river through it: give exchange_width = m (and exchange_sill) "
-                    "for the side channel")
+                    "for the side channel"
+                )
             bed = _bed_near(twin, net, side, twin.lakes.geometry.iloc[row])
-            lake = Lake(outlet_link=side if has_outlet else -1, exchange_link=side, exchange_bed=bed,
-                        exchange_sill=spec.exchange_sill, exchange_width=spec.exchange_width, **common)
+            lake = Lake(
+                outlet_link=side if has_outlet else -1,
+                exchange_link=side,
+                exchange_bed=bed,
+                exchange_sill=spec.exchange_sill,
+                exchange_width=spec.exchange_width,
+                **common,
+            )
         else:
             raise ScenarioError(
                 f"lake.{i} ({_lake_name(twin, row)}) touches no river and lies more than {spec.side_distance:g} m "
-                "from every link: raise lake.side_distance, or draw the river that feeds it")
+                "from every link: raise lake.side_distance, or draw the river that feeds it"
+            )
         lakes.append(lake)
         rows.append(row)
         lake_links.append(j)
@@ -466,9 +577,9 @@ def _lateral_per_step(scenario: RiverScenario, net: Network, steps: int):
     def chunk(s0: int, count: int) -> np.ndarray:
         out = np.zeros((count, n))
         if rate is not None:
-            out += rate[s0:s0 + count, None] * per_link[None, :]
+            out += rate[s0 : s0 + count, None] * per_link[None, :]
         for j, series in extra:
-            out[:, j] += series[s0:s0 + count]
+            out[:, j] += series[s0 : s0 + count]
         return out
 
     return chunk
@@ -518,11 +629,20 @@ def _transports(scenario: RiverScenario, net: Network, rn, lakes, lake_links, si
     for i, sp in enumerate(scenario.spill):
         link, x = _spill_place(scenario, net, i)
         if sp.time >= scenario.duration:
-            raise ScenarioError(f"spill.{i}.time = {sp.time:g} s is not before the end of the run "
-                                f"({scenario.duration:g} s); spill earlier or run longer")
-        tr = Transport.from_network(rn, sp.dispersion, sp.decay_rate / _SECONDS_PER_DAY, scenario.transport_dx,
-                                    lake_volume=lake_volume, side_link=side_link, side_volume=side_volume,
-                                    side_x=side_x)
+            raise ScenarioError(
+                f"spill.{i}.time = {sp.time:g} s is not before the end of the run "
+                f"({scenario.duration:g} s); spill earlier or run longer"
+            )
+        tr = Transport.from_network(
+            rn,
+            sp.dispersion,
+            sp.decay_rate / _SECONDS_PER_DAY,
+            scenario.transport_dx,
+            lake_volume=lake_volume,
+            side_link=side_link,
+            side_volume=side_volume,
+            side_x=side_x,
+        )
         transports.append(tr)
         places.append((link, min(x, float(rn.length[link]))))
     return transports, places
@@ -536,8 +656,11 @@ def _gauges(scenario: RiverScenario, net: Network) -> list[int]:
     idx = []
     for i, g in enumerate(scenario.gauge):
         try:
-            idx.append(int(net.index([g.link])[0]) if g.link is not None
-                       else net.nearest_link(*g.at, max_distance=g.max_distance)[0])
+            idx.append(
+                int(net.index([g.link])[0])
+                if g.link is not None
+                else net.nearest_link(*g.at, max_distance=g.max_distance)[0]
+            )
         except InputDataError as exc:
             raise ScenarioError(f"gauge.{i} ({g.name}): {exc}") from None
     return idx
@@ -581,8 +704,15 @@ def _summary(scenario, net, led, peak_q, peak_t, transports, wall, steps) -> dic
         for sp, name, tr in zip(scenario.spill, _spill_names(scenario), transports, strict=True):
             left = tr.mass()
             err = sp.mass + tr.inflow_mass - tr.outflow_mass - tr.decayed_mass - left
-            pol.append({"name": name, "mass_kg": sp.mass, "outflow_kg": tr.outflow_mass,
-                        "decayed_kg": tr.decayed_mass, "in_network_kg": left,
-                        "mass_balance_error": float(err / sp.mass)})
+            pol.append(
+                {
+                    "name": name,
+                    "mass_kg": sp.mass,
+                    "outflow_kg": tr.outflow_mass,
+                    "decayed_kg": tr.decayed_mass,
+                    "in_network_kg": left,
+                    "mass_balance_error": float(err / sp.mass),
+                }
+            )
         summary["pollutants"] = pol
     return summary

@@ -35,8 +35,14 @@ __all__ = ["catchment_spi", "hbv_table", "response_units", "runoff"]
 
 _ZONE_MODES = ("watersheds", "links")
 _FLOW_VARS = {"quick_runoff": "q_fast", "slow_runoff": "q_slow"}
-_DEPTH_VARS = {"et": "et", "precip": "precip", "soil": "soil", "upper_zone": "upper", "lower_zone": "lower",
-               "depression": "depression"}
+_DEPTH_VARS = {
+    "et": "et",
+    "precip": "precip",
+    "soil": "soil",
+    "upper_zone": "upper",
+    "lower_zone": "lower",
+    "depression": "depression",
+}
 
 
 def hbv_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -89,12 +95,16 @@ def _zones(twin: Twin, zones: Any, threshold_cells: int) -> np.ndarray:
 
     if isinstance(zones, Network):
         if zones.catchment is None:
-            raise InputDataError("The network has no catchments; build it with network_from_streams or attach them "
-                                 "with twin.sims.river.network.link_catchments(twin, network).")
+            raise InputDataError(
+                "The network has no catchments; build it with network_from_streams or attach them "
+                "with twin.sims.river.network.link_catchments(twin, network)."
+            )
         return zones.catchment
     if isinstance(zones, str):
         if zones not in _ZONE_MODES:
-            raise InputDataError(f"zones = {zones!r} is not known; use one of {_ZONE_MODES}, a Network or a label grid.")
+            raise InputDataError(
+                f"zones = {zones!r} is not known; use one of {_ZONE_MODES}, a Network or a label grid."
+            )
         if zones == "links":
             with warnings.catch_warnings():
                 # it warns of links whose slope it floors for routing; the catchments do not depend on it
@@ -105,13 +115,16 @@ def _zones(twin: Twin, zones: Any, threshold_cells: int) -> np.ndarray:
         return terrain_analysis(twin, threshold_cells=threshold_cells)["watersheds"]
     arr = np.asarray(zones)
     if arr.shape != twin.shape or not np.issubdtype(arr.dtype, np.integer) or (arr < 0).any():
-        raise InputDataError(f"zones must be a grid of non-negative integer labels of the twin's shape {twin.shape} "
-                             f"(0 = not simulated); got {arr.dtype} {arr.shape}.")
+        raise InputDataError(
+            f"zones must be a grid of non-negative integer labels of the twin's shape {twin.shape} "
+            f"(0 = not simulated); got {arr.dtype} {arr.shape}."
+        )
     return arr
 
 
-def response_units(twin: Twin, zones: np.ndarray, forcing_zones: np.ndarray | None = None,
-                   table: pd.DataFrame | None = None) -> pd.DataFrame:
+def response_units(
+    twin: Twin, zones: np.ndarray, forcing_zones: np.ndarray | None = None, table: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Group the twin's cells into HBV response units: one per zone, land-use class and forcing column.
 
     Parameters
@@ -144,8 +157,16 @@ def response_units(twin: Twin, zones: np.ndarray, forcing_zones: np.ndarray | No
     imp = np.bincount(inv, weights=np.asarray(twin.impervious).ravel()[keep]) / cells
     names = classes[uniq[:, 1]]
     rows = table.reindex([c if c in table.index else "default" for c in names])
-    units = pd.DataFrame({"zone": uniq[:, 0], "class": names, "forcing": uniq[:, 2], "cells": cells,
-                          "area_m2": cells * twin.cell_size ** 2, "impervious": np.clip(imp, 0.0, 1.0)})
+    units = pd.DataFrame(
+        {
+            "zone": uniq[:, 0],
+            "class": names,
+            "forcing": uniq[:, 2],
+            "cells": cells,
+            "area_m2": cells * twin.cell_size**2,
+            "impervious": np.clip(imp, 0.0, 1.0),
+        }
+    )
     return pd.concat([units, rows.reset_index(drop=True)], axis=1)
 
 
@@ -183,8 +204,9 @@ def _forcing(name: str, value: Any, n_forcing: int) -> tuple[np.ndarray, dict[st
         elif arr.ndim == 2:
             arr = arr[:, :, None] if n_forcing == 1 else arr[None]
         if arr.ndim != 3:
-            raise InputDataError(f"{name} must be (time,), (scenario, time) or (scenario, time, forcing); "
-                                 f"got shape {np.shape(value)}.")
+            raise InputDataError(
+                f"{name} must be (time,), (scenario, time) or (scenario, time, forcing); got shape {np.shape(value)}."
+            )
     arr = np.asarray(arr, dtype=float)
     if not np.all(np.isfinite(arr)) or (arr < 0).any():
         raise InputDataError(f"{name} must hold finite depths >= 0 mm per step; fill gaps before the run.")
@@ -193,11 +215,21 @@ def _forcing(name: str, value: Any, n_forcing: int) -> tuple[np.ndarray, dict[st
     return arr, coords
 
 
-def runoff(twin: Twin, precip: Any, pet: Any, *, dt: str | pd.Timedelta = "1d",
-           zones: Any = "watersheds", threshold_cells: int = 100,
-           forcing_zones: np.ndarray | None = None, scenarios: Sequence[str] | None = None,
-           start: str | pd.Timestamp = "2000-01-01", table: pd.DataFrame | str | os.PathLike | None = None,
-           maxbas_days: float | None = None, state: xr.Dataset | None = None) -> xr.Dataset:
+def runoff(
+    twin: Twin,
+    precip: Any,
+    pet: Any,
+    *,
+    dt: str | pd.Timedelta = "1d",
+    zones: Any = "watersheds",
+    threshold_cells: int = 100,
+    forcing_zones: np.ndarray | None = None,
+    scenarios: Sequence[str] | None = None,
+    start: str | pd.Timestamp = "2000-01-01",
+    table: pd.DataFrame | str | os.PathLike | None = None,
+    maxbas_days: float | None = None,
+    state: xr.Dataset | None = None,
+) -> xr.Dataset:
     """Daily-to-hourly water balance of the twin's catchments (HBV-96), batched over scenarios.
 
     Parameters
@@ -267,34 +299,53 @@ def runoff(twin: Twin, precip: Any, pet: Any, *, dt: str | pd.Timedelta = "1d",
     try:
         n_scen, n_steps, _ = np.broadcast_shapes(p.shape, e.shape)
     except ValueError:
-        raise InputDataError(f"precip {p.shape} and pet {e.shape} (scenario, time, forcing) do not broadcast; "
-                             "give both the same number of steps.") from None
+        raise InputDataError(
+            f"precip {p.shape} and pet {e.shape} (scenario, time, forcing) do not broadcast; "
+            "give both the same number of steps."
+        ) from None
     labels, zone_index = np.unique(units["zone"].to_numpy(), return_inverse=True)
     state0, carry0 = _previous(state, len(units), n_scen)
-    res = _wb.hbv(p, e, units[list(_wb.PARAMS)].to_numpy(), units["impervious"].to_numpy(),
-                  dt_days=dt_s / 86400.0, zones=zone_index.ravel(), n_zones=labels.size,
-                  forcing_index=units["forcing"].to_numpy(), weights=units["area_m2"].to_numpy(), state=state0)
+    res = _wb.hbv(
+        p,
+        e,
+        units[list(_wb.PARAMS)].to_numpy(),
+        units["impervious"].to_numpy(),
+        dt_days=dt_s / 86400.0,
+        zones=zone_index.ravel(),
+        n_zones=labels.size,
+        forcing_index=units["forcing"].to_numpy(),
+        weights=units["area_m2"].to_numpy(),
+        state=state0,
+    )
     area = np.bincount(zone_index.ravel(), weights=units["area_m2"].to_numpy())
     flows = {name: res.zone[..., _wb.ZONE_VARS.index(col)] for name, col in _FLOW_VARS.items()}  # mm m2 per step
     carry: dict[str, np.ndarray] = {}
     if maxbas_days is None and carry0 is not None and np.any(carry0):
-        raise InputDataError("The state still holds routed water (it ran with maxbas_days); continue with the same maxbas_days.")
+        raise InputDataError(
+            "The state still holds routed water (it ran with maxbas_days); continue with the same maxbas_days."
+        )
     if maxbas_days is None:
         carry0 = None
     else:
         w = _wb.triangular_weights(maxbas_days * 86400.0 / dt_s)
         for i, name in enumerate(_FLOW_VARS):
             old = None if carry0 is None else carry0[..., i]
-            flows[name], carry[name] = _wb.route_triangular(flows[name], w, _fit_carry(old, w.size, n_scen, labels.size))
+            flows[name], carry[name] = _wb.route_triangular(
+                flows[name], w, _fit_carry(old, w.size, n_scen, labels.size)
+            )
     times = p_coords.get("time", e_coords.get("time"))
     if times is None:
         times = pd.date_range(pd.Timestamp(start), periods=n_steps, freq=step)
     elif len(times) > 1 and (np.diff(pd.DatetimeIndex(times)) != step).any():
         raise InputDataError(f"The forcing's times are not {step} apart; pass dt matching its step (e.g. dt='1h').")
-    names = scenarios if scenarios is not None else p_coords.get("scenario", e_coords.get("scenario", np.arange(n_scen)))
+    names = (
+        scenarios if scenarios is not None else p_coords.get("scenario", e_coords.get("scenario", np.arange(n_scen)))
+    )
     if len(names) != n_scen or len(times) != n_steps:
-        raise InputDataError(f"{len(names)} scenario names / {len(times)} times for {n_scen} scenarios x "
-                             f"{n_steps} steps; give one name per scenario.")
+        raise InputDataError(
+            f"{len(names)} scenario names / {len(times)} times for {n_scen} scenarios x "
+            f"{n_steps} steps; give one name per scenario."
+        )
     dims = ("scenario", "time", "zone")
     to_flow = 1e-3 / dt_s  # mm m2 per step -> m3/s
     data = {name: (dims, q * to_flow, {"units": "m3 s-1"}) for name, q in flows.items()}
@@ -302,20 +353,33 @@ def runoff(twin: Twin, precip: Any, pet: Any, *, dt: str | pd.Timedelta = "1d",
     for name, col in _DEPTH_VARS.items():
         data[name] = (dims, res.zone[..., _wb.ZONE_VARS.index(col)] / area, {"units": "mm"})
     data["area_m2"] = (("zone",), area, {"units": "m2"})
-    data["impervious"] = (("zone",), np.bincount(zone_index.ravel(), weights=units["area_m2"] * units["impervious"]) / area)
-    data["balance_error"] = (("scenario", "zone"), _balance(res, flows, units, zone_index.ravel(), labels.size, area,
-                                                            carry, carry0),
-                             {"units": "mm", "long_name": "P - ET - Q - dS - in transit"})
+    data["impervious"] = (
+        ("zone",),
+        np.bincount(zone_index.ravel(), weights=units["area_m2"] * units["impervious"]) / area,
+    )
+    data["balance_error"] = (
+        ("scenario", "zone"),
+        _balance(res, flows, units, zone_index.ravel(), labels.size, area, carry, carry0),
+        {"units": "mm", "long_name": "P - ET - Q - dS - in transit"},
+    )
     data["state"] = (("scenario", "unit", "store"), res.state_end)
     if carry:
         data["routing_carry"] = (("scenario", "lag", "zone", "flow"), np.stack([carry[k] for k in _FLOW_VARS], -1))
-    return xr.Dataset(data, coords={"scenario": list(names), "time": times, "zone": labels, "store": list(_wb.STATES)},
-                      attrs={"model": "HBV-96 (Lindström et al. 1997; Seibert & Vis 2012)", "dt_s": dt_s,
-                             "units_simulated": len(units), "cells_simulated": int(units["cells"].sum())})
+    return xr.Dataset(
+        data,
+        coords={"scenario": list(names), "time": times, "zone": labels, "store": list(_wb.STATES)},
+        attrs={
+            "model": "HBV-96 (Lindström et al. 1997; Seibert & Vis 2012)",
+            "dt_s": dt_s,
+            "units_simulated": len(units),
+            "cells_simulated": int(units["cells"].sum()),
+        },
+    )
 
 
-def catchment_spi(precip: xr.DataArray | xr.Dataset, scales: Sequence[int] = (1, 3, 6, 12), *,
-                  fit_on: Any = None, method: str = "mle") -> xr.DataArray:
+def catchment_spi(
+    precip: xr.DataArray | xr.Dataset, scales: Sequence[int] = (1, 3, 6, 12), *, fit_on: Any = None, method: str = "mle"
+) -> xr.DataArray:
     """Standardized Precipitation Index per catchment from daily or hourly rainfall (McKee et al. 1993).
 
     Parameters
@@ -353,8 +417,10 @@ def catchment_spi(precip: xr.DataArray | xr.Dataset, scales: Sequence[int] = (1,
     expected = np.array([(s + pd.offsets.MonthBegin(1) - s) / step for s in starts])
     monthly = monthly.isel(time=np.flatnonzero(counts >= expected - 1e-9))
     if monthly.sizes["time"] < 24:
-        raise InputDataError(f"Only {monthly.sizes['time']} complete months of rainfall; the SPI needs years "
-                             "(at least two per calendar month, decades for a sound fit).")
+        raise InputDataError(
+            f"Only {monthly.sizes['time']} complete months of rainfall; the SPI needs years "
+            "(at least two per calendar month, decades for a sound fit)."
+        )
     months = pd.DatetimeIndex(monthly["time"].to_numpy())
     if (np.diff(months.year * 12 + months.month) != 1).any():
         raise InputDataError("The complete months of rainfall are not consecutive; fill the gaps first.")
@@ -378,9 +444,13 @@ def catchment_spi(precip: xr.DataArray | xr.Dataset, scales: Sequence[int] = (1,
             raise InputDataError(f"SPI: {exc}") from None
         out.append(index)
     coords = {d: monthly[d] for d in other if d in monthly.coords}
-    return xr.DataArray(np.stack(out), dims=("scale", *other, "month"),
-                        coords={**coords, "scale": list(scales), "month": months}, name="spi",
-                        attrs={"long_name": "Standardized Precipitation Index (McKee et al. 1993)"})
+    return xr.DataArray(
+        np.stack(out),
+        dims=("scale", *other, "month"),
+        coords={**coords, "scale": list(scales), "month": months},
+        name="spi",
+        attrs={"long_name": "Standardized Precipitation Index (McKee et al. 1993)"},
+    )
 
 
 def _previous(state: xr.Dataset | None, n_units: int, n_scen: int) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -388,8 +458,10 @@ def _previous(state: xr.Dataset | None, n_units: int, n_scen: int) -> tuple[np.n
         return None, None
     arr = state["state"].to_numpy()
     if arr.shape[1] != n_units or arr.shape[0] not in (1, n_scen):
-        raise InputDataError(f"The state holds {arr.shape[1]} units x {arr.shape[0]} scenarios; this set-up has "
-                             f"{n_units} x {n_scen}. Continue with the same twin, zones, forcing layout and scenarios.")
+        raise InputDataError(
+            f"The state holds {arr.shape[1]} units x {arr.shape[0]} scenarios; this set-up has "
+            f"{n_units} x {n_scen}. Continue with the same twin, zones, forcing layout and scenarios."
+        )
     carry = state["routing_carry"].to_numpy() if "routing_carry" in state else None
     return arr, carry
 
@@ -402,12 +474,22 @@ def _fit_carry(carry: np.ndarray | None, m: int, n_scen: int, n_zones: int) -> n
     k = min(m - 1, carry.shape[1])
     out[:, :k] = carry[:, :k]
     if carry.shape[1] > k and np.any(carry[:, k:]):
-        raise InputDataError("The state's routing carry is longer than this run's maxbas_days; continue with the same maxbas_days.")
+        raise InputDataError(
+            "The state's routing carry is longer than this run's maxbas_days; continue with the same maxbas_days."
+        )
     return out
 
 
-def _balance(res: _wb.HBVResult, flows: dict[str, np.ndarray], units: pd.DataFrame, zone_index: np.ndarray,
-             n_zones: int, area: np.ndarray, carry: dict[str, np.ndarray], carry0: np.ndarray | None) -> np.ndarray:
+def _balance(
+    res: _wb.HBVResult,
+    flows: dict[str, np.ndarray],
+    units: pd.DataFrame,
+    zone_index: np.ndarray,
+    n_zones: int,
+    area: np.ndarray,
+    carry: dict[str, np.ndarray],
+    carry0: np.ndarray | None,
+) -> np.ndarray:
     """Zone ledger [mm] from the outputs themselves: P - ET - Q - dS - (water the router took in minus released)."""
     w = units["area_m2"].to_numpy()
 

@@ -23,7 +23,16 @@ from twin.model.twin import Twin
 from twin.sims.base import Result, common_summary
 from twin.sims.terrain.scenario import TerrainScenario
 
-__all__ = ["TerrainResult", "TerrainScenario", "run", "terrain_analysis", "conditioned_dem", "culvert_paths", "stream_links_frame", "write_terrain_analysis"]
+__all__ = [
+    "TerrainResult",
+    "TerrainScenario",
+    "run",
+    "terrain_analysis",
+    "conditioned_dem",
+    "culvert_paths",
+    "stream_links_frame",
+    "write_terrain_analysis",
+]
 
 BURN_MODES = ("block", "ignore", "none")  # "none" is the older name of "ignore"
 FLAT_MODES = ("epsilon", "resolve")
@@ -43,12 +52,24 @@ _RASTERS = {
 }
 
 
-def terrain_analysis(twin: Twin, *, threshold_cells: int = 100, burn_buildings: str = "block",
-                     flats: str = "epsilon", epsilon: float = 1e-4, depressions: str = "fill",
-                     breach_max_depth: float = np.inf, breach_max_length: int = 50,
-                     culverts: str | Any | None = None, weights: str | np.ndarray | None = None,
-                     dinf: bool = False, pour_points: Any = None, snap_distance: float = 0.0,
-                     out: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
+def terrain_analysis(
+    twin: Twin,
+    *,
+    threshold_cells: int = 100,
+    burn_buildings: str = "block",
+    flats: str = "epsilon",
+    epsilon: float = 1e-4,
+    depressions: str = "fill",
+    breach_max_depth: float = np.inf,
+    breach_max_length: int = 50,
+    culverts: str | Any | None = None,
+    weights: str | np.ndarray | None = None,
+    dinf: bool = False,
+    pour_points: Any = None,
+    snap_distance: float = 0.0,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Hydrological terrain analysis on the twin's grid.
 
     Parameters
@@ -175,8 +196,10 @@ def _pour_cells(twin: Twin, points: Any, acc: np.ndarray, snap_distance: float) 
     outside = np.flatnonzero((rows < 0) | (rows >= ny) | (cols < 0) | (cols >= nx))
     if outside.size:
         i = int(outside[0])
-        raise InputDataError(f"pour point {i} at ({pts[i, 0]:.1f}, {pts[i, 1]:.1f}) is outside the twin's grid; "
-                             "give points in the twin's CRS inside its bounds")
+        raise InputDataError(
+            f"pour point {i} at ({pts[i, 0]:.1f}, {pts[i, 1]:.1f}) is outside the twin's grid; "
+            "give points in the twin's CRS inside its bounds"
+        )
     radius = int(np.ceil(snap_distance / twin.cell_size))
     return np.array([_k.snap_to_stream(acc, int(r), int(c), radius) for r, c in zip(rows, cols)], dtype=np.int64)
 
@@ -236,8 +259,10 @@ def culvert_paths(twin: Twin, culverts: str | Any) -> list[tuple[np.ndarray, np.
     if isinstance(culverts, str):
         layers = twin.vectors
         if culverts not in layers:
-            raise InputDataError(f"the twin has no vector layer {culverts!r} for culverts; "
-                                 f"its layers: {sorted(layers)}. Add one with twin.set_vector(name, gdf)")
+            raise InputDataError(
+                f"the twin has no vector layer {culverts!r} for culverts; "
+                f"its layers: {sorted(layers)}. Add one with twin.set_vector(name, gdf)"
+            )
         gdf = layers[culverts]
     elif isinstance(culverts, gpd.GeoDataFrame):
         gdf = culverts
@@ -260,7 +285,9 @@ def culvert_paths(twin: Twin, culverts: str | Any) -> list[tuple[np.ndarray, np.
         for part in getattr(clipped, "geoms", [clipped]):
             if part.is_empty or part.geom_type != "LineString":
                 continue
-            pts = shapely.line_interpolate_point(part, np.linspace(0.0, part.length, int(np.ceil(part.length / step)) + 1))
+            pts = shapely.line_interpolate_point(
+                part, np.linspace(0.0, part.length, int(np.ceil(part.length / step)) + 1)
+            )
             rows, cols = twin.index(shapely.get_x(pts), shapely.get_y(pts))
             # a point on the grid's east or south edge falls just outside: into the last cell
             rows, cols = np.clip(rows, 0, ny - 1), np.clip(cols, 0, nx - 1)
@@ -300,9 +327,11 @@ def stream_links_frame(twin: Twin, result: dict[str, Any]):
     single = np.bincount(part, minlength=links.downstream.size) == 1
     if single.any():
         dup = np.flatnonzero(single[part])
-        path_x, path_y, part = (np.insert(np.asarray(x, float), dup, np.asarray(x, float)[dup]),
-                                np.insert(np.asarray(y, float), dup, np.asarray(y, float)[dup]),
-                                np.insert(part, dup, part[dup]))
+        path_x, path_y, part = (
+            np.insert(np.asarray(x, float), dup, np.asarray(x, float)[dup]),
+            np.insert(np.asarray(y, float), dup, np.asarray(y, float)[dup]),
+            np.insert(part, dup, part[dup]),
+        )
     else:
         path_x, path_y = np.asarray(x, float), np.asarray(y, float)
     geom = shapely.linestrings(np.column_stack([path_x, path_y]), indices=part)
@@ -311,27 +340,38 @@ def stream_links_frame(twin: Twin, result: dict[str, Any]):
     drop = z[links.top] - z[last]
     with np.errstate(invalid="ignore", divide="ignore"):
         slope = np.where(links.length > 0, drop / links.length, 0.0)
-    return gpd.GeoDataFrame({
-        "link_id": np.arange(1, links.downstream.size + 1, dtype=np.int32),
-        "downstream_id": links.downstream.astype(np.int32),
-        "order": links.order.astype(np.int32),
-        "length_m": links.length,
-        "slope": slope,
-    }, geometry=geom, crs=twin.crs)
+    return gpd.GeoDataFrame(
+        {
+            "link_id": np.arange(1, links.downstream.size + 1, dtype=np.int32),
+            "downstream_id": links.downstream.astype(np.int32),
+            "order": links.order.astype(np.int32),
+            "length_m": links.length,
+            "slope": slope,
+        },
+        geometry=geom,
+        crs=twin.crs,
+    )
 
 
 def _write_grids(folder: Path, arrays: dict[str, Any], transform: Any, crs: Any, streams: Any) -> None:
     """The rasters of ``arrays`` that were computed, and ``streams.gpkg`` when there are streams."""
     for name, (key, dtype, nodata) in _RASTERS.items():
         if key in arrays:
-            _io.write_geotiff(folder / f"{name}.tif", np.asarray(arrays[key]).astype(dtype), transform, crs,
-                              nodata=nodata)
+            _io.write_geotiff(
+                folder / f"{name}.tif", np.asarray(arrays[key]).astype(dtype), transform, crs, nodata=nodata
+            )
     if streams is not None and len(streams):
         streams.to_file(folder / "streams.gpkg", layer="streams", driver="GPKG", engine="pyogrio")
 
 
-def write_terrain_analysis(twin: Twin, result: dict[str, Any], out: str | os.PathLike,
-                           files: dict[str, Any] | None = None, *, overwrite: bool = False) -> Path:
+def write_terrain_analysis(
+    twin: Twin,
+    result: dict[str, Any],
+    out: str | os.PathLike,
+    files: dict[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Write ``filled_dem.tif``, ``flow_direction.tif``, ``accumulation.tif``, ``watersheds.tif``,
     ``hand.tif`` and ``streams.gpkg`` (layer ``streams``) into the folder ``out``, atomically; also
     ``weighted_accumulation.tif``, ``dinf_angle.tif`` and ``dinf_accumulation.tif`` when the result
@@ -370,6 +410,7 @@ class TerrainResult(Result):
     streams : GeoDataFrame or None
         The stream links (see :func:`stream_links_frame`).
     """
+
     kind: ClassVar[str] = "terrain"
     signature: ClassVar[tuple[str, ...]] = ("filled_dem.tif", "flow_direction.tif")
     arrays: dict[str, Any]
@@ -386,12 +427,17 @@ class TerrainResult(Result):
         from twin.scene.city import network_scene
 
         if self.twin is None:
-            raise InputDataError("This result has no twin attached; load it with load_result(path, twin=Twin.load(...)).")
+            raise InputDataError(
+                "This result has no twin attached; load it with load_result(path, twin=Twin.load(...))."
+            )
         if self.streams is None or not len(self.streams):
-            raise InputDataError("this terrain result has no streams.gpkg (no cell reached the stream threshold); "
-                                 "run the terrain analysis again with a lower threshold_cells.")
-        return network_scene(self.twin, self.streams, "order", title="Stream order (Strahler)", unit="order",
-                             whole=True)
+            raise InputDataError(
+                "this terrain result has no streams.gpkg (no cell reached the stream threshold); "
+                "run the terrain analysis again with a lower threshold_cells."
+            )
+        return network_scene(
+            self.twin, self.streams, "order", title="Stream order (Strahler)", unit="order", whole=True
+        )
 
     def scene_title(self) -> str:
         return f"{super().scene_title()}, streams"
@@ -414,15 +460,30 @@ class TerrainResult(Result):
                 with rasterio.open(path / f"{name}.tif") as src:
                     arrays[key] = src.read(1)
                     crs, transform = src.crs, src.transform
+
         def layer(name: str) -> Any:
             return gpd.read_file(path / name, engine="pyogrio") if (path / name).is_file() else None
 
-        return cls(arrays, summary, scenario, layer("pour_points.gpkg"), crs=crs, transform=transform,
-                   streams=layer("streams.gpkg"), twin=twin)
+        return cls(
+            arrays,
+            summary,
+            scenario,
+            layer("pour_points.gpkg"),
+            crs=crs,
+            transform=transform,
+            streams=layer("streams.gpkg"),
+            twin=twin,
+        )
 
 
-def run(twin: Twin, scenario: TerrainScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
-        progress: bool = False, overwrite: bool = False) -> TerrainResult:
+def run(
+    twin: Twin,
+    scenario: TerrainScenario | dict | str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    progress: bool = False,
+    overwrite: bool = False,
+) -> TerrainResult:
     """Run a terrain scenario: :func:`terrain_analysis` with the scenario's options.
 
     Writes (atomically, into ``out``) the rasters and ``streams.gpkg`` of
@@ -438,12 +499,21 @@ def run(twin: Twin, scenario: TerrainScenario | dict | str | os.PathLike, *, out
         _io.check_out(out, "terrain", inputs=[twin.path], overwrite=overwrite)
     wall0 = time.perf_counter()
     points = [p.at for p in scenario.pour_point]
-    res = terrain_analysis(twin, threshold_cells=scenario.threshold_cells, burn_buildings=scenario.buildings,
-                           flats=scenario.flats, epsilon=scenario.epsilon, depressions=scenario.depressions,
-                           breach_max_depth=scenario.breach_max_depth or np.inf,
-                           breach_max_length=scenario.breach_max_length, culverts=scenario.culverts,
-                           weights=scenario.weights, dinf=scenario.dinf, pour_points=points or None,
-                           snap_distance=scenario.snap_distance)
+    res = terrain_analysis(
+        twin,
+        threshold_cells=scenario.threshold_cells,
+        burn_buildings=scenario.buildings,
+        flats=scenario.flats,
+        epsilon=scenario.epsilon,
+        depressions=scenario.depressions,
+        breach_max_depth=scenario.breach_max_depth or np.inf,
+        breach_max_length=scenario.breach_max_length,
+        culverts=scenario.culverts,
+        weights=scenario.weights,
+        dinf=scenario.dinf,
+        pour_points=points or None,
+        snap_distance=scenario.snap_distance,
+    )
     cell_area = float(twin.cell_size) ** 2
     z = conditioned_dem(twin, burn_buildings=scenario.buildings, culverts=scenario.culverts)
     frame = None
@@ -451,23 +521,39 @@ def run(twin: Twin, scenario: TerrainScenario | dict | str | os.PathLike, *, out
         rows, cols = res["pour_cells"][:, 0], res["pour_cells"][:, 1]
         x, y = twin.xy(rows, cols)
         areas = np.bincount(res["pour_watersheds"].ravel(), minlength=len(points) + 1)[1:] * cell_area
-        frame = gpd.GeoDataFrame({"name": [p.name for p in scenario.pour_point],
-                                  "upstream_area_m2": res["accumulation"][rows, cols] * cell_area,
-                                  "own_catchment_m2": areas.astype(float)},
-                                 geometry=gpd.points_from_xy(x, y), crs=twin.crs)
+        frame = gpd.GeoDataFrame(
+            {
+                "name": [p.name for p in scenario.pour_point],
+                "upstream_area_m2": res["accumulation"][rows, cols] * cell_area,
+                "own_catchment_m2": areas.astype(float),
+            },
+            geometry=gpd.points_from_xy(x, y),
+            crs=twin.crs,
+        )
     summary = {
         **common_summary("terrain", scenario, twin, time.perf_counter() - wall0),
-        "cells": int(np.prod(twin.shape)), "cell_size_m": float(twin.cell_size),
-        "watersheds": int(res["watersheds"].max()), "stream_links": int(len(res["links"].downstream)),
+        "cells": int(np.prod(twin.shape)),
+        "cell_size_m": float(twin.cell_size),
+        "watersheds": int(res["watersheds"].max()),
+        "stream_links": int(len(res["links"].downstream)),
         "max_accumulation_cells": float(res["accumulation"].max()),
         "filled_volume_m3": float(np.nansum(np.maximum(res["filled"] - z, 0.0)) * cell_area),
         "breached_volume_m3": float(np.nansum(np.maximum(z - res["filled"], 0.0)) * cell_area),
     }
     if frame is not None:
-        summary["pour_points"] = {n: {"upstream_area_m2": float(a)} for n, a in
-                                  zip(frame["name"], frame["upstream_area_m2"])}
-    result = TerrainResult(res, summary, scenario.to_dict(), frame, crs=twin.crs, transform=twin.transform,
-                           streams=stream_links_frame(twin, res), twin=twin)
+        summary["pour_points"] = {
+            n: {"upstream_area_m2": float(a)} for n, a in zip(frame["name"], frame["upstream_area_m2"])
+        }
+    result = TerrainResult(
+        res,
+        summary,
+        scenario.to_dict(),
+        frame,
+        crs=twin.crs,
+        transform=twin.transform,
+        streams=stream_links_frame(twin, res),
+        twin=twin,
+    )
     if out is not None:
         result.save(out, overwrite=overwrite)
     return result

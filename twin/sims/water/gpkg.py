@@ -38,12 +38,16 @@ def read_network(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     except Exception as exc:  # noqa: BLE001 - pyogrio raises its own errors for corrupt files
         raise ValueError(f"network file {path} cannot be read as a GeoPackage ({exc})") from None
     if "nodes" not in layers:
-        raise ValueError(f"network file {path} has no 'nodes' layer (it has {sorted(layers)}); name the layer of "
-                         "points 'nodes' (and the links 'links')")
+        raise ValueError(
+            f"network file {path} has no 'nodes' layer (it has {sorted(layers)}); name the layer of "
+            "points 'nodes' (and the links 'links')"
+        )
     crs = pyogrio.read_info(path, layer="nodes").get("crs")
     if not crs:
-        raise ValueError(f"{path}::nodes declares no CRS; set one (e.g. ogr2ogr -a_srs EPSG:4547) so that the nodes "
-                         "can be placed in the twin")
+        raise ValueError(
+            f"{path}::nodes declares no CRS; set one (e.g. ogr2ogr -a_srs EPSG:4547) so that the nodes "
+            "can be placed in the twin"
+        )
     try:
         nodes = read_vector(path, as_crs(crs), layer="nodes", kind="point", name="nodes")
     except TwinError as exc:
@@ -81,8 +85,10 @@ def _row(frame, i: int, path: Path, layer: str, json_columns: tuple[str, ...]) -
             try:
                 v = json.loads(v)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}::{layer} row {i} column {col!r} is not JSON ({exc.msg}); write it as "
-                                 "in the TOML, e.g. [0.9, 1.0, ...]") from None
+                raise ValueError(
+                    f"{path}::{layer} row {i} column {col!r} is not JSON ({exc.msg}); write it as "
+                    "in the TOML, e.g. [0.9, 1.0, ...]"
+                ) from None
         out[col] = v
     return out
 

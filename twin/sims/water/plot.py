@@ -42,8 +42,10 @@ def plot_water(result: Any, path: str | os.PathLike, *, member: int = 0) -> Path
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputDataError("the water plot needs matplotlib: pip install matplotlib "
-                             "(or cimtwin[test]); the result folder itself is complete without it") from None
+        raise InputDataError(
+            "the water plot needs matplotlib: pip install matplotlib "
+            "(or cimtwin[test]); the result folder itself is complete without it"
+        ) from None
     step_s = float(result.scenario.step)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True, constrained_layout=True)
     for k, name in enumerate(result.storages):

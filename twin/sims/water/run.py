@@ -41,8 +41,14 @@ from twin.sims.water.scenario import Member, WaterScenario, curve_arrays
 
 __all__ = ["WaterResult", "WaterScenario", "run"]
 
-_KIND = {"reservoir": STORAGE, "groundwater": STORAGE, "abstraction": SOURCE, "works": WORKS,
-         "demand": DEMAND, "env_flow": ENV}
+_KIND = {
+    "reservoir": STORAGE,
+    "groundwater": STORAGE,
+    "abstraction": SOURCE,
+    "works": WORKS,
+    "demand": DEMAND,
+    "env_flow": ENV,
+}
 _BALANCE_TOL = 1e-9
 
 
@@ -73,6 +79,7 @@ class WaterResult(Result):
     :meth:`save` writes the result folder (``allocation.nc``, ``shortages.csv``, ``network.gpkg``
     when nodes are located); :meth:`load` reads it back (``twin`` attaches the twin for ``network()``).
     """
+
     kind: ClassVar[str] = "water"
     signature: ClassVar[tuple[str, ...]] = ("allocation.nc",)
     scenario: WaterScenario
@@ -112,28 +119,48 @@ class WaterResult(Result):
         ds = xr.Dataset(
             {
                 "flow": (dims3 + ("link",), self.flow, _attrs("flow entering the link", "m3 s-1")),
-                "demand": (dims3 + ("demand_node",), self.demand, _attrs("demand or environmental flow requirement",
-                                                                    "m3 s-1")),
+                "demand": (
+                    dims3 + ("demand_node",),
+                    self.demand,
+                    _attrs("demand or environmental flow requirement", "m3 s-1"),
+                ),
                 "delivered": (dims3 + ("demand_node",), self.delivered, _attrs("delivery", "m3 s-1")),
-                "shortage": (dims3 + ("demand_node",), np.maximum(self.demand - self.delivered, 0.0),
-                             _attrs("demand minus delivery", "m3 s-1")),
-                "returned": (dims3 + ("demand_node",), self.returned,
-                             _attrs("return flow (delivery times return_fraction)", "m3 s-1")),
+                "shortage": (
+                    dims3 + ("demand_node",),
+                    np.maximum(self.demand - self.delivered, 0.0),
+                    _attrs("demand minus delivery", "m3 s-1"),
+                ),
+                "returned": (
+                    dims3 + ("demand_node",),
+                    self.returned,
+                    _attrs("return flow (delivery times return_fraction)", "m3 s-1"),
+                ),
                 "storage": (dims3 + ("storage_node",), self.storage, _attrs("end-of-step storage", "m3")),
-                "level": (dims3 + ("storage_node",), self.level,
-                          _attrs("end-of-step water level", "m", "water_surface_height_above_reference_datum")),
+                "level": (
+                    dims3 + ("storage_node",),
+                    self.level,
+                    _attrs("end-of-step water level", "m", "water_surface_height_above_reference_datum"),
+                ),
                 "release": (dims3 + ("storage_node",), self.release, _attrs("release below capacity", "m3 s-1")),
                 "spill": (dims3 + ("storage_node",), self.spill, _attrs("spill above capacity", "m3 s-1")),
                 "evaporation": (dims3 + ("storage_node",), self.evaporation, _attrs("evaporation", "m3 s-1")),
                 "balance_error": (dims3, self.balance_error, _attrs("mass-balance error over throughput", "1")),
             },
             coords={
-                "member": self.members, "time": self.time, "link": self.links, "demand_node": self.demands,
-                "storage_node": self.storages, "link_from": ("link", link_from), "link_to": ("link", link_to),
+                "member": self.members,
+                "time": self.time,
+                "link": self.links,
+                "demand_node": self.demands,
+                "storage_node": self.storages,
+                "link_from": ("link", link_from),
+                "link_to": ("link", link_to),
             },
-            attrs=global_attrs(f"cimtwin water allocation: {self.scenario.name}", self.summary,
-                               time_step_seconds=self.scenario.step,
-                               comment="flows are step means starting at each time; priority allocation with HiGHS"),
+            attrs=global_attrs(
+                f"cimtwin water allocation: {self.scenario.name}",
+                self.summary,
+                time_step_seconds=self.scenario.step,
+                comment="flows are step means starting at each time; priority allocation with HiGHS",
+            ),
         )
         ds["time"].attrs.update(standard_name="time", long_name="start of step")
         return ds
@@ -147,20 +174,26 @@ class WaterResult(Result):
             rrv = reliability(self.delivered[m].T, self.demand[m].T)
             for k, name in enumerate(self.demands):
                 node = nodes[name]
-                rows.append({
-                    "member": member, "demand": name, "type": node.type, "use": node.use or "",
-                    "priority": node.priority_or_default,
-                    "demand_m3": float(self.demand[m, :, k].sum() * dt_s),
-                    "delivered_m3": float(self.delivered[m, :, k].sum() * dt_s),
-                    "shortage_m3": float(rrv.shortage[k] * dt_s),
-                    "shortage_pct": float(rrv.shortage_pct[k]),
-                    "reliability": float(rrv.reliability[k]),
-                    "volumetric_reliability": float(rrv.volumetric_reliability[k]),
-                    "resilience": float(rrv.resilience[k]),
-                    "vulnerability_mean": float(rrv.vulnerability_mean[k]),
-                    "vulnerability_max": float(rrv.vulnerability_max[k]),
-                    "events": int(rrv.events[k]), "longest_event_steps": int(rrv.longest_event[k]),
-                })
+                rows.append(
+                    {
+                        "member": member,
+                        "demand": name,
+                        "type": node.type,
+                        "use": node.use or "",
+                        "priority": node.priority_or_default,
+                        "demand_m3": float(self.demand[m, :, k].sum() * dt_s),
+                        "delivered_m3": float(self.delivered[m, :, k].sum() * dt_s),
+                        "shortage_m3": float(rrv.shortage[k] * dt_s),
+                        "shortage_pct": float(rrv.shortage_pct[k]),
+                        "reliability": float(rrv.reliability[k]),
+                        "volumetric_reliability": float(rrv.volumetric_reliability[k]),
+                        "resilience": float(rrv.resilience[k]),
+                        "vulnerability_mean": float(rrv.vulnerability_mean[k]),
+                        "vulnerability_max": float(rrv.vulnerability_max[k]),
+                        "events": int(rrv.events[k]),
+                        "longest_event_steps": int(rrv.longest_event[k]),
+                    }
+                )
         return pd.DataFrame(rows)
 
     def network(self):
@@ -176,13 +209,21 @@ class WaterResult(Result):
             return None
         nodes = gpd.GeoDataFrame(
             {"name": list(at), "type": [n.type for n in self.scenario.node if n.at is not None]},
-            geometry=[Point(xy) for xy in at.values()], crs=self.crs)
+            geometry=[Point(xy) for xy in at.values()],
+            crs=self.crs,
+        )
         links = [(i, link) for i, link in enumerate(self.scenario.link) if link.from_ in at and link.to in at]
         mean_flow = self.flow.mean(axis=(0, 1))
         lines = gpd.GeoDataFrame(
-            {"link": [self.links[i] for i, _ in links], "from": [link.from_ for _, link in links],
-             "to": [link.to for _, link in links], "mean_flow_m3s": [float(mean_flow[i]) for i, _ in links]},
-            geometry=[LineString([at[link.from_], at[link.to]]) for _, link in links], crs=self.crs)
+            {
+                "link": [self.links[i] for i, _ in links],
+                "from": [link.from_ for _, link in links],
+                "to": [link.to for _, link in links],
+                "mean_flow_m3s": [float(mean_flow[i]) for i, _ in links],
+            },
+            geometry=[LineString([at[link.from_], at[link.to]]) for _, link in links],
+            crs=self.crs,
+        )
         return nodes, lines
 
     @classmethod
@@ -191,15 +232,37 @@ class WaterResult(Result):
 
         scenario = WaterScenario.from_record(scenario)
         with xr.open_dataset(path / "allocation.nc") as ds:
-            data = {name: ds[name].values for name in ("flow", "demand", "delivered", "storage", "level", "release",
-                                                        "spill", "evaporation", "balance_error")}
-            coords = {name: [str(v) for v in ds[name].values] for name in ("member", "link", "demand_node",
-                                                                          "storage_node")}
+            data = {
+                name: ds[name].values
+                for name in (
+                    "flow",
+                    "demand",
+                    "delivered",
+                    "storage",
+                    "level",
+                    "release",
+                    "spill",
+                    "evaporation",
+                    "balance_error",
+                )
+            }
+            coords = {
+                name: [str(v) for v in ds[name].values] for name in ("member", "link", "demand_node", "storage_node")
+            }
             time = pd.DatetimeIndex(ds["time"].values)
-        return cls(scenario=scenario, time=time, members=coords["member"], nodes=[n.name for n in scenario.node],
-                   links=coords["link"], demands=coords["demand_node"], storages=coords["storage_node"],
-                   summary=summary, crs=twin.crs if twin is not None else scenario.network_crs, twin=twin,
-                   **data)
+        return cls(
+            scenario=scenario,
+            time=time,
+            members=coords["member"],
+            nodes=[n.name for n in scenario.node],
+            links=coords["link"],
+            demands=coords["demand_node"],
+            storages=coords["storage_node"],
+            summary=summary,
+            crs=twin.crs if twin is not None else scenario.network_crs,
+            twin=twin,
+            **data,
+        )
 
     def _write_files(self, tmp: Path) -> None:
         """``allocation.nc``, ``shortages.csv`` and ``network.gpkg`` (when nodes are located and the run
@@ -213,9 +276,16 @@ class WaterResult(Result):
             net[1].to_file(tmp / "network.gpkg", layer="links", driver="GPKG")
 
 
-def run(twin: Any, scenario: WaterScenario | dict | str | os.PathLike, *, out: str | os.PathLike | None = None,
-        series: pd.DataFrame | None = None, runoff: Any = None, overwrite: bool = False,
-        progress: bool = False) -> WaterResult:
+def run(
+    twin: Any,
+    scenario: WaterScenario | dict | str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    series: pd.DataFrame | None = None,
+    runoff: Any = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> WaterResult:
     """Run a water scenario: every member over the whole period, allocation by priority each step.
 
     Parameters
@@ -282,8 +352,10 @@ def _in_twin_crs(twin: Any, scenario: WaterScenario) -> WaterScenario:
     from pyproj import Transformer
 
     to_twin = Transformer.from_crs(as_crs(scenario.network_crs), as_crs(twin.crs), always_xy=True)
-    nodes = [n if n.at is None else n.model_copy(update={"at": tuple(map(float, to_twin.transform(*n.at)))})
-             for n in scenario.node]
+    nodes = [
+        n if n.at is None else n.model_copy(update={"at": tuple(map(float, to_twin.transform(*n.at)))})
+        for n in scenario.node
+    ]
     return scenario.model_copy(update={"node": nodes, "network_crs": as_crs(twin.crs).to_wkt()})
 
 
@@ -291,8 +363,10 @@ def _check_locations(twin: Any, scenario: WaterScenario) -> None:
     x0, y0, x1, y1 = twin.bounds
     for i, node in enumerate(scenario.node):
         if node.at is not None and not (x0 <= node.at[0] <= x1 and y0 <= node.at[1] <= y1):
-            raise ScenarioError(f"node[{i}] ({node.name!r}) at {node.at} lies outside the twin "
-                                f"({x0:g}, {y0:g}, {x1:g}, {y1:g}); give at = [x, y] in the twin's CRS")
+            raise ScenarioError(
+                f"node[{i}] ({node.name!r}) at {node.at} lies outside the twin "
+                f"({x0:g}, {y0:g}, {x1:g}, {y1:g}); give at = [x, y] in the twin's CRS"
+            )
 
 
 class _Setup:
@@ -319,9 +393,11 @@ class _Setup:
             kind=kind,
             priority=np.array([n.priority_or_default if n.type in ("demand", "env_flow") else 0 for n in nodes]),
             can_exit=np.isin(kind, (SOURCE, ENV, STORAGE)) & ~has_river_out,
-            throughput=np.array([n.capacity if n.type == "works" and n.capacity is not None else np.inf
-                                 for n in nodes]),
-            link_from=frm, link_to=to,
+            throughput=np.array(
+                [n.capacity if n.type == "works" and n.capacity is not None else np.inf for n in nodes]
+            ),
+            link_from=frm,
+            link_to=to,
             capacity=np.array([np.inf if link.capacity is None else link.capacity for link in sc.link]),
             loss=np.array([link.loss for link in sc.link]),
             cost=np.array([0.0 if link.river else link.cost for link in sc.link]),
@@ -345,20 +421,26 @@ class _Setup:
                     # demand growth applies to uses, not to environmental flow requirements
                     self.demand[m, :, i] = d * (member.demand if node.type == "demand" else 1.0)
                 if node.type == "reservoir":
-                    evap[m, :, i] = table.get(node.evaporation, member, f"node[{i}].evaporation") * 1e-3 * sc.step / 86400
+                    evap[m, :, i] = (
+                        table.get(node.evaporation, member, f"node[{i}].evaporation") * 1e-3 * sc.step / 86400
+                    )
         self.sto = np.flatnonzero(kind == STORAGE)
         sto_nodes = [nodes[i] for i in self.sto]
         self.evap_depth = evap[:, :, self.sto]
         self.capacity = np.array([n.capacity for n in sto_nodes], dtype=float)
         self.initial = np.array([n.capacity if n.initial is None else n.initial for n in sto_nodes], dtype=float)
-        self.curves = {k: curve_arrays([n.zones.curve(k) for n in sto_nodes]) if sto_nodes else None
-                       for k in ("conservation", "buffer", "inactive")}
+        self.curves = {
+            k: curve_arrays([n.zones.curve(k) for n in sto_nodes]) if sto_nodes else None
+            for k in ("conservation", "buffer", "inactive")
+        }
         self.buffer_coef = np.array([n.zones.buffer_coef for n in sto_nodes], dtype=float)
         self.max_release = np.array([np.inf if n.max_release is None else n.max_release for n in sto_nodes])
         for i, n in zip(self.sto, sto_nodes):
             if n.table is None and np.any(evap[:, :, i] != 0):
-                raise ScenarioError(f"node[{i}] ({n.name!r}) has evaporation but no table = [[storage m3, area m2, "
-                                    "level m], ...]; give the table so the lake area is known")
+                raise ScenarioError(
+                    f"node[{i}] ({n.name!r}) has evaporation but no table = [[storage m3, area m2, "
+                    "level m], ...]; give the table so the lake area is known"
+                )
         k = max([len(n.table) for n in sto_nodes if n.table] or [2])
         self.tab_s = np.zeros((len(sto_nodes), k))
         self.tab_a = np.zeros((len(sto_nodes), k))
@@ -377,15 +459,15 @@ class _Setup:
 
     def zone_tops(self, day: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Conservation, buffer and inactive tops [m3] of every storage node on ``day`` of the year."""
-        return tuple(guide_curve(day, *self.curves[k]) * self.capacity
-                     for k in ("conservation", "buffer", "inactive"))
+        return tuple(guide_curve(day, *self.curves[k]) * self.capacity for k in ("conservation", "buffer", "inactive"))
 
 
 class _Series:
     """Named time series on the run's steps (from the scenario's CSV or a DataFrame), per member."""
 
-    def __init__(self, scenario: WaterScenario, frame: pd.DataFrame | None, steps: pd.DatetimeIndex,
-                 runoff: Any = None) -> None:
+    def __init__(
+        self, scenario: WaterScenario, frame: pd.DataFrame | None, steps: pd.DatetimeIndex, runoff: Any = None
+    ) -> None:
         self.steps = steps
         self.step = pd.Timedelta(seconds=scenario.step)
         self.runoff = runoff
@@ -415,8 +497,10 @@ class _Series:
     def _runoff(self, column: str, member: Member, key: str) -> np.ndarray:
         ds = self.runoff
         if ds is None:
-            raise ScenarioError(f"{key} = {column!r} takes catchment runoff, but no runoff was given; pass "
-                                "run(..., runoff=twin.sims.river.runoff.runoff(...))")
+            raise ScenarioError(
+                f"{key} = {column!r} takes catchment runoff, but no runoff was given; pass "
+                "run(..., runoff=twin.sims.river.runoff.runoff(...))"
+            )
         zone = column.removeprefix("runoff:")
         zones = [str(z) for z in ds["zone"].values]
         if zone not in zones:
@@ -427,8 +511,10 @@ class _Series:
         elif len(scenarios) == 1:
             pick = 0
         else:
-            raise ScenarioError(f"{key}: the runoff has scenarios {scenarios} and none is named like member "
-                                f"{member.name!r}; name the members after the runoff scenarios")
+            raise ScenarioError(
+                f"{key}: the runoff has scenarios {scenarios} and none is named like member "
+                f"{member.name!r}; name the members after the runoff scenarios"
+            )
         q = ds["runoff"].isel(scenario=pick, zone=zones.index(zone)).to_series()
         if pd.Timedelta(seconds=float(ds.attrs.get("dt_s", self.step.total_seconds()))) < self.step:
             q = q.resample(self.step, origin=self.steps[0]).mean()
@@ -436,17 +522,22 @@ class _Series:
 
     def _column(self, column: str, key: str) -> np.ndarray:
         if self.frame is None:
-            raise ScenarioError(f"{key} names the series {column!r} but the scenario has no timeseries; "
-                                "add timeseries = 'file.csv' (a date column, then one column per series)")
+            raise ScenarioError(
+                f"{key} names the series {column!r} but the scenario has no timeseries; "
+                "add timeseries = 'file.csv' (a date column, then one column per series)"
+            )
         if column not in self.frame.columns:
-            raise ScenarioError(f"{key}: column {column!r} is not in {self.source}; its columns are "
-                                f"{list(self.frame.columns)}")
+            raise ScenarioError(
+                f"{key}: column {column!r} is not in {self.source}; its columns are {list(self.frame.columns)}"
+            )
         return self._on_steps(self.frame[column].sort_index(), column, key, source=self.source)
 
     def _on_steps(self, s: pd.Series, column: str, key: str, *, source: str) -> np.ndarray:
         if s.index[0] > self.steps[0] or s.index[-1] < self.steps[-1].normalize():
-            raise ScenarioError(f"{key}: series {column!r} in {source} covers {s.index[0].date()} to "
-                                f"{s.index[-1].date()}, not the run's {self.steps[0].date()} to {self.steps[-1].date()}; extend it")
+            raise ScenarioError(
+                f"{key}: series {column!r} in {source} covers {s.index[0].date()} to "
+                f"{s.index[-1].date()}, not the run's {self.steps[0].date()} to {self.steps[-1].date()}; extend it"
+            )
         values = s.reindex(self.steps, method="ffill").to_numpy(dtype=float)
         if not np.all(np.isfinite(values)) or (values < 0).any():
             raise ScenarioError(f"{key}: series {column!r} has missing or negative values in the run's period")
@@ -469,7 +560,7 @@ def _simulate(scenario: WaterScenario, s: _Setup) -> WaterResult:
     evaporation = np.zeros((m_n, t_n, r_n))
     error = np.zeros((m_n, t_n))
     storage = np.tile(s.initial, (m_n, 1))
-    used = np.zeros((m_n, n_n))      # licensed abstraction this calendar year [m3]
+    used = np.zeros((m_n, n_n))  # licensed abstraction this calendar year [m3]
     licensed = net.licensed
     n_lp = 0
     years = s.time.year.to_numpy()
@@ -485,16 +576,29 @@ def _simulate(scenario: WaterScenario, s: _Setup) -> WaterResult:
             used[:] = 0.0
         cons, buf, inact = s.zone_tops(doy[t]) if r_n else (np.zeros(0),) * 3
         avail, lower, upper, evap = storage_bounds(
-            storage, s.inflow[:, t, s.sto], s.evap_depth[:, t], s.capacity, cons, buf, inact, s.buffer_coef,
-            s.max_release, s.tab_s, s.tab_a, dt_s)
+            storage,
+            s.inflow[:, t, s.sto],
+            s.evap_depth[:, t],
+            s.capacity,
+            cons,
+            buf,
+            inact,
+            s.buffer_coef,
+            s.max_release,
+            s.tab_s,
+            s.tab_a,
+            dt_s,
+        )
         for m in range(m_n):
             store_full[s.sto], lower_full[s.sto], upper_full[s.sto] = avail[m], lower[m], upper[m]
             licence = np.minimum(s.licence, np.maximum(s.licence_annual - used[m], 0.0) / dt_s)
             try:
                 a = allocators[m].solve(s.inflow[m, t], s.demand[m, t], store_full, lower_full, upper_full, licence)
             except ArithmeticError as exc:
-                raise NumericalError(f"allocation failed at {s.time[t]} in member {s.members[m].name!r}: {exc}; "
-                                     "check capacities and licences for contradictions") from None
+                raise NumericalError(
+                    f"allocation failed at {s.time[t]} in member {s.members[m].name!r}: {exc}; "
+                    "check capacities and licences for contradictions"
+                ) from None
             n_lp += a.n_lp
             flow[m, t] = a.flow
             delivered[m, t] = a.delivered[dem_nodes]
@@ -516,25 +620,53 @@ def _simulate(scenario: WaterScenario, s: _Setup) -> WaterResult:
     worst = float(error.max()) if error.size else 0.0
     if worst > _BALANCE_TOL:
         m, t = np.unravel_index(int(error.argmax()), error.shape)
-        raise NumericalError(f"the water balance did not close at {s.time[t]} in member {s.members[m].name!r} "
-                             f"(error {worst:.2e} of the throughput); report this with the scenario")
-    level = table_lookup(storage_out.reshape(-1, r_n), s.tab_s, s.tab_z).reshape(storage_out.shape) if r_n \
+        raise NumericalError(
+            f"the water balance did not close at {s.time[t]} in member {s.members[m].name!r} "
+            f"(error {worst:.2e} of the throughput); report this with the scenario"
+        )
+    level = (
+        table_lookup(storage_out.reshape(-1, r_n), s.tab_s, s.tab_z).reshape(storage_out.shape)
+        if r_n
         else storage_out.copy()
+    )
     dem_demand = s.demand[:, :, dem_nodes]
     summary = {
         **common_summary("water", scenario, None, wall),
-        "start": str(scenario.start), "end": str(scenario.end), "step_s": dt_s,
-        "steps": t_n, "members": [m.name for m in s.members], "nodes": n_n, "links": l_n,
-        "linear_programs": n_lp, "lp_per_step": n_lp / max(t_n * m_n, 1),
-        "build_s": build_s, "wall_s": wall, "wall_per_step_ms": 1e3 * wall / max(t_n, 1),
+        "start": str(scenario.start),
+        "end": str(scenario.end),
+        "step_s": dt_s,
+        "steps": t_n,
+        "members": [m.name for m in s.members],
+        "nodes": n_n,
+        "links": l_n,
+        "linear_programs": n_lp,
+        "lp_per_step": n_lp / max(t_n * m_n, 1),
+        "build_s": build_s,
+        "wall_s": wall,
+        "wall_per_step_ms": 1e3 * wall / max(t_n, 1),
         "wall_per_member_step_ms": 1e3 * wall / max(t_n * m_n, 1),
         "mass_balance_max_rel_error": worst,
-        "delivered_pct": {mb.name: float(100 * delivered[m].sum() / max(dem_demand[m].sum(), 1e-300))
-                          for m, mb in enumerate(s.members)},
+        "delivered_pct": {
+            mb.name: float(100 * delivered[m].sum() / max(dem_demand[m].sum(), 1e-300))
+            for m, mb in enumerate(s.members)
+        },
     }
     return WaterResult(
-        scenario=scenario, time=s.time, members=[m.name for m in s.members], nodes=s.names,
+        scenario=scenario,
+        time=s.time,
+        members=[m.name for m in s.members],
+        nodes=s.names,
         links=[f"{link.from_}->{link.to}" for link in scenario.link],
-        demands=[s.names[i] for i in dem_nodes], storages=[s.names[i] for i in s.sto],
-        flow=flow, demand=dem_demand, delivered=delivered, storage=storage_out, level=level, release=release,
-        spill=spill, evaporation=evaporation, balance_error=error, summary=summary)
+        demands=[s.names[i] for i in dem_nodes],
+        storages=[s.names[i] for i in s.sto],
+        flow=flow,
+        demand=dem_demand,
+        delivered=delivered,
+        storage=storage_out,
+        level=level,
+        release=release,
+        spill=spill,
+        evaporation=evaporation,
+        balance_error=error,
+        summary=summary,
+    )
