@@ -598,3 +598,55 @@ def test_designed_network_joins_paths_before_an_outfall(tmp_path):
     z = np.asarray(tw.terrain, dtype=np.float64)
     sewer = SewerCoupling(sc.drainage, tw.crs, tw.transform, tw.shape, z, np.zeros(tw.shape, np.uint8), 60.0)
     sewer.close()
+
+
+def _street_run(tmp_path: Path, name: str, inp_text: str):
+    """A run of ``inp_text`` on the flat street at 12 m of the surcharge test."""
+    (tmp_path / f"{name}.inp").write_text(inp_text)
+    tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+    sc = Scenario.from_dict(
+        {
+            "name": name,
+            "duration": 1200,
+            "output_interval": 600,
+            "drainage": {"inp": f"{name}.inp", "crs": BELLINGE_CRS},
+            "numerics": {"dtype": "float64"},
+        },
+        base_dir=tmp_path,
+    )
+    return run(tw, sc, progress=False, scene=False)
+
+
+def test_compare_names_manholes_newly_overflowing_and_pipes_newly_surcharged(tmp_path):
+    from click.testing import CliRunner
+
+    from twin.cli.compare import compare_cmd
+    from twin.sims.flood.compare import compare
+
+    small = _street_run(tmp_path, "small_pipes", _SURCHARGED)
+    # both pipes upsized to 0.5 m: 170 L/s full at their 0.2 % slope carry the 100 L/s
+    big = _SURCHARGED.replace("C1 CIRCULAR 0.3", "C1 CIRCULAR 0.5").replace("C2 CIRCULAR 0.1", "C2 CIRCULAR 0.5")
+    large = _street_run(tmp_path, "large_pipes", big)
+    small.save(tmp_path / "a")
+    large.save(tmp_path / "b")
+    d = compare(tmp_path / "a", tmp_path / "b").summary["drainage"]
+    assert d["manholes_no_longer_overflowing"] == ["J1", "J2"] and d["manholes_newly_overflowing"] == []
+    assert d["pipes_no_longer_surcharged"] == ["C1", "C2"] and d["pipes_newly_surcharged"] == []
+    assert d["manholes_overflowing"] == {"a": 2, "b": 0, "b_minus_a": -2}
+    assert d["volume_network_to_surface_m3"]["a"] > 10 and d["volume_network_to_surface_m3"]["b"] == 0
+    back = compare(large, small).summary["drainage"]
+    assert back["manholes_newly_overflowing"] == ["J1", "J2"] and back["pipes_newly_surcharged"] == ["C1", "C2"]
+    res = CliRunner().invoke(
+        compare_cmd, [str(tmp_path / "b"), str(tmp_path / "a"), "--out", str(tmp_path / "c"), "--no-scene"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "manholes overflowing 0 -> 2, pipes over capacity 0 -> 2" in res.output
+    assert "manholes newly overflowing (2): J1, J2" in res.output and "pipes newly surcharged (2): C1, C2" in res.output
+    # results without a network compare as before: no drainage entry
+    assert "drainage" not in compare(_plain_run(), _plain_run()).summary
+
+
+def _plain_run():
+    tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((10, 10), 12.0))
+    sc = Scenario.from_dict({"name": "plain", "duration": 60, "output_interval": 60, "rain": {"constant": 10}})
+    return run(tw, sc, progress=False, scene=False)
