@@ -650,3 +650,78 @@ def _plain_run():
     tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((10, 10), 12.0))
     sc = Scenario.from_dict({"name": "plain", "duration": 60, "output_interval": 60, "rain": {"constant": 10}})
     return run(tw, sc, progress=False, scene=False)
+
+
+def _edited_run(tmp_path: Path, edits: list[dict], drainage: bool = True):
+    (tmp_path / "net.inp").write_text(_SURCHARGED)
+    tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+    data = {"name": "edited", "duration": 1200, "output_interval": 600, "edit": edits}
+    data["numerics"] = {"dtype": "float64"}
+    if drainage:
+        data["drainage"] = {"inp": "net.inp", "crs": BELLINGE_CRS}
+    return run(tw, Scenario.from_dict(data, base_dir=tmp_path), progress=False, scene=False)
+
+
+def test_pipe_and_storage_edits_run_on_an_edited_copy_and_compare_weighs_them(tmp_path):
+    from twin.sims.flood.compare import compare
+
+    before = _street_run(tmp_path, "before", _SURCHARGED)
+    upsized = _edited_run(
+        tmp_path,
+        [
+            {"type": "pipe", "link": "C1", "diameter": 0.5},
+            {"type": "pipe", "link": "C2", "diameter": 0.5, "name": "up"},
+        ],
+    )
+    assert (tmp_path / "net.inp").read_text() == _SURCHARGED  # the original stays as written
+    d = upsized.summary["drainage"]
+    assert d["network_edits"][1] == {
+        "edit": "edit[1]",
+        "type": "pipe",
+        "link": "C2",
+        "diameter_before_m": 0.1,
+        "diameter_m": 0.5,
+        "name": "up",
+    }
+    assert list(upsized.drainage.conduits["diameter_m"]) == [0.5, 0.5]
+    change = compare(before, upsized).summary["drainage"]
+    assert change["network_edits"]["a"] == [] and [e["link"] for e in change["network_edits"]["b"]] == ["C1", "C2"]
+    assert change["manholes_no_longer_overflowing"] == ["J1", "J2"] and change["pipes_no_longer_surcharged"] == [
+        "C1",
+        "C2",
+    ]
+    # a 400 m3 tank at J2 (2 m deep) takes the 120 m3 of the 20 minutes that C2 cannot carry
+    tank = _edited_run(tmp_path, [{"type": "storage", "node": "J2", "volume": 400.0, "depth": 2.0}])
+    assert tank.summary["drainage"]["network_edits"][0]["area_m2"] == 200.0
+    nodes = tank.drainage.nodes.set_index("name")
+    assert nodes.loc["J2", "kind"] == "storage" and nodes.loc["J2", "overflow_volume_m3"] == 0
+    assert (
+        tank.summary["drainage"]["volume_network_to_surface_m3"]
+        < 0.5 * before.summary["drainage"]["volume_network_to_surface_m3"]
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (
+            {"type": "pipe", "link": "C9", "diameter": 0.5},
+            r"edit\[0\]\.link = 'C9' is not a conduit of net\.inp \(its conduits: C1, C2\)",
+        ),
+        (
+            {"type": "storage", "node": "X", "volume": 10, "depth": 1},
+            r"edit\[0\]\.node = 'X' is not a node of net\.inp",
+        ),
+        ({"type": "storage", "node": "O1", "volume": 10, "depth": 1}, r"'O1' is a outfall"),
+        ({"type": "storage", "node": "J1", "volume": 10, "depth": 5}, r"deeper than node J1 \(2\.00 m"),
+    ],
+)
+def test_network_edits_of_unknown_links_or_nodes_are_scenario_errors(tmp_path, edit, words):
+    with pytest.raises(ScenarioError, match=words):
+        _edited_run(tmp_path, [edit])
+    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("cimtwin-swmm-*/net.inp"))  # the copy is removed
+
+
+def test_network_edits_need_a_network(tmp_path):
+    with pytest.raises(ScenarioError, match=r"edit\[0\] \(pipe\) changes the sewer network.*\[drainage\] inp"):
+        _edited_run(tmp_path, [{"type": "pipe", "link": "C1", "diameter": 0.5}], drainage=False)

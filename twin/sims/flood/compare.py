@@ -395,6 +395,7 @@ def _drainage_change(a: Any, b: Any) -> dict[str, Any]:
         "manholes_no_longer_overflowing": sorted(over_a - over_b),
         "pipes_newly_surcharged": sorted(sur_b - sur_a),
         "pipes_no_longer_surcharged": sorted(sur_a - sur_b),
+        "network_edits": {"a": sa.get("network_edits", []), "b": sb.get("network_edits", [])},
     }
 
 

@@ -15,6 +15,7 @@ import math
 import shutil
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,9 @@ class SewerCoupling:
         The flood grid's bed elevation and blocked cells.
     duration : float
         Length of the run [s]; SWMM's end date is set to match.
+    edits : sequence
+        The scenario's ``[[edit]]`` entries: the network's (pipe, storage) are applied to a copy of the
+        ``.inp`` that SWMM then runs (see :mod:`twin.sims.flood.network_edits`).
     """
 
     def __init__(
@@ -75,11 +79,22 @@ class SewerCoupling:
         ground: np.ndarray,
         blocked: np.ndarray,
         duration: float,
+        edits: Sequence[Any] = (),
     ) -> None:
         import pyswmm
 
+        from twin.sims.flood.network_edits import edit_inp
+
         self.cfg = cfg
         self.network: SewerNetwork = read_inp(cfg.inp, cfg.crs or crs, crs)
+        self._tmp = Path(tempfile.mkdtemp(prefix="cimtwin-swmm-"))
+        try:
+            edited, self.network_edits = edit_inp(self.network, edits, self._tmp)
+            if self.network_edits:
+                self.network = read_inp(edited, cfg.crs or crs, crs)
+        except Exception:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
         self.to_m3s = FLOW_TO_M3S[self.network.flow_units]
         # default: SWMM's routing step (an inlet drains its cell within seconds: longer intervals starve it)
         self.interval = float(cfg.coupling_interval or self.network.routing_step or 5.0)
@@ -155,7 +170,6 @@ class SewerCoupling:
                 f"{self.network.path.name} sets ALLOW_PONDING YES; in the coupled run the street is the "
                 "pond, so water a node overflows is put on its cell rather than ponded in SWMM."
             )
-        self._tmp = Path(tempfile.mkdtemp(prefix="cimtwin-swmm-"))
         try:
             self.sim = pyswmm.Simulation(
                 str(self.network.path), str(self._tmp / "swmm.rpt"), str(self._tmp / "swmm.out")
@@ -334,7 +348,8 @@ class SewerCoupling:
         flooded = float(self.vol_to_surface.sum()) + self.lost_flooding
         resid = (stored1 - self.stored0) - (fed + other_in - outflow - flooded - losses)
         summary = {
-            "inp": str(net.path),
+            "inp": str(self.cfg.inp),
+            "network_edits": self.network_edits,
             "nodes": len(nodes),
             "nodes_coupled": int(coupled.sum()),
             "conduits": len(conduits),
