@@ -510,12 +510,17 @@ def test_subcatchments_in_the_inp_are_a_warning(bellinge):
         _coupling(bellinge, tw, 60.0).close()
 
 
-def test_a_network_off_the_grid_or_in_an_unknown_crs_is_an_error(bellinge):
+def test_a_network_off_the_grid_or_in_an_unknown_crs_is_an_error(bellinge, tmp_path, monkeypatch):
+    import tempfile
+
     tw = _surface_twin(bellinge)
     from twin.errors import CRSError
 
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     with pytest.raises(InputDataError, match=r"None of the 15 manholes .* Check \[drainage\] crs"):
         _coupling(bellinge, tw, 60.0, crs="EPSG:25833")  # the neighbouring UTM zone: 400 km off
+    assert not list((tmp_path / "tmp").iterdir())  # SWMM's folder goes with the error
     with pytest.raises(InputDataError, match=r"16 node\(s\), .* do not fit that CRS. Check \[drainage\] crs"):
         _coupling(bellinge, tw, 60.0, crs="EPSG:4326")  # the metres read as degrees
     with pytest.raises(CRSError, match=r"\[drainage\] crs of bellinge.inp 'EPSG:99999'"):
@@ -716,10 +721,14 @@ def test_pipe_and_storage_edits_run_on_an_edited_copy_and_compare_weighs_them(tm
         ({"type": "storage", "node": "J1", "volume": 10, "depth": 5}, r"deeper than node J1 \(2\.00 m"),
     ],
 )
-def test_network_edits_of_unknown_links_or_nodes_are_scenario_errors(tmp_path, edit, words):
+def test_network_edits_of_unknown_links_or_nodes_are_scenario_errors(tmp_path, monkeypatch, edit, words):
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     with pytest.raises(ScenarioError, match=words):
         _edited_run(tmp_path, [edit])
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("cimtwin-swmm-*/net.inp"))  # the copy is removed
+    assert not list((tmp_path / "tmp").iterdir())  # the run's folder and the edited copy are removed
 
 
 def test_network_edits_need_a_network(tmp_path):
