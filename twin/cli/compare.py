@@ -88,6 +88,14 @@ def compare_cmd(
 def _echo_drainage(d: dict) -> None:
     """The sewer network's change: counts, then the manholes and pipes by name (at most 10 each)."""
     m, p = d["manholes_overflowing"], d["pipes_surcharged"]
+    for side in ("a", "b"):
+        for e in d.get("network_edits", {}).get(side, []):
+            what = (
+                f"pipe {e['link']} {e['diameter_before_m']:g} -> {e['diameter_m']:g} m"
+                if e["type"] == "pipe"
+                else f"storage tank at {e['node']}, {e['volume_m3']:g} m3 over {e['depth_m']:g} m"
+            )
+            click.echo(f"  network edit in {side.upper()} ({e['edit']}): {what}")
     click.echo(f"  sewer network: manholes overflowing {m['a']} -> {m['b']}, pipes over capacity {p['a']} -> {p['b']}")
     for key, words in (
         ("manholes_newly_overflowing", "manholes newly overflowing"),

@@ -691,6 +691,18 @@ def test_pipe_and_storage_edits_run_on_an_edited_copy_and_compare_weighs_them(tm
     assert list(upsized.drainage.conduits["diameter_m"]) == [0.5, 0.5]
     change = compare(before, upsized).summary["drainage"]
     assert change["network_edits"]["a"] == [] and [e["link"] for e in change["network_edits"]["b"]] == ["C1", "C2"]
+    before.save(tmp_path / "a")
+    upsized.save(tmp_path / "b")
+    from click.testing import CliRunner
+
+    from twin.cli.compare import compare_cmd
+
+    res = CliRunner().invoke(
+        compare_cmd, [str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c"), "--no-scene"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "network edit in B (edit[1]): pipe C2 0.1 -> 0.5 m" in res.output
+    assert "manholes no longer overflowing (2): J1, J2" in res.output
     assert change["manholes_no_longer_overflowing"] == ["J1", "J2"] and change["pipes_no_longer_surcharged"] == [
         "C1",
         "C2",
