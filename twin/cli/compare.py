@@ -79,5 +79,31 @@ def compare_cmd(
             f"  buildings newly flooded {b['newly_flooded']}, newly safe {b['newly_safe']}, "
             f"flooded in both {b['flooded_in_both']}, added {b['added']}, removed {b['removed']}"
         )
+    if "drainage" in s:
+        _echo_drainage(s["drainage"])
     if scene and (out / "scene.html").is_file():
         click.echo(f"Open the scene (works offline): {(out / 'scene.html').resolve()}")
+
+
+def _echo_drainage(d: dict) -> None:
+    """The sewer network's change: counts, then the manholes and pipes by name (at most 10 each)."""
+    m, p = d["manholes_overflowing"], d["pipes_surcharged"]
+    for side in ("a", "b"):
+        for e in d.get("network_edits", {}).get(side, []):
+            what = (
+                f"pipe {e['link']} {e['diameter_before_m']:g} -> {e['diameter_m']:g} m"
+                if e["type"] == "pipe"
+                else f"storage tank at {e['node']}, {e['volume_m3']:g} m3 over {e['depth_m']:g} m"
+            )
+            click.echo(f"  network edit in {side.upper()} ({e['edit']}): {what}")
+    click.echo(f"  sewer network: manholes overflowing {m['a']} -> {m['b']}, pipes over capacity {p['a']} -> {p['b']}")
+    for key, words in (
+        ("manholes_newly_overflowing", "manholes newly overflowing"),
+        ("manholes_no_longer_overflowing", "manholes no longer overflowing"),
+        ("pipes_newly_surcharged", "pipes newly surcharged"),
+        ("pipes_no_longer_surcharged", "pipes no longer surcharged"),
+    ):
+        names = d[key]
+        if names:
+            more = f" and {len(names) - 10} more (see comparison.json)" if len(names) > 10 else ""
+            click.echo(f"    {words} ({len(names)}): {', '.join(names[:10])}{more}")

@@ -115,6 +115,8 @@ class _SceneData:
     network: list[dict] = field(default_factory=list)  # path in lon/lat, colour, name, value
     network_title: str = ""  # what the network's colours show, with the unit
     network_legend: list = field(default_factory=list)
+    manholes: list[dict] = field(default_factory=list)  # lon, lat, radius (m), colour, name, text
+    manholes_legend: list = field(default_factory=list)
     basemap_url: str | None = None
 
 
@@ -178,6 +180,7 @@ class Scene:
             "subtitle": data.subtitle,
             "network_title": data.network_title,
             "network_legend": data.network_legend,
+            "manholes_legend": data.manholes_legend,
         }
         return render_page(config, blobs, title=title or data.default_title)
 
@@ -319,6 +322,8 @@ def city_scene(
     if buildings is not None and len(buildings):
         _add_buildings(data, buildings, crs, depth_min)
     _add_water(data, getattr(twin, "rivers", None), getattr(twin, "lakes", None), crs)
+    if getattr(result, "drainage", None) is not None:
+        _add_drainage(data, result.drainage, crs)
 
     n_buildings = len(data.buildings.rows) if data.buildings is not None else 0
     cell = math.hypot(transform.a, transform.d)
@@ -377,20 +382,11 @@ def network_scene(
         names = [f"link {i}" for i in _text(lines["link_id"].to_numpy())]
     else:
         names = _text(_column(lines, name_column, None)) if name_column else [""] * len(lines)
-    to_wgs84 = _to_wgs84(lines, CRS.from_user_input(twin.crs))
-    for row, line in _parts(lines, "LineString"):
-        lon, lat = _lonlat(line, to_wgs84)
-        value = float(values[row])
-        text = (
-            "no value"
-            if not math.isfinite(value)
-            else f"{unit} {value:.0f}"
-            if whole
-            else f"{title.lower()} {value:.3g} {unit}"
-        )
-        data.network.append(
-            {"lon": lon, "lat": lat, "color": colours[row], "name": names[row] or "line", "value": value, "text": text}
-        )
+    texts = [
+        "no value" if not math.isfinite(v) else f"{unit} {v:.0f}" if whole else f"{title.lower()} {v:.3g} {unit}"
+        for v in values
+    ]
+    _add_lines(data, lines, CRS.from_user_input(twin.crs), values, colours, names, texts)
     data.network_title = f"{title} ({unit})" if not whole else title
     data.network_legend = [[list(c.rgba), c.label] for c in classes]
     data.default_title = title
@@ -400,6 +396,62 @@ def network_scene(
 # ---------------------------------------------------------------------------------------
 # building the scene data
 # ---------------------------------------------------------------------------------------
+def _add_lines(data: _SceneData, lines, crs: CRS, values, colours, names, texts) -> None:
+    """Append ``lines`` (one colour, name and tooltip text per row) to the scene's line network."""
+    to_wgs84 = _to_wgs84(lines, crs)
+    for row, line in _parts(lines, "LineString"):
+        lon, lat = _lonlat(line, to_wgs84)
+        data.network.append(
+            {
+                "lon": lon,
+                "lat": lat,
+                "color": colours[row],
+                "name": names[row] or "line",
+                "value": float(values[row]),
+                "text": texts[row],
+            }
+        )
+
+
+def _add_drainage(data: _SceneData, drainage, crs: CRS) -> None:
+    """A sewer-coupled run's pipes by capacity ratio and its manholes, the overflowing ones highlighted
+    and sized by the volume they put on the street."""
+    from twin.scene.network import DRY_MANHOLE_RGBA, OVERFLOW_RGBA, PIPE_CLASSES, colours_of
+
+    pipes = drainage.conduits
+    ratio = pipes["capacity_ratio"].to_numpy(dtype=np.float64)
+    texts = [
+        f"peak flow {q:.3g} m3/s, {r:.2f} of full-bore capacity" + (" (surcharged)" if r > 1 else "")
+        for q, r in zip(pipes["peak_flow_m3s"].to_numpy(dtype=np.float64), ratio)
+    ]
+    names = [f"pipe {n}" for n in _text(pipes["name"].to_numpy())]
+    _add_lines(data, pipes, crs, ratio, colours_of(ratio, PIPE_CLASSES), names, texts)
+    data.network_title = "Sewer pipes: peak flow / capacity"
+    data.network_legend = [[list(c.rgba), c.label] for c in PIPE_CLASSES]
+    nodes = drainage.nodes
+    volume = nodes["overflow_volume_m3"].to_numpy(dtype=np.float64)
+    to_wgs84 = _to_wgs84(nodes, crs)
+    # the disc's area grows with the volume (2 m radius for 1 m3, 20 m for 100 m3 and more), at least
+    # 2 m so that a small overflow still shows; capped so that one manhole does not hide a district
+    for row, point in _parts(nodes, "Point"):
+        lon, lat = _lonlat(point, to_wgs84)
+        over = volume[row] > 0
+        data.manholes.append(
+            {
+                "lon": lon,
+                "lat": lat,
+                "radius": float(min(20.0, max(2.0, 2.0 * math.sqrt(volume[row])))) if over else 1.5,
+                "color": list(OVERFLOW_RGBA if over else DRY_MANHOLE_RGBA),
+                "name": f"manhole {nodes['name'].iloc[row]}",
+                "text": f"overflowed {volume[row]:.3g} m3 onto the street" if over else "no overflow",
+            }
+        )
+    data.manholes_legend = [
+        [list(OVERFLOW_RGBA), "Overflowing (disc area ~ volume, up to 100 m3)"],
+        [list(DRY_MANHOLE_RGBA), "No overflow"],
+    ]
+
+
 def _grid(result, name: str, shape: tuple[int, int]) -> np.ndarray | None:
     value = getattr(result, name, None)
     if value is None:
@@ -653,6 +705,18 @@ def _payload(data: _SceneData) -> tuple[dict[str, np.ndarray], dict]:
                 "name": line["name"],
                 "value": _finite_or_none(line["value"]),
                 "text": line["text"],
+            }
+        )
+    meta["manholes"] = []
+    for node in data.manholes:
+        qx, qy = _quantise(node["lon"], node["lat"], data.origin)
+        meta["manholes"].append(
+            {
+                "position": [int(qx[0]), int(qy[0])],
+                "radius": node["radius"],
+                "color": node["color"],
+                "name": node["name"],
+                "text": node["text"],
             }
         )
     return arrays, meta

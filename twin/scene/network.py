@@ -12,7 +12,7 @@ import numpy as np
 
 from twin.scene.raster import ColourClass, classify
 
-__all__ = ["NO_VALUE_RGBA", "colours_of", "network_classes"]
+__all__ = ["NO_VALUE_RGBA", "PIPE_CLASSES", "OVERFLOW_RGBA", "DRY_MANHOLE_RGBA", "colours_of", "network_classes"]
 
 # Yellow-green to dark blue (ColorBrewer YlGnBu): more water, darker line; readable on grey relief.
 _RAMP = (
@@ -25,6 +25,18 @@ _RAMP = (
 )
 #: Colour of a link without a value (NaN).
 NO_VALUE_RGBA = (150, 150, 150, 255)
+
+#: Sewer pipes by peak flow over Manning full-bore capacity (``capacity_ratio``): blue with room to
+#: spare, amber filling, orange nearly full, red surcharged (the flow needs more than the full pipe).
+PIPE_CLASSES = (
+    ColourClass(0.0, 0.5, (44, 123, 182, 255), "< 0.5 of capacity"),
+    ColourClass(0.5, 0.8, (254, 196, 79, 255), "0.5 – 0.8"),
+    ColourClass(0.8, 1.0, (240, 120, 40, 255), "0.8 – 1 (nearly full)"),
+    ColourClass(1.0, math.inf, (200, 20, 30, 255), "> 1 (surcharged)"),
+)
+#: Manholes that put water onto the street, and those that did not.
+OVERFLOW_RGBA = (230, 30, 160, 255)
+DRY_MANHOLE_RGBA = (90, 90, 100, 200)
 
 
 def network_classes(values: np.ndarray, unit: str, *, whole: bool = False) -> tuple[ColourClass, ...]:

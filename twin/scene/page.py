@@ -241,10 +241,12 @@ _APP = r"""
       ring.map(([px, py]) => [toDeg(px), toDeg(py)])), level: l.level, name: l.name}));
     const network = (M.network || []).map((r) => ({path: r.path.map(([px, py]) => [toDeg(px), toDeg(py)]),
       color: r.color, name: r.name, text: r.text}));
+    const manholes = (M.manholes || []).map((r) => ({position: [toDeg(r.position[0]), toDeg(r.position[1])],
+      radius: r.radius, color: r.color, name: r.name, text: r.text}));
 
     // ---- UI state
     const state = {terrain: true, water: true, depth: true, hazard: false, buildings: true, network: true,
-      frame: C.frames.length};
+      manholes: true, frame: C.frames.length};
     const frameCache = new Map();
     let shownDepth = {img: images.depth, bounds: C.bounds};
 
@@ -293,6 +295,10 @@ _APP = r"""
       if (network.length) out.push(new deck.PathLayer({id: "network", data: network, ...offsets,
         getPath: (d) => d.path, getWidth: 4, widthUnits: "pixels", getColor: (d) => d.color,
         capRounded: true, jointRounded: true, visible: state.network, pickable: true, parameters: flat}));
+      if (manholes.length) out.push(new deck.ScatterplotLayer({id: "manholes", data: manholes, ...offsets,
+        getPosition: (d) => d.position, getRadius: (d) => d.radius, radiusUnits: "meters",
+        radiusMinPixels: 2, getFillColor: (d) => d.color, stroked: true, getLineColor: [255, 255, 255, 220],
+        lineWidthMinPixels: 1, visible: state.manholes, pickable: true, parameters: flat}));
       if (images.hazard) out.push(new deck.BitmapLayer({id: "hazard", image: images.hazard,
         bounds: C.bounds, visible: state.hazard && state.frame === C.frames.length,
         parameters: flat}));
@@ -333,7 +339,7 @@ _APP = r"""
       if (layer.id === "rivers" && object) {
         return {html: "<b>" + esc(object.name || "river") + "</b><br>width " + fmt(object.width, "m", 1)};
       }
-      if (layer.id === "network" && object) {
+      if ((layer.id === "network" || layer.id === "manholes") && object) {
         return {html: "<b>" + esc(object.name) + "</b><br>" + esc(object.text)};
       }
       if (layer.id === "lakes" && object) {
@@ -350,7 +356,7 @@ _APP = r"""
     document.getElementById("subtitle").textContent = C.subtitle;
     const layerBox = document.getElementById("layers");
     const toggles = [["depth", "Flood depth", !!images.depth], ["hazard", "Hazard (Defra)", !!images.hazard],
-      ["network", C.network_title, network.length > 0],
+      ["network", C.network_title, network.length > 0], ["manholes", "Manholes", manholes.length > 0],
       ["buildings", "Buildings", nB > 0], ["water", "Rivers and lakes", rivers.length + lakes.length > 0],
       ["terrain", "Relief", !!images.terrain]];
     let any = false;
@@ -385,6 +391,7 @@ _APP = r"""
       legendBoxes.buildings = legend("buildings", B.exposure ? "Buildings: max depth" : "Buildings", B.legend);
     }
     if (network.length) legendBoxes.network = legend("network", C.network_title, C.network_legend);
+    if (manholes.length) legendBoxes.manholes = legend("manholes", "Manholes", C.manholes_legend);
     if (rivers.length + lakes.length > 0) {
       legendBoxes.water = legend("water", "Water bodies", [[C.water, "River, lake"]]);
     }

@@ -510,12 +510,17 @@ def test_subcatchments_in_the_inp_are_a_warning(bellinge):
         _coupling(bellinge, tw, 60.0).close()
 
 
-def test_a_network_off_the_grid_or_in_an_unknown_crs_is_an_error(bellinge):
+def test_a_network_off_the_grid_or_in_an_unknown_crs_is_an_error(bellinge, tmp_path, monkeypatch):
+    import tempfile
+
     tw = _surface_twin(bellinge)
     from twin.errors import CRSError
 
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     with pytest.raises(InputDataError, match=r"None of the 15 manholes .* Check \[drainage\] crs"):
         _coupling(bellinge, tw, 60.0, crs="EPSG:25833")  # the neighbouring UTM zone: 400 km off
+    assert not list((tmp_path / "tmp").iterdir())  # SWMM's folder goes with the error
     with pytest.raises(InputDataError, match=r"16 node\(s\), .* do not fit that CRS. Check \[drainage\] crs"):
         _coupling(bellinge, tw, 60.0, crs="EPSG:4326")  # the metres read as degrees
     with pytest.raises(CRSError, match=r"\[drainage\] crs of bellinge.inp 'EPSG:99999'"):
@@ -598,3 +603,146 @@ def test_designed_network_joins_paths_before_an_outfall(tmp_path):
     z = np.asarray(tw.terrain, dtype=np.float64)
     sewer = SewerCoupling(sc.drainage, tw.crs, tw.transform, tw.shape, z, np.zeros(tw.shape, np.uint8), 60.0)
     sewer.close()
+
+
+def _street_run(tmp_path: Path, name: str, inp_text: str):
+    """A run of ``inp_text`` on the flat street at 12 m of the surcharge test."""
+    (tmp_path / f"{name}.inp").write_text(inp_text)
+    tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+    sc = Scenario.from_dict(
+        {
+            "name": name,
+            "duration": 1200,
+            "output_interval": 600,
+            "drainage": {"inp": f"{name}.inp", "crs": BELLINGE_CRS},
+            "numerics": {"dtype": "float64"},
+        },
+        base_dir=tmp_path,
+    )
+    return run(tw, sc, progress=False, scene=False)
+
+
+def test_compare_names_manholes_newly_overflowing_and_pipes_newly_surcharged(tmp_path):
+    from click.testing import CliRunner
+
+    from twin.cli.compare import compare_cmd
+    from twin.sims.flood.compare import compare
+
+    small = _street_run(tmp_path, "small_pipes", _SURCHARGED)
+    # both pipes upsized to 0.5 m: 170 L/s full at their 0.2 % slope carry the 100 L/s
+    big = _SURCHARGED.replace("C1 CIRCULAR 0.3", "C1 CIRCULAR 0.5").replace("C2 CIRCULAR 0.1", "C2 CIRCULAR 0.5")
+    large = _street_run(tmp_path, "large_pipes", big)
+    small.save(tmp_path / "a")
+    large.save(tmp_path / "b")
+    d = compare(tmp_path / "a", tmp_path / "b").summary["drainage"]
+    assert d["manholes_no_longer_overflowing"] == ["J1", "J2"] and d["manholes_newly_overflowing"] == []
+    assert d["pipes_no_longer_surcharged"] == ["C1", "C2"] and d["pipes_newly_surcharged"] == []
+    assert d["manholes_overflowing"] == {"a": 2, "b": 0, "b_minus_a": -2}
+    assert d["volume_network_to_surface_m3"]["a"] > 10 and d["volume_network_to_surface_m3"]["b"] == 0
+    back = compare(large, small).summary["drainage"]
+    assert back["manholes_newly_overflowing"] == ["J1", "J2"] and back["pipes_newly_surcharged"] == ["C1", "C2"]
+    res = CliRunner().invoke(
+        compare_cmd, [str(tmp_path / "b"), str(tmp_path / "a"), "--out", str(tmp_path / "c"), "--no-scene"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "manholes overflowing 0 -> 2, pipes over capacity 0 -> 2" in res.output
+    assert "manholes newly overflowing (2): J1, J2" in res.output and "pipes newly surcharged (2): C1, C2" in res.output
+    # results without a network compare as before: no drainage entry
+    assert "drainage" not in compare(_plain_run(), _plain_run()).summary
+
+
+def _plain_run():
+    tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((10, 10), 12.0))
+    sc = Scenario.from_dict({"name": "plain", "duration": 60, "output_interval": 60, "rain": {"constant": 10}})
+    return run(tw, sc, progress=False, scene=False)
+
+
+def _edited_run(tmp_path: Path, edits: list[dict], drainage: bool = True):
+    (tmp_path / "net.inp").write_text(_SURCHARGED)
+    tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+    data = {"name": "edited", "duration": 1200, "output_interval": 600, "edit": edits}
+    data["numerics"] = {"dtype": "float64"}
+    if drainage:
+        data["drainage"] = {"inp": "net.inp", "crs": BELLINGE_CRS}
+    return run(tw, Scenario.from_dict(data, base_dir=tmp_path), progress=False, scene=False)
+
+
+def test_pipe_and_storage_edits_run_on_an_edited_copy_and_compare_weighs_them(tmp_path):
+    from twin.sims.flood.compare import compare
+
+    before = _street_run(tmp_path, "before", _SURCHARGED)
+    upsized = _edited_run(
+        tmp_path,
+        [
+            {"type": "pipe", "link": "C1", "diameter": 0.5},
+            {"type": "pipe", "link": "C2", "diameter": 0.5, "name": "up"},
+        ],
+    )
+    assert (tmp_path / "net.inp").read_text() == _SURCHARGED  # the original stays as written
+    d = upsized.summary["drainage"]
+    assert d["network_edits"][1] == {
+        "edit": "edit[1]",
+        "type": "pipe",
+        "link": "C2",
+        "diameter_before_m": 0.1,
+        "diameter_m": 0.5,
+        "name": "up",
+    }
+    assert list(upsized.drainage.conduits["diameter_m"]) == [0.5, 0.5]
+    change = compare(before, upsized).summary["drainage"]
+    assert change["network_edits"]["a"] == [] and [e["link"] for e in change["network_edits"]["b"]] == ["C1", "C2"]
+    before.save(tmp_path / "a")
+    upsized.save(tmp_path / "b")
+    from click.testing import CliRunner
+
+    from twin.cli.compare import compare_cmd
+
+    res = CliRunner().invoke(
+        compare_cmd, [str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c"), "--no-scene"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "network edit in B (edit[1]): pipe C2 0.1 -> 0.5 m" in res.output
+    assert "manholes no longer overflowing (2): J1, J2" in res.output
+    assert change["manholes_no_longer_overflowing"] == ["J1", "J2"] and change["pipes_no_longer_surcharged"] == [
+        "C1",
+        "C2",
+    ]
+    # a 400 m3 tank at J2 (2 m deep) takes the 120 m3 of the 20 minutes that C2 cannot carry
+    tank = _edited_run(tmp_path, [{"type": "storage", "node": "J2", "volume": 400.0, "depth": 2.0}])
+    assert tank.summary["drainage"]["network_edits"][0]["area_m2"] == 200.0
+    nodes = tank.drainage.nodes.set_index("name")
+    assert nodes.loc["J2", "kind"] == "storage" and nodes.loc["J2", "overflow_volume_m3"] == 0
+    assert (
+        tank.summary["drainage"]["volume_network_to_surface_m3"]
+        < 0.5 * before.summary["drainage"]["volume_network_to_surface_m3"]
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (
+            {"type": "pipe", "link": "C9", "diameter": 0.5},
+            r"edit\[0\]\.link = 'C9' is not a conduit of net\.inp \(its conduits: C1, C2\)",
+        ),
+        (
+            {"type": "storage", "node": "X", "volume": 10, "depth": 1},
+            r"edit\[0\]\.node = 'X' is not a node of net\.inp",
+        ),
+        ({"type": "storage", "node": "O1", "volume": 10, "depth": 1}, r"'O1' is a outfall"),
+        ({"type": "storage", "node": "J1", "volume": 10, "depth": 5}, r"deeper than node J1 \(2\.00 m"),
+    ],
+)
+def test_network_edits_of_unknown_links_or_nodes_are_scenario_errors(tmp_path, monkeypatch, edit, words):
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    with pytest.raises(ScenarioError, match=words):
+        _edited_run(tmp_path, [edit])
+    assert not list((tmp_path / "tmp").iterdir())  # the run's folder and the edited copy are removed
+
+
+def test_network_edits_need_a_network(tmp_path):
+    with pytest.raises(ScenarioError, match=r"edit\[0\] \(pipe\) changes the sewer network.*\[drainage\] inp"):
+        _edited_run(tmp_path, [{"type": "pipe", "link": "C1", "diameter": 0.5}], drainage=False)

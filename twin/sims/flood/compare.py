@@ -74,7 +74,8 @@ class Comparison:
     summary : dict
         What ``comparison.json`` holds: both scenarios, figures side by side, cell counts and
         volumes of the change (on land when the twin is known: rivers and lakes left out), building
-        counts and ids by status.
+        counts and ids by status; with a sewer network in both runs, ``drainage``: manholes
+        overflowing and pipes surcharged side by side, and the names of those newly so or no longer.
     twin : Twin or None
         The twin of ``b`` (with its edits), for :meth:`scene`.
     """
@@ -265,6 +266,8 @@ def compare(
         summary["buildings"] = {s.replace(" ", "_"): int(counts.get(s, 0)) for s in BUILDING_STATUS}
         for s in ("newly flooded", "newly safe", "added", "removed"):
             summary["buildings"][f"{s.replace(' ', '_')}_ids"] = buildings.loc[buildings["status"] == s, "id"].tolist()
+    if a.drainage is not None and b.drainage is not None:
+        summary["drainage"] = _drainage_change(a.drainage, b.drainage)
     return Comparison(
         crs=b.crs,
         transform=b.transform,
@@ -365,6 +368,35 @@ def _buildings(a: gpd.GeoDataFrame | None, b: gpd.GeoDataFrame | None) -> gpd.Ge
         if src is not None and col in src.columns:
             out[col] = out["id"].map(dict(zip(src["id"].astype(str), src[col])))
     return out
+
+
+def _drainage_change(a: Any, b: Any) -> dict[str, Any]:
+    """Manholes that overflow and pipes over capacity in ``b`` and not in ``a``, and back (by name).
+
+    A manhole overflows when it put water onto the street (``overflow_volume_m3 > 0``); a pipe is
+    surcharged when its peak flow passed its full-bore capacity (``capacity_ratio > 1``), the same
+    rules as the run's ``manholes_overflowing`` and ``conduits_over_capacity``. A manhole or pipe in one
+    network only (a planner's edit) counts as not overflowing in the other.
+    """
+
+    def names(frame: pd.DataFrame, column: str, limit: float) -> set[str]:
+        return set(frame.loc[frame[column].to_numpy(dtype=float) > limit, "name"].astype(str))
+
+    over_a, over_b = names(a.nodes, "overflow_volume_m3", 0.0), names(b.nodes, "overflow_volume_m3", 0.0)
+    sur_a, sur_b = names(a.conduits, "capacity_ratio", 1.0), names(b.conduits, "capacity_ratio", 1.0)
+    sa, sb = a.summary, b.summary
+    return {
+        "manholes_overflowing": _side(len(over_a), len(over_b)),
+        "pipes_surcharged": _side(len(sur_a), len(sur_b)),
+        "volume_network_to_surface_m3": _side(
+            sa.get("volume_network_to_surface_m3"), sb.get("volume_network_to_surface_m3")
+        ),
+        "manholes_newly_overflowing": sorted(over_b - over_a),
+        "manholes_no_longer_overflowing": sorted(over_a - over_b),
+        "pipes_newly_surcharged": sorted(sur_b - sur_a),
+        "pipes_no_longer_surcharged": sorted(sur_a - sur_b),
+        "network_edits": {"a": sa.get("network_edits", []), "b": sb.get("network_edits", [])},
+    }
 
 
 def _twin_of(b: FloodResult, path: Path | None, given: Twin | None) -> Twin | None:

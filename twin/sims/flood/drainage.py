@@ -15,6 +15,7 @@ import math
 import shutil
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,9 @@ class SewerCoupling:
         The flood grid's bed elevation and blocked cells.
     duration : float
         Length of the run [s]; SWMM's end date is set to match.
+    edits : sequence
+        The scenario's ``[[edit]]`` entries: the network's (pipe, storage) are applied to a copy of the
+        ``.inp`` that SWMM then runs (see :mod:`twin.sims.flood.network_edits`).
     """
 
     def __init__(
@@ -75,93 +79,105 @@ class SewerCoupling:
         ground: np.ndarray,
         blocked: np.ndarray,
         duration: float,
+        edits: Sequence[Any] = (),
     ) -> None:
         import pyswmm
 
+        from twin.sims.flood.network_edits import edit_inp
+
         self.cfg = cfg
         self.network: SewerNetwork = read_inp(cfg.inp, cfg.crs or crs, crs)
-        self.to_m3s = FLOW_TO_M3S[self.network.flow_units]
-        # default: SWMM's routing step (an inlet drains its cell within seconds: longer intervals starve it)
-        self.interval = float(cfg.coupling_interval or self.network.routing_step or 5.0)
-        self.cell_area = abs(transform.a * transform.e)
-        self.warnings: list[str] = []
-        nodes = self.network.nodes
-        self.names = list(nodes["name"])
-        rows, cols = _cells(nodes, transform)
-        ny, nx = shape
-        inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
-        rr, cc = np.clip(rows, 0, ny - 1), np.clip(cols, 0, nx - 1)
-        free = inside & (blocked[rr, cc] == 0)
-        inlets = np.isin(nodes["kind"].to_numpy(), ("junction", "storage"))
-        coupled = free & inlets
-        if inlets.any() and not (inside & inlets).any():
-            b = nodes.total_bounds
-            raise InputDataError(
-                f"None of the {int(inlets.sum())} manholes of {self.network.path} lies on the twin's "
-                f"grid (the network spans x {b[0]:.0f}..{b[2]:.0f}, y {b[1]:.0f}..{b[3]:.0f} in the "
-                "twin's CRS). Check [drainage] crs: it must be the CRS of the .inp's coordinates."
-            )
-        for name, ok, isin, inlet in zip(self.names, free, inside, inlets):
-            if not inlet:
-                continue
-            if not isin:
-                self._warn(
-                    f"manhole {name} of {self.network.path.name} lies outside the twin's grid; it is not "
-                    "coupled with the surface (water it overflows leaves the model, counted as lost)."
-                )
-            elif not ok:
-                self._warn(
-                    f"manhole {name} of {self.network.path.name} lies in a blocked cell (a building or "
-                    "nodata); it is not coupled with the surface."
-                )
-        self.idx = np.flatnonzero(coupled)
-        self.rows, self.cols = rr[self.idx], cc[self.idx]
-        self.ground = ground[self.rows, self.cols].astype(np.float64)
-        rim = nodes["rim"].to_numpy(dtype=float)[self.idx]
-        below = rim < self.ground - 0.5
-        for k in np.flatnonzero(below):
-            self._warn(
-                f"manhole {self.names[self.idx[k]]}: its rim ({rim[k]:.2f} m) lies "
-                f"{self.ground[k] - rim[k]:.2f} m below the ground of its cell ({self.ground[k]:.2f} m); "
-                "water enters it from the ground up (check the .inp's elevations or its CRS)."
-            )
-        # the crest the surface water has to top: the rim, or the street where the rim is buried
-        self.crest = np.maximum(rim, self.ground)
-        flat = self.rows * nx + self.cols
-        count = np.bincount(flat, minlength=ny * nx)[flat]
-        self.share = self.cell_area / count  # nodes sharing a cell share its water
-        # outfalls into the surface: stage from the cell's water, discharge onto the cell
-        kinds = nodes["kind"].to_numpy()
-        self.out_idx = np.flatnonzero(free & (kinds == "outfall")) if cfg.outfalls == "surface" else np.zeros(0, int)
-        if cfg.outfalls == "surface":
-            for i in np.flatnonzero(~free & (kinds == "outfall")):
-                self._warn(
-                    f"outfall {self.names[i]} of {self.network.path.name} lies outside the grid or in a "
-                    "blocked cell; it discharges freely out of the model."
-                )
-        self.out_rows, self.out_cols = rr[self.out_idx], cc[self.out_idx]
-        self.out_ground = ground[self.out_rows, self.out_cols].astype(np.float64)
-        self.out_invert = nodes["invert"].to_numpy(dtype=float)[self.out_idx]
-        self.area = np.full(len(self.idx), cfg.inlet_area)
-        self.perimeter = np.full(len(self.idx), cfg.inlet_perimeter)
-        if self.network.rows.get("SUBCATCHMENTS"):
-            self._warn(
-                f"{self.network.path.name} has {self.network.rows['SUBCATCHMENTS']} subcatchments: SWMM runs "
-                "them with their own rain gauges, and their runoff enters the network besides the water "
-                "the surface gives it. Give their gauges no rain (or remove them) so rain is not counted twice."
-            )
-        if self.network.options.get("ALLOW_PONDING", "NO").upper() == "YES":
-            self._warn(
-                f"{self.network.path.name} sets ALLOW_PONDING YES; in the coupled run the street is the "
-                "pond, so water a node overflows is put on its cell rather than ponded in SWMM."
-            )
         self._tmp = Path(tempfile.mkdtemp(prefix="cimtwin-swmm-"))
+        try:
+            edited, self.network_edits = edit_inp(self.network, edits, self._tmp)
+            if self.network_edits:
+                self.network = read_inp(edited, cfg.crs or crs, crs)
+            self.to_m3s = FLOW_TO_M3S[self.network.flow_units]
+            # default: SWMM's routing step (an inlet drains its cell within seconds: longer intervals starve it)
+            self.interval = float(cfg.coupling_interval or self.network.routing_step or 5.0)
+            self.cell_area = abs(transform.a * transform.e)
+            self.warnings: list[str] = []
+            nodes = self.network.nodes
+            self.names = list(nodes["name"])
+            rows, cols = _cells(nodes, transform)
+            ny, nx = shape
+            inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
+            rr, cc = np.clip(rows, 0, ny - 1), np.clip(cols, 0, nx - 1)
+            free = inside & (blocked[rr, cc] == 0)
+            inlets = np.isin(nodes["kind"].to_numpy(), ("junction", "storage"))
+            coupled = free & inlets
+            if inlets.any() and not (inside & inlets).any():
+                b = nodes.total_bounds
+                raise InputDataError(
+                    f"None of the {int(inlets.sum())} manholes of {cfg.inp} lies on the twin's "
+                    f"grid (the network spans x {b[0]:.0f}..{b[2]:.0f}, y {b[1]:.0f}..{b[3]:.0f} in the "
+                    "twin's CRS). Check [drainage] crs: it must be the CRS of the .inp's coordinates."
+                )
+            for name, ok, isin, inlet in zip(self.names, free, inside, inlets):
+                if not inlet:
+                    continue
+                if not isin:
+                    self._warn(
+                        f"manhole {name} of {self.network.path.name} lies outside the twin's grid; it is not "
+                        "coupled with the surface (water it overflows leaves the model, counted as lost)."
+                    )
+                elif not ok:
+                    self._warn(
+                        f"manhole {name} of {self.network.path.name} lies in a blocked cell (a building or "
+                        "nodata); it is not coupled with the surface."
+                    )
+            self.idx = np.flatnonzero(coupled)
+            self.rows, self.cols = rr[self.idx], cc[self.idx]
+            self.ground = ground[self.rows, self.cols].astype(np.float64)
+            rim = nodes["rim"].to_numpy(dtype=float)[self.idx]
+            below = rim < self.ground - 0.5
+            for k in np.flatnonzero(below):
+                self._warn(
+                    f"manhole {self.names[self.idx[k]]}: its rim ({rim[k]:.2f} m) lies "
+                    f"{self.ground[k] - rim[k]:.2f} m below the ground of its cell ({self.ground[k]:.2f} m); "
+                    "water enters it from the ground up (check the .inp's elevations or its CRS)."
+                )
+            # the crest the surface water has to top: the rim, or the street where the rim is buried
+            self.crest = np.maximum(rim, self.ground)
+            flat = self.rows * nx + self.cols
+            count = np.bincount(flat, minlength=ny * nx)[flat]
+            self.share = self.cell_area / count  # nodes sharing a cell share its water
+            # outfalls into the surface: stage from the cell's water, discharge onto the cell
+            kinds = nodes["kind"].to_numpy()
+            self.out_idx = (
+                np.flatnonzero(free & (kinds == "outfall")) if cfg.outfalls == "surface" else np.zeros(0, int)
+            )
+            if cfg.outfalls == "surface":
+                for i in np.flatnonzero(~free & (kinds == "outfall")):
+                    self._warn(
+                        f"outfall {self.names[i]} of {self.network.path.name} lies outside the grid or in a "
+                        "blocked cell; it discharges freely out of the model."
+                    )
+            self.out_rows, self.out_cols = rr[self.out_idx], cc[self.out_idx]
+            self.out_ground = ground[self.out_rows, self.out_cols].astype(np.float64)
+            self.out_invert = nodes["invert"].to_numpy(dtype=float)[self.out_idx]
+            self.area = np.full(len(self.idx), cfg.inlet_area)
+            self.perimeter = np.full(len(self.idx), cfg.inlet_perimeter)
+            if self.network.rows.get("SUBCATCHMENTS"):
+                self._warn(
+                    f"{self.network.path.name} has {self.network.rows['SUBCATCHMENTS']} subcatchments: SWMM runs "
+                    "them with their own rain gauges, and their runoff enters the network besides the water "
+                    "the surface gives it. Give their gauges no rain (or remove them) so rain is not counted twice."
+                )
+            if self.network.options.get("ALLOW_PONDING", "NO").upper() == "YES":
+                self._warn(
+                    f"{self.network.path.name} sets ALLOW_PONDING YES; in the coupled run the street is the "
+                    "pond, so water a node overflows is put on its cell rather than ponded in SWMM."
+                )
+        except Exception:  # the edited copy and the folder go with a network that cannot run
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
         try:
             self.sim = pyswmm.Simulation(
                 str(self.network.path), str(self._tmp / "swmm.rpt"), str(self._tmp / "swmm.out")
             )
         except Exception as exc:  # swmm-toolkit raises a bare Exception with SWMM's error text
-            message = f"SWMM cannot open {self.network.path}: {_swmm_error(exc, self._tmp)}"
+            message = f"SWMM cannot open {self._shown()}: {_swmm_error(exc, self._tmp)}"
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise InputDataError(message) from None
         self.sim.end_time = self.sim.start_time + pd.Timedelta(seconds=duration).to_pytimedelta()
@@ -172,7 +188,7 @@ class SewerCoupling:
         try:
             self.sim.start()
         except Exception as exc:
-            message = f"SWMM cannot run {self.network.path}: {_swmm_error(exc, self._tmp)}"
+            message = f"SWMM cannot run {self._shown()}: {_swmm_error(exc, self._tmp)}"
             self.close()
             raise InputDataError(message) from None
         self.t = 0.0
@@ -188,6 +204,10 @@ class SewerCoupling:
         self.stored0 = self.network_storage()
         self._flood_prev = np.zeros(n)
         self._outfall_prev = np.zeros(len(self.out_idx))
+
+    def _shown(self) -> str:
+        """The scenario's .inp for messages, saying when SWMM ran the scenario's edited copy of it."""
+        return f"{self.cfg.inp} (edited by the scenario's network edits)" if self.network_edits else str(self.cfg.inp)
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -334,7 +354,8 @@ class SewerCoupling:
         flooded = float(self.vol_to_surface.sum()) + self.lost_flooding
         resid = (stored1 - self.stored0) - (fed + other_in - outflow - flooded - losses)
         summary = {
-            "inp": str(net.path),
+            "inp": str(self.cfg.inp),
+            "network_edits": self.network_edits,
             "nodes": len(nodes),
             "nodes_coupled": int(coupled.sum()),
             "conduits": len(conduits),

@@ -413,6 +413,7 @@ def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup):
         np.asarray(s.grid.z),
         np.asarray(s.grid.blocked),
         scenario.duration,
+        scenario.edit,
     )
 
 

@@ -490,8 +490,29 @@ class BuildingEdit(ScenarioTable):
         return self
 
 
+class PipeEdit(ScenarioTable):
+    """A sewer conduit of ``[drainage] inp`` upsized (or downsized): its circular ``diameter`` [m]."""
+
+    type: Literal["pipe"] = doc(description="'pipe': a conduit of the sewer network given a new diameter")
+    link: str = doc(description="The conduit's name in the .inp's [CONDUITS]")
+    diameter: float = doc(description="The new diameter of the circular pipe", units="m", gt=0)
+    name: str | None = doc(None, description="Names the edit in the summary")
+
+
+class StorageEdit(ScenarioTable):
+    """A storage tank of ``volume`` [m3] and ``depth`` [m] at a junction of ``[drainage] inp``."""
+
+    type: Literal["storage"] = doc(description="'storage': a storage tank at a junction of the sewer network")
+    node: str = doc(description="The junction's name in the .inp's [JUNCTIONS]")
+    volume: float = doc(description="What the tank holds", units="m3", gt=0)
+    depth: float = doc(description="The tank's depth from the node's invert (at most up to its rim)", units="m", gt=0)
+    name: str | None = doc(None, description="Names the edit in the summary")
+
+
 #: One ``[[edit]]`` entry; ``type`` picks the kind.
-Edit = Annotated[FloodwallEdit | GroundEdit | PondEdit | BuildingEdit, Field(discriminator="type")]
+Edit = Annotated[
+    FloodwallEdit | GroundEdit | PondEdit | BuildingEdit | PipeEdit | StorageEdit, Field(discriminator="type")
+]
 
 
 #: Limits on what a flood scenario may ask for (README, "Limits"). The loop stops at every output,
@@ -546,7 +567,9 @@ class Scenario(ScenarioModel):
     initial: Initial = doc(Initial(), description="Initial water in lakes and rivers")
     output: Output = doc(Output(), description="What the result holds and when")
     numerics: Numerics = doc(Numerics(), description="Solver settings")
-    edit: list[Edit] = doc([], description="Planners' edits: floodwall, ground, pond or building (see Planners' edits)")
+    edit: list[Edit] = doc(
+        [], description="Planners' edits: floodwall, ground, pond, building, pipe or storage (see Planners' edits)"
+    )
 
     @field_validator("duration")
     @classmethod
@@ -610,6 +633,12 @@ class Scenario(ScenarioModel):
             )
         if self.output_interval > self.duration:
             object.__setattr__(self, "output_interval", self.duration)
+        on_network = [i for i, e in enumerate(self.edit) if isinstance(e, (PipeEdit, StorageEdit))]
+        if on_network and self.drainage.inp is None:
+            raise ValueError(
+                f"edit[{on_network[0]}] ({self.edit[on_network[0]].type}) changes the sewer network, but the "
+                'scenario has none; give [drainage] inp = "network.inp"'
+            )
         return self
 
     @property

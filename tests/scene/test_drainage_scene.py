@@ -1,0 +1,131 @@
+"""The flood scene of a sewer-coupled run: pipes by capacity ratio, manholes by overflow (issue #24)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from _chromium import require_chromium, shoot
+from twin.model.twin import Twin
+from twin.scene.network import DRY_MANHOLE_RGBA, OVERFLOW_RGBA, PIPE_CLASSES
+from twin.scene.payload import unpack
+from twin.scene.raster import classify
+from twin.sims.flood.run import FloodResult, run
+from twin.sims.flood.scenario import Scenario
+
+CRS = "EPSG:25832"
+
+# 100 L/s of dry weather flow at J1: a 0.5 m pipe to J2 with room to spare, then a 0.1 m pipe that
+# surcharges, so J2 (and J1 behind it) overflow onto the flat street at 12 m
+_INP = """[OPTIONS]
+FLOW_UNITS LPS
+FLOW_ROUTING DYNWAVE
+ROUTING_STEP 0:00:02
+START_DATE 01/01/2020
+START_TIME 00:00:00
+END_DATE 01/01/2020
+END_TIME 01:00:00
+[JUNCTIONS]
+J1 10.0 2.0 0 10 0
+J2 9.9 2.0 0 10 0
+[OUTFALLS]
+O1 9.8 FREE NO
+[CONDUITS]
+C1 J1 J2 50 0.013 0 0 0 0
+C2 J2 O1 50 0.013 0 0 0 0
+[XSECTIONS]
+C1 CIRCULAR 0.5 0 0 0 1
+C2 CIRCULAR 0.1 0 0 0 1
+[DWF]
+J1 FLOW 100
+[COORDINATES]
+J1 101 99
+J2 151 99
+O1 201 99
+"""
+
+
+@pytest.fixture(scope="module")
+def coupled(tmp_path_factory) -> FloodResult:
+    folder = tmp_path_factory.mktemp("sewer")
+    (folder / "net.inp").write_text(_INP)
+    tw = Twin(CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+    sc = Scenario.from_dict(
+        {
+            "name": "sewer",
+            "duration": 1200,
+            "output_interval": 600,
+            "drainage": {"inp": "net.inp", "crs": CRS},
+            "numerics": {"dtype": "float64"},
+        },
+        base_dir=folder,
+    )
+    return run(tw, sc, progress=False, scene=False)
+
+
+def _page_data(page: str) -> tuple[dict, dict]:
+    config = json.loads(re.search(r'<script type="application/json" id="scene-config">([^<]*)</script>', page)[1])
+    blob = re.search(r'<script type="application/octet-stream" id="payload">([^<]*)</script>', page)[1]
+    return config, unpack(base64.b64decode(blob))[1]
+
+
+def test_scene_draws_pipes_by_capacity_ratio_and_overflowing_manholes(coupled):
+    config, meta = _page_data(coupled.scene().html())
+    pipes = coupled.drainage.conduits
+    ratio = pipes["capacity_ratio"].to_numpy()
+    assert ratio.min() < 0.8 and ratio.max() > 1  # the designed case: one pipe with room, one surcharged
+    assert [n["name"] for n in meta["network"]] == ["pipe C1", "pipe C2"]
+    expected = [list(PIPE_CLASSES[k - 1].rgba) for k in classify(ratio, PIPE_CLASSES)]
+    assert [n["color"] for n in meta["network"]] == expected
+    assert "(surcharged)" in meta["network"][1]["text"] and "(surcharged)" not in meta["network"][0]["text"]
+    assert config["network_title"] == "Sewer pipes: peak flow / capacity"
+    assert [label for _, label in config["network_legend"]][-1] == "> 1 (surcharged)"
+    # manholes: every node (outfall included), the overflowing ones in the highlight, larger for more
+    nodes = coupled.drainage.nodes
+    volume = dict(zip(nodes["name"], nodes["overflow_volume_m3"]))
+    drawn = {m["name"].removeprefix("manhole "): m for m in meta["manholes"]}
+    assert set(drawn) == set(volume) and volume["J2"] > 0 and volume["O1"] == 0
+    for name, v in volume.items():
+        assert drawn[name]["color"] == list(OVERFLOW_RGBA if v > 0 else DRY_MANHOLE_RGBA)
+        assert ("overflowed" in drawn[name]["text"]) == (v > 0)
+    over = sorted((v, drawn[n]["radius"]) for n, v in volume.items() if v > 0)
+    assert all(r1 <= r2 for (_, r1), (_, r2) in zip(over, over[1:]))
+    assert drawn["O1"]["radius"] < over[0][1]
+    assert config["manholes_legend"][0][0] == list(OVERFLOW_RGBA)
+
+
+def test_scenes_without_a_network_have_no_pipes_or_manholes():
+    tw = Twin(CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((10, 10), 12.0))
+    sc = Scenario.from_dict({"name": "plain", "duration": 60, "output_interval": 60, "rain": {"constant": 10}})
+    config, meta = _page_data(run(tw, sc, progress=False, scene=False).scene().html())
+    assert meta["network"] == [] and meta["manholes"] == [] and config["manholes_legend"] == []
+
+
+@pytest.mark.chromium
+def test_pipes_and_manholes_draw_in_chromium_with_toggles(coupled, tmp_path):
+    require_chromium()
+    page = coupled.scene().to_html(tmp_path / "scene.html")
+    tooltip = """(() => {
+      const d = window.sceneDeck;
+      const hits = d.pickObjects({x: 0, y: 0, width: innerWidth, height: innerHeight, layerIds: ["manholes"]});
+      return hits.map((h) => d.props.getTooltip(h).html).join("|");
+    })()"""
+    actions = [
+        (tooltip, tmp_path / "tip.png"),
+        ("document.getElementById('toggle-manholes').click()", tmp_path / "off.png"),
+    ]
+    report, (shot, _, off) = shoot(page, tmp_path / "scene.png", actions=actions)
+    assert report.ready, report.error
+    assert report.console_errors == () and report.requests == ()
+    assert "<b>manhole J2</b><br>overflowed " in report.action_values[0]
+    r, g, b = (shot[..., k].astype(int) for k in range(3))
+    magenta = (r > 180) & (b > 110) & (g < 90)  # OVERFLOW_RGBA discs
+    red = (r > 160) & (g < 50) & (b < 60)  # the surcharged pipe
+    assert magenta.sum() > 50 and red.sum() > 20
+    r, g, b = (off[..., k].astype(int) for k in range(3))
+    assert ((r > 180) & (b > 110) & (g < 90)).sum() < 0.1 * magenta.sum()
