@@ -356,6 +356,7 @@ def test_sewer_network_drains_the_land_into_the_water_through_flap_gates(small, 
     # manholes on land; outfalls on the banks of the river, creek or lake, or where a street leaves the map
     on_land = net.nodes.loc[kinds == "junction"].geometry
     assert not on_land.intersects(water).any()
+    assert (on_land.distance(shapely.union_all(layers["buildings"].geometry)) > 0.5).all()  # in the streets
     outfalls = net.nodes.loc[kinds == "outfall"].geometry
     x0, y0, x1, y1 = small.bounds
     edge = np.minimum.reduce([outfalls.x - x0, x1 - outfalls.x, outfalls.y - y0, y1 - outfalls.y])

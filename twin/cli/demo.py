@@ -94,12 +94,12 @@ def _report_sewer(drainage: dict[str, Any] | None) -> None:
     click.echo(
         f"\nSewer network ({drainage['nodes_coupled']} manholes, {drainage['conduits']} pipes): "
         f"{fed:,.0f} m3 drained from the streets, {drainage['volume_outfalls_to_surface_m3']:,.0f} m3 "
-        "out of its outfalls into the river"
+        "out of its outfalls (into the river, or off the map)"
     )
     overflow = drainage["volume_network_to_surface_m3"] - drainage["volume_outfalls_to_surface_m3"]
     click.echo(
         f"  overflow back onto the streets: {overflow:,.0f} m3 at {drainage['manholes_overflowing']} manholes; "
-        f"{drainage['conduits_over_capacity']} pipes ran over their full-bore capacity"
+        f"{drainage['conduits_over_capacity']} pipe(s) ran over their full-bore capacity"
     )
     click.echo(
         f"  network continuity error {resid:,.1f} m3 ({resid / fed if fed else 0.0:.2%} of its inflow; SWMM's "

@@ -156,7 +156,7 @@ def city(
     dem_path = write_geotiff(root / "dem.tif", z.astype(np.float32), grid.transform, CRS, nodata=NODATA)
     gpkg = _write_layers(root / "city.gpkg", buildings, river, creek, lake, landuse)
     ifc_paths = write_ifc_folder(root / "ifc", seed, grid, z.astype(np.float32), buildings)
-    sewer = write_sewer(root / "sewer.inp", grid, z, water_dist)
+    sewer = write_sewer(root / "sewer.inp", grid, z, water_dist, buildings)
     scenario = write_scenario(root / "flood.toml", grid, river)
     river_scenario = write_river_scenario(root / "river.toml", grid, river, creek, lake)
     water_scenario = write_water(root, rng_for(seed, "water"), water_points(grid, river, creek))
