@@ -26,6 +26,11 @@ def test_demo_end_to_end(tmp_path):
     assert summary["scenario"] == "flood"  # the scenario file's stem
     assert abs(summary["mass_balance_error"]) < 1e-4  # float32 state over thousands of steps
     assert summary["volume_rain_m3"] > 0 and summary["volume_inflow_m3"] > 0 and summary["volume_out_m3"] > 0
+    # the sample's sewer network runs coupled with the streets, and the two domains' books close together
+    drainage = summary["drainage"]
+    assert drainage["nodes_coupled"] >= 10 and drainage["volume_surface_to_network_m3"] > 0
+    assert abs(drainage["coupled_mass_balance_error"]) < 1e-4
+    assert "Sewer network (" in res.output and "network continuity error" in res.output
     # the same storm routed through the river, creek and lake: water and pollutant balances close
     river = json.loads((out / "river" / "summary.json").read_text())
     assert river["kind"] == "river" and abs(river["mass_balance_error"]) < 1e-9

@@ -82,6 +82,7 @@ def test_same_seed_same_bytes_other_seed_other_city(small, tmp_path):
     assert again.scenario.read_text() == small.scenario.read_text()
     assert again.placements.read_text() == small.placements.read_text()
     assert again.water_scenario.read_text() == small.water_scenario.read_text()
+    assert (again.root / "sewer.inp").read_bytes() == (small.root / "sewer.inp").read_bytes()
     assert (again.root / "water_flows.csv").read_bytes() == (small.root / "water_flows.csv").read_bytes()
     assert [p.name for p in again.ifc] == [p.name for p in small.ifc]
     for a, b in zip(again.ifc, small.ifc):
@@ -337,6 +338,37 @@ def test_flood_scenario_points_at_the_river_inlet(small, layers):
     main = rivers.loc[rivers["width"].idxmax()].geometry
     assert x - small.bounds[0] == pytest.approx(50.0, abs=1.0)
     assert main.distance(shapely.Point(x, y)) < 0.1
+
+
+def test_sewer_network_drains_the_land_into_the_water_through_flap_gates(small, layers, dem):
+    from ingest.swmm import read_inp
+
+    scenario = tomllib.loads(small.scenario.read_text())
+    assert scenario["drainage"] == {"inp": "sewer.inp", "outfalls": "surface"}
+    marker = json.loads((small.root / "cimtwin.json").read_text())
+    assert "sewer.inp" in json.dumps(marker)  # the marker lists it: a rerun may replace it
+    net = read_inp(small.root / "sewer.inp", "EPSG:4547")
+    kinds = net.nodes["kind"]
+    assert (kinds == "junction").sum() >= 10 and (kinds == "outfall").sum() >= 2 and len(net.conduits) >= 10
+    water = shapely.union_all(
+        [*layers["lakes"].geometry, *(r.geometry.buffer(r.width / 2) for r in layers["rivers"].itertuples())]
+    )
+    # manholes on land; outfalls on the banks of the river, creek or lake, or where a street leaves the map
+    on_land = net.nodes.loc[kinds == "junction"].geometry
+    assert not on_land.intersects(water).any()
+    assert (on_land.distance(shapely.union_all(layers["buildings"].geometry)) > 0.5).all()  # in the streets
+    outfalls = net.nodes.loc[kinds == "outfall"].geometry
+    x0, y0, x1, y1 = small.bounds
+    edge = np.minimum.reduce([outfalls.x - x0, x1 - outfalls.x, outfalls.y - y0, y1 - outfalls.y])
+    banks = outfalls.distance(water) < 3 * CELL
+    assert ((edge < CELL) | banks).all() and banks.sum() > len(outfalls) / 2
+    # every outfall has a flap gate: a river above the pipe closes it rather than running up the network
+    text = (small.root / "sewer.inp").read_text()
+    rows = text[text.index("[OUTFALLS]") :].split("\n\n")[0].splitlines()[1:]
+    assert rows and all(row.split()[2:] == ["FREE", "YES"] for row in rows)
+    # pipes laid under the ground: inverts below the DEM, falling towards the outfalls
+    ground = _sample_dem(dem, np.array([[p.x, p.y] for p in on_land]))
+    assert (net.nodes.loc[kinds == "junction", "invert"].to_numpy() < ground - 1.0).all()
 
 
 def test_river_scenario_routes_the_storm_through_the_lake_and_the_spill_reaches_the_outlet(small, layers, tmp_path):

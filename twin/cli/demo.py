@@ -66,6 +66,7 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
     result = run(tw, city.scenario, out=out / "result")
     click.echo(f"Result saved to {out / 'result'}\n")
     print_result(result.summary)
+    _report_sewer(result.summary.get("drainage"))
     click.echo(f"\nRouting the same storm through the river, creek and lake ({city.river_scenario.name}) ...")
     river = run(tw, city.river_scenario, out=out / "river", progress=False)
     s = river.summary
@@ -82,6 +83,29 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
     )
     _demo_water(tw, city.water_scenario, out / "water")
     click.echo(f"\nOpen the scene (works offline): {(out / 'result' / 'scene.html').resolve()}")
+
+
+def _report_sewer(drainage: dict[str, Any] | None) -> None:
+    """The coupled sewer network's books in three lines (the summary holds them all)."""
+    if not drainage:
+        return
+    fed = drainage["volume_surface_to_network_m3"]
+    resid = drainage["network_continuity_error_m3"]
+    click.echo(
+        f"\nSewer network ({drainage['nodes_coupled']} manholes, {drainage['conduits']} pipes): "
+        f"{fed:,.0f} m3 drained from the streets, {drainage['volume_outfalls_to_surface_m3']:,.0f} m3 "
+        "out of its outfalls (into the river, or off the map)"
+    )
+    overflow = drainage["volume_network_to_surface_m3"] - drainage["volume_outfalls_to_surface_m3"]
+    click.echo(
+        f"  overflow back onto the streets: {overflow:,.0f} m3 at {drainage['manholes_overflowing']} manholes; "
+        f"{drainage['conduits_over_capacity']} pipe(s) ran over their full-bore capacity"
+    )
+    click.echo(
+        f"  network continuity error {resid:,.1f} m3 ({resid / fed if fed else 0.0:.2%} of its inflow; SWMM's "
+        f"routing error {drainage['swmm_routing_continuity_error_percent']:.2f} %), coupled balance error "
+        f"{drainage['coupled_mass_balance_error']:.1e}"
+    )
 
 
 def _demo_water(tw: Any, scenario: Path, out: Path) -> None:

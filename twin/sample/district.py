@@ -34,6 +34,7 @@ from twin.sample.buildings import Buildings, make_blocks, make_buildings, make_l
 from twin.sample.grid import CRS, EPOCH_ISO, LANDUSE_CLASSES, NODATA, ORIGIN, Grid, check_count, check_seed, rng_for
 from twin.sample.ifc import write_ifc_folder
 from twin.sample.scenarios import water_points, write_river_scenario, write_scenario
+from twin.sample.sewer import write_sewer
 from twin.sample.terrain import (
     Channel,
     base_terrain,
@@ -155,13 +156,23 @@ def city(
     dem_path = write_geotiff(root / "dem.tif", z.astype(np.float32), grid.transform, CRS, nodata=NODATA)
     gpkg = _write_layers(root / "city.gpkg", buildings, river, creek, lake, landuse)
     ifc_paths = write_ifc_folder(root / "ifc", seed, grid, z.astype(np.float32), buildings)
+    sewer = write_sewer(root / "sewer.inp", grid, z, water_dist, buildings)
     scenario = write_scenario(root / "flood.toml", grid, river)
     river_scenario = write_river_scenario(root / "river.toml", grid, river, creek, lake)
     water_scenario = write_water(root, rng_for(seed, "water"), water_points(grid, river, creek))
     write_marker(
         root,
         "sample-city",
-        [dem_path, gpkg, scenario, river_scenario, water_scenario, root / "water_flows.csv", *(root / "ifc").iterdir()],
+        [
+            dem_path,
+            gpkg,
+            sewer,
+            scenario,
+            river_scenario,
+            water_scenario,
+            root / "water_flows.csv",
+            *(root / "ifc").iterdir(),
+        ],
     )
     return SampleCity(
         root=root,

@@ -31,8 +31,9 @@ slope = 0.001
 [infiltration]
 model = "green-ampt"                  # parameters per land-use class
 
-[drainage]
-capacity = 30.0                       # mm/h: the pipe network's design capacity on impervious ground
+[drainage]                            # the sewer network along the streets, sized for a 3-year storm (75 mm/h)
+inp = "sewer.inp"
+outfalls = "surface"                  # outfalls discharge into the river: a high river backs up the pipes
 
 [[gauge]]
 name = "river_inlet"

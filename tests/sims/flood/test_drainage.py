@@ -746,3 +746,41 @@ def test_network_edits_of_unknown_links_or_nodes_are_scenario_errors(tmp_path, m
 def test_network_edits_need_a_network(tmp_path):
     with pytest.raises(ScenarioError, match=r"edit\[0\] \(pipe\) changes the sewer network.*\[drainage\] inp"):
         _edited_run(tmp_path, [{"type": "pipe", "link": "C1", "diameter": 0.5}], drainage=False)
+
+
+def test_backwater_a_high_river_at_the_outfalls_raises_the_heads_upstream(tmp_path):
+    # the valley's network ends at its east edge through flap-gated outfalls onto the surface; a river
+    # standing 17 m there (4 m over the outfall inverts) closes the gates and backs up the pipes
+    from twin.sims.flood.sewer_design import design_network
+
+    tw = _valley_twin()
+    inp = design_network(tw, tmp_path / "v.inp", intensity_mm_h=50.0, min_area_m2=3000.0, flap_gates=True)
+
+    def with_river(boundary: dict) -> FloodResult:
+        sc = Scenario.from_dict(
+            {
+                "name": "backwater",
+                "duration": 1800,
+                "output_interval": 900,
+                "rain": {"constant": 60.0},
+                "drainage": {"inp": inp.name, "outfalls": "surface"},
+                "boundary": [{"edge": "east", **boundary}],
+                "numerics": {"dtype": "float64"},
+            },
+            base_dir=tmp_path,
+        )
+        return run(tw, sc, progress=False, scene=False)
+
+    level = 17.0
+    low = with_river({"type": "free", "slope": 0.01})
+    high = with_river({"type": "level", "level": [[0, level], [1800, level]]})
+    n0, n1 = low.drainage.nodes, high.drainage.nodes
+    # the manholes above the river's reach on the surface: only the pipes can carry its level to them
+    up = ((n0["kind"] == "junction") & (n0["rim"] > level + 0.5)).to_numpy()
+    rise = (n1["peak_head_m"] - n0["peak_head_m"]).to_numpy()[up]
+    assert rise.max() > 0.3 and rise.min() > -0.05
+    # the manholes push water back onto the streets
+    pushed = [n.loc[n["kind"] == "junction", "overflow_volume_m3"].sum() for n in (n0, n1)]
+    assert pushed[1] > 100.0 * max(pushed[0], 1.0)
+    for r in (low, high):
+        assert abs(r.summary["drainage"]["coupled_mass_balance_error_without_network_continuity"]) < 1e-6

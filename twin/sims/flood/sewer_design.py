@@ -15,12 +15,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
 
 from kernels.terrain import d8_directions, fill_depressions, flow_accumulation, topological_order
 from twin.errors import InputDataError
 from twin.model import Twin
 
-__all__ = ["design_network", "DIAMETERS_M"]
+__all__ = ["design_network", "design_on_grid", "DIAMETERS_M"]
 
 #: Commercial circular sizes [m] the design picks from.
 DIAMETERS_M = (0.3, 0.375, 0.45, 0.525, 0.6, 0.75, 0.9, 1.05, 1.2, 1.5, 1.8, 2.1, 2.4)
@@ -37,6 +38,7 @@ def design_network(
     manning: float = 0.013,
     cover_m: float = 1.2,
     min_slope: float = 0.003,
+    flap_gates: bool = False,
 ) -> Path:
     """Write a SWMM ``.inp`` of a tree network laid on ``twin`` and sized by the rational method.
 
@@ -56,6 +58,9 @@ def design_network(
         Longest distance between manholes along a path.
     manning, cover_m, min_slope
         Pipe roughness, soil cover over the crown [m], smallest invert slope.
+    flap_gates
+        Give every outfall a flap gate: a receiving water above the pipe closes it instead of flowing
+        back up the network (outfalls into a river; with ``[drainage] outfalls = "surface"``).
 
     Returns
     -------
@@ -67,18 +72,53 @@ def design_network(
     InputDataError
         No flow path reaches ``min_area_m2`` (a flat or tiny twin): lower it.
     """
-    z = np.asarray(twin.terrain, dtype=np.float64)
-    dx = float(twin.cell_size)
+    return design_on_grid(
+        twin.terrain,
+        twin.transform,
+        path,
+        intensity_mm_h=intensity_mm_h,
+        runoff_coefficient=runoff_coefficient,
+        min_area_m2=min_area_m2,
+        spacing_m=spacing_m,
+        manning=manning,
+        cover_m=cover_m,
+        min_slope=min_slope,
+        flap_gates=flap_gates,
+    )
+
+
+def design_on_grid(
+    terrain: np.ndarray,
+    transform: Affine,
+    path: str | os.PathLike,
+    *,
+    intensity_mm_h: float = 50.0,
+    runoff_coefficient: float = 0.7,
+    min_area_m2: float = 5000.0,
+    spacing_m: float = 60.0,
+    manning: float = 0.013,
+    cover_m: float = 1.2,
+    min_slope: float = 0.003,
+    flap_gates: bool = False,
+) -> Path:
+    """:func:`design_network` on a bare north-up grid, before any twin exists (the sample city's generator).
+
+    ``terrain`` is the ground [m] on the grid of ``transform`` (square cells); NaN cells are no ground
+    (rivers, lakes): flow paths end on their banks, and each such end is an outfall into the water.
+    The other parameters, the return and the errors are :func:`design_network`'s.
+    """
+    z = np.asarray(terrain, dtype=np.float64)
+    dx = float(abs(transform.a))
     nodata = ~np.isfinite(z)
     filled = fill_depressions(z, nodata, epsilon=1e-4)
     d8 = d8_directions(filled, nodata, dx)
     area = flow_accumulation(d8).astype(np.float64).ravel() * dx * dx
     order, down = topological_order(d8)
-    stream = area >= min_area_m2
+    stream = (area >= min_area_m2) & ~nodata.ravel()
     if not stream.any():
         raise InputDataError(
             f"No flow path on the twin drains {min_area_m2:g} m2 or more (the largest drains "
-            f"{area.max():.0f} m2); lower min_area_m2 to lay a network."
+            f"{area[~nodata.ravel()].max(initial=0.0):.0f} m2); lower min_area_m2 to lay a network."
         )
     feeds = stream & (down >= 0)
     feeds[feeds] = stream[down[feeds]]
@@ -132,8 +172,8 @@ def design_network(
             m = to[k]
             invert[m] = min(invert[m], invert[k] - slope[k] * length[k], ground[m] - cover_m - diam[k])
     names = [f"M{k + 1}" if to[k] >= 0 else f"OUT{k + 1}" for k in range(len(cells))]
-    xs, ys = _centres(twin, cells)
-    return _write(Path(path), names, to, invert, ground, diam, length, manning, xs, ys)
+    xs, ys = _centres(transform, z.shape[1], cells)
+    return _write(Path(path), names, to, invert, ground, diam, length, manning, xs, ys, flap_gates)
 
 
 def _diameter(q: float, slope: float, n: float) -> float:
@@ -144,9 +184,9 @@ def _diameter(q: float, slope: float, n: float) -> float:
     return DIAMETERS_M[-1]
 
 
-def _centres(twin: Twin, cells: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    rows, cols = np.divmod(np.asarray(cells, dtype=np.int64), twin.shape[1])
-    xs, ys = twin.transform @ (cols + 0.5, rows + 0.5)
+def _centres(transform: Affine, nx: int, cells: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.divmod(np.asarray(cells, dtype=np.int64), nx)
+    xs, ys = transform @ (cols + 0.5, rows + 0.5)
     return np.asarray(xs), np.asarray(ys)
 
 
@@ -161,6 +201,7 @@ def _write(
     n: float,
     xs: np.ndarray,
     ys: np.ndarray,
+    flap_gates: bool,
 ) -> Path:
     lines = [
         "[TITLE]",
@@ -185,7 +226,9 @@ def _write(
         if to[k] >= 0:
             lines.append(f"{name} {invert[k]:.3f} {ground[k] - invert[k]:.3f} 0 0 0")
     lines += ["", "[OUTFALLS]"]
-    lines += [f"{name} {invert[k]:.3f} FREE NO" for k, name in enumerate(names) if to[k] < 0]
+    lines += [
+        f"{name} {invert[k]:.3f} FREE {'YES' if flap_gates else 'NO'}" for k, name in enumerate(names) if to[k] < 0
+    ]
     lines += ["", "[CONDUITS]"]
     lines += [
         f"P{k + 1} {names[k]} {names[to[k]]} {max(length[k], 1.0):.2f} {n:g} 0 0 0 0"
