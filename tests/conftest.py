@@ -237,3 +237,38 @@ def valley_twin():
         crs="EPSG:4547",
     )
     return Twin("EPSG:4547", transform, z, buildings=b)
+
+
+def surcharged_inp(c1: float = 0.3, c2: float = 0.1) -> str:
+    """A two-pipe SWMM network (EPSG:25832) under a flat street at 12 m: 100 L/s of dry-weather flow at J1,
+    a ``c1`` m pipe to J2, then a ``c2`` m pipe to the outfall; the 0.1 m pipe surcharges, so J2 (and J1
+    behind it) overflow."""
+    return _SURCHARGED_INP.format(c1=c1, c2=c2)
+
+
+_SURCHARGED_INP = """[OPTIONS]
+FLOW_UNITS LPS
+FLOW_ROUTING DYNWAVE
+ROUTING_STEP 0:00:02
+START_DATE 01/01/2020
+START_TIME 00:00:00
+END_DATE 01/01/2020
+END_TIME 01:00:00
+[JUNCTIONS]
+J1 10.0 2.0 0 10 0
+J2 9.9 2.0 0 10 0
+[OUTFALLS]
+O1 9.8 FREE NO
+[CONDUITS]
+C1 J1 J2 50 0.013 0 0 0 0
+C2 J2 O1 50 0.013 0 0 0 0
+[XSECTIONS]
+C1 CIRCULAR {c1:g} 0 0 0 1
+C2 CIRCULAR {c2:g} 0 0 0 1
+[DWF]
+J1 FLOW 100
+[COORDINATES]
+J1 101 99
+J2 151 99
+O1 201 99
+"""

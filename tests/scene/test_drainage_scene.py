@@ -11,6 +11,7 @@ import pytest
 from affine import Affine
 
 from _chromium import require_chromium, shoot
+from conftest import surcharged_inp
 from twin.model.twin import Twin
 from twin.scene.network import DRY_MANHOLE_RGBA, OVERFLOW_RGBA, PIPE_CLASSES
 from twin.scene.payload import unpack
@@ -22,32 +23,7 @@ CRS = "EPSG:25832"
 
 # 100 L/s of dry weather flow at J1: a 0.5 m pipe to J2 with room to spare, then a 0.1 m pipe that
 # surcharges, so J2 (and J1 behind it) overflow onto the flat street at 12 m
-_INP = """[OPTIONS]
-FLOW_UNITS LPS
-FLOW_ROUTING DYNWAVE
-ROUTING_STEP 0:00:02
-START_DATE 01/01/2020
-START_TIME 00:00:00
-END_DATE 01/01/2020
-END_TIME 01:00:00
-[JUNCTIONS]
-J1 10.0 2.0 0 10 0
-J2 9.9 2.0 0 10 0
-[OUTFALLS]
-O1 9.8 FREE NO
-[CONDUITS]
-C1 J1 J2 50 0.013 0 0 0 0
-C2 J2 O1 50 0.013 0 0 0 0
-[XSECTIONS]
-C1 CIRCULAR 0.5 0 0 0 1
-C2 CIRCULAR 0.1 0 0 0 1
-[DWF]
-J1 FLOW 100
-[COORDINATES]
-J1 101 99
-J2 151 99
-O1 201 99
-"""
+_INP = surcharged_inp(c1=0.5)
 
 
 @pytest.fixture(scope="module")

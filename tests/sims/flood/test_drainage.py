@@ -13,6 +13,7 @@ import pytest
 from affine import Affine
 from scipy.interpolate import griddata
 
+from conftest import surcharged_inp
 from ingest.swmm import read_inp
 from kernels.drainage import exchange_flow
 from twin.errors import InputDataError, ScenarioError
@@ -421,32 +422,7 @@ def test_coupling_interval_one_to_five_seconds_agree(bellinge):
     assert into[1] == pytest.approx(into[0], rel=0.05)
 
 
-_SURCHARGED = """[OPTIONS]
-FLOW_UNITS LPS
-FLOW_ROUTING DYNWAVE
-ROUTING_STEP 0:00:02
-START_DATE 01/01/2020
-START_TIME 00:00:00
-END_DATE 01/01/2020
-END_TIME 01:00:00
-[JUNCTIONS]
-J1 10.0 2.0 0 10 0
-J2 9.9 2.0 0 10 0
-[OUTFALLS]
-O1 9.8 FREE NO
-[CONDUITS]
-C1 J1 J2 50 0.013 0 0 0 0
-C2 J2 O1 50 0.013 0 0 0 0
-[XSECTIONS]
-C1 CIRCULAR 0.3 0 0 0 1
-C2 CIRCULAR 0.1 0 0 0 1
-[DWF]
-J1 FLOW 100
-[COORDINATES]
-J1 101 99
-J2 151 99
-O1 201 99
-"""
+_SURCHARGED = surcharged_inp()
 
 
 def test_surcharged_junctions_push_water_onto_the_street_and_the_books_close(tmp_path):
