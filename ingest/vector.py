@@ -26,7 +26,7 @@ from ingest.errors import CRSError, InputDataError
 __all__ = ["read_vector", "split_layer_path", "zonal_stat", "LAYER_KINDS"]
 
 #: The geometry each named twin layer needs.
-LAYER_KINDS = {"buildings": "polygon", "lakes": "polygon", "landuse": "polygon", "rivers": "line"}
+LAYER_KINDS = {"buildings": "polygon", "lakes": "polygon", "landuse": "polygon", "rivers": "line", "roads": "line"}
 
 # shapely type ids: the single and multi type of each kind, and GeometryCollection
 _TYPES = {"polygon": (3, 6), "line": (1, 5), "point": (0, 4)}

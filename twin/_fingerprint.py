@@ -22,8 +22,9 @@ def twin_parts(twin: Twin) -> dict[str, str]:
 
     Parts: the grid (CRS, transform), the terrain, the buildings (layer, mask, burned roofs), the
     land use (layer, table, the class, Manning's n and imperviousness grids: infiltration and
-    drainage come from them), the rivers (layer with widths and depths, mask) and the lakes (layer
-    with levels, mask).
+    drainage come from them), the rivers (layer with widths and depths, mask), the lakes (layer
+    with levels, mask) and, where the twin has them, the roads (whose cuts the result reports; a twin
+    without roads keeps the fingerprint it had before roads existed).
     """
     grid = repr((twin.crs.to_wkt(), tuple(twin.transform)[:6], twin.shape)).encode()
     parts: dict[str, list[Any]] = {
@@ -34,6 +35,8 @@ def twin_parts(twin: Twin) -> dict[str, str]:
         "rivers": [twin.rivers, twin.river_mask],
         "lakes": [twin.lakes, twin.lake_mask],
     }
+    if twin.roads is not None:
+        parts["roads"] = [twin.roads]
     out = {}
     for name, items in parts.items():
         h = hashlib.sha256()

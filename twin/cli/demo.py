@@ -54,6 +54,7 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
         rivers=f"{city.layers}::rivers",
         lakes=f"{city.layers}::lakes",
         landuse=f"{city.layers}::landuse",
+        roads=f"{city.layers}::roads",
         resolution=resolution,
     )
     click.echo(f"Importing {len(city.ifc)} IFC building models ...")

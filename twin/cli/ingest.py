@@ -27,6 +27,11 @@ from twin.cli.report import print_twin, report_ifc
 @click.option("--lakes", help="Lake polygons (file or file::layer).")
 @click.option("--landuse", help="Land-use polygons with a class column (file or file::layer).")
 @click.option(
+    "--roads",
+    help="Road centre lines with a class (highway, fclass, ...) and name (file or file::layer), or an OSMnx "
+    "street graph saved as node-link JSON (street.json).",
+)
+@click.option(
     "--crs",
     help="The twin's projected CRS, e.g. EPSG:4547 (default: the DEM's if projected in metres, "
     "else CGCS2000 Gauss-Kruger in China and UTM elsewhere).",
@@ -102,6 +107,7 @@ def ingest(
     rivers: str | None,
     lakes: str | None,
     landuse: str | None,
+    roads: str | None,
     crs: str | None,
     dem_crs: str | None,
     layer_crs: tuple[str, ...],
@@ -168,6 +174,7 @@ def ingest(
             rivers,
             lakes,
             landuse,
+            roads,
             landuse_table,
             *ifc_files,
             *(r[0] if isinstance(r, tuple) else r for r in rasters.values()),
@@ -179,6 +186,7 @@ def ingest(
         rivers=rivers,
         lakes=lakes,
         landuse=landuse,
+        roads=roads,
         crs=crs,
         dem_crs=dem_crs,
         layer_crs=pairs(layer_crs, "--layer-crs", "rivers=EPSG:26910"),

@@ -21,6 +21,7 @@ import shapely
 from ingest._notes import warn
 from ingest.crs import crs_label, is_metric_projected, vertical_unit_factor
 from ingest.raster import MAX_HOLE_CELLS, PLAUSIBLE_ELEVATION_M, default_resampling, raster_crs, read_dem, read_onto
+from ingest.roads import read_roads
 from ingest.vector import LAYER_KINDS, read_vector, zonal_stat
 from twin.errors import InputDataError
 from twin.model.landuse import read_table
@@ -76,6 +77,7 @@ def from_files(
     rivers: PathLike | None = None,
     lakes: PathLike | None = None,
     landuse: PathLike | None = None,
+    roads: PathLike | None = None,
     crs: Any = None,
     dem_crs: Any = None,
     layer_crs: Mapping[str, Any] | None = None,
@@ -105,6 +107,9 @@ def from_files(
         Vector files (any format OGR reads, or GeoParquet); ``"file.gpkg::layer"`` names a layer; in a
         multi-layer file without a name the layer called like the argument is taken
         (``city.gpkg`` -> ``buildings``). Buildings, lakes and land use must be polygons, rivers lines.
+    roads
+        Road centre lines with a class (``class``, ``highway``, ``fclass``, ...) and a ``name``: a vector
+        file, or an OSMnx street graph saved as node-link JSON (see :func:`ingest.roads.read_roads`).
     crs
         The twin's projected CRS in metres. Default: the DEM's when it is projected in metres, else
         chosen automatically: CGCS2000 3-degree Gauss-Kruger inside China, the local UTM zone elsewhere.
@@ -161,7 +166,7 @@ def from_files(
     rasters = dict(rasters or {})
     for name in rasters:  # before any file is read: a bad name fails at once
         Twin.check_name(name)
-    given = {"buildings": buildings, "rivers": rivers, "lakes": lakes, "landuse": landuse}
+    given = {"buildings": buildings, "rivers": rivers, "lakes": lakes, "landuse": landuse, "roads": roads}
     _check_layer_crs(layer_crs, given, rasters, dem_crs)
     dem_crs = layer_crs.pop("dem", dem_crs)
     dem_paths = [dem] if isinstance(dem, (str, os.PathLike)) else list(dem)
@@ -222,6 +227,11 @@ def from_files(
         entry["kept"] = int(len(gdf))
         report[name] = entry
         tw.set_layer(name, gdf)
+    if roads is not None:
+        report["sources"]["roads"] = str(roads)
+        entry = {}
+        tw.set_layer("roads", read_roads(roads, tw.crs, src_crs=layer_crs.get("roads"), bounds=tw.bounds, report=entry))
+        report["roads"] = entry
     for name, spec in rasters.items():
         path, method = spec if isinstance(spec, tuple) else (spec, None)
         grid, report[f"raster:{name}"] = _read_grid(path, method, tw, layer_crs.get(name))

@@ -34,6 +34,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "landuse": ("class",),
     # Rooms of IFC buildings (IfcSpace plans): the building's id, storey, name, area [m2], base [m].
     "spaces": ("building_id", "storey", "name", "area", "base"),
+    # Road centre lines: class (motorway, primary, residential, footway, ...) and name.
+    "roads": ("class", "name"),
 }
 
 #: Derived grids and the layers each depends on (a change to one of these drops the cached grid).
@@ -61,7 +63,7 @@ class Twin:
         The grid's north-up affine transform (rasterio convention); cells must be square.
     terrain
         Ground elevation [m] on the grid, shape ``(ny, nx)``, finite everywhere.
-    buildings, rivers, lakes, landuse, spaces
+    buildings, rivers, lakes, landuse, spaces, roads
         GeoDataFrames in ``crs`` (see :data:`LAYERS` for required columns).
     landuse_table
         Land-use classes to Manning's n, imperviousness and infiltration (default: the shipped table).
@@ -89,6 +91,7 @@ class Twin:
         lakes: gpd.GeoDataFrame | None = None,
         landuse: gpd.GeoDataFrame | None = None,
         spaces: gpd.GeoDataFrame | None = None,
+        roads: gpd.GeoDataFrame | None = None,
         landuse_table: pd.DataFrame | None = None,
         vectors: Mapping[str, gpd.GeoDataFrame] | None = None,
         rasters: Mapping[str, np.ndarray] | None = None,
@@ -125,6 +128,7 @@ class Twin:
             ("lakes", lakes),
             ("landuse", landuse),
             ("spaces", spaces),
+            ("roads", roads),
         ):
             if gdf is not None:
                 self.set_layer(name, gdf)
@@ -214,6 +218,11 @@ class Twin:
         lambda self: self._layers["spaces"],
         lambda self, v: self.set_layer("spaces", v),
         doc="Rooms of IFC buildings: ``building_id``, ``storey``, ``name``, ``area`` [m2], ``base`` [m].",
+    )
+    roads = property(
+        lambda self: self._layers["roads"],
+        lambda self, v: self.set_layer("roads", v),
+        doc="Road centre lines with ``class`` (motorway, primary, residential, footway, ...) and ``name``.",
     )
 
     @property
@@ -618,7 +627,7 @@ class Twin:
                 entry["by_source"] = {str(k): int(v) for k, v in gdf["source"].value_counts().items()}
                 entry["footprint_km2"] = float(gdf.geometry.area.sum() / 1e6)
                 entry["height_m"] = {"min": float(gdf["height"].min()), "max": float(gdf["height"].max())}
-            if name == "rivers" and len(gdf):
+            if name in ("rivers", "roads") and len(gdf):
                 entry["length_km"] = float(gdf.geometry.length.sum() / 1e3)
             if name in ("lakes", "landuse") and len(gdf):
                 entry["area_km2"] = float(gdf.geometry.area.sum() / 1e6)

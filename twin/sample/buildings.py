@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -88,6 +88,8 @@ class _Blocks:
     polygon: np.ndarray  # (k,) clipped shapely geometries
     cls: np.ndarray  # (k,) land-use class
     frames: list  # per district: (origin x, origin y, angle in radians)
+    # per district: street cuts across a and b (centre, width) and the district's a and b extents
+    streets: list = field(default_factory=list)
 
 
 def _street_cuts(rng: np.random.Generator, lo: float, hi: float, spacing: tuple[float, float]) -> np.ndarray:
@@ -100,7 +102,7 @@ def _street_cuts(rng: np.random.Generator, lo: float, hi: float, spacing: tuple[
     return np.array(cuts)
 
 
-def _to_world(frame: tuple[float, float, float], a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def to_world(frame: tuple[float, float, float], a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ox, oy, angle = frame
     c, s = math.cos(angle), math.sin(angle)
     return ox + c * a - s * b, oy + s * a + c * b
@@ -111,7 +113,7 @@ def make_blocks(rng: np.random.Generator, grid: Grid, river: Channel, lake: dict
     L = grid.size
     south = zones.domain.difference(zones.north)
     angles = [math.radians(rng.uniform(8.0, 22.0)), math.radians(-rng.uniform(6.0, 18.0))]
-    rects, districts, polys, frames = [], [], [], []
+    rects, districts, polys, frames, streets = [], [], [], [], []
     for k, (half, angle) in enumerate(zip((zones.north, south), angles)):
         frame = (grid.x0 + 0.5 * L, grid.y0 + 0.5 * L, angle)
         frames.append(frame)
@@ -122,6 +124,7 @@ def make_blocks(rng: np.random.Generator, grid: Grid, river: Channel, lake: dict
         a, b = c * cx + s * cy, -s * cx + c * cy
         acuts = _street_cuts(rng, a.min(), a.max(), (110.0, 170.0))
         bcuts = _street_cuts(rng, b.min(), b.max(), (70.0, 110.0))
+        streets.append((acuts, bcuts, (a.min(), a.max()), (b.min(), b.max())))
         a_lo, a_hi = acuts[:-1, 0] + 0.5 * acuts[:-1, 1], acuts[1:, 0] - 0.5 * acuts[1:, 1]
         b_lo, b_hi = bcuts[:-1, 0] + 0.5 * bcuts[:-1, 1], bcuts[1:, 0] - 0.5 * bcuts[1:, 1]
         A0, B0 = np.meshgrid(a_lo, b_lo, indexing="ij")
@@ -129,7 +132,7 @@ def make_blocks(rng: np.random.Generator, grid: Grid, river: Channel, lake: dict
         r = np.c_[A0.ravel(), A1.ravel(), B0.ravel(), B1.ravel()]
         corners_a = r[:, [0, 1, 1, 0]]
         corners_b = r[:, [2, 2, 3, 3]]
-        wx, wy = _to_world(frame, corners_a, corners_b)
+        wx, wy = to_world(frame, corners_a, corners_b)
         boxes = shapely.polygons(np.stack([wx, wy], axis=-1))
         zone = zones.urban.intersection(half)
         shapely.prepare(zone)
@@ -159,7 +162,7 @@ def make_blocks(rng: np.random.Generator, grid: Grid, river: Channel, lake: dict
     # Scraps of blocks cut by the river, lake or hills are too small to build on: pocket parks.
     area = shapely.area(polygon)
     cls[(area < 0.3 * full_area) & (area < 2500.0)] = "park"
-    return _Blocks(rect, district, polygon, cls, frames)
+    return _Blocks(rect, district, polygon, cls, frames, streets)
 
 
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
@@ -232,7 +235,7 @@ def _parcels(rng: np.random.Generator, blocks: _Blocks, scale: float) -> _Footpr
     world = np.empty(len(polys), dtype=object)
     for k, ring in enumerate(polys):
         ring = np.asarray(ring)
-        wx, wy = _to_world(blocks.frames[blocks.district[owners_a[k]]], ring[:, 0], ring[:, 1])
+        wx, wy = to_world(blocks.frames[blocks.district[owners_a[k]]], ring[:, 0], ring[:, 1])
         world[k] = shapely.Polygon(np.round(np.c_[wx, wy], 3))
     return _Footprints(world, owners_a, rect_a, np.array(is_rect, dtype=bool))
 
@@ -329,9 +332,9 @@ def make_buildings(seed: int, grid: Grid, blocks: _Blocks, zones: _Zones, n_targ
         # so that the two agree to the millimetre.
         a0, a1, b0, b1 = fp.rect[row]
         frame = blocks.frames[district[row]]
-        east, north = (round(float(v), 3) for v in _to_world(frame, a0, b0))
+        east, north = (round(float(v), 3) for v in to_world(frame, a0, b0))
         width, depth = round(float(a1 - a0), 3), round(float(b1 - b0), 3)
-        wx, wy = _to_world(
+        wx, wy = to_world(
             (east, north, frame[2]), np.array([0.0, width, width, 0.0]), np.array([0.0, 0.0, depth, depth])
         )
         fp.polygon[row] = shapely.Polygon(np.round(np.c_[wx, wy], 3))

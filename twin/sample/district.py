@@ -33,6 +33,7 @@ from twin._io import atomic_file, check_out, write_geotiff, write_marker
 from twin.sample.buildings import Buildings, make_blocks, make_buildings, make_landuse, make_zones
 from twin.sample.grid import CRS, EPOCH_ISO, LANDUSE_CLASSES, NODATA, ORIGIN, Grid, check_count, check_seed, rng_for
 from twin.sample.ifc import write_ifc_folder
+from twin.sample.roads import make_roads
 from twin.sample.scenarios import water_points, write_river_scenario, write_scenario
 from twin.sample.sewer import write_sewer
 from twin.sample.terrain import (
@@ -148,13 +149,14 @@ def city(
     blocks = make_blocks(rng_for(seed, "streets"), grid, river, lake, zones)
     buildings = make_buildings(seed, grid, blocks, zones, n_target)
     landuse = make_landuse(zones, blocks)
+    roads = make_roads(blocks, zones)
     z = streets_and_ponds(rng_for(seed, "ponds"), grid, z, landuse, water_dist)
     lake["bed"] = lake_bed(grid, z, lake)
 
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     dem_path = write_geotiff(root / "dem.tif", z.astype(np.float32), grid.transform, CRS, nodata=NODATA)
-    gpkg = _write_layers(root / "city.gpkg", buildings, river, creek, lake, landuse)
+    gpkg = _write_layers(root / "city.gpkg", buildings, river, creek, lake, landuse, roads)
     ifc_paths = write_ifc_folder(root / "ifc", seed, grid, z.astype(np.float32), buildings)
     sewer = write_sewer(root / "sewer.inp", grid, z, water_dist, buildings)
     scenario = write_scenario(root / "flood.toml", grid, river)
@@ -192,7 +194,13 @@ def city(
 
 
 def _write_layers(
-    path: Path, buildings: Buildings, river: Channel, creek: Channel, lake: dict, landuse: list[tuple]
+    path: Path,
+    buildings: Buildings,
+    river: Channel,
+    creek: Channel,
+    lake: dict,
+    landuse: list[tuple],
+    roads: list[tuple],
 ) -> Path:
     layers = {
         "buildings": gpd.GeoDataFrame(
@@ -225,6 +233,11 @@ def _write_layers(
         ),
         "landuse": gpd.GeoDataFrame(
             {"class": [cls for _, cls in landuse]}, geometry=[geom for geom, _ in landuse], crs=CRS
+        ),
+        "roads": gpd.GeoDataFrame(
+            {"class": [r[1] for r in roads], "name": [r[2] for r in roads], "width": [round(r[3], 1) for r in roads]},
+            geometry=[r[0] for r in roads],
+            crs=CRS,
         ),
     }
     # GDAL stamps the GeoPackage's contents table with the current time unless told otherwise.

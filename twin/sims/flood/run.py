@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -75,6 +76,8 @@ class FloodResult(Result):
     scenario: dict[str, Any]
     twin: Twin | None = field(default=None, repr=False)
     drainage: Any = field(default=None, repr=False)  # twin.drainage.DrainageResult of a sewer-coupled run
+    #: per road segment: max depth, when cut and reopened (twin.sims.flood.roads.road_cuts); None without roads
+    roads: gpd.GeoDataFrame | None = field(default=None, repr=False)
 
     kind: ClassVar[str] = "flood"
     signature: ClassVar[tuple[str, ...]] = ("max_depth.tif",)
@@ -99,11 +102,11 @@ class FloodResult(Result):
         return path
 
     def _write_files(self, tmp: Path) -> None:
-        for name in _RASTERS:
-            arr = getattr(self, name)
-            nodata = np.nan if name == "arrival_time" else None
-            _io.write_geotiff(tmp / f"{name}.tif", arr.astype(np.float32), self.transform, self.crs, nodata=nodata)
-        _io.write_geotiff(tmp / "hazard_class.tif", self.hazard_class, self.transform, self.crs)
+        from twin.sims.flood.gis import write_rasters
+
+        write_rasters(self, tmp)
+        if self.roads is not None:
+            self.roads.to_file(tmp / "roads.gpkg", layer="roads", driver="GPKG", engine="pyogrio")
         if self.depth_frames is not None:
             _frames.write_netcdf(self.depth_dataset(), tmp / "depth.nc")
         self.gauges.to_csv(tmp / "gauges.csv", index=False)
@@ -141,10 +144,11 @@ class FloodResult(Result):
                 crs, transform = src.crs, src.transform
         frames, times = None, np.zeros(0)
         if (path / "depth.nc").is_file():
-            with xr.open_dataset(path / "depth.nc") as ds:
+            with xr.open_dataset(path / "depth.nc", decode_times=False) as ds:
                 frames = ds["depth"].values.astype(np.float32)
                 times = ds["time"].values.astype(np.float64)
         buildings = gpd.read_file(path / "buildings.gpkg") if (path / "buildings.gpkg").is_file() else None
+        roads = gpd.read_file(path / "roads.gpkg", layer="roads") if (path / "roads.gpkg").is_file() else None
         arrays["arrival_time"] = arrays["arrival_time"].astype(np.float64)
         arrays["duration"] = arrays["duration"].astype(np.float64)
         if twin is not None and scenario.get("edit"):
@@ -165,6 +169,7 @@ class FloodResult(Result):
             scenario=scenario,
             twin=twin,
             drainage=drainage,
+            roads=roads,
             **arrays,
         )
 
@@ -173,6 +178,7 @@ class FloodResult(Result):
         import xarray as xr
 
         from twin._cf import global_attrs, grid_mapping, xy_coords
+        from twin.sims.flood.gis import time_attrs
 
         ds = xr.Dataset(
             {
@@ -184,12 +190,26 @@ class FloodResult(Result):
                 "spatial_ref": ((), 0, grid_mapping(self.crs)),
             },
             coords={
-                "time": ("time", self.frame_times, {"units": "s", "long_name": "time since the start of the run"}),
+                "time": ("time", self.frame_times, time_attrs(self.summary)),
                 **xy_coords(self.transform, self.max_depth.shape),
             },
             attrs=global_attrs(f"cimtwin flood: {self.scenario.get('name', '')}", self.summary),
         )
         return ds
+
+    def route(self, from_xy: Any, facilities: Any, at: float, *, mode: str = "drive"):
+        """The quickest route still passable at ``at`` [s] from ``from_xy`` to the nearest of ``facilities``
+        (a GeoDataFrame, a layer name of the attached twin, or a vector file); see
+        :func:`twin.sims.flood.roads.route`. Returns a :class:`~twin.sims.flood.roads.Route`."""
+        from twin.sims.flood.gis import resolve_facilities
+        from twin.sims.flood.roads import route
+
+        if self.roads is None:
+            raise InputDataError(
+                "This result has no roads: ingest the twin with a roads layer (--roads) and run again."
+            )
+        speeds = (self.scenario.get("roads") or {}).get("speeds") or {}
+        return route(self.roads, from_xy, resolve_facilities(facilities, self), at, mode=mode, speeds=speeds)
 
     def scene(self, **kwargs: Any):
         """The 3D scene of this result on its twin (see :func:`twin.scene.city.city_scene`)."""
@@ -305,6 +325,8 @@ def run(
             store.append(state.h)
             frame_times.append(0.0)
 
+    # when the run began (resumed runs keep their first start): depth.nc's times count from it
+    run_stats.setdefault("start", datetime.now().replace(microsecond=0).isoformat())
     wall0 = time.perf_counter() - run_stats["wall_seconds"]
     sewer = None  # --- drainage: the SWMM network coupled at its manholes (set up inside the try) ---
     bar = _progress_bar(
@@ -378,6 +400,11 @@ def run(
     if drained is not None:
         result.drainage = drained
         result.summary["drainage"] = _coupled_balance(result.summary, drained.summary)
+    if twin.roads is not None and len(twin.roads):
+        from twin.sims.flood.gis import add_roads
+
+        add_roads(result, twin.roads, scenario)
+    result.summary["start"] = scenario.start.isoformat() if scenario.start else run_stats["start"]
     if edit_report:
         result.summary["edits"] = edit_report
     if scenario.rain is not None and scenario.rain.design is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -393,6 +394,29 @@ class Output(ScenarioTable):
         return _interval_floor(v, "output.gauge_interval")
 
 
+class Roads(ScenarioTable):
+    """How the twin's roads are judged (``roads.gpkg``) and travelled (routes); see twin.sims.flood.roads."""
+
+    thresholds: dict[str, float] = doc(
+        {},
+        description="Depth above which a road class is impassable, overriding the defaults "
+        "(0.30 m for cars, 0.25 m on foot), e.g. {residential = 0.2}",
+        units="m",
+    )
+    speeds: dict[str, float] = doc(
+        {}, description="Travel speed per road class for routes, overriding the defaults", units="km/h"
+    )
+    segment_length: float = doc(50.0, description="Longest road segment judged on its own", units="m", gt=0)
+
+    @field_validator("thresholds", "speeds")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: x for k, x in v.items() if not (x > 0 and math.isfinite(x))}
+        if bad:
+            raise ValueError(f"values must be positive and finite; got {bad}")
+        return {str(k).lower(): float(x) for k, x in v.items()}
+
+
 class Numerics(ScenarioTable):
     """Solver settings; the defaults follow Bates et al. (2010) and de Almeida et al. (2012)."""
 
@@ -546,6 +570,11 @@ class Scenario(ScenarioModel):
 
     kind: Literal["flood"] = doc("flood", description="The scenario kind")
     name: str = doc("scenario", description="Names the run in results and messages (default: the file's stem)")
+    start: datetime | None = doc(
+        None,
+        description="Date and time the run starts, e.g. 2026-06-01T08:00:00 (default: when the run starts); "
+        "depth.nc's times count from it",
+    )
     duration: Duration = doc(
         description="How long the run lasts (seconds or text such as '2h'; at most 366 days)", units="s"
     )
@@ -566,6 +595,7 @@ class Scenario(ScenarioModel):
     gauge: list[Gauge] = doc([], description="Points whose depth and level are recorded")
     initial: Initial = doc(Initial(), description="Initial water in lakes and rivers")
     output: Output = doc(Output(), description="What the result holds and when")
+    roads: Roads = doc(Roads(), description="Road depth thresholds and speeds (twins with a roads layer)")
     numerics: Numerics = doc(Numerics(), description="Solver settings")
     edit: list[Edit] = doc(
         [], description="Planners' edits: floodwall, ground, pond, building, pipe or storage (see Planners' edits)"
@@ -658,6 +688,9 @@ class Scenario(ScenarioModel):
             data["rain"].pop("design", None)
         if not data.get("edit"):
             data.pop("edit", None)
+        for key in ("start", "roads"):  # added with the roads (#18): only when set
+            if data.get(key) in (None, Roads().model_dump()):
+                data.pop(key, None)
         if data.get("drainage", {}).get("inp") is None:  # the sewer network's keys (#24) only with a network
             data["drainage"] = {"capacity": data.get("drainage", {}).get("capacity", 0.0)}
         return data

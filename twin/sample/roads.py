@@ -1,0 +1,64 @@
+"""The sample city's street network: the centre lines of the streets its blocks leave, classed and named,
+split where streets cross so that the lines form a routable network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import shapely
+import shapely.ops
+
+from twin.sample.buildings import to_world
+
+#: Streets this wide or wider (the avenue every fourth cut) are main roads.
+_AVENUE_WIDTH_M = 24.0
+_DISTRICTS = ("North", "South")
+
+
+def make_roads(blocks: Any, zones: Any) -> list[tuple[shapely.LineString, str, str, float]]:
+    """Street centre lines as ``(line, class, name, width)``: avenues "primary", the rest "residential";
+    each street cut at the streets crossing it and at the edge of its district's built-up zone.
+
+    ``blocks`` and ``zones`` are what :func:`twin.sample.buildings.make_blocks` and ``make_zones`` return.
+    """
+    south = zones.domain.difference(zones.north)
+    out: list[tuple[shapely.LineString, str, str, float]] = []
+    for d, (half, (acuts, bcuts, (a0, a1), (b0, b1))) in enumerate(zip((zones.north, south), blocks.streets)):
+        zone = zones.urban.intersection(half)
+        frame = blocks.frames[d]
+        streets = []
+        for axis, cuts, (lo, hi) in (("a", acuts, (b0, b1)), ("b", bcuts, (a0, a1))):
+            for k, (pos, width) in enumerate(cuts):
+                along = np.array([lo, hi])
+                a, b = (np.full(2, pos), along) if axis == "a" else (along, np.full(2, pos))
+                x, y = to_world(frame, a, b)
+                wide = width >= _AVENUE_WIDTH_M
+                kind = ("Avenue" if wide else "Street") if axis == "a" else ("Boulevard" if wide else "Lane")
+                name = f"{_DISTRICTS[d]} {kind} {k + 1}"
+                line = shapely.LineString(np.c_[x, y]).intersection(zone)
+                for part in shapely.get_parts(line):
+                    if part.geom_type == "LineString" and part.length > 1.0:
+                        streets.append((part, "primary" if wide else "residential", name, float(width)))
+        out.extend(_noded(streets))
+    return out
+
+
+def _noded(streets: list[tuple]) -> list[tuple]:
+    """Each street split at the points where others cross or touch it."""
+    lines = np.array([s[0] for s in streets], dtype=object)
+    tree = shapely.STRtree(lines)
+    out = []
+    for i, (line, cls, name, width) in enumerate(streets):
+        cuts = {0.0, line.length}
+        for j in tree.query(line, predicate="intersects"):
+            if j == i:
+                continue
+            for p in shapely.get_parts(shapely.intersection(line, lines[j])):
+                if p.geom_type == "Point":
+                    cuts.add(round(line.project(p), 6))
+        at = sorted(cuts)
+        for lo, hi in zip(at[:-1], at[1:]):
+            if hi - lo > 0.5:
+                out.append((shapely.ops.substring(line, lo, hi), cls, name, width))
+    return out
