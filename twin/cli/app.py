@@ -40,6 +40,7 @@ def _register() -> None:
     from twin.cli.ensemble import ensemble_cmd
     from twin.cli.info import info
     from twin.cli.ingest import ingest
+    from twin.cli.route import route_cmd
     from twin.cli.run import run_cmd
     from twin.cli.scene import scene
     from twin.cli.schema import schema_cmd
@@ -48,6 +49,7 @@ def _register() -> None:
 
     for command in (demo, ingest, run_cmd, terrain, scene, info, compare_cmd, ensemble_cmd, schema_cmd, water_cmd):
         main.add_command(command)
+    main.add_command(route_cmd)
 
 
 _register()

@@ -149,7 +149,7 @@ def city(
     blocks = make_blocks(rng_for(seed, "streets"), grid, river, lake, zones)
     buildings = make_buildings(seed, grid, blocks, zones, n_target)
     landuse = make_landuse(zones, blocks)
-    roads = make_roads(blocks, zones)
+    roads = make_roads(blocks, zones, river)
     z = streets_and_ponds(rng_for(seed, "ponds"), grid, z, landuse, water_dist)
     lake["bed"] = lake_bed(grid, z, lake)
 
@@ -235,7 +235,12 @@ def _write_layers(
             {"class": [cls for _, cls in landuse]}, geometry=[geom for geom, _ in landuse], crs=CRS
         ),
         "roads": gpd.GeoDataFrame(
-            {"class": [r[1] for r in roads], "name": [r[2] for r in roads], "width": [round(r[3], 1) for r in roads]},
+            {
+                "class": [r[1] for r in roads],
+                "name": [r[2] for r in roads],
+                "width": [round(r[3], 1) for r in roads],
+                "bridge": [r[4] for r in roads],
+            },
             geometry=[r[0] for r in roads],
             crs=CRS,
         ),

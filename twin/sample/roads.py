@@ -16,14 +16,17 @@ _AVENUE_WIDTH_M = 24.0
 _DISTRICTS = ("North", "South")
 
 
-def make_roads(blocks: Any, zones: Any) -> list[tuple[shapely.LineString, str, str, float]]:
-    """Street centre lines as ``(line, class, name, width)``: avenues "primary", the rest "residential";
-    each street cut at the streets crossing it and at the edge of its district's built-up zone.
+def make_roads(blocks: Any, zones: Any, river: Any) -> list[tuple[shapely.LineString, str, str, float, bool]]:
+    """Street centre lines as ``(line, class, name, width, bridge)``: avenues "primary", the rest
+    "residential"; each street cut at the streets crossing it and at the edge of its district's built-up
+    zone; and bridges over the river joining the two districts.
 
-    ``blocks`` and ``zones`` are what :func:`twin.sample.buildings.make_blocks` and ``make_zones`` return.
+    ``blocks`` and ``zones`` are what :func:`twin.sample.buildings.make_blocks` and ``make_zones`` return,
+    ``river`` the main river (:class:`twin.sample.terrain.Channel`).
     """
     south = zones.domain.difference(zones.north)
     out: list[tuple[shapely.LineString, str, str, float]] = []
+    ends: list[np.ndarray] = []
     for d, (half, (acuts, bcuts, (a0, a1), (b0, b1))) in enumerate(zip((zones.north, south), blocks.streets)):
         zone = zones.urban.intersection(half)
         frame = blocks.frames[d]
@@ -40,7 +43,37 @@ def make_roads(blocks: Any, zones: Any) -> list[tuple[shapely.LineString, str, s
                 for part in shapely.get_parts(line):
                     if part.geom_type == "LineString" and part.length > 1.0:
                         streets.append((part, "primary" if wide else "residential", name, float(width)))
-        out.extend(_noded(streets))
+        noded = _noded(streets)
+        out.extend(noded)
+        ends.append(_dead_ends([r[0] for r in noded]))
+    roads = [(*r, False) for r in out]
+    return roads + _bridges(ends, river)
+
+
+def _dead_ends(lines: list) -> np.ndarray:
+    """End points that only one line reaches."""
+    pts = np.array([c for line in lines for c in (line.coords[0], line.coords[-1])])
+    _, first, inverse, counts = np.unique(
+        np.round(pts, 3), axis=0, return_index=True, return_inverse=True, return_counts=True
+    )
+    return pts[first[counts == 1]]
+
+
+def _bridges(ends: list[np.ndarray], river: Any) -> list[tuple]:
+    """Bridges at a quarter, half and three quarters of the river's length, each joining the dead ends of
+    the north and the south district nearest that point of the river (none longer than 250 m)."""
+    out = []
+    line = shapely.LineString(river.xy)
+    north, south = ends
+    if not len(north) or not len(south):
+        return out
+    for k, share in enumerate((0.25, 0.5, 0.75)):
+        p = np.array(line.interpolate(share, normalized=True).coords[0])
+        a = north[np.argmin(np.hypot(*(north - p).T))]
+        b = south[np.argmin(np.hypot(*(south - p).T))]
+        bridge = shapely.LineString([a, b])
+        if bridge.length < 250.0 and bridge.intersects(line):
+            out.append((bridge, "primary", f"Bridge {k + 1}", 12.0, True))
     return out
 
 

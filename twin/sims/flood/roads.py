@@ -127,7 +127,7 @@ def _sample_cells(geoms: np.ndarray, transform: Any, shape: tuple[int, int]) -> 
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     frac = (np.arange(counts.sum()) - np.repeat(starts, counts)) / np.repeat(np.maximum(counts - 1, 1), counts)
     pts = shapely.line_interpolate_point(geoms[owner], frac, normalized=True)
-    col, row = ~transform * (shapely.get_x(pts), shapely.get_y(pts))
+    col, row = ~transform @ (shapely.get_x(pts), shapely.get_y(pts))
     ny, nx = shape
     r = np.clip(np.floor(row).astype(np.int64), 0, ny - 1)
     c = np.clip(np.floor(col).astype(np.int64), 0, nx - 1)
@@ -368,9 +368,15 @@ def route(
                 best = (k, t)
     when = f"at t = {at / 60:.0f} min"
     if best is None:
+        dry = nx.node_connected_component(full, src)
+        why = (
+            f"every road to the {len(targets)} facilities is cut (or the start's road is)"
+            if any(tuple(nodes[gi]) in dry for gi in goal_idx)
+            else f"no road of the network joins the start to any of the {len(targets)} facilities, flood or not"
+        )
         return Route(
             False, float(at), None, None, math.nan, math.nan, None, float(start_d), math.nan,
-            f"no passable route {when}: every road to the {len(targets)} facilities is cut (or the start's road is)",
+            f"no passable route {when}: {why}",
         )  # fmt: skip
     k, t = best
     path = nx.shortest_path(open_now, src, tuple(nodes[goal_idx[k]]), weight="time")
