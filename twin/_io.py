@@ -135,6 +135,12 @@ _LEGACY: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None], ...] = (
             "summary.json",
             "scenario.json",
             "scene.html",
+            # written since the roads (#18): a folder of this version with its marker lost is still ours
+            "roads.gpkg",
+            *(
+                f"{name}.qml"
+                for name in ("max_depth", "max_speed", "arrival_time", "duration", "hazard", "hazard_class")
+            ),
         ),
     ),
     (

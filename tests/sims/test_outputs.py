@@ -271,7 +271,9 @@ def test_a_tampered_result_file_is_refused_by_load_and_compare(city):
     assert {"max_depth.tif", "summary.json", "scenario.json", "gauges.csv"} <= set(marker["files"])
     import rasterio
 
-    with rasterio.open(city / "b" / "max_depth.tif", "r+") as dst:  # a plausible edit: 1 m less everywhere
+    with rasterio.open(city / "b" / "max_depth.tif") as src:  # a plausible edit: 1 m less everywhere
+        profile = {**src.profile, "driver": "GTiff"}  # a COG is rewritten, not edited in place
+    with rasterio.open(city / "b" / "max_depth.tif", "w", **profile) as dst:
         dst.write(np.maximum(a.max_depth - 1.0, 0).astype(np.float32), 1)
     with pytest.raises(InputDataError, match=r"max_depth\.tif is missing or differs"):
         FloodResult.load(city / "b")

@@ -260,3 +260,33 @@ def test_flood_run_writes_roads_gpkg_and_the_cli_routes(tmp_path):
     assert res.exit_code == 0 and out.is_file(), res.output
     res = CliRunner().invoke(main, ["route", str(tmp_path / "res"), "--from", start, "--to", "hospitals", "--at", "0"])
     assert res.exit_code == 2 and "neither a file nor a layer" in res.output
+
+
+def test_sample_city_streets_are_named_where_its_storm_cuts_them(tmp_path):
+    """The sample city's own scenario, shortened (and without its sewer network, to stay quick): its
+    roads.gpkg names the streets that are cut and when."""
+    import tomllib
+
+    from twin import sample
+    from twin.model.build import from_files
+    from twin.sims.flood.scenario import Scenario
+
+    city = sample.city(tmp_path / "city", seed=0, size_m=600, cell=4)
+    layers = gpd.read_file(city.layers, layer="roads")
+    assert {"primary", "residential"} <= set(layers["class"]) and layers["name"].str.len().gt(0).all()
+    tw = from_files(
+        city.dem,
+        **{k: f"{city.layers}::{k}" for k in ("buildings", "rivers", "lakes", "landuse", "roads")},
+        resolution=8,
+    )
+    assert len(tw.roads) == len(layers) and tw.meta["ingest_report"]["roads"]["kept"] == len(layers)
+    spec = tomllib.loads(city.scenario.read_text())
+    spec.update(duration="30min", output_interval="5min")
+    spec.pop("drainage")
+    r = run(tw, Scenario.from_dict(spec), out=tmp_path / "res", progress=False, scene=False)
+    cuts = gpd.read_file(tmp_path / "res" / "roads.gpkg", layer="roads")
+    cut = cuts[cuts["cut_at_s"].notna()]
+    assert len(cut) and (cut["name"] != "").all() and cut["cut_at_s"].between(0, 1800).all()
+    assert (cut["max_depth_m"] > cut["threshold_m"]).all()
+    first = r.summary["roads"]["streets_cut_first_s"]
+    assert first and set(first) <= set(cut["name"]) and min(first.values()) == cut["cut_at_s"].min()

@@ -6,7 +6,8 @@ Nodata
     ``max_depth``, ``max_speed``, ``hazard``, ``duration`` and ``hazard_class`` hold **0** where a cell
     never got wet (its depth never exceeded ``output.wet_depth``, so ``arrival_time`` is NaN), and
     declare 0 their nodata value; ``arrival_time`` declares NaN. A program that ignores nodata reads
-    0 there, as before (dry); QGIS leaves those cells transparent. A wet cell's depth and hazard are
+    0 there (dry), as does :class:`~twin.sims.flood.run.FloodResult` in memory (a depth below
+    ``wet_depth`` is not kept); QGIS leaves those cells transparent. A wet cell's depth and hazard are
     always above 0; a wet cell of standing water (speed 0) shows as nodata on ``max_speed``.
 """
 

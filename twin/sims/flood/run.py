@@ -44,7 +44,8 @@ class FloodResult(Result):
     ----------
     max_depth, max_speed, hazard : ndarray (float32)
         Maxima over the run: depth [m], cell speed [m/s] (0 below ``output.wet_depth``, bounded: see
-        :class:`kernels.flood.FloodAccum`), FD2320 hazard rating.
+        :class:`kernels.flood.FloodAccum`), FD2320 hazard rating; 0 where the cell never got wet
+        (``arrival_time`` NaN), the files' nodata.
     arrival_time, duration : ndarray (float64)
         First time [s] the depth exceeded ``output.wet_depth`` (NaN: never) and seconds above it.
     depth_frames, frame_times
@@ -715,15 +716,17 @@ def _finish(
         else np.zeros((0, len(gcols))),
         columns=gcols,
     )
+    # 0 where never wet, as the files hold it (their nodata, see twin.sims.flood.gis)
+    never = np.isnan(accum.t_arrival)
     return FloodResult(
         crs=twin.crs,
         transform=twin.transform,
-        max_depth=h_max,
-        max_speed=accum.v_max.astype(np.float32),
+        max_depth=np.where(never, np.float32(0), h_max),
+        max_speed=np.where(never, np.float32(0), accum.v_max.astype(np.float32)),
         arrival_time=accum.t_arrival.astype(np.float64),
-        duration=accum.duration.astype(np.float64),
-        hazard=accum.hazard_max.astype(np.float32),
-        hazard_class=hz_class,
+        duration=np.where(never, 0.0, accum.duration.astype(np.float64)),
+        hazard=np.where(never, np.float32(0), accum.hazard_max.astype(np.float32)),
+        hazard_class=np.where(never, np.uint8(0), hz_class),
         depth_frames=frames,
         frame_times=np.asarray(frame_times, dtype=np.float64),
         gauges=gauges,
