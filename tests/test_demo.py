@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import geopandas as gpd
 import numpy as np
 from click.testing import CliRunner
 
@@ -39,6 +40,11 @@ def test_demo_end_to_end(tmp_path):
     water = json.loads((out / "water" / "summary.json").read_text())
     assert water["kind"] == "water" and water["steps"] == 10958 and water["mass_balance_max_rel_error"] <= 1e-9
     assert "base/farms (priority 3)" in res.output and (out / "water" / "water.png").stat().st_size > 10_000
+    # the streets the storm cuts, by name, and from when
+    roads = gpd.read_file(out / "result" / "roads.gpkg", layer="roads")
+    cut = roads[roads["cut_at_s"].notna()]
+    assert len(tw.roads) > 50 and len(cut) and (cut["name"] != "").all()
+    assert "Roads: " in res.output and "impassable from t = " in res.output
     result = FloodResult.load(out / "result", twin=tw)
     assert np.isfinite(result.max_depth).all() and result.max_depth.max() > 0.1
     html = (out / "result" / "scene.html").read_text()

@@ -68,6 +68,7 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
     click.echo(f"Result saved to {out / 'result'}\n")
     print_result(result.summary)
     _report_sewer(result.summary.get("drainage"))
+    _report_roads(result.summary.get("roads"), out / "result")
     click.echo(f"\nRouting the same storm through the river, creek and lake ({city.river_scenario.name}) ...")
     river = run(tw, city.river_scenario, out=out / "river", progress=False)
     s = river.summary
@@ -84,6 +85,18 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
     )
     _demo_water(tw, city.water_scenario, out / "water")
     click.echo(f"\nOpen the scene (works offline): {(out / 'result' / 'scene.html').resolve()}")
+
+
+def _report_roads(roads: dict[str, Any] | None, folder: Path) -> None:
+    """The streets cut first, in one line each (roads.gpkg holds every segment)."""
+    if not roads:
+        return
+    click.echo(
+        f"\nRoads: {roads['segments_cut']} of {roads['segments']} segments cut ({roads['length_cut_km']:.1f} km), "
+        f"each from when and until when in {folder / 'roads.gpkg'}"
+    )
+    for name, at in list(roads["streets_cut_first_s"].items())[:5]:
+        click.echo(f"  {name} impassable from t = {at / 60:.0f} min")
 
 
 def _report_sewer(drainage: dict[str, Any] | None) -> None:

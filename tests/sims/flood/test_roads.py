@@ -290,3 +290,11 @@ def test_sample_city_streets_are_named_where_its_storm_cuts_them(tmp_path):
     assert (cut["max_depth_m"] > cut["threshold_m"]).all()
     first = r.summary["roads"]["streets_cut_first_s"]
     assert first and set(first) <= set(cut["name"]) and min(first.values()) == cut["cut_at_s"].min()
+    # a route along a street that gets cut: direct before, round it (or none) once it is cut
+    seg = cut.sort_values("cut_at_s").iloc[0]
+    a, b = seg.geometry.coords[0], seg.geometry.coords[-1]
+    hospital = gpd.GeoDataFrame({"name": ["Clinic"]}, geometry=[shapely.Point(b)], crs=tw.crs)
+    before = r.route(a, hospital, at=0.0)
+    assert before.found and before.length_m == pytest.approx(seg.geometry.length, rel=1e-6)
+    during = r.route(a, hospital, at=float(seg["cut_at_s"]))
+    assert not during.found or during.length_m > before.length_m + 1.0
