@@ -117,7 +117,7 @@ def _read_graph(file: Path, crs: object, src_crs: object | None, report: dict[st
     rows, geoms, seen = [], [], set()
     for link in links:
         u, v = link.get("source"), link.get("target")
-        key = (min(str(u), str(v)), max(str(u), str(v)), link.get("key", 0), round(float(link.get("length", 0)), 3))
+        key = (min(str(u), str(v)), max(str(u), str(v)), link.get("key", 0), round(float(link.get("length") or 0), 3))
         if key in seen:  # the other direction of a two-way street
             continue
         seen.add(key)

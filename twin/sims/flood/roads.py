@@ -279,29 +279,82 @@ def facility_points(facilities: gpd.GeoDataFrame) -> np.ndarray:
     return np.asarray(shapely.point_on_surface(np.asarray(facilities.geometry.values)))
 
 
-def _graph(cuts: gpd.GeoDataFrame, ok: np.ndarray, speeds: np.ndarray):
-    """Undirected graph of the segments in ``ok``; nodes are end points rounded to the centimetre."""
-    import networkx as nx
-
-    g = nx.Graph()
-    geoms = np.asarray(cuts.geometry.values)
-    for i in np.nonzero(ok)[0]:
-        coords = shapely.get_coordinates(geoms[i])
-        if len(coords) < 2:
-            continue
-        a, b = tuple(np.round(coords[0], 2)), tuple(np.round(coords[-1], 2))
-        length = float(shapely.length(geoms[i]))
-        t = length / (speeds[i] / 3.6)
-        if a != b and (not g.has_edge(a, b) or g[a][b]["time"] > t):
-            g.add_edge(a, b, time=t, length=length, seg=int(i))
-    return g
-
-
 def _nearest(nodes: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from scipy.spatial import cKDTree
 
     dist, idx = cKDTree(nodes).query(pts)
     return idx, dist
+
+
+class _Network:
+    """The road network of one mode, built once, with the start and the facilities joined to it; the
+    route at a time runs on a view of it without the segments cut then."""
+
+    def __init__(self, cuts, origin, facilities, mode: str, speeds: Mapping[str, float] | None):
+        import networkx as nx
+
+        if mode not in ("drive", "walk"):
+            raise InputDataError(f"route mode must be 'drive' or 'walk', got {mode!r}.")
+        classes = cuts["class"].astype(str).tolist()
+        if mode == "drive":
+            kmh = _per_class(classes, SPEEDS_KMH, speeds or {}, _DEFAULT_SPEED_KMH)
+            usable = np.array([_base(c) not in FOOT_CLASSES for c in classes], dtype=bool) & (kmh > 0)
+        else:
+            usable = np.ones(len(classes), bool)
+            kmh = np.full(len(classes), WALK_KMH)
+        if not usable.any():
+            raise InputDataError(f"No road of the network can be used to {mode}; check the roads' classes.")
+        self.cuts, self.mode, self.facilities = cuts, mode, facilities
+        self.geoms = np.asarray(cuts.geometry.values)
+        # nodes are end points rounded to the centimetre; parallel segments stay apart (keyed by row)
+        self.graph = nx.MultiGraph()
+        for i in np.nonzero(usable)[0]:
+            coords = shapely.get_coordinates(self.geoms[i])
+            if len(coords) < 2:
+                continue
+            a, b = tuple(np.round(coords[0], 2)), tuple(np.round(coords[-1], 2))
+            if a != b:
+                length = float(shapely.length(self.geoms[i]))
+                self.graph.add_edge(a, b, key=int(i), time=length / (kmh[i] / 3.6), length=length)
+        nodes = np.array(list(self.graph.nodes))
+        (start,), (self.start_d,) = _nearest(nodes, np.array([origin], dtype=float))
+        self.src = tuple(nodes[start])
+        goal_idx, self.goal_d = _nearest(nodes, shapely.get_coordinates(facility_points(facilities)))
+        self.goals = [tuple(nodes[g]) for g in goal_idx]
+        dry = nx.node_connected_component(self.graph, self.src)
+        self.joined = any(g in dry for g in self.goals)
+        self.names = facilities["name"].astype(str).tolist() if "name" in facilities.columns else None
+
+    def at(self, at: float) -> Route:
+        import networkx as nx
+
+        open_ = passable(self.cuts, at)
+        view = nx.subgraph_view(self.graph, filter_edge=lambda a, b, k: open_[k])
+        reach = nx.single_source_dijkstra_path_length(view, self.src, weight="time")
+        best = min(((reach[g], k) for k, g in enumerate(self.goals) if g in reach), default=None, key=lambda v: v[0])
+        when = f"at t = {at / 60:.0f} min"
+        n = len(self.goals)
+        if best is None:
+            why = (
+                f"every road to the {n} facilities is cut (or the start's road is)"
+                if self.joined
+                else f"no road of the network joins the start to any of the {n} facilities, flood or not"
+            )
+            return Route(
+                False, float(at), None, None, math.nan, math.nan, None, float(self.start_d), math.nan,
+                f"no passable route {when}: {why}",
+            )  # fmt: skip
+        t, k = best
+        path = nx.shortest_path(view, self.src, self.goals[k], weight="time")
+        segs = [min(view[a][b], key=lambda key: view[a][b][key]["time"]) for a, b in zip(path[:-1], path[1:])]
+        lines = self.geoms[segs] if segs else []
+        geom = shapely.line_merge(shapely.union_all(lines)) if len(lines) else shapely.LineString([self.src] * 2)
+        length = float(sum(shapely.length(lines))) if len(lines) else 0.0
+        label = self.names[k] if self.names else str(self.facilities.index[k])
+        return Route(
+            True, float(at), self.facilities.index[k], label, length, float(t), geom, float(self.start_d),
+            float(self.goal_d[k]), f"{when}: {label}, {length / 1000:.2f} km, {t / 60:.1f} min ({self.mode})",
+        )  # fmt: skip
 
 
 def route(
@@ -336,58 +389,13 @@ def route(
         :data:`WALK_KMH`.
     speeds
         km/h per class overriding :data:`SPEEDS_KMH`.
-    """
-    import networkx as nx
 
-    if mode not in ("drive", "walk"):
-        raise InputDataError(f"route mode must be 'drive' or 'walk', got {mode!r}.")
-    classes = cuts["class"].astype(str).tolist()
-    if mode == "drive":
-        usable = np.array([_base(c) not in FOOT_CLASSES for c in classes])
-        kmh = _per_class(classes, SPEEDS_KMH, speeds or {}, _DEFAULT_SPEED_KMH)
-        usable &= kmh > 0
-    else:
-        usable = np.ones(len(classes), bool)
-        kmh = np.full(len(classes), WALK_KMH)
-    if not usable.any():
-        raise InputDataError(f"No road of the network can be used to {mode}; check the roads' classes.")
-    full = _graph(cuts, usable, kmh)
-    nodes = np.array(list(full.nodes))
-    targets = facility_points(facilities)
-    (start,), (start_d,) = _nearest(nodes, np.array([origin], dtype=float))
-    goal_idx, goal_d = _nearest(nodes, shapely.get_coordinates(targets))
-    open_now = _graph(cuts, usable & passable(cuts, at), kmh)
-    src = tuple(nodes[start])
-    names = facilities["name"].astype(str).tolist() if "name" in facilities.columns else None
-    best = None
-    if src in open_now:
-        reach = nx.single_source_dijkstra_path_length(open_now, src, weight="time")
-        for k, gi in enumerate(goal_idx):
-            t = reach.get(tuple(nodes[gi]))
-            if t is not None and (best is None or t < best[1]):
-                best = (k, t)
-    when = f"at t = {at / 60:.0f} min"
-    if best is None:
-        dry = nx.node_connected_component(full, src)
-        why = (
-            f"every road to the {len(targets)} facilities is cut (or the start's road is)"
-            if any(tuple(nodes[gi]) in dry for gi in goal_idx)
-            else f"no road of the network joins the start to any of the {len(targets)} facilities, flood or not"
-        )
-        return Route(
-            False, float(at), None, None, math.nan, math.nan, None, float(start_d), math.nan,
-            f"no passable route {when}: {why}",
-        )  # fmt: skip
-    k, t = best
-    path = nx.shortest_path(open_now, src, tuple(nodes[goal_idx[k]]), weight="time")
-    lines = [np.asarray(cuts.geometry.values)[open_now[a][b]["seg"]] for a, b in zip(path[:-1], path[1:])]
-    geom = shapely.line_merge(shapely.union_all(lines)) if lines else shapely.LineString([src, src])
-    length = float(sum(open_now[a][b]["length"] for a, b in zip(path[:-1], path[1:])))
-    label = names[k] if names else str(facilities.index[k])
-    return Route(
-        True, float(at), facilities.index[k], label, length, float(t), geom, float(start_d), float(goal_d[k]),
-        f"{when}: {label}, {length / 1000:.2f} km, {t / 60:.1f} min ({mode})",
-    )  # fmt: skip
+    Raises
+    ------
+    InputDataError
+        An unknown mode, no road usable in it, or no facility.
+    """
+    return _Network(cuts, origin, facilities, mode, speeds).at(float(at))
 
 
 def routes_over_time(
@@ -405,8 +413,9 @@ def routes_over_time(
     if times is None:
         events = np.r_[0.0, cuts["cut_at_s"].to_numpy(float), cuts["reopen_at_s"].to_numpy(float)]
         times = np.unique(events[np.isfinite(events)])
+    network = _Network(cuts, origin, facilities, mode, speeds)
     rows = []
     for t in times:
-        r = route(cuts, origin, facilities, float(t), mode=mode, speeds=speeds)
+        r = network.at(float(t))
         rows.append((r.at_s, r.found, r.facility_name, r.length_m, r.travel_time_s, r.message))
     return pd.DataFrame(rows, columns=["at_s", "found", "facility", "length_m", "travel_time_s", "message"])
