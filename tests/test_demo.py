@@ -43,7 +43,7 @@ def test_demo_end_to_end(tmp_path):
     # the streets the storm cuts, by name, and from when
     roads = gpd.read_file(out / "result" / "roads.gpkg", layer="roads")
     cut = roads[roads["cut_at_s"].notna()]
-    assert len(tw.roads) > 50 and len(cut) and (cut["name"] != "").all()
+    assert len(tw.roads) > 20 and len(cut) and (cut["name"] != "").all()
     assert "Roads: " in res.output and "impassable from t = " in res.output
     result = FloodResult.load(out / "result", twin=tw)
     assert np.isfinite(result.max_depth).all() and result.max_depth.max() > 0.1
