@@ -19,6 +19,18 @@ from twin.sims.flood.run import FloodResult, run
 RASTERS = ("max_depth", "max_speed", "arrival_time", "duration", "hazard", "hazard_class")
 
 
+def _ifds_before_data(path) -> bool:
+    """The COG layout as GDAL's validator checks it: every IFD (image and overviews) before any tile,
+    and the smallest overview's tiles first, the full image's last."""
+    levels = [{}] + [{"overview_level": k} for k in range(len(rasterio.open(path).overviews(1)))]
+    ifds, firsts = [], []
+    for kw in levels:
+        with rasterio.open(path, **kw) as src:
+            ifds.append(int(src.get_tag_item("IFD_OFFSET", "TIFF", bidx=1)))
+            firsts.append(int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1)))
+    return max(ifds) < min(firsts) and firsts == sorted(firsts, reverse=True)
+
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     out = tmp_path_factory.mktemp("gis") / "res"
@@ -33,6 +45,7 @@ def test_every_raster_is_a_cog_with_nodata_where_never_wet_and_a_style(result):
     for name in RASTERS:
         with rasterio.open(out / f"{name}.tif") as src:
             assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG", name
+            assert _ifds_before_data(out / f"{name}.tif"), name
             assert src.profile["tiled"] and src.block_shapes[0] == (256, 256), name
             want = NODATA[name]
             assert np.isnan(src.nodata) if np.isnan(want) else src.nodata == want, name
@@ -76,8 +89,19 @@ def test_start_defaults_to_when_the_run_starts(tmp_path):
 
 
 def test_large_rasters_get_overviews(tmp_path):
+    from twin import _io
+
+    # the layout check can fail: a tiled GeoTIFF with overviews added afterwards is no COG
+    plain = _io.write_geotiff(
+        tmp_path / "plain.tif", np.ones((700, 900), np.float32), Affine(2, 0, 0, 0, -2, 0), "EPSG:4547"
+    )
+    with rasterio.open(plain, "r+") as dst:
+        dst.build_overviews([2, 4])
+    assert not _ifds_before_data(plain)
     arr = np.random.default_rng(0).random((700, 900)).astype(np.float32)
     path = write_cog(tmp_path / "big.tif", arr, Affine(2, 0, 0, 0, -2, 0), "EPSG:4547", 0.0)
     with rasterio.open(path) as src:
         assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and src.overviews(1) == [2, 4]
+    assert _ifds_before_data(path)
+    with rasterio.open(path) as src:
         np.testing.assert_array_equal(src.read(1), arr)
