@@ -298,3 +298,23 @@ def test_sample_city_streets_are_named_where_its_storm_cuts_them(tmp_path):
     assert before.found and before.length_m == pytest.approx(seg.geometry.length, rel=1e-6)
     during = r.route(a, hospital, at=float(seg["cut_at_s"]))
     assert not during.found or during.length_m > before.length_m + 1.0
+
+
+def test_roads_from_any_vector_file_are_reprojected_and_classed(tmp_path):
+    lines = gpd.GeoDataFrame(
+        {"highway": ["Secondary", None], "name": ["Rua A", None], "bridge": ["yes", None]},
+        geometry=[
+            shapely.LineString([(113.2, 23.1), (113.21, 23.1)]),
+            shapely.LineString([(113.2, 23.1), (113.2, 23.11)]),
+        ],
+        crs="EPSG:4326",
+    )
+    lines.to_file(tmp_path / "osm.geojson")
+    report: dict = {}
+    roads = read_roads(tmp_path / "osm.geojson", CRS, report=report)
+    assert roads.crs == CRS and report["class_column"] == "highway"
+    assert roads["class"].tolist() == ["secondary", "road"] and roads["name"].tolist() == ["Rua A", ""]
+    assert roads["bridge"].tolist() == [True, False]
+    assert roads.geometry.iloc[0].length == pytest.approx(1024, rel=0.01)  # 0.01 degree of longitude at 23.1 N
+    with pytest.raises(InputDataError, match="class column 'kind'"):
+        read_roads(tmp_path / "osm.geojson", CRS, class_column="kind")
