@@ -57,7 +57,7 @@ river_fill = 0.5
 
 @dataclass
 class RecordedStorm:
-    """Where the storm's files are: ``obs`` (radar frames and gauges), ``config`` (forecast TOML)."""
+    """Where the storm's files are: ``obs`` (radar frames, gauges and ``forecast.toml``), ``config`` (that TOML)."""
 
     obs: Path
     config: Path
@@ -99,7 +99,7 @@ def recorded_storm(
     radar_cell: float = 250.0,
     radar_size: float = 40000.0,
 ) -> RecordedStorm:
-    """Write the recorded storm over ``twin`` into ``path`` (``obs/`` and ``forecast.toml``).
+    """Write the recorded storm over ``twin`` into ``path/obs`` (radar, gauges, ``forecast.toml``).
 
     Returns
     -------
@@ -178,7 +178,7 @@ def recorded_storm(
         xy = shapely.get_coordinates(twin.rivers.geometry.iloc[0])
         xy = xy[np.argsort(xy[:, 0])]
         iy = float(np.interp(ix, xy[:, 0], xy[:, 1]))
-    config = root / "forecast.toml"
+    config = obs / "forecast.toml"
     with atomic_file(config) as tmp:
         tmp.write_text(FORECAST_TOML.format(x=ix, y=iy))
     return RecordedStorm(obs, config, float(times[0]), float(times[-1]), interval)
