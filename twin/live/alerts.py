@@ -15,6 +15,7 @@ flooded depth at it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -122,7 +123,8 @@ def feature_forecast(
         rows[f"p_flooded_{tag}"] = flooded.sum(axis=0) / n_members
         rows[f"depth_median_{tag}"] = np.median(depth, axis=0)
         t = np.where(flooded, np.where(np.isnan(first), lead, np.minimum(first, lead)), np.nan)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # features no member floods: NaN, said below
+            warnings.simplefilter("ignore", RuntimeWarning)
             rows[f"time_median_{tag}"] = np.where(
                 flooded.any(axis=0), np.nanmedian(np.where(flooded, t, np.nan), axis=0), np.nan
             )
