@@ -23,9 +23,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from twin.model.twin import Twin
+from twin.model.twin import LAYERS, Twin
 
 __all__ = ["FeatureSampler", "feature_layers", "feature_forecast", "warning_table"]
+
+#: Named layers that describe the ground and water, not things to warn for.
+_GROUND = {"buildings", "rivers", "lakes", "landuse", "spaces"}
 
 
 @dataclass
@@ -91,7 +94,9 @@ def feature_layers(
     layers: dict[str, tuple[str, gpd.GeoDataFrame]] = {}
     if twin.buildings is not None and len(twin.buildings):
         layers["buildings"] = ("building", twin.buildings)
-    for name, gdf in {**twin.vectors, **(extra or {})}.items():
+    # named layers other than the ground's own (a roads layer added to LAYERS is picked up), then free ones
+    named = {n: getattr(twin, n, None) for n in LAYERS if n not in _GROUND}
+    for name, gdf in {**named, **twin.vectors, **(extra or {})}.items():
         if gdf is None or not len(gdf):
             continue
         types = set(gdf.geometry.geom_type.dropna())

@@ -2,7 +2,8 @@
 
 For each cycle of a replay, the cycle's state (hot-started, nudged) is run again three ways to each
 lead time: under the rain the radar then observed (the *truth* of the replay, the run that sees the
-whole observed rain), with no further rain, and with the last radar frame held (persistence). The
+whole observed rain, corrected by the gauges as the cycle's rain is), with no further rain, and with
+the last radar frame held (persistence). The
 flooded area at a lead time is where the largest depth since now exceeds ``flooded_depth``; the
 forecast's is that of its median member. CSI = hits / (hits + misses + false alarms), summed over the
 cycles and over the cells of the twin off its rivers, lakes and buildings. ``csi_new`` counts only
@@ -70,11 +71,13 @@ def replay_skill(fc: Forecaster, times: list[float]) -> tuple[pd.DataFrame, list
                     else onto_grid(f.rain, f.crs, f.transform, last.crs, last.transform, last.rain.shape)
                 )
             truth.append(np.nan_to_num(held, nan=0.0))
-        last_rain = np.nan_to_num(last.rain, nan=0.0)
+        # the truth and persistence get the radar's correction by the gauges, as the cycle's own rain did
+        bias = res.record["rain_gauge_bias"]
+        last_rain = np.nan_to_num(last.rain, nan=0.0) * bias
         runs = run_members(
             res.inputs,
             [
-                np.stack(truth),
+                np.stack(truth) * bias,
                 np.broadcast_to(last_rain, (steps, *last_rain.shape)),
                 np.zeros((steps, *last_rain.shape)),
             ],
