@@ -9,6 +9,7 @@ from twin.live.cycle import Forecaster
 from twin.live.verify import replay_skill
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::twin.live.observations.ObservationWarning")
 def test_the_forecast_beats_no_rain_and_persistence_at_30_and_60_minutes(storm, tmp_path):
     times = [storm.start + k * 720.0 for k in range(3, 8)]  # 08:36 to 09:24, as the cell comes and goes
