@@ -92,6 +92,7 @@ def speed(args, work: Path) -> str:
         f"| cluster start (once, kept between cycles) | {cluster:.1f} |",
         "",
         f"Balance error of the cycle {r['balance']['mass_balance_error']:.1e}; buildings warned: {r['buildings_warned']}.",
+        "",
         args.note,
     ]
     return "\n".join(lines) + "\n"
@@ -126,7 +127,7 @@ def replay(args, work: Path) -> str:
             f"| {row['lead_min']:g} min | {row['method']} | {row['csi']:.3f} | {row['csi_new']:.3f} | "
             f"{row['hits']} | {row['misses']} | {row['false_alarms']} |"
         )
-    lines.append(args.note)
+    lines += ["", args.note]
     return "\n".join(lines) + "\n"
 
 
