@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from live_town import CRS, DX, X0, Y0, N, bowl_twin, config, town_storm
 
-from conftest import CRS, DX, X0, Y0, N, bowl_twin, config
 from twin.live.alerts import FeatureSampler, feature_forecast, feature_layers, warning_table
 from twin.live.config import ROAD_DEPTHS
 from twin.live.cycle import Forecaster
@@ -48,7 +48,8 @@ def test_layers_are_found_by_geometry_and_a_class_column():
 
 
 @pytest.mark.filterwarnings("ignore::twin.live.observations.ObservationWarning")
-def test_a_forecast_warns_for_a_road_layer_given_to_it(storm, tmp_path):
+def test_a_forecast_warns_for_a_road_layer_given_to_it(tmp_path_factory, tmp_path):
+    storm = town_storm(tmp_path_factory)
     cfg = config(lead_times=["30min"], members=2, road_depths={"footway": 0.05})
     with Forecaster(bowl_twin(), cfg, storm.obs, tmp_path / "fc", layers={"roads": _roads()}) as fc:
         res = fc.cycle(storm.start + 3600.0)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from live_town import DX, X0, Y0, bowl_twin, config
 
-from conftest import DX, X0, Y0, bowl_twin, config
 from twin.errors import ScenarioError
 from twin.live.cycle import Forecaster
 from twin.live.observations import parse_time

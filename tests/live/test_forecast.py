@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import rasterio
 from click.testing import CliRunner
+from live_town import bowl_twin, config, town_storm
 
-from conftest import bowl_twin, config
 from twin import _io
 from twin.cli.app import main
 from twin.live import publish
@@ -31,7 +31,8 @@ def _codes(res):
 
 
 @pytest.mark.filterwarnings("ignore::twin.live.observations.ObservationWarning")
-def test_cycles_publish_maps_warnings_and_a_latest_pointer_and_their_books_close(storm, tmp_path):
+def test_cycles_publish_maps_warnings_and_a_latest_pointer_and_their_books_close(tmp_path_factory, tmp_path):
+    storm = town_storm(tmp_path_factory)
     tw = bowl_twin()
     out = tmp_path / "fc"
     with Forecaster(tw, _cfg(), storm.obs, out) as fc:
@@ -77,7 +78,8 @@ def test_cycles_publish_maps_warnings_and_a_latest_pointer_and_their_books_close
 
 
 @pytest.mark.filterwarnings("ignore::twin.live.observations.ObservationWarning")
-def test_a_missing_frame_is_held_with_a_warning_or_waited_for(storm, tmp_path):
+def test_a_missing_frame_is_held_with_a_warning_or_waited_for(tmp_path_factory, tmp_path):
+    storm = town_storm(tmp_path_factory)
     obs = tmp_path / "obs"
     shutil.copytree(storm.obs, obs)
     (obs / "radar" / "radar_20260601T0854Z.tif").unlink()
@@ -99,7 +101,8 @@ def test_a_missing_frame_is_held_with_a_warning_or_waited_for(storm, tmp_path):
     assert later.status == "published" and "RadarFrameMissing" in _codes(later)
 
 
-def test_a_late_frame_and_a_corrupt_one_are_named_and_the_cycle_goes_on(storm, tmp_path):
+def test_a_late_frame_and_a_corrupt_one_are_named_and_the_cycle_goes_on(tmp_path_factory, tmp_path):
+    storm = town_storm(tmp_path_factory)
     obs = tmp_path / "obs"
     shutil.copytree(storm.obs, obs)
     late = obs / "radar" / "radar_20260601T0842Z.tif"
@@ -120,7 +123,8 @@ def test_a_late_frame_and_a_corrupt_one_are_named_and_the_cycle_goes_on(storm, t
 
 
 @pytest.mark.filterwarnings("ignore::twin.live.observations.ObservationWarning")
-def test_a_cycle_cut_short_loses_nothing_published_and_the_next_run_picks_up(storm, tmp_path, monkeypatch):
+def test_a_cycle_cut_short_loses_nothing_published_and_the_next_run_picks_up(tmp_path_factory, tmp_path, monkeypatch):
+    storm = town_storm(tmp_path_factory)
     tw = bowl_twin()
     out = tmp_path / "fc"
     with Forecaster(tw, _cfg(), storm.obs, out) as fc:
@@ -150,7 +154,8 @@ def test_a_cycle_cut_short_loses_nothing_published_and_the_next_run_picks_up(sto
     assert json.loads((out / "latest.json").read_text())["cycle"] == "20260601T0854Z"
 
 
-def test_a_state_from_another_twin_is_refused(storm, tmp_path):
+def test_a_state_from_another_twin_is_refused(tmp_path_factory, tmp_path):
+    storm = town_storm(tmp_path_factory)
     from twin.errors import ScenarioError
 
     with Forecaster(bowl_twin(), _cfg(), storm.obs, tmp_path / "fc") as fc:
@@ -164,7 +169,8 @@ def test_a_state_from_another_twin_is_refused(storm, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::twin.live.observations.ObservationWarning")
-def test_members_on_the_ensembles_dask_cluster_equal_those_run_here(storm, tmp_path):
+def test_members_on_the_ensembles_dask_cluster_equal_those_run_here(tmp_path_factory, tmp_path):
+    storm = town_storm(tmp_path_factory)
     tw = bowl_twin()
     with Forecaster(tw, _cfg(workers=2), storm.obs, tmp_path / "dask") as fc:
         on_dask = fc.cycle(storm.start + 48 * MIN)
@@ -174,7 +180,8 @@ def test_members_on_the_ensembles_dask_cluster_equal_those_run_here(storm, tmp_p
         np.testing.assert_array_equal(a.h_max, b.h_max)
 
 
-def test_twin_forecast_replays_the_storm_from_the_command_line(storm, tmp_path):
+def test_twin_forecast_replays_the_storm_from_the_command_line(tmp_path_factory, tmp_path):
+    storm = town_storm(tmp_path_factory)
     tw = bowl_twin()
     tw.save(tmp_path / "twin")
     obs = tmp_path / "obs"

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from live_town import town_storm
 
 from twin.live.observations import dbz_to_rain, read_observations
 from twin.sample.storm import RADAR_CRS
@@ -21,7 +22,8 @@ def test_marshall_palmer_turns_reflectivity_into_rain():
     assert dbz_to_rain(np.array([dbz]), a=300, b=1.4)[0] == pytest.approx((10 ** (dbz / 10) / 300) ** (1 / 1.4))
 
 
-def test_the_storm_reads_as_dbz_netcdf_and_mm_h_geotiff_on_the_radar_grid(storm):
+def test_the_storm_reads_as_dbz_netcdf_and_mm_h_geotiff_on_the_radar_grid(tmp_path_factory):
+    storm = town_storm(tmp_path_factory)
     obs = read_observations(storm.obs, math.inf)
     assert not obs.warnings
     assert len(obs.frames) == 21  # 2 h every 6 min
@@ -46,7 +48,8 @@ def _centre(tr):
     return (tr.c + 32 * tr.a, tr.f + 32 * tr.e)
 
 
-def test_corrupt_duplicate_and_unstamped_frames_are_named_and_left_out(storm, tmp_path):
+def test_corrupt_duplicate_and_unstamped_frames_are_named_and_left_out(tmp_path_factory, tmp_path):
+    storm = town_storm(tmp_path_factory)
     obs_dir = tmp_path / "obs"
     shutil.copytree(storm.obs, obs_dir)
     radar = obs_dir / "radar"
@@ -62,7 +65,8 @@ def test_corrupt_duplicate_and_unstamped_frames_are_named_and_left_out(storm, tm
     assert len(times) == len(set(times)) == 20  # 21 frames, the corrupt one left out
 
 
-def test_gauge_spikes_are_dropped_with_a_warning(storm, tmp_path):
+def test_gauge_spikes_are_dropped_with_a_warning(tmp_path_factory, tmp_path):
+    storm = town_storm(tmp_path_factory)
     obs_dir = tmp_path / "obs"
     shutil.copytree(storm.obs, obs_dir)
     rain = pd.read_csv(obs_dir / "rain_gauges.csv")

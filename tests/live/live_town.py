@@ -1,4 +1,5 @@
-"""A small bowl-shaped town under the sample storm (radar frames, gauges), for the live twin's tests."""
+"""A small bowl-shaped town under the sample storm (radar frames, gauges), for the live twin's tests (a
+helper module, not a conftest: the suite's own conftest is imported by name from other folders)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import shapely
 from affine import Affine
 
 from twin.model.twin import Twin
-from twin.sample.storm import recorded_storm
+from twin.sample.storm import RecordedStorm, recorded_storm
 
 CRS = "EPSG:4547"
 X0, Y0, DX, N = 423000.0, 2560000.0, 10.0, 30
@@ -59,9 +60,13 @@ def config(**over) -> dict:
     return {**base, **over}
 
 
-@pytest.fixture(scope="session")
-def storm(tmp_path_factory):
-    """The recorded storm over the bowl town (2 h, a 16 km radar of 250 m cells)."""
-    return recorded_storm(
-        tmp_path_factory.mktemp("storm"), bowl_twin(), duration=7200.0, radar_size=16000.0, radar_cell=250.0
-    )
+_STORMS: dict[str, RecordedStorm] = {}
+
+
+def town_storm(factory: pytest.TempPathFactory) -> RecordedStorm:
+    """The recorded storm over the bowl town (2 h, a 16 km radar of 250 m cells), made once per session."""
+    if "town" not in _STORMS:
+        _STORMS["town"] = recorded_storm(
+            factory.mktemp("storm"), bowl_twin(), duration=7200.0, radar_size=16000.0, radar_cell=250.0
+        )
+    return _STORMS["town"]
