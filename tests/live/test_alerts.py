@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from live_town import CRS, DX, X0, Y0, N, bowl_twin, config, town_storm
+from live_town import CRS, X0, Y0, N, bowl_twin, config, town_storm
 
 from twin.live.alerts import FeatureSampler, feature_forecast, feature_layers, warning_table
 from twin.live.config import ROAD_DEPTHS
@@ -62,4 +62,3 @@ def test_a_forecast_warns_for_a_road_layer_given_to_it(tmp_path_factory, tmp_pat
     assert road_rows.loc[road_rows["id"] == "f1", "threshold_m"].iloc[0] == 0.05
     geo = gpd.read_file(folder / "warnings.geojson")
     assert len(geo) == len(warn) and geo.crs.to_epsg() == 4326
-    assert DX == 10.0
