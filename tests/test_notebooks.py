@@ -32,6 +32,7 @@ EXPECTED = {
         "field/flood_overlay.html",
         "field/exposed_buildings.csv",
         "flood-result/summary.json",
+        "forecast/latest.json",
     ),
     "03_engineer_ifc_import.ipynb": ("sample-city/ifc/placements.json", "flood-result/summary.json"),
 }

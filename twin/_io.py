@@ -90,10 +90,12 @@ KINDS = {
     "ensemble": "an ensemble",
     "sample-city": "a sample city",
     "sample-ifc": "the IFC models of a sample city",
+    "forecast": "a live twin's forecasts",
+    "forecast-cycle": "a forecast cycle",
 }
 
 # Kinds written file by file into an existing folder: nothing in them is ever deleted.
-_IN_PLACE = {"ensemble", "sample-city"}
+_IN_PLACE = {"ensemble", "sample-city", "forecast"}
 # Written after the folder itself (an extra whose failure does not cost the result).
 _EXTRAS = {"scene.html", "water.png"}
 # Files operating systems drop into folders by themselves.

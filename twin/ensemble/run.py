@@ -45,6 +45,7 @@ __all__ = [
     "EnsembleResult",
     "Member",
     "building_probabilities",
+    "dask_client",
     "exceedance_maps",
     "return_period_maps",
     "run_ensemble",
@@ -348,6 +349,13 @@ def _run_member(twin: Twin, scenario: dict[str, Any], out: str, threads: int) ->
 
         summary["worker"] = get_worker().address
     return summary
+
+
+def dask_client(scheduler: str | None = None, n_workers: int = 2, threads_per_worker: int = 1):
+    """The cluster :func:`run_ensemble` runs on, as a context manager yielding its client: the
+    scheduler at ``scheduler``, or a local cluster of ``n_workers`` processes of one member at a time
+    with ``threads_per_worker`` Numba threads each (the live twin's forecast members use it too)."""
+    return _client(scheduler, n_workers, threads_per_worker)
 
 
 @contextlib.contextmanager

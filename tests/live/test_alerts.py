@@ -1,0 +1,64 @@
+"""Warnings for any layer: buildings and facilities against the flooded depth, roads by their class."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from live_town import CRS, X0, Y0, N, bowl_twin, config, town_storm
+
+from twin.live.alerts import FeatureSampler, feature_forecast, feature_layers, warning_table
+from twin.live.config import ROAD_DEPTHS
+from twin.live.cycle import Forecaster
+
+
+def _roads():
+    # two roads along the same row through the bowl's middle: a motorway and a footway
+    y = Y0 - 155
+    line = shapely.LineString([(X0 + 60, y), (X0 + 240, y)])
+    return gpd.GeoDataFrame({"id": ["m1", "f1"], "class": ["motorway", "footway"]}, geometry=[line, line], crs=CRS)
+
+
+def test_a_road_is_cut_above_the_depth_of_its_class():
+    tw = bowl_twin()
+    roads = _roads()
+    sampler = FeatureSampler.of(roads, tw)
+    depth = np.zeros((N, N), np.float32)
+    depth[15, 10:20] = 0.2  # 0.2 m across the road: above a footway's 0.1 m, below a motorway's 0.3 m
+    arrival = np.full((N, N), np.nan, np.float32)
+    arrival[15, 12] = 600.0
+    h_max = [depth[None], depth[None], np.zeros((1, N, N), np.float32)]  # 3 members, one lead time
+    thr = np.array([ROAD_DEPTHS[c] for c in roads["class"]])
+    fc = feature_forecast(sampler, h_max, [arrival] * 3, tw.terrain, thr, [1800.0])
+    assert fc["p_flooded_30min"].tolist() == pytest.approx([0.0, 2 / 3])
+    assert fc["time_median_30min"].iloc[1] == 600.0
+    warn = warning_table("roads", "road", roads, fc, thr, [1800.0], 0.1)
+    assert warn["id"].tolist() == ["f1"] and warn["threshold_m"].tolist() == [0.1]
+    assert warn["expected_min"].tolist() == [10.0]
+
+
+def test_layers_are_found_by_geometry_and_a_class_column():
+    tw = bowl_twin()
+    tw.set_vector("roads", _roads())
+    tw.set_vector("rivers_lines", _roads().drop(columns="class"))  # lines without a class: not roads
+    kinds = {name: kind for name, (kind, _) in feature_layers(tw).items()}
+    assert kinds == {"buildings": "building", "hospitals": "facility", "schools": "facility", "roads": "road"}
+
+
+@pytest.mark.filterwarnings("ignore::twin.live.observations.ObservationWarning")
+def test_a_forecast_warns_for_a_road_layer_given_to_it(tmp_path_factory, tmp_path):
+    storm = town_storm(tmp_path_factory)
+    cfg = config(lead_times=["30min"], members=2, road_depths={"footway": 0.05})
+    with Forecaster(bowl_twin(), cfg, storm.obs, tmp_path / "fc", layers={"roads": _roads()}) as fc:
+        res = fc.cycle(storm.start + 3600.0)
+    folder = res.folder
+    roads = gpd.read_file(folder / "roads.gpkg")
+    assert {"p_flooded_30min", "time_median_30min", "depth_median_30min"} <= set(roads.columns)
+    warn = pd.read_csv(folder / "warnings.csv")
+    road_rows = warn[warn["kind"] == "road"]
+    assert set(road_rows["id"]) >= {"f1"}
+    assert road_rows.loc[road_rows["id"] == "f1", "threshold_m"].iloc[0] == 0.05
+    geo = gpd.read_file(folder / "warnings.geojson")
+    assert len(geo) == len(warn) and geo.crs.to_epsg() == 4326

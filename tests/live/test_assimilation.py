@@ -1,0 +1,84 @@
+"""Gauges pulled into the model: nudging converges within a stated number of cycles, its volume a
+term of its own in the books; a boundary gauge sets the edge's water level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from live_town import DX, X0, Y0, bowl_twin, config
+
+from twin.errors import ScenarioError
+from twin.live.cycle import Forecaster
+from twin.live.observations import parse_time
+
+T0 = parse_time("2026-06-01T08:00Z")
+
+
+def _levels(folder, station, x, y, values, every=300.0):
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {
+            "time": [pd.Timestamp(T0 + k * every, unit="s", tz="UTC").isoformat() for k in range(len(values))],
+            "station": station,
+            "x": x,
+            "y": y,
+            "level_m": values,
+        }
+    ).to_csv(folder / f"levels_{station}.csv", index=False)
+
+
+@pytest.mark.filterwarnings("ignore::twin.live.observations.ObservationWarning")
+def test_a_lake_started_at_a_wrong_level_converges_to_its_gauge_within_five_cycles(tmp_path):
+    tw = bowl_twin(lake_level=10.5)  # the model starts the pond at 10.5 m ...
+    _levels(tmp_path / "obs", "pond", X0 + 150, Y0 - 150, [10.3] * 20)  # ... its gauge reads 10.3 m
+    cfg = config(lead_times=["6min"], members=1)
+    misfits, nudged, errors = [], [], []
+    with Forecaster(tw, cfg, tmp_path / "obs", tmp_path / "fc") as fc:
+        for k in range(6):
+            rec = fc.cycle(T0 + k * 360.0).record
+            (m,) = rec["misfit"]
+            misfits.append((m["misfit_before_m"], m["misfit_after_m"]))
+            nudged.append(rec["balance"]["volume_nudging_m3"])
+            errors.append(rec["balance"]["mass_balance_error"])
+            assert "NoRadar" in [w["code"] for w in rec["warnings"]]
+    assert misfits[0][0] == pytest.approx(-0.2, abs=1e-3)
+    assert misfits[0][1] == pytest.approx(-0.1, abs=1e-3)  # gain 0.5: half the misfit per cycle
+    assert abs(misfits[5][0]) < 0.05 * 0.2  # within 5 cycles: below 5 % of the wrong start
+    assert all(abs(b) <= abs(a) + 1e-6 for a, b in misfits)
+    assert all(v < 0 for v in nudged)  # water taken out, and said so
+    # the books close with the nudging as its own term (no rain: the residual is all there is)
+    assert all(abs(e) < 1e-3 for e in errors)
+
+
+@pytest.mark.filterwarnings("ignore::twin.live.observations.ObservationWarning")
+def test_a_boundary_gauge_sets_the_level_of_its_edge(tmp_path):
+    tw = bowl_twin()
+    rising = list(np.linspace(11.2, 11.6, 9))
+    _levels(tmp_path / "obs", "harbour", X0 + 300, Y0 - 150, rising)
+    base = {
+        "kind": "flood",
+        "duration": "1h",
+        "infiltration": {"model": "none"},
+        "boundary": [{"edge": "east", "type": "level", "level": [[0, 0.0]]}],
+    }
+    cfg = config(base=base, lead_times=["6min"], members=1, boundary_gauges={"harbour": 0})
+    with Forecaster(tw, cfg, tmp_path / "obs", tmp_path / "fc") as fc:
+        fc.cycle(T0)
+        res = fc.cycle(T0 + 2400.0)
+    rec = res.record
+    assert rec["boundary_levels"] == {"harbour": True}
+    assert rec["misfit"] == []  # a boundary gauge is not nudged
+    assert rec["balance"]["volume_boundary_in_m3"] > 0
+    assert abs(rec["balance"]["mass_balance_error"]) < 1e-5
+    h = res.inputs.state.h
+    z = tw.terrain
+    row = int(150 / DX)
+    level_now = float(np.interp(2400.0, np.arange(9) * 300.0, rising))
+    assert z[row, -1] + h[row, -1] == pytest.approx(level_now, abs=0.05)
+
+
+def test_a_boundary_gauge_on_a_boundary_that_is_not_a_level_is_refused(tmp_path):
+    (tmp_path / "obs").mkdir()
+    with pytest.raises(ScenarioError, match="boundary_gauges"):
+        Forecaster(bowl_twin(), config(boundary_gauges={"x": 0}), tmp_path / "obs", tmp_path / "fc")

@@ -1,0 +1,80 @@
+"""A cycle's forecast written where emergency staff read it: ``cycles/<time>/``, ``latest.json``, ``history.csv``.
+
+Each cycle's folder is written beside its name and renamed into place when complete (see
+:func:`twin._io.atomic_dir`), so a reader sees the whole folder or none; then ``latest.json`` (one
+atomic rename) points at it, and ``history.csv`` gets its row. A cycle cut short at any point leaves
+every folder published before intact and ``latest.json`` on the last complete one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from twin import _io
+
+__all__ = ["publish_cycle", "read_latest"]
+
+
+def publish_cycle(
+    out: Path,
+    name: str,
+    rasters: dict[str, np.ndarray],
+    transform: Any,
+    crs: Any,
+    tables: dict[str, pd.DataFrame],
+    layers: dict[str, gpd.GeoDataFrame],
+    record: dict[str, Any],
+) -> Path:
+    """Write ``cycles/<name>/`` atomically (GeoTIFFs, CSV, GeoJSON/GeoPackage, ``cycle.json``), then
+    point ``latest.json`` at it and add its row to ``history.csv``."""
+    folder = out / "cycles" / name
+    with _io.atomic_dir(folder, "forecast-cycle") as tmp:
+        for fname, arr in rasters.items():
+            _io.write_geotiff(tmp / fname, arr.astype(np.float32), transform, crs, nodata=np.nan)
+        for fname, df in tables.items():
+            df.to_csv(tmp / fname, index=False)
+        for fname, gdf in layers.items():
+            if fname.endswith(".geojson"):
+                gdf.to_crs(4326).to_file(tmp / fname, driver="GeoJSON", engine="pyogrio")
+            else:
+                gdf.to_file(tmp / fname, driver="GPKG", engine="pyogrio")
+        _io.write_json(tmp / "cycle.json", record)
+    _io.write_json(out / "latest.json", {"cycle": name, "path": f"cycles/{name}", "now": record["now"]})
+    _append_history(out / "history.csv", record)
+    return folder
+
+
+def _append_history(path: Path, record: dict[str, Any]) -> None:
+    row = {
+        "cycle": record["cycle"],
+        "now": record["now"],
+        "nowcast": record["nowcast"]["method"],
+        "members": record["members"],
+        "warnings": len(record["warnings"]),
+        "buildings_warned": record["buildings_warned"],
+        "mass_balance_error": record["balance"]["mass_balance_error"],
+        "nudging_volume_m3": record["balance"]["volume_nudging_m3"],
+        "wall_seconds": record["timings"]["total"],
+    }
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=list(row))
+    old = old[old["cycle"].astype(str) != str(row["cycle"])]  # a cycle run again replaces its row
+    table = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
+    with _io.atomic_file(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def read_latest(out: str | Path) -> dict[str, Any] | None:
+    """``latest.json`` of a forecast folder with the latest cycle's ``cycle.json`` under ``record`` (None: none yet)."""
+    out = Path(out)
+    try:
+        latest = json.loads((out / "latest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    latest["record"] = json.loads((out / latest["path"] / "cycle.json").read_text())
+    return latest
