@@ -25,7 +25,8 @@ is taken implicitly at the step's end (finite at F = 0). Level boundaries use th
 step's start, level-forced cells the value at its end.
 
 The whole time loop of :func:`advance` runs compiled; the state may be float32 (half the memory
-traffic, fastest) or float64 (mass balance to round-off), volumes are always float64. Heights are
+traffic, fastest; the rounding remainder of each depth is carried in ``h_lo``, so its balance closes
+as float64 does) or float64, volumes are always float64. Heights are
 taken relative to the lowest open cell inside, which keeps float32 water surfaces precise on high
 ground. Like every local-inertial model it has no advection term: fine for floodplain and urban
 flow, less so for supercritical flow (a dam-break rarefaction, flow through a gate).
@@ -326,6 +327,12 @@ class FloodState:
     infil_cum : (ny, nx) float64
         Green-Ampt: cumulative infiltration F [m]. Horton: infiltration in excess of fc so far [m],
         the state of the capacity f = max(fc, f0 - k Fe).
+    h_lo : (ny, nx), same dtype as h
+        float32 states: the part of each cell's water that float32 could not hold in ``h`` (below
+        its last digit; may be negative). The cell holds ``h + h_lo``: the kernel sums every
+        update in float64 and carries the remainder (compensated summation), so small increments
+        on deep water are not rounded away and the balance closes as in float64. The hydraulics
+        read ``h`` only. Stays 0 for float64 states. Save it with checkpoints.
     t : float
         Time [s].
     steps : int
@@ -340,11 +347,13 @@ class FloodState:
         infil_cum: np.ndarray | None = None,
         t: float = 0.0,
         steps: int = 0,
+        h_lo: np.ndarray | None = None,
     ):
         self.h = h
         self.qx = qx
         self.qy = qy
         self.infil_cum = np.zeros(h.shape) if infil_cum is None else infil_cum
+        self.h_lo = np.zeros(h.shape, h.dtype) if h_lo is None else h_lo
         self.t = float(t)
         self.steps = int(steps)
         self._scratch: tuple[np.ndarray, ...] | None = None
@@ -362,11 +371,14 @@ class FloodState:
         h = np.array(h, dtype=dtype if dtype is not None else np.asarray(h).dtype, order="C")
         state = cls.zeros(h.shape, h.dtype)
         state.h = h
+        state.h_lo = np.zeros(h.shape, h.dtype)
         return state
 
     def copy(self) -> FloodState:
         """Deep copy (for checkpoints)."""
-        return FloodState(self.h.copy(), self.qx.copy(), self.qy.copy(), self.infil_cum.copy(), self.t, self.steps)
+        return FloodState(
+            self.h.copy(), self.qx.copy(), self.qy.copy(), self.infil_cum.copy(), self.t, self.steps, self.h_lo.copy()
+        )
 
     def _buffers(self) -> tuple[np.ndarray, ...]:
         """Working copies of the inputs (bed, Manning, rain map), kept between calls (no reallocation)."""
@@ -460,8 +472,8 @@ class IntervalStats(NamedTuple):
 
 
 def stored_volume(state: FloodState, grid: FloodGrid) -> float:
-    """Water volume [m^3] over the unblocked cells, summed in float64."""
-    h = np.where(np.asarray(grid.blocked) != 0, 0, state.h)
+    """Water volume [m^3] over the unblocked cells (``h + h_lo``), summed in float64."""
+    h = np.where(np.asarray(grid.blocked) != 0, 0, state.h.astype(np.float64) + state.h_lo)
     return float(np.sum(h, dtype=np.float64)) * float(grid.dx) ** 2
 
 
@@ -562,6 +574,7 @@ def advance(
             cont,
             *acc[:4],
             acc[5],
+            state.h_lo,
         )
     if problem:
         state._prepared = None
@@ -608,6 +621,8 @@ def advance(
         nch,
         hmax,
         vols,
+        state.h_lo,
+        state.h.dtype == np.float32,
     )
     if accum is not None:
         _core.accum_close(t, accum.duration, accum.wet_since)
@@ -700,6 +715,7 @@ def _prepare(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: 
         zb,
         nb,
         rainf,
+        state.h_lo,
     )
     ser = forcing.series
     static = (
@@ -810,7 +826,8 @@ def _check_state(state: FloodState, t_end: float, accum: FloodAccum | None) -> N
     if h.ndim != 2 or h.dtype not in (np.float32, np.float64) or min(h.shape) < 1:
         raise ValueError(f"state.h must be a non-empty 2-D float32 or float64 array, got {h.dtype} {h.shape}")
     ny, nx = h.shape
-    for name, arr, shp in (("h", h, (ny, nx)), ("qx", state.qx, (ny, nx + 1)), ("qy", state.qy, (ny + 1, nx))):
+    arrays = (("h", h, (ny, nx)), ("qx", state.qx, (ny, nx + 1)), ("qy", state.qy, (ny + 1, nx)))
+    for name, arr, shp in (*arrays, ("h_lo", state.h_lo, (ny, nx))):
         if arr.shape != shp or arr.dtype != h.dtype or not arr.flags.c_contiguous or not arr.flags.writeable:
             raise ValueError(
                 f"state.{name} must be a writeable C-contiguous {h.dtype} array of shape {shp}, got "

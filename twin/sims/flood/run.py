@@ -285,6 +285,8 @@ def run(
         state.qx[...] = ck["qx"]
         state.qy[...] = ck["qy"]
         state.infil_cum[...] = ck["infil_cum"]
+        if "h_lo" in ck:  # checkpoints before the float32 remainder was kept have none
+            state.h_lo[...] = ck["h_lo"]
         state.t = float(ck["t"])
         state.steps = int(ck["steps"])
         for name in ("h_max", "v_max", "t_arrival", "duration", "hazard_max"):
@@ -535,6 +537,7 @@ def _save_checkpoint(
         "qx": state.qx,
         "qy": state.qy,
         "infil_cum": state.infil_cum,
+        "h_lo": state.h_lo,
         "t": np.float64(state.t),
         "steps": np.int64(state.steps),
         "h_max": accum.h_max,
