@@ -54,6 +54,9 @@ __all__ = [
     "edge_faces",
     "advance",
     "stored_volume",
+    "DEVICES",
+    "DeviceError",
+    "gpu_available",
     "STATUS_OK",
     "STATUS_UNSTABLE_DT",
     "STATUS_NON_FINITE",
@@ -66,6 +69,41 @@ STATUS_NON_FINITE = 2
 
 #: Codes of the four domain edges, as used by ``bnd_side``.
 SIDES = {"west": 0, "east": 1, "north": 2, "south": 3}
+
+#: Where :func:`advance` can run: Numba threads on the CPU, or numba-cuda on an NVIDIA GPU.
+DEVICES = ("cpu", "gpu")
+
+
+class DeviceError(RuntimeError):
+    """The device asked for cannot run here (no CUDA GPU, or numba-cuda not installed)."""
+
+
+def gpu_available() -> bool:
+    """True when ``advance(..., device="gpu")`` can run: numba-cuda installed and a GPU found (or
+    Numba's CUDA simulator switched on with ``NUMBA_ENABLE_CUDASIM=1``)."""
+    try:
+        from . import _flood_gpu
+    except ImportError:
+        return False
+    return _flood_gpu.available()
+
+
+def _gpu_runner():
+    """The GPU time loop, or DeviceError saying why there is none."""
+    try:
+        from . import _flood_gpu
+    except ImportError as exc:
+        raise DeviceError(
+            f"device 'gpu' needs the numba-cuda package ({exc}); install it with `pip install numba-cuda` "
+            "(and an NVIDIA driver), or run on device 'cpu'"
+        ) from None
+    if not _flood_gpu.available():
+        raise DeviceError(
+            "device 'gpu' found no CUDA GPU on this machine (numba-cuda sees none: no NVIDIA GPU or driver); "
+            "run on device 'cpu'"
+        )
+    return _flood_gpu.run
+
 
 _I64 = np.zeros(0, dtype=np.int64)
 _I8 = np.zeros(0, dtype=np.int8)
@@ -484,6 +522,7 @@ def advance(
     params: FloodParams,
     t_end: float,
     accum: FloodAccum | None = None,
+    device: str = "cpu",
 ) -> IntervalStats:
     """Advance ``state`` in place from ``state.t`` to exactly ``t_end``.
 
@@ -498,6 +537,9 @@ def advance(
         End of the interval [s], not before ``state.t``; the last step is shortened to land on it.
     accum : FloodAccum, optional
         Running maxima, updated at every step (and with the state at ``state.t``).
+    device : {"cpu", "gpu"}
+        "gpu" runs the same scheme on an NVIDIA GPU (numba-cuda): the state is copied to the GPU
+        for the call and back at its end; depths agree with the CPU's to float rounding.
 
     Returns
     -------
@@ -509,6 +551,8 @@ def advance(
     ValueError
         If an input breaks the contract (shape, dtype, range, a non-finite value); the message
         says which and how to fix it.
+    DeviceError
+        If ``device="gpu"`` and there is no GPU (or no numba-cuda).
 
     Notes
     -----
@@ -521,6 +565,9 @@ def advance(
     prepared again. With a fixed step that divides the intervals, many calls give the same bits as
     one; with adaptive steps, the last step of each call is shortened to land on its end.
     """
+    if device not in DEVICES:
+        raise ValueError(f"device = {device!r} must be one of {DEVICES}")
+    runner = _core.run if device == "cpu" else _gpu_runner()
     prep = state._prepared
     if prep is not None and prep.inputs_match(grid, forcing, params, state.h):
         _check_state(state, t_end, accum)
@@ -585,7 +632,7 @@ def advance(
         )
     vols = np.zeros(6)
     parallel, nch = _core.plan(state.h.shape, numba.get_num_threads())
-    t, steps, dt_min, dt_max, status, capped = _core.run(
+    t, steps, dt_min, dt_max, status, capped = runner(
         parallel,
         state.h,
         state.qx,

@@ -406,6 +406,10 @@ class Numerics(ScenarioTable):
     fixed_dt: float = doc(
         0.0, description="> 0 fixes the step; a step beyond the Courant limit is an error, not NaN", units="s", ge=0
     )
+    device: Literal["cpu", "gpu"] = doc(
+        "cpu",
+        description="Where the flood kernel runs: CPU threads, or an NVIDIA GPU (numba-cuda; `twin run --device`)",
+    )
 
 
 class FloodwallEdit(ScenarioTable):
