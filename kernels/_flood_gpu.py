@@ -25,11 +25,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda, float64
+from numba import cuda
 
 from ._series import series_cumulative, series_integral, series_value
 
 _BLOCK = 16  # threads per block side: 256 threads, one per cell of a 16 x 16 tile
+_TILE = _BLOCK * _BLOCK  # a compile-time constant for the shared reduction array
 
 
 def available() -> bool:
@@ -296,7 +297,7 @@ def _k_update(
     c, r = cuda.grid(2)  # threadIdx.x runs along a row: neighbouring threads read neighbouring cells
     ny, nx = h.shape
     tid = cuda.threadIdx.y * cuda.blockDim.x + cuda.threadIdx.x
-    smax = cuda.shared.array(_BLOCK * _BLOCK, float64)
+    smax = cuda.shared.array(_TILE, np.float64)
     wnew = 0.0
     if r < ny and c < nx:
         qw = float(qx[r, c])
@@ -377,7 +378,7 @@ def _k_update(
     # The block's largest depth, then one atomic per block.
     smax[tid] = wnew if wnew < math.inf else 0.0
     cuda.syncthreads()
-    s = (_BLOCK * _BLOCK) // 2
+    s = _TILE // 2
     while s > 0:
         if tid < s:
             smax[tid] = max(smax[tid], smax[tid + s])
@@ -387,7 +388,7 @@ def _k_update(
         cuda.atomic.max(red, 0, smax[0])
 
 
-@cuda.jit(device=True)
+@cuda.jit(device=True, inline=True)
 def _refresh_cell(r, c, h, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, cst):
     """Running maxima of one cell changed after the update (as _flood_core._sparse_accumulate)."""
     ny, nx = h.shape
