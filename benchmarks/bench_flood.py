@@ -11,6 +11,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_flood.py            # full run (a few minutes)
     .venv/bin/python benchmarks/bench_flood.py --quick    # 500 x 500 cells, 300 s: a smoke run
+    .venv/bin/python benchmarks/bench_flood.py --threads-check   # 1 vs 2 threads per policy, idle/loaded
+    .venv/bin/python benchmarks/bench_flood.py --gpu      # the GPU kernel, 4000 x 4000 float32 (needs a GPU)
 
 Landlab is a benchmark-only dependency: the script pip-installs it when missing (``landlab`` and, on
 Python 3.11, ``requireit==0.8.0``; ``--no-install`` skips that and times our kernel only).
@@ -232,6 +234,55 @@ def render_threads(rows: list[dict], n: int, t_end: float, repeats: int, load: t
     return "\n".join(lines)
 
 
+def gpu_check(n: int, t_end: float) -> dict | None:
+    """The GPU kernel on an n x n float32 reference problem (running maxima on): None without a GPU.
+
+    Timed after a short warm-up call (compilation, first copies); the figure includes the host-device
+    copies of the state at the call's start and end, as a run pays them.
+    """
+    from kernels import flood
+
+    if not flood.gpu_available():
+        return None
+    from kernels.flood import FloodAccum
+
+    grid, forcing = reference_problem(n, 2.0, np.float32)
+    state = FloodState.zeros((n, n), np.float32)
+    advance(state, grid, forcing, FloodParams(dt_max=DT_MAX), 60.0, device="gpu")  # compile, wet it
+    accum = FloodAccum.zeros((n, n))
+    v0 = stored_volume(state, grid)
+    t0 = time.perf_counter()
+    st = advance(state, grid, forcing, FloodParams(dt_max=DT_MAX), 60.0 + t_end, accum, device="gpu")
+    wall = time.perf_counter() - t0
+    if st.status:
+        raise RuntimeError(f"GPU kernel status {st.status}")
+    return {
+        "device": flood.gpu_name(),
+        "n": n,
+        "steps": st.steps,
+        "wall": wall,
+        "rate": n * n * st.steps / wall,
+        "mass_error": (stored_volume(state, grid) - v0 - st.net_inflow) / st.vol_rain,
+    }
+
+
+def render_gpu(r: dict | None, n: int, t_end: float) -> str:
+    """The GPU table, as markdown."""
+    lines = ["### GPU (`--gpu`)", ""]
+    if r is None:
+        return "\n".join([*lines, "No GPU on this machine (numba-cuda found none): no GPU figure in this run.", ""])
+    lines += [
+        f"{n} x {n} cells of 2 m, float32, running maxima on, {t_end:g} s simulated after a 60 s warm-up; "
+        f"card: {r['device']}. Throughput = cells x steps / wall seconds, host-device copies included.",
+        "",
+        "| Device | Steps | Wall (s) | Cell updates/s | Mass-balance error |",
+        "|---|---:|---:|---:|---:|",
+        f"| {r['device']} | {r['steps']} | {r['wall']:.2f} | {r['rate']:.3g} | {r['mass_error']:.1e} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def warm_up() -> None:
     """Compile both dtypes and start the thread pool, so the timings exclude them."""
     for dtype in (np.float32, np.float64):
@@ -342,11 +393,24 @@ def main(argv: list[str] | None = None) -> int:
         help="only compare 1 and 2 threads under each thread policy, idle and with a competing process",
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure of --threads-check (best kept)")
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="only time the GPU kernel (4000 x 4000 cells; --quick: 1000 x 1000) and name the card",
+    )
     parser.add_argument("--child", nargs=3, metavar=("N", "T_END", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child_rate(int(args.child[0]), float(args.child[1]), int(args.child[2]))
         return 0
+    if args.gpu:
+        n, t_end = (1000, 60.0) if args.quick else (4000, 300.0)
+        r = gpu_check(n, t_end)
+        text = render_gpu(r, n, t_end)
+        print(text)
+        if not args.no_write and r is not None:
+            replace_section(args.results, "## Flood GPU", "## Flood GPU\n\n" + text)
+        return 0 if r is not None else 1
     if args.threads_check:
         n, t_end = (300, 60.0) if args.quick else (1000, 120.0)
         load0 = os.getloadavg()[0]
@@ -380,6 +444,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     text = render(args, ours, landlab, (load0, os.getloadavg()[0]), n, t_end)
+    gn, gt = (1000, 60.0) if args.quick else (4000, 300.0)
+    gpu = gpu_check(gn, gt)  # None (and nothing printed) on a machine without a GPU
+    if gpu is not None:
+        text += "\n" + render_gpu(gpu, gn, gt)
     print(text)
     if not args.no_write:
         write_section(args.results, text)

@@ -43,8 +43,9 @@ def available() -> bool:
 
 def device_name() -> str:
     """The current GPU's name (the simulator says so)."""
-    dev = cuda.get_current_device()
-    name = dev.name
+    name = getattr(cuda.get_current_device(), "name", None)
+    if name is None:
+        return "Numba CUDA simulator"
     return name.decode() if isinstance(name, bytes) else str(name)
 
 

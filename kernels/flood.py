@@ -57,6 +57,7 @@ __all__ = [
     "DEVICES",
     "DeviceError",
     "gpu_available",
+    "gpu_name",
     "STATUS_OK",
     "STATUS_UNSTABLE_DT",
     "STATUS_NON_FINITE",
@@ -86,6 +87,14 @@ def gpu_available() -> bool:
     except ImportError:
         return False
     return _flood_gpu.available()
+
+
+def gpu_name() -> str:
+    """The name of the GPU ``device="gpu"`` runs on (raises DeviceError when there is none)."""
+    _gpu_runner()
+    from . import _flood_gpu
+
+    return _flood_gpu.device_name()
 
 
 def _gpu_runner():
