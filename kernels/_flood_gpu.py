@@ -518,6 +518,13 @@ def _k_serial(
             _refresh_cell(r, c, h, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, cst)
 
 
+def _put(dev, values):
+    """Copy a short host vector into the front of a preallocated device vector; return the device one."""
+    if values.size:
+        dev[: values.size].copy_to_device(np.ascontiguousarray(values, np.float64))
+    return dev
+
+
 def _source_limited_dt(dt, hm, src, cfl_length, g):
     c2 = cfl_length * cfl_length
     for _ in range(30):
@@ -609,7 +616,14 @@ def run(
     vcap2 = min(froude_cap * froude_cap * g, 1e30)
     d_cst = to(np.array([h_dry, wet_depth, max(h_dry, wet_depth), 1.0 / dx, vcap2, g, 0.25]))
     vols[:] = 0.0
-    red = np.zeros(3)
+    # Small per-step buffers, allocated once (a device allocation per step would cost more than a
+    # small step's work): the reduction, the level series, the inflow depths, the forced levels.
+    zeros3 = np.zeros(3)
+    red_host = np.zeros(3)
+    d_red = to(zeros3)
+    d_level = cuda.device_array(max(sptr.size - 1, 1), np.float64)
+    d_sadd = cuda.device_array(max(s_row.size, 1), np.float64)
+    d_ftarget = cuda.device_array(max(f_row.size, 1), np.float64)
     # Blocks along (columns, rows); grid2 covers the nx + 1 by ny + 1 face corners.
     grid2 = ((nx + _BLOCK) // _BLOCK, (ny + _BLOCK) // _BLOCK)
     cells2 = ((nx + _BLOCK - 1) // _BLOCK, (ny + _BLOCK - 1) // _BLOCK)
@@ -662,10 +676,25 @@ def run(
         _k_faces[grid2, block](d_h0, d_zb, d_nb, d_qx, d_qy, d_qxn, d_qyn, gdt, theta, half1m, 1.0 / dx, h_dry)
         if b_row.size:
             _k_boundary[1, 1](
-                d_h0, d_zb, d_nb, d_blk, d_qx, d_qy, d_qxn, d_qyn, *d_b, to(level_t), zref, dt, g, dx, theta, h_dry
+                d_h0,
+                d_zb,
+                d_nb,
+                d_blk,
+                d_qx,
+                d_qy,
+                d_qxn,
+                d_qyn,
+                *d_b,
+                _put(d_level, level_t),
+                zref,
+                dt,
+                g,
+                dx,
+                theta,
+                h_dry,
             )
         _k_factors[cells2, block](d_h0, d_qxn, d_qyn, dtdx, d_fac)
-        d_red = to(np.zeros(3))
+        d_red.copy_to_device(zeros3)
         _k_update[cells2, block](
             d_h0, d_h, d_lo, d_zb, d_nb, d_qxn, d_qyn, d_qx, d_qy, d_fac, d_rain, raindt, dtdx, dt, infil_kind,
             d_ia, d_ib, d_ic, d_icum, d_drain, has_drain, d_sinf, d_sdrn, do_acc, *acc, t1, d_cst, d_red,
@@ -682,10 +711,10 @@ def run(
             )
             f_target = np.array([series_value(st, sv, sptr, f_ser[k], t1) - zref for k in range(f_row.size)])
             _k_serial[1, 1](
-                d_h, d_lo, d_zb, d_nb, d_blk, d_qx, d_qy, d_srow, d_scol, to(s_add.reshape(-1)), d_b[0], d_b[1],
-                d_b[2], d_frow, d_fcol, to(f_target.reshape(-1)), dtdx, dx, do_acc, *acc, t1, d_cst, d_red, d_vols,
+                d_h, d_lo, d_zb, d_nb, d_blk, d_qx, d_qy, d_srow, d_scol, _put(d_sadd, s_add), d_b[0], d_b[1],
+                d_b[2], d_frow, d_fcol, _put(d_ftarget, f_target), dtdx, dx, do_acc, *acc, t1, d_cst, d_red, d_vols,
             )  # fmt: skip
-        red = d_red.copy_to_host()
+        red = d_red.copy_to_host(red_host)
         d_h0, d_h = d_h, d_h0  # the new depths are the next step's start (the old buffer is rewritten)
         capped += red[2]
         hmax = red[0]
