@@ -1299,6 +1299,11 @@ def plan(shape: tuple[int, int], threads: int) -> tuple[bool, int]:
     return False, 1
 
 
+def is_compiled(dtype) -> bool:
+    """True once the time loop for states of ``dtype`` is compiled (or loaded) in this process."""
+    return np.dtype(dtype).str in _RUNNERS
+
+
 def run(parallel: bool, *args):
     """Advance from t0 to exactly t_end; arguments as :func:`_run_impl` without the sweeps.
 

@@ -34,6 +34,7 @@ flow, less so for supercritical flow (a dam-break rarefaction, flow through a ga
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import numba
@@ -41,6 +42,7 @@ import numpy as np
 
 from . import _flood_core as _core
 from ._series import Series
+from ._sweep_choice import SweepChoice
 
 __all__ = [
     "Series",
@@ -62,6 +64,7 @@ __all__ = [
     "STATUS_UNSTABLE_DT",
     "STATUS_NON_FINITE",
     "SIDES",
+    "ADAPTIVE_THREADS",
 ]
 
 STATUS_OK = 0
@@ -70,6 +73,12 @@ STATUS_NON_FINITE = 2
 
 #: Codes of the four domain edges, as used by ``bnd_side``.
 SIDES = {"west": 0, "east": 1, "north": 2, "south": 3}
+
+#: Each CPU :func:`advance` call runs the parallel or the one-thread sweep, whichever the state's
+#: earlier calls measured faster (both give bit-identical results; see kernels/_sweep_choice.py), so
+#: a busy machine's descheduled threads cannot make a run slower than one thread. False: always the
+#: parallel sweep on grids large enough for it (as with ``numba.set_num_threads(1)``, the other way).
+ADAPTIVE_THREADS = True
 
 #: Where :func:`advance` can run: Numba threads on the CPU, or numba-cuda on an NVIDIA GPU.
 DEVICES = ("cpu", "gpu")
@@ -405,6 +414,7 @@ class FloodState:
         self.steps = int(steps)
         self._scratch: tuple[np.ndarray, ...] | None = None
         self._prepared = None  # what advance() checked and built for its last inputs (see _Prepared)
+        self._sweeps = SweepChoice()  # parallel or one-thread sweep, from the speed each achieved
 
     @classmethod
     def zeros(cls, shape: tuple[int, int], dtype=np.float64) -> FloodState:
@@ -641,6 +651,13 @@ def advance(
         )
     vols = np.zeros(6)
     parallel, nch = _core.plan(state.h.shape, numba.get_num_threads())
+    adaptive = ADAPTIVE_THREADS and device == "cpu"
+    # The call that compiles (or loads) the time loop says nothing about the sweeps' speed.
+    timed = adaptive and _core.is_compiled(state.h.dtype)
+    if adaptive:
+        parallel = state._sweeps.choose(parallel)
+        nch = nch if parallel else 1
+    wall0 = time.perf_counter()
     t, steps, dt_min, dt_max, status, capped = runner(
         parallel,
         state.h,
@@ -680,6 +697,8 @@ def advance(
         state.h_lo,
         state.h.dtype == np.float32,
     )
+    if timed:
+        state._sweeps.record(parallel, float(state.h.size) * steps, time.perf_counter() - wall0)
     if accum is not None:
         _core.accum_close(t, accum.duration, accum.wet_since)
     state.t = float(t)
