@@ -654,7 +654,7 @@ class Scenario(ScenarioModel):
         """The validated scenario as plain JSON-ready data (defaults filled in).
 
         Keys added after the first release (``rain.design``, ``edit``, the sewer network's keys of
-        ``drainage``) are left out while unused, so a scenario that does not use them keeps the hash
+        ``drainage``, ``numerics.device``) are left out while unused, so a scenario that does not use them keeps the hash
         it always had.
         """
         data = super().to_dict()
@@ -664,6 +664,8 @@ class Scenario(ScenarioModel):
             data.pop("edit", None)
         if data.get("drainage", {}).get("inp") is None:  # the sewer network's keys (#24) only with a network
             data["drainage"] = {"capacity": data.get("drainage", {}).get("capacity", 0.0)}
+        if data.get("numerics", {}).get("device") == "cpu":  # numerics.device (#22) only off the default
+            data["numerics"].pop("device")
         return data
 
 
