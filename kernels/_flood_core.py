@@ -397,6 +397,40 @@ def _new_y_row(k, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, out):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _update_row_compensated(hr, lor, h0r, rainr, qxr, qnr, qsr, fp, fc, fn, qn_row, qs_row, dtdx, raindt, zero):
+    """Sweep 1 of a float32 row with the rounding remainder carried (compensated summation).
+
+    The new depth is summed in float64 from the cell's float32 depth, its remainder ``lor`` (what
+    float32 could not hold of it) and the limited face volumes; the float32 depth takes what it
+    can and the remainder keeps the rest. So a rain increment of 1e-5 m on 3.5 m of water (ulp
+    2.4e-7 m) is not rounded away step after step, and each face's volume leaves one cell and
+    enters the other exactly: the balance closes as in float64 while the hydraulics read float32.
+    Where the limiter's float32 factors leave a cell a hair below empty, the depth is 0 and the
+    remainder holds the (negative) difference, so no water is made.
+    """
+    nx = hr.size
+    dtdx64 = np.float64(dtdx)
+    raindt64 = np.float64(raindt)
+    for c in range(nx):
+        qw = qxr[c]
+        qw = qw * (fc[c] if qw > zero else fc[c + 1])
+        qe = qxr[c + 1]
+        qe = qe * (fc[c + 1] if qe > zero else fc[c + 2])
+        qn = qnr[c]
+        qn = qn * (fp[c + 1] if qn > zero else fc[c + 1])
+        qs = qsr[c]
+        qs = qs * (fc[c + 1] if qs > zero else fn[c + 1])
+        qn_row[c] = qn
+        qs_row[c] = qs
+        hc = hr[c]
+        h0r[c] = hc
+        div = (np.float64(qw) - np.float64(qe)) + (np.float64(qn) - np.float64(qs))
+        w = (np.float64(hc) + np.float64(lor[c])) + (dtdx64 * div + np.float64(rainr[c]) * raindt64)
+        hr[c] = max(w, 0.0)
+        lor[c] = w - np.float64(hr[c])
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _step_chunk(
     ch,
     h,
@@ -430,6 +464,8 @@ def _step_chunk(
     edge_q,
     pf,
     part,
+    lo,
+    comp,
 ):
     """One time step for the rows of chunk ch: momentum and continuity fused in one pass, in place.
 
@@ -518,20 +554,25 @@ def _step_chunk(
         qsr = yb[(r + 1) % 3]
         # Sweep 1: limited fluxes and the depth update (no stores to the fluxes: a conditional
         # store in this loop stops it vectorising).
-        for c in range(nx):
-            qw = qxr[c]
-            qw = qw * (fc[c] if qw > zero else fc[c + 1])
-            qe = qxr[c + 1]
-            qe = qe * (fc[c + 1] if qe > zero else fc[c + 2])
-            qn = qnr[c]
-            qn = qn * (fp[c + 1] if qn > zero else fc[c + 1])
-            qs = qsr[c]
-            qs = qs * (fc[c + 1] if qs > zero else fn[c + 1])
-            qn_row[c] = qn
-            qs_row[c] = qs
-            hc = h[r, c]
-            h0_row[c] = hc
-            h[r, c] = max(hc + dtdx * ((qw - qe) + (qn - qs)) + rainf[r, c] * raindt, zero)
+        if comp:
+            _update_row_compensated(
+                h[r], lo[r], h0_row, rainf[r], qxr, qnr, qsr, fp, fc, fn, qn_row, qs_row, dtdx, raindt, zero
+            )
+        else:
+            for c in range(nx):
+                qw = qxr[c]
+                qw = qw * (fc[c] if qw > zero else fc[c + 1])
+                qe = qxr[c + 1]
+                qe = qe * (fc[c + 1] if qe > zero else fc[c + 2])
+                qn = qnr[c]
+                qn = qn * (fp[c + 1] if qn > zero else fc[c + 1])
+                qs = qsr[c]
+                qs = qs * (fc[c + 1] if qs > zero else fn[c + 1])
+                qn_row[c] = qn
+                qs_row[c] = qs
+                hc = h[r, c]
+                h0_row[c] = hc
+                h[r, c] = max(hc + dtdx * ((qw - qe) + (qn - qs)) + rainf[r, c] * raindt, zero)
         # The row is done with the old fluxes: store its limited faces in place.
         for c in range(nx + 1):
             q = qxr[c]
@@ -546,6 +587,8 @@ def _step_chunk(
         if infil_kind != 0 or has_drain:
             for c in range(nx):
                 w = np.float64(h[r, c])
+                if comp:
+                    w += np.float64(lo[r, c])
                 if w <= 0.0:
                     continue
                 if infil_kind == 1:
@@ -563,6 +606,8 @@ def _step_chunk(
                     w -= d
                     s_drn += d
                 h[r, c] = w
+                if comp:
+                    lo[r, c] = w - np.float64(h[r, c])
         # Sweep 3: next step's maximum depth, non-finite check, running maxima.
         for c in range(nx):
             w = h[r, c]
@@ -643,6 +688,8 @@ def _step(
     edge_q,
     pf,
     part,
+    lo,
+    comp,
 ):
     """One time step over all row chunks in parallel (``chunk_fn`` is :func:`_step_chunk`).
 
@@ -683,6 +730,8 @@ def _step(
             edge_q,
             pf,
             part,
+            lo,
+            comp,
         )
 
 
@@ -720,6 +769,8 @@ def _step_serial(
     edge_q,
     pf,
     part,
+    lo,
+    comp,
 ):
     """:func:`_step` on one thread (small grids: waking threads costs more than the work)."""
     for ch in range(nch):
@@ -756,6 +807,8 @@ def _step_serial(
             edge_q,
             pf,
             part,
+            lo,
+            comp,
         )
 
 
@@ -995,6 +1048,8 @@ def _run_impl(
     nch,
     hmax,
     vols,
+    lo,
+    comp,
 ):
     """Advance from t0 to exactly t_end, the whole time loop compiled (see :func:`run`).
 
@@ -1130,6 +1185,8 @@ def _run_impl(
             edge_q,
             pf,
             part,
+            lo,
+            comp,
         )
         _limit_chunk_edges(qy, nch, edge, edge_q)
         hmax = 0.0
@@ -1151,10 +1208,15 @@ def _run_impl(
             ) / dt
             add = qmean * s_w[k] * dt / cell_area
             # A negative inflow (abstraction) takes at most the water there.
-            old = np.float64(h[r, c])
-            h[r, c] = old + max(add, -old)
-            # Account what the state really gained (float32 rounds the sum).
-            vols[1] += (np.float64(h[r, c]) - old) * cell_area
+            old = np.float64(h[r, c]) + (np.float64(lo[r, c]) if comp else 0.0)
+            new = old + max(add, -old)
+            h[r, c] = new
+            if comp:
+                lo[r, c] = new - np.float64(h[r, c])
+            else:
+                new = np.float64(h[r, c])
+            # Account what the state really gained (float32 without the remainder rounds the sum).
+            vols[1] += (new - old) * cell_area
             hmax = max(hmax, np.float64(h[r, c]))
             if do_acc:
                 _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
@@ -1172,7 +1234,8 @@ def _run_impl(
                 vin = np.float64(qy[0, c])
             else:
                 vin = -np.float64(qy[ny, c])
-            vin *= dt * dx
+            # The cells moved q dtdx dx^2 (dtdx in the state's dtype), not q dt dx.
+            vin *= np.float64(pf[P_DTDX]) * dx * dx
             if vin > 0.0:
                 vols[2] += vin
             else:
@@ -1186,6 +1249,9 @@ def _run_impl(
                 continue
             target = series_value(st, sv, sptr, f_ser[k], t1) - zref - np.float64(zb[r, c])
             old = np.float64(h[r, c])
+            if comp:
+                old += np.float64(lo[r, c])
+                lo[r, c] = 0.0
             h[r, c] = max(target, 0.0)
             new = np.float64(h[r, c])
             d = (new - old) * cell_area
@@ -1231,6 +1297,11 @@ def plan(shape: tuple[int, int], threads: int) -> tuple[bool, int]:
     if threads > 1 and ny * nx >= PARALLEL_MIN_CELLS and nch > 1:
         return True, nch
     return False, 1
+
+
+def is_compiled(dtype) -> bool:
+    """True once the time loop for states of ``dtype`` is compiled (or loaded) in this process."""
+    return np.dtype(dtype).str in _RUNNERS
 
 
 def run(parallel: bool, *args):
@@ -1283,6 +1354,7 @@ def _compile_runner(argtypes):
     infil_kind, ia, ib, ic, icum, drain, has_drain = argtypes[9:16]
     do_acc = argtypes[44]
     acc = argtypes[45:51]
+    lo, comp = argtypes[-2], argtypes[-1]
     # Arrays _run_impl allocates itself.
     row = types.Array(h.dtype, 1, "C")
     cube = types.Array(h.dtype, 3, "C")
@@ -1317,6 +1389,8 @@ def _compile_runner(argtypes):
         mat,
         row,
         part,
+        lo,
+        comp,
     )
     # The sweep takes its worker as a pointer too, so the worker is optimised once, not again inside
     # each sweep that calls it.
@@ -1367,7 +1441,7 @@ def _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a
 
 
 @njit(error_model="numpy", cache=True)
-def reopen(h, h_end, qx, qy, zb, nb, blocked, t0, pf, do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_wet):
+def reopen(h, h_end, qx, qy, zb, nb, blocked, t0, pf, do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_wet, lo):
     """The per-call part of :func:`prepare` and :func:`accum_open` for a state the last call left.
 
     One pass over the depths: check them, zero blocked cells, find the largest. Only the cells whose
@@ -1381,9 +1455,10 @@ def reopen(h, h_end, qx, qy, zb, nb, blocked, t0, pf, do_acc, a_hmax, a_vmax, a_
         for c in range(nx):
             if blocked[r, c]:
                 h[r, c] = 0.0
+                lo[r, c] = 0.0
                 continue
             hh = np.float64(h[r, c])
-            if not (hh >= 0.0 and hh < np.inf):
+            if not (hh >= 0.0 and hh < np.inf and np.isfinite(lo[r, c])):
                 return BAD_DEPTH, 0.0
             hmax = max(hmax, hh)
     if do_acc:
@@ -1402,7 +1477,7 @@ BAD_Z, BAD_MANNING, BAD_RAIN, BAD_DRAIN, BAD_INFIL, BAD_DEPTH = 1, 2, 3, 4, 5, 6
 
 
 @njit(error_model="numpy", cache=True)
-def prepare(z, manning, blocked, rain_field, drain, infil_kind, ia, ib, ic, h, zb, nb, rainf):
+def prepare(z, manning, blocked, rain_field, drain, infil_kind, ia, ib, ic, h, zb, nb, rainf, lo):
     """Check the static inputs and build the kernel's working copies, in two passes.
 
     Fills zb (bed relative to the lowest open cell, BLOCKED_Z on blocked cells), nb (Manning),
@@ -1431,7 +1506,7 @@ def prepare(z, manning, blocked, rain_field, drain, infil_kind, ia, ib, ic, h, z
             if blocked[r, c]:
                 continue
             hh = np.float64(h[r, c])
-            if not (hh >= 0.0 and hh < np.inf):
+            if not (hh >= 0.0 and hh < np.inf and np.isfinite(lo[r, c])):
                 return BAD_DEPTH, 0.0, 0.0, 0.0, False
             zz = np.float64(z[r, c])
             if not np.isfinite(zz):
@@ -1451,6 +1526,7 @@ def prepare(z, manning, blocked, rain_field, drain, infil_kind, ia, ib, ic, h, z
                 nb[r, c] = 0.0
                 rainf[r, c] = 0.0
                 h[r, c] = 0.0
+                lo[r, c] = 0.0
             else:
                 zb[r, c] = np.float64(z[r, c]) - zref
                 nb[r, c] = manning[r, c]

@@ -25,7 +25,8 @@ is taken implicitly at the step's end (finite at F = 0). Level boundaries use th
 step's start, level-forced cells the value at its end.
 
 The whole time loop of :func:`advance` runs compiled; the state may be float32 (half the memory
-traffic, fastest) or float64 (mass balance to round-off), volumes are always float64. Heights are
+traffic, fastest; the rounding remainder of each depth is carried in ``h_lo``, so its balance closes
+as float64 does) or float64, volumes are always float64. Heights are
 taken relative to the lowest open cell inside, which keeps float32 water surfaces precise on high
 ground. Like every local-inertial model it has no advection term: fine for floodplain and urban
 flow, less so for supercritical flow (a dam-break rarefaction, flow through a gate).
@@ -33,6 +34,7 @@ flow, less so for supercritical flow (a dam-break rarefaction, flow through a ga
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import numba
@@ -40,6 +42,7 @@ import numpy as np
 
 from . import _flood_core as _core
 from ._series import Series
+from ._sweep_choice import SweepChoice
 
 __all__ = [
     "Series",
@@ -53,10 +56,15 @@ __all__ = [
     "edge_faces",
     "advance",
     "stored_volume",
+    "DEVICES",
+    "DeviceError",
+    "gpu_available",
+    "gpu_name",
     "STATUS_OK",
     "STATUS_UNSTABLE_DT",
     "STATUS_NON_FINITE",
     "SIDES",
+    "ADAPTIVE_THREADS",
 ]
 
 STATUS_OK = 0
@@ -65,6 +73,55 @@ STATUS_NON_FINITE = 2
 
 #: Codes of the four domain edges, as used by ``bnd_side``.
 SIDES = {"west": 0, "east": 1, "north": 2, "south": 3}
+
+#: Each CPU :func:`advance` call runs the parallel or the one-thread sweep, whichever the state's
+#: earlier calls measured faster (both give bit-identical results; see kernels/_sweep_choice.py), so
+#: a busy machine's descheduled threads cannot make a run slower than one thread. False: always the
+#: parallel sweep on grids large enough for it (as with ``numba.set_num_threads(1)``, the other way).
+ADAPTIVE_THREADS = True
+
+#: Where :func:`advance` can run: Numba threads on the CPU, or numba-cuda on an NVIDIA GPU.
+DEVICES = ("cpu", "gpu")
+
+
+class DeviceError(RuntimeError):
+    """The device asked for cannot run here (no CUDA GPU, or numba-cuda not installed)."""
+
+
+def gpu_available() -> bool:
+    """True when ``advance(..., device="gpu")`` can run: numba-cuda installed and a GPU found (or
+    Numba's CUDA simulator switched on with ``NUMBA_ENABLE_CUDASIM=1``)."""
+    try:
+        from . import _flood_gpu
+    except ImportError:
+        return False
+    return _flood_gpu.available()
+
+
+def gpu_name() -> str:
+    """The name of the GPU ``device="gpu"`` runs on (raises DeviceError when there is none)."""
+    _gpu_runner()
+    from . import _flood_gpu
+
+    return _flood_gpu.device_name()
+
+
+def _gpu_runner():
+    """The GPU time loop, or DeviceError saying why there is none."""
+    try:
+        from . import _flood_gpu
+    except ImportError as exc:
+        raise DeviceError(
+            f"device 'gpu' needs the numba-cuda package ({exc}); install it with `pip install numba-cuda` "
+            "(and an NVIDIA driver), or run on device 'cpu'"
+        ) from None
+    if not _flood_gpu.available():
+        raise DeviceError(
+            "device 'gpu' found no CUDA GPU on this machine (numba-cuda sees none: no NVIDIA GPU or driver); "
+            "run on device 'cpu'"
+        )
+    return _flood_gpu.run
+
 
 _I64 = np.zeros(0, dtype=np.int64)
 _I8 = np.zeros(0, dtype=np.int8)
@@ -326,6 +383,12 @@ class FloodState:
     infil_cum : (ny, nx) float64
         Green-Ampt: cumulative infiltration F [m]. Horton: infiltration in excess of fc so far [m],
         the state of the capacity f = max(fc, f0 - k Fe).
+    h_lo : (ny, nx), same dtype as h
+        float32 states: the part of each cell's water that float32 could not hold in ``h`` (below
+        its last digit; may be negative). The cell holds ``h + h_lo``: the kernel sums every
+        update in float64 and carries the remainder (compensated summation), so small increments
+        on deep water are not rounded away and the balance closes as in float64. The hydraulics
+        read ``h`` only. Stays 0 for float64 states. Save it with checkpoints.
     t : float
         Time [s].
     steps : int
@@ -340,15 +403,18 @@ class FloodState:
         infil_cum: np.ndarray | None = None,
         t: float = 0.0,
         steps: int = 0,
+        h_lo: np.ndarray | None = None,
     ):
         self.h = h
         self.qx = qx
         self.qy = qy
         self.infil_cum = np.zeros(h.shape) if infil_cum is None else infil_cum
+        self.h_lo = np.zeros(h.shape, h.dtype) if h_lo is None else h_lo
         self.t = float(t)
         self.steps = int(steps)
         self._scratch: tuple[np.ndarray, ...] | None = None
         self._prepared = None  # what advance() checked and built for its last inputs (see _Prepared)
+        self._sweeps = SweepChoice()  # parallel or one-thread sweep, from the speed each achieved
 
     @classmethod
     def zeros(cls, shape: tuple[int, int], dtype=np.float64) -> FloodState:
@@ -362,11 +428,14 @@ class FloodState:
         h = np.array(h, dtype=dtype if dtype is not None else np.asarray(h).dtype, order="C")
         state = cls.zeros(h.shape, h.dtype)
         state.h = h
+        state.h_lo = np.zeros(h.shape, h.dtype)
         return state
 
     def copy(self) -> FloodState:
         """Deep copy (for checkpoints)."""
-        return FloodState(self.h.copy(), self.qx.copy(), self.qy.copy(), self.infil_cum.copy(), self.t, self.steps)
+        return FloodState(
+            self.h.copy(), self.qx.copy(), self.qy.copy(), self.infil_cum.copy(), self.t, self.steps, self.h_lo.copy()
+        )
 
     def _buffers(self) -> tuple[np.ndarray, ...]:
         """Working copies of the inputs (bed, Manning, rain map), kept between calls (no reallocation)."""
@@ -460,8 +529,8 @@ class IntervalStats(NamedTuple):
 
 
 def stored_volume(state: FloodState, grid: FloodGrid) -> float:
-    """Water volume [m^3] over the unblocked cells, summed in float64."""
-    h = np.where(np.asarray(grid.blocked) != 0, 0, state.h)
+    """Water volume [m^3] over the unblocked cells (``h + h_lo``), summed in float64."""
+    h = np.where(np.asarray(grid.blocked) != 0, 0, state.h.astype(np.float64) + state.h_lo)
     return float(np.sum(h, dtype=np.float64)) * float(grid.dx) ** 2
 
 
@@ -472,6 +541,7 @@ def advance(
     params: FloodParams,
     t_end: float,
     accum: FloodAccum | None = None,
+    device: str = "cpu",
 ) -> IntervalStats:
     """Advance ``state`` in place from ``state.t`` to exactly ``t_end``.
 
@@ -486,6 +556,9 @@ def advance(
         End of the interval [s], not before ``state.t``; the last step is shortened to land on it.
     accum : FloodAccum, optional
         Running maxima, updated at every step (and with the state at ``state.t``).
+    device : {"cpu", "gpu"}
+        "gpu" runs the same scheme on an NVIDIA GPU (numba-cuda): the state is copied to the GPU
+        for the call and back at its end; depths agree with the CPU's to float rounding.
 
     Returns
     -------
@@ -497,6 +570,8 @@ def advance(
     ValueError
         If an input breaks the contract (shape, dtype, range, a non-finite value); the message
         says which and how to fix it.
+    DeviceError
+        If ``device="gpu"`` and there is no GPU (or no numba-cuda).
 
     Notes
     -----
@@ -509,6 +584,9 @@ def advance(
     prepared again. With a fixed step that divides the intervals, many calls give the same bits as
     one; with adaptive steps, the last step of each call is shortened to land on its end.
     """
+    if device not in DEVICES:
+        raise ValueError(f"device = {device!r} must be one of {DEVICES}")
+    runner = _core.run if device == "cpu" else _gpu_runner()
     prep = state._prepared
     if prep is not None and prep.inputs_match(grid, forcing, params, state.h):
         _check_state(state, t_end, accum)
@@ -562,6 +640,7 @@ def advance(
             cont,
             *acc[:4],
             acc[5],
+            state.h_lo,
         )
     if problem:
         state._prepared = None
@@ -572,7 +651,14 @@ def advance(
         )
     vols = np.zeros(6)
     parallel, nch = _core.plan(state.h.shape, numba.get_num_threads())
-    t, steps, dt_min, dt_max, status, capped = _core.run(
+    adaptive = ADAPTIVE_THREADS and device == "cpu"
+    # The call that compiles (or loads) the time loop says nothing about the sweeps' speed.
+    timed = adaptive and _core.is_compiled(state.h.dtype)
+    if adaptive:
+        parallel = state._sweeps.choose(parallel)
+        nch = nch if parallel else 1
+    wall0 = time.perf_counter()
+    t, steps, dt_min, dt_max, status, capped = runner(
         parallel,
         state.h,
         state.qx,
@@ -608,7 +694,11 @@ def advance(
         nch,
         hmax,
         vols,
+        state.h_lo,
+        state.h.dtype == np.float32,
     )
+    if timed:
+        state._sweeps.record(parallel, float(state.h.size) * steps, time.perf_counter() - wall0)
     if accum is not None:
         _core.accum_close(t, accum.duration, accum.wet_since)
     state.t = float(t)
@@ -700,6 +790,7 @@ def _prepare(state: FloodState, grid: FloodGrid, forcing: FloodForcing, params: 
         zb,
         nb,
         rainf,
+        state.h_lo,
     )
     ser = forcing.series
     static = (
@@ -810,7 +901,8 @@ def _check_state(state: FloodState, t_end: float, accum: FloodAccum | None) -> N
     if h.ndim != 2 or h.dtype not in (np.float32, np.float64) or min(h.shape) < 1:
         raise ValueError(f"state.h must be a non-empty 2-D float32 or float64 array, got {h.dtype} {h.shape}")
     ny, nx = h.shape
-    for name, arr, shp in (("h", h, (ny, nx)), ("qx", state.qx, (ny, nx + 1)), ("qy", state.qy, (ny + 1, nx))):
+    arrays = (("h", h, (ny, nx)), ("qx", state.qx, (ny, nx + 1)), ("qy", state.qy, (ny + 1, nx)))
+    for name, arr, shp in (*arrays, ("h_lo", state.h_lo, (ny, nx))):
         if arr.shape != shp or arr.dtype != h.dtype or not arr.flags.c_contiguous or not arr.flags.writeable:
             raise ValueError(
                 f"state.{name} must be a writeable C-contiguous {h.dtype} array of shape {shp}, got "

@@ -12,7 +12,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from twin import _compat
+from twin import _compat, threads
+
+# Before any kernel starts Numba's thread pool: waiting threads sleep (see twin.threads).
+threads.configure()
 
 __version__ = "0.1.0"
 

@@ -88,3 +88,74 @@ def test_depths_the_caller_changes_between_calls_are_checked_and_counted():
     state.h[11, 21] = 1.0  # in the building: zeroed, as on the first call
     advance(state, grid, forcing, params, 10.0, acc)
     assert state.h[11, 21] == 0.0
+
+
+# --- The sweep each call runs (kernels._sweep_choice) ---------------------------------------------
+
+
+def test_the_sweep_choice_follows_the_measured_speed_and_tries_the_other_again():
+    from kernels._sweep_choice import PROBE_FIRST, PROBE_MAX, SweepChoice
+
+    def calls(ch, n, rate):
+        """n calls as advance makes them: choose, run, record; the parallel picks' call numbers."""
+        picked = []
+        for k in range(n):
+            par = ch.choose(True)
+            ch.record(par, rate[par], 1.0)
+            if par:
+                picked.append(k)
+        return picked
+
+    ch = SweepChoice()
+    assert ch.choose(False) is False  # a grid too small for threads never runs in parallel
+    # A busy machine: one thread twice as fast as two. Parallel first (nothing measured), then one
+    # thread, tried in parallel again after 8, 16, 32, then every 64 calls.
+    busy = calls(ch, 300, {True: 1e8, False: 2e8})
+    gaps = np.diff(busy).tolist()
+    # (the first gap also holds the one-thread call that measured it)
+    assert busy[0] == 0 and gaps[:4] == [PROBE_FIRST + 1, 2 * PROBE_FIRST, 4 * PROBE_FIRST, PROBE_MAX]
+    assert set(gaps[3:]) == {PROBE_MAX}
+    # The machine frees up: the next try finds parallel faster, and it is kept from then on, but for
+    # its own tries of one thread, which back off the same way.
+    idle = calls(ch, 200, {True: 4e8, False: 2e8})
+    first = idle[0]
+    assert first <= PROBE_MAX
+    serial_after = sorted(set(range(first, 200)) - set(idle))
+    assert serial_after[0] - first <= PROBE_FIRST + 1
+    assert np.diff(serial_after).tolist()[:3] == [2 * PROBE_FIRST, 4 * PROBE_FIRST, PROBE_MAX]
+
+
+def test_switching_sweeps_between_calls_changes_no_bit(monkeypatch):
+    from kernels import flood
+    from kernels._sweep_choice import SweepChoice
+
+    class Alternate(SweepChoice):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def choose(self, can_parallel):
+            self.n += 1
+            return can_parallel and self.n % 2 == 0
+
+    def big():  # above the kernel's parallel threshold (40,000 cells)
+        ny, nx, dx = 210, 200, 2.0
+        xs = np.arange(nx) * dx
+        z = np.broadcast_to(0.002 * (xs.max() - xs), (ny, nx)).astype(np.float32)
+        grid = FloodGrid.simple(z, dx, 0.03, boundaries=edge_faces((ny, nx), "east", 1, slope=0.002))
+        return grid, FloodForcing.uniform_rain((ny, nx), 100 / 3.6e6), FloodState.zeros((ny, nx), np.float32)
+
+    if flood.numba.get_num_threads() < 2:
+        pytest.skip("needs two Numba threads")
+    monkeypatch.setattr(flood, "ADAPTIVE_THREADS", False)
+    grid, forcing, fixed = big()
+    for k in range(1, 9):
+        advance(fixed, grid, forcing, FloodParams(), 15.0 * k)
+    monkeypatch.setattr(flood, "ADAPTIVE_THREADS", True)
+    grid, forcing, mixed = big()
+    mixed._sweeps = Alternate()
+    for k in range(1, 9):
+        advance(mixed, grid, forcing, FloodParams(), 15.0 * k)
+    assert mixed._sweeps.n == 8 and fixed.steps == mixed.steps and fixed.h.max() > 0.001
+    for name in ("h", "qx", "qy", "h_lo"):
+        np.testing.assert_array_equal(getattr(fixed, name), getattr(mixed, name), err_msg=name)

@@ -26,6 +26,9 @@ from twin.cli.report import print_result
 @click.option("--stop-at", type=float, help="Stop at this simulated time [s] with a checkpoint (flood; resume later).")
 @click.option("--threads", type=int, help="Threads for the kernels (default: all cores).")
 @click.option("--no-scene", is_flag=True, help="Do not write scene.html (flood).")
+@click.option(
+    "--device", type=click.Choice(["cpu", "gpu"]), help="Where the flood kernel runs (flood; over numerics.device)."
+)
 @quiet_option
 @allow_path_option
 def run_cmd(
@@ -37,6 +40,7 @@ def run_cmd(
     stop_at: float | None,
     threads: int | None,
     no_scene: bool,
+    device: str | None,
     quiet: bool,
     allowed_paths: tuple[Path, ...],
 ) -> None:
@@ -44,7 +48,12 @@ def run_cmd(
     terrain or a registered one) picks the simulation."""
     from twin.sims.runs import load_scenario
 
-    given = {"resume": True if resume else None, "stop_at": stop_at, "scene": False if no_scene else None}
+    given = {
+        "resume": True if resume else None,
+        "stop_at": stop_at,
+        "scene": False if no_scene else None,
+        "device": device,
+    }
     result = run_scenario(
         load_scenario(scenario, allowed_paths=allowed_paths),
         scenario,

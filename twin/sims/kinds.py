@@ -24,7 +24,13 @@ from twin.errors import ScenarioError
 __all__ = ["SimulationKind", "get_kind", "kinds", "register_kind"]
 
 #: The run options ``twin run`` knows (keyword of the kind's ``run`` -> its command-line option).
-CLI_OPTIONS = {"resume": "--resume", "stop_at": "--stop-at", "scene": "--no-scene", "progress": "--quiet"}
+CLI_OPTIONS = {
+    "resume": "--resume",
+    "stop_at": "--stop-at",
+    "scene": "--no-scene",
+    "progress": "--quiet",
+    "device": "--device",
+}
 
 
 def _resolve(ref: Any) -> Any:
@@ -200,7 +206,7 @@ _BUILTIN = (
         "twin.sims.flood.run:FloodResult",
         "twin.sims.flood.run:run",
         "a flood result",
-        options=("resume", "stop_at", "scene"),
+        options=("resume", "stop_at", "scene", "device"),
         summary_first=_FLOOD_FIRST,
     ),
     SimulationKind(

@@ -17,7 +17,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from kernels.flood import FloodAccum, FloodState, advance, stored_volume
+from kernels.flood import FloodAccum, FloodState, advance, gpu_available, stored_volume
 from twin import _io
 from twin._fingerprint import changed_parts, twin_parts
 from twin._progress import progress as _progress_bar
@@ -233,6 +233,7 @@ def run(
     stop_at: float | None = None,
     scene: bool = True,
     overwrite: bool = False,
+    device: str | None = None,
 ) -> FloodResult | None:
     """Run a flood scenario on a twin.
 
@@ -267,6 +268,7 @@ def run(
     scenario = Scenario.coerce(scenario)
     if scenario.kind != "flood":
         raise ScenarioError(f"scenario kind {scenario.kind!r} is not a flood scenario")
+    device = _device(scenario, device)
     _check_drainage(scenario, resume, stop_at)
     if out is not None:
         _io.check_out(out, "flood", inputs=[twin.path], overwrite=overwrite)
@@ -306,6 +308,8 @@ def run(
         state.qx[...] = ck["qx"]
         state.qy[...] = ck["qy"]
         state.infil_cum[...] = ck["infil_cum"]
+        if "h_lo" in ck:  # checkpoints before the float32 remainder was kept have none
+            state.h_lo[...] = ck["h_lo"]
         state.t = float(ck["t"])
         state.steps = int(ck["steps"])
         for name in ("h_max", "v_max", "t_arrival", "duration", "hazard_max"):
@@ -319,6 +323,7 @@ def run(
             frame_i += 1
         if s.frames:
             s.forcing = s.forcing._replace(rain_field=s.rain_field_for(twin, s.frames[frame_i][1]))
+    run_stats["device"] = device
     store = None
     if scenario.output.snapshots:
         store = _frames.FrameStore(frames_path, shape, keep=len(frame_times) if resume else 0)
@@ -350,7 +355,7 @@ def run(
                 continue
             k0 = time.perf_counter()
             try:
-                stats = advance(state, s.grid, s.forcing, s.params, t_event, accum)
+                stats = advance(state, s.grid, s.forcing, s.params, t_event, accum, device=device)
             except ValueError as exc:  # the kernel checks its contract; say it in the twin's terms
                 raise InputDataError(f"The flood inputs are inconsistent: {exc}") from None
             run_stats["kernel_seconds"] += time.perf_counter() - k0
@@ -541,6 +546,20 @@ def _gauge_row(t: float, state: FloodState, s: FloodSetup) -> list[float]:
     return [t, *depth.tolist(), *level.tolist()]
 
 
+def _device(scenario: Scenario, device: str | None) -> str:
+    """The kernel's device: ``device`` (``--device``) over ``numerics.device``; refused if absent here."""
+    device = device or scenario.numerics.device
+    if device not in ("cpu", "gpu"):
+        raise ScenarioError(f"device {device!r} must be 'cpu' or 'gpu'")
+    if device == "gpu" and not gpu_available():
+        raise ScenarioError(
+            "numerics.device = 'gpu' (or --device gpu), but this machine has no CUDA GPU that numba-cuda "
+            "can use (no NVIDIA GPU or driver, or `pip install numba-cuda` missing). Run with "
+            "numerics.device = 'cpu' (or --device cpu)."
+        )
+    return device
+
+
 def _fingerprint(twin: Twin, scenario: Scenario) -> dict[str, str]:
     """What a checkpoint must match to be resumed: the scenario and each part of the twin the run reads."""
     return {"scenario": scenario.hash, **twin_parts(twin)}
@@ -563,6 +582,7 @@ def _save_checkpoint(
         "qx": state.qx,
         "qy": state.qy,
         "infil_cum": state.infil_cum,
+        "h_lo": state.h_lo,
         "t": np.float64(state.t),
         "steps": np.int64(state.steps),
         "h_max": accum.h_max,
@@ -696,6 +716,7 @@ def _finish(
         "cell_updates_per_second": float(cells * run_stats["steps"] / ks),
         "cells": cells,
         "threads": int(numba.get_num_threads()),
+        "device": run_stats.get("device", "cpu"),
         "dtype": scenario.numerics.dtype,
         "max_depth_m": float(h_max[land].max()) if land.any() else 0.0,
         "flooded_area_km2": float(

@@ -430,6 +430,10 @@ class Numerics(ScenarioTable):
     fixed_dt: float = doc(
         0.0, description="> 0 fixes the step; a step beyond the Courant limit is an error, not NaN", units="s", ge=0
     )
+    device: Literal["cpu", "gpu"] = doc(
+        "cpu",
+        description="Where the flood kernel runs: CPU threads, or an NVIDIA GPU (numba-cuda; `twin run --device`)",
+    )
 
 
 class FloodwallEdit(ScenarioTable):
@@ -680,7 +684,7 @@ class Scenario(ScenarioModel):
         """The validated scenario as plain JSON-ready data (defaults filled in).
 
         Keys added after the first release (``rain.design``, ``edit``, the sewer network's keys of
-        ``drainage``) are left out while unused, so a scenario that does not use them keeps the hash
+        ``drainage``, ``numerics.device``) are left out while unused, so a scenario that does not use them keeps the hash
         it always had.
         """
         data = super().to_dict()
@@ -693,6 +697,8 @@ class Scenario(ScenarioModel):
                 data.pop(key, None)
         if data.get("drainage", {}).get("inp") is None:  # the sewer network's keys (#24) only with a network
             data["drainage"] = {"capacity": data.get("drainage", {}).get("capacity", 0.0)}
+        if data.get("numerics", {}).get("device") == "cpu":  # numerics.device (#22) only off the default
+            data["numerics"].pop("device")
         return data
 
 
