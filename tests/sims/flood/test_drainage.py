@@ -764,9 +764,9 @@ def test_backwater_a_high_river_at_the_outfalls_raises_the_heads_upstream(tmp_pa
         assert not any("does not close its balance" in w for w in r.summary["drainage"]["warnings"])
 
 
-def test_an_unclosed_network_balance_is_reported_not_hidden(tmp_path):
-    # the same river over outfalls without flap gates: the surface water runs back up the pipes, which the
-    # network's books do not hold yet; the run must say how much, where, and how to avoid it
+def _gateless_run(tmp_path: Path) -> FloodResult:
+    """The valley's network, its outfalls without flap gates under a river standing at 17 m (4 m over their
+    inverts): the river runs back up the pipes."""
     from twin.sims.flood.sewer_design import design_network
 
     tw = _valley_twin()
@@ -783,9 +783,34 @@ def test_an_unclosed_network_balance_is_reported_not_hidden(tmp_path):
         },
         base_dir=tmp_path,
     )
-    with pytest.warns(DrainageWarning, match=r"does not close its balance: .* flap gate"):
-        r = run(tw, sc, progress=False, scene=False)
+    return run(tw, sc, progress=False, scene=False)
+
+
+def test_gateless_outfalls_take_the_water_they_let_in_off_the_surface(tmp_path):
+    r = _gateless_run(tmp_path)
     d = r.summary["drainage"]
-    # 11,853 m3 unbooked against 2,548 m3 taken from the streets, measured
-    assert abs(d["network_continuity_error_m3"]) > d["volume_surface_to_network_m3"]
-    assert any("does not close its balance" in w for w in d["warnings"])
+    # the river ran back up the pipes (5,836 m3 measured), and that water left the outfalls' cells
+    assert d["volume_outfalls_from_surface_m3"] > 1000
+    assert d["volume_outfalls_reverse_unmet_m3"] < 1e-3 * d["volume_outfalls_from_surface_m3"]
+    outfalls = r.drainage.nodes.set_index("name").query("kind == 'outfall'")
+    assert outfalls["inflow_from_surface_m3"].sum() == pytest.approx(d["volume_outfalls_from_surface_m3"])
+    # the network's books close as far as SWMM's own routing does (unbooked, 11,853 m3 against 2,548 m3
+    # taken in at the manholes; booked, 20.8 m3 of the 16,600 m3 moved, SWMM's own error -0.28 %) ...
+    moved = d["volume_surface_to_network_m3"] + d["volume_network_to_surface_m3"] + d["volume_outfalls_m3"]
+    assert abs(d["network_continuity_error_m3"]) < 0.01 * moved
+    assert not any("does not close its balance" in w for w in d["warnings"])
+    # ... and surface + network close to 1e-6 of the water in, SWMM's continuity aside
+    assert abs(r.summary["mass_balance_error"]) < 1e-9
+    assert abs(d["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
+    assert abs(d["coupled_mass_balance_error"]) < 0.01
+
+
+def test_an_unclosed_network_balance_is_reported_not_hidden(tmp_path, monkeypatch):
+    # SWMM's own routing leaves 0.12 % of the water moved unbooked on this run: with the warning's threshold
+    # below that, the run must say how much, where, and how to avoid it
+    from twin.sims.flood import drainage
+
+    monkeypatch.setattr(drainage, "_CONTINUITY_WARN", 1e-4)
+    with pytest.warns(DrainageWarning, match=r"does not close its balance: .* flap gate"):
+        r = _gateless_run(tmp_path)
+    assert any("does not close its balance" in w for w in r.summary["drainage"]["warnings"])

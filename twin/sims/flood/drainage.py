@@ -162,6 +162,8 @@ class SewerCoupling:
             self.out_rows, self.out_cols = rr[self.out_idx], cc[self.out_idx]
             self.out_ground = ground[self.out_rows, self.out_cols].astype(np.float64)
             self.out_invert = nodes["invert"].to_numpy(dtype=float)[self.out_idx]
+            out_flat = self.out_rows * nx + self.out_cols
+            self.out_share = self.cell_area / np.bincount(out_flat, minlength=ny * nx)[out_flat]
             self.area = np.full(len(self.idx), cfg.inlet_area)
             self.perimeter = np.full(len(self.idx), cfg.inlet_perimeter)
             if self.network.rows.get("SUBCATCHMENTS"):
@@ -209,7 +211,9 @@ class SewerCoupling:
         self.vol_outfalls_to_surface = 0.0
         self.stored0 = self.network_storage()
         self._flood_prev = np.zeros(n)
-        self._outfall_prev = np.zeros(len(self.out_idx))
+        self.vol_outfalls_from_surface = 0.0  # taken off the cells of gateless outfalls (reversed flow)
+        self.vol_outfalls_reverse_unmet = 0.0  # let in by SWMM beyond what the cells held
+        self._out_rate = np.zeros(len(self.out_idx))  # signed outfall discharge of SWMM's last step [m3/s]
 
     def _shown(self) -> str:
         """The scenario's .inp for messages, saying when SWMM ran the scenario's edited copy of it."""
@@ -246,17 +250,11 @@ class SewerCoupling:
         )
         # SWMM's last step may run past t_end: what a node takes or gives stays within this allowance
         allow = np.where(q > 0, depth * self.share, np.maximum(vol, 0.0))
-        level = self.out_ground + np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0)
-        self._io.set_outfall_stages(np.maximum(level, self.out_invert))
-        elapsed, fed = self._advance(q, allow, t_end)
+        out_depth = np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0)
+        self._io.set_outfall_stages(np.maximum(self.out_ground + out_depth, self.out_invert))
+        elapsed, fed, dis = self._advance(q, allow, out_depth * self.out_share, t_end)
         if len(self.out_idx):
-            now = self._io.total_inflows(self.out_idx)
-            dis = now - self._outfall_prev  # negative: the surface backs up into the pipe (no flap gate)
-            self._outfall_prev = now
-            np.add.at(h, (self.out_rows, self.out_cols), (dis / self.cell_area).astype(h.dtype))
-            self.vol_to_surface[self.out_idx] += dis
-            self.vol_outfalls_to_surface += float(dis.sum())
-            self.overflow_time[self.out_idx] += np.where(dis > 0, elapsed, 0.0)
+            self._book_outfalls(h, dis, elapsed)
         # SWMM's own overflow volumes, node by node (SWMM has no call for all nodes at once)
         flood_now = self._io.flooding()
         flooded = np.maximum(flood_now - self._flood_prev, 0.0)
@@ -273,20 +271,36 @@ class SewerCoupling:
         self.overflow_time[self.idx] += np.where(to_surf > 0, elapsed, 0.0)
         self.t += elapsed
 
-    def _advance(self, q: np.ndarray, allow: np.ndarray, t_end: float) -> tuple[float, np.ndarray]:
+    def _advance(
+        self, q: np.ndarray, allow: np.ndarray, out_water: np.ndarray, t_end: float
+    ) -> tuple[float, np.ndarray, np.ndarray]:
         """Run SWMM's steps until ``t_end``, feeding ``q`` [m3/s] at the coupled nodes but never more than
-        ``allow`` [m3] in all; the seconds run and the volume [m3] each node was fed (negative: given)."""
+        ``allow`` [m3] in all, and letting the surface outfalls take back at most ``out_water`` [m3] (their
+        cells' water). Returns the seconds run, the volume [m3] each node was fed (negative: given) and
+        each surface outfall discharged (negative: took in, SWMM's reversed outflow)."""
         start = self.sim.current_time
         target = self.sim.start_time + pd.Timedelta(seconds=t_end).to_pytimedelta()
         longest = self.network.routing_step  # no SWMM step is longer
         rate = np.sign(q) * np.minimum(np.abs(q), allow / longest)
         fed = np.zeros_like(q)
+        dis = np.zeros(len(self.out_idx))
+        # a gateless outfall under water takes the surface back up its pipe: close it (stage at its invert)
+        # before it takes more than its cell holds, judged from the rate it last took in
+        self._close_outfalls(dis, out_water, longest)
         self._feed(rate, np.arange(len(q)))  # SWMM keeps an inflow until it is set again
-        while self.sim.current_time < target - pd.Timedelta(milliseconds=1).to_pytimedelta():
+
+        def one_step() -> float:
             before = self.sim.current_time
             left = self._swmm_step()
-            fed += rate * (self.sim.current_time - before).total_seconds()
-            if left == 0:
+            dt = (self.sim.current_time - before).total_seconds()
+            fed[...] += rate * dt
+            if len(self.out_idx):
+                self._out_rate = self._io.outfall_flows() * self.to_m3s
+                dis[...] += self._out_rate * dt
+            return left
+
+        while self.sim.current_time < target - pd.Timedelta(milliseconds=1).to_pytimedelta():
+            if one_step() == 0:
                 self.done = True
                 break
             # the next step (at most ROUTING_STEP long) must not take more than is left
@@ -295,11 +309,40 @@ class SewerCoupling:
             if len(short):
                 rate[short] = np.sign(rate[short]) * room[short]
                 self._feed(rate, short)
+            self._close_outfalls(dis, out_water, longest)
         if not self.done and t_end >= self.duration - 1e-9:
             # SWMM closes its last step's statistics (flooding among them) in the call that ends the run
-            self._swmm_step()
+            one_step()
             self.done = True
-        return (self.sim.current_time - start).total_seconds(), fed
+        return (self.sim.current_time - start).total_seconds(), fed, dis
+
+    def _close_outfalls(self, dis: np.ndarray, out_water: np.ndarray, longest: float) -> None:
+        """Set the stage of surface outfalls whose next step could take in more than their cell has left
+        to their invert (SWMM then lets no water in; the stage is set again at the next coupling step)."""
+        if not len(self.out_idx):
+            return
+        left = out_water + np.minimum(dis, 0.0)
+        close = np.flatnonzero((self._out_rate < 0) & (-self._out_rate * longest > left))
+        if len(close):
+            self._io.set_outfall_stages(self.out_invert[close], close)
+
+    def _book_outfalls(self, h: np.ndarray, dis: np.ndarray, elapsed: float) -> None:
+        """Put what the surface outfalls discharged on their cells, and take off them what SWMM let in
+        through them (never more than a cell holds: the rest is counted as ``reverse_unmet``)."""
+        ny, nx = h.shape
+        flat = self.out_rows * nx + self.out_cols
+        want = np.maximum(-dis, 0.0)
+        held = np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0) * self.cell_area
+        asked = np.bincount(flat, weights=want, minlength=ny * nx)[flat]
+        taken = want * np.minimum(1.0, held / np.where(asked > 0, asked, 1.0))
+        given = np.maximum(dis, 0.0)
+        np.add.at(h, (self.out_rows, self.out_cols), ((given - taken) / self.cell_area).astype(h.dtype))
+        self.vol_to_surface[self.out_idx] += given
+        self.vol_to_network[self.out_idx] += taken
+        self.vol_outfalls_to_surface += float(given.sum())
+        self.vol_outfalls_from_surface += float(taken.sum())
+        self.vol_outfalls_reverse_unmet += float((want - taken).sum())
+        self.overflow_time[self.out_idx] += np.where(given > 0, elapsed, 0.0)
 
     def _feed(self, rate: np.ndarray, which: np.ndarray) -> None:
         self._io.set_inflows(rate / self.to_m3s, which)
@@ -318,7 +361,8 @@ class SewerCoupling:
         routing = dict(SystemStats(self.sim).routing_stats)
         outfalls = np.flatnonzero(self.network.nodes["kind"].to_numpy() == "outfall")
         # m3 (SWMM's volumes are m3 in SI units); what outfalls put on the surface stays in the model
-        outflow = float(self._io.total_inflows(outfalls).sum()) - self.vol_outfalls_to_surface
+        free_outfalls = np.setdiff1d(outfalls, self.out_idx)
+        outflow = float(self._io.total_inflows(free_outfalls).sum())
         # read out before SWMM closes
         peak = np.array([abs(c.maxFlow) for c in self._io.link_stats()], dtype=float) * self.to_m3s
         surcharged = [float(c.timeSurcharged) for c in self._io.link_stats()]
@@ -353,9 +397,14 @@ class SewerCoupling:
             routing.get(k, 0.0) for k in ("dry_weather_inflow", "wet_weather_inflow", "groundwater_inflow", "II_inflow")
         )
         fed = float(self.vol_to_network.sum())
+        reversed_in = self.vol_outfalls_from_surface + self.vol_outfalls_reverse_unmet
         if self.network.rows.get("INFLOWS"):
-            # the .inp's own [INFLOWS] are external inflow too: what SWMM counts beyond the coupling's
-            other_in += max(routing.get("external_inflow", 0.0) - self.net_fed, 0.0)
+            # the .inp's own [INFLOWS] are external inflow too: what SWMM counts beyond the coupling's (and
+            # beyond what came in through outfalls, which SWMM books as external inflow as well)
+            other_in += max(routing.get("external_inflow", 0.0) - self.net_fed - reversed_in, 0.0)
+        # water SWMM let in through an outfall beyond what its cell held: no cell gave it, so it enters
+        # the books as an inflow of the network's own (reported on its own line)
+        other_in += self.vol_outfalls_reverse_unmet
         losses = routing.get("evaporation_loss", 0.0) + routing.get("seepage_loss", 0.0)
         flooded = float(self.vol_to_surface.sum()) + self.lost_flooding
         resid = (stored1 - self.stored0) - (fed + other_in - outflow - flooded - losses)
@@ -382,6 +431,8 @@ class SewerCoupling:
             "volume_network_inflow_other_m3": float(other_in),
             "volume_outfalls_m3": outflow,
             "volume_outfalls_to_surface_m3": self.vol_outfalls_to_surface,
+            "volume_outfalls_from_surface_m3": self.vol_outfalls_from_surface,
+            "volume_outfalls_reverse_unmet_m3": self.vol_outfalls_reverse_unmet,
             "volume_flooding_lost_m3": float(self.lost_flooding),
             "volume_network_losses_m3": float(losses),
             "volume_network_initial_m3": self.stored0,
@@ -420,6 +471,7 @@ class _NodeIO:
 
         self._solver = solver
         self._head, self._volume = NodeResults.newHead.value, NodeResults.newVolume.value
+        self._inflow, self._outflow = NodeResults.totalinflow.value, NodeResults.outflow.value
         self._link_volume, self._ponded = LinkResults.newVolume.value, NodeParams.pondedArea.value
         self.all = [int(solver.project_get_index(ObjectType.NODE.value, n)) for n in names]
         self.links = [int(solver.project_get_index(ObjectType.LINK.value, n)) for n in links]
@@ -440,10 +492,22 @@ class _NodeIO:
         for k in which:
             put(self.coupled[k], float(rate[k]))
 
-    def set_outfall_stages(self, stage: np.ndarray) -> None:
+    def set_outfall_stages(self, stage: np.ndarray, which: np.ndarray | None = None) -> None:
+        """Set the stage [m] of the surface outfalls (those ``which``, default all)."""
         put = self._solver.outfall_set_stage
-        for i, v in zip(self.outfalls, stage):
-            put(i, float(v))
+        for k, v in zip(range(len(self.outfalls)) if which is None else which, stage):
+            put(self.outfalls[k], float(v))
+
+    def outfall_flows(self) -> np.ndarray:
+        """Signed discharge (SWMM's flow units) of the surface outfalls over SWMM's last step, as SWMM
+        books it: their inflow, or minus their outflow where water runs back up the pipe (SWMM then
+        reports the reversed flow as the node's inflow too, so its cumulative inflow cannot tell)."""
+        get = self._solver.node_get_result
+        flows = []
+        for i in self.outfalls:
+            q_in, q_out = get(i, self._inflow), get(i, self._outflow)
+            flows.append(q_in if q_out == 0.0 else (-q_out if q_in == q_out else 0.0))
+        return np.array(flows, dtype=float)
 
     def total_inflows(self, which: np.ndarray) -> np.ndarray:
         """Cumulative inflow volume [m3] of the nodes ``which``."""
