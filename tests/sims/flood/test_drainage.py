@@ -814,3 +814,68 @@ def test_an_unclosed_network_balance_is_reported_not_hidden(tmp_path, monkeypatc
     with pytest.warns(DrainageWarning, match=r"does not close its balance: .* flap gate"):
         r = _gateless_run(tmp_path)
     assert any("does not close its balance" in w for w in r.summary["drainage"]["warnings"])
+
+
+# --- SWMM's values for many nodes at once (twin/sims/flood/swmm_values.py) ---------------------------------
+
+
+def _started(tmp_path: Path, name: str, c2: float = 0.5):
+    import pyswmm
+
+    inp = tmp_path / f"{name}.inp"
+    inp.write_text(surcharged_inp(0.5, c2))
+    sim = pyswmm.Simulation(str(inp), str(tmp_path / f"{name}.rpt"), str(tmp_path / f"{name}.out"))
+    sim.start()
+    return sim
+
+
+def test_node_values_through_swmms_c_calls_equal_the_toolkits(tmp_path):
+    from pyswmm.toolkitapi import NodeResults
+    from swmm.toolkit import solver
+
+    from twin.sims.flood.swmm_values import NODE_HEAD, NODE_OVERFLOW, NODE_VOLUME, NodeValues
+
+    sim = _started(tmp_path, "values", c2=0.1)  # the 0.1 m pipe surcharges: J1 and J2 overflow
+    try:
+        for _ in range(100):
+            sim._model.swmm_step()
+        index = np.arange(solver.project_get_count(2), dtype=np.int32)  # the nodes
+        vals = NodeValues(index)
+        assert vals.compiled  # the library loaded is the one the simulation runs in
+        for prop, code in ((NODE_HEAD, NodeResults.newHead), (NODE_VOLUME, NodeResults.newVolume)):
+            want = [solver.node_get_result(int(i), code.value) for i in index]
+            assert vals.get(prop, index).tolist() == want
+        assert vals.get(NODE_HEAD, index)[0] > 12.0  # J1 surcharged above its rim: a value that moved
+        got = vals.get(NODE_OVERFLOW, index).tolist()
+        assert got == [solver.node_get_result(int(i), NodeResults.overflow.value) for i in index]
+        assert max(got) > 0
+    finally:
+        sim.close()
+
+
+def test_inflows_set_through_swmms_c_call_equal_the_toolkits(tmp_path):
+    # the coupling feeds its exchange through swmm_setValue; pyswmm's node inflow (node_set_total_inflow)
+    # must give the same run, to the bit, inflows of both signs
+    from pyswmm import SystemStats
+    from swmm.toolkit import solver
+
+    from twin.sims.flood.swmm_values import NodeValues
+
+    runs = []
+    for mode in ("toolkit", "c"):
+        sim = _started(tmp_path, mode)
+        try:
+            vals = NodeValues(np.arange(3, dtype=np.int32))
+            for k in range(300):
+                q = 50.0 + 80.0 * math.sin(k / 20)
+                if mode == "toolkit":
+                    solver.node_set_total_inflow(1, q)
+                else:
+                    vals.set_inflows(np.array([1], dtype=np.int32), np.array([q]))
+                sim._model.swmm_step()
+            stats = dict(SystemStats(sim).routing_stats)
+            runs.append((solver.node_get_result(1, 0), stats["external_inflow"], stats["final_storage"]))
+        finally:
+            sim.close()
+    assert runs[0] == runs[1]
+    assert runs[0][1] > 10.0

@@ -211,6 +211,8 @@ class SewerCoupling:
         self.vol_outfalls_to_surface = 0.0
         self.stored0 = self.network_storage()
         self._flood_prev = np.zeros(n)
+        self._overflowed = np.zeros(n, dtype=bool)  # nodes seen overflowing in this coupling step
+        self._overflowed_last = np.zeros(n, dtype=bool)
         self.vol_outfalls_from_surface = 0.0  # taken off the cells of gateless outfalls (reversed flow)
         self.vol_outfalls_reverse_unmet = 0.0  # let in by SWMM beyond what the cells held
         self._out_rate = np.zeros(len(self.out_idx))  # signed outfall discharge of SWMM's last step [m3/s]
@@ -255,8 +257,14 @@ class SewerCoupling:
         elapsed, fed, dis = self._advance(q, allow, out_depth * self.out_share, t_end)
         if len(self.out_idx):
             self._book_outfalls(h, dis, elapsed)
-        # SWMM's own overflow volumes, node by node (SWMM has no call for all nodes at once)
-        flood_now = self._io.flooding()
+        # SWMM's own overflow volumes, node by node
+        # only nodes that overflowed at the end of one of SWMM's steps (this coupling step's or, as SWMM
+        # may close a step's statistics in the next call, the last one's) can have flooded: read those
+        seen = self._overflowed | self._overflowed_last
+        which = np.arange(len(seen)) if self.done else np.flatnonzero(seen)
+        self._overflowed_last, self._overflowed = self._overflowed, np.zeros_like(seen)
+        flood_now = self._flood_prev.copy()
+        flood_now[which] = self._io.flooding(which)
         flooded = np.maximum(flood_now - self._flood_prev, 0.0)
         self._flood_prev = flood_now
         back = flooded[self.idx]
@@ -294,6 +302,7 @@ class SewerCoupling:
             left = self._swmm_step()
             dt = (self.sim.current_time - before).total_seconds()
             fed[...] += rate * dt
+            self._overflowed |= self._io.overflowing()
             if len(self.out_idx):
                 self._out_rate = self._io.outfall_flows() * self.to_m3s
                 dis[...] += self._out_rate * dt
@@ -458,11 +467,12 @@ class SewerCoupling:
 
 
 class _NodeIO:
-    """SWMM's node values read and set through swmm-toolkit's solver by index, for many nodes.
+    """SWMM's node values read and set by index, for many nodes.
 
-    The same calls pyswmm's ``Node`` properties make, without their per-call name lookup and (for
-    ``statistics``) the copy of every field into a dict: SWMM 5.2 has no call for all nodes at once, so
-    the per-node call is what is left (about 1 us a node instead of 40 for the flooding volume).
+    Heads, volumes, overflows and the inflows fed come through
+    :class:`twin.sims.flood.swmm_values.NodeValues` (SWMM's C calls looped in Numba, ~30 ns a node),
+    inflows only where they changed; the rest through swmm-toolkit's per-node calls (1-2 us a node),
+    made only where needed: the flooding statistics only at nodes that overflowed.
     """
 
     def __init__(self, names: list[str], coupled: np.ndarray, outfalls: np.ndarray, links: list[str]) -> None:
@@ -477,20 +487,39 @@ class _NodeIO:
         self.links = [int(solver.project_get_index(ObjectType.LINK.value, n)) for n in links]
         self.coupled = [self.all[k] for k in coupled]
         self.outfalls = [self.all[k] for k in outfalls]
+        self._all = np.array(self.all, dtype=np.int32)
+        self._coupled = np.array(self.coupled, dtype=np.int32)
+        self._inflow_set = np.zeros(len(self.coupled))  # SWMM's inflows start at 0
+        self._values: Any = None
+
+    def _vals(self) -> Any:
+        if self._values is None:  # once SWMM has started (its values are checked against the wrapper's)
+            from twin.sims.flood.swmm_values import NodeValues
+
+            self._values = NodeValues(self._coupled)
+        return self._values
 
     def heads_volumes(self) -> tuple[np.ndarray, np.ndarray]:
         """Head [m] and stored volume [m3] of the coupled nodes."""
-        get = self._solver.node_get_result
-        return (
-            np.array([get(i, self._head) for i in self.coupled], dtype=float),
-            np.array([get(i, self._volume) for i in self.coupled], dtype=float),
-        )
+        from twin.sims.flood.swmm_values import NODE_HEAD, NODE_VOLUME
+
+        vals = self._vals()
+        return vals.get(NODE_HEAD, self._coupled), vals.get(NODE_VOLUME, self._coupled)
+
+    def overflowing(self) -> np.ndarray:
+        """Whether each node overflows (SWMM's flooding) at the end of SWMM's last step."""
+        from twin.sims.flood.swmm_values import NODE_OVERFLOW
+
+        return self._vals().get(NODE_OVERFLOW, self._all) > 0.0
 
     def set_inflows(self, rate: np.ndarray, which: np.ndarray) -> None:
-        """Set the lateral inflow (SWMM's flow units) of the coupled nodes ``which``."""
-        put = self._solver.node_set_total_inflow
-        for k in which:
-            put(self.coupled[k], float(rate[k]))
+        """Set the lateral inflow (SWMM's flow units) of the coupled nodes ``which`` (SWMM keeps an
+        inflow until it is set again: only the changed ones are set)."""
+        which = np.asarray(which)
+        which = which[rate[which] != self._inflow_set[which]]
+        if len(which):
+            self._vals().set_inflows(self._coupled[which], rate[which])
+            self._inflow_set[which] = rate[which]
 
     def set_outfall_stages(self, stage: np.ndarray, which: np.ndarray | None = None) -> None:
         """Set the stage [m] of the surface outfalls (those ``which``, default all)."""
@@ -532,10 +561,10 @@ class _NodeIO:
         """SWMM's statistics of the conduits (maxFlow, timeSurcharged, ...)."""
         return [self._solver.link_get_stats(i) for i in self.links]
 
-    def flooding(self) -> np.ndarray:
-        """Cumulative flooding volume [m3] of every node (SWMM's ``volFlooded`` statistic)."""
+    def flooding(self, which: np.ndarray) -> np.ndarray:
+        """Cumulative flooding volume [m3] of the nodes ``which`` (SWMM's ``volFlooded`` statistic)."""
         get = self._solver.node_get_stats
-        return np.array([get(i).volFlooded for i in self.all], dtype=float)
+        return np.array([get(self.all[k]).volFlooded for k in which], dtype=float)
 
 
 class DrainageResult:
