@@ -11,6 +11,7 @@ domains share one balance, with SWMM's own continuity error beside it.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import tempfile
@@ -74,6 +75,9 @@ class SewerCoupling:
     edits : sequence
         The scenario's ``[[edit]]`` entries: the network's (pipe, storage) are applied to a copy of the
         ``.inp`` that SWMM then runs (see :mod:`twin.sims.flood.network_edits`).
+    resume : dict, optional
+        A checkpoint's arrays (what :meth:`checkpoint` returned, read back) and ``"hotstart"``, the path
+        of the SWMM hot start file it wrote: SWMM starts again from there, the coupling's books go on.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class SewerCoupling:
         blocked: np.ndarray,
         duration: float,
         edits: Sequence[Any] = (),
+        resume: dict[str, Any] | None = None,
     ) -> None:
         import pyswmm
 
@@ -188,7 +193,18 @@ class SewerCoupling:
             message = f"SWMM cannot open {self._shown()}: {_swmm_error(exc, self._tmp)}"
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise InputDataError(message) from None
-        self.sim.end_time = self.sim.start_time + pd.Timedelta(seconds=duration).to_pytimedelta()
+        self._t0 = self.sim.start_time  # the .inp's start: the coupled run's time 0
+        self.sim.end_time = self._t0 + pd.Timedelta(seconds=duration).to_pytimedelta()
+        if resume is not None:
+            if not Path(resume["hotstart"]).is_file():
+                self.close()
+                raise ScenarioError(
+                    f"The checkpoint's SWMM hot start file {resume['hotstart']} is missing; delete the checkpoint "
+                    "and run from the start."
+                )
+            # SWMM's state (heads, flows, volumes) from the hot start file, its clock from where it stopped
+            self.sim.start_time = self._t0 + pd.Timedelta(seconds=float(resume["sewer_t"])).to_pytimedelta()
+            self.sim.use_hotstart(str(resume["hotstart"]))
         # by index through swmm-toolkit: pyswmm's Node and Link objects cost O(n) each to make
         self._io = _NodeIO(self.names, self.idx, self.out_idx, list(self.network.conduits["name"]))
         # the street is the pond: overflow is SWMM's flooding, put on the cell
@@ -216,6 +232,9 @@ class SewerCoupling:
         self.vol_outfalls_from_surface = 0.0  # taken off the cells of gateless outfalls (reversed flow)
         self.vol_outfalls_reverse_unmet = 0.0  # let in by SWMM beyond what the cells held
         self._out_rate = np.zeros(len(self.out_idx))  # signed outfall discharge of SWMM's last step [m3/s]
+        self._carried: dict[str, Any] | None = None  # SWMM's own counters of the runs before a resume
+        if resume is not None:
+            self._resume(resume)
 
     def _shown(self) -> str:
         """The scenario's .inp for messages, saying when SWMM ran the scenario's edited copy of it."""
@@ -287,7 +306,7 @@ class SewerCoupling:
         cells' water). Returns the seconds run, the volume [m3] each node was fed (negative: given) and
         each surface outfall discharged (negative: took in, SWMM's reversed outflow)."""
         start = self.sim.current_time
-        target = self.sim.start_time + pd.Timedelta(seconds=t_end).to_pytimedelta()
+        target = self._t0 + pd.Timedelta(seconds=t_end).to_pytimedelta()
         longest = self.network.routing_step  # no SWMM step is longer
         rate = np.sign(q) * np.minimum(np.abs(q), allow / longest)
         fed = np.zeros_like(q)
@@ -364,19 +383,11 @@ class SewerCoupling:
 
     def finish(self) -> DrainageResult:
         """Close SWMM; the per-manhole and per-pipe results and the network's balance."""
-        from pyswmm import SystemStats
-
         stored1 = self.network_storage()
-        routing = dict(SystemStats(self.sim).routing_stats)
-        outfalls = np.flatnonzero(self.network.nodes["kind"].to_numpy() == "outfall")
-        # m3 (SWMM's volumes are m3 in SI units); what outfalls put on the surface stays in the model
-        free_outfalls = np.setdiff1d(outfalls, self.out_idx)
-        outflow = float(self._io.total_inflows(free_outfalls).sum())
-        # read out before SWMM closes
-        peak = np.array([abs(c.maxFlow) for c in self._io.link_stats()], dtype=float) * self.to_m3s
-        surcharged = [float(c.timeSurcharged) for c in self._io.link_stats()]
-        nstats = [(st.maxDepth, st.maxDepthDate) for st in self._io.node_stats()]
-        day0 = (self.sim.start_time - pd.Timestamp("1899-12-30").to_pydatetime()).total_seconds() / 86400.0
+        swmm = self._swmm_counters()
+        routing, outflow, peak = swmm["routing"], swmm["outflow"], swmm["peak_flow"] * self.to_m3s
+        surcharged, peak_depth, peak_date = swmm["surcharged"], swmm["peak_depth"], swmm["peak_date"]
+        day0 = (self._t0 - pd.Timestamp("1899-12-30").to_pydatetime()).total_seconds() / 86400.0
         self.sim.report()
         self.sim.close()
         net = self.network
@@ -393,8 +404,8 @@ class SewerCoupling:
         coupled[self.idx] = True
         nodes["coupled"] = coupled
         # SWMM's own maxima over its steps (dates in days since 1899-12-30)
-        nodes["peak_head_m"] = nodes["invert"].to_numpy() + np.array([st[0] for st in nstats])
-        times = np.array([(st[1] - day0) * 86400.0 for st in nstats])
+        nodes["peak_head_m"] = nodes["invert"].to_numpy() + peak_depth
+        times = (peak_date - day0) * 86400.0
         nodes["peak_head_time_s"] = np.clip(np.round(times, 1), 0.0, self.duration)  # dates hold ~1 ms
         nodes["overflow_volume_m3"] = self.vol_to_surface
         nodes["overflow_duration_s"] = self.overflow_time
@@ -448,6 +459,8 @@ class SewerCoupling:
             "volume_network_stored_m3": stored1,
             "network_continuity_error_m3": float(resid),
             "swmm_routing_continuity_error_percent": float(routing.get("routing_error", 0.0)),
+            # a resumed run: SWMM's own error of each part (the figure above is the last part's)
+            **({"swmm_routing_continuity_error_percent_parts": swmm["errors"]} if len(swmm["errors"]) > 1 else {}),
             "manholes_overflowing": int(np.count_nonzero(self.vol_to_surface[self.idx] > 0)),
             "conduits_over_capacity": int(np.count_nonzero(conduits["capacity_ratio"] > 1)),
             "warnings": list(self.warnings),
@@ -456,6 +469,109 @@ class SewerCoupling:
         report = rpt.read_text(errors="replace") if rpt.is_file() else ""
         shutil.rmtree(self._tmp, ignore_errors=True)
         return DrainageResult(nodes=nodes, conduits=conduits, summary=summary, report=report)
+
+    def _swmm_counters(self) -> dict[str, Any]:
+        """SWMM's own counters of the run so far (with those of the parts before a resume): routing
+        totals [m3], free outfalls' outflow [m3], per conduit the peak flow (flow units) and hours
+        surcharged, per node the peak depth [m] and its date (days since 1899-12-30)."""
+        from pyswmm import SystemStats
+
+        routing = {k: float(v) for k, v in dict(SystemStats(self.sim).routing_stats).items()}
+        outfalls = np.flatnonzero(self.network.nodes["kind"].to_numpy() == "outfall")
+        # m3 (SWMM's volumes are m3 in SI units); what outfalls put on the surface stays in the model
+        free_outfalls = np.setdiff1d(outfalls, self.out_idx)
+        links, nodes = self._io.link_stats(), self._io.node_stats()
+        now = {
+            "routing": routing,
+            "errors": [routing.get("routing_error", 0.0)],
+            "outflow": float(self._io.total_inflows(free_outfalls).sum()),
+            "peak_flow": np.array([abs(c.maxFlow) for c in links], dtype=float),
+            "surcharged": np.array([float(c.timeSurcharged) for c in links]),
+            "peak_depth": np.array([st.maxDepth for st in nodes], dtype=float),
+            "peak_date": np.array([st.maxDepthDate for st in nodes], dtype=float),
+        }
+        before = self._carried
+        if before is None:
+            return now
+        later = now["peak_depth"] > before["peak_depth"]
+        routing = {k: v + before["routing"].get(k, 0.0) for k, v in routing.items()}
+        # storage at the start is the first part's; at the end, the last's; the error is each part's own
+        routing["initial_storage"] = before["routing"].get("initial_storage", 0.0)
+        routing["final_storage"] = now["routing"].get("final_storage", 0.0)
+        routing["routing_error"] = now["routing"].get("routing_error", 0.0)
+        return {
+            "routing": routing,
+            "errors": before["errors"] + now["errors"],
+            "outflow": before["outflow"] + now["outflow"],
+            "peak_flow": np.maximum(before["peak_flow"], now["peak_flow"]),
+            "surcharged": before["surcharged"] + now["surcharged"],
+            "peak_depth": np.where(later, now["peak_depth"], before["peak_depth"]),
+            "peak_date": np.where(later, now["peak_date"], before["peak_date"]),
+        }
+
+    def checkpoint(self, hotstart: Path) -> dict[str, np.ndarray]:
+        """Save SWMM's state into the hot start file ``hotstart``; the coupling's books and SWMM's own
+        counters so far as arrays for the run's checkpoint (give them back as ``resume``)."""
+        try:
+            self.sim.save_hotstart(str(hotstart))
+        except Exception as exc:
+            raise InputDataError(f"SWMM cannot write its hot start file {hotstart}: {exc}") from None
+        swmm = self._swmm_counters()
+        scalars = {
+            "t": self.t,
+            "swmm_t": (self.sim.current_time - self._t0).total_seconds(),
+            "lost_flooding": self.lost_flooding,
+            "net_fed": self.net_fed,
+            "stored0": self.stored0,
+            "vol_outfalls_to_surface": self.vol_outfalls_to_surface,
+            "vol_outfalls_from_surface": self.vol_outfalls_from_surface,
+            "vol_outfalls_reverse_unmet": self.vol_outfalls_reverse_unmet,
+            "routing": swmm["routing"],
+            "errors": swmm["errors"],
+            "outflow": swmm["outflow"],
+        }
+        return {
+            "sewer_t": np.float64(scalars["swmm_t"]),
+            "sewer_books": np.array(json.dumps(scalars)),
+            "sewer_vol_to_network": self.vol_to_network,
+            "sewer_vol_to_surface": self.vol_to_surface,
+            "sewer_overflow_time": self.overflow_time,
+            "sewer_out_rate": self._out_rate,
+            "sewer_peak_flow": swmm["peak_flow"],
+            "sewer_surcharged": swmm["surcharged"],
+            "sewer_peak_depth": swmm["peak_depth"],
+            "sewer_peak_date": swmm["peak_date"],
+        }
+
+    def _resume(self, ck: dict[str, Any]) -> None:
+        """Go on with the books of a checkpoint (SWMM itself restarted from the hot start file)."""
+        books = json.loads(str(ck["sewer_books"]))
+        n = len(self.names)
+        if len(ck["sewer_vol_to_network"]) != n or len(ck["sewer_peak_flow"]) != len(self._io.links):
+            raise ScenarioError(
+                f"The checkpoint's sewer network has other nodes or conduits than {self._shown()}; delete the "
+                "checkpoint and run from the start."
+            )
+        # SWMM restarts on whole seconds (pyswmm's clock, to which the run's time is rounded): the
+        # fraction of a second SWMM had run past it is skipped
+        self.t = (self.sim.current_time - self._t0).total_seconds()
+        self.lost_flooding, self.net_fed, self.stored0 = books["lost_flooding"], books["net_fed"], books["stored0"]
+        self.vol_outfalls_to_surface = books["vol_outfalls_to_surface"]
+        self.vol_outfalls_from_surface = books["vol_outfalls_from_surface"]
+        self.vol_outfalls_reverse_unmet = books["vol_outfalls_reverse_unmet"]
+        self.vol_to_network = np.array(ck["sewer_vol_to_network"], dtype=float)
+        self.vol_to_surface = np.array(ck["sewer_vol_to_surface"], dtype=float)
+        self.overflow_time = np.array(ck["sewer_overflow_time"], dtype=float)
+        self._out_rate = np.array(ck["sewer_out_rate"], dtype=float)
+        self._carried = {
+            "routing": books["routing"],
+            "errors": books["errors"],
+            "outflow": books["outflow"],
+            "peak_flow": np.array(ck["sewer_peak_flow"], dtype=float),
+            "surcharged": np.array(ck["sewer_surcharged"], dtype=float),
+            "peak_depth": np.array(ck["sewer_peak_depth"], dtype=float),
+            "peak_date": np.array(ck["sewer_peak_date"], dtype=float),
+        }
 
     def close(self) -> None:
         """Release SWMM after a failed run."""
@@ -611,15 +727,3 @@ def _swmm_error(exc: Exception, tmp: Path) -> str:
         if lines:
             return "; ".join(lines[:3])
     return str(exc).strip() or type(exc).__name__
-
-
-def check_run_options(scenario: Any, resume: bool, stop_at: float | None) -> None:
-    """A coupled run cannot be checkpointed (SWMM's state stays inside SWMM): say so up front."""
-    if scenario.drainage.inp is None:
-        return
-    if resume or stop_at is not None or scenario.checkpoint_interval:
-        raise ScenarioError(
-            "[drainage] inp (a SWMM network) cannot be combined with checkpoint_interval, stop_at "
-            "or resume: SWMM's state is not checkpointed. Remove checkpoint_interval and run the "
-            "scenario in one go."
-        )
