@@ -854,7 +854,7 @@ def test_an_unclosed_network_balance_is_reported_not_hidden(tmp_path, monkeypatc
     # below that, the run must say how much, where, and how to avoid it
     from twin.sims.flood import drainage
 
-    monkeypatch.setattr(drainage, "_CONTINUITY_WARN", 1e-4)
+    monkeypatch.setattr(drainage, "CONTINUITY_WARN", 1e-4)
     with pytest.warns(DrainageWarning, match=r"does not close its balance: .* flap gate"):
         r = _gateless_run(tmp_path)
     assert any("does not close its balance" in w for w in r.summary["drainage"]["warnings"])
@@ -886,6 +886,10 @@ def test_node_values_through_swmms_c_calls_equal_the_toolkits(tmp_path):
         index = np.arange(solver.project_get_count(2), dtype=np.int32)  # the nodes
         vals = NodeValues(index)
         assert vals.compiled  # the library loaded is the one the simulation runs in
+        wrapped = NodeValues(index, compiled=False)  # the fallback: swmm-toolkit's per-node calls
+        assert not wrapped.compiled
+        for prop in (NODE_HEAD, NODE_VOLUME, NODE_OVERFLOW):
+            assert vals.get(prop, index).tolist() == wrapped.get(prop, index).tolist()
         for prop, code in ((NODE_HEAD, NodeResults.newHead), (NODE_VOLUME, NodeResults.newVolume)):
             want = [solver.node_get_result(int(i), code.value) for i in index]
             assert vals.get(prop, index).tolist() == want
@@ -906,10 +910,10 @@ def test_inflows_set_through_swmms_c_call_equal_the_toolkits(tmp_path):
     from twin.sims.flood.swmm_values import NodeValues
 
     runs = []
-    for mode in ("toolkit", "c"):
+    for mode in ("toolkit", "c", "fallback"):
         sim = _started(tmp_path, mode)
         try:
-            vals = NodeValues(np.arange(3, dtype=np.int32))
+            vals = NodeValues(np.arange(3, dtype=np.int32), compiled=mode == "c")
             for k in range(300):
                 q = 50.0 + 80.0 * math.sin(k / 20)
                 if mode == "toolkit":
@@ -921,5 +925,5 @@ def test_inflows_set_through_swmms_c_call_equal_the_toolkits(tmp_path):
             runs.append((solver.node_get_result(1, 0), stats["external_inflow"], stats["final_storage"]))
         finally:
             sim.close()
-    assert runs[0] == runs[1]
+    assert runs[0] == runs[1] == runs[2]
     assert runs[0][1] > 10.0

@@ -28,13 +28,13 @@ from ingest.swmm import FLOW_TO_M3S, SewerNetwork, read_inp
 from kernels.drainage import exchange_flow
 from twin.errors import InputDataError, ScenarioError
 
-__all__ = ["SewerCoupling", "DrainageWarning", "full_capacity"]
+__all__ = ["SewerCoupling", "DrainageWarning", "CONTINUITY_WARN", "full_capacity"]
 
 
 #: Share of the water a network moved above which an unclosed network balance is a warning. SWMM's own
 #: routing continuity error reaches 1-3 % on the Bellinge network (and our balance follows it to ~1 %);
 #: surface water running back up a gateless outfall gave 30 % to several times the inflow.
-_CONTINUITY_WARN = 0.05
+CONTINUITY_WARN = 0.05
 
 
 class DrainageWarning(UserWarning):
@@ -429,7 +429,7 @@ class SewerCoupling:
         flooded = float(self.vol_to_surface.sum()) + self.lost_flooding
         resid = (stored1 - self.stored0) - (fed + other_in - outflow - flooded - losses)
         moved = fed + other_in + abs(outflow) + flooded
-        if moved > 0 and abs(resid) > _CONTINUITY_WARN * moved:
+        if moved > 0 and abs(resid) > CONTINUITY_WARN * moved:
             # a network whose books do not close cannot be trusted silently: say how far off, and the known causes
             self._warn(
                 f"the sewer network of {self._shown()} does not close its balance: {resid:.1f} m3 "

@@ -56,9 +56,10 @@ def _c_functions():
 
 
 class NodeValues:
-    """Read SWMM node values (``NODE_HEAD``, ...) for arrays of node indices of a started simulation."""
+    """Read SWMM node values (``NODE_HEAD``, ...) and set inflows for arrays of node indices of a started
+    simulation; ``compiled=False`` uses swmm-toolkit's per-node calls throughout."""
 
-    def __init__(self, probe: np.ndarray) -> None:
+    def __init__(self, probe: np.ndarray, compiled: bool = True) -> None:
         from pyswmm.toolkitapi import NodeResults
         from swmm.toolkit import solver
 
@@ -68,7 +69,7 @@ class NodeValues:
             NODE_OVERFLOW: NodeResults.overflow.value,
         }
         self._solver = solver
-        self._c, self._c_set = _c_functions()
+        self._c, self._c_set = _c_functions() if compiled else (None, None)
         probe = np.asarray(probe, dtype=np.int32)[:8]
         if self._c is not None and len(probe):
             # the library loaded here must be the one the simulation runs in: check against the wrapper
