@@ -232,6 +232,7 @@ class SewerCoupling:
         self.vol_outfalls_from_surface = 0.0  # taken off the cells of gateless outfalls (reversed flow)
         self.vol_outfalls_reverse_unmet = 0.0  # let in by SWMM beyond what the cells held
         self._out_rate = np.zeros(len(self.out_idx))  # signed outfall discharge of SWMM's last step [m3/s]
+        self._out_back = np.zeros(len(self.out_idx))  # the largest backflow seen at each outfall [m3/s]
         self._carried: dict[str, Any] | None = None  # SWMM's own counters of the runs before a resume
         if resume is not None:
             self._resume(resume)
@@ -272,7 +273,10 @@ class SewerCoupling:
         # SWMM's last step may run past t_end: what a node takes or gives stays within this allowance
         allow = np.where(q > 0, depth * self.share, np.maximum(vol, 0.0))
         out_depth = np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0)
-        self._io.set_outfall_stages(np.maximum(self.out_ground + out_depth, self.out_invert))
+        # the cell's water level as the outfall's tailwater; a dry cell is no tailwater (a free outfall),
+        # even where the outfall lies below the cell's ground
+        stage = np.where(out_depth > 0, self.out_ground + out_depth, self.out_invert)
+        self._io.set_outfall_stages(np.maximum(stage, self.out_invert))
         elapsed, fed, dis = self._advance(q, allow, out_depth * self.out_share, t_end)
         if len(self.out_idx):
             self._book_outfalls(h, dis, elapsed)
@@ -324,6 +328,7 @@ class SewerCoupling:
             self._overflowed |= self._io.overflowing()
             if len(self.out_idx):
                 self._out_rate = self._io.outfall_flows() * self.to_m3s
+                np.maximum(self._out_back, -self._out_rate, out=self._out_back)
                 dis[...] += self._out_rate * dt
             return left
 
@@ -346,11 +351,13 @@ class SewerCoupling:
 
     def _close_outfalls(self, dis: np.ndarray, out_water: np.ndarray, longest: float) -> None:
         """Set the stage of surface outfalls whose next step could take in more than their cell has left
-        to their invert (SWMM then lets no water in; the stage is set again at the next coupling step)."""
+        to their invert (SWMM then lets no water in; the stage is set again at the next coupling step).
+        The next step's backflow is judged by the largest seen at that outfall: an outfall closed last
+        step discharges freely, which says nothing about what it would take in once opened."""
         if not len(self.out_idx):
             return
         left = out_water + np.minimum(dis, 0.0)
-        close = np.flatnonzero((self._out_rate < 0) & (-self._out_rate * longest > left))
+        close = np.flatnonzero((self._out_back > 0) & (self._out_back * longest > left))
         if len(close):
             self._io.set_outfall_stages(self.out_invert[close], close)
 
@@ -537,6 +544,7 @@ class SewerCoupling:
             "sewer_vol_to_surface": self.vol_to_surface,
             "sewer_overflow_time": self.overflow_time,
             "sewer_out_rate": self._out_rate,
+            "sewer_out_back": self._out_back,
             "sewer_peak_flow": swmm["peak_flow"],
             "sewer_surcharged": swmm["surcharged"],
             "sewer_peak_depth": swmm["peak_depth"],
@@ -563,6 +571,7 @@ class SewerCoupling:
         self.vol_to_surface = np.array(ck["sewer_vol_to_surface"], dtype=float)
         self.overflow_time = np.array(ck["sewer_overflow_time"], dtype=float)
         self._out_rate = np.array(ck["sewer_out_rate"], dtype=float)
+        self._out_back = np.array(ck["sewer_out_back"], dtype=float)
         self._carried = {
             "routing": books["routing"],
             "errors": books["errors"],
