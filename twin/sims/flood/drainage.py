@@ -316,7 +316,7 @@ class SewerCoupling:
         fed = np.zeros_like(q)
         dis = np.zeros(len(self.out_idx))
         # a gateless outfall under water takes the surface back up its pipe: close it (stage at its invert)
-        # before it takes more than its cell holds, judged from the rate it last took in
+        # before it takes more than its cell holds, judged by the largest backflow it has shown
         self._close_outfalls(dis, out_water, longest)
         self._feed(rate, np.arange(len(q)))  # SWMM keeps an inflow until it is set again
 
