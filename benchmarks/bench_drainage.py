@@ -3,7 +3,8 @@
 Two cases: (a) the Bellinge network (../shared) under a surface interpolated from its rims, as
 tests/sims/flood/test_drainage.py builds it; (b) a network laid by ``twin.sims.flood.sewer_design.design_network`` on a
 sample-like valley. Each repeat runs surface-only and coupled back to back (interleaved), the ratio
-is of the medians. ``--load N`` measures every case again with N busy processes (a competing load).
+is of the medians, of wall time and of the process's CPU time (all its threads: on a machine shared
+with other work the CPU time is what the run cost, the wall time also what it waited). ``--load N`` measures every case again with N busy processes (a competing load).
 Writes the "Sewer coupling overhead" section of benchmarks/RESULTS.md.
 
     NUMBA_NUM_THREADS=2 python benchmarks/bench_drainage.py --repeat 3 [--load 2] [--profile]
@@ -104,15 +105,17 @@ def measure(tw: Twin, inp: Path, duration: float, interval: float | None, repeat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run(tw, _scenario(inp, True, 60.0, interval), progress=False, scene=False)  # compile, warm caches
-        plain, coupled = [], []
+        plain, coupled, plain_cpu, coupled_cpu = [], [], [], []
         summary = plain_summary = {}
         for _ in range(repeat):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             plain_summary = run(tw, plain_sc, progress=False, scene=False).summary
             plain.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
+            plain_cpu.append(time.process_time() - c0)
+            t0, c0 = time.perf_counter(), time.process_time()
             r = run(tw, coupled_sc, progress=False, scene=False)
             coupled.append(time.perf_counter() - t0)
+            coupled_cpu.append(time.process_time() - c0)
             summary = r.summary
         if profile:
             for sc in (plain_sc, coupled_sc):
@@ -130,6 +133,8 @@ def measure(tw: Twin, inp: Path, duration: float, interval: float | None, repeat
         "interval": d["coupling_interval_s"],
         "plain": statistics.median(plain),
         "with": statistics.median(coupled),
+        "plain_cpu": statistics.median(plain_cpu),
+        "with_cpu": statistics.median(coupled_cpu),
         "steps": (plain_summary["steps"], summary["steps"]),
     }
 
@@ -167,7 +172,7 @@ def main() -> None:
                     m = measure(*built, args.duration, args.interval, args.repeat, args.profile)
                     m["case"], m["busy"] = case, busy
                     rows.append(m)
-                    print(m, f"ratio {m['with'] / m['plain']:.2f}", flush=True)
+                    print(m, f"ratio {m['with'] / m['plain']:.2f} cpu {m['with_cpu'] / m['plain_cpu']:.2f}", flush=True)
             finally:
                 stop.set()
                 for p in burners:
@@ -188,16 +193,18 @@ def render(args, rows: list[dict], load: tuple[float, float]) -> str:
         f"{os.cpu_count()} cores, load average {load[0]:.1f} before and {load[1]:.1f} after"
         + (f"; each case again with {args.load} busy processes competing" if args.load else "")
         + ". "
-        "Float32 state, rain 60 mm/h for half the run; surface-only and coupled runs interleaved, medians.",
+        "Float32 state, rain 60 mm/h for half the run; surface-only and coupled runs interleaved, medians "
+        "of wall time and of CPU time (the process's, all threads).",
         "",
         "| case | busy processes | cells | nodes (coupled) | sync interval | steps surface only / coupled "
-        "| surface only | coupled | ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| surface only | coupled | ratio | CPU surface only | CPU coupled | CPU ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in rows:
         lines.append(
             f"| {m['case']} | {m['busy']} | {m['cells']:,} | {m['nodes']} ({m['coupled']}) | {m['interval']:g} s | "
-            f"{m['steps'][0]} / {m['steps'][1]} | {m['plain']:.2f} s | {m['with']:.2f} s | {m['with'] / m['plain']:.2f} |"
+            f"{m['steps'][0]} / {m['steps'][1]} | {m['plain']:.2f} s | {m['with']:.2f} s | {m['with'] / m['plain']:.2f} | "
+            f"{m['plain_cpu']:.2f} s | {m['with_cpu']:.2f} s | {m['with_cpu'] / m['plain_cpu']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 

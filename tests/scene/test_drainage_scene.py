@@ -13,7 +13,13 @@ from affine import Affine
 from _chromium import require_chromium, shoot
 from conftest import surcharged_inp
 from twin.model.twin import Twin
-from twin.scene.network import DRY_MANHOLE_RGBA, OVERFLOW_RGBA, PIPE_CLASSES
+from twin.scene.network import (
+    DRY_MANHOLE_RGBA,
+    NEWLY_OVERFLOWING_RGBA,
+    NO_LONGER_OVERFLOWING_RGBA,
+    OVERFLOW_RGBA,
+    PIPE_CLASSES,
+)
 from twin.scene.payload import unpack
 from twin.scene.raster import classify
 from twin.sims.flood.run import FloodResult, run
@@ -26,14 +32,15 @@ CRS = "EPSG:25832"
 _INP = surcharged_inp(c1=0.5)
 
 
-@pytest.fixture(scope="module")
-def coupled(tmp_path_factory) -> FloodResult:
-    folder = tmp_path_factory.mktemp("sewer")
-    (folder / "net.inp").write_text(_INP)
-    tw = Twin(CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+def _street() -> Twin:
+    return Twin(CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+
+
+def _run_net(folder, inp: str, name: str = "sewer") -> FloodResult:
+    (folder / "net.inp").write_text(inp)
     sc = Scenario.from_dict(
         {
-            "name": "sewer",
+            "name": name,
             "duration": 1200,
             "output_interval": 600,
             "drainage": {"inp": "net.inp", "crs": CRS},
@@ -41,7 +48,12 @@ def coupled(tmp_path_factory) -> FloodResult:
         },
         base_dir=folder,
     )
-    return run(tw, sc, progress=False, scene=False)
+    return run(_street(), sc, progress=False, scene=False)
+
+
+@pytest.fixture(scope="module")
+def coupled(tmp_path_factory) -> FloodResult:
+    return _run_net(tmp_path_factory.mktemp("sewer"), _INP)
 
 
 def _page_data(page: str) -> tuple[dict, dict]:
@@ -105,3 +117,53 @@ def test_pipes_and_manholes_draw_in_chromium_with_toggles(coupled, tmp_path):
     assert magenta.sum() > 50 and red.sum() > 20
     r, g, b = (off[..., k].astype(int) for k in range(3))
     assert ((r > 180) & (b > 110) & (g < 90)).sum() < 0.1 * magenta.sum()
+
+
+def test_notebook_deck_draws_the_same_pipes_and_manholes(coupled):
+    scene = coupled.scene()
+    _, meta = _page_data(scene.html())
+    deck = json.loads(scene.deck.to_json())
+    layers = {layer["id"]: layer for layer in deck["layers"]}
+    assert layers["manholes"]["@@type"] == "ScatterplotLayer" and layers["network"]["@@type"] == "PathLayer"
+    # the deck's records are the page's: same names, colours, sizes and tooltips
+    page_manholes = [(m["name"], m["color"], m["radius"], m["text"]) for m in meta["manholes"]]
+    assert [(m["name"], m["color"], m["radius"], m["text"]) for m in layers["manholes"]["data"]] == page_manholes
+    assert [(n["name"], n["color"]) for n in layers["network"]["data"]] == [
+        (n["name"], n["color"]) for n in meta["network"]
+    ]
+    overflowing = [m for m in layers["manholes"]["data"] if m["color"] == list(OVERFLOW_RGBA)]
+    assert {m["name"] for m in overflowing} >= {"manhole J2"}
+    lon, lat = overflowing[0]["position"]
+    (west, south), (east, north) = scene.data.extent
+    assert west < lon < east and south < lat < north
+
+
+def test_scenes_without_a_network_have_no_manholes_in_the_deck():
+    tw = Twin(CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((10, 10), 12.0))
+    sc = Scenario.from_dict({"name": "plain", "duration": 60, "output_interval": 60, "rain": {"constant": 10}})
+    deck = json.loads(run(tw, sc, progress=False, scene=False).scene().deck.to_json())
+    assert not {"manholes", "network"} & {layer["id"] for layer in deck["layers"]}
+
+
+def test_comparison_scene_highlights_manholes_newly_overflowing(coupled, tmp_path):
+    from twin.sims.flood.compare import compare
+
+    large = _run_net(tmp_path, surcharged_inp(c1=0.5, c2=0.5), "large pipes")  # no manhole overflows
+    over = set(coupled.drainage.nodes.loc[coupled.drainage.nodes["overflow_volume_m3"] > 0, "name"])
+    assert over and not (large.drainage.nodes["overflow_volume_m3"] > 0).any()
+    # the small pipes against the large ones: the overflowing manholes are new
+    scene = compare(large, coupled, twin=_street()).scene()
+    config, meta = _page_data(scene.html())
+    colours = {m["name"].removeprefix("manhole "): m["color"] for m in meta["manholes"]}
+    assert {n for n, c in colours.items() if c == list(NEWLY_OVERFLOWING_RGBA)} == over
+    assert {n for n, c in colours.items() if c == list(DRY_MANHOLE_RGBA)} == set(colours) - over
+    assert config["manholes_legend"][0] == [list(NEWLY_OVERFLOWING_RGBA), "Newly overflowing (disc area ~ volume)"]
+    assert len(meta["network"]) == 2  # b's pipes
+    deck = {layer["id"]: layer for layer in json.loads(scene.deck.to_json())["layers"]}
+    assert sorted(m["name"] for m in deck["manholes"]["data"] if m["color"] == list(NEWLY_OVERFLOWING_RGBA)) == sorted(
+        f"manhole {n}" for n in over
+    )
+    # and back: they no longer overflow
+    _, meta = _page_data(compare(coupled, large, twin=_street()).scene().html())
+    colours = {m["name"].removeprefix("manhole "): m["color"] for m in meta["manholes"]}
+    assert {n for n, c in colours.items() if c == list(NO_LONGER_OVERFLOWING_RGBA)} == over

@@ -45,7 +45,7 @@ from twin.scene.raster import (
     stepped_classes,
 )
 
-__all__ = ["Scene", "city_scene", "image_data_uri", "network_scene"]
+__all__ = ["Scene", "add_drainage", "city_scene", "image_data_uri", "network_scene"]
 
 #: Degrees per unit of the quantised vertex offsets in the page payload (~1.1 cm of latitude).
 QUANTUM_DEG = 1e-7
@@ -413,10 +413,36 @@ def _add_lines(data: _SceneData, lines, crs: CRS, values, colours, names, texts)
         )
 
 
-def _add_drainage(data: _SceneData, drainage, crs: CRS) -> None:
+def add_drainage(scene: Scene, drainage, crs, *, newly_overflowing=None, no_longer_overflowing=()) -> None:
+    """Add a sewer-coupled run's pipes and manholes to ``scene`` (page and deck), as a flood scene does.
+
+    Parameters
+    ----------
+    scene : Scene
+        Filled in place.
+    drainage : twin.sims.flood.drainage.DrainageResult
+        Its ``conduits`` and ``nodes``.
+    crs
+        The twin's CRS (for layers without one).
+    newly_overflowing, no_longer_overflowing : collections of str, optional
+        Manhole names (a comparison's): given, the manholes overflowing are told apart by whether they
+        overflow newly (highlighted) or did already, and those no longer overflowing are marked.
+    """
+    _add_drainage(scene.data, drainage, CRS.from_user_input(crs), newly_overflowing, set(no_longer_overflowing))
+
+
+def _add_drainage(data: _SceneData, drainage, crs: CRS, newly=None, no_longer: frozenset | set = frozenset()) -> None:
     """A sewer-coupled run's pipes by capacity ratio and its manholes, the overflowing ones highlighted
-    and sized by the volume they put on the street."""
-    from twin.scene.network import DRY_MANHOLE_RGBA, OVERFLOW_RGBA, PIPE_CLASSES, colours_of
+    and sized by the volume they put on the street (``newly``: a comparison's manholes newly overflowing,
+    in their own highlight; ``no_longer``: those that overflowed in the other run only)."""
+    from twin.scene.network import (
+        DRY_MANHOLE_RGBA,
+        NEWLY_OVERFLOWING_RGBA,
+        NO_LONGER_OVERFLOWING_RGBA,
+        OVERFLOW_RGBA,
+        PIPE_CLASSES,
+        colours_of,
+    )
 
     pipes = drainage.conduits
     ratio = pipes["capacity_ratio"].to_numpy(dtype=np.float64)
@@ -431,25 +457,47 @@ def _add_drainage(data: _SceneData, drainage, crs: CRS) -> None:
     nodes = drainage.nodes
     volume = nodes["overflow_volume_m3"].to_numpy(dtype=np.float64)
     to_wgs84 = _to_wgs84(nodes, crs)
+    newly = None if newly is None else set(newly)
     # the disc's area grows with the volume (2 m radius for 1 m3, 20 m for 100 m3 and more), at least
     # 2 m so that a small overflow still shows; capped so that one manhole does not hide a district
     for row, point in _parts(nodes, "Point"):
         lon, lat = _lonlat(point, to_wgs84)
+        name = str(nodes["name"].iloc[row])
         over = volume[row] > 0
+        colour, text = (
+            (OVERFLOW_RGBA, f"overflowed {volume[row]:.3g} m3 onto the street")
+            if over
+            else (
+                DRY_MANHOLE_RGBA,
+                "no overflow",
+            )
+        )
+        if over and newly is not None:
+            colour, text = (NEWLY_OVERFLOWING_RGBA, text + " (newly)") if name in newly else (colour, text)
+        elif name in no_longer:
+            colour, text = NO_LONGER_OVERFLOWING_RGBA, "no overflow (overflowed in the other run)"
         data.manholes.append(
             {
                 "lon": lon,
                 "lat": lat,
                 "radius": float(min(20.0, max(2.0, 2.0 * math.sqrt(volume[row])))) if over else 1.5,
-                "color": list(OVERFLOW_RGBA if over else DRY_MANHOLE_RGBA),
-                "name": f"manhole {nodes['name'].iloc[row]}",
-                "text": f"overflowed {volume[row]:.3g} m3 onto the street" if over else "no overflow",
+                "color": list(colour),
+                "name": f"manhole {name}",
+                "text": text,
             }
         )
-    data.manholes_legend = [
-        [list(OVERFLOW_RGBA), "Overflowing (disc area ~ volume, up to 100 m3)"],
-        [list(DRY_MANHOLE_RGBA), "No overflow"],
-    ]
+    if newly is None:
+        data.manholes_legend = [
+            [list(OVERFLOW_RGBA), "Overflowing (disc area ~ volume, up to 100 m3)"],
+            [list(DRY_MANHOLE_RGBA), "No overflow"],
+        ]
+    else:
+        data.manholes_legend = [
+            [list(NEWLY_OVERFLOWING_RGBA), "Newly overflowing (disc area ~ volume)"],
+            [list(OVERFLOW_RGBA), "Overflowing in both runs"],
+            [list(NO_LONGER_OVERFLOWING_RGBA), "No longer overflowing"],
+            [list(DRY_MANHOLE_RGBA), "No overflow"],
+        ]
 
 
 def _grid(result, name: str, shape: tuple[int, int]) -> np.ndarray | None:
@@ -865,6 +913,29 @@ def _build_deck(data: _SceneData) -> pydeck.Deck:
                         "text": n["text"],
                     }
                     for n in data.network
+                ],
+            )
+        )
+    if data.manholes:
+        layers.append(
+            pydeck.Layer(
+                "ScatterplotLayer",
+                id="manholes",
+                get_position="position",
+                get_radius="radius",
+                radius_units=String("meters"),
+                radius_min_pixels=2,
+                get_fill_color="color",
+                pickable=True,
+                data=[
+                    {
+                        "position": [round(float(m["lon"][0]), 7), round(float(m["lat"][0]), 7)],
+                        "radius": m["radius"],
+                        "color": m["color"],
+                        "name": m["name"],
+                        "text": m["text"],
+                    }
+                    for m in data.manholes
                 ],
             )
         )

@@ -12,7 +12,16 @@ import numpy as np
 
 from twin.scene.raster import ColourClass, classify
 
-__all__ = ["NO_VALUE_RGBA", "PIPE_CLASSES", "OVERFLOW_RGBA", "DRY_MANHOLE_RGBA", "colours_of", "network_classes"]
+__all__ = [
+    "NO_VALUE_RGBA",
+    "PIPE_CLASSES",
+    "OVERFLOW_RGBA",
+    "DRY_MANHOLE_RGBA",
+    "NEWLY_OVERFLOWING_RGBA",
+    "NO_LONGER_OVERFLOWING_RGBA",
+    "colours_of",
+    "network_classes",
+]
 
 # Yellow-green to dark blue (ColorBrewer YlGnBu): more water, darker line; readable on grey relief.
 _RAMP = (
@@ -37,6 +46,10 @@ PIPE_CLASSES = (
 #: Manholes that put water onto the street, and those that did not.
 OVERFLOW_RGBA = (230, 30, 160, 255)
 DRY_MANHOLE_RGBA = (90, 90, 100, 200)
+#: In a comparison: manholes overflowing in ``b`` and not in ``a`` (yellow, against the magenta of those
+#: overflowing in both), and those overflowing in ``a`` only (green).
+NEWLY_OVERFLOWING_RGBA = (255, 210, 0, 255)
+NO_LONGER_OVERFLOWING_RGBA = (40, 170, 90, 255)
 
 
 def network_classes(values: np.ndarray, unit: str, *, whole: bool = False) -> tuple[ColourClass, ...]:

@@ -78,6 +78,8 @@ class Comparison:
         overflowing and pipes surcharged side by side, and the names of those newly so or no longer.
     twin : Twin or None
         The twin of ``b`` (with its edits), for :meth:`scene`.
+    drainage : DrainageResult or None
+        ``b``'s pipes and manholes when both runs had a sewer network, for :meth:`scene`.
     """
 
     crs: Any
@@ -88,6 +90,7 @@ class Comparison:
     buildings: gpd.GeoDataFrame | None
     summary: dict[str, Any]
     twin: Twin | None = field(default=None, repr=False)
+    drainage: Any = field(default=None, repr=False)
 
     def save(self, path: str | os.PathLike, *, scene: bool = True, overwrite: bool = False) -> Path:
         """Write the comparison folder atomically: ``max_depth_diff.tif``, ``arrival_time_diff.tif``,
@@ -133,7 +136,9 @@ class Comparison:
     def scene(self, *, depth_min: float = 0.05, **kwargs: Any):
         """The scene of the change: depth difference in red (deeper in ``b``) and blue (shallower),
         changes under ``depth_min`` [m] left clear; buildings grey (dry in both), dark grey (flooded
-        in both), red (newly flooded), green (newly safe), violet (added).
+        in both), red (newly flooded), green (newly safe), violet (added); with sewer networks, ``b``'s
+        pipes by capacity ratio and its manholes yellow (newly overflowing), magenta (overflowing in
+        both), green (no longer overflowing) or grey.
 
         Other keyword arguments go to :func:`twin.scene.city.city_scene` (e.g. ``basemap_url``).
         """
@@ -164,6 +169,17 @@ class Comparison:
             present = sorted(set(codes.tolist()))
             data.building_meta["legend"] = [[list(_STATUS_RGBA[k]), BUILDING_STATUS[k].capitalize()] for k in present]
         data.subtitle = f"{self.summary['b']['scenario']} minus {self.summary['a']['scenario']} · " + data.subtitle
+        if self.drainage is not None:  # b's pipes, and its manholes by what changed
+            from twin.scene.city import add_drainage
+
+            change = self.summary["drainage"]
+            add_drainage(
+                scene,
+                self.drainage,
+                twin.crs,
+                newly_overflowing=change["manholes_newly_overflowing"],
+                no_longer_overflowing=change["manholes_no_longer_overflowing"],
+            )
         return scene
 
 
@@ -277,6 +293,7 @@ def compare(
         buildings=buildings,
         summary=summary,
         twin=tw,
+        drainage=b.drainage if "drainage" in summary else None,
     )
 
 

@@ -11,6 +11,7 @@ domains share one balance, with SWMM's own continuity error beside it.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import tempfile
@@ -27,13 +28,13 @@ from ingest.swmm import FLOW_TO_M3S, SewerNetwork, read_inp
 from kernels.drainage import exchange_flow
 from twin.errors import InputDataError, ScenarioError
 
-__all__ = ["SewerCoupling", "DrainageWarning", "full_capacity"]
+__all__ = ["SewerCoupling", "DrainageWarning", "CONTINUITY_WARN", "full_capacity"]
 
 
 #: Share of the water a network moved above which an unclosed network balance is a warning. SWMM's own
 #: routing continuity error reaches 1-3 % on the Bellinge network (and our balance follows it to ~1 %);
 #: surface water running back up a gateless outfall gave 30 % to several times the inflow.
-_CONTINUITY_WARN = 0.05
+CONTINUITY_WARN = 0.05
 
 
 class DrainageWarning(UserWarning):
@@ -74,6 +75,9 @@ class SewerCoupling:
     edits : sequence
         The scenario's ``[[edit]]`` entries: the network's (pipe, storage) are applied to a copy of the
         ``.inp`` that SWMM then runs (see :mod:`twin.sims.flood.network_edits`).
+    resume : dict, optional
+        A checkpoint's arrays (what :meth:`checkpoint` returned, read back) and ``"hotstart"``, the path
+        of the SWMM hot start file it wrote: SWMM starts again from there, the coupling's books go on.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class SewerCoupling:
         blocked: np.ndarray,
         duration: float,
         edits: Sequence[Any] = (),
+        resume: dict[str, Any] | None = None,
     ) -> None:
         import pyswmm
 
@@ -162,6 +167,8 @@ class SewerCoupling:
             self.out_rows, self.out_cols = rr[self.out_idx], cc[self.out_idx]
             self.out_ground = ground[self.out_rows, self.out_cols].astype(np.float64)
             self.out_invert = nodes["invert"].to_numpy(dtype=float)[self.out_idx]
+            out_flat = self.out_rows * nx + self.out_cols
+            self.out_share = self.cell_area / np.bincount(out_flat, minlength=ny * nx)[out_flat]
             self.area = np.full(len(self.idx), cfg.inlet_area)
             self.perimeter = np.full(len(self.idx), cfg.inlet_perimeter)
             if self.network.rows.get("SUBCATCHMENTS"):
@@ -186,7 +193,18 @@ class SewerCoupling:
             message = f"SWMM cannot open {self._shown()}: {_swmm_error(exc, self._tmp)}"
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise InputDataError(message) from None
-        self.sim.end_time = self.sim.start_time + pd.Timedelta(seconds=duration).to_pytimedelta()
+        self._t0 = self.sim.start_time  # the .inp's start: the coupled run's time 0
+        self.sim.end_time = self._t0 + pd.Timedelta(seconds=duration).to_pytimedelta()
+        if resume is not None:
+            if not Path(resume["hotstart"]).is_file():
+                self.close()
+                raise ScenarioError(
+                    f"The checkpoint's SWMM hot start file {resume['hotstart']} is missing; delete the checkpoint "
+                    "and run from the start."
+                )
+            # SWMM's state (heads, flows, volumes) from the hot start file, its clock from where it stopped
+            self.sim.start_time = self._t0 + pd.Timedelta(seconds=float(resume["sewer_t"])).to_pytimedelta()
+            self.sim.use_hotstart(str(resume["hotstart"]))
         # by index through swmm-toolkit: pyswmm's Node and Link objects cost O(n) each to make
         self._io = _NodeIO(self.names, self.idx, self.out_idx, list(self.network.conduits["name"]))
         # the street is the pond: overflow is SWMM's flooding, put on the cell
@@ -209,7 +227,15 @@ class SewerCoupling:
         self.vol_outfalls_to_surface = 0.0
         self.stored0 = self.network_storage()
         self._flood_prev = np.zeros(n)
-        self._outfall_prev = np.zeros(len(self.out_idx))
+        self._overflowed = np.zeros(n, dtype=bool)  # nodes seen overflowing in this coupling step
+        self._overflowed_last = np.zeros(n, dtype=bool)
+        self.vol_outfalls_from_surface = 0.0  # taken off the cells of gateless outfalls (reversed flow)
+        self.vol_outfalls_reverse_unmet = 0.0  # let in by SWMM beyond what the cells held
+        self._out_rate = np.zeros(len(self.out_idx))  # signed outfall discharge of SWMM's last step [m3/s]
+        self._out_back = np.zeros(len(self.out_idx))  # the largest backflow seen at each outfall [m3/s]
+        self._carried: dict[str, Any] | None = None  # SWMM's own counters of the runs before a resume
+        if resume is not None:
+            self._resume(resume)
 
     def _shown(self) -> str:
         """The scenario's .inp for messages, saying when SWMM ran the scenario's edited copy of it."""
@@ -246,19 +272,22 @@ class SewerCoupling:
         )
         # SWMM's last step may run past t_end: what a node takes or gives stays within this allowance
         allow = np.where(q > 0, depth * self.share, np.maximum(vol, 0.0))
-        level = self.out_ground + np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0)
-        self._io.set_outfall_stages(np.maximum(level, self.out_invert))
-        elapsed, fed = self._advance(q, allow, t_end)
+        out_depth = np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0)
+        # the cell's water level as the outfall's tailwater; a dry cell is no tailwater (a free outfall),
+        # even where the outfall lies below the cell's ground
+        stage = np.where(out_depth > 0, self.out_ground + out_depth, self.out_invert)
+        self._io.set_outfall_stages(np.maximum(stage, self.out_invert))
+        elapsed, fed, dis = self._advance(q, allow, out_depth * self.out_share, t_end)
         if len(self.out_idx):
-            now = self._io.total_inflows(self.out_idx)
-            dis = now - self._outfall_prev  # negative: the surface backs up into the pipe (no flap gate)
-            self._outfall_prev = now
-            np.add.at(h, (self.out_rows, self.out_cols), (dis / self.cell_area).astype(h.dtype))
-            self.vol_to_surface[self.out_idx] += dis
-            self.vol_outfalls_to_surface += float(dis.sum())
-            self.overflow_time[self.out_idx] += np.where(dis > 0, elapsed, 0.0)
-        # SWMM's own overflow volumes, node by node (SWMM has no call for all nodes at once)
-        flood_now = self._io.flooding()
+            self._book_outfalls(h, dis, elapsed)
+        # SWMM's own overflow volumes, node by node
+        # only nodes that overflowed at the end of one of SWMM's steps (this coupling step's or, as SWMM
+        # may close a step's statistics in the next call, the last one's) can have flooded: read those
+        seen = self._overflowed | self._overflowed_last
+        which = np.arange(len(seen)) if self.done else np.flatnonzero(seen)
+        self._overflowed_last, self._overflowed = self._overflowed, np.zeros_like(seen)
+        flood_now = self._flood_prev.copy()
+        flood_now[which] = self._io.flooding(which)
         flooded = np.maximum(flood_now - self._flood_prev, 0.0)
         self._flood_prev = flood_now
         back = flooded[self.idx]
@@ -273,20 +302,38 @@ class SewerCoupling:
         self.overflow_time[self.idx] += np.where(to_surf > 0, elapsed, 0.0)
         self.t += elapsed
 
-    def _advance(self, q: np.ndarray, allow: np.ndarray, t_end: float) -> tuple[float, np.ndarray]:
+    def _advance(
+        self, q: np.ndarray, allow: np.ndarray, out_water: np.ndarray, t_end: float
+    ) -> tuple[float, np.ndarray, np.ndarray]:
         """Run SWMM's steps until ``t_end``, feeding ``q`` [m3/s] at the coupled nodes but never more than
-        ``allow`` [m3] in all; the seconds run and the volume [m3] each node was fed (negative: given)."""
+        ``allow`` [m3] in all, and letting the surface outfalls take back at most ``out_water`` [m3] (their
+        cells' water). Returns the seconds run, the volume [m3] each node was fed (negative: given) and
+        each surface outfall discharged (negative: took in, SWMM's reversed outflow)."""
         start = self.sim.current_time
-        target = self.sim.start_time + pd.Timedelta(seconds=t_end).to_pytimedelta()
+        target = self._t0 + pd.Timedelta(seconds=t_end).to_pytimedelta()
         longest = self.network.routing_step  # no SWMM step is longer
         rate = np.sign(q) * np.minimum(np.abs(q), allow / longest)
         fed = np.zeros_like(q)
+        dis = np.zeros(len(self.out_idx))
+        # a gateless outfall under water takes the surface back up its pipe: close it (stage at its invert)
+        # before it takes more than its cell holds, judged by the largest backflow it has shown
+        self._close_outfalls(dis, out_water, longest)
         self._feed(rate, np.arange(len(q)))  # SWMM keeps an inflow until it is set again
-        while self.sim.current_time < target - pd.Timedelta(milliseconds=1).to_pytimedelta():
+
+        def one_step() -> float:
             before = self.sim.current_time
             left = self._swmm_step()
-            fed += rate * (self.sim.current_time - before).total_seconds()
-            if left == 0:
+            dt = (self.sim.current_time - before).total_seconds()
+            fed[...] += rate * dt
+            self._overflowed |= self._io.overflowing()
+            if len(self.out_idx):
+                self._out_rate = self._io.outfall_flows() * self.to_m3s
+                np.maximum(self._out_back, -self._out_rate, out=self._out_back)
+                dis[...] += self._out_rate * dt
+            return left
+
+        while self.sim.current_time < target - pd.Timedelta(milliseconds=1).to_pytimedelta():
+            if one_step() == 0:
                 self.done = True
                 break
             # the next step (at most ROUTING_STEP long) must not take more than is left
@@ -295,11 +342,42 @@ class SewerCoupling:
             if len(short):
                 rate[short] = np.sign(rate[short]) * room[short]
                 self._feed(rate, short)
+            self._close_outfalls(dis, out_water, longest)
         if not self.done and t_end >= self.duration - 1e-9:
             # SWMM closes its last step's statistics (flooding among them) in the call that ends the run
-            self._swmm_step()
+            one_step()
             self.done = True
-        return (self.sim.current_time - start).total_seconds(), fed
+        return (self.sim.current_time - start).total_seconds(), fed, dis
+
+    def _close_outfalls(self, dis: np.ndarray, out_water: np.ndarray, longest: float) -> None:
+        """Set the stage of surface outfalls whose next step could take in more than their cell has left
+        to their invert (SWMM then lets no water in; the stage is set again at the next coupling step).
+        The next step's backflow is judged by the largest seen at that outfall: an outfall closed last
+        step discharges freely, which says nothing about what it would take in once opened."""
+        if not len(self.out_idx):
+            return
+        left = out_water + np.minimum(dis, 0.0)
+        close = np.flatnonzero((self._out_back > 0) & (self._out_back * longest > left))
+        if len(close):
+            self._io.set_outfall_stages(self.out_invert[close], close)
+
+    def _book_outfalls(self, h: np.ndarray, dis: np.ndarray, elapsed: float) -> None:
+        """Put what the surface outfalls discharged on their cells, and take off them what SWMM let in
+        through them (never more than a cell holds: the rest is counted as ``reverse_unmet``)."""
+        ny, nx = h.shape
+        flat = self.out_rows * nx + self.out_cols
+        want = np.maximum(-dis, 0.0)
+        held = np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0) * self.cell_area
+        asked = np.bincount(flat, weights=want, minlength=ny * nx)[flat]
+        taken = want * np.minimum(1.0, held / np.where(asked > 0, asked, 1.0))
+        given = np.maximum(dis, 0.0)
+        np.add.at(h, (self.out_rows, self.out_cols), ((given - taken) / self.cell_area).astype(h.dtype))
+        self.vol_to_surface[self.out_idx] += given
+        self.vol_to_network[self.out_idx] += taken
+        self.vol_outfalls_to_surface += float(given.sum())
+        self.vol_outfalls_from_surface += float(taken.sum())
+        self.vol_outfalls_reverse_unmet += float((want - taken).sum())
+        self.overflow_time[self.out_idx] += np.where(given > 0, elapsed, 0.0)
 
     def _feed(self, rate: np.ndarray, which: np.ndarray) -> None:
         self._io.set_inflows(rate / self.to_m3s, which)
@@ -312,18 +390,11 @@ class SewerCoupling:
 
     def finish(self) -> DrainageResult:
         """Close SWMM; the per-manhole and per-pipe results and the network's balance."""
-        from pyswmm import SystemStats
-
         stored1 = self.network_storage()
-        routing = dict(SystemStats(self.sim).routing_stats)
-        outfalls = np.flatnonzero(self.network.nodes["kind"].to_numpy() == "outfall")
-        # m3 (SWMM's volumes are m3 in SI units); what outfalls put on the surface stays in the model
-        outflow = float(self._io.total_inflows(outfalls).sum()) - self.vol_outfalls_to_surface
-        # read out before SWMM closes
-        peak = np.array([abs(c.maxFlow) for c in self._io.link_stats()], dtype=float) * self.to_m3s
-        surcharged = [float(c.timeSurcharged) for c in self._io.link_stats()]
-        nstats = [(st.maxDepth, st.maxDepthDate) for st in self._io.node_stats()]
-        day0 = (self.sim.start_time - pd.Timestamp("1899-12-30").to_pydatetime()).total_seconds() / 86400.0
+        swmm = self._swmm_counters()
+        routing, outflow, peak = swmm["routing"], swmm["outflow"], swmm["peak_flow"] * self.to_m3s
+        surcharged, peak_depth, peak_date = swmm["surcharged"], swmm["peak_depth"], swmm["peak_date"]
+        day0 = (self._t0 - pd.Timestamp("1899-12-30").to_pydatetime()).total_seconds() / 86400.0
         self.sim.report()
         self.sim.close()
         net = self.network
@@ -340,8 +411,8 @@ class SewerCoupling:
         coupled[self.idx] = True
         nodes["coupled"] = coupled
         # SWMM's own maxima over its steps (dates in days since 1899-12-30)
-        nodes["peak_head_m"] = nodes["invert"].to_numpy() + np.array([st[0] for st in nstats])
-        times = np.array([(st[1] - day0) * 86400.0 for st in nstats])
+        nodes["peak_head_m"] = nodes["invert"].to_numpy() + peak_depth
+        times = (peak_date - day0) * 86400.0
         nodes["peak_head_time_s"] = np.clip(np.round(times, 1), 0.0, self.duration)  # dates hold ~1 ms
         nodes["overflow_volume_m3"] = self.vol_to_surface
         nodes["overflow_duration_s"] = self.overflow_time
@@ -353,14 +424,19 @@ class SewerCoupling:
             routing.get(k, 0.0) for k in ("dry_weather_inflow", "wet_weather_inflow", "groundwater_inflow", "II_inflow")
         )
         fed = float(self.vol_to_network.sum())
+        reversed_in = self.vol_outfalls_from_surface + self.vol_outfalls_reverse_unmet
         if self.network.rows.get("INFLOWS"):
-            # the .inp's own [INFLOWS] are external inflow too: what SWMM counts beyond the coupling's
-            other_in += max(routing.get("external_inflow", 0.0) - self.net_fed, 0.0)
+            # the .inp's own [INFLOWS] are external inflow too: what SWMM counts beyond the coupling's (and
+            # beyond what came in through outfalls, which SWMM books as external inflow as well)
+            other_in += max(routing.get("external_inflow", 0.0) - self.net_fed - reversed_in, 0.0)
+        # water SWMM let in through an outfall beyond what its cell held: no cell gave it, so it enters
+        # the books as an inflow of the network's own (reported on its own line)
+        other_in += self.vol_outfalls_reverse_unmet
         losses = routing.get("evaporation_loss", 0.0) + routing.get("seepage_loss", 0.0)
         flooded = float(self.vol_to_surface.sum()) + self.lost_flooding
         resid = (stored1 - self.stored0) - (fed + other_in - outflow - flooded - losses)
         moved = fed + other_in + abs(outflow) + flooded
-        if moved > 0 and abs(resid) > _CONTINUITY_WARN * moved:
+        if moved > 0 and abs(resid) > CONTINUITY_WARN * moved:
             # a network whose books do not close cannot be trusted silently: say how far off, and the known causes
             self._warn(
                 f"the sewer network of {self._shown()} does not close its balance: {resid:.1f} m3 "
@@ -382,12 +458,16 @@ class SewerCoupling:
             "volume_network_inflow_other_m3": float(other_in),
             "volume_outfalls_m3": outflow,
             "volume_outfalls_to_surface_m3": self.vol_outfalls_to_surface,
+            "volume_outfalls_from_surface_m3": self.vol_outfalls_from_surface,
+            "volume_outfalls_reverse_unmet_m3": self.vol_outfalls_reverse_unmet,
             "volume_flooding_lost_m3": float(self.lost_flooding),
             "volume_network_losses_m3": float(losses),
             "volume_network_initial_m3": self.stored0,
             "volume_network_stored_m3": stored1,
             "network_continuity_error_m3": float(resid),
             "swmm_routing_continuity_error_percent": float(routing.get("routing_error", 0.0)),
+            # a resumed run: SWMM's own error of each part (the figure above is the last part's)
+            **({"swmm_routing_continuity_error_percent_parts": swmm["errors"]} if len(swmm["errors"]) > 1 else {}),
             "manholes_overflowing": int(np.count_nonzero(self.vol_to_surface[self.idx] > 0)),
             "conduits_over_capacity": int(np.count_nonzero(conduits["capacity_ratio"] > 1)),
             "warnings": list(self.warnings),
@@ -396,6 +476,111 @@ class SewerCoupling:
         report = rpt.read_text(errors="replace") if rpt.is_file() else ""
         shutil.rmtree(self._tmp, ignore_errors=True)
         return DrainageResult(nodes=nodes, conduits=conduits, summary=summary, report=report)
+
+    def _swmm_counters(self) -> dict[str, Any]:
+        """SWMM's own counters of the run so far (with those of the parts before a resume): routing
+        totals [m3], free outfalls' outflow [m3], per conduit the peak flow (flow units) and hours
+        surcharged, per node the peak depth [m] and its date (days since 1899-12-30)."""
+        from pyswmm import SystemStats
+
+        routing = {k: float(v) for k, v in dict(SystemStats(self.sim).routing_stats).items()}
+        outfalls = np.flatnonzero(self.network.nodes["kind"].to_numpy() == "outfall")
+        # m3 (SWMM's volumes are m3 in SI units); what outfalls put on the surface stays in the model
+        free_outfalls = np.setdiff1d(outfalls, self.out_idx)
+        links, nodes = self._io.link_stats(), self._io.node_stats()
+        now = {
+            "routing": routing,
+            "errors": [routing.get("routing_error", 0.0)],
+            "outflow": float(self._io.total_inflows(free_outfalls).sum()),
+            "peak_flow": np.array([abs(c.maxFlow) for c in links], dtype=float),
+            "surcharged": np.array([float(c.timeSurcharged) for c in links]),
+            "peak_depth": np.array([st.maxDepth for st in nodes], dtype=float),
+            "peak_date": np.array([st.maxDepthDate for st in nodes], dtype=float),
+        }
+        before = self._carried
+        if before is None:
+            return now
+        later = now["peak_depth"] > before["peak_depth"]
+        routing = {k: v + before["routing"].get(k, 0.0) for k, v in routing.items()}
+        # storage at the start is the first part's; at the end, the last's; the error is each part's own
+        routing["initial_storage"] = before["routing"].get("initial_storage", 0.0)
+        routing["final_storage"] = now["routing"].get("final_storage", 0.0)
+        routing["routing_error"] = now["routing"].get("routing_error", 0.0)
+        return {
+            "routing": routing,
+            "errors": before["errors"] + now["errors"],
+            "outflow": before["outflow"] + now["outflow"],
+            "peak_flow": np.maximum(before["peak_flow"], now["peak_flow"]),
+            "surcharged": before["surcharged"] + now["surcharged"],
+            "peak_depth": np.where(later, now["peak_depth"], before["peak_depth"]),
+            "peak_date": np.where(later, now["peak_date"], before["peak_date"]),
+        }
+
+    def checkpoint(self, hotstart: Path) -> dict[str, np.ndarray]:
+        """Save SWMM's state into the hot start file ``hotstart``; the coupling's books and SWMM's own
+        counters so far as arrays for the run's checkpoint (give them back as ``resume``)."""
+        try:
+            self.sim.save_hotstart(str(hotstart))
+        except Exception as exc:
+            raise InputDataError(f"SWMM cannot write its hot start file {hotstart}: {exc}") from None
+        swmm = self._swmm_counters()
+        scalars = {
+            "t": self.t,
+            "swmm_t": (self.sim.current_time - self._t0).total_seconds(),
+            "lost_flooding": self.lost_flooding,
+            "net_fed": self.net_fed,
+            "stored0": self.stored0,
+            "vol_outfalls_to_surface": self.vol_outfalls_to_surface,
+            "vol_outfalls_from_surface": self.vol_outfalls_from_surface,
+            "vol_outfalls_reverse_unmet": self.vol_outfalls_reverse_unmet,
+            "routing": swmm["routing"],
+            "errors": swmm["errors"],
+            "outflow": swmm["outflow"],
+        }
+        return {
+            "sewer_t": np.float64(scalars["swmm_t"]),
+            "sewer_books": np.array(json.dumps(scalars)),
+            "sewer_vol_to_network": self.vol_to_network,
+            "sewer_vol_to_surface": self.vol_to_surface,
+            "sewer_overflow_time": self.overflow_time,
+            "sewer_out_rate": self._out_rate,
+            "sewer_out_back": self._out_back,
+            "sewer_peak_flow": swmm["peak_flow"],
+            "sewer_surcharged": swmm["surcharged"],
+            "sewer_peak_depth": swmm["peak_depth"],
+            "sewer_peak_date": swmm["peak_date"],
+        }
+
+    def _resume(self, ck: dict[str, Any]) -> None:
+        """Go on with the books of a checkpoint (SWMM itself restarted from the hot start file)."""
+        books = json.loads(str(ck["sewer_books"]))
+        n = len(self.names)
+        if len(ck["sewer_vol_to_network"]) != n or len(ck["sewer_peak_flow"]) != len(self._io.links):
+            raise ScenarioError(
+                f"The checkpoint's sewer network has other nodes or conduits than {self._shown()}; delete the "
+                "checkpoint and run from the start."
+            )
+        # SWMM restarts on whole seconds (pyswmm's clock, to which the run's time is rounded): the
+        # fraction of a second SWMM had run past it is skipped
+        self.t = (self.sim.current_time - self._t0).total_seconds()
+        self.lost_flooding, self.net_fed, self.stored0 = books["lost_flooding"], books["net_fed"], books["stored0"]
+        self.vol_outfalls_to_surface = books["vol_outfalls_to_surface"]
+        self.vol_outfalls_from_surface = books["vol_outfalls_from_surface"]
+        self.vol_outfalls_reverse_unmet = books["vol_outfalls_reverse_unmet"]
+        self.vol_to_network = np.array(ck["sewer_vol_to_network"], dtype=float)
+        self.vol_to_surface = np.array(ck["sewer_vol_to_surface"], dtype=float)
+        self.overflow_time = np.array(ck["sewer_overflow_time"], dtype=float)
+        self._out_rate = np.array(ck["sewer_out_rate"], dtype=float)
+        self._out_back = np.array(ck["sewer_out_back"], dtype=float)
+        self._carried = {
+            "routing": books["routing"],
+            "errors": books["errors"],
+            "outflow": books["outflow"],
+            "peak_flow": np.array(ck["sewer_peak_flow"], dtype=float),
+            "surcharged": np.array(ck["sewer_surcharged"], dtype=float),
+            "peak_depth": np.array(ck["sewer_peak_depth"], dtype=float),
+            "peak_date": np.array(ck["sewer_peak_date"], dtype=float),
+        }
 
     def close(self) -> None:
         """Release SWMM after a failed run."""
@@ -407,11 +592,12 @@ class SewerCoupling:
 
 
 class _NodeIO:
-    """SWMM's node values read and set through swmm-toolkit's solver by index, for many nodes.
+    """SWMM's node values read and set by index, for many nodes.
 
-    The same calls pyswmm's ``Node`` properties make, without their per-call name lookup and (for
-    ``statistics``) the copy of every field into a dict: SWMM 5.2 has no call for all nodes at once, so
-    the per-node call is what is left (about 1 us a node instead of 40 for the flooding volume).
+    Heads, volumes, overflows and the inflows fed come through
+    :class:`twin.sims.flood.swmm_values.NodeValues` (SWMM's C calls looped in Numba, ~30 ns a node),
+    inflows only where they changed; the rest through swmm-toolkit's per-node calls (1-2 us a node),
+    made only where needed: the flooding statistics only at nodes that overflowed.
     """
 
     def __init__(self, names: list[str], coupled: np.ndarray, outfalls: np.ndarray, links: list[str]) -> None:
@@ -420,30 +606,62 @@ class _NodeIO:
 
         self._solver = solver
         self._head, self._volume = NodeResults.newHead.value, NodeResults.newVolume.value
+        self._inflow, self._outflow = NodeResults.totalinflow.value, NodeResults.outflow.value
         self._link_volume, self._ponded = LinkResults.newVolume.value, NodeParams.pondedArea.value
         self.all = [int(solver.project_get_index(ObjectType.NODE.value, n)) for n in names]
         self.links = [int(solver.project_get_index(ObjectType.LINK.value, n)) for n in links]
         self.coupled = [self.all[k] for k in coupled]
         self.outfalls = [self.all[k] for k in outfalls]
+        self._all = np.array(self.all, dtype=np.int32)
+        self._coupled = np.array(self.coupled, dtype=np.int32)
+        self._inflow_set = np.zeros(len(self.coupled))  # SWMM's inflows start at 0
+        self._values: Any = None
+
+    def _vals(self) -> Any:
+        if self._values is None:  # once SWMM has started (its values are checked against the wrapper's)
+            from twin.sims.flood.swmm_values import NodeValues
+
+            self._values = NodeValues(self._coupled)
+        return self._values
 
     def heads_volumes(self) -> tuple[np.ndarray, np.ndarray]:
         """Head [m] and stored volume [m3] of the coupled nodes."""
-        get = self._solver.node_get_result
-        return (
-            np.array([get(i, self._head) for i in self.coupled], dtype=float),
-            np.array([get(i, self._volume) for i in self.coupled], dtype=float),
-        )
+        from twin.sims.flood.swmm_values import NODE_HEAD, NODE_VOLUME
+
+        vals = self._vals()
+        return vals.get(NODE_HEAD, self._coupled), vals.get(NODE_VOLUME, self._coupled)
+
+    def overflowing(self) -> np.ndarray:
+        """Whether each node overflows (SWMM's flooding) at the end of SWMM's last step."""
+        from twin.sims.flood.swmm_values import NODE_OVERFLOW
+
+        return self._vals().get(NODE_OVERFLOW, self._all) > 0.0
 
     def set_inflows(self, rate: np.ndarray, which: np.ndarray) -> None:
-        """Set the lateral inflow (SWMM's flow units) of the coupled nodes ``which``."""
-        put = self._solver.node_set_total_inflow
-        for k in which:
-            put(self.coupled[k], float(rate[k]))
+        """Set the lateral inflow (SWMM's flow units) of the coupled nodes ``which`` (SWMM keeps an
+        inflow until it is set again: only the changed ones are set)."""
+        which = np.asarray(which)
+        which = which[rate[which] != self._inflow_set[which]]
+        if len(which):
+            self._vals().set_inflows(self._coupled[which], rate[which])
+            self._inflow_set[which] = rate[which]
 
-    def set_outfall_stages(self, stage: np.ndarray) -> None:
+    def set_outfall_stages(self, stage: np.ndarray, which: np.ndarray | None = None) -> None:
+        """Set the stage [m] of the surface outfalls (those ``which``, default all)."""
         put = self._solver.outfall_set_stage
-        for i, v in zip(self.outfalls, stage):
-            put(i, float(v))
+        for k, v in zip(range(len(self.outfalls)) if which is None else which, stage):
+            put(self.outfalls[k], float(v))
+
+    def outfall_flows(self) -> np.ndarray:
+        """Signed discharge (SWMM's flow units) of the surface outfalls over SWMM's last step, as SWMM
+        books it: their inflow, or minus their outflow where water runs back up the pipe (SWMM then
+        reports the reversed flow as the node's inflow too, so its cumulative inflow cannot tell)."""
+        get = self._solver.node_get_result
+        flows = []
+        for i in self.outfalls:
+            q_in, q_out = get(i, self._inflow), get(i, self._outflow)
+            flows.append(q_in if q_out == 0.0 else (-q_out if q_in == q_out else 0.0))
+        return np.array(flows, dtype=float)
 
     def total_inflows(self, which: np.ndarray) -> np.ndarray:
         """Cumulative inflow volume [m3] of the nodes ``which``."""
@@ -468,10 +686,10 @@ class _NodeIO:
         """SWMM's statistics of the conduits (maxFlow, timeSurcharged, ...)."""
         return [self._solver.link_get_stats(i) for i in self.links]
 
-    def flooding(self) -> np.ndarray:
-        """Cumulative flooding volume [m3] of every node (SWMM's ``volFlooded`` statistic)."""
+    def flooding(self, which: np.ndarray) -> np.ndarray:
+        """Cumulative flooding volume [m3] of the nodes ``which`` (SWMM's ``volFlooded`` statistic)."""
         get = self._solver.node_get_stats
-        return np.array([get(i).volFlooded for i in self.all], dtype=float)
+        return np.array([get(self.all[k]).volFlooded for k in which], dtype=float)
 
 
 class DrainageResult:
@@ -518,15 +736,3 @@ def _swmm_error(exc: Exception, tmp: Path) -> str:
         if lines:
             return "; ".join(lines[:3])
     return str(exc).strip() or type(exc).__name__
-
-
-def check_run_options(scenario: Any, resume: bool, stop_at: float | None) -> None:
-    """A coupled run cannot be checkpointed (SWMM's state stays inside SWMM): say so up front."""
-    if scenario.drainage.inp is None:
-        return
-    if resume or stop_at is not None or scenario.checkpoint_interval:
-        raise ScenarioError(
-            "[drainage] inp (a SWMM network) cannot be combined with checkpoint_interval, stop_at "
-            "or resume: SWMM's state is not checkpointed. Remove checkpoint_interval and run the "
-            "scenario in one go."
-        )

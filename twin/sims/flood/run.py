@@ -269,7 +269,6 @@ def run(
     if scenario.kind != "flood":
         raise ScenarioError(f"scenario kind {scenario.kind!r} is not a flood scenario")
     device = _device(scenario, device)
-    _check_drainage(scenario, resume, stop_at)
     if out is not None:
         _io.check_out(out, "flood", inputs=[twin.path], overwrite=overwrite)
     # edits act on a copy; the run, its fingerprint and the result's scene all see the edited city
@@ -278,6 +277,8 @@ def run(
     shape = twin.shape
     dtype = np.dtype(scenario.numerics.dtype)
     ckpt_path = Path(str(out) + ".checkpoint.npz") if out is not None else None
+    hotstart = Path(str(out) + ".checkpoint.hsf") if out is not None else None  # a sewer network's SWMM state
+    ck = None
     ckpt_every = scenario.checkpoint_interval
     if stop_at is not None and ckpt_path is None:
         raise ScenarioError("stop_at needs an output folder (out=...) to keep the checkpoint in.")
@@ -347,7 +348,7 @@ def run(
     next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
     finished = False
     try:
-        sewer = _sewer(scenario, twin, s)
+        sewer = _sewer(scenario, twin, s, ck if resume else None, hotstart)
         if sewer is not None:
             sewer.step(state.h, min(sewer.interval, scenario.duration))
         for t_event, kinds in _schedule(scenario, s, sewer.interval if sewer is not None else None):
@@ -385,7 +386,10 @@ def run(
                 run_stats["wall_seconds"] = time.perf_counter() - wall0
                 if store is not None:
                     store.sync()
-                _save_checkpoint(ckpt_path, parts, state, accum, totals, run_stats, stored0, gauge_rows, frame_times)
+                extra = sewer.checkpoint(hotstart) if sewer is not None else {}
+                _save_checkpoint(
+                    ckpt_path, parts, state, accum, totals, run_stats, stored0, gauge_rows, frame_times, extra
+                )
                 next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
             if stop_now:
                 return None
@@ -419,21 +423,17 @@ def run(
         result.save(out, scene=scene, overwrite=overwrite)
         if ckpt_path is not None and ckpt_path.exists():
             ckpt_path.unlink()
+        if hotstart is not None:
+            hotstart.unlink(missing_ok=True)
         if store is not None:
             store.remove()  # the result's frames map it until they are dropped
     return result
 
 
 # --- drainage: hooks of the SWMM network coupling (twin/sims/flood/drainage.py) ---
-def _check_drainage(scenario: Scenario, resume: bool, stop_at: float | None) -> None:
-    if scenario.drainage.inp is not None:
-        from twin.sims.flood.drainage import check_run_options
-
-        check_run_options(scenario, resume, stop_at)
-
-
-def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup):
-    """The SWMM run coupled with this flood run, or None without ``[drainage] inp``."""
+def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup, ck: dict | None, hotstart: Path | None):
+    """The SWMM run coupled with this flood run, or None without ``[drainage] inp``; resumed from the
+    checkpoint ``ck`` and SWMM's hot start file ``hotstart`` beside it when given."""
     if scenario.drainage.inp is None:
         return None
     from twin.sims.flood.drainage import SewerCoupling
@@ -447,6 +447,7 @@ def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup):
         np.asarray(s.grid.blocked),
         scenario.duration,
         scenario.edit,
+        resume={**ck, "hotstart": hotstart} if ck is not None else None,
     )
 
 
@@ -575,8 +576,10 @@ def _save_checkpoint(
     stored0: float,
     gauge_rows: list,
     frame_times: list,
+    extra: dict[str, np.ndarray],
 ) -> None:
-    """The run's state; its snapshots are in the frames file beside it (``frame_times`` says how many)."""
+    """The run's state; its snapshots are in the frames file beside it (``frame_times`` says how many);
+    ``extra``: a sewer network's books (its SWMM state is in the hot start file beside it)."""
     arrays = {
         "h": state.h,
         "qx": state.qx,
@@ -596,6 +599,7 @@ def _save_checkpoint(
         "fingerprint": np.array(json.dumps(parts, sort_keys=True)),
         "gauges": np.asarray(gauge_rows, dtype=np.float64) if gauge_rows else np.zeros((0, 0)),
         "frame_times": np.asarray(frame_times, dtype=np.float64),
+        **extra,
     }
     with _io.atomic_file(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
