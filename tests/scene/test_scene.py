@@ -238,7 +238,7 @@ def test_rasters_and_frames_in_page(page, flood, city):
     index = np.asarray(depth_png)
     # column 70 + 36 * d has depth d: dry west of 0.05 m is transparent index 0; the canal and the
     # pond are permanent water, left to the river and lake layers (not drawn as flood)
-    water = water_mask(city.rivers, city.lakes, city.transform, city.shape, CRS)
+    water = water_mask(city)
     assert water[:, -1].any() and (index[water] == 0).all()
     assert (index[:, :72] == 0).all() and (index[~water[:, -1], -1] == len(depth_classes(0.05))).all()
     assert config["frames"] == [600.0, 1200.0, 1800.0]

@@ -357,7 +357,7 @@ def city_scene(
     )
     data.geo = lonlat_fit(transform, (ny, nx), crs)
     if result is not None:
-        water = water_mask(getattr(twin, "rivers", None), getattr(twin, "lakes", None), transform, (ny, nx), crs)
+        water = water_mask(twin)
         _add_flood(data, result, (ny, nx), depth_min, max_frames, water)
         data.query, data.query_meta = query_arrays(result, terrain, water, data.frame_indices)
         if data.frame_factor:

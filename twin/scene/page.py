@@ -181,7 +181,7 @@ html, body { margin: 0; padding: 0; height: 100%; overflow: hidden;
 body.print #print-head { display: block; position: absolute; left: 0; right: 0; top: 0; height: 30px;
   font-size: 13px; padding: 4px 0; box-sizing: border-box; border-bottom: 1px solid #999; white-space: nowrap;
   overflow: hidden; }
-body.print { background: #fff; }
+body.print { background: #fff; position: relative; }
 body.print #map { top: 32px; right: 232px; }
 body.print #panel { left: auto; right: 0; top: 32px; bottom: 0; width: 228px; max-height: none;
   box-shadow: none; border-left: 1px solid #999; border-radius: 0; overflow: hidden; }
@@ -771,7 +771,7 @@ _APP = r"""
       if (!saved) saved = {viewState, collapsed: panel.classList.contains("collapsed")};
       document.body.classList.add("print");
       setCollapsed(false);
-      document.getElementById("print-scenario").textContent = C.scenario ? "· scenario " + C.scenario : "";
+      document.getElementById("print-scenario").textContent = C.scenario ? "· Scenario: " + C.scenario : "";
       document.getElementById("print-time").textContent = "· " + label.textContent;
       document.getElementById("print-crs").textContent = "· " + C.crs_name;
       await frames2();

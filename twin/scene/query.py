@@ -96,35 +96,17 @@ def lonlat_fit(transform, shape: tuple[int, int], crs) -> dict[str, Any]:
     }
 
 
-def water_mask(rivers, lakes, transform, shape: tuple[int, int], crs) -> np.ndarray:
-    """Cells of permanent water: rivers buffered to their width (5 m without one) and lakes.
+def water_mask(twin) -> np.ndarray:
+    """Cells of permanent water: the twin's river cells (centre lines at their width) and lake cells.
 
-    Parameters
-    ----------
-    rivers, lakes : GeoDataFrame or None
-        The twin's layers (in the twin's CRS, or reprojected to it here).
-
-    Returns
-    -------
-    ndarray of bool, ``shape``
+    A twin-like object without ``river_mask`` / ``lake_mask`` has none.
     """
-    from rasterio.features import rasterize
-
-    shapes = []
-    for frame, is_river in ((rivers, True), (lakes, False)):
-        if frame is None or not len(frame):
-            continue
-        if frame.crs is not None and CRS.from_user_input(frame.crs) != CRS.from_user_input(crs):
-            frame = frame.to_crs(crs)
-        geoms = frame.geometry.values
-        if is_river:
-            width = frame["width"].to_numpy(dtype=np.float64) if "width" in frame.columns else np.full(len(frame), 5.0)
-            width = np.where(np.isfinite(width) & (width > 0), width, 5.0)
-            geoms = [g.buffer(w / 2.0, cap_style="flat") for g, w in zip(geoms, width) if g is not None]
-        shapes += [g for g in geoms if g is not None and not g.is_empty]
-    if not shapes:
-        return np.zeros(shape, dtype=bool)
-    return rasterize(shapes, out_shape=shape, transform=transform, fill=0, default_value=1, dtype="uint8") == 1
+    water = np.zeros(np.shape(twin.terrain), dtype=bool)
+    for name in ("river_mask", "lake_mask"):
+        mask = getattr(twin, name, None)
+        if mask is not None:
+            water |= np.asarray(mask) != 0
+    return water
 
 
 def _reduce(values: np.ndarray, how: str) -> np.ndarray:
