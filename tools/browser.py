@@ -436,7 +436,7 @@ def _run(pipe: _Pipe, session: str, script: str, timeout_s: float):
 
 
 def _click(pipe: _Pipe, session: str, at: str, timeout_s: float) -> list[float]:
-    x, y = (float(v) for v in _run(pipe, session, at, timeout_s))
+    x, y = (float(v) for v in _run(pipe, session, at, timeout_s)[:2])
     pipe.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y}, session=session)
     for kind in ("mousePressed", "mouseReleased"):
         pipe.send(

@@ -802,7 +802,7 @@ _APP = r"""
     window.sceneEndPrint = endPrint;
     window.sceneQuery = showQuery;
     // Screen position (CSS px) of a lon/lat on the ground: what a test clicks.
-    window.sceneProject = (lon, lat) => deckgl.getViewports()[0].project([lon, lat, 0]);
+    window.sceneProject = (lon, lat) => deckgl.getViewports()[0].project([lon, lat, 0]).slice(0, 2);
     window.sceneDeck = deckgl;
   } catch (err) {
     fail(err);
