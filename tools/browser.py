@@ -577,9 +577,10 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("out", help="OUT.png (with --print: the PDF's first page; the PDF goes beside it)")
     parser.add_argument("--phone", action="store_true", help=f"a phone's screen ({PHONE[0]} x {PHONE[1]})")
     parser.add_argument("--print", dest="paper", choices=PAPER, help="print view on this paper (landscape)")
+    parser.add_argument("--pdf", help="with --print: where the PDF goes (default: OUT with .pdf)")
     args = parser.parse_args(argv)
     if args.paper:
-        pdf = Path(args.out).with_suffix(".pdf")
+        pdf = Path(args.pdf) if args.pdf else Path(args.out).with_suffix(".pdf")
         report = print_pdf(args.page, pdf, paper=args.paper, png_path=args.out)
         print(f"{pdf} and {args.out}: {args.paper} landscape (network isolation: {report.isolation})")
         return 0

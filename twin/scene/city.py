@@ -370,8 +370,8 @@ def city_scene(
         _add_buildings(data, buildings, crs, depth_min)
         if data.building_meta.get("exposure") and data.frame_indices:
             _add_building_frames(data, buildings, twin, result, depth_min)
-    if roads is None and result is not None:
-        roads = getattr(result, "roads", None)
+    if roads is None and result is not None and hasattr(getattr(result, "roads", None), "columns"):
+        roads = result.roads  # a result that carries its roads as a frame
     if roads is not None:
         _add_roads(data, read_roads(roads), crs)
     if edits is None and result is not None:
