@@ -277,6 +277,7 @@ def test_phone_panel_collapses_and_the_map_answers(saved, tmp_path):
         (height, None),
         (Click(f"window.sceneProject({lon}, {lat})"), None),
         ("window.sceneLastQuery && [window.sceneLastQuery.col, window.sceneLastQuery.row]", None),
+        ("document.getElementById('query').getBoundingClientRect().height", None),  # shown, panel closed
         (
             Click(
                 "(() => { const r = document.getElementById('collapse').getBoundingClientRect(); "
@@ -289,9 +290,9 @@ def test_phone_panel_collapses_and_the_map_answers(saved, tmp_path):
     w, h = PHONE
     report, _ = shoot(folder / "scene.html", tmp_path / "phone.png", actions=actions, width=w, height=h, mobile=True)
     assert report.ready, report.error
-    closed, _, cell, _, opened = report.action_values
-    assert closed < 0.08 * h
+    closed, _, cell, answer, _, opened = report.action_values
     assert cell is not None and abs(cell[0] - COL) <= 1 and abs(cell[1] - ROW) <= 1
+    assert closed < 0.08 * h and answer > 40  # the title bar, and the tap's answer under it
     assert 0.2 * h < opened <= 0.47 * h
 
 

@@ -101,6 +101,7 @@ _PAGE = """<!DOCTYPE html>
   <div id="panel-head"><h1>%%TITLE%%</h1>
     <button id="collapse" type="button" aria-expanded="true" aria-controls="panel-body"
       title="Hide or show the panel">&#9662;</button></div>
+  <div id="query" hidden></div>
   <div id="panel-body">
   <div id="subtitle"></div>
   <div id="layers"></div>
@@ -110,7 +111,6 @@ _PAGE = """<!DOCTYPE html>
     </div>
     <div id="time-label"></div>
   </div>
-  <div id="query" hidden></div>
   <div id="legends"></div>
   <div id="print-row"><select id="paper" aria-label="Paper"><option>A4</option><option>A3</option></select>
     <button id="print" type="button">Print (landscape)</button></div>
@@ -702,12 +702,6 @@ _APP = r"""
       getTooltip: tooltip,
       onError: fail,
       onViewStateChange: ({viewState: v}) => { viewState = v; setTimeout(mapFurniture, 0); return v; },
-      onClick: (info) => {
-        const vp = deckgl.getViewports()[0];
-        if (!vp) return;
-        const [lon, lat] = vp.unproject([info.x, info.y]);
-        showQuery(lon, lat);
-      },
       onHover: (info) => {
         const vp = deckgl.getViewports()[0];
         if (!vp || info.x < 0) return;
@@ -728,6 +722,17 @@ _APP = r"""
     });
     function redraw() { syncLegends(); deckgl.setProps({layers: layers()}); }
     syncLegends();
+    // The browser's own click event (not deck.gl's tap gesture, which a slow press would miss); a drag
+    // that ends where it began is a click too, one that moved is a pan.
+    let downAt = null;
+    mapBox.addEventListener("pointerdown", (e) => { downAt = [e.clientX, e.clientY]; });
+    mapBox.addEventListener("click", (e) => {
+      if (downAt && Math.hypot(e.clientX - downAt[0], e.clientY - downAt[1]) > 6) return;
+      const vp = deckgl.getViewports()[0], box = mapBox.getBoundingClientRect();
+      if (!vp) return;
+      const [lon, lat] = vp.unproject([e.clientX - box.left, e.clientY - box.top]);
+      showQuery(lon, lat);
+    });
 
     // ---- scale bar, north arrow, coordinates
     const coords = document.getElementById("coords"), north = document.getElementById("north");
