@@ -608,6 +608,9 @@ _APP = r"""
       return [Math.floor(col), Math.floor(row)];
     }
     const u16 = (arr, i, scale) => arr[i] === 65535 ? null : arr[i] / scale;
+    // the ground travels as differences from the cell before (twin/scene/query.py)
+    const ground = A.q_ground ? Int32Array.from(A.q_ground) : null;
+    if (ground) for (let i = 1; i < ground.length; i++) ground[i] += ground[i - 1];
     function hazardClass(hr) {
       for (let k = 0; k < C.hazard_legend.length; k++) if (hr < C.hazard_bounds[k]) return k;
       return C.hazard_legend.length - 1;
@@ -621,12 +624,12 @@ _APP = r"""
       if (col < 0 || row < 0 || qc >= Q.nx || qr >= Q.ny) return out;
       const i = qr * Q.nx + qc, n = Q.nx * Q.ny, k = state.frame;
       out.inside = true;
-      out.ground_m = A.q_ground[i] / 100;
+      out.ground_m = ground[i] / 100;
       out.max_depth_m = u16(A.q_depth, i, 1000);
-      out.depth_m = atMax() || !A.q_frames ? out.max_depth_m : u16(A.q_frames, k * n + i, 1000);
+      out.depth_m = atMax() || !A.q_frames ? out.max_depth_m : u16(A.q_frames, k * n + i, 100);
       out.speed_is_max = atMax() || !A.q_speed_frames;
-      out.speed_m_s = out.speed_is_max ? u16(A.q_speed, i, 1000) : u16(A.q_speed_frames, k * n + i, 1000);
-      out.hazard = u16(A.q_hazard, i, 1000);
+      out.speed_m_s = out.speed_is_max ? u16(A.q_speed, i, 100) : u16(A.q_speed_frames, k * n + i, 100);
+      out.hazard = u16(A.q_hazard, i, 100);
       out.arrival_s = A.q_arrival[i] === 4294967295 ? null : A.q_arrival[i];
       out.permanent_water = A.q_water[i] === 1;
       out.wet = out.depth_m !== null && out.depth_m >= C.depth_min;

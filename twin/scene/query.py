@@ -6,14 +6,19 @@ The page receives the grids as integer arrays in its deflated payload (see :mod:
 array                     dtype       content
 ========================  ==========  ==================================================
 ``q_depth``               uint16      maximum depth, mm (65535: no value)
-``q_speed``               uint16      maximum speed, mm/s
-``q_hazard``              uint16      maximum FD2320 hazard rating, x 1000
+``q_speed``               uint16      maximum speed, cm/s
+``q_hazard``              uint16      maximum FD2320 hazard rating, x 100
 ``q_arrival``             uint32      first arrival, s (0xFFFFFFFF: never)
-``q_ground``              int32       bed elevation the run used (edits applied), cm
+``q_ground``              int32       bed elevation the run used (edits applied), cm, as differences
+                                      from the cell before (row after row; the page sums them)
 ``q_water``               uint8       1 on permanent water (rivers at their width, lakes)
-``q_frames``              uint16      depth at each slider frame, mm, frame after frame
-``q_speed_frames``        uint16      speed at each slider frame, mm/s (when the result has them)
+``q_frames``              uint16      depth at each slider frame, cm, frame after frame
+``q_speed_frames``        uint16      speed at each slider frame, cm/s (when the result has them)
 ========================  ==========  ==================================================
+
+The maximum depth keeps millimetres (what ``max_depth.tif`` holds, to the float32's precision that
+matters); the rest keep what the panel shows (two decimals), which deflates to about half: on the
+demo's 500 x 500 grid with 13 frames the frames went from 1.09 MB to 0.54 MB (deflated).
 
 Grids longer than :data:`QUERY_MAX_PIXELS` on a side are reduced by an integer factor (block maximum;
 earliest arrival; mean ground), which the page reports with the answer.
@@ -31,6 +36,7 @@ from typing import Any
 import numpy as np
 from pyproj import CRS, Transformer
 
+from twin.scene.payload import delta_encode
 from twin.scene.raster import block_reduce
 
 __all__ = ["QUERY_MAX_PIXELS", "NO_U16", "NO_U32", "lonlat_fit", "water_mask", "query_arrays", "quantise"]
@@ -140,22 +146,24 @@ def query_arrays(
         return np.full(shape, np.nan, np.float32) if value is None else np.asarray(value)
 
     arrival = np.asarray(_reduce(grid("arrival_time"), "min"), dtype=np.float64)
+    # unreduced, the bed keeps its float64 (block_reduce returns float32, which rounds some cm apart)
+    bed = np.asarray(ground, dtype=np.float64) if factor == 1 else _reduce(ground, "mean")
     arrays = {
         "q_depth": quantise(_reduce(grid("max_depth"), "max"), 1000),
-        "q_speed": quantise(_reduce(grid("max_speed"), "max"), 1000),
-        "q_hazard": quantise(_reduce(grid("hazard"), "max"), 1000),
+        "q_speed": quantise(_reduce(grid("max_speed"), "max"), 100),
+        "q_hazard": quantise(_reduce(grid("hazard"), "max"), 100),
         "q_arrival": np.where(np.isfinite(arrival), np.rint(np.clip(arrival, 0, NO_U32 - 1)), NO_U32)
         .astype(np.uint32)
         .ravel(),
-        "q_ground": np.rint(np.nan_to_num(_reduce(ground, "mean"), nan=0.0) * 100).astype(np.int32).ravel(),
+        "q_ground": delta_encode(np.rint(np.nan_to_num(bed, nan=0.0) * 100).ravel()),
         "q_water": (_reduce(water.astype(np.float32), "max") > 0).astype(np.uint8).ravel(),
     }
     reduced = arrival.shape
     frames = getattr(result, "depth_frames", None)
     if frames is not None and frame_indices:
-        arrays["q_frames"] = np.concatenate([quantise(_reduce(frames[k], "max"), 1000) for k in frame_indices])
+        arrays["q_frames"] = np.concatenate([quantise(_reduce(frames[k], "max"), 100) for k in frame_indices])
     speeds = getattr(result, "speed_frames", None)
     if speeds is not None and frame_indices and np.shape(speeds)[1:] == shape:
-        arrays["q_speed_frames"] = np.concatenate([quantise(_reduce(speeds[k], "max"), 1000) for k in frame_indices])
+        arrays["q_speed_frames"] = np.concatenate([quantise(_reduce(speeds[k], "max"), 100) for k in frame_indices])
     meta = {"nx": int(reduced[1]), "ny": int(reduced[0]), "factor": factor}
     return arrays, meta
