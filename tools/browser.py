@@ -1,7 +1,9 @@
 """Open an HTML file in headless Chromium with no network, wait for it, take a screenshot.
 
-Used by the scene tests, the scene benchmark and the README screenshot (``python -m
-tools.browser PAGE.html OUT.png``). Chromium is driven through the DevTools protocol over
+Used by the scene tests, the scene benchmark and the README screenshots (``python -m
+tools.browser PAGE.html OUT.png``; ``--phone`` for a 390 x 844 phone; ``--print A4`` for the page's
+print view printed to PDF, its page turned into OUT.png by pdftoppm). Tests click with
+:class:`Click` (DevTools mouse events, the page's own handlers answer). Chromium is driven through the DevTools protocol over
 ``--remote-debugging-pipe`` (standard library only, no websocket client), which lets us
 wait for the page to say it has drawn its first frame (``window.sceneStatus`` becomes
 ``{ready: true, ms: ...}``; scene pages set it, see ``twin.scene.page``), record every
