@@ -674,17 +674,22 @@ def _add_building_frames(data: _SceneData, buildings, twin, result, depth_min: f
     the same rule as its maximum (the water against its walls above its base)."""
     from twin.sims.flood.exposure import building_exposure
 
-    sub = buildings.iloc[data.buildings.rows]
+    # a building dry at the maximum is dry at every frame: only the wet ones are measured again
+    # (one exposure per frame costs about 0.03 ms per building)
+    wet = np.flatnonzero(data.building_attrs["b_class"] > 0)
+    sub = buildings.iloc[data.buildings.rows[wet]]
     classes = stepped_classes(depth_min, _EXPOSURE_STEPS, _EXPOSURE_RGBA)
     nowhere = np.full(twin.shape, np.nan)
-    per_frame = []
-    for k in data.frame_indices:
+    per_frame = np.zeros((len(data.frame_indices), len(data.buildings.rows)), dtype=np.uint8)
+    for n, k in enumerate(data.frame_indices):
+        if not len(wet):
+            break
         frame = np.asarray(result.depth_frames[k], dtype=np.float64)
         seen = building_exposure(
             sub, twin.transform, twin.shape, frame, nowhere, ground=np.asarray(twin.terrain), flooded_depth=depth_min
         )
-        per_frame.append(classify(seen["max_depth"].to_numpy(dtype=np.float64), classes))
-    data.building_attrs["b_frame_class"] = np.concatenate(per_frame).astype(np.uint8)
+        per_frame[n, wet] = classify(seen["max_depth"].to_numpy(dtype=np.float64), classes)
+    data.building_attrs["b_frame_class"] = per_frame.ravel()
 
 
 def _add_roads(data: _SceneData, roads, crs: CRS) -> None:
