@@ -104,6 +104,24 @@ def test_quantise_keeps_millimetres_and_marks_no_value():
     assert out.tolist() == [0, 1234, NO_U16 - 1, NO_U16]
 
 
+def test_query_grids_over_1024_cells_are_answered_per_block():
+    """A 1100 x 1030 grid travels at 2 x 2 cells per value: the block's largest depth, first arrival."""
+    from types import SimpleNamespace
+
+    from twin.scene.query import query_arrays
+
+    depth = np.zeros((1100, 1030), np.float32)
+    depth[501, 3] = 1.5  # one deep cell in block (250, 1)
+    arrival = np.full(depth.shape, np.nan)
+    arrival[500, 2], arrival[501, 3] = 900.0, 600.0
+    result = SimpleNamespace(max_depth=depth, max_speed=depth, hazard=depth, arrival_time=arrival)
+    arrays, meta = query_arrays(result, np.zeros(depth.shape), np.zeros(depth.shape, bool), [])
+    assert meta == {"nx": 515, "ny": 550, "factor": 2}
+    assert arrays["q_depth"].reshape(550, 515)[250, 1] == 1500 and arrays["q_depth"].sum() == 1500
+    assert arrays["q_arrival"].reshape(550, 515)[250, 1] == 600
+    assert "q_frames" not in arrays
+
+
 def test_page_carries_the_query_grids_frames_roads_and_edits(saved):
     folder, flood = saved
     page = (folder / "scene.html").read_text()
