@@ -210,6 +210,7 @@ def test_a_real_click_reads_back_max_depth_tif_and_the_slider_time(saved, tmp_pa
     folder, flood = saved
     require_chromium()
     lon, lat = _lonlat(COL + 0.5, ROW + 0.5)
+    lon_east, lat_east = _lonlat(COL + 0.5 + 100 / CELL, ROW + 0.5)  # 100 m east
     actions = [
         (Click(NORTH_ARROW), None),  # north up, seen from above: the street is not behind a building
         (Click(f"window.sceneProject({lon}, {lat})"), tmp_path / "clicked.png"),
@@ -220,15 +221,31 @@ def test_a_real_click_reads_back_max_depth_tif_and_the_slider_time(saved, tmp_pa
             "new Promise(r => setTimeout(() => r(window.sceneLastQuery), 300))",
             None,
         ),
+        ("document.getElementById('query').textContent", None),
+        (
+            "[document.getElementById('scale-label').textContent, "
+            "document.getElementById('scale-bar').getBoundingClientRect().width]",
+            None,
+        ),  # fmt: skip
+        (f"[window.sceneProject({lon}, {lat}), window.sceneProject({lon_east}, {lat_east})]", None),
     ]
     report, _ = shoot(folder / "scene.html", tmp_path / "page.png", actions=actions)
     assert report.ready, report.error
     assert report.console_errors == () and report.requests == ()
+    # the panel names the point in the twin's CRS and in lon/lat
+    answer = report.action_values[5]
+    assert "(EPSG:4547)" in answer and f"{lon:.4f}" in answer and f"{lat:.4f}" in answer, answer
+    # the scale bar, seen from above: its label's metres at the map's pixels per metre (3 %)
+    label, bar_px = report.action_values[6]
+    metres = float(label.split()[0]) * (1000 if label.endswith("km") else 1)
+    (ax, ay), (bx, by) = report.action_values[7]
+    px_per_m = np.hypot(bx - ax, by - ay) / 100.0
+    assert bar_px == pytest.approx(metres * px_per_m, rel=0.03)
     x, y = Affine(CELL, 0.0, X0, 0.0, -CELL, Y0) @ (COL + 0.5, ROW + 0.5)
     with rasterio.open(folder / "max_depth.tif") as src:
         tif = float(next(src.sample([(x, y)]))[0])
     assert tif > 1.0
-    query, text, at_first = report.action_values[2:]
+    query, text, at_first = report.action_values[2:5]
     assert (query["col"], query["row"]) == (COL, ROW)
     assert query["depth_m"] == pytest.approx(tif, abs=0.0005) and query["time_s"] is None
     assert text == f"depth {tif:.2f} m"

@@ -167,7 +167,7 @@ html, body { margin: 0; padding: 0; height: 100%; overflow: hidden;
   rgba(255,255,255,0.85); border-radius: 4px; padding: 3px 5px 1px; line-height: 0; }
 #scale { position: absolute; right: 12px; bottom: 30px; z-index: 2; font-size: 11px; text-align: right;
   background: rgba(255,255,255,0.85); padding: 2px 5px; border-radius: 3px; }
-#scale-bar { height: 6px; border: 2px solid #1d232a; border-top: none; margin-left: auto; }
+#scale-bar { height: 6px; border: 2px solid #1d232a; border-top: none; margin-left: auto; box-sizing: border-box; }
 #coords { position: absolute; right: 12px; bottom: 8px; z-index: 2; font-size: 11px;
   background: rgba(255,255,255,0.85); padding: 1px 5px; border-radius: 3px; white-space: nowrap; }
 * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
@@ -695,6 +695,7 @@ _APP = r"""
         pitch, bearing: 0, maxPitch: 80};
     }
     let viewState = fitView(window.innerWidth, window.innerHeight, C.pitch);
+    let coords = null, north = null, scaleBar = null, scaleLabel = null;
     let reported = false;
     const mapBox = document.getElementById("map");
     const deckgl = new deck.Deck({
@@ -713,6 +714,7 @@ _APP = r"""
         coords.innerHTML = coordText({lon, lat, x, y}).replace("<br>", " · ");
       },
       onAfterRender: () => {
+        mapFurniture();  // after every frame: a view set from code (north arrow, print) fires no change event
         if (reported) return;
         const all = deckgl.props.layers;
         // Basemap tiles may never arrive (offline): they do not hold back "ready".
@@ -738,14 +740,17 @@ _APP = r"""
     });
 
     // ---- scale bar, north arrow, coordinates
-    const coords = document.getElementById("coords"), north = document.getElementById("north");
-    const scaleBar = document.getElementById("scale-bar"), scaleLabel = document.getElementById("scale-label");
+    coords = document.getElementById("coords");
+    north = document.getElementById("north");
+    scaleBar = document.getElementById("scale-bar");
+    scaleLabel = document.getElementById("scale-label");
     function metres([lon1, lat1], [lon2, lat2]) {
       const r = Math.PI / 180, a = Math.sin((lat2 - lat1) * r / 2) ** 2 +
         Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.sin((lon2 - lon1) * r / 2) ** 2;
       return 2 * 6371008.8 * Math.asin(Math.sqrt(a));
     }
     function mapFurniture() {
+      if (!scaleBar) return;  // a frame drawn before the furniture's elements are looked up
       const vp = deckgl.getViewports()[0];
       if (!vp) return;
       // measured along the bar's own line, near the bottom of the map (a tilted view shrinks upwards)
