@@ -10,6 +10,7 @@ import subprocess
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import shapely
@@ -31,8 +32,8 @@ TO_WGS84 = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
 EDITS = [
     {"type": "floodwall", "line": [[X0 + 10, Y0 - 180], [X0 + 150, Y0 - 180]], "height": 1.0, "name": "quay"},
     {"type": "pond", "polygon": [[X0 + 10, Y0 - 60], [X0 + 50, Y0 - 60], [X0 + 50, Y0 - 100]], "depth": 2.0},
-    {"type": "pipe", "link": "C1", "diameter": 0.6},
 ]
+SCENARIO = {"kind": "flood", "name": "test storm", "duration": 1800, "rain": {"constant": 10.0}, "edit": EDITS}
 # the cell the tests click: in a street between buildings, 1.22 m deep at the maximum
 COL, ROW = 114, 20
 NORTH_ARROW = "(() => { const r = document.getElementById('north').getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"  # noqa: E501
@@ -75,7 +76,8 @@ def saved(tmp_path_factory):
     city = _city()
     flood = _flood(city)
     flood.twin = city
-    flood.scenario = {"name": "test storm", "edit": EDITS}
+    flood.scenario = SCENARIO
+    flood.gauges = pd.DataFrame({"time": [600.0]})  # an empty gauges.csv would not read back
     folder = tmp_path_factory.mktemp("emergency") / "result"
     flood.save(folder)
     _roads().to_file(folder / "roads.gpkg", layer="roads", driver="GPKG", engine="pyogrio")
@@ -139,7 +141,7 @@ def test_page_carries_the_query_grids_frames_roads_and_edits(saved):
     wet = np.isfinite(flood.arrival_time)
     np.testing.assert_array_equal(arrays["q_arrival"][wet.ravel()], np.rint(flood.arrival_time[wet]))
     assert (arrays["q_arrival"][~wet.ravel()] == 0xFFFFFFFF).all()
-    # roads as the file has them; edits with a place (the pipe edit has none)
+    # roads as the file has them; the edits
     assert [(r["id"], r["cut"], r["reopen"]) for r in meta["roads"]] == [
         ("A", 900.0, None),
         ("B", 600.0, 1500.0),
@@ -180,7 +182,8 @@ def test_roads_cut_by_time_and_their_contract(tmp_path):
 
 
 def test_edits_with_a_place_become_shapes():
-    shapes = edit_shapes(EDITS + [{"type": "building", "action": "remove", "at": [X0, Y0]}])
+    pipe = {"type": "pipe", "link": "C1", "diameter": 0.6}  # on the sewer network: no place of its own
+    shapes = edit_shapes(EDITS + [pipe, {"type": "building", "action": "remove", "at": [X0, Y0]}])
     assert [s["kind"] for s in shapes] == ["line", "polygon", "point"]
     assert shapes[1]["xy"][0] == shapes[1]["xy"][-1]  # the ring closed
 
@@ -362,3 +365,27 @@ def test_print_view_prints_to_an_a4_landscape_pdf(saved, tmp_path):
     assert deep > 500
     pdf_to_png(pdf, tmp_path / "again.png")
     assert (tmp_path / "again.png").stat().st_size > 10_000
+
+
+def test_cli_scene_draws_the_result_folders_roads(saved, tmp_path):
+    """`twin scene` on a flood result folder that holds roads.gpkg draws its roads (and the edits its
+    scenario.json names)."""
+    import base64
+
+    from click.testing import CliRunner
+
+    from twin.cli.app import main
+
+    folder, flood = saved
+    plain = tmp_path / "result"
+    shutil.copytree(folder, plain)
+    flood.twin.save(tmp_path / "tw")
+    res = CliRunner().invoke(
+        main, ["scene", str(plain), "--twin", str(tmp_path / "tw"), "--out", str(tmp_path / "s.html")]
+    )
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "s.html").read_text()
+    found = re.search(r'<script type="application/octet-stream" id="payload">([^<]*)</script>', page)
+    _, meta = unpack(base64.b64decode(found.group(1)))
+    assert [r["name"] for r in meta["roads"]] == ["North Street", "Mid Street", "Dry Lane"]
+    assert len(meta["edits"]) == 2
