@@ -46,10 +46,13 @@ bench: bench-peers
 reference: install
 	$(BIN)/python -m twin._schema_docs docs/scenarios.md
 
-## Regenerate the docs: the scenario reference, verification plots and the demo scene screenshot.
+## Regenerate the docs: the scenario reference, verification plots and the demo scene screenshots
+## (desktop, phone, and the A4 print view printed to PDF by Chromium, its page as PNG by pdftoppm).
 docs: reference demo
 	$(BIN)/python benchmarks/plot_verification.py
 	$(BIN)/python -m tools.browser $(DEMO)/result/scene.html docs/img/demo_scene.png
+	$(BIN)/python -m tools.browser --phone $(DEMO)/result/scene.html docs/img/demo_phone.png
+	$(BIN)/python -m tools.browser --print A4 --pdf $(DEMO)/result/scene_A4.pdf $(DEMO)/result/scene.html docs/img/demo_print_a4.png
 	cp $(DEMO)/water/water.png docs/img/sample_water.png
 
 clean:

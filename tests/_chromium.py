@@ -37,13 +37,16 @@ def shoot(
     height: int = 800,
     timeout_s: float = 120.0,
     status: str = "window.sceneStatus",
+    mobile: bool = False,
 ) -> tuple[PageReport, list[np.ndarray]]:
     """Open ``html`` without network, screenshot it (then after each action).
 
     Returns the page report and the screenshots as RGB uint8 arrays (first the page as
-    loaded, then one per action).
+    loaded, then one per action that names a path).
     """
     require_chromium()
-    report = open_page(html, png, width=width, height=height, timeout_s=timeout_s, status=status, actions=list(actions))
-    paths = [png, *(path for _, path in actions)]
+    report = open_page(
+        html, png, width=width, height=height, timeout_s=timeout_s, status=status, actions=list(actions), mobile=mobile
+    )
+    paths = [png, *(path for _, path in actions if path is not None)]
     return report, [np.asarray(Image.open(p).convert("RGB")) for p in paths]

@@ -1,7 +1,9 @@
 """Open an HTML file in headless Chromium with no network, wait for it, take a screenshot.
 
-Used by the scene tests, the scene benchmark and the README screenshot (``python -m
-tools.browser PAGE.html OUT.png``). Chromium is driven through the DevTools protocol over
+Used by the scene tests, the scene benchmark and the README screenshots (``python -m
+tools.browser PAGE.html OUT.png``; ``--phone`` for a 390 x 844 phone; ``--print A4`` for the page's
+print view printed to PDF, its page turned into OUT.png by pdftoppm). Tests click with
+:class:`Click` (DevTools mouse events, the page's own handlers answer). Chromium is driven through the DevTools protocol over
 ``--remote-debugging-pipe`` (standard library only, no websocket client), which lets us
 wait for the page to say it has drawn its first frame (``window.sceneStatus`` becomes
 ``{ready: true, ms: ...}``; scene pages set it, see ``twin.scene.page``), record every
@@ -31,7 +33,12 @@ from pathlib import Path
 from twin._io import atomic_file
 from twin.errors import TwinError
 
-__all__ = ["PageReport", "chromium_path", "open_page", "screenshot"]
+__all__ = ["Click", "PageReport", "PAPER", "chromium_path", "open_page", "print_pdf", "screenshot", "pdf_to_png"]
+
+#: Paper sizes of the print view (landscape), as the scene pages name them.
+PAPER = ("A4", "A3")
+#: The phone the README screenshot and the tests emulate (CSS pixels).
+PHONE = (390, 844)
 
 #: Schemes a page may load from without touching the network.
 _LOCAL_SCHEMES = ("data:", "blob:", "file:", "about:", "chrome:", "chrome-error:", "devtools:")
@@ -61,6 +68,18 @@ _BLOCK_FLAGS = (
     "--proxy-server=127.0.0.1:9",
     "--proxy-bypass-list=<-loopback>",
 )
+
+
+@dataclass(frozen=True)
+class Click:
+    """A real mouse click: DevTools ``Input.dispatchMouseEvent`` (move, press, release of the left
+    button) at the CSS pixel ``[x, y]`` that the JavaScript expression ``at`` evaluates to in the page.
+
+    Chromium turns these into the same pointer, mouse and click events a person's click makes, so the
+    page's own handlers answer it (nothing is called in the page directly).
+    """
+
+    at: str
 
 
 @dataclass(frozen=True)
@@ -271,7 +290,10 @@ def open_page(
     status: str = "window.sceneStatus",
     timeout_s: float = 120.0,
     settle_s: float = 0.3,
-    actions: Sequence[tuple[str, str | os.PathLike]] = (),
+    actions: Sequence[tuple[str | Click, str | os.PathLike | None]] = (),
+    mobile: bool = False,
+    pdf_path: str | os.PathLike | None = None,
+    paper: str = "A4",
 ) -> PageReport:
     """Open a local HTML file in headless Chromium without network; optionally screenshot it.
 
@@ -290,10 +312,19 @@ def open_page(
         How long to wait for the page.
     settle_s : float
         Extra seconds to let events arrive (and late frames draw) before each screenshot.
-    actions : sequence of (str, path-like)
+    actions : sequence of (str or Click, path-like or None)
         After the first screenshot, for each pair: evaluate the JavaScript expression (a
-        promise is awaited; its value lands in :attr:`PageReport.action_values`), wait
-        ``settle_s`` and take a screenshot into the path.
+        promise is awaited; its value lands in :attr:`PageReport.action_values`) or make the
+        :class:`Click` (its value: the pixel clicked), wait ``settle_s`` and take a screenshot
+        into the path (none when the path is None).
+    mobile : bool
+        Emulate a phone (mobile viewport, touch-sized layout) at ``width`` x ``height``.
+    pdf_path : path-like, optional
+        After the actions, put the page in its print view (``window.scenePrint(paper)``) and
+        print it to PDF with Chromium's own printing (``Page.printToPDF``, what
+        ``chromium --headless --print-to-pdf`` runs), on the page's paper size.
+    paper : {"A4", "A3"}
+        Paper of the print view (landscape).
 
     Returns
     -------
@@ -322,7 +353,7 @@ def open_page(
                 pipe.send(f"{domain}.enable", session=session)
             pipe.send(
                 "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
                 session=session,
             )
             start = time.monotonic()
@@ -349,18 +380,26 @@ def open_page(
                 _write_atomic(Path(png_path), base64.b64decode(shot["data"]))
             values = []
             for script, path in actions:
-                done = pipe.send(
-                    "Runtime.evaluate",
-                    {"expression": script, "awaitPromise": True, "returnByValue": True},
+                if isinstance(script, Click):
+                    values.append(_click(pipe, session, script.at, timeout_s))
+                else:
+                    values.append(_run(pipe, session, script, timeout_s))
+                pipe.pump(settle_s)
+                if path is not None:
+                    shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session, timeout_s=timeout_s)
+                    _write_atomic(Path(path), base64.b64decode(shot["data"]))
+            if pdf_path is not None:
+                if paper not in PAPER:
+                    raise TwinError(f"paper {paper!r} is not one of {list(PAPER)}.")
+                _run(pipe, session, f"window.scenePrint({json.dumps(paper)})", timeout_s)
+                pipe.pump(settle_s)
+                printed = pipe.send(
+                    "Page.printToPDF",
+                    {"preferCSSPageSize": True, "printBackground": True, "landscape": True},
                     session=session,
                     timeout_s=timeout_s,
                 )
-                if "exceptionDetails" in done:
-                    raise TwinError(f"page action {script!r} failed: {done['exceptionDetails']}")
-                values.append(done.get("result", {}).get("value"))
-                pipe.pump(settle_s)
-                shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session, timeout_s=timeout_s)
-                _write_atomic(Path(path), base64.b64decode(shot["data"]))
+                _write_atomic(Path(pdf_path), base64.b64decode(printed["data"]))
             requests, errors = _collect(pipe.events)
             try:
                 pipe.send("Browser.close", timeout_s=5)
@@ -386,6 +425,102 @@ def open_page(
     )
 
 
+def _run(pipe: _Pipe, session: str, script: str, timeout_s: float):
+    done = pipe.send(
+        "Runtime.evaluate",
+        {"expression": script, "awaitPromise": True, "returnByValue": True},
+        session=session,
+        timeout_s=timeout_s,
+    )
+    if "exceptionDetails" in done:
+        raise TwinError(f"page action {script!r} failed: {done['exceptionDetails']}")
+    return done.get("result", {}).get("value")
+
+
+def _click(pipe: _Pipe, session: str, at: str, timeout_s: float) -> list[float]:
+    x, y = (float(v) for v in _run(pipe, session, at, timeout_s)[:2])
+    pipe.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y}, session=session)
+    for kind in ("mousePressed", "mouseReleased"):
+        pipe.send(
+            "Input.dispatchMouseEvent",
+            {
+                "type": kind,
+                "x": x,
+                "y": y,
+                "button": "left",
+                "buttons": 1 if kind == "mousePressed" else 0,
+                "clickCount": 1,
+            },
+            session=session,
+        )
+    return [x, y]
+
+
+def pdf_to_png(pdf_path: str | os.PathLike, png_path: str | os.PathLike, *, dpi: int = 110) -> Path:
+    """The first page of a PDF as a PNG, by poppler's ``pdftoppm``.
+
+    Raises
+    ------
+    TwinError
+        ``pdftoppm`` is not installed or fails.
+    """
+    exe = shutil.which("pdftoppm")
+    if exe is None:
+        raise TwinError("pdftoppm is not installed; install it (Debian: apt-get install poppler-utils).")
+    png_path = Path(png_path)
+    with tempfile.TemporaryDirectory(prefix="twin-pdf-") as tmp:
+        done = subprocess.run(
+            [exe, "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(pdf_path), f"{tmp}/page"],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise TwinError(f"pdftoppm could not read {pdf_path}: {done.stderr.strip()}")
+        _write_atomic(png_path, Path(f"{tmp}/page.png").read_bytes())
+    return png_path
+
+
+def print_pdf(
+    html_path: str | os.PathLike,
+    pdf_path: str | os.PathLike,
+    *,
+    paper: str = "A4",
+    png_path: str | os.PathLike | None = None,
+    timeout_s: float = 120.0,
+) -> PageReport:
+    """Print a scene page's print view (landscape ``paper``, legend, title, scenario, time) to PDF in
+    headless Chromium without network; with ``png_path``, also its first page as a PNG (pdftoppm).
+
+    Raises
+    ------
+    TwinError
+        The page does not draw, Chromium is missing, or pdftoppm is (for ``png_path``).
+    """
+    html_path = _scene_file(html_path)
+    report = open_page(html_path, None, timeout_s=timeout_s, pdf_path=pdf_path, paper=paper)
+    _check(report, html_path)
+    if png_path is not None:
+        pdf_to_png(pdf_path, png_path)
+    return report
+
+
+def _scene_file(html_path: str | os.PathLike) -> Path:
+    html_path = Path(html_path)
+    if html_path.is_dir():
+        html_path = html_path / "scene.html"
+    if not html_path.is_file():
+        raise TwinError(f"{html_path} does not exist; write it first (twin scene RESULT_DIR).")
+    return html_path
+
+
+def _check(report: PageReport, html_path: Path) -> None:
+    if not report.ready:
+        raise TwinError(
+            f"{html_path} failed to draw: {report.error}; console errors: "
+            f"{list(report.console_errors[:3])}. Rebuild it with twin scene."
+        )
+
+
 def screenshot(
     html_path: str | os.PathLike,
     png_path: str | os.PathLike,
@@ -393,6 +528,7 @@ def screenshot(
     width: int = 1200,
     height: int = 800,
     timeout_s: float = 120.0,
+    mobile: bool = False,
 ) -> PageReport:
     """Render a scene page in headless Chromium (no network) into a PNG.
 
@@ -407,6 +543,8 @@ def screenshot(
         Viewport size in pixels.
     timeout_s : float
         How long to wait for the page to draw.
+    mobile : bool
+        Emulate a phone (see :data:`PHONE` for the usual size).
 
     Returns
     -------
@@ -417,19 +555,11 @@ def screenshot(
     TwinError
         The page reports an error or does not draw in time.
     """
-    html_path = Path(html_path)
-    if html_path.is_dir():
-        html_path = html_path / "scene.html"
-    if not html_path.is_file():
-        raise TwinError(f"{html_path} does not exist; write it first (twin scene RESULT_DIR).")
+    html_path = _scene_file(html_path)
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)
-    report = open_page(html_path, png_path, width=width, height=height, timeout_s=timeout_s)
-    if not report.ready:
-        raise TwinError(
-            f"{html_path} failed to draw: {report.error}; console errors: "
-            f"{list(report.console_errors[:3])}. Rebuild it with twin scene."
-        )
+    report = open_page(html_path, png_path, width=width, height=height, timeout_s=timeout_s, mobile=mobile)
+    _check(report, html_path)
     return report
 
 
@@ -439,11 +569,26 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m tools.browser PAGE.html|RESULT_DIR OUT.png", file=sys.stderr)
-        return 2
-    report = screenshot(argv[0], argv[1])
-    print(f"{argv[1]}: first frame after {report.wall_s:.1f} s (network isolation: {report.isolation})")
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.browser",
+        description="Screenshot a scene page (or print its print view to PDF) in headless Chromium, offline.",
+    )
+    parser.add_argument("page", help="PAGE.html or a result folder holding scene.html")
+    parser.add_argument("out", help="OUT.png (with --print: the PDF's first page; the PDF goes beside it)")
+    parser.add_argument("--phone", action="store_true", help=f"a phone's screen ({PHONE[0]} x {PHONE[1]})")
+    parser.add_argument("--print", dest="paper", choices=PAPER, help="print view on this paper (landscape)")
+    parser.add_argument("--pdf", help="with --print: where the PDF goes (default: OUT with .pdf)")
+    args = parser.parse_args(argv)
+    if args.paper:
+        pdf = Path(args.pdf) if args.pdf else Path(args.out).with_suffix(".pdf")
+        report = print_pdf(args.page, pdf, paper=args.paper, png_path=args.out)
+        print(f"{pdf} and {args.out}: {args.paper} landscape (network isolation: {report.isolation})")
+        return 0
+    size = dict(zip(("width", "height"), PHONE), mobile=True) if args.phone else {}
+    report = screenshot(args.page, args.out, **size)
+    print(f"{args.out}: first frame after {report.wall_s:.1f} s (network isolation: {report.isolation})")
     return 0
 
 

@@ -26,6 +26,7 @@ from twin.model.twin import Twin
 from twin.scene.city import QUANTUM_DEG, Scene, city_scene
 from twin.scene.page import instrument_pydeck_html
 from twin.scene.payload import pack, unpack
+from twin.scene.query import water_mask
 from twin.scene.raster import block_reduce, classify, depth_classes, hillshade, png_classes
 from twin.sims.flood.exposure import building_exposure, hazard_class
 from twin.sims.flood.run import FloodResult
@@ -229,14 +230,17 @@ def test_pack_unpack_round_trip():
         pack({"bad": np.zeros(2, np.int64)})
 
 
-def test_rasters_and_frames_in_page(page, flood):
+def test_rasters_and_frames_in_page(page, flood, city):
     config = _config(page)
-    assert config["images"] == ["terrain", "depth", "hazard"]
+    assert config["images"] == ["terrain", "depth", "hazard", "arrival", "speed"]
     depth_png = Image.open(io.BytesIO(_blob(page, "img-depth")))
     assert depth_png.size == (NX, NY) and depth_png.mode == "P"
     index = np.asarray(depth_png)
-    # column 70 + 36 * d has depth d: dry west of 0.05 m is transparent index 0
-    assert (index[:, :72] == 0).all() and (index[:, -1] == len(depth_classes(0.05))).all()
+    # column 70 + 36 * d has depth d: dry west of 0.05 m is transparent index 0; the canal and the
+    # pond are permanent water, left to the river and lake layers (not drawn as flood)
+    water = water_mask(city)
+    assert water[:, -1].any() and (index[water] == 0).all()
+    assert (index[:, :72] == 0).all() and (index[~water[:, -1], -1] == len(depth_classes(0.05))).all()
     assert config["frames"] == [600.0, 1200.0, 1800.0]
     for k in range(3):
         Image.open(io.BytesIO(_blob(page, f"frame-{k}"))).verify()
@@ -448,6 +452,12 @@ def _warm(rgb: np.ndarray) -> np.ndarray:
     return (r > 70) & (r - b > 50) & (r >= g)
 
 
+def _magenta(rgb: np.ndarray) -> np.ndarray:
+    """The wet buildings' roof outline (204, 51, 153)."""
+    r, g, b = (rgb[..., k].astype(int) for k in range(3))
+    return (r > 150) & (g < 110) & (b > 110) & (r - g > 90)
+
+
 def _ifc_green(rgb: np.ndarray) -> np.ndarray:
     r, g, b = (rgb[..., k].astype(int) for k in range(3))
     return (g - r > 100) & (g - b > 40)
@@ -470,7 +480,7 @@ def test_scene_draws_offline_in_chromium(scene, tmp_path, record_property):
         (tooltip, tmp_path / "tooltip.png"),
         ("document.getElementById('toggle-hazard').click()", tmp_path / "hazard.png"),
         (
-            "document.getElementById('toggle-hazard').click();"
+            "document.getElementById('toggle-depth').click();"
             "const s = document.getElementById('slider'); s.value = '0';"
             "s.dispatchEvent(new Event('input')); new Promise(r => setTimeout(r, 300))",
             tmp_path / "frame0.png",
@@ -490,9 +500,9 @@ def test_scene_draws_offline_in_chromium(scene, tmp_path, record_property):
     # The flooded east half of the grid fills well over 100,000 pixels of this view; a
     # tenth of that leaves room for buildings standing in the water.
     assert _flood_blue(view).sum() > 10_000
-    # Nine flooded buildings, each at least 20 x 20 px at this zoom: their walls and roofs
-    # give thousands of warm (yellow to dark red) pixels; the dry ground gives none.
-    assert _warm(view).sum() > 3_000
+    # Nine flooded buildings in neutral greys, each with a roof outline (2.5 px) in reddish purple at
+    # least 20 x 20 px: over a thousand such pixels; nothing else on the map has that colour.
+    assert _magenta(view).sum() > 1_000
     assert _ifc_green(view).sum() > 40  # the IFC house's roof outline, 3 px wide
     # Hazard on: the classes (yellow to purple) cover the flooded ground.
     changed = np.abs(hazard[:, MAP_X:].astype(int) - view.astype(int)).sum(axis=2) > 40

@@ -38,5 +38,7 @@ def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
     if twin_dir is None or not Path(twin_dir).is_dir():
         raise InputDataError(f"The twin of {result_dir} is not known or has moved; pass --twin TWIN_DIR.")
     result = load_result(result_dir, twin=Twin.load(twin_dir))
-    path = result.scene().to_html(out or result_dir / "scene.html", title=result.scene_title())
+    # a flood result with a roads layer: its roads.gpkg drawn cut and open by the slider's time
+    roads = {"roads": result_dir / "roads.gpkg"} if (result_dir / "roads.gpkg").is_file() else {}
+    path = result.scene(**roads).to_html(out or result_dir / "scene.html", title=result.scene_title())
     click.echo(f"Scene written to {path}")

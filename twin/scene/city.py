@@ -32,18 +32,23 @@ from pyproj import CRS, Transformer
 from twin._grid_text import grid_text
 from twin._io import atomic_file
 from twin.errors import CRSError, InputDataError
+from twin.scene.edits import EDIT_RGBA, edit_shapes
 from twin.scene.page import render_page
 from twin.scene.payload import b64, delta_encode, pack
+from twin.scene.query import lonlat_fit, query_arrays, water_mask
 from twin.scene.raster import (
     HAZARD_CLASSES,
+    arrival_classes,
     block_reduce,
     classify,
     depth_classes,
     hillshade,
     png_classes,
     png_grey,
+    speed_classes,
     stepped_classes,
 )
+from twin.scene.roads import CUT_RGBA, OPEN_RGBA, read_roads, road_records
 
 __all__ = ["Scene", "add_drainage", "city_scene", "image_data_uri", "network_scene"]
 
@@ -64,16 +69,19 @@ _WATER = (96, 158, 168, 255)  # teal-grey: permanent water, kept apart from the 
 _IFC_OUTLINE = (20, 210, 110)
 _GIS_GREY = (205, 205, 205, 255)
 _IFC_FILL = (196, 172, 236, 255)
-_DRY_GREY = (200, 200, 200, 255)
-# Building exposure: yellow to dark red by the maximum depth the building saw.
+_DRY_GREY = (222, 222, 218, 255)
+# Building exposure: neutral greys, darker for deeper water against the walls, so that buildings
+# never compete with the depth blues or the hazard colours; a wet building also gets a roof
+# outline in one strong colour (reddish purple, Okabe-Ito) that reads on every layer.
 _EXPOSURE_STEPS = (0.15, 0.3, 0.5, 1.0)
 _EXPOSURE_RGBA = (
-    (255, 226, 86, 255),
-    (253, 170, 50, 255),
-    (240, 104, 36, 255),
-    (208, 36, 32, 255),
-    (136, 14, 26, 255),
+    (196, 192, 186, 255),
+    (174, 168, 160, 255),
+    (150, 143, 135, 255),
+    (124, 117, 109, 255),
+    (96, 90, 84, 255),
 )
+_EXPOSURE_OUTLINE = (204, 51, 153, 255)
 _PITCH = 40.0
 _NEVER = 0xFFFFFFFF  # arrival time (s) of buildings the water never reached
 _FRAME_INTERVAL_MS = 450
@@ -118,6 +126,16 @@ class _SceneData:
     manholes: list[dict] = field(default_factory=list)  # lon, lat, radius (m), colour, name, text
     manholes_legend: list = field(default_factory=list)
     basemap_url: str | None = None
+    frame_indices: list[int] = field(default_factory=list)  # the result's frames the slider shows
+    query: dict[str, np.ndarray] = field(default_factory=dict)  # grids a click reads (twin.scene.query)
+    query_meta: dict[str, Any] = field(default_factory=dict)
+    geo: dict[str, Any] = field(default_factory=dict)  # lon/lat -> twin CRS fit and grid affine
+    crs_name: str = ""
+    depth_min: float = 0.05
+    scenario_name: str = ""
+    legends: dict[str, list] = field(default_factory=dict)  # arrival, speed, roads, edits
+    roads: list[dict] = field(default_factory=list)  # twin.scene.roads.road_records
+    edits: list[dict] = field(default_factory=list)  # kind, lon/lat, label
 
 
 class Scene:
@@ -156,6 +174,7 @@ class Scene:
         """The standalone offline page as a string (see :meth:`to_html`)."""
         data = self._data
         arrays, meta = _payload(data)
+        arrays.update(data.query)
         blobs = {"payload": b64(pack(arrays, meta))}
         for name, png in data.images.items():
             blobs[f"img-{name}"] = b64(png)
@@ -181,6 +200,17 @@ class Scene:
             "network_title": data.network_title,
             "network_legend": data.network_legend,
             "manholes_legend": data.manholes_legend,
+            "legends": data.legends,
+            "query": data.query_meta,
+            "geo": data.geo,
+            "crs_name": data.crs_name,
+            "scenario": data.scenario_name,
+            "building_outline": list(_EXPOSURE_OUTLINE),
+            "hazard_bounds": [c.upper if math.isfinite(c.upper) else 1e9 for c in HAZARD_CLASSES],
+            "depth_min": data.depth_min,
+            "roads_cut": list(CUT_RGBA),
+            "roads_open": list(OPEN_RGBA),
+            "edit_colour": list(EDIT_RGBA),
         }
         return render_page(config, blobs, title=title or data.default_title)
 
@@ -233,7 +263,14 @@ def image_data_uri(png: bytes) -> String:
 
 
 def city_scene(
-    twin, result=None, *, depth_min: float = 0.05, basemap_url: str | None = None, max_frames: int = 48
+    twin,
+    result=None,
+    *,
+    depth_min: float = 0.05,
+    basemap_url: str | None = None,
+    max_frames: int = 48,
+    roads=None,
+    edits: list[dict] | None = None,
 ) -> Scene:
     """Build the scene of a twin and, optionally, a flood result.
 
@@ -254,6 +291,11 @@ def city_scene(
     max_frames : int
         At most this many depth frames (evenly spaced, the last one kept) go into the
         time slider.
+    roads : GeoDataFrame or path-like, optional
+        A flood result's roads (``roads.gpkg``, see :mod:`twin.scene.roads`), drawn cut or open
+        at the slider's time; default ``result.roads`` when the result has them.
+    edits : list of dict, optional
+        The scenario's ``[[edit]]`` entries to draw; default ``result.scenario["edit"]``.
 
     Returns
     -------
@@ -308,19 +350,34 @@ def city_scene(
         subtitle="",
         default_title="Flood scene" if result is not None else "City scene",
         basemap_url=basemap_url,
+        depth_min=depth_min,
     )
     data.images["terrain"] = png_grey(
         hillshade(relief, abs(transform.a) * factor, abs(transform.e) * factor, exaggeration=RELIEF_EXAGGERATION)
     )
+    data.geo = lonlat_fit(transform, (ny, nx), crs)
     if result is not None:
-        _add_flood(data, result, (ny, nx), depth_min, max_frames)
+        water = water_mask(twin)
+        _add_flood(data, result, (ny, nx), depth_min, max_frames, water)
+        data.query, data.query_meta = query_arrays(result, terrain, water, data.frame_indices)
         if data.frame_factor:
             rows, cols = (-(-n // data.frame_factor) * data.frame_factor for n in (ny, nx))
             data.frame_quad = quad(rows, cols)
+        data.scenario_name = str((getattr(result, "scenario", None) or {}).get("name") or "")
 
     buildings = _buildings_frame(twin, result)
     if buildings is not None and len(buildings):
         _add_buildings(data, buildings, crs, depth_min)
+        if data.building_meta.get("exposure") and data.frame_indices:
+            _add_building_frames(data, buildings, twin, result, depth_min)
+    if roads is None and result is not None and hasattr(getattr(result, "roads", None), "columns"):
+        roads = result.roads  # a result that carries its roads as a frame
+    if roads is not None:
+        _add_roads(data, read_roads(roads), crs)
+    if edits is None and result is not None:
+        edits = (getattr(result, "scenario", None) or {}).get("edit")
+    if edits:
+        _add_edits(data, edits, crs)
     _add_water(data, getattr(twin, "rivers", None), getattr(twin, "lakes", None), crs)
     if getattr(result, "drainage", None) is not None:
         _add_drainage(data, result.drainage, crs)
@@ -330,6 +387,7 @@ def city_scene(
     epsg = crs.to_epsg()
     crs_name = f"EPSG:{epsg}" if epsg else crs.name
     data.subtitle = f"{crs_name} · {grid_text(nx, ny, cell)} · {n_buildings:,} buildings"
+    data.crs_name = crs_name
     return Scene(data)
 
 
@@ -513,7 +571,9 @@ def _grid(result, name: str, shape: tuple[int, int]) -> np.ndarray | None:
     return array
 
 
-def _add_flood(data: _SceneData, result, shape, depth_min: float, max_frames: int) -> None:
+def _add_flood(data: _SceneData, result, shape, depth_min: float, max_frames: int, water: np.ndarray) -> None:
+    """Depth, hazard, arrival and speed images (permanent water left to the river and lake layers)
+    and the depth frames of the slider."""
     depth = _grid(result, "max_depth", shape)
     if depth is None:
         raise InputDataError(
@@ -521,11 +581,17 @@ def _add_flood(data: _SceneData, result, shape, depth_min: float, max_frames: in
         )
     classes = depth_classes(depth_min)
     data.depth_legend = [[list(c.rgba), c.label] for c in classes]
-    data.images["depth"] = png_classes(classify(depth, classes), classes)
+    data.images["depth"] = png_classes(classify(depth, classes, mask=water), classes)
+    dry = ~(np.asarray(depth, dtype=np.float64) >= depth_min) | water
     hazard = _grid(result, "hazard", shape)
     if hazard is not None:
-        dry = ~(np.asarray(depth, dtype=np.float64) >= depth_min)
         data.images["hazard"] = png_classes(classify(hazard, HAZARD_CLASSES, mask=dry), HAZARD_CLASSES)
+    for name, scale in (("arrival_time", arrival_classes()), ("max_speed", speed_classes())):
+        values = _grid(result, name, shape)
+        if values is not None:
+            key = name.split("_")[0] if name == "arrival_time" else "speed"
+            data.images[key] = png_classes(classify(values, scale, mask=dry), scale)
+            data.legends[key] = [[list(c.rgba), c.label] for c in scale]
     frames = getattr(result, "depth_frames", None)
     if frames is None:
         return
@@ -539,10 +605,12 @@ def _add_flood(data: _SceneData, result, shape, depth_min: float, max_frames: in
     if len(frames) == 0:
         return
     pick = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int))
+    small_water = block_reduce(water.astype(np.float32), FRAME_MAX_PIXELS, "mean")[0] > 0.5
     for k in pick:
         small, data.frame_factor = block_reduce(frames[k], FRAME_MAX_PIXELS, "max")
-        data.frames.append(png_classes(classify(small, classes), classes))
+        data.frames.append(png_classes(classify(small, classes, mask=small_water), classes))
         data.frame_times.append(float(times[k]))
+        data.frame_indices.append(int(k))
 
 
 def _buildings_frame(twin, result):
@@ -635,7 +703,7 @@ def _add_buildings(data: _SceneData, frame, crs: CRS, depth_min: float) -> None:
         )
         colours = [list(_DRY_GREY)] + [list(c.rgba) for c in classes]
         legend = [[list(_DRY_GREY), f"Dry (< {depth_min:g} m)"]]
-        legend += [[list(c.rgba), c.label] for c in classes]
+        legend += [[list(c.rgba), c.label, "outlined", list(_EXPOSURE_OUTLINE)] for c in classes]
     else:
         attrs["b_class"] = source.copy()
         colours = [list(_GIS_GREY), list(_IFC_FILL)]
@@ -647,6 +715,47 @@ def _add_buildings(data: _SceneData, frame, crs: CRS, depth_min: float) -> None:
     data.buildings = polygons
     data.building_attrs = attrs
     data.building_meta = meta
+
+
+def _add_building_frames(data: _SceneData, buildings, twin, result, depth_min: float) -> None:
+    """Each building's exposure class at each slider frame (``b_frame_class``, frame after frame), by
+    the same rule as its maximum (the water against its walls above its base)."""
+    from twin.sims.flood.exposure import building_exposure
+
+    # a building dry at the maximum is dry at every frame: only the wet ones are measured again
+    # (one exposure per frame costs about 0.03 ms per building)
+    wet = np.flatnonzero(data.building_attrs["b_class"] > 0)
+    sub = buildings.iloc[data.buildings.rows[wet]]
+    classes = stepped_classes(depth_min, _EXPOSURE_STEPS, _EXPOSURE_RGBA)
+    nowhere = np.full(twin.shape, np.nan)
+    per_frame = np.zeros((len(data.frame_indices), len(data.buildings.rows)), dtype=np.uint8)
+    for n, k in enumerate(data.frame_indices):
+        if not len(wet):
+            break
+        frame = np.asarray(result.depth_frames[k], dtype=np.float64)
+        seen = building_exposure(
+            sub, twin.transform, twin.shape, frame, nowhere, ground=np.asarray(twin.terrain), flooded_depth=depth_min
+        )
+        per_frame[n, wet] = classify(seen["max_depth"].to_numpy(dtype=np.float64), classes)
+    data.building_attrs["b_frame_class"] = per_frame.ravel()
+
+
+def _add_roads(data: _SceneData, roads, crs: CRS) -> None:
+    to_wgs84 = _to_wgs84(roads, crs)
+    data.roads = road_records(roads, lambda geom: _lonlat(geom, to_wgs84))
+    data.legends["roads"] = [[list(CUT_RGBA), "Cut (deeper than its threshold)"], [list(OPEN_RGBA), "Open"]]
+
+
+def _add_edits(data: _SceneData, edits: list[dict], crs: CRS) -> None:
+    to_wgs84 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    for shape in edit_shapes(edits):
+        xy = np.asarray(shape["xy"], dtype=np.float64)
+        lon, lat = to_wgs84.transform(xy[:, 0], xy[:, 1])
+        data.edits.append(
+            {"kind": shape["kind"], "lon": np.asarray(lon), "lat": np.asarray(lat), "label": shape["label"]}
+        )
+    if data.edits:
+        data.legends["edits"] = [[list(EDIT_RGBA), "Planners' edits (hover for each)", "outline"]]
 
 
 def _to_wgs84(frame, crs: CRS) -> Transformer:
@@ -755,6 +864,15 @@ def _payload(data: _SceneData) -> tuple[dict[str, np.ndarray], dict]:
                 "text": line["text"],
             }
         )
+    meta["roads"] = []
+    for road in data.roads:
+        qx, qy = _quantise(road["lon"], road["lat"], data.origin)
+        fields = {k: v for k, v in road.items() if k not in ("lon", "lat")}
+        meta["roads"].append({"path": np.column_stack([qx, qy]).tolist(), **fields})
+    meta["edits"] = []
+    for edit in data.edits:
+        qx, qy = _quantise(edit["lon"], edit["lat"], data.origin)
+        meta["edits"].append({"kind": edit["kind"], "path": np.column_stack([qx, qy]).tolist(), "label": edit["label"]})
     meta["manholes"] = []
     for node in data.manholes:
         qx, qy = _quantise(node["lon"], node["lat"], data.origin)

@@ -18,6 +18,8 @@ __all__ = [
     "ColourClass",
     "stepped_classes",
     "depth_classes",
+    "arrival_classes",
+    "speed_classes",
     "HAZARD_CLASSES",
     "hillshade",
     "classify",
@@ -37,26 +39,50 @@ class ColourClass:
     label: str
 
 
-# Blues, light to dark, more opaque as the water deepens so that deep water hides the
-# relief underneath and shallow water lets it show.
+# Every class colour is opaque: a legend swatch is then exactly the colour on the map (a
+# translucent class blended over the relief shows as another colour than its swatch, which is
+# how "low" hazard came out khaki next to a pale yellow swatch).
+# Depth: one sequential blue scale (ColorBrewer Blues), light to dark; a single hue that
+# darkens stays ordered for every kind of colour vision.
 _DEPTH_STEPS = (0.15, 0.3, 0.5, 1.0, 2.0)
 _DEPTH_RGBA = (
-    (186, 228, 255, 175),
-    (116, 196, 246, 190),
-    (49, 146, 230, 205),
-    (22, 96, 205, 215),
-    (18, 50, 160, 228),
-    (45, 18, 118, 240),
+    (198, 219, 239, 255),
+    (158, 202, 225, 255),
+    (107, 174, 214, 255),
+    (49, 130, 189, 255),
+    (8, 81, 156, 255),
+    (8, 40, 100, 255),
 )
 
-# Colours and legend labels of the Defra / EA FD2320 hazard classes; the class bounds
-# come from twin.sims.flood.exposure so that the scene and the result agree.
+# Colours and legend labels of the Defra / EA FD2320 hazard classes (yellow, orange, red,
+# dark red-purple, as in the FD2320 hazard maps; they also step down in lightness, so they
+# stay apart without red-green vision); the class bounds come from twin.sims.flood.exposure
+# so that the scene and the result agree.
 _HAZARD_STYLE = {
-    "low": ((255, 236, 140, 150), "Low: caution"),
-    "moderate": ((253, 160, 60, 190), "Moderate: danger for some"),
-    "significant": ((228, 52, 36, 215), "Significant: danger for most"),
-    "extreme": ((125, 0, 75, 235), "Extreme: danger for all"),
+    "low": ((255, 230, 100, 255), "Low: caution"),
+    "moderate": ((245, 150, 40, 255), "Moderate: danger for some"),
+    "significant": ((210, 40, 30, 255), "Significant: danger for most"),
+    "extreme": ((110, 0, 70, 255), "Extreme: danger for all"),
 }
+
+# Arrival time: viridis (dark purple first, the water that comes soonest, to yellow).
+_ARRIVAL_STEPS_S = (900.0, 1800.0, 3600.0, 7200.0)
+_ARRIVAL_RGBA = (
+    (68, 1, 84, 255),
+    (59, 82, 139, 255),
+    (33, 145, 140, 255),
+    (94, 201, 98, 255),
+    (253, 231, 37, 255),
+)
+# Speed: a sequential purple-orange scale (magma), pale for slow water, dark for fast.
+_SPEED_STEPS = (0.25, 0.5, 1.0, 2.0)
+_SPEED_RGBA = (
+    (252, 253, 191, 255),
+    (254, 176, 120, 255),
+    (241, 96, 93, 255),
+    (183, 55, 121, 255),
+    (81, 18, 124, 255),
+)
 
 
 def _hazard_classes() -> tuple[ColourClass, ...]:
@@ -107,6 +133,31 @@ def depth_classes(depth_min: float) -> tuple[ColourClass, ...]:
         Upper class bounds at 0.15, 0.3, 0.5, 1 and 2 m, those above ``depth_min``.
     """
     return stepped_classes(depth_min, _DEPTH_STEPS, _DEPTH_RGBA)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
+
+
+def arrival_classes() -> tuple[ColourClass, ...]:
+    """Classes of the arrival time scale (s): under 15 min, 15-30 min, 30 min-1 h, 1-2 h, over 2 h."""
+    edges = [0.0, *_ARRIVAL_STEPS_S, math.inf]
+    classes = []
+    for low, high, rgba in zip(edges[:-1], edges[1:], _ARRIVAL_RGBA):
+        label = f"< {_minutes(high)}" if low == 0 else f"> {_minutes(low)}" if math.isinf(high) else ""
+        label = label or f"{_minutes(low)} – {_minutes(high)}"
+        classes.append(ColourClass(low, high, rgba, label))
+    return tuple(classes)
+
+
+def speed_classes() -> tuple[ColourClass, ...]:
+    """Classes of the maximum speed scale (m/s), from 0 (wet cells only; the scene masks dry ones)."""
+    edges = [0.0, *_SPEED_STEPS, math.inf]
+    classes = []
+    for low, high, rgba in zip(edges[:-1], edges[1:], _SPEED_RGBA):
+        label = f"> {low:g} m/s" if math.isinf(high) else f"{low:g} – {high:g} m/s"
+        classes.append(ColourClass(low, high, rgba, label))
+    return tuple(classes)
 
 
 def hillshade(

@@ -80,6 +80,8 @@ class Comparison:
         The twin of ``b`` (with its edits), for :meth:`scene`.
     drainage : DrainageResult or None
         ``b``'s pipes and manholes when both runs had a sewer network, for :meth:`scene`.
+    edits : list of dict
+        ``b``'s scenario ``[[edit]]`` entries, drawn in the scene.
     """
 
     crs: Any
@@ -91,6 +93,7 @@ class Comparison:
     summary: dict[str, Any]
     twin: Twin | None = field(default=None, repr=False)
     drainage: Any = field(default=None, repr=False)
+    edits: list = field(default_factory=list, repr=False)
 
     def save(self, path: str | os.PathLike, *, scene: bool = True, overwrite: bool = False) -> Path:
         """Write the comparison folder atomically: ``max_depth_diff.tif``, ``arrival_time_diff.tif``,
@@ -157,7 +160,7 @@ class Comparison:
             # the scene draws the twin's buildings; show the ones standing in b, coloured by status
             frame = frame[frame["status"] != "removed"].reset_index(drop=True)
             twin = _with_buildings(twin, frame)
-        scene = city_scene(twin, None, depth_min=depth_min, **kwargs)
+        scene = city_scene(twin, None, depth_min=depth_min, **{"edits": self.edits, **kwargs})
         data = scene.data  # filled in place: the scene module has no diverging overlay of its own
         data.default_title = "Flood comparison"
         data.images["depth"] = png_classes(classify(self.max_depth_diff, classes), classes)
@@ -294,6 +297,7 @@ def compare(
         summary=summary,
         twin=tw,
         drainage=b.drainage if "drainage" in summary else None,
+        edits=list(b.scenario.get("edit") or []),
     )
 
 

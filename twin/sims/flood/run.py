@@ -94,10 +94,12 @@ class FloodResult(Result):
         path = super().save(path, overwrite=overwrite)
         if scene and self.twin is not None:
             title = f"cimtwin: {self.scenario.get('name', 'flood')}"
+            # a result with a roads layer draws its roads.gpkg (cut and open by the slider's time)
+            roads = {"roads": path / "roads.gpkg"} if (path / "roads.gpkg").is_file() else {}
             _io.write_extra(
                 path,
                 "scene.html",
-                lambda f: self.scene().to_html(f, title=title),
+                lambda f: self.scene(**roads).to_html(f, title=title),
                 f"write it later with `twin scene {path}`.",
             )
         return path
