@@ -90,6 +90,7 @@ KINDS = {
     "ensemble": "an ensemble",
     "sample-city": "a sample city",
     "sample-ifc": "the IFC models of a sample city",
+    "export": "a CIM export (3D Tiles, CityJSON, glTF)",
 }
 
 # Kinds written file by file into an existing folder: nothing in them is ever deleted.

@@ -38,6 +38,7 @@ def _register() -> None:
     from twin.cli.compare import compare_cmd
     from twin.cli.demo import demo
     from twin.cli.ensemble import ensemble_cmd
+    from twin.cli.export import export_cmd
     from twin.cli.info import info
     from twin.cli.ingest import ingest
     from twin.cli.run import run_cmd
@@ -46,7 +47,19 @@ def _register() -> None:
     from twin.cli.terrain import terrain
     from twin.cli.water import water_cmd
 
-    for command in (demo, ingest, run_cmd, terrain, scene, info, compare_cmd, ensemble_cmd, schema_cmd, water_cmd):
+    for command in (
+        demo,
+        ingest,
+        run_cmd,
+        terrain,
+        scene,
+        info,
+        compare_cmd,
+        ensemble_cmd,
+        schema_cmd,
+        water_cmd,
+        export_cmd,
+    ):
         main.add_command(command)
 
 

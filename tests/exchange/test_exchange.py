@@ -1,0 +1,233 @@
+"""CIM exchange: the sample city and a flood on it out to CityJSON, 3D Tiles and glTF, checked by the
+real validators; CityJSON read back in through `twin ingest`."""
+
+from __future__ import annotations
+
+import json
+import struct
+import tomllib
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+from _validators import validate_cityjson, validate_glb, validate_tileset
+from click.testing import CliRunner
+
+from ingest.cityjson import read_cityjson
+from twin import sample
+from twin.cli.app import main
+from twin.errors import CRSError, InputDataError
+from twin.model.build import from_files
+from twin.model.twin import Twin
+from twin.sims.runs import load_result, run
+
+
+def _cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    """The 600 m sample city with its two IFC buildings, saved, and a 20-minute flood on it."""
+    root = tmp_path_factory.mktemp("exchange")
+    sc = sample.city(root / "city", seed=0, size_m=600.0, cell=4.0)
+    tw = from_files(sc.dem, buildings=f"{sc.layers}::buildings")
+    tw.add_ifc(list(sc.ifc), warn=False)
+    tw.save(root / "twin")
+    tw = Twin.load(root / "twin")
+    scenario = tomllib.loads(sc.scenario.read_text())
+    scenario.update(duration="20min", output_interval="10min", drainage={"capacity": 20.0}, name="exchange")
+    run(tw, scenario, out=root / "flood", progress=False, scene=False)
+    return {"root": root, "sample": sc, "twin": tw, "twin_dir": root / "twin", "flood": root / "flood"}
+
+
+def _glb(path):
+    """The JSON and binary chunks of a GLB."""
+    data = path.read_bytes()
+    magic, version, length = struct.unpack_from("<4sII", data)
+    assert (magic, version, length) == (b"glTF", 2, len(data))
+    n = struct.unpack_from("<I", data, 12)[0]
+    gltf = json.loads(data[20 : 20 + n])
+    return gltf, data[28 + n :]
+
+
+def _positions(gltf, blob):
+    """Decoded POSITION of the first primitive, y-up, in the node's frame (quantization undone)."""
+    prim = gltf["meshes"][0]["primitives"][0]
+    acc = gltf["accessors"][prim["attributes"]["POSITION"]]
+    view = gltf["bufferViews"][acc["bufferView"]]
+    dtype = np.uint16 if acc["componentType"] == 5123 else np.float32
+    stride = view["byteStride"]
+    raw = np.frombuffer(blob, np.uint8, view["byteLength"], view["byteOffset"]).reshape(-1, stride)
+    pos = raw[:, acc["byteOffset"] : acc["byteOffset"] + 3 * np.dtype(dtype).itemsize].copy().view(dtype)
+    node = gltf["nodes"][0]
+    return pos.astype(np.float64) * node.get("scale", [1, 1, 1]) + node.get("translation", [0, 0, 0])
+
+
+# --- CityJSON out and back in ---------------------------------------------------------------------------
+
+
+def test_sample_city_round_trips_through_cityjson(city, tmp_path):
+    out = tmp_path / "cj"
+    res = _cli("export", city["twin_dir"], "--format", "cityjson", "--out", out)
+    assert res.exit_code == 0, res.output
+    path = out / "city.city.json"
+    validate_cityjson(path)
+    doc = json.loads(path.read_text())
+    assert doc["metadata"]["referenceSystem"].endswith("/EPSG/0/4547")
+    back = read_cityjson(path).set_index("id")
+    orig = city["twin"].buildings.set_index("id")
+    assert sorted(back.index) == sorted(orig.index)
+    back = back.loc[orig.index]
+    # footprints within 1 cm (vertices sit on a 1 mm grid), heights and bases within 1 mm
+    hd = [a.hausdorff_distance(b) for a, b in zip(back.geometry.values, orig.geometry.values)]
+    assert max(hd) <= 0.01
+    assert np.abs(back["height"].to_numpy() - orig["height"].to_numpy()).max() <= 0.002
+    assert np.abs(back["base"].to_numpy() - orig["base"].to_numpy()).max() <= 0.001
+    # IFC buildings keep their GlobalId, file and storeys; semantic surfaces are named
+    ifc = orig.index[orig["source"] == "ifc"]
+    assert len(ifc) == 2
+    obj = doc["CityObjects"][ifc[0]]
+    assert obj["attributes"]["ifc_guid"] == orig.loc[ifc[0], "ifc_guid"]
+    assert obj["attributes"]["ifc_file"].endswith(".ifc")
+    assert back.loc[ifc[0], "storeys"] == orig.loc[ifc[0], "storeys"]
+    sem = obj["geometry"][0]["semantics"]
+    assert [s["type"] for s in sem["surfaces"]] == ["GroundSurface", "RoofSurface", "WallSurface"]
+
+
+def test_cityjsonseq_of_a_flood_carries_the_exposure(city, tmp_path):
+    out = tmp_path / "seq"
+    res = _cli("export", city["flood"], "--format", "cityjsonseq", "--out", out)
+    assert res.exit_code == 0, res.output
+    path = out / "city.city.jsonl"
+    validate_cityjson(path)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    attrs = [next(iter(f["CityObjects"].values()))["attributes"] for f in lines[1:]]
+    assert all("flooded" in a for a in attrs)
+    assert any(a["flooded"] for a in attrs) and any("max_depth" in a for a in attrs)
+    back = read_cityjson(path)
+    assert len(back) == len(city["twin"].buildings)
+
+
+def test_ingest_reads_cityjson_buildings_in_another_crs(city, tmp_path):
+    """A CityJSON city in EPSG:4547 ingested into a UTM twin: reprojected like any building layer."""
+    cj = tmp_path / "cj"
+    assert _cli("export", city["twin_dir"], "--format", "cityjson", "--out", cj).exit_code == 0
+    out = tmp_path / "t"
+    res = _cli(
+        "ingest", "--dem", city["sample"].dem, "--buildings", cj / "city.city.json", "--crs", "EPSG:32649", "--out", out
+    )
+    assert res.exit_code == 0, res.output
+    tw = Twin.load(out)
+    assert tw.crs.to_epsg() == 32649
+    got = tw.buildings.set_index("id")
+    orig = city["twin"].buildings.set_index("id")
+    assert set(got.index) == set(orig.index)
+    area = got.loc[orig.index].geometry.area.to_numpy() / orig.geometry.area.to_numpy()
+    assert np.allclose(area, 1.0, atol=2e-3)  # the two projections' scale factors differ by < 0.1 %
+    assert np.allclose(got.loc[orig.index, "height"], orig["height"], atol=0.002)
+    assert (tw.meta["ingest_report"]["buildings"]["reprojected"]).endswith("EPSG:32649)")
+
+
+def test_cityjson_reader_names_what_is_wrong(tmp_path):
+    p = tmp_path / "x.city.json"
+    p.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    with pytest.raises(InputDataError, match="not CityJSON"):
+        read_cityjson(p)
+    p.write_text(json.dumps({"type": "CityJSON", "version": "2.0", "CityObjects": {}, "vertices": []}))
+    with pytest.raises(InputDataError, match="no Building"):
+        read_cityjson(p)
+    doc = {
+        "type": "CityJSON",
+        "version": "2.0",
+        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/999999"},
+        "CityObjects": {},
+        "vertices": [],
+    }
+    p.write_text(json.dumps(doc))
+    with pytest.raises(CRSError, match="referenceSystem"):
+        read_cityjson(p)
+
+
+# --- 3D Tiles and glTF --------------------------------------------------------------------------------
+
+
+def test_flood_to_3d_tiles_validates_and_sits_on_the_globe(city, tmp_path):
+    out = tmp_path / "tiles"
+    res = _cli("export", city["flood"], "--format", "3dtiles", "--out", out)
+    assert res.exit_code == 0, res.output
+    root = validate_tileset(out / "tileset.json")
+    assert root["asset"]["version"] == "1.1"
+    assert [c["content"]["uri"] for c in root["root"]["children"]] == [
+        "buildings/tileset.json",
+        "terrain/tileset.json",
+        "water/tileset.json",
+    ]
+    glbs = []
+    for layer in ("buildings", "terrain", "water"):
+        validate_tileset(out / layer / "tileset.json")
+        glbs += sorted((out / layer / "tiles").glob("*.glb"))
+    validate_glb(glbs)
+
+    # every building is one feature with its attributes, flood exposure included
+    tiles = json.loads((out / "buildings" / "tileset.json").read_text())
+    leaves = _leaves(tiles["root"])
+    total = 0
+    for leaf in leaves:
+        gltf, _ = _glb(out / "buildings" / leaf["content"]["uri"])
+        meta = gltf["extensions"]["EXT_structural_metadata"]
+        props = meta["schema"]["classes"]["building"]["properties"]
+        assert {"id", "height", "base", "max_depth", "arrival_time", "flooded", "source"} <= set(props)
+        total += meta["propertyTables"][0]["count"]
+        assert "KHR_mesh_quantization" in gltf["extensionsRequired"]
+    assert total == len(city["twin"].buildings)
+
+    # placement: a leaf's vertices through its transform land within 1 cm of the footprint corners
+    leaf = leaves[0]
+    gltf, blob = _glb(out / "buildings" / leaf["content"]["uri"])
+    yup = _positions(gltf, blob)
+    enu = np.column_stack([yup[:, 0], -yup[:, 2], yup[:, 1]])
+    m = np.asarray(leaf["transform"]).reshape(4, 4).T
+    ecef = enu @ m[:3, :3].T + m[:3, 3]
+    to_proj = pyproj.Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+    lon, lat, h = to_proj.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:4547", always_xy=True).transform(lon, lat)
+    buildings = load_result(city["flood"]).buildings  # what the export read
+    corners = shapely.get_coordinates(buildings.boundary)
+    d = np.min(np.hypot(x[:, None] - corners[None, :, 0], y[:, None] - corners[None, :, 1]), axis=1)
+    assert d.max() <= 0.01
+    # and the heights are the buildings' bases and roofs
+    levels = np.concatenate([buildings["base"], buildings["base"] + buildings["height"]])
+    assert np.min(np.abs(h[:, None] - levels[None, :]), axis=1).max() <= 0.01
+
+
+def test_gltf_export_validates(city, tmp_path):
+    out = tmp_path / "gl"
+    res = _cli("export", city["twin_dir"], "--format", "gltf", "--out", out)
+    assert res.exit_code == 0, res.output
+    validate_glb([out / "buildings.glb"])
+    gltf, _ = _glb(out / "buildings.glb")
+    assert gltf["asset"]["extras"]["crs"] == "EPSG:4547"
+    assert gltf["extensions"]["EXT_structural_metadata"]["propertyTables"][0]["count"] == len(city["twin"].buildings)
+
+
+def test_export_keeps_the_out_folder_rules(city, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    res = _cli("export", city["twin_dir"], "--format", "cityjson", "--out", out)
+    assert res.exit_code == 2
+    assert "notes.txt" in res.output
+    assert (out / "notes.txt").read_text() == "mine"
+    # a folder an export wrote is replaced by the next export
+    again = tmp_path / "again"
+    assert _cli("export", city["twin_dir"], "--format", "gltf", "--out", again).exit_code == 0
+    assert _cli("export", city["twin_dir"], "--format", "cityjson", "--out", again).exit_code == 0
+    assert (again / "city.city.json").is_file() and not (again / "buildings.glb").exists()
+
+
+def _leaves(node):
+    if "children" not in node:
+        return [node]
+    return [leaf for child in node["children"] for leaf in _leaves(child)]
