@@ -43,12 +43,12 @@ def validate_cityjson(path: Path) -> None:
     """Schema-validate a CityJSON file (or each line of a CityJSONSeq) and load it with cjio."""
     if path.suffix == ".jsonl":
         lines = [json.loads(line) for line in path.read_text().splitlines()]
-        jsonschema.validate(lines[0], _schema("cityjson.min.schema.json"))
-        feature = _schema("cityjsonfeature.min.schema.json")
+        _check(_validator("cityjson.min.schema.json"), lines[0])
+        feature = _validator("cityjsonfeature.min.schema.json")
         for line in lines[1:]:
-            jsonschema.validate(line, feature)
+            _check(feature, line)
         return
-    jsonschema.validate(json.loads(path.read_text()), _schema("cityjson.min.schema.json"))
+    _check(_validator("cityjson.min.schema.json"), json.loads(path.read_text()))
     from cjio import cityjson
 
     with path.open() as fh:
@@ -72,20 +72,30 @@ def validate_glb(paths: list[Path]) -> list[dict]:
 def validate_tileset(path: Path) -> dict:
     """Validate a tileset.json against the 3D Tiles 1.1 schema; returns it."""
     tileset = json.loads(path.read_text())
-    validator = jsonschema.Draft202012Validator(_tiles_schema(), registry=_tiles_registry())
+    validator = _tiles_validator()
     errors = sorted(validator.iter_errors(tileset), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
     return tileset
 
 
 @functools.cache
-def _schema(name: str) -> dict:
-    return json.loads((DATA / "cityjson" / name).read_text())
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    """One validator per schema, built once (building it is what costs)."""
+    schema = json.loads((DATA / "cityjson" / name).read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _check(validator: jsonschema.protocols.Validator, doc: dict) -> None:
+    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+    assert error is None, f"{list(error.absolute_path)}: {error.message}"
 
 
 @functools.cache
-def _tiles_schema() -> dict:
-    return json.loads((DATA / "3dtiles-schema" / "tileset.schema.json").read_text())
+def _tiles_validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads((DATA / "3dtiles-schema" / "tileset.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema, registry=_tiles_registry())
 
 
 @functools.cache

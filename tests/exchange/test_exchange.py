@@ -3,18 +3,27 @@ real validators; CityJSON read back in through `twin ingest`."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import os
 import struct
+import threading
 import tomllib
+import urllib.parse
+from pathlib import Path
 
 import numpy as np
 import pyproj
 import pytest
 import shapely
-from _validators import validate_cityjson, validate_glb, validate_tileset
+from _validators import NODE_TOOLS, require_node_tools, validate_cityjson, validate_glb, validate_tileset
 from click.testing import CliRunner
+from PIL import Image
 
+from _chromium import require_chromium
 from ingest.cityjson import read_cityjson
+from tools.browser import open_page
 from twin import sample
 from twin.cli.app import main
 from twin.errors import CRSError, InputDataError
@@ -231,3 +240,62 @@ def _leaves(node):
     if "children" not in node:
         return [node]
     return [leaf for child in node["children"] for leaf in _leaves(child)]
+
+
+# --- CesiumJS loads the export in headless Chromium -----------------------------------------------------
+
+
+@pytest.mark.chromium
+def test_cesium_draws_the_flood_tileset(city, tmp_path):
+    """CesiumJS (npm ``cesium``, served from tools/node by a server on 127.0.0.1, nothing else reachable)
+    loads the 3D Tiles export of the flood and draws the buildings coloured by the depth at their walls."""
+    require_node_tools()
+    require_chromium()
+    cesium = NODE_TOOLS / "node_modules" / "cesium" / "Build" / "Cesium"
+    out = tmp_path / "tiles"
+    assert _cli("export", city["flood"], "--format", "3dtiles", "--out", out).exit_code == 0
+    routes = {"/cesium/": cesium, "/tiles/": out, "/": NODE_TOOLS}
+    with _serve(routes) as port:
+        png = tmp_path / "cesium.png"
+        report = open_page(f"http://127.0.0.1:{port}/cesium_view.html", png, width=1000, height=700, timeout_s=240)
+    assert report.ready, report.error
+    assert all(r.startswith(f"http://127.0.0.1:{port}/") for r in report.requests), report.requests[:5]
+    img = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    # buildings in the page's depth colours (cream to dark red, unlit), the water in blue, the terrain grey-green
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    wet_walls = (r > g) & (g > b) & (r - b > 60)
+    deeper = wet_walls & (r - g > 60)  # 15 cm or more: orange and red
+    assert wet_walls.sum() > 5000, wet_walls.sum()
+    assert deeper.sum() > 50, deeper.sum()
+    assert ((b > r + 40) & (b > 90)).sum() > 2000
+    SHOT.parent.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("CIMTWIN_UPDATE_DOCS"):
+        SHOT.write_bytes(png.read_bytes())
+
+
+SHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "cesium_flood.png"
+
+
+@contextlib.contextmanager
+def _serve(routes):
+    """A threaded HTTP server on 127.0.0.1 serving folders under URL prefixes; yields its port."""
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def translate_path(self, path):
+            path = urllib.parse.unquote(path.split("?", 1)[0])
+            for prefix, folder in routes.items():
+                if path.startswith(prefix):
+                    return str(Path(folder) / path[len(prefix) :])
+            return str(Path(routes["/"]) / "missing")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
