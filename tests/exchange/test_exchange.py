@@ -173,8 +173,11 @@ def test_flood_to_3d_tiles_validates_and_sits_on_the_globe(city, tmp_path):
         "terrain/tileset.json",
         "water/tileset.json",
     ]
+    # the water surface at each snapshot: its own tileset, listed in water_frames/frames.json
+    frames = json.loads((out / "water_frames" / "frames.json").read_text())
+    assert frames and all(f["time_s"] % 600 == 0 for f in frames)
     glbs = []
-    for layer in ("buildings", "terrain", "water"):
+    for layer in ("buildings", "terrain", "water", *(str(Path(f["tileset"]).parent) for f in frames)):
         validate_tileset(out / layer / "tileset.json")
         glbs += sorted((out / layer / "tiles").glob("*.glb"))
     validate_glb(glbs)

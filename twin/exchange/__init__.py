@@ -110,25 +110,46 @@ def _write(fmt: str, tmp: Path, tw: Any, result: Any, buildings: Any, *, terrain
         out["terrain"]["step"] = step
         layers.append("terrain")
     if result is not None and getattr(result, "max_depth", None) is not None:
-        depth = np.nan_to_num(np.asarray(result.max_depth, dtype=np.float64), nan=0.0)
-        wet = depth >= WATER_MIN_DEPTH
-        if wet.sum() >= 4:
-            ground = result.twin.terrain if result.twin is not None else tw.terrain
-            surface = np.asarray(ground, dtype=np.float64) + depth
-            out["water"] = tiles3d.write_grid(
-                surface,
-                tw.transform,
-                tw.crs,
-                tmp / "water",
-                wet=wet,
-                colors=lambda r, c: _depth_colours(depth[r, c]),
-                name="water",
-                color=(1.0, 1.0, 1.0, 0.8),
-            )
-            out["water"]["min_depth_m"] = WATER_MIN_DEPTH
+        ground = np.asarray(result.twin.terrain if result.twin is not None else tw.terrain, dtype=np.float64)
+        water = _water(result.max_depth, ground, tw, tmp / "water")
+        if water is not None:
+            out["water"] = water
             layers.append("water")
+        frames = []
+        if getattr(result, "depth_frames", None) is not None:
+            for t, frame in zip(result.frame_times, result.depth_frames):
+                name = f"water_frames/{int(round(float(t)))}s"
+                stats = _water(frame, ground, tw, tmp / name)
+                if stats is not None:
+                    frames.append({"time_s": float(t), "tileset": f"{name}/tileset.json", "bytes": stats["bytes"]})
+        if frames:
+            # one tileset per snapshot, beside the root (a viewer shows one at a time)
+            _io.write_json(tmp / "water_frames" / "frames.json", frames)
+            out["water_frames"] = len(frames)
     tiles3d.write_root(tmp, layers)
     return out
+
+
+def _water(depth: np.ndarray, ground: np.ndarray, tw: Any, folder: Path) -> dict[str, Any] | None:
+    """The water surface tileset of one depth grid (None when fewer than four cells are wet)."""
+    from twin.exchange import tiles3d
+
+    depth = np.nan_to_num(np.asarray(depth, dtype=np.float64), nan=0.0)
+    wet = depth >= WATER_MIN_DEPTH
+    if wet.sum() < 4:
+        return None
+    stats = tiles3d.write_grid(
+        ground + depth,
+        tw.transform,
+        tw.crs,
+        folder,
+        wet=wet,
+        colors=lambda r, c: _depth_colours(depth[r, c]),
+        name="water",
+        color=(1.0, 1.0, 1.0, 0.8),
+    )
+    stats["min_depth_m"] = WATER_MIN_DEPTH
+    return stats
 
 
 def _depth_colours(depth: np.ndarray) -> np.ndarray:
