@@ -9,13 +9,14 @@ caller's frame and turned y-up here, as glTF wants (3D Tiles turns them back).
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from twin.exchange import _json
 
 __all__ = ["Property", "glb_bytes", "MAX_QUANT_STEP"]
 
@@ -203,7 +204,7 @@ def glb_bytes(
         gltf["extensionsUsed"] = used
     if required:
         gltf["extensionsRequired"] = required
-    text = json.dumps(gltf, separators=(",", ":")).encode()
+    text = _json.dumps(gltf, separators=(",", ":")).encode()
     text += b" " * ((-len(text)) % 4)
     total = 12 + 8 + len(text) + 8 + len(blob)
     return b"".join(

@@ -8,7 +8,6 @@ integers on a millimetre grid (``transform``), in the twin's CRS (``metadata.ref
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import pyproj
 
 from twin.errors import InputDataError
+from twin.exchange import _json
 from twin.exchange._attributes import columns, row_attributes
 from twin.exchange._lod import Prisms, prisms
 
@@ -52,7 +52,7 @@ def write_cityjson(buildings: gpd.GeoDataFrame, path: str | os.PathLike, *, titl
     city["CityObjects"] = {bid: obj for bid, obj in objects}
     city["vertices"] = verts.tolist()
     path = Path(path)
-    path.write_text(json.dumps(city, separators=(",", ":")))
+    path.write_text(_json.dumps(city, separators=(",", ":")))
     return {"buildings": len(objects), "vertices": len(verts), "bytes": path.stat().st_size}
 
 
@@ -63,7 +63,7 @@ def write_cityjsonseq(
     city, objects, verts = _city(buildings, title)
     path = Path(path)
     with path.open("w") as fh:
-        fh.write(json.dumps({**city, "CityObjects": {}, "vertices": []}, separators=(",", ":")) + "\n")
+        fh.write(_json.dumps({**city, "CityObjects": {}, "vertices": []}, separators=(",", ":")) + "\n")
         for bid, obj in objects:
             used = sorted(set(_indices(obj["geometry"][0]["boundaries"])))
             local = {v: i for i, v in enumerate(used)}
@@ -74,7 +74,7 @@ def write_cityjsonseq(
                 "CityObjects": {bid: {**obj, "geometry": [geom]}},
                 "vertices": verts[used].tolist(),
             }
-            fh.write(json.dumps(feature, separators=(",", ":")) + "\n")
+            fh.write(_json.dumps(feature, separators=(",", ":")) + "\n")
     return {"buildings": len(objects), "vertices": len(verts), "bytes": path.stat().st_size}
 
 

@@ -29,7 +29,7 @@ import pyproj
 from affine import Affine
 
 from twin.errors import InputDataError
-from twin.exchange import _globe
+from twin.exchange import _globe, _json
 from twin.exchange._attributes import columns
 from twin.exchange._glb import Property, glb_bytes
 from twin.exchange._lod import Prisms, prisms
@@ -206,7 +206,7 @@ def _write_tileset(path: Path, root: dict[str, Any], title: str) -> Path:
         "geometricError": float(root["geometricError"]) * 2 + 1.0,
         "root": root,
     }
-    path.write_text(json.dumps(tileset, indent=1))
+    path.write_text(_json.dumps(tileset, indent=1))
     return path
 
 
