@@ -309,3 +309,45 @@ def _serve(routes):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_courtyards_and_multi_part_footprints_survive_both_formats(tmp_path):
+    """A footprint with a courtyard and one in two parts: a Solid with a courtyard ring and a Building of two
+    BuildingParts in CityJSON (valid, read back with the same area), and outward walls in a valid GLB."""
+    import geopandas as gpd
+
+    from twin.exchange.cityjson import write_cityjson, write_cityjsonseq
+    from twin.exchange.gltf import write_glb
+
+    x0, y0 = 423100.0, 2558100.0
+    court = shapely.Polygon(
+        [(x0, y0), (x0 + 30, y0), (x0 + 30, y0 + 30), (x0, y0 + 30)],
+        [[(x0 + 10, y0 + 10), (x0 + 10, y0 + 20), (x0 + 20, y0 + 20), (x0 + 20, y0 + 10)]],
+    )
+    parts = shapely.MultiPolygon(
+        [shapely.box(x0 + 50, y0, x0 + 60, y0 + 10), shapely.box(x0 + 70, y0, x0 + 80, y0 + 12)]
+    )
+    gdf = gpd.GeoDataFrame(
+        {"id": ["court", "pair"], "base": [4.0, 5.5], "height": [12.0, 6.0], "source": ["gis", "gis"]},
+        geometry=[court, parts],
+        crs="EPSG:4547",
+    )
+    path = tmp_path / "c.city.json"
+    write_cityjson(gdf, path)
+    validate_cityjson(path)
+    seq = tmp_path / "c.city.jsonl"
+    write_cityjsonseq(gdf, seq)
+    validate_cityjson(seq)
+    assert len(read_cityjson(seq)) == 2
+    doc = json.loads(path.read_text())
+    assert doc["CityObjects"]["court"]["geometry"][0]["type"] == "Solid"
+    assert len(doc["CityObjects"]["court"]["geometry"][0]["boundaries"][0][0]) == 2  # ground: exterior + courtyard
+    assert doc["CityObjects"]["pair"]["children"] == ["pair-part1", "pair-part2"]
+    assert doc["CityObjects"]["pair-part2"]["geometry"][0]["type"] == "Solid"
+    back = read_cityjson(path).set_index("id")
+    assert back.loc["court"].geometry.area == pytest.approx(800.0, abs=0.05)
+    assert back.loc["pair"].geometry.area == pytest.approx(220.0, abs=0.05)
+    assert back.loc["pair", "base"] == pytest.approx(5.5) and back.loc["pair", "height"] == pytest.approx(6.0)
+    glb = tmp_path / "c.glb"
+    write_glb(gdf, glb)
+    validate_glb([glb])

@@ -1,7 +1,7 @@
 """Buildings out to CityJSON 2.0 (one file) or CityJSONSeq (one feature a line, for large cities).
 
-Each building is a ``Building`` with an LoD1 ``Solid`` (a ``MultiSolid`` when its footprint has
-several parts): the footprint extruded from its base to its height, with semantic surfaces (the
+Each building is a ``Building`` with an LoD1 ``Solid`` (when its footprint has several parts, each
+part a ``BuildingPart`` child with its own ``Solid``): the footprint extruded from its base to its height, with semantic surfaces (the
 bottom a ``GroundSurface``, the top a ``RoofSurface``, the sides ``WallSurface``). Vertices are
 integers on a millimetre grid (``transform``), in the twin's CRS (``metadata.referenceSystem``).
 """
@@ -49,7 +49,7 @@ def write_cityjson(buildings: gpd.GeoDataFrame, path: str | os.PathLike, *, titl
         ``buildings``, ``vertices``, ``bytes``.
     """
     city, objects, verts = _city(buildings, title)
-    city["CityObjects"] = {bid: obj for bid, obj in objects}
+    city["CityObjects"] = {oid: obj for _, objs in objects for oid, obj in objs.items()}
     city["vertices"] = verts.tolist()
     path = Path(path)
     path.write_text(_json.dumps(city, separators=(",", ":")))
@@ -64,14 +64,22 @@ def write_cityjsonseq(
     path = Path(path)
     with path.open("w") as fh:
         fh.write(_json.dumps({**city, "CityObjects": {}, "vertices": []}, separators=(",", ":")) + "\n")
-        for bid, obj in objects:
-            used = sorted(set(_indices(obj["geometry"][0]["boundaries"])))
+        for bid, objs in objects:
+            shapes = [g["boundaries"] for obj in objs.values() for g in obj.get("geometry", [])]
+            used = sorted(set(_indices(shapes)))
             local = {v: i for i, v in enumerate(used)}
-            geom = dict(obj["geometry"][0], boundaries=_remap(obj["geometry"][0]["boundaries"], local))
             feature = {
                 "type": "CityJSONFeature",
                 "id": bid,
-                "CityObjects": {bid: {**obj, "geometry": [geom]}},
+                "CityObjects": {
+                    oid: {
+                        **obj,
+                        "geometry": [dict(g, boundaries=_remap(g["boundaries"], local)) for g in obj["geometry"]],
+                    }
+                    if "geometry" in obj
+                    else obj
+                    for oid, obj in objs.items()
+                },
                 "vertices": verts[used].tolist(),
             }
             fh.write(_json.dumps(feature, separators=(",", ":")) + "\n")
@@ -101,7 +109,7 @@ def _city(buildings: gpd.GeoDataFrame, title: str) -> tuple[dict[str, Any], list
     part_start = np.searchsorted(pr.part_building, np.arange(pr.n + 1))
     ring_start = np.searchsorted(pr.ring_part, np.arange(len(pr.part_building) + 1))
     objects = [
-        (str(bid), _building(pr, i, index, nv, cols, part_start, ring_start))
+        (str(bid), _building(str(bid), pr, i, index, nv, cols, part_start, ring_start))
         for i, bid in enumerate(buildings["id"].astype(str))
     ]
     hi = verts.max(axis=0) * SCALE + translate
@@ -119,9 +127,16 @@ def _city(buildings: gpd.GeoDataFrame, title: str) -> tuple[dict[str, Any], list
 
 
 def _building(
-    pr: Prisms, i: int, index: list[int], nv: int, cols: dict, part_start: np.ndarray, ring_start: np.ndarray
-) -> dict[str, Any]:
-    """One ``Building`` city object: its attributes and its LoD1 solid(s)."""
+    bid: str,
+    pr: Prisms,
+    i: int,
+    index: list[int],
+    nv: int,
+    cols: dict,
+    part_start: np.ndarray,
+    ring_start: np.ndarray,
+) -> dict[str, dict[str, Any]]:
+    """The city objects of one building: a ``Building`` with its LoD1 solid, or with ``BuildingPart`` children."""
     solids = []
     values = []
     rs = pr.ring_start
@@ -141,21 +156,18 @@ def _building(
         attrs["measuredHeight"] = attrs["height"]
     if "storeys" in attrs:
         attrs["storeysAboveGround"] = attrs["storeys"]
-    if len(solids) == 1:
-        geom = {
-            "type": "Solid",
-            "lod": "1",
-            "boundaries": solids[0],
-            "semantics": {"surfaces": _SEMANTICS, "values": values[0]},
-        }
-    else:
-        geom = {
-            "type": "MultiSolid",
-            "lod": "1",
-            "boundaries": solids,
-            "semantics": {"surfaces": _SEMANTICS, "values": values},
-        }
-    return {"type": "Building", "attributes": attrs, "geometry": [geom]}
+    geoms = [
+        {"type": "Solid", "lod": "1", "boundaries": b, "semantics": {"surfaces": _SEMANTICS, "values": v}}
+        for b, v in zip(solids, values)
+    ]
+    if len(geoms) == 1:
+        return {bid: {"type": "Building", "attributes": attrs, "geometry": geoms}}
+    # a footprint in several parts: CityJSON gives a Building no MultiSolid, so each part is a BuildingPart
+    parts = [f"{bid}-part{k + 1}" for k in range(len(geoms))]
+    objects = {bid: {"type": "Building", "attributes": attrs, "children": parts}}
+    for part, geom in zip(parts, geoms):
+        objects[part] = {"type": "BuildingPart", "parents": [bid], "geometry": [geom]}
+    return objects
 
 
 def _indices(nested: Any):
