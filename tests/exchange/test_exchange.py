@@ -351,3 +351,18 @@ def test_courtyards_and_multi_part_footprints_survive_both_formats(tmp_path):
     glb = tmp_path / "c.glb"
     write_glb(gdf, glb)
     validate_glb([glb])
+
+
+def test_tiles_keep_full_precision_after_cjio_patched_json(monkeypatch):
+    """cjio replaces json.encoder.float for the whole process (six decimals: a region's radians to 6 m, a
+    GLB's dequantization scale to 2.7 cm at the tile's edge); the exchange writers are immune."""
+    import json.encoder
+
+    from cjio.floatEncoder import FloatEncoder
+
+    from twin.exchange import _json
+
+    monkeypatch.setattr(json.encoder, "float", FloatEncoder, raising=False)
+    assert json.dumps(0.004549959963664317) == "0.004550"  # what cjio does to everyone
+    assert _json.dumps(0.004549959963664317) == "0.004549959963664317"
+    assert json.encoder.float is FloatEncoder  # left as found
