@@ -20,6 +20,7 @@ import rasterio.warp
 import shapely
 
 from ingest import _zonal
+from ingest.cityjson import is_cityjson, read_cityjson
 from ingest.crs import as_crs, crs_label, same_crs
 from ingest.errors import CRSError, InputDataError
 
@@ -77,7 +78,8 @@ def read_vector(
     Parameters
     ----------
     path
-        GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet ... ; ``"file.gpkg::layer"`` names a layer.
+        GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet, CityJSON (buildings: see
+        :mod:`ingest.cityjson`) ... ; ``"file.gpkg::layer"`` names a layer.
     crs
         The twin's CRS; the layer is reprojected into it.
     layer
@@ -117,6 +119,9 @@ def read_vector(
     target = as_crs(crs)
     if file.suffix.lower() in (".parquet", ".geoparquet"):
         gdf, total = _read_parquet(file), None
+        where = str(file)
+    elif is_cityjson(file):
+        gdf, total = read_cityjson(file), None
         where = str(file)
     else:
         layer = _pick_layer(file, layer, prefer_layer)

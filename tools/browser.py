@@ -69,6 +69,12 @@ _BLOCK_FLAGS = (
     "--proxy-bypass-list=<-loopback>",
 )
 
+_LOOPBACK_FLAGS = (
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=127.0.0.1",
+)
+
 
 @dataclass(frozen=True)
 class Click:
@@ -103,7 +109,8 @@ class PageReport:
     console_errors : tuple of str
         Console errors and uncaught exceptions of the page.
     isolation : str
-        ``"netns"`` (own empty network namespace) or ``"blocked"`` (resolver and proxy rules).
+        ``"netns"`` (own empty network namespace), ``"blocked"`` (resolver and proxy rules) or
+        ``"loopback"`` (the same rules, 127.0.0.1 let through for a page a local server serves).
     action_values : tuple
         What each action's expression evaluated to (JSON-compatible values).
     """
@@ -209,14 +216,18 @@ class _Pipe:
         return json.loads(message)
 
 
-def _launch(exe: Path, user_dir: str, width: int, height: int) -> tuple[subprocess.Popen, _Pipe, str]:
+def _launch(
+    exe: Path, user_dir: str, width: int, height: int, loopback: bool = False
+) -> tuple[subprocess.Popen, _Pipe, str]:
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     # Chromium expects the pipe on fds 3 (commands) and 4 (replies); a one-line Python
     # moves the child's ends there before it execs (a preexec_fn would run before
     # subprocess closes inherited fds, and /bin/sh cannot name fds above 9).
     flags = [*_BASE_FLAGS, f"--user-data-dir={user_dir}", f"--window-size={width},{height}"]
-    if netns_allowed():
+    if loopback:  # a page served by a local test server: only 127.0.0.1 is reachable
+        argv, isolation = [str(exe), *flags, *_LOOPBACK_FLAGS], "loopback"
+    elif netns_allowed():
         argv, isolation = [shutil.which("unshare") or "unshare", "--net", str(exe), *flags], "netns"
     else:
         argv, isolation = [str(exe), *flags, *_BLOCK_FLAGS], "blocked"
@@ -295,12 +306,14 @@ def open_page(
     pdf_path: str | os.PathLike | None = None,
     paper: str = "A4",
 ) -> PageReport:
-    """Open a local HTML file in headless Chromium without network; optionally screenshot it.
+    """Open a local HTML file (or a page on ``http://127.0.0.1``) in headless Chromium without network;
+    optionally screenshot it.
 
     Parameters
     ----------
-    html_path : path-like
-        The page to open (a local file).
+    html_path : path-like or str
+        The page to open: a local file, or an ``http://127.0.0.1:PORT/...`` URL of a server the
+        caller runs (then Chromium reaches 127.0.0.1 and nothing else: ``isolation="loopback"``).
     png_path : path-like, optional
         Where to write a PNG screenshot of the viewport once the page is ready (atomic write).
     width, height : int
@@ -342,10 +355,11 @@ def open_page(
             "Chromium is not installed; install it (Debian: apt-get install chromium) "
             "or set the CHROMIUM environment variable to its executable."
         )
-    url = Path(html_path).resolve().as_uri()
+    loopback = str(html_path).startswith("http://127.0.0.1:")
+    url = str(html_path) if loopback else Path(html_path).resolve().as_uri()
     probe = f"JSON.stringify((() => {{ try {{ return {status} || null; }} catch (e) {{ return null; }} }})())"
     with tempfile.TemporaryDirectory(prefix="twin-chromium-") as user_dir:
-        proc, pipe, isolation = _launch(exe, user_dir, width, height)
+        proc, pipe, isolation = _launch(exe, user_dir, width, height, loopback)
         try:
             deadline = time.monotonic() + timeout_s
             session = _attach_page(pipe, deadline)

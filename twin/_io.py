@@ -92,6 +92,7 @@ KINDS = {
     "sample-ifc": "the IFC models of a sample city",
     "forecast": "a live twin's forecasts",
     "forecast-cycle": "a forecast cycle",
+    "export": "a CIM export (3D Tiles, CityJSON, glTF)",
 }
 
 # Kinds written file by file into an existing folder: nothing in them is ever deleted.

@@ -39,6 +39,7 @@ def _register() -> None:
     from twin.cli.demo import demo
     from twin.cli.ensemble import ensemble_cmd
     from twin.cli.forecast import forecast_cmd
+    from twin.cli.export import export_cmd
     from twin.cli.info import info
     from twin.cli.ingest import ingest
     from twin.cli.route import route_cmd
@@ -60,6 +61,7 @@ def _register() -> None:
         schema_cmd,
         water_cmd,
         forecast_cmd,
+        export_cmd,
     ):
         main.add_command(command)
     main.add_command(route_cmd)

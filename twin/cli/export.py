@@ -1,0 +1,37 @@
+"""``twin export``: a twin or a flood result out to 3D Tiles 1.1, CityJSON 2.0 or glTF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from twin.cli.options import FolderIn, out_option, overwrite_option, twin_option
+
+_FORMATS = ("3dtiles", "cityjson", "cityjsonseq", "gltf")
+
+
+@click.command("export")
+@click.argument("source", type=FolderIn())
+@click.option("--format", "fmt", required=True, type=click.Choice(_FORMATS), help="What to write.")
+@out_option(help="Folder to write (atomically; a folder cimtwin wrote is replaced).")
+@twin_option(required=False, help="The twin of a flood result (default: the one its summary records).")
+@click.option("--no-terrain", is_flag=True, help="3D Tiles: leave the terrain layer out.")
+@overwrite_option
+def export_cmd(source: Path, fmt: str, out: Path, twin_dir: Path | None, no_terrain: bool, overwrite: bool) -> None:
+    """Export SOURCE (a twin folder or a flood result folder) for a CIM platform or a web globe.
+
+    3dtiles: buildings (LoD1, one feature each with its attributes and, for a flood result, its
+    exposure), terrain and the flood's maximum water surface as 3D Tiles 1.1. cityjson / cityjsonseq:
+    the buildings as CityJSON 2.0 LoD1 solids. gltf: the buildings as one GLB in the twin's CRS.
+    """
+    from twin import _io
+    from twin.exchange import FORMATS, export
+
+    _io.check_out(out, "export", overwrite=overwrite, inputs=[source, twin_dir])
+    report = export(source, fmt, out, twin=twin_dir, overwrite=overwrite, terrain=not no_terrain)
+    b = report["buildings"]
+    click.echo(f"{fmt}: {b['buildings']} buildings -> {out / FORMATS[fmt]} ({report['seconds']:.1f} s)")
+    for layer in ("buildings", "terrain", "water"):
+        if layer in report and "tiles" in report[layer]:
+            click.echo(f"  {layer}: {report[layer]['tiles']} tiles, {report[layer]['bytes'] / 1e6:.2f} MB")
