@@ -38,8 +38,8 @@ def _register() -> None:
     from twin.cli.compare import compare_cmd
     from twin.cli.demo import demo
     from twin.cli.ensemble import ensemble_cmd
-    from twin.cli.forecast import forecast_cmd
     from twin.cli.export import export_cmd
+    from twin.cli.forecast import forecast_cmd
     from twin.cli.info import info
     from twin.cli.ingest import ingest
     from twin.cli.route import route_cmd
