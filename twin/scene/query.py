@@ -141,9 +141,14 @@ def query_arrays(
     shape = np.shape(ground)
     factor = max(1, math.ceil(max(shape) / QUERY_MAX_PIXELS))
 
+    never = np.isnan(np.asarray(getattr(result, "arrival_time", np.full(shape, np.nan)), dtype=np.float64))
+
     def grid(name: str) -> np.ndarray:
         value = getattr(result, name, None)
-        return np.full(shape, np.nan, np.float32) if value is None else np.asarray(value)
+        if value is None:
+            return np.full(shape, np.nan, np.float32)
+        # never wet reads 0, as the result's files hold it (their nodata; twin.sims.flood.gis)
+        return np.asarray(value) if name == "arrival_time" else np.where(never, 0, np.asarray(value))
 
     arrival = np.asarray(_reduce(grid("arrival_time"), "min"), dtype=np.float64)
     # unreduced, the bed keeps its float64 (block_reduce returns float32, which rounds some cm apart)
