@@ -26,7 +26,7 @@ from numba import njit, prange
 from ._series import series_cumulative, series_integral, series_value
 
 # Depth [m] below which a cell's velocity is taken as zero (its momentum dropped).
-H_VEL = 1e-6
+H_VEL = 1e-9
 
 
 @njit(cache=True, inline="always")
