@@ -85,6 +85,7 @@ class SweState(FloodState):
         self.hu = np.zeros_like(h) if hu is None else hu
         self.hv = np.zeros_like(h) if hv is None else hv
         self._swe_prep = None
+        self._h_left = None  # the depths the last advance() left (see there)
 
     def copy(self) -> SweState:
         """Deep copy (for checkpoints)."""
@@ -156,6 +157,13 @@ def advance(
     blocked = prep.blocked
     state.hu[blocked != 0] = 0.0
     state.hv[blocked != 0] = 0.0
+    left = state._h_left
+    if left is not None and left.shape == state.h.shape and left.dtype == state.h.dtype:
+        # Water the caller added or took since (a sewer exchange) keeps the cell's velocity, not its
+        # discharge: a manhole draining a cell must not speed up what stays.
+        ratio = np.where(left > 0, state.h / np.where(left > 0, left, 1), 0).astype(state.h.dtype)
+        state.hu *= ratio
+        state.hv *= ratio
     if accum is not None:
         _check_accum(accum, state.h.shape)
         acc = (accum.h_max, accum.v_max, accum.hazard_max, accum.t_arrival, accum.duration, accum.wet_since)
@@ -213,6 +221,9 @@ def advance(
         _flood_core.accum_close(t, accum.duration, accum.wet_since)
     state.t = float(t)
     state.steps += int(steps)
+    if state._h_left is None or state._h_left.shape != state.h.shape or state._h_left.dtype != state.h.dtype:
+        state._h_left = np.empty_like(state.h)
+    np.copyto(state._h_left, state.h)
     if steps == 0:
         dt_min = dt_max = 0.0
     return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status), 0)

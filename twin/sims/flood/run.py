@@ -16,7 +16,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from kernels.flood import FloodAccum, FloodState, advance, stored_volume
+from kernels.flood import FloodAccum, FloodState, stored_volume
 from twin import _io
 from twin._fingerprint import changed_parts, twin_parts
 from twin._progress import progress as _progress_bar
@@ -28,6 +28,7 @@ from twin.sims.flood import frames as _frames
 from twin.sims.flood.exposure import EXPOSURE_RULE, building_exposure, hazard_class
 from twin.sims.flood.forcing import FloodSetup, setup
 from twin.sims.flood.scenario import Scenario
+from twin.sims.flood.schemes import new_state, restore_state_arrays, state_arrays, stepper
 
 __all__ = ["run", "FloodResult"]
 
@@ -264,7 +265,8 @@ def run(
     if n_frames:
         _frames.check_budget(n_frames, int(np.prod(shape)), _frames.free_bytes(frames_path), scenario.output_interval)
 
-    state = FloodState.from_depth(s.h0.astype(dtype))
+    state = new_state(scenario, s.h0.astype(dtype))
+    advance, params = stepper(scenario, s.params)
     accum = FloodAccum.zeros(shape)
     totals = dict.fromkeys(_VOLUMES, 0.0)
     run_stats = {"steps": 0, "dt_min": np.inf, "dt_max": 0.0, "kernel_seconds": 0.0, "wall_seconds": 0.0}
@@ -285,6 +287,7 @@ def run(
         state.qx[...] = ck["qx"]
         state.qy[...] = ck["qy"]
         state.infil_cum[...] = ck["infil_cum"]
+        restore_state_arrays(state, ck, ckpt_path)
         state.t = float(ck["t"])
         state.steps = int(ck["steps"])
         for name in ("h_max", "v_max", "t_arrival", "duration", "hazard_max"):
@@ -327,7 +330,7 @@ def run(
                 continue
             k0 = time.perf_counter()
             try:
-                stats = advance(state, s.grid, s.forcing, s.params, t_event, accum)
+                stats = advance(state, s.grid, s.forcing, params, t_event, accum)
             except ValueError as exc:  # the kernel checks its contract; say it in the twin's terms
                 raise InputDataError(f"The flood inputs are inconsistent: {exc}") from None
             run_stats["kernel_seconds"] += time.perf_counter() - k0
@@ -535,6 +538,7 @@ def _save_checkpoint(
         "qx": state.qx,
         "qy": state.qy,
         "infil_cum": state.infil_cum,
+        **state_arrays(state),
         "t": np.float64(state.t),
         "steps": np.int64(state.steps),
         "h_max": accum.h_max,
@@ -669,6 +673,7 @@ def _finish(
         "cells": cells,
         "threads": int(numba.get_num_threads()),
         "dtype": scenario.numerics.dtype,
+        "scheme": scenario.numerics.scheme,
         "max_depth_m": float(h_max[land].max()) if land.any() else 0.0,
         "flooded_area_km2": float(
             np.count_nonzero(land & (h_max > scenario.output.building_depth)) * twin.cell_size**2 / 1e6

@@ -406,6 +406,13 @@ class Numerics(ScenarioTable):
     fixed_dt: float = doc(
         0.0, description="> 0 fixes the step; a step beyond the Courant limit is an error, not NaN", units="s", ge=0
     )
+    scheme: Literal["inertial", "swe"] = doc(
+        "inertial",
+        description="'inertial': local-inertial (fast; slow flood plains); 'swe': full shallow-water equations "
+        "(steep streets, Froude > 0.5, dam breaks)",
+    )
+    order: Literal[1, 2] = doc(2, description="Order of the full solver (scheme 'swe'): 2 MUSCL + Heun, 1 first order")
+    cfl: float = doc(0.45, description="Courant number of the full solver's step (scheme 'swe')", gt=0, le=1.0)
 
 
 class FloodwallEdit(ScenarioTable):
