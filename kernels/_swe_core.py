@@ -20,6 +20,8 @@ always float64.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -31,9 +33,8 @@ H_VEL = 1e-9
 
 @njit(cache=True, inline="always")
 def _minmod(a, b):
-    if a * b <= 0.0:
-        return 0.0
-    return a if abs(a) < abs(b) else b
+    """The smaller of a and b in magnitude where they share a sign, else 0 (branch-free)."""
+    return (math.copysign(0.5, a) + math.copysign(0.5, b)) * min(abs(a), abs(b))
 
 
 @njit(cache=True, inline="always")
@@ -118,35 +119,47 @@ def _primitives(h, hu, hv, zb, blocked, order, u, v, sl):
     if order < 2:
         return
     for r in prange(ny):
-        for c in range(nx):
-            w = np.float64(h[r, c])
-            wet = w > H_VEL and not blocked[r, c]
-            xok = wet and 0 < c < nx - 1
-            if xok:
-                xok = h[r, c - 1] > H_VEL and h[r, c + 1] > H_VEL and not blocked[r, c - 1] and not blocked[r, c + 1]
-            yok = wet and 0 < r < ny - 1
-            if yok:
-                yok = h[r - 1, c] > H_VEL and h[r + 1, c] > H_VEL and not blocked[r - 1, c] and not blocked[r + 1, c]
-            if xok:
-                hw, he = np.float64(h[r, c - 1]), np.float64(h[r, c + 1])
-                ew, ee = hw + zb[r, c - 1], he + zb[r, c + 1]
-                ec = w + zb[r, c]
-                sl[0, r, c] = _minmod(w - hw, he - w)
-                sl[1, r, c] = _minmod(ec - ew, ee - ec)
-                sl[2, r, c] = _minmod(u[r, c] - u[r, c - 1], u[r, c + 1] - u[r, c])
-                sl[3, r, c] = _minmod(v[r, c] - v[r, c - 1], v[r, c + 1] - v[r, c])
-            else:
-                sl[0, r, c] = sl[1, r, c] = sl[2, r, c] = sl[3, r, c] = 0.0
-            if yok:
-                hn, hs = np.float64(h[r - 1, c]), np.float64(h[r + 1, c])
-                en, es = hn + zb[r - 1, c], hs + zb[r + 1, c]
-                ec = w + zb[r, c]
-                sl[4, r, c] = _minmod(w - hn, hs - w)
-                sl[5, r, c] = _minmod(ec - en, es - ec)
-                sl[6, r, c] = _minmod(u[r, c] - u[r - 1, c], u[r + 1, c] - u[r, c])
-                sl[7, r, c] = _minmod(v[r, c] - v[r - 1, c], v[r + 1, c] - v[r, c])
-            else:
-                sl[4, r, c] = sl[5, r, c] = sl[6, r, c] = sl[7, r, c] = 0.0
+        _row_slopes(h, zb, u, v, blocked, r, sl)
+
+
+@njit(cache=True)
+def _row_slopes(h, zb, u, v, blocked, r, sl):
+    """The eight limited slopes of row r (see _primitives)."""
+    ny, nx = h.shape
+    for c in range(nx):
+        w = np.float64(h[r, c])
+        ec = w + zb[r, c]
+        wet = w > H_VEL and not blocked[r, c]
+        s0 = s1 = s2 = s3 = 0.0
+        if wet and 0 < c < nx - 1:
+            hw = np.float64(h[r, c - 1])
+            he = np.float64(h[r, c + 1])
+            if hw > H_VEL and he > H_VEL and not blocked[r, c - 1] and not blocked[r, c + 1]:
+                s0 = _minmod(w - hw, he - w)
+                s1 = _minmod(ec - (hw + zb[r, c - 1]), (he + zb[r, c + 1]) - ec)
+                uc = np.float64(u[r, c])
+                vc = np.float64(v[r, c])
+                s2 = _minmod(uc - u[r, c - 1], u[r, c + 1] - uc)
+                s3 = _minmod(vc - v[r, c - 1], v[r, c + 1] - vc)
+        sl[0, r, c] = s0
+        sl[1, r, c] = s1
+        sl[2, r, c] = s2
+        sl[3, r, c] = s3
+        s0 = s1 = s2 = s3 = 0.0
+        if wet and 0 < r < ny - 1:
+            hn = np.float64(h[r - 1, c])
+            hs = np.float64(h[r + 1, c])
+            if hn > H_VEL and hs > H_VEL and not blocked[r - 1, c] and not blocked[r + 1, c]:
+                s0 = _minmod(w - hn, hs - w)
+                s1 = _minmod(ec - (hn + zb[r - 1, c]), (hs + zb[r + 1, c]) - ec)
+                uc = np.float64(u[r, c])
+                vc = np.float64(v[r, c])
+                s2 = _minmod(uc - u[r - 1, c], u[r + 1, c] - uc)
+                s3 = _minmod(vc - v[r - 1, c], v[r + 1, c] - vc)
+        sl[4, r, c] = s0
+        sl[5, r, c] = s1
+        sl[6, r, c] = s2
+        sl[7, r, c] = s3
 
 
 @njit(cache=True, inline="always")
@@ -338,7 +351,7 @@ def _update(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx,
                 n = np.float64(nb[r, c])
                 if n > 0.0:
                     spd = np.sqrt(mx * mx + my * my) / hn
-                    f = 1.0 + dt * g * n * n * spd / hn ** (4.0 / 3.0)
+                    f = 1.0 + dt * g * n * n * spd / (hn * np.cbrt(hn))  # h^(4/3) without a pow call
                     mx /= f
                     my /= f
             else:
@@ -649,6 +662,9 @@ def run(
             old = np.float64(h[r, c])
             h[r, c] = old + max(add, -old)
             vols[1] += (np.float64(h[r, c]) - old) * cell_area
+            if h[r, c] <= H_VEL:
+                hu[r, c] = 0.0
+                hv[r, c] = 0.0
 
         # Cells with a forced water surface: the change is boundary inflow/outflow.
         for k in range(f_row.size):

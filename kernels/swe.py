@@ -162,6 +162,7 @@ def advance(
         # Water the caller added or took since (a sewer exchange) keeps the cell's velocity, not its
         # discharge: a manhole draining a cell must not speed up what stays.
         ratio = np.where(left > 0, state.h / np.where(left > 0, left, 1), 0).astype(state.h.dtype)
+        ratio[state.h == left] = 1
         state.hu *= ratio
         state.hv *= ratio
     if accum is not None:
