@@ -184,7 +184,7 @@ def _lake(dtype):
     return grid, SweState.from_depth(h, dtype), level, z
 
 
-@pytest.mark.parametrize("order", [2, 1])
+@pytest.mark.parametrize("order", [pytest.param(2, marks=pytest.mark.slow), 1])
 def test_lake_at_rest_stays_at_rest(order):
     grid, state, level, z = _lake(np.float64)
     accum = FloodAccum.zeros(state.h.shape)

@@ -8,7 +8,7 @@ import pytest
 from affine import Affine
 
 from conftest import flood_scenario, plane_twin, surcharged_inp
-from twin.errors import ScenarioError
+from twin.errors import NumericalError, ScenarioError
 from twin.model import Twin
 from twin.sims.flood.run import run
 from twin.sims.flood.scenario import Scenario
@@ -98,3 +98,9 @@ def test_sewer_coupling_runs_with_the_full_solver(tmp_path):
     assert abs(r.summary["mass_balance_error"]) < 1e-9
     assert abs(d["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
     assert np.isfinite(r.max_speed).all()
+
+
+def test_unstable_fixed_step_names_the_full_solvers_courant_key():
+    sc = flood_scenario(numerics=_swe(fixed_dt=30.0))
+    with pytest.raises(NumericalError, match=r"fixed_dt = 30 s .*numerics\.cfl x cell size"):
+        run(plane_twin(), sc, progress=False)

@@ -28,7 +28,7 @@ from twin.sims.flood import frames as _frames
 from twin.sims.flood.exposure import EXPOSURE_RULE, building_exposure, hazard_class
 from twin.sims.flood.forcing import FloodSetup, setup
 from twin.sims.flood.scenario import Scenario
-from twin.sims.flood.schemes import new_state, restore_state_arrays, state_arrays, stepper
+from twin.sims.flood.schemes import courant_factor, new_state, restore_state_arrays, state_arrays, stepper
 
 __all__ = ["run", "FloodResult"]
 
@@ -598,16 +598,17 @@ def _instability(status: int, scenario: Scenario, state: FloodState, s: FloodSet
     if status == 1:
         # the kernel stops before a step longer than 1.5x the Courant step of the deepest water
         depth = _deepest(state, s)
-        limit = s.params.alpha * s.grid.dx / math.sqrt(s.params.g * depth) if depth > 0 else math.inf
+        factor, key = courant_factor(scenario)
+        limit = factor * s.grid.dx / math.sqrt(s.params.g * depth) if depth > 0 else math.inf
         return (
             f"numerics.fixed_dt = {scenario.numerics.fixed_dt:g} s is longer than the Courant limit of "
-            f"{limit:.3g} s (numerics.alpha x cell size / sqrt(g x depth), with the deepest water {depth:.2f} m "
+            f"{limit:.3g} s (numerics.{key} x cell size / sqrt(g x depth), with the deepest water {depth:.2f} m "
             f"at t = {state.t:.0f} s), so the run would blow up. Set numerics.fixed_dt to {limit:.3g} s or less "
             "(deeper water later needs less), or to 0 for the adaptive step."
         )
     return (
         f"The flood state became non-finite by t = {state.t:.0f} s. Check the inputs for extreme values "
-        "(e.g. huge inflows into one cell) or lower numerics.alpha."
+        f"(e.g. huge inflows into one cell) or lower numerics.{courant_factor(scenario)[1]}."
     )
 
 

@@ -16,7 +16,7 @@ from kernels import flood, swe
 from twin.errors import ScenarioError
 from twin.sims.flood.scenario import Scenario
 
-__all__ = ["new_state", "stepper", "state_arrays", "restore_state_arrays"]
+__all__ = ["new_state", "stepper", "courant_factor", "state_arrays", "restore_state_arrays"]
 
 #: The full solver's state arrays beyond the inertial ones (checkpoint keys).
 _SWE_ARRAYS = ("hu", "hv")
@@ -34,6 +34,16 @@ def stepper(scenario: Scenario, params: flood.FloodParams) -> tuple[Callable[...
     if n.scheme == "swe":
         return swe.advance, swe.SweParams.from_flood(params, cfl=n.cfl, order=n.order)
     return flood.advance, params
+
+
+def courant_factor(scenario: Scenario) -> tuple[float, str]:
+    """The Courant factor of the scheme's adaptive step and its scenario key (for messages).
+
+    The full solver's step is ``cfl x dx / (|u| + sqrt(g h))``: shorter than ``cfl x dx / sqrt(g h)``
+    where water moves.
+    """
+    n = scenario.numerics
+    return (n.cfl, "cfl") if n.scheme == "swe" else (n.alpha, "alpha")
 
 
 def state_arrays(state: flood.FloodState) -> dict[str, np.ndarray]:
