@@ -187,51 +187,64 @@ def _faces(h, zb, u, v, sl, blocked, order, g, fx, fy):
     fx (5, ny, nx+1): mass, x-momentum, y-momentum, west-cell and east-cell pressure correction;
     fy (5, ny+1, nx): mass, y-momentum, x-momentum, north-cell and south-cell correction.
     """
-    ny, nx = h.shape
-    for r in prange(ny):
-        for j in range(nx + 1):
-            lb = j == 0 or blocked[r, j - 1]
-            rb = j == nx or blocked[r, j]
-            f0 = f1 = f2 = pl = pr = 0.0
-            if lb and rb:
-                pass
-            elif rb:  # the west cell against a wall
-                hl, el, ul, vl = _side(h, zb, u, v, sl, order, r, j - 1, 0, 1.0)
-                f1 = _wall(hl, ul, vl, g)
-            elif lb:
-                hr, er, ur, vr = _side(h, zb, u, v, sl, order, r, j, 0, -1.0)
-                f1 = _wall(hr, -ur, vr, g)
-            else:
-                hl, el, ul, vl = _side(h, zb, u, v, sl, order, r, j - 1, 0, 1.0)
-                hr, er, ur, vr = _side(h, zb, u, v, sl, order, r, j, 0, -1.0)
-                f0, f1, f2, pl, pr = _face(hl, el, ul, vl, hr, er, ur, vr, g)
-            fx[0, r, j] = f0
-            fx[1, r, j] = f1
-            fx[2, r, j] = f2
-            fx[3, r, j] = pl
-            fx[4, r, j] = pr
+    ny = h.shape[0]
+    # One pass: the x-faces of row i and the y-faces above it read the same rows while they are in cache.
     for i in prange(ny + 1):
-        for c in range(nx):
-            ub = i == 0 or blocked[i - 1, c]
-            db = i == ny or blocked[i, c]
-            f0 = f1 = f2 = pl = pr = 0.0
-            if ub and db:
-                pass
-            elif db:
-                hl, el, ul, vl = _side(h, zb, u, v, sl, order, i - 1, c, 1, 1.0)
-                f1 = _wall(hl, vl, ul, g)
-            elif ub:
-                hr, er, ur, vr = _side(h, zb, u, v, sl, order, i, c, 1, -1.0)
-                f1 = _wall(hr, -vr, ur, g)
-            else:
-                hl, el, ul, vl = _side(h, zb, u, v, sl, order, i - 1, c, 1, 1.0)
-                hr, er, ur, vr = _side(h, zb, u, v, sl, order, i, c, 1, -1.0)
-                f0, f1, f2, pl, pr = _face(hl, el, vl, ul, hr, er, vr, ur, g)
-            fy[0, i, c] = f0
-            fy[1, i, c] = f1
-            fy[2, i, c] = f2
-            fy[3, i, c] = pl
-            fy[4, i, c] = pr
+        if i < ny:
+            _x_face_row(h, zb, u, v, sl, blocked, order, g, fx, i)
+        _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i)
+
+
+@njit(cache=True)
+def _x_face_row(h, zb, u, v, sl, blocked, order, g, fx, r):
+    nx = h.shape[1]
+    for j in range(nx + 1):
+        lb = j == 0 or blocked[r, j - 1]
+        rb = j == nx or blocked[r, j]
+        f0 = f1 = f2 = pl = pr = 0.0
+        if lb and rb:
+            pass
+        elif rb:  # the west cell against a wall
+            hl, el, ul, vl = _side(h, zb, u, v, sl, order, r, j - 1, 0, 1.0)
+            f1 = _wall(hl, ul, vl, g)
+        elif lb:
+            hr, er, ur, vr = _side(h, zb, u, v, sl, order, r, j, 0, -1.0)
+            f1 = _wall(hr, -ur, vr, g)
+        else:
+            hl, el, ul, vl = _side(h, zb, u, v, sl, order, r, j - 1, 0, 1.0)
+            hr, er, ur, vr = _side(h, zb, u, v, sl, order, r, j, 0, -1.0)
+            f0, f1, f2, pl, pr = _face(hl, el, ul, vl, hr, er, ur, vr, g)
+        fx[0, r, j] = f0
+        fx[1, r, j] = f1
+        fx[2, r, j] = f2
+        fx[3, r, j] = pl
+        fx[4, r, j] = pr
+
+
+@njit(cache=True)
+def _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i):
+    ny, nx = h.shape
+    for c in range(nx):
+        ub = i == 0 or blocked[i - 1, c]
+        db = i == ny or blocked[i, c]
+        f0 = f1 = f2 = pl = pr = 0.0
+        if ub and db:
+            pass
+        elif db:
+            hl, el, ul, vl = _side(h, zb, u, v, sl, order, i - 1, c, 1, 1.0)
+            f1 = _wall(hl, vl, ul, g)
+        elif ub:
+            hr, er, ur, vr = _side(h, zb, u, v, sl, order, i, c, 1, -1.0)
+            f1 = _wall(hr, -vr, ur, g)
+        else:
+            hl, el, ul, vl = _side(h, zb, u, v, sl, order, i - 1, c, 1, 1.0)
+            hr, er, ur, vr = _side(h, zb, u, v, sl, order, i, c, 1, -1.0)
+            f0, f1, f2, pl, pr = _face(hl, el, vl, ul, hr, er, vr, ur, g)
+        fy[0, i, c] = f0
+        fy[1, i, c] = f1
+        fy[2, i, c] = f2
+        fy[3, i, c] = pl
+        fy[4, i, c] = pr
 
 
 @njit(cache=True)
