@@ -456,6 +456,27 @@ def _losses(h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_d
 
 
 @njit(cache=True)
+def reopen(h, hu, hv, h_left, blocked):
+    """Check the discharges, zero them in blocked cells and scale them by h / h_left where the depth
+    changed since the last call left it. Returns False on a non-finite discharge."""
+    ny, nx = h.shape
+    for r in range(ny):
+        for c in range(nx):
+            a = hu[r, c]
+            b = hv[r, c]
+            if not (np.isfinite(a) and np.isfinite(b)):
+                return False
+            if blocked[r, c]:
+                hu[r, c] = 0.0
+                hv[r, c] = 0.0
+            elif h[r, c] != h_left[r, c]:
+                ratio = np.float64(h[r, c]) / np.float64(h_left[r, c]) if h_left[r, c] > 0.0 else 0.0
+                hu[r, c] = a * ratio
+                hv[r, c] = b * ratio
+    return True
+
+
+@njit(cache=True)
 def _horton(f0, fc, k, fe, dt):
     """Horton capacity [m] over dt (cumulative-infiltration form, as the inertial kernel)."""
     if k <= 0.0:

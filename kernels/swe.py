@@ -152,19 +152,15 @@ def advance(
     for name, arr in (("hu", state.hu), ("hv", state.hv)):
         if arr.shape != state.h.shape or arr.dtype != state.h.dtype or not arr.flags.c_contiguous:
             raise ValueError(f"state.{name} must be a C-contiguous {state.h.dtype} array of shape {state.h.shape}")
-    if not (np.all(np.isfinite(state.hu)) and np.all(np.isfinite(state.hv))):
-        raise ValueError("state.hu/hv hold NaN or infinite discharges; start from a valid state")
     blocked = prep.blocked
-    state.hu[blocked != 0] = 0.0
-    state.hv[blocked != 0] = 0.0
     left = state._h_left
-    if left is not None and left.shape == state.h.shape and left.dtype == state.h.dtype:
-        # Water the caller added or took since (a sewer exchange) keeps the cell's velocity, not its
-        # discharge: a manhole draining a cell must not speed up what stays.
-        ratio = np.where(left > 0, state.h / np.where(left > 0, left, 1), 0).astype(state.h.dtype)
-        ratio[state.h == left] = 1
-        state.hu *= ratio
-        state.hv *= ratio
+    if left is None or left.shape != state.h.shape or left.dtype != state.h.dtype:
+        left = state._h_left = state.h.copy()
+    # One pass: discharges checked, zero in blocked cells, and where the caller added or took water
+    # since the last call (a sewer exchange) scaled with the depth, so that the cell keeps its
+    # velocity (a manhole draining a cell must not speed up what stays).
+    if not _swe_core.reopen(state.h, state.hu, state.hv, left, blocked):
+        raise ValueError("state.hu/hv hold NaN or infinite discharges; start from a valid state")
     if accum is not None:
         _check_accum(accum, state.h.shape)
         acc = (accum.h_max, accum.v_max, accum.hazard_max, accum.t_arrival, accum.duration, accum.wet_since)
@@ -222,8 +218,6 @@ def advance(
         _flood_core.accum_close(t, accum.duration, accum.wet_since)
     state.t = float(t)
     state.steps += int(steps)
-    if state._h_left is None or state._h_left.shape != state.h.shape or state._h_left.dtype != state.h.dtype:
-        state._h_left = np.empty_like(state.h)
     np.copyto(state._h_left, state.h)
     if steps == 0:
         dt_min = dt_max = 0.0
