@@ -27,17 +27,21 @@ from numba import njit, prange
 
 from ._series import series_cumulative, series_integral, series_value
 
+# Only value-safe fast-math, as the inertial kernel: no reassociation (results must not depend on
+# the cache or the build), no 'nnan'/'ninf' (the non-finite checks must stay).
+FASTMATH = {"nsz", "contract"}
+
 # Depth [m] below which a cell's velocity is taken as zero (its momentum dropped).
 H_VEL = 1e-9
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath=FASTMATH)
 def _minmod(a, b):
     """The smaller of a and b in magnitude where they share a sign, else 0 (branch-free)."""
     return (math.copysign(0.5, a) + math.copysign(0.5, b)) * min(abs(a), abs(b))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath=FASTMATH)
 def _flux(hl, ul, vl, hr, ur, vr, g):
     """HLL flux (mass, normal momentum) and upwinded tangential momentum between two face states.
 
@@ -76,7 +80,7 @@ def _flux(hl, ul, vl, hr, ur, vr, g):
     return f0, f1, f2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath=FASTMATH)
 def _face(hl, el, ul, vl, hr, er, ur, vr, g):
     """Hydrostatically reconstructed flux through a face and the pressure corrections of its sides.
 
@@ -92,7 +96,7 @@ def _face(hl, el, ul, vl, hr, er, ur, vr, g):
     return f0, f1, f2, 0.5 * g * (hl * hl - hls * hls), 0.5 * g * (hr * hr - hrs * hrs)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath=FASTMATH)
 def _wall(h, un, ut, g):
     """Flux of a cell's face state against a wall (its mirror image): pressure and impact only."""
     f0, f1, f2 = _flux(h, un, ut, h, -un, ut, g)
@@ -122,7 +126,7 @@ def _primitives(h, hu, hv, zb, blocked, order, u, v, sl):
         _row_slopes(h, zb, u, v, blocked, r, sl)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _row_slopes(h, zb, u, v, blocked, r, sl):
     """The eight limited slopes of row r (see _primitives)."""
     ny, nx = h.shape
@@ -162,7 +166,7 @@ def _row_slopes(h, zb, u, v, blocked, r, sl):
         sl[7, r, c] = s3
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath=FASTMATH)
 def _side(h, zb, u, v, sl, order, r, c, k, sign):
     """Reconstructed (h, eta, u, v) of cell (r, c) at its face on side ``sign`` (-1/+1) of axis k
     (0: x, 1: y)."""
@@ -195,7 +199,7 @@ def _faces(h, zb, u, v, sl, blocked, order, g, fx, fy):
         _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _x_face_row(h, zb, u, v, sl, blocked, order, g, fx, r):
     nx = h.shape[1]
     for j in range(nx + 1):
@@ -221,7 +225,7 @@ def _x_face_row(h, zb, u, v, sl, blocked, order, g, fx, r):
         fx[4, r, j] = pr
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i):
     ny, nx = h.shape
     for c in range(nx):
@@ -333,7 +337,7 @@ def _limit(h, fx, fy, dtdx, fac):
                 fy[0, i, c] = q * fac[i, c]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _update(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx, g, w0, w1, ho, huo, hvo):
     """ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)) with L the flux divergence and bed source of
     the state U = (h, hu, hv), then point-implicit Manning friction over dt."""
