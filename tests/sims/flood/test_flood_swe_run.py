@@ -104,3 +104,12 @@ def test_unstable_fixed_step_names_the_full_solvers_courant_key():
     sc = flood_scenario(numerics=_swe(fixed_dt=30.0))
     with pytest.raises(NumericalError, match=r"fixed_dt = 30 s .*numerics\.cfl x cell size"):
         run(plane_twin(), sc, progress=False)
+
+
+def test_inertial_scenarios_keep_their_hash_and_swe_ones_record_the_scheme():
+    base = {"duration": 600, "rain": {"constant": 10}, "drainage": {"capacity": 5}}
+    # the hash this scenario had before the full solver's keys existed (as in test_drainage.py)
+    assert Scenario.from_dict(base).hash == "ba582da0f52b371e589f1276b851114b6f2418202c6d47fdfaa4e97ccc21d24d"
+    sc = Scenario.from_dict({**base, "numerics": {"scheme": "swe", "order": 1}})
+    assert sc.to_dict()["numerics"]["scheme"] == "swe" and sc.to_dict()["numerics"]["order"] == 1
+    assert Scenario.from_dict(sc.to_dict()).hash == sc.hash != Scenario.from_dict(base).hash

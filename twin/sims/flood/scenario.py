@@ -657,7 +657,7 @@ class Scenario(ScenarioModel):
         """The validated scenario as plain JSON-ready data (defaults filled in).
 
         Keys added after the first release (``rain.design``, ``edit``, the sewer network's keys of
-        ``drainage``) are left out while unused, so a scenario that does not use them keeps the hash
+        ``drainage``, the full solver's keys of ``numerics``) are left out while unused, so a scenario that does not use them keeps the hash
         it always had.
         """
         data = super().to_dict()
@@ -667,6 +667,10 @@ class Scenario(ScenarioModel):
             data.pop("edit", None)
         if data.get("drainage", {}).get("inp") is None:  # the sewer network's keys (#24) only with a network
             data["drainage"] = {"capacity": data.get("drainage", {}).get("capacity", 0.0)}
+        numerics = data.get("numerics", {})
+        if numerics.get("scheme") == "inertial":  # the full solver's keys (#23) only when it runs
+            for key in ("scheme", "order", "cfl"):
+                numerics.pop(key, None)
         return data
 
 
