@@ -9,11 +9,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from .flood import FloodForcing, FloodGrid, FloodParams, FloodState, Series, advance, edge_faces, stored_volume
+from . import flood, swe
+from .flood import FloodForcing, FloodGrid, FloodParams, FloodState, Series, edge_faces, stored_volume
 
-__all__ = ["wave_front", "thacker", "ritter", "isolated_building", "gauge_summary", "GAUGES"]
+__all__ = [
+    "wave_front",
+    "thacker",
+    "ritter",
+    "stoker",
+    "dam_break_exact",
+    "isolated_building",
+    "gauge_summary",
+    "GAUGES",
+]
 
 G = 9.81
+
+
+def _solver(params):
+    """(state class, advance) of the scheme ``params`` belong to: SweParams run the full solver."""
+    if isinstance(params, swe.SweParams):
+        return swe.SweState, swe.advance
+    return FloodState, flood.advance
 
 
 def wave_front(
@@ -34,7 +51,8 @@ def wave_front(
     ts = np.arange(0.0, max(times) + 10.0, 10.0)
     series = Series.pack([(ts, exact(-0.5 * dx, ts))])
     grid = FloodGrid.simple(np.zeros((ny, nx)), dx, n_manning, boundaries=edge_faces((ny, nx), "west", 2, series=0))
-    state = FloodState.zeros((ny, nx))
+    cls, advance = _solver(params)
+    state = cls.zeros((ny, nx))
     x = (np.arange(nx) + 0.5) * dx
     model, analytic, status = [], [], []
     for t in times:
@@ -73,10 +91,13 @@ def thacker(dx: float = 0.04, quarters=(1, 2, 4), params: FloodParams | None = N
         return np.maximum(surface + h0 * (1 - (xx**2 + yy**2) / a**2), 0.0)
 
     z = -h0 * (1 - (xx**2 + yy**2) / a**2)
-    state = FloodState.from_depth(exact(0.0))
+    cls, advance = _solver(params)
+    state = cls.from_depth(exact(0.0))
     hf = np.zeros((n + 1, n))
     hf[1:-1] = 0.5 * (state.h[:-1] + state.h[1:])
     state.qy[:] = hf * eta * omega  # the initial velocity (0, eta omega) on the y-faces
+    if cls is swe.SweState:
+        state.hv[:] = state.h * eta * omega  # ... and at the cell centres
     grid = FloodGrid.simple(z, dx, 0.0)
     v0 = stored_volume(state, grid)
     out = {
@@ -109,33 +130,91 @@ def centre_of_water(xx: np.ndarray, yy: np.ndarray, h: np.ndarray) -> tuple[floa
 def ritter(dx: float = 0.05, times=np.arange(0.5, 6.01, 0.5), params: FloodParams | None = None) -> dict:  # noqa: B008 (read, never written)
     """Ritter's dam break on a dry frictionless bed (SWASHES): L = 10 m, x0 = 5 m, hl = 5 mm, T = 6 s.
 
-    Analytic depth in the rarefaction fan: h = 4/(9 g) (sqrt(g hl) - (x - x0)/(2 t))^2.
+    Analytic depth in the rarefaction fan: h = 4/(9 g) (sqrt(g hl) - (x - x0)/(2 t))^2, velocity
+    u = 2/3 ((x - x0)/t + sqrt(g hl)), front at x0 + 2 sqrt(g hl) t.
     """
+    return _dam_break(0.0, dx, times, params)
+
+
+def stoker(dx: float = 0.05, times=np.arange(0.5, 6.01, 0.5), params: FloodParams | None = None) -> dict:  # noqa: B008 (read, never written)
+    """Stoker's dam break on a wet frictionless bed (SWASHES 4.1.1.2): as Ritter with hr = 1 mm.
+
+    A rarefaction into the reservoir and a shock downstream, with the state (cm^2/g, 2 (sqrt(g hl)
+    - cm)) between them; cm solves -8 g hr cm^2 (sqrt(g hl) - cm)^2 + (cm^2 - g hr)^2 (cm^2 + g hr) = 0.
+    """
+    return _dam_break(0.001, dx, times, params)
+
+
+def _stoker_cm(hl: float, hr: float) -> float:
+    """cm of Stoker's solution, by bisection between sqrt(g hr) and sqrt(g hl)."""
+
+    def f(cm):
+        return -8 * G * hr * cm**2 * (np.sqrt(G * hl) - cm) ** 2 + (cm**2 - G * hr) ** 2 * (cm**2 + G * hr)
+
+    lo, hi = np.sqrt(G * hr), np.sqrt(G * hl)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if f(lo) * f(mid) <= 0:
+            hi = mid
+        else:
+            lo = mid
+    return 0.5 * (lo + hi)
+
+
+def dam_break_exact(x: np.ndarray, t: float, x0: float, hl: float, hr: float) -> tuple[np.ndarray, np.ndarray]:
+    """Depth and velocity of Ritter's (hr = 0) or Stoker's (hr > 0) dam break at time t."""
+    cg = np.sqrt(G * hl)
+    xa = (x - x0) / t
+    fan_h = 4 / (9 * G) * (cg - xa / 2) ** 2
+    fan_u = 2 / 3 * (xa + cg)
+    if hr <= 0:
+        h = np.where(xa <= -cg, hl, np.where(xa >= 2 * cg, 0.0, fan_h))
+        u = np.where(xa <= -cg, 0.0, np.where(xa >= 2 * cg, 0.0, fan_u))
+        return h, u
+    cm = _stoker_cm(hl, hr)
+    xb = 2 * cg - 3 * cm
+    xc = 2 * cm**2 * (cg - cm) / (cm**2 - G * hr)
+    h = np.where(xa <= -cg, hl, np.where(xa <= xb, fan_h, np.where(xa <= xc, cm**2 / G, hr)))
+    u = np.where(xa <= -cg, 0.0, np.where(xa <= xb, fan_u, np.where(xa <= xc, 2 * (cg - cm), 0.0)))
+    return h, u
+
+
+def _velocity(state: FloodState) -> np.ndarray:
+    """Cell speed along the rows: the full solver's hu / h, the inertial face discharges averaged."""
+    q = state.hu if isinstance(state, swe.SweState) else 0.5 * (state.qx[:, :-1] + state.qx[:, 1:])
+    return np.where(state.h > 1e-6, q / np.maximum(state.h, 1e-6), 0.0)
+
+
+def _dam_break(hr: float, dx: float, times, params) -> dict:
     length, x0, hl = 10.0, 5.0, 0.005
     nx = int(round(length / dx))
     x = (np.arange(nx) + 0.5) * dx
-    state = FloodState.from_depth(np.where(x < x0, hl, 0.0)[None, :])
+    cls, advance = _solver(params)
+    state = cls.from_depth(np.where(x < x0, hl, hr)[None, :])
     grid = FloodGrid.simple(np.zeros((1, nx)), dx, 0.0)
     v0 = stored_volume(state, grid)
-    cg = np.sqrt(G * hl)
     out = {
         "x": x,
         "x0": x0,
         "hl": hl,
+        "hr": hr,
         "times": [],
         "model": [],
         "analytic": [],
+        "velocity": [],
+        "analytic_velocity": [],
         "status": [],
         "volumes": [],
         "volume0": v0,
     }
     for t in times:
         st = advance(state, grid, FloodForcing.none((1, nx)), params or FloodParams(h_dry=1e-5), float(t))
-        xa = (x - x0) / t
-        he = np.where(xa <= -cg, hl, np.where(xa >= 2 * cg, 0.0, 4 / (9 * G) * (cg - xa / 2) ** 2))
+        he, ue = dam_break_exact(x, float(t), x0, hl, hr)
         out["times"].append(float(t))
         out["model"].append(state.h[0].copy())
         out["analytic"].append(he)
+        out["velocity"].append(_velocity(state)[0])
+        out["analytic_velocity"].append(ue)
         out["status"].append(st.status)
         out["volumes"].append(stored_volume(state, grid))
     return out
@@ -181,7 +260,8 @@ def isolated_building(t_end: float = 30.0, sample: float = 0.1, params: FloodPar
         blocked |= _inside(xx, yy, poly)
     h = np.where(blocked, 0.0, np.maximum(np.where(xx < 6.75, 0.4, 0.02) - z, 0.0))
     grid = FloodGrid.simple(z, dx, 0.01, blocked=blocked.astype(np.uint8))
-    state = FloodState.from_depth(h)
+    cls, advance = _solver(params)
+    state = cls.from_depth(h)
     idx = tuple(np.array([(int((ly - gy) / dx), int(gx / dx)) for gx, gy in GAUGES]).T)
     v0 = stored_volume(state, grid)
     times = np.arange(sample, t_end + 1e-9, sample)

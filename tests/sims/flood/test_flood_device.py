@@ -39,3 +39,11 @@ def test_cli_device_gpu_without_a_gpu_exits_2_with_one_line(tmp_path):
     res = CliRunner().invoke(main, [*args, "--device", "cpu", "--quiet", "--no-scene"])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["device"] == "cpu"
+
+
+def test_the_full_solver_on_a_gpu_is_refused_before_the_run():
+    """The GPU kernel is the local-inertial scheme; asking it for the full solver names both keys
+    (whether or not this machine has a GPU)."""
+    scenario = flood_scenario(numerics={"device": "gpu", "scheme": "swe"})
+    with pytest.raises(ScenarioError, match=r"local-inertial kernel only.*numerics.scheme = 'swe'"):
+        run(plane_twin(), scenario, progress=False)

@@ -17,7 +17,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from kernels.flood import FloodAccum, FloodState, advance, gpu_available, stored_volume
+from kernels.flood import FloodAccum, FloodState, gpu_available, stored_volume
 from twin import _io
 from twin._fingerprint import changed_parts, twin_parts
 from twin._progress import progress as _progress_bar
@@ -29,6 +29,7 @@ from twin.sims.flood import frames as _frames
 from twin.sims.flood.exposure import EXPOSURE_RULE, building_exposure, hazard_class
 from twin.sims.flood.forcing import FloodSetup, setup
 from twin.sims.flood.scenario import Scenario
+from twin.sims.flood.schemes import courant_factor, new_state, restore_state_arrays, state_arrays, stepper
 
 __all__ = ["run", "FloodResult"]
 
@@ -290,7 +291,8 @@ def run(
     if n_frames:
         _frames.check_budget(n_frames, int(np.prod(shape)), _frames.free_bytes(frames_path), scenario.output_interval)
 
-    state = FloodState.from_depth(s.h0.astype(dtype))
+    state = new_state(scenario, s.h0.astype(dtype))
+    advance, params = stepper(scenario, s.params, device)
     accum = FloodAccum.zeros(shape)
     totals = dict.fromkeys(_VOLUMES, 0.0)
     run_stats = {"steps": 0, "dt_min": np.inf, "dt_max": 0.0, "kernel_seconds": 0.0, "wall_seconds": 0.0}
@@ -313,6 +315,7 @@ def run(
         state.infil_cum[...] = ck["infil_cum"]
         if "h_lo" in ck:  # checkpoints before the float32 remainder was kept have none
             state.h_lo[...] = ck["h_lo"]
+        restore_state_arrays(state, ck, ckpt_path)
         state.t = float(ck["t"])
         state.steps = int(ck["steps"])
         for name in ("h_max", "v_max", "t_arrival", "duration", "hazard_max"):
@@ -358,7 +361,7 @@ def run(
                 continue
             k0 = time.perf_counter()
             try:
-                stats = advance(state, s.grid, s.forcing, s.params, t_event, accum, device=device)
+                stats = advance(state, s.grid, s.forcing, params, t_event, accum)
             except ValueError as exc:  # the kernel checks its contract; say it in the twin's terms
                 raise InputDataError(f"The flood inputs are inconsistent: {exc}") from None
             run_stats["kernel_seconds"] += time.perf_counter() - k0
@@ -554,6 +557,12 @@ def _device(scenario: Scenario, device: str | None) -> str:
     device = device or scenario.numerics.device
     if device not in ("cpu", "gpu"):
         raise ScenarioError(f"device {device!r} must be 'cpu' or 'gpu'")
+    if device == "gpu" and scenario.numerics.scheme != "inertial":
+        raise ScenarioError(
+            f"numerics.device = 'gpu' (or --device gpu) runs the local-inertial kernel only; the full solver "
+            f"(numerics.scheme = {scenario.numerics.scheme!r}) runs on the CPU: set numerics.device = 'cpu' "
+            "or numerics.scheme = 'inertial'."
+        )
     if device == "gpu" and not gpu_available():
         raise ScenarioError(
             "numerics.device = 'gpu' (or --device gpu), but this machine has no CUDA GPU that numba-cuda "
@@ -588,6 +597,7 @@ def _save_checkpoint(
         "qy": state.qy,
         "infil_cum": state.infil_cum,
         "h_lo": state.h_lo,
+        **state_arrays(state),
         "t": np.float64(state.t),
         "steps": np.int64(state.steps),
         "h_max": accum.h_max,
@@ -648,16 +658,17 @@ def _instability(status: int, scenario: Scenario, state: FloodState, s: FloodSet
     if status == 1:
         # the kernel stops before a step longer than 1.5x the Courant step of the deepest water
         depth = _deepest(state, s)
-        limit = s.params.alpha * s.grid.dx / math.sqrt(s.params.g * depth) if depth > 0 else math.inf
+        factor, key = courant_factor(scenario)
+        limit = factor * s.grid.dx / math.sqrt(s.params.g * depth) if depth > 0 else math.inf
         return (
             f"numerics.fixed_dt = {scenario.numerics.fixed_dt:g} s is longer than the Courant limit of "
-            f"{limit:.3g} s (numerics.alpha x cell size / sqrt(g x depth), with the deepest water {depth:.2f} m "
+            f"{limit:.3g} s (numerics.{key} x cell size / sqrt(g x depth), with the deepest water {depth:.2f} m "
             f"at t = {state.t:.0f} s), so the run would blow up. Set numerics.fixed_dt to {limit:.3g} s or less "
             "(deeper water later needs less), or to 0 for the adaptive step."
         )
     return (
         f"The flood state became non-finite by t = {state.t:.0f} s. Check the inputs for extreme values "
-        "(e.g. huge inflows into one cell) or lower numerics.alpha."
+        f"(e.g. huge inflows into one cell) or lower numerics.{courant_factor(scenario)[1]}."
     )
 
 
@@ -724,6 +735,7 @@ def _finish(
         "threads": int(numba.get_num_threads()),
         "device": run_stats.get("device", "cpu"),
         "dtype": scenario.numerics.dtype,
+        "scheme": scenario.numerics.scheme,
         "max_depth_m": float(h_max[land].max()) if land.any() else 0.0,
         "flooded_area_km2": float(
             np.count_nonzero(land & (h_max > scenario.output.building_depth)) * twin.cell_size**2 / 1e6

@@ -434,6 +434,13 @@ class Numerics(ScenarioTable):
         "cpu",
         description="Where the flood kernel runs: CPU threads, or an NVIDIA GPU (numba-cuda; `twin run --device`)",
     )
+    scheme: Literal["inertial", "swe"] = doc(
+        "inertial",
+        description="'inertial': local-inertial (fast; slow flood plains); 'swe': full shallow-water equations "
+        "(steep streets, Froude > 0.5, dam breaks)",
+    )
+    order: Literal[1, 2] = doc(2, description="Order of the full solver (scheme 'swe'): 2 MUSCL + Heun, 1 first order")
+    cfl: float = doc(0.45, description="Courant number of the full solver's step (scheme 'swe')", gt=0, le=1.0)
 
 
 class FloodwallEdit(ScenarioTable):
@@ -684,7 +691,7 @@ class Scenario(ScenarioModel):
         """The validated scenario as plain JSON-ready data (defaults filled in).
 
         Keys added after the first release (``rain.design``, ``edit``, the sewer network's keys of
-        ``drainage``, ``numerics.device``) are left out while unused, so a scenario that does not use them keeps the hash
+        ``drainage``, ``numerics.device``, the full solver's keys of ``numerics``) are left out while unused, so a scenario that does not use them keeps the hash
         it always had.
         """
         data = super().to_dict()
@@ -699,6 +706,10 @@ class Scenario(ScenarioModel):
             data["drainage"] = {"capacity": data.get("drainage", {}).get("capacity", 0.0)}
         if data.get("numerics", {}).get("device") == "cpu":  # numerics.device (#22) only off the default
             data["numerics"].pop("device")
+        numerics = data.get("numerics", {})
+        if numerics.get("scheme") == "inertial":  # the full solver's keys (#23) only when it runs
+            for key in ("scheme", "order", "cfl"):
+                numerics.pop(key, None)
         return data
 
 
