@@ -257,6 +257,7 @@ def _prepare(state: SweState, grid: FloodGrid, forcing: FloodForcing, params: Sw
         zb,
         nb,
         rainf,
+        state.h_lo,  # zero: the full solver keeps no rounding remainder (its float32 balance is bounded in the tests)
     )
     if problem:  # the probe raised already; kept for a direct caller of _prepare
         raise ValueError(f"invalid flood inputs (code {problem})")
