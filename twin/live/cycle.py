@@ -37,6 +37,7 @@ from twin.live.state import LiveState, load_state, save_state
 from twin.model.edits import apply_edits
 from twin.model.twin import Twin
 from twin.sims.flood.forcing import MM_PER_H, FloodSetup, setup
+from twin.sims.flood.roads import class_thresholds
 from twin.sims.flood.scenario import Scenario
 
 __all__ = ["CycleResult", "Forecaster"]
@@ -433,8 +434,9 @@ class Forecaster:
         arrivals = [o.arrival for o in outputs]
         for name, (kind, gdf) in self.layers.items():
             if kind == "road":
-                classes = cfg.road_classes
-                thr = np.array([classes.get(str(c), cfg.road_depth) for c in gdf["class"]])
+                thr = class_thresholds(gdf["class"], cfg.road_depths)
+                if "bridge" in gdf.columns:  # water passes under a bridge, as in the flood run's roads.gpkg
+                    thr[gdf["bridge"].fillna(False).to_numpy(bool)] = np.inf
             else:
                 thr = np.full(len(gdf), cfg.flooded_depth)
             fc = feature_forecast(self.samplers[name], h_max, arrivals, ground, thr, leads)
