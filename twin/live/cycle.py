@@ -239,6 +239,7 @@ class Forecaster:
             "lead_times_min": [v / 60 for v in cfg.lead_times],
             "thresholds_m": list(cfg.thresholds),
             "flooded_depth_m": cfg.flooded_depth,
+            "warn_probability": cfg.warn_probability,
             "members": len(outputs),
             "nowcast": {"method": nc.method, "reason": nc.reason, "radar_frame": stamp(last.time) if last else None},
             "rain_gauge_bias": bias,
@@ -272,6 +273,7 @@ class Forecaster:
             "total": time.perf_counter() - t0,  # to the start of publishing: cycle.json cannot time its own writing
         }
         folder = publish_cycle(self.out, name, rasters, self.twin.transform, self.twin.crs, tables, layers, record)
+        _io.write_extra(folder, "scene.html", self._scene, f"write it later with `twin scene {self.out}`.")
         record["timings"]["publishing"] = time.perf_counter() - t_products
         record["timings"]["total"] = time.perf_counter() - t0
         # the state last: a cycle cut short before this line is run again from the previous state
@@ -281,6 +283,11 @@ class Forecaster:
         return CycleResult("published", now, folder, record, obs.warnings, inputs, outputs, nc, last)
 
     # ------------------------------------------------------------------------------------------ pieces
+    def _scene(self, path: Path) -> None:
+        from twin.scene.forecast import forecast_scene
+
+        forecast_scene(self.twin, path.parent).to_html(path, title=f"cimtwin forecast {path.parent.name}")
+
     def _first_frame(self) -> float:
         obs = read_observations(self.obs, math.inf, units=self.config.units, zr=(self.config.zr_a, self.config.zr_b))
         if not obs.frames:

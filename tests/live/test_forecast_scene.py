@@ -1,0 +1,94 @@
+"""The scene of a forecast cycle: written with the cycle, drawn offline in headless Chromium with its
+slider over the lead times, the exceedance classes and the warned buildings, roads and facilities."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from live_town import CRS, X0, Y0, bowl_twin, config, town_storm
+
+from _chromium import require_chromium, shoot
+from twin.live.cycle import Forecaster
+from twin.scene.payload import unpack
+
+
+def _roads():
+    line = shapely.LineString([(X0 + 60, Y0 - 155), (X0 + 240, Y0 - 155)])
+    return gpd.GeoDataFrame({"id": ["r1"], "class": ["residential"], "name": ["Bowl Street"]}, geometry=[line], crs=CRS)
+
+
+@pytest.fixture(scope="module")
+def cycle(tmp_path_factory):
+    storm = town_storm(tmp_path_factory)
+    out = tmp_path_factory.mktemp("fc")
+    # a scene that fails is only a warning in a cycle: here it fails the test
+    with (
+        warnings.catch_warnings(),
+        Forecaster(bowl_twin(), config(), storm.obs, out, layers={"street": _roads()}) as fc,
+    ):
+        warnings.simplefilter("error")
+        return fc.cycle(storm.start + 72 * 60.0)
+
+
+def _page_data(page: str) -> tuple[dict, dict]:
+    config = json.loads(re.search(r'<script type="application/json" id="scene-config">([^<]*)</script>', page)[1])
+    blob = re.search(r'<script type="application/octet-stream" id="payload">([^<]*)</script>', page)[1]
+    return config, unpack(base64.b64decode(blob))[1]
+
+
+def test_each_cycle_writes_its_scene_with_a_frame_per_lead_and_the_warnings(cycle):
+    page = (cycle.folder / "scene.html").read_text()
+    conf, meta = _page_data(page)
+    assert conf["frames"] == [1800.0, 3600.0]  # the slider: one picture per lead time
+    labels = [label for _, label in conf["depth_legend"]]
+    assert "> 0.15 m: P ≥ 90%" in labels and "> 0.5 m: P 50% – 90% (median)" in labels
+    # the buildings by their probability of flooding within the longest lead (buildings.gpkg)
+    p = gpd.read_file(cycle.folder / "buildings.gpkg")["p_flooded_60min"].to_numpy()
+    assert p.max() >= 0.5 and p.min() < 0.1  # the rim house floods, the corner one does not
+    names = meta["buildings"]["names"]
+    assert names[int(np.argmax(p))] == f"P flooded {p.max():.0%} within 60 min"
+    # warned roads and facilities as lines, with their probability in the tooltip
+    drawn = {n["name"]: n for n in meta["network"]}
+    assert "street r1 residential" in drawn and drawn["street r1 residential"]["value"] >= 10
+    assert conf["network_title"] == "Roads and facilities warned within 60 min: probability"
+
+
+def test_the_exceedance_picture_is_the_deepest_threshold_reached_and_its_band():
+    from twin.scene.forecast import exceedance_codes
+
+    # five cells: dry; > 0.15 m likely; > 0.15 m certain and > 0.3 m possible; all three certain; NaN
+    p15 = np.array([0.0, 0.6, 1.0, 1.0, np.nan])
+    p30 = np.array([0.0, 0.05, 0.2, 1.0, np.nan])
+    p50 = np.array([0.0, 0.0, 0.0, 0.95, np.nan])
+    # codes: 1 + 3 * threshold index + band (0: >= 10 %, 1: >= 50 %, 2: >= 90 %)
+    assert exceedance_codes([p15, p30, p50], 0.1).tolist() == [0, 2, 4, 9, 0]
+    # a warning probability above 50 %: two bands per threshold
+    assert exceedance_codes([p15, p30, p50], 0.6).tolist() == [0, 1, 2, 6, 0]
+
+
+@pytest.mark.chromium
+def test_the_forecast_scene_draws_offline_in_chromium_and_its_slider_steps_the_leads(cycle, tmp_path):
+    require_chromium()
+    page = cycle.folder / "scene.html"
+    actions = [
+        (
+            "(() => { const s = document.getElementById('slider'); s.value = '0';"
+            " s.dispatchEvent(new Event('input')); return document.getElementById('time-label').textContent; })()",
+            tmp_path / "first.png",
+        ),
+    ]
+    report, (shot, first) = shoot(page, tmp_path / "scene.png", actions=actions)
+    assert report.ready, report.error
+    assert report.console_errors == () and report.requests == ()
+    assert report.action_values[0] == "t = 30 min"
+    r, g, b = (shot[..., k].astype(int) for k in range(3))
+    orange = (r > 150) & (g > 50) & (g < 130) & (b < 70)  # > 0.3 m with P >= 90 %: the bowl's middle
+    assert orange.sum() > 200
+    assert not np.array_equal(shot, first)  # the first lead's water is another picture
