@@ -1,5 +1,6 @@
-"""The scene of a forecast cycle: written with the cycle, drawn offline in headless Chromium with its
-slider over the lead times, the exceedance classes and the warned buildings, roads and facilities."""
+"""What a forecast folder offers beyond its data: the scene of each cycle (written with the cycle, drawn
+offline in headless Chromium with its slider over the lead times, the exceedance classes and the warned
+buildings, roads and facilities) and `twin info` of the folder."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from click.testing import CliRunner
 from live_town import CRS, X0, Y0, bowl_twin, config, town_storm
 
 from _chromium import require_chromium, shoot
+from twin.cli.app import main
 from twin.live.cycle import Forecaster
 from twin.scene.payload import unpack
 
@@ -92,3 +95,20 @@ def test_the_forecast_scene_draws_offline_in_chromium_and_its_slider_steps_the_l
     orange = (r > 150) & (g > 50) & (g < 130) & (b < 70)  # > 0.3 m with P >= 90 %: the bowl's middle
     assert orange.sum() > 200
     assert not np.array_equal(shot, first)  # the first lead's water is another picture
+
+
+def test_twin_info_of_a_forecast_folder_summarises_its_cycles_and_warnings(cycle, tmp_path):
+    out = cycle.folder.parent.parent
+    res = CliRunner().invoke(main, ["info", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Forecast   1 cycles" in res.output and "2026-06-01T09:12:00+00:00" in res.output
+    assert "Members    3 (" in res.output and "lead times 30, 60 min" in res.output
+    warned = json.loads((cycle.folder / "cycle.json").read_text())["features"]["buildings"]["warned"]
+    assert warned >= 1 and f"buildings   {warned:>6} of      3 (building)" in res.output
+    res = CliRunner().invoke(main, ["info", str(out), "--json"])
+    summary = json.loads(res.output)
+    assert summary["kind"] == "forecast" and summary["features"]["street"]["kind"] == "road"
+    # a forecast folder before its first cycle: said, not a traceback
+    (tmp_path / "fc" / "cycles").mkdir(parents=True)
+    res = CliRunner().invoke(main, ["info", str(tmp_path / "fc")])
+    assert res.exit_code == 2 and "without a published cycle yet" in res.output
