@@ -112,3 +112,19 @@ def test_twin_info_of_a_forecast_folder_summarises_its_cycles_and_warnings(cycle
     (tmp_path / "fc" / "cycles").mkdir(parents=True)
     res = CliRunner().invoke(main, ["info", str(tmp_path / "fc")])
     assert res.exit_code == 2 and "without a published cycle yet" in res.output
+
+
+def test_twin_scene_of_a_forecast_folder_writes_its_latest_cycles_scene(cycle, tmp_path):
+    import shutil
+
+    out = tmp_path / "fc"
+    shutil.copytree(cycle.folder.parent.parent, out)
+    latest = out / "cycles" / cycle.folder.name / "scene.html"
+    latest.unlink()
+    res = CliRunner().invoke(main, ["scene", str(out)])
+    assert res.exit_code == 2 and "--twin TWIN_DIR" in res.output and not latest.exists()
+    bowl_twin().save(tmp_path / "tw")
+    res = CliRunner().invoke(main, ["scene", str(out), "--twin", str(tmp_path / "tw")])
+    assert res.exit_code == 0, res.output
+    conf, _ = _page_data(latest.read_text())
+    assert conf["frames"] == [1800.0, 3600.0]

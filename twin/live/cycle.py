@@ -273,7 +273,9 @@ class Forecaster:
             "total": time.perf_counter() - t0,  # to the start of publishing: cycle.json cannot time its own writing
         }
         folder = publish_cycle(self.out, name, rasters, self.twin.transform, self.twin.crs, tables, layers, record)
-        _io.write_extra(folder, "scene.html", self._scene, f"write it later with `twin scene {self.out}`.")
+        _io.write_extra(
+            folder, "scene.html", self._scene, f"write it later with `twin scene {self.out} --twin TWIN_DIR`."
+        )
         record["timings"]["publishing"] = time.perf_counter() - t_products
         record["timings"]["total"] = time.perf_counter() - t0
         # the state last: a cycle cut short before this line is run again from the previous state

@@ -153,7 +153,8 @@ def forecast_scene(twin, folder: str | os.PathLike) -> Scene:
             [list(c.rgba), f"P {c.label} {within}"] for c in bands
         ]
         data.building_meta["exposure"] = False
-        data.building_meta["names"] = [f"P flooded {v:.0%} {within}" for v in p]
+        own = data.building_meta.get("names") or [""] * len(p)
+        data.building_meta["names"] = [f"{n + ': ' if n else ''}P flooded {v:.0%} {within}" for n, v in zip(own, p)]
 
     warned = []
     for name, info in record.get("features", {}).items():
