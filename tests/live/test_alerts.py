@@ -98,3 +98,12 @@ def test_the_sample_city_roads_are_warned_with_the_flood_runs_thresholds(tmp_pat
         cut[seg.loc[seg["cut_at_s"].notna(), "road_id"].unique()] += 1
     expected = set(ids[cut / len(res.outputs) >= 0.5])
     assert set(roads["id"].astype(str)) == expected
+
+
+def test_a_road_depth_that_is_not_a_positive_depth_is_refused_naming_the_key():
+    from twin.errors import ScenarioError
+    from twin.live.config import ForecastConfig
+
+    with pytest.raises(ScenarioError, match="road_depths.*footway"):
+        ForecastConfig.coerce(config(road_depths={"footway": 0.0}))
+    assert ForecastConfig.coerce(config(road_depths={"footway": 0.2})).road_depths == {"footway": 0.2}
