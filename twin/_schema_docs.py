@@ -28,6 +28,7 @@ KINDS = {
     "water": ("twin.sims.water.scenario", "WaterScenario"),
     "terrain": ("twin.sims.terrain.scenario", "TerrainScenario"),
     "ensemble": ("twin.ensemble.spec", "_Spec"),
+    "forecast": ("twin.live.config", "ForecastConfig"),
 }
 
 _TITLES = {
@@ -36,6 +37,7 @@ _TITLES = {
     "water": 'Water resources (`kind = "water"`)',
     "terrain": 'Terrain (`kind = "terrain"`)',
     "ensemble": "Ensembles (`twin ensemble`)",
+    "forecast": "Forecasts (`twin forecast --config`)",
 }
 
 

@@ -89,6 +89,13 @@ thresholds = [0.1, 0.3]
 [sweep]
 "drainage.capacity" = [0.0, 10.0]
 """,
+    "forecast": """
+base = { duration = "1h", infiltration = { model = "none" } }
+lead_times = ["30min", "1h"]
+members = 4
+interval = "6min"
+road_depths = { footway = 0.2 }
+""",
 }
 
 

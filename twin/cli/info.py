@@ -10,14 +10,14 @@ import click
 from twin.cli.options import (
     FolderIn,
 )
-from twin.cli.report import print_result, print_twin
+from twin.cli.report import print_forecast, print_result, print_twin
 
 
 @click.command()
 @click.argument("path", type=FolderIn())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def info(path: Path, as_json: bool) -> None:
-    """Describe a twin folder (CRS, grid, layers) or a result folder (summary)."""
+    """Describe a twin folder (CRS, grid, layers), a result folder (summary) or a forecast folder (cycles, warnings)."""
     if (path / "twin.json").is_file():
         from twin.model.twin import Twin
 
@@ -30,5 +30,24 @@ def info(path: Path, as_json: bool) -> None:
         _io.verify_dir(path)
         summary = json.loads((path / "summary.json").read_text())
         click.echo(json.dumps(summary, indent=2)) if as_json else print_result(summary)
+    elif (path / "latest.json").is_file() or (path / "cycles").is_dir():
+        from twin.errors import InputDataError
+        from twin.live.publish import forecast_summary
+
+        try:
+            summary = forecast_summary(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputDataError(
+                f"{path} looks like a forecast folder, but its latest cycle cannot be read ({exc}); "
+                "run `twin forecast` into it again."
+            ) from None
+        if summary is None:
+            raise InputDataError(
+                f"{path} is a forecast folder without a published cycle yet; wait for `twin forecast`."
+            )
+        click.echo(json.dumps(summary, indent=2)) if as_json else print_forecast(summary)
     else:
-        raise click.UsageError(f"{path} is neither a twin folder (twin.json) nor a result folder (summary.json).")
+        raise click.UsageError(
+            f"{path} is neither a twin folder (twin.json), a result folder (summary.json) nor a forecast "
+            "folder (latest.json)."
+        )

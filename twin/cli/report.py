@@ -92,3 +92,17 @@ def print_result(s: dict[str, Any]) -> None:
     kind = kinds().get(s.get("kind", "flood")) or SimulationKind("", None, None, None)
     for line in kind.summary_lines(s):
         click.echo(line)
+
+
+def print_forecast(s: dict[str, Any]) -> None:
+    """A forecast folder's summary (:func:`twin.live.publish.forecast_summary`) as text."""
+    leads = ", ".join(f"{v:g}" for v in s["lead_times_min"])
+    click.echo(f"Forecast   {s['cycles']} cycles, {s['first']} .. {s['latest']}")
+    click.echo(f"Latest     {s['latest_path']}")
+    click.echo(f"Members    {s['members']} ({s['nowcast']} nowcast), lead times {leads} min")
+    p = s.get("warn_probability")
+    within = f"within {s['lead_times_min'][-1]:g} min" + (f", P >= {p:.0%}" if p is not None else "")
+    click.echo(f"Warned     {within}:")
+    for name, f in s["features"].items():
+        click.echo(f"  {name:<12}{f['warned']:>6} of {f['count']:>6} ({f['kind']})")
+    click.echo(f"Data warnings in the latest cycle: {s['data_warnings']}")

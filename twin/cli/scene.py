@@ -18,7 +18,8 @@ from twin.cli.options import (
 @twin_option(required=False, help="Twin folder (default: the one recorded in the result's summary).")
 @click.option("--out", type=click.Path(path_type=Path), help="HTML file (default: RESULT_DIR/scene.html).")
 def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
-    """Write the offline 3D scene (HTML) of a flood, river or terrain result.
+    """Write the offline 3D scene (HTML) of a flood, river or terrain result, or of a forecast folder's
+    latest cycle (into its cycles/<time>/scene.html; --twin required).
 
     A flood result shows its depth, hazard and buildings; a river result its links coloured by
     peak discharge; a terrain result its streams coloured by Strahler order.
@@ -27,6 +28,18 @@ def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
     from twin.model.twin import Twin
     from twin.sims.runs import load_result
 
+    if (result_dir / "latest.json").is_file():
+        from twin.live.publish import read_latest
+        from twin.scene.forecast import forecast_scene
+
+        if twin_dir is None:
+            raise InputDataError(f"{result_dir} is a forecast folder; pass the twin it forecasts with --twin TWIN_DIR.")
+        folder = result_dir / read_latest(result_dir)["path"]
+        path = forecast_scene(Twin.load(twin_dir), folder).to_html(
+            out or folder / "scene.html", title=f"cimtwin forecast {folder.name}"
+        )
+        click.echo(f"Scene written to {path}")
+        return
     summary = json.loads((result_dir / "summary.json").read_text()) if (result_dir / "summary.json").is_file() else {}
     if summary.get("kind") == "water" or (result_dir / "allocation.nc").is_file():
         raise InputDataError(

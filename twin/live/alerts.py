@@ -7,8 +7,9 @@ just outside its outline (buffered by 0.75 cell, sampled every half cell), a lin
 (every half cell), a point in its cell. Against a building's ``base`` (when it has one) the water
 counts from the base up: ``min(depth, ground + depth - base)``. A feature floods in a member when
 that depth exceeds its threshold: ``flooded_depth`` for buildings and facilities, the depth cutting
-its class for roads (:data:`twin.live.config.ROAD_DEPTHS`, documented defaults, ``road_depths`` in
-the forecast file over them). Its probability is the share of members in which it floods by the
+its class for roads: the flood run's table (:data:`twin.sims.flood.roads.THRESHOLDS_M`, with its
+sources; ``road_depths`` in the forecast file over it), so that a flood result's ``roads.gpkg`` and a
+forecast's road warnings cut the same roads; bridges are never cut (the water passes under). Its probability is the share of members in which it floods by the
 lead time; its expected time, the median over those members of when the water first reached the
 flooded depth at it.
 """

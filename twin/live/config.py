@@ -12,26 +12,7 @@ from pydantic import ConfigDict, ValidationError, field_validator
 from twin.errors import ScenarioError
 from twin.sims.scenario_base import CheckedModel, Duration, doc, explain_errors, read_toml
 
-__all__ = ["ForecastConfig", "ROAD_DEPTHS"]
-
-#: Depth [m] above which a road of each class is cut (the ``class`` column of a line layer). Cars stall
-#: and lose grip from about 0.3 m of still water (UK Environment Agency / Defra FD2320, Australian
-#: Rainfall and Runoff 2019, book 6, ch. 7: 0.3 m for small cars); minor streets, driven by any car,
-#: are cut earlier, and paths for walkers from 0.1 m (people lose footing in moving water).
-ROAD_DEPTHS = {
-    "motorway": 0.3,
-    "trunk": 0.3,
-    "primary": 0.3,
-    "secondary": 0.25,
-    "tertiary": 0.2,
-    "residential": 0.15,
-    "service": 0.15,
-    "living_street": 0.15,
-    "unclassified": 0.15,
-    "footway": 0.1,
-    "cycleway": 0.1,
-    "path": 0.1,
-}
+__all__ = ["ForecastConfig"]
 
 
 class ForecastConfig(CheckedModel):
@@ -72,8 +53,11 @@ class ForecastConfig(CheckedModel):
     warn_probability: float = doc(
         0.1, description="Features whose probability of flooding reaches this are listed as warnings", gt=0, le=1
     )
-    road_depths: dict[str, float] = doc({}, description="Depth cutting a road, per class (added to the defaults)")
-    road_depth: float = doc(0.15, description="Depth cutting a road of a class not listed", units="m", gt=0)
+    road_depths: dict[str, float] = doc(
+        {},
+        description="Depth cutting a road, per class, over the flood run's (twin.sims.flood.roads.THRESHOLDS_M)",
+        units="m",
+    )
     workers: int = doc(2, description="Dask worker processes for the members (0: run them in this process)", ge=0)
     threads: int = doc(1, description="Numba threads per worker", ge=1)
     scheduler: str | None = doc(None, description="Address of a running Dask scheduler (default: a local cluster)")
@@ -92,10 +76,13 @@ class ForecastConfig(CheckedModel):
             raise ValueError("thresholds are depths in m: positive and increasing, e.g. [0.15, 0.3, 0.5]")
         return v
 
-    @property
-    def road_classes(self) -> dict[str, float]:
-        """The depth cutting each road class: the defaults with the file's ``road_depths`` over them."""
-        return {**ROAD_DEPTHS, **self.road_depths}
+    @field_validator("road_depths")
+    @classmethod
+    def _road_depths(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, d in v.items() if not d > 0]
+        if bad:
+            raise ValueError(f"road depths are positive depths in m; {', '.join(bad)} is not")
+        return v
 
     @classmethod
     def coerce(cls, value: ForecastConfig | dict | str | os.PathLike, base_dir: Path | None = None) -> ForecastConfig:

@@ -37,6 +37,7 @@ from twin.live.state import LiveState, load_state, save_state
 from twin.model.edits import apply_edits
 from twin.model.twin import Twin
 from twin.sims.flood.forcing import MM_PER_H, FloodSetup, setup
+from twin.sims.flood.roads import class_thresholds
 from twin.sims.flood.scenario import Scenario
 
 __all__ = ["CycleResult", "Forecaster"]
@@ -238,6 +239,7 @@ class Forecaster:
             "lead_times_min": [v / 60 for v in cfg.lead_times],
             "thresholds_m": list(cfg.thresholds),
             "flooded_depth_m": cfg.flooded_depth,
+            "warn_probability": cfg.warn_probability,
             "members": len(outputs),
             "nowcast": {"method": nc.method, "reason": nc.reason, "radar_frame": stamp(last.time) if last else None},
             "rain_gauge_bias": bias,
@@ -271,6 +273,9 @@ class Forecaster:
             "total": time.perf_counter() - t0,  # to the start of publishing: cycle.json cannot time its own writing
         }
         folder = publish_cycle(self.out, name, rasters, self.twin.transform, self.twin.crs, tables, layers, record)
+        _io.write_extra(
+            folder, "scene.html", self._scene, f"write it later with `twin scene {self.out} --twin TWIN_DIR`."
+        )
         record["timings"]["publishing"] = time.perf_counter() - t_products
         record["timings"]["total"] = time.perf_counter() - t0
         # the state last: a cycle cut short before this line is run again from the previous state
@@ -280,6 +285,11 @@ class Forecaster:
         return CycleResult("published", now, folder, record, obs.warnings, inputs, outputs, nc, last)
 
     # ------------------------------------------------------------------------------------------ pieces
+    def _scene(self, path: Path) -> None:
+        from twin.scene.forecast import forecast_scene
+
+        forecast_scene(self.twin, path.parent).to_html(path, title=f"cimtwin forecast {path.parent.name}")
+
     def _first_frame(self) -> float:
         obs = read_observations(self.obs, math.inf, units=self.config.units, zr=(self.config.zr_a, self.config.zr_b))
         if not obs.frames:
@@ -433,8 +443,9 @@ class Forecaster:
         arrivals = [o.arrival for o in outputs]
         for name, (kind, gdf) in self.layers.items():
             if kind == "road":
-                classes = cfg.road_classes
-                thr = np.array([classes.get(str(c), cfg.road_depth) for c in gdf["class"]])
+                thr = class_thresholds(gdf["class"], cfg.road_depths)
+                if "bridge" in gdf.columns:  # water passes under a bridge, as in the flood run's roads.gpkg
+                    thr[gdf["bridge"].fillna(False).to_numpy(bool)] = np.inf
             else:
                 thr = np.full(len(gdf), cfg.flooded_depth)
             fc = feature_forecast(self.samplers[name], h_max, arrivals, ground, thr, leads)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from twin import _io
 
-__all__ = ["publish_cycle", "read_latest"]
+__all__ = ["publish_cycle", "read_latest", "forecast_summary"]
 
 
 def publish_cycle(
@@ -78,3 +78,28 @@ def read_latest(out: str | Path) -> dict[str, Any] | None:
         return None
     latest["record"] = json.loads((out / latest["path"] / "cycle.json").read_text())
     return latest
+
+
+def forecast_summary(out: str | Path) -> dict[str, Any] | None:
+    """What ``twin info`` says of a forecast folder: cycles published, the latest's time, members, nowcast,
+    and per feature layer its kind, features and those warned within the longest lead (None: not a
+    forecast folder, or no cycle yet)."""
+    out = Path(out)
+    latest = read_latest(out)
+    if latest is None:
+        return None
+    record = latest["record"]
+    history = pd.read_csv(out / "history.csv") if (out / "history.csv").is_file() else pd.DataFrame()
+    return {
+        "kind": "forecast",
+        "cycles": len(history) if len(history) else len(list((out / "cycles").glob("*/cycle.json"))),
+        "first": str(history["now"].iloc[0]) if len(history) else record["now"],
+        "latest": record["now"],
+        "latest_path": str(out / latest["path"]),
+        "members": record["members"],
+        "lead_times_min": record["lead_times_min"],
+        "nowcast": record["nowcast"]["method"],
+        "warn_probability": record.get("warn_probability"),
+        "features": record.get("features", {}),
+        "data_warnings": len(record.get("warnings", [])),
+    }

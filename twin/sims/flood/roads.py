@@ -38,6 +38,7 @@ from twin.errors import InputDataError
 
 __all__ = [
     "THRESHOLDS_M",
+    "class_thresholds",
     "SPEEDS_KMH",
     "FOOT_CLASSES",
     "Route",
@@ -101,6 +102,12 @@ def _base(cls: str) -> str:
 def _per_class(classes: Sequence[str], table: Mapping[str, float], over: Mapping[str, float], default: float):
     merged = {**table, **{str(k).lower(): float(v) for k, v in (over or {}).items()}}
     return np.array([merged.get(c, merged.get(_base(c), default)) for c in classes], dtype=float)
+
+
+def class_thresholds(classes: Sequence[str], overrides: Mapping[str, float] | None = None) -> np.ndarray:
+    """The depth [m] cutting a road of each of ``classes``: :data:`THRESHOLDS_M` with ``overrides`` over
+    it (per class), a ramp (``primary_link``) its road's, any other class the car value (0.30 m)."""
+    return _per_class([str(c) for c in classes], THRESHOLDS_M, overrides or {}, _DEFAULT_THRESHOLD_M)
 
 
 def _segments(roads: gpd.GeoDataFrame, max_len: float) -> gpd.GeoDataFrame:
@@ -180,7 +187,7 @@ def road_cuts(
     geoms = np.asarray(seg.geometry.values)
     cells, starts = _sample_cells(geoms, transform, max_depth.shape)
     bridge = seg["bridge"].to_numpy(bool)
-    thr = _per_class(seg["class"].tolist(), THRESHOLDS_M, thresholds or {}, _DEFAULT_THRESHOLD_M)
+    thr = class_thresholds(seg["class"].tolist(), thresholds)
 
     def along(grid: np.ndarray) -> np.ndarray:
         vals = np.asarray(grid).reshape(-1)[cells].astype(np.float64)
