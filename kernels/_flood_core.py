@@ -43,6 +43,9 @@ from ._series import series_cumulative, series_integral, series_value
 # 'nnan'/'ninf' would let LLVM drop the non-finite checks.
 FASTMATH = {"nsz", "contract"}
 
+#: Depth [m] above which the FD2320 hazard rating adds the urban debris factor DF = 1.
+DEBRIS_DEPTH = 0.25
+
 # Internal bed elevation of blocked cells: any face touching one gets a flow depth <= 0 (no flux),
 # so the momentum sweep needs no separate mask. Far below float32's maximum (3.4e38).
 BLOCKED_Z = 1.0e30
@@ -983,7 +986,7 @@ def constants(h, theta, h_dry, dx, wet_depth, froude_cap, g):
     pf[P_THIRD] = 1.0 / 3.0
     pf[P_HALF] = 0.5
     pf[P_ZERO] = 0.0
-    pf[P_DF_DEPTH] = 0.25
+    pf[P_DF_DEPTH] = DEBRIS_DEPTH
     pf[P_V_DEPTH] = max(h_dry, wet_depth)
     pf[P_V_CAP2] = min(froude_cap * froude_cap * g, 1e30)  # finite: 0 * inf would be NaN
     pf[P_BIG] = 1e30

@@ -25,6 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._flood_core import DEBRIS_DEPTH
 from ._series import series_cumulative, series_integral, series_value
 
 # Only value-safe fast-math, as the inertial kernel: no reassociation (results must not depend on
@@ -513,7 +514,7 @@ def accumulate(h, hu, hv, blocked, t1, v_depth, wet, a_hmax, a_vmax, a_haz, a_ta
             spd = 0.0
             if w > v_depth:
                 spd = np.sqrt(np.float64(hu[r, c]) ** 2 + np.float64(hv[r, c]) ** 2) / w
-            hz = w * (spd + 0.5) + (1.0 if w > 0.25 else 0.0)
+            hz = w * (spd + 0.5) + (1.0 if w > DEBRIS_DEPTH else 0.0)
             a_hmax[r, c] = max(a_hmax[r, c], w)
             a_vmax[r, c] = max(a_vmax[r, c], spd)
             a_haz[r, c] = max(a_haz[r, c], hz)

@@ -55,6 +55,8 @@ __all__ = [
     "BoundaryFaces",
     "edge_faces",
     "advance",
+    "cell_speed",
+    "DEBRIS_DEPTH",
     "stored_volume",
     "DEVICES",
     "DeviceError",
@@ -68,6 +70,8 @@ __all__ = [
 ]
 
 STATUS_OK = 0
+#: Depth [m] above which the FD2320 hazard rating HR = d (v + 0.5) + DF adds the debris factor DF = 1.
+DEBRIS_DEPTH = _core.DEBRIS_DEPTH
 STATUS_UNSTABLE_DT = 1
 STATUS_NON_FINITE = 2
 
@@ -707,6 +711,39 @@ def advance(
     if steps == 0:
         dt_min = dt_max = 0.0
     return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status), int(capped))
+
+
+def cell_speed(state: FloodState, grid: FloodGrid, params: FloodParams) -> np.ndarray:
+    """The cell speed [m/s] of the state as it is, as the running maximum ``FloodAccum.v_max`` takes it.
+
+    The centre discharge of the faces over the flow depth, 0 at or below ``params.wet_depth`` and in
+    blocked cells, held to the same bound (see :func:`kernels._flood_core._maxima`): the maximum of
+    these over a run's snapshot times is never above its ``v_max``. A float32 ``(ny, nx)`` array.
+    """
+    dtype = state.h.dtype
+    h, lo = state.h.copy(), state.h_lo.copy()  # prepare zeroes blocked cells: leave the state alone
+    zb, nb, rainf = np.empty_like(h), np.empty_like(h), np.empty_like(h)
+    blocked = _c(grid.blocked, np.uint8)
+    none = np.zeros((1, 1))
+    _core.prepare(
+        _c(grid.z, dtype), _c(grid.manning, dtype), blocked, np.zeros(h.shape), np.zeros(h.shape), 0,
+        none, none, none, h, zb, nb, rainf, lo,
+    )  # fmt: skip
+    pf = _core.constants(
+        h,
+        float(params.theta),
+        float(params.h_dry),
+        float(grid.dx),
+        float(params.wet_depth),
+        float(params.froude_cap),
+        float(params.g),
+    )
+    acc = FloodAccum.zeros(h.shape)
+    _core.accum_open(
+        h, zb, nb, _c(state.qx, dtype), _c(state.qy, dtype), blocked, state.t, pf,
+        acc.h_max, acc.v_max, acc.hazard_max, acc.t_arrival, acc.wet_since,
+    )  # fmt: skip
+    return acc.v_max
 
 
 class _Prepared:

@@ -37,7 +37,7 @@ from . import _flood_core, _swe_core
 from .flood import FloodAccum, FloodForcing, FloodGrid, FloodParams, FloodState, IntervalStats
 from .flood import advance as _inertial_advance
 
-__all__ = ["SweParams", "SweState", "advance"]
+__all__ = ["SweParams", "SweState", "advance", "cell_speed"]
 
 
 class SweParams(NamedTuple):
@@ -222,6 +222,20 @@ def advance(
     if steps == 0:
         dt_min = dt_max = 0.0
     return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status), 0)
+
+
+def cell_speed(state: SweState, grid: FloodGrid, params: SweParams) -> np.ndarray:
+    """The cell speed [m/s] of the state as it is, as the running maximum ``FloodAccum.v_max`` takes it:
+    |(hu, hv)| / h where h is above ``max(h_dry, wet_depth)``, else 0 (and 0 in blocked cells).
+    A float32 ``(ny, nx)`` array."""
+    acc = FloodAccum.zeros(state.h.shape)
+    v_depth = max(params.h_dry, params.wet_depth)
+    blocked = np.ascontiguousarray(grid.blocked, dtype=np.uint8)
+    _swe_core.accumulate(
+        state.h, state.hu, state.hv, blocked, state.t, v_depth, float(params.wet_depth),
+        acc.h_max, acc.v_max, acc.hazard_max, acc.t_arrival, acc.duration, acc.wet_since,
+    )  # fmt: skip
+    return acc.v_max
 
 
 def _probe_params(params: SweParams) -> FloodParams:

@@ -159,3 +159,25 @@ def test_switching_sweeps_between_calls_changes_no_bit(monkeypatch):
     assert mixed._sweeps.n == 8 and fixed.steps == mixed.steps and fixed.h.max() > 0.001
     for name in ("h", "qx", "qy", "h_lo"):
         np.testing.assert_array_equal(getattr(fixed, name), getattr(mixed, name), err_msg=name)
+
+
+@pytest.mark.parametrize("scheme", ["inertial", "swe"])
+def test_cell_speed_is_the_speed_a_fresh_running_maximum_takes_from_the_state(scheme):
+    from kernels import flood, swe
+
+    grid, forcing, state, _ = _slope()
+    params = FloodParams()
+    if scheme == "swe":
+        state, params, speed_of, step = swe.SweState.from_depth(state.h), swe.SweParams.from_flood(params), swe, swe
+    else:
+        speed_of, step = flood, flood
+    step.advance(state, grid, forcing, params, 200.0, FloodAccum.zeros(state.h.shape))
+    h = state.h.copy()
+    speed = speed_of.cell_speed(state, grid, params)
+    np.testing.assert_array_equal(state.h, h)  # the state is left as it was
+    # a zero-length call folds the state as it is into a fresh accumulator: the same speed, bit for bit
+    fresh = FloodAccum.zeros(state.h.shape)
+    step.advance(state, grid, forcing, params, state.t, fresh)
+    assert speed.dtype == np.float32 and float(speed.max()) > 0.05
+    np.testing.assert_array_equal(speed, fresh.v_max)
+    assert not speed[h <= params.wet_depth].any() and not speed[grid.blocked == 1].any()

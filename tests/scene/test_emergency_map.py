@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import rasterio
 import shapely
+import xarray as xr
 from affine import Affine
 from pyproj import Transformer
 from test_scene import CELL, CRS, NX, NY, X0, Y0, _city, _config, _flood
@@ -78,6 +79,10 @@ def saved(tmp_path_factory):
     flood.twin = city
     flood.scenario = SCENARIO
     flood.gauges = pd.DataFrame({"time": [600.0]})  # an empty gauges.csv would not read back
+    # speed snapshots (as a run takes them) that grow frame by frame up to the maximum speed of 0.8 m/s
+    flood.speed_frames = np.stack(
+        [np.where(f > 0, 0.3 + 0.25 * k, 0.0) for k, f in enumerate(flood.depth_frames)]
+    ).astype(np.float32)
     folder = tmp_path_factory.mktemp("emergency") / "result"
     flood.save(folder)
     _roads().to_file(folder / "roads.gpkg", layer="roads", driver="GPKG", engine="pyogrio")
@@ -257,6 +262,17 @@ def test_a_real_click_reads_back_max_depth_tif_and_the_slider_time(saved, tmp_pa
     assert query["arrival_s"] == round(float(flood.arrival_time[ROW, COL]))
     assert at_first["time_s"] == 600.0
     assert at_first["depth_m"] == pytest.approx(float(flood.depth_frames[0][ROW, COL]), abs=0.005)  # cm
+    # the speed at the first frame is depth.nc's, and the hazard is rated from that frame's depth and
+    # speed (FD2320 with the debris factor above 0.25 m), no longer the event's maximum
+    with xr.open_dataset(folder / "depth.nc", decode_times=False) as ds:
+        d0, v0 = (float(ds[name][0].sel(x=x, y=y, method="nearest")) for name in ("depth", "speed"))
+    assert d0 > 0.25 and 0 < v0 < 0.8
+    assert not at_first["speed_is_max"] and at_first["speed_m_s"] == pytest.approx(v0, abs=0.005)  # cm/s
+    assert not at_first["hazard_is_max"]
+    assert at_first["hazard"] == pytest.approx(d0 * (v0 + 0.5) + 1.0, abs=0.01)
+    assert at_first["hazard"] < query["hazard"]
+    assert at_first["hazard_class"] == next(c.label for c in HAZARD_CLASSES if d0 * (v0 + 0.5) + 1.0 < c.upper)
+    assert "from this time's depth and speed" in answer and f"speed {v0:.2f} m/s" in answer, answer
 
 
 @pytest.mark.chromium

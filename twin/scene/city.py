@@ -208,6 +208,7 @@ class Scene:
             "building_outline": list(_EXPOSURE_OUTLINE),
             "hazard_bounds": [c.upper if math.isfinite(c.upper) else 1e9 for c in HAZARD_CLASSES],
             "depth_min": data.depth_min,
+            "debris_depth": _debris_depth(),  # the FD2320 debris factor's depth, for the hazard at a frame
             "roads_cut": list(CUT_RGBA),
             "roads_open": list(OPEN_RGBA),
             "edit_colour": list(EDIT_RGBA),
@@ -569,6 +570,13 @@ def _grid(result, name: str, shape: tuple[int, int]) -> np.ndarray | None:
             f"{shape}; pass the result computed on this twin."
         )
     return array
+
+
+def _debris_depth() -> float:
+    """The depth above which the run's FD2320 hazard rating adds the debris factor (kernels.flood)."""
+    from kernels.flood import DEBRIS_DEPTH  # here: the scene module loads without Numba
+
+    return float(DEBRIS_DEPTH)
 
 
 def _add_flood(data: _SceneData, result, shape, depth_min: float, max_frames: int, water: np.ndarray) -> None:

@@ -629,12 +629,17 @@ _APP = r"""
       out.depth_m = atMax() || !A.q_frames ? out.max_depth_m : u16(A.q_frames, k * n + i, 100);
       out.speed_is_max = atMax() || !A.q_speed_frames;
       out.speed_m_s = out.speed_is_max ? u16(A.q_speed, i, 100) : u16(A.q_speed_frames, k * n + i, 100);
-      out.hazard = u16(A.q_hazard, i, 100);
+      // at a frame with its speed: FD2320 from that frame's depth and speed, as the run rates it
+      out.hazard_is_max = out.speed_is_max || !A.q_frames;
+      if (out.hazard_is_max) out.hazard = u16(A.q_hazard, i, 100);
+      else if (out.depth_m === null || out.speed_m_s === null) out.hazard = null;
+      else out.hazard = out.depth_m * (out.speed_m_s + 0.5) + (out.depth_m > C.debris_depth ? 1 : 0);
       out.arrival_s = A.q_arrival[i] === 4294967295 ? null : A.q_arrival[i];
       out.permanent_water = A.q_water[i] === 1;
       out.wet = out.depth_m !== null && out.depth_m >= C.depth_min;
       out.level_m = out.wet ? out.ground_m + out.depth_m : null;
-      out.hazard_class = out.hazard !== null && out.max_depth_m >= C.depth_min ?
+      const rated = out.hazard_is_max ? out.max_depth_m : out.depth_m;
+      out.hazard_class = out.hazard !== null && rated >= C.depth_min ?
         C.hazard_legend[hazardClass(out.hazard)][1] : null;
       out.cell_factor = Q.factor;
       return out;
@@ -662,7 +667,7 @@ _APP = r"""
           " (ground " + fmt(q.ground_m, "m", 2) + ")");
         lines.push("speed " + fmt(q.speed_m_s, "m/s", 2) + (q.speed_is_max ? " (max over the event)" : ""));
         lines.push("hazard " + (q.hazard_class ? fmt(q.hazard, "", 2) + " " + esc(q.hazard_class) : "none") +
-          " (max over the event)");
+          (q.hazard_is_max ? " (max over the event)" : " (from this time's depth and speed)"));
         lines.push("water arrived " + (q.arrival_s === null ? "never" : "after " + fmtTime(q.arrival_s)));
         if (q.permanent_water) lines.push("in a river or lake (permanent water)");
         if (q.cell_factor > 1) lines.push('<span class="coord">values of ' + q.cell_factor + " x " +

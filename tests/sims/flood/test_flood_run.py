@@ -94,6 +94,15 @@ def test_result_folder_and_reload(tmp_path):
         np.testing.assert_array_equal(ds["time"].values, [0, 300, 600, 900])
         assert pyproj.CRS.from_cf(ds["spatial_ref"].attrs) == tw.crs
         np.testing.assert_allclose(ds["depth"].max("time").values, r.max_depth, atol=0.5)
+        # the cell speed at the same times: 0 where dry, not above the run's maximum speed
+        speed, depth = ds["speed"].values, ds["depth"].values
+        assert speed.shape == depth.shape and ds["speed"].attrs["units"] == "m s-1"
+        assert ds["speed"].attrs["grid_mapping"] == "spatial_ref"
+        assert not speed[depth <= flood_scenario().output.wet_depth].any() and float(speed.max()) > 0
+        # (the run's last state is never folded into max_speed by a step after it: a rounding above)
+        assert (speed <= r.max_speed * (1 + 1e-3)).all()
+        assert float(speed.max()) > 0.5 * float(r.max_speed.max())
+        np.testing.assert_array_equal(speed, r.speed_frames)
     s = json.loads((out / "summary.json").read_text())
     for key in (
         "volume_in_m3",
@@ -114,6 +123,7 @@ def test_result_folder_and_reload(tmp_path):
     back = FloodResult.load(out)
     np.testing.assert_array_equal(back.max_depth, r.max_depth)
     np.testing.assert_array_equal(back.hazard_class, r.hazard_class)
+    np.testing.assert_array_equal(back.speed_frames, r.speed_frames)
     assert back.summary == s and len(back.buildings) == 2
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -128,13 +138,18 @@ def test_checkpoint_and_resume_equal_an_uninterrupted_run(tmp_path):
     # a run killed after its checkpoint has written snapshots past it: they are cut off and taken again
     frames = tmp_path / "part.frames.f32"
     assert frames.stat().st_size == 2 * tw.shape[0] * tw.shape[1] * 4  # t = 0 and 300 s
-    with open(frames, "ab") as fh:
-        fh.write(np.full(tw.shape, 7.0, np.float32).tobytes())
+    speeds = tmp_path / "part.speed.f32"  # the speed snapshots: as many as the checkpoint covers
+    assert speeds.stat().st_size == frames.stat().st_size
+    for path in (frames, speeds):
+        with open(path, "ab") as fh:
+            fh.write(np.full(tw.shape, 7.0, np.float32).tobytes())
     resumed = run(tw, sc, out=tmp_path / "part", progress=False, resume=True, scene=False)
     assert not frames.exists()
     with xr.open_dataset(tmp_path / "part" / "depth.nc") as a, xr.open_dataset(tmp_path / "full" / "depth.nc") as b:
         np.testing.assert_array_equal(a["depth"].values, b["depth"].values)
-    for name in ("max_depth", "max_speed", "arrival_time", "duration", "hazard", "depth_frames"):
+        np.testing.assert_array_equal(a["speed"].values, b["speed"].values)
+    assert not speeds.exists()
+    for name in ("max_depth", "max_speed", "arrival_time", "duration", "hazard", "depth_frames", "speed_frames"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
     for key in ("volume_in_m3", "volume_out_m3", "volume_lost_m3", "volume_stored_m3", "steps"):
         assert resumed.summary[key] == full.summary[key], key
@@ -410,6 +425,10 @@ def test_snapshot_budget_against_the_free_disk():
     check_budget(1000, 1_000_000, 10**12, 60.0)  # 4 GB of 1 TB free
     with pytest.raises(ScenarioError, match=r"output_interval = 60 s writes 1000 depth snapshots.*4\.0 GB.*1\.0 GB"):
         check_budget(1000, 1_000_000, 10**9, 60.0)
+    # depth and speed snapshots: twice the bytes
+    check_budget(1000, 1_000_000, 85 * 10**8, 60.0)
+    with pytest.raises(ScenarioError, match=r"1000 depth and speed snapshots.*8\.0 GB.*8\.5 GB"):
+        check_budget(1000, 1_000_000, 85 * 10**8, 60.0, stores=2)
 
 
 _MEMORY_SCRIPT = r"""

@@ -5,6 +5,7 @@ beside the result folder (a temporary file for a run without one). A checkpoint 
 frames it covers, so a resumed run cuts the file back to that count and goes on appending. The
 result's ``depth_frames`` map the file, and ``depth.nc`` is written from it frame by frame, one
 NetCDF chunk per frame (a whole-run chunk would be decompressed and compressed again for every frame).
+The cell-speed snapshots taken at the same times go the same way into ``<out>.speed.f32``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from twin.errors import InputDataError, ScenarioError
 
-__all__ = ["FrameStore", "check_budget", "free_bytes", "lazy", "write_netcdf"]
+__all__ = ["FrameStore", "check_budget", "free_bytes", "lazy", "speed_path", "write_netcdf"]
 
 #: Share of the free disk space the uncompressed snapshots may take.
 DISK_SHARE = 0.9
@@ -101,18 +102,25 @@ class FrameStore:
             pass
 
 
-def check_budget(frames: int, cells: int, free_bytes: int, interval: float) -> None:
-    """Refuse snapshots whose uncompressed size (frames x cells x 4 bytes) exceeds the free disk space.
+def speed_path(frames_path: Path | None) -> Path | None:
+    """The speed snapshots' scratch file beside the depth snapshots' ``<out>.frames.f32`` (None: temporary)."""
+    return None if frames_path is None else Path(str(frames_path).removesuffix(".frames.f32") + ".speed.f32")
+
+
+def check_budget(frames: int, cells: int, free_bytes: int, interval: float, *, stores: int = 1) -> None:
+    """Refuse snapshots whose uncompressed size (stores x frames x cells x 4 bytes) exceeds the free disk
+    space; ``stores``: how many grids each snapshot holds (depth and speed: 2).
 
     Raises
     ------
     ScenarioError
         Naming ``output_interval``, the frames, their size and the fix.
     """
-    need = frames * cells * 4
+    need = stores * frames * cells * 4
     if need > DISK_SHARE * free_bytes:
+        what = "depth" if stores == 1 else "depth and speed"
         raise ScenarioError(
-            f"output_interval = {interval:g} s writes {frames} depth snapshots of {cells} cells, "
+            f"output_interval = {interval:g} s writes {frames} {what} snapshots of {cells} cells, "
             f"{need / 1e9:.1f} GB before compression, but only {free_bytes / 1e9:.1f} GB of disk are free for them. "
             "Raise output_interval, set output.snapshots = false, or free disk space."
         )
@@ -127,13 +135,16 @@ def free_bytes(path: Path | None) -> int:
 
 
 def write_netcdf(ds, path: Path) -> None:
-    """Write a depth dataset (from ``FloodResult.depth_dataset``) compressed, one NetCDF chunk per frame.
+    """Write a depth dataset (from ``FloodResult.depth_dataset``) compressed, one NetCDF chunk per frame
+    (of each of its variables on the time axis: ``depth`` and, where present, ``speed``).
 
     Memory-mapped frames are copied one at a time in order: Dask's threads would read frames ahead
     of the (serialised, compressing) writes and hold hundreds of them.
     """
     ny, nx = ds["depth"].shape[1:]
-    encoding = {"depth": {"zlib": True, "complevel": 4, "chunksizes": (1, ny, nx)}}
+    encoding = {
+        name: {"zlib": True, "complevel": 4, "chunksizes": (1, ny, nx)} for name in ("depth", "speed") if name in ds
+    }
     if ds["depth"].chunks is None:
         ds.to_netcdf(path, encoding=encoding)
     else:

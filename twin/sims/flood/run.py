@@ -29,7 +29,7 @@ from twin.sims.flood import frames as _frames
 from twin.sims.flood.exposure import EXPOSURE_RULE, building_exposure, hazard_class
 from twin.sims.flood.forcing import FloodSetup, setup
 from twin.sims.flood.scenario import Scenario
-from twin.sims.flood.schemes import courant_factor, new_state, restore_state_arrays, state_arrays, stepper
+from twin.sims.flood.schemes import cell_speed, courant_factor, new_state, restore_state_arrays, state_arrays, stepper
 
 __all__ = ["run", "FloodResult"]
 
@@ -52,6 +52,10 @@ class FloodResult(Result):
     depth_frames, frame_times
         Depth snapshots every ``output_interval`` (``None`` when switched off) and their times [s]. A run's
         snapshots map the file they were written to (read-only), so they never fill memory.
+    speed_frames
+        Cell speed [m/s] at the same times, as ``max_speed`` takes it (so not above it, but for a
+        rounding at the last frame, whose state no later step folds in); ``None`` without snapshots or
+        for a result written before them.
     gauges : DataFrame
         Depth and water level at each gauge every ``gauge_interval``.
     buildings : GeoDataFrame
@@ -80,6 +84,7 @@ class FloodResult(Result):
     drainage: Any = field(default=None, repr=False)  # twin.drainage.DrainageResult of a sewer-coupled run
     #: per road segment: max depth, when cut and reopened (twin.sims.flood.roads.road_cuts); None without roads
     roads: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    speed_frames: np.ndarray | None = field(default=None, repr=False)
 
     kind: ClassVar[str] = "flood"
     signature: ClassVar[tuple[str, ...]] = ("max_depth.tif",)
@@ -146,11 +151,13 @@ class FloodResult(Result):
             with rasterio.open(path / f"{name}.tif") as src:
                 arrays[name] = src.read(1)
                 crs, transform = src.crs, src.transform
-        frames, times = None, np.zeros(0)
+        frames, speed_frames, times = None, None, np.zeros(0)
         if (path / "depth.nc").is_file():
             with xr.open_dataset(path / "depth.nc", decode_times=False) as ds:
                 frames = ds["depth"].values.astype(np.float32)
                 times = ds["time"].values.astype(np.float64)
+                if "speed" in ds:  # results written before the speed snapshots have none
+                    speed_frames = ds["speed"].values.astype(np.float32)
         buildings = gpd.read_file(path / "buildings.gpkg") if (path / "buildings.gpkg").is_file() else None
         roads = gpd.read_file(path / "roads.gpkg", layer="roads") if (path / "roads.gpkg").is_file() else None
         arrays["arrival_time"] = arrays["arrival_time"].astype(np.float64)
@@ -166,6 +173,7 @@ class FloodResult(Result):
             crs=crs,
             transform=transform,
             depth_frames=frames,
+            speed_frames=speed_frames,
             frame_times=times,
             gauges=pd.read_csv(path / "gauges.csv"),
             buildings=buildings,
@@ -178,12 +186,24 @@ class FloodResult(Result):
         )
 
     def depth_dataset(self):
-        """Depth snapshots as an xarray Dataset with CF metadata and the CRS (opens in QGIS, Panoply)."""
+        """Depth snapshots (and the speed ones, where kept) as an xarray Dataset with CF metadata and the
+        CRS (opens in QGIS, Panoply)."""
         import xarray as xr
 
         from twin._cf import global_attrs, grid_mapping, xy_coords
         from twin.sims.flood.gis import time_attrs
 
+        speed = {}
+        if self.speed_frames is not None:
+            speed["speed"] = (
+                ("time", "y", "x"),
+                _frames.lazy(self.speed_frames),
+                {
+                    "units": "m s-1",
+                    "long_name": "depth-averaged water speed (0 below the wet depth)",
+                    "grid_mapping": "spatial_ref",
+                },
+            )
         ds = xr.Dataset(
             {
                 "depth": (
@@ -191,6 +211,7 @@ class FloodResult(Result):
                     _frames.lazy(self.depth_frames),
                     {"units": "m", "long_name": "water depth above ground", "grid_mapping": "spatial_ref"},
                 ),
+                **speed,
                 "spatial_ref": ((), 0, grid_mapping(self.crs)),
             },
             coords={
@@ -289,7 +310,10 @@ def run(
     frames_path = Path(str(out) + ".frames.f32") if out is not None else None
     n_frames = scenario.snapshot_count if scenario.output.snapshots else 0
     if n_frames:
-        _frames.check_budget(n_frames, int(np.prod(shape)), _frames.free_bytes(frames_path), scenario.output_interval)
+        # depth and speed frames: two files of the same size
+        _frames.check_budget(
+            n_frames, int(np.prod(shape)), _frames.free_bytes(frames_path), scenario.output_interval, stores=2
+        )
 
     state = new_state(scenario, s.h0.astype(dtype))
     advance, params = stepper(scenario, s.params, device)
@@ -330,11 +354,13 @@ def run(
         if s.frames:
             s.forcing = s.forcing._replace(rain_field=s.rain_field_for(twin, s.frames[frame_i][1]))
     run_stats["device"] = device
-    store = None
+    store = speeds = None
     if scenario.output.snapshots:
         store = _frames.FrameStore(frames_path, shape, keep=len(frame_times) if resume else 0)
+        speeds = _frames.FrameStore(_frames.speed_path(frames_path), shape, keep=len(frame_times) if resume else 0)
         if not resume:
             store.append(state.h)
+            speeds.append(cell_speed(state, s.grid, params))
             frame_times.append(0.0)
 
     # when the run began (resumed runs keep their first start): depth.nc's times count from it
@@ -380,6 +406,7 @@ def run(
                 gauge_rows.append(_gauge_row(t_event, state, s))
             if "frame" in kinds and store is not None:
                 store.append(state.h)
+                speeds.append(cell_speed(state, s.grid, params))
                 frame_times.append(t_event)
             if "rain" in kinds:
                 frame_i = next(i for i, (t, _) in enumerate(s.frames) if t == t_event)
@@ -391,6 +418,7 @@ def run(
                 run_stats["wall_seconds"] = time.perf_counter() - wall0
                 if store is not None:
                     store.sync()
+                    speeds.sync()
                 extra = sewer.checkpoint(hotstart) if sewer is not None else {}
                 _save_checkpoint(
                     ckpt_path, parts, state, accum, totals, run_stats, stored0, gauge_rows, frame_times, extra
@@ -405,13 +433,16 @@ def run(
             sewer.close()
         if store is not None and not finished:
             store.close()
+            speeds.close()
     run_stats["wall_seconds"] = time.perf_counter() - wall0
     frames = store.frames() if store is not None else None
+    speed_frames = speeds.frames() if speeds is not None else None
     drained = sewer.finish() if sewer is not None else None
     if drained is not None:
         totals["vol_sewer_in"] = drained.summary["volume_surface_to_network_m3"]
         totals["vol_sewer_out"] = drained.summary["volume_network_to_surface_m3"]
     result = _finish(twin, scenario, s, state, accum, totals, run_stats, stored0, gauge_rows, frames, frame_times)
+    result.speed_frames = speed_frames
     if drained is not None:
         result.drainage = drained
         result.summary["drainage"] = _coupled_balance(result.summary, drained.summary)
@@ -432,6 +463,7 @@ def run(
             hotstart.unlink(missing_ok=True)
         if store is not None:
             store.remove()  # the result's frames map it until they are dropped
+            speeds.remove()
     return result
 
 

@@ -17,7 +17,7 @@ from kernels import flood, swe
 from twin.errors import ScenarioError
 from twin.sims.flood.scenario import Scenario
 
-__all__ = ["new_state", "stepper", "courant_factor", "state_arrays", "restore_state_arrays"]
+__all__ = ["new_state", "stepper", "cell_speed", "courant_factor", "state_arrays", "restore_state_arrays"]
 
 #: The full solver's state arrays beyond the inertial ones (checkpoint keys).
 _SWE_ARRAYS = ("hu", "hv")
@@ -41,6 +41,14 @@ def stepper(
     if n.scheme == "swe":
         return swe.advance, swe.SweParams.from_flood(params, cfl=n.cfl, order=n.order)
     return functools.partial(flood.advance, device=device), params
+
+
+def cell_speed(state: flood.FloodState, grid: flood.FloodGrid, params: Any) -> np.ndarray:
+    """The state's cell speed [m/s] (float32), as the scheme's running maximum speed takes it; ``params``
+    as :func:`stepper` returns them."""
+    if isinstance(state, swe.SweState):
+        return swe.cell_speed(state, grid, params)
+    return flood.cell_speed(state, grid, params)
 
 
 def courant_factor(scenario: Scenario) -> tuple[float, str]:
