@@ -500,3 +500,27 @@ def test_a_year_long_run_with_stop_at_starts_at_once(tmp_path):
     assert m["frames"] is None and (tmp_path / "r.checkpoint.npz").exists()
     assert m["growth_mb"] < 200, m
     assert m["seconds"] < 60, m  # generous: the first 120 simulated seconds of a 400 x 400 plane
+
+
+@pytest.mark.parametrize("scheme", ["inertial", "swe"])
+def test_speed_snapshots_reach_the_maximum_speed_on_a_steady_flow(scheme):
+    # steady rain on the tilted plane: after the first minutes the flow no longer changes, so the
+    # snapshots' speed is the running maximum's (they are taken as it takes them, from the same state)
+    sc = flood_scenario(
+        duration=1800,
+        output_interval=60,
+        rain={"constant": 40.0},
+        inflow=[],
+        infiltration={"model": "none"},
+        drainage={"capacity": 0.0},
+        boundary=[{"edge": "east", "type": "free", "slope": 0.002}],
+        numerics={"dtype": "float64", "scheme": scheme},
+    )
+    r = run(plane_twin(), sc, progress=False, scene=False)
+    speed, depth = r.speed_frames, r.depth_frames
+    assert speed.shape == depth.shape == (31, *r.max_speed.shape)
+    assert not speed[depth <= sc.output.wet_depth].any()
+    assert (speed <= r.max_speed * (1 + 1e-3)).all()
+    moving = r.max_speed > 0.05
+    ratio = speed.max(axis=0)[moving] / r.max_speed[moving]
+    assert moving.sum() > 100 and np.percentile(ratio, 5) > 0.99
