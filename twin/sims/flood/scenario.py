@@ -379,7 +379,7 @@ class Initial(ScenarioTable):
 class Output(ScenarioTable):
     """What the result holds and when."""
 
-    snapshots: bool = doc(True, description="Write depth snapshots every output_interval (depth.nc)")
+    snapshots: bool = doc(True, description="Write depth and speed snapshots every output_interval (depth.nc)")
     gauge_interval: Duration = doc(60.0, description="How often gauges are recorded (at least 1 s)", units="s")
     wet_depth: float = doc(
         0.01, description="Depth above which a cell is wet (arrival time and duration use it)", units="m", gt=0
