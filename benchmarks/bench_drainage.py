@@ -1,8 +1,10 @@
 """Sewer coupling overhead: a SWMM-coupled flood run against the same surface-only run (issue #24).
 
-Two cases: (a) the Bellinge network (../shared) under a surface interpolated from its rims, as
+Three cases: (a) the Bellinge network (../shared) under a surface interpolated from its rims, as
 tests/sims/flood/test_drainage.py builds it; (b) a network laid by ``twin.sims.flood.sewer_design.design_network`` on a
-sample-like valley. Each repeat runs surface-only and coupled back to back (interleaved), the ratio
+sample-like valley; (c) the sample city's own twin and flood scenario (``twin demo``: 768 manholes),
+against the same scenario without its ``[drainage]`` table (``--demo-duration`` cuts it to the storm's
+first seconds). Each repeat runs surface-only and coupled back to back (interleaved), the ratio
 is of the medians, of wall time and of the process's CPU time (all its threads: on a machine shared
 with other work the CPU time is what the run cost, the wall time also what it waited). ``--load N`` measures every case again with N busy processes (a competing load).
 Writes the "Sewer coupling overhead" section of benchmarks/RESULTS.md.
@@ -24,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -99,12 +102,31 @@ def _burn(stop) -> None:
         sum(range(10000))
 
 
-def measure(tw: Twin, inp: Path, duration: float, interval: float | None, repeat: int, profile: bool) -> dict:
+def _demo(tmp: Path, duration: float | None) -> tuple[Twin, Scenario, Scenario, Scenario]:
+    """The sample city's twin and flood scenario as ``twin demo`` builds them: coupled, surface only, warm-up.
+
+    The surface-only scenario is the demo's with its ``[drainage]`` table removed, nothing else changed;
+    ``duration`` (if given) shortens both to the first seconds of the storm.
+    """
+    from twin import sample
+    from twin.cli.demo import sample_twin
+
+    city = sample.city(tmp / "city")  # the demo's defaults: seed 0, 2 km at 2 m
+    tw, _ = sample_twin(city, 4.0)  # the demo's --resolution default
+    d = tomllib.loads(city.scenario.read_text())
+    if duration:
+        d["duration"] = duration
+        d["output_interval"] = min(duration, 600.0)
+    plain = {k: v for k, v in d.items() if k != "drainage"}
+    warm = {**d, "duration": 60.0, "output_interval": 60.0}
+    return tw, *(Scenario.from_dict(x, base_dir=city.root) for x in (d, plain, warm))
+
+
+def measure(tw: Twin, coupled_sc: Scenario, plain_sc: Scenario, warm_sc: Scenario, repeat: int, profile: bool) -> dict:
     """Median wall seconds of the surface-only and the coupled run, interleaved."""
-    plain_sc, coupled_sc = _scenario(inp, False, duration, interval), _scenario(inp, True, duration, interval)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run(tw, _scenario(inp, True, 60.0, interval), progress=False, scene=False)  # compile, warm caches
+        run(tw, warm_sc, progress=False, scene=False)  # compile, warm caches
         plain, coupled, plain_cpu, coupled_cpu = [], [], [], []
         summary = plain_summary = {}
         for _ in range(repeat):
@@ -146,13 +168,23 @@ def main() -> None:
     ap.add_argument("--cell", type=float, default=1.0, help="Bellinge surface cell size [m]")
     ap.add_argument("--interval", type=float, default=5.0, help="coupling interval [s]")
     ap.add_argument("--load", type=int, default=0, help="busy processes competing for the cores")
-    ap.add_argument("--cases", default="bellinge,valley,dense", help="valley: ~70 manholes, dense: ~2400")
+    ap.add_argument(
+        "--cases",
+        default="bellinge,valley,dense,demo",
+        help="valley: ~70 manholes, dense: ~2400, demo: the sample city's flood scenario (`twin demo`)",
+    )
+    ap.add_argument(
+        "--demo-duration",
+        type=float,
+        default=None,
+        help="shorten the demo scenario (2 h) to its first seconds, e.g. 2400 while the storm is on",
+    )
     ap.add_argument("--profile", action="store_true", help="print cProfile's top functions of one run each")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     load0 = os.getloadavg()[0]
-    rows = []
+    rows, demo = [], None
     with tempfile.TemporaryDirectory(prefix="bench-drainage-") as tmp:
         tmp = Path(tmp)
         for busy in sorted({0, args.load}):  # as the machine is, then with the competing load
@@ -162,14 +194,24 @@ def main() -> None:
                 p.start()
             try:
                 for case in args.cases.split(","):
-                    if case == "bellinge":
-                        built = _bellinge(tmp, args.cell)
-                        if built is None:
-                            print("skip bellinge: ../shared absent")
-                            continue
-                    else:  # design_network's min_area_m2: smaller lays more manholes
-                        built = _valley(tmp, 200, 400, 5.0, 2000.0 if case == "dense" else 5000.0, 60.0)
-                    m = measure(*built, args.duration, args.interval, args.repeat, args.profile)
+                    if case == "demo":
+                        if demo is None:
+                            demo = _demo(tmp, args.demo_duration)
+                        m = measure(*demo, args.repeat, args.profile)
+                    else:
+                        if case == "bellinge":
+                            built = _bellinge(tmp, args.cell)
+                            if built is None:
+                                print("skip bellinge: ../shared absent")
+                                continue
+                        else:  # design_network's min_area_m2: smaller lays more manholes
+                            built = _valley(tmp, 200, 400, 5.0, 2000.0 if case == "dense" else 5000.0, 60.0)
+                        tw, inp = built
+                        scs = (
+                            _scenario(inp, c, dur, args.interval)
+                            for c, dur in ((1, args.duration), (0, args.duration), (1, 60.0))
+                        )
+                        m = measure(tw, *scs, args.repeat, args.profile)
                     m["case"], m["busy"] = case, busy
                     rows.append(m)
                     print(m, f"ratio {m['with'] / m['plain']:.2f} cpu {m['with_cpu'] / m['plain_cpu']:.2f}", flush=True)
@@ -189,12 +231,24 @@ def render(args, rows: list[dict], load: tuple[float, float]) -> str:
         "",
         f"{_dt.date.today().isoformat()}, `NUMBA_NUM_THREADS={numba.get_num_threads()} python "
         f"benchmarks/bench_drainage.py --repeat {args.repeat} --duration {args.duration:g} --cell {args.cell:g} "
-        f"--interval {args.interval:g} --cases {args.cases}" + (f" --load {args.load}" if args.load else "") + "`; "
+        f"--interval {args.interval:g} --cases {args.cases}"
+        + (f" --load {args.load}" if args.load else "")
+        + (f" --demo-duration {args.demo_duration:g}" if args.demo_duration else "")
+        + "`; "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} before and {load[1]:.1f} after"
         + (f"; each case again with {args.load} busy processes competing" if args.load else "")
         + ". "
         "Float32 state, rain 60 mm/h for half the run; surface-only and coupled runs interleaved, medians "
-        "of wall time and of CPU time (the process's, all threads).",
+        "of wall time and of CPU time (the process's, all threads)."
+        + (
+            " The demo case is the sample city's own twin (4 m cells) and flood scenario as `twin demo` runs "
+            "them (60 mm/h for 1 h, the river's flood wave, Green-Ampt infiltration, the default coupling "
+            "interval), surface only = the same scenario without its `[drainage]` table"
+            + (f", both cut to the first {args.demo_duration:g} s of the 2 h" if args.demo_duration else "")
+            + "."
+            if "demo" in args.cases
+            else ""
+        ),
         "",
         "| case | busy processes | cells | nodes (coupled) | sync interval | steps surface only / coupled "
         "| surface only | coupled | ratio | CPU surface only | CPU coupled | CPU ratio |",

@@ -138,6 +138,31 @@ def test_notebook_deck_draws_the_same_pipes_and_manholes(coupled):
     assert west < lon < east and south < lat < north
 
 
+def _pydeck_tooltip(template: str, record: dict) -> str:
+    """What pydeck's widget shows over ``record``: its ``substituteIn``, each ``{key}`` replaced by the field."""
+    for key, value in record.items():
+        template = template.replace("{" + key + "}", str(value), 1)
+    return template
+
+
+def test_notebook_deck_tooltips_over_manholes_and_pipes_show_their_own_fields(coupled):
+    """One tooltip template serves every layer of a pydeck deck: over a manhole it showed the buildings'
+    fields unfilled ("{id}", "height {height} m"); each record now carries its own text."""
+    deck = coupled.scene().deck
+    layers = {layer["id"]: layer for layer in json.loads(deck.to_json())["layers"]}
+    template = deck._tooltip["html"]
+    j2 = next(m for m in layers["manholes"]["data"] if m["name"] == "manhole J2")
+    tip = _pydeck_tooltip(template, j2)
+    assert tip.startswith("<b>manhole J2</b><br/>overflowed ") and tip.endswith(" m3 onto the street"), tip
+    pipe = layers["network"]["data"][0]
+    tip = _pydeck_tooltip(template, pipe)
+    assert tip == f"<b>{pipe['name']}</b><br/>{pipe['text']}" and "of full-bore capacity" in tip
+    for layer in layers.values():
+        if layer.get("pickable"):
+            for record in layer["data"]:
+                assert not re.search(r"\{\w+\}", _pydeck_tooltip(template, record)), (layer["id"], record)
+
+
 def test_scenes_without_a_network_have_no_manholes_in_the_deck():
     tw = Twin(CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((10, 10), 12.0))
     sc = Scenario.from_dict({"name": "plain", "duration": 60, "output_interval": 60, "rain": {"constant": 10}})

@@ -326,7 +326,11 @@ def test_notebook_deck_and_repr_html(scene, flood):
     assert by_id[deepest["id"]]["max_depth"] == f"{deepest['max_depth']:.2f}"
     assert by_id["B13"]["source"] == "ifc" and by_id["B13"]["file"] == "house.ifc"
     assert len(by_id["B11"]["polygon"]) == 2  # courtyard: exterior and hole
-    assert "{max_depth}" in deck._tooltip["html"] and "{arrival_min}" in deck._tooltip["html"]
+    assert deck._tooltip["html"] == "{tooltip}"  # each record its own text (buildings, rivers, lakes, sewers)
+    assert by_id[deepest["id"]]["tooltip"].startswith(f"<b>{deepest['id']}</b>")
+    assert f"max depth {deepest['max_depth']:.2f} m<br/>water arrives after " in by_id[deepest["id"]]["tooltip"]
+    assert "source ifc house.ifc" in by_id["B13"]["tooltip"]
+    assert layers["rivers"]["data"][0]["tooltip"] == f"<b>{layers['rivers']['data'][0]['name']}</b>"
     # plain strings for units, not "@@=" expressions (the same pydeck string trap as images)
     assert layers["rivers"]["widthUnits"] == "meters"
     assert layers["ifc-outline"]["widthUnits"] == "pixels"

@@ -33,7 +33,6 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
     """Build the sample city, ingest it into a twin, run the design-storm flood and write the scene,
     route the storm through the river and lake, then run 30 years of the city's water supply."""
     from twin import _io, sample
-    from twin.model.build import from_files
     from twin.model.twin import Twin
     from twin.sims.runs import run
 
@@ -47,18 +46,9 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
         _io.check_out(out / sub, kind)
     click.echo(f"Generating the sample city (seed {seed}, {size_m:g} m at {cell:g} m) in {out / 'city'} ...")
     city = sample.city(out / "city", seed=seed, size_m=size_m, cell=cell)
-    click.echo("Ingesting it into a twin ...")
-    tw = from_files(
-        city.dem,
-        buildings=f"{city.layers}::buildings",
-        rivers=f"{city.layers}::rivers",
-        lakes=f"{city.layers}::lakes",
-        landuse=f"{city.layers}::landuse",
-        roads=f"{city.layers}::roads",
-        resolution=resolution,
-    )
-    click.echo(f"Importing {len(city.ifc)} IFC building models ...")
-    report_ifc(tw.add_ifc(city.ifc, warn=False))
+    click.echo(f"Ingesting it into a twin, with its {len(city.ifc)} IFC building models ...")
+    tw, ifc_report = sample_twin(city, resolution)
+    report_ifc(ifc_report)
     tw.save(out / "twin")
     tw = Twin.load(out / "twin")
     click.echo(f"Twin saved to {out / 'twin'}\n")
@@ -85,6 +75,36 @@ def demo(out: Path, seed: int, size_m: float, cell: float, resolution: float) ->
     )
     _demo_water(tw, city.water_scenario, out / "water")
     click.echo(f"\nOpen the scene (works offline): {(out / 'result' / 'scene.html').resolve()}")
+
+
+def sample_twin(city: Any, resolution: float) -> tuple[Any, Any]:
+    """The demo's twin of a generated sample city: its DEM and layers ingested, its IFC models added.
+
+    Parameters
+    ----------
+    city : SampleCity
+        What :func:`twin.sample.city` wrote.
+    resolution : float
+        The twin's cell size [m] (the DEM is resampled to it).
+
+    Returns
+    -------
+    (Twin, report)
+        The twin, and what :meth:`Twin.add_ifc` reported of the IFC models (the demo prints it; the
+        drainage benchmark builds the same twin with this function).
+    """
+    from twin.model.build import from_files
+
+    tw = from_files(
+        city.dem,
+        buildings=f"{city.layers}::buildings",
+        rivers=f"{city.layers}::rivers",
+        lakes=f"{city.layers}::lakes",
+        landuse=f"{city.layers}::landuse",
+        roads=f"{city.layers}::roads",
+        resolution=resolution,
+    )
+    return tw, tw.add_ifc(city.ifc, warn=False)
 
 
 def _report_roads(roads: dict[str, Any] | None, folder: Path) -> None:

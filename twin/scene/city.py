@@ -916,6 +916,11 @@ def _view_state(data: _SceneData, width: int = 900, height: int = 560) -> pydeck
     )
 
 
+def _tooltip(title: str, *lines: str) -> str:
+    """A deck record's tooltip: its title in bold, then its non-empty lines, HTML-escaped."""
+    return "<br/>".join([f"<b>{_html.escape(str(title))}</b>"] + [_html.escape(t) for t in lines if t])
+
+
 def _building_records(data: _SceneData) -> tuple[list[dict], list[dict]]:
     polygons, attrs, meta = data.buildings, data.building_attrs, data.building_meta
     n = meta["n"]
@@ -946,9 +951,13 @@ def _building_records(data: _SceneData) -> tuple[list[dict], list[dict]]:
             "name": names[b],
             "color": colours[classes[b]],
         }
+        lines = [f"height {heights[b]} m, base {bases[b]} m", f"source {record['source']} {files[b]}".rstrip()]
         if meta["exposure"]:
             record["max_depth"] = depth_text[b]
             record["arrival_min"] = arrival_text[b]
+            arrives = "never" if arrival_text[b] == "never" else f"after {arrival_text[b]} min"
+            lines += [f"max depth {depth_text[b]} m", f"water arrives {arrives}"]
+        record["tooltip"] = _tooltip(record["id"], names[b], *lines)
         # Multipolygon buildings become one record per part, sharing the attributes.
         for _ in range(parts[b]):
             part_rings = []
@@ -995,6 +1004,12 @@ def _build_deck(data: _SceneData) -> pydeck.Deck:
                                 ],
                                 "name": lake["name"] or "lake",
                                 "level": _finite_or_none(lake["level"]),
+                                "tooltip": _tooltip(
+                                    lake["name"] or "lake",
+                                    ""
+                                    if _finite_or_none(lake["level"]) is None
+                                    else f"level {float(lake['level']):.2f} m",
+                                ),
                             }
                             for lake in data.lakes
                         ],
@@ -1016,6 +1031,7 @@ def _build_deck(data: _SceneData) -> pydeck.Deck:
                                 "path": np.column_stack([np.round(r["lon"], 7), np.round(r["lat"], 7)]).tolist(),
                                 "width": r["width"],
                                 "name": r["name"] or "river",
+                                "tooltip": _tooltip(r["name"] or "river"),
                             }
                             for r in data.rivers
                         ],
@@ -1037,6 +1053,7 @@ def _build_deck(data: _SceneData) -> pydeck.Deck:
                         "color": n["color"],
                         "name": n["name"],
                         "text": n["text"],
+                        "tooltip": _tooltip(n["name"], n["text"]),
                     }
                     for n in data.network
                 ],
@@ -1060,12 +1077,12 @@ def _build_deck(data: _SceneData) -> pydeck.Deck:
                         "color": m["color"],
                         "name": m["name"],
                         "text": m["text"],
+                        "tooltip": _tooltip(m["name"], m["text"]),
                     }
                     for m in data.manholes
                 ],
             )
         )
-    tooltip_lines = ["<b>{id}</b>", "{name}", "height {height} m, base {base} m", "source {source} {file}"]
     if data.buildings is not None:
         records, ifc_roofs = _building_records(data)
         layers.append(
@@ -1094,8 +1111,6 @@ def _build_deck(data: _SceneData) -> pydeck.Deck:
                     width_units=String("pixels"),
                 )
             )
-        if data.building_meta["exposure"]:
-            tooltip_lines += ["max depth {max_depth} m", "water arrives after {arrival_min} min"]
     map_provider, map_style = None, None
     if data.basemap_url:
         # A raster style needs no token; pydeck accepts a style dict only with "mapbox".
@@ -1110,5 +1125,7 @@ def _build_deck(data: _SceneData) -> pydeck.Deck:
         initial_view_state=_view_state(data),
         map_provider=map_provider,
         map_style=map_style,
-        tooltip={"html": "<br/>".join(tooltip_lines)},
+        # one template for every layer (pydeck has no per-layer tooltip): each pickable record carries
+        # its own text, so a manhole shows its own fields, not a building's left unfilled
+        tooltip={"html": "{tooltip}"},
     )
