@@ -257,6 +257,7 @@ def _prepare(state: SweState, grid: FloodGrid, forcing: FloodForcing, params: Sw
         zb,
         nb,
         rainf,
+        np.zeros(state.h.shape, dtype),  # the inertial kernel's rounding remainder: unused here
     )
     if problem:  # the probe raised already; kept for a direct caller of _prepare
         raise ValueError(f"invalid flood inputs (code {problem})")
