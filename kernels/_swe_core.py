@@ -35,13 +35,13 @@ FASTMATH = {"nsz", "contract"}
 H_VEL = 1e-9
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _minmod(a, b):
     """The smaller of a and b in magnitude where they share a sign, else 0 (branch-free)."""
     return (math.copysign(0.5, a) + math.copysign(0.5, b)) * min(abs(a), abs(b))
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _flux(hl, ul, vl, hr, ur, vr, g):
     """HLL flux (mass, normal momentum) and upwinded tangential momentum between two face states.
 
@@ -80,7 +80,7 @@ def _flux(hl, ul, vl, hr, ur, vr, g):
     return f0, f1, f2
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _face(hl, el, ul, vl, hr, er, ur, vr, g):
     """Hydrostatically reconstructed flux through a face and the pressure corrections of its sides.
 
@@ -96,14 +96,14 @@ def _face(hl, el, ul, vl, hr, er, ur, vr, g):
     return f0, f1, f2, 0.5 * g * (hl * hl - hls * hls), 0.5 * g * (hr * hr - hrs * hrs)
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _wall(h, un, ut, g):
     """Flux of a cell's face state against a wall (its mirror image): pressure and impact only."""
     f0, f1, f2 = _flux(h, un, ut, h, -un, ut, g)
     return f1
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def _primitives(h, hu, hv, zb, blocked, order, u, v, sl):
     """Velocities into u, v; at second order the limited slopes into sl (8, ny, nx).
 
@@ -126,7 +126,7 @@ def _primitives(h, hu, hv, zb, blocked, order, u, v, sl):
         _row_slopes(h, zb, u, v, blocked, r, sl)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _row_slopes(h, zb, u, v, blocked, r, sl):
     """The eight limited slopes of row r (see _primitives)."""
     ny, nx = h.shape
@@ -166,7 +166,7 @@ def _row_slopes(h, zb, u, v, blocked, r, sl):
         sl[7, r, c] = s3
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _side(h, zb, u, v, sl, order, r, c, k, sign):
     """Reconstructed (h, eta, u, v) of cell (r, c) at its face on side ``sign`` (-1/+1) of axis k
     (0: x, 1: y)."""
@@ -184,7 +184,7 @@ def _side(h, zb, u, v, sl, order, r, c, k, sign):
     return w, e, uu, vv
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def _faces(h, zb, u, v, sl, blocked, order, g, fx, fy):
     """Fluxes of every face, walls included (open boundary faces are redone by _boundary_faces).
 
@@ -199,7 +199,7 @@ def _faces(h, zb, u, v, sl, blocked, order, g, fx, fy):
         _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _x_face_row(h, zb, u, v, sl, blocked, order, g, fx, r):
     nx = h.shape[1]
     for j in range(nx + 1):
@@ -225,7 +225,7 @@ def _x_face_row(h, zb, u, v, sl, blocked, order, g, fx, r):
         fx[4, r, j] = pr
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i):
     ny, nx = h.shape
     for c in range(nx):
@@ -251,7 +251,7 @@ def _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i):
         fy[4, i, c] = pr
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _boundary_faces(h, zb, nb, u, v, sl, blocked, order, g, fx, fy, b_row, b_col, b_side, b_kind, b_ser, b_slope, lvl):
     """Fluxes of the open outer faces against a ghost cell.
 
@@ -307,7 +307,7 @@ def _boundary_faces(h, zb, nb, u, v, sl, blocked, order, g, fx, fy, b_row, b_col
             fy[4, i, c] = pc
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def _limit(h, fx, fy, dtdx, fac):
     """Positivity: scale every cell's outgoing mass fluxes so that it sends away at most its water."""
     ny, nx = h.shape
@@ -337,7 +337,7 @@ def _limit(h, fx, fy, dtdx, fac):
                 fy[0, i, c] = q * fac[i, c]
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
+@njit(error_model="numpy", parallel=True, cache=True, fastmath=FASTMATH)
 def _update(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx, g, w0, w1, ho, huo, hvo):
     """ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)) with L the flux divergence and bed source of
     the state U = (h, hu, hv), then point-implicit Manning friction over dt."""
@@ -367,10 +367,12 @@ def _update(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx,
             if hn > H_VEL:
                 n = np.float64(nb[r, c])
                 if n > 0.0:
-                    spd = np.sqrt(mx * mx + my * my) / hn
-                    f = 1.0 + dt * g * n * n * spd / (hn * np.cbrt(hn))  # h^(4/3) without a pow call
-                    mx /= f
-                    my /= f
+                    # |u| / h^(4/3) = |q| / (h^2 h^(1/3)): one division and no pow call; then one
+                    # reciprocal for both components.
+                    f = 1.0 + dt * g * n * n * np.sqrt(mx * mx + my * my) / (hn * hn * np.cbrt(hn))
+                    inv = 1.0 / f
+                    mx *= inv
+                    my *= inv
             else:
                 mx = 0.0
                 my = 0.0
@@ -383,7 +385,7 @@ def _update(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx,
             hvo[r, c] = my
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def _max_speed(h, hu, hv, blocked, g):
     """Largest |u| + c and |v| + c over the wet cells, and the number of non-finite values."""
     ny, nx = h.shape
@@ -394,7 +396,7 @@ def _max_speed(h, hu, hv, blocked, g):
     return best.max(), bad.sum()
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _row_speed(h, hu, hv, blocked, g, best, bad, r):
     m = 0.0
     nbad = 0
@@ -409,7 +411,7 @@ def _row_speed(h, hu, hv, blocked, g, best, bad, r):
     bad[r] = nbad
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def _store_q(fx, fy, a, b, qx, qy):
     """qx = a qx + b (mass flux of fx), likewise qy: the step's face discharges."""
     for i in prange(qx.shape[0]):
@@ -420,7 +422,7 @@ def _store_q(fx, fy, a, b, qx, qy):
             qy[i, j] = a * qy[i, j] + b * fy[0, i, j]
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def _losses(h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked):
     """Rain, then infiltration and drainage from the water there; returns (infiltrated, drained) depth sums."""
     ny, nx = h.shape
@@ -459,7 +461,7 @@ def _losses(h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_d
     return sums[:, 0].sum(), sums[:, 1].sum()
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def reopen(h, hu, hv, h_left, blocked):
     """Check the discharges, zero them in blocked cells and scale them by h / h_left where the depth
     changed since the last call left it. Returns False on a non-finite discharge."""
@@ -480,7 +482,7 @@ def reopen(h, hu, hv, h_left, blocked):
     return True
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _horton(f0, fc, k, fe, dt):
     """Horton capacity [m] over dt (cumulative-infiltration form, as the inertial kernel)."""
     if k <= 0.0:
@@ -489,7 +491,7 @@ def _horton(f0, fc, k, fe, dt):
     return fc * dt + max(fe_max - fe, 0.0) * (1.0 - np.exp(-k * dt))
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _green_ampt(ks, psi_dtheta, f, dt):
     """Green-Ampt capacity [m] over dt, implicit in F (as the inertial kernel)."""
     a = ks * dt
@@ -501,7 +503,7 @@ def _green_ampt(ks, psi_dtheta, f, dt):
     return 0.5 * (disc - b)
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def accumulate(h, hu, hv, blocked, t1, v_depth, wet, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet):
     """Running maxima (depth, speed, hazard) and wet/dry timing after a step ending at t1."""
     ny, nx = h.shape
@@ -528,7 +530,7 @@ def accumulate(h, hu, hv, blocked, t1, v_depth, wet, a_hmax, a_vmax, a_haz, a_ta
                 a_wet[r, c] = np.nan
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _boundary_volume(fx, fy, b_row, b_col, b_side, dt, dx, vols):
     """Volumes through the open faces of one stage (fluxes after limiting) into vols[2] (in), vols[3] (out)."""
     ny = fy.shape[1] - 1
@@ -552,7 +554,7 @@ def _boundary_volume(fx, fy, b_row, b_col, b_side, dt, dx, vols):
             vols[3] -= vin
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, u, v, sl, fx, fy, fac, weight, vols):
     """Fluxes of state (h, hu, hv) for one stage, limited; boundary volumes counted with ``weight``."""
     b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
@@ -563,7 +565,7 @@ def _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, u, v, sl, fx,
     _boundary_volume(fx, fy, b_row, b_col, b_side, weight * dt, dx, vols)
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def run(
     h,
     hu,
