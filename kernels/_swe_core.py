@@ -386,11 +386,10 @@ def _update(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx,
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
-def _max_speed(h, hu, hv, blocked, g):
-    """Largest |u| + c and |v| + c over the wet cells, and the number of non-finite values."""
+def _max_speed(h, hu, hv, blocked, g, best, bad):
+    """Largest |u| + c and |v| + c over the wet cells, and the number of non-finite values (best, bad:
+    per-row scratch)."""
     ny, nx = h.shape
-    best = np.zeros(ny)
-    bad = np.zeros(ny, np.int64)
     for r in prange(ny):
         _row_speed(h[r], hu[r], hv[r], blocked[r], g, best, bad, r)
     return best.max(), bad.sum()
@@ -423,10 +422,10 @@ def _store_q(fx, fy, a, b, qx, qy):
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
-def _losses(h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked):
-    """Rain, then infiltration and drainage from the water there; returns (infiltrated, drained) depth sums."""
+def _losses(h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked, sums):
+    """Rain, then infiltration and drainage from the water there; returns (infiltrated, drained) depth sums
+    (sums: per-row scratch)."""
     ny, nx = h.shape
-    sums = np.zeros((ny, 2))
     for r in prange(ny):
         s_inf = 0.0
         s_drn = 0.0
@@ -565,6 +564,25 @@ def _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, u, v, sl, fx,
     _boundary_volume(fx, fy, b_row, b_col, b_side, weight * dt, dx, vols)
 
 
+def scratch_arrays(shape, dtype, order):
+    """The working arrays of :func:`run` for a state of this shape, dtype and order (kept between calls)."""
+    ny, nx = shape
+    return (
+        np.zeros((ny, nx), dtype),
+        np.zeros((ny, nx), dtype),
+        np.zeros((8 if order >= 2 else 1, ny, nx), dtype),
+        np.zeros((5, ny, nx + 1), dtype),
+        np.zeros((5, ny + 1, nx), dtype),
+        np.ones((ny, nx)),
+        np.zeros((ny, nx), dtype),
+        np.zeros((ny, nx), dtype),
+        np.zeros((ny, nx), dtype),
+        np.zeros(ny),
+        np.zeros(ny, np.int64),
+        np.zeros((ny, 2)),
+    )
+
+
 @njit(error_model="numpy", cache=True)
 def run(
     h,
@@ -615,25 +633,19 @@ def run(
     a_dur,
     a_wet,
     vols,
+    scratch,
 ):
     """Advance from t0 to exactly t_end. Returns (t, steps, dt_min, dt_max, status).
+
+    scratch: the working arrays of :func:`scratch_arrays` (every element is written before it is read).
 
     vols (6,) float64 receives the interval's volumes: rain, inflow, boundary in, boundary out,
     infiltration, drainage. status: 0 ok, 1 fixed dt above 1.5x the Courant step, 2 non-finite.
     """
     ny, nx = h.shape
-    dtype = h.dtype
     cell_area = dx * dx
     b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
-    u = np.zeros((ny, nx), dtype)
-    v = np.zeros((ny, nx), dtype)
-    sl = np.zeros((8 if order >= 2 else 1, ny, nx), dtype)
-    fx = np.zeros((5, ny, nx + 1), dtype)
-    fy = np.zeros((5, ny + 1, nx), dtype)
-    fac = np.ones((ny, nx))
-    h1 = np.empty_like(h)
-    hu1 = np.empty_like(h)
-    hv1 = np.empty_like(h)
+    u, v, sl, fx, fy, fac, h1, hu1, hv1, row_best, row_bad, sums = scratch
     nser = sptr.size - 1
     cum = series_cumulative(st, sv, sptr)
     lvl = np.zeros(max(nser, 1))
@@ -647,7 +659,7 @@ def run(
         remaining = t_end - t
         for k in range(nser):
             lvl[k] = series_value(st, sv, sptr, k, t) - zref
-        smax, bad = _max_speed(h, hu, hv, blocked, g)
+        smax, bad = _max_speed(h, hu, hv, blocked, g, row_best, row_bad)
         if bad:
             status = 2
             break
@@ -685,7 +697,7 @@ def run(
             raindt = series_integral(st, sv, cum, sptr, rain_ser, t1) - series_integral(st, sv, cum, sptr, rain_ser, t)
         if raindt > 0.0 or infil_kind != 0 or has_drain:
             s_inf, s_drn = _losses(
-                h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked
+                h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked, sums
             )
             vols[0] += rain_sum * raindt * cell_area
             vols[4] += s_inf * cell_area
@@ -733,7 +745,7 @@ def run(
         dt_seen = max(dt_seen, dt)
         t = t1
         steps += 1
-    if status == 0 and _max_speed(h, hu, hv, blocked, g)[1]:
+    if status == 0 and _max_speed(h, hu, hv, blocked, g, row_best, row_bad)[1]:
         status = 2
     if status == 0:
         t = t_end
