@@ -105,9 +105,9 @@ def _wall(h, un, ut, g):
 
 @njit(error_model="numpy", parallel=True, cache=True)
 def _primitives(h, hu, hv, zb, blocked, order, u, v, sl):
-    """Velocities into u, v; at second order the limited slopes into sl (8, ny, nx).
+    """Velocities into u, v; at second order the limited slopes into sl (ny, nx, 8).
 
-    sl[0:4]: x-slopes of h, eta, u, v; sl[4:8]: y-slopes. A cell next to a dry or blocked cell, or
+    sl[..., 0:4]: x-slopes of h, eta, u, v; sl[..., 4:8]: y-slopes. A cell next to a dry or blocked cell, or
     on the domain edge, is first order in that direction (which keeps a lake at rest at rest).
     """
     ny, nx = h.shape
@@ -145,10 +145,10 @@ def _row_slopes(h, zb, u, v, blocked, r, sl):
                 vc = np.float64(v[r, c])
                 s2 = _minmod(uc - u[r, c - 1], u[r, c + 1] - uc)
                 s3 = _minmod(vc - v[r, c - 1], v[r, c + 1] - vc)
-        sl[0, r, c] = s0
-        sl[1, r, c] = s1
-        sl[2, r, c] = s2
-        sl[3, r, c] = s3
+        sl[r, c, 0] = s0
+        sl[r, c, 1] = s1
+        sl[r, c, 2] = s2
+        sl[r, c, 3] = s3
         s0 = s1 = s2 = s3 = 0.0
         if wet and 0 < r < ny - 1:
             hn = np.float64(h[r - 1, c])
@@ -160,10 +160,10 @@ def _row_slopes(h, zb, u, v, blocked, r, sl):
                 vc = np.float64(v[r, c])
                 s2 = _minmod(uc - u[r - 1, c], u[r + 1, c] - uc)
                 s3 = _minmod(vc - v[r - 1, c], v[r + 1, c] - vc)
-        sl[4, r, c] = s0
-        sl[5, r, c] = s1
-        sl[6, r, c] = s2
-        sl[7, r, c] = s3
+        sl[r, c, 4] = s0
+        sl[r, c, 5] = s1
+        sl[r, c, 6] = s2
+        sl[r, c, 7] = s3
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -177,10 +177,10 @@ def _side(h, zb, u, v, sl, order, r, c, k, sign):
     if order >= 2:
         o = 4 * k
         half = 0.5 * sign
-        w += half * sl[o, r, c]
-        e += half * sl[o + 1, r, c]
-        uu += half * sl[o + 2, r, c]
-        vv += half * sl[o + 3, r, c]
+        w += half * sl[r, c, o]
+        e += half * sl[r, c, o + 1]
+        uu += half * sl[r, c, o + 2]
+        vv += half * sl[r, c, o + 3]
     return w, e, uu, vv
 
 
@@ -188,8 +188,8 @@ def _side(h, zb, u, v, sl, order, r, c, k, sign):
 def _faces(h, zb, u, v, sl, blocked, order, g, fx, fy):
     """Fluxes of every face, walls included (open boundary faces are redone by _boundary_faces).
 
-    fx (5, ny, nx+1): mass, x-momentum, y-momentum, west-cell and east-cell pressure correction;
-    fy (5, ny+1, nx): mass, y-momentum, x-momentum, north-cell and south-cell correction.
+    fx (ny, nx+1, 5): mass, x-momentum, y-momentum, west-cell and east-cell pressure correction;
+    fy (ny+1, nx, 5): mass, y-momentum, x-momentum, north-cell and south-cell correction.
     """
     ny = h.shape[0]
     # One pass: the x-faces of row i and the y-faces above it read the same rows while they are in cache.
@@ -218,11 +218,11 @@ def _x_face_row(h, zb, u, v, sl, blocked, order, g, fx, r):
             hl, el, ul, vl = _side(h, zb, u, v, sl, order, r, j - 1, 0, 1.0)
             hr, er, ur, vr = _side(h, zb, u, v, sl, order, r, j, 0, -1.0)
             f0, f1, f2, pl, pr = _face(hl, el, ul, vl, hr, er, ur, vr, g)
-        fx[0, r, j] = f0
-        fx[1, r, j] = f1
-        fx[2, r, j] = f2
-        fx[3, r, j] = pl
-        fx[4, r, j] = pr
+        fx[r, j, 0] = f0
+        fx[r, j, 1] = f1
+        fx[r, j, 2] = f2
+        fx[r, j, 3] = pl
+        fx[r, j, 4] = pr
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
@@ -244,11 +244,11 @@ def _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i):
             hl, el, ul, vl = _side(h, zb, u, v, sl, order, i - 1, c, 1, 1.0)
             hr, er, ur, vr = _side(h, zb, u, v, sl, order, i, c, 1, -1.0)
             f0, f1, f2, pl, pr = _face(hl, el, vl, ul, hr, er, vr, ur, g)
-        fy[0, i, c] = f0
-        fy[1, i, c] = f1
-        fy[2, i, c] = f2
-        fy[3, i, c] = pl
-        fy[4, i, c] = pr
+        fy[i, c, 0] = f0
+        fy[i, c, 1] = f1
+        fy[i, c, 2] = f2
+        fy[i, c, 3] = pl
+        fy[i, c, 4] = pr
 
 
 @njit(error_model="numpy", cache=True)
@@ -293,18 +293,18 @@ def _boundary_faces(h, zb, nb, u, v, sl, blocked, order, g, fx, fy, b_row, b_col
             pc = pr
         if ax == 0:
             j = 0 if side == 0 else nx
-            fx[0, r, j] = f0
-            fx[1, r, j] = f1
-            fx[2, r, j] = f2
-            fx[3, r, j] = pc
-            fx[4, r, j] = pc
+            fx[r, j, 0] = f0
+            fx[r, j, 1] = f1
+            fx[r, j, 2] = f2
+            fx[r, j, 3] = pc
+            fx[r, j, 4] = pc
         else:
             i = 0 if side == 2 else ny
-            fy[0, i, c] = f0
-            fy[1, i, c] = f1
-            fy[2, i, c] = f2
-            fy[3, i, c] = pc
-            fy[4, i, c] = pc
+            fy[i, c, 0] = f0
+            fy[i, c, 1] = f1
+            fy[i, c, 2] = f2
+            fy[i, c, 3] = pc
+            fy[i, c, 4] = pc
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
@@ -314,27 +314,27 @@ def _limit(h, fx, fy, dtdx, fac):
     for r in prange(ny):
         for c in range(nx):
             o = (
-                max(np.float64(fx[0, r, c + 1]), 0.0)
-                + max(-np.float64(fx[0, r, c]), 0.0)
-                + max(np.float64(fy[0, r + 1, c]), 0.0)
-                + max(-np.float64(fy[0, r, c]), 0.0)
+                max(np.float64(fx[r, c + 1, 0]), 0.0)
+                + max(-np.float64(fx[r, c, 0]), 0.0)
+                + max(np.float64(fy[r + 1, c, 0]), 0.0)
+                + max(-np.float64(fy[r, c, 0]), 0.0)
             ) * dtdx
             w = np.float64(h[r, c])
             fac[r, c] = w / o if o > w else 1.0
     for r in prange(ny):
         for j in range(nx + 1):
-            q = fx[0, r, j]
+            q = fx[r, j, 0]
             if q > 0.0 and j > 0:
-                fx[0, r, j] = q * fac[r, j - 1]
+                fx[r, j, 0] = q * fac[r, j - 1]
             elif q < 0.0 and j < nx:
-                fx[0, r, j] = q * fac[r, j]
+                fx[r, j, 0] = q * fac[r, j]
     for i in prange(ny + 1):
         for c in range(nx):
-            q = fy[0, i, c]
+            q = fy[i, c, 0]
             if q > 0.0 and i > 0:
-                fy[0, i, c] = q * fac[i - 1, c]
+                fy[i, c, 0] = q * fac[i - 1, c]
             elif q < 0.0 and i < ny:
-                fy[0, i, c] = q * fac[i, c]
+                fy[i, c, 0] = q * fac[i, c]
 
 
 @njit(error_model="numpy", parallel=True, cache=True, fastmath=FASTMATH)
@@ -352,15 +352,15 @@ def _update(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx,
                 continue
             w = np.float64(h[r, c])
             # West face: the cell is its right side; east face: its left side.
-            dh = (np.float64(fx[0, r, c]) - fx[0, r, c + 1]) + (np.float64(fy[0, r, c]) - fy[0, r + 1, c])
-            dmx = (np.float64(fx[1, r, c]) + fx[4, r, c]) - (np.float64(fx[1, r, c + 1]) + fx[3, r, c + 1])
-            dmx += np.float64(fy[2, r, c]) - fy[2, r + 1, c]
-            dmy = (np.float64(fy[1, r, c]) + fy[4, r, c]) - (np.float64(fy[1, r + 1, c]) + fy[3, r + 1, c])
-            dmy += np.float64(fx[2, r, c]) - fx[2, r, c + 1]
+            dh = (np.float64(fx[r, c, 0]) - fx[r, c + 1, 0]) + (np.float64(fy[r, c, 0]) - fy[r + 1, c, 0])
+            dmx = (np.float64(fx[r, c, 1]) + fx[r, c, 4]) - (np.float64(fx[r, c + 1, 1]) + fx[r, c + 1, 3])
+            dmx += np.float64(fy[r, c, 2]) - fy[r + 1, c, 2]
+            dmy = (np.float64(fy[r, c, 1]) + fy[r, c, 4]) - (np.float64(fy[r + 1, c, 1]) + fy[r + 1, c, 3])
+            dmy += np.float64(fx[r, c, 2]) - fx[r, c + 1, 2]
             if order >= 2:
                 # Centred bed source -g h (z_e - z_w) of the reconstruction (z = eta - h at the faces).
-                dmx -= g * w * (np.float64(sl[1, r, c]) - sl[0, r, c])
-                dmy -= g * w * (np.float64(sl[5, r, c]) - sl[4, r, c])
+                dmx -= g * w * (np.float64(sl[r, c, 1]) - sl[r, c, 0])
+                dmy -= g * w * (np.float64(sl[r, c, 5]) - sl[r, c, 4])
             hn = max(w + dtdx * dh, 0.0)
             mx = np.float64(hu[r, c]) + dtdx * dmx
             my = np.float64(hv[r, c]) + dtdx * dmy
@@ -415,10 +415,10 @@ def _store_q(fx, fy, a, b, qx, qy):
     """qx = a qx + b (mass flux of fx), likewise qy: the step's face discharges."""
     for i in prange(qx.shape[0]):
         for j in range(qx.shape[1]):
-            qx[i, j] = a * qx[i, j] + b * fx[0, i, j]
+            qx[i, j] = a * qx[i, j] + b * fx[i, j, 0]
     for i in prange(qy.shape[0]):
         for j in range(qy.shape[1]):
-            qy[i, j] = a * qy[i, j] + b * fy[0, i, j]
+            qy[i, j] = a * qy[i, j] + b * fy[i, j, 0]
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
@@ -532,20 +532,20 @@ def accumulate(h, hu, hv, blocked, t1, v_depth, wet, a_hmax, a_vmax, a_haz, a_ta
 @njit(error_model="numpy", cache=True)
 def _boundary_volume(fx, fy, b_row, b_col, b_side, dt, dx, vols):
     """Volumes through the open faces of one stage (fluxes after limiting) into vols[2] (in), vols[3] (out)."""
-    ny = fy.shape[1] - 1
-    nx = fx.shape[2] - 1
+    ny = fy.shape[0] - 1
+    nx = fx.shape[1] - 1
     for k in range(b_row.size):
         r = b_row[k]
         c = b_col[k]
         side = b_side[k]
         if side == 0:
-            vin = np.float64(fx[0, r, 0])
+            vin = np.float64(fx[r, 0, 0])
         elif side == 1:
-            vin = -np.float64(fx[0, r, nx])
+            vin = -np.float64(fx[r, nx, 0])
         elif side == 2:
-            vin = np.float64(fy[0, 0, c])
+            vin = np.float64(fy[0, c, 0])
         else:
-            vin = -np.float64(fy[0, ny, c])
+            vin = -np.float64(fy[ny, c, 0])
         vin *= dt * dx
         if vin > 0.0:
             vols[2] += vin
@@ -570,9 +570,9 @@ def scratch_arrays(shape, dtype, order):
     return (
         np.zeros((ny, nx), dtype),
         np.zeros((ny, nx), dtype),
-        np.zeros((8 if order >= 2 else 1, ny, nx), dtype),
-        np.zeros((5, ny, nx + 1), dtype),
-        np.zeros((5, ny + 1, nx), dtype),
+        np.zeros((ny, nx, 8 if order >= 2 else 1), dtype),
+        np.zeros((ny, nx + 1, 5), dtype),
+        np.zeros((ny + 1, nx, 5), dtype),
         np.ones((ny, nx)),
         np.zeros((ny, nx), dtype),
         np.zeros((ny, nx), dtype),

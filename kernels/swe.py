@@ -179,7 +179,7 @@ def advance(
         scratch is None
         or scratch[0].shape != state.h.shape
         or scratch[0].dtype != state.h.dtype
-        or (scratch[2].shape[0] != (8 if params.order >= 2 else 1))
+        or (scratch[2].shape[2] != (8 if params.order >= 2 else 1))
     ):
         scratch = state._swe_scratch = _swe_core.scratch_arrays(state.h.shape, state.h.dtype, int(params.order))
     # Below this size one thread is faster: a parallel region costs tens of microseconds to start
