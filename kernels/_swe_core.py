@@ -36,13 +36,13 @@ FASTMATH = {"nsz", "contract"}
 H_VEL = 1e-9
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _minmod(a, b):
     """The smaller of a and b in magnitude where they share a sign, else 0 (branch-free)."""
     return (math.copysign(0.5, a) + math.copysign(0.5, b)) * min(abs(a), abs(b))
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _flux(hl, ul, vl, hr, ur, vr, g):
     """HLL flux (mass, normal momentum) and upwinded tangential momentum between two face states.
 
@@ -81,7 +81,7 @@ def _flux(hl, ul, vl, hr, ur, vr, g):
     return f0, f1, f2
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _face(hl, el, ul, vl, hr, er, ur, vr, g):
     """Hydrostatically reconstructed flux through a face and the pressure corrections of its sides.
 
@@ -97,18 +97,18 @@ def _face(hl, el, ul, vl, hr, er, ur, vr, g):
     return f0, f1, f2, 0.5 * g * (hl * hl - hls * hls), 0.5 * g * (hr * hr - hrs * hrs)
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _wall(h, un, ut, g):
     """Flux of a cell's face state against a wall (its mirror image): pressure and impact only."""
     f0, f1, f2 = _flux(h, un, ut, h, -un, ut, g)
     return f1
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def _primitives(h, hu, hv, zb, blocked, order, u, v, sl):
-    """Velocities into u, v; at second order the limited slopes into sl (8, ny, nx).
+    """Velocities into u, v; at second order the limited slopes into sl (ny, nx, 8).
 
-    sl[0:4]: x-slopes of h, eta, u, v; sl[4:8]: y-slopes. A cell next to a dry or blocked cell, or
+    sl[..., 0:4]: x-slopes of h, eta, u, v; sl[..., 4:8]: y-slopes. A cell next to a dry or blocked cell, or
     on the domain edge, is first order in that direction (which keeps a lake at rest at rest).
     """
     ny, nx = h.shape
@@ -127,7 +127,7 @@ def _primitives(h, hu, hv, zb, blocked, order, u, v, sl):
         _row_slopes(h, zb, u, v, blocked, r, sl)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _row_slopes(h, zb, u, v, blocked, r, sl):
     """The eight limited slopes of row r (see _primitives)."""
     ny, nx = h.shape
@@ -146,10 +146,10 @@ def _row_slopes(h, zb, u, v, blocked, r, sl):
                 vc = np.float64(v[r, c])
                 s2 = _minmod(uc - u[r, c - 1], u[r, c + 1] - uc)
                 s3 = _minmod(vc - v[r, c - 1], v[r, c + 1] - vc)
-        sl[0, r, c] = s0
-        sl[1, r, c] = s1
-        sl[2, r, c] = s2
-        sl[3, r, c] = s3
+        sl[r, c, 0] = s0
+        sl[r, c, 1] = s1
+        sl[r, c, 2] = s2
+        sl[r, c, 3] = s3
         s0 = s1 = s2 = s3 = 0.0
         if wet and 0 < r < ny - 1:
             hn = np.float64(h[r - 1, c])
@@ -161,13 +161,13 @@ def _row_slopes(h, zb, u, v, blocked, r, sl):
                 vc = np.float64(v[r, c])
                 s2 = _minmod(uc - u[r - 1, c], u[r + 1, c] - uc)
                 s3 = _minmod(vc - v[r - 1, c], v[r + 1, c] - vc)
-        sl[4, r, c] = s0
-        sl[5, r, c] = s1
-        sl[6, r, c] = s2
-        sl[7, r, c] = s3
+        sl[r, c, 4] = s0
+        sl[r, c, 5] = s1
+        sl[r, c, 6] = s2
+        sl[r, c, 7] = s3
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _side(h, zb, u, v, sl, order, r, c, k, sign):
     """Reconstructed (h, eta, u, v) of cell (r, c) at its face on side ``sign`` (-1/+1) of axis k
     (0: x, 1: y)."""
@@ -178,19 +178,19 @@ def _side(h, zb, u, v, sl, order, r, c, k, sign):
     if order >= 2:
         o = 4 * k
         half = 0.5 * sign
-        w += half * sl[o, r, c]
-        e += half * sl[o + 1, r, c]
-        uu += half * sl[o + 2, r, c]
-        vv += half * sl[o + 3, r, c]
+        w += half * sl[r, c, o]
+        e += half * sl[r, c, o + 1]
+        uu += half * sl[r, c, o + 2]
+        vv += half * sl[r, c, o + 3]
     return w, e, uu, vv
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def _faces(h, zb, u, v, sl, blocked, order, g, fx, fy):
     """Fluxes of every face, walls included (open boundary faces are redone by _boundary_faces).
 
-    fx (5, ny, nx+1): mass, x-momentum, y-momentum, west-cell and east-cell pressure correction;
-    fy (5, ny+1, nx): mass, y-momentum, x-momentum, north-cell and south-cell correction.
+    fx (ny, nx+1, 5): mass, x-momentum, y-momentum, west-cell and east-cell pressure correction;
+    fy (ny+1, nx, 5): mass, y-momentum, x-momentum, north-cell and south-cell correction.
     """
     ny = h.shape[0]
     # One pass: the x-faces of row i and the y-faces above it read the same rows while they are in cache.
@@ -200,7 +200,7 @@ def _faces(h, zb, u, v, sl, blocked, order, g, fx, fy):
         _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _x_face_row(h, zb, u, v, sl, blocked, order, g, fx, r):
     nx = h.shape[1]
     for j in range(nx + 1):
@@ -219,14 +219,14 @@ def _x_face_row(h, zb, u, v, sl, blocked, order, g, fx, r):
             hl, el, ul, vl = _side(h, zb, u, v, sl, order, r, j - 1, 0, 1.0)
             hr, er, ur, vr = _side(h, zb, u, v, sl, order, r, j, 0, -1.0)
             f0, f1, f2, pl, pr = _face(hl, el, ul, vl, hr, er, ur, vr, g)
-        fx[0, r, j] = f0
-        fx[1, r, j] = f1
-        fx[2, r, j] = f2
-        fx[3, r, j] = pl
-        fx[4, r, j] = pr
+        fx[r, j, 0] = f0
+        fx[r, j, 1] = f1
+        fx[r, j, 2] = f2
+        fx[r, j, 3] = pl
+        fx[r, j, 4] = pr
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i):
     ny, nx = h.shape
     for c in range(nx):
@@ -245,14 +245,14 @@ def _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i):
             hl, el, ul, vl = _side(h, zb, u, v, sl, order, i - 1, c, 1, 1.0)
             hr, er, ur, vr = _side(h, zb, u, v, sl, order, i, c, 1, -1.0)
             f0, f1, f2, pl, pr = _face(hl, el, vl, ul, hr, er, vr, ur, g)
-        fy[0, i, c] = f0
-        fy[1, i, c] = f1
-        fy[2, i, c] = f2
-        fy[3, i, c] = pl
-        fy[4, i, c] = pr
+        fy[i, c, 0] = f0
+        fy[i, c, 1] = f1
+        fy[i, c, 2] = f2
+        fy[i, c, 3] = pl
+        fy[i, c, 4] = pr
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _boundary_faces(h, zb, nb, u, v, sl, blocked, order, g, fx, fy, b_row, b_col, b_side, b_kind, b_ser, b_slope, lvl):
     """Fluxes of the open outer faces against a ghost cell.
 
@@ -294,51 +294,51 @@ def _boundary_faces(h, zb, nb, u, v, sl, blocked, order, g, fx, fy, b_row, b_col
             pc = pr
         if ax == 0:
             j = 0 if side == 0 else nx
-            fx[0, r, j] = f0
-            fx[1, r, j] = f1
-            fx[2, r, j] = f2
-            fx[3, r, j] = pc
-            fx[4, r, j] = pc
+            fx[r, j, 0] = f0
+            fx[r, j, 1] = f1
+            fx[r, j, 2] = f2
+            fx[r, j, 3] = pc
+            fx[r, j, 4] = pc
         else:
             i = 0 if side == 2 else ny
-            fy[0, i, c] = f0
-            fy[1, i, c] = f1
-            fy[2, i, c] = f2
-            fy[3, i, c] = pc
-            fy[4, i, c] = pc
+            fy[i, c, 0] = f0
+            fy[i, c, 1] = f1
+            fy[i, c, 2] = f2
+            fy[i, c, 3] = pc
+            fy[i, c, 4] = pc
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def _limit(h, fx, fy, dtdx, fac):
     """Positivity: scale every cell's outgoing mass fluxes so that it sends away at most its water."""
     ny, nx = h.shape
     for r in prange(ny):
         for c in range(nx):
             o = (
-                max(np.float64(fx[0, r, c + 1]), 0.0)
-                + max(-np.float64(fx[0, r, c]), 0.0)
-                + max(np.float64(fy[0, r + 1, c]), 0.0)
-                + max(-np.float64(fy[0, r, c]), 0.0)
+                max(np.float64(fx[r, c + 1, 0]), 0.0)
+                + max(-np.float64(fx[r, c, 0]), 0.0)
+                + max(np.float64(fy[r + 1, c, 0]), 0.0)
+                + max(-np.float64(fy[r, c, 0]), 0.0)
             ) * dtdx
             w = np.float64(h[r, c])
             fac[r, c] = w / o if o > w else 1.0
     for r in prange(ny):
         for j in range(nx + 1):
-            q = fx[0, r, j]
+            q = fx[r, j, 0]
             if q > 0.0 and j > 0:
-                fx[0, r, j] = q * fac[r, j - 1]
+                fx[r, j, 0] = q * fac[r, j - 1]
             elif q < 0.0 and j < nx:
-                fx[0, r, j] = q * fac[r, j]
+                fx[r, j, 0] = q * fac[r, j]
     for i in prange(ny + 1):
         for c in range(nx):
-            q = fy[0, i, c]
+            q = fy[i, c, 0]
             if q > 0.0 and i > 0:
-                fy[0, i, c] = q * fac[i - 1, c]
+                fy[i, c, 0] = q * fac[i - 1, c]
             elif q < 0.0 and i < ny:
-                fy[0, i, c] = q * fac[i, c]
+                fy[i, c, 0] = q * fac[i, c]
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
+@njit(error_model="numpy", parallel=True, cache=True, fastmath=FASTMATH)
 def _update(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx, g, w0, w1, ho, huo, hvo):
     """ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)) with L the flux divergence and bed source of
     the state U = (h, hu, hv), then point-implicit Manning friction over dt."""
@@ -353,25 +353,27 @@ def _update(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx,
                 continue
             w = np.float64(h[r, c])
             # West face: the cell is its right side; east face: its left side.
-            dh = (np.float64(fx[0, r, c]) - fx[0, r, c + 1]) + (np.float64(fy[0, r, c]) - fy[0, r + 1, c])
-            dmx = (np.float64(fx[1, r, c]) + fx[4, r, c]) - (np.float64(fx[1, r, c + 1]) + fx[3, r, c + 1])
-            dmx += np.float64(fy[2, r, c]) - fy[2, r + 1, c]
-            dmy = (np.float64(fy[1, r, c]) + fy[4, r, c]) - (np.float64(fy[1, r + 1, c]) + fy[3, r + 1, c])
-            dmy += np.float64(fx[2, r, c]) - fx[2, r, c + 1]
+            dh = (np.float64(fx[r, c, 0]) - fx[r, c + 1, 0]) + (np.float64(fy[r, c, 0]) - fy[r + 1, c, 0])
+            dmx = (np.float64(fx[r, c, 1]) + fx[r, c, 4]) - (np.float64(fx[r, c + 1, 1]) + fx[r, c + 1, 3])
+            dmx += np.float64(fy[r, c, 2]) - fy[r + 1, c, 2]
+            dmy = (np.float64(fy[r, c, 1]) + fy[r, c, 4]) - (np.float64(fy[r + 1, c, 1]) + fy[r + 1, c, 3])
+            dmy += np.float64(fx[r, c, 2]) - fx[r, c + 1, 2]
             if order >= 2:
                 # Centred bed source -g h (z_e - z_w) of the reconstruction (z = eta - h at the faces).
-                dmx -= g * w * (np.float64(sl[1, r, c]) - sl[0, r, c])
-                dmy -= g * w * (np.float64(sl[5, r, c]) - sl[4, r, c])
+                dmx -= g * w * (np.float64(sl[r, c, 1]) - sl[r, c, 0])
+                dmy -= g * w * (np.float64(sl[r, c, 5]) - sl[r, c, 4])
             hn = max(w + dtdx * dh, 0.0)
             mx = np.float64(hu[r, c]) + dtdx * dmx
             my = np.float64(hv[r, c]) + dtdx * dmy
             if hn > H_VEL:
                 n = np.float64(nb[r, c])
                 if n > 0.0:
-                    spd = np.sqrt(mx * mx + my * my) / hn
-                    f = 1.0 + dt * g * n * n * spd / (hn * np.cbrt(hn))  # h^(4/3) without a pow call
-                    mx /= f
-                    my /= f
+                    # |u| / h^(4/3) = |q| / (h^2 h^(1/3)): one division and no pow call; then one
+                    # reciprocal for both components.
+                    f = 1.0 + dt * g * n * n * np.sqrt(mx * mx + my * my) / (hn * hn * np.cbrt(hn))
+                    inv = 1.0 / f
+                    mx *= inv
+                    my *= inv
             else:
                 mx = 0.0
                 my = 0.0
@@ -384,18 +386,17 @@ def _update(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx,
             hvo[r, c] = my
 
 
-@njit(parallel=True, cache=True)
-def _max_speed(h, hu, hv, blocked, g):
-    """Largest |u| + c and |v| + c over the wet cells, and the number of non-finite values."""
+@njit(error_model="numpy", parallel=True, cache=True)
+def _max_speed(h, hu, hv, blocked, g, best, bad):
+    """Largest |u| + c and |v| + c over the wet cells, and the number of non-finite values (best, bad:
+    per-row scratch)."""
     ny, nx = h.shape
-    best = np.zeros(ny)
-    bad = np.zeros(ny, np.int64)
     for r in prange(ny):
         _row_speed(h[r], hu[r], hv[r], blocked[r], g, best, bad, r)
     return best.max(), bad.sum()
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _row_speed(h, hu, hv, blocked, g, best, bad, r):
     m = 0.0
     nbad = 0
@@ -410,22 +411,22 @@ def _row_speed(h, hu, hv, blocked, g, best, bad, r):
     bad[r] = nbad
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def _store_q(fx, fy, a, b, qx, qy):
     """qx = a qx + b (mass flux of fx), likewise qy: the step's face discharges."""
     for i in prange(qx.shape[0]):
         for j in range(qx.shape[1]):
-            qx[i, j] = a * qx[i, j] + b * fx[0, i, j]
+            qx[i, j] = a * qx[i, j] + b * fx[i, j, 0]
     for i in prange(qy.shape[0]):
         for j in range(qy.shape[1]):
-            qy[i, j] = a * qy[i, j] + b * fy[0, i, j]
+            qy[i, j] = a * qy[i, j] + b * fy[i, j, 0]
 
 
-@njit(parallel=True, cache=True)
-def _losses(h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked):
-    """Rain, then infiltration and drainage from the water there; returns (infiltrated, drained) depth sums."""
+@njit(error_model="numpy", parallel=True, cache=True)
+def _losses(h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked, sums):
+    """Rain, then infiltration and drainage from the water there; returns (infiltrated, drained) depth sums
+    (sums: per-row scratch)."""
     ny, nx = h.shape
-    sums = np.zeros((ny, 2))
     for r in prange(ny):
         s_inf = 0.0
         s_drn = 0.0
@@ -460,7 +461,7 @@ def _losses(h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_d
     return sums[:, 0].sum(), sums[:, 1].sum()
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def reopen(h, hu, hv, h_left, blocked):
     """Check the discharges, zero them in blocked cells and scale them by h / h_left where the depth
     changed since the last call left it. Returns False on a non-finite discharge."""
@@ -481,7 +482,7 @@ def reopen(h, hu, hv, h_left, blocked):
     return True
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _horton(f0, fc, k, fe, dt):
     """Horton capacity [m] over dt (cumulative-infiltration form, as the inertial kernel)."""
     if k <= 0.0:
@@ -490,7 +491,7 @@ def _horton(f0, fc, k, fe, dt):
     return fc * dt + max(fe_max - fe, 0.0) * (1.0 - np.exp(-k * dt))
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _green_ampt(ks, psi_dtheta, f, dt):
     """Green-Ampt capacity [m] over dt, implicit in F (as the inertial kernel)."""
     a = ks * dt
@@ -502,7 +503,7 @@ def _green_ampt(ks, psi_dtheta, f, dt):
     return 0.5 * (disc - b)
 
 
-@njit(parallel=True, cache=True)
+@njit(error_model="numpy", parallel=True, cache=True)
 def accumulate(h, hu, hv, blocked, t1, v_depth, wet, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet):
     """Running maxima (depth, speed, hazard) and wet/dry timing after a step ending at t1."""
     ny, nx = h.shape
@@ -529,23 +530,23 @@ def accumulate(h, hu, hv, blocked, t1, v_depth, wet, a_hmax, a_vmax, a_haz, a_ta
                 a_wet[r, c] = np.nan
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _boundary_volume(fx, fy, b_row, b_col, b_side, dt, dx, vols):
     """Volumes through the open faces of one stage (fluxes after limiting) into vols[2] (in), vols[3] (out)."""
-    ny = fy.shape[1] - 1
-    nx = fx.shape[2] - 1
+    ny = fy.shape[0] - 1
+    nx = fx.shape[1] - 1
     for k in range(b_row.size):
         r = b_row[k]
         c = b_col[k]
         side = b_side[k]
         if side == 0:
-            vin = np.float64(fx[0, r, 0])
+            vin = np.float64(fx[r, 0, 0])
         elif side == 1:
-            vin = -np.float64(fx[0, r, nx])
+            vin = -np.float64(fx[r, nx, 0])
         elif side == 2:
-            vin = np.float64(fy[0, 0, c])
+            vin = np.float64(fy[0, c, 0])
         else:
-            vin = -np.float64(fy[0, ny, c])
+            vin = -np.float64(fy[ny, c, 0])
         vin *= dt * dx
         if vin > 0.0:
             vols[2] += vin
@@ -553,7 +554,7 @@ def _boundary_volume(fx, fy, b_row, b_col, b_side, dt, dx, vols):
             vols[3] -= vin
 
 
-@njit(cache=True)
+@njit(error_model="numpy", cache=True)
 def _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, u, v, sl, fx, fy, fac, weight, vols):
     """Fluxes of state (h, hu, hv) for one stage, limited; boundary volumes counted with ``weight``."""
     b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
@@ -564,7 +565,26 @@ def _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, u, v, sl, fx,
     _boundary_volume(fx, fy, b_row, b_col, b_side, weight * dt, dx, vols)
 
 
-@njit(cache=True)
+def scratch_arrays(shape, dtype, order):
+    """The working arrays of :func:`run` for a state of this shape, dtype and order (kept between calls)."""
+    ny, nx = shape
+    return (
+        np.zeros((ny, nx), dtype),
+        np.zeros((ny, nx), dtype),
+        np.zeros((ny, nx, 8 if order >= 2 else 1), dtype),
+        np.zeros((ny, nx + 1, 5), dtype),
+        np.zeros((ny + 1, nx, 5), dtype),
+        np.ones((ny, nx)),
+        np.zeros((ny, nx), dtype),
+        np.zeros((ny, nx), dtype),
+        np.zeros((ny, nx), dtype),
+        np.zeros(ny),
+        np.zeros(ny, np.int64),
+        np.zeros((ny, 2)),
+    )
+
+
+@njit(error_model="numpy", cache=True)
 def run(
     h,
     hu,
@@ -614,25 +634,19 @@ def run(
     a_dur,
     a_wet,
     vols,
+    scratch,
 ):
     """Advance from t0 to exactly t_end. Returns (t, steps, dt_min, dt_max, status).
+
+    scratch: the working arrays of :func:`scratch_arrays` (every element is written before it is read).
 
     vols (6,) float64 receives the interval's volumes: rain, inflow, boundary in, boundary out,
     infiltration, drainage. status: 0 ok, 1 fixed dt above 1.5x the Courant step, 2 non-finite.
     """
     ny, nx = h.shape
-    dtype = h.dtype
     cell_area = dx * dx
     b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
-    u = np.zeros((ny, nx), dtype)
-    v = np.zeros((ny, nx), dtype)
-    sl = np.zeros((8 if order >= 2 else 1, ny, nx), dtype)
-    fx = np.zeros((5, ny, nx + 1), dtype)
-    fy = np.zeros((5, ny + 1, nx), dtype)
-    fac = np.ones((ny, nx))
-    h1 = np.empty_like(h)
-    hu1 = np.empty_like(h)
-    hv1 = np.empty_like(h)
+    u, v, sl, fx, fy, fac, h1, hu1, hv1, row_best, row_bad, sums = scratch
     nser = sptr.size - 1
     cum = series_cumulative(st, sv, sptr)
     lvl = np.zeros(max(nser, 1))
@@ -646,7 +660,7 @@ def run(
         remaining = t_end - t
         for k in range(nser):
             lvl[k] = series_value(st, sv, sptr, k, t) - zref
-        smax, bad = _max_speed(h, hu, hv, blocked, g)
+        smax, bad = _max_speed(h, hu, hv, blocked, g, row_best, row_bad)
         if bad:
             status = 2
             break
@@ -684,7 +698,7 @@ def run(
             raindt = series_integral(st, sv, cum, sptr, rain_ser, t1) - series_integral(st, sv, cum, sptr, rain_ser, t)
         if raindt > 0.0 or infil_kind != 0 or has_drain:
             s_inf, s_drn = _losses(
-                h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked
+                h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked, sums
             )
             vols[0] += rain_sum * raindt * cell_area
             vols[4] += s_inf * cell_area
@@ -732,7 +746,7 @@ def run(
         dt_seen = max(dt_seen, dt)
         t = t1
         steps += 1
-    if status == 0 and _max_speed(h, hu, hv, blocked, g)[1]:
+    if status == 0 and _max_speed(h, hu, hv, blocked, g, row_best, row_bad)[1]:
         status = 2
     if status == 0:
         t = t_end

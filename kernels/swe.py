@@ -86,6 +86,7 @@ class SweState(FloodState):
         self.hv = np.zeros_like(h) if hv is None else hv
         self._swe_prep = None
         self._h_left = None  # the depths the last advance() left (see there)
+        self._swe_scratch = None  # the solver's working arrays, reused from call to call
 
     def copy(self) -> SweState:
         """Deep copy (for checkpoints)."""
@@ -173,6 +174,14 @@ def advance(
         # the state at the interval's start (a caller may have changed it, e.g. a sewer exchange)
         _swe_core.accumulate(state.h, state.hu, state.hv, blocked, state.t, v_depth, float(params.wet_depth), *acc)
     vols = np.zeros(6)
+    scratch = state._swe_scratch
+    if (
+        scratch is None
+        or scratch[0].shape != state.h.shape
+        or scratch[0].dtype != state.h.dtype
+        or (scratch[2].shape[2] != (8 if params.order >= 2 else 1))
+    ):
+        scratch = state._swe_scratch = _swe_core.scratch_arrays(state.h.shape, state.h.dtype, int(params.order))
     # Below this size one thread is faster: a parallel region costs tens of microseconds to start
     # (far more on a busy machine) and a step runs a dozen of them.
     threads = numba.get_num_threads()
@@ -211,6 +220,7 @@ def advance(
             accum is not None,
             *acc,
             vols,
+            scratch,
         )
     finally:
         numba.set_num_threads(threads)
