@@ -195,3 +195,23 @@ def test_small_layers_defaults_are_reported(tmp_path):
     r = net.report
     assert r["rim missing"] == 2 and r["roughness defaulted"] == 1 and r["diameters in mm converted"] == 0
     assert r["pipe ends snapped"] == 2
+
+
+def test_manholes_without_pipes_is_a_usage_error(tmp_path):
+    tw = Twin("EPSG:25832", (1.0, 0, 0, 0, -1.0, 40.0), np.zeros((40, 40)))
+    tw.save(tmp_path / "dem")
+    h, _ = _small(tmp_path, GOOD_HOLES, GOOD_PIPE)
+    res = CliRunner().invoke(
+        main,
+        [
+            "ingest",
+            "--dem",
+            str(tmp_path / "dem" / "terrain.tif"),
+            "--drainage-manholes",
+            h,
+            "--out",
+            str(tmp_path / "tw"),
+        ],
+    )
+    assert res.exit_code == 2 and "needs both --drainage-manholes and --drainage-pipes" in res.output
+    assert not (tmp_path / "tw").exists()
