@@ -123,6 +123,8 @@ def read_drainage_layers(
     report["read"] = len(nodes) + len(conduits)
     report["kept"] = report["read"]
     report["rim missing"] = int(nodes["rim"].isna().sum())
+    # a .inp has no place for a cover's size: every manhole takes [drainage] inlet_area and inlet_perimeter
+    report["inlet size from the scenario"] = report["manholes"]
     return DrainageLayers(nodes=nodes, conduits=conduits, report=report)
 
 

@@ -107,6 +107,7 @@ def test_gis_layers_give_back_the_original_network(bellinge, tmp_path, ends):  #
     assert rep["manholes"] == 15 and rep["outfalls"] == 1 and rep["pipes"] == 15
     assert rep["rim missing"] == 3 and rep["rim from terrain"] == 3  # two manholes and the outfall
     assert rep["diameters in mm converted"] == 15 and rep["roughness defaulted"] == 0
+    assert rep["inlet size from the scenario"] == 15
     assert ("pipe ends snapped" in rep) is (not ends)
     assert "drainage:" in res.output and "rim from terrain = 3" in res.output
 
