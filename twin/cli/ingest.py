@@ -32,6 +32,21 @@ from twin.cli.report import print_twin, report_ifc
     "street graph saved as node-link JSON (street.json).",
 )
 @click.option(
+    "--drainage-manholes",
+    help="Sewer manholes (points: invert, rim; file or file::layer); written as the twin's drainage.inp.",
+)
+@click.option(
+    "--drainage-pipes", help="Sewer pipes (lines: diameter, from/to node or ends on nodes; file or file::layer)."
+)
+@click.option("--drainage-outfalls", help="Sewer outfalls (points: invert; file or file::layer).")
+@click.option(
+    "--drainage-snap",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Metres within which a pipe end without from/to node snaps to a node.",
+)
+@click.option(
     "--crs",
     help="The twin's projected CRS, e.g. EPSG:4547 (default: the DEM's if projected in metres, "
     "else CGCS2000 Gauss-Kruger in China and UTM elsewhere).",
@@ -108,6 +123,10 @@ def ingest(
     lakes: str | None,
     landuse: str | None,
     roads: str | None,
+    drainage_manholes: str | None,
+    drainage_pipes: str | None,
+    drainage_outfalls: str | None,
+    drainage_snap: float,
     crs: str | None,
     dem_crs: str | None,
     layer_crs: tuple[str, ...],
@@ -137,6 +156,7 @@ def ingest(
     """Build a twin from a DEM, vector layers, rasters and IFC models, and save it."""
     from rasterio.enums import Resampling
 
+    from ingest.vector import split_layer_path
     from twin import _io
     from twin.model.build import from_files
 
@@ -149,6 +169,10 @@ def ingest(
             out_[name.strip()] = rest.strip()
         return out_
 
+    if bool(drainage_manholes) != bool(drainage_pipes) or (drainage_outfalls and not drainage_pipes):
+        raise click.UsageError("a sewer network needs both --drainage-manholes and --drainage-pipes")
+    layer_crs_map = pairs(layer_crs, "--layer-crs", "rivers=EPSG:26910")
+    drainage_crs = {k: layer_crs_map.pop(k) for k in ("manholes", "pipes", "outfalls") if k in layer_crs_map}
     extras: dict[str, Any] = {}
     if bounds:
         try:
@@ -175,6 +199,7 @@ def ingest(
             lakes,
             landuse,
             roads,
+            *(split_layer_path(p)[0] for p in (drainage_manholes, drainage_pipes, drainage_outfalls) if p),
             landuse_table,
             *ifc_files,
             *(r[0] if isinstance(r, tuple) else r for r in rasters.values()),
@@ -189,7 +214,7 @@ def ingest(
         roads=roads,
         crs=crs,
         dem_crs=dem_crs,
-        layer_crs=pairs(layer_crs, "--layer-crs", "rivers=EPSG:26910"),
+        layer_crs=layer_crs_map,
         resolution=resolution,
         resampling=resampling,
         z_unit=z_unit,
@@ -223,6 +248,20 @@ def ingest(
         if ifc_crs:
             placement["source_crs"] = ifc_crs
         report_ifc(tw.add_ifc(list(ifc_files), overlap=ifc_overlap, warn=False, **placement))
+    sewer = None
+    if drainage_manholes and drainage_pipes:
+        from twin.sims.flood.drainage_layers import read_for_twin, write_twin_inp
+
+        sewer = read_for_twin(
+            tw,
+            drainage_manholes,
+            drainage_pipes,
+            drainage_outfalls,
+            layer_crs=drainage_crs,
+            snap_tolerance=drainage_snap,
+        )
     tw.save(out, overwrite=overwrite)
+    if sewer is not None:
+        write_twin_inp(sewer, out)
     click.echo(f"Twin saved to {out}\n")
     print_twin(tw.summary())

@@ -475,8 +475,13 @@ def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup, ck: dict | None, hotst
         return None
     from twin.sims.flood.drainage import SewerCoupling
 
+    cfg = scenario.drainage
+    if cfg.inp == "twin":  # the twin folder's network, ingested from GIS layers
+        from twin.sims.flood.drainage_layers import twin_inp
+
+        cfg = cfg.model_copy(update={"inp": twin_inp(twin)})
     return SewerCoupling(
-        scenario.drainage,
+        cfg,
         twin.crs,
         twin.transform,
         twin.shape,

@@ -271,8 +271,10 @@ class Drainage(ScenarioTable):
         0.0, description="Rate removed on impervious cells (the pipe network's design capacity)", units="mm/h", ge=0
     )
     # --- sewer network (1D-2D coupling, twin/sims/flood/drainage.py) ---
-    inp: ScenarioPath | None = doc(
-        None, description="SWMM 5 input file of the sewer network (inside the scenario's folder)"
+    inp: Literal["twin"] | ScenarioPath | None = doc(
+        None,
+        description='SWMM 5 input file of the sewer network (inside the scenario\'s folder); "twin": the twin '
+        "folder's drainage.inp (twin ingest --drainage-manholes/--drainage-pipes)",
     )
     crs: str | None = doc(None, description="CRS of the .inp coordinates (default: the twin's)")
     coupling_interval: Duration | None = doc(

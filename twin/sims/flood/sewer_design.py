@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from kernels.terrain import d8_directions, fill_depressions, flow_accumulation, 
 from twin.errors import InputDataError
 from twin.model import Twin
 
-__all__ = ["design_network", "design_on_grid", "DIAMETERS_M"]
+__all__ = ["design_network", "design_on_grid", "write_inp", "DIAMETERS_M"]
 
 #: Commercial circular sizes [m] the design picks from.
 DIAMETERS_M = (0.3, 0.375, 0.45, 0.525, 0.6, 0.75, 0.9, 1.05, 1.2, 1.5, 1.8, 2.1, 2.4)
@@ -203,9 +204,48 @@ def _write(
     ys: np.ndarray,
     flap_gates: bool,
 ) -> Path:
+    pipes = [k for k in range(len(names)) if to[k] >= 0]
+    return write_inp(
+        path,
+        "cimtwin: a sewer network laid on the twin's flow paths, sized by the rational method",
+        nodes=[
+            (name, "junction" if to[k] >= 0 else "outfall", invert[k], ground[k], xs[k], ys[k])
+            for k, name in enumerate(names)
+        ],
+        conduits=[
+            (f"P{k + 1}", names[k], names[to[k]], max(length[k], 1.0), n, 0.0, 0.0, "CIRCULAR", diam[k]) for k in pipes
+        ],
+        flap_gates=flap_gates,
+    )
+
+
+def write_inp(
+    path: str | os.PathLike,
+    title: str,
+    *,
+    nodes: Sequence[tuple[str, str, float, float, float, float]],
+    conduits: Sequence[tuple[str, str, str, float, float, float, float, str, float]],
+    flap_gates: bool = False,
+) -> Path:
+    """Write a SWMM ``.inp`` (CMS, dynamic wave, offsets as depths) of manholes, free outfalls and pipes.
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    title
+        Its ``[TITLE]``.
+    nodes
+        ``(name, kind, invert, rim, x, y)``; kind ``junction`` (MaxDepth = rim - invert) or ``outfall``.
+    conduits
+        ``(name, from_node, to_node, length, manning_n, in_offset, out_offset, shape, geom1)``.
+    flap_gates
+        Give every outfall a flap gate.
+    """
+    path = Path(path)
     lines = [
         "[TITLE]",
-        "cimtwin: a sewer network laid on the twin's flow paths, sized by the rational method",
+        title,
         "",
         "[OPTIONS]",
         "FLOW_UNITS CMS",
@@ -222,22 +262,15 @@ def _write(
         "",
         "[JUNCTIONS]",
     ]
-    for k, name in enumerate(names):
-        if to[k] >= 0:
-            lines.append(f"{name} {invert[k]:.3f} {ground[k] - invert[k]:.3f} 0 0 0")
+    lines += [f"{nm} {inv:.3f} {rim - inv:.3f} 0 0 0" for nm, kind, inv, rim, _, _ in nodes if kind != "outfall"]
     lines += ["", "[OUTFALLS]"]
-    lines += [
-        f"{name} {invert[k]:.3f} FREE {'YES' if flap_gates else 'NO'}" for k, name in enumerate(names) if to[k] < 0
-    ]
+    gate = "YES" if flap_gates else "NO"
+    lines += [f"{nm} {inv:.3f} FREE {gate}" for nm, kind, inv, _, _, _ in nodes if kind == "outfall"]
     lines += ["", "[CONDUITS]"]
-    lines += [
-        f"P{k + 1} {names[k]} {names[to[k]]} {max(length[k], 1.0):.2f} {n:g} 0 0 0 0"
-        for k in range(len(names))
-        if to[k] >= 0
-    ]
+    lines += [f"{c[0]} {c[1]} {c[2]} {c[3]:.2f} {c[4]:g} {c[5]:g} {c[6]:g} 0 0" for c in conduits]
     lines += ["", "[XSECTIONS]"]
-    lines += [f"P{k + 1} CIRCULAR {diam[k]:g} 0 0 0 1" for k in range(len(names)) if to[k] >= 0]
+    lines += [f"{c[0]} {c[7]} {c[8]:g} 0 0 0 1" for c in conduits]
     lines += ["", "[COORDINATES]"]
-    lines += [f"{name} {xs[k]:.3f} {ys[k]:.3f}" for k, name in enumerate(names)]
+    lines += [f"{nm} {x:.3f} {y:.3f}" for nm, _, _, _, x, y in nodes]
     path.write_text("\n".join(lines) + "\n")
     return path
