@@ -480,14 +480,24 @@ class SewerCoupling:
         shutil.rmtree(self._tmp, ignore_errors=True)
         return DrainageResult(nodes=nodes, conduits=conduits, summary=summary, report=report)
 
-    def _pumped(self) -> None:
-        """Add SWMM's pumped volume [m3] to each pump edit's entry of the summary."""
+    def _pump_volumes(self) -> dict[str, float]:
+        """SWMM's pumped volume [m3] of each edited pump so far (with the parts before a resume)."""
         from pyswmm import Links
 
         links = Links(self.sim)
+        before = (self._carried or {}).get("pumped", {})
+        return {
+            e["link"]: before.get(e["link"], 0.0) + float(links[e["link"]].pump_statistics["total_volume"])
+            for e in self.network_edits
+            if e["type"] == "pump"
+        }
+
+    def _pumped(self) -> None:
+        """Add SWMM's pumped volume [m3] to each pump edit's entry of the summary."""
+        volumes = self._pump_volumes()
         for entry in self.network_edits:
             if entry["type"] == "pump":
-                entry["pumped_volume_m3"] = float(links[entry["link"]].pump_statistics["total_volume"])
+                entry["pumped_volume_m3"] = volumes[entry["link"]]
 
     def _swmm_counters(self) -> dict[str, Any]:
         """SWMM's own counters of the run so far (with those of the parts before a resume): routing
@@ -548,6 +558,7 @@ class SewerCoupling:
             "routing": swmm["routing"],
             "errors": swmm["errors"],
             "outflow": swmm["outflow"],
+            "pumped": self._pump_volumes(),
         }
         return {
             "sewer_t": np.float64(scalars["swmm_t"]),
@@ -588,6 +599,7 @@ class SewerCoupling:
             "routing": books["routing"],
             "errors": books["errors"],
             "outflow": books["outflow"],
+            "pumped": books.get("pumped", {}),
             "peak_flow": np.array(ck["sewer_peak_flow"], dtype=float),
             "surcharged": np.array(ck["sewer_surcharged"], dtype=float),
             "peak_depth": np.array(ck["sewer_peak_depth"], dtype=float),
