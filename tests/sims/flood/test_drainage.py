@@ -773,6 +773,15 @@ def test_pipe_and_storage_edits_run_on_an_edited_copy_and_compare_weighs_them(tm
             r"edit\[0\]\.to_node = 'X' is not a node of net\.inp",
         ),
         ({"type": "pump", "link": "P9", "capacity": 0.1}, r"edit\[0\]\.link = 'P9' is not a pump of net\.inp"),
+        ({"type": "pump", "from_node": "J2", "capacity": 0.1}, r"edit\[0\].*needs both from_node and to_node"),
+        (
+            {"type": "pump", "link": "P1", "from_node": "J2", "to_node": "J1", "capacity": 0.1},
+            r"edit\[0\].*either from_node and to_node \(a new pump\) or link",
+        ),
+        (
+            {"type": "pump", "link": "P1", "capacity": 0.1, "on_depth": 0.5, "off_depth": 1.0},
+            r"edit\[0\].*off_depth \(1 m\) is above on_depth \(0\.5 m\)",
+        ),
     ],
 )
 def test_network_edits_of_unknown_links_or_nodes_are_scenario_errors(tmp_path, monkeypatch, edit, words):
