@@ -768,6 +768,7 @@ def test_pipe_and_storage_edits_run_on_an_edited_copy_and_compare_weighs_them(tm
         ({"type": "storage", "node": "J1", "volume": 10, "depth": 5}, r"deeper than node J1 \(2\.00 m"),
         ({"type": "inlet", "at": [125, 99], "node": "J9"}, r"edit\[0\]\.node = 'J9' is not a node of net\.inp"),
         ({"type": "inlet", "at": [125, 99], "node": "O1"}, r"edit\[0\]\.node = 'O1' is a outfall"),
+        ({"type": "inlet", "at": [500, 99]}, r"edit\[0\]\.at = \[500, 99\] lies outside the twin's grid"),
         (
             {"type": "pump", "from_node": "J2", "to_node": "X", "capacity": 0.1},
             r"edit\[0\]\.to_node = 'X' is not a node of net\.inp",
@@ -816,6 +817,17 @@ def test_an_inlet_edit_adds_a_gully_that_takes_more_water_off_the_street(tmp_pat
     assert "gully0_lead" in list(with_gullies.drainage.conduits["name"])
     taken, before = d["volume_surface_to_network_m3"], without.summary["drainage"]["volume_surface_to_network_m3"]
     assert taken > 1.5 * before  # measured: 30.4 m3 with the two gullies, 16.2 m3 without
+    from click.testing import CliRunner
+
+    from twin.cli.compare import compare_cmd
+
+    without.save(tmp_path / "a")
+    with_gullies.save(tmp_path / "b")
+    res = CliRunner().invoke(
+        compare_cmd, [str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c"), "--no-scene"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "network edit in B (edit[0]): gully gully0 at [125, 99] into J1" in res.output
 
 
 def _two_outfalls(inp: str) -> str:

@@ -173,6 +173,11 @@ def _inlet(
     px, py = target.geometry.x, target.geometry.y
     length = max(float(np.hypot(px - x, py - y)), 1.0)
     street = ground(x, y) if ground is not None else None
+    if ground is not None and street is None:
+        raise ScenarioError(
+            f"{key}.at = [{x:g}, {y:g}] lies outside the twin's grid (or on a cell without ground); a gully "
+            "drains the cell it is in: give a point on the grid, in the twin's CRS."
+        )
     rim = float(target["rim"]) if street is None else float(street)
     if rim <= float(target["invert"]):
         raise ScenarioError(
