@@ -90,11 +90,14 @@ def _echo_drainage(d: dict) -> None:
     m, p = d["manholes_overflowing"], d["pipes_surcharged"]
     for side in ("a", "b"):
         for e in d.get("network_edits", {}).get(side, []):
-            what = (
-                f"pipe {e['link']} {e['diameter_before_m']:g} -> {e['diameter_m']:g} m"
-                if e["type"] == "pipe"
-                else f"storage tank at {e['node']}, {e['volume_m3']:g} m3 over {e['depth_m']:g} m"
-            )
+            if e["type"] == "pipe":
+                what = f"pipe {e['link']} {e['diameter_before_m']:g} -> {e['diameter_m']:g} m"
+            elif e["type"] == "storage":
+                what = f"storage tank at {e['node']}, {e['volume_m3']:g} m3 over {e['depth_m']:g} m"
+            elif e["type"] == "inlet":
+                what = f"gully {e['node']} at [{e['at'][0]:g}, {e['at'][1]:g}] into {e['joins']}"
+            else:
+                what = f"pump {e['link']} {e['from_node']} -> {e['to_node']}, {e['capacity_m3s']:g} m3/s"
             click.echo(f"  network edit in {side.upper()} ({e['edit']}): {what}")
     click.echo(f"  sewer network: manholes overflowing {m['a']} -> {m['b']}, pipes over capacity {p['a']} -> {p['b']}")
     for key, words in (

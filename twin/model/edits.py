@@ -21,7 +21,7 @@ from twin import _grids
 from twin.errors import ScenarioError
 from twin.model.twin import Twin
 from twin.sims.flood.forcing import outside_error
-from twin.sims.flood.scenario import BuildingEdit, Edit, FloodwallEdit, GroundEdit, PipeEdit, PondEdit, StorageEdit
+from twin.sims.flood.scenario import NETWORK_EDITS, BuildingEdit, Edit, FloodwallEdit, GroundEdit, PondEdit
 
 __all__ = ["apply_edits", "wall_cells"]
 
@@ -62,7 +62,7 @@ def apply_edits(twin: Twin, edits: Sequence[Edit]) -> tuple[Twin, list[dict[str,
     report = []
     for i, edit in enumerate(edits):
         key = f"edit[{i}]"
-        if isinstance(edit, (PipeEdit, StorageEdit)):
+        if isinstance(edit, NETWORK_EDITS):
             continue  # the sewer network's: applied to the .inp by the coupled run (network_edits.py)
         if isinstance(edit, BuildingEdit):
             buildings, entry = _building(out, buildings, edit, terrain, key)

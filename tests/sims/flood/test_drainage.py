@@ -361,6 +361,20 @@ def test_coupled_run_stopped_and_resumed_equals_one_run(tmp_path):
     assert diff.max() < 5e-3 and np.count_nonzero(diff > 1e-3) <= 2  # the manholes' cells
 
 
+def test_a_pumps_volume_adds_up_across_a_stop_and_resume(tmp_path):
+    # a small pump lifting J2's water back to J1 (SWMM does not allow a second link into the outfall)
+    pump = [{"type": "pump", "from_node": "J2", "to_node": "J1", "capacity": 0.02, "on_depth": 1.0}]
+    tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+    whole = run(tw, _street_scenario(tmp_path, edit=pump), out=tmp_path / "whole", progress=False, scene=False)
+    sc = _street_scenario(tmp_path, edit=pump, checkpoint_interval=300)
+    out = tmp_path / "split"
+    assert run(tw, sc, out=out, progress=False, scene=False, stop_at=600) is None
+    split = run(tw, sc, out=out, progress=False, scene=False, resume=True)
+    a = whole.summary["drainage"]["network_edits"][0]["pumped_volume_m3"]
+    b = split.summary["drainage"]["network_edits"][0]["pumped_volume_m3"]
+    assert a > 10.0 and b == pytest.approx(a, rel=1e-2)  # not only the part after the resume
+
+
 def test_resuming_a_coupled_run_without_its_hot_start_file_is_an_error(tmp_path):
     tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
     sc = _street_scenario(tmp_path, checkpoint_interval=300)
@@ -677,11 +691,12 @@ def _plain_run():
     return run(tw, sc, progress=False, scene=False)
 
 
-def _edited_run(tmp_path: Path, edits: list[dict], drainage: bool = True):
-    (tmp_path / "net.inp").write_text(_SURCHARGED)
+def _edited_run(tmp_path: Path, edits: list[dict], drainage: bool = True, inp: str = _SURCHARGED, extra=None):
+    (tmp_path / "net.inp").write_text(inp)
     tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
     data = {"name": "edited", "duration": 1200, "output_interval": 600, "edit": edits}
     data["numerics"] = {"dtype": "float64"}
+    data.update(extra or {})
     if drainage:
         data["drainage"] = {"inp": "net.inp", "crs": BELLINGE_CRS}
     return run(tw, Scenario.from_dict(data, base_dir=tmp_path), progress=False, scene=False)
@@ -751,6 +766,23 @@ def test_pipe_and_storage_edits_run_on_an_edited_copy_and_compare_weighs_them(tm
         ),
         ({"type": "storage", "node": "O1", "volume": 10, "depth": 1}, r"'O1' is a outfall"),
         ({"type": "storage", "node": "J1", "volume": 10, "depth": 5}, r"deeper than node J1 \(2\.00 m"),
+        ({"type": "inlet", "at": [125, 99], "node": "J9"}, r"edit\[0\]\.node = 'J9' is not a node of net\.inp"),
+        ({"type": "inlet", "at": [125, 99], "node": "O1"}, r"edit\[0\]\.node = 'O1' is a outfall"),
+        ({"type": "inlet", "at": [500, 99]}, r"edit\[0\]\.at = \[500, 99\] lies outside the twin's grid"),
+        (
+            {"type": "pump", "from_node": "J2", "to_node": "X", "capacity": 0.1},
+            r"edit\[0\]\.to_node = 'X' is not a node of net\.inp",
+        ),
+        ({"type": "pump", "link": "P9", "capacity": 0.1}, r"edit\[0\]\.link = 'P9' is not a pump of net\.inp"),
+        ({"type": "pump", "from_node": "J2", "capacity": 0.1}, r"edit\[0\].*needs both from_node and to_node"),
+        (
+            {"type": "pump", "link": "P1", "from_node": "J2", "to_node": "J1", "capacity": 0.1},
+            r"edit\[0\].*either from_node and to_node \(a new pump\) or link",
+        ),
+        (
+            {"type": "pump", "link": "P1", "capacity": 0.1, "on_depth": 0.5, "off_depth": 1.0},
+            r"edit\[0\].*off_depth \(1 m\) is above on_depth \(0\.5 m\)",
+        ),
     ],
 )
 def test_network_edits_of_unknown_links_or_nodes_are_scenario_errors(tmp_path, monkeypatch, edit, words):
@@ -766,6 +798,75 @@ def test_network_edits_of_unknown_links_or_nodes_are_scenario_errors(tmp_path, m
 def test_network_edits_need_a_network(tmp_path):
     with pytest.raises(ScenarioError, match=r"edit\[0\] \(pipe\) changes the sewer network.*\[drainage\] inp"):
         _edited_run(tmp_path, [{"type": "pipe", "link": "C1", "diameter": 0.5}], drainage=False)
+
+
+def test_an_inlet_edit_adds_a_gully_that_takes_more_water_off_the_street(tmp_path):
+    # pipes big enough (0.5 m) for the rain the two manholes let in: a gully's inlet takes more
+    big = surcharged_inp(0.5, 0.5)
+    rain = {"rain": {"constant": 100}}
+    without = _edited_run(tmp_path, [], inp=big, extra=rain)
+    gullies = [{"type": "inlet", "at": [125.0, 99.0]}, {"type": "inlet", "at": [175.0, 99.0], "node": "J2"}]
+    with_gullies = _edited_run(tmp_path, gullies, inp=big, extra=rain)
+    d = with_gullies.summary["drainage"]
+    first, second = d["network_edits"]
+    assert first["node"] == "gully0" and first["joins"] == "J1" and first["link"] == "gully0_lead"  # the nearest
+    assert second["joins"] == "J2" and second["rim_m"] == 12.0 and second["invert_m"] == 11.0
+    assert second["lead_length_m"] == 24.0
+    nodes = with_gullies.drainage.nodes.set_index("name")
+    assert nodes.loc["gully0", "coupled"] and nodes.loc["gully0", "inflow_from_surface_m3"] > 1.0
+    assert "gully0_lead" in list(with_gullies.drainage.conduits["name"])
+    taken, before = d["volume_surface_to_network_m3"], without.summary["drainage"]["volume_surface_to_network_m3"]
+    assert taken > 1.5 * before  # measured: 30.4 m3 with the two gullies, 16.2 m3 without
+    from click.testing import CliRunner
+
+    from twin.cli.compare import compare_cmd
+
+    without.save(tmp_path / "a")
+    with_gullies.save(tmp_path / "b")
+    res = CliRunner().invoke(
+        compare_cmd, [str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c"), "--no-scene"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "network edit in B (edit[0]): gully gully0 at [125, 99] into J1" in res.output
+
+
+def _two_outfalls(inp: str) -> str:
+    """``inp`` with a second outfall O2 (a river 20 m north of J2) for a pump to lift into."""
+    return inp.replace("O1 9.8 FREE NO", "O1 9.8 FREE NO\nO2 9.8 FREE NO").replace("O1 201 99", "O1 201 99\nO2 151 119")
+
+
+def test_a_pump_edit_lifts_a_surcharged_node_out_of_flooding_and_reports_its_volume(tmp_path):
+    from click.testing import CliRunner
+
+    from twin.cli.compare import compare_cmd
+    from twin.sims.flood.compare import compare
+
+    inp = _two_outfalls(_SURCHARGED)
+    before = _edited_run(tmp_path, [], inp=inp)
+    pump = {"type": "pump", "from_node": "J2", "to_node": "O2", "capacity": 0.1, "on_depth": 1.0, "off_depth": 0.5}
+    pumped = _edited_run(tmp_path, [pump], inp=inp)
+    d = pumped.summary["drainage"]
+    entry = d["network_edits"][0]
+    assert entry["link"] == "pump0" and entry["capacity_m3s"] == 0.1
+    # 100 L/s come in; the pump takes what C2 cannot carry (measured 98 m3 in the 20 minutes)
+    assert 60.0 < entry["pumped_volume_m3"] <= 0.1 * 1200 + 1e-6
+    assert before.summary["drainage"]["volume_network_to_surface_m3"] > 50.0  # measured 86.5 m3
+    assert d["volume_network_to_surface_m3"] < 1.0
+    before.save(tmp_path / "a")
+    pumped.save(tmp_path / "b")
+    assert compare(tmp_path / "a", tmp_path / "b").summary["drainage"]["manholes_no_longer_overflowing"] == ["J1", "J2"]
+    res = CliRunner().invoke(
+        compare_cmd, [str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c"), "--no-scene"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "network edit in B (edit[0]): pump pump0 J2 -> O2, 0.1 m3/s" in res.output
+    assert "manholes no longer overflowing (2): J1, J2" in res.output
+    # the same pump written in the .inp, given a capacity too small by a pump edit naming it: J2 floods again
+    own = inp.replace("[DWF]", "[PUMPS]\nP1 J2 O2 * ON 1 0.5\n[DWF]")
+    small = _edited_run(tmp_path, [{"type": "pump", "link": "P1", "capacity": 0.01}], inp=own)
+    e = small.summary["drainage"]["network_edits"][0]
+    assert e["curve_before"] == "*" and e["pumped_volume_m3"] <= 0.01 * 1200 + 1e-6
+    assert small.summary["drainage"]["volume_network_to_surface_m3"] > 50.0
 
 
 def test_backwater_a_high_river_at_the_outfalls_raises_the_heads_upstream(tmp_path):

@@ -73,7 +73,7 @@ class SewerCoupling:
     duration : float
         Length of the run [s]; SWMM's end date is set to match.
     edits : sequence
-        The scenario's ``[[edit]]`` entries: the network's (pipe, storage) are applied to a copy of the
+        The scenario's ``[[edit]]`` entries: the network's (pipe, storage, inlet, pump) are applied to a copy of the
         ``.inp`` that SWMM then runs (see :mod:`twin.sims.flood.network_edits`).
     resume : dict, optional
         A checkpoint's arrays (what :meth:`checkpoint` returned, read back) and ``"hotstart"``, the path
@@ -100,7 +100,9 @@ class SewerCoupling:
         self.network: SewerNetwork = read_inp(cfg.inp, cfg.crs or crs, crs)
         self._tmp = Path(tempfile.mkdtemp(prefix="cimtwin-swmm-"))
         try:
-            edited, self.network_edits = edit_inp(self.network, edits, self._tmp)
+            edited, self.network_edits = edit_inp(
+                self.network, edits, self._tmp, cfg.crs or crs, lambda x, y: _ground_at(ground, transform, x, y)
+            )
             if self.network_edits:
                 self.network = read_inp(edited, cfg.crs or crs, crs)
             self.to_m3s = FLOW_TO_M3S[self.network.flow_units]
@@ -395,6 +397,7 @@ class SewerCoupling:
         routing, outflow, peak = swmm["routing"], swmm["outflow"], swmm["peak_flow"] * self.to_m3s
         surcharged, peak_depth, peak_date = swmm["surcharged"], swmm["peak_depth"], swmm["peak_date"]
         day0 = (self._t0 - pd.Timestamp("1899-12-30").to_pydatetime()).total_seconds() / 86400.0
+        self._pumped()
         self.sim.report()
         self.sim.close()
         net = self.network
@@ -477,6 +480,25 @@ class SewerCoupling:
         shutil.rmtree(self._tmp, ignore_errors=True)
         return DrainageResult(nodes=nodes, conduits=conduits, summary=summary, report=report)
 
+    def _pump_volumes(self) -> dict[str, float]:
+        """SWMM's pumped volume [m3] of each edited pump so far (with the parts before a resume)."""
+        from pyswmm import Links
+
+        links = Links(self.sim)
+        before = (self._carried or {}).get("pumped", {})
+        return {
+            e["link"]: before.get(e["link"], 0.0) + float(links[e["link"]].pump_statistics["total_volume"])
+            for e in self.network_edits
+            if e["type"] == "pump"
+        }
+
+    def _pumped(self) -> None:
+        """Add SWMM's pumped volume [m3] to each pump edit's entry of the summary."""
+        volumes = self._pump_volumes()
+        for entry in self.network_edits:
+            if entry["type"] == "pump":
+                entry["pumped_volume_m3"] = volumes[entry["link"]]
+
     def _swmm_counters(self) -> dict[str, Any]:
         """SWMM's own counters of the run so far (with those of the parts before a resume): routing
         totals [m3], free outfalls' outflow [m3], per conduit the peak flow (flow units) and hours
@@ -536,6 +558,7 @@ class SewerCoupling:
             "routing": swmm["routing"],
             "errors": swmm["errors"],
             "outflow": swmm["outflow"],
+            "pumped": self._pump_volumes(),
         }
         return {
             "sewer_t": np.float64(scalars["swmm_t"]),
@@ -576,6 +599,7 @@ class SewerCoupling:
             "routing": books["routing"],
             "errors": books["errors"],
             "outflow": books["outflow"],
+            "pumped": books.get("pumped", {}),
             "peak_flow": np.array(ck["sewer_peak_flow"], dtype=float),
             "surcharged": np.array(ck["sewer_surcharged"], dtype=float),
             "peak_depth": np.array(ck["sewer_peak_depth"], dtype=float),
@@ -736,3 +760,12 @@ def _swmm_error(exc: Exception, tmp: Path) -> str:
         if lines:
             return "; ".join(lines[:3])
     return str(exc).strip() or type(exc).__name__
+
+
+def _ground_at(ground: np.ndarray, transform: Any, x: float, y: float) -> float | None:
+    """The ground elevation of the cell holding (x, y); None off the grid."""
+    col, row = ~transform @ (x, y)
+    r, c = int(np.floor(row)), int(np.floor(col))
+    if 0 <= r < ground.shape[0] and 0 <= c < ground.shape[1] and np.isfinite(ground[r, c]):
+        return float(ground[r, c])
+    return None

@@ -30,6 +30,11 @@ __all__ = [
     "GroundEdit",
     "PondEdit",
     "BuildingEdit",
+    "PipeEdit",
+    "StorageEdit",
+    "InletEdit",
+    "PumpEdit",
+    "NETWORK_EDITS",
     "MAX_RAIN_MM_H",
     "MIN_INTERVAL_S",
     "MAX_DURATION_S",
@@ -546,9 +551,60 @@ class StorageEdit(ScenarioTable):
     name: str | None = doc(None, description="Names the edit in the summary")
 
 
+class InletEdit(ScenarioTable):
+    """A street inlet (gully) at ``at`` [x, y]: a new junction of ``[drainage] inp`` in that cell, its lead
+    pipe to the nearest junction (or ``node``); the coupling lets the street's water into it like any manhole."""
+
+    type: Literal["inlet"] = doc(description="'inlet': a street inlet (gully) added to the sewer network")
+    at: Point = doc(description="Where the gully is [x, y] (twin CRS)", units="m")
+    node: str | None = doc(None, description="The junction its lead pipe joins (default: the nearest junction)")
+    depth: float = doc(
+        1.0, description="The gully's depth from its rim (at the node's rim) to its invert", units="m", gt=0
+    )
+    diameter: float = doc(0.15, description="The lead pipe's diameter", units="m", gt=0)
+    name: str | None = doc(None, description="Names the edit in the summary")
+
+
+class PumpEdit(ScenarioTable):
+    """A pump of ``capacity`` [m3/s] lifting water from ``from_node`` to ``to_node`` of ``[drainage] inp``,
+    switched on and off by the depth at ``from_node``; or ``link``, an existing pump given that capacity."""
+
+    type: Literal["pump"] = doc(description="'pump': a pump added to the sewer network, or a pump's capacity set")
+    capacity: float = doc(
+        description="What the pump delivers, whatever the head (a constant pump curve)", units="m3/s", gt=0
+    )
+    from_node: str | None = doc(None, description="The node it draws from (a new pump; or give link)")
+    to_node: str | None = doc(None, description="The node it delivers to (a new pump)")
+    link: str | None = doc(
+        None, description="An existing pump's name in the .inp's [PUMPS] (or give from_node, to_node)"
+    )
+    on_depth: float | None = doc(
+        None, description="Water depth at from_node that starts the pump (new pump: 0; link: kept)", units="m", ge=0
+    )
+    off_depth: float | None = doc(
+        None, description="Water depth at from_node that stops it (new pump: 0; link: kept)", units="m", ge=0
+    )
+    name: str | None = doc(None, description="Names the edit in the summary")
+
+    @model_validator(mode="after")
+    def _one(self) -> PumpEdit:
+        new = self.from_node is not None or self.to_node is not None
+        if new == (self.link is not None):
+            raise ValueError("give either from_node and to_node (a new pump) or link (an existing pump's name)")
+        if new and (self.from_node is None or self.to_node is None):
+            raise ValueError("a new pump needs both from_node and to_node")
+        if self.on_depth is not None and self.off_depth is not None and self.off_depth > self.on_depth:
+            raise ValueError(f"off_depth ({self.off_depth:g} m) is above on_depth ({self.on_depth:g} m)")
+        return self
+
+
+#: The edit types that change the sewer network (the others change the twin).
+NETWORK_EDITS = (PipeEdit, StorageEdit, InletEdit, PumpEdit)
+
 #: One ``[[edit]]`` entry; ``type`` picks the kind.
 Edit = Annotated[
-    FloodwallEdit | GroundEdit | PondEdit | BuildingEdit | PipeEdit | StorageEdit, Field(discriminator="type")
+    FloodwallEdit | GroundEdit | PondEdit | BuildingEdit | PipeEdit | StorageEdit | InletEdit | PumpEdit,
+    Field(discriminator="type"),
 ]
 
 
@@ -611,7 +667,8 @@ class Scenario(ScenarioModel):
     roads: Roads = doc(Roads(), description="Road depth thresholds and speeds (twins with a roads layer)")
     numerics: Numerics = doc(Numerics(), description="Solver settings")
     edit: list[Edit] = doc(
-        [], description="Planners' edits: floodwall, ground, pond, building, pipe or storage (see Planners' edits)"
+        [],
+        description="Planners' edits: floodwall, ground, pond, building, pipe, storage, inlet or pump (see Planners' edits)",
     )
 
     @field_validator("duration")
@@ -676,7 +733,7 @@ class Scenario(ScenarioModel):
             )
         if self.output_interval > self.duration:
             object.__setattr__(self, "output_interval", self.duration)
-        on_network = [i for i, e in enumerate(self.edit) if isinstance(e, (PipeEdit, StorageEdit))]
+        on_network = [i for i, e in enumerate(self.edit) if isinstance(e, NETWORK_EDITS)]
         if on_network and self.drainage.inp is None:
             raise ValueError(
                 f"edit[{on_network[0]}] ({self.edit[on_network[0]].type}) changes the sewer network, but the "
