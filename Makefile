@@ -52,7 +52,7 @@ docs: reference demo
 	$(BIN)/python benchmarks/plot_verification.py
 	$(BIN)/python -m tools.browser $(DEMO)/result/scene.html docs/img/demo_scene.png
 	$(BIN)/python -m tools.browser --phone $(DEMO)/result/scene.html docs/img/demo_phone.png
-	$(BIN)/python -m tools.browser --print A4 --pdf $(DEMO)/result/scene_A4.pdf $(DEMO)/result/scene.html docs/img/demo_print_a4.png
+	$(BIN)/python -m tools.browser --print A4 --pdf $$(mktemp -d)/scene_A4.pdf $(DEMO)/result/scene.html docs/img/demo_print_a4.png
 	cp $(DEMO)/water/water.png docs/img/sample_water.png
 
 clean:

@@ -188,6 +188,8 @@ body.print #panel { left: auto; right: 0; top: 32px; bottom: 0; width: 228px; ma
 body.print #panel-head, body.print #layers, body.print #time, body.print #print-row,
 body.print #coords, body.print #query { display: none; }
 body.print #panel-body { display: block !important; }
+/* a city's six legends (depth, roads, buildings, pipes, manholes, water) must fit the sheet's height */
+body.print #panel { font-size: 11px; }
 body.print #north { right: 244px; top: 44px; bottom: auto; }
 body.print #scale { right: 244px; bottom: 10px; }
 @media print {
