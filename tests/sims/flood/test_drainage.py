@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -1057,3 +1058,22 @@ def test_inflows_set_through_swmms_c_call_equal_the_toolkits(tmp_path):
             sim.close()
     assert runs[0] == runs[1] == runs[2]
     assert runs[0][1] > 10.0
+
+
+def test_a_loop_of_pipes_with_an_uphill_one_is_a_named_warning(tmp_path):
+    """C3 runs from J3 back up to J1 (uphill): J1 -> J2 -> J3 -> J1 closes a loop SWMM would run silently."""
+    looped = _SURCHARGED.replace("J2 9.9 2.0 0 10 0\n", "J2 9.9 2.0 0 10 0\nJ3 9.85 2.0 0 10 0\n").replace(
+        "C2 J2 O1 50 0.013 0 0 0 0\n",
+        "C2 J2 O1 50 0.013 0 0 0 0\nC2b J2 J3 30 0.013 0 0 0 0\nC3 J3 J1 30 0.013 0 0 0 0\n",
+    )
+    looped = looped.replace(
+        "C2 CIRCULAR 0.1 0 0 0 1\n", "C2 CIRCULAR 0.1 0 0 0 1\nC2b CIRCULAR 0.3 0 0 0 1\nC3 CIRCULAR 0.3 0 0 0 1\n"
+    )
+    looped = looped.replace("J2 151 99\n", "J2 151 99\nJ3 126 120\n")
+    with pytest.warns(DrainageWarning, match=r"conduits C1, C2b, C3 close a loop.*1 of them slope uphill \(C3\)"):
+        res = _street_run(tmp_path, "looped", looped)
+    assert any("close a loop" in w for w in res.summary["drainage"]["warnings"])
+    # the straight network warns of no loop
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DrainageWarning)
+        _street_run(tmp_path, "straight", _SURCHARGED)

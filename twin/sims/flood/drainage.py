@@ -179,6 +179,8 @@ class SewerCoupling:
                     "them with their own rain gauges, and their runoff enters the network besides the water "
                     "the surface gives it. Give their gauges no rain (or remove them) so rain is not counted twice."
                 )
+            for message in _loop_warnings(self.network):
+                self._warn(message)
             if self.network.options.get("ALLOW_PONDING", "NO").upper() == "YES":
                 self._warn(
                     f"{self.network.path.name} sets ALLOW_PONDING YES; in the coupled run the street is the "
@@ -744,6 +746,46 @@ class DrainageResult:
         self.nodes.to_file(gpkg, layer="manholes", driver="GPKG", engine="pyogrio")
         self.conduits.to_file(gpkg, layer="pipes", driver="GPKG", engine="pyogrio")
         (folder / "swmm.rpt").write_text(self.report)
+
+
+def _loop_warnings(network: SewerNetwork) -> list[str]:
+    """Named warnings for conduits that close a loop (a directed cycle from ``from_node`` to
+    ``to_node``) and for the loops' pipes laid uphill (outlet invert above inlet invert).
+
+    SWMM runs such a network, but water can circulate in it with no outlet: most often a pipe
+    entered the wrong way round, or inverts in another datum. Meshed networks are legal, so this
+    warns and names the pipes rather than refusing the file.
+    """
+    import networkx as nx
+
+    c = network.conduits
+    if c.empty:
+        return []
+    invert = dict(zip(network.nodes["name"], network.nodes["invert"].astype(float)))
+    graph = nx.DiGraph()
+    graph.add_edges_from(zip(c["from_node"], c["to_node"]))
+    out = []
+    for comp in nx.strongly_connected_components(graph):
+        if len(comp) < 2:
+            continue
+        inside = c[c["from_node"].isin(comp) & c["to_node"].isin(comp)]
+        up = inside["from_node"].map(invert) + inside["in_offset"].astype(float)
+        down = inside["to_node"].map(invert) + inside["out_offset"].astype(float)
+        adverse = list(inside.loc[(down > up).to_numpy(), "name"])
+        names = list(inside["name"])
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        out.append(
+            f"{network.path.name}: conduits {shown} close a loop (from_node to to_node comes back to its "
+            f"start), so water can circulate with no way out"
+            + (
+                f"; {len(adverse)} of them slope uphill ({', '.join(adverse[:10])}): check that each runs "
+                "from its upstream node to its downstream one and that the inverts share one datum"
+                if adverse
+                else ""
+            )
+            + "."
+        )
+    return out
 
 
 def _cells(nodes: gpd.GeoDataFrame, transform: Any) -> tuple[np.ndarray, np.ndarray]:
