@@ -82,15 +82,24 @@ def test_the_forecast_scene_draws_offline_in_chromium_and_its_slider_steps_the_l
     page = cycle.folder / "scene.html"
     actions = [
         (
+            "(() => document.getElementById('legends').innerText + '|' +"
+            " document.getElementById('time-label').textContent)()",
+            tmp_path / "max.png",
+        ),
+        (
             "(() => { const s = document.getElementById('slider'); s.value = '0';"
             " s.dispatchEvent(new Event('input')); return document.getElementById('time-label').textContent; })()",
             tmp_path / "first.png",
         ),
     ]
-    report, (shot, first) = shoot(page, tmp_path / "scene.png", actions=actions)
+    report, (shot, _, first) = shoot(page, tmp_path / "scene.png", actions=actions)
     assert report.ready, report.error
     assert report.console_errors == () and report.requests == ()
-    assert report.action_values[0] == "t = 30 min"
+    # the page names what it shows: chances of exceeding depths at the longest lead, not a flood's maximum
+    legends, at_max = report.action_values[0].split("|")
+    assert "DEPTH EXCEEDED: CHANCE" in legends.upper() and "FLOOD DEPTH" not in legends.upper()
+    assert at_max == "Lead 60min (the longest)"
+    assert report.action_values[1] == "t = 30 min"
     r, g, b = (shot[..., k].astype(int) for k in range(3))
     orange = (r > 150) & (g > 50) & (g < 130) & (b < 70)  # > 0.3 m with P >= 90 %: the bowl's middle
     assert orange.sum() > 200

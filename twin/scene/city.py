@@ -115,6 +115,8 @@ class _SceneData:
     frame_times: list[float] = field(default_factory=list)
     frame_factor: int = 0  # grid cells per frame pixel along each axis (0: no frames)
     depth_legend: list = field(default_factory=list)
+    depth_title: str = "Flood depth"  # what the depth layer shows (a comparison or forecast shows another quantity)
+    max_label: str = "Maximum over the event"  # the slider's last position
     buildings: _Polygons | None = None
     building_attrs: dict[str, np.ndarray] = field(default_factory=dict)
     building_meta: dict[str, Any] = field(default_factory=dict)
@@ -191,6 +193,8 @@ class Scene:
             "frames": data.frame_times,
             "frame_interval_ms": _FRAME_INTERVAL_MS,
             "depth_legend": data.depth_legend,
+            "depth_title": data.depth_title,
+            "max_label": data.max_label,
             "hazard_legend": [[list(c.rgba), c.label] for c in HAZARD_CLASSES],
             "water": list(_WATER),
             "ifc_outline": list(_IFC_OUTLINE),

@@ -184,6 +184,8 @@ def forecast_scene(twin, folder: str | os.PathLike) -> Scene:
         data.network = net.network
         data.network_title = f"Roads and facilities warned {within}: probability"
         data.network_legend = [[list(c.rgba), c.label] for c in pct]
+    data.depth_title = "Depth exceeded: chance"
+    data.max_label = f"Lead {tags[-1]} (the longest)"
     data.default_title = f"Forecast {record['cycle']}"
     data.subtitle = (
         f"{record['members']} members · leads {', '.join(tags)} · warning from P {warn_p:.0%} · " + data.subtitle

@@ -481,7 +481,7 @@ _APP = r"""
     document.getElementById("subtitle").textContent = C.subtitle;
     const layerBox = document.getElementById("layers");
     // The ground layers are one choice (they are opaque, so that their colours are their swatches).
-    const overlayNames = {depth: "Flood depth", hazard: "Hazard rating (FD2320)",
+    const overlayNames = {depth: C.depth_title, hazard: "Hazard rating (FD2320)",
       arrival: "Arrival time", speed: "Maximum speed"};
     const toggles = [["network", C.network_title, network.length > 0], ["manholes", "Manholes", manholes.length > 0],
       ["roads", "Roads (cut / open)", roads.length > 0], ["edits", "Planners' edits", edits.length > 0],
@@ -527,7 +527,7 @@ _APP = r"""
       return box;
     }
     const legendBoxes = {};
-    if (images.depth) legendBoxes.depth = legend("depth", "Flood depth", C.depth_legend);
+    if (images.depth) legendBoxes.depth = legend("depth", C.depth_title, C.depth_legend);
     if (images.hazard) legendBoxes.hazard = legend("hazard", "Hazard rating (max over the event)",
       C.hazard_legend);
     if (images.arrival) legendBoxes.arrival = legend("arrival", "Arrival time (first wet)", L.arrival);
@@ -567,7 +567,7 @@ _APP = r"""
           }
         }
       } else {
-        label.textContent = "Maximum over the event";
+        label.textContent = C.max_label;
       }
       if (window.sceneLastQuery) showQuery(window.sceneLastQuery.lon, window.sceneLastQuery.lat);
       redraw();
@@ -576,7 +576,7 @@ _APP = r"""
       document.getElementById("time").hidden = false;
       slider.max = String(C.frames.length);
       slider.value = String(C.frames.length);
-      label.textContent = "Maximum over the event";
+      label.textContent = C.max_label;
       const stop = () => { clearInterval(timer); timer = null; play.innerHTML = "&#9654;"; };
       slider.addEventListener("input", () => { if (timer) stop(); showFrame(Number(slider.value)); });
       play.addEventListener("click", () => {

@@ -146,6 +146,7 @@ def test_save_writes_georeferenced_rasters_buildings_and_scene(runs, tmp_path):
     labels = [label for _, label in data.building_meta["legend"]]
     assert labels == ["Flooded in both", "Newly safe"]
     assert any("Shallower" in label for _, label in data.depth_legend)
+    assert data.depth_title == "Change in maximum depth"  # the page's legend and toggle say so, not "Flood depth"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

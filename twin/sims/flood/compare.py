@@ -163,6 +163,7 @@ class Comparison:
         scene = city_scene(twin, None, depth_min=depth_min, **{"edits": self.edits, **kwargs})
         data = scene.data  # filled in place: the scene module has no diverging overlay of its own
         data.default_title = "Flood comparison"
+        data.depth_title = "Change in maximum depth"
         data.images["depth"] = png_classes(classify(self.max_depth_diff, classes), classes)
         data.depth_legend = [[list(c.rgba), c.label] for c in classes if c.rgba[3] > 0]
         if frame is not None and data.buildings is not None:
