@@ -595,12 +595,12 @@ def _step_chunk(
                 if w <= 0.0:
                     continue
                 if infil_kind == 1:
-                    inf = min(_horton_capacity(ia[r, c], ib[r, c], ic[r, c], icum[r, c], dt), w)
+                    inf = min(horton_capacity(ia[r, c], ib[r, c], ic[r, c], icum[r, c], dt), w)
                     icum[r, c] += max(inf - ib[r, c] * dt, 0.0)
                     w -= inf
                     s_inf += inf
                 elif infil_kind == 2:
-                    inf = min(_green_ampt_capacity(ia[r, c], ib[r, c], icum[r, c], dt), w)
+                    inf = min(green_ampt_capacity(ia[r, c], ib[r, c], icum[r, c], dt), w)
                     icum[r, c] += inf
                     w -= inf
                     s_inf += inf
@@ -913,7 +913,7 @@ def _wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet):
 
 
 @njit(error_model="numpy", cache=True)
-def _horton_capacity(f0, fc, k, fe, dt):
+def horton_capacity(f0, fc, k, fe, dt):
     """Horton infiltration capacity [m] over dt, cumulative-infiltration form.
 
     With Fe the infiltration in excess of fc so far, Horton's ponded curve gives f = f0 - k Fe
@@ -928,7 +928,7 @@ def _horton_capacity(f0, fc, k, fe, dt):
 
 
 @njit(error_model="numpy", cache=True)
-def _green_ampt_capacity(ks, psi_dtheta, f, dt):
+def green_ampt_capacity(ks, psi_dtheta, f, dt):
     """Green-Ampt capacity [m] over dt: f = Ks (1 + psi dtheta / F) taken at the end of the step.
 
     Implicit in F, so dF solves dF (F + dF) = Ks dt (F + dF + psi dtheta): finite at F = 0 (no

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._flood_core import DEBRIS_DEPTH
+from ._flood_core import DEBRIS_DEPTH, green_ampt_capacity, horton_capacity
 from ._series import series_cumulative, series_integral, series_value
 
 # Only value-safe fast-math, as the inertial kernel: no reassociation (results must not depend on
@@ -439,12 +439,12 @@ def _losses(h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_d
             if w <= 0.0 or (infil_kind == 0 and not has_drain):
                 continue
             if infil_kind == 1:
-                inf = min(_horton(ia[r, c], ib[r, c], ic[r, c], icum[r, c], dt), w)
+                inf = min(horton_capacity(ia[r, c], ib[r, c], ic[r, c], icum[r, c], dt), w)
                 icum[r, c] += max(inf - ib[r, c] * dt, 0.0)
                 w -= inf
                 s_inf += inf
             elif infil_kind == 2:
-                inf = min(_green_ampt(ia[r, c], ib[r, c], icum[r, c], dt), w)
+                inf = min(green_ampt_capacity(ia[r, c], ib[r, c], icum[r, c], dt), w)
                 icum[r, c] += inf
                 w -= inf
                 s_inf += inf
@@ -480,27 +480,6 @@ def reopen(h, hu, hv, h_left, blocked):
                 hu[r, c] = a * ratio
                 hv[r, c] = b * ratio
     return True
-
-
-@njit(error_model="numpy", cache=True)
-def _horton(f0, fc, k, fe, dt):
-    """Horton capacity [m] over dt (cumulative-infiltration form, as the inertial kernel)."""
-    if k <= 0.0:
-        return f0 * dt
-    fe_max = (f0 - fc) / k
-    return fc * dt + max(fe_max - fe, 0.0) * (1.0 - np.exp(-k * dt))
-
-
-@njit(error_model="numpy", cache=True)
-def _green_ampt(ks, psi_dtheta, f, dt):
-    """Green-Ampt capacity [m] over dt, implicit in F (as the inertial kernel)."""
-    a = ks * dt
-    b = f - a
-    cc = a * (f + psi_dtheta)
-    disc = np.sqrt(b * b + 4.0 * cc)
-    if b > 0.0:
-        return 2.0 * cc / (b + disc)
-    return 0.5 * (disc - b)
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
