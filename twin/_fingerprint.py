@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -14,7 +16,10 @@ import shapely
 
 from twin.model.twin import Twin
 
-__all__ = ["twin_parts", "twin_fingerprint", "changed_parts"]
+__all__ = ["twin_parts", "twin_fingerprint", "changed_parts", "file_parts", "FILE_PART"]
+
+#: Prefix of the parts that hash a file a scenario reads (a rain raster, a sewer network's .inp).
+FILE_PART = "file "
 
 
 def twin_parts(twin: Twin) -> dict[str, str]:
@@ -49,6 +54,26 @@ def twin_parts(twin: Twin) -> dict[str, str]:
 def twin_fingerprint(twin: Twin) -> str:
     """One SHA-256 over :func:`twin_parts`: equal for twins that give a run the same inputs."""
     return hashlib.sha256(json.dumps(twin_parts(twin), sort_keys=True).encode()).hexdigest()
+
+
+def file_parts(paths: Iterable[Path]) -> dict[str, str]:
+    """SHA-256 of the bytes of each file in ``paths``, as parts named ``"file <path>"``.
+
+    A scenario names its input files by path, so its own hash stays the same when a file is edited in
+    place; a checkpoint must still refuse to resume on a changed rain raster or sewer network. A file
+    that is gone hashes as a marker, so that resuming says which one is missing rather than failing later.
+    """
+    out = {}
+    for path in paths:
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        except OSError:
+            h.update(b"<missing>")
+        out[f"{FILE_PART}{path}"] = h.hexdigest()
+    return out
 
 
 def changed_parts(before: dict[str, str], now: dict[str, str]) -> list[str]:

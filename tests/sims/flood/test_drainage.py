@@ -386,6 +386,20 @@ def test_resuming_a_coupled_run_without_its_hot_start_file_is_an_error(tmp_path)
         run(tw, sc, out=out, progress=False, scene=False, resume=True)
 
 
+def test_resuming_after_the_inp_was_edited_in_place_is_refused(tmp_path):
+    # the scenario names the network by path, so its hash stays the same when the file is edited: the
+    # checkpoint must still see that the run would go on with another network
+    tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
+    sc = _street_scenario(tmp_path, checkpoint_interval=300)
+    out = tmp_path / "split"
+    run(tw, sc, out=out, progress=False, scene=False, stop_at=300)
+    inp = tmp_path / "net.inp"
+    inp.write_text(inp.read_text().replace("0.013", "0.015"))  # the pipes' roughness
+    with pytest.raises(ScenarioError, match=r"the file .*net\.inp changed") as err:
+        run(tw, sc, out=out, progress=False, scene=False, resume=True)
+    assert "scenario" in str(err.value) and "terrain" not in str(err.value)
+
+
 def test_inp_outside_the_scenario_folder_is_refused(tmp_path):
     (tmp_path / "a").mkdir()
     with pytest.raises(ScenarioError, match=r"drainage\.inp"):

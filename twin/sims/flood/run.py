@@ -19,7 +19,7 @@ import pandas as pd
 
 from kernels.flood import FloodAccum, FloodState, gpu_available, stored_volume
 from twin import _io
-from twin._fingerprint import changed_parts, twin_parts
+from twin._fingerprint import FILE_PART, changed_parts, file_parts, twin_parts
 from twin._progress import progress as _progress_bar
 from twin.errors import InputDataError, NumericalError, ScenarioError
 from twin.model.edits import apply_edits
@@ -610,8 +610,22 @@ def _device(scenario: Scenario, device: str | None) -> str:
 
 
 def _fingerprint(twin: Twin, scenario: Scenario) -> dict[str, str]:
-    """What a checkpoint must match to be resumed: the scenario and each part of the twin the run reads."""
-    return {"scenario": scenario.hash, **twin_parts(twin)}
+    """What a checkpoint must match to be resumed: the scenario, each part of the twin the run reads and
+    the bytes of each file the scenario names (its hash holds only their paths)."""
+    return {"scenario": scenario.hash, **twin_parts(twin), **file_parts(_input_files(twin, scenario))}
+
+
+def _input_files(twin: Twin, scenario: Scenario) -> list[Path]:
+    """The files a run reads besides the twin's layers: the rain frames and the sewer network's .inp."""
+    files = [frame.file for frame in (scenario.rain.frames or [])] if scenario.rain is not None else []
+    inp = scenario.drainage.inp
+    if inp == "twin":
+        from twin.sims.flood.drainage_layers import twin_inp
+
+        inp = twin_inp(twin)
+    if inp is not None:
+        files.append(Path(inp))
+    return files
 
 
 def _save_checkpoint(
@@ -671,13 +685,21 @@ def _load_checkpoint(path: Path, parts: dict[str, str]) -> dict[str, Any]:
         )
     changed = changed_parts(written, parts)
     if changed:
-        what = ", ".join("the scenario" if k == "scenario" else f"the twin's {k}" for k in changed)
+        what = ", ".join(_part_name(k) for k in changed)
         raise ScenarioError(
             f"Checkpoint {path} was written by another scenario or twin ({what} changed since); "
             "resuming would mix two runs. Delete it and run from the start, or resume with the "
             "scenario and twin that wrote it."
         )
     return ck
+
+
+def _part_name(key: str) -> str:
+    if key == "scenario":
+        return "the scenario"
+    if key.startswith(FILE_PART):
+        return f"the file {key[len(FILE_PART) :]}"
+    return f"the twin's {key}"
 
 
 def _deepest(state: FloodState, s: FloodSetup) -> float:
