@@ -779,16 +779,20 @@ def test_pipe_and_storage_edits_run_on_an_edited_copy_and_compare_weighs_them(tm
             {"type": "storage", "node": "X", "volume": 10, "depth": 1},
             r"edit\[0\]\.node = 'X' is not a node of net\.inp",
         ),
-        ({"type": "storage", "node": "O1", "volume": 10, "depth": 1}, r"'O1' is a outfall"),
+        ({"type": "storage", "node": "O1", "volume": 10, "depth": 1}, r"'O1' is an outfall"),
         ({"type": "storage", "node": "J1", "volume": 10, "depth": 5}, r"deeper than node J1 \(2\.00 m"),
         ({"type": "inlet", "at": [125, 99], "node": "J9"}, r"edit\[0\]\.node = 'J9' is not a node of net\.inp"),
-        ({"type": "inlet", "at": [125, 99], "node": "O1"}, r"edit\[0\]\.node = 'O1' is a outfall"),
+        ({"type": "inlet", "at": [125, 99], "node": "O1"}, r"edit\[0\]\.node = 'O1' is an outfall"),
         ({"type": "inlet", "at": [500, 99]}, r"edit\[0\]\.at = \[500, 99\] lies outside the twin's grid"),
         (
             {"type": "pump", "from_node": "J2", "to_node": "X", "capacity": 0.1},
             r"edit\[0\]\.to_node = 'X' is not a node of net\.inp",
         ),
         ({"type": "pump", "link": "P9", "capacity": 0.1}, r"edit\[0\]\.link = 'P9' is not a pump of net\.inp"),
+        (
+            {"type": "pump", "from_node": "J1", "to_node": "O1", "capacity": 0.1},
+            r"edit\[0\]\.to_node = 'O1' is an outfall that already has a link \(C2\); SWMM allows one link",
+        ),
         ({"type": "pump", "from_node": "J2", "capacity": 0.1}, r"edit\[0\].*needs both from_node and to_node"),
         (
             {"type": "pump", "link": "P1", "from_node": "J2", "to_node": "J1", "capacity": 0.1},

@@ -133,6 +133,17 @@ def _node(network: SewerNetwork, name: str, key: str, what: str = "node") -> Any
     return nodes.loc[name]
 
 
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article (node kinds: an outfall, a junction)."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
+def _links_at(lines: list[str], node: str) -> list[str]:
+    """Names of the links of every kind (conduits, pumps, orifices, weirs, outlets) that end at ``node``."""
+    sections = ("CONDUITS", "PUMPS", "ORIFICES", "WEIRS", "OUTLETS")
+    return [f[0] for section in sections for _, f in _rows(lines, section) if node in f[1:3]]
+
+
 def _free_name(lines: list[str], base: str) -> str:
     """``base``, or ``base_2``, ``base_3``, ... : a name no row of the file starts with."""
     used = {line.split(";", 1)[0].split()[0] for line in lines if line.split(";", 1)[0].split()}
@@ -159,7 +170,7 @@ def _inlet(
         target = _node(network, edit.node, key)
         if target["kind"] not in ("junction", "storage"):
             raise ScenarioError(
-                f"{key}.node = {edit.node!r} is a {target['kind']} in {network.path.name}; a gully's lead pipe "
+                f"{key}.node = {edit.node!r} is {_a(target['kind'])} in {network.path.name}; a gully's lead pipe "
                 "joins a junction (a manhole)."
             )
         name = edit.node
@@ -234,9 +245,17 @@ def _pump(lines: list[str], network: SewerNetwork, edit: PumpEdit, key: str) -> 
         entry = {"link": edit.link, "curve_before": before, "from_node": fields[1], "to_node": fields[2]}
     else:
         source = _node(network, edit.from_node, key, "from_node")
-        _node(network, edit.to_node, key, "to_node")
+        target = _node(network, edit.to_node, key, "to_node")
         if source["kind"] == "outfall":
             raise ScenarioError(f"{key}.from_node = {edit.from_node!r} is an outfall; a pump draws from a junction.")
+        joined = _links_at(lines, edit.to_node) if target["kind"] == "outfall" else []
+        if joined:
+            # SWMM's ERROR 141 otherwise, which names neither the edit nor a way out
+            raise ScenarioError(
+                f"{key}.to_node = {edit.to_node!r} is an outfall that already has a link ({', '.join(joined)}); "
+                "SWMM allows one link per outfall. Pump into the junction upstream of it, or into another "
+                "outfall (add one to [OUTFALLS])."
+            )
         name = _free_name(lines, f"pump{key[5:-1]}")
         curve = _free_name(lines, f"{name}_curve")
         on, off = edit.on_depth or 0.0, edit.off_depth or 0.0
@@ -263,7 +282,7 @@ def _storage(lines: list[str], network: SewerNetwork, edit: StorageEdit, key: st
     node = nodes.loc[edit.node]
     if node["kind"] != "junction":
         raise ScenarioError(
-            f"{key}.node = {edit.node!r} is a {node['kind']} in {network.path.name}; a storage tank goes at "
+            f"{key}.node = {edit.node!r} is {_a(node['kind'])} in {network.path.name}; a storage tank goes at "
             "a junction (a manhole)."
         )
     depth_node = float(node["rim"] - node["invert"])
