@@ -47,12 +47,18 @@ _MIN_TRIANGLE_M2 = 1e-10
 
 @dataclass(frozen=True)
 class ElementShape:
-    """One meshed element: its plan polygon in local metres and its vertical extent."""
+    """One meshed element: its plan polygon in local metres, its vertical extent and its triangles.
+
+    ``verts`` (``(n, 3)`` local metres) and ``faces`` (``(m, 3)`` indices) are the element's mesh as
+    meshed (openings not subtracted), kept for the buildings' LoD2 shells.
+    """
 
     id: int
     plan: shapely.Geometry
     zmin: float
     zmax: float
+    verts: np.ndarray | None = field(default=None, repr=False, compare=False)
+    faces: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -170,7 +176,12 @@ def _iterate(f: Any, products: list[Any], kernel: str, threads: int) -> dict[int
         faces = np.frombuffer(geom.faces_buffer, dtype=np.int32).reshape(-1, 3)
         if len(verts):
             out[shape.id] = ElementShape(
-                shape.id, plan_polygon(verts, faces), float(verts[:, 2].min()), float(verts[:, 2].max())
+                shape.id,
+                plan_polygon(verts, faces),
+                float(verts[:, 2].min()),
+                float(verts[:, 2].max()),
+                verts.copy(),
+                faces.copy(),
             )
         if not it.next():
             break

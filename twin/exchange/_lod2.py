@@ -1,0 +1,209 @@
+"""LoD2 shells of IFC buildings from the envelope meshes the BIM ingest keeps (``twin.meshes``).
+
+A shell is what is seen of the building from outside, with a semantic surface per triangle:
+
+- **WallSurface**: the outer faces of walls, curtain walls and slab edges (faces within 30 degrees of
+  vertical whose outside, 10 cm along the face's normal, lies outside the footprint); inner faces and
+  interior walls are dropped;
+- **RoofSurface**: the upper faces (and edges) of roof elements (``IfcRoof``, slabs and coverings of type
+  ROOF); a building without roof elements takes the upper faces of its top slabs (within 0.5 m of
+  its top);
+- **OuterCeilingSurface**: the underside of a roof where it overhangs the footprint (eaves: a face
+  that reaches beyond the footprint counts whole);
+- **GroundSurface**: the footprint at the base, as for LoD1 (written by the CityJSON writer).
+
+The shell spans the building's base to its top (``base`` to ``base + height``) exactly as its LoD1
+block does: what lies below the base (foundations, the ground slab's underside) or above the top
+(parapets, gable walls through the roof; ``max_height`` records the tallest element) is cut off.
+Doors and windows are not meshed and openings are not cut, so walls are closed over them; floors,
+ceilings, columns, beams, stairs and railings are not part of the shell.
+
+A building whose footprint no longer matches its mesh (edited after the import) stays LoD1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from twin.exchange._lod import Prisms
+from twin.exchange._mesh import prism_mesh
+
+__all__ = ["Shells", "shells", "mixed_mesh", "SURFACES", "WALL", "ROOF", "OUTER_CEILING"]
+
+#: Semantic surface types of shell triangles, by code.
+SURFACES = ("WallSurface", "RoofSurface", "OuterCeilingSurface")
+WALL, ROOF, OUTER_CEILING = 0, 1, 2
+
+# |n_z| below this: a wall-like face (within 30 degrees of vertical); above it, facing up or down.
+_VERTICAL_NZ = 0.5
+# How far along a face's normal its outside is probed [m] (footprints are simplified by 5 mm).
+_PROBE_M = 0.1
+# Top slabs of a building without roof elements: within this of its top [m].
+_FLAT_ROOF_M = 0.5
+# A mesh is the footprint's when the footprint lies within its plan bounds grown by this [m].
+_MATCH_M = 0.05
+_MIN_AREA_M2 = 1e-6
+
+
+@dataclass
+class Shells:
+    """LoD2 shells of some of ``n`` buildings, as loose triangles.
+
+    Attributes
+    ----------
+    has
+        ``(n,)`` whether each building has a shell (else it stays LoD1).
+    corners
+        ``(T, 3, 3)`` triangle corners: x, y in the twin's CRS and elevation [m], counter-clockwise
+        seen from outside.
+    building
+        ``(T,)`` the building of each triangle (sorted).
+    surface
+        ``(T,)`` the semantic surface of each triangle (:data:`SURFACES`).
+    error
+        ``(n,)`` how far the building's LoD1 block strays from its shell [m]: the larger of its roof's
+        drop below the block's top and its overhang beyond the footprint (0 without a shell).
+    """
+
+    has: np.ndarray
+    corners: np.ndarray
+    building: np.ndarray
+    surface: np.ndarray
+    error: np.ndarray
+
+
+def shells(buildings: gpd.GeoDataFrame, meshes: dict[str, Any] | None) -> Shells:
+    """The shells of the IFC buildings of ``buildings`` that have a mesh in ``meshes`` (``twin.meshes``)."""
+    n = len(buildings)
+    has = np.zeros(n, dtype=bool)
+    error = np.zeros(n)
+    parts: list[tuple[np.ndarray, np.ndarray, int]] = []
+    if meshes:
+        ids = buildings["id"].astype(str).to_numpy()
+        source = buildings["source"].astype(str).to_numpy() if "source" in buildings.columns else np.full(n, "")
+        base = buildings["base"].to_numpy(float)
+        top = base + buildings["height"].to_numpy(float)
+        geoms = buildings.geometry.to_numpy()
+        for i in range(n):
+            mesh = meshes.get(ids[i])
+            if source[i] != "ifc" or mesh is None or not mesh.triangles or not _matches(geoms[i], mesh.verts):
+                continue
+            corners, surface = _shell(mesh, geoms[i], base[i], top[i])
+            if len(corners) == 0:
+                continue
+            has[i] = True
+            error[i] = _error(corners, surface, geoms[i], top[i])
+            parts.append((corners, surface, i))
+    if parts:
+        corners = np.concatenate([p[0] for p in parts])
+        surface = np.concatenate([p[1] for p in parts])
+        building = np.concatenate([np.full(len(p[0]), p[2], dtype=np.int64) for p in parts])
+    else:
+        corners, surface, building = np.zeros((0, 3, 3)), np.zeros(0, np.int8), np.zeros(0, np.int64)
+    return Shells(has, corners, building, surface, error)
+
+
+def mixed_mesh(pr: Prisms, sh: Shells, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One mesh of the buildings ``chosen`` (sorted): LoD2 shells where they have one, else LoD1 prisms.
+
+    Returns
+    -------
+    xyz, triangles, building
+        ``(M, 3)`` vertices (x, y in the twin's CRS, elevation), ``(K, 3)`` triangles into them and
+        each vertex's building (an index into the layer, not into ``chosen``).
+    """
+    plain = chosen[~sh.has[chosen]]
+    vertex, z, tri, feature = prism_mesh(pr, plain)
+    xyz1 = np.column_stack([pr.xy[vertex], z])
+    sel = np.isin(sh.building, chosen)
+    k = int(sel.sum())
+    xyz2 = sh.corners[sel].reshape(-1, 3)
+    tri2 = np.arange(3 * k, dtype=np.int64).reshape(k, 3) + len(xyz1)
+    building = np.concatenate([plain[feature], np.repeat(sh.building[sel], 3)])
+    return np.vstack([xyz1, xyz2]), np.vstack([tri, tri2]), building
+
+
+def _matches(footprint: shapely.Geometry, verts: np.ndarray) -> bool:
+    """Whether the footprint lies within the mesh's plan bounds (a moved or edited footprint does not)."""
+    if footprint is None or footprint.is_empty:
+        return False
+    x0, y0, x1, y1 = shapely.bounds(footprint)
+    lo, hi = verts[:, :2].min(axis=0) - _MATCH_M, verts[:, :2].max(axis=0) + _MATCH_M
+    return bool(lo[0] <= x0 and lo[1] <= y0 and x1 <= hi[0] and y1 <= hi[1])
+
+
+def _shell(mesh: Any, footprint: shapely.Geometry, base: float, top: float) -> tuple[np.ndarray, np.ndarray]:
+    """The triangles of one building's shell and their surfaces."""
+    p = mesh.verts[mesh.faces]
+    normal = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    size = np.linalg.norm(normal, axis=1)
+    ok = size > 2 * _MIN_AREA_M2
+    p, normal, size = p[ok], normal[ok] / size[ok, None], size[ok]
+    role = mesh.face_role()[ok]
+    slab = np.char.startswith(mesh.face_class()[ok].astype(str), "IfcSlab")
+    nz = normal[:, 2]
+    up, down = nz >= _VERTICAL_NZ, nz <= -_VERTICAL_NZ
+    side = ~up & ~down
+    centre = p.mean(axis=1)
+    horizontal = normal[:, :2] / np.maximum(np.linalg.norm(normal[:, :2], axis=1), 1e-12)[:, None]
+    probe = centre[:, :2] + _PROBE_M * horizontal
+    outward = ~shapely.contains_xy(footprint, probe[:, 0], probe[:, 1])
+    roof = role == "roof"
+    if not roof.any():  # a flat roof modelled as the top floor's slab
+        roof = slab & (p[:, :, 2].max(axis=1) >= top - _FLAT_ROOF_M)
+    # the eaves: a face reaching beyond the footprint counts whole (its inner part is hidden by the walls)
+    overhang = ~shapely.contains_xy(footprint, p[:, :, 0], p[:, :, 1]).all(axis=1)
+    surface = np.full(len(p), -1, dtype=np.int8)
+    surface[side & outward] = WALL
+    surface[roof & (up | (side & outward))] = ROOF
+    surface[roof & down & overhang] = OUTER_CEILING
+    keep = surface >= 0
+    return _clip(p[keep], surface[keep], base, top)
+
+
+def _clip(p: np.ndarray, surface: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Triangles cut to ``lo <= z <= hi`` (a cut triangle becomes a fan of triangles)."""
+    z = p[:, :, 2]
+    inside = (z.min(axis=1) >= lo) & (z.max(axis=1) <= hi)
+    crossing = ~inside & (z.max(axis=1) > lo) & (z.min(axis=1) < hi)
+    out_p, out_s = [p[inside]], [surface[inside]]
+    for tri, s in zip(p[crossing], surface[crossing]):
+        poly = _cut(_cut(list(tri), lo, above=True), hi, above=False)
+        fan = [np.array([poly[0], poly[k], poly[k + 1]]) for k in range(1, len(poly) - 1)]
+        if fan:
+            out_p.append(np.array(fan))
+            out_s.append(np.full(len(fan), s, dtype=np.int8))
+    corners = np.concatenate(out_p) if out_p else np.zeros((0, 3, 3))
+    surf = np.concatenate(out_s) if out_s else np.zeros(0, np.int8)
+    area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1) / 2
+    big = area > _MIN_AREA_M2
+    return corners[big], surf[big]
+
+
+def _cut(poly: list[np.ndarray], level: float, *, above: bool) -> list[np.ndarray]:
+    """One Sutherland-Hodgman step: the part of a convex polygon above (or below) ``z = level``."""
+    out = []
+    for k, a in enumerate(poly):
+        b = poly[(k + 1) % len(poly)]
+        a_in = a[2] >= level if above else a[2] <= level
+        b_in = b[2] >= level if above else b[2] <= level
+        if a_in:
+            out.append(a)
+        if a_in != b_in:
+            t = (level - a[2]) / (b[2] - a[2])
+            out.append(a + t * (b - a))
+    return out
+
+
+def _error(corners: np.ndarray, surface: np.ndarray, footprint: shapely.Geometry, top: float) -> float:
+    """How far the LoD1 block of a building strays from its shell [m] (see :class:`Shells`)."""
+    pts = corners.reshape(-1, 3)
+    overhang = float(shapely.distance(footprint, shapely.points(pts[:, :2])).max())
+    roof = corners[surface == ROOF]
+    drop = float(top - roof[:, :, 2].min()) if len(roof) else 0.0
+    return max(overhang, drop, 0.0)
