@@ -2,14 +2,16 @@
 
 A shell is what is seen of the building from outside, with a semantic surface per triangle:
 
-- **WallSurface**: the outer faces of walls, curtain walls and slab edges (faces within 30 degrees of
-  vertical whose outside, 10 cm along the face's normal, lies outside the footprint); inner faces and
-  interior walls are dropped;
+- **WallSurface**: the outer faces of walls, curtain walls and slab edges: faces within 30 degrees of
+  vertical whose outside (10 cm along the face's normal) is outside the footprint (a courtyard is), or
+  from which a horizontal ray along the normal leaves the building without meeting another of its
+  faces (a wall behind a porch slab that the footprint includes); the inner faces of walls and interior
+  walls are neither;
 - **RoofSurface**: the upper faces (and edges) of roof elements (``IfcRoof``, slabs and coverings of type
   ROOF); a building without roof elements takes the upper faces of its top slabs (within 0.5 m of
   its top);
-- **OuterCeilingSurface**: the underside of a roof where it overhangs the footprint (eaves: a face
-  that reaches beyond the footprint counts whole);
+- **OuterCeilingSurface**: the underside of a roof where it overhangs the footprint (eaves), cut
+  to the part outside the footprint;
 - **GroundSurface**: the footprint at the base, as for LoD1 (written by the CityJSON writer).
 
 The shell spans the building's base to its top (``base`` to ``base + height``) exactly as its LoD1
@@ -43,6 +45,11 @@ WALL, ROOF, OUTER_CEILING = 0, 1, 2
 _VERTICAL_NZ = 0.5
 # How far along a face's normal its outside is probed [m] (footprints are simplified by 5 mm).
 _PROBE_M = 0.1
+# Ray-triangle tests one building may cost (about 10 s); above it the footprint test alone decides.
+_MAX_RAY_TESTS = 2e8
+# Rays start this far off their face [m]: a face touching it (the next wall at a corner) does not hide it.
+_RAY_START_M = 1e-3
+_RAY_CHUNK = 128
 # Top slabs of a building without roof elements: within this of its top [m].
 _FLAT_ROOF_M = 0.5
 # A mesh is the footprint's when the footprint lies within its plan bounds grown by this [m].
@@ -153,17 +160,60 @@ def _shell(mesh: Any, footprint: shapely.Geometry, base: float, top: float) -> t
     horizontal = normal[:, :2] / np.maximum(np.linalg.norm(normal[:, :2], axis=1), 1e-12)[:, None]
     probe = centre[:, :2] + _PROBE_M * horizontal
     outward = ~shapely.contains_xy(footprint, probe[:, 0], probe[:, 1])
+    ask = side & ~outward
+    if ask.sum() * len(p) <= _MAX_RAY_TESTS:  # else (a huge model) the footprint alone decides
+        ray = np.column_stack([horizontal, np.zeros(len(p))])
+        outward[ask] = ~_blocked(centre[ask] + _RAY_START_M * ray[ask], ray[ask], p)
     roof = role == "roof"
     if not roof.any():  # a flat roof modelled as the top floor's slab
         roof = slab & (p[:, :, 2].max(axis=1) >= top - _FLAT_ROOF_M)
-    # the eaves: a face reaching beyond the footprint counts whole (its inner part is hidden by the walls)
-    overhang = ~shapely.contains_xy(footprint, p[:, :, 0], p[:, :, 1]).all(axis=1)
+    eaves = roof & down & ~shapely.contains_xy(footprint, p[:, :, 0], p[:, :, 1]).all(axis=1)
     surface = np.full(len(p), -1, dtype=np.int8)
     surface[side & outward] = WALL
     surface[roof & (up | (side & outward))] = ROOF
-    surface[roof & down & overhang] = OUTER_CEILING
     keep = surface >= 0
-    return _clip(p[keep], surface[keep], base, top)
+    under, under_s = _outside(p[eaves], normal[eaves], footprint)
+    return _clip(np.concatenate([p[keep], under]), np.concatenate([surface[keep], under_s]), base, top)
+
+
+def _blocked(origin: np.ndarray, direction: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Whether each ray meets one of the triangles ``p`` (Moller-Trumbore, rays in chunks)."""
+    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    out = np.zeros(len(origin), dtype=bool)
+    for s in range(0, len(origin), _RAY_CHUNK):
+        o, d = origin[s : s + _RAY_CHUNK, None, :], direction[s : s + _RAY_CHUNK, None, :]
+        h = np.cross(d, e2[None])
+        a = np.einsum("rfk,fk->rf", h, e1)
+        ok = np.abs(a) > 1e-12
+        f = 1.0 / np.where(ok, a, 1.0)
+        sv = o - p[None, :, 0]
+        u = f * np.einsum("rfk,rfk->rf", sv, h)
+        q = np.cross(sv, e1[None])
+        v = f * np.einsum("rfk,rfk->rf", np.broadcast_to(d, q.shape), q)
+        t = f * np.einsum("rfk,fk->rf", q, e2)
+        out[s : s + _RAY_CHUNK] = (ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 0)).any(axis=1)
+    return out
+
+
+def _outside(p: np.ndarray, normal: np.ndarray, footprint: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """The parts of (non-vertical) triangles outside the footprint in plan, as triangles in their planes."""
+    out = []
+    for tri, n in zip(p, normal):
+        rest = shapely.difference(shapely.Polygon(tri[:, :2]), footprint)
+        if rest.is_empty:
+            continue
+        pieces = shapely.get_parts(shapely.constrained_delaunay_triangles(rest))
+        if not len(pieces):
+            continue
+        xy = shapely.get_coordinates(pieces).reshape(-1, 4, 2)[:, :3]
+        z = tri[0, 2] - (n[0] * (xy[..., 0] - tri[0, 0]) + n[1] * (xy[..., 1] - tri[0, 1])) / n[2]
+        pieces = np.concatenate([xy, z[..., None]], axis=2)
+        # keep the original face's side facing out
+        flip = np.cross(pieces[:, 1] - pieces[:, 0], pieces[:, 2] - pieces[:, 0]) @ n < 0
+        pieces[flip] = pieces[flip][:, [0, 2, 1]]
+        out.append(pieces)
+    corners = np.concatenate(out) if out else np.zeros((0, 3, 3))
+    return corners, np.full(len(corners), OUTER_CEILING, dtype=np.int8)
 
 
 def _clip(p: np.ndarray, surface: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
