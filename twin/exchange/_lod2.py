@@ -20,7 +20,8 @@ block does: what lies below the base (foundations, the ground slab's underside) 
 Doors and windows are not meshed and openings are not cut, so walls are closed over them; floors,
 ceilings, columns, beams, stairs and railings are not part of the shell.
 
-A building whose footprint no longer matches its mesh (edited after the import) stays LoD1.
+A building whose footprint no longer matches its mesh (edited after the import), or whose mesh is empty
+(a bare frame has no walls, slabs or roofs), stays LoD1.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ WALL, ROOF, OUTER_CEILING = 0, 1, 2
 _VERTICAL_NZ = 0.5
 # How far along a face's normal its outside is probed [m] (footprints are simplified by 5 mm).
 _PROBE_M = 0.1
-# Ray-triangle tests one building may cost (about 10 s); above it the footprint test alone decides.
-_MAX_RAY_TESTS = 2e8
+# Ray-triangle tests one building may cost (about 10 s of CPU); above it the footprint test alone decides.
+_MAX_RAY_TESTS = 5e7
 # Rays start this far off their face [m]: a face touching it (the next wall at a corner) does not hide it.
 _RAY_START_M = 1e-3
 _RAY_CHUNK = 128
@@ -96,9 +97,9 @@ def shells(buildings: gpd.GeoDataFrame, meshes: dict[str, Any] | None) -> Shells
         base = buildings["base"].to_numpy(float)
         top = base + buildings["height"].to_numpy(float)
         geoms = buildings.geometry.to_numpy()
-        for i in range(n):
+        for i in np.flatnonzero(source == "ifc"):
             mesh = meshes.get(ids[i])
-            if source[i] != "ifc" or mesh is None or not mesh.triangles or not _matches(geoms[i], mesh.verts):
+            if mesh is None or not mesh.triangles or not _matches(geoms[i], mesh.verts):
                 continue
             corners, surface = _shell(mesh, geoms[i], base[i], top[i])
             if len(corners) == 0:
