@@ -281,3 +281,27 @@ def test_3d_tiles_draw_lod1_from_afar_and_lod2_close_up(twin, twin_dir, tmp_path
         assert child["geometricError"] == 0.0 and child["content"]["uri"].endswith("_lod2.glb")
         r, c = node["boundingVolume"]["region"], child["boundingVolume"]["region"]
         assert r[0] <= c[0] and r[1] <= c[1] and r[2] >= c[2] and r[3] >= c[3] and r[4] <= c[4] and r[5] >= c[5]
+
+
+def test_ifc_buildings_without_meshes_are_lod1_and_the_cli_says_so(twin, tmp_path):
+    old = twin.copy()
+    old.meshes = {}  # as a twin saved before cimtwin kept meshes
+    old.save(tmp_path / "old")
+    res = _cli("export", tmp_path / "old", "--format", "cityjson", "--out", tmp_path / "cj")
+    assert res.exit_code == 0, res.output
+    assert "3 IFC buildings have no mesh" in res.output and "LoD2 shells" not in res.output
+    doc = json.loads((tmp_path / "cj" / "city.city.json").read_text())
+    assert all(g["lod"] == "1" for o in doc["CityObjects"].values() for g in o.get("geometry", []))
+    res = _cli("export", tmp_path / "old", "--format", "gltf", "--out", tmp_path / "gl")
+    assert res.exit_code == 0 and "no mesh" in res.output
+
+
+def test_a_reimport_moves_the_mesh_with_the_building(twin, shared_data):
+    tw = twin.copy()
+    name, e, n, h = PLACED[1]
+    tw.add_ifc(shared_data / "ifc" / name, origin=(e + 20.0, n, h), cache=False, warn=False)
+    row = tw.buildings[tw.buildings["file"] == name].iloc[0]
+    moved = tw.meshes[row["id"]]
+    assert moved is not twin.meshes[row["id"]] and set(tw.meshes) == set(twin.meshes)
+    assert np.allclose(moved.verts[:, 0], twin.meshes[row["id"]].verts[:, 0] + 20.0)
+    assert shells(tw.buildings, tw.meshes).has.sum() == 3

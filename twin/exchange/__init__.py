@@ -89,6 +89,8 @@ def export(
         report["source"] = str(source)
     with _io.atomic_dir(out, "export", overwrite=overwrite) as tmp:
         report.update(_write(fmt, tmp, tw, result, buildings, terrain=terrain, quantize=quantize))
+        if "source" in buildings.columns:  # how many could be LoD2 (report["buildings"]["lod2"]: how many are)
+            report["ifc_buildings"] = int((buildings["source"].astype(str) == "ifc").sum())
         report["seconds"] = round(time.perf_counter() - t0, 2)
         _io.write_json(tmp / "export.json", report)
     return report
