@@ -8,11 +8,13 @@ import struct
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import pytest
 import shapely
 from _validators import validate_cityjson, validate_glb, validate_tileset
 from affine import Affine
 from click.testing import CliRunner
+from test_exchange import _glb, _positions  # the GLB readers of the sample city's export tests
 
 from ingest.cityjson import read_cityjson
 from twin.cli.app import main
@@ -281,6 +283,39 @@ def test_3d_tiles_draw_lod1_from_afar_and_lod2_close_up(twin, twin_dir, tmp_path
         assert child["geometricError"] == 0.0 and child["content"]["uri"].endswith("_lod2.glb")
         r, c = node["boundingVolume"]["region"], child["boundingVolume"]["region"]
         assert r[0] <= c[0] and r[1] <= c[1] and r[2] >= c[2] and r[3] >= c[3] and r[4] <= c[4] and r[5] >= c[5]
+    # placement: the LoD2 content's vertices, through every transform above them (a child's applies on top
+    # of its parent's), land within 1 cm of the shells' corners and the GIS block's
+    sh = shells(twin.buildings, twin.meshes)
+    gis = twin.buildings[twin.buildings["source"] != "ifc"]
+    xy = shapely.get_coordinates(gis.geometry.boundary)
+    expected = np.vstack(
+        [sh.corners.reshape(-1, 3), *(np.column_stack([xy, np.full(len(xy), z)]) for z in (110.0, 119.0))]
+    )
+    to_geo = pyproj.Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+    to_crs = pyproj.Transformer.from_crs("EPSG:4326", CRS, always_xy=True)
+    checked = 0
+    for node, m in _with_transforms(tiles["root"], np.eye(4)):
+        if not node.get("content", {}).get("uri", "").endswith("_lod2.glb"):
+            continue
+        gltf, blob = _glb(out / "buildings" / node["content"]["uri"])
+        yup = _positions(gltf, blob)
+        enu = np.column_stack([yup[:, 0], -yup[:, 2], yup[:, 1]])
+        ecef = enu @ m[:3, :3].T + m[:3, 3]
+        lon, lat, h = to_geo.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])
+        x, y = to_crs.transform(lon, lat)
+        got = np.column_stack([x, y, h])
+        d = np.min(np.linalg.norm(got[:, None, :] - expected[None, :, :], axis=2), axis=1)
+        assert d.max() <= CM, d.max()
+        checked += len(d)
+    assert checked >= 3 * len(sh.corners)
+
+
+def _with_transforms(node, parent):
+    """Each tile with the transform from its content's frame to ECEF (its own after its parents')."""
+    m = parent @ np.asarray(node["transform"]).reshape(4, 4).T if "transform" in node else parent
+    yield node, m
+    for child in node.get("children", []):
+        yield from _with_transforms(child, m)
 
 
 def test_ifc_buildings_without_meshes_are_lod1_and_the_cli_says_so(twin, tmp_path):

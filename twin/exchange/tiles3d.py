@@ -111,7 +111,7 @@ def write_buildings(
         }
         if not sh.has[chosen].any():
             return node
-        child = lod2(chosen, f"{name}_lod2", props)
+        child = lod2(chosen, f"{name}_lod2", props, frame)
         error = float(sh.error[chosen].max())
         region = _union([node["boundingVolume"]["region"], child["boundingVolume"]["region"]])
         return {
@@ -122,11 +122,13 @@ def write_buildings(
             "children": [child],
         }
 
-    def lod2(chosen: np.ndarray, name: str, props: dict[str, Property]) -> dict[str, Any]:
-        """The leaf's buildings with their LoD2 shells where they have one."""
+    def lod2(chosen: np.ndarray, name: str, props: dict[str, Property], frame: np.ndarray) -> dict[str, Any]:
+        """The leaf's buildings with their LoD2 shells where they have one, in the leaf's ``frame``.
+
+        A child's ``transform`` would apply on top of its parent's: the child has none and shares its frame.
+        """
         xyz, tri, building = mixed_mesh(pr, sh, chosen)
         lo, la = _globe.to_lonlat(crs, xyz[:, 0], xyz[:, 1])
-        frame = _globe.enu_frame((lo.min() + lo.max()) / 2, (la.min() + la.max()) / 2, float(xyz[:, 2].min()))
         pts = _globe.to_local(_globe.to_ecef(crs, xyz[:, 0], xyz[:, 1], xyz[:, 2]), frame)
         feature = np.searchsorted(chosen, building)
         data = glb_bytes(pts, tri, feature_ids=feature, properties=props, quantize=quantize)
@@ -134,12 +136,7 @@ def write_buildings(
         stats["tiles"] += 1
         stats["bytes"] += len(data)
         region = _region(lo.min(), la.min(), lo.max(), la.max(), xyz[:, 2].min(), xyz[:, 2].max())
-        return {
-            "boundingVolume": {"region": region},
-            "geometricError": 0.0,
-            "content": {"uri": f"tiles/{name}.glb"},
-            "transform": frame.T.ravel().tolist(),
-        }
+        return {"boundingVolume": {"region": region}, "geometricError": 0.0, "content": {"uri": f"tiles/{name}.glb"}}
 
     root = _quadtree(
         np.arange(pr.n),
