@@ -200,7 +200,8 @@ def _outside(p: np.ndarray, normal: np.ndarray, footprint: shapely.Geometry) -> 
     """The parts of (non-vertical) triangles outside the footprint in plan, as triangles in their planes."""
     out = []
     for tri, n in zip(p, normal):
-        rest = shapely.difference(shapely.Polygon(tri[:, :2]), footprint)
+        rest = shapely.get_parts(shapely.difference(shapely.Polygon(tri[:, :2]), footprint))
+        rest = shapely.multipolygons([g for g in rest if g.geom_type == "Polygon" and g.area > _MIN_AREA_M2])
         if rest.is_empty:
             continue
         pieces = shapely.get_parts(shapely.constrained_delaunay_triangles(rest))
