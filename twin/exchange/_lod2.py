@@ -201,7 +201,7 @@ def _outside(p: np.ndarray, normal: np.ndarray, footprint: shapely.Geometry) -> 
     out = []
     for tri, n in zip(p, normal):
         rest = shapely.get_parts(shapely.difference(shapely.Polygon(tri[:, :2]), footprint))
-        rest = shapely.multipolygons([g for g in rest if g.geom_type == "Polygon" and g.area > _MIN_AREA_M2])
+        rest = shapely.MultiPolygon([g for g in rest if g.geom_type == "Polygon" and g.area > _MIN_AREA_M2])
         if rest.is_empty:
             continue
         pieces = shapely.get_parts(shapely.constrained_delaunay_triangles(rest))
