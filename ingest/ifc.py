@@ -119,7 +119,7 @@ class IfcBuildings:
     products: int
     seconds: float
     cached: bool = False
-    meshes: dict[str, BuildingMesh] = field(default_factory=dict)
+    meshes: dict[str, BuildingMesh] = field(default_factory=dict, repr=False)
 
 
 def read_ifc(

@@ -358,3 +358,24 @@ def test_a_reimport_moves_the_mesh_with_the_building(twin, shared_data):
     assert moved is not twin.meshes[row["id"]] and set(tw.meshes) == set(twin.meshes)
     assert np.allclose(moved.verts[:, 0], twin.meshes[row["id"]].verts[:, 0] + 20.0)
     assert shells(tw.buildings, tw.meshes).has.sum() == 3
+
+
+def test_an_ifc_building_in_two_parts_keeps_its_shell_on_the_building(twin, tmp_path):
+    """A footprint in two parts: LoD1 in two BuildingParts, the LoD2 shell on the Building; valid, read back."""
+    from twin.exchange.cityjson import write_cityjson
+
+    b = twin.buildings.copy()
+    i = int(np.flatnonzero(b["file"].astype(str) == FZK)[0])
+    whole = b.geometry.iloc[i]
+    x0, y0, x1, y1 = whole.bounds
+    cut = shapely.box(x0 - 1, (y0 + y1) / 2 - 0.5, x1 + 1, (y0 + y1) / 2 + 0.5)
+    b.loc[i, "geometry"] = shapely.difference(whole, cut)
+    assert b.geometry.iloc[i].geom_type == "MultiPolygon"
+    path = tmp_path / "two.city.json"
+    assert write_cityjson(b, path, meshes=twin.meshes)["lod2"] == 3
+    validate_cityjson(path)
+    obj = json.loads(path.read_text())["CityObjects"][b["id"].iloc[i]]
+    assert len(obj["children"]) == 2 and [g["lod"] for g in obj["geometry"]] == ["2"]
+    back = read_cityjson(path).set_index("id").loc[b["id"].iloc[i]]
+    assert back.geometry.hausdorff_distance(b.geometry.iloc[i]) <= CM
+    assert abs(back["height"] - b["height"].iloc[i]) <= 0.002
