@@ -215,6 +215,13 @@ def test_cityjson_lod2_validates_and_round_trips(twin, twin_dir, tmp_path):
         kinds = [sem["surfaces"][v]["type"] for v in sem["values"]]
         assert len(kinds) == len(lod2["boundaries"])
         assert kinds.count("GroundSurface") == 1 and kinds.count("WallSurface") >= 8 and kinds.count("RoofSurface") >= 2
+        # every wall and roof surface names the IFC element it comes from (GlobalId and class, as in the twin)
+        mesh = twin.meshes[bid]
+        element = dict(zip(mesh.guid, mesh.ifc_class))
+        named = [x for x in sem["surfaces"] if x["type"] != "GroundSurface"]
+        assert named and all(element[x["ifc_guid"]] == x["ifc_class"] for x in named)
+        roofs = {x["ifc_guid"] for x in named if x["type"] == "RoofSurface"}
+        assert roofs and roofs <= set(mesh.guid[mesh.role == "roof"])
         # the LoD2 vertices: within 1 cm of the footprint's (or eaves') box and of base .. base + height
         idx = np.unique([i for face in lod2["boundaries"] for ring in face for i in ring])
         v = np.asarray(doc["vertices"])[idx] * doc["transform"]["scale"] + doc["transform"]["translate"]

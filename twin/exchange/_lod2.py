@@ -73,6 +73,8 @@ class Shells:
         ``(T,)`` the building of each triangle (sorted).
     surface
         ``(T,)`` the semantic surface of each triangle (:data:`SURFACES`).
+    guid, ifc_class
+        ``(T,)`` the GlobalId and IFC class of the element each triangle comes from.
     error
         ``(n,)`` how far the building's LoD1 block strays from its shell [m]: the larger of its roof's
         drop below the block's top and its overhang beyond the footprint (0 without a shell).
@@ -82,6 +84,8 @@ class Shells:
     corners: np.ndarray
     building: np.ndarray
     surface: np.ndarray
+    guid: np.ndarray
+    ifc_class: np.ndarray
     error: np.ndarray
 
 
@@ -90,7 +94,7 @@ def shells(buildings: gpd.GeoDataFrame, meshes: dict[str, Any] | None) -> Shells
     n = len(buildings)
     has = np.zeros(n, dtype=bool)
     error = np.zeros(n)
-    parts: list[tuple[np.ndarray, np.ndarray, int]] = []
+    parts: list[tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]] = []
     if meshes:
         ids = buildings["id"].astype(str).to_numpy()
         source = buildings["source"].astype(str).to_numpy() if "source" in buildings.columns else np.full(n, "")
@@ -101,19 +105,22 @@ def shells(buildings: gpd.GeoDataFrame, meshes: dict[str, Any] | None) -> Shells
             mesh = meshes.get(ids[i])
             if mesh is None or not mesh.triangles or not _matches(geoms[i], mesh.verts):
                 continue
-            corners, surface = _shell(mesh, geoms[i], base[i], top[i])
+            corners, surface, element = _shell(mesh, geoms[i], base[i], top[i])
             if len(corners) == 0:
                 continue
             has[i] = True
             error[i] = _error(corners, surface, geoms[i], top[i])
-            parts.append((corners, surface, i))
+            parts.append((corners, surface, i, mesh.guid[element], mesh.ifc_class[element]))
     if parts:
         corners = np.concatenate([p[0] for p in parts])
         surface = np.concatenate([p[1] for p in parts])
         building = np.concatenate([np.full(len(p[0]), p[2], dtype=np.int64) for p in parts])
+        guid = np.concatenate([p[3] for p in parts]).astype(str)
+        ifc_class = np.concatenate([p[4] for p in parts]).astype(str)
     else:
         corners, surface, building = np.zeros((0, 3, 3)), np.zeros(0, np.int8), np.zeros(0, np.int64)
-    return Shells(has, corners, building, surface, error)
+        guid = ifc_class = np.zeros(0, dtype=str)
+    return Shells(has, corners, building, surface, guid, ifc_class, error)
 
 
 def mixed_mesh(pr: Prisms, sh: Shells, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,14 +152,17 @@ def _matches(footprint: shapely.Geometry, verts: np.ndarray) -> bool:
     return bool(lo[0] <= x0 and lo[1] <= y0 and x1 <= hi[0] and y1 <= hi[1])
 
 
-def _shell(mesh: Any, footprint: shapely.Geometry, base: float, top: float) -> tuple[np.ndarray, np.ndarray]:
-    """The triangles of one building's shell and their surfaces."""
+def _shell(
+    mesh: Any, footprint: shapely.Geometry, base: float, top: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The triangles of one building's shell, their surfaces and their elements (indices into ``mesh.guid``)."""
     p = mesh.verts[mesh.faces]
     normal = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
     size = np.linalg.norm(normal, axis=1)
     ok = size > 2 * _MIN_AREA_M2
     p, normal, size = p[ok], normal[ok] / size[ok, None], size[ok]
     role = mesh.face_role()[ok]
+    group = np.repeat(np.arange(len(mesh.role)), np.diff(mesh.group_start))[ok]
     slab = np.char.startswith(mesh.face_class()[ok].astype(str), "IfcSlab")
     nz = normal[:, 2]
     up, down = nz >= _VERTICAL_NZ, nz <= -_VERTICAL_NZ
@@ -173,8 +183,11 @@ def _shell(mesh: Any, footprint: shapely.Geometry, base: float, top: float) -> t
     surface[side & outward] = WALL
     surface[roof & (up | (side & outward))] = ROOF
     keep = surface >= 0
-    under, under_s = _outside(p[eaves], normal[eaves], footprint)
-    return _clip(np.concatenate([p[keep], under]), np.concatenate([surface[keep], under_s]), base, top)
+    under, src = _outside(p[eaves], normal[eaves], footprint)
+    # a triangle's surface and element travel through the cuts as one label
+    label = np.concatenate([group[keep] * 4 + surface[keep], group[eaves][src] * 4 + OUTER_CEILING])
+    corners, label = _clip(np.concatenate([p[keep], under]), label, base, top)
+    return corners, (label % 4).astype(np.int8), label // 4
 
 
 def _blocked(origin: np.ndarray, direction: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -197,9 +210,10 @@ def _blocked(origin: np.ndarray, direction: np.ndarray, p: np.ndarray) -> np.nda
 
 
 def _outside(p: np.ndarray, normal: np.ndarray, footprint: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """The parts of (non-vertical) triangles outside the footprint in plan, as triangles in their planes."""
-    out = []
-    for tri, n in zip(p, normal):
+    """The parts of (non-vertical) triangles outside the footprint in plan, as triangles in their planes,
+    and the triangle each comes from."""
+    out, src = [], []
+    for k, (tri, n) in enumerate(zip(p, normal)):
         rest = shapely.get_parts(shapely.difference(shapely.Polygon(tri[:, :2]), footprint))
         rest = shapely.MultiPolygon([g for g in rest if g.geom_type == "Polygon" and g.area > _MIN_AREA_M2])
         if rest.is_empty:
@@ -214,24 +228,26 @@ def _outside(p: np.ndarray, normal: np.ndarray, footprint: shapely.Geometry) -> 
         flip = np.cross(pieces[:, 1] - pieces[:, 0], pieces[:, 2] - pieces[:, 0]) @ n < 0
         pieces[flip] = pieces[flip][:, [0, 2, 1]]
         out.append(pieces)
-    corners = np.concatenate(out) if out else np.zeros((0, 3, 3))
-    return corners, np.full(len(corners), OUTER_CEILING, dtype=np.int8)
+        src.append(np.full(len(pieces), k, dtype=np.int64))
+    if not out:
+        return np.zeros((0, 3, 3)), np.zeros(0, dtype=np.int64)
+    return np.concatenate(out), np.concatenate(src)
 
 
-def _clip(p: np.ndarray, surface: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    """Triangles cut to ``lo <= z <= hi`` (a cut triangle becomes a fan of triangles)."""
+def _clip(p: np.ndarray, label: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Triangles cut to ``lo <= z <= hi`` (a cut triangle becomes a fan of triangles), with their labels."""
     z = p[:, :, 2]
     inside = (z.min(axis=1) >= lo) & (z.max(axis=1) <= hi)
     crossing = ~inside & (z.max(axis=1) > lo) & (z.min(axis=1) < hi)
-    out_p, out_s = [p[inside]], [surface[inside]]
-    for tri, s in zip(p[crossing], surface[crossing]):
+    out_p, out_s = [p[inside]], [label[inside]]
+    for tri, s in zip(p[crossing], label[crossing]):
         poly = _cut(_cut(list(tri), lo, above=True), hi, above=False)
         fan = [np.array([poly[0], poly[k], poly[k + 1]]) for k in range(1, len(poly) - 1)]
         if fan:
             out_p.append(np.array(fan))
-            out_s.append(np.full(len(fan), s, dtype=np.int8))
-    corners = np.concatenate(out_p) if out_p else np.zeros((0, 3, 3))
-    surf = np.concatenate(out_s) if out_s else np.zeros(0, np.int8)
+            out_s.append(np.full(len(fan), s, dtype=np.int64))
+    corners = np.concatenate(out_p)
+    surf = np.concatenate(out_s)
     area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1) / 2
     big = area > _MIN_AREA_M2
     return corners[big], surf[big]

@@ -5,7 +5,8 @@ part a ``BuildingPart`` child with its own ``Solid``): the footprint extruded fr
 bottom a ``GroundSurface``, the top a ``RoofSurface``, the sides ``WallSurface``). An IFC building
 with a mesh in the twin also has an LoD2 ``MultiSurface`` beside it: its footprint at the base
 (``GroundSurface``) and its shell's triangles (``WallSurface``, ``RoofSurface``, ``OuterCeilingSurface``;
-see :mod:`._lod2`), on the ``Building`` itself when its LoD1 is in parts. Vertices are
+see :mod:`._lod2`), each semantic surface naming its IFC element (``ifc_guid``, ``ifc_class``), on the
+``Building`` itself when its LoD1 is in parts. Vertices are
 integers on a millimetre grid (``transform``), in the twin's CRS (``metadata.referenceSystem``).
 """
 
@@ -167,15 +168,19 @@ def _bottoms(pr: Prisms, i: int, part_start: np.ndarray, ring_start: np.ndarray)
 def _lod2(sh: Shells, t0: int, t1: int, index: list[int], offset: int, ground: list) -> dict[str, Any]:
     """The LoD2 ``MultiSurface`` of one building: its footprint faces (ground), then its shell's triangles."""
     faces = list(ground)
-    codes = [-1] * len(ground)
+    keys: list[tuple[int, str, str]] = [(-1, "", "")] * len(ground)
     for t in range(t0, t1):
         tri = [index[offset + 3 * t + k] for k in range(3)]
         if len(set(tri)) == 3:  # corners closer than the 1 mm grid merge: such a sliver is dropped
             faces.append([tri])
-            codes.append(int(sh.surface[t]))
-    used = sorted(set(codes))
-    surfaces = [{"type": "GroundSurface" if c < 0 else SURFACES[c]} for c in used]
-    values = [used.index(c) for c in codes]
+            keys.append((int(sh.surface[t]), str(sh.guid[t]), str(sh.ifc_class[t])))
+    # one semantic object per surface type and IFC element, which it names (a click on a wall finds it)
+    used = sorted(set(keys))
+    surfaces = [
+        {"type": "GroundSurface"} if c < 0 else {"type": SURFACES[c], "ifc_guid": g, "ifc_class": k} for c, g, k in used
+    ]
+    position = {key: j for j, key in enumerate(used)}
+    values = [position[key] for key in keys]
     return {
         "type": "MultiSurface",
         "lod": "2",
