@@ -1,11 +1,12 @@
 """On-disk cache of IFC reads, keyed by the file's content, the read's options and the reader's code.
 
-Entries are JSON (geometries as WKB in hex), never pickle: a cache entry is data, so a file planted
+Entries are JSON (geometries as WKB in hex, mesh arrays as base64 of their bytes), never pickle: a cache entry is data, so a file planted
 in the cache folder cannot run code. The folder is created private (0700).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -14,8 +15,10 @@ from typing import Any
 
 __all__ = ["default_dir", "key_for", "load", "store", "unsafe"]
 
-# 2: JSON entries and the outline footprint rule (entries of format 1 were pickles).
-_FORMAT = 2
+# 2: JSON entries and the outline footprint rule (entries of format 1 were pickles); 3: with meshes.
+_FORMAT = 3
+# Array dtypes an entry may hold (numbers only: a planted entry cannot ask for objects).
+_DTYPES = ("<f8", "<i4", "<i8")
 
 
 def default_dir() -> Path:
@@ -72,7 +75,7 @@ def load(folder: Path, key: str) -> dict[str, Any] | None:
 
 
 def store(folder: Path, key: str, value: dict[str, Any]) -> None:
-    """Write an entry atomically (a JSON object; shapely geometries allowed anywhere in it).
+    """Write an entry atomically (a JSON object; shapely geometries and numeric arrays allowed anywhere in it).
 
     A cache that cannot be written is not an error.
     """
@@ -88,10 +91,14 @@ def store(folder: Path, key: str, value: dict[str, Any]) -> None:
 
 
 def _encode(value: Any) -> Any:
+    import numpy as np
     import shapely
 
     if isinstance(value, shapely.Geometry):
         return {"__wkb__": shapely.to_wkb(value, hex=True)}
+    if isinstance(value, np.ndarray) and value.dtype.newbyteorder("<").str in _DTYPES:
+        arr = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+        return {"__npy__": base64.b64encode(arr.tobytes()).decode("ascii"), "dtype": arr.dtype.str, "shape": arr.shape}
     raise TypeError(f"{type(value).__name__} is not cached")
 
 
@@ -100,6 +107,10 @@ def _decode(obj: dict[str, Any]) -> Any:
         import shapely
 
         return shapely.from_wkb(obj["__wkb__"])
+    if len(obj) == 3 and "__npy__" in obj and obj.get("dtype") in _DTYPES:
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(obj["__npy__"]), dtype=obj["dtype"]).reshape(obj["shape"]).copy()
     return obj
 
 

@@ -47,12 +47,18 @@ _MIN_TRIANGLE_M2 = 1e-10
 
 @dataclass(frozen=True)
 class ElementShape:
-    """One meshed element: its plan polygon in local metres and its vertical extent."""
+    """One meshed element: its plan polygon in local metres, its vertical extent and its triangles.
+
+    ``verts`` (``(n, 3)`` local metres) and ``faces`` (``(m, 3)`` indices) are the element's mesh as
+    meshed (openings not subtracted), kept for the buildings' LoD2 shells.
+    """
 
     id: int
     plan: shapely.Geometry
     zmin: float
     zmax: float
+    verts: np.ndarray | None = field(default=None, repr=False, compare=False)
+    faces: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -87,12 +93,21 @@ def mesh(f: Any, products: list[Any], *, kernel: str = "auto", threads: int = 1)
     """Mesh ``products`` with ``kernel`` and project each to plan.
 
     With a kernel other than the default, elements it loses (fails on silently) are meshed again with
-    the default kernel; elements no kernel meshes are listed in ``failed``.
+    the default kernel; elements no kernel meshes are listed in ``failed``. With ``"auto"``, elements
+    whose body is a boolean result (a wall clipped under the roof) are meshed with the default kernel
+    from the start: the fast one cuts some of them wrongly (ifcopenshell 0.9: FZK-Haus's upper walls
+    and IfcOpenHouse's gables rise through the roof), which their LoD2 shells and ``max_height`` show.
     """
     t0 = time.perf_counter()
     first = FAST_KERNEL if kernel == "auto" else kernel
-    shapes = _iterate(f, products, first, threads) if products else {}
+    clipped = [p for p in products if _has_boolean(p)] if kernel == "auto" and first != DEFAULT_KERNEL else []
+    skip = {p.id() for p in clipped}
+    plain = [p for p in products if p.id() not in skip]
+    shapes = _iterate(f, plain, first, threads) if plain else {}
     used, rescued = first, 0
+    if clipped:
+        shapes.update(_iterate(f, clipped, DEFAULT_KERNEL, threads))
+        used = f"{first}+{DEFAULT_KERNEL}"
     missing = [p for p in products if p.id() not in shapes]
     if missing and first != DEFAULT_KERNEL:
         more = _iterate(f, missing, DEFAULT_KERNEL, threads)
@@ -146,6 +161,27 @@ def _has_body(e: Any) -> bool:
     return False
 
 
+def _has_boolean(e: Any) -> bool:
+    """Whether an element's body holds a boolean result (a clipping or a difference), mapped items included."""
+    stack = [
+        item
+        for rep in e.Representation.Representations or ()
+        if rep.RepresentationIdentifier in _BODY_IDS or rep.RepresentationIdentifier is None
+        for item in rep.Items or ()
+    ]
+    seen = set()
+    while stack:
+        item = stack.pop()
+        if item.id() in seen:
+            continue
+        seen.add(item.id())
+        if item.is_a("IfcBooleanResult"):
+            return True
+        if item.is_a("IfcMappedItem"):
+            stack.extend(item.MappingSource.MappedRepresentation.Items or ())
+    return False
+
+
 def _settings() -> Any:
     import ifcopenshell.geom
 
@@ -170,7 +206,12 @@ def _iterate(f: Any, products: list[Any], kernel: str, threads: int) -> dict[int
         faces = np.frombuffer(geom.faces_buffer, dtype=np.int32).reshape(-1, 3)
         if len(verts):
             out[shape.id] = ElementShape(
-                shape.id, plan_polygon(verts, faces), float(verts[:, 2].min()), float(verts[:, 2].max())
+                shape.id,
+                plan_polygon(verts, faces),
+                float(verts[:, 2].min()),
+                float(verts[:, 2].max()),
+                verts.copy(),
+                faces.copy(),
             )
         if not it.next():
             break

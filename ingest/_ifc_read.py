@@ -18,6 +18,7 @@ import shapely
 
 from ingest._ifc_geom import mesh, select
 from ingest._ifc_georef import Frame, find_frame
+from ingest._ifc_mesh import building_mesh
 from ingest._ifc_outline import MAX_SPAN_M, SMALL_FRACTION, closed_outline, frame_outline, outliers
 from ingest._ifc_structure import COLUMN, ENVELOPE, FRAME, OTHER, ROOF, SPACE, Structure, psets_json
 from ingest.errors import GeoreferencingError, InputDataError
@@ -50,7 +51,7 @@ def read_file(path: str, options: dict[str, Any], threads: int) -> dict[str, Any
     -------
     dict
         ``rows`` and ``spaces`` (lists of dicts with a shapely ``geometry`` in the target CRS),
-        ``warnings``, ``georef``, ``kernel``, ``products``, ``seconds``.
+        ``meshes`` (per row, its envelope's mesh as :meth:`ingest._ifc_mesh.BuildingMesh.to_dict`), ``warnings``, ``georef``, ``kernel``, ``products``, ``seconds``.
     """
     import ifcopenshell.util.unit
 
@@ -91,12 +92,13 @@ def read_file(path: str, options: dict[str, Any], threads: int) -> dict[str, Any
         )
     structure = Structure(f, length)
     try:
-        rows, spaces = _assemble(f, file, structure, meshing, by_id, frame, to_crs, options["holes"], notes)
+        rows, spaces, meshes = _assemble(f, file, structure, meshing, by_id, frame, to_crs, options["holes"], notes)
     except GeoreferencingError as exc:
         raise GeoreferencingError(f"{file.name}: {exc}") from None
     return {
         "rows": rows,
         "spaces": spaces,
+        "meshes": meshes,
         "warnings": notes,
         "georef": frame.georef,
         "kernel": meshing.kernel,
@@ -163,8 +165,8 @@ def _assemble(
     to_crs: Callable,
     holes: bool,
     notes: list[str],
-) -> tuple[list[dict], list[dict]]:
-    """Group the meshed elements by building and build the rows of both tables."""
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """Group the meshed elements by building and build the rows of both tables, and each row's mesh."""
     groups: dict[int, list[int]] = {}
     owners: dict[int, Any] = {}
     for i in meshing.shapes:
@@ -192,7 +194,7 @@ def _assemble(
         owner = structure.building_of(e)
         all_elements.setdefault(-1 if owner is None else owner.id(), []).append(e)
 
-    rows, spaces = [], []
+    rows, spaces, meshes = [], [], []
     for key in keys:
         owner = owners[key]
         label = _describe(owner) if owner is not None else file.name
@@ -235,6 +237,7 @@ def _assemble(
                 "geometry": shapely.transform(footprint, to_crs),
             }
         )
+        meshes.append(building_mesh(shapes, solid, roles, by_id, to_crs, frame.height_of).to_dict())
         for i in ids:
             if roles[i] != SPACE or shapes[i].plan.is_empty:
                 continue
@@ -260,7 +263,7 @@ def _assemble(
     _unique_ids(rows, file)
     for space in spaces:
         space["building_id"] = rows[space["building_id"]]["id"]
-    return rows, spaces
+    return rows, spaces, meshes
 
 
 def _drop_strays(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import warnings as _warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pyproj
 from ingest import _ifc_cache
 from ingest._ifc_geom import DEFAULT_KERNEL, FAST_KERNEL, KERNELS
 from ingest._ifc_georef import METHODS, Georef
+from ingest._ifc_mesh import BuildingMesh
 from ingest._ifc_outline import MAX_SPAN_M
 from ingest._ifc_pool import WorkerDied, shared_pool
 from ingest.crs import as_crs, require_projected
@@ -32,6 +33,7 @@ __all__ = [
     "read_ifc",
     "read_ifc_many",
     "IfcBuildings",
+    "BuildingMesh",
     "Georef",
     "IfcImportWarning",
     "KERNELS",
@@ -104,6 +106,8 @@ class IfcBuildings:
         Wall time of the read itself (0 when served from the cache: see ``cached``).
     cached
         True when the result came from the cache.
+    meshes
+        Building id to the mesh of its envelope (walls, slabs, roofs) in the target CRS, for LoD2 export.
     """
 
     buildings: gpd.GeoDataFrame
@@ -115,6 +119,7 @@ class IfcBuildings:
     products: int
     seconds: float
     cached: bool = False
+    meshes: dict[str, BuildingMesh] = field(default_factory=dict, repr=False)
 
 
 def read_ifc(
@@ -380,6 +385,7 @@ def _to_result(file: Path, data: dict[str, Any], crs_wkt: str) -> IfcBuildings:
     )
     spaces = spaces.astype({"area": float, "base": float, "height": float})
     georef = data["georef"] if isinstance(data["georef"], Georef) else Georef(**data["georef"])
+    meshes = {str(row["id"]): BuildingMesh.from_dict(m) for row, m in zip(data["rows"], data["meshes"], strict=True)}
     return IfcBuildings(
         buildings,
         spaces,
@@ -389,4 +395,5 @@ def _to_result(file: Path, data: dict[str, Any], crs_wkt: str) -> IfcBuildings:
         data["kernel"],
         int(data["products"]),
         float(data["seconds"]),
+        meshes=meshes,
     )

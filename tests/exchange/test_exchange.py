@@ -103,6 +103,9 @@ def test_sample_city_round_trips_through_cityjson(city, tmp_path):
     assert back.loc[ifc[0], "storeys"] == orig.loc[ifc[0], "storeys"]
     sem = obj["geometry"][0]["semantics"]
     assert [s["type"] for s in sem["surfaces"]] == ["GroundSurface", "RoofSurface", "WallSurface"]
+    # and their LoD2 shells beside the LoD1 solids (tests/exchange/test_lod2.py checks them on real models)
+    assert [(g["type"], g["lod"]) for g in obj["geometry"]] == [("Solid", "1"), ("MultiSurface", "2")]
+    assert json.loads((out / "export.json").read_text())["buildings"]["lod2"] == 2
 
 
 def test_cityjsonseq_of_a_flood_carries_the_exposure(city, tmp_path):
@@ -194,6 +197,7 @@ def test_flood_to_3d_tiles_validates_and_sits_on_the_globe(city, tmp_path):
         total += meta["propertyTables"][0]["count"]
         assert "KHR_mesh_quantization" in gltf["extensionsRequired"]
     assert total == len(city["twin"].buildings)
+    assert json.loads((out / "export.json").read_text())["buildings"]["lod2"] == 2  # the IFC buildings' shells
 
     # placement: a leaf's vertices through its transform land within 1 cm of the footprint corners
     leaf = leaves[0]

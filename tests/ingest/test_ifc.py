@@ -325,6 +325,12 @@ def test_cache_returns_the_same_result_much_faster(fzk, ifc_dir, cache):
     assert_geodataframe_equal(second.buildings, first.buildings)
     assert_geodataframe_equal(second.spaces, first.spaces)
     assert second.warnings == first.warnings and second.georef == first.georef
+    # the envelope meshes come back from the cache's JSON bit for bit
+    assert second.meshes.keys() == first.meshes.keys() == set(first.buildings["id"])
+    for bid, m in first.meshes.items():
+        c = second.meshes[bid]
+        assert np.array_equal(c.verts, m.verts) and np.array_equal(c.faces, m.faces) and c.triangles > 0
+        assert list(c.guid) == list(m.guid) and list(c.ifc_class) == list(m.ifc_class)
 
 
 def test_cache_entry_is_invalidated_when_the_file_changes(city, tmp_path):

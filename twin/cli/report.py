@@ -44,6 +44,12 @@ def print_twin(s: dict[str, Any]) -> None:
         elif "area_km2" in e:
             extra = f"  ({e['area_km2']:.3f} km2)"
         click.echo(f"{name:<9}{e['features']:>7} features{extra}")
+    if s.get("meshes"):
+        m = s["meshes"]
+        click.echo(
+            f"Meshes   {m['buildings']} IFC buildings, {m['elements']} walls/slabs/roofs, {m['triangles']:,} "
+            f"triangles ({m['file']}; exported as LoD2)"
+        )
     print_ingest_report(s.get("ingest_report") or {})
     for imp in s.get("ifc_imports") or []:
         for f in imp.get("files", []):

@@ -54,7 +54,8 @@ def export(
     source
         A twin folder or :class:`~twin.model.twin.Twin`, or a flood result folder or
         :class:`~twin.sims.flood.run.FloodResult` (its buildings carry their exposure: ``max_depth``,
-        ``arrival_time``, ``flooded``; 3D Tiles add the water surface).
+        ``arrival_time``, ``flooded``; 3D Tiles add the water surface). GIS buildings are LoD1 blocks;
+        IFC buildings with a mesh in the twin (``twin.meshes``) are LoD2 shells (see :mod:`._lod2`).
     fmt
         ``"3dtiles"``, ``"cityjson"``, ``"cityjsonseq"`` or ``"gltf"`` (see :data:`FORMATS`).
     out
@@ -88,6 +89,8 @@ def export(
         report["source"] = str(source)
     with _io.atomic_dir(out, "export", overwrite=overwrite) as tmp:
         report.update(_write(fmt, tmp, tw, result, buildings, terrain=terrain, quantize=quantize))
+        if "source" in buildings.columns:  # how many could be LoD2 (report["buildings"]["lod2"]: how many are)
+            report["ifc_buildings"] = int((buildings["source"].astype(str) == "ifc").sum())
         report["seconds"] = round(time.perf_counter() - t0, 2)
         _io.write_json(tmp / "export.json", report)
     return report
@@ -96,13 +99,16 @@ def export(
 def _write(fmt: str, tmp: Path, tw: Any, result: Any, buildings: Any, *, terrain: bool, quantize: bool) -> dict:
     from twin.exchange import cityjson, gltf, tiles3d
 
+    meshes = getattr(tw, "meshes", None)  # the IFC buildings' LoD2 shells are made of these
     if fmt == "cityjson":
-        return {"buildings": cityjson.write_cityjson(buildings, tmp / FORMATS[fmt])}
+        return {"buildings": cityjson.write_cityjson(buildings, tmp / FORMATS[fmt], meshes=meshes)}
     if fmt == "cityjsonseq":
-        return {"buildings": cityjson.write_cityjsonseq(buildings, tmp / FORMATS[fmt])}
+        return {"buildings": cityjson.write_cityjsonseq(buildings, tmp / FORMATS[fmt], meshes=meshes)}
     if fmt == "gltf":
-        return {"buildings": gltf.write_glb(buildings, tmp / FORMATS[fmt], quantize=quantize)}
-    out: dict[str, Any] = {"buildings": tiles3d.write_buildings(buildings, tmp / "buildings", quantize=quantize)}
+        return {"buildings": gltf.write_glb(buildings, tmp / FORMATS[fmt], quantize=quantize, meshes=meshes)}
+    out: dict[str, Any] = {
+        "buildings": tiles3d.write_buildings(buildings, tmp / "buildings", quantize=quantize, meshes=meshes)
+    }
     layers = ["buildings"]
     if terrain:
         step = max(1, int(np.ceil(np.sqrt(tw.terrain.size / _TERRAIN_VERTICES))))

@@ -2,7 +2,11 @@
 
 Each building is a ``Building`` with an LoD1 ``Solid`` (when its footprint has several parts, each
 part a ``BuildingPart`` child with its own ``Solid``): the footprint extruded from its base to its height, with semantic surfaces (the
-bottom a ``GroundSurface``, the top a ``RoofSurface``, the sides ``WallSurface``). Vertices are
+bottom a ``GroundSurface``, the top a ``RoofSurface``, the sides ``WallSurface``). An IFC building
+with a mesh in the twin also has an LoD2 ``MultiSurface`` beside it: its footprint at the base
+(``GroundSurface``) and its shell's triangles (``WallSurface``, ``RoofSurface``, ``OuterCeilingSurface``;
+see :mod:`._lod2`), each semantic surface naming its IFC element (``ifc_guid``, ``ifc_class``), on the
+``Building`` itself when its LoD1 is in parts. Vertices are
 integers on a millimetre grid (``transform``), in the twin's CRS (``metadata.referenceSystem``).
 """
 
@@ -20,6 +24,7 @@ from twin.errors import InputDataError
 from twin.exchange import _json
 from twin.exchange._attributes import columns, row_attributes
 from twin.exchange._lod import Prisms, prisms
+from twin.exchange._lod2 import SURFACES, Shells, shells
 
 __all__ = ["write_cityjson", "write_cityjsonseq", "reference_system", "SCALE"]
 
@@ -40,27 +45,39 @@ def reference_system(crs: pyproj.CRS) -> str:
     return f"https://www.opengis.net/def/crs/EPSG/0/{code}"
 
 
-def write_cityjson(buildings: gpd.GeoDataFrame, path: str | os.PathLike, *, title: str = "cimtwin") -> dict[str, Any]:
+def write_cityjson(
+    buildings: gpd.GeoDataFrame,
+    path: str | os.PathLike,
+    *,
+    title: str = "cimtwin",
+    meshes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write ``buildings`` (the twin's layer, or a flood result's) as one CityJSON 2.0 file.
+
+    ``meshes`` (``twin.meshes``) gives the IFC buildings their LoD2 shells.
 
     Returns
     -------
     dict
-        ``buildings``, ``vertices``, ``bytes``.
+        ``buildings``, ``lod2`` (buildings with an LoD2 shell), ``vertices``, ``bytes``.
     """
-    city, objects, verts = _city(buildings, title)
+    city, objects, verts, n_lod2 = _city(buildings, title, meshes)
     city["CityObjects"] = {oid: obj for _, objs in objects for oid, obj in objs.items()}
     city["vertices"] = verts.tolist()
     path = Path(path)
     path.write_text(_json.dumps(city, separators=(",", ":")))
-    return {"buildings": len(objects), "vertices": len(verts), "bytes": path.stat().st_size}
+    return {"buildings": len(objects), "lod2": n_lod2, "vertices": len(verts), "bytes": path.stat().st_size}
 
 
 def write_cityjsonseq(
-    buildings: gpd.GeoDataFrame, path: str | os.PathLike, *, title: str = "cimtwin"
+    buildings: gpd.GeoDataFrame,
+    path: str | os.PathLike,
+    *,
+    title: str = "cimtwin",
+    meshes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``buildings`` as CityJSONSeq (``.city.jsonl``): the header, then one ``CityJSONFeature`` a line."""
-    city, objects, verts = _city(buildings, title)
+    city, objects, verts, n_lod2 = _city(buildings, title, meshes)
     path = Path(path)
     with path.open("w") as fh:
         fh.write(_json.dumps({**city, "CityObjects": {}, "vertices": []}, separators=(",", ":")) + "\n")
@@ -83,20 +100,24 @@ def write_cityjsonseq(
                 "vertices": verts[used].tolist(),
             }
             fh.write(_json.dumps(feature, separators=(",", ":")) + "\n")
-    return {"buildings": len(objects), "vertices": len(verts), "bytes": path.stat().st_size}
+    return {"buildings": len(objects), "lod2": n_lod2, "vertices": len(verts), "bytes": path.stat().st_size}
 
 
-def _city(buildings: gpd.GeoDataFrame, title: str) -> tuple[dict[str, Any], list[tuple[str, dict]], np.ndarray]:
-    """The file's head, its city objects and its integer vertices."""
+def _city(
+    buildings: gpd.GeoDataFrame, title: str, meshes: dict[str, Any] | None
+) -> tuple[dict[str, Any], list[tuple[str, dict]], np.ndarray, int]:
+    """The file's head, its city objects, its integer vertices and how many buildings have LoD2."""
     if buildings is None or len(buildings) == 0:
         raise InputDataError("The twin has no buildings to export; ingest them with --buildings or --ifc.")
     crs = pyproj.CRS(buildings.crs)
     pr = prisms(buildings.geometry.to_numpy(), buildings["base"].to_numpy(float), buildings["height"].to_numpy(float))
     nv = len(pr.xy)
+    sh = shells(buildings, meshes)
     xyz = np.vstack(
         [
             np.column_stack([pr.xy, pr.bottom[pr.vertex_building]]),
             np.column_stack([pr.xy, pr.top[pr.vertex_building]]),
+            sh.corners.reshape(-1, 3),  # from index 2 * nv: triangle t's corners are 3t, 3t + 1, 3t + 2
         ]
     )
     translate = np.floor(xyz.min(axis=0))
@@ -108,10 +129,19 @@ def _city(buildings: gpd.GeoDataFrame, title: str) -> tuple[dict[str, Any], list
     # parts are ordered by building and rings by part: each one's are a slice
     part_start = np.searchsorted(pr.part_building, np.arange(pr.n + 1))
     ring_start = np.searchsorted(pr.ring_part, np.arange(len(pr.part_building) + 1))
+    tri_start = np.searchsorted(sh.building, np.arange(pr.n + 1))
     objects = [
         (str(bid), _building(str(bid), pr, i, index, nv, cols, part_start, ring_start))
         for i, bid in enumerate(buildings["id"].astype(str))
     ]
+    for i, (bid, objs) in enumerate(objects):
+        if sh.has[i]:
+            ground = [
+                [[index[r] for r in ring[::-1]] for ring in face] for face in _bottoms(pr, i, part_start, ring_start)
+            ]
+            objs[bid].setdefault("geometry", []).append(
+                _lod2(sh, tri_start[i], tri_start[i + 1], index, 2 * nv, ground)
+            )
     hi = verts.max(axis=0) * SCALE + translate
     city = {
         "type": "CityJSON",
@@ -123,7 +153,40 @@ def _city(buildings: gpd.GeoDataFrame, title: str) -> tuple[dict[str, Any], list
             "geographicalExtent": [*translate.tolist(), *np.round(hi, 3).tolist()],
         },
     }
-    return city, objects, verts
+    return city, objects, verts, int(sh.has.sum())
+
+
+def _bottoms(pr: Prisms, i: int, part_start: np.ndarray, ring_start: np.ndarray) -> list[list[range]]:
+    """The footprint of building ``i`` as faces (one per part) of rings of indices into ``pr.xy``."""
+    rs = pr.ring_start
+    return [
+        [range(rs[r], rs[r + 1]) for r in range(ring_start[p], ring_start[p + 1])]
+        for p in range(part_start[i], part_start[i + 1])
+    ]
+
+
+def _lod2(sh: Shells, t0: int, t1: int, index: list[int], offset: int, ground: list) -> dict[str, Any]:
+    """The LoD2 ``MultiSurface`` of one building: its footprint faces (ground), then its shell's triangles."""
+    faces = list(ground)
+    keys: list[tuple[int, str, str]] = [(-1, "", "")] * len(ground)
+    for t in range(t0, t1):
+        tri = [index[offset + 3 * t + k] for k in range(3)]
+        if len(set(tri)) == 3:  # corners closer than the 1 mm grid merge: such a sliver is dropped
+            faces.append([tri])
+            keys.append((int(sh.surface[t]), str(sh.guid[t]), str(sh.ifc_class[t])))
+    # one semantic object per surface type and IFC element, which it names (a click on a wall finds it)
+    used = sorted(set(keys))
+    surfaces = [
+        {"type": "GroundSurface"} if c < 0 else {"type": SURFACES[c], "ifc_guid": g, "ifc_class": k} for c, g, k in used
+    ]
+    position = {key: j for j, key in enumerate(used)}
+    values = [position[key] for key in keys]
+    return {
+        "type": "MultiSurface",
+        "lod": "2",
+        "boundaries": faces,
+        "semantics": {"surfaces": surfaces, "values": values},
+    }
 
 
 def _building(

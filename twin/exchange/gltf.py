@@ -2,7 +2,8 @@
 
 Vertices are east/north/up metres from ``origin`` (the buildings' south-west corner, rounded to a
 metre), written in ``asset.extras`` with the CRS: ``x + origin`` gives the twin's coordinates back.
-Each building is a feature with its attributes (``EXT_mesh_features``, ``EXT_structural_metadata``).
+Each building is a feature with its attributes (``EXT_mesh_features``, ``EXT_structural_metadata``):
+an LoD1 block, or its LoD2 shell for an IFC building with a mesh in the twin (:mod:`._lod2`).
 """
 
 from __future__ import annotations
@@ -18,23 +19,28 @@ from twin.errors import InputDataError
 from twin.exchange._attributes import columns
 from twin.exchange._glb import Property, glb_bytes
 from twin.exchange._lod import prisms
-from twin.exchange._mesh import prism_mesh
+from twin.exchange._lod2 import mixed_mesh, shells
 
 __all__ = ["write_glb"]
 
 
-def write_glb(buildings: gpd.GeoDataFrame, path: Path, *, quantize: bool = True) -> dict[str, Any]:
-    """Write ``buildings`` as LoD1 prisms into one GLB; returns ``buildings``, ``bytes`` and ``origin``."""
+def write_glb(
+    buildings: gpd.GeoDataFrame, path: Path, *, quantize: bool = True, meshes: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write ``buildings`` as LoD1 prisms (LoD2 shells where ``meshes`` has them) into one GLB.
+
+    Returns ``buildings``, ``lod2`` (how many are shells), ``bytes`` and ``origin``.
+    """
     if buildings is None or len(buildings) == 0:
         raise InputDataError("The twin has no buildings to export; ingest them with --buildings or --ifc.")
     crs = pyproj.CRS(buildings.crs)
     pr = prisms(buildings.geometry.to_numpy(), buildings["base"].to_numpy(float), buildings["height"].to_numpy(float))
-    chosen = np.arange(pr.n)
-    vertex, z, tri, feature = prism_mesh(pr, chosen)
-    origin = np.floor([pr.xy[:, 0].min(), pr.xy[:, 1].min(), float(z.min())])
-    local = np.column_stack([pr.xy[vertex] - origin[:2], z - origin[2]])
+    sh = shells(buildings, meshes)
+    xyz, tri, feature = mixed_mesh(pr, sh, np.arange(pr.n))
+    origin = np.floor(xyz.min(axis=0))
+    local = xyz - origin
     props = {name: Property(kind, values, desc, nd) for name, (kind, values, desc, nd) in columns(buildings).items()}
     extras = {"crs": crs.to_string(), "crs_wkt": crs.to_wkt(), "origin": origin.tolist(), "axes": "east, north, up [m]"}
     data = glb_bytes(local, tri, feature_ids=feature, properties=props, quantize=quantize, extras=extras)
     path.write_bytes(data)
-    return {"buildings": pr.n, "bytes": len(data), "origin": origin.tolist()}
+    return {"buildings": pr.n, "lod2": int(sh.has.sum()), "bytes": len(data), "origin": origin.tolist()}

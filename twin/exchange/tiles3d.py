@@ -12,7 +12,10 @@ Every leaf carries a ``transform``: the east-north-up frame at its centre, in fl
 vertices are in that frame (see :mod:`._globe`), quantized to at most 1 cm. Bounding volumes are
 regions (radians and heights), which need no transform. Geometric errors: a leaf 0; a building
 node the tallest building under it (what is missed when its leaves are not drawn), a terrain or
-water node the ground distance between its vertices.
+water node the ground distance between its vertices. A leaf holding IFC buildings with LoD2 shells
+(:mod:`._lod2`) is drawn as LoD1 blocks from afar, with the error of those blocks (the largest roof
+drop or overhang their shells have), and replaced (``REPLACE``) close up by one child, error 0, in
+which the IFC buildings are their shells and the others their blocks.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from twin.exchange import _globe, _json
 from twin.exchange._attributes import columns
 from twin.exchange._glb import Property, glb_bytes
 from twin.exchange._lod import Prisms, prisms
+from twin.exchange._lod2 import mixed_mesh, shells
 from twin.exchange._mesh import grid_mesh, prism_mesh
 
 __all__ = ["write_buildings", "write_grid", "write_root", "MAX_PER_TILE"]
@@ -47,14 +51,22 @@ _GRID_LEAF = 256
 
 
 def write_buildings(
-    buildings: gpd.GeoDataFrame, folder: Path, *, quantize: bool = True, max_per_tile: int = MAX_PER_TILE
+    buildings: gpd.GeoDataFrame,
+    folder: Path,
+    *,
+    quantize: bool = True,
+    max_per_tile: int = MAX_PER_TILE,
+    meshes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``folder/tileset.json`` and its GLB leaves for ``buildings``.
+
+    ``meshes`` (``twin.meshes``) gives the IFC buildings their LoD2 shells.
 
     Returns
     -------
     dict
-        ``buildings``, ``tiles``, ``bytes`` (all GLB files), ``bytes_per_building``.
+        ``buildings``, ``lod2`` (buildings with a shell), ``tiles``, ``bytes`` (all GLB files),
+        ``bytes_per_building``.
     """
     if buildings is None or len(buildings) == 0:
         raise InputDataError("The twin has no buildings to export; ingest them with --buildings or --ifc.")
@@ -75,6 +87,8 @@ def write_buildings(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tiles").mkdir(exist_ok=True)
     stats = {"buildings": pr.n, "tiles": 0, "bytes": 0}
+    sh = shells(buildings, meshes)
+    stats["lod2"] = int(sh.has.sum())
 
     def leaf(chosen: np.ndarray, name: str) -> dict[str, Any]:
         vertex, z, tri, feature = prism_mesh(pr, chosen)
@@ -89,12 +103,40 @@ def write_buildings(
         (folder / "tiles" / f"{name}.glb").write_bytes(data)
         stats["tiles"] += 1
         stats["bytes"] += len(data)
-        return {
+        node = {
             "boundingVolume": {"region": _region(lo_lon, lo_lat, hi_lon, hi_lat, z.min(), z.max())},
             "geometricError": 0.0,
             "content": {"uri": f"tiles/{name}.glb"},
             "transform": frame.T.ravel().tolist(),
         }
+        if not sh.has[chosen].any():
+            return node
+        child = lod2(chosen, f"{name}_lod2", props, frame)
+        error = float(sh.error[chosen].max())
+        region = _union([node["boundingVolume"]["region"], child["boundingVolume"]["region"]])
+        return {
+            **node,
+            "boundingVolume": {"region": region},
+            "geometricError": error,
+            "refine": "REPLACE",
+            "children": [child],
+        }
+
+    def lod2(chosen: np.ndarray, name: str, props: dict[str, Property], frame: np.ndarray) -> dict[str, Any]:
+        """The leaf's buildings with their LoD2 shells where they have one, in the leaf's ``frame``.
+
+        A child's ``transform`` would apply on top of its parent's: the child has none and shares its frame.
+        """
+        xyz, tri, building = mixed_mesh(pr, sh, chosen)
+        lo, la = _globe.to_lonlat(crs, xyz[:, 0], xyz[:, 1])
+        pts = _globe.to_local(_globe.to_ecef(crs, xyz[:, 0], xyz[:, 1], xyz[:, 2]), frame)
+        feature = np.searchsorted(chosen, building)
+        data = glb_bytes(pts, tri, feature_ids=feature, properties=props, quantize=quantize)
+        (folder / "tiles" / f"{name}.glb").write_bytes(data)
+        stats["tiles"] += 1
+        stats["bytes"] += len(data)
+        region = _region(lo.min(), la.min(), lo.max(), la.max(), xyz[:, 2].min(), xyz[:, 2].max())
+        return {"boundingVolume": {"region": region}, "geometricError": 0.0, "content": {"uri": f"tiles/{name}.glb"}}
 
     root = _quadtree(
         np.arange(pr.n),
@@ -103,7 +145,8 @@ def write_buildings(
         (cx.min(), cy.min(), cx.max(), cy.max()),
         lambda idx: len(idx) <= max_per_tile and _span(pr, idx, cx, cy) <= _MAX_LEAF_M,
         leaf,
-        lambda idx: float(np.max(pr.top[idx] - pr.bottom[idx])),
+        # never below a leaf's LoD1 error (3D Tiles wants errors to fall from root to leaves)
+        lambda idx: float(max(np.max(pr.top[idx] - pr.bottom[idx]), np.max(sh.error[idx]))),
     )
     _write_tileset(folder / "tileset.json", root, "buildings")
     stats["bytes_per_building"] = round(stats["bytes"] / max(pr.n, 1), 1)
@@ -226,7 +269,7 @@ def _quadtree(
     if level >= _MAX_LEVEL or small(idx):
         node = leaf(np.sort(idx), f"{level}_{x}_{y}")
         if level == 0:  # a one-tile tileset: its root needs an error above 0 to be drawn from afar
-            node = {**node, "geometricError": error(idx), "refine": "ADD"}
+            node = {**node, "geometricError": error(idx), "refine": node.get("refine", "ADD")}
         return node
     x0, y0, x1, y1 = box
     xm, ym = (x0 + x1) / 2, (y0 + y1) / 2

@@ -82,7 +82,8 @@ def add_ifc(
     Each IFC building replaces every other building whose footprint it covers by at least ``overlap``
     (intersection area over that footprint's area) and records their ids in ``replaces``. Setting
     ``twin.buildings`` drops the derived grids, so the IFC buildings are burned into the terrain like
-    any other and saved with the twin. Re-importing a file replaces its earlier import and keeps the ids
+    any other and saved with the twin, with the meshes of their walls, slabs and roofs (``twin.meshes``,
+    for LoD2 export). Re-importing a file replaces its earlier import and keeps the ids
     that import had replaced. The buildings' rooms (IfcSpaces) go to ``twin.spaces``.
 
     Parameters
@@ -126,6 +127,8 @@ def add_ifc(
     spaces = merge_spaces(twin, results, merged)
     twin.buildings = merged
     twin.spaces = spaces
+    # a re-import's mesh replaces the earlier one; meshes of buildings no longer there are not saved
+    twin.meshes = {**twin.meshes, **{bid: m for r in results for bid, m in r.meshes.items()}}
     twin.meta.setdefault("ifc_imports", []).append(report.to_dict())
     return report
 

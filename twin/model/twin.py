@@ -21,6 +21,8 @@ from ingest.crs import as_crs, require_projected, same_crs
 from twin import _grids, _io
 from twin.errors import CRSError, InputDataError
 from twin.model.landuse import default_table, validate_table
+from twin.model.meshes import FILE as MESH_FILE
+from twin.model.meshes import load_meshes, mesh_summary, save_meshes
 
 __all__ = ["Twin", "LAYERS", "DERIVED"]
 
@@ -71,6 +73,9 @@ class Twin:
         Further named layers: GeoDataFrames in ``crs`` and arrays on the grid.
     meta
         Free JSON-serialisable metadata (e.g. the ingest report).
+    meshes
+        IFC building id to the mesh of its envelope (:class:`ingest.ifc.BuildingMesh`, in ``crs``), for
+        LoD2 export; saved as ``meshes.npz`` (see :mod:`twin.model.meshes`).
 
     Raises
     ------
@@ -96,6 +101,7 @@ class Twin:
         vectors: Mapping[str, gpd.GeoDataFrame] | None = None,
         rasters: Mapping[str, np.ndarray] | None = None,
         meta: Mapping[str, Any] | None = None,
+        meshes: Mapping[str, Any] | None = None,
     ):
         self._crs = require_projected(crs)
         transform = Affine(*tuple(transform)[:6])
@@ -137,6 +143,8 @@ class Twin:
         for name, arr in (rasters or {}).items():
             self.set_raster(name, arr)
         self.meta: dict[str, Any] = dict(meta or {})
+        #: IFC building id to its envelope mesh (only ids in ``buildings`` are saved).
+        self.meshes: dict[str, Any] = dict(meshes or {})
         #: The folder this twin was loaded from (None for a twin built in memory).
         self.path: Path | None = None
 
@@ -316,6 +324,7 @@ class Twin:
         out._vectors = dict(self._vectors)
         out._rasters = dict(self._rasters)
         out.meta = copy.deepcopy(self.meta)
+        out.meshes = dict(self.meshes)
         return out
 
     # --------------------------------------------------------------- derived
@@ -490,7 +499,8 @@ class Twin:
 
     # ------------------------------------------------------------- save/load
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write the twin as a folder, atomically: ``twin.json``, ``terrain.tif``, ``layers.gpkg``, ``rasters/``.
+        """Write the twin as a folder, atomically: ``twin.json``, ``terrain.tif``, ``layers.gpkg``, ``rasters/``
+        (and ``meshes.npz`` with the IFC buildings' envelope meshes).
 
         The folder appears under its name only when complete; an existing twin there is replaced in
         one rename, so a crash mid-save leaves the previous twin loadable. Only a new or empty folder
@@ -517,6 +527,9 @@ class Twin:
                 _io.write_geotiff(tmp / "rasters" / f"{name}.tif", arr, self._transform, self._crs)
                 rasters[name] = str(arr.dtype)
             self._landuse_table.reset_index().to_csv(tmp / "landuse.csv", index=False, float_format="%.17g")
+            meshes = self._saved_meshes()
+            if meshes:
+                save_meshes(tmp / MESH_FILE, meshes)
             manifest = {
                 "format": FORMAT,
                 "crs": self._crs.to_wkt(),
@@ -583,6 +596,8 @@ class Twin:
             with rasterio.open(path / "rasters" / f"{name}.tif") as src:
                 rasters[name] = src.read(1)
         table = pd.read_csv(path / "landuse.csv")
+        if (path / MESH_FILE).is_file():
+            kwargs["meshes"] = load_meshes(path / MESH_FILE)
         twin = cls(
             manifest["crs"],
             Affine(*manifest["transform"]),
@@ -634,11 +649,21 @@ class Twin:
             out["layers"][name] = entry
         if self._rasters:
             out["rasters"] = {k: str(v.dtype) for k, v in self._rasters.items()}
+        if self._saved_meshes():
+            out["meshes"] = mesh_summary(self._saved_meshes())
         if self.meta.get("ingest_report"):
             out["ingest_report"] = self.meta["ingest_report"]
         if self.meta.get("ifc_imports"):
             out["ifc_imports"] = self.meta["ifc_imports"]
         return out
+
+    def _saved_meshes(self) -> dict[str, Any]:
+        """The meshes of buildings still in the twin (those of removed or replaced ones are not kept)."""
+        b = self._layers["buildings"]
+        if not self.meshes or b is None:
+            return {}
+        ids = set(b["id"].astype(str))
+        return {k: v for k, v in self.meshes.items() if k in ids}
 
     def __repr__(self) -> str:
         ny, nx = self.shape
