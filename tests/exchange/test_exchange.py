@@ -7,7 +7,6 @@ import contextlib
 import http.server
 import json
 import os
-import struct
 import threading
 import tomllib
 import urllib.parse
@@ -17,6 +16,7 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
+from _glb_read import mesh, read_glb
 from _validators import NODE_TOOLS, require_node_tools, validate_cityjson, validate_glb, validate_tileset
 from click.testing import CliRunner
 from PIL import Image
@@ -49,29 +49,6 @@ def city(tmp_path_factory):
     scenario.update(duration="20min", output_interval="10min", drainage={"capacity": 20.0}, name="exchange")
     run(tw, scenario, out=root / "flood", progress=False, scene=False)
     return {"root": root, "sample": sc, "twin": tw, "twin_dir": root / "twin", "flood": root / "flood"}
-
-
-def _glb(path):
-    """The JSON and binary chunks of a GLB."""
-    data = path.read_bytes()
-    magic, version, length = struct.unpack_from("<4sII", data)
-    assert (magic, version, length) == (b"glTF", 2, len(data))
-    n = struct.unpack_from("<I", data, 12)[0]
-    gltf = json.loads(data[20 : 20 + n])
-    return gltf, data[28 + n :]
-
-
-def _positions(gltf, blob):
-    """Decoded POSITION of the first primitive, y-up, in the node's frame (quantization undone)."""
-    prim = gltf["meshes"][0]["primitives"][0]
-    acc = gltf["accessors"][prim["attributes"]["POSITION"]]
-    view = gltf["bufferViews"][acc["bufferView"]]
-    dtype = np.uint16 if acc["componentType"] == 5123 else np.float32
-    stride = view["byteStride"]
-    raw = np.frombuffer(blob, np.uint8, view["byteLength"], view["byteOffset"]).reshape(-1, stride)
-    pos = raw[:, acc["byteOffset"] : acc["byteOffset"] + 3 * np.dtype(dtype).itemsize].copy().view(dtype)
-    node = gltf["nodes"][0]
-    return pos.astype(np.float64) * node.get("scale", [1, 1, 1]) + node.get("translation", [0, 0, 0])
 
 
 # --- CityJSON out and back in ---------------------------------------------------------------------------
@@ -187,18 +164,18 @@ def test_flood_to_3d_tiles_validates_and_sits_on_the_globe(city, tmp_path):
     leaves = _leaves(tiles["root"])
     total = 0
     for leaf in leaves:
-        gltf, _ = _glb(out / "buildings" / leaf["content"]["uri"])
+        gltf, _ = read_glb(out / "buildings" / leaf["content"]["uri"])
         meta = gltf["extensions"]["EXT_structural_metadata"]
         props = meta["schema"]["classes"]["building"]["properties"]
         assert {"id", "height", "base", "max_depth", "arrival_time", "flooded", "source"} <= set(props)
         total += meta["propertyTables"][0]["count"]
-        assert "KHR_mesh_quantization" in gltf["extensionsRequired"]
+        assert "KHR_draco_mesh_compression" in gltf["extensionsRequired"]
     assert total == len(city["twin"].buildings)
 
     # placement: a leaf's vertices through its transform land within 1 cm of the footprint corners
     leaf = leaves[0]
-    gltf, blob = _glb(out / "buildings" / leaf["content"]["uri"])
-    yup = _positions(gltf, blob)
+    gltf, blob = read_glb(out / "buildings" / leaf["content"]["uri"])
+    yup, _, _ = mesh(gltf, blob)
     enu = np.column_stack([yup[:, 0], -yup[:, 2], yup[:, 1]])
     m = np.asarray(leaf["transform"]).reshape(4, 4).T
     ecef = enu @ m[:3, :3].T + m[:3, 3]
@@ -226,7 +203,7 @@ def test_gltf_export_validates(city, tmp_path):
     res = _cli("export", city["twin_dir"], "--format", "gltf", "--out", out)
     assert res.exit_code == 0, res.output
     validate_glb([out / "buildings.glb"])
-    gltf, _ = _glb(out / "buildings.glb")
+    gltf, _ = read_glb(out / "buildings.glb")
     assert gltf["asset"]["extras"]["crs"] == "EPSG:4547"
     assert gltf["extensions"]["EXT_structural_metadata"]["propertyTables"][0]["count"] == len(city["twin"].buildings)
 

@@ -46,6 +46,7 @@ def export(
     overwrite: bool = False,
     terrain: bool = True,
     quantize: bool = True,
+    compress: bool = True,
 ) -> dict[str, Any]:
     """Export a twin, or a flood result with its twin, to ``out``.
 
@@ -65,6 +66,8 @@ def export(
         3D Tiles: also write the terrain layer.
     quantize
         GLB positions as 16-bit integers where that keeps 1 cm (``KHR_mesh_quantization``).
+    compress
+        Buildings' GLBs as Draco meshes (``KHR_draco_mesh_compression``, 1 cm); else ``quantize`` applies.
 
     Returns
     -------
@@ -87,13 +90,15 @@ def export(
     if isinstance(source, (str, os.PathLike)):
         report["source"] = str(source)
     with _io.atomic_dir(out, "export", overwrite=overwrite) as tmp:
-        report.update(_write(fmt, tmp, tw, result, buildings, terrain=terrain, quantize=quantize))
+        report.update(_write(fmt, tmp, tw, result, buildings, terrain=terrain, quantize=quantize, compress=compress))
         report["seconds"] = round(time.perf_counter() - t0, 2)
         _io.write_json(tmp / "export.json", report)
     return report
 
 
-def _write(fmt: str, tmp: Path, tw: Any, result: Any, buildings: Any, *, terrain: bool, quantize: bool) -> dict:
+def _write(
+    fmt: str, tmp: Path, tw: Any, result: Any, buildings: Any, *, terrain: bool, quantize: bool, compress: bool
+) -> dict:
     from twin.exchange import cityjson, gltf, tiles3d
 
     if fmt == "cityjson":
@@ -101,8 +106,10 @@ def _write(fmt: str, tmp: Path, tw: Any, result: Any, buildings: Any, *, terrain
     if fmt == "cityjsonseq":
         return {"buildings": cityjson.write_cityjsonseq(buildings, tmp / FORMATS[fmt])}
     if fmt == "gltf":
-        return {"buildings": gltf.write_glb(buildings, tmp / FORMATS[fmt], quantize=quantize)}
-    out: dict[str, Any] = {"buildings": tiles3d.write_buildings(buildings, tmp / "buildings", quantize=quantize)}
+        return {"buildings": gltf.write_glb(buildings, tmp / FORMATS[fmt], quantize=quantize, compress=compress)}
+    out: dict[str, Any] = {
+        "buildings": tiles3d.write_buildings(buildings, tmp / "buildings", quantize=quantize, compress=compress)
+    }
     layers = ["buildings"]
     if terrain:
         step = max(1, int(np.ceil(np.sqrt(tw.terrain.size / _TERRAIN_VERTICES))))

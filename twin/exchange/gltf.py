@@ -15,7 +15,7 @@ import numpy as np
 import pyproj
 
 from twin.errors import InputDataError
-from twin.exchange._attributes import columns
+from twin.exchange._attributes import STEPS, columns
 from twin.exchange._glb import Property, glb_bytes
 from twin.exchange._lod import prisms
 from twin.exchange._mesh import prism_mesh
@@ -23,8 +23,14 @@ from twin.exchange._mesh import prism_mesh
 __all__ = ["write_glb"]
 
 
-def write_glb(buildings: gpd.GeoDataFrame, path: Path, *, quantize: bool = True) -> dict[str, Any]:
-    """Write ``buildings`` as LoD1 prisms into one GLB; returns ``buildings``, ``bytes`` and ``origin``."""
+def write_glb(
+    buildings: gpd.GeoDataFrame, path: Path, *, quantize: bool = True, compress: bool = True
+) -> dict[str, Any]:
+    """Write ``buildings`` as LoD1 prisms into one GLB; returns ``buildings``, ``bytes`` and ``origin``.
+
+    ``compress`` writes a Draco mesh (``KHR_draco_mesh_compression``), else ``quantize`` decides
+    between 16-bit and float positions.
+    """
     if buildings is None or len(buildings) == 0:
         raise InputDataError("The twin has no buildings to export; ingest them with --buildings or --ifc.")
     crs = pyproj.CRS(buildings.crs)
@@ -33,8 +39,13 @@ def write_glb(buildings: gpd.GeoDataFrame, path: Path, *, quantize: bool = True)
     vertex, z, tri, feature = prism_mesh(pr, chosen)
     origin = np.floor([pr.xy[:, 0].min(), pr.xy[:, 1].min(), float(z.min())])
     local = np.column_stack([pr.xy[vertex] - origin[:2], z - origin[2]])
-    props = {name: Property(kind, values, desc, nd) for name, (kind, values, desc, nd) in columns(buildings).items()}
+    props = {
+        name: Property(kind, values, desc, nd, STEPS.get(name))
+        for name, (kind, values, desc, nd) in columns(buildings).items()
+    }
     extras = {"crs": crs.to_string(), "crs_wkt": crs.to_wkt(), "origin": origin.tolist(), "axes": "east, north, up [m]"}
-    data = glb_bytes(local, tri, feature_ids=feature, properties=props, quantize=quantize, extras=extras)
+    data = glb_bytes(
+        local, tri, feature_ids=feature, properties=props, quantize=quantize, compress=compress, extras=extras
+    )
     path.write_bytes(data)
     return {"buildings": pr.n, "bytes": len(data), "origin": origin.tolist()}

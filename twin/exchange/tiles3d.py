@@ -30,7 +30,7 @@ from affine import Affine
 
 from twin.errors import InputDataError
 from twin.exchange import _globe, _json
-from twin.exchange._attributes import columns
+from twin.exchange._attributes import STEPS, columns
 from twin.exchange._glb import Property, glb_bytes
 from twin.exchange._lod import Prisms, prisms
 from twin.exchange._mesh import grid_mesh, prism_mesh
@@ -39,17 +39,28 @@ __all__ = ["write_buildings", "write_grid", "write_root", "MAX_PER_TILE"]
 
 #: Buildings in one leaf tile at most (a leaf is split in four above this).
 MAX_PER_TILE = 4000
-# Leaves wider than this are split whatever their count: quantization keeps 1 cm up to 655 m.
+# Leaves wider than this are split whatever their count: 16-bit quantization keeps 1 cm up to 655 m;
+# Draco quantizes with as many bits as 1 cm needs, so its leaves are bounded by float32 in the viewer
+# (a tenth of a millimetre at 2 km from the leaf's centre) and by what a viewer loads at once.
 _MAX_LEAF_M = 500.0
+_MAX_DRACO_LEAF_M = 2000.0
 _MAX_LEVEL = 14
 # Cells along a side of one terrain or water leaf (before striding).
 _GRID_LEAF = 256
 
 
 def write_buildings(
-    buildings: gpd.GeoDataFrame, folder: Path, *, quantize: bool = True, max_per_tile: int = MAX_PER_TILE
+    buildings: gpd.GeoDataFrame,
+    folder: Path,
+    *,
+    quantize: bool = True,
+    compress: bool = True,
+    max_per_tile: int = MAX_PER_TILE,
 ) -> dict[str, Any]:
     """Write ``folder/tileset.json`` and its GLB leaves for ``buildings``.
+
+    ``compress`` writes Draco meshes (``KHR_draco_mesh_compression``), else ``quantize`` decides
+    between 16-bit and float positions.
 
     Returns
     -------
@@ -84,8 +95,12 @@ def write_buildings(
         lo_lon, hi_lon = lon[vertex].min(), lon[vertex].max()
         lo_lat, hi_lat = lat[vertex].min(), lat[vertex].max()
         frame = _globe.enu_frame((lo_lon + hi_lon) / 2, (lo_lat + hi_lat) / 2, float(z.min()))
-        props = {name_: Property(kind, values[chosen], desc, nd) for name_, (kind, values, desc, nd) in cols.items()}
-        data = glb_bytes(_globe.to_local(pts, frame), tri, feature_ids=feature, properties=props, quantize=quantize)
+        props = {
+            name_: Property(kind, values[chosen], desc, nd, STEPS.get(name_))
+            for name_, (kind, values, desc, nd) in cols.items()
+        }
+        local = _globe.to_local(pts, frame)
+        data = glb_bytes(local, tri, feature_ids=feature, properties=props, quantize=quantize, compress=compress)
         (folder / "tiles" / f"{name}.glb").write_bytes(data)
         stats["tiles"] += 1
         stats["bytes"] += len(data)
@@ -101,7 +116,9 @@ def write_buildings(
         cx,
         cy,
         (cx.min(), cy.min(), cx.max(), cy.max()),
-        lambda idx: len(idx) <= max_per_tile and _span(pr, idx, cx, cy) <= _MAX_LEAF_M,
+        lambda idx: (
+            len(idx) <= max_per_tile and _span(pr, idx, cx, cy) <= (_MAX_DRACO_LEAF_M if compress else _MAX_LEAF_M)
+        ),
         leaf,
         lambda idx: float(np.max(pr.top[idx] - pr.bottom[idx])),
     )
