@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import DracoPy
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -168,3 +169,25 @@ def test_property_table_picks_the_smallest_type_that_holds_the_values():
     assert set(meta["propertyTables"][0]["properties"]) == set("abcdef")
     assert json.loads(json.dumps(meta)) == meta
     assert math.isclose(spec["a"]["offset"], 0.0)
+
+
+def test_draco_keeps_feature_ids_past_16_bits_and_refuses_vertices_that_are_not_numbers():
+    """Feature ids above 65,535 (one GLB of a large city) travel as exact floats; a NaN vertex, which crashes
+    Draco's encoder and the whole process with it, is a named error instead."""
+    from twin.errors import InputDataError
+    from twin.exchange._draco import encode
+
+    pos = np.array([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0], [10.0, 5.0, 0.0], [0.0, 5.0, 3.0]])
+    tri = np.array([[0, 1, 2], [0, 2, 3]])
+    ids = np.array([70_000, 70_000, 99_999, 99_999])
+    mesh = encode(pos, tri, ids, 0.01)
+    assert mesh.feature_type == 5126
+    decoded = DracoPy.decode(mesh.data)
+    got = decoded.get_attribute_by_unique_id(mesh.attributes["_FEATURE_ID_0"])["data"].ravel()
+    xyz = decoded.get_attribute_by_unique_id(mesh.attributes["POSITION"])["data"]
+    order = [int(np.argmin(np.abs(xyz - p).sum(axis=1))) for p in pos]
+    assert got[order].tolist() == ids.tolist()
+    assert np.abs(xyz[order] - pos).max() <= 0.005 + 1e-5
+    pos[2, 1] = np.nan
+    with pytest.raises(InputDataError, match="not numbers"):
+        encode(pos, tri, ids, 0.01)

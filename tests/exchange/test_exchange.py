@@ -16,7 +16,7 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
-from _glb_read import mesh, read_glb
+from _glb_read import features, mesh, read_glb
 from _validators import NODE_TOOLS, require_node_tools, validate_cityjson, validate_glb, validate_tileset
 from click.testing import CliRunner
 from PIL import Image
@@ -206,6 +206,26 @@ def test_gltf_export_validates(city, tmp_path):
     gltf, _ = read_glb(out / "buildings.glb")
     assert gltf["asset"]["extras"]["crs"] == "EPSG:4547"
     assert gltf["extensions"]["EXT_structural_metadata"]["propertyTables"][0]["count"] == len(city["twin"].buildings)
+
+
+def test_export_no_compress_writes_the_same_buildings_plain(city, tmp_path):
+    """--no-compress: a plain 16-bit GLB (no Draco) with the same buildings, attributes and corners."""
+    packed, plain = tmp_path / "packed", tmp_path / "plain"
+    assert _cli("export", city["twin_dir"], "--format", "gltf", "--out", packed).exit_code == 0
+    res = _cli("export", city["twin_dir"], "--format", "gltf", "--out", plain, "--no-compress")
+    assert res.exit_code == 0, res.output
+    validate_glb([plain / "buildings.glb"])
+    a, a_blob = read_glb(packed / "buildings.glb")
+    b, b_blob = read_glb(plain / "buildings.glb")
+    assert "KHR_draco_mesh_compression" in a["extensionsRequired"]
+    assert b["extensionsRequired"] == ["KHR_mesh_quantization"]
+    assert features(a, a_blob) == features(b, b_blob)
+    pa, _, fa = mesh(a, a_blob)
+    pb, _, fb = mesh(b, b_blob)
+    for f in np.unique(fb)[:50]:  # each compressed vertex within 1 cm of a plain one of the same building
+        d = np.abs(pa[fa == f][:, None, :] - pb[fb == f][None, :, :]).max(axis=2)
+        assert d.min(axis=1).max() <= 0.01
+    assert (plain / "buildings.glb").stat().st_size > 2 * (packed / "buildings.glb").stat().st_size
 
 
 def test_export_keeps_the_out_folder_rules(city, tmp_path):

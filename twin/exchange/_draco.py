@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import DracoPy
 import numpy as np
 
+from twin.errors import InputDataError
+
 __all__ = ["DracoMesh", "encode"]
 
 # Draco attribute types (draco::GeometryAttribute::Type) and data types (draco::DataType)
@@ -68,9 +70,21 @@ def encode(positions: np.ndarray, triangles: np.ndarray, feature_ids: np.ndarray
     feature_ids
         Non-negative integers per vertex, or None.
     step
-        Largest quantization step [m].
+        The quantization step [m]: positions land on a grid of it, each within half a step.
+
+    Raises
+    ------
+    InputDataError
+        A vertex that is not a number, or a mesh Draco cannot encode.
     """
     pos = np.asarray(positions, dtype=np.float64)
+    if not np.isfinite(pos).all():
+        # Draco's encoder crashes the process on NaN: say which data is at fault instead
+        bad = int((~np.isfinite(pos).all(axis=1)).sum())
+        raise InputDataError(
+            f"{bad} vertices of a mesh to export are not numbers (a building without a base or height?); "
+            "give every building a base and a height (twin ingest fills them from the terrain) and export again."
+        )
     lo = pos.min(axis=0)
     span = float((pos.max(axis=0) - lo).max())
     bits = min(_MAX_BITS, max(1, math.ceil(math.log2(span / step + 1)))) if span > 0 else 1
@@ -82,16 +96,21 @@ def encode(positions: np.ndarray, triangles: np.ndarray, feature_ids: np.ndarray
         wide = len(fid) and int(fid.max()) > 65535
         feature_type = 5126 if wide else 5123
         generic = {1: fid.astype(np.float32 if wide else np.uint16)[:, None]}
-    data = DracoPy.encode(
-        pos.astype(np.float32),
-        np.asarray(triangles, dtype=np.uint32),
-        quantization_bits=bits,
-        compression_level=_LEVEL,
-        # a grid of exactly ``step`` rather than Draco's 2**bits steps over the extent: known error, fewer bits
-        quantization_range=step * (2**bits - 1),
-        quantization_origin=lo.astype(np.float32).tolist(),
-        generic_attributes=generic,
-    )
+    try:
+        data = DracoPy.encode(
+            pos.astype(np.float32),
+            np.asarray(triangles, dtype=np.uint32),
+            quantization_bits=bits,
+            compression_level=_LEVEL,
+            # a grid of exactly ``step`` rather than Draco's 2**bits steps over the extent: known error, fewer bits
+            quantization_range=step * (2**bits - 1),
+            quantization_origin=lo.astype(np.float32).tolist(),
+            generic_attributes=generic,
+        )
+    except DracoPy.EncodingFailedException as exc:
+        raise InputDataError(
+            f"Draco could not compress a mesh of {len(pos)} vertices ({exc}); export with --no-compress."
+        ) from exc
     mesh = DracoPy.decode(data)
     attributes = {}
     for att in mesh.attributes:
