@@ -158,6 +158,12 @@ def test_flood_to_3d_tiles_validates_and_sits_on_the_globe(city, tmp_path):
         validate_tileset(out / layer / "tileset.json")
         glbs += sorted((out / layer / "tiles").glob("*.glb"))
     validate_glb(glbs)
+    # the terrain is Draco-compressed too (a heightfield of the twin's grid), the coloured water 16-bit
+    report = json.loads((out / "export.json").read_text())
+    terrain, t_blob = read_glb(out / "terrain" / "tiles" / "0_0.glb")
+    assert terrain["extensionsRequired"] == ["KHR_draco_mesh_compression"]
+    assert len(mesh(terrain, t_blob)[0]) >= report["terrain"]["vertices"]
+    assert read_glb(out / "water" / "tiles" / "0_0.glb")[0]["extensionsRequired"] == ["KHR_mesh_quantization"]
 
     # every building is one feature with its attributes, flood exposure included
     tiles = json.loads((out / "buildings" / "tileset.json").read_text())

@@ -20,7 +20,7 @@ _FORMATS = ("3dtiles", "cityjson", "cityjsonseq", "gltf")
 @click.option(
     "--no-compress",
     is_flag=True,
-    help="3D Tiles and glTF: plain 16-bit buildings instead of Draco meshes (for viewers without Draco).",
+    help="3D Tiles and glTF: plain 16-bit buildings and terrain instead of Draco meshes (for viewers without Draco).",
 )
 @overwrite_option
 def export_cmd(

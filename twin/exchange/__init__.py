@@ -67,7 +67,8 @@ def export(
     quantize
         GLB positions as 16-bit integers where that keeps 1 cm (``KHR_mesh_quantization``).
     compress
-        Buildings' GLBs as Draco meshes (``KHR_draco_mesh_compression``, 1 cm); else ``quantize`` applies.
+        Buildings' and terrain's GLBs as Draco meshes (``KHR_draco_mesh_compression``, 1 cm); else
+        ``quantize`` applies (the water surface, with its vertex colours, is always 16-bit).
 
     Returns
     -------
@@ -113,7 +114,9 @@ def _write(
     layers = ["buildings"]
     if terrain:
         step = max(1, int(np.ceil(np.sqrt(tw.terrain.size / _TERRAIN_VERTICES))))
-        out["terrain"] = tiles3d.write_grid(tw.terrain, tw.transform, tw.crs, tmp / "terrain", step=step)
+        out["terrain"] = tiles3d.write_grid(
+            tw.terrain, tw.transform, tw.crs, tmp / "terrain", step=step, compress=compress
+        )
         out["terrain"]["step"] = step
         layers.append("terrain")
     if result is not None and getattr(result, "max_depth", None) is not None:

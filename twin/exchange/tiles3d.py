@@ -138,10 +138,12 @@ def write_grid(
     step: int = 1,
     name: str = "terrain",
     color: tuple[float, float, float, float] = (0.55, 0.6, 0.5, 1.0),
+    compress: bool = True,
 ) -> dict[str, Any]:
     """Write a heightfield tileset of grid ``z`` (every ``step``-th cell), only where ``wet`` if given.
 
-    ``colors(rows, cols)`` gives RGBA uint8 vertex colours (cells of the full grid).
+    ``colors(rows, cols)`` gives RGBA uint8 vertex colours (cells of the full grid). ``compress``
+    writes Draco meshes where there are no vertex colours (the terrain; the water keeps 16 bits).
     """
     z = np.asarray(z, dtype=np.float64)
     rows_all = np.arange(0, z.shape[0], step)
@@ -169,7 +171,7 @@ def write_grid(
             frame = _globe.enu_frame(float(lon.mean()), float(lat.mean()), float(zz.min()))
             local = _globe.to_local(_globe.to_ecef(crs, x, y, zz), frame)
             vcol = colors(rr, cc) if colors is not None else None
-            data = glb_bytes(local, tri, colors=vcol, color=color)
+            data = glb_bytes(local, tri, colors=vcol, color=color, compress=compress)
             uri = f"tiles/{i0 // size}_{j0 // size}.glb"
             (folder / uri).write_bytes(data)
             stats["tiles"] += 1
