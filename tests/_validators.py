@@ -76,6 +76,19 @@ def validate_tileset(path: Path) -> dict:
     return tileset
 
 
+def validate_metadata(extension: dict) -> None:
+    """Validate a GLB's ``EXT_structural_metadata`` JSON (its schema and property tables) against the 3D
+    Metadata JSON schemas of the 3D Tiles 1.1 repository (the same files the extension's own schema points to)."""
+    registry = _tiles_registry()
+    for name, doc in [("Schema/schema.schema.json", extension["schema"])] + [
+        ("PropertyTable/propertyTable.schema.json", table) for table in extension["propertyTables"]
+    ]:
+        # through a $ref, so that the file's relative $id and $refs resolve against its folder
+        validator = jsonschema.Draft202012Validator({"$ref": name}, registry=registry)
+        errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+        assert not errors, "\n".join(f"{name} {list(e.path)}: {e.message}" for e in errors[:10])
+
+
 @functools.cache
 def _cjio():
     """cjio's reader module; its import makes every later ``json.dumps`` in the process write floats with six

@@ -7,7 +7,6 @@ import contextlib
 import http.server
 import json
 import os
-import struct
 import threading
 import tomllib
 import urllib.parse
@@ -17,6 +16,7 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
+from _glb_read import features, mesh, read_glb
 from _validators import NODE_TOOLS, require_node_tools, validate_cityjson, validate_glb, validate_tileset
 from click.testing import CliRunner
 from PIL import Image
@@ -49,29 +49,6 @@ def city(tmp_path_factory):
     scenario.update(duration="20min", output_interval="10min", drainage={"capacity": 20.0}, name="exchange")
     run(tw, scenario, out=root / "flood", progress=False, scene=False)
     return {"root": root, "sample": sc, "twin": tw, "twin_dir": root / "twin", "flood": root / "flood"}
-
-
-def _glb(path):
-    """The JSON and binary chunks of a GLB."""
-    data = path.read_bytes()
-    magic, version, length = struct.unpack_from("<4sII", data)
-    assert (magic, version, length) == (b"glTF", 2, len(data))
-    n = struct.unpack_from("<I", data, 12)[0]
-    gltf = json.loads(data[20 : 20 + n])
-    return gltf, data[28 + n :]
-
-
-def _positions(gltf, blob):
-    """Decoded POSITION of the first primitive, y-up, in the node's frame (quantization undone)."""
-    prim = gltf["meshes"][0]["primitives"][0]
-    acc = gltf["accessors"][prim["attributes"]["POSITION"]]
-    view = gltf["bufferViews"][acc["bufferView"]]
-    dtype = np.uint16 if acc["componentType"] == 5123 else np.float32
-    stride = view["byteStride"]
-    raw = np.frombuffer(blob, np.uint8, view["byteLength"], view["byteOffset"]).reshape(-1, stride)
-    pos = raw[:, acc["byteOffset"] : acc["byteOffset"] + 3 * np.dtype(dtype).itemsize].copy().view(dtype)
-    node = gltf["nodes"][0]
-    return pos.astype(np.float64) * node.get("scale", [1, 1, 1]) + node.get("translation", [0, 0, 0])
 
 
 # --- CityJSON out and back in ---------------------------------------------------------------------------
@@ -184,27 +161,32 @@ def test_flood_to_3d_tiles_validates_and_sits_on_the_globe(city, tmp_path):
         validate_tileset(out / layer / "tileset.json")
         glbs += sorted((out / layer / "tiles").glob("*.glb"))
     validate_glb(glbs)
+    # the terrain is Draco-compressed too (a heightfield of the twin's grid), the coloured water 16-bit
+    report = json.loads((out / "export.json").read_text())
+    terrain, t_blob = read_glb(out / "terrain" / "tiles" / "0_0.glb")
+    assert terrain["extensionsRequired"] == ["KHR_draco_mesh_compression"]
+    assert len(mesh(terrain, t_blob)[0]) >= report["terrain"]["vertices"]
+    assert read_glb(out / "water" / "tiles" / "0_0.glb")[0]["extensionsRequired"] == ["KHR_mesh_quantization"]
 
     # every building is one feature with its attributes, flood exposure included
     tiles = json.loads((out / "buildings" / "tileset.json").read_text())
     leaves = _leaves(tiles["root"])
     total = 0
-    for leaf in leaves:
-        gltf, _ = _glb(out / "buildings" / leaf["content"]["uri"])
+    for leaf, _ in leaves:
+        gltf, _ = read_glb(out / "buildings" / leaf["content"]["uri"])
         meta = gltf["extensions"]["EXT_structural_metadata"]
         props = meta["schema"]["classes"]["building"]["properties"]
         assert {"id", "height", "base", "max_depth", "arrival_time", "flooded", "source"} <= set(props)
         total += meta["propertyTables"][0]["count"]
-        assert "KHR_mesh_quantization" in gltf["extensionsRequired"]
+        assert "KHR_draco_mesh_compression" in gltf["extensionsRequired"]
     assert total == len(city["twin"].buildings)
     assert json.loads((out / "export.json").read_text())["buildings"]["lod2"] == 2  # the IFC buildings' shells
 
-    # placement: a leaf's vertices through its transform land within 1 cm of the footprint corners
-    leaf = leaves[0]
-    gltf, blob = _glb(out / "buildings" / leaf["content"]["uri"])
-    yup = _positions(gltf, blob)
+    # placement: the LoD1 blocks' vertices through their transforms land within 1 cm of the footprint corners
+    leaf, m = next(n for n in _leaves(tiles["root"], contents=True) if not n[0]["content"]["uri"].endswith("_lod2.glb"))
+    gltf, blob = read_glb(out / "buildings" / leaf["content"]["uri"])
+    yup, _, _ = mesh(gltf, blob)
     enu = np.column_stack([yup[:, 0], -yup[:, 2], yup[:, 1]])
-    m = np.asarray(leaf["transform"]).reshape(4, 4).T
     ecef = enu @ m[:3, :3].T + m[:3, 3]
     to_proj = pyproj.Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
     lon, lat, h = to_proj.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])
@@ -230,9 +212,29 @@ def test_gltf_export_validates(city, tmp_path):
     res = _cli("export", city["twin_dir"], "--format", "gltf", "--out", out)
     assert res.exit_code == 0, res.output
     validate_glb([out / "buildings.glb"])
-    gltf, _ = _glb(out / "buildings.glb")
+    gltf, _ = read_glb(out / "buildings.glb")
     assert gltf["asset"]["extras"]["crs"] == "EPSG:4547"
     assert gltf["extensions"]["EXT_structural_metadata"]["propertyTables"][0]["count"] == len(city["twin"].buildings)
+
+
+def test_export_no_compress_writes_the_same_buildings_plain(city, tmp_path):
+    """--no-compress: a plain 16-bit GLB (no Draco) with the same buildings, attributes and corners."""
+    packed, plain = tmp_path / "packed", tmp_path / "plain"
+    assert _cli("export", city["twin_dir"], "--format", "gltf", "--out", packed).exit_code == 0
+    res = _cli("export", city["twin_dir"], "--format", "gltf", "--out", plain, "--no-compress")
+    assert res.exit_code == 0, res.output
+    validate_glb([plain / "buildings.glb"])
+    a, a_blob = read_glb(packed / "buildings.glb")
+    b, b_blob = read_glb(plain / "buildings.glb")
+    assert "KHR_draco_mesh_compression" in a["extensionsRequired"]
+    assert b["extensionsRequired"] == ["KHR_mesh_quantization"]
+    assert features(a, a_blob) == features(b, b_blob)
+    pa, _, fa = mesh(a, a_blob)
+    pb, _, fb = mesh(b, b_blob)
+    for f in np.unique(fb)[:50]:  # each compressed vertex within 1 cm of a plain one of the same building
+        d = np.abs(pa[fa == f][:, None, :] - pb[fb == f][None, :, :]).max(axis=2)
+        assert d.min(axis=1).max() <= 0.01
+    assert (plain / "buildings.glb").stat().st_size > 2 * (packed / "buildings.glb").stat().st_size
 
 
 def test_export_keeps_the_out_folder_rules(city, tmp_path):
@@ -250,10 +252,14 @@ def test_export_keeps_the_out_folder_rules(city, tmp_path):
     assert (again / "city.city.json").is_file() and not (again / "buildings.glb").exists()
 
 
-def _leaves(node):
-    if "children" not in node:
-        return [node]
-    return [leaf for child in node["children"] for leaf in _leaves(child)]
+def _leaves(node, above=None, *, contents=False):
+    """The tileset's leaves (``contents``: every node with content), each with its transform to ECEF (a
+    child's applies on top of its parent's)."""
+    m = np.eye(4) if above is None else above
+    if "transform" in node:
+        m = m @ np.asarray(node["transform"]).reshape(4, 4).T
+    here = [(node, m)] if "children" not in node or (contents and "content" in node) else []
+    return here + [leaf for child in node.get("children", []) for leaf in _leaves(child, m, contents=contents)]
 
 
 # --- CesiumJS loads the export in headless Chromium -----------------------------------------------------

@@ -4,17 +4,16 @@ twin, on the public IFC models in ../shared/data/ifc; GIS buildings stay LoD1 bl
 from __future__ import annotations
 
 import json
-import struct
 
 import geopandas as gpd
 import numpy as np
 import pyproj
 import pytest
 import shapely
+from _glb_read import mesh, read_glb
 from _validators import validate_cityjson, validate_glb, validate_tileset
 from affine import Affine
 from click.testing import CliRunner
-from test_exchange import _glb, _positions  # the GLB readers of the sample city's export tests
 
 from ingest.cityjson import read_cityjson
 from twin.cli.app import main
@@ -262,29 +261,17 @@ def test_glb_with_lod2_shells_passes_the_khronos_validator(twin, twin_dir, tmp_p
     report = json.loads((out / "export.json").read_text())
     assert report["buildings"]["lod2"] == 3 and report["buildings"]["buildings"] == 4
     validate_glb([out / "buildings.glb"])
-    # every building is one feature: an IFC building's are its shell's corners (3 a triangle; the ground
-    # is left out as for LoD1), a GIS building's its block's (2 a footprint corner)
-    per_feature = np.bincount(_feature_ids(out / "buildings.glb"), minlength=len(twin.buildings))
+    # every building is one feature: an IFC building's triangles are its shell's (the ground is left out as
+    # for LoD1), a GIS building's its block's walls (2 a footprint edge) and roof
+    _, tri, ids = mesh(*read_glb(out / "buildings.glb"))
+    per_feature = np.bincount(ids[tri[:, 0]].astype(np.int64), minlength=len(twin.buildings))
     sh = shells(twin.buildings, twin.meshes)
     for i, row in enumerate(twin.buildings.itertuples()):
+        edges = len(row.geometry.exterior.coords) - 1
         if row.source == "ifc":
-            assert per_feature[i] == 3 * (sh.building == i).sum()
+            assert per_feature[i] == (sh.building == i).sum()
         else:
-            assert per_feature[i] == 2 * (len(row.geometry.exterior.coords) - 1)
-
-
-def _feature_ids(path):
-    """The ``_FEATURE_ID_0`` of a GLB's first primitive (the GLB's vertex records are interleaved)."""
-    data = path.read_bytes()
-    n = struct.unpack_from("<I", data, 12)[0]
-    gltf, blob = json.loads(data[20 : 20 + n]), data[28 + n :]
-    acc = gltf["accessors"][gltf["meshes"][0]["primitives"][0]["attributes"]["_FEATURE_ID_0"]]
-    view = gltf["bufferViews"][acc["bufferView"]]
-    dtype = np.dtype({5121: np.uint8, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}[acc["componentType"]])
-    stride = view.get("byteStride", dtype.itemsize)
-    raw = np.frombuffer(blob, np.uint8, view["byteLength"], view["byteOffset"]).reshape(-1, stride)
-    ids = raw[:, acc["byteOffset"] : acc["byteOffset"] + dtype.itemsize].copy().view(dtype).ravel()
-    return ids[: acc["count"]].astype(np.int64)
+            assert per_feature[i] == 2 * edges + edges - 2
 
 
 def test_3d_tiles_draw_lod1_from_afar_and_lod2_close_up(twin, twin_dir, tmp_path):
@@ -318,12 +305,11 @@ def test_3d_tiles_draw_lod1_from_afar_and_lod2_close_up(twin, twin_dir, tmp_path
     )
     to_geo = pyproj.Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
     to_crs = pyproj.Transformer.from_crs("EPSG:4326", CRS, always_xy=True)
-    checked = 0
+    placed = []
     for node, m in _with_transforms(tiles["root"], np.eye(4)):
         if not node.get("content", {}).get("uri", "").endswith("_lod2.glb"):
             continue
-        gltf, blob = _glb(out / "buildings" / node["content"]["uri"])
-        yup = _positions(gltf, blob)
+        yup = mesh(*read_glb(out / "buildings" / node["content"]["uri"]))[0]
         enu = np.column_stack([yup[:, 0], -yup[:, 2], yup[:, 1]])
         ecef = enu @ m[:3, :3].T + m[:3, 3]
         lon, lat, h = to_geo.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])
@@ -331,8 +317,11 @@ def test_3d_tiles_draw_lod1_from_afar_and_lod2_close_up(twin, twin_dir, tmp_path
         got = np.column_stack([x, y, h])
         d = np.min(np.linalg.norm(got[:, None, :] - expected[None, :, :], axis=2), axis=1)
         assert d.max() <= CM, d.max()
-        checked += len(d)
-    assert checked >= 3 * len(sh.corners)
+        placed.append(got)
+    # and every corner of every shell is there (compression shares a corner between its triangles)
+    got = np.vstack(placed)
+    corners = sh.corners.reshape(-1, 3)
+    assert np.min(np.linalg.norm(corners[:, None, :] - got[None, :, :], axis=2), axis=1).max() <= CM
 
 
 def _with_transforms(node, parent):

@@ -17,8 +17,15 @@ _FORMATS = ("3dtiles", "cityjson", "cityjsonseq", "gltf")
 @out_option(help="Folder to write (atomically; a folder cimtwin wrote is replaced).")
 @twin_option(required=False, help="The twin of a flood result (default: the one its summary records).")
 @click.option("--no-terrain", is_flag=True, help="3D Tiles: leave the terrain layer out.")
+@click.option(
+    "--no-compress",
+    is_flag=True,
+    help="3D Tiles and glTF: plain 16-bit buildings and terrain instead of Draco meshes (for viewers without Draco).",
+)
 @overwrite_option
-def export_cmd(source: Path, fmt: str, out: Path, twin_dir: Path | None, no_terrain: bool, overwrite: bool) -> None:
+def export_cmd(
+    source: Path, fmt: str, out: Path, twin_dir: Path | None, no_terrain: bool, no_compress: bool, overwrite: bool
+) -> None:
     """Export SOURCE (a twin folder or a flood result folder) for a CIM platform or a web globe.
 
     3dtiles: buildings (LoD1, IFC buildings also LoD2; one feature each with its attributes and, for a
@@ -30,7 +37,9 @@ def export_cmd(source: Path, fmt: str, out: Path, twin_dir: Path | None, no_terr
     from twin.exchange import FORMATS, export
 
     _io.check_out(out, "export", overwrite=overwrite, inputs=[source, twin_dir])
-    report = export(source, fmt, out, twin=twin_dir, overwrite=overwrite, terrain=not no_terrain)
+    report = export(
+        source, fmt, out, twin=twin_dir, overwrite=overwrite, terrain=not no_terrain, compress=not no_compress
+    )
     b = report["buildings"]
     lod2 = f", {b['lod2']} as LoD2 shells" if b.get("lod2") else ""
     click.echo(f"{fmt}: {b['buildings']} buildings{lod2} -> {out / FORMATS[fmt]} ({report['seconds']:.1f} s)")

@@ -46,6 +46,7 @@ def export(
     overwrite: bool = False,
     terrain: bool = True,
     quantize: bool = True,
+    compress: bool = True,
 ) -> dict[str, Any]:
     """Export a twin, or a flood result with its twin, to ``out``.
 
@@ -66,6 +67,9 @@ def export(
         3D Tiles: also write the terrain layer.
     quantize
         GLB positions as 16-bit integers where that keeps 1 cm (``KHR_mesh_quantization``).
+    compress
+        Buildings' and terrain's GLBs as Draco meshes (``KHR_draco_mesh_compression``, 1 cm); else
+        ``quantize`` applies (the water surface, with its vertex colours, is always 16-bit).
 
     Returns
     -------
@@ -88,7 +92,7 @@ def export(
     if isinstance(source, (str, os.PathLike)):
         report["source"] = str(source)
     with _io.atomic_dir(out, "export", overwrite=overwrite) as tmp:
-        report.update(_write(fmt, tmp, tw, result, buildings, terrain=terrain, quantize=quantize))
+        report.update(_write(fmt, tmp, tw, result, buildings, terrain=terrain, quantize=quantize, compress=compress))
         if "source" in buildings.columns:  # how many could be LoD2 (report["buildings"]["lod2"]: how many are)
             report["ifc_buildings"] = int((buildings["source"].astype(str) == "ifc").sum())
         report["seconds"] = round(time.perf_counter() - t0, 2)
@@ -96,7 +100,9 @@ def export(
     return report
 
 
-def _write(fmt: str, tmp: Path, tw: Any, result: Any, buildings: Any, *, terrain: bool, quantize: bool) -> dict:
+def _write(
+    fmt: str, tmp: Path, tw: Any, result: Any, buildings: Any, *, terrain: bool, quantize: bool, compress: bool
+) -> dict:
     from twin.exchange import cityjson, gltf, tiles3d
 
     meshes = getattr(tw, "meshes", None)  # the IFC buildings' LoD2 shells are made of these
@@ -105,14 +111,22 @@ def _write(fmt: str, tmp: Path, tw: Any, result: Any, buildings: Any, *, terrain
     if fmt == "cityjsonseq":
         return {"buildings": cityjson.write_cityjsonseq(buildings, tmp / FORMATS[fmt], meshes=meshes)}
     if fmt == "gltf":
-        return {"buildings": gltf.write_glb(buildings, tmp / FORMATS[fmt], quantize=quantize, meshes=meshes)}
+        return {
+            "buildings": gltf.write_glb(
+                buildings, tmp / FORMATS[fmt], quantize=quantize, compress=compress, meshes=meshes
+            )
+        }
     out: dict[str, Any] = {
-        "buildings": tiles3d.write_buildings(buildings, tmp / "buildings", quantize=quantize, meshes=meshes)
+        "buildings": tiles3d.write_buildings(
+            buildings, tmp / "buildings", quantize=quantize, compress=compress, meshes=meshes
+        )
     }
     layers = ["buildings"]
     if terrain:
         step = max(1, int(np.ceil(np.sqrt(tw.terrain.size / _TERRAIN_VERTICES))))
-        out["terrain"] = tiles3d.write_grid(tw.terrain, tw.transform, tw.crs, tmp / "terrain", step=step)
+        out["terrain"] = tiles3d.write_grid(
+            tw.terrain, tw.transform, tw.crs, tmp / "terrain", step=step, compress=compress
+        )
         out["terrain"]["step"] = step
         layers.append("terrain")
     if result is not None and getattr(result, "max_depth", None) is not None:

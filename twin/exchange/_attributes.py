@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-__all__ = ["ATTRIBUTES", "columns", "row_attributes"]
+__all__ = ["ATTRIBUTES", "STEPS", "columns", "row_attributes"]
 
 #: Exported name -> (the buildings' column, kind, description). Kinds as in :class:`twin.exchange._glb.Property`.
 ATTRIBUTES: dict[str, tuple[str, str, str]] = {
@@ -28,6 +28,10 @@ ATTRIBUTES: dict[str, tuple[str, str, str]] = {
     "arrival_time": ("arrival_time", "FLOAT64", "first arrival of flood water [s] (-1: never)"),
     "flooded": ("flooded", "BOOLEAN", "flood water reached the building"),
 }
+
+#: Steps the GLB property tables store numbers to (fixed-point, see :mod:`twin.exchange._metadata`):
+#: heights and elevations to the centimetre like the vertices, depths to the millimetre, times to the second.
+STEPS: dict[str, float] = {"height": 0.01, "base": 0.01, "max_depth": 0.001, "arrival_time": 1.0}
 
 # Numbers that stand for "none" in the tiles' property tables (CityJSON leaves such attributes out).
 _NO_DATA = {"storeys": -1, "max_depth": -1.0, "arrival_time": -1.0}

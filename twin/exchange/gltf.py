@@ -16,7 +16,7 @@ import numpy as np
 import pyproj
 
 from twin.errors import InputDataError
-from twin.exchange._attributes import columns
+from twin.exchange._attributes import STEPS, columns
 from twin.exchange._glb import Property, glb_bytes
 from twin.exchange._lod import prisms
 from twin.exchange._lod2 import mixed_mesh, shells
@@ -25,11 +25,18 @@ __all__ = ["write_glb"]
 
 
 def write_glb(
-    buildings: gpd.GeoDataFrame, path: Path, *, quantize: bool = True, meshes: dict[str, Any] | None = None
+    buildings: gpd.GeoDataFrame,
+    path: Path,
+    *,
+    quantize: bool = True,
+    compress: bool = True,
+    meshes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``buildings`` as LoD1 prisms (LoD2 shells where ``meshes`` has them) into one GLB.
 
-    Returns ``buildings``, ``lod2`` (how many are shells), ``bytes`` and ``origin``.
+    ``compress`` writes a Draco mesh (``KHR_draco_mesh_compression``), else ``quantize`` decides
+    between 16-bit and float positions. Returns ``buildings``, ``lod2`` (how many are shells),
+    ``bytes`` and ``origin``.
     """
     if buildings is None or len(buildings) == 0:
         raise InputDataError("The twin has no buildings to export; ingest them with --buildings or --ifc.")
@@ -39,8 +46,13 @@ def write_glb(
     xyz, tri, feature = mixed_mesh(pr, sh, np.arange(pr.n))
     origin = np.floor(xyz.min(axis=0))
     local = xyz - origin
-    props = {name: Property(kind, values, desc, nd) for name, (kind, values, desc, nd) in columns(buildings).items()}
+    props = {
+        name: Property(kind, values, desc, nd, STEPS.get(name))
+        for name, (kind, values, desc, nd) in columns(buildings).items()
+    }
     extras = {"crs": crs.to_string(), "crs_wkt": crs.to_wkt(), "origin": origin.tolist(), "axes": "east, north, up [m]"}
-    data = glb_bytes(local, tri, feature_ids=feature, properties=props, quantize=quantize, extras=extras)
+    data = glb_bytes(
+        local, tri, feature_ids=feature, properties=props, quantize=quantize, compress=compress, extras=extras
+    )
     path.write_bytes(data)
     return {"buildings": pr.n, "lod2": int(sh.has.sum()), "bytes": len(data), "origin": origin.tolist()}

@@ -33,7 +33,7 @@ from affine import Affine
 
 from twin.errors import InputDataError
 from twin.exchange import _globe, _json
-from twin.exchange._attributes import columns
+from twin.exchange._attributes import STEPS, columns
 from twin.exchange._glb import Property, glb_bytes
 from twin.exchange._lod import Prisms, prisms
 from twin.exchange._lod2 import mixed_mesh, shells
@@ -43,8 +43,11 @@ __all__ = ["write_buildings", "write_grid", "write_root", "MAX_PER_TILE"]
 
 #: Buildings in one leaf tile at most (a leaf is split in four above this).
 MAX_PER_TILE = 4000
-# Leaves wider than this are split whatever their count: quantization keeps 1 cm up to 655 m.
+# Leaves wider than this are split whatever their count: 16-bit quantization keeps 1 cm up to 655 m;
+# Draco quantizes with as many bits as 1 cm needs, so its leaves are bounded by float32 in the viewer
+# (a tenth of a millimetre at 2 km from the leaf's centre) and by what a viewer loads at once.
 _MAX_LEAF_M = 500.0
+_MAX_DRACO_LEAF_M = 2000.0
 _MAX_LEVEL = 14
 # Cells along a side of one terrain or water leaf (before striding).
 _GRID_LEAF = 256
@@ -55,12 +58,14 @@ def write_buildings(
     folder: Path,
     *,
     quantize: bool = True,
+    compress: bool = True,
     max_per_tile: int = MAX_PER_TILE,
     meshes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``folder/tileset.json`` and its GLB leaves for ``buildings``.
 
-    ``meshes`` (``twin.meshes``) gives the IFC buildings their LoD2 shells.
+    ``meshes`` (``twin.meshes``) gives the IFC buildings their LoD2 shells. ``compress`` writes Draco
+    meshes (``KHR_draco_mesh_compression``), else ``quantize`` decides between 16-bit and float positions.
 
     Returns
     -------
@@ -98,8 +103,12 @@ def write_buildings(
         lo_lon, hi_lon = lon[vertex].min(), lon[vertex].max()
         lo_lat, hi_lat = lat[vertex].min(), lat[vertex].max()
         frame = _globe.enu_frame((lo_lon + hi_lon) / 2, (lo_lat + hi_lat) / 2, float(z.min()))
-        props = {name_: Property(kind, values[chosen], desc, nd) for name_, (kind, values, desc, nd) in cols.items()}
-        data = glb_bytes(_globe.to_local(pts, frame), tri, feature_ids=feature, properties=props, quantize=quantize)
+        props = {
+            name_: Property(kind, values[chosen], desc, nd, STEPS.get(name_))
+            for name_, (kind, values, desc, nd) in cols.items()
+        }
+        local = _globe.to_local(pts, frame)
+        data = glb_bytes(local, tri, feature_ids=feature, properties=props, quantize=quantize, compress=compress)
         (folder / "tiles" / f"{name}.glb").write_bytes(data)
         stats["tiles"] += 1
         stats["bytes"] += len(data)
@@ -131,7 +140,7 @@ def write_buildings(
         lo, la = _globe.to_lonlat(crs, xyz[:, 0], xyz[:, 1])
         pts = _globe.to_local(_globe.to_ecef(crs, xyz[:, 0], xyz[:, 1], xyz[:, 2]), frame)
         feature = np.searchsorted(chosen, building)
-        data = glb_bytes(pts, tri, feature_ids=feature, properties=props, quantize=quantize)
+        data = glb_bytes(pts, tri, feature_ids=feature, properties=props, quantize=quantize, compress=compress)
         (folder / "tiles" / f"{name}.glb").write_bytes(data)
         stats["tiles"] += 1
         stats["bytes"] += len(data)
@@ -143,7 +152,9 @@ def write_buildings(
         cx,
         cy,
         (cx.min(), cy.min(), cx.max(), cy.max()),
-        lambda idx: len(idx) <= max_per_tile and _span(pr, idx, cx, cy) <= _MAX_LEAF_M,
+        lambda idx: (
+            len(idx) <= max_per_tile and _span(pr, idx, cx, cy) <= (_MAX_DRACO_LEAF_M if compress else _MAX_LEAF_M)
+        ),
         leaf,
         # never below a leaf's LoD1 error (3D Tiles wants errors to fall from root to leaves)
         lambda idx: float(max(np.max(pr.top[idx] - pr.bottom[idx]), np.max(sh.error[idx]))),
@@ -164,10 +175,12 @@ def write_grid(
     step: int = 1,
     name: str = "terrain",
     color: tuple[float, float, float, float] = (0.55, 0.6, 0.5, 1.0),
+    compress: bool = True,
 ) -> dict[str, Any]:
     """Write a heightfield tileset of grid ``z`` (every ``step``-th cell), only where ``wet`` if given.
 
-    ``colors(rows, cols)`` gives RGBA uint8 vertex colours (cells of the full grid).
+    ``colors(rows, cols)`` gives RGBA uint8 vertex colours (cells of the full grid). ``compress``
+    writes Draco meshes where there are no vertex colours (the terrain; the water keeps 16 bits).
     """
     z = np.asarray(z, dtype=np.float64)
     rows_all = np.arange(0, z.shape[0], step)
@@ -195,7 +208,7 @@ def write_grid(
             frame = _globe.enu_frame(float(lon.mean()), float(lat.mean()), float(zz.min()))
             local = _globe.to_local(_globe.to_ecef(crs, x, y, zz), frame)
             vcol = colors(rr, cc) if colors is not None else None
-            data = glb_bytes(local, tri, colors=vcol, color=color)
+            data = glb_bytes(local, tri, colors=vcol, color=color, compress=compress)
             uri = f"tiles/{i0 // size}_{j0 // size}.glb"
             (folder / uri).write_bytes(data)
             stats["tiles"] += 1
