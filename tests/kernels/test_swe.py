@@ -274,7 +274,8 @@ def _basin_case(dtype):
 
 
 @pytest.mark.parametrize(
-    ("dtype", "order", "bound"), [(np.float64, 2, 1e-12), (np.float64, 1, 1e-12), (np.float32, 2, 1e-6)]
+    ("dtype", "order", "bound"),
+    [(np.float64, 2, 1e-12), (np.float64, 1, 1e-12), (np.float32, 2, 1e-6), (np.float32, 1, 1e-6)],
 )
 def test_mass_balance(dtype, order, bound):
     grid, forcing, state = _basin_case(dtype)
