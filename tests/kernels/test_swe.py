@@ -8,6 +8,8 @@ comparison allows; the first run compiles both dtypes (about a minute), later on
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -142,6 +144,9 @@ def test_thacker_planar_bowl_keeps_period_and_amplitude():
 # --- EA Test 6A -------------------------------------------------------------------------------------
 
 
+_OBSERVED_6A = Path(__file__).parents[1] / "data" / "ea6a" / "observed_stage.csv"
+
+
 @pytest.mark.slow
 def test_ea_6a_isolated_building():
     case = cases.isolated_building(params=SweParams(order=2))
@@ -151,16 +156,36 @@ def test_ea_6a_isolated_building():
     def mean(g, t0, t1):
         return stage[(times > t0) & (times < t1), g].mean()
 
-    # The reservoir gauge G6: observed ~0.20 m at 18-23 s, which the local-inertial kernel misses
+    # The reservoir gauge G6: observed 0.211 m at 18-23 s, which the local-inertial kernel misses
     # (0.096 m: nothing chokes the gate at critical flow without the advection term). Measured
     # 0.206 m; bound 0.05 m (the issue's).
     assert mean(5, 18, 23) == pytest.approx(0.20, abs=0.05)
-    # Downstream gauges against the SWALS example's observation checks (see the inertial test):
-    # G1 ~0.08 over 15-25 s and G4 ~0.08 over 15-20 s, measured 0.070 and 0.075 (inertial 0.090
-    # and 0.098). G2 (~0.10 over 20-30 s, just below the gate's jet) comes out at 0.050, worse
-    # than the inertial 0.095: recorded, not hidden (issue 23's "no worse" is not met there).
+    # Every gauge against the measured record (Soares-Frazao and Zech 2007, every 0.1 s over the
+    # 30 s): the full solver follows it at every gauge, the inertial kernel at none (its stages
+    # downstream of the gate reach 0.2 m at 5-10 s where 0.04-0.12 m were measured). Measured RMSE
+    # 0.015 / 0.037 / 0.016 / 0.020 / 0.015 / 0.010 m at G1-G6, against the inertial kernel's
+    # 0.062 / 0.090 / 0.062 / 0.059 / 0.077 / 0.121 m in the same set-up. Bounds: at most half the
+    # inertial kernel's at every gauge, and 0.025 m (0.05 m at G2, see below).
+    observed = np.loadtxt(_OBSERVED_6A, delimiter=",", skiprows=1)
+    assert np.allclose(observed[1:, 0], times)
+    rmse = np.sqrt(np.mean((stage - observed[1:, 1:]) ** 2, axis=0))
+    inertial = cases.isolated_building()
+    rmse_inertial = np.sqrt(np.mean((inertial["stage"] - observed[1:, 1:]) ** 2, axis=0))
+    assert np.all(rmse < 0.5 * rmse_inertial), (rmse, rmse_inertial)
+    assert np.all(rmse < [0.025, 0.05, 0.025, 0.025, 0.025, 0.025]), rmse
+    # Mean stages against the SWALS example's observation checks (see the inertial test): G1 ~0.08
+    # over 15-25 s and G4 ~0.08 over 15-20 s, measured 0.070 and 0.075 (inertial 0.090 and 0.098).
     assert mean(0, 15, 25) == pytest.approx(0.08, abs=0.015)
     assert mean(3, 15, 20) == pytest.approx(0.08, abs=0.01)
+    # G2 (~0.10 over 20-30 s) is where the hydraulic jump upstream of the building sits. Measured,
+    # it passes G2 going upstream at 14-19 s; here it stands at x = 10.2-10.3 m from 10 s on, on the
+    # face beside the gauge's cell, so the mean is 0.050 m (0.077 m in the cell east of it, 0.063 m
+    # interpolated at the gauge). The jump's place is not a grid effect (0.05 m cells put it further
+    # downstream: 0.027 m) but what a depth-averaged model without turbulence gives; the inertial
+    # kernel's 0.095 m there is the tail of a stage that stood at 0.2 m over 4-10 s (0.04 m measured)
+    # and drains slowly, not the jump.
+    # Recorded as measured: the issue's "no worse than today" is met by the series (above), not by
+    # this window's mean.
     assert 0.03 < mean(1, 20, 30) < 0.07
     arrival = [s["arrival"] for s in cases.gauge_summary(times, stage)[:5]]
     assert max(arrival[:2]) < min(arrival[2:4]) < arrival[4] < 8.0
@@ -249,7 +274,8 @@ def _basin_case(dtype):
 
 
 @pytest.mark.parametrize(
-    ("dtype", "order", "bound"), [(np.float64, 2, 1e-12), (np.float64, 1, 1e-12), (np.float32, 2, 1e-6)]
+    ("dtype", "order", "bound"),
+    [(np.float64, 2, 1e-12), (np.float64, 1, 1e-12), (np.float32, 2, 1e-6), (np.float32, 1, 1e-6)],
 )
 def test_mass_balance(dtype, order, bound):
     grid, forcing, state = _basin_case(dtype)

@@ -22,7 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from kernels.flood import FloodState, stored_volume
+from kernels.flood import stored_volume
 from twin import _io
 from twin._fingerprint import twin_parts
 from twin.errors import ScenarioError
@@ -39,6 +39,7 @@ from twin.model.twin import Twin
 from twin.sims.flood.forcing import MM_PER_H, FloodSetup, setup
 from twin.sims.flood.roads import class_thresholds
 from twin.sims.flood.scenario import Scenario
+from twin.sims.flood.schemes import advance_of, new_state, stepper
 
 __all__ = ["CycleResult", "Forecaster"]
 
@@ -175,11 +176,13 @@ class Forecaster:
             )
         origin = state.origin if state is not None else now
         levels = self._boundary_levels(obs, origin, now)
-        s = setup(self.twin, self._scenario(now - origin + max(cfg.lead_times) + dt, levels))
-        params = s.params._replace(wet_depth=cfg.flooded_depth)
+        scenario = self._scenario(now - origin + max(cfg.lead_times) + dt, levels)
+        s = setup(self.twin, scenario)
+        # the base scenario's numerics.scheme runs the hot start and the members
+        _, params = stepper(scenario, s.params._replace(wet_depth=cfg.flooded_depth))
         fresh = state is None
         if state is None:
-            state = LiveState(FloodState.from_depth(s.h0), origin, now)
+            state = LiveState(new_state(scenario, s.h0), origin, now)
         self._late_frames(obs, state)
         bias = self._gauge_bias(obs, state.now, now)
         t_ingest = time.perf_counter()
@@ -201,6 +204,9 @@ class Forecaster:
             h_dry=params.h_dry,
         )
         nudged = sum(m.volume_m3 for m in misfits)
+        # a zero-length step takes the nudged depths in: the full solver keeps each cell's velocity (its
+        # discharges scaled with the depth), in the members and in the state saved for the next cycle
+        advance_of(params)(flood, s.grid, s.forcing, params, flood.t)
         balance = _balance(hot, stored_before, stored_volume(flood, s.grid), nudged)
         t_hot = time.perf_counter()
 

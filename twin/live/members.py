@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from kernels.flood import FloodAccum, FloodForcing, FloodGrid, FloodParams, FloodState, advance, stored_volume
+from kernels.flood import FloodAccum, FloodForcing, FloodGrid, FloodParams, FloodState, stored_volume
+from kernels.swe import SweParams
 from twin.errors import NumericalError
 from twin.live.nowcast import onto_grid
 from twin.sims.flood.forcing import MM_PER_H
+from twin.sims.flood.schemes import advance_of
 
 __all__ = ["MemberInputs", "MemberOutput", "advance_with_rain", "run_member", "run_members"]
 
@@ -26,11 +28,15 @@ _VOLUMES = ("vol_rain", "vol_inflow", "vol_bnd_in", "vol_bnd_out", "vol_infil", 
 
 @dataclass
 class MemberInputs:
-    """What every member of a cycle shares (scattered to the workers once per cycle)."""
+    """What every member of a cycle shares (scattered to the workers once per cycle).
+
+    ``params`` pick the scheme (:class:`~kernels.swe.SweParams`: the full solver, whose ``state`` is a
+    :class:`~kernels.swe.SweState`), as the base scenario's ``numerics.scheme`` did.
+    """
 
     grid: FloodGrid
     forcing: FloodForcing
-    params: FloodParams
+    params: FloodParams | SweParams
     roof_share: np.ndarray
     state: FloodState
     radar_crs: str
@@ -55,7 +61,7 @@ def advance_with_rain(
     state: FloodState,
     grid: FloodGrid,
     forcing: FloodForcing,
-    params: FloodParams,
+    params: FloodParams | SweParams,
     segments: Sequence[tuple[float, np.ndarray]],
     t_end: float,
     *,
@@ -65,7 +71,10 @@ def advance_with_rain(
 ) -> dict[str, float]:
     """Advance ``state`` to ``t_end`` (model s); ``segments`` are ``(start, rain field [m/s])`` in time
     order, each holding until the next; ``at_stop(t)`` is called at each of ``stops``. Returns the
-    interval's volumes [m3] and its balance (``stored_before``, ``stored_after``, ``residual``)."""
+    interval's volumes [m3] and its balance (``stored_before``, ``stored_after``, ``residual``).
+    ``params`` pick the scheme (see :class:`MemberInputs`)."""
+    advance = advance_of(params)
+    courant = "numerics.cfl" if isinstance(params, SweParams) else "numerics.alpha"
     totals = dict.fromkeys(_VOLUMES, 0.0)
     totals["steps"] = 0.0
     stored0 = stored_volume(state, grid)
@@ -79,7 +88,7 @@ def advance_with_rain(
         if stats.status != 0:
             raise NumericalError(
                 f"The forecast's flood state became unstable at model time {state.t:.0f} s; lower the base "
-                "scenario's numerics.alpha or numerics.dt_max."
+                f"scenario's {courant} or numerics.dt_max."
             )
         for name in _VOLUMES:
             totals[name] += getattr(stats, name)
@@ -100,7 +109,7 @@ def run_member(inputs: MemberInputs, rain: np.ndarray) -> MemberOutput:
     """Run one member whose rain [mm/h] on the radar grid is ``rain`` ``(steps, ny, nx)``, step ``k``
     holding from ``now + k x interval``."""
     s = inputs.state
-    state = FloodState(s.h.copy(), s.qx.copy(), s.qy.copy(), s.infil_cum.copy(), s.t, s.steps)
+    state = s.copy()  # of the scheme's state class: the full solver's keeps its discharges
     shape = state.h.shape
     on_grid = onto_grid(rain, inputs.radar_crs, inputs.radar_transform, inputs.crs, inputs.transform, shape)
     scale = MM_PER_H * inputs.roof_share

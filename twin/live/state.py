@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from kernels.flood import FloodState
+from kernels.swe import SweState
 from twin import _io
 from twin._fingerprint import changed_parts
 from twin.errors import InputDataError, ScenarioError
@@ -31,7 +32,8 @@ class LiveState:
     Attributes
     ----------
     flood : FloodState
-        Its ``t`` is seconds since ``origin``.
+        Its ``t`` is seconds since ``origin``; a :class:`~kernels.swe.SweState` (with its cell discharges)
+        when the forecast's base scenario runs the full solver.
     origin, now : float
         UTC seconds of model time 0 and of the last cycle.
     cycles : int
@@ -63,6 +65,8 @@ def save_state(path: Path, state: LiveState, parts: dict[str, str]) -> None:
         "seen": np.array(json.dumps(state.seen, sort_keys=True)),
         "fingerprint": np.array(json.dumps(parts, sort_keys=True)),
     }
+    if isinstance(f, SweState):
+        arrays.update(hu=f.hu, hv=f.hv)
     with _io.atomic_file(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
 
@@ -97,4 +101,6 @@ def load_state(path: Path, parts: dict[str, str]) -> LiveState | None:
             "forecast file that wrote it."
         )
     flood = FloodState(ck["h"], ck["qx"], ck["qy"], ck["infil_cum"], float(ck["t"]), int(ck["steps"]))
+    if "hu" in ck:  # the full solver's state (the fingerprint holds the scenario, so its scheme matched)
+        flood = SweState(flood.h, flood.qx, flood.qy, flood.infil_cum, flood.t, flood.steps, ck["hu"], ck["hv"])
     return LiveState(flood, float(ck["origin"]), float(ck["now"]), int(ck["cycles"]), json.loads(str(ck["seen"])))
