@@ -15,6 +15,11 @@ Usage::
     .venv/bin/python benchmarks/bench_flood.py --threads-check   # 1 vs 2 threads per policy, idle/loaded
     .venv/bin/python benchmarks/bench_flood.py --gpu      # the GPU kernel, 4000 x 4000 float32 (needs a GPU)
 
+A full run also times, in the same run: the memory bandwidth (a STREAM-like triad) beside the kernel's
+bytes per cell-step (``_bandwidth.py``); the demo city's flood scenario stage by stage against the
+bare kernel on the same grid (``_flood_stages.py``; ``--demo-minutes``, ``--no-demo``); ANUGA beside
+the full shallow-water solver where an interpreter with ANUGA is found (``_anuga_side.py``).
+
 Landlab is a benchmark-only dependency: the script pip-installs it when missing (``landlab`` and, on
 Python 3.11, ``requireit==0.8.0``; ``--no-install`` skips that and times our kernel only).
 """
@@ -27,6 +32,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,11 +42,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _anuga_side  # noqa: E402
+import _bandwidth  # noqa: E402
+import _flood_stages  # noqa: E402
+from _demo_city import demo_scenarios  # noqa: E402
 from _results import replace_section  # noqa: E402
 
 import twin  # noqa: E402, F401  (sets cimtwin's thread policy, see twin/threads.py)
 from kernels import swe  # noqa: E402
 from kernels.flood import FloodForcing, FloodGrid, FloodParams, FloodState, advance, stored_volume  # noqa: E402
+from twin.sims.flood.run import run as flood_run  # noqa: E402
 
 RAIN = 0.1 / 3600.0  # 100 mm/h in m/s
 MANNING = 0.03
@@ -414,6 +425,49 @@ def render(
     return "\n".join(lines)
 
 
+def demo_stages(args) -> str:
+    """The demo scenario's stages against the bare kernel (``_flood_stages.py``), as markdown."""
+    minutes = args.demo_minutes or (3.0 if args.quick else 10.0)
+    with tempfile.TemporaryDirectory(prefix="bench-flood-demo-") as tmp:
+        where = args.demo_dir or Path(tmp)
+        tw, coupled, _, warm = demo_scenarios(where, 60.0 * minutes)
+        flood_run(tw, warm, progress=False, scene=False)  # compile, start the threads
+        rows = _flood_stages.measure(tw, coupled, args.stage_repeats)
+    cells = int(np.prod(tw.shape))
+    return (
+        "### The demo scenario against the bare kernel (same grid, same run)\n\n"
+        f"The sample city of `twin demo` (4 m cells) and its `flood.toml` (60 mm/h, the river's flood wave, "
+        f"Green-Ampt infiltration, the sewer network coupled every 5 s, 2 gauges), float32, "
+        f"{numba.config.NUMBA_NUM_THREADS} threads (each call's sweep chosen by measured speed).\n\n"
+        + _flood_stages.render(rows, cells, minutes, args.stage_repeats)
+        + "\n"
+    )
+
+
+def _best_of(k: int, once) -> dict:
+    """The fastest of ``k`` runs (the least disturbed by other work on the machine)."""
+    return min((once() for _ in range(k)), key=lambda r: r["wall"])
+
+
+def side_by_side(args) -> str | None:
+    """ANUGA against cimtwin's solvers in the same run (``_anuga_side.py``); None without ANUGA."""
+    python = _anuga_side.anuga_python(args.anuga_python)
+    if python is None:
+        print("ANUGA not found (see benchmarks/_anuga_side.py): no ANUGA figure in this run", flush=True)
+        return None
+    n, t_end = 100, (120.0 if args.quick else 300.0)
+    ours, anuga = {}, {}
+    for label, order in (("cimtwin full SWE order 2, float64", 2), ("cimtwin full SWE order 1, float64", 1)):
+        ours[label] = _best_of(3, lambda order=order: run_ours(n, 2.0, t_end, np.float64, 1, order))
+    ours["cimtwin local inertial, float64"] = _best_of(3, lambda: run_ours(n, 2.0, t_end, np.float64, 1))
+    for algorithm, what in (("DE1", "second order, RK2"), ("DE0", "second order in space, Euler")):
+        anuga_run = _anuga_side.run_anuga(python, n, t_end, algorithm)
+        anuga[f"ANUGA {anuga_run['version']} {algorithm} ({what})"] = anuga_run
+    for label, r in {**ours, **anuga}.items():
+        print(f"{label}: {r['steps']} steps, {r['wall']:.2f} s, {r['rate']:.3g} updates/s", flush=True)
+    return _anuga_side.render(ours, anuga, n, t_end, python)
+
+
 def write_section(path: Path, text: str) -> None:
     """Replace (or append) our section of RESULTS.md, keeping the others; atomic."""
     replace_section(path, SECTION, text)
@@ -445,6 +499,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only time the GPU kernel (4000 x 4000 cells; --quick: 1000 x 1000) and name the card",
     )
+    parser.add_argument(
+        "--demo-minutes", type=float, default=None, help="simulated minutes of the demo scenario (default 10, quick 3)"
+    )
+    parser.add_argument("--stage-repeats", type=int, default=2, help="alternating rounds of the demo's stages")
+    parser.add_argument("--no-demo", action="store_true", help="skip the demo scenario's stages")
+    parser.add_argument("--demo-dir", type=Path, default=None, help="build (or reuse) the demo city here")
+    parser.add_argument("--anuga-python", default=None, help="an interpreter that has ANUGA (see _anuga_side.py)")
+    parser.add_argument("--no-anuga", action="store_true", help="skip ANUGA")
     parser.add_argument("--child", nargs=3, metavar=("N", "T_END", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -503,7 +565,16 @@ def main(argv: list[str] | None = None) -> int:
             f"mass error {landlab['mass_error']:.1e}",
             flush=True,
         )
+    bandwidth = _bandwidth.triad_bandwidth()
+    print({k: f"{v / 1e9:.1f} GB/s" for k, v in bandwidth.items()}, flush=True)
+    stages = None if args.no_demo else demo_stages(args)
+    anuga = None if args.no_anuga else side_by_side(args)
     text = render(args, ours, landlab, (load0, os.getloadavg()[0]), n, t_end, full)
+    text += "\n" + _bandwidth.render(ours, bandwidth)
+    if stages is not None:
+        text += "\n" + stages
+    if anuga is not None:
+        text += "\n" + anuga
     gn, gt = (1000, 60.0) if args.quick else (4000, 300.0)
     gpu = gpu_check(gn, gt)  # None (and nothing printed) on a machine without a GPU
     if gpu is not None:

@@ -1,0 +1,150 @@
+"""Where a flood scenario's time goes: the bare kernel against the scenario's run, one stage at a time.
+
+On the same twin and the same first minutes of a scenario, in one process, each variant adds one
+stage to the one before:
+
+1. the bare kernel: one ``advance`` call over the whole stretch, the scenario's grid without its
+   losses (no infiltration, no drainage capacity), its rain and inflows, no running maxima;
+2. running maxima, hazard and flood timing (``FloodAccum``);
+3. infiltration (and drainage capacity): the scenario's own grid;
+4. the stops of a run without a sewer network: a call per gauge row and snapshot, nothing done there;
+5. ``run`` with its snapshots off (gauges, the loop, the volumes; the result is built, not written);
+6. ``run`` with its snapshots (depth and speed frames);
+7. ``run`` of the scenario itself: with a ``[drainage]`` table, SWMM coupled at every exchange.
+
+Throughput = grid cells x steps / wall seconds (blocked cells included, as the kernel sweeps them);
+the ``run`` variants count the loop's wall time (``summary["wall_seconds"]``: the set-up before it
+and the result after it are not counted; neither is written to disk). Variants alternate round by
+round, and each keeps its best round (the least disturbed by other work on the machine); the CPU
+time of the process (all threads) is reported beside it. A stage's cost is the difference of two
+consecutive variants' nanoseconds per cell update.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+from kernels.flood import FloodAccum
+from twin.model import Twin
+from twin.sims.flood.forcing import setup
+from twin.sims.flood.run import run
+from twin.sims.flood.scenario import Scenario
+from twin.sims.flood.schemes import new_state, stepper
+
+
+def stop_times(scenario: Scenario) -> np.ndarray:
+    """The times a run without a sewer network stops at: gauge rows, snapshots and the end."""
+    d = scenario.duration
+    intervals = [scenario.output_interval, scenario.output.gauge_interval]
+    times = [np.arange(1, int(np.floor(d / i + 1e-9)) + 1) * i for i in intervals]
+    return np.unique(np.round(np.concatenate([*times, [d]]), 9))
+
+
+def _kernel_variant(tw: Twin, scenario: Scenario, *, accum: bool, losses: bool, stops: bool) -> Callable[[], dict]:
+    """A timed run of the kernel alone on the scenario's inputs (see the module's stages 1-4)."""
+    s = setup(tw, scenario)
+    grid = s.grid if losses else s.grid._replace(infil_kind=0, drain_cap=np.zeros_like(s.grid.drain_cap))
+    advance, params = stepper(scenario, s.params)
+    ends = stop_times(scenario) if stops else np.array([scenario.duration])
+
+    def once() -> dict:
+        state = new_state(scenario, s.h0.astype(scenario.numerics.dtype))
+        acc = FloodAccum.zeros(state.h.shape) if accum else None
+        steps = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for t in ends:
+            st = advance(state, grid, s.forcing, params, float(t), acc)
+            if st.status:
+                raise RuntimeError(f"kernel status {st.status}")
+            steps += st.steps
+        return {"steps": steps, "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+
+    return once
+
+
+def _run_variant(tw: Twin, scenario: Scenario) -> Callable[[], dict]:
+    """A timed ``run`` of the scenario (its loop's wall time; CPU time of the whole call)."""
+
+    def once() -> dict:
+        c0 = time.process_time()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            summary = run(tw, scenario, progress=False, scene=False).summary
+        return {"steps": summary["steps"], "wall": summary["wall_seconds"], "cpu": time.process_time() - c0}
+
+    return once
+
+
+def variants(tw: Twin, scenario: Scenario) -> list[tuple[str, Callable[[], dict]]]:
+    """The stages' variants on ``scenario`` (a flood scenario; its ``[drainage]`` table, if any, is
+    the last stage), each as (label, a function that runs it once and returns steps, wall, cpu)."""
+    record = scenario.to_dict()
+    plain = {k: v for k, v in record.items() if k != "drainage"}
+    no_frames = {**plain, "output": {**plain.get("output", {}), "snapshots": False}}
+    plain_sc, no_frames_sc = (Scenario.from_record(r) for r in (plain, no_frames))
+    out = [
+        (
+            "bare kernel (one call, no losses, no maxima)",
+            _kernel_variant(tw, plain_sc, accum=False, losses=False, stops=False),
+        ),
+        ("+ running maxima, hazard, timing", _kernel_variant(tw, plain_sc, accum=True, losses=False, stops=False)),
+        ("+ infiltration", _kernel_variant(tw, plain_sc, accum=True, losses=True, stops=False)),
+        ("+ stops at the gauge and snapshot times", _kernel_variant(tw, plain_sc, accum=True, losses=True, stops=True)),
+        ("+ run loop, gauges, volumes (`run`, snapshots off)", _run_variant(tw, no_frames_sc)),
+        ("+ snapshots (`run` without a sewer network)", _run_variant(tw, plain_sc)),
+    ]
+    if scenario.drainage.inp is not None:
+        out.append(("+ sewer coupling: the scenario itself (`run`)", _run_variant(tw, scenario)))
+    return out
+
+
+def measure(tw: Twin, scenario: Scenario, repeats: int, log: Callable[[str], None] = print) -> list[dict]:
+    """Each variant ``repeats`` times, alternating; the best round of each, with its rate and CPU time."""
+    cells = int(np.prod(tw.shape))
+    todo = variants(tw, scenario)
+    best: dict[str, dict] = {}
+    for k in range(repeats):
+        for label, once in todo:
+            r = once()
+            r["ns"] = 1e9 * r["wall"] / max(cells * r["steps"], 1)
+            r["cpu_ns"] = 1e9 * r["cpu"] / max(cells * r["steps"], 1)
+            log(f"  round {k + 1}: {label}: {r['steps']} steps, {r['wall']:.2f} s, {r['ns']:.2f} ns per cell update")
+            if label not in best or r["ns"] < best[label]["ns"]:
+                best[label] = r
+    rows = []
+    for label, _ in todo:
+        r = best[label]
+        rows.append({"stage": label, **r, "rate": 1e9 / r["ns"]})
+    return rows
+
+
+def render(rows: list[dict], cells: int, minutes: float, repeats: int) -> str:
+    """The stage table, as markdown, with the scenario's ratio to the bare kernel."""
+    bare = rows[0]
+    lines = [
+        "| Variant (each adds one stage) | Steps | Wall (s) | Cell updates/s | ns per cell update | Stage cost (ns) "
+        "| Ratio to the bare kernel | CPU ns per cell update |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    prev = None
+    for r in rows:
+        cost = "" if prev is None else f"{r['ns'] - prev['ns']:+.2f}"
+        lines.append(
+            f"| {r['stage']} | {r['steps']} | {r['wall']:.2f} | {r['rate']:.3g} | {r['ns']:.2f} | {cost} | "
+            f"{r['rate'] / bare['rate']:.2f} | {r['cpu_ns']:.2f} |"
+        )
+        prev = r
+    lines += [
+        "",
+        f"{cells:,} cells, the first {minutes:g} simulated minutes; best of {repeats} alternating rounds per variant. "
+        "Each variant adds one stage to the row above; throughput = grid cells x steps / wall seconds (blocked "
+        "cells included); the `run` rows count the loop (set-up and result building excluded, nothing written). "
+        "Stage cost: the difference of ns per cell update from the row above (negative: within the noise). "
+        "CPU: the process's CPU time, all threads. "
+        f"**Scenario throughput: {rows[-1]['rate'] / bare['rate']:.0%} of the bare kernel** (issue #22's target: 80 %).",
+    ]
+    return "\n".join(lines)
