@@ -64,6 +64,37 @@ def triad_bandwidth(threads: tuple[int, ...] = (1, 2), n: int = TRIAD_N, repeats
     return out
 
 
+@njit(parallel=True, cache=True)
+def _spin(x, rounds):
+    for i in prange(x.size):
+        v = x[i]
+        for _ in range(rounds):
+            v = v * 0.999999 + 1e-7
+        x[i] = v
+
+
+def compute_scaling(threads: tuple[int, ...] = (1, 2), repeats: int = 5) -> dict[int, float]:
+    """Multiply-adds per second of a compute-bound loop (no memory traffic) on each thread count.
+
+    The ceiling of what threads can give any kernel on this machine: 2 threads at less than 2x here
+    means the two CPUs are not two free cores (hyperthreads of one, or shared with other work).
+    """
+    x = np.ones(1 << 12)
+    rounds = 2000
+    _spin(x, 10)  # compile (or load)
+    out = {}
+    previous = numba.get_num_threads()
+    try:
+        for k in threads:
+            if k > numba.config.NUMBA_NUM_THREADS:
+                continue
+            numba.set_num_threads(k)
+            out[k] = x.size * rounds / _best(lambda: _spin(x, rounds), repeats)
+    finally:
+        numba.set_num_threads(previous)
+    return out
+
+
 def kernel_bytes(
     itemsize: int, *, accum: bool = True, compensated: bool | None = None, infiltration: int = 0, drain: bool = False
 ) -> int:

@@ -246,6 +246,21 @@ def threads_check(n: int, t_end: float, repeats: int) -> list[dict]:
     return rows
 
 
+def compute_ceiling() -> dict[str, dict[int, float]]:
+    """What 2 threads give a compute-bound loop, idle and with one competing CPU-bound process."""
+    out = {}
+    for label, loaded in (("idle", False), ("with one busy process", True)):
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if loaded else None
+        try:
+            out[label] = _bandwidth.compute_scaling()
+        finally:
+            if busy is not None:
+                busy.kill()
+                busy.wait()
+        print(f"compute-bound ceiling, {label}: 2 / 1 threads = {out[label][2] / out[label][1]:.2f}", flush=True)
+    return out
+
+
 def render_threads(rows: list[dict], n: int, t_end: float, repeats: int, load: tuple[float, float]) -> str:
     """The thread-policy table, as markdown."""
     lines = [
@@ -523,8 +538,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads_check:
         n, t_end = (300, 60.0) if args.quick else (1000, 120.0)
         load0 = os.getloadavg()[0]
+        ceiling = compute_ceiling()
         rows = threads_check(n, t_end, args.repeats)
         text = render_threads(rows, n, t_end, args.repeats, (load0, os.getloadavg()[0]))
+        text += (
+            "\nCeiling in the same run: a compute-bound Numba loop (multiply-adds in registers, no memory "
+            "traffic, `benchmarks/_bandwidth.py:compute_scaling`) ran at "
+            + "; ".join(f"{k} {c[2] / c[1]:.2f}x on 2 threads against 1" for k, c in ceiling.items())
+            + ": no kernel can gain more from the second thread than that.\n"
+        )
         print(text)
         if not args.no_write:
             replace_section(args.results, "## Flood threads", "## Flood threads\n\n" + text)
