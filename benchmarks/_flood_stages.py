@@ -151,3 +151,55 @@ def render(rows: list[dict], cells: int, minutes: float, repeats: int) -> str:
         f"{bare['cpu_ns'] / last['cpu_ns']:.0%} in CPU time** (issue #22's target: 80 %).",
     ]
     return "\n".join(lines)
+
+
+def dt_levels(h: np.ndarray, blocked: np.ndarray, dx: float, alpha: float, g: float, dt_max: float, levels: int = 6):
+    """How the cells' own Courant steps spread above the global one: the room for local time stepping.
+
+    Each open cell's step is ``alpha dx / sqrt(g h)`` (``dt_max`` where it is dry or that is longer); the global
+    step is the smallest. Level k holds the cells whose own step is at least 2^k global steps (the top level
+    all above); a scheme stepping each level at its own 2^k would do ``sum(n_k / 2^k)`` cell updates where the
+    global step does ``sum(n_k)``: their ratio is the most local time stepping can gain on this state.
+
+    Returns
+    -------
+    dict
+        ``dt_global`` [s], ``counts`` (cells per level), ``gain`` (the work ratio) and the median cell step.
+    """
+    open_ = blocked == 0
+    depth = np.where(open_, h.astype(np.float64), 0.0)
+    with np.errstate(divide="ignore"):
+        own = np.minimum(alpha * dx / np.sqrt(g * depth), dt_max)
+    own = own[open_]
+    dt_global = float(own.min())
+    k = np.minimum(np.floor(np.log2(own / dt_global)).astype(np.int64), levels - 1)
+    counts = np.bincount(k, minlength=levels)
+    work = float(np.sum(counts / 2.0 ** np.arange(levels)))
+    return {"dt_global": dt_global, "counts": counts, "gain": own.size / work, "median": float(np.median(own))}
+
+
+def render_dt_levels(stats: dict[float, dict], levels: int = 6) -> str:
+    """The time-step statistics at several times of a run, as markdown."""
+    head = ", ".join(f"{2**k}x" if k < levels - 1 else f">= {2**k}x" for k in range(levels))
+    lines = [
+        f"| Time (s) | Global step (s) | Median cell step (s) | Share of the open cells at {head} the global step "
+        "| Most LTS can gain |",
+        "|---:|---:|---:|---|---:|",
+    ]
+    for t, st in stats.items():
+        total = st["counts"].sum()
+        shares = ", ".join(f"{c / total:.1%}" for c in st["counts"])
+        lines.append(f"| {t:g} | {st['dt_global']:.3g} | {st['median']:.3g} | {shares} | {st['gain']:.1f}x |")
+    return "\n".join(lines)
+
+
+def dt_statistics(tw: Twin, scenario: Scenario, times: list[float]) -> dict[float, dict]:
+    """:func:`dt_levels` of the scenario's state at ``times`` (the kernel on its grid and forcing, no sewer)."""
+    s = setup(tw, scenario)
+    advance, params = stepper(scenario, s.params)
+    state = new_state(scenario, s.h0.astype(scenario.numerics.dtype))
+    out = {}
+    for t in times:
+        advance(state, s.grid, s.forcing, params, float(t))
+        out[t] = dt_levels(state.h, np.asarray(s.grid.blocked), s.grid.dx, params.alpha, params.g, params.dt_max)
+    return out

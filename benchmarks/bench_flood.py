@@ -448,6 +448,7 @@ def demo_stages(args) -> str:
         tw, coupled, _, warm = demo_scenarios(where, 60.0 * minutes)
         flood_run(tw, warm, progress=False, scene=False)  # compile, start the threads
         rows = _flood_stages.measure(tw, coupled, args.stage_repeats)
+        dt_stats = _flood_stages.dt_statistics(tw, coupled, [20.0 * minutes, 40.0 * minutes, 60.0 * minutes])
     cells = int(np.prod(tw.shape))
     return (
         "### The demo scenario against the bare kernel (same grid, same run)\n\n"
@@ -455,7 +456,9 @@ def demo_stages(args) -> str:
         f"Green-Ampt infiltration, the sewer network coupled every 5 s, 2 gauges), float32, "
         f"{numba.config.NUMBA_NUM_THREADS} threads (each call's sweep chosen by measured speed).\n\n"
         + _flood_stages.render(rows, cells, minutes, args.stage_repeats)
-        + "\n"
+        + "\n\nTime-step statistics of the same scenario (the kernel on its grid, no sewer): each open cell's own "
+        "Courant step against the global one (`_flood_stages.dt_levels`: what local time stepping could gain in "
+        "cell updates, overheads aside).\n\n" + _flood_stages.render_dt_levels(dt_stats) + "\n"
     )
 
 

@@ -49,3 +49,17 @@ def test_kernel_bytes_count_the_swept_arrays():
     # running maxima: depth, speed, hazard (float32) read and written; Green-Ampt: 2 parameters + F
     assert _bandwidth.kernel_bytes(4) == 68
     assert _bandwidth.kernel_bytes(4, infiltration=2) == 68 + 16 + 16
+
+
+def test_dt_levels_count_cells_by_their_own_step():
+    h = np.zeros((10, 10), np.float32)
+    h[0, 0] = 4.0  # the deep cell that sets the global step: 0.6 x 4 / sqrt(9.81 x 4) = 0.383 s
+    h[5, 5] = 0.2  # 1.71 s: 4.47 global steps, level 2
+    blocked = np.zeros((10, 10), np.uint8)
+    blocked[9, :] = 1  # not counted, whatever they hold
+    h[9, 0] = 9.0
+    st = _flood_stages.dt_levels(h, blocked, 4.0, 0.6, 9.81, 10.0)
+    assert st["dt_global"] == np.float64(0.6 * 4.0 / np.sqrt(9.81 * np.float64(4.0)))
+    # dry cells take dt_max = 10 s: 26 global steps, level 4 (16x)
+    assert st["counts"].tolist() == [1, 0, 1, 0, 88, 0]
+    assert st["gain"] == 90 / (1 + 1 / 4 + 88 / 16)
