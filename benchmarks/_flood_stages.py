@@ -79,9 +79,32 @@ def _run_variant(tw: Twin, scenario: Scenario) -> Callable[[], dict]:
     return once
 
 
-def variants(tw: Twin, scenario: Scenario) -> list[tuple[str, Callable[[], dict]]]:
+def with_setting(record: dict, setting: str) -> dict:
+    """A copy of a scenario record with one ``dotted.key=value`` setting (value as TOML, else a string)."""
+    import tomllib
+
+    key, _, text = setting.partition("=")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    out = dict(record)
+    node = out
+    *path, last = key.strip().split(".")
+    for part in path:
+        node[part] = dict(node.get(part) or {})
+        node = node[part]
+    node[last] = value
+    return out
+
+
+def variants(tw: Twin, scenario: Scenario, settings: tuple[str, ...] = ()) -> list[tuple[str, Callable[[], dict]]]:
     """The stages' variants on ``scenario`` (a flood scenario; its ``[drainage]`` table, if any, is
-    the last stage), each as (label, a function that runs it once and returns steps, wall, cpu)."""
+    the last stage), each as (label, a function that runs it once and returns steps, wall, cpu).
+
+    Each of ``settings`` (``dotted.key=value``, e.g. a time-stepping option) adds a last row: the whole
+    scenario run with that setting, so a change is timed against the scenario in the same run.
+    """
     record = scenario.to_dict()
     plain = {k: v for k, v in record.items() if k != "drainage"}
     no_frames = {**plain, "output": {**plain.get("output", {}), "snapshots": False}}
@@ -99,13 +122,18 @@ def variants(tw: Twin, scenario: Scenario) -> list[tuple[str, Callable[[], dict]
     ]
     if scenario.drainage.inp is not None:
         out.append(("+ sewer coupling: the scenario itself (`run`)", _run_variant(tw, scenario)))
+    for setting in settings:
+        changed = Scenario.from_record(with_setting(record, setting))
+        out.append((f"the scenario with `{setting}` (`run`)", _run_variant(tw, changed)))
     return out
 
 
-def measure(tw: Twin, scenario: Scenario, repeats: int, log: Callable[[str], None] = print) -> list[dict]:
+def measure(
+    tw: Twin, scenario: Scenario, repeats: int, log: Callable[[str], None] = print, settings: tuple[str, ...] = ()
+) -> list[dict]:
     """Each variant ``repeats`` times, alternating; the best round of each, with its rate and CPU time."""
     cells = int(np.prod(tw.shape))
-    todo = variants(tw, scenario)
+    todo = variants(tw, scenario, settings)
     best: dict[str, dict] = {}
     for k in range(repeats):
         for label, once in todo:
@@ -116,9 +144,9 @@ def measure(tw: Twin, scenario: Scenario, repeats: int, log: Callable[[str], Non
             if label not in best or r["ns"] < best[label]["ns"]:
                 best[label] = r
     rows = []
-    for label, _ in todo:
+    for i, (label, _) in enumerate(todo):
         r = best[label]
-        rows.append({"stage": label, **r, "rate": 1e9 / r["ns"]})
+        rows.append({"stage": label, **r, "rate": 1e9 / r["ns"], "setting": i >= len(todo) - len(settings)})
     return rows
 
 
@@ -130,15 +158,18 @@ def render(rows: list[dict], cells: int, minutes: float, repeats: int) -> str:
         "update | Stage cost, CPU ns | Ratio to the bare kernel | Ratio, CPU time |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    base = [r for r in rows if not r.get("setting")]
+    last = base[-1]
     prev = None
     for r in rows:
+        # a setting's row is against the scenario itself, not the row above
+        prev = last if r.get("setting") else prev
         cost = "" if prev is None else f"{r['cpu_ns'] - prev['cpu_ns']:+.1f}"
         lines.append(
             f"| {r['stage']} | {r['steps']} | {r['wall']:.2f} | {r['rate']:.3g} | {r['ns']:.1f} | {r['cpu_ns']:.1f} | "
             f"{cost} | {r['rate'] / bare['rate']:.2f} | {bare['cpu_ns'] / r['cpu_ns']:.2f} |"
         )
         prev = r
-    last = rows[-1]
     lines += [
         "",
         f"{cells:,} cells, the first {minutes:g} simulated minutes; best of {repeats} alternating rounds per variant. "
@@ -150,6 +181,13 @@ def render(rows: list[dict], cells: int, minutes: float, repeats: int) -> str:
         f"**Scenario throughput: {last['rate'] / bare['rate']:.0%} of the bare kernel in wall time, "
         f"{bare['cpu_ns'] / last['cpu_ns']:.0%} in CPU time** (issue #22's target: 80 %).",
     ]
+    for r in rows:
+        if r.get("setting"):
+            lines[-1] += (
+                f" {r['stage'][0].upper()}{r['stage'][1:].removesuffix(' (`run`)')}: {last['ns'] / r['ns']:.2f}x the scenario's "
+                f"cell updates per second, {last['wall'] / r['wall']:.2f}x its speed in wall time "
+                f"({r['steps']} steps against {last['steps']}), stage cost against the scenario's row."
+            )
     return "\n".join(lines)
 
 

@@ -17,7 +17,9 @@ Usage::
 
 A full run also times, in the same run: the memory bandwidth (a STREAM-like triad) beside the kernel's
 bytes per cell-step (``_bandwidth.py``); the demo city's flood scenario stage by stage against the
-bare kernel on the same grid (``_flood_stages.py``; ``--demo-minutes``, ``--no-demo``); ANUGA beside
+bare kernel on the same grid (``_flood_stages.py``; ``--demo-minutes``, ``--no-demo``; ``--demo-setting
+numerics.KEY=VALUE`` adds the scenario with that setting, e.g. a time-stepping option, timed against it), and
+its time-step statistics; ANUGA beside
 the full shallow-water solver where an interpreter with ANUGA is found (``_anuga_side.py``).
 
 Landlab is a benchmark-only dependency: the script pip-installs it when missing (``landlab`` and, on
@@ -447,7 +449,7 @@ def demo_stages(args) -> str:
         where = args.demo_dir or Path(tmp)
         tw, coupled, _, warm = demo_scenarios(where, 60.0 * minutes)
         flood_run(tw, warm, progress=False, scene=False)  # compile, start the threads
-        rows = _flood_stages.measure(tw, coupled, args.stage_repeats)
+        rows = _flood_stages.measure(tw, coupled, args.stage_repeats, settings=tuple(args.demo_setting))
         dt_stats = _flood_stages.dt_statistics(tw, coupled, [20.0 * minutes, 40.0 * minutes, 60.0 * minutes])
     cells = int(np.prod(tw.shape))
     return (
@@ -522,6 +524,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--stage-repeats", type=int, default=2, help="alternating rounds of the demo's stages")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo scenario's stages")
+    parser.add_argument(
+        "--demo-setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also run the demo scenario with this setting (e.g. a time-stepping option), timed against it",
+    )
     parser.add_argument("--demo-dir", type=Path, default=None, help="build (or reuse) the demo city here")
     parser.add_argument("--anuga-python", default=None, help="an interpreter that has ANUGA (see _anuga_side.py)")
     parser.add_argument("--no-anuga", action="store_true", help="skip ANUGA")

@@ -26,7 +26,11 @@ def test_stop_times_are_the_runs_stops():
 
 def test_stage_variants_add_one_stage_each():
     tw, sc = plane_twin(), flood_scenario(output={"gauge_interval": 70})
-    rows = _flood_stages.measure(tw, sc, 1, log=lambda line: None)
+    rows = _flood_stages.measure(tw, sc, 1, log=lambda line: None, settings=("numerics.alpha=0.3",))
+    # a setting's run comes last, timed against the scenario: a smaller Courant factor takes more steps
+    changed = rows.pop()
+    assert changed["setting"] and changed["stage"].startswith("the scenario with `numerics.alpha=0.3`")
+    assert changed["steps"] > rows[-1]["steps"]
     by = {r["stage"]: r for r in rows}
     labels = [r["stage"] for r in rows]
     assert labels[0].startswith("bare kernel") and len(rows) == 6  # no [drainage] inp: no sewer row
@@ -38,6 +42,7 @@ def test_stage_variants_add_one_stage_each():
     assert by[labels[0]]["steps"] == by[labels[1]]["steps"]
     text = _flood_stages.render(rows, int(np.prod(tw.shape)), sc.duration / 60, 1)
     assert "Scenario throughput" in text
+    assert "The scenario with `numerics.alpha=0.3`" in _flood_stages.render([*rows, changed], 768, 15.0, 1)
     assert sum(line.startswith("| ") for line in text.splitlines()) == 7  # header + 6 variants
 
 
