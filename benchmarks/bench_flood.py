@@ -54,6 +54,7 @@ import twin  # noqa: E402, F401  (sets cimtwin's thread policy, see twin/threads
 from kernels import swe  # noqa: E402
 from kernels.flood import FloodForcing, FloodGrid, FloodParams, FloodState, advance, stored_volume  # noqa: E402
 from twin.sims.flood.run import run as flood_run  # noqa: E402
+from twin.sims.flood.scenario import Scenario  # noqa: E402
 
 RAIN = 0.1 / 3600.0  # 100 mm/h in m/s
 MANNING = 0.03
@@ -448,7 +449,9 @@ def demo_stages(args) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-flood-demo-") as tmp:
         where = args.demo_dir or Path(tmp)
         tw, coupled, _, warm = demo_scenarios(where, 60.0 * minutes)
-        flood_run(tw, warm, progress=False, scene=False)  # compile, start the threads
+        for setting in (None, *args.demo_setting):  # compile (each setting's kernel too), start the threads
+            record = warm.to_dict() if setting is None else _flood_stages.with_setting(warm.to_dict(), setting)
+            flood_run(tw, Scenario.from_record(record), progress=False, scene=False)
         rows = _flood_stages.measure(tw, coupled, args.stage_repeats, settings=tuple(args.demo_setting))
         dt_stats = _flood_stages.dt_statistics(tw, coupled, [20.0 * minutes, 40.0 * minutes, 60.0 * minutes])
     cells = int(np.prod(tw.shape))
