@@ -422,8 +422,9 @@ def render(
     lines += [
         "",
         "Variance: the figures move a lot on this shared 2-core VM. Its memory bandwidth (a STREAM-like "
-        "triad) measured 15 GB/s on one core and 14 GB/s on two, so the two-thread rate is bounded by the "
-        "bytes per cell and step (about 60 in float32 with the running maxima on). During development, with "
+        "triad, timed in the same run below; 15 GB/s on one core and 14 GB/s on two when idle) does not grow "
+        "with the second thread, so the two-thread rate is bounded by the bytes per cell and step (44 in "
+        "float32 without the running maxima, 68 with them). During development, with "
         "other jobs on the cores, two threads gave 1.0-2.1e8 cell updates/s in float32, at times less than "
         "one thread: GNU OpenMP threads spin-wait for each other, and a descheduled one stalls every step "
         "(`NUMBA_THREADING_LAYER=workqueue` or `OMP_WAIT_POLICY=passive` held up better under load).",
