@@ -26,7 +26,6 @@ import statistics
 import sys
 import tempfile
 import time
-import tomllib
 import warnings
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _demo_city import demo_scenarios  # noqa: E402
 from _results import replace_section  # noqa: E402
 from affine import Affine  # noqa: E402
 from scipy.interpolate import griddata  # noqa: E402
@@ -100,26 +100,6 @@ def _scenario(inp: Path, coupled: bool, duration: float, interval: float | None)
 def _burn(stop) -> None:
     while not stop.is_set():
         sum(range(10000))
-
-
-def _demo(tmp: Path, duration: float | None) -> tuple[Twin, Scenario, Scenario, Scenario]:
-    """The sample city's twin and flood scenario as ``twin demo`` builds them: coupled, surface only, warm-up.
-
-    The surface-only scenario is the demo's with its ``[drainage]`` table removed, nothing else changed;
-    ``duration`` (if given) shortens both to the first seconds of the storm.
-    """
-    from twin import sample
-    from twin.cli.demo import sample_twin
-
-    city = sample.city(tmp / "city")  # the demo's defaults: seed 0, 2 km at 2 m
-    tw, _ = sample_twin(city, 4.0)  # the demo's --resolution default
-    d = tomllib.loads(city.scenario.read_text())
-    if duration:
-        d["duration"] = duration
-        d["output_interval"] = min(duration, 600.0)
-    plain = {k: v for k, v in d.items() if k != "drainage"}
-    warm = {**d, "duration": 60.0, "output_interval": 60.0}
-    return tw, *(Scenario.from_dict(x, base_dir=city.root) for x in (d, plain, warm))
 
 
 def measure(tw: Twin, coupled_sc: Scenario, plain_sc: Scenario, warm_sc: Scenario, repeat: int, profile: bool) -> dict:
@@ -196,7 +176,7 @@ def main() -> None:
                 for case in args.cases.split(","):
                     if case == "demo":
                         if demo is None:
-                            demo = _demo(tmp, args.demo_duration)
+                            demo = demo_scenarios(tmp, args.demo_duration)
                         m = measure(*demo, args.repeat, args.profile)
                     else:
                         if case == "bellinge":

@@ -15,6 +15,13 @@ Usage::
     .venv/bin/python benchmarks/bench_flood.py --threads-check   # 1 vs 2 threads per policy, idle/loaded
     .venv/bin/python benchmarks/bench_flood.py --gpu      # the GPU kernel, 4000 x 4000 float32 (needs a GPU)
 
+A full run also times, in the same run: the memory bandwidth (a STREAM-like triad) beside the kernel's
+bytes per cell-step (``_bandwidth.py``); the demo city's flood scenario stage by stage against the
+bare kernel on the same grid (``_flood_stages.py``; ``--demo-minutes``, ``--no-demo``; ``--demo-setting
+numerics.KEY=VALUE`` adds the scenario with that setting, e.g. a time-stepping option, timed against it), and
+its time-step statistics; ANUGA beside
+the full shallow-water solver where an interpreter with ANUGA is found (``_anuga_side.py``).
+
 Landlab is a benchmark-only dependency: the script pip-installs it when missing (``landlab`` and, on
 Python 3.11, ``requireit==0.8.0``; ``--no-install`` skips that and times our kernel only).
 """
@@ -27,6 +34,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,11 +44,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _anuga_side  # noqa: E402
+import _bandwidth  # noqa: E402
+import _flood_stages  # noqa: E402
+from _demo_city import demo_scenarios  # noqa: E402
 from _results import replace_section  # noqa: E402
 
 import twin  # noqa: E402, F401  (sets cimtwin's thread policy, see twin/threads.py)
 from kernels import swe  # noqa: E402
 from kernels.flood import FloodForcing, FloodGrid, FloodParams, FloodState, advance, stored_volume  # noqa: E402
+from twin.sims.flood.run import run as flood_run  # noqa: E402
+from twin.sims.flood.scenario import Scenario  # noqa: E402
 
 RAIN = 0.1 / 3600.0  # 100 mm/h in m/s
 MANNING = 0.03
@@ -235,6 +249,21 @@ def threads_check(n: int, t_end: float, repeats: int) -> list[dict]:
     return rows
 
 
+def compute_ceiling() -> dict[str, dict[int, float]]:
+    """What 2 threads give a compute-bound loop, idle and with one competing CPU-bound process."""
+    out = {}
+    for label, loaded in (("idle", False), ("with one busy process", True)):
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if loaded else None
+        try:
+            out[label] = _bandwidth.compute_scaling()
+        finally:
+            if busy is not None:
+                busy.kill()
+                busy.wait()
+        print(f"compute-bound ceiling, {label}: 2 / 1 threads = {out[label][2] / out[label][1]:.2f}", flush=True)
+    return out
+
+
 def render_threads(rows: list[dict], n: int, t_end: float, repeats: int, load: tuple[float, float]) -> str:
     """The thread-policy table, as markdown."""
     lines = [
@@ -393,8 +422,9 @@ def render(
     lines += [
         "",
         "Variance: the figures move a lot on this shared 2-core VM. Its memory bandwidth (a STREAM-like "
-        "triad) measured 15 GB/s on one core and 14 GB/s on two, so the two-thread rate is bounded by the "
-        "bytes per cell and step (about 60 in float32 with the running maxima on). During development, with "
+        "triad, timed in the same run below; 15 GB/s on one core and 14 GB/s on two when idle) does not grow "
+        "with the second thread, so the two-thread rate is bounded by the bytes per cell and step (44 in "
+        "float32 without the running maxima, 68 with them). During development, with "
         "other jobs on the cores, two threads gave 1.0-2.1e8 cell updates/s in float32, at times less than "
         "one thread: GNU OpenMP threads spin-wait for each other, and a descheduled one stalls every step "
         "(`NUMBA_THREADING_LAYER=workqueue` or `OMP_WAIT_POLICY=passive` held up better under load).",
@@ -412,6 +442,54 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+def demo_stages(args) -> str:
+    """The demo scenario's stages against the bare kernel (``_flood_stages.py``), as markdown."""
+    minutes = args.demo_minutes or (3.0 if args.quick else 10.0)
+    with tempfile.TemporaryDirectory(prefix="bench-flood-demo-") as tmp:
+        where = args.demo_dir or Path(tmp)
+        tw, coupled, _, warm = demo_scenarios(where, 60.0 * minutes)
+        for setting in (None, *args.demo_setting):  # compile (each setting's kernel too), start the threads
+            record = warm.to_dict() if setting is None else _flood_stages.with_setting(warm.to_dict(), setting)
+            flood_run(tw, Scenario.from_record(record), progress=False, scene=False)
+        rows = _flood_stages.measure(tw, coupled, args.stage_repeats, settings=tuple(args.demo_setting))
+        dt_stats = _flood_stages.dt_statistics(tw, coupled, [20.0 * minutes, 40.0 * minutes, 60.0 * minutes])
+    cells = int(np.prod(tw.shape))
+    return (
+        "### The demo scenario against the bare kernel (same grid, same run)\n\n"
+        f"The sample city of `twin demo` (4 m cells) and its `flood.toml` (60 mm/h, the river's flood wave, "
+        f"Green-Ampt infiltration, the sewer network coupled every 5 s, 2 gauges), float32, "
+        f"{numba.config.NUMBA_NUM_THREADS} threads (each call's sweep chosen by measured speed).\n\n"
+        + _flood_stages.render(rows, cells, minutes, args.stage_repeats)
+        + "\n\nTime-step statistics of the same scenario (the kernel on its grid, no sewer): each open cell's own "
+        "Courant step against the global one (`_flood_stages.dt_levels`: what local time stepping could gain in "
+        "cell updates, overheads aside).\n\n" + _flood_stages.render_dt_levels(dt_stats) + "\n"
+    )
+
+
+def _best_of(k: int, once) -> dict:
+    """The fastest of ``k`` runs (the least disturbed by other work on the machine)."""
+    return min((once() for _ in range(k)), key=lambda r: r["wall"])
+
+
+def side_by_side(args) -> str | None:
+    """ANUGA against cimtwin's solvers in the same run (``_anuga_side.py``); None without ANUGA."""
+    python = _anuga_side.anuga_python(args.anuga_python)
+    if python is None:
+        print("ANUGA not found (see benchmarks/_anuga_side.py): no ANUGA figure in this run", flush=True)
+        return None
+    n, t_end = 100, (120.0 if args.quick else 300.0)
+    ours, anuga = {}, {}
+    for label, order in (("cimtwin full SWE order 2, float64", 2), ("cimtwin full SWE order 1, float64", 1)):
+        ours[label] = _best_of(3, lambda order=order: run_ours(n, 2.0, t_end, np.float64, 1, order))
+    ours["cimtwin local inertial, float64"] = _best_of(3, lambda: run_ours(n, 2.0, t_end, np.float64, 1))
+    for algorithm, what in (("DE1", "second order, RK2"), ("DE0", "second order in space, Euler")):
+        anuga_run = _anuga_side.run_anuga(python, n, t_end, algorithm)
+        anuga[f"ANUGA {anuga_run['version']} {algorithm} ({what})"] = anuga_run
+    for label, r in {**ours, **anuga}.items():
+        print(f"{label}: {r['steps']} steps, {r['wall']:.2f} s, {r['rate']:.3g} updates/s", flush=True)
+    return _anuga_side.render(ours, anuga, n, t_end, python)
 
 
 def write_section(path: Path, text: str) -> None:
@@ -445,6 +523,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only time the GPU kernel (4000 x 4000 cells; --quick: 1000 x 1000) and name the card",
     )
+    parser.add_argument(
+        "--demo-minutes", type=float, default=None, help="simulated minutes of the demo scenario (default 10, quick 3)"
+    )
+    parser.add_argument("--stage-repeats", type=int, default=2, help="alternating rounds of the demo's stages")
+    parser.add_argument("--no-demo", action="store_true", help="skip the demo scenario's stages")
+    parser.add_argument(
+        "--demo-setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also run the demo scenario with this setting (e.g. a time-stepping option), timed against it",
+    )
+    parser.add_argument("--demo-dir", type=Path, default=None, help="build (or reuse) the demo city here")
+    parser.add_argument("--anuga-python", default=None, help="an interpreter that has ANUGA (see _anuga_side.py)")
+    parser.add_argument("--no-anuga", action="store_true", help="skip ANUGA")
     parser.add_argument("--child", nargs=3, metavar=("N", "T_END", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -461,8 +554,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads_check:
         n, t_end = (300, 60.0) if args.quick else (1000, 120.0)
         load0 = os.getloadavg()[0]
+        ceiling = compute_ceiling()
         rows = threads_check(n, t_end, args.repeats)
         text = render_threads(rows, n, t_end, args.repeats, (load0, os.getloadavg()[0]))
+        text += (
+            "\nCeiling in the same run: a compute-bound Numba loop (multiply-adds in registers, no memory "
+            "traffic, `benchmarks/_bandwidth.py:compute_scaling`) ran at "
+            + "; ".join(f"{k} {c[2] / c[1]:.2f}x on 2 threads against 1" for k, c in ceiling.items())
+            + ": no kernel can gain more from the second thread than that.\n"
+        )
         print(text)
         if not args.no_write:
             replace_section(args.results, "## Flood threads", "## Flood threads\n\n" + text)
@@ -503,7 +603,16 @@ def main(argv: list[str] | None = None) -> int:
             f"mass error {landlab['mass_error']:.1e}",
             flush=True,
         )
+    bandwidth = _bandwidth.triad_bandwidth()
+    print({k: f"{v / 1e9:.1f} GB/s" for k, v in bandwidth.items()}, flush=True)
+    stages = None if args.no_demo else demo_stages(args)
+    anuga = None if args.no_anuga else side_by_side(args)
     text = render(args, ours, landlab, (load0, os.getloadavg()[0]), n, t_end, full)
+    text += "\n" + _bandwidth.render(ours, bandwidth)
+    if stages is not None:
+        text += "\n" + stages
+    if anuga is not None:
+        text += "\n" + anuga
     gn, gt = (1000, 60.0) if args.quick else (4000, 300.0)
     gpu = gpu_check(gn, gt)  # None (and nothing printed) on a machine without a GPU
     if gpu is not None:
