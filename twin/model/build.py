@@ -27,6 +27,7 @@ from ingest.vector import LAYER_KINDS, read_vector, zonal_stat
 from twin.errors import InputDataError
 from twin.model.culverts import drop_culverts
 from twin.model.landuse import read_table
+from twin.model.river_profile import check_river_profiles
 from twin.model.twin import Twin
 
 __all__ = ["from_files", "BuildingOptions", "DEFAULTS", "LIMITS", "HEIGHT_COLUMNS", "STOREY_COLUMNS", "CLASS_COLUMNS"]
@@ -230,6 +231,7 @@ def from_files(
             gdf = _prepare_rivers(
                 drop_culverts(gdf, entry, str(path)), entry, columns["width"], columns["depth"], str(path)
             )
+            check_river_profiles(gdf, tw.terrain, tw.transform, entry)
         else:
             gdf = _prepare_lakes(gdf, tw, entry, str(path))
         entry["kept"] = int(len(gdf))
