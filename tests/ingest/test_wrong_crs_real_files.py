@@ -1,7 +1,9 @@
-"""A DEM in longitude/latitude that the user declares in metres (a real export whose tag was lost)."""
+"""Real files given the wrong CRS: a DEM in longitude/latitude declared in metres (a real export whose
+tag was lost), footprints without .prj given another CRS."""
 
 from __future__ import annotations
 
+import geopandas as gpd
 import rasterio
 from click.testing import CliRunner
 from rasterio.warp import Resampling, calculate_default_transform, reproject
@@ -24,3 +26,17 @@ def test_degrees_given_a_metric_crs_are_named_as_degrees(shared_data, tmp_path):
     # before: "holds no valid elevations within the grid (every cell is nodata)"
     assert "most likely in degrees" in res.output and "EPSG:4326" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_footprints_given_the_wrong_crs_show_where_they_landed(shared_data, tmp_path):
+    city = shared_data / "city" / "andorra_la_vella"
+    gdf = gpd.read_parquet(city / "building.geoparquet")[["height", "geometry"]]
+    gdf.to_file(tmp_path / "b.shp")
+    (tmp_path / "b.prj").unlink()
+    base = ["ingest", "--dem", str(city / "elevation.tif"), "--buildings", str(tmp_path / "b.shp")]
+    res = CliRunner().invoke(main, [*base, "--layer-crs", "buildings=EPSG:2062", "--out", str(tmp_path / "t")])
+    assert res.exit_code == 2
+    # before: the file's own numbers (378952.0, 4706889.9, ...) labelled "in the twin's CRS"
+    assert "they cover (126" in res.output and "378952" not in res.output
+    res = CliRunner().invoke(main, [*base, "--layer-crs", "buildings=EPSG:4326", "--out", str(tmp_path / "t")])
+    assert res.exit_code == 2 and "read as WGS 84 (EPSG:4326)." in res.output and "378952" not in res.output
