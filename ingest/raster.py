@@ -129,7 +129,25 @@ def _declared_crs(src, path: Any, given: Any, *, option: str = "crs") -> pyproj.
             f"Raster {path} declares {as_crs(src.crs).to_string()} but {declared.to_string()} was given; "
             "drop the explicit CRS or fix the file's tag."
         )
-    return declared or as_crs(src.crs)
+    crs = declared or as_crs(src.crs)
+    _refuse_degrees_as_metres(src, path, crs, option)
+    return crs
+
+
+def _refuse_degrees_as_metres(src, path: Any, crs: pyproj.CRS, option: str) -> None:
+    """A file in longitude/latitude given a projected CRS in metres: its cells would be millimetres
+    across and the whole DEM a few centimetres, which ended as "every cell is nodata"."""
+    if not crs.is_projected:
+        return
+    left, bottom, right, top = src.bounds
+    size = max(abs(src.transform.a), abs(src.transform.e))
+    if size < 0.01 and -180 <= left < right <= 360 and -90 <= bottom < top <= 90:
+        raise CRSError(
+            f"Raster {path} is read as {crs_label(crs)}, in metres, but its cells are {size:.3g} units across and "
+            f"its extent ({left:.5f}, {bottom:.5f} .. {right:.5f}, {top:.5f}) lies within longitude/latitude: "
+            f"the file is most likely in degrees. Give its real CRS, e.g. {option}='EPSG:4326' "
+            "(--dem-crs EPSG:4326), or fix the file's tag."
+        )
 
 
 def raster_crs(path: str | os.PathLike, *, crs: object | None = None) -> pyproj.CRS:

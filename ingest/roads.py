@@ -5,20 +5,17 @@ GeoParquet, or an OSMnx street graph saved as node-link JSON (``osmnx`` itself i
 from __future__ import annotations
 
 import ast
-import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
-from ingest.crs import as_crs, crs_label, same_crs
-from ingest.errors import CRSError, InputDataError
-from ingest.vector import read_vector, split_layer_path
+from ingest.errors import InputDataError
+from ingest.graph_json import clip_lines, is_graph_json, read_graph_lines
+from ingest.vector import read_vector
 
 __all__ = ["read_roads", "is_graph_json", "CLASS_COLUMNS", "NAME_COLUMNS"]
 
@@ -26,17 +23,6 @@ __all__ = ["read_roads", "is_graph_json", "CLASS_COLUMNS", "NAME_COLUMNS"]
 CLASS_COLUMNS = ("class", "highway", "fclass", "road_class", "type")
 #: Columns tried, in order, for a road's name.
 NAME_COLUMNS = ("name", "street", "road_name", "ref")
-
-
-def is_graph_json(path: str | os.PathLike) -> bool:
-    """True for a JSON file holding a node-link graph (``nodes`` and ``links`` or ``edges``), as OSMnx
-    and ``networkx.node_link_data`` write it; False for GeoJSON and anything else."""
-    file, _ = split_layer_path(path)
-    if file.suffix.lower() != ".json" or not file.is_file():
-        return False
-    with open(file, "rb") as fh:
-        head = fh.read(4096).decode("utf-8", "replace")
-    return '"nodes"' in head and '"FeatureCollection"' not in head
 
 
 def read_roads(
@@ -76,9 +62,9 @@ def read_roads(
     """
     report = {} if report is None else report
     if is_graph_json(path):
-        gdf = _read_graph(Path(split_layer_path(path)[0]), crs, src_crs, report)
+        gdf = read_graph_lines(path, crs, src_crs=src_crs, layer="roads", report=report)
         if bounds is not None:
-            gdf = _clip(gdf, bounds, str(path), report)
+            gdf = clip_lines(gdf, bounds, str(path), report)
     else:
         gdf = read_vector(
             path,
@@ -92,70 +78,6 @@ def read_roads(
             report=report,
         )
     return _normalise(gdf, class_column, str(path), report)
-
-
-def _read_graph(file: Path, crs: object, src_crs: object | None, report: dict[str, Any]) -> gpd.GeoDataFrame:
-    """The edges of a node-link graph as lines, one per street (both directions of a two-way street merged)."""
-    try:
-        data = json.loads(file.read_text())
-        nodes = {n["id"]: (float(n["x"]), float(n["y"])) for n in data["nodes"]}
-        links = data.get("links", data.get("edges"))
-        if links is None:
-            raise KeyError("links")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputDataError(
-            f"{file} is not a readable street graph ({type(exc).__name__}: {exc}); give node-link JSON as OSMnx "
-            "writes it (nodes with id, x, y; links with source, target and optionally geometry)."
-        ) from None
-    declared = (data.get("graph") or {}).get("crs")
-    if declared is None and src_crs is None:
-        raise CRSError(
-            f"Street graph {file} declares no CRS (graph.crs); give it, e.g. layer_crs={{'roads': 'EPSG:32631'}} "
-            "(--layer-crs roads=EPSG:32631)."
-        )
-    graph_crs = as_crs(declared if declared is not None else src_crs, what=f"the CRS of {file}")
-    rows, geoms, seen = [], [], set()
-    for link in links:
-        u, v = link.get("source"), link.get("target")
-        key = (min(str(u), str(v)), max(str(u), str(v)), link.get("key", 0), round(float(link.get("length") or 0), 3))
-        if key in seen:  # the other direction of a two-way street
-            continue
-        seen.add(key)
-        wkt = link.get("geometry")
-        if isinstance(wkt, str):
-            geom = shapely.from_wkt(wkt)
-        elif u in nodes and v in nodes:
-            geom = shapely.LineString([nodes[u], nodes[v]])
-        else:
-            continue
-        rows.append({k: val for k, val in link.items() if k not in ("geometry", "source", "target", "key")})
-        geoms.append(geom)
-    report["read"] = len(links)
-    report["directions_merged"] = len(links) - len(rows)
-    if not rows:
-        raise InputDataError(f"Street graph {file} holds no edges with a geometry or known end nodes.")
-    gdf = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs=graph_crs)
-    report["crs"] = crs_label(graph_crs)
-    target = as_crs(crs)
-    if not same_crs(graph_crs, target):
-        gdf = gdf.to_crs(target)
-        report["reprojected"] = f"{report['crs']} -> {crs_label(target)}"
-    return gdf.set_crs(target, allow_override=True)
-
-
-def _clip(gdf: gpd.GeoDataFrame, bounds: Sequence[float], where: str, report: dict[str, Any]) -> gpd.GeoDataFrame:
-    left, bottom, right, top = (float(v) for v in bounds)
-    geoms = shapely.clip_by_rect(np.asarray(gdf.geometry.values), left, bottom, right, top)
-    keep = ~shapely.is_empty(geoms) & np.isin(shapely.get_type_id(geoms), (1, 5))
-    report["outside_extent_dropped"] = int((~keep).sum())
-    if not keep.any():
-        raise InputDataError(
-            f"None of the {len(gdf)} streets of {where} lies within the twin's extent "
-            f"({left:.1f}, {bottom:.1f}, {right:.1f}, {top:.1f}); is it the right area and CRS?"
-        )
-    out = gdf.loc[keep].copy()
-    out = out.set_geometry(gpd.GeoSeries(geoms[keep], index=out.index, crs=gdf.crs), crs=gdf.crs)
-    return out.explode(index_parts=False).reset_index(drop=True)
 
 
 def _first(value: Any) -> Any:

@@ -133,13 +133,15 @@ def read_vector(
     if total == 0:
         raise InputDataError(f"Vector layer {where} holds no features; check the file (or the layer name).")
     gdf = gdf.set_crs(_layer_crs(gdf.crs, src_crs, where, name), allow_override=True)
+    read_crs = gdf.crs
     report["crs"] = crs_label(gdf.crs)
     if not same_crs(gdf.crs, target):
         gdf = gdf.to_crs(target)
         report["reprojected"] = f"{report['crs']} -> {crs_label(target)}"
     gdf = gdf.set_crs(target, allow_override=True)
     if bounds is not None and len(gdf) == 0:
-        raise _outside(where, total, bounds, _layer_bounds(file, layer, gdf.crs, target), report)
+        # the layer's own CRS: its extent was shown untransformed, labelled "in the twin's CRS"
+        raise _outside(where, total, bounds, _layer_bounds(file, layer, read_crs, target), report)
     if kind is not None:
         gdf = _fix_geometries(gdf, kind, where, name, report)
     if bounds is not None:
@@ -151,6 +153,8 @@ def _layer_bounds(file: Path, layer: str | None, layer_crs: Any, target: pyproj.
     """The layer's extent in ``target`` (for messages about layers that miss the twin)."""
     try:
         box = pyogrio.read_info(file, layer=layer, force_total_bounds=True)["total_bounds"]
+        if as_crs(layer_crs).is_geographic and not (-180 <= box[0] <= box[2] <= 360 and -90 <= box[1] <= box[3] <= 90):
+            return ()  # not degrees at all: PROJ would hand the numbers back unchanged
         return tuple(rasterio.warp.transform_bounds(as_crs(layer_crs).to_wkt(), target.to_wkt(), *box, densify_pts=21))
     except Exception:  # the extent only decorates the message; any failure leaves it out
         return ()

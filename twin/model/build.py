@@ -20,11 +20,14 @@ import shapely
 
 from ingest._notes import warn
 from ingest.crs import crs_label, is_metric_projected, vertical_unit_factor
+from ingest.graph_json import clip_lines, is_graph_json, read_graph_lines
 from ingest.raster import MAX_HOLE_CELLS, PLAUSIBLE_ELEVATION_M, default_resampling, raster_crs, read_dem, read_onto
 from ingest.roads import read_roads
 from ingest.vector import LAYER_KINDS, read_vector, zonal_stat
 from twin.errors import InputDataError
+from twin.model.culverts import drop_culverts
 from twin.model.landuse import read_table
+from twin.model.river_profile import check_river_profiles
 from twin.model.twin import Twin
 
 __all__ = ["from_files", "BuildingOptions", "DEFAULTS", "LIMITS", "HEIGHT_COLUMNS", "STOREY_COLUMNS", "CLASS_COLUMNS"]
@@ -205,23 +208,30 @@ def from_files(
             continue
         report["sources"][name] = str(path)
         entry: dict[str, Any] = {}
-        gdf = read_vector(
-            path,
-            tw.crs,
-            src_crs=layer_crs.get(name),
-            prefer_layer=name,
-            bounds=tw.bounds,
-            kind=LAYER_KINDS[name],
-            clip=name != "buildings",
-            name=name,
-            report=entry,
-        )
+        if name == "rivers" and is_graph_json(path):  # an OSMnx waterway graph, as streets come
+            gdf = read_graph_lines(path, tw.crs, src_crs=layer_crs.get(name), layer=name, report=entry)
+            gdf = clip_lines(gdf, tw.bounds, str(path), entry, what="rivers")
+        else:
+            gdf = read_vector(
+                path,
+                tw.crs,
+                src_crs=layer_crs.get(name),
+                prefer_layer=name,
+                bounds=tw.bounds,
+                kind=LAYER_KINDS[name],
+                clip=name != "buildings",
+                name=name,
+                report=entry,
+            )
         if name == "buildings":
             gdf = _prepare_buildings(gdf, tw, entry, opts, tw.landuse, str(path))
         elif name == "landuse":
             gdf = _prepare_landuse(gdf, tw, entry, columns["landuse"])
         elif name == "rivers":
-            gdf = _prepare_rivers(gdf, entry, columns["width"], columns["depth"], str(path))
+            gdf = _prepare_rivers(
+                drop_culverts(gdf, entry, str(path)), entry, columns["width"], columns["depth"], str(path)
+            )
+            check_river_profiles(gdf, tw.terrain, tw.transform, entry)
         else:
             gdf = _prepare_lakes(gdf, tw, entry, str(path))
         entry["kept"] = int(len(gdf))

@@ -318,3 +318,19 @@ def test_roads_from_any_vector_file_are_reprojected_and_classed(tmp_path):
     assert roads.geometry.iloc[0].length == pytest.approx(1024, rel=0.01)  # 0.01 degree of longitude at 23.1 N
     with pytest.raises(InputDataError, match="class column 'kind'"):
         read_roads(tmp_path / "osm.geojson", CRS, class_column="kind")
+
+
+def test_real_osm_graph_joins_a_facility_to_the_main_streets_not_to_an_island(shared_data, tmp_path):
+    # Andorra la Vella's OSM graph cut at the twin's edge holds 15 small drivable islands besides the
+    # main network; the nearest road end to this point (11 m) is one of a 3-node car-park island
+    city = shared_data / "city" / "andorra_la_vella"
+    out = tmp_path / "tw"
+    args = ["ingest", "--dem", str(city / "elevation.tif"), "--roads", str(city / "street.json"), "--out", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    tw = Twin.load(out)
+    cuts = road_cuts(tw.roads, np.zeros(tw.shape), None, np.zeros(0), tw.transform, 3600.0)
+    hospital = gpd.GeoDataFrame({"name": ["H"]}, geometry=[shapely.Point(380180, 4707560)], crs=tw.crs)
+    r = route(cuts, (379200.0, 4707250.0), hospital, at=0.0)
+    # before: "no road of the network joins the start to any of the 1 facilities, flood or not"
+    assert r.found, r.message
+    assert 1000 < r.length_m < 2000 and r.to_snap_m < 30, r.to_snap_m

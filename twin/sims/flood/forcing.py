@@ -292,6 +292,12 @@ def _initial_depth(twin: Twin, scenario: Scenario, blocked: np.ndarray) -> np.nd
         across = 2 * int(np.ceil(np.nanmax(widths) / 2 / twin.cell_size)) + 1
         bed = ndi.minimum_filter(np.where(river, terrain, np.inf), size=across, mode="nearest")
         level = np.where(river, bed + scenario.initial.river_fill * depth, -np.inf)
+        # ...and never above its lowest bank: where the DEM shows no channel (a coarse DEM, a walled
+        # river narrower than a cell) the "bed" is the street beside it, and a fill above the banks
+        # stood on streets and riverside paths at t = 0 (Andorra la Vella: 84 road segments cut at 0 s)
+        bank = ndi.binary_dilation(river) & ~river & (blocked == 0)
+        lowest_bank = ndi.minimum_filter(np.where(bank, terrain, np.inf), size=across + 2, mode="nearest")
+        level = np.minimum(level, lowest_bank)
         h0 = np.maximum(h0, level - terrain)
     h0[blocked > 0] = 0.0
     return np.where(np.isfinite(h0), np.maximum(h0, 0.0), 0.0)

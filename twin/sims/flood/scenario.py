@@ -379,7 +379,10 @@ class Initial(ScenarioTable):
 
     lakes: bool = doc(True, description="Lakes start at their level")
     river_fill: float = doc(
-        0.5, description="River cells start at this fraction of their bank-full depth", ge=0, le=1.5
+        0.5,
+        description="River cells start at this fraction of their bank-full depth, never above their lowest bank",
+        ge=0,
+        le=1.5,
     )
 
 
