@@ -139,6 +139,30 @@ def speed(args, work: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def dtype_check(args, work: Path) -> str:
+    """CPU seconds of one member in float32 and float64 (the forecast ran float64 whatever the base said
+    before it took the base's numerics), interleaved ``--repeats`` times on the ``--size`` city."""
+    tw = city_twin(work, args.size, args.cell)
+    storm = recorded_storm(work / "storm", tw)
+    base = ForecastConfig.coerce(storm.config)
+    cpu: dict[str, list[float]] = {"float32": [], "float64": []}
+    for k in range(args.repeats):
+        for dtype in cpu:
+            b = dict(ForecastConfig.coerce(storm.config).base)  # a dict base: the TOML's table
+            b["numerics"] = {"dtype": dtype}
+            cfg = base.model_copy(update={"base": b, "members": 1, "workers": 0, "lead_times": [args.lead]})
+            with Forecaster(tw, cfg, storm.obs, work / f"fc-{dtype}-{k}") as fc:
+                fc.cycle(storm.start + 48 * 60)
+                res = fc.cycle(storm.start + 54 * 60)
+            cpu[dtype].append(res.outputs[0].cpu_s)
+    f32, f64 = min(cpu["float32"]), min(cpu["float64"])
+    return (
+        f"One member of the {args.size:g} m city ({tw.shape[0]} x {tw.shape[1]} cells), {args.lead / 60:g} min lead, "
+        f"in-process, best CPU of {args.repeats} interleaved repeats: float32 {f32:.1f} s, float64 {f64:.1f} s "
+        f"(float64 / float32 = {f64 / f32:.2f}); all: {cpu}. Load average {_load()}."
+    )
+
+
 def replay(args, work: Path) -> str:
     tw = city_twin(work, args.size, args.replay_cell)
     storm = recorded_storm(work / "storm", tw)
@@ -175,6 +199,8 @@ def replay(args, work: Path) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--replay", action="store_true")
+    p.add_argument("--dtype-check", action="store_true", help="One member in float32 against float64 (printed)")
+    p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--size", type=float, default=2000.0, help="The replay's city [m]")
     p.add_argument("--sizes", default="2000,800", help="Cities [m] of the speed table, comma-separated")
     p.add_argument("--cell", type=float, default=4.0)
@@ -189,6 +215,9 @@ def main() -> None:
     args = p.parse_args()
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory(prefix="bench-forecast-") as tmp:
+        if args.dtype_check:
+            print(dtype_check(args, Path(tmp)))
+            return
         text = replay(args, Path(tmp)) if args.replay else speed(args, Path(tmp))
     print(text)
     if args.write:
