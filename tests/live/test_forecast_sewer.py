@@ -92,3 +92,4 @@ def test_a_forecast_with_a_sewer_network_runs_it_coupled_and_warns_for_overflowi
     layer = gpd.read_file(res.folder / "manholes.gpkg")
     assert list(layer["name"]) == ["J1", "J2"] and layer.loc[1, "p_overflow_12min"] == 1.0
     assert res.record["features"]["manholes"]["warned"] >= 1
+    assert (res.folder / "scene.html").is_file()  # the scene takes the manholes' warnings too
