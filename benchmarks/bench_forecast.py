@@ -1,10 +1,11 @@
 """The live twin on the sample city: one forecast cycle timed per stage, and the replay's CSI table.
 
-``--speed`` (default): the sample city (2 km) ingested on a 4 m grid, its recorded storm, a cheap
-first cycle (compiles the kernel, makes the hot-start state; untimed), then one cycle 12 minutes later
-with 8 members and a 2-hour lead on a LocalCluster of ``--workers`` processes: ingest, hot start,
-nowcast, members, publishing (maps, per-building forecast, warnings and the folder). The cluster's
-start is reported apart (a live twin keeps it up between cycles).
+``--speed`` (default): the sample city (``--sizes``: 2 km, then 800 m) ingested on a 4 m grid, its
+recorded storm, a cheap first cycle (compiles the kernel, makes the hot-start state; untimed), then one
+cycle 12 minutes later with 8 members and a 2-hour lead on a LocalCluster of ``--workers`` processes:
+wall and CPU seconds of ingest, hot start, nowcast, members, publishing (maps, per-building forecast,
+warnings, the folder and its scene). The cluster's start and the workers' warm-up are reported apart
+(a live twin keeps them up between cycles).
 
 ``--replay``: the recorded storm replayed on the sample city (``--replay-cell``, 8 m by default),
 a cycle every 12 minutes while the cell comes and goes; CSI of the flooded area (max depth since now
@@ -29,7 +30,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 from _results import replace_section  # noqa: E402
 
@@ -56,46 +56,110 @@ def city_twin(work: Path, size: float, cell: float):
     )
 
 
-def speed(args, work: Path) -> str:
-    tw = city_twin(work, args.size, args.cell)
+def _one_cycle(args, work: Path, size: float) -> dict:
+    """One timed cycle on the ``size`` m city (after an untimed first one): its record, the twin's shape
+    and buildings, and the cluster's start and warm-up (once per live twin, not per cycle)."""
+    tw = city_twin(work, size, args.cell)
     storm = recorded_storm(work / "storm", tw)
     base = ForecastConfig.coerce(storm.config)
     warm = base.model_copy(update={"lead_times": [360.0], "members": 2, "workers": 0})
     with Forecaster(tw, warm, storm.obs, work / "fc") as fc:
         fc.cycle(storm.start + 48 * 60)
-    full = base.model_copy(
-        update={"members": args.members, "lead_times": [1800.0, 3600.0, args.lead], "workers": args.workers}
-    )
-    t = time.perf_counter()
+    leads = [v for v in (1800.0, 3600.0) if v < args.lead] + [args.lead]
+    full = base.model_copy(update={"members": args.members, "lead_times": leads, "workers": args.workers})
+    t, c = time.perf_counter(), time.process_time()
     with Forecaster(tw, full, storm.obs, work / "fc") as fc:
-        cluster = time.perf_counter() - t
+        start = (time.perf_counter() - t, time.process_time() - c)
         res = fc.cycle(storm.start + 60 * 60)
-    r = res.record
-    tm = r["timings"]
-    publishing = tm["products"] + tm["publishing"]
+    return {"record": res.record, "shape": tw.shape, "buildings": len(tw.buildings), "start": start}
+
+
+def _stage(record: dict, key: str, workers: int) -> tuple[float, float]:
+    """Wall and CPU seconds of a stage (publishing: the products and the folder; members on workers: their
+    own CPU and this process's while it waited)."""
+    tm, cpu = record["timings"], record["cpu_seconds"]
+    if key == "publishing":
+        return tm["products"] + tm["publishing"], cpu["products"] + cpu["publishing"]
+    if key == "members" and workers:
+        return tm["members"], cpu["members"] + sum(cpu["members_own"])
+    return tm[key], cpu[key]
+
+
+def _load() -> str:
+    return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def speed(args, work: Path) -> str:
+    sizes = [float(v) for v in args.sizes.split(",")]
+    load0 = _load()
+    runs = {size: _one_cycle(args, work / f"city{size:g}", size) for size in sizes}
+    load1 = _load()
+    stages = [
+        ("ingest", "ingest (observations read and checked, gauges, setup)"),
+        ("hot_start", "hot start (12 min of radar) and nudging"),
+        ("nowcast", "nowcast (pysteps STEPS on the radar grid)"),
+        ("members", "members"),
+        ("publishing", "publishing (maps, per-feature forecast, warnings, folder, scene)"),
+    ]
+    head = "| stage | " + " | ".join(f"{s:g} m: wall s | {s:g} m: CPU s" for s in sizes) + " |"
     lines = [
         SPEED,
         "",
-        f"`benchmarks/bench_forecast.py`: the sample city ({args.size:g} m) on a {args.cell:g} m grid "
-        f"({tw.shape[0]} x {tw.shape[1]} cells, {len(tw.buildings)} buildings), its recorded storm, one cycle at "
-        f"09:00 (hot start over 12 min of radar), {r['members']} members, lead times 30 min / 1 h / "
-        f"{args.lead / 3600:g} h, nowcast `{r['nowcast']['method']}`, LocalCluster of {args.workers} workers x 1 thread.",
+        f"`benchmarks/bench_forecast.py --sizes {args.sizes}`: the sample city on a {args.cell:g} m grid, its recorded "
+        f"storm, one cycle at 09:00 after an untimed one at 08:48, {args.members} members, longest lead "
+        f"{args.lead / 60:g} min, the base scenario's numerics (float32 local-inertial kernel), a LocalCluster of "
+        f"{args.workers} worker processes x 1 Numba thread. Wall seconds, and CPU seconds: this process's for each "
+        "stage, and for the members the sum of the members' own CPU on the workers. Load average before and after "
+        f"(1, 5, 15 min): {load0} / {load1}.",
         "",
-        "| stage | seconds |",
-        "|---|---|",
-        f"| ingest (observations read and checked, gauges) | {tm['ingest']:.1f} |",
-        f"| hot start (12 min, {r['balance']['steps']} steps) and nudging | {tm['hot_start']:.1f} |",
-        f"| nowcast (pysteps) | {tm['nowcast']:.1f} |",
-        f"| members | {tm['members']:.1f} |",
-        f"| publishing (maps, per-feature forecast, warnings, folder) | {publishing:.1f} |",
-        f"| **cycle** | **{tm['total']:.1f}** |",
-        f"| cluster start (once, kept between cycles) | {cluster:.1f} |",
-        "",
-        f"Balance error of the cycle {r['balance']['mass_balance_error']:.1e}; buildings warned: {r['buildings_warned']}.",
-        "",
-        args.note,
     ]
+    for size, r in runs.items():
+        rec = r["record"]
+        lines.append(
+            f"- {size:g} m: {r['shape'][0]} x {r['shape'][1]} cells, {r['buildings']} buildings; hot start "
+            f"{rec['balance']['steps']} steps; nowcast `{rec['nowcast']['method']}`; members' CPU "
+            + ", ".join(f"{v:.0f}" for v in rec["cpu_seconds"]["members_own"])
+            + f" s; balance error {rec['balance']['mass_balance_error']:.1e}; buildings warned {rec['buildings_warned']}."
+        )
+    lines += ["", head, "|---|" + "---|---|" * len(sizes)]
+    table = {key: [_stage(r["record"], key, args.workers) for r in runs.values()] for key, _ in stages}
+    for key, label in stages:
+        lines.append(f"| {label} | " + " | ".join(f"{w:.1f} | {c:.1f}" for w, c in table[key]) + " |")
+    cycle = [
+        (r["record"]["timings"]["total"], sum(table[k][i][1] for k, _ in stages)) for i, r in enumerate(runs.values())
+    ]
+    lines.append("| **cycle** | " + " | ".join(f"**{w:.1f}** | {c:.1f}" for w, c in cycle) + " |")
+    lines.append(
+        "| cluster start and warm-up (once, kept between cycles) | "
+        + " | ".join(f"{r['start'][0]:.1f} | {r['start'][1]:.1f}" for r in runs.values())
+        + " |"
+    )
+    lines += ["", args.note]
     return "\n".join(lines) + "\n"
+
+
+def dtype_check(args, work: Path) -> str:
+    """CPU seconds of one member in float32 and float64 (the forecast ran float64 whatever the base said
+    before it took the base's numerics), interleaved ``--repeats`` times on the ``--size`` city."""
+    tw = city_twin(work, args.size, args.cell)
+    storm = recorded_storm(work / "storm", tw)
+    base = ForecastConfig.coerce(storm.config)
+    cpu: dict[str, list[float]] = {"float32": [], "float64": []}
+    for k in range(args.repeats):
+        for dtype in cpu:
+            b = dict(ForecastConfig.coerce(storm.config).base)  # a dict base: the TOML's table
+            b["numerics"] = {"dtype": dtype}
+            cfg = base.model_copy(update={"base": b, "members": 1, "workers": 0, "lead_times": [args.lead]})
+            with Forecaster(tw, cfg, storm.obs, work / f"fc-{dtype}-{k}") as fc:
+                fc.cycle(storm.start + 48 * 60)
+                res = fc.cycle(storm.start + 54 * 60)
+            cpu[dtype].append(res.outputs[0].cpu_s)
+    f32, f64 = min(cpu["float32"]), min(cpu["float64"])
+    return (
+        f"One member of the {args.size:g} m city ({tw.shape[0]} x {tw.shape[1]} cells), {args.lead / 60:g} min lead, "
+        f"in-process, best CPU of {args.repeats} interleaved repeats: float32 {f32:.1f} s, float64 {f64:.1f} s "
+        f"(float64 / float32 = {f64 / f32:.2f}); all: {cpu}. Load average {_load()}."
+    )
 
 
 def replay(args, work: Path) -> str:
@@ -134,7 +198,10 @@ def replay(args, work: Path) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--replay", action="store_true")
-    p.add_argument("--size", type=float, default=2000.0)
+    p.add_argument("--dtype-check", action="store_true", help="One member in float32 against float64 (printed)")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--size", type=float, default=2000.0, help="The replay's city [m]")
+    p.add_argument("--sizes", default="2000,800", help="Cities [m] of the speed table, comma-separated")
     p.add_argument("--cell", type=float, default=4.0)
     p.add_argument("--replay-cell", type=float, default=8.0)
     p.add_argument("--members", type=int, default=8)
@@ -147,6 +214,9 @@ def main() -> None:
     args = p.parse_args()
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory(prefix="bench-forecast-") as tmp:
+        if args.dtype_check:
+            print(dtype_check(args, Path(tmp)))
+            return
         text = replay(args, Path(tmp)) if args.replay else speed(args, Path(tmp))
     print(text)
     if args.write:

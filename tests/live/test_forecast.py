@@ -213,7 +213,7 @@ def test_twin_forecast_replays_the_storm_from_the_command_line(tmp_path_factory,
 
 @pytest.mark.filterwarnings("ignore::twin.live.observations.ObservationWarning")
 def test_the_hot_start_and_the_members_run_the_base_scenarios_full_solver(tmp_path_factory, tmp_path):
-    from kernels.swe import SweParams, SweState
+    from kernels.swe import SweState
 
     storm = town_storm(tmp_path_factory)
     tw = bowl_twin()
@@ -222,7 +222,8 @@ def test_the_hot_start_and_the_members_run_the_base_scenarios_full_solver(tmp_pa
     out = tmp_path / "swe"
     with Forecaster(tw, swe_cfg, storm.obs, out) as fc:
         first = fc.cycle(storm.start + 48 * MIN)
-    assert isinstance(first.inputs.params, SweParams) and isinstance(first.inputs.state, SweState)
+    # the members take the scheme from the cycle's scenario (its numerics), their state is the full solver's
+    assert first.inputs.scenario.numerics.scheme == "swe" and isinstance(first.inputs.state, SweState)
     # a restart hot-starts from the state on disk, discharges included
     with np.load(out / "state.npz") as ck:
         assert {"hu", "hv"} <= set(ck.files)

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from live_town import town_storm
+from live_town import bowl_twin, town_storm
 
 from twin.live.observations import dbz_to_rain, read_observations
 
@@ -105,3 +105,18 @@ def test_levels_read_from_json(tmp_path):
     )
     obs = read_observations(tmp_path, math.inf)
     assert obs.levels["level_m"].tolist() == [1.2, 1.4]
+
+
+def test_the_radar_cut_to_the_twin_reprojects_to_the_same_rain_as_the_whole_radar(tmp_path_factory):
+    from twin.live.nowcast import crop_to, onto_grid
+
+    storm = town_storm(tmp_path_factory)
+    frame = read_observations(storm.obs, math.inf).frames[10]
+    tw = bowl_twin()
+    window, transform = crop_to(frame.rain.shape, frame.crs, frame.transform, tw.crs.to_wkt(), tw.transform, tw.shape)
+    cut = frame.rain[window]
+    assert cut.size * 20 < frame.rain.size  # a 300 m town under a 16 km radar: a few pixels travel
+    whole = onto_grid(frame.rain, frame.crs, frame.transform, tw.crs.to_wkt(), tw.transform, tw.shape)
+    part = onto_grid(cut, frame.crs, transform, tw.crs.to_wkt(), tw.transform, tw.shape)
+    assert np.isfinite(whole).all() and whole.max() > 0
+    np.testing.assert_array_equal(part, whole)

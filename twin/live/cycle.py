@@ -29,17 +29,18 @@ from twin.errors import ScenarioError
 from twin.live import assimilation
 from twin.live.alerts import FeatureSampler, feature_forecast, feature_layers, warning_table
 from twin.live.config import ForecastConfig
-from twin.live.members import MemberInputs, MemberOutput, advance_with_rain, run_members
-from twin.live.nowcast import Nowcast, nowcast, onto_grid
+from twin.live.members import MemberInputs, MemberOutput, advance_with_rain, member_state, run_members, warm_up
+from twin.live.nowcast import Nowcast, import_pysteps, nowcast, onto_grid
 from twin.live.observations import Observations, ObservationWarning, RadarFrame, read_observations, stamp
 from twin.live.publish import publish_cycle
+from twin.live.sewer import ManholeWatch, SewerStart, manhole_forecast, manhole_warnings
 from twin.live.state import LiveState, load_state, save_state
 from twin.model.edits import apply_edits
 from twin.model.twin import Twin
 from twin.sims.flood.forcing import MM_PER_H, FloodSetup, setup
 from twin.sims.flood.roads import class_thresholds
 from twin.sims.flood.scenario import Scenario
-from twin.sims.flood.schemes import advance_of, new_state, stepper
+from twin.sims.flood.schemes import stepper
 
 __all__ = ["CycleResult", "Forecaster"]
 
@@ -118,11 +119,16 @@ class Forecaster:
                 )
 
     def __enter__(self) -> Forecaster:
+        # what every cycle would otherwise pay again or in its first member: the cluster, the kernel of
+        # the base scenario's scheme and dtype loaded in each worker, pysteps imported here
         if self.config.workers > 0 or self.config.scheduler:
             from twin.ensemble.run import dask_client
 
             self._cluster = dask_client(self.config.scheduler, max(self.config.workers, 1), self.config.threads)
             self.client = self._cluster.__enter__()
+            self.client.run(warm_up, self.base)
+        if self.config.nowcast != "persistence":
+            import_pysteps()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -150,8 +156,8 @@ class Forecaster:
         plus ``interval``; the first at the earliest radar frame), or the radar interval now begins."""
         cfg = self.config
         dt = float(cfg.interval)
-        t0 = time.perf_counter()
-        state = load_state(self.out / STATE_FILE, self.parts)
+        t0, c0 = time.perf_counter(), time.process_time()
+        state = load_state(self.out / STATE_FILE, self.parts, self.base)
         if now is None:
             if replay:
                 prev = self._clock if self._clock is not None else (state.now if state else None)
@@ -176,22 +182,28 @@ class Forecaster:
             )
         origin = state.origin if state is not None else now
         levels = self._boundary_levels(obs, origin, now)
-        scenario = self._scenario(now - origin + max(cfg.lead_times) + dt, levels)
-        s = setup(self.twin, scenario)
-        # the base scenario's numerics.scheme runs the hot start and the members
-        _, params = stepper(scenario, s.params._replace(wet_depth=cfg.flooded_depth))
+        scn = self._scenario(now - origin + max(cfg.lead_times) + dt, levels)
+        s = setup(self.twin, scn)
+        params = s.params._replace(wet_depth=cfg.flooded_depth)
         fresh = state is None
         if state is None:
-            state = LiveState(new_state(scenario, s.h0), origin, now)
+            state = LiveState(member_state(scn, s.h0), origin, now)
         self._late_frames(obs, state)
         bias = self._gauge_bias(obs, state.now, now)
-        t_ingest = time.perf_counter()
+        network = SewerStart.of(self.base, self.twin, np.asarray(s.grid.z), np.asarray(s.grid.blocked))
+        t_ingest, c_ingest = time.perf_counter(), time.process_time()
 
-        # hot start: the last state to now under the observed rain
+        # hot start: the last state to now under the observed rain (and the sewer network's state)
         flood = state.flood
         stored_before = stored_volume(flood, s.grid)
         segments = self._hot_segments(obs, state, now, origin, bias, s) if not fresh else []
-        hot = advance_with_rain(flood, s.grid, s.forcing, params, segments, now - origin)
+        sewer_now, nodes = None, None
+        if network is None:
+            hot = advance_with_rain(flood, s.grid, s.forcing, params, segments, now - origin, scenario=scn)
+        else:
+            sewer_now, nodes, hot = self._hot_start_coupled(
+                network.with_arrays(state.sewer), state, s, params, segments, scn, now - origin
+            )
         gauges = assimilation.latest_levels(obs, now, cfg.max_age, set(cfg.boundary_gauges))
         misfits = assimilation.nudge(
             flood,
@@ -206,16 +218,17 @@ class Forecaster:
         nudged = sum(m.volume_m3 for m in misfits)
         # a zero-length step takes the nudged depths in: the full solver keeps each cell's velocity (its
         # discharges scaled with the depth), in the members and in the state saved for the next cycle
-        advance_of(params)(flood, s.grid, s.forcing, params, flood.t)
+        advance, scheme_params = stepper(scn, params)  # on the CPU: a zero-length step moves no water
+        advance(flood, s.grid, s.forcing, scheme_params, flood.t)
         balance = _balance(hot, stored_before, stored_volume(flood, s.grid), nudged)
-        t_hot = time.perf_counter()
+        t_hot, c_hot = time.perf_counter(), time.process_time()
 
         # nowcast on the radar's grid
         steps = int(math.ceil(max(cfg.lead_times) / dt))
         nc, last = self._nowcast(obs, now, steps)
         if nc.method == "persistence" and cfg.nowcast != "persistence":
             obs.warn("NowcastPersistence", f"the rain forecast holds the last radar frame: {nc.reason}")
-        t_nowcast = time.perf_counter()
+        t_nowcast, c_nowcast = time.perf_counter(), time.process_time()
 
         inputs = MemberInputs(
             s.grid,
@@ -229,12 +242,14 @@ class Forecaster:
             self.twin.transform,
             dt,
             tuple(float(v) for v in cfg.lead_times),
+            scn,
+            sewer_now,
         )
         outputs = run_members(inputs, [m * bias for m in nc.rain], self.client)
-        t_members = time.perf_counter()
+        t_members, c_members = time.perf_counter(), time.process_time()
 
         name = stamp(now)
-        rasters, tables, layers, counts = self._products(outputs, np.asarray(s.grid.z))
+        rasters, tables, layers, counts = self._products(outputs, np.asarray(s.grid.z), nodes)
         for w in obs.warnings:
             warnings.warn(w, stacklevel=2)
         record = {
@@ -264,12 +279,21 @@ class Forecaster:
             ],
             "balance": balance,
             "members_balance": [_member_balance(i, o.balance) for i, o in enumerate(outputs)],
+            "numerics": scn.numerics.model_dump(mode="json"),
             "warnings": [{"code": w.code, "message": w.message} for w in obs.warnings],
             **counts,
         }
-        t_products = time.perf_counter()
-        record["timings"] = {}
+        t_products, c_products = time.perf_counter(), time.process_time()
         tables["members.csv"] = pd.DataFrame(record["members_balance"])
+        # CPU seconds: this process's per stage; the members' own (on the workers, or here) apart
+        record["cpu_seconds"] = {
+            "ingest": c_ingest - c0,
+            "hot_start": c_hot - c_ingest,
+            "nowcast": c_nowcast - c_hot,
+            "members": c_members - c_nowcast,
+            "members_own": [o.cpu_s for o in outputs],
+            "products": c_products - c_members,
+        }
         record["timings"] = {
             "ingest": t_ingest - t0,
             "hot_start": t_hot - t_ingest,
@@ -284,13 +308,45 @@ class Forecaster:
         )
         record["timings"]["publishing"] = time.perf_counter() - t_products
         record["timings"]["total"] = time.perf_counter() - t0
+        record["cpu_seconds"]["publishing"] = time.process_time() - c_products
         # the state last: a cycle cut short before this line is run again from the previous state
         state.now, state.cycles = now, state.cycles + 1
+        state.sewer = sewer_now.to_arrays() if sewer_now is not None else {}
         state.seen.update({stamp(f.time): f.digest for f in obs.frames})
         save_state(self.out / STATE_FILE, state, self.parts)
         return CycleResult("published", now, folder, record, obs.warnings, inputs, outputs, nc, last)
 
     # ------------------------------------------------------------------------------------------ pieces
+    def _hot_start_coupled(
+        self,
+        network: SewerStart,
+        state: LiveState,
+        s: FloodSetup,
+        params: Any,
+        segments: list[tuple[float, np.ndarray]],
+        scn: Scenario,
+        t_now: float,
+    ) -> tuple[SewerStart, gpd.GeoDataFrame, dict[str, float]]:
+        """The hot start coupled with SWMM (from the last cycle's SWMM state): SWMM's state of now, the
+        network's nodes and the hot start's volumes."""
+        sewer = network.open(scn.duration)
+        try:
+            hot = advance_with_rain(
+                state.flood,
+                s.grid,
+                s.forcing,
+                params,
+                segments,
+                t_now,
+                scenario=scn,
+                sewer=ManholeWatch(sewer, state.flood.t, 0),
+            )
+            saved = network.saved(sewer)
+            nodes = sewer.network.nodes.iloc[sewer.idx].reset_index(drop=True)
+        finally:
+            sewer.close()
+        return saved, nodes, hot
+
     def _scene(self, path: Path) -> None:
         from twin.scene.forecast import forecast_scene
 
@@ -428,7 +484,7 @@ class Forecaster:
         )
         return nc, last
 
-    def _products(self, outputs: list[MemberOutput], ground: np.ndarray):
+    def _products(self, outputs: list[MemberOutput], ground: np.ndarray, nodes: gpd.GeoDataFrame | None = None):
         cfg = self.config
         leads = [float(v) for v in cfg.lead_times]
         rasters: dict[str, np.ndarray] = {}
@@ -469,6 +525,22 @@ class Forecaster:
                 "count": len(gdf),
                 "warned": int((fc[last] >= cfg.warn_probability).sum()),
             }
+        if nodes is not None and len(nodes):
+            mf = manhole_forecast([o.manholes for o in outputs], leads)
+            layers["manholes.gpkg"] = gpd.GeoDataFrame(
+                pd.concat([nodes.drop(columns="geometry").reset_index(drop=True), mf], axis=1),
+                geometry=nodes.geometry.values,
+                crs=nodes.crs,
+            )
+            w = manhole_warnings(nodes, mf, leads, cfg.warn_probability)
+            if w is not None:
+                warned.append(w)
+            last = f"p_overflow_{leads[-1] / 60:g}min"
+            counts["features"]["manholes"] = {
+                "kind": "manhole",
+                "count": len(nodes),
+                "warned": int((mf[last] >= cfg.warn_probability).sum()),
+            }
         table = pd.concat(warned, ignore_index=True) if warned else gpd.GeoDataFrame()
         if len(table):
             table = table.sort_values(["lead_min", "probability"], ascending=[True, False]).reset_index(drop=True)
@@ -505,7 +577,8 @@ def _balance(hot: dict[str, float], stored0: float, stored1: float, nudged: floa
     vin = hot["vol_rain"] + hot["vol_inflow"] + hot["vol_bnd_in"]
     out = hot["vol_bnd_out"]
     lost = hot["vol_infil"] + hot["vol_drain"]
-    residual = (stored1 - stored0) - (vin - out - lost + nudged)
+    sewer = hot.get("vol_sewer", 0.0)
+    residual = (stored1 - stored0) - (vin - out - lost + nudged + sewer)
     return {
         "volume_in_m3": vin,
         "volume_rain_m3": hot["vol_rain"],
@@ -514,6 +587,7 @@ def _balance(hot: dict[str, float], stored0: float, stored1: float, nudged: floa
         "volume_out_m3": out,
         "volume_lost_m3": lost,
         "volume_nudging_m3": nudged,
+        "volume_sewer_net_m3": sewer,
         "volume_initial_m3": stored0,
         "volume_stored_m3": stored1,
         "residual_m3": residual,
@@ -528,6 +602,7 @@ def _member_balance(i: int, b: dict[str, float]) -> dict[str, float]:
         "member": i,
         "volume_in_m3": vin,
         "volume_stored_m3": b["stored_after"],
+        "volume_sewer_net_m3": b.get("vol_sewer", 0.0),
         "residual_m3": b["residual"],
         "mass_balance_error": b["residual"] / vin if vin > 0 else b["residual"],
     }

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-__all__ = ["Nowcast", "nowcast", "onto_grid"]
+__all__ = ["Nowcast", "nowcast", "onto_grid", "crop_to", "import_pysteps"]
 
 
 @dataclass
@@ -53,7 +53,7 @@ def nowcast(
         return Nowcast(persistence, "persistence", "no rain on the last radar frame")
     if steps <= 1:
         return Nowcast(persistence, "persistence", "lead time within one radar interval")
-    os.environ.setdefault("PYSTEPS_CONFIG", "")
+    import_pysteps()
     with contextlib.redirect_stdout(io.StringIO()):  # pysteps prints its progress
         from pysteps import motion, nowcasts
         from pysteps.utils import transformation
@@ -90,6 +90,16 @@ def nowcast(
     return Nowcast(rain, "steps")
 
 
+def import_pysteps() -> None:
+    """Import pysteps (seconds: it pulls in matplotlib and scipy.stats), quietly; a live twin does it
+    once when it starts, not in its first cycle."""
+    os.environ.setdefault("PYSTEPS_CONFIG", "")
+    with contextlib.redirect_stdout(io.StringIO()):  # pysteps prints its banner
+        import pysteps.motion
+        import pysteps.nowcasts
+        import pysteps.utils  # noqa: F401
+
+
 def _levels(shape: tuple[int, int]) -> int:
     """Cascade levels: as many as halvings of the grid leave at least 8 pixels (pysteps' default is 6)."""
     return int(max(2, min(6, np.floor(np.log2(min(shape) / 8)) + 1)))
@@ -115,3 +125,25 @@ def onto_grid(
         dst_nodata=np.nan,
     )
     return out
+
+
+def crop_to(
+    shape: tuple[int, int], src_crs: str, src_transform: Affine, dst_crs: object, dst_transform: Affine, dst_shape
+) -> tuple[tuple[slice, slice], Affine]:
+    """The window of a ``shape`` source grid that covers a destination grid, with two pixels of margin
+    (the bilinear reprojection reads the neighbours), and the window's transform: what
+    :func:`onto_grid` needs of the source to fill the destination."""
+    from rasterio.transform import array_bounds
+    from rasterio.warp import transform_bounds
+
+    ny, nx = dst_shape
+    west, south, east, north = transform_bounds(dst_crs, src_crs, *array_bounds(ny, nx, dst_transform), densify_pts=21)
+    inv = ~src_transform
+    cols, rows = zip(*(inv @ (x, y) for x in (west, east) for y in (south, north)))
+    r0 = int(np.clip(np.floor(min(rows)) - 2, 0, shape[0]))
+    r1 = int(np.clip(np.ceil(max(rows)) + 2, r0, shape[0]))
+    c0 = int(np.clip(np.floor(min(cols)) - 2, 0, shape[1]))
+    c1 = int(np.clip(np.ceil(max(cols)) + 2, c0, shape[1]))
+    if r1 <= r0 or c1 <= c0:  # the radar does not reach the twin: keep it whole (onto_grid gives NaN)
+        return (slice(0, shape[0]), slice(0, shape[1])), src_transform
+    return (slice(r0, r1), slice(c0, c1)), src_transform @ Affine.translation(c0, r0)

@@ -1,7 +1,8 @@
 """The live twin's state between cycles, on disk: the flood state at the last cycle's ``now``.
 
-It is the flood checkpoint's content (depth, face discharges, infiltration so far, time, steps,
-the fingerprint of the scenario and of each part of the twin) plus what a live twin must remember:
+It is the flood checkpoint's content (depth, face discharges, infiltration so far, float32's remainder,
+the full solver's cell discharges, time, steps, the fingerprint of the scenario and of each part of the
+twin; with a sewer network SWMM's hot start file and the coupling's books) plus what a live twin must remember:
 the clock (``origin``, ``now``), the radar frames already used, and the cycle count. It is written
 atomically (one rename) after a cycle's folder is published, so a cycle cut short at any point
 leaves the previous state, and running again redoes that cycle.
@@ -17,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from kernels.flood import FloodState
-from kernels.swe import SweState
 from twin import _io
 from twin._fingerprint import changed_parts
 from twin.errors import InputDataError, ScenarioError
+from twin.sims.flood.scenario import Scenario
+from twin.sims.flood.schemes import new_state, restore_state_arrays, state_arrays
 
 __all__ = ["LiveState", "load_state", "save_state"]
 
@@ -40,6 +42,9 @@ class LiveState:
         Cycles run so far.
     seen : dict
         Radar frames used so far, ``stamp -> digest`` (a frame arriving for a time already passed is late).
+    sewer : dict
+        SWMM's state at ``now`` as arrays (:meth:`twin.live.sewer.SewerStart.to_arrays`; empty without a
+        sewer network or before the first hot start).
     """
 
     flood: FloodState
@@ -47,6 +52,7 @@ class LiveState:
     now: float
     cycles: int = 0
     seen: dict[str, str] = field(default_factory=dict)
+    sewer: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def save_state(path: Path, state: LiveState, parts: dict[str, str]) -> None:
@@ -57,6 +63,9 @@ def save_state(path: Path, state: LiveState, parts: dict[str, str]) -> None:
         "qx": f.qx,
         "qy": f.qy,
         "infil_cum": f.infil_cum,
+        "h_lo": f.h_lo,
+        **state_arrays(f),
+        **state.sewer,
         "t": np.float64(f.t),
         "steps": np.int64(f.steps),
         "origin": np.float64(state.origin),
@@ -65,14 +74,13 @@ def save_state(path: Path, state: LiveState, parts: dict[str, str]) -> None:
         "seen": np.array(json.dumps(state.seen, sort_keys=True)),
         "fingerprint": np.array(json.dumps(parts, sort_keys=True)),
     }
-    if isinstance(f, SweState):
-        arrays.update(hu=f.hu, hv=f.hv)
     with _io.atomic_file(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
 
 
-def load_state(path: Path, parts: dict[str, str]) -> LiveState | None:
-    """The state at ``path`` (``None`` when there is none yet).
+def load_state(path: Path, parts: dict[str, str], scenario: Scenario | None = None) -> LiveState | None:
+    """The state at ``path`` (``None`` when there is none yet), its flood state of ``scenario``'s scheme
+    and dtype (default: the local-inertial one, in the dtype written).
 
     Raises
     ------
@@ -100,7 +108,18 @@ def load_state(path: Path, parts: dict[str, str]) -> LiveState | None:
             "hot-starting from it would mix two models. Delete it to start afresh, or use the twin and "
             "forecast file that wrote it."
         )
-    flood = FloodState(ck["h"], ck["qx"], ck["qy"], ck["infil_cum"], float(ck["t"]), int(ck["steps"]))
-    if "hu" in ck:  # the full solver's state (the fingerprint holds the scenario, so its scheme matched)
-        flood = SweState(flood.h, flood.qx, flood.qy, flood.infil_cum, flood.t, flood.steps, ck["hu"], ck["hv"])
-    return LiveState(flood, float(ck["origin"]), float(ck["now"]), int(ck["cycles"]), json.loads(str(ck["seen"])))
+    if scenario is None:
+        flood = FloodState(ck["h"], ck["qx"], ck["qy"], ck["infil_cum"], h_lo=ck.get("h_lo"))
+    else:
+        dtype = np.dtype(scenario.numerics.dtype)
+        flood = new_state(scenario, ck["h"].astype(dtype))
+        flood.qx, flood.qy = ck["qx"].astype(dtype), ck["qy"].astype(dtype)
+        flood.infil_cum = ck["infil_cum"]
+        if "h_lo" in ck and ck["h_lo"].dtype == dtype:  # a state written in another dtype starts without one
+            flood.h_lo = ck["h_lo"]
+        restore_state_arrays(flood, ck, path)
+    flood.t, flood.steps = float(ck["t"]), int(ck["steps"])
+    sewer = {k: v for k, v in ck.items() if k.startswith("sewer_")}
+    return LiveState(
+        flood, float(ck["origin"]), float(ck["now"]), int(ck["cycles"]), json.loads(str(ck["seen"])), sewer
+    )

@@ -17,7 +17,7 @@ from kernels import flood, swe
 from twin.errors import ScenarioError
 from twin.sims.flood.scenario import Scenario
 
-__all__ = ["new_state", "stepper", "advance_of", "cell_speed", "courant_factor", "state_arrays", "restore_state_arrays"]
+__all__ = ["new_state", "stepper", "cell_speed", "courant_factor", "state_arrays", "restore_state_arrays"]
 
 #: The full solver's state arrays beyond the inertial ones (checkpoint keys).
 _SWE_ARRAYS = ("hu", "hv")
@@ -41,12 +41,6 @@ def stepper(
     if n.scheme == "swe":
         return swe.advance, swe.SweParams.from_flood(params, cfl=n.cfl, order=n.order)
     return functools.partial(flood.advance, device=device), params
-
-
-def advance_of(params: Any) -> Callable[..., flood.IntervalStats]:
-    """The CPU ``advance`` of the scheme ``params`` belong to (:class:`~kernels.swe.SweParams`: the full
-    solver), for callers that hold parameters from :func:`stepper` but not the scenario (forecast members)."""
-    return swe.advance if isinstance(params, swe.SweParams) else flood.advance
 
 
 def cell_speed(state: flood.FloodState, grid: flood.FloodGrid, params: Any) -> np.ndarray:
