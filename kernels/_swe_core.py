@@ -44,41 +44,56 @@ def _minmod(a, b):
     return (math.copysign(0.5, a) + math.copysign(0.5, b)) * min(abs(a), abs(b))
 
 
+# Seed of x**(-1/3) from the float64 bit pattern (the "magic constant" trick for the inverse cube root).
+_INV_CBRT_SEED = 0x553EF0FF289DD796
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _cbrt(x):
+    """x**(1/3) for x > 0, within a few ulps of libm's cbrt, without a libm call (which would stop
+    LLVM vectorising the loop): a bit-pattern seed of x**(-1/3) (about 4 % off; the seed's integer
+    division by 3 in floating point, which vectorises) and four division-free Newton steps
+    r <- r (4 - x r^3) / 3, each squaring the error."""
+    x = np.float64(x)
+    r = np.int64(np.int64(_INV_CBRT_SEED) - np.int64(np.float64(x.view(np.int64)) * (1.0 / 3.0))).view(np.float64)
+    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+    return x * r * r
+
+
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _flux(hl, ul, vl, hr, ur, vr, g):
     """HLL flux (mass, normal momentum) and upwinded tangential momentum between two face states.
 
-    Wave speeds: the two-rarefaction estimates of Toro, with the dry-bed fronts u -/+ 2c.
+    Wave speeds: the two-rarefaction estimates of Toro, with the dry-bed fronts u -/+ 2c. Written
+    without branches (every case computed, the right one selected) so that a row of faces
+    vectorises; the values of the cases not selected, NaN included, are discarded.
     """
-    if hl <= 0.0 and hr <= 0.0:
-        return 0.0, 0.0, 0.0
     cl = np.sqrt(g * hl)
     cr = np.sqrt(g * hr)
-    if hl <= 0.0:
-        sl = ur - 2.0 * cr
-        sr = ur + cr
-    elif hr <= 0.0:
-        sl = ul - cl
-        sr = ul + 2.0 * cl
-    else:
-        us = 0.5 * (ul + ur) + cl - cr
-        cs = 0.5 * (cl + cr) + 0.25 * (ul - ur)
-        sl = min(ul - cl, us - cs)
-        sr = max(ur + cr, us + cs)
+    us = 0.5 * (ul + ur) + cl - cr
+    cs = 0.5 * (cl + cr) + 0.25 * (ul - ur)
+    ldry = hl <= 0.0
+    rdry = hr <= 0.0
+    sl = ur - 2.0 * cr if ldry else (ul - cl if rdry else min(ul - cl, us - cs))
+    sr = ur + cr if ldry else (ul + 2.0 * cl if rdry else max(ur + cr, us + cs))
     fl0 = hl * ul
     fl1 = hl * ul * ul + 0.5 * g * hl * hl
     fr0 = hr * ur
     fr1 = hr * ur * ur + 0.5 * g * hr * hr
-    if sl >= 0.0:
-        f0, f1 = fl0, fl1
-    elif sr <= 0.0:
-        f0, f1 = fr0, fr1
-    elif hl == hr and ul == ur:
-        f0, f1 = fl0, fl1  # identical states (a lake at rest): the exact flux, no rounding
-    else:
-        inv = 1.0 / (sr - sl)
-        f0 = (sr * fl0 - sl * fr0 + sl * sr * (hr - hl)) * inv
-        f1 = (sr * fl1 - sl * fr1 + sl * sr * (hr * ur - hl * ul)) * inv
+    inv = 1.0 / (sr - sl)
+    h0 = (sr * fl0 - sl * fr0 + sl * sr * (hr - hl)) * inv
+    h1 = (sr * fl1 - sl * fr1 + sl * sr * (hr * ur - hl * ul)) * inv
+    # Identical states (a lake at rest) take the exact flux, with no rounding.
+    left = (sl >= 0.0) | ((sr > 0.0) & (hl == hr) & (ul == ur))
+    right = (sl < 0.0) & (sr <= 0.0)
+    f0 = fl0 if left else (fr0 if right else h0)
+    f1 = fl1 if left else (fr1 if right else h1)
+    dry = ldry & rdry
+    f0 = 0.0 if dry else f0
+    f1 = 0.0 if dry else f1
     f2 = f0 * (vl if f0 >= 0.0 else vr)
     return f0, f1, f2
 
@@ -143,51 +158,51 @@ def _slopes(w, ec, uc, vc, wm, em, um, vm, wp, ep, up, vp):
     )
 
 
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _wet(w, b):
+    return (w > H_VEL) & (b == 0)
+
+
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _slope_row(h, zb, blocked, r, um, vm, u, v, up, vp, sl):
-    """The eight limited slopes of row r into sl (8, nx) (um, vm / up, vp: velocities of the rows above
-    / below, unused at the domain's edge). A cell next to a dry or blocked cell, or on the domain edge,
-    is first order in that direction (which keeps a lake at rest at rest)."""
+def _slope_row(h, zb, blocked, r, sa, s, sb):
+    """The eight limited slopes of row r into its ring slot s (sa, sb: the slots of the rows above and
+    below, for their velocities; unused at the domain's edge). A cell next to a dry or blocked cell,
+    or on the domain edge, is first order in that direction (which keeps a lake at rest at rest).
+    Branch-free over the cells, so it vectorises."""
     ny, nx = h.shape
+    inner = 0 < r < ny - 1
+    ra = r - 1 if inner else r
+    rb = r + 1 if inner else r
+    hr, zr, br = h[r], zb[r], blocked[r]
+    ha, za, ba = h[ra], zb[ra], blocked[ra]
+    hb, zb_, bb = h[rb], zb[rb], blocked[rb]
+    # Every load made up front and the conditions joined with '&' (no branch), the neighbours at
+    # fixed offsets (no clamped index): the loops vectorise.
     for c in range(nx):
-        w = np.float64(h[r, c])
-        ec = w + zb[r, c]
-        wet = w > H_VEL and not blocked[r, c]
-        s0 = s1 = s2 = s3 = 0.0
-        if wet and 0 < c < nx - 1:
-            hw = np.float64(h[r, c - 1])
-            he = np.float64(h[r, c + 1])
-            if hw > H_VEL and he > H_VEL and not blocked[r, c - 1] and not blocked[r, c + 1]:
-                s0, s1, s2, s3 = _slopes(
-                    w,
-                    ec,
-                    u[c],
-                    v[c],
-                    hw,
-                    hw + zb[r, c - 1],
-                    u[c - 1],
-                    v[c - 1],
-                    he,
-                    he + zb[r, c + 1],
-                    u[c + 1],
-                    v[c + 1],
-                )
-        sl[0, c] = s0
-        sl[1, c] = s1
-        sl[2, c] = s2
-        sl[3, c] = s3
-        s0 = s1 = s2 = s3 = 0.0
-        if wet and 0 < r < ny - 1:
-            hn = np.float64(h[r - 1, c])
-            hs = np.float64(h[r + 1, c])
-            if hn > H_VEL and hs > H_VEL and not blocked[r - 1, c] and not blocked[r + 1, c]:
-                s0, s1, s2, s3 = _slopes(
-                    w, ec, u[c], v[c], hn, hn + zb[r - 1, c], um[c], vm[c], hs, hs + zb[r + 1, c], up[c], vp[c]
-                )
-        sl[4, c] = s0
-        sl[5, c] = s1
-        sl[6, c] = s2
-        sl[7, c] = s3
+        w = np.float64(hr[c])
+        ec = w + zr[c]
+        hn = np.float64(ha[c])
+        hs = np.float64(hb[c])
+        ok = _wet(w, br[c]) & inner & _wet(hn, ba[c]) & _wet(hs, bb[c])
+        s0, s1, s2, s3 = _slopes(w, ec, s[_U, c], s[_V, c], hn, hn + za[c], sa[_U, c], sa[_V, c], hs, hs + zb_[c], sb[_U, c], sb[_V, c])  # fmt: skip
+        s[_S + 4, c] = s0 if ok else 0.0
+        s[_S + 5, c] = s1 if ok else 0.0
+        s[_S + 6, c] = s2 if ok else 0.0
+        s[_S + 7, c] = s3 if ok else 0.0
+    for k in range(4):
+        s[_S + k, 0] = 0.0
+        s[_S + k, nx - 1] = 0.0
+    for c in range(1, nx - 1):
+        w = np.float64(hr[c])
+        ec = w + zr[c]
+        hw = np.float64(hr[c - 1])
+        he = np.float64(hr[c + 1])
+        ok = _wet(w, br[c]) & _wet(hw, br[c - 1]) & _wet(he, br[c + 1])
+        s0, s1, s2, s3 = _slopes(w, ec, s[_U, c], s[_V, c], hw, hw + zr[c - 1], s[_U, c - 1], s[_V, c - 1], he, he + zr[c + 1], s[_U, c + 1], s[_V, c + 1])  # fmt: skip
+        s[_S, c] = s0 if ok else 0.0
+        s[_S + 1, c] = s1 if ok else 0.0
+        s[_S + 2, c] = s2 if ok else 0.0
+        s[_S + 3, c] = s3 if ok else 0.0
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -209,71 +224,118 @@ def _side(hr, zr, u, v, sl, order, c, k, sign):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _x_face_row(hr, zr, blr, u, v, sl, order, g, bf, kw, ke, out):
-    """Fluxes of a row's x-faces into out (5, nx + 1); kw, ke: the open-boundary entries of its west
-    and east faces (-1: a wall), whose fluxes bf holds."""
-    nx = hr.size
-    for j in range(nx + 1):
-        lb = j == 0 or blr[j - 1]
-        rb = j == nx or blr[j]
-        f0 = f1 = f2 = pl = pr = 0.0
-        if lb and rb:
-            pass
-        elif rb:  # the west cell against a wall
-            hl, el, ul, vl = _side(hr, zr, u, v, sl, order, j - 1, 0, 1.0)
-            f1 = _wall(hl, ul, vl, g)
-        elif lb:
-            hq, eq, uq, vq = _side(hr, zr, u, v, sl, order, j, 0, -1.0)
-            f1 = _wall(hq, -uq, vq, g)
-        else:
-            hl, el, ul, vl = _side(hr, zr, u, v, sl, order, j - 1, 0, 1.0)
-            hq, eq, uq, vq = _side(hr, zr, u, v, sl, order, j, 0, -1.0)
-            f0, f1, f2, pl, pr = _face(hl, el, ul, vl, hq, eq, uq, vq, g)
-        out[0, j] = f0
-        out[1, j] = f1
-        out[2, j] = f2
-        out[3, j] = pl
-        out[4, j] = pr
-    for j, k in ((0, kw), (nx, ke)):
-        if k >= 0:
-            for m in range(5):
-                out[m, j] = bf[k, m]
+def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, out, oo):
+    """Fluxes of n faces along axis k (0: x, 1: y) into out[:, oo:oo + n]: the face's left / upper
+    cell is cell ol + c of the row with depths hl_, beds zl_, blocked flags bl_ and ring slot sl_
+    (velocities and slopes), its right / lower one cell orr + c of the row hr_, zr_, br_, sr_.
+
+    half: 0.5 at second order, 0 at first (the slopes then drop out exactly). Branch-free over the
+    faces (walls, blocked cells and the Riemann cases are selects) so that LLVM vectorises it.
+    """
+    pn = _U + k  # normal velocity
+    pt = _V - k  # tangential velocity
+    q = _S + 4 * k  # slopes of h, eta, u, v along the axis
+    qn = q + 2 + k
+    qt = q + 3 - k
+    for c in range(n):
+        i = ol + c
+        j = orr + c
+        w = np.float64(hl_[i])
+        hl = w + half * sl_[q, i]
+        el = (w + zl_[i]) + half * sl_[q + 1, i]
+        ul = sl_[pn, i] + half * sl_[qn, i]
+        vl = sl_[pt, i] + half * sl_[qt, i]
+        w = np.float64(hr_[j])
+        hr = w - half * sr_[q, j]
+        er = (w + zr_[j]) - half * sr_[q + 1, j]
+        ur = sr_[pn, j] - half * sr_[qn, j]
+        vr = sr_[pt, j] - half * sr_[qt, j]
+        lb = bl_[i] != 0
+        rb = br_[j] != 0
+        # Hydrostatic reconstruction (Audusse et al. 2004) and its pressure corrections.
+        zs = max(el - hl, er - hr)
+        hls = max(0.0, el - zs)
+        hrs = max(0.0, er - zs)
+        # Against a wall (a blocked neighbour) the cell's face state meets its mirror image.
+        a = hl if rb else (hr if lb else hls)
+        ua = ul if rb else (-ur if lb else ul)
+        va = vl if rb else (vr if lb else vl)
+        b = hl if rb else (hr if lb else hrs)
+        ub = -ul if rb else ur
+        vb = vl if rb else vr
+        f0, f1, f2 = _flux(a, ua, va, b, ub, vb, g)
+        opened = not (lb | rb)
+        o = oo + c
+        out[0, o] = f0 if opened else 0.0
+        out[1, o] = 0.0 if (lb & rb) else f1
+        out[2, o] = f2 if opened else 0.0
+        out[3, o] = 0.5 * g * (hl * hl - hls * hls) if opened else 0.0
+        out[4, o] = 0.5 * g * (hr * hr - hrs * hrs) if opened else 0.0
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _y_face_row(h, zb, blocked, i, ua, va, sa, ub_, vb_, sb, order, g, bf, kmap, out):
-    """Fluxes of the y-faces between rows i - 1 (velocities ua, va, slopes sa) and i (ub_, vb_, sb)
-    into out (5, nx); kmap: the open-boundary entry of each face of an outer row (-1: a wall)."""
+def _x_face_row(hr, zr, blr, s, order, g, bf, kw, ke):
+    """Fluxes of a row's x-faces into the ring slot s (planes _X to _X + 4, nx + 1 faces); kw, ke: the
+    open-boundary entries of its west and east faces (-1: a wall), whose fluxes bf holds."""
+    nx = hr.size
+    half = 0.5 if order >= 2 else 0.0
+    out = s[_X : _X + 5]
+    _face_span(nx - 1, 0, half, g, hr, zr, blr, s, 0, hr, zr, blr, s, 1, out, 1)
+    u = s[_U]
+    v = s[_V]
+    sl = s[_S : _S + 8]
+    for j, k in ((0, kw), (nx, ke)):
+        f1 = 0.0
+        if k >= 0:
+            for m in range(5):
+                out[m, j] = bf[k, m]
+            continue
+        if j == 0 and not blr[0]:
+            hq, eq, uq, vq = _side(hr, zr, u, v, sl, order, 0, 0, -1.0)
+            f1 = _wall(hq, -uq, vq, g)
+        elif j == nx and not blr[nx - 1]:
+            hl, el, ul, vl = _side(hr, zr, u, v, sl, order, nx - 1, 0, 1.0)
+            f1 = _wall(hl, ul, vl, g)
+        out[0, j] = 0.0
+        out[1, j] = f1
+        out[2, j] = 0.0
+        out[3, j] = 0.0
+        out[4, j] = 0.0
+
+
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
+def _y_face_row(h, zb, blocked, i, sa, sb, order, g, bf, kmap, out):
+    """Fluxes of the y-faces between rows i - 1 (ring slot sa) and i (slot sb) into out (5, nx + 1);
+    kmap: the open-boundary entry of each face of an outer row (-1: a wall)."""
     ny, nx = h.shape
-    ra = max(i - 1, 0)
-    rb = min(i, ny - 1)
+    if 0 < i < ny:
+        half = 0.5 if order >= 2 else 0.0
+        _face_span(nx, 1, half, g, h[i - 1], zb[i - 1], blocked[i - 1], sa, 0, h[i], zb[i], blocked[i], sb, 0, out, 0)
+        return
+    r = 0 if i == 0 else ny - 1
+    s = sb if i == 0 else sa
+    u = s[_U]
+    v = s[_V]
+    sl = s[_S : _S + 8]
     for c in range(nx):
-        ub = i == 0 or blocked[i - 1, c]
-        db = i == ny or blocked[i, c]
-        f0 = f1 = f2 = pl = pr = 0.0
-        if ub and db:
-            pass
-        elif db:
-            hl, el, ul, vl = _side(h[ra], zb[ra], ua, va, sa, order, c, 1, 1.0)
-            f1 = _wall(hl, vl, ul, g)
-        elif ub:
-            hq, eq, uq, vq = _side(h[rb], zb[rb], ub_, vb_, sb, order, c, 1, -1.0)
-            f1 = _wall(hq, -vq, uq, g)
-        else:
-            hl, el, ul, vl = _side(h[ra], zb[ra], ua, va, sa, order, c, 1, 1.0)
-            hq, eq, uq, vq = _side(h[rb], zb[rb], ub_, vb_, sb, order, c, 1, -1.0)
-            f0, f1, f2, pl, pr = _face(hl, el, vl, ul, hq, eq, vq, uq, g)
-        out[0, c] = f0
+        f1 = 0.0
+        k = kmap[c]
+        if k >= 0:
+            for m in range(5):
+                out[m, c] = bf[k, m]
+            continue
+        if not blocked[r, c]:
+            if i == 0:
+                hq, eq, uq, vq = _side(h[r], zb[r], u, v, sl, order, c, 1, -1.0)
+                f1 = _wall(hq, -vq, uq, g)
+            else:
+                hl, el, ul, vl = _side(h[r], zb[r], u, v, sl, order, c, 1, 1.0)
+                f1 = _wall(hl, vl, ul, g)
+        out[0, c] = 0.0
         out[1, c] = f1
-        out[2, c] = f2
-        out[3, c] = pl
-        out[4, c] = pr
-    if i == 0 or i == ny:
-        for c in range(nx):
-            k = kmap[c]
-            if k >= 0:
-                for m in range(5):
-                    out[m, c] = bf[k, m]
+        out[2, c] = 0.0
+        out[3, c] = 0.0
+        out[4, c] = 0.0
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -389,50 +451,42 @@ def _limit_y_row(q, fa, fb, top, bottom):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _update_row(r, h0, hu0, hv0, h, hu, hv, nb, blocked, sl, xf, ya, yb, order, dt, dtdx, g, w0, w1, ho, huo, hvo):
-    """Row r of ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)), L the flux divergence and bed source of
-    the state U = (h, hu, hv) (xf: the row's x-face fluxes, ya / yb: the y-faces above / below, mass
-    fluxes limited), then point-implicit Manning friction over dt."""
-    nx = h.shape[1]
-    for c in range(nx):
-        if blocked[r, c]:
-            ho[r, c] = 0.0
-            huo[r, c] = 0.0
-            hvo[r, c] = 0.0
-            continue
-        w = np.float64(h[r, c])
+def _update_row(h0r, hu0r, hv0r, hr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, huor, hvor):
+    """One row of ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)), L the flux divergence and bed source
+    of the state U = (h, hu, hv) (s: the row's ring slot, its x-faces and the y-faces above; sn: the
+    next row's, the y-faces below; mass fluxes limited), then point-implicit Manning friction over dt.
+    Branch-free over the cells (blocked, dry and frictionless cells are selects), so it vectorises."""
+    for c in range(hr.size):
+        w = np.float64(hr[c])
         # West face: the cell is its right side; east face: its left side.
-        dh = (xf[0, c] - xf[0, c + 1]) + (ya[0, c] - yb[0, c])
-        dmx = (xf[1, c] + xf[4, c]) - (xf[1, c + 1] + xf[3, c + 1])
-        dmx += ya[2, c] - yb[2, c]
-        dmy = (ya[1, c] + ya[4, c]) - (yb[1, c] + yb[3, c])
-        dmy += xf[2, c] - xf[2, c + 1]
-        if order >= 2:
+        dh = (s[_X, c] - s[_X, c + 1]) + (s[_Y, c] - sn[_Y, c])
+        dmx = (s[_X + 1, c] + s[_X + 4, c]) - (s[_X + 1, c + 1] + s[_X + 3, c + 1])
+        dmx += s[_Y + 2, c] - sn[_Y + 2, c]
+        dmy = (s[_Y + 1, c] + s[_Y + 4, c]) - (sn[_Y + 1, c] + sn[_Y + 3, c])
+        dmy += s[_X + 2, c] - s[_X + 2, c + 1]
+        if second:
             # Centred bed source -g h (z_e - z_w) of the reconstruction (z = eta - h at the faces).
-            dmx -= g * w * (sl[1, c] - sl[0, c])
-            dmy -= g * w * (sl[5, c] - sl[4, c])
+            dmx -= g * w * (s[_S + 1, c] - s[_S, c])
+            dmy -= g * w * (s[_S + 5, c] - s[_S + 4, c])
         hn = max(w + dtdx * dh, 0.0)
-        mx = np.float64(hu[r, c]) + dtdx * dmx
-        my = np.float64(hv[r, c]) + dtdx * dmy
-        if hn > H_VEL:
-            n = np.float64(nb[r, c])
-            if n > 0.0:
-                # |u| / h^(4/3) = |q| / (h^2 h^(1/3)): one division and no pow call; then one
-                # reciprocal for both components.
-                f = 1.0 + dt * g * n * n * np.sqrt(mx * mx + my * my) / (hn * hn * np.cbrt(hn))
-                inv = 1.0 / f
-                mx *= inv
-                my *= inv
-        else:
-            mx = 0.0
-            my = 0.0
+        mx = np.float64(hur[c]) + dtdx * dmx
+        my = np.float64(hvr[c]) + dtdx * dmy
+        n = np.float64(nbr[c])
+        # |u| / h^(4/3) = |q| / (h^2 h^(1/3)): one division; then one reciprocal for both components.
+        f = 1.0 + dt * g * n * n * np.sqrt(mx * mx + my * my) / (hn * hn * _cbrt(hn))
+        inv = 1.0 / f
+        wet = hn > H_VEL
+        rough = wet & (n > 0.0)
+        mx = (mx * inv if rough else mx) if wet else 0.0
+        my = (my * inv if rough else my) if wet else 0.0
         if w0 != 0.0:
-            hn = w0 * np.float64(h0[r, c]) + w1 * hn
-            mx = w0 * np.float64(hu0[r, c]) + w1 * mx
-            my = w0 * np.float64(hv0[r, c]) + w1 * my
-        ho[r, c] = hn
-        huo[r, c] = mx
-        hvo[r, c] = my
+            hn = w0 * np.float64(h0r[c]) + w1 * hn
+            mx = w0 * np.float64(hu0r[c]) + w1 * mx
+            my = w0 * np.float64(hv0r[c]) + w1 * my
+        b = blr[c] != 0
+        hor[c] = 0.0 if b else hn
+        huor[c] = 0.0 if b else mx
+        hvor[c] = 0.0 if b else my
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
@@ -461,16 +515,16 @@ def _band(
             s = rb[r & 3]
             sa = rb[(r - 1) & 3] if r > 0 else s
             sb = rb[(r + 1) & 3] if r < ny - 1 else s
-            _slope_row(h, zb, blocked, r, sa[_U, :nx], sa[_V, :nx], s[_U, :nx], s[_V, :nx], sb[_U, :nx], sb[_V, :nx], s[_S : _S + 8, :nx])  # fmt: skip
+            _slope_row(h, zb, blocked, r, sa, s, sb)
         if max(0, b0 - 1) <= r < min(ny, b1 + 1):
             s = rb[r & 3]
-            _x_face_row(h[r], zb[r], blocked[r], s[_U, :nx], s[_V, :nx], s[_S : _S + 8, :nx], order, g, bf, kx[r, 0], kx[r, 1], s[_X : _X + 5])  # fmt: skip
+            _x_face_row(h[r], zb[r], blocked[r], s, order, g, bf, kx[r, 0], kx[r, 1])
         i = lead - 1  # the y-faces between rows i - 1 and i
         if max(0, b0 - 1) <= i <= min(ny, b1 + 1):
             sa = rb[(i - 1) & 3] if i > 0 else rb[i & 3]
             sb = rb[i & 3] if i < ny else sa
             krow = ky[0] if i == 0 else ky[1]
-            _y_face_row(h, zb, blocked, i, sa[_U, :nx], sa[_V, :nx], sa[_S : _S + 8, :nx], sb[_U, :nx], sb[_V, :nx], sb[_S : _S + 8, :nx], order, g, bf, krow, rb[i & 3, _Y : _Y + 5, :nx])  # fmt: skip
+            _y_face_row(h, zb, blocked, i, sa, sb, order, g, bf, krow, rb[i & 3, _Y : _Y + 5])
         r = lead - 2
         if max(0, b0 - 1) <= r < min(ny, b1 + 1):
             s = rb[r & 3]
@@ -486,7 +540,7 @@ def _band(
             if r == b0:
                 _limit_y_row(s[_Y, :nx], fa, fc, r == 0, False)
             _limit_y_row(sn[_Y, :nx], fc, fb, False, r == ny - 1)
-            _update_row(r, h0, hu0, hv0, h, hu, hv, nb, blocked, s[_S : _S + 8, :nx], s[_X : _X + 5], s[_Y : _Y + 5, :nx], sn[_Y : _Y + 5, :nx], order, dt, dtdx, g, w0, w1, ho, huo, hvo)  # fmt: skip
+            _update_row(h0[r], hu0[r], hv0[r], h[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], huo[r], hvo[r])  # fmt: skip
             _store_row(qx[r], s[_X], qa, qb)
             _store_row(qy[r], s[_Y, :nx], qa, qb)
             edge_x[r, 0] = s[_X, 0]
