@@ -139,7 +139,8 @@ _NPLANES = 21
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _velocity_row(hr, hur, hvr, blr, u, v):
-    """Velocities of one row (the depth desingularised below H_VEL, blocked cells still)."""
+    """Velocities of one row (the depth desingularised below H_VEL, blocked cells still) into u, v (whole
+    ring rows, nx + 1 long: contiguous, so the loop vectorises)."""
     for c in range(hr.size):
         w = np.float64(hr[c])
         wet = w > H_VEL and not blr[c]
@@ -509,7 +510,7 @@ def _band(
         r = lead
         if max(0, b0 - 3) <= r < min(ny, b1 + 3):
             s = rb[r & 3]
-            _velocity_row(h[r], hu[r], hv[r], blocked[r], s[_U, :nx], s[_V, :nx])
+            _velocity_row(h[r], hu[r], hv[r], blocked[r], s[_U], s[_V])
         r = lead - 1
         if second and max(0, b0 - 2) <= r < min(ny, b1 + 2):
             s = rb[r & 3]
@@ -528,7 +529,7 @@ def _band(
         r = lead - 2
         if max(0, b0 - 1) <= r < min(ny, b1 + 1):
             s = rb[r & 3]
-            _factor_row(h[r], s[_X], s[_Y, :nx], rb[(r + 1) & 3, _Y, :nx], dtdx, s[_F, :nx])
+            _factor_row(h[r], s[_X], s[_Y], rb[(r + 1) & 3, _Y], dtdx, s[_F])
         r = lead - 3
         if b0 <= r < b1:
             s = rb[r & 3]
@@ -745,7 +746,7 @@ def _boundary_maps(shape, blocked, b_row, b_col, b_side):
     return kx, ky
 
 
-def scratch_arrays(shape, dtype, order):
+def scratch_arrays(shape, dtype):
     """The working arrays of :func:`run` for a state of this shape and dtype (kept between calls):
     the intermediate state of a step, per-row sums and the per-band ring buffers of the fused stage."""
     ny, nx = shape

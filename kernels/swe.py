@@ -176,7 +176,7 @@ def advance(
     vols = np.zeros(6)
     scratch = state._swe_scratch
     if not _swe_core.scratch_fits(scratch, state.h.shape, state.h.dtype):
-        scratch = state._swe_scratch = _swe_core.scratch_arrays(state.h.shape, state.h.dtype, int(params.order))
+        scratch = state._swe_scratch = _swe_core.scratch_arrays(state.h.shape, state.h.dtype)
     # Below this size one thread is faster: a parallel region costs tens of microseconds to start
     # (far more on a busy machine) and a step runs a dozen of them.
     threads = numba.get_num_threads()
