@@ -1,21 +1,23 @@
 """Numba core of the full shallow-water solver. Private: use :mod:`kernels.swe`.
 
-One step (first order: one stage; second order: two stages of SSP-RK2 / Heun) is a few parallel
-sweeps over the rows:
+One step (first order: one stage; second order: two stages of SSP-RK2 / Heun) is, per stage, the
+open boundary faces (serial, few) and then one fused pass over the rows, in one band of rows per
+thread (see :func:`_band`), that for each row computes
 
-1. primitives (velocities, desingularised below ``H_VEL``) and, at second order, the minmod
-   slopes of depth, water surface and velocities (first order next to a dry or blocked cell);
-2. the x- and y-faces: hydrostatic reconstruction (Audusse et al. 2004) of the two face states,
-   an HLL flux with the tangential momentum upwinded by the mass flux (the HLLC contact for the
-   shear wave), and the two pressure corrections of the reconstruction; walls (blocked cells,
-   closed outer faces) are mirror states;
-3. the open boundary faces (serial, few);
-4. a positivity limiter on the mass fluxes (a cell never sends away more water than it holds,
+1. the velocities (desingularised below ``H_VEL``) and, at second order, the minmod slopes of
+   depth, water surface and velocities (first order next to a dry or blocked cell);
+2. the x-faces of the row and the y-faces above it: hydrostatic reconstruction (Audusse et al.
+   2004) of the two face states, an HLL flux with the tangential momentum upwinded by the mass
+   flux (the HLLC contact for the shear wave), and the two pressure corrections of the
+   reconstruction; walls (blocked cells, closed outer faces) are mirror states;
+3. the positivity limiter on the mass fluxes (a cell never sends away more water than it holds,
    its outgoing mass fluxes scaled together, so depths never go negative and mass stays exact);
-5. the cell update with the well-balanced bed source term and point-implicit Manning friction.
+4. the cell update with the well-balanced bed source term and point-implicit Manning friction,
+   and the step's face discharges.
 
-Arithmetic is float64; the state and the scratch arrays are in the state's dtype. Volumes are
-always float64.
+Each face is solved once; the rows in flight live in small per-band ring buffers, so the pass
+reads the state and writes the new state and the face discharges, nothing else. Arithmetic is
+float64 (the ring buffers too); the state is in its own dtype. Volumes are always float64.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import config, njit, prange
 
 from ._flood_core import DEBRIS_DEPTH, green_ampt_capacity, horton_capacity
 from ._series import series_cumulative, series_integral, series_value
@@ -42,41 +44,56 @@ def _minmod(a, b):
     return (math.copysign(0.5, a) + math.copysign(0.5, b)) * min(abs(a), abs(b))
 
 
+# Seed of x**(-1/3) from the float64 bit pattern (the "magic constant" trick for the inverse cube root).
+_INV_CBRT_SEED = 0x553EF0FF289DD796
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _cbrt(x):
+    """x**(1/3) for x > 0, within a few ulps of libm's cbrt, without a libm call (which would stop
+    LLVM vectorising the loop): a bit-pattern seed of x**(-1/3) (about 4 % off; the seed's integer
+    division by 3 in floating point, which vectorises) and four division-free Newton steps
+    r <- r (4 - x r^3) / 3, each squaring the error."""
+    x = np.float64(x)
+    r = np.int64(np.int64(_INV_CBRT_SEED) - np.int64(np.float64(x.view(np.int64)) * (1.0 / 3.0))).view(np.float64)
+    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+    return x * r * r
+
+
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _flux(hl, ul, vl, hr, ur, vr, g):
     """HLL flux (mass, normal momentum) and upwinded tangential momentum between two face states.
 
-    Wave speeds: the two-rarefaction estimates of Toro, with the dry-bed fronts u -/+ 2c.
+    Wave speeds: the two-rarefaction estimates of Toro, with the dry-bed fronts u -/+ 2c. Written
+    without branches (every case computed, the right one selected) so that a row of faces
+    vectorises; the values of the cases not selected, NaN included, are discarded.
     """
-    if hl <= 0.0 and hr <= 0.0:
-        return 0.0, 0.0, 0.0
     cl = np.sqrt(g * hl)
     cr = np.sqrt(g * hr)
-    if hl <= 0.0:
-        sl = ur - 2.0 * cr
-        sr = ur + cr
-    elif hr <= 0.0:
-        sl = ul - cl
-        sr = ul + 2.0 * cl
-    else:
-        us = 0.5 * (ul + ur) + cl - cr
-        cs = 0.5 * (cl + cr) + 0.25 * (ul - ur)
-        sl = min(ul - cl, us - cs)
-        sr = max(ur + cr, us + cs)
+    us = 0.5 * (ul + ur) + cl - cr
+    cs = 0.5 * (cl + cr) + 0.25 * (ul - ur)
+    ldry = hl <= 0.0
+    rdry = hr <= 0.0
+    sl = ur - 2.0 * cr if ldry else (ul - cl if rdry else min(ul - cl, us - cs))
+    sr = ur + cr if ldry else (ul + 2.0 * cl if rdry else max(ur + cr, us + cs))
     fl0 = hl * ul
     fl1 = hl * ul * ul + 0.5 * g * hl * hl
     fr0 = hr * ur
     fr1 = hr * ur * ur + 0.5 * g * hr * hr
-    if sl >= 0.0:
-        f0, f1 = fl0, fl1
-    elif sr <= 0.0:
-        f0, f1 = fr0, fr1
-    elif hl == hr and ul == ur:
-        f0, f1 = fl0, fl1  # identical states (a lake at rest): the exact flux, no rounding
-    else:
-        inv = 1.0 / (sr - sl)
-        f0 = (sr * fl0 - sl * fr0 + sl * sr * (hr - hl)) * inv
-        f1 = (sr * fl1 - sl * fr1 + sl * sr * (hr * ur - hl * ul)) * inv
+    inv = 1.0 / (sr - sl)
+    h0 = (sr * fl0 - sl * fr0 + sl * sr * (hr - hl)) * inv
+    h1 = (sr * fl1 - sl * fr1 + sl * sr * (hr * ur - hl * ul)) * inv
+    # Identical states (a lake at rest) take the exact flux, with no rounding.
+    left = (sl >= 0.0) | ((sr > 0.0) & (hl == hr) & (ul == ur))
+    right = (sl < 0.0) & (sr <= 0.0)
+    f0 = fl0 if left else (fr0 if right else h0)
+    f1 = fl1 if left else (fr1 if right else h1)
+    dry = ldry & rdry
+    f0 = 0.0 if dry else f0
+    f1 = 0.0 if dry else f1
     f2 = f0 * (vl if f0 >= 0.0 else vr)
     return f0, f1, f2
 
@@ -104,163 +121,264 @@ def _wall(h, un, ut, g):
     return f1
 
 
-@njit(error_model="numpy", parallel=True, cache=True)
-def _primitives(h, hu, hv, zb, blocked, order, u, v, sl):
-    """Velocities into u, v; at second order the limited slopes into sl (ny, nx, 8).
-
-    sl[..., 0:4]: x-slopes of h, eta, u, v; sl[..., 4:8]: y-slopes. A cell next to a dry or blocked cell, or
-    on the domain edge, is first order in that direction (which keeps a lake at rest at rest).
-    """
-    ny, nx = h.shape
-    for r in prange(ny):
-        for c in range(nx):
-            w = np.float64(h[r, c])
-            if w > H_VEL and not blocked[r, c]:
-                u[r, c] = hu[r, c] / w
-                v[r, c] = hv[r, c] / w
-            else:
-                u[r, c] = 0.0
-                v[r, c] = 0.0
-    if order < 2:
-        return
-    for r in prange(ny):
-        _row_slopes(h, zb, u, v, blocked, r, sl)
+# --- The fused stage ------------------------------------------------------------------------------
+#
+# A stage walks the rows once, in bands (one per thread). For the band's lead row L it computes, in
+# order: the velocities of row L, the slopes of row L-1, the x-faces of row L-1 and the y-faces
+# above it, the limiter factors of row L-2 and the update of row L-3. Each of these reads only rows
+# already done, so every face is solved once (a band recomputes the two or three rows on each side
+# that its neighbours own) and nothing but the new state and the face discharges goes back to
+# memory. The per-band ring buffers hold four rows (slot = row & 3) of these planes:
+_U, _V = 0, 1  # velocities (0 where dry or blocked)
+_S = 2  # eight limited slopes (second order): x-slopes of h, eta, u, v, then y-slopes
+_X = 10  # five fluxes of a row's x-faces (nx + 1): mass, x-momentum, y-momentum, west and east correction
+_Y = 15  # five fluxes of the y-faces above a row: mass, y-momentum, x-momentum, north and south correction
+_F = 20  # limiter factor of the row's cells
+_NPLANES = 21
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _row_slopes(h, zb, u, v, blocked, r, sl):
-    """The eight limited slopes of row r (see _primitives)."""
-    ny, nx = h.shape
-    for c in range(nx):
-        w = np.float64(h[r, c])
-        ec = w + zb[r, c]
-        wet = w > H_VEL and not blocked[r, c]
-        s0 = s1 = s2 = s3 = 0.0
-        if wet and 0 < c < nx - 1:
-            hw = np.float64(h[r, c - 1])
-            he = np.float64(h[r, c + 1])
-            if hw > H_VEL and he > H_VEL and not blocked[r, c - 1] and not blocked[r, c + 1]:
-                s0 = _minmod(w - hw, he - w)
-                s1 = _minmod(ec - (hw + zb[r, c - 1]), (he + zb[r, c + 1]) - ec)
-                uc = np.float64(u[r, c])
-                vc = np.float64(v[r, c])
-                s2 = _minmod(uc - u[r, c - 1], u[r, c + 1] - uc)
-                s3 = _minmod(vc - v[r, c - 1], v[r, c + 1] - vc)
-        sl[r, c, 0] = s0
-        sl[r, c, 1] = s1
-        sl[r, c, 2] = s2
-        sl[r, c, 3] = s3
-        s0 = s1 = s2 = s3 = 0.0
-        if wet and 0 < r < ny - 1:
-            hn = np.float64(h[r - 1, c])
-            hs = np.float64(h[r + 1, c])
-            if hn > H_VEL and hs > H_VEL and not blocked[r - 1, c] and not blocked[r + 1, c]:
-                s0 = _minmod(w - hn, hs - w)
-                s1 = _minmod(ec - (hn + zb[r - 1, c]), (hs + zb[r + 1, c]) - ec)
-                uc = np.float64(u[r, c])
-                vc = np.float64(v[r, c])
-                s2 = _minmod(uc - u[r - 1, c], u[r + 1, c] - uc)
-                s3 = _minmod(vc - v[r - 1, c], v[r + 1, c] - vc)
-        sl[r, c, 4] = s0
-        sl[r, c, 5] = s1
-        sl[r, c, 6] = s2
-        sl[r, c, 7] = s3
+def _velocity_row(hr, hur, hvr, blr, u, v):
+    """Velocities of one row (the depth desingularised below H_VEL, blocked cells still) into u, v (whole
+    ring rows, nx + 1 long: contiguous, so the loop vectorises)."""
+    for c in range(hr.size):
+        w = np.float64(hr[c])
+        wet = w > H_VEL and not blr[c]
+        u[c] = hur[c] / w if wet else 0.0
+        v[c] = hvr[c] / w if wet else 0.0
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
-def _side(h, zb, u, v, sl, order, r, c, k, sign):
-    """Reconstructed (h, eta, u, v) of cell (r, c) at its face on side ``sign`` (-1/+1) of axis k
-    (0: x, 1: y)."""
-    w = np.float64(h[r, c])
-    e = w + zb[r, c]
-    uu = np.float64(u[r, c])
-    vv = np.float64(v[r, c])
+def _slopes(w, ec, uc, vc, wm, em, um, vm, wp, ep, up, vp):
+    """Minmod slopes of depth, water surface and velocities from a cell and its two neighbours."""
+    return (
+        _minmod(w - wm, wp - w),
+        _minmod(ec - em, ep - ec),
+        _minmod(uc - um, up - uc),
+        _minmod(vc - vm, vp - vc),
+    )
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _wet(w, b):
+    return (w > H_VEL) & (b == 0)
+
+
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
+def _slope_row(h, zb, blocked, r, sa, s, sb):
+    """The eight limited slopes of row r into its ring slot s (sa, sb: the slots of the rows above and
+    below, for their velocities; unused at the domain's edge). A cell next to a dry or blocked cell,
+    or on the domain edge, is first order in that direction (which keeps a lake at rest at rest).
+    Branch-free over the cells, so it vectorises."""
+    ny, nx = h.shape
+    inner = 0 < r < ny - 1
+    ra = r - 1 if inner else r
+    rb = r + 1 if inner else r
+    hr, zr, br = h[r], zb[r], blocked[r]
+    ha, za, ba = h[ra], zb[ra], blocked[ra]
+    hb, zb_, bb = h[rb], zb[rb], blocked[rb]
+    # Every load made up front and the conditions joined with '&' (no branch), the neighbours at
+    # fixed offsets (no clamped index): the loops vectorise.
+    for c in range(nx):
+        w = np.float64(hr[c])
+        ec = w + zr[c]
+        hn = np.float64(ha[c])
+        hs = np.float64(hb[c])
+        ok = _wet(w, br[c]) & inner & _wet(hn, ba[c]) & _wet(hs, bb[c])
+        s0, s1, s2, s3 = _slopes(w, ec, s[_U, c], s[_V, c], hn, hn + za[c], sa[_U, c], sa[_V, c], hs, hs + zb_[c], sb[_U, c], sb[_V, c])  # fmt: skip
+        s[_S + 4, c] = s0 if ok else 0.0
+        s[_S + 5, c] = s1 if ok else 0.0
+        s[_S + 6, c] = s2 if ok else 0.0
+        s[_S + 7, c] = s3 if ok else 0.0
+    for k in range(4):
+        s[_S + k, 0] = 0.0
+        s[_S + k, nx - 1] = 0.0
+    for c in range(1, nx - 1):
+        w = np.float64(hr[c])
+        ec = w + zr[c]
+        hw = np.float64(hr[c - 1])
+        he = np.float64(hr[c + 1])
+        ok = _wet(w, br[c]) & _wet(hw, br[c - 1]) & _wet(he, br[c + 1])
+        s0, s1, s2, s3 = _slopes(w, ec, s[_U, c], s[_V, c], hw, hw + zr[c - 1], s[_U, c - 1], s[_V, c - 1], he, he + zr[c + 1], s[_U, c + 1], s[_V, c + 1])  # fmt: skip
+        s[_S, c] = s0 if ok else 0.0
+        s[_S + 1, c] = s1 if ok else 0.0
+        s[_S + 2, c] = s2 if ok else 0.0
+        s[_S + 3, c] = s3 if ok else 0.0
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _side(hr, zr, u, v, sl, order, c, k, sign):
+    """Reconstructed (h, eta, u, v) of cell c of a row at its face on side ``sign`` (-1/+1) of axis k
+    (0: x, 1: y); sl: the row's slopes (8, nx)."""
+    w = np.float64(hr[c])
+    e = w + zr[c]
+    uu = u[c]
+    vv = v[c]
     if order >= 2:
         o = 4 * k
         half = 0.5 * sign
-        w += half * sl[r, c, o]
-        e += half * sl[r, c, o + 1]
-        uu += half * sl[r, c, o + 2]
-        vv += half * sl[r, c, o + 3]
+        w += half * sl[o, c]
+        e += half * sl[o + 1, c]
+        uu += half * sl[o + 2, c]
+        vv += half * sl[o + 3, c]
     return w, e, uu, vv
 
 
-@njit(error_model="numpy", parallel=True, cache=True)
-def _faces(h, zb, u, v, sl, blocked, order, g, fx, fy):
-    """Fluxes of every face, walls included (open boundary faces are redone by _boundary_faces).
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
+def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, out, oo):
+    """Fluxes of n faces along axis k (0: x, 1: y) into out[:, oo:oo + n]: the face's left / upper
+    cell is cell ol + c of the row with depths hl_, beds zl_, blocked flags bl_ and ring slot sl_
+    (velocities and slopes), its right / lower one cell orr + c of the row hr_, zr_, br_, sr_.
 
-    fx (ny, nx+1, 5): mass, x-momentum, y-momentum, west-cell and east-cell pressure correction;
-    fy (ny+1, nx, 5): mass, y-momentum, x-momentum, north-cell and south-cell correction.
+    half: 0.5 at second order, 0 at first (the slopes then drop out exactly). Branch-free over the
+    faces (walls, blocked cells and the Riemann cases are selects) so that LLVM vectorises it.
     """
-    ny = h.shape[0]
-    # One pass: the x-faces of row i and the y-faces above it read the same rows while they are in cache.
-    for i in prange(ny + 1):
-        if i < ny:
-            _x_face_row(h, zb, u, v, sl, blocked, order, g, fx, i)
-        _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i)
+    pn = _U + k  # normal velocity
+    pt = _V - k  # tangential velocity
+    q = _S + 4 * k  # slopes of h, eta, u, v along the axis
+    qn = q + 2 + k
+    qt = q + 3 - k
+    for c in range(n):
+        i = ol + c
+        j = orr + c
+        w = np.float64(hl_[i])
+        hl = w + half * sl_[q, i]
+        el = (w + zl_[i]) + half * sl_[q + 1, i]
+        ul = sl_[pn, i] + half * sl_[qn, i]
+        vl = sl_[pt, i] + half * sl_[qt, i]
+        w = np.float64(hr_[j])
+        hr = w - half * sr_[q, j]
+        er = (w + zr_[j]) - half * sr_[q + 1, j]
+        ur = sr_[pn, j] - half * sr_[qn, j]
+        vr = sr_[pt, j] - half * sr_[qt, j]
+        lb = bl_[i] != 0
+        rb = br_[j] != 0
+        # Hydrostatic reconstruction (Audusse et al. 2004) and its pressure corrections.
+        zs = max(el - hl, er - hr)
+        hls = max(0.0, el - zs)
+        hrs = max(0.0, er - zs)
+        # Against a wall (a blocked neighbour) the cell's face state meets its mirror image.
+        a = hl if rb else (hr if lb else hls)
+        ua = ul if rb else (-ur if lb else ul)
+        va = vl if rb else (vr if lb else vl)
+        b = hl if rb else (hr if lb else hrs)
+        ub = -ul if rb else ur
+        vb = vl if rb else vr
+        f0, f1, f2 = _flux(a, ua, va, b, ub, vb, g)
+        opened = not (lb | rb)
+        o = oo + c
+        out[0, o] = f0 if opened else 0.0
+        out[1, o] = 0.0 if (lb & rb) else f1
+        out[2, o] = f2 if opened else 0.0
+        out[3, o] = 0.5 * g * (hl * hl - hls * hls) if opened else 0.0
+        out[4, o] = 0.5 * g * (hr * hr - hrs * hrs) if opened else 0.0
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _x_face_row(h, zb, u, v, sl, blocked, order, g, fx, r):
-    nx = h.shape[1]
-    for j in range(nx + 1):
-        lb = j == 0 or blocked[r, j - 1]
-        rb = j == nx or blocked[r, j]
-        f0 = f1 = f2 = pl = pr = 0.0
-        if lb and rb:
-            pass
-        elif rb:  # the west cell against a wall
-            hl, el, ul, vl = _side(h, zb, u, v, sl, order, r, j - 1, 0, 1.0)
+def _x_face_row(hr, zr, blr, s, order, g, bf, kw, ke):
+    """Fluxes of a row's x-faces into the ring slot s (planes _X to _X + 4, nx + 1 faces); kw, ke: the
+    open-boundary entries of its west and east faces (-1: a wall), whose fluxes bf holds."""
+    nx = hr.size
+    half = 0.5 if order >= 2 else 0.0
+    out = s[_X : _X + 5]
+    _face_span(nx - 1, 0, half, g, hr, zr, blr, s, 0, hr, zr, blr, s, 1, out, 1)
+    u = s[_U]
+    v = s[_V]
+    sl = s[_S : _S + 8]
+    for j, k in ((0, kw), (nx, ke)):
+        f1 = 0.0
+        if k >= 0:
+            for m in range(5):
+                out[m, j] = bf[k, m]
+            continue
+        if j == 0 and not blr[0]:
+            hq, eq, uq, vq = _side(hr, zr, u, v, sl, order, 0, 0, -1.0)
+            f1 = _wall(hq, -uq, vq, g)
+        elif j == nx and not blr[nx - 1]:
+            hl, el, ul, vl = _side(hr, zr, u, v, sl, order, nx - 1, 0, 1.0)
             f1 = _wall(hl, ul, vl, g)
-        elif lb:
-            hr, er, ur, vr = _side(h, zb, u, v, sl, order, r, j, 0, -1.0)
-            f1 = _wall(hr, -ur, vr, g)
-        else:
-            hl, el, ul, vl = _side(h, zb, u, v, sl, order, r, j - 1, 0, 1.0)
-            hr, er, ur, vr = _side(h, zb, u, v, sl, order, r, j, 0, -1.0)
-            f0, f1, f2, pl, pr = _face(hl, el, ul, vl, hr, er, ur, vr, g)
-        fx[r, j, 0] = f0
-        fx[r, j, 1] = f1
-        fx[r, j, 2] = f2
-        fx[r, j, 3] = pl
-        fx[r, j, 4] = pr
+        out[0, j] = 0.0
+        out[1, j] = f1
+        out[2, j] = 0.0
+        out[3, j] = 0.0
+        out[4, j] = 0.0
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _y_face_row(h, zb, u, v, sl, blocked, order, g, fy, i):
+def _y_face_row(h, zb, blocked, i, sa, sb, order, g, bf, kmap, out):
+    """Fluxes of the y-faces between rows i - 1 (ring slot sa) and i (slot sb) into out (5, nx + 1);
+    kmap: the open-boundary entry of each face of an outer row (-1: a wall)."""
     ny, nx = h.shape
+    if 0 < i < ny:
+        half = 0.5 if order >= 2 else 0.0
+        _face_span(nx, 1, half, g, h[i - 1], zb[i - 1], blocked[i - 1], sa, 0, h[i], zb[i], blocked[i], sb, 0, out, 0)
+        return
+    r = 0 if i == 0 else ny - 1
+    s = sb if i == 0 else sa
+    u = s[_U]
+    v = s[_V]
+    sl = s[_S : _S + 8]
     for c in range(nx):
-        ub = i == 0 or blocked[i - 1, c]
-        db = i == ny or blocked[i, c]
-        f0 = f1 = f2 = pl = pr = 0.0
-        if ub and db:
-            pass
-        elif db:
-            hl, el, ul, vl = _side(h, zb, u, v, sl, order, i - 1, c, 1, 1.0)
-            f1 = _wall(hl, vl, ul, g)
-        elif ub:
-            hr, er, ur, vr = _side(h, zb, u, v, sl, order, i, c, 1, -1.0)
-            f1 = _wall(hr, -vr, ur, g)
-        else:
-            hl, el, ul, vl = _side(h, zb, u, v, sl, order, i - 1, c, 1, 1.0)
-            hr, er, ur, vr = _side(h, zb, u, v, sl, order, i, c, 1, -1.0)
-            f0, f1, f2, pl, pr = _face(hl, el, vl, ul, hr, er, vr, ur, g)
-        fy[i, c, 0] = f0
-        fy[i, c, 1] = f1
-        fy[i, c, 2] = f2
-        fy[i, c, 3] = pl
-        fy[i, c, 4] = pr
+        f1 = 0.0
+        k = kmap[c]
+        if k >= 0:
+            for m in range(5):
+                out[m, c] = bf[k, m]
+            continue
+        if not blocked[r, c]:
+            if i == 0:
+                hq, eq, uq, vq = _side(h[r], zb[r], u, v, sl, order, c, 1, -1.0)
+                f1 = _wall(hq, -vq, uq, g)
+            else:
+                hl, el, ul, vl = _side(h[r], zb[r], u, v, sl, order, c, 1, 1.0)
+                f1 = _wall(hl, vl, ul, g)
+        out[0, c] = 0.0
+        out[1, c] = f1
+        out[2, c] = 0.0
+        out[3, c] = 0.0
+        out[4, c] = 0.0
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _cell_velocity(h, hu, hv, blocked, r, c):
+    w = np.float64(h[r, c])
+    if w > H_VEL and not blocked[r, c]:
+        return hu[r, c] / w, hv[r, c] / w
+    return 0.0, 0.0
+
+
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
+def _cell_side(h, zb, hu, hv, blocked, order, r, c, k, sign):
+    """Reconstructed (h, eta, u, v) of one cell at its face on side ``sign`` of axis k, from the
+    state arrays (the open boundary faces; the rows use _slope_row and _side)."""
+    ny, nx = h.shape
+    w = np.float64(h[r, c])
+    ec = w + zb[r, c]
+    uc, vc = _cell_velocity(h, hu, hv, blocked, r, c)
+    if order < 2 or not (w > H_VEL and not blocked[r, c]):
+        return w, ec, uc, vc
+    rm, cm, rp, cp = (r, c - 1, r, c + 1) if k == 0 else (r - 1, c, r + 1, c)
+    if not (rm >= 0 and cm >= 0 and rp < ny and cp < nx):
+        return w, ec, uc, vc
+    wm = np.float64(h[rm, cm])
+    wp = np.float64(h[rp, cp])
+    if not (wm > H_VEL and wp > H_VEL and not blocked[rm, cm] and not blocked[rp, cp]):
+        return w, ec, uc, vc
+    um, vm = _cell_velocity(h, hu, hv, blocked, rm, cm)
+    up, vp = _cell_velocity(h, hu, hv, blocked, rp, cp)
+    s0, s1, s2, s3 = _slopes(w, ec, uc, vc, wm, wm + zb[rm, cm], um, vm, wp, wp + zb[rp, cp], up, vp)
+    half = 0.5 * sign
+    return w + half * s0, ec + half * s1, uc + half * s2, vc + half * s3
 
 
 @njit(error_model="numpy", cache=True)
-def _boundary_faces(h, zb, nb, u, v, sl, blocked, order, g, fx, fy, b_row, b_col, b_side, b_kind, b_ser, b_slope, lvl):
-    """Fluxes of the open outer faces against a ghost cell.
+def _boundary_faces(h, zb, nb, hu, hv, blocked, order, g, b_row, b_col, b_side, b_kind, b_ser, b_slope, lvl, bf):
+    """Fluxes of the open outer faces against a ghost cell, into bf (k, 5) as the faces' five fluxes.
 
     Free outflow (kind 1): the ghost is the cell itself with its outward velocity at least the
     normal-flow speed h^(2/3) S^(1/2) / n (never inward). Level (kind 2): the ghost holds the
     level over the cell's bed, with the cell's velocity (none when the ghost is dry).
     """
-    ny, nx = h.shape
     for k in range(b_row.size):
         r = b_row[k]
         c = b_col[k]
@@ -269,7 +387,7 @@ def _boundary_faces(h, zb, nb, u, v, sl, blocked, order, g, fx, fy, b_row, b_col
         side = b_side[k]
         ax = 0 if side < 2 else 1
         outward = -1.0 if (side == 0 or side == 2) else 1.0
-        w, e, uu, vv = _side(h, zb, u, v, sl, order, r, c, ax, outward)
+        w, e, uu, vv = _cell_side(h, zb, hu, hv, blocked, order, r, c, ax, outward)
         un = uu if ax == 0 else vv
         ut = vv if ax == 0 else uu
         zc = e - w
@@ -292,98 +410,185 @@ def _boundary_faces(h, zb, nb, u, v, sl, blocked, order, g, fx, fy, b_row, b_col
         else:
             f0, f1, f2, pl, pr = _face(hg, eg, ung, utg, w, e, un, ut, g)
             pc = pr
-        if ax == 0:
-            j = 0 if side == 0 else nx
-            fx[r, j, 0] = f0
-            fx[r, j, 1] = f1
-            fx[r, j, 2] = f2
-            fx[r, j, 3] = pc
-            fx[r, j, 4] = pc
-        else:
-            i = 0 if side == 2 else ny
-            fy[i, c, 0] = f0
-            fy[i, c, 1] = f1
-            fy[i, c, 2] = f2
-            fy[i, c, 3] = pc
-            fy[i, c, 4] = pc
+        bf[k, 0] = f0
+        bf[k, 1] = f1
+        bf[k, 2] = f2
+        bf[k, 3] = pc
+        bf[k, 4] = pc
+
+
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
+def _factor_row(hr, xf, ya, yb, dtdx, fac):
+    """Positivity: the factor that scales a row's outgoing mass fluxes (unlimited: xf its x-faces, ya,
+    yb the y-faces above and below) so that no cell sends away more than its water."""
+    for c in range(hr.size):
+        o = (max(xf[c + 1], 0.0) + max(-xf[c], 0.0) + max(yb[c], 0.0) + max(-ya[c], 0.0)) * dtdx
+        w = np.float64(hr[c])
+        fac[c] = w / o if o > w else 1.0
+
+
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
+def _limit_x_row(q, fac):
+    """Scale the outgoing mass fluxes of a row's x-faces by the limiter factor of their upwind cell."""
+    nx = fac.size
+    for j in range(nx + 1):
+        f = q[j]
+        if f > 0.0 and j > 0:
+            q[j] = f * fac[j - 1]
+        elif f < 0.0 and j < nx:
+            q[j] = f * fac[j]
+
+
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
+def _limit_y_row(q, fa, fb, top, bottom):
+    """Likewise for the y-faces between a row with factors fa (absent at the top edge) and fb (absent at
+    the bottom edge)."""
+    for c in range(q.size):
+        f = q[c]
+        if f > 0.0 and not top:
+            q[c] = f * fa[c]
+        elif f < 0.0 and not bottom:
+            q[c] = f * fb[c]
+
+
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
+def _update_row(h0r, hu0r, hv0r, hr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, huor, hvor):
+    """One row of ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)), L the flux divergence and bed source
+    of the state U = (h, hu, hv) (s: the row's ring slot, its x-faces and the y-faces above; sn: the
+    next row's, the y-faces below; mass fluxes limited), then point-implicit Manning friction over dt.
+    Branch-free over the cells (blocked, dry and frictionless cells are selects), so it vectorises."""
+    for c in range(hr.size):
+        w = np.float64(hr[c])
+        # West face: the cell is its right side; east face: its left side.
+        dh = (s[_X, c] - s[_X, c + 1]) + (s[_Y, c] - sn[_Y, c])
+        dmx = (s[_X + 1, c] + s[_X + 4, c]) - (s[_X + 1, c + 1] + s[_X + 3, c + 1])
+        dmx += s[_Y + 2, c] - sn[_Y + 2, c]
+        dmy = (s[_Y + 1, c] + s[_Y + 4, c]) - (sn[_Y + 1, c] + sn[_Y + 3, c])
+        dmy += s[_X + 2, c] - s[_X + 2, c + 1]
+        if second:
+            # Centred bed source -g h (z_e - z_w) of the reconstruction (z = eta - h at the faces).
+            dmx -= g * w * (s[_S + 1, c] - s[_S, c])
+            dmy -= g * w * (s[_S + 5, c] - s[_S + 4, c])
+        hn = max(w + dtdx * dh, 0.0)
+        mx = np.float64(hur[c]) + dtdx * dmx
+        my = np.float64(hvr[c]) + dtdx * dmy
+        n = np.float64(nbr[c])
+        # |u| / h^(4/3) = |q| / (h^2 h^(1/3)): one division; then one reciprocal for both components.
+        f = 1.0 + dt * g * n * n * np.sqrt(mx * mx + my * my) / (hn * hn * _cbrt(hn))
+        inv = 1.0 / f
+        wet = hn > H_VEL
+        rough = wet & (n > 0.0)
+        mx = (mx * inv if rough else mx) if wet else 0.0
+        my = (my * inv if rough else my) if wet else 0.0
+        if w0 != 0.0:
+            hn = w0 * np.float64(h0r[c]) + w1 * hn
+            mx = w0 * np.float64(hu0r[c]) + w1 * mx
+            my = w0 * np.float64(hv0r[c]) + w1 * my
+        b = blr[c] != 0
+        hor[c] = 0.0 if b else hn
+        huor[c] = 0.0 if b else mx
+        hvor[c] = 0.0 if b else my
+
+
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
+def _store_row(qr, f, a, b):
+    """qr = a qr + b f: a row of the step's face discharges."""
+    for j in range(qr.size):
+        qr[j] = a * qr[j] + b * f[j]
+
+
+@njit(error_model="numpy", cache=True)
+def _band(
+    b0, b1, h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo,
+    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, rb,
+):  # fmt: skip
+    """Rows b0 to b1 - 1 of one stage (see the comment above _U); rb: the band's ring (4, planes, nx + 1)."""
+    ny, nx = h.shape
+    dtdx = dt / dx
+    second = order >= 2
+    for lead in range(b0 - 3, b1 + 3):
+        r = lead
+        if max(0, b0 - 3) <= r < min(ny, b1 + 3):
+            s = rb[r & 3]
+            _velocity_row(h[r], hu[r], hv[r], blocked[r], s[_U], s[_V])
+        r = lead - 1
+        if second and max(0, b0 - 2) <= r < min(ny, b1 + 2):
+            s = rb[r & 3]
+            sa = rb[(r - 1) & 3] if r > 0 else s
+            sb = rb[(r + 1) & 3] if r < ny - 1 else s
+            _slope_row(h, zb, blocked, r, sa, s, sb)
+        if max(0, b0 - 1) <= r < min(ny, b1 + 1):
+            s = rb[r & 3]
+            _x_face_row(h[r], zb[r], blocked[r], s, order, g, bf, kx[r, 0], kx[r, 1])
+        i = lead - 1  # the y-faces between rows i - 1 and i
+        if max(0, b0 - 1) <= i <= min(ny, b1 + 1):
+            sa = rb[(i - 1) & 3] if i > 0 else rb[i & 3]
+            sb = rb[i & 3] if i < ny else sa
+            krow = ky[0] if i == 0 else ky[1]
+            _y_face_row(h, zb, blocked, i, sa, sb, order, g, bf, krow, rb[i & 3, _Y : _Y + 5])
+        r = lead - 2
+        if max(0, b0 - 1) <= r < min(ny, b1 + 1):
+            s = rb[r & 3]
+            _factor_row(h[r], s[_X], s[_Y], rb[(r + 1) & 3, _Y], dtdx, s[_F])
+        r = lead - 3
+        if b0 <= r < b1:
+            s = rb[r & 3]
+            sn = rb[(r + 1) & 3]
+            fa = rb[(r - 1) & 3, _F, :nx]
+            fc = s[_F, :nx]
+            fb = sn[_F, :nx]
+            _limit_x_row(s[_X], fc)
+            if r == b0:
+                _limit_y_row(s[_Y, :nx], fa, fc, r == 0, False)
+            _limit_y_row(sn[_Y, :nx], fc, fb, False, r == ny - 1)
+            _update_row(h0[r], hu0[r], hv0[r], h[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], huo[r], hvo[r])  # fmt: skip
+            _store_row(qx[r], s[_X], qa, qb)
+            _store_row(qy[r], s[_Y, :nx], qa, qb)
+            edge_x[r, 0] = s[_X, 0]
+            edge_x[r, 1] = s[_X, nx]
+            if r == 0:
+                edge_y[0] = s[_Y, :nx]
+            if r == ny - 1:
+                _store_row(qy[ny], sn[_Y, :nx], qa, qb)
+                edge_y[1] = sn[_Y, :nx]
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
-def _limit(h, fx, fy, dtdx, fac):
-    """Positivity: scale every cell's outgoing mass fluxes so that it sends away at most its water."""
-    ny, nx = h.shape
-    for r in prange(ny):
-        for c in range(nx):
-            o = (
-                max(np.float64(fx[r, c + 1, 0]), 0.0)
-                + max(-np.float64(fx[r, c, 0]), 0.0)
-                + max(np.float64(fy[r + 1, c, 0]), 0.0)
-                + max(-np.float64(fy[r, c, 0]), 0.0)
-            ) * dtdx
-            w = np.float64(h[r, c])
-            fac[r, c] = w / o if o > w else 1.0
-    for r in prange(ny):
-        for j in range(nx + 1):
-            q = fx[r, j, 0]
-            if q > 0.0 and j > 0:
-                fx[r, j, 0] = q * fac[r, j - 1]
-            elif q < 0.0 and j < nx:
-                fx[r, j, 0] = q * fac[r, j]
-    for i in prange(ny + 1):
-        for c in range(nx):
-            q = fy[i, c, 0]
-            if q > 0.0 and i > 0:
-                fy[i, c, 0] = q * fac[i - 1, c]
-            elif q < 0.0 and i < ny:
-                fy[i, c, 0] = q * fac[i, c]
+def _bands(
+    h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo,
+    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband,
+):  # fmt: skip
+    """One stage over nband bands of rows in parallel."""
+    ny = h.shape[0]
+    for k in prange(nband):
+        _band(
+            k * ny // nband, (k + 1) * ny // nband, h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx,
+            w0, w1, ho, huo, hvo, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[k],
+        )  # fmt: skip
 
 
-@njit(error_model="numpy", parallel=True, cache=True, fastmath=FASTMATH)
-def _update(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx, g, w0, w1, ho, huo, hvo):
-    """ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)) with L the flux divergence and bed source of
-    the state U = (h, hu, hv), then point-implicit Manning friction over dt."""
-    ny, nx = h.shape
-    dtdx = dt / dx
-    for r in prange(ny):
-        for c in range(nx):
-            if blocked[r, c]:
-                ho[r, c] = 0.0
-                huo[r, c] = 0.0
-                hvo[r, c] = 0.0
-                continue
-            w = np.float64(h[r, c])
-            # West face: the cell is its right side; east face: its left side.
-            dh = (np.float64(fx[r, c, 0]) - fx[r, c + 1, 0]) + (np.float64(fy[r, c, 0]) - fy[r + 1, c, 0])
-            dmx = (np.float64(fx[r, c, 1]) + fx[r, c, 4]) - (np.float64(fx[r, c + 1, 1]) + fx[r, c + 1, 3])
-            dmx += np.float64(fy[r, c, 2]) - fy[r + 1, c, 2]
-            dmy = (np.float64(fy[r, c, 1]) + fy[r, c, 4]) - (np.float64(fy[r + 1, c, 1]) + fy[r + 1, c, 3])
-            dmy += np.float64(fx[r, c, 2]) - fx[r, c + 1, 2]
-            if order >= 2:
-                # Centred bed source -g h (z_e - z_w) of the reconstruction (z = eta - h at the faces).
-                dmx -= g * w * (np.float64(sl[r, c, 1]) - sl[r, c, 0])
-                dmy -= g * w * (np.float64(sl[r, c, 5]) - sl[r, c, 4])
-            hn = max(w + dtdx * dh, 0.0)
-            mx = np.float64(hu[r, c]) + dtdx * dmx
-            my = np.float64(hv[r, c]) + dtdx * dmy
-            if hn > H_VEL:
-                n = np.float64(nb[r, c])
-                if n > 0.0:
-                    # |u| / h^(4/3) = |q| / (h^2 h^(1/3)): one division and no pow call; then one
-                    # reciprocal for both components.
-                    f = 1.0 + dt * g * n * n * np.sqrt(mx * mx + my * my) / (hn * hn * np.cbrt(hn))
-                    inv = 1.0 / f
-                    mx *= inv
-                    my *= inv
-            else:
-                mx = 0.0
-                my = 0.0
-            if w0 != 0.0:
-                hn = w0 * np.float64(h0[r, c]) + w1 * hn
-                mx = w0 * np.float64(hu0[r, c]) + w1 * mx
-                my = w0 * np.float64(hv0[r, c]) + w1 * my
-            ho[r, c] = hn
-            huo[r, c] = mx
-            hvo[r, c] = my
+@njit(error_model="numpy", cache=True)
+def _nbands(ny, ring, threads):
+    """Bands of a stage: one per thread, of at least 16 rows."""
+    return max(1, min(threads, ring.shape[0], ny // 16))
+
+
+@njit(error_model="numpy", cache=True)
+def _stage(
+    h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, w0, w1, ho, huo, hvo,
+    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, threads, weight, vols,
+):  # fmt: skip
+    """One stage: ho = w0 * (h0, ...) + w1 * (U + dt L(U)) of the state U = (h, hu, hv), with its
+    limited face mass fluxes stored as qx = qa qx + qb f; the open boundary's volumes counted with
+    ``weight``."""
+    b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
+    _boundary_faces(h, zb, nb, hu, hv, blocked, order, g, b_row, b_col, b_side, b_kind, b_ser, b_slope, lvl, bf)
+    nband = _nbands(h.shape[0], ring, threads)
+    if nband == 1:
+        _band(0, h.shape[0], h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[0])  # fmt: skip
+    else:
+        _bands(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband)  # fmt: skip
+    _boundary_volume(edge_x, edge_y, b_row, b_col, b_side, weight * dt, dx, vols)
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
@@ -409,17 +614,6 @@ def _row_speed(h, hu, hv, blocked, g, best, bad, r):
             m = max(m, a / w + np.sqrt(g * w))
     best[r] = m
     bad[r] = nbad
-
-
-@njit(error_model="numpy", parallel=True, cache=True)
-def _store_q(fx, fy, a, b, qx, qy):
-    """qx = a qx + b (mass flux of fx), likewise qy: the step's face discharges."""
-    for i in prange(qx.shape[0]):
-        for j in range(qx.shape[1]):
-            qx[i, j] = a * qx[i, j] + b * fx[i, j, 0]
-    for i in prange(qy.shape[0]):
-        for j in range(qy.shape[1]):
-            qy[i, j] = a * qy[i, j] + b * fy[i, j, 0]
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
@@ -510,22 +704,21 @@ def accumulate(h, hu, hv, blocked, t1, v_depth, wet, a_hmax, a_vmax, a_haz, a_ta
 
 
 @njit(error_model="numpy", cache=True)
-def _boundary_volume(fx, fy, b_row, b_col, b_side, dt, dx, vols):
-    """Volumes through the open faces of one stage (fluxes after limiting) into vols[2] (in), vols[3] (out)."""
-    ny = fy.shape[0] - 1
-    nx = fx.shape[1] - 1
+def _boundary_volume(edge_x, edge_y, b_row, b_col, b_side, dt, dx, vols):
+    """Volumes through the open faces of one stage (limited mass fluxes of the outer faces: edge_x
+    (ny, 2) west and east, edge_y (2, nx) north and south) into vols[2] (in), vols[3] (out)."""
     for k in range(b_row.size):
         r = b_row[k]
         c = b_col[k]
         side = b_side[k]
         if side == 0:
-            vin = np.float64(fx[r, 0, 0])
+            vin = edge_x[r, 0]
         elif side == 1:
-            vin = -np.float64(fx[r, nx, 0])
+            vin = -edge_x[r, 1]
         elif side == 2:
-            vin = np.float64(fy[0, c, 0])
+            vin = edge_y[0, c]
         else:
-            vin = -np.float64(fy[ny, c, 0])
+            vin = -edge_y[1, c]
         vin *= dt * dx
         if vin > 0.0:
             vols[2] += vin
@@ -534,33 +727,53 @@ def _boundary_volume(fx, fy, b_row, b_col, b_side, dt, dx, vols):
 
 
 @njit(error_model="numpy", cache=True)
-def _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, u, v, sl, fx, fy, fac, weight, vols):
-    """Fluxes of state (h, hu, hv) for one stage, limited; boundary volumes counted with ``weight``."""
-    b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
-    _primitives(h, hu, hv, zb, blocked, order, u, v, sl)
-    _faces(h, zb, u, v, sl, blocked, order, g, fx, fy)
-    _boundary_faces(h, zb, nb, u, v, sl, blocked, order, g, fx, fy, b_row, b_col, b_side, b_kind, b_ser, b_slope, lvl)
-    _limit(h, fx, fy, dt / dx, fac)
-    _boundary_volume(fx, fy, b_row, b_col, b_side, weight * dt, dx, vols)
-
-
-def scratch_arrays(shape, dtype, order):
-    """The working arrays of :func:`run` for a state of this shape, dtype and order (kept between calls)."""
+def _boundary_maps(shape, blocked, b_row, b_col, b_side):
+    """The open-boundary entry of each outer face, -1 for a wall: (ny, 2) west/east, (2, nx) north/south
+    (a blocked cell's face stays a wall; of two entries for one face the last wins)."""
     ny, nx = shape
+    kx = np.full((ny, 2), -1, np.int64)
+    ky = np.full((2, nx), -1, np.int64)
+    for k in range(b_row.size):
+        r = b_row[k]
+        c = b_col[k]
+        if blocked[r, c]:
+            continue
+        side = b_side[k]
+        if side < 2:
+            kx[r, side] = k
+        else:
+            ky[side - 2, c] = k
+    return kx, ky
+
+
+def scratch_arrays(shape, dtype):
+    """The working arrays of :func:`run` for a state of this shape and dtype (kept between calls):
+    the intermediate state of a step, per-row sums and the per-band ring buffers of the fused stage."""
+    ny, nx = shape
+    bands = max(1, config.NUMBA_NUM_THREADS)
     return (
-        np.zeros((ny, nx), dtype),
-        np.zeros((ny, nx), dtype),
-        np.zeros((ny, nx, 8 if order >= 2 else 1), dtype),
-        np.zeros((ny, nx + 1, 5), dtype),
-        np.zeros((ny + 1, nx, 5), dtype),
-        np.ones((ny, nx)),
         np.zeros((ny, nx), dtype),
         np.zeros((ny, nx), dtype),
         np.zeros((ny, nx), dtype),
         np.zeros(ny),
         np.zeros(ny, np.int64),
         np.zeros((ny, 2)),
+        np.zeros((bands, 4, _NPLANES, nx + 1)),
     )
+
+
+def scratch_fits(scratch, shape, dtype) -> bool:
+    """Whether ``scratch`` (from :func:`scratch_arrays`) serves a state of this shape and dtype."""
+    return scratch is not None and scratch[0].shape == tuple(shape) and scratch[0].dtype == dtype
+
+
+@njit(error_model="numpy", parallel=True, cache=True)
+def _copy3(a, b, c, ao, bo, co):
+    """ao, bo, co = a, b, c (row-parallel)."""
+    for r in prange(a.shape[0]):
+        ao[r] = a[r]
+        bo[r] = b[r]
+        co[r] = c[r]
 
 
 @njit(error_model="numpy", cache=True)
@@ -614,10 +827,12 @@ def run(
     a_wet,
     vols,
     scratch,
+    threads,
 ):
     """Advance from t0 to exactly t_end. Returns (t, steps, dt_min, dt_max, status).
 
-    scratch: the working arrays of :func:`scratch_arrays` (every element is written before it is read).
+    scratch: the working arrays of :func:`scratch_arrays` (every element is written before it is read);
+    threads: the threads a stage may run on (one band of rows each).
 
     vols (6,) float64 receives the interval's volumes: rain, inflow, boundary in, boundary out,
     infiltration, drainage. status: 0 ok, 1 fixed dt above 1.5x the Courant step, 2 non-finite.
@@ -625,7 +840,11 @@ def run(
     ny, nx = h.shape
     cell_area = dx * dx
     b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
-    u, v, sl, fx, fy, fac, h1, hu1, hv1, row_best, row_bad, sums = scratch
+    h1, hu1, hv1, row_best, row_bad, sums, ring = scratch
+    kx, ky = _boundary_maps(h.shape, blocked, b_row, b_col, b_side)
+    bf = np.zeros((max(b_row.size, 1), 5))
+    edge_x = np.zeros((ny, 2))
+    edge_y = np.zeros((2, nx))
     nser = sptr.size - 1
     cum = series_cumulative(st, sv, sptr)
     lvl = np.zeros(max(nser, 1))
@@ -659,17 +878,23 @@ def run(
             dt = remaining
         t1 = t_end if clipped else t + dt
 
+        # fmt: off
         if order >= 2:
-            _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, u, v, sl, fx, fy, fac, 0.5, vols)
-            _update(h, hu, hv, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx, g, 0.0, 1.0, h1, hu1, hv1)
-            _store_q(fx, fy, 0.0, 0.5, qx, qy)
-            _stage(h1, hu1, hv1, zb, nb, blocked, order, g, dt, dx, lvl, bnd, u, v, sl, fx, fy, fac, 0.5, vols)
-            _update(h, hu, hv, h1, hu1, hv1, zb, nb, blocked, sl, fx, fy, order, dt, dx, g, 0.5, 0.5, h, hu, hv)
-            _store_q(fx, fy, 1.0, 0.5, qx, qy)
+            _stage(h, hu, hv, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
+                   qx, qy, 0.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
+            _stage(h, hu, hv, h1, hu1, hv1, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.5, 0.5, h, hu, hv,
+                   qx, qy, 1.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
+        elif _nbands(ny, ring, threads) == 1:
+            # In place: one band never reads a row again once it has updated it.
+            _stage(h, hu, hv, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h, hu, hv,
+                   qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols)
         else:
-            _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, u, v, sl, fx, fy, fac, 1.0, vols)
-            _update(h, hu, hv, h, hu, hv, zb, nb, blocked, sl, fx, fy, order, dt, dx, g, 0.0, 1.0, h, hu, hv)
-            _store_q(fx, fy, 0.0, 1.0, qx, qy)
+            # Into the scratch state (the rows a band reads from its neighbours must stay as they
+            # were), then back.
+            _stage(h, hu, hv, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
+                   qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols)
+            _copy3(h1, hu1, hv1, h, hu, hv)
+        # fmt: on
 
         # Rain (its mean over the step), infiltration, drainage.
         raindt = 0.0

@@ -175,13 +175,8 @@ def advance(
         _swe_core.accumulate(state.h, state.hu, state.hv, blocked, state.t, v_depth, float(params.wet_depth), *acc)
     vols = np.zeros(6)
     scratch = state._swe_scratch
-    if (
-        scratch is None
-        or scratch[0].shape != state.h.shape
-        or scratch[0].dtype != state.h.dtype
-        or (scratch[2].shape[2] != (8 if params.order >= 2 else 1))
-    ):
-        scratch = state._swe_scratch = _swe_core.scratch_arrays(state.h.shape, state.h.dtype, int(params.order))
+    if not _swe_core.scratch_fits(scratch, state.h.shape, state.h.dtype):
+        scratch = state._swe_scratch = _swe_core.scratch_arrays(state.h.shape, state.h.dtype)
     # Below this size one thread is faster: a parallel region costs tens of microseconds to start
     # (far more on a busy machine) and a step runs a dozen of them.
     threads = numba.get_num_threads()
@@ -221,6 +216,7 @@ def advance(
             *acc,
             vols,
             scratch,
+            numba.get_num_threads(),
         )
     finally:
         numba.set_num_threads(threads)
