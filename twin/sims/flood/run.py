@@ -600,6 +600,11 @@ def _device(scenario: Scenario, device: str | None) -> str:
             f"(numerics.scheme = {scenario.numerics.scheme!r}) runs on the CPU: set numerics.device = 'cpu' "
             "or numerics.scheme = 'inertial'."
         )
+    if device == "gpu" and scenario.numerics.time_stepping == "local":
+        raise ScenarioError(
+            "--device gpu runs the global time step only (numerics.time_stepping = 'local' runs on the CPU): "
+            "run with --device cpu or set numerics.time_stepping = 'global'."
+        )
     if device == "gpu" and not gpu_available():
         raise ScenarioError(
             "numerics.device = 'gpu' (or --device gpu), but this machine has no CUDA GPU that numba-cuda "
