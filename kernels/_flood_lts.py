@@ -34,25 +34,28 @@ from numba import njit, prange
 from ._flood_core import (
     FASTMATH,
     N_PF,
+    P_FOUR,
     P_GDT,
     P_HALF,
+    P_HALF1M,
     P_HDRY,
+    P_INVDX,
     P_ONE,
+    P_THETA,
+    P_THIRD,
     P_WET,
     P_ZERO,
     boundary_momentum,
     constants,
     face_depth_drop,
+    face_flux,
     forced_cells,
     green_ampt_capacity,
     horton_capacity,
     maxima,
     point_inflows,
     source_limited_dt,
-    update_row_compensated,
     wet_dry,
-    x_faces,
-    y_faces,
 )
 from ._series import series_cumulative, series_integral, series_value
 
@@ -60,6 +63,10 @@ __all__ = ["run", "TILE", "MAX_LEVELS_LIMIT"]
 
 #: Tile edge [cells]. 32 keeps a tile's rows in cache and lets idle tiles be skipped.
 TILE = 32
+
+#: Tiles are ``WIDE`` times wider than tall: each row of a tile is one call of the global sweep's
+#: row loops, and a call costs about as much as 30 cells, so short rows would waste it.
+WIDE = 4
 
 #: Largest number of levels: 2^K fine steps per cycle must stay below the tile edge (see the idle
 #: tiles above), and 16x the finest step is more than the urban cases need.
@@ -80,9 +87,9 @@ def _count(n, tile):
 def _bounds(a, b, tile, ny, nx):
     """Rows [r0, r1) and columns [c0, c1) of tile (a, b)."""
     r0 = a * tile
-    c0 = b * tile
+    c0 = b * tile * WIDE
     r1 = ny if a == _count(ny, tile) - 1 else r0 + tile
-    c1 = nx if b == _count(nx, tile) - 1 else c0 + tile
+    c1 = nx if b == _count(nx, tile * WIDE) - 1 else c0 + tile * WIDE
     return r0, r1, c0, c1
 
 
@@ -96,7 +103,7 @@ def _fine_time(t, j, dt0, nfine, last, t_end):
 
 @njit(error_model="numpy", cache=True)
 def _tile_of(r, c, tile, ty, tx):
-    return min(r // tile, ty - 1), min(c // tile, tx - 1)
+    return min(r // tile, ty - 1), min(c // (tile * WIDE), tx - 1)
 
 
 @njit(error_model="numpy", cache=True)
@@ -113,17 +120,65 @@ def _on(level, s):
     return level >= 0 and (s & ((1 << level) - 1)) == 0
 
 
+# The row loops below index the 2-D arrays with unsigned integers: Numba then drops the negative-index
+# wrap-around test that stops a loop over c - 1 vectorising, and no row views are made (each view
+# costs reference counting, as much as 30 cells' work on a tile's short rows).
+
+
+@njit(error_model="numpy", cache=True)
+def _u(i):
+    return np.uint64(i)
+
+
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _volumes(q, dtdx, v):
-    for c in range(q.size):
-        v[c] = q[c] * dtdx
+def _x_faces(h, zb, nb, qx, pf, qxn, vx, dtdx, r, c0, c1):
+    """New discharges of x-faces c0 <= c < c1 of row r (1 <= c0, c1 <= nx - 1), as the global sweep's,
+    into qxn; the depths they move over the step (dt/dx = dtdx) into vx."""
+    gdt, theta, half1m, invdx, hdry = pf[P_GDT], pf[P_THETA], pf[P_HALF1M], pf[P_INVDX], pf[P_HDRY]
+    one, four, third, half, zero = pf[P_ONE], pf[P_FOUR], pf[P_THIRD], pf[P_HALF], pf[P_ZERO]
+    ru = _u(r)
+    for j in range(c1 - c0):
+        c = _u(c0 + j)
+        cm = c - _u(1)
+        q = face_flux(
+            qx[ru, c], qx[ru, cm], qx[ru, c + _u(1)], h[ru, cm], h[ru, c], zb[ru, cm], zb[ru, c], nb[ru, cm], nb[ru, c],
+            gdt, theta, half1m, invdx, hdry, one, four, third, half, zero,
+        )  # fmt: skip
+        qxn[ru, c] = q
+        vx[ru, c] = q * dtdx
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _y_faces(h, zb, nb, qy, pf, qyn, vy, dtdx, r, c0, c1):
+    """New discharges of the y-faces of row r (between cell rows r - 1 and r, 1 <= r <= ny - 1), columns
+    c0 <= c < c1, into qyn; their depths over the step into vy."""
+    gdt, theta, half1m, invdx, hdry = pf[P_GDT], pf[P_THETA], pf[P_HALF1M], pf[P_INVDX], pf[P_HDRY]
+    one, four, third, half, zero = pf[P_ONE], pf[P_FOUR], pf[P_THIRD], pf[P_HALF], pf[P_ZERO]
+    ru = _u(r)
+    rm = ru - _u(1)
+    rp = ru + _u(1)
+    for j in range(c1 - c0):
+        c = _u(c0 + j)
+        q = face_flux(
+            qy[ru, c], qy[rm, c], qy[rp, c], h[rm, c], h[ru, c], zb[rm, c], zb[ru, c], nb[rm, c], nb[ru, c],
+            gdt, theta, half1m, invdx, hdry, one, four, third, half, zero,
+        )  # fmt: skip
+        qyn[ru, c] = q
+        vy[ru, c] = q * dtdx
+
+
+@njit(error_model="numpy", cache=True)
+def _zero(v, r, c0, c1, zero):
+    ru = _u(r)
+    for j in range(c1 - c0):
+        v[ru, _u(c0 + j)] = zero
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, qxn, qyn, vx, vy, pf_l, dtdx_l):
     """New fluxes of the faces a tile owns (interior, west and north edges) that are updated now.
 
-    ``qxn``/``qyn`` get the new unlimited discharge of each face updated now (the row loops of the
+    ``qxn``/``qyn`` get the new unlimited discharge of each face updated now (the face flux of the
     global sweep, with the step of the face's level in ``pf_l``), ``vx``/``vy`` the depth it moves
     over the face's own step; 0 for faces not updated now, so the later passes need no levels.
     Faces owned by a neighbour that is not touched now are not updated: set to 0 here too. With
@@ -133,9 +188,11 @@ def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, q
     ny, nx = h.shape
     r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
     if do_acc:
+        lo_c = max(c0 - 1, 0)
         for r in range(max(r0 - 1, 0), min(r1 + 1, ny)):
-            for c in range(max(c0 - 1, 0), min(c1 + 1, nx)):
-                h0[r, c] = h[r, c]
+            ru = _u(r)
+            for j in range(min(c1 + 1, nx) - lo_c):
+                h0[ru, _u(lo_c + j)] = h[ru, _u(lo_c + j)]
     zero = pf_l[0, P_ZERO]
     lt = lev[a, b]
     lw = _face_level(lt, lev[a, b - 1]) if b > 0 else -1
@@ -146,37 +203,29 @@ def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, q
     zero_e = c1 < nx and not touched[a, b + 1]
     zero_s = r1 < ny and not touched[a + 1, b]
     for r in range(r0, r1):
-        # west edge face (the outer face of column 0 is the boundary's): faces c0 .. c1-1 of the row
-        # slice below, of which the first has the edge's level
+        # the west edge face has the edge's level (column 0's outer face is the boundary's)
         if c0 > 0 and on_w:
-            x_faces(h[r, c0 - 1 : c0 + 1], zb[r, c0 - 1 : c0 + 1], nb[r, c0 - 1 : c0 + 1], qx[r, c0 - 1 : c0 + 2],
-                    pf_l[lw], qxn[r, c0 - 1 : c0 + 2])  # fmt: skip
-            vx[r, c0] = qxn[r, c0] * dtdx_l[lw]
+            _x_faces(h, zb, nb, qx, pf_l[lw], qxn, vx, dtdx_l[lw], r, c0, c0 + 1)
         else:
             vx[r, c0] = zero
         if on_t:
-            x_faces(h[r, c0:c1], zb[r, c0:c1], nb[r, c0:c1], qx[r, c0 : c1 + 1], pf_l[lt], qxn[r, c0 : c1 + 1])
-            _volumes(qxn[r, c0 + 1 : c1], dtdx_l[lt], vx[r, c0 + 1 : c1])
+            _x_faces(h, zb, nb, qx, pf_l[lt], qxn, vx, dtdx_l[lt], r, c0 + 1, c1)
         else:
-            vx[r, c0 + 1 : c1] = zero
+            _zero(vx, r, c0 + 1, c1, zero)
         if c1 == nx or zero_e:
             vx[r, c1] = zero
     # north edge faces (row 0: the boundary's), then the interior rows
     if r0 > 0 and on_n:
-        y_faces(h[r0 - 1, c0:c1], h[r0, c0:c1], zb[r0 - 1, c0:c1], zb[r0, c0:c1], nb[r0 - 1, c0:c1], nb[r0, c0:c1],
-                qy[r0 - 1, c0:c1], qy[r0, c0:c1], qy[r0 + 1, c0:c1], pf_l[ln], qyn[r0, c0:c1])  # fmt: skip
-        _volumes(qyn[r0, c0:c1], dtdx_l[ln], vy[r0, c0:c1])
+        _y_faces(h, zb, nb, qy, pf_l[ln], qyn, vy, dtdx_l[ln], r0, c0, c1)
     else:
-        vy[r0, c0:c1] = zero
+        _zero(vy, r0, c0, c1, zero)
     for r in range(r0 + 1, r1):
         if on_t:
-            y_faces(h[r - 1, c0:c1], h[r, c0:c1], zb[r - 1, c0:c1], zb[r, c0:c1], nb[r - 1, c0:c1], nb[r, c0:c1],
-                    qy[r - 1, c0:c1], qy[r, c0:c1], qy[r + 1, c0:c1], pf_l[lt], qyn[r, c0:c1])  # fmt: skip
-            _volumes(qyn[r, c0:c1], dtdx_l[lt], vy[r, c0:c1])
+            _y_faces(h, zb, nb, qy, pf_l[lt], qyn, vy, dtdx_l[lt], r, c0, c1)
         else:
-            vy[r, c0:c1] = zero
+            _zero(vy, r, c0, c1, zero)
     if r1 == ny or zero_s:
-        vy[r1, c0:c1] = zero
+        _zero(vy, r1, c0, c1, zero)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -186,30 +235,73 @@ def _factor_tile(a, b, tile, h, vx, vy, fp, one, zero):
     ny, nx = h.shape
     r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
     for r in range(r0, r1):
-        hr = h[r]
-        xr = vx[r]
-        nr = vy[r]
-        sr = vy[r + 1]
-        out = fp[r + 1]
-        for c in range(c0, c1):
-            o = max(zero - xr[c], zero) + max(xr[c + 1], zero) + max(zero - nr[c], zero) + max(sr[c], zero)
-            hc = hr[c]
-            out[c + 1] = hc / o if o > hc else one
+        ru = _u(r)
+        rp = ru + _u(1)
+        for j in range(c1 - c0):
+            c = _u(c0 + j)
+            cp = c + _u(1)
+            o = max(zero - vx[ru, c], zero) + max(vx[ru, cp], zero) + max(zero - vy[ru, c], zero) + max(vy[rp, c], zero)
+            hc = h[ru, c]
+            fp[rp, cp] = hc / o if o > hc else one
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _limited(q, fl, fr, out, zero):
-    """Store the limited discharges ``q`` of a row of faces: the donor's factor (fl for the cells
-    before the faces, fr after)."""
-    for c in range(q.size):
-        v = q[c]
-        out[c] = v * (fl[c] if v > zero else fr[c])
+def _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero):
+    """Depths of row r, columns c0 <= c < c1, from the limited volumes of their faces and the rain.
+
+    As the global sweep's update with volumes for fluxes: float32 rows are summed in float64 with
+    the remainder carried in ``lo`` (compensated), so the balance closes as in float64.
+    """
+    ru = _u(r)
+    rf = ru + _u(1)  # the row in the padded factors
+    raindt64 = np.float64(raindt)
+    for j in range(c1 - c0):
+        c = _u(c0 + j)
+        cf = c + _u(1)
+        fc = fp[rf, cf]
+        qw = vx[ru, c]
+        qw = qw * (fp[rf, c] if qw > zero else fc)
+        qe = vx[ru, cf]
+        qe = qe * (fc if qe > zero else fp[rf, cf + _u(1)])
+        qn = vy[ru, c]
+        qn = qn * (fp[ru, cf] if qn > zero else fc)
+        qs = vy[rf, c]
+        qs = qs * (fc if qs > zero else fp[rf + _u(1), cf])
+        if comp:
+            div = (np.float64(qw) - np.float64(qe)) + (np.float64(qn) - np.float64(qs))
+            w = (np.float64(h[ru, c]) + np.float64(lo[ru, c])) + (div + np.float64(rainf[ru, c]) * raindt64)
+            h[ru, c] = max(w, 0.0)
+            lo[ru, c] = w - np.float64(h[ru, c])
+        else:
+            h[ru, c] = max(h[ru, c] + ((qw - qe) + (qn - qs)) + rainf[ru, c] * raindt, zero)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _store_x(r, c0, c1, qx, qxn, fp, zero):
+    """Limited discharges of x-faces c0 <= c < c1 of row r (the giving cell's factor) into qx."""
+    ru = _u(r)
+    rf = ru + _u(1)
+    for j in range(c1 - c0):
+        c = _u(c0 + j)
+        q = qxn[ru, c]
+        qx[ru, c] = q * (fp[rf, c] if q > zero else fp[rf, c + _u(1)])
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _store_y(r, c0, c1, qy, qyn, fp, zero):
+    """Limited discharges of the y-faces of row r, columns c0 <= c < c1, into qy."""
+    ru = _u(r)
+    for j in range(c1 - c0):
+        c = _u(c0 + j)
+        cf = c + _u(1)
+        q = qyn[ru, c]
+        qy[ru, c] = q * (fp[ru, cf] if q > zero else fp[ru + _u(1), cf])
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _continuity_tile(
-    a, b, tile, s, lev, h, h0, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
-    infil_kind, ia, ib, ic, icum, drain, has_drain, part, k, scratch, pf,
+    a, b, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
+    infil_kind, ia, ib, ic, icum, drain, has_drain, part, k, pf,
 ):  # fmt: skip
     """Depth update of a tile's cells from the limited volumes of the faces updated now; rain and
     losses over the tile's own step where the tile itself is updated now. Stores the limited
@@ -222,40 +314,22 @@ def _continuity_tile(
     ln = _face_level(lt, lev[a - 1, b]) if a > 0 else -1
     on_w = _on(lw, s)
     on_n = _on(ln, s)
-    one = pf[P_ONE]
     zero = pf[P_ZERO]
     raindt = raindt_l[lt] if on_t else zero
     dt = dt_l[lt] if on_t else 0.0
-    w_ = c1 - c0
-    qn_row = scratch[0, :w_]
-    qs_row = scratch[1, :w_]
-    h0r = scratch[2, :w_]
     s_inf = 0.0
     s_drn = 0.0
     hmax = 0.0
     n_bad = 0
     for r in range(r0, r1):
-        fpr = fp[r, c0 : c1 + 2]
-        fcr = fp[r + 1, c0 : c1 + 2]
-        fnr = fp[r + 2, c0 : c1 + 2]
-        hr = h[r, c0:c1]
-        if comp:
-            # volumes, not fluxes: dtdx = 1 (exact), so each face's volume leaves one cell and enters the other
-            update_row_compensated(
-                hr, lo[r, c0:c1], h0r, rainf[r, c0:c1], vx[r, c0 : c1 + 1], vy[r, c0:c1], vy[r + 1, c0:c1],
-                fpr, fcr, fnr, qn_row, qs_row, one, raindt, zero,
-            )  # fmt: skip
-        else:
-            _update_row(
-                hr, rainf[r, c0:c1], vx[r, c0 : c1 + 1], vy[r, c0:c1], vy[r + 1, c0:c1], fpr, fcr, fnr, raindt, zero
-            )
+        _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero)
         # the owned faces updated now keep their limited discharge (the others hold theirs)
         if c0 > 0 and on_w:
-            _limited(qxn[r, c0 : c0 + 1], fcr[0:1], fcr[1:2], qx[r, c0 : c0 + 1], zero)
+            _store_x(r, c0, c0 + 1, qx, qxn, fp, zero)
         if on_t:
-            _limited(qxn[r, c0 + 1 : c1], fcr[1:w_], fcr[2 : w_ + 1], qx[r, c0 + 1 : c1], zero)
+            _store_x(r, c0 + 1, c1, qx, qxn, fp, zero)
         if (r > r0 and on_t) or (r == r0 and r0 > 0 and on_n):
-            _limited(qyn[r, c0:c1], fpr[1 : w_ + 1], fcr[1 : w_ + 1], qy[r, c0:c1], zero)
+            _store_y(r, c0, c1, qy, qyn, fp, zero)
         if on_t and (infil_kind != 0 or has_drain):
             for c in range(c0, c1):
                 w = np.float64(h[r, c])
@@ -280,10 +354,10 @@ def _continuity_tile(
                 h[r, c] = w
                 if comp:
                     lo[r, c] = w - np.float64(h[r, c])
-        for c in range(c0, c1):
-            w = np.float64(h[r, c])
-            if not np.isfinite(w):
-                n_bad += 1
+        ru = _u(r)
+        for j in range(c1 - c0):
+            w = np.float64(h[ru, _u(c0 + j)])
+            n_bad += not np.isfinite(w)
             hmax = max(hmax, w)
     part[k, _T_INFIL] = s_inf
     part[k, _T_DRAIN] = s_drn
@@ -292,59 +366,48 @@ def _continuity_tile(
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _update_row(hr, rainr, vxr, vnr, vsr, fp, fc, fn, raindt, zero):
-    """The depth update of a float64 row (``update_row_compensated`` without the remainder)."""
-    for c in range(hr.size):
-        qw = vxr[c]
-        qw = qw * (fc[c] if qw > zero else fc[c + 1])
-        qe = vxr[c + 1]
-        qe = qe * (fc[c + 1] if qe > zero else fc[c + 2])
-        qn = vnr[c]
-        qn = qn * (fp[c + 1] if qn > zero else fc[c + 1])
-        qs = vsr[c]
-        qs = qs * (fc[c + 1] if qs > zero else fn[c + 1])
-        hr[c] = max(hr[c] + ((qw - qe) + (qn - qs)) + rainr[c] * raindt, zero)
-
-
-@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _accumulate_tile(
     a, b, tile, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf,
 ):  # fmt: skip
     """Running maxima and wet/dry times of a tile's cells after the update, as the global sweep takes
     them: the speed from the stored discharges over the largest depth they went through (the
-    cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound."""
+    cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound. A face
+    beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop)."""
     ny, nx = h.shape
     r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
     half, hdry, zero, wet = pf[P_HALF], pf[P_HDRY], pf[P_ZERO], pf[P_WET]
     n_cap = 0
     for r in range(r0, r1):
-        for c in range(c0, c1):
-            w = h[r, c]
-            w0 = h0[r, c]
-            z = zb[r, c]
-            d = max(w, w0)
-            drop = zero
-            if c > 0:
-                f, sl = face_depth_drop(h0[r, c - 1], w0, zb[r, c - 1], z, hdry, zero)
-                d, drop = max(d, f), max(drop, sl)
-            if c + 1 < nx:
-                f, sl = face_depth_drop(w0, h0[r, c + 1], z, zb[r, c + 1], hdry, zero)
-                d, drop = max(d, f), max(drop, sl)
-            if r > 0:
-                f, sl = face_depth_drop(h0[r - 1, c], w0, zb[r - 1, c], z, hdry, zero)
-                d, drop = max(d, f), max(drop, sl)
-            if r + 1 < ny:
-                f, sl = face_depth_drop(w0, h0[r + 1, c], z, zb[r + 1, c], hdry, zero)
-                d, drop = max(d, f), max(drop, sl)
-            ux = half * (qx[r, c] + qx[r, c + 1])
-            uy = half * (qy[r, c] + qy[r + 1, c])
-            a_hmax[r, c], a_vmax[r, c], a_haz[r, c], cap = maxima(
-                w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
+        ru = _u(r)
+        rn = ru - _u(1) if r > 0 else ru
+        rs = ru + _u(1) if r + 1 < ny else ru
+        n_changed = 0
+        for j in range(c1 - c0):
+            c = _u(c0 + j)
+            cw = c - _u(1) if c0 + j > 0 else c
+            ce = c + _u(1) if c0 + j + 1 < nx else c
+            w = h[ru, c]
+            w0 = h0[ru, c]
+            z = zb[ru, c]
+            fw, sw = face_depth_drop(h0[ru, cw], w0, zb[ru, cw], z, hdry, zero)
+            fe, se = face_depth_drop(w0, h0[ru, ce], z, zb[ru, ce], hdry, zero)
+            dn, sn = face_depth_drop(h0[rn, c], w0, zb[rn, c], z, hdry, zero)
+            ds, ss = face_depth_drop(w0, h0[rs, c], z, zb[rs, c], hdry, zero)
+            d = max(max(max(w, w0), max(fw, fe)), max(dn, ds))
+            drop = max(max(sw, se), max(sn, ss))
+            ux = half * (qx[ru, c] + qx[ru, c + _u(1)])
+            uy = half * (qy[ru, c] + qy[ru + _u(1), c])
+            a_hmax[ru, c], a_vmax[ru, c], a_haz[ru, c], cap = maxima(
+                w, d, drop, nb[ru, c], ux, uy, a_hmax[ru, c], a_vmax[ru, c], a_haz[ru, c], pf
             )
             n_cap += cap
-            is_wet = w > wet
-            if is_wet != (w0 > wet):
-                wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
+            n_changed += (w > wet) != (w0 > wet)
+        # wet/dry changes are rare and branchy: a separate loop keeps the one above SIMD
+        if n_changed:
+            for c in range(c0, c1):
+                is_wet = h[r, c] > wet
+                if is_wet != (h0[r, c] > wet):
+                    wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
     part[k, _T_CAPPED] = n_cap
 
 
@@ -461,7 +524,7 @@ def run(
     ny, nx = h.shape
     cell_area = dx * dx
     ty = _count(ny, tile)
-    tx = _count(nx, tile)
+    tx = _count(nx, tile * WIDE)
     ntile = ty * tx
     pf = constants(h, theta, h_dry, dx, wet_depth, froude_cap, g)
     zero = pf[P_ZERO]
@@ -472,7 +535,6 @@ def run(
     vy = np.zeros_like(qy)
     fp = np.ones((ny + 2, nx + 2), h.dtype)  # positivity factors, a ring of ghosts at 1
     pf_l = np.zeros((kmax + 1, N_PF), h.dtype)
-    scratch = np.zeros((ntile, 3, 2 * tile), h.dtype)  # row buffers per touched tile
     h0 = np.zeros_like(h) if do_acc else np.zeros((1, 1), h.dtype)
     bx = np.zeros((ny, 2), dtype=h.dtype)
     by = np.zeros((2, nx), dtype=h.dtype)
@@ -619,8 +681,8 @@ def run(
             for i in prange(n):
                 a, b = todo[i] // tx, todo[i] % tx
                 _continuity_tile(
-                    a, b, tile, s, lev, h, h0, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
-                    infil_kind, ia, ib, ic, icum, drain, has_drain, part, i, scratch[i], pf,
+                    a, b, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
+                    infil_kind, ia, ib, ic, icum, drain, has_drain, part, i, pf,
                 )  # fmt: skip
             # boundary volumes and stored discharges (after limiting), rain volumes
             for j in range(b_row.size):
@@ -667,7 +729,25 @@ def run(
                     if _on(lev[a, b], s):
                         te = _fine_time(t, s + (1 << lev[a, b]), dt0, nfine, last, t_end)
                     _accumulate_tile(
-                        a, b, tile, h, h0, zb, nb, qx, qy, te, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, i, pf
+                        a,
+                        b,
+                        tile,
+                        h,
+                        h0,
+                        zb,
+                        nb,
+                        qx,
+                        qy,
+                        te,
+                        a_hmax,
+                        a_vmax,
+                        a_haz,
+                        a_tarr,
+                        a_dur,
+                        a_wet,
+                        part,
+                        i,
+                        pf,
                     )
                 for i in range(n):
                     capped += part[i, _T_CAPPED]
