@@ -1,8 +1,8 @@
 """Local time stepping of the local-inertial flood kernel, by tiles. Private: use :mod:`kernels.flood`.
 
 The global step is set by the deepest water anywhere (``alpha dx / sqrt(g h_max)``): a river or a
-lake holds the whole city at its short step. Here the grid is cut into square tiles of ``tile``
-cells, and each tile takes a power-of-two multiple ``2^k dt0`` of the finest step ``dt0``, the
+lake holds the whole city at its short step. Here the grid is cut into tiles of ``tile`` rows by
+``WIDE x tile`` columns (the last row and column of tiles take the remainder), and each tile takes a power-of-two multiple ``2^k dt0`` of the finest step ``dt0``, the
 largest its own depths (and those of a one-cell ring around it) allow, as in the local time
 stepping of Sanders (2008, "Integration of a shallow water model with a local time step", J.
 Hydraul. Res. 46) and Dazzi et al. (2018, Adv. Water Resour. 111), by blocks rather than cells:
@@ -19,7 +19,8 @@ Hydraul. Res. 46) and Dazzi et al. (2018, Adv. Water Resour. 111), by blocks rat
   whatever the levels (rain, infiltration and drainage of a tile are taken over its own step).
 * A tile, and the ring of cells next to it, that is dry, gets no rain and no inflow and is not
   next to a tile with water is *idle*: skipped for the cycle. Water moves at most one cell per
-  update, so within a cycle of ``2^K <= tile - 2`` fine steps none can reach it.
+  update, so within a cycle of ``2^K <= tile - 2`` fine steps none can reach it (every tile is at
+  least ``tile`` cells across).
 
 Where every tile has the same level (the deepest water everywhere) each fine step updates every
 face and cell once with the global step: the scheme is the global one (to round-off: the fluxes
@@ -59,7 +60,7 @@ from ._flood_core import (
 )
 from ._series import series_cumulative, series_integral, series_value
 
-__all__ = ["run", "TILE", "MAX_LEVELS_LIMIT"]
+__all__ = ["run", "TILE", "WIDE", "MAX_LEVELS_LIMIT"]
 
 #: Tile edge [cells]. 32 keeps a tile's rows in cache and lets idle tiles be skipped.
 TILE = 32

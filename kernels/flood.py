@@ -90,8 +90,8 @@ ADAPTIVE_THREADS = True
 
 #: How :func:`advance` steps in time (``FloodParams.time_stepping``).
 TIME_STEPPING = ("global", "local")
-#: Tile edge [cells] of local time stepping: each tile takes its own step.
-LTS_TILE = _lts.TILE
+#: Tile size (rows, columns) [cells] of local time stepping: each tile takes its own step.
+LTS_TILE = (_lts.TILE, _lts.TILE * _lts.WIDE)
 #: Largest ``FloodParams.max_levels``.
 LTS_MAX_LEVELS = _lts.MAX_LEVELS_LIMIT
 
@@ -377,7 +377,7 @@ class FloodParams(NamedTuple):
         the flow.
     time_stepping : {"global", "local"}
         "global": one step for the whole grid, set by the deepest water. "local": tiles of
-        :data:`LTS_TILE` cells each take a power-of-two multiple of the finest step, up to
+        :data:`LTS_TILE` (rows, columns) cells each take a power-of-two multiple of the finest step, up to
         ``2^max_levels`` times it, as their own depths allow (see :mod:`kernels._flood_lts`); mass is
         conserved as with the global step. Adaptive steps only (``fixed_dt = 0``), CPU only.
     max_levels : int
