@@ -175,6 +175,45 @@ def _zero(v, r, c0, c1, zero):
         v[ru, _u(c0 + j)] = zero
 
 
+@njit(error_model="numpy", cache=True)
+def _rects(a, b, tile, s, lev, ny, nx):
+    """The cells of tile (a, b) that change at fine step s, as up to four disjoint rectangles (rows
+    [out[i, 0], out[i, 1]), columns [out[i, 2], out[i, 3])): the whole tile where it is updated now,
+    else the rows and columns along the edges it shares with a finer tile updated now (only their
+    faces move water). Returns (out, how many)."""
+    out = np.empty((4, 4), np.int64)
+    r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
+    lt = lev[a, b]
+    if _on(lt, s):
+        out[0, 0], out[0, 1], out[0, 2], out[0, 3] = r0, r1, c0, c1
+        return out, 1
+    ty, tx = lev.shape
+    e_n = a > 0 and _on(_face_level(lt, lev[a - 1, b]), s)
+    e_s = a + 1 < ty and _on(_face_level(lt, lev[a + 1, b]), s)
+    e_w = b > 0 and _on(_face_level(lt, lev[a, b - 1]), s)
+    e_e = b + 1 < tx and _on(_face_level(lt, lev[a, b + 1]), s)
+    n = 0
+    ra, rb = r0, r1
+    if e_n:
+        out[n, 0], out[n, 1], out[n, 2], out[n, 3] = r0, r0 + 1, c0, c1
+        n += 1
+        ra = r0 + 1
+    if e_s and r1 - 1 >= ra:
+        out[n, 0], out[n, 1], out[n, 2], out[n, 3] = r1 - 1, r1, c0, c1
+        n += 1
+        rb = r1 - 1
+    if ra < rb:
+        ca = c0
+        if e_w:
+            out[n, 0], out[n, 1], out[n, 2], out[n, 3] = ra, rb, c0, c0 + 1
+            n += 1
+            ca = c0 + 1
+        if e_e and c1 - 1 >= ca:
+            out[n, 0], out[n, 1], out[n, 2], out[n, 3] = ra, rb, c1 - 1, c1
+            n += 1
+    return out, n
+
+
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, qxn, qyn, vx, vy, pf_l, dtdx_l):
     """New fluxes of the faces a tile owns (interior, west and north edges) that are updated now.
@@ -188,13 +227,22 @@ def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, q
     """
     ny, nx = h.shape
     r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
-    if do_acc:
-        lo_c = max(c0 - 1, 0)
-        for r in range(max(r0 - 1, 0), min(r1 + 1, ny)):
-            ru = _u(r)
-            for j in range(min(c1 + 1, nx) - lo_c):
-                h0[ru, _u(lo_c + j)] = h[ru, _u(lo_c + j)]
+    rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
     zero = pf_l[0, P_ZERO]
+    for i in range(nrect):
+        ra, rb, ca, cb = rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3]
+        if do_acc:
+            lo_c = max(ca - 1, 0)
+            for r in range(max(ra - 1, 0), min(rb + 1, ny)):
+                ru = _u(r)
+                for j in range(min(cb + 1, nx) - lo_c):
+                    h0[ru, _u(lo_c + j)] = h[ru, _u(lo_c + j)]
+        if nrect and not _on(lev[a, b], s):
+            # the tile's own faces around the cells that change are not updated now
+            for r in range(ra, rb):
+                _zero(vx, r, max(ca, c0 + 1), min(cb, c1 - 1) + 1, zero)
+            for r in range(max(ra, r0 + 1), min(rb, r1 - 1) + 1):
+                _zero(vy, r, ca, cb, zero)
     lt = lev[a, b]
     lw = _face_level(lt, lev[a, b - 1]) if b > 0 else -1
     ln = _face_level(lt, lev[a - 1, b]) if a > 0 else -1
@@ -211,8 +259,6 @@ def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, q
             vx[r, c0] = zero
         if on_t:
             _x_faces(h, zb, nb, qx, pf_l[lt], qxn, vx, dtdx_l[lt], r, c0 + 1, c1)
-        else:
-            _zero(vx, r, c0 + 1, c1, zero)
         if c1 == nx or zero_e:
             vx[r, c1] = zero
     # north edge faces (row 0: the boundary's), then the interior rows
@@ -223,18 +269,22 @@ def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, q
     for r in range(r0 + 1, r1):
         if on_t:
             _y_faces(h, zb, nb, qy, pf_l[lt], qyn, vy, dtdx_l[lt], r, c0, c1)
-        else:
-            _zero(vy, r, c0, c1, zero)
     if r1 == ny or zero_s:
         _zero(vy, r1, c0, c1, zero)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _factor_tile(a, b, tile, h, vx, vy, fp, one, zero):
+def _factor_tile(a, b, tile, s, lev, h, vx, vy, fp, one, zero):
     """Positivity factor of each cell of a tile over the faces updated now (as the global sweep's),
     into the padded ``fp`` (cell (r, c) at [r + 1, c + 1]; the ring stays 1 for the outer ghosts)."""
     ny, nx = h.shape
-    r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
+    rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
+    for i in range(nrect):
+        _factor_rect(rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3], h, vx, vy, fp, one, zero)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _factor_rect(r0, r1, c0, c1, h, vx, vy, fp, one, zero):
     for r in range(r0, r1):
         ru = _u(r)
         rp = ru + _u(1)
@@ -322,6 +372,27 @@ def _continuity_tile(
     s_drn = 0.0
     hmax = 0.0
     n_bad = 0
+    if not on_t:
+        # only the cells along edges shared with a finer tile updated now change
+        rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
+        for i in range(nrect):
+            for r in range(rects[i, 0], rects[i, 1]):
+                _update_row(r, rects[i, 2], rects[i, 3], h, lo, comp, rainf, zero, vx, vy, fp, zero)
+                ru = _u(r)
+                for c in range(rects[i, 2], rects[i, 3]):
+                    w = np.float64(h[ru, _u(c)])
+                    n_bad += not np.isfinite(w)
+                    hmax = max(hmax, w)
+        if c0 > 0 and on_w:
+            for r in range(r0, r1):
+                _store_x(r, c0, c0 + 1, qx, qxn, fp, zero)
+        if r0 > 0 and on_n:
+            _store_y(r0, c0, c1, qy, qyn, fp, zero)
+        part[k, _T_INFIL] = 0.0
+        part[k, _T_DRAIN] = 0.0
+        part[k, _T_BAD] = n_bad
+        part[k, _T_HMAX] = hmax
+        return
     for r in range(r0, r1):
         _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero)
         # the owned faces updated now keep their limited discharge (the others hold theirs)
@@ -368,14 +439,26 @@ def _continuity_tile(
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _accumulate_tile(
-    a, b, tile, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf,
+    a, b, tile, s, lev, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf,
 ):  # fmt: skip
     """Running maxima and wet/dry times of a tile's cells after the update, as the global sweep takes
     them: the speed from the stored discharges over the largest depth they went through (the
     cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound. A face
     beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop)."""
     ny, nx = h.shape
-    r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
+    rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
+    n_cap = 0
+    for i in range(nrect):
+        n_cap += _accumulate_rect(
+            rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3], h, h0, zb, nb, qx, qy, t1,
+            a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf,
+        )  # fmt: skip
+    part[k, _T_CAPPED] = n_cap
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _accumulate_rect(r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf):
+    ny, nx = h.shape
     half, hdry, zero, wet = pf[P_HALF], pf[P_HDRY], pf[P_ZERO], pf[P_WET]
     n_cap = 0
     for r in range(r0, r1):
@@ -409,7 +492,7 @@ def _accumulate_tile(
                 is_wet = h[r, c] > wet
                 if is_wet != (h0[r, c] > wet):
                     wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
-    part[k, _T_CAPPED] = n_cap
+    return n_cap
 
 
 @njit(error_model="numpy", cache=True)
@@ -678,7 +761,7 @@ def run(
                             vy[ny, c] = by[1, c] * dtdx_l[k]
             for i in prange(n):
                 a, b = todo[i] // tx, todo[i] % tx
-                _factor_tile(a, b, tile, h, vx, vy, fp, one, zero)
+                _factor_tile(a, b, tile, s, lev, h, vx, vy, fp, one, zero)
             for i in prange(n):
                 a, b = todo[i] // tx, todo[i] % tx
                 _continuity_tile(
@@ -733,6 +816,8 @@ def run(
                         a,
                         b,
                         tile,
+                        s,
+                        lev,
                         h,
                         h0,
                         zb,
