@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kernels.flood import LTS_TILE
+
 
 def _scenarios(tmp: Path, duration: float):
     from twin import sample
@@ -89,7 +91,7 @@ def render(r: dict) -> str:
         [
             f"The demo scenario (sample city, {r['cells']:,} cells of 4 m, design storm, sewer coupled every "
             f"5 s), its first {r['duration']:.0f} s, `[numerics] time_stepping` global against local "
-            f"(max_levels {len(levels) - 2}, tiles of 32 x 128 cells), medians of {r['repeats']} interleaved "
+            f"(max_levels {len(levels) - 2}, tiles of {LTS_TILE[0]} x {LTS_TILE[1]} cells), medians of {r['repeats']} interleaved "
             f"runs in one process; load average {r['load'][0]:.1f} -> {r['load'][1]:.1f} on this machine.",
             "",
             "| | global | local | global / local |",

@@ -67,7 +67,7 @@ TILE = 32
 
 #: Tiles are ``WIDE`` times wider than tall: each row of a tile is one call of the global sweep's
 #: row loops, and a call costs about as much as 30 cells, so short rows would waste it.
-WIDE = 4
+WIDE = 2
 
 #: Largest number of levels: 2^K fine steps per cycle must stay below the tile edge (see the idle
 #: tiles above), and 16x the finest step is more than the urban cases need.

@@ -450,7 +450,7 @@ class Numerics(ScenarioTable):
     cfl: float = doc(0.45, description="Courant number of the full solver's step (scheme 'swe')", gt=0, le=1.0)
     time_stepping: Literal["global", "local"] = doc(
         "global",
-        description="'global': one step for the grid, set by the deepest water; 'local': tiles of 32 x 128 cells "
+        description="'global': one step for the grid, set by the deepest water; 'local': tiles of 32 x 64 cells "
         "each step at 2^k times the finest step as their depths allow (scheme 'inertial' on the CPU)",
     )
     max_levels: int = doc(
