@@ -14,6 +14,7 @@ Usage::
     .venv/bin/python benchmarks/bench_flood.py --quick    # 500 x 500 cells, 300 s: a smoke run
     .venv/bin/python benchmarks/bench_flood.py --threads-check   # 1 vs 2 threads per policy, idle/loaded
     .venv/bin/python benchmarks/bench_flood.py --gpu      # the GPU kernel, 4000 x 4000 float32 (needs a GPU)
+    .venv/bin/python benchmarks/bench_flood.py --time-step  # the demo scenario, global against local time steps
 
 A full run also times, in the same run: the memory bandwidth (a STREAM-like triad) beside the kernel's
 bytes per cell-step (``_bandwidth.py``); the demo city's flood scenario stage by stage against the
@@ -538,6 +539,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo-dir", type=Path, default=None, help="build (or reuse) the demo city here")
     parser.add_argument("--anuga-python", default=None, help="an interpreter that has ANUGA (see _anuga_side.py)")
     parser.add_argument("--no-anuga", action="store_true", help="skip ANUGA")
+    parser.add_argument(
+        "--time-step",
+        action="store_true",
+        help="only the demo scenario with the global and the local time step (ratio, levels; --quick: 300 s)",
+    )
     parser.add_argument("--child", nargs=3, metavar=("N", "T_END", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -551,6 +557,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_write and r is not None:
             replace_section(args.results, "## Flood GPU", "## Flood GPU\n\n" + text)
         return 0 if r is not None else 1
+    if args.time_step:
+        import _bench_lts
+
+        text = _bench_lts.render(_bench_lts.measure(300.0 if args.quick else 1200.0))
+        print(text)
+        if not args.no_write:
+            replace_section(args.results, "## Flood time stepping", "## Flood time stepping\n\n" + text)
+        return 0
     if args.threads_check:
         n, t_end = (300, 60.0) if args.quick else (1000, 120.0)
         load0 = os.getloadavg()[0]

@@ -2,7 +2,7 @@
 
 One time step is one parallel sweep over row chunks plus short serial loops:
 
-1. ``_boundary_momentum``: the fluxes of the open boundary faces.
+1. ``boundary_momentum``: the fluxes of the open boundary faces.
 2. ``_step``: momentum and continuity fused, row by row with a one-row look-ahead: the de Almeida
    et al. (2012) theta-weighted local-inertial flux of the faces, the positivity limiter, the depth
    update, rain, infiltration, drainage and the running maxima; it also returns the next step's
@@ -147,7 +147,7 @@ def _pow_m7_3(x, one, four, third):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _face_flux(q, qm, qp, hl, hr, zl, zr, nl, nr, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero):
+def face_flux(q, qm, qp, hl, hr, zl, zr, nl, nr, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero):
     """New unit discharge through one face (positive from the left/upper cell to the right/lower).
 
     Bates et al. (2010) eq. 11 with the de Almeida et al. (2012) theta weighting of the old face
@@ -165,13 +165,13 @@ def _face_flux(q, qm, qp, hl, hr, zl, zr, nl, nr, gdt, theta, half1m, invdx, hdr
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _x_faces(hrow, zrow, nrow, qo, pf, out):
+def x_faces(hrow, zrow, nrow, qo, pf, out):
     """New fluxes of a row's interior x-faces into out[1:nx] (out and qo, the old ones: nx + 1).
 
     Face j lies between cells j - 1 and j: the y-face loop on the row shifted by one cell.
     """
     nx = hrow.size
-    _y_faces(
+    y_faces(
         hrow[: nx - 1],
         hrow[1:],
         zrow[: nx - 1],
@@ -187,7 +187,7 @@ def _x_faces(hrow, zrow, nrow, qo, pf, out):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _y_faces(hu, hd, zu, zd, nu, nd, qm, qo, qp, pf, out):
+def y_faces(hu, hd, zu, zd, nu, nd, qm, qo, qp, pf, out):
     """New fluxes of a row of y-faces (cells u above, d below; old fluxes qo, neighbours qm, qp)."""
     nx = hu.size
     gdt = pf[P_GDT]
@@ -201,7 +201,7 @@ def _y_faces(hu, hd, zu, zd, nu, nd, qm, qo, qp, pf, out):
     half = pf[P_HALF]
     zero = pf[P_ZERO]
     for c in range(nx):
-        out[c] = _face_flux(
+        out[c] = face_flux(
             qo[c],
             qm[c],
             qp[c],
@@ -225,7 +225,7 @@ def _y_faces(hu, hd, zu, zd, nu, nd, qm, qo, qp, pf, out):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _boundary_momentum(
+def boundary_momentum(
     h,
     zb,
     nb,
@@ -372,7 +372,7 @@ def _new_x_row(k, h, zb, nb, qx, bx, snap_h, snap_x, ch, r0, r1, pf, out):
     """New x-faces of row k into out: the outer two from bx, the interior from the old state."""
     out[0] = bx[k, 0]
     out[out.size - 1] = bx[k, 1]
-    _x_faces(_old_h(h, snap_h, ch, r0, r1, k), zb[k], nb[k], _old_x(qx, snap_x, ch, r0, r1, k), pf, out)
+    x_faces(_old_h(h, snap_h, ch, r0, r1, k), zb[k], nb[k], _old_x(qx, snap_x, ch, r0, r1, k), pf, out)
 
 
 @njit(error_model="numpy", cache=True)
@@ -384,7 +384,7 @@ def _new_y_row(k, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, out):
     elif k == ny:
         out[:] = by[1]
     elif 0 < k < ny:
-        _y_faces(
+        y_faces(
             _old_h(h, snap_h, ch, r0, r1, k - 1),
             _old_h(h, snap_h, ch, r0, r1, k),
             zb[k - 1],
@@ -400,7 +400,7 @@ def _new_y_row(k, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, out):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _update_row_compensated(hr, lor, h0r, rainr, qxr, qnr, qsr, fp, fc, fn, qn_row, qs_row, dtdx, raindt, zero):
+def update_row_compensated(hr, lor, h0r, rainr, qxr, qnr, qsr, fp, fc, fn, qn_row, qs_row, dtdx, raindt, zero):
     """Sweep 1 of a float32 row with the rounding remainder carried (compensated summation).
 
     The new depth is summed in float64 from the cell's float32 depth, its remainder ``lor`` (what
@@ -558,7 +558,7 @@ def _step_chunk(
         # Sweep 1: limited fluxes and the depth update (no stores to the fluxes: a conditional
         # store in this loop stops it vectorising).
         if comp:
-            _update_row_compensated(
+            update_row_compensated(
                 h[r], lo[r], h0_row, rainf[r], qxr, qnr, qsr, fp, fc, fn, qn_row, qs_row, dtdx, raindt, zero
             )
         else:
@@ -618,23 +618,23 @@ def _step_chunk(
             n_bad += _nonfinite(w)
         if do_acc:
             # Flow depths and water-surface drops of the faces as the momentum sweep saw them
-            # (start-of-step depths), for the speed and its bound (see _maxima).
+            # (start-of-step depths), for the speed and its bound (see maxima).
             zr = zb[r]
             hn, zn = (h0b[(r - 1) % 2], zb[r - 1]) if r > 0 else (h0_row, zr)
             hs, zs = (_old_h(h, snap_h, ch, r0, r1, r + 1), zb[r + 1]) if r + 1 < ny else (h0_row, zr)
             for c in range(1, nx):
-                fx[c], sx[c] = _face_depth_drop(h0_row[c - 1], h0_row[c], zr[c - 1], zr[c], hdry, zero)
+                fx[c], sx[c] = face_depth_drop(h0_row[c - 1], h0_row[c], zr[c - 1], zr[c], hdry, zero)
             n_changed = 0
             for c in range(nx):
                 w = h[r, c]
                 w0 = h0_row[c]
-                dn, sn = _face_depth_drop(hn[c], w0, zn[c], zr[c], hdry, zero)
-                ds, ss = _face_depth_drop(w0, hs[c], zr[c], zs[c], hdry, zero)
+                dn, sn = face_depth_drop(hn[c], w0, zn[c], zr[c], hdry, zero)
+                ds, ss = face_depth_drop(w0, hs[c], zr[c], zs[c], hdry, zero)
                 d = max(max(max(w, w0), max(fx[c], fx[c + 1])), max(dn, ds))
                 drop = max(max(sx[c], sx[c + 1]), max(sn, ss))
                 ux = half * (qx[r, c] + qx[r, c + 1])
                 uy = half * (qn_row[c] + qs_row[c])
-                a_hmax[r, c], a_vmax[r, c], a_haz[r, c], cap = _maxima(
+                a_hmax[r, c], a_vmax[r, c], a_haz[r, c], cap = maxima(
                     w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
                 )
                 n_cap += cap
@@ -644,7 +644,7 @@ def _step_chunk(
                 for c in range(nx):
                     is_wet = h[r, c] > wet
                     if is_wet != (h0_row[c] > wet):
-                        _wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
+                        wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
         ip, ic_, inx = ic_, inx, ip
     part[ch, S_INFIL] = s_inf
     part[ch, S_DRAIN] = s_drn
@@ -828,8 +828,8 @@ def _limit_chunk_edges(qy, nch, edge, edge_q):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _face_depth_drop(hl, hr, zl, zr, hdry, zero):
-    """Flow depth of a face as :func:`_face_flux` takes it, and the drop of the water surface across
+def face_depth_drop(hl, hr, zl, zr, hdry, zero):
+    """Flow depth of a face as :func:`face_flux` takes it, and the drop of the water surface across
     it (0 where the face carries no flow: flow depth not above hdry, a blocked cell)."""
     el = hl + zl
     er = hr + zr
@@ -838,7 +838,7 @@ def _face_depth_drop(hl, hr, zl, zr, hdry, zero):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
+def maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
     """New running maxima (depth, speed, hazard) of a cell, and 1 where its speed was held to the bound.
 
     w: the cell's depth; d: the largest depth the step's fluxes went through (the cell's depth at
@@ -878,30 +878,30 @@ def _maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
 
 
 @njit(error_model="numpy", cache=True)
-def _flow_depth_drop(h, zb, r, c, hdry, zero):
-    """(depth, drop) for _maxima from the state as it is: cells changed outside the sweep."""
+def flow_depth_drop(h, zb, r, c, hdry, zero):
+    """(depth, drop) for maxima from the state as it is: cells changed outside the sweep."""
     ny, nx = h.shape
     w = h[r, c]
     z = zb[r, c]
     d = w
     drop = zero
     if c > 0:
-        f, s = _face_depth_drop(h[r, c - 1], w, zb[r, c - 1], z, hdry, zero)
+        f, s = face_depth_drop(h[r, c - 1], w, zb[r, c - 1], z, hdry, zero)
         d, drop = max(d, f), max(drop, s)
     if c + 1 < nx:
-        f, s = _face_depth_drop(w, h[r, c + 1], z, zb[r, c + 1], hdry, zero)
+        f, s = face_depth_drop(w, h[r, c + 1], z, zb[r, c + 1], hdry, zero)
         d, drop = max(d, f), max(drop, s)
     if r > 0:
-        f, s = _face_depth_drop(h[r - 1, c], w, zb[r - 1, c], z, hdry, zero)
+        f, s = face_depth_drop(h[r - 1, c], w, zb[r - 1, c], z, hdry, zero)
         d, drop = max(d, f), max(drop, s)
     if r + 1 < ny:
-        f, s = _face_depth_drop(w, h[r + 1, c], z, zb[r + 1, c], hdry, zero)
+        f, s = face_depth_drop(w, h[r + 1, c], z, zb[r + 1, c], hdry, zero)
         d, drop = max(d, f), max(drop, s)
     return d, drop
 
 
 @njit(error_model="numpy", cache=True)
-def _wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet):
+def wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet):
     """Arrival time and wet duration of a cell that turned wet (is_wet) or dry in a step ending at t1."""
     if is_wet:
         a_wet[r, c] = t1
@@ -944,7 +944,7 @@ def green_ampt_capacity(ks, psi_dtheta, f, dt):
 
 
 @njit(cache=True)
-def _source_limited_dt(dt, hm, src, cfl_length, g):
+def source_limited_dt(dt, hm, src, cfl_length, g):
     """The largest step <= dt with g dt^2 (hm + src dt) <= cfl_length^2 (Newton from above: convex)."""
     c2 = cfl_length * cfl_length
     for _ in range(30):
@@ -963,12 +963,76 @@ def _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a
     ux = half * (qx[r, c] + qx[r, c + 1])
     uy = half * (qy[r, c] + qy[r + 1, c])
     was_wet = not np.isnan(a_wet[r, c])
-    d, drop = _flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
-    a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = _maxima(
+    d, drop = flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
+    a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = maxima(
         w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
     )
     if (w > pf[P_WET]) != was_wet:
-        _wet_dry(r, c, not was_wet, t1, a_tarr, a_dur, a_wet)
+        wet_dry(r, c, not was_wet, t1, a_tarr, a_dur, a_wet)
+
+
+@njit(error_model="numpy", cache=True)
+def point_inflows(
+    h, lo, comp, zb, nb, qx, qy, s_row, s_col, s_ser, s_w, st, sv, cum, sptr, t, t1, dt, dx, pf, do_acc,
+    a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
+):  # fmt: skip
+    """Add the point inflows' mean over the step [t, t1] (of length dt) to their cells (after a step's
+    sweep); returns the largest depth of those cells. ``vols[1]`` receives what the state really gained [m^3]."""
+    cell_area = dx * dx
+    hmax = 0.0
+    for k in range(s_row.size):
+        r = s_row[k]
+        c = s_col[k]
+        qmean = (
+            series_integral(st, sv, cum, sptr, s_ser[k], t1) - series_integral(st, sv, cum, sptr, s_ser[k], t)
+        ) / dt
+        add = qmean * s_w[k] * dt / cell_area
+        # A negative inflow (abstraction) takes at most the water there.
+        old = np.float64(h[r, c]) + (np.float64(lo[r, c]) if comp else 0.0)
+        new = old + max(add, -old)
+        h[r, c] = new
+        if comp:
+            lo[r, c] = new - np.float64(h[r, c])
+        else:
+            new = np.float64(h[r, c])
+        # Account what the state really gained (float32 without the remainder rounds the sum).
+        vols[1] += (new - old) * cell_area
+        hmax = max(hmax, np.float64(h[r, c]))
+        if do_acc:
+            _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+    return hmax
+
+
+@njit(error_model="numpy", cache=True)
+def forced_cells(
+    h, lo, comp, zb, nb, qx, qy, blocked, f_row, f_col, f_ser, st, sv, sptr, zref, t1, dx, pf, do_acc,
+    a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
+):  # fmt: skip
+    """Set the level-forced cells to their series at t1; the volume change is boundary in/out
+    (``vols[2]``, ``vols[3]``). Returns the largest depth of those cells."""
+    cell_area = dx * dx
+    hmax = 0.0
+    for k in range(f_row.size):
+        r = f_row[k]
+        c = f_col[k]
+        if blocked[r, c]:
+            continue
+        target = series_value(st, sv, sptr, f_ser[k], t1) - zref - np.float64(zb[r, c])
+        old = np.float64(h[r, c])
+        if comp:
+            old += np.float64(lo[r, c])
+            lo[r, c] = 0.0
+        h[r, c] = max(target, 0.0)
+        new = np.float64(h[r, c])
+        d = (new - old) * cell_area
+        if d > 0.0:
+            vols[2] += d
+        else:
+            vols[3] -= d
+        hmax = max(hmax, new)
+        if do_acc:
+            _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+    return hmax
 
 
 @njit(error_model="numpy", cache=True)
@@ -1062,7 +1126,7 @@ def _run_impl(
     (qx, qy) are the face fluxes, updated in place. ``nch`` row chunks share the sweep among the
     threads (a few per thread, for balance); ``hmax`` is the largest
     depth at t0. Returns (t, steps, dt_min, dt_max_seen, status, capped): ``capped`` counts the cell-steps
-    whose speed was held to its bound (see :func:`_maxima`); ``vols`` (float64, length 6)
+    whose speed was held to its bound (see :func:`maxima`); ``vols`` (float64, length 6)
     receives the interval's volumes [m^3]: rain, inflow, boundary in, boundary out, infiltration,
     drainage. status: 0 ok, 1 fixed dt above 1.5x the adaptive (Courant) step, 2 non-finite.
     """
@@ -1113,7 +1177,7 @@ def _run_impl(
             for k in range(s_row.size):
                 src = max(src, series_value(st, sv, sptr, s_ser[k], t) * s_w[k] / cell_area)
             if src > 0.0:
-                dt = _source_limited_dt(dt, hm, src, alpha * dx, g)
+                dt = source_limited_dt(dt, hm, src, alpha * dx, g)
         remaining = t_end - t
         # Stretch by at most 0.1 % rather than leave a sliver step before t_end.
         clipped = dt >= remaining * (1.0 - 1e-3)
@@ -1131,7 +1195,7 @@ def _run_impl(
         pf[P_RAINDT] = rain_mean * dt
 
         # Boundary faces first: the sweep reads them (for the chunks' border rows too).
-        _boundary_momentum(
+        boundary_momentum(
             h,
             zb,
             nb,
@@ -1203,26 +1267,13 @@ def _run_impl(
         vols[0] += rain_sum * np.float64(pf[P_RAINDT]) * cell_area
 
         # Point inflows (after the sweep, so its wet/dry bookkeeping saw the start-of-step depth).
-        for k in range(s_row.size):
-            r = s_row[k]
-            c = s_col[k]
-            qmean = (
-                series_integral(st, sv, cum, sptr, s_ser[k], t1) - series_integral(st, sv, cum, sptr, s_ser[k], t)
-            ) / dt
-            add = qmean * s_w[k] * dt / cell_area
-            # A negative inflow (abstraction) takes at most the water there.
-            old = np.float64(h[r, c]) + (np.float64(lo[r, c]) if comp else 0.0)
-            new = old + max(add, -old)
-            h[r, c] = new
-            if comp:
-                lo[r, c] = new - np.float64(h[r, c])
-            else:
-                new = np.float64(h[r, c])
-            # Account what the state really gained (float32 without the remainder rounds the sum).
-            vols[1] += (new - old) * cell_area
-            hmax = max(hmax, np.float64(h[r, c]))
-            if do_acc:
-                _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+        hmax = max(
+            hmax,
+            point_inflows(
+                h, lo, comp, zb, nb, qx, qy, s_row, s_col, s_ser, s_w, st, sv, cum, sptr, t, t1, dt, dx, pf, do_acc,
+                a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
+            ),
+        )  # fmt: skip
 
         # Boundary faces: volumes through them (after limiting).
         for k in range(b_row.size):
@@ -1245,26 +1296,13 @@ def _run_impl(
                 vols[3] -= vin
 
         # Cells with a forced water surface: the change is boundary inflow/outflow.
-        for k in range(f_row.size):
-            r = f_row[k]
-            c = f_col[k]
-            if blocked[r, c]:
-                continue
-            target = series_value(st, sv, sptr, f_ser[k], t1) - zref - np.float64(zb[r, c])
-            old = np.float64(h[r, c])
-            if comp:
-                old += np.float64(lo[r, c])
-                lo[r, c] = 0.0
-            h[r, c] = max(target, 0.0)
-            new = np.float64(h[r, c])
-            d = (new - old) * cell_area
-            if d > 0.0:
-                vols[2] += d
-            else:
-                vols[3] -= d
-            hmax = max(hmax, new)
-            if do_acc:
-                _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+        hmax = max(
+            hmax,
+            forced_cells(
+                h, lo, comp, zb, nb, qx, qy, blocked, f_row, f_col, f_ser, st, sv, sptr, zref, t1, dx, pf, do_acc,
+                a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
+            ),
+        )  # fmt: skip
 
         if clipped:
             dt_min_clipped = min(dt_min_clipped, dt)
@@ -1430,8 +1468,8 @@ def _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a
     w = h[r, c]
     ux = pf[P_HALF] * (qx[r, c] + qx[r, c + 1])
     uy = pf[P_HALF] * (qy[r, c] + qy[r + 1, c])
-    d, drop = _flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
-    a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = _maxima(
+    d, drop = flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
+    a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = maxima(
         w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
     )
     if w > pf[P_WET]:

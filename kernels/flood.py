@@ -41,6 +41,7 @@ import numba
 import numpy as np
 
 from . import _flood_core as _core
+from . import _flood_lts as _lts
 from ._series import Series
 from ._sweep_choice import SweepChoice
 
@@ -67,6 +68,9 @@ __all__ = [
     "STATUS_NON_FINITE",
     "SIDES",
     "ADAPTIVE_THREADS",
+    "TIME_STEPPING",
+    "LTS_TILE",
+    "LTS_MAX_LEVELS",
 ]
 
 STATUS_OK = 0
@@ -83,6 +87,13 @@ SIDES = {"west": 0, "east": 1, "north": 2, "south": 3}
 #: a busy machine's descheduled threads cannot make a run slower than one thread. False: always the
 #: parallel sweep on grids large enough for it (as with ``numba.set_num_threads(1)``, the other way).
 ADAPTIVE_THREADS = True
+
+#: How :func:`advance` steps in time (``FloodParams.time_stepping``).
+TIME_STEPPING = ("global", "local")
+#: Tile size (rows, columns) [cells] of local time stepping: each tile takes its own step.
+LTS_TILE = (_lts.TILE, _lts.TILE * _lts.WIDE)
+#: Largest ``FloodParams.max_levels``.
+LTS_MAX_LEVELS = _lts.MAX_LEVELS_LIMIT
 
 #: Where :func:`advance` can run: Numba threads on the CPU, or numba-cuda on an NVIDIA GPU.
 DEVICES = ("cpu", "gpu")
@@ -364,6 +375,13 @@ class FloodParams(NamedTuple):
         Froude number of the inertial allowance in the bound on the reported speed (see
         :class:`FloodAccum`); ``inf``: no bound. Only the reported speed and hazard are bounded, not
         the flow.
+    time_stepping : {"global", "local"}
+        "global": one step for the whole grid, set by the deepest water. "local": tiles of
+        :data:`LTS_TILE` (rows, columns) cells each take a power-of-two multiple of the finest step, up to
+        ``2^max_levels`` times it, as their own depths allow (see :mod:`kernels._flood_lts`); mass is
+        conserved as with the global step. Adaptive steps only (``fixed_dt = 0``), CPU only.
+    max_levels : int
+        Levels of local time stepping above the finest (0 to :data:`LTS_MAX_LEVELS`).
     """
 
     alpha: float = 0.7
@@ -374,6 +392,8 @@ class FloodParams(NamedTuple):
     g: float = 9.81
     wet_depth: float = 0.01
     froude_cap: float = 1.0
+    time_stepping: str = "global"
+    max_levels: int = 3
 
 
 class FloodState:
@@ -525,6 +545,10 @@ class IntervalStats(NamedTuple):
     vol_drain: float
     status: int
     speed_capped: int = 0
+    level_share: tuple[float, ...] = ()
+
+    # ``level_share`` (local time stepping only): the share of the interval's cell-seconds each level
+    # 0..max_levels stepped at (level k: 2^k times the finest step), then that of idle (skipped) tiles.
 
     @property
     def net_inflow(self) -> float:
@@ -590,6 +614,11 @@ def advance(
     """
     if device not in DEVICES:
         raise ValueError(f"device = {device!r} must be one of {DEVICES}")
+    if params.time_stepping == "local" and device != "cpu":
+        raise DeviceError(
+            "local time stepping (time_stepping = 'local') runs on the CPU only; use device 'cpu' or "
+            "time_stepping = 'global' on the GPU"
+        )
     runner = _core.run if device == "cpu" else _gpu_runner()
     prep = state._prepared
     if prep is not None and prep.inputs_match(grid, forcing, params, state.h):
@@ -653,6 +682,8 @@ def advance(
         _core.accum_open(
             state.h, zb, nb, state.qx, state.qy, blocked, state.t, pf, acc[0], acc[1], acc[2], acc[3], acc[5]
         )
+    if params.time_stepping == "local":
+        return _advance_local(state, grid, forcing, params, t_end, accum, prep, acc)
     vols = np.zeros(6)
     parallel, nch = _core.plan(state.h.shape, numba.get_num_threads())
     adaptive = ADAPTIVE_THREADS and device == "cpu"
@@ -713,11 +744,49 @@ def advance(
     return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status), int(capped))
 
 
+def _advance_local(
+    state: FloodState,
+    grid: FloodGrid,
+    forcing: FloodForcing,
+    params: FloodParams,
+    t_end: float,
+    accum: FloodAccum | None,
+    prep: _Prepared,
+    acc: tuple[np.ndarray, ...],
+) -> IntervalStats:
+    """The compiled time loop of local time stepping (:mod:`kernels._flood_lts`), from :func:`advance`."""
+    zb, nb, rainf = state._buffers()
+    vols = np.zeros(6)
+    levels = np.zeros(int(params.max_levels) + 2)
+    b_row, b_col, b_side, b_kind, b_ser, b_slope, *rest = prep.static
+    t, steps, dt_min, dt_max, status, capped = _lts.run(
+        state.h, state.qx, state.qy, zb, nb, prep.blocked, rainf, int(forcing.rain_ser), prep.kind,
+        prep.ia, prep.ib, prep.ic, state.infil_cum, prep.drain, prep.has_drain,
+        b_row, b_col, b_side, b_kind, b_ser, b_slope, *rest,
+        float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
+        float(params.g), float(params.wet_depth), float(params.froude_cap), prep.zref, state.t, float(t_end),
+        accum is not None, *acc, vols, state.h_lo, state.h.dtype == np.float32,
+        _lts.TILE, int(params.max_levels), levels,
+    )  # fmt: skip
+    if accum is not None:
+        _core.accum_close(t, accum.duration, accum.wet_since)
+    state.t = float(t)
+    state.steps += int(steps)
+    prep.remember(state, accum)
+    if steps == 0:
+        dt_min = dt_max = 0.0
+    total = levels.sum()
+    share = tuple(float(v / total) for v in levels) if total > 0 else ()
+    return IntervalStats(
+        int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status), int(capped), share
+    )
+
+
 def cell_speed(state: FloodState, grid: FloodGrid, params: FloodParams) -> np.ndarray:
     """The cell speed [m/s] of the state as it is, as the running maximum ``FloodAccum.v_max`` takes it.
 
     The centre discharge of the faces over the flow depth, 0 at or below ``params.wet_depth`` and in
-    blocked cells, held to the same bound (see :func:`kernels._flood_core._maxima`): the maximum of
+    blocked cells, held to the same bound (see :func:`kernels._flood_core.maxima`): the maximum of
     these over a run's snapshot times is never above its ``v_max``. A float32 ``(ny, nx)`` array.
     """
     dtype = state.h.dtype
@@ -972,6 +1041,15 @@ def _check_params(p: FloodParams) -> None:
         ("wet_depth", p.wet_depth >= 0, ">= 0"),
         ("froude_cap", p.froude_cap > 0, "> 0 (inf: no bound)"),
     )
+    if p.time_stepping not in TIME_STEPPING:
+        raise ValueError(f"FloodParams.time_stepping = {p.time_stepping!r} must be one of {TIME_STEPPING}")
+    if not (isinstance(p.max_levels, int | np.integer) and 0 <= p.max_levels <= LTS_MAX_LEVELS):
+        raise ValueError(f"FloodParams.max_levels = {p.max_levels!r} must be an integer from 0 to {LTS_MAX_LEVELS}")
+    if p.time_stepping == "local" and p.fixed_dt > 0:
+        raise ValueError(
+            "FloodParams.time_stepping = 'local' takes the adaptive step (fixed_dt = 0): each tile's step "
+            "follows its depth; set fixed_dt = 0 or time_stepping = 'global'"
+        )
     for name, ok, rule in rules:
         if not (ok and (np.isfinite(getattr(p, name)) or name == "froude_cap" and not np.isnan(p.froude_cap))):
             raise ValueError(f"FloodParams.{name} = {getattr(p, name)} must be {rule}")

@@ -57,9 +57,9 @@ def test_series_values_and_exact_integrals():
 # --- Moving wave front (Hunter et al. 2005; Bates et al. 2010) ----------------------------------
 
 
-def _wave_front(n_manning: float):
+def _wave_front(n_manning: float, stepping: str = "global"):
     """Per time: (RMSE over the wetted reach, model front x, analytic front x)."""
-    case = cases.wave_front(n_manning)
+    case = cases.wave_front(n_manning, params=FloodParams(time_stepping=stepping))
     x, u = case["x"], case["u"]
     out = []
     for t, hm, he, status in zip(case["times"], case["model"], case["analytic"], case["status"]):
@@ -71,25 +71,31 @@ def _wave_front(n_manning: float):
     return out
 
 
-def test_wave_front_against_hunter_solution():
+#: Both ways of stepping in time (kernels._flood_lts): the verification cases hold for each.
+STEPPING = ["global", "local"]
+
+
+@pytest.mark.parametrize("stepping", STEPPING)
+def test_wave_front_against_hunter_solution(stepping):
     # n = 0.01 (the published case). The analytic solution solves the diffusive-wave equations;
     # the local-inertial ones keep dq/dt, which at this depth and speed (Froude^2 = u^2/(g h) of
     # 0.1-0.2 over most of the profile) slows the front by a few per cent. Measured (dx = 25 m):
     # RMSE 0.043-0.066 m, front 93-260 m (10-7 %) behind. Bounds: RMSE < 0.08 m (9 % of the
     # 0.93 m boundary depth) and the front behind the analytic one by less than 10 % of the
     # distance travelled plus two cells (the front is resolved to a cell or two).
-    for (rmse, xm, xa), t in zip(_wave_front(0.01), (900, 1800, 2700, 3600)):
+    for (rmse, xm, xa), t in zip(_wave_front(0.01, stepping), (900, 1800, 2700, 3600)):
         assert rmse < 0.08, (t, rmse)
         assert 0.0 < xa - xm < 0.10 * t + 2 * 25.0, (t, xm, xa)
 
 
-def test_wave_front_low_froude_limit():
+@pytest.mark.parametrize("stepping", STEPPING)
+def test_wave_front_low_froude_limit(stepping):
     # n = 0.1: Froude^2 < 0.03, where the local-inertial and diffusive solutions coincide, so the
     # model must match the analytic profile closely. Measured: RMSE 0.087 m at 900 s falling to
     # 0.046 m at 3600 s (2.3 % and 0.7 % of the boundary depths 3.7 m and 6.7 m); the front 46-48 m
     # ahead (two cells: the 5 cm contour is interpolated across a steep toe). Bounds: RMSE below
     # 3 % of the boundary depth, front within 2.5 cells.
-    for (rmse, xm, xa), t in zip(_wave_front(0.1), (900.0, 1800.0, 2700.0, 3600.0)):
+    for (rmse, xm, xa), t in zip(_wave_front(0.1, stepping), (900.0, 1800.0, 2700.0, 3600.0)):
         assert rmse < 0.03 * ((7.0 / 3.0) * 0.1**2 * t) ** (3.0 / 7.0)
         assert abs(xm - xa) < 2.5 * 25.0
 
@@ -226,11 +232,12 @@ def _faces(b: flood.BoundaryFaces) -> dict:
 CASES = ["rain", "inflow", "level", "outflow"]
 
 
+@pytest.mark.parametrize("stepping", STEPPING)
 @pytest.mark.parametrize("case", CASES)
-def test_mass_balance_float64(case):
+def test_mass_balance_float64(case, stepping):
     grid, forcing, state = _case(case, np.float64)
     v0 = stored_volume(state, grid)
-    st = advance(state, grid, forcing, FloodParams(), 1800.0)
+    st = advance(state, grid, forcing, FloodParams(time_stepping=stepping), 1800.0)
     v1 = stored_volume(state, grid)
     scale = max(v0, st.vol_rain + st.vol_inflow + st.vol_bnd_in)
     assert st.status == 0 and st.steps > 100
@@ -251,11 +258,12 @@ def test_mass_balance_float64(case):
         assert st.vol_bnd_out > 0.1 * scale
 
 
+@pytest.mark.parametrize("stepping", STEPPING)
 @pytest.mark.parametrize("case", CASES)
-def test_mass_balance_float32(case):
+def test_mass_balance_float32(case, stepping):
     grid, forcing, state = _case(case, np.float32)
     v0 = stored_volume(state, grid)
-    st = advance(state, grid, forcing, FloodParams(), 1800.0)
+    st = advance(state, grid, forcing, FloodParams(time_stepping=stepping), 1800.0)
     v1 = stored_volume(state, grid)
     scale = max(v0, st.vol_rain + st.vol_inflow + st.vol_bnd_in)
     # float32 depths round every update at 6e-8 relative; the kernel carries each cell's rounding
@@ -391,8 +399,9 @@ def test_symmetric_problem_gives_symmetric_result():
 # --- Thacker's planar surface in a paraboloid ---------------------------------------------------
 
 
-def test_thacker_planar_bowl():
-    case = cases.thacker()
+@pytest.mark.parametrize("stepping", STEPPING)
+def test_thacker_planar_bowl(stepping):
+    case = cases.thacker(params=FloodParams(h_dry=1e-4, time_stepping=stepping))  # the case's own h_dry
     xx, yy = case["xx"], case["yy"]
     assert case["period"] == pytest.approx(4.486, abs=1e-3)  # VERIFICATION.md's "2.24 s" is half
     rms = []
@@ -415,8 +424,9 @@ def test_thacker_planar_bowl():
 # --- Ritter's dam break (robustness) -----------------------------------------------------------
 
 
-def test_ritter_dam_break_is_stable_and_conservative():
-    case = cases.ritter()
+@pytest.mark.parametrize("stepping", STEPPING)
+def test_ritter_dam_break_is_stable_and_conservative(stepping):
+    case = cases.ritter(params=FloodParams(h_dry=1e-5, time_stepping=stepping))  # the case's own h_dry
     x, x0, hl = case["x"], case["x0"], case["hl"]
     for hm, status, volume in zip(case["model"], case["status"], case["volumes"]):
         assert status == 0 and np.all(np.isfinite(hm)) and hm.min() >= 0

@@ -47,3 +47,12 @@ def test_the_full_solver_on_a_gpu_is_refused_before_the_run():
     scenario = flood_scenario(numerics={"device": "gpu", "scheme": "swe"})
     with pytest.raises(ScenarioError, match=r"local-inertial kernel only.*numerics.scheme = 'swe'"):
         run(plane_twin(), scenario, progress=False)
+
+
+def test_local_time_stepping_on_a_gpu_is_refused_before_the_run():
+    """Local time stepping runs on the CPU: asked for on the GPU, by the scenario or by --device, the
+    run stops with one line naming numerics.time_stepping (whether or not this machine has a GPU)."""
+    with pytest.raises(ScenarioError, match=r"time_stepping = 'local' runs on the CPU only"):
+        flood_scenario(numerics={"device": "gpu", "time_stepping": "local"})
+    with pytest.raises(ScenarioError, match=r"--device gpu.*numerics.time_stepping = 'global'"):
+        run(plane_twin(), flood_scenario(numerics={"time_stepping": "local"}), progress=False, device="gpu")

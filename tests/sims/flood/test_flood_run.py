@@ -128,9 +128,10 @@ def test_result_folder_and_reload(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_checkpoint_and_resume_equal_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("stepping", ["global", "local"])
+def test_checkpoint_and_resume_equal_an_uninterrupted_run(tmp_path, stepping):
     tw = plane_twin()
-    sc = flood_scenario(checkpoint_interval=300)
+    sc = flood_scenario(checkpoint_interval=300, numerics={"dtype": "float64", "time_stepping": stepping})
     full = run(tw, sc, out=tmp_path / "full", progress=False, scene=False)
     assert not (tmp_path / "full.checkpoint.npz").exists()  # removed once the result is written
     assert run(tw, sc, out=tmp_path / "part", progress=False, stop_at=450, scene=False) is None
@@ -153,6 +154,8 @@ def test_checkpoint_and_resume_equal_an_uninterrupted_run(tmp_path):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
     for key in ("volume_in_m3", "volume_out_m3", "volume_lost_m3", "volume_stored_m3", "steps"):
         assert resumed.summary[key] == full.summary[key], key
+    # local time stepping says how the cell-time was shared among its levels
+    assert ("time_step_levels" in full.summary) == (stepping == "local")
     # a checkpoint from another scenario is refused rather than mixed in
     run(tw, sc, out=tmp_path / "x", progress=False, stop_at=300, scene=False)
     with pytest.raises(ScenarioError, match="another scenario"):

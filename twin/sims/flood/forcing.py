@@ -176,6 +176,8 @@ def setup(twin: Twin, scenario: Scenario) -> FloodSetup:
         dt_max=n.dt_max,
         fixed_dt=n.fixed_dt,
         wet_depth=scenario.output.wet_depth,
+        time_stepping=n.time_stepping,
+        max_levels=n.max_levels,
     )
     g_rows, g_cols = [], []
     for i, g in enumerate(scenario.gauge):

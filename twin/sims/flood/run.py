@@ -385,7 +385,7 @@ def run(
         for t_event, kinds in _schedule(scenario, s, sewer.interval if sewer is not None else None):
             if t_event <= state.t + 1e-9:
                 continue
-            k0 = time.perf_counter()
+            k0, t_prev = time.perf_counter(), state.t
             try:
                 stats = advance(state, s.grid, s.forcing, params, t_event, accum)
             except ValueError as exc:  # the kernel checks its contract; say it in the twin's terms
@@ -397,6 +397,9 @@ def run(
                 totals[k] += getattr(stats, k)
             run_stats["steps"] += stats.steps
             run_stats["speed_capped"] = run_stats.get("speed_capped", 0) + stats.speed_capped
+            if getattr(stats, "level_share", ()):  # local time stepping: cell-time per level
+                share = np.asarray(stats.level_share) * (state.t - t_prev)
+                run_stats["levels"] = (share + run_stats.get("levels", 0.0)).tolist()  # a list: checkpoints keep it
             if stats.steps:
                 run_stats["dt_min"] = min(run_stats["dt_min"], stats.dt_min)
                 run_stats["dt_max"] = max(run_stats["dt_max"], stats.dt_max)
@@ -600,6 +603,11 @@ def _device(scenario: Scenario, device: str | None) -> str:
             f"(numerics.scheme = {scenario.numerics.scheme!r}) runs on the CPU: set numerics.device = 'cpu' "
             "or numerics.scheme = 'inertial'."
         )
+    if device == "gpu" and scenario.numerics.time_stepping == "local":
+        raise ScenarioError(
+            "--device gpu runs the global time step only (numerics.time_stepping = 'local' runs on the CPU): "
+            "run with --device cpu or set numerics.time_stepping = 'global'."
+        )
     if device == "gpu" and not gpu_available():
         raise ScenarioError(
             "numerics.device = 'gpu' (or --device gpu), but this machine has no CUDA GPU that numba-cuda "
@@ -607,6 +615,21 @@ def _device(scenario: Scenario, device: str | None) -> str:
             "numerics.device = 'cpu' (or --device cpu)."
         )
     return device
+
+
+def _level_shares(run_stats: dict[str, Any]) -> dict[str, Any]:
+    """Local time stepping: the share of the cell-time each level stepped at (level k: 2^k x the finest
+    step; 'idle': dry tiles skipped), as ``{"time_step_levels": {"0": ..., "idle": ...}}``."""
+    levels = run_stats.get("levels")
+    if levels is None or not np.sum(levels) > 0:
+        return {}
+    share = np.asarray(levels) / np.sum(levels)
+    return {
+        "time_step_levels": {
+            **{str(k): round(float(v), 4) for k, v in enumerate(share[:-1])},
+            "idle": round(float(share[-1]), 4),
+        }
+    }
 
 
 def _fingerprint(twin: Twin, scenario: Scenario) -> dict[str, str]:
@@ -787,6 +810,7 @@ def _finish(
         "dt_min_s": float(run_stats["dt_min"]) if np.isfinite(run_stats["dt_min"]) else 0.0,
         "dt_max_s": float(run_stats["dt_max"]),
         "speed_capped_cell_steps": int(run_stats.get("speed_capped", 0)),
+        **_level_shares(run_stats),
         "wall_seconds": float(run_stats["wall_seconds"]),
         "kernel_seconds": float(run_stats["kernel_seconds"]),
         "cell_updates_per_second": float(cells * run_stats["steps"] / ks),

@@ -451,6 +451,28 @@ class Numerics(ScenarioTable):
     )
     order: Literal[1, 2] = doc(2, description="Order of the full solver (scheme 'swe'): 2 MUSCL + Heun, 1 first order")
     cfl: float = doc(0.45, description="Courant number of the full solver's step (scheme 'swe')", gt=0, le=1.0)
+    time_stepping: Literal["global", "local"] = doc(
+        "global",
+        description="'global': one step for the grid, set by the deepest water; 'local': tiles of 32 x 64 cells "
+        "each step at 2^k times the finest step as their depths allow (scheme 'inertial' on the CPU)",
+    )
+    max_levels: int = doc(
+        3,
+        description="Levels of local time stepping: shallow tiles step up to 2^max_levels times the finest",
+        ge=0,
+        le=4,
+    )
+
+    @model_validator(mode="after")
+    def _local_steps(self) -> Numerics:
+        if self.time_stepping == "local":
+            if self.scheme != "inertial":
+                raise ValueError("time_stepping = 'local' steps the inertial scheme only; set scheme = 'inertial'")
+            if self.fixed_dt > 0:
+                raise ValueError("time_stepping = 'local' takes adaptive steps; set fixed_dt = 0 (or 'global')")
+            if self.device != "cpu":
+                raise ValueError("time_stepping = 'local' runs on the CPU only; set device = 'cpu' (or 'global')")
+        return self
 
 
 class FloodwallEdit(ScenarioTable):

@@ -1,0 +1,871 @@
+"""Local time stepping of the local-inertial flood kernel, by tiles. Private: use :mod:`kernels.flood`.
+
+The global step is set by the deepest water anywhere (``alpha dx / sqrt(g h_max)``): a river or a
+lake holds the whole city at its short step. Here the grid is cut into tiles of ``tile`` rows by
+``WIDE x tile`` columns (the last row and column of tiles take the remainder), and each tile takes a power-of-two multiple ``2^k dt0`` of the finest step ``dt0``, the
+largest its own depths (and those of a one-cell ring around it) allow, as in the local time
+stepping of Sanders (2008, "Integration of a shallow water model with a local time step", J.
+Hydraul. Res. 46) and Dazzi et al. (2018, Adv. Water Resour. 111), by blocks rather than cells:
+
+* Levels are chosen at the start of each *cycle* of ``2^K`` fine steps (K the largest level in
+  use), from the depths then, graded so that neighbouring tiles differ by at most one level; tiles
+  with point inflows, level-forced cells or water-level boundary faces take level 0.
+* A face takes the finer level of its two tiles. At fine step ``s`` a face is *active* when
+  ``2^level`` divides ``s``: it gets a new flux for its own step ``2^level dt0`` (the scheme of
+  :func:`kernels._flood_core.face_flux` with that step), and that flux is held until its next
+  update. The whole volume of the face's step moves at once, out of one cell into the other,
+  after the positivity limiter of the cell that gives it (over the faces active now): so every
+  volume leaves one cell and enters the other exactly, and mass is conserved to round-off
+  whatever the levels (rain, infiltration and drainage of a tile are taken over its own step).
+* A tile, and the ring of cells next to it, that is dry, gets no rain and no inflow and is not
+  next to a tile with water is *idle*: skipped for the cycle. Water moves at most one cell per
+  update, so within a cycle of ``2^K <= tile - 2`` fine steps none can reach it (every tile is at
+  least ``tile`` cells across).
+
+Where every tile has the same level (the deepest water everywhere) each fine step updates every
+face and cell once with the global step: the scheme is the global one (to round-off: the fluxes
+are limited from separate passes rather than the fused sweep).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._flood_core import (
+    FASTMATH,
+    N_PF,
+    P_FOUR,
+    P_GDT,
+    P_HALF,
+    P_HALF1M,
+    P_HDRY,
+    P_INVDX,
+    P_ONE,
+    P_THETA,
+    P_THIRD,
+    P_WET,
+    P_ZERO,
+    boundary_momentum,
+    constants,
+    face_depth_drop,
+    face_flux,
+    forced_cells,
+    green_ampt_capacity,
+    horton_capacity,
+    maxima,
+    point_inflows,
+    source_limited_dt,
+    wet_dry,
+)
+from ._series import series_cumulative, series_integral, series_value
+
+__all__ = ["run", "TILE", "WIDE", "MAX_LEVELS_LIMIT"]
+
+#: Tile edge [cells]. 32 keeps a tile's rows in cache and lets idle tiles be skipped.
+TILE = 32
+
+#: Tiles are ``WIDE`` times wider than tall: each row of a tile is one call of the global sweep's
+#: row loops, and a call costs about as much as 30 cells, so short rows would waste it.
+WIDE = 2
+
+#: Largest number of levels: 2^K fine steps per cycle must stay below the tile edge (see the idle
+#: tiles above), and 16x the finest step is more than the urban cases need.
+MAX_LEVELS_LIMIT = 4
+
+# Columns of the per-tile results of the continuity pass.
+_T_INFIL, _T_DRAIN, _T_BAD, _T_HMAX, _T_CAPPED = range(5)
+
+
+@njit(error_model="numpy", cache=True)
+def _count(n, tile):
+    """Tiles along an edge of n cells: the last one takes the remainder, so every tile is at least
+    ``tile`` cells wide (or the whole edge)."""
+    return max(n // tile, 1)
+
+
+@njit(error_model="numpy", cache=True)
+def _bounds(a, b, tile, ny, nx):
+    """Rows [r0, r1) and columns [c0, c1) of tile (a, b)."""
+    r0 = a * tile
+    c0 = b * tile * WIDE
+    r1 = ny if a == _count(ny, tile) - 1 else r0 + tile
+    c1 = nx if b == _count(nx, tile * WIDE) - 1 else c0 + tile * WIDE
+    return r0, r1, c0, c1
+
+
+@njit(error_model="numpy", cache=True)
+def _fine_time(t, j, dt0, nfine, last, t_end):
+    """Time of fine step boundary j of the cycle that starts at t (the last cycle ends on t_end)."""
+    if j == nfine and last:
+        return t_end
+    return t + j * dt0
+
+
+@njit(error_model="numpy", cache=True)
+def _tile_of(r, c, tile, ty, tx):
+    return min(r // tile, ty - 1), min(c // (tile * WIDE), tx - 1)
+
+
+@njit(error_model="numpy", cache=True)
+def _face_level(la, lb):
+    """Level of a face between tiles of levels la, lb (-1: idle, the face is not updated)."""
+    if la < 0 or lb < 0:
+        return -1
+    return min(la, lb)
+
+
+@njit(error_model="numpy", cache=True)
+def _on(level, s):
+    """Whether a face or tile of ``level`` is updated at fine step ``s`` of the cycle."""
+    return level >= 0 and (s & ((1 << level) - 1)) == 0
+
+
+# The row loops below index the 2-D arrays with unsigned integers: Numba then drops the negative-index
+# wrap-around test that stops a loop over c - 1 vectorising, and no row views are made (each view
+# costs reference counting, as much as 30 cells' work on a tile's short rows).
+
+
+@njit(error_model="numpy", cache=True)
+def _u(i):
+    return np.uint64(i)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _x_faces(h, zb, nb, qx, pf, qxn, vx, dtdx, r, c0, c1):
+    """New discharges of x-faces c0 <= c < c1 of row r (1 <= c0, c1 <= nx - 1), as the global sweep's,
+    into qxn; the depths they move over the step (dt/dx = dtdx) into vx."""
+    gdt, theta, half1m, invdx, hdry = pf[P_GDT], pf[P_THETA], pf[P_HALF1M], pf[P_INVDX], pf[P_HDRY]
+    one, four, third, half, zero = pf[P_ONE], pf[P_FOUR], pf[P_THIRD], pf[P_HALF], pf[P_ZERO]
+    ru = _u(r)
+    for j in range(c1 - c0):
+        c = _u(c0 + j)
+        cm = c - _u(1)
+        q = face_flux(
+            qx[ru, c], qx[ru, cm], qx[ru, c + _u(1)], h[ru, cm], h[ru, c], zb[ru, cm], zb[ru, c], nb[ru, cm], nb[ru, c],
+            gdt, theta, half1m, invdx, hdry, one, four, third, half, zero,
+        )  # fmt: skip
+        qxn[ru, c] = q
+        vx[ru, c] = q * dtdx
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _y_faces(h, zb, nb, qy, pf, qyn, vy, dtdx, r, c0, c1):
+    """New discharges of the y-faces of row r (between cell rows r - 1 and r, 1 <= r <= ny - 1), columns
+    c0 <= c < c1, into qyn; their depths over the step into vy."""
+    gdt, theta, half1m, invdx, hdry = pf[P_GDT], pf[P_THETA], pf[P_HALF1M], pf[P_INVDX], pf[P_HDRY]
+    one, four, third, half, zero = pf[P_ONE], pf[P_FOUR], pf[P_THIRD], pf[P_HALF], pf[P_ZERO]
+    ru = _u(r)
+    rm = ru - _u(1)
+    rp = ru + _u(1)
+    for j in range(c1 - c0):
+        c = _u(c0 + j)
+        q = face_flux(
+            qy[ru, c], qy[rm, c], qy[rp, c], h[rm, c], h[ru, c], zb[rm, c], zb[ru, c], nb[rm, c], nb[ru, c],
+            gdt, theta, half1m, invdx, hdry, one, four, third, half, zero,
+        )  # fmt: skip
+        qyn[ru, c] = q
+        vy[ru, c] = q * dtdx
+
+
+@njit(error_model="numpy", cache=True)
+def _zero(v, r, c0, c1, zero):
+    ru = _u(r)
+    for j in range(c1 - c0):
+        v[ru, _u(c0 + j)] = zero
+
+
+@njit(error_model="numpy", cache=True)
+def _rects(a, b, tile, s, lev, ny, nx):
+    """The cells of tile (a, b) that change at fine step s, as up to four disjoint rectangles (rows
+    [out[i, 0], out[i, 1]), columns [out[i, 2], out[i, 3])): the whole tile where it is updated now,
+    else the rows and columns along the edges it shares with a finer tile updated now (only their
+    faces move water). Returns (out, how many)."""
+    out = np.empty((4, 4), np.int64)
+    r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
+    lt = lev[a, b]
+    if _on(lt, s):
+        out[0, 0], out[0, 1], out[0, 2], out[0, 3] = r0, r1, c0, c1
+        return out, 1
+    ty, tx = lev.shape
+    e_n = a > 0 and _on(_face_level(lt, lev[a - 1, b]), s)
+    e_s = a + 1 < ty and _on(_face_level(lt, lev[a + 1, b]), s)
+    e_w = b > 0 and _on(_face_level(lt, lev[a, b - 1]), s)
+    e_e = b + 1 < tx and _on(_face_level(lt, lev[a, b + 1]), s)
+    n = 0
+    ra, rb = r0, r1
+    if e_n:
+        out[n, 0], out[n, 1], out[n, 2], out[n, 3] = r0, r0 + 1, c0, c1
+        n += 1
+        ra = r0 + 1
+    if e_s and r1 - 1 >= ra:
+        out[n, 0], out[n, 1], out[n, 2], out[n, 3] = r1 - 1, r1, c0, c1
+        n += 1
+        rb = r1 - 1
+    if ra < rb:
+        ca = c0
+        if e_w:
+            out[n, 0], out[n, 1], out[n, 2], out[n, 3] = ra, rb, c0, c0 + 1
+            n += 1
+            ca = c0 + 1
+        if e_e and c1 - 1 >= ca:
+            out[n, 0], out[n, 1], out[n, 2], out[n, 3] = ra, rb, c1 - 1, c1
+            n += 1
+    return out, n
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, qxn, qyn, vx, vy, pf_l, dtdx_l):
+    """New fluxes of the faces a tile owns (interior, west and north edges) that are updated now.
+
+    ``qxn``/``qyn`` get the new unlimited discharge of each face updated now (the face flux of the
+    global sweep, with the step of the face's level in ``pf_l``), ``vx``/``vy`` the depth it moves
+    over the face's own step; 0 for faces not updated now, so the later passes need no levels.
+    Faces owned by a neighbour that is not touched now are not updated: set to 0 here too. With
+    ``do_acc``, the depths of the tile and the ring around it are kept in ``h0`` for the running
+    maxima (a ring cell of a touched neighbour gets the same value twice).
+    """
+    ny, nx = h.shape
+    r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
+    rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
+    zero = pf_l[0, P_ZERO]
+    for i in range(nrect):
+        ra, rb, ca, cb = rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3]
+        if do_acc:
+            lo_c = max(ca - 1, 0)
+            for r in range(max(ra - 1, 0), min(rb + 1, ny)):
+                ru = _u(r)
+                for j in range(min(cb + 1, nx) - lo_c):
+                    h0[ru, _u(lo_c + j)] = h[ru, _u(lo_c + j)]
+        if nrect and not _on(lev[a, b], s):
+            # the tile's own faces around the cells that change are not updated now
+            for r in range(ra, rb):
+                _zero(vx, r, max(ca, c0 + 1), min(cb, c1 - 1) + 1, zero)
+            for r in range(max(ra, r0 + 1), min(rb, r1 - 1) + 1):
+                _zero(vy, r, ca, cb, zero)
+    lt = lev[a, b]
+    lw = _face_level(lt, lev[a, b - 1]) if b > 0 else -1
+    ln = _face_level(lt, lev[a - 1, b]) if a > 0 else -1
+    on_t = _on(lt, s)
+    on_w = _on(lw, s)
+    on_n = _on(ln, s)
+    zero_e = c1 < nx and not touched[a, b + 1]
+    zero_s = r1 < ny and not touched[a + 1, b]
+    for r in range(r0, r1):
+        # the west edge face has the edge's level (column 0's outer face is the boundary's)
+        if c0 > 0 and on_w:
+            _x_faces(h, zb, nb, qx, pf_l[lw], qxn, vx, dtdx_l[lw], r, c0, c0 + 1)
+        else:
+            vx[r, c0] = zero
+        if on_t:
+            _x_faces(h, zb, nb, qx, pf_l[lt], qxn, vx, dtdx_l[lt], r, c0 + 1, c1)
+        if c1 == nx or zero_e:
+            vx[r, c1] = zero
+    # north edge faces (row 0: the boundary's), then the interior rows
+    if r0 > 0 and on_n:
+        _y_faces(h, zb, nb, qy, pf_l[ln], qyn, vy, dtdx_l[ln], r0, c0, c1)
+    else:
+        _zero(vy, r0, c0, c1, zero)
+    for r in range(r0 + 1, r1):
+        if on_t:
+            _y_faces(h, zb, nb, qy, pf_l[lt], qyn, vy, dtdx_l[lt], r, c0, c1)
+    if r1 == ny or zero_s:
+        _zero(vy, r1, c0, c1, zero)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _factor_tile(a, b, tile, s, lev, h, vx, vy, fp, one, zero):
+    """Positivity factor of each cell of a tile over the faces updated now (as the global sweep's),
+    into the padded ``fp`` (cell (r, c) at [r + 1, c + 1]; the ring stays 1 for the outer ghosts)."""
+    ny, nx = h.shape
+    rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
+    for i in range(nrect):
+        _factor_rect(rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3], h, vx, vy, fp, one, zero)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _factor_rect(r0, r1, c0, c1, h, vx, vy, fp, one, zero):
+    for r in range(r0, r1):
+        ru = _u(r)
+        rp = ru + _u(1)
+        for j in range(c1 - c0):
+            c = _u(c0 + j)
+            cp = c + _u(1)
+            o = max(zero - vx[ru, c], zero) + max(vx[ru, cp], zero) + max(zero - vy[ru, c], zero) + max(vy[rp, c], zero)
+            hc = h[ru, c]
+            fp[rp, cp] = hc / o if o > hc else one
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero):
+    """Depths of row r, columns c0 <= c < c1, from the limited volumes of their faces and the rain.
+
+    As the global sweep's update with volumes for fluxes: float32 rows are summed in float64 with
+    the remainder carried in ``lo`` (compensated), so the balance closes as in float64.
+    """
+    ru = _u(r)
+    rf = ru + _u(1)  # the row in the padded factors
+    raindt64 = np.float64(raindt)
+    for j in range(c1 - c0):
+        c = _u(c0 + j)
+        cf = c + _u(1)
+        fc = fp[rf, cf]
+        qw = vx[ru, c]
+        qw = qw * (fp[rf, c] if qw > zero else fc)
+        qe = vx[ru, cf]
+        qe = qe * (fc if qe > zero else fp[rf, cf + _u(1)])
+        qn = vy[ru, c]
+        qn = qn * (fp[ru, cf] if qn > zero else fc)
+        qs = vy[rf, c]
+        qs = qs * (fc if qs > zero else fp[rf + _u(1), cf])
+        if comp:
+            div = (np.float64(qw) - np.float64(qe)) + (np.float64(qn) - np.float64(qs))
+            w = (np.float64(h[ru, c]) + np.float64(lo[ru, c])) + (div + np.float64(rainf[ru, c]) * raindt64)
+            h[ru, c] = max(w, 0.0)
+            lo[ru, c] = w - np.float64(h[ru, c])
+        else:
+            h[ru, c] = max(h[ru, c] + ((qw - qe) + (qn - qs)) + rainf[ru, c] * raindt, zero)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _store_x(r, c0, c1, qx, qxn, fp, zero):
+    """Limited discharges of x-faces c0 <= c < c1 of row r (the giving cell's factor) into qx."""
+    ru = _u(r)
+    rf = ru + _u(1)
+    for j in range(c1 - c0):
+        c = _u(c0 + j)
+        q = qxn[ru, c]
+        qx[ru, c] = q * (fp[rf, c] if q > zero else fp[rf, c + _u(1)])
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _store_y(r, c0, c1, qy, qyn, fp, zero):
+    """Limited discharges of the y-faces of row r, columns c0 <= c < c1, into qy."""
+    ru = _u(r)
+    for j in range(c1 - c0):
+        c = _u(c0 + j)
+        cf = c + _u(1)
+        q = qyn[ru, c]
+        qy[ru, c] = q * (fp[ru, cf] if q > zero else fp[ru + _u(1), cf])
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _continuity_tile(
+    a, b, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
+    infil_kind, ia, ib, ic, icum, drain, has_drain, part, k, pf,
+):  # fmt: skip
+    """Depth update of a tile's cells from the limited volumes of the faces updated now; rain and
+    losses over the tile's own step where the tile itself is updated now. Stores the limited
+    discharge of the owned faces updated now. Per-tile sums go to ``part[k]``."""
+    ny, nx = h.shape
+    r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
+    lt = lev[a, b]
+    on_t = _on(lt, s)
+    lw = _face_level(lt, lev[a, b - 1]) if b > 0 else -1
+    ln = _face_level(lt, lev[a - 1, b]) if a > 0 else -1
+    on_w = _on(lw, s)
+    on_n = _on(ln, s)
+    zero = pf[P_ZERO]
+    raindt = raindt_l[lt] if on_t else zero
+    dt = dt_l[lt] if on_t else 0.0
+    s_inf = 0.0
+    s_drn = 0.0
+    hmax = 0.0
+    n_bad = 0
+    if not on_t:
+        # only the cells along edges shared with a finer tile updated now change
+        rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
+        for i in range(nrect):
+            for r in range(rects[i, 0], rects[i, 1]):
+                _update_row(r, rects[i, 2], rects[i, 3], h, lo, comp, rainf, zero, vx, vy, fp, zero)
+                ru = _u(r)
+                for c in range(rects[i, 2], rects[i, 3]):
+                    w = np.float64(h[ru, _u(c)])
+                    n_bad += not np.isfinite(w)
+                    hmax = max(hmax, w)
+        if c0 > 0 and on_w:
+            for r in range(r0, r1):
+                _store_x(r, c0, c0 + 1, qx, qxn, fp, zero)
+        if r0 > 0 and on_n:
+            _store_y(r0, c0, c1, qy, qyn, fp, zero)
+        part[k, _T_INFIL] = 0.0
+        part[k, _T_DRAIN] = 0.0
+        part[k, _T_BAD] = n_bad
+        part[k, _T_HMAX] = hmax
+        return
+    for r in range(r0, r1):
+        _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero)
+        # the owned faces updated now keep their limited discharge (the others hold theirs)
+        if c0 > 0 and on_w:
+            _store_x(r, c0, c0 + 1, qx, qxn, fp, zero)
+        if on_t:
+            _store_x(r, c0 + 1, c1, qx, qxn, fp, zero)
+        if (r > r0 and on_t) or (r == r0 and r0 > 0 and on_n):
+            _store_y(r, c0, c1, qy, qyn, fp, zero)
+        if on_t and (infil_kind != 0 or has_drain):
+            for c in range(c0, c1):
+                w = np.float64(h[r, c])
+                if comp:
+                    w += np.float64(lo[r, c])
+                if w <= 0.0:
+                    continue
+                if infil_kind == 1:
+                    inf = min(horton_capacity(ia[r, c], ib[r, c], ic[r, c], icum[r, c], dt), w)
+                    icum[r, c] += max(inf - ib[r, c] * dt, 0.0)
+                    w -= inf
+                    s_inf += inf
+                elif infil_kind == 2:
+                    inf = min(green_ampt_capacity(ia[r, c], ib[r, c], icum[r, c], dt), w)
+                    icum[r, c] += inf
+                    w -= inf
+                    s_inf += inf
+                if has_drain:
+                    d = min(drain[r, c] * dt, w)
+                    w -= d
+                    s_drn += d
+                h[r, c] = w
+                if comp:
+                    lo[r, c] = w - np.float64(h[r, c])
+        ru = _u(r)
+        for j in range(c1 - c0):
+            w = np.float64(h[ru, _u(c0 + j)])
+            n_bad += not np.isfinite(w)
+            hmax = max(hmax, w)
+    part[k, _T_INFIL] = s_inf
+    part[k, _T_DRAIN] = s_drn
+    part[k, _T_BAD] = n_bad
+    part[k, _T_HMAX] = hmax
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _accumulate_tile(
+    a, b, tile, s, lev, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf,
+):  # fmt: skip
+    """Running maxima and wet/dry times of a tile's cells after the update, as the global sweep takes
+    them: the speed from the stored discharges over the largest depth they went through (the
+    cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound. A face
+    beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop)."""
+    ny, nx = h.shape
+    rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
+    n_cap = 0
+    for i in range(nrect):
+        n_cap += _accumulate_rect(
+            rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3], h, h0, zb, nb, qx, qy, t1,
+            a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf,
+        )  # fmt: skip
+    part[k, _T_CAPPED] = n_cap
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _accumulate_rect(r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf):
+    ny, nx = h.shape
+    half, hdry, zero, wet = pf[P_HALF], pf[P_HDRY], pf[P_ZERO], pf[P_WET]
+    n_cap = 0
+    for r in range(r0, r1):
+        ru = _u(r)
+        rn = ru - _u(1) if r > 0 else ru
+        rs = ru + _u(1) if r + 1 < ny else ru
+        n_changed = 0
+        for j in range(c1 - c0):
+            c = _u(c0 + j)
+            cw = c - _u(1) if c0 + j > 0 else c
+            ce = c + _u(1) if c0 + j + 1 < nx else c
+            w = h[ru, c]
+            w0 = h0[ru, c]
+            z = zb[ru, c]
+            fw, sw = face_depth_drop(h0[ru, cw], w0, zb[ru, cw], z, hdry, zero)
+            fe, se = face_depth_drop(w0, h0[ru, ce], z, zb[ru, ce], hdry, zero)
+            dn, sn = face_depth_drop(h0[rn, c], w0, zb[rn, c], z, hdry, zero)
+            ds, ss = face_depth_drop(w0, h0[rs, c], z, zb[rs, c], hdry, zero)
+            d = max(max(max(w, w0), max(fw, fe)), max(dn, ds))
+            drop = max(max(sw, se), max(sn, ss))
+            ux = half * (qx[ru, c] + qx[ru, c + _u(1)])
+            uy = half * (qy[ru, c] + qy[ru + _u(1), c])
+            a_hmax[ru, c], a_vmax[ru, c], a_haz[ru, c], cap = maxima(
+                w, d, drop, nb[ru, c], ux, uy, a_hmax[ru, c], a_vmax[ru, c], a_haz[ru, c], pf
+            )
+            n_cap += cap
+            n_changed += (w > wet) != (w0 > wet)
+        # wet/dry changes are rare and branchy: a separate loop keeps the one above SIMD
+        if n_changed:
+            for c in range(c0, c1):
+                is_wet = h[r, c] > wet
+                if is_wet != (h0[r, c] > wet):
+                    wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
+    return n_cap
+
+
+@njit(error_model="numpy", cache=True)
+def _tile_state(h, tile, tmax, tdry):
+    """Largest depth over each tile and the ring of cells around it; whether the tile is all dry."""
+    ny, nx = h.shape
+    ty, tx = tmax.shape
+    for a in range(ty):
+        for b in range(tx):
+            r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
+            m = 0.0
+            for r in range(max(r0 - 1, 0), min(r1 + 1, ny)):
+                for c in range(max(c0 - 1, 0), min(c1 + 1, nx)):
+                    m = max(m, np.float64(h[r, c]))
+            tmax[a, b] = m
+            dry = True
+            for r in range(r0, r1):
+                for c in range(c0, c1):
+                    if h[r, c] != 0:
+                        dry = False
+                        break
+                if not dry:
+                    break
+            tdry[a, b] = dry
+
+
+@njit(error_model="numpy", cache=True)
+def _levels(tmax, tdry, pinned, rain_tile, raining, dt0, dt_cap, alpha, dx, g, kmax, lev):
+    """Each tile's level for the coming cycle (-1: idle); returns the largest level in use."""
+    ty, tx = lev.shape
+    for a in range(ty):
+        for b in range(tx):
+            near_water = False
+            for i in range(max(a - 1, 0), min(a + 2, ty)):
+                for j in range(max(b - 1, 0), min(b + 2, tx)):
+                    near_water = near_water or not tdry[i, j] or pinned[i, j] or (raining and rain_tile[i, j])
+            if not near_water:
+                lev[a, b] = -1
+                continue
+            hm = tmax[a, b]
+            allow = min(dt_cap, alpha * dx / np.sqrt(g * hm)) if hm > 0.0 else dt_cap
+            k = 0
+            while k < kmax and dt0 * (1 << (k + 1)) <= allow:
+                k += 1
+            lev[a, b] = 0 if pinned[a, b] else k
+    # graded: neighbours at most one level apart (a wave leaving deep water meets a step at most twice
+    # its own, and deep water spreading into a shallow tile is seen within that tile's next step)
+    changed = True
+    while changed:
+        changed = False
+        for a in range(ty):
+            for b in range(tx):
+                la = lev[a, b]
+                if la < 0:
+                    continue
+                m = la
+                if a > 0 and lev[a - 1, b] >= 0:
+                    m = min(m, lev[a - 1, b] + 1)
+                if a + 1 < ty and lev[a + 1, b] >= 0:
+                    m = min(m, lev[a + 1, b] + 1)
+                if b > 0 and lev[a, b - 1] >= 0:
+                    m = min(m, lev[a, b - 1] + 1)
+                if b + 1 < tx and lev[a, b + 1] >= 0:
+                    m = min(m, lev[a, b + 1] + 1)
+                if m < la:
+                    lev[a, b] = m
+                    changed = True
+    top = -1
+    for a in range(ty):
+        for b in range(tx):
+            top = max(top, lev[a, b])
+    return top
+
+
+@njit(error_model="numpy", cache=True)
+def _touched(lev, s, touched, todo):
+    """Tiles whose cells change at fine step s (updated now, or next to one across a face updated
+    now) into ``todo``; returns their number."""
+    ty, tx = lev.shape
+    n = 0
+    for a in range(ty):
+        for b in range(tx):
+            la = lev[a, b]
+            t = _on(la, s)
+            if la >= 0 and not t:
+                t = (
+                    (a > 0 and _on(lev[a - 1, b], s))
+                    or (a + 1 < ty and _on(lev[a + 1, b], s))
+                    or (b > 0 and _on(lev[a, b - 1], s))
+                    or (b + 1 < tx and _on(lev[a, b + 1], s))
+                )
+            touched[a, b] = t
+            if t:
+                todo[n] = a * tx + b
+                n += 1
+    return n
+
+
+@njit(parallel=True, error_model="numpy", cache=True)
+def run(
+    h, qx, qy, zb, nb, blocked, rainf, rain_ser, infil_kind, ia, ib, ic, icum, drain, has_drain,
+    b_row, b_col, b_side, b_kind, b_ser, b_slope, f_row, f_col, f_ser, s_row, s_col, s_ser, s_w, st, sv, sptr,
+    dx, alpha, theta, h_dry, dt_max, g, wet_depth, froude_cap, zref, t0, t_end, do_acc,
+    a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols, lo, comp, tile, kmax, level_cells,
+):  # fmt: skip
+    """Advance from t0 to exactly t_end with local time steps; arguments as :func:`_flood_core.run`
+    (without the sweeps' ``parallel``, ``nch``, ``hmax``, ``rain_sum`` and ``fixed_dt``: the step is
+    adaptive) plus the tile edge ``tile``, the largest level ``kmax`` and ``level_cells`` (length
+    kmax + 2, float64), which receives the cell-seconds spent at each level (the last entry: idle tiles).
+
+    Returns (t, fine steps, smallest fine step, largest tile step, status, capped) as the global run.
+    """
+    ny, nx = h.shape
+    cell_area = dx * dx
+    ty = _count(ny, tile)
+    tx = _count(nx, tile * WIDE)
+    ntile = ty * tx
+    pf = constants(h, theta, h_dry, dx, wet_depth, froude_cap, g)
+    zero = pf[P_ZERO]
+    one = pf[P_ONE]
+    qxn = np.zeros_like(qx)
+    qyn = np.zeros_like(qy)
+    vx = np.zeros_like(qx)
+    vy = np.zeros_like(qy)
+    fp = np.ones((ny + 2, nx + 2), h.dtype)  # positivity factors, a ring of ghosts at 1
+    pf_l = np.zeros((kmax + 1, N_PF), h.dtype)
+    h0 = np.zeros_like(h) if do_acc else np.zeros((1, 1), h.dtype)
+    bx = np.zeros((ny, 2), dtype=h.dtype)
+    by = np.zeros((2, nx), dtype=h.dtype)
+    lev = np.full((ty, tx), -1, np.int64)
+    touched = np.zeros((ty, tx), np.bool_)
+    todo = np.zeros(ntile, np.int64)
+    part = np.zeros((ntile, 5))
+    tmax = np.zeros((ty, tx))
+    tdry = np.zeros((ty, tx), np.bool_)
+    gdt_l = np.zeros(kmax + 1, h.dtype)
+    dtdx_l = np.zeros(kmax + 1, h.dtype)
+    raindt_l = np.zeros(kmax + 1, h.dtype)
+    dt_l = np.zeros(kmax + 1)
+    cum = series_cumulative(st, sv, sptr)
+    nser = sptr.size - 1
+    level_t = np.zeros(nser)
+    # Tiles that step at the finest level (their forcing is applied every fine step, as the global
+    # run does) and each tile's rain: its sum over the cells (volumes) and whether it has any.
+    pinned = np.zeros((ty, tx), np.bool_)
+    for k in range(s_row.size):
+        pinned[_tile_of(s_row[k], s_col[k], tile, ty, tx)] = True
+    for k in range(f_row.size):
+        pinned[_tile_of(f_row[k], f_col[k], tile, ty, tx)] = True
+    for k in range(b_row.size):
+        if b_kind[k] == 2:
+            pinned[_tile_of(b_row[k], b_col[k], tile, ty, tx)] = True
+    rain_sum_t = np.zeros((ty, tx))
+    rain_tile = np.zeros((ty, tx), np.bool_)
+    for r in range(ny):
+        for c in range(nx):
+            v = np.float64(rainf[r, c])
+            a, b = _tile_of(r, c, tile, ty, tx)
+            rain_sum_t[a, b] += v
+            if v > 0.0:
+                rain_tile[a, b] = True
+    for k in range(vols.size):
+        vols[k] = 0.0
+    t = t0
+    steps = 0
+    status = 0
+    capped = 0.0
+    dt_min = np.inf
+    dt_seen = 0.0
+    dt_last = 0.0
+    t_tol = 1e-9 * max(1.0, abs(t_end))
+    while t_end - t > t_tol and status == 0:
+        # --- the cycle: finest step, levels, length
+        _tile_state(h, tile, tmax, tdry)
+        for k in range(nser):
+            level_t[k] = series_value(st, sv, sptr, k, t)
+        hm = 0.0
+        for a in range(ty):
+            for b in range(tx):
+                hm = max(hm, tmax[a, b])
+        for k in range(b_row.size):
+            if b_kind[k] == 2 and not blocked[b_row[k], b_col[k]]:
+                d = level_t[b_ser[k]] - zref - np.float64(zb[b_row[k], b_col[k]])
+                hm = max(hm, d)
+                a, b = _tile_of(b_row[k], b_col[k], tile, ty, tx)
+                tmax[a, b] = max(tmax[a, b], d)
+        dt0 = min(dt_max, alpha * dx / np.sqrt(g * hm)) if hm > 0.0 else dt_max
+        src = 0.0
+        for k in range(s_row.size):
+            src = max(src, series_value(st, sv, sptr, s_ser[k], t) * s_w[k] / cell_area)
+        if src > 0.0:
+            dt0 = source_limited_dt(dt0, hm, src, alpha * dx, g)
+        raining = False
+        if rain_ser >= 0:
+            span = min(t_end, t + dt0 * (1 << kmax))
+            raining = series_integral(st, sv, cum, sptr, rain_ser, span) > series_integral(
+                st, sv, cum, sptr, rain_ser, t
+            )
+        top = _levels(tmax, tdry, pinned, rain_tile, raining, dt0, dt_max, alpha, dx, g, kmax, lev)
+        top = max(top, 0)
+        remaining = t_end - t
+        # Near the interval's end: the longest cycle that fits (levels clipped to it), and the one that
+        # reaches t_end with its finest step shortened to land on it.
+        last = False
+        while top > 0 and dt0 * (1 << top) > remaining * (1.0 + 1e-3):
+            top -= 1
+        if dt0 * (1 << top) >= remaining * (1.0 - 1e-3):
+            dt0 = remaining / (1 << top)
+            last = True
+        for a in range(ty):
+            for b in range(tx):
+                lev[a, b] = min(lev[a, b], top)
+        nfine = 1 << top
+        for k in range(top + 1):
+            dt_l[k] = dt0 * (1 << k)
+            gdt_l[k] = g * dt_l[k]
+            pf_l[k, :] = pf
+            pf_l[k, P_GDT] = gdt_l[k]
+            dtdx_l[k] = dt_l[k] / dx
+        for a in range(ty):
+            for b in range(tx):
+                r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
+                cells = (r1 - r0) * (c1 - c0)
+                level_cells[lev[a, b] if lev[a, b] >= 0 else kmax + 1] += cells * (nfine * dt0)
+        # --- the fine steps of the cycle
+        for s in range(nfine):
+            ts = t + s * dt0
+            for k in range(nser):
+                level_t[k] = series_value(st, sv, sptr, k, ts)
+            for k in range(top + 1):
+                if rain_ser >= 0 and (s & ((1 << k) - 1)) == 0:
+                    te = _fine_time(t, s + (1 << k), dt0, nfine, last, t_end)
+                    raindt_l[k] = series_integral(st, sv, cum, sptr, rain_ser, te) - series_integral(
+                        st, sv, cum, sptr, rain_ser, ts
+                    )
+            n = _touched(lev, s, touched, todo)
+            for i in prange(n):
+                a, b = todo[i] // tx, todo[i] % tx
+                _momentum_tile(
+                    a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, qxn, qyn, vx, vy, pf_l, dtdx_l
+                )
+            # open boundary faces of the tiles updated now, each with its tile's step
+            if b_row.size:
+                for k in range(top + 1):
+                    if (s & ((1 << k) - 1)) != 0:
+                        continue
+                    boundary_momentum(
+                        h, zb, nb, blocked, qx, qy, bx, by, b_row, b_col, b_side, b_kind, b_ser, b_slope,
+                        level_t, zref, dt_l[k], g, dx, theta, h_dry,
+                    )  # fmt: skip
+                    for j in range(b_row.size):
+                        r, c, side = b_row[j], b_col[j], b_side[j]
+                        if lev[_tile_of(r, c, tile, ty, tx)] != k:
+                            continue
+                        if side == 0:
+                            qxn[r, 0] = bx[r, 0]
+                            vx[r, 0] = bx[r, 0] * dtdx_l[k]
+                        elif side == 1:
+                            qxn[r, nx] = bx[r, 1]
+                            vx[r, nx] = bx[r, 1] * dtdx_l[k]
+                        elif side == 2:
+                            qyn[0, c] = by[0, c]
+                            vy[0, c] = by[0, c] * dtdx_l[k]
+                        else:
+                            qyn[ny, c] = by[1, c]
+                            vy[ny, c] = by[1, c] * dtdx_l[k]
+            for i in prange(n):
+                a, b = todo[i] // tx, todo[i] % tx
+                _factor_tile(a, b, tile, s, lev, h, vx, vy, fp, one, zero)
+            for i in prange(n):
+                a, b = todo[i] // tx, todo[i] % tx
+                _continuity_tile(
+                    a, b, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
+                    infil_kind, ia, ib, ic, icum, drain, has_drain, part, i, pf,
+                )  # fmt: skip
+            # boundary volumes and stored discharges (after limiting), rain volumes
+            for j in range(b_row.size):
+                r, c, side = b_row[j], b_col[j], b_side[j]
+                lb = lev[_tile_of(r, c, tile, ty, tx)]
+                if not _on(lb, s):
+                    continue
+                if side == 0:
+                    v = vx[r, 0] * (one if vx[r, 0] > zero else fp[r + 1, 1])
+                    qx[r, 0] = qxn[r, 0] * (one if vx[r, 0] > zero else fp[r + 1, 1])
+                    vin = np.float64(v)
+                elif side == 1:
+                    v = vx[r, nx] * (fp[r + 1, nx] if vx[r, nx] > zero else one)
+                    qx[r, nx] = qxn[r, nx] * (fp[r + 1, nx] if vx[r, nx] > zero else one)
+                    vin = -np.float64(v)
+                elif side == 2:
+                    v = vy[0, c] * (one if vy[0, c] > zero else fp[1, c + 1])
+                    qy[0, c] = qyn[0, c] * (one if vy[0, c] > zero else fp[1, c + 1])
+                    vin = np.float64(v)
+                else:
+                    v = vy[ny, c] * (fp[ny, c + 1] if vy[ny, c] > zero else one)
+                    qy[ny, c] = qyn[ny, c] * (fp[ny, c + 1] if vy[ny, c] > zero else one)
+                    vin = -np.float64(v)
+                vin *= cell_area
+                if vin > 0.0:
+                    vols[2] += vin
+                else:
+                    vols[3] -= vin
+            hmax = 0.0
+            n_bad = 0.0
+            for i in range(n):
+                a, b = todo[i] // tx, todo[i] % tx
+                vols[4] += part[i, _T_INFIL] * cell_area
+                vols[5] += part[i, _T_DRAIN] * cell_area
+                n_bad += part[i, _T_BAD]
+                hmax = max(hmax, part[i, _T_HMAX])
+                if _on(lev[a, b], s):
+                    vols[0] += rain_sum_t[a, b] * np.float64(raindt_l[lev[a, b]]) * cell_area
+            t1 = _fine_time(t, s + 1, dt0, nfine, last, t_end)
+            if do_acc:
+                for i in prange(n):
+                    a, b = todo[i] // tx, todo[i] % tx
+                    te = t1
+                    if _on(lev[a, b], s):
+                        te = _fine_time(t, s + (1 << lev[a, b]), dt0, nfine, last, t_end)
+                    _accumulate_tile(
+                        a,
+                        b,
+                        tile,
+                        s,
+                        lev,
+                        h,
+                        h0,
+                        zb,
+                        nb,
+                        qx,
+                        qy,
+                        te,
+                        a_hmax,
+                        a_vmax,
+                        a_haz,
+                        a_tarr,
+                        a_dur,
+                        a_wet,
+                        part,
+                        i,
+                        pf,
+                    )
+                for i in range(n):
+                    capped += part[i, _T_CAPPED]
+            if s_row.size:
+                hmax = max(
+                    hmax,
+                    point_inflows(
+                        h, lo, comp, zb, nb, qx, qy, s_row, s_col, s_ser, s_w, st, sv, cum, sptr, ts, t1, t1 - ts,
+                        dx, pf, do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
+                    ),
+                )  # fmt: skip
+            if f_row.size:
+                hmax = max(
+                    hmax,
+                    forced_cells(
+                        h, lo, comp, zb, nb, qx, qy, blocked, f_row, f_col, f_ser, st, sv, sptr, zref, t1, dx, pf,
+                        do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
+                    ),
+                )  # fmt: skip
+            steps += 1
+            if n_bad > 0 or not (hmax < np.inf):
+                status = 2
+                t = t1
+                break
+        if status == 0:
+            if not last:
+                dt_min = min(dt_min, dt0)
+            dt_last = dt0
+            dt_seen = max(dt_seen, dt0 * nfine)
+            t = _fine_time(t, nfine, dt0, nfine, last, t_end)
+    if status == 0:
+        t = t_end
+    if dt_min == np.inf:
+        dt_min = dt_last
+    return t, steps, dt_min, dt_seen, status, capped
