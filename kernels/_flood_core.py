@@ -594,20 +594,9 @@ def _step_chunk(
                     w += np.float64(lo[r, c])
                 if w <= 0.0:
                     continue
-                if infil_kind == 1:
-                    inf = min(horton_capacity(ia[r, c], ib[r, c], ic[r, c], icum[r, c], dt), w)
-                    icum[r, c] += max(inf - ib[r, c] * dt, 0.0)
-                    w -= inf
-                    s_inf += inf
-                elif infil_kind == 2:
-                    inf = min(green_ampt_capacity(ia[r, c], ib[r, c], icum[r, c], dt), w)
-                    icum[r, c] += inf
-                    w -= inf
-                    s_inf += inf
-                if has_drain:
-                    d = min(drain[r, c] * dt, w)
-                    w -= d
-                    s_drn += d
+                w, inf, d = cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+                s_inf += inf
+                s_drn += d
                 h[r, c] = w
                 if comp:
                     lo[r, c] = w - np.float64(h[r, c])
@@ -925,6 +914,29 @@ def horton_capacity(f0, fc, k, fe, dt):
         return f0 * dt
     fe_max = (f0 - fc) / k
     return fc * dt + max(fe_max - fe, 0.0) * (1.0 - np.exp(-k * dt))
+
+
+@njit(error_model="numpy", cache=True, inline="always")
+def cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt):
+    """Infiltration (Horton: ``infil_kind`` 1, Green-Ampt: 2) then drainage over ``dt`` from the water
+    ``w`` [m] of cell (r, c), each never more than is there; returns (w left, infiltrated, drained).
+
+    The one loss rule of every scheme and time stepping, so their balances book the same volumes.
+    """
+    inf = 0.0
+    if infil_kind == 1:
+        inf = min(horton_capacity(ia[r, c], ib[r, c], ic[r, c], icum[r, c], dt), w)
+        icum[r, c] += max(inf - ib[r, c] * dt, 0.0)
+        w -= inf
+    elif infil_kind == 2:
+        inf = min(green_ampt_capacity(ia[r, c], ib[r, c], icum[r, c], dt), w)
+        icum[r, c] += inf
+        w -= inf
+    d = 0.0
+    if has_drain:
+        d = min(drain[r, c] * dt, w)
+        w -= d
+    return w, inf, d
 
 
 @njit(error_model="numpy", cache=True)

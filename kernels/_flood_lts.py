@@ -47,12 +47,11 @@ from ._flood_core import (
     P_WET,
     P_ZERO,
     boundary_momentum,
+    cell_losses,
     constants,
     face_depth_drop,
     face_flux,
     forced_cells,
-    green_ampt_capacity,
-    horton_capacity,
     maxima,
     point_inflows,
     source_limited_dt,
@@ -409,20 +408,9 @@ def _continuity_tile(
                     w += np.float64(lo[r, c])
                 if w <= 0.0:
                     continue
-                if infil_kind == 1:
-                    inf = min(horton_capacity(ia[r, c], ib[r, c], ic[r, c], icum[r, c], dt), w)
-                    icum[r, c] += max(inf - ib[r, c] * dt, 0.0)
-                    w -= inf
-                    s_inf += inf
-                elif infil_kind == 2:
-                    inf = min(green_ampt_capacity(ia[r, c], ib[r, c], icum[r, c], dt), w)
-                    icum[r, c] += inf
-                    w -= inf
-                    s_inf += inf
-                if has_drain:
-                    d = min(drain[r, c] * dt, w)
-                    w -= d
-                    s_drn += d
+                w, inf, d = cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+                s_inf += inf
+                s_drn += d
                 h[r, c] = w
                 if comp:
                     lo[r, c] = w - np.float64(h[r, c])

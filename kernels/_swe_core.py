@@ -27,7 +27,7 @@ import math
 import numpy as np
 from numba import config, njit, prange
 
-from ._flood_core import DEBRIS_DEPTH, green_ampt_capacity, horton_capacity
+from ._flood_core import DEBRIS_DEPTH, cell_losses
 from ._series import series_cumulative, series_integral, series_value
 
 # Only value-safe fast-math, as the inertial kernel: no reassociation (results must not depend on
@@ -632,20 +632,9 @@ def _losses(h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_d
             w = np.float64(h[r, c])
             if w <= 0.0 or (infil_kind == 0 and not has_drain):
                 continue
-            if infil_kind == 1:
-                inf = min(horton_capacity(ia[r, c], ib[r, c], ic[r, c], icum[r, c], dt), w)
-                icum[r, c] += max(inf - ib[r, c] * dt, 0.0)
-                w -= inf
-                s_inf += inf
-            elif infil_kind == 2:
-                inf = min(green_ampt_capacity(ia[r, c], ib[r, c], icum[r, c], dt), w)
-                icum[r, c] += inf
-                w -= inf
-                s_inf += inf
-            if has_drain:
-                d = min(drain[r, c] * dt, w)
-                w -= d
-                s_drn += d
+            w, inf, d = cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+            s_inf += inf
+            s_drn += d
             h[r, c] = w
             if w <= H_VEL:
                 hu[r, c] = 0.0

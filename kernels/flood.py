@@ -734,14 +734,19 @@ def advance(
     )
     if timed:
         state._sweeps.record(parallel, float(state.h.size) * steps, time.perf_counter() - wall0)
+    _close_interval(state, accum, prep, t, steps)
+    if steps == 0:
+        dt_min = dt_max = 0.0
+    return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status), int(capped))
+
+
+def _close_interval(state: FloodState, accum: FloodAccum | None, prep: _Prepared, t: float, steps: int) -> None:
+    """After a compiled time loop: wet durations up to ``t``, the state's clock and what ``prep`` keeps."""
     if accum is not None:
         _core.accum_close(t, accum.duration, accum.wet_since)
     state.t = float(t)
     state.steps += int(steps)
     prep.remember(state, accum)
-    if steps == 0:
-        dt_min = dt_max = 0.0
-    return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status), int(capped))
 
 
 def _advance_local(
@@ -768,11 +773,7 @@ def _advance_local(
         accum is not None, *acc, vols, state.h_lo, state.h.dtype == np.float32,
         _lts.TILE, int(params.max_levels), levels,
     )  # fmt: skip
-    if accum is not None:
-        _core.accum_close(t, accum.duration, accum.wet_since)
-    state.t = float(t)
-    state.steps += int(steps)
-    prep.remember(state, accum)
+    _close_interval(state, accum, prep, t, steps)
     if steps == 0:
         dt_min = dt_max = 0.0
     total = levels.sum()

@@ -775,7 +775,7 @@ class Scenario(ScenarioModel):
         """The validated scenario as plain JSON-ready data (defaults filled in).
 
         Keys added after the first release (``rain.design``, ``edit``, the sewer network's keys of
-        ``drainage``, ``numerics.device``, the full solver's keys of ``numerics``) are left out while unused, so a scenario that does not use them keeps the hash
+        ``drainage``, ``numerics.device``, the full solver's and local time stepping's keys of ``numerics``) are left out while unused, so a scenario that does not use them keeps the hash
         it always had.
         """
         data = super().to_dict()
@@ -791,6 +791,9 @@ class Scenario(ScenarioModel):
         if data.get("numerics", {}).get("device") == "cpu":  # numerics.device (#22) only off the default
             data["numerics"].pop("device")
         numerics = data.get("numerics", {})
+        if numerics.get("time_stepping", "global") == "global":  # local time stepping's keys (#22) only when on
+            numerics.pop("time_stepping", None)
+            numerics.pop("max_levels", None)
         if numerics.get("scheme") == "inertial":  # the full solver's keys (#23) only when it runs
             for key in ("scheme", "order", "cfl"):
                 numerics.pop(key, None)
