@@ -588,18 +588,9 @@ def _step_chunk(
                 qy[ny, c] = qs_row[c]
         # Sweep 2: losses, only where there is water (the row is in cache by now).
         if infil_kind != 0 or has_drain:
-            for c in range(nx):
-                w = np.float64(h[r, c])
-                if comp:
-                    w += np.float64(lo[r, c])
-                if w <= 0.0:
-                    continue
-                w, inf, d = cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
-                s_inf += inf
-                s_drn += d
-                h[r, c] = w
-                if comp:
-                    lo[r, c] = w - np.float64(h[r, c])
+            inf, drn = losses_row(r, 0, nx, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+            s_inf += inf
+            s_drn += drn
         # Sweep 3: next step's maximum depth, non-finite check, running maxima.
         for c in range(nx):
             w = h[r, c]
@@ -937,6 +928,27 @@ def cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt):
         d = min(drain[r, c] * dt, w)
         w -= d
     return w, inf, d
+
+
+@njit(error_model="numpy", cache=True, inline="always")
+def losses_row(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt):
+    """:func:`cell_losses` over cells ``c0:c1`` of row ``r`` where there is water, the float32
+    remainder ``lo`` taken in and kept (``comp``); returns the row's (infiltrated, drained) depth sums."""
+    s_inf = 0.0
+    s_drn = 0.0
+    for c in range(c0, c1):
+        w = np.float64(h[r, c])
+        if comp:
+            w += np.float64(lo[r, c])
+        if w <= 0.0:
+            continue
+        w, inf, d = cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+        s_inf += inf
+        s_drn += d
+        h[r, c] = w
+        if comp:
+            lo[r, c] = w - np.float64(h[r, c])
+    return s_inf, s_drn
 
 
 @njit(error_model="numpy", cache=True)

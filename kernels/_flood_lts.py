@@ -47,11 +47,11 @@ from ._flood_core import (
     P_WET,
     P_ZERO,
     boundary_momentum,
-    cell_losses,
     constants,
     face_depth_drop,
     face_flux,
     forced_cells,
+    losses_row,
     maxima,
     point_inflows,
     source_limited_dt,
@@ -402,18 +402,9 @@ def _continuity_tile(
         if (r > r0 and on_t) or (r == r0 and r0 > 0 and on_n):
             _store_y(r, c0, c1, qy, qyn, fp, zero)
         if on_t and (infil_kind != 0 or has_drain):
-            for c in range(c0, c1):
-                w = np.float64(h[r, c])
-                if comp:
-                    w += np.float64(lo[r, c])
-                if w <= 0.0:
-                    continue
-                w, inf, d = cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
-                s_inf += inf
-                s_drn += d
-                h[r, c] = w
-                if comp:
-                    lo[r, c] = w - np.float64(h[r, c])
+            inf, drn = losses_row(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+            s_inf += inf
+            s_drn += drn
         ru = _u(r)
         for j in range(c1 - c0):
             w = np.float64(h[ru, _u(c0 + j)])

@@ -480,9 +480,7 @@ def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup, ck: dict | None, hotst
 
     cfg = scenario.drainage
     if cfg.inp == "twin":  # the twin folder's network, ingested from GIS layers
-        from twin.sims.flood.drainage_layers import twin_inp
-
-        cfg = cfg.model_copy(update={"inp": twin_inp(twin)})
+        cfg = cfg.model_copy(update={"inp": _network_file(scenario, twin)})
     return SewerCoupling(
         cfg,
         twin.crs,
@@ -641,14 +639,18 @@ def _fingerprint(twin: Twin, scenario: Scenario) -> dict[str, str]:
 def _input_files(twin: Twin, scenario: Scenario) -> list[Path]:
     """The files a run reads besides the twin's layers: the rain frames and the sewer network's .inp."""
     files = [frame.file for frame in (scenario.rain.frames or [])] if scenario.rain is not None else []
+    inp = _network_file(scenario, twin)
+    return files + ([inp] if inp is not None else [])
+
+
+def _network_file(scenario: Scenario, twin: Twin) -> Path | None:
+    """The sewer network's ``.inp``: the scenario's, the twin folder's (``inp = "twin"``) or none."""
     inp = scenario.drainage.inp
     if inp == "twin":
         from twin.sims.flood.drainage_layers import twin_inp
 
-        inp = twin_inp(twin)
-    if inp is not None:
-        files.append(Path(inp))
-    return files
+        return twin_inp(twin)
+    return Path(inp) if inp is not None else None
 
 
 def _save_checkpoint(
