@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 from collections.abc import Sequence
@@ -19,7 +20,18 @@ from ingest.crs import as_crs, crs_label, same_crs
 from ingest.errors import CRSError, InputDataError
 from ingest.vector import split_layer_path
 
-__all__ = ["is_graph_json", "read_graph_lines", "clip_lines"]
+__all__ = ["is_graph_json", "read_graph_lines", "clip_lines", "merged_values"]
+
+
+def merged_values(value: Any) -> list[Any]:
+    """The values of an attribute of an edge OSMnx merged from several ways: a list, or that list written
+    as text by a file format without lists (``"['footway', 'steps']"``); a single value as a list of one."""
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            pass
+    return list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
 
 
 def is_graph_json(path: str | os.PathLike) -> bool:

@@ -4,7 +4,6 @@ GeoParquet, or an OSMnx street graph saved as node-link JSON (``osmnx`` itself i
 
 from __future__ import annotations
 
-import ast
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.errors import InputDataError
-from ingest.graph_json import clip_lines, is_graph_json, read_graph_lines
+from ingest.graph_json import clip_lines, is_graph_json, merged_values, read_graph_lines
 from ingest.vector import read_vector
 
 __all__ = ["read_roads", "is_graph_json", "CLASS_COLUMNS", "NAME_COLUMNS"]
@@ -81,15 +80,9 @@ def read_roads(
 
 
 def _first(value: Any) -> Any:
-    """The first of a list, or of a list written as text (OSMnx's merged edges: "['footway', 'steps']")."""
-    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            return value
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return value[0] if len(value) else None
-    return value
+    """The first of an OSMnx merged edge's values (``"['footway', 'steps']"``: footway)."""
+    values = merged_values(value)
+    return values[0] if values else None
 
 
 def _text(values: pd.Series, blank: str) -> pd.Series:

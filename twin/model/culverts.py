@@ -10,13 +10,13 @@ says which and how long.
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 
 from ingest._notes import warn
+from ingest.graph_json import merged_values
 
 __all__ = ["TUNNEL_COLUMNS", "drop_culverts"]
 
@@ -25,21 +25,11 @@ TUNNEL_COLUMNS = ("tunnel", "culvert")
 _OPEN = frozenset({"", "no", "false", "0", "none", "nan"})
 
 
-def _parts(value: Any) -> list[Any]:
-    """The values of a reach merged by OSMnx from several ways: a list, or its text ("['yes', 'culvert']")."""
-    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            pass
-    return list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
-
-
 def _flags(value: Any) -> list[bool]:
     """Per value of a reach's tunnel flag, whether it says underground."""
     return [
         not (v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip().lower() in _OPEN)
-        for v in _parts(value)
+        for v in merged_values(value)
     ]
 
 
@@ -67,12 +57,12 @@ def drop_culverts(gdf: gpd.GeoDataFrame, report: dict[str, Any], where: str) -> 
     flags = gdf[column].map(_flags)
     # OSMnx merges the ways of a reach and keeps only the tag values present, so a merged reach
     # flagged "culvert" may be open along most of its length: only a reach of one way is dropped
-    merged = gdf[lower["osmid"]].map(lambda v: len(_parts(v)) > 1).to_numpy(bool) if "osmid" in lower else False
+    merged = gdf[lower["osmid"]].map(lambda v: len(merged_values(v)) > 1).to_numpy(bool) if "osmid" in lower else False
     flagged = flags.map(any).to_numpy(bool)
     underground = flags.map(all).to_numpy(bool) & ~merged
     partly = flagged & ~underground
     if partly.any():
-        names = sorted({str(_parts(v)[0]) for v in gdf.loc[partly, lower["name"]]} if "name" in lower else set())
+        names = sorted({str(merged_values(v)[0]) for v in gdf.loc[partly, lower["name"]]} if "name" in lower else set())
         report["partly_culverted"] = {"features": int(partly.sum()), "names": names}
         warn(
             report,
