@@ -99,6 +99,24 @@ def _from_bits(typingctx, i, like):
 
 
 @intrinsic
+def _claim(typingctx, counter):
+    """Atomically add 1 to ``counter[0]`` (an int64 array) and return its value before.
+
+    The threads of a parallel sweep take their row chunks from one shared counter (dynamic
+    scheduling): a thread that gets its core takes the next chunk, so a thread that shares its
+    core with another process, or starts late, holds back only the chunk it is on.
+    """
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(counter)(context, builder, args[0])
+        return builder.atomic_rmw("add", ary.data, ir.Constant(ir.IntType(64), 1), "seq_cst")
+
+    return types.int64(counter), codegen
+
+
+@intrinsic
 def _nonfinite(typingctx, x):
     """1 if x is NaN or infinite, else 0 (integer maths on the bit pattern, immune to fast-math)."""
     if not isinstance(x, types.Float):
@@ -678,44 +696,56 @@ def _step(
 
     Per chunk it leaves in ``part`` the infiltrated and drained depth sums, the number of
     non-finite depths and the maximum depth (the next step's time step).
+
+    Each thread takes chunks from a shared counter until none is left, rather than a fixed
+    share of them (prange's static split): a chunk's result does not depend on which thread
+    sweeps it or when (see :func:`_step_chunk`), and on a busy machine the thread that has its
+    core sweeps what the other has not reached.
     """
-    for ch in prange(nch):
-        chunk_fn(
-            np.int64(ch),
-            h,
-            zb,
-            nb,
-            qx,
-            qy,
-            bx,
-            by,
-            rainf,
-            infil_kind,
-            ia,
-            ib,
-            ic,
-            icum,
-            drain,
-            has_drain,
-            do_acc,
-            a_hmax,
-            a_vmax,
-            a_haz,
-            a_tarr,
-            a_dur,
-            a_wet,
-            t1,
-            nch,
-            snap_h,
-            snap_x,
-            snap_y,
-            edge,
-            edge_q,
-            pf,
-            part,
-            lo,
-            comp,
-        )
+    claim = np.zeros(1, dtype=np.int64)
+    # prange still splits its iterations statically, but a thread's first one sweeps chunks while
+    # any is left, so its others find none. (No get_num_threads() here: it would stop the caching.)
+    for _ in prange(nch):
+        while True:
+            ch = _claim(claim)
+            if ch >= nch:
+                break
+            chunk_fn(
+                ch,
+                h,
+                zb,
+                nb,
+                qx,
+                qy,
+                bx,
+                by,
+                rainf,
+                infil_kind,
+                ia,
+                ib,
+                ic,
+                icum,
+                drain,
+                has_drain,
+                do_acc,
+                a_hmax,
+                a_vmax,
+                a_haz,
+                a_tarr,
+                a_dur,
+                a_wet,
+                t1,
+                nch,
+                snap_h,
+                snap_x,
+                snap_y,
+                edge,
+                edge_q,
+                pf,
+                part,
+                lo,
+                comp,
+            )
 
 
 @njit(error_model="numpy", cache=True)
