@@ -12,7 +12,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_flood.py            # full run (a few minutes)
     .venv/bin/python benchmarks/bench_flood.py --quick    # 500 x 500 cells, 300 s: a smoke run
-    .venv/bin/python benchmarks/bench_flood.py --threads-check   # 1 vs 2 threads per policy, idle/loaded
+    .venv/bin/python benchmarks/bench_flood.py --threads-check   # 1 vs 2 threads per policy, idle/loaded (_threads_check.py)
     .venv/bin/python benchmarks/bench_flood.py --gpu      # the GPU kernel, 4000 x 4000 float32 (needs a GPU)
     .venv/bin/python benchmarks/bench_flood.py --time-step  # the demo scenario, global against local time steps
 
@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 import _anuga_side  # noqa: E402
 import _bandwidth  # noqa: E402
 import _flood_stages  # noqa: E402
+import _threads_check  # noqa: E402
 from _demo_city import demo_scenarios  # noqa: E402
 from _results import replace_section  # noqa: E402
 
@@ -148,146 +149,6 @@ def run_landlab(n: int, dx: float, t_end: float, install: bool) -> dict | None:
         "h_min": float(h[core].min()),
         "t_end": t_end,
     }
-
-
-# Thread policies compared by --threads-check: (name, environment). Each runs in a fresh process,
-# since Numba picks its threading layer, and OpenMP reads its wait policy, once per process.
-# The layer rows fix the sweep (parallel on every call: BENCH_ADAPTIVE=0); the last row is cimtwin's
-# default: passive OpenMP and each call's sweep picked by measured speed (kernels.flood.ADAPTIVE_THREADS).
-_FIXED = {"BENCH_ADAPTIVE": "0"}
-POLICIES = (
-    ("omp, spin-wait (OpenMP default)", {**_FIXED, "NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "ACTIVE"}),
-    (
-        "omp, passive wait",
-        {**_FIXED, "NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"},
-    ),
-    ("workqueue", {**_FIXED, "NUMBA_THREADING_LAYER": "workqueue"}),
-    ("tbb", {**_FIXED, "NUMBA_THREADING_LAYER": "tbb"}),
-    ("cimtwin default (passive omp, adaptive sweeps)", {}),
-)
-
-
-def child_rate(n: int, t_end: float, threads: int) -> None:
-    """One timed float32 run (running maxima on), printed as JSON: the child of --threads-check."""
-    import json
-
-    from kernels import flood
-    from kernels.flood import FloodAccum
-
-    flood.ADAPTIVE_THREADS = os.environ.get("BENCH_ADAPTIVE", "1") == "1"
-    numba.set_num_threads(threads)
-    grid, forcing = reference_problem(n, 2.0, np.float32)
-    warm = FloodState.zeros((n, n), np.float32)
-    advance(warm, grid, forcing, FloodParams(dt_max=DT_MAX), 60.0)  # compile, start the pool, wet it
-    state, accum = warm.copy(), FloodAccum.zeros((n, n))
-    steps = 0
-    t0 = time.perf_counter()
-    # In 10 s calls, as a run stops for its outputs, gauges and sewer exchanges (each call may pick
-    # the parallel or the one-thread sweep: kernels.flood.ADAPTIVE_THREADS).
-    for k in range(1, int(np.ceil(t_end / 10.0)) + 1):
-        steps += advance(state, grid, forcing, FloodParams(dt_max=DT_MAX), 60.0 + min(10.0 * k, t_end), accum).steps
-    wall = time.perf_counter() - t0
-    print(json.dumps({"rate": n * n * steps / wall, "layer": numba.threading_layer(), "steps": steps}))
-
-
-def threads_check(n: int, t_end: float, repeats: int) -> list[dict]:
-    """1 against 2 threads under each thread policy, idle and with one competing CPU-bound process.
-
-    Each figure is the best of ``repeats`` child runs (the least disturbed by other work); the
-    competing process is a pure-Python busy loop started before and killed after each pair.
-    """
-    import json
-
-    rows = []
-    for name, env in POLICIES:
-        child_env = {**os.environ, **env}
-        if not env:
-            for key in (
-                "BENCH_ADAPTIVE",
-                "NUMBA_THREADING_LAYER",
-                "NUMBA_THREADING_LAYER_PRIORITY",
-                "OMP_WAIT_POLICY",
-                "KMP_BLOCKTIME",
-            ):
-                child_env.pop(key, None)
-        child_env["PYTHONPATH"] = str(ROOT)
-        for loaded in (False, True):
-            rates: dict[int, float] = {}
-            layer = "?"
-            for _ in range(repeats):
-                for threads in (1, 2):
-                    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if loaded else None
-                    try:
-                        out = subprocess.run(
-                            [sys.executable, __file__, "--child", str(n), str(t_end), str(threads)],
-                            env=child_env,
-                            capture_output=True,
-                            text=True,
-                            check=False,
-                        )
-                    finally:
-                        if busy is not None:
-                            busy.kill()
-                            busy.wait()
-                    if out.returncode:
-                        rates = {}
-                        layer = f"unavailable ({out.stderr.strip().splitlines()[-1][:80] if out.stderr else '?'})"
-                        break
-                    r = json.loads(out.stdout.strip().splitlines()[-1])
-                    rates[threads] = max(rates.get(threads, 0.0), r["rate"])
-                    layer = r["layer"]
-                if not rates:
-                    break
-            row = {"policy": name, "loaded": loaded, "layer": layer, **{f"t{k}": v for k, v in rates.items()}}
-            if rates:
-                row["ratio"] = rates[2] / rates[1]
-            rows.append(row)
-            print(
-                f"{name:34s} {'loaded' if loaded else 'idle  '} layer={layer:10s} "
-                + (f"1 thread {rates[1]:.3g}, 2 threads {rates[2]:.3g}, ratio {row['ratio']:.2f}" if rates else ""),
-                flush=True,
-            )
-    return rows
-
-
-def compute_ceiling() -> dict[str, dict[int, float]]:
-    """What 2 threads give a compute-bound loop, idle and with one competing CPU-bound process."""
-    out = {}
-    for label, loaded in (("idle", False), ("with one busy process", True)):
-        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if loaded else None
-        try:
-            out[label] = _bandwidth.compute_scaling()
-        finally:
-            if busy is not None:
-                busy.kill()
-                busy.wait()
-        print(f"compute-bound ceiling, {label}: 2 / 1 threads = {out[label][2] / out[label][1]:.2f}", flush=True)
-    return out
-
-
-def render_threads(rows: list[dict], n: int, t_end: float, repeats: int, load: tuple[float, float]) -> str:
-    """The thread-policy table, as markdown."""
-    lines = [
-        "### Threads under load (`--threads-check`)",
-        "",
-        f"{n} x {n} cells, float32, running maxima on, {t_end:g} s simulated after a 60 s warm-up; best of "
-        f"{repeats} runs each; 'loaded': one competing CPU-bound process (a Python busy loop) on the machine. "
-        f"Machine: {machine()}; load average {load[0]:.1f} before and {load[1]:.1f} after (other work on the "
-        "machine is not ours to stop: the figures carry it).",
-        "",
-        "| Policy | Layer | Load | 1 thread | 2 threads | 2 / 1 |",
-        "|---|---|---|---:|---:|---:|",
-    ]
-    for r in rows:
-        if "ratio" in r:
-            lines.append(
-                f"| {r['policy']} | {r['layer']} | {'+1 busy process' if r['loaded'] else 'idle'} | "
-                f"{r['t1']:.3g} | {r['t2']:.3g} | {r['ratio']:.2f} |"
-            )
-        else:
-            lines.append(f"| {r['policy']} | {r['layer']} | {'+1 busy process' if r['loaded'] else 'idle'} | | | |")
-    lines.append("")
-    return "\n".join(lines)
 
 
 def gpu_check(n: int, t_end: float) -> dict | None:
@@ -516,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads-check",
         action="store_true",
-        help="only compare 1 and 2 threads under each thread policy, idle and with a competing process",
+        help="only compare 1 and 2 threads under each thread policy, idle and with a competing process "
+        "(500 x 500 and 1000 x 1000 cells; --quick: 500 x 500)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure of --threads-check (best kept)")
     parser.add_argument(
@@ -547,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", nargs=3, metavar=("N", "T_END", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child_rate(int(args.child[0]), float(args.child[1]), int(args.child[2]))
+        _threads_check.child(int(args.child[0]), float(args.child[1]), int(args.child[2]), reference_problem, DT_MAX)
         return 0
     if args.gpu:
         n, t_end = (1000, 60.0) if args.quick else (4000, 300.0)
@@ -566,11 +428,13 @@ def main(argv: list[str] | None = None) -> int:
             replace_section(args.results, "## Flood time stepping", "## Flood time stepping\n\n" + text)
         return 0
     if args.threads_check:
-        n, t_end = (300, 60.0) if args.quick else (1000, 120.0)
         load0 = os.getloadavg()[0]
-        ceiling = compute_ceiling()
-        rows = threads_check(n, t_end, args.repeats)
-        text = render_threads(rows, n, t_end, args.repeats, (load0, os.getloadavg()[0]))
+        ceiling = _threads_check.compute_ceiling(_bandwidth.compute_scaling)
+        rows, spans = [], {}
+        for n, t_end in _threads_check.grids(args.quick):
+            spans[n] = t_end
+            rows += _threads_check.measure(n, t_end, args.repeats, Path(__file__))
+        text = _threads_check.render(rows, spans, args.repeats, machine(), (load0, os.getloadavg()[0]))
         text += (
             "\nCeiling in the same run: a compute-bound Numba loop (multiply-adds in registers, no memory "
             "traffic, `benchmarks/_bandwidth.py:compute_scaling`) ran at "

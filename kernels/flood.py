@@ -34,6 +34,7 @@ flow, less so for supercritical flow (a dam-break rarefaction, flow through a ga
 
 from __future__ import annotations
 
+import os
 import time
 from typing import NamedTuple
 
@@ -692,7 +693,7 @@ def advance(
     if adaptive:
         parallel = state._sweeps.choose(parallel)
         nch = nch if parallel else 1
-    wall0 = time.perf_counter()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     t, steps, dt_min, dt_max, status, capped = runner(
         parallel,
         state.h,
@@ -733,11 +734,21 @@ def advance(
         state.h.dtype == np.float32,
     )
     if timed:
-        state._sweeps.record(parallel, float(state.h.size) * steps, time.perf_counter() - wall0)
+        cpu = time.process_time() - cpu0 if parallel and _threads_sleep() else None
+        state._sweeps.record(parallel, float(state.h.size) * steps, time.perf_counter() - wall0, cpu)
     _close_interval(state, accum, prep, t, steps)
     if steps == 0:
         dt_min = dt_max = 0.0
     return IntervalStats(int(steps), float(dt_min), float(dt_max), *(float(v) for v in vols), int(status), int(capped))
+
+
+def _threads_sleep() -> bool:
+    """True where Numba's waiting threads sleep instead of spinning: OpenMP with a passive wait policy."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region has run yet
+        return False
+    return layer == "omp" and os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
 
 
 def _close_interval(state: FloodState, accum: FloodAccum | None, prep: _Prepared, t: float, steps: int) -> None:

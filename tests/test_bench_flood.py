@@ -68,3 +68,43 @@ def test_dt_levels_count_cells_by_their_own_step():
     # dry cells take dt_max = 10 s: 26 global steps, level 4 (16x)
     assert st["counts"].tolist() == [1, 0, 1, 0, 88, 0]
     assert st["gain"] == 90 / (1 + 1 / 4 + 88 / 16)
+
+
+def test_threads_check_child_times_two_threads_after_its_warm_up():
+    """A --threads-check child reports the steady state's rate, CPU time per cell-step and each thread's busy time."""
+    import json
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "NUMBA_NUM_THREADS": "2"}
+    out = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_flood.py"), "--child", "220", "120", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["steps"] >= 12  # 120 s timed at dt <= 10 s, the 60 s warm-up not counted
+    assert r["rate"] > 0 and r["cpu_ns"] > 0
+    if sys.platform == "linux":
+        assert len(r["busy"]) == 2 and sum(r["busy"]) > 0
+
+
+def test_threads_check_verdict_holds_the_default_policy_to_the_issues_targets():
+    import _threads_check
+
+    def row(n, loaded, ratio, policy=_threads_check.DEFAULT):
+        return {"policy": policy, "n": n, "loaded": loaded, "ratio": ratio}
+
+    lines = _threads_check.verdict(
+        [row(500, False, 1.75), row(500, True, 0.98), row(1000, False, 1.65), row(1000, True, 1.2, "workqueue")]
+    )
+    assert lines == [
+        "- 500 x 500, idle: 2 / 1 threads = 1.75 (target >= 1.7): met",
+        "- 500 x 500, with one busy process: 2 / 1 threads = 0.98 (target >= 1): NOT met",
+        "- 1000 x 1000, idle: 2 / 1 threads = 1.65 (target >= 1.7): NOT met",
+    ]

@@ -125,6 +125,27 @@ def test_the_sweep_choice_follows_the_measured_speed_and_tries_the_other_again()
     assert np.diff(serial_after).tolist()[:3] == [2 * PROBE_FIRST, 4 * PROBE_FIRST, PROBE_MAX]
 
 
+def test_parallel_calls_that_prove_themselves_faster_skip_the_one_thread_tries():
+    from kernels._sweep_choice import PROVEN, SweepChoice
+
+    ch = SweepChoice()
+    # Both threads kept their cores (1.9 CPU-seconds a second, waiting threads asleep): one thread
+    # could not have been faster, so it is never tried.
+    for _ in range(100):
+        assert ch.choose(True) is True
+        ch.record(True, 1e8, 1.0, cpu_seconds=1.9)
+    # Spinning threads report no CPU time (None): no proof, and one thread is tried next.
+    ch.record(True, 1e8, 1.0, cpu_seconds=None)
+    assert ch.choose(True) is False
+    ch.record(False, 2e8, 1.0)  # one thread was faster: a busy machine
+    assert ch.choose(True) is False
+    # A thread lost its core: below the bound, the tries of one thread come back.
+    ch = SweepChoice()
+    ch.choose(True)
+    ch.record(True, 1e8, 1.0, cpu_seconds=0.99 * PROVEN)
+    assert ch.choose(True) is False
+
+
 def test_switching_sweeps_between_calls_changes_no_bit(monkeypatch):
     from kernels import flood
     from kernels._sweep_choice import SweepChoice
