@@ -1632,13 +1632,17 @@ def prepare(z, manning, blocked, rain_field, drain, infil_kind, ia, ib, ic, h, z
     return 0, zref, rain_sum, hmax, has_drain
 
 
-@njit(error_model="numpy", cache=True)
+@njit(parallel=True, error_model="numpy", cache=True)
 def accum_close(t, a_dur, a_wet):
-    """Credit the wet time up to t to the duration of the cells wet now (they stay tracked)."""
+    """Credit the wet time up to t to the duration of the cells wet now (they stay tracked).
+
+    Once per :func:`run` call, over the whole grid: in parallel rows, and without branches (every
+    cell stored, NaN kept where dry) so the row loop vectorises; it was a tenth of a short call.
+    """
     ny, nx = a_wet.shape
-    for r in range(ny):
+    for r in prange(ny):
         for c in range(nx):
             ws = a_wet[r, c]
-            if not np.isnan(ws):
-                a_dur[r, c] += t - ws
-                a_wet[r, c] = t
+            wet = ws == ws  # not NaN
+            a_dur[r, c] += (t - ws) if wet else 0.0
+            a_wet[r, c] = t if wet else ws
