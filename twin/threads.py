@@ -19,6 +19,8 @@ import os
 import sys
 from collections.abc import MutableMapping
 
+from kernels import thread_wait
+
 #: Environment defaults: OpenMP threads sleep at a barrier instead of spinning (GNU, LLVM and Intel
 #: OpenMP read OMP_WAIT_POLICY; Intel's and LLVM's also KMP_BLOCKTIME, the spin time in ms).
 WAIT_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
@@ -49,4 +51,7 @@ def configure(environ: MutableMapping[str, str] | None = None) -> dict[str, str]
         numba = sys.modules.get("numba") if environ is None else None
         if numba is not None:  # imported before twin: its configuration was read already
             numba.config.THREADING_LAYER_PRIORITY = list(LAYER_PRIORITY)
+    if environ is None:
+        # OpenMP reads its wait policy once, when its threads start: what is in force now stays.
+        thread_wait.THREADS_SLEEP = env["OMP_WAIT_POLICY"].strip().upper() == "PASSIVE"
     return {k: env[k] for k in (*WAIT_DEFAULTS, "NUMBA_THREADING_LAYER_PRIORITY")}

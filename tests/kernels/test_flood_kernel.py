@@ -334,10 +334,10 @@ def test_parallel_and_serial_sweeps_give_identical_results():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_many_chunks_taken_by_any_thread_give_the_one_chunk_results_bit_for_bit(monkeypatch, dtype):
+def test_many_chunks_taken_by_any_thread_give_the_one_thread_results_bit_for_bit(monkeypatch, dtype):
     """The parallel sweep hands out row chunks dynamically (whichever thread is free takes the next):
-    with as many chunks as the 4-row minimum allows, in parallel and one after another, every
-    state and accumulator array equals the one-chunk sweep's bit for bit.
+    with 50 chunks of 4 or 5 rows, every state and accumulator array equals the one-thread sweep's
+    bit for bit.
 
     Each cell's arithmetic is the same whatever the chunking (the border rows of a chunk are
     recomputed from the start-of-step snapshot with the same operations), so not even round-off
@@ -346,27 +346,32 @@ def test_many_chunks_taken_by_any_thread_give_the_one_chunk_results_bit_for_bit(
     if numba.get_num_threads() < 2:
         pytest.skip("needs two Numba threads")
     monkeypatch.setattr(flood, "ADAPTIVE_THREADS", False)
-    shape = (66, 50)  # 16 chunks of 4 or 5 rows
+    monkeypatch.setattr(flood, "ROW_CHUNKS", 50)
+    shape = (210, 200)  # above the parallel sweep's 40,000 cells
     grid = _losses(_basin(dtype, shape=shape, dx=5.0), 1)
     faces = flood.BoundaryFaces.concat(
         [edge_faces(shape, "east", 1, slope=0.002), edge_faces(shape, "south", 1, slope=0.01)]
     )
     grid = grid._replace(**_faces(faces))
     forcing = FloodForcing.uniform_rain(shape, 100 / 3.6e6)
-    results = {}
-    for parallel, nch in ((False, 1), (True, 16), (False, 16)):
-        monkeypatch.setattr(flood._core, "plan", lambda shape, threads, p=parallel, n=nch: (p, n))
-        state, accum = FloodState.zeros(shape, dtype), FloodAccum.zeros(shape)
-        for t_end in (200.0, 400.0, 600.0):  # calls, as a run stops for its outputs
-            assert advance(state, grid, forcing, FloodParams(), t_end, accum).status == 0
-        results[(parallel, nch)] = [state.h, state.h_lo, state.qx, state.qy, state.infil_cum] + [
-            getattr(accum, k) for k in ("h_max", "v_max", "hazard_max", "t_arrival", "duration")
-        ]
-    one = results[(False, 1)]
-    assert one[0].max() > 0.01 and np.isfinite(one[7]).any()  # the water moved and cells wetted
-    for key in ((True, 16), (False, 16)):
-        for a, b in zip(one, results[key], strict=True):
-            assert np.array_equal(a, b, equal_nan=True), key
+    results = []
+    before = numba.get_num_threads()
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        try:
+            state, accum = FloodState.zeros(shape, dtype), FloodAccum.zeros(shape)
+            for t_end in (200.0, 400.0, 600.0):  # calls, as a run stops for its outputs
+                assert advance(state, grid, forcing, FloodParams(), t_end, accum).status == 0
+        finally:
+            numba.set_num_threads(before)
+        results.append(
+            [state.h, state.h_lo, state.qx, state.qy, state.infil_cum]
+            + [getattr(accum, k) for k in ("h_max", "v_max", "hazard_max", "t_arrival", "duration")]
+        )
+    one, many = results
+    assert one[0].max() > 0.01 and np.isfinite(one[8]).any()  # the water moved and cells wetted
+    for a, b in zip(one, many, strict=True):
+        assert np.array_equal(a, b, equal_nan=True)
 
 
 # --- Losses against closed-form infiltration ---------------------------------------------------

@@ -25,8 +25,9 @@ n = 220  # above the kernel's parallel threshold, so the thread pool starts
 z = np.zeros((n, n), np.float32)
 advance(FloodState.zeros((n, n), np.float32), FloodGrid.simple(z, 2.0), FloodForcing.uniform_rain((n, n), 1e-5),
         FloodParams(), 5.0)
+from kernels import thread_wait
 print(json.dumps({"layer": numba.threading_layer(), "wait": os.environ.get("OMP_WAIT_POLICY"),
-                  "blocktime": os.environ.get("KMP_BLOCKTIME")}))
+                  "blocktime": os.environ.get("KMP_BLOCKTIME"), "sleep": thread_wait.THREADS_SLEEP}))
 """
 
 
@@ -53,6 +54,8 @@ def test_importing_twin_sets_passive_waiting_and_the_layer_order():
 
     got = _probe()
     assert got["wait"] == "PASSIVE" and got["blocktime"] == "0"
+    # The kernels learn that waiting threads sleep (their sweep choice trusts CPU time only then).
+    assert got["sleep"] is True
     # The first available layer of cimtwin's order (OpenMP where Numba's OpenMP pool loads).
     available = [name for name in threads.LAYER_PRIORITY if _loads(name)]
     assert got["layer"] == available[0]
@@ -67,7 +70,7 @@ def _loads(layer: str) -> bool:
 @pytest.mark.parametrize("layer", ["workqueue", "omp"])
 def test_the_users_own_settings_win(layer):
     got = _probe(NUMBA_THREADING_LAYER=layer, OMP_WAIT_POLICY="ACTIVE", KMP_BLOCKTIME="200")
-    assert got == {"layer": layer, "wait": "ACTIVE", "blocktime": "200"}
+    assert got == {"layer": layer, "wait": "ACTIVE", "blocktime": "200", "sleep": False}
 
 
 def test_configure_fills_only_what_is_missing():
