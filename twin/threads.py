@@ -53,5 +53,15 @@ def configure(environ: MutableMapping[str, str] | None = None) -> dict[str, str]
             numba.config.THREADING_LAYER_PRIORITY = list(LAYER_PRIORITY)
     if environ is None:
         # OpenMP reads its wait policy once, when its threads start: what is in force now stays.
-        thread_wait.THREADS_SLEEP = env["OMP_WAIT_POLICY"].strip().upper() == "PASSIVE"
+        thread_wait.THREADS_SLEEP = threads_sleep(env)
     return {k: env[k] for k in (*WAIT_DEFAULTS, "NUMBA_THREADING_LAYER_PRIORITY")}
+
+
+def threads_sleep(environ: MutableMapping[str, str]) -> bool:
+    """True where these settings make a waiting OpenMP thread sleep at once rather than spin first.
+
+    A passive wait policy, and no spin time set against it: ``GOMP_SPINCOUNT`` (GNU OpenMP, spins)
+    and ``KMP_BLOCKTIME`` (LLVM and Intel OpenMP, milliseconds) absent or 0.
+    """
+    passive = environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+    return passive and all(environ.get(k, "0").strip() in ("0", "") for k in ("GOMP_SPINCOUNT", "KMP_BLOCKTIME"))

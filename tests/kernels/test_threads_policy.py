@@ -84,3 +84,14 @@ def test_configure_fills_only_what_is_missing():
         "NUMBA_THREADING_LAYER_PRIORITY": "omp workqueue tbb",
     }
     assert got["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_only_a_passive_policy_without_spin_time_counts_as_sleeping_waiters():
+    from twin import threads
+
+    assert threads.threads_sleep({"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"})
+    assert threads.threads_sleep({"OMP_WAIT_POLICY": "passive"})
+    assert not threads.threads_sleep({"OMP_WAIT_POLICY": "ACTIVE", "KMP_BLOCKTIME": "0"})
+    assert not threads.threads_sleep({})  # GNU OpenMP's default spins ~3 ms first
+    assert not threads.threads_sleep({"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"})
+    assert not threads.threads_sleep({"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "200"})
