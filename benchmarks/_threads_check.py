@@ -45,18 +45,6 @@ POLICIES = (
         "omp, passive wait",
         {**_FIXED, "NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"},
     ),
-    # Passive, but a waiting thread spins ~0.1 ms first (GNU OpenMP; LLVM's reads KMP_BLOCKTIME, in ms): a
-    # step's serial part between two sweeps is shorter, so the worker may catch the next sweep awake.
-    (
-        "omp, passive + 0.1 ms spin",
-        {
-            **_FIXED,
-            "NUMBA_THREADING_LAYER": "omp",
-            "OMP_WAIT_POLICY": "PASSIVE",
-            "GOMP_SPINCOUNT": "10000",
-            "KMP_BLOCKTIME": "1",
-        },
-    ),
     ("workqueue", {**_FIXED, "NUMBA_THREADING_LAYER": "workqueue"}),
     ("tbb", {**_FIXED, "NUMBA_THREADING_LAYER": "tbb"}),
     (DEFAULT, {}),
