@@ -8,7 +8,7 @@ exchange, and each call's cell updates per second say how the chosen sweep fares
 one is tried again from time to time (after 8 calls, then 16, 32, up to 64 while it stays slower),
 since the load on a machine changes.
 
-A try of the one-thread sweep costs a call at its speed, a sixth of a short run's calls. It is
+A try of the one-thread sweep costs a whole call at one thread's speed (on a free machine). It is
 skipped while the parallel calls prove themselves faster: where waiting threads sleep (passive
 OpenMP), a call whose process used ``PROVEN`` CPU-seconds or more per second of wall time was
 faster than one thread can be, since one thread does at most one CPU-second of work per second
