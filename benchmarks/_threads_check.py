@@ -54,7 +54,7 @@ _POLICY_KEYS = ("BENCH_ADAPTIVE", "NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYE
 
 def grids(quick: bool) -> tuple[tuple[int, float], ...]:
     """(cells a side, simulated seconds timed) of each grid: the demo's size, then the reference's."""
-    return ((500, 300.0),) if quick else ((500, 600.0), (1000, 300.0))
+    return ((500, 240.0), (1000, 120.0)) if quick else ((500, 600.0), (1000, 300.0))
 
 
 def _thread_cpu() -> dict[str, float]:

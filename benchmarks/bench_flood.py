@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         "--threads-check",
         action="store_true",
         help="only compare 1 and 2 threads under each thread policy, idle and with a competing process "
-        "(500 x 500 and 1000 x 1000 cells; --quick: 500 x 500)",
+        "(500 x 500 and 1000 x 1000 cells; --quick: shorter runs)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure of --threads-check (best kept)")
     parser.add_argument(
