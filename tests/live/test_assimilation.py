@@ -82,3 +82,68 @@ def test_a_boundary_gauge_on_a_boundary_that_is_not_a_level_is_refused(tmp_path)
     (tmp_path / "obs").mkdir()
     with pytest.raises(ScenarioError, match="boundary_gauges"):
         Forecaster(bowl_twin(), config(boundary_gauges={"x": 0}), tmp_path / "obs", tmp_path / "fc")
+
+
+def _valley(depth: float):
+    """A valley falling 2 % west to east (40 x 20 cells of 5 m) with, when ``depth`` > 0, a 2-cell
+    river down its middle holding ``depth`` of water."""
+    from affine import Affine
+
+    from kernels.flood import FloodState
+    from twin.model.twin import Twin
+
+    ny, nx, dx = 20, 40, 5.0
+    x = (np.arange(nx) + 0.5) * dx
+    z = np.tile(100.0 - 0.02 * x, (ny, 1))
+    z[9:11] -= 0.5  # the channel
+    h = np.zeros_like(z)
+    h[9:11] = depth
+    tw = Twin("EPSG:32631", Affine(dx, 0, 379000.0, 0, -dx, 4707200.0), z)
+    state = FloodState.from_depth(h.copy())
+    return tw, z, state
+
+
+def _gauge(tw, row, col, level):
+    x, y = tw.transform @ (col + 0.5, row + 0.5)
+    return pd.DataFrame({"time": [0.0], "station": ["valira"], "x": [x], "y": [y], "level_m": [level]})
+
+
+@pytest.mark.parametrize("depth", [0.0, 0.3])
+def test_nudging_a_river_on_a_slope_raises_its_water_and_pours_none_downhill(depth):
+    # a river gauge on a steep town (Andorra's Gran Valira): the model's river lower than the gauge
+    from twin.live.assimilation import nudge
+
+    tw, z, state = _valley(depth)
+    row, col = 9, 20
+    ground = z[row, col]
+    before = state.h.copy()
+    (m,) = nudge(
+        state,
+        tw,
+        z,
+        np.zeros(z.shape, np.int8),
+        _gauge(tw, row, col, ground + depth + 0.4),
+        gain=0.5,
+        radius=150.0,
+        h_dry=1e-3,
+    )
+    rise = state.h - before
+    # before: every dry cell downhill within 150 m filled to the gauge's level, up to 1.5 m deep on the
+    # slope (and some 50 m3 for each 0.2 m asked)
+    assert m.after == pytest.approx(0.2, abs=1e-6)
+    assert rise.max() <= 0.2 + 1e-6
+    assert m.volume_m3 < 0.2 * 25.0 * (2 * 40 + 40)  # the river's cells and a strip of bank raised by the shift
+    # a dry gauge reading below its ground moves no water (before: every other dry cell was its region)
+    tw, z, state = _valley(0.0)
+    before = state.h.copy()
+    (m,) = nudge(
+        state,
+        tw,
+        z,
+        np.zeros(z.shape, np.int8),
+        _gauge(tw, 3, 20, z[3, 20] - 0.3),
+        gain=0.5,
+        radius=150.0,
+        h_dry=1e-3,
+    )
+    assert m.volume_m3 == 0.0 and np.array_equal(state.h, before)
