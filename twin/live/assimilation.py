@@ -122,7 +122,9 @@ def nudge(
         # the level + shift): a dry cell below the gauge's level is not in a pool with it but downhill of
         # it (a river's surface slopes), and filling it to the gauge's level would pour a lake onto a
         # sloping street
-        bank = (zz >= before - 1e-9) & (zz < before + shift) if shift > 0 else np.zeros_like(near)
+        bank = (
+            (zz >= before - h_dry) & (zz < before + shift) if shift > 0 else np.zeros_like(near)
+        )  # a film counts as dry
         water = near & (blocked[r0:r1, c0:c1] == 0) & ((h > h_dry) | bank)
         labels, _ = ndi.label(water)
         if labels[r - r0, c - c0] == 0:  # a dry gauge reading below its ground: no water to move

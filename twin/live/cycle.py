@@ -102,6 +102,8 @@ class Forecaster:
         self.twin, _ = apply_edits(twin, self.base.edit)
         self.obs = Path(obs)
         self.out = Path(out)
+        # recorded in each cycle.json, so that `twin scene FORECAST_DIR` finds the twin by itself
+        self.twin_path = str(Path(twin.path).resolve()) if twin.path is not None else None
         _io.check_out(self.out, "forecast", inputs=[twin.path, self.obs])
         self.out.mkdir(parents=True, exist_ok=True)
         _io.write_marker(self.out, "forecast", files=[])
@@ -256,6 +258,7 @@ class Forecaster:
             "cycle": name,
             "now": pd.Timestamp(now, unit="s", tz="UTC").isoformat(),
             "origin": pd.Timestamp(origin, unit="s", tz="UTC").isoformat(),
+            "twin": self.twin_path,
             "cycle_index": state.cycles + 1,
             "lead_times_min": [v / 60 for v in cfg.lead_times],
             "thresholds_m": list(cfg.thresholds),
@@ -303,9 +306,7 @@ class Forecaster:
             "total": time.perf_counter() - t0,  # to the start of publishing: cycle.json cannot time its own writing
         }
         folder = publish_cycle(self.out, name, rasters, self.twin.transform, self.twin.crs, tables, layers, record)
-        _io.write_extra(
-            folder, "scene.html", self._scene, f"write it later with `twin scene {self.out} --twin TWIN_DIR`."
-        )
+        _io.write_extra(folder, "scene.html", self._scene, f"write it later with `twin scene {self.out}`.")
         record["timings"]["publishing"] = time.perf_counter() - t_products
         record["timings"]["total"] = time.perf_counter() - t0
         record["cpu_seconds"]["publishing"] = time.process_time() - c_products
