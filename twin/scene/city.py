@@ -591,7 +591,9 @@ def _grid(result, name: str, shape: tuple[int, int]) -> np.ndarray | None:
     value = getattr(result, name, None)
     if value is None:
         return None
-    array = np.asarray(value)
+    # an array-like (a loaded result's frames, read from its file when indexed) is kept as it is: the
+    # scene reads the few frames it draws
+    array = value if hasattr(value, "shape") and hasattr(value, "__getitem__") else np.asarray(value)
     if array.shape[-2:] != shape:
         raise InputDataError(
             f"result.{name} has shape {array.shape}, but the twin's grid is "
