@@ -11,6 +11,7 @@ import warnings
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from click.testing import CliRunner
@@ -151,3 +152,18 @@ def test_twin_scene_of_a_forecast_folder_writes_its_latest_cycles_scene(cycle, t
     assert not latest.exists()
     res = CliRunner().invoke(main, ["scene", str(out), "--twin", str(moved)])
     assert res.exit_code == 0, res.output
+
+
+def test_each_warning_says_the_clock_time_it_expects_the_water(cycle):
+    # an officer forwarding a row of warnings.csv: "expected_min 12" said nothing without the cycle's time
+    now = pd.Timestamp(cycle.record["now"])
+    table = pd.read_csv(cycle.folder / "warnings.csv")
+    assert len(table) and list(table.columns).index("expected_at_utc") == list(table.columns).index("expected_min") + 1
+    for minutes, at in zip(table["expected_min"], table["expected_at_utc"]):
+        assert pd.Timestamp(at) == (now + pd.Timedelta(minutes=minutes)).floor("min")
+        assert at.endswith("Z")
+    geo = gpd.read_file(cycle.folder / "warnings.geojson")
+    # (GDAL reads the ISO text back as a date)
+    assert [pd.Timestamp(v).strftime("%Y-%m-%dT%H:%MZ") for v in geo["expected_at_utc"]] == list(
+        table["expected_at_utc"]
+    )
