@@ -133,6 +133,18 @@ def test_nudging_a_river_on_a_slope_raises_its_water_and_pours_none_downhill(dep
     assert m.after == pytest.approx(0.2, abs=1e-3)  # before, with a film on the dry gauge cell: 0.4 (nothing moved)
     assert rise.max() <= 0.2 + 1e-6
     assert m.volume_m3 < 0.2 * 25.0 * (2 * 40 + 40)  # the river's cells and a strip of bank raised by the shift
+    # sheet flow on the slopes around the river (rain wets them all): not raised with the river
+    tw, z, state = _valley(0.3)
+    state.h[state.h < 0.01] = 0.03
+    before = state.h.copy()
+    nudge(
+        state, tw, z, np.zeros(z.shape, np.int8), _gauge(tw, 9, 20, z[9, 20] + 0.7), gain=0.5, radius=150.0, h_dry=1e-3
+    )
+    sheet = np.ones(z.shape, bool)
+    sheet[9:11] = False
+    far = np.abs(z - z[9, 20] - 0.3) > 0.5  # cells whose level is not the river's at the gauge
+    # before: all 720 cells of sheet flow raised by 0.2 m (3,600 m3 poured on the streets)
+    assert (state.h - before)[sheet & far].max() == 0.0
     # a dry gauge reading below its ground moves no water (before: every other dry cell was its region)
     tw, z, state = _valley(0.0)
     before = state.h.copy()
