@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from live_town import bowl_twin, town_storm
 
-from twin.live.observations import dbz_to_rain, read_observations
+from twin.live.observations import dbz_to_rain, parse_time, read_observations
 
 
 def test_marshall_palmer_turns_reflectivity_into_rain():
@@ -62,6 +62,9 @@ def test_corrupt_duplicate_and_unstamped_frames_are_named_and_left_out(tmp_path_
     assert "same values" in next(w.message for w in obs.warnings if w.code == "RadarFrameDuplicate")
     times = [f.time for f in obs.frames]
     assert len(times) == len(set(times)) == 20  # 21 frames, the corrupt one left out
+    # the corrupt frame of 08:30 is no one's concern at 08:24 (before: called corrupt in every cycle)
+    early = read_observations(obs_dir, parse_time("2026-06-01T08:24Z"))
+    assert [w.code for w in early.warnings].count("RadarFrameCorrupt") == 1  # the unstamped one only
 
 
 def test_gauge_spikes_are_dropped_with_a_warning(tmp_path_factory, tmp_path):

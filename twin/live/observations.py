@@ -129,6 +129,9 @@ def read_observations(
     for p in files:
         suffix = p.suffix.lower()
         if suffix in (".tif", ".tiff", ".nc"):
+            named = _time_from_name(p.name)
+            if named is not None and named > now + 1e-6 and suffix != ".nc":
+                continue  # a frame named for a later time is not read (nor called corrupt) before its cycle
             for frame in _read_radar(p, obs, units, zr, max_rain):
                 if frame.time > now + 1e-6:
                     continue
