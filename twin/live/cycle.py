@@ -251,7 +251,7 @@ class Forecaster:
         t_members, c_members = time.perf_counter(), time.process_time()
 
         name = stamp(now)
-        rasters, tables, layers, counts = self._products(outputs, np.asarray(s.grid.z), nodes)
+        rasters, tables, layers, counts = self._products(outputs, np.asarray(s.grid.z), nodes, np.asarray(s.h0) > 0)
         for w in obs.warnings:
             warnings.warn(w, stacklevel=2)
         record = {
@@ -485,7 +485,13 @@ class Forecaster:
         )
         return nc, last
 
-    def _products(self, outputs: list[MemberOutput], ground: np.ndarray, nodes: gpd.GeoDataFrame | None = None):
+    def _products(
+        self,
+        outputs: list[MemberOutput],
+        ground: np.ndarray,
+        nodes: gpd.GeoDataFrame | None = None,
+        normal: np.ndarray | None = None,
+    ):
         cfg = self.config
         leads = [float(v) for v in cfg.lead_times]
         rasters: dict[str, np.ndarray] = {}
@@ -511,7 +517,9 @@ class Forecaster:
                     thr[gdf["bridge"].fillna(False).to_numpy(bool)] = np.inf
             else:
                 thr = np.full(len(gdf), cfg.flooded_depth)
-            fc = feature_forecast(self.samplers[name], h_max, arrivals, ground, thr, leads)
+            # features are read off the rivers' and lakes' own water at the base's start (``normal``)
+            sampler = self.samplers[name] if normal is None else self.samplers[name].without(normal)
+            fc = feature_forecast(sampler, h_max, arrivals, ground, thr, leads)
             w = warning_table(name, kind, gdf, fc, thr, leads, cfg.warn_probability)
             warned.append(w)
             per = gpd.GeoDataFrame(
