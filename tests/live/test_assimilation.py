@@ -159,3 +159,36 @@ def test_nudging_a_river_on_a_slope_raises_its_water_and_pours_none_downhill(dep
         h_dry=1e-3,
     )
     assert m.volume_m3 == 0.0 and np.array_equal(state.h, before)
+
+
+def test_nudging_the_gran_valira_gauge_in_andorra_pours_no_lake_on_the_town(shared_data, tmp_path):
+    # the real town: a gauge on the Gran Valira where the 24.5 m DEM shows no channel (the model dry
+    # there), reading 0.5 m above the ground
+    from click.testing import CliRunner
+    from pyproj import Transformer
+
+    from kernels.flood import FloodState
+    from twin.cli.app import main
+    from twin.live.assimilation import nudge
+    from twin.model.twin import Twin
+    from twin.sims.flood.forcing import setup
+    from twin.sims.flood.scenario import Scenario
+
+    city = shared_data / "city" / "andorra_la_vella"
+    args = ["ingest", "--dem", str(city / "elevation.tif"), "--rivers", str(city / "river.json")]
+    res = CliRunner().invoke(main, [*args, "--resolution", "10", "--out", str(tmp_path / "tw")])
+    assert res.exit_code == 0, res.output
+    tw = Twin.load(tmp_path / "tw")
+    s = setup(tw, Scenario.from_dict({"duration": 60, "initial": {"river_fill": 0.5}}))
+    z, h0 = np.asarray(s.grid.z), np.asarray(s.h0)
+    state = FloodState.from_depth(h0.copy())
+    x, y = Transformer.from_crs(4326, tw.crs, always_xy=True).transform(1.5285, 42.5068)
+    r, c = tw.index(np.array([x]), np.array([y]))
+    level = float(z[r[0], c[0]] + h0[r[0], c[0]]) + 0.5
+    gauge = pd.DataFrame({"time": [0.0], "station": ["GranValira"], "x": [x], "y": [y], "level_m": [level]})
+    (m,) = nudge(state, tw, z, np.asarray(s.grid.blocked), gauge, gain=0.5, radius=150.0, h_dry=1e-3)
+    assert m.after == pytest.approx(0.25, abs=0.01)
+    # before: every dry cell downhill within 150 m filled to the gauge's level (tens of thousands of m3,
+    # metres deep on the streets)
+    assert m.volume_m3 < 2000.0, m.volume_m3
+    assert (state.h - h0).max() <= 0.25 + 1e-6
