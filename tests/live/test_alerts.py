@@ -107,3 +107,33 @@ def test_a_road_depth_that_is_not_a_positive_depth_is_refused_naming_the_key():
     with pytest.raises(ScenarioError, match="road_depths.*footway"):
         ForecastConfig.coerce(config(road_depths={"footway": 0.0}))
     assert ForecastConfig.coerce(config(road_depths={"footway": 0.2})).road_depths == {"footway": 0.2}
+
+
+def test_a_building_beside_the_rivers_own_water_is_not_warned(tmp_path):
+    # Andorra la Vella: the DEM shows no channel, the river's initial fill sits in its pits at street
+    # level, and the buildings whose walls touch it were "flooded now" with no rain at all
+    from affine import Affine
+
+    from twin.model.twin import Twin
+
+    terrain = np.full((N, N), 10.0)
+    terrain[15, :] = 9.4  # a pit along the river line, 0.6 m below the street
+    y = Y0 - 15.5 * 10.0
+    rivers = gpd.GeoDataFrame(
+        {"width": [10.0], "depth": [2.0]}, geometry=[shapely.LineString([(X0, y), (X0 + N * 10.0, y)])], crs=CRS
+    )
+    b = gpd.GeoDataFrame(
+        {"id": ["riverside"], "base": [9.7], "height": [9.0], "source": "gis"},
+        geometry=[shapely.box(X0 + 100, Y0 - 150, X0 + 130, Y0 - 125)],  # its wall on the river's cells
+        crs=CRS,
+    )
+    tw = Twin(CRS, Affine(10.0, 0, X0, 0, -10.0, Y0), terrain, buildings=b, rivers=rivers)
+    cfg = config(lead_times=["6min"], members=1)
+    cfg["base"] = {**cfg["base"], "initial": {"river_fill": 0.5}}
+    (tmp_path / "obs").mkdir()
+    with pytest.warns(UserWarning), Forecaster(tw, cfg, tmp_path / "obs", tmp_path / "fc") as fc:
+        res = fc.cycle(1780300800.0)
+    assert "NoRadar" in [w["code"] for w in res.record["warnings"]]
+    # before: warned at once (expected 0 min), 0.3 m of the river's fill above its base
+    assert res.record["features"]["buildings"]["warned"] == 0
+    assert not len(pd.read_csv(res.folder / "warnings.csv"))

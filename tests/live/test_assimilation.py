@@ -82,3 +82,113 @@ def test_a_boundary_gauge_on_a_boundary_that_is_not_a_level_is_refused(tmp_path)
     (tmp_path / "obs").mkdir()
     with pytest.raises(ScenarioError, match="boundary_gauges"):
         Forecaster(bowl_twin(), config(boundary_gauges={"x": 0}), tmp_path / "obs", tmp_path / "fc")
+
+
+def _valley(depth: float):
+    """A valley falling 2 % west to east (40 x 20 cells of 5 m) with, when ``depth`` > 0, a 2-cell
+    river down its middle holding ``depth`` of water."""
+    from affine import Affine
+
+    from kernels.flood import FloodState
+    from twin.model.twin import Twin
+
+    ny, nx, dx = 20, 40, 5.0
+    x = (np.arange(nx) + 0.5) * dx
+    z = np.tile(100.0 - 0.02 * x, (ny, 1))
+    z[9:11] -= 0.5  # the channel
+    h = np.full_like(z, 5e-4)  # a film below the dry depth, as a hot start leaves on the slopes
+    h[9:11] = max(depth, 5e-4)
+    tw = Twin("EPSG:32631", Affine(dx, 0, 379000.0, 0, -dx, 4707200.0), z)
+    state = FloodState.from_depth(h.copy())
+    return tw, z, state
+
+
+def _gauge(tw, row, col, level):
+    x, y = tw.transform @ (col + 0.5, row + 0.5)
+    return pd.DataFrame({"time": [0.0], "station": ["valira"], "x": [x], "y": [y], "level_m": [level]})
+
+
+@pytest.mark.parametrize("depth", [0.0, 0.3])
+def test_nudging_a_river_on_a_slope_raises_its_water_and_pours_none_downhill(depth):
+    # a river gauge on a steep town (Andorra's Gran Valira): the model's river lower than the gauge
+    from twin.live.assimilation import nudge
+
+    tw, z, state = _valley(depth)
+    row, col = 9, 20
+    ground = z[row, col]
+    before = state.h.copy()
+    (m,) = nudge(
+        state,
+        tw,
+        z,
+        np.zeros(z.shape, np.int8),
+        _gauge(tw, row, col, ground + depth + 0.4),
+        gain=0.5,
+        radius=150.0,
+        h_dry=1e-3,
+    )
+    rise = state.h - before
+    # before: every dry cell downhill within 150 m filled to the gauge's level, up to 1.5 m deep on the
+    # slope (and some 50 m3 for each 0.2 m asked)
+    assert m.after == pytest.approx(0.2, abs=1e-3)  # before, with a film on the dry gauge cell: 0.4 (nothing moved)
+    assert rise.max() <= 0.2 + 1e-6
+    assert m.volume_m3 < 0.2 * 25.0 * (2 * 40 + 40)  # the river's cells and a strip of bank raised by the shift
+    # sheet flow on the slopes around the river (rain wets them all): not raised with the river
+    tw, z, state = _valley(0.3)
+    state.h[state.h < 0.01] = 0.03
+    before = state.h.copy()
+    nudge(
+        state, tw, z, np.zeros(z.shape, np.int8), _gauge(tw, 9, 20, z[9, 20] + 0.7), gain=0.5, radius=150.0, h_dry=1e-3
+    )
+    sheet = np.ones(z.shape, bool)
+    sheet[9:11] = False
+    far = np.abs(z - z[9, 20] - 0.3) > 0.5  # cells whose level is not the river's at the gauge
+    # before: all 720 cells of sheet flow raised by 0.2 m (3,600 m3 poured on the streets)
+    assert (state.h - before)[sheet & far].max() == 0.0
+    # a dry gauge reading below its ground moves no water (before: every other dry cell was its region)
+    tw, z, state = _valley(0.0)
+    before = state.h.copy()
+    (m,) = nudge(
+        state,
+        tw,
+        z,
+        np.zeros(z.shape, np.int8),
+        _gauge(tw, 3, 20, z[3, 20] - 0.3),
+        gain=0.5,
+        radius=150.0,
+        h_dry=1e-3,
+    )
+    assert m.volume_m3 == 0.0 and np.array_equal(state.h, before)
+
+
+def test_nudging_the_gran_valira_gauge_in_andorra_pours_no_lake_on_the_town(shared_data, tmp_path):
+    # the real town: a gauge on the Gran Valira where the 24.5 m DEM shows no channel (the model dry
+    # there), reading 0.5 m above the ground
+    from click.testing import CliRunner
+    from pyproj import Transformer
+
+    from kernels.flood import FloodState
+    from twin.cli.app import main
+    from twin.live.assimilation import nudge
+    from twin.model.twin import Twin
+    from twin.sims.flood.forcing import setup
+    from twin.sims.flood.scenario import Scenario
+
+    city = shared_data / "city" / "andorra_la_vella"
+    args = ["ingest", "--dem", str(city / "elevation.tif"), "--rivers", str(city / "river.json")]
+    res = CliRunner().invoke(main, [*args, "--resolution", "10", "--out", str(tmp_path / "tw")])
+    assert res.exit_code == 0, res.output
+    tw = Twin.load(tmp_path / "tw")
+    s = setup(tw, Scenario.from_dict({"duration": 60, "initial": {"river_fill": 0.5}}))
+    z, h0 = np.asarray(s.grid.z), np.asarray(s.h0)
+    state = FloodState.from_depth(h0.copy())
+    x, y = Transformer.from_crs(4326, tw.crs, always_xy=True).transform(1.5285, 42.5068)
+    r, c = tw.index(np.array([x]), np.array([y]))
+    level = float(z[r[0], c[0]] + h0[r[0], c[0]]) + 0.5
+    gauge = pd.DataFrame({"time": [0.0], "station": ["GranValira"], "x": [x], "y": [y], "level_m": [level]})
+    (m,) = nudge(state, tw, z, np.asarray(s.grid.blocked), gauge, gain=0.5, radius=150.0, h_dry=1e-3)
+    assert m.after == pytest.approx(0.25, abs=0.01)
+    # before: every dry cell downhill within 150 m filled to the gauge's level (tens of thousands of m3,
+    # metres deep on the streets)
+    assert m.volume_m3 < 2000.0, m.volume_m3
+    assert (state.h - h0).max() <= 0.25 + 1e-6

@@ -11,6 +11,7 @@ import warnings
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from click.testing import CliRunner
@@ -19,6 +20,7 @@ from live_town import CRS, X0, Y0, bowl_twin, config, town_storm
 from _chromium import require_chromium, shoot
 from twin.cli.app import main
 from twin.live.cycle import Forecaster
+from twin.model.twin import Twin
 from twin.scene.payload import unpack
 
 
@@ -31,10 +33,12 @@ def _roads():
 def cycle(tmp_path_factory):
     storm = town_storm(tmp_path_factory)
     out = tmp_path_factory.mktemp("fc")
+    tw = tmp_path_factory.mktemp("twin") / "tw"
+    bowl_twin().save(tw)
     # a scene that fails is only a warning in a cycle: here it fails the test
     with (
         warnings.catch_warnings(),
-        Forecaster(bowl_twin(), config(), storm.obs, out, layers={"street": _roads()}) as fc,
+        Forecaster(Twin.load(tw), config(), storm.obs, out, layers={"street": _roads()}) as fc,
     ):
         warnings.simplefilter("error")
         return fc.cycle(storm.start + 72 * 60.0)
@@ -130,10 +134,36 @@ def test_twin_scene_of_a_forecast_folder_writes_its_latest_cycles_scene(cycle, t
     shutil.copytree(cycle.folder.parent.parent, out)
     latest = out / "cycles" / cycle.folder.name / "scene.html"
     latest.unlink()
+    # the forecast folder is enough: its cycle recorded its twin (before: "pass ... --twin TWIN_DIR")
     res = CliRunner().invoke(main, ["scene", str(out)])
-    assert res.exit_code == 2 and "--twin TWIN_DIR" in res.output and not latest.exists()
-    bowl_twin().save(tmp_path / "tw")
-    res = CliRunner().invoke(main, ["scene", str(out), "--twin", str(tmp_path / "tw")])
     assert res.exit_code == 0, res.output
     conf, _ = _page_data(latest.read_text())
     assert conf["frames"] == [1800.0, 3600.0]
+    # the twin moved away: said, and --twin still works
+    recorded = json.loads((out / "cycles" / cycle.folder.name / "cycle.json").read_text())["twin"]
+    moved = tmp_path / "moved"
+    shutil.copytree(recorded, moved)
+    cycle_json = out / "cycles" / cycle.folder.name / "cycle.json"
+    record = json.loads(cycle_json.read_text())
+    cycle_json.write_text(json.dumps({**record, "twin": str(tmp_path / "gone")}))
+    latest.unlink()
+    res = CliRunner().invoke(main, ["scene", str(out)])
+    assert res.exit_code == 2 and "is gone or moved" in res.output and "--twin TWIN_DIR" in res.output
+    assert not latest.exists()
+    res = CliRunner().invoke(main, ["scene", str(out), "--twin", str(moved)])
+    assert res.exit_code == 0, res.output
+
+
+def test_each_warning_says_the_clock_time_it_expects_the_water(cycle):
+    # an officer forwarding a row of warnings.csv: "expected_min 12" said nothing without the cycle's time
+    now = pd.Timestamp(cycle.record["now"])
+    table = pd.read_csv(cycle.folder / "warnings.csv")
+    assert len(table) and list(table.columns).index("expected_at_utc") == list(table.columns).index("expected_min") + 1
+    for minutes, at in zip(table["expected_min"], table["expected_at_utc"]):
+        assert pd.Timestamp(at) == (now + pd.Timedelta(minutes=minutes)).floor("min")
+        assert at.endswith("Z")
+    geo = gpd.read_file(cycle.folder / "warnings.geojson")
+    # (GDAL reads the ISO text back as a date)
+    assert [pd.Timestamp(v).strftime("%Y-%m-%dT%H:%MZ") for v in geo["expected_at_utc"]] == list(
+        table["expected_at_utc"]
+    )

@@ -92,4 +92,21 @@ def test_a_forecast_with_a_sewer_network_runs_it_coupled_and_warns_for_overflowi
     layer = gpd.read_file(res.folder / "manholes.gpkg")
     assert list(layer["name"]) == ["J1", "J2"] and layer.loc[1, "p_overflow_12min"] == 1.0
     assert res.record["features"]["manholes"]["warned"] >= 1
-    assert (res.folder / "scene.html").is_file()  # the scene takes the manholes' warnings too
+    # the scene draws them (before: the warnings had them, the scene not), warned ones in the probability's
+    # colour and sized by their volume
+    import base64
+    import json
+    import re
+
+    from twin.scene.forecast import probability_classes
+    from twin.scene.payload import unpack
+
+    page = (res.folder / "scene.html").read_text()
+    conf = json.loads(re.search(r'<script type="application/json" id="scene-config">([^<]*)</script>', page)[1])
+    blob = re.search(r'<script type="application/octet-stream" id="payload">([^<]*)</script>', page)[1]
+    drawn = {m["name"]: m for m in unpack(base64.b64decode(blob))[1]["manholes"]}
+    assert set(drawn) == {"manhole J1", "manhole J2"}
+    top = probability_classes(res.record["warn_probability"])[-1]
+    assert drawn["manhole J2"]["color"] == list(top.rgba) and drawn["manhole J2"]["radius"] >= 2.0
+    assert drawn["manhole J2"]["text"].startswith("P overflow 100% within 12 min, median ")
+    assert any("Overflow P" in label for _, label in conf["manholes_legend"])

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from live_town import bowl_twin, town_storm
 
-from twin.live.observations import dbz_to_rain, read_observations
+from twin.live.observations import dbz_to_rain, parse_time, read_observations
 
 
 def test_marshall_palmer_turns_reflectivity_into_rain():
@@ -62,6 +62,9 @@ def test_corrupt_duplicate_and_unstamped_frames_are_named_and_left_out(tmp_path_
     assert "same values" in next(w.message for w in obs.warnings if w.code == "RadarFrameDuplicate")
     times = [f.time for f in obs.frames]
     assert len(times) == len(set(times)) == 20  # 21 frames, the corrupt one left out
+    # the corrupt frame of 08:30 is no one's concern at 08:24 (before: called corrupt in every cycle)
+    early = read_observations(obs_dir, parse_time("2026-06-01T08:24Z"))
+    assert [w.code for w in early.warnings].count("RadarFrameCorrupt") == 1  # the unstamped one only
 
 
 def test_gauge_spikes_are_dropped_with_a_warning(tmp_path_factory, tmp_path):
@@ -120,3 +123,61 @@ def test_the_radar_cut_to_the_twin_reprojects_to_the_same_rain_as_the_whole_rada
     part = onto_grid(cut, frame.crs, transform, tw.crs.to_wkt(), tw.transform, tw.shape)
     assert np.isfinite(whole).all() and whole.max() > 0
     np.testing.assert_array_equal(part, whole)
+
+
+def _cell_field(lon, lat, centre, peak_dbz=50.0, sigma_m=250.0):
+    dx = (lon - centre[0]) * 111320 * np.cos(np.radians(centre[1]))
+    dy = (lat - centre[1]) * 110540
+    return peak_dbz * np.exp(-(dx**2 + dy**2) / (2 * sigma_m**2)) - 5.0
+
+
+def test_reflectivity_on_a_lon_lat_netcdf_and_a_projected_geotiff_lands_where_its_coordinates_say(tmp_path):
+    # as weather services deliver them: CF NetCDF on (time, lat, lon) without a grid_mapping, and a
+    # GeoTIFF in a projected CRS that is not the twin's; a cell of rain centred on one twin cell
+    import rasterio
+    import xarray as xr
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+
+    from twin.live.nowcast import onto_grid
+
+    tw = bowl_twin()
+    row, col = 7, 22
+    x, y = tw.transform @ (col + 0.5, row + 0.5)
+    centre = Transformer.from_crs(tw.crs, 4326, always_xy=True).transform(x, y)
+    lon = np.arange(centre[0] - 0.01, centre[0] + 0.01, 0.0004)
+    lat = np.arange(centre[1] - 0.01, centre[1] + 0.01, 0.0004)  # south to north, as CF files often are
+    dbz = _cell_field(*np.meshgrid(lon, lat), centre)
+    ds = xr.Dataset(
+        {"DBZH": (("time", "lat", "lon"), dbz[None].astype(np.float32), {"units": "dBZ"})},
+        coords={
+            "time": [pd.Timestamp("2026-06-01T14:00")],
+            "lat": ("lat", lat, {"units": "degrees_north"}),
+            "lon": ("lon", lon, {"units": "degrees_east"}),
+        },
+    )
+    ds.to_netcdf(tmp_path / "radar_20260601T1400Z.nc")
+    merc = Transformer.from_crs(4326, 3857, always_xy=True)
+    mx, my = merc.transform(*centre)
+    res, n = 40.0, 50
+    x0, y0 = mx - n / 2 * res, my + n / 2 * res
+    gx, gy = np.meshgrid(x0 + (np.arange(n) + 0.5) * res, y0 - (np.arange(n) + 0.5) * res)
+    glon, glat = Transformer.from_crs(3857, 4326, always_xy=True).transform(gx, gy)
+    profile = dict(driver="GTiff", width=n, height=n, count=1, dtype="float32", crs="EPSG:3857")
+    with rasterio.open(
+        tmp_path / "radar_20260601T1405Z.tif", "w", transform=from_origin(x0, y0, res, res), **profile
+    ) as dst:
+        dst.write(_cell_field(glon, glat, centre).astype(np.float32), 1)
+        dst.update_tags(units="dBZ")
+
+    obs = read_observations(tmp_path, math.inf)
+    # before: the NetCDF was "RadarFrameCorrupt: no variable on (y, x)" and left out
+    assert not obs.warnings, [w.message for w in obs.warnings]
+    assert [f.source.rsplit(".", 1)[-1] for f in obs.frames] == ["nc", "tif"]
+    assert obs.frames[0].time == pd.Timestamp("2026-06-01T14:00Z").value / 1e9
+    peak = float(dbz_to_rain(np.array([45.0]))[0])  # 50 dBZ - 5 at the core: 48.6 mm/h by Marshall-Palmer
+    for f in obs.frames:
+        field = onto_grid(f.rain, f.crs, f.transform, tw.crs.to_wkt(), tw.transform, tw.shape)
+        r, c = np.unravel_index(np.nanargmax(field), field.shape)
+        assert (abs(r - row), abs(c - col)) <= (1, 1), (f.source, r, c)
+        assert np.nanmax(field) == pytest.approx(peak, rel=0.1)

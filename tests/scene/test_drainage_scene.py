@@ -106,17 +106,31 @@ def test_pipes_and_manholes_draw_in_chromium_with_toggles(coupled, tmp_path):
     actions = [
         (tooltip, tmp_path / "tip.png"),
         ("document.getElementById('toggle-manholes').click()", tmp_path / "off.png"),
+        ("document.getElementById('toggle-network').click()", tmp_path / "pipes.png"),
     ]
-    report, (shot, _, off) = shoot(page, tmp_path / "scene.png", actions=actions)
+    report, (shot, _, off, pipes) = shoot(page, tmp_path / "scene.png", actions=actions)
     assert report.ready, report.error
     assert report.console_errors == () and report.requests == ()
     assert "<b>manhole J2</b><br>overflowed " in report.action_values[0]
+
+    def red(img):  # the surcharged pipe
+        r, g, b = (img[..., k].astype(int) for k in range(3))
+        return ((r > 160) & (g < 50) & (b < 60)).sum()
+
     r, g, b = (shot[..., k].astype(int) for k in range(3))
     magenta = (r > 180) & (b > 110) & (g < 90)  # OVERFLOW_RGBA discs
-    red = (r > 160) & (g < 50) & (b < 60)  # the surcharged pipe
-    assert magenta.sum() > 50 and red.sum() > 20
+    # the pipes are off at first (emergency staff look at the water and the overflows), one click away
+    assert magenta.sum() > 50 and red(shot) < 5 and red(pipes) > 20
     r, g, b = (off[..., k].astype(int) for k in range(3))
     assert ((r > 180) & (b > 110) & (g < 90)).sum() < 0.1 * magenta.sum()
+
+
+def test_the_sewer_pipes_are_drawn_but_off_until_toggled(coupled):
+    scene = coupled.scene()
+    config, meta = _page_data(scene.html())
+    assert config["hidden"] == ["network"] and len(meta["network"]) == 2  # before: on, as the depth is
+    layers = {layer["id"]: layer for layer in json.loads(scene.deck.to_json())["layers"]}
+    assert layers["network"]["visible"] is False and layers["manholes"].get("visible", True) is True
 
 
 def test_notebook_deck_draws_the_same_pipes_and_manholes(coupled):

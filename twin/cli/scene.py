@@ -19,7 +19,7 @@ from twin.cli.options import (
 @click.option("--out", type=click.Path(path_type=Path), help="HTML file (default: RESULT_DIR/scene.html).")
 def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
     """Write the offline 3D scene (HTML) of a flood, river or terrain result, or of a forecast folder's
-    latest cycle (into its cycles/<time>/scene.html; --twin required).
+    latest cycle (into its cycles/<time>/scene.html; the twin the cycle recorded unless --twin).
 
     A flood result shows its depth, hazard and buildings; a river result its links coloured by
     peak discharge; a terrain result its streams coloured by Strahler order.
@@ -32,9 +32,13 @@ def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
         from twin.live.publish import read_latest
         from twin.scene.forecast import forecast_scene
 
-        if twin_dir is None:
-            raise InputDataError(f"{result_dir} is a forecast folder; pass the twin it forecasts with --twin TWIN_DIR.")
-        folder = result_dir / read_latest(result_dir)["path"]
+        latest = read_latest(result_dir)
+        if latest is None:
+            raise InputDataError(
+                f"{result_dir} is a forecast folder without a complete cycle yet; run `twin forecast` first."
+            )
+        folder = result_dir / latest["path"]
+        twin_dir = twin_dir or _forecast_twin(result_dir, latest["record"])
         path = forecast_scene(Twin.load(twin_dir), folder).to_html(
             out or folder / "scene.html", title=f"cimtwin forecast {folder.name}"
         )
@@ -55,3 +59,21 @@ def scene(result_dir: Path, twin_dir: Path | None, out: Path | None) -> None:
     roads = {"roads": result_dir / "roads.gpkg"} if (result_dir / "roads.gpkg").is_file() else {}
     path = result.scene(**roads).to_html(out or result_dir / "scene.html", title=result.scene_title())
     click.echo(f"Scene written to {path}")
+
+
+def _forecast_twin(folder: Path, record: dict) -> Path:
+    """The twin a forecast cycle recorded in its ``cycle.json``; a clear error when it is not known or gone."""
+    from twin.errors import InputDataError
+
+    recorded = record.get("twin")
+    if not recorded:
+        raise InputDataError(
+            f"The latest cycle of {folder} does not record its twin (forecast from a twin never saved, or "
+            "by an older cimtwin); pass it with --twin TWIN_DIR."
+        )
+    if not (Path(recorded) / "twin.json").is_file():
+        raise InputDataError(
+            f"The twin the forecasts in {folder} were made on, {recorded}, is gone or moved; "
+            "pass it with --twin TWIN_DIR."
+        )
+    return Path(recorded)

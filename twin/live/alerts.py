@@ -70,6 +70,12 @@ class FeatureSampler:
             len(gdf),
         )
 
+    def without(self, cells: np.ndarray) -> FeatureSampler:
+        """The sampler with the cells where ``cells`` (a grid mask) is true left out: the water a river
+        or lake holds at the base scenario's start is not a flood at the wall beside it."""
+        keep = ~np.asarray(cells, bool).ravel()[self.cells]
+        return FeatureSampler(self.cells[keep], self.owner[keep], self.base, self.count)
+
     def depth(self, h: np.ndarray, ground: np.ndarray) -> np.ndarray:
         """Each feature's deepest water [m] (0 without cells)."""
         hv = h.ravel()[self.cells].astype(np.float64)

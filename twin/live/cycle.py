@@ -102,6 +102,8 @@ class Forecaster:
         self.twin, _ = apply_edits(twin, self.base.edit)
         self.obs = Path(obs)
         self.out = Path(out)
+        # recorded in each cycle.json, so that `twin scene FORECAST_DIR` finds the twin by itself
+        self.twin_path = str(Path(twin.path).resolve()) if twin.path is not None else None
         _io.check_out(self.out, "forecast", inputs=[twin.path, self.obs])
         self.out.mkdir(parents=True, exist_ok=True)
         _io.write_marker(self.out, "forecast", files=[])
@@ -249,13 +251,14 @@ class Forecaster:
         t_members, c_members = time.perf_counter(), time.process_time()
 
         name = stamp(now)
-        rasters, tables, layers, counts = self._products(outputs, np.asarray(s.grid.z), nodes)
+        rasters, tables, layers, counts = self._products(outputs, np.asarray(s.grid.z), nodes, np.asarray(s.h0) > 0)
         for w in obs.warnings:
             warnings.warn(w, stacklevel=2)
         record = {
             "cycle": name,
             "now": pd.Timestamp(now, unit="s", tz="UTC").isoformat(),
             "origin": pd.Timestamp(origin, unit="s", tz="UTC").isoformat(),
+            "twin": self.twin_path,
             "cycle_index": state.cycles + 1,
             "lead_times_min": [v / 60 for v in cfg.lead_times],
             "thresholds_m": list(cfg.thresholds),
@@ -303,9 +306,7 @@ class Forecaster:
             "total": time.perf_counter() - t0,  # to the start of publishing: cycle.json cannot time its own writing
         }
         folder = publish_cycle(self.out, name, rasters, self.twin.transform, self.twin.crs, tables, layers, record)
-        _io.write_extra(
-            folder, "scene.html", self._scene, f"write it later with `twin scene {self.out} --twin TWIN_DIR`."
-        )
+        _io.write_extra(folder, "scene.html", self._scene, f"write it later with `twin scene {self.out}`.")
         record["timings"]["publishing"] = time.perf_counter() - t_products
         record["timings"]["total"] = time.perf_counter() - t0
         record["cpu_seconds"]["publishing"] = time.process_time() - c_products
@@ -484,7 +485,13 @@ class Forecaster:
         )
         return nc, last
 
-    def _products(self, outputs: list[MemberOutput], ground: np.ndarray, nodes: gpd.GeoDataFrame | None = None):
+    def _products(
+        self,
+        outputs: list[MemberOutput],
+        ground: np.ndarray,
+        nodes: gpd.GeoDataFrame | None = None,
+        normal: np.ndarray | None = None,
+    ):
         cfg = self.config
         leads = [float(v) for v in cfg.lead_times]
         rasters: dict[str, np.ndarray] = {}
@@ -510,7 +517,9 @@ class Forecaster:
                     thr[gdf["bridge"].fillna(False).to_numpy(bool)] = np.inf
             else:
                 thr = np.full(len(gdf), cfg.flooded_depth)
-            fc = feature_forecast(self.samplers[name], h_max, arrivals, ground, thr, leads)
+            # features are read off the rivers' and lakes' own water at the base's start (``normal``)
+            sampler = self.samplers[name] if normal is None else self.samplers[name].without(normal)
+            fc = feature_forecast(sampler, h_max, arrivals, ground, thr, leads)
             w = warning_table(name, kind, gdf, fc, thr, leads, cfg.warn_probability)
             warned.append(w)
             per = gpd.GeoDataFrame(

@@ -61,7 +61,10 @@ def nowcast(
         stack = np.nan_to_num(np.stack(frames[-min_frames:]), nan=0.0)
         r_db, _ = transformation.dB_transform(stack, threshold=0.1, zerovalue=-15.0)
         try:
-            velocity = motion.get_method("proesmans")(r_db[-2:], verbose=False)
+            # pyramid levels the grid can hold: pysteps' default 6 halves a side below 32 pixels to
+            # nothing and corrupts the heap (a later free() aborts the process)
+            levels = int(min(6, np.floor(np.log2(min(last.shape)))))
+            velocity = motion.get_method("proesmans")(r_db[-2:], verbose=False, num_levels=levels)
             if members == 1 or method == "extrapolation":
                 fc = nowcasts.get_method("extrapolation")(last, velocity, steps - 1)
                 rain = np.concatenate([last[None], np.nan_to_num(fc, nan=0.0)])[None]
@@ -101,8 +104,9 @@ def import_pysteps() -> None:
 
 
 def _levels(shape: tuple[int, int]) -> int:
-    """Cascade levels: as many as halvings of the grid leave at least 8 pixels (pysteps' default is 6)."""
-    return int(max(2, min(6, np.floor(np.log2(min(shape) / 8)) + 1)))
+    """Cascade levels: as many as halvings of the grid leave at least 8 pixels (pysteps' default is 6),
+    and at least the 3 its bandpass filter needs (2 failed: "n must be greater than 2")."""
+    return int(max(3, min(6, np.floor(np.log2(min(shape) / 8)) + 1)))
 
 
 def onto_grid(

@@ -129,6 +129,9 @@ def read_observations(
     for p in files:
         suffix = p.suffix.lower()
         if suffix in (".tif", ".tiff", ".nc"):
+            named = _time_from_name(p.name)
+            if named is not None and named > now + 1e-6 and suffix != ".nc":
+                continue  # a frame named for a later time is not read (nor called corrupt) before its cycle
             for frame in _read_radar(p, obs, units, zr, max_rain):
                 if frame.time > now + 1e-6:
                     continue
@@ -228,28 +231,53 @@ def _read_netcdf(path: Path):
     import xarray as xr
 
     with xr.open_dataset(path) as ds:
-        names = [n for n, v in ds.data_vars.items() if v.ndim in (2, 3) and {"x", "y"} <= set(v.dims)]
+        xname, yname, geographic = _netcdf_axes(ds)
+        names = [n for n, v in ds.data_vars.items() if v.ndim in (2, 3) and {xname, yname} <= set(v.dims)]
         if not names:
-            raise ValueError("no variable on (y, x)")
+            raise ValueError(f"no variable on ({yname}, {xname})")
         var = ds[names[0]]
         crs_wkt = None
         gm = var.attrs.get("grid_mapping") or ("spatial_ref" if "spatial_ref" in ds else None)
         if gm and gm in ds:
             crs_wkt = ds[gm].attrs.get("crs_wkt") or ds[gm].attrs.get("spatial_ref")
+        if crs_wkt is None and geographic:
+            # CF: a grid on latitude and longitude without a grid_mapping is WGS 84 lon/lat
+            from pyproj import CRS
+
+            crs_wkt = CRS.from_epsg(4326).to_wkt()
         if crs_wkt is None:
-            raise ValueError("no CRS (a grid_mapping variable with crs_wkt)")
-        x, y = ds["x"].values.astype(float), ds["y"].values.astype(float)
+            raise ValueError("no CRS (a grid_mapping variable with crs_wkt, or lat/lon axes)")
+        x, y = ds[xname].values.astype(float), ds[yname].values.astype(float)
         dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
         transform = Affine(dx, 0, x[0] - dx / 2, 0, dy, y[0] - dy / 2)
-        values = var.transpose(..., "y", "x").values.astype(np.float64)
+        values = var.transpose(..., yname, xname).values.astype(np.float64)
         if dy > 0:  # north-up as rasters are
             values, transform = values[..., ::-1, :], Affine(dx, 0, x[0] - dx / 2, 0, -dy, y[-1] + dy / 2)
         unit = var.attrs.get("units")
         if values.ndim == 2:
             t = var.attrs.get("time") or ds.attrs.get("time")
-            return [(parse_time(t) if t else _time_from_name(path.name), values, crs_wkt, transform, unit)]
+            if t is None and "time" in ds.coords and ds["time"].size == 1:
+                t = pd.Timestamp(ds["time"].values.reshape(-1)[0])
+            return [(parse_time(t) if t is not None else _time_from_name(path.name), values, crs_wkt, transform, unit)]
         times = [parse_time(pd.Timestamp(v)) for v in ds["time"].values]
         return [(t, values[i], crs_wkt, transform, unit) for i, t in enumerate(times)]
+
+
+def _netcdf_axes(ds) -> tuple[str, str, bool]:
+    """The names of a NetCDF grid's x and y dimensions, and whether they are longitude and latitude
+    (a projected ``x, y`` first; else ``lon, lat`` or ``longitude, latitude`` by name or CF units)."""
+    dims = set(ds.dims)
+    if {"x", "y"} <= dims:
+        return "x", "y", False
+    lon = next((d for d in dims if d.lower() in ("lon", "longitude") or _units(ds, d) == "degrees_east"), None)
+    lat = next((d for d in dims if d.lower() in ("lat", "latitude") or _units(ds, d) == "degrees_north"), None)
+    if lon is None or lat is None:
+        raise ValueError(f"no grid dimensions (x, y) or (lon, lat) among {sorted(dims)}")
+    return lon, lat, True
+
+
+def _units(ds, name: str) -> str:
+    return str(ds[name].attrs.get("units", "")).lower() if name in ds.variables else ""
 
 
 # ---------------------------------------------------------------------------------------------- gauges

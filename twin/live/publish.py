@@ -34,6 +34,8 @@ def publish_cycle(
     """Write ``cycles/<name>/`` atomically (GeoTIFFs, CSV, GeoJSON/GeoPackage, ``cycle.json``), then
     point ``latest.json`` at it and add its row to ``history.csv``."""
     folder = out / "cycles" / name
+    tables = {k: _with_clock(v, record["now"]) if k == "warnings.csv" else v for k, v in tables.items()}
+    layers = {k: _with_clock(v, record["now"]) if k == "warnings.geojson" else v for k, v in layers.items()}
     with _io.atomic_dir(folder, "forecast-cycle") as tmp:
         for fname, arr in rasters.items():
             _io.write_geotiff(tmp / fname, arr.astype(np.float32), transform, crs, nodata=np.nan)
@@ -48,6 +50,21 @@ def publish_cycle(
     _io.write_json(out / "latest.json", {"cycle": name, "path": f"cycles/{name}", "now": record["now"]})
     _append_history(out / "history.csv", record)
     return folder
+
+
+def _with_clock(table: pd.DataFrame, now: str) -> pd.DataFrame:
+    """The warnings with ``expected_at_utc`` beside ``expected_min``: the clock time (UTC, ISO 8601) the
+    water is expected, so that a row forwarded without its cycle still says when."""
+    if "expected_min" not in table.columns:
+        return table
+    at = pd.Timestamp(now) + pd.to_timedelta(pd.to_numeric(table["expected_min"], errors="coerce"), unit="min")
+    table = table.copy()
+    table.insert(
+        table.columns.get_loc("expected_min") + 1,
+        "expected_at_utc",
+        [t.strftime("%Y-%m-%dT%H:%MZ") if pd.notna(t) else "" for t in at],
+    )
+    return table
 
 
 def _append_history(path: Path, record: dict[str, Any]) -> None:

@@ -50,7 +50,7 @@ from twin.scene.raster import (
 )
 from twin.scene.roads import CUT_RGBA, OPEN_RGBA, read_roads, road_records
 
-__all__ = ["Scene", "add_drainage", "city_scene", "image_data_uri", "network_scene"]
+__all__ = ["Scene", "add_drainage", "add_manholes", "city_scene", "image_data_uri", "network_scene", "overflow_radius"]
 
 #: Degrees per unit of the quantised vertex offsets in the page payload (~1.1 cm of latitude).
 QUANTUM_DEG = 1e-7
@@ -127,6 +127,7 @@ class _SceneData:
     network_legend: list = field(default_factory=list)
     manholes: list[dict] = field(default_factory=list)  # lon, lat, radius (m), colour, name, text
     manholes_legend: list = field(default_factory=list)
+    hidden: list[str] = field(default_factory=list)  # layers drawn but off until toggled (the sewer pipes)
     basemap_url: str | None = None
     frame_indices: list[int] = field(default_factory=list)  # the result's frames the slider shows
     query: dict[str, np.ndarray] = field(default_factory=dict)  # grids a click reads (twin.scene.query)
@@ -204,6 +205,7 @@ class Scene:
             "network_title": data.network_title,
             "network_legend": data.network_legend,
             "manholes_legend": data.manholes_legend,
+            "hidden": data.hidden,
             "legends": data.legends,
             "query": data.query_meta,
             "geo": data.geo,
@@ -517,14 +519,12 @@ def _add_drainage(data: _SceneData, drainage, crs: CRS, newly=None, no_longer: f
     _add_lines(data, pipes, crs, ratio, colours_of(ratio, PIPE_CLASSES), names, texts)
     data.network_title = "Sewer pipes: peak flow / capacity"
     data.network_legend = [[list(c.rgba), c.label] for c in PIPE_CLASSES]
+    data.hidden.append("network")  # the pipes are there to look into, not what emergency staff see first
     nodes = drainage.nodes
     volume = nodes["overflow_volume_m3"].to_numpy(dtype=np.float64)
-    to_wgs84 = _to_wgs84(nodes, crs)
     newly = None if newly is None else set(newly)
-    # the disc's area grows with the volume (2 m radius for 1 m3, 20 m for 100 m3 and more), at least
-    # 2 m so that a small overflow still shows; capped so that one manhole does not hide a district
-    for row, point in _parts(nodes, "Point"):
-        lon, lat = _lonlat(point, to_wgs84)
+    colours, radii, texts = [], [], []
+    for row in range(len(nodes)):
         name = str(nodes["name"].iloc[row])
         over = volume[row] > 0
         colour, text = (
@@ -539,16 +539,10 @@ def _add_drainage(data: _SceneData, drainage, crs: CRS, newly=None, no_longer: f
             colour, text = (NEWLY_OVERFLOWING_RGBA, text + " (newly)") if name in newly else (colour, text)
         elif name in no_longer:
             colour, text = NO_LONGER_OVERFLOWING_RGBA, "no overflow (overflowed in the other run)"
-        data.manholes.append(
-            {
-                "lon": lon,
-                "lat": lat,
-                "radius": float(min(20.0, max(2.0, 2.0 * math.sqrt(volume[row])))) if over else 1.5,
-                "color": list(colour),
-                "name": f"manhole {name}",
-                "text": text,
-            }
-        )
+        colours.append(colour)
+        radii.append(overflow_radius(volume[row]) if over else 1.5)
+        texts.append(text)
+    _add_manholes(data, nodes, crs, colours, radii, texts)
     if newly is None:
         data.manholes_legend = [
             [list(OVERFLOW_RGBA), "Overflowing (disc area ~ volume, up to 100 m3)"],
@@ -563,11 +557,43 @@ def _add_drainage(data: _SceneData, drainage, crs: CRS, newly=None, no_longer: f
         ]
 
 
+def overflow_radius(volume_m3: float) -> float:
+    """A manhole's disc radius [m] for the volume it puts on the street: its area grows with the volume
+    (2 m for 1 m3, 20 m for 100 m3 and more), at least 2 m so that a small overflow still shows, capped
+    so that one manhole does not hide a district."""
+    return float(min(20.0, max(2.0, 2.0 * math.sqrt(max(volume_m3, 0.0)))))
+
+
+def add_manholes(scene: Scene, nodes, crs, colours, radii, texts, legend: list) -> None:
+    """Draw the points of ``nodes`` (a GeoDataFrame with ``name``) as the scene's manholes: per row a
+    colour (RGBA), a radius [m] and a tooltip text; ``legend`` as ``[[rgba, label], ...]``."""
+    _add_manholes(scene.data, nodes, CRS.from_user_input(crs), colours, radii, texts)
+    scene.data.manholes_legend = [[list(rgba), label] for rgba, label in legend]
+
+
+def _add_manholes(data: _SceneData, nodes, crs: CRS, colours, radii, texts) -> None:
+    to_wgs84 = _to_wgs84(nodes, crs)
+    for row, point in _parts(nodes, "Point"):
+        lon, lat = _lonlat(point, to_wgs84)
+        data.manholes.append(
+            {
+                "lon": lon,
+                "lat": lat,
+                "radius": float(radii[row]),
+                "color": list(colours[row]),
+                "name": f"manhole {nodes['name'].iloc[row]}",
+                "text": texts[row],
+            }
+        )
+
+
 def _grid(result, name: str, shape: tuple[int, int]) -> np.ndarray | None:
     value = getattr(result, name, None)
     if value is None:
         return None
-    array = np.asarray(value)
+    # an array-like (a loaded result's frames, read from its file when indexed) is kept as it is: the
+    # scene reads the few frames it draws
+    array = value if hasattr(value, "shape") and hasattr(value, "__getitem__") else np.asarray(value)
     if array.shape[-2:] != shape:
         raise InputDataError(
             f"result.{name} has shape {array.shape}, but the twin's grid is "
@@ -1046,6 +1072,7 @@ def _build_deck(data: _SceneData) -> pydeck.Deck:
             pydeck.Layer(
                 "PathLayer",
                 id="network",
+                visible="network" not in data.hidden,
                 get_path="path",
                 get_color="color",
                 get_width=4,

@@ -12,7 +12,9 @@ place (as a comparison's scene is), so that the page, its slider and its legends
 * buildings coloured by their probability of flooding within the longest lead (``buildings.gpkg``);
 * roads and facilities warned for (``<layer>.gpkg`` of kind road or facility, probability at least the
   warning probability) as lines: roads along themselves, facilities by their outline (a point: a circle
-  of one cell), coloured by the same probability classes.
+  of one cell), coloured by the same probability classes;
+* with a sewer network, the manholes (``manholes.gpkg``): those expected to overflow within the longest
+  lead coloured by that probability, their disc sized by the median volume, the others small and grey.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ import pandas as pd
 import rasterio
 
 from twin.errors import InputDataError
-from twin.scene.city import FRAME_MAX_PIXELS, Scene, city_scene, network_scene
-from twin.scene.network import colours_of
+from twin.scene.city import FRAME_MAX_PIXELS, Scene, add_manholes, city_scene, network_scene, overflow_radius
+from twin.scene.network import DRY_MANHOLE_RGBA, colours_of
 from twin.scene.raster import ColourClass, block_reduce, classify, png_classes
 
 __all__ = ["forecast_scene", "probability_classes", "exceedance_codes"]
@@ -184,6 +186,8 @@ def forecast_scene(twin, folder: str | os.PathLike) -> Scene:
         data.network = net.network
         data.network_title = f"Roads and facilities warned {within}: probability"
         data.network_legend = [[list(c.rgba), c.label] for c in pct]
+    if (folder / "manholes.gpkg").is_file():
+        _add_manhole_forecast(scene, gpd.read_file(folder / "manholes.gpkg"), twin.crs, tags[-1], within, bands)
     data.depth_title = "Depth exceeded: chance"
     data.max_label = f"Lead {tags[-1]} (the longest)"
     data.default_title = f"Forecast {record['cycle']}"
@@ -191,3 +195,29 @@ def forecast_scene(twin, folder: str | os.PathLike) -> Scene:
         f"{record['members']} members · leads {', '.join(tags)} · warning from P {warn_p:.0%} · " + data.subtitle
     )
     return scene
+
+
+def _add_manhole_forecast(scene: Scene, nodes: gpd.GeoDataFrame, crs, tag: str, within: str, bands) -> None:
+    """The cycle's manholes: coloured by their probability of overflowing within the longest lead (from the
+    warning probability), sized by the median volume of the members overflowing; the rest small and grey."""
+    p = nodes[f"p_overflow_{tag}"].to_numpy(float)
+    volume = np.nan_to_num(nodes[f"volume_median_{tag}"].to_numpy(float))
+    minutes = (
+        nodes[f"time_median_{tag}"].to_numpy(float) / 60 if f"time_median_{tag}" in nodes else np.full(len(p), np.nan)
+    )
+    warn = p >= bands[0].lower - 1e-9
+    colours = [
+        next((c.rgba for c in reversed(bands) if v >= c.lower - 1e-9), DRY_MANHOLE_RGBA) if w else DRY_MANHOLE_RGBA
+        for v, w in zip(p, warn)
+    ]
+    radii = [overflow_radius(v) if w else 1.5 for v, w in zip(volume, warn)]
+    texts = [
+        f"P overflow {v:.0%} {within}"
+        + (f", median {m3:.3g} m3 onto the street" if w else "")
+        + (f", from about {t:.0f} min" if w and np.isfinite(t) else "")
+        for v, w, m3, t in zip(p, warn, volume, minutes)
+    ]
+    legend = [(c.rgba, f"Overflow P {c.label} {within} (disc area ~ volume)") for c in bands]
+    add_manholes(
+        scene, nodes, crs, colours, radii, texts, [*legend, (DRY_MANHOLE_RGBA, f"Overflow P < {bands[0].lower:.0%}")]
+    )

@@ -314,6 +314,7 @@ _APP = r"""
     // ---- UI state
     const state = {terrain: true, water: true, overlay: "depth", buildings: true, network: true,
       manholes: true, roads: true, edits: true, frame: C.frames.length};
+    for (const key of C.hidden || []) state[key] = false;  // drawn, off until toggled (the sewer pipes)
     const L = C.legends || {};
     const OVERLAYS = ["depth", "hazard", "arrival", "speed"];
     const nFrames = C.frames.length;

@@ -153,15 +153,17 @@ def write_netcdf(ds, path: Path) -> None:
 
 def lazy(frames: np.ndarray):
     """Memory-mapped frames as a dask array of one chunk per frame, each read and released (so that
-    writing them all never makes the whole file resident); frames in memory as they are."""
-    if not isinstance(frames, np.memmap):
+    writing them all never makes the whole file resident); a loaded result's frames (read from its file
+    when indexed) the same way; frames in memory as they are."""
+    from twin.sims.flood.result_frames import LazyFrames
+
+    if not isinstance(frames, np.memmap | LazyFrames):
         return frames
     import dask.array as da
 
+    source = frames if isinstance(frames, LazyFrames) else _Released(frames)
     # named, so that Dask does not tokenize (pickle) the whole map to name it
-    return da.from_array(
-        _Released(frames), chunks=(1, *frames.shape[1:]), asarray=True, name=f"cimtwin-frames-{uuid.uuid4().hex}"
-    )
+    return da.from_array(source, chunks=(1, *frames.shape[1:]), asarray=True, name=f"cimtwin-frames-{uuid.uuid4().hex}")
 
 
 class _Released:

@@ -51,7 +51,9 @@ class FloodResult(Result):
         First time [s] the depth exceeded ``output.wet_depth`` (NaN: never) and seconds above it.
     depth_frames, frame_times
         Depth snapshots every ``output_interval`` (``None`` when switched off) and their times [s]. A run's
-        snapshots map the file they were written to (read-only), so they never fill memory.
+        snapshots map the file they were written to (read-only), so they never fill memory; a loaded
+        result's are read from ``depth.nc`` frame by frame when indexed
+        (:class:`twin.sims.flood.result_frames.LazyFrames`).
     speed_frames
         Cell speed [m/s] at the same times, as ``max_speed`` takes it (so not above it, but for a
         rounding at the last frame, whose state no later step folds in); ``None`` without snapshots or
@@ -144,7 +146,8 @@ class FloodResult(Result):
         cls, path: Path, summary: dict[str, Any], scenario: dict[str, Any], twin: Twin | None
     ) -> FloodResult:
         import rasterio
-        import xarray as xr
+
+        from twin.sims.flood.result_frames import netcdf_frames
 
         arrays = {}
         for name in (*_RASTERS, "hazard_class"):
@@ -152,12 +155,8 @@ class FloodResult(Result):
                 arrays[name] = src.read(1)
                 crs, transform = src.crs, src.transform
         frames, speed_frames, times = None, None, np.zeros(0)
-        if (path / "depth.nc").is_file():
-            with xr.open_dataset(path / "depth.nc", decode_times=False) as ds:
-                frames = ds["depth"].values.astype(np.float32)
-                times = ds["time"].values.astype(np.float64)
-                if "speed" in ds:  # results written before the speed snapshots have none
-                    speed_frames = ds["speed"].values.astype(np.float32)
+        if (path / "depth.nc").is_file():  # read frame by frame when asked for, never whole here
+            frames, speed_frames, times = netcdf_frames(path / "depth.nc")
         buildings = gpd.read_file(path / "buildings.gpkg") if (path / "buildings.gpkg").is_file() else None
         roads = gpd.read_file(path / "roads.gpkg", layer="roads") if (path / "roads.gpkg").is_file() else None
         arrays["arrival_time"] = arrays["arrival_time"].astype(np.float64)
