@@ -24,12 +24,22 @@ from __future__ import annotations
 
 import math
 
+import llvmlite.binding as llvm
 import numpy as np
 from numba import config, njit, prange, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 from ._flood_core import DEBRIS_DEPTH, losses_row
 from ._series import series_cumulative, series_integral, series_value
+
+# The face and update loops read a dozen planes of the ring buffer and the state rows and write
+# several, all through separate array arguments that may alias as far as LLVM knows: vectorising
+# them takes more run-time overlap checks than LLVM's default limits (8, and 128 for the cost model)
+# allow, so they stayed scalar. Raised here (process-wide LLVM options, set before anything of this
+# module is compiled): a loop whose arrays do overlap still takes the scalar path the checks guard,
+# and vectorising a loop without reductions computes the same values (no reassociation).
+llvm.set_option("", "-runtime-memory-check-threshold=1000")
+llvm.set_option("", "-vectorize-memory-check-threshold=1000")
 
 # Only value-safe fast-math, as the inertial kernel: no reassociation (results must not depend on
 # the cache or the build), no 'nnan'/'ninf' (the non-finite checks must stay).
@@ -64,6 +74,20 @@ _INV_CBRT_SEED = 0x553EF0FF289DD796
 _INV_CBRT_SEED32 = 0x54A2FA8C
 
 
+@intrinsic
+def _reinterpret(typingctx, x, like):
+    """The bits of the number x as the type of ``like`` (of the same width): a float's bit pattern as an
+    integer or back. ``.view`` on a scalar goes through a temporary array (runtime calls in the loop,
+    which stop it vectorising); this is one bitcast."""
+    if getattr(x, "bitwidth", None) != getattr(like, "bitwidth", -1):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(like))
+
+    return like(x, like), codegen
+
+
 def _cbrt(x):
     """x**(1/3) for x > 0 in x's dtype, within a few ulps of libm's cbrt, without a libm call (which
     would stop LLVM vectorising the loop): a bit-pattern seed of x**(-1/3) (about 4 % off; the seed's
@@ -80,8 +104,8 @@ def _cbrt_impl(x):
             four = np.float32(4.0)
             third = np.float32(1.0 / 3.0)
             x = np.float32(x)
-            b = np.float32(x.view(np.int32)) * third
-            r = np.int32(np.int32(_INV_CBRT_SEED32) - np.int32(b)).view(np.float32)
+            b = np.float32(_reinterpret(x, np.int32(0))) * third
+            r = _reinterpret(np.int32(np.int32(_INV_CBRT_SEED32) - np.int32(b)), np.float32(0.0))
             r = r * (four - x * r * r * r) * third
             r = r * (four - x * r * r * r) * third
             r = r * (four - x * r * r * r) * third
@@ -91,7 +115,8 @@ def _cbrt_impl(x):
 
     def cbrt64(x):
         x = np.float64(x)
-        r = np.int64(np.int64(_INV_CBRT_SEED) - np.int64(np.float64(x.view(np.int64)) * (1.0 / 3.0))).view(np.float64)
+        seed = np.int64(np.int64(_INV_CBRT_SEED) - np.int64(np.float64(_reinterpret(x, np.int64(0))) * (1.0 / 3.0)))
+        r = _reinterpret(seed, np.float64(0.0))
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
@@ -269,8 +294,10 @@ def _side(hr, zr, u, v, sl, order, c, k, sign):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, out, oo):
-    """Fluxes of n faces along axis k (0: x, 1: y) into out[:, oo:oo + n]: the face's left / upper
+def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, o0, o1, o2, o3, o4, oo):
+    """Fluxes of n faces along axis k (0: x, 1: y) into o0..o4[oo:oo + n] (the five planes of the ring
+    slot, each its own array: stores through one 2D array with a runtime row stride may overlap as far
+    as LLVM knows, which stops it vectorising): the face's left / upper
     cell is cell ol + c of the row with depths hl_, beds zl_, blocked flags bl_ and ring slot sl_
     (velocities and slopes), its right / lower one cell orr + c of the row hr_, zr_, br_, sr_.
 
@@ -316,11 +343,11 @@ def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, o
         f0, f1, f2 = _flux(a, ua, va, b, ub, vb, gg)
         opened = not (lb | rb)
         o = oo + c
-        out[0, o] = f0 if opened else zero
-        out[1, o] = zero if (lb & rb) else f1
-        out[2, o] = f2 if opened else zero
-        out[3, o] = hg * (hl * hl - hls * hls) if opened else zero
-        out[4, o] = hg * (hr * hr - hrs * hrs) if opened else zero
+        o0[o] = f0 if opened else zero
+        o1[o] = zero if (lb & rb) else f1
+        o2[o] = f2 if opened else zero
+        o3[o] = hg * (hl * hl - hls * hls) if opened else zero
+        o4[o] = hg * (hr * hr - hrs * hrs) if opened else zero
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
@@ -330,7 +357,7 @@ def _x_face_row(hr, zr, blr, s, order, g, bf, kw, ke):
     nx = hr.size
     half = 0.5 if order >= 2 else 0.0
     out = s[_X : _X + 5]
-    _face_span(nx - 1, 0, half, g, hr, zr, blr, s, 0, hr, zr, blr, s, 1, out, 1)
+    _face_span(nx - 1, 0, half, g, hr, zr, blr, s, 0, hr, zr, blr, s, 1, out[0], out[1], out[2], out[3], out[4], 1)
     u = s[_U]
     v = s[_V]
     sl = s[_S : _S + 8]
@@ -360,7 +387,7 @@ def _y_face_row(h, zb, blocked, i, sa, sb, order, g, bf, kmap, out):
     ny, nx = h.shape
     if 0 < i < ny:
         half = 0.5 if order >= 2 else 0.0
-        _face_span(nx, 1, half, g, h[i - 1], zb[i - 1], blocked[i - 1], sa, 0, h[i], zb[i], blocked[i], sb, 0, out, 0)
+        _face_span(nx, 1, half, g, h[i - 1], zb[i - 1], blocked[i - 1], sa, 0, h[i], zb[i], blocked[i], sb, 0, out[0], out[1], out[2], out[3], out[4], 0)  # fmt: skip
         return
     r = 0 if i == 0 else ny - 1
     s = sb if i == 0 else sa
@@ -514,10 +541,12 @@ def _momentum_divergence(s, sn, c, second, g, w):
     dmx += s[_Y + 2, c] - sn[_Y + 2, c]
     dmy = (s[_Y + 1, c] + s[_Y + 4, c]) - (sn[_Y + 1, c] + sn[_Y + 3, c])
     dmy += s[_X + 2, c] - s[_X + 2, c + 1]
-    if second:
-        # Centred bed source -g h (z_e - z_w) of the reconstruction (z = eta - h at the faces).
-        dmx -= g * w * (s[_S + 1, c] - s[_S, c])
-        dmy -= g * w * (s[_S + 5, c] - s[_S + 4, c])
+    # Centred bed source -g h (z_e - z_w) of the reconstruction (z = eta - h at the faces); selects,
+    # not a branch (the loop vectorises), the slope planes' values at first order discarded.
+    bx = g * w * (s[_S + 1, c] - s[_S, c])
+    by = g * w * (s[_S + 5, c] - s[_S + 4, c])
+    dmx = dmx - bx if second else dmx
+    dmy = dmy - by if second else dmy
     return dmx, dmy
 
 
@@ -537,17 +566,22 @@ def _friction(hn, mx, my, n, dt, g):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _update_row(h0r, hu0r, hv0r, hr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, huor, hvor):
+def _update_row(hr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, huor, hvor):
     """One row of ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)), L the flux divergence and bed source
     of the state U = (h, hu, hv) (s: the row's ring slot, its x-faces and the y-faces above; sn: the
     next row's, the y-faces below; mass fluxes limited), then point-implicit Manning friction over dt.
-    Branch-free over the cells (blocked, dry and frictionless cells are selects), so it vectorises."""
+
+    Where w0 != 0 the output row (hor, huor, hvor) holds (h0, hu0, hv0) on entry and is overwritten:
+    one array read and written at the same index, which LLVM can vectorise, where two arguments that
+    are the same array would fail its run-time overlap check and run scalar. Branch-free over the
+    cells (blocked, dry and frictionless cells are selects), so it vectorises."""
     zero = _as(0.0, s[0, 0])
     gg = _as(g, zero)
     dtt = _as(dt, zero)
     dtdxt = _as(dtdx, zero)
     ww0 = _as(w0, zero)
     ww1 = _as(w1, zero)
+    avg = w0 != 0.0
     for c in range(hr.size):
         w = _as(hr[c], zero)
         dh = (s[_X, c] - s[_X, c + 1]) + (s[_Y, c] - sn[_Y, c])
@@ -556,10 +590,10 @@ def _update_row(h0r, hu0r, hv0r, hr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx
         mx = _as(hur[c], zero) + dtdxt * dmx
         my = _as(hvr[c], zero) + dtdxt * dmy
         mx, my = _friction(hn, mx, my, _as(nbr[c], zero), dtt, gg)
-        if w0 != 0.0:
-            hn = ww0 * _as(h0r[c], zero) + ww1 * hn
-            mx = ww0 * _as(hu0r[c], zero) + ww1 * mx
-            my = ww0 * _as(hv0r[c], zero) + ww1 * my
+        # Selects, not a branch, so that the loop vectorises (w0 = 0 leaves U + dt L(U) as it is).
+        hn = ww0 * _as(hor[c], zero) + ww1 * hn if avg else hn
+        mx = ww0 * _as(huor[c], zero) + ww1 * mx if avg else mx
+        my = ww0 * _as(hvor[c], zero) + ww1 * my if avg else my
         b = blr[c] != 0
         hor[c] = zero if b else hn
         huor[c] = zero if b else mx
@@ -568,10 +602,10 @@ def _update_row(h0r, hu0r, hv0r, hr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _update_row_compensated(
-    h0r, lo0r, hu0r, hv0r, hr, lor, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, loor, huor, hvor
+    hr, lor, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, loor, huor, hvor
 ):  # fmt: skip
-    """:func:`_update_row` of a float32 state whose depths carry their rounding remainder (lo0r: of
-    h0r, lor: of hr, loor: of hor), as the inertial kernel's ``update_row_compensated``: the depth is
+    """:func:`_update_row` of a float32 state whose depths carry their rounding remainder (lor: of hr,
+    loor: of hor, h0's on entry where w0 != 0), as the inertial kernel's ``update_row_compensated``: the depth is
     summed in float64 from the float32 depth, its remainder and the limited mass fluxes (each face's
     volume leaves one cell and enters the other exactly), the float32 depth takes what it can and the
     remainder the rest. So the balance closes as in float64 while the hydraulics read float32. Where
@@ -583,6 +617,7 @@ def _update_row_compensated(
     dtdxt = _as(dtdx, zero)
     ww0 = _as(w0, zero)
     ww1 = _as(w1, zero)
+    avg = w0 != 0.0
     for c in range(hr.size):
         w = _as(hr[c], zero)
         dh = (np.float64(s[_X, c]) - np.float64(s[_X, c + 1])) + (np.float64(s[_Y, c]) - np.float64(sn[_Y, c]))
@@ -592,10 +627,9 @@ def _update_row_compensated(
         mx = _as(hur[c], zero) + dtdxt * dmx
         my = _as(hvr[c], zero) + dtdxt * dmy
         mx, my = _friction(hn, mx, my, _as(nbr[c], zero), dtt, gg)
-        if w0 != 0.0:
-            e = w0 * (np.float64(h0r[c]) + np.float64(lo0r[c])) + w1 * e
-            mx = ww0 * _as(hu0r[c], zero) + ww1 * mx
-            my = ww0 * _as(hv0r[c], zero) + ww1 * my
+        e = w0 * (np.float64(hor[c]) + np.float64(loor[c])) + w1 * e if avg else e
+        mx = ww0 * _as(huor[c], zero) + ww1 * mx if avg else mx
+        my = ww0 * _as(hvor[c], zero) + ww1 * my if avg else my
         b = blr[c] != 0
         hk = _as(max(e, 0.0), zero)
         hor[c] = zero if b else hk
@@ -615,7 +649,7 @@ def _store_row(qr, f, a, b):
 
 @njit(error_model="numpy", cache=True)
 def _band(
-    b0, b1, h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo0, lo, loo, comp,
+    b0, b1, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
     qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, rb,
 ):  # fmt: skip
     """Rows b0 to b1 - 1 of one stage (see the comment above _U); rb: the band's ring (4, planes, nx + 1)."""
@@ -658,9 +692,9 @@ def _band(
                 _limit_y_row(s[_Y, :nx], fa, fc, r == 0, False)
             _limit_y_row(sn[_Y, :nx], fc, fb, False, r == ny - 1)
             if comp:
-                _update_row_compensated(h0[r], lo0[r], hu0[r], hv0[r], h[r], lo[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], loo[r], huo[r], hvo[r])  # fmt: skip
+                _update_row_compensated(h[r], lo[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], loo[r], huo[r], hvo[r])  # fmt: skip
             else:
-                _update_row(h0[r], hu0[r], hv0[r], h[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], huo[r], hvo[r])  # fmt: skip
+                _update_row(h[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], huo[r], hvo[r])  # fmt: skip
             _store_row(qx[r], s[_X], qa, qb)
             _store_row(qy[r], s[_Y, :nx], qa, qb)
             edge_x[r, 0] = s[_X, 0]
@@ -674,15 +708,15 @@ def _band(
 
 @njit(error_model="numpy", parallel=True, cache=True)
 def _bands(
-    h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo0, lo, loo, comp,
+    h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
     qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband,
 ):  # fmt: skip
     """One stage over nband bands of rows in parallel."""
     ny = h.shape[0]
     for k in prange(nband):
         _band(
-            k * ny // nband, (k + 1) * ny // nband, h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx,
-            w0, w1, ho, huo, hvo, lo0, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[k],
+            k * ny // nband, (k + 1) * ny // nband, h, hu, hv, zb, nb, blocked, order, g, dt, dx,
+            w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[k],
         )  # fmt: skip
 
 
@@ -694,19 +728,20 @@ def _nbands(ny, ring, threads):
 
 @njit(error_model="numpy", cache=True)
 def _stage(
-    h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, w0, w1, ho, huo, hvo, lo0, lo, loo, comp,
+    h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, w0, w1, ho, huo, hvo, lo, loo, comp,
     qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, threads, weight, vols,
 ):  # fmt: skip
-    """One stage: ho = w0 * (h0, ...) + w1 * (U + dt L(U)) of the state U = (h, hu, hv), with its
+    """One stage: ho = w0 * (h0, ...) + w1 * (U + dt L(U)) of the state U = (h, hu, hv) (ho holding
+    h0 on entry where w0 != 0; lo, loo: the float32 remainders of h and ho where comp), with its
     limited face mass fluxes stored as qx = qa qx + qb f; the open boundary's volumes counted with
     ``weight``."""
     b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
     _boundary_faces(h, zb, nb, hu, hv, blocked, order, g, b_row, b_col, b_side, b_kind, b_ser, b_slope, lvl, bf)
     nband = _nbands(h.shape[0], ring, threads)
     if nband == 1:
-        _band(0, h.shape[0], h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo0, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[0])  # fmt: skip
+        _band(0, h.shape[0], h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[0])  # fmt: skip
     else:
-        _bands(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo0, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband)  # fmt: skip
+        _bands(h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband)  # fmt: skip
     _boundary_volume(edge_x, edge_y, b_row, b_col, b_side, weight * dt, dx, vols)
 
 
@@ -992,20 +1027,17 @@ def run(
 
         # fmt: off
         # (lo, lo1: the rounding remainders of h and h1 where comp, unused otherwise)
+        # The second stage averages with the step's start state, which it overwrites (see _update_row).
         if order >= 2:
-            _stage(h, hu, hv, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
-                   lo, lo, lo1, comp, qx, qy, 0.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
-            _stage(h, hu, hv, h1, hu1, hv1, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.5, 0.5, h, hu, hv,
-                   lo, lo1, lo, comp, qx, qy, 1.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
-        elif _nbands(ny, ring, threads) == 1:
-            # In place: one band never reads a row again once it has updated it.
-            _stage(h, hu, hv, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h, hu, hv,
-                   lo, lo, lo, comp, qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols)
+            _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
+                   lo, lo1, comp, qx, qy, 0.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
+            _stage(h1, hu1, hv1, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.5, 0.5, h, hu, hv,
+                   lo1, lo, comp, qx, qy, 1.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
         else:
-            # Into the scratch state (the rows a band reads from its neighbours must stay as they
-            # were), then back.
-            _stage(h, hu, hv, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
-                   lo, lo, lo1, comp, qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols)
+            # Into the scratch state, then back: the rows a band reads from its neighbours must stay
+            # as they were, and an update into its own input would run scalar (see _update_row).
+            _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
+                   lo, lo1, comp, qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols)
             _copy3(h1, hu1, hv1, h, hu, hv)
             if comp:
                 lo[:] = lo1
