@@ -16,8 +16,11 @@ thread (see :func:`_band`), that for each row computes
    and the step's face discharges.
 
 Each face is solved once; the rows in flight live in small per-band ring buffers, so the pass
-reads the state and writes the new state and the face discharges, nothing else. Arithmetic is
-float64 (the ring buffers too); the state is in its own dtype. Volumes are always float64.
+reads the state and writes the new state and the face discharges, nothing else. Arithmetic is in
+the state's dtype (the ring buffers too: float32 has twice float64's SIMD lanes); the loops are
+branch-free so that LLVM vectorises them. A float32 state's depths carry their rounding remainder
+(``h_lo``): each depth update is summed in float64 and what float32 cannot hold is kept, so the
+float32 balance closes as in float64. Volumes are always float64.
 """
 
 from __future__ import annotations
@@ -755,18 +758,51 @@ def _max_speed(h, hu, hv, blocked, g, best, bad):
     return best.max(), bad.sum()
 
 
-@njit(error_model="numpy", cache=True)
+def _bits(x):
+    """The bit pattern of a float as the signed integer of its width; for non-negative floats the
+    integer order is the float order, so a maximum of them is an integer reduction (which LLVM
+    vectorises; a float maximum it does not without 'nnan')."""
+    raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
+
+
+@overload(_bits, inline="always")
+def _bits_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: _reinterpret(x, np.int32(0))
+    return lambda x: _reinterpret(x, np.int64(0))
+
+
+def _nonfinite(x):
+    """1 where the float x is NaN or infinite, else 0 (its exponent bits all set: an integer test,
+    immune to fast-math and vectorised)."""
+    raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
+
+
+@overload(_nonfinite, inline="always")
+def _nonfinite_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: np.int64((_bits(x) & np.int32(0x7FFFFFFF)) >= np.int32(0x7F800000))
+    return lambda x: np.int64((_bits(x) & np.int64(0x7FFFFFFFFFFFFFFF)) >= np.int64(0x7FF0000000000000))
+
+
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _row_speed(h, hu, hv, blocked, g, best, bad, r):
-    m = 0.0
+    """Row r's largest |u| + c and |v| + c over its wet cells into best[r], its cells holding a
+    non-finite value into bad[r]; in the state's dtype, branch-free (so it vectorises)."""
+    zero = _as(0.0, h[0])
+    gg = _as(g, zero)
+    hvel = _as(H_VEL, zero)
+    m = _bits(zero)
     nbad = 0
     for c in range(h.size):
-        w = np.float64(h[c])
-        a = max(abs(np.float64(hu[c])), abs(np.float64(hv[c])))
-        if not (np.isfinite(w) and np.isfinite(a)):
-            nbad += 1
-        elif w > H_VEL and not blocked[c]:
-            m = max(m, a / w + np.sqrt(g * w))
-    best[r] = m
+        w = h[c]
+        p = hu[c]
+        q = hv[c]
+        nbad += _nonfinite(w) | _nonfinite(p) | _nonfinite(q)
+        sp = max(abs(p), abs(q)) / w + np.sqrt(abs(gg * w))
+        sp = sp if (w > hvel) & (blocked[c] == 0) else zero
+        m = max(m, _bits(sp))
+    best[r] = np.float64(_reinterpret(m, zero))
     bad[r] = nbad
 
 

@@ -24,6 +24,11 @@ The state, :class:`SweState`, is a :class:`~kernels.flood.FloodState` with the c
 ``hu``, ``hv``; its ``qx``, ``qy`` hold the step's mean face mass fluxes. The reported speed is
 |(hu, hv)| / h where h exceeds ``max(h_dry, wet_depth)``, with no Froude bound (the scheme resolves
 supercritical flow), so ``speed_capped`` is always 0.
+
+Precision as the inertial kernel's: a float32 state computes in float32 and carries each depth's
+rounding remainder in ``h_lo`` (its balance closes as in float64); volumes are float64. In float32
+the water surface h + z is rounded to the bed's float32 resolution (the bed is taken relative to
+the lowest open cell), so a lake at rest holds speeds of a few 1e-6 m/s where float64 holds 1e-13.
 """
 
 from __future__ import annotations
