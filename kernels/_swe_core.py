@@ -16,19 +16,33 @@ thread (see :func:`_band`), that for each row computes
    and the step's face discharges.
 
 Each face is solved once; the rows in flight live in small per-band ring buffers, so the pass
-reads the state and writes the new state and the face discharges, nothing else. Arithmetic is
-float64 (the ring buffers too); the state is in its own dtype. Volumes are always float64.
+reads the state and writes the new state and the face discharges, nothing else. Arithmetic is in
+the state's dtype (the ring buffers too: float32 has twice float64's SIMD lanes); the loops are
+branch-free so that LLVM vectorises them. A float32 state's depths carry their rounding remainder
+(``h_lo``): each depth update is summed in float64 and what float32 cannot hold is kept, so the
+float32 balance closes as in float64. Volumes are always float64.
 """
 
 from __future__ import annotations
 
 import math
 
+import llvmlite.binding as llvm
 import numpy as np
-from numba import config, njit, prange
+from numba import config, njit, prange, types
+from numba.extending import intrinsic, overload
 
-from ._flood_core import DEBRIS_DEPTH, cell_losses
+from ._flood_core import DEBRIS_DEPTH, losses_row
 from ._series import series_cumulative, series_integral, series_value
+
+# The face and update loops read a dozen planes of the ring buffer and the state rows and write
+# several, all through separate array arguments that may alias as far as LLVM knows: vectorising
+# them takes more run-time overlap checks than LLVM's default limits (8, and 128 for the cost model)
+# allow, so they stayed scalar. Raised here (process-wide LLVM options, set before anything of this
+# module is compiled): a loop whose arrays do overlap still takes the scalar path the checks guard,
+# and vectorising a loop without reductions computes the same values (no reassociation).
+llvm.set_option("", "-runtime-memory-check-threshold=1000")
+llvm.set_option("", "-vectorize-memory-check-threshold=1000")
 
 # Only value-safe fast-math, as the inertial kernel: no reassociation (results must not depend on
 # the cache or the build), no 'nnan'/'ninf' (the non-finite checks must stay).
@@ -38,29 +52,81 @@ FASTMATH = {"nsz", "contract"}
 H_VEL = 1e-9
 
 
+def _as(v, like):
+    """``v`` in the float type of ``like`` (the state's dtype): the constants of the float32 path stay
+    float32 (a Python float literal would promote its arithmetic to float64, half the SIMD lanes)."""
+    raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
+
+
+@overload(_as, inline="always")
+def _as_impl(v, like):
+    if isinstance(like, types.Float) and like.bitwidth == 32:
+        return lambda v, like: np.float32(v)
+    return lambda v, like: np.float64(v)
+
+
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _minmod(a, b):
     """The smaller of a and b in magnitude where they share a sign, else 0 (branch-free)."""
-    return (math.copysign(0.5, a) + math.copysign(0.5, b)) * min(abs(a), abs(b))
+    half = _as(0.5, a)
+    return (math.copysign(half, a) + math.copysign(half, b)) * min(abs(a), abs(b))
 
 
-# Seed of x**(-1/3) from the float64 bit pattern (the "magic constant" trick for the inverse cube root).
+# Seeds of x**(-1/3) from the float bit pattern (the "magic constant" trick for the inverse cube root).
 _INV_CBRT_SEED = 0x553EF0FF289DD796
+_INV_CBRT_SEED32 = 0x54A2FA8C
 
 
-@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+@intrinsic
+def _reinterpret(typingctx, x, like):
+    """The bits of the number x as the type of ``like`` (of the same width): a float's bit pattern as an
+    integer or back. ``.view`` on a scalar goes through a temporary array (runtime calls in the loop,
+    which stop it vectorising); this is one bitcast."""
+    if getattr(x, "bitwidth", None) != getattr(like, "bitwidth", -1):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(like))
+
+    return like(x, like), codegen
+
+
 def _cbrt(x):
-    """x**(1/3) for x > 0, within a few ulps of libm's cbrt, without a libm call (which would stop
-    LLVM vectorising the loop): a bit-pattern seed of x**(-1/3) (about 4 % off; the seed's integer
-    division by 3 in floating point, which vectorises) and four division-free Newton steps
-    r <- r (4 - x r^3) / 3, each squaring the error."""
-    x = np.float64(x)
-    r = np.int64(np.int64(_INV_CBRT_SEED) - np.int64(np.float64(x.view(np.int64)) * (1.0 / 3.0))).view(np.float64)
-    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
-    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
-    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
-    r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
-    return x * r * r
+    """x**(1/3) for x > 0 in x's dtype, within a few ulps of libm's cbrt, without a libm call (which
+    would stop LLVM vectorising the loop): a bit-pattern seed of x**(-1/3) (about 4 % off; the seed's
+    integer division by 3 in floating point, which vectorises) and division-free Newton steps
+    r <- r (4 - x r^3) / 3, each squaring the error: four in float64, three in float32."""
+    raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
+
+
+@overload(_cbrt, inline="always")
+def _cbrt_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+
+        def cbrt32(x):
+            four = np.float32(4.0)
+            third = np.float32(1.0 / 3.0)
+            x = np.float32(x)
+            b = np.float32(_reinterpret(x, np.int32(0))) * third
+            r = _reinterpret(np.int32(np.int32(_INV_CBRT_SEED32) - np.int32(b)), np.float32(0.0))
+            r = r * (four - x * r * r * r) * third
+            r = r * (four - x * r * r * r) * third
+            r = r * (four - x * r * r * r) * third
+            return x * r * r
+
+        return cbrt32
+
+    def cbrt64(x):
+        x = np.float64(x)
+        seed = np.int64(np.int64(_INV_CBRT_SEED) - np.int64(np.float64(_reinterpret(x, np.int64(0))) * (1.0 / 3.0)))
+        r = _reinterpret(seed, np.float64(0.0))
+        r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+        r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+        r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+        r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
+        return x * r * r
+
+    return cbrt64
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -69,32 +135,35 @@ def _flux(hl, ul, vl, hr, ur, vr, g):
 
     Wave speeds: the two-rarefaction estimates of Toro, with the dry-bed fronts u -/+ 2c. Written
     without branches (every case computed, the right one selected) so that a row of faces
-    vectorises; the values of the cases not selected, NaN included, are discarded.
+    vectorises; the values of the cases not selected, NaN included, are discarded. In g's dtype.
     """
-    cl = np.sqrt(g * hl)
-    cr = np.sqrt(g * hr)
-    us = 0.5 * (ul + ur) + cl - cr
-    cs = 0.5 * (cl + cr) + 0.25 * (ul - ur)
-    ldry = hl <= 0.0
-    rdry = hr <= 0.0
-    sl = ur - 2.0 * cr if ldry else (ul - cl if rdry else min(ul - cl, us - cs))
-    sr = ur + cr if ldry else (ul + 2.0 * cl if rdry else max(ur + cr, us + cs))
+    zero = _as(0.0, g)
+    half = _as(0.5, g)
+    two = _as(2.0, g)
+    cl = np.sqrt(abs(g * hl))  # abs: provably non-negative, so llvm.sqrt (vectorised), not libm sqrt
+    cr = np.sqrt(abs(g * hr))
+    us = half * (ul + ur) + cl - cr
+    cs = half * (cl + cr) + _as(0.25, g) * (ul - ur)
+    ldry = hl <= zero
+    rdry = hr <= zero
+    sl = ur - two * cr if ldry else (ul - cl if rdry else min(ul - cl, us - cs))
+    sr = ur + cr if ldry else (ul + two * cl if rdry else max(ur + cr, us + cs))
     fl0 = hl * ul
-    fl1 = hl * ul * ul + 0.5 * g * hl * hl
+    fl1 = hl * ul * ul + half * g * hl * hl
     fr0 = hr * ur
-    fr1 = hr * ur * ur + 0.5 * g * hr * hr
-    inv = 1.0 / (sr - sl)
+    fr1 = hr * ur * ur + half * g * hr * hr
+    inv = _as(1.0, g) / (sr - sl)
     h0 = (sr * fl0 - sl * fr0 + sl * sr * (hr - hl)) * inv
     h1 = (sr * fl1 - sl * fr1 + sl * sr * (hr * ur - hl * ul)) * inv
     # Identical states (a lake at rest) take the exact flux, with no rounding.
-    left = (sl >= 0.0) | ((sr > 0.0) & (hl == hr) & (ul == ur))
-    right = (sl < 0.0) & (sr <= 0.0)
+    left = (sl >= zero) | ((sr > zero) & (hl == hr) & (ul == ur))
+    right = (sl < zero) & (sr <= zero)
     f0 = fl0 if left else (fr0 if right else h0)
     f1 = fl1 if left else (fr1 if right else h1)
     dry = ldry & rdry
-    f0 = 0.0 if dry else f0
-    f1 = 0.0 if dry else f1
-    f2 = f0 * (vl if f0 >= 0.0 else vr)
+    f0 = zero if dry else f0
+    f1 = zero if dry else f1
+    f2 = f0 * (vl if f0 >= zero else vr)
     return f0, f1, f2
 
 
@@ -141,11 +210,13 @@ _NPLANES = 21
 def _velocity_row(hr, hur, hvr, blr, u, v):
     """Velocities of one row (the depth desingularised below H_VEL, blocked cells still) into u, v (whole
     ring rows, nx + 1 long: contiguous, so the loop vectorises)."""
+    zero = _as(0.0, u[0])
+    hvel = _as(H_VEL, u[0])
     for c in range(hr.size):
-        w = np.float64(hr[c])
-        wet = w > H_VEL and not blr[c]
-        u[c] = hur[c] / w if wet else 0.0
-        v[c] = hvr[c] / w if wet else 0.0
+        w = _as(hr[c], zero)
+        wet = (w > hvel) & (blr[c] == 0)
+        u[c] = _as(hur[c], zero) / w if wet else zero
+        v[c] = _as(hvr[c], zero) / w if wet else zero
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -161,7 +232,7 @@ def _slopes(w, ec, uc, vc, wm, em, um, vm, wp, ep, up, vp):
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _wet(w, b):
-    return (w > H_VEL) & (b == 0)
+    return (w > _as(H_VEL, w)) & (b == 0)
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
@@ -177,33 +248,34 @@ def _slope_row(h, zb, blocked, r, sa, s, sb):
     hr, zr, br = h[r], zb[r], blocked[r]
     ha, za, ba = h[ra], zb[ra], blocked[ra]
     hb, zb_, bb = h[rb], zb[rb], blocked[rb]
+    zero = _as(0.0, s[0, 0])  # the ring's dtype: the state's
     # Every load made up front and the conditions joined with '&' (no branch), the neighbours at
     # fixed offsets (no clamped index): the loops vectorise.
     for c in range(nx):
-        w = np.float64(hr[c])
+        w = _as(hr[c], zero)
         ec = w + zr[c]
-        hn = np.float64(ha[c])
-        hs = np.float64(hb[c])
+        hn = _as(ha[c], zero)
+        hs = _as(hb[c], zero)
         ok = _wet(w, br[c]) & inner & _wet(hn, ba[c]) & _wet(hs, bb[c])
         s0, s1, s2, s3 = _slopes(w, ec, s[_U, c], s[_V, c], hn, hn + za[c], sa[_U, c], sa[_V, c], hs, hs + zb_[c], sb[_U, c], sb[_V, c])  # fmt: skip
-        s[_S + 4, c] = s0 if ok else 0.0
-        s[_S + 5, c] = s1 if ok else 0.0
-        s[_S + 6, c] = s2 if ok else 0.0
-        s[_S + 7, c] = s3 if ok else 0.0
+        s[_S + 4, c] = s0 if ok else zero
+        s[_S + 5, c] = s1 if ok else zero
+        s[_S + 6, c] = s2 if ok else zero
+        s[_S + 7, c] = s3 if ok else zero
     for k in range(4):
         s[_S + k, 0] = 0.0
         s[_S + k, nx - 1] = 0.0
     for c in range(1, nx - 1):
-        w = np.float64(hr[c])
+        w = _as(hr[c], zero)
         ec = w + zr[c]
-        hw = np.float64(hr[c - 1])
-        he = np.float64(hr[c + 1])
+        hw = _as(hr[c - 1], zero)
+        he = _as(hr[c + 1], zero)
         ok = _wet(w, br[c]) & _wet(hw, br[c - 1]) & _wet(he, br[c + 1])
         s0, s1, s2, s3 = _slopes(w, ec, s[_U, c], s[_V, c], hw, hw + zr[c - 1], s[_U, c - 1], s[_V, c - 1], he, he + zr[c + 1], s[_U, c + 1], s[_V, c + 1])  # fmt: skip
-        s[_S, c] = s0 if ok else 0.0
-        s[_S + 1, c] = s1 if ok else 0.0
-        s[_S + 2, c] = s2 if ok else 0.0
-        s[_S + 3, c] = s3 if ok else 0.0
+        s[_S, c] = s0 if ok else zero
+        s[_S + 1, c] = s1 if ok else zero
+        s[_S + 2, c] = s2 if ok else zero
+        s[_S + 3, c] = s3 if ok else zero
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -225,8 +297,10 @@ def _side(hr, zr, u, v, sl, order, c, k, sign):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, out, oo):
-    """Fluxes of n faces along axis k (0: x, 1: y) into out[:, oo:oo + n]: the face's left / upper
+def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, o0, o1, o2, o3, o4, oo):
+    """Fluxes of n faces along axis k (0: x, 1: y) into o0..o4[oo:oo + n] (the five planes of the ring
+    slot, each its own array: stores through one 2D array with a runtime row stride may overlap as far
+    as LLVM knows, which stops it vectorising): the face's left / upper
     cell is cell ol + c of the row with depths hl_, beds zl_, blocked flags bl_ and ring slot sl_
     (velocities and slopes), its right / lower one cell orr + c of the row hr_, zr_, br_, sr_.
 
@@ -238,25 +312,30 @@ def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, o
     q = _S + 4 * k  # slopes of h, eta, u, v along the axis
     qn = q + 2 + k
     qt = q + 3 - k
+    # The arithmetic in the state's dtype (the ring's): float32 doubles the SIMD lanes.
+    zero = _as(0.0, sl_[0, 0])
+    gg = _as(g, zero)
+    hh = _as(half, zero)
+    hg = _as(0.5, zero) * gg
     for c in range(n):
         i = ol + c
         j = orr + c
-        w = np.float64(hl_[i])
-        hl = w + half * sl_[q, i]
-        el = (w + zl_[i]) + half * sl_[q + 1, i]
-        ul = sl_[pn, i] + half * sl_[qn, i]
-        vl = sl_[pt, i] + half * sl_[qt, i]
-        w = np.float64(hr_[j])
-        hr = w - half * sr_[q, j]
-        er = (w + zr_[j]) - half * sr_[q + 1, j]
-        ur = sr_[pn, j] - half * sr_[qn, j]
-        vr = sr_[pt, j] - half * sr_[qt, j]
+        w = _as(hl_[i], zero)
+        hl = w + hh * sl_[q, i]
+        el = (w + zl_[i]) + hh * sl_[q + 1, i]
+        ul = sl_[pn, i] + hh * sl_[qn, i]
+        vl = sl_[pt, i] + hh * sl_[qt, i]
+        w = _as(hr_[j], zero)
+        hr = w - hh * sr_[q, j]
+        er = (w + zr_[j]) - hh * sr_[q + 1, j]
+        ur = sr_[pn, j] - hh * sr_[qn, j]
+        vr = sr_[pt, j] - hh * sr_[qt, j]
         lb = bl_[i] != 0
         rb = br_[j] != 0
         # Hydrostatic reconstruction (Audusse et al. 2004) and its pressure corrections.
         zs = max(el - hl, er - hr)
-        hls = max(0.0, el - zs)
-        hrs = max(0.0, er - zs)
+        hls = max(zero, el - zs)
+        hrs = max(zero, er - zs)
         # Against a wall (a blocked neighbour) the cell's face state meets its mirror image.
         a = hl if rb else (hr if lb else hls)
         ua = ul if rb else (-ur if lb else ul)
@@ -264,14 +343,14 @@ def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, o
         b = hl if rb else (hr if lb else hrs)
         ub = -ul if rb else ur
         vb = vl if rb else vr
-        f0, f1, f2 = _flux(a, ua, va, b, ub, vb, g)
+        f0, f1, f2 = _flux(a, ua, va, b, ub, vb, gg)
         opened = not (lb | rb)
         o = oo + c
-        out[0, o] = f0 if opened else 0.0
-        out[1, o] = 0.0 if (lb & rb) else f1
-        out[2, o] = f2 if opened else 0.0
-        out[3, o] = 0.5 * g * (hl * hl - hls * hls) if opened else 0.0
-        out[4, o] = 0.5 * g * (hr * hr - hrs * hrs) if opened else 0.0
+        o0[o] = f0 if opened else zero
+        o1[o] = zero if (lb & rb) else f1
+        o2[o] = f2 if opened else zero
+        o3[o] = hg * (hl * hl - hls * hls) if opened else zero
+        o4[o] = hg * (hr * hr - hrs * hrs) if opened else zero
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
@@ -281,7 +360,7 @@ def _x_face_row(hr, zr, blr, s, order, g, bf, kw, ke):
     nx = hr.size
     half = 0.5 if order >= 2 else 0.0
     out = s[_X : _X + 5]
-    _face_span(nx - 1, 0, half, g, hr, zr, blr, s, 0, hr, zr, blr, s, 1, out, 1)
+    _face_span(nx - 1, 0, half, g, hr, zr, blr, s, 0, hr, zr, blr, s, 1, out[0], out[1], out[2], out[3], out[4], 1)
     u = s[_U]
     v = s[_V]
     sl = s[_S : _S + 8]
@@ -311,7 +390,7 @@ def _y_face_row(h, zb, blocked, i, sa, sb, order, g, bf, kmap, out):
     ny, nx = h.shape
     if 0 < i < ny:
         half = 0.5 if order >= 2 else 0.0
-        _face_span(nx, 1, half, g, h[i - 1], zb[i - 1], blocked[i - 1], sa, 0, h[i], zb[i], blocked[i], sb, 0, out, 0)
+        _face_span(nx, 1, half, g, h[i - 1], zb[i - 1], blocked[i - 1], sa, 0, h[i], zb[i], blocked[i], sb, 0, out[0], out[1], out[2], out[3], out[4], 0)  # fmt: skip
         return
     r = 0 if i == 0 else ny - 1
     s = sb if i == 0 else sa
@@ -421,21 +500,25 @@ def _boundary_faces(h, zb, nb, hu, hv, blocked, order, g, b_row, b_col, b_side, 
 def _factor_row(hr, xf, ya, yb, dtdx, fac):
     """Positivity: the factor that scales a row's outgoing mass fluxes (unlimited: xf its x-faces, ya,
     yb the y-faces above and below) so that no cell sends away more than its water."""
+    zero = _as(0.0, fac[0])
+    one = _as(1.0, zero)
+    dtdxt = _as(dtdx, zero)
     for c in range(hr.size):
-        o = (max(xf[c + 1], 0.0) + max(-xf[c], 0.0) + max(yb[c], 0.0) + max(-ya[c], 0.0)) * dtdx
-        w = np.float64(hr[c])
-        fac[c] = w / o if o > w else 1.0
+        o = (max(xf[c + 1], zero) + max(-xf[c], zero) + max(yb[c], zero) + max(-ya[c], zero)) * dtdxt
+        w = _as(hr[c], zero)
+        fac[c] = w / o if o > w else one
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _limit_x_row(q, fac):
     """Scale the outgoing mass fluxes of a row's x-faces by the limiter factor of their upwind cell."""
     nx = fac.size
+    zero = _as(0.0, fac[0])
     for j in range(nx + 1):
         f = q[j]
-        if f > 0.0 and j > 0:
+        if f > zero and j > 0:
             q[j] = f * fac[j - 1]
-        elif f < 0.0 and j < nx:
+        elif f < zero and j < nx:
             q[j] = f * fac[j]
 
 
@@ -443,63 +526,133 @@ def _limit_x_row(q, fac):
 def _limit_y_row(q, fa, fb, top, bottom):
     """Likewise for the y-faces between a row with factors fa (absent at the top edge) and fb (absent at
     the bottom edge)."""
+    zero = _as(0.0, fa[0])
     for c in range(q.size):
         f = q[c]
-        if f > 0.0 and not top:
+        if f > zero and not top:
             q[c] = f * fa[c]
-        elif f < 0.0 and not bottom:
+        elif f < zero and not bottom:
             q[c] = f * fb[c]
 
 
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _momentum_divergence(s, sn, c, second, g, w):
+    """Net momentum fluxes (x, y) into cell c of a row (s: its ring slot, sn: the next row's), with the
+    centred bed source of second order, per unit dt / dx."""
+    # West face: the cell is its right side; east face: its left side.
+    dmx = (s[_X + 1, c] + s[_X + 4, c]) - (s[_X + 1, c + 1] + s[_X + 3, c + 1])
+    dmx += s[_Y + 2, c] - sn[_Y + 2, c]
+    dmy = (s[_Y + 1, c] + s[_Y + 4, c]) - (sn[_Y + 1, c] + sn[_Y + 3, c])
+    dmy += s[_X + 2, c] - s[_X + 2, c + 1]
+    # Centred bed source -g h (z_e - z_w) of the reconstruction (z = eta - h at the faces); selects,
+    # not a branch (the loop vectorises), the slope planes' values at first order discarded.
+    bx = g * w * (s[_S + 1, c] - s[_S, c])
+    by = g * w * (s[_S + 5, c] - s[_S + 4, c])
+    dmx = dmx - bx if second else dmx
+    dmy = dmy - by if second else dmy
+    return dmx, dmy
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _friction(hn, mx, my, n, dt, g):
+    """Point-implicit Manning friction over dt on the discharges (mx, my) of depth hn (zero where dry)."""
+    zero = _as(0.0, g)
+    one = _as(1.0, g)
+    # |u| / h^(4/3) = |q| / (h^2 h^(1/3)): one division; then one reciprocal for both components.
+    f = one + dt * g * n * n * np.sqrt(mx * mx + my * my) / (hn * hn * _cbrt(hn))
+    inv = one / f
+    wet = hn > _as(H_VEL, g)
+    rough = wet & (n > zero)
+    mx = (mx * inv if rough else mx) if wet else zero
+    my = (my * inv if rough else my) if wet else zero
+    return mx, my
+
+
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _update_row(h0r, hu0r, hv0r, hr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, huor, hvor):
+def _update_row(hr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, huor, hvor):
     """One row of ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)), L the flux divergence and bed source
     of the state U = (h, hu, hv) (s: the row's ring slot, its x-faces and the y-faces above; sn: the
     next row's, the y-faces below; mass fluxes limited), then point-implicit Manning friction over dt.
-    Branch-free over the cells (blocked, dry and frictionless cells are selects), so it vectorises."""
+
+    Where w0 != 0 the output row (hor, huor, hvor) holds (h0, hu0, hv0) on entry and is overwritten:
+    one array read and written at the same index, which LLVM can vectorise, where two arguments that
+    are the same array would fail its run-time overlap check and run scalar. Branch-free over the
+    cells (blocked, dry and frictionless cells are selects), so it vectorises."""
+    zero = _as(0.0, s[0, 0])
+    gg = _as(g, zero)
+    dtt = _as(dt, zero)
+    dtdxt = _as(dtdx, zero)
+    ww0 = _as(w0, zero)
+    ww1 = _as(w1, zero)
+    avg = w0 != 0.0
     for c in range(hr.size):
-        w = np.float64(hr[c])
-        # West face: the cell is its right side; east face: its left side.
+        w = _as(hr[c], zero)
         dh = (s[_X, c] - s[_X, c + 1]) + (s[_Y, c] - sn[_Y, c])
-        dmx = (s[_X + 1, c] + s[_X + 4, c]) - (s[_X + 1, c + 1] + s[_X + 3, c + 1])
-        dmx += s[_Y + 2, c] - sn[_Y + 2, c]
-        dmy = (s[_Y + 1, c] + s[_Y + 4, c]) - (sn[_Y + 1, c] + sn[_Y + 3, c])
-        dmy += s[_X + 2, c] - s[_X + 2, c + 1]
-        if second:
-            # Centred bed source -g h (z_e - z_w) of the reconstruction (z = eta - h at the faces).
-            dmx -= g * w * (s[_S + 1, c] - s[_S, c])
-            dmy -= g * w * (s[_S + 5, c] - s[_S + 4, c])
-        hn = max(w + dtdx * dh, 0.0)
-        mx = np.float64(hur[c]) + dtdx * dmx
-        my = np.float64(hvr[c]) + dtdx * dmy
-        n = np.float64(nbr[c])
-        # |u| / h^(4/3) = |q| / (h^2 h^(1/3)): one division; then one reciprocal for both components.
-        f = 1.0 + dt * g * n * n * np.sqrt(mx * mx + my * my) / (hn * hn * _cbrt(hn))
-        inv = 1.0 / f
-        wet = hn > H_VEL
-        rough = wet & (n > 0.0)
-        mx = (mx * inv if rough else mx) if wet else 0.0
-        my = (my * inv if rough else my) if wet else 0.0
-        if w0 != 0.0:
-            hn = w0 * np.float64(h0r[c]) + w1 * hn
-            mx = w0 * np.float64(hu0r[c]) + w1 * mx
-            my = w0 * np.float64(hv0r[c]) + w1 * my
+        dmx, dmy = _momentum_divergence(s, sn, c, second, gg, w)
+        hn = max(w + dtdxt * dh, zero)
+        mx = _as(hur[c], zero) + dtdxt * dmx
+        my = _as(hvr[c], zero) + dtdxt * dmy
+        mx, my = _friction(hn, mx, my, _as(nbr[c], zero), dtt, gg)
+        # Selects, not a branch, so that the loop vectorises (w0 = 0 leaves U + dt L(U) as it is).
+        hn = ww0 * _as(hor[c], zero) + ww1 * hn if avg else hn
+        mx = ww0 * _as(huor[c], zero) + ww1 * mx if avg else mx
+        my = ww0 * _as(hvor[c], zero) + ww1 * my if avg else my
         b = blr[c] != 0
-        hor[c] = 0.0 if b else hn
-        huor[c] = 0.0 if b else mx
-        hvor[c] = 0.0 if b else my
+        hor[c] = zero if b else hn
+        huor[c] = zero if b else mx
+        hvor[c] = zero if b else my
+
+
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
+def _update_row_compensated(
+    hr, lor, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, loor, huor, hvor
+):  # fmt: skip
+    """:func:`_update_row` of a float32 state whose depths carry their rounding remainder (lor: of hr,
+    loor: of hor, h0's on entry where w0 != 0), as the inertial kernel's ``update_row_compensated``: the depth is
+    summed in float64 from the float32 depth, its remainder and the limited mass fluxes (each face's
+    volume leaves one cell and enters the other exactly), the float32 depth takes what it can and the
+    remainder the rest. So the balance closes as in float64 while the hydraulics read float32. Where
+    the limiter's float32 factors leave a cell a hair below empty, the depth is 0 and the remainder
+    holds the (negative) difference, so no water is made. Momentum is float32 throughout."""
+    zero = _as(0.0, s[0, 0])
+    gg = _as(g, zero)
+    dtt = _as(dt, zero)
+    dtdxt = _as(dtdx, zero)
+    ww0 = _as(w0, zero)
+    ww1 = _as(w1, zero)
+    avg = w0 != 0.0
+    for c in range(hr.size):
+        w = _as(hr[c], zero)
+        dh = (np.float64(s[_X, c]) - np.float64(s[_X, c + 1])) + (np.float64(s[_Y, c]) - np.float64(sn[_Y, c]))
+        e = (np.float64(w) + np.float64(lor[c])) + dtdx * dh
+        dmx, dmy = _momentum_divergence(s, sn, c, second, gg, w)
+        hn = _as(max(e, 0.0), zero)
+        mx = _as(hur[c], zero) + dtdxt * dmx
+        my = _as(hvr[c], zero) + dtdxt * dmy
+        mx, my = _friction(hn, mx, my, _as(nbr[c], zero), dtt, gg)
+        e = w0 * (np.float64(hor[c]) + np.float64(loor[c])) + w1 * e if avg else e
+        mx = ww0 * _as(huor[c], zero) + ww1 * mx if avg else mx
+        my = ww0 * _as(hvor[c], zero) + ww1 * my if avg else my
+        b = blr[c] != 0
+        hk = _as(max(e, 0.0), zero)
+        hor[c] = zero if b else hk
+        loor[c] = 0.0 if b else e - np.float64(hk)
+        huor[c] = zero if b else mx
+        hvor[c] = zero if b else my
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _store_row(qr, f, a, b):
     """qr = a qr + b f: a row of the step's face discharges."""
+    at = _as(a, f[0])
+    bt = _as(b, f[0])
     for j in range(qr.size):
-        qr[j] = a * qr[j] + b * f[j]
+        qr[j] = at * qr[j] + bt * f[j]
 
 
 @njit(error_model="numpy", cache=True)
 def _band(
-    b0, b1, h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo,
+    b0, b1, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
     qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, rb,
 ):  # fmt: skip
     """Rows b0 to b1 - 1 of one stage (see the comment above _U); rb: the band's ring (4, planes, nx + 1)."""
@@ -541,7 +694,10 @@ def _band(
             if r == b0:
                 _limit_y_row(s[_Y, :nx], fa, fc, r == 0, False)
             _limit_y_row(sn[_Y, :nx], fc, fb, False, r == ny - 1)
-            _update_row(h0[r], hu0[r], hv0[r], h[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], huo[r], hvo[r])  # fmt: skip
+            if comp:
+                _update_row_compensated(h[r], lo[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], loo[r], huo[r], hvo[r])  # fmt: skip
+            else:
+                _update_row(h[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], huo[r], hvo[r])  # fmt: skip
             _store_row(qx[r], s[_X], qa, qb)
             _store_row(qy[r], s[_Y, :nx], qa, qb)
             edge_x[r, 0] = s[_X, 0]
@@ -555,15 +711,15 @@ def _band(
 
 @njit(error_model="numpy", parallel=True, cache=True)
 def _bands(
-    h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo,
+    h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
     qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband,
 ):  # fmt: skip
     """One stage over nband bands of rows in parallel."""
     ny = h.shape[0]
     for k in prange(nband):
         _band(
-            k * ny // nband, (k + 1) * ny // nband, h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx,
-            w0, w1, ho, huo, hvo, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[k],
+            k * ny // nband, (k + 1) * ny // nband, h, hu, hv, zb, nb, blocked, order, g, dt, dx,
+            w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[k],
         )  # fmt: skip
 
 
@@ -575,19 +731,20 @@ def _nbands(ny, ring, threads):
 
 @njit(error_model="numpy", cache=True)
 def _stage(
-    h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, w0, w1, ho, huo, hvo,
+    h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, w0, w1, ho, huo, hvo, lo, loo, comp,
     qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, threads, weight, vols,
 ):  # fmt: skip
-    """One stage: ho = w0 * (h0, ...) + w1 * (U + dt L(U)) of the state U = (h, hu, hv), with its
+    """One stage: ho = w0 * (h0, ...) + w1 * (U + dt L(U)) of the state U = (h, hu, hv) (ho holding
+    h0 on entry where w0 != 0; lo, loo: the float32 remainders of h and ho where comp), with its
     limited face mass fluxes stored as qx = qa qx + qb f; the open boundary's volumes counted with
     ``weight``."""
     b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
     _boundary_faces(h, zb, nb, hu, hv, blocked, order, g, b_row, b_col, b_side, b_kind, b_ser, b_slope, lvl, bf)
     nband = _nbands(h.shape[0], ring, threads)
     if nband == 1:
-        _band(0, h.shape[0], h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[0])  # fmt: skip
+        _band(0, h.shape[0], h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[0])  # fmt: skip
     else:
-        _bands(h0, hu0, hv0, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband)  # fmt: skip
+        _bands(h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband)  # fmt: skip
     _boundary_volume(edge_x, edge_y, b_row, b_col, b_side, weight * dt, dx, vols)
 
 
@@ -601,44 +758,76 @@ def _max_speed(h, hu, hv, blocked, g, best, bad):
     return best.max(), bad.sum()
 
 
-@njit(error_model="numpy", cache=True)
+def _bits(x):
+    """The bit pattern of a float as the signed integer of its width; for non-negative floats the
+    integer order is the float order, so a maximum of them is an integer reduction (which LLVM
+    vectorises; a float maximum it does not without 'nnan')."""
+    raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
+
+
+@overload(_bits, inline="always")
+def _bits_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: _reinterpret(x, np.int32(0))
+    return lambda x: _reinterpret(x, np.int64(0))
+
+
+def _nonfinite(x):
+    """1 where the float x is NaN or infinite, else 0 (its exponent bits all set: an integer test,
+    immune to fast-math and vectorised)."""
+    raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
+
+
+@overload(_nonfinite, inline="always")
+def _nonfinite_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: np.int64((_bits(x) & np.int32(0x7FFFFFFF)) >= np.int32(0x7F800000))
+    return lambda x: np.int64((_bits(x) & np.int64(0x7FFFFFFFFFFFFFFF)) >= np.int64(0x7FF0000000000000))
+
+
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _row_speed(h, hu, hv, blocked, g, best, bad, r):
-    m = 0.0
+    """Row r's largest |u| + c and |v| + c over its wet cells into best[r], its cells holding a
+    non-finite value into bad[r]; in the state's dtype, branch-free (so it vectorises)."""
+    zero = _as(0.0, h[0])
+    gg = _as(g, zero)
+    hvel = _as(H_VEL, zero)
+    m = _bits(zero)
     nbad = 0
     for c in range(h.size):
-        w = np.float64(h[c])
-        a = max(abs(np.float64(hu[c])), abs(np.float64(hv[c])))
-        if not (np.isfinite(w) and np.isfinite(a)):
-            nbad += 1
-        elif w > H_VEL and not blocked[c]:
-            m = max(m, a / w + np.sqrt(g * w))
-    best[r] = m
+        w = h[c]
+        p = hu[c]
+        q = hv[c]
+        nbad += _nonfinite(w) | _nonfinite(p) | _nonfinite(q)
+        sp = max(abs(p), abs(q)) / w + np.sqrt(abs(gg * w))
+        sp = sp if (w > hvel) & (blocked[c] == 0) else zero
+        m = max(m, _bits(sp))
+    best[r] = np.float64(_reinterpret(m, zero))
     bad[r] = nbad
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
-def _losses(h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked, sums):
-    """Rain, then infiltration and drainage from the water there; returns (infiltrated, drained) depth sums
-    (sums: per-row scratch)."""
+def _losses(h, lo, comp, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked, sums):
+    """Rain, then infiltration and drainage from the water there (the float32 remainder lo carried where
+    comp); returns (infiltrated, drained) depth sums (sums: per-row scratch)."""
     ny, nx = h.shape
     for r in prange(ny):
-        s_inf = 0.0
-        s_drn = 0.0
         for c in range(nx):
             if blocked[r, c]:
                 continue
             w = np.float64(h[r, c]) + np.float64(rainf[r, c]) * raindt
+            if comp:
+                w += np.float64(lo[r, c])
             h[r, c] = w
-            w = np.float64(h[r, c])
-            if w <= 0.0 or (infil_kind == 0 and not has_drain):
-                continue
-            w, inf, d = cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
-            s_inf += inf
-            s_drn += d
-            h[r, c] = w
-            if w <= H_VEL:
-                hu[r, c] = 0.0
-                hv[r, c] = 0.0
+            if comp:
+                lo[r, c] = w - np.float64(h[r, c])
+        s_inf, s_drn = 0.0, 0.0
+        if infil_kind != 0 or has_drain:
+            s_inf, s_drn = losses_row(r, 0, nx, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+            for c in range(nx):
+                if h[r, c] <= H_VEL:
+                    hu[r, c] = 0.0
+                    hv[r, c] = 0.0
         sums[r, 0] = s_inf
         sums[r, 1] = s_drn
     return sums[:, 0].sum(), sums[:, 1].sum()
@@ -737,17 +926,19 @@ def _boundary_maps(shape, blocked, b_row, b_col, b_side):
 
 def scratch_arrays(shape, dtype):
     """The working arrays of :func:`run` for a state of this shape and dtype (kept between calls):
-    the intermediate state of a step, per-row sums and the per-band ring buffers of the fused stage."""
+    the intermediate state of a step (and its rounding remainder in float32), per-row sums and the
+    per-band ring buffers of the fused stage (in the state's dtype: its arithmetic)."""
     ny, nx = shape
     bands = max(1, config.NUMBA_NUM_THREADS)
     return (
         np.zeros((ny, nx), dtype),
         np.zeros((ny, nx), dtype),
         np.zeros((ny, nx), dtype),
+        np.zeros((ny, nx) if dtype == np.float32 else (1, 1), dtype),
         np.zeros(ny),
         np.zeros(ny, np.int64),
         np.zeros((ny, 2)),
-        np.zeros((bands, 4, _NPLANES, nx + 1)),
+        np.zeros((bands, 4, _NPLANES, nx + 1), dtype),
     )
 
 
@@ -815,6 +1006,8 @@ def run(
     a_dur,
     a_wet,
     vols,
+    lo,
+    comp,
     scratch,
     threads,
 ):
@@ -824,12 +1017,13 @@ def run(
     threads: the threads a stage may run on (one band of rows each).
 
     vols (6,) float64 receives the interval's volumes: rain, inflow, boundary in, boundary out,
-    infiltration, drainage. status: 0 ok, 1 fixed dt above 1.5x the Courant step, 2 non-finite.
+    infiltration, drainage. lo: the rounding remainder of a float32 h, carried through every update
+    of the depths where comp (float32 states), so that the balance closes as in float64. status: 0 ok, 1 fixed dt above 1.5x the Courant step, 2 non-finite.
     """
     ny, nx = h.shape
     cell_area = dx * dx
     b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
-    h1, hu1, hv1, row_best, row_bad, sums, ring = scratch
+    h1, hu1, hv1, lo1, row_best, row_bad, sums, ring = scratch
     kx, ky = _boundary_maps(h.shape, blocked, b_row, b_col, b_side)
     bf = np.zeros((max(b_row.size, 1), 5))
     edge_x = np.zeros((ny, 2))
@@ -868,21 +1062,21 @@ def run(
         t1 = t_end if clipped else t + dt
 
         # fmt: off
+        # (lo, lo1: the rounding remainders of h and h1 where comp, unused otherwise)
+        # The second stage averages with the step's start state, which it overwrites (see _update_row).
         if order >= 2:
-            _stage(h, hu, hv, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
-                   qx, qy, 0.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
-            _stage(h, hu, hv, h1, hu1, hv1, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.5, 0.5, h, hu, hv,
-                   qx, qy, 1.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
-        elif _nbands(ny, ring, threads) == 1:
-            # In place: one band never reads a row again once it has updated it.
-            _stage(h, hu, hv, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h, hu, hv,
-                   qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols)
+            _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
+                   lo, lo1, comp, qx, qy, 0.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
+            _stage(h1, hu1, hv1, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.5, 0.5, h, hu, hv,
+                   lo1, lo, comp, qx, qy, 1.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
         else:
-            # Into the scratch state (the rows a band reads from its neighbours must stay as they
-            # were), then back.
-            _stage(h, hu, hv, h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
-                   qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols)
+            # Into the scratch state, then back: the rows a band reads from its neighbours must stay
+            # as they were, and an update into its own input would run scalar (see _update_row).
+            _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
+                   lo, lo1, comp, qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols)
             _copy3(h1, hu1, hv1, h, hu, hv)
+            if comp:
+                lo[:] = lo1
         # fmt: on
 
         # Rain (its mean over the step), infiltration, drainage.
@@ -891,7 +1085,7 @@ def run(
             raindt = series_integral(st, sv, cum, sptr, rain_ser, t1) - series_integral(st, sv, cum, sptr, rain_ser, t)
         if raindt > 0.0 or infil_kind != 0 or has_drain:
             s_inf, s_drn = _losses(
-                h, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked, sums
+                h, lo, comp, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked, sums
             )
             vols[0] += rain_sum * raindt * cell_area
             vols[4] += s_inf * cell_area
@@ -906,8 +1100,13 @@ def run(
             ) / dt
             add = qmean * s_w[k] * dt / cell_area
             old = np.float64(h[r, c])
-            h[r, c] = old + max(add, -old)
-            vols[1] += (np.float64(h[r, c]) - old) * cell_area
+            if comp:
+                old += np.float64(lo[r, c])
+            new = old + max(add, -old)
+            h[r, c] = new
+            if comp:
+                lo[r, c] = new - np.float64(h[r, c])
+            vols[1] += (new - old) * cell_area
             if h[r, c] <= H_VEL:
                 hu[r, c] = 0.0
                 hv[r, c] = 0.0
@@ -920,6 +1119,9 @@ def run(
                 continue
             target = series_value(st, sv, sptr, f_ser[k], t1) - zref - np.float64(zb[r, c])
             old = np.float64(h[r, c])
+            if comp:
+                old += np.float64(lo[r, c])
+                lo[r, c] = 0.0
             h[r, c] = max(target, 0.0)
             d = (np.float64(h[r, c]) - old) * cell_area
             if d > 0.0:

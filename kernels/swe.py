@@ -24,6 +24,11 @@ The state, :class:`SweState`, is a :class:`~kernels.flood.FloodState` with the c
 ``hu``, ``hv``; its ``qx``, ``qy`` hold the step's mean face mass fluxes. The reported speed is
 |(hu, hv)| / h where h exceeds ``max(h_dry, wet_depth)``, with no Froude bound (the scheme resolves
 supercritical flow), so ``speed_capped`` is always 0.
+
+Precision as the inertial kernel's: a float32 state computes in float32 and carries each depth's
+rounding remainder in ``h_lo`` (its balance closes as in float64); volumes are float64. In float32
+the water surface h + z is rounded to the bed's float32 resolution (the bed is taken relative to
+the lowest open cell), so a lake at rest holds speeds of a few 1e-6 m/s where float64 holds 1e-13.
 """
 
 from __future__ import annotations
@@ -80,8 +85,8 @@ class SweState(FloodState):
         Unit discharges [m^2/s] at the cell centres, positive east (hu) and south (hv).
     """
 
-    def __init__(self, h, qx, qy, infil_cum=None, t=0.0, steps=0, hu=None, hv=None):
-        super().__init__(h, qx, qy, infil_cum, t, steps)
+    def __init__(self, h, qx, qy, infil_cum=None, t=0.0, steps=0, hu=None, hv=None, h_lo=None):
+        super().__init__(h, qx, qy, infil_cum, t, steps, h_lo)
         self.hu = np.zeros_like(h) if hu is None else hu
         self.hv = np.zeros_like(h) if hv is None else hv
         self._swe_prep = None
@@ -99,6 +104,7 @@ class SweState(FloodState):
             self.steps,
             self.hu.copy(),
             self.hv.copy(),
+            self.h_lo.copy(),
         )
 
 
@@ -150,7 +156,7 @@ def advance(
     probe = prep.probe
     probe.h, probe.qx, probe.qy, probe.infil_cum, probe.t = state.h, state.qx, state.qy, state.infil_cum, state.t
     _inertial_advance(probe, grid, forcing, _probe_params(params), state.t)
-    for name, arr in (("hu", state.hu), ("hv", state.hv)):
+    for name, arr in (("hu", state.hu), ("hv", state.hv), ("h_lo", state.h_lo)):
         if arr.shape != state.h.shape or arr.dtype != state.h.dtype or not arr.flags.c_contiguous:
             raise ValueError(f"state.{name} must be a C-contiguous {state.h.dtype} array of shape {state.h.shape}")
     blocked = prep.blocked
@@ -215,6 +221,8 @@ def advance(
             accum is not None,
             *acc,
             vols,
+            state.h_lo,
+            state.h.dtype == np.float32,
             scratch,
             numba.get_num_threads(),
         )
@@ -277,7 +285,7 @@ def _prepare(state: SweState, grid: FloodGrid, forcing: FloodForcing, params: Sw
         zb,
         nb,
         rainf,
-        state.h_lo,  # zero: the full solver keeps no rounding remainder (its float32 balance is bounded in the tests)
+        state.h_lo,
     )
     if problem:  # the probe raised already; kept for a direct caller of _prepare
         raise ValueError(f"invalid flood inputs (code {problem})")
