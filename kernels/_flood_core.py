@@ -55,6 +55,10 @@ P_DT, P_DTDX, P_GDT, P_THETA, P_HALF1M, P_HDRY, P_INVDX, P_RAINDT, P_WET = range
 P_ONE, P_FOUR, P_THIRD, P_HALF, P_ZERO, P_DF_DEPTH, P_V_DEPTH, P_V_CAP2, P_BIG, P_G = range(9, 19)
 N_PF = 19
 
+# What the running maxima keep (the kernel's ``do_acc``): nothing, everything (speed, hazard too; a
+# bool True means this), or only the depth and the wet/dry timing (a lean accumulator).
+ACC_NONE, ACC_FULL, ACC_DEPTH = 0, 1, 2
+
 # Columns of the per-chunk results of the continuity sweep.
 S_INFIL, S_DRAIN, S_BAD, S_HMAX, S_CAPPED = range(5)
 
@@ -596,7 +600,19 @@ def _step_chunk(
             w = h[r, c]
             kmax = max(kmax, _as_bits(w))
             n_bad += _nonfinite(w)
-        if do_acc:
+        if do_acc == ACC_DEPTH:
+            # The lean accumulator: the largest depth and the wet/dry timing only (SIMD).
+            n_changed = 0
+            for c in range(nx):
+                w = h[r, c]
+                a_hmax[r, c] = max(a_hmax[r, c], w)
+                n_changed += (w > wet) != (h0_row[c] > wet)
+            if n_changed:
+                for c in range(nx):
+                    is_wet = h[r, c] > wet
+                    if is_wet != (h0_row[c] > wet):
+                        wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
+        elif do_acc:
             # Flow depths and water-surface drops of the faces as the momentum sweep saw them
             # (start-of-step depths), for the speed and its bound (see maxima).
             zr = zb[r]
@@ -980,17 +996,21 @@ def source_limited_dt(dt, hm, src, cfl_length, g):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet):
-    """Running maxima of one cell whose depth changed after the continuity sweep."""
+def _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, do_acc):
+    """Running maxima of one cell whose depth changed after the continuity sweep (``do_acc``: what
+    they keep, see ACC_FULL and ACC_DEPTH)."""
     w = h[r, c]
-    half = pf[P_HALF]
-    ux = half * (qx[r, c] + qx[r, c + 1])
-    uy = half * (qy[r, c] + qy[r + 1, c])
     was_wet = not np.isnan(a_wet[r, c])
-    d, drop = flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
-    a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = maxima(
-        w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
-    )
+    if do_acc == ACC_DEPTH:
+        a_hmax[r, c] = max(a_hmax[r, c], w)
+    else:
+        half = pf[P_HALF]
+        ux = half * (qx[r, c] + qx[r, c + 1])
+        uy = half * (qy[r, c] + qy[r + 1, c])
+        d, drop = flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
+        a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = maxima(
+            w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
+        )
     if (w > pf[P_WET]) != was_wet:
         wet_dry(r, c, not was_wet, t1, a_tarr, a_dur, a_wet)
 
@@ -1023,7 +1043,7 @@ def point_inflows(
         vols[1] += (new - old) * cell_area
         hmax = max(hmax, np.float64(h[r, c]))
         if do_acc:
-            _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+            _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, do_acc)
     return hmax
 
 
@@ -1055,7 +1075,7 @@ def forced_cells(
             vols[3] -= d
         hmax = max(hmax, new)
         if do_acc:
-            _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+            _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, do_acc)
     return hmax
 
 
@@ -1475,27 +1495,31 @@ def _compile_runner(argtypes):
 
 
 @njit(error_model="numpy", cache=True)
-def accum_open(h, zb, nb, qx, qy, blocked, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet):
+def accum_open(h, zb, nb, qx, qy, blocked, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc):
     """Fold the state at the start of an interval into the running maxima and wet/dry bookkeeping.
 
-    zb, nb: the bed and Manning's n as :func:`prepare` leaves them; pf: :func:`constants`.
+    zb, nb: the bed and Manning's n as :func:`prepare` leaves them; pf: :func:`constants`;
+    do_acc: what the maxima keep (ACC_FULL, ACC_DEPTH).
     """
     ny, nx = h.shape
     for r in range(ny):
         for c in range(nx):
             if not blocked[r, c]:
-                _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet)
+                _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc)
 
 
 @njit(error_model="numpy", cache=True)
-def _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet):
+def _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc):
     w = h[r, c]
-    ux = pf[P_HALF] * (qx[r, c] + qx[r, c + 1])
-    uy = pf[P_HALF] * (qy[r, c] + qy[r + 1, c])
-    d, drop = flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
-    a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = maxima(
-        w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
-    )
+    if do_acc == ACC_DEPTH:
+        a_hmax[r, c] = max(a_hmax[r, c], w)
+    else:
+        ux = pf[P_HALF] * (qx[r, c] + qx[r, c + 1])
+        uy = pf[P_HALF] * (qy[r, c] + qy[r + 1, c])
+        d, drop = flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
+        a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = maxima(
+            w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
+        )
     if w > pf[P_WET]:
         if np.isnan(a_wet[r, c]):
             a_wet[r, c] = t0
@@ -1506,13 +1530,14 @@ def _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a
 
 
 @njit(error_model="numpy", cache=True)
-def reopen(h, h_end, qx, qy, zb, nb, blocked, t0, pf, do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_wet, lo):
+def reopen(h, h_end, qx, qy, zb, nb, blocked, t0, pf, cont, a_hmax, a_vmax, a_haz, a_tarr, a_wet, lo, do_acc):
     """The per-call part of :func:`prepare` and :func:`accum_open` for a state the last call left.
 
     One pass over the depths: check them, zero blocked cells, find the largest. Only the cells whose
     depth differs from ``h_end`` (what the last call left: the caller changed them, e.g. a sewer
     exchange), and their neighbours (their flow depths changed), are folded into the accumulators;
-    the others were folded at the last call's end. Returns (problem code, largest depth).
+    the others were folded at the last call's end (``cont``; ``do_acc``: what the accumulators keep).
+    Returns (problem code, largest depth).
     """
     ny, nx = h.shape
     hmax = 0.0
@@ -1526,14 +1551,14 @@ def reopen(h, h_end, qx, qy, zb, nb, blocked, t0, pf, do_acc, a_hmax, a_vmax, a_
             if not (hh >= 0.0 and hh < np.inf and np.isfinite(lo[r, c])):
                 return BAD_DEPTH, 0.0
             hmax = max(hmax, hh)
-    if do_acc:
+    if cont:
         for r in range(ny):
             for c in range(nx):
                 if h[r, c] == h_end[r, c]:
                     continue
                 for rr, cc in ((r, c), (r, c - 1), (r, c + 1), (r - 1, c), (r + 1, c)):
                     if 0 <= rr < ny and 0 <= cc < nx and not blocked[rr, cc]:
-                        _open_cell(h, zb, nb, qx, qy, rr, cc, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet)
+                        _open_cell(h, zb, nb, qx, qy, rr, cc, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc)
     return 0, hmax
 
 
