@@ -42,6 +42,10 @@ from ._series import series_cumulative, series_integral, series_value
 # and the freshly compiled builds round differently (results must not depend on the cache), and
 # 'nnan'/'ninf' would let LLVM drop the non-finite checks.
 FASTMATH = {"nsz", "contract"}
+# The running maxima without FMA contraction: LLVM fuses a multiply-add one way in SIMD code and
+# another in scalar code, and the speed of a cell must round the same in every path that takes it
+# (the sweep's SIMD rows, a cell the caller changed, local time stepping).
+FASTMATH_EXACT = {"nsz"}
 
 #: Depth [m] above which the FD2320 hazard rating adds the urban debris factor DF = 1.
 DEBRIS_DEPTH = 0.25
@@ -492,7 +496,6 @@ def _step_chunk(
     one = pf[P_ONE]
     zero = pf[P_ZERO]
     hdry = pf[P_HDRY]
-    half = pf[P_HALF]
     wet = pf[P_WET]
     dt = np.float64(pf[P_DT])
     r0 = ch * ny // nch
@@ -620,21 +623,26 @@ def _step_chunk(
             hs, zs = (_old_h(h, snap_h, ch, r0, r1, r + 1), zb[r + 1]) if r + 1 < ny else (h0_row, zr)
             for c in range(1, nx):
                 fx[c], sx[c] = face_depth_drop(h0_row[c - 1], h0_row[c], zr[c - 1], zr[c], hdry, zero)
-            n_changed = 0
-            for c in range(nx):
-                w = h[r, c]
-                w0 = h0_row[c]
-                dn, sn = face_depth_drop(hn[c], w0, zn[c], zr[c], hdry, zero)
-                ds, ss = face_depth_drop(w0, hs[c], zr[c], zs[c], hdry, zero)
-                d = max(max(max(w, w0), max(fx[c], fx[c + 1])), max(dn, ds))
-                drop = max(max(sx[c], sx[c + 1]), max(sn, ss))
-                ux = half * (qx[r, c] + qx[r, c + 1])
-                uy = half * (qn_row[c] + qs_row[c])
-                a_hmax[r, c], a_vmax[r, c], a_haz[r, c], cap = maxima(
-                    w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
-                )
-                n_cap += cap
-                n_changed += (w > wet) != (w0 > wet)
+            n_changed, cap = _maxima_row(
+                h[r],
+                h0_row,
+                hn,
+                hs,
+                zn,
+                zr,
+                zs,
+                fx,
+                sx,
+                nb[r],
+                qx[r],
+                qn_row,
+                qs_row,
+                a_hmax[r],
+                a_vmax[r],
+                a_haz[r],
+                pf,
+            )
+            n_cap += cap
             # Wet/dry changes are rare and branchy: a separate loop keeps the one above SIMD.
             if n_changed:
                 for c in range(nx):
@@ -833,7 +841,35 @@ def face_depth_drop(hl, hr, zl, zr, hdry, zero):
     return max(hf, zero), (abs(el - er) if hf > hdry else zero)
 
 
-@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+@njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True)
+def _maxima_row(hr, h0r, hn, hs, zn, zr, zs, fx, sx, nbr, qxr, qn_row, qs_row, hmr, vmr, hzr, pf):
+    """:func:`maxima` over a row after the sweep: ``hr``, ``h0r`` its depths at the end and start of
+    the step, ``hn``/``hs`` and ``zn``/``zs`` the start depths and beds of the rows north and south,
+    ``zr`` its bed, ``fx``/``sx`` its x-faces' flow depths and drops, ``qxr`` its limited x-faces,
+    ``qn_row``/``qs_row`` its limited y-faces; returns (cells that turned wet or dry, cells capped).
+    One-dimensional rows, so that the loop is SIMD."""
+    hdry = pf[P_HDRY]
+    zero = pf[P_ZERO]
+    half = pf[P_HALF]
+    wet = pf[P_WET]
+    n_changed = 0
+    n_cap = 0
+    for c in range(hr.size):
+        w = hr[c]
+        w0 = h0r[c]
+        dn, sn = face_depth_drop(hn[c], w0, zn[c], zr[c], hdry, zero)
+        ds, ss = face_depth_drop(w0, hs[c], zr[c], zs[c], hdry, zero)
+        d = max(max(max(w, w0), max(fx[c], fx[c + 1])), max(dn, ds))
+        drop = max(max(sx[c], sx[c + 1]), max(sn, ss))
+        ux = half * (qxr[c] + qxr[c + 1])
+        uy = half * (qn_row[c] + qs_row[c])
+        hmr[c], vmr[c], hzr[c], cap = _maxima_inline(w, d, drop, nbr[c], ux, uy, hmr[c], vmr[c], hzr[c], pf)
+        n_cap += cap
+        n_changed += (w > wet) != (w0 > wet)
+    return n_changed, n_cap
+
+
+@njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True)
 def maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
     """New running maxima (depth, speed, hazard) of a cell, and 1 where its speed was held to the bound.
 
@@ -857,20 +893,30 @@ def maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
     around the right mean. Scalars in, scalars out: LLVM inlines it and the caller's loop stays
     SIMD (array arguments would not).
     """
+    # Every constant read up front: a load under a condition stops the caller's loop from being SIMD.
     zero = pf[P_ZERO]
     one = pf[P_ONE]
+    big = pf[P_BIG]
+    g = pf[P_G]
+    invdx = pf[P_INVDX]
     wet = w > pf[P_V_DEPTH]
     dd = max(d, pf[P_HDRY])  # d >= w; the floor only keeps the dry cells' (unused) arithmetic finite
     s2 = (ux * ux + uy * uy) / (dd * dd) if wet else zero
     # nn = n^2 d^(-4/3) (as d * d^(-7/3)): Manning v^2 = S / nn, friction length L = 1 / (g nn).
     nn = n * n * dd * _pow_m7_3(dd, one, pf[P_FOUR], pf[P_THIRD])
-    manning2 = drop * pf[P_INVDX] / nn if nn > zero else pf[P_BIG]
-    g_eff = min(pf[P_G], pf[P_INVDX] / nn) if nn > zero else pf[P_G]  # g min(1, L / dx)
-    cap2 = max(pf[P_V_CAP2] / pf[P_G] * g_eff * dd, manning2)
+    manning2 = drop * invdx / nn if nn > zero else big
+    g_eff = min(g, invdx / nn) if nn > zero else g  # g min(1, L / dx)
+    cap2 = max(pf[P_V_CAP2] / g * g_eff * dd, manning2)
     spd = np.sqrt(min(s2, cap2))
     # Defra FD2320 hazard rating with the urban debris factor (DF = 1 above 0.25 m).
     hazard = w * (spd + pf[P_HALF]) + (one if w > pf[P_DF_DEPTH] else zero)
     return max(hm, w), max(vm, spd), max(hz, hazard), (1 if s2 > cap2 else 0)
+
+
+# maxima inlined into the caller's Numba IR, for the loops that must stay SIMD: LLVM does not inline a
+# function this large by itself, and a call in a loop stops it vectorising (the same arithmetic and
+# flags, so the same numbers).
+_maxima_inline = njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True, inline="always")(maxima.py_func)
 
 
 @njit(error_model="numpy", cache=True)
@@ -950,6 +996,14 @@ def cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt):
 def losses_row(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt):
     """:func:`cell_losses` over cells ``c0:c1`` of row ``r`` where there is water, the float32
     remainder ``lo`` taken in and kept (``comp``); returns the row's (infiltrated, drained) depth sums."""
+    if infil_kind == 1:
+        return _losses_cells(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+    return _losses_simd(r, c0, c1, h, lo, comp, infil_kind, ia, ib, icum, drain, has_drain, dt)
+
+
+@njit(error_model="numpy", cache=True)
+def _losses_cells(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt):
+    """:func:`losses_row` cell by cell (Horton: its exponential is a libm call that stops SIMD)."""
     s_inf = 0.0
     s_drn = 0.0
     for c in range(c0, c1):
@@ -964,6 +1018,47 @@ def losses_row(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_
         h[r, c] = w
         if comp:
             lo[r, c] = w - np.float64(h[r, c])
+    return s_inf, s_drn
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _losses_simd(r, c0, c1, h, lo, comp, infil_kind, ia, ib, icum, drain, has_drain, dt):
+    """:func:`losses_row` without Horton, branch-free so that it runs SIMD: the same numbers as
+    :func:`cell_losses` cell by cell (Green-Ampt's capacity is taken everywhere and used where there
+    is water; a dry cell's depth, remainder and F stay as they are, F + 0 being F). The sums are
+    taken in cell order from a row buffer, so they round as the cell-by-cell sums do."""
+    n = c1 - c0
+    binf = np.empty(n)
+    bdrn = np.empty(n)
+    hr = h[r, c0:c1]
+    lr = lo[r, c0:c1]
+    ks = ia[r, c0:c1]
+    pd = ib[r, c0:c1]
+    fr = icum[r, c0:c1]
+    dr = drain[r, c0:c1]
+    for j in range(n):
+        h0 = np.float64(hr[j])
+        w = h0 + np.float64(lr[j]) if comp else h0
+        wet = w > 0.0
+        inf = 0.0
+        if infil_kind == 2:
+            inf = min(green_ampt_capacity(ks[j], pd[j], fr[j], dt), w) if wet else 0.0
+            fr[j] += inf
+        w -= inf
+        d = 0.0
+        if has_drain:
+            d = min(dr[j] * dt, w) if wet else 0.0
+            w -= d
+        binf[j] = inf
+        bdrn[j] = d
+        hr[j] = w if wet else h0
+        if comp:
+            lr[j] = w - np.float64(hr[j]) if wet else lr[j]
+    s_inf = 0.0
+    s_drn = 0.0
+    for j in range(n):
+        s_inf += binf[j]
+        s_drn += bdrn[j]
     return s_inf, s_drn
 
 
