@@ -136,8 +136,8 @@ def _fold_step(h0, h, qx, qy, zb, nb, pf, hm, vm, hz):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_sweeps_running_maxima_equal_a_cell_by_cell_fold(dtype):
-    """The sweep takes the speed, hazard and depth maxima of whole rows at once (SIMD, cells that cannot
-    beat their maximum skipped): bit for bit what folding each cell alone gives, step after step."""
+    """The sweep takes the speed, hazard and depth maxima of whole rows at once (SIMD): bit for bit what
+    folding each cell alone gives, step after step, and the same count of speeds held to their bound."""
     grid, forcing = _city(dtype)
     grid = grid._replace(fix_row=grid.fix_row[:0], fix_col=grid.fix_col[:0], fix_ser=grid.fix_ser[:0])
     forcing = forcing._replace(src_row=forcing.src_row[:0], src_col=forcing.src_col[:0])
