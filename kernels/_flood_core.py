@@ -42,9 +42,9 @@ from ._series import series_cumulative, series_integral, series_value
 # and the freshly compiled builds round differently (results must not depend on the cache), and
 # 'nnan'/'ninf' would let LLVM drop the non-finite checks.
 FASTMATH = {"nsz", "contract"}
-# The running maxima without FMA contraction: LLVM fuses a multiply-add one way in SIMD code and
-# another in scalar code, and the speed of a cell must round the same in every path that takes it
-# (the sweep's SIMD rows, a cell the caller changed, local time stepping).
+# The running maxima without FMA contraction: LLVM fused a multiply-add one way where maxima is
+# inlined into the sweep's row loop and another where it is called, and the speed of a cell must
+# round the same in every path that takes it (the sweep, a cell the caller changed, local time stepping).
 FASTMATH_EXACT = {"nsz"}
 
 #: Depth [m] above which the FD2320 hazard rating adds the urban debris factor DF = 1.
@@ -604,7 +604,7 @@ def _step_chunk(
             kmax = max(kmax, _as_bits(w))
             n_bad += _nonfinite(w)
         if do_acc == ACC_DEPTH:
-            # The lean accumulator: the largest depth and the wet/dry timing only (SIMD).
+            # The lean accumulator: the largest depth and the wet/dry timing only.
             n_changed = 0
             for c in range(nx):
                 w = h[r, c]
@@ -847,7 +847,7 @@ def _maxima_row(hr, h0r, hn, hs, zn, zr, zs, fx, sx, nbr, qxr, qn_row, qs_row, h
     the step, ``hn``/``hs`` and ``zn``/``zs`` the start depths and beds of the rows north and south,
     ``zr`` its bed, ``fx``/``sx`` its x-faces' flow depths and drops, ``qxr`` its limited x-faces,
     ``qn_row``/``qs_row`` its limited y-faces; returns (cells that turned wet or dry, cells capped).
-    One-dimensional rows, so that the loop is SIMD."""
+    One-dimensional rows and :func:`maxima` inlined: no call and no 2-D indexing per cell."""
     hdry = pf[P_HDRY]
     zero = pf[P_ZERO]
     half = pf[P_HALF]
@@ -890,10 +890,10 @@ def maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
     A faster reported speed comes from the scheme, not the flow: the local-inertial equations have
     no advection (no supercritical flow), and where friction is stiff (shallow sheet flow, long
     steps) their semi-implicit friction lets the face discharges oscillate from step to step
-    around the right mean. Scalars in, scalars out: LLVM inlines it and the caller's loop stays
-    SIMD (array arguments would not).
+    around the right mean. Scalars in, scalars out, so that it inlines into a row loop (the sweep
+    takes it as ``_maxima_inline``).
     """
-    # Every constant read up front: a load under a condition stops the caller's loop from being SIMD.
+    # Every constant read up front, none under a condition (the inlined loop keeps them in registers).
     zero = pf[P_ZERO]
     one = pf[P_ONE]
     big = pf[P_BIG]
@@ -913,8 +913,8 @@ def maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
     return max(hm, w), max(vm, spd), max(hz, hazard), (1 if s2 > cap2 else 0)
 
 
-# maxima inlined into the caller's Numba IR, for the loops that must stay SIMD: LLVM does not inline a
-# function this large by itself, and a call in a loop stops it vectorising (the same arithmetic and
+# maxima inlined into the caller's Numba IR, for the sweep's row loop: LLVM does not inline a function
+# this large by itself, and a call per cell cost more than its arithmetic (the same arithmetic and
 # flags, so the same numbers).
 _maxima_inline = njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True, inline="always")(maxima.py_func)
 
