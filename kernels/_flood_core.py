@@ -893,23 +893,31 @@ def maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
     around the right mean. Scalars in, scalars out, so that it inlines into a row loop (the sweep
     takes it as ``_maxima_inline``).
     """
-    # Every constant read up front, none under a condition (the inlined loop keeps them in registers).
+    # Every constant read up front: read between the arithmetic, they kept LLVM from vectorising the
+    # row loop this is inlined into at all.
     zero = pf[P_ZERO]
     one = pf[P_ONE]
     big = pf[P_BIG]
     g = pf[P_G]
     invdx = pf[P_INVDX]
-    wet = w > pf[P_V_DEPTH]
-    dd = max(d, pf[P_HDRY])  # d >= w; the floor only keeps the dry cells' (unused) arithmetic finite
+    v_depth = pf[P_V_DEPTH]
+    hdry = pf[P_HDRY]
+    four = pf[P_FOUR]
+    third = pf[P_THIRD]
+    cap_fr2 = pf[P_V_CAP2]
+    half = pf[P_HALF]
+    df_depth = pf[P_DF_DEPTH]
+    wet = w > v_depth
+    dd = max(d, hdry)  # d >= w; the floor only keeps the dry cells' (unused) arithmetic finite
     s2 = (ux * ux + uy * uy) / (dd * dd) if wet else zero
     # nn = n^2 d^(-4/3) (as d * d^(-7/3)): Manning v^2 = S / nn, friction length L = 1 / (g nn).
-    nn = n * n * dd * _pow_m7_3(dd, one, pf[P_FOUR], pf[P_THIRD])
+    nn = n * n * dd * _pow_m7_3(dd, one, four, third)
     manning2 = drop * invdx / nn if nn > zero else big
     g_eff = min(g, invdx / nn) if nn > zero else g  # g min(1, L / dx)
-    cap2 = max(pf[P_V_CAP2] / g * g_eff * dd, manning2)
+    cap2 = max(cap_fr2 / g * g_eff * dd, manning2)
     spd = np.sqrt(min(s2, cap2))
     # Defra FD2320 hazard rating with the urban debris factor (DF = 1 above 0.25 m).
-    hazard = w * (spd + pf[P_HALF]) + (one if w > pf[P_DF_DEPTH] else zero)
+    hazard = w * (spd + half) + (one if w > df_depth else zero)
     return max(hm, w), max(vm, spd), max(hz, hazard), (1 if s2 > cap2 else 0)
 
 
