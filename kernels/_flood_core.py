@@ -508,6 +508,9 @@ def _step_chunk(
     h0b = np.empty((2, nx), dtype=h.dtype)  # start-of-step depths of rows r - 1 and r, row k in slot k % 2
     fx = np.zeros(nx + 1, dtype=h.dtype)  # flow depths of the row's x-faces (the outer two stay 0)
     sx = np.zeros(nx + 1, dtype=h.dtype)  # their water-surface drops
+    dbuf = np.empty(nx, dtype=h.dtype)  # row buffers of the running maxima (see _maxima_row)
+    pbuf = np.empty(nx, dtype=h.dtype)
+    capb = np.empty(nx, dtype=np.int32)
     if do_acc and r0 > 0:
         h0b[(r0 - 1) % 2, :] = _old_h(h, snap_h, ch, r0, r1, r0 - 1)
     if r0 > 0:
@@ -641,6 +644,9 @@ def _step_chunk(
                 a_vmax[r],
                 a_haz[r],
                 pf,
+                dbuf,
+                pbuf,
+                capb,
             )
             n_cap += cap
             # Wet/dry changes are rare and branchy: a separate loop keeps the one above SIMD.
@@ -842,30 +848,38 @@ def face_depth_drop(hl, hr, zl, zr, hdry, zero):
 
 
 @njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True)
-def _maxima_row(hr, h0r, hn, hs, zn, zr, zs, fx, sx, nbr, qxr, qn_row, qs_row, hmr, vmr, hzr, pf):
+def _maxima_row(hr, h0r, hn, hs, zn, zr, zs, fx, sx, nbr, qxr, qn_row, qs_row, hmr, vmr, hzr, pf, db, pb, capb):
     """:func:`maxima` over a row after the sweep: ``hr``, ``h0r`` its depths at the end and start of
     the step, ``hn``/``hs`` and ``zn``/``zs`` the start depths and beds of the rows north and south,
     ``zr`` its bed, ``fx``/``sx`` its x-faces' flow depths and drops, ``qxr`` its limited x-faces,
-    ``qn_row``/``qs_row`` its limited y-faces; returns (cells that turned wet or dry, cells capped).
-    One-dimensional rows and :func:`maxima` inlined: no call and no 2-D indexing per cell."""
+    ``qn_row``/``qs_row`` its limited y-faces; ``db``, ``pb`` (the row's dtype) and ``capb`` (int32)
+    are row buffers. Returns (cells that turned wet or dry, cells capped).
+
+    Three loops that LLVM vectorises whole: the cells' flow depths and drops, then :func:`maxima`
+    inlined (its capped flags to ``capb``: a 64-bit count in that loop halves its SIMD width), then
+    the counts."""
     hdry = pf[P_HDRY]
     zero = pf[P_ZERO]
     half = pf[P_HALF]
     wet = pf[P_WET]
-    n_changed = 0
-    n_cap = 0
-    for c in range(hr.size):
-        w = hr[c]
+    n = hr.size
+    for c in range(n):
         w0 = h0r[c]
         dn, sn = face_depth_drop(hn[c], w0, zn[c], zr[c], hdry, zero)
         ds, ss = face_depth_drop(w0, hs[c], zr[c], zs[c], hdry, zero)
-        d = max(max(max(w, w0), max(fx[c], fx[c + 1])), max(dn, ds))
-        drop = max(max(sx[c], sx[c + 1]), max(sn, ss))
+        db[c] = max(max(max(hr[c], w0), max(fx[c], fx[c + 1])), max(dn, ds))
+        pb[c] = max(max(sx[c], sx[c + 1]), max(sn, ss))
+    for c in range(n):
         ux = half * (qxr[c] + qxr[c + 1])
         uy = half * (qn_row[c] + qs_row[c])
-        hmr[c], vmr[c], hzr[c], cap = _maxima_inline(w, d, drop, nbr[c], ux, uy, hmr[c], vmr[c], hzr[c], pf)
-        n_cap += cap
-        n_changed += (w > wet) != (w0 > wet)
+        hmr[c], vmr[c], hzr[c], capb[c] = _maxima_inline(
+            hr[c], db[c], pb[c], nbr[c], ux, uy, hmr[c], vmr[c], hzr[c], pf
+        )
+    n_changed = 0
+    n_cap = 0
+    for c in range(n):
+        n_cap += capb[c]
+        n_changed += (hr[c] > wet) != (h0r[c] > wet)
     return n_changed, n_cap
 
 
