@@ -42,6 +42,10 @@ from ._series import series_cumulative, series_integral, series_value
 # and the freshly compiled builds round differently (results must not depend on the cache), and
 # 'nnan'/'ninf' would let LLVM drop the non-finite checks.
 FASTMATH = {"nsz", "contract"}
+# The running maxima without FMA contraction: LLVM fused a multiply-add one way where maxima is
+# inlined into the sweep's row loop and another where it is called, and the speed of a cell must
+# round the same in every path that takes it (the sweep, a cell the caller changed, local time stepping).
+FASTMATH_EXACT = {"nsz"}
 
 #: Depth [m] above which the FD2320 hazard rating adds the urban debris factor DF = 1.
 DEBRIS_DEPTH = 0.25
@@ -54,6 +58,10 @@ BLOCKED_Z = 1.0e30
 P_DT, P_DTDX, P_GDT, P_THETA, P_HALF1M, P_HDRY, P_INVDX, P_RAINDT, P_WET = range(9)
 P_ONE, P_FOUR, P_THIRD, P_HALF, P_ZERO, P_DF_DEPTH, P_V_DEPTH, P_V_CAP2, P_BIG, P_G = range(9, 19)
 N_PF = 19
+
+# What the running maxima keep (the kernel's ``do_acc``): nothing, everything (speed, hazard too; a
+# bool True means this), or only the depth and the wet/dry timing (a lean accumulator).
+ACC_NONE, ACC_FULL, ACC_DEPTH = 0, 1, 2
 
 # Columns of the per-chunk results of the continuity sweep.
 S_INFIL, S_DRAIN, S_BAD, S_HMAX, S_CAPPED = range(5)
@@ -506,7 +514,6 @@ def _step_chunk(
     one = pf[P_ONE]
     zero = pf[P_ZERO]
     hdry = pf[P_HDRY]
-    half = pf[P_HALF]
     wet = pf[P_WET]
     dt = np.float64(pf[P_DT])
     r0 = ch * ny // nch
@@ -519,6 +526,9 @@ def _step_chunk(
     h0b = np.empty((2, nx), dtype=h.dtype)  # start-of-step depths of rows r - 1 and r, row k in slot k % 2
     fx = np.zeros(nx + 1, dtype=h.dtype)  # flow depths of the row's x-faces (the outer two stay 0)
     sx = np.zeros(nx + 1, dtype=h.dtype)  # their water-surface drops
+    dbuf = np.empty(nx, dtype=h.dtype)  # row buffers of the running maxima (see _maxima_row)
+    pbuf = np.empty(nx, dtype=h.dtype)
+    capb = np.empty(nx, dtype=np.int32)
     if do_acc and r0 > 0:
         h0b[(r0 - 1) % 2, :] = _old_h(h, snap_h, ch, r0, r1, r0 - 1)
     if r0 > 0:
@@ -614,7 +624,19 @@ def _step_chunk(
             w = h[r, c]
             kmax = max(kmax, _as_bits(w))
             n_bad += _nonfinite(w)
-        if do_acc:
+        if do_acc == ACC_DEPTH:
+            # The lean accumulator: the largest depth and the wet/dry timing only.
+            n_changed = 0
+            for c in range(nx):
+                w = h[r, c]
+                a_hmax[r, c] = max(a_hmax[r, c], w)
+                n_changed += (w > wet) != (h0_row[c] > wet)
+            if n_changed:
+                for c in range(nx):
+                    is_wet = h[r, c] > wet
+                    if is_wet != (h0_row[c] > wet):
+                        wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
+        elif do_acc:
             # Flow depths and water-surface drops of the faces as the momentum sweep saw them
             # (start-of-step depths), for the speed and its bound (see maxima).
             zr = zb[r]
@@ -622,21 +644,29 @@ def _step_chunk(
             hs, zs = (_old_h(h, snap_h, ch, r0, r1, r + 1), zb[r + 1]) if r + 1 < ny else (h0_row, zr)
             for c in range(1, nx):
                 fx[c], sx[c] = face_depth_drop(h0_row[c - 1], h0_row[c], zr[c - 1], zr[c], hdry, zero)
-            n_changed = 0
-            for c in range(nx):
-                w = h[r, c]
-                w0 = h0_row[c]
-                dn, sn = face_depth_drop(hn[c], w0, zn[c], zr[c], hdry, zero)
-                ds, ss = face_depth_drop(w0, hs[c], zr[c], zs[c], hdry, zero)
-                d = max(max(max(w, w0), max(fx[c], fx[c + 1])), max(dn, ds))
-                drop = max(max(sx[c], sx[c + 1]), max(sn, ss))
-                ux = half * (qx[r, c] + qx[r, c + 1])
-                uy = half * (qn_row[c] + qs_row[c])
-                a_hmax[r, c], a_vmax[r, c], a_haz[r, c], cap = maxima(
-                    w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
-                )
-                n_cap += cap
-                n_changed += (w > wet) != (w0 > wet)
+            n_changed, cap = _maxima_row(
+                h[r],
+                h0_row,
+                hn,
+                hs,
+                zn,
+                zr,
+                zs,
+                fx,
+                sx,
+                nb[r],
+                qx[r],
+                qn_row,
+                qs_row,
+                a_hmax[r],
+                a_vmax[r],
+                a_haz[r],
+                pf,
+                dbuf,
+                pbuf,
+                capb,
+            )
+            n_cap += cap
             # Wet/dry changes are rare and branchy: a separate loop keeps the one above SIMD.
             if n_changed:
                 for c in range(nx):
@@ -847,7 +877,43 @@ def face_depth_drop(hl, hr, zl, zr, hdry, zero):
     return max(hf, zero), (abs(el - er) if hf > hdry else zero)
 
 
-@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+@njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True)
+def _maxima_row(hr, h0r, hn, hs, zn, zr, zs, fx, sx, nbr, qxr, qn_row, qs_row, hmr, vmr, hzr, pf, db, pb, capb):
+    """:func:`maxima` over a row after the sweep: ``hr``, ``h0r`` its depths at the end and start of
+    the step, ``hn``/``hs`` and ``zn``/``zs`` the start depths and beds of the rows north and south,
+    ``zr`` its bed, ``fx``/``sx`` its x-faces' flow depths and drops, ``qxr`` its limited x-faces,
+    ``qn_row``/``qs_row`` its limited y-faces; ``db``, ``pb`` (the row's dtype) and ``capb`` (int32)
+    are row buffers. Returns (cells that turned wet or dry, cells capped).
+
+    Three loops that LLVM vectorises whole: the cells' flow depths and drops, then :func:`maxima`
+    inlined (its capped flags to ``capb``: a 64-bit count in that loop halves its SIMD width), then
+    the counts."""
+    hdry = pf[P_HDRY]
+    zero = pf[P_ZERO]
+    half = pf[P_HALF]
+    wet = pf[P_WET]
+    n = hr.size
+    for c in range(n):
+        w0 = h0r[c]
+        dn, sn = face_depth_drop(hn[c], w0, zn[c], zr[c], hdry, zero)
+        ds, ss = face_depth_drop(w0, hs[c], zr[c], zs[c], hdry, zero)
+        db[c] = max(max(max(hr[c], w0), max(fx[c], fx[c + 1])), max(dn, ds))
+        pb[c] = max(max(sx[c], sx[c + 1]), max(sn, ss))
+    for c in range(n):
+        ux = half * (qxr[c] + qxr[c + 1])
+        uy = half * (qn_row[c] + qs_row[c])
+        hmr[c], vmr[c], hzr[c], capb[c] = _maxima_inline(
+            hr[c], db[c], pb[c], nbr[c], ux, uy, hmr[c], vmr[c], hzr[c], pf
+        )
+    n_changed = 0
+    n_cap = 0
+    for c in range(n):
+        n_cap += capb[c]
+        n_changed += (hr[c] > wet) != (h0r[c] > wet)
+    return n_changed, n_cap
+
+
+@njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True)
 def maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
     """New running maxima (depth, speed, hazard) of a cell, and 1 where its speed was held to the bound.
 
@@ -868,23 +934,41 @@ def maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
     A faster reported speed comes from the scheme, not the flow: the local-inertial equations have
     no advection (no supercritical flow), and where friction is stiff (shallow sheet flow, long
     steps) their semi-implicit friction lets the face discharges oscillate from step to step
-    around the right mean. Scalars in, scalars out: LLVM inlines it and the caller's loop stays
-    SIMD (array arguments would not).
+    around the right mean. Scalars in, scalars out, so that it inlines into a row loop (the sweep
+    takes it as ``_maxima_inline``).
     """
+    # Every constant read up front: read between the arithmetic, they kept LLVM from vectorising the
+    # row loop this is inlined into at all.
     zero = pf[P_ZERO]
     one = pf[P_ONE]
-    wet = w > pf[P_V_DEPTH]
-    dd = max(d, pf[P_HDRY])  # d >= w; the floor only keeps the dry cells' (unused) arithmetic finite
+    big = pf[P_BIG]
+    g = pf[P_G]
+    invdx = pf[P_INVDX]
+    v_depth = pf[P_V_DEPTH]
+    hdry = pf[P_HDRY]
+    four = pf[P_FOUR]
+    third = pf[P_THIRD]
+    cap_fr2 = pf[P_V_CAP2]
+    half = pf[P_HALF]
+    df_depth = pf[P_DF_DEPTH]
+    wet = w > v_depth
+    dd = max(d, hdry)  # d >= w; the floor only keeps the dry cells' (unused) arithmetic finite
     s2 = (ux * ux + uy * uy) / (dd * dd) if wet else zero
     # nn = n^2 d^(-4/3) (as d * d^(-7/3)): Manning v^2 = S / nn, friction length L = 1 / (g nn).
-    nn = n * n * dd * _pow_m7_3(dd, one, pf[P_FOUR], pf[P_THIRD])
-    manning2 = drop * pf[P_INVDX] / nn if nn > zero else pf[P_BIG]
-    g_eff = min(pf[P_G], pf[P_INVDX] / nn) if nn > zero else pf[P_G]  # g min(1, L / dx)
-    cap2 = max(pf[P_V_CAP2] / pf[P_G] * g_eff * dd, manning2)
+    nn = n * n * dd * _pow_m7_3(dd, one, four, third)
+    manning2 = drop * invdx / nn if nn > zero else big
+    g_eff = min(g, invdx / nn) if nn > zero else g  # g min(1, L / dx)
+    cap2 = max(cap_fr2 / g * g_eff * dd, manning2)
     spd = np.sqrt(min(s2, cap2))
     # Defra FD2320 hazard rating with the urban debris factor (DF = 1 above 0.25 m).
-    hazard = w * (spd + pf[P_HALF]) + (one if w > pf[P_DF_DEPTH] else zero)
+    hazard = w * (spd + half) + (one if w > df_depth else zero)
     return max(hm, w), max(vm, spd), max(hz, hazard), (1 if s2 > cap2 else 0)
+
+
+# maxima inlined into the caller's Numba IR, for the sweep's row loop: LLVM does not inline a function
+# this large by itself, and a call per cell cost more than its arithmetic (the same arithmetic and
+# flags, so the same numbers).
+_maxima_inline = njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True, inline="always")(maxima.py_func)
 
 
 @njit(error_model="numpy", cache=True)
@@ -964,6 +1048,14 @@ def cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt):
 def losses_row(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt):
     """:func:`cell_losses` over cells ``c0:c1`` of row ``r`` where there is water, the float32
     remainder ``lo`` taken in and kept (``comp``); returns the row's (infiltrated, drained) depth sums."""
+    if infil_kind == 1:
+        return _losses_cells(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+    return _losses_simd(r, c0, c1, h, lo, comp, infil_kind, ia, ib, icum, drain, has_drain, dt)
+
+
+@njit(error_model="numpy", cache=True)
+def _losses_cells(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt):
+    """:func:`losses_row` cell by cell (Horton: its exponential is a libm call that stops SIMD)."""
     s_inf = 0.0
     s_drn = 0.0
     for c in range(c0, c1):
@@ -978,6 +1070,47 @@ def losses_row(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_
         h[r, c] = w
         if comp:
             lo[r, c] = w - np.float64(h[r, c])
+    return s_inf, s_drn
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _losses_simd(r, c0, c1, h, lo, comp, infil_kind, ia, ib, icum, drain, has_drain, dt):
+    """:func:`losses_row` without Horton, branch-free so that it runs SIMD: the same numbers as
+    :func:`cell_losses` cell by cell (Green-Ampt's capacity is taken everywhere and used where there
+    is water; a dry cell's depth, remainder and F stay as they are, F + 0 being F). The sums are
+    taken in cell order from a row buffer, so they round as the cell-by-cell sums do."""
+    n = c1 - c0
+    binf = np.empty(n)
+    bdrn = np.empty(n)
+    hr = h[r, c0:c1]
+    lr = lo[r, c0:c1]
+    ks = ia[r, c0:c1]
+    pd = ib[r, c0:c1]
+    fr = icum[r, c0:c1]
+    dr = drain[r, c0:c1]
+    for j in range(n):
+        h0 = np.float64(hr[j])
+        w = h0 + np.float64(lr[j]) if comp else h0
+        wet = w > 0.0
+        inf = 0.0
+        if infil_kind == 2:
+            inf = min(green_ampt_capacity(ks[j], pd[j], fr[j], dt), w) if wet else 0.0
+            fr[j] += inf
+        w -= inf
+        d = 0.0
+        if has_drain:
+            d = min(dr[j] * dt, w) if wet else 0.0
+            w -= d
+        binf[j] = inf
+        bdrn[j] = d
+        hr[j] = w if wet else h0
+        if comp:
+            lr[j] = w - np.float64(hr[j]) if wet else lr[j]
+    s_inf = 0.0
+    s_drn = 0.0
+    for j in range(n):
+        s_inf += binf[j]
+        s_drn += bdrn[j]
     return s_inf, s_drn
 
 
@@ -1010,17 +1143,21 @@ def source_limited_dt(dt, hm, src, cfl_length, g):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet):
-    """Running maxima of one cell whose depth changed after the continuity sweep."""
+def _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, do_acc):
+    """Running maxima of one cell whose depth changed after the continuity sweep (``do_acc``: what
+    they keep, see ACC_FULL and ACC_DEPTH)."""
     w = h[r, c]
-    half = pf[P_HALF]
-    ux = half * (qx[r, c] + qx[r, c + 1])
-    uy = half * (qy[r, c] + qy[r + 1, c])
     was_wet = not np.isnan(a_wet[r, c])
-    d, drop = flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
-    a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = maxima(
-        w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
-    )
+    if do_acc == ACC_DEPTH:
+        a_hmax[r, c] = max(a_hmax[r, c], w)
+    else:
+        half = pf[P_HALF]
+        ux = half * (qx[r, c] + qx[r, c + 1])
+        uy = half * (qy[r, c] + qy[r + 1, c])
+        d, drop = flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
+        a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = maxima(
+            w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
+        )
     if (w > pf[P_WET]) != was_wet:
         wet_dry(r, c, not was_wet, t1, a_tarr, a_dur, a_wet)
 
@@ -1053,7 +1190,7 @@ def point_inflows(
         vols[1] += (new - old) * cell_area
         hmax = max(hmax, np.float64(h[r, c]))
         if do_acc:
-            _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+            _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, do_acc)
     return hmax
 
 
@@ -1085,7 +1222,7 @@ def forced_cells(
             vols[3] -= d
         hmax = max(hmax, new)
         if do_acc:
-            _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
+            _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, do_acc)
     return hmax
 
 
@@ -1505,27 +1642,31 @@ def _compile_runner(argtypes):
 
 
 @njit(error_model="numpy", cache=True)
-def accum_open(h, zb, nb, qx, qy, blocked, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet):
+def accum_open(h, zb, nb, qx, qy, blocked, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc):
     """Fold the state at the start of an interval into the running maxima and wet/dry bookkeeping.
 
-    zb, nb: the bed and Manning's n as :func:`prepare` leaves them; pf: :func:`constants`.
+    zb, nb: the bed and Manning's n as :func:`prepare` leaves them; pf: :func:`constants`;
+    do_acc: what the maxima keep (ACC_FULL, ACC_DEPTH).
     """
     ny, nx = h.shape
     for r in range(ny):
         for c in range(nx):
             if not blocked[r, c]:
-                _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet)
+                _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc)
 
 
 @njit(error_model="numpy", cache=True)
-def _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet):
+def _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc):
     w = h[r, c]
-    ux = pf[P_HALF] * (qx[r, c] + qx[r, c + 1])
-    uy = pf[P_HALF] * (qy[r, c] + qy[r + 1, c])
-    d, drop = flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
-    a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = maxima(
-        w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
-    )
+    if do_acc == ACC_DEPTH:
+        a_hmax[r, c] = max(a_hmax[r, c], w)
+    else:
+        ux = pf[P_HALF] * (qx[r, c] + qx[r, c + 1])
+        uy = pf[P_HALF] * (qy[r, c] + qy[r + 1, c])
+        d, drop = flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
+        a_hmax[r, c], a_vmax[r, c], a_haz[r, c], _ = maxima(
+            w, d, drop, nb[r, c], ux, uy, a_hmax[r, c], a_vmax[r, c], a_haz[r, c], pf
+        )
     if w > pf[P_WET]:
         if np.isnan(a_wet[r, c]):
             a_wet[r, c] = t0
@@ -1536,13 +1677,14 @@ def _open_cell(h, zb, nb, qx, qy, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a
 
 
 @njit(error_model="numpy", cache=True)
-def reopen(h, h_end, qx, qy, zb, nb, blocked, t0, pf, do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_wet, lo):
+def reopen(h, h_end, qx, qy, zb, nb, blocked, t0, pf, cont, a_hmax, a_vmax, a_haz, a_tarr, a_wet, lo, do_acc):
     """The per-call part of :func:`prepare` and :func:`accum_open` for a state the last call left.
 
     One pass over the depths: check them, zero blocked cells, find the largest. Only the cells whose
     depth differs from ``h_end`` (what the last call left: the caller changed them, e.g. a sewer
     exchange), and their neighbours (their flow depths changed), are folded into the accumulators;
-    the others were folded at the last call's end. Returns (problem code, largest depth).
+    the others were folded at the last call's end (``cont``; ``do_acc``: what the accumulators keep).
+    Returns (problem code, largest depth).
     """
     ny, nx = h.shape
     hmax = 0.0
@@ -1556,14 +1698,14 @@ def reopen(h, h_end, qx, qy, zb, nb, blocked, t0, pf, do_acc, a_hmax, a_vmax, a_
             if not (hh >= 0.0 and hh < np.inf and np.isfinite(lo[r, c])):
                 return BAD_DEPTH, 0.0
             hmax = max(hmax, hh)
-    if do_acc:
+    if cont:
         for r in range(ny):
             for c in range(nx):
                 if h[r, c] == h_end[r, c]:
                     continue
                 for rr, cc in ((r, c), (r, c - 1), (r, c + 1), (r - 1, c), (r + 1, c)):
                     if 0 <= rr < ny and 0 <= cc < nx and not blocked[rr, cc]:
-                        _open_cell(h, zb, nb, qx, qy, rr, cc, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet)
+                        _open_cell(h, zb, nb, qx, qy, rr, cc, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc)
     return 0, hmax
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "FloodParams",
     "FloodState",
     "FloodAccum",
+    "ACCUM_KINDS",
     "IntervalStats",
     "BoundaryFaces",
     "edge_faces",
@@ -101,6 +102,9 @@ TIME_STEPPING = ("global", "local")
 LTS_TILE = (_lts.TILE, _lts.TILE * _lts.WIDE)
 #: Largest ``FloodParams.max_levels``.
 LTS_MAX_LEVELS = _lts.MAX_LEVELS_LIMIT
+
+#: What a :class:`FloodAccum` keeps: everything, or the depth and timing only (the lean accumulator).
+ACCUM_KINDS = ("full", "depth")
 
 #: Where :func:`advance` can run: Numba threads on the CPU, or numba-cuda on an NVIDIA GPU.
 DEVICES = ("cpu", "gpu")
@@ -503,19 +507,27 @@ class FloodAccum:
     wet_since : (ny, nx) float64
         Bookkeeping for ``duration``: when the cell last became wet (NaN while dry). Save it with
         checkpoints alongside the state.
+    kind : {"full", "depth"}
+        "full" keeps everything above. "depth", the lean accumulator (forecast members): the CPU
+        kernel keeps only ``h_max`` and the wet/dry timing (``t_arrival``, ``duration``), bit for
+        bit as "full" does, at a fraction of the cost, and leaves ``v_max`` and ``hazard_max``
+        alone (other schemes may still fill them: read the speed and hazard from a "full" one).
     """
 
-    def __init__(self, h_max, v_max, hazard_max, t_arrival, duration, wet_since):
+    def __init__(self, h_max, v_max, hazard_max, t_arrival, duration, wet_since, kind: str = "full"):
+        if kind not in ACCUM_KINDS:
+            raise ValueError(f"FloodAccum kind = {kind!r} must be one of {ACCUM_KINDS}")
         self.h_max = h_max
         self.v_max = v_max
         self.hazard_max = hazard_max
         self.t_arrival = t_arrival
         self.duration = duration
         self.wet_since = wet_since
+        self.kind = kind
 
     @classmethod
-    def zeros(cls, shape: tuple[int, int]) -> FloodAccum:
-        """Empty accumulators for a grid of ``shape``."""
+    def zeros(cls, shape: tuple[int, int], kind: str = "full") -> FloodAccum:
+        """Empty accumulators for a grid of ``shape`` (``kind``: "full" or the lean "depth")."""
         return cls(
             np.zeros(shape, np.float32),
             np.zeros(shape, np.float32),
@@ -523,13 +535,20 @@ class FloodAccum:
             np.full(shape, np.nan),
             np.zeros(shape),
             np.full(shape, np.nan),
+            kind,
         )
 
     def copy(self) -> FloodAccum:
         """Deep copy (for checkpoints)."""
         return FloodAccum(
-            *(getattr(self, n).copy() for n in ("h_max", "v_max", "hazard_max", "t_arrival", "duration", "wet_since"))
+            *(getattr(self, n).copy() for n in ("h_max", "v_max", "hazard_max", "t_arrival", "duration", "wet_since")),
+            self.kind,
         )
+
+    @property
+    def _mode(self) -> int:
+        """The kernel's ``do_acc`` for this accumulator."""
+        return _core.ACC_DEPTH if self.kind == "depth" else _core.ACC_FULL
 
 
 class IntervalStats(NamedTuple):
@@ -657,6 +676,7 @@ def advance(
         acc = (dummy32, dummy32, dummy32, dummy64, dummy64, dummy64)
     else:
         acc = (accum.h_max, accum.v_max, accum.hazard_max, accum.t_arrival, accum.duration, accum.wet_since)
+    mode = _core.ACC_NONE if accum is None else accum._mode
     # the state as the last call left it (same arrays, same time): fold only what the caller changed
     cont = (
         not fresh
@@ -681,13 +701,14 @@ def advance(
             *acc[:4],
             acc[5],
             state.h_lo,
+            mode,
         )
     if problem:
         state._prepared = None
         raise ValueError(_PROBLEMS[problem])
     if accum is not None and not cont:
         _core.accum_open(
-            state.h, zb, nb, state.qx, state.qy, blocked, state.t, pf, acc[0], acc[1], acc[2], acc[3], acc[5]
+            state.h, zb, nb, state.qx, state.qy, blocked, state.t, pf, acc[0], acc[1], acc[2], acc[3], acc[5], mode
         )
     if params.time_stepping == "local":
         return _advance_local(state, grid, forcing, params, t_end, accum, prep, acc)
@@ -733,7 +754,7 @@ def advance(
         prep.zref,
         state.t,
         float(t_end),
-        accum is not None,
+        mode if device == "cpu" else accum is not None,
         *acc,
         nch,
         hmax,
@@ -830,7 +851,7 @@ def cell_speed(state: FloodState, grid: FloodGrid, params: FloodParams) -> np.nd
     acc = FloodAccum.zeros(h.shape)
     _core.accum_open(
         h, zb, nb, _c(state.qx, dtype), _c(state.qy, dtype), blocked, state.t, pf,
-        acc.h_max, acc.v_max, acc.hazard_max, acc.t_arrival, acc.wet_since,
+        acc.h_max, acc.v_max, acc.hazard_max, acc.t_arrival, acc.wet_since, _core.ACC_FULL,
     )  # fmt: skip
     return acc.v_max
 

@@ -1,0 +1,170 @@
+"""The running maxima of the flood kernel: the lean accumulator (depth and timing only) against the full one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+
+from kernels._flood_core import BLOCKED_Z, P_HALF, P_HDRY, P_ZERO, constants, face_depth_drop, maxima
+from kernels.flood import (
+    ACCUM_KINDS,
+    FloodAccum,
+    FloodForcing,
+    FloodGrid,
+    FloodParams,
+    FloodState,
+    Series,
+    advance,
+    edge_faces,
+)
+
+
+def _city(dtype, shape=(40, 50), dx=4.0):
+    """A sloping street grid with blocks, Green-Ampt, drainage, a river inflow, a level boundary and
+    a level-forced line: every path that folds a cell into the running maxima."""
+    ny, nx = shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    z = 0.01 * dx * (nx - xx) + 0.2 * np.sin(yy / 4.0) + 0.3 * (np.abs(yy - ny // 2) < 2)
+    blocked = np.zeros(shape, np.uint8)
+    blocked[5:9, 10:16] = 1
+    blocked[25:30, 30:35] = 1
+    faces = edge_faces(shape, "east", 2, series=1)
+    grid = FloodGrid.simple(z.astype(dtype), dx, 0.03, blocked=blocked, boundaries=faces)
+    grid = grid._replace(
+        infil_kind=2,
+        infil_a=np.full(shape, 5 / 3.6e6),
+        infil_b=np.full(shape, 0.05),
+        infil_c=np.zeros(shape),
+        drain_cap=np.where(xx < nx // 2, 10 / 3.6e6, 0.0),
+        fix_row=np.arange(30, 34),
+        fix_col=np.full(4, 5),
+        fix_ser=np.full(4, 2),
+    )
+    z_east = float(z[:, -1].min())
+    series = Series.pack(
+        [
+            ([0.0, 120.0, 400.0], [0.0, 1.0, 0.3]),  # rain multiplier
+            ([0.0, 600.0], [z_east + 0.2, z_east - 0.5]),  # the east level, in then out
+            ([0.0, 600.0], [float(z[30, 5]) + 0.4, float(z[30, 5]) - 0.2]),  # the held line
+            ([0.0, 200.0, 600.0], [0.0, 3.0, 0.5]),  # the inflow [m3/s]
+        ]
+    )
+    forcing = FloodForcing.none(shape, series)._replace(
+        rain_field=np.full(shape, 60 / 3.6e6),
+        rain_ser=0,
+        src_row=np.array([20]),
+        src_col=np.array([2]),
+        src_ser=np.array([3]),
+        src_w=np.array([1.0]),
+    )
+    return grid, forcing
+
+
+def _run(dtype, kind, stops=(60.0, 130.0, 200.0, 300.0, 450.0, 600.0), poke=True):
+    grid, forcing = _city(dtype)
+    state = FloodState.zeros(grid.z.shape, dtype)
+    accum = FloodAccum.zeros(grid.z.shape, kind=kind)
+    params = FloodParams(alpha=0.6)
+    for k, t in enumerate(stops):
+        advance(state, grid, forcing, params, t, accum)
+        if poke and k % 2 == 0:
+            # The caller changes a few depths between calls (a sewer exchange): folded at the next call.
+            state.h[18:21, 20:23] += state.h.dtype.type(0.05)
+    return state, accum
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lean_accumulator_keeps_the_full_ones_depth_and_timing_bit_for_bit(dtype):
+    full_state, full = _run(dtype, "full")
+    lean_state, lean = _run(dtype, "depth")
+    # The same run (the accumulator does not touch the state) ...
+    assert np.array_equal(full_state.h, lean_state.h)
+    # ... and the same largest depth, arrival and wet duration, not just close.
+    for name in ("h_max", "t_arrival", "duration", "wet_since"):
+        assert np.array_equal(getattr(full, name), getattr(lean, name), equal_nan=True), name
+    # Not vacuous: the water arrived at different times, and the full one has speeds and hazards.
+    arrived = np.isfinite(full.t_arrival)
+    assert 0.2 < arrived.mean() < 1.0 and np.unique(full.t_arrival[arrived]).size > 20
+    assert full.v_max.max() > 0.1 and full.hazard_max.max() > 0.5
+    assert np.all(full.duration[arrived] > 0)
+    # The lean one leaves the speed and hazard alone.
+    assert not lean.v_max.any() and not lean.hazard_max.any()
+    assert lean.copy().kind == "depth"
+
+
+def test_accumulator_kind_is_checked():
+    assert ACCUM_KINDS == ("full", "depth")
+    with pytest.raises(ValueError, match="kind = 'speed' must be one of"):
+        FloodAccum.zeros((3, 3), kind="speed")
+
+
+@njit(cache=False)
+def _fold_step(h0, h, qx, qy, zb, nb, pf, hm, vm, hz):
+    """One step's running maxima cell by cell, as :func:`kernels._flood_core.maxima` defines them: the
+    start-of-step depths ``h0`` give the faces' flow depths and drops (a row on the grid's edge takes
+    its own cell as the missing neighbour, an outer x-face counts 0), ``h`` and the fluxes are the
+    step's end. Returns the cells whose speed was held to its bound."""
+    ny, nx = h.shape
+    hdry, zero, half = pf[P_HDRY], pf[P_ZERO], pf[P_HALF]
+    capped = 0
+    for r in range(ny):
+        rn = r - 1 if r > 0 else r
+        rs = r + 1 if r + 1 < ny else r
+        for c in range(nx):
+            w0 = h0[r, c]
+            d = max(h[r, c], w0)
+            drop = zero
+            if c > 0:
+                f, s = face_depth_drop(h0[r, c - 1], w0, zb[r, c - 1], zb[r, c], hdry, zero)
+                d, drop = max(d, f), max(drop, s)
+            if c + 1 < nx:
+                f, s = face_depth_drop(w0, h0[r, c + 1], zb[r, c], zb[r, c + 1], hdry, zero)
+                d, drop = max(d, f), max(drop, s)
+            f, s = face_depth_drop(h0[rn, c], w0, zb[rn, c], zb[r, c], hdry, zero)
+            d, drop = max(d, f), max(drop, s)
+            f, s = face_depth_drop(w0, h0[rs, c], zb[r, c], zb[rs, c], hdry, zero)
+            d, drop = max(d, f), max(drop, s)
+            ux = half * (qx[r, c] + qx[r, c + 1])
+            uy = half * (qy[r, c] + qy[r + 1, c])
+            hm[r, c], vm[r, c], hz[r, c], cap = maxima(
+                h[r, c], d, drop, nb[r, c], ux, uy, hm[r, c], vm[r, c], hz[r, c], pf
+            )
+            capped += cap
+    return capped
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_sweeps_running_maxima_equal_a_cell_by_cell_fold(dtype):
+    """The sweep takes the speed, hazard and depth maxima of whole rows at once (SIMD): bit for bit what
+    folding each cell alone gives, step after step, and the same count of speeds held to their bound."""
+    grid, forcing = _city(dtype)
+    grid = grid._replace(fix_row=grid.fix_row[:0], fix_col=grid.fix_col[:0], fix_ser=grid.fix_ser[:0])
+    forcing = forcing._replace(src_row=forcing.src_row[:0], src_col=forcing.src_col[:0])
+    forcing = forcing._replace(src_ser=forcing.src_ser[:0], src_w=forcing.src_w[:0])
+    params = FloodParams(alpha=0.6, fixed_dt=0.5)
+    # 5 cm of water everywhere: sheet flow down the slope, many speeds held to their bound.
+    state = FloodState.from_depth(np.where(grid.blocked != 0, 0.0, 0.05), dtype)
+    accum = FloodAccum.zeros(grid.z.shape)
+    advance(state, grid, forcing, params, 60.0, accum)
+    # The kernel's own bed, Manning's n and constants (blocked cells folded into the bed).
+    blocked = grid.blocked != 0
+    z = np.asarray(grid.z, np.float64)
+    zb = np.where(blocked, BLOCKED_Z, z - z[~blocked].min()).astype(dtype)
+    nb = np.where(blocked, 0.0, grid.manning).astype(dtype)
+    pf = constants(state.h, params.theta, params.h_dry, grid.dx, params.wet_depth, params.froude_cap, params.g)
+    ref = accum.copy()
+    start = accum.v_max.copy()
+    capped = steps = 0
+    for _ in range(30):
+        h0 = state.h.copy()
+        st = advance(state, grid, forcing, params, state.t + 0.5, accum)
+        steps += st.steps
+        cap = _fold_step(h0, state.h, state.qx, state.qy, zb, nb, pf, ref.h_max, ref.v_max, ref.hazard_max)
+        assert st.speed_capped == cap
+        capped += cap
+        for name in ("h_max", "v_max", "hazard_max"):
+            assert np.array_equal(getattr(accum, name), getattr(ref, name)), name
+    # Not vacuous: water flows, some speeds are held to their bound, and maxima still grow.
+    assert steps == 30 and capped > 0
+    assert np.count_nonzero(accum.v_max) > 100 and np.count_nonzero(accum.v_max > start) > 10
