@@ -102,6 +102,13 @@ def _fine_time(t, j, dt0, nfine, last, t_end):
 
 
 @njit(error_model="numpy", cache=True)
+def _span(level, s, nfine):
+    """Fine steps of the step that a face or tile of ``level`` starts at fine step ``s`` (its 2^level,
+    cut to the end of a cycle of ``nfine`` fine steps)."""
+    return min(1 << level, nfine - s)
+
+
+@njit(error_model="numpy", cache=True)
 def _tile_of(r, c, tile, ty, tx):
     return min(r // tile, ty - 1), min(c // (tile * WIDE), tx - 1)
 
@@ -607,7 +614,6 @@ def run(
     part = np.zeros((ntile, 5))
     tmax = np.zeros((ty, tx))
     tdry = np.zeros((ty, tx), np.bool_)
-    gdt_l = np.zeros(kmax + 1, h.dtype)
     dtdx_l = np.zeros(kmax + 1, h.dtype)
     raindt_l = np.zeros(kmax + 1, h.dtype)
     dt_l = np.zeros(kmax + 1)
@@ -672,25 +678,24 @@ def run(
             )
         top = _levels(tmax, tdry, pinned, rain_tile, raining, dt0, dt_max, alpha, dx, g, kmax, lev)
         top = max(top, 0)
+        # The cycle is 2^top fine steps, or the fine steps left to t_end where they are fewer: then
+        # the finest step is shortened to land on t_end and a tile's last step within the cycle is
+        # cut to what is left of it (_span), so the end of an interval (a sewer exchange every few
+        # seconds) does not cap the coarse tiles' step below the interval.
         remaining = t_end - t
-        # Near the interval's end: the longest cycle that fits (levels clipped to it), and the one that
-        # reaches t_end with its finest step shortened to land on it.
+        nfine = 1 << top
         last = False
-        while top > 0 and dt0 * (1 << top) > remaining * (1.0 + 1e-3):
-            top -= 1
-        if dt0 * (1 << top) >= remaining * (1.0 - 1e-3):
-            dt0 = remaining / (1 << top)
+        if dt0 * nfine >= remaining * (1.0 - 1e-3):
+            nfine = max(int(np.ceil(remaining / dt0 * (1.0 - 1e-3))), 1)
+            dt0 = remaining / nfine
             last = True
+            while top > 0 and (1 << (top - 1)) >= nfine:
+                top -= 1
         for a in range(ty):
             for b in range(tx):
                 lev[a, b] = min(lev[a, b], top)
-        nfine = 1 << top
         for k in range(top + 1):
-            dt_l[k] = dt0 * (1 << k)
-            gdt_l[k] = g * dt_l[k]
             pf_l[k, :] = pf
-            pf_l[k, P_GDT] = gdt_l[k]
-            dtdx_l[k] = dt_l[k] / dx
         for a in range(ty):
             for b in range(tx):
                 r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
@@ -702,8 +707,14 @@ def run(
             for k in range(nser):
                 level_t[k] = series_value(st, sv, sptr, k, ts)
             for k in range(top + 1):
-                if rain_ser >= 0 and (s & ((1 << k) - 1)) == 0:
-                    te = _fine_time(t, s + (1 << k), dt0, nfine, last, t_end)
+                if (s & ((1 << k) - 1)) != 0:
+                    continue
+                m = _span(k, s, nfine)
+                dt_l[k] = dt0 * m
+                pf_l[k, P_GDT] = g * dt_l[k]
+                dtdx_l[k] = dt_l[k] / dx
+                if rain_ser >= 0:
+                    te = _fine_time(t, s + m, dt0, nfine, last, t_end)
                     raindt_l[k] = series_integral(st, sv, cum, sptr, rain_ser, te) - series_integral(
                         st, sv, cum, sptr, rain_ser, ts
                     )
@@ -790,7 +801,7 @@ def run(
                     a, b = todo[i] // tx, todo[i] % tx
                     te = t1
                     if _on(lev[a, b], s):
-                        te = _fine_time(t, s + (1 << lev[a, b]), dt0, nfine, last, t_end)
+                        te = _fine_time(t, s + _span(lev[a, b], s, nfine), dt0, nfine, last, t_end)
                     _accumulate_tile(
                         a,
                         b,
@@ -838,7 +849,7 @@ def run(
                 t = t1
                 break
         if status == 0:
-            if not last:
+            if not last or nfine > 1:
                 dt_min = min(dt_min, dt0)
             dt_last = dt0
             dt_seen = max(dt_seen, dt0 * nfine)
