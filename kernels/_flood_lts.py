@@ -17,10 +17,10 @@ Hydraul. Res. 46) and Dazzi et al. (2018, Adv. Water Resour. 111), by blocks rat
   after the positivity limiter of the cell that gives it (over the faces active now): so every
   volume leaves one cell and enters the other exactly, and mass is conserved to round-off
   whatever the levels (rain, infiltration and drainage of a tile are taken over its own step).
-* A tile, and the ring of cells next to it, that is dry, gets no rain and no inflow and is not
-  next to a tile with water is *idle*: skipped for the cycle. Water moves at most one cell per
-  update, so within a cycle of ``2^K <= tile - 2`` fine steps none can reach it (every tile is at
-  least ``tile`` cells across).
+* A tile, and the ring of cells next to it, that is dry, gets no rain and no inflow and has no
+  tile with water within ``_idle_ring`` tiles is *idle*: skipped for the cycle. Water moves at
+  most one cell per update, so within a cycle of ``2^K`` fine steps it crosses at most ``2^K``
+  cells, fewer than that ring of tiles (every tile is at least ``tile`` cells across).
 
 Where every tile has the same level (the deepest water everywhere) each fine step updates every
 face and cell once with the global step: the scheme is the global one (to round-off: the fluxes
@@ -68,8 +68,8 @@ TILE = 32
 #: row loops, and a call costs about as much as 30 cells, so short rows would waste it.
 WIDE = 2
 
-#: Largest number of levels: 2^K fine steps per cycle must stay below the tile edge (see the idle
-#: tiles above), and 16x the finest step is more than the urban cases need.
+#: Largest number of levels: 16x the finest step is more than the urban cases need (and an interval
+#: between sewer exchanges, 5 s, is rarely more than 13 fine steps).
 MAX_LEVELS_LIMIT = 4
 
 # Columns of the per-tile results of the continuity pass.
@@ -506,14 +506,24 @@ def _tile_state(h, tile, tmax, tdry):
 
 
 @njit(error_model="numpy", cache=True)
-def _levels(tmax, tdry, pinned, rain_tile, raining, dt0, dt_cap, alpha, dx, g, kmax, lev):
+def _idle_ring(kmax, tile):
+    """Tiles around a tile that must be dry (no rain, no inflow) for it to be idle: water moves at
+    most one cell per fine step, so over a cycle of up to 2^kmax fine steps it crosses at most that
+    many cells, and ``ring`` tiles of at least ``tile`` cells (less a cell of the ring each side)
+    keep it out."""
+    return ((1 << kmax) + 2 + tile - 1) // tile
+
+
+@njit(error_model="numpy", cache=True)
+def _levels(tmax, tdry, pinned, rain_tile, raining, dt0, dt_cap, alpha, dx, g, kmax, tile, lev):
     """Each tile's level for the coming cycle (-1: idle); returns the largest level in use."""
     ty, tx = lev.shape
+    ring = _idle_ring(kmax, tile)
     for a in range(ty):
         for b in range(tx):
             near_water = False
-            for i in range(max(a - 1, 0), min(a + 2, ty)):
-                for j in range(max(b - 1, 0), min(b + 2, tx)):
+            for i in range(max(a - ring, 0), min(a + ring + 1, ty)):
+                for j in range(max(b - ring, 0), min(b + ring + 1, tx)):
                     near_water = near_water or not tdry[i, j] or pinned[i, j] or (raining and rain_tile[i, j])
             if not near_water:
                 lev[a, b] = -1
@@ -676,7 +686,7 @@ def run(
             raining = series_integral(st, sv, cum, sptr, rain_ser, span) > series_integral(
                 st, sv, cum, sptr, rain_ser, t
             )
-        top = _levels(tmax, tdry, pinned, rain_tile, raining, dt0, dt_max, alpha, dx, g, kmax, lev)
+        top = _levels(tmax, tdry, pinned, rain_tile, raining, dt0, dt_max, alpha, dx, g, kmax, tile, lev)
         top = max(top, 0)
         # The cycle is 2^top fine steps, or the fine steps left to t_end where they are fewer: then
         # the finest step is shortened to land on t_end and a tile's last step within the cycle is
