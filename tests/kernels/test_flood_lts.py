@@ -99,8 +99,8 @@ def test_local_steps_conserve_mass(dtype, bound):
     err, share, state, _ = _balance(dtype, LOCAL)
     assert err < bound
     assert state.h.min() >= 0
-    # Not vacuous: the tiles stepped at several levels (three rows of two 32 x 64 tiles here: the
-    # channel's at the finest, the other two above it for a third of the cell-time or more).
+    # Not vacuous: the tiles stepped at several levels (six rows of 16 x 32 tiles here: the channel's
+    # at the finest, the others above it for a third of the cell-time or more).
     assert share[1:-1].sum() > 0.3, share
 
 
