@@ -5,13 +5,13 @@ lake holds the whole city at its short step. Here the grid is cut into tiles of 
 ``WIDE x tile`` columns (the last row and column of tiles take the remainder), and each tile takes
 a power-of-two multiple ``2^k dt0`` of the finest step ``dt0``, the largest that the Courant
 condition with its own largest depth and speed (and those of a one-cell ring around it) allows,
-``alpha dx / (sqrt(g h) + |u|)``, as in the local time
-stepping of Sanders (2008, "Integration of a shallow water model with a local time step", J.
-Hydraul. Res. 46) and Dazzi et al. (2018, Adv. Water Resour. 111), by blocks rather than cells:
+``alpha dx / (sqrt(g h) + |u|)``, as in the local time stepping of Sanders (2008, "Integration of
+a shallow water model with a local time step", J. Hydraul. Res. 46) and Dazzi et al. (2018, Adv. Water Resour. 111), by blocks rather than cells:
 
 * Levels are chosen at the start of each *cycle* of ``2^K`` fine steps (K the largest level in
-  use; fewer where the interval ends first), from the depths and speeds then, graded so that neighbouring tiles differ by at most one level; tiles
-  with point inflows, level-forced cells or water-level boundary faces take level 0.
+  use; fewer where the interval ends first), from the depths and speeds then, graded so that
+  neighbouring tiles differ by at most one level; tiles with point inflows, level-forced cells or
+  water-level boundary faces take level 0.
 * A face takes the finer level of its two tiles. At fine step ``s`` a face is *active* when
   ``2^level`` divides ``s``: it gets a new flux for its own step ``2^level dt0`` (the scheme of
   :func:`kernels._flood_core.face_flux` with that step), and that flux is held until its next
