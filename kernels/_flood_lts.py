@@ -2,14 +2,16 @@
 
 The global step is set by the deepest water anywhere (``alpha dx / sqrt(g h_max)``): a river or a
 lake holds the whole city at its short step. Here the grid is cut into tiles of ``tile`` rows by
-``WIDE x tile`` columns (the last row and column of tiles take the remainder), and each tile takes a power-of-two multiple ``2^k dt0`` of the finest step ``dt0``, the
-largest its own depths (and those of a one-cell ring around it) allow, as in the local time
-stepping of Sanders (2008, "Integration of a shallow water model with a local time step", J.
-Hydraul. Res. 46) and Dazzi et al. (2018, Adv. Water Resour. 111), by blocks rather than cells:
+``WIDE x tile`` columns (the last row and column of tiles take the remainder), and each tile takes
+a power-of-two multiple ``2^k dt0`` of the finest step ``dt0``, the largest that the Courant
+condition with its own largest depth and speed (and those of a one-cell ring around it) allows,
+``alpha dx / (sqrt(g h) + |u|)``, as in the local time stepping of Sanders (2008, "Integration of
+a shallow water model with a local time step", J. Hydraul. Res. 46) and Dazzi et al. (2018, Adv. Water Resour. 111), by blocks rather than cells:
 
 * Levels are chosen at the start of each *cycle* of ``2^K`` fine steps (K the largest level in
-  use), from the depths then, graded so that neighbouring tiles differ by at most one level; tiles
-  with point inflows, level-forced cells or water-level boundary faces take level 0.
+  use; fewer where the interval ends first), from the depths and speeds then, graded so that
+  neighbouring tiles differ by at most one level; tiles with point inflows, level-forced cells or
+  water-level boundary faces take level 0.
 * A face takes the finer level of its two tiles. At fine step ``s`` a face is *active* when
   ``2^level`` divides ``s``: it gets a new flux for its own step ``2^level dt0`` (the scheme of
   :func:`kernels._flood_core.face_flux` with that step), and that flux is held until its next
@@ -17,10 +19,10 @@ Hydraul. Res. 46) and Dazzi et al. (2018, Adv. Water Resour. 111), by blocks rat
   after the positivity limiter of the cell that gives it (over the faces active now): so every
   volume leaves one cell and enters the other exactly, and mass is conserved to round-off
   whatever the levels (rain, infiltration and drainage of a tile are taken over its own step).
-* A tile, and the ring of cells next to it, that is dry, gets no rain and no inflow and is not
-  next to a tile with water is *idle*: skipped for the cycle. Water moves at most one cell per
-  update, so within a cycle of ``2^K <= tile - 2`` fine steps none can reach it (every tile is at
-  least ``tile`` cells across).
+* A tile, and the ring of cells next to it, that is dry, gets no rain and no inflow and has no
+  tile with water within ``_idle_ring`` tiles is *idle*: skipped for the cycle. Water moves at
+  most one cell per update, so within a cycle of ``2^K`` fine steps it crosses at most ``2^K``
+  cells, fewer than that ring of tiles (every tile is at least ``tile`` cells across).
 
 Where every tile has the same level (the deepest water everywhere) each fine step updates every
 face and cell once with the global step: the scheme is the global one (to round-off: the fluxes
@@ -61,15 +63,17 @@ from ._series import series_cumulative, series_integral, series_value
 
 __all__ = ["run", "TILE", "WIDE", "MAX_LEVELS_LIMIT"]
 
-#: Tile edge [cells]. 32 keeps a tile's rows in cache and lets idle tiles be skipped.
-TILE = 32
+#: Tile edge [cells]. 16 keeps the finest levels to a narrow band around deep water: on the demo city,
+#: tiles of 32 x 64 cells spent twice the cell-time at the two finest levels (49 % against 24 %) and
+#: 1.2x the kernel's CPU time.
+TILE = 16
 
 #: Tiles are ``WIDE`` times wider than tall: each row of a tile is one call of the global sweep's
 #: row loops, and a call costs about as much as 30 cells, so short rows would waste it.
 WIDE = 2
 
-#: Largest number of levels: 2^K fine steps per cycle must stay below the tile edge (see the idle
-#: tiles above), and 16x the finest step is more than the urban cases need.
+#: Largest number of levels: 16x the finest step is more than the urban cases need (and an interval
+#: between sewer exchanges, 5 s, is rarely more than 13 fine steps).
 MAX_LEVELS_LIMIT = 4
 
 # Columns of the per-tile results of the continuity pass.
@@ -99,6 +103,13 @@ def _fine_time(t, j, dt0, nfine, last, t_end):
     if j == nfine and last:
         return t_end
     return t + j * dt0
+
+
+@njit(error_model="numpy", cache=True)
+def _span(level, s, nfine):
+    """Fine steps of the step that a face or tile of ``level`` starts at fine step ``s`` (its 2^level,
+    cut to the end of a cycle of ``nfine`` fine steps)."""
+    return min(1 << level, nfine - s)
 
 
 @njit(error_model="numpy", cache=True)
@@ -475,18 +486,25 @@ def _accumulate_rect(r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, 
 
 
 @njit(error_model="numpy", cache=True)
-def _tile_state(h, tile, tmax, tdry):
-    """Largest depth over each tile and the ring of cells around it; whether the tile is all dry."""
+def _tile_state(h, qx, qy, tile, hdry, tmax, tdry, tvel):
+    """Largest depth and speed over each tile and the ring of cells around it; whether the tile is
+    all dry. The speed of a cell deeper than ``hdry``: its largest face discharge over its depth."""
     ny, nx = h.shape
     ty, tx = tmax.shape
     for a in range(ty):
         for b in range(tx):
             r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
             m = 0.0
+            u = 0.0
             for r in range(max(r0 - 1, 0), min(r1 + 1, ny)):
                 for c in range(max(c0 - 1, 0), min(c1 + 1, nx)):
-                    m = max(m, np.float64(h[r, c]))
+                    w = np.float64(h[r, c])
+                    m = max(m, w)
+                    if w > hdry:
+                        q = max(max(abs(qx[r, c]), abs(qx[r, c + 1])), max(abs(qy[r, c]), abs(qy[r + 1, c])))
+                        u = max(u, np.float64(q) / w)
             tmax[a, b] = m
+            tvel[a, b] = u
             dry = True
             for r in range(r0, r1):
                 for c in range(c0, c1):
@@ -499,20 +517,32 @@ def _tile_state(h, tile, tmax, tdry):
 
 
 @njit(error_model="numpy", cache=True)
-def _levels(tmax, tdry, pinned, rain_tile, raining, dt0, dt_cap, alpha, dx, g, kmax, lev):
+def _idle_ring(kmax, tile):
+    """Tiles around a tile that must be dry (no rain, no inflow) for it to be idle: water moves at
+    most one cell per fine step, so over a cycle of up to 2^kmax fine steps it crosses at most that
+    many cells, and ``ring`` tiles of at least ``tile`` cells (less a cell of the ring each side)
+    keep it out."""
+    return ((1 << kmax) + 2 + tile - 1) // tile
+
+
+@njit(error_model="numpy", cache=True)
+def _levels(tmax, tvel, tdry, pinned, rain_tile, raining, dt0, dt_cap, alpha, dx, g, kmax, tile, lev):
     """Each tile's level for the coming cycle (-1: idle); returns the largest level in use."""
     ty, tx = lev.shape
+    ring = _idle_ring(kmax, tile)
     for a in range(ty):
         for b in range(tx):
             near_water = False
-            for i in range(max(a - 1, 0), min(a + 2, ty)):
-                for j in range(max(b - 1, 0), min(b + 2, tx)):
+            for i in range(max(a - ring, 0), min(a + ring + 1, ty)):
+                for j in range(max(b - ring, 0), min(b + ring + 1, tx)):
                     near_water = near_water or not tdry[i, j] or pinned[i, j] or (raining and rain_tile[i, j])
             if not near_water:
                 lev[a, b] = -1
                 continue
-            hm = tmax[a, b]
-            allow = min(dt_cap, alpha * dx / np.sqrt(g * hm)) if hm > 0.0 else dt_cap
+            # the Courant step of the tile's fastest wave: its speed as well as the wave's celerity (a
+            # shallow sheet on a steep street moves faster than sqrt(g h))
+            cel = np.sqrt(g * tmax[a, b]) + tvel[a, b]
+            allow = min(dt_cap, alpha * dx / cel) if cel > 0.0 else dt_cap
             k = 0
             while k < kmax and dt0 * (1 << (k + 1)) <= allow:
                 k += 1
@@ -607,7 +637,7 @@ def run(
     part = np.zeros((ntile, 5))
     tmax = np.zeros((ty, tx))
     tdry = np.zeros((ty, tx), np.bool_)
-    gdt_l = np.zeros(kmax + 1, h.dtype)
+    tvel = np.zeros((ty, tx))
     dtdx_l = np.zeros(kmax + 1, h.dtype)
     raindt_l = np.zeros(kmax + 1, h.dtype)
     dt_l = np.zeros(kmax + 1)
@@ -645,7 +675,7 @@ def run(
     t_tol = 1e-9 * max(1.0, abs(t_end))
     while t_end - t > t_tol and status == 0:
         # --- the cycle: finest step, levels, length
-        _tile_state(h, tile, tmax, tdry)
+        _tile_state(h, qx, qy, tile, h_dry, tmax, tdry, tvel)
         for k in range(nser):
             level_t[k] = series_value(st, sv, sptr, k, t)
         hm = 0.0
@@ -670,27 +700,26 @@ def run(
             raining = series_integral(st, sv, cum, sptr, rain_ser, span) > series_integral(
                 st, sv, cum, sptr, rain_ser, t
             )
-        top = _levels(tmax, tdry, pinned, rain_tile, raining, dt0, dt_max, alpha, dx, g, kmax, lev)
+        top = _levels(tmax, tvel, tdry, pinned, rain_tile, raining, dt0, dt_max, alpha, dx, g, kmax, tile, lev)
         top = max(top, 0)
+        # The cycle is 2^top fine steps, or the fine steps left to t_end where they are fewer: then
+        # the finest step is shortened to land on t_end and a tile's last step within the cycle is
+        # cut to what is left of it (_span), so the end of an interval (a sewer exchange every few
+        # seconds) does not cap the coarse tiles' step below the interval.
         remaining = t_end - t
-        # Near the interval's end: the longest cycle that fits (levels clipped to it), and the one that
-        # reaches t_end with its finest step shortened to land on it.
+        nfine = 1 << top
         last = False
-        while top > 0 and dt0 * (1 << top) > remaining * (1.0 + 1e-3):
-            top -= 1
-        if dt0 * (1 << top) >= remaining * (1.0 - 1e-3):
-            dt0 = remaining / (1 << top)
+        if dt0 * nfine >= remaining * (1.0 - 1e-3):
+            nfine = max(int(np.ceil(remaining / dt0 * (1.0 - 1e-3))), 1)
+            dt0 = remaining / nfine
             last = True
+            while top > 0 and (1 << (top - 1)) >= nfine:
+                top -= 1
         for a in range(ty):
             for b in range(tx):
                 lev[a, b] = min(lev[a, b], top)
-        nfine = 1 << top
         for k in range(top + 1):
-            dt_l[k] = dt0 * (1 << k)
-            gdt_l[k] = g * dt_l[k]
             pf_l[k, :] = pf
-            pf_l[k, P_GDT] = gdt_l[k]
-            dtdx_l[k] = dt_l[k] / dx
         for a in range(ty):
             for b in range(tx):
                 r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
@@ -702,8 +731,14 @@ def run(
             for k in range(nser):
                 level_t[k] = series_value(st, sv, sptr, k, ts)
             for k in range(top + 1):
-                if rain_ser >= 0 and (s & ((1 << k) - 1)) == 0:
-                    te = _fine_time(t, s + (1 << k), dt0, nfine, last, t_end)
+                if (s & ((1 << k) - 1)) != 0:
+                    continue
+                m = _span(k, s, nfine)
+                dt_l[k] = dt0 * m
+                pf_l[k, P_GDT] = g * dt_l[k]
+                dtdx_l[k] = dt_l[k] / dx
+                if rain_ser >= 0:
+                    te = _fine_time(t, s + m, dt0, nfine, last, t_end)
                     raindt_l[k] = series_integral(st, sv, cum, sptr, rain_ser, te) - series_integral(
                         st, sv, cum, sptr, rain_ser, ts
                     )
@@ -790,7 +825,7 @@ def run(
                     a, b = todo[i] // tx, todo[i] % tx
                     te = t1
                     if _on(lev[a, b], s):
-                        te = _fine_time(t, s + (1 << lev[a, b]), dt0, nfine, last, t_end)
+                        te = _fine_time(t, s + _span(lev[a, b], s, nfine), dt0, nfine, last, t_end)
                     _accumulate_tile(
                         a,
                         b,
@@ -838,7 +873,7 @@ def run(
                 t = t1
                 break
         if status == 0:
-            if not last:
+            if not last or nfine > 1:
                 dt_min = min(dt_min, dt0)
             dt_last = dt0
             dt_seen = max(dt_seen, dt0 * nfine)

@@ -389,8 +389,8 @@ class FloodParams(NamedTuple):
     time_stepping : {"global", "local"}
         "global": one step for the whole grid, set by the deepest water. "local": tiles of
         :data:`LTS_TILE` (rows, columns) cells each take a power-of-two multiple of the finest step, up to
-        ``2^max_levels`` times it, as their own depths allow (see :mod:`kernels._flood_lts`); mass is
-        conserved as with the global step. Adaptive steps only (``fixed_dt = 0``), CPU only.
+        ``2^max_levels`` times it, as their own depths and speeds allow (see :mod:`kernels._flood_lts`);
+        mass is conserved as with the global step. Adaptive steps only (``fixed_dt = 0``), CPU only.
     max_levels : int
         Levels of local time stepping above the finest (0 to :data:`LTS_MAX_LEVELS`).
     """
@@ -404,7 +404,7 @@ class FloodParams(NamedTuple):
     wet_depth: float = 0.01
     froude_cap: float = 1.0
     time_stepping: str = "global"
-    max_levels: int = 3
+    max_levels: int = 4
 
 
 class FloodState:

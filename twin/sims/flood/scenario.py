@@ -453,11 +453,11 @@ class Numerics(ScenarioTable):
     cfl: float = doc(0.45, description="Courant number of the full solver's step (scheme 'swe')", gt=0, le=1.0)
     time_stepping: Literal["global", "local"] = doc(
         "global",
-        description="'global': one step for the grid, set by the deepest water; 'local': tiles of 32 x 64 cells "
+        description="'global': one step for the grid, set by the deepest water; 'local': tiles of 16 x 32 cells "
         "each step at 2^k times the finest step as their depths allow (scheme 'inertial' on the CPU)",
     )
     max_levels: int = doc(
-        3,
+        4,
         description="Levels of local time stepping: shallow tiles step up to 2^max_levels times the finest",
         ge=0,
         le=4,
