@@ -3,11 +3,11 @@ and the runs a replay verifies against; the members on Dask (the cluster of ``tw
 
 A member starts from the cycle's state (hot-started and nudged) and runs to the longest lead time
 under its own rain, radar interval by radar interval; it hands back, for each lead time, the largest
-depth since now, and the time after now at which each cell first exceeded the flooded depth. It runs
-the base scenario's numerics as a flood run does (:func:`twin.sims.flood.schemes.stepper`: scheme,
-dtype, device and any further ``[numerics]`` key), so what a flood run of that scenario would use, the
-members use. With a sewer network each member runs SWMM coupled from the SWMM state of now
-(:mod:`twin.live.sewer`).
+depth since now, and the time after now at which each cell first exceeded the flooded depth (the
+kernel's lean accumulator: no speed, hazard or duration). It runs the members' numerics
+(:mod:`twin.live.member_numerics`: the base scenario's, the forecast's ``[numerics]`` over them, local
+time stepping by default) as a flood run does (:func:`twin.sims.flood.schemes.stepper`). With a sewer
+network each member runs SWMM coupled from the SWMM state of now (:mod:`twin.live.sewer`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 
 from kernels.flood import FloodAccum, FloodForcing, FloodGrid, FloodParams, FloodState, gpu_available, stored_volume
 from twin.errors import NumericalError, ScenarioError
+from twin.live.member_numerics import member_params
 from twin.live.nowcast import crop_to, onto_grid
 from twin.sims.flood.forcing import MM_PER_H
 from twin.sims.flood.scenario import Scenario
@@ -44,8 +45,9 @@ _VOLUMES = ("vol_rain", "vol_inflow", "vol_bnd_in", "vol_bnd_out", "vol_infil", 
 class MemberInputs:
     """What every member of a cycle shares (scattered to the workers once per cycle).
 
-    ``scenario`` is the cycle's flood scenario: its ``numerics`` pick the scheme, dtype and device the
-    members run (``state`` is already of that scheme and dtype); ``sewer`` the SWMM state of now when
+    ``scenario`` is the cycle's flood scenario with the members' numerics: they pick the scheme, dtype,
+    device and time stepping the members run (``state`` is already of that scheme and dtype; ``params``
+    carry the same numerics); ``sewer`` the SWMM state of now when
     the scenario has a network (:class:`twin.live.sewer.SewerStart`), else None.
     """
 
@@ -173,7 +175,8 @@ def run_member(inputs: MemberInputs, rain: np.ndarray) -> MemberOutput:
     on_grid = onto_grid(rain, inputs.radar_crs, inputs.radar_transform, inputs.crs, inputs.transform, shape)
     scale = MM_PER_H * inputs.roof_share
     segments = [(state.t + k * inputs.interval, np.nan_to_num(on_grid[k], nan=0.0) * scale) for k in range(len(rain))]
-    accum = FloodAccum.zeros(shape)
+    # the lean accumulator: a member publishes only its largest depths and first-flooded times
+    accum = FloodAccum.zeros(shape, kind="depth")
     t0 = state.t
     leads = [t0 + lead for lead in inputs.leads]
     h_max = np.zeros((len(leads), *shape), np.float32)
@@ -246,7 +249,7 @@ def warm_up(scenario: Scenario | None) -> None:
 
     grid = Grid.simple(np.zeros((4, 4)), 1.0)
     state = member_state(scenario, np.full((4, 4), 0.01))
-    params = FloodParams()
+    params = FloodParams() if scenario is None else member_params(FloodParams(), scenario.numerics)
     forcing = FloodForcing.none((4, 4))
     advance, sparams = _stepper(scenario, params)
-    advance(state, grid, forcing, sparams, 1.0, FloodAccum.zeros((4, 4)))
+    advance(state, grid, forcing, sparams, 1.0, FloodAccum.zeros((4, 4), kind="depth"))
