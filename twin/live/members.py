@@ -29,6 +29,8 @@ from twin.sims.flood.scenario import Scenario
 from twin.sims.flood.schemes import courant_factor, new_state, stepper
 
 __all__ = [
+    "MemberHead",
+    "first_interval",
     "MemberInputs",
     "MemberOutput",
     "advance_with_rain",
@@ -64,6 +66,19 @@ class MemberInputs:
     leads: tuple[float, ...]
     scenario: Scenario | None = None
     sewer: Any = None
+    head: MemberHead | None = None
+
+
+@dataclass
+class MemberHead:
+    """The first radar interval, run once for all the members of a cycle: their rain over it is the same
+    (the last observed frame), so each goes on from ``state`` (at now + one interval) and ``accum``, and
+    adds ``balance`` to its own. ``t0`` is now (model s)."""
+
+    state: FloodState
+    accum: FloodAccum
+    balance: dict[str, float]
+    t0: float
 
 
 @dataclass
@@ -170,14 +185,13 @@ def run_member(inputs: MemberInputs, rain: np.ndarray) -> MemberOutput:
     """Run one member whose rain [mm/h] on the radar grid is ``rain`` ``(steps, ny, nx)``, step ``k``
     holding from ``now + k x interval``."""
     cpu0 = time.process_time()
-    state = inputs.state.copy()
+    head = inputs.head
+    state = (head.state if head is not None else inputs.state).copy()
     shape = state.h.shape
-    on_grid = onto_grid(rain, inputs.radar_crs, inputs.radar_transform, inputs.crs, inputs.transform, shape)
-    scale = MM_PER_H * inputs.roof_share
-    segments = [(state.t + k * inputs.interval, np.nan_to_num(on_grid[k], nan=0.0) * scale) for k in range(len(rain))]
+    segments = _segments(inputs, rain[1:] if head is not None else rain, state.t)
     # the lean accumulator: a member publishes only its largest depths and first-flooded times
-    accum = FloodAccum.zeros(shape, kind="depth")
-    t0 = state.t
+    accum = head.accum.copy() if head is not None else FloodAccum.zeros(shape, kind="depth")
+    t0 = head.t0 if head is not None else state.t
     leads = [t0 + lead for lead in inputs.leads]
     h_max = np.zeros((len(leads), *shape), np.float32)
     sewer = watch = None
@@ -210,13 +224,55 @@ def run_member(inputs: MemberInputs, rain: np.ndarray) -> MemberOutput:
     finally:
         if sewer is not None:
             sewer.close()
+    if head is not None:
+        balance = _joined(head.balance, balance)
     arrival = (accum.t_arrival - t0).astype(np.float32)
     manholes = watch.result() if watch is not None else None
     return MemberOutput(h_max, arrival, balance, time.process_time() - cpu0, manholes)
 
 
+def _segments(inputs: MemberInputs, rain: np.ndarray, start: float) -> list[tuple[float, np.ndarray]]:
+    """Rain [mm/h] on the radar grid ``(steps, ny, nx)`` as ``advance_with_rain``'s segments from ``start``."""
+    shape = inputs.state.h.shape
+    on_grid = onto_grid(rain, inputs.radar_crs, inputs.radar_transform, inputs.crs, inputs.transform, shape)
+    scale = MM_PER_H * inputs.roof_share
+    return [(start + k * inputs.interval, np.nan_to_num(on_grid[k], nan=0.0) * scale) for k in range(len(rain))]
+
+
+def _joined(first: dict[str, float], then: dict[str, float]) -> dict[str, float]:
+    """The books of two intervals run one after the other, as one."""
+    out = {k: first[k] + then[k] for k in (*_VOLUMES, "steps", "vol_sewer", "residual")}
+    return {**out, "stored_before": first["stored_before"], "stored_after": then["stored_after"]}
+
+
+def first_interval(inputs: MemberInputs, rains: Sequence[np.ndarray]) -> MemberHead | None:
+    """The first radar interval run once, when every member's rain over it is the same and no lead time
+    or sewer network needs a member's own run of it (else None: each member runs it)."""
+    if len(rains) < 2 or inputs.sewer is not None or min(len(r) for r in rains) < 2:
+        return None
+    if min(inputs.leads) <= inputs.interval + 1e-9 or not all(np.array_equal(r[0], rains[0][0]) for r in rains):
+        return None
+    state = inputs.state.copy()
+    accum = FloodAccum.zeros(state.h.shape, kind="depth")
+    t0 = state.t
+    balance = advance_with_rain(
+        state,
+        inputs.grid,
+        inputs.forcing,
+        inputs.params,
+        _segments(inputs, rains[0][:1], t0),
+        t0 + inputs.interval,
+        accum=accum,
+        scenario=inputs.scenario,
+    )
+    return MemberHead(state, accum, balance, t0)
+
+
 def run_members(inputs: MemberInputs, rains: Sequence[np.ndarray], client: Any = None) -> list[MemberOutput]:
     """Run the members (one per rain sequence), on ``client``'s Dask workers or, without one, here.
+
+    Their first radar interval, the same last observed frame in every member, is run once here and
+    each member goes on from it (:class:`MemberHead`; the same bits as each running it).
 
     The rain is cut to the radar pixels over the twin (and a margin for the bilinear reprojection)
     before it is shipped: a 40 km radar over a 2 km city would otherwise travel whole to every member.
@@ -232,6 +288,7 @@ def run_members(inputs: MemberInputs, rains: Sequence[np.ndarray], client: Any =
         )
         rains = [np.ascontiguousarray(r[..., window[0], window[1]]) for r in rains]
         inputs = dataclasses.replace(inputs, radar_transform=transform)
+        inputs = dataclasses.replace(inputs, head=first_interval(inputs, rains))
     if client is None:
         return [run_member(inputs, r) for r in rains]
     shared = client.scatter(inputs, broadcast=True, hash=False)
