@@ -1,6 +1,6 @@
 """The forecast members run the base scenario's [numerics] (scheme, dtype, any further key) as a flood run
-of it would (local time stepping apart: tests/live/test_member_numerics.py), and the live state keeps what
-that scheme and dtype need across a restart."""
+of it would (the forecast's own [numerics] apart: tests/live/test_member_numerics.py), and the live state
+keeps what that scheme and dtype need across a restart."""
 
 from __future__ import annotations
 
@@ -37,13 +37,10 @@ def test_the_members_run_the_base_scenarios_scheme_and_dtype_across_a_restart(tm
         # a restart: the state on disk (with the full solver's cell discharges, float32's remainder) goes on
         with Forecaster(tw, _cfg(numerics), storm.obs, tmp_path / key) as fc:
             res = fc.cycle(storm.start + 54 * MIN)
-            # every key of the base's [numerics] reaches the members as the base gives it, but the time
-            # stepping: local where the scheme allows it (twin.live.member_numerics)
-            local = {"time_stepping": "global" if key == "swe" else "local"}
-            assert res.inputs.scenario.numerics == fc.base.numerics.model_copy(update=local)
-            assert res.inputs.params.time_stepping == local["time_stepping"]
-            assert res.record["member_numerics"] == {**fc.base.numerics.model_dump(mode="json"), **local}
-            assert res.record["numerics"] == fc.base.numerics.model_dump(mode="json")  # the hot start's
+            # every key of the base's [numerics] reaches the members as the base gives it
+            assert res.inputs.scenario.numerics == fc.base.numerics
+            assert res.record["numerics"] == fc.base.numerics.model_dump(mode="json")
+            assert res.record["member_numerics"] == res.record["numerics"]
         assert res.record["cycle_index"] == 2 and res.record["balance"]["steps"] > 0
         assert abs(res.record["balance"]["mass_balance_error"]) < 1e-5
         assert all(abs(m["mass_balance_error"]) < 1e-5 for m in res.record["members_balance"])

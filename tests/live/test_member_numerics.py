@@ -1,5 +1,5 @@
-"""The forecast members' numerics: the base scenario's, the forecast file's [numerics] over them, local time
-stepping by default where the base's scheme allows it, and the same forecast as the global step gives."""
+"""The forecast members' numerics: the base scenario's, the forecast file's [numerics] over them; local time
+stepping (asked for there) and the forecast the global step gives."""
 
 from __future__ import annotations
 
@@ -52,15 +52,15 @@ def pond_town() -> Twin:
     return Twin(CRS, Affine(dx, 0, X0, 0, -dx, Y0), terrain, buildings=buildings, lakes=lakes)
 
 
-def test_members_step_locally_unless_the_base_or_the_forecast_names_the_time_stepping(tmp_path):
+def test_members_step_as_the_base_does_unless_the_forecast_names_the_time_stepping(tmp_path):
     tw = bowl_twin()
     cases = {
-        "default": (_cfg(), "local"),
-        "base names it": (_cfg({"time_stepping": "global"}), "global"),
-        "forecast names it": (_cfg(numerics={"time_stepping": "global"}), "global"),
-        "forecast's levels": (_cfg(numerics={"max_levels": 2}), "local"),
+        "default": (_cfg(), "global"),
+        "base names it": (_cfg({"time_stepping": "local"}), "local"),
+        "forecast names it": (_cfg(numerics={"time_stepping": "local"}), "local"),
+        "forecast over the base": (_cfg({"time_stepping": "local"}, numerics={"time_stepping": "global"}), "global"),
+        "forecast's levels": (_cfg({"time_stepping": "local"}, numerics={"max_levels": 2}), "local"),
         "full solver": (_cfg({"scheme": "swe", "dtype": "float64"}), "global"),
-        "fixed step": (_cfg({"fixed_dt": 0.5}), "global"),
     }
     for key, (cfg, expected) in cases.items():
         fc = Forecaster(tw, cfg, tmp_path / "obs", tmp_path / key)
@@ -87,6 +87,8 @@ def test_the_forecasts_numerics_cannot_change_the_states_scheme_or_dtype_or_brea
         )
     with pytest.raises(ScenarioError, match="max_levels"):
         Forecaster(tw, _cfg(numerics={"max_levels": 9}), tmp_path / "obs", tmp_path / "d")
+    with pytest.raises(ScenarioError, match="time_stepping"):  # the full solver steps globally only
+        Forecaster(tw, _cfg({"scheme": "swe"}, numerics={"time_stepping": "local"}), tmp_path / "obs", tmp_path / "e")
 
 
 def test_local_members_forecast_the_depths_and_first_flooded_times_of_global_ones(tmp_path_factory, tmp_path):

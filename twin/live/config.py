@@ -60,8 +60,8 @@ class ForecastConfig(CheckedModel):
     )
     numerics: dict[str, Any] = doc(
         {},
-        description="[numerics] keys the members run over the base scenario's (not scheme or dtype); without "
-        "time_stepping here or in the base, the members step locally where the base's scheme allows it",
+        description="[numerics] keys the members run over the base scenario's (not scheme or dtype), e.g. "
+        "time_stepping = 'local' (faster, see the README)",
     )
     workers: int = doc(2, description="Dask worker processes for the members (0: run them in this process)", ge=0)
     threads: int = doc(1, description="Numba threads per worker", ge=1)

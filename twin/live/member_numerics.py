@@ -1,13 +1,14 @@
-"""The numerics the forecast members run: the base scenario's ``[numerics]``, the forecast file's own
-``[numerics]`` over them, and local time stepping by default where the base's scheme allows it.
+"""The numerics the forecast members run: the base scenario's ``[numerics]``, with the forecast file's
+own ``[numerics]`` over them.
 
 The hot start keeps the base's numerics (its state is the twin's, carried from cycle to cycle); the
 members only forecast from it, and most of a cycle's time is theirs. On a city with a river or a lake
 the global step is held at the deep water's (0.41 s on the sample city's 4 m grid) for every cell;
-local time stepping lets the shallow streets step up to ``2^max_levels`` times longer, for the same
-largest depths and first-flooded times to a few millimetres and seconds (benchmarks/RESULTS.md, "Live
-twin: one forecast cycle"). A base that names ``time_stepping`` keeps it; a base whose scheme cannot
-step locally (the full solver, a fixed step, the GPU) keeps the global step.
+``time_stepping = "local"`` in the forecast's ``[numerics]`` lets the shallow streets step up to
+``2^max_levels`` times longer, 1.9-2.2 times less CPU per member on the sample city, but its depths and
+first-flooded times differ from the global step's by more than a warning service should take silently
+under heavy rain (benchmarks/RESULTS.md, "Live twin: one forecast cycle"), so it is asked for, not the
+default.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ _PARAM_KEYS = ("alpha", "theta", "h_dry", "dt_max", "fixed_dt", "time_stepping",
 
 
 def member_numerics(base: Scenario, override: dict[str, Any]) -> Numerics:
-    """The members' numerics: ``base``'s, ``override`` (the forecast file's ``[numerics]``) over them,
-    and ``time_stepping = "local"`` when neither names it and the base's scheme can step locally.
+    """The members' numerics: ``base``'s, with ``override`` (the forecast file's ``[numerics]``) over them.
 
     Raises
     ------
@@ -45,10 +45,6 @@ def member_numerics(base: Scenario, override: dict[str, Any]) -> Numerics:
             f"state, which has the base scenario's; set {', '.join(fixed)} in the base scenario's [numerics] instead."
         )
     values = {**base.numerics.model_dump(), **override}
-    named = "time_stepping" in override or "time_stepping" in base.numerics.model_fields_set
-    n = base.numerics
-    if not named and n.scheme == "inertial" and values["fixed_dt"] == 0 and values["device"] == "cpu":
-        values["time_stepping"] = "local"
     d = base.to_dict()
     d["numerics"] = values
     return Scenario.from_record(d, source="the forecast's [numerics] over its base scenario's").numerics

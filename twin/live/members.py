@@ -5,8 +5,7 @@ A member starts from the cycle's state (hot-started and nudged) and runs to the 
 under its own rain, radar interval by radar interval; it hands back, for each lead time, the largest
 depth since now, and the time after now at which each cell first exceeded the flooded depth (the
 kernel's lean accumulator: no speed, hazard or duration). It runs the members' numerics
-(:mod:`twin.live.member_numerics`: the base scenario's, the forecast's ``[numerics]`` over them, local
-time stepping by default) as a flood run does (:func:`twin.sims.flood.schemes.stepper`). With a sewer
+(:mod:`twin.live.member_numerics`: the base scenario's, the forecast's ``[numerics]`` over them) as a flood run does (:func:`twin.sims.flood.schemes.stepper`). With a sewer
 network each member runs SWMM coupled from the SWMM state of now (:mod:`twin.live.sewer`).
 """
 
