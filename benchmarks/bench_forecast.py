@@ -162,6 +162,53 @@ def dtype_check(args, work: Path) -> str:
     )
 
 
+def member_check(args, work: Path) -> str:
+    """One member of the ``--size`` city (the cycle at 09:00, leads 30/60/120 min up to ``--lead``) with the
+    global step and with local time stepping (the forecast's ``[numerics]``), in-process: CPU seconds, and
+    how far the local member's largest depths, first-flooded times and warned buildings are from the global's."""
+    import numpy as np
+
+    tw = city_twin(work, args.size, args.cell)
+    storm = recorded_storm(work / "storm", tw)
+    base = ForecastConfig.coerce(storm.config)
+    leads = [v for v in (1800.0, 3600.0) if v < args.lead] + [args.lead]
+    runs = {}
+    for mode in ("local", "global"):
+        warm = base.model_copy(update={"lead_times": [360.0], "members": 1, "workers": 0})
+        with Forecaster(tw, warm, storm.obs, work / f"fc-{mode}") as fc:
+            fc.cycle(storm.start + 48 * 60)
+        cfg = base.model_copy(
+            update={"members": 1, "workers": 0, "lead_times": leads, "numerics": {"time_stepping": mode}}
+        )
+        with Forecaster(tw, cfg, storm.obs, work / f"fc-{mode}") as fc:
+            runs[mode] = fc.cycle(storm.start + 60 * 60)
+    g, loc = runs["global"].outputs[0], runs["local"].outputs[0]
+    lines = [
+        f"One member of the {args.size:g} m city ({tw.shape[0]} x {tw.shape[1]} cells), leads "
+        f"{', '.join(f'{v / 60:g}' for v in leads)} min, in-process, 1 member: CPU global {g.cpu_s:.1f} s, "
+        f"local {loc.cpu_s:.1f} s (global / local = {g.cpu_s / loc.cpu_s:.2f}). Load average {_load()}."
+    ]
+    for j, lead in enumerate(leads):
+        d = np.abs(loc.h_max[j].astype(np.float64) - g.h_max[j])
+        flooded = (g.h_max[j] > 0.15) != (loc.h_max[j] > 0.15)
+        lines.append(
+            f"- {lead / 60:g} min: |h_max local - global| max {d.max():.3f} m, 99.9th pct {np.quantile(d, 0.999):.4f} m, "
+            f"cells > 1 cm apart {int((d > 0.01).sum())}; cells flooded (> 0.15 m) in one only {int(flooded.sum())} "
+            f"of {int((g.h_max[j] > 0.15).sum())}"
+        )
+    both = np.isfinite(g.arrival) & np.isfinite(loc.arrival)
+    da = np.abs(g.arrival[both] - loc.arrival[both])
+    lines.append(
+        f"- first-flooded time: cells flooded in both {int(both.sum())}, in one only "
+        f"{int((np.isfinite(g.arrival) != np.isfinite(loc.arrival)).sum())}; |difference| max {da.max():.0f} s, "
+        f"99th pct {np.quantile(da, 0.99):.0f} s, mean {da.mean():.1f} s"
+    )
+    for mode, res in runs.items():
+        w = res.record["features"]["buildings"]
+        lines.append(f"- buildings warned ({mode}): {w['warned']} of {w['count']}")
+    return "\n".join(lines)
+
+
 def replay(args, work: Path) -> str:
     tw = city_twin(work, args.size, args.replay_cell)
     storm = recorded_storm(work / "storm", tw)
@@ -199,6 +246,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--replay", action="store_true")
     p.add_argument("--dtype-check", action="store_true", help="One member in float32 against float64 (printed)")
+    p.add_argument(
+        "--member-check", action="store_true", help="One member with the global and the local step (printed)"
+    )
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--size", type=float, default=2000.0, help="The replay's city [m]")
     p.add_argument("--sizes", default="2000,800", help="Cities [m] of the speed table, comma-separated")
@@ -216,6 +266,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-forecast-") as tmp:
         if args.dtype_check:
             print(dtype_check(args, Path(tmp)))
+            return
+        if args.member_check:
+            print(member_check(args, Path(tmp)))
             return
         text = replay(args, Path(tmp)) if args.replay else speed(args, Path(tmp))
     print(text)

@@ -1,5 +1,6 @@
 """The forecast members run the base scenario's [numerics] (scheme, dtype, any further key) as a flood run
-of it would, and the live state keeps what that scheme and dtype need across a restart."""
+of it would (the forecast's own [numerics] apart: tests/live/test_member_numerics.py), and the live state
+keeps what that scheme and dtype need across a restart."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def test_the_members_run_the_base_scenarios_scheme_and_dtype_across_a_restart(tm
             # every key of the base's [numerics] reaches the members as the base gives it
             assert res.inputs.scenario.numerics == fc.base.numerics
             assert res.record["numerics"] == fc.base.numerics.model_dump(mode="json")
+            assert res.record["member_numerics"] == res.record["numerics"]
         assert res.record["cycle_index"] == 2 and res.record["balance"]["steps"] > 0
         assert abs(res.record["balance"]["mass_balance_error"]) < 1e-5
         assert all(abs(m["mass_balance_error"]) < 1e-5 for m in res.record["members_balance"])

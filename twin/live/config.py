@@ -58,6 +58,11 @@ class ForecastConfig(CheckedModel):
         description="Depth cutting a road, per class, over the flood run's (twin.sims.flood.roads.THRESHOLDS_M)",
         units="m",
     )
+    numerics: dict[str, Any] = doc(
+        {},
+        description="[numerics] keys the members run over the base scenario's (not scheme or dtype), e.g. "
+        "time_stepping = 'local' (faster, see the README)",
+    )
     workers: int = doc(2, description="Dask worker processes for the members (0: run them in this process)", ge=0)
     threads: int = doc(1, description="Numba threads per worker", ge=1)
     scheduler: str | None = doc(None, description="Address of a running Dask scheduler (default: a local cluster)")

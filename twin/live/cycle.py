@@ -29,6 +29,7 @@ from twin.errors import ScenarioError
 from twin.live import assimilation
 from twin.live.alerts import FeatureSampler, feature_forecast, feature_layers, warning_table
 from twin.live.config import ForecastConfig
+from twin.live.member_numerics import member_numerics, member_params, member_scenario
 from twin.live.members import MemberInputs, MemberOutput, advance_with_rain, member_state, run_members, warm_up
 from twin.live.nowcast import Nowcast, import_pysteps, nowcast, onto_grid
 from twin.live.observations import Observations, ObservationWarning, RadarFrame, read_observations, stamp
@@ -108,6 +109,7 @@ class Forecaster:
         self.out.mkdir(parents=True, exist_ok=True)
         _io.write_marker(self.out, "forecast", files=[])
         self.parts = {"scenario": self.base.hash, **twin_parts(self.twin)}
+        self.member_numerics = member_numerics(self.base, self.config.numerics)
         self.layers = feature_layers(self.twin, layers)
         self.samplers = {name: FeatureSampler.of(gdf, self.twin) for name, (_, gdf) in self.layers.items()}
         self.client: Any = None
@@ -128,7 +130,7 @@ class Forecaster:
 
             self._cluster = dask_client(self.config.scheduler, max(self.config.workers, 1), self.config.threads)
             self.client = self._cluster.__enter__()
-            self.client.run(warm_up, self.base)
+            self.client.run(warm_up, member_scenario(self.base, self.member_numerics))
         if self.config.nowcast != "persistence":
             import_pysteps()
         return self
@@ -235,7 +237,7 @@ class Forecaster:
         inputs = MemberInputs(
             s.grid,
             s.forcing,
-            params,
+            member_params(params, self.member_numerics),
             s.roof_share,
             flood,
             last.crs if last is not None else self.twin.crs.to_wkt(),
@@ -244,7 +246,7 @@ class Forecaster:
             self.twin.transform,
             dt,
             tuple(float(v) for v in cfg.lead_times),
-            scn,
+            member_scenario(scn, self.member_numerics),
             sewer_now,
         )
         outputs = run_members(inputs, [m * bias for m in nc.rain], self.client)
@@ -283,6 +285,7 @@ class Forecaster:
             "balance": balance,
             "members_balance": [_member_balance(i, o.balance) for i, o in enumerate(outputs)],
             "numerics": scn.numerics.model_dump(mode="json"),
+            "member_numerics": inputs.scenario.numerics.model_dump(mode="json"),
             "warnings": [{"code": w.code, "message": w.message} for w in obs.warnings],
             **counts,
         }

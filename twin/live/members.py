@@ -3,11 +3,10 @@ and the runs a replay verifies against; the members on Dask (the cluster of ``tw
 
 A member starts from the cycle's state (hot-started and nudged) and runs to the longest lead time
 under its own rain, radar interval by radar interval; it hands back, for each lead time, the largest
-depth since now, and the time after now at which each cell first exceeded the flooded depth. It runs
-the base scenario's numerics as a flood run does (:func:`twin.sims.flood.schemes.stepper`: scheme,
-dtype, device and any further ``[numerics]`` key), so what a flood run of that scenario would use, the
-members use. With a sewer network each member runs SWMM coupled from the SWMM state of now
-(:mod:`twin.live.sewer`).
+depth since now, and the time after now at which each cell first exceeded the flooded depth (the
+kernel's lean accumulator: no speed, hazard or duration). It runs the members' numerics
+(:mod:`twin.live.member_numerics`: the base scenario's, the forecast's ``[numerics]`` over them) as a flood run does (:func:`twin.sims.flood.schemes.stepper`). With a sewer
+network each member runs SWMM coupled from the SWMM state of now (:mod:`twin.live.sewer`).
 """
 
 from __future__ import annotations
@@ -22,12 +21,15 @@ import numpy as np
 
 from kernels.flood import FloodAccum, FloodForcing, FloodGrid, FloodParams, FloodState, gpu_available, stored_volume
 from twin.errors import NumericalError, ScenarioError
+from twin.live.member_numerics import member_params
 from twin.live.nowcast import crop_to, onto_grid
 from twin.sims.flood.forcing import MM_PER_H
 from twin.sims.flood.scenario import Scenario
 from twin.sims.flood.schemes import courant_factor, new_state, stepper
 
 __all__ = [
+    "MemberHead",
+    "first_interval",
     "MemberInputs",
     "MemberOutput",
     "advance_with_rain",
@@ -44,8 +46,9 @@ _VOLUMES = ("vol_rain", "vol_inflow", "vol_bnd_in", "vol_bnd_out", "vol_infil", 
 class MemberInputs:
     """What every member of a cycle shares (scattered to the workers once per cycle).
 
-    ``scenario`` is the cycle's flood scenario: its ``numerics`` pick the scheme, dtype and device the
-    members run (``state`` is already of that scheme and dtype); ``sewer`` the SWMM state of now when
+    ``scenario`` is the cycle's flood scenario with the members' numerics: they pick the scheme, dtype,
+    device and time stepping the members run (``state`` is already of that scheme and dtype; ``params``
+    carry the same numerics); ``sewer`` the SWMM state of now when
     the scenario has a network (:class:`twin.live.sewer.SewerStart`), else None.
     """
 
@@ -62,6 +65,19 @@ class MemberInputs:
     leads: tuple[float, ...]
     scenario: Scenario | None = None
     sewer: Any = None
+    head: MemberHead | None = None
+
+
+@dataclass
+class MemberHead:
+    """The first radar interval, run once for all the members of a cycle: their rain over it is the same
+    (the last observed frame), so each goes on from ``state`` (at now + one interval) and ``accum``, and
+    adds ``balance`` to its own. ``t0`` is now (model s)."""
+
+    state: FloodState
+    accum: FloodAccum
+    balance: dict[str, float]
+    t0: float
 
 
 @dataclass
@@ -168,13 +184,13 @@ def run_member(inputs: MemberInputs, rain: np.ndarray) -> MemberOutput:
     """Run one member whose rain [mm/h] on the radar grid is ``rain`` ``(steps, ny, nx)``, step ``k``
     holding from ``now + k x interval``."""
     cpu0 = time.process_time()
-    state = inputs.state.copy()
+    head = inputs.head
+    state = (head.state if head is not None else inputs.state).copy()
     shape = state.h.shape
-    on_grid = onto_grid(rain, inputs.radar_crs, inputs.radar_transform, inputs.crs, inputs.transform, shape)
-    scale = MM_PER_H * inputs.roof_share
-    segments = [(state.t + k * inputs.interval, np.nan_to_num(on_grid[k], nan=0.0) * scale) for k in range(len(rain))]
-    accum = FloodAccum.zeros(shape)
-    t0 = state.t
+    segments = _segments(inputs, rain[1:] if head is not None else rain, state.t)
+    # the lean accumulator: a member publishes only its largest depths and first-flooded times
+    accum = head.accum.copy() if head is not None else FloodAccum.zeros(shape, kind="depth")
+    t0 = head.t0 if head is not None else state.t
     leads = [t0 + lead for lead in inputs.leads]
     h_max = np.zeros((len(leads), *shape), np.float32)
     sewer = watch = None
@@ -207,13 +223,55 @@ def run_member(inputs: MemberInputs, rain: np.ndarray) -> MemberOutput:
     finally:
         if sewer is not None:
             sewer.close()
+    if head is not None:
+        balance = _joined(head.balance, balance)
     arrival = (accum.t_arrival - t0).astype(np.float32)
     manholes = watch.result() if watch is not None else None
     return MemberOutput(h_max, arrival, balance, time.process_time() - cpu0, manholes)
 
 
+def _segments(inputs: MemberInputs, rain: np.ndarray, start: float) -> list[tuple[float, np.ndarray]]:
+    """Rain [mm/h] on the radar grid ``(steps, ny, nx)`` as ``advance_with_rain``'s segments from ``start``."""
+    shape = inputs.state.h.shape
+    on_grid = onto_grid(rain, inputs.radar_crs, inputs.radar_transform, inputs.crs, inputs.transform, shape)
+    scale = MM_PER_H * inputs.roof_share
+    return [(start + k * inputs.interval, np.nan_to_num(on_grid[k], nan=0.0) * scale) for k in range(len(rain))]
+
+
+def _joined(first: dict[str, float], then: dict[str, float]) -> dict[str, float]:
+    """The books of two intervals run one after the other, as one."""
+    out = {k: first[k] + then[k] for k in (*_VOLUMES, "steps", "vol_sewer", "residual")}
+    return {**out, "stored_before": first["stored_before"], "stored_after": then["stored_after"]}
+
+
+def first_interval(inputs: MemberInputs, rains: Sequence[np.ndarray]) -> MemberHead | None:
+    """The first radar interval run once, when every member's rain over it is the same and no lead time
+    or sewer network needs a member's own run of it (else None: each member runs it)."""
+    if len(rains) < 2 or inputs.sewer is not None or min(len(r) for r in rains) < 2:
+        return None
+    if min(inputs.leads) <= inputs.interval + 1e-9 or not all(np.array_equal(r[0], rains[0][0]) for r in rains):
+        return None
+    state = inputs.state.copy()
+    accum = FloodAccum.zeros(state.h.shape, kind="depth")
+    t0 = state.t
+    balance = advance_with_rain(
+        state,
+        inputs.grid,
+        inputs.forcing,
+        inputs.params,
+        _segments(inputs, rains[0][:1], t0),
+        t0 + inputs.interval,
+        accum=accum,
+        scenario=inputs.scenario,
+    )
+    return MemberHead(state, accum, balance, t0)
+
+
 def run_members(inputs: MemberInputs, rains: Sequence[np.ndarray], client: Any = None) -> list[MemberOutput]:
     """Run the members (one per rain sequence), on ``client``'s Dask workers or, without one, here.
+
+    Their first radar interval, the same last observed frame in every member, is run once here and
+    each member goes on from it (:class:`MemberHead`; the same bits as each running it).
 
     The rain is cut to the radar pixels over the twin (and a margin for the bilinear reprojection)
     before it is shipped: a 40 km radar over a 2 km city would otherwise travel whole to every member.
@@ -229,6 +287,7 @@ def run_members(inputs: MemberInputs, rains: Sequence[np.ndarray], client: Any =
         )
         rains = [np.ascontiguousarray(r[..., window[0], window[1]]) for r in rains]
         inputs = dataclasses.replace(inputs, radar_transform=transform)
+        inputs = dataclasses.replace(inputs, head=first_interval(inputs, rains))
     if client is None:
         return [run_member(inputs, r) for r in rains]
     shared = client.scatter(inputs, broadcast=True, hash=False)
@@ -246,7 +305,7 @@ def warm_up(scenario: Scenario | None) -> None:
 
     grid = Grid.simple(np.zeros((4, 4)), 1.0)
     state = member_state(scenario, np.full((4, 4), 0.01))
-    params = FloodParams()
+    params = FloodParams() if scenario is None else member_params(FloodParams(), scenario.numerics)
     forcing = FloodForcing.none((4, 4))
     advance, sparams = _stepper(scenario, params)
-    advance(state, grid, forcing, sparams, 1.0, FloodAccum.zeros((4, 4)))
+    advance(state, grid, forcing, sparams, 1.0, FloodAccum.zeros((4, 4), kind="depth"))
