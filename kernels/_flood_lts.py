@@ -35,6 +35,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._flood_core import (
+    ACC_DEPTH,
     FASTMATH,
     N_PF,
     P_FOUR,
@@ -429,28 +430,44 @@ def _continuity_tile(
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _accumulate_tile(
-    a, b, tile, s, lev, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf,
+    a, b, tile, s, lev, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc,
 ):  # fmt: skip
     """Running maxima and wet/dry times of a tile's cells after the update, as the global sweep takes
     them: the speed from the stored discharges over the largest depth they went through (the
     cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound. A face
-    beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop)."""
+    beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop). With the lean
+    accumulator (``do_acc`` ACC_DEPTH) only the largest depth and the wet/dry times."""
     ny, nx = h.shape
     rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
     n_cap = 0
     for i in range(nrect):
         n_cap += _accumulate_rect(
             rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3], h, h0, zb, nb, qx, qy, t1,
-            a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf,
+            a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, do_acc,
         )  # fmt: skip
     part[k, _T_CAPPED] = n_cap
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _accumulate_rect(r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf):
+def _accumulate_rect(
+    r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, do_acc
+):  # fmt: skip
     ny, nx = h.shape
     half, hdry, zero, wet = pf[P_HALF], pf[P_HDRY], pf[P_ZERO], pf[P_WET]
     n_cap = 0
+    if do_acc == ACC_DEPTH:
+        for r in range(r0, r1):
+            n_changed = 0
+            for c in range(c0, c1):
+                w = h[r, c]
+                a_hmax[r, c] = max(a_hmax[r, c], w)
+                n_changed += (w > wet) != (h0[r, c] > wet)
+            if n_changed:
+                for c in range(c0, c1):
+                    is_wet = h[r, c] > wet
+                    if is_wet != (h0[r, c] > wet):
+                        wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
+        return n_cap
     for r in range(r0, r1):
         ru = _u(r)
         rn = ru - _u(1) if r > 0 else ru
@@ -848,6 +865,7 @@ def run(
                         part,
                         i,
                         pf,
+                        do_acc,
                     )
                 for i in range(n):
                     capped += part[i, _T_CAPPED]

@@ -511,7 +511,8 @@ class FloodAccum:
         "full" keeps everything above. "depth", the lean accumulator (forecast members): the CPU
         kernel keeps only ``h_max`` and the wet/dry timing (``t_arrival``, ``duration``), bit for
         bit as "full" does, at a fraction of the cost, and leaves ``v_max`` and ``hazard_max``
-        alone (other schemes may still fill them: read the speed and hazard from a "full" one).
+        alone under either time stepping (the GPU and the full solver may still fill them: read
+        the speed and hazard from a "full" one).
     """
 
     def __init__(self, h_max, v_max, hazard_max, t_arrival, duration, wet_since, kind: str = "full"):
@@ -810,7 +811,7 @@ def _advance_local(
         b_row, b_col, b_side, b_kind, b_ser, b_slope, *rest,
         float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
         float(params.g), float(params.wet_depth), float(params.froude_cap), prep.zref, state.t, float(t_end),
-        accum is not None, *acc, vols, state.h_lo, state.h.dtype == np.float32,
+        _core.ACC_NONE if accum is None else accum._mode, *acc, vols, state.h_lo, state.h.dtype == np.float32,
         _lts.TILE, int(params.max_levels), levels,
     )  # fmt: skip
     _close_interval(state, accum, prep, t, steps)
