@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -70,6 +71,7 @@ class NodeValues:
         }
         self._solver = solver
         self._c, self._c_set = _c_functions() if compiled else (None, None)
+        self._entries: dict[Any, Any] = {}
         probe = np.asarray(probe, dtype=np.int32)[:8]
         if self._c is not None and len(probe):
             # the library loaded here must be the one the simulation runs in: check against the wrapper
@@ -87,8 +89,9 @@ class NodeValues:
         """Current value of ``prop`` at the nodes ``index`` (int32 SWMM indices)."""
         if self._c is None:
             return self._get_wrapped(prop, index)
+        index = np.ascontiguousarray(index, dtype=np.int32)
         out = np.empty(len(index))
-        _get_many(self._c, prop, index, out)
+        self._call(_get_many, self._c, int(prop), index, out)
         return out
 
     def set_inflows(self, index: np.ndarray, values: np.ndarray) -> None:
@@ -98,7 +101,22 @@ class NodeValues:
             for i, v in zip(index, values):
                 put(int(i), float(v))
             return
-        _set_many(self._c_set, _NODE_LATFLOW, np.asarray(index, dtype=np.int32), np.asarray(values, dtype=float))
+        index = np.ascontiguousarray(index, dtype=np.int32)
+        self._call(_set_many, self._c_set, _NODE_LATFLOW, index, np.ascontiguousarray(values, dtype=np.float64))
+
+    def _call(self, loop: Any, *args: Any) -> None:
+        """Call the compiled ``loop`` through its machine code's entry point once it exists.
+
+        Numba's dispatcher does not match a ctypes function's type in its fast path, so each call
+        through it looked the overload up again (0.1-1 ms; a coupled run sets inflows each coupling
+        step, and reads overflows each SWMM step); the arguments' types never change here.
+        """
+        entry = self._entries.get(loop)
+        if entry is None:
+            loop(*args)  # compiles it, or loads it from the cache, for these types
+            self._entries[loop] = loop.overloads[tuple(loop.typeof_pyval(a) for a in args)].entry_point
+            return
+        entry(*args)
 
     def _get_wrapped(self, prop: int, index: np.ndarray) -> np.ndarray:
         get, code = self._solver.node_get_result, self._wrapped[prop]
