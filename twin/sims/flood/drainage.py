@@ -640,6 +640,7 @@ class _NodeIO:
         self.outfalls = [self.all[k] for k in outfalls]
         self._all = np.array(self.all, dtype=np.int32)
         self._coupled = np.array(self.coupled, dtype=np.int32)
+        self._outfalls = np.array(self.outfalls, dtype=np.int32)
         self._inflow_set = np.zeros(len(self.coupled))  # SWMM's inflows start at 0
         self._values: Any = None
 
@@ -682,12 +683,9 @@ class _NodeIO:
         """Signed discharge (SWMM's flow units) of the surface outfalls over SWMM's last step, as SWMM
         books it: their inflow, or minus their outflow where water runs back up the pipe (SWMM then
         reports the reversed flow as the node's inflow too, so its cumulative inflow cannot tell)."""
-        get = self._solver.node_get_result
-        flows = []
-        for i in self.outfalls:
-            q_in, q_out = get(i, self._inflow), get(i, self._outflow)
-            flows.append(q_in if q_out == 0.0 else (-q_out if q_in == q_out else 0.0))
-        return np.array(flows, dtype=float)
+        vals = self._vals()
+        q_in, q_out = vals.results(self._inflow, self._outfalls), vals.results(self._outflow, self._outfalls)
+        return np.where(q_out == 0.0, q_in, np.where(q_in == q_out, -q_out, 0.0))
 
     def total_inflows(self, which: np.ndarray) -> np.ndarray:
         """Cumulative inflow volume [m3] of the nodes ``which``."""
