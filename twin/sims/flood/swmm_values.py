@@ -4,8 +4,9 @@ SWMM 5.2 has no call for all nodes at once, and swmm-toolkit's Python wrapper of
 costs 1-2 us a node (its error checks in Python); a coupled run reads every manhole's head and volume
 each coupling step and the overflow of every node each SWMM step. The same C function of the same
 loaded library (``libswmm5``, the one pyswmm's simulation runs in), called from a compiled loop, costs
-about 30 ns a node. Where that library cannot be found, or its values do not match the wrapper's on
-the running simulation, the wrapper is used instead (same values, slower).
+about 30 ns a node. The same for swmm-toolkit's own ``swmm_getNodeResult`` (the surface outfalls' inflow
+and outflow, read each SWMM step). Where that library cannot be found, or its values do not match the
+wrapper's on the running simulation, the wrapper is used instead (same values, slower).
 """
 
 from __future__ import annotations
