@@ -13,8 +13,9 @@ stage to the one before:
 7. ``run`` of the scenario itself: with a ``[drainage]`` table, SWMM coupled at every exchange.
 
 Throughput = grid cells x steps / wall seconds (blocked cells included, as the kernel sweeps them);
-the ``run`` variants count the loop's wall time (``summary["wall_seconds"]``: the set-up before it
-and the result after it are not counted; neither is written to disk). Variants alternate round by
+the ``run`` variants count the loop's wall and CPU time (``summary["wall_seconds"]``,
+``summary["cpu_seconds"]``: the set-up before it and the result after it are not counted, but reported
+apart as the fixed cost; nothing is written to disk). Variants alternate round by
 round, and each keeps its best round (the least disturbed by other work on the machine); the CPU
 time of the process (all threads) is reported beside it. A stage's cost is the difference of two
 consecutive variants' nanoseconds per cell update.
@@ -67,14 +68,17 @@ def _kernel_variant(tw: Twin, scenario: Scenario, *, accum: bool, losses: bool, 
 
 
 def _run_variant(tw: Twin, scenario: Scenario) -> Callable[[], dict]:
-    """A timed ``run`` of the scenario (its loop's wall time; CPU time of the whole call)."""
+    """A timed ``run`` of the scenario: its loop's wall and CPU time (``fixed_cpu``: the CPU time of the
+    set-up before the loop and the result built after it, which do not grow with the run's length)."""
 
     def once() -> dict:
         c0 = time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             summary = run(tw, scenario, progress=False, scene=False).summary
-        return {"steps": summary["steps"], "wall": summary["wall_seconds"], "cpu": time.process_time() - c0}
+        whole = time.process_time() - c0
+        cpu = summary["cpu_seconds"]
+        return {"steps": summary["steps"], "wall": summary["wall_seconds"], "cpu": cpu, "fixed_cpu": whole - cpu}
 
     return once
 
@@ -158,6 +162,7 @@ def render(rows: list[dict], cells: int, minutes: float, repeats: int) -> str:
         "update | Stage cost, CPU ns | Ratio to the bare kernel | Ratio, CPU time |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    fixed = "/".join(f"{r['fixed_cpu']:.2f}" for r in rows if "fixed_cpu" in r and not r.get("setting")) or "-"
     base = [r for r in rows if not r.get("setting")]
     last = base[-1]
     prev = None
@@ -174,8 +179,9 @@ def render(rows: list[dict], cells: int, minutes: float, repeats: int) -> str:
         "",
         f"{cells:,} cells, the first {minutes:g} simulated minutes; best of {repeats} alternating rounds per variant. "
         "Each variant adds one stage to the row above; throughput = grid cells x steps / wall seconds (blocked "
-        "cells included); the `run` rows count the loop's wall time (set-up and result building excluded, nothing "
-        "written) and the whole call's CPU time. CPU: the process's CPU time, all threads (on a loaded machine "
+        "cells included); the `run` rows count the loop's wall and CPU time (set-up and result building "
+        f"excluded, nothing written; they cost {fixed} s CPU per call, whatever the run's length). CPU: the "
+        "process's CPU time, all threads (on a loaded machine "
         "the steadier measure); stage cost: the difference of CPU ns per cell update from the row above "
         "(negative: within the noise). "
         f"**Scenario throughput: {last['rate'] / bare['rate']:.0%} of the bare kernel in wall time, "

@@ -1046,6 +1046,13 @@ def test_node_values_through_swmms_c_calls_equal_the_toolkits(tmp_path):
         got = vals.get(NODE_OVERFLOW, index).tolist()
         assert got == [solver.node_get_result(int(i), NodeResults.overflow.value) for i in index]
         assert max(got) > 0
+        # swmm-toolkit's node results (the outfalls' inflow and outflow each SWMM step) through its C call
+        assert vals._c_result is not None
+        for code in NodeResults:
+            want = [solver.node_get_result(int(i), code.value) for i in index]
+            assert vals.results(code.value, index).tolist() == want, code
+            assert wrapped.results(code.value, index).tolist() == want, code
+        assert max(vals.results(NodeResults.outflow.value, index)) > 0  # values that moved
     finally:
         sim.close()
 

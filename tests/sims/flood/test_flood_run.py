@@ -112,12 +112,14 @@ def test_result_folder_and_reload(tmp_path):
         "mass_balance_error",
         "steps",
         "wall_seconds",
+        "cpu_seconds",
         "cell_updates_per_second",
         "buildings_flooded",
         "scenario_hash",
     ):
         assert key in s
     assert s["scenario_hash"] == flood_scenario().hash
+    assert s["cpu_seconds"] > 0 and 0 < s["kernel_seconds"] <= s["wall_seconds"]  # the time loop's
     g = (out / "gauges.csv").read_text().splitlines()
     assert g[0] == "time_s,pit_depth_m,pit_level_m" and len(g) == 1 + 16  # t = 0..900 every 60 s
     back = FloodResult.load(out)
@@ -144,7 +146,12 @@ def test_checkpoint_and_resume_equal_an_uninterrupted_run(tmp_path, stepping):
     for path in (frames, speeds):
         with open(path, "ab") as fh:
             fh.write(np.full(tw.shape, 7.0, np.float32).tobytes())
+    with np.load(tmp_path / "part.checkpoint.npz") as ck:
+        before = json.loads(str(ck["run_stats"]))
     resumed = run(tw, sc, out=tmp_path / "part", progress=False, resume=True, scene=False)
+    # the loop's times go on from the checkpoint's
+    assert 0 < before["cpu_seconds"] <= resumed.summary["cpu_seconds"]
+    assert before["wall_seconds"] <= resumed.summary["wall_seconds"]
     assert not frames.exists()
     with xr.open_dataset(tmp_path / "part" / "depth.nc") as a, xr.open_dataset(tmp_path / "full" / "depth.nc") as b:
         np.testing.assert_array_equal(a["depth"].values, b["depth"].values)

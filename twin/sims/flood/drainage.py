@@ -171,6 +171,8 @@ class SewerCoupling:
             self.out_invert = nodes["invert"].to_numpy(dtype=float)[self.out_idx]
             out_flat = self.out_rows * nx + self.out_cols
             self.out_share = self.cell_area / np.bincount(out_flat, minlength=ny * nx)[out_flat]
+            # the outfalls by cell (outfalls sharing a cell share its water): sums over the outfalls, not the grid
+            self._out_cell = np.unique(out_flat, return_inverse=True)[1].reshape(-1)
             self.area = np.full(len(self.idx), cfg.inlet_area)
             self.perimeter = np.full(len(self.idx), cfg.inlet_perimeter)
             if self.network.rows.get("SUBCATCHMENTS"):
@@ -297,7 +299,10 @@ class SewerCoupling:
         back = flooded[self.idx]
         self.lost_flooding += float(flooded.sum() - back.sum())
         np.add.at(h, (self.rows, self.cols), ((back - fed) / self.cell_area).astype(h.dtype))
-        np.maximum(h, 0, out=h)  # float rounding only: the cap keeps what is taken within the cell's water
+        # float rounding only: the cap keeps what is taken within the cell's water. Only the cells the
+        # exchange changed (a pass over the whole grid at every exchange cost O(cells x exchanges))
+        for rows, cols in ((self.rows, self.cols), (self.out_rows, self.out_cols)):
+            h[rows, cols] = np.maximum(h[rows, cols], 0)
         self.net_fed += float(fed.sum())
         to_net = np.maximum(fed, 0.0)
         to_surf = np.maximum(-fed, 0.0) + back
@@ -368,11 +373,9 @@ class SewerCoupling:
     def _book_outfalls(self, h: np.ndarray, dis: np.ndarray, elapsed: float) -> None:
         """Put what the surface outfalls discharged on their cells, and take off them what SWMM let in
         through them (never more than a cell holds: the rest is counted as ``reverse_unmet``)."""
-        ny, nx = h.shape
-        flat = self.out_rows * nx + self.out_cols
         want = np.maximum(-dis, 0.0)
         held = np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0) * self.cell_area
-        asked = np.bincount(flat, weights=want, minlength=ny * nx)[flat]
+        asked = np.bincount(self._out_cell, weights=want)[self._out_cell]  # what all outfalls of the cell ask
         taken = want * np.minimum(1.0, held / np.where(asked > 0, asked, 1.0))
         given = np.maximum(dis, 0.0)
         np.add.at(h, (self.out_rows, self.out_cols), ((given - taken) / self.cell_area).astype(h.dtype))
@@ -620,7 +623,7 @@ class SewerCoupling:
 class _NodeIO:
     """SWMM's node values read and set by index, for many nodes.
 
-    Heads, volumes, overflows and the inflows fed come through
+    Heads, volumes, overflows, the surface outfalls' flows and the inflows fed come through
     :class:`twin.sims.flood.swmm_values.NodeValues` (SWMM's C calls looped in Numba, ~30 ns a node),
     inflows only where they changed; the rest through swmm-toolkit's per-node calls (1-2 us a node),
     made only where needed: the flooding statistics only at nodes that overflowed.
@@ -640,6 +643,7 @@ class _NodeIO:
         self.outfalls = [self.all[k] for k in outfalls]
         self._all = np.array(self.all, dtype=np.int32)
         self._coupled = np.array(self.coupled, dtype=np.int32)
+        self._outfalls = np.array(self.outfalls, dtype=np.int32)
         self._inflow_set = np.zeros(len(self.coupled))  # SWMM's inflows start at 0
         self._values: Any = None
 
@@ -682,12 +686,9 @@ class _NodeIO:
         """Signed discharge (SWMM's flow units) of the surface outfalls over SWMM's last step, as SWMM
         books it: their inflow, or minus their outflow where water runs back up the pipe (SWMM then
         reports the reversed flow as the node's inflow too, so its cumulative inflow cannot tell)."""
-        get = self._solver.node_get_result
-        flows = []
-        for i in self.outfalls:
-            q_in, q_out = get(i, self._inflow), get(i, self._outflow)
-            flows.append(q_in if q_out == 0.0 else (-q_out if q_in == q_out else 0.0))
-        return np.array(flows, dtype=float)
+        vals = self._vals()
+        q_in, q_out = vals.results(self._inflow, self._outfalls), vals.results(self._outflow, self._outfalls)
+        return np.where(q_out == 0.0, q_in, np.where(q_in == q_out, -q_out, 0.0))
 
     def total_inflows(self, which: np.ndarray) -> np.ndarray:
         """Cumulative inflow volume [m3] of the nodes ``which``."""

@@ -4,14 +4,16 @@ SWMM 5.2 has no call for all nodes at once, and swmm-toolkit's Python wrapper of
 costs 1-2 us a node (its error checks in Python); a coupled run reads every manhole's head and volume
 each coupling step and the overflow of every node each SWMM step. The same C function of the same
 loaded library (``libswmm5``, the one pyswmm's simulation runs in), called from a compiled loop, costs
-about 30 ns a node. Where that library cannot be found, or its values do not match the wrapper's on
-the running simulation, the wrapper is used instead (same values, slower).
+about 30 ns a node. The same for swmm-toolkit's own ``swmm_getNodeResult`` (the surface outfalls' inflow
+and outflow, read each SWMM step). Where that library cannot be found, or its values do not match the
+wrapper's on the running simulation, the wrapper is used instead (same values, slower).
 """
 
 from __future__ import annotations
 
 import ctypes
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -37,22 +39,51 @@ def _set_many(put, prop, index, values):
         put(prop, index[k], values[k])
 
 
-def _c_functions():
-    """SWMM's ``swmm_getValue`` and ``swmm_setValue`` from swmm-toolkit's library, or (None, None)."""
+@numba.njit(cache=True)
+def _results_many(get, code, index, out):
+    bad = 0
+    for k in range(index.shape[0]):
+        bad += get(index[k], code, out[k:].ctypes) != 0
+    return bad
+
+
+def _result_function():
+    """swmm-toolkit's ``swmm_getNodeResult`` (the call behind its ``node_get_result``) from its library, or None."""
+    lib = _library()
+    if lib is None:
+        return None
+    try:
+        get = lib.swmm_getNodeResult
+    except AttributeError:
+        return None
+    get.restype, get.argtypes = ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_double)]
+    return get
+
+
+def _library():
+    """swmm-toolkit's ``libswmm5`` (the library pyswmm's simulation runs in), or None."""
     from swmm import toolkit
 
     folder = Path(toolkit.__file__).parent
     for name in ("libswmm5.so", "libswmm5.dylib", "swmm5.dll"):
         if (folder / name).is_file():
             try:
-                lib = ctypes.CDLL(str(folder / name))
-                get, put = lib.swmm_getValue, lib.swmm_setValue
-            except (OSError, AttributeError):
-                return None, None
-            get.restype, get.argtypes = ctypes.c_double, [ctypes.c_int, ctypes.c_int]
-            put.restype, put.argtypes = None, [ctypes.c_int, ctypes.c_int, ctypes.c_double]
-            return get, put
-    return None, None
+                return ctypes.CDLL(str(folder / name))
+            except OSError:
+                return None
+    return None
+
+
+def _c_functions():
+    """SWMM's ``swmm_getValue`` and ``swmm_setValue`` from swmm-toolkit's library, or (None, None)."""
+    lib = _library()
+    try:
+        get, put = lib.swmm_getValue, lib.swmm_setValue
+    except AttributeError:  # no library (None), or one without these calls
+        return None, None
+    get.restype, get.argtypes = ctypes.c_double, [ctypes.c_int, ctypes.c_int]
+    put.restype, put.argtypes = None, [ctypes.c_int, ctypes.c_int, ctypes.c_double]
+    return get, put
 
 
 class NodeValues:
@@ -70,12 +101,14 @@ class NodeValues:
         }
         self._solver = solver
         self._c, self._c_set = _c_functions() if compiled else (None, None)
+        self._entries: dict[Any, Any] = {}
+        self._c_result = _result_function() if compiled else None
         probe = np.asarray(probe, dtype=np.int32)[:8]
         if self._c is not None and len(probe):
             # the library loaded here must be the one the simulation runs in: check against the wrapper
             for prop in (NODE_HEAD, NODE_VOLUME):
                 if not np.array_equal(self.get(prop, probe), self._get_wrapped(prop, probe)):
-                    self._c = None
+                    self._c = self._c_result = None
                     break
 
     @property
@@ -87,9 +120,21 @@ class NodeValues:
         """Current value of ``prop`` at the nodes ``index`` (int32 SWMM indices)."""
         if self._c is None:
             return self._get_wrapped(prop, index)
+        index = np.ascontiguousarray(index, dtype=np.int32)
         out = np.empty(len(index))
-        _get_many(self._c, prop, index, out)
+        self._call(_get_many, self._c, int(prop), index, out)
         return out
+
+    def results(self, code: int, index: np.ndarray) -> np.ndarray:
+        """swmm-toolkit's ``node_get_result(i, code)`` (a ``NodeResults`` code) at the nodes ``index``: its
+        C call looped in Numba (about 30 ns a node against 1-2 us), or the wrapper where that fails."""
+        index = np.ascontiguousarray(index, dtype=np.int32)
+        if self._c_result is not None:
+            out = np.empty(len(index))
+            if not self._call(_results_many, self._c_result, int(code), index, out):
+                return out
+        get = self._solver.node_get_result
+        return np.array([get(int(i), int(code)) for i in index], dtype=float)
 
     def set_inflows(self, index: np.ndarray, values: np.ndarray) -> None:
         """Set the API inflow (SWMM's flow units) of the nodes ``index``; SWMM keeps it until set again."""
@@ -98,7 +143,22 @@ class NodeValues:
             for i, v in zip(index, values):
                 put(int(i), float(v))
             return
-        _set_many(self._c_set, _NODE_LATFLOW, np.asarray(index, dtype=np.int32), np.asarray(values, dtype=float))
+        index = np.ascontiguousarray(index, dtype=np.int32)
+        self._call(_set_many, self._c_set, _NODE_LATFLOW, index, np.ascontiguousarray(values, dtype=np.float64))
+
+    def _call(self, loop: Any, *args: Any) -> Any:
+        """Call the compiled ``loop`` through its machine code's entry point once it exists.
+
+        Numba's dispatcher does not match a ctypes function's type in its fast path, so each call
+        through it looked the overload up again (0.1-1 ms; a coupled run sets inflows each coupling
+        step, and reads overflows each SWMM step); the arguments' types never change here.
+        """
+        entry = self._entries.get(loop)
+        if entry is None:
+            out = loop(*args)  # compiles it, or loads it from the cache, for these types
+            self._entries[loop] = loop.overloads[tuple(loop.typeof_pyval(a) for a in args)].entry_point
+            return out
+        return entry(*args)
 
     def _get_wrapped(self, prop: int, index: np.ndarray) -> np.ndarray:
         get, code = self._solver.node_get_result, self._wrapped[prop]
