@@ -632,10 +632,7 @@ def _step_chunk(
                 a_hmax[r, c] = max(a_hmax[r, c], w)
                 n_changed += (w > wet) != (h0_row[c] > wet)
             if n_changed:
-                for c in range(nx):
-                    is_wet = h[r, c] > wet
-                    if is_wet != (h0_row[c] > wet):
-                        wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
+                wet_dry_row(r, 0, nx, h[r], h0_row, wet, t1, a_tarr, a_dur, a_wet)
         elif do_acc:
             # Flow depths and water-surface drops of the faces as the momentum sweep saw them
             # (start-of-step depths), for the speed and its bound (see maxima).
@@ -669,10 +666,7 @@ def _step_chunk(
             n_cap += cap
             # Wet/dry changes are rare and branchy: a separate loop keeps the one above SIMD.
             if n_changed:
-                for c in range(nx):
-                    is_wet = h[r, c] > wet
-                    if is_wet != (h0_row[c] > wet):
-                        wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
+                wet_dry_row(r, 0, nx, h[r], h0_row, wet, t1, a_tarr, a_dur, a_wet)
         ip, ic_, inx = ic_, inx, ip
     part[ch, S_INFIL] = s_inf
     part[ch, S_DRAIN] = s_drn
@@ -1004,6 +998,18 @@ def wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet):
     else:
         a_dur[r, c] += t1 - a_wet[r, c]
         a_wet[r, c] = np.nan
+
+
+@njit(error_model="numpy", cache=True)
+def wet_dry_row(r, c0, c1, hr, h0r, wet, t1, a_tarr, a_dur, a_wet):
+    """:func:`wet_dry` for the cells c0..c1 of row r whose depth crossed ``wet`` in a step ending at
+    t1 (``hr``, ``h0r``: the row's depths at its end and start, indexed by column). Called only for
+    rows where some cell did: the changes are rare and branchy, and apart they keep the caller's
+    loop SIMD."""
+    for c in range(c0, c1):
+        is_wet = hr[c] > wet
+        if is_wet != (h0r[c] > wet):
+            wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
 
 
 @njit(error_model="numpy", cache=True)

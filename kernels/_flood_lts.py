@@ -58,7 +58,7 @@ from ._flood_core import (
     maxima,
     point_inflows,
     source_limited_dt,
-    wet_dry,
+    wet_dry_row,
 )
 from ._series import series_cumulative, series_integral, series_value
 
@@ -463,10 +463,7 @@ def _accumulate_rect(
                 a_hmax[r, c] = max(a_hmax[r, c], w)
                 n_changed += (w > wet) != (h0[r, c] > wet)
             if n_changed:
-                for c in range(c0, c1):
-                    is_wet = h[r, c] > wet
-                    if is_wet != (h0[r, c] > wet):
-                        wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
+                wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
         return n_cap
     for r in range(r0, r1):
         ru = _u(r)
@@ -493,12 +490,8 @@ def _accumulate_rect(
             )
             n_cap += cap
             n_changed += (w > wet) != (w0 > wet)
-        # wet/dry changes are rare and branchy: a separate loop keeps the one above SIMD
         if n_changed:
-            for c in range(c0, c1):
-                is_wet = h[r, c] > wet
-                if is_wet != (h0[r, c] > wet):
-                    wet_dry(r, c, is_wet, t1, a_tarr, a_dur, a_wet)
+            wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
     return n_cap
 
 
