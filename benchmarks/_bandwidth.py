@@ -37,6 +37,21 @@ def _best(fn, repeats: int) -> float:
     return best
 
 
+def _best_per_threads(fn, threads: tuple[int, ...], repeats: int) -> dict[int, float]:
+    """Best time of ``fn`` on each thread count (those above Numba's left out), Numba's count restored."""
+    out = {}
+    previous = numba.get_num_threads()
+    try:
+        for k in threads:
+            if k > numba.config.NUMBA_NUM_THREADS:
+                continue
+            numba.set_num_threads(k)
+            out[k] = _best(fn, repeats)
+    finally:
+        numba.set_num_threads(previous)
+    return out
+
+
 def triad_bandwidth(threads: tuple[int, ...] = (1, 2), n: int = TRIAD_N, repeats: int = 5) -> dict[str, float]:
     """Best-of-``repeats`` triad bandwidth [bytes/s]: ``numba x<k>`` for each thread count, and ``numpy``.
 
@@ -45,16 +60,8 @@ def triad_bandwidth(threads: tuple[int, ...] = (1, 2), n: int = TRIAD_N, repeats
     a, b, c = np.zeros(n), np.random.default_rng(0).random(n), np.random.default_rng(1).random(n)
     s = 3.0
     _triad(a, b, c, s)  # compile (or load), touch every page
-    out = {}
-    previous = numba.get_num_threads()
-    try:
-        for k in threads:
-            if k > numba.config.NUMBA_NUM_THREADS:
-                continue
-            numba.set_num_threads(k)
-            out[f"numba x{k}"] = 24.0 * n / _best(lambda: _triad(a, b, c, s), repeats)
-    finally:
-        numba.set_num_threads(previous)
+    times = _best_per_threads(lambda: _triad(a, b, c, s), threads, repeats)
+    out = {f"numba x{k}": 24.0 * n / t for k, t in times.items()}
 
     def numpy_triad():
         np.multiply(c, s, out=a)
@@ -82,17 +89,8 @@ def compute_scaling(threads: tuple[int, ...] = (1, 2), repeats: int = 5) -> dict
     x = np.ones(1 << 12)
     rounds = 2000
     _spin(x, 10)  # compile (or load)
-    out = {}
-    previous = numba.get_num_threads()
-    try:
-        for k in threads:
-            if k > numba.config.NUMBA_NUM_THREADS:
-                continue
-            numba.set_num_threads(k)
-            out[k] = x.size * rounds / _best(lambda: _spin(x, rounds), repeats)
-    finally:
-        numba.set_num_threads(previous)
-    return out
+    times = _best_per_threads(lambda: _spin(x, rounds), threads, repeats)
+    return {k: x.size * rounds / t for k, t in times.items()}
 
 
 def kernel_bytes(
