@@ -30,9 +30,10 @@ import math
 import llvmlite.binding as llvm
 import numpy as np
 from numba import config, njit, prange, types
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
-from ._flood_core import DEBRIS_DEPTH, losses_row
+from ._bitops import INV_CBRT_MAGIC, as_bits, from_bits, nonfinite
+from ._flood_core import ACC_NONE, DEBRIS_DEPTH, N_PF, forced_cells, losses_row
 from ._series import series_cumulative, series_integral, series_value
 
 # The face and update loops read a dozen planes of the ring buffer and the state rows and write
@@ -72,23 +73,8 @@ def _minmod(a, b):
     return (math.copysign(half, a) + math.copysign(half, b)) * min(abs(a), abs(b))
 
 
-# Seeds of x**(-1/3) from the float bit pattern (the "magic constant" trick for the inverse cube root).
+# Seed of x**(-1/3) from the float64 bit pattern (float32's is INV_CBRT_MAGIC).
 _INV_CBRT_SEED = 0x553EF0FF289DD796
-_INV_CBRT_SEED32 = 0x54A2FA8C
-
-
-@intrinsic
-def _reinterpret(typingctx, x, like):
-    """The bits of the number x as the type of ``like`` (of the same width): a float's bit pattern as an
-    integer or back. ``.view`` on a scalar goes through a temporary array (runtime calls in the loop,
-    which stop it vectorising); this is one bitcast."""
-    if getattr(x, "bitwidth", None) != getattr(like, "bitwidth", -1):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(like))
-
-    return like(x, like), codegen
 
 
 def _cbrt(x):
@@ -107,8 +93,8 @@ def _cbrt_impl(x):
             four = np.float32(4.0)
             third = np.float32(1.0 / 3.0)
             x = np.float32(x)
-            b = np.float32(_reinterpret(x, np.int32(0))) * third
-            r = _reinterpret(np.int32(np.int32(_INV_CBRT_SEED32) - np.int32(b)), np.float32(0.0))
+            b = np.float32(as_bits(x)) * third
+            r = from_bits(np.int32(np.int32(INV_CBRT_MAGIC) - np.int32(b)), np.float32(0.0))
             r = r * (four - x * r * r * r) * third
             r = r * (four - x * r * r * r) * third
             r = r * (four - x * r * r * r) * third
@@ -118,8 +104,8 @@ def _cbrt_impl(x):
 
     def cbrt64(x):
         x = np.float64(x)
-        seed = np.int64(np.int64(_INV_CBRT_SEED) - np.int64(np.float64(_reinterpret(x, np.int64(0))) * (1.0 / 3.0)))
-        r = _reinterpret(seed, np.float64(0.0))
+        seed = np.int64(np.int64(_INV_CBRT_SEED) - np.int64(np.float64(as_bits(x)) * (1.0 / 3.0)))
+        r = from_bits(seed, np.float64(0.0))
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
@@ -203,7 +189,8 @@ _S = 2  # eight limited slopes (second order): x-slopes of h, eta, u, v, then y-
 _X = 10  # five fluxes of a row's x-faces (nx + 1): mass, x-momentum, y-momentum, west and east correction
 _Y = 15  # five fluxes of the y-faces above a row: mass, y-momentum, x-momentum, north and south correction
 _F = 20  # limiter factor of the row's cells
-_NPLANES = 21
+_P = 21  # MUSCL-Hancock: the cell's depth and velocities predicted half a step ahead (h*, u*, v*)
+_NPLANES = 24
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
@@ -278,6 +265,45 @@ def _slope_row(h, zb, blocked, r, sa, s, sb):
         s[_S + 3, c] = s3 if ok else zero
 
 
+@njit(error_model="numpy", cache=True, fastmath=FASTMATH)
+def _predict_row(hr, nbr, s, dt, dtdx, g):
+    """MUSCL-Hancock's predictor (Toro 2009, sec. 14.4): a row's depth and velocities half a step ahead
+    into its ring planes _P (h*), _P + 1 (u*), _P + 2 (v*), from the row's state (velocities _U, _V)
+    and its limited slopes, by the primitive form of the equations:
+    h* = h - dt/2 (u h_x + h u_x + v h_y + h v_y), u* = u - dt/2 (u u_x + v u_y + g eta_x), v* alike,
+    then point-implicit Manning friction over dt/2. Cell-local: no Riemann solver. The surface slope
+    (not the depth's and the bed's apart) drives the velocities, so a lake at rest predicts itself;
+    where the slopes are 0 (next to dry or blocked cells) only the friction acts. Branch-free."""
+    zero = _as(0.0, s[0, 0])
+    one = _as(1.0, zero)
+    gg = _as(g, zero)
+    k = _as(0.5 * dtdx, zero)
+    dt2 = _as(0.5 * dt, zero)
+    hvel = _as(H_VEL, zero)
+    for c in range(hr.size):
+        w = _as(hr[c], zero)
+        u = s[_U, c]
+        v = s[_V, c]
+        hx = s[_S, c]
+        ex = s[_S + 1, c]
+        ux = s[_S + 2, c]
+        vx = s[_S + 3, c]
+        hy = s[_S + 4, c]
+        ey = s[_S + 5, c]
+        uy = s[_S + 6, c]
+        vy = s[_S + 7, c]
+        hp = max(w - k * ((u * hx + w * ux) + (v * hy + w * vy)), zero)
+        up = u - k * ((u * ux + v * uy) + gg * ex)
+        vp = v - k * ((u * vx + v * vy) + gg * ey)
+        n = _as(nbr[c], zero)
+        f = one + dt2 * gg * n * n * np.sqrt(up * up + vp * vp) / (hp * _cbrt(hp))
+        inv = one / f
+        rough = (hp > hvel) & (n > zero)
+        s[_P, c] = hp
+        s[_P + 1, c] = up * inv if rough else up
+        s[_P + 2, c] = vp * inv if rough else vp
+
+
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _side(hr, zr, u, v, sl, order, c, k, sign):
     """Reconstructed (h, eta, u, v) of cell c of a row at its face on side ``sign`` (-1/+1) of axis k
@@ -293,22 +319,27 @@ def _side(hr, zr, u, v, sl, order, c, k, sign):
         e += half * sl[o + 1, c]
         uu += half * sl[o + 2, c]
         vv += half * sl[o + 3, c]
+        e = e if w >= 0.0 else e - w  # (MUSCL-Hancock's predicted state only, as in _face_span)
+        w = max(w, 0.0)
     return w, e, uu, vv
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, o0, o1, o2, o3, o4, oo):
+def _face_span(n, k, half, vb, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, o0, o1, o2, o3, o4, oo):
     """Fluxes of n faces along axis k (0: x, 1: y) into o0..o4[oo:oo + n] (the five planes of the ring
     slot, each its own array: stores through one 2D array with a runtime row stride may overlap as far
     as LLVM knows, which stops it vectorising): the face's left / upper
     cell is cell ol + c of the row with depths hl_, beds zl_, blocked flags bl_ and ring slot sl_
     (velocities and slopes), its right / lower one cell orr + c of the row hr_, zr_, br_, sr_.
 
-    half: 0.5 at second order, 0 at first (the slopes then drop out exactly). Branch-free over the
-    faces (walls, blocked cells and the Riemann cases are selects) so that LLVM vectorises it.
+    half: 0.5 at second order, 0 at first (the slopes then drop out exactly); vb: the ring plane of the
+    x-velocities (_U, or _P + 1 for MUSCL-Hancock's predicted ones, whose depths hl_, hr_ then are).
+    A face depth the slopes would take below zero (MUSCL-Hancock's predicted states only; minmod on the
+    state itself cannot) is 0 over the face's bed. Branch-free over the faces (walls, blocked cells and
+    the Riemann cases are selects) so that LLVM vectorises it.
     """
-    pn = _U + k  # normal velocity
-    pt = _V - k  # tangential velocity
+    pn = vb + k  # normal velocity
+    pt = vb + 1 - k  # tangential velocity
     q = _S + 4 * k  # slopes of h, eta, u, v along the axis
     qn = q + 2 + k
     qt = q + 3 - k
@@ -325,11 +356,15 @@ def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, o
         el = (w + zl_[i]) + hh * sl_[q + 1, i]
         ul = sl_[pn, i] + hh * sl_[qn, i]
         vl = sl_[pt, i] + hh * sl_[qt, i]
+        el = el if hl >= zero else el - hl
+        hl = max(hl, zero)
         w = _as(hr_[j], zero)
         hr = w - hh * sr_[q, j]
         er = (w + zr_[j]) - hh * sr_[q + 1, j]
         ur = sr_[pn, j] - hh * sr_[qn, j]
         vr = sr_[pt, j] - hh * sr_[qt, j]
+        er = er if hr >= zero else er - hr
+        hr = max(hr, zero)
         lb = bl_[i] != 0
         rb = br_[j] != 0
         # Hydrostatic reconstruction (Audusse et al. 2004) and its pressure corrections.
@@ -354,15 +389,19 @@ def _face_span(n, k, half, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, o
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _x_face_row(hr, zr, blr, s, order, g, bf, kw, ke):
+def _x_face_row(hr, zr, blr, s, order, hancock, g, bf, kw, ke):
     """Fluxes of a row's x-faces into the ring slot s (planes _X to _X + 4, nx + 1 faces); kw, ke: the
-    open-boundary entries of its west and east faces (-1: a wall), whose fluxes bf holds."""
+    open-boundary entries of its west and east faces (-1: a wall), whose fluxes bf holds. hancock: the
+    faces of the predicted state (planes _P), not of the row's state hr."""
     nx = hr.size
     half = 0.5 if order >= 2 else 0.0
+    vb = _P + 1 if hancock else _U
+    hp = s[_P] if hancock else hr
     out = s[_X : _X + 5]
-    _face_span(nx - 1, 0, half, g, hr, zr, blr, s, 0, hr, zr, blr, s, 1, out[0], out[1], out[2], out[3], out[4], 1)
-    u = s[_U]
-    v = s[_V]
+    _face_span(nx - 1, 0, half, vb, g, hp, zr, blr, s, 0, hp, zr, blr, s, 1, out[0], out[1], out[2], out[3], out[4], 1)
+    hr = hp
+    u = s[vb]
+    v = s[vb + 1]
     sl = s[_S : _S + 8]
     for j, k in ((0, kw), (nx, ke)):
         f1 = 0.0
@@ -384,18 +423,23 @@ def _x_face_row(hr, zr, blr, s, order, g, bf, kw, ke):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _y_face_row(h, zb, blocked, i, sa, sb, order, g, bf, kmap, out):
+def _y_face_row(h, zb, blocked, i, sa, sb, order, hancock, g, bf, kmap, out):
     """Fluxes of the y-faces between rows i - 1 (ring slot sa) and i (slot sb) into out (5, nx + 1);
-    kmap: the open-boundary entry of each face of an outer row (-1: a wall)."""
+    kmap: the open-boundary entry of each face of an outer row (-1: a wall); hancock: as
+    :func:`_x_face_row`."""
     ny, nx = h.shape
+    vb = _P + 1 if hancock else _U
     if 0 < i < ny:
         half = 0.5 if order >= 2 else 0.0
-        _face_span(nx, 1, half, g, h[i - 1], zb[i - 1], blocked[i - 1], sa, 0, h[i], zb[i], blocked[i], sb, 0, out[0], out[1], out[2], out[3], out[4], 0)  # fmt: skip
+        ha = sa[_P] if hancock else h[i - 1]
+        hb = sb[_P] if hancock else h[i]
+        _face_span(nx, 1, half, vb, g, ha, zb[i - 1], blocked[i - 1], sa, 0, hb, zb[i], blocked[i], sb, 0, out[0], out[1], out[2], out[3], out[4], 0)  # fmt: skip
         return
     r = 0 if i == 0 else ny - 1
     s = sb if i == 0 else sa
-    u = s[_U]
-    v = s[_V]
+    hp = s[_P] if hancock else h[r]
+    u = s[vb]
+    v = s[vb + 1]
     sl = s[_S : _S + 8]
     for c in range(nx):
         f1 = 0.0
@@ -406,10 +450,10 @@ def _y_face_row(h, zb, blocked, i, sa, sb, order, g, bf, kmap, out):
             continue
         if not blocked[r, c]:
             if i == 0:
-                hq, eq, uq, vq = _side(h[r], zb[r], u, v, sl, order, c, 1, -1.0)
+                hq, eq, uq, vq = _side(hp, zb[r], u, v, sl, order, c, 1, -1.0)
                 f1 = _wall(hq, -vq, uq, g)
             else:
-                hl, el, ul, vl = _side(h[r], zb[r], u, v, sl, order, c, 1, 1.0)
+                hl, el, ul, vl = _side(hp, zb[r], u, v, sl, order, c, 1, 1.0)
                 f1 = _wall(hl, vl, ul, g)
         out[0, c] = 0.0
         out[1, c] = f1
@@ -569,10 +613,12 @@ def _friction(hn, mx, my, n, dt, g):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _update_row(hr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, huor, hvor):
+def _update_row(hr, hsr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, huor, hvor):
     """One row of ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)), L the flux divergence and bed source
     of the state U = (h, hu, hv) (s: the row's ring slot, its x-faces and the y-faces above; sn: the
     next row's, the y-faces below; mass fluxes limited), then point-implicit Manning friction over dt.
+    hsr: the depths of the bed source term (hr, or MUSCL-Hancock's predicted h*: the centre of the
+    faces' depths, which keeps the lake at rest).
 
     Where w0 != 0 the output row (hor, huor, hvor) holds (h0, hu0, hv0) on entry and is overwritten:
     one array read and written at the same index, which LLVM can vectorise, where two arguments that
@@ -588,7 +634,7 @@ def _update_row(hr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor,
     for c in range(hr.size):
         w = _as(hr[c], zero)
         dh = (s[_X, c] - s[_X, c + 1]) + (s[_Y, c] - sn[_Y, c])
-        dmx, dmy = _momentum_divergence(s, sn, c, second, gg, w)
+        dmx, dmy = _momentum_divergence(s, sn, c, second, gg, _as(hsr[c], zero))
         hn = max(w + dtdxt * dh, zero)
         mx = _as(hur[c], zero) + dtdxt * dmx
         my = _as(hvr[c], zero) + dtdxt * dmy
@@ -605,7 +651,7 @@ def _update_row(hr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor,
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _update_row_compensated(
-    hr, lor, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, loor, huor, hvor
+    hr, hsr, lor, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, loor, huor, hvor
 ):  # fmt: skip
     """:func:`_update_row` of a float32 state whose depths carry their rounding remainder (lor: of hr,
     loor: of hor, h0's on entry where w0 != 0), as the inertial kernel's ``update_row_compensated``: the depth is
@@ -625,7 +671,7 @@ def _update_row_compensated(
         w = _as(hr[c], zero)
         dh = (np.float64(s[_X, c]) - np.float64(s[_X, c + 1])) + (np.float64(s[_Y, c]) - np.float64(sn[_Y, c]))
         e = (np.float64(w) + np.float64(lor[c])) + dtdx * dh
-        dmx, dmy = _momentum_divergence(s, sn, c, second, gg, w)
+        dmx, dmy = _momentum_divergence(s, sn, c, second, gg, _as(hsr[c], zero))
         hn = _as(max(e, 0.0), zero)
         mx = _as(hur[c], zero) + dtdxt * dmx
         my = _as(hvr[c], zero) + dtdxt * dmy
@@ -652,13 +698,16 @@ def _store_row(qr, f, a, b):
 
 @njit(error_model="numpy", cache=True)
 def _band(
-    b0, b1, h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
+    b0, b1, h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
     qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, rb,
 ):  # fmt: skip
-    """Rows b0 to b1 - 1 of one stage (see the comment above _U); rb: the band's ring (4, planes, nx + 1)."""
+    """Rows b0 to b1 - 1 of one stage (see the comment above _U); rb: the band's ring (4, planes, nx + 1).
+    hancock (order 2): each row's state predicted half a step ahead right after its slopes, the faces
+    of the predicted states (MUSCL-Hancock: one stage a step)."""
     ny, nx = h.shape
     dtdx = dt / dx
     second = order >= 2
+    hancock = hancock and second
     for lead in range(b0 - 3, b1 + 3):
         r = lead
         if max(0, b0 - 3) <= r < min(ny, b1 + 3):
@@ -670,15 +719,17 @@ def _band(
             sa = rb[(r - 1) & 3] if r > 0 else s
             sb = rb[(r + 1) & 3] if r < ny - 1 else s
             _slope_row(h, zb, blocked, r, sa, s, sb)
+            if hancock:
+                _predict_row(h[r], nb[r], s, dt, dtdx, g)
         if max(0, b0 - 1) <= r < min(ny, b1 + 1):
             s = rb[r & 3]
-            _x_face_row(h[r], zb[r], blocked[r], s, order, g, bf, kx[r, 0], kx[r, 1])
+            _x_face_row(h[r], zb[r], blocked[r], s, order, hancock, g, bf, kx[r, 0], kx[r, 1])
         i = lead - 1  # the y-faces between rows i - 1 and i
         if max(0, b0 - 1) <= i <= min(ny, b1 + 1):
             sa = rb[(i - 1) & 3] if i > 0 else rb[i & 3]
             sb = rb[i & 3] if i < ny else sa
             krow = ky[0] if i == 0 else ky[1]
-            _y_face_row(h, zb, blocked, i, sa, sb, order, g, bf, krow, rb[i & 3, _Y : _Y + 5])
+            _y_face_row(h, zb, blocked, i, sa, sb, order, hancock, g, bf, krow, rb[i & 3, _Y : _Y + 5])
         r = lead - 2
         if max(0, b0 - 1) <= r < min(ny, b1 + 1):
             s = rb[r & 3]
@@ -694,10 +745,11 @@ def _band(
             if r == b0:
                 _limit_y_row(s[_Y, :nx], fa, fc, r == 0, False)
             _limit_y_row(sn[_Y, :nx], fc, fb, False, r == ny - 1)
+            hs = s[_P] if hancock else h[r]
             if comp:
-                _update_row_compensated(h[r], lo[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], loo[r], huo[r], hvo[r])  # fmt: skip
+                _update_row_compensated(h[r], hs, lo[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], loo[r], huo[r], hvo[r])  # fmt: skip
             else:
-                _update_row(h[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], huo[r], hvo[r])  # fmt: skip
+                _update_row(h[r], hs, hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], huo[r], hvo[r])  # fmt: skip
             _store_row(qx[r], s[_X], qa, qb)
             _store_row(qy[r], s[_Y, :nx], qa, qb)
             edge_x[r, 0] = s[_X, 0]
@@ -711,14 +763,14 @@ def _band(
 
 @njit(error_model="numpy", parallel=True, cache=True)
 def _bands(
-    h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
+    h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
     qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband,
 ):  # fmt: skip
     """One stage over nband bands of rows in parallel."""
     ny = h.shape[0]
     for k in prange(nband):
         _band(
-            k * ny // nband, (k + 1) * ny // nband, h, hu, hv, zb, nb, blocked, order, g, dt, dx,
+            k * ny // nband, (k + 1) * ny // nband, h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx,
             w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[k],
         )  # fmt: skip
 
@@ -731,7 +783,7 @@ def _nbands(ny, ring, threads):
 
 @njit(error_model="numpy", cache=True)
 def _stage(
-    h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, w0, w1, ho, huo, hvo, lo, loo, comp,
+    h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, lvl, bnd, w0, w1, ho, huo, hvo, lo, loo, comp,
     qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, threads, weight, vols,
 ):  # fmt: skip
     """One stage: ho = w0 * (h0, ...) + w1 * (U + dt L(U)) of the state U = (h, hu, hv) (ho holding
@@ -742,9 +794,9 @@ def _stage(
     _boundary_faces(h, zb, nb, hu, hv, blocked, order, g, b_row, b_col, b_side, b_kind, b_ser, b_slope, lvl, bf)
     nband = _nbands(h.shape[0], ring, threads)
     if nband == 1:
-        _band(0, h.shape[0], h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[0])  # fmt: skip
+        _band(0, h.shape[0], h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[0])  # fmt: skip
     else:
-        _bands(h, hu, hv, zb, nb, blocked, order, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband)  # fmt: skip
+        _bands(h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband)  # fmt: skip
     _boundary_volume(edge_x, edge_y, b_row, b_col, b_side, weight * dt, dx, vols)
 
 
@@ -758,33 +810,6 @@ def _max_speed(h, hu, hv, blocked, g, best, bad):
     return best.max(), bad.sum()
 
 
-def _bits(x):
-    """The bit pattern of a float as the signed integer of its width; for non-negative floats the
-    integer order is the float order, so a maximum of them is an integer reduction (which LLVM
-    vectorises; a float maximum it does not without 'nnan')."""
-    raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
-
-
-@overload(_bits, inline="always")
-def _bits_impl(x):
-    if isinstance(x, types.Float) and x.bitwidth == 32:
-        return lambda x: _reinterpret(x, np.int32(0))
-    return lambda x: _reinterpret(x, np.int64(0))
-
-
-def _nonfinite(x):
-    """1 where the float x is NaN or infinite, else 0 (its exponent bits all set: an integer test,
-    immune to fast-math and vectorised)."""
-    raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
-
-
-@overload(_nonfinite, inline="always")
-def _nonfinite_impl(x):
-    if isinstance(x, types.Float) and x.bitwidth == 32:
-        return lambda x: np.int64((_bits(x) & np.int32(0x7FFFFFFF)) >= np.int32(0x7F800000))
-    return lambda x: np.int64((_bits(x) & np.int64(0x7FFFFFFFFFFFFFFF)) >= np.int64(0x7FF0000000000000))
-
-
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _row_speed(h, hu, hv, blocked, g, best, bad, r):
     """Row r's largest |u| + c and |v| + c over its wet cells into best[r], its cells holding a
@@ -792,17 +817,17 @@ def _row_speed(h, hu, hv, blocked, g, best, bad, r):
     zero = _as(0.0, h[0])
     gg = _as(g, zero)
     hvel = _as(H_VEL, zero)
-    m = _bits(zero)
+    m = as_bits(zero)
     nbad = 0
     for c in range(h.size):
         w = h[c]
         p = hu[c]
         q = hv[c]
-        nbad += _nonfinite(w) | _nonfinite(p) | _nonfinite(q)
+        nbad += nonfinite(w) | nonfinite(p) | nonfinite(q)
         sp = max(abs(p), abs(q)) / w + np.sqrt(abs(gg * w))
         sp = sp if (w > hvel) & (blocked[c] == 0) else zero
-        m = max(m, _bits(sp))
-    best[r] = np.float64(_reinterpret(m, zero))
+        m = max(m, as_bits(sp))
+    best[r] = np.float64(from_bits(m, zero))
     bad[r] = nbad
 
 
@@ -990,6 +1015,7 @@ def run(
     dx,
     cfl,
     order,
+    hancock,
     dt_max,
     fixed_dt,
     g,
@@ -1024,10 +1050,12 @@ def run(
     cell_area = dx * dx
     b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
     h1, hu1, hv1, lo1, row_best, row_bad, sums, ring = scratch
+    traded = False  # whether (h, hu, hv, lo) are the scratch state's arrays (see the stage below)
     kx, ky = _boundary_maps(h.shape, blocked, b_row, b_col, b_side)
     bf = np.zeros((max(b_row.size, 1), 5))
     edge_x = np.zeros((ny, 2))
     edge_y = np.zeros((2, nx))
+    pf = np.zeros(N_PF, h.dtype)  # forced_cells' constants: read by its running maxima only (off)
     nser = sptr.size - 1
     cum = series_cumulative(st, sv, sptr)
     lvl = np.zeros(max(nser, 1))
@@ -1064,19 +1092,23 @@ def run(
         # fmt: off
         # (lo, lo1: the rounding remainders of h and h1 where comp, unused otherwise)
         # The second stage averages with the step's start state, which it overwrites (see _update_row).
-        if order >= 2:
-            _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
+        if order >= 2 and not hancock:
+            _stage(h, hu, hv, zb, nb, blocked, order, False, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
                    lo, lo1, comp, qx, qy, 0.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
-            _stage(h1, hu1, hv1, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.5, 0.5, h, hu, hv,
+            _stage(h1, hu1, hv1, zb, nb, blocked, order, False, g, dt, dx, lvl, bnd, 0.5, 0.5, h, hu, hv,
                    lo1, lo, comp, qx, qy, 1.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
         else:
-            # Into the scratch state, then back: the rows a band reads from its neighbours must stay
-            # as they were, and an update into its own input would run scalar (see _update_row).
-            _stage(h, hu, hv, zb, nb, blocked, order, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
+            # One stage (first order, or MUSCL-Hancock's predictor and corrector in one pass), into
+            # the other state: the rows a band reads from its neighbours must stay as they were, and
+            # an update into its own input would run scalar (see _update_row). The two states then
+            # trade places (no copy a step); the caller's arrays get the last one at the end.
+            _stage(h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
                    lo, lo1, comp, qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols)
-            _copy3(h1, hu1, hv1, h, hu, hv)
-            if comp:
-                lo[:] = lo1
+            h, h1 = h1, h
+            hu, hu1 = hu1, hu
+            hv, hv1 = hv1, hv
+            lo, lo1 = lo1, lo
+            traded = not traded
         # fmt: on
 
         # Rain (its mean over the step), infiltration, drainage.
@@ -1111,26 +1143,14 @@ def run(
                 hu[r, c] = 0.0
                 hv[r, c] = 0.0
 
-        # Cells with a forced water surface: the change is boundary inflow/outflow.
+        # Cells with a forced water surface: the change is boundary inflow/outflow (the inertial
+        # kernel's loop, its running maxima off: this solver's run over every cell below).
+        forced_cells(h, lo, comp, zb, nb, qx, qy, blocked, f_row, f_col, f_ser, st, sv, sptr, zref, t1, dx, pf,
+                     ACC_NONE, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols)  # fmt: skip
         for k in range(f_row.size):
-            r = f_row[k]
-            c = f_col[k]
-            if blocked[r, c]:
-                continue
-            target = series_value(st, sv, sptr, f_ser[k], t1) - zref - np.float64(zb[r, c])
-            old = np.float64(h[r, c])
-            if comp:
-                old += np.float64(lo[r, c])
-                lo[r, c] = 0.0
-            h[r, c] = max(target, 0.0)
-            d = (np.float64(h[r, c]) - old) * cell_area
-            if d > 0.0:
-                vols[2] += d
-            else:
-                vols[3] -= d
-            if h[r, c] <= H_VEL:
-                hu[r, c] = 0.0
-                hv[r, c] = 0.0
+            if h[f_row[k], f_col[k]] <= H_VEL:
+                hu[f_row[k], f_col[k]] = 0.0
+                hv[f_row[k], f_col[k]] = 0.0
 
         if do_acc:
             accumulate(h, hu, hv, blocked, t1, v_depth, wet, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
@@ -1141,6 +1161,11 @@ def run(
         dt_seen = max(dt_seen, dt)
         t = t1
         steps += 1
+    if traded:  # the current state is the scratch one: into the caller's arrays
+        _copy3(h, hu, hv, h1, hu1, hv1)
+        if comp:
+            lo1[:] = lo
+        h, hu, hv, lo = h1, hu1, hv1, lo1
     if status == 0 and _max_speed(h, hu, hv, blocked, g, row_best, row_bad)[1]:
         status = 2
     if status == 0:

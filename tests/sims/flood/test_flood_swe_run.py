@@ -8,10 +8,13 @@ import pytest
 from affine import Affine
 
 from conftest import flood_scenario, plane_twin, surcharged_inp
+from kernels import swe
+from kernels.flood import FloodParams
 from twin.errors import NumericalError, ScenarioError
 from twin.model import Twin
 from twin.sims.flood.run import run
 from twin.sims.flood.scenario import Scenario
+from twin.sims.flood.schemes import stepper
 
 
 def _swe(**numerics):
@@ -74,6 +77,16 @@ def test_scheme_keys_are_checked():
         Scenario.coerce(flood_scenario(numerics={"scheme": "diffusive"}))
     with pytest.raises(ScenarioError, match="order"):
         Scenario.coerce(flood_scenario(numerics={"scheme": "swe", "order": 3}))
+    with pytest.raises(ScenarioError, match="integrator"):
+        Scenario.coerce(flood_scenario(numerics={"scheme": "swe", "integrator": "heun"}))
+
+
+@pytest.mark.parametrize(("numerics", "want"), [({}, "hancock"), ({"integrator": "rk2"}, "rk2")])
+def test_the_integrator_key_reaches_the_solver(numerics, want):
+    # MUSCL-Hancock is the second-order default; [numerics] integrator = "rk2" picks SSP-RK2
+    sc = Scenario.coerce(flood_scenario(numerics=_swe(**numerics)))
+    advance, params = stepper(sc, FloodParams())
+    assert advance is swe.advance and params.integrator == want and params.order == 2
 
 
 def test_sewer_coupling_runs_with_the_full_solver(tmp_path):

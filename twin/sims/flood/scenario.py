@@ -449,7 +449,15 @@ class Numerics(ScenarioTable):
         description="'inertial': local-inertial (fast; slow flood plains); 'swe': full shallow-water equations "
         "(steep streets, Froude > 0.5, dam breaks)",
     )
-    order: Literal[1, 2] = doc(2, description="Order of the full solver (scheme 'swe'): 2 MUSCL + Heun, 1 first order")
+    order: Literal[1, 2] = doc(
+        2,
+        description="Order of the full solver (scheme 'swe'): 2 MUSCL, second order in time by 'integrator'; 1 first order",
+    )
+    integrator: Literal["hancock", "rk2"] = doc(
+        "hancock",
+        description="Second-order time integrator of the full solver (scheme 'swe', order 2): 'hancock' "
+        "(MUSCL-Hancock, one Riemann solve per face a step) or 'rk2' (SSP-RK2/Heun, two; about 1.6x the cost)",
+    )
     cfl: float = doc(0.45, description="Courant number of the full solver's step (scheme 'swe')", gt=0, le=1.0)
     time_stepping: Literal["global", "local"] = doc(
         "global",
@@ -795,7 +803,7 @@ class Scenario(ScenarioModel):
             numerics.pop("time_stepping", None)
             numerics.pop("max_levels", None)
         if numerics.get("scheme") == "inertial":  # the full solver's keys (#23) only when it runs
-            for key in ("scheme", "order", "cfl"):
+            for key in ("scheme", "order", "integrator", "cfl"):
                 numerics.pop(key, None)
         return data
 

@@ -39,7 +39,7 @@ def stepper(
     """
     n = scenario.numerics
     if n.scheme == "swe":
-        return swe.advance, swe.SweParams.from_flood(params, cfl=n.cfl, order=n.order)
+        return swe.advance, swe.SweParams.from_flood(params, cfl=n.cfl, order=n.order, integrator=n.integrator)
     return functools.partial(flood.advance, device=device), params
 
 
