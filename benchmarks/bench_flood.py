@@ -264,8 +264,8 @@ def render(
     if full:
         lines.append(
             'The full shallow-water solver (`kernels.swe`, `[numerics] scheme = "swe"`) runs the same problem '
-            "in the same process: a step of order 2 is two stages (Heun), each one fused pass over the rows with "
-            "an HLL Riemann solve per face, against one fused sweep for the inertial kernel; its step is also shorter "
+            "in the same process: a step is one fused pass over the rows with an HLL Riemann solve per face (order 2: "
+            "MUSCL-Hancock, the default), against one fused sweep for the inertial kernel; its step is also shorter "
             "(Courant number 0.45 on |u| + c). The ratio in each row is its cell updates per second over the "
             "inertial kernel's at the same dtype and threads."
         )

@@ -1,11 +1,13 @@
 """Numba core of the full shallow-water solver. Private: use :mod:`kernels.swe`.
 
-One step (first order: one stage; second order: two stages of SSP-RK2 / Heun) is, per stage, the
+One step (first order and MUSCL-Hancock: one stage; SSP-RK2 / Heun: two) is, per stage, the
 open boundary faces (serial, few) and then one fused pass over the rows, in one band of rows per
 thread (see :func:`_band`), that for each row computes
 
 1. the velocities (desingularised below ``H_VEL``) and, at second order, the minmod slopes of
-   depth, water surface and velocities (first order next to a dry or blocked cell);
+   depth, water surface and velocities (first order next to a dry or blocked cell); MUSCL-Hancock
+   then predicts the row's depth and velocities half a step ahead from them, cell by cell
+   (:func:`_predict_row`), and the faces below take the predicted states;
 2. the x-faces of the row and the y-faces above it: hydrostatic reconstruction (Audusse et al.
    2004) of the two face states, an HLL flux with the tangential momentum upwinded by the mass
    flux (the HLLC contact for the shear wave), and the two pressure corrections of the

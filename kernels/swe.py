@@ -60,7 +60,7 @@ class SweParams(NamedTuple):
         and time (more diffusive).
     integrator : str
         The second-order time integrator: ``"hancock"`` (MUSCL-Hancock, one stage a step: the
-        default) or ``"rk2"`` (SSP-RK2 / Heun, two stages: about 1.6x the cost a step). Unused at
+        default) or ``"rk2"`` (SSP-RK2 / Heun, two stages: about 1.7x the cost a step). Unused at
         first order.
     h_dry : float
         Depth [m] that, with ``wet_depth``, bounds where a speed is reported (fluxes need none).

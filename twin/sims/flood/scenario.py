@@ -456,7 +456,7 @@ class Numerics(ScenarioTable):
     integrator: Literal["hancock", "rk2"] = doc(
         "hancock",
         description="Second-order time integrator of the full solver (scheme 'swe', order 2): 'hancock' "
-        "(MUSCL-Hancock, one Riemann solve per face a step) or 'rk2' (SSP-RK2/Heun, two; about 1.6x the cost)",
+        "(MUSCL-Hancock, one Riemann solve per face a step) or 'rk2' (SSP-RK2/Heun, two; about 1.7x the cost)",
     )
     cfl: float = doc(0.45, description="Courant number of the full solver's step (scheme 'swe')", gt=0, le=1.0)
     time_stepping: Literal["global", "local"] = doc(
