@@ -89,8 +89,8 @@ def test_ritter_dam_break(order, integrator):
         assert status == 0 and hm.min() >= 0
         assert vol == pytest.approx(case["volume0"], rel=1e-12)
         # Depth: a Godunov scheme smears the fan's kinks and the dry front over a few cells, so the
-        # error is O(dx) there and small elsewhere. Measured RMSE 0.5-0.7 % of hl at second order,
-        # 1.2-1.3 % at first; bound 1 % and 2 %.
+        # error is O(dx) there and small elsewhere. Measured RMSE 0.52-0.75 % of hl at second order
+        # (Hancock; RK2 0.53-0.73 %), 1.2-1.3 % at first; bound 1 % and 2 %.
         assert _rmse(hm, he) < (0.01 if order == 2 else 0.02) * hl
         # Velocity where both are wet (above 0.1 mm): the fan's speed grows to 2 sqrt(g hl) =
         # 0.44 m/s at the tip, where the thin film is slowed by the smeared front. Measured
@@ -120,8 +120,9 @@ def test_stoker_dam_break(order, integrator):
         assert vol == pytest.approx(case["volume0"], rel=1e-12)
         # A shock (hr -> cm^2/g = 2.4 mm) and a rarefaction: the error sits in the cells that
         # smear the shock (one cell of 1.4 mm off contributes 1.4 mm / sqrt(200) = 0.1 mm).
-        # Measured depth RMSE 1.1-1.3 % of hl at second order, 1.7-1.8 % at first; bound 2 % and
-        # 2.5 %. Velocity: measured 0.005-0.006 / 0.006-0.007 m/s; bound 0.01 m/s.
+        # Measured depth RMSE 0.9-1.2 % of hl at second order (Hancock; RK2 1.1-1.3 %), 1.7-1.8 % at
+        # first; bound 2 % and 2.5 %. Velocity: measured 0.004-0.005 (Hancock), 0.005-0.006 (RK2) and
+        # 0.006-0.007 m/s (first order); bound 0.01 m/s.
         assert _rmse(hm, he) < (0.02 if order == 2 else 0.025) * hl
         assert _rmse(um, ue) < 0.01
         # The shock: where the depth crosses the middle of the jump, within two cells.
@@ -141,8 +142,8 @@ def test_thacker_planar_bowl_keeps_period_and_amplitude(order, integrator):
         cx, cy = cases.centre_of_water(xx, yy, hm)
         ex, ey = cases.centre_of_water(xx, yy, he)
         # The water body's centre circles at radius eta = 0.5 m with the analytic period. After
-        # three periods measured radius 0.479 m (4 % lost) and phase 0.047 rad behind (the
-        # period 0.25 % long); the local-inertial kernel keeps 77 % of the radius after a quarter
+        # three periods measured radius 0.482 m (3.6 % lost) and phase 0.057 rad behind with
+        # Hancock, 0.479 m (4 %) and 0.048 rad with RK2 (the period 0.25-0.3 % long); the local-inertial kernel keeps 77 % of the radius after a quarter
         # period and 58 % after half. Bounds: radius within 6 %, phase within 0.08 rad (0.4 % of the period).
         assert np.hypot(cx, cy) == pytest.approx(np.hypot(ex, ey), rel=0.06), t
         dphase = np.angle(complex(cx, cy) / complex(ex, ey))
@@ -251,7 +252,7 @@ def test_lake_at_rest_stays_at_rest_in_float32(order, integrator):
     # A float32 state computes in float32: the water surface h + z of each cell is rounded to
     # float32 (ulp 1.2e-7 m at 1 m), so neighbouring surfaces differ by an ulp and the hydrostatic
     # reconstruction sees a pressure imbalance of g * ulp, which friction holds at a few 1e-6 m/s
-    # instead of growing. Measured after 10,000 steps: speeds 8.9e-6 m/s (order 2) and 1.6e-6 m/s
+    # instead of growing. Measured after 10,000 steps: speeds 6.7e-6 (Hancock), 8.9e-6 (RK2) and 1.6e-6 m/s
     # (order 1), the surface within 2.8e-7 m of the level. Bounds: 5e-5 m/s and 1e-6 m (the
     # float64 run above holds 1e-10 m/s).
     grid, state, level, z = _lake(np.float32)
@@ -323,9 +324,9 @@ def test_mass_balance(dtype, order, integrator):
     assert st.status == 0 and st.steps > 100 and np.all(state.h >= 0)
     # Every volume is summed in float64 from what the state receives; the positivity limiter
     # scales fluxes, never clips depths. float64 leaves round-off (~1e-16 per cell and step):
-    # measured below 1e-14. float32 carries each depth's rounding remainder (h_lo) through both
-    # stages, the rain, losses, inflows and held cells, summing in float64: measured 3.6e-15
-    # (order 2) and 1.0e-14 (order 1), where rounding every update to float32 left ~1e-7.
+    # measured 2.4e-14 at most. float32 carries each depth's rounding remainder (h_lo) through every
+    # stage, the rain, losses, inflows and held cells, summing in float64: measured 1.2e-14
+    # (Hancock), 3.6e-15 (RK2) and 1.0e-14 (order 1), where rounding every update to float32 left ~1e-7.
     assert abs((v1 - v0) - st.net_inflow) / scale < 1e-12
     copy = state.copy()  # a checkpoint keeps the remainder (the water it holds)
     assert np.array_equal(copy.h_lo, state.h_lo) and copy.h_lo is not state.h_lo
