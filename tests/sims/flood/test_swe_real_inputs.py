@@ -57,7 +57,7 @@ type = "free"
 
 [[gauge]]
 name = "orient"
-at = [380100.0, 4707470.0]
+at = [380155.0, 4707445.0]
 
 [[gauge]]
 name = "valira"
@@ -226,3 +226,21 @@ def test_andorra_rain_sheet_on_steep_slopes_runs_near_mannings_normal_speed(ando
         sheet = (slope > 0.2) & (h > 0.01) & (h < 0.08) & (u > 0)
         ratios.append(u[sheet] / (h[sheet] ** (2 / 3) * np.sqrt(slope[sheet]) / n[sheet]))
     assert np.median(np.concatenate(ratios)) > 0.7
+
+
+def test_a_gauge_on_a_building_is_refused_not_read_as_dry(shared_data, tmp_path):
+    # Before: a gauge placed on one of Andorra's footprints beside the Valira d'Orient (a building cell on
+    # the 10 m grid) recorded 0 m all run under either scheme while a 300 m3/s wave passed it
+    city = shared_data / "city" / "andorra_la_vella"
+    tw = tmp_path / "tw"
+    args = ["ingest", "--dem", str(city / "elevation.tif"), "--buildings", str(city / "building.geoparquet")]
+    args += ["--rivers", str(city / "river.json"), "--resolution", "10", "--out", str(tw)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    toml = _scenario_file(tmp_path, "swe")
+    toml.write_text(toml.read_text().replace("at = [380155.0, 4707445.0]", "at = [380100.0, 4707470.0]"))
+    res = CliRunner().invoke(
+        main, ["run", str(toml), "--twin", str(tw), "--out", str(tmp_path / "r"), "--quiet", "--no-scene"]
+    )
+    assert res.exit_code == 2
+    assert "gauge.0.at (380100.0, 4707470.0) of gauge 'orient' falls on a building cell" in res.output
