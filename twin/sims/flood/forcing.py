@@ -182,6 +182,11 @@ def setup(twin: Twin, scenario: Scenario) -> FloodSetup:
     g_rows, g_cols = [], []
     for i, g in enumerate(scenario.gauge):
         r, cc = _inside(twin, [g.at], f"gauge.{i}.at")
+        if blocked[r[0], cc[0]]:  # its depth would read 0 all run, as if the street beside stayed dry
+            raise ScenarioError(
+                f"gauge.{i}.at ({g.at[0]:.1f}, {g.at[1]:.1f}) of gauge {g.name!r} falls on a building cell, where "
+                "no water stands (it would read 0 all run); move it onto the open ground beside the building."
+            )
         g_rows.append(r[0])
         g_cols.append(cc[0])
     return FloodSetup(
