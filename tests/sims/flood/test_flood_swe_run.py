@@ -96,6 +96,7 @@ def test_the_integrator_key_reaches_the_solver(numerics, want):
         ({"scheme": "swe", "theta": 1.0}, r"numerics\.theta is the inertial kernel's"),
         ({"cfl": 0.3}, r"numerics\.cfl is the full solver's .*scheme = 'inertial'.*numerics\.alpha"),
         ({"order": 1}, r"numerics\.order is the full solver's .*set scheme = 'swe'"),
+        ({"integrator": "rk2"}, r"numerics\.integrator is the full solver's"),
     ],
 )
 def test_a_key_of_the_other_scheme_is_refused_not_ignored(numerics, words):

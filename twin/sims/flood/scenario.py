@@ -478,7 +478,7 @@ class Numerics(ScenarioTable):
         if self.scheme == "swe":
             other, hint = ("alpha", "theta"), "the full solver's Courant number is numerics.cfl"
         else:
-            other, hint = ("cfl", "order"), "the inertial kernel's Courant factor is numerics.alpha"
+            other, hint = ("cfl", "order", "integrator"), "the inertial kernel's Courant factor is numerics.alpha"
         unused = [k for k in other if getattr(self, k) != fields[k].default]
         if unused:
             which = "the full solver's" if self.scheme == "inertial" else "the inertial kernel's"
