@@ -142,6 +142,26 @@ def _nonfinite(typingctx, x):
     return types.int64(x), codegen
 
 
+@intrinsic
+def _inv_cbrt_seed(typingctx, x):
+    """Seed for x**(-1/3) (float32, x >= 0): the magic constant minus a third of x's bit pattern.
+
+    The third is an unsigned 32-bit division (LLVM makes it one multiply-high per lane): the
+    bit pattern of a depth is never negative, so it equals the floor division it replaces, while
+    Python's ``//`` on signed integers costs a second multiply and the rounding fix-up for
+    negatives in every face of the SIMD loops.
+    """
+    if not (isinstance(x, types.Float) and x.bitwidth == 32):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        third = builder.udiv(builder.bitcast(args[0], i32), ir.Constant(i32, 3))
+        return builder.bitcast(builder.sub(ir.Constant(i32, _INV_CBRT_MAGIC), third), ir.FloatType())
+
+    return types.float32(x), codegen
+
+
 def _newton_last(r, x, four, third):
     """Last Newton step of the inverse cube root: needed for float64 only (see the overload)."""
     raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
@@ -162,8 +182,7 @@ def _pow_m7_3(x, one, four, third):
     libm's pow/cbrt are scalar calls that stop LLVM vectorising the loop; the bit-trick seed plus
     Newton steps r <- r (4 - x r^3) / 3 (no division) vectorise and are ~6x faster.
     """
-    seed = _from_bits(np.int32(_INV_CBRT_MAGIC) - _as_bits(np.float32(x)) // np.int32(3), np.float32(0.0))
-    r = one * seed
+    r = one * _inv_cbrt_seed(np.float32(x))
     r = r * (four - x * r * r * r) * third
     r = r * (four - x * r * r * r) * third
     r = r * (four - x * r * r * r) * third
@@ -426,34 +445,39 @@ def _new_y_row(k, h, zb, nb, qy, by, snap_h, snap_y, ch, r0, r1, pf, out):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def update_row_compensated(hr, lor, h0r, rainr, qxr, qnr, qsr, fp, fc, fn, qn_row, qs_row, dtdx, raindt, zero):
-    """Sweep 1 of a float32 row with the rounding remainder carried (compensated summation).
+def _limit_faces(q, fa, fb, zero, out):
+    """Limited fluxes of a row of faces into out: q fa where the flow leaves the cell of factor fa
+    (q > 0), q fb where it leaves the cell of fb.
 
-    The new depth is summed in float64 from the cell's float32 depth, its remainder ``lor`` (what
-    float32 could not hold of it) and the limited face volumes; the float32 depth takes what it
-    can and the remainder keeps the rest. So a rain increment of 1e-5 m on 3.5 m of water (ulp
-    2.4e-7 m) is not rounded away step after step, and each face's volume leaves one cell and
-    enters the other exactly: the balance closes as in float64 while the hydraulics read float32.
-    Where the limiter's float32 factors leave a cell a hair below empty, the depth is 0 and the
-    remainder holds the (negative) difference, so no water is made.
+    Written as max(q, 0) fa + min(q, 0) fb, the same number (one of the two products is 0, and NaN
+    stays NaN): the select of ``fa[c] if q > 0 else fb[c]`` became a masked gather in LLVM's SIMD
+    loop, the slowest part of the sweep.
+    """
+    for c in range(q.size):
+        v = q[c]
+        out[c] = max(v, zero) * fa[c] + min(v, zero) * fb[c]
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def update_row_compensated(hr, lor, h0r, rainr, qxr, qnr, qsr, dtdx, raindt):
+    """Continuity of a float32 row with the rounding remainder carried (compensated summation).
+
+    qxr: the row's limited x-faces (nx + 1); qnr, qsr: its limited north and south y-faces; h0r
+    receives the depths before the update. The new depth is summed in float64 from the cell's
+    float32 depth, its remainder ``lor`` (what float32 could not hold of it) and the face volumes;
+    the float32 depth takes what it can and the remainder keeps the rest. So a rain increment of
+    1e-5 m on 3.5 m of water (ulp 2.4e-7 m) is not rounded away step after step, and each face's
+    volume leaves one cell and enters the other exactly: the balance closes as in float64 while
+    the hydraulics read float32. Where the limiter's float32 factors leave a cell a hair below
+    empty, the depth is 0 and the remainder holds the (negative) difference, so no water is made.
     """
     nx = hr.size
     dtdx64 = np.float64(dtdx)
     raindt64 = np.float64(raindt)
     for c in range(nx):
-        qw = qxr[c]
-        qw = qw * (fc[c] if qw > zero else fc[c + 1])
-        qe = qxr[c + 1]
-        qe = qe * (fc[c + 1] if qe > zero else fc[c + 2])
-        qn = qnr[c]
-        qn = qn * (fp[c + 1] if qn > zero else fc[c + 1])
-        qs = qsr[c]
-        qs = qs * (fc[c + 1] if qs > zero else fn[c + 1])
-        qn_row[c] = qn
-        qs_row[c] = qs
         hc = hr[c]
         h0r[c] = hc
-        div = (np.float64(qw) - np.float64(qe)) + (np.float64(qn) - np.float64(qs))
+        div = (np.float64(qxr[c]) - np.float64(qxr[c + 1])) + (np.float64(qnr[c]) - np.float64(qsr[c]))
         w = (np.float64(hc) + np.float64(lor[c])) + (dtdx64 * div + np.float64(rainr[c]) * raindt64)
         hr[c] = max(w, 0.0)
         lor[c] = w - np.float64(hr[c])
@@ -521,8 +545,7 @@ def _step_chunk(
     xb = np.empty((2, nx + 1), dtype=h.dtype)  # new x-face rows, row k in slot k % 2
     yb = np.empty((3, nx), dtype=h.dtype)  # new y-face rows, row k in slot k % 3
     fr = np.empty((3, nx + 2), dtype=h.dtype)
-    qn_row = np.empty(nx, dtype=h.dtype)
-    qs_row = np.empty(nx, dtype=h.dtype)
+    yl = np.empty((2, nx), dtype=h.dtype)  # limited y-face rows, row k in slot k % 2
     h0b = np.empty((2, nx), dtype=h.dtype)  # start-of-step depths of rows r - 1 and r, row k in slot k % 2
     fx = np.zeros(nx + 1, dtype=h.dtype)  # flow depths of the row's x-faces (the outer two stay 0)
     sx = np.zeros(nx + 1, dtype=h.dtype)  # their water-surface drops
@@ -552,6 +575,10 @@ def _step_chunk(
     else:
         fr[0, :] = one
     _factor_row(h[r0], xb[r0 % 2], yb[r0 % 3], yb[(r0 + 1) % 3], dtdx, one, zero, fr[1])
+    # The chunk's first y-face row limited privately (shared with the chunk above: stored after the sweep).
+    _limit_faces(yb[r0 % 3], fr[0, 1:], fr[1, 1:], zero, yl[r0 % 2])
+    if r0 == 0:
+        qy[0, :] = yl[0]
     edge[0, ch, :] = fr[0]
     edge[1, ch, :] = fr[1]
     ip, ic_, inx = 0, 1, 2
@@ -577,43 +604,28 @@ def _step_chunk(
             )
         else:
             fr[inx, :] = one
-        fp = fr[ip]
         fc = fr[ic_]
         fn = fr[inx]
-        qxr = xb[r % 2]
-        qnr = yb[r % 3]
-        qsr = yb[(r + 1) % 3]
-        # Sweep 1: limited fluxes and the depth update (no stores to the fluxes: a conditional
-        # store in this loop stops it vectorising).
+        # Each face limited once. The row's x-faces go in place at once (their one old-value
+        # reader, the x-faces of this row, has run); the y-faces below it once their last reader,
+        # the y-faces two rows down, has (the row between chunks waits for the chunk below).
+        _limit_faces(xb[r % 2], fc[: nx + 1], fc[1:], zero, qx[r])
+        qn_row = yl[r % 2]
+        qs_row = yl[(r + 1) % 2]
+        _limit_faces(yb[(r + 1) % 3], fc[1 : nx + 1], fn[1 : nx + 1], zero, qs_row)
+        if r + 1 < r1 or r + 1 == ny:
+            qy[r + 1, :] = qs_row
+        # Sweep 1: the depth update.
+        qxr = qx[r]
         if comp:
-            update_row_compensated(
-                h[r], lo[r], h0_row, rainf[r], qxr, qnr, qsr, fp, fc, fn, qn_row, qs_row, dtdx, raindt, zero
-            )
+            update_row_compensated(h[r], lo[r], h0_row, rainf[r], qxr, qn_row, qs_row, dtdx, raindt)
         else:
             for c in range(nx):
-                qw = qxr[c]
-                qw = qw * (fc[c] if qw > zero else fc[c + 1])
-                qe = qxr[c + 1]
-                qe = qe * (fc[c + 1] if qe > zero else fc[c + 2])
-                qn = qnr[c]
-                qn = qn * (fp[c + 1] if qn > zero else fc[c + 1])
-                qs = qsr[c]
-                qs = qs * (fc[c + 1] if qs > zero else fn[c + 1])
-                qn_row[c] = qn
-                qs_row[c] = qs
                 hc = h[r, c]
                 h0_row[c] = hc
-                h[r, c] = max(hc + dtdx * ((qw - qe) + (qn - qs)) + rainf[r, c] * raindt, zero)
-        # The row is done with the old fluxes: store its limited faces in place.
-        for c in range(nx + 1):
-            q = qxr[c]
-            qx[r, c] = q * (fc[c] if q > zero else fc[c + 1])
-        if r > r0 or r == 0:
-            for c in range(nx):
-                qy[r, c] = qn_row[c]
-        if r == ny - 1:
-            for c in range(nx):
-                qy[ny, c] = qs_row[c]
+                h[r, c] = max(
+                    hc + dtdx * ((qxr[c] - qxr[c + 1]) + (qn_row[c] - qs_row[c])) + rainf[r, c] * raindt, zero
+                )
         # Sweep 2: losses, only where there is water (the row is in cache by now).
         if infil_kind != 0 or has_drain:
             inf, drn = losses_row(r, 0, nx, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
