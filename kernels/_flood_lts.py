@@ -192,18 +192,17 @@ def _zero(v, r, c0, c1, zero):
 
 
 @njit(error_model="numpy", cache=True)
-def _rects(a, b, b1, tile, s, lev, ny, nx):
+def _rects(out, j, a, b, b1, tile, s, lev, ny, nx):
     """The cells of the run of tiles (a, b), ..., (a, b1 - 1) (see :func:`_items`) that change at fine
     step s, as up to four disjoint rectangles (rows [out[i, 0], out[i, 1]), columns [out[i, 2],
-    out[i, 3])): the whole run where it is updated now, else (a run of one tile) the rows and columns
-    along the edges it shares with a finer tile updated now (only their faces move water). Returns
-    (out, how many)."""
-    out = np.empty((4, 4), np.int64)
+    out[i, 3])) into ``out[j]``: the whole run where it is updated now, else (a run of one tile) the
+    rows and columns along the edges it shares with a finer tile updated now (only their faces move
+    water). Returns how many."""
     r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
     lt = lev[a, b]
     if _on(lt, s):
-        out[0, 0], out[0, 1], out[0, 2], out[0, 3] = r0, r1, c0, _bounds(a, b1 - 1, tile, ny, nx)[3]
-        return out, 1
+        out[j, 0, 0], out[j, 0, 1], out[j, 0, 2], out[j, 0, 3] = r0, r1, c0, _bounds(a, b1 - 1, tile, ny, nx)[3]
+        return 1
     ty, tx = lev.shape
     e_n = a > 0 and _on(_face_level(lt, lev[a - 1, b]), s)
     e_s = a + 1 < ty and _on(_face_level(lt, lev[a + 1, b]), s)
@@ -212,27 +211,29 @@ def _rects(a, b, b1, tile, s, lev, ny, nx):
     n = 0
     ra, rb = r0, r1
     if e_n:
-        out[n, 0], out[n, 1], out[n, 2], out[n, 3] = r0, r0 + 1, c0, c1
+        out[j, n, 0], out[j, n, 1], out[j, n, 2], out[j, n, 3] = r0, r0 + 1, c0, c1
         n += 1
         ra = r0 + 1
     if e_s and r1 - 1 >= ra:
-        out[n, 0], out[n, 1], out[n, 2], out[n, 3] = r1 - 1, r1, c0, c1
+        out[j, n, 0], out[j, n, 1], out[j, n, 2], out[j, n, 3] = r1 - 1, r1, c0, c1
         n += 1
         rb = r1 - 1
     if ra < rb:
         ca = c0
         if e_w:
-            out[n, 0], out[n, 1], out[n, 2], out[n, 3] = ra, rb, c0, c0 + 1
+            out[j, n, 0], out[j, n, 1], out[j, n, 2], out[j, n, 3] = ra, rb, c0, c0 + 1
             n += 1
             ca = c0 + 1
         if e_e and c1 - 1 >= ca:
-            out[n, 0], out[n, 1], out[n, 2], out[n, 3] = ra, rb, c1 - 1, c1
+            out[j, n, 0], out[j, n, 1], out[j, n, 2], out[j, n, 3] = ra, rb, c1 - 1, c1
             n += 1
-    return out, n
+    return n
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _momentum_tile(a, b, b1, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, qxn, qyn, vx, vy, pf_l, dtdx_l):
+def _momentum_tile(
+    a, b, b1, rects, nrect, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, qxn, qyn, vx, vy, pf_l, dtdx_l
+):
     """New fluxes of the faces a run of tiles (a, b), ..., (a, b1 - 1) owns (interior, west and north
     edges) that are updated now.
 
@@ -246,7 +247,6 @@ def _momentum_tile(a, b, b1, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, q
     ny, nx = h.shape
     r0, r1, c0, _ = _bounds(a, b, tile, ny, nx)
     c1 = _bounds(a, b1 - 1, tile, ny, nx)[3]
-    rects, nrect = _rects(a, b, b1, tile, s, lev, ny, nx)
     zero = pf_l[0, P_ZERO]
     for i in range(nrect):
         ra, rb, ca, cb = rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3]
@@ -295,11 +295,9 @@ def _momentum_tile(a, b, b1, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, q
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _factor_tile(a, b, b1, tile, s, lev, h, vx, vy, fp, one, zero):
+def _factor_tile(a, b, b1, rects, nrect, tile, s, lev, h, vx, vy, fp, one, zero):
     """Positivity factor of each cell of a tile over the faces updated now (as the global sweep's),
     into the padded ``fp`` (cell (r, c) at [r + 1, c + 1]; the ring stays 1 for the outer ghosts)."""
-    ny, nx = h.shape
-    rects, nrect = _rects(a, b, b1, tile, s, lev, ny, nx)
     for i in range(nrect):
         _factor_rect(rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3], h, vx, vy, fp, one, zero)
 
@@ -372,7 +370,7 @@ def _store_y(r, c0, c1, qy, qyn, fp, zero):
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _continuity_tile(
-    a, b, b1, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
+    a, b, b1, rects, nrect, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
     infil_kind, ia, ib, ic, icum, drain, has_drain, part, k, pf,
 ):  # fmt: skip
     """Depth update of a tile's cells from the limited volumes of the faces updated now; rain and
@@ -396,7 +394,6 @@ def _continuity_tile(
     n_bad = 0
     if not on_t:
         # only the cells along edges shared with a finer tile updated now change
-        rects, nrect = _rects(a, b, b1, tile, s, lev, ny, nx)
         for i in range(nrect):
             for r in range(rects[i, 0], rects[i, 1]):
                 _update_row(r, rects[i, 2], rects[i, 3], h, lo, comp, rainf, zero, vx, vy, fp, zero)
@@ -446,15 +443,13 @@ def _continuity_tile(
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _accumulate_tile(
-    a, b, b1, tile, s, lev, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc,
+    a, b, b1, rects, nrect, tile, s, lev, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc,
 ):  # fmt: skip
     """Running maxima and wet/dry times of a tile's cells after the update, as the global sweep takes
     them: the speed from the stored discharges over the largest depth they went through (the
     cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound. A face
     beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop). With the lean
     accumulator (``do_acc`` ACC_DEPTH) only the largest depth and the wet/dry times."""
-    ny, nx = h.shape
-    rects, nrect = _rects(a, b, b1, tile, s, lev, ny, nx)
     n_cap = 0
     for i in range(nrect):
         n_cap += _accumulate_rect(
@@ -632,7 +627,7 @@ def _levels(tmax, tvel, tdry, pinned, rain_tile, raining, dt0, dt_cap, alpha, dx
 
 
 @njit(error_model="numpy", cache=True)
-def _touched(lev, s, touched, todo, spare):
+def _touched(lev, s, touched, todo, spare, rects, tile, ny, nx):
     """Tiles whose cells change at fine step s (updated now, or next to one across a face updated
     now), as work items into ``todo`` (rows: tile row, first and last + 1 tile column): a run of
     neighbouring tiles of one tile row updated now at the same level is one item, so its rows are
@@ -640,7 +635,8 @@ def _touched(lev, s, touched, todo, spare):
     change is an item of its own. The items are dealt alternately to the first and second half of
     ``todo`` (through ``spare``): a parallel loop hands each thread a contiguous share of the items,
     and the fine tiles lie together (along the river), so in grid order one thread would get most of
-    the work. Returns the number of items."""
+    the work. Each item's rectangles of cells that change (:func:`_rects`) go to ``rects``, their
+    number to the item's fourth column. Returns the number of items."""
     ty, tx = lev.shape
     for a in range(ty):
         for b in range(tx):
@@ -673,6 +669,7 @@ def _touched(lev, s, touched, todo, spare):
     for i in range(n):
         j = i // 2 if i % 2 == 0 else half + i // 2
         todo[j, 0], todo[j, 1], todo[j, 2] = spare[i, 0], spare[i, 1], spare[i, 2]
+        todo[j, 3] = _rects(rects, j, spare[i, 0], spare[i, 1], spare[i, 2], tile, s, lev, ny, nx)
     return n
 
 
@@ -709,8 +706,9 @@ def run(
     by = np.zeros((2, nx), dtype=h.dtype)
     lev = np.full((ty, tx), -1, np.int64)
     touched = np.zeros((ty, tx), np.bool_)
-    todo = np.zeros((ntile, 3), np.int64)
+    todo = np.zeros((ntile, 4), np.int64)
     spare = np.zeros((ntile, 3), np.int64)
+    rects = np.zeros((ntile, 4, 4), np.int64)
     part = np.zeros((ntile, 5))
     tmax = np.zeros((ty, tx))
     tdry = np.zeros((ty, tx), np.bool_)
@@ -819,11 +817,32 @@ def run(
                     raindt_l[k] = series_integral(st, sv, cum, sptr, rain_ser, te) - series_integral(
                         st, sv, cum, sptr, rain_ser, ts
                     )
-            n = _touched(lev, s, touched, todo, spare)
+            n = _touched(lev, s, touched, todo, spare, rects, tile, ny, nx)
             for i in prange(n):
                 a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                 _momentum_tile(
-                    a, b, b1, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, qxn, qyn, vx, vy, pf_l, dtdx_l
+                    a,
+                    b,
+                    b1,
+                    rects[i],
+                    todo[i, 3],
+                    tile,
+                    s,
+                    lev,
+                    touched,
+                    h,
+                    h0,
+                    do_acc,
+                    zb,
+                    nb,
+                    qx,
+                    qy,
+                    qxn,
+                    qyn,
+                    vx,
+                    vy,
+                    pf_l,
+                    dtdx_l,
                 )
             # open boundary faces of the tiles updated now, each with its tile's step
             if b_row.size:
@@ -852,11 +871,11 @@ def run(
                             vy[ny, c] = by[1, c] * dtdx_l[k]
             for i in prange(n):
                 a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
-                _factor_tile(a, b, b1, tile, s, lev, h, vx, vy, fp, one, zero)
+                _factor_tile(a, b, b1, rects[i], todo[i, 3], tile, s, lev, h, vx, vy, fp, one, zero)
             for i in prange(n):
                 a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                 _continuity_tile(
-                    a, b, b1, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
+                    a, b, b1, rects[i], todo[i, 3], tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
                     infil_kind, ia, ib, ic, icum, drain, has_drain, part, i, pf,
                 )  # fmt: skip
             # boundary volumes and stored discharges (after limiting), rain volumes
@@ -908,6 +927,8 @@ def run(
                         a,
                         b,
                         b1,
+                        rects[i],
+                        todo[i, 3],
                         tile,
                         s,
                         lev,
