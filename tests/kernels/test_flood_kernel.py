@@ -334,6 +334,44 @@ def test_parallel_and_serial_sweeps_give_identical_results():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunks_swept_one_after_another_see_the_start_of_step_faces(monkeypatch, dtype):
+    """The parallel sweep on one thread takes its row chunks in order, so every chunk starts after
+    the chunk above has stored its new faces: the results must still equal the one-thread sweep's
+    bit for bit.
+
+    A chunk's private y-faces of the row above it take the y-face row two above its first row as
+    their upstream neighbour; read live instead of from the start-of-step snapshot, that row was
+    the chunk above's new value whenever that chunk had finished first (a race on two threads:
+    parallel runs differed from run to run).
+    """
+    monkeypatch.setattr(flood, "ADAPTIVE_THREADS", False)
+    monkeypatch.setattr(flood, "ROW_CHUNKS", 40)
+    shape = (205, 200)  # above the parallel sweep's 40,000 cells
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    # Bumps both ways, so the y-faces carry flow that changes from row to row.
+    z = 0.3 * np.sin(xx / 5.0) * np.cos(yy / 4.0) + 0.002 * xx
+    grid = FloodGrid.simple(z.astype(dtype), 5.0, 0.03)
+    forcing = FloodForcing.uniform_rain(shape, 100 / 3.6e6)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    results = []
+    try:
+        for planned in (1, 2):
+            # advance plans the parallel sweep for the threads it is told of; one runs them all, in order.
+            monkeypatch.setattr(numba, "get_num_threads", lambda n=planned: n)
+            state = FloodState.zeros(shape, dtype)
+            assert advance(state, grid, forcing, FloodParams(), 300.0).status == 0
+            results.append((state.h, state.h_lo, state.qx, state.qy))
+    finally:
+        monkeypatch.undo()
+        numba.set_num_threads(before)
+    one, many = results
+    assert np.abs(one[3]).max() > 1e-4  # water flows north and south
+    for a, b in zip(one, many, strict=True):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_many_chunks_taken_by_any_thread_give_the_one_thread_results_bit_for_bit(monkeypatch, dtype):
     """The parallel sweep hands out row chunks dynamically (whichever thread is free takes the next):
     with 50 chunks of 4 or 5 rows, every state and accumulator array equals the one-thread sweep's
