@@ -36,6 +36,10 @@ from numba.core.types.function_type import WrapperAddressProtocol
 from numba.experimental.function_type import _get_wrapper_address
 from numba.extending import intrinsic, overload
 
+from ._bitops import INV_CBRT_MAGIC as _INV_CBRT_MAGIC
+from ._bitops import as_bits as _as_bits
+from ._bitops import from_bits as _from_bits
+from ._bitops import nonfinite as _nonfinite
 from ._series import series_cumulative, series_integral, series_value
 
 # Only value-safe fast-math: 'nsz' and FMA contraction. 'reassoc'/'arcp'/'afn' made the cached
@@ -66,45 +70,6 @@ ACC_NONE, ACC_FULL, ACC_DEPTH = 0, 1, 2
 # Columns of the per-chunk results of the continuity sweep.
 S_INFIL, S_DRAIN, S_BAD, S_HMAX, S_CAPPED = range(5)
 
-# Seed for x**(-1/3) from the float32 bit pattern (the "magic constant" trick, tuned for the
-# inverse cube root); Newton steps then refine it.
-_INV_CBRT_MAGIC = 0x54A2FA8C
-
-
-@intrinsic
-def _as_bits(typingctx, x):
-    """The bit pattern of a float as a signed integer of the same width (int32 or int64).
-
-    For non-negative floats the integer order is the float order, which turns a max over depths
-    into an integer reduction.
-    """
-    if not isinstance(x, types.Float):
-        return None
-    width = x.bitwidth
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(width))
-
-    return (types.int32 if width == 32 else types.int64)(x), codegen
-
-
-@intrinsic
-def _from_bits(typingctx, i, like):
-    """The float of type ``like`` whose bit pattern is the integer ``i`` (inverse of _as_bits)."""
-    if not (isinstance(i, types.Integer) and isinstance(like, types.Float)):
-        return None
-    width = like.bitwidth
-
-    def codegen(context, builder, signature, args):
-        v = args[0]
-        if i.bitwidth > width:
-            v = builder.trunc(v, ir.IntType(width))
-        elif i.bitwidth < width:
-            v = builder.sext(v, ir.IntType(width))
-        return builder.bitcast(v, context.get_value_type(like))
-
-    return like(i, like), codegen
-
 
 @intrinsic
 def _claim(typingctx, counter):
@@ -122,24 +87,6 @@ def _claim(typingctx, counter):
         return builder.atomic_rmw("add", ary.data, ir.Constant(ir.IntType(64), 1), "seq_cst")
 
     return types.int64(counter), codegen
-
-
-@intrinsic
-def _nonfinite(typingctx, x):
-    """1 if x is NaN or infinite, else 0 (integer maths on the bit pattern, immune to fast-math)."""
-    if not isinstance(x, types.Float):
-        return None
-    width = x.bitwidth
-    exp_mask = 0x7F800000 if width == 32 else 0x7FF0000000000000
-    abs_mask = (1 << (width - 1)) - 1
-
-    def codegen(context, builder, signature, args):
-        ity = ir.IntType(width)
-        bits = builder.and_(builder.bitcast(args[0], ity), ir.Constant(ity, abs_mask))
-        bad = builder.icmp_unsigned(">=", bits, ir.Constant(ity, exp_mask))
-        return builder.zext(bad, ir.IntType(64))
-
-    return types.int64(x), codegen
 
 
 @intrinsic
