@@ -82,13 +82,15 @@ def _numerics(args) -> dict:
 
 
 def _stage(record: dict, key: str, workers: int) -> tuple[float, float]:
-    """Wall and CPU seconds of a stage (publishing: the products and the folder; members on workers: their
-    own CPU and this process's while it waited)."""
+    """Wall and CPU seconds of a stage (publishing: the products and the folder; members and the nowcast
+    on workers: their own CPU and this process's while it waited)."""
     tm, cpu = record["timings"], record["cpu_seconds"]
     if key == "publishing":
         return tm["products"] + tm["publishing"], cpu["products"] + cpu["publishing"]
     if key == "members" and workers:
         return tm["members"], cpu["members"] + sum(cpu["members_own"])
+    if key == "nowcast":  # on a worker while the hot start ran: its own CPU there, and the wait here
+        return tm[key], cpu[key] + cpu.get("nowcast_own", 0.0)
     return tm[key], cpu[key]
 
 
