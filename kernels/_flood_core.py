@@ -964,6 +964,9 @@ def maxima(w, d, drop, n, ux, uy, hm, vm, hz, pf):
 # flags, so the same numbers).
 _maxima_inline = njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True, inline="always")(maxima.py_func)
 
+#: :func:`_maxima_row` for the other time loops' row segments (local time stepping's tiles).
+maxima_row = _maxima_row
+
 
 @njit(error_model="numpy", cache=True)
 def flow_depth_drop(h, zb, r, c, hdry, zero):

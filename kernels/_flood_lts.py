@@ -55,7 +55,7 @@ from ._flood_core import (
     face_flux,
     forced_cells,
     losses_row,
-    maxima,
+    maxima_row,
     point_inflows,
     source_limited_dt,
     wet_dry_row,
@@ -187,16 +187,17 @@ def _zero(v, r, c0, c1, zero):
 
 
 @njit(error_model="numpy", cache=True)
-def _rects(a, b, tile, s, lev, ny, nx):
-    """The cells of tile (a, b) that change at fine step s, as up to four disjoint rectangles (rows
-    [out[i, 0], out[i, 1]), columns [out[i, 2], out[i, 3])): the whole tile where it is updated now,
-    else the rows and columns along the edges it shares with a finer tile updated now (only their
-    faces move water). Returns (out, how many)."""
+def _rects(a, b, b1, tile, s, lev, ny, nx):
+    """The cells of the run of tiles (a, b), ..., (a, b1 - 1) (see :func:`_items`) that change at fine
+    step s, as up to four disjoint rectangles (rows [out[i, 0], out[i, 1]), columns [out[i, 2],
+    out[i, 3])): the whole run where it is updated now, else (a run of one tile) the rows and columns
+    along the edges it shares with a finer tile updated now (only their faces move water). Returns
+    (out, how many)."""
     out = np.empty((4, 4), np.int64)
     r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
     lt = lev[a, b]
     if _on(lt, s):
-        out[0, 0], out[0, 1], out[0, 2], out[0, 3] = r0, r1, c0, c1
+        out[0, 0], out[0, 1], out[0, 2], out[0, 3] = r0, r1, c0, _bounds(a, b1 - 1, tile, ny, nx)[3]
         return out, 1
     ty, tx = lev.shape
     e_n = a > 0 and _on(_face_level(lt, lev[a - 1, b]), s)
@@ -226,8 +227,9 @@ def _rects(a, b, tile, s, lev, ny, nx):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, qxn, qyn, vx, vy, pf_l, dtdx_l):
-    """New fluxes of the faces a tile owns (interior, west and north edges) that are updated now.
+def _momentum_tile(a, b, b1, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, qxn, qyn, vx, vy, pf_l, dtdx_l):
+    """New fluxes of the faces a run of tiles (a, b), ..., (a, b1 - 1) owns (interior, west and north
+    edges) that are updated now.
 
     ``qxn``/``qyn`` get the new unlimited discharge of each face updated now (the face flux of the
     global sweep, with the step of the face's level in ``pf_l``), ``vx``/``vy`` the depth it moves
@@ -237,8 +239,9 @@ def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, q
     maxima (a ring cell of a touched neighbour gets the same value twice).
     """
     ny, nx = h.shape
-    r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
-    rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
+    r0, r1, c0, _ = _bounds(a, b, tile, ny, nx)
+    c1 = _bounds(a, b1 - 1, tile, ny, nx)[3]
+    rects, nrect = _rects(a, b, b1, tile, s, lev, ny, nx)
     zero = pf_l[0, P_ZERO]
     for i in range(nrect):
         ra, rb, ca, cb = rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3]
@@ -256,12 +259,9 @@ def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, q
                 _zero(vy, r, ca, cb, zero)
     lt = lev[a, b]
     lw = _face_level(lt, lev[a, b - 1]) if b > 0 else -1
-    ln = _face_level(lt, lev[a - 1, b]) if a > 0 else -1
     on_t = _on(lt, s)
     on_w = _on(lw, s)
-    on_n = _on(ln, s)
-    zero_e = c1 < nx and not touched[a, b + 1]
-    zero_s = r1 < ny and not touched[a + 1, b]
+    zero_e = c1 < nx and not touched[a, b1]
     for r in range(r0, r1):
         # the west edge face has the edge's level (column 0's outer face is the boundary's)
         if c0 > 0 and on_w:
@@ -272,24 +272,29 @@ def _momentum_tile(a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, q
             _x_faces(h, zb, nb, qx, pf_l[lt], qxn, vx, dtdx_l[lt], r, c0 + 1, c1)
         if c1 == nx or zero_e:
             vx[r, c1] = zero
-    # north edge faces (row 0: the boundary's), then the interior rows
-    if r0 > 0 and on_n:
-        _y_faces(h, zb, nb, qy, pf_l[ln], qyn, vy, dtdx_l[ln], r0, c0, c1)
-    else:
-        _zero(vy, r0, c0, c1, zero)
+    # north edge faces (row 0: the boundary's), each tile's with its north neighbour; the interior rows
+    for bb in range(b, b1):
+        _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
+        ln = _face_level(lt, lev[a - 1, bb]) if a > 0 else -1
+        if r0 > 0 and _on(ln, s):
+            _y_faces(h, zb, nb, qy, pf_l[ln], qyn, vy, dtdx_l[ln], r0, ca, cb)
+        else:
+            _zero(vy, r0, ca, cb, zero)
     for r in range(r0 + 1, r1):
         if on_t:
             _y_faces(h, zb, nb, qy, pf_l[lt], qyn, vy, dtdx_l[lt], r, c0, c1)
-    if r1 == ny or zero_s:
-        _zero(vy, r1, c0, c1, zero)
+    for bb in range(b, b1):
+        if r1 == ny or not touched[a + 1, bb]:
+            _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
+            _zero(vy, r1, ca, cb, zero)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _factor_tile(a, b, tile, s, lev, h, vx, vy, fp, one, zero):
+def _factor_tile(a, b, b1, tile, s, lev, h, vx, vy, fp, one, zero):
     """Positivity factor of each cell of a tile over the faces updated now (as the global sweep's),
     into the padded ``fp`` (cell (r, c) at [r + 1, c + 1]; the ring stays 1 for the outer ghosts)."""
     ny, nx = h.shape
-    rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
+    rects, nrect = _rects(a, b, b1, tile, s, lev, ny, nx)
     for i in range(nrect):
         _factor_rect(rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3], h, vx, vy, fp, one, zero)
 
@@ -362,14 +367,15 @@ def _store_y(r, c0, c1, qy, qyn, fp, zero):
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _continuity_tile(
-    a, b, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
+    a, b, b1, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
     infil_kind, ia, ib, ic, icum, drain, has_drain, part, k, pf,
 ):  # fmt: skip
     """Depth update of a tile's cells from the limited volumes of the faces updated now; rain and
     losses over the tile's own step where the tile itself is updated now. Stores the limited
     discharge of the owned faces updated now. Per-tile sums go to ``part[k]``."""
     ny, nx = h.shape
-    r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
+    r0, r1, c0, _ = _bounds(a, b, tile, ny, nx)
+    c1 = _bounds(a, b1 - 1, tile, ny, nx)[3]
     lt = lev[a, b]
     on_t = _on(lt, s)
     lw = _face_level(lt, lev[a, b - 1]) if b > 0 else -1
@@ -385,7 +391,7 @@ def _continuity_tile(
     n_bad = 0
     if not on_t:
         # only the cells along edges shared with a finer tile updated now change
-        rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
+        rects, nrect = _rects(a, b, b1, tile, s, lev, ny, nx)
         for i in range(nrect):
             for r in range(rects[i, 0], rects[i, 1]):
                 _update_row(r, rects[i, 2], rects[i, 3], h, lo, comp, rainf, zero, vx, vy, fp, zero)
@@ -409,11 +415,16 @@ def _continuity_tile(
         # the owned faces updated now keep their limited discharge (the others hold theirs)
         if c0 > 0 and on_w:
             _store_x(r, c0, c0 + 1, qx, qxn, fp, zero)
-        if on_t:
-            _store_x(r, c0 + 1, c1, qx, qxn, fp, zero)
-        if (r > r0 and on_t) or (r == r0 and r0 > 0 and on_n):
+        _store_x(r, c0 + 1, c1, qx, qxn, fp, zero)
+        if r > r0:
             _store_y(r, c0, c1, qy, qyn, fp, zero)
-        if on_t and (infil_kind != 0 or has_drain):
+        elif r0 > 0:
+            # the north edge faces, each tile's with its north neighbour's level
+            for bb in range(b, b1):
+                if _on(_face_level(lt, lev[a - 1, bb]), s):
+                    _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
+                    _store_y(r, ca, cb, qy, qyn, fp, zero)
+        if infil_kind != 0 or has_drain:
             inf, drn = losses_row(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
             s_inf += inf
             s_drn += drn
@@ -430,7 +441,7 @@ def _continuity_tile(
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _accumulate_tile(
-    a, b, tile, s, lev, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc,
+    a, b, b1, tile, s, lev, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc,
 ):  # fmt: skip
     """Running maxima and wet/dry times of a tile's cells after the update, as the global sweep takes
     them: the speed from the stored discharges over the largest depth they went through (the
@@ -438,7 +449,7 @@ def _accumulate_tile(
     beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop). With the lean
     accumulator (``do_acc`` ACC_DEPTH) only the largest depth and the wet/dry times."""
     ny, nx = h.shape
-    rects, nrect = _rects(a, b, tile, s, lev, ny, nx)
+    rects, nrect = _rects(a, b, b1, tile, s, lev, ny, nx)
     n_cap = 0
     for i in range(nrect):
         n_cap += _accumulate_rect(
@@ -453,7 +464,7 @@ def _accumulate_rect(
     r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, do_acc
 ):  # fmt: skip
     ny, nx = h.shape
-    half, hdry, zero, wet = pf[P_HALF], pf[P_HDRY], pf[P_ZERO], pf[P_WET]
+    hdry, zero, wet = pf[P_HDRY], pf[P_ZERO], pf[P_WET]
     n_cap = 0
     if do_acc == ACC_DEPTH:
         for r in range(r0, r1):
@@ -465,31 +476,28 @@ def _accumulate_rect(
             if n_changed:
                 wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
         return n_cap
+    n = c1 - c0
+    fx = np.empty(n + 1, h.dtype)  # flow depths and drops of the row's x-faces (grid edges: 0)
+    sx = np.empty(n + 1, h.dtype)
+    db = np.empty(n, h.dtype)
+    pb = np.empty(n, h.dtype)
+    capb = np.empty(n, np.int32)
     for r in range(r0, r1):
         ru = _u(r)
-        rn = ru - _u(1) if r > 0 else ru
-        rs = ru + _u(1) if r + 1 < ny else ru
-        n_changed = 0
-        for j in range(c1 - c0):
+        rn = r - 1 if r > 0 else r
+        rs = r + 1 if r + 1 < ny else r
+        ja = 1 if c0 == 0 else 0
+        jb = n if c1 == nx else n + 1
+        fx[0], sx[0], fx[n], sx[n] = zero, zero, zero, zero
+        for j in range(ja, jb):
             c = _u(c0 + j)
-            cw = c - _u(1) if c0 + j > 0 else c
-            ce = c + _u(1) if c0 + j + 1 < nx else c
-            w = h[ru, c]
-            w0 = h0[ru, c]
-            z = zb[ru, c]
-            fw, sw = face_depth_drop(h0[ru, cw], w0, zb[ru, cw], z, hdry, zero)
-            fe, se = face_depth_drop(w0, h0[ru, ce], z, zb[ru, ce], hdry, zero)
-            dn, sn = face_depth_drop(h0[rn, c], w0, zb[rn, c], z, hdry, zero)
-            ds, ss = face_depth_drop(w0, h0[rs, c], z, zb[rs, c], hdry, zero)
-            d = max(max(max(w, w0), max(fw, fe)), max(dn, ds))
-            drop = max(max(sw, se), max(sn, ss))
-            ux = half * (qx[ru, c] + qx[ru, c + _u(1)])
-            uy = half * (qy[ru, c] + qy[ru + _u(1), c])
-            a_hmax[ru, c], a_vmax[ru, c], a_haz[ru, c], cap = maxima(
-                w, d, drop, nb[ru, c], ux, uy, a_hmax[ru, c], a_vmax[ru, c], a_haz[ru, c], pf
-            )
-            n_cap += cap
-            n_changed += (w > wet) != (w0 > wet)
+            fx[j], sx[j] = face_depth_drop(h0[ru, c - _u(1)], h0[ru, c], zb[ru, c - _u(1)], zb[ru, c], hdry, zero)
+        n_changed, cap = maxima_row(
+            h[r, c0:c1], h0[r, c0:c1], h0[rn, c0:c1], h0[rs, c0:c1], zb[rn, c0:c1], zb[r, c0:c1], zb[rs, c0:c1],
+            fx, sx, nb[r, c0:c1], qx[r, c0 : c1 + 1], qy[r, c0:c1], qy[r + 1, c0:c1],
+            a_hmax[r, c0:c1], a_vmax[r, c0:c1], a_haz[r, c0:c1], pf, db, pb, capb,
+        )  # fmt: skip
+        n_cap += cap
         if n_changed:
             wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
     return n_cap
@@ -589,9 +597,11 @@ def _levels(tmax, tvel, tdry, pinned, rain_tile, raining, dt0, dt_cap, alpha, dx
 @njit(error_model="numpy", cache=True)
 def _touched(lev, s, touched, todo):
     """Tiles whose cells change at fine step s (updated now, or next to one across a face updated
-    now) into ``todo``; returns their number."""
+    now), as work items into ``todo`` (rows: tile row, first and last + 1 tile column): a run of
+    neighbouring tiles of one tile row updated now at the same level is one item, so its rows are
+    swept whole (a row call costs as much as tens of cells); a tile that only has edge cells that
+    change is an item of its own. Returns the number of items."""
     ty, tx = lev.shape
-    n = 0
     for a in range(ty):
         for b in range(tx):
             la = lev[a, b]
@@ -604,9 +614,21 @@ def _touched(lev, s, touched, todo):
                     or (b + 1 < tx and _on(lev[a, b + 1], s))
                 )
             touched[a, b] = t
-            if t:
-                todo[n] = a * tx + b
-                n += 1
+    n = 0
+    for a in range(ty):
+        b = 0
+        while b < tx:
+            if not touched[a, b]:
+                b += 1
+                continue
+            la = lev[a, b]
+            e = b + 1
+            if _on(la, s):
+                while e < tx and lev[a, e] == la:
+                    e += 1
+            todo[n, 0], todo[n, 1], todo[n, 2] = a, b, e
+            n += 1
+            b = e
     return n
 
 
@@ -643,7 +665,7 @@ def run(
     by = np.zeros((2, nx), dtype=h.dtype)
     lev = np.full((ty, tx), -1, np.int64)
     touched = np.zeros((ty, tx), np.bool_)
-    todo = np.zeros(ntile, np.int64)
+    todo = np.zeros((ntile, 3), np.int64)
     part = np.zeros((ntile, 5))
     tmax = np.zeros((ty, tx))
     tdry = np.zeros((ty, tx), np.bool_)
@@ -754,9 +776,9 @@ def run(
                     )
             n = _touched(lev, s, touched, todo)
             for i in prange(n):
-                a, b = todo[i] // tx, todo[i] % tx
+                a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                 _momentum_tile(
-                    a, b, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, qxn, qyn, vx, vy, pf_l, dtdx_l
+                    a, b, b1, tile, s, lev, touched, h, h0, do_acc, zb, nb, qx, qy, qxn, qyn, vx, vy, pf_l, dtdx_l
                 )
             # open boundary faces of the tiles updated now, each with its tile's step
             if b_row.size:
@@ -784,12 +806,12 @@ def run(
                             qyn[ny, c] = by[1, c]
                             vy[ny, c] = by[1, c] * dtdx_l[k]
             for i in prange(n):
-                a, b = todo[i] // tx, todo[i] % tx
-                _factor_tile(a, b, tile, s, lev, h, vx, vy, fp, one, zero)
+                a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
+                _factor_tile(a, b, b1, tile, s, lev, h, vx, vy, fp, one, zero)
             for i in prange(n):
-                a, b = todo[i] // tx, todo[i] % tx
+                a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                 _continuity_tile(
-                    a, b, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
+                    a, b, b1, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
                     infil_kind, ia, ib, ic, icum, drain, has_drain, part, i, pf,
                 )  # fmt: skip
             # boundary volumes and stored discharges (after limiting), rain volumes
@@ -822,23 +844,25 @@ def run(
             hmax = 0.0
             n_bad = 0.0
             for i in range(n):
-                a, b = todo[i] // tx, todo[i] % tx
+                a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                 vols[4] += part[i, _T_INFIL] * cell_area
                 vols[5] += part[i, _T_DRAIN] * cell_area
                 n_bad += part[i, _T_BAD]
                 hmax = max(hmax, part[i, _T_HMAX])
                 if _on(lev[a, b], s):
-                    vols[0] += rain_sum_t[a, b] * np.float64(raindt_l[lev[a, b]]) * cell_area
+                    for bb in range(b, b1):
+                        vols[0] += rain_sum_t[a, bb] * np.float64(raindt_l[lev[a, b]]) * cell_area
             t1 = _fine_time(t, s + 1, dt0, nfine, last, t_end)
             if do_acc:
                 for i in prange(n):
-                    a, b = todo[i] // tx, todo[i] % tx
+                    a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                     te = t1
                     if _on(lev[a, b], s):
                         te = _fine_time(t, s + _span(lev[a, b], s, nfine), dt0, nfine, last, t_end)
                     _accumulate_tile(
                         a,
                         b,
+                        b1,
                         tile,
                         s,
                         lev,
