@@ -55,6 +55,7 @@ from ._flood_core import (
     face_flux,
     forced_cells,
     losses_row,
+    maxima,
     maxima_row,
     point_inflows,
     source_limited_dt,
@@ -76,6 +77,10 @@ WIDE = 2
 #: Largest number of levels: 16x the finest step is more than the urban cases need (and an interval
 #: between sewer exchanges, 5 s, is rarely more than 13 fine steps).
 MAX_LEVELS_LIMIT = 4
+
+# Rects narrower than this take the running maxima cell by cell: a row call of maxima_row makes
+# sixteen row views (reference counting), more than a column strip's few cells cost.
+_NARROW = 8
 
 # Columns of the per-tile results of the continuity pass.
 _T_INFIL, _T_DRAIN, _T_BAD, _T_HMAX, _T_CAPPED = range(5)
@@ -464,7 +469,7 @@ def _accumulate_rect(
     r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, do_acc
 ):  # fmt: skip
     ny, nx = h.shape
-    hdry, zero, wet = pf[P_HDRY], pf[P_ZERO], pf[P_WET]
+    half, hdry, zero, wet = pf[P_HALF], pf[P_HDRY], pf[P_ZERO], pf[P_WET]
     n_cap = 0
     if do_acc == ACC_DEPTH:
         for r in range(r0, r1):
@@ -477,6 +482,38 @@ def _accumulate_rect(
                 wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
         return n_cap
     n = c1 - c0
+    if n < _NARROW:
+        # a strip along a finer tile's edge: cell by cell, as maxima_row takes each cell
+        for r in range(r0, r1):
+            ru = _u(r)
+            rn = ru - _u(1) if r > 0 else ru
+            rs = ru + _u(1) if r + 1 < ny else ru
+            n_changed = 0
+            for c in range(c0, c1):
+                cu = _u(c)
+                w = h[ru, cu]
+                w0 = h0[ru, cu]
+                z = zb[ru, cu]
+                fw, sw = zero, zero
+                fe, se = zero, zero
+                if c > 0:
+                    fw, sw = face_depth_drop(h0[ru, cu - _u(1)], w0, zb[ru, cu - _u(1)], z, hdry, zero)
+                if c + 1 < nx:
+                    fe, se = face_depth_drop(w0, h0[ru, cu + _u(1)], z, zb[ru, cu + _u(1)], hdry, zero)
+                dn, sn = face_depth_drop(h0[rn, cu], w0, zb[rn, cu], z, hdry, zero)
+                ds, ss = face_depth_drop(w0, h0[rs, cu], z, zb[rs, cu], hdry, zero)
+                d = max(max(max(w, w0), max(fw, fe)), max(dn, ds))
+                drop = max(max(sw, se), max(sn, ss))
+                ux = half * (qx[ru, cu] + qx[ru, cu + _u(1)])
+                uy = half * (qy[ru, cu] + qy[ru + _u(1), cu])
+                a_hmax[ru, cu], a_vmax[ru, cu], a_haz[ru, cu], cap = maxima(
+                    w, d, drop, nb[ru, cu], ux, uy, a_hmax[ru, cu], a_vmax[ru, cu], a_haz[ru, cu], pf
+                )
+                n_cap += cap
+                n_changed += (w > wet) != (w0 > wet)
+            if n_changed:
+                wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
+        return n_cap
     fx = np.empty(n + 1, h.dtype)  # flow depths and drops of the row's x-faces (grid edges: 0)
     sx = np.empty(n + 1, h.dtype)
     db = np.empty(n, h.dtype)
@@ -595,12 +632,15 @@ def _levels(tmax, tvel, tdry, pinned, rain_tile, raining, dt0, dt_cap, alpha, dx
 
 
 @njit(error_model="numpy", cache=True)
-def _touched(lev, s, touched, todo):
+def _touched(lev, s, touched, todo, spare):
     """Tiles whose cells change at fine step s (updated now, or next to one across a face updated
     now), as work items into ``todo`` (rows: tile row, first and last + 1 tile column): a run of
     neighbouring tiles of one tile row updated now at the same level is one item, so its rows are
     swept whole (a row call costs as much as tens of cells); a tile that only has edge cells that
-    change is an item of its own. Returns the number of items."""
+    change is an item of its own. The items are dealt alternately to the first and second half of
+    ``todo`` (through ``spare``): a parallel loop hands each thread a contiguous share of the items,
+    and the fine tiles lie together (along the river), so in grid order one thread would get most of
+    the work. Returns the number of items."""
     ty, tx = lev.shape
     for a in range(ty):
         for b in range(tx):
@@ -626,9 +666,13 @@ def _touched(lev, s, touched, todo):
             if _on(la, s):
                 while e < tx and lev[a, e] == la:
                     e += 1
-            todo[n, 0], todo[n, 1], todo[n, 2] = a, b, e
+            spare[n, 0], spare[n, 1], spare[n, 2] = a, b, e
             n += 1
             b = e
+    half = (n + 1) // 2
+    for i in range(n):
+        j = i // 2 if i % 2 == 0 else half + i // 2
+        todo[j, 0], todo[j, 1], todo[j, 2] = spare[i, 0], spare[i, 1], spare[i, 2]
     return n
 
 
@@ -666,6 +710,7 @@ def run(
     lev = np.full((ty, tx), -1, np.int64)
     touched = np.zeros((ty, tx), np.bool_)
     todo = np.zeros((ntile, 3), np.int64)
+    spare = np.zeros((ntile, 3), np.int64)
     part = np.zeros((ntile, 5))
     tmax = np.zeros((ty, tx))
     tdry = np.zeros((ty, tx), np.bool_)
@@ -774,7 +819,7 @@ def run(
                     raindt_l[k] = series_integral(st, sv, cum, sptr, rain_ser, te) - series_integral(
                         st, sv, cum, sptr, rain_ser, ts
                     )
-            n = _touched(lev, s, touched, todo)
+            n = _touched(lev, s, touched, todo, spare)
             for i in prange(n):
                 a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                 _momentum_tile(
