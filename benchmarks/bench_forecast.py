@@ -189,7 +189,10 @@ def member_check(args, work: Path) -> str:
     leads = [v for v in (1800.0, 3600.0) if v < args.lead] + [args.lead]
     runs = {}
     for mode in ("local", "global"):
-        warm = base.model_copy(update={"lead_times": [360.0], "members": 1, "workers": 0})
+        # the untimed first cycle loads (or compiles) this mode's kernel too
+        warm = base.model_copy(
+            update={"lead_times": [360.0], "members": 1, "workers": 0, "numerics": {"time_stepping": mode}}
+        )
         with Forecaster(tw, warm, storm.obs, work / f"fc-{mode}") as fc:
             fc.cycle(storm.start + 48 * 60)
         cfg = base.model_copy(
