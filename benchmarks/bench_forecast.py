@@ -66,7 +66,9 @@ def _one_cycle(args, work: Path, size: float) -> dict:
     with Forecaster(tw, warm, storm.obs, work / "fc") as fc:
         fc.cycle(storm.start + 48 * 60)
     leads = [v for v in (1800.0, 3600.0) if v < args.lead] + [args.lead]
-    full = base.model_copy(update={"members": args.members, "lead_times": leads, "workers": args.workers})
+    full = base.model_copy(
+        update={"members": args.members, "lead_times": leads, "workers": args.workers, "numerics": _numerics(args)}
+    )
     t, c = time.perf_counter(), time.process_time()
     with Forecaster(tw, full, storm.obs, work / "fc") as fc:
         start = (time.perf_counter() - t, time.process_time() - c)
@@ -74,15 +76,27 @@ def _one_cycle(args, work: Path, size: float) -> dict:
     return {"record": res.record, "shape": tw.shape, "buildings": len(tw.buildings), "start": start}
 
 
+def _numerics(args) -> dict:
+    """The members' ``[numerics]`` (the forecast file's): ``--time-stepping`` when given, else the default."""
+    return {"time_stepping": args.time_stepping} if args.time_stepping else {}
+
+
 def _stage(record: dict, key: str, workers: int) -> tuple[float, float]:
-    """Wall and CPU seconds of a stage (publishing: the products and the folder; members on workers: their
-    own CPU and this process's while it waited)."""
+    """Wall and CPU seconds of a stage (publishing: the products and the folder; members and the nowcast
+    on workers: their own CPU and this process's while it waited)."""
     tm, cpu = record["timings"], record["cpu_seconds"]
     if key == "publishing":
         return tm["products"] + tm["publishing"], cpu["products"] + cpu["publishing"]
     if key == "members" and workers:
         return tm["members"], cpu["members"] + sum(cpu["members_own"])
+    if key == "nowcast":  # on a worker while the hot start ran: its own CPU there, and the wait here
+        return tm[key], cpu[key] + cpu.get("nowcast_own", 0.0)
     return tm[key], cpu[key]
+
+
+def _stepping(runs: dict) -> str:
+    """The members' time stepping in the cycles' records."""
+    return "/".join(sorted({r["record"]["member_numerics"]["time_stepping"] for r in runs.values()}))
 
 
 def _load() -> str:
@@ -107,7 +121,8 @@ def speed(args, work: Path) -> str:
         "",
         f"`benchmarks/bench_forecast.py --sizes {args.sizes}`: the sample city on a {args.cell:g} m grid, its recorded "
         f"storm, one cycle at 09:00 after an untimed one at 08:48, {args.members} members, longest lead "
-        f"{args.lead / 60:g} min, the base scenario's numerics (float32 local-inertial kernel), a LocalCluster of "
+        f"{args.lead / 60:g} min, the base scenario's numerics (float32 local-inertial kernel), the members' time "
+        f"stepping {_stepping(runs)}, a LocalCluster of "
         f"{args.workers} worker processes x 1 Numba thread. Wall seconds, and CPU seconds: this process's for each "
         "stage, and for the members the sum of the members' own CPU on the workers. Load average before and after "
         f"(1, 5, 15 min): {load0} / {load1}.",
@@ -174,7 +189,10 @@ def member_check(args, work: Path) -> str:
     leads = [v for v in (1800.0, 3600.0) if v < args.lead] + [args.lead]
     runs = {}
     for mode in ("local", "global"):
-        warm = base.model_copy(update={"lead_times": [360.0], "members": 1, "workers": 0})
+        # the untimed first cycle loads (or compiles) this mode's kernel too
+        warm = base.model_copy(
+            update={"lead_times": [360.0], "members": 1, "workers": 0, "numerics": {"time_stepping": mode}}
+        )
         with Forecaster(tw, warm, storm.obs, work / f"fc-{mode}") as fc:
             fc.cycle(storm.start + 48 * 60)
         cfg = base.model_copy(
@@ -214,7 +232,7 @@ def replay(args, work: Path) -> str:
     storm = recorded_storm(work / "storm", tw)
     leads = [float(v) * 60 for v in args.leads.split(",")]
     cfg = ForecastConfig.coerce(storm.config).model_copy(
-        update={"members": args.members, "workers": args.workers, "lead_times": leads}
+        update={"members": args.members, "workers": args.workers, "lead_times": leads, "numerics": _numerics(args)}
     )
     times = [storm.start + k * 720.0 for k in range(3, 3 + args.cycles)]
     t = time.perf_counter()
@@ -226,7 +244,8 @@ def replay(args, work: Path) -> str:
         "",
         f"`benchmarks/bench_forecast.py --replay`: the sample city ({args.size:g} m) on a {args.replay_cell:g} m grid "
         f"({tw.shape[0]} x {tw.shape[1]} cells), its recorded storm, {len(results)} cycles every 12 min from 08:36, "
-        f"{cfg.members} members. CSI of the flooded area (max depth since now > 0.15 m, off rivers, lakes and "
+        f"{cfg.members} members stepping {results[0].record['member_numerics']['time_stepping'] if results else '-'} "
+        "(the truth and the baselines step as the base scenario does). CSI of the flooded area (max depth since now > 0.15 m, off rivers, lakes and "
         "buildings), summed over the cycles; `csi_new`: only the cells not flooded at now. "
         f"Replay wall time {wall:.0f} s.",
         "",
@@ -259,6 +278,11 @@ def main() -> None:
     p.add_argument("--cycles", type=int, default=5)
     p.add_argument("--leads", default="30,60,120", help="Lead times of the replay [min], comma-separated")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--time-stepping",
+        choices=("global", "local"),
+        help="The members' time stepping (the forecast's [numerics]; default: the forecast's default)",
+    )
     p.add_argument("--note", default="")
     p.add_argument("--write", action="store_true", help="Write the section into benchmarks/RESULTS.md")
     args = p.parse_args()

@@ -176,6 +176,10 @@ def test_members_on_the_ensembles_dask_cluster_equal_those_run_here(tmp_path_fac
         on_dask = fc.cycle(storm.start + 48 * MIN)
     with Forecaster(tw, _cfg(), storm.obs, tmp_path / "here") as fc:
         here = fc.cycle(storm.start + 48 * MIN)
+    # the nowcast ran on a worker while the hot start ran here: the same rain
+    assert on_dask.nowcast.method == here.nowcast.method == "steps", (on_dask.nowcast.reason, here.nowcast.reason)
+    assert on_dask.record["cpu_seconds"]["nowcast_own"] > 0 and here.record["cpu_seconds"]["nowcast_own"] == 0
+    np.testing.assert_array_equal(on_dask.nowcast.rain, here.nowcast.rain)
     for a, b in zip(on_dask.outputs, here.outputs, strict=True):
         np.testing.assert_array_equal(a.h_max, b.h_max)
 

@@ -12,6 +12,8 @@ from live_town import CRS, X0, Y0, bowl_twin, config, town_storm
 
 from twin.errors import ScenarioError
 from twin.live.cycle import Forecaster
+from twin.live.members import run_members
+from twin.live.verify import truth_inputs
 from twin.model.twin import Twin
 
 MIN = 60.0
@@ -94,11 +96,12 @@ def test_the_forecasts_numerics_cannot_change_the_states_scheme_or_dtype_or_brea
 def test_local_members_forecast_the_depths_and_first_flooded_times_of_global_ones(tmp_path_factory, tmp_path):
     storm = town_storm(tmp_path_factory)
     tw = pond_town()
-    res = {}
+    res, base = {}, {}
     for mode in ("global", "local"):
         cfg = _cfg(numerics={"time_stepping": mode})
         with Forecaster(tw, cfg, storm.obs, tmp_path / mode) as fc:
             res[mode] = fc.cycle(storm.start + 48 * MIN)
+            base[mode] = fc.base
         assert res[mode].record["member_numerics"]["time_stepping"] == mode
         assert res[mode].record["numerics"].get("time_stepping", "global") == "global"  # the hot start's
         assert all(abs(m["mass_balance_error"]) < 1e-5 for m in res[mode].record["members_balance"])
@@ -111,3 +114,11 @@ def test_local_members_forecast_the_depths_and_first_flooded_times_of_global_one
             np.count_nonzero(np.isfinite(g.arrival) != np.isfinite(loc.arrival)) <= 0.01 * both.sum()
         )
         assert np.abs(g.arrival[both] - loc.arrival[both]).max() < 30.0
+
+    # a replay's truth and baselines step as the base does, not as the local members: the global members' bits
+    truth = truth_inputs(res["local"].inputs, base["local"])
+    assert truth.scenario.numerics.time_stepping == truth.params.time_stepping == "global"
+    g = res["global"]
+    again = run_members(truth, [m * g.record["rain_gauge_bias"] for m in g.nowcast.rain])
+    for a, b in zip(again, g.outputs, strict=True):
+        assert np.array_equal(a.h_max, b.h_max) and np.array_equal(a.arrival, b.arrival, equal_nan=True)

@@ -61,7 +61,7 @@ class ForecastConfig(CheckedModel):
     numerics: dict[str, Any] = doc(
         {},
         description="[numerics] keys the members run over the base scenario's (not scheme or dtype), e.g. "
-        "time_stepping = 'local' (faster, see the README)",
+        "time_stepping = 'local' (see the README for when it is faster)",
     )
     workers: int = doc(2, description="Dask worker processes for the members (0: run them in this process)", ge=0)
     threads: int = doc(1, description="Numba threads per worker", ge=1)

@@ -11,9 +11,11 @@ state (:mod:`twin.live.state`), last, so that a cycle cut short is run again fro
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,8 @@ class Forecaster:
             self.client.run(warm_up, member_scenario(self.base, self.member_numerics))
         if self.config.nowcast != "persistence":
             import_pysteps()
+            if self.client is not None:  # the nowcast runs on a worker (while the hot start runs here)
+                self.client.run(import_pysteps)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -197,6 +201,11 @@ class Forecaster:
         network = SewerStart.of(self.base, self.twin, np.asarray(s.grid.z), np.asarray(s.grid.blocked))
         t_ingest, c_ingest = time.perf_counter(), time.process_time()
 
+        # the nowcast needs only the radar: with a cluster a worker runs it while the hot start runs here
+        steps = int(math.ceil(max(cfg.lead_times) / dt))
+        nowcast_result, last = self._nowcast(obs, steps)
+        t_submit, c_submit = time.perf_counter(), time.process_time()
+
         # hot start: the last state to now under the observed rain (and the sewer network's state)
         flood = state.flood
         stored_before = stored_volume(flood, s.grid)
@@ -227,9 +236,10 @@ class Forecaster:
         balance = _balance(hot, stored_before, stored_volume(flood, s.grid), nudged)
         t_hot, c_hot = time.perf_counter(), time.process_time()
 
-        # nowcast on the radar's grid
-        steps = int(math.ceil(max(cfg.lead_times) / dt))
-        nc, last = self._nowcast(obs, now, steps)
+        # nowcast on the radar's grid (its result, or the wait for the worker's)
+        nc, nowcast_cpu = nowcast_result()
+        if nc.method == "none":
+            obs.warn("NoRadar", f"no radar frame up to {stamp(now)}; the forecast has no rain")
         if nc.method == "persistence" and cfg.nowcast != "persistence":
             obs.warn("NowcastPersistence", f"the rain forecast holds the last radar frame: {nc.reason}")
         t_nowcast, c_nowcast = time.perf_counter(), time.process_time()
@@ -294,16 +304,17 @@ class Forecaster:
         # CPU seconds: this process's per stage; the members' own (on the workers, or here) apart
         record["cpu_seconds"] = {
             "ingest": c_ingest - c0,
-            "hot_start": c_hot - c_ingest,
-            "nowcast": c_nowcast - c_hot,
+            "hot_start": c_hot - c_submit,
+            "nowcast": (c_submit - c_ingest) + (c_nowcast - c_hot),
+            "nowcast_own": nowcast_cpu,
             "members": c_members - c_nowcast,
             "members_own": [o.cpu_s for o in outputs],
             "products": c_products - c_members,
         }
         record["timings"] = {
             "ingest": t_ingest - t0,
-            "hot_start": t_hot - t_ingest,
-            "nowcast": t_nowcast - t_hot,
+            "hot_start": t_hot - t_submit,
+            "nowcast": (t_submit - t_ingest) + (t_nowcast - t_hot),
             "members": t_members - t_nowcast,
             "products": t_products - t_members,
             "total": time.perf_counter() - t0,  # to the start of publishing: cycle.json cannot time its own writing
@@ -456,13 +467,17 @@ class Forecaster:
             return 1.0
         return float(np.clip(gs / rs, 0.5, 2.0))
 
-    def _nowcast(self, obs: Observations, now: float, steps: int) -> tuple[Nowcast, RadarFrame | None]:
+    def _nowcast(self, obs: Observations, steps: int) -> tuple[Callable[[], tuple[Nowcast, float]], RadarFrame | None]:
+        """The rain nowcast begun, and the last radar frame. Returns a function that gives the
+        :class:`Nowcast` (method ``none`` without radar) and the CPU seconds a Dask worker spent on it:
+        with a cluster it is submitted now and runs on a worker while the hot start runs here; without
+        one it runs when the function is called."""
         cfg = self.config
         dt = float(cfg.interval)
         if not obs.frames:
-            obs.warn("NoRadar", f"no radar frame up to {stamp(now)}; the forecast has no rain")
             shape = self.twin.shape
-            return Nowcast(np.zeros((cfg.members, steps, *shape), np.float32), "none", "no radar"), None
+            none = Nowcast(np.zeros((cfg.members, steps, *shape), np.float32), "none", "no radar")
+            return (lambda: (none, 0.0)), None
         last = obs.frames[-1]
         by_time = {round(f.time): f for f in obs.frames}
         chain = [last]
@@ -476,7 +491,8 @@ class Forecaster:
             for f in reversed(chain)
         ]
         km = abs(last.transform.a) * (111.32 if _geographic(last.crs) else 1e-3)
-        nc = nowcast(
+        run = functools.partial(
+            _timed_nowcast,
             fields,
             steps,
             cfg.members,
@@ -486,7 +502,9 @@ class Forecaster:
             interval_min=dt / 60,
             seed=cfg.seed,
         )
-        return nc, last
+        if self.client is None:
+            return (lambda: (run()[0], 0.0)), last
+        return self.client.submit(run, pure=False, retries=1).result, last
 
     def _products(
         self,
@@ -582,6 +600,21 @@ def _geographic(crs: str) -> bool:
     with contextlib.suppress(Exception):
         return bool(CRS.from_user_input(crs).is_geographic)
     return False
+
+
+def _timed_nowcast(*args: Any, **kwargs: Any) -> tuple[Nowcast, float]:
+    """:func:`twin.live.nowcast.nowcast` and the CPU seconds it took (on a Dask worker: not this process's).
+
+    pysteps hands its ensemble members to ``dask.compute`` as closures that fill lists in place; on a
+    Dask worker that would send them to the cluster and the lists would come back empty ("need at least
+    one array to stack"), so they run here, one after the other (as ``num_workers=1`` asks).
+    """
+    import dask
+
+    c0 = time.process_time()
+    with dask.config.set(scheduler="synchronous"):
+        nc = nowcast(*args, **kwargs)
+    return nc, time.process_time() - c0
 
 
 def _balance(hot: dict[str, float], stored0: float, stored1: float, nudged: float) -> dict[str, float]:

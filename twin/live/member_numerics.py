@@ -5,10 +5,10 @@ The hot start keeps the base's numerics (its state is the twin's, carried from c
 members only forecast from it, and most of a cycle's time is theirs. On a city with a river or a lake
 the global step is held at the deep water's (0.41 s on the sample city's 4 m grid) for every cell;
 ``time_stepping = "local"`` in the forecast's ``[numerics]`` lets the shallow streets step up to
-``2^max_levels`` times longer, 1.9-2.2 times less CPU per member on the sample city, but its depths and
-first-flooded times differ from the global step's by more than a warning service should take silently
-under heavy rain (benchmarks/RESULTS.md, "Live twin: one forecast cycle"), so it is asked for, not the
-default.
+``2^max_levels`` times longer. Its depths and first-flooded times are now close to the global step's, but
+under the sample city's heavy rain it does 0.3-0.5 of the global step's cell updates at 2-2.5 times the
+cost each, no faster per member (benchmarks/RESULTS.md, "Live twin: one forecast cycle"), so it is asked
+for, not the default.
 """
 
 from __future__ import annotations

@@ -8,21 +8,28 @@ flooded area at a lead time is where the largest depth since now exceeds ``flood
 forecast's is that of its median member. CSI = hits / (hits + misses + false alarms), summed over the
 cycles and over the cells of the twin off its rivers, lakes and buildings. ``csi_new`` counts only
 the cells not yet flooded at now (the area a forecast must find, not the water already there).
+
+The truth and the two baselines step with the base scenario's numerics (the hot start's), whatever the
+members run (:mod:`twin.live.member_numerics`): a forecast's score then includes what its members'
+numerics change, e.g. local time stepping's depths.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
 
 from twin.live.cycle import CycleResult, Forecaster
-from twin.live.members import run_members
+from twin.live.member_numerics import member_params, member_scenario
+from twin.live.members import MemberInputs, run_members
 from twin.live.nowcast import onto_grid
 from twin.live.observations import read_observations
+from twin.sims.flood.scenario import Scenario
 
-__all__ = ["csi", "replay_skill"]
+__all__ = ["csi", "replay_skill", "truth_inputs"]
 
 METHODS = ("forecast", "persistence", "no_rain")
 
@@ -33,6 +40,17 @@ def csi(forecast: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
         int(np.count_nonzero(forecast & truth)),
         int(np.count_nonzero(~forecast & truth)),
         int(np.count_nonzero(forecast & ~truth)),
+    )
+
+
+def truth_inputs(inputs: MemberInputs, base: Scenario) -> MemberInputs:
+    """A cycle's member ``inputs`` with ``base``'s numerics (the forecast's base scenario): how the truth
+    and the baselines of a replay run."""
+    if inputs.scenario is None:
+        return inputs
+    numerics = base.numerics
+    return dataclasses.replace(
+        inputs, params=member_params(inputs.params, numerics), scenario=member_scenario(inputs.scenario, numerics)
     )
 
 
@@ -75,7 +93,7 @@ def replay_skill(fc: Forecaster, times: list[float]) -> tuple[pd.DataFrame, list
         bias = res.record["rain_gauge_bias"]
         last_rain = np.nan_to_num(last.rain, nan=0.0) * bias
         runs = run_members(
-            res.inputs,
+            truth_inputs(res.inputs, fc.base),
             [
                 np.stack(truth) * bias,
                 np.broadcast_to(last_rain, (steps, *last_rain.shape)),
