@@ -89,6 +89,25 @@ def test_the_integrator_key_reaches_the_solver(numerics, want):
     assert advance is swe.advance and params.integrator == want and params.order == 2
 
 
+@pytest.mark.parametrize(
+    "numerics, words",
+    [
+        ({"scheme": "swe", "alpha": 0.3}, r"numerics\.alpha is the inertial kernel's .*scheme = 'swe'.*numerics\.cfl"),
+        ({"scheme": "swe", "theta": 1.0}, r"numerics\.theta is the inertial kernel's"),
+        ({"cfl": 0.3}, r"numerics\.cfl is the full solver's .*scheme = 'inertial'.*numerics\.alpha"),
+        ({"order": 1}, r"numerics\.order is the full solver's .*set scheme = 'swe'"),
+    ],
+)
+def test_a_key_of_the_other_scheme_is_refused_not_ignored(numerics, words):
+    # before: alpha = 0.3 under scheme = "swe" (a user calming an unstable run) ran at the full solver's
+    # cfl = 0.45 without a word, and order = 1 under the inertial scheme did nothing
+    with pytest.raises(ScenarioError, match=words):
+        Scenario.coerce(flood_scenario(numerics=numerics))
+    # the defaults of the other scheme's keys, as a result's scenario.json records them, are accepted
+    sc = Scenario.coerce(flood_scenario(numerics={"scheme": "swe", "order": 1}))
+    assert Scenario.from_record(sc.to_dict()).numerics.order == 1
+
+
 def test_sewer_coupling_runs_with_the_full_solver(tmp_path):
     # the surcharged two-pipe network of the drainage tests under a flat street: the manholes push
     # water onto the street and take it back, every few seconds, between the full solver's calls

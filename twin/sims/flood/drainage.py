@@ -239,6 +239,11 @@ class SewerCoupling:
         self.vol_outfalls_reverse_unmet = 0.0  # let in by SWMM beyond what the cells held
         self._out_rate = np.zeros(len(self.out_idx))  # signed outfall discharge of SWMM's last step [m3/s]
         self._out_back = np.zeros(len(self.out_idx))  # the largest backflow seen at each outfall [m3/s]
+        # an outfall buried deeper below its cell's ground than the cell's water is deep: until it has shown
+        # a backflow, an orifice of its pipes' full section under the stage's head bounds the next one (a
+        # film of rain on a cell metres above an outfall must not let SWMM fill the network up it in one step)
+        self._out_area = _outfall_pipe_area(self.network.conduits, [self.names[i] for i in self.out_idx])
+        self._out_guess = np.zeros(len(self.out_idx))
         self._carried: dict[str, Any] | None = None  # SWMM's own counters of the runs before a resume
         if resume is not None:
             self._resume(resume)
@@ -283,6 +288,9 @@ class SewerCoupling:
         # even where the outfall lies below the cell's ground
         stage = np.where(out_depth > 0, self.out_ground + out_depth, self.out_invert)
         self._io.set_outfall_stages(np.maximum(stage, self.out_invert))
+        buried = self.out_ground - self.out_invert > out_depth
+        head = np.maximum(stage - self.out_invert, 0.0)
+        self._out_guess = np.where(buried, self._out_area * np.sqrt(2 * 9.81 * head), 0.0)
         elapsed, fed, dis = self._advance(q, allow, out_depth * self.out_share, t_end)
         if len(self.out_idx):
             self._book_outfalls(h, dis, elapsed)
@@ -366,7 +374,8 @@ class SewerCoupling:
         if not len(self.out_idx):
             return
         left = out_water + np.minimum(dis, 0.0)
-        close = np.flatnonzero((self._out_back > 0) & (self._out_back * longest > left))
+        bound = np.where(self._out_back > 0, self._out_back, self._out_guess)
+        close = np.flatnonzero((bound > 0) & (bound * longest > left))
         if len(close):
             self._io.set_outfall_stages(self.out_invert[close], close)
 
@@ -787,6 +796,16 @@ def _loop_warnings(network: SewerNetwork) -> list[str]:
             + "."
         )
     return out
+
+
+def _outfall_pipe_area(conduits: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """The full cross-section [m2] of the conduits joining each outfall of ``names`` (all barrels; a
+    circle of diameter geom1, or geom1 squared for other shapes: a bound, not a hydraulic area)."""
+    g1 = conduits["geom1"].to_numpy(dtype=float)
+    area = np.where(conduits["shape"].to_numpy() == "CIRCULAR", math.pi / 4 * g1**2, g1**2)
+    area = area * conduits["barrels"].to_numpy(dtype=float)
+    ends = (conduits["from_node"].to_numpy(), conduits["to_node"].to_numpy())
+    return np.array([float(area[(ends[0] == n) | (ends[1] == n)].sum()) for n in names])
 
 
 def _cells(nodes: gpd.GeoDataFrame, transform: Any) -> tuple[np.ndarray, np.ndarray]:

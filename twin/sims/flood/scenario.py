@@ -472,6 +472,25 @@ class Numerics(ScenarioTable):
     )
 
     @model_validator(mode="after")
+    def _other_schemes_keys(self) -> Numerics:
+        # a key only the other scheme reads would do nothing: say so rather than run without it
+        fields = type(self).model_fields
+        if self.scheme == "swe":
+            other, hint = ("alpha", "theta"), "the full solver's Courant number is numerics.cfl"
+        else:
+            other, hint = ("cfl", "order"), "the inertial kernel's Courant factor is numerics.alpha"
+        unused = [k for k in other if getattr(self, k) != fields[k].default]
+        if unused:
+            which = "the full solver's" if self.scheme == "inertial" else "the inertial kernel's"
+            raise ValueError(
+                f"{' and '.join(f'numerics.{k}' for k in unused)} {'is' if len(unused) == 1 else 'are'} "
+                f"{which} and would do nothing under scheme = '{self.scheme}': drop "
+                f"{'it' if len(unused) == 1 else 'them'} or set scheme = "
+                f"'{'inertial' if self.scheme == 'swe' else 'swe'}' ({hint})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _local_steps(self) -> Numerics:
         if self.time_stepping == "local":
             if self.scheme != "inertial":
