@@ -49,17 +49,17 @@ SECOND = pytest.mark.parametrize(("order", "integrator"), [HANCOCK, RK2], ids=["
 def test_wave_front_against_hunter_solution(n, order, integrator, bound):
     # The analytic profile (constant speed 1 m/s) is an exact solution of the full equations with
     # Manning friction, so the full solver must converge to it; the local-inertial kernel is off
-    # by 0.078/0.084 m (issue 23). Measured on the 10 m grid at 1 h: MUSCL-Hancock 0.0021 m
-    # (n = 0.01) and 0.0078 m (n = 0.03), SSP-RK2 0.0022 and 0.0082 m; first order 0.0059 and
-    # 0.024 m (LISFLOOD-FP's FV1: 0.004 and 0.026 m). Bounds: 0.01 m at second order (the
+    # by 0.078/0.084 m (issue 23). Measured on the 10 m grid at 1 h: MUSCL-Hancock 0.0005 m
+    # (n = 0.01) and 0.0025 m (n = 0.03), SSP-RK2 0.0006 and 0.0024 m (0.0021 / 0.0078 and
+    # 0.0022 / 0.0082 before backward-Euler friction); first order 0.0059 and 0.024 m (LISFLOOD-FP's FV1: 0.004 and 0.026 m). Bounds: 0.01 m at second order (the
     # issue's), 0.03 m at first order.
     case = cases.wave_front(n, dx=10.0, times=(3600.0,), params=SweParams(order=order, integrator=integrator))
     x, hm, he = case["x"], case["model"][0], case["analytic"][0]
     assert case["status"] == [0] and np.array_equal(hm[0], hm[1])
     near = x < case["u"] * 3600.0 + 500.0
     assert _rmse(hm[0][near], he[near]) < bound
-    # The front (5 cm contour) within two cells of the analytic one. Measured: 0.65 and 0.73
-    # cells behind (Hancock), 0.7 and 0.7 (RK2).
+    # The front (5 cm contour) within two cells of the analytic one. Measured: 0.01 cells behind
+    # and 0.32 ahead (Hancock), 0.02 behind and 0.31 ahead (RK2).
     if order == 2:
         assert abs(cases.front_position(x, hm[0]) - cases.front_position(x, he)) < 2 * 10.0
 

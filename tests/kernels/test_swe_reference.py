@@ -3,7 +3,7 @@
 ``kernels._swe_core`` is one fused, branch-free pass per stage (faces solved once in per-thread
 ring buffers, selects instead of branches, a cube root without libm) for speed; this file keeps it
 honest. The first-order scheme is written here face by face in plain Python (HLL with Toro's wave
-speeds and the upwinded tangential momentum, Audusse's hydrostatic reconstruction, mirror-state
+speeds and the upwinded tangential momentum, Chen and Noelle's hydrostatic reconstruction, mirror-state
 walls, the positivity limiter, point-implicit Manning friction), and the kernel must match it to
 round-off on a small grid with a bed step, a building, dry ground and a dam break. A second test
 checks that splitting the rows into bands (one per thread) changes nothing.
@@ -60,11 +60,14 @@ def _face(left, right, normal):
         return 0.0, _hll(left[0], left[n], left[t], left[0], -left[n], left[t])[1], 0.0, 0.0, 0.0
     if lb:
         return 0.0, _hll(right[0], -right[n], right[t], right[0], right[n], right[t])[1], 0.0, 0.0, 0.0
-    zs = max(left[1], right[1])
-    hls = max(0.0, left[0] + left[1] - zs)
-    hrs = max(0.0, right[0] + right[1] - zs)
+    # Chen and Noelle's (2017) reconstruction: face bed min(max(zl, zr), min(el, er)), face depths
+    # min(e - z*, h), interface sources g (h + h*) / 2 (z* - z).
+    el, er = left[0] + left[1], right[0] + right[1]
+    zs = min(max(left[1], right[1]), min(el, er))
+    hls = min(el - zs, left[0])
+    hrs = min(er - zs, right[0])
     f0, f1, f2 = _hll(hls, left[n], left[t], hrs, right[n], right[t])
-    return f0, f1, f2, 0.5 * G * (left[0] ** 2 - hls**2), 0.5 * G * (right[0] ** 2 - hrs**2)
+    return f0, f1, f2, 0.5 * G * (left[0] + hls) * (zs - left[1]), 0.5 * G * (right[0] + hrs) * (zs - right[1])
 
 
 def _reference_step(h, hu, hv, z, manning, blocked, dt, dx):
