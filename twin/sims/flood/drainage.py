@@ -239,9 +239,11 @@ class SewerCoupling:
         self.vol_outfalls_reverse_unmet = 0.0  # let in by SWMM beyond what the cells held
         self._out_rate = np.zeros(len(self.out_idx))  # signed outfall discharge of SWMM's last step [m3/s]
         self._out_back = np.zeros(len(self.out_idx))  # the largest backflow seen at each outfall [m3/s]
-        # an outfall buried deeper below its cell's ground than the cell's water is deep: until it has shown
-        # a backflow, an orifice of its pipes' full section under the stage's head bounds the next one (a
-        # film of rain on a cell metres above an outfall must not let SWMM fill the network up it in one step)
+        # an outfall buried below its cell's ground under a mere film (thinner than _FILM_DEPTH): until it has
+        # shown a backflow, an orifice of its pipes' full section under the stage's head bounds the next one (a
+        # film of rain on a cell metres above an outfall must not let SWMM fill the network up it in one step).
+        # Deeper water (a river in flood, a pond) keeps its tailwater: closing the outfall there would let the
+        # network drain freely into a river standing metres above its invert
         self._out_area = _outfall_pipe_area(self.network.conduits, [self.names[i] for i in self.out_idx])
         self._out_guess = np.zeros(len(self.out_idx))
         self._carried: dict[str, Any] | None = None  # SWMM's own counters of the runs before a resume
@@ -288,7 +290,7 @@ class SewerCoupling:
         # even where the outfall lies below the cell's ground
         stage = np.where(out_depth > 0, self.out_ground + out_depth, self.out_invert)
         self._io.set_outfall_stages(np.maximum(stage, self.out_invert))
-        buried = self.out_ground - self.out_invert > out_depth
+        buried = (self.out_ground - self.out_invert > out_depth) & (out_depth < _FILM_DEPTH)
         head = np.maximum(stage - self.out_invert, 0.0)
         self._out_guess = np.where(buried, self._out_area * np.sqrt(2 * 9.81 * head), 0.0)
         elapsed, fed, dis = self._advance(q, allow, out_depth * self.out_share, t_end)
@@ -796,6 +798,11 @@ def _loop_warnings(network: SewerNetwork) -> list[str]:
             + "."
         )
     return out
+
+
+#: Water on an outfall's cell thinner than this [m] (the results' wet depth) is a film, not a water body
+#: that holds a stage over an outfall buried below the cell's ground
+_FILM_DEPTH = 0.01
 
 
 def _outfall_pipe_area(conduits: pd.DataFrame, names: list[str]) -> np.ndarray:
