@@ -969,6 +969,49 @@ def test_backwater_a_high_river_at_the_outfalls_raises_the_heads_upstream(tmp_pa
         assert not any("does not close its balance" in w for w in r.summary["drainage"]["warnings"])
 
 
+def test_a_river_over_outfalls_buried_below_its_bed_stays_their_tailwater(tmp_path):
+    # the demo city's case: flap-gated outfalls lying 2 m deeper below their cells' ground than the river
+    # standing there is deep. Before, the bound meant for a rain film over a buried outfall (its pipes' full
+    # section under the head, against the water on its cell) took the river for a film, set the outfalls free
+    # and let the network drain under the river: 2,445 m3 out of the gated outfalls and nothing pushed back
+    # onto the streets, where the gates shut and the manholes give back 2,080 m3
+    from twin.sims.flood.sewer_design import design_network
+
+    tw = _valley_twin()
+    inp = design_network(tw, tmp_path / "v.inp", intensity_mm_h=300.0, min_area_m2=3000.0, flap_gates=True)
+    text = inp.read_text().split("\n")
+    at = text.index("[OUTFALLS]")
+    for i in range(at + 1, len(text)):
+        if not text[i].strip():
+            break
+        name, inv, *rest = text[i].split()
+        text[i] = " ".join([name, f"{float(inv) - 2.0:.3f}", *rest])
+    inp.write_text("\n".join(text))
+
+    def with_river(boundary: dict) -> FloodResult:
+        sc = Scenario.from_dict(
+            {
+                "name": "buried",
+                "duration": 1800,
+                "output_interval": 900,
+                "rain": {"constant": 60.0},
+                "drainage": {"inp": inp.name, "outfalls": "surface"},
+                "boundary": [{"edge": "east", **boundary}],
+                "numerics": {"dtype": "float64"},
+            },
+            base_dir=tmp_path,
+        )
+        return run(tw, sc, progress=False, scene=False)
+
+    low = with_river({"type": "free", "slope": 0.01})
+    high = with_river({"type": "level", "level": [[0, 17.0], [1800, 17.0]]})
+    out = [r.summary["drainage"]["volume_outfalls_to_surface_m3"] for r in (low, high)]
+    assert out[0] > 500.0 and out[1] < 0.01 * out[0]  # the river shuts the gates
+    pushed = high.drainage.nodes.query("kind == 'junction'")["overflow_volume_m3"].sum()
+    assert pushed > 500.0  # and the manholes give the rain back to the streets
+    assert abs(high.summary["drainage"]["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
+
+
 def _gateless_run(tmp_path: Path) -> FloodResult:
     """The valley's network, its outfalls without flap gates under a river standing at 17 m (4 m over their
     inverts): the river runs back up the pipes."""
