@@ -929,6 +929,24 @@ def test_a_pump_edit_lifts_a_surcharged_node_out_of_flooding_and_reports_its_vol
     assert small.summary["drainage"]["volume_network_to_surface_m3"] > 50.0
 
 
+def _valley_storm(tw: Twin, inp: Path, boundary: dict) -> FloodResult:
+    """30 minutes of 60 mm/h on the valley, its network ``inp`` discharging onto the surface, the east edge
+    under ``boundary`` (a free outflow, or a river's level)."""
+    sc = Scenario.from_dict(
+        {
+            "name": "valley",
+            "duration": 1800,
+            "output_interval": 900,
+            "rain": {"constant": 60.0},
+            "drainage": {"inp": inp.name, "outfalls": "surface"},
+            "boundary": [{"edge": "east", **boundary}],
+            "numerics": {"dtype": "float64"},
+        },
+        base_dir=inp.parent,
+    )
+    return run(tw, sc, progress=False, scene=False)
+
+
 def test_backwater_a_high_river_at_the_outfalls_raises_the_heads_upstream(tmp_path):
     # the valley's network ends at its east edge through flap-gated outfalls onto the surface; a river
     # standing 17 m there (4 m over the outfall inverts) closes the gates and backs up the pipes
@@ -937,24 +955,9 @@ def test_backwater_a_high_river_at_the_outfalls_raises_the_heads_upstream(tmp_pa
     tw = _valley_twin()
     inp = design_network(tw, tmp_path / "v.inp", intensity_mm_h=50.0, min_area_m2=3000.0, flap_gates=True)
 
-    def with_river(boundary: dict) -> FloodResult:
-        sc = Scenario.from_dict(
-            {
-                "name": "backwater",
-                "duration": 1800,
-                "output_interval": 900,
-                "rain": {"constant": 60.0},
-                "drainage": {"inp": inp.name, "outfalls": "surface"},
-                "boundary": [{"edge": "east", **boundary}],
-                "numerics": {"dtype": "float64"},
-            },
-            base_dir=tmp_path,
-        )
-        return run(tw, sc, progress=False, scene=False)
-
     level = 17.0
-    low = with_river({"type": "free", "slope": 0.01})
-    high = with_river({"type": "level", "level": [[0, level], [1800, level]]})
+    low = _valley_storm(tw, inp, {"type": "free", "slope": 0.01})
+    high = _valley_storm(tw, inp, {"type": "level", "level": [[0, level], [1800, level]]})
     n0, n1 = low.drainage.nodes, high.drainage.nodes
     # the manholes above the river's reach on the surface: only the pipes can carry its level to them
     up = ((n0["kind"] == "junction") & (n0["rim"] > level + 0.5)).to_numpy()
@@ -988,23 +991,8 @@ def test_a_river_over_outfalls_buried_below_its_bed_stays_their_tailwater(tmp_pa
         text[i] = " ".join([name, f"{float(inv) - 2.0:.3f}", *rest])
     inp.write_text("\n".join(text))
 
-    def with_river(boundary: dict) -> FloodResult:
-        sc = Scenario.from_dict(
-            {
-                "name": "buried",
-                "duration": 1800,
-                "output_interval": 900,
-                "rain": {"constant": 60.0},
-                "drainage": {"inp": inp.name, "outfalls": "surface"},
-                "boundary": [{"edge": "east", **boundary}],
-                "numerics": {"dtype": "float64"},
-            },
-            base_dir=tmp_path,
-        )
-        return run(tw, sc, progress=False, scene=False)
-
-    low = with_river({"type": "free", "slope": 0.01})
-    high = with_river({"type": "level", "level": [[0, 17.0], [1800, 17.0]]})
+    low = _valley_storm(tw, inp, {"type": "free", "slope": 0.01})
+    high = _valley_storm(tw, inp, {"type": "level", "level": [[0, 17.0], [1800, 17.0]]})
     out = [r.summary["drainage"]["volume_outfalls_to_surface_m3"] for r in (low, high)]
     assert out[0] > 500.0 and out[1] < 0.01 * out[0]  # the river shuts the gates
     pushed = high.drainage.nodes.query("kind == 'junction'")["overflow_volume_m3"].sum()
