@@ -102,6 +102,14 @@ class SweState(FloodState):
         self._h_left = None  # the depths the last advance() left (see there)
         self._swe_scratch = None  # the solver's working arrays, reused from call to call
 
+    @property
+    def h_left(self) -> np.ndarray:
+        """The depths the last :func:`advance` left (the state's depths before the first): the next one scales
+        the discharges where a caller changed the depths since (a sewer exchange), so a checkpoint keeps them."""
+        if self._h_left is None or self._h_left.shape != self.h.shape or self._h_left.dtype != self.h.dtype:
+            self._h_left = self.h.copy()
+        return self._h_left
+
     def copy(self) -> SweState:
         """Deep copy (for checkpoints)."""
         return SweState(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from affine import Affine
 from scipy.interpolate import griddata
@@ -332,34 +333,39 @@ def _street_scenario(tmp_path: Path, **over) -> Scenario:
     return Scenario.from_dict(data, base_dir=tmp_path)
 
 
-def test_coupled_run_stopped_and_resumed_equals_one_run(tmp_path):
-    # the surcharge network under rain on the flat street: stopped at 10 min (SWMM's state in a hot start
-    # file, the surface and the coupling's books in the checkpoint), resumed, against one uninterrupted run
+@pytest.mark.parametrize("scheme", ["inertial", "swe"])
+def test_coupled_run_stopped_and_resumed_equals_one_run(tmp_path, scheme):
+    # the surcharge network under rain on the flat street: stopped at 10 min (the surface and the exchanges
+    # so far in the checkpoint), resumed, against one uninterrupted run. Before, SWMM went on from its hot
+    # start file (single precision, no step history, restarted on a whole second: 603 s where it had run to
+    # 602.5 s): measured, the maximum depths differed on 1,331 of 3,200 cells, up to 3.0 mm (of 41 mm) on
+    # J1's cell with the inertial scheme, 0.04 mm with the full solver (1,295 cells), the volume put on the
+    # street 86.37 m3 against 86.48. Now SWMM is replayed through the exchanges, and the full solver keeps
+    # the depths its last interval left (it scales its discharges where an exchange changed them since):
+    # the same answer, bit for bit
     tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
-    whole = run(tw, _street_scenario(tmp_path), out=tmp_path / "whole", progress=False, scene=False)
-    sc = _street_scenario(tmp_path, checkpoint_interval=300)
+    numerics = {"dtype": "float64", "scheme": scheme}
+    whole = run(tw, _street_scenario(tmp_path, numerics=numerics), out=tmp_path / "whole", progress=False, scene=False)
+    sc = _street_scenario(tmp_path, checkpoint_interval=300, numerics=numerics)
     out = tmp_path / "split"
     assert run(tw, sc, out=out, progress=False, scene=False, stop_at=600) is None
-    assert Path(str(out) + ".checkpoint.hsf").is_file()
+    with np.load(Path(str(out) + ".checkpoint.npz")) as ck:
+        assert ck["sewer_exchange_h"].shape[0] == len(ck["sewer_exchange_t"]) > 100  # every 5 s exchange
     split = run(tw, sc, out=out, progress=False, scene=False, resume=True)
-    assert not Path(str(out) + ".checkpoint.hsf").exists()  # gone with the checkpoint
+    assert not Path(str(out) + ".checkpoint.npz").exists()
     a, b = whole.summary["drainage"], split.summary["drainage"]
-    # the books go on across the stop: both close as one run does
-    assert abs(split.summary["mass_balance_error"]) < 1e-9
-    assert abs(b["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
-    assert len(b["swmm_routing_continuity_error_percent_parts"]) == 2
-    # a hot start restores SWMM's heads and flows (in single precision), not its step history, and SWMM
-    # restarts on a whole second (here 603 s, where it had run to 602.5 s): measured, the volumes put on the
-    # street and out of the outfall 0.13 % apart, the peak heads equal, the depths within 0.1 mm but at
-    # 26 of 3,200 cells, the most 3.0 mm (of 41 mm) on J1's own cell
-    for key in ("volume_network_to_surface_m3", "volume_outfalls_m3"):
-        assert b[key] == pytest.approx(a[key], rel=3e-3), key
-    na, nb = (r.drainage.nodes.set_index("name") for r in (whole, split))
-    assert np.abs(nb["peak_head_m"] - na["peak_head_m"]).max() < 1e-3
-    assert (nb["overflow_volume_m3"] > 0).equals(na["overflow_volume_m3"] > 0)
-    assert np.allclose(nb["overflow_volume_m3"], na["overflow_volume_m3"], rtol=3e-3)
-    diff = np.abs(split.max_depth - whole.max_depth)
-    assert diff.max() < 5e-3 and np.count_nonzero(diff > 1e-3) <= 2  # the manholes' cells
+    assert a["volume_network_to_surface_m3"] > 10.0  # the manholes overflow onto the street
+    for name in ("max_depth", "max_speed", "arrival_time", "duration", "hazard", "depth_frames"):
+        np.testing.assert_array_equal(getattr(split, name), getattr(whole, name), err_msg=name)
+    # the network's books and SWMM's own statistics as one run's: SWMM ran through the same steps
+    assert {k: v for k, v in b.items() if k != "warnings"} == {k: v for k, v in a.items() if k != "warnings"}
+    na, nb = (r.drainage.nodes.drop(columns="geometry") for r in (whole, split))
+    pd.testing.assert_frame_equal(nb, na)
+    pd.testing.assert_frame_equal(
+        split.drainage.conduits.drop(columns="geometry"), whole.drainage.conduits.drop(columns="geometry")
+    )
+    for key in ("volume_in_m3", "volume_out_m3", "volume_stored_m3", "mass_balance_error"):
+        assert split.summary[key] == whole.summary[key], key
 
 
 def test_a_pumps_volume_adds_up_across_a_stop_and_resume(tmp_path):
@@ -376,13 +382,18 @@ def test_a_pumps_volume_adds_up_across_a_stop_and_resume(tmp_path):
     assert a > 10.0 and b == pytest.approx(a, rel=1e-2)  # not only the part after the resume
 
 
-def test_resuming_a_coupled_run_without_its_hot_start_file_is_an_error(tmp_path):
+def test_resuming_a_checkpoint_without_the_sewer_exchanges_is_an_error(tmp_path):
+    # a checkpoint of an older cimtwin (SWMM's state in a hot start file, no exchanges) is refused, not
+    # resumed to another answer
     tw = Twin(BELLINGE_CRS, Affine(2.0, 0, 80.0, 0, -2.0, 140.0), np.full((40, 80), 12.0))
     sc = _street_scenario(tmp_path, checkpoint_interval=300)
     out = tmp_path / "split"
     run(tw, sc, out=out, progress=False, scene=False, stop_at=300)
-    Path(str(out) + ".checkpoint.hsf").unlink()
-    with pytest.raises(ScenarioError, match=r"hot start file .*checkpoint\.hsf"):
+    path = Path(str(out) + ".checkpoint.npz")
+    with np.load(path) as ck:
+        kept = {k: ck[k] for k in ck.files if not k.startswith("sewer_exchange")}
+    np.savez(path, **kept)
+    with pytest.raises(ScenarioError, match=r"older cimtwin .*run from the start"):
         run(tw, sc, out=out, progress=False, scene=False, resume=True)
 
 
@@ -972,16 +983,12 @@ def test_backwater_a_high_river_at_the_outfalls_raises_the_heads_upstream(tmp_pa
         assert not any("does not close its balance" in w for w in r.summary["drainage"]["warnings"])
 
 
-def test_a_river_over_outfalls_buried_below_its_bed_stays_their_tailwater(tmp_path):
-    # the demo city's case: flap-gated outfalls lying 2 m deeper below their cells' ground than the river
-    # standing there is deep. Before, the bound meant for a rain film over a buried outfall (its pipes' full
-    # section under the head, against the water on its cell) took the river for a film, set the outfalls free
-    # and let the network drain under the river: 2,445 m3 out of the gated outfalls and nothing pushed back
-    # onto the streets, where the gates shut and the manholes give back 2,080 m3
+def _buried_outfalls(tw: Twin, tmp_path: Path, intensity: float) -> Path:
+    """The valley's network designed for ``intensity`` [mm/h], its flap-gated outfalls laid 2 m deeper: 5 m
+    below their cells' ground (with a 300 mm/h design) where the river standing there is far less deep."""
     from twin.sims.flood.sewer_design import design_network
 
-    tw = _valley_twin()
-    inp = design_network(tw, tmp_path / "v.inp", intensity_mm_h=300.0, min_area_m2=3000.0, flap_gates=True)
+    inp = design_network(tw, tmp_path / "v.inp", intensity_mm_h=intensity, min_area_m2=3000.0, flap_gates=True)
     text = inp.read_text().split("\n")
     at = text.index("[OUTFALLS]")
     for i in range(at + 1, len(text)):
@@ -990,7 +997,17 @@ def test_a_river_over_outfalls_buried_below_its_bed_stays_their_tailwater(tmp_pa
         name, inv, *rest = text[i].split()
         text[i] = " ".join([name, f"{float(inv) - 2.0:.3f}", *rest])
     inp.write_text("\n".join(text))
+    return inp
 
+
+def test_a_river_over_outfalls_buried_below_its_bed_stays_their_tailwater(tmp_path):
+    # the demo city's case: flap-gated outfalls lying 2 m deeper below their cells' ground than the river
+    # standing there is deep. Before, the bound meant for a rain film over a buried outfall (its pipes' full
+    # section under the head, against the water on its cell) took the river for a film, set the outfalls free
+    # and let the network drain under the river: 2,445 m3 out of the gated outfalls and nothing pushed back
+    # onto the streets, where the gates shut and the manholes give back 2,080 m3
+    tw = _valley_twin()
+    inp = _buried_outfalls(tw, tmp_path, 300.0)
     low = _valley_storm(tw, inp, {"type": "free", "slope": 0.01})
     high = _valley_storm(tw, inp, {"type": "level", "level": [[0, 17.0], [1800, 17.0]]})
     out = [r.summary["drainage"]["volume_outfalls_to_surface_m3"] for r in (low, high)]
@@ -998,6 +1015,38 @@ def test_a_river_over_outfalls_buried_below_its_bed_stays_their_tailwater(tmp_pa
     pushed = high.drainage.nodes.query("kind == 'junction'")["overflow_volume_m3"].sum()
     assert pushed > 500.0  # and the manholes give the rain back to the streets
     assert abs(high.summary["drainage"]["coupled_mass_balance_error_without_network_continuity"]) < 1e-6
+
+
+def test_a_river_edge_hovering_about_the_film_depth_keeps_its_outfalls_tailwater(tmp_path):
+    # the demo city's river edges: water about 1 cm deep (the film depth) over outfalls buried metres below
+    # the cells' ground. Before, a cell's depth crossing 1 cm switched its outfall from the river's level
+    # (gate shut) to its invert (draining freely) and back from one exchange to the next; SWMM books the
+    # outfall pipe's volume from that stage, so each switch filled or emptied it without a flow (on the demo,
+    # 191 of SWMM's 1,844 steps in its first 20 minutes followed a switch, its routing continuity error
+    # -2.5 % there, 0.75 % over the 2 hours). Here, measured before: 890 m3 out through the gates where the
+    # steady river lets 822 m3 out, SWMM's error -1.62 % against -2.50 %. Once a cell has held 1 cm its
+    # outfall keeps the cell's level until the cell runs dry: hovering gives the steady river's answer.
+    # (The steady river's -2.5 % is SWMM booking the outfall pipes full under the river's stage while their
+    # gates are shut, a water body's own error, not the switching's)
+    tw = _valley_twin()
+    inp = _buried_outfalls(tw, tmp_path, 50.0)
+    runs = {}
+    for name, depths in (("steady", (0.012, 0.012)), ("hovering", (0.012, 0.008))):
+        cp = _coupling(inp, tw, 1200.0, outfalls="surface")
+        h = np.zeros(tw.shape)
+        t, k = 0.0, 0
+        while t < 1200.0:
+            h[cp.rows, cp.cols] = cp.crest - cp.ground + 0.05  # the streets' water keeps running in
+            h[cp.out_rows, cp.out_cols] = depths[k % 2]  # the river edge, 1 cm give or take 2 mm
+            t = min(t + cp.interval, 1200.0)
+            cp.step(h, t)
+            k += 1
+        runs[name] = cp.finish().summary
+    a, b = runs["steady"], runs["hovering"]
+    assert a["volume_outfalls_to_surface_m3"] > 100.0  # the network's head opens the gates at times
+    assert b["volume_outfalls_to_surface_m3"] == pytest.approx(a["volume_outfalls_to_surface_m3"], rel=0.01)
+    key = "swmm_routing_continuity_error_percent"
+    assert b[key] == pytest.approx(a[key], abs=0.05)
 
 
 def _gateless_run(tmp_path: Path) -> FloodResult:

@@ -300,7 +300,6 @@ def run(
     shape = twin.shape
     dtype = np.dtype(scenario.numerics.dtype)
     ckpt_path = Path(str(out) + ".checkpoint.npz") if out is not None else None
-    hotstart = Path(str(out) + ".checkpoint.hsf") if out is not None else None  # a sewer network's SWMM state
     ck = None
     ckpt_every = scenario.checkpoint_interval
     if stop_at is not None and ckpt_path is None:
@@ -380,7 +379,8 @@ def run(
     next_ckpt = (np.floor(state.t / ckpt_every) + 1) * ckpt_every if ckpt_every else np.inf
     finished = False
     try:
-        sewer = _sewer(scenario, twin, s, ck if resume else None, hotstart)
+        logs = ckpt_path is not None and (bool(ckpt_every) or stop_at is not None)  # what a checkpoint needs
+        sewer = _sewer(scenario, twin, s, ck if resume else None, logs)
         if sewer is not None:
             sewer.step(state.h, min(sewer.interval, scenario.duration))
         for t_event, kinds in _schedule(scenario, s, sewer.interval if sewer is not None else None):
@@ -424,7 +424,7 @@ def run(
                 if store is not None:
                     store.sync()
                     speeds.sync()
-                extra = sewer.checkpoint(hotstart) if sewer is not None else {}
+                extra = sewer.exchanges() if sewer is not None else {}
                 _save_checkpoint(
                     ckpt_path, parts, state, accum, totals, run_stats, stored0, gauge_rows, frame_times, extra
                 )
@@ -465,8 +465,6 @@ def run(
         result.save(out, scene=scene, overwrite=overwrite)
         if ckpt_path is not None and ckpt_path.exists():
             ckpt_path.unlink()
-        if hotstart is not None:
-            hotstart.unlink(missing_ok=True)
         if store is not None:
             store.remove()  # the result's frames map it until they are dropped
             speeds.remove()
@@ -474,9 +472,10 @@ def run(
 
 
 # --- drainage: hooks of the SWMM network coupling (twin/sims/flood/drainage.py) ---
-def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup, ck: dict | None, hotstart: Path | None):
+def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup, ck: dict | None, checkpoints: bool):
     """The SWMM run coupled with this flood run, or None without ``[drainage] inp``; resumed from the
-    checkpoint ``ck`` and SWMM's hot start file ``hotstart`` beside it when given."""
+    checkpoint ``ck`` (SWMM replayed through its exchanges) when given, keeping the exchanges when the
+    run ``checkpoints``."""
     if scenario.drainage.inp is None:
         return None
     from twin.sims.flood.drainage import SewerCoupling
@@ -493,7 +492,8 @@ def _sewer(scenario: Scenario, twin: Twin, s: FloodSetup, ck: dict | None, hotst
         np.asarray(s.grid.blocked),
         scenario.duration,
         scenario.edit,
-        resume={**ck, "hotstart": hotstart} if ck is not None else None,
+        resume=ck,
+        log_exchanges=checkpoints,
     )
 
 
@@ -669,7 +669,7 @@ def _save_checkpoint(
     extra: dict[str, np.ndarray],
 ) -> None:
     """The run's state; its snapshots are in the frames file beside it (``frame_times`` says how many);
-    ``extra``: a sewer network's books (its SWMM state is in the hot start file beside it)."""
+    ``extra``: a sewer network's exchanges so far (SWMM is replayed through them on resume)."""
     arrays = {
         "h": state.h,
         "qx": state.qx,

@@ -19,8 +19,11 @@ from twin.sims.flood.scenario import Scenario
 
 __all__ = ["new_state", "stepper", "cell_speed", "courant_factor", "state_arrays", "restore_state_arrays"]
 
-#: The full solver's state arrays beyond the inertial ones (checkpoint keys).
-_SWE_ARRAYS = ("hu", "hv")
+#: The full solver's state arrays beyond the inertial ones (checkpoint keys). ``h_left``: the depths its last
+#: interval left, which the next scales the discharges by where a sewer exchange changed them since
+_SWE_ARRAYS = ("hu", "hv", "h_left")
+#: Keys a checkpoint of an older cimtwin may lack (the state then keeps its own: a run without a sewer network)
+_SWE_OPTIONAL = ("h_left",)
 
 
 def new_state(scenario: Scenario, h0: np.ndarray) -> flood.FloodState:
@@ -69,6 +72,8 @@ def state_arrays(state: flood.FloodState) -> dict[str, np.ndarray]:
 def restore_state_arrays(state: flood.FloodState, ck: dict[str, np.ndarray], path: Any) -> None:
     """Copy those arrays back from checkpoint ``ck`` (written at ``path``)."""
     for k in state_arrays(state):
+        if k not in ck and k in _SWE_OPTIONAL:
+            continue
         if k not in ck:
             raise ScenarioError(
                 f"Checkpoint {path} was written by the inertial scheme and cannot resume the full one "
