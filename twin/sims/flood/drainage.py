@@ -257,7 +257,7 @@ class SewerCoupling:
         # whether each outfall's cell has held a water body (_FILM_DEPTH or more) since it was last dry: a
         # depth hovering about _FILM_DEPTH must not switch the outfall between the cell's level and its
         # invert at every exchange (SWMM books the outfall pipe's volume from the stage: each switch fills
-        # or empties it without a flow, and its routing continuity error rose from 0.05 to 0.75 % on the demo)
+        # or empties it without a flow: its routing continuity error on the demo was 0.75 %, 0.12 % with this rule)
         self._out_body = np.zeros(len(self.out_idx), dtype=bool)
         self._carried: dict[str, Any] | None = None  # SWMM's own counters of the runs before a hot start
         self._log = ExchangeLog(len(self.idx) + len(self.out_idx)) if log_exchanges or replay else None
