@@ -51,16 +51,14 @@ from ._flood_core import (
     P_ZERO,
     boundary_momentum,
     constants,
-    face_depth_drop,
     face_flux,
     forced_cells,
-    losses_row,
-    maxima,
-    maxima_row,
     point_inflows,
     source_limited_dt,
     wet_dry_row,
 )
+from ._flood_lts_rows import SCR_ROWS, losses_span, maxima_rect
+from ._flood_lts_rows import uidx as _u
 from ._series import series_cumulative, series_integral, series_value
 
 __all__ = ["run", "TILE", "WIDE", "MAX_LEVELS_LIMIT"]
@@ -77,10 +75,6 @@ WIDE = 2
 #: Largest number of levels: 16x the finest step is more than the urban cases need (and an interval
 #: between sewer exchanges, 5 s, is rarely more than 13 fine steps).
 MAX_LEVELS_LIMIT = 4
-
-# Rects narrower than this take the running maxima cell by cell: a row call of maxima_row makes
-# sixteen row views (reference counting), more than a column strip's few cells cost.
-_NARROW = 8
 
 # Columns of the per-tile results of the continuity pass.
 _T_INFIL, _T_DRAIN, _T_BAD, _T_HMAX, _T_CAPPED = range(5)
@@ -137,14 +131,9 @@ def _on(level, s):
     return level >= 0 and (s & ((1 << level) - 1)) == 0
 
 
-# The row loops below index the 2-D arrays with unsigned integers: Numba then drops the negative-index
-# wrap-around test that stops a loop over c - 1 vectorising, and no row views are made (each view
-# costs reference counting, as much as 30 cells' work on a tile's short rows).
-
-
-@njit(error_model="numpy", cache=True)
-def _u(i):
-    return np.uint64(i)
+# The row loops below index the 2-D arrays with unsigned integers (_u): Numba then drops the
+# negative-index wrap-around test that stops a loop over c - 1 vectorising, and no row views are made
+# (each view costs reference counting, as much as 30 cells' work on a tile's short rows).
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -371,11 +360,11 @@ def _store_y(r, c0, c1, qy, qyn, fp, zero):
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _continuity_tile(
     a, b, b1, rects, nrect, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
-    infil_kind, ia, ib, ic, icum, drain, has_drain, part, k, pf,
+    infil_kind, ia, ib, ic, icum, drain, has_drain, part, k, pf, lscr,
 ):  # fmt: skip
     """Depth update of a tile's cells from the limited volumes of the faces updated now; rain and
     losses over the tile's own step where the tile itself is updated now. Stores the limited
-    discharge of the owned faces updated now. Per-tile sums go to ``part[k]``."""
+    discharge of the owned faces updated now. Per-tile sums go to ``part[k]``; ``lscr[k]``: the losses' scratch rows."""
     ny, nx = h.shape
     r0, r1, c0, _ = _bounds(a, b, tile, ny, nx)
     c1 = _bounds(a, b1 - 1, tile, ny, nx)[3]
@@ -427,7 +416,7 @@ def _continuity_tile(
                     _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
                     _store_y(r, ca, cb, qy, qyn, fp, zero)
         if infil_kind != 0 or has_drain:
-            inf, drn = losses_row(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+            inf, drn = losses_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, lscr, k)
             s_inf += inf
             s_drn += drn
         ru = _u(r)
@@ -443,96 +432,38 @@ def _continuity_tile(
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _accumulate_tile(
-    a, b, b1, rects, nrect, tile, s, lev, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc,
+    rects, nrect, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc, scr, capb
 ):  # fmt: skip
-    """Running maxima and wet/dry times of a tile's cells after the update, as the global sweep takes
-    them: the speed from the stored discharges over the largest depth they went through (the
-    cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound. A face
-    beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop). With the lean
-    accumulator (``do_acc`` ACC_DEPTH) only the largest depth and the wet/dry times."""
+    """Running maxima and wet/dry times of the cells of a work item's rectangles after the update, as
+    the global sweep takes them (:func:`kernels._flood_lts_rows.maxima_rect`; ``scr[k]``, ``capb[k]``
+    its scratch rows): the speed from the stored discharges over the largest depth they went through
+    (the cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound. A
+    face beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop). With the
+    lean accumulator (``do_acc`` ACC_DEPTH) only the largest depth and the wet/dry times."""
     n_cap = 0
     for i in range(nrect):
-        n_cap += _accumulate_rect(
-            rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3], h, h0, zb, nb, qx, qy, t1,
-            a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, do_acc,
-        )  # fmt: skip
+        r0, r1, c0, c1 = rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3]
+        if do_acc == ACC_DEPTH:
+            _depth_rect(r0, r1, c0, c1, h, h0, t1, a_hmax, a_tarr, a_dur, a_wet, pf)
+        else:
+            n_cap += maxima_rect(
+                r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, scr, capb, k
+            )  # fmt: skip
     part[k, _T_CAPPED] = n_cap
 
 
-@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _accumulate_rect(
-    r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, do_acc
-):  # fmt: skip
-    ny, nx = h.shape
-    half, hdry, zero, wet = pf[P_HALF], pf[P_HDRY], pf[P_ZERO], pf[P_WET]
-    n_cap = 0
-    if do_acc == ACC_DEPTH:
-        for r in range(r0, r1):
-            n_changed = 0
-            for c in range(c0, c1):
-                w = h[r, c]
-                a_hmax[r, c] = max(a_hmax[r, c], w)
-                n_changed += (w > wet) != (h0[r, c] > wet)
-            if n_changed:
-                wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
-        return n_cap
-    n = c1 - c0
-    if n < _NARROW:
-        # a strip along a finer tile's edge: cell by cell, as maxima_row takes each cell
-        for r in range(r0, r1):
-            ru = _u(r)
-            rn = ru - _u(1) if r > 0 else ru
-            rs = ru + _u(1) if r + 1 < ny else ru
-            n_changed = 0
-            for c in range(c0, c1):
-                cu = _u(c)
-                w = h[ru, cu]
-                w0 = h0[ru, cu]
-                z = zb[ru, cu]
-                fw, sw = zero, zero
-                fe, se = zero, zero
-                if c > 0:
-                    fw, sw = face_depth_drop(h0[ru, cu - _u(1)], w0, zb[ru, cu - _u(1)], z, hdry, zero)
-                if c + 1 < nx:
-                    fe, se = face_depth_drop(w0, h0[ru, cu + _u(1)], z, zb[ru, cu + _u(1)], hdry, zero)
-                dn, sn = face_depth_drop(h0[rn, cu], w0, zb[rn, cu], z, hdry, zero)
-                ds, ss = face_depth_drop(w0, h0[rs, cu], z, zb[rs, cu], hdry, zero)
-                d = max(max(max(w, w0), max(fw, fe)), max(dn, ds))
-                drop = max(max(sw, se), max(sn, ss))
-                ux = half * (qx[ru, cu] + qx[ru, cu + _u(1)])
-                uy = half * (qy[ru, cu] + qy[ru + _u(1), cu])
-                a_hmax[ru, cu], a_vmax[ru, cu], a_haz[ru, cu], cap = maxima(
-                    w, d, drop, nb[ru, cu], ux, uy, a_hmax[ru, cu], a_vmax[ru, cu], a_haz[ru, cu], pf
-                )
-                n_cap += cap
-                n_changed += (w > wet) != (w0 > wet)
-            if n_changed:
-                wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
-        return n_cap
-    fx = np.empty(n + 1, h.dtype)  # flow depths and drops of the row's x-faces (grid edges: 0)
-    sx = np.empty(n + 1, h.dtype)
-    db = np.empty(n, h.dtype)
-    pb = np.empty(n, h.dtype)
-    capb = np.empty(n, np.int32)
+@njit(error_model="numpy", cache=True)
+def _depth_rect(r0, r1, c0, c1, h, h0, t1, a_hmax, a_tarr, a_dur, a_wet, pf):
+    """The lean accumulator's largest depth and wet/dry times over a rectangle."""
+    wet = pf[P_WET]
     for r in range(r0, r1):
-        ru = _u(r)
-        rn = r - 1 if r > 0 else r
-        rs = r + 1 if r + 1 < ny else r
-        ja = 1 if c0 == 0 else 0
-        jb = n if c1 == nx else n + 1
-        fx[0], sx[0], fx[n], sx[n] = zero, zero, zero, zero
-        for j in range(ja, jb):
-            c = _u(c0 + j)
-            fx[j], sx[j] = face_depth_drop(h0[ru, c - _u(1)], h0[ru, c], zb[ru, c - _u(1)], zb[ru, c], hdry, zero)
-        n_changed, cap = maxima_row(
-            h[r, c0:c1], h0[r, c0:c1], h0[rn, c0:c1], h0[rs, c0:c1], zb[rn, c0:c1], zb[r, c0:c1], zb[rs, c0:c1],
-            fx, sx, nb[r, c0:c1], qx[r, c0 : c1 + 1], qy[r, c0:c1], qy[r + 1, c0:c1],
-            a_hmax[r, c0:c1], a_vmax[r, c0:c1], a_haz[r, c0:c1], pf, db, pb, capb,
-        )  # fmt: skip
-        n_cap += cap
+        n_changed = 0
+        for c in range(c0, c1):
+            w = h[r, c]
+            a_hmax[r, c] = max(a_hmax[r, c], w)
+            n_changed += (w > wet) != (h0[r, c] > wet)
         if n_changed:
             wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
-    return n_cap
 
 
 @njit(error_model="numpy", cache=True)
@@ -710,6 +641,10 @@ def run(
     spare = np.zeros((ntile, 3), np.int64)
     rects = np.zeros((ntile, 4, 4), np.int64)
     part = np.zeros((ntile, 5))
+    # scratch rows of each work item (no allocation in the loops)
+    scr = np.empty((ntile, SCR_ROWS, nx + 1), h.dtype)
+    capb = np.empty((ntile, nx + 1), np.int32)
+    lscr = np.empty((ntile, 2, nx + 1))
     tmax = np.zeros((ty, tx))
     tdry = np.zeros((ty, tx), np.bool_)
     tvel = np.zeros((ty, tx))
@@ -876,7 +811,7 @@ def run(
                 a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                 _continuity_tile(
                     a, b, b1, rects[i], todo[i, 3], tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
-                    infil_kind, ia, ib, ic, icum, drain, has_drain, part, i, pf,
+                    infil_kind, ia, ib, ic, icum, drain, has_drain, part, i, pf, lscr,
                 )  # fmt: skip
             # boundary volumes and stored discharges (after limiting), rain volumes
             for j in range(b_row.size):
@@ -924,32 +859,9 @@ def run(
                     if _on(lev[a, b], s):
                         te = _fine_time(t, s + _span(lev[a, b], s, nfine), dt0, nfine, last, t_end)
                     _accumulate_tile(
-                        a,
-                        b,
-                        b1,
-                        rects[i],
-                        todo[i, 3],
-                        tile,
-                        s,
-                        lev,
-                        h,
-                        h0,
-                        zb,
-                        nb,
-                        qx,
-                        qy,
-                        te,
-                        a_hmax,
-                        a_vmax,
-                        a_haz,
-                        a_tarr,
-                        a_dur,
-                        a_wet,
-                        part,
-                        i,
-                        pf,
-                        do_acc,
-                    )
+                        rects[i], todo[i, 3], h, h0, zb, nb, qx, qy, te, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet,
+                        part, i, pf, do_acc, scr, capb,
+                    )  # fmt: skip
                 for i in range(n):
                     capped += part[i, _T_CAPPED]
             if s_row.size:
