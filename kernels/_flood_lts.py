@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._bitops import as_bits, from_bits, nonfinite
 from ._flood_core import (
     ACC_DEPTH,
     FASTMATH,
@@ -379,7 +380,9 @@ def _continuity_tile(
     dt = dt_l[lt] if on_t else 0.0
     s_inf = 0.0
     s_drn = 0.0
-    hmax = 0.0
+    # the largest depth as the largest bit pattern (depths are >= 0; NaN's is above infinity's): an
+    # integer max, SIMD, as the global sweep takes it
+    kmax = as_bits(zero)
     n_bad = 0
     if not on_t:
         # only the cells along edges shared with a finer tile updated now change
@@ -388,9 +391,9 @@ def _continuity_tile(
                 _update_row(r, rects[i, 2], rects[i, 3], h, lo, comp, rainf, zero, vx, vy, fp, zero)
                 ru = _u(r)
                 for c in range(rects[i, 2], rects[i, 3]):
-                    w = np.float64(h[ru, _u(c)])
-                    n_bad += not np.isfinite(w)
-                    hmax = max(hmax, w)
+                    w = h[ru, _u(c)]
+                    kmax = max(kmax, as_bits(w))
+                    n_bad += nonfinite(w)
         if c0 > 0 and on_w:
             for r in range(r0, r1):
                 _store_x(r, c0, c0 + 1, qx, qxn, fp, zero)
@@ -399,7 +402,7 @@ def _continuity_tile(
         part[k, _T_INFIL] = 0.0
         part[k, _T_DRAIN] = 0.0
         part[k, _T_BAD] = n_bad
-        part[k, _T_HMAX] = hmax
+        part[k, _T_HMAX] = from_bits(kmax, zero)
         return
     for r in range(r0, r1):
         _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero)
@@ -421,13 +424,13 @@ def _continuity_tile(
             s_drn += drn
         ru = _u(r)
         for j in range(c1 - c0):
-            w = np.float64(h[ru, _u(c0 + j)])
-            n_bad += not np.isfinite(w)
-            hmax = max(hmax, w)
+            w = h[ru, _u(c0 + j)]
+            kmax = max(kmax, as_bits(w))
+            n_bad += nonfinite(w)
     part[k, _T_INFIL] = s_inf
     part[k, _T_DRAIN] = s_drn
     part[k, _T_BAD] = n_bad
-    part[k, _T_HMAX] = hmax
+    part[k, _T_HMAX] = from_bits(kmax, zero)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
