@@ -58,7 +58,7 @@ from ._flood_core import (
     source_limited_dt,
     wet_dry_row,
 )
-from ._flood_lts_rows import SCR_ROWS, losses_span, maxima_rect
+from ._flood_lts_rows import SCR_ROWS, losses_rect, maxima_rect
 from ._flood_lts_rows import uidx as _u
 from ._series import series_cumulative, series_integral, series_value
 
@@ -138,11 +138,35 @@ def _on(level, s):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _x_faces(h, zb, nb, qx, pf, qxn, vx, dtdx, r, c0, c1):
-    """New discharges of x-faces c0 <= c < c1 of row r (1 <= c0, c1 <= nx - 1), as the global sweep's,
-    into qxn; the depths they move over the step (dt/dx = dtdx) into vx."""
-    gdt, theta, half1m, invdx, hdry = pf[P_GDT], pf[P_THETA], pf[P_HALF1M], pf[P_INVDX], pf[P_HDRY]
-    one, four, third, half, zero = pf[P_ONE], pf[P_FOUR], pf[P_THIRD], pf[P_HALF], pf[P_ZERO]
+def _x_faces(h, zb, nb, qx, pf_l, lv, qxn, vx, dtdx, r0, r1, c0, c1):
+    """New discharges of x-faces c0 <= c < c1 of rows r0 <= r < r1 (1 <= c0, c1 <= nx - 1), as the
+    global sweep's with the constants of level lv (``pf_l[lv]``), into qxn; the depths they move over
+    the step (dt/dx = dtdx) into vx. A call per rectangle, not per row: a call passes each array as
+    nine words, and a tile's rows are short."""
+    gdt, theta, half1m, invdx, hdry = (
+        pf_l[lv, P_GDT],
+        pf_l[lv, P_THETA],
+        pf_l[lv, P_HALF1M],
+        pf_l[lv, P_INVDX],
+        pf_l[lv, P_HDRY],
+    )
+    one, four, third, half, zero = (
+        pf_l[lv, P_ONE],
+        pf_l[lv, P_FOUR],
+        pf_l[lv, P_THIRD],
+        pf_l[lv, P_HALF],
+        pf_l[lv, P_ZERO],
+    )
+    for r in range(r0, r1):
+        _x_faces_row(
+            h, zb, nb, qx, qxn, vx, dtdx, r, c0, c1, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero
+        )
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
+def _x_faces_row(
+    h, zb, nb, qx, qxn, vx, dtdx, r, c0, c1, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero
+):
     ru = _u(r)
     for j in range(c1 - c0):
         c = _u(c0 + j)
@@ -156,11 +180,34 @@ def _x_faces(h, zb, nb, qx, pf, qxn, vx, dtdx, r, c0, c1):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _y_faces(h, zb, nb, qy, pf, qyn, vy, dtdx, r, c0, c1):
-    """New discharges of the y-faces of row r (between cell rows r - 1 and r, 1 <= r <= ny - 1), columns
-    c0 <= c < c1, into qyn; their depths over the step into vy."""
-    gdt, theta, half1m, invdx, hdry = pf[P_GDT], pf[P_THETA], pf[P_HALF1M], pf[P_INVDX], pf[P_HDRY]
-    one, four, third, half, zero = pf[P_ONE], pf[P_FOUR], pf[P_THIRD], pf[P_HALF], pf[P_ZERO]
+def _y_faces(h, zb, nb, qy, pf_l, lv, qyn, vy, dtdx, r0, r1, c0, c1):
+    """New discharges of the y-faces of rows r0 <= r < r1 (between cell rows r - 1 and r,
+    1 <= r <= ny - 1), columns c0 <= c < c1, into qyn (level lv's constants, as :func:`_x_faces`);
+    their depths over the step into vy."""
+    gdt, theta, half1m, invdx, hdry = (
+        pf_l[lv, P_GDT],
+        pf_l[lv, P_THETA],
+        pf_l[lv, P_HALF1M],
+        pf_l[lv, P_INVDX],
+        pf_l[lv, P_HDRY],
+    )
+    one, four, third, half, zero = (
+        pf_l[lv, P_ONE],
+        pf_l[lv, P_FOUR],
+        pf_l[lv, P_THIRD],
+        pf_l[lv, P_HALF],
+        pf_l[lv, P_ZERO],
+    )
+    for r in range(r0, r1):
+        _y_faces_row(
+            h, zb, nb, qy, qyn, vy, dtdx, r, c0, c1, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero
+        )
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
+def _y_faces_row(
+    h, zb, nb, qy, qyn, vy, dtdx, r, c0, c1, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero
+):
     ru = _u(r)
     rm = ru - _u(1)
     rp = ru + _u(1)
@@ -257,27 +304,27 @@ def _momentum_tile(
     on_t = _on(lt, s)
     on_w = _on(lw, s)
     zero_e = c1 < nx and not touched[a, b1]
-    for r in range(r0, r1):
-        # the west edge face has the edge's level (column 0's outer face is the boundary's)
-        if c0 > 0 and on_w:
-            _x_faces(h, zb, nb, qx, pf_l[lw], qxn, vx, dtdx_l[lw], r, c0, c0 + 1)
-        else:
+    # the west edge faces have the edge's level (column 0's outer face is the boundary's)
+    if c0 > 0 and on_w:
+        _x_faces(h, zb, nb, qx, pf_l, lw, qxn, vx, dtdx_l[lw], r0, r1, c0, c0 + 1)
+    else:
+        for r in range(r0, r1):
             vx[r, c0] = zero
-        if on_t:
-            _x_faces(h, zb, nb, qx, pf_l[lt], qxn, vx, dtdx_l[lt], r, c0 + 1, c1)
-        if c1 == nx or zero_e:
+    if on_t:
+        _x_faces(h, zb, nb, qx, pf_l, lt, qxn, vx, dtdx_l[lt], r0, r1, c0 + 1, c1)
+    if c1 == nx or zero_e:
+        for r in range(r0, r1):
             vx[r, c1] = zero
     # north edge faces (row 0: the boundary's), each tile's with its north neighbour; the interior rows
     for bb in range(b, b1):
         _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
         ln = _face_level(lt, lev[a - 1, bb]) if a > 0 else -1
         if r0 > 0 and _on(ln, s):
-            _y_faces(h, zb, nb, qy, pf_l[ln], qyn, vy, dtdx_l[ln], r0, ca, cb)
+            _y_faces(h, zb, nb, qy, pf_l, ln, qyn, vy, dtdx_l[ln], r0, r0 + 1, ca, cb)
         else:
             _zero(vy, r0, ca, cb, zero)
-    for r in range(r0 + 1, r1):
-        if on_t:
-            _y_faces(h, zb, nb, qy, pf_l[lt], qyn, vy, dtdx_l[lt], r, c0, c1)
+    if on_t:
+        _y_faces(h, zb, nb, qy, pf_l, lt, qyn, vy, dtdx_l[lt], r0 + 1, r1, c0, c1)
     for bb in range(b, b1):
         if r1 == ny or not touched[a + 1, bb]:
             _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
@@ -306,12 +353,19 @@ def _factor_rect(r0, r1, c0, c1, h, vx, vy, fp, one, zero):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero):
-    """Depths of row r, columns c0 <= c < c1, from the limited volumes of their faces and the rain.
+def _update_rows(r0, r1, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero):
+    """Depths of rows r0 <= r < r1, columns c0 <= c < c1, from the limited volumes of their faces and
+    the rain.
 
     As the global sweep's update with volumes for fluxes: float32 rows are summed in float64 with
     the remainder carried in ``lo`` (compensated), so the balance closes as in float64.
     """
+    for r in range(r0, r1):
+        _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
+def _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero):
     ru = _u(r)
     rf = ru + _u(1)  # the row in the padded factors
     raindt64 = np.float64(raindt)
@@ -337,25 +391,28 @@ def _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _store_x(r, c0, c1, qx, qxn, fp, zero):
-    """Limited discharges of x-faces c0 <= c < c1 of row r (the giving cell's factor) into qx."""
-    ru = _u(r)
-    rf = ru + _u(1)
-    for j in range(c1 - c0):
-        c = _u(c0 + j)
-        q = qxn[ru, c]
-        qx[ru, c] = q * (fp[rf, c] if q > zero else fp[rf, c + _u(1)])
+def _store_x(r0, r1, c0, c1, qx, qxn, fp, zero):
+    """Limited discharges of x-faces c0 <= c < c1 of rows r0 <= r < r1 (the giving cell's factor)
+    into qx."""
+    for r in range(r0, r1):
+        ru = _u(r)
+        rf = ru + _u(1)
+        for j in range(c1 - c0):
+            c = _u(c0 + j)
+            q = qxn[ru, c]
+            qx[ru, c] = q * (fp[rf, c] if q > zero else fp[rf, c + _u(1)])
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _store_y(r, c0, c1, qy, qyn, fp, zero):
-    """Limited discharges of the y-faces of row r, columns c0 <= c < c1, into qy."""
-    ru = _u(r)
-    for j in range(c1 - c0):
-        c = _u(c0 + j)
-        cf = c + _u(1)
-        q = qyn[ru, c]
-        qy[ru, c] = q * (fp[ru, cf] if q > zero else fp[ru + _u(1), cf])
+def _store_y(r0, r1, c0, c1, qy, qyn, fp, zero):
+    """Limited discharges of the y-faces of rows r0 <= r < r1, columns c0 <= c < c1, into qy."""
+    for r in range(r0, r1):
+        ru = _u(r)
+        for j in range(c1 - c0):
+            c = _u(c0 + j)
+            cf = c + _u(1)
+            q = qyn[ru, c]
+            qy[ru, c] = q * (fp[ru, cf] if q > zero else fp[ru + _u(1), cf])
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -387,41 +444,41 @@ def _continuity_tile(
     if not on_t:
         # only the cells along edges shared with a finer tile updated now change
         for i in range(nrect):
+            _update_rows(rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3], h, lo, comp, rainf, zero, vx, vy, fp, zero)
             for r in range(rects[i, 0], rects[i, 1]):
-                _update_row(r, rects[i, 2], rects[i, 3], h, lo, comp, rainf, zero, vx, vy, fp, zero)
                 ru = _u(r)
                 for c in range(rects[i, 2], rects[i, 3]):
                     w = h[ru, _u(c)]
                     kmax = max(kmax, as_bits(w))
                     n_bad += nonfinite(w)
         if c0 > 0 and on_w:
-            for r in range(r0, r1):
-                _store_x(r, c0, c0 + 1, qx, qxn, fp, zero)
+            _store_x(r0, r1, c0, c0 + 1, qx, qxn, fp, zero)
         if r0 > 0 and on_n:
-            _store_y(r0, c0, c1, qy, qyn, fp, zero)
+            _store_y(r0, r0 + 1, c0, c1, qy, qyn, fp, zero)
         part[k, _T_INFIL] = 0.0
         part[k, _T_DRAIN] = 0.0
         part[k, _T_BAD] = n_bad
         part[k, _T_HMAX] = from_bits(kmax, zero)
         return
+    # a call per pass over the whole run (rows are independent: an update reads only its own row's
+    # depths, and the faces' volumes and factors that the passes before wrote)
+    _update_rows(r0, r1, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero)
+    # the owned faces updated now keep their limited discharge (the others hold theirs)
+    if c0 > 0 and on_w:
+        _store_x(r0, r1, c0, c0 + 1, qx, qxn, fp, zero)
+    _store_x(r0, r1, c0 + 1, c1, qx, qxn, fp, zero)
+    _store_y(r0 + 1, r1, c0, c1, qy, qyn, fp, zero)
+    if r0 > 0:
+        # the north edge faces, each tile's with its north neighbour's level
+        for bb in range(b, b1):
+            if _on(_face_level(lt, lev[a - 1, bb]), s):
+                _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
+                _store_y(r0, r0 + 1, ca, cb, qy, qyn, fp, zero)
+    if infil_kind != 0 or has_drain:
+        s_inf, s_drn = losses_rect(
+            r0, r1, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, lscr, k
+        )
     for r in range(r0, r1):
-        _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero)
-        # the owned faces updated now keep their limited discharge (the others hold theirs)
-        if c0 > 0 and on_w:
-            _store_x(r, c0, c0 + 1, qx, qxn, fp, zero)
-        _store_x(r, c0 + 1, c1, qx, qxn, fp, zero)
-        if r > r0:
-            _store_y(r, c0, c1, qy, qyn, fp, zero)
-        elif r0 > 0:
-            # the north edge faces, each tile's with its north neighbour's level
-            for bb in range(b, b1):
-                if _on(_face_level(lt, lev[a - 1, bb]), s):
-                    _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
-                    _store_y(r, ca, cb, qy, qyn, fp, zero)
-        if infil_kind != 0 or has_drain:
-            inf, drn = losses_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, lscr, k)
-            s_inf += inf
-            s_drn += drn
         ru = _u(r)
         for j in range(c1 - c0):
             w = h[ru, _u(c0 + j)]

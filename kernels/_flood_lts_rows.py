@@ -35,7 +35,7 @@ from ._flood_core import (
     wet_dry_row,
 )
 
-__all__ = ["uidx", "losses_span", "maxima_rect", "SCR_ROWS"]
+__all__ = ["uidx", "losses_rect", "maxima_rect", "SCR_ROWS"]
 
 #: Scratch rows per work item that :func:`maxima_rect` uses (x-face flow depths, their drops, the
 #: cells' largest depths, their largest drops).
@@ -55,16 +55,24 @@ _maxima_cell = njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True, in
 
 
 @njit(error_model="numpy", cache=True)
-def losses_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, scr, k):
-    """:func:`kernels._flood_core.losses_row` of cells ``c0:c1`` of row ``r``; the per-cell losses go
-    to the float64 scratch rows ``scr[k, 0]`` and ``scr[k, 1]`` and are summed from there in cell
-    order, as the global row sums them. Returns the (infiltrated, drained) depth sums."""
-    if infil_kind == 1:
-        return _horton_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
-    return _simd_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, icum, drain, has_drain, dt, scr, k)
+def losses_rect(r0, r1, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, scr, k):
+    """:func:`kernels._flood_core.losses_row` of cells ``c0:c1`` of rows ``r0:r1``; the per-cell losses
+    go to the float64 scratch rows ``scr[k, 0]`` and ``scr[k, 1]`` and are summed from there in cell
+    order, as the global row sums them, then row by row. Returns the (infiltrated, drained) depth
+    sums."""
+    s_inf = 0.0
+    s_drn = 0.0
+    for r in range(r0, r1):
+        if infil_kind == 1:
+            inf, drn = _horton_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+        else:
+            inf, drn = _simd_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, icum, drain, has_drain, dt, scr, k)
+        s_inf += inf
+        s_drn += drn
+    return s_inf, s_drn
 
 
-@njit(error_model="numpy", cache=True)
+@njit(error_model="numpy", cache=True, inline="always")
 def _horton_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt):
     """Cell by cell (Horton: its exponential is a libm call that stops SIMD anyway)."""
     s_inf = 0.0
