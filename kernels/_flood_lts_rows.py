@@ -108,7 +108,10 @@ def _simd_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, icum, drain, has_drai
         if comp:
             return _loss_loop(r, c0, c1, h, lo, ia, ib, icum, drain, dt, scr, k, True, False, True)
         return _loss_loop(r, c0, c1, h, lo, ia, ib, icum, drain, dt, scr, k, False, False, True)
-    return 0.0, 0.0
+    # no losses: the remainder still folded into the depth where it can be (as the global row does)
+    if comp:
+        return _loss_loop(r, c0, c1, h, lo, ia, ib, icum, drain, dt, scr, k, True, False, False)
+    return _loss_loop(r, c0, c1, h, lo, ia, ib, icum, drain, dt, scr, k, False, False, False)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
