@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._bitops import as_bits, from_bits, nonfinite
 from ._flood_core import (
     ACC_DEPTH,
     FASTMATH,
@@ -51,16 +52,14 @@ from ._flood_core import (
     P_ZERO,
     boundary_momentum,
     constants,
-    face_depth_drop,
     face_flux,
     forced_cells,
-    losses_row,
-    maxima,
-    maxima_row,
     point_inflows,
     source_limited_dt,
     wet_dry_row,
 )
+from ._flood_lts_rows import SCR_ROWS, losses_rect, maxima_rect
+from ._flood_lts_rows import uidx as _u
 from ._series import series_cumulative, series_integral, series_value
 
 __all__ = ["run", "TILE", "WIDE", "MAX_LEVELS_LIMIT"]
@@ -77,10 +76,6 @@ WIDE = 2
 #: Largest number of levels: 16x the finest step is more than the urban cases need (and an interval
 #: between sewer exchanges, 5 s, is rarely more than 13 fine steps).
 MAX_LEVELS_LIMIT = 4
-
-# Rects narrower than this take the running maxima cell by cell: a row call of maxima_row makes
-# sixteen row views (reference counting), more than a column strip's few cells cost.
-_NARROW = 8
 
 # Columns of the per-tile results of the continuity pass.
 _T_INFIL, _T_DRAIN, _T_BAD, _T_HMAX, _T_CAPPED = range(5)
@@ -137,22 +132,41 @@ def _on(level, s):
     return level >= 0 and (s & ((1 << level) - 1)) == 0
 
 
-# The row loops below index the 2-D arrays with unsigned integers: Numba then drops the negative-index
-# wrap-around test that stops a loop over c - 1 vectorising, and no row views are made (each view
-# costs reference counting, as much as 30 cells' work on a tile's short rows).
-
-
-@njit(error_model="numpy", cache=True)
-def _u(i):
-    return np.uint64(i)
+# The row loops below index the 2-D arrays with unsigned integers (_u): Numba then drops the
+# negative-index wrap-around test that stops a loop over c - 1 vectorising, and no row views are made
+# (each view costs reference counting, as much as 30 cells' work on a tile's short rows).
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _x_faces(h, zb, nb, qx, pf, qxn, vx, dtdx, r, c0, c1):
-    """New discharges of x-faces c0 <= c < c1 of row r (1 <= c0, c1 <= nx - 1), as the global sweep's,
-    into qxn; the depths they move over the step (dt/dx = dtdx) into vx."""
-    gdt, theta, half1m, invdx, hdry = pf[P_GDT], pf[P_THETA], pf[P_HALF1M], pf[P_INVDX], pf[P_HDRY]
-    one, four, third, half, zero = pf[P_ONE], pf[P_FOUR], pf[P_THIRD], pf[P_HALF], pf[P_ZERO]
+def _x_faces(h, zb, nb, qx, pf_l, lv, qxn, vx, dtdx, r0, r1, c0, c1):
+    """New discharges of x-faces c0 <= c < c1 of rows r0 <= r < r1 (1 <= c0, c1 <= nx - 1), as the
+    global sweep's with the constants of level lv (``pf_l[lv]``), into qxn; the depths they move over
+    the step (dt/dx = dtdx) into vx. A call per rectangle, not per row: a call passes each array as
+    nine words, and a tile's rows are short."""
+    gdt, theta, half1m, invdx, hdry = (
+        pf_l[lv, P_GDT],
+        pf_l[lv, P_THETA],
+        pf_l[lv, P_HALF1M],
+        pf_l[lv, P_INVDX],
+        pf_l[lv, P_HDRY],
+    )
+    one, four, third, half, zero = (
+        pf_l[lv, P_ONE],
+        pf_l[lv, P_FOUR],
+        pf_l[lv, P_THIRD],
+        pf_l[lv, P_HALF],
+        pf_l[lv, P_ZERO],
+    )
+    for r in range(r0, r1):
+        _x_faces_row(
+            h, zb, nb, qx, qxn, vx, dtdx, r, c0, c1, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero
+        )
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
+def _x_faces_row(
+    h, zb, nb, qx, qxn, vx, dtdx, r, c0, c1, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero
+):
     ru = _u(r)
     for j in range(c1 - c0):
         c = _u(c0 + j)
@@ -166,11 +180,34 @@ def _x_faces(h, zb, nb, qx, pf, qxn, vx, dtdx, r, c0, c1):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _y_faces(h, zb, nb, qy, pf, qyn, vy, dtdx, r, c0, c1):
-    """New discharges of the y-faces of row r (between cell rows r - 1 and r, 1 <= r <= ny - 1), columns
-    c0 <= c < c1, into qyn; their depths over the step into vy."""
-    gdt, theta, half1m, invdx, hdry = pf[P_GDT], pf[P_THETA], pf[P_HALF1M], pf[P_INVDX], pf[P_HDRY]
-    one, four, third, half, zero = pf[P_ONE], pf[P_FOUR], pf[P_THIRD], pf[P_HALF], pf[P_ZERO]
+def _y_faces(h, zb, nb, qy, pf_l, lv, qyn, vy, dtdx, r0, r1, c0, c1):
+    """New discharges of the y-faces of rows r0 <= r < r1 (between cell rows r - 1 and r,
+    1 <= r <= ny - 1), columns c0 <= c < c1, into qyn (level lv's constants, as :func:`_x_faces`);
+    their depths over the step into vy."""
+    gdt, theta, half1m, invdx, hdry = (
+        pf_l[lv, P_GDT],
+        pf_l[lv, P_THETA],
+        pf_l[lv, P_HALF1M],
+        pf_l[lv, P_INVDX],
+        pf_l[lv, P_HDRY],
+    )
+    one, four, third, half, zero = (
+        pf_l[lv, P_ONE],
+        pf_l[lv, P_FOUR],
+        pf_l[lv, P_THIRD],
+        pf_l[lv, P_HALF],
+        pf_l[lv, P_ZERO],
+    )
+    for r in range(r0, r1):
+        _y_faces_row(
+            h, zb, nb, qy, qyn, vy, dtdx, r, c0, c1, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero
+        )
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
+def _y_faces_row(
+    h, zb, nb, qy, qyn, vy, dtdx, r, c0, c1, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero
+):
     ru = _u(r)
     rm = ru - _u(1)
     rp = ru + _u(1)
@@ -267,27 +304,27 @@ def _momentum_tile(
     on_t = _on(lt, s)
     on_w = _on(lw, s)
     zero_e = c1 < nx and not touched[a, b1]
-    for r in range(r0, r1):
-        # the west edge face has the edge's level (column 0's outer face is the boundary's)
-        if c0 > 0 and on_w:
-            _x_faces(h, zb, nb, qx, pf_l[lw], qxn, vx, dtdx_l[lw], r, c0, c0 + 1)
-        else:
+    # the west edge faces have the edge's level (column 0's outer face is the boundary's)
+    if c0 > 0 and on_w:
+        _x_faces(h, zb, nb, qx, pf_l, lw, qxn, vx, dtdx_l[lw], r0, r1, c0, c0 + 1)
+    else:
+        for r in range(r0, r1):
             vx[r, c0] = zero
-        if on_t:
-            _x_faces(h, zb, nb, qx, pf_l[lt], qxn, vx, dtdx_l[lt], r, c0 + 1, c1)
-        if c1 == nx or zero_e:
+    if on_t:
+        _x_faces(h, zb, nb, qx, pf_l, lt, qxn, vx, dtdx_l[lt], r0, r1, c0 + 1, c1)
+    if c1 == nx or zero_e:
+        for r in range(r0, r1):
             vx[r, c1] = zero
     # north edge faces (row 0: the boundary's), each tile's with its north neighbour; the interior rows
     for bb in range(b, b1):
         _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
         ln = _face_level(lt, lev[a - 1, bb]) if a > 0 else -1
         if r0 > 0 and _on(ln, s):
-            _y_faces(h, zb, nb, qy, pf_l[ln], qyn, vy, dtdx_l[ln], r0, ca, cb)
+            _y_faces(h, zb, nb, qy, pf_l, ln, qyn, vy, dtdx_l[ln], r0, r0 + 1, ca, cb)
         else:
             _zero(vy, r0, ca, cb, zero)
-    for r in range(r0 + 1, r1):
-        if on_t:
-            _y_faces(h, zb, nb, qy, pf_l[lt], qyn, vy, dtdx_l[lt], r, c0, c1)
+    if on_t:
+        _y_faces(h, zb, nb, qy, pf_l, lt, qyn, vy, dtdx_l[lt], r0 + 1, r1, c0, c1)
     for bb in range(b, b1):
         if r1 == ny or not touched[a + 1, bb]:
             _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
@@ -316,12 +353,19 @@ def _factor_rect(r0, r1, c0, c1, h, vx, vy, fp, one, zero):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero):
-    """Depths of row r, columns c0 <= c < c1, from the limited volumes of their faces and the rain.
+def _update_rows(r0, r1, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero):
+    """Depths of rows r0 <= r < r1, columns c0 <= c < c1, from the limited volumes of their faces and
+    the rain.
 
     As the global sweep's update with volumes for fluxes: float32 rows are summed in float64 with
     the remainder carried in ``lo`` (compensated), so the balance closes as in float64.
     """
+    for r in range(r0, r1):
+        _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero)
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
+def _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero):
     ru = _u(r)
     rf = ru + _u(1)  # the row in the padded factors
     raindt64 = np.float64(raindt)
@@ -347,35 +391,38 @@ def _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _store_x(r, c0, c1, qx, qxn, fp, zero):
-    """Limited discharges of x-faces c0 <= c < c1 of row r (the giving cell's factor) into qx."""
-    ru = _u(r)
-    rf = ru + _u(1)
-    for j in range(c1 - c0):
-        c = _u(c0 + j)
-        q = qxn[ru, c]
-        qx[ru, c] = q * (fp[rf, c] if q > zero else fp[rf, c + _u(1)])
+def _store_x(r0, r1, c0, c1, qx, qxn, fp, zero):
+    """Limited discharges of x-faces c0 <= c < c1 of rows r0 <= r < r1 (the giving cell's factor)
+    into qx."""
+    for r in range(r0, r1):
+        ru = _u(r)
+        rf = ru + _u(1)
+        for j in range(c1 - c0):
+            c = _u(c0 + j)
+            q = qxn[ru, c]
+            qx[ru, c] = q * (fp[rf, c] if q > zero else fp[rf, c + _u(1)])
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _store_y(r, c0, c1, qy, qyn, fp, zero):
-    """Limited discharges of the y-faces of row r, columns c0 <= c < c1, into qy."""
-    ru = _u(r)
-    for j in range(c1 - c0):
-        c = _u(c0 + j)
-        cf = c + _u(1)
-        q = qyn[ru, c]
-        qy[ru, c] = q * (fp[ru, cf] if q > zero else fp[ru + _u(1), cf])
+def _store_y(r0, r1, c0, c1, qy, qyn, fp, zero):
+    """Limited discharges of the y-faces of rows r0 <= r < r1, columns c0 <= c < c1, into qy."""
+    for r in range(r0, r1):
+        ru = _u(r)
+        for j in range(c1 - c0):
+            c = _u(c0 + j)
+            cf = c + _u(1)
+            q = qyn[ru, c]
+            qy[ru, c] = q * (fp[ru, cf] if q > zero else fp[ru + _u(1), cf])
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _continuity_tile(
     a, b, b1, rects, nrect, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
-    infil_kind, ia, ib, ic, icum, drain, has_drain, part, k, pf,
+    infil_kind, ia, ib, ic, icum, drain, has_drain, part, k, pf, lscr,
 ):  # fmt: skip
     """Depth update of a tile's cells from the limited volumes of the faces updated now; rain and
     losses over the tile's own step where the tile itself is updated now. Stores the limited
-    discharge of the owned faces updated now. Per-tile sums go to ``part[k]``."""
+    discharge of the owned faces updated now. Per-tile sums go to ``part[k]``; ``lscr[k]``: the losses' scratch rows."""
     ny, nx = h.shape
     r0, r1, c0, _ = _bounds(a, b, tile, ny, nx)
     c1 = _bounds(a, b1 - 1, tile, ny, nx)[3]
@@ -390,149 +437,93 @@ def _continuity_tile(
     dt = dt_l[lt] if on_t else 0.0
     s_inf = 0.0
     s_drn = 0.0
-    hmax = 0.0
+    # the largest depth as the largest bit pattern (depths are >= 0; NaN's is above infinity's): an
+    # integer max, SIMD, as the global sweep takes it
+    kmax = as_bits(zero)
     n_bad = 0
     if not on_t:
         # only the cells along edges shared with a finer tile updated now change
         for i in range(nrect):
+            _update_rows(rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3], h, lo, comp, rainf, zero, vx, vy, fp, zero)
             for r in range(rects[i, 0], rects[i, 1]):
-                _update_row(r, rects[i, 2], rects[i, 3], h, lo, comp, rainf, zero, vx, vy, fp, zero)
                 ru = _u(r)
                 for c in range(rects[i, 2], rects[i, 3]):
-                    w = np.float64(h[ru, _u(c)])
-                    n_bad += not np.isfinite(w)
-                    hmax = max(hmax, w)
+                    w = h[ru, _u(c)]
+                    kmax = max(kmax, as_bits(w))
+                    n_bad += nonfinite(w)
         if c0 > 0 and on_w:
-            for r in range(r0, r1):
-                _store_x(r, c0, c0 + 1, qx, qxn, fp, zero)
+            _store_x(r0, r1, c0, c0 + 1, qx, qxn, fp, zero)
         if r0 > 0 and on_n:
-            _store_y(r0, c0, c1, qy, qyn, fp, zero)
+            _store_y(r0, r0 + 1, c0, c1, qy, qyn, fp, zero)
         part[k, _T_INFIL] = 0.0
         part[k, _T_DRAIN] = 0.0
         part[k, _T_BAD] = n_bad
-        part[k, _T_HMAX] = hmax
+        part[k, _T_HMAX] = from_bits(kmax, zero)
         return
+    # a call per pass over the whole run (rows are independent: an update reads only its own row's
+    # depths, and the faces' volumes and factors that the passes before wrote)
+    _update_rows(r0, r1, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero)
+    # the owned faces updated now keep their limited discharge (the others hold theirs)
+    if c0 > 0 and on_w:
+        _store_x(r0, r1, c0, c0 + 1, qx, qxn, fp, zero)
+    _store_x(r0, r1, c0 + 1, c1, qx, qxn, fp, zero)
+    _store_y(r0 + 1, r1, c0, c1, qy, qyn, fp, zero)
+    if r0 > 0:
+        # the north edge faces, each tile's with its north neighbour's level
+        for bb in range(b, b1):
+            if _on(_face_level(lt, lev[a - 1, bb]), s):
+                _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
+                _store_y(r0, r0 + 1, ca, cb, qy, qyn, fp, zero)
+    if infil_kind != 0 or has_drain:
+        s_inf, s_drn = losses_rect(
+            r0, r1, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, lscr, k
+        )
     for r in range(r0, r1):
-        _update_row(r, c0, c1, h, lo, comp, rainf, raindt, vx, vy, fp, zero)
-        # the owned faces updated now keep their limited discharge (the others hold theirs)
-        if c0 > 0 and on_w:
-            _store_x(r, c0, c0 + 1, qx, qxn, fp, zero)
-        _store_x(r, c0 + 1, c1, qx, qxn, fp, zero)
-        if r > r0:
-            _store_y(r, c0, c1, qy, qyn, fp, zero)
-        elif r0 > 0:
-            # the north edge faces, each tile's with its north neighbour's level
-            for bb in range(b, b1):
-                if _on(_face_level(lt, lev[a - 1, bb]), s):
-                    _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
-                    _store_y(r, ca, cb, qy, qyn, fp, zero)
-        if infil_kind != 0 or has_drain:
-            inf, drn = losses_row(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
-            s_inf += inf
-            s_drn += drn
         ru = _u(r)
         for j in range(c1 - c0):
-            w = np.float64(h[ru, _u(c0 + j)])
-            n_bad += not np.isfinite(w)
-            hmax = max(hmax, w)
+            w = h[ru, _u(c0 + j)]
+            kmax = max(kmax, as_bits(w))
+            n_bad += nonfinite(w)
     part[k, _T_INFIL] = s_inf
     part[k, _T_DRAIN] = s_drn
     part[k, _T_BAD] = n_bad
-    part[k, _T_HMAX] = hmax
+    part[k, _T_HMAX] = from_bits(kmax, zero)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _accumulate_tile(
-    a, b, b1, rects, nrect, tile, s, lev, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc,
+    rects, nrect, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc, scr, capb
 ):  # fmt: skip
-    """Running maxima and wet/dry times of a tile's cells after the update, as the global sweep takes
-    them: the speed from the stored discharges over the largest depth they went through (the
-    cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound. A face
-    beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop). With the lean
-    accumulator (``do_acc`` ACC_DEPTH) only the largest depth and the wet/dry times."""
+    """Running maxima and wet/dry times of the cells of a work item's rectangles after the update, as
+    the global sweep takes them (:func:`kernels._flood_lts_rows.maxima_rect`; ``scr[k]``, ``capb[k]``
+    its scratch rows): the speed from the stored discharges over the largest depth they went through
+    (the cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound. A
+    face beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop). With the
+    lean accumulator (``do_acc`` ACC_DEPTH) only the largest depth and the wet/dry times."""
     n_cap = 0
     for i in range(nrect):
-        n_cap += _accumulate_rect(
-            rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3], h, h0, zb, nb, qx, qy, t1,
-            a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, do_acc,
-        )  # fmt: skip
+        r0, r1, c0, c1 = rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3]
+        if do_acc == ACC_DEPTH:
+            _depth_rect(r0, r1, c0, c1, h, h0, t1, a_hmax, a_tarr, a_dur, a_wet, pf)
+        else:
+            n_cap += maxima_rect(
+                r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, scr, capb, k
+            )  # fmt: skip
     part[k, _T_CAPPED] = n_cap
 
 
-@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _accumulate_rect(
-    r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, do_acc
-):  # fmt: skip
-    ny, nx = h.shape
-    half, hdry, zero, wet = pf[P_HALF], pf[P_HDRY], pf[P_ZERO], pf[P_WET]
-    n_cap = 0
-    if do_acc == ACC_DEPTH:
-        for r in range(r0, r1):
-            n_changed = 0
-            for c in range(c0, c1):
-                w = h[r, c]
-                a_hmax[r, c] = max(a_hmax[r, c], w)
-                n_changed += (w > wet) != (h0[r, c] > wet)
-            if n_changed:
-                wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
-        return n_cap
-    n = c1 - c0
-    if n < _NARROW:
-        # a strip along a finer tile's edge: cell by cell, as maxima_row takes each cell
-        for r in range(r0, r1):
-            ru = _u(r)
-            rn = ru - _u(1) if r > 0 else ru
-            rs = ru + _u(1) if r + 1 < ny else ru
-            n_changed = 0
-            for c in range(c0, c1):
-                cu = _u(c)
-                w = h[ru, cu]
-                w0 = h0[ru, cu]
-                z = zb[ru, cu]
-                fw, sw = zero, zero
-                fe, se = zero, zero
-                if c > 0:
-                    fw, sw = face_depth_drop(h0[ru, cu - _u(1)], w0, zb[ru, cu - _u(1)], z, hdry, zero)
-                if c + 1 < nx:
-                    fe, se = face_depth_drop(w0, h0[ru, cu + _u(1)], z, zb[ru, cu + _u(1)], hdry, zero)
-                dn, sn = face_depth_drop(h0[rn, cu], w0, zb[rn, cu], z, hdry, zero)
-                ds, ss = face_depth_drop(w0, h0[rs, cu], z, zb[rs, cu], hdry, zero)
-                d = max(max(max(w, w0), max(fw, fe)), max(dn, ds))
-                drop = max(max(sw, se), max(sn, ss))
-                ux = half * (qx[ru, cu] + qx[ru, cu + _u(1)])
-                uy = half * (qy[ru, cu] + qy[ru + _u(1), cu])
-                a_hmax[ru, cu], a_vmax[ru, cu], a_haz[ru, cu], cap = maxima(
-                    w, d, drop, nb[ru, cu], ux, uy, a_hmax[ru, cu], a_vmax[ru, cu], a_haz[ru, cu], pf
-                )
-                n_cap += cap
-                n_changed += (w > wet) != (w0 > wet)
-            if n_changed:
-                wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
-        return n_cap
-    fx = np.empty(n + 1, h.dtype)  # flow depths and drops of the row's x-faces (grid edges: 0)
-    sx = np.empty(n + 1, h.dtype)
-    db = np.empty(n, h.dtype)
-    pb = np.empty(n, h.dtype)
-    capb = np.empty(n, np.int32)
+@njit(error_model="numpy", cache=True)
+def _depth_rect(r0, r1, c0, c1, h, h0, t1, a_hmax, a_tarr, a_dur, a_wet, pf):
+    """The lean accumulator's largest depth and wet/dry times over a rectangle."""
+    wet = pf[P_WET]
     for r in range(r0, r1):
-        ru = _u(r)
-        rn = r - 1 if r > 0 else r
-        rs = r + 1 if r + 1 < ny else r
-        ja = 1 if c0 == 0 else 0
-        jb = n if c1 == nx else n + 1
-        fx[0], sx[0], fx[n], sx[n] = zero, zero, zero, zero
-        for j in range(ja, jb):
-            c = _u(c0 + j)
-            fx[j], sx[j] = face_depth_drop(h0[ru, c - _u(1)], h0[ru, c], zb[ru, c - _u(1)], zb[ru, c], hdry, zero)
-        n_changed, cap = maxima_row(
-            h[r, c0:c1], h0[r, c0:c1], h0[rn, c0:c1], h0[rs, c0:c1], zb[rn, c0:c1], zb[r, c0:c1], zb[rs, c0:c1],
-            fx, sx, nb[r, c0:c1], qx[r, c0 : c1 + 1], qy[r, c0:c1], qy[r + 1, c0:c1],
-            a_hmax[r, c0:c1], a_vmax[r, c0:c1], a_haz[r, c0:c1], pf, db, pb, capb,
-        )  # fmt: skip
-        n_cap += cap
+        n_changed = 0
+        for c in range(c0, c1):
+            w = h[r, c]
+            a_hmax[r, c] = max(a_hmax[r, c], w)
+            n_changed += (w > wet) != (h0[r, c] > wet)
         if n_changed:
             wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)
-    return n_cap
 
 
 @njit(error_model="numpy", cache=True)
@@ -710,6 +701,10 @@ def run(
     spare = np.zeros((ntile, 3), np.int64)
     rects = np.zeros((ntile, 4, 4), np.int64)
     part = np.zeros((ntile, 5))
+    # scratch rows of each work item (no allocation in the loops)
+    scr = np.empty((ntile, SCR_ROWS, nx + 1), h.dtype)
+    capb = np.empty((ntile, nx + 1), np.int32)
+    lscr = np.empty((ntile, 2, nx + 1))
     tmax = np.zeros((ty, tx))
     tdry = np.zeros((ty, tx), np.bool_)
     tvel = np.zeros((ty, tx))
@@ -876,7 +871,7 @@ def run(
                 a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                 _continuity_tile(
                     a, b, b1, rects[i], todo[i, 3], tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
-                    infil_kind, ia, ib, ic, icum, drain, has_drain, part, i, pf,
+                    infil_kind, ia, ib, ic, icum, drain, has_drain, part, i, pf, lscr,
                 )  # fmt: skip
             # boundary volumes and stored discharges (after limiting), rain volumes
             for j in range(b_row.size):
@@ -924,32 +919,9 @@ def run(
                     if _on(lev[a, b], s):
                         te = _fine_time(t, s + _span(lev[a, b], s, nfine), dt0, nfine, last, t_end)
                     _accumulate_tile(
-                        a,
-                        b,
-                        b1,
-                        rects[i],
-                        todo[i, 3],
-                        tile,
-                        s,
-                        lev,
-                        h,
-                        h0,
-                        zb,
-                        nb,
-                        qx,
-                        qy,
-                        te,
-                        a_hmax,
-                        a_vmax,
-                        a_haz,
-                        a_tarr,
-                        a_dur,
-                        a_wet,
-                        part,
-                        i,
-                        pf,
-                        do_acc,
-                    )
+                        rects[i], todo[i, 3], h, h0, zb, nb, qx, qy, te, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet,
+                        part, i, pf, do_acc, scr, capb,
+                    )  # fmt: skip
                 for i in range(n):
                     capped += part[i, _T_CAPPED]
             if s_row.size:
