@@ -612,8 +612,6 @@ def _step_chunk(
     h0b = np.empty((2, nx), dtype=h.dtype)  # start-of-step depths of rows r - 1 and r, row k in slot k % 2
     fx = np.zeros(nx + 1, dtype=h.dtype)  # flow depths of the row's x-faces (the outer two stay 0)
     sx = np.zeros(nx + 1, dtype=h.dtype)  # their water-surface drops
-    fy = np.empty(nx, dtype=h.dtype)  # the same of the y-faces north of the row (see _maxima_row_down)
-    sy = np.empty(nx, dtype=h.dtype)
     dbuf = np.empty(nx, dtype=h.dtype)  # row buffers of the running maxima (see _maxima_row)
     pbuf = np.empty(nx, dtype=h.dtype)
     capb = np.empty(nx, dtype=np.int32)
@@ -726,21 +724,32 @@ def _step_chunk(
             # Flow depths and water-surface drops of the faces as the momentum sweep saw them
             # (start-of-step depths), for the speed and its bound (see maxima).
             zr = zb[r]
-            if r == r0:
-                hn, zn = (h0b[(r - 1) % 2], zb[r - 1]) if r > 0 else (h0_row, zr)
-                _face_drops(hn, h0_row, zn, zr, hdry, zero, fy, sy)
+            hn, zn = (h0b[(r - 1) % 2], zb[r - 1]) if r > 0 else (h0_row, zr)
             hs, zs = (_old_h(h, snap_h, ch, r0, r1, r + 1), zb[r + 1]) if r + 1 < ny else (h0_row, zr)
-            _face_drops(h0_row[:-1], h0_row[1:], zr[:-1], zr[1:], hdry, zero, fx[1:nx], sx[1:nx])
-            n_changed, cap = _maxima_row_down(
+            # the x-faces only where _maxima_row reads them: its wet span (the outer two stay 0)
+            w_lo, w_hi = wet_span(h[r], pf)
+            f0, f1 = max(w_lo, 1), min(w_hi + 1, nx)
+            if f1 > f0:
+                _face_drops(
+                    h0_row[f0 - 1 : f1 - 1],
+                    h0_row[f0:f1],
+                    zr[f0 - 1 : f1 - 1],
+                    zr[f0:f1],
+                    hdry,
+                    zero,
+                    fx[f0:f1],
+                    sx[f0:f1],
+                )
+            n_changed, cap = _maxima_row(
                 h[r],
                 h0_row,
+                hn,
                 hs,
+                zn,
                 zr,
                 zs,
                 fx,
                 sx,
-                fy,
-                sy,
                 nb[r],
                 qx[r],
                 qn_row,
@@ -969,40 +978,99 @@ def _maxima_row(hr, h0r, hn, hs, zn, zr, zs, fx, sx, nbr, qxr, qn_row, qs_row, h
     ``qn_row``/``qs_row`` its limited y-faces; ``db``, ``pb`` (the row's dtype) and ``capb`` (int32)
     are row buffers. Returns (cells that turned wet or dry, cells capped).
 
+    Where the row's wet span (:func:`wet_span`: from its first to its last cell above the wet
+    threshold) is under a quarter of it, only the span goes through :func:`maxima` (``fx``, ``sx`` are
+    read there only): a cell not above the threshold has speed 0 in :func:`maxima` whatever its bound
+    (s^2 = 0; the bound is never negative), so the cells outside take :func:`_maxima_dry`, the same
+    numbers without the speed's cube root, divisions and square root (early in a storm most rows).
+    Wider spans take the whole row (on slices the loops ran slower, and a dry margin saves little).
     Three loops that LLVM vectorises whole: the cells' flow depths and drops, then :func:`maxima`
     inlined (its capped flags to ``capb``: a 64-bit count in that loop halves its SIMD width), then
     the counts."""
     _simd_512()
     hdry = pf[P_HDRY]
     zero = pf[P_ZERO]
+    half = pf[P_HALF]
+    wet = pf[P_WET]
     n = hr.size
+    lo, hi = wet_span(hr, pf)
+    n_cap = 0
+    if 4 * (hi - lo) > n:
+        # Mostly wet: the whole row, on the arrays as they are (on slices these loops ran slower).
+        for c in range(n):
+            w0 = h0r[c]
+            dn, sn = face_depth_drop(hn[c], w0, zn[c], zr[c], hdry, zero)
+            ds, ss = face_depth_drop(w0, hs[c], zr[c], zs[c], hdry, zero)
+            db[c] = max(max(max(hr[c], w0), max(fx[c], fx[c + 1])), max(dn, ds))
+            pb[c] = max(max(sx[c], sx[c + 1]), max(sn, ss))
+        for c in range(n):
+            ux = half * (qxr[c] + qxr[c + 1])
+            uy = half * (qn_row[c] + qs_row[c])
+            hmr[c], vmr[c], hzr[c], capb[c] = _maxima_inline(
+                hr[c], db[c], pb[c], nbr[c], ux, uy, hmr[c], vmr[c], hzr[c], pf
+            )
+        n_changed = 0
+        for c in range(n):
+            n_cap += capb[c]
+            n_changed += (hr[c] > wet) != (h0r[c] > wet)
+        return n_changed, n_cap
+    elif hi > lo:
+        # Slices from 0: indexed from lo, LLVM could not prove the index non-negative and gathered.
+        h1, h01, hn1, hs1, zn1, zr1, zs1 = hr[lo:hi], h0r[lo:hi], hn[lo:hi], hs[lo:hi], zn[lo:hi], zr[lo:hi], zs[lo:hi]
+        fx1, sx1, qx1, qn1, qs1 = fx[lo : hi + 1], sx[lo : hi + 1], qxr[lo : hi + 1], qn_row[lo:hi], qs_row[lo:hi]
+        nb1, hm1, vm1, hz1 = nbr[lo:hi], hmr[lo:hi], vmr[lo:hi], hzr[lo:hi]
+        for c in range(hi - lo):
+            w0 = h01[c]
+            dn, sn = face_depth_drop(hn1[c], w0, zn1[c], zr1[c], hdry, zero)
+            ds, ss = face_depth_drop(w0, hs1[c], zr1[c], zs1[c], hdry, zero)
+            db[c] = max(max(max(h1[c], w0), max(fx1[c], fx1[c + 1])), max(dn, ds))
+            pb[c] = max(max(sx1[c], sx1[c + 1]), max(sn, ss))
+        for c in range(hi - lo):
+            ux = half * (qx1[c] + qx1[c + 1])
+            uy = half * (qn1[c] + qs1[c])
+            hm1[c], vm1[c], hz1[c], capb[c] = _maxima_inline(
+                h1[c], db[c], pb[c], nb1[c], ux, uy, hm1[c], vm1[c], hz1[c], pf
+            )
+        for c in range(hi - lo):
+            n_cap += capb[c]
+    _maxima_dry(hr[:lo], hmr[:lo], hzr[:lo], pf)
+    _maxima_dry(hr[hi:], hmr[hi:], hzr[hi:], pf)
+    n_changed = 0
     for c in range(n):
-        w0 = h0r[c]
-        dn, sn = face_depth_drop(hn[c], w0, zn[c], zr[c], hdry, zero)
-        ds, ss = face_depth_drop(w0, hs[c], zr[c], zs[c], hdry, zero)
-        db[c] = max(max(max(hr[c], w0), max(fx[c], fx[c + 1])), max(dn, ds))
-        pb[c] = max(max(sx[c], sx[c + 1]), max(sn, ss))
-    return _maxima_cells(hr, h0r, nbr, qxr, qn_row, qs_row, hmr, vmr, hzr, pf, db, pb, capb)
+        n_changed += (hr[c] > wet) != (h0r[c] > wet)
+    return n_changed, n_cap
+
+
+@njit(error_model="numpy", cache=True)
+def wet_span(hr, pf):
+    """(first, one past the last) cell of a row whose depth is above the wet threshold ``pf[P_V_DEPTH]``
+    (or NaN, by the bits); (0, 0) if none is. Scans in from both ends: as long as the dry margins."""
+    v_bits = _as_bits(pf[P_V_DEPTH])
+    n = hr.size
+    lo = 0
+    while lo < n and _as_bits(hr[lo]) <= v_bits:
+        lo += 1
+    if lo == n:
+        return 0, 0
+    hi = n
+    while _as_bits(hr[hi - 1]) <= v_bits:
+        hi -= 1
+    return lo, hi
 
 
 @njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True)
-def _maxima_row_down(hr, h0r, hs, zr, zs, fx, sx, fy, sy, nbr, qxr, qn_row, qs_row, hmr, vmr, hzr, pf, db, pb, capb):
-    """:func:`_maxima_row` for rows taken in order (the sweep): ``fy``/``sy`` hold the north faces'
-    flow depths and drops (the row above's south faces) and leave with this row's south faces, so
-    each y-face's :func:`face_depth_drop` is taken once, not once for each of its cells (the same
-    arguments, so the same numbers). Fill them for a chunk's first row with :func:`_face_drops`."""
+def _maxima_dry(hr, hmr, hzr, pf):
+    """:func:`maxima` of cells none of which is above the wet threshold: speed 0 (``v_max`` stays, never
+    capped), the depth, and the hazard w (0 + 1/2) + DF as :func:`maxima` rounds it."""
     _simd_512()
-    hdry = pf[P_HDRY]
     zero = pf[P_ZERO]
-    n = hr.size
-    for c in range(n):
-        w0 = h0r[c]
-        ds, ss = face_depth_drop(w0, hs[c], zr[c], zs[c], hdry, zero)
-        db[c] = max(max(max(hr[c], w0), max(fx[c], fx[c + 1])), max(fy[c], ds))
-        pb[c] = max(max(sx[c], sx[c + 1]), max(sy[c], ss))
-        fy[c] = ds
-        sy[c] = ss
-    return _maxima_cells(hr, h0r, nbr, qxr, qn_row, qs_row, hmr, vmr, hzr, pf, db, pb, capb)
+    one = pf[P_ONE]
+    half = pf[P_HALF]
+    df_depth = pf[P_DF_DEPTH]
+    for c in range(hr.size):
+        w = hr[c]
+        hmr[c] = max(hmr[c], w)
+        hzr[c] = max(hzr[c], w * half + (one if w > df_depth else zero))
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -1011,27 +1079,6 @@ def _face_drops(hl, hr, zl, zr, hdry, zero, fd, sd):
     _simd_512()
     for c in range(hl.size):
         fd[c], sd[c] = face_depth_drop(hl[c], hr[c], zl[c], zr[c], hdry, zero)
-
-
-@njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True, inline="always")
-def _maxima_cells(hr, h0r, nbr, qxr, qn_row, qs_row, hmr, vmr, hzr, pf, db, pb, capb):
-    """The last two loops of :func:`_maxima_row`: :func:`maxima` of each cell from its largest flow
-    depth ``db`` and drop ``pb``, then the counts (cells that turned wet or dry, cells capped)."""
-    half = pf[P_HALF]
-    wet = pf[P_WET]
-    n = hr.size
-    for c in range(n):
-        ux = half * (qxr[c] + qxr[c + 1])
-        uy = half * (qn_row[c] + qs_row[c])
-        hmr[c], vmr[c], hzr[c], capb[c] = _maxima_inline(
-            hr[c], db[c], pb[c], nbr[c], ux, uy, hmr[c], vmr[c], hzr[c], pf
-        )
-    n_changed = 0
-    n_cap = 0
-    for c in range(n):
-        n_cap += capb[c]
-        n_changed += (hr[c] > wet) != (h0r[c] > wet)
-    return n_changed, n_cap
 
 
 @njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True)
