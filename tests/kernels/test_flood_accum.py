@@ -19,6 +19,7 @@ from kernels._flood_core import (
     face_depth_drop,
     flow_depth_drop,
     maxima,
+    wet_span,
 )
 from kernels.flood import (
     ACCUM_KINDS,
@@ -148,17 +149,24 @@ def _fold_step(h0, h, qx, qy, zb, nb, pf, hm, vm, hz):
     return capped
 
 
+@pytest.mark.parametrize("strip", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_sweeps_running_maxima_equal_a_cell_by_cell_fold(dtype):
+def test_the_sweeps_running_maxima_equal_a_cell_by_cell_fold(dtype, strip):
     """The sweep takes the speed, hazard and depth maxima of whole rows at once (SIMD): bit for bit what
-    folding each cell alone gives, step after step, and the same count of speeds held to their bound."""
+    folding each cell alone gives, step after step, and the same count of speeds held to their bound.
+    ``strip``: water only in a few columns, so each row's wet span is under a quarter of it and the dry
+    margins take the depth and hazard alone (see ``_maxima_row``)."""
     grid, forcing = _city(dtype)
     grid = grid._replace(fix_row=grid.fix_row[:0], fix_col=grid.fix_col[:0], fix_ser=grid.fix_ser[:0])
     forcing = forcing._replace(src_row=forcing.src_row[:0], src_col=forcing.src_col[:0])
     forcing = forcing._replace(src_ser=forcing.src_ser[:0], src_w=forcing.src_w[:0])
     params = FloodParams(alpha=0.6, fixed_dt=0.5)
     # 5 cm of water everywhere: sheet flow down the slope, many speeds held to their bound.
-    state = FloodState.from_depth(np.where(grid.blocked != 0, 0.0, 0.05), dtype)
+    wet = np.ones(grid.z.shape, bool)
+    if strip:
+        wet[:, :] = False
+        wet[:, 20:30] = True
+    state = FloodState.from_depth(np.where((grid.blocked != 0) | ~wet, 0.0, 0.05), dtype)
     accum = FloodAccum.zeros(grid.z.shape)
     advance(state, grid, forcing, params, 60.0, accum)
     # The kernel's own bed, Manning's n and constants (blocked cells folded into the bed).
@@ -181,6 +189,9 @@ def test_the_sweeps_running_maxima_equal_a_cell_by_cell_fold(dtype):
             assert np.array_equal(getattr(accum, name), getattr(ref, name)), name
     # Not vacuous: water flows, some speeds are held to their bound, and maxima still grow.
     assert steps == 30 and capped > 0
+    if strip:  # and the rows' dry margins took the short path
+        narrow = [wet_span(state.h[r], pf) for r in range(state.h.shape[0])]
+        assert sum(0 < 4 * (hi - lo) <= state.h.shape[1] for lo, hi in narrow) > 10
     assert np.count_nonzero(accum.v_max) > 100 and np.count_nonzero(accum.v_max > start) > 10
 
 
