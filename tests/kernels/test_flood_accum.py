@@ -6,7 +6,21 @@ import numpy as np
 import pytest
 from numba import njit
 
-from kernels._flood_core import BLOCKED_Z, P_HALF, P_HDRY, P_ZERO, constants, face_depth_drop, maxima
+from kernels._flood_core import (
+    ACC_DEPTH,
+    ACC_FULL,
+    BLOCKED_Z,
+    P_HALF,
+    P_HDRY,
+    P_WET,
+    P_ZERO,
+    accum_open,
+    constants,
+    face_depth_drop,
+    flow_depth_drop,
+    maxima,
+    wet_span,
+)
 from kernels.flood import (
     ACCUM_KINDS,
     FloodAccum,
@@ -135,17 +149,24 @@ def _fold_step(h0, h, qx, qy, zb, nb, pf, hm, vm, hz):
     return capped
 
 
+@pytest.mark.parametrize("strip", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_sweeps_running_maxima_equal_a_cell_by_cell_fold(dtype):
+def test_the_sweeps_running_maxima_equal_a_cell_by_cell_fold(dtype, strip):
     """The sweep takes the speed, hazard and depth maxima of whole rows at once (SIMD): bit for bit what
-    folding each cell alone gives, step after step, and the same count of speeds held to their bound."""
+    folding each cell alone gives, step after step, and the same count of speeds held to their bound.
+    ``strip``: water only in a few columns, so each row's wet span is under a quarter of it and the dry
+    margins take the depth and hazard alone (see ``_maxima_row``)."""
     grid, forcing = _city(dtype)
     grid = grid._replace(fix_row=grid.fix_row[:0], fix_col=grid.fix_col[:0], fix_ser=grid.fix_ser[:0])
     forcing = forcing._replace(src_row=forcing.src_row[:0], src_col=forcing.src_col[:0])
     forcing = forcing._replace(src_ser=forcing.src_ser[:0], src_w=forcing.src_w[:0])
     params = FloodParams(alpha=0.6, fixed_dt=0.5)
     # 5 cm of water everywhere: sheet flow down the slope, many speeds held to their bound.
-    state = FloodState.from_depth(np.where(grid.blocked != 0, 0.0, 0.05), dtype)
+    wet = np.ones(grid.z.shape, bool)
+    if strip:
+        wet[:, :] = False
+        wet[:, 20:30] = True
+    state = FloodState.from_depth(np.where((grid.blocked != 0) | ~wet, 0.0, 0.05), dtype)
     accum = FloodAccum.zeros(grid.z.shape)
     advance(state, grid, forcing, params, 60.0, accum)
     # The kernel's own bed, Manning's n and constants (blocked cells folded into the bed).
@@ -168,4 +189,72 @@ def test_the_sweeps_running_maxima_equal_a_cell_by_cell_fold(dtype):
             assert np.array_equal(getattr(accum, name), getattr(ref, name)), name
     # Not vacuous: water flows, some speeds are held to their bound, and maxima still grow.
     assert steps == 30 and capped > 0
+    if strip:  # and the rows' dry margins took the short path
+        narrow = [wet_span(state.h[r], pf) for r in range(state.h.shape[0])]
+        assert sum(0 < 4 * (hi - lo) <= state.h.shape[1] for lo, hi in narrow) > 10
     assert np.count_nonzero(accum.v_max) > 100 and np.count_nonzero(accum.v_max > start) > 10
+
+
+@njit(cache=False)
+def _open_cell_by_cell(h, zb, nb, qx, qy, blocked, t0, pf, hm, vm, hz, tarr, wet_since, do_acc):
+    """The state folded into the accumulators one open cell at a time, as :func:`accum_open` defines it:
+    the cell's largest flow depth and drop from :func:`flow_depth_drop`, then :func:`maxima`."""
+    ny, nx = h.shape
+    for r in range(ny):
+        for c in range(nx):
+            if blocked[r, c]:
+                continue
+            w = h[r, c]
+            if do_acc == ACC_DEPTH:
+                hm[r, c] = max(hm[r, c], w)
+            else:
+                ux = pf[P_HALF] * (qx[r, c] + qx[r, c + 1])
+                uy = pf[P_HALF] * (qy[r, c] + qy[r + 1, c])
+                d, drop = flow_depth_drop(h, zb, r, c, pf[P_HDRY], pf[P_ZERO])
+                hm[r, c], vm[r, c], hz[r, c], _ = maxima(w, d, drop, nb[r, c], ux, uy, hm[r, c], vm[r, c], hz[r, c], pf)
+            if w > pf[P_WET]:
+                if np.isnan(wet_since[r, c]):
+                    wet_since[r, c] = t0
+                if np.isnan(tarr[r, c]):
+                    tarr[r, c] = t0
+            else:
+                wet_since[r, c] = np.nan
+
+
+@pytest.mark.parametrize("do_acc", [ACC_FULL, ACC_DEPTH])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_opening_an_interval_folds_the_state_as_cell_by_cell(dtype, do_acc):
+    """``accum_open`` (at a run's start and for every snapshot's speed frame) takes whole rows at once,
+    rows in parallel: bit for bit what folding each open cell alone gives, blocked cells and the grid's
+    edges left as they are, on a rough state (wet, dry and fast cells, steps in the bed)."""
+    rng = np.random.default_rng(3)
+    ny, nx = 37, 70
+    blocked = (rng.random((ny, nx)) < 0.15).astype(np.uint8)
+    zb = np.where(blocked != 0, BLOCKED_Z, 300.0 + 5.0 * rng.random((ny, nx))).astype(dtype)  # rounds w + z
+    h = np.where(blocked != 0, 0.0, np.where(rng.random((ny, nx)) < 0.4, 0.0, 0.6 * rng.random((ny, nx)) ** 3))
+    h = h.astype(dtype)
+    nb = np.where(blocked != 0, 0.0, rng.choice([0.0, 0.015, 0.05], (ny, nx))).astype(dtype)
+    qx = (2.0 * rng.standard_normal((ny, nx + 1))).astype(dtype)
+    qy = (2.0 * rng.standard_normal((ny + 1, nx))).astype(dtype)
+    pf = constants(h, 0.7, 1e-3, 4.0, 0.01, 1.0, 9.81)
+    hm = (0.3 * rng.random((ny, nx))).astype(np.float32)
+    vm = (0.2 * rng.random((ny, nx))).astype(np.float32)
+    hz = (1.2 * rng.random((ny, nx))).astype(np.float32)
+    tarr = np.where(rng.random((ny, nx)) < 0.5, np.nan, 10.0)
+    wet_since = np.where(rng.random((ny, nx)) < 0.5, np.nan, 20.0)
+    ref = [a.copy() for a in (hm, vm, hz, tarr, wet_since)]
+    init = [a.copy() for a in ref]
+    accum_open(h, zb, nb, qx, qy, blocked, 30.0, pf, hm, vm, hz, tarr, wet_since, do_acc)
+    _open_cell_by_cell(h, zb, nb, qx, qy, blocked, 30.0, pf, *ref, do_acc)
+    for name, got, want in zip(
+        ("h_max", "v_max", "hazard_max", "t_arrival", "wet_since"), (hm, vm, hz, tarr, wet_since), ref
+    ):
+        assert np.array_equal(got, want, equal_nan=True), name
+    # Not vacuous: the fold raised many maxima and timings, and left the blocked cells alone.
+    b = blocked != 0
+    assert np.count_nonzero(hm != init[0]) > 300 and np.count_nonzero(tarr == 30.0) > 100
+    assert np.array_equal(hm[b], init[0][b]) and np.array_equal(vm[b], init[1][b]) and np.array_equal(hz[b], init[2][b])
+    if do_acc == ACC_FULL:
+        assert np.count_nonzero(vm != init[1]) > 100 and np.count_nonzero(hz != init[2]) > 100
+    else:
+        assert np.array_equal(vm, init[1]) and np.array_equal(hz, init[2])
