@@ -164,8 +164,18 @@ def face_flux(q, qm, qp, hl, hr, zl, zr, nl, nr, gdt, theta, half1m, invdx, hdry
     """New unit discharge through one face (positive from the left/upper cell to the right/lower).
 
     Bates et al. (2010) eq. 11 with the de Almeida et al. (2012) theta weighting of the old face
-    flux ``q`` and its two neighbours ``qm``, ``qp`` along the flow direction; friction is
-    semi-implicit (Manning, face n = mean of the two cells).
+    flux ``q`` and its two neighbours ``qm``, ``qp`` along the flow direction; Manning friction
+    (face n = mean of the two cells) is backward Euler: the new discharge solves
+    q + a' |q| q = q* (q*: the weighted flux plus the step's push, a' = g dt n^2 / h^(7/3)), so
+    q = q* / f with f = (1 + sqrt(1 + 4 a' |q*|)) / 2: the fully implicit friction of Tanaka and
+    Yoshioka (2017), as the full solver's (kernels._swe_core). Bates et al.'s semi-implicit form divides
+    by 1 + a' |q_old|, the friction of the old discharge: where the step is longer than friction's
+    relaxation time (thin sheets on steep ground: 0.6 s for 15 mm on 10 %, the step 5 s) a face that
+    was still carries no friction in the step, its flux overshoots Manning's and empties its cell,
+    the next step that face is dry again, and the depths alternated between 0.1 and 25 mm from cell
+    to cell where the kinematic wave stands at 15 mm. Backward Euler has the same steady state
+    (a' q^2 = g h S), is monotone in q_old for any step, and equals the old form where a' |q| is
+    small (deep or slow water).
     """
     el = hl + zl
     er = hr + zr
@@ -173,7 +183,8 @@ def face_flux(q, qm, qp, hl, hr, zl, zr, nl, nr, gdt, theta, half1m, invdx, hdry
     hfc = max(hf, hdry)
     nf = half * (nl + nr)
     num = theta * q + half1m * (qm + qp) - gdt * hf * (er - el) * invdx
-    den = one + gdt * nf * nf * abs(q) * _pow_m7_3(hfc, one, four, third)
+    a = gdt * nf * nf * abs(num) * _pow_m7_3(hfc, one, four, third)
+    den = half + half * np.sqrt(abs(one + four * a))  # abs: provably >= 0, so SIMD llvm.sqrt, not libm
     return num / den if hf > hdry else zero
 
 

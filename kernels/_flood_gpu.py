@@ -63,8 +63,9 @@ def _face_flux(q, qm, qp, hl, hr, zl, zr, nl, nr, gdt, theta, half1m, invdx, hdr
         return 0.0
     nf = 0.5 * (nl + nr)
     num = theta * q + half1m * (qm + qp) - gdt * hf * (er - el) * invdx
-    den = 1.0 + gdt * nf * nf * abs(q) * _pow_m7_3(max(hf, hdry))
-    return num / den
+    # Backward-Euler Manning friction, as the CPU sweep (see _flood_core.face_flux).
+    a = gdt * nf * nf * abs(num) * _pow_m7_3(max(hf, hdry))
+    return num / (0.5 + 0.5 * math.sqrt(1.0 + 4.0 * a))
 
 
 @cuda.jit
