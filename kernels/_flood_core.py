@@ -315,7 +315,9 @@ def boundary_momentum(
                 # Slope along +col/+row: from the ghost into the cell on the west/north sides.
                 slope = outward * (eg - ec) / dx
                 num = theta * qo + half1m * (qo + np.float64(qi)) - g * dt * hf * slope
-                q = num / (1.0 + g * dt * n * n * abs(qo) / hf ** (7.0 / 3.0))
+                # Backward-Euler Manning friction, as the interior faces (see face_flux).
+                a = g * dt * n * n * abs(num) / hf ** (7.0 / 3.0)
+                q = num / (0.5 + 0.5 * np.sqrt(1.0 + 4.0 * a))
         if side < 2:
             bx[r, side] = q
         else:

@@ -177,7 +177,8 @@ def _k_boundary(
                     qi = float(qy[ny - 1, c])
                 slope = outward * (eg - ec) / dx
                 num = theta * qo + half1m * (qo + qi) - g * dt * hf * slope
-                q = num / (1.0 + g * dt * n * n * abs(qo) / math.pow(hf, 7.0 / 3.0))
+                a = g * dt * n * n * abs(num) / math.pow(hf, 7.0 / 3.0)
+                q = num / (0.5 + 0.5 * math.sqrt(1.0 + 4.0 * a))
         if side == 0:
             qx_new[r, 0] = q
         elif side == 1:
