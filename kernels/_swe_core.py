@@ -880,21 +880,41 @@ def _row_speed(h, hu, hv, blocked, g, best, bad, r):
     bad[r] = nbad
 
 
+@njit(error_model="numpy", cache=True)  # no contraction: the sums as before, bit for bit
+def _rain_row(h, rainf, raindt, blocked, r):
+    """Rain over row r's open cells; branch-free (blocked cells keep their depth by a select), so it
+    vectorises."""
+    simd_512()
+    for c in range(h.shape[1]):
+        hc = h[r, c]
+        w = np.float64(hc) + np.float64(rainf[r, c]) * raindt
+        h[r, c] = hc if blocked[r, c] != 0 else _as(w, hc)
+
+
+@njit(error_model="numpy", cache=True)  # no contraction: the sums as before, bit for bit
+def _rain_row_compensated(h, lo, rainf, raindt, blocked, r):
+    """:func:`_rain_row` of a float32 state with its depths' rounding remainder lo carried."""
+    simd_512()
+    for c in range(h.shape[1]):
+        hc = h[r, c]
+        lc = lo[r, c]
+        w = (np.float64(hc) + np.float64(rainf[r, c]) * raindt) + np.float64(lc)
+        hk = _as(w, hc)
+        b = blocked[r, c] != 0
+        h[r, c] = hc if b else hk
+        lo[r, c] = lc if b else w - np.float64(hk)
+
+
 @njit(error_model="numpy", parallel=True, cache=True)
 def _losses(h, lo, comp, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked, sums):
     """Rain, then infiltration and drainage from the water there (the float32 remainder lo carried where
     comp); returns (infiltrated, drained) depth sums (sums: per-row scratch)."""
     ny, nx = h.shape
     for r in prange(ny):
-        for c in range(nx):
-            if blocked[r, c]:
-                continue
-            w = np.float64(h[r, c]) + np.float64(rainf[r, c]) * raindt
-            if comp:
-                w += np.float64(lo[r, c])
-            h[r, c] = w
-            if comp:
-                lo[r, c] = w - np.float64(h[r, c])
+        if comp:
+            _rain_row_compensated(h, lo, rainf, raindt, blocked, r)
+        else:
+            _rain_row(h, rainf, raindt, blocked, r)
         s_inf, s_drn = 0.0, 0.0
         if infil_kind != 0 or has_drain:
             s_inf, s_drn = losses_row(r, 0, nx, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
