@@ -80,16 +80,17 @@ def _minmod(a, b):
 _INV_CBRT_SEED = 0x553EF0FF289DD796
 
 
-def _cbrt(x):
-    """x**(1/3) for x > 0 in x's dtype, within a few ulps of libm's cbrt, without a libm call (which
-    would stop LLVM vectorising the loop): a bit-pattern seed of x**(-1/3) (about 4 % off; the seed's
-    integer division by 3 in floating point, which vectorises) and division-free Newton steps
-    r <- r (4 - x r^3) / 3, each squaring the error: four in float64, three in float32."""
+def _inv_cbrt(x):
+    """x**(-1/3) for x > 0 in x's dtype, within a few ulps, without a libm call (which would stop LLVM
+    vectorising the loop): a bit-pattern seed (about 4 % off; the seed's integer division by 3 in
+    floating point, which vectorises) and division-free Newton steps r <- r (4 - x r^3) / 3, each
+    squaring the error: four in float64, three in float32. The friction terms take h^(-4/3) and
+    h^(-7/3) as its powers, with no division."""
     raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
 
 
-@overload(_cbrt, inline="always")
-def _cbrt_impl(x):
+@overload(_inv_cbrt, inline="always")
+def _inv_cbrt_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
 
         def cbrt32(x):
@@ -101,7 +102,7 @@ def _cbrt_impl(x):
             r = r * (four - x * r * r * r) * third
             r = r * (four - x * r * r * r) * third
             r = r * (four - x * r * r * r) * third
-            return x * r * r
+            return r
 
         return cbrt32
 
@@ -113,9 +114,25 @@ def _cbrt_impl(x):
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
-        return x * r * r
+        return r
 
     return cbrt64
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _pow_m4_3(x):
+    """x**(-4/3) for x > 0: r^4, r = x**(-1/3)."""
+    r = _inv_cbrt(x)
+    r2 = r * r
+    return r2 * r2
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _pow_m7_3(x):
+    """x**(-7/3) for x > 0: r^7, r = x**(-1/3)."""
+    r = _inv_cbrt(x)
+    r2 = r * r
+    return (r2 * r2) * (r2 * r)
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -227,8 +244,9 @@ def _velocity_row(h, hu, hv, blocked, r, rb, s):
         w = _as(h[r, c], zero)
         wet = (w > hvel) & (blocked[r, c] == 0)
         rb[s, _H, c] = w
-        rb[s, _U, c] = _as(hu[r, c], zero) / w if wet else zero
-        rb[s, _V, c] = _as(hv[r, c], zero) / w if wet else zero
+        iw = _as(1.0, zero) / w  # one division for both
+        rb[s, _U, c] = _as(hu[r, c], zero) * iw if wet else zero
+        rb[s, _V, c] = _as(hv[r, c], zero) * iw if wet else zero
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -320,7 +338,7 @@ def _predict_row(h, nb, r, rb, s, dt, dtdx, g):
         up = u - k * ((u * ux + v * uy) + gg * ex)
         vp = v - k * ((u * vx + v * vy) + gg * ey)
         n = _as(nb[r, c], zero)
-        inv = one / _implicit_friction_factor(dt2 * gg * n * n * np.sqrt(up * up + vp * vp) / (hp * _cbrt(hp)))
+        inv = one / _implicit_friction_factor(dt2 * gg * n * n * np.sqrt(up * up + vp * vp) * _pow_m4_3(hp))
         rough = (hp > hvel) & (n > zero)
         rb[s, _P, c] = hp
         rb[s, _P + 1, c] = up * inv if rough else up
@@ -646,8 +664,8 @@ def _friction(hn, mx, my, n, dt, g, second):
     wave front's first-order error grows from 0.024 to 0.031 m at n = 0.03 under backward Euler)."""
     zero = _as(0.0, g)
     one = _as(1.0, g)
-    # |u| / h^(4/3) = |q| / (h^2 h^(1/3)): one division; then one reciprocal for both components.
-    a = dt * g * n * n * np.sqrt(mx * mx + my * my) / (hn * hn * _cbrt(hn))
+    # |u| / h^(4/3) = |q| h^(-7/3): no division; then one reciprocal for both components.
+    a = dt * g * n * n * np.sqrt(mx * mx + my * my) * _pow_m7_3(hn)
     inv = one / (_implicit_friction_factor(a) if second else one + a)
     wet = hn > _as(H_VEL, g)
     rough = wet & (n > zero)
