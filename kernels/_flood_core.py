@@ -130,6 +130,10 @@ def _simd_512(typingctx):
     return types.none(), codegen
 
 
+#: :func:`_simd_512` for the other kernels (the full shallow-water solver's row loops).
+simd_512 = _simd_512
+
+
 def _newton_last(r, x, four, third):
     """Last Newton step of the inverse cube root: needed for float64 only (see the overload)."""
     raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba

@@ -36,7 +36,7 @@ from numba import config, njit, prange, types
 from numba.extending import overload
 
 from ._bitops import INV_CBRT_MAGIC, as_bits, from_bits, nonfinite
-from ._flood_core import ACC_NONE, DEBRIS_DEPTH, N_PF, forced_cells, losses_row
+from ._flood_core import ACC_NONE, DEBRIS_DEPTH, N_PF, forced_cells, losses_row, simd_512
 from ._series import series_cumulative, series_integral, series_value
 
 # The face and update loops read a dozen planes of the ring buffer and the state rows and write
@@ -80,16 +80,17 @@ def _minmod(a, b):
 _INV_CBRT_SEED = 0x553EF0FF289DD796
 
 
-def _cbrt(x):
-    """x**(1/3) for x > 0 in x's dtype, within a few ulps of libm's cbrt, without a libm call (which
-    would stop LLVM vectorising the loop): a bit-pattern seed of x**(-1/3) (about 4 % off; the seed's
-    integer division by 3 in floating point, which vectorises) and division-free Newton steps
-    r <- r (4 - x r^3) / 3, each squaring the error: four in float64, three in float32."""
+def _inv_cbrt(x):
+    """x**(-1/3) for x > 0 in x's dtype, within a few ulps, without a libm call (which would stop LLVM
+    vectorising the loop): a bit-pattern seed (about 4 % off; the seed's integer division by 3 in
+    floating point, which vectorises) and division-free Newton steps r <- r (4 - x r^3) / 3, each
+    squaring the error: four in float64, three in float32. The friction terms take h^(-4/3) and
+    h^(-7/3) as its powers, with no division."""
     raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
 
 
-@overload(_cbrt, inline="always")
-def _cbrt_impl(x):
+@overload(_inv_cbrt, inline="always")
+def _inv_cbrt_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
 
         def cbrt32(x):
@@ -101,7 +102,7 @@ def _cbrt_impl(x):
             r = r * (four - x * r * r * r) * third
             r = r * (four - x * r * r * r) * third
             r = r * (four - x * r * r * r) * third
-            return x * r * r
+            return r
 
         return cbrt32
 
@@ -113,9 +114,25 @@ def _cbrt_impl(x):
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
         r = r * (4.0 - x * r * r * r) * (1.0 / 3.0)
-        return x * r * r
+        return r
 
     return cbrt64
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _pow_m4_3(x):
+    """x**(-4/3) for x > 0: r^4, r = x**(-1/3)."""
+    r = _inv_cbrt(x)
+    r2 = r * r
+    return r2 * r2
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _pow_m7_3(x):
+    """x**(-7/3) for x > 0: r^7, r = x**(-1/3)."""
+    r = _inv_cbrt(x)
+    r2 = r * r
+    return (r2 * r2) * (r2 * r)
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -205,22 +222,31 @@ _U, _V = 0, 1  # velocities (0 where dry or blocked)
 _S = 2  # eight limited slopes (second order): x-slopes of h, eta, u, v, then y-slopes
 _X = 10  # five fluxes of a row's x-faces (nx + 1): mass, x-momentum, y-momentum, west and east correction
 _Y = 15  # five fluxes of the y-faces above a row: mass, y-momentum, x-momentum, north and south correction
-_F = 20  # limiter factor of the row's cells
+_F = 20  # limiter factor of the row's cells, cell c's at c + 1 (1 at 0 and nx + 1: no cell there)
 _P = 21  # MUSCL-Hancock: the cell's depth and velocities predicted half a step ahead (h*, u*, v*)
-_NPLANES = 24
+_H = 24  # the row's depths (the faces' at first order and RK2; MUSCL-Hancock's are _P)
+_E = 25  # ones: the limiter factor beyond the outer rows
+_NPLANES = 26
+# The row kernels take the whole state and ring arrays and row and slot indices, not row views: a
+# view costs an atomic reference-count increment and decrement, and the eighty or so views of a
+# row's calls cost several microseconds a row (as in the inertial kernel, see _flood_core's rows).
+# The ring rows are nx + 2 long (the factors' padding).
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _velocity_row(hr, hur, hvr, blr, u, v):
-    """Velocities of one row (the depth desingularised below H_VEL, blocked cells still) into u, v (whole
-    ring rows, nx + 1 long: contiguous, so the loop vectorises)."""
-    zero = _as(0.0, u[0])
-    hvel = _as(H_VEL, u[0])
-    for c in range(hr.size):
-        w = _as(hr[c], zero)
-        wet = (w > hvel) & (blr[c] == 0)
-        u[c] = _as(hur[c], zero) / w if wet else zero
-        v[c] = _as(hvr[c], zero) / w if wet else zero
+def _velocity_row(h, hu, hv, blocked, r, rb, s):
+    """Depths and velocities of row r (the depth desingularised below H_VEL, blocked cells still) into
+    the ring planes _H, _U, _V of slot s."""
+    simd_512()
+    zero = _as(0.0, rb[0, 0, 0])
+    hvel = _as(H_VEL, zero)
+    for c in range(h.shape[1]):
+        w = _as(h[r, c], zero)
+        wet = (w > hvel) & (blocked[r, c] == 0)
+        rb[s, _H, c] = w
+        iw = _as(1.0, zero) / w  # one division for both
+        rb[s, _U, c] = _as(hu[r, c], zero) * iw if wet else zero
+        rb[s, _V, c] = _as(hv[r, c], zero) * iw if wet else zero
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -240,50 +266,48 @@ def _wet(w, b):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _slope_row(h, zb, blocked, r, sa, s, sb):
+def _slope_row(h, zb, blocked, r, rb, sa, s, sb):
     """The eight limited slopes of row r into its ring slot s (sa, sb: the slots of the rows above and
     below, for their velocities; unused at the domain's edge). A cell next to a dry or blocked cell,
     or on the domain edge, is first order in that direction (which keeps a lake at rest at rest).
     Branch-free over the cells, so it vectorises."""
+    simd_512()
     ny, nx = h.shape
     inner = 0 < r < ny - 1
     ra = r - 1 if inner else r
-    rb = r + 1 if inner else r
-    hr, zr, br = h[r], zb[r], blocked[r]
-    ha, za, ba = h[ra], zb[ra], blocked[ra]
-    hb, zb_, bb = h[rb], zb[rb], blocked[rb]
-    zero = _as(0.0, s[0, 0])  # the ring's dtype: the state's
+    rz = r + 1 if inner else r
+    zero = _as(0.0, rb[0, 0, 0])  # the ring's dtype: the state's
     # Every load made up front and the conditions joined with '&' (no branch), the neighbours at
     # fixed offsets (no clamped index): the loops vectorise.
     for c in range(nx):
-        w = _as(hr[c], zero)
-        ec = w + zr[c]
-        hn = _as(ha[c], zero)
-        hs = _as(hb[c], zero)
-        ok = _wet(w, br[c]) & inner & _wet(hn, ba[c]) & _wet(hs, bb[c])
-        s0, s1, s2, s3 = _slopes(w, ec, s[_U, c], s[_V, c], hn, hn + za[c], sa[_U, c], sa[_V, c], hs, hs + zb_[c], sb[_U, c], sb[_V, c])  # fmt: skip
-        s[_S + 4, c] = s0 if ok else zero
-        s[_S + 5, c] = s1 if ok else zero
-        s[_S + 6, c] = s2 if ok else zero
-        s[_S + 7, c] = s3 if ok else zero
+        w = _as(h[r, c], zero)
+        ec = w + zb[r, c]
+        hn = _as(h[ra, c], zero)
+        hs = _as(h[rz, c], zero)
+        ok = _wet(w, blocked[r, c]) & inner & _wet(hn, blocked[ra, c]) & _wet(hs, blocked[rz, c])
+        s0, s1, s2, s3 = _slopes(w, ec, rb[s, _U, c], rb[s, _V, c], hn, hn + zb[ra, c], rb[sa, _U, c], rb[sa, _V, c], hs, hs + zb[rz, c], rb[sb, _U, c], rb[sb, _V, c])  # fmt: skip
+        rb[s, _S + 4, c] = s0 if ok else zero
+        rb[s, _S + 5, c] = s1 if ok else zero
+        rb[s, _S + 6, c] = s2 if ok else zero
+        rb[s, _S + 7, c] = s3 if ok else zero
     for k in range(4):
-        s[_S + k, 0] = 0.0
-        s[_S + k, nx - 1] = 0.0
+        rb[s, _S + k, 0] = zero
+        rb[s, _S + k, nx - 1] = zero
     for c in range(1, nx - 1):
-        w = _as(hr[c], zero)
-        ec = w + zr[c]
-        hw = _as(hr[c - 1], zero)
-        he = _as(hr[c + 1], zero)
-        ok = _wet(w, br[c]) & _wet(hw, br[c - 1]) & _wet(he, br[c + 1])
-        s0, s1, s2, s3 = _slopes(w, ec, s[_U, c], s[_V, c], hw, hw + zr[c - 1], s[_U, c - 1], s[_V, c - 1], he, he + zr[c + 1], s[_U, c + 1], s[_V, c + 1])  # fmt: skip
-        s[_S, c] = s0 if ok else zero
-        s[_S + 1, c] = s1 if ok else zero
-        s[_S + 2, c] = s2 if ok else zero
-        s[_S + 3, c] = s3 if ok else zero
+        w = _as(h[r, c], zero)
+        ec = w + zb[r, c]
+        hw = _as(h[r, c - 1], zero)
+        he = _as(h[r, c + 1], zero)
+        ok = _wet(w, blocked[r, c]) & _wet(hw, blocked[r, c - 1]) & _wet(he, blocked[r, c + 1])
+        s0, s1, s2, s3 = _slopes(w, ec, rb[s, _U, c], rb[s, _V, c], hw, hw + zb[r, c - 1], rb[s, _U, c - 1], rb[s, _V, c - 1], he, he + zb[r, c + 1], rb[s, _U, c + 1], rb[s, _V, c + 1])  # fmt: skip
+        rb[s, _S, c] = s0 if ok else zero
+        rb[s, _S + 1, c] = s1 if ok else zero
+        rb[s, _S + 2, c] = s2 if ok else zero
+        rb[s, _S + 3, c] = s3 if ok else zero
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _predict_row(hr, nbr, s, dt, dtdx, g):
+def _predict_row(h, nb, r, rb, s, dt, dtdx, g):
     """MUSCL-Hancock's predictor (Toro 2009, sec. 14.4): a row's depth and velocities half a step ahead
     into its ring planes _P (h*), _P + 1 (u*), _P + 2 (v*), from the row's state (velocities _U, _V)
     and its limited slopes, by the primitive form of the equations:
@@ -291,98 +315,98 @@ def _predict_row(hr, nbr, s, dt, dtdx, g):
     then point-implicit Manning friction over dt/2. Cell-local: no Riemann solver. The surface slope
     (not the depth's and the bed's apart) drives the velocities, so a lake at rest predicts itself;
     where the slopes are 0 (next to dry or blocked cells) only the friction acts. Branch-free."""
-    zero = _as(0.0, s[0, 0])
+    simd_512()
+    zero = _as(0.0, rb[0, 0, 0])
     one = _as(1.0, zero)
     gg = _as(g, zero)
     k = _as(0.5 * dtdx, zero)
     dt2 = _as(0.5 * dt, zero)
     hvel = _as(H_VEL, zero)
-    for c in range(hr.size):
-        w = _as(hr[c], zero)
-        u = s[_U, c]
-        v = s[_V, c]
-        hx = s[_S, c]
-        ex = s[_S + 1, c]
-        ux = s[_S + 2, c]
-        vx = s[_S + 3, c]
-        hy = s[_S + 4, c]
-        ey = s[_S + 5, c]
-        uy = s[_S + 6, c]
-        vy = s[_S + 7, c]
+    for c in range(h.shape[1]):
+        w = _as(h[r, c], zero)
+        u = rb[s, _U, c]
+        v = rb[s, _V, c]
+        hx = rb[s, _S, c]
+        ex = rb[s, _S + 1, c]
+        ux = rb[s, _S + 2, c]
+        vx = rb[s, _S + 3, c]
+        hy = rb[s, _S + 4, c]
+        ey = rb[s, _S + 5, c]
+        uy = rb[s, _S + 6, c]
+        vy = rb[s, _S + 7, c]
         hp = max(w - k * ((u * hx + w * ux) + (v * hy + w * vy)), zero)
         up = u - k * ((u * ux + v * uy) + gg * ex)
         vp = v - k * ((u * vx + v * vy) + gg * ey)
-        n = _as(nbr[c], zero)
-        inv = one / _implicit_friction_factor(dt2 * gg * n * n * np.sqrt(up * up + vp * vp) / (hp * _cbrt(hp)))
+        n = _as(nb[r, c], zero)
+        inv = one / _implicit_friction_factor(dt2 * gg * n * n * np.sqrt(up * up + vp * vp) * _pow_m4_3(hp))
         rough = (hp > hvel) & (n > zero)
-        s[_P, c] = hp
-        s[_P + 1, c] = up * inv if rough else up
-        s[_P + 2, c] = vp * inv if rough else vp
+        rb[s, _P, c] = hp
+        rb[s, _P + 1, c] = up * inv if rough else up
+        rb[s, _P + 2, c] = vp * inv if rough else vp
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
-def _side(hr, zr, u, v, sl, order, c, k, sign):
-    """Reconstructed (h, eta, u, v) of cell c of a row at its face on side ``sign`` (-1/+1) of axis k
-    (0: x, 1: y); sl: the row's slopes (8, nx)."""
-    w = np.float64(hr[c])
-    e = w + zr[c]
-    uu = u[c]
-    vv = v[c]
+def _side(rb, sl, hp, vb, zb, r, c, order, k, sign):
+    """Reconstructed (h, eta, u, v) of cell c of row r at its face on side ``sign`` (-1/+1) of axis k
+    (0: x, 1: y); sl: the row's ring slot, hp and vb its planes of depths and x-velocities."""
+    w = np.float64(rb[sl, hp, c])
+    e = w + zb[r, c]
+    uu = rb[sl, vb, c]
+    vv = rb[sl, vb + 1, c]
     if order >= 2:
-        o = 4 * k
+        o = _S + 4 * k
         half = 0.5 * sign
-        w += half * sl[o, c]
-        e += half * sl[o + 1, c]
-        uu += half * sl[o + 2, c]
-        vv += half * sl[o + 3, c]
+        w += half * rb[sl, o, c]
+        e += half * rb[sl, o + 1, c]
+        uu += half * rb[sl, o + 2, c]
+        vv += half * rb[sl, o + 3, c]
         e = e if w >= 0.0 else e - w  # (MUSCL-Hancock's predicted state only, as in _face_span)
         w = max(w, 0.0)
     return w, e, uu, vv
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _face_span(n, k, half, vb, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, orr, o0, o1, o2, o3, o4, oo):
-    """Fluxes of n faces along axis k (0: x, 1: y) into o0..o4[oo:oo + n] (the five planes of the ring
-    slot, each its own array: stores through one 2D array with a runtime row stride may overlap as far
-    as LLVM knows, which stops it vectorising): the face's left / upper
-    cell is cell ol + c of the row with depths hl_, beds zl_, blocked flags bl_ and ring slot sl_
-    (velocities and slopes), its right / lower one cell orr + c of the row hr_, zr_, br_, sr_.
+def _face_span(n, k, half, hp, vb, g, rb, sl, rl, ol, sr, rr, orr, zb, blocked, so, po, oo):
+    """Fluxes of n faces along axis k (0: x, 1: y) into the ring planes po to po + 4 of slot so, at
+    oo + c: the face's left / upper cell is cell ol + c of row rl (ring slot sl: its depths, velocities
+    and slopes), its right / lower one cell orr + c of row rr (slot sr).
 
-    half: 0.5 at second order, 0 at first (the slopes then drop out exactly); vb: the ring plane of the
-    x-velocities (_U, or _P + 1 for MUSCL-Hancock's predicted ones, whose depths hl_, hr_ then are).
+    half: 0.5 at second order, 0 at first (the slopes then drop out exactly); hp, vb: the ring planes
+    of the depths and x-velocities (_H and _U, or MUSCL-Hancock's predicted _P and _P + 1).
     A face depth the slopes would take below zero (MUSCL-Hancock's predicted states only; minmod on the
     state itself cannot) is 0 over the face's bed. Branch-free over the faces (walls, blocked cells and
     the Riemann cases are selects) so that LLVM vectorises it.
     """
+    simd_512()
     pn = vb + k  # normal velocity
     pt = vb + 1 - k  # tangential velocity
     q = _S + 4 * k  # slopes of h, eta, u, v along the axis
     qn = q + 2 + k
     qt = q + 3 - k
     # The arithmetic in the state's dtype (the ring's): float32 doubles the SIMD lanes.
-    zero = _as(0.0, sl_[0, 0])
+    zero = _as(0.0, rb[0, 0, 0])
     gg = _as(g, zero)
     hh = _as(half, zero)
     hg = _as(0.5, zero) * gg
     for c in range(n):
         i = ol + c
         j = orr + c
-        w = _as(hl_[i], zero)
-        hl = w + hh * sl_[q, i]
-        el = (w + zl_[i]) + hh * sl_[q + 1, i]
-        ul = sl_[pn, i] + hh * sl_[qn, i]
-        vl = sl_[pt, i] + hh * sl_[qt, i]
+        w = rb[sl, hp, i]
+        hl = w + hh * rb[sl, q, i]
+        el = (w + zb[rl, i]) + hh * rb[sl, q + 1, i]
+        ul = rb[sl, pn, i] + hh * rb[sl, qn, i]
+        vl = rb[sl, pt, i] + hh * rb[sl, qt, i]
         el = el if hl >= zero else el - hl
         hl = max(hl, zero)
-        w = _as(hr_[j], zero)
-        hr = w - hh * sr_[q, j]
-        er = (w + zr_[j]) - hh * sr_[q + 1, j]
-        ur = sr_[pn, j] - hh * sr_[qn, j]
-        vr = sr_[pt, j] - hh * sr_[qt, j]
+        w = rb[sr, hp, j]
+        hr = w - hh * rb[sr, q, j]
+        er = (w + zb[rr, j]) - hh * rb[sr, q + 1, j]
+        ur = rb[sr, pn, j] - hh * rb[sr, qn, j]
+        vr = rb[sr, pt, j] - hh * rb[sr, qt, j]
         er = er if hr >= zero else er - hr
         hr = max(hr, zero)
-        lb = bl_[i] != 0
-        rb = br_[j] != 0
+        wl = blocked[rl, i] != 0
+        wr = blocked[rr, j] != 0
         # Hydrostatic reconstruction with Chen and Noelle's (2017) face bed (see _face) and its
         # interface source terms; where the face bed is not below a side's (the Audusse case) the
         # values are Audusse's, so a lake at rest computes exactly as before.
@@ -392,96 +416,88 @@ def _face_span(n, k, half, vb, g, hl_, zl_, bl_, sl_, ol, hr_, zr_, br_, sr_, or
         hls = el - zs if zs >= zl else hl
         hrs = er - zs if zs >= zr else hr
         # Against a wall (a blocked neighbour) the cell's face state meets its mirror image.
-        a = hl if rb else (hr if lb else hls)
-        ua = ul if rb else (-ur if lb else ul)
-        va = vl if rb else (vr if lb else vl)
-        b = hl if rb else (hr if lb else hrs)
-        ub = -ul if rb else ur
-        vb = vl if rb else vr
-        f0, f1, f2 = _flux(a, ua, va, b, ub, vb, gg)
-        opened = not (lb | rb)
+        a = hl if wr else (hr if wl else hls)
+        ua = ul if wr else (-ur if wl else ul)
+        va = vl if wr else (vr if wl else vl)
+        b = hl if wr else (hr if wl else hrs)
+        ub = -ul if wr else ur
+        vz = vl if wr else vr
+        f0, f1, f2 = _flux(a, ua, va, b, ub, vz, gg)
+        opened = not (wl | wr)
         o = oo + c
-        o0[o] = f0 if opened else zero
-        o1[o] = zero if (lb & rb) else f1
-        o2[o] = f2 if opened else zero
+        rb[so, po, o] = f0 if opened else zero
+        rb[so, po + 1, o] = zero if (wl & wr) else f1
+        rb[so, po + 2, o] = f2 if opened else zero
         cl = hg * (hl * hl - hls * hls) if zs >= zl else hg * (hl + hls) * (zs - zl)
         cr = hg * (hr * hr - hrs * hrs) if zs >= zr else hg * (hr + hrs) * (zs - zr)
-        o3[o] = cl if opened else zero
-        o4[o] = cr if opened else zero
+        rb[so, po + 3, o] = cl if opened else zero
+        rb[so, po + 4, o] = cr if opened else zero
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _x_face_row(hr, zr, blr, s, order, hancock, g, bf, kw, ke):
-    """Fluxes of a row's x-faces into the ring slot s (planes _X to _X + 4, nx + 1 faces); kw, ke: the
+def _x_face_row(h, zb, blocked, r, rb, s, order, hancock, g, bf, kw, ke):
+    """Fluxes of row r's x-faces into its ring slot s (planes _X to _X + 4, nx + 1 faces); kw, ke: the
     open-boundary entries of its west and east faces (-1: a wall), whose fluxes bf holds. hancock: the
-    faces of the predicted state (planes _P), not of the row's state hr."""
-    nx = hr.size
+    faces of the predicted state (planes _P), not of the row's state."""
+    nx = h.shape[1]
     half = 0.5 if order >= 2 else 0.0
     vb = _P + 1 if hancock else _U
-    hp = s[_P] if hancock else hr
-    out = s[_X : _X + 5]
-    _face_span(nx - 1, 0, half, vb, g, hp, zr, blr, s, 0, hp, zr, blr, s, 1, out[0], out[1], out[2], out[3], out[4], 1)
-    hr = hp
-    u = s[vb]
-    v = s[vb + 1]
-    sl = s[_S : _S + 8]
+    hp = _P if hancock else _H
+    _face_span(nx - 1, 0, half, hp, vb, g, rb, s, r, 0, s, r, 1, zb, blocked, s, _X, 1)
     for j, k in ((0, kw), (nx, ke)):
         f1 = 0.0
         if k >= 0:
             for m in range(5):
-                out[m, j] = bf[k, m]
+                rb[s, _X + m, j] = bf[k, m]
             continue
-        if j == 0 and not blr[0]:
-            hq, eq, uq, vq = _side(hr, zr, u, v, sl, order, 0, 0, -1.0)
+        if j == 0 and not blocked[r, 0]:
+            hq, eq, uq, vq = _side(rb, s, hp, vb, zb, r, 0, order, 0, -1.0)
             f1 = _wall(hq, -uq, vq, g)
-        elif j == nx and not blr[nx - 1]:
-            hl, el, ul, vl = _side(hr, zr, u, v, sl, order, nx - 1, 0, 1.0)
+        elif j == nx and not blocked[r, nx - 1]:
+            hl, el, ul, vl = _side(rb, s, hp, vb, zb, r, nx - 1, order, 0, 1.0)
             f1 = _wall(hl, ul, vl, g)
-        out[0, j] = 0.0
-        out[1, j] = f1
-        out[2, j] = 0.0
-        out[3, j] = 0.0
-        out[4, j] = 0.0
+        rb[s, _X, j] = 0.0
+        rb[s, _X + 1, j] = f1
+        rb[s, _X + 2, j] = 0.0
+        rb[s, _X + 3, j] = 0.0
+        rb[s, _X + 4, j] = 0.0
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _y_face_row(h, zb, blocked, i, sa, sb, order, hancock, g, bf, kmap, out):
-    """Fluxes of the y-faces between rows i - 1 (ring slot sa) and i (slot sb) into out (5, nx + 1);
-    kmap: the open-boundary entry of each face of an outer row (-1: a wall); hancock: as
-    :func:`_x_face_row`."""
+def _y_face_row(h, zb, blocked, i, rb, sa, sb, order, hancock, g, bf, ky):
+    """Fluxes of the y-faces between rows i - 1 (ring slot sa) and i (slot sb) into the planes _Y to
+    _Y + 4 of slot i & 3; ky: the open-boundary entry of each face of the outer rows (-1: a wall);
+    hancock: as :func:`_x_face_row`."""
     ny, nx = h.shape
     vb = _P + 1 if hancock else _U
+    hp = _P if hancock else _H
+    so = i & 3
     if 0 < i < ny:
         half = 0.5 if order >= 2 else 0.0
-        ha = sa[_P] if hancock else h[i - 1]
-        hb = sb[_P] if hancock else h[i]
-        _face_span(nx, 1, half, vb, g, ha, zb[i - 1], blocked[i - 1], sa, 0, hb, zb[i], blocked[i], sb, 0, out[0], out[1], out[2], out[3], out[4], 0)  # fmt: skip
+        _face_span(nx, 1, half, hp, vb, g, rb, sa, i - 1, 0, sb, i, 0, zb, blocked, so, _Y, 0)
         return
     r = 0 if i == 0 else ny - 1
     s = sb if i == 0 else sa
-    hp = s[_P] if hancock else h[r]
-    u = s[vb]
-    v = s[vb + 1]
-    sl = s[_S : _S + 8]
+    kr = 0 if i == 0 else 1
     for c in range(nx):
         f1 = 0.0
-        k = kmap[c]
+        k = ky[kr, c]
         if k >= 0:
             for m in range(5):
-                out[m, c] = bf[k, m]
+                rb[so, _Y + m, c] = bf[k, m]
             continue
         if not blocked[r, c]:
             if i == 0:
-                hq, eq, uq, vq = _side(hp, zb[r], u, v, sl, order, c, 1, -1.0)
+                hq, eq, uq, vq = _side(rb, s, hp, vb, zb, r, c, order, 1, -1.0)
                 f1 = _wall(hq, -vq, uq, g)
             else:
-                hl, el, ul, vl = _side(hp, zb[r], u, v, sl, order, c, 1, 1.0)
+                hl, el, ul, vl = _side(rb, s, hp, vb, zb, r, c, order, 1, 1.0)
                 f1 = _wall(hl, vl, ul, g)
-        out[0, c] = 0.0
-        out[1, c] = f1
-        out[2, c] = 0.0
-        out[3, c] = 0.0
-        out[4, c] = 0.0
+        rb[so, _Y, c] = 0.0
+        rb[so, _Y + 1, c] = f1
+        rb[so, _Y + 2, c] = 0.0
+        rb[so, _Y + 3, c] = 0.0
+        rb[so, _Y + 4, c] = 0.0
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -565,57 +581,60 @@ def _boundary_faces(h, zb, nb, hu, hv, blocked, order, g, dx, b_row, b_col, b_si
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _factor_row(hr, xf, ya, yb, dtdx, fac):
-    """Positivity: the factor that scales a row's outgoing mass fluxes (unlimited: xf its x-faces, ya,
-    yb the y-faces above and below) so that no cell sends away more than its water."""
-    zero = _as(0.0, fac[0])
+def _factor_row(h, r, rb, s, sn, dtdx):
+    """Positivity: the factor that scales row r's outgoing mass fluxes (unlimited: its x-faces and the
+    y-faces above it in ring slot s, those below it in slot sn) so that no cell sends away more than
+    its water, into plane _F of slot s (cell c at c + 1)."""
+    simd_512()
+    nx = h.shape[1]
+    zero = _as(0.0, rb[0, 0, 0])
     one = _as(1.0, zero)
     dtdxt = _as(dtdx, zero)
-    for c in range(hr.size):
-        o = (max(xf[c + 1], zero) + max(-xf[c], zero) + max(yb[c], zero) + max(-ya[c], zero)) * dtdxt
-        w = _as(hr[c], zero)
-        fac[c] = w / o if o > w else one
+    rb[s, _F, 0] = one
+    rb[s, _F, nx + 1] = one
+    for c in range(nx):
+        o = (max(rb[s, _X, c + 1], zero) + max(-rb[s, _X, c], zero) + max(rb[sn, _Y, c], zero) + max(-rb[s, _Y, c], zero)) * dtdxt  # fmt: skip
+        w = _as(h[r, c], zero)
+        rb[s, _F, c + 1] = w / o if o > w else one
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _limit_x_row(q, fac):
-    """Scale the outgoing mass fluxes of a row's x-faces by the limiter factor of their upwind cell."""
-    nx = fac.size
-    zero = _as(0.0, fac[0])
+def _limit_x_row(rb, s, nx):
+    """Scale the outgoing mass fluxes of a row's x-faces (ring slot s) by the limiter factor of their
+    upwind cell: q f_west where q > 0, q f_east where q < 0, written as max(q, 0) f_west + min(q, 0)
+    f_east (the same number: one product is 0; NaN stays NaN): a select between the two factors
+    became a masked gather in LLVM's SIMD loop. The outer faces' factor beyond the row is 1."""
+    simd_512()
+    zero = _as(0.0, rb[0, 0, 0])
     for j in range(nx + 1):
-        f = q[j]
-        if f > zero and j > 0:
-            q[j] = f * fac[j - 1]
-        elif f < zero and j < nx:
-            q[j] = f * fac[j]
+        q = rb[s, _X, j]
+        rb[s, _X, j] = max(q, zero) * rb[s, _F, j] + min(q, zero) * rb[s, _F, j + 1]
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _limit_y_row(q, fa, fb, top, bottom):
-    """Likewise for the y-faces between a row with factors fa (absent at the top edge) and fb (absent at
-    the bottom edge)."""
-    zero = _as(0.0, fa[0])
-    for c in range(q.size):
-        f = q[c]
-        if f > zero and not top:
-            q[c] = f * fa[c]
-        elif f < zero and not bottom:
-            q[c] = f * fb[c]
+def _limit_y_row(rb, sf, sa, pa, sb, pb, nx):
+    """Likewise for the y-faces in ring slot sf, between the row of slot sa (factors in its plane pa:
+    _F, or _E beyond the top edge) and the row of slot sb (plane pb)."""
+    simd_512()
+    zero = _as(0.0, rb[0, 0, 0])
+    for c in range(nx):
+        q = rb[sf, _Y, c]
+        rb[sf, _Y, c] = max(q, zero) * rb[sa, pa, c + 1] + min(q, zero) * rb[sb, pb, c + 1]
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
-def _momentum_divergence(s, sn, c, second, g, w):
+def _momentum_divergence(rb, s, sn, c, second, g, w):
     """Net momentum fluxes (x, y) into cell c of a row (s: its ring slot, sn: the next row's), with the
     centred bed source of second order, per unit dt / dx."""
     # West face: the cell is its right side; east face: its left side.
-    dmx = (s[_X + 1, c] + s[_X + 4, c]) - (s[_X + 1, c + 1] + s[_X + 3, c + 1])
-    dmx += s[_Y + 2, c] - sn[_Y + 2, c]
-    dmy = (s[_Y + 1, c] + s[_Y + 4, c]) - (sn[_Y + 1, c] + sn[_Y + 3, c])
-    dmy += s[_X + 2, c] - s[_X + 2, c + 1]
+    dmx = (rb[s, _X + 1, c] + rb[s, _X + 4, c]) - (rb[s, _X + 1, c + 1] + rb[s, _X + 3, c + 1])
+    dmx += rb[s, _Y + 2, c] - rb[sn, _Y + 2, c]
+    dmy = (rb[s, _Y + 1, c] + rb[s, _Y + 4, c]) - (rb[sn, _Y + 1, c] + rb[sn, _Y + 3, c])
+    dmy += rb[s, _X + 2, c] - rb[s, _X + 2, c + 1]
     # Centred bed source -g h (z_e - z_w) of the reconstruction (z = eta - h at the faces); selects,
     # not a branch (the loop vectorises), the slope planes' values at first order discarded.
-    bx = g * w * (s[_S + 1, c] - s[_S, c])
-    by = g * w * (s[_S + 5, c] - s[_S + 4, c])
+    bx = g * w * (rb[s, _S + 1, c] - rb[s, _S, c])
+    by = g * w * (rb[s, _S + 5, c] - rb[s, _S + 4, c])
     dmx = dmx - bx if second else dmx
     dmy = dmy - by if second else dmy
     return dmx, dmy
@@ -645,8 +664,8 @@ def _friction(hn, mx, my, n, dt, g, second):
     wave front's first-order error grows from 0.024 to 0.031 m at n = 0.03 under backward Euler)."""
     zero = _as(0.0, g)
     one = _as(1.0, g)
-    # |u| / h^(4/3) = |q| / (h^2 h^(1/3)): one division; then one reciprocal for both components.
-    a = dt * g * n * n * np.sqrt(mx * mx + my * my) / (hn * hn * _cbrt(hn))
+    # |u| / h^(4/3) = |q| h^(-7/3): no division; then one reciprocal for both components.
+    a = dt * g * n * n * np.sqrt(mx * mx + my * my) * _pow_m7_3(hn)
     inv = one / (_implicit_friction_factor(a) if second else one + a)
     wet = hn > _as(H_VEL, g)
     rough = wet & (n > zero)
@@ -656,87 +675,93 @@ def _friction(hn, mx, my, n, dt, g, second):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _update_row(hr, hsr, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, huor, hvor):
-    """One row of ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)), L the flux divergence and bed source
+def _update_row(h, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w0, w1, ho, huo, hvo):
+    """Row r of ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)), L the flux divergence and bed source
     of the state U = (h, hu, hv) (s: the row's ring slot, its x-faces and the y-faces above; sn: the
     next row's, the y-faces below; mass fluxes limited), then point-implicit Manning friction over dt.
-    hsr: the depths of the bed source term (hr, or MUSCL-Hancock's predicted h*: the centre of the
+    hs: the ring plane of the depths of the bed source term (_H, or MUSCL-Hancock's predicted h* _P: the centre of the
     faces' depths, which keeps the lake at rest).
 
-    Where w0 != 0 the output row (hor, huor, hvor) holds (h0, hu0, hv0) on entry and is overwritten:
+    Where w0 != 0 the output row (ho, huo, hvo) holds (h0, hu0, hv0) on entry and is overwritten:
     one array read and written at the same index, which LLVM can vectorise, where two arguments that
     are the same array would fail its run-time overlap check and run scalar. Branch-free over the
     cells (blocked, dry and frictionless cells are selects), so it vectorises."""
-    zero = _as(0.0, s[0, 0])
+    simd_512()
+    zero = _as(0.0, rb[0, 0, 0])
     gg = _as(g, zero)
     dtt = _as(dt, zero)
     dtdxt = _as(dtdx, zero)
     ww0 = _as(w0, zero)
     ww1 = _as(w1, zero)
     avg = w0 != 0.0
-    for c in range(hr.size):
-        w = _as(hr[c], zero)
-        dh = (s[_X, c] - s[_X, c + 1]) + (s[_Y, c] - sn[_Y, c])
-        dmx, dmy = _momentum_divergence(s, sn, c, second, gg, _as(hsr[c], zero))
+    for c in range(h.shape[1]):
+        w = _as(h[r, c], zero)
+        dh = (rb[s, _X, c] - rb[s, _X, c + 1]) + (rb[s, _Y, c] - rb[sn, _Y, c])
+        dmx, dmy = _momentum_divergence(rb, s, sn, c, second, gg, rb[s, hs, c])
         hn = max(w + dtdxt * dh, zero)
-        mx = _as(hur[c], zero) + dtdxt * dmx
-        my = _as(hvr[c], zero) + dtdxt * dmy
-        mx, my = _friction(hn, mx, my, _as(nbr[c], zero), dtt, gg, second)
+        mx = _as(hu[r, c], zero) + dtdxt * dmx
+        my = _as(hv[r, c], zero) + dtdxt * dmy
+        mx, my = _friction(hn, mx, my, _as(nb[r, c], zero), dtt, gg, second)
         # Selects, not a branch, so that the loop vectorises (w0 = 0 leaves U + dt L(U) as it is).
-        hn = ww0 * _as(hor[c], zero) + ww1 * hn if avg else hn
-        mx = ww0 * _as(huor[c], zero) + ww1 * mx if avg else mx
-        my = ww0 * _as(hvor[c], zero) + ww1 * my if avg else my
-        b = blr[c] != 0
-        hor[c] = zero if b else hn
-        huor[c] = zero if b else mx
-        hvor[c] = zero if b else my
+        hn = ww0 * _as(ho[r, c], zero) + ww1 * hn if avg else hn
+        mx = ww0 * _as(huo[r, c], zero) + ww1 * mx if avg else mx
+        my = ww0 * _as(hvo[r, c], zero) + ww1 * my if avg else my
+        b = blocked[r, c] != 0
+        ho[r, c] = zero if b else hn
+        huo[r, c] = zero if b else mx
+        hvo[r, c] = zero if b else my
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _update_row_compensated(
-    hr, hsr, lor, hur, hvr, nbr, blr, s, sn, second, dt, dtdx, g, w0, w1, hor, loor, huor, hvor
+    h, lo, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w0, w1, ho, loo, huo, hvo
 ):  # fmt: skip
-    """:func:`_update_row` of a float32 state whose depths carry their rounding remainder (lor: of hr,
-    loor: of hor, h0's on entry where w0 != 0), as the inertial kernel's ``update_row_compensated``: the depth is
+    """:func:`_update_row` of a float32 state whose depths carry their rounding remainder (lo: of h,
+    loo: of ho, h0's on entry where w0 != 0), as the inertial kernel's ``update_row_compensated``: the depth is
     summed in float64 from the float32 depth, its remainder and the limited mass fluxes (each face's
     volume leaves one cell and enters the other exactly), the float32 depth takes what it can and the
     remainder the rest. So the balance closes as in float64 while the hydraulics read float32. Where
     the limiter's float32 factors leave a cell a hair below empty, the depth is 0 and the remainder
     holds the (negative) difference, so no water is made. Momentum is float32 throughout."""
-    zero = _as(0.0, s[0, 0])
+    simd_512()
+    zero = _as(0.0, rb[0, 0, 0])
     gg = _as(g, zero)
     dtt = _as(dt, zero)
     dtdxt = _as(dtdx, zero)
     ww0 = _as(w0, zero)
     ww1 = _as(w1, zero)
     avg = w0 != 0.0
-    for c in range(hr.size):
-        w = _as(hr[c], zero)
-        dh = (np.float64(s[_X, c]) - np.float64(s[_X, c + 1])) + (np.float64(s[_Y, c]) - np.float64(sn[_Y, c]))
-        e = (np.float64(w) + np.float64(lor[c])) + dtdx * dh
-        dmx, dmy = _momentum_divergence(s, sn, c, second, gg, _as(hsr[c], zero))
+    for c in range(h.shape[1]):
+        w = _as(h[r, c], zero)
+        dh = (np.float64(rb[s, _X, c]) - np.float64(rb[s, _X, c + 1])) + (
+            np.float64(rb[s, _Y, c]) - np.float64(rb[sn, _Y, c])
+        )
+        e = (np.float64(w) + np.float64(lo[r, c])) + dtdx * dh
+        dmx, dmy = _momentum_divergence(rb, s, sn, c, second, gg, rb[s, hs, c])
         hn = _as(max(e, 0.0), zero)
-        mx = _as(hur[c], zero) + dtdxt * dmx
-        my = _as(hvr[c], zero) + dtdxt * dmy
-        mx, my = _friction(hn, mx, my, _as(nbr[c], zero), dtt, gg, second)
-        e = w0 * (np.float64(hor[c]) + np.float64(loor[c])) + w1 * e if avg else e
-        mx = ww0 * _as(huor[c], zero) + ww1 * mx if avg else mx
-        my = ww0 * _as(hvor[c], zero) + ww1 * my if avg else my
-        b = blr[c] != 0
+        mx = _as(hu[r, c], zero) + dtdxt * dmx
+        my = _as(hv[r, c], zero) + dtdxt * dmy
+        mx, my = _friction(hn, mx, my, _as(nb[r, c], zero), dtt, gg, second)
+        e = w0 * (np.float64(ho[r, c]) + np.float64(loo[r, c])) + w1 * e if avg else e
+        mx = ww0 * _as(huo[r, c], zero) + ww1 * mx if avg else mx
+        my = ww0 * _as(hvo[r, c], zero) + ww1 * my if avg else my
+        b = blocked[r, c] != 0
         hk = _as(max(e, 0.0), zero)
-        hor[c] = zero if b else hk
-        loor[c] = 0.0 if b else e - np.float64(hk)
-        huor[c] = zero if b else mx
-        hvor[c] = zero if b else my
+        ho[r, c] = zero if b else hk
+        loo[r, c] = 0.0 if b else e - np.float64(hk)
+        huo[r, c] = zero if b else mx
+        hvo[r, c] = zero if b else my
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _store_row(qr, f, a, b):
-    """qr = a qr + b f: a row of the step's face discharges."""
-    at = _as(a, f[0])
-    bt = _as(b, f[0])
-    for j in range(qr.size):
-        qr[j] = at * qr[j] + bt * f[j]
+def _store_row(q, r, rb, s, p, n, a, b):
+    """q[r] = a q[r] + b f, f the first n values of ring plane p of slot s: a row of the step's face
+    discharges."""
+    simd_512()
+    at = _as(a, rb[0, 0, 0])
+    bt = _as(b, rb[0, 0, 0])
+    for j in range(n):
+        q[r, j] = at * q[r, j] + bt * rb[s, p, j]
 
 
 @njit(error_model="numpy", cache=True)
@@ -744,64 +769,62 @@ def _band(
     b0, b1, h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
     qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, rb,
 ):  # fmt: skip
-    """Rows b0 to b1 - 1 of one stage (see the comment above _U); rb: the band's ring (4, planes, nx + 1).
+    """Rows b0 to b1 - 1 of one stage (see the comment above _U); rb: the band's ring (4, planes, nx + 2).
     hancock (order 2): each row's state predicted half a step ahead right after its slopes, the faces
     of the predicted states (MUSCL-Hancock: one stage a step)."""
     ny, nx = h.shape
     dtdx = dt / dx
     second = order >= 2
     hancock = hancock and second
+    hs = _P if hancock else _H
+    for k in range(4):
+        for c in range(nx + 2):
+            rb[k, _E, c] = 1.0
     for lead in range(b0 - 3, b1 + 3):
         r = lead
         if max(0, b0 - 3) <= r < min(ny, b1 + 3):
-            s = rb[r & 3]
-            _velocity_row(h[r], hu[r], hv[r], blocked[r], s[_U], s[_V])
+            _velocity_row(h, hu, hv, blocked, r, rb, r & 3)
         r = lead - 1
         if second and max(0, b0 - 2) <= r < min(ny, b1 + 2):
-            s = rb[r & 3]
-            sa = rb[(r - 1) & 3] if r > 0 else s
-            sb = rb[(r + 1) & 3] if r < ny - 1 else s
-            _slope_row(h, zb, blocked, r, sa, s, sb)
+            s = r & 3
+            sa = (r - 1) & 3 if r > 0 else s
+            sb = (r + 1) & 3 if r < ny - 1 else s
+            _slope_row(h, zb, blocked, r, rb, sa, s, sb)
             if hancock:
-                _predict_row(h[r], nb[r], s, dt, dtdx, g)
+                _predict_row(h, nb, r, rb, s, dt, dtdx, g)
         if max(0, b0 - 1) <= r < min(ny, b1 + 1):
-            s = rb[r & 3]
-            _x_face_row(h[r], zb[r], blocked[r], s, order, hancock, g, bf, kx[r, 0], kx[r, 1])
+            _x_face_row(h, zb, blocked, r, rb, r & 3, order, hancock, g, bf, kx[r, 0], kx[r, 1])
         i = lead - 1  # the y-faces between rows i - 1 and i
         if max(0, b0 - 1) <= i <= min(ny, b1 + 1):
-            sa = rb[(i - 1) & 3] if i > 0 else rb[i & 3]
-            sb = rb[i & 3] if i < ny else sa
-            krow = ky[0] if i == 0 else ky[1]
-            _y_face_row(h, zb, blocked, i, sa, sb, order, hancock, g, bf, krow, rb[i & 3, _Y : _Y + 5])
+            sa = (i - 1) & 3 if i > 0 else i & 3
+            sb = i & 3 if i < ny else sa
+            _y_face_row(h, zb, blocked, i, rb, sa, sb, order, hancock, g, bf, ky)
         r = lead - 2
         if max(0, b0 - 1) <= r < min(ny, b1 + 1):
-            s = rb[r & 3]
-            _factor_row(h[r], s[_X], s[_Y], rb[(r + 1) & 3, _Y], dtdx, s[_F])
+            _factor_row(h, r, rb, r & 3, (r + 1) & 3, dtdx)
         r = lead - 3
         if b0 <= r < b1:
-            s = rb[r & 3]
-            sn = rb[(r + 1) & 3]
-            fa = rb[(r - 1) & 3, _F, :nx]
-            fc = s[_F, :nx]
-            fb = sn[_F, :nx]
-            _limit_x_row(s[_X], fc)
+            s = r & 3
+            sn = (r + 1) & 3
+            _limit_x_row(rb, s, nx)
             if r == b0:
-                _limit_y_row(s[_Y, :nx], fa, fc, r == 0, False)
-            _limit_y_row(sn[_Y, :nx], fc, fb, False, r == ny - 1)
-            hs = s[_P] if hancock else h[r]
+                _limit_y_row(rb, s, (r - 1) & 3, _E if r == 0 else _F, s, _F, nx)
+            _limit_y_row(rb, sn, s, _F, sn, _E if r == ny - 1 else _F, nx)
             if comp:
-                _update_row_compensated(h[r], hs, lo[r], hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], loo[r], huo[r], hvo[r])  # fmt: skip
+                _update_row_compensated(h, lo, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w0, w1, ho, loo, huo, hvo)  # fmt: skip
             else:
-                _update_row(h[r], hs, hu[r], hv[r], nb[r], blocked[r], s, sn, second, dt, dtdx, g, w0, w1, ho[r], huo[r], hvo[r])  # fmt: skip
-            _store_row(qx[r], s[_X], qa, qb)
-            _store_row(qy[r], s[_Y, :nx], qa, qb)
-            edge_x[r, 0] = s[_X, 0]
-            edge_x[r, 1] = s[_X, nx]
+                _update_row(h, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w0, w1, ho, huo, hvo)  # fmt: skip
+            _store_row(qx, r, rb, s, _X, nx + 1, qa, qb)
+            _store_row(qy, r, rb, s, _Y, nx, qa, qb)
+            edge_x[r, 0] = rb[s, _X, 0]
+            edge_x[r, 1] = rb[s, _X, nx]
             if r == 0:
-                edge_y[0] = s[_Y, :nx]
+                for c in range(nx):
+                    edge_y[0, c] = rb[s, _Y, c]
             if r == ny - 1:
-                _store_row(qy[ny], sn[_Y, :nx], qa, qb)
-                edge_y[1] = sn[_Y, :nx]
+                _store_row(qy, ny, rb, sn, _Y, nx, qa, qb)
+                for c in range(nx):
+                    edge_y[1, c] = rb[sn, _Y, c]
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
@@ -849,7 +872,7 @@ def _max_speed(h, hu, hv, blocked, g, best, bad):
     per-row scratch)."""
     ny, nx = h.shape
     for r in prange(ny):
-        _row_speed(h[r], hu[r], hv[r], blocked[r], g, best, bad, r)
+        _row_speed(h, hu, hv, blocked, g, best, bad, r)
     return best.max(), bad.sum()
 
 
@@ -857,21 +880,47 @@ def _max_speed(h, hu, hv, blocked, g, best, bad):
 def _row_speed(h, hu, hv, blocked, g, best, bad, r):
     """Row r's largest |u| + c and |v| + c over its wet cells into best[r], its cells holding a
     non-finite value into bad[r]; in the state's dtype, branch-free (so it vectorises)."""
-    zero = _as(0.0, h[0])
+    simd_512()
+    zero = _as(0.0, h[0, 0])
     gg = _as(g, zero)
     hvel = _as(H_VEL, zero)
     m = as_bits(zero)
     nbad = 0
-    for c in range(h.size):
-        w = h[c]
-        p = hu[c]
-        q = hv[c]
+    for c in range(h.shape[1]):
+        w = h[r, c]
+        p = hu[r, c]
+        q = hv[r, c]
         nbad += nonfinite(w) | nonfinite(p) | nonfinite(q)
         sp = max(abs(p), abs(q)) / w + np.sqrt(abs(gg * w))
-        sp = sp if (w > hvel) & (blocked[c] == 0) else zero
+        sp = sp if (w > hvel) & (blocked[r, c] == 0) else zero
         m = max(m, as_bits(sp))
     best[r] = np.float64(from_bits(m, zero))
     bad[r] = nbad
+
+
+@njit(error_model="numpy", cache=True)  # no contraction: the sums as before, bit for bit
+def _rain_row(h, rainf, raindt, blocked, r):
+    """Rain over row r's open cells; branch-free (blocked cells keep their depth by a select), so it
+    vectorises."""
+    simd_512()
+    for c in range(h.shape[1]):
+        hc = h[r, c]
+        w = np.float64(hc) + np.float64(rainf[r, c]) * raindt
+        h[r, c] = hc if blocked[r, c] != 0 else _as(w, hc)
+
+
+@njit(error_model="numpy", cache=True)  # no contraction: the sums as before, bit for bit
+def _rain_row_compensated(h, lo, rainf, raindt, blocked, r):
+    """:func:`_rain_row` of a float32 state with its depths' rounding remainder lo carried."""
+    simd_512()
+    for c in range(h.shape[1]):
+        hc = h[r, c]
+        lc = lo[r, c]
+        w = (np.float64(hc) + np.float64(rainf[r, c]) * raindt) + np.float64(lc)
+        hk = _as(w, hc)
+        b = blocked[r, c] != 0
+        h[r, c] = hc if b else hk
+        lo[r, c] = lc if b else w - np.float64(hk)
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
@@ -880,15 +929,10 @@ def _losses(h, lo, comp, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, dr
     comp); returns (infiltrated, drained) depth sums (sums: per-row scratch)."""
     ny, nx = h.shape
     for r in prange(ny):
-        for c in range(nx):
-            if blocked[r, c]:
-                continue
-            w = np.float64(h[r, c]) + np.float64(rainf[r, c]) * raindt
-            if comp:
-                w += np.float64(lo[r, c])
-            h[r, c] = w
-            if comp:
-                lo[r, c] = w - np.float64(h[r, c])
+        if comp:
+            _rain_row_compensated(h, lo, rainf, raindt, blocked, r)
+        else:
+            _rain_row(h, rainf, raindt, blocked, r)
         s_inf, s_drn = 0.0, 0.0
         if infil_kind != 0 or has_drain:
             s_inf, s_drn = losses_row(r, 0, nx, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
@@ -1006,7 +1050,7 @@ def scratch_arrays(shape, dtype):
         np.zeros(ny),
         np.zeros(ny, np.int64),
         np.zeros((ny, 2)),
-        np.zeros((bands, 4, _NPLANES, nx + 1), dtype),
+        np.zeros((bands, 4, _NPLANES, nx + 2), dtype),
     )
 
 
