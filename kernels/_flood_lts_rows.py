@@ -11,7 +11,7 @@ SIMD) and write their intermediate rows into scratch rows allocated once per ker
 of ``scr``, one per work item).
 
 They compute the same numbers as the global sweep's rows, in the same order: the losses of
-:func:`kernels._flood_core.losses_row` (through :func:`kernels._flood_core.cell_losses` for
+:func:`kernels._flood_core.losses_row` (its own cell-by-cell loop for
 Horton, Green-Ampt's capacity branch-free, as its SIMD loop), the running maxima of
 :func:`kernels._flood_core.maxima_row` (:func:`kernels._flood_core.maxima` inlined).
 """
@@ -28,9 +28,9 @@ from ._flood_core import (
     P_HDRY,
     P_WET,
     P_ZERO,
-    cell_losses,
     face_depth_drop,
     green_ampt_capacity,
+    losses_row,
     maxima,
     wet_dry_row,
 )
@@ -64,31 +64,12 @@ def losses_rect(r0, r1, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain
     s_drn = 0.0
     for r in range(r0, r1):
         if infil_kind == 1:
-            inf, drn = _horton_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+            # Horton cell by cell: the global row's own loop (its exponential is a libm call that stops SIMD)
+            inf, drn = losses_row(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
         else:
             inf, drn = _simd_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, icum, drain, has_drain, dt, scr, k)
         s_inf += inf
         s_drn += drn
-    return s_inf, s_drn
-
-
-@njit(error_model="numpy", cache=True, inline="always")
-def _horton_span(r, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt):
-    """Cell by cell (Horton: its exponential is a libm call that stops SIMD anyway)."""
-    s_inf = 0.0
-    s_drn = 0.0
-    for c in range(c0, c1):
-        w = np.float64(h[r, c])
-        if comp:
-            w += np.float64(lo[r, c])
-        if w <= 0.0:
-            continue
-        w, inf, d = cell_losses(w, r, c, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
-        s_inf += inf
-        s_drn += d
-        h[r, c] = w
-        if comp:
-            lo[r, c] = w - np.float64(h[r, c])
     return s_inf, s_drn
 
 
