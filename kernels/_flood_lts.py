@@ -137,26 +137,31 @@ def _on(level, s):
 # (each view costs reference counting, as much as 30 cells' work on a tile's short rows).
 
 
-@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _x_faces(h, zb, nb, qx, pf_l, lv, qxn, vx, dtdx, r0, r1, c0, c1):
-    """New discharges of x-faces c0 <= c < c1 of rows r0 <= r < r1 (1 <= c0, c1 <= nx - 1), as the
-    global sweep's with the constants of level lv (``pf_l[lv]``), into qxn; the depths they move over
-    the step (dt/dx = dtdx) into vx. A call per rectangle, not per row: a call passes each array as
-    nine words, and a tile's rows are short."""
-    gdt, theta, half1m, invdx, hdry = (
+@njit(error_model="numpy", cache=True, inline="always")
+def _face_constants(pf_l, lv):
+    """The constants :func:`kernels._flood_core.face_flux` takes, of level lv (read from ``pf_l`` by
+    index: a row view of it costs an atomic reference-count pair a call)."""
+    return (
         pf_l[lv, P_GDT],
         pf_l[lv, P_THETA],
         pf_l[lv, P_HALF1M],
         pf_l[lv, P_INVDX],
         pf_l[lv, P_HDRY],
-    )
-    one, four, third, half, zero = (
         pf_l[lv, P_ONE],
         pf_l[lv, P_FOUR],
         pf_l[lv, P_THIRD],
         pf_l[lv, P_HALF],
         pf_l[lv, P_ZERO],
     )
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def _x_faces(h, zb, nb, qx, pf_l, lv, qxn, vx, dtdx, r0, r1, c0, c1):
+    """New discharges of x-faces c0 <= c < c1 of rows r0 <= r < r1 (1 <= c0, c1 <= nx - 1), as the
+    global sweep's with the constants of level lv (``pf_l[lv]``), into qxn; the depths they move over
+    the step (dt/dx = dtdx) into vx. A call per rectangle, not per row: a call passes each array as
+    nine words, and a tile's rows are short."""
+    gdt, theta, half1m, invdx, hdry, one, four, third, half, zero = _face_constants(pf_l, lv)
     for r in range(r0, r1):
         _x_faces_row(
             h, zb, nb, qx, qxn, vx, dtdx, r, c0, c1, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero
@@ -184,20 +189,7 @@ def _y_faces(h, zb, nb, qy, pf_l, lv, qyn, vy, dtdx, r0, r1, c0, c1):
     """New discharges of the y-faces of rows r0 <= r < r1 (between cell rows r - 1 and r,
     1 <= r <= ny - 1), columns c0 <= c < c1, into qyn (level lv's constants, as :func:`_x_faces`);
     their depths over the step into vy."""
-    gdt, theta, half1m, invdx, hdry = (
-        pf_l[lv, P_GDT],
-        pf_l[lv, P_THETA],
-        pf_l[lv, P_HALF1M],
-        pf_l[lv, P_INVDX],
-        pf_l[lv, P_HDRY],
-    )
-    one, four, third, half, zero = (
-        pf_l[lv, P_ONE],
-        pf_l[lv, P_FOUR],
-        pf_l[lv, P_THIRD],
-        pf_l[lv, P_HALF],
-        pf_l[lv, P_ZERO],
-    )
+    gdt, theta, half1m, invdx, hdry, one, four, third, half, zero = _face_constants(pf_l, lv)
     for r in range(r0, r1):
         _y_faces_row(
             h, zb, nb, qy, qyn, vy, dtdx, r, c0, c1, gdt, theta, half1m, invdx, hdry, one, four, third, half, zero
