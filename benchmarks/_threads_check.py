@@ -45,6 +45,10 @@ POLICIES = (
         "omp, passive wait",
         {**_FIXED, "NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"},
     ),
+    (
+        "omp, passive after 20,000 spins (GOMP_SPINCOUNT)",
+        {**_FIXED, "NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "20000"},
+    ),
     ("workqueue", {**_FIXED, "NUMBA_THREADING_LAYER": "workqueue"}),
     ("tbb", {**_FIXED, "NUMBA_THREADING_LAYER": "tbb"}),
     (DEFAULT, {}),
@@ -54,7 +58,7 @@ _POLICY_KEYS = ("BENCH_ADAPTIVE", "NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYE
 
 def grids(quick: bool) -> tuple[tuple[int, float], ...]:
     """(cells a side, simulated seconds timed) of each grid: the demo's size, then the reference's."""
-    return ((500, 240.0), (1000, 120.0)) if quick else ((500, 600.0), (1000, 300.0))
+    return ((500, 1200.0), (1000, 600.0)) if quick else ((500, 3600.0), (1000, 1800.0))
 
 
 def _thread_cpu() -> dict[str, float]:
@@ -131,10 +135,9 @@ def measure(n: int, t_end: float, repeats: int, script: Path) -> list[dict]:
     root = Path(script).resolve().parents[1]
     rows = []
     for name, env in POLICIES:
-        child_env = {**os.environ, **env}
-        if not env:
-            for key in (*_POLICY_KEYS, "KMP_BLOCKTIME", "GOMP_SPINCOUNT"):
-                child_env.pop(key, None)
+        # Each row its own policy: none of the caller's thread settings carried into it.
+        child_env = {k: v for k, v in os.environ.items() if k not in (*_POLICY_KEYS, "KMP_BLOCKTIME", "GOMP_SPINCOUNT")}
+        child_env.update(env)
         child_env["PYTHONPATH"] = str(root)
         for loaded in (False, True):
             best: dict[int, dict] = {}

@@ -646,6 +646,33 @@ def advance(
             "local time stepping (time_stepping = 'local') runs on the CPU only; use device 'cpu' or "
             "time_stepping = 'global' on the GPU"
         )
+    threads = numba.get_num_threads()
+    adaptive = ADAPTIVE_THREADS and device == "cpu" and params.time_stepping == "global" and np.ndim(state.h) == 2
+    if not (adaptive and _core.plan(state.h.shape, threads)[0]):
+        return _advance(state, grid, forcing, params, t_end, accum, device, None)
+    parallel = state._sweeps.choose(True)
+    if parallel:
+        return _advance(state, grid, forcing, params, t_end, accum, device, parallel)
+    # The one-thread sweep: the whole call on one thread, as in a one-thread run (the once-a-call
+    # passes too, which would otherwise wake the other threads; see kernels/_sweep_choice.py).
+    numba.set_num_threads(1)
+    try:
+        return _advance(state, grid, forcing, params, t_end, accum, device, parallel)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _advance(
+    state: FloodState,
+    grid: FloodGrid,
+    forcing: FloodForcing,
+    params: FloodParams,
+    t_end: float,
+    accum: FloodAccum | None,
+    device: str,
+    chosen: bool | None,
+) -> IntervalStats:
+    """:func:`advance` once its sweep is chosen: ``chosen`` the sweep choice's pick, None: no choice made."""
     runner = _core.run if device == "cpu" else _gpu_runner()
     prep = state._prepared
     if prep is not None and prep.inputs_match(grid, forcing, params, state.h):
@@ -717,11 +744,10 @@ def advance(
     parallel, nch = _core.plan(state.h.shape, numba.get_num_threads())
     if parallel and ROW_CHUNKS:
         nch = max(2, min(int(ROW_CHUNKS), state.h.shape[0] // 4))
-    adaptive = ADAPTIVE_THREADS and device == "cpu"
     # The call that compiles (or loads) the time loop says nothing about the sweeps' speed.
-    timed = adaptive and _core.is_compiled(state.h.dtype)
-    if adaptive:
-        parallel = state._sweeps.choose(parallel)
+    timed = chosen is not None and _core.is_compiled(state.h.dtype)
+    if chosen is not None:
+        parallel = chosen
         nch = nch if parallel else 1
     wall0, cpu0 = time.perf_counter(), time.process_time()
     t, steps, dt_min, dt_max, status, capped = runner(

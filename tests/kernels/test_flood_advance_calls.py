@@ -108,21 +108,40 @@ def test_the_sweep_choice_follows_the_measured_speed_and_tries_the_other_again()
 
     ch = SweepChoice()
     assert ch.choose(False) is False  # a grid too small for threads never runs in parallel
-    # A busy machine: one thread twice as fast as two. Parallel first (nothing measured), then one
-    # thread, tried in parallel again after 8, 16, 32, then every 64 calls.
-    busy = calls(ch, 300, {True: 1e8, False: 2e8})
+    # A busy machine: one thread a little faster than two. Parallel first (nothing measured), then
+    # one thread, tried in parallel again after 8, 16, 32, then every 64 calls.
+    busy = calls(ch, 300, {True: 1e8, False: 1.1e8})
     gaps = np.diff(busy).tolist()
     # (the first gap also holds the one-thread call that measured it)
     assert busy[0] == 0 and gaps[:4] == [PROBE_FIRST + 1, 2 * PROBE_FIRST, 4 * PROBE_FIRST, PROBE_MAX]
     assert set(gaps[3:]) == {PROBE_MAX}
     # The machine frees up: the next try finds parallel faster, and it is kept from then on, but for
     # its own tries of one thread, which back off the same way.
-    idle = calls(ch, 200, {True: 4e8, False: 2e8})
+    idle = calls(ch, 200, {True: 1.2e8, False: 1.1e8})
     first = idle[0]
     assert first <= PROBE_MAX
     serial_after = sorted(set(range(first, 200)) - set(idle))
     assert serial_after[0] - first <= PROBE_FIRST + 1
     assert np.diff(serial_after).tolist()[:3] == [2 * PROBE_FIRST, 4 * PROBE_FIRST, PROBE_MAX]
+
+
+def test_a_sweep_far_slower_is_tried_again_only_after_the_longest_interval():
+    """Each try costs what the slower sweep loses: one thread on a free machine is tried rarely."""
+    from kernels._sweep_choice import CLEAR, PROBE_MAX, SweepChoice
+
+    ch = SweepChoice()
+    picked = []
+    for k in range(300):
+        par = ch.choose(True)
+        ch.record(par, 1.01 * CLEAR * 1e8 if par else 1e8, 1.0)  # no CPU time: no proof
+        if not par:
+            picked.append(k)
+    # one thread measured once after the first parallel call, then every PROBE_MAX calls
+    assert picked[0] == 1 and set(np.diff(picked).tolist()) == {PROBE_MAX}
+    # The machine gets busy: the parallel sweep's own measurements show it, and one thread takes over.
+    assert ch.choose(True) is True
+    ch.record(True, 0.9e8, 1.0)
+    assert ch.choose(True) is False
 
 
 def test_parallel_calls_that_prove_themselves_faster_skip_the_one_thread_tries():
@@ -144,6 +163,54 @@ def test_parallel_calls_that_prove_themselves_faster_skip_the_one_thread_tries()
     ch.choose(True)
     ch.record(True, 1e8, 1.0, cpu_seconds=0.99 * PROVEN)
     assert ch.choose(True) is False
+
+
+def test_short_calls_are_summed_into_one_measurement_of_one_sweep():
+    from kernels._sweep_choice import MIN_SECONDS, SweepChoice
+
+    ch = SweepChoice()
+    short = MIN_SECONDS / 4.5
+    # A run's short calls (a sewer exchange every few steps): one descheduled call alone would
+    # decide the choice, so the parallel sweep runs until its calls span MIN_SECONDS together.
+    for k in range(5):
+        assert ch.rate[True] is None
+        assert ch.choose(True) is True
+        ch.record(True, 1e6 if k else 1e3, short)  # the first call lost its core
+    assert ch.rate[True] == pytest.approx((4e6 + 1e3) / (5 * short))
+    # Then one thread is tried, over as many calls, before the two are compared.
+    for _ in range(5):
+        assert ch.choose(True) is False
+        ch.record(False, 3e5, short)
+    assert ch.rate[False] == pytest.approx(3e5 / short)
+    assert ch.choose(True) is True  # the parallel sweep measured faster
+
+
+def test_a_one_thread_call_runs_on_one_thread_throughout(monkeypatch):
+    """The whole call, its once-a-call parallel passes too: as fast as a one-thread run, not slower."""
+    from kernels import flood
+    from kernels._sweep_choice import SweepChoice
+
+    if flood.numba.get_num_threads() < 2:
+        pytest.skip("needs two Numba threads")
+    seen = []
+
+    class OneThread(SweepChoice):
+        def choose(self, can_parallel):
+            return False
+
+        def record(self, parallel, *args, **kwargs):
+            seen.append((parallel, flood.numba.get_num_threads()))
+
+    n = 210  # above the kernel's parallel threshold (40,000 cells)
+    grid = FloodGrid.simple(np.zeros((n, n), np.float32), 2.0)
+    forcing = FloodForcing.uniform_rain((n, n), 100 / 3.6e6)
+    state, acc = FloodState.zeros((n, n), np.float32), FloodAccum.zeros((n, n))
+    state._sweeps = OneThread()
+    threads = flood.numba.get_num_threads()
+    for t in (10.0, 20.0, 30.0):
+        advance(state, grid, forcing, FloodParams(), t, acc)
+        assert flood.numba.get_num_threads() == threads  # given back after the call
+    assert seen and set(seen) == {(False, 1)}
 
 
 def test_switching_sweeps_between_calls_changes_no_bit(monkeypatch):
