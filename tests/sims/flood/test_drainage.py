@@ -1206,6 +1206,50 @@ def test_inflows_set_through_swmms_c_call_equal_the_toolkits(tmp_path):
     assert runs[0][1] > 10.0
 
 
+def test_outfall_stages_and_step_reads_through_swmms_c_calls_equal_the_toolkits(tmp_path):
+    # the coupling sets the surface outfalls' stages each exchange and reads, after each SWMM step, every
+    # node's overflow and the outfalls' inflow and outflow in one compiled call: the same run, to the bit,
+    # as swmm-toolkit's per-node calls, with the stage rising over the outfall's invert (water runs back)
+    from pyswmm import SystemStats
+    from pyswmm.toolkitapi import NodeResults
+    from swmm.toolkit import solver
+
+    from twin.sims.flood.swmm_values import NodeValues
+
+    runs, reads = [], []
+    nodes, outfall = np.arange(3, dtype=np.int32), np.array([2], dtype=np.int32)
+    codes = (NodeResults.totalinflow.value, NodeResults.outflow.value)
+    for mode in ("toolkit", "c", "fallback"):
+        sim = _started(tmp_path, mode, c2=0.1)
+        try:
+            vals = NodeValues(nodes, compiled=mode == "c")
+            seen = []
+            for k in range(300):
+                stage = 9.8 + 0.6 * (1 + math.sin(k / 15)) / 2
+                if mode == "toolkit":
+                    solver.outfall_set_stage(2, stage)
+                else:
+                    vals.set_stages(outfall, np.array([stage]))
+                sim._model.swmm_step()
+                flags = np.zeros(3, dtype=bool)
+                if mode == "toolkit":
+                    flags |= [solver.node_get_result(i, NodeResults.overflow.value) > 0 for i in range(3)]
+                    q = [[solver.node_get_result(2, c)] for c in codes]
+                else:
+                    q = [a.tolist() for a in vals.after_step(nodes, flags, codes, outfall)]
+                seen.append((flags.tolist(), q))
+            stats = dict(SystemStats(sim).routing_stats)
+            runs.append((solver.node_get_result(2, codes[0]), stats["final_storage"], stats["outflow"]))
+            reads.append(seen)
+        finally:
+            sim.close()
+    assert not vals.compiled  # the last run went through the wrapper
+    assert runs[0] == runs[1] == runs[2]
+    assert reads[0] == reads[1] == reads[2]
+    assert any(any(f) for f, _ in reads[0])  # nodes overflowed
+    assert any(q[1][0] > 0 and q[0][0] == q[1][0] for _, q in reads[0])  # water ran back up the outfall
+
+
 def test_a_loop_of_pipes_with_an_uphill_one_is_a_named_warning(tmp_path):
     """C3 runs from J3 back up to J1 (uphill): J1 -> J2 -> J3 -> J1 closes a loop SWMM would run silently."""
     looped = _SURCHARGED.replace("J2 9.9 2.0 0 10 0\n", "J2 9.9 2.0 0 10 0\nJ3 9.85 2.0 0 10 0\n").replace(

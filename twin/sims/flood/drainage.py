@@ -47,16 +47,23 @@ def full_capacity(conduits: pd.DataFrame, nodes: pd.DataFrame, offsets_are_eleva
 
     The slope is from invert to invert (with the offsets), floored at 1e-4 as SWMM floors slopes.
     """
-    inv = dict(zip(nodes["name"], nodes["invert"]))
-    cap = np.full(len(conduits), np.nan)
-    for i, c in enumerate(conduits.itertuples()):
-        if c.shape != "CIRCULAR" or c.geom1 <= 0 or c.length <= 0 or c.roughness <= 0:
-            continue
-        up = c.in_offset if offsets_are_elevations else inv[c.from_node] + c.in_offset
-        down = c.out_offset if offsets_are_elevations else inv[c.to_node] + c.out_offset
-        slope = max(abs(up - down) / c.length, 1e-4)
-        area = math.pi * c.geom1**2 / 4
-        cap[i] = c.barrels * area * (c.geom1 / 4) ** (2 / 3) * math.sqrt(slope) / c.roughness
+    inv = dict(zip(nodes["name"], nodes["invert"].astype(float)))
+    c = {k: conduits[k].to_numpy(dtype=float) for k in ("geom1", "length", "roughness", "in_offset", "out_offset")}
+    up, down = c["in_offset"], c["out_offset"]
+    if not offsets_are_elevations:
+        up = up + np.array([inv[n] for n in conduits["from_node"]], dtype=float)
+        down = down + np.array([inv[n] for n in conduits["to_node"]], dtype=float)
+    ok = (conduits["shape"].to_numpy() == "CIRCULAR") & (c["geom1"] > 0) & (c["length"] > 0) & (c["roughness"] > 0)
+    # at once over the conduits (a row at a time it was a good part of a short coupled run's finish),
+    # the same operations in the same order as one conduit's formula: the same bits
+    g1, length, n = (np.where(ok, c[k], 1.0) for k in ("geom1", "length", "roughness"))
+    slope = np.maximum(np.abs(up - down) / length, 1e-4)
+    area = math.pi * g1**2 / 4
+    barrels = conduits["barrels"].to_numpy(dtype=float)
+    # Python's power, not NumPy's: its SIMD power differs from the C library's in the last bit
+    hydraulic = np.array([r ** (2 / 3) for r in (g1 / 4).tolist()], dtype=float)
+    cap = barrels * area * hydraulic * np.sqrt(slope) / n
+    cap = np.where(ok, cap, np.nan)
     return cap
 
 
@@ -362,19 +369,23 @@ class SewerCoupling:
         self._close_outfalls(dis, out_water, longest)
         self._feed(rate, np.arange(len(q)))  # SWMM keeps an inflow until it is set again
 
+        now = [start]  # SWMM's clock (pyswmm's, whole seconds) after its last step: read once a step
+
         def one_step() -> float:
-            before = self.sim.current_time
             left = self._swmm_step()
-            dt = (self.sim.current_time - before).total_seconds()
+            after = self.sim.current_time
+            dt = (after - now[0]).total_seconds()
+            now[0] = after
             fed[...] += rate * dt
-            self._overflowed |= self._io.overflowing()
+            out_rate = self._io.after_step(self._overflowed)
             if len(self.out_idx):
-                self._out_rate = self._io.outfall_flows() * self.to_m3s
+                self._out_rate = out_rate * self.to_m3s
                 np.maximum(self._out_back, -self._out_rate, out=self._out_back)
                 dis[...] += self._out_rate * dt
             return left
 
-        while self.sim.current_time < target - pd.Timedelta(milliseconds=1).to_pytimedelta():
+        near = target - pd.Timedelta(milliseconds=1).to_pytimedelta()
+        while now[0] < near:
             if one_step() == 0:
                 self.done = True
                 break
@@ -389,7 +400,7 @@ class SewerCoupling:
             # SWMM closes its last step's statistics (flooding among them) in the call that ends the run
             one_step()
             self.done = True
-        return (self.sim.current_time - start).total_seconds(), fed, dis
+        return (now[0] - start).total_seconds(), fed, dis
 
     def _close_outfalls(self, dis: np.ndarray, out_water: np.ndarray, longest: float) -> None:
         """Set the stage of surface outfalls whose next step could take in more than their cell has left
@@ -716,11 +727,13 @@ class _NodeIO:
         vals = self._vals()
         return vals.get(NODE_HEAD, self._coupled), vals.get(NODE_VOLUME, self._coupled)
 
-    def overflowing(self) -> np.ndarray:
-        """Whether each node overflows (SWMM's flooding) at the end of SWMM's last step."""
-        from twin.sims.flood.swmm_values import NODE_OVERFLOW
-
-        return self._vals().get(NODE_OVERFLOW, self._all) > 0.0
+    def after_step(self, overflowed: np.ndarray) -> np.ndarray:
+        """After each SWMM step, in one call: mark in ``overflowed`` the nodes that overflow (SWMM's flooding)
+        at its end; return the surface outfalls' signed discharge (SWMM's flow units) over it, as SWMM books it:
+        their inflow, or minus their outflow where water runs back up the pipe (SWMM then reports the reversed
+        flow as the node's inflow too, so its cumulative inflow cannot tell)."""
+        q_in, q_out = self._vals().after_step(self._all, overflowed, (self._inflow, self._outflow), self._outfalls)
+        return _signed(q_in, q_out)
 
     def set_inflows(self, rate: np.ndarray, which: np.ndarray) -> None:
         """Set the lateral inflow (SWMM's flow units) of the coupled nodes ``which`` (SWMM keeps an
@@ -733,17 +746,7 @@ class _NodeIO:
 
     def set_outfall_stages(self, stage: np.ndarray, which: np.ndarray | None = None) -> None:
         """Set the stage [m] of the surface outfalls (those ``which``, default all)."""
-        put = self._solver.outfall_set_stage
-        for k, v in zip(range(len(self.outfalls)) if which is None else which, stage):
-            put(self.outfalls[k], float(v))
-
-    def outfall_flows(self) -> np.ndarray:
-        """Signed discharge (SWMM's flow units) of the surface outfalls over SWMM's last step, as SWMM
-        books it: their inflow, or minus their outflow where water runs back up the pipe (SWMM then
-        reports the reversed flow as the node's inflow too, so its cumulative inflow cannot tell)."""
-        vals = self._vals()
-        q_in, q_out = vals.results(self._inflow, self._outfalls), vals.results(self._outflow, self._outfalls)
-        return np.where(q_out == 0.0, q_in, np.where(q_in == q_out, -q_out, 0.0))
+        self._vals().set_stages(self._outfalls if which is None else self._outfalls[which], stage)
 
     def total_inflows(self, which: np.ndarray) -> np.ndarray:
         """Cumulative inflow volume [m3] of the nodes ``which``."""
@@ -772,6 +775,12 @@ class _NodeIO:
         """Cumulative flooding volume [m3] of the nodes ``which`` (SWMM's ``volFlooded`` statistic)."""
         get = self._solver.node_get_stats
         return np.array([get(self.all[k]).volFlooded for k in which], dtype=float)
+
+
+def _signed(q_in: np.ndarray, q_out: np.ndarray) -> np.ndarray:
+    """An outfall's discharge from SWMM's inflow and outflow of it: the inflow, or minus the outflow where
+    water runs back up its pipe (SWMM then books the reversed flow as its inflow too)."""
+    return np.where(q_out == 0.0, q_in, np.where(q_in == q_out, -q_out, 0.0))
 
 
 class DrainageResult:

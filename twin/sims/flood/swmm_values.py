@@ -47,6 +47,37 @@ def _results_many(get, code, index, out):
     return bad
 
 
+@numba.njit(cache=True)
+def _after_step(get, result, prop, index, flags, code_in, code_out, out_index, q_in, q_out):
+    for k in range(index.shape[0]):
+        if get(prop, index[k]) > 0.0:
+            flags[k] = True
+    bad = 0
+    for k in range(out_index.shape[0]):
+        bad += result(out_index[k], code_in, q_in[k:].ctypes) != 0
+        bad += result(out_index[k], code_out, q_out[k:].ctypes) != 0
+    return bad
+
+
+@numba.njit(cache=True)
+def _stages_many(put, index, values):
+    bad = 0
+    for k in range(index.shape[0]):
+        bad += put(index[k], values[k]) != 0
+    return bad
+
+
+def _stage_function():
+    """swmm-toolkit's ``swmm_setOutfallStage`` (the call behind its ``outfall_set_stage``) from its library, or None."""
+    lib = _library()
+    try:
+        put = lib.swmm_setOutfallStage
+    except AttributeError:  # no library (None), or one without this call
+        return None
+    put.restype, put.argtypes = ctypes.c_int, [ctypes.c_int, ctypes.c_double]
+    return put
+
+
 def _result_function():
     """swmm-toolkit's ``swmm_getNodeResult`` (the call behind its ``node_get_result``) from its library, or None."""
     lib = _library()
@@ -103,12 +134,13 @@ class NodeValues:
         self._c, self._c_set = _c_functions() if compiled else (None, None)
         self._entries: dict[Any, Any] = {}
         self._c_result = _result_function() if compiled else None
+        self._c_stage = _stage_function() if compiled else None
         probe = np.asarray(probe, dtype=np.int32)[:8]
         if self._c is not None and len(probe):
             # the library loaded here must be the one the simulation runs in: check against the wrapper
             for prop in (NODE_HEAD, NODE_VOLUME):
                 if not np.array_equal(self.get(prop, probe), self._get_wrapped(prop, probe)):
-                    self._c = self._c_result = None
+                    self._c = self._c_result = self._c_stage = None
                     break
 
     @property
@@ -145,6 +177,31 @@ class NodeValues:
             return
         index = np.ascontiguousarray(index, dtype=np.int32)
         self._call(_set_many, self._c_set, _NODE_LATFLOW, index, np.ascontiguousarray(values, dtype=np.float64))
+
+    def set_stages(self, index: np.ndarray, values: np.ndarray) -> None:
+        """Set the stage [m] of the outfalls ``index`` (swmm-toolkit's ``outfall_set_stage``: its C call looped
+        in Numba, or the wrapper where that fails, which then raises SWMM's error)."""
+        index = np.ascontiguousarray(index, dtype=np.int32)
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        if self._c_stage is not None and not self._call(_stages_many, self._c_stage, index, values):
+            return
+        put = self._solver.outfall_set_stage
+        for i, v in zip(index.tolist(), values.tolist()):
+            put(i, v)
+
+    def after_step(
+        self, index: np.ndarray, flags: np.ndarray, codes: tuple[int, int], out_index: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """What a coupling reads after each SWMM step, in one call: ``flags[k]`` set where node ``index[k]``
+        overflows (``NODE_OVERFLOW > 0``), and the results ``codes`` (two ``NodeResults`` codes) of the nodes
+        ``out_index``."""
+        q_in, q_out = np.empty(len(out_index)), np.empty(len(out_index))
+        if self._c is not None and self._c_result is not None:
+            args = (self._c, self._c_result, NODE_OVERFLOW, index, flags, codes[0], codes[1], out_index, q_in, q_out)
+            if not self._call(_after_step, *args):
+                return q_in, q_out
+        flags |= self.get(NODE_OVERFLOW, index) > 0.0
+        return self.results(codes[0], out_index), self.results(codes[1], out_index)
 
     def _call(self, loop: Any, *args: Any) -> Any:
         """Call the compiled ``loop`` through its machine code's entry point once it exists.
