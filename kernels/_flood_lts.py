@@ -392,7 +392,9 @@ def _store_x(r0, r1, c0, c1, qx, qxn, fp, zero):
         for j in range(c1 - c0):
             c = _u(c0 + j)
             q = qxn[ru, c]
-            qx[ru, c] = q * (fp[rf, c] if q > zero else fp[rf, c + _u(1)])
+            # both factors loaded, then chosen: LLVM does not vectorise a loop with conditional loads
+            fw, fe = fp[rf, c], fp[rf, c + _u(1)]
+            qx[ru, c] = q * (fw if q > zero else fe)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -404,7 +406,8 @@ def _store_y(r0, r1, c0, c1, qy, qyn, fp, zero):
             c = _u(c0 + j)
             cf = c + _u(1)
             q = qyn[ru, c]
-            qy[ru, c] = q * (fp[ru, cf] if q > zero else fp[ru + _u(1), cf])
+            fn, fs = fp[ru, cf], fp[ru + _u(1), cf]  # as _store_x: both loaded, then chosen
+            qy[ru, c] = q * (fn if q > zero else fs)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
