@@ -392,7 +392,9 @@ def _store_x(r0, r1, c0, c1, qx, qxn, fp, zero):
         for j in range(c1 - c0):
             c = _u(c0 + j)
             q = qxn[ru, c]
-            qx[ru, c] = q * (fp[rf, c] if q > zero else fp[rf, c + _u(1)])
+            # both factors loaded, then chosen: LLVM does not vectorise a loop with conditional loads
+            fw, fe = fp[rf, c], fp[rf, c + _u(1)]
+            qx[ru, c] = q * (fw if q > zero else fe)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -404,7 +406,8 @@ def _store_y(r0, r1, c0, c1, qy, qyn, fp, zero):
             c = _u(c0 + j)
             cf = c + _u(1)
             q = qyn[ru, c]
-            qy[ru, c] = q * (fp[ru, cf] if q > zero else fp[ru + _u(1), cf])
+            fn, fs = fp[ru, cf], fp[ru + _u(1), cf]  # as _store_x: both loaded, then chosen
+            qy[ru, c] = q * (fn if q > zero else fs)
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -484,11 +487,11 @@ def _continuity_tile(
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _accumulate_tile(
-    rects, nrect, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc, scr, capb
+    rects, nrect, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc, scr
 ):  # fmt: skip
     """Running maxima and wet/dry times of the cells of a work item's rectangles after the update, as
-    the global sweep takes them (:func:`kernels._flood_lts_rows.maxima_rect`; ``scr[k]``, ``capb[k]``
-    its scratch rows): the speed from the stored discharges over the largest depth they went through
+    the global sweep takes them (:func:`kernels._flood_lts_rows.maxima_rect`; ``scr[k]`` its scratch
+    rows): the speed from the stored discharges over the largest depth they went through
     (the cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound. A
     face beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop). With the
     lean accumulator (``do_acc`` ACC_DEPTH) only the largest depth and the wet/dry times."""
@@ -499,7 +502,7 @@ def _accumulate_tile(
             _depth_rect(r0, r1, c0, c1, h, h0, t1, a_hmax, a_tarr, a_dur, a_wet, pf)
         else:
             n_cap += maxima_rect(
-                r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, scr, capb, k
+                r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, scr, k
             )  # fmt: skip
     part[k, _T_CAPPED] = n_cap
 
@@ -695,7 +698,6 @@ def run(
     part = np.zeros((ntile, 5))
     # scratch rows of each work item (no allocation in the loops)
     scr = np.empty((ntile, SCR_ROWS, nx + 1), h.dtype)
-    capb = np.empty((ntile, nx + 1), np.int32)
     lscr = np.empty((ntile, 2, nx + 1))
     tmax = np.zeros((ty, tx))
     tdry = np.zeros((ty, tx), np.bool_)
@@ -912,7 +914,7 @@ def run(
                         te = _fine_time(t, s + _span(lev[a, b], s, nfine), dt0, nfine, last, t_end)
                     _accumulate_tile(
                         rects[i], todo[i, 3], h, h0, zb, nb, qx, qy, te, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet,
-                        part, i, pf, do_acc, scr, capb,
+                        part, i, pf, do_acc, scr,
                     )  # fmt: skip
                 for i in range(n):
                     capped += part[i, _T_CAPPED]

@@ -37,9 +37,8 @@ from ._flood_core import (
 
 __all__ = ["uidx", "losses_rect", "maxima_rect", "SCR_ROWS"]
 
-#: Scratch rows per work item that :func:`maxima_rect` uses (x-face flow depths, their drops, the
-#: cells' largest depths, their largest drops).
-SCR_ROWS = 4
+#: Scratch rows per work item that :func:`maxima_rect` uses (x-face flow depths, their drops).
+SCR_ROWS = 2
 
 
 @njit(error_model="numpy", cache=True)
@@ -145,22 +144,23 @@ def _loss_loop(r, c0, c1, h, lo, ia, ib, icum, drain, dt, scr, k, comp, infil, h
 
 @njit(fastmath=FASTMATH_EXACT, error_model="numpy", cache=True)
 def maxima_rect(
-    r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, scr, capb, k
+    r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, scr, k
 ):  # fmt: skip
     """:func:`kernels._flood_core.maxima_row` over rows ``r0:r1``, columns ``c0:c1`` after the update
     (``h0``: the depths before it), wet/dry times at ``t1``; scratch rows ``scr[k]`` (the depth's
-    dtype, 4 rows of at least c1 - c0 + 1) and ``capb[k]`` (int32). Returns the cells capped.
+    dtype, ``SCR_ROWS`` rows of at least c1 - c0 + 1). Returns the cells capped.
 
-    The same loops as the row's: the x-faces' flow depths and drops (0 beyond the grid's edges), the
-    cells' largest depths and drops (with the rows north and south; a grid edge's row stands for its
-    missing neighbour), :func:`kernels._flood_core.maxima` inlined, then the counts."""
+    The same arithmetic as the row's: the x-faces' flow depths and drops (0 beyond the grid's edges),
+    then in one loop the cells' largest depths and drops (with the rows north and south; a grid
+    edge's row stands for its missing neighbour), :func:`kernels._flood_core.maxima` inlined and the
+    counts (the row's three loops: each value is computed as there, so the numbers are the same)."""
     ny, nx = h.shape
     hdry = pf[P_HDRY]
     zero = pf[P_ZERO]
     half = pf[P_HALF]
     wet = pf[P_WET]
     ku = uidx(k)
-    i0, i1, i2, i3 = uidx(0), uidx(1), uidx(2), uidx(3)
+    i0, i1 = uidx(0), uidx(1)
     n = c1 - c0
     nu = uidx(n)
     ja = 1 if c0 == 0 else 0
@@ -176,30 +176,27 @@ def maxima_rect(
             ju = uidx(j)
             cm = c - uidx(1)
             scr[ku, i0, ju], scr[ku, i1, ju] = face_depth_drop(h0[ru, cm], h0[ru, c], zb[ru, cm], zb[ru, c], hdry, zero)
+        # the cells' largest depths and drops, their maxima and the counts in one loop (the row's
+        # three): a tile's rows are short, and each loop's setup costs about as much as its cells
+        n_changed = 0
         for j in range(n):
             c = uidx(c0 + j)
             ju = uidx(j)
             jp = ju + uidx(1)
+            w = h[ru, c]
             w0 = h0[ru, c]
             z = zb[ru, c]
             dn, sn = face_depth_drop(h0[rn, c], w0, zb[rn, c], z, hdry, zero)
             ds, ss = face_depth_drop(w0, h0[rs, c], z, zb[rs, c], hdry, zero)
-            scr[ku, i2, ju] = max(max(max(h[ru, c], w0), max(scr[ku, i0, ju], scr[ku, i0, jp])), max(dn, ds))
-            scr[ku, i3, ju] = max(max(scr[ku, i1, ju], scr[ku, i1, jp]), max(sn, ss))
-        for j in range(n):
-            c = uidx(c0 + j)
-            ju = uidx(j)
+            d = max(max(max(w, w0), max(scr[ku, i0, ju], scr[ku, i0, jp])), max(dn, ds))
+            drop = max(max(scr[ku, i1, ju], scr[ku, i1, jp]), max(sn, ss))
             ux = half * (qx[ru, c] + qx[ru, c + uidx(1)])
             uy = half * (qy[ru, c] + qy[ru + uidx(1), c])
-            a_hmax[ru, c], a_vmax[ru, c], a_haz[ru, c], capb[ku, ju] = _maxima_cell(
-                h[ru, c], scr[ku, i2, ju], scr[ku, i3, ju], nb[ru, c], ux, uy, a_hmax[ru, c], a_vmax[ru, c],
-                a_haz[ru, c], pf,
-            )  # fmt: skip
-        n_changed = 0
-        for j in range(n):
-            c = uidx(c0 + j)
-            n_cap += capb[ku, uidx(j)]
-            n_changed += (h[ru, c] > wet) != (h0[ru, c] > wet)
+            a_hmax[ru, c], a_vmax[ru, c], a_haz[ru, c], cap = _maxima_cell(
+                w, d, drop, nb[ru, c], ux, uy, a_hmax[ru, c], a_vmax[ru, c], a_haz[ru, c], pf
+            )
+            n_cap += cap
+            n_changed += (w > wet) != (w0 > wet)
         if n_changed:
             # rare and branchy: apart, they keep the loops above SIMD
             wet_dry_row(r, c0, c1, h[r], h0[r], wet, t1, a_tarr, a_dur, a_wet)

@@ -450,6 +450,7 @@ class FloodState:
         self._scratch: tuple[np.ndarray, ...] | None = None
         self._prepared = None  # what advance() checked and built for its last inputs (see _Prepared)
         self._sweeps = SweepChoice()  # parallel or one-thread sweep, from the speed each achieved
+        self._lts_threads = SweepChoice()  # the same for the local time stepping's loop
 
     @classmethod
     def zeros(cls, shape: tuple[int, int], dtype=np.float64) -> FloodState:
@@ -831,15 +832,33 @@ def _advance_local(
     vols = np.zeros(6)
     levels = np.zeros(int(params.max_levels) + 2)
     b_row, b_col, b_side, b_kind, b_ser, b_slope, *rest = prep.static
-    t, steps, dt_min, dt_max, status, capped = _lts.run(
-        state.h, state.qx, state.qy, zb, nb, prep.blocked, rainf, int(forcing.rain_ser), prep.kind,
-        prep.ia, prep.ib, prep.ic, state.infil_cum, prep.drain, prep.has_drain,
-        b_row, b_col, b_side, b_kind, b_ser, b_slope, *rest,
-        float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
-        float(params.g), float(params.wet_depth), float(params.froude_cap), prep.zref, state.t, float(t_end),
-        _core.ACC_NONE if accum is None else accum._mode, *acc, vols, state.h_lo, state.h.dtype == np.float32,
-        _lts.TILE, int(params.max_levels), levels,
-    )  # fmt: skip
+    # Its parallel loops are short (a fine step's work items), so a descheduled thread stalls them
+    # more often than the global sweep's: on a busy machine one thread ran the demo's local loop 2x
+    # faster in wall time. As the global sweep, each call runs on the threads or on one, whichever the
+    # state's earlier calls measured faster (the same bits: a work item writes only its own cells
+    # and faces, and the sums are taken in item order).
+    threads = numba.get_num_threads()
+    parallel = threads > 1 and (not ADAPTIVE_THREADS or state._lts_threads.choose(True))
+    timed = ADAPTIVE_THREADS and threads > 1 and bool(_lts.run.overloads)  # not the call that compiles
+    t0, wall0, cpu0 = state.t, time.perf_counter(), time.process_time()
+    if not parallel:
+        numba.set_num_threads(1)
+    try:
+        t, steps, dt_min, dt_max, status, capped = _lts.run(
+            state.h, state.qx, state.qy, zb, nb, prep.blocked, rainf, int(forcing.rain_ser), prep.kind,
+            prep.ia, prep.ib, prep.ic, state.infil_cum, prep.drain, prep.has_drain,
+            b_row, b_col, b_side, b_kind, b_ser, b_slope, *rest,
+            float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
+            float(params.g), float(params.wet_depth), float(params.froude_cap), prep.zref, state.t, float(t_end),
+            _core.ACC_NONE if accum is None else accum._mode, *acc, vols, state.h_lo, state.h.dtype == np.float32,
+            _lts.TILE, int(params.max_levels), levels,
+        )  # fmt: skip
+    finally:
+        numba.set_num_threads(threads)
+    if timed:
+        cpu = time.process_time() - cpu0 if parallel and _threads_sleep() else None
+        # simulated cell-seconds per second: the fine steps' work varies with the levels, not the clock
+        state._lts_threads.record(parallel, float(state.h.size) * (t - t0), time.perf_counter() - wall0, cpu)
     _close_interval(state, accum, prep, t, steps)
     if steps == 0:
         dt_min = dt_max = 0.0

@@ -7,6 +7,7 @@ verification cases of test_flood_kernel.py also run with local steps (their ``st
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -176,6 +177,35 @@ def test_resume_from_a_checkpoint_continues_the_same_run():
         np.testing.assert_array_equal(getattr(resumed, name), getattr(state, name), err_msg=name)
     for name in ("h_max", "v_max", "hazard_max", "t_arrival", "duration", "wet_since"):
         np.testing.assert_array_equal(getattr(ck_acc, name), getattr(accum, name), err_msg=name)
+
+
+def test_one_thread_gives_the_bits_of_the_threads(monkeypatch):
+    # Each call runs on the threads or on one, whichever the state's earlier calls measured faster (a
+    # busy machine's descheduled thread stalls the short parallel loops of the fine steps): the choice
+    # may follow the speed only because both give the same bits.
+    threads = numba.get_num_threads()
+    if threads < 2:
+        pytest.skip("one Numba thread: there is nothing to choose")
+    grid, forcing, one = _river(np.float32)
+    _, _, par = _river(np.float32)
+    a_one, a_par = FloodAccum.zeros(one.h.shape), FloodAccum.zeros(par.h.shape)
+    one._lts_threads.choose = lambda can_parallel: False  # always one thread
+    for t in (120.0, 240.0, 360.0):
+        advance(one, grid, forcing, LOCAL, t, a_one)
+        assert numba.get_num_threads() == threads  # given back after the call
+        monkeypatch.setattr(flood, "ADAPTIVE_THREADS", False)  # always the threads
+        advance(par, grid, forcing, LOCAL, t, a_par)
+        monkeypatch.setattr(flood, "ADAPTIVE_THREADS", True)
+    assert one._lts_threads.rate[False] is not None and one._lts_threads.rate[True] is None
+    for name in ("h", "h_lo", "qx", "qy", "infil_cum"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(par, name), err_msg=name)
+    for name in ("h_max", "v_max", "hazard_max", "t_arrival", "duration", "wet_since"):
+        np.testing.assert_array_equal(getattr(a_one, name), getattr(a_par, name), err_msg=name)
+    # left to itself, a state measures the threads first
+    _, _, auto = _river(np.float32)
+    for t in (120.0, 240.0):
+        advance(auto, grid, forcing, LOCAL, t)
+    assert auto._lts_threads.rate[True] is not None
 
 
 def test_local_stepping_is_refused_where_it_cannot_run():

@@ -89,8 +89,7 @@ def test_maxima_rect_equals_the_global_rows(dtype, cols):
             core.wet_dry_row(r, c0, c1, h[r], h0[r], pf[core.P_WET], t1, tarr, dur, wet)
     hm, vm, hz, tarr, dur, wet = got
     scr = np.full((2, rows.SCR_ROWS, nx + 1), np.nan, dtype)
-    capk = np.full((2, nx + 1), -7, np.int32)
-    cap_got = rows.maxima_rect(1, ny, c0, c1, h, h0, zb, nb, qx, qy, t1, hm, vm, hz, tarr, dur, wet, pf, scr, capk, 1)
+    cap_got = rows.maxima_rect(1, ny, c0, c1, h, h0, zb, nb, qx, qy, t1, hm, vm, hz, tarr, dur, wet, pf, scr, 1)
     assert cap_got == cap_ref
     for a, b in zip(ref, got):
         np.testing.assert_array_equal(a, b)
