@@ -1558,9 +1558,10 @@ def _run_impl(
     drainage. status: 0 ok, 1 fixed dt above 1.5x the adaptive (Courant) step, 2 non-finite.
 
     ``losses_every`` (>= 1): the infiltration and drainage capacity are taken every that many steps, over
-    the steps' summed time (Green-Ampt's and Horton's capacities are exact integrals over any interval,
-    and each takes no more than the water there: what they remove is what the volumes book), and always
-    at the call's last step, so that a call ends with every loss of its interval taken.
+    the steps' summed time (each takes no more than the water there, and what they remove is what the
+    volumes book), sooner where another step would take that time past ``dt_max`` (Green-Ampt's implicit
+    step is first order in its interval: its error stays that of steps of ``dt_max``), and always at the
+    call's last step, so that a call ends with every loss of its interval taken.
     """
     ny, nx = h.shape
     cell_area = dx * dx
@@ -1629,7 +1630,9 @@ def _run_impl(
         pf[P_RAINDT] = rain_mean * dt
         loss_dt += dt
         loss_steps += 1
-        if loss_steps >= losses_every or t_end - t1 <= t_tol:
+        # Also before the interval would pass dt_max (another step as long): the losses' own error (Green-Ampt's
+        # implicit step is first order in its interval) stays that of a run whose steps reach dt_max.
+        if loss_steps >= losses_every or t_end - t1 <= t_tol or loss_dt + dt > dt_max:
             pf[P_LOSS_DT] = loss_dt
             loss_dt = 0.0
             loss_steps = 0

@@ -395,10 +395,11 @@ class FloodParams(NamedTuple):
         Levels of local time stepping above the finest (0 to :data:`LTS_MAX_LEVELS`).
     losses_every : int
         Take the infiltration and drainage capacity every this many steps (>= 1), over the steps' summed
-        time, and at every call's last step: their capacities are exact integrals over any interval and
-        never take more than the water there, so the balance is as exact as with 1 (the default, every
-        step); the water a loss takes stays on the ground up to that many steps longer. Global time
-        stepping on the CPU; the GPU and local time stepping take them every step.
+        time (sooner where it would pass ``dt_max``), and at every call's last step: they never take more
+        than the water there and the volumes book what they take, so the balance is as exact as with 1
+        (the default, every step); the water a loss takes stays on the ground up to that many steps
+        longer, and Green-Ampt's implicit step (first order in its interval) errs as with steps of up to
+        ``dt_max``. Global time stepping on the CPU; the GPU and local time stepping take them every step.
     """
 
     alpha: float = 0.7

@@ -470,6 +470,13 @@ class Numerics(ScenarioTable):
         ge=0,
         le=4,
     )
+    losses_every: int = doc(
+        1,
+        description="Take infiltration and drainage capacity every this many steps, over their summed time up to "
+        "dt_max (the balance as exact; 1: every step; the inertial scheme's global steps on the CPU)",
+        ge=1,
+        le=16,
+    )
 
     @model_validator(mode="after")
     def _other_schemes_keys(self) -> Numerics:
@@ -487,6 +494,17 @@ class Numerics(ScenarioTable):
                 f"{which} and would do nothing under scheme = '{self.scheme}': drop "
                 f"{'it' if len(unused) == 1 else 'them'} or set scheme = "
                 f"'{'inertial' if self.scheme == 'swe' else 'swe'}' ({hint})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _losses_every_where_taken(self) -> Numerics:
+        # only the inertial kernel's global CPU time loop reads it: elsewhere it would do nothing
+        if self.losses_every != 1 and (self.scheme, self.time_stepping, self.device) != ("inertial", "global", "cpu"):
+            raise ValueError(
+                "numerics.losses_every is read by the inertial scheme's global time steps on the CPU only "
+                f"(here scheme = '{self.scheme}', time_stepping = '{self.time_stepping}', device = '{self.device}'), "
+                "where the losses are taken every step; drop it or set losses_every = 1"
             )
         return self
 
@@ -821,6 +839,8 @@ class Scenario(ScenarioModel):
         if numerics.get("time_stepping", "global") == "global":  # local time stepping's keys (#22) only when on
             numerics.pop("time_stepping", None)
             numerics.pop("max_levels", None)
+        if numerics.get("losses_every") == 1:  # losses every few steps (#22) only off the default
+            numerics.pop("losses_every")
         if numerics.get("scheme") == "inertial":  # the full solver's keys (#23) only when it runs
             for key in ("scheme", "order", "integrator", "cfl"):
                 numerics.pop(key, None)
