@@ -1544,6 +1544,7 @@ def _run_impl(
     lo,
     comp,
     losses_every,
+    speed_every,
 ):
     """Advance from t0 to exactly t_end, the whole time loop compiled (see :func:`run`).
 
@@ -1562,6 +1563,10 @@ def _run_impl(
     volumes book), sooner where another step would take that time past ``dt_max`` (Green-Ampt's implicit
     step is first order in its interval: its error stays that of steps of ``dt_max``), and always at the
     call's last step, so that a call ends with every loss of its interval taken.
+
+    ``speed_every`` (>= 1): the running maxima of speed and hazard (``do_acc`` ACC_FULL) are taken every that
+    many steps and at the call's last step; the steps between keep the depth and the wet/dry timing only
+    (ACC_DEPTH), so the largest depth, arrival and duration are as every step's.
     """
     ny, nx = h.shape
     cell_area = dx * dx
@@ -1590,6 +1595,7 @@ def _run_impl(
     t_tol = 1e-9 * max(1.0, abs(t_end))
     loss_dt = 0.0
     loss_steps = 0
+    speed_steps = 0
     while t_end - t > t_tol:
         for k in range(nser):
             level_t[k] = series_value(st, sv, sptr, k, t)
@@ -1638,6 +1644,12 @@ def _run_impl(
             loss_steps = 0
         else:
             pf[P_LOSS_DT] = 0.0
+        speed_steps += 1
+        acc_now = do_acc
+        if do_acc == ACC_FULL and speed_steps < speed_every and t_end - t1 > t_tol:
+            acc_now = ACC_DEPTH
+        else:
+            speed_steps = 0
 
         # Boundary faces first: the sweep reads them (for the chunks' border rows too).
         boundary_momentum(
@@ -1681,7 +1693,7 @@ def _run_impl(
             icum,
             drain,
             has_drain,
-            do_acc,
+            acc_now,
             a_hmax,
             a_vmax,
             a_haz,
@@ -1715,7 +1727,7 @@ def _run_impl(
         hmax = max(
             hmax,
             point_inflows(
-                h, lo, comp, zb, nb, qx, qy, s_row, s_col, s_ser, s_w, st, sv, cum, sptr, t, t1, dt, dx, pf, do_acc,
+                h, lo, comp, zb, nb, qx, qy, s_row, s_col, s_ser, s_w, st, sv, cum, sptr, t, t1, dt, dx, pf, acc_now,
                 a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
             ),
         )  # fmt: skip
@@ -1744,7 +1756,7 @@ def _run_impl(
         hmax = max(
             hmax,
             forced_cells(
-                h, lo, comp, zb, nb, qx, qy, blocked, f_row, f_col, f_ser, st, sv, sptr, zref, t1, dx, pf, do_acc,
+                h, lo, comp, zb, nb, qx, qy, blocked, f_row, f_col, f_ser, st, sv, sptr, zref, t1, dx, pf, acc_now,
                 a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
             ),
         )  # fmt: skip
@@ -1840,7 +1852,7 @@ def _compile_runner(argtypes):
     infil_kind, ia, ib, ic, icum, drain, has_drain = argtypes[9:16]
     do_acc = argtypes[44]
     acc = argtypes[45:51]
-    lo, comp = argtypes[-3], argtypes[-2]
+    lo, comp = argtypes[-4], argtypes[-3]
     # Arrays _run_impl allocates itself.
     row = types.Array(h.dtype, 1, "C")
     cube = types.Array(h.dtype, 3, "C")

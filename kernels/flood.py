@@ -400,6 +400,11 @@ class FloodParams(NamedTuple):
         (the default, every step); the water a loss takes stays on the ground up to that many steps
         longer, and Green-Ampt's implicit step (first order in its interval) errs as with steps of up to
         ``dt_max``. Global time stepping on the CPU; the GPU and local time stepping take them every step.
+    speed_every : int
+        Fold the speed and hazard into a full :class:`FloodAccum`'s maxima every this many steps (>= 1) and
+        at every call's last step; the largest depth and the flood timing still every step (as the lean
+        accumulator keeps them, bit for bit), and ``speed_capped`` counts the steps folded. 1 (the
+        default): every step. Global time stepping on the CPU; the GPU and local time stepping fold every step.
     """
 
     alpha: float = 0.7
@@ -413,6 +418,7 @@ class FloodParams(NamedTuple):
     time_stepping: str = "global"
     max_levels: int = 4
     losses_every: int = 1
+    speed_every: int = 1
 
 
 class FloodState:
@@ -770,7 +776,7 @@ def advance(
         vols,
         state.h_lo,
         state.h.dtype == np.float32,
-        *((int(params.losses_every),) if device == "cpu" else ()),  # the GPU takes the losses every step
+        *((int(params.losses_every), int(params.speed_every)) if device == "cpu" else ()),  # the GPU: every step
     )
     if timed:
         cpu = time.process_time() - cpu0 if parallel and _threads_sleep() else None
@@ -1096,8 +1102,9 @@ def _check_params(p: FloodParams) -> None:
         raise ValueError(f"FloodParams.time_stepping = {p.time_stepping!r} must be one of {TIME_STEPPING}")
     if not (isinstance(p.max_levels, int | np.integer) and 0 <= p.max_levels <= LTS_MAX_LEVELS):
         raise ValueError(f"FloodParams.max_levels = {p.max_levels!r} must be an integer from 0 to {LTS_MAX_LEVELS}")
-    if not (isinstance(p.losses_every, int | np.integer) and p.losses_every >= 1):
-        raise ValueError(f"FloodParams.losses_every = {p.losses_every!r} must be an integer >= 1 (1: every step)")
+    for name in ("losses_every", "speed_every"):
+        if not (isinstance(getattr(p, name), int | np.integer) and getattr(p, name) >= 1):
+            raise ValueError(f"FloodParams.{name} = {getattr(p, name)!r} must be an integer >= 1 (1: every step)")
     if p.time_stepping == "local" and p.fixed_dt > 0:
         raise ValueError(
             "FloodParams.time_stepping = 'local' takes the adaptive step (fixed_dt = 0): each tile's step "

@@ -1,5 +1,6 @@
-"""``[numerics] losses_every``: the flood run's infiltration and drainage capacity every few steps (the kernel's
-side: tests/kernels/test_flood_losses_every.py)."""
+"""``[numerics] losses_every`` and ``speed_every``: the flood run's infiltration and drainage capacity, and its
+speed and hazard maxima, every few steps (the kernel's side: tests/kernels/test_flood_losses_every.py and
+test_flood_speed_every.py)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,20 @@ from twin.sims.flood.run import run
 
 def test_the_default_leaves_the_scenario_record_as_before():
     """Every step (1) is the default and stays out of the record, so existing scenarios keep their hash."""
-    assert "losses_every" not in flood_scenario().to_dict().get("numerics", {})
+    assert not {"losses_every", "speed_every"} & set(flood_scenario().to_dict().get("numerics", {}))
     sc = flood_scenario(numerics={"dtype": "float64", "losses_every": 4})
     assert sc.to_dict()["numerics"]["losses_every"] == 4
     assert setup(plane_twin(), sc).params.losses_every == 4
 
 
+@pytest.mark.parametrize("key", ["losses_every", "speed_every"])
 @pytest.mark.parametrize(
     "numerics",
     [{"scheme": "swe"}, {"time_stepping": "local"}, {"device": "gpu"}],
 )
-def test_losses_every_where_nothing_reads_it_is_refused(numerics):
-    with pytest.raises(ScenarioError, match=r"numerics.losses_every is read by the inertial scheme's global"):
-        flood_scenario(numerics={"losses_every": 3, **numerics})
+def test_every_few_steps_where_nothing_reads_it_is_refused(numerics, key):
+    with pytest.raises(ScenarioError, match=rf"numerics.{key} is read by the inertial scheme's global"):
+        flood_scenario(numerics={key: 3, **numerics})
 
 
 def test_a_run_with_losses_every_four_steps_closes_its_balance():

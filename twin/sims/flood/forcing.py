@@ -179,6 +179,7 @@ def setup(twin: Twin, scenario: Scenario) -> FloodSetup:
         time_stepping=n.time_stepping,
         max_levels=n.max_levels,
         losses_every=n.losses_every,
+        speed_every=n.speed_every,
     )
     g_rows, g_cols = [], []
     for i, g in enumerate(scenario.gauge):
