@@ -1852,7 +1852,7 @@ def _compile_runner(argtypes):
     infil_kind, ia, ib, ic, icum, drain, has_drain = argtypes[9:16]
     do_acc = argtypes[44]
     acc = argtypes[45:51]
-    lo, comp = argtypes[-4], argtypes[-3]
+    lo, comp = argtypes[-4], argtypes[-3]  # then losses_every, speed_every
     # Arrays _run_impl allocates itself.
     row = types.Array(h.dtype, 1, "C")
     cube = types.Array(h.dtype, 3, "C")
