@@ -61,7 +61,10 @@ BLOCKED_Z = 1.0e30
 # Slots of the typed per-step constant array ``pf``.
 P_DT, P_DTDX, P_GDT, P_THETA, P_HALF1M, P_HDRY, P_INVDX, P_RAINDT, P_WET = range(9)
 P_ONE, P_FOUR, P_THIRD, P_HALF, P_ZERO, P_DF_DEPTH, P_V_DEPTH, P_V_CAP2, P_BIG, P_G = range(9, 19)
-N_PF = 19
+# The time the step's losses (infiltration, drainage capacity) cover: the step's own dt, the steps' summed
+# dt since the last losses where they are taken every few steps (``losses_every``), 0 on the steps between.
+P_LOSS_DT = 19
+N_PF = 20
 
 # What the running maxima keep (the kernel's ``do_acc``): nothing, everything (speed, hazard too; a
 # bool True means this), or only the depth and the wet/dry timing (a lean accumulator).
@@ -619,7 +622,7 @@ def _step_chunk(
     zero = pf[P_ZERO]
     hdry = pf[P_HDRY]
     wet = pf[P_WET]
-    dt = np.float64(pf[P_DT])
+    loss_dt = np.float64(pf[P_LOSS_DT])
     r0 = ch * ny // nch
     r1 = (ch + 1) * ny // nch
     xb = np.empty((2, nx + 1), dtype=h.dtype)  # new x-face rows, row k in slot k % 2
@@ -719,8 +722,8 @@ def _step_chunk(
             qn_row = yl[kn]
             qs_row = yl[ks]
         # Sweep 2: losses, only where there is water (the row is in cache by now).
-        if infil_kind != 0 or has_drain:
-            inf, drn = losses_row(r, 0, nx, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+        if (infil_kind != 0 or has_drain) and loss_dt > 0.0:
+            inf, drn = losses_row(r, 0, nx, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, loss_dt)
             s_inf += inf
             s_drn += drn
         # Sweep 3: next step's maximum depth, non-finite check, running maxima.
@@ -1461,7 +1464,7 @@ def forced_cells(
 @njit(error_model="numpy", cache=True)
 def constants(h, theta, h_dry, dx, wet_depth, froude_cap, g):
     """The typed per-step constant array ``pf`` in the state's dtype (the P_* slots; the step's own
-    slots P_DT, P_DTDX, P_GDT, P_RAINDT are filled by the time loop)."""
+    slots P_DT, P_DTDX, P_GDT, P_RAINDT, P_LOSS_DT are filled by the time loop)."""
     pf = np.zeros(N_PF, dtype=h.dtype)
     pf[P_THETA] = theta
     pf[P_HALF1M] = 0.5 * (1.0 - theta)
@@ -1540,6 +1543,8 @@ def _run_impl(
     vols,
     lo,
     comp,
+    losses_every,
+    speed_every,
 ):
     """Advance from t0 to exactly t_end, the whole time loop compiled (see :func:`run`).
 
@@ -1552,6 +1557,16 @@ def _run_impl(
     whose speed was held to its bound (see :func:`maxima`); ``vols`` (float64, length 6)
     receives the interval's volumes [m^3]: rain, inflow, boundary in, boundary out, infiltration,
     drainage. status: 0 ok, 1 fixed dt above 1.5x the adaptive (Courant) step, 2 non-finite.
+
+    ``losses_every`` (>= 1): the infiltration and drainage capacity are taken every that many steps, over
+    the steps' summed time (each takes no more than the water there, and what they remove is what the
+    volumes book), sooner where another step would take that time past ``dt_max`` (Green-Ampt's implicit
+    step is first order in its interval: its error stays that of steps of ``dt_max``), and always at the
+    call's last step, so that a call ends with every loss of its interval taken.
+
+    ``speed_every`` (>= 1): the running maxima of speed and hazard (``do_acc`` ACC_FULL) are taken every that
+    many steps and at the call's last step; the steps between keep the depth and the wet/dry timing only
+    (ACC_DEPTH), so the largest depth, arrival and duration are as every step's.
     """
     ny, nx = h.shape
     cell_area = dx * dx
@@ -1578,6 +1593,9 @@ def _run_impl(
     dt_seen = 0.0
     # Time tolerance: an interval end closer than this is reached (no sliver steps).
     t_tol = 1e-9 * max(1.0, abs(t_end))
+    loss_dt = 0.0
+    loss_steps = 0
+    speed_steps = 0
     while t_end - t > t_tol:
         for k in range(nser):
             level_t[k] = series_value(st, sv, sptr, k, t)
@@ -1616,6 +1634,22 @@ def _run_impl(
                 series_integral(st, sv, cum, sptr, rain_ser, t1) - series_integral(st, sv, cum, sptr, rain_ser, t)
             ) / dt
         pf[P_RAINDT] = rain_mean * dt
+        loss_dt += dt
+        loss_steps += 1
+        # Also before the interval would pass dt_max (another step as long): the losses' own error (Green-Ampt's
+        # implicit step is first order in its interval) stays that of a run whose steps reach dt_max.
+        if loss_steps >= losses_every or t_end - t1 <= t_tol or loss_dt + dt > dt_max:
+            pf[P_LOSS_DT] = loss_dt
+            loss_dt = 0.0
+            loss_steps = 0
+        else:
+            pf[P_LOSS_DT] = 0.0
+        speed_steps += 1
+        acc_now = do_acc
+        if do_acc == ACC_FULL and speed_steps < speed_every and t_end - t1 > t_tol:
+            acc_now = ACC_DEPTH
+        else:
+            speed_steps = 0
 
         # Boundary faces first: the sweep reads them (for the chunks' border rows too).
         boundary_momentum(
@@ -1659,7 +1693,7 @@ def _run_impl(
             icum,
             drain,
             has_drain,
-            do_acc,
+            acc_now,
             a_hmax,
             a_vmax,
             a_haz,
@@ -1693,7 +1727,7 @@ def _run_impl(
         hmax = max(
             hmax,
             point_inflows(
-                h, lo, comp, zb, nb, qx, qy, s_row, s_col, s_ser, s_w, st, sv, cum, sptr, t, t1, dt, dx, pf, do_acc,
+                h, lo, comp, zb, nb, qx, qy, s_row, s_col, s_ser, s_w, st, sv, cum, sptr, t, t1, dt, dx, pf, acc_now,
                 a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
             ),
         )  # fmt: skip
@@ -1722,7 +1756,7 @@ def _run_impl(
         hmax = max(
             hmax,
             forced_cells(
-                h, lo, comp, zb, nb, qx, qy, blocked, f_row, f_col, f_ser, st, sv, sptr, zref, t1, dx, pf, do_acc,
+                h, lo, comp, zb, nb, qx, qy, blocked, f_row, f_col, f_ser, st, sv, sptr, zref, t1, dx, pf, acc_now,
                 a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
             ),
         )  # fmt: skip
@@ -1818,7 +1852,7 @@ def _compile_runner(argtypes):
     infil_kind, ia, ib, ic, icum, drain, has_drain = argtypes[9:16]
     do_acc = argtypes[44]
     acc = argtypes[45:51]
-    lo, comp = argtypes[-2], argtypes[-1]
+    lo, comp = argtypes[-4], argtypes[-3]  # then losses_every, speed_every
     # Arrays _run_impl allocates itself.
     row = types.Array(h.dtype, 1, "C")
     cube = types.Array(h.dtype, 3, "C")

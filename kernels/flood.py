@@ -393,6 +393,18 @@ class FloodParams(NamedTuple):
         mass is conserved as with the global step. Adaptive steps only (``fixed_dt = 0``), CPU only.
     max_levels : int
         Levels of local time stepping above the finest (0 to :data:`LTS_MAX_LEVELS`).
+    losses_every : int
+        Take the infiltration and drainage capacity every this many steps (>= 1), over the steps' summed
+        time (sooner where it would pass ``dt_max``), and at every call's last step: they never take more
+        than the water there and the volumes book what they take, so the balance is as exact as with 1
+        (the default, every step); the water a loss takes stays on the ground up to that many steps
+        longer, and Green-Ampt's implicit step (first order in its interval) errs as with steps of up to
+        ``dt_max``. Global time stepping on the CPU; the GPU and local time stepping take them every step.
+    speed_every : int
+        Fold the speed and hazard into a full :class:`FloodAccum`'s maxima every this many steps (>= 1) and
+        at every call's last step; the largest depth and the flood timing still every step (as the lean
+        accumulator keeps them, bit for bit), and ``speed_capped`` counts the steps folded. 1 (the
+        default): every step. Global time stepping on the CPU; the GPU and local time stepping fold every step.
     """
 
     alpha: float = 0.7
@@ -405,6 +417,8 @@ class FloodParams(NamedTuple):
     froude_cap: float = 1.0
     time_stepping: str = "global"
     max_levels: int = 4
+    losses_every: int = 1
+    speed_every: int = 1
 
 
 class FloodState:
@@ -789,6 +803,7 @@ def _advance(
         vols,
         state.h_lo,
         state.h.dtype == np.float32,
+        *((int(params.losses_every), int(params.speed_every)) if device == "cpu" else ()),  # the GPU: every step
     )
     if timed:
         cpu = time.process_time() - cpu0 if parallel and _threads_sleep() else None
@@ -1132,6 +1147,9 @@ def _check_params(p: FloodParams) -> None:
         raise ValueError(f"FloodParams.time_stepping = {p.time_stepping!r} must be one of {TIME_STEPPING}")
     if not (isinstance(p.max_levels, int | np.integer) and 0 <= p.max_levels <= LTS_MAX_LEVELS):
         raise ValueError(f"FloodParams.max_levels = {p.max_levels!r} must be an integer from 0 to {LTS_MAX_LEVELS}")
+    for name in ("losses_every", "speed_every"):
+        if not (isinstance(getattr(p, name), int | np.integer) and getattr(p, name) >= 1):
+            raise ValueError(f"FloodParams.{name} = {getattr(p, name)!r} must be an integer >= 1 (1: every step)")
     if p.time_stepping == "local" and p.fixed_dt > 0:
         raise ValueError(
             "FloodParams.time_stepping = 'local' takes the adaptive step (fixed_dt = 0): each tile's step "

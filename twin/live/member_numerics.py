@@ -26,7 +26,17 @@ __all__ = ["FIXED_BY_STATE", "member_numerics", "member_params", "member_scenari
 FIXED_BY_STATE = ("scheme", "dtype")
 
 #: The numerics keys the kernel's parameters take (as :func:`twin.sims.flood.forcing.setup` sets them).
-_PARAM_KEYS = ("alpha", "theta", "h_dry", "dt_max", "fixed_dt", "time_stepping", "max_levels")
+_PARAM_KEYS = (
+    "alpha",
+    "theta",
+    "h_dry",
+    "dt_max",
+    "fixed_dt",
+    "time_stepping",
+    "max_levels",
+    "losses_every",
+    "speed_every",
+)
 
 
 def member_numerics(base: Scenario, override: dict[str, Any]) -> Numerics:

@@ -178,6 +178,8 @@ def setup(twin: Twin, scenario: Scenario) -> FloodSetup:
         wet_depth=scenario.output.wet_depth,
         time_stepping=n.time_stepping,
         max_levels=n.max_levels,
+        losses_every=n.losses_every,
+        speed_every=n.speed_every,
     )
     g_rows, g_cols = [], []
     for i, g in enumerate(scenario.gauge):

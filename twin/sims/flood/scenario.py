@@ -470,6 +470,21 @@ class Numerics(ScenarioTable):
         ge=0,
         le=4,
     )
+    losses_every: int = doc(
+        1,
+        description="Take infiltration and drainage capacity every this many steps, over their summed time up to "
+        "dt_max (the balance as exact; 1: every step; the inertial scheme's global steps on the CPU)",
+        ge=1,
+        le=16,
+    )
+    speed_every: int = doc(
+        1,
+        description="Fold the speed and hazard into their maxima every this many steps and at every output "
+        "time (the largest depth and flood timing every step; 1: every step; the inertial scheme's global steps "
+        "on the CPU)",
+        ge=1,
+        le=16,
+    )
 
     @model_validator(mode="after")
     def _other_schemes_keys(self) -> Numerics:
@@ -488,6 +503,22 @@ class Numerics(ScenarioTable):
                 f"{'it' if len(unused) == 1 else 'them'} or set scheme = "
                 f"'{'inertial' if self.scheme == 'swe' else 'swe'}' ({hint})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _every_where_taken(self) -> Numerics:
+        # only the inertial kernel's global CPU time loop reads it: elsewhere it would do nothing
+        for key in ("losses_every", "speed_every"):
+            if getattr(self, key) != 1 and (self.scheme, self.time_stepping, self.device) != (
+                "inertial",
+                "global",
+                "cpu",
+            ):
+                raise ValueError(
+                    f"numerics.{key} is read by the inertial scheme's global time steps on the CPU only (here "
+                    f"scheme = '{self.scheme}', time_stepping = '{self.time_stepping}', device = '{self.device}'), "
+                    f"which take every step; drop it or set {key} = 1"
+                )
         return self
 
     @model_validator(mode="after")
@@ -821,6 +852,9 @@ class Scenario(ScenarioModel):
         if numerics.get("time_stepping", "global") == "global":  # local time stepping's keys (#22) only when on
             numerics.pop("time_stepping", None)
             numerics.pop("max_levels", None)
+        for key in ("losses_every", "speed_every"):  # losses and speed maxima every few steps (#22): off the default
+            if numerics.get(key) == 1:
+                numerics.pop(key)
         if numerics.get("scheme") == "inertial":  # the full solver's keys (#23) only when it runs
             for key in ("scheme", "order", "integrator", "cfl"):
                 numerics.pop(key, None)

@@ -1,0 +1,42 @@
+"""``[numerics] losses_every`` and ``speed_every``: the flood run's infiltration and drainage capacity, and its
+speed and hazard maxima, every few steps (the kernel's side: tests/kernels/test_flood_losses_every.py and
+test_flood_speed_every.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import flood_scenario, plane_twin
+from twin.errors import ScenarioError
+from twin.sims.flood.forcing import setup
+from twin.sims.flood.run import run
+
+
+def test_the_default_leaves_the_scenario_record_as_before():
+    """Every step (1) is the default and stays out of the record, so existing scenarios keep their hash."""
+    assert not {"losses_every", "speed_every"} & set(flood_scenario().to_dict().get("numerics", {}))
+    sc = flood_scenario(numerics={"dtype": "float64", "losses_every": 4})
+    assert sc.to_dict()["numerics"]["losses_every"] == 4
+    assert setup(plane_twin(), sc).params.losses_every == 4
+
+
+@pytest.mark.parametrize("key", ["losses_every", "speed_every"])
+@pytest.mark.parametrize(
+    "numerics",
+    [{"scheme": "swe"}, {"time_stepping": "local"}, {"device": "gpu"}],
+)
+def test_every_few_steps_where_nothing_reads_it_is_refused(numerics, key):
+    with pytest.raises(ScenarioError, match=rf"numerics.{key} is read by the inertial scheme's global"):
+        flood_scenario(numerics={key: 3, **numerics})
+
+
+def test_a_run_with_losses_every_four_steps_closes_its_balance():
+    """The plane's storm (Green-Ampt, drainage capacity, an inflow, a level boundary): the same balance as
+    every step and nearly the same losses."""
+    out = {}
+    for every in (1, 4):
+        sc = flood_scenario(numerics={"dtype": "float64", "losses_every": every})
+        out[every] = run(plane_twin(), sc, progress=False).summary
+        assert abs(out[every]["mass_balance_error"]) < 1e-12
+    assert out[4]["volume_infiltrated_m3"] != out[1]["volume_infiltrated_m3"]
+    assert out[4]["volume_infiltrated_m3"] == pytest.approx(out[1]["volume_infiltrated_m3"], rel=2e-2)
