@@ -54,9 +54,10 @@ def member_numerics(base: Scenario, override: dict[str, Any]) -> Numerics:
             f"The forecast's [numerics] sets {', '.join(fixed)}, but the members go on from the hot start's "
             f"state, which has the base scenario's; set {', '.join(fixed)} in the base scenario's [numerics] instead."
         )
-    values = {**base.numerics.model_dump(), **override}
     d = base.to_dict()
-    d["numerics"] = values
+    # over the base's record, not its model: a key the base left at its default (losses_every: 4 under the
+    # global steps, 1 under local ones) takes the default of the members' own numerics
+    d["numerics"] = {**d.get("numerics", {}), **override}
     return Scenario.from_record(d, source="the forecast's [numerics] over its base scenario's").numerics
 
 

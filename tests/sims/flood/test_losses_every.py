@@ -13,11 +13,17 @@ from twin.sims.flood.run import run
 
 
 def test_the_default_leaves_the_scenario_record_as_before():
-    """Every step (1) is the default and stays out of the record, so existing scenarios keep their hash."""
+    """4 is the default where it is read (1, every step, elsewhere) and stays out of the record, so existing
+    scenarios keep their hash; a value off that default is recorded."""
     assert not {"losses_every", "speed_every"} & set(flood_scenario().to_dict().get("numerics", {}))
-    sc = flood_scenario(numerics={"dtype": "float64", "losses_every": 4})
-    assert sc.to_dict()["numerics"]["losses_every"] == 4
-    assert setup(plane_twin(), sc).params.losses_every == 4
+    params = setup(plane_twin(), flood_scenario()).params
+    assert (params.losses_every, params.speed_every) == (4, 4)
+    local = flood_scenario(numerics={"time_stepping": "local"})
+    assert (local.numerics.losses_every, local.numerics.speed_every) == (1, 1)
+    assert not {"losses_every", "speed_every"} & set(local.to_dict()["numerics"])
+    sc = flood_scenario(numerics={"dtype": "float64", "losses_every": 1})
+    assert sc.to_dict()["numerics"]["losses_every"] == 1
+    assert setup(plane_twin(), sc).params.losses_every == 1
 
 
 @pytest.mark.parametrize("key", ["losses_every", "speed_every"])
