@@ -771,11 +771,12 @@ def _store_row(q, r, rb, s, p, n, a, b):
 @njit(error_model="numpy", cache=True)
 def _band(
     b0, b1, h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
-    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, rb, rainf, raindt, rain,
+    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, rb, rainf, raindt, rain, scan, best, bad,
 ):  # fmt: skip
     """Rows b0 to b1 - 1 of one stage (see the comment above _U); rb: the band's ring (4, planes, nx + 2).
     rain: the step's rain (rainf times raindt) added to each new row right after its update, while
-    the row is in cache (a pass of its own over the state cost about 4 % of a step).
+    the row is in cache (a pass of its own over the state cost about 4 % of a step); scan: then each
+    new row's Courant speed and non-finite count too (see :func:`_row_speed`), into best and bad.
     hancock (order 2): each row's state predicted half a step ahead right after its slopes, the faces
     of the predicted states (MUSCL-Hancock: one stage a step)."""
     ny, nx = h.shape
@@ -824,6 +825,8 @@ def _band(
                 _rain_row_compensated(ho, loo, rainf, raindt, blocked, r)
             elif rain:
                 _rain_row(ho, rainf, raindt, blocked, r)
+            if scan:
+                _row_speed(ho, huo, hvo, blocked, g, best, bad, r)
             _store_row(qx, r, rb, s, _X, nx + 1, qa, qb)
             _store_row(qy, r, rb, s, _Y, nx, qa, qb)
             edge_x[r, 0] = rb[s, _X, 0]
@@ -840,7 +843,7 @@ def _band(
 @njit(error_model="numpy", parallel=True, cache=True)
 def _bands(
     h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
-    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband, rainf, raindt, rain,
+    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband, rainf, raindt, rain, scan, best, bad,
 ):  # fmt: skip
     """One stage over nband bands of rows in parallel."""
     ny = h.shape[0]
@@ -848,7 +851,7 @@ def _bands(
         _band(
             k * ny // nband, (k + 1) * ny // nband, h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx,
             w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[k],
-            rainf, raindt, rain,
+            rainf, raindt, rain, scan, best, bad,
         )  # fmt: skip
 
 
@@ -861,19 +864,20 @@ def _nbands(ny, ring, threads):
 @njit(error_model="numpy", cache=True)
 def _stage(
     h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, lvl, bnd, w0, w1, ho, huo, hvo, lo, loo, comp,
-    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, threads, weight, vols, rainf, raindt, rain,
+    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, threads, weight, vols, rainf, raindt, rain, scan, best, bad,
 ):  # fmt: skip
     """One stage: ho = w0 * (h0, ...) + w1 * (U + dt L(U)) of the state U = (h, hu, hv) (ho holding
     h0 on entry where w0 != 0; lo, loo: the float32 remainders of h and ho where comp), with its
     limited face mass fluxes stored as qx = qa qx + qb f; the open boundary's volumes counted with
-    ``weight``; rain: the step's rain (rainf times raindt) added to the new state (the step's last stage)."""
+    ``weight``; rain: the step's rain (rainf times raindt) added to the new state (the step's last stage);
+    scan: the new state's rows scanned for the next step's Courant number (best, bad: see :func:`_max_speed`)."""
     b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
     _boundary_faces(h, zb, nb, hu, hv, blocked, order, g, dx, b_row, b_col, b_side, b_kind, b_ser, b_slope, lvl, bf)
     nband = _nbands(h.shape[0], ring, threads)
     if nband == 1:
-        _band(0, h.shape[0], h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[0], rainf, raindt, rain)  # fmt: skip
+        _band(0, h.shape[0], h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[0], rainf, raindt, rain, scan, best, bad)  # fmt: skip
     else:
-        _bands(h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband, rainf, raindt, rain)  # fmt: skip
+        _bands(h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband, rainf, raindt, rain, scan, best, bad)  # fmt: skip
     _boundary_volume(edge_x, edge_y, b_row, b_col, b_side, weight * dt, dx, vols)
 
 
@@ -1158,11 +1162,18 @@ def run(
     dt_min = np.inf
     dt_min_clipped = np.inf
     dt_seen = 0.0
+    # Whether row_best and row_bad hold the state's rows, scanned by the last step's stage as it wrote
+    # them (no pass of its own); not where the losses act on every cell after the step.
+    scanned = False
+    scan = infil_kind == 0 and not has_drain
     while t_end - t > 1e-9 * max(1.0, abs(t_end)):
         remaining = t_end - t
         for k in range(nser):
             lvl[k] = series_value(st, sv, sptr, k, t) - zref
-        smax, bad = _max_speed(h, hu, hv, blocked, g, row_best, row_bad)
+        if scanned:
+            smax, bad = row_best.max(), row_bad.sum()
+        else:
+            smax, bad = _max_speed(h, hu, hv, blocked, g, row_best, row_bad)
         if bad:
             status = 2
             break
@@ -1194,10 +1205,10 @@ def run(
         if order >= 2 and not hancock:
             _stage(h, hu, hv, zb, nb, blocked, order, False, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
                    lo, lo1, comp, qx, qy, 0.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols,
-                   rainf, raindt, False)
+                   rainf, raindt, False, False, row_best, row_bad)
             _stage(h1, hu1, hv1, zb, nb, blocked, order, False, g, dt, dx, lvl, bnd, 0.5, 0.5, h, hu, hv,
                    lo1, lo, comp, qx, qy, 1.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols,
-                   rainf, raindt, rain)
+                   rainf, raindt, rain, scan, row_best, row_bad)
         else:
             # One stage (first order, or MUSCL-Hancock's predictor and corrector in one pass), into
             # the other state: the rows a band reads from its neighbours must stay as they were, and
@@ -1205,7 +1216,7 @@ def run(
             # trade places (no copy a step); the caller's arrays get the last one at the end.
             _stage(h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
                    lo, lo1, comp, qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols,
-                   rainf, raindt, rain)
+                   rainf, raindt, rain, scan, row_best, row_bad)
             h, h1 = h1, h
             hu, hu1 = hu1, hu
             hv, hv1 = hv1, hv
@@ -1249,6 +1260,13 @@ def run(
             if h[f_row[k], f_col[k]] <= H_VEL:
                 hu[f_row[k], f_col[k]] = 0.0
                 hv[f_row[k], f_col[k]] = 0.0
+
+        if scan:  # the rows the inflows and held cells changed, scanned again
+            for k in range(s_row.size):
+                _row_speed(h, hu, hv, blocked, g, row_best, row_bad, s_row[k])
+            for k in range(f_row.size):
+                _row_speed(h, hu, hv, blocked, g, row_best, row_bad, f_row[k])
+        scanned = scan
 
         if do_acc:
             accumulate(h, hu, hv, blocked, t1, v_depth, wet, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
