@@ -238,15 +238,23 @@ def _velocity_row(h, hu, hv, blocked, r, rb, s):
     """Depths and velocities of row r (the depth desingularised below H_VEL, blocked cells still) into
     the ring planes _H, _U, _V of slot s."""
     simd_512()
-    zero = _as(0.0, rb[0, 0, 0])
-    hvel = _as(H_VEL, zero)
     for c in range(h.shape[1]):
-        w = _as(h[r, c], zero)
-        wet = (w > hvel) & (blocked[r, c] == 0)
-        rb[s, _H, c] = w
-        iw = _as(1.0, zero) / w  # one division for both
-        rb[s, _U, c] = _as(hu[r, c], zero) * iw if wet else zero
-        rb[s, _V, c] = _as(hv[r, c], zero) * iw if wet else zero
+        _velocity_cell(h, hu, hv, blocked, r, c, rb, s)
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _velocity_cell(h, hu, hv, blocked, r, c, rb, s):
+    """Cell c of :func:`_velocity_row`; returns its velocities as stored."""
+    zero = _as(0.0, rb[0, 0, 0])
+    w = _as(h[r, c], zero)
+    wet = (w > _as(H_VEL, zero)) & (blocked[r, c] == 0)
+    rb[s, _H, c] = w
+    iw = _as(1.0, zero) / w  # one division for both
+    u = _as(hu[r, c], zero) * iw if wet else zero
+    v = _as(hv[r, c], zero) * iw if wet else zero
+    rb[s, _U, c] = u
+    rb[s, _V, c] = v
+    return u, v
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -266,11 +274,13 @@ def _wet(w, b):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _slope_row(h, zb, blocked, r, rb, sa, s, sb):
+def _slope_row(h, hu, hv, zb, blocked, r, rb, sa, s, sb, below):
     """The eight limited slopes of row r into its ring slot s (sa, sb: the slots of the rows above and
     below, for their velocities; unused at the domain's edge). A cell next to a dry or blocked cell,
     or on the domain edge, is first order in that direction (which keeps a lake at rest at rest).
-    Branch-free over the cells, so it vectorises."""
+    below: the velocities of row r + 1 computed here too, into slot sb (:func:`_velocity_row` fused
+    into the loop that reads them: the row's depths are loaded once). Branch-free over the cells, so
+    it vectorises."""
     simd_512()
     ny, nx = h.shape
     inner = 0 < r < ny - 1
@@ -279,17 +289,13 @@ def _slope_row(h, zb, blocked, r, rb, sa, s, sb):
     zero = _as(0.0, rb[0, 0, 0])  # the ring's dtype: the state's
     # Every load made up front and the conditions joined with '&' (no branch), the neighbours at
     # fixed offsets (no clamped index): the loops vectorise.
-    for c in range(nx):
-        w = _as(h[r, c], zero)
-        ec = w + zb[r, c]
-        hn = _as(h[ra, c], zero)
-        hs = _as(h[rz, c], zero)
-        ok = _wet(w, blocked[r, c]) & inner & _wet(hn, blocked[ra, c]) & _wet(hs, blocked[rz, c])
-        s0, s1, s2, s3 = _slopes(w, ec, rb[s, _U, c], rb[s, _V, c], hn, hn + zb[ra, c], rb[sa, _U, c], rb[sa, _V, c], hs, hs + zb[rz, c], rb[sb, _U, c], rb[sb, _V, c])  # fmt: skip
-        rb[s, _S + 4, c] = s0 if ok else zero
-        rb[s, _S + 5, c] = s1 if ok else zero
-        rb[s, _S + 6, c] = s2 if ok else zero
-        rb[s, _S + 7, c] = s3 if ok else zero
+    if below:
+        for c in range(nx):
+            up, vp = _velocity_cell(h, hu, hv, blocked, r + 1, c, rb, sb)
+            _y_slopes(h, zb, blocked, r, ra, rz, inner, rb, sa, s, c, up, vp)
+    else:
+        for c in range(nx):
+            _y_slopes(h, zb, blocked, r, ra, rz, inner, rb, sa, s, c, rb[sb, _U, c], rb[sb, _V, c])
     for k in range(4):
         rb[s, _S + k, 0] = zero
         rb[s, _S + k, nx - 1] = zero
@@ -304,6 +310,24 @@ def _slope_row(h, zb, blocked, r, rb, sa, s, sb):
         rb[s, _S + 1, c] = s1 if ok else zero
         rb[s, _S + 2, c] = s2 if ok else zero
         rb[s, _S + 3, c] = s3 if ok else zero
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _y_slopes(h, zb, blocked, r, ra, rz, inner, rb, sa, s, c, up, vp):
+    """The four limited y-slopes of cell c of row r into ring slot s (ra, rz: the rows above and below,
+    r itself at the domain's edge; sa: the slot of the row above; up, vp: the velocities of the row
+    below)."""
+    zero = _as(0.0, rb[0, 0, 0])
+    w = _as(h[r, c], zero)
+    ec = w + zb[r, c]
+    hn = _as(h[ra, c], zero)
+    hs = _as(h[rz, c], zero)
+    ok = _wet(w, blocked[r, c]) & inner & _wet(hn, blocked[ra, c]) & _wet(hs, blocked[rz, c])
+    s0, s1, s2, s3 = _slopes(w, ec, rb[s, _U, c], rb[s, _V, c], hn, hn + zb[ra, c], rb[sa, _U, c], rb[sa, _V, c], hs, hs + zb[rz, c], up, vp)  # fmt: skip
+    rb[s, _S + 4, c] = s0 if ok else zero
+    rb[s, _S + 5, c] = s1 if ok else zero
+    rb[s, _S + 6, c] = s2 if ok else zero
+    rb[s, _S + 7, c] = s3 if ok else zero
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
@@ -789,14 +813,16 @@ def _band(
             rb[k, _E, c] = 1.0
     for lead in range(b0 - 3, b1 + 3):
         r = lead
-        if max(0, b0 - 3) <= r < min(ny, b1 + 3):
+        # At second order the velocities of row r come with the slopes of row r - 1 (below).
+        fused = second and max(0, b0 - 2) <= r - 1
+        if max(0, b0 - 3) <= r < min(ny, b1 + 3) and not fused:
             _velocity_row(h, hu, hv, blocked, r, rb, r & 3)
         r = lead - 1
         if second and max(0, b0 - 2) <= r < min(ny, b1 + 2):
             s = r & 3
             sa = (r - 1) & 3 if r > 0 else s
             sb = (r + 1) & 3 if r < ny - 1 else s
-            _slope_row(h, zb, blocked, r, rb, sa, s, sb)
+            _slope_row(h, hu, hv, zb, blocked, r, rb, sa, s, sb, fused and r + 1 < min(ny, b1 + 3))
             if hancock:
                 _predict_row(h, nb, r, rb, s, dt, dtdx, g)
         if max(0, b0 - 1) <= r < min(ny, b1 + 1):
