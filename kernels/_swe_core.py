@@ -238,8 +238,15 @@ def _velocity_row(h, hu, hv, blocked, r, rb, s):
     """Depths and velocities of row r (the depth desingularised below H_VEL, blocked cells still) into
     the ring planes _H, _U, _V of slot s."""
     simd_512()
+    zero = _as(0.0, rb[0, 0, 0])
+    hvel = _as(H_VEL, zero)
     for c in range(h.shape[1]):
-        _velocity_cell(h, hu, hv, blocked, r, c, rb, s)
+        w = _as(h[r, c], zero)
+        wet = (w > hvel) & (blocked[r, c] == 0)
+        rb[s, _H, c] = w
+        iw = _as(1.0, zero) / w  # one division for both (as _velocity_cell, which the slope rows use)
+        rb[s, _U, c] = _as(hu[r, c], zero) * iw if wet else zero
+        rb[s, _V, c] = _as(hv[r, c], zero) * iw if wet else zero
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
