@@ -16,7 +16,8 @@ thread (see :func:`_band`), that for each row computes
 3. the positivity limiter on the mass fluxes (a cell never sends away more water than it holds,
    its outgoing mass fluxes scaled together, so depths never go negative and mass stays exact);
 4. the cell update with the well-balanced bed source term and point-implicit Manning friction,
-   and the step's face discharges.
+   and the step's face discharges; in a step's last stage the rain added to the new row and the
+   row's Courant speed taken (for the next step), while the row is in cache.
 
 Each face is solved once; the rows in flight live in small per-band ring buffers, so the pass
 reads the state and writes the new state and the face discharges, nothing else. Arithmetic is in
