@@ -16,7 +16,8 @@ thread (see :func:`_band`), that for each row computes
 3. the positivity limiter on the mass fluxes (a cell never sends away more water than it holds,
    its outgoing mass fluxes scaled together, so depths never go negative and mass stays exact);
 4. the cell update with the well-balanced bed source term and point-implicit Manning friction,
-   and the step's face discharges.
+   and the step's face discharges; in a step's last stage the rain added to the new row and the
+   row's Courant speed taken (for the next step), while the row is in cache.
 
 Each face is solved once; the rows in flight live in small per-band ring buffers, so the pass
 reads the state and writes the new state and the face discharges, nothing else. Arithmetic is in
@@ -244,9 +245,24 @@ def _velocity_row(h, hu, hv, blocked, r, rb, s):
         w = _as(h[r, c], zero)
         wet = (w > hvel) & (blocked[r, c] == 0)
         rb[s, _H, c] = w
-        iw = _as(1.0, zero) / w  # one division for both
+        iw = _as(1.0, zero) / w  # one division for both (as _velocity_cell, which the slope rows use)
         rb[s, _U, c] = _as(hu[r, c], zero) * iw if wet else zero
         rb[s, _V, c] = _as(hv[r, c], zero) * iw if wet else zero
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _velocity_cell(h, hu, hv, blocked, r, c, rb, s):
+    """Cell c of :func:`_velocity_row`; returns its velocities as stored."""
+    zero = _as(0.0, rb[0, 0, 0])
+    w = _as(h[r, c], zero)
+    wet = (w > _as(H_VEL, zero)) & (blocked[r, c] == 0)
+    rb[s, _H, c] = w
+    iw = _as(1.0, zero) / w  # one division for both
+    u = _as(hu[r, c], zero) * iw if wet else zero
+    v = _as(hv[r, c], zero) * iw if wet else zero
+    rb[s, _U, c] = u
+    rb[s, _V, c] = v
+    return u, v
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -266,11 +282,13 @@ def _wet(w, b):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _slope_row(h, zb, blocked, r, rb, sa, s, sb):
+def _slope_row(h, hu, hv, zb, blocked, r, rb, sa, s, sb, below):
     """The eight limited slopes of row r into its ring slot s (sa, sb: the slots of the rows above and
     below, for their velocities; unused at the domain's edge). A cell next to a dry or blocked cell,
     or on the domain edge, is first order in that direction (which keeps a lake at rest at rest).
-    Branch-free over the cells, so it vectorises."""
+    below: the velocities of row r + 1 computed here too, into slot sb (:func:`_velocity_row` fused
+    into the loop that reads them: the row's depths are loaded once). Branch-free over the cells, so
+    it vectorises."""
     simd_512()
     ny, nx = h.shape
     inner = 0 < r < ny - 1
@@ -279,17 +297,13 @@ def _slope_row(h, zb, blocked, r, rb, sa, s, sb):
     zero = _as(0.0, rb[0, 0, 0])  # the ring's dtype: the state's
     # Every load made up front and the conditions joined with '&' (no branch), the neighbours at
     # fixed offsets (no clamped index): the loops vectorise.
-    for c in range(nx):
-        w = _as(h[r, c], zero)
-        ec = w + zb[r, c]
-        hn = _as(h[ra, c], zero)
-        hs = _as(h[rz, c], zero)
-        ok = _wet(w, blocked[r, c]) & inner & _wet(hn, blocked[ra, c]) & _wet(hs, blocked[rz, c])
-        s0, s1, s2, s3 = _slopes(w, ec, rb[s, _U, c], rb[s, _V, c], hn, hn + zb[ra, c], rb[sa, _U, c], rb[sa, _V, c], hs, hs + zb[rz, c], rb[sb, _U, c], rb[sb, _V, c])  # fmt: skip
-        rb[s, _S + 4, c] = s0 if ok else zero
-        rb[s, _S + 5, c] = s1 if ok else zero
-        rb[s, _S + 6, c] = s2 if ok else zero
-        rb[s, _S + 7, c] = s3 if ok else zero
+    if below:
+        for c in range(nx):
+            up, vp = _velocity_cell(h, hu, hv, blocked, r + 1, c, rb, sb)
+            _y_slopes(h, zb, blocked, r, ra, rz, inner, rb, sa, s, c, up, vp)
+    else:
+        for c in range(nx):
+            _y_slopes(h, zb, blocked, r, ra, rz, inner, rb, sa, s, c, rb[sb, _U, c], rb[sb, _V, c])
     for k in range(4):
         rb[s, _S + k, 0] = zero
         rb[s, _S + k, nx - 1] = zero
@@ -304,6 +318,24 @@ def _slope_row(h, zb, blocked, r, rb, sa, s, sb):
         rb[s, _S + 1, c] = s1 if ok else zero
         rb[s, _S + 2, c] = s2 if ok else zero
         rb[s, _S + 3, c] = s3 if ok else zero
+
+
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _y_slopes(h, zb, blocked, r, ra, rz, inner, rb, sa, s, c, up, vp):
+    """The four limited y-slopes of cell c of row r into ring slot s (ra, rz: the rows above and below,
+    r itself at the domain's edge; sa: the slot of the row above; up, vp: the velocities of the row
+    below)."""
+    zero = _as(0.0, rb[0, 0, 0])
+    w = _as(h[r, c], zero)
+    ec = w + zb[r, c]
+    hn = _as(h[ra, c], zero)
+    hs = _as(h[rz, c], zero)
+    ok = _wet(w, blocked[r, c]) & inner & _wet(hn, blocked[ra, c]) & _wet(hs, blocked[rz, c])
+    s0, s1, s2, s3 = _slopes(w, ec, rb[s, _U, c], rb[s, _V, c], hn, hn + zb[ra, c], rb[sa, _U, c], rb[sa, _V, c], hs, hs + zb[rz, c], up, vp)  # fmt: skip
+    rb[s, _S + 4, c] = s0 if ok else zero
+    rb[s, _S + 5, c] = s1 if ok else zero
+    rb[s, _S + 6, c] = s2 if ok else zero
+    rb[s, _S + 7, c] = s3 if ok else zero
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
@@ -760,6 +792,10 @@ def _store_row(q, r, rb, s, p, n, a, b):
     simd_512()
     at = _as(a, rb[0, 0, 0])
     bt = _as(b, rb[0, 0, 0])
+    if a == 0.0:  # the old values not read (0 q + b f is b f): a row of memory traffic less
+        for j in range(n):
+            q[r, j] = bt * rb[s, p, j]
+        return
     for j in range(n):
         q[r, j] = at * q[r, j] + bt * rb[s, p, j]
 
@@ -767,9 +803,12 @@ def _store_row(q, r, rb, s, p, n, a, b):
 @njit(error_model="numpy", cache=True)
 def _band(
     b0, b1, h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
-    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, rb,
+    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, rb, rainf, raindt, rain, scan, best, bad,
 ):  # fmt: skip
     """Rows b0 to b1 - 1 of one stage (see the comment above _U); rb: the band's ring (4, planes, nx + 2).
+    rain: the step's rain (rainf times raindt) added to each new row right after its update, while
+    the row is in cache (a pass of its own over the state cost about 4 % of a step); scan: then each
+    new row's Courant speed and non-finite count too (see :func:`_row_speed`), into best and bad.
     hancock (order 2): each row's state predicted half a step ahead right after its slopes, the faces
     of the predicted states (MUSCL-Hancock: one stage a step)."""
     ny, nx = h.shape
@@ -782,14 +821,16 @@ def _band(
             rb[k, _E, c] = 1.0
     for lead in range(b0 - 3, b1 + 3):
         r = lead
-        if max(0, b0 - 3) <= r < min(ny, b1 + 3):
+        # At second order the velocities of row r come with the slopes of row r - 1 (below).
+        fused = second and max(0, b0 - 2) <= r - 1
+        if max(0, b0 - 3) <= r < min(ny, b1 + 3) and not fused:
             _velocity_row(h, hu, hv, blocked, r, rb, r & 3)
         r = lead - 1
         if second and max(0, b0 - 2) <= r < min(ny, b1 + 2):
             s = r & 3
             sa = (r - 1) & 3 if r > 0 else s
             sb = (r + 1) & 3 if r < ny - 1 else s
-            _slope_row(h, zb, blocked, r, rb, sa, s, sb)
+            _slope_row(h, hu, hv, zb, blocked, r, rb, sa, s, sb, fused and r + 1 < min(ny, b1 + 3))
             if hancock:
                 _predict_row(h, nb, r, rb, s, dt, dtdx, g)
         if max(0, b0 - 1) <= r < min(ny, b1 + 1):
@@ -814,6 +855,12 @@ def _band(
                 _update_row_compensated(h, lo, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w0, w1, ho, loo, huo, hvo)  # fmt: skip
             else:
                 _update_row(h, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w0, w1, ho, huo, hvo)  # fmt: skip
+            if rain and comp:
+                _rain_row_compensated(ho, loo, rainf, raindt, blocked, r)
+            elif rain:
+                _rain_row(ho, rainf, raindt, blocked, r)
+            if scan:
+                _row_speed(ho, huo, hvo, blocked, g, best, bad, r)
             _store_row(qx, r, rb, s, _X, nx + 1, qa, qb)
             _store_row(qy, r, rb, s, _Y, nx, qa, qb)
             edge_x[r, 0] = rb[s, _X, 0]
@@ -830,7 +877,7 @@ def _band(
 @njit(error_model="numpy", parallel=True, cache=True)
 def _bands(
     h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp,
-    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband,
+    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband, rainf, raindt, rain, scan, best, bad,
 ):  # fmt: skip
     """One stage over nband bands of rows in parallel."""
     ny = h.shape[0]
@@ -838,6 +885,7 @@ def _bands(
         _band(
             k * ny // nband, (k + 1) * ny // nband, h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx,
             w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[k],
+            rainf, raindt, rain, scan, best, bad,
         )  # fmt: skip
 
 
@@ -850,19 +898,20 @@ def _nbands(ny, ring, threads):
 @njit(error_model="numpy", cache=True)
 def _stage(
     h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, lvl, bnd, w0, w1, ho, huo, hvo, lo, loo, comp,
-    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, threads, weight, vols,
+    qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, threads, weight, vols, rainf, raindt, rain, scan, best, bad,
 ):  # fmt: skip
     """One stage: ho = w0 * (h0, ...) + w1 * (U + dt L(U)) of the state U = (h, hu, hv) (ho holding
     h0 on entry where w0 != 0; lo, loo: the float32 remainders of h and ho where comp), with its
     limited face mass fluxes stored as qx = qa qx + qb f; the open boundary's volumes counted with
-    ``weight``."""
+    ``weight``; rain: the step's rain (rainf times raindt) added to the new state (the step's last stage);
+    scan: the new state's rows scanned for the next step's Courant number (best, bad: see :func:`_max_speed`)."""
     b_row, b_col, b_side, b_kind, b_ser, b_slope = bnd
     _boundary_faces(h, zb, nb, hu, hv, blocked, order, g, dx, b_row, b_col, b_side, b_kind, b_ser, b_slope, lvl, bf)
     nband = _nbands(h.shape[0], ring, threads)
     if nband == 1:
-        _band(0, h.shape[0], h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[0])  # fmt: skip
+        _band(0, h.shape[0], h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring[0], rainf, raindt, rain, scan, best, bad)  # fmt: skip
     else:
-        _bands(h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband)  # fmt: skip
+        _bands(h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, w0, w1, ho, huo, hvo, lo, loo, comp, qx, qy, qa, qb, bf, kx, ky, edge_x, edge_y, ring, nband, rainf, raindt, rain, scan, best, bad)  # fmt: skip
     _boundary_volume(edge_x, edge_y, b_row, b_col, b_side, weight * dt, dx, vols)
 
 
@@ -924,22 +973,17 @@ def _rain_row_compensated(h, lo, rainf, raindt, blocked, r):
 
 
 @njit(error_model="numpy", parallel=True, cache=True)
-def _losses(h, lo, comp, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked, sums):
-    """Rain, then infiltration and drainage from the water there (the float32 remainder lo carried where
-    comp); returns (infiltrated, drained) depth sums (sums: per-row scratch)."""
+def _losses(h, lo, comp, hu, hv, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, sums):
+    """Infiltration and drainage from the water there after the step's rain (added by the stage, a row
+    at a time right after its update: see _band; the float32 remainder lo carried where comp);
+    returns (infiltrated, drained) depth sums (sums: per-row scratch)."""
     ny, nx = h.shape
     for r in prange(ny):
-        if comp:
-            _rain_row_compensated(h, lo, rainf, raindt, blocked, r)
-        else:
-            _rain_row(h, rainf, raindt, blocked, r)
-        s_inf, s_drn = 0.0, 0.0
-        if infil_kind != 0 or has_drain:
-            s_inf, s_drn = losses_row(r, 0, nx, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
-            for c in range(nx):
-                if h[r, c] <= H_VEL:
-                    hu[r, c] = 0.0
-                    hv[r, c] = 0.0
+        s_inf, s_drn = losses_row(r, 0, nx, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt)
+        for c in range(nx):
+            if h[r, c] <= H_VEL:
+                hu[r, c] = 0.0
+                hv[r, c] = 0.0
         sums[r, 0] = s_inf
         sums[r, 1] = s_drn
     return sums[:, 0].sum(), sums[:, 1].sum()
@@ -1152,11 +1196,18 @@ def run(
     dt_min = np.inf
     dt_min_clipped = np.inf
     dt_seen = 0.0
+    # Whether row_best and row_bad hold the state's rows, scanned by the last step's stage as it wrote
+    # them (no pass of its own); not where the losses act on every cell after the step.
+    scanned = False
+    scan = infil_kind == 0 and not has_drain
     while t_end - t > 1e-9 * max(1.0, abs(t_end)):
         remaining = t_end - t
         for k in range(nser):
             lvl[k] = series_value(st, sv, sptr, k, t) - zref
-        smax, bad = _max_speed(h, hu, hv, blocked, g, row_best, row_bad)
+        if scanned:
+            smax, bad = row_best.max(), row_bad.sum()
+        else:
+            smax, bad = _max_speed(h, hu, hv, blocked, g, row_best, row_bad)
         if bad:
             status = 2
             break
@@ -1175,22 +1226,31 @@ def run(
         if clipped:
             dt = remaining
         t1 = t_end if clipped else t + dt
+        # Rain (its mean over the step), added by the step's last stage; infiltration and drainage
+        # after the step (wherever they act the rain is added first, as by a pass of its own before).
+        raindt = 0.0
+        if rain_ser >= 0:
+            raindt = series_integral(st, sv, cum, sptr, rain_ser, t1) - series_integral(st, sv, cum, sptr, rain_ser, t)
+        rain = raindt > 0.0 or infil_kind != 0 or has_drain
 
         # fmt: off
         # (lo, lo1: the rounding remainders of h and h1 where comp, unused otherwise)
         # The second stage averages with the step's start state, which it overwrites (see _update_row).
         if order >= 2 and not hancock:
             _stage(h, hu, hv, zb, nb, blocked, order, False, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
-                   lo, lo1, comp, qx, qy, 0.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
+                   lo, lo1, comp, qx, qy, 0.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols,
+                   rainf, raindt, False, False, row_best, row_bad)
             _stage(h1, hu1, hv1, zb, nb, blocked, order, False, g, dt, dx, lvl, bnd, 0.5, 0.5, h, hu, hv,
-                   lo1, lo, comp, qx, qy, 1.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols)
+                   lo1, lo, comp, qx, qy, 1.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols,
+                   rainf, raindt, rain, scan, row_best, row_bad)
         else:
             # One stage (first order, or MUSCL-Hancock's predictor and corrector in one pass), into
             # the other state: the rows a band reads from its neighbours must stay as they were, and
             # an update into its own input would run scalar (see _update_row). The two states then
             # trade places (no copy a step); the caller's arrays get the last one at the end.
             _stage(h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
-                   lo, lo1, comp, qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols)
+                   lo, lo1, comp, qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols,
+                   rainf, raindt, rain, scan, row_best, row_bad)
             h, h1 = h1, h
             hu, hu1 = hu1, hu
             hv, hv1 = hv1, hv
@@ -1198,14 +1258,10 @@ def run(
             traded = not traded
         # fmt: on
 
-        # Rain (its mean over the step), infiltration, drainage.
-        raindt = 0.0
-        if rain_ser >= 0:
-            raindt = series_integral(st, sv, cum, sptr, rain_ser, t1) - series_integral(st, sv, cum, sptr, rain_ser, t)
-        if raindt > 0.0 or infil_kind != 0 or has_drain:
-            s_inf, s_drn = _losses(
-                h, lo, comp, hu, hv, rainf, raindt, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, blocked, sums
-            )
+        if rain:
+            s_inf, s_drn = 0.0, 0.0
+            if infil_kind != 0 or has_drain:
+                s_inf, s_drn = _losses(h, lo, comp, hu, hv, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, sums)
             vols[0] += rain_sum * raindt * cell_area
             vols[4] += s_inf * cell_area
             vols[5] += s_drn * cell_area
@@ -1238,6 +1294,13 @@ def run(
             if h[f_row[k], f_col[k]] <= H_VEL:
                 hu[f_row[k], f_col[k]] = 0.0
                 hv[f_row[k], f_col[k]] = 0.0
+
+        if scan:  # the rows the inflows and held cells changed, scanned again
+            for k in range(s_row.size):
+                _row_speed(h, hu, hv, blocked, g, row_best, row_bad, s_row[k])
+            for k in range(f_row.size):
+                _row_speed(h, hu, hv, blocked, g, row_best, row_bad, f_row[k])
+        scanned = scan
 
         if do_acc:
             accumulate(h, hu, hv, blocked, t1, v_depth, wet, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet)
