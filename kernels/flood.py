@@ -34,7 +34,9 @@ flow, less so for supercritical flow (a dam-break rarefaction, flow through a ga
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numba
@@ -666,13 +668,20 @@ def advance(
     if not (adaptive and _core.plan(state.h.shape, threads)[0]):
         return _advance(state, grid, forcing, params, t_end, accum, device, None)
     parallel = state._sweeps.choose(True)
-    if parallel:
+    with _threads_for(parallel):
         return _advance(state, grid, forcing, params, t_end, accum, device, parallel)
-    # The one-thread sweep: the whole call on one thread, as in a one-thread run (the once-a-call
-    # passes too, which would otherwise wake the other threads; see kernels/_sweep_choice.py).
-    numba.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def _threads_for(parallel: bool) -> Iterator[None]:
+    """Numba's threads as they are for a parallel call; one thread for a call that takes the one-thread
+    sweep, so that it runs as a one-thread run does (its once-a-call parallel passes too, which would
+    otherwise wake the other threads; see kernels/_sweep_choice.py). The count is restored after."""
+    threads = numba.get_num_threads()
+    if not parallel:
+        numba.set_num_threads(1)
     try:
-        return _advance(state, grid, forcing, params, t_end, accum, device, parallel)
+        yield
     finally:
         numba.set_num_threads(threads)
 
@@ -856,9 +865,7 @@ def _advance_local(
     parallel = threads > 1 and (not ADAPTIVE_THREADS or state._lts_threads.choose(True))
     timed = ADAPTIVE_THREADS and threads > 1 and bool(_lts.run.overloads)  # not the call that compiles
     t0, wall0, cpu0 = state.t, time.perf_counter(), time.process_time()
-    if not parallel:
-        numba.set_num_threads(1)
-    try:
+    with _threads_for(parallel):
         t, steps, dt_min, dt_max, status, capped = _lts.run(
             state.h, state.qx, state.qy, zb, nb, prep.blocked, rainf, int(forcing.rain_ser), prep.kind,
             prep.ia, prep.ib, prep.ic, state.infil_cum, prep.drain, prep.has_drain,
@@ -868,8 +875,6 @@ def _advance_local(
             _core.ACC_NONE if accum is None else accum._mode, *acc, vols, state.h_lo, state.h.dtype == np.float32,
             _lts.TILE, int(params.max_levels), levels,
         )  # fmt: skip
-    finally:
-        numba.set_num_threads(threads)
     if timed:
         cpu = time.process_time() - cpu0 if parallel and _threads_sleep() else None
         # simulated cell-seconds per second: the fine steps' work varies with the levels, not the clock

@@ -43,8 +43,6 @@ def stepper(
     n = scenario.numerics
     if n.scheme == "swe":
         return swe.advance, swe.SweParams.from_flood(params, cfl=n.cfl, order=n.order, integrator=n.integrator)
-    if device != "cpu":  # the GPU kernel takes the losses and the speed maxima every step (`--device gpu`)
-        params = params._replace(losses_every=1, speed_every=1)
     return functools.partial(flood.advance, device=device), params
 
 
