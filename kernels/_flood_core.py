@@ -2077,8 +2077,53 @@ def _reopen_rows(h, h_end, blocked, lo, cont, row_bad, row_changed, row_max):
         row_max[r] = hm
 
 
+@njit(error_model="numpy", cache=True)
+def reopen_cells(
+    h, h_end, lo, qx, qy, zb, nb, blocked, t0, pf, rows, cols, end_max, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc
+):
+    """:func:`reopen` for a caller that says which cells it changed since the last call: (rows, cols)
+    (repeats allowed), all others as the last call left them (``h_end``, whose largest depth over the
+    open cells is ``end_max``, :func:`close_call`). Only those cells are checked, zeroed if blocked, and
+    (where their depth differs from ``h_end``) folded with their neighbours into the accumulators.
+
+    The largest depth is ``end_max`` raised by the changed cells: exact, unless a changed cell held
+    ``end_max`` and went down (the largest may then lie anywhere): then RESCAN (the caller makes the
+    full pass). Returns (problem code, largest depth), as :func:`reopen`.
+    """
+    ny, nx = h.shape
+    hmax = end_max
+    rescan = False
+    for k in range(rows.size):
+        r = rows[k]
+        c = cols[k]
+        if blocked[r, c]:
+            h[r, c] = 0.0
+            lo[r, c] = 0.0
+            continue
+        hh = np.float64(h[r, c])
+        if not (hh >= 0.0 and hh < np.inf and np.isfinite(lo[r, c])):
+            return BAD_DEPTH, 0.0
+        old = np.float64(h_end[r, c])
+        rescan = rescan or (old == end_max and hh < old)
+        hmax = max(hmax, hh)
+    if rescan:
+        return RESCAN, 0.0
+    for k in range(rows.size):
+        r = rows[k]
+        c = cols[k]
+        if h[r, c] == h_end[r, c]:
+            continue
+        # folding is idempotent (largest values, wet/dry from the depth now): repeats and overlaps are harmless
+        for rr, cc in ((r, c), (r, c - 1), (r, c + 1), (r - 1, c), (r + 1, c)):
+            if 0 <= rr < ny and 0 <= cc < nx and not blocked[rr, cc]:
+                _open_cell(h, zb, nb, qx, qy, rr, cc, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc)
+    return 0, hmax
+
+
 # Codes of the first problem prepare() finds in the inputs (0: none).
 BAD_Z, BAD_MANNING, BAD_RAIN, BAD_DRAIN, BAD_INFIL, BAD_DEPTH = 1, 2, 3, 4, 5, 6
+# reopen_cells: the largest depth is not known from the changed cells; make the full pass
+RESCAN = 7
 
 
 @njit(error_model="numpy", cache=True)
@@ -2156,3 +2201,37 @@ def accum_close(t, a_dur, a_wet):
             wet = ws == ws  # not NaN
             a_dur[r, c] += (t - ws) if wet else 0.0
             a_wet[r, c] = t if wet else ws
+
+
+@njit(parallel=True, error_model="numpy", cache=True)
+def close_call(t, a_dur, a_wet, h, h_end, blocked):
+    """:func:`accum_close`, and in the same pass over the rows: ``h`` copied to ``h_end`` (what the next
+    call compares with to see what its caller changed) and the largest depth over the open cells (the
+    next call's starting point, :func:`reopen_cells`). One pass instead of three: the wet durations,
+    the copy, and a whole pass of :func:`reopen` at the next call. Returns the largest depth."""
+    ny, nx = a_wet.shape
+    row_max = np.zeros(ny)
+    for r in prange(ny):
+        dr = a_dur[r]
+        wr = a_wet[r]
+        for c in range(nx):
+            ws = wr[c]
+            wet = ws == ws  # not NaN
+            dr[c] += (t - ws) if wet else 0.0
+            wr[c] = t if wet else ws
+        row_max[r] = _copy_max(h[r], h_end[r], blocked[r])
+    return np.max(row_max)
+
+
+@njit(fastmath={"nnan", "ninf", "nsz"}, error_model="numpy", cache=True)
+def _copy_max(hr, er, br):
+    """``hr`` copied to ``er``, and the largest of ``hr`` where ``br`` is 0 (as float64): in the state's
+    dtype, where the largest is the same number, and without NaN semantics (the call's depths are
+    finite: its time loop stops on any other), so that the reduction vectorises."""
+    zero = hr[0] * 0
+    hm = zero
+    for c in range(hr.size):
+        v = hr[c]
+        er[c] = v
+        hm = max(hm, zero if br[c] else v)
+    return np.float64(hm)

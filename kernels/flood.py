@@ -614,6 +614,7 @@ def advance(
     t_end: float,
     accum: FloodAccum | None = None,
     device: str = "cpu",
+    changed: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> IntervalStats:
     """Advance ``state`` in place from ``state.t`` to exactly ``t_end``.
 
@@ -631,6 +632,13 @@ def advance(
     device : {"cpu", "gpu"}
         "gpu" runs the same scheme on an NVIDIA GPU (numba-cuda): the state is copied to the GPU
         for the call and back at its end; depths agree with the CPU's to float rounding.
+    changed : (rows, cols) of int arrays, optional
+        The only cells whose depth the caller changed since the last call returned (e.g. a sewer
+        exchange's manholes; repeats allowed; empty: none). The call then checks, folds into
+        ``accum`` and takes the largest depth from those cells alone instead of passing over the
+        whole grid; the same bits. A cell changed but not named breaks the contract (its change may
+        be missed by ``accum`` and the time step). None (the default): the whole grid is checked.
+        Used where the last call kept ``accum`` with the same arrays; otherwise ignored.
 
     Returns
     -------
@@ -666,10 +674,10 @@ def advance(
     threads = numba.get_num_threads()
     adaptive = ADAPTIVE_THREADS and device == "cpu" and params.time_stepping == "global" and np.ndim(state.h) == 2
     if not (adaptive and _core.plan(state.h.shape, threads)[0]):
-        return _advance(state, grid, forcing, params, t_end, accum, device, None)
+        return _advance(state, grid, forcing, params, t_end, accum, device, None, changed)
     parallel = state._sweeps.choose(True)
     with _threads_for(parallel):
-        return _advance(state, grid, forcing, params, t_end, accum, device, parallel)
+        return _advance(state, grid, forcing, params, t_end, accum, device, parallel, changed)
 
 
 @contextlib.contextmanager
@@ -695,6 +703,7 @@ def _advance(
     accum: FloodAccum | None,
     device: str,
     chosen: bool | None,
+    changed: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> IntervalStats:
     """:func:`advance` once its sweep is chosen: ``chosen`` the sweep choice's pick, None: no choice made."""
     runner = _core.run if device == "cpu" else _gpu_runner()
@@ -738,7 +747,15 @@ def _advance(
         and prep.t == state.t
         and prep.h_end is not None
     )
-    if not fresh:
+    reopened = False
+    if cont and changed is not None:  # the caller named what it changed: those cells alone
+        rows, cols = _cells(changed, state.h.shape)
+        problem, hmax = _core.reopen_cells(
+            state.h, prep.h_end, state.h_lo, state.qx, state.qy, zb, nb, blocked, state.t, pf, rows, cols,
+            prep.end_max, *acc[:4], acc[5], mode,
+        )  # fmt: skip
+        reopened = problem != _core.RESCAN  # RESCAN: the largest depth went down; the full pass finds it
+    if not (fresh or reopened):
         problem, hmax = _core.reopen(
             state.h,
             prep.h_end if cont else state.h,
@@ -832,10 +849,25 @@ def _threads_sleep() -> bool:
     return layer == "omp" and thread_wait.THREADS_SLEEP
 
 
+def _cells(changed: tuple[np.ndarray, np.ndarray], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`advance`'s ``changed`` as two int64 arrays of in-grid cells (a ValueError otherwise)."""
+    rows, cols = (np.ascontiguousarray(a, dtype=np.int64).reshape(-1) for a in changed)
+    if rows.shape != cols.shape:
+        raise ValueError(f"changed = (rows, cols) must have the same length, got {rows.size} and {cols.size}")
+    ny, nx = shape
+    if rows.size and not (rows.min() >= 0 and rows.max() < ny and cols.min() >= 0 and cols.max() < nx):
+        raise ValueError(f"changed holds cells outside the {ny} x {nx} grid")
+    return rows, cols
+
+
 def _close_interval(state: FloodState, accum: FloodAccum | None, prep: _Prepared, t: float, steps: int) -> None:
-    """After a compiled time loop: wet durations up to ``t``, the state's clock and what ``prep`` keeps."""
+    """After a compiled time loop: wet durations up to ``t``, the state's clock and what ``prep`` keeps
+    (with ``accum``: the depths as they are and their largest, for the next call's ``changed``)."""
     if accum is not None:
-        _core.accum_close(t, accum.duration, accum.wet_since)
+        h = state.h
+        if prep.h_end is None or prep.h_end.shape != h.shape or prep.h_end.dtype != h.dtype:
+            prep.h_end = np.empty_like(h)
+        prep.end_max = _core.close_call(t, accum.duration, accum.wet_since, h, prep.h_end, prep.blocked)
     state.t = float(t)
     state.steps += int(steps)
     prep.remember(state, accum)
@@ -957,7 +989,7 @@ class _Prepared:
         self.static = static
         self.problem, self.hmax = problem, hmax
         self.h = self.accum = self.h_end = None
-        self.t = np.nan
+        self.t = self.end_max = np.nan
 
     def inputs_match(self, grid: FloodGrid, forcing: FloodForcing, params: FloodParams, h: np.ndarray) -> bool:
         return (
@@ -969,12 +1001,8 @@ class _Prepared:
         )
 
     def remember(self, state: FloodState, accum: FloodAccum | None) -> None:
-        """Keep the state's arrays, time and depths as this call leaves them."""
+        """Keep the state's arrays and time as this call leaves them (its depths: :func:`_close_interval`)."""
         self.h, self.accum, self.t = state.h, accum, state.t
-        if accum is not None:
-            if self.h_end is None or self.h_end.shape != state.h.shape or self.h_end.dtype != state.h.dtype:
-                self.h_end = np.empty_like(state.h)
-            np.copyto(self.h_end, state.h)
         state._prepared = self
 
 

@@ -90,6 +90,68 @@ def test_depths_the_caller_changes_between_calls_are_checked_and_counted():
     assert state.h[11, 21] == 0.0
 
 
+def _exchange(state, k, cells):
+    """What a sewer exchange does between calls: water on and off a few cells (k: which exchange)."""
+    rows, cols = cells
+    sign = np.where(np.arange(rows.size) % 2 == 0, 1.0, -0.5)
+    change = sign * 0.02 * (1 + np.sin(k + np.arange(rows.size)))
+    np.add.at(state.h, cells, change.astype(state.h.dtype))
+    state.h[cells] = np.maximum(state.h[cells], 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stepping", ["global", "local"])
+def test_naming_the_changed_cells_gives_the_same_bits_as_the_whole_grid_pass(dtype, stepping):
+    params = FloodParams(alpha=0.6, time_stepping=stepping)
+    # manholes (two sharing a cell) and a cell in the building, whose change is zeroed
+    cells = (np.array([20, 20, 5, 33, 12, 39]), np.array([30, 30, 50, 10, 22, 59]))
+    results = []
+    for named in (False, True):
+        grid, forcing, state, acc = _slope(dtype)
+        for k in range(1, 41):
+            advance(state, grid, forcing, params, 5.0 * k, acc, changed=cells if named and k > 1 else None)
+            _exchange(state, k, cells)
+        results.append((state, acc))
+    (one, acc1), (two, acc2) = results
+    assert one.steps == two.steps
+    for name in ("h", "qx", "qy", "infil_cum", "h_lo"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+    for name in ACC:
+        np.testing.assert_array_equal(getattr(acc1, name), getattr(acc2, name), err_msg=name)
+
+
+def test_named_changes_are_checked_folded_and_time_the_next_step():
+    params = FloodParams()
+    grid, forcing, state, acc = _slope(np.float64)
+    advance(state, grid, forcing, params, 5.0, acc)
+    deep = 3.0  # deeper than any water there: the next step's Courant limit must see it
+    state.h[20, 30] = deep
+    st = advance(state, grid, forcing, params, 5.0 + 1e-3, acc, changed=([20], [30]))
+    assert acc.h_max[20, 30] == deep
+    assert st.dt_max == pytest.approx(1e-3)
+    st = advance(state, grid, forcing, params, 6.0, acc, changed=([], []))
+    assert st.dt_min <= 0.7 * 2.0 / np.sqrt(9.81 * deep) * 1.001  # its first step (the column then spreads)
+    # the deepest cell drained: the largest depth is found again over the whole grid, as without the names
+    state.h[20, 30] = 0.0
+    _, _, ref, ref_acc = _slope(np.float64)
+    for name in ("h", "qx", "qy", "h_lo", "infil_cum"):
+        np.copyto(getattr(ref, name), getattr(state, name))
+    ref.t = state.t
+    a = advance(state, grid, forcing, params, 7.0, acc, changed=([20], [30]))
+    b = advance(ref, grid, forcing, params, 7.0, ref_acc)
+    assert (a.steps, a.dt_max) == (b.steps, b.dt_max)
+    np.testing.assert_array_equal(state.h, ref.h)
+    state.h[5, 5] = -0.1
+    with pytest.raises(ValueError, match="negative, NaN or infinite depths"):
+        advance(state, grid, forcing, params, 8.0, acc, changed=([5], [5]))
+    state.h[5, 5] = 0.0
+    state.h[11, 21] = 1.0  # in the building: zeroed, as on the first call
+    advance(state, grid, forcing, params, 8.0, acc, changed=([11], [21]))
+    assert state.h[11, 21] == 0.0
+    with pytest.raises(ValueError, match="outside the 40 x 60 grid"):
+        advance(state, grid, forcing, params, 9.0, acc, changed=([40], [0]))
+
+
 # --- The sweep each call runs (kernels._sweep_choice) ---------------------------------------------
 
 

@@ -187,6 +187,8 @@ class SewerCoupling:
             self.out_share = self.cell_area / np.bincount(out_flat, minlength=ny * nx)[out_flat]
             # the outfalls by cell (outfalls sharing a cell share its water): sums over the outfalls, not the grid
             self._out_cell = np.unique(out_flat, return_inverse=True)[1].reshape(-1)
+            #: (rows, cols) of every cell :meth:`step` may change: the coupled manholes' and surface outfalls'
+            self.cells = (np.concatenate((self.rows, self.out_rows)), np.concatenate((self.cols, self.out_cols)))
             self.area = np.full(len(self.idx), cfg.inlet_area)
             self.perimeter = np.full(len(self.idx), cfg.inlet_perimeter)
             if self.network.rows.get("SUBCATCHMENTS"):

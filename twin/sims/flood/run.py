@@ -383,12 +383,19 @@ def run(
         sewer = _sewer(scenario, twin, s, ck if resume else None, logs)
         if sewer is not None:
             sewer.step(state.h, min(sewer.interval, scenario.duration))
+        # the cells the loop changed since the last kernel call: the local-inertial kernel then checks those
+        # alone, not the whole grid (at every sewer exchange; the full solver has no such option)
+        hint = scenario.numerics.scheme == "inertial"
+        nothing = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        changed = None  # the first call checks the whole grid
         for t_event, kinds in _schedule(scenario, s, sewer.interval if sewer is not None else None):
             if t_event <= state.t + 1e-9:
                 continue
             k0, t_prev = time.perf_counter(), state.t
             try:
-                stats = advance(state, s.grid, s.forcing, params, t_event, accum)
+                stats = advance(
+                    state, s.grid, s.forcing, params, t_event, accum, **({"changed": changed} if hint else {})
+                )
             except ValueError as exc:  # the kernel checks its contract; say it in the twin's terms
                 raise InputDataError(f"The flood inputs are inconsistent: {exc}") from None
             run_stats["kernel_seconds"] += time.perf_counter() - k0
@@ -404,8 +411,10 @@ def run(
             if stats.steps:
                 run_stats["dt_min"] = min(run_stats["dt_min"], stats.dt_min)
                 run_stats["dt_max"] = max(run_stats["dt_max"], stats.dt_max)
+            changed = nothing
             if sewer is not None and "drainage" in kinds and t_event < scenario.duration:
                 sewer.step(state.h, min(t_event + sewer.interval, scenario.duration))
+                changed = sewer.cells
             if "gauge" in kinds and len(s.gauge_names):
                 gauge_rows.append(_gauge_row(t_event, state, s))
             if "frame" in kinds and store is not None:
