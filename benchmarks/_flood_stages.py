@@ -7,7 +7,8 @@ stage to the one before:
    losses (no infiltration, no drainage capacity), its rain and inflows, no running maxima;
 2. running maxima, hazard and flood timing (``FloodAccum``);
 3. infiltration (and drainage capacity): the scenario's own grid;
-4. the stops of a run without a sewer network: a call per gauge row and snapshot, nothing done there;
+4. the stops of a run without a sewer network: a call per gauge row and snapshot, nothing done there
+   (each call told so, ``changed`` empty, as the run loop does);
 5. ``run`` with its snapshots off (gauges, the loop, the volumes; the result is built, not written);
 6. ``run`` with its snapshots (depth and speed frames);
 7. ``run`` of the scenario itself: with a ``[drainage]`` table, SWMM coupled at every exchange.
@@ -56,9 +57,12 @@ def _kernel_variant(tw: Twin, scenario: Scenario, *, accum: bool, losses: bool, 
         state = new_state(scenario, s.h0.astype(scenario.numerics.dtype))
         acc = FloodAccum.zeros(state.h.shape) if accum else None
         steps = 0
+        nothing = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         t0, c0 = time.perf_counter(), time.process_time()
-        for t in ends:
-            st = advance(state, grid, s.forcing, params, float(t), acc)
+        for k, t in enumerate(ends):
+            # as the run loop: after the first call, nothing changed between calls (no whole-grid check)
+            kw = {"changed": nothing} if k and scenario.numerics.scheme == "inertial" else {}
+            st = advance(state, grid, s.forcing, params, float(t), acc, **kw)
             if st.status:
                 raise RuntimeError(f"kernel status {st.status}")
             steps += st.steps

@@ -961,7 +961,7 @@ class _Prepared:
     objects hold the same arrays. Their values are inputs the caller does not change in place between
     calls (the flood run replaces the forcing when the rain map changes); a new grid or forcing is
     checked and prepared again. ``h_end`` is the depth the last call left, to see what the caller
-    changed in between.
+    changed in between, and ``end_max`` its largest over the open cells (for a caller that names them).
     """
 
     def __init__(
