@@ -37,6 +37,7 @@ from numba import njit, prange
 from ._bitops import as_bits, from_bits, nonfinite
 from ._flood_core import (
     ACC_DEPTH,
+    ACC_FULL,
     FASTMATH,
     N_PF,
     P_FOUR,
@@ -412,12 +413,13 @@ def _store_y(r0, r1, c0, c1, qy, qyn, fp, zero):
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _continuity_tile(
-    a, b, b1, rects, nrect, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
+    a, b, b1, rects, nrect, tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, l_take,
     infil_kind, ia, ib, ic, icum, drain, has_drain, part, k, pf, lscr,
 ):  # fmt: skip
-    """Depth update of a tile's cells from the limited volumes of the faces updated now; rain and
-    losses over the tile's own step where the tile itself is updated now. Stores the limited
-    discharge of the owned faces updated now. Per-tile sums go to ``part[k]``; ``lscr[k]``: the losses' scratch rows."""
+    """Depth update of a tile's cells from the limited volumes of the faces updated now; rain over the
+    tile's own step where the tile itself is updated now, and the losses over ``l_take`` of each tile
+    (:func:`_schedule`). Stores the limited discharge of the owned faces updated now. Per-tile sums go
+    to ``part[k]``; ``lscr[k]``: the losses' scratch rows."""
     ny, nx = h.shape
     r0, r1, c0, _ = _bounds(a, b, tile, ny, nx)
     c1 = _bounds(a, b1 - 1, tile, ny, nx)[3]
@@ -429,7 +431,6 @@ def _continuity_tile(
     on_n = _on(ln, s)
     zero = pf[P_ZERO]
     raindt = raindt_l[lt] if on_t else zero
-    dt = dt_l[lt] if on_t else 0.0
     s_inf = 0.0
     s_drn = 0.0
     # the largest depth as the largest bit pattern (depths are >= 0; NaN's is above infinity's): an
@@ -470,9 +471,23 @@ def _continuity_tile(
                 _, _, ca, cb = _bounds(a, bb, tile, ny, nx)
                 _store_y(r0, r0 + 1, ca, cb, qy, qyn, fp, zero)
     if infil_kind != 0 or has_drain:
-        s_inf, s_drn = losses_rect(
-            r0, r1, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, dt, lscr, k
-        )
+        # each tile's losses over the time its own schedule took them for (l_take, :func:`_schedule`; 0: not
+        # now), a call per group of neighbouring tiles with the same (the whole run where all agree)
+        bb = b
+        while bb < b1:
+            ldt = l_take[a, bb]
+            e = bb + 1
+            while e < b1 and l_take[a, e] == ldt:
+                e += 1
+            if ldt > 0.0:
+                ca = _bounds(a, bb, tile, ny, nx)[2]
+                cb = _bounds(a, e - 1, tile, ny, nx)[3]
+                inf, drn = losses_rect(
+                    r0, r1, ca, cb, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, ldt, lscr, k
+                )
+                s_inf += inf
+                s_drn += drn
+            bb = e
     for r in range(r0, r1):
         ru = _u(r)
         for j in range(c1 - c0):
@@ -487,15 +502,41 @@ def _continuity_tile(
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _accumulate_tile(
-    rects, nrect, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, k, pf, do_acc, scr
+    a, b, b1, rects, nrect, tile, on_t, sp_full, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur,
+    a_wet, part, k, pf, do_acc, scr,
 ):  # fmt: skip
     """Running maxima and wet/dry times of the cells of a work item's rectangles after the update, as
     the global sweep takes them (:func:`kernels._flood_lts_rows.maxima_rect`; ``scr[k]`` its scratch
     rows): the speed from the stored discharges over the largest depth they went through
     (the cell's depth before (``h0``) and after, its faces' flow depths before), held to its bound. A
     face beyond the grid's edge adds nothing (with the cell itself: its own depth, no drop). With the
-    lean accumulator (``do_acc`` ACC_DEPTH) only the largest depth and the wet/dry times."""
+    lean accumulator (``do_acc`` ACC_DEPTH) only the largest depth and the wet/dry times; with the full one,
+    the speed and hazard of a tile updated now where its schedule folds them (``sp_full``, :func:`_schedule`),
+    the depth and times elsewhere, as the global steps between two folds. The edge cells of a tile not
+    updated itself, which a finer neighbour's faces change, fold at each change (as every step): they are
+    few, and folding them only with their tile left the demo's speeds within 2 % on 0.1 % fewer cells."""
     n_cap = 0
+    if on_t:
+        # the run's one rectangle, a call per group of neighbouring tiles with the same schedule
+        ny, nx = h.shape
+        r0, r1 = rects[0, 0], rects[0, 1]
+        bb = b
+        while bb < b1:
+            full = do_acc != ACC_DEPTH and sp_full[a, bb]
+            e = bb + 1
+            while e < b1 and (do_acc != ACC_DEPTH and sp_full[a, e]) == full:
+                e += 1
+            c0 = _bounds(a, bb, tile, ny, nx)[2]
+            c1 = _bounds(a, e - 1, tile, ny, nx)[3]
+            if full:
+                n_cap += maxima_rect(
+                    r0, r1, c0, c1, h, h0, zb, nb, qx, qy, t1, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, pf, scr, k
+                )  # fmt: skip
+            else:
+                _depth_rect(r0, r1, c0, c1, h, h0, t1, a_hmax, a_tarr, a_dur, a_wet, pf)
+            bb = e
+        part[k, _T_CAPPED] = n_cap
+        return
     for i in range(nrect):
         r0, r1, c0, c1 = rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3]
         if do_acc == ACC_DEPTH:
@@ -659,17 +700,95 @@ def _touched(lev, s, touched, todo, spare, rects, tile, ny, nx):
     return n
 
 
+@njit(error_model="numpy", cache=True)
+def _schedule(todo, n, lev, s, nfine, last, dt_l, dt_max, losses_every, speed_every, l_dt, l_n, sp_n, l_take, sp_full):
+    """Which tiles updated at fine step ``s`` take their losses and fold their speed now, each on its own schedule.
+
+    Both are counted in fine steps, so that a tile takes them as often in time as the global steps do with the
+    same options: a tile takes its losses at its first step that brings the fine steps since its last losses
+    to ``losses_every`` (``l_n``: every ``losses_every``-th step at the finest level, every step from the level
+    whose step is that long), over the time since (``l_dt``; ``l_take``, 0 where not now), sooner where
+    another step as long would take it past ``dt_max`` (within a cycle a tile's steps are no longer than
+    this one; across cycles :func:`_flush_losses` sees to it), and at its step that ends the call. It folds
+    the speed and hazard into their maxima (``sp_full``) likewise, every ``speed_every`` fine steps (``sp_n``)
+    and at its step that ends the call. Counted in the tile's own steps instead, a level-4 tile took them
+    every 64 fine steps (its losses every 4 of its steps up to ``dt_max``), and on the demo's whole storm the
+    largest speeds were within 2 % of every step's on 95.9 % of the wet cells only (99.3 % for the global
+    steps' every 4)."""
+    for i in range(n):
+        a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
+        lt = lev[a, b]
+        if not _on(lt, s):
+            continue
+        m = _span(lt, s, nfine)
+        ends = last and s + m == nfine
+        dt = dt_l[lt]
+        for bb in range(b, b1):
+            l_dt[a, bb] += dt
+            l_n[a, bb] += m
+            if l_n[a, bb] >= losses_every or ends or l_dt[a, bb] + dt > dt_max:
+                l_take[a, bb] = l_dt[a, bb]
+                l_dt[a, bb] = 0.0
+                l_n[a, bb] = 0
+            else:
+                l_take[a, bb] = 0.0
+            sp_n[a, bb] += m
+            sp_full[a, bb] = sp_n[a, bb] >= speed_every or ends
+            if sp_full[a, bb]:
+                sp_n[a, bb] = 0
+
+
+@njit(error_model="numpy", cache=True)
+def _pinned_acc(do_acc, sp_full, rows, cols, tile, ty, tx):
+    """What the point inflows' or level-held cells' maxima take this fine step: the speed where their tiles
+    fold it now (:func:`_schedule`), else the depth and timing only, as the global steps between two folds.
+    Their tiles step at the finest level, every fine step from the call's start, so they fold together."""
+    if do_acc == ACC_FULL and not sp_full[_tile_of(rows[0], cols[0], tile, ty, tx)]:
+        return ACC_DEPTH
+    return do_acc
+
+
+@njit(error_model="numpy", cache=True)
+def _flush_losses(
+    lev, dt0, nfine, dt_max, l_dt, l_n, tile, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, lscr, vols,
+    cell_area,
+):  # fmt: skip
+    """At a cycle's start: the pending losses of each tile that is idle in it, or whose first step would take
+    its pending time past ``dt_max`` (a coarser level than before), taken now over that time and booked in
+    ``vols``, so that no loss covers more than ``dt_max`` and none is left when the call ends."""
+    ny, nx = h.shape
+    ty, tx = lev.shape
+    for a in range(ty):
+        for b in range(tx):
+            if l_dt[a, b] == 0.0:
+                continue
+            lt = lev[a, b]
+            if lt >= 0 and l_dt[a, b] + dt0 * _span(lt, 0, nfine) <= dt_max:
+                continue
+            if infil_kind != 0 or has_drain:
+                r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
+                inf, drn = losses_rect(
+                    r0, r1, c0, c1, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, l_dt[a, b], lscr, 0
+                )
+                vols[4] += inf * cell_area
+                vols[5] += drn * cell_area
+            l_dt[a, b] = 0.0
+            l_n[a, b] = 0
+
+
 @njit(parallel=True, error_model="numpy", cache=True)
 def run(
     h, qx, qy, zb, nb, blocked, rainf, rain_ser, infil_kind, ia, ib, ic, icum, drain, has_drain,
     b_row, b_col, b_side, b_kind, b_ser, b_slope, f_row, f_col, f_ser, s_row, s_col, s_ser, s_w, st, sv, sptr,
     dx, alpha, theta, h_dry, dt_max, g, wet_depth, froude_cap, zref, t0, t_end, do_acc,
-    a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols, lo, comp, tile, kmax, level_cells,
+    a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols, lo, comp, tile, kmax, level_cells, losses_every, speed_every,
 ):  # fmt: skip
     """Advance from t0 to exactly t_end with local time steps; arguments as :func:`_flood_core.run`
     (without the sweeps' ``parallel``, ``nch``, ``hmax``, ``rain_sum`` and ``fixed_dt``: the step is
     adaptive) plus the tile edge ``tile``, the largest level ``kmax`` and ``level_cells`` (length
-    kmax + 2, float64), which receives the cell-seconds spent at each level (the last entry: idle tiles).
+    kmax + 2, float64), which receives the cell-seconds spent at each level (the last entry: idle tiles),
+    and ``losses_every`` / ``speed_every`` as the global run's, counted in each tile's own steps
+    (:func:`_schedule`).
 
     Returns (t, fine steps, smallest fine step, largest tile step, status, capped) as the global run.
     """
@@ -702,6 +821,12 @@ def run(
     tmax = np.zeros((ty, tx))
     tdry = np.zeros((ty, tx), np.bool_)
     tvel = np.zeros((ty, tx))
+    # each tile's schedule of losses and speed maxima (_schedule)
+    l_dt = np.zeros((ty, tx))
+    l_n = np.zeros((ty, tx), np.int64)
+    sp_n = np.zeros((ty, tx), np.int64)
+    l_take = np.zeros((ty, tx))
+    sp_full = np.zeros((ty, tx), np.bool_)
     dtdx_l = np.zeros(kmax + 1, h.dtype)
     raindt_l = np.zeros(kmax + 1, h.dtype)
     dt_l = np.zeros(kmax + 1)
@@ -789,6 +914,10 @@ def run(
                 r0, r1, c0, c1 = _bounds(a, b, tile, ny, nx)
                 cells = (r1 - r0) * (c1 - c0)
                 level_cells[lev[a, b] if lev[a, b] >= 0 else kmax + 1] += cells * (nfine * dt0)
+        _flush_losses(
+            lev, dt0, nfine, dt_max, l_dt, l_n, tile, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, lscr,
+            vols, cell_area,
+        )  # fmt: skip
         # --- the fine steps of the cycle
         for s in range(nfine):
             ts = t + s * dt0
@@ -807,6 +936,9 @@ def run(
                         st, sv, cum, sptr, rain_ser, ts
                     )
             n = _touched(lev, s, touched, todo, spare, rects, tile, ny, nx)
+            _schedule(
+                todo, n, lev, s, nfine, last, dt_l, dt_max, losses_every, speed_every, l_dt, l_n, sp_n, l_take, sp_full
+            )  # fmt: skip
             for i in prange(n):
                 a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                 _momentum_tile(
@@ -864,7 +996,7 @@ def run(
             for i in prange(n):
                 a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                 _continuity_tile(
-                    a, b, b1, rects[i], todo[i, 3], tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, dt_l,
+                    a, b, b1, rects[i], todo[i, 3], tile, s, lev, h, lo, comp, qx, qy, qxn, qyn, vx, vy, fp, rainf, raindt_l, l_take,
                     infil_kind, ia, ib, ic, icum, drain, has_drain, part, i, pf, lscr,
                 )  # fmt: skip
             # boundary volumes and stored discharges (after limiting), rain volumes
@@ -910,11 +1042,12 @@ def run(
                 for i in prange(n):
                     a, b, b1 = todo[i, 0], todo[i, 1], todo[i, 2]
                     te = t1
-                    if _on(lev[a, b], s):
+                    on_t = _on(lev[a, b], s)
+                    if on_t:
                         te = _fine_time(t, s + _span(lev[a, b], s, nfine), dt0, nfine, last, t_end)
                     _accumulate_tile(
-                        rects[i], todo[i, 3], h, h0, zb, nb, qx, qy, te, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet,
-                        part, i, pf, do_acc, scr,
+                        a, b, b1, rects[i], todo[i, 3], tile, on_t, sp_full, h, h0, zb, nb, qx, qy, te,
+                        a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, part, i, pf, do_acc, scr,
                     )  # fmt: skip
                 for i in range(n):
                     capped += part[i, _T_CAPPED]
@@ -923,7 +1056,8 @@ def run(
                     hmax,
                     point_inflows(
                         h, lo, comp, zb, nb, qx, qy, s_row, s_col, s_ser, s_w, st, sv, cum, sptr, ts, t1, t1 - ts,
-                        dx, pf, do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
+                        dx, pf, _pinned_acc(do_acc, sp_full, s_row, s_col, tile, ty, tx), a_hmax, a_vmax, a_haz,
+                        a_tarr, a_dur, a_wet, vols,
                     ),
                 )  # fmt: skip
             if f_row.size:
@@ -931,7 +1065,8 @@ def run(
                     hmax,
                     forced_cells(
                         h, lo, comp, zb, nb, qx, qy, blocked, f_row, f_col, f_ser, st, sv, sptr, zref, t1, dx, pf,
-                        do_acc, a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
+                        _pinned_acc(do_acc, sp_full, f_row, f_col, tile, ty, tx), a_hmax, a_vmax, a_haz, a_tarr,
+                        a_dur, a_wet, vols,
                     ),
                 )  # fmt: skip
             steps += 1

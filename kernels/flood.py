@@ -401,12 +401,17 @@ class FloodParams(NamedTuple):
         than the water there and the volumes book what they take, so the balance is as exact as with 1
         (the default, every step); the water a loss takes stays on the ground up to that many steps
         longer, and Green-Ampt's implicit step (first order in its interval) errs as with steps of up to
-        ``dt_max``. Global time stepping on the CPU; the GPU and local time stepping take them every step.
+        ``dt_max``. On the CPU; under local time stepping each tile takes them over its own summed steps, at
+        its first step that brings the finest steps since its last losses to this many (as often in time as
+        the global steps), never past ``dt_max``, and at its step that ends the call; the GPU takes them every
+        step.
     speed_every : int
         Fold the speed and hazard into a full :class:`FloodAccum`'s maxima every this many steps (>= 1) and
         at every call's last step; the largest depth and the flood timing still every step (as the lean
         accumulator keeps them, bit for bit), and ``speed_capped`` counts the steps folded. 1 (the
-        default): every step. Global time stepping on the CPU; the GPU and local time stepping fold every step.
+        default): every step. On the CPU; under local time stepping each tile folds at its first step that
+        brings the finest steps since its last fold to this many, and at its step that ends the call (the edge
+        cells a finer neighbour changes at each change); the GPU folds every step.
     """
 
     alpha: float = 0.7
@@ -905,7 +910,7 @@ def _advance_local(
             float(grid.dx), float(params.alpha), float(params.theta), float(params.h_dry), float(params.dt_max),
             float(params.g), float(params.wet_depth), float(params.froude_cap), prep.zref, state.t, float(t_end),
             _core.ACC_NONE if accum is None else accum._mode, *acc, vols, state.h_lo, state.h.dtype == np.float32,
-            _lts.TILE, int(params.max_levels), levels,
+            _lts.TILE, int(params.max_levels), levels, int(params.losses_every), int(params.speed_every),
         )  # fmt: skip
     if timed:
         cpu = time.process_time() - cpu0 if parallel and _threads_sleep() else None

@@ -56,7 +56,7 @@ def member_numerics(base: Scenario, override: dict[str, Any]) -> Numerics:
         )
     d = base.to_dict()
     # over the base's record, not its model: a key the base left at its default (losses_every: 4 under the
-    # global steps, 1 under local ones) takes the default of the members' own numerics
+    # inertial scheme on the CPU, 1 under the full solver or the GPU) takes the default of the members' own numerics
     d["numerics"] = {**d.get("numerics", {}), **override}
     return Scenario.from_record(d, source="the forecast's [numerics] over its base scenario's").numerics
 

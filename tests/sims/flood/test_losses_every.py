@@ -18,9 +18,14 @@ def test_the_default_leaves_the_scenario_record_as_before():
     assert not {"losses_every", "speed_every"} & set(flood_scenario().to_dict().get("numerics", {}))
     params = setup(plane_twin(), flood_scenario()).params
     assert (params.losses_every, params.speed_every) == (4, 4)
-    local = flood_scenario(numerics={"time_stepping": "local"})
-    assert (local.numerics.losses_every, local.numerics.speed_every) == (1, 1)
+    local = flood_scenario(numerics={"time_stepping": "local"})  # counted in each tile's own steps
+    assert (local.numerics.losses_every, local.numerics.speed_every) == (4, 4)
     assert not {"losses_every", "speed_every"} & set(local.to_dict()["numerics"])
+    assert setup(plane_twin(), local).params.losses_every == 4
+    every_step = flood_scenario(numerics={"time_stepping": "local", "losses_every": 1})
+    assert every_step.to_dict()["numerics"]["losses_every"] == 1
+    swe = flood_scenario(numerics={"scheme": "swe"})
+    assert (swe.numerics.losses_every, swe.numerics.speed_every) == (1, 1)
     sc = flood_scenario(numerics={"dtype": "float64", "losses_every": 1})
     assert sc.to_dict()["numerics"]["losses_every"] == 1
     assert setup(plane_twin(), sc).params.losses_every == 1
@@ -29,10 +34,10 @@ def test_the_default_leaves_the_scenario_record_as_before():
 @pytest.mark.parametrize("key", ["losses_every", "speed_every"])
 @pytest.mark.parametrize(
     "numerics",
-    [{"scheme": "swe"}, {"time_stepping": "local"}, {"device": "gpu"}],
+    [{"scheme": "swe"}, {"device": "gpu"}, {"time_stepping": "local", "device": "gpu"}],
 )
 def test_every_few_steps_where_nothing_reads_it_is_refused(numerics, key):
-    with pytest.raises(ScenarioError, match=rf"numerics.{key} is read by the inertial scheme's global"):
+    with pytest.raises(ScenarioError, match=rf"numerics.{key} is read by the inertial scheme's time steps on the CPU"):
         flood_scenario(numerics={key: 3, **numerics})
 
 

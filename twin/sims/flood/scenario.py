@@ -431,21 +431,24 @@ class Roads(ScenarioTable):
 #: ``[numerics]`` keys that space out the losses and the speed maxima over the steps (issue #22).
 EVERY_KEYS = ("losses_every", "speed_every")
 
-#: Their default where they are read (the inertial scheme's global steps on the CPU). On the demo's whole storm
-#: (2 h, 18,560 steps) 4 for both against every step: the largest depth within 1 cm on 99.97 % of the wet cells,
-#: the largest speed within 2 % on 99.3 %, the same flooded buildings, the balance as exact, 30 % less CPU
-#: (benchmarks/RESULTS.md); 8 left the speed within 2 % on 97.9 % only.
+#: Their default where they are read (the inertial scheme's time steps on the CPU, global or local: local
+#: time stepping counts the finest steps that each tile's own steps span). On the demo's whole storm (2 h, 18,560 steps) 4 for both
+#: against every step: the largest depth within 1 cm on 99.97 % of the wet cells, the largest speed within 2 %
+#: on 99.3 %, the same flooded buildings, the balance as exact, 30 % less CPU (benchmarks/RESULTS.md); 8 left
+#: the speed within 2 % on 97.9 % only.
 EVERY_DEFAULT = 4
+
+
+def _every_read(scheme: str, device: str) -> bool:
+    """Whether the time loop of ``scheme`` on ``device`` reads ``losses_every`` / ``speed_every``: the inertial
+    scheme's on the CPU, with global or local time steps (the full solver and the GPU take every step)."""
+    return (scheme, device) == ("inertial", "cpu")
 
 
 def every_default(numerics: Mapping[str, Any]) -> int:
     """``losses_every`` / ``speed_every`` for a ``[numerics]`` table that names neither: :data:`EVERY_DEFAULT`
-    under the inertial scheme's global steps on the CPU (the only time loop that reads them), else 1."""
-    taken = (
-        numerics.get("scheme", "inertial"),
-        numerics.get("time_stepping", "global"),
-        numerics.get("device", "cpu"),
-    ) == ("inertial", "global", "cpu")
+    where the time loop reads them (the inertial scheme on the CPU), else 1."""
+    taken = _every_read(numerics.get("scheme", "inertial"), numerics.get("device", "cpu"))
     return EVERY_DEFAULT if taken else 1
 
 
@@ -495,16 +498,16 @@ class Numerics(ScenarioTable):
     losses_every: int = doc(
         None,
         description="Take infiltration and drainage capacity every this many steps, over their summed time up to "
-        "dt_max (the balance as exact; 1: every step). Read by the inertial scheme's global steps on the CPU, "
-        "where it defaults to 4; 1 elsewhere",
+        "dt_max (the balance as exact; 1: every step; local time stepping counts the finest steps a tile's "
+        "steps span). Read by the inertial scheme on the CPU, where it defaults to 4; 1 elsewhere",
         ge=1,
         le=16,
     )
     speed_every: int = doc(
         None,
         description="Fold the speed and hazard into their maxima every this many steps and at every output "
-        "time (the largest depth and flood timing every step; 1: every step). Read by the inertial scheme's "
-        "global steps on the CPU, where it defaults to 4; 1 elsewhere",
+        "time (the largest depth and flood timing every step; 1: every step; local time stepping counts the "
+        "finest steps a tile's steps span). Read by the inertial scheme on the CPU, where it defaults to 4; 1 elsewhere",
         ge=1,
         le=16,
     )
@@ -541,17 +544,13 @@ class Numerics(ScenarioTable):
 
     @model_validator(mode="after")
     def _every_where_taken(self) -> Numerics:
-        # only the inertial kernel's global CPU time loop reads it: elsewhere it would do nothing
+        # only the inertial kernel's CPU time loops (global and local steps) read it: elsewhere it would do nothing
         for key in EVERY_KEYS:
-            if getattr(self, key) != 1 and (self.scheme, self.time_stepping, self.device) != (
-                "inertial",
-                "global",
-                "cpu",
-            ):
+            if getattr(self, key) != 1 and not _every_read(self.scheme, self.device):
                 raise ValueError(
-                    f"numerics.{key} is read by the inertial scheme's global time steps on the CPU only (here "
-                    f"scheme = '{self.scheme}', time_stepping = '{self.time_stepping}', device = '{self.device}'), "
-                    f"which take every step; drop it or set {key} = 1"
+                    f"numerics.{key} is read by the inertial scheme's time steps on the CPU only (here "
+                    f"scheme = '{self.scheme}', device = '{self.device}'), which take every step; drop it or "
+                    f"set {key} = 1"
                 )
         return self
 
