@@ -69,6 +69,10 @@ N_PF = 20
 # What the running maxima keep (the kernel's ``do_acc``): nothing, everything (speed, hazard too; a
 # bool True means this), or only the depth and the wet/dry timing (a lean accumulator).
 ACC_NONE, ACC_FULL, ACC_DEPTH = 0, 1, 2
+# The sweep's own codes beside those (see _run_impl): a lean step that leaves the largest depth to the next
+# step (the wet/dry timing only), and a flag added to ACC_FULL or ACC_DEPTH: fold the start-of-step depths
+# too (the step before left them).
+ACC_TIMING, ACC_START = 3, 4
 
 # Columns of the per-chunk results of the continuity sweep.
 S_INFIL, S_DRAIN, S_BAD, S_HMAX, S_CAPPED = range(5)
@@ -664,6 +668,8 @@ def _step_chunk(
         qy[0, :] = yl[0]
     edge[0, ch, :] = fr[0]
     edge[1, ch, :] = fr[1]
+    fold_start = do_acc >= ACC_START
+    do_acc = do_acc % ACC_START
     ip, ic_, inx = 0, 1, 2
     s_inf = 0.0
     s_drn = 0.0
@@ -731,13 +737,25 @@ def _step_chunk(
             w = h[r, c]
             kmax = max(kmax, _as_bits(w))
             n_bad += _nonfinite(w)
-        if do_acc == ACC_DEPTH:
-            # The lean accumulator: the largest depth and the wet/dry timing only.
+        if do_acc >= ACC_DEPTH:
+            # The lean accumulator: the largest depth (with the start depths the step before left, or
+            # left to the next step) and the wet/dry timing, every step.
             n_changed = 0
-            for c in range(nx):
-                w = h[r, c]
-                a_hmax[r, c] = max(a_hmax[r, c], w)
-                n_changed += (w > wet) != (h0_row[c] > wet)
+            hm_row = a_hmax[r]
+            if do_acc == ACC_TIMING:
+                for c in range(nx):
+                    n_changed += (h[r, c] > wet) != (h0_row[c] > wet)
+            elif fold_start:
+                for c in range(nx):
+                    w = h[r, c]
+                    w0 = h0_row[c]
+                    hm_row[c] = max(hm_row[c], max(w, w0))
+                    n_changed += (w > wet) != (w0 > wet)
+            else:
+                for c in range(nx):
+                    w = h[r, c]
+                    hm_row[c] = max(hm_row[c], w)
+                    n_changed += (w > wet) != (h0_row[c] > wet)
             if n_changed:
                 wet_dry_row(r, 0, nx, h[r], h0_row, wet, t1, a_tarr, a_dur, a_wet)
         elif do_acc:
@@ -783,6 +801,10 @@ def _step_chunk(
                 capb,
             )
             n_cap += cap
+            if fold_start:
+                hm_row = a_hmax[r]
+                for c in range(nx):
+                    hm_row[c] = max(hm_row[c], h0_row[c])
             # Wet/dry changes are rare and branchy: a separate loop keeps the one above SIMD.
             if n_changed:
                 wet_dry_row(r, 0, nx, h[r], h0_row, wet, t1, a_tarr, a_dur, a_wet)
@@ -1398,6 +1420,15 @@ def _sparse_accumulate(r, c, h, zb, nb, qx, qy, pf, t1, a_hmax, a_vmax, a_haz, a
 
 
 @njit(error_model="numpy", cache=True)
+def _fold_depths(h, rows, cols, a_hmax):
+    """The depths of cells (``rows``, ``cols``) into their running maxima."""
+    for k in range(rows.size):
+        r = rows[k]
+        c = cols[k]
+        a_hmax[r, c] = max(a_hmax[r, c], h[r, c])
+
+
+@njit(error_model="numpy", cache=True)
 def point_inflows(
     h, lo, comp, zb, nb, qx, qy, s_row, s_col, s_ser, s_w, st, sv, cum, sptr, t, t1, dt, dx, pf, do_acc,
     a_hmax, a_vmax, a_haz, a_tarr, a_dur, a_wet, vols,
@@ -1567,6 +1598,12 @@ def _run_impl(
     ``speed_every`` (>= 1): the running maxima of speed and hazard (``do_acc`` ACC_FULL) are taken every that
     many steps and at the call's last step; the steps between keep the depth and the wet/dry timing only
     (ACC_DEPTH), so the largest depth, arrival and duration are as every step's.
+
+    The largest depth is folded on every second lean step (and on every full one, and the call's last), over
+    the depths at the start and the end of that step (ACC_TIMING, then ACC_START): the start depths are the
+    step before's end depths, except in the cells a step changes after its sweep (point inflows, level-forced
+    cells), which that step folds before the change. The same maximum, bit for bit, with half the lean steps
+    leaving the depth maxima untouched.
     """
     ny, nx = h.shape
     cell_area = dx * dx
@@ -1596,6 +1633,7 @@ def _run_impl(
     loss_dt = 0.0
     loss_steps = 0
     speed_steps = 0
+    left_depth = False  # the last step left its end depths to this one's maxima (ACC_TIMING)
     while t_end - t > t_tol:
         for k in range(nser):
             level_t[k] = series_value(st, sv, sptr, k, t)
@@ -1646,10 +1684,20 @@ def _run_impl(
             pf[P_LOSS_DT] = 0.0
         speed_steps += 1
         acc_now = do_acc
-        if do_acc == ACC_FULL and speed_steps < speed_every and t_end - t1 > t_tol:
+        last = t_end - t1 <= t_tol
+        if do_acc == ACC_FULL and speed_steps < speed_every and not last:
             acc_now = ACC_DEPTH
         else:
             speed_steps = 0
+        # The largest depth every second lean step, over the start and end depths of its step (the depths
+        # the step before ended with, unless a cell's was changed after its sweep: those are folded below).
+        # Half the lean steps then leave its row of maxima untouched, and the result is the same maximum.
+        sweep_acc = acc_now
+        skip_depth = acc_now == ACC_DEPTH and not left_depth and not last
+        if skip_depth:
+            sweep_acc = ACC_TIMING
+        elif left_depth and acc_now != ACC_NONE:
+            sweep_acc = acc_now + ACC_START
 
         # Boundary faces first: the sweep reads them (for the chunks' border rows too).
         boundary_momentum(
@@ -1693,7 +1741,7 @@ def _run_impl(
             icum,
             drain,
             has_drain,
-            acc_now,
+            sweep_acc,
             a_hmax,
             a_vmax,
             a_haz,
@@ -1722,6 +1770,11 @@ def _run_impl(
             capped += part[ch, S_CAPPED]
             hmax = max(hmax, part[ch, S_HMAX])
         vols[0] += rain_sum * np.float64(pf[P_RAINDT]) * cell_area
+        left_depth = skip_depth
+        if skip_depth:
+            # The depths the sweep left in the cells changed below, which the next step does not see.
+            _fold_depths(h, s_row, s_col, a_hmax)
+            _fold_depths(h, f_row, f_col, a_hmax)
 
         # Point inflows (after the sweep, so its wet/dry bookkeeping saw the start-of-step depth).
         hmax = max(
