@@ -671,8 +671,6 @@ def _step_chunk(
     fold_start = do_acc >= ACC_START
     do_acc = do_acc % ACC_START
     ip, ic_, inx = 0, 1, 2
-    s_inf = 0.0
-    s_drn = 0.0
     n_bad = 0
     n_cap = 0
     kmax = _as_bits(zero)
@@ -730,8 +728,12 @@ def _step_chunk(
         # Sweep 2: losses, only where there is water (the row is in cache by now).
         if (infil_kind != 0 or has_drain) and loss_dt > 0.0:
             inf, drn = losses_row(r, 0, nx, h, lo, comp, infil_kind, ia, ib, ic, icum, drain, has_drain, loss_dt)
-            s_inf += inf
-            s_drn += drn
+        else:
+            inf = drn = 0.0
+        # Per row, summed in row order after the sweep: the volumes' last digits do not depend on
+        # the chunks (their number follows the threads and the measured sweep choice).
+        part[nch + r, S_INFIL] = inf
+        part[nch + r, S_DRAIN] = drn
         # Sweep 3: next step's maximum depth, non-finite check, running maxima.
         for c in range(nx):
             w = h[r, c]
@@ -809,8 +811,6 @@ def _step_chunk(
             if n_changed:
                 wet_dry_row(r, 0, nx, h[r], h0_row, wet, t1, a_tarr, a_dur, a_wet)
         ip, ic_, inx = ic_, inx, ip
-    part[ch, S_INFIL] = s_inf
-    part[ch, S_DRAIN] = s_drn
     part[ch, S_BAD] = n_bad
     part[ch, S_CAPPED] = n_cap
     part[ch, S_HMAX] = _from_bits(kmax, zero)
@@ -859,8 +859,8 @@ def _step(
 ):
     """One time step over all row chunks in parallel (``chunk_fn`` is :func:`_step_chunk`).
 
-    Per chunk it leaves in ``part`` the infiltrated and drained depth sums, the number of
-    non-finite depths and the maximum depth (the next step's time step).
+    Per chunk it leaves in ``part`` the number of non-finite depths and the maximum depth (the
+    next step's time step); per row r, in ``part[nch + r]``, the infiltrated and drained depth sums.
 
     Each thread takes chunks from a shared counter until none is left, rather than a fixed
     share of them (prange's static split): a chunk's result does not depend on which thread
@@ -1614,7 +1614,7 @@ def _run_impl(
     snap_y = np.zeros((nch, SNAP_Y_ROWS, nx), dtype=h.dtype)
     edge = np.empty((2, nch, nx + 2), dtype=h.dtype)
     edge_q = np.empty((nch, nx), dtype=h.dtype)
-    part = np.zeros((nch, 5))
+    part = np.zeros((nch + ny, 5))  # per chunk, then per row (see _step)
     pf = constants(h, theta, h_dry, dx, wet_depth, froude_cap, g)
     cum = series_cumulative(st, sv, sptr)
     nser = sptr.size - 1
@@ -1763,9 +1763,14 @@ def _run_impl(
         _limit_chunk_edges(qy, nch, edge, edge_q)
         hmax = 0.0
         n_bad = 0.0
+        s_inf = 0.0
+        s_drn = 0.0
+        for r in range(ny):
+            s_inf += part[nch + r, S_INFIL]
+            s_drn += part[nch + r, S_DRAIN]
+        vols[4] += s_inf * cell_area
+        vols[5] += s_drn * cell_area
         for ch in range(nch):
-            vols[4] += part[ch, S_INFIL] * cell_area
-            vols[5] += part[ch, S_DRAIN] * cell_area
             n_bad += part[ch, S_BAD]
             capped += part[ch, S_CAPPED]
             hmax = max(hmax, part[ch, S_HMAX])

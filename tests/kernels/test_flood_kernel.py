@@ -374,8 +374,8 @@ def test_chunks_swept_one_after_another_see_the_start_of_step_faces(monkeypatch,
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_many_chunks_taken_by_any_thread_give_the_one_thread_results_bit_for_bit(monkeypatch, dtype):
     """The parallel sweep hands out row chunks dynamically (whichever thread is free takes the next):
-    with 50 chunks of 4 or 5 rows, every state and accumulator array equals the one-thread sweep's
-    bit for bit.
+    with 50 chunks of 4 or 5 rows, every state and accumulator array, and every volume the calls
+    book, equals the one-thread sweep's bit for bit.
 
     Each cell's arithmetic is the same whatever the chunking (the border rows of a chunk are
     recomputed from the start-of-step snapshot with the same operations), so not even round-off
@@ -396,18 +396,24 @@ def test_many_chunks_taken_by_any_thread_give_the_one_thread_results_bit_for_bit
     before = numba.get_num_threads()
     for threads in (1, 2):
         numba.set_num_threads(threads)
+        volumes = []
         try:
             state, accum = FloodState.zeros(shape, dtype), FloodAccum.zeros(shape)
             for t_end in (200.0, 400.0, 600.0):  # calls, as a run stops for its outputs
-                assert advance(state, grid, forcing, FloodParams(), t_end, accum).status == 0
+                stats = advance(state, grid, forcing, FloodParams(), t_end, accum)
+                assert stats.status == 0
+                # the losses' sums: per chunk, their last digits followed the chunks
+                volumes.append([stats.vol_rain, stats.vol_infil, stats.vol_drain, stats.vol_bnd_out])
         finally:
             numba.set_num_threads(before)
         results.append(
             [state.h, state.h_lo, state.qx, state.qy, state.infil_cum]
             + [getattr(accum, k) for k in ("h_max", "v_max", "hazard_max", "t_arrival", "duration")]
+            + [np.array(volumes)]
         )
     one, many = results
     assert one[0].max() > 0.01 and np.isfinite(one[8]).any()  # the water moved and cells wetted
+    assert (one[-1][:, 1] > 0).all() and (one[-1][:, 2] > 0).all()  # infiltration and drainage booked
     for a, b in zip(one, many, strict=True):
         assert np.array_equal(a, b, equal_nan=True)
 
