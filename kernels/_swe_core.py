@@ -15,7 +15,8 @@ thread (see :func:`_band`), that for each row computes
    reconstruction; walls (blocked cells, closed outer faces) are mirror states;
 3. the positivity limiter on the mass fluxes (a cell never sends away more water than it holds,
    its outgoing mass fluxes scaled together, so depths never go negative and mass stays exact);
-4. the cell update with the well-balanced bed source term and point-implicit Manning friction,
+4. the cell update with the well-balanced bed source term and point-implicit Manning friction
+   (MUSCL-Hancock: linear, with the coefficient its predictor computed, see :func:`_lagged_friction`),
    and the step's face discharges; in a step's last stage the rain added to the new row and the
    row's Courant speed taken (for the next step), while the row is in cache.
 
@@ -227,7 +228,8 @@ _F = 20  # limiter factor of the row's cells, cell c's at c + 1 (1 at 0 and nx +
 _P = 21  # MUSCL-Hancock: the cell's depth and velocities predicted half a step ahead (h*, u*, v*)
 _H = 24  # the row's depths (the faces' at first order and RK2; MUSCL-Hancock's are _P)
 _E = 25  # ones: the limiter factor beyond the outer rows
-_NPLANES = 26
+_K = 26  # MUSCL-Hancock: the update's friction coefficient dt g n^2 |u*| / h*^(4/3) (see _predict_row)
+_NPLANES = 27
 # The row kernels take the whole state and ring arrays and row and slot indices, not row views: a
 # view costs an atomic reference-count increment and decrement, and the eighty or so views of a
 # row's calls cost several microseconds a row (as in the inertial kernel, see _flood_core's rows).
@@ -370,11 +372,15 @@ def _predict_row(h, nb, r, rb, s, dt, dtdx, g):
         up = u - k * ((u * ux + v * uy) + gg * ex)
         vp = v - k * ((u * vx + v * vy) + gg * ey)
         n = _as(nb[r, c], zero)
-        inv = one / _implicit_friction_factor(dt2 * gg * n * n * np.sqrt(up * up + vp * vp) * _pow_m4_3(hp))
+        a = dt2 * gg * n * n * np.sqrt(up * up + vp * vp) * _pow_m4_3(hp)
+        inv = one / _implicit_friction_factor(a)
         rough = (hp > hvel) & (n > zero)
         rb[s, _P, c] = hp
         rb[s, _P + 1, c] = up * inv if rough else up
         rb[s, _P + 2, c] = vp * inv if rough else vp
+        # dt g n^2 |u*| / h*^(4/3) (|u*| = |u_p| / f, a = dt/2 g n^2 |u_p| / h*^(4/3)): the update's
+        # friction, linear in the new discharge with the predicted state's coefficient (0: none).
+        rb[s, _K, c] = (a + a) * inv if rough else zero
 
 
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
@@ -706,11 +712,28 @@ def _friction(hn, mx, my, n, dt, g, second):
     return mx, my
 
 
+@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
+def _lagged_friction(hn, mx, my, cf):
+    """MUSCL-Hancock's friction over the step: q = q* / (1 + cf), cf = dt g n^2 |u*| / h*^(4/3) of the
+    cell's predicted state (the ring plane _K, 0 where frictionless or dry). Linear in the new discharge
+    with the coefficient of the half step, as ANUGA's semi-implicit friction takes it from the stage's
+    old state: unconditionally stable, and steady uniform flow is exact (there u* is the flow's own
+    velocity, so q (1 + dt K |u|) = q + dt g h S gives K u |u| = g S, Manning's law). The update needs
+    no square root, cube root or friction factor of its own: the predictor's serve both."""
+    zero = _as(0.0, cf)
+    inv = _as(1.0, cf) / (_as(1.0, cf) + cf)
+    wet = hn > _as(H_VEL, cf)
+    return (mx * inv if wet else zero), (my * inv if wet else zero)
+
+
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _update_row(h, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w0, w1, ho, huo, hvo):
+def _update_row(h, hu, hv, nb, blocked, r, rb, s, sn, hs, second, kp, dt, dtdx, g, w0, w1, ho, huo, hvo):
     """Row r of ho = w0 * (h0, hu0, hv0) + w1 * (U + dt L(U)), L the flux divergence and bed source
     of the state U = (h, hu, hv) (s: the row's ring slot, its x-faces and the y-faces above; sn: the
-    next row's, the y-faces below; mass fluxes limited), then point-implicit Manning friction over dt.
+    next row's, the y-faces below; mass fluxes limited), then point-implicit Manning friction over dt:
+    kp None, the new state's (:func:`_friction`); else the ring plane of MUSCL-Hancock's friction
+    coefficients (:func:`_lagged_friction`). kp's type, not its value, chooses: Numba prunes the
+    other branch when it compiles, so the loop has none.
     hs: the ring plane of the depths of the bed source term (_H, or MUSCL-Hancock's predicted h* _P: the centre of the
     faces' depths, which keeps the lake at rest).
 
@@ -733,7 +756,10 @@ def _update_row(h, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w
         hn = max(w + dtdxt * dh, zero)
         mx = _as(hu[r, c], zero) + dtdxt * dmx
         my = _as(hv[r, c], zero) + dtdxt * dmy
-        mx, my = _friction(hn, mx, my, _as(nb[r, c], zero), dtt, gg, second)
+        if kp is None:
+            mx, my = _friction(hn, mx, my, _as(nb[r, c], zero), dtt, gg, second)
+        else:
+            mx, my = _lagged_friction(hn, mx, my, rb[s, kp, c])
         # Selects, not a branch, so that the loop vectorises (w0 = 0 leaves U + dt L(U) as it is).
         hn = ww0 * _as(ho[r, c], zero) + ww1 * hn if avg else hn
         mx = ww0 * _as(huo[r, c], zero) + ww1 * mx if avg else mx
@@ -746,7 +772,7 @@ def _update_row(h, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
 def _update_row_compensated(
-    h, lo, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w0, w1, ho, loo, huo, hvo
+    h, lo, hu, hv, nb, blocked, r, rb, s, sn, hs, second, kp, dt, dtdx, g, w0, w1, ho, loo, huo, hvo
 ):  # fmt: skip
     """:func:`_update_row` of a float32 state whose depths carry their rounding remainder (lo: of h,
     loo: of ho, h0's on entry where w0 != 0), as the inertial kernel's ``update_row_compensated``: the depth is
@@ -773,7 +799,10 @@ def _update_row_compensated(
         hn = _as(max(e, 0.0), zero)
         mx = _as(hu[r, c], zero) + dtdxt * dmx
         my = _as(hv[r, c], zero) + dtdxt * dmy
-        mx, my = _friction(hn, mx, my, _as(nb[r, c], zero), dtt, gg, second)
+        if kp is None:
+            mx, my = _friction(hn, mx, my, _as(nb[r, c], zero), dtt, gg, second)
+        else:
+            mx, my = _lagged_friction(hn, mx, my, rb[s, kp, c])
         e = w0 * (np.float64(ho[r, c]) + np.float64(loo[r, c])) + w1 * e if avg else e
         mx = ww0 * _as(huo[r, c], zero) + ww1 * mx if avg else mx
         my = ww0 * _as(hvo[r, c], zero) + ww1 * my if avg else my
@@ -851,10 +880,15 @@ def _band(
             if r == b0:
                 _limit_y_row(rb, s, (r - 1) & 3, _E if r == 0 else _F, s, _F, nx)
             _limit_y_row(rb, sn, s, _F, sn, _E if r == ny - 1 else _F, nx)
-            if comp:
-                _update_row_compensated(h, lo, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w0, w1, ho, loo, huo, hvo)  # fmt: skip
+            # (MUSCL-Hancock's friction from the predictor's coefficients, plane _K; the others' their own)
+            if comp and hancock:
+                _update_row_compensated(h, lo, hu, hv, nb, blocked, r, rb, s, sn, hs, second, _K, dt, dtdx, g, w0, w1, ho, loo, huo, hvo)  # fmt: skip
+            elif comp:
+                _update_row_compensated(h, lo, hu, hv, nb, blocked, r, rb, s, sn, hs, second, None, dt, dtdx, g, w0, w1, ho, loo, huo, hvo)  # fmt: skip
+            elif hancock:
+                _update_row(h, hu, hv, nb, blocked, r, rb, s, sn, hs, second, _K, dt, dtdx, g, w0, w1, ho, huo, hvo)  # fmt: skip
             else:
-                _update_row(h, hu, hv, nb, blocked, r, rb, s, sn, hs, second, dt, dtdx, g, w0, w1, ho, huo, hvo)  # fmt: skip
+                _update_row(h, hu, hv, nb, blocked, r, rb, s, sn, hs, second, None, dt, dtdx, g, w0, w1, ho, huo, hvo)  # fmt: skip
             if rain and comp:
                 _rain_row_compensated(ho, loo, rainf, raindt, blocked, r)
             elif rain:
