@@ -56,11 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--span", type=float, default=60.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--old", default=None)
+    ap.add_argument("--only", default=None, help="only the full solvers whose name holds this (e.g. hancock)")
     args = ap.parse_args(argv)
     numba.set_num_threads(1)
     dtype = np.dtype(args.dtype)
     grid, forcing = reference_problem(args.n, 2.0, dtype)
     solvers = _solvers(dtype, args.old)
+    if args.only:
+        solvers = {k: v for k, v in solvers.items() if k == "inertial" or args.only in k}
     wet = {}
     for name, (mod, params, zeros) in solvers.items():
         state = zeros((args.n, args.n), dtype)
