@@ -891,7 +891,6 @@ def _band(
         for c in range(nx + 2):
             rb[k, _E, c] = 1.0
     over = np.zeros(4, np.bool_)  # per ring slot: whether its row has a limiter factor below 1
-    run = 0.0  # the largest Courant speed of the band's rows scanned so far
     for lead in range(b0 - 3, b1 + 3):
         r = lead
         # At second order the velocities of row r come with the slopes of row r - 1 (below).
@@ -941,9 +940,7 @@ def _band(
             elif rain:
                 _rain_row(ho, rainf, raindt, blocked, r)
             if scan:
-                # (scan 2: the rows before this one in the band give a speed to beat; see _row_speed)
-                _row_speed(ho, huo, hvo, blocked, g, best, bad, r, run if scan == 2 else 0.0)
-                run = max(run, best[r])
+                _row_speed(ho, huo, hvo, blocked, g, best, bad, r)
             if store:  # (the call's last step: see run)
                 _store_row(qx, r, rb, s, _X, nx + 1, qa, qb)
                 _store_row(qy, r, rb, s, _Y, nx, qa, qb)
@@ -1012,41 +1009,16 @@ def _max_speed(h, hu, hv, blocked, g, best, bad):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _row_speed(h, hu, hv, blocked, g, best, bad, r, above=0.0):
+def _row_speed(h, hu, hv, blocked, g, best, bad, r):
     """Row r's largest |u| + c and |v| + c over its wet cells into best[r], its cells holding a
-    non-finite value into bad[r]; in the state's dtype, branch-free (so it vectorises).
-
-    above > 0: a speed that another cell's scan already found (the running best of the rows before);
-    only the maximum over every row must be exact. Then the row runs in chunks of _CHUNK cells and
-    a chunk whose cells all have a speed below ``above`` (by a test without division or square root,
-    see :func:`_may_beat`) is left out, and best[r] is the largest speed of the chunks computed (0 if
-    none). The maximum over the rows is the same number, bit for bit."""
+    non-finite value into bad[r]; in the state's dtype, branch-free (so it vectorises)."""
     simd_512()
     zero = _as(0.0, h[0, 0])
     gg = _as(g, zero)
     hvel = _as(H_VEL, zero)
-    nx = h.shape[1]
-    if above > 0.0:
-        nbad = 0
-        for c in range(nx):
-            nbad += nonfinite(h[r, c]) | nonfinite(hu[r, c]) | nonfinite(hv[r, c])
-        if nbad == 0:
-            # (1 - 2^-16): the float32 speed's rounding (a few ulps, 2^-22 relative) kept well inside
-            lim = above * (1.0 - 2.0**-16)
-            m = as_bits(zero)
-            for c0 in range(0, nx, _CHUNK):
-                c1 = min(c0 + _CHUNK, nx)
-                k = 0
-                for c in range(c0, c1):
-                    k += _may_beat(h[r, c], hu[r, c], hv[r, c], (h[r, c] > hvel) & (blocked[r, c] == 0), lim, g)
-                if k:
-                    m = max(m, _speed_bits(h, hu, hv, blocked, gg, hvel, r, c0, c1))
-            best[r] = np.float64(from_bits(m, zero))
-            bad[r] = 0
-            return
     m = as_bits(zero)
     nbad = 0
-    for c in range(nx):
+    for c in range(h.shape[1]):
         w = h[r, c]
         p = hu[r, c]
         q = hv[r, c]
@@ -1056,35 +1028,6 @@ def _row_speed(h, hu, hv, blocked, g, best, bad, r, above=0.0):
         m = max(m, as_bits(sp))
     best[r] = np.float64(from_bits(m, zero))
     bad[r] = nbad
-
-
-_CHUNK = 64  # cells of a chunk of the pruned Courant scan (see _row_speed)
-
-
-@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
-def _speed_bits(h, hu, hv, blocked, gg, hvel, r, c0, c1):
-    """The largest max(|u|, |v|) + sqrt(g h) of row r's wet cells c0 to c1 - 1, as its bit pattern
-    (a non-negative float's bits order as the float; 0 if none)."""
-    zero = _as(0.0, gg)
-    m = as_bits(zero)
-    for c in range(c0, c1):
-        w = h[r, c]
-        sp = max(abs(hu[r, c]), abs(hv[r, c])) / w + np.sqrt(abs(gg * w))
-        sp = sp if (w > hvel) & (blocked[r, c] == 0) else zero
-        m = max(m, as_bits(sp))
-    return m
-
-
-@njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
-def _may_beat(w, p, q, wet, lim, g):
-    """Whether a wet cell's speed s = a / w + sqrt(g w) (a = max(|p|, |q|)) may exceed lim > 0: in float64,
-    without division or square root, s > lim is lim w - a < 0 or g w^3 > (lim w - a)^2 (w > 0). The
-    float32 inputs are exact in float64 and the test's rounding (about 1e-16 relative, also where
-    lim w - a cancels) is far inside the margin that lim leaves below the speed to beat."""
-    w = np.float64(w)
-    a = max(abs(np.float64(p)), abs(np.float64(q)))
-    d = lim * w - a
-    return wet & ((d <= 0.0) | (g * w * w * w > d * d))
 
 
 @njit(error_model="numpy", cache=True)  # no contraction: the sums as before, bit for bit
@@ -1340,9 +1283,6 @@ def run(
     # them (no pass of its own); not where the losses act on every cell after the step.
     scanned = False
     scan = infil_kind == 0 and not has_drain
-    # 2: the stage's scan may leave out cells slower than a speed already found (see _row_speed); not
-    # where inflows or held cells rescan their rows after the step (a rescanned row's speed may fall)
-    scan_mode = (2 if s_row.size == 0 and f_row.size == 0 else 1) if scan else 0
     while t_end - t > 1e-9 * max(1.0, abs(t_end)):
         remaining = t_end - t
         for k in range(nser):
@@ -1386,10 +1326,10 @@ def run(
         if order >= 2 and not hancock:
             _stage(h, hu, hv, zb, nb, blocked, order, False, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
                    lo, lo1, comp, qx, qy, 0.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols,
-                   rainf, raindt, False, 0, row_best, row_bad, last)
+                   rainf, raindt, False, False, row_best, row_bad, last)
             _stage(h1, hu1, hv1, zb, nb, blocked, order, False, g, dt, dx, lvl, bnd, 0.5, 0.5, h, hu, hv,
                    lo1, lo, comp, qx, qy, 1.0, 0.5, bf, kx, ky, edge_x, edge_y, ring, threads, 0.5, vols,
-                   rainf, raindt, rain, scan_mode, row_best, row_bad, last)
+                   rainf, raindt, rain, scan, row_best, row_bad, last)
         else:
             # One stage (first order, or MUSCL-Hancock's predictor and corrector in one pass), into
             # the other state: the rows a band reads from its neighbours must stay as they were, and
@@ -1397,7 +1337,7 @@ def run(
             # trade places (no copy a step); the caller's arrays get the last one at the end.
             _stage(h, hu, hv, zb, nb, blocked, order, hancock, g, dt, dx, lvl, bnd, 0.0, 1.0, h1, hu1, hv1,
                    lo, lo1, comp, qx, qy, 0.0, 1.0, bf, kx, ky, edge_x, edge_y, ring, threads, 1.0, vols,
-                   rainf, raindt, rain, scan_mode, row_best, row_bad, last)
+                   rainf, raindt, rain, scan, row_best, row_bad, last)
             h, h1 = h1, h
             hu, hu1 = hu1, hu
             hv, hv1 = hv1, hv

@@ -426,39 +426,3 @@ def test_params_from_the_inertial_ones():
     assert (p.cfl, p.order, p.h_dry, p.dt_max, p.wet_depth) == (0.3, 1, 2e-3, 5.0, 0.05)
     assert p.integrator == "hancock"
     assert SweParams.from_flood(FloodParams(), integrator="rk2").integrator == "rk2"
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_pruned_courant_scan_finds_the_same_largest_speed(dtype):
-    """The stage's Courant scan leaves out chunks of a row whose cells cannot beat the speed the band's
-    earlier rows gave (a test without division or square root): the largest speed over the rows must
-    be the exact scan's, bit for bit, with wet, dry, blocked and thin cells, rows that tie with or
-    come within an ulp of an earlier row's largest speed, and chunks actually left out."""
-    from kernels._swe_core import _max_speed, _row_speed
-
-    rng = np.random.default_rng(5)
-    ny, nx = 60, 300
-    h = (rng.random((ny, nx)) * 0.5).astype(dtype)
-    h[rng.random((ny, nx)) < 0.2] = 0.0
-    h[rng.random((ny, nx)) < 0.05] = 1.5e-3  # thin: a large |u| from a small discharge
-    hu = ((rng.random((ny, nx)) - 0.5) * 0.4).astype(dtype) * h
-    hv = ((rng.random((ny, nx)) - 0.5) * 0.4).astype(dtype) * h
-    blocked = (rng.random((ny, nx)) < 0.05).astype(np.uint8)
-    for r in range(20, 40):  # ties and near-ties with row 10
-        h[r], hu[r], hv[r] = h[10], hu[10], hv[10]
-        hu[r] = np.nextafter(hu[r], np.inf if r % 2 else -np.inf).astype(dtype) if r % 3 else hu[r]
-    blocked[20:40] = blocked[10]
-    best, bad = np.zeros(ny), np.zeros(ny, np.int64)
-    exact, nbad = _max_speed(h, hu, hv, blocked, G, best, bad)
-    rows = best.copy()
-    assert nbad == 0 and exact > 0
-    run = 0.0
-    for r in range(ny):
-        _row_speed(h, hu, hv, blocked, G, best, bad, r, run)
-        run = max(run, best[r])
-        assert best[r] <= rows[r] and bad[r] == 0
-    assert run == exact
-    assert (best < rows).sum() > ny // 2  # chunks were left out
-    h[45, 7] = np.nan  # a non-finite value is still counted
-    _row_speed(h, hu, hv, blocked, G, best, bad, 45, run)
-    assert bad[45] == 1
