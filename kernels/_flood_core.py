@@ -2102,12 +2102,21 @@ def reopen(h, h_end, qx, qy, zb, nb, blocked, t0, pf, cont, a_hmax, a_vmax, a_ha
             if not row_changed[r]:
                 continue
             for c in range(nx):
-                if h[r, c] == h_end[r, c]:
-                    continue
-                for rr, cc in ((r, c), (r, c - 1), (r, c + 1), (r - 1, c), (r + 1, c)):
-                    if 0 <= rr < ny and 0 <= cc < nx and not blocked[rr, cc]:
-                        _open_cell(h, zb, nb, qx, qy, rr, cc, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc)
+                _refold(h, h_end, zb, nb, qx, qy, blocked, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc)
     return 0, hmax
+
+
+@njit(error_model="numpy", cache=True)
+def _refold(h, h_end, zb, nb, qx, qy, blocked, r, c, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc):
+    """Where the caller changed cell (r, c)'s depth since ``h_end``: fold it and its open neighbours
+    (their flow depths changed) into the accumulators again. Idempotent (largest values, wet/dry
+    from the depth now): repeats and overlaps are harmless."""
+    if h[r, c] == h_end[r, c]:
+        return
+    ny, nx = h.shape
+    for rr, cc in ((r, c), (r, c - 1), (r, c + 1), (r - 1, c), (r + 1, c)):
+        if 0 <= rr < ny and 0 <= cc < nx and not blocked[rr, cc]:
+            _open_cell(h, zb, nb, qx, qy, rr, cc, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc)
 
 
 @njit(parallel=True, error_model="numpy", cache=True)
@@ -2148,7 +2157,6 @@ def reopen_cells(
     ``end_max`` and went down (the largest may then lie anywhere): then RESCAN (the caller makes the
     full pass). Returns (problem code, largest depth), as :func:`reopen`.
     """
-    ny, nx = h.shape
     hmax = end_max
     rescan = False
     for k in range(rows.size):
@@ -2167,14 +2175,9 @@ def reopen_cells(
     if rescan:
         return RESCAN, 0.0
     for k in range(rows.size):
-        r = rows[k]
-        c = cols[k]
-        if h[r, c] == h_end[r, c]:
-            continue
-        # folding is idempotent (largest values, wet/dry from the depth now): repeats and overlaps are harmless
-        for rr, cc in ((r, c), (r, c - 1), (r, c + 1), (r - 1, c), (r + 1, c)):
-            if 0 <= rr < ny and 0 <= cc < nx and not blocked[rr, cc]:
-                _open_cell(h, zb, nb, qx, qy, rr, cc, t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc)
+        _refold(
+            h, h_end, zb, nb, qx, qy, blocked, rows[k], cols[k], t0, pf, a_hmax, a_vmax, a_haz, a_tarr, a_wet, do_acc
+        )
     return 0, hmax
 
 
