@@ -20,7 +20,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["exchange_flow", "book_step", "cap_rates", "outfalls_to_close", "settle"]
+__all__ = ["exchange_flow", "book_step", "cap_rates", "outfalls_to_close", "settle", "book_outfalls"]
 
 
 @numba.njit(cache=True)
@@ -214,3 +214,46 @@ def settle(
         to_network[idx[k]] += _maximum(f, 0.0)
         to_surface[idx[k]] += surf
         overflow_time[idx[k]] += elapsed if surf > 0 else 0.0
+
+
+@numba.njit(cache=True)
+def book_outfalls(
+    h: np.ndarray,
+    out_rows: np.ndarray,
+    out_cols: np.ndarray,
+    out_cell: np.ndarray,
+    dis: np.ndarray,
+    cell_area: float,
+    elapsed: float,
+    out_idx: np.ndarray,
+    to_network: np.ndarray,
+    to_surface: np.ndarray,
+    overflow_time: np.ndarray,
+    want: np.ndarray,
+    taken: np.ndarray,
+    given: np.ndarray,
+) -> None:
+    """Put what the surface outfalls discharged (``dis`` [m3], positive) on their cells ``(out_rows, out_cols)``
+    of ``h`` and take off them what SWMM let in (negative), never more than a cell holds (outfalls sharing a
+    cell, ``out_cell``, share its water), in place; book it at the nodes ``out_idx`` (the ``elapsed`` seconds as
+    overflowing where an outfall gave water). ``want``, ``taken`` and ``given`` [m3] receive what each asked,
+    took and gave."""
+    n = dis.shape[0]
+    asked = np.zeros(n)  # by cell: what all outfalls of the cell ask, summed in order (as np.bincount)
+    for k in range(n):
+        want[k] = _maximum(-dis[k], 0.0)
+        asked[out_cell[k]] += want[k]
+    for k in range(n):  # every cell's water before any changes
+        held = _maximum(np.float64(h[out_rows[k], out_cols[k]]), 0.0) * cell_area
+        a = asked[out_cell[k]]
+        taken[k] = want[k] * _minimum(1.0, held / (a if a > 0 else 1.0))
+        given[k] = _maximum(dis[k], 0.0)
+    change = np.empty(n, dtype=h.dtype)
+    for k in range(n):
+        change[k] = (given[k] - taken[k]) / cell_area
+    for k in range(n):
+        h[out_rows[k], out_cols[k]] += change[k]
+    for k in range(n):
+        to_surface[out_idx[k]] += given[k]
+        to_network[out_idx[k]] += taken[k]
+        overflow_time[out_idx[k]] += elapsed if given[k] > 0 else 0.0

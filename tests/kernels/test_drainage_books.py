@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels.drainage import book_step, cap_rates, outfalls_to_close, settle
+from kernels.drainage import book_outfalls, book_step, cap_rates, outfalls_to_close, settle
 
 
 def _values(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -105,4 +105,38 @@ def test_settle_matches_numpy(dtype):
     assert (want < 0).sum() == 0 and (h0 + 0 != want).any() and np.signbit(want[want == 0]).any()
     _same(h, want)
     for got, exp in zip(books, want_books):
+        _same(got, exp)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_book_outfalls_matches_numpy(dtype):
+    rng = np.random.default_rng(5)
+    shape, m, cell, elapsed = (20, 20), 12, 16.0, 5.0
+    h0 = (np.abs(rng.normal(size=shape)) * 0.05).astype(dtype)
+    out_rows, out_cols = rng.integers(0, shape[0], m), rng.integers(0, shape[1], m)
+    out_rows[1], out_cols[1] = out_rows[0], out_cols[0]  # two outfalls sharing a cell share its water
+    out_rows[2], out_cols[2] = 5, 5
+    h0[5, 5] = 0.0  # a dry cell: what its outfall asks is unmet
+    out_cell = np.unique(out_rows * shape[1] + out_cols, return_inverse=True)[1].reshape(-1)
+    dis = _values(rng, m) * 3.0
+    dis[:3] = -2.0
+    out_idx = rng.permutation(m + 5)[:m]
+    books0 = [np.abs(_values(rng, m + 5)) for _ in range(3)]
+    h, books = h0.copy(), [b.copy() for b in books0]
+    want, taken, given = (np.empty(m) for _ in range(3))
+    book_outfalls(h, out_rows, out_cols, out_cell, dis, cell, elapsed, out_idx, *books, want, taken, given)
+    # the lines it replaced
+    w = np.maximum(-dis, 0.0)
+    held = np.maximum(h0[out_rows, out_cols].astype(np.float64), 0.0) * cell
+    asked = np.bincount(out_cell, weights=w)[out_cell]
+    t = w * np.minimum(1.0, held / np.where(asked > 0, asked, 1.0))
+    g = np.maximum(dis, 0.0)
+    want_h = h0.copy()
+    np.add.at(want_h, (out_rows, out_cols), ((g - t) / cell).astype(dtype))
+    want_books = [b.copy() for b in books0]
+    want_books[1][out_idx] += g
+    want_books[0][out_idx] += t
+    want_books[2][out_idx] += np.where(g > 0, elapsed, 0.0)
+    assert (t < w).any()  # some asked for more than their cell held
+    for got, exp in zip((h, want, taken, given, *books), (want_h, w, t, g, *want_books)):
         _same(got, exp)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.swmm import FLOW_TO_M3S, SewerNetwork, read_inp
-from kernels.drainage import book_step, cap_rates, exchange_flow, outfalls_to_close, settle
+from kernels.drainage import book_outfalls, book_step, cap_rates, exchange_flow, outfalls_to_close, settle
 from twin.errors import InputDataError, ScenarioError
 from twin.sims.flood.sewer_replay import ExchangeLog
 
@@ -411,18 +411,12 @@ class SewerCoupling:
     def _book_outfalls(self, h: np.ndarray, dis: np.ndarray, elapsed: float) -> None:
         """Put what the surface outfalls discharged on their cells, and take off them what SWMM let in
         through them (never more than a cell holds: the rest is counted as ``reverse_unmet``)."""
-        want = np.maximum(-dis, 0.0)
-        held = np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0) * self.cell_area
-        asked = np.bincount(self._out_cell, weights=want)[self._out_cell]  # what all outfalls of the cell ask
-        taken = want * np.minimum(1.0, held / np.where(asked > 0, asked, 1.0))
-        given = np.maximum(dis, 0.0)
-        np.add.at(h, (self.out_rows, self.out_cols), ((given - taken) / self.cell_area).astype(h.dtype))
-        self.vol_to_surface[self.out_idx] += given
-        self.vol_to_network[self.out_idx] += taken
+        want, taken, given = (np.empty(len(dis)) for _ in range(3))
+        book_outfalls(h, self.out_rows, self.out_cols, self._out_cell, dis, self.cell_area, elapsed, self.out_idx,
+                      self.vol_to_network, self.vol_to_surface, self.overflow_time, want, taken, given)  # fmt: skip
         self.vol_outfalls_to_surface += float(given.sum())
         self.vol_outfalls_from_surface += float(taken.sum())
         self.vol_outfalls_reverse_unmet += float((want - taken).sum())
-        self.overflow_time[self.out_idx] += np.where(given > 0, elapsed, 0.0)
 
     def _feed(self, rate: np.ndarray, which: np.ndarray) -> None:
         self._io.set_inflows(rate / self.to_m3s, which)
