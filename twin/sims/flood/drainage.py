@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.swmm import FLOW_TO_M3S, SewerNetwork, read_inp
-from kernels.drainage import exchange_flow
+from kernels.drainage import book_outfalls, book_step, cap_rates, exchange_flow, outfalls_to_close, settle
 from twin.errors import InputDataError, ScenarioError
 from twin.sims.flood.sewer_replay import ExchangeLog
 
@@ -263,6 +263,7 @@ class SewerCoupling:
         # network drain freely into a river standing metres above its invert
         self._out_area = _outfall_pipe_area(self.network.conduits, [self.names[i] for i in self.out_idx])
         self._out_guess = np.zeros(len(self.out_idx))
+        self._out_close = np.empty(len(self.out_idx), dtype=np.int64)  # the outfalls a step closes
         # whether each outfall's cell has held a water body (_FILM_DEPTH or more) since it was last dry: a
         # depth hovering about _FILM_DEPTH must not switch the outfall between the cell's level and its
         # invert at every exchange (SWMM books the outfall pipe's volume from the stage: each switch fills
@@ -340,17 +341,13 @@ class SewerCoupling:
         self._flood_prev = flood_now
         back = flooded[self.idx]
         self.lost_flooding += float(flooded.sum() - back.sum())
-        np.add.at(h, (self.rows, self.cols), ((back - fed) / self.cell_area).astype(h.dtype))
-        # float rounding only: the cap keeps what is taken within the cell's water. Only the cells the
-        # exchange changed (a pass over the whole grid at every exchange cost O(cells x exchanges))
-        for rows, cols in ((self.rows, self.cols), (self.out_rows, self.out_cols)):
-            h[rows, cols] = np.maximum(h[rows, cols], 0)
         self.net_fed += float(fed.sum())
-        to_net = np.maximum(fed, 0.0)
-        to_surf = np.maximum(-fed, 0.0) + back
-        self.vol_to_network[self.idx] += to_net
-        self.vol_to_surface[self.idx] += to_surf
-        self.overflow_time[self.idx] += np.where(to_surf > 0, elapsed, 0.0)
+        # the cells' water, floored at 0 (float rounding only: the cap keeps what is taken within the cell's
+        # water) at the cells the exchange changed alone (a pass over the whole grid at every exchange cost
+        # O(cells x exchanges)), and the nodes' books
+        change = ((back - fed) / self.cell_area).astype(h.dtype)
+        settle(h, self.rows, self.cols, change, self.out_rows, self.out_cols, self.idx, fed, back, elapsed,
+               self.vol_to_network, self.vol_to_surface, self.overflow_time)  # fmt: skip
         self.t += elapsed
 
     def _advance(
@@ -366,6 +363,7 @@ class SewerCoupling:
         rate = np.sign(q) * np.minimum(np.abs(q), allow / longest)
         fed = np.zeros_like(q)
         dis = np.zeros(len(self.out_idx))
+        short = np.empty(len(q), dtype=np.int64)  # the nodes whose inflow a step cut
         # a gateless outfall under water takes the surface back up its pipe: close it (stage at its invert)
         # before it takes more than its cell holds, judged by the largest backflow it has shown
         self._close_outfalls(dis, out_water, longest)
@@ -378,12 +376,8 @@ class SewerCoupling:
             after = self.sim.current_time
             dt = (after - now[0]).total_seconds()
             now[0] = after
-            fed[...] += rate * dt
-            out_rate = self._io.after_step(self._overflowed)
-            if len(self.out_idx):
-                self._out_rate = out_rate * self.to_m3s
-                np.maximum(self._out_back, -self._out_rate, out=self._out_back)
-                dis[...] += self._out_rate * dt
+            q_in, q_out = self._io.after_step(self._overflowed)
+            book_step(dt, rate, fed, q_in, q_out, self.to_m3s, self._out_rate, self._out_back, dis)
             return left
 
         near = target - pd.Timedelta(milliseconds=1).to_pytimedelta()
@@ -392,11 +386,9 @@ class SewerCoupling:
                 self.done = True
                 break
             # the next step (at most ROUTING_STEP long) must not take more than is left
-            room = np.maximum(allow - np.abs(fed), 0.0) / longest
-            short = np.flatnonzero(np.abs(rate) > room)
-            if len(short):
-                rate[short] = np.sign(rate[short]) * room[short]
-                self._feed(rate, short)
+            n = cap_rates(rate, fed, allow, longest, short)
+            if n:
+                self._feed(rate, short[:n])
             self._close_outfalls(dis, out_water, longest)
         if not self.done and t_end >= self.duration - 1e-9:
             # SWMM closes its last step's statistics (flooding among them) in the call that ends the run
@@ -411,27 +403,20 @@ class SewerCoupling:
         step discharges freely, which says nothing about what it would take in once opened."""
         if not len(self.out_idx):
             return
-        left = out_water + np.minimum(dis, 0.0)
-        bound = np.where(self._out_back > 0, self._out_back, self._out_guess)
-        close = np.flatnonzero((bound > 0) & (bound * longest > left))
-        if len(close):
-            self._io.set_outfall_stages(self.out_invert[close], close)
+        close = self._out_close
+        n = outfalls_to_close(out_water, dis, self._out_back, self._out_guess, longest, close)
+        if n:
+            self._io.set_outfall_stages(self.out_invert[close[:n]], close[:n])
 
     def _book_outfalls(self, h: np.ndarray, dis: np.ndarray, elapsed: float) -> None:
         """Put what the surface outfalls discharged on their cells, and take off them what SWMM let in
         through them (never more than a cell holds: the rest is counted as ``reverse_unmet``)."""
-        want = np.maximum(-dis, 0.0)
-        held = np.maximum(h[self.out_rows, self.out_cols].astype(np.float64), 0.0) * self.cell_area
-        asked = np.bincount(self._out_cell, weights=want)[self._out_cell]  # what all outfalls of the cell ask
-        taken = want * np.minimum(1.0, held / np.where(asked > 0, asked, 1.0))
-        given = np.maximum(dis, 0.0)
-        np.add.at(h, (self.out_rows, self.out_cols), ((given - taken) / self.cell_area).astype(h.dtype))
-        self.vol_to_surface[self.out_idx] += given
-        self.vol_to_network[self.out_idx] += taken
+        want, taken, given = (np.empty(len(dis)) for _ in range(3))
+        book_outfalls(h, self.out_rows, self.out_cols, self._out_cell, dis, self.cell_area, elapsed, self.out_idx,
+                      self.vol_to_network, self.vol_to_surface, self.overflow_time, want, taken, given)  # fmt: skip
         self.vol_outfalls_to_surface += float(given.sum())
         self.vol_outfalls_from_surface += float(taken.sum())
         self.vol_outfalls_reverse_unmet += float((want - taken).sum())
-        self.overflow_time[self.out_idx] += np.where(given > 0, elapsed, 0.0)
 
     def _feed(self, rate: np.ndarray, which: np.ndarray) -> None:
         self._io.set_inflows(rate / self.to_m3s, which)
@@ -729,13 +714,11 @@ class _NodeIO:
         vals = self._vals()
         return vals.get(NODE_HEAD, self._coupled), vals.get(NODE_VOLUME, self._coupled)
 
-    def after_step(self, overflowed: np.ndarray) -> np.ndarray:
+    def after_step(self, overflowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """After each SWMM step, in one call: mark in ``overflowed`` the nodes that overflow (SWMM's flooding)
-        at its end; return the surface outfalls' signed discharge (SWMM's flow units) over it, as SWMM books it:
-        their inflow, or minus their outflow where water runs back up the pipe (SWMM then reports the reversed
-        flow as the node's inflow too, so its cumulative inflow cannot tell)."""
-        q_in, q_out = self._vals().after_step(self._all, overflowed, (self._inflow, self._outflow), self._outfalls)
-        return _signed(q_in, q_out)
+        at its end; return the surface outfalls' inflow and outflow (SWMM's flow units) over it, from which
+        :func:`kernels.drainage.book_step` takes their signed discharge."""
+        return self._vals().after_step(self._all, overflowed, (self._inflow, self._outflow), self._outfalls)
 
     def set_inflows(self, rate: np.ndarray, which: np.ndarray) -> None:
         """Set the lateral inflow (SWMM's flow units) of the coupled nodes ``which`` (SWMM keeps an
@@ -777,12 +760,6 @@ class _NodeIO:
         """Cumulative flooding volume [m3] of the nodes ``which`` (SWMM's ``volFlooded`` statistic)."""
         get = self._solver.node_get_stats
         return np.array([get(self.all[k]).volFlooded for k in which], dtype=float)
-
-
-def _signed(q_in: np.ndarray, q_out: np.ndarray) -> np.ndarray:
-    """An outfall's discharge from SWMM's inflow and outflow of it: the inflow, or minus the outflow where
-    water runs back up its pipe (SWMM then books the reversed flow as its inflow too)."""
-    return np.where(q_out == 0.0, q_in, np.where(q_in == q_out, -q_out, 0.0))
 
 
 class DrainageResult:
