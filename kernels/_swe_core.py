@@ -499,7 +499,8 @@ def _face_span(n, k, half, hp, vb, g, rb, sl, rl, ol, sr, rr, orr, zb, blocked, 
 def _x_face_row(h, zb, blocked, r, rb, s, order, hancock, g, bf, kw, ke, free):
     """Fluxes of row r's x-faces into its ring slot s (planes _X to _X + 4, nx + 1 faces); kw, ke: the
     open-boundary entries of its west and east faces (-1: a wall), whose fluxes bf holds. hancock: the
-    faces of the predicted state (planes _P), not of the row's state."""
+    faces of the predicted state (planes _P), not of the row's state. free: the row has no blocked cell
+    (its faces' loop then compiled without the wall selects, see :func:`_blk`)."""
     nx = h.shape[1]
     half = 0.5 if order >= 2 else 0.0
     vb = _P + 1 if hancock else _U
@@ -531,7 +532,7 @@ def _x_face_row(h, zb, blocked, r, rb, s, order, hancock, g, bf, kw, ke, free):
 def _y_face_row(h, zb, blocked, i, rb, sa, sb, order, hancock, g, bf, ky, free):
     """Fluxes of the y-faces between rows i - 1 (ring slot sa) and i (slot sb) into the planes _Y to
     _Y + 4 of slot i & 3; ky: the open-boundary entry of each face of the outer rows (-1: a wall);
-    hancock: as :func:`_x_face_row`."""
+    hancock: as :func:`_x_face_row`; free: neither row has a blocked cell."""
     ny, nx = h.shape
     vb = _P + 1 if hancock else _U
     hp = _P if hancock else _H
