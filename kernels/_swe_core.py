@@ -71,6 +71,29 @@ def _as_impl(v, like):
     return lambda v, like: np.float64(v)
 
 
+def _blk(blocked, r, c):
+    """blocked[r, c], or 0 where blocked is None: the caller's rows have no blocked cell, and the
+    wall selects of the faces and slopes fold away when the loop is compiled."""
+    raise NotImplementedError  # pragma: no cover - replaced by the overload inside Numba
+
+
+@overload(_blk, inline="always")
+def _blk_impl(blocked, r, c):
+    if isinstance(blocked, types.NoneType):
+        return lambda blocked, r, c: np.uint8(0)
+    return lambda blocked, r, c: blocked[r, c]
+
+
+@njit(error_model="numpy", cache=True)
+def _row_blocked(blocked, r):
+    """Whether row r has a blocked cell (a vectorised OR over the row)."""
+    simd_512()
+    acc = 0
+    for c in range(blocked.shape[1]):
+        acc |= blocked[r, c]
+    return acc != 0
+
+
 @njit(error_model="numpy", cache=True, inline="always", fastmath=FASTMATH)
 def _minmod(a, b):
     """The smaller of a and b in magnitude where they share a sign, else 0 (branch-free)."""
@@ -257,7 +280,7 @@ def _velocity_cell(h, hu, hv, blocked, r, c, rb, s):
     """Cell c of :func:`_velocity_row`; returns its velocities as stored."""
     zero = _as(0.0, rb[0, 0, 0])
     w = _as(h[r, c], zero)
-    wet = (w > _as(H_VEL, zero)) & (blocked[r, c] == 0)
+    wet = (w > _as(H_VEL, zero)) & (_blk(blocked, r, c) == 0)
     rb[s, _H, c] = w
     iw = _as(1.0, zero) / w  # one division for both
     u = _as(hu[r, c], zero) * iw if wet else zero
@@ -314,7 +337,7 @@ def _slope_row(h, hu, hv, zb, blocked, r, rb, sa, s, sb, below):
         ec = w + zb[r, c]
         hw = _as(h[r, c - 1], zero)
         he = _as(h[r, c + 1], zero)
-        ok = _wet(w, blocked[r, c]) & _wet(hw, blocked[r, c - 1]) & _wet(he, blocked[r, c + 1])
+        ok = _wet(w, _blk(blocked, r, c)) & _wet(hw, _blk(blocked, r, c - 1)) & _wet(he, _blk(blocked, r, c + 1))
         s0, s1, s2, s3 = _slopes(w, ec, rb[s, _U, c], rb[s, _V, c], hw, hw + zb[r, c - 1], rb[s, _U, c - 1], rb[s, _V, c - 1], he, he + zb[r, c + 1], rb[s, _U, c + 1], rb[s, _V, c + 1])  # fmt: skip
         rb[s, _S, c] = s0 if ok else zero
         rb[s, _S + 1, c] = s1 if ok else zero
@@ -332,7 +355,7 @@ def _y_slopes(h, zb, blocked, r, ra, rz, inner, rb, sa, s, c, up, vp):
     ec = w + zb[r, c]
     hn = _as(h[ra, c], zero)
     hs = _as(h[rz, c], zero)
-    ok = _wet(w, blocked[r, c]) & inner & _wet(hn, blocked[ra, c]) & _wet(hs, blocked[rz, c])
+    ok = _wet(w, _blk(blocked, r, c)) & inner & _wet(hn, _blk(blocked, ra, c)) & _wet(hs, _blk(blocked, rz, c))
     s0, s1, s2, s3 = _slopes(w, ec, rb[s, _U, c], rb[s, _V, c], hn, hn + zb[ra, c], rb[sa, _U, c], rb[sa, _V, c], hs, hs + zb[rz, c], up, vp)  # fmt: skip
     rb[s, _S + 4, c] = s0 if ok else zero
     rb[s, _S + 5, c] = s1 if ok else zero
@@ -443,8 +466,8 @@ def _face_span(n, k, half, hp, vb, g, rb, sl, rl, ol, sr, rr, orr, zb, blocked, 
         vr = rb[sr, pt, j] - hh * rb[sr, qt, j]
         er = er if hr >= zero else er - hr
         hr = max(hr, zero)
-        wl = blocked[rl, i] != 0
-        wr = blocked[rr, j] != 0
+        wl = _blk(blocked, rl, i) != 0
+        wr = _blk(blocked, rr, j) != 0
         # Hydrostatic reconstruction with Chen and Noelle's (2017) face bed (see _face) and its
         # interface source terms; where the face bed is not below a side's (the Audusse case) the
         # values are Audusse's, so a lake at rest computes exactly as before.
@@ -473,15 +496,19 @@ def _face_span(n, k, half, hp, vb, g, rb, sl, rl, ol, sr, rr, orr, zb, blocked, 
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _x_face_row(h, zb, blocked, r, rb, s, order, hancock, g, bf, kw, ke):
+def _x_face_row(h, zb, blocked, r, rb, s, order, hancock, g, bf, kw, ke, free):
     """Fluxes of row r's x-faces into its ring slot s (planes _X to _X + 4, nx + 1 faces); kw, ke: the
     open-boundary entries of its west and east faces (-1: a wall), whose fluxes bf holds. hancock: the
-    faces of the predicted state (planes _P), not of the row's state."""
+    faces of the predicted state (planes _P), not of the row's state. free: the row has no blocked cell
+    (its faces' loop then compiled without the wall selects, see :func:`_blk`)."""
     nx = h.shape[1]
     half = 0.5 if order >= 2 else 0.0
     vb = _P + 1 if hancock else _U
     hp = _P if hancock else _H
-    _face_span(nx - 1, 0, half, hp, vb, g, rb, s, r, 0, s, r, 1, zb, blocked, s, _X, 1)
+    if free:  # (no blocked cell in the row: the faces' wall selects compiled away)
+        _face_span(nx - 1, 0, half, hp, vb, g, rb, s, r, 0, s, r, 1, zb, None, s, _X, 1)
+    else:
+        _face_span(nx - 1, 0, half, hp, vb, g, rb, s, r, 0, s, r, 1, zb, blocked, s, _X, 1)
     for j, k in ((0, kw), (nx, ke)):
         f1 = 0.0
         if k >= 0:
@@ -502,17 +529,20 @@ def _x_face_row(h, zb, blocked, r, rb, s, order, hancock, g, bf, kw, ke):
 
 
 @njit(error_model="numpy", cache=True, fastmath=FASTMATH)
-def _y_face_row(h, zb, blocked, i, rb, sa, sb, order, hancock, g, bf, ky):
+def _y_face_row(h, zb, blocked, i, rb, sa, sb, order, hancock, g, bf, ky, free):
     """Fluxes of the y-faces between rows i - 1 (ring slot sa) and i (slot sb) into the planes _Y to
     _Y + 4 of slot i & 3; ky: the open-boundary entry of each face of the outer rows (-1: a wall);
-    hancock: as :func:`_x_face_row`."""
+    hancock: as :func:`_x_face_row`; free: neither row has a blocked cell."""
     ny, nx = h.shape
     vb = _P + 1 if hancock else _U
     hp = _P if hancock else _H
     so = i & 3
     if 0 < i < ny:
         half = 0.5 if order >= 2 else 0.0
-        _face_span(nx, 1, half, hp, vb, g, rb, sa, i - 1, 0, sb, i, 0, zb, blocked, so, _Y, 0)
+        if free:  # (neither row has a blocked cell)
+            _face_span(nx, 1, half, hp, vb, g, rb, sa, i - 1, 0, sb, i, 0, zb, None, so, _Y, 0)
+        else:
+            _face_span(nx, 1, half, hp, vb, g, rb, sa, i - 1, 0, sb, i, 0, zb, blocked, so, _Y, 0)
         return
     r = 0 if i == 0 else ny - 1
     s = sb if i == 0 else sa
@@ -907,6 +937,11 @@ def _band(
         for c in range(nx + 2):
             rb[k, _E, c] = 1.0
     over = np.zeros(4, np.bool_)  # per ring slot: whether its row has a limiter factor below 1
+    # Whether each row (r at r + 1; the rows beyond the edges none) has a blocked cell: the face and
+    # slope loops of rows without one take blocked as None, their wall selects compiled away.
+    blk = np.zeros(ny + 2, np.bool_)
+    for r in range(max(0, b0 - 4), min(ny, b1 + 4)):
+        blk[r + 1] = _row_blocked(blocked, r)
     for lead in range(b0 - 3, b1 + 3):
         r = lead
         # At second order the velocities of row r come with the slopes of row r - 1 (below).
@@ -918,16 +953,20 @@ def _band(
             s = r & 3
             sa = (r - 1) & 3 if r > 0 else s
             sb = (r + 1) & 3 if r < ny - 1 else s
-            _slope_row(h, hu, hv, zb, blocked, r, rb, sa, s, sb, fused and r + 1 < min(ny, b1 + 3))
+            below = fused and r + 1 < min(ny, b1 + 3)
+            if blk[r] | blk[r + 1] | blk[r + 2]:
+                _slope_row(h, hu, hv, zb, blocked, r, rb, sa, s, sb, below)
+            else:
+                _slope_row(h, hu, hv, zb, None, r, rb, sa, s, sb, below)
             if hancock:
                 _predict_row(h, nb, r, rb, s, dt, dtdx, g)
         if max(0, b0 - 1) <= r < min(ny, b1 + 1):
-            _x_face_row(h, zb, blocked, r, rb, r & 3, order, hancock, g, bf, kx[r, 0], kx[r, 1])
+            _x_face_row(h, zb, blocked, r, rb, r & 3, order, hancock, g, bf, kx[r, 0], kx[r, 1], not blk[r + 1])
         i = lead - 1  # the y-faces between rows i - 1 and i
         if max(0, b0 - 1) <= i <= min(ny, b1 + 1):
             sa = (i - 1) & 3 if i > 0 else i & 3
             sb = i & 3 if i < ny else sa
-            _y_face_row(h, zb, blocked, i, rb, sa, sb, order, hancock, g, bf, ky)
+            _y_face_row(h, zb, blocked, i, rb, sa, sb, order, hancock, g, bf, ky, not (blk[i] | blk[i + 1]))
         r = lead - 2
         if max(0, b0 - 1) <= r < min(ny, b1 + 1):
             over[r & 3] = _factor_row(h, r, rb, r & 3, (r + 1) & 3, dtdx)
